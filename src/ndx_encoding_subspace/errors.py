@@ -1,0 +1,77 @@
+"""Exceptions raised for user errors, with the command line's exit code for each.
+
+Every message names the file (or URL) and the object concerned, so that the command
+line can print it as one line without a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EncodingSubspaceError",
+    "ConfigError",
+    "InputError",
+    "NotNWBError",
+    "NoUnitsError",
+    "NoSoundStimulusError",
+    "AmbiguousInputError",
+    "InvalidDataError",
+    "RemoteError",
+    "TrainingError",
+    "ResultsError",
+]
+
+
+class EncodingSubspaceError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+    exit_code: int = 1
+
+
+class ConfigError(EncodingSubspaceError, ValueError):
+    """An unknown option, or an option with a value out of its range."""
+
+    exit_code = 2
+
+
+class InputError(EncodingSubspaceError):
+    """The input file or dataset cannot be used as it is."""
+
+    exit_code = 3
+
+
+class NotNWBError(InputError):
+    """The file is missing, truncated, not HDF5, or HDF5 but not NWB."""
+
+
+class NoUnitsError(InputError):
+    """The file has no Units table, or its units have no spikes."""
+
+
+class NoSoundStimulusError(InputError):
+    """The file holds no sound waveform that the reader could use."""
+
+
+class AmbiguousInputError(InputError):
+    """Several objects match where one was needed; the message lists them."""
+
+
+class InvalidDataError(InputError):
+    """Values that cannot be right: NaN/inf, missing rates, times outside the recording."""
+
+
+class RemoteError(InputError):
+    """DANDI or HTTP access failed (after retries), or the asset is not usable."""
+
+    exit_code = 4
+
+
+class TrainingError(EncodingSubspaceError):
+    """Training cannot go on (for example a NaN loss); the message names the epoch."""
+
+    exit_code = 5
+
+
+class ResultsError(EncodingSubspaceError):
+    """A results file is missing parts, or holds something that cannot be loaded safely."""
+
+    exit_code = 6

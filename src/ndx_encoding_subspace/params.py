@@ -1,0 +1,97 @@
+"""Parameter sets: frozen dataclasses built from dictionaries that reject unknown keys."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from .errors import ConfigError
+
+__all__ = ["Params", "check_range", "check_choice"]
+
+P = TypeVar("P", bound="Params")
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    """Base of every parameter set.
+
+    Subclasses are frozen dataclasses whose fields carry the paper's values as
+    defaults; ``__post_init__`` calls :meth:`validate`, so an instance is always valid.
+    """
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:  # pragma: no cover - overridden where needed
+        """Raise :class:`ConfigError` naming the parameter and the bad value."""
+
+    @classmethod
+    def from_dict(cls: type[P], values: Mapping[str, Any] | None, *, where: str = "") -> P:
+        """Build from a mapping; unknown keys are an error, listed with the known ones."""
+        values = dict(values or {})
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            place = f" in {where}" if where else ""
+            raise ConfigError(
+                f"unknown option(s) {', '.join(unknown)}{place} for {cls.__name__}; "
+                f"known: {', '.join(sorted(names))}"
+            )
+        hints = typing.get_type_hints(cls)
+        coerced = {}
+        for key, value in values.items():
+            coerced[key] = _coerce(value, hints.get(key), f"{cls.__name__}.{key}")
+        return cls(**coerced)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-compatible dictionary of every parameter."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def replace(self: P, **changes: Any) -> P:
+        """A copy with some parameters changed (validated)."""
+        return self.from_dict({**self.to_dict(), **changes})
+
+
+def _coerce(value: Any, hint: Any, name: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple and isinstance(value, list | tuple):
+        return tuple(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float) and isinstance(value, str):
+        try:
+            return hint(value)
+        except ValueError:
+            raise ConfigError(f"{name}: expected {hint.__name__}, got {value!r}") from None
+    return value
+
+
+def check_range(
+    name: str, value: float, low: float | None = None, high: float | None = None,
+    *, low_open: bool = False, high_open: bool = False,
+) -> None:
+    """Raise :class:`ConfigError` unless ``low <= value <= high`` (bounds optional)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    bad = (
+        (low is not None and (value <= low if low_open else value < low))
+        or (high is not None and (value >= high if high_open else value > high))
+    )
+    if bad:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise ConfigError(f"{name} must lie in {lo}{low}, {high}{hi}, got {value!r}")
+
+
+def check_choice(name: str, value: Any, choices: typing.Iterable[Any]) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is one of ``choices``."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")

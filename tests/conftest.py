@@ -1,0 +1,38 @@
+"""Shared fixtures: the real data folder (skipped with a message when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("NDX_ES_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real data not available: {path} is absent (set NDX_ES_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data, or skip."""
+    return _need(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def ns1_npz(shared_data: Path) -> Path:
+    """The NS1 compact archive, or skip."""
+    return _need(shared_data / "ns1" / "ns1_compact.npz")
+
+
+@pytest.fixture(scope="session")
+def real_nwb_files(shared_data: Path) -> list[Path]:
+    """The two real NWB files of another lab, or skip."""
+    files = sorted(_need(shared_data / "nwb-real").glob("*.nwb"))
+    if not files:
+        pytest.skip(f"no NWB files in {shared_data / 'nwb-real'}")
+    return files
