@@ -1,0 +1,51 @@
+"""nwbwidgets 0.11.3 imports and renders with pynwb >= 4 through the compatibility layer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import importlib.util
+
+import pytest
+
+if importlib.util.find_spec("nwbwidgets") is None:
+    pytest.skip("nwbwidgets (viz extra) not installed", allow_module_level=True)
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_nwbwidgets_imports_and_renders_units_through_shim():
+    proc = _run(
+        """
+        from ndx_encoding_subspace.widgets.compat import import_nwbwidgets
+        nwbwidgets = import_nwbwidgets()
+        import sys, ipywidgets
+        import pynwb
+        from pynwb.testing.mock.file import mock_NWBFile
+        assert sys.modules["ndx_icephys_meta"].icephys.SweepSequences is \\
+            pynwb.icephys.SequentialRecordingsTable
+        f = mock_NWBFile()
+        f.add_unit(spike_times=[0.1, 0.2, 0.5])
+        f.add_unit(spike_times=[0.3, 0.4])
+        w = nwbwidgets.nwb2widget(f)
+        assert isinstance(w, ipywidgets.Widget), type(w)
+        assert pynwb.misc.Units in nwbwidgets.default_neurodata_vis_spec
+        print("rendered", type(w).__name__)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "rendered" in proc.stdout
+
+
+def test_plain_import_is_what_the_layer_fixes():
+    """Documents the failure the layer exists for; passes either way once upstream is fixed."""
+    proc = _run("import nwbwidgets")
+    if proc.returncode == 0:
+        pytest.skip("nwbwidgets imports without the compatibility layer in this environment")
+    assert "ndx_icephys_meta" in proc.stderr or "IntracellularRecordings" in proc.stderr
