@@ -1,0 +1,168 @@
+"""The ``encoding-subspace`` command line: a thin layer over the Python API.
+
+Exit codes: 0 success; 1 unexpected internal error; 2 bad option or configuration;
+3 unusable input data; 4 remote (DANDI / HTTP) failure; 5 training failure;
+6 unusable results file; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, EncodingSubspaceError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_INTERRUPTED = 130
+
+
+def _flag_value(text: str) -> Any:
+    """Command-line value: JSON when it parses (numbers, true/false, lists), else text."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    if "," in text and not text.strip().startswith("["):
+        return [_flag_value(part) for part in text.split(",")]
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    from .config import PipelineConfig
+
+    parser.add_argument("--config", type=Path, help="TOML or YAML configuration file")
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    defaults = PipelineConfig()
+    for section, field in defaults.fields():
+        group = groups.setdefault(section, parser.add_argument_group(f"[{section}] parameters"))
+        default = getattr(getattr(defaults, section), field.name)
+        doc = field.metadata.get("help", "") if field.metadata else ""
+        group.add_argument(
+            f"--{section}.{field.name}",
+            dest=f"cfg__{section}__{field.name}",
+            metavar="VALUE",
+            default=argparse.SUPPRESS,
+            help=f"{doc} (default: {default!r})".strip(),
+        )
+
+
+def _config_from_args(args: argparse.Namespace):
+    from .config import PipelineConfig
+
+    base = PipelineConfig.from_file(args.config) if getattr(args, "config", None) else PipelineConfig()
+    changes: dict[str, dict[str, Any]] = {}
+    for key, value in vars(args).items():
+        if key.startswith("cfg__"):
+            _, section, name = key.split("__", 2)
+            changes.setdefault(section, {})[name] = _flag_value(value)
+    return base.replace(**changes) if changes else base
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="encoding-subspace",
+        description="Fit deep encoding models to auditory neurons recorded in NWB files and "
+        "reduce them to tuning subspaces, written back into NWB.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="simulate a virtual site and run the whole method on it")
+    demo.add_argument("--out", type=Path, default=Path("encoding-subspace-demo"),
+                      help="output folder (default: ./encoding-subspace-demo)")
+    demo.add_argument("--quick", action="store_true", help="small sizes: runs in about a minute")
+    demo.add_argument("--device", default=None, help="torch device: auto, cpu, cuda, cuda:1")
+    demo.add_argument("--seed", type=int, default=0, help="simulation and training seed")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    run = sub.add_parser("run", help="run the whole method on an NWB file or a DANDI dataset")
+    run.add_argument("input", help="local NWB path, DANDI:000123[@version][/path glob], or asset URL")
+    run.add_argument("--out", type=Path, default=None,
+                     help="output folder (default: ./encoding-subspace-results)")
+    run.add_argument("--device", default=None, help="torch device: auto, cpu, cuda, cuda:1")
+    run.add_argument("--cache", type=Path, default=None, help="local cache folder for DANDI assets")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--report", action="store_true", help="also write the HTML report")
+    _add_config_flags(run)
+
+    inspect = sub.add_parser("inspect", help="show what the reader finds in an NWB file")
+    inspect.add_argument("input", help="local NWB path, DANDI identifier or asset URL")
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+
+    report = sub.add_parser("report", help="write a static HTML report of a results file")
+    report.add_argument("results", type=Path, help="results NWB file written by run or demo")
+    report.add_argument("--out", type=Path, default=None,
+                        help="HTML file (default: next to the results, .html)")
+    return parser
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        from .demo import run_demo
+
+        summary = run_demo(args.out, quick=args.quick, device=args.device, seed=args.seed,
+                           progress=not args.no_progress)
+        print(summary.format())
+        return 0
+    if args.command == "run":
+        from .pipeline import run_site
+
+        config = _config_from_args(args)
+        if args.device is not None:
+            config = config.replace(training={"device": args.device}, dstrf={"device": args.device})
+        out = args.out or Path("encoding-subspace-results")
+        result = run_site(args.input, out, config, progress=not args.no_progress, cache=args.cache)
+        print(result.format())
+        if args.report:
+            from .report import write_report
+
+            print(f"report: {write_report(result.path)}")
+        return 0
+    if args.command == "inspect":
+        from .io import inspect_nwb
+
+        found = inspect_nwb(args.input)
+        print(json.dumps(found.to_dict(), indent=2) if args.json else found.format())
+        return 0
+    if args.command == "report":
+        from .report import write_report
+
+        print(f"report: {write_report(args.results, args.out)}")
+        return 0
+    raise ConfigError("no command given; try: encoding-subspace demo")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``encoding-subspace``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from . import __version__
+
+        print(__version__)
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return _dispatch(args)
+    except EncodingSubspaceError as err:
+        print(f"encoding-subspace: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("encoding-subspace: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
