@@ -1,0 +1,40 @@
+"""Readers: NWB files (local, streamed over HTTP, or from DANDI) to site data.
+
+* :func:`read_site` -- one recording site as :class:`~ndx_encoding_subspace.site.SiteData`;
+* :func:`inspect_nwb` -- what the reader finds in a file (``encoding-subspace inspect``);
+* :func:`open_nwb` -- open a path, URL, ``DANDI:`` identifier or NWBFile;
+* :func:`list_assets` / :func:`parse_dandi_id` -- DANDI identifiers and their assets;
+* :class:`ReaderParams` -- every choice the reader makes, overridable.
+"""
+
+from .dandi import DandiRef, RemoteAsset, is_remote, list_assets, parse_dandi_id, resolve_remote
+from .inspect import InspectionReport, inspect_nwb
+from .locate import Layout, Presentation, SoundSeries, inventory, locate
+from .open import OpenedNWB, open_nwb
+from .reader_params import ReaderParams
+from .site_reader import build_site, read_site, split_sounds
+from .units import bin_counts, read_units
+
+__all__ = [
+    "ReaderParams",
+    "read_site",
+    "build_site",
+    "inspect_nwb",
+    "InspectionReport",
+    "open_nwb",
+    "OpenedNWB",
+    "locate",
+    "inventory",
+    "Layout",
+    "Presentation",
+    "SoundSeries",
+    "read_units",
+    "bin_counts",
+    "split_sounds",
+    "DandiRef",
+    "RemoteAsset",
+    "is_remote",
+    "parse_dandi_id",
+    "list_assets",
+    "resolve_remote",
+]

@@ -1,0 +1,306 @@
+"""DANDI identifiers and assets: parse, list with the dandi client, locate for streaming.
+
+Accepted inputs:
+
+* ``DANDI:000123`` -- every NWB asset of the most recent published version (else the
+  draft);
+* ``DANDI:000123@0.230101.1234`` (or ``@draft``) -- a given version;
+* ``DANDI:000123/sub-x/*.nwb`` or ``DANDI:000123@draft/sub-x/sub-x_ses-1.nwb`` -- a glob
+  pattern or an exact asset path (a path ending in ``/`` is a folder prefix);
+* asset URLs ``https://.../api/assets/<asset id>/download/`` (with or without the
+  ``dandisets/<id>/versions/<version>/`` part), looked up through the API they belong to,
+  and any other ``http(s)`` URL of an NWB file, streamed as it is.
+
+The API key, needed only for embargoed data, is read from the ``DANDI_API_KEY``
+environment variable and nowhere else. The API URL is the ``api_url`` argument, else the
+``DANDI_API_URL`` environment variable, else the public archive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, RemoteError
+
+__all__ = [
+    "DandiRef",
+    "RemoteAsset",
+    "is_remote",
+    "parse_dandi_id",
+    "dandi_client",
+    "list_assets",
+    "resolve_remote",
+    "download_asset",
+]
+
+API_URL_ENV = "DANDI_API_URL"
+API_KEY_ENV = "DANDI_API_KEY"
+NWB_FORMAT = "application/x-nwb"
+
+_ID = re.compile(
+    r"^dandi:(?P<id>\d{6})(?:@(?P<version>draft|\d+\.\d+\.\d+))?(?:/(?P<path>.*))?$",
+    re.IGNORECASE,
+)
+_ASSET_URL = re.compile(
+    r"^(?P<api>https?://.+?)/(?:dandisets/(?P<id>\d{6})/versions/(?P<version>[^/]+)/)?"
+    r"assets/(?P<asset>[0-9a-fA-F-]{36})(?:/download)?/?$"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class DandiRef:
+    """A parsed ``DANDI:`` identifier.
+
+    Parameters
+    ----------
+    dandiset : str
+        Six-digit Dandiset identifier.
+    version : str or None
+        Version (``"draft"`` or ``"0.230101.1234"``); None for the latest published one.
+    path : str
+        Asset path, folder prefix (ending in ``/``) or glob pattern; empty for all assets.
+    """
+
+    dandiset: str
+    version: str | None = None
+    path: str = ""
+
+    def __str__(self) -> str:
+        version = f"@{self.version}" if self.version else ""
+        path = f"/{self.path}" if self.path else ""
+        return f"DANDI:{self.dandiset}{version}{path}"
+
+    @property
+    def is_glob(self) -> bool:
+        """Whether the path is a glob pattern."""
+        return any(c in self.path for c in "*?[")
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoteAsset:
+    """One remote file to open.
+
+    Parameters
+    ----------
+    name : str
+        How messages name it, e.g. ``DANDI:000123@draft/sub-x/sub-x_ses-1.nwb``.
+    url : str
+        URL to stream from.
+    size : int or None
+        Size in bytes, when known.
+    path : str
+        Asset path within the Dandiset (or the URL's last part).
+    dandiset, version, asset_id : str
+        DANDI coordinates (empty for plain URLs).
+    encoding_format : str
+        Media type from the asset metadata (empty when unknown).
+    digest : dict
+        Checksums from the asset metadata.
+    """
+
+    name: str
+    url: str
+    size: int | None = None
+    path: str = ""
+    dandiset: str = ""
+    version: str = ""
+    asset_id: str = ""
+    encoding_format: str = ""
+    digest: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def provenance(self) -> dict[str, Any]:
+        """JSON-compatible description for a site's ``source``."""
+        out = {k: v for k, v in dataclasses.asdict(self).items() if v not in ("", None, {})}
+        out["digest"] = dict(self.digest)
+        return out
+
+    def check_nwb(self) -> None:
+        """Raise :class:`RemoteError` unless the asset looks like an NWB file."""
+        if self.encoding_format and self.encoding_format != NWB_FORMAT:
+            raise RemoteError(
+                f"{self.name}: the asset is not an NWB file (encodingFormat {self.encoding_format!r})"
+            )
+        if self.dandiset and not self.path.endswith(".nwb"):
+            raise RemoteError(f"{self.name}: the asset is not an NWB file (not a .nwb path)")
+
+
+def is_remote(source: str) -> bool:
+    """Whether ``source`` names a DANDI identifier or an http(s) URL."""
+    text = str(source).strip()
+    return text.lower().startswith(("dandi:", "http://", "https://"))
+
+
+def parse_dandi_id(text: str) -> DandiRef:
+    """Parse ``DANDI:000123[@version][/path-or-glob]``.
+
+    Raises
+    ------
+    ConfigError
+        When ``text`` is not such an identifier.
+    """
+    match = _ID.match(text.strip())
+    if match is None:
+        raise ConfigError(
+            f"not a DANDI identifier: {text!r} (expected DANDI:000123, DANDI:000123@0.230101.1234 "
+            "or DANDI:000123/sub-x/*.nwb)"
+        )
+    return DandiRef(match["id"], match["version"], (match["path"] or "").lstrip("/"))
+
+
+def _api_url(api_url: str | None) -> str | None:
+    return api_url or os.environ.get(API_URL_ENV) or None
+
+
+def dandi_client(api_url: str | None = None) -> Any:
+    """A :class:`dandi.dandiapi.DandiAPIClient`, authenticated when ``DANDI_API_KEY`` is set."""
+    from dandi.dandiapi import DandiAPIClient
+
+    url = _api_url(api_url)
+    token = os.environ.get(API_KEY_ENV) or None
+    try:
+        return DandiAPIClient(api_url=url, token=token)
+    except Exception as err:  # the client raises RuntimeError/HTTPError/ValueError
+        raise RemoteError(
+            f"cannot reach the DANDI API at {url or 'the public archive'}: {type(err).__name__}: {err}"
+        ) from None
+
+
+def _asset_record(asset: Any, ref_text: str) -> RemoteAsset:
+    meta: dict[str, Any] = {}
+    try:
+        meta = asset.get_raw_metadata() or {}
+    except Exception as err:
+        raise RemoteError(f"{ref_text}: cannot read metadata of asset {asset.path!r}: {err}") from None
+    if getattr(asset, "zarr", None) is not None:
+        raise RemoteError(f"{ref_text}: asset {asset.path!r} is a Zarr store, not an NWB (HDF5) file")
+    dandiset = getattr(asset, "dandiset_id", "")
+    version = getattr(asset, "version_id", "")
+    name = f"DANDI:{dandiset}@{version}/{asset.path}" if dandiset else f"DANDI asset {asset.path}"
+    return RemoteAsset(
+        name=name,
+        url=asset.base_download_url,
+        size=int(asset.size),
+        path=asset.path,
+        dandiset=dandiset,
+        version=version,
+        asset_id=asset.identifier,
+        encoding_format=str(meta.get("encodingFormat", "")),
+        digest={str(k): str(v) for k, v in (meta.get("digest") or {}).items()},
+    )
+
+
+def list_assets(
+    ref: DandiRef | str, *, api_url: str | None = None, nwb_only: bool = True
+) -> list[RemoteAsset]:
+    """Assets of a Dandiset matching an identifier, sorted by path.
+
+    Parameters
+    ----------
+    ref : DandiRef or str
+        Parsed or textual ``DANDI:`` identifier.
+    api_url : str, optional
+        DANDI API base URL (default: ``$DANDI_API_URL``, else the public archive).
+    nwb_only : bool
+        Keep only ``.nwb`` assets when the identifier names no single asset.
+
+    Raises
+    ------
+    RemoteError
+        When the Dandiset, version or path does not exist, or the API cannot be reached.
+    """
+    from dandi.exceptions import NotFoundError
+
+    if isinstance(ref, str):
+        ref = parse_dandi_id(ref)
+    client = dandi_client(api_url)
+    try:
+        with client:
+            dandiset = client.get_dandiset(ref.dandiset, ref.version, lazy=False)
+            if ref.is_glob:
+                found = list(dandiset.get_assets_by_glob(ref.path, order="path"))
+            elif ref.path and not ref.path.endswith("/"):
+                found = [dandiset.get_asset_by_path(ref.path)]
+                nwb_only = False
+            else:
+                found = list(dandiset.get_assets_with_path_prefix(ref.path, order="path"))
+            records = [_asset_record(a, str(ref)) for a in found]
+    except NotFoundError as err:
+        raise RemoteError(f"{ref}: not found on the DANDI API: {err}") from None
+    except RemoteError:
+        raise
+    except Exception as err:  # requests / pydantic errors of the client
+        raise RemoteError(f"{ref}: DANDI API request failed: {type(err).__name__}: {err}") from None
+    if nwb_only:
+        records = [r for r in records if r.path.endswith(".nwb")]
+    if not records:
+        raise RemoteError(f"{ref}: no NWB asset matches")
+    return sorted(records, key=lambda r: r.path)
+
+
+def _asset_from_url(url: str, match: re.Match[str]) -> RemoteAsset:
+    from dandi.exceptions import NotFoundError
+
+    client = dandi_client(match["api"])
+    try:
+        with client:
+            if match["id"]:
+                dandiset = client.get_dandiset(match["id"], match["version"], lazy=True)
+                asset = dandiset.get_asset(match["asset"])
+            else:
+                asset = client.get_asset(match["asset"])
+            record = _asset_record(asset, url)
+    except NotFoundError as err:
+        raise RemoteError(f"{url}: not found on the DANDI API: {err}") from None
+    except RemoteError:
+        raise
+    except Exception as err:
+        raise RemoteError(f"{url}: DANDI API request failed: {type(err).__name__}: {err}") from None
+    if not record.dandiset:
+        record = dataclasses.replace(record, name=url)
+    return record
+
+
+def resolve_remote(source: str, *, api_url: str | None = None) -> list[RemoteAsset]:
+    """The remote files that ``source`` names (a DANDI identifier or a URL)."""
+    text = source.strip()
+    if text.lower().startswith("dandi:"):
+        return list_assets(text, api_url=api_url)
+    match = _ASSET_URL.match(text)
+    if match is not None:
+        return [_asset_from_url(text, match)]
+    path = text.split("?", 1)[0].rstrip("/").rpartition("/")[2]
+    return [RemoteAsset(name=text, url=text, path=path)]
+
+
+def download_asset(asset: RemoteAsset, folder: str | Path, *, api_url: str | None = None) -> Path:
+    """Download ``asset`` whole into ``folder`` (kept when already there); its local path."""
+    import requests
+
+    folder = Path(folder)
+    target = (
+        folder / "downloads" / (asset.dandiset or "url") / (asset.version or "") / (asset.path or "file.nwb")
+    )
+    if target.is_file() and (asset.size is None or target.stat().st_size == asset.size):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    headers = {}
+    key = os.environ.get(API_KEY_ENV)
+    if key and asset.dandiset:
+        headers["Authorization"] = f"token {key}"
+    try:
+        with requests.get(asset.url, stream=True, headers=headers, timeout=60) as response:
+            response.raise_for_status()
+            with open(partial, "wb") as out:
+                for chunk in response.iter_content(1 << 20):
+                    out.write(chunk)
+    except (requests.RequestException, OSError) as err:
+        partial.unlink(missing_ok=True)
+        raise RemoteError(f"{asset.name}: download from {asset.url} failed: {err}") from None
+    partial.replace(target)
+    return target

@@ -1,0 +1,205 @@
+"""What the reader finds in an NWB file, for ``encoding-subspace inspect``.
+
+:func:`inspect_nwb` raises only when the file cannot be opened at all (missing, truncated,
+not NWB, network failure); everything else it finds missing or wrong is listed in
+:attr:`InspectionReport.problems`, e.g. "no sound stimulus".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..spectrogram import SpectrogramParams
+from .locate import inventory, locate
+from .open import open_nwb
+from .reader_params import ReaderParams
+from .site_reader import build_site
+
+__all__ = ["InspectionReport", "inspect_nwb"]
+
+
+@dataclasses.dataclass(frozen=True)
+class InspectionReport:
+    """What a file holds and what the reader would use.
+
+    Attributes
+    ----------
+    source : str
+        The file as messages name it.
+    metadata : dict
+        Session and subject fields (identifier, description, start time, species...).
+    units : list of dict
+        Each Units table: path, unit count, spike count, columns.
+    sounds : list of dict
+        Each sound-like series: path, type, place (template/continuous), rate, duration.
+    presentations : list of dict
+        Each interval table: path, rows, columns, columns that could name sounds.
+    use : dict
+        What :func:`read_site` would use (empty when it would fail).
+    site : dict
+        The site's summary counts when it could be built (``check=True``), else empty.
+    problems : list of str
+        Why the file cannot be used as it is (one message each).
+    """
+
+    source: str
+    metadata: dict[str, Any]
+    units: list[dict[str, Any]]
+    sounds: list[dict[str, Any]]
+    presentations: list[dict[str, Any]]
+    use: dict[str, Any]
+    site: dict[str, Any]
+    problems: list[str]
+
+    @property
+    def usable(self) -> bool:
+        """Whether a site can be read from the file."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible dictionary."""
+        return dataclasses.asdict(self)
+
+    def format(self) -> str:
+        """Readable multi-line text."""
+        lines = [f"file: {self.source}"]
+        for key, value in self.metadata.items():
+            lines.append(f"  {key}: {value}")
+        lines.append(f"units tables: {len(self.units) or 'none'}")
+        for u in self.units:
+            lines.append(
+                f"  {u['path']}: {u['units']} units, {u['spikes']} spikes; columns {', '.join(u['columns'])}"
+            )
+        lines.append(f"sound series: {len(self.sounds) or 'none'}")
+        for s in self.sounds:
+            rate = f"{s['rate']:g} Hz" if s["rate"] else "no sample rate"
+            dur = f", {s['duration_s']:.3f} s" if s["duration_s"] else ""
+            lines.append(f"  {s['path']} ({s['type']}, {s['place']}, {rate}{dur})")
+        lines.append(f"interval tables: {len(self.presentations) or 'none'}")
+        for t in self.presentations:
+            named = f"; sound columns {', '.join(t['sound_columns'])}" if t["sound_columns"] else ""
+            lines.append(f"  {t['path']}: {t['rows']} rows; columns {', '.join(t['columns'])}{named}")
+        if self.use:
+            lines.append(f"would use: {self.use['description']}")
+        for key, value in self.site.items():
+            lines.append(f"  {key}: {value}")
+        if self.problems:
+            lines.append("problems:")
+            lines.extend(f"  - {p}" for p in self.problems)
+        else:
+            lines.append("usable: yes")
+        return "\n".join(lines)
+
+
+def _metadata(nwbfile: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "identifier": str(nwbfile.identifier),
+        "session_description": str(nwbfile.session_description),
+        "session_start_time": str(nwbfile.session_start_time),
+    }
+    for key in ("institution", "lab", "experiment_description"):
+        value = getattr(nwbfile, key, None)
+        if value:
+            out[key] = str(value)
+    subject = nwbfile.subject
+    if subject is not None:
+        for key in ("subject_id", "species", "age", "sex"):
+            value = getattr(subject, key, None)
+            if value:
+                out[f"subject_{key}"] = str(value)
+    return out
+
+
+def _units_summary(path: str, units: Any) -> dict[str, Any]:
+    spikes = 0
+    if "spike_times" in units.colnames:
+        spikes = int(len(units["spike_times"].target)) if hasattr(units["spike_times"], "target") else 0
+    return {"path": path, "units": len(units), "spikes": spikes, "columns": list(units.colnames)}
+
+
+def inspect_nwb(
+    source: Any,
+    *,
+    reader: ReaderParams | None = None,
+    check: bool = False,
+    spectrogram: SpectrogramParams | None = None,
+) -> InspectionReport:
+    """Describe what the reader finds in ``source`` and what it would use.
+
+    Parameters
+    ----------
+    source : str, Path, NWBFile or OpenedNWB
+        As for :func:`read_site`.
+    reader : ReaderParams, optional
+        Overrides, as for :func:`read_site`.
+    check : bool
+        Also build the site (reads every sound and computes the spectrograms) and report
+        its summary; without it only the layout is checked.
+    spectrogram : SpectrogramParams, optional
+        Used with ``check``.
+
+    Raises
+    ------
+    NotNWBError, RemoteError, AmbiguousInputError
+        When the file cannot be opened.
+    """
+    reader = reader or ReaderParams()
+    with open_nwb(source, reader=reader) as opened, opened.reading("the file's layout"):
+        nwbfile = opened.nwbfile
+        inv = inventory(nwbfile, reader)
+        problems: list[str] = []
+        use: dict[str, Any] = {}
+        site: dict[str, Any] = {}
+        try:
+            layout = locate(nwbfile, opened.name, reader)
+        except InputError as err:
+            problems.append(str(err))
+        else:
+            use = {**layout.provenance(), "description": layout.describe()}
+            repeats: dict[str, int] = {}
+            for p in layout.presentations:
+                repeats[p.sound] = repeats.get(p.sound, 0) + 1
+            use["sounds_presented"] = len(repeats)
+            use["repeated_sounds"] = int(np.sum(np.array(list(repeats.values())) >= 2))
+            if check:
+                try:
+                    data = build_site(opened, reader=reader, spectrogram_params=spectrogram)
+                except InputError as err:
+                    problems.append(str(err))
+                else:
+                    site = data.summary()
+        sounds = [
+            {
+                "path": s.path,
+                "name": s.name,
+                "type": s.neurodata_type,
+                "place": s.place,
+                "rate": s.rate,
+                "duration_s": s.duration,
+                "channels": s.n_channels,
+            }
+            for s in (*inv.templates, *inv.continuous)
+        ]
+        tables = [
+            {
+                "path": t.path,
+                "rows": t.rows,
+                "columns": list(t.columns),
+                "sound_columns": list(t.sound_columns),
+            }
+            for t in inv.tables
+        ]
+        return InspectionReport(
+            source=opened.name,
+            metadata=_metadata(nwbfile),
+            units=[_units_summary(p, u) for p, u in inv.units],
+            sounds=sounds,
+            presentations=tables,
+            use=use,
+            site=site,
+            problems=problems,
+        )

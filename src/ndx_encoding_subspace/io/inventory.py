@@ -1,0 +1,222 @@
+"""What an NWB file holds that the reader could use: units tables, sounds, interval tables."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from hdmf.common import VectorIndex
+
+from ..errors import ConfigError
+from .reader_params import SOUND_COLUMNS, ReaderParams
+
+__all__ = [
+    "SOUND_TYPES",
+    "SoundSeries",
+    "TableInfo",
+    "Presentation",
+    "Inventory",
+    "inventory",
+    "is_ts_reference",
+    "pick_path",
+]
+
+SOUND_TYPES = ("TimeSeries", "AcousticWaveformSeries")
+_MAX_CHANNELS = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class SoundSeries:
+    """A sound waveform series found in the file."""
+
+    name: str
+    path: str
+    neurodata_type: str
+    place: str  # "template" or "continuous"
+    rate: float | None
+    starting_time: float
+    n_samples: int
+    n_channels: int
+    series: Any = dataclasses.field(compare=False, repr=False)
+
+    @property
+    def duration(self) -> float | None:
+        """Length in seconds (None without a sample rate)."""
+        return self.n_samples / self.rate if self.rate else None
+
+    def describe(self) -> str:
+        """One line: path, type, rate, duration."""
+        rate = f"{self.rate:g} Hz" if self.rate else "no sample rate"
+        dur = f", {self.duration:.3f} s" if self.duration else ""
+        chans = f", {self.n_channels} channels" if self.n_channels > 1 else ""
+        return f"{self.path} ({self.neurodata_type}, {rate}{dur}{chans})"
+
+
+@dataclasses.dataclass(frozen=True)
+class TableInfo:
+    """A TimeIntervals table and the columns that could name sounds."""
+
+    path: str
+    rows: int
+    columns: tuple[str, ...]
+    sound_columns: tuple[str, ...]
+    table: Any = dataclasses.field(compare=False, repr=False)
+
+    def describe(self) -> str:
+        """One line: path, rows, columns."""
+        return f"{self.path} ({self.rows} rows; columns {', '.join(self.columns)})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Presentation:
+    """One presentation: which sound, when, and where its waveform lies."""
+
+    sound: str
+    start: float
+    stop: float
+    row: int
+    series: SoundSeries = dataclasses.field(repr=False)
+    first_sample: int
+    n_samples: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Inventory:
+    """Everything relevant the file holds, before any choice."""
+
+    units: tuple[tuple[str, Any], ...]
+    templates: tuple[SoundSeries, ...]
+    continuous: tuple[SoundSeries, ...]
+    ignored: tuple[str, ...]
+    tables: tuple[TableInfo, ...]
+
+    def describe_sounds(self) -> str:
+        """What was found that could hold sounds, for error messages."""
+        parts = [
+            "stimulus_template: " + (", ".join(s.describe() for s in self.templates) or "nothing"),
+            "stimulus: " + (", ".join(s.describe() for s in self.continuous) or "nothing"),
+            "interval tables: " + ("; ".join(t.describe() for t in self.tables) or "none"),
+        ]
+        if self.ignored:
+            parts.append("not sounds: " + "; ".join(self.ignored))
+        return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- inventory
+def _objects(nwbfile: Any) -> Iterator[tuple[str, Any]]:
+    for key, obj in nwbfile.acquisition.items():
+        yield f"acquisition/{key}", obj
+    for key, obj in nwbfile.stimulus.items():
+        yield f"stimulus/presentation/{key}", obj
+    for key, obj in nwbfile.stimulus_template.items():
+        yield f"stimulus/templates/{key}", obj
+    intervals = dict(nwbfile.intervals or {})
+    for key in ("trials", "epochs", "invalid_times"):  # separate until the file is written
+        table = getattr(nwbfile, key, None)
+        if table is not None:
+            intervals.setdefault(key, table)
+    for key, obj in intervals.items():
+        yield f"intervals/{key}", obj
+    for mod_name, module in nwbfile.processing.items():
+        for key, obj in module.data_interfaces.items():
+            yield f"processing/{mod_name}/{key}", obj
+    if nwbfile.units is not None:
+        yield "units", nwbfile.units
+
+
+def _ntype(obj: Any) -> str:
+    return str(getattr(obj, "neurodata_type", type(obj).__name__))
+
+
+def _shape(data: Any) -> tuple[int, ...]:
+    shape = getattr(data, "shape", None)
+    return tuple(int(n) for n in (shape if shape is not None else np.shape(data)))
+
+
+def _rate_and_start(series: Any) -> tuple[float | None, float]:
+    if series.rate is not None:
+        return float(series.rate), float(series.starting_time or 0.0)
+    ts = series.timestamps
+    if ts is None or len(ts) == 0:
+        return None, 0.0
+    head = np.asarray(ts[: min(len(ts), 100_000)], dtype=np.float64)
+    if len(head) < 2:
+        return None, float(head[0])
+    steps = np.diff(head)
+    step = float(np.median(steps))
+    if not (step > 0 and np.all(np.abs(steps - step) <= 1e-3 * step)):
+        return None, float(head[0])
+    return 1.0 / step, float(head[0])
+
+
+def _sound(path: str, obj: Any, place: str, params: ReaderParams) -> SoundSeries | str:
+    kind = _ntype(obj)
+    if kind not in SOUND_TYPES:
+        return f"{path} ({kind})"
+    shape = _shape(obj.data)
+    if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] > _MAX_CHANNELS):
+        return f"{path} ({kind} of shape {shape})"
+    rate, start = _rate_and_start(obj)
+    if rate is not None and rate < params.min_sample_rate:
+        return f"{path} ({kind} at {rate:g} Hz, below reader.min_sample_rate)"
+    return SoundSeries(
+        name=obj.name,
+        path=path,
+        neurodata_type=kind,
+        place=place,
+        rate=rate,
+        starting_time=start,
+        n_samples=shape[0],
+        n_channels=shape[1] if len(shape) == 2 else 1,
+        series=obj,
+    )
+
+
+def is_ts_reference(column: Any) -> bool:
+    target = column.target if isinstance(column, VectorIndex) else column
+    return _ntype(target) == "TimeSeriesReferenceVectorData"
+
+
+def _table_info(path: str, table: Any) -> TableInfo:
+    columns = tuple(c for c in table.colnames)
+    named = [c for c in columns if c.lower() in SOUND_COLUMNS]
+    refs = [c for c in columns if is_ts_reference(table[c])]
+    return TableInfo(
+        path=path, rows=len(table), columns=columns, sound_columns=tuple(named + refs), table=table
+    )
+
+
+def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
+    """List the Units tables, sound-like series and interval tables of ``nwbfile``."""
+    params = params or ReaderParams()
+    units, templates, continuous, ignored, tables = [], [], [], [], []
+    for path, obj in _objects(nwbfile):
+        kind = _ntype(obj)
+        if kind == "Units":
+            units.append((path, obj))
+        elif kind == "TimeIntervals":
+            tables.append(_table_info(path, obj))
+        elif path.startswith("stimulus/"):
+            place = "template" if path.startswith("stimulus/templates/") else "continuous"
+            found = _sound(path, obj, place, params)
+            if isinstance(found, str):
+                ignored.append(found)
+            else:
+                (templates if place == "template" else continuous).append(found)
+    return Inventory(tuple(units), tuple(templates), tuple(continuous), tuple(ignored), tuple(tables))
+
+
+# --------------------------------------------------------------------------- choices
+def pick_path(wanted: str, paths: list[str], option: str, name: str) -> str:
+    key = wanted.strip().lstrip("/")
+    if key in paths:
+        return key
+    by_base = [p for p in paths if p.rpartition("/")[2] == key]
+    if len(by_base) == 1:
+        return by_base[0]
+    raise ConfigError(
+        f"{option} = {wanted!r} matches {'several' if by_base else 'no'} object(s) in {name}; "
+        f"candidates: {', '.join(by_base or paths) or 'none'}"
+    )

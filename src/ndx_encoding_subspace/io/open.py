@@ -1,0 +1,248 @@
+"""Opening an NWB file from a local path, a URL, a DANDI asset or an NWBFile object.
+
+:func:`open_nwb` returns an :class:`OpenedNWB`, a context manager holding the NWBFile,
+the objects that keep it readable (h5py file, NWBHDF5IO, remote stream) and a ``name``
+that every error message uses. Failures to open become :class:`NotNWBError` (missing,
+truncated, not HDF5, HDF5 but not NWB, unreadable by pynwb), :class:`RemoteError`
+(network, DANDI API) or :class:`AmbiguousInputError` (an identifier naming several
+assets).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import h5py
+from pynwb import NWBHDF5IO, NWBFile
+
+from ..errors import AmbiguousInputError, EncodingSubspaceError, InvalidDataError, NotNWBError
+from .dandi import API_KEY_ENV, RemoteAsset, download_asset, is_remote, resolve_remote
+from .reader_params import ReaderParams
+from .stream import RetryingSession, open_stream
+
+__all__ = ["OpenedNWB", "open_nwb", "open_local", "open_remote", "HDF5_SIGNATURE"]
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+@dataclasses.dataclass
+class OpenedNWB:
+    """An open NWB file and what keeps it open.
+
+    Attributes
+    ----------
+    name : str
+        The file as messages name it (path, URL or DANDI asset).
+    nwbfile : NWBFile
+        The file's contents (read lazily).
+    provenance : dict
+        JSON-compatible description of the source (path and checksum, or asset).
+    session : RetryingSession or None
+        HTTP session of a streamed file (its ``failure`` explains network errors).
+    """
+
+    name: str
+    nwbfile: NWBFile
+    provenance: dict[str, Any]
+    session: RetryingSession | None = None
+    _io: NWBHDF5IO | None = None
+    _h5: h5py.File | None = None
+    _stream: Any = None
+    _owned: bool = True
+
+    def close(self) -> None:
+        """Close the file (does nothing for NWBFile objects passed in)."""
+        if not self._owned:
+            return
+        if self._io is not None:
+            with contextlib.suppress(Exception):
+                self._io.close()
+        if self._h5 is not None:
+            with contextlib.suppress(Exception):
+                self._h5.close()
+        if self._stream is not None:
+            with contextlib.suppress(Exception):
+                self._stream.close()
+        if self.session is not None:
+            self.session.close()
+        self._io = self._h5 = self._stream = None
+
+    def __enter__(self) -> OpenedNWB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def reading(self, what: str = "") -> Iterator[None]:
+        """Turn low-level read failures into errors naming the file.
+
+        A network failure recorded by the session becomes :class:`RemoteError`; other
+        h5py / OS errors become :class:`NotNWBError` (a damaged file).
+        """
+        try:
+            yield
+        except EncodingSubspaceError:
+            if self.session is not None:
+                self.session.check()
+            raise
+        except Exception as err:
+            if self.session is not None:
+                self.session.check()
+            if isinstance(err, OSError | KeyError | RuntimeError | ValueError):
+                where = f" while reading {what}" if what else ""
+                raise NotNWBError(f"{self.name}: the file is damaged{where}: {err}") from err
+            raise
+
+
+def open_nwb(source: Any, *, reader: ReaderParams | None = None) -> OpenedNWB:
+    """Open an NWB file for reading.
+
+    Parameters
+    ----------
+    source : str, Path, NWBFile or OpenedNWB
+        Local path, ``DANDI:`` identifier naming one asset, http(s) URL, an NWBFile
+        already in memory, or an OpenedNWB (returned as it is, still owned by the caller).
+    reader : ReaderParams, optional
+        Streaming options (API URL, cache, download, retries).
+
+    Returns
+    -------
+    OpenedNWB
+        Close it (or use it as a context manager) when done.
+    """
+    params = reader or ReaderParams()
+    if isinstance(source, OpenedNWB):
+        return dataclasses.replace(source, _owned=False)
+    if isinstance(source, NWBFile):
+        name = source.container_source or f"NWBFile {source.identifier!r}"
+        return OpenedNWB(
+            name=str(name), nwbfile=source, provenance={"nwbfile": source.identifier}, _owned=False
+        )
+    text = str(source)
+    if is_remote(text):
+        assets = resolve_remote(text, api_url=params.dandi_api_url or None)
+        if len(assets) > 1:
+            listing = ", ".join(a.path for a in assets[:20])
+            more = f" and {len(assets) - 20} more" if len(assets) > 20 else ""
+            raise AmbiguousInputError(
+                f"{text} names {len(assets)} NWB assets; give one of them, e.g. "
+                f"{assets[0].name}: {listing}{more}"
+            )
+        return open_remote(assets[0], reader=params)
+    return open_local(Path(text))
+
+
+def open_local(path: Path, *, name: str | None = None, provenance: dict | None = None) -> OpenedNWB:
+    """Open a local NWB file (see :func:`open_nwb`)."""
+    label = name or str(path)
+    if not path.exists():
+        raise NotNWBError(f"{label}: file not found")
+    if not path.is_file():
+        raise NotNWBError(f"{label}: not a file")
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as err:
+        raise NotNWBError(_h5_open_error(label, _signature(path), path.stat().st_size, err)) from None
+    prov = provenance or {"path": str(path.resolve()), "size": path.stat().st_size, "sha256": _sha256(path)}
+    return _open_h5(h5, label, prov)
+
+
+def open_remote(asset: RemoteAsset, *, reader: ReaderParams | None = None) -> OpenedNWB:
+    """Open a remote NWB file by streaming it, or by downloading it when asked."""
+    params = reader or ReaderParams()
+    asset.check_nwb()
+    if params.download:
+        folder = params.cache_dir or tempfile.mkdtemp(prefix="encoding-subspace-")
+        local = download_asset(asset, folder)
+        return open_local(local, name=asset.name, provenance={**asset.provenance(), "local": str(local)})
+    key = os.environ.get(API_KEY_ENV)
+    stream, session = open_stream(
+        asset.url,
+        name=asset.name,
+        size=asset.size,
+        retries=params.retries,
+        backoff_s=params.retry_backoff_s,
+        timeout_s=params.timeout_s,
+        cache_dir=params.cache_dir or None,
+        headers={"Authorization": f"token {key}"} if key and asset.dandiset else None,
+    )
+    try:
+        h5 = h5py.File(stream, "r")
+    except Exception as err:  # h5py passes on whatever the file object raised
+        session.check()
+        head = b""
+        with contextlib.suppress(Exception):
+            stream.seek(0)
+            head = stream.read(min(8, stream.length))
+        raise NotNWBError(_h5_open_error(asset.name, head, stream.length, err)) from None
+    opened = _open_h5(h5, asset.name, asset.provenance(), session=session)
+    opened._stream = stream
+    return opened
+
+
+def _open_h5(
+    h5: h5py.File, name: str, provenance: dict, *, session: RetryingSession | None = None
+) -> OpenedNWB:
+    try:
+        attrs = dict(h5.attrs)
+        kind = attrs.get("neurodata_type")
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        if kind != "NWBFile" and "nwb_version" not in attrs:
+            top = ", ".join(sorted(h5.keys())[:10]) or "nothing"
+            raise NotNWBError(
+                f"{name}: an HDF5 file but not an NWB file (no NWBFile at its root; it holds {top})"
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # old files warn about cached namespaces
+            io = NWBHDF5IO(file=h5, mode="r", load_namespaces=True)
+            nwbfile = io.read()
+    except (NotNWBError, InvalidDataError):
+        h5.close()
+        raise
+    except Exception as err:
+        h5.close()
+        if session is not None:
+            session.check()
+        text = str(err)
+        if "either 'timestamps' or 'rate' must be specified" in text:
+            where = re.search(r"root/(\S+) GroupBuilder", text)
+            what = where.group(1) if where else "a TimeSeries"
+            raise InvalidDataError(
+                f"{name}: {what} has no sample rate (neither rate nor timestamps)"
+            ) from None
+        raise NotNWBError(f"{name}: pynwb cannot read this NWB file: {type(err).__name__}: {text}") from None
+    return OpenedNWB(name=name, nwbfile=nwbfile, provenance=provenance, session=session, _io=io, _h5=h5)
+
+
+def _signature(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(8)
+
+
+def _h5_open_error(name: str, head: bytes, size: int, err: Exception) -> str:
+    text = str(err)
+    if head[:8] == HDF5_SIGNATURE:
+        if "truncated" in text.lower():
+            return f"{name}: truncated HDF5 file ({size} bytes; {text})"
+        return f"{name}: damaged HDF5 file: {text}"
+    if size == 0:
+        return f"{name}: empty file, not an NWB file"
+    return f"{name}: not an HDF5 file, so not an NWB file (HDF5 signature missing)"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()

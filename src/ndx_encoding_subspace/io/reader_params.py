@@ -1,0 +1,124 @@
+"""Parameters of the NWB reader: where to look, how to split, how to stream."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ..errors import ConfigError
+from ..params import Params, check_choice, check_range
+
+__all__ = ["ReaderParams", "SOUND_COLUMNS"]
+
+#: Column names that, in a presentation or trials table, name the sound played.
+SOUND_COLUMNS = ("sound", "stimulus", "stim_name", "sound_name", "stimulus_name")
+
+
+def _field(default: object, text: str) -> Any:
+    """A dataclass field with its command-line help text."""
+    return dataclasses.field(default=default, metadata={"help": text})
+
+
+@dataclasses.dataclass(frozen=True)
+class ReaderParams(Params):
+    """How the reader finds units, sounds and presentations, splits sounds and streams.
+
+    Every field left at its default means "detect automatically". Object paths are paths
+    inside the NWB file, e.g. ``"units"``, ``"processing/ecephys/units"``,
+    ``"stimulus/templates/tone_1"``, ``"stimulus/presentation/sound"``,
+    ``"intervals/trials"`` (a leading ``/`` is ignored; a bare name is accepted when it is
+    unique).
+
+    Parameters
+    ----------
+    units : str
+        Object path of the Units table.
+    layout : str
+        ``"auto"``, ``"templates"`` (sound waveforms in ``stimulus_template`` presented
+        according to a table naming them) or ``"continuous"`` (one sound series aligned to
+        the session).
+    sounds : tuple of str
+        Object paths of the sound series to use (templates or the continuous sound).
+    presentations : str
+        Object path of the TimeIntervals table holding the presentations (or segments).
+    sound_column : str
+        Column of that table naming the sound of each row (text, or a
+        TimeSeriesReferenceVectorData column).
+    segment_s : float
+        Continuous layout without a presentation table: the sound is cut into segments
+        of this many seconds (the last one may be shorter), each presented once.
+    channel : int
+        Audio channel of multi-channel sounds; -1 averages the channels.
+    min_sample_rate : float
+        Series sampled slower than this (Hz) are not taken for sounds.
+    min_spikes : int
+        Units with fewer spikes are left out (and listed in the site's provenance).
+    use_waveforms : bool
+        Compute spike width and cell class from the Units ``waveform_mean`` column.
+    validation_sounds : tuple of str
+        Names of the validation sounds; empty: every sound presented at least
+        ``min_validation_repeats`` times.
+    min_validation_repeats : int
+        Presentations needed for a sound to count as a validation sound.
+    validation_fraction : float
+        When no sound or every sound is repeated, the last sounds (in order of first
+        presentation) up to this fraction form the validation set.
+    dandi_api_url : str
+        DANDI API base URL; empty: the ``DANDI_API_URL`` environment variable, else the
+        public archive.
+    cache_dir : str
+        Folder for a local cache of streamed byte ranges (and downloads); empty: none.
+    download : bool
+        Download remote files whole into ``cache_dir`` (or a temporary folder) instead of
+        streaming them.
+    retries : int
+        Retries of a failed HTTP request before the read fails.
+    retry_backoff_s : float
+        Wait before the first retry; doubled at each further retry.
+    timeout_s : float
+        Timeout of one HTTP request.
+    """
+
+    units: str = _field("", "object path of the Units table (empty: detect)")
+    layout: str = _field("auto", "auto, templates or continuous")
+    sounds: tuple[str, ...] = _field((), "object paths of the sound series (empty: detect)")
+    presentations: str = _field("", "object path of the presentation table (empty: detect)")
+    sound_column: str = _field("", "column naming the sound of each presentation (empty: detect)")
+    segment_s: float = _field(10.0, "segment length when a continuous sound has no presentations, s")
+    channel: int = _field(-1, "audio channel of multi-channel sounds (-1: mean of channels)")
+    min_sample_rate: float = _field(4000.0, "slowest sample rate taken for a sound, Hz")
+    min_spikes: int = _field(1, "units with fewer spikes are left out")
+    use_waveforms: bool = _field(True, "spike width and cell class from waveform_mean")
+    validation_sounds: tuple[str, ...] = _field((), "validation sounds (empty: the repeated ones)")
+    min_validation_repeats: int = _field(2, "presentations that make a sound a validation sound")
+    validation_fraction: float = _field(0.2, "validation share when no sound (or every sound) is repeated")
+    dandi_api_url: str = _field("", "DANDI API URL (empty: $DANDI_API_URL or the public archive)")
+    cache_dir: str = _field("", "local cache folder for streamed data (empty: none)")
+    download: bool = _field(False, "download remote files whole instead of streaming")
+    retries: int = _field(4, "retries of a failed HTTP request")
+    retry_backoff_s: float = _field(0.5, "first retry wait, doubled each retry, s")
+    timeout_s: float = _field(60.0, "timeout of one HTTP request, s")
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the parameter and the bad value."""
+        check_choice("reader.layout", self.layout, ("auto", "templates", "continuous"))
+        check_range("reader.segment_s", self.segment_s, 0.0, low_open=True)
+        check_range("reader.min_sample_rate", self.min_sample_rate, 0.0)
+        check_range("reader.min_spikes", self.min_spikes, 0)
+        check_range("reader.min_validation_repeats", self.min_validation_repeats, 2)
+        check_range("reader.validation_fraction", self.validation_fraction, 0.0, 1.0, high_open=True)
+        check_range("reader.retries", self.retries, 0, 50)
+        check_range("reader.retry_backoff_s", self.retry_backoff_s, 0.0)
+        check_range("reader.timeout_s", self.timeout_s, 0.0, low_open=True)
+        for name in ("units", "presentations", "sound_column", "dandi_api_url", "cache_dir"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"reader.{name} must be text, got {getattr(self, name)!r}")
+        for name in ("sounds", "validation_sounds"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"reader.{name} must be a list of text, got {value!r}")
+        if isinstance(self.channel, bool) or not isinstance(self.channel, int) or self.channel < -1:
+            raise ConfigError(f"reader.channel must be an integer >= -1, got {self.channel!r}")
+        for name in ("use_waveforms", "download"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"reader.{name} must be true or false, got {getattr(self, name)!r}")

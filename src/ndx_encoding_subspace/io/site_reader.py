@@ -1,0 +1,204 @@
+"""From an NWB file (local, streamed or in memory) to :class:`~ndx_encoding_subspace.site.SiteData`.
+
+Steps (METHOD.md sections 1 and 6):
+
+1. :func:`~ndx_encoding_subspace.io.locate.locate` picks the Units table, the sounds and
+   their presentations.
+2. Every distinct sound's waveform is read once (channel ``reader.channel``, scaled by the
+   series' ``conversion`` and ``offset``), checked for NaN/inf, and turned into a
+   spectrogram; all spectrograms of the site are min-max scaled together.
+3. Spike counts of every presentation: bin ``b`` holds the spikes with
+   ``floor((t - start) / bin_size) == b`` for the number of bins of the sound's
+   spectrogram.
+4. Split: sounds presented once are estimation sounds, sounds presented at least
+   ``reader.min_validation_repeats`` times are validation sounds (or the sounds listed in
+   ``reader.validation_sounds``). When no sound, or every sound, is repeated, the last
+   ``reader.validation_fraction`` of sounds (in order of first presentation) are validation
+   sounds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import ConfigError, InvalidDataError
+from ..site import SiteData, Sound
+from ..spectrogram import SpectrogramParams, filterbank_frequencies, minmax_scale, spectrogram
+from .locate import Layout, Presentation, locate
+from .open import OpenedNWB, open_nwb
+from .reader_params import ReaderParams
+from .units import bin_counts, read_units, recording_span
+
+if TYPE_CHECKING:
+    from ..celltype import CellTypeParams
+
+__all__ = ["read_site", "build_site", "split_sounds", "read_waveform"]
+
+
+def read_site(
+    source: Any,
+    *,
+    reader: ReaderParams | None = None,
+    spectrogram: SpectrogramParams | None = None,
+    celltype: CellTypeParams | None = None,
+    name: str | None = None,
+) -> SiteData:
+    """Read one recording site from an NWB file.
+
+    Parameters
+    ----------
+    source : str, Path, NWBFile or OpenedNWB
+        Local path, ``DANDI:`` identifier naming one asset, http(s) URL, or an open file.
+    reader : ReaderParams, optional
+        Where to look, how to split, how to stream (defaults: detect everything).
+    spectrogram : SpectrogramParams, optional
+        Spectrogram front end; its ``bin_size`` is also the bin of the spike counts.
+    celltype : CellTypeParams, optional
+        Spike-width threshold for the narrow/regular class.
+    name : str, optional
+        Site name; default: the file's stem.
+
+    Returns
+    -------
+    SiteData
+
+    Raises
+    ------
+    NotNWBError, RemoteError, NoUnitsError, NoSoundStimulusError, AmbiguousInputError,
+    InvalidDataError, ConfigError
+        Each message names the file and the object.
+    """
+    reader = reader or ReaderParams()
+    with open_nwb(source, reader=reader) as opened, opened.reading("units and sounds"):
+        return build_site(opened, reader=reader, spectrogram_params=spectrogram, celltype=celltype, name=name)
+
+
+def _site_name(opened: OpenedNWB) -> str:
+    path = str(opened.provenance.get("path", ""))
+    stem = Path(path.split("?", 1)[0].rstrip("/")).stem if path else ""
+    return stem or str(opened.nwbfile.identifier)
+
+
+def read_waveform(pres: Presentation, channel: int, name: str) -> np.ndarray:
+    """The samples of one presentation's sound, mono float64, checked finite."""
+    series = pres.series
+    stop = pres.first_sample + pres.n_samples
+    data = np.asarray(series.series.data[pres.first_sample : stop], dtype=np.float64)
+    if data.ndim == 2:
+        if channel >= data.shape[1]:
+            raise ConfigError(
+                f"reader.channel = {channel}: {series.path} in {name} has {data.shape[1]} channels"
+            )
+        data = data.mean(axis=1) if channel < 0 else data[:, channel]
+    if data.size == 0:
+        raise InvalidDataError(f"{name}: sound {pres.sound!r} ({series.path}) is empty")
+    bad = np.flatnonzero(~np.isfinite(data))
+    if bad.size:
+        raise InvalidDataError(
+            f"{name}: sound {pres.sound!r} ({series.path}) holds {bad.size} NaN or inf samples "
+            f"(first at sample {pres.first_sample + int(bad[0])})"
+        )
+    conversion = float(getattr(series.series, "conversion", 1.0) or 1.0)
+    offset = float(getattr(series.series, "offset", 0.0) or 0.0)
+    return data * conversion + offset
+
+
+def split_sounds(
+    order: Sequence[str], repeats: dict[str, int], reader: ReaderParams, name: str
+) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+    """Estimation and validation sound names, and the rule that chose them."""
+    if reader.validation_sounds:
+        unknown = sorted(set(reader.validation_sounds) - set(order))
+        if unknown:
+            raise ConfigError(
+                f"reader.validation_sounds names sounds not presented in {name}: {unknown[:10]}; "
+                f"sounds: {list(order)[:20]}"
+            )
+        wanted = set(reader.validation_sounds)
+        return (tuple(s for s in order if s not in wanted), tuple(s for s in order if s in wanted), "listed")
+    repeated = [s for s in order if repeats[s] >= reader.min_validation_repeats]
+    if 0 < len(repeated) < len(order):
+        once = tuple(s for s in order if repeats[s] < reader.min_validation_repeats)
+        return once, tuple(repeated), "repeats"
+    if len(order) < 2:
+        return tuple(order), (), "single sound"
+    n_val = max(1, math.ceil(reader.validation_fraction * len(order) - 1e-9))
+    n_val = min(n_val, len(order) - 1)
+    return tuple(order[:-n_val]), tuple(order[-n_val:]), "last fraction"
+
+
+def _check_in_recording(layout: Layout, span: tuple[float, float], name: str) -> None:
+    lo, hi = span
+    outside = [p.row for p in layout.presentations if p.start >= hi or p.stop <= lo]
+    if outside:
+        raise InvalidDataError(
+            f"{name}: {layout.table or 'presentations'} rows {outside[:10]} lie outside the "
+            f"recording ({lo:g} to {hi:g} s, from spike times and acquisition)"
+        )
+
+
+def build_site(
+    opened: OpenedNWB,
+    *,
+    reader: ReaderParams | None = None,
+    spectrogram_params: SpectrogramParams | None = None,
+    celltype: CellTypeParams | None = None,
+    name: str | None = None,
+) -> SiteData:
+    """:func:`read_site` on an already open file."""
+    reader = reader or ReaderParams()
+    spec_params = spectrogram_params or SpectrogramParams()
+    label = opened.name
+    layout = locate(opened.nwbfile, label, reader)
+    spikes = read_units(layout.units, label, layout.units_path, reader, celltype)
+    _check_in_recording(layout, recording_span(spikes.times, opened.nwbfile), label)
+    order: list[str] = []
+    first: dict[str, Presentation] = {}
+    starts: dict[str, list[float]] = {}
+    for pres in sorted(layout.presentations, key=lambda p: (p.start, p.row)):
+        if pres.sound not in first:
+            order.append(pres.sound)
+            first[pres.sound] = pres
+        starts.setdefault(pres.sound, []).append(pres.start)
+    raw = []
+    for sound in order:
+        pres = first[sound]
+        if not pres.series.rate:
+            raise InvalidDataError(
+                f"{label}: sound {sound!r} ({pres.series.path}) has no sample rate "
+                "(neither rate nor regular timestamps)"
+            )
+        wave = read_waveform(pres, reader.channel, label)
+        raw.append(spectrogram(wave, pres.series.rate, spec_params, name=sound))
+    scaled = minmax_scale(raw)
+    sounds = tuple(
+        Sound(s, spec, bin_counts(spikes.times, starts[s], spec.shape[0], spec_params.bin_size))
+        for s, spec in zip(order, scaled, strict=True)
+    )
+    estimation, validation, rule = split_sounds(order, {s: len(starts[s]) for s in order}, reader, label)
+    source = {
+        **opened.provenance,
+        "name": label,
+        **layout.provenance(),
+        "split": rule,
+        "dropped_units": list(spikes.dropped),
+        "reader": reader.to_dict(),
+        "spectrogram": spec_params.to_dict(),
+    }
+    if opened.session is not None:
+        source["bytes_read"] = opened.session.bytes_received
+    return SiteData(
+        name=name or _site_name(opened),
+        sounds=sounds,
+        frequencies=np.asarray(filterbank_frequencies(spec_params), dtype=np.float64),
+        bin_size=float(spec_params.bin_size),
+        units=spikes.info,
+        estimation=estimation,
+        validation=validation,
+        source=source,
+    )

@@ -1,0 +1,188 @@
+"""DANDI identifiers and streaming, with the real dandi client and remfile against a local server."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ndx_encoding_subspace.errors import (
+    AmbiguousInputError,
+    ConfigError,
+    NotNWBError,
+    RemoteError,
+)
+from ndx_encoding_subspace.io import (
+    DandiRef,
+    ReaderParams,
+    inspect_nwb,
+    list_assets,
+    parse_dandi_id,
+    read_site,
+)
+from ndx_encoding_subspace.io.mock_dandi import MockDandiServer
+from ndx_encoding_subspace.io.mock_files import mock_site, write_nwb
+from ndx_encoding_subspace.io.stream import RetryingSession
+
+SES1 = "sub-1/sub-1_ses-1.nwb"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dandi")
+    big = mock_site(waveforms=False, n_sounds=4, duration=2.0, rate=22050.0, seed=1)
+    raw = big.nwbfile
+    from pynwb import TimeSeries
+
+    raw.add_acquisition(
+        TimeSeries(
+            name="raw",
+            data=np.random.default_rng(0).standard_normal((150_000, 4)).astype(np.float32),
+            unit="V",
+            rate=30000.0,
+        )
+    )
+    paths = {
+        SES1: big.write(folder / "a.nwb"),
+        "sub-1/sub-1_ses-2.nwb": mock_site(waveforms=False, seed=2).write(folder / "b.nwb"),
+        "sub-2/sub-2_ses-1.nwb": mock_site(waveforms=False, seed=3).write(folder / "c.nwb"),
+        "sub-2/broken.nwb": folder / "broken.nwb",
+        "README.txt": folder / "readme.txt",
+    }
+    paths["sub-2/broken.nwb"].write_bytes(b"this is no HDF5 file" * 100)
+    paths["README.txt"].write_text("notes")
+    return paths, big
+
+
+@pytest.fixture(scope="module")
+def server(files):
+    with MockDandiServer(files[0], page_size=2) as srv:
+        yield srv
+
+
+@pytest.fixture
+def params(server, monkeypatch):
+    monkeypatch.setenv("DANDI_NO_ET", "1")
+    monkeypatch.delenv("DANDI_API_KEY", raising=False)
+    server.heal()
+    server.reset_counters()
+    return ReaderParams(dandi_api_url=server.api_url, retries=2, retry_backoff_s=0.01)
+
+
+def test_parse_identifiers():
+    assert parse_dandi_id("DANDI:000123") == DandiRef("000123")
+    assert parse_dandi_id("dandi:000123@0.230101.1234") == DandiRef("000123", "0.230101.1234")
+    ref = parse_dandi_id("DANDI:000123@draft/sub-x/*.nwb")
+    assert ref == DandiRef("000123", "draft", "sub-x/*.nwb") and ref.is_glob
+    assert str(ref) == "DANDI:000123@draft/sub-x/*.nwb"
+    for bad in ("DANDI:123", "DANDI:000123@latest", "000123"):
+        with pytest.raises(ConfigError, match="not a DANDI identifier"):
+            parse_dandi_id(bad)
+
+
+def test_list_assets_pages_versions_and_globs(server, params):
+    every = list_assets("DANDI:000123", api_url=server.api_url)  # 5 assets over 3 pages
+    assert [a.path for a in every] == [
+        SES1,
+        "sub-1/sub-1_ses-2.nwb",
+        "sub-2/broken.nwb",
+        "sub-2/sub-2_ses-1.nwb",
+    ]
+    assert {a.version for a in every} == {"0.230101.1234"}
+    globbed = list_assets("DANDI:000123@draft/sub-1/*.nwb", api_url=server.api_url)
+    assert [a.name for a in globbed] == [
+        f"DANDI:000123@draft/{SES1}",
+        "DANDI:000123@draft/sub-1/sub-1_ses-2.nwb",
+    ]
+    folder = list_assets("DANDI:000123/sub-2/", api_url=server.api_url)
+    assert [a.path for a in folder] == ["sub-2/broken.nwb", "sub-2/sub-2_ses-1.nwb"]
+    with pytest.raises(RemoteError, match="DANDI:000999: not found"):
+        list_assets("DANDI:000999", api_url=server.api_url)
+    with pytest.raises(RemoteError, match="no NWB asset matches"):
+        list_assets("DANDI:000123/sub-9/*.nwb", api_url=server.api_url)
+
+
+def test_stream_reads_a_small_part(server, params, files):
+    paths, big = files
+    streamed = read_site(f"DANDI:000123/{SES1}", reader=params)
+    local = read_site(paths[SES1])
+    size = paths[SES1].stat().st_size
+    print(f"served {server.bytes_served} of {size} bytes")
+    assert server.bytes_served < 0.6 * size  # the 2.4 MB raw acquisition is never read
+    assert streamed.source["bytes_read"] == server.bytes_served
+    assert streamed.name == "sub-1_ses-1" and streamed.source["dandiset"] == "000123"
+    for a, b in zip(streamed.sounds, local.sounds):
+        np.testing.assert_array_equal(a.counts, b.counts)
+        np.testing.assert_array_equal(a.spectrogram, b.spectrogram)
+
+
+def test_asset_urls_and_ambiguity(server, params):
+    by_url = read_site(server.asset_url("sub-2/sub-2_ses-1.nwb"), reader=params)
+    direct = read_site(server.blob_url("sub-2/sub-2_ses-1.nwb"), reader=params)
+    assert by_url.name == "sub-2_ses-1"
+    np.testing.assert_array_equal(by_url.sounds[0].counts, direct.sounds[0].counts)
+    with pytest.raises(AmbiguousInputError, match="names 2 NWB assets"):
+        read_site("DANDI:000123/sub-1/*.nwb", reader=params)
+
+
+def test_assets_that_are_not_nwb(server, params):
+    with pytest.raises(RemoteError, match=r"DANDI:000123@0.230101.1234/README.txt: the asset is not an NWB"):
+        read_site("DANDI:000123/README.txt", reader=params)
+    with pytest.raises(NotNWBError, match=r"DANDI:000123@0.230101.1234/sub-2/broken.nwb: not an HDF5 file"):
+        inspect_nwb("DANDI:000123/sub-2/broken.nwb", reader=params)
+
+
+def test_cache_and_download(server, params, tmp_path):
+    cached = params.replace(cache_dir=str(tmp_path / "cache"))
+    first = read_site("DANDI:000123/sub-1/sub-1_ses-2.nwb", reader=cached)
+    assert server.bytes_served > 0
+    server.reset_counters()
+    again = read_site("DANDI:000123/sub-1/sub-1_ses-2.nwb", reader=cached)
+    assert server.bytes_served == 0  # every range came from the cache
+    np.testing.assert_array_equal(first.sounds[1].counts, again.sounds[1].counts)
+    whole = read_site("DANDI:000123/sub-1/sub-1_ses-2.nwb", reader=cached.replace(download=True))
+    assert whole.source["local"].endswith("sub-1/sub-1_ses-2.nwb")
+    np.testing.assert_array_equal(whole.sounds[1].counts, first.sounds[1].counts)
+
+
+def test_network_failure_mid_stream(server, params):
+    server.fail_requests(2, after=2)  # two dropped connections, then fine again
+    site = read_site(f"DANDI:000123/{SES1}", reader=params)
+    assert site.n_units == 4
+    server.reset_counters()
+    server.fail_requests(None, after=3)  # the network goes away after three requests
+    with pytest.raises(RemoteError) as err:
+        read_site(f"DANDI:000123/{SES1}", reader=params)
+    message = str(err.value)
+    assert message.startswith(f"DANDI:000123@0.230101.1234/{SES1}: network failure reading")
+    assert "after 3 attempts" in message and "bytes " in message
+    assert server.range_requests == 3 + 3  # 3 served, then 1 try + 2 retries
+
+
+def test_retry_backoff_doubles():
+    waits = []
+    session = RetryingSession("x", retries=3, backoff_s=0.5, sleep=waits.append, timeout_s=1.0)
+    response = session.get("http://127.0.0.1:9/none")  # nothing listens on port 9
+    assert response.status_code == 408 and waits == [0.5, 1.0, 2.0]
+    with pytest.raises(RemoteError, match="x: network failure reading http://127.0.0.1:9/none after 4"):
+        session.check()
+
+
+def test_api_key_only_from_environment(files, monkeypatch, tmp_path):
+    monkeypatch.setenv("DANDI_NO_ET", "1")
+    with MockDandiServer({SES1: files[0]["sub-1/sub-1_ses-2.nwb"]}, api_key="secret") as srv:
+        params = ReaderParams(dandi_api_url=srv.api_url, retries=0)
+        monkeypatch.delenv("DANDI_API_KEY", raising=False)
+        with pytest.raises(RemoteError, match="401"):
+            read_site(f"DANDI:000123/{SES1}", reader=params)
+        monkeypatch.setenv("DANDI_API_KEY", "secret")
+        assert read_site(f"DANDI:000123/{SES1}", reader=params).n_units == 4
+
+
+def test_plain_http_file(tmp_path, params):
+    path = write_nwb(mock_site(waveforms=False, seed=5).nwbfile, tmp_path / "x.nwb")
+    local = read_site(path)
+    with MockDandiServer({"x.nwb": path}) as srv:
+        url = srv.blob_url("x.nwb")
+        site = read_site(url, reader=params)
+        assert site.source == {**site.source, "url": url, "name": url}
+    np.testing.assert_array_equal(site.sounds[2].counts, local.sounds[2].counts)
