@@ -11,6 +11,7 @@ from hdmf.common import VectorIndex
 
 from ..errors import InvalidDataError, NoUnitsError
 from ..site import UnitInfo
+from ..spectrogram import bin_index
 from .reader_params import ReaderParams
 
 if TYPE_CHECKING:
@@ -200,7 +201,9 @@ def bin_counts(
     """Spike counts per presentation, bin and unit.
 
     Bin ``b`` of a presentation starting at ``s`` holds the spikes with
-    ``floor((t - s) / bin_size) == b``, for ``0 <= b < n_bins``.
+    ``floor((t - s) / bin_size + 1e-9) == b``, for ``0 <= b < n_bins``
+    (:func:`~ndx_encoding_subspace.spectrogram.bin_index`: a spike on a bin edge falls in
+    the later bin however its session time was rounded).
 
     Returns
     -------
@@ -213,9 +216,9 @@ def bin_counts(
     flat, unit = flat[order], unit[order]
     out = np.zeros((len(starts), n_bins, n_units), dtype=np.float32)
     for k, s in enumerate(starts):
-        lo = np.searchsorted(flat, s, side="left")
+        lo = np.searchsorted(flat, s - bin_size, side="left")
         hi = np.searchsorted(flat, s + (n_bins + 1) * bin_size, side="left")
-        b = np.floor((flat[lo:hi] - s) / bin_size).astype(np.int64)
+        b = bin_index(flat[lo:hi] - s, bin_size)
         ok = (b >= 0) & (b < n_bins)
         index = b[ok] * n_units + unit[lo:hi][ok]
         out[k] = np.bincount(index, minlength=n_bins * n_units).reshape(n_bins, n_units)
