@@ -1,0 +1,265 @@
+"""Plain containers of one site's results: what the pipeline fills in, what the writer stores.
+
+Everything here is numpy arrays, numbers, strings and dictionaries, plus the trained
+``torch.nn.Module`` of each model. The same dataclasses come back from
+:func:`~ndx_encoding_subspace.results.load_results` (with ``module`` rebuilt from the
+stored architecture document), so what is written can be compared with what is read.
+
+Unit positions everywhere are indices into ``site.units`` (the order of the count
+arrays); in the results file they are rows of its Units table, which holds exactly the
+site's units in that order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from ..site import SiteData
+
+__all__ = [
+    "ModelResult",
+    "UnitSubspace",
+    "UnitNonlinearity",
+    "SiteAnalysis",
+    "SiteResults",
+    "ROLE_CONTAINERS",
+    "container_of_role",
+]
+
+#: Collection (``EncodingModels`` name in the processing module) of each known role;
+#: models of any other role go to a collection named after the role.
+ROLE_CONTAINERS: dict[str, str] = {
+    "cnn": "population_cnn",
+    "ln": "ln_baseline",
+    "subspace_nonlinearity": "subspace_models",
+}
+
+
+def container_of_role(role: str) -> str:
+    """Name of the ``EncodingModels`` collection that holds models of ``role``."""
+    return ROLE_CONTAINERS.get(role, role)
+
+
+def _arrays(values: dict[str, Any]) -> dict[str, np.ndarray]:
+    return {str(k): np.asarray(v) for k, v in values.items()}
+
+
+@dataclasses.dataclass
+class ModelResult:
+    """One trained model and its record.
+
+    Parameters
+    ----------
+    name : str
+        Unique within its role's collection, e.g. ``"cnn_jk3_init1"`` or ``"unit_12"``.
+    role : str
+        ``"cnn"`` (population CNN ensemble member), ``"ln"`` (LN baseline),
+        ``"subspace_nonlinearity"`` (a unit's subspace model) or any other label.
+    module : torch.nn.Module
+        The trained model; it must be describable by an architecture document
+        (:func:`~ndx_encoding_subspace.models.to_architecture`) unless ``architecture``
+        is given.
+    unit_positions : ndarray of int
+        Position in ``site.units`` of each output, in output order.
+    fit_log : dict of str -> ndarray
+        ``epoch``, ``stage``, ``training_loss`` and optionally ``early_stopping_loss``,
+        one entry per epoch (NaN where a stage has no early-stopping data).
+    scores : dict of str -> ndarray
+        Per-output validation scores: ``r`` and optionally ``ccnorm``,
+        ``noise_ceiling``, ``shuffle_floor`` (shape (outputs,)).
+    seed, jackknife_index, init_index : int or None
+        Training seed, jackknife fold and initialisation.
+    estimation_sounds, early_stopping_sounds, validation_sounds : tuple of str
+        Sounds fit on, used for early stopping, scored on.
+    training_parameters : dict
+        Every training parameter (JSON-compatible).
+    package_versions : dict
+        Package -> version at training time.
+    description : str
+        Free text; a default naming the role is used when empty.
+    n_lags : int or None
+        Input bins the model sees; default the module's ``receptive_field`` (or 1).
+    architecture : dict or None
+        Architecture document; default ``to_architecture(module)``.
+    """
+
+    name: str
+    role: str
+    module: Any
+    unit_positions: np.ndarray
+    fit_log: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    scores: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    seed: int | None = None
+    jackknife_index: int | None = None
+    init_index: int | None = None
+    estimation_sounds: tuple[str, ...] = ()
+    early_stopping_sounds: tuple[str, ...] = ()
+    validation_sounds: tuple[str, ...] = ()
+    training_parameters: dict[str, Any] = dataclasses.field(default_factory=dict)
+    package_versions: dict[str, str] = dataclasses.field(default_factory=dict)
+    description: str = ""
+    n_lags: int | None = None
+    architecture: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.unit_positions = np.asarray(self.unit_positions, dtype=np.int64).reshape(-1)
+        self.fit_log = _arrays(self.fit_log)
+        self.scores = _arrays(self.scores)
+
+    @property
+    def container(self) -> str:
+        """Name of the collection this model is stored in."""
+        return container_of_role(self.role)
+
+    def predict(self, stim: np.ndarray) -> np.ndarray:
+        """Model output for ``stim`` [time, inputs] or [batch, time, inputs] (same batching).
+
+        The module is run in evaluation mode without gradients; output float32.
+        """
+        import torch
+
+        x = np.asarray(stim, dtype=np.float32)
+        single = x.ndim == 2
+        self.module.eval()
+        with torch.no_grad():
+            y = self.module(torch.as_tensor(x[None] if single else x)).numpy()
+        return y[0] if single else y
+
+
+@dataclasses.dataclass
+class UnitSubspace:
+    """Tuning subspace of one unit (METHOD.md section 4).
+
+    Parameters
+    ----------
+    unit_position : int
+        Position of the unit in ``site.units``.
+    filters : ndarray (k, F, D)
+        The subspace filters (first k principal components of the dSTRFs).
+    explained_variance, noise_floor_variance : ndarray (n_components,)
+        Variance fraction of every computed component, and of the shuffled data.
+    threshold : float
+        Cumulative-variance threshold that chose k.
+    mean_dstrf : ndarray (F, D)
+        Mean dSTRF of the unit.
+    n_samples, n_outliers : int
+        dSTRF samples used and dropped as outliers.
+    k90, k95 : int
+        Components reaching 90% and 95% of the variance.
+    """
+
+    unit_position: int
+    filters: np.ndarray
+    explained_variance: np.ndarray
+    noise_floor_variance: np.ndarray
+    threshold: float
+    mean_dstrf: np.ndarray
+    n_samples: int = 0
+    n_outliers: int = 0
+    k90: int = 0
+    k95: int = 0
+
+    @property
+    def k(self) -> int:
+        """Subspace dimension (number of filters)."""
+        return int(len(self.filters))
+
+
+@dataclasses.dataclass
+class UnitNonlinearity:
+    """Response of one unit within its subspace (METHOD.md section 5).
+
+    Parameters
+    ----------
+    unit_position : int
+        Position of the unit in ``site.units``.
+    model_name : str or None
+        Name of the unit's ``subspace_nonlinearity`` model, if one was fit.
+    dimension_sign, asymmetry_index : ndarray (k,)
+        Sign flip and asymmetry index of each dimension.
+    tuning : dict of str -> ndarray
+        1-D tuning curves: ``bin_edges`` (k, n+1), ``mean``, ``sem``, ``count`` (k, n).
+    ssrf : dict of str -> ndarray
+        2-D maps: ``bin_edges`` (k, m+1), ``pairs`` (p, 2), ``mean``, ``count`` (p, m, m).
+    """
+
+    unit_position: int
+    model_name: str | None
+    dimension_sign: np.ndarray
+    asymmetry_index: np.ndarray
+    tuning: dict[str, np.ndarray]
+    ssrf: dict[str, np.ndarray]
+
+    def ssrf_map(self, dim_a: int, dim_b: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and count maps (m, m) of dimensions ``dim_a`` (rows) and ``dim_b``."""
+        for i, (a, b) in enumerate(np.asarray(self.ssrf["pairs"]).reshape(-1, 2)):
+            if (a, b) == (dim_a, dim_b):
+                return self.ssrf["mean"][i], self.ssrf["count"][i]
+            if (a, b) == (dim_b, dim_a):
+                return self.ssrf["mean"][i].T, self.ssrf["count"][i].T
+        raise KeyError(f"unit {self.unit_position}: no SSRF map of dimensions "
+                       f"{dim_a} and {dim_b}")
+
+
+@dataclasses.dataclass
+class SiteAnalysis:
+    """Shared site subspace, tiling and subspace similarity (METHOD.md section 6).
+
+    Per-unit arrays follow ``unit_positions`` (default: every unit of the site).
+    """
+
+    filters: np.ndarray
+    explained_variance: np.ndarray
+    response_region_size: np.ndarray | None = None
+    region_overlap: np.ndarray | None = None
+    subspace_similarity: np.ndarray | None = None
+    response_regions: np.ndarray | None = None
+    tiling_bin_edges: np.ndarray | None = None
+    similarity_measure: str | None = None
+    mean_dstrf: np.ndarray | None = None
+    unit_positions: np.ndarray | None = None
+    parameters: dict[str, Any] = dataclasses.field(default_factory=dict)
+    description: str = "Shared site subspace, response-region tiling and subspace similarity."
+
+
+@dataclasses.dataclass
+class SiteResults:
+    """Everything computed for one site, ready for :func:`write_results`.
+
+    Parameters
+    ----------
+    site : SiteData
+        The analysed site (its units, sounds, spectrograms, split and ``source``).
+    spectrogram_parameters : dict
+        How the spectrograms were computed (``SpectrogramParams.to_dict()``); default
+        ``site.source["spectrogram"]``.
+    models : list of ModelResult
+    subspaces : list of UnitSubspace
+    nonlinearities : list of UnitNonlinearity
+    site_subspace : SiteAnalysis or None
+    provenance : dict
+        Input identity (DANDI asset id and version or URL, or path and sha256), every
+        parameter, seeds, package versions; JSON-compatible.
+    subspace_parameters, ssrf_parameters : dict
+        Parameters of the subspace and SSRF steps, stored with their tables.
+    ssrf_min_count : int
+        Bins with fewer samples are masked in the SSRF and tuning means.
+    """
+
+    site: SiteData
+    spectrogram_parameters: dict[str, Any] = dataclasses.field(default_factory=dict)
+    models: list[ModelResult] = dataclasses.field(default_factory=list)
+    subspaces: list[UnitSubspace] = dataclasses.field(default_factory=list)
+    nonlinearities: list[UnitNonlinearity] = dataclasses.field(default_factory=list)
+    site_subspace: SiteAnalysis | None = None
+    provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
+    subspace_parameters: dict[str, Any] = dataclasses.field(default_factory=dict)
+    ssrf_parameters: dict[str, Any] = dataclasses.field(default_factory=dict)
+    ssrf_min_count: int = 2
+
+    def models_of(self, container: str) -> list[ModelResult]:
+        """Models stored in collection ``container`` (e.g. ``"population_cnn"``)."""
+        return [m for m in self.models if m.container == container]

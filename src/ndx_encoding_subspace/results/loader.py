@@ -1,0 +1,334 @@
+"""Loading a results file back: models as torch modules, subspaces and SSRFs as arrays.
+
+Models are rebuilt only from each ``EncodingModel``'s architecture document (validated
+against the fixed vocabulary of layer kinds) and its stored arrays: nothing is unpickled
+and no code is taken from the file. Everything is read into memory and the file closed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pynwb import NWBHDF5IO
+
+from ..errors import ResultsError
+from ..extension import EncodingModel, EncodingModels
+from ..models.architecture import from_architecture, load_state
+from .bundle import (
+    ModelResult,
+    SiteAnalysis,
+    UnitNonlinearity,
+    UnitSubspace,
+    container_of_role,
+)
+from .convert import MODULE
+from .provenance import unflatten
+
+__all__ = ["load_results", "LoadedResults", "LoadedEnsemble", "SpectrogramData"]
+
+
+@dataclasses.dataclass
+class SpectrogramData:
+    """The stored spectrogram: every sound end to end, and where each sound lies.
+
+    Attributes
+    ----------
+    data : ndarray (time, frequency)
+    frequencies : ndarray (frequency,)
+    bin_size : float
+    sounds : dict of str -> ndarray
+        Columns ``sound``, ``split``, ``start_bin``, ``stop_bin``, ``n_repeats``.
+    """
+
+    data: np.ndarray
+    frequencies: np.ndarray
+    bin_size: float
+    sounds: dict[str, np.ndarray]
+
+    def sound(self, name: str) -> np.ndarray:
+        """Spectrogram of one sound, shape (time, frequency)."""
+        hits = np.flatnonzero(self.sounds["sound"] == name)
+        if hits.size == 0:
+            raise KeyError(f"no sound {name!r} in the spectrogram")
+        i = int(hits[0])
+        return self.data[int(self.sounds["start_bin"][i]):int(self.sounds["stop_bin"][i])]
+
+    def split(self, which: str) -> list[np.ndarray]:
+        """Spectrograms of the ``"estimation"`` or ``"validation"`` sounds, in order."""
+        return [self.sound(n) for n, s in zip(self.sounds["sound"], self.sounds["split"])
+                if s == which]
+
+
+@dataclasses.dataclass
+class LoadedEnsemble:
+    """One collection of models (e.g. ``population_cnn``): its members, in stored order."""
+
+    name: str
+    description: str
+    members: list[ModelResult]
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def member(self, name: str) -> ModelResult:
+        """The member called ``name``."""
+        for m in self.members:
+            if m.name == name:
+                return m
+        raise KeyError(f"collection {self.name!r} has no model {name!r}")
+
+    def predict(self, stim: np.ndarray) -> np.ndarray:
+        """Mean prediction of the members for ``stim`` [(batch,) time, frequency].
+
+        Raises
+        ------
+        ResultsError
+            Members predict different units (e.g. per-unit subspace models).
+        """
+        if not self.members:
+            raise ResultsError(f"collection {self.name!r} holds no model")
+        first = self.members[0].unit_positions
+        if any(not np.array_equal(m.unit_positions, first) for m in self.members):
+            raise ResultsError(f"collection {self.name!r}: members predict different units; "
+                               "predict with one member instead")
+        return np.mean([m.predict(stim) for m in self.members], axis=0)
+
+
+@dataclasses.dataclass
+class LoadedResults:
+    """Everything a results file holds, in memory.
+
+    Unit positions are rows of ``units`` (the analysed units, in the site's order).
+    """
+
+    path: Path
+    identifier: str
+    session_description: str
+    units: dict[str, Any]
+    spectrogram: SpectrogramData | None
+    collections: dict[str, LoadedEnsemble]
+    subspaces: list[UnitSubspace]
+    nonlinearities: list[UnitNonlinearity]
+    site_subspace: SiteAnalysis | None
+    provenance: dict[str, Any]
+    parameters: dict[str, dict[str, Any]]
+
+    def ensemble(self, name: str) -> LoadedEnsemble:
+        """Collection ``name`` (``population_cnn``, ``ln_baseline``, ``subspace_models``)
+        or the collection of role ``name`` (``cnn``, ``ln``, ...)."""
+        key = name if name in self.collections else container_of_role(name)
+        if key not in self.collections:
+            raise ResultsError(f"{self.path}: no model collection {name!r}; present: "
+                               f"{', '.join(self.collections) or 'none'}")
+        return self.collections[key]
+
+    @property
+    def models(self) -> list[ModelResult]:
+        """Every model of every collection."""
+        return [m for c in self.collections.values() for m in c.members]
+
+    def subspace(self, unit_position: int) -> UnitSubspace:
+        """Tuning subspace of the unit at ``unit_position``."""
+        for s in self.subspaces:
+            if s.unit_position == unit_position:
+                return s
+        raise KeyError(f"{self.path}: unit {unit_position} has no tuning subspace")
+
+    def nonlinearity(self, unit_position: int) -> UnitNonlinearity:
+        """Subspace nonlinearity (tuning curves, SSRFs) of the unit at ``unit_position``."""
+        for s in self.nonlinearities:
+            if s.unit_position == unit_position:
+                return s
+        raise KeyError(f"{self.path}: unit {unit_position} has no subspace nonlinearity")
+
+    def unit_scores(self, score: str = "r") -> dict[str, np.ndarray]:
+        """Per collection, ``score`` of every unit (mean over the collection's models that
+        predict it; NaN where none does), shape (units,)."""
+        n = len(self.units["id"])
+        out = {}
+        for name, coll in self.collections.items():
+            total, count = np.zeros(n), np.zeros(n)
+            for m in coll.members:
+                if score in m.scores:
+                    np.add.at(total, m.unit_positions, m.scores[score])
+                    np.add.at(count, m.unit_positions, 1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[name] = np.where(count > 0, total / count, np.nan)
+        return out
+
+
+def _json(text: Any, where: str) -> Any:
+    if text is None:
+        return {}
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError) as err:
+        raise ResultsError(f"{where}: not valid JSON ({err})") from None
+
+
+def _strings(values: Any) -> tuple[str, ...]:
+    if values is None:
+        return ()
+    return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in values[:])
+
+
+def _fit_scalars(arrays: dict[str, np.ndarray], own: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Give one-element tensors back their shape: HDF5 datasets of shape (1,) are read
+    as scalars, so a 0-d array becomes the expected size-1 shape (nothing else changes)."""
+    out = dict(arrays)
+    for key, ref in own.items():
+        value = out.get(key)
+        if value is not None and value.ndim == 0 and ref.numel() == 1:
+            out[key] = value.reshape(tuple(ref.shape))
+    return out
+
+
+def _model(em: EncodingModel, where: str) -> ModelResult:
+    doc = _json(em.architecture, f"{where}: architecture")
+    try:
+        module = from_architecture(doc)
+        load_state(module, _fit_scalars(em.state_dict(), module.state_dict()))
+    except ResultsError as err:
+        raise ResultsError(f"{where}: {err}") from None
+    module.eval()
+    log = em.training_log.get_loss_curves() if em.training_log is not None else {}
+    scores = ({k: np.asarray(em.scores[k].data[:]) for k in em.scores.colnames}
+              if em.scores is not None else {})
+    return ModelResult(
+        name=em.name, role=em.role, module=module, unit_positions=em.unit_rows(),
+        fit_log=log, scores=scores, seed=em.seed, jackknife_index=em.jackknife_index,
+        init_index=em.init_index, estimation_sounds=_strings(em.estimation_sounds),
+        early_stopping_sounds=_strings(em.early_stopping_sounds),
+        validation_sounds=_strings(em.validation_sounds),
+        training_parameters=_json(em.training_parameters, f"{where}: training_parameters"),
+        package_versions=_json(em.package_versions, f"{where}: package_versions"),
+        description=em.description, n_lags=int(em.n_lags), architecture=doc,
+    )
+
+
+def _column(table: Any, name: str, row: int, default: Any = 0) -> Any:
+    return table[name].data[row] if name in table.colnames else default
+
+
+def _subspaces(table: Any) -> list[UnitSubspace]:
+    rows = table.unit_rows()
+    return [UnitSubspace(
+        unit_position=int(rows[i]), filters=table.get_filters(i),
+        explained_variance=table.get_explained_variance(i),
+        noise_floor_variance=table.get_noise_floor_variance(i),
+        threshold=float(table["threshold"].data[i]), mean_dstrf=table.get_mean_dstrf(i),
+        n_samples=int(_column(table, "n_samples", i)),
+        n_outliers=int(_column(table, "n_outliers", i)),
+        k90=int(_column(table, "k90", i)), k95=int(_column(table, "k95", i)),
+    ) for i in range(len(rows))]
+
+
+def _nonlinearities(table: Any) -> list[UnitNonlinearity]:
+    rows = table.unit_rows()
+    out = []
+    for i in range(len(rows)):
+        model = table.get_model(i)
+        out.append(UnitNonlinearity(
+            unit_position=int(rows[i]), model_name=None if model is None else model.name,
+            dimension_sign=table.get_dimension_sign(i),
+            asymmetry_index=table.get_asymmetry_index(i),
+            tuning=table.get_tuning_curves(i), ssrf=table.get_ssrf(i)))
+    return out
+
+
+def _site(obj: Any) -> SiteAnalysis:
+    arrays = {k: None if getattr(obj, k) is None else np.asarray(getattr(obj, k)[:])
+              for k in ("filters", "explained_variance", "mean_dstrf", "response_region_size",
+                        "region_overlap", "subspace_similarity", "response_regions",
+                        "tiling_bin_edges")}
+    return SiteAnalysis(**arrays, similarity_measure=obj.similarity_measure,
+                        unit_positions=obj.unit_rows(),
+                        parameters=_json(obj.parameters, f"{obj.name}: parameters"),
+                        description=obj.description)
+
+
+def _units(units: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": np.asarray(units.id.data[:])}
+    for name in units.colnames:
+        column = units[name]
+        if name in ("spike_times", "obs_intervals", "electrodes"):
+            out[name] = [np.asarray(column[i]) for i in range(len(units))]
+        else:
+            out[name] = np.asarray(column.data[:])
+    return out
+
+
+def _spectrogram(module: Any) -> SpectrogramData | None:
+    if "spectrogram" not in module.data_interfaces:
+        return None
+    series = module["spectrogram"]
+    sounds: dict[str, np.ndarray] = {}
+    if "spectrogram_sounds" in module.data_interfaces:
+        table = module["spectrogram_sounds"]
+        sounds = {c: np.asarray(table[c].data[:]) for c in table.colnames}
+        for key in ("sound", "split"):
+            sounds[key] = np.array(_strings(sounds[key]), dtype=object)
+    return SpectrogramData(np.asarray(series.data[:]), np.asarray(series.frequencies[:]),
+                           float(series.bin_size), sounds)
+
+
+def load_results(path: str | Path) -> LoadedResults:
+    """Read a results file written by :func:`write_results`.
+
+    Raises
+    ------
+    ResultsError
+        Missing file, not a results file, or an object that cannot be loaded safely (an
+        architecture document with an unknown layer kind, arrays that do not fit); the
+        message names the file and the object.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(f"{path}: results file not found")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            io = NWBHDF5IO(str(path), "r", load_namespaces=True)
+            nwbfile = io.read()
+    except Exception as err:
+        raise ResultsError(f"{path}: cannot read as NWB ({type(err).__name__}: {err})") from None
+    try:
+        if MODULE not in nwbfile.processing:
+            raise ResultsError(f"{path}: no processing module {MODULE!r}; not a results file")
+        module = nwbfile.processing[MODULE]
+        collections, subspaces, nonlin, site, prov = {}, [], [], None, {}
+        parameters: dict[str, dict[str, Any]] = {}
+        for name, obj in module.data_interfaces.items():
+            where = f"{path}: processing/{MODULE}/{name}"
+            if isinstance(obj, EncodingModels):
+                members = [_model(m, f"{where}/{k}") for k, m in obj.models.items()]
+                collections[name] = LoadedEnsemble(name, obj.description, members)
+            elif name == "tuning_subspaces":
+                subspaces = _subspaces(obj)
+                parameters["subspace"] = _json(obj.parameters, f"{where}: parameters")
+            elif name == "subspace_nonlinearities":
+                nonlin = _nonlinearities(obj)
+                parameters["ssrf"] = {**_json(obj.parameters, f"{where}: parameters"),
+                                      "min_count": int(obj.min_count)}
+            elif name == "site_subspace":
+                site = _site(obj)
+            elif name == "provenance":
+                rows = list(zip(_strings(obj["key"].data), _strings(obj["value"].data)))
+                try:
+                    prov = unflatten(rows)
+                except ValueError as err:
+                    raise ResultsError(f"{where}: {err}") from None
+        return LoadedResults(
+            path=path, identifier=str(nwbfile.identifier),
+            session_description=str(nwbfile.session_description),
+            units=_units(nwbfile.units) if nwbfile.units is not None else {"id": np.zeros(0)},
+            spectrogram=_spectrogram(module), collections=collections, subspaces=subspaces,
+            nonlinearities=nonlin, site_subspace=site, provenance=prov, parameters=parameters,
+        )
+    finally:
+        io.close()

@@ -1,0 +1,115 @@
+"""The results file appears complete or not at all; the input is never touched."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ndx_encoding_subspace.errors import ResultsError
+from ndx_encoding_subspace.io.mock_files import mock_site
+
+TESTS = Path(__file__).resolve().parent
+
+# Builds a site with ~48 MB of spectrogram, then writes it with every HDF5 dataset
+# creation reported on stdout and slowed down, so the test can kill it mid-write.
+SCRIPT = textwrap.dedent("""
+    import sys, time
+    import h5py
+    import numpy as np
+    sys.path.insert(0, {tests!r})
+    from test_results_roundtrip import make_results
+    from ndx_encoding_subspace.results import write_results
+    from ndx_encoding_subspace.site import SiteData, Sound, UnitInfo
+
+    rng = np.random.default_rng(0)
+    sounds = tuple(Sound(f"s{{i}}", rng.random((100_000, 30), dtype=np.float32),
+                         np.zeros((1, 100_000, 3), dtype=np.float32)) for i in range(4))
+    site = SiteData(name="big", sounds=sounds, frequencies=np.geomspace(200, 2e4, 30),
+                    bin_size=0.01, units=UnitInfo.from_ids([0, 1, 2]),
+                    estimation=("s0", "s1", "s2"), validation=("s3",),
+                    source={{"units": "units"}})
+    results = make_results(site)
+    original = h5py.Group.create_dataset
+
+    def reporting(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        print("dataset", out.name, flush=True)
+        time.sleep(0.02)
+        return out
+
+    h5py.Group.create_dataset = reporting
+    print("writing", flush=True)
+    write_results(results, {out!r}, source={source!r}, metadata={{"subject": {{
+        "subject_id": "f1", "species": "Mustela putorius"}}}})
+    print("done", flush=True)
+""")
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_sigkill_mid_write_leaves_no_output_and_the_input_intact(tmp_path: Path) -> None:
+    source = mock_site(n_units=3, n_sounds=2, duration=0.2, seed=1).write(tmp_path / "in.nwb")
+    before = _sha(source)
+    out = tmp_path / "results.nwb"
+    code = SCRIPT.format(tests=str(TESTS), out=str(out), source=str(source))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    seen, temporary = 0, None
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            seen += line.startswith("dataset")
+            if seen == 40:
+                temporary = tmp_path / f".results.nwb.tmp-{proc.pid}"
+                assert temporary.exists() and temporary.stat().st_size > 0
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+    finally:
+        if proc.poll() is None and seen < 40:
+            proc.kill()
+        proc.wait(timeout=60)
+    assert seen == 40, proc.stderr.read() if proc.stderr else ""
+    assert proc.returncode == -signal.SIGKILL
+    assert not out.exists()
+    assert _sha(source) == before
+    # the partial file is only ever under the hidden temporary name
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("results")] == []
+    assert temporary is not None and temporary.exists()
+
+
+def test_failure_before_rename_removes_the_temporary(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    if str(TESTS) not in sys.path:
+        sys.path.insert(0, str(TESTS))
+    from ndx_encoding_subspace.io import read_site
+    from ndx_encoding_subspace.results import writer
+    from ndx_encoding_subspace.spectrogram import SpectrogramParams
+    from test_results_roundtrip import make_results
+
+    source = mock_site(n_units=2, n_sounds=2, duration=0.2, seed=2).write(tmp_path / "in.nwb")
+    before = _sha(source)
+    site = read_site(source, spectrogram=SpectrogramParams(n_channels=4))
+    results = make_results(site, n_members=1)
+
+    def broken(src: object, dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(writer.os, "replace", broken)
+    with pytest.raises(OSError, match="disk full"), pytest.warns(UserWarning, match="subject"):
+        writer.write_results(results, tmp_path / "out.nwb", source=source)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.nwb"]
+    assert _sha(source) == before
+    monkeypatch.undo()
+    with pytest.raises(ResultsError, match="over the input"):  # source: the site's own file
+        writer.write_results(results, source, overwrite=True)
+    assert _sha(source) == before
