@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import textwrap
-
-import importlib.util
 
 import pytest
 

@@ -34,15 +34,16 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "reader": ("ndx_encoding_subspace.io", "ReaderParams"),
     "spectrogram": ("ndx_encoding_subspace.spectrogram", "SpectrogramParams"),
     "celltype": ("ndx_encoding_subspace.celltype", "CellTypeParams"),
-    "cnn": ("ndx_encoding_subspace.models", "CNNParams"),
-    "ln": ("ndx_encoding_subspace.models", "LNParams"),
+    "cnn": ("ndx_encoding_subspace.model_params", "CNNParams"),
+    "ln": ("ndx_encoding_subspace.model_params", "LNParams"),
     "training": ("ndx_encoding_subspace.training", "TrainingParams"),
     "ensemble": ("ndx_encoding_subspace.ensemble", "EnsembleParams"),
     "dstrf": ("ndx_encoding_subspace.dstrf", "DSTRFParams"),
     "subspace": ("ndx_encoding_subspace.subspace", "SubspaceParams"),
-    "subspace_model": ("ndx_encoding_subspace.subspace_model", "SubspaceModelParams"),
+    "subspace_model": ("ndx_encoding_subspace.model_params", "SubspaceModelParams"),
     "ssrf": ("ndx_encoding_subspace.ssrf", "SSRFParams"),
-    "circuit": ("ndx_encoding_subspace.circuit", "CircuitParams"),
+    "tiling": ("ndx_encoding_subspace.circuit", "TilingParams"),
+    "scoring": ("ndx_encoding_subspace.model_params", "ScoringParams"),
 }
 
 
