@@ -1,0 +1,531 @@
+"""Dynamic STRFs: exact gradients of a causal model's outputs (METHOD.md section 3).
+
+The dSTRF of unit ``n`` at bin ``t`` is the Jacobian of output ``n`` at ``t`` with
+respect to the ``D``-bin input window ending at ``t``, the stimulus being zero before
+its first bin (so the windows of early bins are exact, not truncated). It is returned
+as an array ``[F, D]`` whose last axis is the *lag*: ``dstrf[f, d]`` is the weight of
+``stim[t - d, f]`` (``d = 0`` is the current bin). This is the convention of
+:mod:`.projection`.
+
+How it is computed
+------------------
+A model is split into *stages*, causal modules ``[batch, time, channels]`` ->
+``[batch, time, channels']`` whose composition is the model (``core`` followed by the
+output nonlinearity). A stage's receptive field ``r`` is read from its
+``receptive_field`` attribute or measured by perturbation. Output ``n`` at ``t`` needs
+the last stage's input at 1 bin, the stage before it at ``r_L`` bins, and so on: each
+stage is evaluated (and differentiated) only on the bins it influences. The forward
+pass runs on a batch of windows; the backward pass carries all units at once (one-hot
+cotangents, ``torch.func.vmap`` over ``torch.func.vjp``). Time-pointwise layers (the
+dense tail of the paper's CNN) then cost one bin instead of ``D``, which roughly
+quarters the work of a plain per-window Jacobian.
+
+Stages are taken from ``model.dstrf_stages()`` when the model defines it, else from
+``model.core`` or ``model.layers`` when that is an ``nn.Sequential``/``nn.ModuleList``;
+the decomposition is checked numerically against the whole model on the stimulus and
+dropped (with a log message) when it does not match. A model with no usable stages is
+one stage: the plain batched per-window Jacobian.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .dstrf_layers import FIRRule, GenericRule, LayerRule, LinearRule, fused_fir_linear, rule_for
+from .errors import ConfigError, InvalidDataError
+from .params import Params, check_range
+
+__all__ = [
+    "DSTRFParams",
+    "DSTRFChunk",
+    "sample_times",
+    "receptive_field",
+    "dstrf",
+    "iter_dstrf_chunks",
+    "model_scales",
+    "ensemble_dstrf",
+    "iter_ensemble_dstrf_chunks",
+    "shrink",
+]
+
+log = logging.getLogger(__name__)
+Stage = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class DSTRFParams(Params):
+    """Parameters of the dSTRF step.
+
+    Parameters
+    ----------
+    n_lags : int
+        Window length ``D`` in bins (paper: 30); at least the model's receptive field.
+    sample_step : int
+        Every ``sample_step``-th bin of the concatenated stimuli is sampled (paper: 47).
+    max_samples : int
+        At most this many sampled bins, evenly thinned (paper: 3000).
+    include_output_nonlinearity : bool
+        Differentiate the model's output (True, paper) or ``model.core`` (False).
+    chunk_size : int
+        Windows per batch; bounds memory (about ``chunk_size * units * D * channels``
+        floats for the widest stage).
+    shrinkage : float
+        Ensemble shrinkage strength (0: plain mean); see :func:`shrink`.
+    device : str
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    """
+
+    n_lags: int = 30
+    sample_step: int = 47
+    max_samples: int = 3000
+    include_output_nonlinearity: bool = True
+    chunk_size: int = 256
+    shrinkage: float = 0.0
+    device: str = "auto"
+
+    def validate(self) -> None:
+        for name in ("n_lags", "sample_step", "max_samples", "chunk_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"DSTRFParams.{name} must be an integer, got {value!r}")
+            check_range(f"DSTRFParams.{name}", value, 1)
+        check_range("DSTRFParams.shrinkage", self.shrinkage, 0.0)
+        if not isinstance(self.include_output_nonlinearity, bool):
+            raise ConfigError(
+                "DSTRFParams.include_output_nonlinearity must be true or false, "
+                f"got {self.include_output_nonlinearity!r}"
+            )
+        ok = self.device in ("auto", "cpu", "cuda") or (
+            isinstance(self.device, str) and self.device.startswith("cuda:")
+        )
+        if not ok:
+            raise ConfigError(
+                f"DSTRFParams.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}"
+            )
+
+    def torch_device(self) -> torch.device:
+        """The device to compute on."""
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+
+@dataclasses.dataclass(frozen=True)
+class DSTRFChunk:
+    """dSTRFs of consecutive requested bins of one sound.
+
+    Attributes
+    ----------
+    sound : int
+        Index of the stimulus in the list given.
+    times : ndarray of int, shape (n,)
+        Bins of that stimulus.
+    values : ndarray, shape (n, units, frequency, lag), float32
+    """
+
+    sound: int
+    times: np.ndarray
+    values: np.ndarray
+
+
+def sample_times(lengths: Sequence[int], params: DSTRFParams | None = None) -> list[np.ndarray]:
+    """The paper's sample: every ``sample_step``-th bin of the concatenated stimuli.
+
+    At most ``max_samples`` bins are kept, evenly spaced over the sample. Returns one
+    array of bins per stimulus (bins local to that stimulus).
+    """
+    params = params or DSTRFParams()
+    lengths = [int(n) for n in lengths]
+    picked = np.arange(0, sum(lengths), params.sample_step)
+    if len(picked) > params.max_samples:
+        keep = np.linspace(0, len(picked) - 1, params.max_samples).round().astype(int)
+        picked = picked[np.unique(keep)]
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    return [picked[(picked >= a) & (picked < b)] - a for a, b in zip(starts[:-1], starts[1:])]
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def _model_function(model: nn.Module, include_output: bool) -> Stage:
+    if include_output:
+        return model
+    if not hasattr(model, "core"):
+        raise ConfigError(
+            f"DSTRFParams.include_output_nonlinearity=False needs a model with core(x); "
+            f"{type(model).__name__} has none"
+        )
+    return model.core
+
+
+def _flatten(modules: list[nn.Module]) -> list[nn.Module]:
+    out: list[nn.Module] = []
+    for m in modules:
+        if isinstance(m, nn.Sequential | nn.ModuleList):
+            out.extend(_flatten(list(m)))
+        else:
+            out.append(m)
+    return out
+
+
+def _candidate_stages(model: nn.Module, include_output: bool) -> list[nn.Module] | None:
+    stages: list[nn.Module] | None = None
+    if callable(getattr(model, "dstrf_stages", None)):
+        stages = list(model.dstrf_stages())
+    else:
+        for name in ("core_layers", "core", "layers"):
+            part = getattr(model, name, None)
+            if isinstance(part, nn.Sequential | nn.ModuleList):
+                stages = list(part)
+                break
+    if not stages:
+        return None
+    if include_output:
+        if not isinstance(getattr(model, "output", None), nn.Module):
+            return None
+        stages.append(model.output)
+    return _flatten(stages)
+
+
+def _first_dependence(fn: Stage, probes: torch.Tensor) -> int:
+    """Earliest input bin that output at the last bin depends on, over all probes."""
+    x = probes.detach().clone().requires_grad_(True)
+    out = fn(x)
+    if out.ndim != 3 or out.shape[1] != x.shape[1]:
+        raise InvalidDataError(
+            f"model output must be [batch, time, units] with time = {x.shape[1]}, "
+            f"got {tuple(out.shape)}"
+        )
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    weights = torch.rand(out.shape[0], out.shape[2], generator=gen).to(out) + 0.5
+    (grad,) = torch.autograd.grad((out[:, -1] * weights).sum(), x)
+    used = grad.abs().sum(dim=(0, 2)) > 0
+    nz = torch.nonzero(used)
+    return int(nz[0]) if len(nz) else x.shape[1] - 1
+
+
+def receptive_field(
+    model: Stage, n_inputs: int, max_bins: int, probes: torch.Tensor | None = None
+) -> int:
+    """Receptive field in bins: ``model.receptive_field`` or measured by perturbation.
+
+    The measurement differentiates the output at the last bin of ``max_bins + 1``-bin
+    probes (``probes`` when given, plus uniform and Gaussian noise) and finds the
+    earliest input bin with a non-zero gradient. It is a lower bound that is exact for
+    models whose every input bin matters somewhere in the probes; a value above
+    ``max_bins`` is reported as ``max_bins + 1``.
+    """
+    declared = getattr(model, "receptive_field", None)
+    if isinstance(declared, int | np.integer) and not isinstance(declared, bool):
+        return int(declared)
+    length = max_bins + 1
+    gen = torch.Generator(device="cpu").manual_seed(1234)
+    noise = torch.cat([torch.rand(8, length, n_inputs, generator=gen),
+                       torch.randn(8, length, n_inputs, generator=gen)])
+    device = next((p.device for p in _params(model)), torch.device("cpu"))
+    batch = noise.to(device)
+    if probes is not None:
+        batch = torch.cat([batch, probes[:, -length:].to(device=device, dtype=batch.dtype)])
+    with torch.enable_grad():
+        first = _first_dependence(model, batch)
+    return length - first
+
+
+def _params(fn: Stage) -> Iterator[torch.Tensor]:
+    return fn.parameters() if isinstance(fn, nn.Module) else iter(())
+
+
+@dataclasses.dataclass
+class _Plan:
+    rules: list[LayerRule]
+    total: int  # receptive field of the whole model
+
+    @property
+    def needed(self) -> list[int]:
+        """Bins of each layer's output that the last output bin depends on."""
+        lengths, q = [], 1
+        for rule in reversed(self.rules):
+            lengths.append(q)
+            q += rule.field - 1
+        return lengths[::-1]
+
+
+def _windows(stim: torch.Tensor, times: torch.Tensor, length: int) -> torch.Tensor:
+    """Windows [n, length, F] ending at ``times`` of ``stim`` padded with zeros before."""
+    padded = torch.cat([stim.new_zeros(length - 1, stim.shape[1]), stim])
+    index = times[:, None] + torch.arange(length, device=stim.device)[None, :]
+    return padded[index]
+
+
+def _plan(model: nn.Module, stim: torch.Tensor, params: DSTRFParams) -> _Plan:
+    whole = _model_function(model, params.include_output_nonlinearity)
+    n_in, d = stim.shape[1], params.n_lags
+    probe_times = torch.linspace(0, stim.shape[0] - 1, min(32, stim.shape[0])).long()
+    probes = _windows(stim, probe_times.to(stim.device), d + 1)
+    declared = getattr(model, "receptive_field", None)
+    measured = not isinstance(declared, int | np.integer)
+    total = int(declared) if not measured else receptive_field(whole, n_in, d, probes)
+    if total > d:
+        how = "measured by perturbation" if measured else "declared by the model"
+        raise ConfigError(
+            f"DSTRFParams.n_lags={d} is smaller than the receptive field of "
+            f"{type(model).__name__} ({'more than ' + str(d) if measured else total} bins, "
+            f"{how}); increase n_lags"
+        )
+    if measured:
+        log.info("receptive field of %s measured by perturbation: %d bins",
+                 type(model).__name__, total)
+    single = _Plan([GenericRule(whole, total)], total)
+    stages = _candidate_stages(model, params.include_output_nonlinearity)
+    if stages is None:
+        return single
+    try:
+        rules, x = [], probes
+        with torch.no_grad():
+            reference = whole(probes)
+        for stage in stages:
+            rule = rule_for(stage)
+            if rule is None:
+                rule = GenericRule(stage, receptive_field(stage, x.shape[2], d, x))
+            rules.append(rule)
+            with torch.no_grad():
+                x = stage(x)
+        if not torch.allclose(x, reference, rtol=1e-4, atol=1e-5):
+            raise InvalidDataError("layers do not compose to the model")
+        staged = _Plan(rules, 1 + sum(r.field - 1 for r in rules))
+        if staged.total > d:
+            raise InvalidDataError("layer receptive fields exceed n_lags")
+        check = probe_times[:: max(1, len(probe_times) // 6)].to(stim.device)
+        with torch.no_grad():
+            fast = _to_lags(_jacobian(staged, stim, check, None), d)
+            slow = _to_lags(_jacobian(single, stim, check, None), d)
+        if not torch.allclose(fast, slow, rtol=1e-3, atol=1e-5 * float(slow.abs().max() + 1)):
+            raise InvalidDataError("per-layer gradients differ from the whole-model gradients")
+    except (InvalidDataError, RuntimeError) as err:
+        log.info("%s: per-layer dSTRF not used (%s); using whole-model windows",
+                 type(model).__name__, err)
+        return single
+    log.info("%s: per-layer dSTRF over %d layers (%d generic), receptive fields %s",
+             type(model).__name__, len(rules), sum(isinstance(r, GenericRule) for r in rules),
+             [r.field for r in rules])
+    return staged
+
+
+def _jacobian(
+    plan: _Plan, stim: torch.Tensor, times: torch.Tensor, units: torch.Tensor | None
+) -> torch.Tensor:
+    """Gradients [n, units, plan.total, F] of outputs at ``times`` wrt input windows."""
+    x = _windows(stim, times, plan.total)
+    for rule, q in zip(plan.rules, plan.needed):
+        x = rule.forward(x, q)
+    n, n_out = x.shape[0], x.shape[2]
+    chosen = torch.arange(n_out, device=x.device) if units is None else units
+    g = x.new_zeros(n, len(chosen), 1, n_out)
+    g[:, torch.arange(len(chosen)), 0, chosen] = 1.0
+    rules = plan.rules
+    i = len(rules) - 1
+    while i >= 0:
+        rule = rules[i]
+        if isinstance(rule, FIRRule) and i > 0 and isinstance(rules[i - 1], LinearRule):
+            g = fused_fir_linear(rule, rules[i - 1], g)
+            i -= 2
+        else:
+            g = rule.backward(g)
+            i -= 1
+    return g
+
+
+def _to_lags(grads: torch.Tensor, n_lags: int) -> torch.Tensor:
+    """[n, units, r, F] in window order -> [n, units, F, n_lags] in lag order."""
+    lagged = grads.flip(2).transpose(2, 3)
+    out = lagged.new_zeros(*lagged.shape[:3], n_lags)
+    out[..., : lagged.shape[3]] = lagged
+    return out
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def _prepare(model: nn.Module, params: DSTRFParams) -> nn.Module:
+    device = params.torch_device()
+    first = next(model.parameters(), None)
+    same = first is None or first.device == device
+    if model.training or not same:
+        model = copy.deepcopy(model).to(device).eval()
+    return model
+
+
+def _as_list(stimulus: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    if isinstance(stimulus, np.ndarray | torch.Tensor):
+        stimulus = [stimulus]
+    out = []
+    for i, s in enumerate(stimulus):
+        arr = np.asarray(s, dtype=np.float32)
+        if arr.ndim != 2:
+            raise InvalidDataError(f"stimulus {i}: expected [time, frequency], got {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise InvalidDataError(f"stimulus {i}: holds NaN or inf")
+        out.append(arr)
+    return out
+
+
+def _resolve_times(stims: list[np.ndarray], times, params: DSTRFParams) -> list[np.ndarray]:
+    if times is None:
+        return sample_times([len(s) for s in stims], params)
+    if isinstance(times, str):
+        if times != "all":
+            raise ConfigError(f"times must be None, 'all' or bin indices, got {times!r}")
+        return [np.arange(len(s)) for s in stims]
+    if len(stims) == 1 and np.ndim(times) == 1:
+        times = [times]
+    if len(times) != len(stims):
+        raise InvalidDataError(f"times: {len(times)} arrays for {len(stims)} stimuli")
+    out = []
+    for i, (s, t) in enumerate(zip(stims, times)):
+        t = np.asarray(t, dtype=np.int64)
+        if t.size and (t.min() < 0 or t.max() >= len(s)):
+            raise InvalidDataError(f"times for stimulus {i} fall outside 0..{len(s) - 1}")
+        out.append(t)
+    return out
+
+
+def iter_dstrf_chunks(
+    model: nn.Module,
+    stimulus: np.ndarray | Sequence[np.ndarray],
+    times: None | str | np.ndarray | Sequence[np.ndarray] = None,
+    params: DSTRFParams | None = None,
+    units: Sequence[int] | None = None,
+) -> Iterator[DSTRFChunk]:
+    """dSTRFs in chunks of at most ``params.chunk_size`` bins (memory bounded by it).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Causal model ``[batch, time, frequency] -> [batch, time, units]``; not modified.
+    stimulus : ndarray [time, frequency] or list of them
+    times : None, "all", array of bins, or one array per stimulus
+        None: the paper's sample (:func:`sample_times`); "all": every bin.
+    params : DSTRFParams
+    units : sequence of int, optional
+        Output units to differentiate (default all).
+
+    Yields
+    ------
+    DSTRFChunk
+        ``values`` of shape ``[n, units, frequency, n_lags]`` (last axis: lag).
+    """
+    params = params or DSTRFParams()
+    stims = _as_list(stimulus)
+    bins = _resolve_times(stims, times, params)
+    model = _prepare(model, params)
+    device = params.torch_device()
+    plan: _Plan | None = None
+    unit_index = None if units is None else torch.as_tensor(list(units), device=device)
+    d = params.n_lags
+    for k, (stim_np, t_np) in enumerate(zip(stims, bins)):
+        stim = torch.from_numpy(stim_np).to(device)
+        if plan is None:
+            plan = _plan(model, stim, params)
+        for start in range(0, len(t_np), params.chunk_size):
+            t_chunk = t_np[start:start + params.chunk_size]
+            with torch.no_grad():
+                grads = _jacobian(plan, stim, torch.as_tensor(t_chunk, device=device), unit_index)
+            yield DSTRFChunk(k, t_chunk.copy(), _to_lags(grads, d).cpu().numpy())
+
+
+def dstrf(
+    model: nn.Module,
+    stimulus: np.ndarray | Sequence[np.ndarray],
+    times: None | str | np.ndarray | Sequence[np.ndarray] = None,
+    params: DSTRFParams | None = None,
+    units: Sequence[int] | None = None,
+) -> np.ndarray:
+    """dSTRFs of one model, ``[n_times, units, frequency, n_lags]`` float32.
+
+    See :func:`iter_dstrf_chunks` for the arguments; rows follow the stimuli in order,
+    then the requested bins in order.
+    """
+    parts = [c.values for c in iter_dstrf_chunks(model, stimulus, times, params, units)]
+    if not parts:
+        raise InvalidDataError("no time bins requested for the dSTRF")
+    return np.concatenate(parts)
+
+
+def model_scales(
+    models: Sequence[nn.Module],
+    stimulus: np.ndarray | Sequence[np.ndarray],
+    params: DSTRFParams | None = None,
+) -> np.ndarray:
+    """Per-model, per-unit standard deviation of the dSTRFs on the paper's sample.
+
+    Returns ``[n_models, units]``; the standard deviation is over samples, frequencies
+    and lags. These are the ensemble's normalisers.
+    """
+    params = params or DSTRFParams()
+    out = []
+    for m in models:
+        values = dstrf(m, stimulus, None, params)
+        out.append(values.std(axis=(0, 2, 3), dtype=np.float64))
+    return np.asarray(out)
+
+
+def shrink(mean: np.ndarray, sem: np.ndarray, strength: float) -> np.ndarray:
+    """Shrink ``mean`` towards zero where it is small against its standard error.
+
+    ``mean * max(0, 1 - (strength * sem / |mean|)^2)`` element by element: elements
+    within ``strength`` standard errors of zero become 0; ``strength = 0`` leaves
+    ``mean`` unchanged.
+    """
+    if strength == 0:
+        return mean.copy()
+    ratio = np.divide(strength * sem, np.abs(mean), out=np.full(mean.shape, np.inf),
+                      where=mean != 0)
+    return (mean * np.clip(1.0 - ratio**2, 0.0, None)).astype(mean.dtype)
+
+
+def iter_ensemble_dstrf_chunks(
+    models: Sequence[nn.Module],
+    stimulus: np.ndarray | Sequence[np.ndarray],
+    times: None | str | np.ndarray | Sequence[np.ndarray] = None,
+    params: DSTRFParams | None = None,
+    scales: np.ndarray | None = None,
+) -> Iterator[DSTRFChunk]:
+    """Ensemble dSTRFs chunk by chunk: each model's dSTRFs divided by its per-unit scale
+    (:func:`model_scales`, computed on the paper's sample when not given), averaged over
+    models and shrunk with ``params.shrinkage`` (standard error over models).
+    """
+    params = params or DSTRFParams()
+    if len(models) == 0:
+        raise ConfigError("ensemble dSTRF needs at least one model, got none")
+    if scales is None:
+        scales = model_scales(models, stimulus, params)
+    scales = np.where(np.asarray(scales) > 0, scales, 1.0)
+    iters = [iter_dstrf_chunks(m, stimulus, times, params) for m in models]
+    for parts in zip(*iters):
+        stack = np.stack([p.values / s[None, :, None, None] for p, s in zip(parts, scales)])
+        mean = stack.mean(axis=0)
+        if params.shrinkage > 0 and len(models) > 1:
+            sem = stack.std(axis=0, ddof=1) / np.sqrt(len(models))
+            mean = shrink(mean, sem, params.shrinkage)
+        yield DSTRFChunk(parts[0].sound, parts[0].times, mean.astype(np.float32))
+
+
+def ensemble_dstrf(
+    models: Sequence[nn.Module],
+    stimulus: np.ndarray | Sequence[np.ndarray],
+    times: None | str | np.ndarray | Sequence[np.ndarray] = None,
+    params: DSTRFParams | None = None,
+    scales: np.ndarray | None = None,
+) -> np.ndarray:
+    """Ensemble dSTRFs ``[n_times, units, frequency, n_lags]`` (see the iterator)."""
+    parts = [c.values for c in iter_ensemble_dstrf_chunks(models, stimulus, times, params, scales)]
+    if not parts:
+        raise InvalidDataError("no time bins requested for the dSTRF")
+    return np.concatenate(parts)

@@ -1,0 +1,132 @@
+"""Subspace models: one small network per unit on its subspace projections (METHOD.md 5).
+
+For unit ``u`` with tuning subspace filters ``[k, F, lag]``, the estimation stimuli are
+projected (:func:`.projection.project`), each projection is standardised with its
+estimation mean and standard deviation (kept with the model and applied to any later
+stimulus), and a :class:`~.models.SubspaceNetwork` ``k -> 15 -> 15 -> 1`` with a
+double-exponential output is fitted to the unit's estimation PSTH by
+:func:`~.training.fit_model` (two stages, like the CNN). The validation prediction is
+scored with :func:`~.scores.score_predictions`, the scores used for the CNN and LN.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from .errors import InvalidDataError
+from .models import SubspaceNetwork
+from .projection import project
+from .scores import UnitScores, score_predictions
+from .site import SiteData
+from .subspace import TuningSubspace
+from .training import FitRecord, TrainingParams, fit_model
+
+__all__ = ["SubspaceModel", "fit_subspace_model", "fit_subspace_models"]
+
+
+@dataclasses.dataclass
+class SubspaceModel:
+    """A fitted subspace model of one unit.
+
+    Attributes
+    ----------
+    unit : int
+        Position of the unit at the site.
+    filters : ndarray [k, frequency, lag]
+    offset, scale : ndarray [k]
+        Standardisation of the projections (estimation mean and standard deviation).
+    network : SubspaceNetwork
+    record : FitRecord
+    predictions : list of ndarray [time]
+        Prediction for each validation sound.
+    scores : UnitScores
+        Validation scores (arrays of length 1).
+    """
+
+    unit: int
+    filters: np.ndarray
+    offset: np.ndarray
+    scale: np.ndarray
+    network: SubspaceNetwork
+    record: FitRecord
+    predictions: list[np.ndarray]
+    scores: UnitScores
+
+    @property
+    def k(self) -> int:
+        """Subspace dimension."""
+        return int(self.filters.shape[0])
+
+    def inputs(self, stimulus: np.ndarray) -> np.ndarray:
+        """Standardised projections ``[time, k]`` (float32) of a spectrogram."""
+        return ((project(stimulus, self.filters) - self.offset) / self.scale).astype(np.float32)
+
+    def predict(self, stimulus: np.ndarray) -> np.ndarray:
+        """Predicted response ``[time]`` to a spectrogram ``[time, frequency]``."""
+        x = torch.from_numpy(self.inputs(stimulus))[None]
+        device = next(self.network.parameters()).device
+        with torch.no_grad():
+            return self.network(x.to(device))[0, :, 0].cpu().numpy().astype(np.float64)
+
+
+def fit_subspace_model(
+    site: SiteData,
+    unit: int,
+    subspace: TuningSubspace | np.ndarray,
+    training_params: TrainingParams | None = None,
+    hidden: tuple[int, ...] = (15, 15),
+    n_shuffles: int = 100,
+) -> SubspaceModel:
+    """Fit and score the subspace model of unit ``unit`` of ``site``.
+
+    ``subspace`` is a :class:`TuningSubspace` (its first ``k`` components) or filters
+    ``[k, frequency, lag]``. The network's initial weights come from
+    ``training_params.seed``, without touching the global random state.
+    """
+    params = training_params or TrainingParams()
+    filters = subspace.filters if isinstance(subspace, TuningSubspace) else np.asarray(subspace)
+    if filters.ndim != 3 or filters.shape[1] != site.n_frequencies:
+        raise InvalidDataError(
+            f"site {site.name!r}, unit {unit}: filters must be [k, {site.n_frequencies}, lag], "
+            f"got {filters.shape}"
+        )
+    if not 0 <= unit < site.n_units:
+        raise InvalidDataError(f"site {site.name!r} has no unit at position {unit}")
+    est = site.split("estimation")
+    raw = [project(s.spectrogram, filters) for s in est]
+    joined = np.concatenate(raw)
+    offset = joined.mean(axis=0)
+    scale = np.where(joined.std(axis=0) > 0, joined.std(axis=0), 1.0)
+    inputs = [((p - offset) / scale).astype(np.float32) for p in raw]
+    targets = [s.psth[:, [unit]].astype(np.float32) for s in est]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(params.seed)
+        network = SubspaceNetwork(int(filters.shape[0]), hidden=hidden)
+    record = fit_model(network, inputs, targets, params)
+    network.eval()
+    model = SubspaceModel(unit, np.array(filters), offset, scale, network, record, [], None)
+    val = site.split("validation")
+    model.predictions = [model.predict(s.spectrogram) for s in val]
+    model.scores = score_predictions(
+        [p[:, None] for p in model.predictions], [s.counts[:, :, [unit]] for s in val],
+        n_shuffles=n_shuffles,
+    )
+    return model
+
+
+def fit_subspace_models(
+    site: SiteData,
+    subspaces: Sequence[TuningSubspace],
+    training_params: TrainingParams | None = None,
+    hidden: tuple[int, ...] = (15, 15),
+    n_shuffles: int = 100,
+) -> list[SubspaceModel]:
+    """:func:`fit_subspace_model` for each subspace (its ``unit`` names the unit)."""
+    return [
+        fit_subspace_model(site, s.unit, s, training_params, hidden, n_shuffles)
+        for s in subspaces
+    ]

@@ -1,0 +1,75 @@
+"""The command line: one-line errors with documented exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from ndx_encoding_subspace.cli import main
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    exe = shutil.which("encoding-subspace") or None
+    cmd = [exe] if exe else [sys.executable, "-m", "ndx_encoding_subspace.cli"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_inspect_real_files_report_no_sound(real_nwb_files):
+    for path in real_nwb_files:
+        proc = _cli("inspect", str(path))
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr
+        text = proc.stdout.lower()
+        assert "no sound stimulus" in text
+        assert "unit" in text
+
+
+def test_truncated_file_is_one_line_error(real_nwb_files, tmp_path):
+    data = real_nwb_files[0].read_bytes()
+    bad = tmp_path / "truncated.nwb"
+    bad.write_bytes(data[: len(data) // 3])
+    proc = _cli("inspect", str(bad))
+    assert proc.returncode == 3
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and str(bad) in lines[0]
+
+
+def test_run_on_file_without_sound_exits_3(real_nwb_files, tmp_path):
+    proc = _cli("run", str(real_nwb_files[0]), "--out", str(tmp_path / "out"), "--no-progress")
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr and "sound" in proc.stderr.lower()
+
+
+def test_missing_file_and_not_nwb(tmp_path, capsys):
+    assert main(["inspect", str(tmp_path / "absent.nwb")]) == 3
+    text = tmp_path / "notes.nwb"
+    text.write_text("not hdf5")
+    assert main(["inspect", str(text)]) == 3
+    err = capsys.readouterr().err
+    assert "absent.nwb" in err and "notes.nwb" in err
+
+
+def test_bad_option_values_exit_2(tmp_path, capsys):
+    src = tmp_path / "x.nwb"
+    src.write_text("")
+    assert main(["run", str(src), "--training.max_epochs", "-3"]) == 2
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[training]\nunknown_key = 1\n")
+    assert main(["run", str(src), "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "max_epochs" in err and "unknown_key" in err
+
+
+def test_unknown_flag_is_rejected():
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "x.nwb", "--training.no_such_thing", "1"])
+    assert exc.value.code == 2
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 2
+    assert "demo" in capsys.readouterr().out

@@ -1,0 +1,85 @@
+"""Pipeline configuration: paper defaults, files, flags, unknown keys rejected."""
+
+from __future__ import annotations
+
+import pytest
+
+from ndx_encoding_subspace.cli import _flag_value, build_parser
+from ndx_encoding_subspace.config import SECTIONS, PipelineConfig
+from ndx_encoding_subspace.errors import ConfigError
+
+
+def test_defaults_are_the_papers():
+    c = PipelineConfig()
+    assert (c.spectrogram.n_channels, c.spectrogram.min_frequency, c.spectrogram.max_frequency,
+            c.spectrogram.bin_size) == (32, 200.0, 20000.0, 0.01)
+    assert (c.cnn.mix_channels, c.cnn.fir_taps, tuple(c.cnn.hidden), c.cnn.min_width) == (
+        90, 15, (100, 120), 0.05)
+    assert (c.ln.channels, c.ln.taps) == (120, 25)
+    assert (c.training.lr_stage1, c.training.lr_stage2, c.training.l2, c.training.loss,
+            c.training.early_stop_fraction) == (1e-3, 1e-4, 1e-4, "nmse", 0.2)
+    assert (c.ensemble.n_jackknife, c.ensemble.n_init) == (8, 4)
+    assert (c.dstrf.n_lags, c.dstrf.sample_step, c.dstrf.max_samples,
+            c.dstrf.include_output_nonlinearity) == (30, 47, 3000, True)
+    assert (c.subspace.n_components, c.subspace.outlier_sd, c.subspace.variance_threshold,
+            c.subspace.noise_repeats) == (25, 5.0, 0.95, 10)
+    assert tuple(c.subspace_model.hidden) == (15, 15)
+    assert (c.ssrf.n_bins_2d, tuple(c.ssrf.percentiles), c.ssrf.n_bins_1d) == (20, (2.5, 97.5), 10)
+    assert (c.tiling.n_dims, c.tiling.n_grid, tuple(c.tiling.percentiles), c.tiling.sigma,
+            c.tiling.level) == (3, 16, (1.0, 99.0), 0.75, 0.5)
+    assert c.scoring.n_shuffles == 100
+
+
+def test_unknown_section_and_key_are_errors():
+    with pytest.raises(ConfigError, match="unknown configuration section.*trainign"):
+        PipelineConfig.from_dict({"trainign": {}})
+    with pytest.raises(ConfigError, match="max_epoch.*known:.*max_epochs"):
+        PipelineConfig.from_dict({"training": {"max_epoch": 3}})
+    with pytest.raises(ConfigError, match="unknown configuration section"):
+        PipelineConfig(nonsense={})
+
+
+def test_bad_values_name_the_parameter():
+    with pytest.raises(ConfigError, match="variance_threshold"):
+        PipelineConfig.from_dict({"subspace": {"variance_threshold": 1.5}})
+    with pytest.raises(ConfigError, match="n_jackknife"):
+        PipelineConfig.from_dict({"ensemble": {"n_jackknife": 0}})
+
+
+def test_toml_and_yaml_files(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text("[training]\nmax_epochs = 7\n[subspace]\nvariance_threshold = 0.9\n")
+    yaml = tmp_path / "c.yaml"
+    yaml.write_text("training:\n  max_epochs: 7\nsubspace:\n  variance_threshold: 0.9\n")
+    a, b = PipelineConfig.from_file(toml), PipelineConfig.from_file(yaml)
+    assert a == b
+    assert a.training.max_epochs == 7 and a.subspace.variance_threshold == 0.9
+    assert a.dstrf.n_lags == 30  # untouched sections keep their defaults
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[training]\nmax_epochs = 7\nwhatever = 1\n")
+    with pytest.raises(ConfigError, match=str(bad)):
+        PipelineConfig.from_file(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        PipelineConfig.from_file(tmp_path / "missing.toml")
+
+
+def test_round_trip_through_dict():
+    c = PipelineConfig(training={"max_epochs": 3}, cnn={"hidden": [8, 9]})
+    assert PipelineConfig.from_dict(c.to_dict()) == c
+    assert tuple(c.cnn.hidden) == (8, 9)
+
+
+def test_every_parameter_is_a_flag():
+    parser = build_parser()
+    run = parser._subparsers._group_actions[0].choices["run"]
+    flags = {opt for action in run._actions for opt in action.option_strings}
+    for section, field in PipelineConfig().fields():
+        assert f"--{section}.{field.name}" in flags
+    assert set(SECTIONS) == {s for s, _ in PipelineConfig().fields()}
+
+
+def test_flag_values_parse():
+    assert _flag_value("3") == 3 and _flag_value("0.5") == 0.5
+    assert _flag_value("true") is True and _flag_value("off") is False
+    assert _flag_value("100,120") == [100, 120]
+    assert _flag_value("gammatone") == "gammatone"

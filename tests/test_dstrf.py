@@ -1,0 +1,285 @@
+"""dSTRF: exact gradients against a one-bin-at-a-time autograd reference."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ndx_encoding_subspace.dstrf import (
+    DSTRFParams,
+    dstrf,
+    ensemble_dstrf,
+    iter_dstrf_chunks,
+    model_scales,
+    receptive_field,
+    sample_times,
+    shrink,
+)
+from ndx_encoding_subspace.errors import ConfigError
+from ndx_encoding_subspace.models import LNPopulation, PopulationCNN
+
+
+class CausalFIR(nn.Module):
+    """Depthwise causal FIR over time, [B, T, C] -> [B, T, C]."""
+
+    def __init__(self, channels: int, taps: int) -> None:
+        super().__init__()
+        self.taps = taps
+        self.weight = nn.Parameter(torch.randn(channels, 1, taps) / taps**0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.pad(x.transpose(1, 2), (self.taps - 1, 0))
+        return nn.functional.conv1d(y, self.weight, groups=self.weight.shape[0]).transpose(1, 2)
+
+
+class ShiftedReLU(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.shift = nn.Parameter(0.1 * torch.randn(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x + self.shift)
+
+
+class DoubleExp(nn.Module):
+    """y = b + a exp(-exp(-exp(k) (x + s))) per unit."""
+
+    def __init__(self, units: int) -> None:
+        super().__init__()
+        self.b = nn.Parameter(0.1 * torch.rand(units))
+        self.a = nn.Parameter(1.0 + torch.rand(units))
+        self.k = nn.Parameter(0.2 * torch.randn(units))
+        self.s = nn.Parameter(0.2 * torch.randn(units))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b + self.a * torch.exp(-torch.exp(-torch.exp(self.k) * (x + self.s)))
+
+    def slope(self, x: torch.Tensor) -> torch.Tensor:
+        e = torch.exp(self.k)
+        inner = torch.exp(-e * (x + self.s))
+        return self.a * torch.exp(-inner) * inner * e
+
+
+class TinyCNN(nn.Module):
+    """The paper's CNN layout at toy size; ``core`` is an nn.Sequential (staged path)."""
+
+    receptive_field = 9
+
+    def __init__(self, n_freq: int = 6, n_units: int = 4) -> None:
+        super().__init__()
+        self.core = nn.Sequential(
+            nn.Sequential(nn.Linear(n_freq, 7), CausalFIR(7, 5), ShiftedReLU(7)),
+            nn.Sequential(nn.Linear(7, 8), CausalFIR(8, 5), ShiftedReLU(8)),
+            nn.Sequential(nn.Linear(8, 9), ShiftedReLU(9)),
+            nn.Linear(9, n_units),
+        )
+        self.output = DoubleExp(n_units)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(self.core(x))
+
+
+class OpaqueCNN(TinyCNN):
+    """Same network without a declared receptive field or visible stages."""
+
+    receptive_field = None
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.hidden = self.core
+        del self.core
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(self.hidden(x))
+
+
+class TinyLN(nn.Module):
+    """LN model: per-unit causal linear filter [U, F, L] (lag order) then double exp."""
+
+    def __init__(self, n_freq: int = 5, n_units: int = 3, taps: int = 8) -> None:
+        super().__init__()
+        self.filters = nn.Parameter(torch.randn(n_units, n_freq, taps) / 4)
+        self.bias = nn.Parameter(torch.randn(n_units) / 4)
+        self.output = DoubleExp(n_units)
+        self.receptive_field = taps
+
+    def core(self, x: torch.Tensor) -> torch.Tensor:
+        taps = self.filters.shape[2]
+        y = nn.functional.pad(x.transpose(1, 2), (taps - 1, 0))
+        z = nn.functional.conv1d(y, self.filters.flip(-1))
+        return z.transpose(1, 2) + self.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(self.core(x))
+
+
+def reference_dstrf(model: nn.Module, stim: np.ndarray, times, n_lags: int, fn=None) -> np.ndarray:
+    """torch.autograd.functional.jacobian, one time point at a time."""
+    fn = fn or model
+    padded = np.concatenate([np.zeros((n_lags - 1, stim.shape[1]), np.float32), stim])
+    out = []
+    for t in times:
+        window = torch.from_numpy(padded[t:t + n_lags]).double()[None]
+        jac = torch.autograd.functional.jacobian(lambda w: fn(w.float())[0, -1].double(), window)
+        out.append(jac[:, 0].permute(0, 2, 1).flip(-1).numpy())  # [U, F, lag]
+    return np.stack(out)
+
+
+@pytest.fixture()
+def stim() -> np.ndarray:
+    return np.random.default_rng(0).random((70, 6)).astype(np.float32)
+
+
+@pytest.mark.parametrize("cls", [TinyCNN, OpaqueCNN])
+def test_dstrf_equals_autograd_loop(cls, stim, caplog):
+    torch.manual_seed(1)
+    model = cls().eval()
+    params = DSTRFParams(n_lags=12, chunk_size=16, device="cpu")
+    times = np.r_[0:12, 40:44, 69]  # includes bins whose window starts before the stimulus
+    with caplog.at_level(logging.INFO, logger="ndx_encoding_subspace.dstrf"):
+        fast = dstrf(model, stim, times, params)
+    staged = "per-layer dSTRF over 10 layers (6 generic)" in caplog.text
+    assert staged == (cls is TinyCNN), caplog.text
+    slow = reference_dstrf(model, stim, times, 12)
+    assert fast.shape == (len(times), 4, 6, 12)
+    np.testing.assert_allclose(fast, slow, atol=1e-5, rtol=0)
+    assert np.abs(slow).max() > 1e-2
+    assert np.all(fast[..., 9:] == 0)  # lags beyond the receptive field (9 bins)
+
+
+@pytest.mark.parametrize("include_output", [True, False])
+def test_population_cnn_uses_explicit_rules(stim, caplog, include_output):
+    torch.manual_seed(7)
+    model = PopulationCNN(6, 5, mix_channels=8, fir_taps=4, hidden=(9, 7)).eval()
+    with torch.no_grad():
+        for layer in model.core_layers:
+            if hasattr(layer, "shift"):
+                layer.shift.normal_(0.0, 0.2)
+    params = DSTRFParams(n_lags=8, chunk_size=13, device="cpu",
+                         include_output_nonlinearity=include_output)
+    times = np.arange(0, len(stim), 3)
+    with caplog.at_level(logging.INFO, logger="ndx_encoding_subspace.dstrf"):
+        fast = dstrf(model, stim, times, params)
+    n_layers = 10 if include_output else 9
+    assert f"per-layer dSTRF over {n_layers} layers (0 generic)" in caplog.text
+    fn = model if include_output else model.core
+    slow = reference_dstrf(model, stim, times, 8, fn=fn)
+    np.testing.assert_allclose(fast, slow, atol=1e-5, rtol=0)
+    assert np.all(fast[..., 7:] == 0)
+
+
+def test_ln_population_dstrf_is_its_filter_times_slope(stim):
+    torch.manual_seed(8)
+    model = LNPopulation(6, 3, channels=5, taps=6).eval()
+    with torch.no_grad():
+        model.output.kappa.normal_(0.0, 0.3)
+    params = DSTRFParams(n_lags=6, device="cpu")
+    full = dstrf(model, stim, "all", params)
+    linear = dstrf(model, stim, "all", params.replace(include_output_nonlinearity=False))
+    np.testing.assert_allclose(linear, np.broadcast_to(linear[:1], linear.shape), atol=1e-6)
+    with torch.no_grad():
+        z = model.core(torch.from_numpy(stim)[None])
+        _, slope = torch.func.jvp(model.output, (z,), (torch.ones_like(z),))
+    expected = slope[0].numpy()[:, :, None, None] * linear
+    np.testing.assert_allclose(full, expected, atol=1e-6)
+
+
+def test_core_without_output_nonlinearity(stim):
+    torch.manual_seed(2)
+    model = TinyCNN().eval()
+    params = DSTRFParams(n_lags=10, include_output_nonlinearity=False, device="cpu")
+    times = np.array([0, 3, 20, 69])
+    np.testing.assert_allclose(
+        dstrf(model, stim, times, params),
+        reference_dstrf(model, stim, times, 10, fn=model.core),
+        atol=1e-5,
+    )
+
+
+def test_ln_dstrf_is_filter_times_slope():
+    torch.manual_seed(3)
+    model = TinyLN().eval()
+    stim = np.random.default_rng(1).random((40, 5)).astype(np.float32)
+    params = DSTRFParams(n_lags=11, device="cpu")
+    got = dstrf(model, stim, "all", params)
+    with torch.no_grad():
+        z = model.core(torch.from_numpy(stim)[None])[0]
+        slope = model.output.slope(z).numpy()  # [T, U]
+    filt = model.filters.detach().numpy()
+    expected = np.zeros((40, 3, 5, 11), np.float32)
+    expected[..., :8] = slope[:, :, None, None] * filt[None]
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    core_only = dstrf(model, stim, [5, 30], params.replace(include_output_nonlinearity=False))
+    np.testing.assert_allclose(core_only[:, :, :, :8], np.stack([filt, filt]), atol=1e-6)
+
+
+def test_refuses_window_shorter_than_receptive_field(stim):
+    with pytest.raises(ConfigError, match="n_lags=8.*9 bins, declared"):
+        dstrf(TinyCNN().eval(), stim, [10], DSTRFParams(n_lags=8, device="cpu"))
+    with pytest.raises(ConfigError, match="n_lags=8.*measured by perturbation"):
+        dstrf(OpaqueCNN().eval(), stim, [10], DSTRFParams(n_lags=8, device="cpu"))
+
+
+def test_measured_receptive_field():
+    torch.manual_seed(4)
+    model = OpaqueCNN().eval()
+    assert receptive_field(model, 6, 30) == 9
+    ln = TinyLN(taps=6)
+    del ln.receptive_field
+    assert receptive_field(ln, 5, 30) == 6
+
+
+def test_chunking_units_and_streaming_agree(stim):
+    torch.manual_seed(5)
+    model = TinyCNN().train()  # training mode: the function works on an eval copy
+    big = dstrf(model, stim, "all", DSTRFParams(n_lags=10, chunk_size=500, device="cpu"))
+    assert model.training
+    chunks = list(iter_dstrf_chunks(model, [stim[:30], stim[30:]], "all",
+                                    DSTRFParams(n_lags=10, chunk_size=7, device="cpu")))
+    assert max(len(c.times) for c in chunks) == 7
+    assert [c.sound for c in chunks][:5] == [0] * 5
+    small = dstrf(model, stim, "all", DSTRFParams(n_lags=10, chunk_size=7, device="cpu"),
+                  units=[2, 0])
+    np.testing.assert_allclose(small, big[:, [2, 0]], atol=1e-6)
+    first = np.concatenate([c.values for c in chunks if c.sound == 0])
+    np.testing.assert_allclose(first, big[:30], atol=1e-6)
+
+
+def test_sample_times_follow_the_paper():
+    lengths = [100, 50, 200]
+    got = sample_times(lengths, DSTRFParams(sample_step=47))
+    flat = np.concatenate([t + s for t, s in zip(got, [0, 100, 150])])
+    np.testing.assert_array_equal(flat, np.arange(0, 350, 47))
+    capped = sample_times([10_000], DSTRFParams(sample_step=1, max_samples=300))[0]
+    assert len(capped) == 300 and capped[0] == 0 and capped[-1] == 9999
+    with pytest.raises(ConfigError, match="sample_step"):
+        DSTRFParams(sample_step=0)
+    with pytest.raises(ConfigError, match="device"):
+        DSTRFParams(device="gpu")
+
+
+def test_ensemble_normalises_each_model(stim):
+    torch.manual_seed(6)
+    a = TinyLN(n_freq=6).eval()
+    b = TinyLN(n_freq=6).eval()
+    b.load_state_dict(a.state_dict())
+    with torch.no_grad():
+        b.output.a.mul_(3.0)  # same dSTRF shape, three times the gain
+    params = DSTRFParams(n_lags=10, sample_step=3, device="cpu")
+    scales = model_scales([a, b], stim, params)
+    np.testing.assert_allclose(scales[1], 3 * scales[0], rtol=1e-5)
+    one = dstrf(a, stim, "all", params) / scales[0][None, :, None, None]
+    both = ensemble_dstrf([a, b], stim, "all", params)
+    np.testing.assert_allclose(both, one, rtol=1e-4, atol=1e-6)
+
+
+def test_shrink():
+    mean = np.array([1.0, 0.1, -2.0, 0.0])
+    sem = np.array([0.1, 0.2, 0.5, 0.3])
+    np.testing.assert_allclose(shrink(mean, sem, 0.0), mean)
+    got = shrink(mean, sem, 1.0)
+    np.testing.assert_allclose(got, [1.0 * (1 - 0.01), 0.0, -2.0 * (1 - 1 / 16), 0.0])

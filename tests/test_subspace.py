@@ -1,0 +1,135 @@
+"""Tuning subspaces: recovery of a known subspace, outlier filter, streaming = in memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ndx_encoding_subspace.errors import ConfigError
+from ndx_encoding_subspace.subspace import (
+    MomentAccumulator,
+    SubspaceParams,
+    choose_k,
+    fit_subspace,
+    fit_subspaces,
+    outlier_keep,
+    streaming_subspaces,
+)
+
+F, D = 8, 10
+
+
+def _basis(rng: np.random.Generator, k: int) -> np.ndarray:
+    q, _ = np.linalg.qr(rng.normal(size=(F * D, k)))
+    return q.T  # [k, F*D] orthonormal rows
+
+
+def _samples(rng: np.random.Generator, n: int, sds=(3.0, 2.0, 1.0), noise=0.02,
+             basis: np.ndarray | None = None):
+    basis = _basis(rng, len(sds)) if basis is None else basis
+    mean = rng.normal(size=F * D)
+    coef = rng.normal(size=(n, len(sds))) * np.asarray(sds)
+    x = mean + coef @ basis + noise * rng.normal(size=(n, F * D))
+    return x.reshape(n, F, D), basis, mean
+
+
+def test_recovers_known_subspace():
+    rng = np.random.default_rng(0)
+    x, basis, mean = _samples(rng, 2000)
+    sub = fit_subspace(x, SubspaceParams(n_components=8, noise_repeats=3))
+    comps = sub.components.reshape(8, -1)
+    overlap = np.abs(comps[:3] @ basis.T)
+    np.testing.assert_allclose(np.sort(overlap.max(axis=1)), 1.0, atol=2e-3)
+    assert np.all(comps.sum(axis=1) >= 0)  # sign convention
+    np.testing.assert_allclose(comps @ comps.T, np.eye(8), atol=1e-10)
+    np.testing.assert_allclose(sub.explained_variance[:3], [9, 4, 1], rtol=0.1)
+    # 9 + 4 = 13 of ~14.0 total (first 8 components): 93% -> k95 = 3, k90 = 2
+    assert (sub.k90, sub.k95, sub.k) == (2, 3, 3)
+    assert sub.filters.shape == (3, F, D)
+    assert sub.n_significant == 3
+    assert np.all(sub.noise_floor[:3] < sub.explained_variance_ratio[:3])
+    np.testing.assert_allclose(sub.mean.ravel(), mean, atol=0.2)
+    assert sub.n_samples + sub.n_outliers == 2000
+
+
+def test_outlier_filter_drops_extreme_samples_only():
+    rng = np.random.default_rng(1)
+    x, basis, _ = _samples(rng, 500)
+    x = x.copy()
+    x[[3, 77, 400]] += 60.0  # far beyond 5 RMS deviations
+    sub = fit_subspace(x, SubspaceParams(n_components=5, noise_repeats=0))
+    assert sub.n_outliers == 3 and sub.n_samples == 497
+    assert np.max(np.abs(sub.components[:3].reshape(3, -1) @ basis.T), axis=1).min() > 0.99
+    keep = outlier_keep(x.reshape(500, -1), 5.0)
+    assert not keep[[3, 77, 400]].any() and keep.sum() == 497
+    assert np.all(np.isnan(sub.noise_floor))
+    everything = fit_subspace(x, SubspaceParams(n_components=5, noise_repeats=0,
+                                                outlier_sd=float("inf")))
+    assert everything.n_outliers == 0
+    # Markov: at most 1/outlier_sd^2 of any sample can be dropped
+    heavy = rng.standard_cauchy(size=(1000, 12))
+    assert (~outlier_keep(heavy, 5.0)).mean() <= 1 / 25
+
+
+@pytest.mark.parametrize("chunk", [37, 1000])
+def test_streaming_equals_in_memory(chunk):
+    rng = np.random.default_rng(2)
+    units = []
+    for _ in range(3):
+        x, _, _ = _samples(rng, 300, sds=(2.0, 1.5, 1.0, 0.5), noise=0.1)
+        units.append(x)
+    data = np.stack(units, axis=1).astype(np.float32)  # [n, units, F, D]
+    data[5, 1] += 40.0
+    params = SubspaceParams(n_components=6, noise_repeats=2, seed=3)
+    memory = fit_subspaces(data, params)
+
+    def chunks():
+        return (data[i:i + chunk] for i in range(0, len(data), chunk))
+
+    streamed = streaming_subspaces(chunks, params)
+    referenced = streaming_subspaces(chunks, params, outliers="reference", reference=data)
+    for a, b, c in zip(memory, streamed, referenced):
+        for other in (b, c):
+            assert (a.k, a.k90, a.k95, a.n_samples, a.n_outliers) == (
+                other.k, other.k90, other.k95, other.n_samples, other.n_outliers)
+            np.testing.assert_allclose(other.components, a.components, atol=1e-8)
+            np.testing.assert_allclose(other.explained_variance, a.explained_variance, rtol=1e-9)
+            np.testing.assert_allclose(other.mean, a.mean, atol=1e-10)
+            np.testing.assert_allclose(other.noise_floor, a.noise_floor, rtol=1e-9)
+    assert memory[1].n_outliers == 1 and memory[0].n_outliers == 0
+
+
+def test_streaming_noise_floor_uses_a_bounded_reservoir():
+    rng = np.random.default_rng(4)
+    x, _, _ = _samples(rng, 900, noise=0.1)
+    data = x[:, None]
+    params = SubspaceParams(n_components=5, noise_repeats=2, noise_max_samples=200)
+    sub = streaming_subspaces(lambda: (data[i:i + 64] for i in range(0, 900, 64)), params)[0]
+    full = fit_subspace(x, params)
+    np.testing.assert_allclose(sub.components, full.components, atol=1e-8)
+    # fewer samples -> a floor at least as high for the first component, same order
+    assert sub.noise_floor[0] >= 0.9 * full.noise_floor[0]
+    assert sub.n_significant == full.n_significant == 3
+
+
+def test_moment_accumulator_merges_like_one_batch():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(101, 7)) + 1e4  # large offset: a naive sum of squares would fail
+    acc = MomentAccumulator(1, 7)
+    for part in np.array_split(x, 9):
+        acc.add(0, part)
+    np.testing.assert_allclose(acc.covariance(0), np.cov(x.T), rtol=1e-8)
+    np.testing.assert_allclose(acc.mean[0], x.mean(axis=0), rtol=1e-12)
+    assert acc.m2.nbytes == 7 * 7 * 8  # independent of the number of samples
+
+
+def test_choose_k_and_params():
+    assert choose_k(np.array([5.0, 3.0, 1.0, 1.0]), 0.8) == 2
+    assert choose_k(np.array([5.0, 3.0, 1.0, 1.0]), 0.81) == 3
+    assert choose_k(np.array([1.0, 0.0]), 0.95) == 1
+    with pytest.raises(ConfigError, match="variance_threshold"):
+        SubspaceParams(variance_threshold=1.5)
+    with pytest.raises(ConfigError, match="outlier_sd"):
+        SubspaceParams(outlier_sd=0)
+    with pytest.raises(ConfigError, match="outliers"):
+        streaming_subspaces(lambda: [], outliers="bogus")

@@ -1,0 +1,64 @@
+"""Subspace model: a network on the true subspace predicts a simulated unit well."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from ndx_encoding_subspace.errors import InvalidDataError
+from ndx_encoding_subspace.projection import project
+from ndx_encoding_subspace.site import SiteData, Sound, UnitInfo
+from ndx_encoding_subspace.subspace import fit_subspace
+from ndx_encoding_subspace.subspace_model import fit_subspace_model, fit_subspace_models
+from ndx_encoding_subspace.training import TrainingParams
+
+F, D = 5, 4
+
+
+def _site(rng):
+    filters = rng.normal(size=(2, F, D))
+    filters /= np.linalg.norm(filters.reshape(2, -1), axis=1)[:, None, None]
+
+    def rate(spec):
+        x = project(spec - 0.5, filters)
+        return 0.2 + 2.0 * np.maximum(x[:, 0], 0) + 1.5 * x[:, 1] ** 2
+
+    sounds, names = [], []
+    for i in range(8):
+        spec = rng.random((300, F)).astype(np.float32)
+        reps = 1 if i < 6 else 10
+        counts = rng.poisson(np.tile(rate(spec)[None, :, None], (reps, 1, 1)))
+        sounds.append(Sound(f"s{i}", spec, counts.astype(np.float32)))
+        names.append(f"s{i}")
+    site = SiteData("sim", tuple(sounds), np.arange(F, dtype=float), 0.01,
+                    UnitInfo.from_ids([7]), tuple(names[:6]), tuple(names[6:]))
+    return site, filters
+
+
+def test_subspace_model_on_true_subspace():
+    rng = np.random.default_rng(0)
+    site, filters = _site(rng)
+    samples = rng.normal(size=(300, 2)) @ filters.reshape(2, -1)
+    samples += 0.01 * rng.normal(size=samples.shape)
+    sub = fit_subspace(samples.reshape(300, F, D))
+    assert sub.k == 2
+    params = TrainingParams(max_epochs=60, patience=10, lr_stage1=1e-2, lr_stage2=1e-3,
+                            segment_length=100, device="cpu")
+    (model,) = fit_subspace_models(site, [sub], params, n_shuffles=10)
+    assert model.unit == 0 and model.k == 2
+    assert model.predictions[0].shape == (300,)
+    r = float(model.scores.r[0])
+    assert r > 0.8, r
+    assert model.scores.ccnorm[0] > r
+    # one dimension alone misses the squared part
+    (one,) = fit_subspace_models(site, [dataclasses.replace(sub, k=1)], params, n_shuffles=10)
+    assert one.k == 1 and float(one.scores.r[0]) < r - 0.05
+
+
+def test_filters_must_match_site():
+    rng = np.random.default_rng(1)
+    site, _ = _site(rng)
+    with pytest.raises(InvalidDataError, match="filters must be"):
+        fit_subspace_model(site, 0, np.zeros((2, F + 1, D)))
