@@ -1,0 +1,98 @@
+"""Scores: Pearson r, shuffle floor, signal power, CCnorm, noise ceiling."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ndx_encoding_subspace.errors import InvalidDataError
+from ndx_encoding_subspace.scores import (
+    ccnorm,
+    noise_ceiling,
+    pearson_r,
+    score_predictions,
+    shuffle_floor,
+    signal_power,
+)
+
+
+def _slow_ccnorm(pred_clips, trial_clips, unit):
+    """Schoppe et al. (2016) written out with loops, one unit."""
+    p = [x for c in pred_clips for x in c[:, unit]]
+    y = [float(np.mean(c[:, t, unit])) for c in trial_clips for t in range(c.shape[1])]
+    mp, my = sum(p) / len(p), sum(y) / len(y)
+    cov = sum((a - mp) * (b - my) for a, b in zip(p, y)) / len(p)
+    var_p = sum((a - mp) ** 2 for a in p) / len(p)
+    sps, lens = [], []
+    for c in trial_clips:
+        n, t_len = c.shape[0], c.shape[1]
+        tot = [sum(c[r, t, unit] for r in range(n)) for t in range(t_len)]
+        m_tot = sum(tot) / t_len
+        var_tot = sum((v - m_tot) ** 2 for v in tot) / t_len
+        var_each = 0.0
+        for r in range(n):
+            m_r = sum(c[r, :, unit]) / t_len
+            var_each += sum((v - m_r) ** 2 for v in c[r, :, unit]) / t_len
+        sps.append((var_tot - var_each) / (n * (n - 1)))
+        lens.append(t_len)
+    sp = sum(s * w for s, w in zip(sps, lens)) / sum(lens)
+    return cov / math.sqrt(var_p * sp)
+
+
+def _data(seed=0, lengths=(40, 25), n_rep=6, units=3, noise=1.0):
+    rng = np.random.default_rng(seed)
+    signals = [rng.normal(size=(t, units)) for t in lengths]
+    trials = [s[None] + noise * rng.normal(size=(n_rep, *s.shape)) for s in signals]
+    preds = [s + 0.5 * rng.normal(size=s.shape) for s in signals]
+    return signals, trials, preds
+
+
+def test_ccnorm_matches_slow_formula_over_clips():
+    _, trials, preds = _data()
+    got = ccnorm(preds, trials)
+    for u in range(3):
+        assert got[u] == pytest.approx(_slow_ccnorm(preds, trials, u), rel=1e-10)
+
+
+def test_ccnorm_is_ccraw_over_noise_ceiling():
+    _, trials, preds = _data(1, lengths=(50,))
+    r = pearson_r(preds[0], trials[0].mean(0))
+    np.testing.assert_allclose(ccnorm(preds, trials), r / noise_ceiling(trials), rtol=1e-10)
+
+
+def test_signal_power_unbiased_on_average():
+    rng = np.random.default_rng(2)
+    signal = rng.normal(size=(200, 1)) * 2.0  # variance ~4
+    est = [signal_power(signal[None] + 3.0 * rng.normal(size=(10, 200, 1)))[0] for _ in range(200)]
+    assert np.mean(est) == pytest.approx(signal.var(), rel=0.05)
+
+
+def test_true_signal_gets_ccnorm_near_one():
+    signals, trials, _ = _data(3, lengths=(400, 300), n_rep=20, noise=3.0)
+    cc = ccnorm(signals, trials)
+    assert np.all(np.abs(cc - 1.0) < 0.1)
+    assert np.all(pearson_r(signals, [t.mean(0) for t in trials]) < 0.9)
+
+
+def test_pearson_and_floor():
+    rng = np.random.default_rng(4)
+    y = rng.normal(size=(300, 2))
+    pred = np.stack([y[:, 0], rng.normal(size=300)], axis=1)
+    r = pearson_r(pred, y)
+    assert r[0] == pytest.approx(1.0)
+    floor = shuffle_floor(pred, y, n_shuffles=200, rng=0)
+    assert 0.0 < floor[0] < 0.2 and 0.0 < floor[1] < 0.2
+    assert np.isnan(pearson_r(np.ones((10, 1)), rng.normal(size=(10, 1)))[0])
+
+
+def test_score_predictions_and_errors():
+    _, trials, preds = _data(5)
+    s = score_predictions(preds, trials, n_shuffles=20)
+    np.testing.assert_allclose(s.r, s.ccraw)
+    assert set(s.summary()) >= {"ccnorm_mean", "ccnorm_median", "r_floor_mean"}
+    with pytest.raises(InvalidDataError):
+        ccnorm([np.zeros((3, 3))], [np.zeros((1, 3, 3))])  # one repeat
+    with pytest.raises(InvalidDataError):
+        pearson_r(np.full((5, 1), np.nan), np.zeros((5, 1)))

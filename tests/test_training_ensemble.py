@@ -1,0 +1,74 @@
+"""Jackknife x initialisation ensembles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ndx_encoding_subspace.ensemble import EnsembleParams, fit_ensemble, member_seed
+from ndx_encoding_subspace.errors import ConfigError
+from ndx_encoding_subspace.models import LNPopulation
+from ndx_encoding_subspace.site import SiteData, Sound, UnitInfo
+from ndx_encoding_subspace.training import TrainingParams
+
+TRAIN = TrainingParams(max_epochs=6, patience=3, segment_length=60, batch_size=4, device="cpu",
+                       lr_stage1=1e-2, lr_stage2=1e-3)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _site(n_est=6, n_f=5, units=2):
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(n_f, units))
+    sounds = []
+    for k in range(n_est + 1):
+        x = rng.random((120, n_f)).astype(np.float32)
+        rate = np.maximum(x @ w, 0)
+        counts = rng.poisson(rate[None].repeat(4, 0)).astype(np.float32)
+        sounds.append(Sound(f"s{k}", x, counts))
+    names = tuple(s.name for s in sounds)
+    return SiteData("sim", tuple(sounds), np.arange(n_f, dtype=float), 0.01,
+                    UnitInfo.from_ids(range(units)), names[:-1], names[-1:])
+
+
+def _make():
+    return LNPopulation(5, 2, channels=4, taps=3)
+
+
+def test_jackknife_members_and_selection(tmp_path):
+    site = _site()
+    ens = fit_ensemble(site, _make, TRAIN, EnsembleParams(n_jackknife=3, n_init=2),
+                       checkpoint_dir=tmp_path)
+    assert len(ens.members) == 3 and len(ens.candidates) == 6
+    dropped = [d for m in ens.info for d in m["dropped_sounds"]]
+    assert sorted(dropped) == sorted(site.estimation)  # every sound dropped exactly once
+    for m in ens.info:
+        used = set(m["fit_sounds"]) | set(m["early_stop_sounds"])
+        assert not used & set(m["dropped_sounds"]) and "s6" not in used  # validation never used
+    for j in range(3):
+        cands = [c for c in ens.candidates if c["jackknife"] == j]
+        kept = [c for c in cands if c["kept"]]
+        assert len(kept) == 1 and kept[0]["selection_loss"] == min(c["selection_loss"] for c in cands)
+    stim = site.sound("s6").spectrogram
+    np.testing.assert_allclose(ens.predict(stim), ens.predict_members(stim).mean(0), rtol=1e-6)
+    assert ens.predict(stim).shape == (120, 2)
+    # a second run resumes from the finished checkpoints with identical members
+    again = fit_ensemble(site, _make, TRAIN, EnsembleParams(n_jackknife=3, n_init=2),
+                         checkpoint_dir=tmp_path)
+    np.testing.assert_array_equal(again.predict(stim), ens.predict(stim))
+    assert len(list(tmp_path.glob("jk*_init*.pt"))) == 6
+
+
+def test_seeds_and_params():
+    assert member_seed(0, 1, 2) == member_seed(0, 1, 2) != member_seed(0, 2, 1)
+    with pytest.raises(ConfigError, match="n_jackknife"):
+        EnsembleParams(n_jackknife=0)
+    with pytest.raises(ConfigError, match="exceeds"):
+        fit_ensemble(_site(n_est=3), _make, TRAIN, EnsembleParams(n_jackknife=5, n_init=1))
