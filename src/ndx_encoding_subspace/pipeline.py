@@ -83,8 +83,12 @@ def _identity(site: SiteData) -> dict[str, Any]:
 
 
 def summarise(results: Any) -> dict[str, Any]:
-    """Median scores per model kind, k at the threshold, 90% and 95%, unit count."""
-    out: dict[str, Any] = {"units": int(results.site.n_units), "scores": {}}
+    """Median scores per model kind, k at the threshold, 90% and 95%, unit count.
+
+    ``results`` is a :class:`~.results.SiteResults` or a loaded results file.
+    """
+    n_units = results.site.n_units if hasattr(results, "site") else len(results.units["id"])
+    out: dict[str, Any] = {"units": int(n_units), "scores": {}}
     by_role: dict[str, list[Any]] = {}
     for m in results.models:
         by_role.setdefault(m.role, []).append(m)

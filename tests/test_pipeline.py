@@ -1,0 +1,73 @@
+"""One site end to end: recording NWB in, results NWB out; reruns resume; input untouched."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from ndx_encoding_subspace.config import PipelineConfig
+from ndx_encoding_subspace.errors import ConfigError
+from ndx_encoding_subspace.pipeline import run_site
+from ndx_encoding_subspace.projection import project
+from ndx_encoding_subspace.results import load_results
+from ndx_encoding_subspace.simulate import SimulationParams, simulate_site
+
+TINY = {
+    "cnn": {"mix_channels": 8, "fir_taps": 5, "hidden": [8, 8]},
+    "ln": {"channels": 8, "taps": 9},
+    "training": {"max_epochs": 3, "patience": 2, "device": "cpu", "segment_length": 100},
+    "ensemble": {"n_jackknife": 2, "n_init": 1},
+    "dstrf": {"n_lags": 12, "device": "cpu"},
+    "subspace": {"n_components": 8, "noise_repeats": 2},
+    "scoring": {"n_shuffles": 10},
+}
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    params = SimulationParams.quick(n_units=3, n_estimation_sounds=8, n_validation_sounds=2,
+                                    validation_repeats=4, n_lags=8, max_dim=3, seed=3)
+    path = tmp_path_factory.mktemp("rec") / "site.nwb"
+    return simulate_site(params).write_nwb(path)
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_run_site_writes_loadable_results_and_resumes(recording, tmp_path):
+    before = _sha(recording)
+    config = PipelineConfig.from_dict(TINY)
+    out = tmp_path / "out"
+    result = run_site(recording, out, config, progress=False)
+    assert result.path.exists() and not result.resumed
+    assert _sha(recording) == before  # the input is never modified
+    assert not list(out.glob(".*tmp*"))  # no partial files left behind
+
+    loaded = load_results(result.path)
+    roles = {m.role for m in loaded.models}
+    assert roles == {"cnn", "ln", "subspace_nonlinearity"}
+    assert len([m for m in loaded.models if m.role == "cnn"]) == 2
+    assert len(loaded.subspaces) == 3 and len(loaded.nonlinearities) == 3
+    assert loaded.site_subspace is not None
+    assert loaded.site_subspace.subspace_similarity.shape == (3, 3)
+    assert loaded.provenance["config"]["training"]["max_epochs"] == 3
+    assert set(result.summary["scores"]) == {"ln", "cnn", "subspace_nonlinearity"}
+
+    # a stored subspace model predicts from the stored filters' projections alone
+    stim = loaded.spectrogram.split("validation")[0]
+    sub = loaded.subspaces[0]
+    model = next(m for m in loaded.models if m.role == "subspace_nonlinearity"
+                 and int(m.unit_positions[0]) == sub.unit_position)
+    y = model.predict(project(stim, sub.filters).astype(np.float32))
+    assert y.shape == (len(stim), 1) and np.all(np.isfinite(y))
+
+    mtime = result.path.stat().st_mtime_ns
+    again = run_site(recording, out, config, progress=False)
+    assert again.resumed and again.path.stat().st_mtime_ns == mtime
+
+    with pytest.raises(ConfigError, match="other parameters"):
+        run_site(recording, out, config.replace(training={"max_epochs": 4}), progress=False)
