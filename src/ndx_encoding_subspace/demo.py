@@ -101,7 +101,8 @@ def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -
         "n_scored": len(good),
         "similarity_mean": float(np.mean([g["similarity"] for g in good])) if good else float("nan"),
         "k_within_one": float(np.mean([abs(g["k"] - g["k_true"]) <= 1 for g in good])) if good else 0.0,
-        "shape_correct": float(np.mean([g["shape"].replace("-", "_") == g["kind"] for g in good])) if good else 0.0,
+        "shape_correct": (float(np.mean([g["shape"].replace("-", "_") == g["kind"] for g in good]))
+                          if good else 0.0),
     }
 
 
