@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cache", type=Path, default=None, help="local cache folder for DANDI assets")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--report", action="store_true", help="also write the HTML report")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace a results file made from another input or with other parameters")
     _add_config_flags(run)
 
     inspect = sub.add_parser("inspect", help="show what the reader finds in an NWB file")
@@ -121,12 +123,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.device is not None:
             config = config.replace(training={"device": args.device}, dstrf={"device": args.device})
         out = args.out or Path("encoding-subspace-results")
-        result = run_site(args.input, out, config, progress=not args.no_progress, cache=args.cache)
+        result = run_site(args.input, out, config, progress=not args.no_progress, cache=args.cache,
+                          overwrite=args.overwrite)
         print(result.format())
         if args.report:
             from .report import write_report
 
-            print(f"report: {write_report(result.path)}")
+            print(f"report: {write_report(result.path, overwrite=True)}")
         return 0
     if args.command == "inspect":
         from .io import inspect_nwb
@@ -137,7 +140,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "report":
         from .report import write_report
 
-        print(f"report: {write_report(args.results, args.out)}")
+        print(f"report: {write_report(args.results, args.out, overwrite=True)}")
         return 0
     raise ConfigError("no command given; try: encoding-subspace demo")
 
