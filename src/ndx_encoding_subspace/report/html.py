@@ -1,0 +1,126 @@
+"""A self-contained HTML page: inline CSS, figures as base64 PNG ``data:`` URIs, no scripts.
+
+The page loads nothing from the network and opens offline. :func:`write_atomic` writes it
+to a temporary file in the target's folder and renames it over the target, so a reader
+never sees a half-written report.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import io
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+__all__ = ["Section", "figure_img", "table", "paragraph", "page", "write_atomic"]
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0 auto;
+       max-width: 1200px; padding: 1em 2em; color: #222; line-height: 1.4; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.25em; border-bottom: 1px solid #ccc; margin-top: 1.8em; }
+h3 { font-size: 1.05em; margin-bottom: 0.3em; }
+nav ol { columns: 2; font-size: 0.9em; }
+figure { margin: 0.6em 0; }
+figure img { max-width: 100%; height: auto; }
+figcaption { font-size: 0.85em; color: #555; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
+th, td { border: 1px solid #ddd; padding: 2px 8px; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.note { color: #666; font-size: 0.9em; }
+footer { margin-top: 3em; border-top: 1px solid #ccc; font-size: 0.85em; color: #444; }
+details summary { cursor: pointer; }
+"""
+
+
+@dataclasses.dataclass
+class Section:
+    """One section of the report: an anchor, a heading and its HTML body."""
+
+    anchor: str
+    title: str
+    body: list[str] = dataclasses.field(default_factory=list)
+
+    def add(self, fragment: str) -> Section:
+        """Append an HTML fragment; returns self."""
+        self.body.append(fragment)
+        return self
+
+
+def figure_img(fig: Figure, caption: str = "", dpi: int = 80) -> str:
+    """``<figure>`` holding ``fig`` as an inline PNG (``data:`` URI) and its caption."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    alt = html.escape(caption or "figure", quote=True)
+    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    return f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">{cap}</figure>'
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return f"<td>{html.escape(str(value))}</td>"
+    if isinstance(value, int):
+        return f'<td class="num">{value}</td>'
+    if isinstance(value, float):
+        text = "n/a" if value != value else f"{value:.3f}"
+        return f'<td class="num">{text}</td>'
+    return f"<td>{html.escape(str(value))}</td>"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]], caption: str = "") -> str:
+    """An HTML table; floats shown with 3 decimals (NaN as n/a), text escaped."""
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def paragraph(text: str, cls: str = "") -> str:
+    """An escaped paragraph of text."""
+    attr = f' class="{cls}"' if cls else ""
+    return f"<p{attr}>{html.escape(text)}</p>"
+
+
+def page(title: str, subtitle: str, sections: Sequence[Section], footer: Sequence[str]) -> str:
+    """The whole HTML document: title, table of contents, sections, footer (escaped text)."""
+    toc = "".join(f'<li><a href="#{s.anchor}">{html.escape(s.title)}</a></li>'
+                  for s in sections)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        paragraph(subtitle, "note"),
+        f"<nav><ol>{toc}</ol></nav>",
+    ]
+    for s in sections:
+        parts.append(f'<section id="{s.anchor}"><h2>{html.escape(s.title)}</h2>')
+        parts.extend(s.body)
+        parts.append("</section>")
+    parts.append("<footer>" + "".join(paragraph(line) for line in footer) + "</footer>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_atomic(text: str, path: Path) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the report from other users
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,203 @@
+"""The static HTML report: content, self-containment, errors, atomic output."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ndx_encoding_subspace.errors import ConfigError, ResultsError
+from ndx_encoding_subspace.models import LNPopulation, PopulationCNN, SubspaceNetwork
+from ndx_encoding_subspace.report import ReportParams, report_path, write_report
+from ndx_encoding_subspace.report.sections import footer_lines, mentions_ns1
+from ndx_encoding_subspace.results import (
+    ModelResult,
+    SiteAnalysis,
+    SiteResults,
+    UnitNonlinearity,
+    UnitSubspace,
+    load_results,
+    write_results,
+)
+from ndx_encoding_subspace.site import SiteData, Sound, UnitInfo
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:The linked table for DynamicTableRegion:UserWarning"
+)
+
+N_UNITS, N_FREQ, N_LAGS = 4, 6, 5
+HEADINGS = ("Overview", "The method for example units", "LN, CNN and subspace model scores",
+            "Subspace dimension k", "SSRF maps and tuning curves", "Site tiling",
+            "Subspace similarity", "Cell type and depth", "Provenance")
+R_CNN = np.array([0.6, 0.2, 0.8, 0.4])
+R_SUB = np.array([0.54, 0.1, 0.72, 0.4])
+
+
+def _site() -> SiteData:
+    rng = np.random.default_rng(0)
+    sounds = tuple(Sound(f"s{i}", rng.uniform(0, 1, (40, N_FREQ)).astype(np.float32),
+                         rng.poisson(1.0, (1 if i < 2 else 3, 40, N_UNITS)).astype(np.float32))
+                   for i in range(3))
+    units = UnitInfo.from_ids([10, 11, 12, 13], depth_um=[200.0, 400.0, 600.0, 800.0],
+                              cell_type=np.array(["narrow", "regular", "regular", "narrow"],
+                                                 dtype=object),
+                              spike_width_ms=[0.25, 0.6, 0.55, 0.3])
+    return SiteData("site-a", sounds, np.geomspace(200, 20000, N_FREQ), 0.01, units,
+                    ("s0", "s1"), ("s2",), source={"name": "site-a", "sha256": "ab" * 32})
+
+
+def _results() -> SiteResults:
+    rng = np.random.default_rng(1)
+    site = _site()
+    every = np.arange(N_UNITS)
+    models = [ModelResult("cnn_jk0_init0", "cnn", PopulationCNN(N_FREQ, N_UNITS, mix_channels=4,
+                                                                  fir_taps=3, hidden=(4, 4)),
+                          every, scores={"r": R_CNN, "ccnorm": R_CNN + 0.1}),
+              ModelResult("ln", "ln", LNPopulation(N_FREQ, N_UNITS, channels=4, taps=3), every,
+                          scores={"r": R_CNN - 0.15, "ccnorm": R_CNN - 0.05})]
+    subspaces, nonlin = [], []
+    for u in range(N_UNITS):
+        k = 1 + u % 3
+        models.append(ModelResult(f"unit_{10 + u}", "subspace_nonlinearity",
+                                  SubspaceNetwork(k, hidden=(3, 3)), [u],
+                                  scores={"r": R_SUB[u:u + 1]}, n_lags=N_LAGS))
+        subspaces.append(UnitSubspace(
+            u, rng.normal(size=(k, N_FREQ, N_LAGS)), np.sort(rng.dirichlet(np.ones(6)))[::-1],
+            np.full(6, 0.1), 0.95, rng.normal(size=(N_FREQ, N_LAGS)), k90=k, k95=k))
+        pairs = np.array([[0, j] for j in range(1, k)], dtype=np.int32).reshape(-1, 2)
+        count = rng.integers(0, 6, size=(len(pairs), 5, 5))
+        nonlin.append(UnitNonlinearity(
+            u, f"unit_{10 + u}", np.ones(k, dtype=int), rng.uniform(-1, 1, k),
+            tuning={"bin_edges": np.tile(np.linspace(-1, 1, 6), (k, 1)),
+                    "mean": rng.normal(size=(k, 5)), "sem": rng.uniform(0, .1, (k, 5)),
+                    "count": rng.integers(2, 9, (k, 5))},
+            ssrf={"bin_edges": np.tile(np.linspace(-1, 1, 6), (k, 1)), "pairs": pairs,
+                  "mean": rng.normal(size=count.shape), "count": count}))
+    sim = rng.uniform(0, 1, (N_UNITS, N_UNITS))
+    analysis = SiteAnalysis(
+        filters=rng.normal(size=(3, N_FREQ, N_LAGS)), explained_variance=np.array([.5, .3, .1]),
+        response_region_size=np.array([0.12, 0.07, 0.08, 0.11]), region_overlap=sim / 2,
+        subspace_similarity=(sim + sim.T) / 2, similarity_measure="mean squared cosine")
+    return SiteResults(
+        site=site, models=models, subspaces=subspaces, nonlinearities=nonlin,
+        site_subspace=analysis, ssrf_min_count=2,
+        provenance={"input": {"path": "/data/site-a.nwb", "sha256": "ab" * 32},
+                    "config": {"training": {"seed": 3, "lr_stage1": 0.001}},
+                    "package_versions": {"numpy": np.__version__}})
+
+
+@pytest.fixture(scope="module")
+def results_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("report")
+    meta = {"subject": {"subject_id": "f1", "species": "Mustela putorius furo", "sex": "F",
+                        "age": "P1Y"}}
+    return write_results(_results(), folder / "site-a.results.nwb", metadata=meta)
+
+
+@pytest.fixture(scope="module")
+def report(results_file: Path) -> tuple[Path, str]:
+    out = write_report(results_file, params=ReportParams(n_examples=2, dpi=40))
+    return out, out.read_text(encoding="utf-8")
+
+
+def test_report_is_written_next_to_the_results(results_file, report) -> None:
+    out, text = report
+    assert out == results_file.with_suffix(".html") == report_path(results_file)
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    leftovers = [p.name for p in out.parent.iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_report_has_every_section_and_its_figures(report) -> None:
+    _, text = report
+    headings = re.findall(r"<h2>(.*?)</h2>", text)
+    assert headings == [h.replace("&", "&amp;") for h in HEADINGS]
+    images = re.findall(r'<img [^>]*src="([^"]*)"', text)
+    # 2 examples, scatter, k, 1 SSRF grid, asymmetry, tiling, similarity, cell type
+    assert len(images) == 9
+    for src in images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_is_self_contained(report) -> None:
+    _, text = report
+    assert "<script" not in text.lower()
+    assert not re.search(r'(src|href)\s*=\s*["\']?\s*(https?:)?//', text, re.IGNORECASE)
+    assert "<link" not in text.lower()
+
+
+def test_report_numbers_and_example_order(report) -> None:
+    _, text = report
+    # examples are the best CNN units: unit 12 (r 0.8) then unit 10 (r 0.6)
+    assert re.findall(r"<h3>(unit \d+)</h3>", text) == ["unit 12", "unit 10"]
+    ratio = float(np.median((R_SUB / R_CNN) ** 2))
+    assert f"median (r_subspace / r_CNN)^2 = {ratio:.3f} over 4 units" in text
+    # median r of the CNN and of the subspace models in the median table
+    assert f'<td>CNN</td><td class="num">4</td><td class="num">{np.median(R_CNN):.3f}</td>' in text
+    assert f'<td class="num">{np.median(R_SUB):.3f}</td>' in text
+    # narrow units (10, 13) have regions 0.12 and 0.11: median 0.115
+    assert ('<td>response-region size</td><td>narrow</td><td class="num">2</td>'
+            '<td class="num">0.115</td>') in text
+    assert "ab" * 32 in text and "training.seed" in text
+
+
+def test_footer_cites_the_paper_and_ns1_only_for_ns1(results_file, report) -> None:
+    _, text = report
+    assert "doi:10.1038/s41593-026-02216-0" in text and "Harper" not in text
+    loaded = load_results(results_file)
+    assert not mentions_ns1(loaded)
+    ns1 = dataclasses.replace(loaded, provenance={"input": {"file": "/data/ns1/NS1.npz"}})
+    assert mentions_ns1(ns1)
+    assert any("Harper" in line for line in footer_lines(ns1, "0"))
+    other = dataclasses.replace(loaded, provenance={"input": {"file": "/data/ns10x.npz"}})
+    assert not mentions_ns1(other)
+
+
+def test_missing_or_unreadable_results_raise_naming_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.results.nwb"
+    with pytest.raises(ResultsError, match="nope.results.nwb"):
+        write_report(missing)
+    bad = tmp_path / "bad.nwb"
+    bad.write_bytes(b"not an hdf5 file")
+    with pytest.raises(ResultsError, match="bad.nwb"):
+        write_report(bad)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.nwb"]
+
+
+def test_existing_report_needs_overwrite_and_is_replaced_whole(results_file, report,
+                                                               tmp_path: Path) -> None:
+    out = tmp_path / "custom.html"
+    out.write_text("old")
+    with pytest.raises(ConfigError, match="custom.html"):
+        write_report(results_file, out)
+    assert out.read_text() == "old"
+    got = write_report(results_file, out, overwrite=True,
+                       params=ReportParams(n_examples=0, dpi=30))
+    assert got == out and "<h2>Overview</h2>" in out.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["custom.html"]
+
+
+def test_failure_while_writing_leaves_no_partial_file(results_file, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from ndx_encoding_subspace.report import html
+
+    def broken(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(html.os, "replace", broken)
+    out = tmp_path / "r.html"
+    with pytest.raises(OSError, match="disk full"):
+        write_report(results_file, out, params=ReportParams(n_examples=0, dpi=30))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("field,value", [("n_examples", -1), ("dpi", 5),
+                                         ("units_per_figure", 0)])
+def test_report_params_are_validated(field: str, value: int) -> None:
+    with pytest.raises(ConfigError, match=field):
+        ReportParams(**{field: value})
