@@ -168,3 +168,30 @@ def test_errors(tmp_path):
         f.create_group("scratch")
     with pytest.raises(InvalidDataError, match="plain.nwb"):
         load_truth(other)
+
+
+def test_true_directions_are_driven_by_the_sounds(site):
+    """Every generating filter is an uncorrelated, well-driven direction of the stimulus."""
+    from ndx_encoding_subspace.simulate import _window_covariance
+
+    cov = _window_covariance(list(site.spectrograms.values()), SMALL.n_lags)
+    ratios = []
+    for u in site.truth.units:
+        flat = u.raw_filters.reshape(u.k, -1)
+        np.testing.assert_allclose(flat @ flat.T, np.eye(u.k), atol=1e-10)
+        c = flat @ cov @ flat.T
+        np.testing.assert_allclose(c - np.diag(np.diag(c)), 0, atol=1e-8 * c.max())
+        ratios.append(np.diag(c).max() / np.diag(c).min())
+    assert np.median(ratios) <= SMALL.max_drive_ratio, ratios
+
+
+def test_chord_bed_enriches_the_stimulus():
+    """The random-chord bed multiplies the well-driven spectro-temporal directions."""
+    from ndx_encoding_subspace.simulate import _window_covariance
+
+    def n_directions(level: float) -> int:
+        p = SMALL.replace(n_units=2, n_estimation_sounds=6, n_validation_sounds=1, chord_bed_level=level)
+        ev = np.linalg.eigvalsh(_window_covariance(list(simulate_site(p).spectrograms.values()), 10))
+        return int((ev > 1e-2 * ev.max()).sum())
+
+    assert n_directions(-6.0) > 2 * n_directions(-200.0)

@@ -1,27 +1,37 @@
 """A virtual auditory-cortex site with known tuning subspaces (the default data set).
 
-Sounds: natural-like synthetic clips made of overlapping events of four kinds (harmonic
-stacks, frequency sweeps, band-pass noise bursts, vocalisation-like calls with a rising
-and falling pitch contour and formants). Estimation sounds are presented once, validation
-sounds ``validation_repeats`` times, in random order with silent gaps (at least the filter
-length, so that each sound starts from silence as the models assume).
+Sounds (:mod:`.sounds`): natural-like events (harmonic stacks, sweeps, band-pass noise
+bursts, vocalisation-like calls, click trains) over a bed of dynamic random chords, which
+makes the spectrograms vary along many spectro-temporal directions. Estimation sounds
+are presented once, validation sounds ``validation_repeats`` times, in random order with
+silent gaps (at least the filter length, so each sound starts from silence as the models
+assume).
 
-Units: the site has ``n_shared_filters`` spectro-temporal filters (Gabor patches on the
-[frequency, lag] grid of the spectrogram). Each unit's subspace has k = 2..6 filters:
-random mixtures of 1-3 of the shared filters (the units tile the shared subspace sparsely)
-plus unit-specific filters. With ``z_j`` the standardised projections of the scaled
-spectrogram onto the unit's filters (``x_j(t) = sum_{f,lag} w_j[f, lag] S[t - lag, f]``),
-the drive ``g`` is one of
+Units: the site has ``n_shared_filters`` smooth STRF-like filters (:func:`_strf`: a
+Gaussian-over-frequency excitatory field times a gamma-shaped temporal kernel, with
+spectral or delayed inhibition), as A1 STRFs are. Each unit's subspace has k = 2..6
+dimensions spanned by a random rotation of 1-3 shared filters (the units tile the shared
+subspace sparsely) and private filters of the same form. The unit's generating filters
+``w_j`` are the principal axes of that span under the stimulus (orthonormal, with
+uncorrelated projections); draws whose least-driven axis has less than
+``1 / max_drive_ratio`` of the variance of the most-driven one are redrawn, so that every
+true direction is driven by the sounds. With ``z_j`` the standardised projections of the
+scaled spectrogram (``x_j(t) = sum_{f,lag} w_j[f, lag] S[t - lag, f]``), the drive ``g``
+is one of
 
 * ``symmetric_up``: ``sum_j a_j z_j^2`` (energy-like, phase invariant);
 * ``symmetric_down``: ``1 / (1 + sum_j a_j z_j^2)`` (suppressed by contrast in the subspace);
 * ``rectifying``: ``sum_j a_j relu(z_j - theta_j)``;
 
-and the rate is ``mean_rate * g^gamma / mean(g^gamma)`` spikes/s, capped at ``max_rate``.
-Spikes are Poisson within each 10 ms bin, placed uniformly at 30 kHz sample centres.
-Narrow-spiking units (about a quarter) have trough-to-peak widths near 0.25 ms, regular
-ones near 0.6 ms. Spectrograms use :mod:`spectrogram` defaults, scaled over all sounds,
-so the filters live in the space the pipeline computes from the NWB file.
+with weights ``a_j = u_j * sd_j / rms(sd)`` (``u_j`` in 0.8-1.2, ``sd_j`` the standard
+deviation of ``x_j``), so that each dimension moves the unit's gradient (its dSTRF) by a
+similar amount; the rate is ``mean_rate * g^gamma / mean(g^gamma)`` spikes/s, capped at
+``max_rate``. Statistics (``mu``, ``sigma``, the mean of ``g^gamma``) are taken over the
+distinct sounds. Spikes are Poisson within each 10 ms bin, placed uniformly at 30 kHz
+sample centres. Narrow-spiking units (about a quarter) have trough-to-peak widths near
+0.25 ms, regular ones near 0.6 ms. Spectrograms use :mod:`spectrogram` defaults, scaled
+over all sounds, so the filters live in the space the pipeline computes from the NWB
+file. :func:`truth_model` is the generating model as a torch module (the oracle).
 
 Ground truth is stored in the NWB file's ``/scratch``: ``simulation_truth`` (JSON text),
 ``simulation_truth_filters`` (every unit's orthonormal basis stacked, [sum k, F, D]) and
@@ -38,14 +48,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from .errors import InvalidDataError
 from .params import Params, check_range
 from .recording import SessionInfo, write_recording
+from .sounds import synth_sound
 from .spectrogram import SpectrogramParams, minmax_scale, spectrogram
 
 __all__ = ["SimulationParams", "UnitTruth", "SiteTruth", "SimulatedSite", "simulate_site",
-           "unit_rates", "load_truth", "KINDS"]
+           "unit_rates", "truth_model", "load_truth", "KINDS"]
 
 KINDS = ("symmetric_up", "symmetric_down", "rectifying")
 WAVEFORM_RATE = 30000.0
@@ -57,7 +69,10 @@ class SimulationParams(Params):
     """Size and randomness of the simulated site.
 
     Defaults give a site a population CNN can fit well (about 200 s of estimation sound);
-    :meth:`quick` gives a small one for smoke tests.
+    :meth:`quick` gives a small one for smoke tests. ``chord_bed_level`` is the level of
+    the random-chord bed in dB relative to the loudest events (below -100: none);
+    ``max_drive_ratio`` and ``max_draws`` bound the spread of stimulus variance over a
+    unit's true directions (see the module docstring).
     """
 
     n_units: int = 24
@@ -78,6 +93,9 @@ class SimulationParams(Params):
     max_mean_rate: float = 20.0
     max_rate: float = 250.0
     events_per_second: float = 5.0
+    chord_bed_level: float = -6.0
+    max_drive_ratio: float = 6.0
+    max_draws: int = 50
     seed: int = 0
 
     def validate(self) -> None:
@@ -98,6 +116,9 @@ class SimulationParams(Params):
         check_range(n + "max_mean_rate", self.max_mean_rate, self.min_rate)
         check_range(n + "max_rate", self.max_rate, self.max_mean_rate)
         check_range(n + "events_per_second", self.events_per_second, 0.1, 100)
+        check_range(n + "chord_bed_level", self.chord_bed_level, -200, 20)
+        check_range(n + "max_drive_ratio", self.max_drive_ratio, 1)
+        check_range(n + "max_draws", self.max_draws, 1, 10000)
 
     @classmethod
     def quick(cls, **changes: Any) -> SimulationParams:
@@ -206,81 +227,34 @@ class SimulatedSite:
         )
 
 
-# ----------------------------------------------------------------------------- sounds
-
-
-def _ramp(n: int, fs: float, ramp: float = 0.005) -> np.ndarray:
-    m = max(1, min(n // 2, int(ramp * fs)))
-    env = np.ones(n)
-    env[:m] = np.linspace(0, 1, m)
-    env[n - m:] = np.linspace(1, 0, m)
-    return env
-
-
-def _event(kind: str, rng: np.random.Generator, fs: float) -> np.ndarray:
-    """One sound event (unit peak level before the level gain)."""
-    nyq = 0.45 * fs
-    dur = {"stack": (0.1, 0.5), "sweep": (0.05, 0.3), "noise": (0.02, 0.3), "call": (0.1, 0.4)}[kind]
-    n = int(rng.uniform(*dur) * fs)
-    t = np.arange(n) / fs
-    if kind == "noise":
-        spec = np.fft.rfft(rng.standard_normal(n))
-        f = np.fft.rfftfreq(n, 1 / fs)
-        centre = np.exp(rng.uniform(np.log(300), np.log(min(16000, nyq))))
-        width = rng.uniform(0.3, 2.0)  # octaves
-        spec *= np.exp(-0.5 * (np.log2(np.maximum(f, 1) / centre) / (width / 2)) ** 2)
-        x = np.fft.irfft(spec, n)
-    else:
-        if kind == "sweep":
-            f1, f2 = np.exp(rng.uniform(np.log(300), np.log(min(16000, nyq)), 2))
-            f0 = f1 * (f2 / f1) ** (t / t[-1])
-            harmonics = rng.integers(1, 3)
-        else:
-            base = np.exp(rng.uniform(np.log(150), np.log(1500 if kind == "stack" else 3000)))
-            if kind == "stack":
-                f0 = base * (1 + 0.01 * np.sin(2 * np.pi * rng.uniform(4, 8) * t))
-            else:  # vocalisation-like: rise and fall of the pitch
-                f0 = base * (1 + rng.uniform(0.2, 0.8) * np.sin(np.pi * t / t[-1]) ** 2)
-            harmonics = int(min(12, nyq / (base * 2)))
-        phase = 2 * np.pi * np.cumsum(f0) / fs
-        x = np.zeros(n)
-        tilt = rng.uniform(-1.5, 0)
-        formant = np.exp(rng.uniform(np.log(500), np.log(8000)))
-        for h in range(1, max(1, harmonics) + 1):
-            fh = h * f0
-            gain = h**tilt * (1 + 2 * (kind == "call") * np.exp(-0.5 * np.log2(fh / formant) ** 2))
-            x += np.where(fh < nyq, gain, 0.0) * np.sin(h * phase + rng.uniform(0, 2 * np.pi))
-        if kind in ("stack", "call"):
-            x *= 1 + 0.5 * np.sin(2 * np.pi * rng.uniform(2, 20) * t) * rng.uniform(0, 1)
-    x *= _ramp(n, fs)
-    return x / (np.max(np.abs(x)) + 1e-12)
-
-
-def _synth_sound(duration: float, rng: np.random.Generator, p: SimulationParams) -> np.ndarray:
-    fs = p.sample_rate
-    n = int(round(duration * fs))
-    x = 0.002 * rng.standard_normal(n)  # faint background
-    n_events = max(1, rng.poisson(p.events_per_second * duration))
-    for _ in range(n_events):
-        e = _event(str(rng.choice(["stack", "sweep", "noise", "call"])), rng, fs)
-        e = e[: n - 1] * 10 ** (rng.uniform(-30, 0) / 20) * 0.3
-        start = rng.integers(0, n - e.size + 1)
-        x[start:start + e.size] += e
-    return x.astype(np.float32)
-
-
 # ----------------------------------------------------------------------------- units
 
 
-def _gabor(rng: np.random.Generator, n_freq: int, n_lags: int) -> np.ndarray:
+def _strf(rng: np.random.Generator, n_freq: int, n_lags: int) -> np.ndarray:
+    """A smooth STRF-like filter [F, D], unit Frobenius norm.
+
+    An excitatory field, Gaussian over frequency (sigma 1.2-3.5 channels, about 0.25-0.7
+    octave) times a gamma-shaped temporal kernel peaking 10-50 ms after the sound, plus,
+    most of the time, an inhibitory component of the same form: a spectral side band
+    (offset 2-5 channels) or a delayed inhibition (2-6 bins later) or both.
+    """
     f = np.arange(n_freq)[:, None]
     lag = np.arange(n_lags)[None, :]
-    f0, l0 = rng.uniform(3, n_freq - 4), rng.uniform(1.5, n_lags / 2.5)
-    sf, sl = rng.uniform(1.5, 4.0), rng.uniform(1.0, 3.5)
-    wf, wl = rng.uniform(0, 0.15), rng.uniform(0, 0.12)
-    w = np.exp(-0.5 * ((f - f0) / sf) ** 2 - 0.5 * ((lag - l0) / sl) ** 2)
-    w *= np.cos(2 * np.pi * (wf * (f - f0) + wl * (lag - l0)) + rng.uniform(0, 2 * np.pi))
-    w -= w.mean()
+
+    def component(f0: float, sf: float, peak: float) -> np.ndarray:
+        tau = peak / 2.0
+        h = (lag / tau) ** 2 * np.exp(-lag / tau)
+        return np.exp(-0.5 * ((f - f0) / sf) ** 2) * h / h.max()
+
+    f0, sf, peak = rng.uniform(3, n_freq - 4), rng.uniform(1.2, 3.5), rng.uniform(1.0, 5.0)
+    w = component(f0, sf, peak)
+    form = rng.choice(["none", "side", "delayed", "both"], p=[0.2, 0.35, 0.3, 0.15])
+    if form in ("side", "both"):
+        shift = rng.uniform(2, 5) * rng.choice([-1, 1])
+        w -= rng.uniform(0.3, 0.9) * component(f0 + shift, sf * rng.uniform(0.8, 1.5), peak)
+    if form in ("delayed", "both"):
+        w -= rng.uniform(0.3, 0.9) * component(f0, sf * rng.uniform(1.0, 1.5),
+                                               min(peak + rng.uniform(2, 6), n_lags / 2))
     return w / np.linalg.norm(w)
 
 
@@ -325,7 +299,100 @@ def unit_rates(truth: SiteTruth, spec: np.ndarray, max_rate: float | None = None
     return out
 
 
-def _make_units(p: SimulationParams, shared: np.ndarray, timeline: np.ndarray,
+class _TruthModel(torch.nn.Module):
+    """The generating model as a causal torch module (see :func:`truth_model`)."""
+
+    def __init__(self, truth: SiteTruth) -> None:
+        super().__init__()
+        units = truth.units
+        w = np.concatenate([u.raw_filters for u in units])
+        self.receptive_field = int(w.shape[2])
+        self.cap = float(truth.params.max_rate)
+        self.kinds = [u.kind for u in units]
+        self.ks = [u.k for u in units]
+        self.gamma = [u.gamma for u in units]
+        self.scale = [u.mean_rate / u.g_mean for u in units]
+        self.register_buffer("w", torch.tensor(np.ascontiguousarray(w[..., ::-1]), dtype=torch.float32))
+        for name in ("mu", "sigma", "weights", "thresholds"):
+            self.register_buffer(name, torch.tensor(np.concatenate([getattr(u, name) for u in units]),
+                                                    dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.pad(x.transpose(1, 2), (self.receptive_field - 1, 0))
+        z = (torch.nn.functional.conv1d(x, self.w).transpose(1, 2) - self.mu) / self.sigma
+        outs, row = [], 0
+        for kind, k, gamma, scale in zip(self.kinds, self.ks, self.gamma, self.scale):
+            zj, a = z[..., row:row + k], self.weights[row:row + k]
+            if kind == "symmetric_up":
+                g = (a * zj**2).sum(-1)
+            elif kind == "symmetric_down":
+                g = 1.0 / (1.0 + (a * zj**2).sum(-1))
+            else:
+                g = (a * torch.relu(zj - self.thresholds[row:row + k])).sum(-1)
+            row += k
+            outs.append(torch.clamp(scale * torch.clamp(g, min=0.0) ** gamma, max=self.cap))
+        return torch.stack(outs, dim=-1)
+
+
+def truth_model(truth: SiteTruth) -> torch.nn.Module:
+    """The site's generating model as a torch module, ``[batch, time, F] -> [batch, time, units]``.
+
+    Computes :func:`unit_rates` (in float32) from scaled spectrograms heard after
+    silence; its dSTRFs lie in the true subspaces exactly, which makes it the oracle
+    against which the dSTRF, subspace and SSRF steps are checked.
+    """
+    return _TruthModel(truth).eval()
+
+
+def _window_covariance(specs: list[np.ndarray], n_lags: int) -> np.ndarray:
+    """Covariance [F*D, F*D] of the stimulus windows (each sound after silence)."""
+    n_freq = specs[0].shape[1]
+    total = np.zeros((n_freq * n_lags, n_freq * n_lags))
+    s1 = np.zeros(n_freq * n_lags)
+    count = 0
+    for spec in specs:
+        padded = np.concatenate([np.zeros((n_lags - 1, n_freq)), np.asarray(spec, dtype=np.float64)])
+        win = np.lib.stride_tricks.sliding_window_view(padded, n_lags, axis=0)[..., ::-1]
+        win = win.reshape(len(spec), -1)  # [time, F*D], lag fastest, lag 0 first
+        total += win.T @ win
+        s1 += win.sum(axis=0)
+        count += len(spec)
+    mean = s1 / count
+    return total / count - np.outer(mean, mean)
+
+
+def _unit_filters(p: SimulationParams, members: np.ndarray, k: int, cov: np.ndarray,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A unit's generating filters [k, F, D] and the stimulus variance along each.
+
+    The subspace is spanned by a random rotation of the shared ``members`` and ``k -
+    len(members)`` private filters (:func:`_strf`). Its generating basis is orthonormal
+    and decorrelated over the stimulus (the principal axes of the projections), so each
+    filter is an independent direction of the stimulus. Draws of the private filters are
+    repeated (at most ``p.max_draws``) until the stimulus variance along the least-driven
+    axis is at least ``1 / p.max_drive_ratio`` of the most-driven one; the best draw is
+    kept otherwise.
+    """
+    n_sh, (n_freq, n_lags) = len(members), members.shape[1:]
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for _ in range(p.max_draws):
+        mix = np.linalg.qr(rng.standard_normal((n_sh, n_sh)))[0]
+        own = np.einsum("ij,jfd->ifd", mix, members)
+        private = [_strf(rng, n_freq, n_lags)[None] for _ in range(k - n_sh)]
+        basis = _orthonormal(np.concatenate([own, *private]))
+        flat = basis.reshape(k, -1)
+        drive, axes = np.linalg.eigh(flat @ cov @ flat.T)
+        ratio = drive.max() / max(drive.min(), 1e-30)
+        if best is None or ratio < best[0]:
+            rotated = np.einsum("jk,jfd->kfd", axes, basis)[::-1]
+            best = (ratio, np.ascontiguousarray(rotated), drive[::-1].copy())
+        if ratio <= p.max_drive_ratio:
+            break
+    assert best is not None
+    return best[1], best[2]
+
+
+def _make_units(p: SimulationParams, shared: np.ndarray, specs: list[np.ndarray], cov: np.ndarray,
                 rng: np.random.Generator) -> tuple[UnitTruth, ...]:
     n_freq, n_lags = shared.shape[1:]
     n_narrow = int(round(p.narrow_fraction * p.n_units))
@@ -337,19 +404,18 @@ def _make_units(p: SimulationParams, shared: np.ndarray, timeline: np.ndarray,
         k = int(rng.integers(max(p.min_dim, 3) if narrow and p.max_dim >= 3 else p.min_dim, p.max_dim + 1))
         n_sh = int(min(k, rng.integers(1, 4), shared.shape[0]))
         members = tuple(int(m) for m in sorted(rng.choice(shared.shape[0], n_sh, replace=False)))
-        mix = np.linalg.qr(rng.standard_normal((n_sh, n_sh)))[0]
-        own = np.einsum("ij,jfd->ifd", mix, shared[list(members)])
-        private = [_gabor(rng, n_freq, n_lags) for _ in range(k - n_sh)]
-        raw = np.concatenate([own, *(w[None] for w in private)])
+        raw, drive = _unit_filters(p, shared[list(members)], k, cov, rng)
+        gain = rng.uniform(0.8, 1.2, k) * np.sqrt(drive / drive.mean())
         drafts.append(dict(
             unit_id=i, kind=kinds[i], k=k, raw_filters=raw, shared_members=members,
-            weights=tuple(rng.uniform(0.5, 1.5, k)), thresholds=tuple(rng.uniform(0.0, 0.5, k)),
+            weights=tuple(gain), thresholds=tuple(rng.uniform(0.0, 0.5, k)),
             gamma=float(rng.uniform(1.0, 2.0)), cell_type=str(types[i]),
             spike_width_ms=float(rng.uniform(0.18, 0.32) if narrow else rng.uniform(0.5, 0.8)),
             mean_rate=float(rng.uniform(p.min_rate, p.max_mean_rate) * (1.5 if narrow else 1.0)),
             depth_um=float(rng.uniform(100, 1500)),
         ))
-    x_all = _project(timeline, np.concatenate([d["raw_filters"] for d in drafts]))
+    filters = np.concatenate([d["raw_filters"] for d in drafts])
+    x_all = np.concatenate([_project(spec, filters) for spec in specs])
     units, row = [], 0
     for d in drafts:
         x = x_all[:, row:row + d["k"]]
@@ -380,7 +446,8 @@ def simulate_site(params: SimulationParams | None = None) -> SimulatedSite:
     names = [f"est{i:03d}" for i in range(p.n_estimation_sounds)]
     vnames = [f"val{i:02d}" for i in range(p.n_validation_sounds)]
     durations = [p.estimation_duration] * len(names) + [p.validation_duration] * len(vnames)
-    sounds = {name: _synth_sound(d, rng, p) for name, d in zip(names + vnames, durations)}
+    sounds = {name: synth_sound(d, rng, p.sample_rate, p.events_per_second, p.chord_bed_level)
+              for name, d in zip(names + vnames, durations)}
     specs = dict(zip(sounds, minmax_scale([spectrogram(w, p.sample_rate, sp, name=n)
                                            for n, w in sounds.items()])))
     order = names + [v for v in vnames for _ in range(p.validation_repeats)]
@@ -393,8 +460,9 @@ def simulate_site(params: SimulationParams | None = None) -> SimulatedSite:
     timeline = np.zeros((pos, sp.n_channels), dtype=np.float32)
     for name, s in zip(order, starts):
         timeline[s:s + specs[name].shape[0]] = specs[name]
-    shared = np.stack([_gabor(rng, sp.n_channels, p.n_lags) for _ in range(p.n_shared_filters)])
-    units = _make_units(p, shared, timeline, rng)
+    shared = np.stack([_strf(rng, sp.n_channels, p.n_lags) for _ in range(p.n_shared_filters)])
+    cov = _window_covariance(list(specs.values()), p.n_lags)
+    units = _make_units(p, shared, list(specs.values()), cov, rng)
     truth = SiteTruth(shared_filters=shared, units=units, params=p, spectrogram_params=sp)
     rates = unit_rates(truth, timeline)
     counts = rng.poisson(rates * p.bin_size)
