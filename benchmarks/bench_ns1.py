@@ -12,14 +12,37 @@ median over units of CCnorm and CCraw, averaged over seeds (``*_seedavg``), and 
 seed ensemble (prediction averaged over seeds). The last line's ``ln_ccnorm_mean`` etc.
 are the seed averages.
 
-Reuse: :func:`fit_ns1` returns the fitted :class:`Ensemble` of one model kind.
+Subspace step (METHOD.md sections 3 to 5, paper defaults of :class:`PipelineConfig`):
+ensemble dSTRFs of the CNN's seed members (D = 30 lags = 150 ms, at least the CNN's
+receptive field of 29 bins) at every 47th estimation bin, per-unit PCA (25 components,
+k at 95% of their variance), then one subspace model (k -> 15 -> 15 -> 1) per unit,
+trained like the CNN on the estimation clips and scored on the same test clips with
+the same scores. Reported over the units fitted (all 73 unless ``--subspace-units``):
 
-Usage: ``python benchmarks/bench_ns1.py [--quick] [--seeds 3] [--threads 1]``.
+* ``subspace_ccnorm_mean`` / ``_median``: CCnorm of the subspace models, next to the
+  CNN ensemble's CCnorm over the same units (``cnn_ens_ccnorm_mean_ss_units``);
+* ``ss_cnn_r2_ratio_median``: median over units of ``(r_subspace / r_CNN)^2``, with
+  ``r_CNN`` the r of the seed ensemble the subspaces come from (its sign kept: a unit
+  whose two r's differ in sign counts negative; units with ``r_CNN <= 0`` or a NaN r
+  are left out; ``ss_ratio_n`` counts those kept); ``ss_cnn_r2_ratio_median_vs_seed``
+  takes ``r_CNN`` as the mean over seeds of each single CNN's r (one fit against one fit);
+* ``k90_median`` (and the full distribution of k at 90%, printed), ``k95_median``;
+* ``similarity_within_median`` / ``similarity_between_median``: mean squared cosine of
+  the principal angles between the tuning subspaces of two units recorded at the same
+  NS1 site (shared ``experiment/penetration``) against two units of different sites,
+  with a Mann-Whitney ``similarity_p_value``.
+
+Reuse: :func:`fit_ns1` returns the fitted :class:`Ensemble` of one model kind;
+:func:`subspace_step` runs the subspace step on a fitted CNN ensemble.
+
+Usage: ``python benchmarks/bench_ns1.py [--quick] [--seeds 3] [--threads 1]
+[--subspace-units N] [--skip-ln]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import sys
@@ -29,8 +52,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ndx_encoding_subspace.analysis import score_ensemble, subspace_models, tuning_subspaces
+from ndx_encoding_subspace.circuit import within_between
+from ndx_encoding_subspace.config import PipelineConfig
 from ndx_encoding_subspace.ensemble import Ensemble, EnsembleParams, fit_ensemble
 from ndx_encoding_subspace.models import LNPopulation, PopulationCNN
+from ndx_encoding_subspace.ns1 import ns1_sites
 from ndx_encoding_subspace.ns1_site import load_ns1_site
 from ndx_encoding_subspace.scores import score_model
 from ndx_encoding_subspace.site import SiteData
@@ -82,35 +109,150 @@ def evaluate(kind: str, ens: Ensemble, site: SiteData) -> dict[str, float]:
     return out
 
 
+def subspace_config(quick: bool = False) -> PipelineConfig:
+    """The paper's defaults on the CPU; ``quick``: 3 epochs and a small dSTRF sample."""
+    sections: dict[str, dict] = {"training": {"device": "cpu"}, "dstrf": {"device": "cpu"}}
+    if quick:
+        sections["training"]["max_epochs"] = 3
+        sections["dstrf"]["max_samples"] = 60
+        sections["subspace"] = {"noise_repeats": 2}
+    return PipelineConfig(**sections)
+
+
+def _site_groups(site: SiteData, path: Path) -> list[list[int]]:
+    """Unit positions of ``site`` grouped by NS1 recording site (experiment/penetration)."""
+    ids = [int(i) for i in site.units.ids]
+    position = {u: p for p, u in enumerate(ids)}
+    groups = [[position[int(u)] for u in members if int(u) in position]
+              for members in ns1_sites(path).values()]
+    return [g for g in groups if g]
+
+
+def subspace_step(cnn: Ensemble, site: SiteData, *, units: np.ndarray | None = None,
+                  quick: bool = False, path: Path = NS1) -> dict[str, float]:
+    """Tuning subspaces of every unit from the CNN ensemble, subspace models for ``units``.
+
+    Prints a per-unit table and the distribution of k at 90%; returns the summary
+    figures (see the module docstring).
+    """
+    config = subspace_config(quick)
+    out: dict[str, float] = {}
+    start = time.perf_counter()
+    subs, _shared = tuning_subspaces(cnn, site, config)
+    out["subspace_s"] = time.perf_counter() - start
+    k90 = np.array([s.k90 for s in subs])
+    k95 = np.array([s.k95 for s in subs])
+    k = np.array([s.k for s in subs])
+    values, counts = np.unique(k90, return_counts=True)
+    print("k90 distribution (k: units): " + ", ".join(f"{v}: {c}" for v, c in zip(values, counts)))
+    out.update(k90_median=float(np.median(k90)), k90_mean=float(k90.mean()),
+               k90_min=int(k90.min()), k90_max=int(k90.max()), k95_median=float(np.median(k95)),
+               k_median=float(np.median(k)))
+
+    groups = _site_groups(site, path)
+    wb = within_between([[subs[p] for p in g] for g in groups])
+    out.update(similarity_within_median=wb["within_median"],
+               similarity_between_median=wb["between_median"], similarity_p_value=wb["p_value"],
+               similarity_n_within=len(wb["within"]), similarity_n_between=len(wb["between"]),
+               n_recording_sites=len(groups))
+
+    units = np.arange(site.n_units) if units is None else np.asarray(units, dtype=np.int64)
+    cnn_scores = score_ensemble(cnn, site, config)
+    start = time.perf_counter()
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if done:
+            print(f"{stage}: {done}/{total} fitted, {time.perf_counter() - start:.0f} s", flush=True)
+
+    fitted = subspace_models(site, [subs[u] for u in units], config, progress=progress)
+    out["ssmodel_s"] = time.perf_counter() - start
+    r_ss = np.array([float(m.scores.r[0]) for m in fitted])
+    cc_ss = np.array([float(m.scores.ccnorm[0]) for m in fitted])
+    r_cnn, cc_cnn = cnn_scores.r[units], cnn_scores.ccnorm[units]
+    ok = np.isfinite(r_ss) & np.isfinite(r_cnn) & (r_cnn > 0)
+    ratio = np.full(len(units), np.nan)
+    ratio[ok] = np.sign(r_ss[ok]) * (r_ss[ok] / r_cnn[ok]) ** 2
+    # single fit against single fit: r of each CNN seed, averaged over seeds
+    r_seed = np.mean([score_model(Ensemble([m], [], [], []).predict, site, n_shuffles=1).r[units]
+                      for m in cnn.members], axis=0)
+    ok_seed = np.isfinite(r_ss) & np.isfinite(r_seed) & (r_seed > 0)
+    ratio_seed = np.sign(r_ss[ok_seed]) * (r_ss[ok_seed] / r_seed[ok_seed]) ** 2
+
+    site_of = {p: gi for gi, g in enumerate(groups) for p in g}
+    print(f"{'pos':>4} {'unit':>5} {'site':>4} {'k90':>4} {'k95':>4} {'k':>3} {'epochs':>6} "
+          f"{'r_cnn':>7} {'r_ss':>7} {'cc_cnn':>7} {'cc_ss':>7} {'ratio':>7}")
+    for i, (u, m) in enumerate(zip(units, fitted)):
+        print(f"{u:4d} {int(site.units.ids[u]):5d} {site_of.get(int(u), -1):4d} {k90[u]:4d} "
+              f"{k95[u]:4d} {k[u]:3d} {m.record.epochs:6d} {r_cnn[i]:7.3f} {r_ss[i]:7.3f} "
+              f"{cc_cnn[i]:7.3f} {cc_ss[i]:7.3f} {ratio[i]:7.3f}", flush=True)
+    out.update(
+        subspace_ccnorm_mean=float(np.nanmean(cc_ss)), subspace_ccnorm_median=float(np.nanmedian(cc_ss)),
+        cnn_ens_ccnorm_mean_ss_units=float(np.nanmean(cc_cnn)),
+        subspace_r_mean=float(np.nanmean(r_ss)), cnn_ens_r_mean_ss_units=float(np.nanmean(r_cnn)),
+        ss_cnn_r2_ratio_median=float(np.median(ratio[ok])) if ok.any() else float("nan"),
+        ss_cnn_r2_ratio_frac_ge_095=float(np.mean(ratio[ok] >= 0.95)) if ok.any() else float("nan"),
+        ss_cnn_r2_ratio_median_vs_seed=float(np.median(ratio_seed)) if ok_seed.any() else float("nan"),
+        ss_ratio_n=int(ok.sum()), ss_units=len(units),
+    )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny models, 3 epochs, 1 seed")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--subspace-units", type=int, default=None,
+                    help="subspace models for this many units, evenly spread (default: all; 3 with --quick)")
+    ap.add_argument("--skip-ln", action="store_true", help="fit the CNN only")
     args = ap.parse_args(argv)
     if not NS1.exists():
         print(f"NS1 archive not found at {NS1}; skipped")
         print("skipped=1")
         return 0
     torch.set_num_threads(args.threads)
+    with _blas_threads(args.threads):
+        return _run(args)
+
+
+def _fmt(v: float | int) -> str:
+    if not isinstance(v, float):
+        return str(v)
+    return f"{v:.3e}" if 0 < abs(v) < 1e-3 else f"{v:.4f}"
+
+
+def _blas_threads(n: int):
+    """Limit numpy's BLAS threads too: on a shared machine a threaded OpenBLAS waits on
+    busy cores (the subspace PCA ran 60x slower with 2 BLAS threads under load)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n, user_api="blas")
+
+
+def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     site = ns1_site()
     seeds = (0,) if args.quick else tuple(range(args.seeds))
     results: dict[str, float] = {}
-    for kind in ("ln", "cnn"):
+    for kind in ("cnn",) if args.skip_ln else ("ln", "cnn"):
         start = time.perf_counter()
         ens = fit_ns1(kind, site, seeds, quick=args.quick)
         results.update(evaluate(kind, ens, site))
         results[f"{kind}_fit_s"] = time.perf_counter() - start
         print(" ".join(f"{k}={v:.4f}" for k, v in results.items() if k.startswith(kind)), flush=True)
+    n_ss = args.subspace_units if args.subspace_units is not None else (3 if args.quick else site.n_units)
+    n_ss = min(max(n_ss, 1), site.n_units)
+    units = np.unique(np.linspace(0, site.n_units - 1, n_ss).round().astype(np.int64))
+    results.update(subspace_step(ens, site, units=units, quick=args.quick))
     results["seeds"] = len(seeds)
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     results["total_s"] = time.perf_counter() - t0
     head = ["ln_ccnorm_mean", "ln_ccnorm_median", "cnn_ccnorm_mean", "cnn_ccnorm_median",
             "ln_ccraw_mean", "cnn_ccraw_mean"]
-    order = head + [k for k in results if k not in head]
-    print(" ".join(f"{k}={results[k]:.4f}" if isinstance(results[k], float) else f"{k}={results[k]}"
-                   for k in order))
+    order = [k for k in head if k in results] + [k for k in results if k not in head]
+    print(" ".join(f"{k}={_fmt(results[k])}" for k in order))
     return 0
 
 

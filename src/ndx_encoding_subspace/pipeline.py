@@ -196,9 +196,10 @@ def run_site(
         config = config.replace(reader={"cache_dir": str(cache)})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    bars = _Bars(progress)
     if site is None:
         site = read_site(source, reader=config.reader, spectrogram=config.spectrogram,
-                         celltype=config.celltype)
+                         celltype=config.celltype, progress=bars)
     identity = _identity(site)
     fingerprint = config_fingerprint(config, identity)
     path = results_path(out, site.name)
@@ -217,7 +218,6 @@ def run_site(
             shutil.rmtree(workdir)  # checkpoints of other parameters cannot be resumed
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "fingerprint").write_text(fingerprint)
-    bars = _Bars(progress)
     try:
         results = analyse_site(site, config, workdir=workdir, progress=bars,
                                provenance={"input": identity, "fingerprint": fingerprint})

@@ -20,7 +20,7 @@ Steps (METHOD.md sections 1 and 6):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,7 @@ def read_site(
     spectrogram: SpectrogramParams | None = None,
     celltype: CellTypeParams | None = None,
     name: str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> SiteData:
     """Read one recording site from an NWB file.
 
@@ -62,6 +63,8 @@ def read_site(
         Spike-width threshold for the narrow/regular class.
     name : str, optional
         Site name; default: the file's stem.
+    progress : callable, optional
+        ``progress(stage, done, total)`` as sounds are read (streamed) and transformed.
 
     Returns
     -------
@@ -75,7 +78,8 @@ def read_site(
     """
     reader = reader or ReaderParams()
     with open_nwb(source, reader=reader) as opened, opened.reading("units and sounds"):
-        return build_site(opened, reader=reader, spectrogram_params=spectrogram, celltype=celltype, name=name)
+        return build_site(opened, reader=reader, spectrogram_params=spectrogram, celltype=celltype,
+                          name=name, progress=progress)
 
 
 def _site_name(opened: OpenedNWB) -> str:
@@ -149,6 +153,7 @@ def build_site(
     spectrogram_params: SpectrogramParams | None = None,
     celltype: CellTypeParams | None = None,
     name: str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> SiteData:
     """:func:`read_site` on an already open file."""
     reader = reader or ReaderParams()
@@ -166,7 +171,9 @@ def build_site(
             first[pres.sound] = pres
         starts.setdefault(pres.sound, []).append(pres.start)
     raw = []
-    for sound in order:
+    for i, sound in enumerate(order):
+        if progress is not None:
+            progress("reading sounds and spectrograms", i, len(order))
         pres = first[sound]
         if not pres.series.rate:
             raise InvalidDataError(
@@ -175,6 +182,8 @@ def build_site(
             )
         wave = read_waveform(pres, reader.channel, label)
         raw.append(spectrogram(wave, pres.series.rate, spec_params, name=sound))
+    if progress is not None:
+        progress("reading sounds and spectrograms", len(order), len(order))
     scaled = minmax_scale(raw)
     sounds = tuple(
         Sound(s, spec, bin_counts(spikes.times, starts[s], spec.shape[0], spec_params.bin_size))
