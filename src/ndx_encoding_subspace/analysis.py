@@ -132,7 +132,7 @@ def subspace_models(
         progress("subspace models", i, len(subspaces))
         fitted.append(fit_subspace_model(site, sub.unit, sub, config.training,
                                          tuple(config.subspace_model.hidden),
-                                         config.scoring.n_shuffles))
+                                         config.scoring.n_shuffles, config.subspace_model.n_init))
     progress("subspace models", len(subspaces), len(subspaces))
     return fitted
 

@@ -101,16 +101,20 @@ class SubspaceModelParams(Params):
     ----------
     hidden : tuple of int
         Hidden layer widths (15, 15).
+    n_init : int
+        Random initialisations per unit, best kept by held-out estimation loss (4, as
+        for the CNN).
     ssrf_response : str
         Response the SSRFs and tuning curves average: ``"measured"`` (the recorded
         PSTHs of every sound) or ``"cnn"`` (the CNN ensemble's prediction).
     """
 
     hidden: tuple[int, ...] = (15, 15)
+    n_init: int = 4
     ssrf_response: str = "measured"
 
     def validate(self) -> None:
-        _positive_ints("SubspaceModelParams", hidden=tuple(self.hidden))
+        _positive_ints("SubspaceModelParams", hidden=tuple(self.hidden), n_init=self.n_init)
         check_choice("SubspaceModelParams.ssrf_response", self.ssrf_response, ("measured", "cnn"))
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .errors import InvalidDataError
+from .errors import ConfigError, InvalidDataError
 from .models import SubspaceNetwork
 from .projection import project
 from .scores import UnitScores, score_predictions
@@ -80,12 +80,16 @@ def fit_subspace_model(
     training_params: TrainingParams | None = None,
     hidden: tuple[int, ...] = (15, 15),
     n_shuffles: int = 100,
+    n_init: int = 1,
 ) -> SubspaceModel:
     """Fit and score the subspace model of unit ``unit`` of ``site``.
 
     ``subspace`` is a :class:`TuningSubspace` (its first ``k`` components) or filters
-    ``[k, frequency, lag]``. The network's initial weights come from
-    ``training_params.seed``, without touching the global random state.
+    ``[k, frequency, lag]``. ``n_init`` networks are fitted from different random
+    initialisations and the one with the lowest held-out (early-stopping) loss is kept,
+    as for the CNN; validation data play no part in the choice. Initial weights come
+    from ``training_params.seed`` (and the initialisation index), without touching the
+    global random state.
     """
     params = training_params or TrainingParams()
     filters = subspace.filters if isinstance(subspace, TuningSubspace) else np.asarray(subspace)
@@ -103,10 +107,19 @@ def fit_subspace_model(
     scale = np.where(joined.std(axis=0) > 0, joined.std(axis=0), 1.0)
     inputs = [((p - offset) / scale).astype(np.float32) for p in raw]
     targets = [s.psth[:, [unit]].astype(np.float32) for s in est]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(params.seed)
-        network = SubspaceNetwork(int(filters.shape[0]), hidden=hidden)
-    record = fit_model(network, inputs, targets, params)
+    if isinstance(n_init, bool) or not isinstance(n_init, int) or n_init < 1:
+        raise ConfigError(f"n_init must be a positive integer, got {n_init!r}")
+    best = None
+    for i in range(n_init):
+        seed = params.seed if i == 0 else int(
+            np.random.SeedSequence([params.seed, unit, i]).generate_state(1)[0] & 0x7FFFFFFF)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            candidate = SubspaceNetwork(int(filters.shape[0]), hidden=hidden)
+        fit = fit_model(candidate, inputs, targets, params.replace(seed=seed))
+        if best is None or fit.selection_loss < best[1].selection_loss:
+            best = (candidate, fit)
+    network, record = best
     network.eval()
     model = SubspaceModel(unit, np.array(filters), offset, scale, network, record, [], None)
     val = site.split("validation")
@@ -124,9 +137,10 @@ def fit_subspace_models(
     training_params: TrainingParams | None = None,
     hidden: tuple[int, ...] = (15, 15),
     n_shuffles: int = 100,
+    n_init: int = 1,
 ) -> list[SubspaceModel]:
     """:func:`fit_subspace_model` for each subspace (its ``unit`` names the unit)."""
     return [
-        fit_subspace_model(site, s.unit, s, training_params, hidden, n_shuffles)
+        fit_subspace_model(site, s.unit, s, training_params, hidden, n_shuffles, n_init)
         for s in subspaces
     ]
