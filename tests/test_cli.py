@@ -73,3 +73,11 @@ def test_unknown_flag_is_rejected():
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "demo" in capsys.readouterr().out
+
+
+def test_output_that_cannot_be_created_is_one_line_error(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["demo", "--quick", "--out", str(blocker / "sub"), "--no-progress"]) == 7
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "file" in err[0]

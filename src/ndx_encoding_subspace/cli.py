@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 unexpected internal error; 2 bad option or configuration;
 3 unusable input data; 4 remote (DANDI / HTTP) failure; 5 training failure;
-6 unusable results file; 130 interrupted.
+6 unusable results file; 7 the operating system refused a file operation (for
+example an output folder that cannot be created); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .errors import ConfigError, EncodingSubspaceError
 __all__ = ["main", "build_parser"]
 
 EXIT_INTERRUPTED = 130
+EXIT_OS_ERROR = 7
 
 
 def _flag_value(text: str) -> Any:
@@ -162,6 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EncodingSubspaceError as err:
         print(f"encoding-subspace: error: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:
+        print(f"encoding-subspace: error: {err}", file=sys.stderr)
+        return EXIT_OS_ERROR
     except KeyboardInterrupt:
         print("encoding-subspace: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
