@@ -38,7 +38,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .dstrf_layers import FIRRule, GenericRule, LayerRule, LinearRule, fused_fir_linear, rule_for
+from .dstrf_layers import (
+    FIRRule,
+    GenericRule,
+    LayerRule,
+    LinearRule,
+    fused_fir_linear,
+    input_fir_linear,
+    rule_for,
+)
 from .errors import ConfigError, InvalidDataError
 from .params import Params, check_range
 
@@ -246,6 +254,7 @@ def _params(fn: Stage) -> Iterator[torch.Tensor]:
 class _Plan:
     rules: list[LayerRule]
     total: int  # receptive field of the whole model
+    n_outputs: int
 
     @property
     def needed(self) -> list[int]:
@@ -282,7 +291,9 @@ def _plan(model: nn.Module, stim: torch.Tensor, params: DSTRFParams) -> _Plan:
     if measured:
         log.info("receptive field of %s measured by perturbation: %d bins",
                  type(model).__name__, total)
-    single = _Plan([GenericRule(whole, total)], total)
+    with torch.no_grad():
+        n_outputs = int(whole(probes[:1]).shape[2])
+    single = _Plan([GenericRule(whole, total)], total, n_outputs)
     stages = _candidate_stages(model, params.include_output_nonlinearity)
     if stages is None:
         return single
@@ -299,7 +310,7 @@ def _plan(model: nn.Module, stim: torch.Tensor, params: DSTRFParams) -> _Plan:
                 x = stage(x)
         if not torch.allclose(x, reference, rtol=1e-4, atol=1e-5):
             raise InvalidDataError("layers do not compose to the model")
-        staged = _Plan(rules, 1 + sum(r.field - 1 for r in rules))
+        staged = _Plan(rules, 1 + sum(r.field - 1 for r in rules), n_outputs)
         if staged.total > d:
             raise InvalidDataError("layer receptive fields exceed n_lags")
         check = probe_times[:: max(1, len(probe_times) // 6)].to(stim.device)
@@ -321,32 +332,37 @@ def _plan(model: nn.Module, stim: torch.Tensor, params: DSTRFParams) -> _Plan:
 def _jacobian(
     plan: _Plan, stim: torch.Tensor, times: torch.Tensor, units: torch.Tensor | None
 ) -> torch.Tensor:
-    """Gradients [n, units, plan.total, F] of outputs at ``times`` wrt input windows."""
+    """Gradients of outputs at ``times`` wrt their input windows, ``[n, units, F,
+    plan.total]`` in lag order (often a strided view)."""
     x = _windows(stim, times, plan.total)
     for rule, q in zip(plan.rules, plan.needed):
         x = rule.forward(x, q)
     n, n_out = x.shape[0], x.shape[2]
     chosen = torch.arange(n_out, device=x.device) if units is None else units
-    g = x.new_zeros(n, len(chosen), 1, n_out)
-    g[:, torch.arange(len(chosen)), 0, chosen] = 1.0
+    g = x.new_zeros(n_out, 1, n, len(chosen))  # feature-major cotangents, see dstrf_layers
+    g[chosen, 0, :, torch.arange(len(chosen), device=x.device)] = 1.0
     rules = plan.rules
     i = len(rules) - 1
     while i >= 0:
         rule = rules[i]
-        if isinstance(rule, FIRRule) and i > 0 and isinstance(rules[i - 1], LinearRule):
+        if isinstance(rule, FIRRule) and rule.q == 1 and i > 0 and isinstance(rules[i - 1], LinearRule):
             g = fused_fir_linear(rule, rules[i - 1], g)
             i -= 2
+        elif i == 1 and isinstance(rule, FIRRule) and isinstance(rules[0], LinearRule):
+            return input_fir_linear(rule, rules[0], g)
+        elif i == 0 and isinstance(rule, LinearRule):
+            return rule.backward_last(g).flip(0).permute(1, 2, 3, 0)
         else:
             g = rule.backward(g)
             i -= 1
-    return g
+    return g.flip(1).permute(2, 3, 0, 1)
 
 
-def _to_lags(grads: torch.Tensor, n_lags: int) -> torch.Tensor:
-    """[n, units, r, F] in window order -> [n, units, F, n_lags] in lag order."""
-    lagged = grads.flip(2).transpose(2, 3)
-    out = lagged.new_zeros(*lagged.shape[:3], n_lags)
-    out[..., : lagged.shape[3]] = lagged
+def _to_lags(grads: torch.Tensor, n_lags: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``[n, units, F, r]`` -> zero-padded ``[n, units, F, n_lags]`` (into ``out`` if given)."""
+    if out is None:
+        out = grads.new_zeros(*grads.shape[:3], n_lags)
+    out[..., :grads.shape[3]].copy_(grads)
     return out
 
 
@@ -435,9 +451,30 @@ def iter_dstrf_chunks(
             plan = _plan(model, stim, params)
         for start in range(0, len(t_np), params.chunk_size):
             t_chunk = t_np[start:start + params.chunk_size]
-            with torch.no_grad():
-                grads = _jacobian(plan, stim, torch.as_tensor(t_chunk, device=device), unit_index)
-            yield DSTRFChunk(k, t_chunk.copy(), _to_lags(grads, d).cpu().numpy())
+            yield DSTRFChunk(k, t_chunk.copy(), _chunk_values(plan, stim, t_chunk, unit_index, d))
+
+
+#: Cotangent columns (windows x units) per product on the CPU: larger batches of the
+#: paper CNN's layer-1 cotangents fall out of the last-level cache and run slower.
+CPU_COLUMNS = 2048
+
+
+def _chunk_values(plan: _Plan, stim: torch.Tensor, times: np.ndarray,
+                  units: torch.Tensor | None, n_lags: int) -> np.ndarray:
+    """dSTRFs ``[n, units, F, n_lags]`` of one chunk, in cache-sized pieces on the CPU."""
+    n_units = plan.n_outputs if units is None else len(units)
+    out = np.zeros((len(times), n_units, stim.shape[1], n_lags), dtype=np.float32)
+    view = torch.from_numpy(out)
+    step = len(times) if stim.device.type != "cpu" else max(1, CPU_COLUMNS // max(1, n_units))
+    for a in range(0, len(times), step):
+        piece = torch.as_tensor(times[a:a + step], device=stim.device)
+        with torch.no_grad():
+            grads = _jacobian(plan, stim, piece, units)
+        if stim.device.type == "cpu":
+            _to_lags(grads, n_lags, view[a:a + step])
+        else:
+            out[a:a + step] = _to_lags(grads, n_lags).cpu().numpy()
+    return out
 
 
 def dstrf(

@@ -3,9 +3,14 @@
 A rule wraps one causal layer ``[batch, time, C] -> [batch, time, C']`` whose output
 depends on ``field`` input bins. ``forward(x, q)`` receives the layer's input on the
 ``q + field - 1`` bins that the wanted outputs depend on and returns its output on the
-last ``q`` bins, keeping what the backward step needs. ``backward(g)`` maps cotangents
-``[windows, units, q, C']`` to ``[windows, units, q + field - 1, C]``: one cotangent per
-unit, all units at once.
+last ``q`` bins, keeping what the backward step needs.
+
+``backward(g)`` maps cotangents to the layer's input, one cotangent per (window, unit),
+all at once. Cotangents are kept *feature-major*: ``g[C', q, N, U]`` (channel, bin,
+window, unit), so that a channel-linear map is one matrix product ``W^T @ g`` over all
+bins, windows and units, and a depthwise FIR filter is one batched product over
+channels, without any transposition between layers. The result is ``[C, q + field - 1,
+N, U]``.
 
 Known layers (channel-linear maps, depthwise causal FIR filters, element-wise
 nonlinearities) use explicit tensor operations; any other module uses
@@ -22,7 +27,7 @@ from torch import nn
 
 from .models import layers as L
 
-__all__ = ["LayerRule", "rule_for", "fused_fir_linear"]
+__all__ = ["LayerRule", "rule_for", "fused_fir_linear", "input_fir_linear"]
 
 
 class LayerRule:
@@ -49,7 +54,17 @@ class LinearRule(LayerRule):
         return self.module(x)
 
     def backward(self, g: torch.Tensor) -> torch.Tensor:
-        return torch.matmul(g, self.weight)
+        c_out, q, n, u = g.shape
+        w = self.weight  # [C', C]
+        return (w.T @ g.reshape(c_out, -1)).view(w.shape[1], q, n, u)
+
+    def backward_last(self, g: torch.Tensor) -> torch.Tensor:
+        """:meth:`backward` laid out ``[q, N, U, C]``, for the first layer of a model.
+
+        ``g^T W`` is the faster product when ``C`` is small (the model's input).
+        """
+        c_out, q, n, u = g.shape
+        return (g.reshape(c_out, -1).T @ self.weight).view(q, n, u, -1)
 
 
 class FIRRule(LayerRule):
@@ -65,29 +80,24 @@ class FIRRule(LayerRule):
         return self.module(x)[:, -q:]
 
     def window_filters(self) -> torch.Tensor:
-        """``hw[p, c]``: weight of input position ``p`` of a ``field``-bin window."""
-        return self.h.flip(1).T
+        """``hw[c, p]``: weight of input position ``p`` of a ``field``-bin window."""
+        return self.h.flip(1)
 
-    def toeplitz(self) -> torch.Tensor:
-        """``T[c, o, p]``: weight of input position ``p`` in output bin ``o``, per channel."""
+    def toeplitz_t(self) -> torch.Tensor:
+        """``T[c, p, o]``: weight of input position ``p`` in output bin ``o``, per channel."""
         r, q = self.field, self.q
-        hw = self.window_filters().T  # [C, r]
-        out = hw.new_zeros(hw.shape[0], q, q + r - 1)
+        hw = self.window_filters()  # [C, r]
+        out = hw.new_zeros(hw.shape[0], q + r - 1, q)
         for o in range(q):
-            out[:, o, o:o + r] = hw
+            out[:, o:o + r, o] = hw
         return out
 
-    def channel_major_backward(self, g: torch.Tensor) -> torch.Tensor:
-        """Cotangents ``[N, U, q, C]`` -> ``[C, N * U, q + field - 1]`` (batched matmul)."""
-        n, u, q, c = g.shape
-        return torch.bmm(g.permute(3, 0, 1, 2).contiguous().view(c, n * u, q), self.toeplitz())
-
     def backward(self, g: torch.Tensor) -> torch.Tensor:
-        if self.q == 1:
-            return g * self.window_filters()
-        n, u = g.shape[:2]
-        y = self.channel_major_backward(g)
-        return y.reshape(y.shape[0], n, u, -1).permute(1, 2, 3, 0)
+        c, q, n, u = g.shape
+        if q == 1:
+            return g * self.window_filters()[:, :, None, None]
+        out = torch.bmm(self.toeplitz_t(), g.reshape(c, q, n * u))
+        return out.view(c, q + self.field - 1, n, u)
 
 
 class ElementwiseRule(LayerRule):
@@ -102,11 +112,11 @@ class ElementwiseRule(LayerRule):
             leaf = x.detach().requires_grad_(True)
             y = self.module(leaf)
             (slope,) = torch.autograd.grad(y.sum(), leaf)
-        self.slope = slope[:, None]
+        self.slope = slope.permute(2, 1, 0)[..., None].contiguous()  # [C, q, N, 1]
         return y.detach()
 
     def backward(self, g: torch.Tensor) -> torch.Tensor:
-        return g * self.slope
+        return g.mul_(self.slope)
 
 
 class GenericRule(LayerRule):
@@ -121,8 +131,9 @@ class GenericRule(LayerRule):
         return y
 
     def backward(self, g: torch.Tensor) -> torch.Tensor:
-        (out,) = torch.func.vmap(self.vjp, in_dims=1, out_dims=1)(g)
-        return out
+        batch_major = g.permute(2, 3, 1, 0)  # [N, U, q, C']
+        (out,) = torch.func.vmap(self.vjp, in_dims=1, out_dims=1)(batch_major)
+        return out.permute(3, 2, 0, 1).contiguous()
 
 
 _ELEMENTWISE = (L.ShiftedReLU, L.ReLU, L.DoubleExponential, nn.ReLU, nn.Identity)
@@ -144,17 +155,29 @@ def rule_for(module: nn.Module) -> LayerRule | None:
 
 
 def fused_fir_linear(fir: FIRRule, linear: LinearRule, g: torch.Tensor) -> torch.Tensor:
-    """``linear.backward(fir.backward(g))`` as matrix products, without the FIR's output.
+    """``linear.backward(fir.backward(g))`` for a FIR evaluated at one output bin.
 
-    One output bin: ``g [N, U, 1, C']`` times ``K[c', (p, c)] = hw[p, c'] W[c', c]``.
-    More bins: per-channel Toeplitz products in channel-major layout, then ``W``.
+    The two maps are one matrix ``K[(c, p), c'] = W[c', c] hw[c', p]`` applied to
+    ``g[C', 1, N, U]``.
     """
-    n, u = g.shape[:2]
+    if fir.q != 1:
+        raise ValueError("fused_fir_linear needs a FIR evaluated at one output bin")
+    c_out, _, n, u = g.shape
     w = linear.weight  # [C', C]
-    if fir.q == 1:
-        hw = fir.window_filters()  # [r, C']
-        kernel = (hw.T[:, :, None] * w[:, None, :]).reshape(w.shape[0], -1)
-        return (g.reshape(n * u, -1) @ kernel).reshape(n, u, fir.field, w.shape[1])
-    y = fir.channel_major_backward(g)  # [C', N*U, L]
-    length = y.shape[2]
-    return (y.reshape(y.shape[0], -1).T @ w).reshape(n, u, length, w.shape[1])
+    hw = fir.window_filters()  # [C', r]
+    kernel = (w.T[:, None, :] * hw.T[None, :, :]).reshape(-1, c_out)  # [(C, r), C']
+    return (kernel @ g.reshape(c_out, -1)).view(w.shape[1], fir.field, n, u)
+
+
+def input_fir_linear(fir: FIRRule, linear: LinearRule, g: torch.Tensor) -> torch.Tensor:
+    """``linear.backward_last(fir.backward(g))`` for the first two layers of a model.
+
+    The Toeplitz product is taken window-major with its positions in *lag* order
+    (``[C, N*U, lag]``, the faster layout for few taps) and the channel map is applied
+    to it directly; the result is a view ``[N, U, C_in, q + field - 1]`` in lag order.
+    """
+    c, q, n, u = g.shape
+    t = fir.toeplitz_t().flip(1)  # [C, lag, q]
+    z = torch.bmm(g.reshape(c, q, n * u).transpose(1, 2), t.transpose(1, 2))  # [C, N*U, lag]
+    out = z.reshape(c, -1).T @ linear.weight  # [(N, U, lag), C_in]
+    return out.view(n, u, t.shape[1], -1).transpose(2, 3)
