@@ -65,11 +65,10 @@ def test_encoding_model_from_mapping_keeps_every_tensor(units) -> None:
     model = mock_encoding_model(units, rows=[1, 3])
     state = model.state_dict()
     assert list(state) == sorted(state)
-    assert state["layers.0.weight"].shape == (6, 4)
+    assert state["core_layers.2.linear.weight"].shape == (2, 3)
     assert state["output.base"].shape == (2,)
-    assert state["output.shift"].shape == ()
     np.testing.assert_array_equal(model.unit_rows(), [1, 3])
-    assert model.get_architecture()["kind"] == "sequential"
+    assert model.get_architecture()["core"][0]["kind"] == "gaussian_mix"
     assert model.n_lags == 5 and isinstance(model.n_lags, int)
 
 

@@ -94,16 +94,19 @@ def mock_encoding_model(
     spectrogram: SpectrogramSeries | None = None,
     seed: int = 0,
 ) -> EncodingModel:
-    """An EncodingModel predicting ``rows`` of ``units`` with a few small tensors."""
+    """An EncodingModel predicting ``rows`` of ``units``: a small LN model (3 channels,
+    ``N_LAGS`` taps) that :func:`~ndx_encoding_subspace.results.load_results` rebuilds."""
     rng = np.random.default_rng(seed)
     rows = list(range(len(units))) if rows is None else rows
     n_out = len(rows)
-    tensors = {
-        "layers.0.weight": rng.normal(size=(6, N_FREQ)).astype(np.float32),
-        "layers.0.fir": rng.normal(size=(6, N_LAGS)).astype(np.float32),
-        "output.base": rng.normal(size=(n_out,)).astype(np.float32),
-        "output.shift": np.float32(0.5),
-    }
+    import torch  # the package import stays light: torch only when a model is built
+
+    from ..models import LNPopulation
+    from ..models.architecture import state_arrays, to_architecture
+
+    torch.manual_seed(seed)
+    net = LNPopulation(N_FREQ, n_out, channels=3, taps=N_LAGS)
+    tensors = state_arrays(net)
     epochs = np.arange(4)
     log = TrainingLog()
     for epoch, loss in zip(epochs, np.linspace(1.0, 0.5, epochs.size)):
@@ -113,7 +116,7 @@ def mock_encoding_model(
     for _ in range(n_out):
         scores.add_row(r=float(rng.uniform(0.2, 0.8)), ccnorm=float(rng.uniform(0.3, 0.9)),
                        noise_ceiling=0.9, shuffle_floor=0.05)
-    architecture = {"kind": "sequential", "layers": [{"kind": "dense", "in": N_FREQ, "out": 6}]}
+    architecture = to_architecture(net)
     return EncodingModel(
         name=name,
         description=f"Example {role} model.",
