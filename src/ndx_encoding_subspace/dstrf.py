@@ -15,10 +15,15 @@ output nonlinearity). A stage's receptive field ``r`` is read from its
 ``receptive_field`` attribute or measured by perturbation. Output ``n`` at ``t`` needs
 the last stage's input at 1 bin, the stage before it at ``r_L`` bins, and so on: each
 stage is evaluated (and differentiated) only on the bins it influences. The forward
-pass runs on a batch of windows; the backward pass carries all units at once (one-hot
-cotangents, ``torch.func.vmap`` over ``torch.func.vjp``). Time-pointwise layers (the
-dense tail of the paper's CNN) then cost one bin instead of ``D``, which roughly
-quarters the work of a plain per-window Jacobian.
+pass runs on a batch of windows; the backward pass carries one cotangent per (window,
+unit), all at once, laid out feature-major (:mod:`.dstrf_layers`): channel-linear maps
+are single matrix products over every bin, window and unit, depthwise FIR filters are
+one batched Toeplitz product, a FIR read at one bin is folded into the channel map
+before it, and the model's first two layers write the result directly in lag order.
+Time-pointwise layers (the dense tail of the paper's CNN) cost one bin instead of
+``D``. On the CPU a chunk is processed in pieces of about :data:`CPU_COLUMNS`
+windows x units so that the widest cotangent stays in the last-level cache. Layers
+without an explicit rule fall back to ``torch.func.vmap`` over ``torch.func.vjp``.
 
 Stages are taken from ``model.dstrf_stages()`` when the model defines it, else from
 ``model.core`` or ``model.layers`` when that is an ``nn.Sequential``/``nn.ModuleList``;
