@@ -42,7 +42,6 @@ Usage: ``python benchmarks/bench_ns1.py [--quick] [--seeds 3] [--threads 1]
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import resource
 import sys
@@ -50,10 +49,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ndx_encoding_subspace.analysis import score_ensemble, subspace_models, tuning_subspaces
 from ndx_encoding_subspace.circuit import within_between
+from ndx_encoding_subspace.compute import thread_limits
 from ndx_encoding_subspace.config import PipelineConfig
 from ndx_encoding_subspace.ensemble import Ensemble, EnsembleParams, fit_ensemble
 from ndx_encoding_subspace.models import LNPopulation, PopulationCNN
@@ -201,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny models, 3 epochs, 1 seed")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="CPU threads for torch, BLAS and OpenMP (0: leave as they are)")
     ap.add_argument("--subspace-units", type=int, default=None,
                     help="subspace models for this many units, evenly spread (default: all; 3 with --quick)")
     ap.add_argument("--skip-ln", action="store_true", help="fit the CNN only")
@@ -210,8 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"NS1 archive not found at {NS1}; skipped")
         print("skipped=1")
         return 0
-    torch.set_num_threads(args.threads)
-    with _blas_threads(args.threads):
+    # bounded BLAS threads too: on a shared machine a threaded OpenBLAS waits on busy
+    # cores (the subspace PCA ran 60x slower with 2 BLAS threads under load)
+    with thread_limits(args.threads):
         return _run(args)
 
 
@@ -219,16 +220,6 @@ def _fmt(v: float | int) -> str:
     if not isinstance(v, float):
         return str(v)
     return f"{v:.3e}" if 0 < abs(v) < 1e-3 else f"{v:.4f}"
-
-
-def _blas_threads(n: int):
-    """Limit numpy's BLAS threads too: on a shared machine a threaded OpenBLAS waits on
-    busy cores (the subspace PCA ran 60x slower with 2 BLAS threads under load)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=n, user_api="blas")
 
 
 def _run(args: argparse.Namespace) -> int:

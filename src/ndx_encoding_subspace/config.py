@@ -9,8 +9,10 @@ A configuration file (TOML or YAML) has one table per stage, named as in
     [subspace]
     variance_threshold = 0.9
 
-Unknown tables and unknown keys are errors. Every parameter is also a command-line flag
-``--SECTION.NAME`` (see ``encoding-subspace run --help``).
+The table ``[compute]`` (``threads = 2``) bounds the CPU threads of the whole run
+(:mod:`.compute`); it does not change results. Unknown tables and unknown keys are
+errors. Every parameter is also a command-line flag ``--SECTION.NAME`` (see
+``encoding-subspace run --help``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "ssrf": ("ndx_encoding_subspace.ssrf", "SSRFParams"),
     "tiling": ("ndx_encoding_subspace.circuit", "TilingParams"),
     "scoring": ("ndx_encoding_subspace.model_params", "ScoringParams"),
+    # not a stage: CPU threads of the whole run (no effect on results)
+    "compute": ("ndx_encoding_subspace.compute", "ComputeParams"),
 }
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .compute import thread_limits
 from .config import PipelineConfig
 from .errors import ConfigError
 from .site import SiteData
@@ -68,8 +69,13 @@ def results_path(out: str | Path, site_name: str) -> Path:
 
 
 def config_fingerprint(config: PipelineConfig, identity: dict[str, Any]) -> str:
-    """Hash of every parameter that changes results, and of the input's identity."""
+    """Hash of every parameter that changes results, and of the input's identity.
+
+    Settings that do not change results are left out (devices, download and cache
+    options, the ``[compute]`` thread count), so changing them keeps finished work.
+    """
     values = config.to_dict()
+    values.pop("compute", None)
     for volatile in ("device", "cache_dir", "download", "retries", "retry_backoff_s", "timeout_s"):
         for section in values.values():
             section.pop(volatile, None)
@@ -186,12 +192,27 @@ def run_site(
     Returns
     -------
     RunResult
+
+    Notes
+    -----
+    The whole run happens inside :func:`~.compute.thread_limits` with
+    ``config.compute.threads`` (0 by default: thread counts left as they are); the
+    previous counts are restored when it returns or raises.
     """
+    config = config or PipelineConfig()
+    with thread_limits(config.compute.threads):
+        return _run_site(source, out, config, progress=progress, cache=cache, overwrite=overwrite,
+                         site=site, keep_workdir=keep_workdir)
+
+
+def _run_site(
+    source: Any, out: str | Path, config: PipelineConfig, *, progress: bool,
+    cache: str | Path | None, overwrite: bool, site: SiteData | None, keep_workdir: bool,
+) -> RunResult:
     from .analysis import analyse_site
     from .io import read_site
     from .results import load_results, write_results
 
-    config = config or PipelineConfig()
     if cache is not None:
         config = config.replace(reader={"cache_dir": str(cache)})
     out = Path(out)
