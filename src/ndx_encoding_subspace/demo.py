@@ -86,9 +86,12 @@ def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -
     """Ground-truth recovery of a results file (:func:`~.results.load_results` output).
 
     For every unit: the mean squared cosine of the principal angles between the true and
-    recovered subspaces (over the true dimension when the recovered one is at least as
-    large), the true and recovered k, and whether the nonlinearity class of the first
-    dimension matches the truth. Scored on units whose CNN r is at least ``min_r``.
+    recovered subspaces (``similarity``: over ``min(k, k_true)`` angles, so a larger
+    recovered subspace may contain the truth; ``similarity_top_k``: the first
+    ``min(k, k_true)`` recovered components only), the true and recovered k (and k at
+    90% of the variance), and whether the nonlinearity class of the first dimension
+    matches the truth. Means and fractions are over units whose CNN r is at least
+    ``min_r``.
     """
     from .circuit import subspace_similarity
 
@@ -102,16 +105,25 @@ def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -
         true = truth.unit(int(ids[u]))
         t = _pad_lags(true.filters, sub.filters.shape[2])
         sim = subspace_similarity(t, sub.filters) if sub.k >= 1 else 0.0
+        top = subspace_similarity(t, sub.filters[: true.k]) if sub.k >= 1 else 0.0
         n = nonlin.get(u)
         shape = classify_tuning_curve(n.tuning["mean"][0]) if n is not None and sub.k else ""
         rows.append({"unit": int(ids[u]), "r_cnn": float(r_cnn[u]), "similarity": sim,
-                     "k_true": int(true.k), "k": int(sub.k), "kind": true.kind, "shape": shape})
+                     "similarity_top_k": top, "k_true": int(true.k), "k": int(sub.k),
+                     "k90": int(sub.k90), "kind": true.kind, "shape": shape})
     good = [row for row in rows if row["r_cnn"] >= min_r]
+
+    def mean(values: list[float]) -> float:
+        return float(np.mean(values)) if good else float("nan")
+
     return {
         "units": rows,
         "n_scored": len(good),
-        "similarity_mean": float(np.mean([g["similarity"] for g in good])) if good else float("nan"),
+        "similarity_mean": mean([g["similarity"] for g in good]),
+        "similarity_top_k_mean": mean([g["similarity_top_k"] for g in good]),
         "k_within_one": float(np.mean([abs(g["k"] - g["k_true"]) <= 1 for g in good])) if good else 0.0,
+        "k90_within_one": (float(np.mean([abs(g["k90"] - g["k_true"]) <= 1 for g in good]))
+                           if good else 0.0),
         "shape_correct": (float(np.mean([g["shape"].replace("-", "_") == g["kind"] for g in good]))
                           if good else 0.0),
     }

@@ -13,12 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from hdmf.build import ObjectMapper
 from hdmf.common import DynamicTable, DynamicTableRegion, VectorData, VectorIndex
 from hdmf.utils import AllowPositional, docval, get_docval, popargs_to_dict
 from pynwb import register_class, register_map
 from pynwb.base import TimeSeries
 from pynwb.core import MultiContainerInterface, NWBData, NWBDataInterface
-from pynwb.io.core import NWBContainerMapper
+from pynwb.io.core import NWBContainerMapper, NWBDataMap
 
 NAMESPACE = "ndx-encoding-subspace"
 
@@ -154,6 +155,29 @@ class ModelParameter(NWBData):
         if "/" in kwargs["name"]:
             raise ValueError(f"model parameter name {kwargs['name']!r} contains '/'")
         super().__init__(**kwargs)
+
+
+@register_map(ModelParameter)
+class ModelParameterMap(NWBDataMap):
+    """Reads every tensor with the shape it was stored with.
+
+    hdmf reads a dataset of shape (1,) as a scalar when its spec declares no shape (it
+    replaces the builder's data by its first element), and ModelParameter declares none so
+    that tensors of any rank, scalars included, fit. The file holds the right shape, so this
+    mapper gives such a tensor, and its builder (reused by ``export``), the stored dataset
+    back.
+    """
+
+    @docval(*get_docval(ObjectMapper.construct))
+    def construct(self, **kwargs: Any) -> ModelParameter:
+        """Build the ModelParameter of ``builder`` without dropping a length-1 axis."""
+        builder = kwargs["builder"]
+        stored = builder.data
+        container = super().construct(**kwargs)
+        if getattr(stored, "shape", None) == (1,) and np.ndim(container.data) == 0:
+            builder["data"] = stored
+            container.transform(lambda _: stored)
+        return container
 
 
 @register_class("TrainingLog", NAMESPACE)

@@ -178,8 +178,11 @@ def _strings(values: Any) -> tuple[str, ...]:
 
 
 def _fit_scalars(arrays: dict[str, np.ndarray], own: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Give one-element tensors back their shape: HDF5 datasets of shape (1,) are read
-    as scalars, so a 0-d array becomes the expected size-1 shape (nothing else changes)."""
+    """Give one-element tensors stored as scalars back their shape (nothing else changes).
+
+    ``EncodingModel.state_dict`` returns every tensor with its stored shape; only files whose
+    size-1 tensors were written as 0-d datasets (e.g. exported after an earlier version of
+    this package read them as scalars) need this."""
     out = dict(arrays)
     for key, ref in own.items():
         value = out.get(key)
