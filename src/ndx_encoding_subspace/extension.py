@@ -298,7 +298,11 @@ class EncodingModel(MultiContainerInterface):
             self.add_model_parameter(list(params))
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Every tensor of the model's state as a numpy array, keyed by name (sorted)."""
+        """Every tensor of the model's state as a numpy array, keyed by name (sorted).
+
+        Each array has the shape and dtype it was written with, one-element shapes such as
+        (1,) included (see :class:`ModelParameterMap`).
+        """
         return {key: np.asarray(self.model_parameters[key].data[()])
                 for key in sorted(self.model_parameters)}
 
