@@ -100,8 +100,7 @@ def tuning_subspaces(
     members = ensemble.members
     scales = model_scales(members, stimuli, params)
     n_bins = sum(len(s) for s in stimuli)
-    n_samples = n_bins if params.sample_step == 1 else min(-(-n_bins // params.sample_step),
-                                                          params.max_samples)
+    n_samples = min(-(-n_bins // params.sample_step), params.max_samples)
     size = n_samples * site.n_units * site.n_frequencies * params.n_lags * 4
     if size <= IN_MEMORY_DSTRF_BYTES:
         dstrfs = ensemble_dstrf(members, stimuli, None, params, scales)
