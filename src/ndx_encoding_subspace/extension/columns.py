@@ -1,0 +1,81 @@
+"""Ragged columns and the per-row accessors shared by the per-unit tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from hdmf.common import VectorData, VectorIndex
+
+
+def ragged_column(
+    name: str, description: str, arrays: Sequence[Any], dtype: Any,
+    element_shape: tuple[int, ...] | None = None,
+) -> tuple[VectorIndex, VectorData]:
+    """Build a ragged column from one array per row.
+
+    Parameters
+    ----------
+    name, description : str
+        Column name and description.
+    arrays : sequence of array-like
+        Row ``i`` holds ``arrays[i]``; their first axes are concatenated, the other axes
+        must agree.
+    dtype : numpy dtype
+        Stored type.
+    element_shape : tuple of int, optional
+        Shape of one element (the axes after the first); taken from the first non-empty
+        array when omitted. Empty arrays are reshaped to it.
+
+    Returns
+    -------
+    (VectorIndex, VectorData)
+        The index and its data column, named ``name + '_index'`` and ``name``, in the
+        order DynamicTable keeps them.
+    """
+    parts = [np.asarray(a, dtype=dtype) for a in arrays]
+    if element_shape is None:
+        element_shape = next((p.shape[1:] for p in parts if p.size), ())
+    parts = [p.reshape((0, *element_shape)) if p.size == 0 else p for p in parts]
+    ends = np.cumsum([len(p) for p in parts], dtype=np.uint64)
+    data = (np.concatenate(parts, axis=0) if parts
+            else np.zeros((0, *element_shape), dtype=dtype))
+    column = VectorData(name=name, description=description, data=data)
+    return VectorIndex(name=f"{name}_index", data=ends, target=column), column
+
+
+def _row_slice(index: VectorIndex, row: int) -> slice:
+    ends = index.data
+    n_rows = len(ends)
+    if not -n_rows <= row < n_rows:
+        raise IndexError(f"row {row} out of range for {index.target.name!r} ({n_rows} rows)")
+    row %= n_rows
+    start = int(ends[row - 1]) if row > 0 else 0
+    return slice(start, int(ends[row]))
+
+
+def _describe(cls: type, column: str) -> str:
+    return next(c["description"] for c in cls.__columns__ if c["name"] == column)
+
+
+class _UnitRowsMixin:
+    """Accessors shared by tables with a ``units`` region column."""
+
+    def _ragged(self, column: str, row: int) -> np.ndarray:
+        index = self[f"{column}_index"]
+        return np.asarray(index.target.data[_row_slice(index, row)])
+
+    def _fixed(self, column: str, row: int) -> np.ndarray:
+        return np.asarray(self[column].data[row])
+
+    def unit_rows(self) -> np.ndarray:
+        """Row of each table row's unit in the Units table, shape (rows,)."""
+        return np.asarray(self["units"].data[:], dtype=np.int64)
+
+    def row_of_unit(self, units_row: int) -> int:
+        """Table row of the unit at row ``units_row`` of the Units table."""
+        hits = np.flatnonzero(self.unit_rows() == units_row)
+        if hits.size == 0:
+            raise KeyError(f"Units row {units_row} has no row in table {self.name!r}")
+        return int(hits[0])
