@@ -12,13 +12,11 @@ from torch import nn
 from ndx_encoding_subspace.dstrf import (
     DSTRFParams,
     dstrf,
-    ensemble_dstrf,
     iter_dstrf_chunks,
-    model_scales,
     receptive_field,
     sample_times,
-    shrink,
 )
+from ndx_encoding_subspace.dstrf_ensemble import ensemble_dstrf, model_scales, shrink
 from ndx_encoding_subspace.errors import ConfigError
 from ndx_encoding_subspace.models import LNPopulation, PopulationCNN
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .config import PipelineConfig
-from .dstrf import ensemble_dstrf, iter_ensemble_dstrf_chunks, model_scales
+from .dstrf_ensemble import ensemble_dstrf, iter_ensemble_dstrf_chunks, model_scales
 from .ensemble import Ensemble, fit_ensemble
 from .projection import project
 from .results import ModelResult, SiteAnalysis, SiteResults, UnitNonlinearity, UnitSubspace

@@ -1,0 +1,91 @@
+"""Ensemble dSTRFs (METHOD.md section 3): per-model normalisation, averaging, shrinkage.
+
+Each model's dSTRFs (:mod:`.dstrf`) are divided by their per-unit standard deviation on
+the paper's sample (:func:`model_scales`), averaged over the ensemble's models, and
+optionally shrunk towards zero where the models disagree (:func:`shrink`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from torch import nn
+
+from .dstrf import DSTRFChunk, DSTRFParams, dstrf, iter_dstrf_chunks
+from .errors import ConfigError, InvalidDataError
+
+__all__ = ["model_scales", "shrink", "iter_ensemble_dstrf_chunks", "ensemble_dstrf"]
+
+
+def model_scales(
+    models: Sequence[nn.Module],
+    stimulus: np.ndarray | Sequence[np.ndarray],
+    params: DSTRFParams | None = None,
+) -> np.ndarray:
+    """Per-model, per-unit standard deviation of the dSTRFs on the paper's sample.
+
+    Returns ``[n_models, units]``; the standard deviation is over samples, frequencies
+    and lags. These are the ensemble's normalisers.
+    """
+    params = params or DSTRFParams()
+    out = []
+    for m in models:
+        values = dstrf(m, stimulus, None, params)
+        out.append(values.std(axis=(0, 2, 3), dtype=np.float64))
+    return np.asarray(out)
+
+
+def shrink(mean: np.ndarray, sem: np.ndarray, strength: float) -> np.ndarray:
+    """Shrink ``mean`` towards zero where it is small against its standard error.
+
+    ``mean * max(0, 1 - (strength * sem / |mean|)^2)`` element by element: elements
+    within ``strength`` standard errors of zero become 0; ``strength = 0`` leaves
+    ``mean`` unchanged.
+    """
+    if strength == 0:
+        return mean.copy()
+    ratio = np.divide(strength * sem, np.abs(mean), out=np.full(mean.shape, np.inf),
+                      where=mean != 0)
+    return (mean * np.clip(1.0 - ratio**2, 0.0, None)).astype(mean.dtype)
+
+
+def iter_ensemble_dstrf_chunks(
+    models: Sequence[nn.Module],
+    stimulus: np.ndarray | Sequence[np.ndarray],
+    times: None | str | np.ndarray | Sequence[np.ndarray] = None,
+    params: DSTRFParams | None = None,
+    scales: np.ndarray | None = None,
+) -> Iterator[DSTRFChunk]:
+    """Ensemble dSTRFs chunk by chunk: each model's dSTRFs divided by its per-unit scale
+    (:func:`model_scales`, computed on the paper's sample when not given), averaged over
+    models and shrunk with ``params.shrinkage`` (standard error over models).
+    """
+    params = params or DSTRFParams()
+    if len(models) == 0:
+        raise ConfigError("ensemble dSTRF needs at least one model, got none")
+    if scales is None:
+        scales = model_scales(models, stimulus, params)
+    scales = np.where(np.asarray(scales) > 0, scales, 1.0)
+    iters = [iter_dstrf_chunks(m, stimulus, times, params) for m in models]
+    for parts in zip(*iters):
+        stack = np.stack([p.values / s[None, :, None, None] for p, s in zip(parts, scales)])
+        mean = stack.mean(axis=0)
+        if params.shrinkage > 0 and len(models) > 1:
+            sem = stack.std(axis=0, ddof=1) / np.sqrt(len(models))
+            mean = shrink(mean, sem, params.shrinkage)
+        yield DSTRFChunk(parts[0].sound, parts[0].times, mean.astype(np.float32))
+
+
+def ensemble_dstrf(
+    models: Sequence[nn.Module],
+    stimulus: np.ndarray | Sequence[np.ndarray],
+    times: None | str | np.ndarray | Sequence[np.ndarray] = None,
+    params: DSTRFParams | None = None,
+    scales: np.ndarray | None = None,
+) -> np.ndarray:
+    """Ensemble dSTRFs ``[n_times, units, frequency, n_lags]`` (see the iterator)."""
+    parts = [c.values for c in iter_ensemble_dstrf_chunks(models, stimulus, times, params, scales)]
+    if not parts:
+        raise InvalidDataError("no time bins requested for the dSTRF")
+    return np.concatenate(parts)
