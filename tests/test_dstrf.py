@@ -281,3 +281,12 @@ def test_shrink():
     np.testing.assert_allclose(shrink(mean, sem, 0.0), mean)
     got = shrink(mean, sem, 1.0)
     np.testing.assert_allclose(got, [1.0 * (1 - 0.01), 0.0, -2.0 * (1 - 1 / 16), 0.0])
+
+
+def test_model_scales_stream_equals_the_in_memory_std() -> None:
+    torch.manual_seed(3)
+    model = PopulationCNN(6, 3, mix_channels=5, fir_taps=4, hidden=(4, 4)).eval()
+    stim = [np.random.default_rng(i).random((n, 6)).astype(np.float32) for i, n in enumerate((37, 23))]
+    params = DSTRFParams(n_lags=10, sample_step=2, chunk_size=5, device="cpu")
+    direct = dstrf(model, stim, None, params).std(axis=(0, 2, 3), dtype=np.float64)
+    np.testing.assert_allclose(model_scales([model], stim, params)[0], direct, rtol=1e-6)

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from torch import nn
 
-from .dstrf import DSTRFChunk, DSTRFParams, dstrf, iter_dstrf_chunks
+from .dstrf import DSTRFChunk, DSTRFParams, iter_dstrf_chunks
 from .errors import ConfigError, InvalidDataError
 
 __all__ = ["model_scales", "shrink", "iter_ensemble_dstrf_chunks", "ensemble_dstrf"]
@@ -23,16 +23,32 @@ def model_scales(
     stimulus: np.ndarray | Sequence[np.ndarray],
     params: DSTRFParams | None = None,
 ) -> np.ndarray:
-    """Per-model, per-unit standard deviation of the dSTRFs on the paper's sample.
+    """Per-model, per-unit standard deviation of the dSTRFs at the bins ``params`` samples.
 
     Returns ``[n_models, units]``; the standard deviation is over samples, frequencies
-    and lags. These are the ensemble's normalisers.
+    and lags. These are the ensemble's normalisers. Accumulated chunk by chunk (memory
+    bounded by ``params.chunk_size``, whatever the number of bins).
     """
     params = params or DSTRFParams()
     out = []
     for m in models:
-        values = dstrf(m, stimulus, None, params)
-        out.append(values.std(axis=(0, 2, 3), dtype=np.float64))
+        count, mean, m2 = 0, None, None
+        for chunk in iter_dstrf_chunks(m, stimulus, None, params):
+            v = chunk.values.astype(np.float64).transpose(1, 0, 2, 3).reshape(chunk.values.shape[1], -1)
+            n_b = v.shape[1]
+            mean_b = v.mean(axis=1)
+            m2_b = ((v - mean_b[:, None]) ** 2).sum(axis=1)
+            if mean is None:
+                count, mean, m2 = n_b, mean_b, m2_b
+                continue
+            delta = mean_b - mean
+            total = count + n_b
+            mean = mean + delta * n_b / total
+            m2 = m2 + m2_b + delta**2 * count * n_b / total
+            count = total
+        if mean is None:
+            raise InvalidDataError("no time bins requested for the dSTRF")
+        out.append(np.sqrt(m2 / count))
     return np.asarray(out)
 
 
