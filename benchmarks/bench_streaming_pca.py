@@ -1,8 +1,9 @@
 """Streaming PCA of every bin: peak memory stays bounded by the chunk size.
 
-Streams dSTRFs of a small CNN over stimuli of two lengths through
-:func:`ndx_encoding_subspace.subspace.streaming_subspaces` (two passes, every bin) in
-a fresh process each, and prints each run's peak resident memory (``ru_maxrss``) and its
+Streams the ensemble dSTRFs of two small CNNs (normalisers from every bin,
+:func:`~ndx_encoding_subspace.dstrf_ensemble.model_scales`) over stimuli of two lengths
+through :func:`ndx_encoding_subspace.subspace.streaming_subspaces` (two passes, every
+bin) in a fresh process each, and prints each run's peak resident memory (``ru_maxrss``) and its
 growth over the process's memory before the run. Last line: ``name=value`` pairs.
 """
 
@@ -22,25 +23,30 @@ def run_one(n_bins: int, chunk: int) -> dict[str, float]:
     import numpy as np
     import torch
 
-    from ndx_encoding_subspace.dstrf import DSTRFParams, iter_dstrf_chunks
+    from ndx_encoding_subspace.dstrf import DSTRFParams
+    from ndx_encoding_subspace.dstrf_ensemble import iter_ensemble_dstrf_chunks, model_scales
     from ndx_encoding_subspace.models import PopulationCNN
     from ndx_encoding_subspace.subspace import SubspaceParams, streaming_subspaces
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    model = PopulationCNN(N_FREQ, N_UNITS, mix_channels=20, hidden=(20, 20)).eval()
+    models = [PopulationCNN(N_FREQ, N_UNITS, mix_channels=20, hidden=(20, 20)).eval()
+              for _ in range(2)]
     stim = np.random.default_rng(0).random((n_bins, N_FREQ)).astype(np.float32)
-    params = DSTRFParams(n_lags=N_LAGS, chunk_size=chunk, device="cpu")
+    params = DSTRFParams(n_lags=N_LAGS, chunk_size=chunk, device="cpu", sample_step=1,
+                         max_samples=10**9)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
+    scales = model_scales(models, stim, params)
     subs = streaming_subspaces(
-        lambda: iter_dstrf_chunks(model, stim, "all", params),
+        lambda: iter_ensemble_dstrf_chunks(models, stim, "all", params, scales),
         SubspaceParams(noise_repeats=1, noise_max_samples=500),
     )
     took = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"bins": n_bins, "peak_mb": peak, "growth_mb": peak - before, "seconds": took,
-            "k_unit0": subs[0].k, "all_bins_mb": n_bins * N_UNITS * N_FREQ * N_LAGS * 4 / 2**20}
+            "k_unit0": subs[0].k,
+            "all_bins_mb": len(models) * n_bins * N_UNITS * N_FREQ * N_LAGS * 4 / 2**20}
 
 
 def main() -> None:
