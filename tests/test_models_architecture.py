@@ -12,6 +12,7 @@ import torch
 from ndx_encoding_subspace.errors import ConfigError, ResultsError
 from ndx_encoding_subspace.models import (
     LNPopulation,
+    MemberAverage,
     PopulationCNN,
     SubspaceNetwork,
     SubspaceNetworks,
@@ -28,6 +29,8 @@ from ndx_encoding_subspace.models import (
     lambda: LNPopulation(16, 7, channels=8, taps=4),
     lambda: SubspaceNetwork(3),
     lambda: SubspaceNetworks([2, 4, 1], hidden=(5, 3)),
+    lambda: MemberAverage([SubspaceNetwork(3, hidden=(4, 2)) for _ in range(3)]),
+    lambda: MemberAverage([LNPopulation(16, 7, channels=8, taps=4)]),
 ])
 def test_round_trip_predicts_identically(make):
     torch.manual_seed(3)
@@ -40,6 +43,26 @@ def test_round_trip_predicts_identically(make):
     assert torch.equal(model(x), rebuilt(x))
     assert rebuilt.receptive_field == model.receptive_field
     assert to_architecture(rebuilt) == doc
+
+
+def test_member_average_is_the_mean_and_members_must_agree():
+    torch.manual_seed(0)
+    nets = [SubspaceNetwork(2, hidden=(4, 3)) for _ in range(3)]
+    avg = MemberAverage(nets)
+    x = torch.rand(1, 20, 2)
+    torch.testing.assert_close(avg(x), sum(n(x) for n in nets) / 3)
+    doc = to_architecture(avg)
+    assert doc["members"] == 3 and "members" not in to_architecture(nets[0])
+    assert set(state_arrays(avg)) == {f"members.{i}.{k}" for i in range(3) for k in state_arrays(nets[0])}
+    with pytest.raises(ConfigError, match="differ in architecture"):
+        to_architecture(MemberAverage([SubspaceNetwork(2, hidden=(4, 3)), SubspaceNetwork(2, hidden=(5, 3))]))
+    with pytest.raises(ConfigError, match="number of outputs"):
+        MemberAverage([LNPopulation(4, 2, channels=2, taps=2), LNPopulation(4, 3, channels=2, taps=2)])
+    with pytest.raises(ConfigError, match="at least one"):
+        MemberAverage([])
+    for bad in (0, -1, 2.0, "2", True, None):
+        with pytest.raises(ResultsError, match="members"):
+            validate_architecture({**doc, "members": bad})
 
 
 def _doc():

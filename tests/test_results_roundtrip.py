@@ -18,7 +18,7 @@ from pynwb.file import Subject
 from ndx_encoding_subspace.errors import ResultsError
 from ndx_encoding_subspace.io import read_site
 from ndx_encoding_subspace.io.mock_files import mock_site
-from ndx_encoding_subspace.models import LNPopulation, PopulationCNN, SubspaceNetwork
+from ndx_encoding_subspace.models import LNPopulation, MemberAverage, PopulationCNN, SubspaceNetwork
 from ndx_encoding_subspace.results import (
     MODULE,
     ModelResult,
@@ -82,9 +82,16 @@ def make_results(site, seed: int = 0, n_members: int = 2) -> SiteResults:
     for u in range(n_units):
         k = 1 + u % 3
         name = f"unit_{u}"
+        if u % 2:  # the average of two fits, with a training log per member
+            module = MemberAverage([_randomise(SubspaceNetwork(k, hidden=(3, 3)), seed + 20 + u + i)
+                                    for i in range(2)])
+            logs = [_fit_log(6, rng), _fit_log(4, rng)]
+            log = {key: np.concatenate([g[key] for g in logs]) for key in logs[0]}
+            log["member"] = np.repeat([0, 1], [6, 4])
+        else:
+            module, log = _randomise(SubspaceNetwork(k, hidden=(3, 3)), seed + 20 + u), {}
         models.append(ModelResult(
-            name=name, role="subspace_nonlinearity",
-            module=_randomise(SubspaceNetwork(k, hidden=(3, 3)), seed + 20 + u),
+            name=name, role="subspace_nonlinearity", module=module, fit_log=log,
             unit_positions=[u], scores={"r": rng.uniform(0, 1, 1)}, n_lags=N_LAGS, **common))
         ev = np.sort(rng.dirichlet(np.ones(5)))[::-1]
         subspaces.append(UnitSubspace(
@@ -157,13 +164,14 @@ def test_loaded_models_predict_like_the_originals(written, loaded, container, ex
     assert [m.name for m in members] == [m.name for m in originals] and len(members) == expected
     rng = np.random.default_rng(1)
     for got, ref in zip(members, originals):
-        n_in = ref.module.core_layers[0].n_in
+        n_in = ref.module.n_inputs
         stim = rng.uniform(0, 1, size=(2, 40, n_in)).astype(np.float32)
         with torch.no_grad():
             want = ref.module(torch.as_tensor(stim)).numpy()
         np.testing.assert_allclose(got.predict(stim), want, atol=1e-6, rtol=0)
         np.testing.assert_allclose(got.predict(stim[0]), want[0], atol=1e-6, rtol=0)
         assert type(got.module) is not type(ref.module) or container != "population_cnn"
+        assert isinstance(got.module, MemberAverage) == isinstance(ref.module, MemberAverage)
         np.testing.assert_array_equal(got.unit_positions, ref.unit_positions)
         for key, value in ref.scores.items():
             np.testing.assert_array_equal(got.scores[key], value)

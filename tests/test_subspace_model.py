@@ -6,8 +6,10 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
 from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
+from ndx_encoding_subspace.models import MemberAverage, SubspaceNetwork
 from ndx_encoding_subspace.projection import project
 from ndx_encoding_subspace.site import SiteData, Sound, UnitInfo
 from ndx_encoding_subspace.subspace import fit_subspace
@@ -69,10 +71,33 @@ def test_best_of_several_initialisations_is_kept():
     site, filters = _site(rng)
     params = TrainingParams(max_epochs=6, patience=3, segment_length=100, device="cpu")
     one = fit_subspace_model(site, 0, filters, params, n_shuffles=5, n_init=1)
-    three = fit_subspace_model(site, 0, filters, params, n_shuffles=5, n_init=3)
+    three = fit_subspace_model(site, 0, filters, params, n_shuffles=5, n_init=3, combine="best")
+    assert isinstance(three.network, SubspaceNetwork) and len(three.records) == 1
     # the first initialisation is the same seed, so three fits can only do as well or better
     assert three.record.selection_loss <= one.record.selection_loss
     again = fit_subspace_model(site, 0, filters, params, n_shuffles=5, n_init=1)
     np.testing.assert_array_equal(again.predictions[0], one.predictions[0])
     with pytest.raises(ConfigError, match="n_init"):
         fit_subspace_model(site, 0, filters, params, n_init=0)
+    with pytest.raises(ConfigError, match="combine"):
+        fit_subspace_model(site, 0, filters, params, n_init=2, combine="median")
+
+
+def test_mean_of_initialisations_equals_the_average_of_single_fits():
+    rng = np.random.default_rng(3)
+    site, filters = _site(rng)
+    params = TrainingParams(max_epochs=6, patience=3, segment_length=100, device="cpu")
+    mean = fit_subspace_model(site, 0, filters, params, n_shuffles=5, n_init=3, combine="mean")
+    best = fit_subspace_model(site, 0, filters, params, n_shuffles=5, n_init=3, combine="best")
+    assert isinstance(mean.network, MemberAverage) and len(mean.network.members) == 3
+    assert len(mean.records) == 3
+    assert mean.record.selection_loss == best.record.selection_loss
+    # reference: each member alone, standardised and run by hand, then averaged
+    stim = site.split("validation")[0].spectrogram
+    x = torch.from_numpy(mean.inputs(stim))[None]
+    with torch.no_grad():
+        each = [m(x)[0, :, 0].numpy() for m in mean.network.members]
+    np.testing.assert_allclose(mean.predictions[0], np.mean(each, axis=0), rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(e, each[0]) for e in each[1:])
+    # the best single fit is one of the members
+    assert any(np.allclose(best.predictions[0], e, rtol=1e-5, atol=1e-6) for e in each)

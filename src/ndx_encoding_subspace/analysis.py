@@ -131,7 +131,8 @@ def subspace_models(
         progress("subspace models", i, len(subspaces))
         fitted.append(fit_subspace_model(site, sub.unit, sub, config.training,
                                          tuple(config.subspace_model.hidden),
-                                         config.scoring.n_shuffles, config.subspace_model.n_init))
+                                         config.scoring.n_shuffles, config.subspace_model.n_init,
+                                         config.subspace_model.combine))
     progress("subspace models", len(subspaces), len(subspaces))
     return fitted
 
@@ -229,26 +230,35 @@ def raw_projection_network(model: SubspaceModel) -> torch.nn.Module:
 
     ``W ((x - offset) / scale) + b = (W / scale) x + (b - W (offset / scale))``, so the
     stored model needs only the tuning subspace's filters to predict from a stimulus.
+    Every member of a :class:`~.models.MemberAverage` is folded the same way.
     """
     net = copy.deepcopy(model.network)
-    first = net.core_layers[0].linear
-    with torch.no_grad():
-        scale = torch.as_tensor(model.scale, dtype=first.weight.dtype)
-        offset = torch.as_tensor(model.offset, dtype=first.weight.dtype)
-        first.bias -= first.weight @ (offset / scale)
-        first.weight /= scale[None, :]
+    for member in getattr(net, "members", [net]):
+        first = member.core_layers[0].linear
+        with torch.no_grad():
+            scale = torch.as_tensor(model.scale, dtype=first.weight.dtype)
+            offset = torch.as_tensor(model.offset, dtype=first.weight.dtype)
+            first.bias -= first.weight @ (offset / scale)
+            first.weight /= scale[None, :]
     return net.eval()
 
 
-def _fit_log(record: Any) -> dict[str, np.ndarray]:
+def _fit_log(*records: Any) -> dict[str, np.ndarray]:
+    """Training log of one fit; of several (one per member) with a ``member`` column."""
     stages = {"stage1": 1, "stage2": 2, "single": 0}
-    return {
+    logs = [{
         "epoch": np.arange(len(record.train_loss)),
         "stage": np.array([stages.get(s, 0) for s in record.stage], dtype=np.int64),
         "training_loss": np.asarray(record.train_loss, dtype=np.float64),
         "early_stopping_loss": np.asarray(
             [np.nan if v is None else v for v in record.val_loss], dtype=np.float64),
-    }
+    } for record in records]
+    if len(logs) == 1:
+        return logs[0]
+    out = {key: np.concatenate([log[key] for log in logs]) for key in logs[0]}
+    out["member"] = np.concatenate([np.full(len(log["epoch"]), i, dtype=np.int64)
+                                    for i, log in enumerate(logs)])
+    return out
 
 
 def _score_dict(scores: UnitScores) -> dict[str, np.ndarray]:
@@ -299,7 +309,7 @@ def analyse_site(
     for m in fitted:
         models.append(ModelResult(
             name=f"unit_{int(site.units.ids[m.unit])}", role="subspace_nonlinearity",
-            module=raw_projection_network(m), unit_positions=np.array([m.unit]), fit_log=_fit_log(m.record),
+            module=raw_projection_network(m), unit_positions=np.array([m.unit]), fit_log=_fit_log(*m.records),
             scores=_score_dict(m.scores), seed=config.training.seed,
             estimation_sounds=tuple(site.estimation), validation_sounds=tuple(site.validation),
             training_parameters=config.training.to_dict(),

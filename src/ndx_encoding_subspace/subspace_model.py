@@ -7,6 +7,11 @@ stimulus), and a :class:`~.models.SubspaceNetwork` ``k -> 15 -> 15 -> 1`` with a
 double-exponential output is fitted to the unit's estimation PSTH by
 :func:`~.training.fit_model` (two stages, like the CNN). The validation prediction is
 scored with :func:`~.scores.score_predictions`, the scores used for the CNN and LN.
+
+Each unit's network is fitted from ``n_init`` random initialisations. With ``combine =
+"mean"`` (the default) the model averages their predictions (a
+:class:`~.models.MemberAverage`), as the CNN's prediction is the average of its fits;
+with ``"best"`` the fit with the lowest held-out estimation loss is kept.
 """
 
 from __future__ import annotations
@@ -18,14 +23,16 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, InvalidDataError
-from .models import SubspaceNetwork
+from .models import MemberAverage, SubspaceNetwork
 from .projection import project
 from .scores import UnitScores, score_predictions
 from .site import SiteData
 from .subspace import TuningSubspace
 from .training import FitRecord, TrainingParams, fit_model
 
-__all__ = ["SubspaceModel", "fit_subspace_model", "fit_subspace_models"]
+__all__ = ["SubspaceModel", "fit_subspace_model", "fit_subspace_models", "COMBINE"]
+
+COMBINE = ("mean", "best")
 
 
 @dataclasses.dataclass
@@ -39,8 +46,10 @@ class SubspaceModel:
     filters : ndarray [k, frequency, lag]
     offset, scale : ndarray [k]
         Standardisation of the projections (estimation mean and standard deviation).
-    network : SubspaceNetwork
-    record : FitRecord
+    network : SubspaceNetwork or MemberAverage
+        One network, or the average of several (``combine = "mean"``).
+    records : list of FitRecord
+        One training record per network (per member of a :class:`MemberAverage`).
     predictions : list of ndarray [time]
         Prediction for each validation sound.
     scores : UnitScores
@@ -51,10 +60,15 @@ class SubspaceModel:
     filters: np.ndarray
     offset: np.ndarray
     scale: np.ndarray
-    network: SubspaceNetwork
-    record: FitRecord
+    network: SubspaceNetwork | MemberAverage
+    records: list[FitRecord]
     predictions: list[np.ndarray]
     scores: UnitScores
+
+    @property
+    def record(self) -> FitRecord:
+        """The record of the fit with the lowest held-out loss."""
+        return min(self.records, key=lambda r: r.selection_loss)
 
     @property
     def k(self) -> int:
@@ -81,13 +95,15 @@ def fit_subspace_model(
     hidden: tuple[int, ...] = (15, 15),
     n_shuffles: int = 100,
     n_init: int = 1,
+    combine: str = "mean",
 ) -> SubspaceModel:
     """Fit and score the subspace model of unit ``unit`` of ``site``.
 
     ``subspace`` is a :class:`TuningSubspace` (its first ``k`` components) or filters
     ``[k, frequency, lag]``. ``n_init`` networks are fitted from different random
-    initialisations and the one with the lowest held-out (early-stopping) loss is kept,
-    as for the CNN; validation data play no part in the choice. Initial weights come
+    initialisations. ``combine = "mean"`` keeps them all and predicts their mean (a
+    :class:`~.models.MemberAverage`); ``"best"`` keeps the one with the lowest held-out
+    (early-stopping) loss. Validation data play no part in either. Initial weights come
     from ``training_params.seed`` (and the initialisation index), without touching the
     global random state.
     """
@@ -109,19 +125,23 @@ def fit_subspace_model(
     targets = [s.psth[:, [unit]].astype(np.float32) for s in est]
     if isinstance(n_init, bool) or not isinstance(n_init, int) or n_init < 1:
         raise ConfigError(f"n_init must be a positive integer, got {n_init!r}")
-    best = None
+    if combine not in COMBINE:
+        raise ConfigError(f"combine must be one of {COMBINE}, got {combine!r}")
+    fits = []
     for i in range(n_init):
         seed = params.seed if i == 0 else int(
             np.random.SeedSequence([params.seed, unit, i]).generate_state(1)[0] & 0x7FFFFFFF)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             candidate = SubspaceNetwork(int(filters.shape[0]), hidden=hidden)
-        fit = fit_model(candidate, inputs, targets, params.replace(seed=seed))
-        if best is None or fit.selection_loss < best[1].selection_loss:
-            best = (candidate, fit)
-    network, record = best
-    network.eval()
-    model = SubspaceModel(unit, np.array(filters), offset, scale, network, record, [], None)
+        record = fit_model(candidate, inputs, targets, params.replace(seed=seed))
+        fits.append((candidate.eval(), record))
+    if combine == "best" or n_init == 1:
+        network, record = min(fits, key=lambda f: f[1].selection_loss)
+        records = [record]
+    else:
+        network, records = MemberAverage([f[0] for f in fits]).eval(), [f[1] for f in fits]
+    model = SubspaceModel(unit, np.array(filters), offset, scale, network, records, [], None)
     val = site.split("validation")
     model.predictions = [model.predict(s.spectrogram) for s in val]
     model.scores = score_predictions(
@@ -138,9 +158,10 @@ def fit_subspace_models(
     hidden: tuple[int, ...] = (15, 15),
     n_shuffles: int = 100,
     n_init: int = 1,
+    combine: str = "mean",
 ) -> list[SubspaceModel]:
     """:func:`fit_subspace_model` for each subspace (its ``unit`` names the unit)."""
     return [
-        fit_subspace_model(site, s.unit, s, training_params, hidden, n_shuffles, n_init)
+        fit_subspace_model(site, s.unit, s, training_params, hidden, n_shuffles, n_init, combine)
         for s in subspaces
     ]

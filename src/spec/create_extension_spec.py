@@ -146,6 +146,13 @@ def training_log() -> NWBGroupSpec:
                 "float64",
                 required=False,
             ),
+            _column(
+                "member",
+                "Member of a model that averages several fitted networks, from 0 (absent for "
+                "a single network).",
+                "int32",
+                required=False,
+            ),
         ],
     )
 

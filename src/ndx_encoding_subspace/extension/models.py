@@ -65,6 +65,8 @@ class TrainingLog(DynamicTable):
         {"name": "training_loss", "description": "Loss on the fitting data.", "required": True},
         {"name": "early_stopping_loss", "description": "Loss on the early-stopping data.",
          "required": False},
+        {"name": "member", "description": "Member of an averaged model, from 0.",
+         "required": False},
     )
 
     @docval({"name": "name", "type": str, "doc": "Name of the table.", "default": "training_log"},
@@ -75,7 +77,7 @@ class TrainingLog(DynamicTable):
         super().__init__(**kwargs)
 
     def get_loss_curves(self) -> dict[str, np.ndarray]:
-        """Every column as an array: epoch, stage, training_loss (, early_stopping_loss)."""
+        """Every column as an array: epoch, stage, training_loss (, early_stopping_loss, member)."""
         return {name: np.asarray(self[name].data[:]) for name in self.colnames}
 
 

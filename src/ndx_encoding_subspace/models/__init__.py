@@ -1,7 +1,8 @@
-"""Encoding models: layers, the population CNN, the LN baseline, the subspace network.
+"""Encoding models: layers, the population CNN, the LN baseline, the subspace network,
+and :class:`MemberAverage` (several fitted models averaged as one module).
 
-Every model maps ``[batch, time, frequency]`` to ``[batch, time, units]`` causally and
-exposes ``core(x)`` (the output before the per-unit double exponential), ``output``
+Every model maps ``[batch, time, frequency]`` to ``[batch, time, units]`` causally; each
+single model exposes ``core(x)`` (the output before the per-unit double exponential), ``output``
 (a :class:`DoubleExponential`) and ``receptive_field`` (bins).
 """
 
@@ -12,6 +13,7 @@ from .architecture import (
     to_architecture,
     validate_architecture,
 )
+from .average import MemberAverage
 from .cnn import LNPopulation, PopulationCNN, StackedModel
 from .layers import (
     Dense,
@@ -35,6 +37,7 @@ __all__ = [
     "LNPopulation",
     "SubspaceNetwork",
     "SubspaceNetworks",
+    "MemberAverage",
     "UnitSplit",
     "UnitDense",
     "to_architecture",

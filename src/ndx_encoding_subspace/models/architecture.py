@@ -7,6 +7,8 @@ A document is plain JSON (no code, no pickles)::
               ...],
      "output": {"kind": "double_exponential", "params": {"n_units": 50}}}
 
+An optional ``"members": M`` describes a :class:`~.average.MemberAverage` of ``M``
+models of that architecture (parameters named ``members.<i>.<name>``).
 :func:`from_architecture` builds the module from the document alone; weights are loaded
 with :func:`load_state` from plain arrays (e.g. read back from NWB).
 """
@@ -22,6 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, ResultsError
+from .average import MemberAverage
 from .cnn import StackedModel
 from .layers import (
     Dense,
@@ -97,8 +100,15 @@ def to_architecture(model: nn.Module) -> dict[str, Any]:
     Raises
     ------
     ConfigError
-        When the model is not a stack of known layer kinds (a user's own module).
+        When the model is not a stack of known layer kinds (a user's own module), or a
+        :class:`MemberAverage` whose members differ in architecture.
     """
+    if isinstance(model, MemberAverage):
+        docs = [to_architecture(m) for m in model.members]
+        if any(d != docs[0] for d in docs[1:]):
+            raise ConfigError("MemberAverage members differ in architecture; only identical "
+                              "architectures can be stored as one model")
+        return {**docs[0], "members": len(docs)}
     if not isinstance(model, StackedModel):
         raise ConfigError(
             f"model {type(model).__name__} cannot be described as an architecture document "
@@ -157,10 +167,14 @@ def validate_architecture(doc: Mapping[str, Any]) -> None:
     if not isinstance(doc, Mapping):
         raise ResultsError(f"architecture document must be a mapping, got {type(doc).__name__}")
     expected = {"format", "version", "core", "output"}
-    if set(doc) != expected:
+    if set(doc) - {"members"} != expected:
         raise ResultsError(
-            f"architecture document keys {sorted(doc)} differ from {sorted(expected)}"
+            f"architecture document keys {sorted(doc)} differ from {sorted(expected)} "
+            "(and optionally 'members')"
         )
+    if "members" in doc and not _positive_int(doc["members"]):
+        raise ResultsError(
+            f"architecture document: 'members' must be an integer >= 1, got {doc['members']!r}")
     if doc["format"] != FORMAT or doc["version"] != VERSION:
         raise ResultsError(
             f"architecture document format {doc['format']!r} version {doc['version']!r} is not "
@@ -177,12 +191,18 @@ def validate_architecture(doc: Mapping[str, Any]) -> None:
         )
 
 
-def from_architecture(doc: Mapping[str, Any]) -> StackedModel:
+def from_architecture(doc: Mapping[str, Any]) -> StackedModel | MemberAverage:
     """Build an (untrained) module from a validated document alone."""
     validate_architecture(doc)
     doc = copy.deepcopy(dict(doc))
-    layers = [LAYER_KINDS[e["kind"]][0](**e["params"]) for e in doc["core"]]
-    return StackedModel(layers, doc["output"]["params"]["n_units"])
+
+    def build() -> StackedModel:
+        layers = [LAYER_KINDS[e["kind"]][0](**e["params"]) for e in doc["core"]]
+        return StackedModel(layers, doc["output"]["params"]["n_units"])
+
+    if "members" in doc:
+        return MemberAverage([build() for _ in range(doc["members"])])
+    return build()
 
 
 def state_arrays(model: nn.Module) -> dict[str, np.ndarray]:

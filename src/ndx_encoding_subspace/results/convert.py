@@ -38,7 +38,7 @@ COLLECTION_DESCRIPTIONS = {
     "subspace_models": "Per-unit subspace nonlinearity models on the subspace projections.",
 }
 _LOG_COLUMNS = {"epoch": np.int64, "stage": np.int64, "training_loss": np.float64,
-                "early_stopping_loss": np.float64}
+                "early_stopping_loss": np.float64, "member": np.int64}
 _SCORE_COLUMNS = ("r", "ccnorm", "noise_ceiling", "shuffle_floor")
 
 

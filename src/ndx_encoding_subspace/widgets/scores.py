@@ -195,10 +195,13 @@ class TrainingLogWidget(FigureView):
         stages = np.unique(curves["stage"]) if len(self.training_log) else np.array([1])
         fig = Figure(figsize=(4.0 * len(stages), 3.2), layout="constrained")
         for ax, stage in zip(fig.subplots(1, len(stages), squeeze=False)[0], stages):
-            mine = curves["stage"] == stage
-            for name in ("training_loss", "early_stopping_loss"):
-                if name in curves:
-                    ax.plot(curves["epoch"][mine], curves[name][mine], label=name)
+            members = curves.get("member", np.zeros(len(curves["stage"]), dtype=np.int64))
+            for member in np.unique(members):
+                mine = (curves["stage"] == stage) & (members == member)
+                suffix = f" (member {member})" if "member" in curves else ""
+                for name in ("training_loss", "early_stopping_loss"):
+                    if name in curves:
+                        ax.plot(curves["epoch"][mine], curves[name][mine], label=name + suffix)
             ax.set_title(f"stage {stage}", fontsize=9)
             ax.set_xlabel("epoch")
             ax.set_ylabel("loss")
