@@ -16,7 +16,7 @@ from ndx_encoding_subspace.dstrf import (
     receptive_field,
     sample_times,
 )
-from ndx_encoding_subspace.dstrf_ensemble import ensemble_dstrf, model_scales, shrink
+from ndx_encoding_subspace.dstrf_ensemble import ensemble_dstrf, ensemble_statistics, model_scales, shrink
 from ndx_encoding_subspace.errors import ConfigError
 from ndx_encoding_subspace.models import LNPopulation, PopulationCNN
 
@@ -290,3 +290,22 @@ def test_model_scales_stream_equals_the_in_memory_std() -> None:
     params = DSTRFParams(n_lags=10, sample_step=2, chunk_size=5, device="cpu")
     direct = dstrf(model, stim, None, params).std(axis=(0, 2, 3), dtype=np.float64)
     np.testing.assert_allclose(model_scales([model], stim, params)[0], direct, rtol=1e-6)
+
+
+def test_ensemble_statistics_in_one_pass_equal_the_in_memory_ones() -> None:
+    torch.manual_seed(4)
+    models = [PopulationCNN(6, 3, mix_channels=5, fir_taps=4, hidden=(4, 4)).eval() for _ in range(3)]
+    with torch.no_grad():
+        models[2].output.amplitude.mul_(5.0)
+    stim = [np.random.default_rng(i).random((n, 6)).astype(np.float32) for i, n in enumerate((41, 19))]
+    params = DSTRFParams(n_lags=10, sample_step=2, chunk_size=7, device="cpu")
+    stats = ensemble_statistics(models, stim, params)
+    np.testing.assert_allclose(stats.scales, model_scales(models, stim, params), rtol=1e-6)
+    values = ensemble_dstrf(models, stim, None, params, stats.scales).astype(np.float64)
+    flat = values.reshape(*values.shape[:2], -1)
+    centre = flat.mean(axis=0)
+    assert stats.count == len(flat)
+    np.testing.assert_allclose(stats.centre, centre, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(stats.rms, np.sqrt(((flat - centre) ** 2).sum(axis=2).mean(axis=0)), rtol=1e-5)
+    with pytest.raises(ConfigError, match="at least one model"):
+        ensemble_statistics([], stim, params)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from ndx_encoding_subspace.errors import ConfigError
 from ndx_encoding_subspace.subspace import (
-    MomentAccumulator,
     SubspaceParams,
     choose_k,
     fit_subspace,
     fit_subspaces,
     outlier_keep,
+)
+from ndx_encoding_subspace.subspace_stream import (
+    MomentAccumulator,
+    pooled_outlier_statistics,
+    streaming_site_subspaces,
     streaming_subspaces,
 )
 
@@ -97,6 +103,52 @@ def test_streaming_equals_in_memory(chunk):
             np.testing.assert_allclose(other.mean, a.mean, atol=1e-10)
             np.testing.assert_allclose(other.noise_floor, a.noise_floor, rtol=1e-9)
     assert memory[1].n_outliers == 1 and memory[0].n_outliers == 0
+
+
+def _assert_same(a, b):
+    assert (a.unit, a.k, a.k90, a.k95, a.n_samples, a.n_outliers) == (
+        b.unit, b.k, b.k90, b.k95, b.n_samples, b.n_outliers)
+    np.testing.assert_allclose(b.components, a.components, atol=1e-7)
+    np.testing.assert_allclose(b.explained_variance, a.explained_variance, rtol=1e-8)
+    np.testing.assert_allclose(b.mean, a.mean, atol=1e-9)
+    np.testing.assert_allclose(b.noise_floor, a.noise_floor, rtol=1e-8)
+
+
+@pytest.mark.parametrize("outliers", ["two_pass", "given"])
+def test_site_subspaces_in_one_pass_equal_in_memory(outliers):
+    rng = np.random.default_rng(6)
+    units = [_samples(rng, 250, sds=(2.0, 1.0, 0.5), noise=0.1)[0] + rng.normal(size=(F, D))
+             for _ in range(3)]
+    data = np.stack(units, axis=1).astype(np.float32)
+    data[7, 2] += 60.0  # an outlier for its unit and for the pool
+    params = SubspaceParams(n_components=6, noise_repeats=2, seed=1)
+    memory = fit_subspaces(data, params)
+    pooled = fit_subspaces(data.reshape(-1, 1, F, D), params)[0]
+    flat = data.reshape(*data.shape[:2], -1).astype(np.float64)
+    centre = flat.mean(axis=0)
+    rms = np.sqrt(((flat - centre) ** 2).sum(axis=2).mean(axis=0))
+    passes = []
+
+    def chunks():
+        passes.append(1)
+        return (data[i:i + 40] for i in range(0, len(data), 40))
+
+    kwargs = {"centre": centre, "rms": rms} if outliers == "given" else {}
+    got, site = streaming_site_subspaces(chunks, params, outliers, **kwargs)
+    assert len(passes) == (1 if outliers == "given" else 2)
+    for a, b in zip(memory, got):
+        _assert_same(a, b)
+    assert pooled.n_outliers >= 1
+    _assert_same(dataclasses.replace(pooled, unit=-1), site)
+    # the pooled statistics follow from the per-unit ones
+    p_centre, p_rms = pooled_outlier_statistics(centre, rms)
+    every = flat.reshape(-1, flat.shape[2])
+    np.testing.assert_allclose(p_centre, every.mean(axis=0), atol=1e-12)
+    np.testing.assert_allclose(p_rms, np.sqrt(((every - every.mean(axis=0)) ** 2).sum(1).mean()), rtol=1e-12)
+    with pytest.raises(ConfigError, match="centre"):
+        streaming_site_subspaces(chunks, params, "given")
+    with pytest.raises(ConfigError, match="two_pass"):
+        streaming_site_subspaces(chunks, params, "reference")
 
 
 def test_streaming_noise_floor_uses_a_bounded_reservoir():

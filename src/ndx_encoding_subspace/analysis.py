@@ -22,14 +22,20 @@ import numpy as np
 import torch
 
 from .config import PipelineConfig
-from .dstrf_ensemble import ensemble_dstrf, iter_ensemble_dstrf_chunks, model_scales
+from .dstrf_ensemble import (
+    ensemble_dstrf,
+    ensemble_statistics,
+    iter_ensemble_dstrf_chunks,
+    model_scales,
+)
 from .ensemble import Ensemble, fit_ensemble
 from .projection import project
 from .results import ModelResult, SiteAnalysis, SiteResults, UnitNonlinearity, UnitSubspace
 from .scores import UnitScores, score_predictions
 from .site import SiteData
-from .subspace import TuningSubspace, fit_subspaces, streaming_subspaces
+from .subspace import TuningSubspace, fit_subspaces
 from .subspace_model import SubspaceModel, fit_subspace_model
+from .subspace_stream import streaming_site_subspaces
 
 __all__ = [
     "analyse_site",
@@ -93,32 +99,32 @@ def tuning_subspaces(
 
     The dSTRFs are taken on the estimation stimuli at the bins chosen by
     ``config.dstrf`` (the paper's sample by default). Held in memory when they fit in
-    :data:`IN_MEMORY_DSTRF_BYTES`, else streamed into per-unit moment accumulators.
+    :data:`IN_MEMORY_DSTRF_BYTES`, else streamed into per-unit moment accumulators: one
+    pass over the models for their normalisers and the outlier filter's statistics
+    (:func:`~.dstrf_ensemble.ensemble_statistics`), one for the units' and the site's
+    subspaces together.
     """
     stimuli = site.stimuli("estimation")
     params = config.dstrf
     members = ensemble.members
-    scales = model_scales(members, stimuli, params)
     n_bins = sum(len(s) for s in stimuli)
     n_samples = min(-(-n_bins // params.sample_step), params.max_samples)
     size = n_samples * site.n_units * site.n_frequencies * params.n_lags * 4
     if size <= IN_MEMORY_DSTRF_BYTES:
-        dstrfs = ensemble_dstrf(members, stimuli, None, params, scales)
+        dstrfs = ensemble_dstrf(members, stimuli, None, params, model_scales(members, stimuli, params))
         units = fit_subspaces(dstrfs, config.subspace)
         shared = fit_subspaces(dstrfs.reshape(-1, 1, *dstrfs.shape[2:]), config.subspace)[0]
         return units, dataclasses.replace(shared, unit=-1)
-
-    def chunks():
-        return iter_ensemble_dstrf_chunks(members, stimuli, None, params, scales)
-
-    def pooled():
-        for chunk in chunks():
-            v = chunk.values
-            yield v.reshape(-1, 1, *v.shape[2:])
-
-    units = streaming_subspaces(chunks, config.subspace)
-    shared = streaming_subspaces(pooled, config.subspace, units=[-1])[0]
-    return units, shared
+    if params.shrinkage > 0 and len(members) > 1:
+        # shrinkage is nonlinear: the outlier statistics need a pass of their own
+        scales = model_scales(members, stimuli, params)
+        return streaming_site_subspaces(
+            lambda: iter_ensemble_dstrf_chunks(members, stimuli, None, params, scales),
+            config.subspace)
+    stats = ensemble_statistics(members, stimuli, params)
+    return streaming_site_subspaces(
+        lambda: iter_ensemble_dstrf_chunks(members, stimuli, None, params, stats.scales),
+        config.subspace, "given", centre=stats.centre, rms=stats.rms)
 
 
 def subspace_models(

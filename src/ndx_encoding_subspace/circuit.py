@@ -27,7 +27,8 @@ from scipy import ndimage, stats
 from .errors import InvalidDataError
 from .params import Params, check_range
 from .site import UnitInfo
-from .subspace import SubspaceParams, TuningSubspace, fit_subspace, streaming_subspaces
+from .subspace import SubspaceParams, TuningSubspace, fit_subspace
+from .subspace_stream import streaming_subspaces
 
 __all__ = [
     "shared_subspace",

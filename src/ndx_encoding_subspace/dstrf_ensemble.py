@@ -3,10 +3,13 @@
 Each model's dSTRFs (:mod:`.dstrf`) are divided by their per-unit standard deviation on
 the paper's sample (:func:`model_scales`), averaged over the ensemble's models, and
 optionally shrunk towards zero where the models disagree (:func:`shrink`).
+:func:`ensemble_statistics` gets the normalisers and, in the same pass, the mean and RMS
+deviation of the (unshrunk) ensemble dSTRFs that the streamed outlier filter needs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -15,7 +18,8 @@ from torch import nn
 from .dstrf import DSTRFChunk, DSTRFParams, iter_dstrf_chunks
 from .errors import ConfigError, InvalidDataError
 
-__all__ = ["model_scales", "shrink", "iter_ensemble_dstrf_chunks", "ensemble_dstrf"]
+__all__ = ["model_scales", "shrink", "iter_ensemble_dstrf_chunks", "ensemble_dstrf",
+           "EnsembleStatistics", "ensemble_statistics"]
 
 
 def model_scales(
@@ -50,6 +54,74 @@ def model_scales(
             raise InvalidDataError("no time bins requested for the dSTRF")
         out.append(np.sqrt(m2 / count))
     return np.asarray(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsembleStatistics:
+    """Normalisers and ensemble-dSTRF moments from one pass (:func:`ensemble_statistics`).
+
+    Attributes
+    ----------
+    scales : ndarray [models, units]
+        As :func:`model_scales`.
+    centre : ndarray [units, frequency * lag]
+        Mean ensemble dSTRF (models divided by their scales, then averaged).
+    rms : ndarray [units]
+        Root-mean-square Euclidean deviation of the ensemble dSTRFs from ``centre``.
+    count : int
+        Bins the statistics are taken over.
+    """
+
+    scales: np.ndarray
+    centre: np.ndarray
+    rms: np.ndarray
+    count: int
+
+
+def ensemble_statistics(
+    models: Sequence[nn.Module],
+    stimulus: np.ndarray | Sequence[np.ndarray],
+    params: DSTRFParams | None = None,
+) -> EnsembleStatistics:
+    """The ensemble's normalisers and the mean and RMS deviation of its dSTRFs, one pass.
+
+    Every model's dSTRFs are taken chunk by chunk at the bins ``params`` samples; per
+    unit, their means and the co-moments between models (``[models, models]``) are
+    merged across chunks (Chan et al.). With ``s_m`` the scales and ``C`` the co-moments,
+    the ensemble dSTRF ``mean_m(d_m / s_m)`` has mean ``mean_m(mu_m / s_m)`` and mean
+    square deviation ``sum_mm' C_mm' / (s_m s_m') / (M^2 n)``: exact without computing
+    the ensemble dSTRFs first. Shrinkage (nonlinear) is not included. Memory is bounded
+    by ``params.chunk_size``.
+    """
+    params = params or DSTRFParams()
+    if len(models) == 0:
+        raise ConfigError("ensemble statistics need at least one model, got none")
+    n, mean, com = 0, None, None
+    for parts in zip(*[iter_dstrf_chunks(m, stimulus, None, params) for m in models]):
+        n_b, n_units = parts[0].values.shape[:2]
+        if mean is None:
+            n_feat = int(np.prod(parts[0].values.shape[2:]))
+            mean = np.zeros((n_units, len(models), n_feat))
+            com = np.zeros((n_units, len(models), len(models)))
+        total = n + n_b
+        for u in range(n_units):
+            x = np.stack([p.values[:, u].reshape(n_b, -1) for p in parts]).astype(np.float64)
+            mean_b = x.mean(axis=1)
+            centred = x - mean_b[:, None]
+            delta = mean_b - mean[u]
+            com[u] += np.einsum("mne,kne->mk", centred, centred) + (delta @ delta.T) * (n * n_b / total)
+            mean[u] += delta * (n_b / total)
+        n = total
+    if mean is None:
+        raise InvalidDataError("no time bins requested for the dSTRF")
+    n_feat = mean.shape[2]
+    diag = np.einsum("umm->um", com)
+    spread = ((mean - mean.mean(axis=2, keepdims=True)) ** 2).sum(axis=2)
+    scales = np.sqrt((diag + n * spread) / (n * n_feat)).T
+    inv = 1.0 / np.where(scales > 0, scales, 1.0).T  # [units, models]
+    centre = np.einsum("ume,um->ue", mean, inv) / len(models)
+    square = np.einsum("umk,um,uk->u", com, inv, inv) / (len(models) ** 2 * n)
+    return EnsembleStatistics(scales, centre, np.sqrt(np.maximum(square, 0.0)), n)
 
 
 def shrink(mean: np.ndarray, sem: np.ndarray, strength: float) -> np.ndarray:

@@ -28,26 +28,19 @@ Leading components whose explained variance ratio exceeds the floor are signific
 
 Streaming
 ---------
-:class:`MomentAccumulator` keeps, per unit, the count, mean and centred scatter matrix
-in float64 and merges chunks with Chan et al.'s update, so memory depends on
-``frequency x lag`` and not on the number of bins. The outlier filter needs the mean and
-RMS deviation first: ``outliers="two_pass"`` computes them in a first pass over the same
-chunks (exact: equal to the in-memory result), ``outliers="reference"`` takes them from
-an in-memory sample (for example the paper's every-47th-bin sample) and needs one pass.
-The noise floor is computed on a uniform random subset (reservoir) of at most
-``noise_max_samples`` samples, equal to all samples when there are fewer.
+:mod:`.subspace_stream` computes the same subspaces from dSTRF chunks in memory
+independent of the number of bins.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import scipy.linalg
 
 from .errors import ConfigError, InvalidDataError
-from .params import Params, check_choice, check_range
+from .params import Params, check_range
 
 __all__ = [
     "SubspaceParams",
@@ -56,8 +49,6 @@ __all__ = [
     "fit_subspace",
     "fit_subspaces",
     "choose_k",
-    "MomentAccumulator",
-    "streaming_subspaces",
 ]
 
 
@@ -260,146 +251,3 @@ def fit_subspaces(dstrfs: np.ndarray, params: SubspaceParams | None = None) -> l
     if dstrfs.ndim != 4:
         raise InvalidDataError(f"dSTRFs must be [samples, units, frequency, lag], got {dstrfs.shape}")
     return [fit_subspace(dstrfs[:, u], params, unit=u) for u in range(dstrfs.shape[1])]
-
-
-class MomentAccumulator:
-    """Per-unit count, mean and centred scatter of flattened samples (float64, Chan merges).
-
-    Parameters
-    ----------
-    n_units, n_features : int
-    scatter : bool
-        Keep the full ``[features, features]`` scatter (True) or only its trace.
-    """
-
-    def __init__(self, n_units: int, n_features: int, scatter: bool = True) -> None:
-        self.count = np.zeros(n_units, dtype=np.int64)
-        self.mean = np.zeros((n_units, n_features))
-        self.trace = np.zeros(n_units)
-        self.m2 = np.zeros((n_units, n_features, n_features)) if scatter else None
-
-    def add(self, unit: int, x: np.ndarray) -> None:
-        """Merge samples ``x [n, features]`` of one unit."""
-        n_b = len(x)
-        if n_b == 0:
-            return
-        x = np.asarray(x, dtype=np.float64)
-        mean_b = x.mean(axis=0)
-        centred = x - mean_b
-        n_a, n = self.count[unit], self.count[unit] + n_b
-        delta = mean_b - self.mean[unit]
-        self.mean[unit] += delta * (n_b / n)
-        self.trace[unit] += (centred**2).sum() + (delta @ delta) * n_a * n_b / n
-        if self.m2 is not None:
-            self.m2[unit] += centred.T @ centred + np.outer(delta, delta) * (n_a * n_b / n)
-        self.count[unit] = n
-
-    def covariance(self, unit: int) -> np.ndarray:
-        """Sample covariance (``n - 1`` normalisation) of one unit."""
-        return self.m2[unit] / max(self.count[unit] - 1, 1)
-
-
-def _values(chunk) -> np.ndarray:
-    values = getattr(chunk, "values", chunk)
-    values = np.asarray(values)
-    if values.ndim != 4:
-        raise InvalidDataError(f"dSTRF chunk must be [n, units, frequency, lag], got {values.shape}")
-    return values
-
-
-def streaming_subspaces(
-    chunks: Callable[[], Iterable],
-    params: SubspaceParams | None = None,
-    outliers: str = "two_pass",
-    reference: np.ndarray | None = None,
-    units: Sequence[int] | None = None,
-) -> list[TuningSubspace]:
-    """Per-unit subspaces from dSTRF chunks, in memory independent of the number of bins.
-
-    Parameters
-    ----------
-    chunks : callable returning an iterable
-        Each call yields the same sequence of ``[n, units, frequency, lag]`` arrays (or
-        :class:`~.dstrf.DSTRFChunk`); called twice with ``outliers="two_pass"``.
-    params : SubspaceParams
-    outliers : {"two_pass", "reference"}
-        Where the outlier filter's mean and RMS deviation come from (module docstring).
-    reference : ndarray [samples, units, frequency, lag]
-        In-memory sample for ``outliers="reference"``.
-    units : sequence of int, optional
-        Unit numbers to record in the results (default 0..U-1).
-    """
-    params = params or SubspaceParams()
-    check_choice("outliers", outliers, ("two_pass", "reference"))
-    if outliers == "reference":
-        if reference is None:
-            raise ConfigError("outliers='reference' needs a reference sample of dSTRFs")
-        ref = reference.reshape(*reference.shape[:2], -1).astype(np.float64)
-        centre = ref.mean(axis=0)
-        rms = np.sqrt(((ref - centre) ** 2).sum(axis=2).mean(axis=0))
-    else:
-        first = None
-        for chunk in chunks():
-            v = _values(chunk)
-            v = v.reshape(*v.shape[:2], -1)
-            if first is None:
-                first = MomentAccumulator(v.shape[1], v.shape[2], scatter=False)
-            for u in range(v.shape[1]):
-                first.add(u, v[:, u])
-        if first is None:
-            raise InvalidDataError("no dSTRF chunks to accumulate")
-        centre = first.mean
-        rms = np.sqrt(first.trace / np.maximum(first.count, 1))
-    acc, shape, n_out = None, None, None
-    rng = np.random.default_rng(params.seed)
-    cap = params.noise_max_samples
-    reservoir: list[np.ndarray] = []  # per-unit kept samples, filled uniformly at random
-    seen: np.ndarray | None = None
-    for chunk in chunks():
-        v = _values(chunk)
-        if acc is None:
-            shape = v.shape[2:]
-            acc = MomentAccumulator(v.shape[1], int(np.prod(shape)))
-            n_out = np.zeros(v.shape[1], dtype=np.int64)
-            seen = np.zeros(v.shape[1], dtype=np.int64)
-            reservoir = [np.zeros((0, acc.mean.shape[1])) for _ in range(v.shape[1])]
-        flat = v.reshape(*v.shape[:2], -1)
-        for u in range(flat.shape[1]):
-            keep = outlier_keep(flat[:, u], params.outlier_sd, centre[u], float(rms[u]))
-            kept = flat[keep, u].astype(np.float64)
-            acc.add(u, kept)
-            n_out[u] += int((~keep).sum())
-            reservoir[u] = _reservoir(reservoir[u], kept, int(seen[u]), cap, rng)
-            seen[u] += len(kept)
-    if acc is None:
-        raise InvalidDataError("no dSTRF chunks to accumulate")
-    names = list(range(len(acc.count))) if units is None else list(units)
-    out = []
-    for u in range(len(acc.count)):
-        n = int(acc.count[u])
-        if n < 2:
-            raise InvalidDataError(f"unit {names[u]}: fewer than 2 dSTRF samples after filtering")
-        cov = acc.covariance(u)
-        top = min(params.n_components, len(cov))
-        eigval, eigvec = scipy.linalg.eigh(cov, subset_by_index=[len(cov) - top, len(cov) - 1])
-        eigval, eigvec = eigval[::-1], eigvec[:, ::-1]
-        total = float(np.trace(cov))
-        floor = _noise_floor(reservoir[u], params, total)
-        out.append(_finish(names[u], shape, acc.mean[u], eigval, eigvec, total, floor, n,
-                           int(n_out[u]), params))
-    return out
-
-
-def _reservoir(current: np.ndarray, new: np.ndarray, seen: int, cap: int,
-               rng: np.random.Generator) -> np.ndarray:
-    """Reservoir sampling (algorithm R) of rows; rows arrive in order while there is room."""
-    room = max(cap - len(current), 0)
-    if room:
-        current = np.concatenate([current, new[:room]])
-        seen += min(room, len(new))
-        new = new[room:]
-    if len(new):
-        slots = rng.integers(0, seen + np.arange(1, len(new) + 1))
-        hit = slots < cap
-        current[slots[hit]] = new[hit]  # later rows win, as in the sequential algorithm
-    return current

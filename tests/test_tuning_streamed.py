@@ -1,0 +1,48 @@
+"""The pipeline's tuning-subspace step: streamed (dSTRFs too large for memory) = in memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ndx_encoding_subspace import analysis
+from ndx_encoding_subspace.config import PipelineConfig
+from ndx_encoding_subspace.ensemble import Ensemble
+from ndx_encoding_subspace.models import PopulationCNN
+from ndx_encoding_subspace.site import SiteData, Sound, UnitInfo
+
+F, U = 6, 3
+
+
+def _site() -> SiteData:
+    rng = np.random.default_rng(0)
+    sounds = [Sound(f"s{i}", rng.random((n, F)).astype(np.float32),
+                    rng.poisson(1.0, (1, n, U)).astype(np.float32))
+              for i, n in enumerate((90, 70, 60))]
+    return SiteData("streamed", tuple(sounds), np.arange(F, dtype=float), 0.01,
+                    UnitInfo.from_ids([1, 2, 3]), ("s0", "s1"), ("s2",))
+
+
+@pytest.mark.parametrize("shrinkage", [0.0, 1.0])
+def test_streamed_tuning_subspaces_equal_in_memory(monkeypatch, shrinkage):
+    torch.manual_seed(0)
+    members = [PopulationCNN(F, U, mix_channels=5, fir_taps=4, hidden=(5, 4)).eval() for _ in range(2)]
+    ensemble = Ensemble(members, [], [], [])
+    config = PipelineConfig.from_dict({
+        "dstrf": {"n_lags": 10, "sample_step": 1, "chunk_size": 16, "device": "cpu",
+                  "shrinkage": shrinkage},
+        "subspace": {"n_components": 8, "noise_repeats": 2},
+    })
+    site = _site()
+    memory, shared = analysis.tuning_subspaces(ensemble, site, config)
+    monkeypatch.setattr(analysis, "IN_MEMORY_DSTRF_BYTES", 0)
+    streamed, streamed_shared = analysis.tuning_subspaces(ensemble, site, config)
+    for a, b in zip([*memory, shared], [*streamed, streamed_shared]):
+        assert (a.unit, a.k, a.k90, a.k95, a.n_samples, a.n_outliers) == (
+            b.unit, b.k, b.k90, b.k95, b.n_samples, b.n_outliers)
+        np.testing.assert_allclose(b.explained_variance, a.explained_variance, rtol=1e-4, atol=1e-7)
+        ca, cb = (c.components.reshape(len(c.components), -1) for c in (a, b))
+        np.testing.assert_allclose(np.abs((cb @ ca.T).diagonal())[:a.k], 1.0, atol=1e-4)
+        np.testing.assert_allclose(b.mean, a.mean, rtol=1e-4, atol=1e-6)
+    assert shared.unit == streamed_shared.unit == -1
