@@ -6,6 +6,7 @@ import hashlib
 
 import numpy as np
 import pytest
+import torch
 
 from ndx_encoding_subspace.config import PipelineConfig
 from ndx_encoding_subspace.errors import ConfigError
@@ -71,3 +72,28 @@ def test_run_site_writes_loadable_results_and_resumes(recording, tmp_path):
 
     with pytest.raises(ConfigError, match="other parameters"):
         run_site(recording, out, config.replace(training={"max_epochs": 4}), progress=False)
+
+
+@pytest.mark.slow
+def test_real_run_trains_and_fits_subspaces_inside_the_thread_limit(recording, tmp_path, monkeypatch):
+    from ndx_encoding_subspace import analysis
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    seen = []
+    for name in ("fit_encoding_models", "tuning_subspaces", "subspace_models"):
+        original = getattr(analysis, name)
+
+        def spy(*args, _original=original, _name=name, **kwargs):
+            pools = [p["num_threads"] for p in threadpoolctl.threadpool_info()]
+            seen.append((_name, torch.get_num_threads(), pools))
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(analysis, name, spy)
+    before = torch.get_num_threads()
+    limit = 1 if before != 1 else 2
+    config = PipelineConfig.from_dict({**TINY, "compute": {"threads": limit}})
+    run_site(recording, tmp_path / "out", config, progress=False)
+    assert [s[0] for s in seen] == ["fit_encoding_models", "tuning_subspaces", "subspace_models"]
+    assert all(t == limit and all(p == limit for p in pools) for _, t, pools in seen), seen
+    assert torch.get_num_threads() == before
