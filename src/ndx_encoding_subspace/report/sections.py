@@ -36,7 +36,8 @@ KEY_PARAMETERS = (
     ("training", "max_epochs"), ("training", "seed"), ("ensemble", "n_jackknife"),
     ("ensemble", "n_init"), ("dstrf", "n_lags"), ("dstrf", "sample_step"),
     ("dstrf", "max_samples"), ("subspace", "variance_threshold"),
-    ("subspace", "n_components"), ("subspace", "noise_repeats"), ("ssrf", "n_bins_2d"),
+    ("subspace", "n_components"), ("subspace", "noise_repeats"), ("subspace_model", "n_init"),
+    ("subspace_model", "combine"), ("ssrf", "n_bins_2d"),
     ("ssrf", "min_count"), ("tiling", "n_grid"), ("tiling", "sigma"),
 )
 
