@@ -101,3 +101,25 @@ def test_mean_of_initialisations_equals_the_average_of_single_fits():
     assert any(not np.allclose(e, each[0]) for e in each[1:])
     # the best single fit is one of the members
     assert any(np.allclose(best.predictions[0], e, rtol=1e-5, atol=1e-6) for e in each)
+
+
+def test_units_fitted_together_equal_units_fitted_alone():
+    # two units with different k share one batched fit (the smaller one zero-padded)
+    rng = np.random.default_rng(4)
+    site, filters = _site(rng)
+    site = dataclasses.replace(site, units=UnitInfo.from_ids([7, 8]), sounds=tuple(
+        dataclasses.replace(s, counts=np.concatenate([s.counts, s.counts[..., ::-1] * 0.5], axis=2))
+        for s in site.sounds))
+    params = TrainingParams(max_epochs=8, patience=3, segment_length=100, device="cpu")
+    pairs = [(0, filters[:1]), (1, filters)]
+    together = fit_subspace_models(site, pairs, params, n_shuffles=5, n_init=2)
+    for (unit, f), model in zip(pairs, together):
+        alone = fit_subspace_model(site, unit, f, params, n_shuffles=5, n_init=2)
+        assert model.unit == unit and model.k == f.shape[0]
+        assert [m.n_inputs for m in model.network.members] == [f.shape[0]] * 2
+        assert [r.epochs for r in model.records] == [r.epochs for r in alone.records]
+        np.testing.assert_allclose(model.predictions[0], alone.predictions[0], rtol=1e-4, atol=1e-5)
+    # a memory bound of one member per group gives the same models
+    split = fit_subspace_models(site, pairs, params, n_shuffles=5, n_init=2, max_batch_bytes=1)
+    for a, b in zip(together, split):
+        np.testing.assert_allclose(a.predictions[0], b.predictions[0], rtol=1e-4, atol=1e-5)

@@ -34,7 +34,7 @@ from .results import ModelResult, SiteAnalysis, SiteResults, UnitNonlinearity, U
 from .scores import UnitScores, score_predictions
 from .site import SiteData
 from .subspace import TuningSubspace, fit_subspaces
-from .subspace_model import SubspaceModel, fit_subspace_model
+from .subspace_model import SubspaceModel, fit_subspace_models
 from .subspace_stream import streaming_site_subspaces
 
 __all__ = [
@@ -131,15 +131,16 @@ def subspace_models(
     site: SiteData, subspaces: Sequence[TuningSubspace], config: PipelineConfig,
     *, progress: Progress = _noop,
 ) -> list[SubspaceModel]:
-    """One subspace model per unit, fitted like the CNN and scored on validation data."""
-    fitted = []
-    for i, sub in enumerate(subspaces):
-        progress("subspace models", i, len(subspaces))
-        fitted.append(fit_subspace_model(site, sub.unit, sub, config.training,
-                                         tuple(config.subspace_model.hidden),
-                                         config.scoring.n_shuffles, config.subspace_model.n_init,
-                                         config.subspace_model.combine))
-    progress("subspace models", len(subspaces), len(subspaces))
+    """One subspace model per unit, fitted like the CNN and scored on validation data.
+
+    Every unit's initialisations are trained together in batched fits
+    (:func:`~.subspace_model.fit_subspace_models`).
+    """
+    fitted = fit_subspace_models(
+        site, subspaces, config.training, tuple(config.subspace_model.hidden),
+        config.scoring.n_shuffles, config.subspace_model.n_init, config.subspace_model.combine,
+        progress=lambda done, total: progress("subspace models", done, total),
+    )
     return fitted
 
 

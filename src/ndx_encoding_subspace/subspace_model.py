@@ -4,8 +4,10 @@ For unit ``u`` with tuning subspace filters ``[k, F, lag]``, the estimation stim
 projected (:func:`.projection.project`), each projection is standardised with its
 estimation mean and standard deviation (kept with the model and applied to any later
 stimulus), and a :class:`~.models.SubspaceNetwork` ``k -> 15 -> 15 -> 1`` with a
-double-exponential output is fitted to the unit's estimation PSTH by
-:func:`~.training.fit_model` (two stages, like the CNN). The validation prediction is
+double-exponential output is fitted to the unit's estimation PSTH with the schedule of
+:func:`~.training.fit_model` (two stages, like the CNN); all units' networks train
+together in batched fits (:func:`~.training_members.fit_members`), each exactly as if
+fitted alone. The validation prediction is
 scored with :func:`~.scores.score_predictions`, the scores used for the CNN and LN.
 
 Each unit's network is fitted from ``n_init`` random initialisations. With ``combine =
@@ -17,7 +19,7 @@ with ``"best"`` the fit with the lowest held-out estimation loss is kept.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -28,7 +30,8 @@ from .projection import project
 from .scores import UnitScores, score_predictions
 from .site import SiteData
 from .subspace import TuningSubspace
-from .training import FitRecord, TrainingParams, fit_model
+from .training import FitRecord, TrainingParams
+from .training_members import fit_members
 
 __all__ = ["SubspaceModel", "fit_subspace_model", "fit_subspace_models", "COMBINE"]
 
@@ -87,6 +90,159 @@ class SubspaceModel:
             return self.network(x.to(device))[0, :, 0].cpu().numpy().astype(np.float64)
 
 
+def _member_seed(params: TrainingParams, unit: int, i: int) -> int:
+    if i == 0:
+        return params.seed
+    return int(np.random.SeedSequence([params.seed, unit, i]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def _padded(net: SubspaceNetwork, n_dims: int) -> SubspaceNetwork:
+    """``net`` taking ``n_dims`` inputs, the extra ones with zero weights.
+
+    Zero inputs on zero weights get zero gradients, so Adam and L2 leave them at zero:
+    the padded network trains exactly like ``net``.
+    """
+    k = net.n_inputs
+    wide = SubspaceNetwork(n_dims, hidden=_hidden(net))
+    state = net.state_dict()
+    first = "core_layers.0.linear.weight"
+    w = torch.zeros(state[first].shape[0], n_dims)
+    w[:, :k] = state[first]
+    state[first] = w
+    wide.load_state_dict(state)
+    return wide
+
+
+def _trimmed(net: SubspaceNetwork, n_dims: int) -> SubspaceNetwork:
+    """Inverse of :func:`_padded`."""
+    narrow = SubspaceNetwork(n_dims, hidden=_hidden(net))
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    first = "core_layers.0.linear.weight"
+    state[first] = state[first][:, :n_dims].contiguous()
+    narrow.load_state_dict(state)
+    return narrow.eval()
+
+
+def _hidden(net: SubspaceNetwork) -> tuple[int, ...]:
+    dense = [m for m in net.core_layers if hasattr(m, "linear")]
+    return tuple(int(m.linear.out_features) for m in dense[:-1])
+
+
+def _member_bytes(site: SiteData, n_dims: int, params: TrainingParams) -> int:
+    est = site.split("estimation")
+    n_seg = sum(-(-s.n_bins // params.segment_length) for s in est)
+    return n_seg * params.segment_length * (n_dims + 2) * 4
+
+
+def fit_subspace_models(
+    site: SiteData,
+    subspaces: Sequence[TuningSubspace | tuple[int, np.ndarray]],
+    training_params: TrainingParams | None = None,
+    hidden: tuple[int, ...] = (15, 15),
+    n_shuffles: int = 100,
+    n_init: int = 1,
+    combine: str = "mean",
+    *,
+    max_batch_bytes: int = 512 * 2**20,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[SubspaceModel]:
+    """Fit and score the subspace models of many units at once.
+
+    Every unit's ``n_init`` networks are trained together as members of one batched fit
+    (:func:`~.training_members.fit_members`), each exactly as if fitted alone; groups of
+    members are bounded to about ``max_batch_bytes`` of training data. ``subspaces``
+    holds :class:`TuningSubspace` objects (their ``unit`` and first ``k`` components) or
+    ``(unit, filters [k, frequency, lag])`` pairs. ``progress(done, total)`` is called
+    with the number of units whose fits have ended. See :func:`fit_subspace_model`.
+    """
+    params = training_params or TrainingParams()
+    if isinstance(n_init, bool) or not isinstance(n_init, int) or n_init < 1:
+        raise ConfigError(f"n_init must be a positive integer, got {n_init!r}")
+    if combine not in COMBINE:
+        raise ConfigError(f"combine must be one of {COMBINE}, got {combine!r}")
+    units = []
+    for s in subspaces:
+        if isinstance(s, TuningSubspace):
+            unit, filters = s.unit, s.filters
+        else:
+            unit, filters = int(s[0]), np.asarray(s[1])
+        units.append(_prepare(site, unit, filters))
+    members = [(u, i) for u in range(len(units)) for i in range(n_init)]
+    fits: dict[tuple[int, int], tuple[SubspaceNetwork, FitRecord]] = {}
+    start = 0
+    if progress is not None:
+        progress(0, len(units))
+    while start < len(members):
+        stop, k_max = start, 0
+        while stop < len(members):
+            k_next = max(k_max, units[members[stop][0]].filters.shape[0])
+            if stop > start and (stop + 1 - start) * _member_bytes(site, k_next, params) > max_batch_bytes:
+                break
+            stop, k_max = stop + 1, k_next
+        group = members[start:stop]
+        nets, seeds = [], []
+        for u, i in group:
+            seed = _member_seed(params, units[u].unit, i)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                net = SubspaceNetwork(int(units[u].filters.shape[0]), hidden=hidden)
+            nets.append(_padded(net, k_max))
+            seeds.append(seed)
+        pad = [[np.pad(a, ((0, 0), (0, k_max - a.shape[1]))) for a in units[u].inputs] for u, _ in group]
+        records = fit_members(nets, pad, [units[u].targets for u, _ in group], params, seeds)
+        for (u, i), net, record in zip(group, nets, records):
+            fits[u, i] = (_trimmed(net, int(units[u].filters.shape[0])), record)
+        start = stop
+        if progress is not None:
+            progress(sum(1 for u in range(len(units)) if (u, n_init - 1) in fits), len(units))
+    return [_finish(site, prep, [fits[u, i] for i in range(n_init)], combine, n_shuffles)
+            for u, prep in enumerate(units)]
+
+
+@dataclasses.dataclass
+class _Prepared:
+    unit: int
+    filters: np.ndarray
+    offset: np.ndarray
+    scale: np.ndarray
+    inputs: list[np.ndarray]
+    targets: list[np.ndarray]
+
+
+def _prepare(site: SiteData, unit: int, filters: np.ndarray) -> _Prepared:
+    if filters.ndim != 3 or filters.shape[1] != site.n_frequencies:
+        raise InvalidDataError(
+            f"site {site.name!r}, unit {unit}: filters must be [k, {site.n_frequencies}, lag], "
+            f"got {filters.shape}"
+        )
+    if not 0 <= unit < site.n_units:
+        raise InvalidDataError(f"site {site.name!r} has no unit at position {unit}")
+    est = site.split("estimation")
+    raw = [project(s.spectrogram, filters) for s in est]
+    joined = np.concatenate(raw)
+    offset = joined.mean(axis=0)
+    scale = np.where(joined.std(axis=0) > 0, joined.std(axis=0), 1.0)
+    inputs = [((p - offset) / scale).astype(np.float32) for p in raw]
+    targets = [s.psth[:, [unit]].astype(np.float32) for s in est]
+    return _Prepared(unit, np.array(filters), offset, scale, inputs, targets)
+
+
+def _finish(site: SiteData, prep: _Prepared, fits, combine: str, n_shuffles: int) -> SubspaceModel:
+    if combine == "best" or len(fits) == 1:
+        network, record = min(fits, key=lambda f: f[1].selection_loss)
+        records = [record]
+    else:
+        network, records = MemberAverage([f[0] for f in fits]).eval(), [f[1] for f in fits]
+    model = SubspaceModel(prep.unit, prep.filters, prep.offset, prep.scale, network, records, [], None)
+    val = site.split("validation")
+    model.predictions = [model.predict(s.spectrogram) for s in val]
+    model.scores = score_predictions(
+        [p[:, None] for p in model.predictions], [s.counts[:, :, [prep.unit]] for s in val],
+        n_shuffles=n_shuffles,
+    )
+    return model
+
+
 def fit_subspace_model(
     site: SiteData,
     unit: int,
@@ -105,63 +261,9 @@ def fit_subspace_model(
     :class:`~.models.MemberAverage`); ``"best"`` keeps the one with the lowest held-out
     (early-stopping) loss. Validation data play no part in either. Initial weights come
     from ``training_params.seed`` (and the initialisation index), without touching the
-    global random state.
+    global random state. The fits run together (:func:`fit_subspace_models`).
     """
-    params = training_params or TrainingParams()
     filters = subspace.filters if isinstance(subspace, TuningSubspace) else np.asarray(subspace)
-    if filters.ndim != 3 or filters.shape[1] != site.n_frequencies:
-        raise InvalidDataError(
-            f"site {site.name!r}, unit {unit}: filters must be [k, {site.n_frequencies}, lag], "
-            f"got {filters.shape}"
-        )
-    if not 0 <= unit < site.n_units:
-        raise InvalidDataError(f"site {site.name!r} has no unit at position {unit}")
-    est = site.split("estimation")
-    raw = [project(s.spectrogram, filters) for s in est]
-    joined = np.concatenate(raw)
-    offset = joined.mean(axis=0)
-    scale = np.where(joined.std(axis=0) > 0, joined.std(axis=0), 1.0)
-    inputs = [((p - offset) / scale).astype(np.float32) for p in raw]
-    targets = [s.psth[:, [unit]].astype(np.float32) for s in est]
-    if isinstance(n_init, bool) or not isinstance(n_init, int) or n_init < 1:
-        raise ConfigError(f"n_init must be a positive integer, got {n_init!r}")
-    if combine not in COMBINE:
-        raise ConfigError(f"combine must be one of {COMBINE}, got {combine!r}")
-    fits = []
-    for i in range(n_init):
-        seed = params.seed if i == 0 else int(
-            np.random.SeedSequence([params.seed, unit, i]).generate_state(1)[0] & 0x7FFFFFFF)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            candidate = SubspaceNetwork(int(filters.shape[0]), hidden=hidden)
-        record = fit_model(candidate, inputs, targets, params.replace(seed=seed))
-        fits.append((candidate.eval(), record))
-    if combine == "best" or n_init == 1:
-        network, record = min(fits, key=lambda f: f[1].selection_loss)
-        records = [record]
-    else:
-        network, records = MemberAverage([f[0] for f in fits]).eval(), [f[1] for f in fits]
-    model = SubspaceModel(unit, np.array(filters), offset, scale, network, records, [], None)
-    val = site.split("validation")
-    model.predictions = [model.predict(s.spectrogram) for s in val]
-    model.scores = score_predictions(
-        [p[:, None] for p in model.predictions], [s.counts[:, :, [unit]] for s in val],
-        n_shuffles=n_shuffles,
-    )
+    (model,) = fit_subspace_models(site, [(unit, filters)], training_params, hidden, n_shuffles,
+                                   n_init, combine)
     return model
-
-
-def fit_subspace_models(
-    site: SiteData,
-    subspaces: Sequence[TuningSubspace],
-    training_params: TrainingParams | None = None,
-    hidden: tuple[int, ...] = (15, 15),
-    n_shuffles: int = 100,
-    n_init: int = 1,
-    combine: str = "mean",
-) -> list[SubspaceModel]:
-    """:func:`fit_subspace_model` for each subspace (its ``unit`` names the unit)."""
-    return [
-        fit_subspace_model(site, s.unit, s, training_params, hidden, n_shuffles, n_init, combine)
-        for s in subspaces
-    ]
