@@ -309,3 +309,20 @@ def test_ensemble_statistics_in_one_pass_equal_the_in_memory_ones() -> None:
     np.testing.assert_allclose(stats.rms, np.sqrt(((flat - centre) ** 2).sum(axis=2).mean(axis=0)), rtol=1e-5)
     with pytest.raises(ConfigError, match="at least one model"):
         ensemble_statistics([], stim, params)
+
+
+@pytest.mark.parametrize("shrinkage", [0.0, 1.5])
+def test_ensemble_at_the_sample_in_one_pass_equals_the_two_pass_route(shrinkage) -> None:
+    torch.manual_seed(5)
+    models = [PopulationCNN(6, 3, mix_channels=5, fir_taps=4, hidden=(4, 4)).eval() for _ in range(3)]
+    with torch.no_grad():
+        models[1].output.amplitude.mul_(4.0)
+    stim = [np.random.default_rng(i).random((n, 6)).astype(np.float32) for i, n in enumerate((43, 21))]
+    params = DSTRFParams(n_lags=10, sample_step=2, chunk_size=6, shrinkage=shrinkage, device="cpu")
+    scales = model_scales(models, stim, params)
+    two_pass = ensemble_dstrf(models, stim, None, params, scales)  # normalisers given: iterator
+    one_pass = ensemble_dstrf(models, stim, None, params)
+    assert one_pass.dtype == np.float32 and one_pass.shape == two_pass.shape
+    np.testing.assert_allclose(one_pass, two_pass, rtol=1e-5, atol=1e-6 * np.abs(two_pass).max())
+    if shrinkage:
+        assert (one_pass == 0).sum() > 0 and (one_pass == 0).sum() == (two_pass == 0).sum()

@@ -111,7 +111,7 @@ def tuning_subspaces(
     n_samples = min(-(-n_bins // params.sample_step), params.max_samples)
     size = n_samples * site.n_units * site.n_frequencies * params.n_lags * 4
     if size <= IN_MEMORY_DSTRF_BYTES:
-        dstrfs = ensemble_dstrf(members, stimuli, None, params, model_scales(members, stimuli, params))
+        dstrfs = ensemble_dstrf(members, stimuli, None, params)
         units = fit_subspaces(dstrfs, config.subspace)
         shared = fit_subspaces(dstrfs.reshape(-1, 1, *dstrfs.shape[2:]), config.subspace)[0]
         return units, dataclasses.replace(shared, unit=-1)

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from torch import nn
 
-from .dstrf import DSTRFChunk, DSTRFParams, iter_dstrf_chunks
+from .dstrf import DSTRFChunk, DSTRFParams, dstrf, iter_dstrf_chunks
 from .errors import ConfigError, InvalidDataError
 
 __all__ = ["model_scales", "shrink", "iter_ensemble_dstrf_chunks", "ensemble_dstrf",
@@ -172,8 +172,41 @@ def ensemble_dstrf(
     params: DSTRFParams | None = None,
     scales: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Ensemble dSTRFs ``[n_times, units, frequency, n_lags]`` (see the iterator)."""
+    """Ensemble dSTRFs ``[n_times, units, frequency, n_lags]`` (see the iterator).
+
+    At the sampled bins (``times=None``) with no ``scales`` given, each model's dSTRFs
+    are computed once: its normalisers are read off them and they are added into the
+    ensemble sums before the next model's (the iterator would compute them twice).
+    """
+    params = params or DSTRFParams()
+    if times is None and scales is None:
+        return _ensemble_one_pass(models, stimulus, params)
     parts = [c.values for c in iter_ensemble_dstrf_chunks(models, stimulus, times, params, scales)]
     if not parts:
         raise InvalidDataError("no time bins requested for the dSTRF")
     return np.concatenate(parts)
+
+
+def _ensemble_one_pass(models: Sequence[nn.Module], stimulus, params: DSTRFParams) -> np.ndarray:
+    """:func:`ensemble_dstrf` at the sampled bins, each model's dSTRFs computed once."""
+    if len(models) == 0:
+        raise ConfigError("ensemble dSTRF needs at least one model, got none")
+    total = square = None
+    shrinking = params.shrinkage > 0 and len(models) > 1
+    for m in models:
+        values = dstrf(m, stimulus, None, params)
+        scale = values.std(axis=(0, 2, 3), dtype=np.float64)
+        values /= np.where(scale > 0, scale, 1.0).astype(np.float32)[None, :, None, None]
+        if shrinking:
+            # float64 second moments: the spread between models can be small against the mean
+            sq = values.astype(np.float64) ** 2
+            square = sq if square is None else square + sq
+        if total is None:
+            total = values
+        else:
+            total += values
+    mean = total / np.float32(len(models))
+    if shrinking:
+        var = np.maximum(square - total.astype(np.float64) * mean, 0.0) / (len(models) - 1)
+        mean = shrink(mean, np.sqrt(var / len(models)), params.shrinkage)
+    return mean.astype(np.float32)
