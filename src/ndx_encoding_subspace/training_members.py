@@ -96,6 +96,13 @@ class _MemberAdam:
             self.v[name] = torch.where(a, v_new, self.v[name])
             p.copy_(torch.where(a, p_new, p))
 
+    def select(self, keep: torch.Tensor, params: dict[str, torch.Tensor]) -> None:
+        """Keep the state of the members ``keep`` (bool), now stacked in ``params``."""
+        self.params = params
+        self.m = {k: v[keep] for k, v in self.m.items()}
+        self.v = {k: v[keep] for k, v in self.v.items()}
+        self.t = self.t[keep.cpu()]
+
 
 def _l2_names(model: nn.Module) -> list[str]:
     """Parameter names penalised by L2, as in :func:`~.training.fit_model`."""
@@ -203,39 +210,42 @@ class _Batched:
         template = copy.deepcopy(models[0]).to("meta")
         self.fns = {True: _Core(template), False: _Full(template)}
         p, b = stack_module_state(self.models)
-        self.p = {f"m.{k}": v.detach().clone().requires_grad_(True) for k, v in p.items()}
+        self.p = {f"m.{k}": v.detach().clone() for k, v in p.items()}
         self.b = {f"m.{k}": v for k, v in b.items()}
         self.l2 = [f"m.{k}" for k in _l2_names(models[0]) if f"m.{k}" in self.p]
         self.gens = [torch.Generator().manual_seed(s) for s in seeds]
         n = len(models)
         self.hist: list[dict[str, list]] = [{"stage": [], "train_loss": [], "val_loss": []} for _ in range(n)]
 
-    # --- forward and losses ---------------------------------------------------------
-    def forward(self, x: torch.Tensor, linear: bool) -> torch.Tensor:
+    # --- forward and losses (``live``: positions of the members in the working stack) ---
+    def forward(self, params: dict[str, torch.Tensor], live: torch.Tensor, x: torch.Tensor,
+                linear: bool) -> torch.Tensor:
         fn = self.fns[linear]
-        out = vmap(lambda p, b, xi: functional_call(fn, (p, b), (xi,)))(self.p, self.b, x)
+        buffers = {k: v[live] for k, v in self.b.items()}
+        out = vmap(lambda p, b, xi: functional_call(fn, (p, b), (xi,)))(params, buffers, x)
         return out[:, :, self.context:, :].float()
 
-    def losses(self, out, y, m, linear: bool) -> torch.Tensor:
-        """Masked mean loss of each member ``[M]`` (``m`` is ``[M, B, L]``)."""
+    def losses(self, live: torch.Tensor, out, y, m, linear: bool) -> torch.Tensor:
+        """Masked mean loss of each live member (``m`` is ``[live, B, L]``)."""
         count = m.sum(dim=(1, 2)).clamp_min(1.0)
         if self.kind == "nmse":
-            err = ((out - y) ** 2 * self.inv_var[:, None, None, :]).mean(dim=-1)
+            err = ((out - y) ** 2 * self.inv_var[live][:, None, None, :]).mean(dim=-1)
         else:
             p = nn.functional.softplus(out) if linear else out.clamp_min(1e-6)
             err = (p - y * torch.log(p)).mean(dim=-1)
         return (err * m).sum(dim=(1, 2)) / count
 
-    def evaluate(self, which: str, linear: bool) -> np.ndarray:
+    def evaluate(self, params: dict[str, torch.Tensor], live: torch.Tensor, which: str,
+                 linear: bool) -> np.ndarray:
         idx = self.rows[which]
-        total = torch.zeros(len(self.models), dtype=torch.float64)
+        total = torch.zeros(len(live), dtype=torch.float64)
         count = 0.0
         with torch.no_grad():
             for b in range(0, len(idx), _EVAL_ROWS):
                 sel = idx[b: b + _EVAL_ROWS]
                 m = self.mask[sel]
-                mm = m.expand(len(self.models), *m.shape)
-                loss = self.losses(self.forward(self.x[:, sel], linear), self.y[:, sel], mm, linear)
+                out = self.forward(params, live, self.x[live][:, sel], linear)
+                loss = self.losses(live, out, self.y[live][:, sel], m.expand(len(live), *m.shape), linear)
                 total += loss.double().cpu() * float(m.sum())
                 count += float(m.sum())
         return (total / max(count, 1.0)).numpy()
@@ -243,8 +253,9 @@ class _Batched:
     def stats(self):
         """Per member: mean and sd of the targets and of the core output over the fitting bins."""
         idx = self.rows["fit"]
+        every = torch.arange(len(self.models), device=self.device)
         with torch.no_grad():
-            out = torch.cat([self.forward(self.x[:, idx[b: b + _EVAL_ROWS]], True)
+            out = torch.cat([self.forward(self.p, every, self.x[:, idx[b: b + _EVAL_ROWS]], True)
                              for b in range(0, len(idx), _EVAL_ROWS)], dim=1)
         keep = self.mask[idx].reshape(-1) > 0
         u = out.shape[-1]
@@ -284,77 +295,100 @@ class _Batched:
         return records
 
     def run_stage(self, stage: str, limits: np.ndarray, early_stop: bool):
-        """Train until every member has ended the stage; returns best epochs and losses."""
-        params, n = self.params, len(self.models)
+        """Train until every member has ended the stage; returns best epochs and losses.
+
+        Members whose stage has ended are frozen; once they are half of the working
+        stack, the stack is rebuilt from the others, so that finished members stop
+        costing compute.
+        """
+        params, n, dev = self.params, len(self.models), self.device
         linear = stage == "stage1"
         lr = params.lr_stage2 if stage == "stage2" else params.lr_stage1
-        opt = _MemberAdam(self.p, lr, n)
         rows = self.rows["all" if stage == "stage2" and not early_stop else "fit"]
         epoch = np.zeros(n, dtype=np.int64)
         bad = np.zeros(n, dtype=np.int64)
         best_epoch = np.full(n, -1, dtype=np.int64)
         best_loss = np.full(n, math.inf)
         best = {k: v.detach().clone() for k, v in self.p.items()}
+        live = np.arange(n)
+        live_t = torch.arange(n, device=dev)
+        work = {k: v.detach().clone().requires_grad_(True) for k, v in self.p.items()}
+        opt = _MemberAdam(work, lr, n)
         if stage == "stage2" and early_stop:
-            best_loss = self.evaluate("hold", False)
+            best_loss = self.evaluate(work, live_t, "hold", False)
         active = np.ones(n, dtype=bool)
-        members = torch.arange(n, device=self.device)[:, None]
         while active.any():
-            act = torch.as_tensor(active, device=self.device)
+            if active[live].sum() * 2 <= len(live):
+                keep = torch.as_tensor(active[live], device=dev)
+                self._store(work, live_t)
+                work = {k: v.detach()[keep].clone().requires_grad_(True) for k, v in work.items()}
+                opt.select(keep, work)
+                live = live[active[live]]
+                live_t = torch.as_tensor(live, device=dev)
+            act = torch.as_tensor(active[live], device=dev)
             perms = torch.stack([
                 torch.randperm(len(rows), generator=self.gens[i]) if active[i]
-                else torch.arange(len(rows)) for i in range(n)
-            ]).to(self.device)
-            perm = rows[perms]  # [M, rows]
-            run = torch.zeros(n, device=self.device)
+                else torch.arange(len(rows)) for i in live
+            ]).to(dev)
+            perm = rows[perms]  # [live, rows]
+            x, y = self.x[live_t], self.y[live_t]
+            members = torch.arange(len(live), device=dev)[:, None]
+            run = torch.zeros(len(live), device=dev)
             for b in range(0, perm.shape[1], params.batch_size):
                 sel = perm[:, b: b + params.batch_size]
-                loss = self.losses(self.forward(self.x[members, sel], linear), self.y[members, sel],
-                                   self.mask[sel], linear)
+                out = self.forward(work, live_t, x[members, sel], linear)
+                loss = self.losses(live_t, out, y[members, sel], self.mask[sel], linear)
                 total = loss.sum()
                 if params.l2 > 0:
-                    total = total + params.l2 * sum((self.p[k].float() ** 2).sum() for k in self.l2)
-                for p in self.p.values():
+                    total = total + params.l2 * sum((work[k].float() ** 2).sum() for k in self.l2)
+                for p in work.values():
                     p.grad = None
                 total.backward()
                 opt.step(act)
                 run = run + loss.detach() * sel.shape[1]
             train = (run / perm.shape[1]).double().cpu().numpy()
-            val = self.evaluate("hold", linear)
-            bad_fit = active & ~(np.isfinite(train) & np.isfinite(val))
-            if bad_fit.any():
-                i = int(np.flatnonzero(bad_fit)[0])
-                raise TrainingError(
-                    f"model {type(self.models[i]).__name__} (member {i} of {n}): non-finite loss "
-                    f"(train {train[i]}, held-out {val[i]}) in {stage} epoch {epoch[i]} "
-                    f"(seed {self.seeds[i]})"
-                )
-            improved = np.zeros(n, dtype=bool)
-            for i in np.flatnonzero(active):
+            val = self.evaluate(work, live_t, "hold", linear)
+            improved = np.zeros(len(live), dtype=bool)
+            for j, i in enumerate(live):
+                if not active[i]:
+                    continue
+                if not (math.isfinite(train[j]) and math.isfinite(val[j])):
+                    raise TrainingError(
+                        f"model {type(self.models[i]).__name__} (member {i} of {n}): non-finite loss "
+                        f"(train {train[j]}, held-out {val[j]}) in {stage} epoch {epoch[i]} "
+                        f"(seed {self.seeds[i]})"
+                    )
                 h = self.hist[i]
                 h["stage"].append(stage)
-                h["train_loss"].append(float(train[i]))
-                h["val_loss"].append(float(val[i]))
+                h["train_loss"].append(float(train[j]))
+                h["val_loss"].append(float(val[j]))
                 if early_stop:
-                    if val[i] < best_loss[i] - params.min_delta:
-                        best_loss[i], best_epoch[i], bad[i] = val[i], epoch[i], 0
-                        improved[i] = True
+                    if val[j] < best_loss[i] - params.min_delta:
+                        best_loss[i], best_epoch[i], bad[i] = val[j], epoch[i], 0
+                        improved[j] = True
                     else:
                         bad[i] += 1
                 epoch[i] += 1
             if improved.any():
-                imp = torch.as_tensor(improved, device=self.device)
+                imp = torch.as_tensor(np.flatnonzero(improved), device=dev)
                 with torch.no_grad():
-                    for k, v in self.p.items():
-                        best[k] = torch.where(imp.view((-1,) + (1,) * (v.ndim - 1)), v.detach(), best[k])
+                    for k, v in work.items():
+                        best[k][live_t[imp]] = v.detach()[imp]
             active &= (epoch < limits) & ~(early_stop & (bad >= params.patience))
+        self._store(work, live_t)
         if early_stop:
             with torch.no_grad():
                 found = torch.as_tensor(best_epoch >= 0 if stage != "stage2" else np.ones(n, bool),
-                                        device=self.device)
+                                        device=dev)
                 for k, v in self.p.items():
                     v.copy_(torch.where(found.view((-1,) + (1,) * (v.ndim - 1)), best[k], v))
         return best_epoch, best_loss
+
+    def _store(self, work: dict[str, torch.Tensor], live: torch.Tensor) -> None:
+        """Copy the working stack back to the members' places."""
+        with torch.no_grad():
+            for k, v in work.items():
+                self.p[k][live] = v.detach()
 
     def init_output(self) -> None:
         """Initialise each member's output nonlinearity from its response statistics."""
