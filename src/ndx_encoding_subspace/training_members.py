@@ -16,6 +16,9 @@ the others go on.
 Small networks are dominated by per-step overhead; batching ``M`` of them costs about
 as much per step as one, which is where the speed comes from.
 
+A member's forward pass must not depend on training mode (no dropout or batch
+normalisation): members run functionally, from their stacked parameters.
+
 Fits that need a per-member rollback (``nan_policy="rollback"``) or mixed precision
 run one after the other through :func:`~.training.fit_model` instead.
 """
@@ -244,8 +247,9 @@ class _Batched:
             for b in range(0, len(idx), _EVAL_ROWS):
                 sel = idx[b: b + _EVAL_ROWS]
                 m = self.mask[sel]
-                out = self.forward(params, live, self.x[live][:, sel], linear)
-                loss = self.losses(live, out, self.y[live][:, sel], m.expand(len(live), *m.shape), linear)
+                out = self.forward(params, live, self.x[live[:, None], sel[None, :]], linear)
+                loss = self.losses(live, out, self.y[live[:, None], sel[None, :]],
+                                   m.expand(len(live), *m.shape), linear)
                 total += loss.double().cpu() * float(m.sum())
                 count += float(m.sum())
         return (total / max(count, 1.0)).numpy()
@@ -317,6 +321,7 @@ class _Batched:
         if stage == "stage2" and early_stop:
             best_loss = self.evaluate(work, live_t, "hold", False)
         active = np.ones(n, dtype=bool)
+        x, y = self.x, self.y
         while active.any():
             if active[live].sum() * 2 <= len(live):
                 keep = torch.as_tensor(active[live], device=dev)
@@ -325,13 +330,13 @@ class _Batched:
                 opt.select(keep, work)
                 live = live[active[live]]
                 live_t = torch.as_tensor(live, device=dev)
+                x, y = self.x[live_t], self.y[live_t]
             act = torch.as_tensor(active[live], device=dev)
             perms = torch.stack([
                 torch.randperm(len(rows), generator=self.gens[i]) if active[i]
                 else torch.arange(len(rows)) for i in live
             ]).to(dev)
             perm = rows[perms]  # [live, rows]
-            x, y = self.x[live_t], self.y[live_t]
             members = torch.arange(len(live), device=dev)[:, None]
             run = torch.zeros(len(live), device=dev)
             for b in range(0, perm.shape[1], params.batch_size):
