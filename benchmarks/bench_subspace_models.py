@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ndx_encoding_subspace.models import SubspaceNetwork
+from ndx_encoding_subspace.subspace_model import _padded
 from ndx_encoding_subspace.training import TrainingParams, fit_model
 from ndx_encoding_subspace.training_members import fit_members
 
@@ -43,14 +44,7 @@ def site(units: int, n_init: int, sounds: int, bins: int, k_max: int = 6):
         y = [(rng.poisson(np.tile(r, (10, 1))).mean(0))[:, None].astype(np.float32) for r in rate]
         for i in range(n_init):
             torch.manual_seed(1000 * u + i)
-            net = SubspaceNetwork(k)
-            wide = SubspaceNetwork(k_max)
-            state = net.state_dict()
-            first = torch.zeros(15, k_max)
-            first[:, :k] = state["core_layers.0.linear.weight"]
-            state["core_layers.0.linear.weight"] = first
-            wide.load_state_dict(state)
-            nets.append(wide)
+            nets.append(_padded(SubspaceNetwork(k), k_max))
             inputs.append([np.pad(a, ((0, 0), (0, k_max - k))) for a in x])
             targets.append(y)
             seeds.append(1000 * u + i)

@@ -36,3 +36,14 @@ def real_nwb_files(shared_data: Path) -> list[Path]:
     if not files:
         pytest.skip(f"no NWB files in {shared_data / 'nwb-real'}")
     return files
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models train fastest on one thread (the machine is shared); restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -15,13 +15,7 @@ FAST = dict(max_epochs=15, patience=4, segment_length=60, batch_size=4, device="
             lr_stage1=1e-2, lr_stage2=1e-3)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models train fastest on one thread (the machine is shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def simulated_ln(seed=0, n_sounds=6, n_bins=240, n_f=6, taps=4, units=2):

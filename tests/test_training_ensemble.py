@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from ndx_encoding_subspace.ensemble import EnsembleParams, fit_ensemble, member_seed
 from ndx_encoding_subspace.errors import ConfigError
@@ -16,12 +15,7 @@ TRAIN = TrainingParams(max_epochs=6, patience=3, segment_length=60, batch_size=4
                        lr_stage1=1e-2, lr_stage2=1e-3)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _site(n_est=6, n_f=5, units=2):

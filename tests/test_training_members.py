@@ -18,12 +18,7 @@ FAST = dict(max_epochs=30, patience=4, segment_length=60, batch_size=4, device="
             lr_stage1=1e-2, lr_stage2=1e-3)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _data(seed, n_in, n_sounds=6, n_bins=180, units=1, noise=0.3):
