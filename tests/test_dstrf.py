@@ -245,6 +245,10 @@ def test_chunking_units_and_streaming_agree(stim):
     np.testing.assert_allclose(small, big[:, [2, 0]], atol=1e-6)
     first = np.concatenate([c.values for c in chunks if c.sound == 0])
     np.testing.assert_allclose(first, big[:30], atol=1e-6)
+    # dstrf() writes its chunks in place: same values as the chunks, lags past the field zero
+    written = dstrf(model, [stim[:30], stim[30:]], "all", DSTRFParams(n_lags=12, chunk_size=7, device="cpu"))
+    np.testing.assert_array_equal(written[..., :10], np.concatenate([c.values for c in chunks]))
+    assert not written[..., 10:].any()
 
 
 def test_sample_times_follow_the_paper():

@@ -362,8 +362,10 @@ def _jacobian(
 def _to_lags(grads: torch.Tensor, n_lags: int, out: torch.Tensor | None = None) -> torch.Tensor:
     """``[n, units, F, r]`` -> zero-padded ``[n, units, F, n_lags]`` (into ``out`` if given)."""
     if out is None:
-        out = grads.new_zeros(*grads.shape[:3], n_lags)
-    out[..., :grads.shape[3]].copy_(grads)
+        out = grads.new_empty(*grads.shape[:3], n_lags)
+    r = grads.shape[3]
+    out[..., :r].copy_(grads)
+    out[..., r:].zero_()
     return out
 
 
@@ -441,18 +443,28 @@ def iter_dstrf_chunks(
     params = params or DSTRFParams()
     stims = _as_list(stimulus)
     bins = _resolve_times(stims, times, params)
-    model = _prepare(model, params)
+    yield from _chunks(_start(model, stims[0], params), stims, bins, params, units, None)
+
+
+def _start(model: nn.Module, first: np.ndarray, params: DSTRFParams) -> _Plan:
+    """The model on the target device, planned on the first stimulus."""
+    stim = torch.from_numpy(first).to(params.torch_device())
+    return _plan(_prepare(model, params), stim, params)
+
+
+def _chunks(plan: _Plan, stims: list[np.ndarray], bins: list[np.ndarray], params: DSTRFParams,
+            units: Sequence[int] | None, out: np.ndarray | None) -> Iterator[DSTRFChunk]:
+    """Chunks of validated inputs; their values are consecutive row blocks of ``out`` if given."""
     device = params.torch_device()
-    plan: _Plan | None = None
     unit_index = None if units is None else torch.as_tensor(list(units), device=device)
-    d = params.n_lags
+    d, row = params.n_lags, 0
     for k, (stim_np, t_np) in enumerate(zip(stims, bins)):
         stim = torch.from_numpy(stim_np).to(device)
-        if plan is None:
-            plan = _plan(model, stim, params)
         for start in range(0, len(t_np), params.chunk_size):
             t_chunk = t_np[start:start + params.chunk_size]
-            yield DSTRFChunk(k, t_chunk.copy(), _chunk_values(plan, stim, t_chunk, unit_index, d))
+            block = None if out is None else out[row:row + len(t_chunk)]
+            row += len(t_chunk)
+            yield DSTRFChunk(k, t_chunk.copy(), _chunk_values(plan, stim, t_chunk, unit_index, d, block))
 
 
 #: Cotangent columns (windows x units) per product on the CPU: larger batches of the
@@ -460,11 +472,13 @@ def iter_dstrf_chunks(
 CPU_COLUMNS = 2048
 
 
-def _chunk_values(plan: _Plan, stim: torch.Tensor, times: np.ndarray,
-                  units: torch.Tensor | None, n_lags: int) -> np.ndarray:
-    """dSTRFs ``[n, units, F, n_lags]`` of one chunk, in cache-sized pieces on the CPU."""
+def _chunk_values(plan: _Plan, stim: torch.Tensor, times: np.ndarray, units: torch.Tensor | None,
+                  n_lags: int, out: np.ndarray | None = None) -> np.ndarray:
+    """dSTRFs ``[n, units, F, n_lags]`` of one chunk (into ``out`` if given), in
+    cache-sized pieces on the CPU."""
     n_units = plan.n_outputs if units is None else len(units)
-    out = np.zeros((len(times), n_units, stim.shape[1], n_lags), dtype=np.float32)
+    if out is None:
+        out = np.empty((len(times), n_units, stim.shape[1], n_lags), dtype=np.float32)
     view = torch.from_numpy(out)
     step = len(times) if stim.device.type != "cpu" else max(1, CPU_COLUMNS // max(1, n_units))
     for a in range(0, len(times), step):
@@ -490,7 +504,16 @@ def dstrf(
     See :func:`iter_dstrf_chunks` for the arguments; rows follow the stimuli in order,
     then the requested bins in order.
     """
-    parts = [c.values for c in iter_dstrf_chunks(model, stimulus, times, params, units)]
-    if not parts:
+    params = params or DSTRFParams()
+    stims = _as_list(stimulus)
+    bins = _resolve_times(stims, times, params)
+    n = sum(len(t) for t in bins)
+    if n == 0:
         raise InvalidDataError("no time bins requested for the dSTRF")
-    return np.concatenate(parts)
+    plan = _start(model, stims[0], params)
+    n_units = plan.n_outputs if units is None else len(units)
+    # Chunks are written in place: concatenating them afterwards would copy every value again.
+    out = np.empty((n, n_units, stims[0].shape[1], params.n_lags), dtype=np.float32)
+    for _ in _chunks(plan, stims, bins, params, units, out):
+        pass
+    return out
