@@ -16,8 +16,12 @@ cosine, share of their energy inside the true subspace), per unit and per nonlin
 class. It also reports the oracle: the same subspace step on the dSTRFs of the generating model
 itself (similarity 1 when every step is consistent).
 
+How recovery grows with the data: ``--estimation-sounds`` (more sound) and
+``--rate-scale`` (more spikes per second of sound); docs/ground-truth.md has the figures.
+
 Usage: ``python benchmarks/bench_recovery.py [--quick] [--out DIR] [--device cpu]
-[--fits N] [--max-epochs N] [--threads N] [--sample-step N]``. The last line holds
+[--fits N] [--max-epochs N] [--threads N] [--sample-step N] [--estimation-sounds N]
+[--rate-scale X]``. The last line holds
 ``similarity_mean=... similarity_top_k_mean=... k_within_one=... k90_within_one=...
 shape_correct=... n_scored=... oracle_similarity=... dstrf_cosine_mean=... pipeline_s=...``.
 """
@@ -83,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fits", type=int, default=4, help="jackknife fits per model type")
     parser.add_argument("--max-epochs", type=int, default=300, help="epochs per training stage")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    parser.add_argument("--estimation-sounds", type=int, default=100,
+                        help="2-s estimation sounds, each heard once (100: 200 s)")
+    parser.add_argument("--rate-scale", type=float, default=1.0,
+                        help="factor on the units' mean rates (1: 5-20 spikes/s, about NS1's; the "
+                             "250 spikes/s ceiling stays)")
     parser.add_argument("--sample-step", type=int, default=3,
                         help="dSTRFs at every N-th estimation bin (the paper: 47, at most 3000)")
     args = parser.parse_args(argv)
@@ -98,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         config = demo_config(quick=True, device=args.device, seed=args.seed)
         config = config.replace(training={"max_epochs": 3, "patience": 2})
     else:
-        sim = SimulationParams(n_units=16, seed=args.seed)
+        base = SimulationParams()
+        sim = SimulationParams(n_units=16, seed=args.seed, n_estimation_sounds=args.estimation_sounds,
+                               min_rate=base.min_rate * args.rate_scale,
+                               max_mean_rate=base.max_mean_rate * args.rate_scale)
         config = demo_config(device=args.device, seed=args.seed)
         config = config.replace(training={"max_epochs": args.max_epochs, "patience": 20},
                                 ensemble={"n_jackknife": args.fits, "n_init": 1},
