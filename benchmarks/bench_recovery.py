@@ -21,7 +21,7 @@ How recovery grows with the data: ``--estimation-sounds`` (more sound) and
 
 Usage: ``python benchmarks/bench_recovery.py [--quick] [--out DIR] [--device cpu]
 [--fits N] [--max-epochs N] [--threads N] [--sample-step N] [--estimation-sounds N]
-[--rate-scale X]``. The last line holds
+[--rate-scale X] [--min-dim N] [--max-dim N]``. The last line holds
 ``similarity_mean=... similarity_top_k_mean=... k_within_one=... k90_within_one=...
 shape_correct=... n_scored=... oracle_similarity=... dstrf_cosine_mean=... pipeline_s=...``.
 """
@@ -92,9 +92,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-scale", type=float, default=1.0,
                         help="factor on the units' mean rates (1: 5-20 spikes/s, about NS1's; the "
                              "250 spikes/s ceiling stays)")
+    parser.add_argument("--min-dim", type=int, default=None,
+                        help="fewest true filters per unit (default: SimulationParams')")
+    parser.add_argument("--max-dim", type=int, default=None,
+                        help="most true filters per unit (default: SimulationParams')")
+    parser.add_argument("--min-peak-lag", type=float, default=None,
+                        help="earliest peak of the true filters' temporal kernels, bins")
     parser.add_argument("--sample-step", type=int, default=3,
                         help="dSTRFs at every N-th estimation bin (the paper: 47, at most 3000)")
     args = parser.parse_args(argv)
+    if args.rate_scale <= 0:
+        parser.error(f"--rate-scale must be positive, got {args.rate_scale}")
 
     from ndx_encoding_subspace.demo import demo_config, recovery
     from ndx_encoding_subspace.pipeline import run_site
@@ -110,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         base = SimulationParams()
         sim = SimulationParams(n_units=16, seed=args.seed, n_estimation_sounds=args.estimation_sounds,
                                min_rate=base.min_rate * args.rate_scale,
-                               max_mean_rate=base.max_mean_rate * args.rate_scale)
+                               max_mean_rate=base.max_mean_rate * args.rate_scale,
+                               min_dim=base.min_dim if args.min_dim is None else args.min_dim,
+                               max_dim=base.max_dim if args.max_dim is None else args.max_dim,
+                               min_peak_lag=(base.min_peak_lag if args.min_peak_lag is None
+                                             else args.min_peak_lag))
         config = demo_config(device=args.device, seed=args.seed)
         config = config.replace(training={"max_epochs": args.max_epochs, "patience": 20},
                                 ensemble={"n_jackknife": args.fits, "n_init": 1},

@@ -447,7 +447,7 @@ def iter_dstrf_chunks(
 
 
 def _start(model: nn.Module, first: np.ndarray, params: DSTRFParams) -> _Plan:
-    """The model on the target device, planned on the first stimulus."""
+    """The plan for ``model`` on the target device, made on the first stimulus."""
     stim = torch.from_numpy(first).to(params.torch_device())
     return _plan(_prepare(model, params), stim, params)
 

@@ -9,15 +9,16 @@ assume).
 
 Units (:mod:`.simulate_units`): the site has ``n_shared_filters`` smooth STRF-like filters
 (:func:`~.simulate_units._strf`: a Gaussian-over-frequency excitatory field times a
-gamma-shaped temporal kernel, with spectral or delayed inhibition), as A1 STRFs are. Each
-unit's subspace has k = 2..6 dimensions spanned by a random rotation of 1-3 shared filters
-(the units tile the shared subspace sparsely) and private filters of the same form. The
-unit's generating filters ``w_j`` are the principal axes of that span under the stimulus
-(orthonormal, with uncorrelated projections); draws whose least-driven axis has less than
-``1 / max_drive_ratio`` of the variance of the most-driven one are redrawn, so that every
-true direction is driven by the sounds. With ``z_j`` the standardised projections of the
-scaled spectrogram (``x_j(t) = sum_{f,lag} w_j[f, lag] S[t - lag, f]``), the drive ``g``
-is one of
+gamma-shaped temporal kernel peaking ``min_peak_lag`` to ``max_peak_lag`` bins after the
+sound, with spectral or delayed inhibition), as A1 STRFs are. Each unit's subspace has k =
+``min_dim``..``max_dim`` dimensions (narrow-spiking units at least 3) spanned by a random
+rotation of 1-3 shared filters (the units tile the shared subspace sparsely) and private
+filters of the same form. The unit's generating filters ``w_j`` are the principal axes of
+that span under the stimulus (orthonormal, with uncorrelated projections); draws whose
+least-driven axis has less than ``1 / max_drive_ratio`` of the variance of the most-driven
+one are redrawn, so that every true direction is driven by the sounds. With ``z_j`` the
+standardised projections of the scaled spectrogram
+(``x_j(t) = sum_{f,lag} w_j[f, lag] S[t - lag, f]``), the drive ``g`` is one of
 
 * ``symmetric_up``: ``sum_j a_j z_j^2`` (energy-like, phase invariant);
 * ``symmetric_down``: ``1 / (1 + sum_j a_j z_j^2)`` (suppressed by contrast in the subspace);
@@ -161,7 +162,8 @@ def simulate_site(params: SimulationParams | None = None) -> SimulatedSite:
     timeline = np.zeros((pos, sp.n_channels), dtype=np.float32)
     for name, s in zip(order, starts):
         timeline[s:s + specs[name].shape[0]] = specs[name]
-    shared = np.stack([_strf(rng, sp.n_channels, p.n_lags) for _ in range(p.n_shared_filters)])
+    shared = np.stack([_strf(rng, sp.n_channels, p.n_lags, (p.min_peak_lag, p.max_peak_lag))
+                       for _ in range(p.n_shared_filters)])
     cov = _window_covariance(list(specs.values()), p.n_lags)
     units = _make_units(p, shared, list(specs.values()), cov, rng)
     truth = SiteTruth(shared_filters=shared, units=units, params=p, spectrogram_params=sp)

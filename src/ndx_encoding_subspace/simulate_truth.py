@@ -36,7 +36,11 @@ class SimulationParams(Params):
     :meth:`quick` gives a small one for smoke tests. ``chord_bed_level`` is the level of
     the random-chord bed in dB relative to the loudest events (below -100: none);
     ``max_drive_ratio`` and ``max_draws`` bound the spread of stimulus variance over a
-    unit's true directions (see :mod:`ndx_encoding_subspace.simulate`).
+    unit's true directions (see :mod:`ndx_encoding_subspace.simulate`); ``min_dim`` and
+    ``max_dim`` bound each unit's number of true filters, ``min_peak_lag`` and
+    ``max_peak_lag`` the latency (bins) of their temporal peak. A filter peaking one bin
+    after the sound puts a fifth of its energy in directions the sounds barely drive
+    (docs/ground-truth.md).
     """
 
     n_units: int = 24
@@ -52,6 +56,8 @@ class SimulationParams(Params):
     n_shared_filters: int = 8
     min_dim: int = 2
     max_dim: int = 6
+    min_peak_lag: float = 1.0
+    max_peak_lag: float = 5.0
     narrow_fraction: float = 0.25
     min_rate: float = 5.0
     max_mean_rate: float = 20.0
@@ -70,6 +76,8 @@ class SimulationParams(Params):
             check_range(n + name, getattr(self, name), 1, 100000)
         check_range(n + "min_dim", self.min_dim, 1, 20)
         check_range(n + "max_dim", self.max_dim, self.min_dim, 20)
+        check_range(n + "min_peak_lag", self.min_peak_lag, 0.5, self.n_lags / 2)
+        check_range(n + "max_peak_lag", self.max_peak_lag, self.min_peak_lag, self.n_lags / 2)
         for name in ("estimation_duration", "validation_duration"):
             check_range(n + name, getattr(self, name), self.bin_size, 600)
         check_range(n + "bin_size", self.bin_size, 0.001, 0.1)

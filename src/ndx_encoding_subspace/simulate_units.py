@@ -18,11 +18,13 @@ __all__ = ["unit_rates", "WAVEFORM_RATE"]
 WAVEFORM_RATE = 30000.0
 
 
-def _strf(rng: np.random.Generator, n_freq: int, n_lags: int) -> np.ndarray:
+def _strf(rng: np.random.Generator, n_freq: int, n_lags: int,
+          peak_lags: tuple[float, float] = (1.0, 5.0)) -> np.ndarray:
     """A smooth STRF-like filter [F, D], unit Frobenius norm.
 
     An excitatory field, Gaussian over frequency (sigma 1.2-3.5 channels, about 0.25-0.7
-    octave) times a gamma-shaped temporal kernel peaking 10-50 ms after the sound, plus,
+    octave) times a gamma-shaped temporal kernel peaking ``peak_lags`` bins (default 10-50
+    ms) after the sound, plus,
     most of the time, an inhibitory component of the same form: a spectral side band
     (offset 2-5 channels) or a delayed inhibition (2-6 bins later) or both.
     """
@@ -34,7 +36,7 @@ def _strf(rng: np.random.Generator, n_freq: int, n_lags: int) -> np.ndarray:
         h = (lag / tau) ** 2 * np.exp(-lag / tau)
         return np.exp(-0.5 * ((f - f0) / sf) ** 2) * h / h.max()
 
-    f0, sf, peak = rng.uniform(3, n_freq - 4), rng.uniform(1.2, 3.5), rng.uniform(1.0, 5.0)
+    f0, sf, peak = rng.uniform(3, n_freq - 4), rng.uniform(1.2, 3.5), rng.uniform(*peak_lags)
     w = component(f0, sf, peak)
     form = rng.choice(["none", "side", "delayed", "both"], p=[0.2, 0.35, 0.3, 0.15])
     if form in ("side", "both"):
@@ -121,7 +123,8 @@ def _unit_filters(p: SimulationParams, members: np.ndarray, k: int, cov: np.ndar
     for _ in range(p.max_draws):
         mix = np.linalg.qr(rng.standard_normal((n_sh, n_sh)))[0]
         own = np.einsum("ij,jfd->ifd", mix, members)
-        private = [_strf(rng, n_freq, n_lags)[None] for _ in range(k - n_sh)]
+        private = [_strf(rng, n_freq, n_lags, (p.min_peak_lag, p.max_peak_lag))[None]
+                   for _ in range(k - n_sh)]
         basis = _orthonormal(np.concatenate([own, *private]))
         flat = basis.reshape(k, -1)
         drive, axes = np.linalg.eigh(flat @ cov @ flat.T)
