@@ -76,8 +76,8 @@ class SimulationParams(Params):
             check_range(n + name, getattr(self, name), 1, 100000)
         check_range(n + "min_dim", self.min_dim, 1, 20)
         check_range(n + "max_dim", self.max_dim, self.min_dim, 20)
-        check_range(n + "min_peak_lag", self.min_peak_lag, 0.5, self.n_lags / 2)
-        check_range(n + "max_peak_lag", self.max_peak_lag, self.min_peak_lag, self.n_lags / 2)
+        check_range(n + "min_peak_lag", self.min_peak_lag, 0.5, self.n_lags)
+        check_range(n + "max_peak_lag", self.max_peak_lag, self.min_peak_lag, self.n_lags)
         for name in ("estimation_duration", "validation_duration"):
             check_range(n + name, getattr(self, name), self.bin_size, 600)
         check_range(n + "bin_size", self.bin_size, 0.001, 0.1)
