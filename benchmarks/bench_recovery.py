@@ -21,7 +21,8 @@ How recovery grows with the data: ``--estimation-sounds`` (more sound) and
 
 Usage: ``python benchmarks/bench_recovery.py [--quick] [--out DIR] [--device cpu]
 [--fits N] [--max-epochs N] [--threads N] [--sample-step N] [--estimation-sounds N]
-[--rate-scale X] [--min-dim N] [--max-dim N]``. The last line holds
+[--rate-scale X] [--min-dim N] [--max-dim N]
+[--min-peak-lag X]``. The last line holds
 ``similarity_mean=... similarity_top_k_mean=... k_within_one=... k90_within_one=...
 shape_correct=... n_scored=... oracle_similarity=... dstrf_cosine_mean=... pipeline_s=...``.
 """
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--rate-scale must be positive, got {args.rate_scale}")
 
     from ndx_encoding_subspace.demo import demo_config, recovery
+    from ndx_encoding_subspace.errors import ConfigError
     from ndx_encoding_subspace.pipeline import run_site
     from ndx_encoding_subspace.results import load_results
     from ndx_encoding_subspace.simulate import SimulationParams, load_truth, simulate_site
@@ -116,13 +118,14 @@ def main(argv: list[str] | None = None) -> int:
         config = config.replace(training={"max_epochs": 3, "patience": 2})
     else:
         base = SimulationParams()
-        sim = SimulationParams(n_units=16, seed=args.seed, n_estimation_sounds=args.estimation_sounds,
-                               min_rate=base.min_rate * args.rate_scale,
-                               max_mean_rate=base.max_mean_rate * args.rate_scale,
-                               min_dim=base.min_dim if args.min_dim is None else args.min_dim,
-                               max_dim=base.max_dim if args.max_dim is None else args.max_dim,
-                               min_peak_lag=(base.min_peak_lag if args.min_peak_lag is None
-                                             else args.min_peak_lag))
+        given = {"min_dim": args.min_dim, "max_dim": args.max_dim, "min_peak_lag": args.min_peak_lag}
+        try:
+            sim = SimulationParams(n_units=16, seed=args.seed, n_estimation_sounds=args.estimation_sounds,
+                                   min_rate=base.min_rate * args.rate_scale,
+                                   max_mean_rate=base.max_mean_rate * args.rate_scale,
+                                   **{k: v for k, v in given.items() if v is not None})
+        except ConfigError as err:
+            parser.error(str(err))
         config = demo_config(device=args.device, seed=args.seed)
         config = config.replace(training={"max_epochs": args.max_epochs, "patience": 20},
                                 ensemble={"n_jackknife": args.fits, "n_init": 1},

@@ -19,13 +19,12 @@ WAVEFORM_RATE = 30000.0
 
 
 def _strf(rng: np.random.Generator, n_freq: int, n_lags: int,
-          peak_lags: tuple[float, float] = (1.0, 5.0)) -> np.ndarray:
+          peak_lags: tuple[float, float]) -> np.ndarray:
     """A smooth STRF-like filter [F, D], unit Frobenius norm.
 
     An excitatory field, Gaussian over frequency (sigma 1.2-3.5 channels, about 0.25-0.7
-    octave) times a gamma-shaped temporal kernel peaking ``peak_lags`` bins (default 10-50
-    ms) after the sound, plus,
-    most of the time, an inhibitory component of the same form: a spectral side band
+    octave) times a gamma-shaped temporal kernel peaking ``peak_lags`` (lowest, highest) bins
+    after the sound, plus, most of the time, an inhibitory component of the same form: a spectral side band
     (offset 2-5 channels) or a delayed inhibition (2-6 bins later) or both.
     """
     f = np.arange(n_freq)[:, None]
