@@ -5,8 +5,9 @@ second of :func:`ndx_encoding_subspace.dstrf.dstrf`, of the reference loop
 (``torch.autograd.functional.jacobian`` on one 30-bin window at a time, all units), the
 float32 matrix-multiply rate measured in the same run, and the share of that rate the
 batched dSTRF reaches, counting the minimum work of a reverse pass per window (every
-layer evaluated only on the bins the last output depends on). Every figure is the best
-of ``--repeats`` timings (the machine is shared). Last line: ``name=value``.
+layer evaluated only on the bins the last output depends on). The three timings are
+taken in turn, ``--repeats`` rounds, and the best of each is kept, so that a busy spell
+of the shared machine weighs on all of them alike. Last line: ``name=value``.
 """
 
 from __future__ import annotations
@@ -33,17 +34,15 @@ def min_flop_per_window(u: int = N_UNITS) -> float:
     return 2.0 * u * (dense3 + dense2 + fir2 + fir1 + mix)
 
 
-def best_time(fn, repeats: int) -> float:
-    """Shortest of ``repeats`` timings of ``fn()`` in seconds."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+def timed(fn) -> float:
+    """Seconds taken by ``fn()``."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
-def matmul_rate(device: torch.device, n: int = 1024, repeats: int = 20, best_of: int = 3) -> float:
+def matmul_run(device: torch.device, n: int = 1024, repeats: int = 20):
+    """A timed function and its FLOP count: ``repeats`` products of two n x n matrices."""
     a = torch.randn(n, n, device=device)
     b = torch.randn(n, n, device=device)
     a @ b
@@ -54,7 +53,7 @@ def matmul_rate(device: torch.device, n: int = 1024, repeats: int = 20, best_of:
             a @ b
         _sync(device)
 
-    return 2.0 * n**3 * repeats / best_time(run, best_of)
+    return run, 2.0 * n**3 * repeats
 
 
 def _sync(device: torch.device) -> None:
@@ -62,7 +61,8 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def loop_rate(model: torch.nn.Module, stim: np.ndarray, n_windows: int, best_of: int) -> float:
+def loop_run(model: torch.nn.Module, stim: np.ndarray, n_windows: int):
+    """The reference loop over ``n_windows`` windows and its count of windows x units."""
     padded = np.concatenate([np.zeros((N_LAGS - 1, N_FREQ), np.float32), stim])
     times = np.arange(100, 100 + n_windows)
 
@@ -72,21 +72,36 @@ def loop_rate(model: torch.nn.Module, stim: np.ndarray, n_windows: int, best_of:
             torch.autograd.functional.jacobian(lambda w: model(w)[0, -1], window)
 
     run()
-    return n_windows * N_UNITS / best_time(run, best_of)
+    return run, n_windows * N_UNITS
 
 
-def batched_rate(model, stim, n_windows: int, device: str, chunk: int, best_of: int) -> float:
+def batched_run(model, stim, n_windows: int, device: str, chunk: int):
+    """:func:`dstrf` on ``n_windows`` windows and its count of windows x units."""
     params = DSTRFParams(n_lags=N_LAGS, chunk_size=chunk, device=device)
     times = np.arange(n_windows)
-    dstrf(model, stim, times[: min(n_windows, 2 * chunk)], params)  # warm-up and planning
-    return n_windows * N_UNITS / best_time(lambda: dstrf(model, stim, times, params), best_of)
+    dstrf(model, stim, times[: min(n_windows, 2 * chunk)], params)  # warm-up
+
+    def run() -> None:
+        dstrf(model, stim, times, params)
+        _sync(torch.device(device))
+
+    return run, n_windows * N_UNITS
+
+
+def best_rates(runs: dict, rounds: int) -> dict:
+    """Work per second of each ``name: (fn, work)``, best over ``rounds`` taken in turn."""
+    best = {name: float("inf") for name in runs}
+    for _ in range(rounds):
+        for name, (fn, _) in runs.items():
+            best[name] = min(best[name], timed(fn))
+    return {name: work / best[name] for name, (_, work) in runs.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny run (CI smoke test)")
     parser.add_argument("--chunk", type=int, default=256, help="windows per chunk (CPU)")
-    parser.add_argument("--repeats", type=int, default=3, help="timings per figure (best kept)")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds of timings (best of each kept)")
     args = parser.parse_args()
     torch.manual_seed(0)
     model = PopulationCNN(N_FREQ, N_UNITS).eval()
@@ -104,9 +119,10 @@ def main() -> None:
     for threads in (1, 2):
         torch.set_num_threads(threads)
         cpu = torch.device("cpu")
-        mm = matmul_rate(cpu, best_of=best_of)
-        loop = loop_rate(model, stim, n_loop, best_of)
-        fast = batched_rate(model, stim, n_windows, "cpu", args.chunk, best_of)
+        rates = best_rates({"matmul": matmul_run(cpu), "loop": loop_run(model, stim, n_loop),
+                            "batched": batched_run(model, stim, n_windows, "cpu", args.chunk)},
+                           best_of)
+        fast, loop, mm = rates["batched"], rates["loop"], rates["matmul"]
         share = 100.0 * fast / N_UNITS * flop / mm
         print(f"threads={threads}: batched {fast:,.0f} windows*units/s "
               f"({1e3 * N_UNITS / fast:.3f} ms/window), loop {loop:,.0f} windows*units/s "
@@ -124,8 +140,9 @@ def main() -> None:
     }
     if torch.cuda.is_available():
         gpu = torch.device("cuda")
-        fast = batched_rate(model, stim, n_windows, "cuda", 1024, best_of)
-        mm = matmul_rate(gpu, 4096, best_of=best_of)
+        rates = best_rates({"matmul": matmul_run(gpu, 4096),
+                            "batched": batched_run(model, stim, n_windows, "cuda", 1024)}, best_of)
+        fast, mm = rates["batched"], rates["matmul"]
         line["gpu_windows_units_per_s"] = f"{fast:.0f}"
         line["gpu_pct_of_matmul"] = f"{100.0 * fast / N_UNITS * flop / mm:.1f}"
     line["speedup_vs_loop"] = f"{results[2][0] / results[2][1]:.1f}"
