@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from ndx_encoding_subspace import dstrf_layers
 from ndx_encoding_subspace.dstrf import (
     DSTRFParams,
     dstrf,
@@ -149,8 +150,10 @@ def test_dstrf_equals_autograd_loop(cls, stim, caplog):
     assert np.all(fast[..., 9:] == 0)  # lags beyond the receptive field (9 bins)
 
 
-@pytest.mark.parametrize("include_output", [True, False])
-def test_population_cnn_uses_explicit_rules(stim, caplog, include_output):
+@pytest.mark.parametrize(("include_output", "input_columns"), [(True, 256), (False, 256), (True, 10)])
+def test_population_cnn_uses_explicit_rules(stim, caplog, monkeypatch, include_output, input_columns):
+    # 10 columns: the input layers run two windows at a time, the last block of a chunk short
+    monkeypatch.setattr(dstrf_layers, "CPU_INPUT_COLUMNS", input_columns)
     torch.manual_seed(7)
     model = PopulationCNN(6, 5, mix_channels=8, fir_taps=4, hidden=(9, 7)).eval()
     with torch.no_grad():
