@@ -1,13 +1,16 @@
 """Ground-truth recovery through a fitted CNN, at a size that runs in CI.
 
 The whole pipeline (NWB in, CNN ensemble, dSTRFs, PCA, k, SSRF, results NWB out) runs on
-a small simulated site of low-dimensional units (1 or 2 true filters, 120 s of
-estimation sound, 2 jackknife fits) and its results file is scored against the truth
-with :func:`~ndx_encoding_subspace.demo.recovery`. At this size the CNN sees few spikes,
-so the floors are lower than the full-size figures of ``benchmarks/bench_recovery.py``
-(docs/ground-truth.md); they are still far above what subspaces unrelated to the truth
-give (random subspaces of this space: mean squared cosine about 0.001 per angle; another
-unit's true subspace: checked below).
+a small simulated site of identifiable units (1 or 2 true filters peaking 20-50 ms after
+the sound, 200 s of estimation sound, 4 jackknife fits) and its results file is scored
+against the truth with :func:`~ndx_encoding_subspace.demo.recovery`, with the criterion
+of the full-size benchmark (docs/ground-truth.md): for units whose CNN r is at least
+0.5, mean squared cosine of the principal angles at least 0.9, k within one of the truth
+and the nonlinearity class right for most. So that 200 s of sound carry enough spikes,
+the units fire three times as much as the default site's (15-60 spikes/s on average).
+Measured on this seed: similarity 0.91, k at 90% within one for all four units, every
+class right (about three minutes on one thread). Other seeds at this size give 0.80-0.91:
+the full-size figures come from ``benchmarks/bench_recovery.py``.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from ndx_encoding_subspace.pipeline import run_site
 from ndx_encoding_subspace.results import load_results
 from ndx_encoding_subspace.simulate import SimulationParams, load_truth, simulate_site
 
-SITE = SimulationParams(n_units=4, n_estimation_sounds=60, n_validation_sounds=3, validation_repeats=10,
-                        min_dim=1, max_dim=2, min_peak_lag=2.0, narrow_fraction=0.0, seed=0)
+_BASE = SimulationParams()
+SITE = SimulationParams(n_units=4, n_estimation_sounds=100, n_validation_sounds=3, validation_repeats=10,
+                        min_dim=1, max_dim=2, min_peak_lag=2.0, narrow_fraction=0.0, seed=0,
+                        min_rate=3 * _BASE.min_rate, max_mean_rate=3 * _BASE.max_mean_rate)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +35,7 @@ def scored(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cnn_recovery")
     recording = simulate_site(SITE).write_nwb(folder / "site.nwb")
     config = demo_config(device="cpu").replace(
-        training={"max_epochs": 100, "patience": 10}, ensemble={"n_jackknife": 2, "n_init": 1},
+        training={"max_epochs": 100, "patience": 10}, ensemble={"n_jackknife": 4, "n_init": 1},
         ln={"enabled": False}, subspace={"noise_repeats": 2}, scoring={"n_shuffles": 20},
         dstrf={"sample_step": 2}, compute={"threads": 1})
     result = run_site(recording, folder / "out", config, progress=False)
@@ -41,9 +46,10 @@ def scored(tmp_path_factory):
 @pytest.mark.slow
 def test_cnn_subspaces_recover_the_truth(scored):
     _, _, rec = scored
-    assert rec["n_scored"] >= 2, rec["units"]
-    assert rec["similarity_mean"] >= 0.6, rec["units"]
-    assert rec["k90_within_one"] >= 0.5, rec["units"]
+    assert rec["n_scored"] >= 3, rec["units"]
+    assert rec["similarity_mean"] >= 0.9, rec["units"]
+    assert rec["k90_within_one"] > 0.5, rec["units"]
+    assert rec["shape_correct"] > 0.5, rec["units"]
 
 
 @pytest.mark.slow
