@@ -48,6 +48,7 @@ from .dstrf_layers import (
     GenericRule,
     LayerRule,
     LinearRule,
+    Workspace,
     fused_fir_linear,
     input_fir_linear,
     rule_for,
@@ -331,10 +332,12 @@ def _plan(model: nn.Module, stim: torch.Tensor, params: DSTRFParams) -> _Plan:
 
 
 def _jacobian(
-    plan: _Plan, stim: torch.Tensor, times: torch.Tensor, units: torch.Tensor | None
+    plan: _Plan, stim: torch.Tensor, times: torch.Tensor, units: torch.Tensor | None,
+    workspace: Workspace | None = None,
 ) -> torch.Tensor:
     """Gradients of outputs at ``times`` wrt their input windows, ``[n, units, F,
-    plan.total]`` in lag order (often a strided view)."""
+    plan.total]`` in lag order (often a strided view, valid until ``workspace`` is
+    used again)."""
     x = _windows(stim, times, plan.total)
     for rule, q in zip(plan.rules, plan.needed):
         x = rule.forward(x, q)
@@ -347,10 +350,10 @@ def _jacobian(
     while i >= 0:
         rule = rules[i]
         if isinstance(rule, FIRRule) and rule.q == 1 and i > 0 and isinstance(rules[i - 1], LinearRule):
-            g = fused_fir_linear(rule, rules[i - 1], g)
+            g = fused_fir_linear(rule, rules[i - 1], g, workspace)
             i -= 2
         elif i == 1 and isinstance(rule, FIRRule) and isinstance(rules[0], LinearRule):
-            return input_fir_linear(rule, rules[0], g)
+            return input_fir_linear(rule, rules[0], g, workspace)
         elif i == 0 and isinstance(rule, LinearRule):
             return rule.backward_last(g).flip(0).permute(1, 2, 3, 0)
         else:
@@ -457,14 +460,15 @@ def _chunks(plan: _Plan, stims: list[np.ndarray], bins: list[np.ndarray], params
     """Chunks of validated inputs; their values are consecutive row blocks of ``out`` if given."""
     device = params.torch_device()
     unit_index = None if units is None else torch.as_tensor(list(units), device=device)
-    d, row = params.n_lags, 0
+    d, row, workspace = params.n_lags, 0, Workspace()
     for k, (stim_np, t_np) in enumerate(zip(stims, bins)):
         stim = torch.from_numpy(stim_np).to(device)
         for start in range(0, len(t_np), params.chunk_size):
             t_chunk = t_np[start:start + params.chunk_size]
             block = None if out is None else out[row:row + len(t_chunk)]
             row += len(t_chunk)
-            yield DSTRFChunk(k, t_chunk.copy(), _chunk_values(plan, stim, t_chunk, unit_index, d, block))
+            values = _chunk_values(plan, stim, t_chunk, unit_index, d, block, workspace)
+            yield DSTRFChunk(k, t_chunk.copy(), values)
 
 
 #: Cotangent columns (windows x units) per product on the CPU: larger batches of the
@@ -473,9 +477,10 @@ CPU_COLUMNS = 2048
 
 
 def _chunk_values(plan: _Plan, stim: torch.Tensor, times: np.ndarray, units: torch.Tensor | None,
-                  n_lags: int, out: np.ndarray | None = None) -> np.ndarray:
+                  n_lags: int, out: np.ndarray | None = None,
+                  workspace: Workspace | None = None) -> np.ndarray:
     """dSTRFs ``[n, units, F, n_lags]`` of one chunk (into ``out`` if given), in
-    cache-sized pieces on the CPU."""
+    cache-sized pieces on the CPU, reusing the buffers of ``workspace``."""
     n_units = plan.n_outputs if units is None else len(units)
     if out is None:
         out = np.empty((len(times), n_units, stim.shape[1], n_lags), dtype=np.float32)
@@ -484,7 +489,7 @@ def _chunk_values(plan: _Plan, stim: torch.Tensor, times: np.ndarray, units: tor
     for a in range(0, len(times), step):
         piece = torch.as_tensor(times[a:a + step], device=stim.device)
         with torch.no_grad():
-            grads = _jacobian(plan, stim, piece, units)
+            grads = _jacobian(plan, stim, piece, units, workspace)
         if stim.device.type == "cpu":
             _to_lags(grads, n_lags, view[a:a + step])
         else:

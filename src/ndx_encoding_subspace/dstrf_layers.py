@@ -27,7 +27,36 @@ from torch import nn
 
 from .models import layers as L
 
-__all__ = ["LayerRule", "rule_for", "fused_fir_linear", "input_fir_linear"]
+__all__ = ["LayerRule", "rule_for", "fused_fir_linear", "input_fir_linear", "Workspace"]
+
+
+class Workspace:
+    """Buffers reused from one batch of windows to the next.
+
+    The largest cotangents of a batch (tens of MB for the paper CNN) would otherwise be
+    fresh allocations each time, which the C allocator returns to the operating system
+    and takes back page by page. A buffer is handed out again only once the previous
+    batch's values have been consumed, as :mod:`.dstrf` does.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        """A contiguous tensor of ``shape`` (contents undefined), the dtype and device of ``like``."""
+        n = 1
+        for size in shape:
+            n *= size
+        flat = self._buffers.get(name)
+        if flat is None or flat.numel() < n or flat.dtype != like.dtype or flat.device != like.device:
+            flat = like.new_empty(n)
+            self._buffers[name] = flat
+        return flat[:n].view(shape)
+
+
+def _empty(workspace: Workspace | None, name: str, shape: tuple[int, ...],
+           like: torch.Tensor) -> torch.Tensor:
+    return like.new_empty(shape) if workspace is None else workspace.get(name, shape, like)
 
 
 class LayerRule:
@@ -154,11 +183,12 @@ def rule_for(module: nn.Module) -> LayerRule | None:
     return None
 
 
-def fused_fir_linear(fir: FIRRule, linear: LinearRule, g: torch.Tensor) -> torch.Tensor:
+def fused_fir_linear(fir: FIRRule, linear: LinearRule, g: torch.Tensor,
+                     workspace: Workspace | None = None) -> torch.Tensor:
     """``linear.backward(fir.backward(g))`` for a FIR evaluated at one output bin.
 
     The two maps are one matrix ``K[(c, p), c'] = W[c', c] hw[c', p]`` applied to
-    ``g[C', 1, N, U]``.
+    ``g[C', 1, N, U]``; the result lives in ``workspace`` when one is given.
     """
     if fir.q != 1:
         raise ValueError("fused_fir_linear needs a FIR evaluated at one output bin")
@@ -166,7 +196,9 @@ def fused_fir_linear(fir: FIRRule, linear: LinearRule, g: torch.Tensor) -> torch
     w = linear.weight  # [C', C]
     hw = fir.window_filters()  # [C', r]
     kernel = (w.T[:, None, :] * hw.T[None, :, :]).reshape(-1, c_out)  # [(C, r), C']
-    return (kernel @ g.reshape(c_out, -1)).view(w.shape[1], fir.field, n, u)
+    out = _empty(workspace, "fused_fir_linear", (kernel.shape[0], n * u), g)
+    torch.mm(kernel, g.reshape(c_out, -1), out=out)
+    return out.view(w.shape[1], fir.field, n, u)
 
 
 #: Cotangent columns (windows x units) per block of :func:`input_fir_linear` on the CPU:
@@ -175,20 +207,21 @@ def fused_fir_linear(fir: FIRRule, linear: LinearRule, g: torch.Tensor) -> torch
 CPU_INPUT_COLUMNS = 256
 
 
-def input_fir_linear(fir: FIRRule, linear: LinearRule, g: torch.Tensor) -> torch.Tensor:
+def input_fir_linear(fir: FIRRule, linear: LinearRule, g: torch.Tensor,
+                     workspace: Workspace | None = None) -> torch.Tensor:
     """``linear.backward_last(fir.backward(g))`` for the first two layers of a model.
 
     The Toeplitz product is taken window-major with its positions in *lag* order
     (``[C, N*U, lag]``, the faster layout for few taps) and the channel map is applied
     to it directly, a few windows at a time on the CPU; the result is a view ``[N, U,
-    C_in, q + field - 1]`` in lag order.
+    C_in, q + field - 1]`` in lag order, living in ``workspace`` when one is given.
     """
     c, q, n, u = g.shape
     t = fir.toeplitz_t().flip(1).transpose(1, 2)  # [C, q, lag]
     lags, w = t.shape[2], linear.weight
-    out = g.new_empty(n, u, lags, w.shape[1])
+    out = _empty(workspace, "input_fir_linear", (n, u, lags, w.shape[1]), g)
     step = n if g.device.type != "cpu" else max(1, CPU_INPUT_COLUMNS // u)
-    z = g.new_empty(c, min(step, n) * u, lags)
+    z = _empty(workspace, "input_fir_linear_block", (c, min(step, n) * u, lags), g)
     for a in range(0, n, step):
         block = g[:, :, a:a + step]
         cols = block.shape[2] * u
