@@ -333,3 +333,14 @@ def test_ensemble_at_the_sample_in_one_pass_equals_the_two_pass_route(shrinkage)
     np.testing.assert_allclose(one_pass, two_pass, rtol=1e-5, atol=1e-6 * np.abs(two_pass).max())
     if shrinkage:
         assert (one_pass == 0).sum() > 0 and (one_pass == 0).sum() == (two_pass == 0).sum()
+
+
+def test_workspace_reuses_its_buffers_and_grows():
+    ws = dstrf_layers.Workspace()
+    like = torch.zeros(1)
+    a = ws.get("x", (4, 5), like)
+    b = ws.get("x", (3, 2), like)  # smaller: the same memory
+    assert b.data_ptr() == a.data_ptr() and b.shape == (3, 2) and b.is_contiguous()
+    c = ws.get("x", (6, 5), like)  # larger: a new buffer
+    assert c.shape == (6, 5) and c.numel() == 30
+    assert ws.get("y", (2,), like.double()).dtype == torch.float64
