@@ -16,4 +16,6 @@ PYEOF
 "$PY" -m pytest -q -x tests/test_dstrf.py tests/test_training.py tests/test_models_layers.py
 timeout 240 "$PY" benchmarks/bench_training.py --epochs 5
 timeout 240 "$PY" benchmarks/bench_dstrf.py
+# 40,000 and 20,000 bins, projected to the 200,000 of the goal (the full size may outlast a lease)
+timeout 240 "$PY" benchmarks/bench_every_bin.py --bins 40000
 timeout 300 "$PY" benchmarks/bench_recovery.py --device cuda

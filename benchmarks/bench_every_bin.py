@@ -1,0 +1,105 @@
+"""Tuning subspaces from the dSTRFs of every bin: time per pass, and the paper-size projection.
+
+Runs the pipeline's streamed route for ``sample_step = 1``
+(:func:`~ndx_encoding_subspace.analysis.tuning_subspaces` when the dSTRFs do not fit in
+memory) on ``--models`` paper CNNs of 50 units and a random ``--bins``-bin stimulus:
+
+1. the normalisers and outlier statistics pass
+   (:func:`~ndx_encoding_subspace.dstrf_ensemble.ensemble_statistics`);
+2. the units' and the site's subspaces
+   (:func:`~ndx_encoding_subspace.subspace_stream.streaming_site_subspaces`);
+
+and, for comparison, one pass that only computes the ensemble dSTRFs, so that the share
+of the accumulators shows. The goal on a GPU is every bin of a 200,000-bin site for 50
+units and 8 models in under 60 seconds; on a CPU the run is shorter and the time is
+projected to 200,000 bins from a second run on half the bins: a fixed cost (the
+eigendecompositions, the noise floor, whose sample stops growing at
+``SubspaceParams.noise_max_samples`` = 3,000 bins) plus a cost per bin. The CPU default,
+6,000 bins, keeps both runs at or above that size.
+Last line: ``name=value`` pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from ndx_encoding_subspace.dstrf import DSTRFParams
+from ndx_encoding_subspace.dstrf_ensemble import ensemble_statistics, iter_ensemble_dstrf_chunks
+from ndx_encoding_subspace.models import PopulationCNN
+from ndx_encoding_subspace.subspace import SubspaceParams
+from ndx_encoding_subspace.subspace_stream import streaming_site_subspaces
+
+N_FREQ, PAPER_BINS = 32, 200_000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny run (CI smoke test)")
+    parser.add_argument("--device", default="auto", help="torch device (default: CUDA when present)")
+    parser.add_argument("--bins", type=int, help="stimulus bins (default: 200,000 on a GPU, 6,000 on a CPU)")
+    parser.add_argument("--models", type=int, default=8, help="ensemble members (paper: 8)")
+    parser.add_argument("--units", type=int, default=50)
+    parser.add_argument("--chunk", type=int, help="windows per chunk (default: 256 on a CPU, 4096 on a GPU)")
+    args = parser.parse_args()
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
+                          else "cpu" if args.device == "auto" else args.device)
+    gpu = device.type == "cuda"
+    if args.quick:
+        args.bins, args.models, args.units = args.bins or 200, 2, 8
+    bins = args.bins or (PAPER_BINS if gpu else 6_000)
+    for name in ("bins", "models", "units"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    chunk = args.chunk or (4096 if gpu else 256)
+
+    torch.manual_seed(0)
+    models = [PopulationCNN(N_FREQ, args.units).eval().to(device) for _ in range(args.models)]
+    params = DSTRFParams(sample_step=1, max_samples=10**9, chunk_size=chunk, device=str(device))
+
+    def stimuli(n: int) -> list[np.ndarray]:
+        return [np.random.default_rng(n).random((n, N_FREQ)).astype(np.float32)]
+
+    def route(n: int):
+        """Seconds of the two passes over ``n`` bins, and the subspaces."""
+        start = time.perf_counter()
+        stats = ensemble_statistics(models, stimuli(n), params)
+        first = time.perf_counter() - start
+        start = time.perf_counter()
+        subs = streaming_site_subspaces(
+            lambda: iter_ensemble_dstrf_chunks(models, stimuli(n), None, params, stats.scales),
+            SubspaceParams(), "given", centre=stats.centre, rms=stats.rms)
+        return first, time.perf_counter() - start, subs
+
+    route(64)  # warm-up: planning, libraries' first calls
+    start = time.perf_counter()
+    for _ in iter_ensemble_dstrf_chunks(models, stimuli(bins), None, params,
+                                        np.ones((args.models, args.units))):
+        pass
+    dstrf_only = time.perf_counter() - start
+    first, second, (units, site) = route(bins)
+    total = first + second
+    if bins >= PAPER_BINS:
+        projected = total * PAPER_BINS / bins
+    else:  # fixed costs (eigendecompositions, noise floor) apart from the per-bin cost
+        small = max(1, bins // 2)
+        a, b, _ = route(small)
+        per_bin = max(0.0, (total - a - b) / (bins - small)) if bins > small else total / bins
+        projected = total + per_bin * (PAPER_BINS - bins)
+    print(f"device {device}, {bins:,} bins, {args.models} models x {args.units} units, "
+          f"chunks of {chunk} windows")
+    print(f"pass 1 (normalisers, outlier statistics): {first:.1f} s; pass 2 (unit and site "
+          f"subspaces): {second:.1f} s; ensemble dSTRFs alone: {dstrf_only:.1f} s per pass")
+    print(f"every bin: {total:.1f} s, {bins / total:,.0f} bins/s; at {PAPER_BINS:,} bins: "
+          f"{projected:.0f} s{'' if bins >= PAPER_BINS else ' (projected from this run and one of '}"
+          f"{'' if bins >= PAPER_BINS else f'{small:,} bins)'} (goal on a GPU: 60 s); "
+          f"k of unit 0: {units[0].k}, site: {site.k}")
+    print(f"device={device.type} bins={bins} models={args.models} units={args.units} "
+          f"every_bin_s={total:.2f} dstrf_pass_s={dstrf_only:.2f} "
+          f"projected_200k_s={projected:.0f}")
+
+if __name__ == "__main__":
+    main()
