@@ -156,13 +156,21 @@ def iter_ensemble_dstrf_chunks(
         scales = model_scales(models, stimulus, params)
     scales = np.where(np.asarray(scales) > 0, scales, 1.0)
     iters = [iter_dstrf_chunks(m, stimulus, times, params) for m in models]
+    shrinking = params.shrinkage > 0 and len(models) > 1
+    inverse = (1.0 / scales).astype(np.float32)[:, None, :, None, None]
     for parts in zip(*iters):
-        stack = np.stack([p.values / s[None, :, None, None] for p, s in zip(parts, scales)])
-        mean = stack.mean(axis=0)
-        if params.shrinkage > 0 and len(models) > 1:
+        if shrinking:
+            stack = np.stack([p.values / s[None, :, None, None] for p, s in zip(parts, scales)])
             sem = stack.std(axis=0, ddof=1) / np.sqrt(len(models))
-            mean = shrink(mean, sem, params.shrinkage)
-        yield DSTRFChunk(parts[0].sound, parts[0].times, mean.astype(np.float32))
+            mean = shrink(stack.mean(axis=0), sem, params.shrinkage).astype(np.float32)
+        else:
+            # in place, in float32: each chunk's values are fresh arrays of this iterator
+            mean = parts[0].values
+            mean *= inverse[0]
+            for p, inv in zip(parts[1:], inverse[1:]):
+                mean += np.multiply(p.values, inv, out=p.values)
+            mean *= np.float32(1.0 / len(models))
+        yield DSTRFChunk(parts[0].sound, parts[0].times, mean)
 
 
 def ensemble_dstrf(
