@@ -221,10 +221,11 @@ def input_fir_linear(fir: FIRRule, linear: LinearRule, g: torch.Tensor,
     lags, w = t.shape[2], linear.weight
     out = _empty(workspace, "input_fir_linear", (n, u, lags, w.shape[1]), g)
     step = n if g.device.type != "cpu" else max(1, CPU_INPUT_COLUMNS // u)
-    z = _empty(workspace, "input_fir_linear_block", (c, min(step, n) * u, lags), g)
+    z = _empty(workspace, "input_fir_linear_block", (c * min(step, n) * u * lags,), g)
     for a in range(0, n, step):
         block = g[:, :, a:a + step]
         cols = block.shape[2] * u
-        zb = torch.bmm(block.reshape(c, q, cols).transpose(1, 2), t, out=z[:, :cols])
-        torch.mm(zb.reshape(c, -1).T, w, out=out[a:a + step].view(-1, w.shape[1]))
+        zb = z[:c * cols * lags].view(c, cols, lags)  # contiguous, also for a short last block
+        torch.bmm(block.reshape(c, q, cols).transpose(1, 2), t, out=zb)
+        torch.mm(zb.view(c, -1).T, w, out=out[a:a + step].view(-1, w.shape[1]))
     return out.transpose(2, 3)
