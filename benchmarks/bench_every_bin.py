@@ -29,6 +29,7 @@ import torch
 
 from ndx_encoding_subspace.dstrf import DSTRFParams
 from ndx_encoding_subspace.dstrf_ensemble import ensemble_statistics, iter_ensemble_dstrf_chunks
+from ndx_encoding_subspace.errors import ConfigError
 from ndx_encoding_subspace.models import PopulationCNN
 from ndx_encoding_subspace.subspace import SubspaceParams
 from ndx_encoding_subspace.subspace_stream import streaming_site_subspaces
@@ -45,32 +46,34 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=50)
     parser.add_argument("--chunk", type=int, help="windows per chunk (default: 256 on a CPU, 4096 on a GPU)")
     args = parser.parse_args()
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
-                          else "cpu" if args.device == "auto" else args.device)
-    gpu = device.type == "cuda"
     if args.quick:
         args.bins, args.models, args.units = args.bins or 200, 2, 8
-    bins = args.bins or (PAPER_BINS if gpu else 6_000)
     for name in ("bins", "models", "units"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
-    chunk = args.chunk or (4096 if gpu else 256)
+    try:
+        device = DSTRFParams(device=args.device).torch_device()
+        chunk = args.chunk if args.chunk is not None else (4096 if device.type == "cuda" else 256)
+        params = DSTRFParams(sample_step=1, max_samples=10**9, chunk_size=chunk, device=str(device))
+    except ConfigError as err:
+        parser.error(str(err))
+    bins = args.bins or (PAPER_BINS if device.type == "cuda" else 6_000)
 
     torch.manual_seed(0)
     models = [PopulationCNN(N_FREQ, args.units).eval().to(device) for _ in range(args.models)]
-    params = DSTRFParams(sample_step=1, max_samples=10**9, chunk_size=chunk, device=str(device))
 
     def stimuli(n: int) -> list[np.ndarray]:
         return [np.random.default_rng(n).random((n, N_FREQ)).astype(np.float32)]
 
     def route(n: int):
         """Seconds of the two passes over ``n`` bins, and the subspaces."""
+        stim = stimuli(n)
         start = time.perf_counter()
-        stats = ensemble_statistics(models, stimuli(n), params)
+        stats = ensemble_statistics(models, stim, params)
         first = time.perf_counter() - start
         start = time.perf_counter()
         subs = streaming_site_subspaces(
-            lambda: iter_ensemble_dstrf_chunks(models, stimuli(n), None, params, stats.scales),
+            lambda: iter_ensemble_dstrf_chunks(models, stim, None, params, stats.scales),
             SubspaceParams(), "given", centre=stats.centre, rms=stats.rms)
         return first, time.perf_counter() - start, subs
 
@@ -100,6 +103,7 @@ def main() -> None:
     print(f"device={device.type} bins={bins} models={args.models} units={args.units} "
           f"every_bin_s={total:.2f} dstrf_pass_s={dstrf_only:.2f} "
           f"projected_200k_s={projected:.0f}")
+
 
 if __name__ == "__main__":
     main()
