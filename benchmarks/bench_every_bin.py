@@ -73,7 +73,7 @@ def main() -> None:
         first = time.perf_counter() - start
         start = time.perf_counter()
         subs = streaming_site_subspaces(
-            lambda: iter_ensemble_dstrf_chunks(models, stim, None, params, stats.scales),
+            lambda: iter_ensemble_dstrf_chunks(models, stim, None, params, stats.scales, as_tensor=True),
             SubspaceParams(), "given", centre=stats.centre, rms=stats.rms)
         return first, time.perf_counter() - start, subs
 

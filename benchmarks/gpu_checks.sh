@@ -13,7 +13,8 @@ import torch
 assert torch.cuda.is_available(), "no CUDA device visible to torch"
 print("device", torch.cuda.get_device_name(0), "torch", torch.__version__)
 PYEOF
-"$PY" -m pytest -q -x tests/test_dstrf.py tests/test_training.py tests/test_models_layers.py
+"$PY" -m pytest -q -x tests/test_dstrf.py tests/test_training.py tests/test_models_layers.py \
+  tests/test_subspace.py tests/test_tuning_streamed.py
 timeout 240 "$PY" benchmarks/bench_training.py --epochs 5
 timeout 240 "$PY" benchmarks/bench_dstrf.py
 # 40,000 and 20,000 bins, projected to the 200,000 of the goal (the full size may outlast a lease)

@@ -6,17 +6,22 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
-from ndx_encoding_subspace.errors import ConfigError
+from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
 from ndx_encoding_subspace.subspace import (
     SubspaceParams,
+    _noise_floor,
     choose_k,
     fit_subspace,
     fit_subspaces,
     outlier_keep,
+    top_eigh,
+    top_eigvalsh,
 )
 from ndx_encoding_subspace.subspace_stream import (
     MomentAccumulator,
+    _Reservoir,
     pooled_outlier_statistics,
     streaming_site_subspaces,
     streaming_subspaces,
@@ -164,15 +169,66 @@ def test_streaming_noise_floor_uses_a_bounded_reservoir():
     assert sub.n_significant == full.n_significant == 3
 
 
+def _algorithm_r(rows: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """Slow reference: one row at a time."""
+    rng, kept = np.random.default_rng(seed), []
+    for seen, row in enumerate(rows):
+        if seen < cap:
+            kept.append(row)
+            continue
+        slot = rng.integers(0, seen + 1)
+        if slot < cap:
+            kept[slot] = row
+    return np.array(kept)
+
+
+@pytest.mark.parametrize("cap", [5, 23, 1000])
+def test_reservoir_equals_the_row_by_row_algorithm(cap):
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(120, 2, 3)).astype(np.float32)
+    keep = rng.random((120, 2)) < 0.8
+    res = _Reservoir(2, cap, np.random.default_rng(4), torch.float32)
+    for rows in np.array_split(np.arange(120), 7):  # a batch fills the last slots and replaces
+        res.add(torch.as_tensor(x[rows]), keep[rows])
+    # the two units draw from one generator in turn: replay unit 0 alone on a fresh one
+    solo = _Reservoir(1, cap, np.random.default_rng(4), torch.float32)
+    for rows in np.array_split(np.arange(120), 7):
+        solo.add(torch.as_tensor(x[rows, :1]), keep[rows, :1])
+    want = _algorithm_r(x[keep[:, 0], 0], cap, 4)
+    np.testing.assert_array_equal(solo.sample(0).numpy(), want)
+    assert len(res.sample(1)) == min(cap, keep[:, 1].sum())
+    if cap >= 120:
+        np.testing.assert_array_equal(res.sample(1).numpy(), x[keep[:, 1], 1])
+
+
 def test_moment_accumulator_merges_like_one_batch():
     rng = np.random.default_rng(5)
     x = rng.normal(size=(101, 7)) + 1e4  # large offset: a naive sum of squares would fail
     acc = MomentAccumulator(1, 7)
     for part in np.array_split(x, 9):
-        acc.add(0, part)
+        acc.add(part[:, None])
     np.testing.assert_allclose(acc.covariance(0), np.cov(x.T), rtol=1e-8)
     np.testing.assert_allclose(acc.mean[0], x.mean(axis=0), rtol=1e-12)
-    assert acc.m2.nbytes == 7 * 7 * 8  # independent of the number of samples
+    assert acc.nbytes == (1 + 7 + 1 + 7 * 7) * 8  # independent of the number of samples
+
+
+def test_moment_accumulator_leaves_out_masked_samples_unit_by_unit():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(60, 3, 5)) * np.array([1.0, 2.0, 3.0])[None, :, None] + 50.0
+    keep = rng.random((60, 3)) < 0.7
+    keep[:, 2] = False
+    keep[:20, 2] = True  # unit 2: samples only in the first batch
+    acc = MomentAccumulator(3, 5)
+    for rows in np.array_split(np.arange(60), 4):
+        acc.add(x[rows], torch.as_tensor(keep[rows]))
+    np.testing.assert_array_equal(acc.count, keep.sum(axis=0))
+    for u in range(3):
+        kept = x[keep[:, u], u]
+        np.testing.assert_allclose(acc.covariance(u), np.cov(kept.T), rtol=1e-9)
+        np.testing.assert_allclose(acc.mean[u], kept.mean(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(acc.trace[u], ((kept - kept.mean(0)) ** 2).sum(), rtol=1e-9)
+    with pytest.raises(InvalidDataError, match=r"\[n, 3, 5\]"):
+        acc.add(x[:, :2])
 
 
 def test_choose_k_and_params():
@@ -185,3 +241,25 @@ def test_choose_k_and_params():
         SubspaceParams(outlier_sd=0)
     with pytest.raises(ConfigError, match="outliers"):
         streaming_subspaces(lambda: [], outliers="bogus")
+
+
+def test_device_and_host_eigensolvers_agree():
+    rng = np.random.default_rng(10)
+    a = rng.normal(size=(40, 30))
+    m = torch.as_tensor(a.T @ a)
+    want = np.sort(np.linalg.eigvalsh(m.numpy()))[::-1][:6]
+    for host in (True, False):  # False: the solver a GPU would run, here on the CPU
+        np.testing.assert_allclose(top_eigvalsh(m, 6, host), want, rtol=1e-10)
+        val, vec = top_eigh(m, 6, host)
+        np.testing.assert_allclose(val, want, rtol=1e-10)
+        np.testing.assert_allclose(m.numpy() @ vec, vec * val, atol=1e-8)
+
+
+def test_noise_floor_by_gather_equals_the_host_shuffle():
+    rng = np.random.default_rng(11)
+    x, _, _ = _samples(rng, 200, noise=0.1)
+    params = SubspaceParams(n_components=5, noise_repeats=3, seed=7)
+    host = _noise_floor(x, params, 2.0, host=True)
+    device = _noise_floor(torch.as_tensor(x, dtype=torch.float32).double(), params, 2.0, host=False)
+    np.testing.assert_allclose(device, host, rtol=1e-10)
+    assert np.all(np.diff(host) <= 0) and host[0] > 0

@@ -46,3 +46,26 @@ def test_streamed_tuning_subspaces_equal_in_memory(monkeypatch, shrinkage):
         np.testing.assert_allclose(np.abs((cb @ ca.T).diagonal())[:a.k], 1.0, atol=1e-4)
         np.testing.assert_allclose(b.mean, a.mean, rtol=1e-4, atol=1e-6)
     assert shared.unit == streamed_shared.unit == -1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run in the GPU checks)")
+def test_streamed_on_the_gpu_equal_the_cpu(monkeypatch):
+    torch.manual_seed(0)
+    members = [PopulationCNN(F, U, mix_channels=5, fir_taps=4, hidden=(5, 4)).eval() for _ in range(2)]
+    ensemble = Ensemble(members, [], [], [])
+    monkeypatch.setattr(analysis, "IN_MEMORY_DSTRF_BYTES", 0)
+    got = {}
+    for device in ("cpu", "cuda"):
+        config = PipelineConfig.from_dict({
+            "dstrf": {"n_lags": 10, "sample_step": 1, "chunk_size": 16, "device": device},
+            "subspace": {"n_components": 8, "noise_repeats": 2, "noise_max_samples": 50},
+        })
+        units, shared = analysis.tuning_subspaces(ensemble, _site(), config)
+        got[device] = [*units, shared]
+    for a, b in zip(got["cpu"], got["cuda"]):
+        assert (a.k, a.n_samples, a.n_outliers, a.n_significant) == (
+            b.k, b.n_samples, b.n_outliers, b.n_significant)
+        np.testing.assert_allclose(b.explained_variance, a.explained_variance, rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(b.noise_floor, a.noise_floor, rtol=1e-4)
+        cosines = (b.components[:a.k] * a.components[:a.k]).sum(axis=(1, 2))
+        np.testing.assert_allclose(np.abs(cosines), 1.0, atol=1e-4)

@@ -119,11 +119,12 @@ def tuning_subspaces(
         # shrinkage is nonlinear: the outlier statistics need a pass of their own
         scales = model_scales(members, stimuli, params)
         return streaming_site_subspaces(
-            lambda: iter_ensemble_dstrf_chunks(members, stimuli, None, params, scales),
+            lambda: iter_ensemble_dstrf_chunks(members, stimuli, None, params, scales, as_tensor=True),
             config.subspace)
     stats = ensemble_statistics(members, stimuli, params)
     return streaming_site_subspaces(
-        lambda: iter_ensemble_dstrf_chunks(members, stimuli, None, params, stats.scales),
+        lambda: iter_ensemble_dstrf_chunks(members, stimuli, None, params, stats.scales,
+                                           as_tensor=True),
         config.subspace, "given", centre=stats.centre, rms=stats.rms)
 
 

@@ -137,12 +137,13 @@ class DSTRFChunk:
         Index of the stimulus in the list given.
     times : ndarray of int, shape (n,)
         Bins of that stimulus.
-    values : ndarray, shape (n, units, frequency, lag), float32
+    values : ndarray or torch.Tensor, shape (n, units, frequency, lag), float32
+        A tensor on the dSTRF device when the iterator was asked for tensors.
     """
 
     sound: int
     times: np.ndarray
-    values: np.ndarray
+    values: np.ndarray | torch.Tensor
 
 
 def sample_times(lengths: Sequence[int], params: DSTRFParams | None = None) -> list[np.ndarray]:
@@ -424,6 +425,7 @@ def iter_dstrf_chunks(
     times: None | str | np.ndarray | Sequence[np.ndarray] = None,
     params: DSTRFParams | None = None,
     units: Sequence[int] | None = None,
+    as_tensor: bool = False,
 ) -> Iterator[DSTRFChunk]:
     """dSTRFs in chunks of at most ``params.chunk_size`` bins (memory bounded by it).
 
@@ -437,6 +439,9 @@ def iter_dstrf_chunks(
     params : DSTRFParams
     units : sequence of int, optional
         Output units to differentiate (default all).
+    as_tensor : bool
+        Yield ``values`` as torch tensors left on the dSTRF device (no copy to the host),
+        for consumers that work there; each chunk's tensor is a new one.
 
     Yields
     ------
@@ -446,7 +451,11 @@ def iter_dstrf_chunks(
     params = params or DSTRFParams()
     stims = _as_list(stimulus)
     bins = _resolve_times(stims, times, params)
-    yield from _chunks(_start(model, stims[0], params), stims, bins, params, units, None)
+    plan = _start(model, stims[0], params)
+    for chunk in _chunks(plan, stims, bins, params, units, None):
+        if not as_tensor:
+            chunk = dataclasses.replace(chunk, values=chunk.values.cpu().numpy())
+        yield chunk
 
 
 def _start(model: nn.Module, first: np.ndarray, params: DSTRFParams) -> _Plan:
@@ -457,7 +466,8 @@ def _start(model: nn.Module, first: np.ndarray, params: DSTRFParams) -> _Plan:
 
 def _chunks(plan: _Plan, stims: list[np.ndarray], bins: list[np.ndarray], params: DSTRFParams,
             units: Sequence[int] | None, out: np.ndarray | None) -> Iterator[DSTRFChunk]:
-    """Chunks of validated inputs; their values are consecutive row blocks of ``out`` if given."""
+    """Chunks of validated inputs, values as tensors on the device; written into
+    consecutive row blocks of ``out`` if given."""
     device = params.torch_device()
     unit_index = None if units is None else torch.as_tensor(list(units), device=device)
     d, row, workspace = params.n_lags, 0, Workspace()
@@ -478,23 +488,26 @@ CPU_COLUMNS = 2048
 
 def _chunk_values(plan: _Plan, stim: torch.Tensor, times: np.ndarray, units: torch.Tensor | None,
                   n_lags: int, out: np.ndarray | None = None,
-                  workspace: Workspace | None = None) -> np.ndarray:
-    """dSTRFs ``[n, units, F, n_lags]`` of one chunk (into ``out`` if given), in
-    cache-sized pieces on the CPU, reusing the buffers of ``workspace``."""
+                  workspace: Workspace | None = None) -> torch.Tensor:
+    """dSTRFs ``[n, units, F, n_lags]`` of one chunk on the stimulus' device (copied into
+    ``out`` too if given), in cache-sized pieces on the CPU, reusing the buffers of
+    ``workspace``."""
     n_units = plan.n_outputs if units is None else len(units)
-    if out is None:
-        out = np.empty((len(times), n_units, stim.shape[1], n_lags), dtype=np.float32)
-    view = torch.from_numpy(out)
-    step = len(times) if stim.device.type != "cpu" else max(1, CPU_COLUMNS // max(1, n_units))
+    shape = (len(times), n_units, stim.shape[1], n_lags)
+    on_cpu = stim.device.type == "cpu"
+    if out is not None and on_cpu:
+        values = torch.from_numpy(out)  # written in place
+    else:
+        values = torch.empty(shape, dtype=torch.float32, device=stim.device)
+    step = len(times) if not on_cpu else max(1, CPU_COLUMNS // max(1, n_units))
     for a in range(0, len(times), step):
         piece = torch.as_tensor(times[a:a + step], device=stim.device)
         with torch.no_grad():
             grads = _jacobian(plan, stim, piece, units, workspace)
-        if stim.device.type == "cpu":
-            _to_lags(grads, n_lags, view[a:a + step])
-        else:
-            out[a:a + step] = _to_lags(grads, n_lags).cpu().numpy()
-    return out
+        _to_lags(grads, n_lags, values[a:a + step])
+    if out is not None and not on_cpu:
+        out[...] = values.cpu().numpy()
+    return values
 
 
 def dstrf(

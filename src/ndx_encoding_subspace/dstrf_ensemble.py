@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 import numpy as np
+import torch
 from torch import nn
 
 from .dstrf import DSTRFChunk, DSTRFParams, dstrf, iter_dstrf_chunks
@@ -20,6 +22,8 @@ from .errors import ConfigError, InvalidDataError
 
 __all__ = ["model_scales", "shrink", "iter_ensemble_dstrf_chunks", "ensemble_dstrf",
            "EnsembleStatistics", "ensemble_statistics"]
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
 
 def model_scales(
@@ -91,29 +95,32 @@ def ensemble_statistics(
     the ensemble dSTRF ``mean_m(d_m / s_m)`` has mean ``mean_m(mu_m / s_m)`` and mean
     square deviation ``sum_mm' C_mm' / (s_m s_m') / (M^2 n)``: exact without computing
     the ensemble dSTRFs first. Shrinkage (nonlinear) is not included. Memory is bounded
-    by ``params.chunk_size``.
+    by ``params.chunk_size``; the sums stay on the dSTRF device in float64.
     """
     params = params or DSTRFParams()
     if len(models) == 0:
         raise ConfigError("ensemble statistics need at least one model, got none")
     n, mean, com = 0, None, None
-    for parts in zip(*[iter_dstrf_chunks(m, stimulus, None, params) for m in models]):
+    iters = [iter_dstrf_chunks(m, stimulus, None, params, as_tensor=True) for m in models]
+    for parts in zip(*iters):
         n_b, n_units = parts[0].values.shape[:2]
         if mean is None:
             n_feat = int(np.prod(parts[0].values.shape[2:]))
-            mean = np.zeros((n_units, len(models), n_feat))
-            com = np.zeros((n_units, len(models), len(models)))
+            kw = {"dtype": torch.float64, "device": parts[0].values.device}
+            mean = torch.zeros((n_units, len(models), n_feat), **kw)
+            com = torch.zeros((n_units, len(models), len(models)), **kw)
         total = n + n_b
         for u in range(n_units):
-            x = np.stack([p.values[:, u].reshape(n_b, -1) for p in parts]).astype(np.float64)
-            mean_b = x.mean(axis=1)
-            centred = x - mean_b[:, None]
+            x = torch.stack([p.values[:, u].reshape(n_b, -1) for p in parts]).double()
+            mean_b = x.mean(dim=1)
+            centred = (x - mean_b[:, None]).reshape(len(models), -1)
             delta = mean_b - mean[u]
-            com[u] += np.einsum("mne,kne->mk", centred, centred) + (delta @ delta.T) * (n * n_b / total)
+            com[u] += centred @ centred.T + (delta @ delta.T) * (n * n_b / total)
             mean[u] += delta * (n_b / total)
         n = total
     if mean is None:
         raise InvalidDataError("no time bins requested for the dSTRF")
+    mean, com = mean.cpu().numpy(), com.cpu().numpy()
     n_feat = mean.shape[2]
     diag = np.einsum("umm->um", com)
     spread = ((mean - mean.mean(axis=2, keepdims=True)) ** 2).sum(axis=2)
@@ -124,18 +131,19 @@ def ensemble_statistics(
     return EnsembleStatistics(scales, centre, np.sqrt(np.maximum(square, 0.0)), n)
 
 
-def shrink(mean: np.ndarray, sem: np.ndarray, strength: float) -> np.ndarray:
+def shrink(mean: ArrayT, sem: ArrayT, strength: float) -> ArrayT:
     """Shrink ``mean`` towards zero where it is small against its standard error.
 
     ``mean * max(0, 1 - (strength * sem / |mean|)^2)`` element by element: elements
     within ``strength`` standard errors of zero become 0; ``strength = 0`` leaves
-    ``mean`` unchanged.
+    ``mean`` unchanged. Arrays or tensors (same type out, in ``mean``'s dtype).
     """
+    if isinstance(mean, np.ndarray):
+        return shrink(torch.from_numpy(mean), torch.as_tensor(sem), strength).numpy()
     if strength == 0:
-        return mean.copy()
-    ratio = np.divide(strength * sem, np.abs(mean), out=np.full(mean.shape, np.inf),
-                      where=mean != 0)
-    return (mean * np.clip(1.0 - ratio**2, 0.0, None)).astype(mean.dtype)
+        return mean.clone()
+    ratio = torch.where(mean != 0, strength * sem / mean.abs(), torch.inf)
+    return (mean * (1.0 - ratio**2).clamp(min=0.0)).to(mean.dtype)
 
 
 def iter_ensemble_dstrf_chunks(
@@ -144,10 +152,14 @@ def iter_ensemble_dstrf_chunks(
     times: None | str | np.ndarray | Sequence[np.ndarray] = None,
     params: DSTRFParams | None = None,
     scales: np.ndarray | None = None,
+    as_tensor: bool = False,
 ) -> Iterator[DSTRFChunk]:
     """Ensemble dSTRFs chunk by chunk: each model's dSTRFs divided by its per-unit scale
     (:func:`model_scales`, computed on the paper's sample when not given), averaged over
     models and shrunk with ``params.shrinkage`` (standard error over models).
+
+    The averaging runs on the dSTRF device; ``as_tensor`` leaves the values there as
+    torch tensors (see :func:`~.dstrf.iter_dstrf_chunks`).
     """
     params = params or DSTRFParams()
     if len(models) == 0:
@@ -155,22 +167,29 @@ def iter_ensemble_dstrf_chunks(
     if scales is None:
         scales = model_scales(models, stimulus, params)
     scales = np.where(np.asarray(scales) > 0, scales, 1.0)
-    iters = [iter_dstrf_chunks(m, stimulus, times, params) for m in models]
+    iters = [iter_dstrf_chunks(m, stimulus, times, params, as_tensor=True) for m in models]
     shrinking = params.shrinkage > 0 and len(models) > 1
-    inverse = (1.0 / scales).astype(np.float32)[:, None, :, None, None]
+    inverse = torch.as_tensor(1.0 / scales, dtype=torch.float32,
+                              device=params.torch_device())[:, None, :, None, None]
     for parts in zip(*iters):
         if shrinking:
-            stack = np.stack([p.values / s[None, :, None, None] for p, s in zip(parts, scales)])
-            sem = stack.std(axis=0, ddof=1) / np.sqrt(len(models))
-            mean = shrink(stack.mean(axis=0), sem, params.shrinkage).astype(np.float32)
+            # float64 moments: the spread between models can be small against the mean
+            total = square = None
+            for p, inv in zip(parts, inverse):
+                x = (p.values * inv).double()
+                sq = x.square()
+                total = x if total is None else total.add_(x)
+                square = sq if square is None else square.add_(sq)
+            mean = total / len(models)
+            var = (square - total * mean).clamp_(min=0.0) / (len(models) - 1)
+            mean = shrink(mean, (var / len(models)).sqrt_(), params.shrinkage).float()
         else:
-            # in place, in float32: each chunk's values are fresh arrays of this iterator
-            mean = parts[0].values
-            mean *= inverse[0]
+            # in place, in float32: each chunk's values are fresh tensors of this iterator
+            mean = parts[0].values.mul_(inverse[0])
             for p, inv in zip(parts[1:], inverse[1:]):
-                mean += np.multiply(p.values, inv, out=p.values)
-            mean *= np.float32(1.0 / len(models))
-        yield DSTRFChunk(parts[0].sound, parts[0].times, mean)
+                mean.add_(p.values.mul_(inv))
+            mean.mul_(1.0 / len(models))
+        yield DSTRFChunk(parts[0].sound, parts[0].times, mean if as_tensor else mean.cpu().numpy())
 
 
 def ensemble_dstrf(

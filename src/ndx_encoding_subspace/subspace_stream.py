@@ -20,6 +20,11 @@ per-unit ones, since every chunk holds every unit's dSTRF at each of its bins.
 
 The noise floor is computed on a uniform random subset (reservoir) of at most
 ``noise_max_samples`` samples, equal to all samples when there are fewer.
+
+Chunks may be numpy arrays or torch tensors (``as_tensor=True`` in
+:func:`~.dstrf_ensemble.iter_ensemble_dstrf_chunks`): the sums, the reservoirs, the
+eigenproblems and the noise floor stay on the device of the first chunk's values, so
+on a GPU the dSTRFs of every bin never travel to the host.
 """
 
 from __future__ import annotations
@@ -27,11 +32,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
-import scipy.linalg
+import torch
 
 from .errors import ConfigError, InvalidDataError
 from .params import check_choice
-from .subspace import SubspaceParams, TuningSubspace, _finish, _noise_floor, outlier_keep
+from .subspace import SubspaceParams, TuningSubspace, _finish, _noise_floor, top_eigh
 
 __all__ = [
     "MomentAccumulator",
@@ -44,97 +49,181 @@ __all__ = [
 class MomentAccumulator:
     """Per-unit count, mean and centred scatter of flattened samples (float64, Chan merges).
 
+    The sums live on ``device`` as torch tensors; every unit of a batch is merged at
+    once, its scatter by one batched matrix product.
+
     Parameters
     ----------
     n_units, n_features : int
     scatter : bool
         Keep the full ``[features, features]`` scatter (True) or only its trace.
+    device : str or torch.device
     """
 
-    def __init__(self, n_units: int, n_features: int, scatter: bool = True) -> None:
-        self.count = np.zeros(n_units, dtype=np.int64)
-        self.mean = np.zeros((n_units, n_features))
-        self.trace = np.zeros(n_units)
-        self.m2 = np.zeros((n_units, n_features, n_features)) if scatter else None
+    def __init__(self, n_units: int, n_features: int, scatter: bool = True,
+                 device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        kw = {"dtype": torch.float64, "device": self.device}
+        self._count = torch.zeros(n_units, **kw)
+        self._mean = torch.zeros((n_units, n_features), **kw)
+        self._trace = torch.zeros(n_units, **kw)  # kept apart only without the scatter
+        self._m2 = torch.zeros((n_units, n_features, n_features), **kw) if scatter else None
 
-    def add(self, unit: int, x: np.ndarray) -> None:
-        """Merge samples ``x [n, features]`` of one unit."""
-        n_b = len(x)
-        if n_b == 0:
-            return
-        x = np.asarray(x, dtype=np.float64)
-        mean_b = x.mean(axis=0)
-        centred = x - mean_b
-        n_a, n = self.count[unit], self.count[unit] + n_b
-        delta = mean_b - self.mean[unit]
-        self.mean[unit] += delta * (n_b / n)
-        self.trace[unit] += (centred**2).sum() + (delta @ delta) * n_a * n_b / n
-        if self.m2 is not None:
-            self.m2[unit] += centred.T @ centred + np.outer(delta, delta) * (n_a * n_b / n)
-        self.count[unit] = n
+    def add(self, x: np.ndarray | torch.Tensor, keep: torch.Tensor | None = None) -> None:
+        """Merge samples ``x [n, units, features]``, leaving out those where ``keep [n, units]``
+        is False."""
+        x = torch.as_tensor(x).to(self._mean.device, torch.float64)
+        if x.ndim != 3 or x.shape[1:] != self._mean.shape:
+            raise InvalidDataError(f"samples must be [n, {len(self._mean)}, "
+                                   f"{self._mean.shape[1]}], got {tuple(x.shape)}")
+        w = torch.ones(x.shape[:2], dtype=torch.float64, device=x.device) if keep is None \
+            else keep.to(torch.float64)
+        n_b = w.sum(dim=0)
+        mean_b = torch.einsum("nuf,nu->uf", x, w) / n_b.clamp(min=1.0)[:, None]
+        # [units, n, features], contiguous for the batched product
+        centred = torch.empty((x.shape[1], x.shape[0], x.shape[2]), dtype=x.dtype, device=x.device)
+        torch.sub(x.transpose(0, 1), mean_b[:, None], out=centred).mul_(w.T[:, :, None])
+        n = self._count + n_b
+        frac = torch.where(n > 0, n_b / n.clamp(min=1.0), 0.0)
+        cross = self._count * frac  # n_a n_b / n
+        delta = mean_b - self._mean
+        self._mean += delta * frac[:, None]
+        if self._m2 is not None:  # the trace is read off the scatter's diagonal
+            self._m2.baddbmm_(centred.transpose(1, 2), centred)
+            self._m2 += cross[:, None, None] * delta[:, :, None] * delta[:, None, :]
+        else:
+            squares = torch.linalg.vector_norm(centred, dim=(1, 2)).square()
+            self._trace += squares + delta.square().sum(dim=1) * cross
+        self._count = n
+
+    @property
+    def count(self) -> np.ndarray:
+        """Samples merged per unit."""
+        return self._count.cpu().numpy().astype(np.int64)
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Per-unit mean ``[units, features]``."""
+        return self._mean.cpu().numpy()
+
+    @property
+    def trace(self) -> np.ndarray:
+        """Per-unit sum of squared deviations from the mean."""
+        if self._m2 is not None:
+            return torch.diagonal(self._m2, dim1=1, dim2=2).sum(dim=1).cpu().numpy()
+        return self._trace.cpu().numpy()
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the sums, whatever the number of samples."""
+        tensors = (self._count, self._mean, self._trace, self._m2)
+        return sum(t.element_size() * t.nelement() for t in tensors if t is not None)
+
+    def covariance_tensor(self, unit: int) -> torch.Tensor:
+        """Sample covariance (``n - 1`` normalisation) of one unit, on the device."""
+        if self._m2 is None:
+            raise ConfigError("this accumulator keeps no scatter matrices (scatter=False)")
+        return self._m2[unit] / max(float(self._count[unit]) - 1.0, 1.0)
 
     def covariance(self, unit: int) -> np.ndarray:
         """Sample covariance (``n - 1`` normalisation) of one unit."""
-        return self.m2[unit] / max(self.count[unit] - 1, 1)
+        return self.covariance_tensor(unit).cpu().numpy()
 
 
-def _values(chunk) -> np.ndarray:
-    values = getattr(chunk, "values", chunk)
-    values = np.asarray(values)
+def _values(chunk) -> torch.Tensor:
+    values = torch.as_tensor(getattr(chunk, "values", chunk))
     if values.ndim != 4:
-        raise InvalidDataError(f"dSTRF chunk must be [n, units, frequency, lag], got {values.shape}")
+        raise InvalidDataError(f"dSTRF chunk must be [n, units, frequency, lag], "
+                               f"got {tuple(values.shape)}")
     return values
 
 
-def _reservoir(current: np.ndarray, new: np.ndarray, seen: int, cap: int,
-               rng: np.random.Generator) -> np.ndarray:
-    """Reservoir sampling (algorithm R) of rows; rows arrive in order while there is room."""
-    room = max(cap - len(current), 0)
-    if room:
-        current = np.concatenate([current, new[:room]])
-        seen += min(room, len(new))
-        new = new[room:]
-    if len(new):
-        slots = rng.integers(0, seen + np.arange(1, len(new) + 1))
-        hit = slots < cap
-        current[slots[hit]] = new[hit]  # later rows win, as in the sequential algorithm
-    return current
+class _Reservoir:
+    """A uniform random subset of at most ``cap`` rows per unit (algorithm R), on the
+    samples' device.
+
+    Which rows go where is drawn on the host, so that the result does not depend on the
+    device; only the chosen rows are copied.
+    """
+
+    def __init__(self, n_units: int, cap: int, rng: np.random.Generator,
+                 dtype: torch.dtype) -> None:
+        self.n_units, self.cap, self.rng, self.dtype = n_units, cap, rng, dtype
+        self.seen = np.zeros(n_units, dtype=np.int64)
+        self.rows: torch.Tensor | None = None
+
+    def add(self, x: torch.Tensor, keep: np.ndarray) -> None:
+        """Offer the rows of ``x [n, units, features]`` where ``keep [n, units]`` holds."""
+        if self.rows is None:
+            self.rows = torch.zeros((self.n_units, self.cap, x.shape[2]), dtype=self.dtype,
+                                    device=x.device)
+        for u in range(x.shape[1]):
+            offered = np.flatnonzero(keep[:, u])
+            seen = int(self.seen[u])
+            room = max(self.cap - seen, 0)
+            src, dst = offered[:room], seen + np.arange(min(room, len(offered)))
+            rest = offered[room:]
+            if len(rest):
+                slots = self.rng.integers(0, seen + len(src) + np.arange(1, len(rest) + 1))
+                hit = slots < self.cap
+                src, dst = np.concatenate([src, rest[hit]]), np.concatenate([dst, slots[hit]])
+                # a slot written twice keeps the later row, as in the sequential algorithm
+                dst, last = np.unique(dst[::-1], return_index=True)
+                src = src[::-1][last]
+            if len(src):
+                index = torch.from_numpy(src).to(x.device)
+                self.rows[u, torch.from_numpy(dst).to(x.device)] = x[index, u].to(self.rows.dtype)
+            self.seen[u] += len(offered)
+
+    def sample(self, unit: int) -> torch.Tensor:
+        """The rows kept for ``unit``."""
+        assert self.rows is not None
+        return self.rows[unit, : min(int(self.seen[unit]), self.cap)]
+
+
+def _keep(x: torch.Tensor, centre: torch.Tensor, limit: torch.Tensor) -> torch.Tensor:
+    """The outlier filter of :func:`.subspace.outlier_keep`, every unit at once:
+    ``x [n, units, features]``, ``centre [units, features]``, ``limit [units]``."""
+    return (x - centre).square().sum(dim=2).sqrt() <= limit
 
 
 class _Stream:
     """Outlier-filtered moments, outlier counts and noise-floor reservoirs of some units."""
 
-    def __init__(self, n_units: int, n_features: int, params: SubspaceParams) -> None:
+    def __init__(self, n_units: int, n_features: int, params: SubspaceParams,
+                 centre: np.ndarray, rms: np.ndarray, device: torch.device,
+                 dtype: torch.dtype) -> None:
         self.params = params
-        self.acc = MomentAccumulator(n_units, n_features)
+        self.acc = MomentAccumulator(n_units, n_features, device=device)
         self.n_out = np.zeros(n_units, dtype=np.int64)
-        self.seen = np.zeros(n_units, dtype=np.int64)
-        self.reservoir = [np.zeros((0, n_features)) for _ in range(n_units)]
-        self.rng = np.random.default_rng(params.seed)
+        # the samples' own precision: float32 dSTRFs are kept exactly in half the memory
+        self.reservoir = _Reservoir(n_units, params.noise_max_samples,
+                                    np.random.default_rng(params.seed), dtype)
+        self.centre = torch.as_tensor(np.asarray(centre, dtype=np.float64), device=device)
+        limit = params.outlier_sd * np.asarray(rms, dtype=np.float64)
+        self.limit = torch.as_tensor(np.where(np.isfinite(limit), limit, np.inf), device=device)
 
-    def add(self, unit: int, x: np.ndarray, centre: np.ndarray, rms: float) -> None:
-        keep = outlier_keep(x, self.params.outlier_sd, centre, rms)
-        kept = x[keep].astype(np.float64)
-        self.acc.add(unit, kept)
-        self.n_out[unit] += int((~keep).sum())
-        self.reservoir[unit] = _reservoir(self.reservoir[unit], kept, int(self.seen[unit]),
-                                          self.params.noise_max_samples, self.rng)
-        self.seen[unit] += len(kept)
+    def add(self, x: torch.Tensor) -> None:
+        """Merge ``x [n, units, features]`` (float64, on the device)."""
+        keep = _keep(x, self.centre, self.limit)
+        self.acc.add(x, keep)
+        keep_host = keep.cpu().numpy()
+        self.n_out += (~keep_host).sum(axis=0)
+        self.reservoir.add(x, keep_host)
 
     def finish(self, names: Sequence[int], shape: tuple[int, ...]) -> list[TuningSubspace]:
         params, acc = self.params, self.acc
+        count, mean = acc.count, acc.mean
         out = []
         for u, name in enumerate(names):
-            n = int(acc.count[u])
+            n = int(count[u])
             if n < 2:
                 raise InvalidDataError(f"unit {name}: fewer than 2 dSTRF samples after filtering")
-            cov = acc.covariance(u)
-            top = min(params.n_components, len(cov))
-            eigval, eigvec = scipy.linalg.eigh(cov, subset_by_index=[len(cov) - top, len(cov) - 1])
-            eigval, eigvec = eigval[::-1], eigvec[:, ::-1]
-            total = float(np.trace(cov))
-            floor = _noise_floor(self.reservoir[u], params, total)
-            out.append(_finish(name, shape, acc.mean[u], eigval, eigvec, total, floor, n,
+            cov = acc.covariance_tensor(u)
+            eigval, eigvec = top_eigh(cov, min(params.n_components, len(cov)))
+            total = float(torch.trace(cov))
+            floor = _noise_floor(self.reservoir.sample(u), params, total)
+            out.append(_finish(name, shape, mean[u], eigval, eigvec, total, floor, n,
                                int(self.n_out[u]), params))
         return out
 
@@ -145,9 +234,8 @@ def _first_pass(chunks: Callable[[], Iterable]) -> tuple[np.ndarray, np.ndarray]
         v = _values(chunk)
         v = v.reshape(*v.shape[:2], -1)
         if first is None:
-            first = MomentAccumulator(v.shape[1], v.shape[2], scatter=False)
-        for u in range(v.shape[1]):
-            first.add(u, v[:, u])
+            first = MomentAccumulator(v.shape[1], v.shape[2], scatter=False, device=v.device)
+        first.add(v)
     if first is None:
         raise InvalidDataError("no dSTRF chunks to accumulate")
     return first.mean, np.sqrt(first.trace / np.maximum(first.count, 1))
@@ -185,20 +273,24 @@ def pooled_outlier_statistics(centre: np.ndarray, rms: np.ndarray) -> tuple[np.n
 
 def _stream(chunks: Callable[[], Iterable], params: SubspaceParams, centre: np.ndarray,
             rms: np.ndarray, pooled: bool) -> tuple[_Stream | None, _Stream | None, tuple]:
+    """Accumulate every chunk on the device its values are on (the first chunk's)."""
     units = site = None
     shape: tuple[int, ...] = ()
-    p_centre, p_rms = pooled_outlier_statistics(centre, rms) if pooled else (None, 0.0)
     for chunk in chunks():
         v = _values(chunk)
         if units is None:
-            shape = v.shape[2:]
-            units = _Stream(v.shape[1], int(np.prod(shape)), params)
-            site = _Stream(1, int(np.prod(shape)), params) if pooled else None
-        flat = v.reshape(*v.shape[:2], -1)
-        for u in range(flat.shape[1]):
-            units.add(u, flat[:, u], centre[u], float(rms[u]))
+            shape = tuple(v.shape[2:])
+            n_feat = int(np.prod(shape))
+            kept = v.dtype if v.is_floating_point() else torch.float64
+            units = _Stream(v.shape[1], n_feat, params, centre, rms, v.device, kept)
+            if pooled:
+                p_centre, p_rms = pooled_outlier_statistics(centre, rms)
+                site = _Stream(1, n_feat, params, p_centre[None], np.array([p_rms]), v.device,
+                               kept)
+        flat = v.reshape(*v.shape[:2], -1).to(units.acc.device, torch.float64)
+        units.add(flat)
         if site is not None:
-            site.add(0, flat.reshape(-1, flat.shape[2]), p_centre, p_rms)
+            site.add(flat.reshape(-1, 1, flat.shape[2]))
     if units is None:
         raise InvalidDataError("no dSTRF chunks to accumulate")
     return units, site, shape
