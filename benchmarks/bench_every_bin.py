@@ -31,10 +31,23 @@ from ndx_encoding_subspace.dstrf import DSTRFParams
 from ndx_encoding_subspace.dstrf_ensemble import ensemble_statistics, iter_ensemble_dstrf_chunks
 from ndx_encoding_subspace.errors import ConfigError
 from ndx_encoding_subspace.models import PopulationCNN
-from ndx_encoding_subspace.subspace import SubspaceParams
+from ndx_encoding_subspace.subspace import SubspaceParams, _noise_floor, top_eigh
 from ndx_encoding_subspace.subspace_stream import streaming_site_subspaces
 
 N_FREQ, PAPER_BINS = 32, 200_000
+
+
+def finishing_seconds(device: torch.device, n: int) -> float:
+    """Seconds of one subspace's eigendecomposition and noise floor on ``device``, from
+    ``n`` samples of the paper's 32 x 30 dSTRFs (the reservoir's float32)."""
+    x = torch.randn(n, N_FREQ * 30, device=device)
+    x64 = x.double() - x.double().mean(dim=0)
+    cov = x64.T @ x64 / (n - 1)
+    top_eigh(cov, SubspaceParams().n_components)  # warm-up
+    start = time.perf_counter()
+    top_eigh(cov, SubspaceParams().n_components)
+    _noise_floor(x, SubspaceParams(), float(torch.trace(cov)))
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -44,7 +57,7 @@ def main() -> None:
     parser.add_argument("--bins", type=int, help="stimulus bins (default: 200,000 on a GPU, 6,000 on a CPU)")
     parser.add_argument("--models", type=int, default=8, help="ensemble members (paper: 8)")
     parser.add_argument("--units", type=int, default=50)
-    parser.add_argument("--chunk", type=int, help="windows per chunk (default: 256 on a CPU, 4096 on a GPU)")
+    parser.add_argument("--chunk", type=int, help="windows per chunk (default: DSTRFParams' for the device)")
     args = parser.parse_args()
     if args.quick:
         args.bins, args.models, args.units = args.bins or 200, 2, 8
@@ -53,8 +66,9 @@ def main() -> None:
             parser.error(f"--{name} must be at least 1")
     try:
         device = DSTRFParams(device=args.device).torch_device()
-        chunk = args.chunk if args.chunk is not None else (4096 if device.type == "cuda" else 256)
-        params = DSTRFParams(sample_step=1, max_samples=10**9, chunk_size=chunk, device=str(device))
+        params = DSTRFParams(sample_step=1, max_samples=10**9, chunk_size=args.chunk,
+                             device=str(device))
+        chunk = params.windows_per_chunk()
     except ConfigError as err:
         parser.error(str(err))
     bins = args.bins or (PAPER_BINS if device.type == "cuda" else 6_000)
@@ -92,16 +106,21 @@ def main() -> None:
         a, b, _ = route(small)
         per_bin = max(0.0, (total - a - b) / (bins - small)) if bins > small else total / bins
         projected = total + per_bin * (PAPER_BINS - bins)
+    cap = SubspaceParams().noise_max_samples
+    finish = (args.units * finishing_seconds(device, min(bins, cap))
+              + finishing_seconds(device, min(bins * args.units, cap)))
     print(f"device {device}, {bins:,} bins, {args.models} models x {args.units} units, "
           f"chunks of {chunk} windows")
     print(f"pass 1 (normalisers, outlier statistics): {first:.1f} s; pass 2 (unit and site "
           f"subspaces): {second:.1f} s; ensemble dSTRFs alone: {dstrf_only:.1f} s per pass")
+    print(f"of pass 2, the subspaces' eigenproblems and noise floors (a fixed cost, timed apart): "
+          f"{finish:.1f} s")
     print(f"every bin: {total:.1f} s, {bins / total:,.0f} bins/s; at {PAPER_BINS:,} bins: "
           f"{projected:.0f} s{'' if bins >= PAPER_BINS else ' (projected from this run and one of '}"
           f"{'' if bins >= PAPER_BINS else f'{small:,} bins)'} (goal on a GPU: 60 s); "
           f"k of unit 0: {units[0].k}, site: {site.k}")
     print(f"device={device.type} bins={bins} models={args.models} units={args.units} "
-          f"every_bin_s={total:.2f} dstrf_pass_s={dstrf_only:.2f} "
+          f"every_bin_s={total:.2f} dstrf_pass_s={dstrf_only:.2f} finish_s={finish:.1f} "
           f"projected_200k_s={projected:.0f}")
 
 

@@ -11,6 +11,8 @@ from torch import nn
 
 from ndx_encoding_subspace import dstrf_layers
 from ndx_encoding_subspace.dstrf import (
+    CPU_CHUNK,
+    DEVICE_CHUNK,
     DSTRFParams,
     dstrf,
     iter_dstrf_chunks,
@@ -265,6 +267,17 @@ def test_sample_times_follow_the_paper():
         DSTRFParams(sample_step=0)
     with pytest.raises(ConfigError, match="device"):
         DSTRFParams(device="gpu")
+
+
+def test_chunk_size_defaults_to_the_device():
+    assert DSTRFParams(device="cpu").windows_per_chunk() == CPU_CHUNK
+    assert DSTRFParams(device="cuda").windows_per_chunk() == DEVICE_CHUNK > CPU_CHUNK
+    assert DSTRFParams(device="cuda", chunk_size=64).windows_per_chunk() == 64
+    config = DSTRFParams.from_dict(DSTRFParams().to_dict())  # None survives a round trip
+    assert config.chunk_size is None
+    for bad in (0, 2.5, "many"):
+        with pytest.raises(ConfigError, match="chunk_size"):
+            DSTRFParams(chunk_size=bad)
 
 
 def test_ensemble_normalises_each_model(stim):

@@ -257,9 +257,9 @@ def test_device_and_host_eigensolvers_agree():
 
 def test_noise_floor_by_gather_equals_the_host_shuffle():
     rng = np.random.default_rng(11)
-    x, _, _ = _samples(rng, 200, noise=0.1)
+    x = _samples(rng, 200, noise=0.1)[0].reshape(200, -1).astype(np.float32)
     params = SubspaceParams(n_components=5, noise_repeats=3, seed=7)
     host = _noise_floor(x, params, 2.0, host=True)
-    device = _noise_floor(torch.as_tensor(x, dtype=torch.float32).double(), params, 2.0, host=False)
+    device = _noise_floor(torch.as_tensor(x), params, 2.0, host=False)
     np.testing.assert_allclose(device, host, rtol=1e-10)
     assert np.all(np.diff(host) <= 0) and host[0] > 0

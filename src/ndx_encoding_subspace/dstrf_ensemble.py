@@ -35,7 +35,7 @@ def model_scales(
 
     Returns ``[n_models, units]``; the standard deviation is over samples, frequencies
     and lags. These are the ensemble's normalisers. Accumulated chunk by chunk (memory
-    bounded by ``params.chunk_size``, whatever the number of bins).
+    bounded by ``params.windows_per_chunk()``, whatever the number of bins).
     """
     params = params or DSTRFParams()
     out = []
@@ -95,7 +95,7 @@ def ensemble_statistics(
     the ensemble dSTRF ``mean_m(d_m / s_m)`` has mean ``mean_m(mu_m / s_m)`` and mean
     square deviation ``sum_mm' C_mm' / (s_m s_m') / (M^2 n)``: exact without computing
     the ensemble dSTRFs first. Shrinkage (nonlinear) is not included. Memory is bounded
-    by ``params.chunk_size``; the sums stay on the dSTRF device in float64.
+    by ``params.windows_per_chunk()``; the sums stay on the dSTRF device in float64.
     """
     params = params or DSTRFParams()
     if len(models) == 0:
