@@ -30,8 +30,9 @@ import torch
 from ndx_encoding_subspace.dstrf import DSTRFParams
 from ndx_encoding_subspace.dstrf_ensemble import ensemble_statistics, iter_ensemble_dstrf_chunks
 from ndx_encoding_subspace.errors import ConfigError
+from ndx_encoding_subspace.linalg import top_eigh
 from ndx_encoding_subspace.models import PopulationCNN
-from ndx_encoding_subspace.subspace import SubspaceParams, _noise_floor, top_eigh
+from ndx_encoding_subspace.subspace import SubspaceParams, _noise_floor
 from ndx_encoding_subspace.subspace_stream import streaming_site_subspaces
 
 N_FREQ, PAPER_BINS = 32, 200_000

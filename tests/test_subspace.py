@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
+from ndx_encoding_subspace.linalg import add_grams, gram, symmetric, top_eigh, top_eigvalsh
 from ndx_encoding_subspace.subspace import (
     SubspaceParams,
     _noise_floor,
@@ -16,8 +17,6 @@ from ndx_encoding_subspace.subspace import (
     fit_subspace,
     fit_subspaces,
     outlier_keep,
-    top_eigh,
-    top_eigvalsh,
 )
 from ndx_encoding_subspace.subspace_stream import (
     MomentAccumulator,
@@ -209,7 +208,17 @@ def test_moment_accumulator_merges_like_one_batch():
         acc.add(part[:, None])
     np.testing.assert_allclose(acc.covariance(0), np.cov(x.T), rtol=1e-8)
     np.testing.assert_allclose(acc.mean[0], x.mean(axis=0), rtol=1e-12)
-    assert acc.nbytes == (1 + 7 + 1 + 7 * 7) * 8  # independent of the number of samples
+    assert acc.nbytes == (1 + 7 + 1 + 7 * 7 + 7) * 8  # independent of the number of samples
+    far = MomentAccumulator(1, 7, shift=np.full((1, 7), 1e4 - 10.0))  # 10 SD off the mean
+    for part in np.array_split(x, 9):
+        far.add(part[:, None])
+    np.testing.assert_allclose(far.covariance(0), np.cov(x.T), rtol=1e-8)
+    trace_only = MomentAccumulator(1, 7, scatter=False)
+    for part in np.array_split(x, 9):
+        trace_only.add(part[:, None])
+    np.testing.assert_allclose(trace_only.trace[0], np.trace(np.cov(x.T)) * 100, rtol=1e-9)
+    with pytest.raises(ConfigError, match="scatter"):
+        trace_only.covariance(0)
 
 
 def test_moment_accumulator_leaves_out_masked_samples_unit_by_unit():
@@ -220,7 +229,7 @@ def test_moment_accumulator_leaves_out_masked_samples_unit_by_unit():
     keep[:20, 2] = True  # unit 2: samples only in the first batch
     acc = MomentAccumulator(3, 5)
     for rows in np.array_split(np.arange(60), 4):
-        acc.add(x[rows], torch.as_tensor(keep[rows]))
+        acc.add(x[rows], keep[rows])
     np.testing.assert_array_equal(acc.count, keep.sum(axis=0))
     for u in range(3):
         kept = x[keep[:, u], u]
@@ -263,3 +272,16 @@ def test_noise_floor_by_gather_equals_the_host_shuffle():
     device = _noise_floor(torch.as_tensor(x), params, 2.0, host=False)
     np.testing.assert_allclose(device, host, rtol=1e-10)
     assert np.all(np.diff(host) <= 0) and host[0] > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_gram_products_equal_the_matrix_product(dtype):
+    rng = np.random.default_rng(12)
+    a = torch.as_tensor(rng.normal(size=(3, 40, 9)), dtype=dtype)
+    out = torch.zeros(3, 9, 9, dtype=dtype)
+    add_grams(out, a)
+    add_grams(out, a[:, :13])
+    want = a.transpose(1, 2) @ a + a[:, :13].transpose(1, 2) @ a[:, :13]
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-12}
+    np.testing.assert_allclose(symmetric(out), want, **tol)
+    np.testing.assert_allclose(gram(a[0]), a[0].T @ a[0], **tol)

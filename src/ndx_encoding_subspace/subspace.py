@@ -37,10 +37,10 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import scipy.linalg
 import torch
 
 from .errors import ConfigError, InvalidDataError
+from .linalg import gram, top_eigvalsh
 from .params import Params, check_range
 
 __all__ = [
@@ -174,45 +174,16 @@ def _orient(components: np.ndarray) -> np.ndarray:
     return components * signs[:, None]
 
 
-def _on_host(matrix: torch.Tensor, host: bool | None) -> bool:
-    return matrix.device.type == "cpu" if host is None else host
-
-
-def top_eigvalsh(matrix: torch.Tensor, top: int, host: bool | None = None) -> np.ndarray:
-    """The ``top`` largest eigenvalues of symmetric ``matrix``, largest first.
-
-    On the CPU (``host`` default) LAPACK's subset driver finds only the wanted
-    eigenvalues; elsewhere the device's full solver runs, which is fast there.
-    """
-    if _on_host(matrix, host):
-        n = len(matrix)
-        ev = scipy.linalg.eigvalsh(matrix.cpu().numpy(), subset_by_index=[n - top, n - 1])
-        return ev[::-1].copy()
-    return torch.linalg.eigvalsh(matrix).flip(0)[:top].cpu().numpy()
-
-
-def top_eigh(matrix: torch.Tensor, top: int,
-             host: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The ``top`` largest eigenvalues of symmetric ``matrix`` and their eigenvectors
-    (columns), largest first; as :func:`top_eigvalsh`."""
-    if _on_host(matrix, host):
-        n = len(matrix)
-        val, vec = scipy.linalg.eigh(matrix.cpu().numpy(), subset_by_index=[n - top, n - 1])
-    else:
-        val, vec = (t[..., -top:].cpu().numpy() for t in torch.linalg.eigh(matrix))
-    return val[::-1].copy(), vec[:, ::-1].copy()
-
-
 def _noise_floor(x: np.ndarray | torch.Tensor, params: SubspaceParams, total: float,
                  host: bool | None = None) -> np.ndarray:
     """Mean explained variance ratios of the shuffled samples ``x [n, features]``,
-    computed in float64 on ``x``'s device (``host``: as in :func:`top_eigvalsh`)."""
+    computed in float64 on ``x``'s device (``host``: as in :func:`.linalg.top_eigvalsh`)."""
     nc = params.n_components
     if params.noise_repeats == 0 or len(x) < 2 or total <= 0:
         return np.full(nc, np.nan)
     x = torch.as_tensor(x)
     n, p = x.shape
-    host = _on_host(x, host)
+    host = x.device.type == "cpu" if host is None else host
     rng = np.random.default_rng(params.seed)
     # Each element is shuffled on its own by rng.permuted; on a device it permutes the
     # row numbers, read by gather (the same permutations: they depend on n only).
@@ -225,7 +196,7 @@ def _noise_floor(x: np.ndarray | torch.Tensor, params: SubspaceParams, total: fl
             order = torch.from_numpy(rng.permuted(rows, axis=0)).to(x.device)
             shuffled = torch.gather(x, 0, order).double()
         shuffled -= shuffled.mean(dim=0)
-        small = shuffled @ shuffled.T if n < p else shuffled.T @ shuffled
+        small = gram(shuffled.T) if n < p else gram(shuffled)
         ev = top_eigvalsh(small, min(nc, len(small)), host) / (n - 1)
         out[r, : len(ev)] = ev / total
     return out.mean(axis=0)

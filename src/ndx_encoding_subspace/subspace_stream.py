@@ -1,8 +1,8 @@
 """Tuning subspaces from dSTRF chunks, in memory independent of the number of bins.
 
-:class:`MomentAccumulator` keeps, per unit, the count, mean and centred scatter matrix in
-float64 and merges chunks with Chan et al.'s update, so memory depends on
-``frequency x lag`` and not on the number of bins. The outlier filter
+:class:`MomentAccumulator` keeps, per unit, the count, sum and scatter matrix of the
+samples' deviations from a fixed point near their mean (the outlier filter's centre), in
+float64, so memory depends on ``frequency x lag`` and not on the number of bins. The outlier filter
 (:mod:`.subspace`) needs each unit's mean dSTRF and RMS deviation before any sample is
 accumulated; they come from
 
@@ -35,8 +35,9 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, InvalidDataError
+from .linalg import add_grams, symmetric, top_eigh
 from .params import check_choice
-from .subspace import SubspaceParams, TuningSubspace, _finish, _noise_floor, top_eigh
+from .subspace import SubspaceParams, TuningSubspace, _finish, _noise_floor
 
 __all__ = [
     "MomentAccumulator",
@@ -47,10 +48,12 @@ __all__ = [
 
 
 class MomentAccumulator:
-    """Per-unit count, mean and centred scatter of flattened samples (float64, Chan merges).
+    """Per-unit count, mean and scatter of flattened samples, in float64 on a torch device.
 
-    The sums live on ``device`` as torch tensors; every unit of a batch is merged at
-    once, its scatter by one batched matrix product.
+    The sums are of deviations from a fixed per-unit *shift*: given, or else the mean
+    of the first samples a unit receives. Centred at a point near the mean, the sums lose
+    no precision to cancellation, and a batch needs one subtraction and one symmetric
+    product (:func:`.linalg.add_grams`) for every unit at once.
 
     Parameters
     ----------
@@ -58,72 +61,94 @@ class MomentAccumulator:
     scatter : bool
         Keep the full ``[features, features]`` scatter (True) or only its trace.
     device : str or torch.device
+    shift : array [units, features], optional
+        The outlier filter's centre, for instance; default: each unit's first mean.
     """
 
     def __init__(self, n_units: int, n_features: int, scatter: bool = True,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", shift: np.ndarray | None = None) -> None:
         self.device = torch.device(device)
         kw = {"dtype": torch.float64, "device": self.device}
         self._count = torch.zeros(n_units, **kw)
-        self._mean = torch.zeros((n_units, n_features), **kw)
-        self._trace = torch.zeros(n_units, **kw)  # kept apart only without the scatter
+        self._sum = torch.zeros((n_units, n_features), **kw)
+        self._square = torch.zeros(n_units, **kw)  # kept apart only without the scatter
         self._m2 = torch.zeros((n_units, n_features, n_features), **kw) if scatter else None
+        self._unset = torch.full((n_units,), shift is None, device=self.device)
+        self._shift = torch.zeros((n_units, n_features), **kw) if shift is None \
+            else torch.as_tensor(np.asarray(shift, dtype=np.float64), device=self.device).clone()
+        if self._shift.shape != self._sum.shape:
+            raise InvalidDataError(f"shift must be [{n_units}, {n_features}], "
+                                   f"got {tuple(self._shift.shape)}")
 
-    def add(self, x: np.ndarray | torch.Tensor, keep: torch.Tensor | None = None) -> None:
-        """Merge samples ``x [n, units, features]``, leaving out those where ``keep [n, units]``
-        is False."""
-        x = torch.as_tensor(x).to(self._mean.device, torch.float64)
-        if x.ndim != 3 or x.shape[1:] != self._mean.shape:
-            raise InvalidDataError(f"samples must be [n, {len(self._mean)}, "
-                                   f"{self._mean.shape[1]}], got {tuple(x.shape)}")
-        w = torch.ones(x.shape[:2], dtype=torch.float64, device=x.device) if keep is None \
-            else keep.to(torch.float64)
-        n_b = w.sum(dim=0)
-        mean_b = torch.einsum("nuf,nu->uf", x, w) / n_b.clamp(min=1.0)[:, None]
-        # [units, n, features], contiguous for the batched product
-        centred = torch.empty((x.shape[1], x.shape[0], x.shape[2]), dtype=x.dtype, device=x.device)
-        torch.sub(x.transpose(0, 1), mean_b[:, None], out=centred).mul_(w.T[:, :, None])
-        n = self._count + n_b
-        frac = torch.where(n > 0, n_b / n.clamp(min=1.0), 0.0)
-        cross = self._count * frac  # n_a n_b / n
-        delta = mean_b - self._mean
-        self._mean += delta * frac[:, None]
-        if self._m2 is not None:  # the trace is read off the scatter's diagonal
-            self._m2.baddbmm_(centred.transpose(1, 2), centred)
-            self._m2 += cross[:, None, None] * delta[:, :, None] * delta[:, None, :]
+    def deviations(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """``x [n, units, features]`` minus the shift, as ``[units, n, features]`` float64."""
+        x = torch.as_tensor(x).to(self.device)
+        if x.ndim != 3 or x.shape[1:] != self._sum.shape:
+            raise InvalidDataError(f"samples must be [n, {len(self._sum)}, "
+                                   f"{self._sum.shape[1]}], got {tuple(x.shape)}")
+        if bool(self._unset.any()):
+            first = x.transpose(0, 1).double().mean(dim=1)
+            self._shift[self._unset] = first[self._unset]
+            self._unset[:] = False
+        out = torch.empty((x.shape[1], x.shape[0], x.shape[2]), dtype=torch.float64, device=self.device)
+        return torch.sub(x.transpose(0, 1), self._shift[:, None], out=out)
+
+    def add_deviations(self, d: torch.Tensor, keep: torch.Tensor | None = None) -> None:
+        """Merge deviations ``d [units, n, features]`` from :meth:`deviations`, leaving
+        out those where ``keep [units, n]`` is False (``d`` is then overwritten)."""
+        if keep is None:
+            self._count += d.shape[1]
         else:
-            squares = torch.linalg.vector_norm(centred, dim=(1, 2)).square()
-            self._trace += squares + delta.square().sum(dim=1) * cross
-        self._count = n
+            if not bool(keep.all()):
+                d.mul_(keep[:, :, None])
+            self._count += keep.sum(dim=1)
+        self._sum += d.sum(dim=1)
+        if self._m2 is not None:  # the trace is read off the scatter's diagonal
+            add_grams(self._m2, d)
+        else:
+            self._square += torch.linalg.vector_norm(d, dim=(1, 2)).square()
+
+    def add(self, x: np.ndarray | torch.Tensor, keep: np.ndarray | torch.Tensor | None = None) -> None:
+        """Merge samples ``x [n, units, features]``, leaving out those where
+        ``keep [n, units]`` is False."""
+        d = self.deviations(x)
+        self.add_deviations(d, None if keep is None else torch.as_tensor(keep, device=self.device).T)
 
     @property
     def count(self) -> np.ndarray:
         """Samples merged per unit."""
         return self._count.cpu().numpy().astype(np.int64)
 
+    def _offset(self) -> torch.Tensor:
+        """Mean minus shift, per unit."""
+        return self._sum / self._count.clamp(min=1.0)[:, None]
+
     @property
     def mean(self) -> np.ndarray:
         """Per-unit mean ``[units, features]``."""
-        return self._mean.cpu().numpy()
+        return (self._shift + self._offset()).cpu().numpy()
 
     @property
     def trace(self) -> np.ndarray:
         """Per-unit sum of squared deviations from the mean."""
-        if self._m2 is not None:
-            return torch.diagonal(self._m2, dim1=1, dim2=2).sum(dim=1).cpu().numpy()
-        return self._trace.cpu().numpy()
+        square = self._square if self._m2 is None \
+            else torch.diagonal(self._m2, dim1=1, dim2=2).sum(dim=1)
+        return (square - self._count * self._offset().square().sum(dim=1)).cpu().numpy()
 
     @property
     def nbytes(self) -> int:
         """Memory held by the sums, whatever the number of samples."""
-        tensors = (self._count, self._mean, self._trace, self._m2)
+        tensors = (self._count, self._sum, self._square, self._m2, self._shift)
         return sum(t.element_size() * t.nelement() for t in tensors if t is not None)
 
     def covariance_tensor(self, unit: int) -> torch.Tensor:
         """Sample covariance (``n - 1`` normalisation) of one unit, on the device."""
         if self._m2 is None:
             raise ConfigError("this accumulator keeps no scatter matrices (scatter=False)")
-        return self._m2[unit] / max(float(self._count[unit]) - 1.0, 1.0)
+        n = float(self._count[unit])
+        offset = self._offset()[unit]
+        scatter = symmetric(self._m2[unit]) - n * torch.outer(offset, offset)
+        return scatter / max(n - 1.0, 1.0)
 
     def covariance(self, unit: int) -> np.ndarray:
         """Sample covariance (``n - 1`` normalisation) of one unit."""
@@ -181,12 +206,6 @@ class _Reservoir:
         return self.rows[unit, : min(int(self.seen[unit]), self.cap)]
 
 
-def _keep(x: torch.Tensor, centre: torch.Tensor, limit: torch.Tensor) -> torch.Tensor:
-    """The outlier filter of :func:`.subspace.outlier_keep`, every unit at once:
-    ``x [n, units, features]``, ``centre [units, features]``, ``limit [units]``."""
-    return (x - centre).square().sum(dim=2).sqrt() <= limit
-
-
 class _Stream:
     """Outlier-filtered moments, outlier counts and noise-floor reservoirs of some units."""
 
@@ -194,20 +213,23 @@ class _Stream:
                  centre: np.ndarray, rms: np.ndarray, device: torch.device,
                  dtype: torch.dtype) -> None:
         self.params = params
-        self.acc = MomentAccumulator(n_units, n_features, device=device)
+        # sums about the outlier filter's centre: the deviations serve the filter too
+        self.acc = MomentAccumulator(n_units, n_features, device=device, shift=centre)
         self.n_out = np.zeros(n_units, dtype=np.int64)
         # the samples' own precision: float32 dSTRFs are kept exactly in half the memory
         self.reservoir = _Reservoir(n_units, params.noise_max_samples,
                                     np.random.default_rng(params.seed), dtype)
-        self.centre = torch.as_tensor(np.asarray(centre, dtype=np.float64), device=device)
         limit = params.outlier_sd * np.asarray(rms, dtype=np.float64)
-        self.limit = torch.as_tensor(np.where(np.isfinite(limit), limit, np.inf), device=device)
+        limit = np.where(np.isfinite(limit), limit, np.inf)
+        self.limit = torch.as_tensor(limit, device=device)[:, None]
 
     def add(self, x: torch.Tensor) -> None:
-        """Merge ``x [n, units, features]`` (float64, on the device)."""
-        keep = _keep(x, self.centre, self.limit)
-        self.acc.add(x, keep)
-        keep_host = keep.cpu().numpy()
+        """Merge ``x [n, units, features]`` (on the device): the outlier filter of
+        :func:`.subspace.outlier_keep`, every unit at once, then the sums and reservoirs."""
+        d = self.acc.deviations(x)
+        keep = torch.linalg.vector_norm(d, dim=2) <= self.limit
+        keep_host = keep.T.cpu().numpy()
+        self.acc.add_deviations(d, keep)
         self.n_out += (~keep_host).sum(axis=0)
         self.reservoir.add(x, keep_host)
 
@@ -287,7 +309,7 @@ def _stream(chunks: Callable[[], Iterable], params: SubspaceParams, centre: np.n
                 p_centre, p_rms = pooled_outlier_statistics(centre, rms)
                 site = _Stream(1, n_feat, params, p_centre[None], np.array([p_rms]), v.device,
                                kept)
-        flat = v.reshape(*v.shape[:2], -1).to(units.acc.device, torch.float64)
+        flat = v.reshape(*v.shape[:2], -1).to(units.acc.device)
         units.add(flat)
         if site is not None:
             site.add(flat.reshape(-1, 1, flat.shape[2]))
