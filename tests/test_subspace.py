@@ -285,3 +285,6 @@ def test_gram_products_equal_the_matrix_product(dtype):
     tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-12}
     np.testing.assert_allclose(symmetric(out), want, **tol)
     np.testing.assert_allclose(gram(a[0]), a[0].T @ a[0], **tol)
+    np.testing.assert_allclose(gram(a[0].T), a[0] @ a[0].T, **tol)  # a transposed view
+    strided = a[:, ::2, ::2]
+    np.testing.assert_allclose(gram(strided[1]), strided[1].T @ strided[1], **tol)

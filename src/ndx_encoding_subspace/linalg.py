@@ -28,10 +28,15 @@ def add_grams(out: torch.Tensor, a: torch.Tensor) -> None:
     """
     if out.device.type == "cpu" and out.dtype == a.dtype == torch.float64 and out.is_contiguous():
         for u in range(len(a)):
-            rows = a[u].contiguous().numpy()
-            # out[u] read in Fortran order is its transpose: its upper triangle is our lower
+            rows = a[u] if a[u].is_contiguous() or a[u].T.is_contiguous() else a[u].contiguous()
+            rows = rows.numpy()
+            # BLAS reads Fortran order: pass whichever of rows and rows.T is laid out so, and
+            # out[u] as its transpose, whose upper triangle is our lower one
             target = out[u].numpy().T
-            got = blas.dsyrk(1.0, rows.T, beta=1.0, c=target, trans=0, overwrite_c=1)
+            if rows.flags.f_contiguous:
+                got = blas.dsyrk(1.0, rows, beta=1.0, c=target, trans=1, overwrite_c=1)
+            else:
+                got = blas.dsyrk(1.0, rows.T, beta=1.0, c=target, trans=0, overwrite_c=1)
             if not np.shares_memory(got, target):  # the wrapper had to copy
                 target[...] = got
         return

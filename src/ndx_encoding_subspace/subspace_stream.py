@@ -2,8 +2,8 @@
 
 :class:`MomentAccumulator` keeps, per unit, the count, sum and scatter matrix of the
 samples' deviations from a fixed point near their mean (the outlier filter's centre), in
-float64, so memory depends on ``frequency x lag`` and not on the number of bins. The outlier filter
-(:mod:`.subspace`) needs each unit's mean dSTRF and RMS deviation before any sample is
+float64, so memory depends on ``frequency x lag`` and not on the number of bins. The
+outlier filter (:mod:`.subspace`) needs each unit's mean dSTRF and RMS deviation before any sample is
 accumulated; they come from
 
 * ``outliers="two_pass"``: a first pass over the same chunks (exact: equal to the
@@ -51,7 +51,7 @@ class MomentAccumulator:
     """Per-unit count, mean and scatter of flattened samples, in float64 on a torch device.
 
     The sums are of deviations from a fixed per-unit *shift*: given, or else the mean
-    of the first samples a unit receives. Centred at a point near the mean, the sums lose
+    of the first batch. Centred at a point near the mean, the sums lose
     no precision to cancellation, and a batch needs one subtraction and one symmetric
     product (:func:`.linalg.add_grams`) for every unit at once.
 
@@ -62,7 +62,8 @@ class MomentAccumulator:
         Keep the full ``[features, features]`` scatter (True) or only its trace.
     device : str or torch.device
     shift : array [units, features], optional
-        The outlier filter's centre, for instance; default: each unit's first mean.
+        The outlier filter's centre, for instance; default: each unit's mean in the first
+        batch.
     """
 
     def __init__(self, n_units: int, n_features: int, scatter: bool = True,
