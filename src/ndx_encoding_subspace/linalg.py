@@ -20,39 +20,53 @@ def _on_host(matrix: torch.Tensor, host: bool | None) -> bool:
     return matrix.device.type == "cpu" if host is None else host
 
 
+def _syrk_into(target: np.ndarray, a: torch.Tensor) -> None:
+    """Lower triangle of C-ordered float64 ``target [p, p]`` += ``a^T a``, ``a [n, p]``."""
+    rows = a if a.is_contiguous() or a.T.is_contiguous() else a.contiguous()
+    rows = rows.numpy()
+    # BLAS reads Fortran order: pass whichever of rows and rows.T is laid out so, and
+    # target as its transpose, whose upper triangle is our lower one
+    c = target.T
+    if rows.flags.f_contiguous:
+        got = blas.dsyrk(1.0, rows, beta=1.0, c=c, trans=1, overwrite_c=1)
+    else:
+        got = blas.dsyrk(1.0, rows.T, beta=1.0, c=c, trans=0, overwrite_c=1)
+    if not np.shares_memory(got, c):  # the wrapper had to copy
+        c[...] = got
+
+
+def _host_float64(*tensors: torch.Tensor) -> bool:
+    return all(t.device.type == "cpu" and t.dtype == torch.float64 for t in tensors)
+
+
 def add_grams(out: torch.Tensor, a: torch.Tensor) -> None:
     """``out[u] += a[u]^T a[u]`` for ``a [batch, n, p]``, ``out [batch, p, p]``.
 
     On the CPU, in float64, only the lower triangle of each ``out[u]`` is updated: read
     the sums through :func:`symmetric`.
     """
-    if out.device.type == "cpu" and out.dtype == a.dtype == torch.float64 and out.is_contiguous():
+    if _host_float64(out, a) and out.is_contiguous():
         for u in range(len(a)):
-            rows = a[u] if a[u].is_contiguous() or a[u].T.is_contiguous() else a[u].contiguous()
-            rows = rows.numpy()
-            # BLAS reads Fortran order: pass whichever of rows and rows.T is laid out so, and
-            # out[u] as its transpose, whose upper triangle is our lower one
-            target = out[u].numpy().T
-            if rows.flags.f_contiguous:
-                got = blas.dsyrk(1.0, rows, beta=1.0, c=target, trans=1, overwrite_c=1)
-            else:
-                got = blas.dsyrk(1.0, rows.T, beta=1.0, c=target, trans=0, overwrite_c=1)
-            if not np.shares_memory(got, target):  # the wrapper had to copy
-                target[...] = got
+            _syrk_into(out[u].numpy(), a[u])
         return
     out.baddbmm_(a.transpose(1, 2), a)
 
 
 def symmetric(matrix: torch.Tensor) -> torch.Tensor:
     """The symmetric matrix (or batch) whose lower triangle ``matrix`` holds."""
+    if matrix.device.type == "cpu":  # numpy: no thread pool to wake for a small matrix
+        m = matrix.numpy()
+        return torch.from_numpy(np.tril(m) + np.tril(m, -1).swapaxes(-1, -2))
     return torch.tril(matrix) + torch.tril(matrix, -1).transpose(-1, -2)
 
 
 def gram(a: torch.Tensor) -> torch.Tensor:
     """``a^T a`` for ``a [n, p]``: a full symmetric ``[p, p]`` matrix."""
-    out = torch.zeros((a.shape[1], a.shape[1]), dtype=a.dtype, device=a.device)
-    add_grams(out[None], a[None])
-    return symmetric(out)
+    if _host_float64(a):
+        out = np.zeros((a.shape[1], a.shape[1]))
+        _syrk_into(out, a)
+        return symmetric(torch.from_numpy(out))
+    return a.T @ a
 
 
 def top_eigvalsh(matrix: torch.Tensor, top: int, host: bool | None = None) -> np.ndarray:

@@ -190,12 +190,14 @@ def _noise_floor(x: np.ndarray | torch.Tensor, params: SubspaceParams, total: fl
     rows = None if host else np.broadcast_to(np.arange(n)[:, None], (n, p))
     out = np.zeros((params.noise_repeats, nc))
     for r in range(params.noise_repeats):
-        if rows is None:
-            shuffled = torch.from_numpy(rng.permuted(x.cpu().numpy(), axis=0)).double()
+        if rows is None:  # in numpy: small operations wake no thread pool
+            shuffled = rng.permuted(x.cpu().numpy(), axis=0).astype(np.float64)
+            shuffled -= shuffled.mean(axis=0)
+            shuffled = torch.from_numpy(shuffled)
         else:
             order = torch.from_numpy(rng.permuted(rows, axis=0)).to(x.device)
             shuffled = torch.gather(x, 0, order).double()
-        shuffled -= shuffled.mean(dim=0)
+            shuffled -= shuffled.mean(dim=0)
         small = gram(shuffled.T) if n < p else gram(shuffled)
         ev = top_eigvalsh(small, min(nc, len(small)), host) / (n - 1)
         out[r, : len(ev)] = ev / total
