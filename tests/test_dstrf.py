@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ndx_encoding_subspace import dstrf_layers
+from ndx_encoding_subspace.compute import full_float32
 from ndx_encoding_subspace.dstrf import (
     CPU_CHUNK,
     DEVICE_CHUNK,
@@ -135,11 +136,16 @@ def stim() -> np.ndarray:
     return np.random.default_rng(0).random((70, 6)).astype(np.float32)
 
 
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run in the GPU checks)")
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("cls", [TinyCNN, OpaqueCNN])
-def test_dstrf_equals_autograd_loop(cls, stim, caplog):
+def test_dstrf_equals_autograd_loop(cls, device, stim, caplog):
     torch.manual_seed(1)
     model = cls().eval()
-    params = DSTRFParams(n_lags=12, chunk_size=16, device="cpu")
+    params = DSTRFParams(n_lags=12, chunk_size=16, device=device)
     times = np.r_[0:12, 40:44, 69]  # includes bins whose window starts before the stimulus
     with caplog.at_level(logging.INFO, logger="ndx_encoding_subspace.dstrf"):
         fast = dstrf(model, stim, times, params)
@@ -152,8 +158,12 @@ def test_dstrf_equals_autograd_loop(cls, stim, caplog):
     assert np.all(fast[..., 9:] == 0)  # lags beyond the receptive field (9 bins)
 
 
-@pytest.mark.parametrize(("include_output", "input_columns"), [(True, 256), (False, 256), (True, 10)])
-def test_population_cnn_uses_explicit_rules(stim, caplog, monkeypatch, include_output, input_columns):
+@pytest.mark.parametrize(("include_output", "input_columns", "device"),
+                         [(True, 256, "cpu"), (False, 256, "cpu"), (True, 10, "cpu"),
+                          pytest.param(True, 256, "cuda", marks=CUDA),
+                          pytest.param(False, 256, "cuda", marks=CUDA)])
+def test_population_cnn_uses_explicit_rules(stim, caplog, monkeypatch, include_output, input_columns,
+                                            device):
     # 10 columns: the input layers run two windows at a time, the last block of a chunk short
     monkeypatch.setattr(dstrf_layers, "CPU_INPUT_COLUMNS", input_columns)
     torch.manual_seed(7)
@@ -162,7 +172,7 @@ def test_population_cnn_uses_explicit_rules(stim, caplog, monkeypatch, include_o
         for layer in model.core_layers:
             if hasattr(layer, "shift"):
                 layer.shift.normal_(0.0, 0.2)
-    params = DSTRFParams(n_lags=8, chunk_size=13, device="cpu",
+    params = DSTRFParams(n_lags=8, chunk_size=13, device=device,
                          include_output_nonlinearity=include_output)
     times = np.arange(0, len(stim), 3)
     with caplog.at_level(logging.INFO, logger="ndx_encoding_subspace.dstrf"):
@@ -301,6 +311,10 @@ def test_shrink():
     np.testing.assert_allclose(shrink(mean, sem, 0.0), mean)
     got = shrink(mean, sem, 1.0)
     np.testing.assert_allclose(got, [1.0 * (1 - 0.01), 0.0, -2.0 * (1 - 1 / 16), 0.0])
+    on_device = shrink(torch.as_tensor(mean), torch.as_tensor(sem), 1.0)  # tensors stay tensors
+    np.testing.assert_allclose(on_device.numpy(), got)
+    np.testing.assert_allclose(shrink(mean[::-1], sem[::-1], 1.0), got[::-1])  # any strides
+    assert shrink(mean.astype(np.float32), sem, 1.0).dtype == np.float32
 
 
 def test_model_scales_stream_equals_the_in_memory_std() -> None:
@@ -357,3 +371,17 @@ def test_workspace_reuses_its_buffers_and_grows():
     c = ws.get("x", (6, 5), like)  # larger: a new buffer
     assert c.shape == (6, 5) and c.numel() == 30
     assert ws.get("y", (2,), like.double()).dtype == torch.float64
+
+
+def test_full_float32_restores_the_settings_also_after_an_error():
+    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = True
+    try:
+        with pytest.raises(RuntimeError, match="inside"):
+            with full_float32():
+                assert not torch.backends.cudnn.allow_tf32
+                assert not torch.backends.cuda.matmul.allow_tf32
+                raise RuntimeError("inside")
+        assert torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before

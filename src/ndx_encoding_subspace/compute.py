@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from .errors import ConfigError
 from .params import Params
 
-__all__ = ["ComputeParams", "thread_limits"]
+__all__ = ["ComputeParams", "full_float32", "thread_limits"]
 
 
 def _check_threads(name: str, value: object) -> None:
@@ -96,3 +96,24 @@ def thread_limits(threads: int) -> Iterator[None]:
         else:
             stack.enter_context(threadpool_limits(limits=threads))
         yield
+
+
+@contextlib.contextmanager
+def full_float32() -> Iterator[None]:
+    """float32 matrix products and convolutions at full precision inside the block.
+
+    On recent NVIDIA GPUs torch may run float32 convolutions (by default) and matrix
+    products (when asked) on TF32 tensor cores, which keep 10 bits of mantissa: a
+    relative error near 1e-3, too coarse for gradients that must match a reference to
+    1e-5. The previous settings are restored on exit; on a CPU nothing changes.
+    """
+    import torch
+
+    cudnn, cublas = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = cudnn
+        torch.backends.cuda.matmul.allow_tf32 = cublas

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .compute import full_float32
 from .dstrf_layers import (
     FIRRule,
     GenericRule,
@@ -476,7 +477,8 @@ def iter_dstrf_chunks(
 def _start(model: nn.Module, first: np.ndarray, params: DSTRFParams) -> _Plan:
     """The plan for ``model`` on the target device, made on the first stimulus."""
     stim = torch.from_numpy(first).to(params.torch_device())
-    return _plan(_prepare(model, params), stim, params)
+    with full_float32():
+        return _plan(_prepare(model, params), stim, params)
 
 
 def _chunks(plan: _Plan, stims: list[np.ndarray], bins: list[np.ndarray], params: DSTRFParams,
@@ -493,7 +495,8 @@ def _chunks(plan: _Plan, stims: list[np.ndarray], bins: list[np.ndarray], params
             t_chunk = t_np[start:start + step]
             block = None if out is None else out[row:row + len(t_chunk)]
             row += len(t_chunk)
-            values = _chunk_values(plan, stim, t_chunk, unit_index, d, block, workspace)
+            with full_float32():  # not across the yield: the caller's code is its own
+                values = _chunk_values(plan, stim, t_chunk, unit_index, d, block, workspace)
             yield DSTRFChunk(k, t_chunk.copy(), values)
 
 
