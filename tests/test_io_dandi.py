@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -186,3 +189,16 @@ def test_plain_http_file(tmp_path, params):
         site = read_site(url, reader=params)
         assert site.source == {**site.source, "url": url, "name": url}
     np.testing.assert_array_equal(site.sounds[2].counts, local.sounds[2].counts)
+
+
+def test_local_reading_needs_no_remfile_and_streaming_names_the_extra(monkeypatch):
+    # a fresh interpreter without the dandi extra's packages: the analysis API still loads
+    code = ("import sys; sys.modules['remfile'] = sys.modules['requests'] = None; "
+            "import ndx_encoding_subspace.analysis, ndx_encoding_subspace.io, "
+            "ndx_encoding_subspace.pipeline")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    from ndx_encoding_subspace.io import stream
+
+    monkeypatch.setitem(sys.modules, "remfile", None)
+    with pytest.raises(ImportError, match=r"ndx-encoding-subspace\[dandi\]"):
+        stream.open_stream("http://127.0.0.1:9/x.nwb", name="x.nwb", size=10)

@@ -19,7 +19,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 from pynwb import NWBHDF5IO, NWBFile
@@ -27,7 +27,9 @@ from pynwb import NWBHDF5IO, NWBFile
 from ..errors import AmbiguousInputError, EncodingSubspaceError, InvalidDataError, NotNWBError
 from .dandi import API_KEY_ENV, RemoteAsset, download_asset, is_remote, resolve_remote
 from .reader_params import ReaderParams
-from .stream import RetryingSession, open_stream
+
+if TYPE_CHECKING:
+    from .stream import RetryingSession
 
 __all__ = ["OpenedNWB", "open_nwb", "open_local", "open_remote", "HDF5_SIGNATURE"]
 
@@ -166,6 +168,8 @@ def open_remote(asset: RemoteAsset, *, reader: ReaderParams | None = None) -> Op
         local = download_asset(asset, folder)
         return open_local(local, name=asset.name, provenance={**asset.provenance(), "local": str(local)})
     key = os.environ.get(API_KEY_ENV)
+    from .stream import open_stream  # streaming needs the ``dandi`` extra; local files do not
+
     stream, session = open_stream(
         asset.url,
         name=asset.name,

@@ -11,12 +11,12 @@ check that record to raise :class:`~ndx_encoding_subspace.errors.RemoteError`.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import remfile
 import requests
 
 from ..errors import RemoteError
@@ -127,6 +127,18 @@ def remote_size(session: RetryingSession, url: str) -> int:
     raise RemoteError(f"{session.name}: cannot read {url}: HTTP {response.status_code} {response.reason}")
 
 
+def _remfile() -> Any:
+    """remfile, imported when a file is streamed: reading local files does not need it."""
+    try:
+        return importlib.import_module("remfile")
+    except ModuleNotFoundError as err:
+        if err.name == "remfile":
+            raise ImportError(
+                "streaming remote files needs remfile: pip install 'ndx-encoding-subspace[dandi]'"
+            ) from err
+        raise
+
+
 def open_stream(
     url: str,
     *,
@@ -138,7 +150,7 @@ def open_stream(
     cache_dir: str | Path | None = None,
     headers: dict[str, str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
-) -> tuple[remfile.File, RetryingSession]:
+) -> tuple[Any, RetryingSession]:
     """A read-only file object over ``url`` for :class:`h5py.File`, and its session.
 
     Parameters
@@ -158,7 +170,17 @@ def open_stream(
         to another host).
     sleep : callable
         Waiting function between retries.
+
+    Returns
+    -------
+    remfile.File, RetryingSession
+
+    Raises
+    ------
+    ImportError
+        When remfile (the ``dandi`` extra) is not installed, with the install command.
     """
+    remfile = _remfile()
     session = RetryingSession(name, retries=retries, backoff_s=backoff_s, timeout_s=timeout_s, sleep=sleep)
     session.headers.update(headers or {})
     if size is None:
