@@ -17,13 +17,16 @@ if [ -d .whl ]; then
     --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
-export PYTHONPATH=$PWD/src:$PYTHONPATH
+export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
+FAILED=0
 
 step() {  # step SECONDS COMMAND...: run with a time limit, keep going after a failure
   local limit=$1; shift
   echo "== $*" | tee -a "$LOG"
   timeout "$limit" "$@" 2>&1 | tee -a "$LOG"
-  echo "== exit ${PIPESTATUS[0]}" | tee -a "$LOG"
+  local rc=${PIPESTATUS[0]}
+  echo "== exit $rc" | tee -a "$LOG"
+  [ "$rc" -eq 0 ] || FAILED=$((FAILED + 1))
 }
 
 "$PY" - <<'PYEOF' 2>&1 | tee -a "$LOG"
@@ -31,6 +34,7 @@ import torch
 assert torch.cuda.is_available(), "no CUDA device visible to torch"
 print("device", torch.cuda.get_device_name(0), "torch", torch.__version__)
 PYEOF
+[ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
 # most important first: the lease may end before the last step
 step 150 "$PY" -m pytest -q -x -p no:cacheprovider tests/test_dstrf.py tests/test_subspace.py \
   tests/test_tuning_streamed.py tests/test_models_layers.py tests/test_training.py
@@ -39,3 +43,5 @@ step 200 "$PY" benchmarks/bench_every_bin.py --bins 40000
 step 90 "$PY" benchmarks/bench_dstrf.py
 step 90 "$PY" benchmarks/bench_training.py --epochs 5
 step 120 "$PY" benchmarks/bench_recovery.py --device cuda
+echo "== $FAILED step(s) failed" | tee -a "$LOG"
+[ "$FAILED" -eq 0 ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,7 +12,6 @@ import torch
 from torch import nn
 
 from ndx_encoding_subspace import dstrf_layers
-from ndx_encoding_subspace.compute import full_float32
 from ndx_encoding_subspace.dstrf import (
     CPU_CHUNK,
     DEVICE_CHUNK,
@@ -315,6 +316,7 @@ def test_shrink():
     np.testing.assert_allclose(on_device.numpy(), got)
     np.testing.assert_allclose(shrink(mean[::-1], sem[::-1], 1.0), got[::-1])  # any strides
     assert shrink(mean.astype(np.float32), sem, 1.0).dtype == np.float32
+    assert shrink(np.array(2.0), np.array(0.5), 1.0).shape == ()
 
 
 def test_model_scales_stream_equals_the_in_memory_std() -> None:
@@ -373,15 +375,46 @@ def test_workspace_reuses_its_buffers_and_grows():
     assert ws.get("y", (2,), like.double()).dtype == torch.float64
 
 
-def test_full_float32_restores_the_settings_also_after_an_error():
-    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
-    torch.backends.cudnn.allow_tf32 = True
-    try:
-        with pytest.raises(RuntimeError, match="inside"):
-            with full_float32():
-                assert not torch.backends.cudnn.allow_tf32
-                assert not torch.backends.cuda.matmul.allow_tf32
-                raise RuntimeError("inside")
-        assert torch.backends.cudnn.allow_tf32
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+_PRECISION_CHECK = """
+import torch
+from ndx_encoding_subspace.compute import full_float32
+b = torch.backends
+{setup}
+before = {read}
+try:
+    with full_float32("cuda"):
+        assert b.cuda.matmul.fp32_precision == b.cudnn.conv.fp32_precision == "ieee"
+        raise KeyError("inside")
+except KeyError:
+    pass
+assert {read} == before, ({read}, before)
+with full_float32("cpu"):  # nothing changes for another device
+    assert {read} == before
+print("ok")
+"""
+
+
+@pytest.mark.parametrize(("setup", "read"), [
+    # the user chose TF32 through the per-backend settings
+    ('b.cuda.matmul.fp32_precision = "tf32"', "(b.cuda.matmul.fp32_precision, b.cudnn.conv.fp32_precision)"),
+    # through the older switches: they still read the same afterwards
+    ('b.cudnn.allow_tf32 = True; torch.set_float32_matmul_precision("medium")',
+     "(b.cudnn.allow_tf32, b.cuda.matmul.allow_tf32, torch.get_float32_matmul_precision())"),
+])
+def test_full_float32_restores_the_settings_also_after_an_error(setup, read):
+    # a fresh interpreter: these settings belong to the whole process
+    code = _PRECISION_CHECK.format(setup=setup, read=read)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_dstrf_runs_whatever_precision_settings_the_caller_chose():
+    code = ("import numpy as np, torch\n"
+            "from ndx_encoding_subspace.dstrf import DSTRFParams, dstrf\n"
+            "from ndx_encoding_subspace.models import LNPopulation\n"
+            "torch.backends.cuda.matmul.fp32_precision = 'tf32'\n"
+            "m = LNPopulation(4, 2, channels=3, taps=3).eval()\n"
+            "x = np.random.default_rng(0).random((20, 4)).astype(np.float32)\n"
+            "print(dstrf(m, x, 'all', DSTRFParams(n_lags=4, device='cpu')).shape)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and "(20, 2, 4, 4)" in done.stdout, done.stderr[-2000:]

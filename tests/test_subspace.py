@@ -168,9 +168,9 @@ def test_streaming_noise_floor_uses_a_bounded_reservoir():
     assert sub.n_significant == full.n_significant == 3
 
 
-def _algorithm_r(rows: np.ndarray, cap: int, seed: int) -> np.ndarray:
+def _algorithm_r(rows: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
     """Slow reference: one row at a time."""
-    rng, kept = np.random.default_rng(seed), []
+    kept = []
     for seen, row in enumerate(rows):
         if seen < cap:
             kept.append(row)
@@ -182,22 +182,57 @@ def _algorithm_r(rows: np.ndarray, cap: int, seed: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("cap", [5, 23, 1000])
-def test_reservoir_equals_the_row_by_row_algorithm(cap):
+def test_reservoir_equals_the_row_by_row_algorithm_whatever_the_chunks(cap):
     rng = np.random.default_rng(9)
     x = rng.normal(size=(120, 2, 3)).astype(np.float32)
     keep = rng.random((120, 2)) < 0.8
-    res = _Reservoir(2, cap, np.random.default_rng(4), torch.float32)
-    for rows in np.array_split(np.arange(120), 7):  # a batch fills the last slots and replaces
-        res.add(torch.as_tensor(x[rows]), keep[rows])
-    # the two units draw from one generator in turn: replay unit 0 alone on a fresh one
-    solo = _Reservoir(1, cap, np.random.default_rng(4), torch.float32)
-    for rows in np.array_split(np.arange(120), 7):
-        solo.add(torch.as_tensor(x[rows, :1]), keep[rows, :1])
-    want = _algorithm_r(x[keep[:, 0], 0], cap, 4)
-    np.testing.assert_array_equal(solo.sample(0).numpy(), want)
-    assert len(res.sample(1)) == min(cap, keep[:, 1].sum())
+    samples = []
+    for pieces in (7, 1, 40):  # batches that fill the last slots and replace at once, too
+        res = _Reservoir(2, cap, 4, torch.float32)
+        for rows in np.array_split(np.arange(120), pieces):
+            res.add(torch.as_tensor(x[rows]), keep[rows])
+        samples.append([res.sample(u).numpy() for u in range(2)])
+    for u in range(2):
+        unit_rng = np.random.default_rng(np.random.SeedSequence(4).spawn(2)[u])
+        want = _algorithm_r(x[keep[:, u], u], cap, unit_rng)
+        for got in samples:
+            np.testing.assert_array_equal(got[u], want)
     if cap >= 120:
-        np.testing.assert_array_equal(res.sample(1).numpy(), x[keep[:, 1], 1])
+        np.testing.assert_array_equal(samples[0][1], x[keep[:, 1], 1])
+
+
+def test_streaming_refuses_non_finite_dstrfs_and_skips_empty_chunks():
+    rng = np.random.default_rng(13)
+    data = rng.normal(size=(50, 3, F, D)).astype(np.float32)
+    bad = data.copy()
+    bad[7, 2, 1, 1] = np.nan
+    params = SubspaceParams(n_components=4, noise_repeats=1)
+    with pytest.raises(InvalidDataError, match="NaN or inf"):
+        streaming_subspaces(lambda: [bad[:20], bad[20:]], params)
+    centre = data.reshape(50, 3, -1).mean(axis=0)
+    rms = np.ones(3)
+    with pytest.raises(InvalidDataError, match="unit 12: dSTRFs hold NaN"):
+        streaming_subspaces(lambda: [bad[:20], bad[20:]], params, "given", units=[10, 11, 12],
+                            centre=centre, rms=rms)
+    with pytest.raises(InvalidDataError, match="2 unit numbers for 3 units"):
+        streaming_subspaces(lambda: [data], params, units=[1, 2])
+    with_empty = streaming_subspaces(lambda: [data[:0], data[:25], data[25:25], data[25:]], params)
+    plain = streaming_subspaces(lambda: [data], params)
+    for a, b in zip(plain, with_empty):
+        _assert_same(a, b)
+
+
+def test_moment_accumulator_drops_masked_rows_even_when_they_are_nan():
+    x = np.arange(24, dtype=float).reshape(4, 2, 3)
+    x[1, 0] = np.nan
+    keep = np.ones((4, 2), dtype=bool)
+    keep[1, 0] = False
+    acc = MomentAccumulator(2, 3)
+    acc.add(x[:0])  # an empty first batch sets no shift
+    acc.add(x, keep)
+    np.testing.assert_allclose(acc.mean[0], x[[0, 2, 3], 0].mean(axis=0))
+    np.testing.assert_allclose(acc.covariance(0), np.cov(x[[0, 2, 3], 0].T))
+    np.testing.assert_array_equal(acc.count, [3, 4])
 
 
 def test_moment_accumulator_merges_like_one_batch():

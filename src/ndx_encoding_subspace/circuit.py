@@ -22,6 +22,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
+import torch
 from scipy import ndimage, stats
 
 from .errors import InvalidDataError
@@ -58,7 +59,8 @@ def shared_subspace_streaming(chunks: Callable[[], Iterable], params: SubspacePa
 
     def pooled():
         for chunk in chunks():
-            v = np.asarray(getattr(chunk, "values", chunk))
+            v = getattr(chunk, "values", chunk)  # an array, or a tensor left on its device
+            v = v if isinstance(v, torch.Tensor) else np.asarray(v)
             yield v.reshape(-1, 1, *v.shape[2:])
 
     return streaming_subspaces(pooled, params, units=[-1])[0]

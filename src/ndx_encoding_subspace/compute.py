@@ -99,21 +99,33 @@ def thread_limits(threads: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def full_float32() -> Iterator[None]:
+def full_float32(device: object = "cuda") -> Iterator[None]:
     """float32 matrix products and convolutions at full precision inside the block.
 
     On recent NVIDIA GPUs torch may run float32 convolutions (by default) and matrix
     products (when asked) on TF32 tensor cores, which keep 10 bits of mantissa: a
     relative error near 1e-3, too coarse for gradients that must match a reference to
-    1e-5. The previous settings are restored on exit; on a CPU nothing changes.
+    1e-5. For a CUDA ``device`` the block asks for IEEE float32 and restores the
+    previous settings on exit; for any other device it changes nothing.
     """
     import torch
 
-    cudnn, cublas = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    backends = torch.backends
+    if hasattr(backends.cudnn, "conv") and hasattr(backends.cuda.matmul, "fp32_precision"):
+        # the per-backend settings: reading the older switches fails once these are used
+        places = [(backends.cuda.matmul, "fp32_precision", "ieee"),
+                  (backends.cudnn.conv, "fp32_precision", "ieee")]
+    else:
+        places = [(backends.cuda.matmul, "allow_tf32", False),
+                  (backends.cudnn, "allow_tf32", False)]
+    saved = [getattr(obj, name) for obj, name, _ in places]
     try:
+        for obj, name, value in places:
+            setattr(obj, name, value)
         yield
     finally:
-        torch.backends.cudnn.allow_tf32 = cudnn
-        torch.backends.cuda.matmul.allow_tf32 = cublas
+        for (obj, name, _), value in zip(places, saved):
+            setattr(obj, name, value)

@@ -477,7 +477,7 @@ def iter_dstrf_chunks(
 def _start(model: nn.Module, first: np.ndarray, params: DSTRFParams) -> _Plan:
     """The plan for ``model`` on the target device, made on the first stimulus."""
     stim = torch.from_numpy(first).to(params.torch_device())
-    with full_float32():
+    with full_float32(stim.device):
         return _plan(_prepare(model, params), stim, params)
 
 
@@ -495,7 +495,7 @@ def _chunks(plan: _Plan, stims: list[np.ndarray], bins: list[np.ndarray], params
             t_chunk = t_np[start:start + step]
             block = None if out is None else out[row:row + len(t_chunk)]
             row += len(t_chunk)
-            with full_float32():  # not across the yield: the caller's code is its own
+            with full_float32(device):  # not across the yield: the caller's code is its own
                 values = _chunk_values(plan, stim, t_chunk, unit_index, d, block, workspace)
             yield DSTRFChunk(k, t_chunk.copy(), values)
 

@@ -139,8 +139,8 @@ def shrink(mean: ArrayT, sem: ArrayT, strength: float) -> ArrayT:
     ``mean`` unchanged. Arrays or tensors (same type out, in ``mean``'s dtype).
     """
     if isinstance(mean, np.ndarray):
-        return shrink(torch.from_numpy(np.ascontiguousarray(mean)),
-                      torch.from_numpy(np.ascontiguousarray(sem)), strength).numpy()
+        return shrink(torch.from_numpy(np.require(mean, requirements="C")),
+                      torch.from_numpy(np.require(sem, requirements="C")), strength).numpy()
     if strength == 0:
         return mean.clone()
     ratio = torch.where(mean != 0, strength * sem / mean.abs(), torch.inf)

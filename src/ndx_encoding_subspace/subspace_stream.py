@@ -89,10 +89,15 @@ class MomentAccumulator:
         if x.ndim != 3 or x.shape[1:] != self._sum.shape:
             raise InvalidDataError(f"samples must be [n, {len(self._sum)}, "
                                    f"{self._sum.shape[1]}], got {tuple(x.shape)}")
-        if bool(self._unset.any()):
-            first = x.transpose(0, 1).double().mean(dim=1)
-            self._shift[self._unset] = first[self._unset]
-            self._unset[:] = False
+        if bool(self._unset.any()) and len(x):
+            # each unit's mean over its finite rows (a dropped NaN row must not spoil it)
+            xt = x.transpose(0, 1).double()
+            ok = torch.isfinite(xt).all(dim=2, keepdim=True)
+            found = ok.sum(dim=1)
+            first = torch.where(ok, xt, 0.0).sum(dim=1) / found.clamp(min=1)
+            now = self._unset & (found[:, 0] > 0)
+            self._shift[now] = first[now]
+            self._unset &= ~now
         shape = (x.shape[1], x.shape[0], x.shape[2])
         if self._buffer is None or self._buffer.shape != shape:
             # one buffer for every batch of this size: fresh ones would be faulted in anew
@@ -105,11 +110,13 @@ class MomentAccumulator:
     def add_deviations(self, d: torch.Tensor, keep: torch.Tensor | None = None) -> None:
         """Merge deviations ``d [units, n, features]`` from :meth:`deviations`, leaving
         out those where ``keep [units, n]`` is False (``d`` is then overwritten)."""
+        if d.shape[1] == 0:
+            return
         if keep is None:
             self._count += d.shape[1]
         else:
             if not bool(keep.all()):
-                d.mul_(keep[:, :, None])
+                d.masked_fill_(~keep[:, :, None], 0.0)  # zero even where a dropped row is NaN
             self._count += keep.sum(dim=1)
         self._sum += d.sum(dim=1)
         if self._m2 is not None:  # the trace is read off the scatter's diagonal
@@ -176,21 +183,31 @@ class _Reservoir:
     """A uniform random subset of at most ``cap`` rows per unit (algorithm R), on the
     samples' device.
 
-    Which rows go where is drawn on the host, so that the result does not depend on the
-    device; only the chosen rows are copied.
+    Each unit draws from a generator of its own, spawned from ``seed``, one draw per
+    row past the first ``cap``: what a unit keeps depends neither on the other units nor
+    on where the chunks break, and, drawn on the host, not on the device either. Only the
+    chosen rows are copied; the storage grows with the rows kept, up to ``cap``.
     """
 
-    def __init__(self, n_units: int, cap: int, rng: np.random.Generator,
-                 dtype: torch.dtype) -> None:
-        self.n_units, self.cap, self.rng, self.dtype = n_units, cap, rng, dtype
+    def __init__(self, n_units: int, cap: int, seed: int, dtype: torch.dtype) -> None:
+        self.n_units, self.cap, self.dtype = n_units, cap, dtype
+        self.rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n_units)]
         self.seen = np.zeros(n_units, dtype=np.int64)
         self.rows: torch.Tensor | None = None
 
+    def _room_for(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        """Storage for at least ``n`` rows per unit (``n <= cap``), grown by doubling."""
+        if self.rows is None or len(self.rows[0]) < n:
+            size = min(self.cap, max(n, 2 * (0 if self.rows is None else len(self.rows[0]))))
+            grown = torch.zeros((self.n_units, size, like.shape[2]), dtype=self.dtype, device=like.device)
+            if self.rows is not None:
+                grown[:, : len(self.rows[0])] = self.rows
+            self.rows = grown
+        return self.rows
+
     def add(self, x: torch.Tensor, keep: np.ndarray) -> None:
         """Offer the rows of ``x [n, units, features]`` where ``keep [n, units]`` holds."""
-        if self.rows is None:
-            self.rows = torch.zeros((self.n_units, self.cap, x.shape[2]), dtype=self.dtype,
-                                    device=x.device)
+        rows = self._room_for(int(min(self.cap, (self.seen + keep.sum(axis=0)).max())), x)
         for u in range(x.shape[1]):
             offered = np.flatnonzero(keep[:, u])
             seen = int(self.seen[u])
@@ -198,7 +215,7 @@ class _Reservoir:
             src, dst = offered[:room], seen + np.arange(min(room, len(offered)))
             rest = offered[room:]
             if len(rest):
-                slots = self.rng.integers(0, seen + len(src) + np.arange(1, len(rest) + 1))
+                slots = self.rngs[u].integers(0, seen + len(src) + np.arange(1, len(rest) + 1))
                 hit = slots < self.cap
                 src, dst = np.concatenate([src, rest[hit]]), np.concatenate([dst, slots[hit]])
                 # a slot written twice keeps the later row, as in the sequential algorithm
@@ -206,7 +223,7 @@ class _Reservoir:
                 src = src[::-1][last]
             if len(src):
                 index = torch.from_numpy(src).to(x.device)
-                self.rows[u, torch.from_numpy(dst).to(x.device)] = x[index, u].to(self.rows.dtype)
+                rows[u, torch.from_numpy(dst).to(x.device)] = x[index, u].to(self.dtype)
             self.seen[u] += len(offered)
 
     def sample(self, unit: int) -> torch.Tensor:
@@ -218,35 +235,46 @@ class _Reservoir:
 class _Stream:
     """Outlier-filtered moments, outlier counts and noise-floor reservoirs of some units."""
 
-    def __init__(self, n_units: int, n_features: int, params: SubspaceParams,
+    def __init__(self, names: Sequence[int], n_features: int, params: SubspaceParams,
                  centre: np.ndarray, rms: np.ndarray, device: torch.device,
                  dtype: torch.dtype) -> None:
-        self.params = params
+        self.params, self.names = params, list(names)
+        centre, rms = np.asarray(centre, dtype=np.float64), np.asarray(rms, dtype=np.float64)
+        valid = np.isfinite(centre.reshape(len(rms), -1)).all(axis=1) & np.isfinite(rms) & (rms >= 0)
+        if not valid.all():
+            raise InvalidDataError(
+                f"unit {self.names[int(np.argmin(valid))]}: the outlier filter's centre or RMS "
+                "deviation is not a finite number (do its dSTRFs hold NaN or inf?)")
         # sums about the outlier filter's centre: the deviations serve the filter too
-        self.acc = MomentAccumulator(n_units, n_features, device=device, shift=centre)
-        self.n_out = np.zeros(n_units, dtype=np.int64)
+        self.acc = MomentAccumulator(len(self.names), n_features, device=device, shift=centre)
+        self.n_out = np.zeros(len(self.names), dtype=np.int64)
         # the samples' own precision: float32 dSTRFs are kept exactly in half the memory
-        self.reservoir = _Reservoir(n_units, params.noise_max_samples,
-                                    np.random.default_rng(params.seed), dtype)
-        limit = params.outlier_sd * np.asarray(rms, dtype=np.float64)
-        limit = np.where(np.isfinite(limit), limit, np.inf)
+        self.reservoir = _Reservoir(len(self.names), params.noise_max_samples, params.seed, dtype)
+        limit = np.full(len(rms), np.inf) if np.isinf(params.outlier_sd) else params.outlier_sd * rms
         self.limit = torch.as_tensor(limit, device=device)[:, None]
 
     def add(self, x: torch.Tensor) -> None:
         """Merge ``x [n, units, features]`` (on the device): the outlier filter of
         :func:`.subspace.outlier_keep`, every unit at once, then the sums and reservoirs."""
+        if len(x) == 0:
+            return
         d = self.acc.deviations(x)
-        keep = torch.linalg.vector_norm(d, dim=2) <= self.limit
+        size = torch.linalg.vector_norm(d, dim=2)
+        finite = torch.isfinite(size).all(dim=1).cpu().numpy()  # NaN or inf reach the norms
+        if not finite.all():
+            unit = self.names[int(np.argmin(finite))]
+            raise InvalidDataError(f"unit {unit}: dSTRFs hold NaN or inf")
+        keep = size <= self.limit
         keep_host = keep.T.cpu().numpy()
         self.acc.add_deviations(d, keep)
         self.n_out += (~keep_host).sum(axis=0)
         self.reservoir.add(x, keep_host)
 
-    def finish(self, names: Sequence[int], shape: tuple[int, ...]) -> list[TuningSubspace]:
+    def finish(self, shape: tuple[int, ...]) -> list[TuningSubspace]:
         params, acc = self.params, self.acc
         count, mean = acc.count, acc.mean
         out = []
-        for u, name in enumerate(names):
+        for u, name in enumerate(self.names):
             n = int(count[u])
             if n < 2:
                 raise InvalidDataError(f"unit {name}: fewer than 2 dSTRF samples after filtering")
@@ -263,7 +291,7 @@ def _first_pass(chunks: Callable[[], Iterable]) -> tuple[np.ndarray, np.ndarray]
     first = None
     for chunk in chunks():
         v = _values(chunk)
-        v = v.reshape(*v.shape[:2], -1)
+        v = v.reshape(*v.shape[:2], int(np.prod(v.shape[2:])))
         if first is None:
             first = MomentAccumulator(v.shape[1], v.shape[2], scatter=False, device=v.device)
         first.add(v)
@@ -303,7 +331,8 @@ def pooled_outlier_statistics(centre: np.ndarray, rms: np.ndarray) -> tuple[np.n
 
 
 def _stream(chunks: Callable[[], Iterable], params: SubspaceParams, centre: np.ndarray,
-            rms: np.ndarray, pooled: bool) -> tuple[_Stream | None, _Stream | None, tuple]:
+            rms: np.ndarray, pooled: bool, names: Sequence[int] | None = None,
+            ) -> tuple[_Stream, _Stream | None, tuple]:
     """Accumulate every chunk on the device its values are on (the first chunk's)."""
     units = site = None
     shape: tuple[int, ...] = ()
@@ -313,12 +342,16 @@ def _stream(chunks: Callable[[], Iterable], params: SubspaceParams, centre: np.n
             shape = tuple(v.shape[2:])
             n_feat = int(np.prod(shape))
             kept = v.dtype if v.is_floating_point() else torch.float64
-            units = _Stream(v.shape[1], n_feat, params, centre, rms, v.device, kept)
+            unit_names = list(range(v.shape[1])) if names is None else list(names)
+            if len(unit_names) != v.shape[1]:
+                raise InvalidDataError(f"{len(unit_names)} unit numbers for {v.shape[1]} units "
+                                       "in the dSTRF chunks")
+            units = _Stream(unit_names, n_feat, params, centre, rms, v.device, kept)
             if pooled:
                 p_centre, p_rms = pooled_outlier_statistics(centre, rms)
-                site = _Stream(1, n_feat, params, p_centre[None], np.array([p_rms]), v.device,
+                site = _Stream([-1], n_feat, params, p_centre[None], np.array([p_rms]), v.device,
                                kept)
-        flat = v.reshape(*v.shape[:2], -1).to(units.acc.device)
+        flat = v.reshape(*v.shape[:2], int(np.prod(v.shape[2:]))).to(units.acc.device)
         units.add(flat)
         if site is not None:
             site.add(flat.reshape(-1, 1, flat.shape[2]))
@@ -356,9 +389,8 @@ def streaming_subspaces(
     """
     params = params or SubspaceParams()
     centre, rms = _outlier_statistics(chunks, outliers, reference, centre, rms)
-    stream, _, shape = _stream(chunks, params, centre, rms, pooled=False)
-    names = list(range(len(stream.acc.count))) if units is None else list(units)
-    return stream.finish(names, shape)
+    stream, _, shape = _stream(chunks, params, centre, rms, pooled=False, names=units)
+    return stream.finish(shape)
 
 
 def streaming_site_subspaces(
@@ -381,5 +413,4 @@ def streaming_site_subspaces(
     centre, rms = _outlier_statistics(chunks, outliers, None, centre, rms)
     stream, site, shape = _stream(chunks, params, centre, rms, pooled=True)
     assert site is not None
-    units = stream.finish(list(range(len(stream.acc.count))), shape)
-    return units, site.finish([-1], shape)[0]
+    return stream.finish(shape), site.finish(shape)[0]
