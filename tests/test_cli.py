@@ -81,3 +81,20 @@ def test_output_that_cannot_be_created_is_one_line_error(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(blocker / "sub"), "--no-progress"]) == 7
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "file" in err[0]
+
+
+def test_missing_optional_package_is_one_line_error(monkeypatch, capsys):
+    from ndx_encoding_subspace import cli
+    from ndx_encoding_subspace.errors import MissingDependencyError, import_optional
+
+    def needs_absent_package(args):
+        import_optional("ndx_es_absent_package", "dandi", "streaming a remote file")
+
+    monkeypatch.setattr(cli, "_dispatch", needs_absent_package)
+    assert main(["inspect", "x.nwb"]) == MissingDependencyError.exit_code == 8
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install 'ndx-encoding-subspace[dandi]'" in err[0]
+    assert "Traceback" not in err[0]
+    with pytest.raises(ImportError):  # still an ImportError for library callers
+        import_optional("ndx_es_absent_package", "viz", "viewing")
+    assert import_optional("json", "viz", "viewing").dumps([1]) == "[1]"

@@ -11,6 +11,7 @@ import pytest
 from ndx_encoding_subspace.errors import (
     AmbiguousInputError,
     ConfigError,
+    MissingDependencyError,
     NotNWBError,
     RemoteError,
 )
@@ -200,5 +201,5 @@ def test_local_reading_needs_no_remfile_and_streaming_names_the_extra(monkeypatc
     from ndx_encoding_subspace.io import stream
 
     monkeypatch.setitem(sys.modules, "remfile", None)
-    with pytest.raises(ImportError, match=r"ndx-encoding-subspace\[dandi\]"):
+    with pytest.raises(MissingDependencyError, match=r"ndx-encoding-subspace\[dandi\]"):
         stream.open_stream("http://127.0.0.1:9/x.nwb", name="x.nwb", size=10)

@@ -488,9 +488,9 @@ def _chunks(plan: _Plan, stims: list[np.ndarray], bins: list[np.ndarray], params
     device = params.torch_device()
     unit_index = None if units is None else torch.as_tensor(list(units), device=device)
     d, row, workspace = params.n_lags, 0, Workspace()
+    step = params.windows_per_chunk()
     for k, (stim_np, t_np) in enumerate(zip(stims, bins)):
         stim = torch.from_numpy(stim_np).to(device)
-        step = params.windows_per_chunk()
         for start in range(0, len(t_np), step):
             t_chunk = t_np[start:start + step]
             block = None if out is None else out[row:row + len(t_chunk)]

@@ -6,6 +6,9 @@ line can print it as one line without a traceback.
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __all__ = [
     "EncodingSubspaceError",
     "ConfigError",
@@ -18,6 +21,8 @@ __all__ = [
     "RemoteError",
     "TrainingError",
     "ResultsError",
+    "MissingDependencyError",
+    "import_optional",
 ]
 
 
@@ -75,3 +80,26 @@ class ResultsError(EncodingSubspaceError):
     """A results file is missing parts, or holds something that cannot be loaded safely."""
 
     exit_code = 6
+
+
+class MissingDependencyError(EncodingSubspaceError, ImportError):
+    """An optional package that this step needs is not installed; the message names the
+    package extra to install."""
+
+    exit_code = 8
+
+
+def import_optional(module: str, extra: str, purpose: str) -> Any:
+    """Import ``module``, or raise :class:`MissingDependencyError` with the install command.
+
+    Only the absence of ``module`` itself is reported so; a failure inside it propagates.
+    """
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name == module:
+            raise MissingDependencyError(
+                f"{purpose} needs {module}, which is not installed: "
+                f"pip install 'ndx-encoding-subspace[{extra}]'"
+            ) from err
+        raise

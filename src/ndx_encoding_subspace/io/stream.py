@@ -11,7 +11,6 @@ check that record to raise :class:`~ndx_encoding_subspace.errors.RemoteError`.
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 import requests
 
-from ..errors import RemoteError
+from ..errors import RemoteError, import_optional
 
 __all__ = ["RetryingSession", "remote_size", "open_stream"]
 
@@ -127,18 +126,6 @@ def remote_size(session: RetryingSession, url: str) -> int:
     raise RemoteError(f"{session.name}: cannot read {url}: HTTP {response.status_code} {response.reason}")
 
 
-def _remfile() -> Any:
-    """remfile, imported when a file is streamed: reading local files does not need it."""
-    try:
-        return importlib.import_module("remfile")
-    except ModuleNotFoundError as err:
-        if err.name == "remfile":
-            raise ImportError(
-                "streaming remote files needs remfile: pip install 'ndx-encoding-subspace[dandi]'"
-            ) from err
-        raise
-
-
 def open_stream(
     url: str,
     *,
@@ -177,10 +164,10 @@ def open_stream(
 
     Raises
     ------
-    ImportError
+    MissingDependencyError
         When remfile (the ``dandi`` extra) is not installed, with the install command.
     """
-    remfile = _remfile()
+    remfile = import_optional("remfile", "dandi", "streaming a remote file")
     session = RetryingSession(name, retries=retries, backoff_s=backoff_s, timeout_s=timeout_s, sleep=sleep)
     session.headers.update(headers or {})
     if size is None:

@@ -13,10 +13,11 @@ maps ``SweepSequences`` to the core class, then imports nwbwidgets. The real
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import Any
+
+from ..errors import import_optional
 
 __all__ = ["import_nwbwidgets", "install_icephys_shim"]
 
@@ -56,15 +57,9 @@ def import_nwbwidgets() -> Any:
 
     Raises
     ------
-    ImportError
-        When nwbwidgets (the ``viz`` extra) is not installed, with the install command.
+    MissingDependencyError
+        When nwbwidgets (the ``viz`` extra) is not installed, with the install command
+        (an :class:`ImportError`).
     """
     install_icephys_shim()
-    try:
-        return importlib.import_module("nwbwidgets")
-    except ModuleNotFoundError as err:
-        if err.name == "nwbwidgets":
-            raise ImportError(
-                "nwbwidgets is not installed: pip install 'ndx-encoding-subspace[viz]'"
-            ) from err
-        raise
+    return import_optional("nwbwidgets", "viz", "viewing results in nwbwidgets")
