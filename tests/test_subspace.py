@@ -12,6 +12,7 @@ from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
 from ndx_encoding_subspace.linalg import add_grams, gram, symmetric, top_eigh, top_eigvalsh
 from ndx_encoding_subspace.subspace import (
     SubspaceParams,
+    _device_shuffles,
     _noise_floor,
     choose_k,
     fit_subspace,
@@ -299,14 +300,40 @@ def test_device_and_host_eigensolvers_agree():
         np.testing.assert_allclose(m.numpy() @ vec, vec * val, atol=1e-8)
 
 
-def test_noise_floor_by_gather_equals_the_host_shuffle():
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device (run in the GPU checks)"))]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_device_shuffles_permute_every_element_on_its_own(device):
+    x = torch.arange(60 * 4, dtype=torch.float32, device=device).reshape(60, 4)
+    params = SubspaceParams(noise_repeats=3, seed=5)
+    shuffles = list(_device_shuffles(x, params))
+    assert len(shuffles) == 3
+    for shuffled in shuffles:
+        assert shuffled.dtype == torch.float64 and shuffled.device == x.device
+        # every column keeps its values, each in an order of its own
+        np.testing.assert_array_equal(shuffled.sort(dim=0).values.cpu(), x.double().cpu())
+        order = shuffled.cpu().numpy() // 4  # the row each value came from
+        assert len({tuple(column) for column in order.T}) == 4
+    assert not torch.equal(shuffles[0], shuffles[1])
+    again = list(_device_shuffles(x, params))  # the seed fixes the shuffles
+    assert all(torch.equal(a, b) for a, b in zip(shuffles, again))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_noise_floor_drawn_on_the_device_agrees_with_the_host_shuffle(device):
     rng = np.random.default_rng(11)
-    x = _samples(rng, 200, noise=0.1)[0].reshape(200, -1).astype(np.float32)
-    params = SubspaceParams(n_components=5, noise_repeats=3, seed=7)
+    x = _samples(rng, 2000, noise=0.1)[0].reshape(2000, -1).astype(np.float32)
+    params = SubspaceParams(n_components=5, noise_repeats=10, seed=7)
     host = _noise_floor(x, params, 2.0, host=True)
-    device = _noise_floor(torch.as_tensor(x), params, 2.0, host=False)
-    np.testing.assert_allclose(device, host, rtol=1e-10)
+    device_floor = _noise_floor(torch.as_tensor(x, device=device), params, 2.0, host=False)
+    # two draws of one Monte-Carlo estimate: below 1% apart at this size
+    np.testing.assert_allclose(device_floor, host, rtol=0.03)
+    assert not np.array_equal(device_floor, host)
     assert np.all(np.diff(host) <= 0) and host[0] > 0
+    np.testing.assert_array_equal(
+        _noise_floor(torch.as_tensor(x, device=device), params, 2.0, host=False), device_floor)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])

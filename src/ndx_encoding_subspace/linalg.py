@@ -69,8 +69,9 @@ def gram(a: torch.Tensor) -> torch.Tensor:
     return a.T @ a
 
 
-def top_eigvalsh(matrix: torch.Tensor, top: int, host: bool | None = None) -> np.ndarray:
-    """The ``top`` largest eigenvalues of symmetric ``matrix``, largest first.
+def top_eigvalsh(matrix: torch.Tensor, top: int, host: bool | None = None) -> torch.Tensor:
+    """The ``top`` largest eigenvalues of symmetric ``matrix``, largest first, as a tensor
+    on ``matrix``'s device (a device solve does not wait for the host).
 
     ``host`` (default: whether ``matrix`` is on the CPU) chooses LAPACK's subset driver;
     otherwise torch's solver runs on the matrix's device.
@@ -78,8 +79,8 @@ def top_eigvalsh(matrix: torch.Tensor, top: int, host: bool | None = None) -> np
     if _on_host(matrix, host):
         n = len(matrix)
         ev = scipy.linalg.eigvalsh(matrix.cpu().numpy(), subset_by_index=[n - top, n - 1])
-        return ev[::-1].copy()
-    return torch.linalg.eigvalsh(matrix).flip(0)[:top].cpu().numpy()
+        return torch.from_numpy(ev[::-1].copy()).to(matrix.device)
+    return torch.linalg.eigvalsh(matrix).flip(-1)[..., :top]
 
 
 def top_eigh(matrix: torch.Tensor, top: int,
