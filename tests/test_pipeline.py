@@ -97,3 +97,45 @@ def test_real_run_trains_and_fits_subspaces_inside_the_thread_limit(recording, t
     assert [s[0] for s in seen] == ["fit_encoding_models", "tuning_subspaces", "subspace_models"]
     assert all(t == limit and all(p == limit for p in pools) for _, t, pools in seen), seen
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.slow
+def test_a_run_killed_after_the_subspaces_resumes_without_recomputing_them(recording, tmp_path,
+                                                                            monkeypatch):
+    from ndx_encoding_subspace import analysis
+
+    config = PipelineConfig.from_dict(TINY)
+    out = tmp_path / "out"
+    computed = []
+    original = analysis.tuning_subspaces
+
+    def spy(*args, **kwargs):
+        computed.append(original(*args, **kwargs))
+        return computed[-1]
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(analysis, "tuning_subspaces", spy)
+    monkeypatch.setattr(analysis, "subspace_models", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_site(recording, out, config, progress=False)
+    assert len(computed) == 1 and list(out.glob(".*.work/subspaces.npz"))
+
+    monkeypatch.undo()
+    monkeypatch.setattr(analysis, "tuning_subspaces", killed)  # must not run again
+    result = run_site(recording, out, config, progress=False)
+    loaded = load_results(result.path)
+    units, _ = computed[0]
+    for want, got in zip(units, loaded.subspaces):
+        np.testing.assert_array_equal(got.filters, want.filters.astype(got.filters.dtype))
+        np.testing.assert_array_equal(got.noise_floor_variance,
+                                      want.noise_floor.astype(got.noise_floor_variance.dtype))
+    assert not list(out.glob(".*.work"))  # the work folder goes once the results are written
+
+    # other subspace parameters: the kept subspaces are not used
+    monkeypatch.undo()
+    monkeypatch.setattr(analysis, "tuning_subspaces", spy)
+    run_site(recording, tmp_path / "other", config.replace(subspace={"noise_repeats": 3}),
+             progress=False)
+    assert len(computed) == 2

@@ -5,9 +5,9 @@
 :func:`~.results.write_results`. Each stage is also a function of its own, so that a
 notebook can run, inspect or replace any one of them.
 
-Models are checkpointed under ``workdir`` (when given), so a run that is killed and
-started again resumes where it stopped; the later stages are deterministic and fast
-against training, and are recomputed.
+Models are checkpointed under ``workdir`` (when given), and so are the tuning subspaces
+(:mod:`.stage_cache`), so a run that is killed and started again resumes where it
+stopped; the later stages are deterministic and fast against those, and are recomputed.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from .projection import project
 from .results import ModelResult, SiteAnalysis, SiteResults, UnitNonlinearity, UnitSubspace
 from .scores import UnitScores, score_predictions
 from .site import SiteData
+from .stage_cache import load_subspaces, save_subspaces, stage_key
 from .subspace import TuningSubspace, fit_subspaces
 from .subspace_model import SubspaceModel, fit_subspace_models
 from .subspace_stream import streaming_site_subspaces
@@ -126,6 +127,22 @@ def tuning_subspaces(
         lambda: iter_ensemble_dstrf_chunks(members, stimuli, None, params, stats.scales,
                                            as_tensor=True),
         config.subspace, "given", centre=stats.centre, rms=stats.rms)
+
+
+def _resumable_subspaces(
+    ensemble: Ensemble, site: SiteData, config: PipelineConfig, workdir: Path | None,
+) -> tuple[list[TuningSubspace], TuningSubspace]:
+    """:func:`tuning_subspaces`, kept in ``workdir`` for a rerun (see :mod:`.stage_cache`)."""
+    if workdir is None:
+        return tuning_subspaces(ensemble, site, config)
+    key = stage_key(ensemble.members, site.stimuli("estimation"),
+                    {"dstrf": config.dstrf.to_dict(), "subspace": config.subspace.to_dict()})
+    path = workdir / "subspaces.npz"
+    kept = load_subspaces(path, key)
+    if kept is None:
+        kept = tuning_subspaces(ensemble, site, config)
+        save_subspaces(path, key, *kept)
+    return kept
 
 
 def subspace_models(
@@ -287,7 +304,8 @@ def analyse_site(
     config : PipelineConfig, optional
         Parameters of every stage (the paper's by default).
     workdir : path, optional
-        Folder for training checkpoints; a rerun with the same folder resumes.
+        Folder for training checkpoints and the tuning subspaces; a rerun with the same
+        folder resumes.
     progress : callable, optional
         ``progress(stage, done, total)``, called as stages advance.
     provenance : dict, optional
@@ -303,7 +321,7 @@ def analyse_site(
     scores = {role: score_ensemble(e, site, config) for role, e in ensembles.items()}
     cnn = ensembles["cnn"]
     progress("dSTRFs and subspaces", 0, 1)
-    subs, shared = tuning_subspaces(cnn, site, config)
+    subs, shared = _resumable_subspaces(cnn, site, config, workdir)
     progress("dSTRFs and subspaces", 1, 1)
     fitted = subspace_models(site, subs, config, progress=progress)
     progress("SSRFs and site analyses", 0, 1)

@@ -1,0 +1,90 @@
+"""Finished stages kept in a run's work folder, so that a rerun does not repeat them.
+
+Training checkpoints itself (:mod:`.training`); this module keeps the tuning subspaces,
+the longest stage after training (every bin of a paper-size site is about half an hour
+on two CPU cores). A stage's result is a NumPy ``.npz`` archive of plain arrays, read with
+``allow_pickle=False`` (loading runs no code), stored beside a key: a SHA-256 of all
+that determines the result (the models' weights, the stimuli and the stage's
+parameters). A rerun with the same key loads the archive; with another key, or from an
+unreadable archive, it recomputes and replaces it. Archives are written under a
+temporary name and renamed, so a killed run leaves the old archive or the new one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import zipfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .subspace import TuningSubspace
+
+__all__ = ["stage_key", "save_subspaces", "load_subspaces"]
+
+_FIELDS = [f.name for f in dataclasses.fields(TuningSubspace)]
+_FORMAT = 1
+
+
+def stage_key(modules: Iterable[torch.nn.Module], arrays: Iterable[np.ndarray],
+              parameters: dict[str, Any]) -> str:
+    """SHA-256 of the modules' weights, the arrays' contents and the parameters."""
+    h = hashlib.sha256(json.dumps({"format": _FORMAT, **parameters}, sort_keys=True,
+                                  default=str).encode())
+    for module in modules:
+        for name, tensor in module.state_dict().items():
+            t = tensor.detach().cpu().contiguous()
+            h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def save_subspaces(path: str | Path, key: str, units: Sequence[TuningSubspace],
+                   shared: TuningSubspace) -> None:
+    """Write ``units`` and the ``shared`` site subspace to ``path`` atomically."""
+    path = Path(path)
+    arrays: dict[str, np.ndarray] = {"key": np.array(key), "n_units": np.array(len(units))}
+    for i, s in enumerate([*units, shared]):
+        for field in _FIELDS:
+            arrays[f"{i}/{field}"] = np.asarray(getattr(s, field))
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_subspaces(path: str | Path, key: str) -> tuple[list[TuningSubspace], TuningSubspace] | None:
+    """The subspaces saved at ``path`` under ``key``; None when absent, unreadable or of
+    another key."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["key"]) != key:
+                return None
+            n = int(z["n_units"])
+            subs = [_subspace(z, i) for i in range(n + 1)]
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+        return None
+    return subs[:n], subs[n]
+
+
+def _subspace(z: Any, i: int) -> TuningSubspace:
+    values = {field: z[f"{i}/{field}"] for field in _FIELDS}
+    return TuningSubspace(**{
+        field: int(v) if v.ndim == 0 and v.dtype.kind in "iub" else v
+        for field, v in values.items()
+    })
