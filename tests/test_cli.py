@@ -70,6 +70,14 @@ def test_unknown_flag_is_rejected():
     assert exc.value.code == 2
 
 
+@pytest.mark.parametrize("flag", ["--subspace.variance", "--out-", "--overw"])
+def test_abbreviated_flags_are_rejected(flag, capsys):
+    # argparse would otherwise take a unique prefix for the whole name
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "x.nwb", flag, "0.9"])
+    assert exc.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
+
+
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "demo" in capsys.readouterr().out

@@ -46,6 +46,19 @@ def test_bad_values_name_the_parameter():
         PipelineConfig.from_dict({"ensemble": {"n_jackknife": 0}})
 
 
+@pytest.mark.parametrize(("section", "values", "message"), [
+    ("ssrf", {"n_bins_2d": 20.5}, "SSRFParams.n_bins_2d must be int, got 20.5"),
+    ("tiling", {"n_dims": 2.5}, "TilingParams.n_dims must be int"),
+    ("ssrf", {"percentiles": [1, 50, 99]}, r"SSRFParams.percentiles must be tuple\[float, float\]"),
+    ("dstrf", {"shrinkage": True}, "DSTRFParams.shrinkage must be float, got True"),
+    ("subspace", {"seed": -1}, "SubspaceParams.seed must lie in"),
+    ("subspace_model", {"hidden": []}, "SubspaceModelParams.hidden needs at least one layer"),
+])
+def test_values_of_the_wrong_type_or_shape_are_refused_by_name(section, values, message):
+    with pytest.raises(ConfigError, match=message):
+        PipelineConfig.from_dict({section: values})
+
+
 def test_toml_and_yaml_files(tmp_path):
     toml = tmp_path / "c.toml"
     toml.write_text("[training]\nmax_epochs = 7\n[subspace]\nvariance_threshold = 0.9\n")

@@ -72,14 +72,15 @@ def _config_from_args(args: argparse.Namespace):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
-        prog="encoding-subspace",
+        prog="encoding-subspace", allow_abbrev=False,
         description="Fit deep encoding models to auditory neurons recorded in NWB files and "
         "reduce them to tuning subspaces, written back into NWB.",
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="simulate a virtual site and run the whole method on it")
+    demo = sub.add_parser(
+        "demo", allow_abbrev=False, help="simulate a virtual site and run the whole method on it")
     demo.add_argument("--out", type=Path, default=Path("encoding-subspace-demo"),
                       help="output folder (default: ./encoding-subspace-demo)")
     demo.add_argument("--quick", action="store_true", help="small sizes: runs in about a minute")
@@ -87,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="simulation and training seed")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
 
-    run = sub.add_parser("run", help="run the whole method on an NWB file or a DANDI dataset")
+    run = sub.add_parser(
+        "run", allow_abbrev=False, help="run the whole method on an NWB file or a DANDI dataset")
     run.add_argument("input", help="local NWB path, DANDI:000123[@version][/path glob], or asset URL")
     run.add_argument("--out", type=Path, default=None,
                      help="output folder (default: ./encoding-subspace-results)")
@@ -99,11 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replace a results file made from another input or with other parameters")
     _add_config_flags(run)
 
-    inspect = sub.add_parser("inspect", help="show what the reader finds in an NWB file")
+    inspect = sub.add_parser("inspect", allow_abbrev=False, help="show what the reader finds in an NWB file")
     inspect.add_argument("input", help="local NWB path, DANDI identifier or asset URL")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
 
-    report = sub.add_parser("report", help="write a static HTML report of a results file")
+    report = sub.add_parser("report", allow_abbrev=False, help="write a static HTML report of a results file")
     report.add_argument("results", type=Path, help="results NWB file written by run or demo")
     report.add_argument("--out", type=Path, default=None,
                         help="HTML file (default: next to the results, .html)")

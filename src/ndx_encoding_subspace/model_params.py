@@ -121,6 +121,8 @@ class SubspaceModelParams(Params):
 
     def validate(self) -> None:
         _positive_ints("SubspaceModelParams", hidden=tuple(self.hidden), n_init=self.n_init)
+        if not self.hidden:
+            raise ConfigError("SubspaceModelParams.hidden needs at least one layer (paper: [15, 15])")
         check_choice("SubspaceModelParams.combine", self.combine, ("mean", "best"))
         check_choice("SubspaceModelParams.ssrf_response", self.ssrf_response, ("measured", "cnn"))
 

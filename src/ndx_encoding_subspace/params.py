@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -23,6 +24,11 @@ class Params:
     """
 
     def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            _check_type(f"{type(self).__name__}.{f.name}", getattr(self, f.name), hints.get(f.name))
+            if f.name == "seed" and isinstance(self.seed, int):  # numpy's seeds are >= 0
+                check_range(f"{type(self).__name__}.seed", self.seed, 0)
         self.validate()
 
     def validate(self) -> None:  # pragma: no cover - overridden where needed
@@ -71,6 +77,43 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
         except ValueError:
             raise ConfigError(f"{name}: expected {hint.__name__}, got {value!r}") from None
     return value
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether ``value`` has type ``hint`` (ints, floats, str, bool, None, tuples of
+    them, unions); other hints are left to the class's own checks."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, h) for h in typing.get_args(hint))
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_matches(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_matches(v, h) for v, h in zip(value, args))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    return True
+
+
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint):
+        return str(hint).replace("typing.", "")
+    return getattr(hint, "__name__", str(hint))
+
+
+def _check_type(name: str, value: Any, hint: Any) -> None:
+    if hint is not None and not _matches(value, hint):
+        raise ConfigError(f"{name} must be {_describe(hint)}, got {value!r}")
 
 
 def check_range(
