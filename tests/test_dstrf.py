@@ -186,6 +186,46 @@ def test_population_cnn_uses_explicit_rules(stim, caplog, monkeypatch, include_o
     assert np.all(fast[..., 7:] == 0)
 
 
+def _shifted_cnn(seed: int = 7) -> PopulationCNN:
+    torch.manual_seed(seed)
+    model = PopulationCNN(6, 3, mix_channels=8, fir_taps=4, hidden=(9, 7)).eval()
+    with torch.no_grad():  # a silent stimulus then drives the deeper layers
+        for layer in model.core_layers:
+            if hasattr(layer, "shift"):
+                layer.shift.normal_(0.3, 0.3)
+    return model
+
+
+def test_models_predict_as_if_silence_preceded_the_stimulus(stim):
+    model = _shifted_cnn()
+    x = torch.from_numpy(stim)[None]
+    with torch.no_grad():
+        y = model(x)
+        for k in (model.receptive_field - 1, model.receptive_field + 4):
+            silent = torch.cat([x.new_zeros(1, k, x.shape[2]), x], dim=1)
+            torch.testing.assert_close(model(silent)[:, k:], y, rtol=1e-5, atol=1e-6)
+        # padding inside the layers would differ at the start (the reason for the rule)
+        assert not torch.allclose(model.output(model.core_layers(x))[:, :3], y[:, :3], atol=1e-4)
+        # input that carries its context: the same outputs after it, without padding
+        c = model.receptive_field - 1
+        torch.testing.assert_close(model(x, has_context=True)[:, c:], y[:, c:], rtol=1e-5, atol=1e-6)
+
+
+def test_dstrf_is_the_gradient_of_the_models_own_prediction_at_every_bin(stim):
+    model = _shifted_cnn()
+    d = 8
+    got = dstrf(model, stim, "all", DSTRFParams(n_lags=d, device="cpu"))
+    x = torch.from_numpy(stim)[None].double().requires_grad_(True)
+    double = model.double()
+    for t in (0, 1, 2, 5, 6, 7, 30, 69):
+        (g,) = torch.autograd.grad(double(x)[0, t, 1], x)
+        lags = min(d, t + 1)  # the bins before the stimulus are not the model's input
+        want = g[0, t - np.arange(lags)].T.numpy()  # [F, lag]
+        np.testing.assert_allclose(got[t, 1][:, :lags], want, atol=1e-6, rtol=1e-5)
+        if t >= d:  # nothing outside the window matters
+            assert float(g[0, : t - d + 1].abs().max()) == 0.0
+
+
 def test_ln_population_dstrf_is_its_filter_times_slope(stim):
     torch.manual_seed(8)
     model = LNPopulation(6, 3, channels=5, taps=6).eval()
@@ -236,6 +276,13 @@ def test_refuses_window_shorter_than_receptive_field(stim):
         dstrf(TinyCNN().eval(), stim, [10], DSTRFParams(n_lags=8, device="cpu"))
     with pytest.raises(ConfigError, match="n_lags=8.*measured by perturbation"):
         dstrf(OpaqueCNN().eval(), stim, [10], DSTRFParams(n_lags=8, device="cpu"))
+
+
+def test_a_declared_receptive_field_too_short_is_refused(stim):
+    model = TinyCNN().eval()
+    model.receptive_field = 5  # its output depends on 9 bins
+    with pytest.raises(ConfigError, match=r"TinyCNN.receptive_field is 5 bins.*depends on 9 bins"):
+        dstrf(model, stim, [20], DSTRFParams(n_lags=12, device="cpu"))
 
 
 def test_measured_receptive_field():

@@ -2,7 +2,10 @@
 
 The dSTRF of unit ``n`` at bin ``t`` is the Jacobian of output ``n`` at ``t`` with
 respect to the ``D``-bin input window ending at ``t``, the stimulus being zero before
-its first bin (so the windows of early bins are exact, not truncated). It is returned
+its first bin (so the windows of early bins are exact, not truncated). The package's
+models predict the same way (:meth:`.models.StackedModel.core`), so at every bin the
+dSTRF is the gradient of the model's own prediction; a model that pads inside its
+layers instead differs from it in its first ``receptive field - 1`` bins. It is returned
 as an array ``[F, D]`` whose last axis is the *lag*: ``dstrf[f, d]`` is the weight of
 ``stim[t - d, f]`` (``d = 0`` is the current bin). This is the convention of
 :mod:`.projection`.
@@ -249,9 +252,19 @@ def receptive_field(
     models whose every input bin matters somewhere in the probes; a value above
     ``max_bins`` is reported as ``max_bins + 1``.
     """
+    declared = _declared_field(model)
+    return declared if declared is not None else _measured_field(model, n_inputs, max_bins, probes)
+
+
+def _declared_field(model: Stage) -> int | None:
     declared = getattr(model, "receptive_field", None)
     if isinstance(declared, int | np.integer) and not isinstance(declared, bool):
         return int(declared)
+    return None
+
+
+def _measured_field(model: Stage, n_inputs: int, max_bins: int,
+                    probes: torch.Tensor | None = None) -> int:
     length = max_bins + 1
     gen = torch.Generator(device="cpu").manual_seed(1234)
     noise = torch.cat([torch.rand(8, length, n_inputs, generator=gen),
@@ -297,9 +310,16 @@ def _plan(model: nn.Module, stim: torch.Tensor, params: DSTRFParams) -> _Plan:
     n_in, d = stim.shape[1], params.n_lags
     probe_times = torch.linspace(0, stim.shape[0] - 1, min(32, stim.shape[0])).long()
     probes = _windows(stim, probe_times.to(stim.device), d + 1)
-    declared = getattr(model, "receptive_field", None)
-    measured = not isinstance(declared, int | np.integer)
-    total = int(declared) if not measured else receptive_field(whole, n_in, d, probes)
+    declared = _declared_field(model)
+    found = _measured_field(whole, n_in, d, probes)  # a lower bound, so checks a declaration
+    if declared is not None and found > declared:
+        raise ConfigError(
+            f"{type(model).__name__}.receptive_field is {declared} bins, but its output depends "
+            f"on {'more than ' + str(d) if found > d else found} bins (measured by perturbation); "
+            "correct the declaration"
+        )
+    measured = declared is None
+    total = found if measured else declared
     if total > d:
         how = "measured by perturbation" if measured else "declared by the model"
         raise ConfigError(
@@ -327,7 +347,9 @@ def _plan(model: nn.Module, stim: torch.Tensor, params: DSTRFParams) -> _Plan:
             rules.append(rule)
             with torch.no_grad():
                 x = stage(x)
-        if not torch.allclose(x, reference, rtol=1e-4, atol=1e-5):
+        # compared where the probe holds a whole receptive field: before that, a model
+        # may pad its input (StackedModel.core) where the stages pad each layer
+        if not torch.allclose(x[:, total - 1:], reference[:, total - 1:], rtol=1e-4, atol=1e-5):
             raise InvalidDataError("layers do not compose to the model")
         staged = _Plan(rules, 1 + sum(r.field - 1 for r in rules), n_outputs)
         if staged.total > d:

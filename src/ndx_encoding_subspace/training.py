@@ -45,6 +45,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -332,9 +333,11 @@ def fit_model(
         opt_state = blob["optimizer"] or None
         gen.set_state(blob["rng"])
 
+    given = {"has_context": True} if context and _takes_context(model) else {}
+
     def forward(x: torch.Tensor, linear: bool) -> torch.Tensor:
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-            out = model.core(x) if linear else model(x)
+            out = model.core(x, **given) if linear else model(x, **given)
         return out[:, context:, :].float()
 
     def evaluate(which: str, linear: bool) -> float:
@@ -426,14 +429,26 @@ def fit_model(
     )
 
 
+def _takes_context(model: nn.Module) -> bool:
+    """Whether ``model`` and its ``core`` accept ``has_context`` (see
+    :meth:`.models.StackedModel.core`): segments carry their context already."""
+    try:
+        return all("has_context" in inspect.signature(f).parameters
+                   for f in (model.forward, model.core))
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
 def _response_stats(model, seg: _Segments, idx: torch.Tensor, context: int):
     """Per-unit mean and sd of the targets and of the core output over the fitting bins."""
+    given = {"has_context": True} if context and _takes_context(model) else {}
     model.eval()
     with torch.no_grad():
         outs, ys, ms = [], [], []
         for b in range(0, len(idx), 64):
             sel = idx[b: b + 64]
-            outs.append(model.core(seg.x[sel])[:, context:, :].float().reshape(-1, seg.y.shape[-1]))
+            out = model.core(seg.x[sel], **given)
+            outs.append(out[:, context:, :].float().reshape(-1, seg.y.shape[-1]))
             ys.append(seg.y[sel].reshape(-1, seg.y.shape[-1]))
             ms.append(seg.m[sel].reshape(-1) > 0)
         mask = torch.cat(ms)

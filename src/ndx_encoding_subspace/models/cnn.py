@@ -63,13 +63,27 @@ class StackedModel(nn.Module):
                     return int(getattr(m, name))
         return None
 
-    def core(self, x: torch.Tensor) -> torch.Tensor:
-        """Output before the double exponential, ``[batch, time, units]``."""
-        return self.core_layers(x)
+    def core(self, x: torch.Tensor, has_context: bool = False) -> torch.Tensor:
+        """Output before the double exponential, ``[batch, time, units]``.
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Predicted response ``[batch, time, units]`` from ``[batch, time, inputs]``."""
-        return self.output(self.core_layers(x))
+        The stimulus is taken as zero (silence) before its first bin: ``receptive_field
+        - 1`` zero bins are put before it and their outputs dropped. Every output bin is
+        then the same function of its ``receptive_field``-bin window, at a sound's start
+        too, as in training (segments carry the bins before them, zeros before a sound),
+        in the dSTRF and in the projection. Zero padding inside the layers would instead
+        feed the deeper layers zeros where a silent stimulus gives ``relu(bias + shift)``.
+        ``has_context=True`` skips the padding for input that already starts with
+        ``receptive_field - 1`` bins of context, whose outputs the caller drops.
+        """
+        pad = 0 if has_context else self.receptive_field - 1
+        if pad == 0:
+            return self.core_layers(x)
+        return self.core_layers(nn.functional.pad(x, (0, 0, pad, 0)))[:, pad:]
+
+    def forward(self, x: torch.Tensor, has_context: bool = False) -> torch.Tensor:
+        """Predicted response ``[batch, time, units]`` from ``[batch, time, inputs]``
+        (``has_context``: as in :meth:`core`)."""
+        return self.output(self.core(x, has_context))
 
 
 def _check_positive(name: str, value: int) -> int:
