@@ -48,6 +48,20 @@ def test_shapes_of_simulated_units(rng, name, fn, expected, ai_range):
         assert ai_range[0] <= ai <= ai_range[1], (name, ai)
 
 
+@pytest.mark.parametrize("gamma_shape", [8.0, 2.0, 1.0])  # skewness 0.7, 1.4, 2
+@pytest.mark.parametrize(("fn", "expected"), [
+    (lambda x: 0.5 + 2 * x**2, "symmetric-up"),
+    (lambda x: 6 - 2 * np.minimum(x**2, 2.9), "symmetric-down"),
+    (lambda x: 0.5 + 3 * np.maximum(x, 0), "rectifying"),
+])
+def test_shapes_on_skewed_projections(rng, gamma_shape, fn, expected):
+    x = rng.gamma(gamma_shape, size=N)
+    z = (x - x.mean()) / x.std()  # symmetric about the mean stimulus
+    r = _poisson(rng, fn(z))
+    xo, _ = orient(x, r)
+    assert classify_shape(xo[:, 0], r) == expected
+
+
 def test_rectifier_on_negative_side_is_flipped(rng):
     z = rng.normal(size=N)
     r = _poisson(rng, 0.5 + 3 * np.maximum(-z, 0))
@@ -60,7 +74,7 @@ def test_rectifier_on_negative_side_is_flipped(rng):
 def test_two_dimensional_unit(rng):
     x = rng.normal(size=(N, 2))
     x[:, 1] = 0.7 * x[:, 1] + 0.3 * rng.normal(size=N) ** 2  # skewed second axis
-    z2 = x[:, 1] - np.median(x[:, 1])
+    z2 = x[:, 1] - x[:, 1].mean()
     r = _poisson(rng, 0.3 + 2 * np.maximum(x[:, 0], 0) + 3 * z2**2)
     result = ssrf(x, r, SSRFParams())
     assert result.shapes == ("rectifying", "symmetric-up")

@@ -7,7 +7,7 @@ maps of dimension 1 against each dimension j, and 1-D tuning curves along each d
 
 Asymmetry index (see docs/asymmetry.md)
 ----------------------------------------
-Along one dimension, with ``c`` the median projection and ``h`` the largest half-width
+Along one dimension, with ``c`` the mean projection and ``h`` the largest half-width
 around ``c`` that stays inside the 2.5th-97.5th percentile range
 (``h = min(c - p2.5, p97.5 - c)``), compare the mean response in three value bands:
 
@@ -168,7 +168,7 @@ def flank_changes(x: np.ndarray, r: np.ndarray,
                   percentiles: tuple[float, float] = (2.5, 97.5)) -> tuple[float, float]:
     """``(d_plus, d_minus)``: flank mean responses minus the centre's (module docstring)."""
     x, r = np.asarray(x, dtype=np.float64), np.asarray(r, dtype=np.float64)
-    c = float(np.median(x))
+    c = float(np.mean(x))
     lo, hi = np.percentile(x, percentiles)
     h = min(c - lo, hi - c)
     if h <= 0:
