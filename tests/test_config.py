@@ -27,7 +27,7 @@ def test_defaults_are_the_papers():
     assert (c.ssrf.n_bins_2d, tuple(c.ssrf.percentiles), c.ssrf.n_bins_1d) == (20, (2.5, 97.5), 10)
     assert (c.tiling.n_dims, c.tiling.n_grid, tuple(c.tiling.percentiles), c.tiling.sigma,
             c.tiling.level) == (3, 16, (1.0, 99.0), 0.75, 0.5)
-    assert c.scoring.n_shuffles == 100
+    assert (c.scoring.n_shuffles, c.scoring.floor_percentile) == (100, 95.0)
 
 
 def test_unknown_section_and_key_are_errors():

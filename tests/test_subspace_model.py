@@ -11,6 +11,7 @@ import torch
 from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
 from ndx_encoding_subspace.models import MemberAverage, SubspaceNetwork
 from ndx_encoding_subspace.projection import project
+from ndx_encoding_subspace.scores import shuffle_floor
 from ndx_encoding_subspace.site import SiteData, Sound, UnitInfo
 from ndx_encoding_subspace.subspace import fit_subspace
 from ndx_encoding_subspace.subspace_model import fit_subspace_model, fit_subspace_models
@@ -57,6 +58,21 @@ def test_subspace_model_on_true_subspace():
     # one dimension alone misses the squared part
     (one,) = fit_subspace_models(site, [dataclasses.replace(sub, k=1)], params, n_shuffles=10)
     assert one.k == 1 and float(one.scores.r[0]) < r - 0.05
+
+
+def test_scores_follow_the_scoring_parameters():
+    rng = np.random.default_rng(0)
+    site, filters = _site(rng)
+    params = TrainingParams(max_epochs=2, patience=2, segment_length=100, device="cpu")
+    pair = [(0, filters)]
+    a, b = (fit_subspace_models(site, pair, params, n_shuffles=10, shuffle_seed=seed,
+                                floor_percentile=50.0)[0] for seed in (1, 2))
+    np.testing.assert_array_equal(a.predictions[0], b.predictions[0])
+    assert a.scores.r_floor[0] != b.scores.r_floor[0]
+    psth = [s.counts[:, :, [0]].astype(np.float64).mean(axis=0) for s in site.split("validation")]
+    want = shuffle_floor([p[:, None] for p in a.predictions], psth, n_shuffles=10,
+                         percentile=50.0, rng=1)
+    np.testing.assert_allclose(a.scores.r_floor, want, rtol=1e-5)
 
 
 def test_filters_must_match_site():

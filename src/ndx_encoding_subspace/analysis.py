@@ -50,8 +50,9 @@ __all__ = [
 
 Progress = Callable[[str, int, int], None]
 
-#: dSTRF samples held in memory at once before the subspace step streams instead (bytes)
-IN_MEMORY_DSTRF_BYTES = 2 * 1024**3
+#: dSTRF samples held in memory at once before the subspace step streams instead (bytes);
+#: the in-memory route peaks at a few times this (the ensemble average, float64 copies)
+IN_MEMORY_DSTRF_BYTES = 1024**3
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -90,7 +91,7 @@ def score_ensemble(ensemble: Ensemble, site: SiteData, config: PipelineConfig) -
     val = site.split("validation")
     preds = [ensemble.predict(s.spectrogram) for s in val]
     return score_predictions(preds, [s.counts for s in val], n_shuffles=config.scoring.n_shuffles,
-                             rng=config.scoring.seed)
+                             rng=config.scoring.seed, percentile=config.scoring.floor_percentile)
 
 
 def tuning_subspaces(
@@ -157,6 +158,7 @@ def subspace_models(
     fitted = fit_subspace_models(
         site, subspaces, config.training, tuple(config.subspace_model.hidden),
         config.scoring.n_shuffles, config.subspace_model.n_init, config.subspace_model.combine,
+        shuffle_seed=config.scoring.seed, floor_percentile=config.scoring.floor_percentile,
         progress=lambda done, total: progress("subspace models", done, total),
     )
     return fitted

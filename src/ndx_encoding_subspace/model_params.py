@@ -135,12 +135,16 @@ class ScoringParams(Params):
     ----------
     n_shuffles : int
         Shuffled predictions for the shuffle floor (100).
+    floor_percentile : float
+        Percentile of the shuffled correlations that is the floor (paper: 95).
     seed : int
         Seed of the shuffles.
     """
 
     n_shuffles: int = 100
+    floor_percentile: float = 95.0
     seed: int = 0
 
     def validate(self) -> None:
         _positive_ints("ScoringParams", n_shuffles=self.n_shuffles)
+        check_range("ScoringParams.floor_percentile", self.floor_percentile, 0.0, 100.0)

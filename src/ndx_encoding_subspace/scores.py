@@ -180,14 +180,15 @@ class UnitScores:
 
 def score_predictions(
     preds: Sequence[np.ndarray], trials: Sequence[np.ndarray], *, n_shuffles: int = 100,
-    rng: np.random.Generator | int | None = 0,
+    rng: np.random.Generator | int | None = 0, percentile: float = 95.0,
 ) -> UnitScores:
     """Scores from predictions ``[time, units]`` and trials ``[repeats, time, units]`` per clip."""
     psth = [np.asarray(t, dtype=np.float64).mean(axis=0) for t in trials]
     r = pearson_r(list(preds), psth)
     return UnitScores(
         r=r,
-        r_floor=shuffle_floor(list(preds), psth, n_shuffles=n_shuffles, rng=rng),
+        r_floor=shuffle_floor(list(preds), psth, n_shuffles=n_shuffles, percentile=percentile,
+                              rng=rng),
         ccnorm=ccnorm(list(preds), list(trials)),
         ccraw=r.copy(),
         noise_ceiling=noise_ceiling(list(trials)),

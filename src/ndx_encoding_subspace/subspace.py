@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, InvalidDataError
-from .linalg import gram, top_eigvalsh
+from .linalg import gram, top_eigh, top_eigvalsh
 from .params import Params, check_range
 
 __all__ = [
@@ -73,7 +73,8 @@ class SubspaceParams(Params):
     noise_repeats : int
         Shuffles for the noise floor (paper: 10); 0 skips it.
     noise_max_samples : int
-        Streaming only: samples kept (at random) for the noise floor.
+        Samples (a uniform random subset when there are more) on which the noise floor
+        is computed.
     seed : int
         Seed of the shuffles and of the reservoir.
     """
@@ -166,7 +167,9 @@ def outlier_keep(x: np.ndarray, outlier_sd: float, mean: np.ndarray | None = Non
     """
     if mean is None:
         mean = x.mean(axis=0, dtype=np.float64)
-    dev = np.sqrt(((x - mean) ** 2).sum(axis=1, dtype=np.float64))
+    dev = np.empty(len(x))
+    for a in range(0, len(x), 4096):  # in row blocks: no temporary the size of x
+        dev[a:a + 4096] = np.sqrt(((x[a:a + 4096] - mean) ** 2).sum(axis=1, dtype=np.float64))
     if rms is None:
         rms = float(np.sqrt(np.mean(dev**2)))
     if not np.isfinite(outlier_sd):
@@ -258,8 +261,10 @@ def fit_subspace(samples: np.ndarray, params: SubspaceParams | None = None,
                  unit: int = 0) -> TuningSubspace:
     """PCA of one unit's dSTRFs ``[samples, frequency, lag]`` held in memory.
 
-    Outlier filter, mean-centred PCA by singular value decomposition, sign convention,
-    shuffle noise floor and k, as in the module docstring.
+    Outlier filter, mean-centred PCA (leading eigenvectors of the covariance), sign
+    convention, shuffle noise floor (on at most ``noise_max_samples`` samples, a uniform
+    random subset) and k, as in the module docstring. Working memory is about twice the
+    samples in float64, whatever their number.
     """
     params = params or SubspaceParams()
     samples = np.asarray(samples)
@@ -267,18 +272,22 @@ def fit_subspace(samples: np.ndarray, params: SubspaceParams | None = None,
         raise InvalidDataError(f"unit {unit}: need at least 2 dSTRF samples, got {samples.shape}")
     shape = samples.shape[1:]
     x = samples.reshape(len(samples), -1).astype(np.float64)
-    if not np.all(np.isfinite(x)):
+    if not np.isfinite(x).all():
         raise InvalidDataError(f"unit {unit}: dSTRFs hold NaN or inf")
     keep = outlier_keep(x, params.outlier_sd)
-    x = x[keep]
+    if not keep.all():
+        x = x[keep]
+    n = len(x)
     mean = x.mean(axis=0)
-    centred = x - mean
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    eigval = s**2 / (len(x) - 1)
-    total = float((centred**2).sum() / (len(x) - 1))
+    x -= mean  # the shuffles' floor is the same on centred samples
+    cov = gram(torch.from_numpy(x)) / (n - 1)
+    total = float(torch.trace(cov))
+    eigval, eigvec = top_eigh(cov, min(params.n_components, len(cov)))
+    if n > params.noise_max_samples:
+        rng = np.random.default_rng(params.seed)
+        x = x[np.sort(rng.choice(n, params.noise_max_samples, replace=False))]
     floor = _noise_floor(x, params, total)
-    return _finish(unit, shape, mean, eigval, vt.T, total, floor, len(x), int((~keep).sum()),
-                   params)
+    return _finish(unit, shape, mean, eigval, eigvec, total, floor, n, int((~keep).sum()), params)
 
 
 def fit_subspaces(dstrfs: np.ndarray, params: SubspaceParams | None = None) -> list[TuningSubspace]:

@@ -143,6 +143,8 @@ def fit_subspace_models(
     n_init: int = 1,
     combine: str = "mean",
     *,
+    shuffle_seed: int = 0,
+    floor_percentile: float = 95.0,
     max_batch_bytes: int = 512 * 2**20,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[SubspaceModel]:
@@ -153,7 +155,9 @@ def fit_subspace_models(
     members are bounded to about ``max_batch_bytes`` of training data. ``subspaces``
     holds :class:`TuningSubspace` objects (their ``unit`` and first ``k`` components) or
     ``(unit, filters [k, frequency, lag])`` pairs. ``progress(done, total)`` is called
-    with the number of units whose fits have ended. See :func:`fit_subspace_model`.
+    with the number of units whose fits have ended. ``n_shuffles``, ``shuffle_seed`` and
+    ``floor_percentile`` set the shuffle floor of the scores (:func:`~.scores.score_predictions`).
+    See :func:`fit_subspace_model`.
     """
     params = training_params or TrainingParams()
     if isinstance(n_init, bool) or not isinstance(n_init, int) or n_init < 1:
@@ -195,7 +199,8 @@ def fit_subspace_models(
         start = stop
         if progress is not None:
             progress(sum(1 for u in range(len(units)) if (u, n_init - 1) in fits), len(units))
-    return [_finish(site, prep, [fits[u, i] for i in range(n_init)], combine, n_shuffles)
+    return [_finish(site, prep, [fits[u, i] for i in range(n_init)], combine, n_shuffles,
+                    shuffle_seed, floor_percentile)
             for u, prep in enumerate(units)]
 
 
@@ -227,7 +232,8 @@ def _prepare(site: SiteData, unit: int, filters: np.ndarray) -> _Prepared:
     return _Prepared(unit, np.array(filters), offset, scale, inputs, targets)
 
 
-def _finish(site: SiteData, prep: _Prepared, fits, combine: str, n_shuffles: int) -> SubspaceModel:
+def _finish(site: SiteData, prep: _Prepared, fits, combine: str, n_shuffles: int,
+            shuffle_seed: int, floor_percentile: float) -> SubspaceModel:
     if combine == "best" or len(fits) == 1:
         network, record = min(fits, key=lambda f: f[1].selection_loss)
         records = [record]
@@ -238,7 +244,7 @@ def _finish(site: SiteData, prep: _Prepared, fits, combine: str, n_shuffles: int
     model.predictions = [model.predict(s.spectrogram) for s in val]
     model.scores = score_predictions(
         [p[:, None] for p in model.predictions], [s.counts[:, :, [prep.unit]] for s in val],
-        n_shuffles=n_shuffles,
+        n_shuffles=n_shuffles, rng=shuffle_seed, percentile=floor_percentile,
     )
     return model
 
