@@ -85,6 +85,10 @@ def test_tiling_regions_and_overlap():
     assert result.overlap[0, 1] == pytest.approx(inter / union)
     # visited voxels: a ball-like cloud does not fill the corners of the cube
     assert 0.3 < result.visited.mean() < 1.0
+    np.testing.assert_allclose(size, result.regions.reshape(3, -1).mean(axis=1))  # of the volume
+    of_visited = tiling(x, np.stack([wide, narrow, other], axis=1),
+                        TilingParams(region_size_of="visited")).region_size
+    np.testing.assert_allclose(of_visited, size / result.visited.mean())
     with pytest.raises(ConfigError, match="level"):
         TilingParams(level=1.0)
 

@@ -7,9 +7,10 @@
   Gaussian smoothing (sigma 0.75 bins), division by the maximum; a unit's response
   region is the set of voxels above half of it. Smoothing is *normalised*: the smoothed
   sum of responses divided by the smoothed count of visited voxels, so unvisited voxels
-  neither pull the map down nor count. Region size is the fraction of the *visited*
-  voxels (those any stimulus bin falls in) inside the region; pairwise overlap is the
-  Jaccard index ``|A & B| / |A | B|`` of two regions.
+  neither pull the map down nor count. Region size is the fraction of the grid's voxels
+  inside the region (``TilingParams.region_size_of="visited"``: of the voxels any
+  stimulus bin falls in); pairwise overlap is the Jaccard index ``|A & B| / |A | B|`` of
+  two regions.
 * Subspace similarity: the mean squared cosine of the principal angles between two
   units' subspaces (1 for identical, ``~k/P`` for random ones); compared within and
   between sites.
@@ -26,7 +27,7 @@ import torch
 from scipy import ndimage, stats
 
 from .errors import InvalidDataError
-from .params import Params, check_range
+from .params import Params, check_choice, check_range
 from .site import UnitInfo
 from .subspace import SubspaceParams, TuningSubspace, fit_subspace
 from .subspace_stream import streaming_subspaces
@@ -82,6 +83,9 @@ class TilingParams(Params):
         Gaussian smoothing in voxels (0.75).
     level : float
         Region threshold as a fraction of the maximum (0.5).
+    region_size_of : {"volume", "visited"}
+        Region size as a fraction of every voxel of the grid (the paper's "fraction of the
+        volume") or of the voxels that some stimulus bin falls in.
     """
 
     n_dims: int = 3
@@ -89,12 +93,14 @@ class TilingParams(Params):
     percentiles: tuple[float, float] = (1.0, 99.0)
     sigma: float = 0.75
     level: float = 0.5
+    region_size_of: str = "volume"
 
     def validate(self) -> None:
         check_range("TilingParams.n_dims", self.n_dims, 1, 4)
         check_range("TilingParams.n_grid", self.n_grid, 2)
         check_range("TilingParams.sigma", self.sigma, 0.0)
         check_range("TilingParams.level", self.level, 0.0, 1.0, low_open=True, high_open=True)
+        check_choice("TilingParams.region_size_of", self.region_size_of, ("volume", "visited"))
         lo, hi = self.percentiles
         check_range("TilingParams.percentiles[0]", lo, 0.0, 50.0, high_open=True)
         check_range("TilingParams.percentiles[1]", hi, 50.0, 100.0, low_open=True)
@@ -159,8 +165,8 @@ def tiling(projections: np.ndarray, predictions: np.ndarray,
         peak = smooth[visited].max()
         maps[u][visited] = smooth[visited] / peak if peak > 0 else 0.0
     regions = np.nan_to_num(maps, nan=0.0) > params.level
-    n_visited = max(int(visited.sum()), 1)
-    size = regions.reshape(len(regions), -1).sum(axis=1) / n_visited
+    n_voxels = visited.size if params.region_size_of == "volume" else max(int(visited.sum()), 1)
+    size = regions.reshape(len(regions), -1).sum(axis=1) / n_voxels
     flat_regions = regions.reshape(len(regions), -1).astype(float)
     inter = flat_regions @ flat_regions.T
     union = flat_regions.sum(1)[:, None] + flat_regions.sum(1)[None, :] - inter
