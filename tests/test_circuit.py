@@ -16,7 +16,7 @@ from ndx_encoding_subspace.circuit import (
     tiling,
     within_between,
 )
-from ndx_encoding_subspace.errors import ConfigError
+from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
 from ndx_encoding_subspace.site import UnitInfo
 from ndx_encoding_subspace.subspace import SubspaceParams, fit_subspace
 
@@ -91,6 +91,10 @@ def test_tiling_regions_and_overlap():
     np.testing.assert_allclose(of_visited, size / result.visited.mean())
     with pytest.raises(ConfigError, match="level"):
         TilingParams(level=1.0)
+    broken = np.stack([wide, narrow, other], axis=1)
+    broken[5, 2] = np.nan
+    with pytest.raises(InvalidDataError, match="predictions of unit 2 hold NaN"):
+        tiling(x, broken)
 
 
 def test_summaries_by_cell_type_and_depth():

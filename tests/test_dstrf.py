@@ -285,6 +285,13 @@ def test_a_declared_receptive_field_too_short_is_refused(stim):
         dstrf(model, stim, [20], DSTRFParams(n_lags=12, device="cpu"))
 
 
+@pytest.mark.parametrize(("units", "message"), [([4], r"units \[4\]: the model has outputs 0 to 3"),
+                                              ([-1], r"units \[-1\]"), ([], "none chosen")])
+def test_units_outside_the_model_are_refused(stim, units, message):
+    with pytest.raises(ConfigError, match=message):
+        dstrf(TinyCNN().eval(), stim, [20], DSTRFParams(n_lags=12, device="cpu"), units=units)
+
+
 def test_measured_receptive_field():
     torch.manual_seed(4)
     model = OpaqueCNN().eval()

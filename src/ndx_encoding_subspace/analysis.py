@@ -29,6 +29,7 @@ from .dstrf_ensemble import (
     model_scales,
 )
 from .ensemble import Ensemble, fit_ensemble
+from .errors import InvalidDataError
 from .projection import project
 from .results import ModelResult, SiteAnalysis, SiteResults, UnitNonlinearity, UnitSubspace
 from .scores import UnitScores, score_predictions
@@ -184,7 +185,10 @@ def nonlinearities(
         u = sub.unit
         x = np.concatenate([project(s.spectrogram, sub.filters) for s in site.sounds])
         r = np.concatenate([resp[:, u] for resp in responses])
-        m = ssrf(x, r, config.ssrf)
+        try:
+            m = ssrf(x, r, config.ssrf)
+        except InvalidDataError as err:
+            raise InvalidDataError(f"site {site.name}, unit {int(site.units.ids[u])}: {err}") from None
         k = x.shape[1]
         out.append(UnitNonlinearity(
             unit_position=u,

@@ -146,6 +146,10 @@ def tiling(projections: np.ndarray, predictions: np.ndarray,
             f"with the same bins, got {x.shape} and {y.shape}"
         )
     x = x[:, : params.n_dims]
+    bad = ~np.isfinite(y).all(axis=0)
+    if bad.any() or not np.isfinite(x).all():
+        what = f"predictions of unit {int(np.argmax(bad))}" if bad.any() else "projections"
+        raise InvalidDataError(f"tiling: the {what} hold NaN or inf")
     g = params.n_grid
     edges = np.stack([np.linspace(*np.percentile(x[:, j], params.percentiles), g + 1)
                       for j in range(params.n_dims)])

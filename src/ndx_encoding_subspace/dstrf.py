@@ -508,7 +508,8 @@ def _chunks(plan: _Plan, stims: list[np.ndarray], bins: list[np.ndarray], params
     """Chunks of validated inputs, values as tensors on the device; written into
     consecutive row blocks of ``out`` if given."""
     device = params.torch_device()
-    unit_index = None if units is None else torch.as_tensor(list(units), device=device)
+    unit_index = None if units is None else torch.as_tensor(_valid_units(units, plan.n_outputs),
+                                                            device=device)
     d, row, workspace = params.n_lags, 0, Workspace()
     step = params.windows_per_chunk()
     for k, (stim_np, t_np) in enumerate(zip(stims, bins)):
@@ -520,6 +521,16 @@ def _chunks(plan: _Plan, stims: list[np.ndarray], bins: list[np.ndarray], params
             with full_float32(device):  # not across the yield: the caller's code is its own
                 values = _chunk_values(plan, stim, t_chunk, unit_index, d, block, workspace)
             yield DSTRFChunk(k, t_chunk.copy(), values)
+
+
+def _valid_units(units: Sequence[int], n_outputs: int) -> list[int]:
+    chosen = [int(u) for u in units]
+    wrong = [u for u in chosen if not 0 <= u < n_outputs]
+    if not chosen:
+        raise ConfigError(f"units: none chosen; the model has outputs 0 to {n_outputs - 1}")
+    if wrong:
+        raise ConfigError(f"units {wrong}: the model has outputs 0 to {n_outputs - 1}")
+    return chosen
 
 
 #: Cotangent columns (windows x units) per product on the CPU: larger batches of the
