@@ -2,9 +2,10 @@
 
 Outlier filter
 --------------
-The paper drops "samples whose deviation from the mean dSTRF exceeds 5 standard
-deviations". We read this as a test on the size of each sample's deviation: with ``m``
-the unit's mean dSTRF and ``d_i = ||x_i - m||`` (Euclidean norm over frequency x lag),
+METHOD.md drops "outlier samples whose deviation from the mean dSTRF exceeds 5x the
+mean's standard deviation". We read this as a test on the size of each sample's
+deviation: with ``m`` the unit's mean dSTRF and ``d_i = ||x_i - m||`` (Euclidean norm
+over frequency x lag),
 sample ``i`` is dropped when ``d_i > outlier_sd * sqrt(mean_j d_j^2)``, i.e. when its
 deviation exceeds ``outlier_sd`` times the root-mean-square deviation of all samples (the
 standard deviation of the samples around the mean, pooled over elements). One pass, no
