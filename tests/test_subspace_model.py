@@ -51,6 +51,13 @@ def test_subspace_model_on_true_subspace():
                             segment_length=100, device="cpu")
     (model,) = fit_subspace_models(site, [sub], params, n_shuffles=10)
     assert model.unit == 0 and model.k == 2
+    # the paper's network, k -> 15 -> 15 -> 1 with ReLUs and a double exponential, fitted
+    # in two stages (core alone, then everything)
+    for net in getattr(model.network, "members", [model.network]):
+        dense = [m.linear.weight.shape for m in net.core_layers if hasattr(m, "linear")]
+        assert dense == [(15, 2), (15, 15), (1, 15)]
+        assert type(net.output).__name__ == "DoubleExponential"
+    assert all({"stage1", "stage2"} <= set(r.stage) for r in model.records)
     assert model.predictions[0].shape == (300,)
     r = float(model.scores.r[0])
     assert r > 0.8, r
