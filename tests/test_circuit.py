@@ -93,7 +93,7 @@ def test_tiling_regions_and_overlap():
         TilingParams(level=1.0)
     broken = np.stack([wide, narrow, other], axis=1)
     broken[5, 2] = np.nan
-    with pytest.raises(InvalidDataError, match="predictions of unit 2 hold NaN"):
+    with pytest.raises(InvalidDataError, match="predictions of column 2 hold NaN"):
         tiling(x, broken)
 
 

@@ -96,3 +96,9 @@ def test_flag_values_parse():
     assert _flag_value("true") is True and _flag_value("off") is False
     assert _flag_value("100,120") == [100, 120]
     assert _flag_value("gammatone") == "gammatone"
+
+
+def test_lists_given_to_a_constructor_become_tuples():
+    from ndx_encoding_subspace.ssrf import SSRFParams
+
+    assert SSRFParams(percentiles=[2.5, 97.5]).percentiles == (2.5, 97.5)

@@ -16,6 +16,7 @@ from ndx_encoding_subspace.dstrf import (
     CPU_CHUNK,
     DEVICE_CHUNK,
     DSTRFParams,
+    _params,
     dstrf,
     iter_dstrf_chunks,
     receptive_field,
@@ -290,6 +291,12 @@ def test_a_declared_receptive_field_too_short_is_refused(stim):
 def test_units_outside_the_model_are_refused(stim, units, message):
     with pytest.raises(ConfigError, match=message):
         dstrf(TinyCNN().eval(), stim, [20], DSTRFParams(n_lags=12, device="cpu"), units=units)
+
+
+def test_the_parameters_of_a_bound_core_are_found():
+    # the receptive-field probes go to the device of model.core's parameters
+    model = LNPopulation(4, 2)
+    assert len(list(_params(model.core))) == len(list(model.parameters())) > 0
 
 
 def test_measured_receptive_field():

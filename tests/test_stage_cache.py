@@ -72,3 +72,9 @@ def test_the_key_follows_weights_stimuli_and_parameters():
     assert stage_key([other], stim, params) != key
     assert stage_key([model], [stim[0] + 1], params) != key
     assert stage_key([model], stim, {"subspace": SubspaceParams(seed=1).to_dict()}) != key
+
+
+def test_the_key_takes_scalar_tensors_and_the_format():
+    model = torch.nn.BatchNorm1d(3)  # holds a 0-d buffer
+    key = stage_key([model], [], {})
+    assert key == stage_key([model], [], {}) and len(key) == 64

@@ -222,6 +222,10 @@ def site_analysis(
     stims = [s.spectrogram for s in site.sounds]
     x = np.concatenate([project(s, shared.components[:n_dims]) for s in stims])
     preds = np.concatenate([ensemble.predict(s) for s in stims])
+    bad = ~np.isfinite(preds).all(axis=0)
+    if bad.any():
+        raise InvalidDataError(f"site {site.name}, unit {int(site.units.ids[int(np.argmax(bad))])}: "
+                               "the CNN's predictions hold NaN or inf")
     tiles = tiling(x, preds, config.tiling)
     return SiteAnalysis(
         filters=shared.filters,

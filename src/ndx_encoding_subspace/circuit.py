@@ -117,7 +117,8 @@ class Tiling:
     visited : ndarray [n_grid, ...] of bool
     regions : ndarray [units, n_grid, ...] of bool
     region_size : ndarray [units]
-        Fraction of the visited voxels inside each unit's region.
+        Fraction of the grid's voxels (or of the visited ones, see
+        ``TilingParams.region_size_of``) inside each unit's region.
     overlap : ndarray [units, units]
         Jaccard index of each pair of regions (1 on the diagonal).
     edges : ndarray [n_dims, n_grid + 1]
@@ -148,7 +149,7 @@ def tiling(projections: np.ndarray, predictions: np.ndarray,
     x = x[:, : params.n_dims]
     bad = ~np.isfinite(y).all(axis=0)
     if bad.any() or not np.isfinite(x).all():
-        what = f"predictions of unit {int(np.argmax(bad))}" if bad.any() else "projections"
+        what = f"predictions of column {int(np.argmax(bad))}" if bad.any() else "projections"
         raise InvalidDataError(f"tiling: the {what} hold NaN or inf")
     g = params.n_grid
     edges = np.stack([np.linspace(*np.percentile(x[:, j], params.percentiles), g + 1)

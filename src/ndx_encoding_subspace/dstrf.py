@@ -279,7 +279,8 @@ def _measured_field(model: Stage, n_inputs: int, max_bins: int,
 
 
 def _params(fn: Stage) -> Iterator[torch.Tensor]:
-    return fn.parameters() if isinstance(fn, nn.Module) else iter(())
+    owner = getattr(fn, "__self__", fn)  # a bound method such as model.core
+    return owner.parameters() if isinstance(owner, nn.Module) else iter(())
 
 
 @dataclasses.dataclass

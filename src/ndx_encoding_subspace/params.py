@@ -26,6 +26,9 @@ class Params:
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, list) and typing.get_origin(hints.get(f.name)) is tuple:
+                object.__setattr__(self, f.name, tuple(value))  # frozen: set once, here
             _check_type(f"{type(self).__name__}.{f.name}", getattr(self, f.name), hints.get(f.name))
             if f.name == "seed" and isinstance(self.seed, int):  # numpy's seeds are >= 0
                 check_range(f"{type(self).__name__}.seed", self.seed, 0)

@@ -29,19 +29,21 @@ from .subspace import TuningSubspace
 __all__ = ["stage_key", "save_subspaces", "load_subspaces"]
 
 _FIELDS = [f.name for f in dataclasses.fields(TuningSubspace)]
-_FORMAT = 1
+_FORMAT = 2  # raised whenever the subspaces' computation changes
 
 
 def stage_key(modules: Iterable[torch.nn.Module], arrays: Iterable[np.ndarray],
               parameters: dict[str, Any]) -> str:
     """SHA-256 of the modules' weights, the arrays' contents and the parameters."""
-    h = hashlib.sha256(json.dumps({"format": _FORMAT, **parameters}, sort_keys=True,
-                                  default=str).encode())
+    from . import __version__
+
+    h = hashlib.sha256(json.dumps({"format": _FORMAT, "version": __version__, **parameters},
+                                  sort_keys=True, default=str).encode())
     for module in modules:
         for name, tensor in module.state_dict().items():
             t = tensor.detach().cpu().contiguous()
             h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     for a in arrays:
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype}:{a.shape}".encode())

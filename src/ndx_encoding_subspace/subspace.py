@@ -284,8 +284,8 @@ def fit_subspace(samples: np.ndarray, params: SubspaceParams | None = None,
     cov = gram(torch.from_numpy(x)) / (n - 1)
     total = float(torch.trace(cov))
     eigval, eigvec = top_eigh(cov, min(params.n_components, len(cov)))
-    if n > params.noise_max_samples:
-        rng = np.random.default_rng(params.seed)
+    if n > params.noise_max_samples:  # a stream of its own, apart from the shuffles'
+        rng = np.random.default_rng(np.random.SeedSequence(params.seed).spawn(1)[0])
         x = x[np.sort(rng.choice(n, params.noise_max_samples, replace=False))]
     floor = _noise_floor(x, params, total)
     return _finish(unit, shape, mean, eigval, eigvec, total, floor, n, int((~keep).sum()), params)
