@@ -70,3 +70,25 @@ def test_streamed_on_the_gpu_equal_the_cpu(monkeypatch):
         np.testing.assert_allclose(b.noise_floor, a.noise_floor, rtol=0.3)
         cosines = (b.components[:a.k] * a.components[:a.k]).sum(axis=(1, 2))
         np.testing.assert_allclose(np.abs(cosines), 1.0, atol=1e-4)
+
+
+@pytest.mark.parametrize(("shrinkage", "passes"), [(0.0, 2), (1.0, 3)])
+def test_streamed_progress_counts_the_windows_of_every_pass(monkeypatch, shrinkage, passes):
+    torch.manual_seed(0)
+    members = [PopulationCNN(F, U, mix_channels=5, fir_taps=4, hidden=(5, 4)).eval() for _ in range(2)]
+    ensemble = Ensemble(members, [], [], [])
+    monkeypatch.setattr(analysis, "IN_MEMORY_DSTRF_BYTES", 0)
+    config = PipelineConfig.from_dict({
+        "dstrf": {"n_lags": 10, "sample_step": 1, "device": "cpu", "shrinkage": shrinkage,
+                  "chunk_size": 50},
+        "subspace": {"n_components": 8, "noise_repeats": 1},
+    })
+    calls = []
+    analysis.tuning_subspaces(ensemble, _site(), config,
+                              progress=lambda stage, done, total: calls.append((stage, done, total)))
+    n = 160  # the estimation bins: every one (sample_step 1)
+    assert {total for _, _, total in calls} == {passes * n}
+    done = [d for _, d, _ in calls]
+    assert done == sorted(done) and done[-1] == passes * n
+    labels = [stage for stage, _, _ in calls]
+    assert [f"pass {i} of {passes}" in " ".join(labels) for i in range(1, passes + 1)] == [True] * passes

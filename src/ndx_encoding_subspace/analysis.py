@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .config import PipelineConfig
+from .dstrf import sample_times
 from .dstrf_ensemble import (
     ensemble_dstrf,
     ensemble_statistics,
@@ -96,7 +97,7 @@ def score_ensemble(ensemble: Ensemble, site: SiteData, config: PipelineConfig) -
 
 
 def tuning_subspaces(
-    ensemble: Ensemble, site: SiteData, config: PipelineConfig,
+    ensemble: Ensemble, site: SiteData, config: PipelineConfig, *, progress: Progress = _noop,
 ) -> tuple[list[TuningSubspace], TuningSubspace]:
     """Per-unit tuning subspaces and the shared site subspace from ensemble dSTRFs.
 
@@ -105,45 +106,67 @@ def tuning_subspaces(
     :data:`IN_MEMORY_DSTRF_BYTES`, else streamed into per-unit moment accumulators: one
     pass over the models for their normalisers and the outlier filter's statistics
     (:func:`~.dstrf_ensemble.ensemble_statistics`), one for the units' and the site's
-    subspaces together.
+    subspaces together. ``progress(stage, done, total)`` counts the dSTRF windows of
+    every pass.
     """
     stimuli = site.stimuli("estimation")
     params = config.dstrf
     members = ensemble.members
-    n_bins = sum(len(s) for s in stimuli)
-    n_samples = min(-(-n_bins // params.sample_step), params.max_samples)
+    n_samples = sum(len(t) for t in sample_times([len(s) for s in stimuli], params))
     size = n_samples * site.n_units * site.n_frequencies * params.n_lags * 4
+    stage = "dSTRFs and subspaces"
     if size <= IN_MEMORY_DSTRF_BYTES:
+        progress(stage, 0, 1)
         dstrfs = ensemble_dstrf(members, stimuli, None, params)
         units = fit_subspaces(dstrfs, config.subspace)
         shared = fit_subspaces(dstrfs.reshape(-1, 1, *dstrfs.shape[2:]), config.subspace)[0]
+        progress(stage, 1, 1)
         return units, dataclasses.replace(shared, unit=-1)
-    if params.shrinkage > 0 and len(members) > 1:
-        # shrinkage is nonlinear: the outlier statistics need a pass of their own
-        scales = model_scales(members, stimuli, params)
-        return streaming_site_subspaces(
-            lambda: iter_ensemble_dstrf_chunks(members, stimuli, None, params, scales, as_tensor=True),
-            config.subspace)
-    stats = ensemble_statistics(members, stimuli, params)
-    return streaming_site_subspaces(
-        lambda: iter_ensemble_dstrf_chunks(members, stimuli, None, params, stats.scales,
-                                           as_tensor=True),
-        config.subspace, "given", centre=stats.centre, rms=stats.rms)
+    shrinking = params.shrinkage > 0 and len(members) > 1
+    # shrinkage is nonlinear: the outlier statistics need a pass of their own
+    passes = 3 if shrinking else 2
+    total = passes * n_samples
+
+    def at(index: int, per: int = 1) -> Callable[[int], None]:
+        label = f"{stage} (pass {index + 1} of {passes})"
+        return lambda done: progress(label, index * n_samples + done // per, total)
+
+    started = []
+
+    def chunks(scales: np.ndarray) -> Iterator[Any]:
+        report = at(1 + len(started))
+        started.append(True)
+        done = 0
+        for chunk in iter_ensemble_dstrf_chunks(members, stimuli, None, params, scales,
+                                                as_tensor=True):
+            yield chunk
+            done += len(chunk.times)
+            report(done)
+
+    if shrinking:
+        scales = model_scales(members, stimuli, params, progress=at(0, len(members)))
+        return streaming_site_subspaces(lambda: chunks(scales), config.subspace)
+    stats = ensemble_statistics(members, stimuli, params, progress=at(0))
+    return streaming_site_subspaces(lambda: chunks(stats.scales), config.subspace, "given",
+                                    centre=stats.centre, rms=stats.rms)
 
 
 def _resumable_subspaces(
     ensemble: Ensemble, site: SiteData, config: PipelineConfig, workdir: Path | None,
+    progress: Progress,
 ) -> tuple[list[TuningSubspace], TuningSubspace]:
     """:func:`tuning_subspaces`, kept in ``workdir`` for a rerun (see :mod:`.stage_cache`)."""
     if workdir is None:
-        return tuning_subspaces(ensemble, site, config)
+        return tuning_subspaces(ensemble, site, config, progress=progress)
     key = stage_key(ensemble.members, site.stimuli("estimation"),
                     {"dstrf": config.dstrf.to_dict(), "subspace": config.subspace.to_dict()})
     path = workdir / "subspaces.npz"
     kept = load_subspaces(path, key)
     if kept is None:
-        kept = tuning_subspaces(ensemble, site, config)
+        kept = tuning_subspaces(ensemble, site, config, progress=progress)
         save_subspaces(path, key, *kept)
+    else:
+        progress("dSTRFs and subspaces (kept from the interrupted run)", 1, 1)
     return kept
 
 
@@ -330,9 +353,7 @@ def analyse_site(
     ensembles = fit_encoding_models(site, config, workdir=workdir, progress=progress)
     scores = {role: score_ensemble(e, site, config) for role, e in ensembles.items()}
     cnn = ensembles["cnn"]
-    progress("dSTRFs and subspaces", 0, 1)
-    subs, shared = _resumable_subspaces(cnn, site, config, workdir)
-    progress("dSTRFs and subspaces", 1, 1)
+    subs, shared = _resumable_subspaces(cnn, site, config, workdir, progress)
     fitted = subspace_models(site, subs, config, progress=progress)
     progress("SSRFs and site analyses", 0, 1)
     nonlin = nonlinearities(site, subs, cnn, config, fitted)

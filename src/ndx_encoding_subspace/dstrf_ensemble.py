@@ -10,7 +10,7 @@ deviation of the (unshrunk) ensemble dSTRFs that the streamed outlier filter nee
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 import numpy as np
@@ -30,18 +30,23 @@ def model_scales(
     models: Sequence[nn.Module],
     stimulus: np.ndarray | Sequence[np.ndarray],
     params: DSTRFParams | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Per-model, per-unit standard deviation of the dSTRFs at the bins ``params`` samples.
 
     Returns ``[n_models, units]``; the standard deviation is over samples, frequencies
     and lags. These are the ensemble's normalisers. Accumulated chunk by chunk (memory
     bounded by ``params.windows_per_chunk()``, whatever the number of bins).
+    ``progress(windows)`` is called with the windows done, summed over the models.
     """
     params = params or DSTRFParams()
-    out = []
+    out, done = [], 0
     for m in models:
         count, mean, m2 = 0, None, None
         for chunk in iter_dstrf_chunks(m, stimulus, None, params):
+            done += len(chunk.times)
+            if progress is not None:
+                progress(done)
             v = chunk.values.astype(np.float64).transpose(1, 0, 2, 3).reshape(chunk.values.shape[1], -1)
             n_b = v.shape[1]
             mean_b = v.mean(axis=1)
@@ -86,6 +91,7 @@ def ensemble_statistics(
     models: Sequence[nn.Module],
     stimulus: np.ndarray | Sequence[np.ndarray],
     params: DSTRFParams | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> EnsembleStatistics:
     """The ensemble's normalisers and the mean and RMS deviation of its dSTRFs, one pass.
 
@@ -96,6 +102,7 @@ def ensemble_statistics(
     square deviation ``sum_mm' C_mm' / (s_m s_m') / (M^2 n)``: exact without computing
     the ensemble dSTRFs first. Shrinkage (nonlinear) is not included. Memory is bounded
     by ``params.windows_per_chunk()``; the sums stay on the dSTRF device in float64.
+    ``progress(windows)`` is called with the windows done (of every model).
     """
     params = params or DSTRFParams()
     if len(models) == 0:
@@ -118,6 +125,8 @@ def ensemble_statistics(
             com[u] += centred @ centred.T + (delta @ delta.T) * (n * n_b / total)
             mean[u] += delta * (n_b / total)
         n = total
+        if progress is not None:
+            progress(n)
     if mean is None:
         raise InvalidDataError("no time bins requested for the dSTRF")
     mean, com = mean.cpu().numpy(), com.cpu().numpy()
