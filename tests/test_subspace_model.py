@@ -146,3 +146,47 @@ def test_units_fitted_together_equal_units_fitted_alone():
     split = fit_subspace_models(site, pairs, params, n_shuffles=5, n_init=2, max_batch_bytes=1)
     for a, b in zip(together, split):
         np.testing.assert_allclose(a.predictions[0], b.predictions[0], rtol=1e-4, atol=1e-5)
+
+
+def test_finished_fits_are_kept_and_reused(tmp_path, monkeypatch):
+    from ndx_encoding_subspace import subspace_model
+
+    rng = np.random.default_rng(4)
+    site, filters = _site(rng)
+    site = dataclasses.replace(site, units=UnitInfo.from_ids([7, 8]), sounds=tuple(
+        dataclasses.replace(s, counts=np.concatenate([s.counts, s.counts[..., ::-1] * 0.5], axis=2))
+        for s in site.sounds))
+    params = TrainingParams(max_epochs=5, patience=3, segment_length=100, device="cpu")
+    pairs = [(0, filters[:1]), (1, filters)]
+    folder = tmp_path / "fits"
+    first = fit_subspace_models(site, pairs, params, n_shuffles=5, n_init=2, checkpoint_dir=folder)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "unit0_init0.pt", "unit0_init1.pt", "unit1_init0.pt", "unit1_init1.pt"]
+
+    # one fit lost (a run killed before it was written): only that one is fitted again
+    (folder / "unit1_init1.pt").unlink()
+    real, fitted = subspace_model.fit_members, []
+
+    def counting(models, *args, **kwargs):
+        fitted.append(len(models))
+        return real(models, *args, **kwargs)
+
+    monkeypatch.setattr(subspace_model, "fit_members", counting)
+    again = fit_subspace_models(site, pairs, params, n_shuffles=5, n_init=2, checkpoint_dir=folder)
+    assert fitted == [1]
+    for a, b in zip(first, again):
+        np.testing.assert_allclose(b.predictions[0], a.predictions[0], rtol=1e-5, atol=1e-6)
+        assert [r.stage for r in b.records] == [r.stage for r in a.records]
+        for ra, rb in zip(a.records, b.records):  # the refitted one ran alone: same to rounding
+            np.testing.assert_allclose(rb.val_loss, ra.val_loss, rtol=1e-4)
+    assert again[0].records[0].to_dict() == first[0].records[0].to_dict()  # kept: exact
+
+    # other training parameters or a damaged file: fitted again, never trusted
+    (folder / "unit0_init0.pt").write_bytes(b"not a checkpoint")
+    fitted.clear()
+    fit_subspace_models(site, pairs, params, n_shuffles=5, n_init=2, checkpoint_dir=folder)
+    assert fitted == [1]
+    fitted.clear()
+    fit_subspace_models(site, pairs, params.replace(max_epochs=4), n_shuffles=5, n_init=2,
+                        checkpoint_dir=folder)
+    assert sum(fitted) == 4

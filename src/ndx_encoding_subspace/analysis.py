@@ -6,8 +6,9 @@
 notebook can run, inspect or replace any one of them.
 
 Models are checkpointed under ``workdir`` (when given), and so are the tuning subspaces
-(:mod:`.stage_cache`), so a run that is killed and started again resumes where it
-stopped; the later stages are deterministic and fast against those, and are recomputed.
+and each finished subspace-model fit (:mod:`.stage_cache`), so a run that is killed and
+started again resumes where it stopped; the later stages are deterministic and fast
+against those, and are recomputed.
 """
 
 from __future__ import annotations
@@ -172,17 +173,19 @@ def _resumable_subspaces(
 
 def subspace_models(
     site: SiteData, subspaces: Sequence[TuningSubspace], config: PipelineConfig,
-    *, progress: Progress = _noop,
+    *, progress: Progress = _noop, workdir: Path | None = None,
 ) -> list[SubspaceModel]:
     """One subspace model per unit, fitted like the CNN and scored on validation data.
 
     Every unit's initialisations are trained together in batched fits
-    (:func:`~.subspace_model.fit_subspace_models`).
+    (:func:`~.subspace_model.fit_subspace_models`); with ``workdir`` finished fits are
+    kept there for a rerun.
     """
     fitted = fit_subspace_models(
         site, subspaces, config.training, tuple(config.subspace_model.hidden),
         config.scoring.n_shuffles, config.subspace_model.n_init, config.subspace_model.combine,
         shuffle_seed=config.scoring.seed, floor_percentile=config.scoring.floor_percentile,
+        checkpoint_dir=None if workdir is None else Path(workdir) / "subspace_models",
         progress=lambda done, total: progress("subspace models", done, total),
     )
     return fitted
@@ -354,7 +357,7 @@ def analyse_site(
     scores = {role: score_ensemble(e, site, config) for role, e in ensembles.items()}
     cnn = ensembles["cnn"]
     subs, shared = _resumable_subspaces(cnn, site, config, workdir, progress)
-    fitted = subspace_models(site, subs, config, progress=progress)
+    fitted = subspace_models(site, subs, config, progress=progress, workdir=workdir)
     progress("SSRFs and site analyses", 0, 1)
     nonlin = nonlinearities(site, subs, cnn, config, fitted)
     site_an = site_analysis(site, subs, shared, cnn, config)

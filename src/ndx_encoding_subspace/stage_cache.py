@@ -2,12 +2,14 @@
 
 Training checkpoints itself (:mod:`.training`); this module keeps the tuning subspaces,
 the longest stage after training (every bin of a paper-size site is about half an hour
-on two CPU cores). A stage's result is a NumPy ``.npz`` archive of plain arrays, read with
-``allow_pickle=False`` (loading runs no code), stored beside a key: a SHA-256 of all
-that determines the result (the models' weights, the stimuli and the stage's
-parameters). A rerun with the same key loads the archive; with another key, or from an
-unreadable archive, it recomputes and replaces it. Archives are written under a
-temporary name and renamed, so a killed run leaves the old archive or the new one.
+on two CPU cores), and each finished subspace-model fit. The subspaces are a NumPy
+``.npz`` archive of plain arrays, read with ``allow_pickle=False`` (loading runs no
+code); a fit is a ``torch.save`` of tensors and a JSON string, read with
+``weights_only=True``. Each is stored beside a key: a SHA-256 of all that determines it
+(weights, stimuli or training data, parameters). A rerun with the same key loads it;
+with another key, or from an unreadable file, it recomputes and replaces it. Files are
+written under a temporary name and renamed, so a killed run leaves the old file or the
+new one.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import torch
 
 from .subspace import TuningSubspace
 
-__all__ = ["stage_key", "save_subspaces", "load_subspaces"]
+__all__ = ["stage_key", "save_subspaces", "load_subspaces", "save_fit", "load_fit"]
 
 _FIELDS = [f.name for f in dataclasses.fields(TuningSubspace)]
 _FORMAT = 2  # raised whenever the subspaces' computation changes
@@ -90,3 +92,30 @@ def _subspace(z: Any, i: int) -> TuningSubspace:
         field: int(v) if v.ndim == 0 and v.dtype.kind in "iub" else v
         for field, v in values.items()
     })
+
+
+def save_fit(path: str | Path, key: str, state: dict[str, torch.Tensor],
+             record: dict[str, Any]) -> None:
+    """Write one fitted network's ``state`` (tensors) and its JSON-able ``record``
+    atomically (``torch.save`` of tensors and a string: read back without pickles)."""
+    path = Path(path)
+    blob = {"key": key, "state": {k: v.detach().cpu() for k, v in state.items()},
+            "record": json.dumps(record)}
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(blob, tmp)
+    os.replace(tmp, path)
+
+
+def load_fit(path: str | Path, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """``(state, record)`` saved at ``path`` under ``key``; None when absent, unreadable
+    or of another key."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(blob, dict) or blob.get("key") != key:
+            return None
+        return dict(blob["state"]), json.loads(blob["record"])
+    except Exception:  # any unreadable file is refitted, never trusted
+        return None

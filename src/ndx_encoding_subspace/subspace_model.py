@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ from .models import MemberAverage, SubspaceNetwork
 from .projection import project
 from .scores import UnitScores, score_predictions
 from .site import SiteData
+from .stage_cache import load_fit, save_fit, stage_key
 from .subspace import TuningSubspace
 from .training import FitRecord, TrainingParams
 from .training_members import fit_members
@@ -90,6 +92,41 @@ class SubspaceModel:
             return self.network(x.to(device))[0, :, 0].cpu().numpy().astype(np.float64)
 
 
+class _FitStore:
+    """Finished fits of :func:`fit_subspace_models` in ``folder`` (nothing when None)."""
+
+    def __init__(self, folder: str | Path | None, params: TrainingParams,
+                 hidden: tuple[int, ...]) -> None:
+        self.folder = None if folder is None else Path(folder)
+        self.params, self.hidden = params.to_dict(), [int(h) for h in hidden]
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+
+    def _where(self, prep: _Prepared, init: int, seed: int) -> tuple[Path, str]:
+        key = stage_key([], [prep.filters, *prep.inputs, *prep.targets],
+                        {"training": self.params, "hidden": self.hidden, "seed": seed})
+        return self.folder / f"unit{prep.unit}_init{init}.pt", key
+
+    def load(self, prep: _Prepared, init: int, seed: int) -> tuple[SubspaceNetwork, FitRecord] | None:
+        if self.folder is None:
+            return None
+        got = load_fit(*self._where(prep, init, seed))
+        if got is None:
+            return None
+        state, record = got
+        net = SubspaceNetwork(int(prep.filters.shape[0]), hidden=tuple(self.hidden))
+        try:
+            net.load_state_dict(state)
+            return net.eval(), FitRecord.from_dict(record)
+        except (RuntimeError, TypeError, KeyError):
+            return None
+
+    def save(self, prep: _Prepared, init: int, seed: int, net: SubspaceNetwork,
+             record: FitRecord) -> None:
+        if self.folder is not None:
+            save_fit(*self._where(prep, init, seed), net.state_dict(), record.to_dict())
+
+
 def _member_seed(params: TrainingParams, unit: int, i: int) -> int:
     if i == 0:
         return params.seed
@@ -146,6 +183,7 @@ def fit_subspace_models(
     shuffle_seed: int = 0,
     floor_percentile: float = 95.0,
     max_batch_bytes: int = 512 * 2**20,
+    checkpoint_dir: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[SubspaceModel]:
     """Fit and score the subspace models of many units at once.
@@ -157,6 +195,9 @@ def fit_subspace_models(
     ``(unit, filters [k, frequency, lag])`` pairs. ``progress(done, total)`` is called
     with the number of units whose fits have ended. ``n_shuffles``, ``shuffle_seed`` and
     ``floor_percentile`` set the shuffle floor of the scores (:func:`~.scores.score_predictions`).
+    With ``checkpoint_dir`` every finished fit is kept there (:func:`~.stage_cache.save_fit`,
+    keyed by its data, filters, parameters and seed) and a later call reuses it: the
+    fits are independent, so the others come out as if nothing had been kept.
     See :func:`fit_subspace_model`.
     """
     params = training_params or TrainingParams()
@@ -173,6 +214,12 @@ def fit_subspace_models(
         units.append(_prepare(site, unit, filters))
     members = [(u, i) for u in range(len(units)) for i in range(n_init)]
     fits: dict[tuple[int, int], tuple[SubspaceNetwork, FitRecord]] = {}
+    store = _FitStore(checkpoint_dir, params, hidden)
+    for u, i in members:
+        kept = store.load(units[u], i, _member_seed(params, units[u].unit, i))
+        if kept is not None:
+            fits[u, i] = kept
+    members = [m for m in members if m not in fits]
     start = 0
     if progress is not None:
         progress(0, len(units))
@@ -194,8 +241,9 @@ def fit_subspace_models(
             seeds.append(seed)
         pad = [[np.pad(a, ((0, 0), (0, k_max - a.shape[1]))) for a in units[u].inputs] for u, _ in group]
         records = fit_members(nets, pad, [units[u].targets for u, _ in group], params, seeds)
-        for (u, i), net, record in zip(group, nets, records):
+        for (u, i), net, record, seed in zip(group, nets, records, seeds):
             fits[u, i] = (_trimmed(net, int(units[u].filters.shape[0])), record)
+            store.save(units[u], i, seed, *fits[u, i])
         start = stop
         if progress is not None:
             progress(sum(1 for u in range(len(units)) if (u, n_init - 1) in fits), len(units))
