@@ -126,13 +126,18 @@ def test_mean_of_initialisations_equals_the_average_of_single_fits():
     assert any(np.allclose(best.predictions[0], e, rtol=1e-5, atol=1e-6) for e in each)
 
 
-def test_units_fitted_together_equal_units_fitted_alone():
-    # two units with different k share one batched fit (the smaller one zero-padded)
-    rng = np.random.default_rng(4)
-    site, filters = _site(rng)
+def _two_unit_site():
+    """The simulated site with a second unit (units 7 and 8), and its filters."""
+    site, filters = _site(np.random.default_rng(4))
     site = dataclasses.replace(site, units=UnitInfo.from_ids([7, 8]), sounds=tuple(
         dataclasses.replace(s, counts=np.concatenate([s.counts, s.counts[..., ::-1] * 0.5], axis=2))
         for s in site.sounds))
+    return site, filters
+
+
+def test_units_fitted_together_equal_units_fitted_alone():
+    # two units with different k share one batched fit (the smaller one zero-padded)
+    site, filters = _two_unit_site()
     params = TrainingParams(max_epochs=8, patience=3, segment_length=100, device="cpu")
     pairs = [(0, filters[:1]), (1, filters)]
     together = fit_subspace_models(site, pairs, params, n_shuffles=5, n_init=2)
@@ -151,11 +156,7 @@ def test_units_fitted_together_equal_units_fitted_alone():
 def test_finished_fits_are_kept_and_reused(tmp_path, monkeypatch):
     from ndx_encoding_subspace import subspace_model
 
-    rng = np.random.default_rng(4)
-    site, filters = _site(rng)
-    site = dataclasses.replace(site, units=UnitInfo.from_ids([7, 8]), sounds=tuple(
-        dataclasses.replace(s, counts=np.concatenate([s.counts, s.counts[..., ::-1] * 0.5], axis=2))
-        for s in site.sounds))
+    site, filters = _two_unit_site()
     params = TrainingParams(max_epochs=5, patience=3, segment_length=100, device="cpu")
     pairs = [(0, filters[:1]), (1, filters)]
     folder = tmp_path / "fits"

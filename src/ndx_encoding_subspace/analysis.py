@@ -340,8 +340,8 @@ def analyse_site(
     config : PipelineConfig, optional
         Parameters of every stage (the paper's by default).
     workdir : path, optional
-        Folder for training checkpoints and the tuning subspaces; a rerun with the same
-        folder resumes.
+        Folder for training checkpoints, the tuning subspaces and the subspace-model
+        fits; a rerun with the same folder resumes.
     progress : callable, optional
         ``progress(stage, done, total)``, called as stages advance.
     provenance : dict, optional

@@ -19,9 +19,9 @@ import hashlib
 import json
 import os
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -61,12 +61,7 @@ def save_subspaces(path: str | Path, key: str, units: Sequence[TuningSubspace],
     for i, s in enumerate([*units, shared]):
         for field in _FIELDS:
             arrays[f"{i}/{field}"] = np.asarray(getattr(s, field))
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    _write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
 def load_subspaces(path: str | Path, key: str) -> tuple[list[TuningSubspace], TuningSubspace] | None:
@@ -101,8 +96,15 @@ def save_fit(path: str | Path, key: str, state: dict[str, torch.Tensor],
     path = Path(path)
     blob = {"key": key, "state": {k: v.detach().cpu() for k, v in state.items()},
             "record": json.dumps(record)}
+    _write_atomically(path, lambda f: torch.save(blob, f))
+
+
+def _write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(blob, tmp)
+    with open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 

@@ -99,13 +99,15 @@ class _FitStore:
                  hidden: tuple[int, ...]) -> None:
         self.folder = None if folder is None else Path(folder)
         self.params, self.hidden = params.to_dict(), [int(h) for h in hidden]
+        self.digests: dict[int, str] = {}  # per unit: its data hashed once
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
 
     def _where(self, prep: _Prepared, init: int, seed: int) -> tuple[Path, str]:
-        key = stage_key([], [prep.filters, *prep.inputs, *prep.targets],
-                        {"training": self.params, "hidden": self.hidden, "seed": seed})
-        return self.folder / f"unit{prep.unit}_init{init}.pt", key
+        if prep.unit not in self.digests:
+            self.digests[prep.unit] = stage_key([], [prep.filters, *prep.inputs, *prep.targets],
+                                                {"training": self.params, "hidden": self.hidden})
+        return self.folder / f"unit{prep.unit}_init{init}.pt", f"{self.digests[prep.unit]}:{seed}"
 
     def load(self, prep: _Prepared, init: int, seed: int) -> tuple[SubspaceNetwork, FitRecord] | None:
         if self.folder is None:

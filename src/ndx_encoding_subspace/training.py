@@ -333,7 +333,7 @@ def fit_model(
         opt_state = blob["optimizer"] or None
         gen.set_state(blob["rng"])
 
-    given = {"has_context": True} if context and _takes_context(model) else {}
+    given = _context_kwargs(model, context)
 
     def forward(x: torch.Tensor, linear: bool) -> torch.Tensor:
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
@@ -429,19 +429,22 @@ def fit_model(
     )
 
 
-def _takes_context(model: nn.Module) -> bool:
-    """Whether ``model`` and its ``core`` accept ``has_context`` (see
-    :meth:`.models.StackedModel.core`): segments carry their context already."""
+def _context_kwargs(model: nn.Module, context: int) -> dict[str, bool]:
+    """``{"has_context": True}`` when segments carry ``context`` bins and ``model`` and
+    its ``core`` accept the flag (see :meth:`.models.StackedModel.core`), else nothing."""
+    if not context:
+        return {}
     try:
-        return all("has_context" in inspect.signature(f).parameters
-                   for f in (model.forward, model.core))
+        takes = all("has_context" in inspect.signature(f).parameters
+                    for f in (model.forward, model.core))
     except (TypeError, ValueError, AttributeError):
-        return False
+        takes = False
+    return {"has_context": True} if takes else {}
 
 
 def _response_stats(model, seg: _Segments, idx: torch.Tensor, context: int):
     """Per-unit mean and sd of the targets and of the core output over the fitting bins."""
-    given = {"has_context": True} if context and _takes_context(model) else {}
+    given = _context_kwargs(model, context)
     model.eval()
     with torch.no_grad():
         outs, ys, ms = [], [], []
