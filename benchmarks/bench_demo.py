@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the quick demo (CI smoke run)")
     parser.add_argument("--out", type=Path, default=None, help="keep outputs here")
     args = parser.parse_args()
-    from ndx_encoding_subspace.demo import run_demo
+    from ndx_encoding_subspace.pipeline.demo import run_demo
 
     rate = matmul_gflops()
     with tempfile.TemporaryDirectory() as tmp:

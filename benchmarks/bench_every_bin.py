@@ -1,13 +1,13 @@
 """Tuning subspaces from the dSTRFs of every bin: time per pass, and the paper-size projection.
 
 Runs the pipeline's streamed route for ``sample_step = 1``
-(:func:`~ndx_encoding_subspace.analysis.tuning_subspaces` when the dSTRFs do not fit in
+(:func:`~ndx_encoding_subspace.pipeline.stages.tuning_subspaces` when the dSTRFs do not fit in
 memory) on ``--models`` paper CNNs of 50 units and a random ``--bins``-bin stimulus:
 
 1. the normalisers and outlier statistics pass
-   (:func:`~ndx_encoding_subspace.dstrf_ensemble.ensemble_statistics`);
+   (:func:`~ndx_encoding_subspace.dstrf.ensemble.ensemble_statistics`);
 2. the units' and the site's subspaces
-   (:func:`~ndx_encoding_subspace.subspace_stream.streaming_site_subspaces`);
+   (:func:`~ndx_encoding_subspace.subspace.stream.streaming_site_subspaces`);
 
 and, for comparison, one pass that only computes the ensemble dSTRFs, so that the share
 of the accumulators shows. The goal on a GPU is every bin of a 200,000-bin site for 50
@@ -27,13 +27,13 @@ import time
 import numpy as np
 import torch
 
-from ndx_encoding_subspace.dstrf import DSTRFParams
-from ndx_encoding_subspace.dstrf_ensemble import ensemble_statistics, iter_ensemble_dstrf_chunks
+from ndx_encoding_subspace.dstrf.ensemble import ensemble_statistics, iter_ensemble_dstrf_chunks
+from ndx_encoding_subspace.dstrf.gradients import DSTRFParams
 from ndx_encoding_subspace.errors import ConfigError
-from ndx_encoding_subspace.linalg import top_eigh
 from ndx_encoding_subspace.models import PopulationCNN
-from ndx_encoding_subspace.subspace import SubspaceParams, _noise_floor
-from ndx_encoding_subspace.subspace_stream import streaming_site_subspaces
+from ndx_encoding_subspace.subspace.linalg import top_eigh
+from ndx_encoding_subspace.subspace.pca import SubspaceParams, _noise_floor
+from ndx_encoding_subspace.subspace.stream import streaming_site_subspaces
 
 N_FREQ, PAPER_BINS = 32, 200_000
 

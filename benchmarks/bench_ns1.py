@@ -50,17 +50,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ndx_encoding_subspace.analysis import score_ensemble, subspace_models, tuning_subspaces
-from ndx_encoding_subspace.circuit import within_between
-from ndx_encoding_subspace.compute import thread_limits
-from ndx_encoding_subspace.config import PipelineConfig
-from ndx_encoding_subspace.ensemble import Ensemble, EnsembleParams, fit_ensemble
+from ndx_encoding_subspace.circuit.analyses import within_between
+from ndx_encoding_subspace.data.site import SiteData
+from ndx_encoding_subspace.datasets.ns1 import ns1_sites
+from ndx_encoding_subspace.datasets.ns1_site import load_ns1_site
+from ndx_encoding_subspace.fitting.ensemble import Ensemble, EnsembleParams, fit_ensemble
+from ndx_encoding_subspace.fitting.schedule import TrainingParams
+from ndx_encoding_subspace.fitting.scores import score_model
 from ndx_encoding_subspace.models import LNPopulation, PopulationCNN
-from ndx_encoding_subspace.ns1 import ns1_sites
-from ndx_encoding_subspace.ns1_site import load_ns1_site
-from ndx_encoding_subspace.scores import score_model
-from ndx_encoding_subspace.site import SiteData
-from ndx_encoding_subspace.training import TrainingParams
+from ndx_encoding_subspace.pipeline.compute import thread_limits
+from ndx_encoding_subspace.pipeline.config import PipelineConfig
+from ndx_encoding_subspace.pipeline.stages import score_ensemble, subspace_models, tuning_subspaces
 
 DATA = Path(os.environ.get("NDX_ES_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 NS1 = DATA / "ns1" / "ns1_compact.npz"

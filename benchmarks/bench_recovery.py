@@ -1,13 +1,13 @@
 """Ground-truth recovery on the simulated site, through the whole pipeline.
 
-Simulates a site (:func:`~ndx_encoding_subspace.simulate.simulate_site`; full size: 16
+Simulates a site (:func:`~ndx_encoding_subspace.datasets.simulated.site.simulate_site`; full size: 16
 units, 200 s of estimation sound, 6 validation sounds x 20 repeats), writes it as NWB,
-runs :func:`~ndx_encoding_subspace.pipeline.run_site` with the demo configuration
+runs :func:`~ndx_encoding_subspace.pipeline.run.run_site` with the demo configuration
 trained to convergence (the paper's CNN and patience, ``--fits`` jackknifes x 1
 initialisation, at most ``--max-epochs`` epochs per stage; dSTRFs at every
 ``--sample-step``-th bin, since a small site has few bins for the paper's every 47th)
 and scores the results file against the truth with
-:func:`~ndx_encoding_subspace.demo.recovery`: over units whose CNN r is at least 0.5,
+:func:`~ndx_encoding_subspace.pipeline.demo.recovery`: over units whose CNN r is at least 0.5,
 the mean squared cosine of the principal angles between recovered and true subspaces
 (also over the first k_true recovered components only), the fraction with k (and k at
 90%) within one of the truth, and the fraction whose nonlinearity class is right; and,
@@ -39,11 +39,11 @@ import numpy as np
 
 
 def _oracle(site, n_lags: int) -> float:
-    from ndx_encoding_subspace.circuit import subspace_similarity
-    from ndx_encoding_subspace.demo import _pad_lags
-    from ndx_encoding_subspace.dstrf import DSTRFParams, dstrf
-    from ndx_encoding_subspace.simulate import truth_model
-    from ndx_encoding_subspace.subspace import SubspaceParams, fit_subspaces
+    from ndx_encoding_subspace.circuit.analyses import subspace_similarity
+    from ndx_encoding_subspace.datasets.simulated.site import truth_model
+    from ndx_encoding_subspace.dstrf.gradients import DSTRFParams, dstrf
+    from ndx_encoding_subspace.pipeline.demo import _pad_lags
+    from ndx_encoding_subspace.subspace.pca import SubspaceParams, fit_subspaces
 
     est = [site.spectrograms[n] for n in site.estimation]
     values = dstrf(truth_model(site.truth), est, None, DSTRFParams(n_lags=n_lags, device="cpu"))
@@ -59,10 +59,10 @@ def _gradient_agreement(site, members, n_lags: int, step: int) -> list[dict[str,
     ensemble dSTRF and the true dSTRF at the same bin; ``in_span``: the fraction of the
     ensemble dSTRFs' energy inside the true subspace.
     """
-    from ndx_encoding_subspace.demo import _pad_lags
-    from ndx_encoding_subspace.dstrf import DSTRFParams, dstrf
-    from ndx_encoding_subspace.dstrf_ensemble import ensemble_dstrf
-    from ndx_encoding_subspace.simulate import truth_model
+    from ndx_encoding_subspace.datasets.simulated.site import truth_model
+    from ndx_encoding_subspace.dstrf.ensemble import ensemble_dstrf
+    from ndx_encoding_subspace.dstrf.gradients import DSTRFParams, dstrf
+    from ndx_encoding_subspace.pipeline.demo import _pad_lags
 
     est = [site.spectrograms[n] for n in site.estimation]
     times = [np.arange(0, len(s), step) for s in est]
@@ -105,11 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.rate_scale <= 0:
         parser.error(f"--rate-scale must be positive, got {args.rate_scale}")
 
-    from ndx_encoding_subspace.demo import demo_config, recovery
+    from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, load_truth, simulate_site
     from ndx_encoding_subspace.errors import ConfigError
-    from ndx_encoding_subspace.pipeline import run_site
+    from ndx_encoding_subspace.pipeline.demo import demo_config, recovery
+    from ndx_encoding_subspace.pipeline.run import run_site
     from ndx_encoding_subspace.results import load_results
-    from ndx_encoding_subspace.simulate import SimulationParams, load_truth, simulate_site
 
     if args.quick:
         sim = SimulationParams.quick(n_units=3, n_estimation_sounds=8, n_validation_sounds=2,

@@ -1,6 +1,6 @@
 """Spectrogram speed as a multiple of real time on one core, for 44.1 kHz audio.
 
-Times :func:`ndx_encoding_subspace.spectrogram.spectrogram` (default parameters: 32
+Times :func:`ndx_encoding_subspace.data.spectrogram.spectrogram` (default parameters: 32
 gammatone channels, 200 Hz-20 kHz, 10 ms bins) on noise with one thread for numpy/scipy
 and torch; reports the best of several runs. Goal: at least 100x real time.
 
@@ -19,7 +19,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from ndx_encoding_subspace.spectrogram import SpectrogramParams, spectrogram  # noqa: E402
+from ndx_encoding_subspace.data.spectrogram import SpectrogramParams, spectrogram  # noqa: E402
 
 
 def main() -> None:

@@ -22,8 +22,8 @@ import numpy as np
 from pynwb import TimeSeries
 
 from ndx_encoding_subspace.io import ReaderParams, inspect_nwb, read_site
-from ndx_encoding_subspace.io.mock_dandi import MockDandiServer
-from ndx_encoding_subspace.io.mock_files import mock_site
+from ndx_encoding_subspace.testing.dandi_server import MockDandiServer
+from ndx_encoding_subspace.testing.files import mock_site
 
 ASSET = "sub-bench/sub-bench_ses-1_ecephys.nwb"
 

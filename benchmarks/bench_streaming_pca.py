@@ -1,11 +1,11 @@
 """Streaming PCA of every bin: peak memory stays bounded by the chunk size.
 
 Streams the ensemble dSTRFs of two small CNNs over stimuli of two lengths the way the
-pipeline does (:func:`~ndx_encoding_subspace.analysis.tuning_subspaces`): one pass for
+pipeline does (:func:`~ndx_encoding_subspace.pipeline.stages.tuning_subspaces`): one pass for
 the normalisers and the outlier statistics
-(:func:`~ndx_encoding_subspace.dstrf_ensemble.ensemble_statistics`), one for the units'
+(:func:`~ndx_encoding_subspace.dstrf.ensemble.ensemble_statistics`), one for the units'
 and the site's subspaces
-(:func:`~ndx_encoding_subspace.subspace_stream.streaming_site_subspaces`), each length in
+(:func:`~ndx_encoding_subspace.subspace.stream.streaming_site_subspaces`), each length in
 a fresh process, and prints each run's peak resident memory (``ru_maxrss``) and its growth
 over the process's memory before the run. At the shorter length it also times the
 separate route (normalisers, then two passes for the units and two for the site) in
@@ -28,15 +28,15 @@ def run_one(n_bins: int, chunk: int, route: str = "shared") -> dict[str, float]:
     import numpy as np
     import torch
 
-    from ndx_encoding_subspace.dstrf import DSTRFParams
-    from ndx_encoding_subspace.dstrf_ensemble import (
+    from ndx_encoding_subspace.dstrf.ensemble import (
         ensemble_statistics,
         iter_ensemble_dstrf_chunks,
         model_scales,
     )
+    from ndx_encoding_subspace.dstrf.gradients import DSTRFParams
     from ndx_encoding_subspace.models import PopulationCNN
-    from ndx_encoding_subspace.subspace import SubspaceParams
-    from ndx_encoding_subspace.subspace_stream import streaming_site_subspaces, streaming_subspaces
+    from ndx_encoding_subspace.subspace.pca import SubspaceParams
+    from ndx_encoding_subspace.subspace.stream import streaming_site_subspaces, streaming_subspaces
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -26,10 +26,10 @@ import time
 import numpy as np
 import torch
 
+from ndx_encoding_subspace.fitting.members import fit_members
+from ndx_encoding_subspace.fitting.schedule import TrainingParams, fit_model
 from ndx_encoding_subspace.models import SubspaceNetwork
-from ndx_encoding_subspace.subspace_model import _padded
-from ndx_encoding_subspace.training import TrainingParams, fit_model
-from ndx_encoding_subspace.training_members import fit_members
+from ndx_encoding_subspace.nonlinearity.subspace_model import _padded
 
 
 def site(units: int, n_init: int, sounds: int, bins: int, k_max: int = 6):

@@ -107,12 +107,12 @@ def _wait_for_port(port: int, proc: subprocess.Popen, log: Path, deadline: float
 def _write_notebook(path: Path, results: Path) -> None:
     cells = [
         nbformat.v4.new_code_cell(
-            "from ndx_encoding_subspace.widgets.compat import import_nwbwidgets\n"
+            "from ndx_encoding_subspace.viz.widgets.compat import import_nwbwidgets\n"
             "nwbwidgets = import_nwbwidgets()\n"
             "from IPython.display import display\n"
             "from pynwb import NWBHDF5IO\n"
-            "from ndx_encoding_subspace.widgets import register_widgets\n"
-            "from ndx_encoding_subspace.widgets.ssrf import SSRFWidget\n"
+            "from ndx_encoding_subspace.viz.widgets import register_widgets\n"
+            "from ndx_encoding_subspace.viz.widgets.ssrf import SSRFWidget\n"
             "register_widgets()\n"
             f"io = NWBHDF5IO({str(results)!r}, 'r')\n"
             "nwbfile = io.read()"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ndx_encoding_subspace.celltype import CellTypeParams, classify, spike_widths
+from ndx_encoding_subspace.data.celltype import CellTypeParams, classify, spike_widths
 from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
 
 FS = 30000.0
@@ -60,7 +60,7 @@ def test_classify_threshold():
 
 
 def test_simulated_waveforms_follow_their_cell_type():
-    from ndx_encoding_subspace.simulate import _waveform
+    from ndx_encoding_subspace.datasets.simulated.site import _waveform
 
     rng = np.random.default_rng(1)
     narrow = np.stack([_waveform(w, rng) for w in np.linspace(0.18, 0.32, 5)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ndx_encoding_subspace.circuit import (
+from ndx_encoding_subspace.circuit.analyses import (
     TilingParams,
     shared_subspace,
     shared_subspace_streaming,
@@ -16,9 +16,9 @@ from ndx_encoding_subspace.circuit import (
     tiling,
     within_between,
 )
+from ndx_encoding_subspace.data.site import UnitInfo
 from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
-from ndx_encoding_subspace.site import UnitInfo
-from ndx_encoding_subspace.subspace import SubspaceParams, fit_subspace
+from ndx_encoding_subspace.subspace.pca import SubspaceParams, fit_subspace
 
 F, D = 6, 8
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ndx_encoding_subspace.cli import _flag_value, build_parser
-from ndx_encoding_subspace.config import SECTIONS, PipelineConfig
 from ndx_encoding_subspace.errors import ConfigError
+from ndx_encoding_subspace.pipeline.config import SECTIONS, PipelineConfig
 
 
 def test_defaults_are_the_papers():
@@ -99,6 +99,6 @@ def test_flag_values_parse():
 
 
 def test_lists_given_to_a_constructor_become_tuples():
-    from ndx_encoding_subspace.ssrf import SSRFParams
+    from ndx_encoding_subspace.nonlinearity.ssrf import SSRFParams
 
     assert SSRFParams(percentiles=[2.5, 97.5]).percentiles == (2.5, 97.5)

@@ -23,9 +23,9 @@ from ndx_encoding_subspace.io import (
     parse_dandi_id,
     read_site,
 )
-from ndx_encoding_subspace.io.mock_dandi import MockDandiServer
-from ndx_encoding_subspace.io.mock_files import mock_site, write_nwb
 from ndx_encoding_subspace.io.stream import RetryingSession
+from ndx_encoding_subspace.testing.dandi_server import MockDandiServer
+from ndx_encoding_subspace.testing.files import mock_site, write_nwb
 
 SES1 = "sub-1/sub-1_ses-1.nwb"
 
@@ -195,8 +195,8 @@ def test_plain_http_file(tmp_path, params):
 def test_local_reading_needs_no_remfile_and_streaming_names_the_extra(monkeypatch):
     # a fresh interpreter without the dandi extra's packages: the analysis API still loads
     code = ("import sys; sys.modules['remfile'] = sys.modules['requests'] = None; "
-            "import ndx_encoding_subspace.analysis, ndx_encoding_subspace.io, "
-            "ndx_encoding_subspace.pipeline")
+            "import ndx_encoding_subspace.pipeline.stages, ndx_encoding_subspace.io, "
+            "ndx_encoding_subspace.pipeline.run")
     subprocess.run([sys.executable, "-c", code], check=True)
     from ndx_encoding_subspace.io import stream
 

@@ -17,7 +17,7 @@ from ndx_encoding_subspace.errors import (
     NoUnitsError,
 )
 from ndx_encoding_subspace.io import ReaderParams, locate, open_nwb
-from ndx_encoding_subspace.io.mock_files import mock_site
+from ndx_encoding_subspace.testing.files import mock_site
 
 
 def _layout(site, tmp_path, params=None):

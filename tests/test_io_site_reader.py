@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
+from ndx_encoding_subspace.data.spectrogram import SpectrogramParams, minmax_scale, spectrogram
 from ndx_encoding_subspace.errors import (
     ConfigError,
     InvalidDataError,
@@ -18,8 +19,7 @@ from ndx_encoding_subspace.errors import (
 )
 from ndx_encoding_subspace.io import ReaderParams, bin_counts, inspect_nwb, read_site
 from ndx_encoding_subspace.io import site_reader as site_reader_module
-from ndx_encoding_subspace.io.mock_files import mock_site, write_nwb
-from ndx_encoding_subspace.spectrogram import SpectrogramParams, minmax_scale, spectrogram
+from ndx_encoding_subspace.testing.files import mock_site, write_nwb
 
 
 def _slow_counts(spikes, start, n_bins, bin_size):
@@ -264,7 +264,7 @@ def test_real_files_have_units_but_no_sound(real_nwb_files, tmp_path):
 
 
 def test_spike_width_and_class_from_waveforms(tmp_path):
-    from ndx_encoding_subspace.celltype import CellTypeParams
+    from ndx_encoding_subspace.data.celltype import CellTypeParams
 
     path = mock_site(waveforms=True, n_units=4).write(tmp_path / "waves.nwb")
     data = read_site(path)
@@ -276,7 +276,7 @@ def test_spike_width_and_class_from_waveforms(tmp_path):
 
 
 def test_reads_the_standard_writer_layout(tmp_path):
-    from ndx_encoding_subspace.recording import write_recording
+    from ndx_encoding_subspace.data.recording import write_recording
 
     rng = np.random.default_rng(1)
     t = np.arange(8000) / 16000.0

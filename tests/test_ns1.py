@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from pynwb import NWBHDF5IO
 
-from ndx_encoding_subspace.errors import InvalidDataError
-from ndx_encoding_subspace.ns1 import (
+from ndx_encoding_subspace.data.spectrogram import bin_index
+from ndx_encoding_subspace.datasets.ns1 import (
     NS1_TEST_CLIPS,
     convert_ns1,
     ns1_counts,
@@ -17,7 +17,7 @@ from ndx_encoding_subspace.ns1 import (
     ns1_valid,
     site_file_name,
 )
-from ndx_encoding_subspace.spectrogram import bin_index
+from ndx_encoding_subspace.errors import InvalidDataError
 
 SITE = "exp45_1x32/P03-SH.En.C.U"  # three units, small file
 

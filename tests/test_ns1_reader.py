@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ndx_encoding_subspace.data.spectrogram import SpectrogramParams
+from ndx_encoding_subspace.datasets.ns1 import convert_ns1, ns1_counts, ns1_sites
 from ndx_encoding_subspace.io import ReaderParams, read_site
-from ndx_encoding_subspace.ns1 import convert_ns1, ns1_counts, ns1_sites
-from ndx_encoding_subspace.spectrogram import SpectrogramParams
 
 
 @pytest.mark.shared

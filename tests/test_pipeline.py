@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from ndx_encoding_subspace.config import PipelineConfig
+from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, simulate_site
 from ndx_encoding_subspace.errors import ConfigError
-from ndx_encoding_subspace.pipeline import run_site
-from ndx_encoding_subspace.projection import project
+from ndx_encoding_subspace.pipeline.config import PipelineConfig
+from ndx_encoding_subspace.pipeline.run import run_site
 from ndx_encoding_subspace.results import load_results
-from ndx_encoding_subspace.simulate import SimulationParams, simulate_site
+from ndx_encoding_subspace.subspace.projection import project
 
 TINY = {
     "cnn": {"mix_channels": 8, "fir_taps": 5, "hidden": [8, 8]},
@@ -76,7 +76,7 @@ def test_run_site_writes_loadable_results_and_resumes(recording, tmp_path):
 
 @pytest.mark.slow
 def test_real_run_trains_and_fits_subspaces_inside_the_thread_limit(recording, tmp_path, monkeypatch):
-    from ndx_encoding_subspace import analysis
+    from ndx_encoding_subspace.pipeline import stages as analysis
 
     threadpoolctl = pytest.importorskip("threadpoolctl")
 
@@ -102,7 +102,7 @@ def test_real_run_trains_and_fits_subspaces_inside_the_thread_limit(recording, t
 @pytest.mark.slow
 def test_a_run_killed_after_the_subspaces_resumes_without_recomputing_them(recording, tmp_path,
                                                                             monkeypatch):
-    from ndx_encoding_subspace import analysis
+    from ndx_encoding_subspace.pipeline import stages as analysis
 
     config = PipelineConfig.from_dict(TINY)
     out = tmp_path / "out"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from ndx_encoding_subspace.dstrf import DSTRFParams, dstrf
+from ndx_encoding_subspace.dstrf.gradients import DSTRFParams, dstrf
 from ndx_encoding_subspace.errors import InvalidDataError
-from ndx_encoding_subspace.projection import project, project_all, project_direct
+from ndx_encoding_subspace.subspace.projection import project, project_all, project_direct
 
 
 def test_convolution_equals_direct_sum():

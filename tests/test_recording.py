@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from pynwb import NWBHDF5IO
 
+from ndx_encoding_subspace.data.recording import SessionInfo, write_recording
 from ndx_encoding_subspace.errors import InvalidDataError
-from ndx_encoding_subspace.recording import SessionInfo, write_recording
 
 SESSION = SessionInfo(
     session_start_time=datetime(2021, 5, 4, 10, 0, tzinfo=timezone.utc),

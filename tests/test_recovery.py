@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from ndx_encoding_subspace.circuit import subspace_similarity
-from ndx_encoding_subspace.dstrf import DSTRFParams, dstrf
-from ndx_encoding_subspace.projection import project
-from ndx_encoding_subspace.simulate import SimulationParams, simulate_site, truth_model
-from ndx_encoding_subspace.ssrf import classify_shape, orient
-from ndx_encoding_subspace.subspace import SubspaceParams, fit_subspaces
+from ndx_encoding_subspace.circuit.analyses import subspace_similarity
+from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, simulate_site, truth_model
+from ndx_encoding_subspace.dstrf.gradients import DSTRFParams, dstrf
+from ndx_encoding_subspace.nonlinearity.ssrf import classify_shape, orient
+from ndx_encoding_subspace.subspace.pca import SubspaceParams, fit_subspaces
+from ndx_encoding_subspace.subspace.projection import project
 
 SIZE = SimulationParams.quick(n_units=6, n_estimation_sounds=12, seed=4)
 D = 30

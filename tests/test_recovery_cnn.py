@@ -3,7 +3,7 @@
 The whole pipeline (NWB in, CNN ensemble, dSTRFs, PCA, k, SSRF, results NWB out) runs on
 a small simulated site of identifiable units (1 or 2 true filters peaking 20-50 ms after
 the sound, 200 s of estimation sound, 4 jackknife fits) and its results file is scored
-against the truth with :func:`~ndx_encoding_subspace.demo.recovery`, with the criterion
+against the truth with :func:`~ndx_encoding_subspace.pipeline.demo.recovery`, with the criterion
 of the full-size benchmark (docs/ground-truth.md): for units whose CNN r is at least
 0.5, mean squared cosine of the principal angles at least 0.9, k within one of the truth
 and the nonlinearity class right for most. So that 200 s of sound carry enough spikes,
@@ -18,11 +18,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ndx_encoding_subspace.circuit import subspace_similarity
-from ndx_encoding_subspace.demo import _pad_lags, demo_config, recovery
-from ndx_encoding_subspace.pipeline import run_site
+from ndx_encoding_subspace.circuit.analyses import subspace_similarity
+from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, load_truth, simulate_site
+from ndx_encoding_subspace.pipeline.demo import _pad_lags, demo_config, recovery
+from ndx_encoding_subspace.pipeline.run import run_site
 from ndx_encoding_subspace.results import load_results
-from ndx_encoding_subspace.simulate import SimulationParams, load_truth, simulate_site
 
 _BASE = SimulationParams()
 SITE = SimulationParams(n_units=4, n_estimation_sounds=100, n_validation_sounds=3, validation_repeats=10,

@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ndx_encoding_subspace.data.site import SiteData, Sound, UnitInfo
 from ndx_encoding_subspace.errors import ConfigError, ResultsError
 from ndx_encoding_subspace.models import LNPopulation, PopulationCNN, SubspaceNetwork
-from ndx_encoding_subspace.report import ReportParams, report_path, write_report
-from ndx_encoding_subspace.report.sections import footer_lines, mentions_ns1
 from ndx_encoding_subspace.results import (
     ModelResult,
     SiteAnalysis,
@@ -23,7 +22,8 @@ from ndx_encoding_subspace.results import (
     load_results,
     write_results,
 )
-from ndx_encoding_subspace.site import SiteData, Sound, UnitInfo
+from ndx_encoding_subspace.viz.report import ReportParams, report_path, write_report
+from ndx_encoding_subspace.viz.report.sections import footer_lines, mentions_ns1
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:The linked table for DynamicTableRegion:UserWarning"
@@ -184,7 +184,7 @@ def test_existing_report_needs_overwrite_and_is_replaced_whole(results_file, rep
 
 def test_failure_while_writing_leaves_no_partial_file(results_file, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from ndx_encoding_subspace.report import html
+    from ndx_encoding_subspace.viz.report import html
 
     def broken(*_args, **_kwargs):
         raise OSError("disk full")

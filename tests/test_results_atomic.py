@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ndx_encoding_subspace.errors import ResultsError
-from ndx_encoding_subspace.io.mock_files import mock_site
+from ndx_encoding_subspace.testing.files import mock_site
 
 TESTS = Path(__file__).resolve().parent
 
@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     from test_results_roundtrip import make_results
     from ndx_encoding_subspace.results import write_results
-    from ndx_encoding_subspace.site import SiteData, Sound, UnitInfo
+    from ndx_encoding_subspace.data.site import SiteData, Sound, UnitInfo
 
     rng = np.random.default_rng(0)
     sounds = tuple(Sound(f"s{{i}}", rng.random((100_000, 30), dtype=np.float32),
@@ -91,9 +91,9 @@ def test_failure_before_rename_removes_the_temporary(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     if str(TESTS) not in sys.path:
         sys.path.insert(0, str(TESTS))
+    from ndx_encoding_subspace.data.spectrogram import SpectrogramParams
     from ndx_encoding_subspace.io import read_site
     from ndx_encoding_subspace.results import writer
-    from ndx_encoding_subspace.spectrogram import SpectrogramParams
     from test_results_roundtrip import make_results
 
     source = mock_site(n_units=2, n_sounds=2, duration=0.2, seed=2).write(tmp_path / "in.nwb")

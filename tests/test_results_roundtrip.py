@@ -15,9 +15,9 @@ import pytest
 import torch
 from pynwb.file import Subject
 
+from ndx_encoding_subspace.data.spectrogram import SpectrogramParams
 from ndx_encoding_subspace.errors import ResultsError
 from ndx_encoding_subspace.io import read_site
-from ndx_encoding_subspace.io.mock_files import mock_site
 from ndx_encoding_subspace.models import LNPopulation, MemberAverage, PopulationCNN, SubspaceNetwork
 from ndx_encoding_subspace.results import (
     MODULE,
@@ -29,7 +29,7 @@ from ndx_encoding_subspace.results import (
     load_results,
     write_results,
 )
-from ndx_encoding_subspace.spectrogram import SpectrogramParams
+from ndx_encoding_subspace.testing.files import mock_site
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:The linked table for DynamicTableRegion:UserWarning"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ndx_encoding_subspace.errors import InvalidDataError
-from ndx_encoding_subspace.scores import (
+from ndx_encoding_subspace.fitting.scores import (
     ccnorm,
     noise_ceiling,
     pearson_r,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from pynwb import NWBHDF5IO
 
-from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
-from ndx_encoding_subspace.simulate import (
+from ndx_encoding_subspace.data.spectrogram import minmax_scale, spectrogram
+from ndx_encoding_subspace.datasets.simulated.site import (
     KINDS,
     SimulationParams,
     _drive,
@@ -17,7 +17,7 @@ from ndx_encoding_subspace.simulate import (
     simulate_site,
     unit_rates,
 )
-from ndx_encoding_subspace.spectrogram import minmax_scale, spectrogram
+from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
 
 SMALL = SimulationParams(
     n_units=9, n_estimation_sounds=8, estimation_duration=0.6, n_validation_sounds=2,
@@ -172,7 +172,7 @@ def test_errors(tmp_path):
 
 def test_true_directions_are_driven_by_the_sounds(site):
     """Every generating filter is an uncorrelated, well-driven direction of the stimulus."""
-    from ndx_encoding_subspace.simulate import _window_covariance
+    from ndx_encoding_subspace.datasets.simulated.site import _window_covariance
 
     cov = _window_covariance(list(site.spectrograms.values()), SMALL.n_lags)
     ratios = []
@@ -187,7 +187,7 @@ def test_true_directions_are_driven_by_the_sounds(site):
 
 def test_chord_bed_enriches_the_stimulus():
     """The random-chord bed multiplies the well-driven spectro-temporal directions."""
-    from ndx_encoding_subspace.simulate import _window_covariance
+    from ndx_encoding_subspace.datasets.simulated.site import _window_covariance
 
     def n_directions(level: float) -> int:
         p = SMALL.replace(n_units=2, n_estimation_sounds=6, n_validation_sounds=1, chord_bed_level=level)

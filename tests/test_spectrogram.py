@@ -7,8 +7,7 @@ import pytest
 import scipy.fft
 import scipy.signal
 
-from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
-from ndx_encoding_subspace.spectrogram import (
+from ndx_encoding_subspace.data.spectrogram import (
     SpectrogramParams,
     channel_power,
     erb_bandwidth,
@@ -18,6 +17,7 @@ from ndx_encoding_subspace.spectrogram import (
     n_bins,
     spectrogram,
 )
+from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
 
 FS = 44100.0
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ndx_encoding_subspace.errors import ConfigError
-from ndx_encoding_subspace.ssrf import (
+from ndx_encoding_subspace.nonlinearity.ssrf import (
     SSRFParams,
     asymmetry_index,
     classify_shape,

@@ -8,8 +8,8 @@ import zipfile
 import numpy as np
 import torch
 
-from ndx_encoding_subspace.stage_cache import load_subspaces, save_subspaces, stage_key
-from ndx_encoding_subspace.subspace import SubspaceParams, fit_subspaces
+from ndx_encoding_subspace.pipeline.stage_cache import load_subspaces, save_subspaces, stage_key
+from ndx_encoding_subspace.subspace.pca import SubspaceParams, fit_subspaces
 
 
 def _subspaces():

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
-from ndx_encoding_subspace.linalg import add_grams, gram, symmetric, top_eigh, top_eigvalsh
-from ndx_encoding_subspace.subspace import (
+from ndx_encoding_subspace.subspace.linalg import add_grams, gram, symmetric, top_eigh, top_eigvalsh
+from ndx_encoding_subspace.subspace.pca import (
     SubspaceParams,
     _device_shuffles,
     _noise_floor,
@@ -19,7 +19,7 @@ from ndx_encoding_subspace.subspace import (
     fit_subspaces,
     outlier_keep,
 )
-from ndx_encoding_subspace.subspace_stream import (
+from ndx_encoding_subspace.subspace.stream import (
     MomentAccumulator,
     _Reservoir,
     pooled_outlier_statistics,

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
+from ndx_encoding_subspace.data.site import SiteData, Sound, UnitInfo
 from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
+from ndx_encoding_subspace.fitting.schedule import TrainingParams
+from ndx_encoding_subspace.fitting.scores import shuffle_floor
 from ndx_encoding_subspace.models import MemberAverage, SubspaceNetwork
-from ndx_encoding_subspace.projection import project
-from ndx_encoding_subspace.scores import shuffle_floor
-from ndx_encoding_subspace.site import SiteData, Sound, UnitInfo
-from ndx_encoding_subspace.subspace import fit_subspace
-from ndx_encoding_subspace.subspace_model import fit_subspace_model, fit_subspace_models
-from ndx_encoding_subspace.training import TrainingParams
+from ndx_encoding_subspace.nonlinearity.subspace_model import fit_subspace_model, fit_subspace_models
+from ndx_encoding_subspace.subspace.pca import fit_subspace
+from ndx_encoding_subspace.subspace.projection import project
 
 F, D = 5, 4
 
@@ -154,7 +154,7 @@ def test_units_fitted_together_equal_units_fitted_alone():
 
 
 def test_finished_fits_are_kept_and_reused(tmp_path, monkeypatch):
-    from ndx_encoding_subspace import subspace_model
+    from ndx_encoding_subspace.nonlinearity import subspace_model
 
     site, filters = _two_unit_site()
     params = TrainingParams(max_epochs=5, patience=3, segment_length=100, device="cpu")

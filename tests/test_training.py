@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from ndx_encoding_subspace.errors import ConfigError, TrainingError
+from ndx_encoding_subspace.fitting.schedule import FitRecord, TrainingParams, fit_model
 from ndx_encoding_subspace.models import LNPopulation
-from ndx_encoding_subspace.training import FitRecord, TrainingParams, fit_model
 
 FAST = dict(max_epochs=15, patience=4, segment_length=60, batch_size=4, device="cpu",
             lr_stage1=1e-2, lr_stage2=1e-3)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ndx_encoding_subspace.ensemble import EnsembleParams, fit_ensemble, member_seed
+from ndx_encoding_subspace.data.site import SiteData, Sound, UnitInfo
 from ndx_encoding_subspace.errors import ConfigError
+from ndx_encoding_subspace.fitting.ensemble import EnsembleParams, fit_ensemble, member_seed
+from ndx_encoding_subspace.fitting.schedule import TrainingParams
 from ndx_encoding_subspace.models import LNPopulation
-from ndx_encoding_subspace.site import SiteData, Sound, UnitInfo
-from ndx_encoding_subspace.training import TrainingParams
 
 TRAIN = TrainingParams(max_epochs=6, patience=3, segment_length=60, batch_size=4, device="cpu",
                        lr_stage1=1e-2, lr_stage2=1e-3)

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from ndx_encoding_subspace.errors import ConfigError, InvalidDataError, TrainingError
+from ndx_encoding_subspace.fitting.members import fit_members
+from ndx_encoding_subspace.fitting.schedule import TrainingParams, fit_model
 from ndx_encoding_subspace.models import LNPopulation, SubspaceNetwork
-from ndx_encoding_subspace.training import TrainingParams, fit_model
-from ndx_encoding_subspace.training_members import fit_members
 
 FAST = dict(max_epochs=30, patience=4, segment_length=60, batch_size=4, device="cpu",
             lr_stage1=1e-2, lr_stage2=1e-3)

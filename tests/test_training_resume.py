@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from ndx_encoding_subspace.errors import TrainingError
-from ndx_encoding_subspace.training import TrainingParams, fit_model
+from ndx_encoding_subspace.fitting.schedule import TrainingParams, fit_model
 
 PARAMS = dict(max_epochs=12, patience=4, segment_length=60, batch_size=4, device="cpu",
               lr_stage1=1e-2, lr_stage2=1e-3, seed=3)
@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent("""
     import numpy as np, torch
     torch.set_num_threads(1)
     from ndx_encoding_subspace.models import PopulationCNN
-    from ndx_encoding_subspace.training import TrainingParams, fit_model
+    from ndx_encoding_subspace.fitting.schedule import TrainingParams, fit_model
 
     def data():
         rng = np.random.default_rng(0)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from ndx_encoding_subspace import analysis
-from ndx_encoding_subspace.config import PipelineConfig
-from ndx_encoding_subspace.ensemble import Ensemble
+from ndx_encoding_subspace.data.site import SiteData, Sound, UnitInfo
+from ndx_encoding_subspace.fitting.ensemble import Ensemble
 from ndx_encoding_subspace.models import PopulationCNN
-from ndx_encoding_subspace.site import SiteData, Sound, UnitInfo
+from ndx_encoding_subspace.pipeline import stages as analysis
+from ndx_encoding_subspace.pipeline.config import PipelineConfig
 
 F, U = 6, 3
 

@@ -22,7 +22,7 @@ def _run(code: str) -> subprocess.CompletedProcess:
 def test_nwbwidgets_imports_and_renders_units_through_shim():
     proc = _run(
         """
-        from ndx_encoding_subspace.widgets.compat import import_nwbwidgets
+        from ndx_encoding_subspace.viz.widgets.compat import import_nwbwidgets
         nwbwidgets = import_nwbwidgets()
         import sys, ipywidgets
         import pynwb

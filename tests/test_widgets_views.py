@@ -30,26 +30,26 @@ from ndx_encoding_subspace import (  # noqa: E402
     TuningSubspaceTable,
 )
 from ndx_encoding_subspace.testing.mock import mock_results_nwbfile  # noqa: E402
-from ndx_encoding_subspace.widgets import (  # noqa: E402
+from ndx_encoding_subspace.viz.widgets import (  # noqa: E402
     CSS_CLASSES,
     neurodata_vis_spec,
     register_widgets,
     results_widget,
 )
-from ndx_encoding_subspace.widgets.compat import import_nwbwidgets  # noqa: E402
-from ndx_encoding_subspace.widgets.scores import (  # noqa: E402
+from ndx_encoding_subspace.viz.widgets.compat import import_nwbwidgets  # noqa: E402
+from ndx_encoding_subspace.viz.widgets.scores import (  # noqa: E402
     ScoreComparisonWidget,
     ScoresTableWidget,
     TrainingLogWidget,
     collect_scores,
 )
-from ndx_encoding_subspace.widgets.site import (  # noqa: E402
+from ndx_encoding_subspace.viz.widgets.site import (  # noqa: E402
     SimilarityWidget,
     SiteFiltersWidget,
     TilingWidget,
 )
-from ndx_encoding_subspace.widgets.ssrf import SSRFWidget  # noqa: E402
-from ndx_encoding_subspace.widgets.subspace import (  # noqa: E402
+from ndx_encoding_subspace.viz.widgets.ssrf import SSRFWidget  # noqa: E402
+from ndx_encoding_subspace.viz.widgets.subspace import (  # noqa: E402
     SpectrogramWidget,
     SubspaceFiltersWidget,
 )
@@ -312,7 +312,7 @@ def test_nwb2widget_uses_our_views_instead_of_generic_ones(written):
 
 
 def test_importing_the_package_stays_light():
-    code = ("import sys, ndx_encoding_subspace.widgets as w; "
+    code = ("import sys, ndx_encoding_subspace.viz.widgets as w; "
             "heavy = [m for m in ('nwbwidgets', 'ipywidgets', 'matplotlib') if m in sys.modules]; "
             "print(heavy); assert not heavy; assert callable(w.register_widgets)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -5,7 +5,7 @@ through known tuning subspaces (2-6 spectro-temporal filters each) and known
 nonlinearities. This tutorial
 
 1. simulates the site and writes it as a standard NWB file (sounds, presentations, units);
-2. runs the whole method on that file with :func:`ndx_encoding_subspace.pipeline.run_site`
+2. runs the whole method on that file with :func:`ndx_encoding_subspace.pipeline.run.run_site`
    (LN and population CNN fits, dSTRFs, tuning subspaces, subspace models, SSRFs, site
    analyses) and writes one results NWB file;
 3. loads the results back and prints each unit's prediction scores next to the true and
@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ndx_encoding_subspace.demo import demo_config
-from ndx_encoding_subspace.pipeline import run_site
-from ndx_encoding_subspace.report import write_report
+from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, load_truth, simulate_site
+from ndx_encoding_subspace.pipeline.demo import demo_config
+from ndx_encoding_subspace.pipeline.run import run_site
 from ndx_encoding_subspace.results import load_results
-from ndx_encoding_subspace.simulate import SimulationParams, load_truth, simulate_site
+from ndx_encoding_subspace.viz.report import write_report
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="tiny site and models (CI size)")

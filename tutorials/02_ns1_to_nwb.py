@@ -39,8 +39,8 @@ if not npz.exists():
 
 from pynwb import NWBHDF5IO  # noqa: E402
 
-from ndx_encoding_subspace.ns1 import convert_ns1, ns1_counts, ns1_sites, ns1_valid  # noqa: E402
-from ndx_encoding_subspace.spectrogram import bin_index  # noqa: E402
+from ndx_encoding_subspace.data.spectrogram import bin_index  # noqa: E402
+from ndx_encoding_subspace.datasets.ns1 import convert_ns1, ns1_counts, ns1_sites, ns1_valid  # noqa: E402
 
 # %% [markdown]
 # ## 2. Sites: units that share ``experiment/penetration`` were recorded together

@@ -11,7 +11,7 @@ This tutorial
 3. predicts a validation sound with the stored CNN ensemble (the models come back as
    torch modules);
 4. builds the interactive nwbwidgets view with
-   :func:`ndx_encoding_subspace.widgets.results_widget` (display it in Jupyter).
+   :func:`ndx_encoding_subspace.viz.widgets.results_widget` (display it in Jupyter).
 
 Run from the repository root::
 
@@ -46,9 +46,9 @@ out.mkdir(parents=True, exist_ok=True)
 # Any file written by ``encoding-subspace run`` or ``demo``; otherwise make one here.
 path = args.results
 if path is None:
-    from ndx_encoding_subspace.demo import demo_config
-    from ndx_encoding_subspace.pipeline import run_site
-    from ndx_encoding_subspace.simulate import SimulationParams, simulate_site
+    from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, simulate_site
+    from ndx_encoding_subspace.pipeline.demo import demo_config
+    from ndx_encoding_subspace.pipeline.run import run_site
 
     config = demo_config(quick=True)
     sim = SimulationParams.quick()
@@ -137,7 +137,7 @@ print(f"CNN prediction for {name!r}: shape {prediction.shape} (time bins x units
 # In Jupyter, ``display(widget)`` shows the file with our views: subspace filters, SSRFs,
 # score comparison, loss curves, tiling and similarity. The file stays open as long as the
 # widget lives (``widget.opened``).
-from ndx_encoding_subspace.widgets import results_widget  # noqa: E402
+from ndx_encoding_subspace.viz.widgets import results_widget  # noqa: E402
 
 widget = results_widget(path)
 print(f"nwbwidgets view: {type(widget).__name__} with {len(widget.children)} parts")

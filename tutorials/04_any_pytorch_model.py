@@ -7,11 +7,11 @@ This tutorial
 
 1. simulates a small site and reads it like any NWB recording (``read_site``);
 2. defines its own small model (a causal convolution, a nonlinearity, a readout);
-3. fits it with :func:`ndx_encoding_subspace.training.fit_model` (one stage, since the
+3. fits it with :func:`ndx_encoding_subspace.fitting.schedule.fit_model` (one stage, since the
    model has no ``core``/``output`` split) and scores it on the validation sounds;
-4. computes its dSTRFs (exact gradients, :func:`ndx_encoding_subspace.dstrf.dstrf`),
-   the tuning subspace of every unit (:func:`ndx_encoding_subspace.subspace.fit_subspaces`)
-   and each unit's SSRF and tuning curves (:func:`ndx_encoding_subspace.ssrf.ssrf`).
+4. computes its dSTRFs (exact gradients, :func:`ndx_encoding_subspace.dstrf.gradients.dstrf`),
+   the tuning subspace of every unit (:func:`ndx_encoding_subspace.subspace.pca.fit_subspaces`)
+   and each unit's SSRF and tuning curves (:func:`ndx_encoding_subspace.nonlinearity.ssrf.ssrf`).
 
 Run from the repository root::
 
@@ -32,15 +32,15 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from ndx_encoding_subspace.dstrf import DSTRFParams, dstrf
+from ndx_encoding_subspace.data.spectrogram import SpectrogramParams
+from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, load_truth, simulate_site
+from ndx_encoding_subspace.dstrf.gradients import DSTRFParams, dstrf
+from ndx_encoding_subspace.fitting.schedule import TrainingParams, fit_model
+from ndx_encoding_subspace.fitting.scores import score_model
 from ndx_encoding_subspace.io import read_site
-from ndx_encoding_subspace.projection import project
-from ndx_encoding_subspace.scores import score_model
-from ndx_encoding_subspace.simulate import SimulationParams, load_truth, simulate_site
-from ndx_encoding_subspace.spectrogram import SpectrogramParams
-from ndx_encoding_subspace.ssrf import SSRFParams, ssrf
-from ndx_encoding_subspace.subspace import SubspaceParams, fit_subspaces
-from ndx_encoding_subspace.training import TrainingParams, fit_model
+from ndx_encoding_subspace.nonlinearity.ssrf import SSRFParams, ssrf
+from ndx_encoding_subspace.subspace.pca import SubspaceParams, fit_subspaces
+from ndx_encoding_subspace.subspace.projection import project
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="tiny site and fit (CI size)")

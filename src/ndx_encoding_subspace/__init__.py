@@ -45,4 +45,8 @@ __all__ = [
     "ragged_column",
 ]
 
-del _NAME, _installed, _path, files, Path, load_namespaces
+from ._aliases import install as _install_aliases  # noqa: E402
+
+_install_aliases()
+
+del _NAME, _installed, _install_aliases, _path, files, Path, load_namespaces

@@ -39,7 +39,7 @@ def _flag_value(text: str) -> Any:
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    from .config import PipelineConfig
+    from .pipeline.config import PipelineConfig
 
     parser.add_argument("--config", type=Path, help="TOML or YAML configuration file")
     groups: dict[str, argparse._ArgumentGroup] = {}
@@ -58,7 +58,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _config_from_args(args: argparse.Namespace):
-    from .config import PipelineConfig
+    from .pipeline.config import PipelineConfig
 
     base = PipelineConfig.from_file(args.config) if getattr(args, "config", None) else PipelineConfig()
     changes: dict[str, dict[str, Any]] = {}
@@ -114,14 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
-        from .demo import run_demo
+        from .pipeline.demo import run_demo
 
         summary = run_demo(args.out, quick=args.quick, device=args.device, seed=args.seed,
                            progress=not args.no_progress)
         print(summary.format())
         return 0
     if args.command == "run":
-        from .pipeline import run_site
+        from .pipeline.run import run_site
 
         config = _config_from_args(args)
         if args.device is not None:
@@ -131,7 +131,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                           overwrite=args.overwrite)
         print(result.format())
         if args.report:
-            from .report import write_report
+            from .viz.report import write_report
 
             print(f"report: {write_report(result.path, overwrite=True)}")
         return 0
@@ -142,7 +142,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(json.dumps(found.to_dict(), indent=2) if args.json else found.format())
         return 0
     if args.command == "report":
-        from .report import write_report
+        from .viz.report import write_report
 
         print(f"report: {write_report(args.results, args.out, overwrite=True)}")
         return 0

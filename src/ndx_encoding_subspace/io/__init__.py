@@ -1,6 +1,6 @@
 """Readers: NWB files (local, streamed over HTTP, or from DANDI) to site data.
 
-* :func:`read_site` -- one recording site as :class:`~ndx_encoding_subspace.site.SiteData`;
+* :func:`read_site` -- one recording site as :class:`~ndx_encoding_subspace.data.site.SiteData`;
 * :func:`inspect_nwb` -- what the reader finds in a file (``encoding-subspace inspect``);
 * :func:`open_nwb` -- open a path, URL, ``DANDI:`` identifier or NWBFile;
 * :func:`list_assets` / :func:`parse_dandi_id` -- DANDI identifiers and their assets;

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from ..data.spectrogram import SpectrogramParams
 from ..errors import InputError
-from ..spectrogram import SpectrogramParams
 from .locate import inventory, locate
 from .open import open_nwb
 from .reader_params import ReaderParams

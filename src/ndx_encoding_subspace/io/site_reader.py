@@ -1,4 +1,4 @@
-"""From an NWB file (local, streamed or in memory) to :class:`~ndx_encoding_subspace.site.SiteData`.
+"""From an NWB file (local, streamed or in memory) to :class:`~ndx_encoding_subspace.data.site.SiteData`.
 
 Steps (METHOD.md sections 1 and 6):
 
@@ -26,16 +26,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..data.site import SiteData, Sound
+from ..data.spectrogram import SpectrogramParams, filterbank_frequencies, minmax_scale, spectrogram
 from ..errors import ConfigError, InvalidDataError
-from ..site import SiteData, Sound
-from ..spectrogram import SpectrogramParams, filterbank_frequencies, minmax_scale, spectrogram
 from .locate import Layout, Presentation, locate
 from .open import OpenedNWB, open_nwb
 from .reader_params import ReaderParams
 from .units import bin_counts, read_units, recording_span
 
 if TYPE_CHECKING:
-    from ..celltype import CellTypeParams
+    from ..data.celltype import CellTypeParams
 
 __all__ = ["read_site", "build_site", "split_sounds", "read_waveform"]
 

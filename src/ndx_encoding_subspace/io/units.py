@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from hdmf.common import VectorIndex
 
+from ..data.site import UnitInfo
+from ..data.spectrogram import bin_index
 from ..errors import InvalidDataError, NoUnitsError
-from ..site import UnitInfo
-from ..spectrogram import bin_index
 from .reader_params import ReaderParams
 
 if TYPE_CHECKING:
-    from ..celltype import CellTypeParams
+    from ..data.celltype import CellTypeParams
 
 __all__ = ["UnitSpikes", "read_units", "bin_counts", "recording_span"]
 
@@ -106,7 +106,7 @@ def _waveform_widths(
             f"{name}: {path} has waveform_mean but no waveform_rate (sample rate of the "
             "waveforms); set reader.use_waveforms = false to skip spike widths"
         )
-    from ..celltype import classify, spike_widths
+    from ..data.celltype import classify, spike_widths
 
     widths = spike_widths(waves, float(rate), celltype, where=f"{name}: {path} waveform_mean")
     return widths, classify(widths, celltype)
@@ -202,7 +202,7 @@ def bin_counts(
 
     Bin ``b`` of a presentation starting at ``s`` holds the spikes with
     ``floor((t - s) / bin_size + 1e-9) == b``, for ``0 <= b < n_bins``
-    (:func:`~ndx_encoding_subspace.spectrogram.bin_index`: a spike on a bin edge falls in
+    (:func:`~ndx_encoding_subspace.data.spectrogram.bin_index`: a spike on a bin edge falls in
     the later bin however its session time was rounded).
 
     Returns

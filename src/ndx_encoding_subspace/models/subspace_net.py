@@ -25,7 +25,7 @@ class SubspaceNetwork(StackedModel):
     Layers: dense ``n_dims -> hidden[0]``, ReLU, dense ``-> hidden[1]``, ReLU,
     dense ``-> 1``, double exponential. Maps ``[batch, time, n_dims]`` to
     ``[batch, time, 1]``; exposes ``core`` and ``output`` like the CNN, so
-    :func:`ndx_encoding_subspace.training.fit_model` fits it in two stages.
+    :func:`ndx_encoding_subspace.fitting.schedule.fit_model` fits it in two stages.
 
     Parameters
     ----------

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..site import SiteData
+from ..data.site import SiteData
 
 __all__ = [
     "ModelResult",

@@ -1,0 +1,225 @@
+"""Prediction scores per unit (METHOD.md section 7); numpy only.
+
+Conventions: predictions and PSTHs are ``[time, units]``; trials are
+``[repeats, time, units]``; several clips are given as lists and joined end to end.
+Every variance and covariance uses ``ddof=0``. Scores are NaN for a unit whose
+prediction or PSTH is constant, or whose estimated signal power is not positive.
+
+CCnorm follows Schoppe et al. (2016, Front Comput Neurosci 10:10)::
+
+    SP      = (Var(sum_n r_n) - sum_n Var(r_n)) / (N (N - 1))      (Sahani & Linden)
+    CCnorm  = Cov(pred, psth) / sqrt(Var(pred) * SP)
+    CCmax   = sqrt(SP / Var(psth))          (noise ceiling; CCnorm = CCraw / CCmax)
+
+With several clips the covariance and variances are taken over the clips joined end to
+end and SP is estimated within each clip, then averaged weighted by clip length.
+CCnorm is not clipped: it may exceed 1 when the signal power is underestimated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..errors import InvalidDataError
+
+__all__ = [
+    "pearson_r",
+    "shuffle_floor",
+    "signal_power",
+    "noise_ceiling",
+    "ccnorm",
+    "UnitScores",
+    "score_model",
+    "score_predictions",
+]
+
+ArrayOrList = np.ndarray | Sequence[np.ndarray]
+
+
+def _join(x: ArrayOrList, what: str) -> np.ndarray:
+    """One clip ([time] or [time, units]) or a list of clips joined along time, as 2-D."""
+    arrays = [x] if isinstance(x, np.ndarray) else [np.asarray(a) for a in x]
+    if not arrays:
+        raise InvalidDataError(f"{what}: no clips given")
+    out = []
+    for a in arrays:
+        a = a[:, None] if a.ndim == 1 else a
+        if a.ndim != 2:
+            raise InvalidDataError(f"{what}: expected [time, units] arrays, got shape {a.shape}")
+        out.append(a.astype(np.float64))
+    joined = np.concatenate(out, axis=0)
+    if not np.all(np.isfinite(joined)):
+        raise InvalidDataError(f"{what}: holds NaN or inf")
+    return joined
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    num = (a * b).mean(axis=0)
+    den = np.sqrt((a * a).mean(axis=0) * (b * b).mean(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def pearson_r(pred: ArrayOrList, psth: ArrayOrList) -> np.ndarray:
+    """Pearson correlation per unit between prediction and PSTH, shape ``(units,)``."""
+    p = _join(pred, "prediction")
+    y = _join(psth, "psth")
+    if p.shape != y.shape:
+        raise InvalidDataError(f"prediction shape {p.shape} differs from psth shape {y.shape}")
+    return _corr(p, y)
+
+
+def shuffle_floor(
+    pred: ArrayOrList, psth: ArrayOrList, n_shuffles: int = 100, percentile: float = 95.0,
+    rng: np.random.Generator | int | None = 0,
+) -> np.ndarray:
+    """Chance level of Pearson r: a percentile of r with time-shuffled predictions.
+
+    Each shuffle permutes the time bins of the (joined) prediction, the same permutation
+    for every unit. Returns shape ``(units,)``.
+    """
+    p = _join(pred, "prediction")
+    y = _join(psth, "psth")
+    if p.shape != y.shape:
+        raise InvalidDataError(f"prediction shape {p.shape} differs from psth shape {y.shape}")
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rs = np.empty((n_shuffles, p.shape[1]))
+    for i in range(n_shuffles):
+        rs[i] = _corr(p[gen.permutation(p.shape[0])], y)
+    return np.percentile(rs, percentile, axis=0)
+
+
+def _clip_list(trials: ArrayOrList) -> list[np.ndarray]:
+    clips = [trials] if isinstance(trials, np.ndarray) else list(trials)
+    out = []
+    for c in clips:
+        c = np.asarray(c, dtype=np.float64)
+        if c.ndim == 2:
+            c = c[:, :, None]
+        if c.ndim != 3:
+            raise InvalidDataError(f"trials: expected [repeats, time, units], got shape {c.shape}")
+        if c.shape[0] < 2:
+            raise InvalidDataError(f"trials: signal power needs >= 2 repeats, got {c.shape[0]}")
+        if not np.all(np.isfinite(c)):
+            raise InvalidDataError("trials: hold NaN or inf")
+        out.append(c)
+    if not out:
+        raise InvalidDataError("trials: no clips given")
+    return out
+
+
+def signal_power(trials: ArrayOrList) -> np.ndarray:
+    """Sahani-Linden signal power per unit, length-weighted over clips, shape ``(units,)``."""
+    clips = _clip_list(trials)
+    sps, weights = [], []
+    for c in clips:
+        n = c.shape[0]
+        total = c.sum(axis=0).var(axis=0)
+        each = c.var(axis=1).sum(axis=0)
+        sps.append((total - each) / (n * (n - 1)))
+        weights.append(c.shape[1])
+    return np.average(np.stack(sps), axis=0, weights=np.asarray(weights, dtype=float))
+
+
+def noise_ceiling(trials: ArrayOrList) -> np.ndarray:
+    """CCmax = sqrt(SP / Var(PSTH)) per unit (PSTH of the joined clips)."""
+    clips = _clip_list(trials)
+    sp = signal_power(clips)
+    var_y = np.concatenate([c.mean(axis=0) for c in clips], axis=0).var(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((sp > 0) & (var_y > 0), np.sqrt(np.clip(sp, 0, None) / var_y), np.nan)
+
+
+def ccnorm(pred: ArrayOrList, trials: ArrayOrList) -> np.ndarray:
+    """Normalised correlation coefficient (Schoppe et al. 2016) per unit, shape ``(units,)``."""
+    clips = _clip_list(trials)
+    p = _join(pred, "prediction")
+    y = np.concatenate([c.mean(axis=0) for c in clips], axis=0)
+    if p.shape != y.shape:
+        raise InvalidDataError(f"prediction shape {p.shape} differs from trial-mean shape {y.shape}")
+    sp = signal_power(clips)
+    cov = ((p - p.mean(axis=0)) * (y - y.mean(axis=0))).mean(axis=0)
+    den = p.var(axis=0) * sp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, cov / np.sqrt(np.where(den > 0, den, 1.0)), np.nan)
+
+
+@dataclasses.dataclass(frozen=True)
+class UnitScores:
+    """Scores of one model on the validation sounds, one entry per unit.
+
+    Attributes
+    ----------
+    r : Pearson r between prediction and PSTH (= ``ccraw``).
+    r_floor : shuffle floor of r (95th percentile).
+    ccnorm : noise-normalised correlation.
+    ccraw : raw correlation with the trial mean.
+    noise_ceiling : CCmax, the largest r any prediction could reach.
+    """
+
+    r: np.ndarray
+    r_floor: np.ndarray
+    ccnorm: np.ndarray
+    ccraw: np.ndarray
+    noise_ceiling: np.ndarray
+
+    def summary(self) -> dict[str, float]:
+        """Mean and median of every score over units (NaN units ignored)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[f"{f.name}_mean"] = float(np.nanmean(v))
+            out[f"{f.name}_median"] = float(np.nanmedian(v))
+        return out
+
+
+def score_predictions(
+    preds: Sequence[np.ndarray], trials: Sequence[np.ndarray], *, n_shuffles: int = 100,
+    rng: np.random.Generator | int | None = 0, percentile: float = 95.0,
+) -> UnitScores:
+    """Scores from predictions ``[time, units]`` and trials ``[repeats, time, units]`` per clip."""
+    psth = [np.asarray(t, dtype=np.float64).mean(axis=0) for t in trials]
+    r = pearson_r(list(preds), psth)
+    return UnitScores(
+        r=r,
+        r_floor=shuffle_floor(list(preds), psth, n_shuffles=n_shuffles, percentile=percentile,
+                              rng=rng),
+        ccnorm=ccnorm(list(preds), list(trials)),
+        ccraw=r.copy(),
+        noise_ceiling=noise_ceiling(list(trials)),
+    )
+
+
+def score_model(
+    predict_fn: Callable[[np.ndarray], np.ndarray], site, *, n_shuffles: int = 100,
+    rng: np.random.Generator | int | None = 0,
+) -> UnitScores:
+    """Score any model on a site's validation sounds.
+
+    Parameters
+    ----------
+    predict_fn : callable
+        Maps one spectrogram ``[time, frequency]`` to a prediction ``[time, units]``.
+    site : SiteData
+        Its validation sounds and their trials are used.
+    """
+    sounds = site.split("validation")
+    if not sounds:
+        raise InvalidDataError(f"site {site.name!r}: no validation sounds to score on")
+    preds = []
+    for s in sounds:
+        p = np.asarray(predict_fn(s.spectrogram))
+        if p.ndim == 1:
+            p = p[:, None]
+        if p.shape != (s.n_bins, site.n_units):
+            raise InvalidDataError(
+                f"site {site.name!r}: prediction for sound {s.name!r} has shape {p.shape}, "
+                f"expected {(s.n_bins, site.n_units)}"
+            )
+        preds.append(p)
+    return score_predictions(preds, [s.counts for s in sounds], n_shuffles=n_shuffles, rng=rng)

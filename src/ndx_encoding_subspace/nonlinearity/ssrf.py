@@ -1,0 +1,248 @@
+"""Subspace receptive fields (SSRF), tuning curves and nonlinearity shape (METHOD.md section 5).
+
+Given a unit's stimulus projections ``x [time, k]`` (:mod:`.projection`) and a response
+``r [time]`` (measured or predicted), each dimension is first sign-flipped so that it
+correlates positively with ``r``. The SSRF is the mean response over the subspace: 2-D
+maps of dimension 1 against each dimension j, and 1-D tuning curves along each dimension.
+
+Asymmetry index (see docs/asymmetry.md)
+----------------------------------------
+Along one dimension, with ``c`` the mean projection and ``h`` the largest half-width
+around ``c`` that stays inside the 2.5th-97.5th percentile range
+(``h = min(c - p2.5, p97.5 - c)``), compare the mean response in three value bands:
+
+* centre: ``|x - c| <= h / 4``
+* positive flank: ``c + h / 2 <= x <= c + h``
+* negative flank: ``c - h <= x <= c - h / 2``
+
+``d_plus`` and ``d_minus`` are the flanks' mean responses minus the centre's. The index is
+``AI = (d_plus - d_minus) / (|d_plus| + |d_minus|)`` in [-1, 1]: near 0 when both flanks
+move the response the same way (an even nonlinearity), near 1 when only the positive
+flank does or when they move in opposite directions (rectifying or linear).
+:func:`classify_shape` names the shape: ``"flat"`` when ``|d_plus| + |d_minus|`` is below
+``flat_threshold`` response standard deviations, else ``"symmetric-up"`` (both flanks
+up: phase invariance) or ``"symmetric-down"`` (both down: contrast gain control) when
+``|AI| < symmetry_threshold``, else ``"rectifying"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..errors import InvalidDataError
+from ..params import Params, check_range
+
+__all__ = [
+    "SSRFParams",
+    "SSRF",
+    "orient",
+    "tuning_curve",
+    "flank_changes",
+    "asymmetry_index",
+    "classify_shape",
+    "ssrf",
+]
+
+SHAPES = ("flat", "symmetric-up", "symmetric-down", "rectifying")
+
+
+@dataclasses.dataclass(frozen=True)
+class SSRFParams(Params):
+    """Parameters of SSRF maps, tuning curves and the shape classification.
+
+    Parameters
+    ----------
+    n_bins_2d : int
+        Bins per axis of the 2-D maps (paper: 20).
+    percentiles : tuple of float
+        Range of each axis, in percentiles of the projection (paper: 2.5, 97.5).
+    min_count : int
+        Bins with fewer samples are masked (paper: 2-4).
+    n_bins_1d : int
+        Bins of the tuning curves (paper: 10).
+    symmetry_threshold : float
+        ``|AI|`` below this is a symmetric shape.
+    flat_threshold : float
+        Flank modulation below this many response standard deviations is ``"flat"``.
+    """
+
+    n_bins_2d: int = 20
+    percentiles: tuple[float, float] = (2.5, 97.5)
+    min_count: int = 3
+    n_bins_1d: int = 10
+    symmetry_threshold: float = 0.5
+    flat_threshold: float = 0.1
+
+    def validate(self) -> None:
+        for name in ("n_bins_2d", "n_bins_1d"):
+            check_range(f"SSRFParams.{name}", getattr(self, name), 2)
+        check_range("SSRFParams.min_count", self.min_count, 1)
+        lo, hi = self.percentiles
+        check_range("SSRFParams.percentiles[0]", lo, 0.0, 50.0, high_open=True)
+        check_range("SSRFParams.percentiles[1]", hi, 50.0, 100.0, low_open=True)
+        check_range("SSRFParams.symmetry_threshold", self.symmetry_threshold, 0.0, 1.0)
+        check_range("SSRFParams.flat_threshold", self.flat_threshold, 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class SSRF:
+    """A unit's SSRF.
+
+    Attributes
+    ----------
+    signs : ndarray [k]
+        +1 or -1: the flip applied to each projection.
+    edges : ndarray [k, n_bins_2d + 1]
+        Bin edges of each dimension for the maps.
+    maps : ndarray [k - 1, n_bins_2d, n_bins_2d]
+        Mean response, dimension 1 along rows and dimension j + 2 along columns; NaN where
+        fewer than ``min_count`` samples.
+    counts : ndarray [k - 1, n_bins_2d, n_bins_2d]
+    curve_centres, curve_mean, curve_sem, curve_count : ndarray [k, n_bins_1d]
+        Tuning curves: bin centres, mean response, its standard error, samples.
+    asymmetry : ndarray [k]
+        Asymmetry index of each dimension.
+    shapes : tuple of str
+        :func:`classify_shape` of each dimension.
+    """
+
+    signs: np.ndarray
+    edges: np.ndarray
+    maps: np.ndarray
+    counts: np.ndarray
+    curve_centres: np.ndarray
+    curve_mean: np.ndarray
+    curve_sem: np.ndarray
+    curve_count: np.ndarray
+    asymmetry: np.ndarray
+    shapes: tuple[str, ...]
+
+
+def _check(x: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x, r = np.asarray(x, dtype=np.float64), np.asarray(r, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2 or r.ndim != 1 or len(x) != len(r):
+        raise InvalidDataError(
+            f"SSRF needs projections [time, k] and a response [time], got {x.shape} and {r.shape}"
+        )
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(r))):
+        raise InvalidDataError("SSRF: projections or response hold NaN or inf")
+    return x, r
+
+
+def orient(x: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flip dimensions so each correlates positively with ``r``; returns (x, signs)."""
+    x, r = _check(x, r)
+    xc, rc = x - x.mean(axis=0), r - r.mean()
+    signs = np.where(xc.T @ rc < 0, -1.0, 1.0)
+    return x * signs, signs
+
+
+def tuning_curve(x: np.ndarray, r: np.ndarray, params: SSRFParams | None = None):
+    """Mean response in ``n_bins_1d`` bins of ``x`` between the percentiles.
+
+    Returns ``(centres, mean, sem, count)``; mean is NaN where fewer than ``min_count``
+    samples, sem NaN where fewer than 2.
+    """
+    params = params or SSRFParams()
+    x, r = np.asarray(x, dtype=np.float64), np.asarray(r, dtype=np.float64)
+    edges = np.linspace(*np.percentile(x, params.percentiles), params.n_bins_1d + 1)
+    inside = (x >= edges[0]) & (x <= edges[-1])
+    index = np.clip(np.searchsorted(edges, x[inside], side="right") - 1, 0, params.n_bins_1d - 1)
+    count = np.bincount(index, minlength=params.n_bins_1d).astype(float)
+    total = np.bincount(index, r[inside], minlength=params.n_bins_1d)
+    square = np.bincount(index, r[inside] ** 2, minlength=params.n_bins_1d)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+        var = (square - count * mean**2) / (count - 1)
+        sem = np.sqrt(np.clip(var, 0, None) / count)
+    mean[count < params.min_count] = np.nan
+    sem[count < 2] = np.nan
+    return (edges[:-1] + edges[1:]) / 2, mean, sem, count
+
+
+def flank_changes(x: np.ndarray, r: np.ndarray,
+                  percentiles: tuple[float, float] = (2.5, 97.5)) -> tuple[float, float]:
+    """``(d_plus, d_minus)``: flank mean responses minus the centre's (module docstring)."""
+    x, r = np.asarray(x, dtype=np.float64), np.asarray(r, dtype=np.float64)
+    c = float(np.mean(x))
+    lo, hi = np.percentile(x, percentiles)
+    h = min(c - lo, hi - c)
+    if h <= 0:
+        return 0.0, 0.0
+    centre = np.abs(x - c) <= h / 4
+    plus = (x >= c + h / 2) & (x <= c + h)
+    minus = (x <= c - h / 2) & (x >= c - h)
+    if not (centre.any() and plus.any() and minus.any()):
+        return 0.0, 0.0
+    base = r[centre].mean()
+    return float(r[plus].mean() - base), float(r[minus].mean() - base)
+
+
+def asymmetry_index(x: np.ndarray, r: np.ndarray,
+                    percentiles: tuple[float, float] = (2.5, 97.5)) -> float:
+    """``(d_plus - d_minus) / (|d_plus| + |d_minus|)``; 0 when there is no modulation."""
+    dp, dm = flank_changes(x, r, percentiles)
+    scale = abs(dp) + abs(dm)
+    return 0.0 if scale == 0 else (dp - dm) / scale
+
+
+def classify_shape(x: np.ndarray, r: np.ndarray, params: SSRFParams | None = None) -> str:
+    """One of ``"flat"``, ``"symmetric-up"``, ``"symmetric-down"``, ``"rectifying"``.
+
+    ``x`` is one (sign-oriented) projection and ``r`` the response; see the module
+    docstring for the rule.
+    """
+    params = params or SSRFParams()
+    dp, dm = flank_changes(x, r, params.percentiles)
+    sd = float(np.std(r))
+    if abs(dp) + abs(dm) <= params.flat_threshold * sd or sd == 0:
+        return "flat"
+    ai = (dp - dm) / (abs(dp) + abs(dm))
+    if abs(ai) < params.symmetry_threshold:
+        return "symmetric-up" if dp + dm > 0 else "symmetric-down"
+    return "rectifying"
+
+
+def ssrf(projections: np.ndarray, response: np.ndarray, params: SSRFParams | None = None) -> SSRF:
+    """SSRF maps, tuning curves, asymmetry indices and shapes of one unit.
+
+    Parameters
+    ----------
+    projections : ndarray [time, k]
+        The unit's stimulus projections.
+    response : ndarray [time]
+        Its response (measured PSTH or a model's prediction) in the same bins.
+    params : SSRFParams
+    """
+    params = params or SSRFParams()
+    x, signs = orient(projections, response)
+    r = np.asarray(response, dtype=np.float64)
+    k, nb = x.shape[1], params.n_bins_2d
+    edges = np.stack([np.linspace(*np.percentile(x[:, j], params.percentiles), nb + 1)
+                      for j in range(k)])
+    maps = np.full((max(k - 1, 0), nb, nb), np.nan)
+    counts = np.zeros((max(k - 1, 0), nb, nb))
+    for j in range(1, k):
+        bins = (edges[0], edges[j])
+        count, _, _ = np.histogram2d(x[:, 0], x[:, j], bins=bins)
+        total, _, _ = np.histogram2d(x[:, 0], x[:, j], bins=bins, weights=r)
+        counts[j - 1] = count
+        with np.errstate(invalid="ignore", divide="ignore"):
+            maps[j - 1] = np.where(count >= params.min_count, total / count, np.nan)
+    curves = [tuning_curve(x[:, j], r, params) for j in range(k)]
+    return SSRF(
+        signs=signs,
+        edges=edges,
+        maps=maps,
+        counts=counts,
+        curve_centres=np.stack([c[0] for c in curves]),
+        curve_mean=np.stack([c[1] for c in curves]),
+        curve_sem=np.stack([c[2] for c in curves]),
+        curve_count=np.stack([c[3] for c in curves]),
+        asymmetry=np.array([asymmetry_index(x[:, j], r, params.percentiles) for j in range(k)]),
+        shapes=tuple(classify_shape(x[:, j], r, params) for j in range(k)),
+    )

@@ -1,0 +1,325 @@
+"""Subspace models: one small network per unit on its subspace projections (METHOD.md 5).
+
+For unit ``u`` with tuning subspace filters ``[k, F, lag]``, the estimation stimuli are
+projected (:func:`.projection.project`), each projection is standardised with its
+estimation mean and standard deviation (kept with the model and applied to any later
+stimulus), and a :class:`~.models.SubspaceNetwork` ``k -> 15 -> 15 -> 1`` with a
+double-exponential output is fitted to the unit's estimation PSTH with the schedule of
+:func:`~.training.fit_model` (two stages, like the CNN); all units' networks train
+together in batched fits (:func:`~.training_members.fit_members`), each exactly as if
+fitted alone. The validation prediction is
+scored with :func:`~.scores.score_predictions`, the scores used for the CNN and LN.
+
+Each unit's network is fitted from ``n_init`` random initialisations. With ``combine =
+"mean"`` (the default) the model averages their predictions (a
+:class:`~.models.MemberAverage`), as the CNN's prediction is the average of its fits;
+with ``"best"`` the fit with the lowest held-out estimation loss is kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.site import SiteData
+from ..errors import ConfigError, InvalidDataError
+from ..fitting.members import fit_members
+from ..fitting.schedule import FitRecord, TrainingParams
+from ..fitting.scores import UnitScores, score_predictions
+from ..models import MemberAverage, SubspaceNetwork
+from ..pipeline.stage_cache import load_fit, save_fit, stage_key
+from ..subspace.pca import TuningSubspace
+from ..subspace.projection import project
+
+__all__ = ["SubspaceModel", "fit_subspace_model", "fit_subspace_models", "COMBINE"]
+
+COMBINE = ("mean", "best")
+
+
+@dataclasses.dataclass
+class SubspaceModel:
+    """A fitted subspace model of one unit.
+
+    Attributes
+    ----------
+    unit : int
+        Position of the unit at the site.
+    filters : ndarray [k, frequency, lag]
+    offset, scale : ndarray [k]
+        Standardisation of the projections (estimation mean and standard deviation).
+    network : SubspaceNetwork or MemberAverage
+        One network, or the average of several (``combine = "mean"``).
+    records : list of FitRecord
+        One training record per network (per member of a :class:`MemberAverage`).
+    predictions : list of ndarray [time]
+        Prediction for each validation sound.
+    scores : UnitScores
+        Validation scores (arrays of length 1).
+    """
+
+    unit: int
+    filters: np.ndarray
+    offset: np.ndarray
+    scale: np.ndarray
+    network: SubspaceNetwork | MemberAverage
+    records: list[FitRecord]
+    predictions: list[np.ndarray]
+    scores: UnitScores
+
+    @property
+    def record(self) -> FitRecord:
+        """The record of the fit with the lowest held-out loss."""
+        return min(self.records, key=lambda r: r.selection_loss)
+
+    @property
+    def k(self) -> int:
+        """Subspace dimension."""
+        return int(self.filters.shape[0])
+
+    def inputs(self, stimulus: np.ndarray) -> np.ndarray:
+        """Standardised projections ``[time, k]`` (float32) of a spectrogram."""
+        return ((project(stimulus, self.filters) - self.offset) / self.scale).astype(np.float32)
+
+    def predict(self, stimulus: np.ndarray) -> np.ndarray:
+        """Predicted response ``[time]`` to a spectrogram ``[time, frequency]``."""
+        x = torch.from_numpy(self.inputs(stimulus))[None]
+        device = next(self.network.parameters()).device
+        with torch.no_grad():
+            return self.network(x.to(device))[0, :, 0].cpu().numpy().astype(np.float64)
+
+
+class _FitStore:
+    """Finished fits of :func:`fit_subspace_models` in ``folder`` (nothing when None)."""
+
+    def __init__(self, folder: str | Path | None, params: TrainingParams,
+                 hidden: tuple[int, ...]) -> None:
+        self.folder = None if folder is None else Path(folder)
+        self.params, self.hidden = params.to_dict(), [int(h) for h in hidden]
+        self.digests: dict[int, str] = {}  # per unit: its data hashed once
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+
+    def _where(self, prep: _Prepared, init: int, seed: int) -> tuple[Path, str]:
+        if prep.unit not in self.digests:
+            self.digests[prep.unit] = stage_key([], [prep.filters, *prep.inputs, *prep.targets],
+                                                {"training": self.params, "hidden": self.hidden})
+        return self.folder / f"unit{prep.unit}_init{init}.pt", f"{self.digests[prep.unit]}:{seed}"
+
+    def load(self, prep: _Prepared, init: int, seed: int) -> tuple[SubspaceNetwork, FitRecord] | None:
+        if self.folder is None:
+            return None
+        got = load_fit(*self._where(prep, init, seed))
+        if got is None:
+            return None
+        state, record = got
+        net = SubspaceNetwork(int(prep.filters.shape[0]), hidden=tuple(self.hidden))
+        try:
+            net.load_state_dict(state)
+            return net.eval(), FitRecord.from_dict(record)
+        except (RuntimeError, TypeError, KeyError):
+            return None
+
+    def save(self, prep: _Prepared, init: int, seed: int, net: SubspaceNetwork,
+             record: FitRecord) -> None:
+        if self.folder is not None:
+            save_fit(*self._where(prep, init, seed), net.state_dict(), record.to_dict())
+
+
+def _member_seed(params: TrainingParams, unit: int, i: int) -> int:
+    if i == 0:
+        return params.seed
+    return int(np.random.SeedSequence([params.seed, unit, i]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def _padded(net: SubspaceNetwork, n_dims: int) -> SubspaceNetwork:
+    """``net`` taking ``n_dims`` inputs, the extra ones with zero weights.
+
+    Zero inputs on zero weights get zero gradients, so Adam and L2 leave them at zero:
+    the padded network trains exactly like ``net``.
+    """
+    k = net.n_inputs
+    wide = SubspaceNetwork(n_dims, hidden=_hidden(net))
+    state = net.state_dict()
+    first = "core_layers.0.linear.weight"
+    w = torch.zeros(state[first].shape[0], n_dims)
+    w[:, :k] = state[first]
+    state[first] = w
+    wide.load_state_dict(state)
+    return wide
+
+
+def _trimmed(net: SubspaceNetwork, n_dims: int) -> SubspaceNetwork:
+    """Inverse of :func:`_padded`."""
+    narrow = SubspaceNetwork(n_dims, hidden=_hidden(net))
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    first = "core_layers.0.linear.weight"
+    state[first] = state[first][:, :n_dims].contiguous()
+    narrow.load_state_dict(state)
+    return narrow.eval()
+
+
+def _hidden(net: SubspaceNetwork) -> tuple[int, ...]:
+    dense = [m for m in net.core_layers if hasattr(m, "linear")]
+    return tuple(int(m.linear.out_features) for m in dense[:-1])
+
+
+def _member_bytes(site: SiteData, n_dims: int, params: TrainingParams) -> int:
+    est = site.split("estimation")
+    n_seg = sum(-(-s.n_bins // params.segment_length) for s in est)
+    return n_seg * params.segment_length * (n_dims + 2) * 4
+
+
+def fit_subspace_models(
+    site: SiteData,
+    subspaces: Sequence[TuningSubspace | tuple[int, np.ndarray]],
+    training_params: TrainingParams | None = None,
+    hidden: tuple[int, ...] = (15, 15),
+    n_shuffles: int = 100,
+    n_init: int = 1,
+    combine: str = "mean",
+    *,
+    shuffle_seed: int = 0,
+    floor_percentile: float = 95.0,
+    max_batch_bytes: int = 512 * 2**20,
+    checkpoint_dir: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[SubspaceModel]:
+    """Fit and score the subspace models of many units at once.
+
+    Every unit's ``n_init`` networks are trained together as members of one batched fit
+    (:func:`~.training_members.fit_members`), each exactly as if fitted alone; groups of
+    members are bounded to about ``max_batch_bytes`` of training data. ``subspaces``
+    holds :class:`TuningSubspace` objects (their ``unit`` and first ``k`` components) or
+    ``(unit, filters [k, frequency, lag])`` pairs. ``progress(done, total)`` is called
+    with the number of units whose fits have ended. ``n_shuffles``, ``shuffle_seed`` and
+    ``floor_percentile`` set the shuffle floor of the scores (:func:`~.scores.score_predictions`).
+    With ``checkpoint_dir`` every finished fit is kept there (:func:`~.stage_cache.save_fit`,
+    keyed by its data, filters, parameters and seed) and a later call reuses it: the
+    fits are independent, so the others come out as if nothing had been kept.
+    See :func:`fit_subspace_model`.
+    """
+    params = training_params or TrainingParams()
+    if isinstance(n_init, bool) or not isinstance(n_init, int) or n_init < 1:
+        raise ConfigError(f"n_init must be a positive integer, got {n_init!r}")
+    if combine not in COMBINE:
+        raise ConfigError(f"combine must be one of {COMBINE}, got {combine!r}")
+    units = []
+    for s in subspaces:
+        if isinstance(s, TuningSubspace):
+            unit, filters = s.unit, s.filters
+        else:
+            unit, filters = int(s[0]), np.asarray(s[1])
+        units.append(_prepare(site, unit, filters))
+    members = [(u, i) for u in range(len(units)) for i in range(n_init)]
+    fits: dict[tuple[int, int], tuple[SubspaceNetwork, FitRecord]] = {}
+    store = _FitStore(checkpoint_dir, params, hidden)
+    for u, i in members:
+        kept = store.load(units[u], i, _member_seed(params, units[u].unit, i))
+        if kept is not None:
+            fits[u, i] = kept
+    members = [m for m in members if m not in fits]
+    start = 0
+    if progress is not None:
+        progress(0, len(units))
+    while start < len(members):
+        stop, k_max = start, 0
+        while stop < len(members):
+            k_next = max(k_max, units[members[stop][0]].filters.shape[0])
+            if stop > start and (stop + 1 - start) * _member_bytes(site, k_next, params) > max_batch_bytes:
+                break
+            stop, k_max = stop + 1, k_next
+        group = members[start:stop]
+        nets, seeds = [], []
+        for u, i in group:
+            seed = _member_seed(params, units[u].unit, i)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                net = SubspaceNetwork(int(units[u].filters.shape[0]), hidden=hidden)
+            nets.append(_padded(net, k_max))
+            seeds.append(seed)
+        pad = [[np.pad(a, ((0, 0), (0, k_max - a.shape[1]))) for a in units[u].inputs] for u, _ in group]
+        records = fit_members(nets, pad, [units[u].targets for u, _ in group], params, seeds)
+        for (u, i), net, record, seed in zip(group, nets, records, seeds):
+            fits[u, i] = (_trimmed(net, int(units[u].filters.shape[0])), record)
+            store.save(units[u], i, seed, *fits[u, i])
+        start = stop
+        if progress is not None:
+            progress(sum(1 for u in range(len(units)) if (u, n_init - 1) in fits), len(units))
+    return [_finish(site, prep, [fits[u, i] for i in range(n_init)], combine, n_shuffles,
+                    shuffle_seed, floor_percentile)
+            for u, prep in enumerate(units)]
+
+
+@dataclasses.dataclass
+class _Prepared:
+    unit: int
+    filters: np.ndarray
+    offset: np.ndarray
+    scale: np.ndarray
+    inputs: list[np.ndarray]
+    targets: list[np.ndarray]
+
+
+def _prepare(site: SiteData, unit: int, filters: np.ndarray) -> _Prepared:
+    if filters.ndim != 3 or filters.shape[1] != site.n_frequencies:
+        raise InvalidDataError(
+            f"site {site.name!r}, unit {unit}: filters must be [k, {site.n_frequencies}, lag], "
+            f"got {filters.shape}"
+        )
+    if not 0 <= unit < site.n_units:
+        raise InvalidDataError(f"site {site.name!r} has no unit at position {unit}")
+    est = site.split("estimation")
+    raw = [project(s.spectrogram, filters) for s in est]
+    joined = np.concatenate(raw)
+    offset = joined.mean(axis=0)
+    scale = np.where(joined.std(axis=0) > 0, joined.std(axis=0), 1.0)
+    inputs = [((p - offset) / scale).astype(np.float32) for p in raw]
+    targets = [s.psth[:, [unit]].astype(np.float32) for s in est]
+    return _Prepared(unit, np.array(filters), offset, scale, inputs, targets)
+
+
+def _finish(site: SiteData, prep: _Prepared, fits, combine: str, n_shuffles: int,
+            shuffle_seed: int, floor_percentile: float) -> SubspaceModel:
+    if combine == "best" or len(fits) == 1:
+        network, record = min(fits, key=lambda f: f[1].selection_loss)
+        records = [record]
+    else:
+        network, records = MemberAverage([f[0] for f in fits]).eval(), [f[1] for f in fits]
+    model = SubspaceModel(prep.unit, prep.filters, prep.offset, prep.scale, network, records, [], None)
+    val = site.split("validation")
+    model.predictions = [model.predict(s.spectrogram) for s in val]
+    model.scores = score_predictions(
+        [p[:, None] for p in model.predictions], [s.counts[:, :, [prep.unit]] for s in val],
+        n_shuffles=n_shuffles, rng=shuffle_seed, percentile=floor_percentile,
+    )
+    return model
+
+
+def fit_subspace_model(
+    site: SiteData,
+    unit: int,
+    subspace: TuningSubspace | np.ndarray,
+    training_params: TrainingParams | None = None,
+    hidden: tuple[int, ...] = (15, 15),
+    n_shuffles: int = 100,
+    n_init: int = 1,
+    combine: str = "mean",
+) -> SubspaceModel:
+    """Fit and score the subspace model of unit ``unit`` of ``site``.
+
+    ``subspace`` is a :class:`TuningSubspace` (its first ``k`` components) or filters
+    ``[k, frequency, lag]``. ``n_init`` networks are fitted from different random
+    initialisations. ``combine = "mean"`` keeps them all and predicts their mean (a
+    :class:`~.models.MemberAverage`); ``"best"`` keeps the one with the lowest held-out
+    (early-stopping) loss. Validation data play no part in either. Initial weights come
+    from ``training_params.seed`` (and the initialisation index), without touching the
+    global random state. The fits run together (:func:`fit_subspace_models`).
+    """
+    filters = subspace.filters if isinstance(subspace, TuningSubspace) else np.asarray(subspace)
+    (model,) = fit_subspace_models(site, [(unit, filters)], training_params, hidden, n_shuffles,
+                                   n_init, combine)
+    return model

@@ -1,0 +1,131 @@
+"""CPU threads of one run: torch's intra-op threads and the BLAS / OpenMP thread pools.
+
+On a shared machine, or with several sites per machine, threaded libraries that each
+start one thread per core wait on busy cores instead of computing. :func:`thread_limits`
+bounds them for the duration of a ``with`` block and restores the previous counts on
+exit, so nothing leaks out of a run::
+
+    with thread_limits(2):
+        ...  # torch, numpy and scipy use at most 2 threads here
+
+The BLAS and OpenMP pools are limited through ``threadpoolctl`` when it is installed;
+without it only torch is limited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+
+from ..errors import ConfigError
+from ..params import Params
+
+__all__ = ["ComputeParams", "full_float32", "thread_limits"]
+
+
+def _check_threads(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number of threads (0: unchanged), got {value!r}")
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 (unchanged) or a positive number of threads, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ComputeParams(Params):
+    """How many CPU threads a run may use (no effect on results).
+
+    Parameters
+    ----------
+    threads : int
+        0 (default): leave torch's and the BLAS / OpenMP libraries' thread counts as
+        they are. ``n >= 1``: torch intra-op, BLAS and OpenMP use ``n`` threads during
+        the run; the previous counts are restored afterwards.
+    """
+
+    threads: int = dataclasses.field(
+        default=0,
+        metadata={"help": "CPU threads for torch and BLAS/OpenMP during the run; 0 leaves them as they are"},
+    )
+
+    def validate(self) -> None:
+        _check_threads("ComputeParams.threads", self.threads)
+
+
+@contextlib.contextmanager
+def thread_limits(threads: int) -> Iterator[None]:
+    """Limit torch, BLAS and OpenMP to ``threads`` threads inside a ``with`` block.
+
+    Parameters
+    ----------
+    threads : int
+        0: change nothing. ``n >= 1``: ``torch.set_num_threads(n)`` and, when
+        ``threadpoolctl`` is importable, ``threadpool_limits(n)`` on every BLAS and
+        OpenMP library loaded in the process.
+
+    Yields
+    ------
+    None
+
+    Raises
+    ------
+    ConfigError
+        ``threads`` is negative or not an integer.
+
+    Notes
+    -----
+    The previous torch thread count and pool sizes are restored on exit, also when the
+    block raises. Thread counts belong to the whole process: limits set from several
+    threads of one process at once interfere, so run concurrent sites in separate
+    processes (for example dask workers with one thread each).
+    """
+    _check_threads("threads", threads)
+    if threads == 0:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    with contextlib.ExitStack() as stack:
+        torch.set_num_threads(threads)
+        stack.callback(torch.set_num_threads, previous)
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # torch only
+            pass
+        else:
+            stack.enter_context(threadpool_limits(limits=threads))
+        yield
+
+
+@contextlib.contextmanager
+def full_float32(device: object = "cuda") -> Iterator[None]:
+    """float32 matrix products and convolutions at full precision inside the block.
+
+    On recent NVIDIA GPUs torch may run float32 convolutions (by default) and matrix
+    products (when asked) on TF32 tensor cores, which keep 10 bits of mantissa: a
+    relative error near 1e-3, too coarse for gradients that must match a reference to
+    1e-5. For a CUDA ``device`` the block asks for IEEE float32 and restores the
+    previous settings on exit; for any other device it changes nothing.
+    """
+    import torch
+
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    backends = torch.backends
+    if hasattr(backends.cudnn, "conv") and hasattr(backends.cuda.matmul, "fp32_precision"):
+        # the per-backend settings: reading the older switches fails once these are used
+        places = [(backends.cuda.matmul, "fp32_precision", "ieee"),
+                  (backends.cudnn.conv, "fp32_precision", "ieee")]
+    else:
+        places = [(backends.cuda.matmul, "allow_tf32", False),
+                  (backends.cudnn, "allow_tf32", False)]
+    saved = [getattr(obj, name) for obj, name, _ in places]
+    try:
+        for obj, name, value in places:
+            setattr(obj, name, value)
+        yield
+    finally:
+        for (obj, name, _), value in zip(places, saved):
+            setattr(obj, name, value)

@@ -1,0 +1,170 @@
+"""The pipeline's configuration: one parameter set per stage, from files or flags.
+
+A configuration file (TOML or YAML) has one table per stage, named as in
+:data:`SECTIONS`, holding that stage's parameters::
+
+    [training]
+    max_epochs = 200
+
+    [subspace]
+    variance_threshold = 0.9
+
+The table ``[compute]`` (``threads = 2``) bounds the CPU threads of the whole run
+(:mod:`.compute`); it does not change results. Unknown tables and unknown keys are
+errors. Every parameter is also a command-line flag ``--SECTION.NAME`` (see
+``encoding-subspace run --help``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from ..errors import ConfigError
+from ..params import Params
+
+__all__ = ["SECTIONS", "PipelineConfig", "section_class"]
+
+#: stage name -> (module, class) of its parameter set, in pipeline order
+SECTIONS: dict[str, tuple[str, str]] = {
+    "reader": ("ndx_encoding_subspace.io", "ReaderParams"),
+    "spectrogram": ("ndx_encoding_subspace.data.spectrogram", "SpectrogramParams"),
+    "celltype": ("ndx_encoding_subspace.data.celltype", "CellTypeParams"),
+    "cnn": ("ndx_encoding_subspace.models.params", "CNNParams"),
+    "ln": ("ndx_encoding_subspace.models.params", "LNParams"),
+    "training": ("ndx_encoding_subspace.fitting.schedule", "TrainingParams"),
+    "ensemble": ("ndx_encoding_subspace.fitting.ensemble", "EnsembleParams"),
+    "dstrf": ("ndx_encoding_subspace.dstrf.gradients", "DSTRFParams"),
+    "subspace": ("ndx_encoding_subspace.subspace.pca", "SubspaceParams"),
+    "subspace_model": ("ndx_encoding_subspace.models.params", "SubspaceModelParams"),
+    "ssrf": ("ndx_encoding_subspace.nonlinearity.ssrf", "SSRFParams"),
+    "tiling": ("ndx_encoding_subspace.circuit.analyses", "TilingParams"),
+    "scoring": ("ndx_encoding_subspace.models.params", "ScoringParams"),
+    # not a stage: CPU threads of the whole run (no effect on results)
+    "compute": ("ndx_encoding_subspace.pipeline.compute", "ComputeParams"),
+}
+
+
+def section_class(name: str) -> type[Params]:
+    """The parameter class of stage ``name``."""
+    if name not in SECTIONS:
+        raise ConfigError(f"unknown configuration section {name!r}; known: {', '.join(SECTIONS)}")
+    module, cls = SECTIONS[name]
+    return getattr(importlib.import_module(module), cls)
+
+
+class PipelineConfig:
+    """Parameters of every stage of the pipeline, each with the paper's defaults.
+
+    Parameters
+    ----------
+    **sections
+        Stage name -> a parameter set instance or a mapping of its parameters. Stages
+        not given take their defaults.
+
+    Examples
+    --------
+    >>> cfg = PipelineConfig(training={"max_epochs": 50}, subspace={"variance_threshold": 0.9})
+    >>> cfg.training.max_epochs
+    50
+    """
+
+    def __init__(self, **sections: Params | Mapping[str, Any]) -> None:
+        unknown = sorted(set(sections) - set(SECTIONS))
+        if unknown:
+            raise ConfigError(
+                f"unknown configuration section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}"
+            )
+        self._sections: dict[str, Params] = {}
+        for name in SECTIONS:
+            cls = section_class(name)
+            value = sections.get(name)
+            if value is None:
+                value = cls()
+            elif not isinstance(value, Params):
+                value = cls.from_dict(value, where=f"[{name}]")
+            elif not isinstance(value, cls):
+                raise ConfigError(f"section {name!r} needs {cls.__name__}, got {type(value).__name__}")
+            self._sections[name] = value
+
+    def __getattr__(self, name: str) -> Params:
+        sections = self.__dict__.get("_sections", {})
+        if name in sections:
+            return sections[name]
+        raise AttributeError(name)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PipelineConfig) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"PipelineConfig({json.dumps(self.to_dict())})"
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], *, where: str = "") -> PipelineConfig:
+        """Build from nested mappings; unknown sections or keys raise ConfigError."""
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"configuration{' in ' + where if where else ''} must be a table")
+        unknown = sorted(set(values) - set(SECTIONS))
+        if unknown:
+            place = f" in {where}" if where else ""
+            raise ConfigError(
+                f"unknown configuration section(s) {', '.join(unknown)}{place}; "
+                f"known: {', '.join(SECTIONS)}"
+            )
+        sections = {}
+        for name, table in values.items():
+            if not isinstance(table, Mapping):
+                raise ConfigError(f"section [{name}]{' in ' + where if where else ''} must be a table")
+            sections[name] = section_class(name).from_dict(
+                table, where=f"[{name}] of {where}" if where else f"[{name}]"
+            )
+        return cls(**sections)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> PipelineConfig:
+        """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) configuration file."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"configuration file not found: {path}")
+        text = path.read_text()
+        try:
+            if path.suffix == ".toml":
+                values = tomllib.loads(text)
+            elif path.suffix in (".yaml", ".yml"):
+                import yaml
+
+                values = yaml.safe_load(text) or {}
+            else:
+                raise ConfigError(f"{path}: configuration must be .toml, .yaml or .yml")
+        except (tomllib.TOMLDecodeError, ValueError) as err:
+            raise ConfigError(f"{path}: cannot parse configuration: {err}") from None
+        except Exception as err:  # yaml.YAMLError without importing yaml at module level
+            if type(err).__module__.startswith("yaml"):
+                raise ConfigError(f"{path}: cannot parse configuration: {err}") from None
+            raise
+        return cls.from_dict(values, where=str(path))
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Every parameter of every stage, JSON-compatible (stored as provenance)."""
+        return {name: params.to_dict() for name, params in self._sections.items()}
+
+    def replace(self, **sections: Mapping[str, Any]) -> PipelineConfig:
+        """A copy with some parameters of some stages changed."""
+        values = self.to_dict()
+        for name, changes in sections.items():
+            if name not in SECTIONS:
+                raise ConfigError(f"unknown configuration section {name!r}")
+            values[name] = {**values[name], **dict(changes)}
+        return PipelineConfig.from_dict(values)
+
+    def fields(self) -> list[tuple[str, dataclasses.Field]]:
+        """(section, field) of every parameter, for building command-line flags."""
+        return [
+            (name, f) for name, params in self._sections.items() for f in dataclasses.fields(params)
+        ]

@@ -1,0 +1,251 @@
+"""One site, end to end: input (path, URL or DANDI id) and configuration to a results file.
+
+:func:`run_site` reads the site, runs :func:`~.analysis.analyse_site` and writes the
+results NWB file atomically. It keeps no global state: many sites can run at once
+(see :mod:`.distributed`).
+
+Resuming: training checkpoints live in ``OUT/.SITE.work/``; a rerun with the same
+output folder continues from them. When the results file already exists and was made
+from the same input with the same parameters, nothing is recomputed; when it was made
+differently, the run stops with an error rather than overwrite it (pass
+``overwrite=True`` to replace it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.site import SiteData
+from ..errors import ConfigError
+from .compute import thread_limits
+from .config import PipelineConfig
+
+__all__ = ["run_site", "RunResult", "results_path", "config_fingerprint"]
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What :func:`run_site` produced.
+
+    Attributes
+    ----------
+    path : Path
+        The results NWB file.
+    site : str
+        Site name.
+    summary : dict
+        Per-model median scores, k distribution, unit count (:func:`summarise`).
+    resumed : bool
+        True when the results file existed already and nothing was recomputed.
+    """
+
+    path: Path
+    site: str
+    summary: dict[str, Any]
+    resumed: bool = False
+
+    def format(self) -> str:
+        """A short text table of the results."""
+        return format_summary(self.summary, title=f"site {self.site}: {self.path}"
+                              + (" (already complete)" if self.resumed else ""))
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "site"
+
+
+def results_path(out: str | Path, site_name: str) -> Path:
+    """Where the results file of site ``site_name`` goes in folder ``out``."""
+    return Path(out) / f"{_safe(site_name)}.results.nwb"
+
+
+def config_fingerprint(config: PipelineConfig, identity: dict[str, Any]) -> str:
+    """Hash of every parameter that changes results, and of the input's identity.
+
+    Settings that do not change results are left out (devices, download and cache
+    options, the ``[compute]`` thread count), so changing them keeps finished work.
+    """
+    values = config.to_dict()
+    values.pop("compute", None)
+    for volatile in ("device", "cache_dir", "download", "retries", "retry_backoff_s", "timeout_s"):
+        for section in values.values():
+            section.pop(volatile, None)
+    text = json.dumps({"config": values, "input": identity}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _identity(site: SiteData) -> dict[str, Any]:
+    keep = ("path", "sha256", "url", "dandiset", "version", "asset_id", "asset_path", "name")
+    return {k: site.source[k] for k in keep if k in site.source}
+
+
+def summarise(results: Any) -> dict[str, Any]:
+    """Median scores per model kind, k at the threshold, 90% and 95%, unit count.
+
+    ``results`` is a :class:`~.results.SiteResults` or a loaded results file.
+    """
+    n_units = results.site.n_units if hasattr(results, "site") else len(results.units["id"])
+    out: dict[str, Any] = {"units": int(n_units), "scores": {}}
+    by_role: dict[str, list[Any]] = {}
+    for m in results.models:
+        by_role.setdefault(m.role, []).append(m)
+    for role, models in by_role.items():
+        if role == "subspace_nonlinearity":
+            r = np.array([float(m.scores["r"][0]) for m in models])
+            cc = np.array([float(m.scores["ccnorm"][0]) for m in models])
+        else:  # ensemble members share the ensemble's scores
+            r, cc = models[0].scores["r"], models[0].scores["ccnorm"]
+        out["scores"][role] = {"r_median": float(np.nanmedian(r)), "ccnorm_median": float(np.nanmedian(cc)),
+                               "ccnorm_mean": float(np.nanmean(cc)), "r": np.asarray(r).tolist()}
+    if "cnn" in out["scores"] and "subspace_nonlinearity" in out["scores"]:
+        r_cnn = np.asarray(out["scores"]["cnn"]["r"])
+        r_ss = np.asarray(out["scores"]["subspace_nonlinearity"]["r"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = (r_ss / r_cnn) ** 2
+        out["ss_cnn_r2_ratio_median"] = float(np.nanmedian(ratio[r_cnn > 0])) if np.any(r_cnn > 0) else np.nan
+    ks = np.array([s.k for s in results.subspaces])
+    out["k"] = {"median": float(np.median(ks)) if len(ks) else np.nan,
+                "k90": [int(s.k90) for s in results.subspaces], "values": ks.tolist()}
+    return out
+
+
+def format_summary(summary: dict[str, Any], title: str = "") -> str:
+    """Text table of :func:`summarise` output."""
+    names = {"ln": "LN", "cnn": "CNN", "subspace_nonlinearity": "subspace"}
+    lines = [title] if title else []
+    lines.append(f"{'model':<10} {'median r':>9} {'median CCnorm':>14} {'mean CCnorm':>12}")
+    for role, s in summary["scores"].items():
+        lines.append(f"{names.get(role, role):<10} {s['r_median']:>9.3f} {s['ccnorm_median']:>14.3f} "
+                     f"{s['ccnorm_mean']:>12.3f}")
+    if "ss_cnn_r2_ratio_median" in summary:
+        lines.append(f"median (r_subspace / r_CNN)^2 = {summary['ss_cnn_r2_ratio_median']:.3f}")
+    k = summary.get("k", {})
+    if k.get("values"):
+        counts = np.bincount(k["values"])
+        dist = ", ".join(f"k={i}: {c}" for i, c in enumerate(counts) if c)
+        lines.append(f"units: {summary['units']}; subspace dimension {dist}")
+    return "\n".join(lines)
+
+
+class _Bars:
+    """tqdm progress bars, one per stage; silent when disabled or tqdm is missing."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm.auto import tqdm
+
+        key = stage.split(" (")[0]
+        bar = self.bars.get(key)
+        if bar is None:
+            bar = self.bars[key] = tqdm(total=total, desc=key, file=sys.stderr, leave=True)
+        bar.set_postfix_str(stage[len(key):].strip(" ()"), refresh=False)
+        bar.n = min(done, total)
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def run_site(
+    source: Any, out: str | Path, config: PipelineConfig | None = None, *,
+    progress: bool = True, cache: str | Path | None = None, overwrite: bool = False,
+    site: SiteData | None = None, keep_workdir: bool = False,
+) -> RunResult:
+    """Run the whole method on one site and write its results NWB file.
+
+    Parameters
+    ----------
+    source : str, Path or NWBFile
+        Local NWB path, ``DANDI:000123[@version][/path]`` identifier or asset URL.
+    out : str or Path
+        Output folder (created).
+    config : PipelineConfig, optional
+        Parameters of every stage (the paper's by default).
+    progress : bool
+        Show progress bars on stderr.
+    cache : path, optional
+        Local cache folder for remote assets.
+    overwrite : bool
+        Replace an existing results file made with other inputs or parameters.
+    site : SiteData, optional
+        The site already read from ``source`` (skips reading).
+    keep_workdir : bool
+        Keep the training checkpoints after a successful run.
+
+    Returns
+    -------
+    RunResult
+
+    Notes
+    -----
+    The whole run happens inside :func:`~.compute.thread_limits` with
+    ``config.compute.threads`` (0 by default: thread counts left as they are); the
+    previous counts are restored when it returns or raises.
+    """
+    config = config or PipelineConfig()
+    with thread_limits(config.compute.threads):
+        return _run_site(source, out, config, progress=progress, cache=cache, overwrite=overwrite,
+                         site=site, keep_workdir=keep_workdir)
+
+
+def _run_site(
+    source: Any, out: str | Path, config: PipelineConfig, *, progress: bool,
+    cache: str | Path | None, overwrite: bool, site: SiteData | None, keep_workdir: bool,
+) -> RunResult:
+    from ..io import read_site
+    from ..results import load_results, write_results
+    from .stages import analyse_site
+
+    if cache is not None:
+        config = config.replace(reader={"cache_dir": str(cache)})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    bars = _Bars(progress)
+    if site is None:
+        site = read_site(source, reader=config.reader, spectrogram=config.spectrogram,
+                         celltype=config.celltype, progress=bars)
+    identity = _identity(site)
+    fingerprint = config_fingerprint(config, identity)
+    path = results_path(out, site.name)
+    if path.exists() and not overwrite:
+        loaded = load_results(path)
+        if loaded.provenance.get("fingerprint") == fingerprint:
+            return RunResult(path, site.name, summarise(loaded), resumed=True)
+        raise ConfigError(
+            f"{path} exists and was made from another input or with other parameters; "
+            "choose another --out or pass --overwrite"
+        )
+    workdir = out / f".{_safe(site.name)}.work"
+    if workdir.exists():
+        stamp = workdir / "fingerprint"
+        if stamp.exists() and stamp.read_text().strip() != fingerprint:
+            shutil.rmtree(workdir)  # checkpoints of other parameters cannot be resumed
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "fingerprint").write_text(fingerprint)
+    try:
+        results = analyse_site(site, config, workdir=workdir, progress=bars,
+                               provenance={"input": identity, "fingerprint": fingerprint})
+    finally:
+        bars.close()
+    write_results(results, path, source=source if site.source.get("path") is None else None,
+                  overwrite=overwrite)
+    if not keep_workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return RunResult(path, site.name, summarise(results))

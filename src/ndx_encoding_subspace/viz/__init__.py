@@ -1,0 +1,1 @@
+"""Looking at results: matplotlib figures, nwbwidgets views and the static HTML report."""

@@ -1,0 +1,111 @@
+"""Static HTML report of a results file, with figures in the manner of the paper's.
+
+``encoding-subspace report RESULTS.nwb`` calls :func:`write_report`. The report is one
+self-contained HTML file (inline CSS, figures as base64 PNG, no scripts, nothing loaded
+from the network), written atomically next to the results file by default. Sections:
+
+1. overview of the file;
+2. the method for example units (best CNN r): mean dSTRF, subspace filters, variance
+   against the noise floor, SSRF map and tuning curves with asymmetry index;
+3. LN, CNN and subspace model scores (scatter plots, medians, (r_subspace / r_CNN)^2);
+4. the distribution of the subspace dimension k (at the threshold and at 90%);
+5. SSRF maps and tuning curves of every unit, and the asymmetry indices;
+6. site tiling (response-region sizes and overlaps);
+7. subspace similarity within the site;
+8. cell type and depth summaries (when the units carry that metadata);
+9. provenance (input identity, key parameters, package versions).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+
+from ...errors import ConfigError
+from ...params import Params, check_range
+
+__all__ = ["write_report", "ReportParams", "report_path"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportParams(Params):
+    """How the report is drawn.
+
+    Parameters
+    ----------
+    n_examples : int
+        Example units shown through the whole method (best CNN r first).
+    dpi : int
+        Resolution of the embedded PNG figures.
+    units_per_figure : int
+        Units per figure of the SSRF grid.
+    """
+
+    n_examples: int = 3
+    dpi: int = 80
+    units_per_figure: int = 32
+
+    def validate(self) -> None:
+        check_range("ReportParams.n_examples", self.n_examples, 0)
+        check_range("ReportParams.dpi", self.dpi, 20, 600)
+        check_range("ReportParams.units_per_figure", self.units_per_figure, 1)
+
+
+def report_path(results_path: str | Path) -> Path:
+    """Default report location: the results file with ``.html`` in place of ``.nwb``."""
+    path = Path(results_path)
+    return path.with_suffix(".html") if path.suffix == ".nwb" else path.with_name(
+        path.name + ".html")
+
+
+def write_report(
+    results_path: str | Path, out: str | Path | None = None, *, overwrite: bool = False,
+    params: ReportParams | None = None,
+) -> Path:
+    """Write the HTML report of a results file.
+
+    Parameters
+    ----------
+    results_path : str or Path
+        Results NWB file written by :func:`~ndx_encoding_subspace.pipeline.run.run_site`.
+    out : str or Path, optional
+        The HTML file; default :func:`report_path` (next to the results file).
+    overwrite : bool
+        Replace an existing report.
+    params : ReportParams, optional
+
+    Returns
+    -------
+    Path
+        The report, complete (written to a temporary file, then renamed).
+
+    Raises
+    ------
+    ResultsError
+        The results file is missing or cannot be read; the message names it.
+    ConfigError
+        ``out`` exists and ``overwrite`` is False, or its folder does not exist.
+    """
+    from ... import __version__
+    from ...results import load_results
+    from .html import page, write_atomic
+    from .sections import SECTIONS, ReportData, footer_lines, ssrf_section
+
+    params = params or ReportParams()
+    target = Path(out) if out is not None else report_path(results_path)
+    if target.exists() and not overwrite:
+        raise ConfigError(f"{target}: report exists; pass overwrite=True to replace it")
+    if not target.parent.is_dir():
+        raise ConfigError(f"{target}: folder {target.parent} does not exist")
+    results = load_results(results_path)
+    data = ReportData.build(results, params.n_examples, params.dpi)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # empty slices of all-NaN scores
+        warnings.simplefilter("ignore", UserWarning)  # layout warnings on tiny figures
+        sections = [ssrf_section(data, params.units_per_figure) if build is ssrf_section
+                    else build(data) for build in SECTIONS]
+    title = f"Encoding subspace report: {results.identifier}"
+    subtitle = f"{results.path.name}: {results.session_description}"
+    return write_atomic(page(title, subtitle, sections, footer_lines(results, __version__)),
+                        target)

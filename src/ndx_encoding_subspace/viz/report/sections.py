@@ -1,0 +1,342 @@
+"""The report's sections, each built from a loaded results file.
+
+Each ``*_section`` function takes a :class:`ReportData` (the loaded results plus what
+several sections share: per-unit scores, labels, the example units) and returns a
+:class:`~.html.Section`. Sections whose data are absent say so instead of failing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from typing import Any
+
+import numpy as np
+
+from ...circuit.analyses import summarise_by_cell_type, summarise_by_depth
+from ...data.site import UnitInfo
+from ...datasets.ns1 import CITATION as NS1
+from ...results.bundle import ROLE_CONTAINERS
+from ...results.loader import LoadedResults
+from . import figures
+from .html import Section, figure_img, paragraph, table
+
+__all__ = ["ReportData", "SECTIONS", "footer_lines", "mentions_ns1"]
+
+#: Label of each known model collection in tables and plots.
+MODEL_LABELS = {ROLE_CONTAINERS["ln"]: "LN", ROLE_CONTAINERS["cnn"]: "CNN",
+                ROLE_CONTAINERS["subspace_nonlinearity"]: "subspace"}
+
+#: Key parameters listed in the provenance table: (config section, parameter).
+KEY_PARAMETERS = (
+    ("spectrogram", "n_channels"), ("spectrogram", "min_frequency"),
+    ("spectrogram", "max_frequency"), ("spectrogram", "bin_size"), ("cnn", "mix_channels"),
+    ("cnn", "hidden"), ("training", "lr_stage1"), ("training", "lr_stage2"),
+    ("training", "max_epochs"), ("training", "seed"), ("ensemble", "n_jackknife"),
+    ("ensemble", "n_init"), ("dstrf", "n_lags"), ("dstrf", "sample_step"),
+    ("dstrf", "max_samples"), ("subspace", "variance_threshold"),
+    ("subspace", "n_components"), ("subspace", "noise_repeats"), ("subspace_model", "n_init"),
+    ("subspace_model", "combine"), ("ssrf", "n_bins_2d"),
+    ("ssrf", "min_count"), ("tiling", "n_grid"), ("tiling", "sigma"),
+)
+
+PAPER = ("Wingert JC, Parida S, Norman-Haignere SV, David SV (2026). Convolutional neural "
+         "network models describe the encoding subspace of local circuits in auditory "
+         "cortex. Nature Neuroscience. doi:10.1038/s41593-026-02216-0")
+
+
+@dataclasses.dataclass
+class ReportData:
+    """A loaded results file and the values several sections share.
+
+    Attributes
+    ----------
+    results : LoadedResults
+    r, ccnorm : dict of str -> ndarray (units,)
+        Per model label (``LN``, ``CNN``, ``subspace``, ...), the score of every unit.
+    labels : list of str
+        ``unit <id>`` of every unit position.
+    examples : list of int
+        Unit positions of the example units (best CNN r first).
+    min_count : int
+        SSRF bins with fewer samples are masked.
+    dpi : int
+        Resolution of the embedded figures.
+    """
+
+    results: LoadedResults
+    r: dict[str, np.ndarray]
+    ccnorm: dict[str, np.ndarray]
+    labels: list[str]
+    examples: list[int]
+    min_count: int
+    dpi: int
+
+    @classmethod
+    def build(cls, results: LoadedResults, n_examples: int, dpi: int) -> ReportData:
+        """Scores, labels and example units of ``results``."""
+        def by_label(score: str) -> dict[str, np.ndarray]:
+            values = results.unit_scores(score)
+            return {MODEL_LABELS.get(k, k): v for k, v in values.items()
+                    if np.any(np.isfinite(v))}
+
+        r = by_label("r")
+        ids = np.asarray(results.units["id"])
+        with_subspace = [s.unit_position for s in results.subspaces if s.k >= 1]
+        ranking = r.get("CNN", np.zeros(len(ids)))
+        order = sorted(with_subspace, key=lambda u: -np.nan_to_num(ranking[u], nan=-np.inf))
+        min_count = int(results.parameters.get("ssrf", {}).get("min_count", 2))
+        return cls(results, r, by_label("ccnorm"), [f"unit {i}" for i in ids],
+                   order[:n_examples], min_count, dpi)
+
+    def fig(self, fig: Any, caption: str) -> str:
+        return figure_img(fig, caption, dpi=self.dpi)
+
+
+def _absent(section: Section, what: str) -> Section:
+    return section.add(paragraph(f"This results file holds no {what}.", "note"))
+
+
+def overview_section(d: ReportData) -> Section:
+    res = d.results
+    s = Section("overview", "Overview")
+    rows = [("results file", str(res.path)), ("identifier", res.identifier),
+            ("session", res.session_description), ("units", len(d.labels)),
+            ("model collections", ", ".join(f"{k} ({len(v)})" for k, v in
+                                            res.collections.items()) or "none"),
+            ("tuning subspaces", len(res.subspaces)),
+            ("subspace nonlinearities", len(res.nonlinearities)),
+            ("site analysis", "yes" if res.site_subspace is not None else "no")]
+    return s.add(table(("", "value"), rows))
+
+
+def examples_section(d: ReportData) -> Section:
+    s = Section("examples", "The method for example units")
+    res = d.results
+    if not d.examples:
+        return _absent(s, "tuning subspaces")
+    s.add(paragraph("Units with the best CNN prediction: the mean dSTRF and the subspace "
+                    "filters (frequency x lag, shared colour scale), the variance of each "
+                    "component against its noise floor, the SSRF of dimensions 1 and 2 and "
+                    "the tuning curve of each dimension with its asymmetry index (AI)."))
+    spec = res.spectrogram
+    freqs, bin_size = (spec.frequencies, spec.bin_size) if spec is not None else (None, None)
+    nonlin = {n.unit_position: n for n in res.nonlinearities}
+    for u in d.examples:
+        scores = ", ".join(f"r {k} {v[u]:.3f}" for k, v in d.r.items() if np.isfinite(v[u]))
+        cc = d.ccnorm.get("CNN")
+        if cc is not None and np.isfinite(cc[u]):
+            scores += f", CCnorm CNN {cc[u]:.3f}"
+        s.add(f"<h3>{d.labels[u]}</h3>").add(paragraph(scores or "no scores"))
+        fig = figures.example_unit(d.labels[u], res.subspace(u), nonlin.get(u), d.min_count,
+                                   freqs, bin_size)
+        s.add(d.fig(fig, f"{d.labels[u]}: dSTRF subspace, SSRF and tuning curves"))
+    return s
+
+
+def scores_section(d: ReportData) -> Section:
+    s = Section("scores", "LN, CNN and subspace model scores")
+    if not d.r:
+        return _absent(s, "model scores")
+    s.add(d.fig(figures.score_scatter(d.r), "Prediction correlation on validation data, "
+                                            "one point per unit; dashed: identity."))
+    rows = []
+    for label, r in d.r.items():
+        cc = d.ccnorm.get(label, np.full_like(r, np.nan))
+        rows.append((label, int(np.isfinite(r).sum()), float(np.nanmedian(r)),
+                     float(np.nanmedian(cc)) if np.any(np.isfinite(cc)) else np.nan,
+                     float(np.nanmean(cc)) if np.any(np.isfinite(cc)) else np.nan))
+    s.add(table(("model", "units", "median r", "median CCnorm", "mean CCnorm"), rows))
+    if "CNN" in d.r and "subspace" in d.r:
+        cnn, sub = d.r["CNN"], d.r["subspace"]
+        ok = np.isfinite(cnn) & np.isfinite(sub) & (cnn > 0)
+        ratio = float(np.median((sub[ok] / cnn[ok]) ** 2)) if ok.any() else np.nan
+        s.add(paragraph(f"median (r_subspace / r_CNN)^2 = {ratio:.3f} over {int(ok.sum())} "
+                        "units with r_CNN > 0."))
+    return s.add(paragraph("Paper (2874 units, medians of site medians): LN r 0.415, CNN r "
+                           "0.600, subspace model r 0.583, (r_subspace / r_CNN)^2 about 0.95.",
+                           "note"))
+
+
+def k_section(d: ReportData) -> Section:
+    s = Section("dimension", "Subspace dimension k")
+    subs = d.results.subspaces
+    if not subs:
+        return _absent(s, "tuning subspaces")
+    k = np.array([x.k for x in subs])
+    k90 = np.array([x.k90 for x in subs])
+    s.add(d.fig(figures.k_distribution(k, k90, subs[0].threshold),
+                "Filters per unit: at the variance threshold and at 90% of the variance."))
+    rows = [(f"k at {subs[0].threshold:.2f}", float(np.median(k)), int(k.min()), int(k.max())),
+            ("k at 0.90", float(np.median(k90)), int(k90.min()), int(k90.max()))]
+    s.add(table(("dimension", "median", "min", "max"), rows))
+    return s.add(paragraph("Paper: 2-10 filters reach 90% of the dSTRF variance.", "note"))
+
+
+def ssrf_section(d: ReportData, chunk: int = 32) -> Section:
+    s = Section("ssrf", "SSRF maps and tuning curves")
+    nonlin = sorted(d.results.nonlinearities, key=lambda n: n.unit_position)
+    if not nonlin:
+        return _absent(s, "subspace nonlinearities")
+    s.add(paragraph("For every unit: the SSRF of dimension 1 (rows) against dimension 2 "
+                    f"(bins with fewer than {d.min_count} samples grey) and the tuning curves "
+                    "(mean +- s.e.) with the asymmetry index of each dimension."))
+    items = [(d.labels[n.unit_position], n) for n in nonlin]
+    for start in range(0, len(items), chunk):
+        part = items[start:start + chunk]
+        s.add(d.fig(figures.ssrf_grid(part, d.min_count),
+                    f"units {start + 1}-{start + len(part)} of {len(items)}"))
+    ai = [np.asarray(n.asymmetry_index, dtype=float) for n in nonlin]
+    first = np.array([a[0] for a in ai if a.size])
+    rest = np.concatenate([a[1:] for a in ai]) if ai else np.zeros(0)
+    s.add(d.fig(figures.asymmetry_histogram(first, rest), "Asymmetry index of every "
+                "dimension: near 0 symmetric, near +-1 rectifying."))
+    return s
+
+
+def _site_labels(d: ReportData) -> tuple[Any, list[str], np.ndarray]:
+    site = d.results.site_subspace
+    pos = (np.arange(len(d.labels)) if site.unit_positions is None
+           else np.asarray(site.unit_positions))
+    return site, [d.labels[p] for p in pos], pos
+
+
+def tiling_section(d: ReportData) -> Section:
+    s = Section("tiling", "Site tiling")
+    site = d.results.site_subspace
+    if site is None or site.response_region_size is None:
+        return _absent(s, "response regions")
+    site, labels, _ = _site_labels(d)
+    sizes = np.asarray(site.response_region_size, dtype=float)
+    s.add(d.fig(figures.tiling(sizes, site.region_overlap, labels),
+                "Response region of each unit in the shared 3-D site subspace (fraction of "
+                "the volume above half its maximum) and pairwise overlap."))
+    rows = [("median region size", float(np.nanmedian(sizes)))]
+    if site.region_overlap is not None:
+        ov = np.asarray(site.region_overlap, dtype=float)
+        rows.append(("mean pairwise overlap", float(np.nanmean(ov[~np.eye(len(ov), dtype=bool)]))
+                     if len(ov) > 1 else np.nan))
+    return s.add(table(("tiling", "value"), rows))
+
+
+def similarity_section(d: ReportData) -> Section:
+    s = Section("similarity", "Subspace similarity")
+    site = d.results.site_subspace
+    if site is None or site.subspace_similarity is None:
+        return _absent(s, "subspace similarity")
+    site, labels, _ = _site_labels(d)
+    m = np.asarray(site.subspace_similarity, dtype=float)
+    s.add(d.fig(figures.similarity(m, labels), f"Similarity of the units' subspaces "
+                f"({site.similarity_measure or 'measure not recorded'})."))
+    off = m[~np.eye(len(m), dtype=bool)]
+    off = off[np.isfinite(off)]
+    rows = [("pairs", int(off.size)),
+            ("median within site", float(np.median(off)) if off.size else np.nan),
+            ("mean within site", float(np.mean(off)) if off.size else np.nan)]
+    s.add(table(("within-site similarity", "value"), rows))
+    return s.add(paragraph("Paper: about 0.55 within sites against 0.35 between sites. "
+                           "Between-site pairs need several results files.", "note"))
+
+
+def _column(units: dict[str, Any], name: str, kind: str) -> np.ndarray | None:
+    if name not in units:
+        return None
+    values = np.asarray(units[name])
+    if kind == "f":
+        values = values.astype(float)
+        return values if np.isfinite(values).any() else None
+    values = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values])
+    return values if np.isin(values, ("narrow", "regular")).any() else None
+
+
+def celltype_section(d: ReportData) -> Section:
+    s = Section("celltype", "Cell type and depth")
+    res = d.results
+    n = len(d.labels)
+    cell = _column(res.units, "cell_type", "s")
+    depth = _column(res.units, "depth_um", "f")
+    if cell is None and depth is None:
+        return _absent(s, "cell-type or depth metadata")
+    k = np.full(n, np.nan)
+    for sub in res.subspaces:
+        k[sub.unit_position] = sub.k
+    size = None
+    if res.site_subspace is not None and res.site_subspace.response_region_size is not None:
+        _, _, pos = _site_labels(d)
+        size = np.full(n, np.nan)
+        size[pos] = np.asarray(res.site_subspace.response_region_size, dtype=float)
+    info = UnitInfo.from_ids(np.asarray(res.units["id"]), depth_um=depth, cell_type=cell)
+    s.add(d.fig(figures.cell_type_and_depth(cell, size, depth, k, d.r.get("CNN")),
+                "Response-region size by spike-width class; subspace dimension and CNN r "
+                "against depth."))
+    rows = []
+    for what, values in (("response-region size", size), ("k", k), ("r CNN", d.r.get("CNN"))):
+        if values is None or cell is None:
+            continue
+        for kind, st in summarise_by_cell_type(values, info).items():
+            rows.append((what, kind, int(st["n"]), st["median"], st["mean"], st["sem"]))
+    if rows:
+        s.add(table(("value", "cell type", "units", "median", "mean", "s.e."), rows))
+        s.add(paragraph("Paper: narrow-spiking units have larger response regions (about "
+                        "0.115 against 0.076 of the volume); about 17% of units are narrow.",
+                        "note"))
+    by_depth = summarise_by_depth(k, info) if depth is not None else {}
+    if by_depth:
+        s.add(paragraph(f"k against depth: Spearman rho {by_depth['spearman_rho']:+.2f} "
+                        f"(p = {by_depth['p_value']:.3g}, {int(np.isfinite(depth).sum())} "
+                        "units)."))
+    return s
+
+
+def _flat(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        out: list[tuple[str, str]] = []
+        for k, v in value.items():
+            out += _flat(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return [(prefix, text)]
+
+
+def provenance_section(d: ReportData) -> Section:
+    s = Section("provenance", "Provenance")
+    prov = d.results.provenance
+    if not prov:
+        return _absent(s, "provenance record")
+    identity = prov.get("input") or {}
+    s.add("<h3>Input</h3>")
+    s.add(table(("field", "value"), _flat(identity) or [("input", "not recorded")]))
+    for key in ("site", "fingerprint"):
+        if key in prov:
+            s.add(paragraph(f"{key}: {prov[key]}"))
+    config = prov.get("config") or {}
+    rows = [(f"{sec}.{key}", json.dumps(config[sec][key]))
+            for sec, key in KEY_PARAMETERS if key in config.get(sec, {})]
+    if rows:
+        s.add("<h3>Key parameters</h3>").add(table(("parameter", "value"), rows))
+    versions = prov.get("package_versions") or {}
+    if versions:
+        s.add("<h3>Package versions</h3>")
+        s.add(table(("package", "version"), sorted(_flat(versions))))
+    s.add("<details><summary>Full provenance record</summary>")
+    return s.add(table(("key", "value"), _flat(prov))).add("</details>")
+
+
+def mentions_ns1(results: LoadedResults) -> bool:
+    """Whether the results come from the NS1 dataset (by its provenance or session)."""
+    text = json.dumps(results.provenance, default=str) + " " + results.session_description
+    return re.search(r"(?<![a-z0-9])ns1(?![a-z0-9])", text, re.IGNORECASE) is not None
+
+
+def footer_lines(results: LoadedResults, version: str) -> list[str]:
+    """Citations (the method paper; NS1 when the data are NS1) and the package version."""
+    lines = [f"Made by ndx-encoding-subspace {version}. Method: {PAPER}."]
+    if mentions_ns1(results):
+        lines.append(f"Data: {NS1}.")
+    return lines
+
+
+#: Section builders in page order.
+SECTIONS = (overview_section, examples_section, scores_section, k_section, ssrf_section,
+            tiling_section, similarity_section, celltype_section, provenance_section)
