@@ -51,6 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from ndx_encoding_subspace.circuit.analyses import within_between
+from ndx_encoding_subspace.compute import thread_limits
 from ndx_encoding_subspace.data.site import SiteData
 from ndx_encoding_subspace.datasets.ns1 import ns1_sites
 from ndx_encoding_subspace.datasets.ns1_site import load_ns1_site
@@ -58,7 +59,6 @@ from ndx_encoding_subspace.fitting.ensemble import Ensemble, EnsembleParams, fit
 from ndx_encoding_subspace.fitting.schedule import TrainingParams
 from ndx_encoding_subspace.fitting.scores import score_model
 from ndx_encoding_subspace.models import LNPopulation, PopulationCNN
-from ndx_encoding_subspace.pipeline.compute import thread_limits
 from ndx_encoding_subspace.pipeline.config import PipelineConfig
 from ndx_encoding_subspace.pipeline.stages import score_ensemble, subspace_models, tuning_subspaces
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from ndx_encoding_subspace.cli import _config_from_args, build_parser
+from ndx_encoding_subspace.compute import ComputeParams, thread_limits
 from ndx_encoding_subspace.errors import ConfigError
 from ndx_encoding_subspace.pipeline import distributed
 from ndx_encoding_subspace.pipeline import run as pipeline
-from ndx_encoding_subspace.pipeline.compute import ComputeParams, thread_limits
 from ndx_encoding_subspace.pipeline.config import SECTIONS, PipelineConfig
 
 threadpoolctl = pytest.importorskip("threadpoolctl")

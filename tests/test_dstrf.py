@@ -438,7 +438,7 @@ def test_workspace_reuses_its_buffers_and_grows():
 
 _PRECISION_CHECK = """
 import torch
-from ndx_encoding_subspace.pipeline.compute import full_float32
+from ndx_encoding_subspace.compute import full_float32
 b = torch.backends
 {setup}
 before = {read}

@@ -21,7 +21,7 @@ _PACKAGE = __name__.rpartition(".")[0]
 MOVED: dict[str, str] = {
     "analysis": "pipeline.stages",
     "celltype": "data.celltype",
-    "compute": "pipeline.compute",
+    "compute": "compute",
     "config": "pipeline.config",
     "demo": "pipeline.demo",
     "distributed": "pipeline.distributed",

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..errors import InvalidDataError
 
 __all__ = ["SessionInfo", "write_recording", "PRESENTATIONS_TABLE", "SOUND_COLUMN"]
@@ -352,12 +353,6 @@ def _write_atomic(nwbfile: Any, path: Path) -> Path:
     from pynwb import NWBHDF5IO
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp.nwb")
-    try:
-        with NWBHDF5IO(str(tmp), "w") as io:
-            io.write(nwbfile)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, NWBHDF5IO(str(tmp), "w") as io:
+        io.write(nwbfile)
     return path

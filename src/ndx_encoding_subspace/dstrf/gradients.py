@@ -46,9 +46,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..compute import full_float32
 from ..errors import ConfigError, InvalidDataError
 from ..params import Params, check_range
-from ..pipeline.compute import full_float32
 from .layers import (
     FIRRule,
     GenericRule,

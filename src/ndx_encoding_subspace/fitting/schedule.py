@@ -59,6 +59,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..atomic import write_bytes
 from ..errors import ConfigError, InvalidDataError, TrainingError
 from ..params import Params, check_choice, check_range
 
@@ -238,9 +239,7 @@ def _fingerprint(model: nn.Module, inputs, targets, params: TrainingParams) -> s
 def _save(path: Path, model, opt, best, gen, meta) -> None:
     blob = {"model": model.state_dict(), "optimizer": opt.state_dict() if opt else {},
             "best": best or {}, "rng": gen.get_state(), "meta": json.dumps(meta)}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(blob, tmp)
-    os.replace(tmp, path)
+    write_bytes(path, lambda handle: torch.save(blob, handle))
 
 
 def _clone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -47,7 +47,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "tiling": ("ndx_encoding_subspace.circuit.analyses", "TilingParams"),
     "scoring": ("ndx_encoding_subspace.models.params", "ScoringParams"),
     # not a stage: CPU threads of the whole run (no effect on results)
-    "compute": ("ndx_encoding_subspace.pipeline.compute", "ComputeParams"),
+    "compute": ("ndx_encoding_subspace.compute", "ComputeParams"),
 }
 
 

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from ..compute import thread_limits
 from ..data.site import SiteData
 from ..errors import ConfigError
-from .compute import thread_limits
 from .config import PipelineConfig
 
 __all__ = ["run_site", "RunResult", "results_path", "config_fingerprint"]

@@ -17,15 +17,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import torch
 
+from ..atomic import write_bytes
 from ..subspace.pca import TuningSubspace
 
 __all__ = ["stage_key", "save_subspaces", "load_subspaces", "save_fit", "load_fit"]
@@ -61,7 +61,7 @@ def save_subspaces(path: str | Path, key: str, units: Sequence[TuningSubspace],
     for i, s in enumerate([*units, shared]):
         for field in _FIELDS:
             arrays[f"{i}/{field}"] = np.asarray(getattr(s, field))
-    _write_atomically(path, lambda f: np.savez(f, **arrays))
+    write_bytes(path, lambda f: np.savez(f, **arrays))
 
 
 def load_subspaces(path: str | Path, key: str) -> tuple[list[TuningSubspace], TuningSubspace] | None:
@@ -96,16 +96,7 @@ def save_fit(path: str | Path, key: str, state: dict[str, torch.Tensor],
     path = Path(path)
     blob = {"key": key, "state": {k: v.detach().cpu() for k, v in state.items()},
             "record": json.dumps(record)}
-    _write_atomically(path, lambda f: torch.save(blob, f))
-
-
-def _write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_bytes(path, lambda f: torch.save(blob, f))
 
 
 def load_fit(path: str | Path, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:

@@ -23,6 +23,7 @@ from pynwb import NWBHDF5IO, NWBFile
 from pynwb.file import Subject
 from pynwb.misc import Units
 
+from ..atomic import atomic_path
 from ..errors import ResultsError
 from ..io.open import OpenedNWB, open_nwb
 from .bundle import SiteResults
@@ -222,20 +223,6 @@ def _opened(source: Any) -> Iterator[OpenedNWB | None]:
         yield opened
 
 
-def _fsync(path: Path, directory: bool = False) -> None:
-    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:
-        if directory:  # some platforms cannot open directories
-            return
-        raise
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _same_file(a: Path, b: Any) -> bool:
     if b is None or not isinstance(b, str | os.PathLike):
         return False
@@ -290,20 +277,10 @@ def write_results(
         raise ResultsError(f"{path}: output file exists (pass overwrite=True to replace it)")
     if not path.parent.is_dir():
         raise ResultsError(f"{path}: directory {path.parent} does not exist")
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    try:
-        with _opened(source) as opened:
-            nwbfile = build_nwbfile(results, opened, metadata)
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", "The linked table for DynamicTableRegion")
-                warnings.filterwarnings("ignore", "The file path provided.*does not end in")
-                with NWBHDF5IO(str(tmp), "w") as io:
-                    io.write(nwbfile, cache_spec=True)
-        _fsync(tmp)
-        os.replace(tmp, path)
-        _fsync(path.parent, directory=True)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    with atomic_path(path) as tmp, _opened(source) as opened:
+        nwbfile = build_nwbfile(results, opened, metadata)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The linked table for DynamicTableRegion")
+            with NWBHDF5IO(str(tmp), "w") as io:
+                io.write(nwbfile, cache_spec=True)
     return path

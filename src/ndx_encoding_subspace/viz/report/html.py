@@ -11,13 +11,13 @@ import base64
 import dataclasses
 import html
 import io
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
+
+from ...atomic import write_text
 
 __all__ = ["Section", "figure_img", "table", "paragraph", "page", "write_atomic"]
 
@@ -114,13 +114,4 @@ def page(title: str, subtitle: str, sections: Sequence[Section], footer: Sequenc
 
 def write_atomic(text: str, path: Path) -> Path:
     """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the report from other users
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text(path, text)

@@ -18,8 +18,8 @@ import contextlib
 import dataclasses
 from collections.abc import Iterator
 
-from ..errors import ConfigError
-from ..params import Params
+from .errors import ConfigError
+from .params import Params
 
 __all__ = ["ComputeParams", "full_float32", "thread_limits"]
 
