@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ndx_encoding_subspace.circuit.analyses import within_between
+from ndx_encoding_subspace.circuit import within_between
 from ndx_encoding_subspace.compute import thread_limits
 from ndx_encoding_subspace.data.site import SiteData
 from ndx_encoding_subspace.datasets.ns1 import ns1_sites

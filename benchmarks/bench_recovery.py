@@ -39,7 +39,7 @@ import numpy as np
 
 
 def _oracle(site, n_lags: int) -> float:
-    from ndx_encoding_subspace.circuit.analyses import subspace_similarity
+    from ndx_encoding_subspace.circuit import subspace_similarity
     from ndx_encoding_subspace.datasets.simulated.site import truth_model
     from ndx_encoding_subspace.dstrf.gradients import DSTRFParams, dstrf
     from ndx_encoding_subspace.pipeline.demo import _pad_lags

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ndx_encoding_subspace.circuit.analyses import (
+from ndx_encoding_subspace.circuit import (
     TilingParams,
     shared_subspace,
     shared_subspace_streaming,

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from ndx_encoding_subspace.circuit.analyses import subspace_similarity
+from ndx_encoding_subspace.circuit import subspace_similarity
 from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, simulate_site, truth_model
 from ndx_encoding_subspace.dstrf.gradients import DSTRFParams, dstrf
 from ndx_encoding_subspace.nonlinearity.ssrf import classify_shape, orient

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ndx_encoding_subspace.circuit.analyses import subspace_similarity
+from ndx_encoding_subspace.circuit import subspace_similarity
 from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, load_truth, simulate_site
 from ndx_encoding_subspace.pipeline.demo import _pad_lags, demo_config, recovery
 from ndx_encoding_subspace.pipeline.run import run_site

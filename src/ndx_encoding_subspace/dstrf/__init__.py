@@ -5,8 +5,15 @@
 an ensemble's members.
 """
 
-from .ensemble import EnsembleStatistics, ensemble_dstrf, ensemble_statistics, iter_ensemble_dstrf_chunks
+from .ensemble import (
+    EnsembleStatistics,
+    ensemble_dstrf,
+    ensemble_statistics,
+    iter_ensemble_dstrf_chunks,
+    model_scales,
+    shrink,
+)
 from .gradients import DSTRFChunk, DSTRFParams, dstrf, iter_dstrf_chunks, receptive_field, sample_times
 
 __all__ = ["DSTRFParams", "DSTRFChunk", "dstrf", "iter_dstrf_chunks", "sample_times", "receptive_field",
-           "EnsembleStatistics", "ensemble_dstrf", "ensemble_statistics", "iter_ensemble_dstrf_chunks"]
+           "EnsembleStatistics", "model_scales", "shrink", "ensemble_dstrf", "ensemble_statistics", "iter_ensemble_dstrf_chunks"]

@@ -32,8 +32,7 @@ from ..fitting.schedule import FitRecord, TrainingParams
 from ..fitting.scores import UnitScores, score_predictions
 from ..models import MemberAverage, SubspaceNetwork
 from ..pipeline.stage_cache import load_fit, save_fit, stage_key
-from ..subspace.pca import TuningSubspace
-from ..subspace.projection import project
+from ..subspace import TuningSubspace, project
 
 __all__ = ["SubspaceModel", "fit_subspace_model", "fit_subspace_models", "COMBINE"]
 

@@ -94,7 +94,7 @@ def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -
     matches the truth. Means and fractions are over units whose CNN r is at least
     ``min_r``.
     """
-    from ..circuit.analyses import subspace_similarity
+    from ..circuit import subspace_similarity
 
     cnn = [m for m in loaded.models if m.role == "cnn"]
     r_cnn = np.asarray(cnn[0].scores["r"]) if cnn else np.full(len(loaded.subspaces), np.nan)

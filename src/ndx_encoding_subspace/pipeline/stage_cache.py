@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..atomic import write_bytes
-from ..subspace.pca import TuningSubspace
+from ..subspace import TuningSubspace
 
 __all__ = ["stage_key", "save_subspaces", "load_subspaces", "save_fit", "load_fit"]
 

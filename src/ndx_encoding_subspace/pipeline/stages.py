@@ -23,21 +23,19 @@ import numpy as np
 import torch
 
 from ..data.site import SiteData
-from ..dstrf.ensemble import (
+from ..dstrf import (
     ensemble_dstrf,
     ensemble_statistics,
     iter_ensemble_dstrf_chunks,
     model_scales,
+    sample_times,
 )
-from ..dstrf.gradients import sample_times
 from ..errors import InvalidDataError
 from ..fitting.ensemble import Ensemble, fit_ensemble
 from ..fitting.scores import UnitScores, score_predictions
 from ..nonlinearity.subspace_model import SubspaceModel, fit_subspace_models
 from ..results import ModelResult, SiteAnalysis, SiteResults, UnitNonlinearity, UnitSubspace
-from ..subspace.pca import TuningSubspace, fit_subspaces
-from ..subspace.projection import project
-from ..subspace.stream import streaming_site_subspaces
+from ..subspace import TuningSubspace, fit_subspaces, project, streaming_site_subspaces
 from .config import PipelineConfig
 from .stage_cache import load_subspaces, save_subspaces, stage_key
 
@@ -242,7 +240,7 @@ def site_analysis(
     ensemble: Ensemble, config: PipelineConfig,
 ) -> SiteAnalysis:
     """Shared site subspace, tiling of the shared space, pairwise subspace similarity."""
-    from ..circuit.analyses import similarity_matrix, tiling
+    from ..circuit import similarity_matrix, tiling
 
     n_dims = config.tiling.n_dims
     stims = [s.spectrogram for s in site.sounds]

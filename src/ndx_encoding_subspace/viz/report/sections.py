@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ...circuit.analyses import summarise_by_cell_type, summarise_by_depth
+from ...circuit import summarise_by_cell_type, summarise_by_depth
 from ...data.site import UnitInfo
 from ...datasets.ns1 import CITATION as NS1
 from ...results.bundle import ROLE_CONTAINERS
