@@ -16,4 +16,5 @@ from .ensemble import (
 from .gradients import DSTRFChunk, DSTRFParams, dstrf, iter_dstrf_chunks, receptive_field, sample_times
 
 __all__ = ["DSTRFParams", "DSTRFChunk", "dstrf", "iter_dstrf_chunks", "sample_times", "receptive_field",
-           "EnsembleStatistics", "model_scales", "shrink", "ensemble_dstrf", "ensemble_statistics", "iter_ensemble_dstrf_chunks"]
+           "EnsembleStatistics", "model_scales", "shrink", "ensemble_dstrf", "ensemble_statistics",
+           "iter_ensemble_dstrf_chunks"]
