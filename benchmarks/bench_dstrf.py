@@ -1,7 +1,7 @@
 """dSTRF throughput for the paper CNN (50 units, D = 30) against the one-bin-at-a-time loop.
 
 Prints, for 1 and 2 CPU threads (and the GPU when there is one): windows x units per
-second of :func:`ndx_encoding_subspace.dstrf.gradients.dstrf`, of the reference loop
+second of :func:`ndx_encoding_subspace.dstrf.dstrf`, of the reference loop
 (``torch.autograd.functional.jacobian`` on one 30-bin window at a time, all units), the
 float32 matrix-multiply rate measured in the same run, and the share of that rate the
 batched dSTRF reaches, counting the minimum work of a reverse pass per window (every
@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from ndx_encoding_subspace.dstrf.gradients import DSTRFParams, dstrf
+from ndx_encoding_subspace.dstrf import DSTRFParams, dstrf
 from ndx_encoding_subspace.models import PopulationCNN
 
 N_FREQ, N_UNITS, N_LAGS = 32, 50, 30

@@ -27,8 +27,8 @@ import time
 import numpy as np
 import torch
 
+from ndx_encoding_subspace.dstrf import DSTRFParams
 from ndx_encoding_subspace.dstrf.ensemble import ensemble_statistics, iter_ensemble_dstrf_chunks
-from ndx_encoding_subspace.dstrf.gradients import DSTRFParams
 from ndx_encoding_subspace.errors import ConfigError
 from ndx_encoding_subspace.models import PopulationCNN
 from ndx_encoding_subspace.subspace.linalg import top_eigh

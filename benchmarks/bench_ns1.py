@@ -1,6 +1,10 @@
 """NS1 benchmark (METHOD.md section 9): LN and population CNN, CCnorm / CCraw over 73 units.
 
-Data: Harper et al. (2016), PLoS Comput Biol 12:e1005113 (``../shared/data/ns1``).
+Data: Harper et al. (2016), PLoS Comput Biol 12:e1005113 (``../shared/data/ns1``). At run
+time the 27 archive sites holding valid units are written to NWB by the public converter
+(:func:`convert_ns1`, into ``--nwb-dir`` or a temporary folder) and read back, file by file,
+with :func:`read_site` (:func:`read_ns1` joins them into one population); nothing else
+reads the archive's spikes or sounds. With ``--quick``: the first 4 of those sites.
 Protocol: 73 valid units as one population; test clips 3, 6, 9, 19 never used for fitting,
 early stopping or any choice; 5 ms bins (999 per clip), trials smoothed with
 [0.5, 1, 0.5], target = trial mean. Front end: this package's gammatone spectrogram
@@ -36,7 +40,7 @@ Reuse: :func:`fit_ns1` returns the fitted :class:`Ensemble` of one model kind;
 :func:`subspace_step` runs the subspace step on a fitted CNN ensemble.
 
 Usage: ``python benchmarks/bench_ns1.py [--quick] [--seeds 3] [--threads 1]
-[--subspace-units N] [--skip-ln]``.
+[--subspace-units N] [--skip-ln] [--nwb-dir DIR]``.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import argparse
 import os
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -53,8 +58,7 @@ import numpy as np
 from ndx_encoding_subspace.circuit import within_between
 from ndx_encoding_subspace.compute import thread_limits
 from ndx_encoding_subspace.data.site import SiteData
-from ndx_encoding_subspace.datasets.ns1 import ns1_sites
-from ndx_encoding_subspace.datasets.ns1_site import load_ns1_site
+from ndx_encoding_subspace.datasets.ns1 import convert_ns1, protocol_sites, read_ns1
 from ndx_encoding_subspace.fitting.ensemble import Ensemble, EnsembleParams, fit_ensemble
 from ndx_encoding_subspace.fitting.schedule import TrainingParams
 from ndx_encoding_subspace.fitting.scores import score_model
@@ -66,9 +70,18 @@ DATA = Path(os.environ.get("NDX_ES_SHARED_DATA", Path(__file__).resolve().parent
 NS1 = DATA / "ns1" / "ns1_compact.npz"
 
 
-def ns1_site(path: Path = NS1) -> SiteData:
-    """The NS1 benchmark site (73 units, test clips as validation sounds)."""
-    return load_ns1_site(path)
+def ns1_site(path: Path = NS1, nwb_dir: Path | None = None, n_sites: int | None = None) -> SiteData:
+    """The NS1 benchmark site (73 units, test clips as validation sounds), read from NWB.
+
+    The archive's sites holding valid units (the first ``n_sites`` of them) are converted
+    with :func:`convert_ns1` into ``nwb_dir`` (gzipped, kept) or a temporary folder
+    (uncompressed, removed), then read back with :func:`read_ns1`.
+    """
+    sites = protocol_sites(path)[:n_sites]
+    with tempfile.TemporaryDirectory(prefix="ns1-nwb-") as tmp:
+        folder = Path(nwb_dir) if nwb_dir is not None else Path(tmp)
+        files = convert_ns1(path, folder, sites=sites, compression=nwb_dir is not None)
+        return read_ns1(files)
 
 
 def fit_ns1(kind: str, site: SiteData, seeds: tuple[int, ...] = (0, 1, 2), *, quick: bool = False,
@@ -122,17 +135,16 @@ def subspace_config(quick: bool = False, sample_step: int = 47) -> PipelineConfi
     return PipelineConfig(**sections)
 
 
-def _site_groups(site: SiteData, path: Path) -> list[list[int]]:
-    """Unit positions of ``site`` grouped by NS1 recording site (experiment/penetration)."""
-    ids = [int(i) for i in site.units.ids]
-    position = {u: p for p, u in enumerate(ids)}
-    groups = [[position[int(u)] for u in members if int(u) in position]
-              for members in ns1_sites(path).values()]
+def _site_groups(site: SiteData) -> list[list[int]]:
+    """Unit positions of ``site`` grouped by NS1 recording site (one NWB file each)."""
+    position = {int(u): p for p, u in enumerate(site.units.ids)}
+    groups = [[position[u] for u in members if u in position]
+              for members in site.source["recording_sites"].values()]
     return [g for g in groups if g]
 
 
 def subspace_step(cnn: Ensemble, site: SiteData, *, units: np.ndarray | None = None,
-                  quick: bool = False, path: Path = NS1, sample_step: int = 47) -> dict[str, float]:
+                  quick: bool = False, sample_step: int = 47) -> dict[str, float]:
     """Tuning subspaces of every unit from the CNN ensemble, subspace models for ``units``.
 
     Prints a per-unit table and the distribution of k at 90%; returns the summary
@@ -152,7 +164,7 @@ def subspace_step(cnn: Ensemble, site: SiteData, *, units: np.ndarray | None = N
                k90_min=int(k90.min()), k90_max=int(k90.max()), k95_median=float(np.median(k95)),
                k_median=float(np.median(k)))
 
-    groups = _site_groups(site, path)
+    groups = _site_groups(site)
     wb = within_between([[subs[p] for p in g] for g in groups])
     out.update(similarity_within_median=wb["within_median"],
                similarity_between_median=wb["between_median"], similarity_p_value=wb["p_value"],
@@ -212,9 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample-step", type=int, default=47,
                     help="dSTRFs at every N-th estimation bin (paper: 47, at most 3000; "
                          "other steps: no cap, streamed when large)")
+    ap.add_argument("--nwb-dir", type=Path, default=None,
+                    help="keep the converted NS1 NWB files here (default: a temporary folder)")
     args = ap.parse_args(argv)
     if not NS1.exists():
-        print(f"NS1 archive not found at {NS1}; skipped")
+        print(f"NS1 archive not found at {NS1} (set NDX_ES_SHARED_DATA to the shared data folder); "
+              "skipped")
         print("skipped=1")
         return 0
     # bounded BLAS threads too: on a shared machine a threaded OpenBLAS waits on busy
@@ -231,7 +246,10 @@ def _fmt(v: float | int) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    site = ns1_site()
+    site = ns1_site(nwb_dir=args.nwb_dir, n_sites=4 if args.quick else None)
+    read_s = time.perf_counter() - t0
+    print(f"NS1 read from NWB: {site.n_units} units of {len(site.source['recording_sites'])} sites, "
+          f"{read_s:.0f} s", flush=True)
     seeds = (0,) if args.quick else tuple(range(args.seeds))
     results: dict[str, float] = {}
     for kind in ("cnn",) if args.skip_ln else ("ln", "cnn"):
@@ -247,6 +265,7 @@ def _run(args: argparse.Namespace) -> int:
                                  sample_step=args.sample_step))
     results["dstrf_sample_step"] = args.sample_step
     results["seeds"] = len(seeds)
+    results["nwb_read_s"] = read_s
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     results["total_s"] = time.perf_counter() - t0
     head = ["ln_ccnorm_mean", "ln_ccnorm_median", "cnn_ccnorm_mean", "cnn_ccnorm_median",

@@ -41,7 +41,7 @@ import numpy as np
 def _oracle(site, n_lags: int) -> float:
     from ndx_encoding_subspace.circuit import subspace_similarity
     from ndx_encoding_subspace.datasets.simulated.site import truth_model
-    from ndx_encoding_subspace.dstrf.gradients import DSTRFParams, dstrf
+    from ndx_encoding_subspace.dstrf import DSTRFParams, dstrf
     from ndx_encoding_subspace.pipeline.demo import _pad_lags
     from ndx_encoding_subspace.subspace.pca import SubspaceParams, fit_subspaces
 
@@ -60,8 +60,8 @@ def _gradient_agreement(site, members, n_lags: int, step: int) -> list[dict[str,
     ensemble dSTRFs' energy inside the true subspace.
     """
     from ndx_encoding_subspace.datasets.simulated.site import truth_model
+    from ndx_encoding_subspace.dstrf import DSTRFParams, dstrf
     from ndx_encoding_subspace.dstrf.ensemble import ensemble_dstrf
-    from ndx_encoding_subspace.dstrf.gradients import DSTRFParams, dstrf
     from ndx_encoding_subspace.pipeline.demo import _pad_lags
 
     est = [site.spectrograms[n] for n in site.estimation]

@@ -28,12 +28,12 @@ def run_one(n_bins: int, chunk: int, route: str = "shared") -> dict[str, float]:
     import numpy as np
     import torch
 
+    from ndx_encoding_subspace.dstrf import DSTRFParams
     from ndx_encoding_subspace.dstrf.ensemble import (
         ensemble_statistics,
         iter_ensemble_dstrf_chunks,
         model_scales,
     )
-    from ndx_encoding_subspace.dstrf.gradients import DSTRFParams
     from ndx_encoding_subspace.models import PopulationCNN
     from ndx_encoding_subspace.subspace.pca import SubspaceParams
     from ndx_encoding_subspace.subspace.stream import streaming_site_subspaces, streaming_subspaces

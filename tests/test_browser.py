@@ -1,10 +1,11 @@
 """A results file seen in a real browser: Voila serves a notebook, headless Chromium shows it.
 
-The notebook opens a results file written here, registers our views through the
-compatibility import and displays the SSRF view of the file's SubspaceNonlinearityTable and
-the whole ``nwb2widget`` tree. Chromium (Debian's ``chromium``; installed with apt-get when
-missing and running as root) loads the page; the DOM is polled over the DevTools protocol
-until the SSRF widget holds a loaded image. A screenshot goes to ``test-artifacts/``.
+The notebook opens a results file written here, registers our views with
+``import ndx_encoding_subspace.widgets`` and displays the SSRF view of the file's
+SubspaceNonlinearityTable and the whole ``nwb2widget`` tree. Chromium (Debian's
+``chromium``; installed with apt-get when missing and running as root) loads the page;
+the DOM is polled over the DevTools protocol until the SSRF widget holds a loaded image.
+A screenshot goes to ``test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -107,13 +108,11 @@ def _wait_for_port(port: int, proc: subprocess.Popen, log: Path, deadline: float
 def _write_notebook(path: Path, results: Path) -> None:
     cells = [
         nbformat.v4.new_code_cell(
-            "from ndx_encoding_subspace.viz.widgets.compat import import_nwbwidgets\n"
-            "nwbwidgets = import_nwbwidgets()\n"
+            "import ndx_encoding_subspace.widgets  # registers the views in nwbwidgets\n"
+            "import nwbwidgets\n"
             "from IPython.display import display\n"
             "from pynwb import NWBHDF5IO\n"
-            "from ndx_encoding_subspace.viz.widgets import register_widgets\n"
             "from ndx_encoding_subspace.viz.widgets.ssrf import SSRFWidget\n"
-            "register_widgets()\n"
             f"io = NWBHDF5IO({str(results)!r}, 'r')\n"
             "nwbfile = io.read()"),
         nbformat.v4.new_code_cell(

@@ -13,16 +13,9 @@ from torch import nn
 
 from ndx_encoding_subspace.dstrf import layers as dstrf_layers
 from ndx_encoding_subspace.dstrf.ensemble import ensemble_dstrf, ensemble_statistics, model_scales, shrink
-from ndx_encoding_subspace.dstrf.gradients import (
-    CPU_CHUNK,
-    DEVICE_CHUNK,
-    DSTRFParams,
-    _params,
-    dstrf,
-    iter_dstrf_chunks,
-    receptive_field,
-    sample_times,
-)
+from ndx_encoding_subspace.dstrf.gradients import dstrf, iter_dstrf_chunks
+from ndx_encoding_subspace.dstrf.params import CPU_CHUNK, DEVICE_CHUNK, DSTRFParams, sample_times
+from ndx_encoding_subspace.dstrf.stages import _params, receptive_field
 from ndx_encoding_subspace.errors import ConfigError
 from ndx_encoding_subspace.models import LNPopulation, PopulationCNN
 
@@ -149,7 +142,7 @@ def test_dstrf_equals_autograd_loop(cls, device, stim, caplog):
     model = cls().eval()
     params = DSTRFParams(n_lags=12, chunk_size=16, device=device)
     times = np.r_[0:12, 40:44, 69]  # includes bins whose window starts before the stimulus
-    with caplog.at_level(logging.INFO, logger="ndx_encoding_subspace.dstrf.gradients"):
+    with caplog.at_level(logging.INFO, logger="ndx_encoding_subspace.dstrf.stages"):
         fast = dstrf(model, stim, times, params)
     staged = "per-layer dSTRF over 10 layers (6 generic)" in caplog.text
     assert staged == (cls is TinyCNN), caplog.text
@@ -177,7 +170,7 @@ def test_population_cnn_uses_explicit_rules(stim, caplog, monkeypatch, include_o
     params = DSTRFParams(n_lags=8, chunk_size=13, device=device,
                          include_output_nonlinearity=include_output)
     times = np.arange(0, len(stim), 3)
-    with caplog.at_level(logging.INFO, logger="ndx_encoding_subspace.dstrf.gradients"):
+    with caplog.at_level(logging.INFO, logger="ndx_encoding_subspace.dstrf.stages"):
         fast = dstrf(model, stim, times, params)
     n_layers = 10 if include_output else 9
     assert f"per-layer dSTRF over {n_layers} layers (0 generic)" in caplog.text
@@ -471,7 +464,7 @@ def test_full_float32_restores_the_settings_also_after_an_error(setup, read):
 
 def test_dstrf_runs_whatever_precision_settings_the_caller_chose():
     code = ("import numpy as np, torch\n"
-            "from ndx_encoding_subspace.dstrf.gradients import DSTRFParams, dstrf\n"
+            "from ndx_encoding_subspace.dstrf import DSTRFParams, dstrf\n"
             "from ndx_encoding_subspace.models import LNPopulation\n"
             "torch.backends.cuda.matmul.fp32_precision = 'tf32'\n"
             "m = LNPopulation(4, 2, channels=3, taps=3).eval()\n"

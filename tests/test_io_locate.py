@@ -50,10 +50,12 @@ def test_templates_layouts(tmp_path, kwargs, table, column):
     assert all(p.first_sample == 0 and p.n_samples == 8000 for p in layout.presentations)
 
 
-def test_acoustic_waveform_series_without_ndx_sound(tmp_path):
-    site = mock_site(waveforms=False, sound_type="AcousticWaveformSeries", type_folder=tmp_path / "spec")
-    layout, found = _layout(site, tmp_path)
-    assert {s.neurodata_type for s in layout.sounds} == {"AcousticWaveformSeries"}
+@pytest.mark.parametrize("layout", ["templates", "continuous"])
+def test_acoustic_waveform_series(tmp_path, layout):
+    site = mock_site(layout=layout, waveforms=False, sound_type="AcousticWaveformSeries")
+    found_layout, found = _layout(site, tmp_path)
+    assert found_layout.kind == layout
+    assert {s.neurodata_type for s in found_layout.sounds} == {"AcousticWaveformSeries"}
     assert sorted(found) == sorted(_truth(site))
 
 

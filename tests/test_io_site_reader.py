@@ -268,7 +268,7 @@ def test_spike_width_and_class_from_waveforms(tmp_path):
 
     path = mock_site(waveforms=True, n_units=4).write(tmp_path / "waves.nwb")
     data = read_site(path)
-    # even units: trough-to-peak 0.25 ms, odd units: 0.6 ms (mock_files)
+    # even units: trough-to-peak 0.25 ms, odd units: 0.6 ms (testing.files.mock_spiking_units)
     np.testing.assert_allclose(data.units.spike_width_ms, [0.25, 0.6, 0.25, 0.6], atol=0.04)
     assert list(data.units.cell_type) == ["narrow", "regular", "narrow", "regular"]
     wide = read_site(path, celltype=CellTypeParams(narrow_threshold_ms=0.7))

@@ -112,3 +112,11 @@ def test_load_state_is_strict():
 def test_user_module_has_no_document():
     with pytest.raises(ConfigError):
         to_architecture(torch.nn.Linear(3, 2))
+
+
+def test_a_document_without_the_optional_min_width_takes_the_models_default():
+    from ndx_encoding_subspace.models.params import CNNParams
+
+    doc = to_architecture(LNPopulation(8, 3, channels=4, taps=3))
+    del doc["core"][0]["params"]["min_width"]
+    assert from_architecture(doc).core_layers[0].min_width == CNNParams().min_width

@@ -15,6 +15,7 @@ from ndx_encoding_subspace.models import (
     PopulationCNN,
     ShiftedReLU,
     SubspaceNetwork,
+    to_architecture,
 )
 
 
@@ -122,6 +123,39 @@ def test_subspace_network_shape_and_validation():
         SubspaceNetwork(0)
     with pytest.raises(ConfigError, match="n_units"):
         PopulationCNN(32, 0)
+
+
+def test_sizes_default_to_and_are_checked_by_the_parameter_classes():
+    from ndx_encoding_subspace.models import SubspaceNetworks
+    from ndx_encoding_subspace.models.params import CNNParams, LNParams, SubspaceModelParams
+
+    def arch(model):
+        return to_architecture(model)["core"]
+
+    torch.manual_seed(0)
+    cnn, ln = CNNParams(), LNParams()
+    assert arch(PopulationCNN(8, 3)) == arch(cnn.build(8, 3))
+    assert arch(PopulationCNN(8, 3, fir_taps=4)) == arch(CNNParams(fir_taps=4).build(8, 3))
+    assert arch(PopulationCNN(8, 3, params=cnn, hidden=(6, 5))) == arch(
+        PopulationCNN(8, 3, hidden=(6, 5)))
+    assert arch(LNPopulation(8, 3)) == arch(ln.build(8, 3))
+    mix, fir = LNPopulation(8, 3).core_layers[:2]
+    assert (mix.n_out, mix.min_width, fir.taps) == (ln.channels, ln.min_width, ln.taps)
+    hidden = SubspaceModelParams().hidden
+    assert tuple(m.n_out for m in SubspaceNetworks([2, 1]).core_layers
+                 if type(m).__name__ == "UnitDense")[:-1] == hidden
+    for make, message in [
+        (lambda: PopulationCNN(8, 3, fir_taps=0), "CNNParams.fir_taps"),
+        (lambda: PopulationCNN(8, 3, hidden=(4, 5, 6)), "CNNParams.hidden"),
+        (lambda: PopulationCNN(8, 3, params=ln), "params must be CNNParams"),
+        (lambda: LNPopulation(8, 3, taps=0), "LNParams.taps"),
+        (lambda: LNPopulation(8, 3, min_width=0.0), "LNParams.min_width"),
+        (lambda: SubspaceNetwork(3, hidden=(4, 0)), "SubspaceModelParams.hidden"),
+        (lambda: SubspaceNetwork(3, hidden=(4.5,)), "SubspaceModelParams.hidden"),
+        (lambda: SubspaceNetworks([2], hidden=()), "SubspaceModelParams.hidden"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            make()
 
 
 def test_batched_subspace_networks_equal_separate_networks():

@@ -19,6 +19,8 @@ from ndx_encoding_subspace.datasets.ns1 import (
 )
 from ndx_encoding_subspace.errors import InvalidDataError
 
+pytestmark = pytest.mark.shared
+
 SITE = "exp45_1x32/P03-SH.En.C.U"  # three units, small file
 
 

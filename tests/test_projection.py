@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ndx_encoding_subspace.dstrf.gradients import DSTRFParams, dstrf
+from ndx_encoding_subspace.dstrf import DSTRFParams, dstrf
 from ndx_encoding_subspace.errors import InvalidDataError
 from ndx_encoding_subspace.subspace.projection import project, project_all, project_direct
 

@@ -15,7 +15,7 @@ import torch
 
 from ndx_encoding_subspace.circuit import subspace_similarity
 from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, simulate_site, truth_model
-from ndx_encoding_subspace.dstrf.gradients import DSTRFParams, dstrf
+from ndx_encoding_subspace.dstrf import DSTRFParams, dstrf
 from ndx_encoding_subspace.nonlinearity.ssrf import classify_shape, orient
 from ndx_encoding_subspace.subspace.pca import SubspaceParams, fit_subspaces
 from ndx_encoding_subspace.subspace.projection import project

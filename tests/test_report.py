@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import dataclasses
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ndx_encoding_subspace.data.site import SiteData, Sound, UnitInfo
+from ndx_encoding_subspace.datasets.ns1 import CITATION as NS1_CITATION
 from ndx_encoding_subspace.errors import ConfigError, ResultsError
 from ndx_encoding_subspace.models import LNPopulation, PopulationCNN, SubspaceNetwork
 from ndx_encoding_subspace.results import (
@@ -23,7 +26,11 @@ from ndx_encoding_subspace.results import (
     write_results,
 )
 from ndx_encoding_subspace.viz.report import ReportParams, report_path, write_report
-from ndx_encoding_subspace.viz.report.sections import footer_lines, mentions_ns1
+from ndx_encoding_subspace.viz.report.sections import (
+    NS1_DOI,
+    dataset_citations,
+    footer_lines,
+)
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:The linked table for DynamicTableRegion:UserWarning"
@@ -150,12 +157,50 @@ def test_footer_cites_the_paper_and_ns1_only_for_ns1(results_file, report) -> No
     _, text = report
     assert "doi:10.1038/s41593-026-02216-0" in text and "Harper" not in text
     loaded = load_results(results_file)
-    assert not mentions_ns1(loaded)
-    ns1 = dataclasses.replace(loaded, provenance={"input": {"file": "/data/ns1/NS1.npz"}})
-    assert mentions_ns1(ns1)
-    assert any("Harper" in line for line in footer_lines(ns1, "0"))
-    other = dataclasses.replace(loaded, provenance={"input": {"file": "/data/ns10x.npz"}})
-    assert not mentions_ns1(other)
+    assert loaded.related_publications == () and dataset_citations(loaded) == []
+    # the decision reads the file's related_publications, not free text about NS1
+    named = dataclasses.replace(loaded, provenance={"input": {"file": "/data/ns1/NS1.npz"}},
+                                session_description="NS1 site")
+    assert dataset_citations(named) == []
+    assert NS1_DOI in NS1_CITATION
+    for entry in (f"doi:{NS1_DOI}", f"https://doi.org/{NS1_DOI.upper()}", NS1_DOI):
+        ns1 = dataclasses.replace(loaded, related_publications=("doi:10.1/other", entry))
+        assert dataset_citations(ns1) == [NS1_CITATION]
+        assert footer_lines(ns1, "0")[1] == f"Data: {NS1_CITATION}."
+    other = dataclasses.replace(loaded, related_publications=(f"doi:{NS1_DOI}0",))
+    assert dataset_citations(other) == []
+
+
+def test_ns1_is_cited_from_the_metadata_the_results_file_carries(tmp_path: Path) -> None:
+    """NS1 recordings name the paper's DOI in related_publications (datasets.ns1); the
+    results writer copies session metadata, the loader reads it, the report cites."""
+    meta = {"related_publications": [f"doi:{NS1_DOI}"], "keywords": ["NS1", "ferret"],
+            "subject": {"subject_id": "f1", "species": "Mustela putorius furo", "sex": "U"}}
+    path = write_results(_results(), tmp_path / "ns1.results.nwb", metadata=meta)
+    loaded = load_results(path)
+    assert loaded.related_publications == (f"doi:{NS1_DOI}",)
+    assert loaded.keywords == ("NS1", "ferret")
+    text = write_report(path, params=ReportParams(n_examples=0, dpi=20)).read_text()
+    assert "Harper NS" in text
+
+
+def test_the_report_imports_neither_ipywidgets_nor_nwbwidgets(results_file,
+                                                              tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    code = (
+        "import sys\n"
+        "from ndx_encoding_subspace.viz.report import ReportParams, write_report\n"
+        f"write_report({str(results_file)!r}, {str(out)!r}, "
+        "params=ReportParams(n_examples=1, dpi=20))\n"
+        "loaded = [m for m in ('ipywidgets', 'nwbwidgets') if m in sys.modules]\n"
+        "print('loaded', loaded)\n"
+        "assert not loaded, loaded\n"
+        "assert 'matplotlib' in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert out.exists()
 
 
 def test_missing_or_unreadable_results_raise_naming_the_file(tmp_path: Path) -> None:
@@ -184,12 +229,12 @@ def test_existing_report_needs_overwrite_and_is_replaced_whole(results_file, rep
 
 def test_failure_while_writing_leaves_no_partial_file(results_file, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from ndx_encoding_subspace.viz.report import html
+    from ndx_encoding_subspace import atomic  # the report is written through it
 
     def broken(*_args, **_kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(html.os, "replace", broken)
+    monkeypatch.setattr(atomic.os, "replace", broken)
     out = tmp_path / "r.html"
     with pytest.raises(OSError, match="disk full"):
         write_report(results_file, out, params=ReportParams(n_examples=0, dpi=30))

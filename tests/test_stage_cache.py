@@ -1,4 +1,8 @@
-"""Finished stages kept for a rerun: exact round trip, keys, no pickles, bad archives."""
+"""Finished stages kept for a rerun: exact round trip, keys, no pickles, bad archives.
+
+The generic store is :mod:`ndx_encoding_subspace.cache` (keys, fitted networks); the
+pipeline keeps the tuning subspaces with :mod:`ndx_encoding_subspace.pipeline.stage_cache`.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,11 @@ import dataclasses
 import zipfile
 
 import numpy as np
+import pytest
 import torch
 
-from ndx_encoding_subspace.pipeline.stage_cache import load_subspaces, save_subspaces, stage_key
+from ndx_encoding_subspace.cache import load_fit, save_fit, stage_key
+from ndx_encoding_subspace.pipeline.stage_cache import load_subspaces, save_subspaces
 from ndx_encoding_subspace.subspace.pca import SubspaceParams, fit_subspaces
 
 
@@ -78,3 +84,47 @@ def test_the_key_takes_scalar_tensors_and_the_format():
     model = torch.nn.BatchNorm1d(3)  # holds a 0-d buffer
     key = stage_key([model], [], {})
     assert key == stage_key([model], [], {}) and len(key) == 64
+
+
+def test_fits_round_trip_exactly_without_pickles(tmp_path):
+    torch.manual_seed(0)
+    state = torch.nn.Linear(3, 2).state_dict()
+    record = {"epochs": 3, "val_loss": [1.5, None]}
+    path = tmp_path / "fit.pt"
+    assert load_fit(path, "k1") is None  # absent
+    save_fit(path, "k1", state, record)
+    got_state, got_record = load_fit(path, "k1")
+    assert got_record == record and set(got_state) == set(state)
+    for name, tensor in state.items():
+        assert torch.equal(got_state[name], tensor)
+    assert load_fit(path, "k2") is None
+    assert [p.name for p in tmp_path.iterdir()] == ["fit.pt"]  # no temporary left
+    torch.save({"key": "k1", "state": {}, "record": object()}, path)  # a pickle is never run
+    assert load_fit(path, "k1") is None
+    path.write_bytes(b"not a checkpoint")
+    assert load_fit(path, "k1") is None
+
+
+def test_the_generic_store_imports_no_stage():
+    import subprocess
+    import sys
+
+    code = ("import sys, ndx_encoding_subspace.cache; "
+            "stages = ('pipeline', 'nonlinearity', 'subspace', 'dstrf', 'fitting', 'models', "
+            "'circuit', 'results', 'viz', 'io', 'data'); "
+            "print([m for m in sys.modules if m.split('.')[0] == 'ndx_encoding_subspace' "
+            "and len(m.split('.')) > 1 and m.split('.')[1] in stages])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_old_module_path_gives_every_name():
+    import importlib
+    import sys
+
+    sys.modules.pop("ndx_encoding_subspace.stage_cache", None)
+    with pytest.warns(DeprecationWarning, match="ndx_encoding_subspace.cache or "):
+        old = importlib.import_module("ndx_encoding_subspace.stage_cache")
+    for name in ("stage_key", "save_fit", "load_fit", "save_subspaces", "load_subspaces"):
+        assert callable(getattr(old, name)), name
+    assert old.stage_key is stage_key and old.save_subspaces is save_subspaces

@@ -10,6 +10,7 @@ import torch
 
 from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
 from ndx_encoding_subspace.subspace.linalg import add_grams, gram, symmetric, top_eigh, top_eigvalsh
+from ndx_encoding_subspace.subspace.moments import MomentAccumulator
 from ndx_encoding_subspace.subspace.pca import (
     SubspaceParams,
     _device_shuffles,
@@ -20,7 +21,6 @@ from ndx_encoding_subspace.subspace.pca import (
     outlier_keep,
 )
 from ndx_encoding_subspace.subspace.stream import (
-    MomentAccumulator,
     _Reservoir,
     pooled_outlier_statistics,
     streaming_site_subspaces,

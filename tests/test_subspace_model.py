@@ -13,11 +13,20 @@ from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
 from ndx_encoding_subspace.fitting.schedule import TrainingParams
 from ndx_encoding_subspace.fitting.scores import shuffle_floor
 from ndx_encoding_subspace.models import MemberAverage, SubspaceNetwork
+from ndx_encoding_subspace.models.params import ScoringParams, SubspaceModelParams
 from ndx_encoding_subspace.nonlinearity.subspace_model import fit_subspace_model, fit_subspace_models
 from ndx_encoding_subspace.subspace.pca import fit_subspace
 from ndx_encoding_subspace.subspace.projection import project
 
 F, D = 5, 4
+
+
+def _model(n_init: int = 1, **changes) -> SubspaceModelParams:
+    return SubspaceModelParams(n_init=n_init, **changes)
+
+
+def _scoring(n_shuffles: int, **changes) -> ScoringParams:
+    return ScoringParams(n_shuffles=n_shuffles, **changes)
 
 
 def _site(rng):
@@ -49,7 +58,7 @@ def test_subspace_model_on_true_subspace():
     assert sub.k == 2
     params = TrainingParams(max_epochs=60, patience=10, lr_stage1=1e-2, lr_stage2=1e-3,
                             segment_length=100, device="cpu")
-    (model,) = fit_subspace_models(site, [sub], params, n_shuffles=10)
+    (model,) = fit_subspace_models(site, [sub], params, _model(), _scoring(10))
     assert model.unit == 0 and model.k == 2
     # the paper's network, k -> 15 -> 15 -> 1 with ReLUs and a double exponential, fitted
     # in two stages (core alone, then everything)
@@ -63,7 +72,8 @@ def test_subspace_model_on_true_subspace():
     assert r > 0.8, r
     assert model.scores.ccnorm[0] > r
     # one dimension alone misses the squared part
-    (one,) = fit_subspace_models(site, [dataclasses.replace(sub, k=1)], params, n_shuffles=10)
+    (one,) = fit_subspace_models(site, [dataclasses.replace(sub, k=1)], params, _model(),
+                                  _scoring(10))
     assert one.k == 1 and float(one.scores.r[0]) < r - 0.05
 
 
@@ -72,8 +82,9 @@ def test_scores_follow_the_scoring_parameters():
     site, filters = _site(rng)
     params = TrainingParams(max_epochs=2, patience=2, segment_length=100, device="cpu")
     pair = [(0, filters)]
-    a, b = (fit_subspace_models(site, pair, params, n_shuffles=10, shuffle_seed=seed,
-                                floor_percentile=50.0)[0] for seed in (1, 2))
+    a, b = (fit_subspace_models(site, pair, params, _model(),
+                                _scoring(10, seed=seed, floor_percentile=50.0))[0]
+            for seed in (1, 2))
     np.testing.assert_array_equal(a.predictions[0], b.predictions[0])
     assert a.scores.r_floor[0] != b.scores.r_floor[0]
     psth = [s.counts[:, :, [0]].astype(np.float64).mean(axis=0) for s in site.split("validation")]
@@ -93,25 +104,25 @@ def test_best_of_several_initialisations_is_kept():
     rng = np.random.default_rng(2)
     site, filters = _site(rng)
     params = TrainingParams(max_epochs=6, patience=3, segment_length=100, device="cpu")
-    one = fit_subspace_model(site, 0, filters, params, n_shuffles=5, n_init=1)
-    three = fit_subspace_model(site, 0, filters, params, n_shuffles=5, n_init=3, combine="best")
+    one = fit_subspace_model(site, 0, filters, params, _model(1), _scoring(5))
+    three = fit_subspace_model(site, 0, filters, params, _model(3, combine="best"), _scoring(5))
     assert isinstance(three.network, SubspaceNetwork) and len(three.records) == 1
     # the first initialisation is the same seed, so three fits can only do as well or better
     assert three.record.selection_loss <= one.record.selection_loss
-    again = fit_subspace_model(site, 0, filters, params, n_shuffles=5, n_init=1)
+    again = fit_subspace_model(site, 0, filters, params, _model(1), _scoring(5))
     np.testing.assert_array_equal(again.predictions[0], one.predictions[0])
-    with pytest.raises(ConfigError, match="n_init"):
-        fit_subspace_model(site, 0, filters, params, n_init=0)
-    with pytest.raises(ConfigError, match="combine"):
-        fit_subspace_model(site, 0, filters, params, n_init=2, combine="median")
+    with pytest.raises(ConfigError, match="SubspaceModelParams.n_init"):
+        _model(0)
+    with pytest.raises(ConfigError, match="SubspaceModelParams.combine"):
+        _model(2, combine="median")
 
 
 def test_mean_of_initialisations_equals_the_average_of_single_fits():
     rng = np.random.default_rng(3)
     site, filters = _site(rng)
     params = TrainingParams(max_epochs=6, patience=3, segment_length=100, device="cpu")
-    mean = fit_subspace_model(site, 0, filters, params, n_shuffles=5, n_init=3, combine="mean")
-    best = fit_subspace_model(site, 0, filters, params, n_shuffles=5, n_init=3, combine="best")
+    mean = fit_subspace_model(site, 0, filters, params, _model(3, combine="mean"), _scoring(5))
+    best = fit_subspace_model(site, 0, filters, params, _model(3, combine="best"), _scoring(5))
     assert isinstance(mean.network, MemberAverage) and len(mean.network.members) == 3
     assert len(mean.records) == 3
     assert mean.record.selection_loss == best.record.selection_loss
@@ -140,15 +151,15 @@ def test_units_fitted_together_equal_units_fitted_alone():
     site, filters = _two_unit_site()
     params = TrainingParams(max_epochs=8, patience=3, segment_length=100, device="cpu")
     pairs = [(0, filters[:1]), (1, filters)]
-    together = fit_subspace_models(site, pairs, params, n_shuffles=5, n_init=2)
+    together = fit_subspace_models(site, pairs, params, _model(2), _scoring(5))
     for (unit, f), model in zip(pairs, together):
-        alone = fit_subspace_model(site, unit, f, params, n_shuffles=5, n_init=2)
+        alone = fit_subspace_model(site, unit, f, params, _model(2), _scoring(5))
         assert model.unit == unit and model.k == f.shape[0]
         assert [m.n_inputs for m in model.network.members] == [f.shape[0]] * 2
         assert [r.epochs for r in model.records] == [r.epochs for r in alone.records]
         np.testing.assert_allclose(model.predictions[0], alone.predictions[0], rtol=1e-4, atol=1e-5)
     # a memory bound of one member per group gives the same models
-    split = fit_subspace_models(site, pairs, params, n_shuffles=5, n_init=2, max_batch_bytes=1)
+    split = fit_subspace_models(site, pairs, params, _model(2), _scoring(5), max_batch_bytes=1)
     for a, b in zip(together, split):
         np.testing.assert_allclose(a.predictions[0], b.predictions[0], rtol=1e-4, atol=1e-5)
 
@@ -160,7 +171,7 @@ def test_finished_fits_are_kept_and_reused(tmp_path, monkeypatch):
     params = TrainingParams(max_epochs=5, patience=3, segment_length=100, device="cpu")
     pairs = [(0, filters[:1]), (1, filters)]
     folder = tmp_path / "fits"
-    first = fit_subspace_models(site, pairs, params, n_shuffles=5, n_init=2, checkpoint_dir=folder)
+    first = fit_subspace_models(site, pairs, params, _model(2), _scoring(5), checkpoint_dir=folder)
     assert sorted(p.name for p in folder.iterdir()) == [
         "unit0_init0.pt", "unit0_init1.pt", "unit1_init0.pt", "unit1_init1.pt"]
 
@@ -173,7 +184,7 @@ def test_finished_fits_are_kept_and_reused(tmp_path, monkeypatch):
         return real(models, *args, **kwargs)
 
     monkeypatch.setattr(subspace_model, "fit_members", counting)
-    again = fit_subspace_models(site, pairs, params, n_shuffles=5, n_init=2, checkpoint_dir=folder)
+    again = fit_subspace_models(site, pairs, params, _model(2), _scoring(5), checkpoint_dir=folder)
     assert fitted == [1]
     for a, b in zip(first, again):
         np.testing.assert_allclose(b.predictions[0], a.predictions[0], rtol=1e-5, atol=1e-6)
@@ -185,9 +196,30 @@ def test_finished_fits_are_kept_and_reused(tmp_path, monkeypatch):
     # other training parameters or a damaged file: fitted again, never trusted
     (folder / "unit0_init0.pt").write_bytes(b"not a checkpoint")
     fitted.clear()
-    fit_subspace_models(site, pairs, params, n_shuffles=5, n_init=2, checkpoint_dir=folder)
+    fit_subspace_models(site, pairs, params, _model(2), _scoring(5), checkpoint_dir=folder)
     assert fitted == [1]
     fitted.clear()
-    fit_subspace_models(site, pairs, params.replace(max_epochs=4), n_shuffles=5, n_init=2,
+    fit_subspace_models(site, pairs, params.replace(max_epochs=4), _model(2), _scoring(5),
                         checkpoint_dir=folder)
     assert sum(fitted) == 4
+
+
+def test_defaults_are_those_of_the_parameter_classes(monkeypatch):
+    from ndx_encoding_subspace.nonlinearity import subspace_model
+
+    site, filters = _site(np.random.default_rng(5))
+    real, fitted = subspace_model.fit_members, []
+
+    def counting(models, *args, **kwargs):
+        fitted.append(len(models))
+        return real(models, *args, **kwargs)
+
+    monkeypatch.setattr(subspace_model, "fit_members", counting)
+    params = TrainingParams(max_epochs=1, patience=1, segment_length=100, device="cpu")
+    model = fit_subspace_model(site, 0, filters, params)
+    defaults = SubspaceModelParams()
+    assert sum(fitted) == defaults.n_init == 4  # the pipeline's number of fits per unit
+    assert isinstance(model.network, MemberAverage) and len(model.records) == defaults.n_init
+    for net in model.network.members:
+        dense = [m.linear.out_features for m in net.core_layers if hasattr(m, "linear")]
+        assert tuple(dense[:-1]) == defaults.hidden

@@ -107,3 +107,13 @@ def test_non_finite_loss_names_the_member():
         net.core_layers[0].linear.weight.fill_(1e38)
     with pytest.raises(TrainingError, match="member 1 of 2"):
         fit_members([SubspaceNetwork(3), net], [x, x], [y, y], TrainingParams(**FAST))
+
+
+def test_rollback_of_one_member_then_giving_up_names_it():
+    x, y = _data(0, 3)
+    net = SubspaceNetwork(3)
+    with torch.no_grad():
+        net.core_layers[0].linear.weight.fill_(1e38)
+    params = TrainingParams(**FAST, nan_policy="rollback", max_rollbacks=2)
+    with pytest.raises(TrainingError, match=r"member 1 of 2.*2 rollbacks"):
+        fit_members([SubspaceNetwork(3), net], [x, x], [y, y], params)

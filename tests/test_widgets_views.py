@@ -29,7 +29,11 @@ from ndx_encoding_subspace import (  # noqa: E402
     TrainingLog,
     TuningSubspaceTable,
 )
-from ndx_encoding_subspace.testing.mock import mock_results_nwbfile  # noqa: E402
+from ndx_encoding_subspace.testing.mock import (  # noqa: E402
+    mock_encoding_model,
+    mock_results_nwbfile,
+    mock_units,
+)
 from ndx_encoding_subspace.viz.widgets import (  # noqa: E402
     CSS_CLASSES,
     neurodata_vis_spec,
@@ -163,7 +167,7 @@ def test_collect_scores_matches_reference(module, metric):
     collections = [module["population_cnn"], module["subspace_models"]]
     got = collect_scores(collections, metric)
     want = _scores_reference(collections, metric)
-    assert got.keys() == want.keys() == {"population_cnn", "subspace_nonlinearity"}
+    assert got.keys() == want.keys() == {"cnn", "subspace_nonlinearity"}
     for role in want:
         assert got[role].keys() == want[role].keys()
         np.testing.assert_allclose([got[role][r] for r in sorted(want[role])],
@@ -173,19 +177,30 @@ def test_collect_scores_matches_reference(module, metric):
 def test_score_comparison_plots_roles_against_each_other(module):
     view = ScoreComparisonWidget(module["population_cnn"])
     _shows_png(view, CSS_CLASSES["scores"])
-    # siblings in the processing module are gathered: both roles are offered
-    assert [value for _, value in view.x_role.options] == ["population_cnn",
-                                                            "subspace_nonlinearity"]
-    view.x_role.value, view.y_role.value = "population_cnn", "subspace_nonlinearity"
+    # siblings in the processing module are gathered: both roles are offered, labelled
+    assert view.x_role.options == (("CNN", "cnn"), ("subspace", "subspace_nonlinearity"))
+    view.x_role.value, view.y_role.value = "cnn", "subspace_nonlinearity"
     view.metric.value = "ccnorm"
     scores = collect_scores(view.collections, "ccnorm")
     points = view.figure.axes[0].collections[0].get_offsets()
-    rows = sorted(scores["population_cnn"])
-    np.testing.assert_allclose(points, [[scores["population_cnn"][r],
+    rows = sorted(scores["cnn"])
+    np.testing.assert_allclose(points, [[scores["cnn"][r],
                                          scores["subspace_nonlinearity"][r]] for r in rows])
+    assert view.figure.axes[0].get_xlabel() == "CNN ccnorm"
     medians = [p.get_height() for p in view.figure.axes[1].patches]
     np.testing.assert_allclose(medians, [np.median(list(scores[r].values()))
-                                         for r in ("population_cnn", "subspace_nonlinearity")])
+                                         for r in ("cnn", "subspace_nonlinearity")])
+    assert [t.get_text() for t in view.figure.axes[1].get_xticklabels()] == ["CNN", "subspace"]
+
+
+def test_score_comparison_reads_role_population_cnn_as_the_cnn():
+    """Example files of release 0.1.0 stored the CNN's role as ``population_cnn``."""
+    units = mock_units()
+    models = [mock_encoding_model(units, name="old", role="population_cnn"),
+              mock_encoding_model(units, name="ln", role="ln")]
+    view = ScoreComparisonWidget(EncodingModels(name="population_cnn", description="d",
+                                                models=models))
+    assert view.x_role.options == (("LN", "ln"), ("CNN", "population_cnn"))
 
 
 def test_site_views_show_the_stored_matrices(module):
@@ -312,9 +327,37 @@ def test_nwb2widget_uses_our_views_instead_of_generic_ones(written):
 
 
 def test_importing_the_package_stays_light():
-    code = ("import sys, ndx_encoding_subspace.viz.widgets as w; "
-            "heavy = [m for m in ('nwbwidgets', 'ipywidgets', 'matplotlib') if m in sys.modules]; "
+    code = ("import sys, ndx_encoding_subspace, ndx_encoding_subspace.results.roles, "
+            "ndx_encoding_subspace.viz.widgets as w; "
+            "heavy = [m for m in ('nwbwidgets', 'ipywidgets', 'matplotlib', 'torch') "
+            "if m in sys.modules]; "
             "print(heavy); assert not heavy; assert callable(w.register_widgets)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+
+
+def test_importing_the_widgets_module_is_enough_for_nwb2widget(written):
+    """``import ndx_encoding_subspace.widgets``: shim installed, views registered, vis_spec."""
+    names = ", ".join(cls.__name__ for cls in OUR_TYPES)
+    code = f"""
+import sys
+import ndx_encoding_subspace.widgets as w
+assert sys.modules["ndx_icephys_meta"].__ndx_encoding_subspace_shim__
+from nwbwidgets import default_neurodata_vis_spec, nwb2widget
+from pynwb import NWBHDF5IO
+from ndx_encoding_subspace import {names}
+from ndx_encoding_subspace.viz.widgets.ssrf import SSRFWidget
+assert set(w.vis_spec) == {{{names}}}, w.vis_spec
+assert all(default_neurodata_vis_spec[t] is v for t, v in w.vis_spec.items())
+assert w.vis_spec[SubspaceNonlinearityTable]["SSRF"] is SSRFWidget
+with NWBHDF5IO({str(written)!r}, "r") as io:
+    table = io.read().processing["encoding_subspace"]["subspace_nonlinearities"]
+    shown = nwb2widget(table)
+    assert isinstance(shown.children[0], SSRFWidget), shown.children
+print("registered")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert "registered" in proc.stdout

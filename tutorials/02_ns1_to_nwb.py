@@ -1,4 +1,5 @@
-"""Tutorial 2: convert the NS1 data set into standard NWB files with the public writer API.
+"""Tutorial 2: convert the NS1 data set into standard NWB files with the public writer API,
+and read them back the way the NS1 benchmark (``benchmarks/bench_ns1.py``) does.
 
 NS1: Harper, Schoppe, Willmore, Cui, Schnupp & King (2016), "Network receptive field
 modeling reveals extensive integration and multi-feature selectivity in auditory cortical
@@ -40,7 +41,14 @@ if not npz.exists():
 from pynwb import NWBHDF5IO  # noqa: E402
 
 from ndx_encoding_subspace.data.spectrogram import bin_index  # noqa: E402
-from ndx_encoding_subspace.datasets.ns1 import convert_ns1, ns1_counts, ns1_sites, ns1_valid  # noqa: E402
+from ndx_encoding_subspace.datasets.ns1 import (  # noqa: E402
+    NS1_BIN_S,
+    convert_ns1,
+    ns1_counts,
+    ns1_sites,
+    ns1_valid,
+    read_ns1,
+)
 
 # %% [markdown]
 # ## 2. Sites: units that share ``experiment/penetration`` were recorded together
@@ -77,4 +85,15 @@ for _, row in table.iterrows():
         got = np.bincount(b[(b >= 0) & (b < n_bins)], minlength=n_bins)
         mismatches += int(np.any(got != expected[int(row["clip"])][int(row["repeat"]), :, j]))
 print(f"presentations x units whose 10 ms counts differ from the archive: {mismatches}")
-print(f"sites_converted={len(paths)} count_mismatches={mismatches}")
+
+# %% [markdown]
+# ## 5. Read the files as the benchmark does
+# ``read_ns1`` passes each file through ``read_site`` (the reader for any NWB file: its
+# spectrograms and spike counts, bin ``b`` holding the spikes with
+# ``floor((t - onset) / bin_size) == b``), keeps the valid units of every file as one
+# population and applies the NS1 protocol: test clips 3, 6, 9 and 19 as validation sounds,
+# 999 bins of 5 ms per clip, each presentation smoothed with [0.5, 1, 0.5].
+site = read_ns1(paths)
+print(site.summary())
+print(f"validation sounds: {site.validation}; {site.sounds[0].n_bins} bins of {NS1_BIN_S * 1000:g} ms")
+print(f"sites_converted={len(paths)} count_mismatches={mismatches} protocol_units={site.n_units}")

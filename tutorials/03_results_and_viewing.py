@@ -10,8 +10,9 @@ This tutorial
    matplotlib from the loaded arrays;
 3. predicts a validation sound with the stored CNN ensemble (the models come back as
    torch modules);
-4. builds the interactive nwbwidgets view with
-   :func:`ndx_encoding_subspace.viz.widgets.results_widget` (display it in Jupyter).
+4. builds the interactive nwbwidgets view: ``import ndx_encoding_subspace.widgets``
+   registers the package's views, then nwbwidgets' own ``nwb2widget`` shows the file
+   (display it in Jupyter).
 
 Run from the repository root::
 
@@ -32,6 +33,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ndx_encoding_subspace.results import load_results
+from ndx_encoding_subspace.results.roles import CNN
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("results", type=Path, nargs="?", default=None, help="results NWB file")
@@ -66,12 +68,14 @@ if path is None:
 # ## 1. Load everything into memory
 # ``LoadedResults`` holds the units table (as arrays), the model collections, one
 # ``UnitSubspace`` and one ``UnitNonlinearity`` per unit, the site analysis and the
-# provenance (input identity, every parameter, package versions).
+# provenance (input identity, every parameter, package versions). Collections are named
+# after the model roles of ``ndx_encoding_subspace.results.roles``: ``CNN.container`` is
+# ``population_cnn``, the collection of the models of role ``cnn``.
 res = load_results(path)
 ids = np.asarray(res.units["id"])
 print(f"{path}: {len(ids)} units; collections {list(res.collections)}")
 print("input:", res.provenance.get("input"))
-r_cnn = res.unit_scores("r")["population_cnn"]
+r_cnn = res.unit_scores("r")[CNN.container]
 best = max((s.unit_position for s in res.subspaces), key=lambda u: np.nan_to_num(r_cnn[u], nan=-1))
 sub, nonlin = res.subspace(best), res.nonlinearity(best)
 print(f"unit {ids[best]}: CNN r = {r_cnn[best]:.3f}, k = {sub.k} (k90 = {sub.k90}), "
@@ -129,16 +133,24 @@ print(f"figures in {out}")
 # The CNN ensemble's mean prediction for the first validation sound.
 name = next(n for n, s in zip(res.spectrogram.sounds["sound"], res.spectrogram.sounds["split"])
             if s == "validation")
-prediction = res.ensemble("cnn").predict(res.spectrogram.sound(name))
+prediction = res.ensemble(CNN.name).predict(res.spectrogram.sound(name))
 print(f"CNN prediction for {name!r}: shape {prediction.shape} (time bins x units)")
 
 # %% [markdown]
 # ## 5. The interactive view
-# In Jupyter, ``display(widget)`` shows the file with our views: subspace filters, SSRFs,
-# score comparison, loss curves, tiling and similarity. The file stays open as long as the
-# widget lives (``widget.opened``).
-from ndx_encoding_subspace.viz.widgets import results_widget  # noqa: E402
+# Importing ``ndx_encoding_subspace.widgets`` registers the package's views in nwbwidgets
+# (``vis_spec`` lists them); nwbwidgets' own ``nwb2widget`` then shows the file with
+# them: subspace filters, SSRFs, score comparison (LN, CNN, subspace), loss curves,
+# tiling and similarity. In Jupyter, ``display(widget)``. The file must stay open as long
+# as the widget is used.
+import ndx_encoding_subspace.widgets as es_widgets  # noqa: E402
 
-widget = results_widget(path)
-print(f"nwbwidgets view: {type(widget).__name__} with {len(widget.children)} parts")
-widget.opened.close()
+print(f"views of {len(es_widgets.vis_spec)} types: "
+      f"{', '.join(cls.__name__ for cls in es_widgets.vis_spec)}")
+
+from nwbwidgets import nwb2widget  # noqa: E402  (after the import above: the pynwb 4 shim)
+from pynwb import NWBHDF5IO  # noqa: E402
+
+with NWBHDF5IO(str(path), "r") as io:
+    widget = nwb2widget(io.read())
+    print(f"nwbwidgets view: {type(widget).__name__} with {len(widget.children)} parts")

@@ -9,7 +9,7 @@ This tutorial
 2. defines its own small model (a causal convolution, a nonlinearity, a readout);
 3. fits it with :func:`ndx_encoding_subspace.fitting.schedule.fit_model` (one stage, since the
    model has no ``core``/``output`` split) and scores it on the validation sounds;
-4. computes its dSTRFs (exact gradients, :func:`ndx_encoding_subspace.dstrf.gradients.dstrf`),
+4. computes its dSTRFs (exact gradients, :func:`ndx_encoding_subspace.dstrf.dstrf`),
    the tuning subspace of every unit (:func:`ndx_encoding_subspace.subspace.pca.fit_subspaces`)
    and each unit's SSRF and tuning curves (:func:`ndx_encoding_subspace.nonlinearity.ssrf.ssrf`).
 
@@ -34,7 +34,7 @@ from torch import nn
 
 from ndx_encoding_subspace.data.spectrogram import SpectrogramParams
 from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, load_truth, simulate_site
-from ndx_encoding_subspace.dstrf.gradients import DSTRFParams, dstrf
+from ndx_encoding_subspace.dstrf import DSTRFParams, dstrf
 from ndx_encoding_subspace.fitting.schedule import TrainingParams, fit_model
 from ndx_encoding_subspace.fitting.scores import score_model
 from ndx_encoding_subspace.io import read_site

@@ -2,8 +2,10 @@
 
 ``import ndx_encoding_subspace.training`` still works and gives the module now at
 ``ndx_encoding_subspace.fitting.schedule``, with a :class:`DeprecationWarning` naming
-the new path. Old names that are now packages (``subspace``, ``dstrf``, ``circuit``,
-``pipeline``) need no alias: the package exports what the module did.
+the new path. A module whose content now lives in several modules (``stage_cache``)
+gives a module holding the public names of all of them. Old names that are now
+packages (``subspace``, ``dstrf``, ``circuit``, ``pipeline``) need no alias: the package
+exports what the module did.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from types import ModuleType
 
 _PACKAGE = __name__.rpartition(".")[0]
 
-#: old module (relative to the package) -> its home since 0.2.0
-MOVED: dict[str, str] = {
+#: old module (relative to the package) -> its home since 0.2.0 (or its homes)
+MOVED: dict[str, str | tuple[str, ...]] = {
     "analysis": "pipeline.stages",
     "celltype": "data.celltype",
     "compute": "compute",
@@ -42,7 +44,7 @@ MOVED: dict[str, str] = {
     "sounds": "data.sounds",
     "spectrogram": "data.spectrogram",
     "ssrf": "nonlinearity.ssrf",
-    "stage_cache": "pipeline.stage_cache",
+    "stage_cache": ("cache", "pipeline.stage_cache"),
     "subspace_model": "nonlinearity.subspace_model",
     "subspace_stream": "subspace.stream",
     "training": "fitting.schedule",
@@ -54,13 +56,21 @@ MOVED: dict[str, str] = {
 
 
 class _AliasLoader(importlib.abc.Loader):
-    def __init__(self, new: str) -> None:
+    def __init__(self, new: tuple[str, ...]) -> None:
         self.new = new
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
-        warnings.warn(f"{spec.name} is deprecated and will be removed in 0.3; import {self.new} instead",
-                      DeprecationWarning, stacklevel=2)
-        return importlib.import_module(self.new)
+        warnings.warn(f"{spec.name} is deprecated and will be removed in 0.3; import "
+                      f"{' or '.join(self.new)} instead", DeprecationWarning, stacklevel=2)
+        homes = [importlib.import_module(name) for name in self.new]
+        if len(homes) == 1:
+            return homes[0]
+        joined = ModuleType(spec.name, f"Deprecated: the public names of {', '.join(self.new)}.")
+        for home in homes:
+            for name in home.__all__:
+                setattr(joined, name, getattr(home, name))
+        joined.__all__ = [name for home in homes for name in home.__all__]
+        return joined
 
     def exec_module(self, module: ModuleType) -> None:
         pass
@@ -74,7 +84,9 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
         new = MOVED.get(fullname[len(prefix):])
         if new is None:
             return None
-        return importlib.machinery.ModuleSpec(fullname, _AliasLoader(f"{_PACKAGE}.{new}"))
+        homes = (new,) if isinstance(new, str) else new
+        return importlib.machinery.ModuleSpec(
+            fullname, _AliasLoader(tuple(f"{_PACKAGE}.{home}" for home in homes)))
 
 
 def install() -> None:

@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="output folder (default: ./encoding-subspace-demo)")
     demo.add_argument("--quick", action="store_true", help="small sizes: runs in about a minute")
     demo.add_argument("--device", default=None, help="torch device: auto, cpu, cuda, cuda:1")
-    demo.add_argument("--seed", type=int, default=0, help="simulation and training seed")
+    demo.add_argument("--seed", type=int, default=None,
+                      help="simulation and training seed (default: the parameters' own)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     run = sub.add_parser(

@@ -55,6 +55,21 @@ class Params:
             coerced[key] = _coerce(value, hints.get(key), f"{cls.__name__}.{key}")
         return cls(**coerced)
 
+    @classmethod
+    def from_keywords(cls: type[P], **values: Any) -> P:
+        """Build from keyword arguments, where ``None`` means the class's default.
+
+        For functions and modules whose keywords default to ``None``: the defaults then
+        live in the parameter class only, and so do the checks.
+
+        Examples
+        --------
+        >>> from ndx_encoding_subspace.models.params import CNNParams
+        >>> CNNParams.from_keywords(fir_taps=None, mix_channels=12).fir_taps
+        15
+        """
+        return cls(**{key: value for key, value in values.items() if value is not None})
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible dictionary of every parameter."""
         out = {}

@@ -196,91 +196,9 @@ def encoding_model() -> NWBGroupSpec:
             "parameter tensor, the input it expects, the units it predicts, its training record "
             "and its scores."
         ),
-        attributes=[
-            _attr("description", "Description of the model.", "text"),
-            _attr(
-                "role",
-                "What the model is, e.g. 'population_cnn', 'ln', 'subspace_nonlinearity'.",
-                "text",
-            ),
-            _attr("bin_size", "Time bin of the model's input and output, in seconds.", "float64"),
-            _attr("n_lags", "Number of time bins of input the model sees (receptive field).",
-                  "int32"),
-            _attr("seed", "Seed of the random number generator used in training.", "int64",
-                  required=False),
-            _attr("jackknife_index", "Index of the jackknife fold this model was fit on.",
-                  "int32", required=False),
-            _attr("init_index", "Index of the random initialisation.", "int32", required=False),
-        ],
-        datasets=[
-            NWBDatasetSpec(
-                name="architecture",
-                doc="JSON document of the architecture, in the package's layer vocabulary.",
-                dtype="text",
-            ),
-            NWBDatasetSpec(
-                name="training_parameters",
-                doc="JSON document of the training parameters.",
-                dtype="text",
-                quantity="?",
-            ),
-            NWBDatasetSpec(
-                name="package_versions",
-                doc="JSON document mapping package name to version at training time.",
-                dtype="text",
-                quantity="?",
-            ),
-            NWBDatasetSpec(
-                name="estimation_sounds",
-                doc="Names of the sounds the model was fit on.",
-                dtype="text",
-                dims=["num_sounds"],
-                shape=[None],
-                quantity="?",
-            ),
-            NWBDatasetSpec(
-                name="early_stopping_sounds",
-                doc="Names of the sounds used for early stopping.",
-                dtype="text",
-                dims=["num_sounds"],
-                shape=[None],
-                quantity="?",
-            ),
-            NWBDatasetSpec(
-                name="validation_sounds",
-                doc="Names of the sounds the scores were computed on.",
-                dtype="text",
-                dims=["num_sounds"],
-                shape=[None],
-                quantity="?",
-            ),
-            _units_region("Rows of the Units table the model predicts, in output order."),
-        ],
-        groups=[
-            NWBGroupSpec(
-                name="parameters",
-                doc="Every tensor of the model's state, one dataset per key.",
-                datasets=[
-                    NWBDatasetSpec(
-                        neurodata_type_inc="ModelParameter",
-                        doc="One tensor of the model's state.",
-                        quantity="*",
-                    )
-                ],
-            ),
-            NWBGroupSpec(
-                name="training_log",
-                neurodata_type_inc="TrainingLog",
-                doc="Loss per epoch during training.",
-                quantity="?",
-            ),
-            NWBGroupSpec(
-                name="scores",
-                neurodata_type_inc="ModelScoresTable",
-                doc="Prediction scores, one row per output.",
-                quantity="?",
-            ),
-        ],
+        attributes=_encoding_model_attributes(),
+        datasets=_encoding_model_datasets(),
+        groups=_encoding_model_groups(),
         links=[
             NWBLinkSpec(
                 name="spectrogram",
@@ -290,6 +208,95 @@ def encoding_model() -> NWBGroupSpec:
             )
         ],
     )
+
+
+def _encoding_model_attributes() -> list[NWBAttributeSpec]:
+    """What the model is: its role, time base and where it came from in training."""
+    return [
+        _attr("description", "Description of the model.", "text"),
+        _attr(
+            "role",
+            "What the model is, e.g. 'cnn', 'ln', 'subspace_nonlinearity'.",
+            "text",
+        ),
+        _attr("bin_size", "Time bin of the model's input and output, in seconds.", "float64"),
+        _attr("n_lags", "Number of time bins of input the model sees (receptive field).",
+              "int32"),
+        _attr("seed", "Seed of the random number generator used in training.", "int64",
+              required=False),
+        _attr("jackknife_index", "Index of the jackknife fold this model was fit on.",
+              "int32", required=False),
+        _attr("init_index", "Index of the random initialisation.", "int32", required=False),
+    ]
+
+
+def _sound_names(name: str, doc: str) -> NWBDatasetSpec:
+    """An optional list of sound names."""
+    return NWBDatasetSpec(
+        name=name,
+        doc=doc,
+        dtype="text",
+        dims=["num_sounds"],
+        shape=[None],
+        quantity="?",
+    )
+
+
+def _encoding_model_datasets() -> list[NWBDatasetSpec]:
+    """The model's documents (architecture, training parameters, versions), the sounds of
+    each role in training and the units it predicts."""
+    return [
+        NWBDatasetSpec(
+            name="architecture",
+            doc="JSON document of the architecture, in the package's layer vocabulary.",
+            dtype="text",
+        ),
+        NWBDatasetSpec(
+            name="training_parameters",
+            doc="JSON document of the training parameters.",
+            dtype="text",
+            quantity="?",
+        ),
+        NWBDatasetSpec(
+            name="package_versions",
+            doc="JSON document mapping package name to version at training time.",
+            dtype="text",
+            quantity="?",
+        ),
+        _sound_names("estimation_sounds", "Names of the sounds the model was fit on."),
+        _sound_names("early_stopping_sounds", "Names of the sounds used for early stopping."),
+        _sound_names("validation_sounds", "Names of the sounds the scores were computed on."),
+        _units_region("Rows of the Units table the model predicts, in output order."),
+    ]
+
+
+def _encoding_model_groups() -> list[NWBGroupSpec]:
+    """The model's parameter tensors, training log and scores."""
+    return [
+        NWBGroupSpec(
+            name="parameters",
+            doc="Every tensor of the model's state, one dataset per key.",
+            datasets=[
+                NWBDatasetSpec(
+                    neurodata_type_inc="ModelParameter",
+                    doc="One tensor of the model's state.",
+                    quantity="*",
+                )
+            ],
+        ),
+        NWBGroupSpec(
+            name="training_log",
+            neurodata_type_inc="TrainingLog",
+            doc="Loss per epoch during training.",
+            quantity="?",
+        ),
+        NWBGroupSpec(
+            name="scores",
+            neurodata_type_inc="ModelScoresTable",
+            doc="Prediction scores, one row per output.",
+            quantity="?",
+        ),
+    ]
 
 
 def encoding_models() -> NWBGroupSpec:

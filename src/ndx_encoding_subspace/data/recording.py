@@ -166,19 +166,13 @@ def write_recording(
         Non-finite values, unknown sound names, inconsistent lengths, bad times.
     """
     path = Path(path)
-    session = session or SessionInfo()
     unit_ids = _unit_ids(path, unit_ids, len(spike_times))
-    n_units = len(unit_ids)
-    if spike_time_resolution is not None and not (0 < spike_time_resolution < 1):
-        raise InvalidDataError(
-            f"{path}: spike_time_resolution must be in (0, 1) s, got {spike_time_resolution!r}"
-        )
     _check_inputs(path, sounds, presentations, spike_times, depths, areas, waveforms_mean, waveform_rate,
-                  obs_intervals)
+                  obs_intervals, spike_time_resolution)
     nwbfile = _build(
         path, sounds, presentations, spike_times, unit_ids, depths, areas, waveforms_mean,
         waveform_rate, waveform_unit, unit_columns or {}, presentation_columns or {}, sound_unit,
-        session, scratch or {}, compression, n_units, spike_time_resolution, obs_intervals,
+        session or SessionInfo(), scratch or {}, compression, spike_time_resolution, obs_intervals,
     )
     return _write_atomic(nwbfile, path)
 
@@ -195,7 +189,9 @@ def _unit_ids(path: Path, unit_ids: Sequence[int] | None, n: int) -> np.ndarray:
 
 
 def _check_inputs(path, sounds, presentations, spike_times, depths, areas, waveforms, waveform_rate,
-                  obs_intervals) -> None:
+                  obs_intervals, resolution) -> None:
+    if resolution is not None and not (0 < resolution < 1):
+        raise InvalidDataError(f"{path}: spike_time_resolution must be in (0, 1) s, got {resolution!r}")
     if not sounds:
         raise InvalidDataError(f"{path}: no sounds given")
     for name, value in sounds.items():
@@ -250,68 +246,17 @@ def _wrap(data: np.ndarray, compression: bool) -> Any:
 
 def _build(path, sounds, presentations, spike_times, unit_ids, depths, areas, waveforms, waveform_rate,
            waveform_unit, unit_columns, presentation_columns, sound_unit, session, scratch,
-           compression, n_units, resolution, obs_intervals):
-    from pynwb import NWBFile, TimeSeries
-    from pynwb.base import TimeSeriesReference
+           compression, resolution, obs_intervals):
+    """The in-memory NWB file of a recording, from validated inputs."""
     from pynwb.core import ScratchData
-    from pynwb.epoch import TimeIntervals
-    from pynwb.file import Subject
     from pynwb.misc import Units
 
-    start = session.session_start_time or datetime.now(timezone.utc).replace(microsecond=0)
-    nwbfile = NWBFile(
-        session_description=session.session_description,
-        identifier=session.identifier or str(uuid.uuid4()),
-        session_start_time=start,
-        lab=session.lab,
-        institution=session.institution,
-        experimenter=list(session.experimenter) or None,
-        experiment_description=session.experiment_description,
-        related_publications=list(session.related_publications) or None,
-        keywords=list(session.keywords) or None,
-    )
-    nwbfile.subject = Subject(
-        subject_id=session.subject_id, species=session.species, age=session.age, sex=session.sex,
-        description=session.subject_description,
-    )
-    templates = {}
-    for name, (wave, rate) in sounds.items():
-        data = np.array(wave, copy=True)
-        ts = TimeSeries(
-            name=name, data=_wrap(data, compression), unit=sound_unit, rate=float(rate),
-            starting_time=0.0, description=f"sound waveform {name!r}, sound time from its onset",
-        )
-        nwbfile.add_stimulus_template(ts)
-        templates[name] = (ts, data.shape[0])
-
-    table = TimeIntervals(name=PRESENTATIONS_TABLE, description="sound presentations; column 'sound' names "
-                          "the waveform in stimulus templates")
-    table.add_column(name=SOUND_COLUMN, description="name of the presented sound in /stimulus/templates")
-    for col, (_, description) in presentation_columns.items():
-        table.add_column(name=col, description=description)
-    for i, (t0, t1, name) in enumerate(presentations):
-        ts, n = templates[name]
-        extra = {col: _item(values, i, path, col) for col, (values, _) in presentation_columns.items()}
-        table.add_row(start_time=float(t0), stop_time=float(t1), timeseries=[TimeSeriesReference(0, n, ts)],
-                      **{SOUND_COLUMN: name}, **extra)
-    nwbfile.add_time_intervals(table)
-
-    device = nwbfile.create_device(name="probe", description=session.device_description)
+    nwbfile = _new_file(session)
+    templates = _add_sounds(nwbfile, sounds, sound_unit, compression)
+    _add_presentations(nwbfile, path, presentations, templates, presentation_columns)
+    n_units = len(unit_ids)
     area_list = [session.location] * n_units if areas is None else [str(a) for a in areas]
-    group = nwbfile.create_electrode_group(
-        name="probe", description=session.device_description, location=session.location, device=device,
-    )
-    n_channels = 1 if waveforms is None or np.ndim(waveforms) == 2 else np.shape(waveforms)[2]
-    electrodes_of_unit = []
-    if n_channels > 1:
-        for _ in range(n_channels):
-            nwbfile.add_electrode(group=group, location=session.location)
-        electrodes_of_unit = [list(range(n_channels))] * n_units
-    else:
-        for i in range(n_units):
-            nwbfile.add_electrode(group=group, location=area_list[i])
-        electrodes_of_unit = [[i] for i in range(n_units)]
-
+    group, electrodes_of_unit = _add_electrodes(nwbfile, session, area_list, waveforms)
     units = Units(
         name="units", description="sorted units", electrode_table=nwbfile.electrodes,
         waveform_rate=None if waveforms is None else float(waveform_rate),
@@ -339,6 +284,85 @@ def _build(path, sounds, presentations, spike_times, unit_ids, depths, areas, wa
         value = data if isinstance(data, str) else _wrap(np.asarray(data), compression)
         nwbfile.add_scratch(ScratchData(name=name, data=value, description=description))
     return nwbfile
+
+
+def _new_file(session: SessionInfo) -> Any:
+    """An empty NWB file holding the session and subject metadata."""
+    from pynwb import NWBFile
+    from pynwb.file import Subject
+
+    start = session.session_start_time or datetime.now(timezone.utc).replace(microsecond=0)
+    nwbfile = NWBFile(
+        session_description=session.session_description,
+        identifier=session.identifier or str(uuid.uuid4()),
+        session_start_time=start,
+        lab=session.lab,
+        institution=session.institution,
+        experimenter=list(session.experimenter) or None,
+        experiment_description=session.experiment_description,
+        related_publications=list(session.related_publications) or None,
+        keywords=list(session.keywords) or None,
+    )
+    nwbfile.subject = Subject(
+        subject_id=session.subject_id, species=session.species, age=session.age, sex=session.sex,
+        description=session.subject_description,
+    )
+    return nwbfile
+
+
+def _add_sounds(nwbfile: Any, sounds: Mapping[str, tuple[np.ndarray, float]], sound_unit: str,
+                compression: bool) -> dict[str, tuple[Any, int]]:
+    """Each sound as a stimulus template; returns name -> (TimeSeries, number of samples)."""
+    from pynwb import TimeSeries
+
+    templates = {}
+    for name, (wave, rate) in sounds.items():
+        data = np.array(wave, copy=True)
+        ts = TimeSeries(
+            name=name, data=_wrap(data, compression), unit=sound_unit, rate=float(rate),
+            starting_time=0.0, description=f"sound waveform {name!r}, sound time from its onset",
+        )
+        nwbfile.add_stimulus_template(ts)
+        templates[name] = (ts, data.shape[0])
+    return templates
+
+
+def _add_presentations(nwbfile: Any, path: Path, presentations: Sequence[tuple[float, float, str]],
+                       templates: dict[str, tuple[Any, int]], columns: Mapping[str, Column]) -> None:
+    """The presentations table, each row referencing its whole sound template."""
+    from pynwb.base import TimeSeriesReference
+    from pynwb.epoch import TimeIntervals
+
+    table = TimeIntervals(name=PRESENTATIONS_TABLE, description="sound presentations; column 'sound' names "
+                          "the waveform in stimulus templates")
+    table.add_column(name=SOUND_COLUMN, description="name of the presented sound in /stimulus/templates")
+    for col, (_, description) in columns.items():
+        table.add_column(name=col, description=description)
+    for i, (t0, t1, name) in enumerate(presentations):
+        ts, n = templates[name]
+        extra = {col: _item(values, i, path, col) for col, (values, _) in columns.items()}
+        table.add_row(start_time=float(t0), stop_time=float(t1), timeseries=[TimeSeriesReference(0, n, ts)],
+                      **{SOUND_COLUMN: name}, **extra)
+    nwbfile.add_time_intervals(table)
+
+
+def _add_electrodes(nwbfile: Any, session: SessionInfo, area_list: list[str],
+                    waveforms: np.ndarray | None) -> tuple[Any, list[list[int]]]:
+    """The probe, its electrode group and electrodes; returns the group and each unit's
+    electrodes (every channel of multi-channel waveforms, else one electrode per unit)."""
+    device = nwbfile.create_device(name="probe", description=session.device_description)
+    group = nwbfile.create_electrode_group(
+        name="probe", description=session.device_description, location=session.location, device=device,
+    )
+    n_units = len(area_list)
+    n_channels = 1 if waveforms is None or np.ndim(waveforms) == 2 else np.shape(waveforms)[2]
+    if n_channels > 1:
+        for _ in range(n_channels):
+            nwbfile.add_electrode(group=group, location=session.location)
+        return group, [list(range(n_channels))] * n_units
+    for i in range(n_units):
+        nwbfile.add_electrode(group=group, location=area_list[i])
+    return group, [[i] for i in range(n_units)]
 
 
 def _item(values: Sequence[Any] | np.ndarray, i: int, path: Path, column: str) -> Any:

@@ -1,8 +1,9 @@
 """Dynamic STRFs: exact gradients of a model's prediction with respect to its input.
 
-:func:`dstrf` and :func:`iter_dstrf_chunks` compute them for any causal model
-(per-layer rules in :mod:`.layers`); :mod:`.ensemble` normalises and averages them over
-an ensemble's members.
+:func:`dstrf` and :func:`iter_dstrf_chunks` (:mod:`.gradients`) compute them for any
+causal model: parameters in :mod:`.params`, the model's stages in :mod:`.stages`, the
+batched backward pass in :mod:`.backward`, per-layer rules in :mod:`.layers`.
+:mod:`.ensemble` normalises and averages them over an ensemble's members.
 """
 
 from .ensemble import (
@@ -13,7 +14,9 @@ from .ensemble import (
     model_scales,
     shrink,
 )
-from .gradients import DSTRFChunk, DSTRFParams, dstrf, iter_dstrf_chunks, receptive_field, sample_times
+from .gradients import dstrf, iter_dstrf_chunks
+from .params import DSTRFChunk, DSTRFParams, sample_times
+from .stages import receptive_field
 
 __all__ = ["DSTRFParams", "DSTRFChunk", "dstrf", "iter_dstrf_chunks", "sample_times", "receptive_field",
            "EnsembleStatistics", "model_scales", "shrink", "ensemble_dstrf", "ensemble_statistics",

@@ -1,6 +1,6 @@
 """Ensemble dSTRFs (METHOD.md section 3): per-model normalisation, averaging, shrinkage.
 
-Each model's dSTRFs (:mod:`.dstrf`) are divided by their per-unit standard deviation on
+Each model's dSTRFs (:mod:`.gradients`) are divided by their per-unit standard deviation on
 the paper's sample (:func:`model_scales`), averaged over the ensemble's models, and
 optionally shrunk towards zero where the models disagree (:func:`shrink`).
 :func:`ensemble_statistics` gets the normalisers and, in the same pass, the mean and RMS
@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, InvalidDataError
-from .gradients import DSTRFChunk, DSTRFParams, dstrf, iter_dstrf_chunks
+from .gradients import dstrf, iter_dstrf_chunks
+from .params import DSTRFChunk, DSTRFParams
 
 __all__ = ["model_scales", "shrink", "iter_ensemble_dstrf_chunks", "ensemble_dstrf",
            "EnsembleStatistics", "ensemble_statistics"]

@@ -1,4 +1,4 @@
-"""Reverse-mode rules for one layer evaluated on a batch of windows (used by :mod:`.dstrf`).
+"""Reverse-mode rules for one layer evaluated on a batch of windows (used by :mod:`.backward`).
 
 A rule wraps one causal layer ``[batch, time, C] -> [batch, time, C']`` whose output
 depends on ``field`` input bins. ``forward(x, q)`` receives the layer's input on the
@@ -36,7 +36,7 @@ class Workspace:
     The largest cotangents of a batch (tens of MB for the paper CNN) would otherwise be
     fresh allocations each time, which the C allocator returns to the operating system
     and takes back page by page. A buffer is handed out again only once the previous
-    batch's values have been consumed, as :mod:`.dstrf` does.
+    batch's values have been consumed, as :mod:`.gradients` does.
     """
 
     def __init__(self) -> None:

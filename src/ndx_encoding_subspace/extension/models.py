@@ -129,7 +129,7 @@ class EncodingModel(MultiContainerInterface):
         {"name": "name", "type": str, "doc": "Name of the model, unique in its collection."},
         {"name": "description", "type": str, "doc": "Description of the model."},
         {"name": "role", "type": str,
-         "doc": "What the model is: 'population_cnn', 'ln', 'subspace_nonlinearity', ..."},
+         "doc": "What the model is: 'cnn', 'ln', 'subspace_nonlinearity', ..."},
         {"name": "architecture", "type": str, "doc": "JSON architecture document."},
         {"name": "bin_size", "type": float, "doc": "Time bin of input and output, seconds."},
         {"name": "n_lags", "type": int, "doc": "Number of input time bins the model sees."},

@@ -1,4 +1,4 @@
-"""Fitting one model: two stages, early stopping, L2, checkpoints and resume.
+"""The training schedule: two stages, early stopping, L2, rollbacks and checkpoints.
 
 Schedule (METHOD.md section 2) for a model exposing ``core`` and ``output``:
 
@@ -14,7 +14,7 @@ Schedule (METHOD.md section 2) for a model exposing ``core`` and ``output``:
    the fitting sounds with early stopping on the held-out ones, like stage 1.
 
 Any other module is fitted in one stage (**single**) like stage 1, but through its full
-forward pass. Validation sounds are never passed to this function.
+forward pass. Validation sounds are never passed to this module.
 
 Batches are segments of ``segment_length`` bins; each segment carries the
 ``receptive_field - 1`` preceding bins of its sound as context (zeros before the sound's
@@ -33,217 +33,173 @@ Non-finite losses (``nan_policy``): ``"raise"`` (default) stops with a
 the start of the failing epoch, halves the learning rate and retries, up to
 ``max_rollbacks`` times in the whole fit, then raises.
 
-Checkpoints (``checkpoint_path``): after every epoch a ``torch.save`` of a plain dict of
-tensors plus a JSON string (read back with ``weights_only=True``; no pickled objects). A
-fit started again with the same model initialisation, data and parameters resumes from
-it and ends with exactly the weights and losses of an uninterrupted run. A finished fit
-leaves a ``done`` checkpoint, from which a new call returns at once.
+The schedule is written once, over a :class:`~.memberset.MemberSet`: :func:`fit_model`
+runs it on a set of one model, :func:`~.members.fit_members` on many at once. Every
+member has its own epochs, early stopping, learning rate and rollbacks; a stage ends
+when it has ended for every member, members whose stage ended earlier waiting frozen.
+
+Checkpoints (``checkpoint_path`` of :func:`fit_model`, see :mod:`.checkpoint`): written
+after every epoch. A fit started again with the same model initialisation, data and
+parameters resumes from it and ends with exactly the weights and losses of an
+uninterrupted run. A finished fit leaves a ``done`` checkpoint, from which a new call
+returns at once.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import hashlib
-import inspect
-import json
 import math
 import os
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from ..atomic import write_bytes
-from ..errors import ConfigError, InvalidDataError, TrainingError
-from ..params import Params, check_choice, check_range
+from ..errors import TrainingError
+from .checkpoint import Checkpoint
+from .memberset import MemberSet
+from .record import FitRecord, Progress
+from .segments import check_data
+from .training_params import TrainingParams, resolve_device
 
 __all__ = ["TrainingParams", "FitRecord", "fit_model", "resolve_device"]
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainingParams(Params):
-    """Parameters of one fit (paper values as defaults where the paper gives them)."""
+class Schedule:
+    """One run of the schedule over ``members`` (see the module docstring)."""
 
-    loss: str = "nmse"
-    lr_stage1: float = 1e-3
-    lr_stage2: float = 1e-4
-    l2: float = 1e-4
-    max_epochs: int = 1000
-    patience: int = 20
-    min_delta: float = 0.0
-    early_stop_fraction: float = 0.2
-    stage2: str = "all_data"
-    two_stage: bool = True
-    segment_length: int = 200
-    batch_size: int = 8
-    seed: int = 0
-    device: str = "auto"
-    mixed_precision: bool = False
-    nan_policy: str = "raise"
-    max_rollbacks: int = 3
+    def __init__(self, members: MemberSet, params: TrainingParams, *,
+                 checkpoint: Checkpoint | None = None,
+                 progress: Callable[[dict[str, Any]], None] | None = None) -> None:
+        if checkpoint is not None and len(members) != 1:
+            raise ValueError("checkpoints hold one member")
+        self.ms, self.params, self.checkpoint, self.progress = members, params, checkpoint, progress
+        self.stage = "stage1" if members.staged else "single"
+        self.state = [Progress(lr=params.lr_stage1) for _ in range(len(members))]
+        self.best: list[dict[str, torch.Tensor] | None] = [None] * len(members)
+        saved = checkpoint.load(members.device) if checkpoint is not None else None
+        if saved is not None:
+            self.stage, self.state[0] = saved["meta"]["stage"], Progress.from_dict(saved["meta"])
+            members.load_state(0, saved["model"])
+            self.best[0] = saved["best"] or None
+            members.gens[0].set_state(saved["rng"])
+        self.opt: torch.optim.Adam | None = members.optimizer([s.lr for s in self.state])
+        if saved is not None and saved["optimizer"]:
+            self.opt.load_state_dict(saved["optimizer"])
 
-    def validate(self) -> None:
-        check_choice("loss", self.loss, ("nmse", "poisson"))
-        check_range("lr_stage1", self.lr_stage1, 0, None, low_open=True)
-        check_range("lr_stage2", self.lr_stage2, 0, None, low_open=True)
-        check_range("l2", self.l2, 0)
-        check_range("max_epochs", self.max_epochs, 1)
-        check_range("patience", self.patience, 1)
-        check_range("min_delta", self.min_delta, 0)
-        check_range("early_stop_fraction", self.early_stop_fraction, 0, 1, low_open=True, high_open=True)
-        check_choice("stage2", self.stage2, ("all_data", "early_stop"))
-        check_range("segment_length", self.segment_length, 1)
-        check_range("batch_size", self.batch_size, 1)
-        check_range("seed", self.seed, 0)
-        check_choice("device", self.device, ("auto", "cpu", "cuda"))
-        check_choice("nan_policy", self.nan_policy, ("raise", "rollback"))
-        check_range("max_rollbacks", self.max_rollbacks, 0)
-        for name in ("max_epochs", "patience", "segment_length", "batch_size", "seed", "max_rollbacks"):
-            if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name} must be an integer, got {getattr(self, name)!r}")
+    def run(self) -> list[FitRecord]:
+        """Train until every member is done; one record per member."""
+        while self.stage != "done":
+            live = [i for i, s in enumerate(self.state) if not self._ended(s)]
+            reports = self._epoch(live) if live else self._finish_stage()
+            if self.checkpoint is not None:
+                meta = {"stage": self.stage, **self.state[0].to_dict()}
+                self.checkpoint.save(self.ms.models[0], self.opt, self.best[0], self.ms.gens[0], meta)
+            if self.progress is not None:
+                for report in reports:
+                    self.progress(report)
+        ms = self.ms
+        return [s.record(seed=seed, fit_sounds=list(ms.fit_sounds), early_stop_sounds=list(ms.hold_sounds),
+                         device=str(ms.device), params=self.params.replace(seed=seed).to_dict())
+                for s, seed in zip(self.state, ms.seeds)]
 
+    def _fixed(self) -> bool:
+        """Whether the current stage runs a fixed number of epochs (no early stopping)."""
+        return self.stage == "stage2" and self.params.stage2 == "all_data"
 
-@dataclasses.dataclass
-class FitRecord:
-    """What happened during one fit (JSON-able through :meth:`to_dict`).
+    def _ended(self, s: Progress) -> bool:
+        if self._fixed():
+            return s.epoch >= max(1, s.stage1_best_epoch + 1)
+        return s.epoch >= self.params.max_epochs or s.bad >= self.params.patience
 
-    ``stage``, ``train_loss`` and ``val_loss`` have one entry per epoch run;
-    ``best_epoch`` is the 0-based epoch of stage 1 (or the single stage) with the lowest
-    held-out loss; ``selection_loss`` the held-out loss used to compare initialisations.
-    ``fit_sounds`` / ``early_stop_sounds`` index the ``inputs`` list.
-    """
+    def _epoch(self, live: list[int]) -> list[dict[str, Any]]:
+        """One epoch of the members ``live``; returns the progress reports."""
+        params, ms, stage, fixed = self.params, self.ms, self.stage, self._fixed()
+        linear = stage == "stage1"
+        snaps = {i: ms.snapshot(i, self.opt) for i in live} if params.nan_policy == "rollback" else {}
+        train = self._train(live, ms.rows["all" if fixed else "fit"], linear)
+        val = ms.evaluate(live, "hold", linear)
+        reports = []
+        for i, train_loss, val_loss in zip(live, train.tolist(), val.tolist()):
+            s = self.state[i]
+            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+                self._rollback(i, snaps.get(i), train_loss, val_loss)
+                continue
+            s.log(stage, train_loss, val_loss)
+            if not fixed:
+                if val_loss < s.best_loss - params.min_delta:
+                    s.best_loss, s.best_epoch, s.bad = val_loss, s.epoch, 0
+                    self.best[i] = ms.state(i)
+                else:
+                    s.bad += 1
+            s.epoch += 1
+            reports.append({"stage": stage, "epoch": s.epoch - 1, "train_loss": train_loss,
+                            "val_loss": val_loss, "best_epoch": s.best_epoch})
+        return reports
 
-    stage: list[str]
-    train_loss: list[float]
-    val_loss: list[float]
-    epochs: int
-    best_epoch: int
-    stage2_epochs: int
-    selection_loss: float
-    seed: int
-    fit_sounds: list[int]
-    early_stop_sounds: list[int]
-    rollbacks: int
-    device: str
-    params: dict[str, Any]
-    versions: dict[str, str]
+    def _train(self, live: list[int], rows: torch.Tensor, linear: bool) -> np.ndarray:
+        """One pass of the members ``live`` over ``rows`` in their own batch orders;
+        returns each member's mean training loss (float64)."""
+        params, ms = self.params, self.ms
+        perm = ms.permutations(live, rows)
+        run = torch.zeros(len(live), device=ms.device)
+        for b in range(0, perm.shape[1], params.batch_size):
+            sel = perm[:, b: b + params.batch_size]
+            weights = ms.weights(live)
+            losses = ms.batch_losses(weights, live, sel, linear)
+            total = losses.sum()
+            if params.l2 > 0:
+                total = total + params.l2 * ms.l2_penalty(weights)
+            # frees every member's gradient: members not in ``live`` stay without one,
+            # and Adam leaves them untouched
+            self.opt.zero_grad(set_to_none=True)
+            total.backward()
+            self.opt.step()
+            run = run + losses.detach() * sel.shape[1]
+        return run.double().cpu().numpy() / perm.shape[1]
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dictionary (JSON-compatible)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> FitRecord:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**values)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu; ``cuda`` must be available."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but torch sees no CUDA device")
-    return torch.device(name)
-
-
-def _versions() -> dict[str, str]:
-    out = {"torch": torch.__version__, "numpy": np.__version__}
-    try:
-        out["ndx-encoding-subspace"] = metadata.version("ndx-encoding-subspace")
-    except metadata.PackageNotFoundError:
-        out["ndx-encoding-subspace"] = "unknown"
-    return out
-
-
-@dataclasses.dataclass
-class _Segments:
-    x: torch.Tensor  # [S, context + L, F]
-    y: torch.Tensor  # [S, L, U]
-    m: torch.Tensor  # [S, L] float mask
-    sound: np.ndarray  # [S] sound index of each segment
-
-
-def _segment(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray], context: int,
-             length: int | None) -> _Segments:
-    n_f, n_u = inputs[0].shape[1], targets[0].shape[1]
-    if length is None:
-        length = max(a.shape[0] for a in inputs)
-    rows = [(i, s) for i, a in enumerate(inputs) for s in range(0, a.shape[0], length)]
-    x = np.zeros((len(rows), context + length, n_f), np.float32)
-    y = np.zeros((len(rows), length, n_u), np.float32)
-    m = np.zeros((len(rows), length), np.float32)
-    for k, (i, s) in enumerate(rows):
-        a, t = inputs[i], targets[i]
-        lo, hi = max(0, s - context), min(a.shape[0], s + length)
-        x[k, context - (s - lo): context + hi - s] = a[lo:hi]
-        y[k, : hi - s] = t[s:hi]
-        m[k, : hi - s] = 1.0
-    return _Segments(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(m),
-                     np.array([i for i, _ in rows], dtype=np.int64))
-
-
-def _check_data(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> None:
-    if len(inputs) != len(targets) or len(inputs) < 2:
-        raise InvalidDataError(
-            f"training data: need >= 2 sounds with one target each, got {len(inputs)} inputs "
-            f"and {len(targets)} targets"
-        )
-    for i, (a, t) in enumerate(zip(inputs, targets)):
-        if a.ndim != 2 or t.ndim != 2 or a.shape[0] != t.shape[0]:
-            raise InvalidDataError(
-                f"training data: sound {i} has input {a.shape} and target {t.shape}; expected "
-                "[time, frequency] and [time, units] of equal time"
+    def _rollback(self, i: int, snap: tuple | None, train_loss: float, val_loss: float) -> None:
+        """Restore member ``i`` to the start of the epoch at half its learning rate, or raise."""
+        s, n = self.state[i], len(self.ms)
+        if snap is None or s.rollbacks >= self.params.max_rollbacks:
+            who = type(self.ms.models[i]).__name__ + (f" (member {i} of {n})" if n > 1 else "")
+            raise TrainingError(
+                f"model {who}: non-finite loss (train {train_loss}, held-out {val_loss}) in "
+                f"{self.stage} epoch {s.epoch} (seed {self.ms.seeds[i]}, {s.rollbacks} rollbacks)"
             )
-        if a.shape[1] != inputs[0].shape[1] or t.shape[1] != targets[0].shape[1]:
-            raise InvalidDataError(f"training data: sound {i} differs in channels or units")
-        if not (np.all(np.isfinite(a)) and np.all(np.isfinite(t))):
-            raise InvalidDataError(f"training data: sound {i} holds NaN or inf")
+        s.lr /= 2.0
+        s.rollbacks += 1
+        self.ms.restore(i, snap, self.opt)
+        self.opt = self.ms.optimizer([s.lr for s in self.state], state=self.opt.state)
 
-
-class _Loss:
-    def __init__(self, kind: str, var: torch.Tensor) -> None:
-        self.kind, self.inv_var = kind, 1.0 / var
-
-    def __call__(self, out: torch.Tensor, y: torch.Tensor, m: torch.Tensor, linear: bool) -> torch.Tensor:
-        """Mean loss over the masked bins of a batch (a 0-d tensor)."""
-        count = m.sum().clamp_min(1.0)
-        if self.kind == "nmse":
-            err = ((out - y) ** 2 * self.inv_var).mean(dim=-1)
-        else:
-            p = F.softplus(out) if linear else out.clamp_min(1e-6)
-            err = (p - y * torch.log(p)).mean(dim=-1)
-        return (err * m).sum() / count
-
-
-def _has_stages(model: nn.Module) -> bool:
-    return callable(getattr(model, "core", None)) and isinstance(getattr(model, "output", None), nn.Module)
-
-
-def _fingerprint(model: nn.Module, inputs, targets, params: TrainingParams) -> str:
-    h = hashlib.sha256(json.dumps(params.to_dict(), sort_keys=True).encode())
-    for name, v in model.state_dict().items():
-        h.update(name.encode())
-        h.update(str(tuple(v.shape)).encode())
-    for a in (*inputs, *targets):
-        h.update(np.ascontiguousarray(a, dtype=np.float32).tobytes())
-    return h.hexdigest()
-
-
-def _save(path: Path, model, opt, best, gen, meta) -> None:
-    blob = {"model": model.state_dict(), "optimizer": opt.state_dict() if opt else {},
-            "best": best or {}, "rng": gen.get_state(), "meta": json.dumps(meta)}
-    write_bytes(path, lambda handle: torch.save(blob, handle))
-
-
-def _clone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in state.items()}
+    def _finish_stage(self) -> list[dict[str, Any]]:
+        """Close the current stage for every member: restore its best weights, move on."""
+        params, ms, fixed = self.params, self.ms, self._fixed()
+        if not fixed:
+            for i, best in enumerate(self.best):
+                if best is not None:
+                    ms.load_state(i, best)
+        if self.stage in ("stage1", "single"):
+            for s in self.state:
+                s.stage1_best_epoch, s.stage1_best_loss = s.best_epoch, s.best_loss
+        if self.stage == "stage1":
+            ms.init_outputs()
+            self.stage = "stage2"
+            for s in self.state:
+                s.new_stage(params.lr_stage2)
+            self.best = [None] * len(ms)
+            if params.stage2 == "early_stop":
+                losses = ms.evaluate(list(range(len(ms))), "hold", False)
+                for i, s in enumerate(self.state):
+                    s.best_loss, self.best[i] = float(losses[i]), ms.state(i)
+            self.opt = ms.optimizer([s.lr for s in self.state])
+            return []
+        for s in self.state:
+            s.selection_loss = s.stage1_best_loss if fixed else s.best_loss
+        self.stage, self.opt = "done", None
+        return []
 
 
 def fit_model(
@@ -285,199 +241,10 @@ def fit_model(
     params = params or TrainingParams()
     inputs = [np.asarray(a, dtype=np.float32) for a in inputs]
     targets = [np.asarray(t, dtype=np.float32) for t in targets]
-    _check_data(inputs, targets)
+    check_data(inputs, targets)
     device = resolve_device(params.device)
-    n = len(inputs)
-    n_hold = min(n - 1, max(1, int(round(params.early_stop_fraction * n))))
-    fit_idx, hold_idx = list(range(n - n_hold)), list(range(n - n_hold, n))
-    fingerprint = _fingerprint(model, inputs, targets, params)
-    rf = getattr(model, "receptive_field", None)
-    context, length = (int(rf) - 1, params.segment_length) if isinstance(rf, int) else (0, None)
-    seg = _segment(inputs, targets, context, length)
-    seg = _Segments(seg.x.to(device), seg.y.to(device), seg.m.to(device), seg.sound)
-    rows = {
-        "fit": torch.as_tensor(np.flatnonzero(np.isin(seg.sound, fit_idx)), device=device),
-        "hold": torch.as_tensor(np.flatnonzero(np.isin(seg.sound, hold_idx)), device=device),
-        "all": torch.arange(len(seg.sound), device=device),
-    }
-    all_y = np.concatenate(targets, axis=0)
-    var = torch.as_tensor(np.where(all_y.var(axis=0) > 0, all_y.var(axis=0), 1.0), device=device)
-    loss_fn = _Loss(params.loss, var.float())
-    model.to(device)
-    staged = params.two_stage and _has_stages(model)
-    amp = params.mixed_precision and device.type == "cuda"
-    l2_weights = [m.weight for m in model.modules() if isinstance(m, nn.Linear)
-                  or (getattr(m, "l2_penalised", False) and not hasattr(m, "linear"))]
-    gen = torch.Generator().manual_seed(params.seed)
-    path = Path(checkpoint_path) if checkpoint_path is not None else None
-
-    meta: dict[str, Any] = {
-        "fingerprint": fingerprint, "stage": "stage1" if staged else "single", "epoch": 0,
-        "lr": params.lr_stage1, "best_loss": math.inf, "best_epoch": -1, "bad": 0,
-        "stage1_best_epoch": -1, "stage1_best_loss": math.inf, "rollbacks": 0,
-        "history": {"stage": [], "train_loss": [], "val_loss": []},
-    }
-    best: dict[str, torch.Tensor] | None = None
-    opt_state: dict | None = None
-    if path is not None and path.exists():
-        blob = torch.load(path, map_location=device, weights_only=True)
-        meta = json.loads(blob["meta"])
-        if meta.get("fingerprint") != fingerprint:
-            raise TrainingError(
-                f"checkpoint {path}: written by a fit with other data, parameters or model; "
-                "delete it to start again"
-            )
-        model.load_state_dict(blob["model"])
-        best = blob["best"] or None
-        opt_state = blob["optimizer"] or None
-        gen.set_state(blob["rng"])
-
-    given = _context_kwargs(model, context)
-
-    def forward(x: torch.Tensor, linear: bool) -> torch.Tensor:
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-            out = model.core(x, **given) if linear else model(x, **given)
-        return out[:, context:, :].float()
-
-    def evaluate(which: str, linear: bool) -> float:
-        idx, total, count = rows[which], 0.0, 0.0
-        model.eval()
-        with torch.no_grad():
-            for b in range(0, len(idx), 64):
-                sel = idx[b: b + 64]
-                m = seg.m[sel]
-                total += float(loss_fn(forward(seg.x[sel], linear), seg.y[sel], m, linear)) * float(m.sum())
-                count += float(m.sum())
-        model.train()
-        return total / max(count, 1.0)
-
-    def make_opt(lr: float) -> torch.optim.Optimizer:
-        return torch.optim.Adam(model.parameters(), lr=lr)
-
-    opt = make_opt(meta["lr"])
-    if opt_state:
-        opt.load_state_dict(opt_state)
-    while meta["stage"] != "done":
-        stage = meta["stage"]
-        linear = stage == "stage1"
-        fixed = stage == "stage2" and params.stage2 == "all_data"
-        train_rows = rows["all" if fixed else "fit"]
-        limit = max(1, meta["stage1_best_epoch"] + 1) if fixed else params.max_epochs
-        if meta["epoch"] >= limit or (not fixed and meta["bad"] >= params.patience):
-            meta, best, opt = _finish_stage(model, meta, best, params, staged, evaluate, make_opt,
-                                            lambda: _response_stats(model, seg, rows["fit"], context))
-            if path is not None:
-                _save(path, model, opt, best, gen, meta)
-            continue
-        snapshot = (_clone(model.state_dict()), copy.deepcopy(opt.state_dict()), gen.get_state()) \
-            if params.nan_policy == "rollback" else None
-        perm = train_rows[torch.randperm(len(train_rows), generator=gen).to(device)]
-        run = torch.zeros((), device=device)
-        for b in range(0, len(perm), params.batch_size):
-            sel = perm[b: b + params.batch_size]
-            loss = loss_fn(forward(seg.x[sel], linear), seg.y[sel], seg.m[sel], linear)
-            total = loss + params.l2 * sum((w.float() ** 2).sum() for w in l2_weights) \
-                if params.l2 > 0 else loss
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            opt.step()
-            run = run + loss.detach() * len(sel)
-        train_loss = float(run) / len(perm)
-        val_loss = evaluate("hold", linear)
-        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-            where = f"{stage} epoch {meta['epoch']}"
-            if params.nan_policy == "raise" or meta["rollbacks"] >= params.max_rollbacks:
-                raise TrainingError(
-                    f"model {type(model).__name__}: non-finite loss (train {train_loss}, held-out "
-                    f"{val_loss}) in {where} (seed {params.seed}, {meta['rollbacks']} rollbacks)"
-                )
-            model.load_state_dict(snapshot[0])
-            gen.set_state(snapshot[2])
-            meta["lr"] /= 2.0
-            meta["rollbacks"] += 1
-            opt = make_opt(meta["lr"])
-            opt.load_state_dict(snapshot[1])
-            for g in opt.param_groups:
-                g["lr"] = meta["lr"]
-            continue
-        hist = meta["history"]
-        hist["stage"].append(stage)
-        hist["train_loss"].append(train_loss)
-        hist["val_loss"].append(val_loss)
-        if not fixed:
-            if val_loss < meta["best_loss"] - params.min_delta:
-                meta.update(best_loss=val_loss, best_epoch=meta["epoch"], bad=0)
-                best = _clone(model.state_dict())
-            else:
-                meta["bad"] += 1
-        meta["epoch"] += 1
-        if path is not None:
-            _save(path, model, opt, best, gen, meta)
-        if progress is not None:
-            progress({"stage": stage, "epoch": meta["epoch"] - 1, "train_loss": train_loss,
-                      "val_loss": val_loss, "best_epoch": meta["best_epoch"]})
-
-    hist = meta["history"]
-    return FitRecord(
-        stage=list(hist["stage"]), train_loss=list(hist["train_loss"]), val_loss=list(hist["val_loss"]),
-        epochs=len(hist["stage"]), best_epoch=int(meta["stage1_best_epoch"]),
-        stage2_epochs=sum(1 for s in hist["stage"] if s == "stage2"),
-        selection_loss=float(meta["selection_loss"]), seed=params.seed,
-        fit_sounds=fit_idx, early_stop_sounds=hold_idx, rollbacks=int(meta["rollbacks"]),
-        device=str(device), params=params.to_dict(), versions=_versions(),
-    )
-
-
-def _context_kwargs(model: nn.Module, context: int) -> dict[str, bool]:
-    """``{"has_context": True}`` when segments carry ``context`` bins and ``model`` and
-    its ``core`` accept the flag (see :meth:`.models.StackedModel.core`), else nothing."""
-    if not context:
-        return {}
-    try:
-        takes = all("has_context" in inspect.signature(f).parameters
-                    for f in (model.forward, model.core))
-    except (TypeError, ValueError, AttributeError):
-        takes = False
-    return {"has_context": True} if takes else {}
-
-
-def _response_stats(model, seg: _Segments, idx: torch.Tensor, context: int):
-    """Per-unit mean and sd of the targets and of the core output over the fitting bins."""
-    given = _context_kwargs(model, context)
-    model.eval()
-    with torch.no_grad():
-        outs, ys, ms = [], [], []
-        for b in range(0, len(idx), 64):
-            sel = idx[b: b + 64]
-            out = model.core(seg.x[sel], **given)
-            outs.append(out[:, context:, :].float().reshape(-1, seg.y.shape[-1]))
-            ys.append(seg.y[sel].reshape(-1, seg.y.shape[-1]))
-            ms.append(seg.m[sel].reshape(-1) > 0)
-        mask = torch.cat(ms)
-        out, y = torch.cat(outs)[mask], torch.cat(ys)[mask]
-    model.train()
-    return y.mean(0), y.std(0, unbiased=False), out.mean(0), out.std(0, unbiased=False)
-
-
-def _finish_stage(model, meta, best, params: TrainingParams, staged: bool, evaluate, make_opt, stats):
-    """Close the current stage: restore its best weights, move to the next stage."""
-    stage = meta["stage"]
-    fixed = stage == "stage2" and params.stage2 == "all_data"
-    if not fixed and best is not None:
-        model.load_state_dict(best)
-    if stage == "stage1":
-        meta.update(stage1_best_epoch=meta["best_epoch"], stage1_best_loss=meta["best_loss"])
-        model.output.init_from_response(*stats())
-        meta.update(stage="stage2", epoch=0, lr=params.lr_stage2, best_loss=math.inf,
-                    best_epoch=-1, bad=0)
-        if params.stage2 == "early_stop":
-            meta["best_loss"] = evaluate("hold", False)
-            best = _clone(model.state_dict())
-        else:
-            best = None
-        return meta, best, make_opt(meta["lr"])
-    if stage == "single":
-        meta.update(stage1_best_epoch=meta["best_epoch"], stage1_best_loss=meta["best_loss"])
-    meta["selection_loss"] = meta["stage1_best_loss"] if fixed else meta["best_loss"]
-    meta["stage"] = "done"
-    return meta, best, None
+    checkpoint = None
+    if checkpoint_path is not None:  # the fingerprint is taken before anything moves or trains
+        checkpoint = Checkpoint(Path(checkpoint_path), model, inputs, targets, params)
+    members = MemberSet([model], [inputs], [targets], params, [params.seed], device)
+    return Schedule(members, params, checkpoint=checkpoint, progress=progress).run()[0]

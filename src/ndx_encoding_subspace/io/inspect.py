@@ -159,47 +159,60 @@ def inspect_nwb(
         except InputError as err:
             problems.append(str(err))
         else:
-            use = {**layout.provenance(), "description": layout.describe()}
-            repeats: dict[str, int] = {}
-            for p in layout.presentations:
-                repeats[p.sound] = repeats.get(p.sound, 0) + 1
-            use["sounds_presented"] = len(repeats)
-            use["repeated_sounds"] = int(np.sum(np.array(list(repeats.values())) >= 2))
+            use = _use(layout)
             if check:
-                try:
-                    data = build_site(opened, reader=reader, spectrogram_params=spectrogram)
-                except InputError as err:
-                    problems.append(str(err))
-                else:
-                    site = data.summary()
-        sounds = [
-            {
-                "path": s.path,
-                "name": s.name,
-                "type": s.neurodata_type,
-                "place": s.place,
-                "rate": s.rate,
-                "duration_s": s.duration,
-                "channels": s.n_channels,
-            }
-            for s in (*inv.templates, *inv.continuous)
-        ]
-        tables = [
-            {
-                "path": t.path,
-                "rows": t.rows,
-                "columns": list(t.columns),
-                "sound_columns": list(t.sound_columns),
-            }
-            for t in inv.tables
-        ]
+                site, site_problems = _site_summary(opened, reader, spectrogram)
+                problems.extend(site_problems)
         return InspectionReport(
             source=opened.name,
             metadata=_metadata(nwbfile),
             units=[_units_summary(p, u) for p, u in inv.units],
-            sounds=sounds,
-            presentations=tables,
+            sounds=[_sound_summary(s) for s in (*inv.templates, *inv.continuous)],
+            presentations=[_table_summary(t) for t in inv.tables],
             use=use,
             site=site,
             problems=problems,
         )
+
+
+def _use(layout: Any) -> dict[str, Any]:
+    """What the reader would use: the layout's provenance, its description and how many
+    sounds are presented (and repeated)."""
+    use = {**layout.provenance(), "description": layout.describe()}
+    repeats: dict[str, int] = {}
+    for p in layout.presentations:
+        repeats[p.sound] = repeats.get(p.sound, 0) + 1
+    use["sounds_presented"] = len(repeats)
+    use["repeated_sounds"] = int(np.sum(np.array(list(repeats.values())) >= 2))
+    return use
+
+
+def _site_summary(opened: Any, reader: ReaderParams, spectrogram: SpectrogramParams | None,
+                  ) -> tuple[dict[str, Any], list[str]]:
+    """The built site's summary, or no summary and why the site could not be built."""
+    try:
+        data = build_site(opened, reader=reader, spectrogram_params=spectrogram)
+    except InputError as err:
+        return {}, [str(err)]
+    return data.summary(), []
+
+
+def _sound_summary(s: Any) -> dict[str, Any]:
+    return {
+        "path": s.path,
+        "name": s.name,
+        "type": s.neurodata_type,
+        "place": s.place,
+        "rate": s.rate,
+        "duration_s": s.duration,
+        "channels": s.n_channels,
+    }
+
+
+def _table_summary(t: Any) -> dict[str, Any]:
+    return {
+        "path": t.path,
+        "rows": t.rows,
+        "columns": list(t.columns),
+        "sound_columns": list(t.sound_columns),
+    }

@@ -34,6 +34,7 @@ from .layers import (
     ReLU,
     ShiftedReLU,
 )
+from .params import CNNParams
 from .subspace_net import UnitDense, UnitSplit
 
 __all__ = [
@@ -197,12 +198,20 @@ def from_architecture(doc: Mapping[str, Any]) -> StackedModel | MemberAverage:
     doc = copy.deepcopy(dict(doc))
 
     def build() -> StackedModel:
-        layers = [LAYER_KINDS[e["kind"]][0](**e["params"]) for e in doc["core"]]
+        layers = [LAYER_KINDS[e["kind"]][0](**_with_defaults(e)) for e in doc["core"]]
         return StackedModel(layers, doc["output"]["params"]["n_units"])
 
     if "members" in doc:
         return MemberAverage([build() for _ in range(doc["members"])])
     return build()
+
+
+def _with_defaults(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A layer's parameters, an optional one left out taking the models' default."""
+    params = dict(entry["params"])
+    if entry["kind"] == "gaussian_mix":
+        params.setdefault("min_width", CNNParams().min_width)
+    return params
 
 
 def state_arrays(model: nn.Module) -> dict[str, np.ndarray]:

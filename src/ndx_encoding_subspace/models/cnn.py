@@ -2,17 +2,20 @@
 
 Both are :class:`StackedModel` instances: a ``core`` (a sequence of layers mapping
 ``[batch, time, frequency]`` to ``[batch, time, units]``) followed by a per-unit
-:class:`~.layers.DoubleExponential` ``output``.
+:class:`~.layers.DoubleExponential` ``output``. Their sizes default to, and are checked
+by, :class:`~.params.CNNParams` and :class:`~.params.LNParams`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..params import Params
 from .layers import (
     Dense,
     DepthwiseCausalFIR,
@@ -20,8 +23,11 @@ from .layers import (
     GaussianChannelMix,
     ShiftedReLU,
 )
+from .params import CNNParams, LNParams
 
 __all__ = ["StackedModel", "PopulationCNN", "LNPopulation"]
+
+P = TypeVar("P", bound=Params)
 
 
 class StackedModel(nn.Module):
@@ -87,13 +93,24 @@ class StackedModel(nn.Module):
 
 
 def _check_positive(name: str, value: int) -> int:
+    """A site size (frequencies, units) is a positive integer; parameters are checked by
+    their :class:`~ndx_encoding_subspace.params.Params` class."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
     return value
 
 
+def _with(params: Params | None, cls: type[P], **given: Any) -> P:
+    """``params`` (or ``cls``'s defaults) with the keywords that are not None."""
+    if params is None:
+        return cls.from_keywords(**given)
+    if not isinstance(params, cls):
+        raise ConfigError(f"params must be {cls.__name__}, got {type(params).__name__}")
+    return params.replace(**{k: v for k, v in given.items() if v is not None})
+
+
 class PopulationCNN(StackedModel):
-    """The paper's population CNN (defaults: the final published model).
+    """The paper's population CNN (defaults: the final published model, :class:`CNNParams`).
 
     Layers: Gaussian mixing ``F -> mix_channels``, depthwise causal FIR (``fir_taps``),
     shifted ReLU; dense ``-> hidden[0]``, FIR (``fir_taps``), shifted ReLU; dense
@@ -106,14 +123,10 @@ class PopulationCNN(StackedModel):
         Spectrogram channels (32 in the paper).
     n_units : int
         Units of the site.
-    mix_channels : int
-        Outputs of the Gaussian mixing layer (90).
-    fir_taps : int
-        Taps of both FIR layers (15).
-    hidden : tuple of int
-        Widths of the two dense hidden layers (100, 120).
-    min_width : float
-        Lower bound of the Gaussian widths, fraction of the frequency axis (0.05).
+    mix_channels, fir_taps, hidden, min_width : optional
+        As in :class:`CNNParams`; None (the default) takes the value of ``params``.
+    params : CNNParams, optional
+        The architecture (:class:`CNNParams` defaults when None).
     """
 
     def __init__(
@@ -121,23 +134,23 @@ class PopulationCNN(StackedModel):
         n_frequencies: int,
         n_units: int,
         *,
-        mix_channels: int = 90,
-        fir_taps: int = 15,
-        hidden: tuple[int, int] = (100, 120),
-        min_width: float = 0.05,
+        mix_channels: int | None = None,
+        fir_taps: int | None = None,
+        hidden: tuple[int, int] | None = None,
+        min_width: float | None = None,
+        params: CNNParams | None = None,
     ) -> None:
-        for name, v in (("n_frequencies", n_frequencies), ("n_units", n_units),
-                        ("mix_channels", mix_channels), ("fir_taps", fir_taps)):
-            _check_positive(name, v)
-        if len(hidden) != 2:
-            raise ConfigError(f"hidden must hold two layer widths, got {hidden!r}")
-        h1, h2 = (_check_positive("hidden", int(h)) for h in hidden)
+        _check_positive("n_frequencies", n_frequencies)
+        _check_positive("n_units", n_units)
+        p = _with(params, CNNParams, mix_channels=mix_channels, fir_taps=fir_taps, hidden=hidden,
+                  min_width=min_width)
+        (h1, h2), taps = p.hidden, p.fir_taps
         layers = [
-            GaussianChannelMix(n_frequencies, mix_channels, min_width),
-            DepthwiseCausalFIR(mix_channels, fir_taps),
-            ShiftedReLU(mix_channels),
-            Dense(mix_channels, h1),
-            DepthwiseCausalFIR(h1, fir_taps),
+            GaussianChannelMix(n_frequencies, p.mix_channels, p.min_width),
+            DepthwiseCausalFIR(p.mix_channels, taps),
+            ShiftedReLU(p.mix_channels),
+            Dense(p.mix_channels, h1),
+            DepthwiseCausalFIR(h1, taps),
             ShiftedReLU(h1),
             Dense(h1, h2),
             ShiftedReLU(h2),
@@ -153,24 +166,22 @@ class LNPopulation(StackedModel):
     ----------
     n_frequencies, n_units : int
         Input channels and units.
-    channels : int
-        Mixing outputs (120 in the paper).
-    taps : int
-        FIR taps (25 in the paper).
-    min_width : float
-        Lower bound of the Gaussian widths (0.05).
+    channels, taps, min_width : optional
+        As in :class:`LNParams`; None (the default) takes the value of ``params``.
+    params : LNParams, optional
+        The architecture (:class:`LNParams` defaults when None).
     """
 
     def __init__(
-        self, n_frequencies: int, n_units: int, channels: int = 120, taps: int = 25,
-        min_width: float = 0.05,
+        self, n_frequencies: int, n_units: int, channels: int | None = None,
+        taps: int | None = None, min_width: float | None = None, *, params: LNParams | None = None,
     ) -> None:
-        for name, v in (("n_frequencies", n_frequencies), ("n_units", n_units),
-                        ("channels", channels), ("taps", taps)):
-            _check_positive(name, v)
+        _check_positive("n_frequencies", n_frequencies)
+        _check_positive("n_units", n_units)
+        p = _with(params, LNParams, channels=channels, taps=taps, min_width=min_width)
         layers = [
-            GaussianChannelMix(n_frequencies, channels, min_width),
-            DepthwiseCausalFIR(channels, taps),
-            Dense(channels, n_units),
+            GaussianChannelMix(n_frequencies, p.channels, p.min_width),
+            DepthwiseCausalFIR(p.channels, p.taps),
+            Dense(p.channels, n_units),
         ]
         super().__init__(layers, n_units)

@@ -30,12 +30,13 @@ class GaussianChannelMix(nn.Module):
     ``w[o, f] = exp(-0.5 ((p_f - mu_o) / sigma_o)^2)`` normalised to sum 1 over ``f``,
     where ``p_f`` are the input channels' positions on [0, 1]. ``mu_o`` is learned freely
     (clamped to [0, 1] when used) and ``sigma_o = min_width + softplus(raw_o)`` is always
-    at least ``min_width`` (0.05 of the axis in the paper).
+    at least ``min_width`` (a fraction of the axis: ``CNNParams.min_width`` and
+    ``LNParams.min_width`` in :mod:`.params`).
 
     Shapes: ``[batch, time, n_in] -> [batch, time, n_out]``.
     """
 
-    def __init__(self, n_in: int, n_out: int, min_width: float = 0.05) -> None:
+    def __init__(self, n_in: int, n_out: int, min_width: float) -> None:
         super().__init__()
         self.n_in, self.n_out, self.min_width = int(n_in), int(n_out), float(min_width)
         self.mean = nn.Parameter(torch.rand(self.n_out))

@@ -11,7 +11,10 @@ import dataclasses
 from ..errors import ConfigError
 from ..params import Params, check_choice, check_range
 
-__all__ = ["CNNParams", "LNParams", "SubspaceModelParams", "ScoringParams"]
+__all__ = ["CNNParams", "LNParams", "SubspaceModelParams", "ScoringParams", "COMBINE"]
+
+#: ways a subspace model combines its fits (:attr:`SubspaceModelParams.combine`)
+COMBINE = ("mean", "best")
 
 
 def _positive_ints(owner: str, **values: int | tuple[int, ...]) -> None:
@@ -52,10 +55,9 @@ class CNNParams(Params):
 
     def build(self, n_frequencies: int, n_units: int):
         """A freshly initialised :class:`~.models.PopulationCNN`."""
-        from . import PopulationCNN
+        from .cnn import PopulationCNN
 
-        return PopulationCNN(n_frequencies, n_units, mix_channels=self.mix_channels,
-                             fir_taps=self.fir_taps, hidden=tuple(self.hidden), min_width=self.min_width)
+        return PopulationCNN(n_frequencies, n_units, params=self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,10 +87,9 @@ class LNParams(Params):
 
     def build(self, n_frequencies: int, n_units: int):
         """A freshly initialised :class:`~.models.LNPopulation`."""
-        from . import LNPopulation
+        from .cnn import LNPopulation
 
-        return LNPopulation(n_frequencies, n_units, channels=self.channels, taps=self.taps,
-                            min_width=self.min_width)
+        return LNPopulation(n_frequencies, n_units, params=self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,7 +124,7 @@ class SubspaceModelParams(Params):
         _positive_ints("SubspaceModelParams", hidden=tuple(self.hidden), n_init=self.n_init)
         if not self.hidden:
             raise ConfigError("SubspaceModelParams.hidden needs at least one layer (paper: [15, 15])")
-        check_choice("SubspaceModelParams.combine", self.combine, ("mean", "best"))
+        check_choice("SubspaceModelParams.combine", self.combine, COMBINE)
         check_choice("SubspaceModelParams.ssrf_response", self.ssrf_response, ("measured", "cnn"))
 
 

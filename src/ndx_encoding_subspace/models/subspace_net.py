@@ -7,6 +7,7 @@ network acts bin by bin, so its receptive field is one bin.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -15,8 +16,16 @@ from torch import nn
 from ..errors import ConfigError
 from .cnn import StackedModel
 from .layers import Dense, ReLU
+from .params import SubspaceModelParams
 
 __all__ = ["SubspaceNetwork", "SubspaceNetworks", "UnitSplit", "UnitDense"]
+
+
+def _hidden(hidden: Sequence[int] | None) -> tuple[int, ...]:
+    """Hidden widths: ``SubspaceModelParams.hidden``, or ``hidden`` checked by it."""
+    given = None if hidden is None else tuple(
+        int(h) if isinstance(h, numbers.Integral) and not isinstance(h, bool) else h for h in hidden)
+    return SubspaceModelParams.from_keywords(hidden=given).hidden
 
 
 class SubspaceNetwork(StackedModel):
@@ -31,16 +40,15 @@ class SubspaceNetwork(StackedModel):
     ----------
     n_dims : int
         Subspace dimension k (number of projections).
-    hidden : tuple of int
-        Hidden widths (15, 15 in the paper); any number of hidden layers.
+    hidden : tuple of int, optional
+        Hidden widths, one or more layers (``SubspaceModelParams.hidden``, checked there,
+        when None).
     """
 
-    def __init__(self, n_dims: int, hidden: tuple[int, ...] = (15, 15)) -> None:
+    def __init__(self, n_dims: int, hidden: tuple[int, ...] | None = None) -> None:
         if isinstance(n_dims, bool) or not isinstance(n_dims, int) or n_dims < 1:
             raise ConfigError(f"n_dims must be a positive integer, got {n_dims!r}")
-        widths = [n_dims, *(int(h) for h in hidden)]
-        if any(w < 1 for w in widths[1:]):
-            raise ConfigError(f"hidden widths must be positive, got {hidden!r}")
+        widths = [n_dims, *_hidden(hidden)]
         layers = []
         for a, b in zip(widths[:-1], widths[1:]):
             layers += [Dense(a, b), ReLU()]
@@ -106,14 +114,12 @@ class SubspaceNetworks(StackedModel):
     Input: every unit's projections concatenated, ``[batch, time, sum(dims)]`` (unit 0's
     ``dims[0]`` projections first); output ``[batch, time, units]``. Equivalent to one
     :class:`SubspaceNetwork` per unit, except that early stopping then acts on the mean
-    loss over units.
+    loss over units. ``hidden`` as in :class:`SubspaceNetwork`.
     """
 
-    def __init__(self, dims: Sequence[int], hidden: tuple[int, ...] = (15, 15)) -> None:
+    def __init__(self, dims: Sequence[int], hidden: tuple[int, ...] | None = None) -> None:
         split = UnitSplit(dims)
-        n_u, widths = len(split.dims), [max(split.dims), *(int(h) for h in hidden)]
-        if any(w < 1 for w in widths[1:]):
-            raise ConfigError(f"hidden widths must be positive, got {hidden!r}")
+        n_u, widths = len(split.dims), [max(split.dims), *_hidden(hidden)]
         layers: list[nn.Module] = [split]
         for a, b in zip(widths[:-1], widths[1:]):
             layers += [UnitDense(n_u, a, b), ReLU()]

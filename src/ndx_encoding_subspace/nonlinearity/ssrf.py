@@ -165,8 +165,12 @@ def tuning_curve(x: np.ndarray, r: np.ndarray, params: SSRFParams | None = None)
 
 
 def flank_changes(x: np.ndarray, r: np.ndarray,
-                  percentiles: tuple[float, float] = (2.5, 97.5)) -> tuple[float, float]:
-    """``(d_plus, d_minus)``: flank mean responses minus the centre's (module docstring)."""
+                  percentiles: tuple[float, float] | None = None) -> tuple[float, float]:
+    """``(d_plus, d_minus)``: flank mean responses minus the centre's (module docstring).
+
+    ``percentiles`` bound the flanks (``SSRFParams.percentiles`` when None).
+    """
+    percentiles = SSRFParams.from_keywords(percentiles=percentiles).percentiles
     x, r = np.asarray(x, dtype=np.float64), np.asarray(r, dtype=np.float64)
     c = float(np.mean(x))
     lo, hi = np.percentile(x, percentiles)
@@ -183,8 +187,11 @@ def flank_changes(x: np.ndarray, r: np.ndarray,
 
 
 def asymmetry_index(x: np.ndarray, r: np.ndarray,
-                    percentiles: tuple[float, float] = (2.5, 97.5)) -> float:
-    """``(d_plus - d_minus) / (|d_plus| + |d_minus|)``; 0 when there is no modulation."""
+                    percentiles: tuple[float, float] | None = None) -> float:
+    """``(d_plus - d_minus) / (|d_plus| + |d_minus|)``; 0 when there is no modulation.
+
+    ``percentiles`` as in :func:`flank_changes`.
+    """
     dp, dm = flank_changes(x, r, percentiles)
     scale = abs(dp) + abs(dm)
     return 0.0 if scale == 0 else (dp - dm) / scale

@@ -1,42 +1,43 @@
 """Subspace models: one small network per unit on its subspace projections (METHOD.md 5).
 
 For unit ``u`` with tuning subspace filters ``[k, F, lag]``, the estimation stimuli are
-projected (:func:`.projection.project`), each projection is standardised with its
+projected (:func:`~.subspace.project`), each projection is standardised with its
 estimation mean and standard deviation (kept with the model and applied to any later
 stimulus), and a :class:`~.models.SubspaceNetwork` ``k -> 15 -> 15 -> 1`` with a
 double-exponential output is fitted to the unit's estimation PSTH with the schedule of
-:func:`~.training.fit_model` (two stages, like the CNN); all units' networks train
-together in batched fits (:func:`~.training_members.fit_members`), each exactly as if
-fitted alone. The validation prediction is
-scored with :func:`~.scores.score_predictions`, the scores used for the CNN and LN.
+:func:`~.fitting.schedule.fit_model` (two stages, like the CNN); all units' networks
+train together in batched fits (:func:`~.fitting.members.fit_members`), each exactly as
+if fitted alone. The validation prediction is scored with
+:func:`~.fitting.scores.score_predictions`, the scores used for the CNN and LN.
 
 Each unit's network is fitted from ``n_init`` random initialisations. With ``combine =
 "mean"`` (the default) the model averages their predictions (a
 :class:`~.models.MemberAverage`), as the CNN's prediction is the average of its fits;
-with ``"best"`` the fit with the lowest held-out estimation loss is kept.
+with ``"best"`` the fit with the lowest held-out estimation loss is kept. The widths,
+``n_init`` and ``combine`` are :class:`~.models.params.SubspaceModelParams`, the shuffle
+floor :class:`~.models.params.ScoringParams`; their defaults are the pipeline's.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..cache import load_fit, save_fit, stage_key
 from ..data.site import SiteData
-from ..errors import ConfigError, InvalidDataError
+from ..errors import InvalidDataError
 from ..fitting.members import fit_members
 from ..fitting.schedule import FitRecord, TrainingParams
 from ..fitting.scores import UnitScores, score_predictions
 from ..models import MemberAverage, SubspaceNetwork
-from ..pipeline.stage_cache import load_fit, save_fit, stage_key
+from ..models.params import COMBINE, ScoringParams, SubspaceModelParams
 from ..subspace import TuningSubspace, project
 
 __all__ = ["SubspaceModel", "fit_subspace_model", "fit_subspace_models", "COMBINE"]
-
-COMBINE = ("mean", "best")
 
 
 @dataclasses.dataclass
@@ -176,13 +177,9 @@ def fit_subspace_models(
     site: SiteData,
     subspaces: Sequence[TuningSubspace | tuple[int, np.ndarray]],
     training_params: TrainingParams | None = None,
-    hidden: tuple[int, ...] = (15, 15),
-    n_shuffles: int = 100,
-    n_init: int = 1,
-    combine: str = "mean",
+    model_params: SubspaceModelParams | None = None,
+    scoring_params: ScoringParams | None = None,
     *,
-    shuffle_seed: int = 0,
-    floor_percentile: float = 95.0,
     max_batch_bytes: int = 512 * 2**20,
     checkpoint_dir: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -190,40 +187,72 @@ def fit_subspace_models(
     """Fit and score the subspace models of many units at once.
 
     Every unit's ``n_init`` networks are trained together as members of one batched fit
-    (:func:`~.training_members.fit_members`), each exactly as if fitted alone; groups of
-    members are bounded to about ``max_batch_bytes`` of training data. ``subspaces``
-    holds :class:`TuningSubspace` objects (their ``unit`` and first ``k`` components) or
-    ``(unit, filters [k, frequency, lag])`` pairs. ``progress(done, total)`` is called
-    with the number of units whose fits have ended. ``n_shuffles``, ``shuffle_seed`` and
-    ``floor_percentile`` set the shuffle floor of the scores (:func:`~.scores.score_predictions`).
-    With ``checkpoint_dir`` every finished fit is kept there (:func:`~.stage_cache.save_fit`,
-    keyed by its data, filters, parameters and seed) and a later call reuses it: the
-    fits are independent, so the others come out as if nothing had been kept.
-    See :func:`fit_subspace_model`.
+    (:func:`~.fitting.members.fit_members`), each exactly as if fitted alone. See
+    :func:`fit_subspace_model`.
+
+    Parameters
+    ----------
+    site : SiteData
+    subspaces : sequence
+        :class:`TuningSubspace` objects (their ``unit`` and first ``k`` components) or
+        ``(unit, filters [k, frequency, lag])`` pairs.
+    training_params : TrainingParams, optional
+        Schedule of every fit (its defaults when None).
+    model_params : SubspaceModelParams, optional
+        Hidden widths, ``n_init`` and ``combine`` (its defaults when None).
+    scoring_params : ScoringParams, optional
+        Shuffle floor of the scores (:func:`~.fitting.scores.score_predictions`).
+    max_batch_bytes : int
+        Groups of members are bounded to about this much training data.
+    checkpoint_dir : path, optional
+        Every finished fit is kept there (:func:`~.cache.save_fit`, keyed by its data,
+        filters, parameters and seed) and a later call reuses it: the fits are
+        independent, so the others come out as if nothing had been kept.
+    progress : callable, optional
+        ``progress(done, total)``, with the number of units whose fits have ended.
+
+    Returns
+    -------
+    list of SubspaceModel
+        One per entry of ``subspaces``, in their order.
     """
     params = training_params or TrainingParams()
-    if isinstance(n_init, bool) or not isinstance(n_init, int) or n_init < 1:
-        raise ConfigError(f"n_init must be a positive integer, got {n_init!r}")
-    if combine not in COMBINE:
-        raise ConfigError(f"combine must be one of {COMBINE}, got {combine!r}")
-    units = []
-    for s in subspaces:
-        if isinstance(s, TuningSubspace):
-            unit, filters = s.unit, s.filters
-        else:
-            unit, filters = int(s[0]), np.asarray(s[1])
-        units.append(_prepare(site, unit, filters))
+    model_params = model_params or SubspaceModelParams()
+    scoring_params = scoring_params or ScoringParams()
+    units = [_prepare(site, *_unit_filters(s)) for s in subspaces]
+    n_init = model_params.n_init
     members = [(u, i) for u in range(len(units)) for i in range(n_init)]
+    store = _FitStore(checkpoint_dir, params, model_params.hidden)
     fits: dict[tuple[int, int], tuple[SubspaceNetwork, FitRecord]] = {}
-    store = _FitStore(checkpoint_dir, params, hidden)
     for u, i in members:
         kept = store.load(units[u], i, _member_seed(params, units[u].unit, i))
         if kept is not None:
             fits[u, i] = kept
     members = [m for m in members if m not in fits]
-    start = 0
     if progress is not None:
         progress(0, len(units))
+    for group in _groups(members, units, site, params, max_batch_bytes):
+        for (u, i), fit, seed in _fit_group(group, units, params, model_params.hidden):
+            fits[u, i] = fit
+            store.save(units[u], i, seed, *fit)
+        if progress is not None:
+            progress(sum(1 for u in range(len(units)) if (u, n_init - 1) in fits), len(units))
+    return [_finish(site, prep, [fits[u, i] for i in range(n_init)], model_params.combine,
+                    scoring_params)
+            for u, prep in enumerate(units)]
+
+
+def _unit_filters(s: TuningSubspace | tuple[int, np.ndarray]) -> tuple[int, np.ndarray]:
+    if isinstance(s, TuningSubspace):
+        return s.unit, s.filters
+    return int(s[0]), np.asarray(s[1])
+
+
+def _groups(members: list[tuple[int, int]], units: Sequence[_Prepared], site: SiteData,
+            params: TrainingParams, max_batch_bytes: int) -> Iterator[list[tuple[int, int]]]:
+    """Consecutive groups of ``(unit, init)`` members, each about ``max_batch_bytes`` of
+    training data at most (one member at least)."""
+    start = 0
     while start < len(members):
         stop, k_max = start, 0
         while stop < len(members):
@@ -231,26 +260,29 @@ def fit_subspace_models(
             if stop > start and (stop + 1 - start) * _member_bytes(site, k_next, params) > max_batch_bytes:
                 break
             stop, k_max = stop + 1, k_next
-        group = members[start:stop]
-        nets, seeds = [], []
-        for u, i in group:
-            seed = _member_seed(params, units[u].unit, i)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                net = SubspaceNetwork(int(units[u].filters.shape[0]), hidden=hidden)
-            nets.append(_padded(net, k_max))
-            seeds.append(seed)
-        pad = [[np.pad(a, ((0, 0), (0, k_max - a.shape[1]))) for a in units[u].inputs] for u, _ in group]
-        records = fit_members(nets, pad, [units[u].targets for u, _ in group], params, seeds)
-        for (u, i), net, record, seed in zip(group, nets, records, seeds):
-            fits[u, i] = (_trimmed(net, int(units[u].filters.shape[0])), record)
-            store.save(units[u], i, seed, *fits[u, i])
+        yield members[start:stop]
         start = stop
-        if progress is not None:
-            progress(sum(1 for u in range(len(units)) if (u, n_init - 1) in fits), len(units))
-    return [_finish(site, prep, [fits[u, i] for i in range(n_init)], combine, n_shuffles,
-                    shuffle_seed, floor_percentile)
-            for u, prep in enumerate(units)]
+
+
+def _fit_group(
+    group: list[tuple[int, int]], units: Sequence[_Prepared], params: TrainingParams,
+    hidden: tuple[int, ...],
+) -> list[tuple[tuple[int, int], tuple[SubspaceNetwork, FitRecord], int]]:
+    """Fit one group's members in one batched fit, each zero-padded to the group's
+    largest ``k``; ``((unit, init), (network, record), seed)`` of each."""
+    k_max = max(units[u].filters.shape[0] for u, _ in group)
+    nets, seeds = [], []
+    for u, i in group:
+        seed = _member_seed(params, units[u].unit, i)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = SubspaceNetwork(int(units[u].filters.shape[0]), hidden=hidden)
+        nets.append(_padded(net, k_max))
+        seeds.append(seed)
+    pad = [[np.pad(a, ((0, 0), (0, k_max - a.shape[1]))) for a in units[u].inputs] for u, _ in group]
+    records = fit_members(nets, pad, [units[u].targets for u, _ in group], params, seeds)
+    return [((u, i), (_trimmed(net, int(units[u].filters.shape[0])), record), seed)
+            for (u, i), net, record, seed in zip(group, nets, records, seeds)]
 
 
 @dataclasses.dataclass
@@ -281,8 +313,8 @@ def _prepare(site: SiteData, unit: int, filters: np.ndarray) -> _Prepared:
     return _Prepared(unit, np.array(filters), offset, scale, inputs, targets)
 
 
-def _finish(site: SiteData, prep: _Prepared, fits, combine: str, n_shuffles: int,
-            shuffle_seed: int, floor_percentile: float) -> SubspaceModel:
+def _finish(site: SiteData, prep: _Prepared, fits: list[tuple[SubspaceNetwork, FitRecord]],
+            combine: str, scoring: ScoringParams) -> SubspaceModel:
     if combine == "best" or len(fits) == 1:
         network, record = min(fits, key=lambda f: f[1].selection_loss)
         records = [record]
@@ -293,7 +325,7 @@ def _finish(site: SiteData, prep: _Prepared, fits, combine: str, n_shuffles: int
     model.predictions = [model.predict(s.spectrogram) for s in val]
     model.scores = score_predictions(
         [p[:, None] for p in model.predictions], [s.counts[:, :, [prep.unit]] for s in val],
-        n_shuffles=n_shuffles, rng=shuffle_seed, percentile=floor_percentile,
+        n_shuffles=scoring.n_shuffles, rng=scoring.seed, percentile=scoring.floor_percentile,
     )
     return model
 
@@ -303,22 +335,20 @@ def fit_subspace_model(
     unit: int,
     subspace: TuningSubspace | np.ndarray,
     training_params: TrainingParams | None = None,
-    hidden: tuple[int, ...] = (15, 15),
-    n_shuffles: int = 100,
-    n_init: int = 1,
-    combine: str = "mean",
+    model_params: SubspaceModelParams | None = None,
+    scoring_params: ScoringParams | None = None,
 ) -> SubspaceModel:
     """Fit and score the subspace model of unit ``unit`` of ``site``.
 
     ``subspace`` is a :class:`TuningSubspace` (its first ``k`` components) or filters
-    ``[k, frequency, lag]``. ``n_init`` networks are fitted from different random
-    initialisations. ``combine = "mean"`` keeps them all and predicts their mean (a
-    :class:`~.models.MemberAverage`); ``"best"`` keeps the one with the lowest held-out
-    (early-stopping) loss. Validation data play no part in either. Initial weights come
-    from ``training_params.seed`` (and the initialisation index), without touching the
-    global random state. The fits run together (:func:`fit_subspace_models`).
+    ``[k, frequency, lag]``. ``model_params.n_init`` networks are fitted from different
+    random initialisations. ``combine = "mean"`` keeps them all and predicts their mean
+    (a :class:`~.models.MemberAverage`); ``"best"`` keeps the one with the lowest
+    held-out (early-stopping) loss. Validation data play no part in either. Initial
+    weights come from ``training_params.seed`` (and the initialisation index), without
+    touching the global random state. The fits run together (:func:`fit_subspace_models`).
     """
     filters = subspace.filters if isinstance(subspace, TuningSubspace) else np.asarray(subspace)
-    (model,) = fit_subspace_models(site, [(unit, filters)], training_params, hidden, n_shuffles,
-                                   n_init, combine)
+    (model,) = fit_subspace_models(site, [(unit, filters)], training_params, model_params,
+                                   scoring_params)
     return model

@@ -18,7 +18,6 @@ errors. Every parameter is also a command-line flag ``--SECTION.NAME`` (see
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,28 +25,38 @@ from typing import Any
 
 import tomllib
 
+from ..circuit import TilingParams
+from ..compute import ComputeParams
+from ..data import SpectrogramParams
+from ..data.celltype import CellTypeParams
+from ..dstrf import DSTRFParams
 from ..errors import ConfigError
+from ..fitting import EnsembleParams, TrainingParams
+from ..io import ReaderParams
+from ..models.params import CNNParams, LNParams, ScoringParams, SubspaceModelParams
+from ..nonlinearity import SSRFParams
 from ..params import Params
+from ..subspace import SubspaceParams
 
 __all__ = ["SECTIONS", "PipelineConfig", "section_class"]
 
-#: stage name -> (module, class) of its parameter set, in pipeline order
-SECTIONS: dict[str, tuple[str, str]] = {
-    "reader": ("ndx_encoding_subspace.io", "ReaderParams"),
-    "spectrogram": ("ndx_encoding_subspace.data.spectrogram", "SpectrogramParams"),
-    "celltype": ("ndx_encoding_subspace.data.celltype", "CellTypeParams"),
-    "cnn": ("ndx_encoding_subspace.models.params", "CNNParams"),
-    "ln": ("ndx_encoding_subspace.models.params", "LNParams"),
-    "training": ("ndx_encoding_subspace.fitting.schedule", "TrainingParams"),
-    "ensemble": ("ndx_encoding_subspace.fitting.ensemble", "EnsembleParams"),
-    "dstrf": ("ndx_encoding_subspace.dstrf.gradients", "DSTRFParams"),
-    "subspace": ("ndx_encoding_subspace.subspace.pca", "SubspaceParams"),
-    "subspace_model": ("ndx_encoding_subspace.models.params", "SubspaceModelParams"),
-    "ssrf": ("ndx_encoding_subspace.nonlinearity.ssrf", "SSRFParams"),
-    "tiling": ("ndx_encoding_subspace.circuit.analyses", "TilingParams"),
-    "scoring": ("ndx_encoding_subspace.models.params", "ScoringParams"),
+#: stage name -> its parameter set, in pipeline order
+SECTIONS: dict[str, type[Params]] = {
+    "reader": ReaderParams,
+    "spectrogram": SpectrogramParams,
+    "celltype": CellTypeParams,
+    "cnn": CNNParams,
+    "ln": LNParams,
+    "training": TrainingParams,
+    "ensemble": EnsembleParams,
+    "dstrf": DSTRFParams,
+    "subspace": SubspaceParams,
+    "subspace_model": SubspaceModelParams,
+    "ssrf": SSRFParams,
+    "tiling": TilingParams,
+    "scoring": ScoringParams,
     # not a stage: CPU threads of the whole run (no effect on results)
-    "compute": ("ndx_encoding_subspace.compute", "ComputeParams"),
+    "compute": ComputeParams,
 }
 
 
@@ -55,8 +64,7 @@ def section_class(name: str) -> type[Params]:
     """The parameter class of stage ``name``."""
     if name not in SECTIONS:
         raise ConfigError(f"unknown configuration section {name!r}; known: {', '.join(SECTIONS)}")
-    module, cls = SECTIONS[name]
-    return getattr(importlib.import_module(module), cls)
+    return SECTIONS[name]
 
 
 class PipelineConfig:
@@ -82,8 +90,7 @@ class PipelineConfig:
                 f"unknown configuration section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}"
             )
         self._sections: dict[str, Params] = {}
-        for name in SECTIONS:
-            cls = section_class(name)
+        for name, cls in SECTIONS.items():
             value = sections.get(name)
             if value is None:
                 value = cls()

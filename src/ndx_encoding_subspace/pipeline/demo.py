@@ -1,9 +1,9 @@
 """The embedded demo: a simulated site, the whole method, scored against the ground truth.
 
 ``encoding-subspace demo`` (and ``make demo``) calls :func:`run_demo`: it simulates a
-virtual auditory-cortex site (:mod:`.simulate`), writes it as a standard NWB file, runs
-:func:`~.pipeline.run_site` on that file, writes the HTML report, and compares what was
-recovered with the truth the simulator kept.
+virtual auditory-cortex site (:mod:`~.datasets.simulated`), writes it as a standard NWB
+file, runs :func:`~.pipeline.run_site` on that file, writes the HTML report, and
+compares what was recovered with the truth the simulator kept.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from ..datasets.simulated.site import SimulationParams, SiteTruth, simulate_site
+from ..nonlinearity.ssrf import SSRFParams
+from ..results.roles import CNN
 from .config import PipelineConfig
 
 __all__ = ["run_demo", "demo_config", "demo_simulation", "recovery", "DemoSummary"]
@@ -23,7 +25,8 @@ __all__ = ["run_demo", "demo_config", "demo_simulation", "recovery", "DemoSummar
 MIN_R_FOR_RECOVERY = 0.5
 
 
-def demo_config(*, quick: bool = False, device: str | None = None, seed: int = 0) -> PipelineConfig:
+def demo_config(*, quick: bool = False, device: str | None = None,
+                seed: int | None = None) -> PipelineConfig:
     """The demo's configuration: the paper's method at a size that runs on a laptop CPU.
 
     The full demo keeps the paper's architectures, learning rates, dSTRF window,
@@ -33,9 +36,12 @@ def demo_config(*, quick: bool = False, device: str | None = None, seed: int = 0
     epoch on a small site) and takes dSTRFs at every 4th bin instead of every 47th (a
     small site has few bins; the paper's cap of 3000 samples still applies). ``quick``
     also shrinks the models, the ensemble (1 fit) and the noise floor for a smoke run.
+    ``seed`` is the training seed (``TrainingParams.seed`` when None).
     """
-    training: dict[str, Any] = {"seed": seed, "max_epochs": 40, "patience": 6,
-                                "segment_length": 100, "batch_size": 4}
+    training: dict[str, Any] = {"max_epochs": 40, "patience": 6, "segment_length": 100,
+                                "batch_size": 4}
+    if seed is not None:
+        training["seed"] = seed
     ensemble = {"n_jackknife": 2, "n_init": 1}
     changes: dict[str, Any] = {"subspace_model": {"n_init": 1}, "dstrf": {"sample_step": 4}}
     if quick:
@@ -51,11 +57,13 @@ def demo_config(*, quick: bool = False, device: str | None = None, seed: int = 0
     return PipelineConfig().replace(training=training, ensemble=ensemble, **changes)
 
 
-def demo_simulation(*, quick: bool = False, seed: int = 0) -> SimulationParams:
-    """The demo's virtual site: 16 units and 120 s of estimation sound (quick: 8, 30 s)."""
+def demo_simulation(*, quick: bool = False, seed: int | None = None) -> SimulationParams:
+    """The demo's virtual site: 16 units and 120 s of estimation sound (quick: 8, 30 s);
+    ``seed`` as in :class:`SimulationParams` (its default when None)."""
+    seeded = {} if seed is None else {"seed": seed}
     if quick:
-        return SimulationParams.quick(seed=seed)
-    return SimulationParams(n_units=16, n_estimation_sounds=60, seed=seed)
+        return SimulationParams.quick(**seeded)
+    return SimulationParams(n_units=16, n_estimation_sounds=60, **seeded)
 
 
 def _pad_lags(filters: np.ndarray, n_lags: int) -> np.ndarray:
@@ -65,10 +73,13 @@ def _pad_lags(filters: np.ndarray, n_lags: int) -> np.ndarray:
     return out
 
 
-def classify_tuning_curve(mean: np.ndarray, symmetry_threshold: float = 0.5) -> str:
+def classify_tuning_curve(mean: np.ndarray, symmetry_threshold: float | None = None) -> str:
     """Nonlinearity class of a stored 1-D tuning curve (bins between the 2.5th and
     97.5th percentiles): flanks (outer fifth of the bins on each side) against the
-    centre (middle fifth), classified as in :func:`~.ssrf.classify_shape`."""
+    centre (middle fifth), classified as in :func:`~.nonlinearity.ssrf.classify_shape`
+    (``symmetry_threshold``: ``SSRFParams.symmetry_threshold`` when None)."""
+    symmetry_threshold = SSRFParams.from_keywords(
+        symmetry_threshold=symmetry_threshold).symmetry_threshold
     m = np.asarray(mean, dtype=np.float64)
     n = len(m)
     w = max(1, n // 5)
@@ -96,7 +107,7 @@ def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -
     """
     from ..circuit import subspace_similarity
 
-    cnn = [m for m in loaded.models if m.role == "cnn"]
+    cnn = [m for m in loaded.models if m.role == CNN.name]
     r_cnn = np.asarray(cnn[0].scores["r"]) if cnn else np.full(len(loaded.subspaces), np.nan)
     nonlin = {n.unit_position: n for n in loaded.nonlinearities}
     ids = np.asarray(loaded.units["id"])
@@ -146,7 +157,7 @@ class DemoSummary:
 
 
 def run_demo(
-    out: str | Path, *, quick: bool = False, device: str | None = None, seed: int = 0,
+    out: str | Path, *, quick: bool = False, device: str | None = None, seed: int | None = None,
     progress: bool = True, report: bool = True, config: PipelineConfig | None = None,
 ) -> DemoSummary:
     """Simulate a site, run the whole method, write results and report, score recovery.
@@ -159,8 +170,9 @@ def run_demo(
         Small site and models (about a minute on 2 CPU cores).
     device : str, optional
         Torch device for training and dSTRFs (default: CUDA when available).
-    seed : int
-        Seed of the simulation and of training.
+    seed : int, optional
+        Seed of the simulation and of training (when None, each takes its parameter
+        class's default: ``SimulationParams.seed``, ``TrainingParams.seed``).
     progress : bool
         Progress bars on stderr.
     report : bool

@@ -27,6 +27,7 @@ import numpy as np
 from ..compute import thread_limits
 from ..data.site import SiteData
 from ..errors import ConfigError
+from ..results.roles import CNN, SUBSPACE, role_label
 from .config import PipelineConfig
 
 __all__ = ["run_site", "RunResult", "results_path", "config_fingerprint"]
@@ -99,16 +100,16 @@ def summarise(results: Any) -> dict[str, Any]:
     for m in results.models:
         by_role.setdefault(m.role, []).append(m)
     for role, models in by_role.items():
-        if role == "subspace_nonlinearity":
+        if role == SUBSPACE.name:
             r = np.array([float(m.scores["r"][0]) for m in models])
             cc = np.array([float(m.scores["ccnorm"][0]) for m in models])
         else:  # ensemble members share the ensemble's scores
             r, cc = models[0].scores["r"], models[0].scores["ccnorm"]
         out["scores"][role] = {"r_median": float(np.nanmedian(r)), "ccnorm_median": float(np.nanmedian(cc)),
                                "ccnorm_mean": float(np.nanmean(cc)), "r": np.asarray(r).tolist()}
-    if "cnn" in out["scores"] and "subspace_nonlinearity" in out["scores"]:
-        r_cnn = np.asarray(out["scores"]["cnn"]["r"])
-        r_ss = np.asarray(out["scores"]["subspace_nonlinearity"]["r"])
+    if CNN.name in out["scores"] and SUBSPACE.name in out["scores"]:
+        r_cnn = np.asarray(out["scores"][CNN.name]["r"])
+        r_ss = np.asarray(out["scores"][SUBSPACE.name]["r"])
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = (r_ss / r_cnn) ** 2
         out["ss_cnn_r2_ratio_median"] = float(np.nanmedian(ratio[r_cnn > 0])) if np.any(r_cnn > 0) else np.nan
@@ -120,11 +121,10 @@ def summarise(results: Any) -> dict[str, Any]:
 
 def format_summary(summary: dict[str, Any], title: str = "") -> str:
     """Text table of :func:`summarise` output."""
-    names = {"ln": "LN", "cnn": "CNN", "subspace_nonlinearity": "subspace"}
     lines = [title] if title else []
     lines.append(f"{'model':<10} {'median r':>9} {'median CCnorm':>14} {'mean CCnorm':>12}")
     for role, s in summary["scores"].items():
-        lines.append(f"{names.get(role, role):<10} {s['r_median']:>9.3f} {s['ccnorm_median']:>14.3f} "
+        lines.append(f"{role_label(role):<10} {s['r_median']:>9.3f} {s['ccnorm_median']:>14.3f} "
                      f"{s['ccnorm_mean']:>12.3f}")
     if "ss_cnn_r2_ratio_median" in summary:
         lines.append(f"median (r_subspace / r_CNN)^2 = {summary['ss_cnn_r2_ratio_median']:.3f}")

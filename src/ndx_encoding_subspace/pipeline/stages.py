@@ -1,27 +1,26 @@
 """The method on one site's data, stage by stage (METHOD.md sections 2 to 7).
 
-:func:`analyse_site` takes a :class:`~.site.SiteData` and a
-:class:`~.config.PipelineConfig` and returns :class:`~.results.SiteResults`, ready for
-:func:`~.results.write_results`. Each stage is also a function of its own, so that a
-notebook can run, inspect or replace any one of them.
+:func:`analyse_site` takes a :class:`~.data.site.SiteData` and a
+:class:`~.config.PipelineConfig` and returns :class:`~.results.SiteResults` (gathered by
+:mod:`.assemble`), ready for :func:`~.results.write_results`. Each stage is also a
+function of its own, so that a notebook can run, inspect or replace any one of them.
 
 Models are checkpointed under ``workdir`` (when given), and so are the tuning subspaces
-and each finished subspace-model fit (:mod:`.stage_cache`), so a run that is killed and
-started again resumes where it stopped; the later stages are deterministic and fast
-against those, and are recomputed.
+(:mod:`.stage_cache`) and each finished subspace-model fit (:mod:`~.cache`), so a run
+that is killed and started again resumes where it stopped; the later stages are
+deterministic and fast against those, and are recomputed.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from ..cache import stage_key
 from ..data.site import SiteData
 from ..dstrf import (
     ensemble_dstrf,
@@ -31,13 +30,14 @@ from ..dstrf import (
     sample_times,
 )
 from ..errors import InvalidDataError
-from ..fitting.ensemble import Ensemble, fit_ensemble
-from ..fitting.scores import UnitScores, score_predictions
-from ..nonlinearity.subspace_model import SubspaceModel, fit_subspace_models
-from ..results import ModelResult, SiteAnalysis, SiteResults, UnitNonlinearity, UnitSubspace
+from ..fitting import Ensemble, UnitScores, fit_ensemble, score_predictions
+from ..nonlinearity import SubspaceModel, fit_subspace_models
+from ..results import SiteAnalysis, SiteResults, UnitNonlinearity
+from ..results.roles import CNN, LN
 from ..subspace import TuningSubspace, fit_subspaces, project, streaming_site_subspaces
+from .assemble import site_results
 from .config import PipelineConfig
-from .stage_cache import load_subspaces, save_subspaces, stage_key
+from .stage_cache import load_subspaces, save_subspaces
 
 __all__ = [
     "analyse_site",
@@ -66,9 +66,9 @@ def fit_encoding_models(
 ) -> dict[str, Ensemble]:
     """Fit the population CNN ensemble and (unless disabled) the LN baseline ensemble."""
     n_f, n_u = site.n_frequencies, site.n_units
-    builders = {"cnn": lambda: config.cnn.build(n_f, n_u)}
+    builders = {CNN.name: lambda: config.cnn.build(n_f, n_u)}
     if config.ln.enabled:
-        builders = {"ln": lambda: config.ln.build(n_f, n_u), **builders}
+        builders = {LN.name: lambda: config.ln.build(n_f, n_u), **builders}
     total = config.ensemble.n_jackknife * config.ensemble.n_init
     out = {}
     for role, build in builders.items():
@@ -104,7 +104,7 @@ def tuning_subspaces(
     ``config.dstrf`` (the paper's sample by default). Held in memory when they fit in
     :data:`IN_MEMORY_DSTRF_BYTES`, else streamed into per-unit moment accumulators: one
     pass over the models for their normalisers and the outlier filter's statistics
-    (:func:`~.dstrf_ensemble.ensemble_statistics`), one for the units' and the site's
+    (:func:`~.dstrf.ensemble_statistics`), one for the units' and the site's
     subspaces together. ``progress(stage, done, total)`` counts the dSTRF windows of
     every pass.
     """
@@ -176,17 +176,14 @@ def subspace_models(
     """One subspace model per unit, fitted like the CNN and scored on validation data.
 
     Every unit's initialisations are trained together in batched fits
-    (:func:`~.subspace_model.fit_subspace_models`); with ``workdir`` finished fits are
+    (:func:`~.nonlinearity.fit_subspace_models`); with ``workdir`` finished fits are
     kept there for a rerun.
     """
-    fitted = fit_subspace_models(
-        site, subspaces, config.training, tuple(config.subspace_model.hidden),
-        config.scoring.n_shuffles, config.subspace_model.n_init, config.subspace_model.combine,
-        shuffle_seed=config.scoring.seed, floor_percentile=config.scoring.floor_percentile,
+    return fit_subspace_models(
+        site, subspaces, config.training, config.subspace_model, config.scoring,
         checkpoint_dir=None if workdir is None else Path(workdir) / "subspace_models",
         progress=lambda done, total: progress("subspace models", done, total),
     )
-    return fitted
 
 
 def _responses(site: SiteData, ensemble: Ensemble, config: PipelineConfig) -> list[np.ndarray]:
@@ -265,66 +262,6 @@ def site_analysis(
     )
 
 
-def _model_results(role: str, ensemble: Ensemble, site: SiteData, scores: UnitScores,
-                   config: PipelineConfig) -> list[ModelResult]:
-    out = []
-    positions = np.arange(site.n_units)
-    for member, record, info in zip(ensemble.members, ensemble.records, ensemble.info):
-        j, i = int(info.get("jackknife", 0)), int(info.get("init", 0))
-        out.append(ModelResult(
-            name=f"{role}_jk{j}", role=role, module=member, unit_positions=positions,
-            fit_log=_fit_log(record), scores=_score_dict(scores), seed=int(info.get("seed", 0)),
-            jackknife_index=j, init_index=i,
-            estimation_sounds=tuple(info.get("fit_sounds", ())),
-            early_stopping_sounds=tuple(info.get("early_stop_sounds", ())),
-            validation_sounds=tuple(site.validation),
-            training_parameters=config.training.to_dict(),
-            package_versions=dict(getattr(record, "versions", {}) or {}),
-        ))
-    return out
-
-
-def raw_projection_network(model: SubspaceModel) -> torch.nn.Module:
-    """The unit's network taking raw projections: the standardisation folded into layer 1.
-
-    ``W ((x - offset) / scale) + b = (W / scale) x + (b - W (offset / scale))``, so the
-    stored model needs only the tuning subspace's filters to predict from a stimulus.
-    Every member of a :class:`~.models.MemberAverage` is folded the same way.
-    """
-    net = copy.deepcopy(model.network)
-    for member in getattr(net, "members", [net]):
-        first = member.core_layers[0].linear
-        with torch.no_grad():
-            scale = torch.as_tensor(model.scale, dtype=first.weight.dtype)
-            offset = torch.as_tensor(model.offset, dtype=first.weight.dtype)
-            first.bias -= first.weight @ (offset / scale)
-            first.weight /= scale[None, :]
-    return net.eval()
-
-
-def _fit_log(*records: Any) -> dict[str, np.ndarray]:
-    """Training log of one fit; of several (one per member) with a ``member`` column."""
-    stages = {"stage1": 1, "stage2": 2, "single": 0}
-    logs = [{
-        "epoch": np.arange(len(record.train_loss)),
-        "stage": np.array([stages.get(s, 0) for s in record.stage], dtype=np.int64),
-        "training_loss": np.asarray(record.train_loss, dtype=np.float64),
-        "early_stopping_loss": np.asarray(
-            [np.nan if v is None else v for v in record.val_loss], dtype=np.float64),
-    } for record in records]
-    if len(logs) == 1:
-        return logs[0]
-    out = {key: np.concatenate([log[key] for log in logs]) for key in logs[0]}
-    out["member"] = np.concatenate([np.full(len(log["epoch"]), i, dtype=np.int64)
-                                    for i, log in enumerate(logs)])
-    return out
-
-
-def _score_dict(scores: UnitScores) -> dict[str, np.ndarray]:
-    return {"r": scores.r, "ccnorm": scores.ccnorm, "noise_ceiling": scores.noise_ceiling,
-            "shuffle_floor": scores.r_floor}
-
-
 def analyse_site(
     site: SiteData, config: PipelineConfig | None = None, *, workdir: str | Path | None = None,
     progress: Progress = _noop, provenance: dict[str, Any] | None = None,
@@ -353,41 +290,11 @@ def analyse_site(
     workdir = None if workdir is None else Path(workdir)
     ensembles = fit_encoding_models(site, config, workdir=workdir, progress=progress)
     scores = {role: score_ensemble(e, site, config) for role, e in ensembles.items()}
-    cnn = ensembles["cnn"]
+    cnn = ensembles[CNN.name]
     subs, shared = _resumable_subspaces(cnn, site, config, workdir, progress)
     fitted = subspace_models(site, subs, config, progress=progress, workdir=workdir)
     progress("SSRFs and site analyses", 0, 1)
     nonlin = nonlinearities(site, subs, cnn, config, fitted)
     site_an = site_analysis(site, subs, shared, cnn, config)
     progress("SSRFs and site analyses", 1, 1)
-
-    models: list[ModelResult] = []
-    for role, ens in ensembles.items():
-        models += _model_results(role, ens, site, scores[role], config)
-    for m in fitted:
-        models.append(ModelResult(
-            name=f"unit_{int(site.units.ids[m.unit])}", role="subspace_nonlinearity",
-            module=raw_projection_network(m), unit_positions=np.array([m.unit]), fit_log=_fit_log(*m.records),
-            scores=_score_dict(m.scores), seed=config.training.seed,
-            estimation_sounds=tuple(site.estimation), validation_sounds=tuple(site.validation),
-            training_parameters=config.training.to_dict(),
-            package_versions=dict(getattr(m.record, "versions", {}) or {}),
-            n_lags=int(m.filters.shape[2]),
-        ))
-    unit_subs = [UnitSubspace(
-        unit_position=s.unit, filters=s.filters, explained_variance=s.explained_variance_ratio,
-        noise_floor_variance=s.noise_floor, threshold=config.subspace.variance_threshold,
-        mean_dstrf=s.mean, n_samples=s.n_samples, n_outliers=s.n_outliers, k90=s.k90, k95=s.k95,
-    ) for s in subs]
-    return SiteResults(
-        site=site,
-        spectrogram_parameters=dict(site.source.get("spectrogram", config.spectrogram.to_dict())),
-        models=models,
-        subspaces=unit_subs,
-        nonlinearities=nonlin,
-        site_subspace=site_an,
-        provenance={"config": config.to_dict(), **(provenance or {})},
-        subspace_parameters=config.subspace.to_dict(),
-        ssrf_parameters=config.ssrf.to_dict(),
-        ssrf_min_count=int(config.ssrf.min_count),
-    )
+    return site_results(site, config, ensembles, scores, subs, fitted, nonlin, site_an, provenance)

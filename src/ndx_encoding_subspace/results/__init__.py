@@ -3,36 +3,53 @@
 * :class:`SiteResults` and its parts -- what the pipeline fills in;
 * :func:`write_results` -- a new standalone NWB file per site (docs/results-layout.md);
 * :func:`load_results` -- models rebuilt from architecture documents and arrays only,
-  subspaces, SSRFs, scores and provenance as arrays and small dataclasses.
+  subspaces, SSRFs, scores and provenance as arrays and small dataclasses;
+* :mod:`.roles` -- the model roles (``ln``, ``cnn``, ``subspace_nonlinearity``), their
+  collections, labels and order.
+
+The names below are imported on first use, so that ``results.roles`` (which the
+viewers use) does not load the writer, the loader or torch.
 """
 
-from .bundle import (
-    ROLE_CONTAINERS,
-    ModelResult,
-    SiteAnalysis,
-    SiteResults,
-    UnitNonlinearity,
-    UnitSubspace,
-    container_of_role,
-)
-from .convert import MODULE
-from .loader import LoadedEnsemble, LoadedResults, SpectrogramData, load_results
-from .writer import build_nwbfile, package_versions, write_results
+from __future__ import annotations
 
-__all__ = [
-    "MODULE",
-    "ROLE_CONTAINERS",
-    "ModelResult",
-    "UnitSubspace",
-    "UnitNonlinearity",
-    "SiteAnalysis",
-    "SiteResults",
-    "container_of_role",
-    "write_results",
-    "build_nwbfile",
-    "package_versions",
-    "load_results",
-    "LoadedResults",
-    "LoadedEnsemble",
-    "SpectrogramData",
-]
+import importlib
+from typing import Any
+
+#: public name -> submodule that defines it
+_HOMES = {
+    "MODULE": "convert",
+    "ROLE_CONTAINERS": "roles",
+    "ROLES": "roles",
+    "ModelRole": "roles",
+    "container_of_role": "roles",
+    "find_role": "roles",
+    "role_label": "roles",
+    "ModelResult": "bundle",
+    "UnitSubspace": "bundle",
+    "UnitNonlinearity": "bundle",
+    "SiteAnalysis": "bundle",
+    "SiteResults": "bundle",
+    "write_results": "writer",
+    "build_nwbfile": "writer",
+    "package_versions": "writer",
+    "load_results": "loader",
+    "LoadedResults": "loader",
+    "LoadedEnsemble": "loader",
+    "SpectrogramData": "loader",
+}
+
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..data.site import SiteData
+from .roles import ROLE_CONTAINERS, container_of_role
 
 __all__ = [
     "ModelResult",
@@ -28,19 +29,6 @@ __all__ = [
     "ROLE_CONTAINERS",
     "container_of_role",
 ]
-
-#: Collection (``EncodingModels`` name in the processing module) of each known role;
-#: models of any other role go to a collection named after the role.
-ROLE_CONTAINERS: dict[str, str] = {
-    "cnn": "population_cnn",
-    "ln": "ln_baseline",
-    "subspace_nonlinearity": "subspace_models",
-}
-
-
-def container_of_role(role: str) -> str:
-    """Name of the ``EncodingModels`` collection that holds models of ``role``."""
-    return ROLE_CONTAINERS.get(role, role)
 
 
 def _arrays(values: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -56,8 +44,9 @@ class ModelResult:
     name : str
         Unique within its role's collection, e.g. ``"cnn_jk3_init1"`` or ``"unit_12"``.
     role : str
-        ``"cnn"`` (population CNN ensemble member), ``"ln"`` (LN baseline),
-        ``"subspace_nonlinearity"`` (a unit's subspace model) or any other label.
+        A role of :mod:`.roles`: ``"cnn"`` (population CNN ensemble member), ``"ln"``
+        (LN baseline), ``"subspace_nonlinearity"`` (a unit's subspace model); or any
+        other label, stored in a collection of that name.
     module : torch.nn.Module
         The trained model; it must be describable by an architecture document
         (:func:`~ndx_encoding_subspace.models.to_architecture`) unless ``architecture``

@@ -28,15 +28,13 @@ from ..extension import (
 from ..models.architecture import state_arrays, to_architecture, validate_architecture
 from .bundle import ModelResult, SiteResults
 from .provenance import flatten, jsonable
+from .roles import CNN, ROLES, SUBSPACE
 
 __all__ = ["MODULE", "COLLECTION_DESCRIPTIONS", "add_results", "spectrogram_objects"]
 
 MODULE = "encoding_subspace"
-COLLECTION_DESCRIPTIONS = {
-    "population_cnn": "Population CNN ensemble: the kept fit of each jackknife fold.",
-    "ln_baseline": "Linear-nonlinear baseline model(s) of the site.",
-    "subspace_models": "Per-unit subspace nonlinearity models on the subspace projections.",
-}
+#: Description of the collection of each known role (:mod:`.roles`).
+COLLECTION_DESCRIPTIONS = {role.container: role.description for role in ROLES}
 _LOG_COLUMNS = {"epoch": np.int64, "stage": np.int64, "training_loss": np.float64,
                 "early_stopping_loss": np.float64, "member": np.int64}
 _SCORE_COLUMNS = ("r", "ccnorm", "noise_ceiling", "shuffle_floor")
@@ -210,7 +208,7 @@ def _nonlinearity_table(results: SiteResults, units: Units,
         if collection is None or any(n not in collection.models for n in names):
             missing = [n for n in names if collection is None or n not in collection.models]
             raise ResultsError(f"subspace_nonlinearities: models {missing} are not among the "
-                               "'subspace_nonlinearity' models")
+                               f"{SUBSPACE.name!r} models")
         models = [collection.get_model(n) for n in names]
     return SubspaceNonlinearityTable.from_arrays(
         units=units,
@@ -285,9 +283,9 @@ def add_results(nwbfile: NWBFile, results: SiteResults,
     for collection in collections.values():
         module.add(collection)
     if results.subspaces:
-        module.add(_tuning_table(results, units, collections.get("population_cnn")))
+        module.add(_tuning_table(results, units, collections.get(CNN.container)))
     if results.nonlinearities:
-        module.add(_nonlinearity_table(results, units, collections.get("subspace_models")))
+        module.add(_nonlinearity_table(results, units, collections.get(SUBSPACE.container)))
     if results.site_subspace is not None:
         module.add(_site_subspace(results, units))
     module.add(provenance_table(provenance))

@@ -19,15 +19,10 @@ from pynwb import NWBHDF5IO
 from ..errors import ResultsError
 from ..extension import EncodingModel, EncodingModels
 from ..models.architecture import from_architecture, load_state
-from .bundle import (
-    ModelResult,
-    SiteAnalysis,
-    UnitNonlinearity,
-    UnitSubspace,
-    container_of_role,
-)
+from .bundle import ModelResult, SiteAnalysis, UnitNonlinearity, UnitSubspace
 from .convert import MODULE
 from .provenance import unflatten
+from .roles import container_of_role, role_order
 
 __all__ = ["load_results", "LoadedResults", "LoadedEnsemble", "SpectrogramData"]
 
@@ -104,6 +99,9 @@ class LoadedResults:
     """Everything a results file holds, in memory.
 
     Unit positions are rows of ``units`` (the analysed units, in the site's order).
+    ``collections`` are in the order of :data:`.roles.ROLES` (LN, CNN, subspace), then
+    any others by name. ``related_publications`` and ``keywords`` are the file's own
+    session metadata (copied from the input recording by the writer).
     """
 
     path: Path
@@ -117,10 +115,12 @@ class LoadedResults:
     site_subspace: SiteAnalysis | None
     provenance: dict[str, Any]
     parameters: dict[str, dict[str, Any]]
+    related_publications: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
 
     def ensemble(self, name: str) -> LoadedEnsemble:
         """Collection ``name`` (``population_cnn``, ``ln_baseline``, ``subspace_models``)
-        or the collection of role ``name`` (``cnn``, ``ln``, ...)."""
+        or the collection of role ``name`` (``cnn``, ``ln``, ``subspace_nonlinearity``)."""
         key = name if name in self.collections else container_of_role(name)
         if key not in self.collections:
             raise ResultsError(f"{self.path}: no model collection {name!r}; present: "
@@ -174,6 +174,8 @@ def _json(text: Any, where: str) -> Any:
 def _strings(values: Any) -> tuple[str, ...]:
     if values is None:
         return ()
+    if isinstance(values, str | bytes):
+        values = [values]
     return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in values[:])
 
 
@@ -330,8 +332,12 @@ def load_results(path: str | Path) -> LoadedResults:
             path=path, identifier=str(nwbfile.identifier),
             session_description=str(nwbfile.session_description),
             units=_units(nwbfile.units) if nwbfile.units is not None else {"id": np.zeros(0)},
-            spectrogram=_spectrogram(module), collections=collections, subspaces=subspaces,
-            nonlinearities=nonlin, site_subspace=site, provenance=prov, parameters=parameters,
+            spectrogram=_spectrogram(module),
+            collections={k: collections[k] for k in sorted(collections, key=role_order)},
+            subspaces=subspaces, nonlinearities=nonlin, site_subspace=site, provenance=prov,
+            parameters=parameters,
+            related_publications=_strings(nwbfile.related_publications),
+            keywords=_strings(nwbfile.keywords),
         )
     finally:
         io.close()

@@ -1,8 +1,9 @@
 """Tuning subspaces: PCA of each unit's dSTRFs, in memory or streamed, and projections."""
 
+from .moments import MomentAccumulator
 from .pca import SubspaceParams, TuningSubspace, choose_k, fit_subspace, fit_subspaces, outlier_keep
 from .projection import project, project_all
-from .stream import MomentAccumulator, streaming_site_subspaces, streaming_subspaces
+from .stream import streaming_site_subspaces, streaming_subspaces
 
 __all__ = ["SubspaceParams", "TuningSubspace", "fit_subspace", "fit_subspaces", "choose_k",
            "outlier_keep", "project", "project_all", "MomentAccumulator", "streaming_subspaces",

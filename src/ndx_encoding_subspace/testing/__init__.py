@@ -1,5 +1,27 @@
-"""Factories of valid example objects of every neurodata type, for tests and examples."""
+"""Test fixtures: factories of valid example objects and a local DANDI test server.
 
+Nothing here is used by the pipeline at run time; it is for tests, benchmarks and anyone
+checking that their files read as they expect. The factories follow pynwb's mock
+conventions (``mock_X(*, ..., nwbfile=None)``).
+
+* :mod:`.mock` -- one object of every neurodata type of the extension
+  (:func:`mock_results_nwbfile`);
+* :mod:`.files` -- small recordings in the layouts the reader accepts (:func:`mock_site`),
+  with ndx-sound's real ``AcousticWaveformSeries`` (the ``test`` extra) where asked;
+* :mod:`.dandi_server` -- :class:`MockDandiServer`, a test server on 127.0.0.1 answering
+  like the DANDI API (needs nothing beyond the standard library).
+"""
+
+from .dandi_server import MockDandiServer
+from .files import (
+    MockSite,
+    mock_AcousticWaveformSeries,
+    mock_site,
+    mock_sound_presentations,
+    mock_sound_waveforms,
+    mock_spiking_units,
+    write_nwb,
+)
 from .mock import (
     add_mock_results,
     mock_encoding_model,
@@ -13,6 +35,7 @@ from .mock import (
 )
 
 __all__ = [
+    # extension types (testing.mock)
     "mock_units",
     "mock_spectrogram_series",
     "mock_encoding_model",
@@ -22,4 +45,14 @@ __all__ = [
     "mock_site_subspace",
     "mock_results_nwbfile",
     "add_mock_results",
+    # recordings for the reader (testing.files)
+    "MockSite",
+    "mock_site",
+    "mock_sound_waveforms",
+    "mock_AcousticWaveformSeries",
+    "mock_sound_presentations",
+    "mock_spiking_units",
+    "write_nwb",
+    # DANDI test server (testing.dandi_server)
+    "MockDandiServer",
 ]

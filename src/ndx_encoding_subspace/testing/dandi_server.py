@@ -1,4 +1,4 @@
-"""A local stand-in for the DANDI archive, for tests and benchmarks.
+"""A local DANDI-API test server, for tests and benchmarks only.
 
 :class:`MockDandiServer` answers, on ``127.0.0.1``, the part of the DANDI REST API that the
 dandi client (0.81) uses to find and read assets -- server info, Dandiset and version
@@ -6,6 +6,11 @@ info, asset listings with paging, glob and path filters, asset metadata, downloa
 redirects -- and serves the files with HTTP range requests (206 Partial Content). It
 counts the bytes it serves and can drop connections to simulate a network failing
 mid-stream.
+
+It is a test fixture, not part of the reader: nothing in the package imports it at run
+time. It listens on the loopback interface only, on a free port, serves only the files it
+was given, and its ``api_key`` is a fixed token to exercise the client's authorisation
+path, not a security measure. Do not use it to share data.
 """
 
 from __future__ import annotations

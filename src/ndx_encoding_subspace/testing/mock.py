@@ -26,6 +26,7 @@ from ..extension import (
     TrainingLog,
     TuningSubspaceTable,
 )
+from ..results.roles import CNN, SUBSPACE
 
 __all__ = [
     "mock_units",
@@ -90,7 +91,7 @@ def mock_encoding_model(
     *,
     name: str = "cnn_jk0_init0",
     rows: list[int] | None = None,
-    role: str = "population_cnn",
+    role: str = CNN.name,
     spectrogram: SpectrogramSeries | None = None,
     seed: int = 0,
 ) -> EncodingModel:
@@ -141,10 +142,10 @@ def mock_encoding_model(
 
 
 def mock_encoding_models(
-    units: Units, *, name: str = "population_cnn", n_models: int = 2,
+    units: Units, *, name: str = CNN.container, n_models: int = 2,
     spectrogram: SpectrogramSeries | None = None,
 ) -> EncodingModels:
-    """A jackknife-style collection of ``n_models`` EncodingModel objects."""
+    """A jackknife-style collection of ``n_models`` EncodingModel objects of role ``cnn``."""
     models = [
         mock_encoding_model(units, name=f"cnn_jk{i}_init0", spectrogram=spectrogram, seed=i)
         for i in range(n_models)
@@ -255,7 +256,8 @@ def add_mock_results(nwbfile: NWBFile, seed: int = 0) -> ProcessingModule:
     """Add a Units table and one object of every type (module ``encoding_subspace``).
 
     Returns the processing module, holding ``spectrogram`` (SpectrogramSeries),
-    ``population_cnn`` and ``subspace_models`` (EncodingModels), ``tuning_subspaces``
+    ``population_cnn`` and ``subspace_models`` (EncodingModels of roles ``cnn`` and
+    ``subspace_nonlinearity``, as the results writer stores them), ``tuning_subspaces``
     (TuningSubspaceTable), ``subspace_nonlinearities`` (SubspaceNonlinearityTable) and
     ``site_subspace`` (SiteSubspace).
     """
@@ -270,10 +272,10 @@ def add_mock_results(nwbfile: NWBFile, seed: int = 0) -> ProcessingModule:
     module.add(ensemble)
     n = min(len(units), 3)
     subspace_models = EncodingModels(
-        name="subspace_models",
-        description="Subspace nonlinearity model of each unit.",
+        name=SUBSPACE.container,
+        description=SUBSPACE.description,
         models=[mock_encoding_model(units, name=f"unit_{row}", rows=[row],
-                                    role="subspace_nonlinearity", seed=row)
+                                    role=SUBSPACE.name, seed=row)
                 for row in range(n)],
     )
     module.add(subspace_models)

@@ -1,9 +1,10 @@
 """Matplotlib figures of the report, drawn from arrays (no pyplot, no backend state).
 
 Every function returns a :class:`matplotlib.figure.Figure` built with the object API, so
-figures render the same under any backend and can be drawn from worker threads. Filters
-are drawn with :func:`~ndx_encoding_subspace.viz.widgets.subspace.plot_filters`, the function
-the nwbwidgets views use.
+figures render the same under any backend and can be drawn from worker threads. Filters,
+variance, SSRF maps, tuning curves, score scatters and matrices are drawn by
+:mod:`ndx_encoding_subspace.viz.plotting`, the functions the nwbwidgets views use; the
+report imports neither ipywidgets nor nwbwidgets.
 """
 
 from __future__ import annotations
@@ -11,11 +12,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ...results.bundle import UnitNonlinearity, UnitSubspace
-from ..widgets.subspace import plot_filters
+from ...results.roles import CNN, LN, SUBSPACE
+from ..plotting import (
+    draw_identity_scatter,
+    draw_matrix,
+    draw_ssrf_map,
+    draw_tuning,
+    draw_variance,
+    plot_filters,
+    role_colour,
+)
 
 __all__ = [
     "example_unit",
@@ -26,75 +35,14 @@ __all__ = [
     "tiling",
     "similarity",
     "cell_type_and_depth",
-    "draw_ssrf_map",
-    "draw_tuning",
-    "draw_variance",
 ]
 
-MODEL_COLOURS = {"LN": "tab:gray", "CNN": "tab:blue", "subspace": "tab:orange"}
+#: Dimensions whose tuning curves are drawn per unit.
+MAX_CURVES = 3
 
 
-def _masked(mean: np.ndarray, count: np.ndarray, min_count: int) -> np.ma.MaskedArray:
-    mean = np.asarray(mean, dtype=float)
-    return np.ma.masked_where((np.asarray(count) < min_count) | ~np.isfinite(mean), mean)
-
-
-def draw_variance(ax: Axes, sub: UnitSubspace) -> None:
-    """Variance fraction of every component (bars; the k kept in colour), its noise
-    floor (dashed) and the cumulative variance against the threshold."""
-    var = np.asarray(sub.explained_variance, dtype=float)
-    comps = np.arange(1, var.size + 1)
-    ax.bar(comps, var, color=["tab:blue" if c <= sub.k else "lightgray" for c in comps],
-           label="variance")
-    floor = np.asarray(sub.noise_floor_variance, dtype=float)
-    if floor.size:
-        ax.plot(np.arange(1, floor.size + 1), floor, "k--", lw=0.8, label="noise floor")
-    ax.plot(comps, np.cumsum(var), color="tab:orange", marker="o", ms=2, lw=0.8,
-            label="cumulative")
-    ax.axhline(sub.threshold, color="tab:orange", lw=0.6, ls=":")
-    ax.set_xlabel("component")
-    ax.set_ylabel("variance fraction")
-    ax.set_title(f"k = {sub.k} (threshold {sub.threshold:.2f}); k90 = {sub.k90}", fontsize=9)
-    ax.legend(fontsize=7, loc="center right")
-
-
-def draw_ssrf_map(ax: Axes, nl: UnitNonlinearity, min_count: int, *, labels: bool = True,
-                  ) -> bool:
-    """The SSRF map of dimension 1 (rows) against dimension 2; False when the unit has none."""
-    pairs = np.asarray(nl.ssrf.get("pairs", np.zeros((0, 2)))).reshape(-1, 2)
-    if len(pairs) == 0:
-        ax.text(0.5, 0.5, "k = 1:\nno map", ha="center", va="center", fontsize=8,
-                transform=ax.transAxes)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        return False
-    a, b = (int(d) for d in pairs[0])
-    edges = np.asarray(nl.ssrf["bin_edges"], dtype=float)
-    mean = _masked(nl.ssrf["mean"][0], nl.ssrf["count"][0], min_count)
-    ax.pcolormesh(edges[b], edges[a], mean, cmap="viridis", shading="flat")
-    ax.set_facecolor("0.85")
-    if labels:
-        ax.set_xlabel(f"dim {b + 1}", fontsize=8)
-        ax.set_ylabel(f"dim {a + 1}", fontsize=8)
-    ax.tick_params(labelsize=6)
-    return True
-
-
-def draw_tuning(ax: Axes, nl: UnitNonlinearity, *, max_dims: int = 3, legend: bool = True,
-                ) -> None:
-    """Tuning curves (mean +- s.e.) of the first ``max_dims`` dimensions, with their
-    asymmetry index in the legend."""
-    means = np.asarray(nl.tuning["mean"], dtype=float)
-    for d in range(min(len(means), max_dims)):
-        edges = np.asarray(nl.tuning["bin_edges"][d], dtype=float)
-        centres = (edges[:-1] + edges[1:]) / 2
-        ai = float(np.asarray(nl.asymmetry_index)[d])
-        ax.errorbar(centres, means[d], yerr=np.asarray(nl.tuning["sem"][d], dtype=float),
-                    marker="o", ms=2, lw=0.8, capsize=1, label=f"dim {d + 1}: AI {ai:+.2f}")
-    ax.axvline(0.0, color="0.6", lw=0.5)
-    ax.tick_params(labelsize=6)
-    if legend and len(means):
-        ax.legend(fontsize=6, loc="best", frameon=False)
+def _curves(nl: UnitNonlinearity) -> range:
+    return range(min(len(nl.tuning["mean"]), MAX_CURVES))
 
 
 def example_unit(
@@ -120,52 +68,37 @@ def example_unit(
         ax.set_yticks([])
         ax.set_ylabel("")
     bottom = grid[1, :].subgridspec(1, 3)
-    draw_variance(fig.add_subplot(bottom[0, 0]), sub)
+    draw_variance(fig.add_subplot(bottom[0, 0]), sub.explained_variance,
+                  sub.noise_floor_variance, sub.k, sub.threshold, k90=sub.k90)
     ax_map, ax_tune = fig.add_subplot(bottom[0, 1]), fig.add_subplot(bottom[0, 2])
     if nl is None:
         for ax in (ax_map, ax_tune):
             ax.text(0.5, 0.5, "no subspace nonlinearity", ha="center", va="center",
                     transform=ax.transAxes, fontsize=8)
         return fig
-    draw_ssrf_map(ax_map, nl, min_count)
+    draw_ssrf_map(ax_map, nl.ssrf, 0, min_count)
     ax_map.set_title("SSRF (mean response)", fontsize=9)
-    draw_tuning(ax_tune, nl)
+    draw_tuning(ax_tune, nl.tuning, _curves(nl), nl.asymmetry_index)
     ax_tune.set_xlabel("projection", fontsize=8)
     ax_tune.set_ylabel("mean response", fontsize=8)
     ax_tune.set_title("tuning curves", fontsize=9)
     return fig
 
 
-def _diagonal(ax: Axes, x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str,
-              colour: str) -> None:
-    ok = np.isfinite(x) & np.isfinite(y)
-    ax.scatter(x[ok], y[ok], s=14, color=colour, alpha=0.8, edgecolors="none")
-    both = np.r_[x[ok], y[ok], 0.0, 1.0]
-    lo, hi = float(min(both.min(), 0.0)), float(both.max())
-    ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.7, ls="--")
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(lo, hi)
-    ax.set_aspect("equal")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-
-
 def score_scatter(r: Mapping[str, np.ndarray]) -> Figure:
-    """r_LN against r_CNN and r_subspace against r_CNN, one point per unit (keys ``LN``,
-    ``CNN``, ``subspace``; missing models leave their panel out)."""
-    pairs = [(name, "CNN") for name in ("LN", "subspace") if name in r and "CNN" in r]
+    """r_LN against r_CNN and r_subspace against r_CNN, one point per unit.
+
+    ``r`` is keyed by role name (:mod:`ndx_encoding_subspace.results.roles`); a missing
+    model leaves its panel out.
+    """
+    pairs = [(x, y) for x, y in ((LN, CNN), (CNN, SUBSPACE)) if x.name in r and y.name in r]
     fig = Figure(figsize=(4.2 * max(len(pairs), 1), 4.2), layout="constrained")
     if not pairs:
         fig.text(0.5, 0.5, "no CNN scores", ha="center", va="center")
         return fig
-    for i, (other, cnn) in enumerate(pairs):
-        ax = fig.add_subplot(1, len(pairs), i + 1)
-        if other == "LN":
-            _diagonal(ax, np.asarray(r[other]), np.asarray(r[cnn]), "r LN", "r CNN",
-                      MODEL_COLOURS["CNN"])
-        else:
-            _diagonal(ax, np.asarray(r[cnn]), np.asarray(r[other]), "r CNN", "r subspace",
-                      MODEL_COLOURS["subspace"])
+    for i, (x, y) in enumerate(pairs):
+        draw_identity_scatter(fig.add_subplot(1, len(pairs), i + 1), r[x.name], r[y.name],
+                              f"r {x.label}", f"r {y.label}", role_colour(y.name))
     return fig
 
 
@@ -200,9 +133,10 @@ def ssrf_grid(
     for i, (label, nl) in enumerate(items):
         r, c = divmod(i, units_per_row)
         ax_map = fig.add_subplot(grid[r, 2 * c])
-        draw_ssrf_map(ax_map, nl, min_count, labels=False)
+        draw_ssrf_map(ax_map, nl.ssrf, 0, min_count, labels=False)
         ax_map.set_title(label, fontsize=8, loc="left")
-        draw_tuning(fig.add_subplot(grid[r, 2 * c + 1]), nl)
+        draw_tuning(fig.add_subplot(grid[r, 2 * c + 1]), nl.tuning, _curves(nl),
+                    nl.asymmetry_index)
     return fig
 
 
@@ -219,19 +153,6 @@ def asymmetry_histogram(ai_first: np.ndarray, ai_rest: np.ndarray) -> Figure:
     return fig
 
 
-def _matrix(fig: Figure, ax: Axes, matrix: np.ndarray, labels: Sequence[str], title: str,
-            label: str) -> None:
-    image = ax.imshow(np.asarray(matrix, dtype=float), cmap="viridis",
-                      interpolation="nearest")
-    fig.colorbar(image, ax=ax, label=label, shrink=0.8)
-    if len(labels) <= 30:
-        ax.set_xticks(range(len(labels)))
-        ax.set_xticklabels(labels, rotation=90, fontsize=6)
-        ax.set_yticks(range(len(labels)))
-        ax.set_yticklabels(labels, fontsize=6)
-    ax.set_title(title, fontsize=9)
-
-
 def tiling(sizes: np.ndarray, overlap: np.ndarray | None, labels: Sequence[str]) -> Figure:
     """Response-region size of every unit (fraction of the volume) and the overlap matrix."""
     fig = Figure(figsize=(10.0, 4.2), layout="constrained")
@@ -241,7 +162,7 @@ def tiling(sizes: np.ndarray, overlap: np.ndarray | None, labels: Sequence[str])
     ax.set_xticklabels(labels, rotation=90, fontsize=6)
     ax.set_ylabel("response-region size (fraction of volume)")
     if overlap is not None:
-        _matrix(fig, fig.add_subplot(1, 2, 2), overlap, labels, "response-region overlap",
+        draw_matrix(fig, fig.add_subplot(1, 2, 2), overlap, labels, "response-region overlap",
                 "overlap")
     return fig
 
@@ -249,7 +170,7 @@ def tiling(sizes: np.ndarray, overlap: np.ndarray | None, labels: Sequence[str])
 def similarity(matrix: np.ndarray, labels: Sequence[str]) -> Figure:
     """Pairwise subspace similarity and the distribution of its off-diagonal values."""
     fig = Figure(figsize=(10.0, 4.2), layout="constrained")
-    _matrix(fig, fig.add_subplot(1, 2, 1), matrix, labels, "subspace similarity",
+    draw_matrix(fig, fig.add_subplot(1, 2, 1), matrix, labels, "subspace similarity",
             "similarity")
     ax = fig.add_subplot(1, 2, 2)
     off = np.asarray(matrix, dtype=float)[~np.eye(len(matrix), dtype=bool)]

@@ -17,16 +17,19 @@ import numpy as np
 from ...circuit import summarise_by_cell_type, summarise_by_depth
 from ...data.site import UnitInfo
 from ...datasets.ns1 import CITATION as NS1
-from ...results.bundle import ROLE_CONTAINERS
-from ...results.loader import LoadedResults
+from ...results.loader import LoadedEnsemble, LoadedResults
+from ...results.roles import CNN, SUBSPACE, find_role, role_label
 from . import figures
 from .html import Section, figure_img, paragraph, table
 
-__all__ = ["ReportData", "SECTIONS", "footer_lines", "mentions_ns1"]
+__all__ = ["ReportData", "SECTIONS", "footer_lines", "dataset_citations", "DATASET_CITATIONS"]
 
-#: Label of each known model collection in tables and plots.
-MODEL_LABELS = {ROLE_CONTAINERS["ln"]: "LN", ROLE_CONTAINERS["cnn"]: "CNN",
-                ROLE_CONTAINERS["subspace_nonlinearity"]: "subspace"}
+#: DOI of the NS1 dataset's paper: the NS1 converter lists it in each file's
+#: ``related_publications``, and the results writer copies it from the input.
+NS1_DOI = "10.1371/journal.pcbi.1005113"
+
+#: Citation of each dataset, by the DOI a file names in ``related_publications``.
+DATASET_CITATIONS = {NS1_DOI: NS1}
 
 #: Key parameters listed in the provenance table: (config section, parameter).
 KEY_PARAMETERS = (
@@ -54,7 +57,8 @@ class ReportData:
     ----------
     results : LoadedResults
     r, ccnorm : dict of str -> ndarray (units,)
-        Per model label (``LN``, ``CNN``, ``subspace``, ...), the score of every unit.
+        Per model role (``ln``, ``cnn``, ``subspace_nonlinearity``; a collection of
+        another role by its name), the score of every unit, in role order.
     labels : list of str
         ``unit <id>`` of every unit position.
     examples : list of int
@@ -76,22 +80,30 @@ class ReportData:
     @classmethod
     def build(cls, results: LoadedResults, n_examples: int, dpi: int) -> ReportData:
         """Scores, labels and example units of ``results``."""
-        def by_label(score: str) -> dict[str, np.ndarray]:
+        def by_role(score: str) -> dict[str, np.ndarray]:
             values = results.unit_scores(score)
-            return {MODEL_LABELS.get(k, k): v for k, v in values.items()
+            return {_role_of(results.collections[k]): v for k, v in values.items()
                     if np.any(np.isfinite(v))}
 
-        r = by_label("r")
+        r = by_role("r")
         ids = np.asarray(results.units["id"])
         with_subspace = [s.unit_position for s in results.subspaces if s.k >= 1]
-        ranking = r.get("CNN", np.zeros(len(ids)))
+        ranking = r.get(CNN.name, np.zeros(len(ids)))
         order = sorted(with_subspace, key=lambda u: -np.nan_to_num(ranking[u], nan=-np.inf))
         min_count = int(results.parameters.get("ssrf", {}).get("min_count", 2))
-        return cls(results, r, by_label("ccnorm"), [f"unit {i}" for i in ids],
+        return cls(results, r, by_role("ccnorm"), [f"unit {i}" for i in ids],
                    order[:n_examples], min_count, dpi)
 
     def fig(self, fig: Any, caption: str) -> str:
         return figure_img(fig, caption, dpi=self.dpi)
+
+
+def _role_of(collection: LoadedEnsemble) -> str:
+    """Role of a collection's models (the known role of its name when they differ)."""
+    roles = {m.role for m in collection.members}
+    known = find_role(roles.pop()) if len(roles) == 1 else None
+    known = known or find_role(collection.name)
+    return known.name if known is not None else collection.name
 
 
 def _absent(section: Section, what: str) -> Section:
@@ -124,10 +136,11 @@ def examples_section(d: ReportData) -> Section:
     freqs, bin_size = (spec.frequencies, spec.bin_size) if spec is not None else (None, None)
     nonlin = {n.unit_position: n for n in res.nonlinearities}
     for u in d.examples:
-        scores = ", ".join(f"r {k} {v[u]:.3f}" for k, v in d.r.items() if np.isfinite(v[u]))
-        cc = d.ccnorm.get("CNN")
+        scores = ", ".join(f"r {role_label(k)} {v[u]:.3f}" for k, v in d.r.items()
+                           if np.isfinite(v[u]))
+        cc = d.ccnorm.get(CNN.name)
         if cc is not None and np.isfinite(cc[u]):
-            scores += f", CCnorm CNN {cc[u]:.3f}"
+            scores += f", CCnorm {CNN.label} {cc[u]:.3f}"
         s.add(f"<h3>{d.labels[u]}</h3>").add(paragraph(scores or "no scores"))
         fig = figures.example_unit(d.labels[u], res.subspace(u), nonlin.get(u), d.min_count,
                                    freqs, bin_size)
@@ -142,14 +155,14 @@ def scores_section(d: ReportData) -> Section:
     s.add(d.fig(figures.score_scatter(d.r), "Prediction correlation on validation data, "
                                             "one point per unit; dashed: identity."))
     rows = []
-    for label, r in d.r.items():
-        cc = d.ccnorm.get(label, np.full_like(r, np.nan))
-        rows.append((label, int(np.isfinite(r).sum()), float(np.nanmedian(r)),
+    for role, r in d.r.items():
+        cc = d.ccnorm.get(role, np.full_like(r, np.nan))
+        rows.append((role_label(role), int(np.isfinite(r).sum()), float(np.nanmedian(r)),
                      float(np.nanmedian(cc)) if np.any(np.isfinite(cc)) else np.nan,
                      float(np.nanmean(cc)) if np.any(np.isfinite(cc)) else np.nan))
     s.add(table(("model", "units", "median r", "median CCnorm", "mean CCnorm"), rows))
-    if "CNN" in d.r and "subspace" in d.r:
-        cnn, sub = d.r["CNN"], d.r["subspace"]
+    if CNN.name in d.r and SUBSPACE.name in d.r:
+        cnn, sub = d.r[CNN.name], d.r[SUBSPACE.name]
         ok = np.isfinite(cnn) & np.isfinite(sub) & (cnn > 0)
         ratio = float(np.median((sub[ok] / cnn[ok]) ** 2)) if ok.any() else np.nan
         s.add(paragraph(f"median (r_subspace / r_CNN)^2 = {ratio:.3f} over {int(ok.sum())} "
@@ -267,11 +280,12 @@ def celltype_section(d: ReportData) -> Section:
         size = np.full(n, np.nan)
         size[pos] = np.asarray(res.site_subspace.response_region_size, dtype=float)
     info = UnitInfo.from_ids(np.asarray(res.units["id"]), depth_um=depth, cell_type=cell)
-    s.add(d.fig(figures.cell_type_and_depth(cell, size, depth, k, d.r.get("CNN")),
+    s.add(d.fig(figures.cell_type_and_depth(cell, size, depth, k, d.r.get(CNN.name)),
                 "Response-region size by spike-width class; subspace dimension and CNN r "
                 "against depth."))
     rows = []
-    for what, values in (("response-region size", size), ("k", k), ("r CNN", d.r.get("CNN"))):
+    for what, values in (("response-region size", size), ("k", k),
+                         (f"r {CNN.label}", d.r.get(CNN.name))):
         if values is None or cell is None:
             continue
         for kind, st in summarise_by_cell_type(values, info).items():
@@ -323,17 +337,29 @@ def provenance_section(d: ReportData) -> Section:
     return s.add(table(("key", "value"), _flat(prov))).add("</details>")
 
 
-def mentions_ns1(results: LoadedResults) -> bool:
-    """Whether the results come from the NS1 dataset (by its provenance or session)."""
-    text = json.dumps(results.provenance, default=str) + " " + results.session_description
-    return re.search(r"(?<![a-z0-9])ns1(?![a-z0-9])", text, re.IGNORECASE) is not None
+def _doi(text: str) -> str | None:
+    """The DOI in a ``related_publications`` entry (``doi:...``, a doi.org link or the
+    bare DOI), lower-cased; None when there is none."""
+    found = re.search(r"10\.\d{4,9}/[^\s\"'<>]+", text)
+    return found.group(0).rstrip(".,;)").lower() if found else None
+
+
+def dataset_citations(results: LoadedResults) -> list[str]:
+    """Citations of the datasets the results come from.
+
+    Decided by the results file's own metadata: each entry of its
+    ``related_publications`` (copied from the input recording by the results writer)
+    whose DOI is in :data:`DATASET_CITATIONS`. A file without them cites no dataset.
+    """
+    dois = [_doi(p) for p in results.related_publications]
+    return [DATASET_CITATIONS[d] for d in dict.fromkeys(dois) if d in DATASET_CITATIONS]
 
 
 def footer_lines(results: LoadedResults, version: str) -> list[str]:
-    """Citations (the method paper; NS1 when the data are NS1) and the package version."""
+    """Citations (the method paper; the dataset's, e.g. NS1's, when the file names it)
+    and the package version."""
     lines = [f"Made by ndx-encoding-subspace {version}. Method: {PAPER}."]
-    if mentions_ns1(results):
-        lines.append(f"Data: {NS1}.")
+    lines += [f"Data: {citation}." for citation in dataset_citations(results)]
     return lines
 
 

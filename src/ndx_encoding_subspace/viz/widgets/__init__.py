@@ -3,14 +3,17 @@
 Importing this package is light: nwbwidgets (through :mod:`.compat`), ipywidgets and
 matplotlib are imported only when a view is built or registered.
 
+- :func:`extension_vis_spec` returns our views alone (neurodata type -> view).
 - :func:`neurodata_vis_spec` returns a copy of nwbwidgets' vis spec with our views.
 - :func:`register_widgets` inserts our views into a vis spec (by default nwbwidgets'
   own ``default_neurodata_vis_spec``, so that a plain ``nwb2widget`` uses them).
+  ``import ndx_encoding_subspace.widgets`` does this once, the NDX-template way.
 - :func:`results_widget` opens a results file (or takes an NWBFile) and returns
   ``nwb2widget`` of it with our views.
 
 Each view is an ``ipywidgets.VBox`` of controls and an ``ipywidgets.Image`` holding a
-PNG drawn by a matplotlib ``Figure`` (no pyplot, no backend state), which renders the
+PNG drawn by a matplotlib ``Figure`` (no pyplot, no backend state; the drawing is in
+:mod:`ndx_encoding_subspace.viz.plotting`, shared with the HTML report), which renders the
 same in Jupyter, Voila and a static HTML export. Each carries a CSS class
 (``ndx-es-subspace``, ``ndx-es-ssrf``, ...; see :data:`CSS_CLASSES`).
 """
@@ -30,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "CSS_CLASSES",
     "FigureView",
+    "extension_vis_spec",
     "figure_png",
     "neurodata_vis_spec",
     "register_widgets",
@@ -126,7 +130,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _our_spec(nwbwidgets_view: Any) -> dict[type, Any]:
+def _views(nwbwidgets_view: Any) -> dict[type, Any]:
     from collections import OrderedDict
 
     from ...extension import (
@@ -159,15 +163,34 @@ def _our_spec(nwbwidgets_view: Any) -> dict[type, Any]:
     }
 
 
-def _bind(spec: dict, ours: dict[type, Any], nwbwidgets_view: Any) -> dict[type, Any]:
+def extension_vis_spec(parent_spec: dict | None = None) -> dict[type, Any]:
+    """Our views alone: the extension's neurodata types mapped to their views.
+
+    Parameters
+    ----------
+    parent_spec : dict, optional
+        The vis spec these views will be part of (default: nwbwidgets'
+        ``default_neurodata_vis_spec``): the ``models`` tab of an EncodingModels shows
+        its models with it.
+
+    Returns
+    -------
+    dict
+        Neurodata type -> view (a widget class, a function, or an ordered dict of tabs).
+    """
     from collections import OrderedDict
 
     from ...extension import EncodingModels
+    from .compat import import_nwbwidgets
 
+    nwbwidgets = import_nwbwidgets()
+    spec = nwbwidgets.default_neurodata_vis_spec if parent_spec is None else parent_spec
+    view = nwbwidgets.view
+    ours = _views(view)
     # nwbwidgets' lazy tabs call tab functions with the node only, so the "models" tab
     # gets the spec it belongs to here.
     tabs = OrderedDict(ours[EncodingModels])
-    tabs["models"] = lambda node, **_kw: nwbwidgets_view.show_multi_container_interface(
+    tabs["models"] = lambda node, **_kw: view.show_multi_container_interface(
         node, neurodata_vis_spec=spec)
     return {**ours, EncodingModels: tabs}
 
@@ -180,7 +203,7 @@ def register_widgets(vis_spec: dict | None = None) -> dict:
     vis_spec : dict, optional
         The vis spec to extend (changed in place). By default nwbwidgets'
         ``default_neurodata_vis_spec``, so that ``nwbwidgets.nwb2widget(node)`` uses our
-        views from then on.
+        views from then on (what ``import ndx_encoding_subspace.widgets`` does).
 
     Returns
     -------
@@ -191,7 +214,7 @@ def register_widgets(vis_spec: dict | None = None) -> dict:
 
     nwbwidgets = import_nwbwidgets()
     spec = nwbwidgets.default_neurodata_vis_spec if vis_spec is None else vis_spec
-    spec.update(_bind(spec, _our_spec(nwbwidgets.view), nwbwidgets.view))
+    spec.update(extension_vis_spec(spec))
     return spec
 
 

@@ -1,5 +1,8 @@
 """Views of how well models predict: LN / CNN / subspace comparison, scores, loss curves.
 
+Roles are labelled and ordered by :mod:`ndx_encoding_subspace.results.roles` (the
+vocabulary the writer stores), so the CNN of a results file (role ``cnn``) shows as CNN.
+
 :class:`ScoreComparisonWidget` (for EncodingModels) gathers every EncodingModels of the
 same processing module, averages each unit's score over the models of one role (e.g.
 the jackknife members of the CNN ensemble), and plots one role against another per unit,
@@ -17,19 +20,17 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ...extension import EncodingModels, ModelScoresTable, TrainingLog
+from ...results.roles import role_label, role_order
+from ..plotting import draw_identity_scatter, role_colour
 from . import CSS_CLASSES, FigureView, unit_labels
 
 __all__ = [
-    "ROLE_LABELS",
     "ScoreComparisonWidget",
     "ScoresTableWidget",
     "TrainingLogWidget",
     "collect_scores",
     "sibling_collections",
 ]
-
-#: Short label of each model role.
-ROLE_LABELS = {"ln": "LN", "population_cnn": "CNN", "subspace_nonlinearity": "subspace"}
 
 
 def sibling_collections(node: EncodingModels) -> list[EncodingModels]:
@@ -74,10 +75,6 @@ def collect_scores(
             for role, units in sums.items()}
 
 
-def _label(role: str) -> str:
-    return ROLE_LABELS.get(role, role)
-
-
 def _metrics(collections: Sequence[EncodingModels]) -> list[str]:
     names: list[str] = []
     for collection in collections:
@@ -105,8 +102,8 @@ class ScoreComparisonWidget(FigureView):
                  **_kwargs: Any) -> None:
         self.collections = sibling_collections(models)
         self.metric = widgets.Dropdown(options=_metrics(self.collections), description="score")
-        roles = sorted(collect_scores(self.collections, self.metric.value), key=_order)
-        options = [(_label(r), r) for r in roles] or [("none", None)]
+        roles = sorted(collect_scores(self.collections, self.metric.value), key=role_order)
+        options = [(role_label(r), r) for r in roles] or [("none", None)]
         self.x_role = widgets.Dropdown(options=options, value=options[0][1], description="x")
         y_default = options[-1][1]
         self.y_role = widgets.Dropdown(options=options, value=y_default, description="y")
@@ -116,36 +113,28 @@ class ScoreComparisonWidget(FigureView):
     def draw(self) -> Figure:
         metric = self.metric.value
         scores = collect_scores(self.collections, metric)
-        roles = sorted(scores, key=_order)
+        roles = sorted(scores, key=role_order)
         fig = Figure(figsize=(10, 4.2), layout="constrained")
         ax_scatter, ax_bars = fig.subplots(1, 2)
         x, y = self.x_role.value, self.y_role.value
         if x in scores and y in scores:
             rows = sorted(set(scores[x]) & set(scores[y]))
-            xs = np.array([scores[x][r] for r in rows])
-            ys = np.array([scores[y][r] for r in rows])
-            ax_scatter.scatter(xs, ys, s=18)
-            low = min(0.0, *xs, *ys) if rows else 0.0
-            ax_scatter.plot([low, 1], [low, 1], color="0.6", lw=0.8)
-            ax_scatter.set_xlabel(f"{_label(x)} {metric}")
-            ax_scatter.set_ylabel(f"{_label(y)} {metric}")
+            draw_identity_scatter(ax_scatter, np.array([scores[x][r] for r in rows]),
+                                  np.array([scores[y][r] for r in rows]),
+                                  f"{role_label(x)} {metric}", f"{role_label(y)} {metric}",
+                                  role_colour(y))
             ax_scatter.set_title(f"{len(rows)} units", fontsize=9)
         for i, role in enumerate(roles):
             values = np.array(list(scores[role].values()))
             ax_bars.bar(i, np.median(values), color="lightsteelblue")
             ax_bars.plot(np.full(values.size, i), values, "k.", ms=4)
         ax_bars.set_xticks(range(len(roles)))
-        ax_bars.set_xticklabels([_label(r) for r in roles])
+        ax_bars.set_xticklabels([role_label(r) for r in roles])
         ax_bars.set_ylabel(f"{metric} (bars: median over units)")
-        medians = ", ".join(f"{_label(r)} {np.median(list(scores[r].values())):.3f} "
+        medians = ", ".join(f"{role_label(r)} {np.median(list(scores[r].values())):.3f} "
                             f"({len(scores[r])} units)" for r in roles)
         self.message.value = f"median {metric}: {medians or 'no scores'}"
         return fig
-
-
-def _order(role: str) -> tuple[int, str]:
-    known = list(ROLE_LABELS)
-    return (known.index(role) if role in known else len(known), role)
 
 
 class ScoresTableWidget(FigureView):

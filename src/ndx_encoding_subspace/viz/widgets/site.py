@@ -13,31 +13,14 @@ from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ...extension import SiteSubspace
+from ..plotting import draw_matrix, message_figure, plot_filters
 from . import CSS_CLASSES, FigureView, unit_labels
-from .subspace import find_time_frequency_axes, plot_filters
+from .subspace import find_time_frequency_axes
 
 __all__ = ["SiteFiltersWidget", "SimilarityWidget", "TilingWidget"]
-
-
-def _matrix(ax: Axes, fig: Figure, matrix: np.ndarray, labels: list[str], title: str,
-            label: str) -> None:
-    image = ax.imshow(matrix, cmap="viridis", interpolation="nearest")
-    fig.colorbar(image, ax=ax, label=label)
-    if len(labels) <= 30:
-        ax.set_xticks(range(len(labels)))
-        ax.set_xticklabels(labels, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(labels)))
-        ax.set_yticklabels(labels, fontsize=7)
-    ax.set_title(title, fontsize=9)
-
-
-def _absent(fig: Figure, text: str) -> Figure:
-    fig.text(0.5, 0.5, text, ha="center", va="center")
-    return fig
 
 
 class TilingWidget(FigureView):
@@ -65,7 +48,7 @@ class TilingWidget(FigureView):
     def draw(self) -> Figure:
         site = self.site
         if site.response_region_size is None:
-            return _absent(Figure(figsize=(6, 2)), "no tiling results in this site subspace")
+            return message_figure("no tiling results in this site subspace")
         sizes = np.asarray(site.response_region_size[:], dtype=float)
         has_regions = site.response_regions is not None and self.unit.value is not None
         fig = Figure(figsize=(14 if has_regions else 10, 4.4), layout="constrained")
@@ -76,8 +59,8 @@ class TilingWidget(FigureView):
         axes[0].set_ylabel("response region (fraction of volume)")
         axes[0].set_title(f"median size {np.median(sizes):.3f}", fontsize=9)
         if site.region_overlap is not None:
-            _matrix(axes[1], fig, np.asarray(site.region_overlap[:], dtype=float), self.labels,
-                    "region overlap", "overlap")
+            draw_matrix(fig, axes[1], np.asarray(site.region_overlap[:], dtype=float),
+                        self.labels, "region overlap", "overlap")
         if has_regions:
             unit = int(self.unit.value)
             region = np.asarray(site.get_response_region(unit), dtype=bool)
@@ -113,12 +96,12 @@ class SimilarityWidget(FigureView):
     def draw(self) -> Figure:
         site = self.site
         if site.subspace_similarity is None:
-            return _absent(Figure(figsize=(6, 2)), "no subspace similarity in this site subspace")
+            return message_figure("no subspace similarity in this site subspace")
         matrix = np.asarray(site.subspace_similarity[:], dtype=float)
         labels = unit_labels(site.units)
         fig = Figure(figsize=(10, 4.4), layout="constrained")
         ax_matrix, ax_hist = fig.subplots(1, 2)
-        _matrix(ax_matrix, fig, matrix, labels, "subspace similarity", "similarity")
+        draw_matrix(fig, ax_matrix, matrix, labels, "subspace similarity", "similarity")
         pairs = matrix[np.triu_indices_from(matrix, k=1)]
         ax_hist.hist(pairs, bins=min(20, max(pairs.size, 1)), color="tab:green")
         ax_hist.set_xlabel("similarity of unit pairs")

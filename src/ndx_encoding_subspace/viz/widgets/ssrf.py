@@ -11,20 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 import ipywidgets as widgets
-import numpy as np
 from matplotlib.figure import Figure
 
 from ...extension import SubspaceNonlinearityTable
+from ..plotting import draw_ssrf_map, draw_tuning
 from . import CSS_CLASSES, FigureView, unit_labels
 
 __all__ = ["SSRFWidget", "plot_ssrf"]
 
 _NO_MAP = -1  # value of the map drop-down for a unit without SSRF maps (k = 1)
-
-
-def _masked_mean(mean: np.ndarray, count: np.ndarray, min_count: int) -> np.ma.MaskedArray:
-    mean = np.asarray(mean, dtype=float)
-    return np.ma.masked_where((np.asarray(count) < min_count) | ~np.isfinite(mean), mean)
 
 
 def plot_ssrf(table: SubspaceNonlinearityTable, row: int, pair: int | None = 0) -> Figure:
@@ -56,29 +51,17 @@ def plot_ssrf(table: SubspaceNonlinearityTable, row: int, pair: int | None = 0) 
     grid = fig.add_gridspec(2 if has_map else 1, n_cols)
     if has_map:
         a, b = (int(d) for d in ssrf["pairs"][pair])
-        edges = ssrf["bin_edges"]
-        mean = _masked_mean(ssrf["mean"][pair], ssrf["count"][pair], table.min_count)
         ax_mean = fig.add_subplot(grid[0, 0])
-        # rows of a map follow dimension a, columns dimension b
-        mesh = ax_mean.pcolormesh(edges[b], edges[a], mean, cmap="viridis", shading="flat")
-        ax_mean.set_facecolor("0.85")
+        mesh = draw_ssrf_map(ax_mean, ssrf, pair, table.min_count)
         fig.colorbar(mesh, ax=ax_mean, label="mean response")
         ax_mean.set_title(f"SSRF: dim {a + 1} x dim {b + 1}", fontsize=9)
         ax_count = fig.add_subplot(grid[0, 1])
-        counts = fig.colorbar(ax_count.pcolormesh(edges[b], edges[a], ssrf["count"][pair],
-                                                  cmap="Greys", shading="flat"), ax=ax_count)
-        counts.set_label("samples")
+        counts = draw_ssrf_map(ax_count, ssrf, pair, table.min_count, counts=True)
+        fig.colorbar(counts, ax=ax_count, label="samples")
         ax_count.set_title(f"samples per bin (masked < {table.min_count})", fontsize=9)
-        for ax in (ax_mean, ax_count):
-            ax.set_xlabel(f"projection on dim {b + 1}")
-            ax.set_ylabel(f"projection on dim {a + 1}")
     for d in range(k):
         ax = fig.add_subplot(grid[-1, d])
-        edges = np.asarray(tuning["bin_edges"][d], dtype=float)
-        centres = (edges[:-1] + edges[1:]) / 2
-        ax.errorbar(centres, tuning["mean"][d], yerr=tuning["sem"][d], marker="o", ms=3,
-                    capsize=2)
-        ax.axvline(0.0, color="0.6", lw=0.6)
+        draw_tuning(ax, tuning, [d], legend=False)
         sign = "+" if signs[d] >= 0 else "-"
         ax.set_title(f"dim {d + 1} (sign {sign}): AI = {asymmetry[d]:+.2f}", fontsize=9)
         ax.set_xlabel(f"projection on dim {d + 1}")

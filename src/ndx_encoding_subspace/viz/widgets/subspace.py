@@ -1,5 +1,8 @@
 """Views of frequency x lag filters: a unit's tuning subspace, and the spectrogram.
 
+The images and the variance panel are drawn by :mod:`..plotting` (shared with the HTML
+report); :func:`plot_filters` is re-exported from there.
+
 :class:`SubspaceFiltersWidget` shows, for the unit chosen in a drop-down, its mean dSTRF
 and its k subspace filters as images (frequency up, lag to the right) titled with their
 explained variance, and the variance of every component against the noise floor.
@@ -8,15 +11,14 @@ explained variance, and the variance of every component against the noise floor.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ...extension import EncodingModels, SpectrogramSeries, TuningSubspaceTable
+from ..plotting import draw_variance, frequency_ticks, plot_filters
 from . import CSS_CLASSES, FigureView, unit_labels
 
 __all__ = [
@@ -56,45 +58,6 @@ def find_time_frequency_axes(obj: Any, n_freq: int) -> tuple[np.ndarray | None, 
     return None, None
 
 
-def _frequency_ticks(ax: Axes, frequencies: np.ndarray | None, n_freq: int) -> None:
-    if frequencies is None:
-        ax.set_ylabel("channel")
-        return
-    ticks = np.unique(np.linspace(0, n_freq - 1, min(n_freq, 5)).round().astype(int))
-    ax.set_yticks(ticks)
-    ax.set_yticklabels([f"{frequencies[t] / 1000:.2g}" for t in ticks])
-    ax.set_ylabel("frequency (kHz)")
-
-
-def plot_filters(
-    axes: Sequence[Axes],
-    filters: np.ndarray,
-    titles: Sequence[str],
-    frequencies: np.ndarray | None = None,
-    bin_size: float | None = None,
-) -> None:
-    """Draw filters [n, F, D] as images, one per axis, on a shared symmetric colour scale.
-
-    The lag axis is in ms when ``bin_size`` is given (lag 0 = the current bin), else in
-    bins; the frequency axis is labelled with ``frequencies`` when given.
-    """
-    filters = np.asarray(filters, dtype=float)
-    n_freq, n_lags = filters.shape[1:]
-    scale = float(np.nanmax(np.abs(filters))) if filters.size else 1.0
-    scale = scale or 1.0
-    step = 1000.0 * bin_size if bin_size else 1.0
-    extent = (-0.5 * step, (n_lags - 0.5) * step, -0.5, n_freq - 0.5)
-    for i, (ax, image, title) in enumerate(zip(axes, filters, titles)):
-        ax.imshow(image, origin="lower", aspect="auto", cmap="RdBu_r", vmin=-scale,
-                  vmax=scale, extent=extent, interpolation="nearest")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("lag (ms)" if bin_size else "lag (bins)")
-        if i == 0:
-            _frequency_ticks(ax, frequencies, n_freq)
-        else:
-            ax.set_yticks([])
-
-
 def plot_subspace(table: TuningSubspaceTable, row: int) -> Figure:
     """Figure of one unit's tuning subspace (table row ``row``).
 
@@ -114,20 +77,8 @@ def plot_subspace(table: TuningSubspaceTable, row: int) -> Figure:
                                for j in range(k)]
     plot_filters(image_axes, np.concatenate([mean[None], filters]), titles, frequencies,
                  bin_size)
-    ax = fig.add_subplot(grid[1, :])
-    comps = np.arange(1, variance.size + 1)
-    ax.bar(comps, variance, color=["tab:blue" if c <= k else "lightgray" for c in comps],
-           label="explained variance")
-    if floor.size:
-        ax.plot(np.arange(1, floor.size + 1), floor, "k--", marker=".", label="noise floor")
-    ax.plot(comps, np.cumsum(variance), color="tab:orange", marker="o", ms=3,
-            label="cumulative")
-    threshold = float(table["threshold"].data[row])
-    ax.axhline(threshold, color="tab:orange", lw=0.8, ls=":")
-    ax.set_xlabel("component")
-    ax.set_ylabel("variance fraction")
-    ax.set_xticks(comps)
-    ax.legend(fontsize=8, loc="center right")
+    draw_variance(fig.add_subplot(grid[1, :]), variance, floor, k,
+                  float(table["threshold"].data[row]))
     return fig
 
 
@@ -197,7 +148,7 @@ class SpectrogramWidget(FigureView):
         extent = (t0, t0 + len(data) * bin_size, -0.5, data.shape[1] - 0.5)
         image = ax.imshow(data.T, origin="lower", aspect="auto", cmap="magma",
                           extent=extent, interpolation="nearest")
-        _frequency_ticks(ax, freqs, data.shape[1])
+        frequency_ticks(ax, freqs, data.shape[1])
         ax.set_xlabel("time from series start (s)")
         fig.colorbar(image, ax=ax, label=str(self.series.unit))
         self.message.value = (f"{self.series.filterbank} filterbank, {freqs.size} channels, "

@@ -1,0 +1,122 @@
+"""Parameters of the dSTRF step, its result type and the paper's sample of bins."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from ..params import Params, check_range
+
+__all__ = ["CPU_CHUNK", "DEVICE_CHUNK", "DSTRFParams", "DSTRFChunk", "sample_times"]
+
+#: Default windows per chunk on the CPU: a chunk's dSTRFs stay within a few tens of MB.
+CPU_CHUNK = 256
+#: Default windows per chunk on a GPU: fewer, larger batches keep the card busy
+#: (the paper CNN's 50 units: about 0.8 GB of float32 dSTRFs per chunk and model).
+DEVICE_CHUNK = 4096
+
+
+@dataclasses.dataclass(frozen=True)
+class DSTRFParams(Params):
+    """Parameters of the dSTRF step.
+
+    Parameters
+    ----------
+    n_lags : int
+        Window length ``D`` in bins (paper: 30); at least the model's receptive field.
+    sample_step : int
+        Every ``sample_step``-th bin of the concatenated stimuli is sampled (paper: 47).
+    max_samples : int
+        At most this many sampled bins, evenly thinned (paper: 3000).
+    include_output_nonlinearity : bool
+        Differentiate the model's output (True, paper) or ``model.core`` (False).
+    chunk_size : int or None
+        Windows per batch; bounds memory (about ``chunk_size * units * D * channels``
+        floats for the widest stage). None: :data:`CPU_CHUNK` on the CPU,
+        :data:`DEVICE_CHUNK` on a GPU (see :meth:`windows_per_chunk`).
+    shrinkage : float
+        Ensemble shrinkage strength (0: plain mean); see :func:`shrink`.
+    device : str
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    """
+
+    n_lags: int = 30
+    sample_step: int = 47
+    max_samples: int = 3000
+    include_output_nonlinearity: bool = True
+    chunk_size: int | None = None
+    shrinkage: float = 0.0
+    device: str = "auto"
+
+    def validate(self) -> None:
+        for name in ("n_lags", "sample_step", "max_samples", "chunk_size"):
+            value = getattr(self, name)
+            if name == "chunk_size" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"DSTRFParams.{name} must be an integer, got {value!r}")
+            check_range(f"DSTRFParams.{name}", value, 1)
+        check_range("DSTRFParams.shrinkage", self.shrinkage, 0.0)
+        if not isinstance(self.include_output_nonlinearity, bool):
+            raise ConfigError(
+                "DSTRFParams.include_output_nonlinearity must be true or false, "
+                f"got {self.include_output_nonlinearity!r}"
+            )
+        ok = self.device in ("auto", "cpu", "cuda") or (
+            isinstance(self.device, str) and self.device.startswith("cuda:")
+        )
+        if not ok:
+            raise ConfigError(
+                f"DSTRFParams.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}"
+            )
+
+    def windows_per_chunk(self) -> int:
+        """``chunk_size``, or the default for the device when it is None."""
+        if self.chunk_size is not None:
+            return self.chunk_size
+        return CPU_CHUNK if self.torch_device().type == "cpu" else DEVICE_CHUNK
+
+    def torch_device(self) -> torch.device:
+        """The device to compute on."""
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+
+@dataclasses.dataclass(frozen=True)
+class DSTRFChunk:
+    """dSTRFs of consecutive requested bins of one sound.
+
+    Attributes
+    ----------
+    sound : int
+        Index of the stimulus in the list given.
+    times : ndarray of int, shape (n,)
+        Bins of that stimulus.
+    values : ndarray or torch.Tensor, shape (n, units, frequency, lag), float32
+        A tensor on the dSTRF device when the iterator was asked for tensors.
+    """
+
+    sound: int
+    times: np.ndarray
+    values: np.ndarray | torch.Tensor
+
+
+def sample_times(lengths: Sequence[int], params: DSTRFParams | None = None) -> list[np.ndarray]:
+    """The paper's sample: every ``sample_step``-th bin of the concatenated stimuli.
+
+    At most ``max_samples`` bins are kept, evenly spaced over the sample. Returns one
+    array of bins per stimulus (bins local to that stimulus).
+    """
+    params = params or DSTRFParams()
+    lengths = [int(n) for n in lengths]
+    picked = np.arange(0, sum(lengths), params.sample_step)
+    if len(picked) > params.max_samples:
+        keep = np.linspace(0, len(picked) - 1, params.max_samples).round().astype(int)
+        picked = picked[np.unique(keep)]
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    return [picked[(picked >= a) & (picked < b)] - a for a, b in zip(starts[:-1], starts[1:])]

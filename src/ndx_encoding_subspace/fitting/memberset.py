@@ -1,0 +1,292 @@
+"""A set of ``M`` models of one architecture, each with its own data, trained as one.
+
+:class:`MemberSet` is what the schedule (:mod:`~ndx_encoding_subspace.fitting.schedule`)
+trains; a single fit is a set of one member. Each member keeps its own parameters as
+leaf tensors (the model's own), its own data, loss normalisation and batch-order
+generator. With one member taking part, a step is the model's own forward pass; with
+more, their parameters are stacked with :func:`torch.stack` (differentiable, so the
+gradients reach each member's leaves) and the forward passes run under
+:func:`torch.func.vmap`. The sum of the members' losses has, for each member, the
+gradient of its own loss alone, and one :class:`torch.optim.Adam` over every member's
+leaves (each with its own Adam state and step count) acts element by element, so each
+member follows its schedule as if fitted alone. A member that takes no part in a step
+has no gradient, and Adam skips it (no update, no step count).
+
+With more than one member, a forward pass must not depend on training mode (no dropout
+or batch normalisation): the members run functionally, from their stacked parameters.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, vmap
+from torch.nn import functional as F
+
+from .segments import held_out_split, segment
+from .training_params import TrainingParams
+
+__all__ = ["MemberSet"]
+
+_EVAL_ROWS = 64  # segments per evaluation batch
+
+Stats = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+class _Core(nn.Module):
+    """``model.core`` as a module's forward (for :func:`functional_call`)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.m = model
+
+    def forward(self, x: torch.Tensor, **kwargs: bool) -> torch.Tensor:
+        return self.m.core(x, **kwargs)
+
+
+class _Full(_Core):
+    def forward(self, x: torch.Tensor, **kwargs: bool) -> torch.Tensor:
+        return self.m(x, **kwargs)
+
+
+def has_stages(model: nn.Module) -> bool:
+    """Whether ``model`` has a ``core`` and an ``output`` module (two-stage fitting)."""
+    return callable(getattr(model, "core", None)) and isinstance(getattr(model, "output", None), nn.Module)
+
+
+def _context_kwargs(model: nn.Module, context: int) -> dict[str, bool]:
+    """``{"has_context": True}`` when segments carry ``context`` bins and ``model`` and its
+    ``core`` accept the flag (see :meth:`~ndx_encoding_subspace.models.StackedModel.core`),
+    else nothing."""
+    if not context:
+        return {}
+    try:
+        takes = all("has_context" in inspect.signature(f).parameters
+                    for f in (model.forward, model.core))
+    except (TypeError, ValueError, AttributeError):
+        takes = False
+    return {"has_context": True} if takes else {}
+
+
+def _l2_names(model: nn.Module) -> list[str]:
+    """Parameters under L2: the weight of every ``nn.Linear`` and of every module flagged
+    ``l2_penalised`` (a per-unit dense layer that does not wrap an ``nn.Linear``)."""
+    names = dict(model.named_parameters())
+    out = []
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Linear) or (getattr(m, "l2_penalised", False) and not hasattr(m, "linear")):
+            key = f"{name}.weight" if name else "weight"
+            if key in names:
+                out.append(key)
+    return out
+
+
+def _stack(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    return tensors[0][None] if len(tensors) == 1 else torch.stack(list(tensors))
+
+
+class MemberSet:
+    """Models of one architecture with their data (see the module docstring).
+
+    Parameters
+    ----------
+    models : sequence of nn.Module
+        Same type, parameter names and shapes, and receptive field; moved to ``device``.
+    inputs, targets : one list of float32 arrays per model
+        Checked estimation sounds; the sounds have the same lengths for every model.
+    params : TrainingParams
+    seeds : sequence of int
+        Seed of each member's batch order.
+    device : torch.device
+    """
+
+    def __init__(self, models: Sequence[nn.Module], inputs: Sequence[Sequence[np.ndarray]],
+                 targets: Sequence[Sequence[np.ndarray]], params: TrainingParams,
+                 seeds: Sequence[int], device: torch.device) -> None:
+        self.models, self.seeds, self.device = list(models), [int(s) for s in seeds], device
+        self.fit_sounds, self.hold_sounds = held_out_split(len(inputs[0]), params.early_stop_fraction)
+        rf = getattr(self.models[0], "receptive_field", None)
+        self.context, length = (int(rf) - 1, params.segment_length) if isinstance(rf, int) else (0, None)
+        segs = [segment(x, y, self.context, length) for x, y in zip(inputs, targets)]
+        self.x = _stack([s.x for s in segs]).to(device)  # [M, S, context + L, F]
+        self.y = _stack([s.y for s in segs]).to(device)  # [M, S, L, U]
+        self.mask = segs[0].m.to(device)  # [S, L], the same for every member
+        sound = segs[0].sound
+        self.rows = {
+            "fit": torch.as_tensor(np.flatnonzero(np.isin(sound, self.fit_sounds)), device=device),
+            "hold": torch.as_tensor(np.flatnonzero(np.isin(sound, self.hold_sounds)), device=device),
+            "all": torch.arange(len(sound), device=device),
+        }
+        var = [np.concatenate(y, axis=0).var(axis=0) for y in targets]
+        var = np.stack([np.where(v > 0, v, 1.0) for v in var])
+        self.inv_var = 1.0 / torch.as_tensor(var, device=device).float()  # [M, U]
+        self.loss_kind = params.loss
+        for m in self.models:
+            m.to(device)
+        self.staged = params.two_stage and has_stages(self.models[0])
+        self.amp = params.mixed_precision and device.type == "cuda"
+        self.given = _context_kwargs(self.models[0], self.context)
+        self.l2_names = _l2_names(self.models[0])
+        self.gens = [torch.Generator().manual_seed(s) for s in self.seeds]
+        # the models' own tensors: loading a state dict or initialising the output
+        # nonlinearity writes into them in place
+        self.leaves = [dict(m.named_parameters()) for m in self.models]
+        self.buffers = [dict(m.named_buffers()) for m in self.models]
+        self.fns: dict[bool, nn.Module] = {}
+        if len(self.models) > 1:
+            template = copy.deepcopy(self.models[0]).to("meta")
+            self.fns = {True: _Core(template), False: _Full(template)}
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    # --- parameters and optimiser ---------------------------------------------------
+    def weights(self, live: Sequence[int]) -> dict[str, torch.Tensor]:
+        """Parameters of the members ``live``: the model's own for one, else stacked."""
+        if len(live) == 1:
+            return self.leaves[live[0]]
+        return {k: torch.stack([self.leaves[i][k] for i in live]) for k in self.leaves[0]}
+
+    def l2_penalty(self, weights: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Sum of squares of the penalised weights (over all members in ``weights``)."""
+        return sum((weights[k].float() ** 2).sum() for k in self.l2_names)
+
+    def optimizer(self, lrs: Sequence[float], state: dict | None = None) -> torch.optim.Adam:
+        """One Adam over every member's parameters, member ``i`` at learning rate ``lrs[i]``.
+
+        Members of equal learning rate share a parameter group. ``state``: Adam state
+        (by parameter) to carry over from an earlier optimiser.
+        """
+        groups: dict[float, list[nn.Parameter]] = {}
+        for model, lr in zip(self.models, lrs):
+            groups.setdefault(lr, []).extend(model.parameters())
+        # a single fit keeps torch's default implementation; many members' small tensors
+        # are updated far faster by the fused one (equal up to float rounding)
+        fused = True if len(self.models) > 1 else None
+        opt = torch.optim.Adam([{"params": ps, "lr": lr} for lr, ps in groups.items()],
+                               lr=lrs[0], fused=fused)
+        if state:
+            opt.state.update(state)
+        return opt
+
+    def state(self, i: int) -> dict[str, torch.Tensor]:
+        """A copy of member ``i``'s state dict."""
+        return {k: v.detach().clone() for k, v in self.models[i].state_dict().items()}
+
+    def load_state(self, i: int, state: dict[str, torch.Tensor]) -> None:
+        self.models[i].load_state_dict(state)
+
+    def snapshot(self, i: int, opt: torch.optim.Adam) -> tuple:
+        """Member ``i``'s weights, Adam state and generator state (for a rollback)."""
+        adam = {p: copy.deepcopy(opt.state[p]) for p in self.models[i].parameters() if p in opt.state}
+        return self.state(i), adam, self.gens[i].get_state()
+
+    def restore(self, i: int, snap: tuple, opt: torch.optim.Adam) -> None:
+        """Return member ``i`` to ``snap`` (from :meth:`snapshot`)."""
+        weights, adam, gen = snap
+        self.load_state(i, weights)
+        for p in self.models[i].parameters():
+            opt.state.pop(p, None)
+        opt.state.update(adam)
+        self.gens[i].set_state(gen)
+
+    # --- forward passes and losses ----------------------------------------------------
+    def forward(self, weights: dict[str, torch.Tensor], live: Sequence[int], x: torch.Tensor,
+                linear: bool, cast: bool = True) -> torch.Tensor:
+        """Output of the members ``live`` (``core`` only when ``linear``) for ``x``
+        ``[live, batch, context + L, F]``: ``[live, batch, L, U]`` float32."""
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp and cast):
+            if len(live) == 1:
+                model = self.models[live[0]]
+                out = (model.core(x[0], **self.given) if linear else model(x[0], **self.given))[None]
+            else:
+                fn, given = self.fns[linear], self.given
+                stacked = ({f"m.{k}": v for k, v in weights.items()},
+                           {f"m.{k}": torch.stack([self.buffers[i][k] for i in live])
+                            for k in self.buffers[0]})
+                out = vmap(lambda p, xi: functional_call(fn, p, (xi,), given))(stacked, x)
+        return out[:, :, self.context:, :].float()
+
+    def losses(self, live: Sequence[int], out: torch.Tensor, y: torch.Tensor, m: torch.Tensor,
+               linear: bool) -> torch.Tensor:
+        """Mean loss over the masked bins, per member: ``[live]``.
+
+        ``nmse``: squared error over the unit's response variance, averaged over units;
+        ``poisson``: ``p - y log p`` (``p`` through softplus for the core alone, whose
+        output may be negative). ``m`` is the float mask ``[live, batch, L]``.
+        """
+        count = m.sum(dim=(1, 2)).clamp_min(1.0)
+        if self.loss_kind == "nmse":
+            err = ((out - y) ** 2 * self.inv_var[list(live)][:, None, None, :]).mean(dim=-1)
+        else:
+            p = F.softplus(out) if linear else out.clamp_min(1e-6)
+            err = (p - y * torch.log(p)).mean(dim=-1)
+        return (err * m).sum(dim=(1, 2)) / count
+
+    def batch_losses(self, weights: dict[str, torch.Tensor], live: Sequence[int], sel: torch.Tensor,
+                     linear: bool) -> torch.Tensor:
+        """Loss of each member ``live[j]`` on its segments ``sel[j]`` (``[live, batch]``)."""
+        members = torch.as_tensor(list(live), device=self.device)[:, None]
+        out = self.forward(weights, live, self.x[members, sel], linear)
+        return self.losses(live, out, self.y[members, sel], self.mask[sel], linear)
+
+    def permutations(self, live: Sequence[int], rows: torch.Tensor) -> torch.Tensor:
+        """Each member's batch order over ``rows`` (from its own generator): ``[live, rows]``."""
+        order = [torch.randperm(len(rows), generator=self.gens[i]).to(self.device) for i in live]
+        return rows[_stack(order)]
+
+    @contextmanager
+    def eval_mode(self, live: Sequence[int]) -> Iterator[None]:
+        """Members ``live`` in evaluation mode without gradients, in training mode afterwards."""
+        modules = [*(self.models[i] for i in live), *self.fns.values()]
+        for m in modules:
+            m.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            for m in modules:
+                m.train()
+
+    def evaluate(self, live: Sequence[int], which: str, linear: bool) -> np.ndarray:
+        """Mean loss of each member ``live`` on the segments ``rows[which]``: ``[live]`` float64."""
+        idx, total, count = self.rows[which], np.zeros(len(live)), 0.0
+        members = torch.as_tensor(list(live), device=self.device)[:, None]
+        with self.eval_mode(live):
+            weights = self.weights(live)
+            for b in range(0, len(idx), _EVAL_ROWS):
+                sel = idx[b: b + _EVAL_ROWS]
+                m = self.mask[sel]
+                out = self.forward(weights, live, self.x[members, sel[None, :]], linear)
+                loss = self.losses(live, out, self.y[members, sel[None, :]],
+                                   m.expand(len(live), *m.shape), linear)
+                total += loss.double().cpu().numpy() * float(m.sum())
+                count += float(m.sum())
+        return total / max(count, 1.0)
+
+    def response_stats(self) -> list[Stats]:
+        """Per member: mean and sd of the targets and of the core output over the fitting bins."""
+        idx, every = self.rows["fit"], list(range(len(self.models)))
+        with self.eval_mode(every):
+            weights = self.weights(every)
+            outs = [self.forward(weights, every, self.x[:, idx[b: b + _EVAL_ROWS]], True, cast=False)
+                    for b in range(0, len(idx), _EVAL_ROWS)]
+        keep = self.mask[idx].reshape(-1) > 0
+        n_u = self.y.shape[-1]
+        stats = []
+        for i in every:
+            out = torch.cat([o[i].reshape(-1, n_u) for o in outs])[keep]
+            y = self.y[i, idx].reshape(-1, n_u)[keep]
+            stats.append((y.mean(0), y.std(0, unbiased=False), out.mean(0), out.std(0, unbiased=False)))
+        return stats
+
+    def init_outputs(self) -> None:
+        """Initialise each member's output nonlinearity from its response statistics."""
+        for model, stats in zip(self.models, self.response_stats()):
+            model.output.init_from_response(*stats)

@@ -1,0 +1,67 @@
+"""Parameters of a fit (:class:`TrainingParams`) and the device they name."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from ..errors import ConfigError
+from ..params import Params, check_choice, check_range
+
+__all__ = ["TrainingParams", "resolve_device"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingParams(Params):
+    """Parameters of one fit (paper values as defaults where the paper gives them).
+
+    The schedule they drive is described in :mod:`~ndx_encoding_subspace.fitting.schedule`.
+    """
+
+    loss: str = "nmse"
+    lr_stage1: float = 1e-3
+    lr_stage2: float = 1e-4
+    l2: float = 1e-4
+    max_epochs: int = 1000
+    patience: int = 20
+    min_delta: float = 0.0
+    early_stop_fraction: float = 0.2
+    stage2: str = "all_data"
+    two_stage: bool = True
+    segment_length: int = 200
+    batch_size: int = 8
+    seed: int = 0
+    device: str = "auto"
+    mixed_precision: bool = False
+    nan_policy: str = "raise"
+    max_rollbacks: int = 3
+
+    def validate(self) -> None:
+        check_choice("loss", self.loss, ("nmse", "poisson"))
+        check_range("lr_stage1", self.lr_stage1, 0, None, low_open=True)
+        check_range("lr_stage2", self.lr_stage2, 0, None, low_open=True)
+        check_range("l2", self.l2, 0)
+        check_range("max_epochs", self.max_epochs, 1)
+        check_range("patience", self.patience, 1)
+        check_range("min_delta", self.min_delta, 0)
+        check_range("early_stop_fraction", self.early_stop_fraction, 0, 1, low_open=True, high_open=True)
+        check_choice("stage2", self.stage2, ("all_data", "early_stop"))
+        check_range("segment_length", self.segment_length, 1)
+        check_range("batch_size", self.batch_size, 1)
+        check_range("seed", self.seed, 0)
+        check_choice("device", self.device, ("auto", "cpu", "cuda"))
+        check_choice("nan_policy", self.nan_policy, ("raise", "rollback"))
+        check_range("max_rollbacks", self.max_rollbacks, 0)
+        for name in ("max_epochs", "patience", "segment_length", "batch_size", "seed", "max_rollbacks"):
+            if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be an integer, got {getattr(self, name)!r}")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; ``cuda`` must be available."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but torch sees no CUDA device")
+    return torch.device(name)

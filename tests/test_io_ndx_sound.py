@@ -1,0 +1,123 @@
+"""The reader and ndx-sound's real AcousticWaveformSeries: int16 samples, unit "n.a.".
+
+ndx-sound stores the samples as written (int16 from its own mock) with ``conversion`` 1.0
+and ``offset`` 0.0 unless set; the reader returns ``data * conversion + offset`` as float64,
+so the waveform it gets is the int16 samples as written.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import h5py
+import numpy as np
+import pytest
+from ndx_sound import AcousticWaveformSeries
+from pynwb.testing.mock.file import mock_NWBFile
+
+from ndx_encoding_subspace.data.spectrogram import SpectrogramParams, minmax_scale, spectrogram
+from ndx_encoding_subspace.io import ReaderParams, inspect_nwb, locate, open_nwb, read_site
+from ndx_encoding_subspace.io.site_reader import read_waveform
+from ndx_encoding_subspace.testing import (
+    mock_AcousticWaveformSeries,
+    mock_site,
+    mock_sound_presentations,
+    mock_spiking_units,
+    write_nwb,
+)
+
+AWS = "AcousticWaveformSeries"
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory):
+    site = mock_site(sound_type=AWS, waveforms=False, seed=4)
+    return site, site.write(tmp_path_factory.mktemp("aws") / "templates.nwb")
+
+
+def test_the_file_holds_ndx_sound_types(templates):
+    site, path = templates
+    assert all(isinstance(s, AcousticWaveformSeries) for s in site.nwbfile.stimulus_template.values())
+    with h5py.File(path, "r") as f:
+        group = f["stimulus/templates/sound_00"]
+        assert group.attrs["neurodata_type"] == AWS and group.attrs["namespace"] == "ndx-sound"
+        data = group["data"]
+        assert data.dtype == np.int16 and data.attrs["unit"] == "n.a."
+        assert (data.attrs["conversion"], data.attrs["offset"]) == (1.0, 0.0)
+        np.testing.assert_array_equal(data[:], site.waveforms["sound_00"])
+    assert np.abs(site.waveforms["sound_00"]).max() > 1000  # int16 counts, not normalised
+
+
+@pytest.mark.parametrize("layout", ["templates", "continuous"])
+def test_reader_gets_the_int16_samples_as_written(tmp_path, layout):
+    site = mock_site(layout=layout, sound_type=AWS, waveforms=False, seed=5)
+    path = site.write(tmp_path / f"{layout}.nwb")
+    with open_nwb(path) as opened:
+        found = locate(opened.nwbfile, opened.name)
+        assert found.kind == layout and len(found.presentations) == len(site.presentations)
+        for pres in found.presentations:
+            assert pres.series.series.data.dtype == np.int16
+            wave = read_waveform(pres, -1, opened.name)
+            assert wave.dtype == np.float64
+            np.testing.assert_array_equal(wave, site.waveforms[pres.sound].astype(np.float64))
+
+
+def test_spectrograms_of_the_int16_samples(templates):
+    site, path = templates
+    params = SpectrogramParams(n_channels=16)
+    data = read_site(path, spectrogram=params)
+    raw = [spectrogram(site.waveforms[s.name].astype(np.float64), site.rate, params) for s in data.sounds]
+    for sound, expected in zip(data.sounds, minmax_scale(raw), strict=True):
+        np.testing.assert_allclose(sound.spectrogram, expected, rtol=1e-6, atol=1e-6)
+    report = inspect_nwb(path)
+    assert report.usable and {s["name"] for s in report.sounds} == set(site.waveforms)
+
+
+def test_conversion_offset_and_channels(tmp_path):
+    rate = 16000.0
+    rng = np.random.default_rng(0)
+    data = rng.integers(-20000, 20000, size=(1600, 2), dtype=np.int16)
+    nwbfile = mock_NWBFile()
+    series = mock_AcousticWaveformSeries(
+        name="tone", data=data, rate=rate, conversion=1 / 32768, offset=0.25, nwbfile=nwbfile
+    )
+    assert nwbfile.stimulus_template["tone"] is series and series.unit == "n.a."
+    mock_sound_presentations(sounds=["tone", "tone"], starts=[0.5, 1.5], duration=0.1, nwbfile=nwbfile)
+    mock_spiking_units(n_units=2, duration=3.0, nwbfile=nwbfile)
+    path = write_nwb(nwbfile, tmp_path / "stereo.nwb")
+    expected = data.astype(np.float64) / 32768 + 0.25
+    with open_nwb(path) as opened:
+        pres = locate(opened.nwbfile, opened.name).presentations[0]
+        assert pres.series.n_channels == 2 and pres.series.series.conversion == 1 / 32768
+        for channel in (0, 1):
+            np.testing.assert_allclose(read_waveform(pres, channel, opened.name), expected[:, channel])
+        np.testing.assert_allclose(read_waveform(pres, -1, opened.name), expected.mean(axis=1))
+    site = read_site(path, reader=ReaderParams(channel=1))
+    assert site.sound("tone").n_repeats == 2
+
+
+def test_the_reader_needs_no_ndx_sound(templates):
+    """Files written with ndx-sound read from their cached spec, ndx-sound not importable."""
+    site, path = templates
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        sys.modules["ndx_sound"] = None  # any import of ndx_sound now fails
+        from ndx_encoding_subspace.io import locate, open_nwb
+        from ndx_encoding_subspace.io.site_reader import read_waveform
+        with open_nwb({str(path)!r}) as opened:
+            layout = locate(opened.nwbfile, opened.name)
+            pres = next(p for p in layout.presentations if p.sound == "sound_00")
+            wave = read_waveform(pres, -1, opened.name)
+            types = sorted({{s.neurodata_type for s in layout.sounds}})
+            print(json.dumps({{"types": types, "wave": wave.tolist()}}))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["types"] == [AWS]
+    np.testing.assert_array_equal(out["wave"], site.waveforms["sound_00"].astype(np.float64))

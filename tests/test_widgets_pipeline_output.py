@@ -1,0 +1,170 @@
+"""Every view and the report, built from a results file that ``run_site`` wrote.
+
+The example objects of ``testing.mock`` are written by hand; this module runs the real
+pipeline once (a tiny simulated site, tiny models: well under a minute) and checks that
+what the writer stores is what the viewers expect: roles labelled and ordered by
+``results.roles`` (the CNN shown as CNN), every view drawn, every model named in the
+report.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pynwb import NWBHDF5IO
+
+from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, simulate_site
+from ndx_encoding_subspace.pipeline.config import PipelineConfig
+from ndx_encoding_subspace.pipeline.run import run_site
+from ndx_encoding_subspace.results import MODULE, load_results
+from ndx_encoding_subspace.results.roles import CNN, LN, ROLES, SUBSPACE
+from ndx_encoding_subspace.viz.report import ReportParams, write_report
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:The linked table for DynamicTableRegion:UserWarning"),
+]
+
+PNG = b"\x89PNG\r\n\x1a\n"
+TINY = {
+    "cnn": {"mix_channels": 8, "fir_taps": 5, "hidden": [8, 8]},
+    "ln": {"channels": 8, "taps": 9},
+    "training": {"max_epochs": 3, "patience": 2, "device": "cpu", "segment_length": 100},
+    "ensemble": {"n_jackknife": 2, "n_init": 1},
+    "dstrf": {"n_lags": 12, "device": "cpu"},
+    "subspace": {"n_components": 8, "noise_repeats": 2},
+    "scoring": {"n_shuffles": 10},
+    "compute": {"threads": 1},
+}
+LABELS = [role.label for role in ROLES]
+
+
+@pytest.fixture(scope="session")
+def pipeline_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The results file of one tiny simulated site, run once per test session."""
+    folder = tmp_path_factory.mktemp("pipeline_output")
+    params = SimulationParams.quick(n_units=3, n_estimation_sounds=8, n_validation_sounds=2,
+                                    validation_repeats=4, n_lags=8, max_dim=3, seed=3)
+    recording = simulate_site(params).write_nwb(folder / "site.nwb")
+    result = run_site(recording, folder / "out", PipelineConfig.from_dict(TINY), progress=False)
+    return result.path
+
+
+@pytest.fixture(scope="module")
+def module(pipeline_results: Path) -> Iterator[Any]:
+    """The results processing module, read from the file."""
+    with NWBHDF5IO(str(pipeline_results), "r") as io:
+        yield io.read().processing[MODULE]
+
+
+def _widgets() -> Any:
+    if importlib.util.find_spec("nwbwidgets") is None:
+        pytest.skip("nwbwidgets (viz extra) not installed")
+    from ndx_encoding_subspace.viz import widgets
+
+    return widgets
+
+
+def test_the_writer_stores_the_roles_of_the_vocabulary(pipeline_results: Path) -> None:
+    loaded = load_results(pipeline_results)
+    assert list(loaded.collections) == [role.container for role in ROLES]
+    for role in ROLES:
+        members = loaded.ensemble(role.name).members
+        assert members and {m.role for m in members} == {role.name}
+    assert loaded.ensemble(CNN.name).description == CNN.description
+
+
+def test_score_comparison_labels_and_orders_the_pipeline_roles(module: Any) -> None:
+    widgets = _widgets()
+    from ndx_encoding_subspace.viz.widgets.scores import ScoreComparisonWidget, collect_scores
+
+    view = ScoreComparisonWidget(module[CNN.container])
+    assert view.x_role.options == tuple((role.label, role.name) for role in ROLES)
+    assert widgets.CSS_CLASSES["scores"] in view._dom_classes
+    assert bytes(view.image.value).startswith(PNG)
+    ticks = [t.get_text() for t in view.figure.axes[1].get_xticklabels()]
+    assert ticks == LABELS
+    assert all(f"{label} " in view.message.value for label in LABELS)
+    view.x_role.value, view.y_role.value = LN.name, CNN.name
+    assert (view.figure.axes[0].get_xlabel(), view.figure.axes[0].get_ylabel()) == ("LN r",
+                                                                                   "CNN r")
+    scores = collect_scores(view.collections, "r")
+    points = view.figure.axes[0].collections[0].get_offsets()
+    np.testing.assert_allclose(points, [[scores[LN.name][u], scores[CNN.name][u]]
+                                        for u in sorted(scores[CNN.name])])
+
+
+def test_every_view_draws_the_pipeline_output(module: Any) -> None:
+    widgets = _widgets()
+    from ndx_encoding_subspace.viz.widgets.scores import ScoresTableWidget, TrainingLogWidget
+    from ndx_encoding_subspace.viz.widgets.site import (
+        SimilarityWidget,
+        SiteFiltersWidget,
+        TilingWidget,
+    )
+    from ndx_encoding_subspace.viz.widgets.ssrf import SSRFWidget
+    from ndx_encoding_subspace.viz.widgets.subspace import SpectrogramWidget, SubspaceFiltersWidget
+
+    member = next(iter(module[CNN.container].models.values()))
+    views = {
+        "subspace": SubspaceFiltersWidget(module["tuning_subspaces"]),
+        "ssrf": SSRFWidget(module["subspace_nonlinearities"]),
+        "tiling": TilingWidget(module["site_subspace"]),
+        "similarity": SimilarityWidget(module["site_subspace"]),
+        "site_filters": SiteFiltersWidget(module["site_subspace"]),
+        "spectrogram": SpectrogramWidget(module["spectrogram"]),
+        "scores": ScoresTableWidget(member.scores),
+        "training": TrainingLogWidget(member.training_log),
+    }
+    for name, view in views.items():
+        assert widgets.CSS_CLASSES[name] in view._dom_classes, name
+        assert bytes(view.image.value).startswith(PNG), name
+    table = module["tuning_subspaces"]
+    for row in range(len(table)):
+        views["subspace"].unit.value = row
+        images = [ax for ax in views["subspace"].figure.axes if ax.images]
+        assert len(images) == len(table.get_filters(row)) + 1
+    # the stored spectrogram gives the filters a frequency axis in kHz
+    assert views["subspace"].figure.axes[0].get_ylabel() == "frequency (kHz)"
+
+
+def test_nwb2widget_shows_our_views_of_the_pipeline_output(pipeline_results: Path) -> None:
+    widgets = _widgets()
+    from ndx_encoding_subspace.viz.widgets.scores import ScoreComparisonWidget
+    from ndx_encoding_subspace.viz.widgets.ssrf import SSRFWidget
+
+    spec = widgets.neurodata_vis_spec()
+    shown = widgets.results_widget(pipeline_results, vis_spec=spec)
+    try:
+        nwbwidgets = widgets.compat.import_nwbwidgets()
+        module = shown.opened.nwbfile.processing[MODULE]
+        tabs = nwbwidgets.nwb2widget(module[CNN.container], neurodata_vis_spec=spec)
+        assert isinstance(tabs.children[0], ScoreComparisonWidget)
+        assert tabs.children[0].x_role.options[1] == (CNN.label, CNN.name)
+        tabs = nwbwidgets.nwb2widget(module["subspace_nonlinearities"], neurodata_vis_spec=spec)
+        assert isinstance(tabs.children[0], SSRFWidget)
+    finally:
+        shown.opened.close()
+
+
+def test_the_report_names_each_model(pipeline_results: Path, tmp_path: Path) -> None:
+    out = write_report(pipeline_results, tmp_path / "report.html",
+                       params=ReportParams(n_examples=1, dpi=20))
+    text = out.read_text(encoding="utf-8")
+    # the median table: one row per model, labelled, in role order
+    medians = re.search(r"<table><thead><tr><th>model</th>.*?</table>", text).group(0)
+    assert re.findall(r"<tr><td>([^<]*)</td>", medians) == LABELS
+    examples = re.findall(r"<p>(r LN [^<]*)</p>", text)
+    assert len(examples) == 1
+    assert all(f"r {label} " in examples[0] for label in LABELS)
+    assert f"CCnorm {CNN.label} " in examples[0]
+    assert "median (r_subspace / r_CNN)^2 = " in text
+    assert SUBSPACE.container in text  # the overview lists the collections by name
+    assert "Harper" not in text  # a simulated site names no dataset
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', text)) >= 5
