@@ -57,7 +57,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import TrainingError
+from ..errors import ConfigError, TrainingError
 from .checkpoint import Checkpoint
 from .memberset import MemberSet
 from .record import FitRecord, Progress
@@ -74,7 +74,7 @@ class Schedule:
                  checkpoint: Checkpoint | None = None,
                  progress: Callable[[dict[str, Any]], None] | None = None) -> None:
         if checkpoint is not None and len(members) != 1:
-            raise ValueError("checkpoints hold one member")
+            raise ConfigError("a checkpoint holds the fit of one model, not of a member set")
         self.ms, self.params, self.checkpoint, self.progress = members, params, checkpoint, progress
         self.stage = "stage1" if members.staged else "single"
         self.state = [Progress(lr=params.lr_stage1) for _ in range(len(members))]

@@ -1,4 +1,4 @@
-"""Prediction scores per unit (METHOD.md section 7); numpy only.
+"""Prediction scores per unit (METHOD.md section 7), computed in numpy.
 
 Conventions: predictions and PSTHs are ``[time, units]``; trials are
 ``[repeats, time, units]``; several clips are given as lists and joined end to end.
@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..errors import InvalidDataError
+from ..models.params import ScoringParams
 
 __all__ = [
     "pearson_r",
@@ -74,15 +75,26 @@ def pearson_r(pred: ArrayOrList, psth: ArrayOrList) -> np.ndarray:
     return _corr(p, y)
 
 
+def _scoring(n_shuffles: int | None, percentile: float | None,
+             rng: np.random.Generator | int | None) -> tuple[int, float, np.random.Generator | int]:
+    defaults = ScoringParams()
+    return (defaults.n_shuffles if n_shuffles is None else n_shuffles,
+            defaults.floor_percentile if percentile is None else percentile,
+            defaults.seed if rng is None else rng)
+
+
 def shuffle_floor(
-    pred: ArrayOrList, psth: ArrayOrList, n_shuffles: int = 100, percentile: float = 95.0,
-    rng: np.random.Generator | int | None = 0,
+    pred: ArrayOrList, psth: ArrayOrList, n_shuffles: int | None = None, percentile: float | None = None,
+    rng: np.random.Generator | int | None = None,
 ) -> np.ndarray:
     """Chance level of Pearson r: a percentile of r with time-shuffled predictions.
 
     Each shuffle permutes the time bins of the (joined) prediction, the same permutation
-    for every unit. Returns shape ``(units,)``.
+    for every unit. Returns shape ``(units,)``. ``n_shuffles``, ``percentile`` and ``rng``
+    (a seed) default to :class:`~.ScoringParams`' ``n_shuffles``, ``floor_percentile``
+    and ``seed``.
     """
+    n_shuffles, percentile, rng = _scoring(n_shuffles, percentile, rng)
     p = _join(pred, "prediction")
     y = _join(psth, "psth")
     if p.shape != y.shape:
@@ -179,10 +191,13 @@ class UnitScores:
 
 
 def score_predictions(
-    preds: Sequence[np.ndarray], trials: Sequence[np.ndarray], *, n_shuffles: int = 100,
-    rng: np.random.Generator | int | None = 0, percentile: float = 95.0,
+    preds: Sequence[np.ndarray], trials: Sequence[np.ndarray], *, n_shuffles: int | None = None,
+    rng: np.random.Generator | int | None = None, percentile: float | None = None,
 ) -> UnitScores:
-    """Scores from predictions ``[time, units]`` and trials ``[repeats, time, units]`` per clip."""
+    """Scores from predictions ``[time, units]`` and trials ``[repeats, time, units]`` per clip.
+
+    ``n_shuffles``, ``rng`` and ``percentile``: the shuffle floor's (see :func:`shuffle_floor`).
+    """
     psth = [np.asarray(t, dtype=np.float64).mean(axis=0) for t in trials]
     r = pearson_r(list(preds), psth)
     return UnitScores(
@@ -196,8 +211,8 @@ def score_predictions(
 
 
 def score_model(
-    predict_fn: Callable[[np.ndarray], np.ndarray], site, *, n_shuffles: int = 100,
-    rng: np.random.Generator | int | None = 0,
+    predict_fn: Callable[[np.ndarray], np.ndarray], site, *, n_shuffles: int | None = None,
+    rng: np.random.Generator | int | None = None,
 ) -> UnitScores:
     """Score any model on a site's validation sounds.
 
@@ -207,6 +222,8 @@ def score_model(
         Maps one spectrogram ``[time, frequency]`` to a prediction ``[time, units]``.
     site : SiteData
         Its validation sounds and their trials are used.
+    n_shuffles, rng
+        Of the shuffle floor (see :func:`shuffle_floor`).
     """
     sounds = site.split("validation")
     if not sounds:

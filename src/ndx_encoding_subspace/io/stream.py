@@ -19,6 +19,7 @@ from typing import Any
 import requests
 
 from ..errors import RemoteError, import_optional
+from .reader_params import ReaderParams
 
 __all__ = ["RetryingSession", "remote_size", "open_stream"]
 
@@ -32,12 +33,13 @@ class RetryingSession(requests.Session):
     ----------
     name : str
         How error messages name the remote file.
-    retries : int
+    retries : int, optional
         Retries after the first attempt.
-    backoff_s : float
+    backoff_s : float, optional
         Wait before the first retry, doubled at each further retry.
-    timeout_s : float
+    timeout_s : float, optional
         Timeout of each request.
+        (Each None: the :class:`~.ReaderParams` default.)
     sleep : callable
         Waiting function (replaceable in tests).
 
@@ -53,16 +55,17 @@ class RetryingSession(requests.Session):
         self,
         name: str,
         *,
-        retries: int = 4,
-        backoff_s: float = 0.5,
-        timeout_s: float = 60.0,
+        retries: int | None = None,
+        backoff_s: float | None = None,
+        timeout_s: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__()
+        defaults = ReaderParams()
         self.name = name
-        self.retries = retries
-        self.backoff_s = backoff_s
-        self.timeout_s = timeout_s
+        self.retries = defaults.retries if retries is None else retries
+        self.backoff_s = defaults.retry_backoff_s if backoff_s is None else backoff_s
+        self.timeout_s = defaults.timeout_s if timeout_s is None else timeout_s
         self._sleep = sleep
         self.failure: str | None = None
         self.n_requests = 0
@@ -131,9 +134,9 @@ def open_stream(
     *,
     name: str,
     size: int | None = None,
-    retries: int = 4,
-    backoff_s: float = 0.5,
-    timeout_s: float = 60.0,
+    retries: int | None = None,
+    backoff_s: float | None = None,
+    timeout_s: float | None = None,
     cache_dir: str | Path | None = None,
     headers: dict[str, str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
@@ -149,7 +152,8 @@ def open_stream(
     size : int, optional
         File size when known (saves one request).
     retries, backoff_s, timeout_s : int, float, float
-        Retry policy of every request (see :class:`RetryingSession`).
+        Retry policy of every request (see :class:`RetryingSession`); None: the
+        :class:`~.ReaderParams` default.
     cache_dir : path, optional
         Folder keeping every byte range read, so that a second read costs no transfer.
     headers : dict, optional

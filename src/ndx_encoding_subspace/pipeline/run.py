@@ -1,6 +1,6 @@
 """One site, end to end: input (path, URL or DANDI id) and configuration to a results file.
 
-:func:`run_site` reads the site, runs :func:`~.analysis.analyse_site` and writes the
+:func:`run_site` reads the site, runs :func:`~.stages.analyse_site` and writes the
 results NWB file atomically. It keeps no global state: many sites can run at once
 (see :mod:`.distributed`).
 

@@ -213,7 +213,7 @@ def _truth_to_json(truth: SiteTruth) -> tuple[str, np.ndarray]:
 
 
 def load_truth(path: str | os.PathLike[str]) -> SiteTruth:
-    """Read the ground truth written by :meth:`~.simulate.SimulatedSite.write_nwb`.
+    """Read the ground truth written by :meth:`~.site.SimulatedSite.write_nwb`.
 
     Raises
     ------

@@ -55,7 +55,7 @@ class Section:
         return self
 
 
-def figure_img(fig: Figure, caption: str = "", dpi: int = 80) -> str:
+def figure_img(fig: Figure, caption: str = "", *, dpi: int) -> str:
     """``<figure>`` holding ``fig`` as an inline PNG (``data:`` URI) and its caption."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
