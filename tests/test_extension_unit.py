@@ -62,7 +62,7 @@ def test_model_parameter_rejects_slash() -> None:
 
 
 def test_encoding_model_from_mapping_keeps_every_tensor(units) -> None:
-    model = mock_encoding_model(units, rows=[1, 3])
+    model = mock_encoding_model(units=units, rows=[1, 3])
     state = model.state_dict()
     assert list(state) == sorted(state)
     assert state["core_layers.2.linear.weight"].shape == (2, 3)
@@ -73,7 +73,7 @@ def test_encoding_model_from_mapping_keeps_every_tensor(units) -> None:
 
 
 def test_encoding_model_rejects_wrong_types(units) -> None:
-    model = mock_encoding_model(units)
+    model = mock_encoding_model(units=units)
     with pytest.raises(TypeError, match="bin_size"):
         EncodingModel(name="m", description="d", role="ln", architecture="{}", bin_size="10ms",
                       n_lags=3, units=model.units)
@@ -81,7 +81,7 @@ def test_encoding_model_rejects_wrong_types(units) -> None:
 
 def test_encoding_models_holds_several(units) -> None:
     models = EncodingModels(name="ens", description="two",
-                            models=[mock_encoding_model(units, name=f"m{i}") for i in range(2)])
+                            models=[mock_encoding_model(units=units, name=f"m{i}") for i in range(2)])
     assert sorted(models.models) == ["m0", "m1"]
     assert models.get_model("m1").name == "m1"
 
@@ -94,7 +94,7 @@ def test_spectrogram_series_fields() -> None:
 
 
 def test_tuning_subspace_table_accessors(units) -> None:
-    table = mock_tuning_subspace_table(units)
+    table = mock_tuning_subspace_table(units=units)
     assert isinstance(table, TuningSubspaceTable)
     assert len(table) == 3
     for row in range(3):
@@ -124,7 +124,7 @@ def test_tuning_subspace_table_checks_lengths(units) -> None:
 
 
 def test_subspace_nonlinearity_table_accessors(units) -> None:
-    table = mock_subspace_nonlinearity_table(units)
+    table = mock_subspace_nonlinearity_table(units=units)
     assert isinstance(table, SubspaceNonlinearityTable)
     assert table.get_model(0) is None  # built without models
     assert table.get_asymmetry_index(2).shape == (3,)
@@ -152,7 +152,7 @@ def test_subspace_nonlinearity_table_checks_lengths(units) -> None:
 
 
 def test_site_subspace_accessors(units) -> None:
-    site = mock_site_subspace(units)
+    site = mock_site_subspace(units=units)
     assert site.get_filters().shape == (3, 4, 5)
     np.testing.assert_array_equal(site.get_unit_similarity(2), site.subspace_similarity[2])
     np.testing.assert_array_equal(site.get_unit_overlap(0), site.region_overlap[0])

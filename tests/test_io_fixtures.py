@@ -100,3 +100,34 @@ def test_runtime_modules_do_not_import_the_fixtures():
         if any(m.startswith("ndx_encoding_subspace.testing") for m in _imported_modules(path)):
             offenders.append(str(path.relative_to(PACKAGE)))
     assert offenders == []
+
+
+RESULT_FACTORIES = [
+    "mock_units", "mock_spectrogram_series", "mock_encoding_model", "mock_encoding_models",
+    "mock_tuning_subspace_table", "mock_subspace_nonlinearity_table", "mock_site_subspace",
+]
+
+
+@pytest.mark.parametrize("name", RESULT_FACTORIES)
+def test_results_factories_take_keywords_only_and_add_to_the_file(name):
+    factory = getattr(testing, name)
+    with pytest.raises(TypeError):
+        factory(3)
+    nwbfile = mock_NWBFile()
+    obj = factory(nwbfile=nwbfile)
+    if name == "mock_units":
+        assert nwbfile.units is obj
+    elif name == "mock_encoding_model":  # a model lives in a collection: only the units are added
+        assert nwbfile.units is not None and obj.units.table is nwbfile.units
+    else:
+        assert nwbfile.processing["encoding_subspace"][obj.name] is obj
+        if hasattr(obj, "units"):  # built on the file's own Units table
+            assert obj.units.table is nwbfile.units
+
+
+def test_results_factories_share_one_units_table():
+    nwbfile = mock_NWBFile()
+    units = testing.mock_units(n_units=4, nwbfile=nwbfile)
+    table = testing.mock_tuning_subspace_table(nwbfile=nwbfile)
+    site = testing.mock_site_subspace(nwbfile=nwbfile)
+    assert table.units.table is units and site.units.table is units and len(units) == 4

@@ -45,7 +45,7 @@ def _nwbfile(params: dict[str, np.ndarray], architecture: str = "{}",
              n_units: int = 1) -> NWBFile:
     nwbfile = mock_NWBFile(subject=Subject(subject_id="ferret-1", species=FERRET, sex="F",
                                            age="P365D", description="Example subject."))
-    nwbfile.units = mock_units(n_units)
+    mock_units(n_units=n_units, nwbfile=nwbfile)
     units = DynamicTableRegion(name="units", data=list(range(n_units)),
                                description="Units the model predicts.", table=nwbfile.units)
     model = EncodingModel(name=MODEL, description="Shapes test.", role="ln",

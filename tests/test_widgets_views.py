@@ -196,8 +196,8 @@ def test_score_comparison_plots_roles_against_each_other(module):
 def test_score_comparison_reads_role_population_cnn_as_the_cnn():
     """Example files of release 0.1.0 stored the CNN's role as ``population_cnn``."""
     units = mock_units()
-    models = [mock_encoding_model(units, name="old", role="population_cnn"),
-              mock_encoding_model(units, name="ln", role="ln")]
+    models = [mock_encoding_model(units=units, name="old", role="population_cnn"),
+              mock_encoding_model(units=units, name="ln", role="ln")]
     view = ScoreComparisonWidget(EncodingModels(name="population_cnn", description="d",
                                                 models=models))
     assert view.x_role.options == (("LN", "ln"), ("CNN", "population_cnn"))

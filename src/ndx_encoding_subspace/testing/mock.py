@@ -1,20 +1,25 @@
 """Factory functions that build small, valid objects of every type of the extension.
 
-Values are random but reproducible (``seed``); shapes are small so that files stay tiny.
-``mock_results_nwbfile()`` returns an NWBFile holding one object of every type in the
-processing module ``encoding_subspace``.
+They follow pynwb's mock conventions (:mod:`pynwb.testing.mock`): keyword-only
+arguments, each with a working default; given ``nwbfile=``, the object is also added to
+it (the Units table as ``nwbfile.units``, the extension's objects to the processing
+module ``encoding_subspace``, created when missing). Values are random but reproducible
+(``seed``); shapes are small so that files stay tiny. ``mock_results_nwbfile()`` returns
+an NWBFile holding one object of every type.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 from hdmf.common import DynamicTableRegion
 from pynwb import NWBFile, ProcessingModule
 from pynwb.file import Subject
 from pynwb.misc import Units
+from pynwb.testing.mock.file import mock_NWBFile
 
 from ..extension import (
     EncodingModel,
@@ -48,13 +53,32 @@ MODULE = "encoding_subspace"
 FERRET = "http://purl.obolibrary.org/obo/NCBITaxon_9669"
 
 
-def mock_units(n_units: int = N_UNITS, seed: int = 0) -> Units:
-    """A Units table of ``n_units`` units with a few spikes each."""
+def mock_units(*, n_units: int = N_UNITS, seed: int = 0, nwbfile: NWBFile | None = None) -> Units:
+    """A Units table of ``n_units`` units with a few spikes each (``nwbfile.units`` when given)."""
     rng = np.random.default_rng(seed)
     units = Units(name="units", description="Sorted single units.", resolution=1.0 / 30000.0)
     for _ in range(n_units):
         units.add_unit(spike_times=np.sort(rng.uniform(0.0, 10.0, size=20)))
+    if nwbfile is not None:
+        nwbfile.units = units
     return units
+
+
+def _units(units: Units | None, nwbfile: NWBFile | None) -> Units:
+    """The given table, else the file's, else a new mock one (added to the file)."""
+    if units is not None:
+        return units
+    if nwbfile is not None and nwbfile.units is not None:
+        return nwbfile.units
+    return mock_units(nwbfile=nwbfile)
+
+
+def _add(obj: Any, nwbfile: NWBFile | None) -> Any:
+    if nwbfile is not None:
+        module = nwbfile.processing.get(MODULE) or nwbfile.create_processing_module(
+            name=MODULE, description="Encoding models, dSTRF tuning subspaces and SSRFs.")
+        module.add(obj)
+    return obj
 
 
 def _region(units: Units, rows: list[int], description: str) -> DynamicTableRegion:
@@ -62,12 +86,13 @@ def _region(units: Units, rows: list[int], description: str) -> DynamicTableRegi
 
 
 def mock_spectrogram_series(
-    name: str = "spectrogram", n_times: int = 50, n_freq: int = N_FREQ, seed: int = 0
+    *, name: str = "spectrogram", n_times: int = 50, n_freq: int = N_FREQ, seed: int = 0,
+    nwbfile: NWBFile | None = None,
 ) -> SpectrogramSeries:
     """A SpectrogramSeries of ``n_times`` bins and ``n_freq`` channels, values in [0, 1]."""
     rng = np.random.default_rng(seed)
     freqs = np.geomspace(200.0, 20000.0, n_freq)
-    return SpectrogramSeries(
+    return _add(SpectrogramSeries(
         name=name,
         data=rng.uniform(0.0, 1.0, size=(n_times, n_freq)).astype(np.float32),
         unit="a.u.",
@@ -83,20 +108,25 @@ def mock_spectrogram_series(
         rate=100.0,
         starting_time=0.0,
         description="Gammatone spectrogram of the stimulus.",
-    )
+    ), nwbfile)
 
 
 def mock_encoding_model(
-    units: Units,
     *,
+    units: Units | None = None,
     name: str = "cnn_jk0_init0",
     rows: list[int] | None = None,
     role: str = CNN.name,
     spectrogram: SpectrogramSeries | None = None,
     seed: int = 0,
+    nwbfile: NWBFile | None = None,
 ) -> EncodingModel:
     """An EncodingModel predicting ``rows`` of ``units``: a small LN model (3 channels,
-    ``N_LAGS`` taps) that :func:`~ndx_encoding_subspace.results.load_results` rebuilds."""
+    ``N_LAGS`` taps) that :func:`~ndx_encoding_subspace.results.load_results` rebuilds.
+
+    A model lives in an :class:`EncodingModels` collection, so ``nwbfile`` only supplies
+    the Units table (see :func:`mock_encoding_models` to add models to a file)."""
+    units = _units(units, nwbfile)
     rng = np.random.default_rng(seed)
     rows = list(range(len(units))) if rows is None else rows
     n_out = len(rows)
@@ -142,26 +172,29 @@ def mock_encoding_model(
 
 
 def mock_encoding_models(
-    units: Units, *, name: str = CNN.container, n_models: int = 2,
-    spectrogram: SpectrogramSeries | None = None,
+    *, units: Units | None = None, name: str = CNN.container, n_models: int = 2,
+    spectrogram: SpectrogramSeries | None = None, nwbfile: NWBFile | None = None,
 ) -> EncodingModels:
     """A jackknife-style collection of ``n_models`` EncodingModel objects of role ``cnn``."""
+    units = _units(units, nwbfile)
     models = [
-        mock_encoding_model(units, name=f"cnn_jk{i}_init0", spectrogram=spectrogram, seed=i)
+        mock_encoding_model(units=units, name=f"cnn_jk{i}_init0", spectrogram=spectrogram, seed=i)
         for i in range(n_models)
     ]
-    return EncodingModels(name=name, description="Example jackknife ensemble.", models=models)
+    return _add(EncodingModels(name=name, description="Example jackknife ensemble.", models=models), nwbfile)
 
 
 def mock_tuning_subspace_table(
-    units: Units, *, source_models: EncodingModels | None = None, seed: int = 0
+    *, units: Units | None = None, source_models: EncodingModels | None = None, seed: int = 0,
+    nwbfile: NWBFile | None = None,
 ) -> TuningSubspaceTable:
     """A TuningSubspaceTable with k = 1, 2, 3 filters for the first three units."""
+    units = _units(units, nwbfile)
     rng = np.random.default_rng(seed)
     rows = list(range(min(len(units), 3)))
     n_comp = 6
     variances = [np.sort(rng.dirichlet(np.ones(n_comp)))[::-1] for _ in rows]
-    return TuningSubspaceTable.from_arrays(
+    return _add(TuningSubspaceTable.from_arrays(
         units=units,
         unit_rows=rows,
         filters=[rng.normal(size=(k + 1, N_FREQ, N_LAGS)) for k in rows],
@@ -173,13 +206,15 @@ def mock_tuning_subspace_table(
         n_outliers=[2] * len(rows),
         parameters=json.dumps({"n_components": n_comp, "threshold": 0.95}),
         source_models=source_models,
-    )
+    ), nwbfile)
 
 
 def mock_subspace_nonlinearity_table(
-    units: Units, *, models: list[EncodingModel] | None = None, seed: int = 0
+    *, units: Units | None = None, models: list[EncodingModel] | None = None, seed: int = 0,
+    nwbfile: NWBFile | None = None,
 ) -> SubspaceNonlinearityTable:
     """A SubspaceNonlinearityTable for units with k = 1, 2, 3 dimensions (0, 1, 2 maps)."""
+    units = _units(units, nwbfile)
     rng = np.random.default_rng(seed)
     dims = [1, 2, 3][: min(len(units), 3)]
     n1, n2 = 10, 6
@@ -191,7 +226,7 @@ def mock_subspace_nonlinearity_table(
         return pairs, mean, count
 
     maps = [ssrf(k) for k in dims]
-    return SubspaceNonlinearityTable.from_arrays(
+    return _add(SubspaceNonlinearityTable.from_arrays(
         units=units,
         unit_rows=list(range(len(dims))),
         min_count=2,
@@ -207,11 +242,14 @@ def mock_subspace_nonlinearity_table(
         ssrf_mean=[m[1] for m in maps],
         ssrf_count=[m[2] for m in maps],
         parameters=json.dumps({"n_bins_2d": n2, "n_bins_1d": n1}),
-    )
+    ), nwbfile)
 
 
-def mock_site_subspace(units: Units, seed: int = 0) -> SiteSubspace:
+def mock_site_subspace(
+    *, units: Units | None = None, seed: int = 0, nwbfile: NWBFile | None = None,
+) -> SiteSubspace:
     """A SiteSubspace over every unit with tiling and similarity results."""
+    units = _units(units, nwbfile)
     rng = np.random.default_rng(seed)
     n = len(units)
     sim = rng.uniform(0, 1, size=(n, n))
@@ -219,7 +257,7 @@ def mock_site_subspace(units: Units, seed: int = 0) -> SiteSubspace:
     np.fill_diagonal(sim, 1.0)
     grid = 4
     regions = rng.random((n, grid, grid, grid)) < 0.2
-    return SiteSubspace(
+    return _add(SiteSubspace(
         description="Shared subspace of the example site.",
         units=_region(units, list(range(n)), "Units of the site."),
         filters=rng.normal(size=(3, N_FREQ, N_LAGS)).astype(np.float32),
@@ -232,12 +270,12 @@ def mock_site_subspace(units: Units, seed: int = 0) -> SiteSubspace:
         tiling_bin_edges=np.tile(np.linspace(-1, 1, grid + 1), (3, 1)),
         similarity_measure="mean squared cosine of the principal angles",
         parameters=json.dumps({"grid_size": grid, "smoothing_sigma": 0.75}),
-    )
+    ), nwbfile)
 
 
-def mock_results_nwbfile(seed: int = 0) -> NWBFile:
+def mock_results_nwbfile(*, seed: int = 0) -> NWBFile:
     """An NWBFile with Units and one object of every type in processing/encoding_subspace."""
-    nwbfile = NWBFile(
+    nwbfile = mock_NWBFile(
         session_description="Example results of the encoding-subspace method.",
         identifier="ndx-encoding-subspace-mock",
         session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc),
@@ -252,7 +290,7 @@ def mock_results_nwbfile(seed: int = 0) -> NWBFile:
     return nwbfile
 
 
-def add_mock_results(nwbfile: NWBFile, seed: int = 0) -> ProcessingModule:
+def add_mock_results(nwbfile: NWBFile, *, seed: int = 0) -> ProcessingModule:
     """Add a Units table and one object of every type (module ``encoding_subspace``).
 
     Returns the processing module, holding ``spectrogram`` (SpectrogramSeries),
@@ -261,26 +299,19 @@ def add_mock_results(nwbfile: NWBFile, seed: int = 0) -> ProcessingModule:
     (TuningSubspaceTable), ``subspace_nonlinearities`` (SubspaceNonlinearityTable) and
     ``site_subspace`` (SiteSubspace).
     """
-    units = mock_units(seed=seed)
-    nwbfile.units = units
-    module = nwbfile.create_processing_module(
-        name=MODULE, description="Encoding models, dSTRF tuning subspaces and SSRFs."
-    )
-    spectrogram = mock_spectrogram_series(seed=seed)
-    module.add(spectrogram)
-    ensemble = mock_encoding_models(units, spectrogram=spectrogram)
-    module.add(ensemble)
+    units = mock_units(seed=seed, nwbfile=nwbfile)
+    spectrogram = mock_spectrogram_series(seed=seed, nwbfile=nwbfile)
+    ensemble = mock_encoding_models(units=units, spectrogram=spectrogram, nwbfile=nwbfile)
     n = min(len(units), 3)
-    subspace_models = EncodingModels(
+    subspace_models = _add(EncodingModels(
         name=SUBSPACE.container,
         description=SUBSPACE.description,
-        models=[mock_encoding_model(units, name=f"unit_{row}", rows=[row],
+        models=[mock_encoding_model(units=units, name=f"unit_{row}", rows=[row],
                                     role=SUBSPACE.name, seed=row)
                 for row in range(n)],
-    )
-    module.add(subspace_models)
-    module.add(mock_tuning_subspace_table(units, source_models=ensemble, seed=seed))
+    ), nwbfile)
+    mock_tuning_subspace_table(units=units, source_models=ensemble, seed=seed, nwbfile=nwbfile)
     models = [subspace_models.get_model(f"unit_{row}") for row in range(n)]
-    module.add(mock_subspace_nonlinearity_table(units, models=models, seed=seed))
-    module.add(mock_site_subspace(units, seed=seed))
-    return module
+    mock_subspace_nonlinearity_table(units=units, models=models, seed=seed, nwbfile=nwbfile)
+    mock_site_subspace(units=units, seed=seed, nwbfile=nwbfile)
+    return nwbfile.processing[MODULE]
