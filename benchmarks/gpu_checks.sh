@@ -36,12 +36,13 @@ print("device", torch.cuda.get_device_name(0), "torch", torch.__version__)
 PYEOF
 [ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
 # most important first: the lease may end before the last step
-step 150 "$PY" -m pytest -q -x -p no:cacheprovider tests/test_dstrf.py tests/test_subspace.py \
-  tests/test_tuning_streamed.py tests/test_models_layers.py tests/test_training.py
+step 200 "$PY" -m pytest -q -x -p no:cacheprovider tests/test_dstrf.py tests/test_subspace.py \
+  tests/test_tuning_streamed.py tests/test_models_layers.py tests/test_training.py \
+  tests/test_training_members.py
 # 40,000 bins, projected to the 200,000 of the goal (the full size may outlast a lease)
-step 200 "$PY" benchmarks/bench_every_bin.py --bins 40000
+step 170 "$PY" benchmarks/bench_every_bin.py --bins 40000
 step 90 "$PY" benchmarks/bench_dstrf.py
 step 90 "$PY" benchmarks/bench_training.py --epochs 5
-step 120 "$PY" benchmarks/bench_recovery.py --device cuda
+step 100 "$PY" benchmarks/bench_recovery.py --device cuda
 echo "== $FAILED step(s) failed" | tee -a "$LOG"
 [ "$FAILED" -eq 0 ]

@@ -50,8 +50,8 @@ def _compare(make, n_in, params, units=1, n=4):
         assert g.selection_loss == pytest.approx(r.selection_loss, rel=1e-4)
         assert g.params == r.params and g.fit_sounds == r.fit_sounds
         for (name, p), q in zip(a.named_parameters(), b.parameters()):
-            np.testing.assert_allclose(q.detach().numpy(), p.detach().numpy(), rtol=1e-3, atol=1e-5,
-                                       err_msg=name)
+            np.testing.assert_allclose(q.detach().cpu().numpy(), p.detach().cpu().numpy(),
+                                       rtol=1e-3, atol=1e-5, err_msg=name)
     return ref
 
 
@@ -61,6 +61,29 @@ def test_subspace_networks_fit_together_as_alone():
     # and then dropped from the working stack
     stage1 = sorted(r.stage.count("stage1") for r in ref)
     assert stage1[len(stage1) // 2 - 1] < stage1[-1], stage1
+
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run in the GPU checks)")
+
+
+@CUDA
+def test_members_fit_together_as_alone_on_cuda():
+    params = TrainingParams(**{**FAST, "device": "cuda"})
+    _compare(lambda: SubspaceNetwork(3, hidden=(5, 4)), 3, params, n=4)
+
+
+@CUDA
+def test_mixed_precision_members_train_like_full_precision_on_cuda():
+    def fit(mixed):
+        torch.manual_seed(0)
+        models = [LNPopulation(4, 2, channels=3, taps=3) for _ in range(3)]
+        data = [_data(i, 4, units=2) for i in range(3)]
+        params = TrainingParams(**{**FAST, "device": "cuda", "mixed_precision": mixed})
+        return fit_members(models, [d[0] for d in data], [d[1] for d in data], params, [1, 2, 3])
+
+    for full, mixed in zip(fit(False), fit(True)):
+        assert np.isfinite(mixed.selection_loss)
+        assert mixed.selection_loss == pytest.approx(full.selection_loss, rel=0.1)
 
 
 def test_causal_population_models_and_stage2_early_stop():
