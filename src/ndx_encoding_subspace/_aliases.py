@@ -19,11 +19,10 @@ from types import ModuleType
 
 _PACKAGE = __name__.rpartition(".")[0]
 
-#: old module (relative to the package) -> its home since 0.2.0 (or its homes)
+#: old module (relative to the package) -> its home in the stage layout (or its homes)
 MOVED: dict[str, str | tuple[str, ...]] = {
     "analysis": "pipeline.stages",
     "celltype": "data.celltype",
-    "compute": "compute",
     "config": "pipeline.config",
     "demo": "pipeline.demo",
     "distributed": "pipeline.distributed",
@@ -60,7 +59,7 @@ class _AliasLoader(importlib.abc.Loader):
         self.new = new
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
-        warnings.warn(f"{spec.name} is deprecated and will be removed in 0.3; import "
+        warnings.warn(f"{spec.name} is deprecated and will be removed in the next release; import "
                       f"{' or '.join(self.new)} instead", DeprecationWarning, stacklevel=2)
         homes = [importlib.import_module(name) for name in self.new]
         if len(homes) == 1:
