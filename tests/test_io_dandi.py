@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 
@@ -180,6 +181,23 @@ def test_api_key_only_from_environment(files, monkeypatch, tmp_path):
             read_site(f"DANDI:000123/{SES1}", reader=params)
         monkeypatch.setenv("DANDI_API_KEY", "secret")
         assert read_site(f"DANDI:000123/{SES1}", reader=params).n_units == 4
+
+
+def test_client_logs_are_routed_to_debug(files, monkeypatch, caplog):
+    # the dandi client logs an error (with a traceback for connection errors) before it
+    # raises; the reader raises one RemoteError and passes the client's records on at DEBUG
+    monkeypatch.setenv("DANDI_NO_ET", "1")
+    monkeypatch.delenv("DANDI_API_KEY", raising=False)
+    with MockDandiServer({SES1: files[0]["sub-1/sub-1_ses-2.nwb"]}, api_key="secret") as srv:
+        params = ReaderParams(dandi_api_url=srv.api_url, retries=0)
+        with caplog.at_level(logging.DEBUG), pytest.raises(RemoteError, match="Error 401") as err:
+            list_assets(f"DANDI:000123/{SES1}", reader=params)
+    assert "\n" not in str(err.value)
+    assert not [r for r in caplog.records if r.name.startswith("dandi")]
+    routed = [r for r in caplog.records if r.name == "ndx_encoding_subspace.io.dandi_client"]
+    assert routed and all(r.levelno == logging.DEBUG for r in routed)
+    assert any("Error 401" in r.getMessage() for r in routed)
+    assert logging.getLogger("dandi").filters == []  # the routing ends with the lookup
 
 
 def test_plain_http_file(tmp_path, params):

@@ -114,15 +114,18 @@ def test_overrides_pick_among_ambiguous_tables(tmp_path):
             locate(opened.nwbfile, opened.name, ReaderParams(presentations="nope"))
 
 
-def test_presentations_naming_unknown_sounds(tmp_path):
+def test_presentations_naming_unknown_sounds_are_reported(tmp_path):
     site = mock_site(waveforms=False)
     site.nwbfile.intervals["sound_presentations"].add_interval(
         start_time=20.0, stop_time=20.5, sound="missing_sound"
     )
     path = site.write(tmp_path / "unknown.nwb")
     with open_nwb(path) as opened:
-        with pytest.raises(InvalidDataError, match="missing_sound"):
-            locate(opened.nwbfile, opened.name)
+        layout = locate(opened.nwbfile, opened.name)
+    # the row naming no template is left out, and said so
+    assert layout.unmatched == ("missing_sound",)
+    assert len(layout.presentations) == len(site.presentations)
+    assert "names matching no sound: missing_sound" in layout.describe()
 
 
 def _bare_nwb() -> NWBFile:

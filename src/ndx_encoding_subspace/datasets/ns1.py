@@ -280,6 +280,7 @@ def _smooth(trials: np.ndarray) -> np.ndarray:
 
 def _read_file(path: Path, params: SpectrogramParams) -> tuple[SiteData, np.ndarray]:
     """One converted file through :func:`read_site`, and its ``is_valid`` column."""
+    # imported on use: viz.report imports CITATION from here and needs no NWB reader
     from ..io import ReaderParams, open_nwb, read_site
 
     reader = ReaderParams(validation_sounds=tuple(clip_name(c) for c in NS1_TEST_CLIPS))

@@ -14,6 +14,16 @@ Accepted inputs:
 The API key, needed only for embargoed data, is read from the ``DANDI_API_KEY``
 environment variable and nowhere else. The API URL is the ``api_url`` argument, else the
 ``DANDI_API_URL`` environment variable, else the public archive.
+
+Network policy: the dandi client on its own retries a failed request 12 times over about
+a minute, asks the server for its info without any timeout, and logs every failure with a
+traceback. Here its requests go through a :class:`~.stream.RetryingSession` instead, so
+that ``reader.retries``, ``reader.timeout_s`` and ``reader.deadline_s`` hold for the
+lookup as for the reading; the server info is fetched through that session too; the
+client's log records are passed to this module's logger at DEBUG level while it works for
+the reader; and every failure becomes one :class:`~ndx_encoding_subspace.errors.RemoteError`
+naming the URL, the attempts made and the cause. The client's etelemetry version check (a
+request to another host) is skipped unless ``DANDI_NO_ET`` is set, even to an empty value.
 """
 
 from __future__ import annotations
@@ -23,9 +33,20 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, RemoteError
+from .dandi_client import (
+    API_KEY_ENV,
+    api_session,
+    client_error,
+    dandi_client,
+    dandi_logs_to_debug,
+)
+from .reader_params import ReaderParams
+
+if TYPE_CHECKING:
+    pass
 
 __all__ = [
     "DandiRef",
@@ -38,8 +59,6 @@ __all__ = [
     "download_asset",
 ]
 
-API_URL_ENV = "DANDI_API_URL"
-API_KEY_ENV = "DANDI_API_KEY"
 NWB_FORMAT = "application/x-nwb"
 
 _ID = re.compile(
@@ -152,24 +171,6 @@ def parse_dandi_id(text: str) -> DandiRef:
     return DandiRef(match["id"], match["version"], (match["path"] or "").lstrip("/"))
 
 
-def _api_url(api_url: str | None) -> str | None:
-    return api_url or os.environ.get(API_URL_ENV) or None
-
-
-def dandi_client(api_url: str | None = None) -> Any:
-    """A :class:`dandi.dandiapi.DandiAPIClient`, authenticated when ``DANDI_API_KEY`` is set."""
-    from dandi.dandiapi import DandiAPIClient
-
-    url = _api_url(api_url)
-    token = os.environ.get(API_KEY_ENV) or None
-    try:
-        return DandiAPIClient(api_url=url, token=token)
-    except Exception as err:  # the client raises RuntimeError/HTTPError/ValueError
-        raise RemoteError(
-            f"cannot reach the DANDI API at {url or 'the public archive'}: {type(err).__name__}: {err}"
-        ) from None
-
-
 def _asset_record(asset: Any, ref_text: str) -> RemoteAsset:
     meta: dict[str, Any] = {}
     try:
@@ -195,7 +196,11 @@ def _asset_record(asset: Any, ref_text: str) -> RemoteAsset:
 
 
 def list_assets(
-    ref: DandiRef | str, *, api_url: str | None = None, nwb_only: bool = True
+    ref: DandiRef | str,
+    *,
+    api_url: str | None = None,
+    nwb_only: bool = True,
+    reader: ReaderParams | None = None,
 ) -> list[RemoteAsset]:
     """Assets of a Dandiset matching an identifier, sorted by path.
 
@@ -204,22 +209,27 @@ def list_assets(
     ref : DandiRef or str
         Parsed or textual ``DANDI:`` identifier.
     api_url : str, optional
-        DANDI API base URL (default: ``$DANDI_API_URL``, else the public archive).
+        DANDI API base URL (default: ``reader.dandi_api_url``, else ``$DANDI_API_URL``,
+        else the public archive).
     nwb_only : bool
         Keep only ``.nwb`` assets when the identifier names no single asset.
+    reader : ReaderParams, optional
+        Network parameters (``retries``, ``retry_backoff_s``, ``timeout_s``,
+        ``deadline_s``) of every API request.
 
     Raises
     ------
     RemoteError
-        When the Dandiset, version or path does not exist, or the API cannot be reached.
+        When the Dandiset, version or path does not exist, or the API cannot be reached
+        (the message names the URL, the attempts made and the cause).
     """
     from dandi.exceptions import NotFoundError
 
     if isinstance(ref, str):
         ref = parse_dandi_id(ref)
-    client = dandi_client(api_url)
+    client = dandi_client(api_url, reader=reader, name=str(ref))
     try:
-        with client:
+        with client, dandi_logs_to_debug():
             dandiset = client.get_dandiset(ref.dandiset, ref.version, lazy=False)
             if ref.is_glob:
                 found = list(dandiset.get_assets_by_glob(ref.path, order="path"))
@@ -234,7 +244,7 @@ def list_assets(
     except RemoteError:
         raise
     except Exception as err:  # requests / pydantic errors of the client
-        raise RemoteError(f"{ref}: DANDI API request failed: {type(err).__name__}: {err}") from None
+        raise client_error(err, client, str(ref)) from None
     if nwb_only:
         records = [r for r in records if r.path.endswith(".nwb")]
     if not records:
@@ -242,12 +252,12 @@ def list_assets(
     return sorted(records, key=lambda r: r.path)
 
 
-def _asset_from_url(url: str, match: re.Match[str]) -> RemoteAsset:
+def _asset_from_url(url: str, match: re.Match[str], reader: ReaderParams | None) -> RemoteAsset:
     from dandi.exceptions import NotFoundError
 
-    client = dandi_client(match["api"])
+    client = dandi_client(match["api"], reader=reader, name=url)
     try:
-        with client:
+        with client, dandi_logs_to_debug():
             if match["id"]:
                 dandiset = client.get_dandiset(match["id"], match["version"], lazy=True)
                 asset = dandiset.get_asset(match["asset"])
@@ -259,26 +269,40 @@ def _asset_from_url(url: str, match: re.Match[str]) -> RemoteAsset:
     except RemoteError:
         raise
     except Exception as err:
-        raise RemoteError(f"{url}: DANDI API request failed: {type(err).__name__}: {err}") from None
+        raise client_error(err, client, url) from None
     if not record.dandiset:
         record = dataclasses.replace(record, name=url)
     return record
 
 
-def resolve_remote(source: str, *, api_url: str | None = None) -> list[RemoteAsset]:
-    """The remote files that ``source`` names (a DANDI identifier or a URL)."""
+def resolve_remote(
+    source: str, *, api_url: str | None = None, reader: ReaderParams | None = None
+) -> list[RemoteAsset]:
+    """The remote files that ``source`` names (a DANDI identifier or a URL).
+
+    ``reader`` gives the network parameters of the API requests (see :func:`list_assets`).
+    """
     text = source.strip()
     if text.lower().startswith("dandi:"):
-        return list_assets(text, api_url=api_url)
+        return list_assets(text, api_url=api_url, reader=reader)
     match = _ASSET_URL.match(text)
     if match is not None:
-        return [_asset_from_url(text, match)]
+        return [_asset_from_url(text, match, reader)]
     path = text.split("?", 1)[0].rstrip("/").rpartition("/")[2]
     return [RemoteAsset(name=text, url=text, path=path)]
 
 
-def download_asset(asset: RemoteAsset, folder: str | Path, *, api_url: str | None = None) -> Path:
-    """Download ``asset`` whole into ``folder`` (kept when already there); its local path."""
+def download_asset(
+    asset: RemoteAsset,
+    folder: str | Path,
+    *,
+    api_url: str | None = None,
+    reader: ReaderParams | None = None,
+) -> Path:
+    """Download ``asset`` whole into ``folder`` (kept when already there); its local path.
+
+    ``reader`` gives the network parameters of the request (retries, timeouts, deadline).
+    """
     import requests
 
     folder = Path(folder)
@@ -293,12 +317,17 @@ def download_asset(asset: RemoteAsset, folder: str | Path, *, api_url: str | Non
     key = os.environ.get(API_KEY_ENV)
     if key and asset.dandiset:
         headers["Authorization"] = f"token {key}"
+    session = api_session(asset.name, reader)
     try:
-        with requests.get(asset.url, stream=True, headers=headers, timeout=60) as response:
+        with session, session.get(asset.url, stream=True, headers=headers) as response:
+            session.check()
             response.raise_for_status()
             with open(partial, "wb") as out:
                 for chunk in response.iter_content(1 << 20):
                     out.write(chunk)
+    except RemoteError:
+        partial.unlink(missing_ok=True)
+        raise
     except (requests.RequestException, OSError) as err:
         partial.unlink(missing_ok=True)
         raise RemoteError(f"{asset.name}: download from {asset.url} failed: {err}") from None

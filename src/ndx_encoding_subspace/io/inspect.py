@@ -37,9 +37,15 @@ class InspectionReport:
     sounds : list of dict
         Each sound-like series: path, type, place (template/continuous), rate, duration.
     presentations : list of dict
-        Each interval table: path, rows, columns, columns that could name sounds.
+        Each table with times (TimeIntervals, or a DynamicTable with an onset column
+        anywhere in the file): path, type, rows, columns, onset and stop columns, columns
+        that could name sounds.
     use : dict
-        What :func:`read_site` would use (empty when it would fail).
+        What :func:`read_site` would use (empty when it would fail): ``layout`` and
+        ``reason`` (why it was chosen), ``units``, ``sounds``, ``table``, ``column``,
+        ``presentations``, ``sounds_presented``, ``repeated_sounds``, ``repeats`` (sound ->
+        presentations), ``unmatched`` (names matching no sound), ``notes``, ``unused``
+        (every object left unused, ``path (type)``) and ``description``.
     site : dict
         The site's summary counts when it could be built (``check=True``), else empty.
     problems : list of str
@@ -79,12 +85,15 @@ class InspectionReport:
             rate = f"{s['rate']:g} Hz" if s["rate"] else "no sample rate"
             dur = f", {s['duration_s']:.3f} s" if s["duration_s"] else ""
             lines.append(f"  {s['path']} ({s['type']}, {s['place']}, {rate}{dur})")
-        lines.append(f"interval tables: {len(self.presentations) or 'none'}")
+        lines.append(f"tables with times: {len(self.presentations) or 'none'}")
         for t in self.presentations:
             named = f"; sound columns {', '.join(t['sound_columns'])}" if t["sound_columns"] else ""
-            lines.append(f"  {t['path']}: {t['rows']} rows; columns {', '.join(t['columns'])}{named}")
+            kind = "" if t.get("type", "TimeIntervals") == "TimeIntervals" else f" ({t['type']})"
+            lines.append(
+                f"  {t['path']}{kind}: {t['rows']} rows; columns {', '.join(t['columns'])}{named}"
+            )
         if self.use:
-            lines.append(f"would use: {self.use['description']}")
+            lines.extend(_use_lines(self.use))
         for key, value in self.site.items():
             lines.append(f"  {key}: {value}")
         if self.problems:
@@ -176,15 +185,45 @@ def inspect_nwb(
 
 
 def _use(layout: Any) -> dict[str, Any]:
-    """What the reader would use: the layout's provenance, its description and how many
-    sounds are presented (and repeated)."""
+    """What the reader would use: the layout's provenance, its description, how many
+    sounds are presented (and repeated), and every object left unused."""
     use = {**layout.provenance(), "description": layout.describe()}
-    repeats: dict[str, int] = {}
-    for p in layout.presentations:
-        repeats[p.sound] = repeats.get(p.sound, 0) + 1
+    repeats: dict[str, int] = layout.repeats()
     use["sounds_presented"] = len(repeats)
     use["repeated_sounds"] = int(np.sum(np.array(list(repeats.values())) >= 2))
+    use["repeats"] = repeats
+    use["unused"] = list(layout.unused)
     return use
+
+
+def _use_lines(use: dict[str, Any]) -> list[str]:
+    """The ``use`` part of :meth:`InspectionReport.format`."""
+    repeats: dict[str, int] = use.get("repeats", {})
+    again = [f"{s} x{n}" for s, n in repeats.items() if n >= 2]
+    once = sum(1 for n in repeats.values() if n < 2)
+    where = f"{use['table']} column {use['column']!r}" if use.get("column") else use.get("table")
+    where = where or ("fixed segments" if use["layout"] == "segments" else "the series' own starting times")
+    lines = [
+        f"would use: {use['layout']} layout",
+        f"  why: {use.get('reason', '')}",
+        f"  units: {use['units']}",
+        f"  sounds from: {_short(use['sounds'])}",
+        f"  presentations: {use['presentations']} of {use['sounds_presented']} sounds, from {where}",
+        f"  repeats: {once} sounds presented once; {len(again)} repeated"
+        + (f": {_short(again, 20)}" if again else ""),
+    ]
+    lines.extend(f"  note: {n}" for n in use.get("notes", []))
+    if use.get("unmatched"):
+        lines.append(f"  names matching no sound ({len(use['unmatched'])}): {', '.join(use['unmatched'])}")
+    unused = use.get("unused", [])
+    lines.append(f"  left unused: {len(unused) or 'nothing'}")
+    lines.extend(f"    {u}" for u in unused)
+    return lines
+
+
+def _short(items: list[str], shown: int = 6) -> str:
+    text = ", ".join(items[:shown])
+    return text + (f" and {len(items) - shown} more" if len(items) > shown else "")
 
 
 def _site_summary(opened: Any, reader: ReaderParams, spectrogram: SpectrogramParams | None,
@@ -212,7 +251,10 @@ def _sound_summary(s: Any) -> dict[str, Any]:
 def _table_summary(t: Any) -> dict[str, Any]:
     return {
         "path": t.path,
+        "type": t.neurodata_type,
         "rows": t.rows,
         "columns": list(t.columns),
+        "onset": t.onset,
+        "stop": t.stop,
         "sound_columns": list(t.sound_columns),
     }

@@ -1,4 +1,4 @@
-"""What an NWB file holds that the reader could use: units tables, sounds, interval tables."""
+"""What an NWB file holds that the reader could use: units tables, sounds, tables with times."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 from hdmf.common import VectorIndex
 
 from ..errors import ConfigError
-from .reader_params import SOUND_COLUMNS, ReaderParams
+from .names import NAME_COLUMNS, ONSET_COLUMNS, STOP_COLUMNS, looks_like_file
+from .reader_params import ReaderParams
 
 __all__ = [
     "SOUND_TYPES",
@@ -56,17 +57,35 @@ class SoundSeries:
 
 @dataclasses.dataclass(frozen=True)
 class TableInfo:
-    """A TimeIntervals table and the columns that could name sounds."""
+    """A table with times (TimeIntervals, or a DynamicTable with an onset column) and the
+    columns that could name sounds.
+
+    Attributes
+    ----------
+    onset, stop : str
+        Columns holding each row's onset and end (``stop`` empty: none; ``onset`` empty: the
+        table has no times and cannot list presentations).
+    sound_columns : tuple of str
+        Columns that name sounds: known names (:data:`~.names.NAME_COLUMNS`), then
+        TimeSeriesReferenceVectorData columns, then text columns holding file names.
+    text_columns : tuple of str
+        The other text columns (may name templates by their names).
+    """
 
     path: str
     rows: int
     columns: tuple[str, ...]
     sound_columns: tuple[str, ...]
     table: Any = dataclasses.field(compare=False, repr=False)
+    neurodata_type: str = "TimeIntervals"
+    onset: str = "start_time"
+    stop: str = "stop_time"
+    text_columns: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """One line: path, rows, columns."""
-        return f"{self.path} ({self.rows} rows; columns {', '.join(self.columns)})"
+        kind = "" if self.neurodata_type == "TimeIntervals" else f"{self.neurodata_type}, "
+        return f"{self.path} ({kind}{self.rows} rows; columns {', '.join(self.columns)})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,13 +110,14 @@ class Inventory:
     continuous: tuple[SoundSeries, ...]
     ignored: tuple[str, ...]
     tables: tuple[TableInfo, ...]
+    objects: tuple[tuple[str, str], ...] = ()  # (path, neurodata type) of everything walked
 
     def describe_sounds(self) -> str:
         """What was found that could hold sounds, for error messages."""
         parts = [
             "stimulus_template: " + (", ".join(s.describe() for s in self.templates) or "nothing"),
             "stimulus: " + (", ".join(s.describe() for s in self.continuous) or "nothing"),
-            "interval tables: " + ("; ".join(t.describe() for t in self.tables) or "none"),
+            "tables: " + ("; ".join(t.describe() for t in self.tables) or "none"),
         ]
         if self.ignored:
             parts.append("not sounds: " + "; ".join(self.ignored))
@@ -127,7 +147,7 @@ def _objects(nwbfile: Any) -> Iterator[tuple[str, Any]]:
 
 
 def _ntype(obj: Any) -> str:
-    return str(getattr(obj, "neurodata_type", type(obj).__name__))
+    return str(getattr(obj, "neurodata_type", None) or type(obj).__name__)
 
 
 def _shape(data: Any) -> tuple[int, ...]:
@@ -175,28 +195,63 @@ def _sound(path: str, obj: Any, place: str, params: ReaderParams) -> SoundSeries
 
 
 def is_ts_reference(column: Any) -> bool:
+    """Whether a table column holds TimeSeriesReferenceVectorData (directly or indexed)."""
     target = column.target if isinstance(column, VectorIndex) else column
     return _ntype(target) == "TimeSeriesReferenceVectorData"
 
 
+def _is_text(column: Any) -> bool:
+    data = column.target.data if isinstance(column, VectorIndex) else getattr(column, "data", None)
+    if data is None or isinstance(column, VectorIndex):
+        return False
+    dtype = getattr(data, "dtype", None)
+    if dtype is not None:
+        return dtype.kind in "OSU" and (len(data) == 0 or isinstance(data[0], str | bytes))
+    return len(data) > 0 and isinstance(data[0], str | bytes)
+
+
+def _first(columns: tuple[str, ...], wanted: tuple[str, ...]) -> str:
+    lower = {c.lower(): c for c in columns}
+    return next((lower[w] for w in wanted if w in lower), "")
+
+
 def _table_info(path: str, table: Any) -> TableInfo:
     columns = tuple(c for c in table.colnames)
-    named = [c for c in columns if c.lower() in SOUND_COLUMNS]
+    lower = {c.lower(): c for c in columns}
+    named = [lower[n] for n in NAME_COLUMNS if n in lower]
     refs = [c for c in columns if is_ts_reference(table[c])]
+    text = [c for c in columns if c not in named and c not in refs and _is_text(table[c])]
+    files = [c for c in text if any(looks_like_file(v) for v in table[c].data[: min(len(table), 200)])]
+    kind = _ntype(table)
+    timed = kind == "TimeIntervals" or "start_time" in columns
     return TableInfo(
-        path=path, rows=len(table), columns=columns, sound_columns=tuple(named + refs), table=table
+        path=path,
+        rows=len(table),
+        columns=columns,
+        sound_columns=tuple(named + refs + files),
+        table=table,
+        neurodata_type=kind,
+        onset="start_time" if timed else _first(columns, ONSET_COLUMNS),
+        stop=("stop_time" if "stop_time" in columns else "") if timed else _first(columns, STOP_COLUMNS),
+        text_columns=tuple(c for c in text if c not in files),
     )
 
 
+def _is_table(obj: Any) -> bool:
+    return hasattr(obj, "colnames") and hasattr(obj, "id")
+
+
 def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
-    """List the Units tables, sound-like series and interval tables of ``nwbfile``."""
+    """List the Units tables, sound-like series and tables of ``nwbfile`` (TimeIntervals and
+    DynamicTables in stimulus, acquisition, intervals and processing modules)."""
     params = params or ReaderParams()
-    units, templates, continuous, ignored, tables = [], [], [], [], []
+    units, templates, continuous, ignored, tables, objects = [], [], [], [], [], []
     for path, obj in _objects(nwbfile):
         kind = _ntype(obj)
+        objects.append((path, kind))
         if kind == "Units":
             units.append((path, obj))
-        elif kind == "TimeIntervals":
+        elif _is_table(obj):
             tables.append(_table_info(path, obj))
         elif path.startswith("stimulus/"):
             place = "template" if path.startswith("stimulus/templates/") else "continuous"
@@ -205,11 +260,14 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
                 ignored.append(found)
             else:
                 (templates if place == "template" else continuous).append(found)
-    return Inventory(tuple(units), tuple(templates), tuple(continuous), tuple(ignored), tuple(tables))
+    return Inventory(
+        tuple(units), tuple(templates), tuple(continuous), tuple(ignored), tuple(tables), tuple(objects)
+    )
 
 
 # --------------------------------------------------------------------------- choices
 def pick_path(wanted: str, paths: list[str], option: str, name: str) -> str:
+    """The one path of ``paths`` that ``wanted`` names (full path or unique base name)."""
     key = wanted.strip().lstrip("/")
     if key in paths:
         return key

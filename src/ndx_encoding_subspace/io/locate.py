@@ -1,18 +1,12 @@
 """Finding the Units table, the sound waveforms and their presentations in an NWB file.
 
-Two layouts are recognised (``ReaderParams.layout``; ``"auto"`` picks the first present):
-
-``templates``
-    Sound waveforms as ``TimeSeries`` or ndx-sound ``AcousticWaveformSeries`` (matched by
-    neurodata type name; ndx-sound need not be installed) in ``stimulus_template``, and a
-    TimeIntervals table (``intervals/...`` or ``trials``) whose column ``sound``,
-    ``stimulus``, ``stim_name`` (or a TimeSeriesReferenceVectorData column) names the sound
-    of each row. Rows naming the same sound are repeats.
-``continuous``
-    One sound series in ``stimulus`` (``stimulus/presentation``) aligned to the session.
-    A table naming segments (as above, or referencing the series) gives the segments; rows
-    with the same name are repeats. Without such a table the sound is cut into segments
-    of ``segment_s`` seconds, each presented once.
+The layouts of sound presentations are modules of :mod:`~ndx_encoding_subspace.io.layouts`:
+``templates``, ``continuous``, ``series`` and ``segments``. With ``reader.layout = "auto"``
+they are tried in the order of :data:`~ndx_encoding_subspace.io.layouts.ORDER` and the
+first that recognises the file wins; the :class:`Layout` says which, why, what it left
+unused, and the names in the file that matched no sound. ``reader.layout`` forces one
+(``continuous`` falls back to ``segments`` when no table names what played); the other
+``reader`` fields (``sounds``, ``presentations``, ``sound_column``) win inside every layout.
 
 Nothing found raises :class:`NoSoundStimulusError` / :class:`NoUnitsError`; several
 matches raise :class:`AmbiguousInputError`; both list what the file holds.
@@ -32,7 +26,8 @@ from .inventory import (
     inventory,
     pick_path,
 )
-from .presentations import continuous_presentations, template_presentations
+from .layouts import DETECTORS, FALLBACKS, ORDER, Candidate, Context
+from .parameters import no_waveform_message, parameter_tables
 from .reader_params import ReaderParams
 
 __all__ = [
@@ -45,10 +40,26 @@ __all__ = [
     "locate",
 ]
 
+_SHOWN = 6  # series named in a description before "... and N more"
+
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """The reader's choice: units table, sounds and presentations."""
+    """The reader's choice: units table, sounds and presentations, and why.
+
+    Attributes
+    ----------
+    kind : str
+        The layout (see :mod:`~ndx_encoding_subspace.io.layouts`).
+    reason : str
+        Why this layout was chosen.
+    unmatched : tuple of str
+        Names in the presentation table that matched no sound (rows left out).
+    unused : tuple of str
+        Every object of the file the reader leaves unused, as ``path (type)``.
+    notes : tuple of str
+        Baseline rows skipped, repeats found by hashing, fixed segments...
+    """
 
     kind: str
     units_path: str
@@ -57,30 +68,53 @@ class Layout:
     table: str
     column: str
     presentations: tuple[Presentation, ...]
+    reason: str = ""
+    unmatched: tuple[str, ...] = ()
+    unused: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def repeats(self) -> dict[str, int]:
+        """Presentations of each sound, in order of first presentation."""
+        out: dict[str, int] = {}
+        for p in sorted(self.presentations, key=lambda p: (p.start, p.row)):
+            out[p.sound] = out.get(p.sound, 0) + 1
+        return out
 
     def describe(self) -> str:
-        """One paragraph saying what will be read."""
-        names = {p.sound for p in self.presentations}
+        """One paragraph saying what will be read and why."""
+        counts = self.repeats()
+        repeated = sum(1 for n in counts.values() if n >= 2)
         where = (
-            f"{self.table} column {self.column!r}"
-            if self.column
-            else (self.table or "cut into segments of the sound")
+            f"{self.table} column {self.column!r}" if self.column else (self.table or "the series themselves")
         )
-        return (
-            f"units from {self.units_path}; {self.kind} layout: "
-            f"{', '.join(s.path for s in self.sounds)}; {len(self.presentations)} presentations "
-            f"of {len(names)} sounds from {where}"
+        if self.kind == "segments":
+            where = "fixed segments of the sound"
+        shown = ", ".join(s.path for s in self.sounds[:_SHOWN])
+        if len(self.sounds) > _SHOWN:
+            shown += f" and {len(self.sounds) - _SHOWN} more"
+        text = (
+            f"units from {self.units_path}; {self.kind} layout ({self.reason}): {shown}; "
+            f"{len(self.presentations)} presentations of {len(counts)} sounds ({repeated} repeated) "
+            f"from {where}"
         )
+        if self.notes:
+            text += "; " + "; ".join(self.notes)
+        if self.unmatched:
+            text += f"; names matching no sound: {', '.join(self.unmatched)}"
+        return text
 
     def provenance(self) -> dict[str, Any]:
         """JSON-compatible summary for a site's ``source``."""
         return {
             "layout": self.kind,
+            "reason": self.reason,
             "units": self.units_path,
             "sounds": [s.path for s in self.sounds],
             "table": self.table,
             "column": self.column,
             "presentations": len(self.presentations),
+            "unmatched": list(self.unmatched),
+            "notes": list(self.notes),
         }
 
 
@@ -98,14 +132,41 @@ def _choose_units(inv: Inventory, name: str, params: ReaderParams) -> tuple[str,
     return inv.units[0]
 
 
-def _select_sounds(
-    found: tuple[SoundSeries, ...], inv: Inventory, name: str, params: ReaderParams
-) -> tuple[SoundSeries, ...]:
-    if not params.sounds:
-        return found
-    every = {s.path: s for s in (*inv.templates, *inv.continuous)}
-    picked = [every[pick_path(w, list(every), "reader.sounds", name)] for w in params.sounds]
-    return tuple(picked)
+def _context(nwbfile: Any, inv: Inventory, name: str, params: ReaderParams) -> Context:
+    templates, tracks = inv.templates, inv.continuous
+    if params.sounds:
+        every = {s.path: s for s in (*inv.templates, *inv.continuous)}
+        picked = [every[pick_path(w, list(every), "reader.sounds", name)] for w in params.sounds]
+        templates = tuple(s for s in picked if s.place == "template")
+        tracks = tuple(s for s in picked if s.place == "continuous")
+    return Context(inv, name, params, templates, tracks, nwbfile)
+
+
+def _detect(ctx: Context) -> Candidate:
+    """Run the layouts (the chosen one, or all in order); the first candidate wins.
+
+    Nothing found: the error says what the file holds, why each layout did not apply,
+    and which columns describe the sounds by parameters (:mod:`.parameters`).
+    """
+    chosen = ctx.params.layout
+    kinds = ORDER if chosen == "auto" else (chosen, *FALLBACKS.get(chosen, ()))
+    why: list[str] = []
+    for kind in kinds:
+        found = DETECTORS[kind](ctx)
+        if isinstance(found, Candidate):
+            if not found.presentations:
+                why.append(f"{kind}: {found.table or 'the file'} lists no presentation of a sound")
+                continue
+            return found
+        if found or chosen != "auto":
+            why.append(f"{kind}: {found or 'nothing of this layout'}")
+    forced = "" if chosen == "auto" else f"reader.layout = {chosen!r}; "
+    held = forced + ctx.inv.describe_sounds() + "".join(f"; {w}" for w in why)
+    raise NoSoundStimulusError(no_waveform_message(ctx.name, parameter_tables(ctx.nwbfile), held))
+
+
+def _unused(inv: Inventory, used: set[str]) -> tuple[str, ...]:
+    return tuple(f"{path} ({kind})" for path, kind in inv.objects if path not in used)
 
 
 def locate(nwbfile: Any, name: str, params: ReaderParams | None = None) -> Layout:
@@ -127,27 +188,19 @@ def locate(nwbfile: Any, name: str, params: ReaderParams | None = None) -> Layou
     params = params or ReaderParams()
     inv = inventory(nwbfile, params)
     units_path, units = _choose_units(inv, name, params)
-    templates = _select_sounds(inv.templates, inv, name, params)
-    continuous = _select_sounds(inv.continuous, inv, name, params)
-    if params.sounds:
-        templates = tuple(s for s in templates if s.place == "template")
-        continuous = tuple(s for s in continuous if s.place == "continuous")
-    kind = params.layout
-    if kind == "auto":
-        kind = "templates" if templates else "continuous" if continuous else ""
-    if not kind or (kind == "templates" and not templates) or (kind == "continuous" and not continuous):
-        raise NoSoundStimulusError(f"{name}: no sound stimulus ({inv.describe_sounds()})")
-    if kind == "templates":
-        info, column, pres = template_presentations(templates, inv, name, params)
-        table = info.path
-    else:
-        if len(continuous) > 1:
-            raise AmbiguousInputError(
-                f"{name}: several continuous sounds: {', '.join(s.path for s in continuous)}; "
-                "choose one with reader.sounds"
-            )
-        table, column, pres = continuous_presentations(continuous[0], inv, name, params)
-    if not pres:
-        raise NoSoundStimulusError(f"{name}: {table or 'the file'} lists no presentation of a sound")
-    used = tuple({p.series.path: p.series for p in pres}.values())
-    return Layout(kind, units_path, units, used, table, column, tuple(pres))
+    found = _detect(_context(nwbfile, inv, name, params))
+    used = tuple({p.series.path: p.series for p in found.presentations}.values())
+    paths = {units_path, found.table, *(s.path for s in used)}
+    return Layout(
+        kind=found.kind,
+        units_path=units_path,
+        units=units,
+        sounds=used,
+        table=found.table,
+        column=found.column,
+        presentations=found.presentations,
+        reason=found.reason,
+        unmatched=found.unmatched,
+        unused=_unused(inv, paths),
+        notes=found.notes,
+    )

@@ -132,7 +132,7 @@ def open_nwb(source: Any, *, reader: ReaderParams | None = None) -> OpenedNWB:
         )
     text = str(source)
     if is_remote(text):
-        assets = resolve_remote(text, api_url=params.dandi_api_url or None)
+        assets = resolve_remote(text, api_url=params.dandi_api_url or None, reader=params)
         if len(assets) > 1:
             listing = ", ".join(a.path for a in assets[:20])
             more = f" and {len(assets) - 20} more" if len(assets) > 20 else ""
@@ -165,7 +165,7 @@ def open_remote(asset: RemoteAsset, *, reader: ReaderParams | None = None) -> Op
     asset.check_nwb()
     if params.download:
         folder = params.cache_dir or tempfile.mkdtemp(prefix="encoding-subspace-")
-        local = download_asset(asset, folder)
+        local = download_asset(asset, folder, reader=params)
         return open_local(local, name=asset.name, provenance={**asset.provenance(), "local": str(local)})
     key = os.environ.get(API_KEY_ENV)
     from .stream import open_stream  # streaming needs the ``dandi`` extra; local files do not
@@ -177,6 +177,7 @@ def open_remote(asset: RemoteAsset, *, reader: ReaderParams | None = None) -> Op
         retries=params.retries,
         backoff_s=params.retry_backoff_s,
         timeout_s=params.timeout_s,
+        deadline_s=params.deadline_s,
         cache_dir=params.cache_dir or None,
         headers={"Authorization": f"token {key}"} if key and asset.dandiset else None,
     )

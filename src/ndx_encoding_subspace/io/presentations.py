@@ -1,4 +1,15 @@
-"""Presentations (or segments) of the sounds, read from TimeIntervals tables."""
+"""Rows of a table to presentations: what each row names, its times, its baseline rows.
+
+The layouts (:mod:`~ndx_encoding_subspace.io.layouts`) decide which table and column to
+read; this module turns the rows into :class:`~ndx_encoding_subspace.io.inventory.Presentation`
+objects:
+
+* :func:`row_refs` -- what each row names (text, or a TimeSeriesReferenceVectorData entry);
+* :func:`baseline_mask` -- rows where no sound played: an empty, ``none``, NaN or
+  ``baseline`` name, or a flag column (``is_stimulus``, ``*baseline*``, ``trial_type``...);
+* :func:`row_times` -- onset and end of each row (the end may be missing: NaN);
+* :func:`template_rows`, :func:`track_rows`, :func:`fixed_segments` -- the presentations.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +20,41 @@ from typing import Any
 import numpy as np
 from hdmf.common import VectorIndex
 
-from ..errors import AmbiguousInputError, ConfigError, InvalidDataError, NoSoundStimulusError
-from .inventory import Inventory, Presentation, SoundSeries, TableInfo, is_ts_reference, pick_path
-from .reader_params import ReaderParams
+from ..errors import InvalidDataError
+from .inventory import Presentation, SoundSeries, TableInfo, is_ts_reference
+from .names import STIMULUS_FLAG_COLUMNS, TYPE_COLUMNS, NameIndex, display_name, is_baseline_value, name_key
 
-__all__ = ["template_presentations", "continuous_presentations"]
+__all__ = [
+    "RowRef",
+    "row_refs",
+    "baseline_mask",
+    "row_times",
+    "template_rows",
+    "track_rows",
+    "fixed_segments",
+]
 
 
 @dataclasses.dataclass(frozen=True)
-class _RowRef:
+class RowRef:
+    """What one row names: a sound name as written, or a reference into a series."""
+
     key: str  # sound name or object path given by the row ('' = none)
     object_id: str = ""
     idx_start: int | None = None
     count: int | None = None
 
 
-def _row_refs(table: Any, column: str) -> list[_RowRef]:
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def row_refs(table: Any, column: str) -> list[RowRef]:
+    """What each row of ``table`` names in ``column``."""
     col = table[column]
     n = len(table)
     if is_ts_reference(col):
@@ -34,29 +64,73 @@ def _row_refs(table: Any, column: str) -> list[_RowRef]:
             refs = value if isinstance(value, list | tuple) and not hasattr(value, "timeseries") else [value]
             ref = refs[0] if refs else None
             if ref is None or ref.timeseries is None or ref.idx_start < 0:
-                out.append(_RowRef(""))
+                out.append(RowRef(""))
                 continue
             out.append(
-                _RowRef(ref.timeseries.name, ref.timeseries.object_id, int(ref.idx_start), int(ref.count))
+                RowRef(ref.timeseries.name, ref.timeseries.object_id, int(ref.idx_start), int(ref.count))
             )
         return out
     if isinstance(col, VectorIndex):
         values = [col[i][0] if len(col[i]) else "" for i in range(n)]
     else:
         values = list(col.data[:])
-    return [_RowRef(v.decode() if isinstance(v, bytes) else str(v)) for v in values]
+    return [RowRef(_text(v)) for v in values]
 
 
-def _match(ref: _RowRef, sounds: dict[str, SoundSeries], by_id: dict[str, SoundSeries]) -> SoundSeries | None:
-    if ref.object_id:
-        return by_id.get(ref.object_id)
-    return sounds.get(ref.key) or sounds.get(ref.key.strip().lstrip("/"))
+def _flags(values: np.ndarray) -> np.ndarray | None:
+    """Values as booleans when they are true/false or 0/1, else None."""
+    if values.dtype.kind == "b":
+        return values.astype(bool)
+    if values.dtype.kind in "iuf" and np.all(np.isin(values[np.isfinite(values)], (0, 1))):
+        return np.nan_to_num(values.astype(np.float64), nan=0.0) > 0
+    if values.dtype.kind in "OSU":
+        text = [name_key(v) for v in values]
+        if set(text) <= {"true", "false", "1", "0", "yes", "no"}:
+            return np.array([t in ("true", "1", "yes") for t in text])
+    return None
 
 
-def _times(info: TableInfo, name: str) -> tuple[np.ndarray, np.ndarray]:
-    start = np.asarray(info.table["start_time"].data[:], dtype=np.float64)
-    stop = np.asarray(info.table["stop_time"].data[:], dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(start) | ~np.isfinite(stop) | (stop < start))
+def baseline_mask(info: TableInfo, refs: list[RowRef]) -> tuple[np.ndarray, str]:
+    """Rows where no sound played, and the flag column that said so ('' when only names did).
+
+    A row is baseline when what it names is empty, ``none``, NaN, ``baseline``, ``silence``
+    (:data:`~.names.BASELINE_VALUES`), or when a flag column says so: true in a column whose
+    name holds ``baseline``, false in :data:`~.names.STIMULUS_FLAG_COLUMNS`, a baseline value
+    in :data:`~.names.TYPE_COLUMNS`.
+    """
+    mask = np.array([not r.object_id and is_baseline_value(r.key) for r in refs], dtype=bool)
+    for col in info.columns:
+        low = col.lower()
+        if not ("baseline" in low or low in STIMULUS_FLAG_COLUMNS or low in TYPE_COLUMNS):
+            continue
+        target = info.table[col]
+        if isinstance(target, VectorIndex) or is_ts_reference(target):
+            continue
+        values = np.asarray(target.data[:])
+        if low in TYPE_COLUMNS:
+            if values.dtype.kind in "OSU":
+                return mask | np.array([is_baseline_value(v) for v in values]), col
+            continue
+        flags = _flags(values)
+        if flags is not None:
+            return mask | (flags if "baseline" in low else ~flags), col
+    return mask, ""
+
+
+def row_times(info: TableInfo, rows: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Onset and end of every row (end NaN without a stop column); the ``rows`` used are
+    checked finite with the end not before the onset."""
+    start = np.asarray(info.table[info.onset].data[:], dtype=np.float64)
+    stop = (
+        np.asarray(info.table[info.stop].data[:], dtype=np.float64)
+        if info.stop
+        else np.full(start.shape, np.nan)
+    )
+    used = np.zeros(start.shape, dtype=bool)
+    used[rows] = True
+    bad = np.flatnonzero(used & (~np.isfinite(start) | (np.isfinite(stop) & (stop < start))))
+    if info.stop:
+        bad = np.union1d(bad, np.flatnonzero(used & ~np.isfinite(stop)))
     if bad.size:
         raise InvalidDataError(
             f"{name}: {info.path} rows {bad[:10].tolist()} have NaN/inf times or stop before start"
@@ -64,140 +138,117 @@ def _times(info: TableInfo, name: str) -> tuple[np.ndarray, np.ndarray]:
     return start, stop
 
 
-def _candidates(tables: list[TableInfo], column: str, sounds: dict, by_id: dict) -> list[tuple]:
-    """(table, column, row refs) of each table naming the sounds: its first matching column
-    (text columns before references, as in ``TableInfo.sound_columns``)."""
-    found = []
-    for info in tables:
-        columns = [column] if column else list(info.sound_columns)
-        for col in columns:
-            if col not in info.columns:
-                continue
-            refs = _row_refs(info.table, col)
-            if any(_match(r, sounds, by_id) is not None for r in refs):
-                found.append((info, col, refs))
-                break
-    return found
+def _label(series: SoundSeries, first: int, count: int) -> str:
+    return series.name if (first, count) == (0, series.n_samples) else f"{series.name}@{first}+{count}"
 
 
-def _tables(inv: Inventory, name: str, params: ReaderParams) -> list[TableInfo]:
-    if not params.presentations:
-        return list(inv.tables)
-    paths = [t.path for t in inv.tables]
-    chosen = pick_path(params.presentations, paths, "reader.presentations", name)
-    return [t for t in inv.tables if t.path == chosen]
+def template_rows(
+    info: TableInfo, column: str, sounds: tuple[SoundSeries, ...], name: str
+) -> tuple[list[Presentation], list[str], int]:
+    """Presentations of templates named by ``column`` (names matched by :func:`~.names.name_key`).
 
-
-def template_presentations(
-    sounds: tuple[SoundSeries, ...], inv: Inventory, name: str, params: ReaderParams
-) -> tuple[TableInfo, str, list[Presentation]]:
-    by_name = {**{s.path: s for s in sounds}, **{s.name: s for s in sounds}}
+    Returns
+    -------
+    presentations, names that matched no template, number of baseline rows
+    """
+    refs = row_refs(info.table, column)
+    index: NameIndex[SoundSeries] = NameIndex(
+        [*((s.path, s) for s in sounds), *((s.name, s) for s in sounds)]
+    )
     by_id = {s.series.object_id: s for s in sounds}
-    tables = _tables(inv, name, params)
-    found = _candidates(tables, params.sound_column, by_name, by_id)
-    if not found:
-        raise NoSoundStimulusError(
-            f"{name}: sound waveforms found ({', '.join(s.path for s in sounds)}) but no "
-            f"presentation table naming them (set reader.presentations and reader.sound_column); "
-            f"interval tables: {'; '.join(t.describe() for t in tables) or 'none'}"
-        )
-    if len(found) > 1:
-        listing = "; ".join(f"{i.path} column {c!r}" for i, c, _ in found)
-        raise AmbiguousInputError(
-            f"{name}: several tables name the sounds: {listing}; choose with reader.presentations "
-            "and reader.sound_column"
-        )
-    info, column, refs = found[0]
-    unknown = sorted({r.key for r in refs if r.key and _match(r, by_name, by_id) is None})
-    if unknown:
-        raise InvalidDataError(
-            f"{name}: {info.path} column {column!r} names sounds that are not in "
-            f"stimulus_template: {unknown[:10]}"
-        )
-    start, stop = _times(info, name)
-    out = []
+    baseline, _ = baseline_mask(info, refs)
+    matched: list[tuple[int, SoundSeries, RowRef]] = []
     for row, ref in enumerate(refs):
-        series = _match(ref, by_name, by_id)
-        if series is None:
+        if baseline[row]:
             continue
+        series = by_id.get(ref.object_id) if ref.object_id else index.get(ref.key)
+        if series is not None:
+            matched.append((row, series, ref))
+    start, stop = row_times(info, np.array([m[0] for m in matched], dtype=int), name)
+    out = []
+    for row, series, ref in matched:
         first = ref.idx_start or 0
         count = ref.count if ref.count is not None else series.n_samples
-        sound = series.name if (first, count) == (0, series.n_samples) else f"{series.name}@{first}+{count}"
-        out.append(Presentation(sound, float(start[row]), float(stop[row]), row, series, first, count))
-    return info, column, out
-
-
-def continuous_presentations(
-    sound: SoundSeries, inv: Inventory, name: str, params: ReaderParams
-) -> tuple[str, str, list[Presentation]]:
-    if not sound.rate:
-        raise InvalidDataError(
-            f"{name}: sound {sound.path} has no sample rate (no rate, no regular timestamps)"
-        )
-    tables = _tables(inv, name, params)
-    found = []
-    for info in tables:
-        columns = [params.sound_column] if params.sound_column else list(info.sound_columns)
-        for col in columns:
-            if col not in info.columns:
-                if params.sound_column and params.presentations:
-                    raise ConfigError(
-                        f"reader.sound_column = {col!r}: {info.path} in {name} has no such column"
-                    )
-                continue
-            refs = _row_refs(info.table, col)
-            if is_ts_reference(info.table[col]) and not any(
-                r.object_id == sound.series.object_id for r in refs
-            ):
-                continue
-            found.append((info, col, refs))
-            break  # one column per table: names before references
-        if params.presentations and not found:
-            found.append(
-                (info, "", [_RowRef(f"{info.path.rpartition('/')[2]}_{i:04d}") for i in range(info.rows)])
-            )
-    if len(found) > 1:
-        listing = "; ".join(f"{i.path} column {c!r}" for i, c, _ in found)
-        raise AmbiguousInputError(
-            f"{name}: several tables give segments of {sound.path}: {listing}; "
-            "choose with reader.presentations and reader.sound_column"
-        )
-    t0, rate, n_total = sound.starting_time, float(sound.rate), sound.n_samples
-    if not found:
-        step = params.segment_s
-        n_seg = max(1, math.ceil(sound.duration / step - 1e-9))
-        out = []
-        for i in range(n_seg):
-            first = int(round(i * step * rate))
-            count = min(int(round((i + 1) * step * rate)), n_total) - first
-            out.append(
-                Presentation(
-                    f"segment_{i:04d}", t0 + first / rate, t0 + (first + count) / rate, i, sound, first, count
+        end = stop[row]
+        if not np.isfinite(end):
+            if not series.rate:
+                raise InvalidDataError(
+                    f"{name}: {info.path} has no stop column and {series.path} no sample rate"
                 )
+            end = start[row] + count / series.rate
+        out.append(
+            Presentation(
+                _label(series, first, count), float(start[row]), float(end), row, series, first, count
             )
-        return "", "", out
-    info, column, refs = found[0]
-    start, stop = _times(info, name)
+        )
+    return out, list(index.unmatched), int(baseline.sum())
+
+
+def track_rows(
+    info: TableInfo, column: str, sound: SoundSeries, name: str
+) -> tuple[list[Presentation], int, str]:
+    """Segments of one continuous ``sound`` cut at the rows of ``info`` naming what played.
+
+    Rows naming the same sound (by :func:`~.names.name_key`) are repeats; the label is the
+    name as first written, without folder and extension. Without a stop column a segment
+    ends at the next row's onset (the last at the end of the sound).
+
+    Returns
+    -------
+    presentations, number of baseline rows, the flag column that marked baseline rows ('')
+    """
+    assert sound.rate is not None
+    refs = (
+        row_refs(info.table, column)
+        if column
+        else [RowRef(f"{info.path.rpartition('/')[2]}_{i:04d}") for i in range(info.rows)]
+    )
+    baseline, flag = baseline_mask(info, refs)
+    rows = np.flatnonzero(~baseline)
+    start, stop = row_times(info, rows, name)
+    t0, rate, n_total = sound.starting_time, float(sound.rate), sound.n_samples
+    if not info.stop:
+        order = np.argsort(start, kind="stable")
+        stop = np.empty_like(start)
+        stop[order[:-1]] = start[order[1:]]
+        stop[order[-1:]] = t0 + n_total / rate
+    labels: dict[str, str] = {}
     out, outside = [], []
-    for row, ref in enumerate(refs):
-        if not ref.key:
-            continue
+    for row in rows:
+        ref = refs[row]
         if ref.idx_start is not None:
-            first, count = ref.idx_start, int(ref.count)
-            label = ref.key if ref.object_id != sound.series.object_id else f"{sound.name}@{first}+{count}"
+            first, count = ref.idx_start, int(ref.count or 0)
+            label = ref.key if ref.object_id != sound.series.object_id else _label(sound, first, count)
         else:
             first = int(round((start[row] - t0) * rate))
             count = int(round((stop[row] - start[row]) * rate))
-            label = ref.key
+            label = labels.setdefault(name_key(ref.key), display_name(ref.key))
         if first < -1 or first + count > n_total + 1:
-            outside.append(row)
+            outside.append(int(row))
             continue
         first = max(first, 0)
         count = min(count, n_total - first)
-        out.append(Presentation(label, float(start[row]), float(stop[row]), row, sound, first, count))
+        out.append(Presentation(label, float(start[row]), float(stop[row]), int(row), sound, first, count))
     if outside:
         raise InvalidDataError(
             f"{name}: {info.path} rows {outside[:10]} lie outside the sound {sound.path} "
             f"({t0:g} to {t0 + n_total / rate:g} s)"
         )
-    return info.path, column, out
+    return out, int(baseline.sum()), flag
+
+
+def fixed_segments(sound: SoundSeries, step: float) -> list[Presentation]:
+    """One continuous ``sound`` cut into segments of ``step`` seconds, each presented once."""
+    assert sound.rate is not None and sound.duration is not None
+    t0, rate, n_total = sound.starting_time, float(sound.rate), sound.n_samples
+    n_seg = max(1, math.ceil(sound.duration / step - 1e-9))
+    out = []
+    for i in range(n_seg):
+        first = int(round(i * step * rate))
+        count = min(int(round((i + 1) * step * rate)), n_total) - first
+        out.append(
+            Presentation(
+                f"segment_{i:04d}", t0 + first / rate, t0 + (first + count) / rate, i, sound, first, count
+            )
+        )
+    return out

@@ -34,9 +34,12 @@ class ReaderParams(Params):
     units : str
         Object path of the Units table.
     layout : str
-        ``"auto"``, ``"templates"`` (sound waveforms in ``stimulus_template`` presented
-        according to a table naming them) or ``"continuous"`` (one sound series aligned to
-        the session).
+        ``"auto"`` (the layouts tried in the order of ``io.layouts.ORDER``), ``"templates"``
+        (sound waveforms in ``stimulus_template`` presented according to a table naming
+        them), ``"continuous"`` (one sound series aligned to the session, cut at the rows of
+        a table naming what played, else into fixed segments), ``"series"`` (one sound
+        series per presentation, each with its own starting time, as neuroconv's
+        AudioInterface writes) or ``"segments"`` (one sound series cut into fixed segments).
     sounds : tuple of str
         Object paths of the sound series to use (templates or the continuous sound).
     presentations : str
@@ -72,15 +75,32 @@ class ReaderParams(Params):
         Download remote files whole into ``cache_dir`` (or a temporary folder) instead of
         streaming them.
     retries : int
-        Retries of a failed HTTP request before the read fails.
+        Retries of a failed HTTP request (connection error, timeout, 429 or 5xx answer)
+        before the read fails; DANDI API requests and file reads alike.
     retry_backoff_s : float
         Wait before the first retry; doubled at each further retry.
     timeout_s : float
-        Timeout of one HTTP request.
+        How long one attempt waits to connect, and then for each part of the answer.
+    deadline_s : float
+        How long one HTTP request may take with all its retries: no attempt starts
+        after it, and each attempt's timeout is cut to the time left. With the defaults,
+        an unreachable server (or archive) is reported within 15 s.
+    synthesize_tones : bool
+        A file without sound waveforms but with a presentation table of tone parameters
+        (frequency, level or attenuation, duration columns): build each row's pure tone
+        (:mod:`~ndx_encoding_subspace.io.parameters`) instead of failing.
+    tone_sample_rate : float
+        Sample rate of the synthesized tones, Hz (above twice the highest frequency).
+    tone_reference_db : float
+        Level (dB) of a synthesized tone of RMS amplitude 1; 94 makes the waveform pascals
+        when the level column is dB SPL. An attenuation column ``a`` gives the level
+        ``tone_reference_db - a``; without a level column every tone is at this level.
+    tone_ramp_ms : float
+        Duration of each synthesized tone's raised-cosine onset and offset ramps, ms.
     """
 
     units: str = _field("", "object path of the Units table (empty: detect)")
-    layout: str = _field("auto", "auto, templates or continuous")
+    layout: str = _field("auto", "auto, templates, continuous, series or segments")
     sounds: tuple[str, ...] = _field((), "object paths of the sound series (empty: detect)")
     presentations: str = _field("", "object path of the presentation table (empty: detect)")
     sound_column: str = _field("", "column naming the sound of each presentation (empty: detect)")
@@ -97,11 +117,16 @@ class ReaderParams(Params):
     download: bool = _field(False, "download remote files whole instead of streaming")
     retries: int = _field(4, "retries of a failed HTTP request")
     retry_backoff_s: float = _field(0.5, "first retry wait, doubled each retry, s")
-    timeout_s: float = _field(60.0, "timeout of one HTTP request, s")
+    timeout_s: float = _field(60.0, "timeout of one HTTP attempt (connect, then each read), s")
+    deadline_s: float = _field(15.0, "time for one HTTP request with all its retries, s")
+    synthesize_tones: bool = _field(False, "build pure tones from tone-parameter columns when no waveform")
+    tone_sample_rate: float = _field(48000.0, "sample rate of synthesized tones, Hz")
+    tone_reference_db: float = _field(94.0, "level of a synthesized tone of RMS 1, dB")
+    tone_ramp_ms: float = _field(5.0, "onset and offset ramps of synthesized tones, ms")
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the parameter and the bad value."""
-        check_choice("reader.layout", self.layout, ("auto", "templates", "continuous"))
+        check_choice("reader.layout", self.layout, ("auto", "templates", "continuous", "series", "segments"))
         check_range("reader.segment_s", self.segment_s, 0.0, low_open=True)
         check_range("reader.min_sample_rate", self.min_sample_rate, 0.0)
         check_range("reader.min_spikes", self.min_spikes, 0)
@@ -110,6 +135,10 @@ class ReaderParams(Params):
         check_range("reader.retries", self.retries, 0, 50)
         check_range("reader.retry_backoff_s", self.retry_backoff_s, 0.0)
         check_range("reader.timeout_s", self.timeout_s, 0.0, low_open=True)
+        check_range("reader.deadline_s", self.deadline_s, 0.0, low_open=True)
+        check_range("reader.tone_sample_rate", self.tone_sample_rate, 0.0, low_open=True)
+        check_range("reader.tone_reference_db", self.tone_reference_db, -400.0, 400.0)
+        check_range("reader.tone_ramp_ms", self.tone_ramp_ms, 0.0)
         for name in ("units", "presentations", "sound_column", "dandi_api_url", "cache_dir"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"reader.{name} must be text, got {getattr(self, name)!r}")
@@ -119,6 +148,6 @@ class ReaderParams(Params):
                 raise ConfigError(f"reader.{name} must be a list of text, got {value!r}")
         if isinstance(self.channel, bool) or not isinstance(self.channel, int) or self.channel < -1:
             raise ConfigError(f"reader.channel must be an integer >= -1, got {self.channel!r}")
-        for name in ("use_waveforms", "download"):
+        for name in ("use_waveforms", "download", "synthesize_tones"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"reader.{name} must be true or false, got {getattr(self, name)!r}")

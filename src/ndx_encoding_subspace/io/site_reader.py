@@ -3,7 +3,9 @@
 Steps (METHOD.md sections 1 and 6):
 
 1. :func:`~ndx_encoding_subspace.io.locate.locate` picks the Units table, the sounds and
-   their presentations.
+   their presentations (:mod:`~ndx_encoding_subspace.io.layouts`). Presentations of the same
+   sound carry the same name: the same template, the same name in a table (path, extension
+   and case ignored), or, for one series per presentation, identical samples.
 2. Every distinct sound's waveform is read once (channel ``reader.channel``, scaled by the
    series' ``conversion`` and ``offset``), checked for NaN/inf, and turned into a
    spectrogram; all spectrograms of the site are min-max scaled together.
@@ -14,7 +16,7 @@ Steps (METHOD.md sections 1 and 6):
    ``reader.min_validation_repeats`` times are validation sounds (or the sounds listed in
    ``reader.validation_sounds``). When no sound, or every sound, is repeated, the last
    ``reader.validation_fraction`` of sounds (in order of first presentation) are validation
-   sounds.
+   sounds (METHOD.md section 1: datasets where every sound is repeated split by sound).
 """
 
 from __future__ import annotations
@@ -138,12 +140,25 @@ def split_sounds(
 
 def _check_in_recording(layout: Layout, span: tuple[float, float], name: str) -> None:
     lo, hi = span
-    outside = [p.row for p in layout.presentations if p.start >= hi or p.stop <= lo]
+    outside = [p for p in layout.presentations if p.start >= hi or p.stop <= lo]
     if outside:
-        raise InvalidDataError(
-            f"{name}: {layout.table or 'presentations'} rows {outside[:10]} lie outside the "
-            f"recording ({lo:g} to {hi:g} s, from spike times and acquisition)"
+        what = (
+            f"{layout.table} rows {[p.row for p in outside][:10]}"
+            if layout.table
+            else f"presentations {[p.series.path for p in outside][:10]}"
         )
+        raise InvalidDataError(
+            f"{name}: {what} lie outside the recording ({lo:g} to {hi:g} s, from spike times and acquisition)"
+        )
+
+
+def _plain(value: Any) -> Any:
+    """A unit property as JSON holds it: numbers and text as they are, anything else as text."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
 
 
 def build_site(
@@ -196,6 +211,8 @@ def build_site(
         **layout.provenance(),
         "split": rule,
         "dropped_units": list(spikes.dropped),
+        "units_notes": list(spikes.notes),
+        "unit_properties": {k: [_plain(v) for v in values] for k, values in spikes.properties.items()},
         "reader": reader.to_dict(),
         "spectrogram": spec_params.to_dict(),
     }

@@ -6,39 +6,47 @@ about 25 s) that it skips only for 4xx answers; so that the policy of
 :class:`~ndx_encoding_subspace.io.ReaderParams` is the only one, the session answers a
 request that failed after every retry with a synthetic ``408`` response, which remfile
 reports at once, and records the real cause in :attr:`RetryingSession.failure`. Readers
-check that record to raise :class:`~ndx_encoding_subspace.errors.RemoteError`.
+check that record to raise :class:`~ndx_encoding_subspace.errors.RemoteError`. The DANDI
+API client of :mod:`.dandi` sends its requests through the same session class, so that
+looking up an asset and reading it follow one policy, bounded by ``reader.deadline_s``.
 """
 
 from __future__ import annotations
 
+import io
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from ..errors import RemoteError, import_optional
 from .reader_params import ReaderParams
 
-__all__ = ["RetryingSession", "remote_size", "open_stream"]
+__all__ = ["RetryingSession", "network_cause", "remote_size", "open_stream"]
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class RetryingSession(requests.Session):
-    """A :class:`requests.Session` that retries with exponential backoff.
+    """A :class:`requests.Session` that retries with exponential backoff, within a deadline.
 
     Parameters
     ----------
     name : str
-        How error messages name the remote file.
+        How error messages name the remote file (or the DANDI identifier being looked up).
     retries : int, optional
         Retries after the first attempt.
     backoff_s : float, optional
         Wait before the first retry, doubled at each further retry.
     timeout_s : float, optional
-        Timeout of each request.
+        Timeout of each attempt (to connect, then for each part of the answer).
+    deadline_s : float, optional
+        Time allowed for one request with all its retries: no retry starts (or waits)
+        past it, and each attempt's timeout is cut to the time left.
         (Each None: the :class:`~.ReaderParams` default.)
     sleep : callable
         Waiting function (replaceable in tests).
@@ -46,7 +54,8 @@ class RetryingSession(requests.Session):
     Attributes
     ----------
     failure : str or None
-        Description of the last request that failed after every retry.
+        Description of the last request that failed after every retry: the URL, the
+        attempts made, the time taken and the cause.
     n_requests, bytes_received : int
         Requests sent (retries included) and body bytes received.
     """
@@ -58,6 +67,7 @@ class RetryingSession(requests.Session):
         retries: int | None = None,
         backoff_s: float | None = None,
         timeout_s: float | None = None,
+        deadline_s: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__()
@@ -66,34 +76,65 @@ class RetryingSession(requests.Session):
         self.retries = defaults.retries if retries is None else retries
         self.backoff_s = defaults.retry_backoff_s if backoff_s is None else backoff_s
         self.timeout_s = defaults.timeout_s if timeout_s is None else timeout_s
+        self.deadline_s = defaults.deadline_s if deadline_s is None else deadline_s
         self._sleep = sleep
         self.failure: str | None = None
         self.n_requests = 0
         self.bytes_received = 0
 
+    @classmethod
+    def from_params(
+        cls, name: str, params: ReaderParams, *, sleep: Callable[[float], None] = time.sleep
+    ) -> RetryingSession:
+        """A session following the network parameters of ``params``."""
+        return cls(
+            name,
+            retries=params.retries,
+            backoff_s=params.retry_backoff_s,
+            timeout_s=params.timeout_s,
+            deadline_s=params.deadline_s,
+            sleep=sleep,
+        )
+
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         """Send a request, retrying transient failures; never raises for network errors."""
-        kwargs.setdefault("timeout", self.timeout_s)
+        timeout = kwargs.pop("timeout", None) or self.timeout_s
+        if isinstance(timeout, tuple):
+            timeout = max(t for t in timeout if t is not None)
+        start = time.monotonic()
         cause = ""
+        attempts = 0
+        stopped = ""
         for attempt in range(self.retries + 1):
             if attempt:
-                self._sleep(self.backoff_s * 2 ** (attempt - 1))
+                wait = self.backoff_s * 2 ** (attempt - 1)
+                if time.monotonic() - start + wait >= self.deadline_s:
+                    stopped = f", stopped by reader.deadline_s = {self.deadline_s:g} s"
+                    break
+                self._sleep(wait)
+            left = self.deadline_s - (time.monotonic() - start)
+            this_timeout = max(min(timeout, left), 0.001)
+            attempts += 1
             self.n_requests += 1
             try:
-                response = super().request(method, url, *args, **kwargs)
+                response = super().request(method, url, *args, timeout=this_timeout, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as err:
-                cause = f"{type(err).__name__}: {err}"
+                cause = network_cause(err, url, this_timeout)
                 continue
             if response.status_code in _RETRY_STATUSES:
                 cause = f"HTTP {response.status_code} {response.reason}"
+                response.close()
                 continue
             if not kwargs.get("stream"):
                 self.bytes_received += len(response.content)
             return response
         byte_range = (kwargs.get("headers") or {}).get("Range", "")
         what = f" ({byte_range.replace('=', ' ')})" if byte_range else ""
+        elapsed = time.monotonic() - start
+        tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
         self.failure = (
-            f"{self.name}: network failure reading {url}{what} after {self.retries + 1} attempts: {cause}"
+            f"{self.name}: network failure reading {url}{what} after {tries} in {elapsed:.1f} s "
+            f"(reader.retries = {self.retries}{stopped}): {cause}"
         )
         return _failed_response(url, self.failure)
 
@@ -103,12 +144,50 @@ class RetryingSession(requests.Session):
             raise RemoteError(self.failure)
 
 
+def network_cause(err: BaseException, url: str, timeout: float) -> str:
+    """A short description of why a request to ``url`` failed.
+
+    The chain of exceptions that requests and urllib3 build (``ConnectionError`` around
+    ``MaxRetryError`` around ``NameResolutionError`` around :class:`socket.gaierror`) is
+    reduced to its root: a host that does not resolve, a refused connection, a timeout.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or url
+    where = f"{host}:{parts.port}" if parts.port else host
+    if isinstance(err, requests.ConnectTimeout):
+        return f"no connection to {where} within {timeout:.3g} s"
+    if isinstance(err, requests.Timeout):
+        return f"no answer from {where} within {timeout:.3g} s"
+    root: BaseException = err
+    seen = {id(err)}
+    link: BaseException | None = err
+    while link is not None:
+        if isinstance(link, OSError) and not isinstance(link, requests.RequestException):
+            root = link
+        nested = link.__cause__ or link.__context__ or getattr(link, "reason", None)
+        if not isinstance(nested, BaseException) or id(nested) in seen:
+            break
+        seen.add(id(nested))
+        link = nested
+    if isinstance(root, socket.gaierror):
+        return f"cannot resolve host {host} ({root.strerror or root})"
+    if isinstance(root, ConnectionRefusedError):
+        return f"connection refused by {where}"
+    if isinstance(root, socket.timeout):
+        return f"no answer from {where} within {timeout:.3g} s"
+    if root is not err and isinstance(root, OSError) and root.strerror:
+        return f"{type(root).__name__} from {where}: {root.strerror}"
+    return f"{type(err).__name__}: {err}"
+
+
 def _failed_response(url: str, message: str) -> requests.Response:
     response = requests.Response()
     response.status_code = 408
     response.reason = "Request Timeout (retries exhausted)"
     response.url = url
     response._content = message.encode()  # a body, so that .text works
+    response._content_consumed = True  # so that .close() does not look for a connection
+    response.raw = io.BytesIO(response._content)
     return response
 
 
@@ -137,6 +216,7 @@ def open_stream(
     retries: int | None = None,
     backoff_s: float | None = None,
     timeout_s: float | None = None,
+    deadline_s: float | None = None,
     cache_dir: str | Path | None = None,
     headers: dict[str, str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
@@ -151,7 +231,7 @@ def open_stream(
         How error messages name the file (e.g. the DANDI asset).
     size : int, optional
         File size when known (saves one request).
-    retries, backoff_s, timeout_s : int, float, float
+    retries, backoff_s, timeout_s, deadline_s : int, float, float, float
         Retry policy of every request (see :class:`RetryingSession`); None: the
         :class:`~.ReaderParams` default.
     cache_dir : path, optional
@@ -172,7 +252,9 @@ def open_stream(
         When remfile (the ``dandi`` extra) is not installed, with the install command.
     """
     remfile = import_optional("remfile", "dandi", "streaming a remote file")
-    session = RetryingSession(name, retries=retries, backoff_s=backoff_s, timeout_s=timeout_s, sleep=sleep)
+    session = RetryingSession(
+        name, retries=retries, backoff_s=backoff_s, timeout_s=timeout_s, deadline_s=deadline_s, sleep=sleep
+    )
     session.headers.update(headers or {})
     if size is None:
         size = remote_size(session, url)

@@ -1,4 +1,16 @@
-"""Spike times and per-unit metadata from a Units table; spike counts in bins."""
+"""Spike times and per-unit metadata from a Units table of any writer; spike counts in bins.
+
+* Columns with one value per unit not read as metadata (``unit_name``, ``quality``,
+  ``KSLabel``, a file's own ``cell_type``, ...) are carried in :attr:`UnitSpikes.properties`.
+* Depth: a ``depth`` column, else the electrodes' first of ``rel_y``, ``y``, ``z`` not all
+  zero (placeholders) at the unit's electrodes (the channel of its largest waveform when
+  there is one per electrode, else their mean), at a ``max_channel``-like column, or at
+  its ``electrode_group`` when that lies at one depth.
+* ``waveform_mean``: (time,) or (time, channels) per unit, or ragged (indexed: channel
+  counts differ); all-NaN channels (padding) are left out.
+
+:attr:`UnitSpikes.notes` says where the metadata came from and what is missing.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +25,19 @@ from ..data.site import UnitInfo
 from ..data.spectrogram import bin_index
 from ..errors import InvalidDataError, NoUnitsError
 from .reader_params import ReaderParams
+from .waveforms import ragged, read_waveforms, waveform_widths
 
 if TYPE_CHECKING:
     from ..data.celltype import CellTypeParams
 
 __all__ = ["UnitSpikes", "read_units", "bin_counts", "recording_span"]
 
-_DEPTH_COLUMNS = ("depth", "depth_um")
-_AREA_COLUMNS = ("area", "location", "brain_area")
-_ELECTRODE_DEPTH = ("rel_y", "y")
+_DEPTH_COLUMNS = ("depth", "depth_um", "unit_depth")
+_AREA_COLUMNS = ("area", "location", "brain_area", "brain_region")
+_ELECTRODE_DEPTH = ("rel_y", "y", "z")
+#: Units columns naming the electrodes-table row of a unit's largest channel.
+_CHANNEL_COLUMNS = ("max_channel", "peak_channel", "extremum_channel", "main_channel", "max_electrode", "ch")
+_NOT_PROPERTIES = ("spike_times", "electrodes", "waveform_mean", "waveform_sd", "waveforms")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,80 +52,172 @@ class UnitSpikes:
         Metadata of the kept units (``rows`` index the source table).
     dropped : tuple of int
         Ids of units left out for having fewer than ``min_spikes`` spikes.
+    properties : dict of str to ndarray
+        Every other column with one value per unit (text or number), for the kept units
+        in order: e.g. ``unit_name``, ``quality``, ``KSLabel``, ``electrode_group`` (names).
+    notes : tuple of str
+        Where depth, area and spike width came from, and what is missing.
     """
 
     times: list[np.ndarray]
     info: UnitInfo
     dropped: tuple[int, ...]
-
-
-def _ragged(column: Any, n: int) -> list[np.ndarray]:
-    if isinstance(column, VectorIndex):
-        ends = np.asarray(column.data[:], dtype=np.int64)
-        flat = np.asarray(column.target.data[:])
-        return np.split(flat, ends[:-1]) if n else []
-    return [np.atleast_1d(np.asarray(column.data[i])) for i in range(n)]
+    properties: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
 
 def _column(units: Any, names: Sequence[str]) -> tuple[str, Any] | None:
     for c in units.colnames:
-        if c.lower() in names:
+        if c.lower() in names and not isinstance(units[c], VectorIndex):
             return c, units[c]
     return None
 
 
 def _text(values: Any) -> np.ndarray:
-    return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values], dtype=object)
+    def one(v: Any) -> str:
+        if isinstance(v, bytes):
+            return v.decode()
+        return v if isinstance(v, str) else str(getattr(v, "name", v))
+
+    return np.array([one(v) for v in values], dtype=object)
 
 
-def _electrode_rows(units: Any, n: int) -> list[int] | None:
-    if "electrodes" not in units.colnames:
-        return None
-    rows = _ragged(units["electrodes"], n)
-    return [int(r[0]) if len(r) else -1 for r in rows]
+# --------------------------------------------------------------------------- electrodes
+def _electrodes_table(units: Any) -> Any:
+    """The file's electrodes table, found through the units' region or their parents."""
+    if "electrodes" in units.colnames:
+        index = units["electrodes"]
+        return (index.target if isinstance(index, VectorIndex) else index).table
+    obj = units
+    for _ in range(4):
+        obj = getattr(obj, "parent", None)
+        if obj is None:
+            return None
+        table = getattr(obj, "electrodes", None)
+        if table is not None and hasattr(table, "colnames"):
+            return table
+    return None
 
 
-def _from_electrodes(units: Any, n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-    rows = _electrode_rows(units, n)
-    if rows is None:
-        return None, None
-    index = units["electrodes"]
-    table = (index.target if isinstance(index, VectorIndex) else index).table
-    valid = np.array(rows) >= 0
-    depth = area = None
+def _position(table: Any) -> tuple[str, np.ndarray] | None:
+    """The first electrode depth column that is not all zero (placeholders) or NaN."""
     for col in _ELECTRODE_DEPTH:
         if col in table.colnames:
             values = np.asarray(table[col].data[:], dtype=np.float64)
-            depth = np.where(valid, values[np.clip(rows, 0, None)], np.nan)
-            break
-    if "location" in table.colnames:
-        values = _text(table["location"].data[:])
-        area = np.where(valid, values[np.clip(rows, 0, None)], "").astype(object)
+            finite = values[np.isfinite(values)]
+            if finite.size and np.any(finite != 0):
+                return col, values
+    return None
+
+
+def _unit_electrodes(units: Any, n: int, table: Any, main: list[tuple[int, int] | None]) -> tuple[list, str]:
+    """Electrode rows of each unit and how they were chosen ('' when none)."""
+    if "electrodes" in units.colnames:
+        size = len(table) if table is not None else 0
+        rows = [np.asarray(r, dtype=np.int64) for r in ragged(units["electrodes"], n)]
+        rows = [r[(r >= 0) & (r < size)] for r in rows]  # -1: no electrode
+        for i, m in enumerate(main):
+            if m is not None and len(rows[i]) == m[1] > 1:
+                rows[i] = rows[i][m[0]:m[0] + 1]
+        return rows, "the units' electrodes"
+    found = _column(units, _CHANNEL_COLUMNS)
+    if found is not None and table is not None:
+        try:
+            values = np.asarray(found[1].data[:], dtype=np.float64)
+        except (TypeError, ValueError):
+            return [np.zeros(0, np.int64)] * n, ""
+        ok = np.isfinite(values) & (values >= 0) & (values < len(table))
+        return [np.array([int(v)]) if k else np.zeros(0, np.int64) for v, k in zip(values, ok)], (
+            f"units column {found[0]!r} (rows of the electrodes table)"
+        )
+    return [np.zeros(0, np.int64)] * n, ""
+
+
+def _by_group(units: Any, n: int, table: Any, position: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Depth (where the unit's electrode group lies at one depth) and location of each group."""
+    depth, area = np.full(n, np.nan), np.full(n, "", dtype=object)
+    groups = list(units["electrode_group"].data[:])
+    names = _text(table["group"].data[:]) if table is not None and "group" in table.colnames else None
+    for i, group in enumerate(groups):
+        area[i] = str(getattr(group, "location", "") or "")
+        if names is not None and position is not None:
+            at = np.unique(position[(names == getattr(group, "name", "")) & np.isfinite(position)])
+            depth[i] = at[0] if at.size == 1 else np.nan
     return depth, area
 
 
-def _waveform_widths(
-    units: Any, ids: np.ndarray, name: str, path: str, celltype: CellTypeParams | None
-) -> tuple[np.ndarray, np.ndarray] | None:
-    if "waveform_mean" not in units.colnames:
-        return None
-    waves = np.asarray(units["waveform_mean"].data[:], dtype=np.float64)
-    bad = [int(ids[i]) for i in range(len(ids)) if not np.all(np.isfinite(waves[i]))]
-    if bad:
-        raise InvalidDataError(
-            f"{name}: {path} waveform_mean of units {bad[:10]} holds NaN or inf "
-            "(set reader.use_waveforms = false to skip spike widths)"
-        )
-    rate = getattr(units, "waveform_rate", None)
-    if rate is None or not np.isfinite(rate) or rate <= 0:
-        raise InvalidDataError(
-            f"{name}: {path} has waveform_mean but no waveform_rate (sample rate of the "
-            "waveforms); set reader.use_waveforms = false to skip spike widths"
-        )
-    from ..data.celltype import classify, spike_widths
+def _placement(
+    units: Any, n: int, main: list[tuple[int, int] | None]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Depth and area of every unit from columns or electrodes, and notes on their source."""
+    depth, area, notes = np.full(n, np.nan), np.full(n, "", dtype=object), []
+    col = _column(units, _DEPTH_COLUMNS)
+    if col is not None:
+        try:
+            depth = np.array(col[1].data[:], dtype=np.float64)  # a copy: gaps are filled below
+            notes.append(f"depth from units column {col[0]!r}")
+        except (TypeError, ValueError):
+            notes.append(f"units column {col[0]!r} is not numeric: not taken for depth")
+    col = _column(units, _AREA_COLUMNS)
+    if col is not None:
+        area = _text(col[1].data[:])
+    table = _electrodes_table(units)
+    position = _position(table) if table is not None else None
+    rows, how = _unit_electrodes(units, n, table, main)
+    if how and table is not None:
+        values = position[1] if position is not None else np.full(len(table), np.nan)
+        where = _text(table["location"].data[:]) if "location" in table.colnames else None
+        missing = ~np.isfinite(depth)
+        for i in range(n):
+            if missing[i] and len(rows[i]):
+                depth[i] = float(np.mean(values[rows[i]]))
+            if where is not None and not area[i] and len(rows[i]):
+                area[i] = where[rows[i][0]]
+        if position is not None and missing.any():
+            notes.append(f"depth from the electrodes' {position[0]!r} at {how}")
+    elif "electrode_group" in units.colnames:
+        g_depth, g_area = _by_group(units, n, table, position[1] if position is not None else None)
+        if np.isfinite(g_depth).any() and not np.isfinite(depth).all():
+            notes.append(f"depth from the electrodes' {position[0]!r} of each unit's electrode_group")
+        depth = np.where(np.isfinite(depth), depth, g_depth)
+        area = np.where(area == "", g_area, area).astype(object)
+    if not np.isfinite(depth).all():
+        lacking = "electrode positions are all 0 or absent" if position is None else "no electrode for them"
+        notes.append(f"depth unknown for {int((~np.isfinite(depth)).sum())} of {n} units ({lacking})")
+    return depth, area, notes
 
-    widths = spike_widths(waves, float(rate), celltype, where=f"{name}: {path} waveform_mean")
-    return widths, classify(widths, celltype)
+
+# --------------------------------------------------------------------------- properties
+def _properties(units: Any, n: int) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Every column with one value per unit not read otherwise; names of the others."""
+    props: dict[str, np.ndarray] = {}
+    other = []
+    for c in units.colnames:
+        if c in _NOT_PROPERTIES:
+            continue
+        column = units[c]
+        try:
+            values = None if isinstance(column, VectorIndex) else np.asarray(column.data[:])
+        except (TypeError, ValueError):
+            values = None
+        if values is None or values.ndim != 1 or len(values) != n:
+            other.append(c)
+            continue
+        props[c] = _text(values) if values.dtype.kind in "OSU" else values
+    return props, other
+
+
+# --------------------------------------------------------------------------- reader
+def _spike_times(units: Any, ids: np.ndarray, name: str, path: str) -> list[np.ndarray]:
+    if "spike_times" not in units.colnames:
+        raise NoUnitsError(f"{name}: the Units table {path} has no spike_times column")
+    if len(ids) == 0:
+        raise NoUnitsError(f"{name}: the Units table {path} has no units")
+    times = [np.sort(np.asarray(t, dtype=np.float64)) for t in ragged(units["spike_times"], len(ids))]
+    bad = [int(ids[i]) for i, t in enumerate(times) if not np.all(np.isfinite(t))]
+    if bad:
+        raise InvalidDataError(f"{name}: {path} spike_times of units {bad[:10]} hold NaN or inf")
+    return times
 
 
 def read_units(
@@ -121,6 +229,22 @@ def read_units(
 ) -> UnitSpikes:
     """Spike times and metadata of every unit with at least ``params.min_spikes`` spikes.
 
+    Parameters
+    ----------
+    units : Units
+        The table (from any writer: see the module docstring for the columns used).
+    name, path : str
+        How error messages and notes name the file and the table.
+    params : ReaderParams, optional
+        ``min_spikes`` and ``use_waveforms``.
+    celltype : CellTypeParams, optional
+        Spike-width threshold of the narrow/regular class.
+
+    Returns
+    -------
+    UnitSpikes
+        With the other per-unit columns in ``properties`` and ``notes`` on the metadata.
+
     Raises
     ------
     NoUnitsError
@@ -131,40 +255,36 @@ def read_units(
     params = params or ReaderParams()
     ids = np.asarray(units.id.data[:], dtype=np.int64)
     n = len(ids)
-    if "spike_times" not in units.colnames:
-        raise NoUnitsError(f"{name}: the Units table {path} has no spike_times column")
-    if n == 0:
-        raise NoUnitsError(f"{name}: the Units table {path} has no units")
-    times = [np.sort(np.asarray(t, dtype=np.float64)) for t in _ragged(units["spike_times"], n)]
-    bad = [int(ids[i]) for i, t in enumerate(times) if not np.all(np.isfinite(t))]
-    if bad:
-        raise InvalidDataError(f"{name}: {path} spike_times of units {bad[:10]} hold NaN or inf")
+    times = _spike_times(units, ids, name, path)
     counts = np.array([len(t) for t in times])
-    keep = np.flatnonzero(counts >= max(params.min_spikes, 1))
+    need = max(params.min_spikes, 1)
+    keep = np.flatnonzero(counts >= need)
     if keep.size == 0:
-        raise NoUnitsError(
-            f"{name}: none of the {n} units in {path} has spikes "
-            f"(at least {max(params.min_spikes, 1)} needed)"
-        )
+        raise NoUnitsError(f"{name}: none of the {n} units in {path} has spikes (at least {need} needed)")
     columns: dict[str, Any] = {"rows": np.arange(n, dtype=np.int64)}
-    depth_col = _column(units, _DEPTH_COLUMNS)
-    area_col = _column(units, _AREA_COLUMNS)
-    e_depth, e_area = _from_electrodes(units, n)
-    if depth_col is not None:
-        columns["depth_um"] = np.asarray(depth_col[1].data[:], dtype=np.float64)
-    elif e_depth is not None:
-        columns["depth_um"] = e_depth
-    if area_col is not None:
-        columns["area"] = _text(area_col[1].data[:])
-    elif e_area is not None:
-        columns["area"] = e_area
-    if params.use_waveforms:
-        widths = _waveform_widths(units, ids, name, path, celltype)
-        if widths is not None:
-            columns["spike_width_ms"], columns["cell_type"] = widths
+    notes: list[str] = []
+    waves: list[np.ndarray | None] = []
+    main: list[tuple[int, int] | None] = [None] * n
+    if not params.use_waveforms:
+        notes.append("waveforms not read (reader.use_waveforms = false): spike width and cell class unknown")
+    elif "waveform_mean" not in units.colnames:
+        notes.append(f"{path} has no waveform_mean: spike width and cell class unknown")
+    else:
+        waves, main = read_waveforms(units, ids, name, path)
+    columns["depth_um"], columns["area"], placed = _placement(units, n, main)
+    notes.extend(placed)
+    if waves:
+        width, kind, widths = waveform_widths(waves, units, ids, name, path, celltype)
+        columns["spike_width_ms"], columns["cell_type"] = width, kind
+        notes.extend(widths)
+    props, other = _properties(units, n)
+    if other:
+        notes.append(f"columns with several values per unit not carried: {', '.join(other)}")
     info = UnitInfo.from_ids(ids, **columns).subset(keep)
-    dropped = tuple(int(i) for i in ids[counts < max(params.min_spikes, 1)])
-    return UnitSpikes([times[i] for i in keep], info, dropped)
+    dropped = tuple(int(i) for i in ids[counts < need])
+    return UnitSpikes(
+        [times[i] for i in keep], info, dropped, {k: v[keep] for k, v in props.items()}, tuple(notes)
+    )
 
 
 def recording_span(times: Sequence[np.ndarray], nwbfile: Any = None) -> tuple[float, float]:

@@ -77,7 +77,8 @@ def config_fingerprint(config: PipelineConfig, identity: dict[str, Any]) -> str:
     """
     values = config.to_dict()
     values.pop("compute", None)
-    for volatile in ("device", "cache_dir", "download", "retries", "retry_backoff_s", "timeout_s"):
+    for volatile in ("device", "cache_dir", "download", "retries", "retry_backoff_s", "timeout_s",
+                     "deadline_s"):
         for section in values.values():
             section.pop(volatile, None)
     text = json.dumps({"config": values, "input": identity}, sort_keys=True, default=str)

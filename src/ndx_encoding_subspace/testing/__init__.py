@@ -8,6 +8,8 @@ conventions (``mock_X(*, ..., nwbfile=None)``).
   (:func:`mock_results_nwbfile`);
 * :mod:`.files` -- small recordings in the layouts the reader accepts (:func:`mock_site`),
   with ndx-sound's real ``AcousticWaveformSeries`` (the ``test`` extra) where asked;
+* :mod:`.layouts` -- the same kind of site in each layout published auditory datasets use,
+  written by the software that writes it (neuroconv, pynwb, ndx-sound): :data:`LAYOUTS`;
 * :mod:`.dandi_server` -- :class:`MockDandiServer`, a test server on 127.0.0.1 answering
   like the DANDI API (needs nothing beyond the standard library).
 """
@@ -22,6 +24,7 @@ from .files import (
     mock_spiking_units,
     write_nwb,
 )
+from .layouts import LAYOUTS, LayoutSite
 from .mock import (
     add_mock_results,
     mock_encoding_model,
@@ -53,6 +56,9 @@ __all__ = [
     "mock_sound_presentations",
     "mock_spiking_units",
     "write_nwb",
+    # recordings in the layouts of published datasets (testing.layouts)
+    "LAYOUTS",
+    "LayoutSite",
     # DANDI test server (testing.dandi_server)
     "MockDandiServer",
 ]

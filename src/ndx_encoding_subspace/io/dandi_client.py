@@ -1,0 +1,195 @@
+"""The dandi client, held to the reader's network policy.
+
+The dandi client on its own retries a failed request 12 times over about a minute, asks
+the server for its info without any timeout, and logs every failure with a traceback.
+:func:`dandi_client` builds it so that its requests go through a
+:class:`~.stream.RetryingSession` (``reader.retries``, ``reader.timeout_s`` and
+``reader.deadline_s`` hold for the lookup as for the reading), the server info is fetched
+through that session too, and :func:`dandi_logs_to_debug` passes the client's log
+records to this module's logger at DEBUG level while it works for the reader. Every
+failure becomes one :class:`~ndx_encoding_subspace.errors.RemoteError` naming the URL,
+the attempts made and the cause. The client's etelemetry version check (a request to
+another host) is skipped unless ``DANDI_NO_ET`` is set, even to an empty value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError, RemoteError
+from .reader_params import ReaderParams
+
+if TYPE_CHECKING:
+    from .stream import RetryingSession
+
+__all__ = ["API_URL_ENV", "API_KEY_ENV", "dandi_client", "dandi_logs_to_debug", "api_session",
+           "unreachable", "client_error"]
+
+API_URL_ENV = "DANDI_API_URL"
+API_KEY_ENV = "DANDI_API_KEY"
+
+
+def _api_url(api_url: str | None) -> str | None:
+    return api_url or os.environ.get(API_URL_ENV) or None
+
+
+_log = logging.getLogger(__name__)
+
+
+class _DandiLogsToDebug(logging.Filter):
+    """Passes the records of the ``dandi`` logger to this module's logger at DEBUG level.
+
+    The reader reports every failure of the dandi client as one error; the client's own
+    warnings and tracebacks would repeat it on stderr.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        _log.debug("dandi client: %s", record.getMessage(), exc_info=record.exc_info)
+        return False
+
+
+_ROUTE = _DandiLogsToDebug()
+_route_lock = threading.Lock()
+_route_users = 0
+
+
+@contextlib.contextmanager
+def dandi_logs_to_debug() -> Iterator[None]:
+    """Route the dandi client's log records to DEBUG for the duration of the block."""
+    global _route_users
+    logger = logging.getLogger("dandi")
+    with _route_lock:
+        _route_users += 1
+        logger.addFilter(_ROUTE)
+    try:
+        yield
+    finally:
+        with _route_lock:
+            _route_users -= 1
+            if not _route_users:
+                logger.removeFilter(_ROUTE)
+
+
+def api_session(name: str, reader: ReaderParams | None) -> RetryingSession:
+    from .stream import RetryingSession
+
+    return RetryingSession.from_params(name, reader or ReaderParams())
+
+
+def _dandi_instance(api_url: str | None, session: RetryingSession) -> Any:
+    """The :class:`dandi.consts.DandiInstance` at ``api_url``, from its server info.
+
+    Does what :func:`dandi.utils.get_instance` does (known instances, ``/info/``, the
+    minimal client version), but through ``session``, so within the reader's deadline.
+    """
+    from dandi import __version__ as client_version
+    from dandi.consts import DandiInstance, known_instances, known_instances_rev
+    from dandi.utils import ServerInfo
+    from packaging.version import Version
+
+    if api_url is None:
+        instance_name = os.environ.get("DANDI_INSTANCE", "dandi")
+        if instance_name not in known_instances:
+            raise ConfigError(
+                f"unknown DANDI instance {instance_name!r} (DANDI_INSTANCE); known: "
+                + ", ".join(sorted(known_instances))
+            )
+        known = known_instances[instance_name]
+    else:
+        name = known_instances_rev.get(api_url.rstrip("/"))
+        known = known_instances[name] if name else None
+    url = (known.api if known is not None else str(api_url)).rstrip("/")
+    response = session.get(f"{url}/info/", headers={"accept": "application/json"})
+    if session.failure is not None:
+        raise unreachable(session)
+    try:
+        response.raise_for_status()
+        info = ServerInfo.model_validate(response.json())
+        minimal = Version(info.cli_minimal_version)
+        bad = [Version(v) for v in info.cli_bad_versions]
+    except Exception as err:
+        if known is not None:
+            return known  # as the dandi client does: the known URLs without the server's word
+        raise RemoteError(
+            f"{session.name}: {url} does not answer as a DANDI API ({url}/info/: "
+            f"{type(err).__name__}: {err})"
+        ) from None
+    ours = Version(client_version)
+    if ours < minimal or ours in bad:
+        raise RemoteError(
+            f"{session.name}: the DANDI API at {url} refuses the installed dandi client {ours} "
+            f"(it needs at least {minimal}, and none of {[str(v) for v in bad]}); "
+            "pip install --upgrade dandi"
+        )
+    api = info.services.api.url
+    return DandiInstance(
+        name=known.name if known is not None else url,
+        gui=info.services.webui.url if info.services.webui is not None else None,
+        api=api,
+    )
+
+
+def dandi_client(
+    api_url: str | None = None, *, reader: ReaderParams | None = None, name: str = ""
+) -> Any:
+    """A :class:`dandi.dandiapi.DandiAPIClient`, authenticated when ``DANDI_API_KEY`` is set.
+
+    Parameters
+    ----------
+    api_url : str, optional
+        DANDI API base URL (default: ``reader.dandi_api_url``, else ``$DANDI_API_URL``,
+        else the public archive).
+    reader : ReaderParams, optional
+        Its ``retries``, ``retry_backoff_s``, ``timeout_s`` and ``deadline_s`` govern
+        every request of the client.
+    name : str
+        How error messages name what is being looked up (default: the API).
+
+    Raises
+    ------
+    RemoteError
+        When the API cannot be reached (after the retries) or refuses the key.
+    """
+    from dandi.dandiapi import DandiAPIClient
+
+    url = _api_url(api_url or (reader.dandi_api_url if reader is not None else None))
+    token = os.environ.get(API_KEY_ENV) or None
+    os.environ.setdefault("DANDI_NO_ET", "1")
+    session = api_session(name or f"DANDI API {url or 'of the public archive'}", reader)
+    with dandi_logs_to_debug():
+        try:
+            client = DandiAPIClient(dandi_instance=_dandi_instance(url, session))
+            session.headers.update(client.session.headers)  # the client's User-Agent
+            client.session.close()
+            client.session = session
+            if token is not None:
+                client.authenticate(token)
+        except (RemoteError, ConfigError):
+            session.close()
+            raise
+        except Exception as err:  # the client raises RuntimeError/HTTPError/ValueError
+            session.close()
+            if session.failure is not None:
+                raise unreachable(session) from None
+            raise RemoteError(
+                f"{session.name}: DANDI API request failed: {type(err).__name__}: {err}"
+            ) from None
+    return client
+
+
+def unreachable(session: RetryingSession) -> RemoteError:
+    """The error for a request of ``session`` that failed after every retry."""
+    detail = str(session.failure).removeprefix(f"{session.name}: ")
+    return RemoteError(f"{session.name}: cannot reach the DANDI API: {detail}")
+
+
+def client_error(err: Exception, client: Any, where: str) -> RemoteError:
+    """The error to raise for a failure of the dandi client while looking up ``where``."""
+    if getattr(client.session, "failure", None) is not None:
+        return unreachable(client.session)
+    return RemoteError(f"{where}: DANDI API request failed: {type(err).__name__}: {err}")

@@ -1,0 +1,113 @@
+"""The small interface every layout implements: a :class:`Context` in, a :class:`Candidate` out.
+
+A layout module exposes ``KIND`` (its name in ``reader.layout``) and
+``detect(ctx) -> Candidate | str``:
+
+* a :class:`Candidate` when the file holds this layout;
+* a sentence saying why the file does not hold it ('' when the file holds none of what
+  the layout needs, so that error messages list only what matters);
+* an :class:`~ndx_encoding_subspace.errors.InputError` when the file holds the layout but
+  it cannot be read as it is (ambiguous, times outside the sound...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from ...errors import AmbiguousInputError
+from ..inventory import Inventory, Presentation, SoundSeries, TableInfo, pick_path
+from ..reader_params import ReaderParams
+
+__all__ = ["Candidate", "Context", "overlapping", "listing"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """What one layout would read from the file.
+
+    Attributes
+    ----------
+    kind : str
+        The layout (``templates``, ``continuous``, ``series``, ``segments``, ``tones``).
+    reason : str
+        Why this layout was recognised, in one sentence.
+    sounds : tuple of SoundSeries
+        The series read.
+    table, column : str
+        The table and column naming the presentations ('' when none).
+    presentations : tuple of Presentation
+    unmatched : tuple of str
+        Names in the table that matched no sound (their rows are left out).
+    notes : tuple of str
+        Anything else worth saying: baseline rows skipped, repeats found by hashing...
+    """
+
+    kind: str
+    reason: str
+    sounds: tuple[SoundSeries, ...]
+    table: str
+    column: str
+    presentations: tuple[Presentation, ...]
+    unmatched: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """The file's inventory and the reader's overrides, as every layout sees them.
+
+    Attributes
+    ----------
+    inv : Inventory
+        What the file holds.
+    name : str
+        How messages name the file.
+    params : ReaderParams
+        The reader's overrides.
+    templates : tuple of SoundSeries
+        Sound series in ``stimulus/templates`` (those of ``reader.sounds`` when given).
+    tracks : tuple of SoundSeries
+        Sound series in ``stimulus/presentation`` (those of ``reader.sounds`` when given).
+    nwbfile : NWBFile
+        The open file (for layouts that read more than the inventory).
+    """
+
+    inv: Inventory
+    name: str
+    params: ReaderParams
+    templates: tuple[SoundSeries, ...]
+    tracks: tuple[SoundSeries, ...]
+    nwbfile: Any = dataclasses.field(default=None, repr=False)
+
+    def tables(self) -> list[TableInfo]:
+        """Tables with times (or the one ``reader.presentations`` names, with or without)."""
+        if not self.params.presentations:
+            return [t for t in self.inv.tables if t.onset]
+        paths = [t.path for t in self.inv.tables]
+        chosen = pick_path(self.params.presentations, paths, "reader.presentations", self.name)
+        return [t for t in self.inv.tables if t.path == chosen]
+
+    def describe_tables(self) -> str:
+        """The tables looked at, for messages."""
+        return "; ".join(t.describe() for t in self.tables()) or "none"
+
+
+def overlapping(series: Sequence[SoundSeries]) -> bool:
+    """Whether any two series (with a sample rate) overlap in time."""
+    spans = sorted((s.starting_time, s.starting_time + (s.duration or 0.0)) for s in series)
+    return any(b[0] < a[1] - 1e-9 for a, b in zip(spans, spans[1:], strict=False))
+
+
+def listing(found: Sequence[tuple[TableInfo, str]]) -> str:
+    """``path column 'c'; ...`` of several (table, column) pairs."""
+    return "; ".join(f"{info.path} column {column!r}" for info, column in found)
+
+
+def ambiguous_tables(name: str, what: str, found: Sequence[tuple[TableInfo, str]]) -> AmbiguousInputError:
+    """The error for several tables that could each give the presentations."""
+    return AmbiguousInputError(
+        f"{name}: several tables name {what}: {listing(found)}; choose with reader.presentations "
+        "and reader.sound_column"
+    )

@@ -1,0 +1,109 @@
+"""A continuous track plus a table naming what played.
+
+One sound series in ``stimulus/presentation`` aligned to the session (a session-long
+track), and a table with times (e.g. a trials table alternating stimulus and baseline
+rows) whose column names what played in each row: a known column (``sound``,
+``stimulus``, ``wav_file``...), a text column of file names (``/stimuli/clip03.wav``), or
+a TimeSeriesReferenceVectorData column into the track. The track is cut at the rows'
+intervals (without a stop column, at the next row's onset). Baseline rows (``none``, empty,
+NaN, ``baseline``, or a flag column) are skipped. Rows naming the same sound (path,
+extension and case ignored) are repeats.
+"""
+
+from __future__ import annotations
+
+from ...errors import AmbiguousInputError, ConfigError, InvalidDataError
+from ..inventory import SoundSeries, TableInfo, is_ts_reference
+from ..names import name_key
+from ..presentations import baseline_mask, row_refs, track_rows
+from .base import Candidate, Context, ambiguous_tables, overlapping
+
+__all__ = ["KIND", "detect", "single_track"]
+
+KIND = "continuous"
+
+
+def single_track(ctx: Context) -> SoundSeries | str:
+    """The one session-long track, or why there is none ('' when there is no series at all).
+
+    Several series that overlap in time are ambiguous; several that do not are one series
+    per presentation (:mod:`.series`), not a track.
+    """
+    if not ctx.tracks:
+        return ""
+    if len(ctx.tracks) > 1:
+        if overlapping(ctx.tracks):
+            raise AmbiguousInputError(
+                f"{ctx.name}: several continuous sounds: {', '.join(s.path for s in ctx.tracks)}; "
+                "choose one with reader.sounds"
+            )
+        return f"{len(ctx.tracks)} sound series in stimulus/presentation, one after the other: not one track"
+    track = ctx.tracks[0]
+    if not track.rate:
+        raise InvalidDataError(
+            f"{ctx.name}: sound {track.path} has no sample rate (no rate, no regular timestamps)"
+        )
+    return track
+
+
+def _distinct(info: TableInfo, column: str, track: SoundSeries) -> int:
+    """How many different things the column names in rows that are not baseline (-1: it
+    references another series only)."""
+    refs = row_refs(info.table, column)
+    if is_ts_reference(info.table[column]) and not any(r.object_id == track.series.object_id for r in refs):
+        return -1
+    baseline, _ = baseline_mask(info, refs)
+    return len({(name_key(r.key), r.idx_start) for r, b in zip(refs, baseline, strict=True) if not b})
+
+
+def _best_column(info: TableInfo, ctx: Context, track: SoundSeries) -> str | None:
+    """The column of ``info`` that names what played (the one naming most different sounds;
+    '' for the table's rows as unnamed segments; None: the table does not name segments)."""
+    wanted = ctx.params.sound_column
+    if wanted:
+        if wanted in info.columns:
+            return wanted
+        if ctx.params.presentations:
+            raise ConfigError(
+                f"reader.sound_column = {wanted!r}: {info.path} in {ctx.name} has no such column"
+            )
+        return None
+    scored = [(_distinct(info, c, track), -i, c) for i, c in enumerate(info.sound_columns)]
+    scored = [s for s in scored if s[0] >= 0]
+    if scored:
+        return max(scored)[2]
+    return "" if ctx.params.presentations else None
+
+
+def detect(ctx: Context) -> Candidate | str:
+    """One track cut at the rows of the one table naming what played (see the module's text)."""
+    track = single_track(ctx)
+    if not isinstance(track, SoundSeries):
+        return track
+    found = []
+    for info in ctx.tables():
+        if not info.onset:
+            raise ConfigError(
+                f"reader.presentations = {ctx.params.presentations!r}: {info.path} in {ctx.name} has "
+                "no onset column (start_time, presentation_time, onset, timestamp)"
+            )
+        column = _best_column(info, ctx, track)
+        if column is not None:
+            found.append((info, column))
+    if not found:
+        return f"one sound series {track.path}, but no table names what played in it"
+    if len(found) > 1:
+        raise ambiguous_tables(ctx.name, f"segments of {track.path}", found)
+    info, column = found[0]
+    pres, n_baseline, flag = track_rows(info, column, track, ctx.name)
+    what = f"column {column!r}" if column else "rows (each row a different segment: no column names them)"
+    reason = (
+        f"one sound series {track.path} cut at the intervals of {info.path}, whose {what} names what played"
+    )
+    notes = []
+    if n_baseline:
+        said = f", flagged by column {flag!r}" if flag else ""
+        notes.append(f"{n_baseline} rows of {info.path} play no sound (baseline{said}) and are skipped")
+    if not info.stop:
+        notes.append(f"{info.path} has no stop column: each segment ends at the next row's onset")
+    return Candidate(KIND, reason, (track,), info.path, column, tuple(pres), (), tuple(notes))

@@ -1,0 +1,79 @@
+"""Templates plus a presentation table.
+
+Sound waveforms (``TimeSeries`` or ndx-sound ``AcousticWaveformSeries``) in
+``stimulus/templates``, and a table anywhere in the file -- a TimeIntervals table
+(``intervals/...``, ``trials``), or a DynamicTable in ``stimulus/presentation``,
+acquisition or a processing module with an onset column (``start_time``,
+``presentation_time``, ``onset``, ``timestamp``) -- whose column names the sound of each
+row: by name (``sound``, ``stimulus``, ``stim_name``, ``wav_file``... or any text column
+whose names match the templates, path, extension and case ignored) or by
+TimeSeriesReferenceVectorData. Without a stop column a presentation lasts its template.
+Rows naming the same template are repeats; names matching no template are listed.
+"""
+
+from __future__ import annotations
+
+from ...errors import ConfigError
+from ..inventory import TableInfo
+from ..presentations import template_rows
+from .base import Candidate, Context, ambiguous_tables
+
+__all__ = ["KIND", "detect"]
+
+KIND = "templates"
+
+
+def _columns(info: TableInfo, ctx: Context) -> list[tuple[str, bool]]:
+    """Columns to try, each with whether any match is enough (named columns) or every
+    name must match (other text columns)."""
+    wanted = ctx.params.sound_column
+    if wanted:
+        if wanted not in info.columns and ctx.params.presentations:
+            raise ConfigError(
+                f"reader.sound_column = {wanted!r}: {info.path} in {ctx.name} has no such column"
+            )
+        return [(wanted, True)] if wanted in info.columns else []
+    return [(c, True) for c in info.sound_columns] + [(c, False) for c in info.text_columns]
+
+
+def detect(ctx: Context) -> Candidate | str:
+    """Templates named by one table's column (see the module's text)."""
+    if not ctx.templates:
+        return ""
+    found = []
+    for info in ctx.tables():
+        if not info.onset:
+            raise ConfigError(
+                f"reader.presentations = {ctx.params.presentations!r}: {info.path} in {ctx.name} has "
+                "no onset column (start_time, presentation_time, onset, timestamp)"
+            )
+        for column, loose in _columns(info, ctx):
+            pres, unmatched, n_baseline = template_rows(info, column, ctx.templates, ctx.name)
+            if pres and (loose or not unmatched):
+                found.append((info, column, pres, unmatched, n_baseline))
+                break
+    if not found:
+        return (
+            f"sound waveforms in stimulus_template ({', '.join(s.path for s in ctx.templates)}) but no "
+            f"presentation table naming them (set reader.presentations and reader.sound_column); "
+            f"tables with times: {ctx.describe_tables()}"
+        )
+    if len(found) > 1:
+        raise ambiguous_tables(ctx.name, "the sounds", [(f[0], f[1]) for f in found])
+    info, column, pres, unmatched, n_baseline = found[0]
+    named = {p.series.path for p in pres}
+    reason = (
+        f"{info.path} column {column!r} names {len(named)} of the {len(ctx.templates)} sounds in "
+        "stimulus_template"
+    )
+    notes = []
+    if not info.stop:
+        notes.append(f"{info.path} has no stop column: each presentation lasts its sound")
+    if n_baseline:
+        notes.append(f"{n_baseline} rows of {info.path} play no sound (baseline)")
+    if unmatched:
+        notes.append(
+            f"{len(unmatched)} names in {info.path} column {column!r} match no sound; their rows are left out"
+        )
+    used = tuple(s for s in ctx.templates if s.path in named)
+    return Candidate(KIND, reason, used, info.path, column, tuple(pres), tuple(unmatched), tuple(notes))

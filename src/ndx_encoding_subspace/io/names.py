@@ -1,0 +1,182 @@
+"""Sound names as people write them, and the column names the reader recognises.
+
+A table may name a sound ``/stimuli/Clip03.WAV`` where the template is called ``clip03``:
+:func:`name_key` drops the folder, a known audio extension, surrounding blanks and case,
+so that both give ``"clip03"``. :class:`NameIndex` matches names through these keys and
+remembers every name that matched nothing, for the layout's description and ``inspect``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any, Generic, TypeVar
+
+from .reader_params import SOUND_COLUMNS
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "NAME_COLUMNS",
+    "ONSET_COLUMNS",
+    "STOP_COLUMNS",
+    "BASELINE_VALUES",
+    "STIMULUS_FLAG_COLUMNS",
+    "TYPE_COLUMNS",
+    "name_key",
+    "display_name",
+    "is_baseline_value",
+    "looks_like_file",
+    "NameIndex",
+]
+
+#: Extensions dropped from sound names (lower case, with the dot).
+AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".mp3", ".ogg", ".aif", ".aiff", ".au", ".snd", ".mat", ".npy")
+
+#: Columns that name the sound of a row, in order of preference (compared in lower case).
+NAME_COLUMNS = (
+    *SOUND_COLUMNS,
+    "stim",
+    "sound_file",
+    "stimulus_file",
+    "stim_file",
+    "wav",
+    "wav_file",
+    "wav_name",
+    "wavfile",
+    "file",
+    "filename",
+    "file_name",
+    "sound_id",
+    "stimulus_id",
+    "stim_id",
+)
+
+#: Columns holding the onset of a row, in order of preference.
+ONSET_COLUMNS = ("start_time", "presentation_time", "onset", "onset_time", "timestamp", "timestamps")
+
+#: Columns holding the end of a row, in order of preference.
+STOP_COLUMNS = ("stop_time", "offset_time", "end_time", "stop", "end")
+
+#: Cell values (after :func:`name_key`) that mark a row where no sound played.
+BASELINE_VALUES = frozenset(
+    {
+        "",
+        "none",
+        "nan",
+        "null",
+        "n/a",
+        "na",
+        "-",
+        "baseline",
+        "silence",
+        "silent",
+        "blank",
+        "spontaneous",
+        "no sound",
+    }
+)
+
+#: Columns of true/false (or 1/0) saying that a sound played in the row; a column whose
+#: name holds ``baseline`` says the opposite.
+STIMULUS_FLAG_COLUMNS = (
+    "is_stimulus",
+    "is_stim",
+    "stimulus_on",
+    "stim_on",
+    "has_stimulus",
+    "sound_on",
+    "is_sound",
+)
+
+#: Text columns naming the kind of row; a value in :data:`BASELINE_VALUES` marks a baseline row.
+TYPE_COLUMNS = (
+    "stimulus_type",
+    "stim_type",
+    "trial_type",
+    "row_type",
+    "epoch_type",
+    "block_type",
+    "condition",
+    "type",
+    "kind",
+    "phase",
+)
+
+T = TypeVar("T")
+
+
+def name_key(text: Any) -> str:
+    """The comparable form of a sound name: no folder, no audio extension, lower case.
+
+    Examples
+    --------
+    >>> name_key("/stimuli/Clip03.WAV")
+    'clip03'
+    >>> name_key(b"C:\\\\sounds\\\\tone_1k.wav")
+    'tone_1k'
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    value = str(text).strip().replace("\\", "/").rstrip("/")
+    value = value.rpartition("/")[2].strip()
+    lower = value.lower()
+    for ext in AUDIO_EXTENSIONS:
+        if lower.endswith(ext) and len(lower) > len(ext):
+            return lower[: -len(ext)]
+    return lower
+
+
+def display_name(text: Any) -> str:
+    """A sound name as shown to people: no folder, no audio extension, case kept."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    value = str(text).strip().replace("\\", "/").rstrip("/").rpartition("/")[2].strip()
+    key = name_key(value)
+    return value[: len(key)] if key and value.lower().startswith(key) else value
+
+
+def is_baseline_value(value: Any) -> bool:
+    """Whether a cell naming a sound says that none played (empty, none, NaN, baseline...)."""
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return name_key(value) in BASELINE_VALUES
+
+
+def looks_like_file(value: Any) -> bool:
+    """Whether a cell looks like an audio file name (``.../clip.wav``)."""
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return text.strip().lower().endswith(AUDIO_EXTENSIONS)
+
+
+class NameIndex(Generic[T]):
+    """Objects by name, matched by :func:`name_key`; unmatched names are remembered.
+
+    Parameters
+    ----------
+    items : iterable of (name, object)
+        Exact names first take precedence; a key shared by several objects matches none
+        of them by key (only exactly).
+    """
+
+    def __init__(self, items: Iterable[tuple[str, T]]) -> None:
+        self._exact: dict[str, T] = {}
+        by_key: dict[str, list[T]] = {}
+        for name, obj in items:
+            self._exact.setdefault(name, obj)
+            by_key.setdefault(name_key(name), []).append(obj)
+        self._by_key = {k: v[0] for k, v in by_key.items() if all(o is v[0] for o in v)}
+        self.unmatched: list[str] = []
+
+    def get(self, name: Any) -> T | None:
+        """The object ``name`` designates, or None (then remembered in :attr:`unmatched`)."""
+        text = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+        found = self._exact.get(text)
+        if found is None:
+            found = self._exact.get(text.strip().lstrip("/"))
+        if found is None:
+            found = self._by_key.get(name_key(text))
+        if found is None and text not in self.unmatched:
+            self.unmatched.append(text)
+        return found

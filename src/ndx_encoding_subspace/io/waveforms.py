@@ -1,0 +1,142 @@
+"""The ``waveform_mean`` column of a Units table, whatever its shape, and spike widths.
+
+NWB stores ``waveform_mean`` as (units, time) or (units, time, electrodes); writers that
+keep only each unit's own channels use an indexed (ragged) column, whose rows per unit
+are its channels. Each unit's waveform becomes (time,) or (time, channels), without the
+channels that are all NaN (padding of sparse templates), for
+:func:`~ndx_encoding_subspace.data.celltype.spike_widths`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from hdmf.common import VectorIndex
+
+from ..errors import InvalidDataError
+
+if TYPE_CHECKING:
+    from ..data.celltype import CellTypeParams
+
+__all__ = ["ragged", "read_waveforms", "waveform_widths"]
+
+
+def ragged(column: Any, n: int) -> list[np.ndarray]:
+    """The ``n`` per-unit entries of a column, indexed (ragged) or not."""
+    if isinstance(column, VectorIndex):
+        ends = np.asarray(column.data[:], dtype=np.int64)
+        flat = np.asarray(column.target.data[:])
+        return np.split(flat, ends[:-1]) if n else []
+    return [np.atleast_1d(np.asarray(column.data[i])) for i in range(n)]
+
+
+def _waveform_list(units: Any, n: int) -> tuple[list[np.ndarray], bool]:
+    """Each unit's waveform_mean as stored, and whether its rows are channels (an indexed
+    column); a list of arrays of different shapes (in memory) keeps NWB's (time, channels)."""
+    column = units["waveform_mean"]
+    if isinstance(column, VectorIndex):
+        return [np.asarray(w, dtype=np.float64) for w in ragged(column, n)], True
+    try:
+        dense = np.asarray(column.data[:], dtype=np.float64)
+        return list(dense), False
+    except ValueError:  # a list of arrays of different shapes (in memory)
+        return [np.asarray(column.data[i], dtype=np.float64) for i in range(n)], False
+
+
+def _orient(wave: np.ndarray, n_electrodes: int, channels_first: bool) -> np.ndarray:
+    """(time,) or (time, channels): channels are the electrodes' count when known, else the
+    varying (first) axis of a ragged column and the last axis of a dense one (NWB's order)."""
+    if wave.ndim != 2:
+        return wave
+    if n_electrodes and wave.shape[1] == n_electrodes and wave.shape[0] != n_electrodes:
+        return wave
+    if n_electrodes and wave.shape[0] == n_electrodes and wave.shape[1] != n_electrodes:
+        return wave.T
+    return wave.T if channels_first else wave
+
+
+def read_waveforms(
+    units: Any, ids: np.ndarray, name: str, path: str
+) -> tuple[list[np.ndarray | None], list[tuple[int, int] | None]]:
+    """Each unit's mean waveform, and the channel where it is largest.
+
+    Parameters
+    ----------
+    units : Units
+        A table with a ``waveform_mean`` column.
+    ids : ndarray of int
+        Unit ids, for messages.
+    name, path : str
+        How messages name the file and the table.
+
+    Returns
+    -------
+    waves : list of (ndarray or None)
+        (time,) or (time, channels) without all-NaN channels; None when nothing is left.
+    main : list of (tuple of int or None)
+        (index of the channel with the largest peak-to-peak amplitude, number of channels
+        as stored), to find the unit's electrode.
+
+    Raises
+    ------
+    InvalidDataError
+        NaN or inf inside a channel's waveform; an entry that is neither 1-D nor 2-D.
+    """
+    n = len(ids)
+    waves, channels_first = _waveform_list(units, n)
+    counts = [len(r) for r in ragged(units["electrodes"], n)] if "electrodes" in units.colnames else [0] * n
+    out: list[np.ndarray | None] = []
+    main: list[tuple[int, int] | None] = []
+    bad = []
+    for i, raw in enumerate(waves):
+        w = _orient(raw, counts[i], channels_first)
+        if w.ndim not in (1, 2):
+            raise InvalidDataError(f"{name}: {path} waveform_mean of unit {ids[i]} has shape {raw.shape}")
+        w2 = w.reshape(w.shape[0], -1)
+        kept = np.flatnonzero(~np.all(np.isnan(w2), axis=0))
+        if not np.all(np.isfinite(w2[:, kept])):
+            bad.append(int(ids[i]))
+        if kept.size == 0 or w2.shape[0] == 0:
+            out.append(None)
+            main.append(None)
+            continue
+        out.append(w2[:, kept] if w.ndim == 2 else w)
+        main.append((int(kept[np.argmax(np.ptp(w2[:, kept], axis=0))]), w2.shape[1]))
+    if bad:
+        raise InvalidDataError(
+            f"{name}: {path} waveform_mean of units {bad[:10]} holds NaN or inf "
+            "(set reader.use_waveforms = false to skip spike widths)"
+        )
+    return out, main
+
+
+def waveform_widths(
+    waves: list[np.ndarray | None], units: Any, ids: np.ndarray, name: str, path: str,
+    celltype: CellTypeParams | None,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Spike width (ms; NaN without a waveform), cell class and notes for each unit.
+
+    Raises
+    ------
+    InvalidDataError
+        The table has no usable ``waveform_rate``.
+    """
+    rate = getattr(units, "waveform_rate", None)
+    if rate is None or not np.isfinite(rate) or rate <= 0:
+        raise InvalidDataError(
+            f"{name}: {path} has waveform_mean but no waveform_rate (sample rate of the "
+            "waveforms); set reader.use_waveforms = false to skip spike widths"
+        )
+    from ..data.celltype import classify, spike_widths
+
+    widths = np.full(len(ids), np.nan)
+    for i, w in enumerate(waves):
+        if w is not None:
+            where = f"{name}: {path} waveform_mean of unit {ids[i]}"
+            widths[i] = spike_widths(w[None], float(rate), celltype, where=where)[0]
+    notes = ["spike width and cell class from waveform_mean"]
+    empty = [int(ids[i]) for i, w in enumerate(waves) if w is None]
+    if empty:
+        notes.append(f"no waveform (all NaN) for units {empty[:10]}: spike width unknown")
+    return widths, classify(widths, celltype), notes

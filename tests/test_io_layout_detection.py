@@ -1,0 +1,265 @@
+"""Layout detection on small files written with pynwb and ndx-sound: which layout, why,
+names as people write them, baseline rows, repeats by hashing, what is left unused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hdmf.common import DynamicTable
+from ndx_sound import AcousticWaveformSeries
+from pynwb import NWBFile, TimeSeries
+from pynwb.epoch import TimeIntervals
+from pynwb.testing.mock.file import mock_NWBFile
+
+from ndx_encoding_subspace.errors import AmbiguousInputError, NoSoundStimulusError
+from ndx_encoding_subspace.io import ReaderParams, inspect_nwb, locate, open_nwb, read_site
+from ndx_encoding_subspace.io.layouts import ORDER, series
+from ndx_encoding_subspace.io.names import NameIndex, display_name, is_baseline_value, name_key
+from ndx_encoding_subspace.testing import write_nwb
+
+RATE = 16000.0
+DUR = 0.25
+
+
+def _waves(n: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(-8000, 8000, int(DUR * RATE), dtype=np.int16) for _ in range(n)]
+
+
+def _units(nwb: NWBFile, end: float, seed: int = 1) -> None:
+    rng = np.random.default_rng(seed)
+    for _ in range(3):
+        nwb.add_unit(spike_times=np.sort(rng.uniform(0.0, end, int(20 * end))))
+
+
+def _order() -> list[int]:
+    """Sound indices of 10 presentations: sounds 0-3 once, 4 and 5 three times."""
+    return [4, 0, 5, 1, 4, 2, 5, 3, 4, 5]
+
+
+def _starts(n: int) -> np.ndarray:
+    return 0.5 + np.arange(n) * (DUR + 0.25)
+
+
+def _locate(nwb: NWBFile, tmp_path, params: ReaderParams | None = None, name: str = "f.nwb"):
+    path = write_nwb(nwb, tmp_path / name)
+    with open_nwb(path) as opened:
+        return path, locate(opened.nwbfile, opened.name, params)
+
+
+def _series_file(order: list[int] | None = None) -> NWBFile:
+    """What neuroconv's AudioInterface writes: one int16 AcousticWaveformSeries per presentation."""
+    order = _order() if order is None else order
+    waves = _waves(6)
+    nwb = mock_NWBFile()
+    for k, (sound, start) in enumerate(zip(order, _starts(len(order)), strict=True)):
+        name = "AcousticWaveformSeries" + (str(k) if k else "")
+        nwb.add_stimulus(
+            AcousticWaveformSeries(
+                name=name,
+                data=waves[sound],
+                rate=RATE,
+                starting_time=float(start),
+                description="Acoustic waveform series.",
+            )
+        )
+    _units(nwb, float(_starts(len(order))[-1] + 1.0))
+    return nwb
+
+
+# -- names -------------------------------------------------------------------------------
+
+
+def test_names_as_people_write_them():
+    assert name_key("/stimuli/Clip03.WAV") == "clip03" == name_key("clip03") == name_key(b"CLIP03.wav")
+    assert name_key("C:\\sounds\\Tone_1k.flac") == "tone_1k" and display_name("/s/Clip03.WAV") == "Clip03"
+    assert all(is_baseline_value(v) for v in ("none", "", " None ", float("nan"), None, "baseline", b"NaN"))
+    assert not is_baseline_value("clip03.wav")
+    index = NameIndex([("clip03", 3), ("Clip04", 4)])
+    assert index.get("/stimuli/Clip03.WAV") == 3 and index.get("clip04.wav") == 4
+    assert index.get("clip05.wav") is None and index.unmatched == ["clip05.wav"]
+
+
+# -- one series per presentation ---------------------------------------------------------
+
+
+def test_series_per_presentation_repeats_by_hash(tmp_path):
+    path, layout = _locate(_series_file(), tmp_path)
+    assert layout.kind == "series" and layout.table == "" and "own starting time" in layout.reason
+    assert len(layout.presentations) == 10 and len(layout.sounds) == 10
+    counts = layout.repeats()
+    assert sorted(counts.values()) == [1, 1, 1, 1, 3, 3]
+    # a sound is named after its first series: sound 4 first plays in the first series
+    assert counts["AcousticWaveformSeries"] == 3 and counts["AcousticWaveformSeries2"] == 3
+    assert "6 different waveforms among 10 series" in layout.describe()
+    site = read_site(path)
+    assert set(site.validation) == {"AcousticWaveformSeries", "AcousticWaveformSeries2"}
+    assert len(site.estimation) == 4 and site.source["split"] == "repeats"
+    assert site.source["layout"] == "series"
+
+
+def test_series_hashing_reads_only_shared_shapes(tmp_path, monkeypatch):
+    nwb = mock_NWBFile()
+    for k, n in enumerate((400, 500, 600)):
+        nwb.add_stimulus(
+            TimeSeries(name=f"s{k}", data=np.ones(n), unit="Pa", rate=RATE, starting_time=float(k))
+        )
+    _units(nwb, 4.0)
+    calls = []
+    monkeypatch.setattr(series, "waveform_digest", lambda s, chunk=0: calls.append(s.path) or s.path)
+    _, layout = _locate(nwb, tmp_path)
+    assert layout.kind == "series" and calls == [] and len(layout.repeats()) == 3
+
+
+def test_waveform_digest_in_chunks_equals_whole(tmp_path):
+    path = write_nwb(_series_file(), tmp_path / "s.nwb")
+    with open_nwb(path) as opened:
+        sounds = locate(opened.nwbfile, opened.name).sounds
+        assert series.waveform_digest(sounds[0], chunk=7) == series.waveform_digest(sounds[0])
+        assert series.waveform_digest(sounds[0]) != series.waveform_digest(sounds[1])
+
+
+def test_one_track_is_not_series_per_presentation(tmp_path):
+    nwb = mock_NWBFile()
+    nwb.add_stimulus(TimeSeries(name="track", data=np.zeros(int(5 * RATE)), unit="Pa", rate=RATE))
+    _units(nwb, 5.0)
+    _, layout = _locate(nwb, tmp_path, ReaderParams(segment_s=2.0))
+    assert layout.kind == "segments" and "fixed segments of 2 s" in layout.reason
+    assert len(layout.presentations) == 3 and "fixed segments" in layout.describe()
+
+
+# -- templates and a DynamicTable anywhere -----------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["stimulus", "acquisition", "processing"])
+@pytest.mark.parametrize("onset", ["presentation_time", "onset", "timestamp", "start_time"])
+def test_templates_with_a_dynamic_table(tmp_path, where, onset):
+    waves = _waves(6)
+    nwb = mock_NWBFile()
+    for k, wave in enumerate(waves):
+        nwb.add_stimulus_template(TimeSeries(name=f"clip{k:02d}", data=wave, unit="Pa", rate=RATE))
+    table = DynamicTable(name="played", description="sounds played")
+    table.add_column(onset, "onset, s")
+    table.add_column("stimulus_name", "sound played")
+    starts = _starts(10)
+    for sound, start in zip(_order(), starts, strict=True):
+        table.add_row(**{onset: float(start), "stimulus_name": f"/stimuli/Clip{sound:02d}.WAV"})
+    if where == "stimulus":
+        nwb.add_stimulus(table)
+    elif where == "acquisition":
+        nwb.add_acquisition(table)
+    else:
+        nwb.create_processing_module("behavior", "sounds").add(table)
+    _units(nwb, 6.0)
+    path, layout = _locate(nwb, tmp_path)
+    assert layout.kind == "templates" and layout.column == "stimulus_name"
+    assert layout.table.endswith("/played") and "names 6 of the 6 sounds" in layout.reason
+    pres = sorted(layout.presentations, key=lambda p: p.start)
+    assert [p.sound for p in pres] == [f"clip{s:02d}" for s in _order()]
+    assert pres[0].stop == pytest.approx(pres[0].start + DUR)  # no stop column: the template's length
+    assert "no stop column" in layout.describe()
+    site = read_site(path)
+    assert set(site.validation) == {"clip04", "clip05"}
+
+
+def test_unmatched_names_and_unused_objects_in_inspect(tmp_path):
+    nwb = mock_NWBFile()
+    for k, wave in enumerate(_waves(3)):
+        nwb.add_stimulus_template(TimeSeries(name=f"clip{k}", data=wave, unit="Pa", rate=RATE))
+    nwb.add_stimulus_template(TimeSeries(name="never", data=_waves(1)[0], unit="Pa", rate=RATE))
+    nwb.add_acquisition(TimeSeries(name="mic", data=np.zeros(100), unit="V", rate=30000.0))
+    table = TimeIntervals(name="sound_presentations", description="d")
+    table.add_column("sound_file", "file played")
+    for k, name in enumerate(["clip0.wav", "CLIP1.WAV", "clip2.wav", "missing.wav", "clip0.wav"]):
+        table.add_interval(start_time=0.5 + k, stop_time=0.5 + k + DUR, sound_file=f"/stim/{name}")
+    nwb.add_time_intervals(table)
+    _units(nwb, 6.0)
+    path, layout = _locate(nwb, tmp_path)
+    assert layout.unmatched == ("/stim/missing.wav",) and len(layout.presentations) == 4
+    assert "stimulus/templates/never (TimeSeries)" in layout.unused
+    assert "acquisition/mic (TimeSeries)" in layout.unused
+    report = inspect_nwb(path)
+    use = report.use
+    assert use["layout"] == "templates" and use["unmatched"] == ["/stim/missing.wav"]
+    assert use["repeats"] == {"clip0": 2, "clip1": 1, "clip2": 1} and use["repeated_sounds"] == 1
+    text = report.format()
+    assert "would use: templates layout" in text and "why: intervals/sound_presentations column" in text
+    assert "names matching no sound (1): /stim/missing.wav" in text
+    assert "acquisition/mic (TimeSeries)" in text and "clip0 x2" in text
+
+
+# -- a continuous track and a table naming what played ----------------------------------
+
+
+def _track_file(flag: str = "") -> NWBFile:
+    waves = _waves(6)
+    starts = _starts(10)
+    end = float(starts[-1] + 1.0)
+    track = np.zeros(int(end * RATE), dtype=np.int16)
+    nwb = mock_NWBFile()
+    nwb.add_trial_column("wav", "file played")
+    if flag:
+        nwb.add_trial_column(flag, "whether a sound played")
+    previous = 0.0
+    for sound, start in zip(_order(), starts, strict=True):
+        i = int(round(start * RATE))
+        track[i : i + waves[sound].size] = waves[sound]
+        base = {"wav": "clip99.wav" if flag else ("" if sound % 2 else "none")}
+        stim = {"wav": f"D:\\stimuli\\Clip{sound:02d}.wav"}
+        if flag:
+            base[flag], stim[flag] = flag != "is_stimulus", flag == "is_stimulus"
+        nwb.add_trial(start_time=previous, stop_time=float(start), **base)
+        previous = float(start + DUR)
+        nwb.add_trial(start_time=float(start), stop_time=previous, **stim)
+    nwb.add_stimulus(AcousticWaveformSeries(name="session_audio", data=track, rate=RATE, description="d"))
+    _units(nwb, end)
+    return nwb
+
+
+@pytest.mark.parametrize("flag", ["", "is_stimulus", "is_baseline"])
+def test_continuous_track_cut_at_trials(tmp_path, flag):
+    path, layout = _locate(_track_file(flag), tmp_path)
+    assert layout.kind == "continuous" and (layout.table, layout.column) == ("intervals/trials", "wav")
+    assert "stimulus/presentation/session_audio cut at the intervals of intervals/trials" in layout.reason
+    assert "10 rows of intervals/trials play no sound (baseline" in layout.describe()
+    if flag:
+        assert f"column {flag!r}" in layout.describe()
+    pres = sorted(layout.presentations, key=lambda p: p.start)
+    assert [p.sound for p in pres] == [f"Clip{s:02d}" for s in _order()]
+    assert all(p.n_samples == int(DUR * RATE) for p in pres)
+    site = read_site(path)
+    assert set(site.validation) == {"Clip04", "Clip05"} and len(site.estimation) == 4
+
+
+def test_table_naming_what_played_wins_over_fixed_segments(tmp_path):
+    nwb = _track_file()
+    _, auto = _locate(nwb, tmp_path)
+    assert auto.kind == "continuous"
+    _, forced = _locate(_track_file(), tmp_path, ReaderParams(layout="segments"), name="g.nwb")
+    assert forced.kind == "segments" and "intervals/trials" in " ".join(forced.unused)
+
+
+def test_forced_layout_that_does_not_apply(tmp_path):
+    path = write_nwb(_series_file(), tmp_path / "s.nwb")
+    with open_nwb(path) as opened:
+        with pytest.raises(NoSoundStimulusError, match=r"reader.layout = 'templates'.*templates: nothing"):
+            locate(opened.nwbfile, opened.name, ReaderParams(layout="templates"))
+        assert locate(opened.nwbfile, opened.name, ReaderParams(layout="series")).kind == "series"
+
+
+def test_overlapping_series_stay_ambiguous():
+    nwb = mock_NWBFile()
+    nwb.add_unit(spike_times=[0.1])
+    for name, start in (("a", 0.0), ("b", 0.01)):
+        nwb.add_stimulus(
+            TimeSeries(name=name, data=np.zeros(1600), unit="Pa", rate=RATE, starting_time=start)
+        )
+    with pytest.raises(AmbiguousInputError, match="x.nwb: several continuous sounds"):
+        locate(nwb, "x.nwb")
+
+
+def test_detection_order_is_documented():
+    assert ORDER == ("templates", "continuous", "series", "segments", "tones")
+    with pytest.raises(Exception, match="reader.layout"):
+        ReaderParams(layout="stereo")
+    assert ReaderParams(layout="series").layout == "series"

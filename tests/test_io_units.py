@@ -1,0 +1,237 @@
+"""Units tables as real files carry them: sorter properties, depth from electrodes, waveform shapes."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from pynwb import NWBHDF5IO
+from pynwb.misc import Units
+from pynwb.testing.mock.file import mock_NWBFile
+
+from ndx_encoding_subspace.errors import InvalidDataError, NoSoundStimulusError
+from ndx_encoding_subspace.io.reader_params import ReaderParams
+from ndx_encoding_subspace.io.units import read_units
+from ndx_encoding_subspace.testing.files import write_nwb
+
+RATE = 30000.0
+TIMES = [[0.1, 0.2, 0.3], [0.15, 0.25], [0.5, 0.6, 0.7, 0.8]]
+
+
+def _spike(width_ms: float, n: int = 60, amplitude: float = 1.0) -> np.ndarray:
+    """Trough at 0.5 ms, peak ``width_ms`` later (as the simulated units)."""
+    t = np.arange(n) / RATE
+    trough, peak = 0.5e-3, 0.5e-3 + width_ms * 1e-3
+    return amplitude * (-np.exp(-(((t - trough) / 1e-4) ** 2)) + 0.4 * np.exp(-(((t - peak) / 2e-4) ** 2)))
+
+
+def _probe(nwb, n: int = 8, *, column: str = "rel_y", values=None, groups: int = 1) -> list:
+    device = nwb.create_device("probe")
+    made = [nwb.create_electrode_group(f"shank{g}", "shank", f"A{g + 1}", device) for g in range(groups)]
+    nwb.add_electrode_column(column, "position along the probe, um")
+    values = np.arange(n) * 20.0 if values is None else values
+    for i in range(n):
+        g = i * groups // n
+        nwb.add_electrode(group=made[g], location=f"A{g + 1}", **{column: values[i]})
+    return made
+
+
+def _sorter_units(nwb, electrodes: list[list[int]], waves: list | None = None) -> Units:
+    """A Units table as spikeinterface / neuroconv write it."""
+    units = Units(name="units", description="sorted units", waveform_rate=RATE if waves else None,
+                  electrode_table=nwb.electrodes)
+    for col, text in [("unit_name", "sorter id"), ("quality", "curation"), ("KSLabel", "Kilosort label"),
+                      ("amp", "amplitude, uV")]:
+        units.add_column(col, text)
+    units.add_column("spike_amplitudes", "amplitude of each spike", index=True)
+    for k, times in enumerate(TIMES):
+        row = {"spike_times": times, "electrodes": electrodes[k], "unit_name": f"u{k:02d}",
+               "quality": ["good", "mua", "good"][k], "KSLabel": ["good", "mua", "good"][k],
+               "amp": 50.0 + k, "spike_amplitudes": np.ones(len(times))}
+        if waves is not None:
+            row["waveform_mean"] = waves[k]
+        units.add_unit(**row)
+    nwb.units = units
+    return units
+
+
+def _read(nwb, tmp_path, **params):
+    path = write_nwb(nwb, tmp_path / "units.nwb")
+    with NWBHDF5IO(str(path), "r") as io:
+        read = io.read()
+        return read_units(read.units, "units.nwb", "units", ReaderParams(**params))
+
+
+def test_sorter_properties_are_carried_and_depth_is_the_largest_channel(tmp_path):
+    nwb = mock_NWBFile()
+    _probe(nwb)
+    # (units, time, channels): each unit's largest channel is its second electrode
+    waves = []
+    for k in range(3):
+        w = np.stack([_spike(0.25 if k != 1 else 0.6, amplitude=a) for a in (0.3, 1.0, 0.5)], axis=1)
+        waves.append(w)
+    _sorter_units(nwb, [[0, 1, 2], [3, 4, 5], [5, 6, 7]], waves)
+    spikes = _read(nwb, tmp_path)
+    assert list(spikes.properties) == ["unit_name", "quality", "KSLabel", "amp"]
+    assert list(spikes.properties["unit_name"]) == ["u00", "u01", "u02"]
+    assert list(spikes.properties["KSLabel"]) == ["good", "mua", "good"]
+    np.testing.assert_array_equal(spikes.properties["amp"], [50.0, 51.0, 52.0])
+    np.testing.assert_array_equal(spikes.info.depth_um, [20.0, 80.0, 120.0])
+    assert list(spikes.info.area) == ["A1", "A1", "A1"]
+    np.testing.assert_allclose(spikes.info.spike_width_ms, [0.25, 0.6, 0.25], atol=0.05)
+    assert list(spikes.info.cell_type) == ["narrow", "regular", "narrow"]
+    notes = " | ".join(spikes.notes)
+    assert "depth from the electrodes' 'rel_y' at the units' electrodes" in notes
+    assert "not carried: spike_amplitudes" in notes
+
+
+def test_kept_units_keep_their_properties(tmp_path):
+    nwb = mock_NWBFile()
+    _probe(nwb)
+    _sorter_units(nwb, [[0], [1], [2]])
+    spikes = _read(nwb, tmp_path, min_spikes=3)
+    assert spikes.dropped == (1,)
+    assert list(spikes.properties["unit_name"]) == ["u00", "u02"]
+    np.testing.assert_array_equal(spikes.info.depth_um, [0.0, 40.0])
+    assert any("no waveform_mean" in n for n in spikes.notes)
+
+
+def test_several_electrodes_without_waveforms_give_their_mean_depth(tmp_path):
+    nwb = mock_NWBFile()
+    _probe(nwb, column="y")
+    _sorter_units(nwb, [[0, 1, 2, 3], [4], [6, 7]])
+    spikes = _read(nwb, tmp_path)
+    np.testing.assert_array_equal(spikes.info.depth_um, [30.0, 80.0, 130.0])
+    assert any("'y'" in n for n in spikes.notes)
+
+
+def test_max_channel_column_and_placeholder_positions(tmp_path):
+    nwb = mock_NWBFile()
+    _probe(nwb, column="z")
+    nwb.add_unit_column("max_channel", "electrode with the largest template")
+    for k, times in enumerate(TIMES):
+        nwb.add_unit(spike_times=times, max_channel=[7, 2, 99][k])  # 99: not an electrode
+    spikes = _read(nwb, tmp_path)
+    np.testing.assert_array_equal(spikes.info.depth_um, [140.0, 40.0, np.nan])
+    notes = " | ".join(spikes.notes)
+    assert "units column 'max_channel'" in notes and "depth unknown for 1 of 3 units" in notes
+    np.testing.assert_array_equal(spikes.properties["max_channel"], [7, 2, 99])
+
+    placeholder = mock_NWBFile()
+    _probe(placeholder, column="y", values=np.zeros(8))
+    _sorter_units(placeholder, [[0], [1], [2]])
+    spikes = _read(placeholder, tmp_path)
+    assert np.all(np.isnan(spikes.info.depth_um))
+    assert any("electrode positions are all 0 or absent" in n for n in spikes.notes)
+
+
+def test_depth_and_area_from_the_electrode_group(tmp_path):
+    nwb = mock_NWBFile()
+    # shank0: electrodes 0-3 all at 500 um; shank1: electrodes 4-7 at 100..400 um
+    groups = _probe(nwb, values=[500.0] * 4 + [100.0, 200.0, 300.0, 400.0], groups=2)
+    for k, times in enumerate(TIMES):
+        nwb.add_unit(spike_times=times, electrode_group=groups[[0, 1, 0][k]])
+    spikes = _read(nwb, tmp_path)
+    np.testing.assert_array_equal(spikes.info.depth_um, [500.0, np.nan, 500.0])
+    assert list(spikes.info.area) == ["A1", "A2", "A1"]
+    assert list(spikes.properties["electrode_group"]) == ["shank0", "shank1", "shank0"]
+    assert any("of each unit's electrode_group" in n for n in spikes.notes)
+
+
+def test_depth_column_comes_first_and_gaps_are_filled(tmp_path):
+    nwb = mock_NWBFile()
+    _probe(nwb)
+    units = _sorter_units(nwb, [[1], [2], [3]])
+    units.add_column("depth", "um", data=[900.0, np.nan, 700.0])
+    spikes = _read(nwb, tmp_path)
+    np.testing.assert_array_equal(spikes.info.depth_um, [900.0, 40.0, 700.0])
+
+
+def test_one_dimensional_waveforms(tmp_path):
+    nwb = mock_NWBFile()
+    _probe(nwb)
+    _sorter_units(nwb, [[0], [1], [2]], [_spike(w) for w in (0.25, 0.6, 0.7)])
+    spikes = _read(nwb, tmp_path)
+    np.testing.assert_allclose(spikes.info.spike_width_ms, [0.25, 0.6, 0.7], atol=0.05)
+
+
+def test_ragged_waveforms_written_channels_first(tmp_path):
+    """An indexed waveform_mean: each unit's rows are its channels (2, 1 and 3 of them)."""
+    nwb = mock_NWBFile()
+    _probe(nwb)
+    electrodes = [[0, 1], [4], [5, 6, 7]]
+    waves = [
+        np.stack([_spike(0.25, amplitude=0.2), _spike(0.25)]),
+        _spike(0.6)[None],
+        np.stack([_spike(0.6, amplitude=a) for a in (1.0, 0.4, 0.2)]),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # hdmf: waveform_mean is not indexed by the spec
+        nwb.units = Units(name="units", description="sparse templates", waveform_rate=RATE,
+                          electrode_table=nwb.electrodes)
+        nwb.units.add_column("waveform_mean", "mean waveform on the unit's channels", index=True)
+    for k, times in enumerate(TIMES):
+        nwb.add_unit(spike_times=times, electrodes=electrodes[k], waveform_mean=waves[k])
+    spikes = _read(nwb, tmp_path)
+    np.testing.assert_allclose(spikes.info.spike_width_ms, [0.25, 0.6, 0.6], atol=0.05)
+    np.testing.assert_array_equal(spikes.info.depth_um, [20.0, 80.0, 100.0])  # largest channels
+
+
+def test_in_memory_ragged_list_and_nan_padding():
+    """Waveforms of different shapes in memory; all-NaN channels are padding, left out."""
+    nwb = mock_NWBFile()
+    _probe(nwb)
+    padded = np.stack([_spike(0.6), np.full(60, np.nan)], axis=1)
+    units = Units(name="units", description="x", waveform_rate=RATE)
+    for times in TIMES:
+        units.add_unit(spike_times=times)
+    units.add_column("waveform_mean", "mean waveform", data=[_spike(0.25), padded, np.full(60, np.nan)])
+    spikes = read_units(units, "mem", "units")
+    np.testing.assert_allclose(spikes.info.spike_width_ms[:2], [0.25, 0.6], atol=0.05)
+    assert np.isnan(spikes.info.spike_width_ms[2]) and spikes.info.cell_type[2] == ""
+    assert any("no waveform (all NaN) for units [2]" in n for n in spikes.notes)
+
+
+def test_inf_or_partial_nan_in_waveforms_names_the_units(tmp_path):
+    nwb = mock_NWBFile()
+    _probe(nwb)
+    bad = _spike(0.6)
+    bad[10] = np.nan
+    _sorter_units(nwb, [[0], [1], [2]], [_spike(0.25), bad, _spike(0.6)])
+    with pytest.raises(InvalidDataError, match=r"units\.nwb: units waveform_mean of units \[1\] holds NaN"):
+        _read(nwb, tmp_path)
+    spikes = _read(nwb, tmp_path, use_waveforms=False)
+    assert np.all(np.isnan(spikes.info.spike_width_ms))
+    assert any("reader.use_waveforms = false" in n for n in spikes.notes)
+
+
+def test_real_files_units_and_what_is_missing(real_nwb_files):
+    """Economo et al. 2018: one unit each, depth column, the lab's cell type, 64 electrodes."""
+    from ndx_encoding_subspace.io import read_site
+
+    expected = {"dandicli_sub-anm369963_ses-20170228.nwb": (780.0, "Excellent", "PTlower"),
+                "dandicli_sub-anm372793_ses-20170508.nwb": (755.0, "Good", "PTupper")}
+    for path in real_nwb_files:
+        with NWBHDF5IO(str(path), "r", load_namespaces=True) as io:
+            nwb = io.read()
+            assert len(nwb.electrodes) == 64
+            spikes = read_units(nwb.units, path.name, "units")
+        assert len(spikes.times) == 1 and len(spikes.times[0]) > 100
+        assert np.all(np.diff(spikes.times[0]) >= 0)
+        assert list(spikes.info.ids) == [1001]
+        if path.name in expected:
+            depth, quality, cell_type = expected[path.name]
+            assert spikes.info.depth_um[0] == depth
+            assert spikes.properties["quality"][0] == quality
+            assert spikes.properties["cell_type"][0] == cell_type  # the lab's label, kept as it is
+        assert spikes.info.area[0].startswith("brain_region: ALM")
+        assert np.isnan(spikes.info.spike_width_ms[0]) and spikes.info.cell_type[0] == ""
+        notes = " | ".join(spikes.notes)
+        assert "depth from units column 'depth'" in notes
+        assert "units has no waveform_mean: spike width and cell class unknown" in notes
+        with pytest.raises(NoSoundStimulusError) as err:
+            read_site(path)
+        message = str(err.value)
+        assert path.name in message and "no sound stimulus" in message
+        assert "no presentation table has stimulus-parameter columns" in message
