@@ -26,6 +26,7 @@ ORDER = [
     "nonlinearity",
     "circuit",
     "results",
+    "dataset",  # cross-site tables and statistics of a run's results files
     "viz",
     "pipeline",  # runs every stage, and writes the report
     "entry",  # cli.py, widgets.py and the package's __init__

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 
 import pytest
 
-from ndx_encoding_subspace.cli import main
+from ndx_encoding_subspace.cli import EXIT_UNUSABLE, main
+from ndx_encoding_subspace.errors import InputError
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -18,13 +20,57 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_inspect_real_files_report_no_sound(real_nwb_files):
+    # the report is printed, and the exit code says the file cannot be used as it is
     for path in real_nwb_files:
         proc = _cli("inspect", str(path))
-        assert proc.returncode == 0, proc.stderr
+        assert proc.returncode == EXIT_UNUSABLE == InputError.exit_code == 3, proc.stderr
         assert "Traceback" not in proc.stderr
         text = proc.stdout.lower()
         assert "no sound stimulus" in text
         assert "unit" in text
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "cannot use this file" in lines[0]
+
+
+@pytest.fixture
+def tones(tmp_path):
+    from ndx_encoding_subspace.testing.layouts import tone_parameters
+
+    return tone_parameters(path=tmp_path / "tones.nwb").path
+
+
+def test_inspect_takes_the_reader_flags(tones, tmp_path, capsys):
+    assert main(["inspect", str(tones), "--json"]) == 3
+    plain = json.loads(capsys.readouterr().out)
+    assert plain["problems"] and "reader.synthesize_tones" in plain["problems"][0]
+    assert not plain["use"]
+
+    assert main(["inspect", str(tones), "--json", "--reader.synthesize_tones", "true"]) == 0
+    chosen = json.loads(capsys.readouterr().out)
+    assert set(chosen) == set(plain)  # the same keys, whatever the overrides
+    assert chosen["problems"] == [] and chosen["use"]["layout"]
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[reader]\nsynthesize_tones = true\n")
+    assert main(["inspect", str(tones), "--config", str(cfg)]) == 0
+    assert "problems:" not in capsys.readouterr().out
+
+
+def test_inspect_refuses_bad_reader_values_and_other_sections(tones, capsys):
+    assert main(["inspect", str(tones), "--reader.retries", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "retries" in err[0]
+    with pytest.raises(SystemExit) as exc:  # inspect reads no training parameters
+        main(["inspect", str(tones), "--training.max_epochs", "3"])
+    assert exc.value.code == 2
+
+
+def test_help_documents_the_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        main(["inspect", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--reader.synthesize_tones" in text and "--config" in text
+    assert "exits 3, after printing the report" in text and "4 remote" in text
 
 
 def test_truncated_file_is_one_line_error(real_nwb_files, tmp_path):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +28,7 @@ from ndx_encoding_subspace.io import (
     parse_dandi_id,
     read_site,
 )
+from ndx_encoding_subspace.io.dandi import download_asset
 from ndx_encoding_subspace.io.stream import RetryingSession
 from ndx_encoding_subspace.testing.dandi_server import MockDandiServer
 from ndx_encoding_subspace.testing.files import mock_site, write_nwb
@@ -70,7 +75,8 @@ def params(server, monkeypatch):
     monkeypatch.delenv("DANDI_API_KEY", raising=False)
     server.heal()
     server.reset_counters()
-    return ReaderParams(dandi_api_url=server.api_url, retries=2, retry_backoff_s=0.01)
+    # a generous deadline: a loaded test machine can be slow to answer, and no test here is about it
+    return ReaderParams(dandi_api_url=server.api_url, retries=2, retry_backoff_s=0.01, deadline_s=120.0)
 
 
 def test_parse_identifiers():
@@ -221,3 +227,31 @@ def test_local_reading_needs_no_remfile_and_streaming_names_the_extra(monkeypatc
     monkeypatch.setitem(sys.modules, "remfile", None)
     with pytest.raises(MissingDependencyError, match=r"ndx-encoding-subspace\[dandi\]"):
         stream.open_stream("http://127.0.0.1:9/x.nwb", name="x.nwb", size=10)
+
+
+def test_download_is_atomic_and_safe_for_two_workers(server, params, files, tmp_path, monkeypatch):
+    from ndx_encoding_subspace import atomic
+
+    synced = []
+    fsync = atomic.fsync_path
+    monkeypatch.setattr(atomic, "fsync_path", lambda p, **kw: (synced.append((Path(p), kw)), fsync(p, **kw)))
+    from ndx_encoding_subspace.io import dandi
+
+    both = threading.Barrier(2, timeout=30)
+    copy = dandi._copy_body
+    monkeypatch.setattr(dandi, "_copy_body", lambda *a: (both.wait(), copy(*a)))
+    (asset,) = list_assets("DANDI:000123/sub-1/sub-1_ses-2.nwb", reader=params)
+    with ThreadPoolExecutor(2) as pool:  # two workers writing the same asset at the same time
+        done = list(pool.map(lambda _: download_asset(asset, tmp_path, reader=params), range(2)))
+    assert done[0] == done[1] and done[0].read_bytes() == files[0]["sub-1/sub-1_ses-2.nwb"].read_bytes()
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [done[0]]  # no partial file left
+    assert len([p for p, kw in synced if not kw and p.parent == done[0].parent]) == 2  # each fsynced
+    assert (done[0].parent, {"directory": True}) in synced
+
+
+def test_download_of_the_wrong_size_leaves_nothing(server, params, tmp_path):
+    (asset,) = list_assets("DANDI:000123/sub-1/sub-1_ses-2.nwb", reader=params)
+    wrong = dataclasses.replace(asset, size=asset.size + 10)
+    with pytest.raises(RemoteError, match=rf"gave {asset.size} bytes, not the asset's {asset.size + 10}"):
+        download_asset(wrong, tmp_path, reader=params)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]

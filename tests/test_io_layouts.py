@@ -49,9 +49,9 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, LayoutSite]:
     return written
 
 
-def _inspect_json(path: Path, capsys: pytest.CaptureFixture[str]) -> dict:
+def _inspect_json(path: Path, capsys: pytest.CaptureFixture[str], *, usable: bool = True) -> dict:
     capsys.readouterr()
-    assert main(["inspect", "--json", str(path)]) == 0
+    assert main(["inspect", "--json", str(path)]) == (0 if usable else 3)  # 3: an input error
     return json.loads(capsys.readouterr().out)
 
 
@@ -130,7 +130,7 @@ def test_read_site_finds_every_presentation(sites: dict[str, LayoutSite], layout
 def test_inspect_json_reports_the_layout(sites: dict[str, LayoutSite], layout: str,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     site = sites[layout]
-    report = _inspect_json(site.path, capsys)
+    report = _inspect_json(site.path, capsys, usable=site.readable)
     assert report["problems"] == []
     use = report["use"]
     assert use["layout"] == site.kind
@@ -157,7 +157,7 @@ def test_tone_parameters_error_names_the_columns_found(sites: dict[str, LayoutSi
         read_site(site.path)
     for column in site.columns:
         assert column in str(raised.value), str(raised.value)
-    report = _inspect_json(site.path, capsys)
+    report = _inspect_json(site.path, capsys, usable=site.readable)
     assert report["use"] == {} and report["problems"]
     problems = " ".join(report["problems"])
     assert all(column in problems for column in site.columns), problems

@@ -233,3 +233,76 @@ def test_read_site_with_synthesized_tones():
     assert len(site.sounds) == 8
     assert {s.name for s in site.sounds} == {f"tone_{f:g}Hz_{lv:g}dB_100ms" for f in FREQS for lv in LEVELS}
     assert all(s.counts.shape == (2, 40, 3) for s in site.sounds)  # two repeats, 0.4 s of 10 ms bins
+
+
+def _plain_table(nwb, name: str = "tone_table", *, onset: str | None = "presentation_time"):
+    """A plain DynamicTable of tones in acquisition: onset column, no stop column."""
+    from hdmf.common import DynamicTable
+
+    table = DynamicTable(name=name, description="tones played")
+    if onset:
+        table.add_column(onset, "tone onset, s")
+    table.add_column("frequency", "tone frequency, Hz")
+    table.add_column("duration", "tone duration, s")
+    for i in range(4):
+        row = {"frequency": FREQS[i], "duration": 0.05}
+        if onset:
+            row[onset] = 1.0 + 0.5 * i
+        table.add_row(**row)
+    nwb.add_acquisition(table)
+    return table
+
+
+def test_plain_table_with_an_onset_column_gives_tones(tmp_path):
+    """Times from the table's own onset column; the stop falls back to the tone's duration."""
+    nwb = mock_NWBFile()
+    _plain_table(nwb)
+    path = write_nwb(nwb, tmp_path / "plain.nwb")
+    with NWBHDF5IO(str(path), "r") as io:
+        read = io.read()
+        (table,) = parameter_tables(read)
+        assert (table.path, table.onset, table.stop) == ("acquisition/tone_table", "presentation_time", "")
+        assert [c.name for c in table.columns] == ["frequency", "duration"]
+        tones = synthesize_tones(read, "plain.nwb", ReaderParams(synthesize_tones=True))
+    assert tones.table == "acquisition/tone_table" and len(tones.presentations) == 4
+    first = tones.presentations[0]
+    assert (first.start, first.stop) == pytest.approx((1.0, 1.05))
+    assert first.series.n_samples == int(0.05 * 48000)
+
+
+def test_tables_without_an_onset_column_are_not_offered():
+    nwb = mock_NWBFile()
+    _plain_table(nwb, onset=None)
+    assert parameter_tables(nwb) == []
+    with pytest.raises(NoSoundStimulusError, match="no presentation table has stimulus-parameter"):
+        synthesize_tones(nwb, "f.nwb", ReaderParams(synthesize_tones=True))
+
+
+def test_plain_table_read_site_and_bad_onsets():
+    from hdmf.common import DynamicTable
+
+    from ndx_encoding_subspace.io import read_site
+    from ndx_encoding_subspace.testing.files import mock_spiking_units
+
+    nwb = mock_NWBFile()
+    _plain_table(nwb)
+    mock_spiking_units(n_units=2, duration=5.0, waveforms=False, nwbfile=nwb)
+    site = read_site(nwb, reader=ReaderParams(synthesize_tones=True))
+    assert len(site.sounds) == 4 and site.source["table"] == "acquisition/tone_table"
+
+    nwb = mock_NWBFile()
+    table = DynamicTable(name="tones", description="x")
+    table.add_column("onset", "s")
+    table.add_column("freq", "Hz")
+    table.add_column("dur", "s")
+    table.add_row(onset=np.nan, freq=1000.0, dur=0.1)
+    nwb.add_acquisition(table)
+    with pytest.raises(InvalidDataError, match=r"f\.nwb: acquisition/tones rows \[0\] have no finite onset"):
+        synthesize_tones(nwb, "f.nwb", ReaderParams(synthesize_tones=True))
+
+
+def test_tone_ramp_defaults_to_the_reader_parameter():
+    rate = 48000.0
+    default = ReaderParams().tone_ramp_ms * 1e-3
+    np.testing.assert_array_equal(tone(1000.0, 0.1, rate), tone(1000.0, 0.1, rate, ramp_s=default))
+    assert not np.array_equal(tone(1000.0, 0.1, rate), tone(1000.0, 0.1, rate, ramp_s=0.0))

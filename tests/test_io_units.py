@@ -37,9 +37,10 @@ def _probe(nwb, n: int = 8, *, column: str = "rel_y", values=None, groups: int =
     return made
 
 
-def _sorter_units(nwb, electrodes: list[list[int]], waves: list | None = None) -> Units:
+def _sorter_units(nwb, electrodes: list[list[int]], waves: list | None = None, *,
+                  rate: float | None = RATE) -> Units:
     """A Units table as spikeinterface / neuroconv write it."""
-    units = Units(name="units", description="sorted units", waveform_rate=RATE if waves else None,
+    units = Units(name="units", description="sorted units", waveform_rate=rate if waves else None,
                   electrode_table=nwb.electrodes)
     for col, text in [("unit_name", "sorter id"), ("quality", "curation"), ("KSLabel", "Kilosort label"),
                       ("amp", "amplitude, uV")]:
@@ -235,3 +236,24 @@ def test_real_files_units_and_what_is_missing(real_nwb_files):
         message = str(err.value)
         assert path.name in message and "no sound stimulus" in message
         assert "no presentation table has stimulus-parameter columns" in message
+
+
+def test_waveforms_without_waveform_rate_are_a_note(tmp_path):
+    """neuroconv's deprecated waveform_means path writes waveform_mean without waveform_rate."""
+    nwb = mock_NWBFile()
+    _probe(nwb)
+    waves = [np.stack([_spike(0.25, amplitude=a) for a in amps], axis=1)
+             for amps in [(0.3, 1.0, 0.5), (1.0, 0.2, 0.1), (0.1, 0.2, 1.0)]]
+    _sorter_units(nwb, [[0, 1, 2], [3, 4, 5], [5, 6, 7]], waves, rate=None)
+    spikes = _read(nwb, tmp_path)
+    assert np.all(np.isnan(spikes.info.spike_width_ms)) and list(spikes.info.cell_type) == ["", "", ""]
+    assert any("units has waveform_mean but no waveform_rate: spike width unknown" in n for n in spikes.notes)
+    np.testing.assert_array_equal(spikes.info.depth_um, [20.0, 60.0, 140.0])  # largest channel still used
+
+
+def test_a_waveform_rate_that_is_no_rate_is_refused():
+    nwb = mock_NWBFile()
+    _probe(nwb)
+    units = _sorter_units(nwb, [[0], [1], [2]], [_spike(0.25), _spike(0.6), _spike(0.6)], rate=-30000.0)
+    with pytest.raises(InvalidDataError, match=r"mem: units waveform_rate = -30000\.0 is not a positive"):
+        read_units(units, "mem", "units")

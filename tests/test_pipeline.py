@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,3 +140,27 @@ def test_a_run_killed_after_the_subspaces_resumes_without_recomputing_them(recor
     run_site(recording, tmp_path / "other", config.replace(subspace={"noise_repeats": 3}),
              progress=False)
     assert len(computed) == 2
+
+
+def test_fingerprint_stamp_is_written_atomically(recording, tmp_path, monkeypatch):
+    # the stamp decides whether checkpoints are resumed: never a half-written one
+    from ndx_encoding_subspace import atomic
+    from ndx_encoding_subspace.pipeline import stages as analysis
+
+    synced = []
+    fsync = atomic.fsync_path
+    monkeypatch.setattr(atomic, "fsync_path", lambda p, **kw: (synced.append(Path(p)), fsync(p, **kw)))
+
+    def stop(*args, workdir, provenance, **kwargs):
+        stamp = workdir / "fingerprint"
+        assert stamp.read_text() == provenance["fingerprint"]
+        assert [p.name for p in workdir.iterdir()] == ["fingerprint"]  # no temporary file left
+        assert any(p.parent == workdir and p.name.endswith(".tmp") for p in synced)  # fsynced
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(analysis, "analyse_site", stop)
+    config = PipelineConfig.from_dict(TINY)
+    with pytest.raises(KeyboardInterrupt):
+        run_site(recording, tmp_path / "out", config, progress=False)
+    (stamp,) = (tmp_path / "out").glob(".*.work/fingerprint")
+    assert len(stamp.read_text()) > 0

@@ -1,9 +1,12 @@
 """The ``encoding-subspace`` command line: a thin layer over the Python API.
 
 Exit codes: 0 success; 1 unexpected internal error; 2 bad option or configuration;
-3 unusable input data; 4 remote (DANDI / HTTP) failure; 5 training failure;
-6 unusable results file; 7 the operating system refused a file operation (for
-example an output folder that cannot be created); 130 interrupted.
+3 unusable input data (``inspect`` too, after printing its report, when it finds
+problems that keep the reader from using the file); 4 remote (DANDI / HTTP) failure;
+5 training failure; 6 unusable results file; 7 the operating system refused a file
+operation (for example an output folder that cannot be created); 8 an optional package
+is missing; 9 some sites of a multi-site run failed (the others finished; a table says
+which and why); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -15,12 +18,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, EncodingSubspaceError
+from .errors import ConfigError, EncodingSubspaceError, InputError
 
 __all__ = ["main", "build_parser"]
 
 EXIT_INTERRUPTED = 130
 EXIT_OS_ERROR = 7
+#: ``inspect`` found problems: the code of the errors behind them (InputError)
+EXIT_UNUSABLE = InputError.exit_code
+
+EXIT_CODES = (
+    "exit codes: 0 success; 1 unexpected internal error; 2 bad option or configuration; "
+    f"{EXIT_UNUSABLE} unusable input data (inspect: the file has problems, after the report); "
+    "4 remote (DANDI / HTTP) failure; 5 training failure; 6 unusable results file; "
+    f"{EXIT_OS_ERROR} the operating system refused a file operation; 8 an optional package "
+    f"is missing; 9 some sites of a multi-site run failed; {EXIT_INTERRUPTED} interrupted"
+)
 
 
 def _flag_value(text: str) -> Any:
@@ -38,13 +51,16 @@ def _flag_value(text: str) -> Any:
         return text
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+def _add_config_flags(parser: argparse.ArgumentParser, sections: Sequence[str] | None = None) -> None:
+    """``--config`` and a ``--SECTION.NAME`` flag per parameter (of ``sections``, else all)."""
     from .pipeline.config import PipelineConfig
 
     parser.add_argument("--config", type=Path, help="TOML or YAML configuration file")
     groups: dict[str, argparse._ArgumentGroup] = {}
     defaults = PipelineConfig()
     for section, field in defaults.fields():
+        if sections is not None and section not in sections:
+            continue
         group = groups.setdefault(section, parser.add_argument_group(f"[{section}] parameters"))
         default = getattr(getattr(defaults, section), field.name)
         doc = field.metadata.get("help", "") if field.metadata else ""
@@ -74,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="encoding-subspace", allow_abbrev=False,
         description="Fit deep encoding models to auditory neurons recorded in NWB files and "
-        "reduce them to tuning subspaces, written back into NWB.",
+        "reduce them to tuning subspaces, written back into NWB.", epilog=EXIT_CODES,
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -90,8 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     run = sub.add_parser(
-        "run", allow_abbrev=False, help="run the whole method on an NWB file or a DANDI dataset")
-    run.add_argument("input", help="local NWB path, DANDI:000123[@version][/path glob], or asset URL")
+        "run", allow_abbrev=False, help="run the whole method on NWB files or a DANDI dataset",
+        description="Run the whole method on every site the inputs name: one results file per "
+        "site, resumable. One site runs in this process; several run in parallel on a dask "
+        "LocalCluster (--workers), an existing cluster (--scheduler, --scheduler-file) or SLURM "
+        "([cluster] kind = 'slurm'). A site that fails is recorded and the others go on; a rerun "
+        "retries only the unfinished sites; OUT/summary/ gets the dataset tables and report.",
+        epilog=EXIT_CODES)
+    run.add_argument("input", nargs="+",
+                     help="NWB files, folders, glob patterns, DANDI:000123[@version][/path glob], "
+                     "or asset URLs")
     run.add_argument("--out", type=Path, default=None,
                      help="output folder (default: ./encoding-subspace-results)")
     run.add_argument("--device", default=None, help="torch device: auto, cpu, cuda, cuda:1")
@@ -100,17 +124,84 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--report", action="store_true", help="also write the HTML report")
     run.add_argument("--overwrite", action="store_true",
                      help="replace a results file made from another input or with other parameters")
+    where = run.add_argument_group("where sites run (shortcuts of the [cluster] parameters)")
+    where.add_argument("--workers", type=int, default=None,
+                       help="worker processes of the local dask cluster (0: one per core)")
+    where.add_argument("--scheduler", default=None, help="address of a running dask scheduler")
+    where.add_argument("--scheduler-file", default=None, help="scheduler file of a running dask cluster")
     _add_config_flags(run)
 
-    inspect = sub.add_parser("inspect", allow_abbrev=False, help="show what the reader finds in an NWB file")
+    summarize = sub.add_parser(
+        "summarize", allow_abbrev=False, help="tables and report of every results file in a folder",
+        description="Write OUT/summary/: units.csv, dimensions.csv, pairs.csv, sites.csv and "
+        "report.html (the cross-site figures with their statistics).", epilog=EXIT_CODES)
+    summarize.add_argument("out", type=Path, help="output folder of a run")
+
+    inspect = sub.add_parser(
+        "inspect", allow_abbrev=False, help="show what the reader finds in an NWB file",
+        description="Show what the reader finds in an NWB file and what it would use; the "
+        "--reader.* flags (and [reader] of --config) show what an override would choose.",
+        epilog=f"exits {EXIT_UNUSABLE}, after printing the report, when the reader cannot use "
+        f"the file as it is (the report lists the problems); {EXIT_CODES}",
+    )
     inspect.add_argument("input", help="local NWB path, DANDI identifier or asset URL")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_config_flags(inspect, sections=("reader",))
 
     report = sub.add_parser("report", allow_abbrev=False, help="write a static HTML report of a results file")
     report.add_argument("results", type=Path, help="results NWB file written by run or demo")
     report.add_argument("--out", type=Path, default=None,
                         help="HTML file (default: next to the results, .html)")
     return parser
+
+
+def _run_config(args: argparse.Namespace):
+    config = _config_from_args(args)
+    if args.device is not None:
+        config = config.replace(training={"device": args.device}, dstrf={"device": args.device})
+    if args.cache is not None:  # the same folder as --reader.cache_dir
+        config = config.replace(reader={"cache_dir": str(args.cache)})
+    cluster: dict[str, Any] = {}
+    if args.workers is not None:
+        cluster.update(kind="local", workers=args.workers)
+    if args.scheduler is not None:
+        cluster.update(kind="scheduler", scheduler=args.scheduler)
+    if args.scheduler_file is not None:
+        cluster.update(kind="scheduler", scheduler_file=args.scheduler_file)
+    return config.replace(cluster=cluster) if cluster else config
+
+
+def _run(args: argparse.Namespace) -> int:
+    """One site in this process; several on dask, with a failure table and the summary."""
+    from .pipeline.sources import expand_inputs
+
+    config = _run_config(args)
+    out = args.out or Path("encoding-subspace-results")
+    sites = expand_inputs(args.input, reader=config.reader)
+    many = len(sites) > 1 or args.workers is not None or args.scheduler or args.scheduler_file
+    if not many:
+        from .pipeline.run import run_site
+
+        result = run_site(sites[0].source, out, config, progress=not args.no_progress,
+                          cache=args.cache, overwrite=args.overwrite)
+        print(result.format())
+        if args.report:
+            from .viz.report import write_report
+
+            print(f"report: {write_report(result.path, overwrite=True)}")
+        return 0
+    if args.overwrite or args.report:
+        raise ConfigError("--overwrite and --report apply to a run of one site; for several, remove "
+                          "the results to redo and use 'encoding-subspace report' per file")
+    from .pipeline.dataset import run_dataset
+    from .viz.report.dataset import summarize
+
+    done = run_dataset(sites, out, config, progress=not args.no_progress,
+                       on_site=lambda s: print(s.line(), file=sys.stderr, flush=True))
+    print(done.format())
+    summary = summarize(out)
+    print(f"summary: {summary.folder}")
+    return done.exit_code
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -122,25 +213,23 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(summary.format())
         return 0
     if args.command == "run":
-        from .pipeline.run import run_site
+        return _run(args)
+    if args.command == "summarize":
+        from .viz.report.dataset import summarize
 
-        config = _config_from_args(args)
-        if args.device is not None:
-            config = config.replace(training={"device": args.device}, dstrf={"device": args.device})
-        out = args.out or Path("encoding-subspace-results")
-        result = run_site(args.input, out, config, progress=not args.no_progress, cache=args.cache,
-                          overwrite=args.overwrite)
-        print(result.format())
-        if args.report:
-            from .viz.report import write_report
-
-            print(f"report: {write_report(result.path, overwrite=True)}")
+        summary = summarize(args.out)
+        print("\n".join(f"{name}: {path}" for name, path in summary.files.items()))
         return 0
     if args.command == "inspect":
         from .io import inspect_nwb
 
-        found = inspect_nwb(args.input)
+        found = inspect_nwb(args.input, reader=_config_from_args(args).reader)
         print(json.dumps(found.to_dict(), indent=2) if args.json else found.format())
+        if found.problems:
+            count = f"{len(found.problems)} problem{'s' if len(found.problems) > 1 else ''}"
+            print(f"encoding-subspace: error: {found.source}: the reader cannot use this file "
+                  f"({count}, listed in the report)", file=sys.stderr)
+            return EXIT_UNUSABLE
         return 0
     if args.command == "report":
         from .viz.report import write_report

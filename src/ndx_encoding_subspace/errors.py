@@ -22,6 +22,7 @@ __all__ = [
     "TrainingError",
     "ResultsError",
     "MissingDependencyError",
+    "SitesFailedError",
     "import_optional",
 ]
 
@@ -87,6 +88,13 @@ class MissingDependencyError(EncodingSubspaceError, ImportError):
     package extra to install."""
 
     exit_code = 8
+
+
+class SitesFailedError(EncodingSubspaceError):
+    """Some sites of a dataset failed while others finished; each failure is recorded in
+    ``OUT/summary/sites.json`` with its own error and exit code."""
+
+    exit_code = 9
 
 
 def import_optional(module: str, extra: str, purpose: str) -> Any:

@@ -33,8 +33,9 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, BinaryIO
 
+from ..atomic import write_bytes
 from ..errors import ConfigError, RemoteError
 from .dandi_client import (
     API_KEY_ENV,
@@ -44,9 +45,6 @@ from .dandi_client import (
     dandi_logs_to_debug,
 )
 from .reader_params import ReaderParams
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "DandiRef",
@@ -301,7 +299,12 @@ def download_asset(
 ) -> Path:
     """Download ``asset`` whole into ``folder`` (kept when already there); its local path.
 
-    ``reader`` gives the network parameters of the request (retries, timeouts, deadline).
+    The file is written atomically (:func:`~ndx_encoding_subspace.atomic.write_bytes`):
+    a temporary file of its own, fsynced, then renamed, so that a killed download leaves
+    nothing under the target's name and two processes downloading the same asset do not
+    write into each other's file. A download shorter or longer than the asset's size is
+    refused. ``reader`` gives the network parameters of the request (retries, timeouts,
+    deadline).
     """
     import requests
 
@@ -312,7 +315,6 @@ def download_asset(
     if target.is_file() and (asset.size is None or target.stat().st_size == asset.size):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
     headers = {}
     key = os.environ.get(API_KEY_ENV)
     if key and asset.dandiset:
@@ -322,14 +324,21 @@ def download_asset(
         with session, session.get(asset.url, stream=True, headers=headers) as response:
             session.check()
             response.raise_for_status()
-            with open(partial, "wb") as out:
-                for chunk in response.iter_content(1 << 20):
-                    out.write(chunk)
+            write_bytes(target, lambda out: _copy_body(response, out, asset))
     except RemoteError:
-        partial.unlink(missing_ok=True)
         raise
     except (requests.RequestException, OSError) as err:
-        partial.unlink(missing_ok=True)
         raise RemoteError(f"{asset.name}: download from {asset.url} failed: {err}") from None
-    partial.replace(target)
     return target
+
+
+def _copy_body(response: Any, out: BinaryIO, asset: RemoteAsset) -> None:
+    written = 0
+    for chunk in response.iter_content(1 << 20):
+        out.write(chunk)
+        written += len(chunk)
+    if asset.size is not None and written != asset.size:
+        raise RemoteError(
+            f"{asset.name}: download from {asset.url} gave {written} bytes, not the asset's "
+            f"{asset.size}"
+        )

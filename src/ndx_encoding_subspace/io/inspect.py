@@ -44,7 +44,8 @@ class InspectionReport:
         What :func:`read_site` would use (empty when it would fail): ``layout`` and
         ``reason`` (why it was chosen), ``units``, ``sounds``, ``table``, ``column``,
         ``presentations``, ``sounds_presented``, ``repeated_sounds``, ``repeats`` (sound ->
-        presentations), ``unmatched`` (names matching no sound), ``notes``, ``unused``
+        presentations), ``unmatched`` (the first 20 names matching no sound) and
+        ``unmatched_count`` (how many), ``notes``, ``unused``
         (every object left unused, ``path (type)``) and ``description``.
     site : dict
         The site's summary counts when it could be built (``check=True``), else empty.
@@ -147,7 +148,10 @@ def inspect_nwb(
         Overrides, as for :func:`read_site`.
     check : bool
         Also build the site (reads every sound and computes the spectrograms) and report
-        its summary; without it only the layout is checked.
+        its summary. Without it only the layout is detected: the tables' name, time and
+        flag columns are read, and no sound is read except where the ``series`` layout
+        compares waveforms of the same shape (their first samples, then the whole
+        waveform of those whose first samples are equal).
     spectrogram : SpectrogramParams, optional
         Used with ``check``.
 
@@ -214,7 +218,9 @@ def _use_lines(use: dict[str, Any]) -> list[str]:
     ]
     lines.extend(f"  note: {n}" for n in use.get("notes", []))
     if use.get("unmatched"):
-        lines.append(f"  names matching no sound ({len(use['unmatched'])}): {', '.join(use['unmatched'])}")
+        count = use.get("unmatched_count", len(use["unmatched"]))
+        more = f" and {count - len(use['unmatched'])} more" if count > len(use["unmatched"]) else ""
+        lines.append(f"  names matching no sound ({count}): {', '.join(use['unmatched'])}{more}")
     unused = use.get("unused", [])
     lines.append(f"  left unused: {len(unused) or 'nothing'}")
     lines.extend(f"    {u}" for u in unused)

@@ -25,7 +25,21 @@ __all__ = [
 ]
 
 SOUND_TYPES = ("TimeSeries", "AcousticWaveformSeries")
+#: More channels than this: not a sound (a 2-D series is (time, channels) in NWB).
 _MAX_CHANNELS = 16
+
+
+def _bad_sound_shape(path: str, kind: str, shape: tuple[int, ...]) -> str:
+    """Why a series of this shape is not taken for a sound ('' when it is fine)."""
+    if len(shape) == 2 and shape[0] <= _MAX_CHANNELS < shape[1]:
+        return (
+            f"{path} ({kind} of shape {shape}: looks transposed, {shape[0]} channels x "
+            f"{shape[1]} samples; NWB stores (time, channels), rewrite it as shape "
+            f"{(shape[1], shape[0])})"
+        )
+    if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] > _MAX_CHANNELS):
+        return f"{path} ({kind} of shape {shape}: not (time,) or (time, up to {_MAX_CHANNELS} channels))"
+    return ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,8 +190,9 @@ def _sound(path: str, obj: Any, place: str, params: ReaderParams) -> SoundSeries
     if kind not in SOUND_TYPES:
         return f"{path} ({kind})"
     shape = _shape(obj.data)
-    if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] > _MAX_CHANNELS):
-        return f"{path} ({kind} of shape {shape})"
+    bad = _bad_sound_shape(path, kind, shape)
+    if bad:
+        return bad
     rate, start = _rate_and_start(obj)
     if rate is not None and rate < params.min_sample_rate:
         return f"{path} ({kind} at {rate:g} Hz, below reader.min_sample_rate)"

@@ -4,7 +4,8 @@ The layouts of sound presentations are modules of :mod:`~ndx_encoding_subspace.i
 ``templates``, ``continuous``, ``series`` and ``segments``. With ``reader.layout = "auto"``
 they are tried in the order of :data:`~ndx_encoding_subspace.io.layouts.ORDER` and the
 first that recognises the file wins; the :class:`Layout` says which, why, what it left
-unused, and the names in the file that matched no sound. ``reader.layout`` forces one
+unused, and the names in the file that matched no sound (counted; the first
+:data:`~.names.UNMATCHED_SHOWN` kept). ``reader.layout`` forces one
 (``continuous`` falls back to ``segments`` when no table names what played); the other
 ``reader`` fields (``sounds``, ``presentations``, ``sound_column``) win inside every layout.
 
@@ -27,6 +28,7 @@ from .inventory import (
     pick_path,
 )
 from .layouts import DETECTORS, FALLBACKS, ORDER, Candidate, Context
+from .names import UNMATCHED_SHOWN
 from .parameters import no_waveform_message, parameter_tables
 from .reader_params import ReaderParams
 
@@ -54,7 +56,10 @@ class Layout:
     reason : str
         Why this layout was chosen.
     unmatched : tuple of str
-        Names in the presentation table that matched no sound (rows left out).
+        The first :data:`~.names.UNMATCHED_SHOWN` names in the presentation table that
+        matched no sound (rows left out).
+    n_unmatched : int
+        How many different names matched no sound.
     unused : tuple of str
         Every object of the file the reader leaves unused, as ``path (type)``.
     notes : tuple of str
@@ -72,6 +77,12 @@ class Layout:
     unmatched: tuple[str, ...] = ()
     unused: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    n_unmatched: int = 0
+
+    @property
+    def unmatched_count(self) -> int:
+        """How many different names matched no sound (at least those kept)."""
+        return max(self.n_unmatched, len(self.unmatched))
 
     def repeats(self) -> dict[str, int]:
         """Presentations of each sound, in order of first presentation."""
@@ -100,7 +111,9 @@ class Layout:
         if self.notes:
             text += "; " + "; ".join(self.notes)
         if self.unmatched:
+            more = self.unmatched_count - len(self.unmatched)
             text += f"; names matching no sound: {', '.join(self.unmatched)}"
+            text += f" and {more} more" if more else ""
         return text
 
     def provenance(self) -> dict[str, Any]:
@@ -114,6 +127,7 @@ class Layout:
             "column": self.column,
             "presentations": len(self.presentations),
             "unmatched": list(self.unmatched),
+            "unmatched_count": self.unmatched_count,
             "notes": list(self.notes),
         }
 
@@ -200,7 +214,8 @@ def locate(nwbfile: Any, name: str, params: ReaderParams | None = None) -> Layou
         column=found.column,
         presentations=found.presentations,
         reason=found.reason,
-        unmatched=found.unmatched,
+        unmatched=found.unmatched[:UNMATCHED_SHOWN],
+        n_unmatched=max(found.n_unmatched, len(found.unmatched)),
         unused=_unused(inv, paths),
         notes=found.notes,
     )

@@ -3,7 +3,8 @@
 A table may name a sound ``/stimuli/Clip03.WAV`` where the template is called ``clip03``:
 :func:`name_key` drops the folder, a known audio extension, surrounding blanks and case,
 so that both give ``"clip03"``. :class:`NameIndex` matches names through these keys and
-remembers every name that matched nothing, for the layout's description and ``inspect``.
+counts the names that matched nothing, keeping the first :data:`UNMATCHED_SHOWN` of them
+for the layout's description and ``inspect``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ __all__ = [
     "is_baseline_value",
     "looks_like_file",
     "NameIndex",
+    "UNMATCHED_SHOWN",
 ]
+
+#: Unmatched names kept (for messages, ``inspect`` and provenance); the rest are counted.
+UNMATCHED_SHOWN = 20
 
 #: Extensions dropped from sound names (lower case, with the dot).
 AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".mp3", ".ogg", ".aif", ".aiff", ".au", ".snd", ".mat", ".npy")
@@ -151,13 +156,22 @@ def looks_like_file(value: Any) -> bool:
 
 
 class NameIndex(Generic[T]):
-    """Objects by name, matched by :func:`name_key`; unmatched names are remembered.
+    """Objects by name, matched by :func:`name_key`; unmatched names are counted.
 
     Parameters
     ----------
     items : iterable of (name, object)
         Exact names first take precedence; a key shared by several objects matches none
         of them by key (only exactly).
+
+    Attributes
+    ----------
+    unmatched : list of str
+        The first :data:`UNMATCHED_SHOWN` different names that matched nothing.
+    n_unmatched : int
+        How many different names matched nothing.
+    n_matched : int
+        How many calls of :meth:`get` found an object.
     """
 
     def __init__(self, items: Iterable[tuple[str, T]]) -> None:
@@ -167,16 +181,27 @@ class NameIndex(Generic[T]):
             self._exact.setdefault(name, obj)
             by_key.setdefault(name_key(name), []).append(obj)
         self._by_key = {k: v[0] for k, v in by_key.items() if all(o is v[0] for o in v)}
+        self._missed: set[str] = set()
         self.unmatched: list[str] = []
+        self.n_matched = 0
+
+    @property
+    def n_unmatched(self) -> int:
+        """How many different names matched nothing."""
+        return len(self._missed)
 
     def get(self, name: Any) -> T | None:
-        """The object ``name`` designates, or None (then remembered in :attr:`unmatched`)."""
+        """The object ``name`` designates, or None (then counted in :attr:`n_unmatched`)."""
         text = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
         found = self._exact.get(text)
         if found is None:
             found = self._exact.get(text.strip().lstrip("/"))
         if found is None:
             found = self._by_key.get(name_key(text))
-        if found is None and text not in self.unmatched:
-            self.unmatched.append(text)
+        if found is not None:
+            self.n_matched += 1
+        elif text not in self._missed:
+            self._missed.add(text)
+            if len(self.unmatched) < UNMATCHED_SHOWN:
+                self.unmatched.append(text)
         return found

@@ -5,7 +5,12 @@ the objects that keep it readable (h5py file, NWBHDF5IO, remote stream) and a ``
 that every error message uses. Failures to open become :class:`NotNWBError` (missing,
 truncated, not HDF5, HDF5 but not NWB, unreadable by pynwb), :class:`RemoteError`
 (network, DANDI API) or :class:`AmbiguousInputError` (an identifier naming several
-assets).
+assets). Whatever was opened is closed again when opening fails part way.
+
+Inside :meth:`OpenedNWB.reading`, HDF5 read failures become :class:`NotNWBError` (a
+damaged file), this package's own errors pass unchanged, and any other exception (most
+likely a bug) becomes :class:`UnexpectedReadError`, naming the file, what was being read
+and the original error.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -31,9 +37,25 @@ from .reader_params import ReaderParams
 if TYPE_CHECKING:
     from .stream import RetryingSession
 
-__all__ = ["OpenedNWB", "open_nwb", "open_local", "open_remote", "HDF5_SIGNATURE"]
+__all__ = [
+    "OpenedNWB",
+    "UnexpectedReadError",
+    "open_nwb",
+    "open_local",
+    "open_remote",
+    "HDF5_SIGNATURE",
+]
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+#: h5py's wrappers of the HDF5 library: what they raise comes from the library itself
+_HDF5_LIBRARY = re.compile(r"^h5py\.(h5[a-z]*|_errors|_objects|_proxy|_conv)$")
+
+
+class UnexpectedReadError(RuntimeError):
+    """Reading an open file failed in a way that means neither a damaged file nor a known
+    user error (most likely a bug); the message names the file, what was being read and the
+    original error, which is chained as ``__cause__``."""
 
 
 @dataclasses.dataclass
@@ -60,6 +82,7 @@ class OpenedNWB:
     _h5: h5py.File | None = None
     _stream: Any = None
     _owned: bool = True
+    _tempdir: Path | None = None
 
     def close(self) -> None:
         """Close the file (does nothing for NWBFile objects passed in)."""
@@ -76,7 +99,9 @@ class OpenedNWB:
                 self._stream.close()
         if self.session is not None:
             self.session.close()
-        self._io = self._h5 = self._stream = None
+        if self._tempdir is not None:  # a download made without reader.cache_dir
+            shutil.rmtree(self._tempdir, ignore_errors=True)
+        self._io = self._h5 = self._stream = self._tempdir = None
 
     def __enter__(self) -> OpenedNWB:
         return self
@@ -88,8 +113,10 @@ class OpenedNWB:
     def reading(self, what: str = "") -> Iterator[None]:
         """Turn low-level read failures into errors naming the file.
 
-        A network failure recorded by the session becomes :class:`RemoteError`; other
-        h5py / OS errors become :class:`NotNWBError` (a damaged file).
+        A network failure recorded by the session becomes :class:`RemoteError`; HDF5 and
+        OS read errors, and hdmf failing to build an object, become :class:`NotNWBError`
+        (a damaged file); this package's own errors pass unchanged; anything else becomes
+        :class:`UnexpectedReadError` naming the file, ``what`` and the original error.
         """
         try:
             yield
@@ -97,13 +124,33 @@ class OpenedNWB:
             if self.session is not None:
                 self.session.check()
             raise
+        except UnexpectedReadError:
+            raise  # already named by an inner reading()
+        except MemoryError:
+            raise
         except Exception as err:
             if self.session is not None:
                 self.session.check()
-            if isinstance(err, OSError | KeyError | RuntimeError | ValueError):
-                where = f" while reading {what}" if what else ""
-                raise NotNWBError(f"{self.name}: the file is damaged{where}: {err}") from err
-            raise
+            where = f" while reading {what}" if what else ""
+            cause = f"{type(err).__name__}: {err}"
+            if _is_damage(err):
+                raise NotNWBError(f"{self.name}: the file is damaged{where}: {cause}") from err
+            raise UnexpectedReadError(f"{self.name}: unexpected error{where}: {cause}") from err
+
+
+def _is_damage(err: Exception) -> bool:
+    """Whether ``err`` means a damaged file rather than a bug of the code reading it."""
+    if isinstance(err, OSError):  # h5py reports failed reads (and the OS its own) so
+        return True
+    from hdmf.build.errors import ConstructError
+
+    if isinstance(err, ConstructError):  # hdmf could not build an object from the file
+        return True
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    module = tb.tb_frame.f_globals.get("__name__", "") if tb is not None else ""
+    return bool(_HDF5_LIBRARY.match(module))
 
 
 def open_nwb(source: Any, *, reader: ReaderParams | None = None) -> OpenedNWB:
@@ -151,22 +198,24 @@ def open_local(path: Path, *, name: str | None = None, provenance: dict | None =
         raise NotNWBError(f"{label}: file not found")
     if not path.is_file():
         raise NotNWBError(f"{label}: not a file")
+    prov = provenance or {"path": str(path.resolve()), "size": path.stat().st_size, "sha256": _sha256(path)}
     try:
         h5 = h5py.File(path, "r")
     except OSError as err:
         raise NotNWBError(_h5_open_error(label, _signature(path), path.stat().st_size, err)) from None
-    prov = provenance or {"path": str(path.resolve()), "size": path.stat().st_size, "sha256": _sha256(path)}
     return _open_h5(h5, label, prov)
 
 
 def open_remote(asset: RemoteAsset, *, reader: ReaderParams | None = None) -> OpenedNWB:
-    """Open a remote NWB file by streaming it, or by downloading it when asked."""
+    """Open a remote NWB file by streaming it, or by downloading it when asked.
+
+    A download without ``reader.cache_dir`` goes to a temporary folder, removed when the
+    returned file is closed.
+    """
     params = reader or ReaderParams()
     asset.check_nwb()
     if params.download:
-        folder = params.cache_dir or tempfile.mkdtemp(prefix="encoding-subspace-")
-        local = download_asset(asset, folder, reader=params)
-        return open_local(local, name=asset.name, provenance={**asset.provenance(), "local": str(local)})
+        return _open_downloaded(asset, params)
     key = os.environ.get(API_KEY_ENV)
     from .stream import open_stream  # streaming needs the ``dandi`` extra; local files do not
 
@@ -182,16 +231,36 @@ def open_remote(asset: RemoteAsset, *, reader: ReaderParams | None = None) -> Op
         headers={"Authorization": f"token {key}"} if key and asset.dandiset else None,
     )
     try:
-        h5 = h5py.File(stream, "r")
-    except Exception as err:  # h5py passes on whatever the file object raised
-        session.check()
-        head = b""
+        try:
+            h5 = h5py.File(stream, "r")
+        except Exception as err:  # h5py passes on whatever the file object raised
+            session.check()
+            head = b""
+            with contextlib.suppress(Exception):
+                stream.seek(0)
+                head = stream.read(min(8, stream.length))
+            raise NotNWBError(_h5_open_error(asset.name, head, stream.length, err)) from None
+        opened = _open_h5(h5, asset.name, asset.provenance(), session=session)
+    except BaseException:
         with contextlib.suppress(Exception):
-            stream.seek(0)
-            head = stream.read(min(8, stream.length))
-        raise NotNWBError(_h5_open_error(asset.name, head, stream.length, err)) from None
-    opened = _open_h5(h5, asset.name, asset.provenance(), session=session)
+            stream.close()
+        session.close()
+        raise
     opened._stream = stream
+    return opened
+
+
+def _open_downloaded(asset: RemoteAsset, params: ReaderParams) -> OpenedNWB:
+    temporary = None if params.cache_dir else Path(tempfile.mkdtemp(prefix="encoding-subspace-"))
+    try:
+        local = download_asset(asset, params.cache_dir or temporary, reader=params)
+        where = {} if temporary else {"local": str(local)}  # a temporary path would not last
+        opened = open_local(local, name=asset.name, provenance={**asset.provenance(), **where})
+    except BaseException:
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    opened._tempdir = temporary
     return opened
 
 

@@ -1,7 +1,8 @@
 """Presentation tables that give stimulus parameters instead of sound waveforms.
 
 Tuning-curve sessions often store no waveform at all: a TimeIntervals table (``trials`` or
-``intervals/...``) lists each tone's frequency, level (or attenuation) and duration.
+``intervals/...``), or a DynamicTable with an onset column (``presentation_time``...)
+anywhere in the file, lists each tone's frequency, level (or attenuation) and duration.
 :func:`parameter_tables` finds such columns, :func:`no_waveform_message` turns them into the
 reader's error when no waveform is found, and
 :func:`~ndx_encoding_subspace.io.tones.synthesize_tones` (with
@@ -35,6 +36,7 @@ __all__ = [
     "ParameterTable",
     "parameter_tables",
     "no_waveform_message",
+    "numeric_values",
 ]
 
 #: Words of a column name that make it a stimulus-parameter column of each kind.
@@ -97,7 +99,7 @@ class ParameterColumn:
 
 @dataclasses.dataclass(frozen=True)
 class ParameterTable:
-    """A TimeIntervals table with stimulus-parameter columns.
+    """A presentation table (with an onset column) with stimulus-parameter columns.
 
     Attributes
     ----------
@@ -107,14 +109,19 @@ class ParameterTable:
         Number of rows (presentations).
     columns : tuple of ParameterColumn
         The stimulus-parameter columns found, in the table's order.
-    table : TimeIntervals
+    table : TimeIntervals or DynamicTable
         The table itself.
+    onset, stop : str
+        Its columns of each row's onset and end (``stop`` empty: none), as
+        :class:`~.inventory.TableInfo` finds them (``start_time``, ``presentation_time``...).
     """
 
     path: str
     rows: int
     columns: tuple[ParameterColumn, ...]
     table: Any = dataclasses.field(compare=False, repr=False)
+    onset: str = "start_time"
+    stop: str = "stop_time"
 
     def column(self, kind: str) -> ParameterColumn | None:
         """The first column of ``kind`` (``"frequency"``, ``"level"``, ...), or None."""
@@ -155,7 +162,8 @@ def _unit(kind: str, name: str, description: str, values: np.ndarray) -> tuple[s
     return "dB", False
 
 
-def _numeric(column: Any) -> np.ndarray | None:
+def numeric_values(column: Any) -> np.ndarray | None:
+    """A column's values as 1-D float64, or None when it is not one number per row."""
     if isinstance(column, VectorIndex | DynamicTableRegion):
         return None
     try:
@@ -165,13 +173,13 @@ def _numeric(column: Any) -> np.ndarray | None:
     return values if values.ndim == 1 else None
 
 
-def _parameter_columns(table: Any) -> tuple[ParameterColumn, ...]:
+def _parameter_columns(table: Any, times: tuple[str, ...]) -> tuple[ParameterColumn, ...]:
     found = []
     for name in table.colnames:
         kind = _kind(name)
-        if kind is None or name in ("start_time", "stop_time"):
+        if kind is None or name in ("start_time", "stop_time", *times):
             continue
-        values = _numeric(table[name])
+        values = numeric_values(table[name])
         if values is None:
             continue
         unit, assumed = _unit(kind, name, str(getattr(table[name], "description", "") or ""), values)
@@ -185,20 +193,25 @@ def parameter_tables(nwbfile: Any) -> list[ParameterTable]:
     Parameters
     ----------
     nwbfile : NWBFile
-        An open file; every TimeIntervals table (``intervals``, ``trials``, ``epochs``,
-        processing modules) is looked at.
+        An open file; every table with times is looked at: TimeIntervals (``intervals``,
+        ``trials``, ``epochs``) and DynamicTables with an onset column
+        (:data:`~.names.ONSET_COLUMNS`) in acquisition, stimulus or processing modules.
 
     Returns
     -------
     list of ParameterTable
-        Tables with at least one numeric column recognised as frequency, level,
-        attenuation or duration (see the module docstring), in the file's order.
+        Tables with an onset column and at least one numeric column recognised as
+        frequency, level, attenuation or duration (see the module docstring), in the
+        file's order. Tables without an onset column cannot say when a tone played and
+        are not offered.
     """
     out = []
     for info in inventory(nwbfile).tables:
-        columns = _parameter_columns(info.table)
+        if not info.onset:
+            continue
+        columns = _parameter_columns(info.table, (info.onset, info.stop))
         if columns:
-            out.append(ParameterTable(info.path, info.rows, columns, info.table))
+            out.append(ParameterTable(info.path, info.rows, columns, info.table, info.onset, info.stop))
     return out
 
 

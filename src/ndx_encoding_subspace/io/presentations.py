@@ -8,13 +8,16 @@ objects:
 * :func:`baseline_mask` -- rows where no sound played: an empty, ``none``, NaN or
   ``baseline`` name, or a flag column (``is_stimulus``, ``*baseline*``, ``trial_type``...);
 * :func:`row_times` -- onset and end of each row (the end may be missing: NaN);
-* :func:`template_rows`, :func:`track_rows`, :func:`fixed_segments` -- the presentations.
+* :func:`template_rows`, :func:`track_rows`, :func:`fixed_segments` -- the presentations;
+* :func:`check_overlaps` -- presentations that overlap in time are refused (the spikes
+  of the overlap would count for both).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,13 +29,20 @@ from .names import STIMULUS_FLAG_COLUMNS, TYPE_COLUMNS, NameIndex, display_name,
 
 __all__ = [
     "RowRef",
+    "RowsRead",
     "row_refs",
     "baseline_mask",
     "row_times",
     "template_rows",
     "track_rows",
     "fixed_segments",
+    "check_overlaps",
+    "format_rows",
+    "OVERLAP_TOLERANCE_S",
 ]
+
+#: Presentations may overlap by this much (s) before they are refused: rounding of times.
+OVERLAP_TOLERANCE_S = 1e-3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +55,33 @@ class RowRef:
     count: int | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class RowsRead:
+    """The presentations read from a table's rows, and what was left out.
+
+    Attributes
+    ----------
+    presentations : list of Presentation
+    n_baseline : int
+        Rows where no sound played.
+    flag : str
+        The flag column that marked baseline rows ('' when only names did).
+    unmatched : list of str
+        The first :data:`~.names.UNMATCHED_SHOWN` names that matched no sound.
+    n_unmatched : int
+        How many different names matched no sound.
+    skipped : list of int
+        Rows left out for another reason (a reference into another series).
+    """
+
+    presentations: list[Presentation]
+    n_baseline: int = 0
+    flag: str = ""
+    unmatched: list[str] = dataclasses.field(default_factory=list)
+    n_unmatched: int = 0
+    skipped: list[int] = dataclasses.field(default_factory=list)
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
@@ -53,28 +90,30 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _ref(value: Any) -> RowRef:
+    """A RowRef of one TimeSeriesReference (a namedtuple in memory, a record read from file)."""
+    if value is None:
+        return RowRef("")
+    idx_start, count, series = value[0], value[1], value[2]
+    if series is None or int(idx_start) < 0:
+        return RowRef("")
+    return RowRef(series.name, series.object_id, int(idx_start), int(count))
+
+
 def row_refs(table: Any, column: str) -> list[RowRef]:
-    """What each row of ``table`` names in ``column``."""
+    """What each row of ``table`` names in ``column`` (each column read in one go)."""
     col = table[column]
     n = len(table)
-    if is_ts_reference(col):
-        out = []
-        for i in range(n):
-            value = col[i]
-            refs = value if isinstance(value, list | tuple) and not hasattr(value, "timeseries") else [value]
-            ref = refs[0] if refs else None
-            if ref is None or ref.timeseries is None or ref.idx_start < 0:
-                out.append(RowRef(""))
-                continue
-            out.append(
-                RowRef(ref.timeseries.name, ref.timeseries.object_id, int(ref.idx_start), int(ref.count))
-            )
-        return out
     if isinstance(col, VectorIndex):
-        values = [col[i][0] if len(col[i]) else "" for i in range(n)]
+        ends = np.asarray(col.data[:], dtype=np.int64)
+        values = list(col.target.data[:]) if len(ends) and ends[-1] else []
+        begins = np.concatenate(([0], ends[:-1]))
+        firsts = [values[b] if e > b else None for b, e in zip(begins, ends, strict=True)]
     else:
-        values = list(col.data[:])
-    return [RowRef(_text(v)) for v in values]
+        firsts = list(col.data[:])
+    if is_ts_reference(col):
+        return [_ref(v) for v in firsts[:n]]
+    return [RowRef(_text(v)) for v in firsts[:n]]
 
 
 def _flags(values: np.ndarray) -> np.ndarray | None:
@@ -133,9 +172,15 @@ def row_times(info: TableInfo, rows: np.ndarray, name: str) -> tuple[np.ndarray,
         bad = np.union1d(bad, np.flatnonzero(used & ~np.isfinite(stop)))
     if bad.size:
         raise InvalidDataError(
-            f"{name}: {info.path} rows {bad[:10].tolist()} have NaN/inf times or stop before start"
+            f"{name}: {info.path} rows {format_rows(bad.tolist())} have NaN/inf times or stop before start"
         )
     return start, stop
+
+
+def format_rows(rows: Sequence[int], shown: int = 10) -> str:
+    """``[1, 2, 3]`` or ``[1, 2, ...] (25 rows)`` for messages."""
+    text = str([int(r) for r in rows[:shown]])
+    return text if len(rows) <= shown else f"{text[:-1]}, ...] ({len(rows)} rows)"
 
 
 def _label(series: SoundSeries, first: int, count: int) -> str:
@@ -143,13 +188,12 @@ def _label(series: SoundSeries, first: int, count: int) -> str:
 
 
 def template_rows(
-    info: TableInfo, column: str, sounds: tuple[SoundSeries, ...], name: str
-) -> tuple[list[Presentation], list[str], int]:
+    info: TableInfo, column: str, sounds: tuple[SoundSeries, ...], name: str, strict: bool = False
+) -> RowsRead:
     """Presentations of templates named by ``column`` (names matched by :func:`~.names.name_key`).
 
-    Returns
-    -------
-    presentations, names that matched no template, number of baseline rows
+    With ``strict`` every name must match a template: the first that does not ends the
+    reading (no presentations), so that a column of other names (trial ids) costs little.
     """
     refs = row_refs(info.table, column)
     index: NameIndex[SoundSeries] = NameIndex(
@@ -164,6 +208,8 @@ def template_rows(
         series = by_id.get(ref.object_id) if ref.object_id else index.get(ref.key)
         if series is not None:
             matched.append((row, series, ref))
+        elif strict:
+            return RowsRead([], int(baseline.sum()), "", index.unmatched, index.n_unmatched)
     start, stop = row_times(info, np.array([m[0] for m in matched], dtype=int), name)
     out = []
     for row, series, ref in matched:
@@ -181,21 +227,28 @@ def template_rows(
                 _label(series, first, count), float(start[row]), float(end), row, series, first, count
             )
         )
-    return out, list(index.unmatched), int(baseline.sum())
+    return RowsRead(out, int(baseline.sum()), "", list(index.unmatched), index.n_unmatched)
 
 
-def track_rows(
-    info: TableInfo, column: str, sound: SoundSeries, name: str
-) -> tuple[list[Presentation], int, str]:
+def _next_onsets(start: np.ndarray, end: float) -> np.ndarray:
+    """Each row's end when the table has no stop column: the next finite onset (the last:
+    ``end``); rows with a NaN/inf onset neither end a segment nor get an end (NaN)."""
+    finite = np.flatnonzero(np.isfinite(start))
+    order = finite[np.argsort(start[finite], kind="stable")]
+    stop = np.full(start.shape, np.nan)
+    stop[order[:-1]] = start[order[1:]]
+    stop[order[-1:]] = end
+    return stop
+
+
+def track_rows(info: TableInfo, column: str, sound: SoundSeries, name: str) -> RowsRead:
     """Segments of one continuous ``sound`` cut at the rows of ``info`` naming what played.
 
     Rows naming the same sound (by :func:`~.names.name_key`) are repeats; the label is the
     name as first written, without folder and extension. Without a stop column a segment
-    ends at the next row's onset (the last at the end of the sound).
-
-    Returns
-    -------
-    presentations, number of baseline rows, the flag column that marked baseline rows ('')
+    ends at the next row's onset (the last at the end of the sound; rows with a NaN onset
+    are not onsets). Rows whose TimeSeriesReference points into another series are left
+    out (:attr:`RowsRead.skipped`); rows in use with NaN/inf times are refused.
     """
     assert sound.rate is not None
     refs = (
@@ -204,21 +257,20 @@ def track_rows(
         else [RowRef(f"{info.path.rpartition('/')[2]}_{i:04d}") for i in range(info.rows)]
     )
     baseline, flag = baseline_mask(info, refs)
-    rows = np.flatnonzero(~baseline)
+    own = sound.series.object_id
+    foreign = np.array([bool(r.object_id) and r.object_id != own for r in refs], dtype=bool)
+    rows = np.flatnonzero(~baseline & ~foreign)
     start, stop = row_times(info, rows, name)
     t0, rate, n_total = sound.starting_time, float(sound.rate), sound.n_samples
     if not info.stop:
-        order = np.argsort(start, kind="stable")
-        stop = np.empty_like(start)
-        stop[order[:-1]] = start[order[1:]]
-        stop[order[-1:]] = t0 + n_total / rate
+        stop = _next_onsets(start, t0 + n_total / rate)
     labels: dict[str, str] = {}
     out, outside = [], []
     for row in rows:
         ref = refs[row]
         if ref.idx_start is not None:
             first, count = ref.idx_start, int(ref.count or 0)
-            label = ref.key if ref.object_id != sound.series.object_id else _label(sound, first, count)
+            label = _label(sound, first, count)
         else:
             first = int(round((start[row] - t0) * rate))
             count = int(round((stop[row] - start[row]) * rate))
@@ -231,10 +283,44 @@ def track_rows(
         out.append(Presentation(label, float(start[row]), float(stop[row]), int(row), sound, first, count))
     if outside:
         raise InvalidDataError(
-            f"{name}: {info.path} rows {outside[:10]} lie outside the sound {sound.path} "
+            f"{name}: {info.path} rows {format_rows(outside)} lie outside the sound {sound.path} "
             f"({t0:g} to {t0 + n_total / rate:g} s)"
         )
-    return out, int(baseline.sum()), flag
+    return RowsRead(out, int(baseline.sum()), flag, skipped=np.flatnonzero(foreign).tolist())
+
+
+def check_overlaps(
+    pres: Sequence[Presentation], name: str, where: str, hint: str, by_series: bool = False
+) -> None:
+    """Refuse presentations that begin before an earlier one ends (by more than
+    :data:`OVERLAP_TOLERANCE_S`), or at the same time: the spikes of the overlap would be
+    counted for each. ``where`` names the table (or the series); ``hint`` says how to
+    choose other presentations. Messages name the rows (the series with ``by_series``)."""
+    if len(pres) < 2:
+        return
+    start = np.array([p.start for p in pres])
+    stop = np.array([p.stop for p in pres])
+    order = np.lexsort((stop, start))
+    s, e = start[order], stop[order]
+    reach = np.maximum.accumulate(e)
+    hit = np.flatnonzero((s[1:] < reach[:-1] - OVERLAP_TOLERANCE_S) | (s[1:] <= s[:-1])) + 1
+    if not hit.size:
+        return
+
+    def said(p: Presentation) -> str:
+        what = p.series.path if by_series else f"row {p.row}"
+        return f"{what} ({p.start:g}-{p.stop:g} s)"
+
+    pairs = []
+    for i in hit[:5]:
+        j = i - 1 if s[i] <= s[i - 1] else int(np.argmax(e[:i]))
+        pairs.append(f"{said(pres[order[i]])} overlaps {said(pres[order[j]])}")
+    more = f"; ... ({hit.size} in all)" if hit.size > 5 else ""
+    raise InvalidDataError(
+        f"{name}: {where} has {hit.size} presentations that begin before an earlier one ends "
+        f"(or at the same time): {'; '.join(pairs)}{more}. Each presentation must end before the "
+        f"next begins, else its spikes count for both: fix the times, or {hint}"
+    )
 
 
 def fixed_segments(sound: SoundSeries, step: float) -> list[Presentation]:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from ..errors import ConfigError
 from ..params import Params, check_choice, check_range
 
-__all__ = ["ReaderParams", "SOUND_COLUMNS"]
+__all__ = ["ReaderParams", "SOUND_COLUMNS", "LAYOUTS"]
+
+#: Values of ``reader.layout``: ``auto`` and the layouts of :mod:`~.layouts` (kept in step
+#: with ``layouts.ORDER`` by the tests).
+LAYOUTS = ("auto", "templates", "continuous", "series", "segments", "tones")
 
 #: Column names that, in a presentation or trials table, name the sound played.
 SOUND_COLUMNS = ("sound", "stimulus", "stim_name", "sound_name", "stimulus_name")
@@ -39,11 +44,15 @@ class ReaderParams(Params):
         them), ``"continuous"`` (one sound series aligned to the session, cut at the rows of
         a table naming what played, else into fixed segments), ``"series"`` (one sound
         series per presentation, each with its own starting time, as neuroconv's
-        AudioInterface writes) or ``"segments"`` (one sound series cut into fixed segments).
+        AudioInterface writes), ``"segments"`` (one sound series cut into fixed segments)
+        or ``"tones"`` (pure tones synthesized from a table of tone parameters; needs
+        ``synthesize_tones = true``, and then skips the layouts with waveforms).
     sounds : tuple of str
         Object paths of the sound series to use (templates or the continuous sound).
     presentations : str
-        Object path of the TimeIntervals table holding the presentations (or segments).
+        Object path of the table holding the presentations (or segments): a
+        TimeIntervals table, or any DynamicTable with an onset column (``start_time``,
+        ``presentation_time``, ``onset``, ``timestamp``), wherever it lies in the file.
     sound_column : str
         Column of that table naming the sound of each row (text, or a
         TimeSeriesReferenceVectorData column).
@@ -97,10 +106,15 @@ class ReaderParams(Params):
         ``tone_reference_db - a``; without a level column every tone is at this level.
     tone_ramp_ms : float
         Duration of each synthesized tone's raised-cosine onset and offset ramps, ms.
+    max_sound_s : float
+        Longest sound or presentation the reader builds or reads, s: a synthesized tone
+        (with its silence up to the row's end) or a declared waveform longer than this is
+        refused before any memory is allocated for it (a damaged stop time or shape could
+        otherwise ask for hundreds of gigabytes). Raise it for longer sounds.
     """
 
     units: str = _field("", "object path of the Units table (empty: detect)")
-    layout: str = _field("auto", "auto, templates, continuous, series or segments")
+    layout: str = _field("auto", "auto, templates, continuous, series, segments or tones")
     sounds: tuple[str, ...] = _field((), "object paths of the sound series (empty: detect)")
     presentations: str = _field("", "object path of the presentation table (empty: detect)")
     sound_column: str = _field("", "column naming the sound of each presentation (empty: detect)")
@@ -123,10 +137,17 @@ class ReaderParams(Params):
     tone_sample_rate: float = _field(48000.0, "sample rate of synthesized tones, Hz")
     tone_reference_db: float = _field(94.0, "level of a synthesized tone of RMS 1, dB")
     tone_ramp_ms: float = _field(5.0, "onset and offset ramps of synthesized tones, ms")
+    max_sound_s: float = _field(600.0, "longest sound or presentation read or synthesized, s")
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the parameter and the bad value."""
-        check_choice("reader.layout", self.layout, ("auto", "templates", "continuous", "series", "segments"))
+        check_choice("reader.layout", self.layout, LAYOUTS)
+        if self.layout == "tones" and self.synthesize_tones is not True:
+            raise ConfigError(
+                "reader.layout = 'tones' synthesizes pure tones from a table of tone parameters: "
+                "set reader.synthesize_tones = true as well (with reader.layout = 'auto', the "
+                "tones are tried after every layout with waveforms)"
+            )
         check_range("reader.segment_s", self.segment_s, 0.0, low_open=True)
         check_range("reader.min_sample_rate", self.min_sample_rate, 0.0)
         check_range("reader.min_spikes", self.min_spikes, 0)
@@ -139,6 +160,9 @@ class ReaderParams(Params):
         check_range("reader.tone_sample_rate", self.tone_sample_rate, 0.0, low_open=True)
         check_range("reader.tone_reference_db", self.tone_reference_db, -400.0, 400.0)
         check_range("reader.tone_ramp_ms", self.tone_ramp_ms, 0.0)
+        check_range("reader.max_sound_s", self.max_sound_s, 0.0, low_open=True)
+        if not math.isfinite(self.max_sound_s):
+            raise ConfigError(f"reader.max_sound_s must be a finite number of s, got {self.max_sound_s!r}")
         for name in ("units", "presentations", "sound_column", "dandi_api_url", "cache_dir"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"reader.{name} must be text, got {getattr(self, name)!r}")

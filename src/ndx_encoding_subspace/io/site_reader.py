@@ -90,8 +90,52 @@ def _site_name(opened: OpenedNWB) -> str:
     return stem or str(opened.nwbfile.identifier)
 
 
-def read_waveform(pres: Presentation, channel: int, name: str) -> np.ndarray:
-    """The samples of one presentation's sound, mono float64, checked finite."""
+def _check_declared_size(pres: Presentation, name: str, max_sound_s: float) -> None:
+    """Refuse a presentation longer than ``max_sound_s`` from its declared shape, unread."""
+    series = pres.series
+    data = series.series.data
+    shape = getattr(data, "shape", None)
+    total = int(shape[0]) if shape is not None and len(shape) else series.n_samples
+    n = max(0, min(pres.n_samples, total - pres.first_sample))
+    if not series.rate or n / series.rate <= max_sound_s:
+        return
+    dtype = getattr(data, "dtype", None)
+    itemsize = np.dtype(dtype).itemsize if dtype is not None else 8
+    size = n * max(series.n_channels, 1) * itemsize
+    raise InvalidDataError(
+        f"{name}: sound {pres.sound!r} ({series.path}) declares {n} samples x {series.n_channels} "
+        f"channel(s) at {series.rate:g} Hz: {n / series.rate:g} s ({size / 1e9:.3g} GB as stored), "
+        f"longer than reader.max_sound_s = {max_sound_s:g} s; not read (check the series' shape "
+        "and rate, or raise reader.max_sound_s)"
+    )
+
+
+def read_waveform(
+    pres: Presentation, channel: int, name: str, max_sound_s: float | None = None
+) -> np.ndarray:
+    """The samples of one presentation's sound, mono float64, checked finite.
+
+    Parameters
+    ----------
+    pres : Presentation
+        The presentation (series, first sample, number of samples).
+    channel : int
+        ``reader.channel``: a channel of a multi-channel sound, -1 their mean.
+    name : str
+        How messages name the file.
+    max_sound_s : float, optional
+        ``reader.max_sound_s`` (None: its default): a longer presentation, by its declared
+        shape and rate, is refused before it is read.
+
+    Raises
+    ------
+    InvalidDataError
+        Longer than ``max_sound_s``, empty, or holding NaN or inf.
+    ConfigError
+        ``channel`` beyond the sound's channels.
+    """
+    limit = ReaderParams().max_sound_s if max_sound_s is None else max_sound_s
+    _check_declared_size(pres, name, limit)
     series = pres.series
     stop = pres.first_sample + pres.n_samples
     data = np.asarray(series.series.data[pres.first_sample : stop], dtype=np.float64)
@@ -195,7 +239,7 @@ def build_site(
                 f"{label}: sound {sound!r} ({pres.series.path}) has no sample rate "
                 "(neither rate nor regular timestamps)"
             )
-        wave = read_waveform(pres, reader.channel, label)
+        wave = read_waveform(pres, reader.channel, label, reader.max_sound_s)
         raw.append(spectrogram(wave, pres.series.rate, spec_params, name=sound))
     if progress is not None:
         progress("reading sounds and spectrograms", len(order), len(order))

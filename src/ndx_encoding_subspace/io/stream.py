@@ -255,14 +255,18 @@ def open_stream(
     session = RetryingSession(
         name, retries=retries, backoff_s=backoff_s, timeout_s=timeout_s, deadline_s=deadline_s, sleep=sleep
     )
-    session.headers.update(headers or {})
-    if size is None:
-        size = remote_size(session, url)
-    cache = None
-    if cache_dir:
-        folder = Path(cache_dir) / "ranges"
-        folder.mkdir(parents=True, exist_ok=True)
-        cache = remfile.DiskCache(str(folder))
-    stream = remfile.File(url, disk_cache=cache, _size=int(size))
-    stream.session = session
+    try:  # the session is closed on every failure: nobody else holds it yet
+        session.headers.update(headers or {})
+        if size is None:
+            size = remote_size(session, url)
+        cache = None
+        if cache_dir:
+            folder = Path(cache_dir) / "ranges"
+            folder.mkdir(parents=True, exist_ok=True)
+            cache = remfile.DiskCache(str(folder))
+        stream = remfile.File(url, disk_cache=cache, _size=int(size))
+        stream.session = session
+    except BaseException:
+        session.close()
+        raise
     return stream, session

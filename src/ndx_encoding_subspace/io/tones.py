@@ -18,7 +18,7 @@ from pynwb import TimeSeries
 
 from ..errors import AmbiguousInputError, ConfigError, InvalidDataError, NoSoundStimulusError
 from .inventory import Presentation, SoundSeries, pick_path
-from .parameters import ParameterTable, no_waveform_message, parameter_tables
+from .parameters import ParameterTable, no_waveform_message, numeric_values, parameter_tables
 from .reader_params import ReaderParams
 
 __all__ = ["SynthesizedTones", "tone", "synthesize_tones"]
@@ -31,7 +31,7 @@ def tone(
     *,
     level_db: float = 0.0,
     reference_db: float = 0.0,
-    ramp_s: float = 0.005,
+    ramp_s: float | None = None,
     length_s: float = 0.0,
 ) -> np.ndarray:
     """A pure tone with raised-cosine ramps, float32.
@@ -46,8 +46,9 @@ def tone(
         Hz.
     level_db, reference_db : float
         The tone's RMS amplitude is ``10 ** ((level_db - reference_db) / 20)`` (sine phase 0).
-    ramp_s : float
-        Onset and offset ramp duration (s), at most half the tone.
+    ramp_s : float, optional
+        Onset and offset ramp duration (s), at most half the tone; None: the default of
+        ``reader.tone_ramp_ms`` (:class:`~.reader_params.ReaderParams`).
     length_s : float
         Total length (s) when longer than the tone: silence follows it.
 
@@ -55,6 +56,8 @@ def tone(
     -------
     ndarray, shape (max(round(duration * sample_rate), round(length_s * sample_rate)),)
     """
+    if ramp_s is None:
+        ramp_s = ReaderParams().tone_ramp_ms * 1e-3
     n_tone = int(round(duration * sample_rate))
     n = max(n_tone, int(round(length_s * sample_rate)))
     t = np.arange(n_tone) / sample_rate
@@ -115,20 +118,37 @@ class SynthesizedTones:
         }
 
 
+def _times(table: ParameterTable, column: str, name: str) -> np.ndarray:
+    """The table's time column ``column`` in seconds, one per row (all NaN when '')."""
+    if not column:
+        return np.full(table.rows, np.nan)
+    values = numeric_values(table.table[column])
+    if values is None or values.shape != (table.rows,):
+        raise InvalidDataError(
+            f"{name}: {table.path} column {column!r} does not hold one number (time, s) per row"
+        )
+    return values
+
+
 def _row_parameters(
     table: ParameterTable, name: str, params: ReaderParams
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Frequency (Hz), level (dB), duration (s), start and window (s) of every row."""
+    """Frequency (Hz), level (dB), duration (s), start and window (s) of every row.
+
+    Times come from the table's onset and stop columns (``start_time``/``stop_time`` of a
+    TimeIntervals table, ``presentation_time``... of another table); without a stop
+    column the window is the tone's duration.
+    """
     freq_col = table.column("frequency")
     if freq_col is None:
         raise NoSoundStimulusError(f"{name}: {table.path} has no frequency column for the tones")
     level_col = table.column("level") or table.column("attenuation")
     dur_col = table.column("duration")
-    start = np.asarray(table.table["start_time"].data[:], dtype=np.float64)
-    stop = np.asarray(table.table["stop_time"].data[:], dtype=np.float64)
+    start = _times(table, table.onset, name)
+    stop = _times(table, table.stop, name)
     bad = np.flatnonzero(~np.isfinite(start))
     if bad.size:
-        raise InvalidDataError(f"{name}: {table.path} rows {bad[:10].tolist()} have no finite start_time")
+        raise InvalidDataError(f"{name}: {table.path} rows {bad[:10].tolist()} have no finite {table.onset}")
     level = np.full(table.rows, params.tone_reference_db)
     if level_col is not None:
         sign = -1.0 if level_col.kind == "attenuation" else 1.0
@@ -140,8 +160,8 @@ def _row_parameters(
         duration = stop - start
         if not np.any(np.isfinite(duration)):
             raise InvalidDataError(
-                f"{name}: {table.path} has no duration column and no finite stop_time: the tones' "
-                "durations are unknown"
+                f"{name}: {table.path} has no duration column and no finite "
+                f"{table.stop or 'stop time column'}: the tones' durations are unknown"
             )
     window = np.where(np.isfinite(stop) & (stop - start > duration), stop - start, duration)
     used = tuple(c.name for c in (freq_col, level_col, dur_col) if c is not None)
@@ -163,6 +183,21 @@ def _check_rows(
             f"reader.tone_sample_rate = {params.tone_sample_rate:g} Hz is too low for the "
             f"{freq[high].max():g} Hz tones of {table.path} in {name}: set it above "
             f"{2 * freq[high].max():g}"
+        )
+
+
+def _check_lengths(
+    total: np.ndarray, keep: np.ndarray, table: ParameterTable, name: str, params: ReaderParams
+) -> None:
+    """Refuse rows whose sound (tone and silence to the row's end) exceeds ``max_sound_s``
+    (by more than half a sample: times like ``1.3 - 1.0`` are not exact)."""
+    long = np.flatnonzero(keep & (total > params.max_sound_s + 0.5 / params.tone_sample_rate))
+    if long.size:
+        stop = f" and silence up to its {table.stop}" if table.stop else ""
+        raise InvalidDataError(
+            f"{name}: {table.path} rows {long[:10].tolist()} would give sounds of up to "
+            f"{total[long].max():g} s (the tone{stop}), longer than reader.max_sound_s = "
+            f"{params.max_sound_s:g} s: check these rows, or raise reader.max_sound_s"
         )
 
 
@@ -216,7 +251,8 @@ def synthesize_tones(
     frequency and duration with ``reader.tone_ramp_ms`` raised-cosine ramps, RMS amplitude
     ``10 ** ((level - reader.tone_reference_db) / 20)``, sampled at
     ``reader.tone_sample_rate``, followed by silence up to the shortest interval
-    (``stop_time - start_time``) of its rows when that is longer than the tone.
+    (stop minus onset, from the table's onset and stop columns) of its rows when that is
+    longer than the tone.
 
     Parameters
     ----------
@@ -241,7 +277,8 @@ def synthesize_tones(
     AmbiguousInputError
         Several such tables and no ``reader.presentations``.
     InvalidDataError
-        Rows without a finite start, frequencies or durations at or below 0, no duration.
+        Rows without a finite onset, frequencies or durations at or below 0, no duration,
+        sounds longer than ``reader.max_sound_s`` (refused before they are built).
     ConfigError
         A frequency at or above half ``reader.tone_sample_rate``; an unknown table.
     """
@@ -256,6 +293,8 @@ def synthesize_tones(
     length: dict[tuple[float, float, float], float] = {}
     for i in np.flatnonzero(keep):
         length[keys[i]] = min(length.get(keys[i], np.inf), float(window[i]))
+    total = np.array([max(keys[i][2], length.get(keys[i], 0.0)) for i in range(table.rows)])
+    _check_lengths(total, keep, table, name, params)
     sounds = {key: _tone_series(key, total, table.path, params) for key, total in length.items()}
     presentations = []
     for i in np.flatnonzero(keep):

@@ -7,7 +7,8 @@
   there is one per electrode, else their mean), at a ``max_channel``-like column, or at
   its ``electrode_group`` when that lies at one depth.
 * ``waveform_mean``: (time,) or (time, channels) per unit, or ragged (indexed: channel
-  counts differ); all-NaN channels (padding) are left out.
+  counts differ); all-NaN channels (padding) are left out. Without ``waveform_rate`` (as
+  neuroconv's deprecated ``waveform_means`` path writes) widths are unknown, said in a note.
 
 :attr:`UnitSpikes.notes` says where the metadata came from and what is missing.
 """
@@ -250,7 +251,8 @@ def read_units(
     NoUnitsError
         No ``spike_times`` column, no units, or no unit with enough spikes.
     InvalidDataError
-        NaN/inf spike times or waveforms, waveforms without sample rate.
+        NaN/inf spike times or waveforms, a ``waveform_rate`` that is not a positive
+        number (none at all: spike widths unknown, said in ``notes``).
     """
     params = params or ReaderParams()
     ids = np.asarray(units.id.data[:], dtype=np.int64)

@@ -117,24 +117,37 @@ def waveform_widths(
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Spike width (ms; NaN without a waveform), cell class and notes for each unit.
 
+    A table without ``waveform_rate`` (neuroconv's deprecated ``waveform_means`` path
+    writes ``waveform_mean`` and leaves it unset) gives unknown widths and says so in a
+    note; the waveforms still place the units on their largest channel.
+
     Raises
     ------
     InvalidDataError
-        The table has no usable ``waveform_rate``.
+        A ``waveform_rate`` that is not a positive finite number.
     """
-    rate = getattr(units, "waveform_rate", None)
-    if rate is None or not np.isfinite(rate) or rate <= 0:
-        raise InvalidDataError(
-            f"{name}: {path} has waveform_mean but no waveform_rate (sample rate of the "
-            "waveforms); set reader.use_waveforms = false to skip spike widths"
-        )
     from ..data.celltype import classify, spike_widths
 
     widths = np.full(len(ids), np.nan)
+    rate = getattr(units, "waveform_rate", None)
+    if rate is None:
+        return widths, classify(widths, celltype), [
+            f"{path} has waveform_mean but no waveform_rate: spike width unknown (cell class too)"
+        ]
+    try:
+        rate = float(rate)
+    except (TypeError, ValueError):
+        rate = float("nan")
+    if not np.isfinite(rate) or rate <= 0:
+        raise InvalidDataError(
+            f"{name}: {path} waveform_rate = {getattr(units, 'waveform_rate', None)!r} is not a "
+            "positive sample rate (Hz) of waveform_mean; set reader.use_waveforms = false to skip "
+            "spike widths"
+        )
     for i, w in enumerate(waves):
         if w is not None:
             where = f"{name}: {path} waveform_mean of unit {ids[i]}"
-            widths[i] = spike_widths(w[None], float(rate), celltype, where=where)[0]
+            widths[i] = spike_widths(w[None], rate, celltype, where=where)[0]
     notes = ["spike width and cell class from waveform_mean"]
     empty = [int(ids[i]) for i, w in enumerate(waves) if w is None]
     if empty:

@@ -10,9 +10,11 @@ A configuration file (TOML or YAML) has one table per stage, named as in
     variance_threshold = 0.9
 
 The table ``[compute]`` (``threads = 2``) bounds the CPU threads of the whole run
-(:mod:`.compute`); it does not change results. Unknown tables and unknown keys are
-errors. Every parameter is also a command-line flag ``--SECTION.NAME`` (see
-``encoding-subspace run --help``).
+(:mod:`.compute`); it does not change results. The table ``[cluster]`` says where the
+sites of a dataset run (:mod:`.cluster`); it does not change results either, and is left
+out of :meth:`PipelineConfig.to_dict` (so of provenance and fingerprints) while it holds
+its defaults. Unknown tables and unknown keys are errors. Every parameter is also a
+command-line flag ``--SECTION.NAME`` (see ``encoding-subspace run --help``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ..models.params import CNNParams, LNParams, ScoringParams, SubspaceModelPar
 from ..nonlinearity import SSRFParams
 from ..params import Params
 from ..subspace import SubspaceParams
+from .cluster import ClusterParams
 
 __all__ = ["SECTIONS", "PipelineConfig", "section_class"]
 
@@ -57,7 +60,13 @@ SECTIONS: dict[str, type[Params]] = {
     "scoring": ScoringParams,
     # not a stage: CPU threads of the whole run (no effect on results)
     "compute": ComputeParams,
+    # not a stage: where the sites of a dataset run (no effect on results)
+    "cluster": ClusterParams,
 }
+
+#: sections left out of :meth:`PipelineConfig.to_dict` while they hold their defaults:
+#: settings of where a run happens, which results files made before them do not hold
+OMITTED_WHEN_DEFAULT = ("cluster",)
 
 
 def section_class(name: str) -> type[Params]:
@@ -158,8 +167,12 @@ class PipelineConfig:
         return cls.from_dict(values, where=str(path))
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        """Every parameter of every stage, JSON-compatible (stored as provenance)."""
-        return {name: params.to_dict() for name, params in self._sections.items()}
+        """Every parameter of every stage, JSON-compatible (stored as provenance).
+
+        Sections of :data:`OMITTED_WHEN_DEFAULT` appear only when set.
+        """
+        return {name: params.to_dict() for name, params in self._sections.items()
+                if name not in OMITTED_WHEN_DEFAULT or params != SECTIONS[name]()}
 
     def replace(self, **sections: Mapping[str, Any]) -> PipelineConfig:
         """A copy with some parameters of some stages changed."""
@@ -167,7 +180,7 @@ class PipelineConfig:
         for name, changes in sections.items():
             if name not in SECTIONS:
                 raise ConfigError(f"unknown configuration section {name!r}")
-            values[name] = {**values[name], **dict(changes)}
+            values[name] = {**values.get(name, {}), **dict(changes)}
         return PipelineConfig.from_dict(values)
 
     def fields(self) -> list[tuple[str, dataclasses.Field]]:

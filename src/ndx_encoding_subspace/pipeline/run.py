@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import write_text
 from ..compute import thread_limits
 from ..data.site import SiteData
 from ..errors import ConfigError
@@ -77,8 +78,9 @@ def config_fingerprint(config: PipelineConfig, identity: dict[str, Any]) -> str:
     """
     values = config.to_dict()
     values.pop("compute", None)
+    values.pop("cluster", None)
     for volatile in ("device", "cache_dir", "download", "retries", "retry_backoff_s", "timeout_s",
-                     "deadline_s"):
+                     "deadline_s", "max_sound_s"):
         for section in values.values():
             section.pop(volatile, None)
     text = json.dumps({"config": values, "input": identity}, sort_keys=True, default=str)
@@ -239,7 +241,7 @@ def _run_site(
         if stamp.exists() and stamp.read_text().strip() != fingerprint:
             shutil.rmtree(workdir)  # checkpoints of other parameters cannot be resumed
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "fingerprint").write_text(fingerprint)
+    write_text(workdir / "fingerprint", fingerprint)
     try:
         results = analyse_site(site, config, workdir=workdir, progress=bars,
                                provenance={"input": identity, "fingerprint": fingerprint})

@@ -39,7 +39,10 @@ class Candidate:
         The table and column naming the presentations ('' when none).
     presentations : tuple of Presentation
     unmatched : tuple of str
-        Names in the table that matched no sound (their rows are left out).
+        The first :data:`~..names.UNMATCHED_SHOWN` names in the table that matched no
+        sound (their rows are left out).
+    n_unmatched : int
+        How many different names matched no sound.
     notes : tuple of str
         Anything else worth saying: baseline rows skipped, repeats found by hashing...
     """
@@ -52,6 +55,7 @@ class Candidate:
     presentations: tuple[Presentation, ...]
     unmatched: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    n_unmatched: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,8 +6,9 @@ rows) whose column names what played in each row: a known column (``sound``,
 ``stimulus``, ``wav_file``...), a text column of file names (``/stimuli/clip03.wav``), or
 a TimeSeriesReferenceVectorData column into the track. The track is cut at the rows'
 intervals (without a stop column, at the next row's onset). Baseline rows (``none``, empty,
-NaN, ``baseline``, or a flag column) are skipped. Rows naming the same sound (path,
-extension and case ignored) are repeats.
+NaN, ``baseline``, or a flag column) are skipped, and so are rows referencing another
+series (said in a note). Rows naming the same sound (path, extension and case ignored) are
+repeats. Segments that overlap in time (or start together) are refused.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from ...errors import AmbiguousInputError, ConfigError, InvalidDataError
 from ..inventory import SoundSeries, TableInfo, is_ts_reference
 from ..names import name_key
-from ..presentations import baseline_mask, row_refs, track_rows
+from ..presentations import baseline_mask, check_overlaps, format_rows, row_refs, track_rows
 from .base import Candidate, Context, ambiguous_tables, overlapping
 
 __all__ = ["KIND", "detect", "single_track"]
@@ -95,7 +96,11 @@ def detect(ctx: Context) -> Candidate | str:
     if len(found) > 1:
         raise ambiguous_tables(ctx.name, f"segments of {track.path}", found)
     info, column = found[0]
-    pres, n_baseline, flag = track_rows(info, column, track, ctx.name)
+    read = track_rows(info, column, track, ctx.name)
+    pres, n_baseline, flag = read.presentations, read.n_baseline, read.flag
+    check_overlaps(
+        pres, ctx.name, info.path, "choose other rows with reader.presentations and reader.sound_column"
+    )
     what = f"column {column!r}" if column else "rows (each row a different segment: no column names them)"
     reason = (
         f"one sound series {track.path} cut at the intervals of {info.path}, whose {what} names what played"
@@ -104,6 +109,11 @@ def detect(ctx: Context) -> Candidate | str:
     if n_baseline:
         said = f", flagged by column {flag!r}" if flag else ""
         notes.append(f"{n_baseline} rows of {info.path} play no sound (baseline{said}) and are skipped")
+    if read.skipped:
+        notes.append(
+            f"{len(read.skipped)} rows of {info.path} (rows {format_rows(read.skipped)}) reference another "
+            f"series than {track.path} and are skipped"
+        )
     if not info.stop:
         notes.append(f"{info.path} has no stop column: each segment ends at the next row's onset")
     return Candidate(KIND, reason, (track,), info.path, column, tuple(pres), (), tuple(notes))

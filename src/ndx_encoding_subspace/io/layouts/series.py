@@ -8,12 +8,16 @@ do not overlap in time (series that overlap are ambiguous: see :mod:`.continuous
 
 Each series is one presentation, lasting its samples. Identical waveforms are the same
 sound: series of the same length, channels, rate, type, conversion and offset are compared
-by a hash of their samples, read in chunks; a series whose shape no other series shares is
-never read here. A sound is named after the first series (in time) holding it.
+by a hash of their first :data:`PREFIX_SAMPLES` samples, and only those whose prefixes are
+equal by a hash of all their samples, read in blocks of at most :data:`CHUNK_BYTES`; a
+series whose shape no other series shares is never read here. A sound is named after the
+first series (in time) holding it. Series given to this layout (``reader.layout =
+"series"``) that overlap in time are refused, naming them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import defaultdict
 
@@ -21,14 +25,18 @@ import numpy as np
 
 from ...errors import InvalidDataError
 from ..inventory import Presentation, SoundSeries
-from .base import Candidate, Context, overlapping
+from ..presentations import check_overlaps
+from .base import Candidate, Context
 
 __all__ = ["KIND", "detect", "waveform_digest", "same_sounds"]
 
 KIND = "series"
 
-#: Samples read at a time when hashing a waveform.
-CHUNK_SAMPLES = 1 << 20
+#: Samples hashed first: series whose prefixes differ are different sounds, read no further.
+PREFIX_SAMPLES = 1 << 16
+
+#: Bytes read at a time when hashing a waveform (whatever its channels and type).
+CHUNK_BYTES = 1 << 23
 
 
 def _signature(s: SoundSeries) -> tuple:
@@ -44,30 +52,48 @@ def _signature(s: SoundSeries) -> tuple:
     )
 
 
-def waveform_digest(s: SoundSeries, chunk: int = CHUNK_SAMPLES) -> str:
-    """A hash of the samples of ``s`` (read ``chunk`` samples at a time) and their shape."""
+def _chunk_samples(s: SoundSeries) -> int:
+    itemsize = int(getattr(getattr(s.series.data, "dtype", None), "itemsize", 8) or 8)
+    return max(1, CHUNK_BYTES // (itemsize * max(1, s.n_channels)))
+
+
+def waveform_digest(s: SoundSeries, chunk: int | None = None, samples: int | None = None) -> str:
+    """A hash of the first ``samples`` samples of ``s`` (all by default) and its signature
+    (length, channels, rate, type...), read ``chunk`` samples at a time (default: blocks of
+    :data:`CHUNK_BYTES`)."""
+    chunk = chunk or _chunk_samples(s)
+    end = s.n_samples if samples is None else min(samples, s.n_samples)
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(repr(_signature(s)).encode())
+    digest.update(repr((_signature(s), end)).encode())
     data = s.series.data
-    for first in range(0, s.n_samples, chunk):
-        block = np.ascontiguousarray(np.asarray(data[first : first + chunk]))
+    for first in range(0, end, chunk):
+        block = np.ascontiguousarray(np.asarray(data[first : min(first + chunk, end)]))
         digest.update(block.tobytes())
     return digest.hexdigest()
 
 
+def _groups(series: list[SoundSeries], key) -> list[list[SoundSeries]]:
+    """The groups of at least two series with equal ``key(series)``, in the given order."""
+    groups: dict[object, list[SoundSeries]] = defaultdict(list)
+    for s in series:
+        groups[key(s)].append(s)
+    return [members for members in groups.values() if len(members) > 1]
+
+
 def same_sounds(series: list[SoundSeries]) -> dict[str, str]:
     """Each series' path -> the path of the first series (in the given order) with the same
-    samples. Only series sharing their signature with another one are read."""
-    groups: dict[tuple, list[SoundSeries]] = defaultdict(list)
-    for s in series:
-        groups[_signature(s)].append(s)
+    samples. Only series sharing their signature with another one are read: their first
+    :data:`PREFIX_SAMPLES` samples, then all their samples where the prefixes are equal."""
     owner = {s.path: s.path for s in series}
-    for members in groups.values():
-        if len(members) < 2:
-            continue
-        first_of: dict[str, str] = {}
-        for s in members:
-            owner[s.path] = first_of.setdefault(waveform_digest(s), s.path)
+    for same_shape in _groups(series, _signature):
+        if same_shape[0].n_samples > PREFIX_SAMPLES:
+            candidates = _groups(same_shape, lambda s: waveform_digest(s, None, PREFIX_SAMPLES))
+        else:
+            candidates = [same_shape]
+        for members in candidates:
+            first_of: dict[str, str] = {}
+            for s in members:
+                owner[s.path] = first_of.setdefault(waveform_digest(s), s.path)
     return owner
 
 
@@ -76,8 +102,6 @@ def detect(ctx: Context) -> Candidate | str:
     tracks = ctx.tracks
     if len(tracks) < 2:
         return "" if not tracks else f"only one sound series in stimulus/presentation ({tracks[0].path})"
-    if overlapping(tracks):
-        return f"the {len(tracks)} sound series in stimulus/presentation overlap in time"
     norate = [s.path for s in tracks if not s.rate]
     if norate:
         raise InvalidDataError(
@@ -85,20 +109,15 @@ def detect(ctx: Context) -> Candidate | str:
             "(no rate, no regular timestamps)"
         )
     ordered = sorted(tracks, key=lambda s: (s.starting_time, s.path))
+    spans = [
+        Presentation(s.name, s.starting_time, s.starting_time + (s.duration or 0.0), i, s, 0, s.n_samples)
+        for i, s in enumerate(ordered)
+    ]
+    hint = "choose the series with reader.sounds"
+    check_overlaps(spans, ctx.name, "stimulus/presentation", hint, by_series=True)
     owner = same_sounds(ordered)
     names = {s.path: s.name for s in ordered}
-    pres = tuple(
-        Presentation(
-            names[owner[s.path]],
-            s.starting_time,
-            s.starting_time + float(s.duration or 0.0),
-            row,
-            s,
-            0,
-            s.n_samples,
-        )
-        for row, s in enumerate(ordered)
-    )
+    pres = tuple(dataclasses.replace(p, sound=names[owner[p.series.path]]) for p in spans)
     n_sounds = len(set(owner.values()))
     reason = (
         f"{len(ordered)} sound series in stimulus/presentation, one after the other, each with its "

@@ -8,14 +8,16 @@ acquisition or a processing module with an onset column (``start_time``,
 row: by name (``sound``, ``stimulus``, ``stim_name``, ``wav_file``... or any text column
 whose names match the templates, path, extension and case ignored) or by
 TimeSeriesReferenceVectorData. Without a stop column a presentation lasts its template.
-Rows naming the same template are repeats; names matching no template are listed.
+Rows naming the same template are repeats; names matching no template are counted (the
+first :data:`~..names.UNMATCHED_SHOWN` listed). A text column tried for its names stops at
+its first name matching no template. Presentations that overlap in time are refused.
 """
 
 from __future__ import annotations
 
 from ...errors import ConfigError
 from ..inventory import TableInfo
-from ..presentations import template_rows
+from ..presentations import check_overlaps, template_rows
 from .base import Candidate, Context, ambiguous_tables
 
 __all__ = ["KIND", "detect"]
@@ -48,9 +50,9 @@ def detect(ctx: Context) -> Candidate | str:
                 "no onset column (start_time, presentation_time, onset, timestamp)"
             )
         for column, loose in _columns(info, ctx):
-            pres, unmatched, n_baseline = template_rows(info, column, ctx.templates, ctx.name)
-            if pres and (loose or not unmatched):
-                found.append((info, column, pres, unmatched, n_baseline))
+            read = template_rows(info, column, ctx.templates, ctx.name, strict=not loose)
+            if read.presentations and (loose or not read.n_unmatched):
+                found.append((info, column, read))
                 break
     if not found:
         return (
@@ -60,7 +62,11 @@ def detect(ctx: Context) -> Candidate | str:
         )
     if len(found) > 1:
         raise ambiguous_tables(ctx.name, "the sounds", [(f[0], f[1]) for f in found])
-    info, column, pres, unmatched, n_baseline = found[0]
+    info, column, read = found[0]
+    pres = read.presentations
+    check_overlaps(
+        pres, ctx.name, info.path, "choose other rows with reader.presentations and reader.sound_column"
+    )
     named = {p.series.path for p in pres}
     reason = (
         f"{info.path} column {column!r} names {len(named)} of the {len(ctx.templates)} sounds in "
@@ -69,11 +75,22 @@ def detect(ctx: Context) -> Candidate | str:
     notes = []
     if not info.stop:
         notes.append(f"{info.path} has no stop column: each presentation lasts its sound")
-    if n_baseline:
-        notes.append(f"{n_baseline} rows of {info.path} play no sound (baseline)")
-    if unmatched:
+    if read.n_baseline:
+        notes.append(f"{read.n_baseline} rows of {info.path} play no sound (baseline)")
+    if read.n_unmatched:
         notes.append(
-            f"{len(unmatched)} names in {info.path} column {column!r} match no sound; their rows are left out"
+            f"{read.n_unmatched} names in {info.path} column {column!r} match no sound; "
+            "their rows are left out"
         )
     used = tuple(s for s in ctx.templates if s.path in named)
-    return Candidate(KIND, reason, used, info.path, column, tuple(pres), tuple(unmatched), tuple(notes))
+    return Candidate(
+        KIND,
+        reason,
+        used,
+        info.path,
+        column,
+        tuple(pres),
+        tuple(read.unmatched),
+        tuple(notes),
+        n_unmatched=read.n_unmatched,
+    )

@@ -1,0 +1,130 @@
+"""The cross-site tables of a run's output folder: read every results file, write CSVs.
+
+:func:`summarize_tables` reads every ``OUT/*.results.nwb`` and writes ``units.csv``,
+``dimensions.csv``, ``pairs.csv`` and ``sites.csv`` to ``OUT/summary/`` (each atomically);
+the HTML page with the cross-site figures is written over the same
+:class:`DatasetSummary` by :func:`ndx_encoding_subspace.viz.report.dataset.summarize`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, ResultsError
+from ..results.loader import load_results
+from .pairs import pair_indices, pair_similarities, pairs_table
+from .params import DatasetParams
+from .sites import read_site_record, site_states
+from .statistics import DatasetStatistics, dataset_statistics
+from .tables import DIMENSION_COLUMNS, SITE_COLUMNS, UNIT_COLUMNS, Table
+from .units import SUFFIX, SiteUnits, site_name, site_units
+
+__all__ = ["DatasetSummary", "summarize_tables", "build_summary", "SUMMARY_FOLDER"]
+
+#: Folder of the summary inside a run's output folder.
+SUMMARY_FOLDER = "summary"
+
+
+@dataclasses.dataclass
+class DatasetSummary:
+    """The tables and statistics of a run's output folder.
+
+    Attributes
+    ----------
+    out : Path
+        The run's output folder.
+    units, dimensions, pairs, sites : Table
+        The rows of ``units.csv``, ``dimensions.csv``, ``pairs.csv`` and ``sites.csv``.
+    pair_a, pair_b : ndarray of int
+        Rows of ``units`` of each pair's units.
+    statistics : DatasetStatistics
+    params : DatasetParams
+    files : dict of str -> Path
+        Every file written, by name (``units.csv``, ..., ``report.html``).
+    """
+
+    out: Path
+    units: Table
+    dimensions: Table
+    pairs: Table
+    sites: Table
+    pair_a: np.ndarray
+    pair_b: np.ndarray
+    statistics: DatasetStatistics
+    params: DatasetParams
+    files: dict[str, Path] = dataclasses.field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path:
+        """``OUT/summary``."""
+        return self.out / SUMMARY_FOLDER
+
+
+def _load_sites(out: Path, params: DatasetParams) -> tuple[list[SiteUnits], dict[str, dict]]:
+    found: list[SiteUnits] = []
+    loaded: dict[str, dict] = {}
+    for path in sorted(out.glob(f"*{SUFFIX}")):
+        site = site_name(path)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # hdmf's notes on linked tables
+                units = site_units(load_results(path), params)
+        except ResultsError as err:
+            loaded[site] = {"results": path.name, "error": str(err), "n_units": 0}
+            continue
+        found.append(units)
+        loaded[site] = {"results": path.name, "n_units": len(units.units),
+                        "device": units.device}
+    return found, loaded
+
+
+def build_summary(out: str | Path, params: DatasetParams | None = None) -> DatasetSummary:
+    """Tables and statistics of every results file in ``out``, in memory.
+
+    Raises
+    ------
+    ConfigError
+        ``out`` is not a folder.
+    ResultsError
+        The run's site record cannot be read.
+    """
+    out = Path(out)
+    params = params or DatasetParams()
+    if not out.is_dir():
+        raise ConfigError(f"{out}: not a folder of results files")
+    found, loaded = _load_sites(out, params)
+    units = Table.concat([s.units for s in found], list(UNIT_COLUMNS))
+    dimensions = Table.concat([s.dimensions for s in found], list(DIMENSION_COLUMNS))
+    similarity = pair_similarities([f for s in found for f in s.filters])
+    a, b = pair_indices(len(units))
+    record = read_site_record(out / SUMMARY_FOLDER)
+    sites = Table.from_rows(site_states(record, loaded), list(SITE_COLUMNS))
+    return DatasetSummary(out, units, dimensions, pairs_table(units, similarity), sites, a, b,
+                          dataset_statistics(units, a, b, similarity, params), params)
+
+
+def summarize_tables(out: str | Path, *, params: DatasetParams | None = None,
+                     ) -> DatasetSummary:
+    """Write ``OUT/summary/{units,dimensions,pairs,sites}.csv`` from ``OUT/*.results.nwb``.
+
+    Parameters
+    ----------
+    out : str or Path
+        A run's output folder.
+    params : DatasetParams, optional
+
+    Returns
+    -------
+    DatasetSummary
+        The tables, statistics and the paths written (``files``).
+    """
+    summary = build_summary(out, params)
+    summary.folder.mkdir(exist_ok=True)
+    for name, table in (("units.csv", summary.units), ("dimensions.csv", summary.dimensions),
+                        ("pairs.csv", summary.pairs), ("sites.csv", summary.sites)):
+        summary.files[name] = table.write_csv(summary.folder / name)
+    return summary

@@ -1,0 +1,184 @@
+"""Per-unit rows of one loaded results file: metadata, scores, subspace, nonlinearity.
+
+:func:`site_units` turns a :class:`~ndx_encoding_subspace.results.LoadedResults` into the
+rows of ``units.csv`` and ``dimensions.csv`` and each unit's tuning subspace (the filters
+that ``pairs.csv`` compares). The nonlinearity class of a dimension comes from what a
+results file stores (:func:`nonlinearity_class`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ..nonlinearity.ssrf import SSRFParams
+from ..results.loader import LoadedResults
+from ..results.roles import CNN, LN, SUBSPACE, find_role
+from ..subspace.pca import choose_k
+from .params import DatasetParams
+from .tables import DIMENSION_COLUMNS, UNIT_COLUMNS, Table
+
+__all__ = ["SiteUnits", "site_units", "nonlinearity_class", "site_name", "SUFFIX"]
+
+#: Suffix of the results files of a run (``pipeline.run.results_path``).
+SUFFIX = ".results.nwb"
+
+#: Column-name label of each known model role.
+_LABELS = {LN.name: "ln", CNN.name: "cnn", SUBSPACE.name: "subspace"}
+
+
+@dataclasses.dataclass
+class SiteUnits:
+    """The units of one site, ready for the dataset tables.
+
+    Attributes
+    ----------
+    site : str
+    units : Table
+        Rows of ``units.csv``.
+    dimensions : Table
+        Rows of ``dimensions.csv``.
+    filters : list of ndarray or None
+        Per unit (rows of ``units``), its subspace filters ``[k, F, D]`` reduced as
+        ``DatasetParams.similarity_variance`` says; None without a subspace.
+    device : str
+        Training device recorded in the file's provenance ("" when absent).
+    """
+
+    site: str
+    units: Table
+    dimensions: Table
+    filters: list[np.ndarray | None]
+    device: str = ""
+
+
+def site_name(path: Any) -> str:
+    """Site of a results file: its name without ``.results.nwb``."""
+    name = str(getattr(path, "name", path))
+    return name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name.rsplit(".", 1)[0]
+
+
+def nonlinearity_class(asymmetry: float, tuning_mean: np.ndarray,
+                       symmetry_threshold: float | None = None) -> str:
+    """Class of one dimension's nonlinearity from a results file's stored values.
+
+    The stored asymmetry index (computed on every sample, see :mod:`.nonlinearity.ssrf`)
+    separates symmetric (``|AI| < symmetry_threshold``) from ``"rectifying"`` shapes; the
+    stored tuning curve says which way a symmetric shape bends: its outer fifth of bins
+    on each side against its middle fifth, both flanks up ``"symmetric-up"``, else
+    ``"symmetric-down"``. A curve without finite modulation is ``"flat"``.
+    """
+    threshold = SSRFParams.from_keywords(symmetry_threshold=symmetry_threshold)
+    m = np.asarray(tuning_mean, dtype=np.float64).reshape(-1)
+    n = len(m)
+    if n == 0 or not np.isfinite(asymmetry):
+        return "flat"
+    w = max(1, n // 5)
+    mid = slice((n - w) // 2, (n - w) // 2 + w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a bin band without samples
+        centre, plus, minus = np.nanmean(m[mid]), np.nanmean(m[-w:]), np.nanmean(m[:w])
+    dp, dm = plus - centre, minus - centre
+    if not np.isfinite(dp + dm) or abs(dp) + abs(dm) == 0:
+        return "flat"
+    if abs(asymmetry) < threshold.symmetry_threshold:
+        return "symmetric-up" if dp + dm > 0 else "symmetric-down"
+    return "rectifying"
+
+
+def _strings(values: Any, n: int) -> np.ndarray:
+    if values is None:
+        return np.full(n, "", dtype=object)
+    return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values],
+                    dtype=object)
+
+
+def _floats(values: Any, n: int) -> np.ndarray:
+    return np.full(n, np.nan) if values is None else np.asarray(values, dtype=np.float64)
+
+
+def _scores(res: LoadedResults, n: int) -> dict[str, np.ndarray]:
+    out = {f"{score}_{label}": np.full(n, np.nan)
+           for label in _LABELS.values() for score in ("r", "ccnorm")}
+    for score in ("r", "ccnorm"):
+        for name, values in res.unit_scores(score).items():
+            members = res.collections[name].members
+            roles = {find_role(m.role) for m in members} | {find_role(name)}
+            role = next((r for r in roles if r is not None), None)
+            if role is not None and np.any(np.isfinite(values)):
+                out[f"{score}_{_LABELS[role.name]}"] = values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (out["r_subspace"] / out["r_cnn"]) ** 2
+    out["r2_ratio"] = np.where(out["r_cnn"] > 0, ratio, np.nan)
+    return out
+
+
+def _region_sizes(res: LoadedResults, n: int) -> np.ndarray:
+    sizes = np.full(n, np.nan)
+    site = res.site_subspace
+    if site is None or site.response_region_size is None:
+        return sizes
+    positions = np.arange(n) if site.unit_positions is None else site.unit_positions
+    sizes[np.asarray(positions, dtype=int)] = np.asarray(site.response_region_size, float)
+    return sizes
+
+
+def _reduced(filters: np.ndarray, variance: np.ndarray, share: float | None) -> np.ndarray:
+    if share is None or len(filters) == 0:
+        return filters
+    return filters[: min(len(filters), choose_k(variance, share))]
+
+
+def _dimensions(res: LoadedResults, site: str, ids: np.ndarray,
+                params: DatasetParams) -> tuple[Table, dict[int, tuple[float, str]]]:
+    rows, first = [], {}
+    for nl in sorted(res.nonlinearities, key=lambda x: x.unit_position):
+        ai = np.asarray(nl.asymmetry_index, dtype=np.float64).reshape(-1)
+        signs = np.asarray(nl.dimension_sign).reshape(-1)
+        means = nl.tuning.get("mean", np.zeros((len(ai), 0)))
+        for d in range(len(ai)):
+            shape = nonlinearity_class(float(ai[d]), means[d] if d < len(means) else [],
+                                       params.symmetry_threshold)
+            rows.append({"site": site, "unit": int(ids[nl.unit_position]), "dimension": d + 1,
+                         "asymmetry": float(ai[d]),
+                         "sign": int(signs[d]) if d < len(signs) else None,
+                         "nonlinearity_class": shape})
+            if d == 0:
+                first[nl.unit_position] = (float(ai[0]), shape)
+    return Table.from_rows(rows, list(DIMENSION_COLUMNS)), first
+
+
+def site_units(res: LoadedResults, params: DatasetParams | None = None) -> SiteUnits:
+    """Rows of ``units.csv`` and ``dimensions.csv`` and the subspaces of one site."""
+    params = params or DatasetParams()
+    site = site_name(res.path)
+    ids = np.asarray(res.units["id"], dtype=np.int64)
+    n = len(ids)
+    units: dict[str, np.ndarray] = {
+        "site": np.full(n, site, dtype=object), "unit": ids,
+        "area": _strings(res.units.get("area"), n),
+        "depth_um": _floats(res.units.get("depth_um"), n),
+        "cell_type": _strings(res.units.get("cell_type"), n),
+        "spike_width_ms": _floats(res.units.get("spike_width_ms"), n),
+        **_scores(res, n),
+    }
+    ks = {name: np.zeros(n, dtype=np.int64) for name in ("k", "k90", "k95")}
+    filters: list[np.ndarray | None] = [None] * n
+    for sub in res.subspaces:
+        u = sub.unit_position
+        ks["k"][u], ks["k90"][u], ks["k95"][u] = sub.k, sub.k90, sub.k95
+        if sub.k:
+            filters[u] = _reduced(np.asarray(sub.filters, dtype=np.float64),
+                                  np.asarray(sub.explained_variance), params.similarity_variance)
+    dims, first = _dimensions(res, site, ids, params)
+    units.update(ks)
+    units["asymmetry_1"] = np.array([first.get(u, (np.nan, ""))[0] for u in range(n)])
+    units["nonlinearity_class"] = np.array([first.get(u, (np.nan, ""))[1] for u in range(n)],
+                                           dtype=object)
+    units["region_size"] = _region_sizes(res, n)
+    training = res.provenance.get("config", {}).get("training", {})
+    device = str(training.get("device", "")) if isinstance(training, dict) else ""
+    return SiteUnits(site, Table({c: units[c] for c in UNIT_COLUMNS}), dims, filters, device)

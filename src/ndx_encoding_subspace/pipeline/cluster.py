@@ -1,0 +1,308 @@
+"""Where the sites of a dataset run: this process, a local pool, an existing cluster, SLURM.
+
+The ``[cluster]`` configuration section (:class:`ClusterParams`) chooses the engine; every
+engine but ``serial`` is a dask.distributed cluster, reached through one
+:class:`distributed.Client`::
+
+    [cluster]
+    kind = "slurm"          # serial | local | scheduler | slurm
+    workers = 8             # SLURM jobs (one worker each)
+    cores = 4               # CPUs per job; each site then runs on 4 threads
+    memory = "16GB"
+    walltime = "04:00:00"
+    queue = "gpu"
+    gpus_per_worker = 1     # adds --gres=gpu:1 and the dask resource GPU=1
+
+Each worker runs one site at a time (one dask thread) and each site bounds its own CPU
+threads with ``[compute] threads`` (:mod:`~ndx_encoding_subspace.compute`); when that is
+0, :func:`site_threads` shares the worker's CPUs out. Workers with GPUs advertise the dask
+resource ``GPU``; sites whose configuration asks for ``cuda`` are submitted with
+``resources={"GPU": 1}`` (:func:`site_resources`), so that they only go to such workers.
+On a local pool each worker sees only its own devices (``CUDA_VISIBLE_DEVICES``, set by
+:class:`PinGPUs` before the first site); on SLURM the scheduler pins each job's devices.
+
+The section says where a run happens, not what it computes: it is no part of a results
+file's fingerprint and is not sent to the workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ..errors import ConfigError, import_optional
+from ..params import Params, check_choice, check_range
+
+try:  # a plain base class when dask is not installed: the plugin is then never used
+    from distributed.diagnostics.plugin import WorkerPlugin as _WorkerPlugin
+except ImportError:  # pragma: no cover - dask is part of the "distributed" extra
+    _WorkerPlugin = object  # type: ignore[assignment,misc]
+
+__all__ = ["ClusterParams", "PinGPUs", "open_client", "site_resources", "site_threads", "slurm_cluster"]
+
+KINDS = ("serial", "local", "scheduler", "slurm")
+
+
+def _field(default: Any, text: str) -> Any:
+    return dataclasses.field(default=default, metadata={"help": text})
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterParams(Params):
+    """Where the sites of a dataset run (no effect on results).
+
+    Parameters
+    ----------
+    kind : str
+        ``local`` (default): a pool of worker processes on this machine; ``serial``: one
+        site after another in this process; ``scheduler``: an existing dask cluster
+        (``scheduler`` or ``scheduler_file``); ``slurm``: SLURM jobs through dask-jobqueue.
+    workers : int
+        ``local``: worker processes (0: one per CPU core, at most one per site);
+        ``slurm``: jobs, one worker each (0: one per site).
+    threads_per_worker : int
+        Sites one worker runs at once (1: each site has its worker's CPUs to itself).
+    scheduler, scheduler_file : str
+        Address (``tcp://host:8786``) or scheduler file of an existing cluster.
+    queue, account : str
+        SLURM partition and account (empty: the site's defaults).
+    cores : int
+        CPUs of each SLURM job (``--cpus-per-task``).
+    memory : str
+        Memory of each SLURM job (``16GB``).
+    walltime : str
+        Time limit of each SLURM job (``HH:MM:SS``).
+    job_extra_directives : tuple of str
+        Further ``#SBATCH`` options, e.g. ``("--constraint=a100",)``.
+    job_script_prologue : tuple of str
+        Shell lines run before each SLURM worker starts (``module load cuda``).
+    gpus_per_worker : int
+        GPUs of each worker: the dask resource ``GPU``; on SLURM also ``--gres=gpu:N``
+        unless ``job_extra_directives`` has a ``--gres`` already.
+    local_directory : str
+        Scratch folder of the workers (empty: dask's default).
+    dashboard : str
+        Address of the dask dashboard of a local or SLURM cluster (``:8787``; empty: none).
+    """
+
+    kind: str = _field("local", "serial, local, scheduler or slurm")
+    workers: int = _field(0, "worker processes or SLURM jobs (0: one per core or per site)")
+    threads_per_worker: int = _field(1, "sites each worker runs at once")
+    scheduler: str = _field("", "address of an existing dask scheduler (tcp://host:8786)")
+    scheduler_file: str = _field("", "scheduler file of an existing dask cluster")
+    queue: str = _field("", "SLURM partition")
+    account: str = _field("", "SLURM account")
+    cores: int = _field(1, "CPUs of each SLURM job")
+    memory: str = _field("4GB", "memory of each SLURM job")
+    walltime: str = _field("01:00:00", "time limit of each SLURM job")
+    job_extra_directives: tuple[str, ...] = _field((), "further #SBATCH options")
+    job_script_prologue: tuple[str, ...] = _field((), "shell lines run before each SLURM worker")
+    gpus_per_worker: int = _field(0, "GPUs of each worker (dask resource GPU)")
+    local_directory: str = _field("", "scratch folder of the workers")
+    dashboard: str = _field("", "dask dashboard address (empty: none)")
+
+    def validate(self) -> None:
+        check_choice("cluster.kind", self.kind, KINDS)
+        for name, low in (("workers", 0), ("threads_per_worker", 1), ("cores", 1), ("gpus_per_worker", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"cluster.{name} must be a whole number, got {value!r}")
+            check_range(f"cluster.{name}", value, low)
+        if self.kind == "scheduler" and not (self.scheduler or self.scheduler_file):
+            raise ConfigError("cluster.kind 'scheduler' needs cluster.scheduler (tcp://host:8786) "
+                              "or cluster.scheduler_file")
+        if self.scheduler and self.scheduler_file:
+            raise ConfigError("give cluster.scheduler or cluster.scheduler_file, not both")
+
+
+def site_resources(config: Any) -> dict[str, float]:
+    """The dask resources each site of ``config`` (a PipelineConfig) needs.
+
+    ``{"GPU": 1}`` when training or dSTRFs are asked to run on ``cuda``; nothing for
+    ``cpu`` and ``auto`` (which takes a GPU where the worker has one).
+    """
+    devices = (config.training.device, config.dstrf.device)
+    return {"GPU": 1} if any(str(d).startswith("cuda") for d in devices) else {}
+
+
+def site_threads(cluster: ClusterParams, threads: int, n_workers: int) -> int:
+    """CPU threads of each site: ``[compute] threads`` when set, else the worker's share.
+
+    Parameters
+    ----------
+    cluster : ClusterParams
+    threads : int
+        ``[compute] threads`` (0: not set).
+    n_workers : int
+        Worker processes of a local pool.
+
+    Returns
+    -------
+    int
+        ``threads`` when positive; otherwise the CPUs of a SLURM job, this machine's
+        cores shared among the local workers, or 0 (unchanged) on an existing cluster or
+        in this process.
+    """
+    if threads > 0:
+        return threads
+    per_worker = max(1, cluster.threads_per_worker)
+    if cluster.kind == "slurm":
+        return max(1, cluster.cores // per_worker)
+    if cluster.kind == "local":
+        return max(1, (os.cpu_count() or 1) // max(1, n_workers * per_worker))
+    return 0
+
+
+def local_workers(cluster: ClusterParams, n_sites: int, threads: int) -> int:
+    """Worker processes of a local pool (``cluster.workers``, else one per core or site)."""
+    if cluster.workers:
+        return cluster.workers
+    cores = os.cpu_count() or 1
+    return max(1, min(n_sites, cores // max(1, threads)))
+
+
+class PinGPUs(_WorkerPlugin):  # type: ignore[misc,valid-type]
+    """Worker plugin giving each worker of a local pool its own GPUs.
+
+    Worker ``i`` (workers of a ``LocalCluster`` are named 0, 1, ...) sees devices
+    ``devices[i * per_worker : (i + 1) * per_worker]`` through ``CUDA_VISIBLE_DEVICES``,
+    set when the worker registers, before it runs a site.
+
+    Parameters
+    ----------
+    devices : sequence of str
+        Device ids visible to this process (``CUDA_VISIBLE_DEVICES`` order).
+    per_worker : int
+        GPUs of each worker.
+    """
+
+    name = "ndx-encoding-subspace-gpus"
+
+    def __init__(self, devices: Sequence[str], per_worker: int) -> None:
+        self.devices = [str(d) for d in devices]
+        self.per_worker = per_worker
+
+    def devices_of(self, index: int) -> str:
+        """``CUDA_VISIBLE_DEVICES`` of worker ``index``."""
+        start = index * self.per_worker
+        mine = self.devices[start : start + self.per_worker]
+        if len(mine) < self.per_worker:
+            raise ConfigError(f"worker {index} needs {self.per_worker} GPU(s) but only "
+                              f"{len(self.devices)} are visible: {', '.join(self.devices) or 'none'}")
+        return ",".join(mine)
+
+    def setup(self, worker: Any) -> None:
+        """Pin the worker (called by dask on each worker when it registers)."""
+        os.environ["CUDA_VISIBLE_DEVICES"] = self.devices_of(int(worker.name))
+
+
+def visible_gpus() -> list[str]:
+    """Device ids this process may use: ``CUDA_VISIBLE_DEVICES``, else those torch counts."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [d.strip() for d in env.split(",") if d.strip()]
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch comes with the "model" extra
+        return []
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def slurm_cluster(cluster: ClusterParams, *, threads: int = 0) -> Any:
+    """The dask-jobqueue ``SLURMCluster`` of ``cluster`` (no job submitted until scaled).
+
+    Each job holds one worker process with ``threads_per_worker`` dask threads, books
+    ``cores`` CPUs, and advertises ``GPU=gpus_per_worker``. Inspect the batch script with
+    ``slurm_cluster(params).job_script()``.
+
+    Parameters
+    ----------
+    cluster : ClusterParams
+    threads : int
+        ``[compute] threads`` of the sites; when larger than ``cores`` it is an error.
+
+    Raises
+    ------
+    MissingDependencyError
+        dask-jobqueue is not installed.
+    ConfigError
+        ``threads`` exceeds the job's CPUs.
+    """
+    jobqueue = import_optional("dask_jobqueue", "distributed", "running sites on SLURM")
+    if threads > cluster.cores:
+        raise ConfigError(f"[compute] threads = {threads} exceeds the {cluster.cores} CPUs of each "
+                          "SLURM job (cluster.cores)")
+    directives = list(cluster.job_extra_directives)
+    worker_args: list[str] = []
+    if cluster.gpus_per_worker:
+        if not any(d.startswith("--gres") for d in directives):
+            directives.append(f"--gres=gpu:{cluster.gpus_per_worker}")
+        worker_args = ["--resources", f"GPU={cluster.gpus_per_worker}"]
+    options: dict[str, Any] = {
+        "cores": cluster.threads_per_worker, "processes": 1, "job_cpu": cluster.cores,
+        "memory": cluster.memory, "walltime": cluster.walltime,
+        "job_extra_directives": directives, "job_script_prologue": list(cluster.job_script_prologue),
+        "worker_extra_args": worker_args,
+        "dashboard_address": cluster.dashboard or None,
+    }
+    for name in ("queue", "account", "local_directory"):
+        if getattr(cluster, name):
+            options[name] = getattr(cluster, name)
+    return jobqueue.SLURMCluster(**options)
+
+
+@contextlib.contextmanager
+def open_client(cluster: ClusterParams, *, n_sites: int, threads: int = 0) -> Iterator[Any]:
+    """A dask client on the cluster ``cluster`` describes, closed (with what it started) on exit.
+
+    Parameters
+    ----------
+    cluster : ClusterParams
+        ``local``, ``scheduler`` or ``slurm`` (``serial`` needs no client).
+    n_sites : int
+        Sites to run: bounds the local workers and the SLURM jobs.
+    threads : int
+        CPU threads of each site (``[compute] threads``; 0: unset).
+
+    Yields
+    ------
+    distributed.Client
+
+    Raises
+    ------
+    MissingDependencyError
+        dask.distributed (or dask-jobqueue for SLURM) is not installed.
+    ConfigError
+        ``serial``, or GPUs asked of a local pool where too few are visible.
+    """
+    dd = import_optional("distributed", "distributed", "running sites on a dask cluster")
+    if cluster.kind == "serial":
+        raise ConfigError("cluster.kind 'serial' runs in this process, without a dask client")
+    if cluster.kind == "scheduler":
+        client = dd.Client(cluster.scheduler or None, scheduler_file=cluster.scheduler_file or None)
+        with client:
+            yield client
+        return
+    if cluster.kind == "slurm":
+        with slurm_cluster(cluster, threads=threads) as jobs, dd.Client(jobs) as client:
+            jobs.scale(jobs=cluster.workers or n_sites)
+            yield client
+        return
+    n_workers = local_workers(cluster, n_sites, threads)
+    pin = None
+    if cluster.gpus_per_worker:
+        pin = PinGPUs(visible_gpus(), cluster.gpus_per_worker)
+        pin.devices_of(n_workers - 1)  # enough devices for every worker, or ConfigError
+    options: dict[str, Any] = {"n_workers": n_workers, "threads_per_worker": cluster.threads_per_worker,
+                               "processes": True, "dashboard_address": cluster.dashboard or None}
+    if cluster.gpus_per_worker:
+        options["resources"] = {"GPU": cluster.gpus_per_worker}
+    if cluster.local_directory:
+        options["local_directory"] = cluster.local_directory
+    with dd.LocalCluster(**options) as pool, dd.Client(pool) as client:
+        if pin is not None:
+            client.register_plugin(pin)
+        yield client

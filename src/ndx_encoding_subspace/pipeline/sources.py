@@ -1,0 +1,153 @@
+"""The sites a command names: ``INPUT...`` expanded into one source per site.
+
+Each input is one of
+
+* an NWB file (``site.nwb``);
+* a folder: every ``*.nwb`` file inside it and its sub-folders, sorted by path (hidden
+  files, and results files ``*.results.nwb`` this package wrote, are left out);
+* a glob pattern (``data/*/sub-*.nwb``, ``**`` for any depth), sorted;
+* a DANDI identifier naming one asset or many (``DANDI:000123``,
+  ``DANDI:000123@0.230101.1234/sub-1/*.nwb``), listed through the DANDI API
+  (:func:`~ndx_encoding_subspace.io.list_assets`): each asset becomes the identifier of
+  that one asset, pinned to the version listed;
+* an http(s) URL of one NWB file (a DANDI asset URL is looked up as that asset).
+
+A site is named as :func:`~ndx_encoding_subspace.io.read_site` names it, after its file
+(``sub-1_ses-1`` for ``.../sub-1_ses-1.nwb``), and its results go to
+``OUT/<site>.results.nwb``. The same file named twice (by two inputs, or an input
+twice) is one site; two different files of one name are an error, since they would
+write the same results file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import ConfigError, InputError
+from ..io import ReaderParams
+from ..io.dandi import is_remote, resolve_remote
+from .run import results_path
+
+__all__ = ["SiteSource", "expand_inputs"]
+
+_GLOB_CHARS = "*?["
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteSource:
+    """One site to run.
+
+    Attributes
+    ----------
+    site : str
+        Site name; its results file is ``OUT/<site>.results.nwb``.
+    source : str
+        What :func:`~.run.run_site` reads: a local path (absolute), a DANDI identifier
+        naming one asset, or a URL.
+    input : str
+        The input it came from (for messages).
+    """
+
+    site: str
+    source: str
+    input: str
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the source is a local file."""
+        return not is_remote(self.source)
+
+
+def _is_results(path: Path) -> bool:
+    return path.name.endswith(".results.nwb") or path.name.startswith(".")
+
+
+def _local_files(text: str) -> list[Path]:
+    path = Path(text).expanduser()
+    if path.is_dir():
+        found = (p for p in path.rglob("*.nwb")
+                 if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        return sorted((p for p in found if not _is_results(p)), key=lambda p: p.as_posix())
+    if path.is_file():
+        return [path]
+    if any(c in text for c in _GLOB_CHARS):
+        matches = (Path(m) for m in glob.glob(os.path.expanduser(text), recursive=True))
+        return sorted((p for p in matches if p.is_file() and not _is_results(p)), key=lambda p: p.as_posix())
+    return []
+
+
+def _remote(text: str, reader: ReaderParams) -> list[SiteSource]:
+    api_url = reader.dandi_api_url or None
+    found = []
+    for asset in resolve_remote(text, api_url=api_url, reader=reader):
+        source = asset.name if asset.dandiset else asset.url
+        stem = Path(asset.path.split("?", 1)[0].rstrip("/")).stem or asset.asset_id or asset.name
+        found.append(SiteSource(site=stem, source=source, input=text))
+    return found
+
+
+def _expand_one(text: str, reader: ReaderParams) -> list[SiteSource]:
+    if is_remote(text):
+        return _remote(text, reader)
+    files = _local_files(text)
+    if not files:
+        what = "no NWB file" if Path(text).is_dir() or any(c in text for c in _GLOB_CHARS) else "nothing"
+        raise InputError(f"input {text!r} matches {what} (give NWB files, folders, globs or "
+                         "DANDI identifiers)")
+    return [SiteSource(site=p.stem, source=str(p.resolve()), input=text) for p in files]
+
+
+def _key(item: SiteSource) -> str:
+    if item.is_local:
+        return os.path.realpath(item.source)
+    return item.source.lower() if item.source.lower().startswith("dandi:") else item.source
+
+
+def expand_inputs(inputs: Sequence[str | Path], *, reader: ReaderParams | None = None) -> list[SiteSource]:
+    """Expand command-line inputs into the sites they name, in order, without duplicates.
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        Files, folders, glob patterns, DANDI identifiers and URLs (see the module notes).
+    reader : ReaderParams, optional
+        DANDI API URL (``dandi_api_url``) and network parameters of the listings.
+
+    Returns
+    -------
+    list of SiteSource
+        Sites in the order of the inputs (the files of one input sorted by path); a file
+        named more than once appears once, where first named.
+
+    Raises
+    ------
+    InputError
+        An input matches no file; the message names it.
+    RemoteError
+        A DANDI identifier names nothing, or the API cannot be reached.
+    ConfigError
+        No input at all, or two different files would write the same results file.
+    """
+    if not inputs:
+        raise ConfigError("no input given: name NWB files, folders, globs or DANDI identifiers")
+    reader = reader or ReaderParams()
+    seen: dict[str, SiteSource] = {}
+    by_results: dict[str, SiteSource] = {}
+    for text in inputs:
+        for item in _expand_one(str(text).strip(), reader):
+            key = _key(item)
+            if key in seen:
+                continue
+            other = by_results.get(results_path("", item.site).name)
+            if other is not None:
+                raise ConfigError(
+                    f"{other.source} (from {other.input!r}) and {item.source} (from {item.input!r}) "
+                    f"are both site {item.site!r} and would write the same results file; "
+                    "run them into different output folders"
+                )
+            seen[key] = by_results[results_path("", item.site).name] = item
+    return list(seen.values())

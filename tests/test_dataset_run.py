@@ -1,0 +1,313 @@
+"""Whole datasets: inputs expanded, sites on a local dask pool, failures recorded, reruns.
+
+Three tiny simulated sites run once in this process (the reference) and once on a pool
+of two worker processes, with a broken input among them; the pool's results equal the
+reference's array for array, the broken input is one recorded failure, and a rerun
+retries only that one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from types import SimpleNamespace
+
+import h5py
+import numpy as np
+import pytest
+
+from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, simulate_site
+from ndx_encoding_subspace.errors import ConfigError, InputError, RemoteError, SitesFailedError
+from ndx_encoding_subspace.io import ReaderParams
+from ndx_encoding_subspace.pipeline.cluster import ClusterParams, PinGPUs, site_resources, slurm_cluster
+from ndx_encoding_subspace.pipeline.config import PipelineConfig
+from ndx_encoding_subspace.pipeline.dataset import RECORD, _outcome, _worker_config, run_dataset
+from ndx_encoding_subspace.pipeline.distributed import SiteStatus
+from ndx_encoding_subspace.pipeline.run import config_fingerprint
+from ndx_encoding_subspace.pipeline.sources import expand_inputs
+
+distributed = pytest.importorskip("distributed")
+
+TINY = {
+    "cnn": {"mix_channels": 8, "fir_taps": 5, "hidden": [8, 8]},
+    "ln": {"channels": 8, "taps": 9},
+    "training": {"max_epochs": 3, "patience": 2, "device": "cpu", "segment_length": 100},
+    "ensemble": {"n_jackknife": 2, "n_init": 1},
+    "dstrf": {"n_lags": 12, "device": "cpu"},
+    "subspace": {"n_components": 8, "noise_repeats": 2},
+    "scoring": {"n_shuffles": 10},
+    "compute": {"threads": 1},  # the same thread count in this process and on the workers
+}
+SITES = ("site_a", "site_b", "site_c")
+
+
+def _simulate(path, seed: int):
+    params = SimulationParams.quick(n_units=2, n_estimation_sounds=6, n_validation_sounds=2,
+                                    validation_repeats=3, n_lags=8, max_dim=2, seed=seed)
+    return simulate_site(params).write_nwb(path)
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("recordings")
+    for seed, name in enumerate(SITES):
+        _simulate(folder / f"{name}.nwb", seed)
+    broken = tmp_path_factory.mktemp("broken") / "site_x.nwb"
+    broken.write_bytes(b"this is no HDF5 file" * 50)
+    return folder, broken
+
+
+@pytest.fixture(scope="module")
+def config():
+    return PipelineConfig.from_dict(TINY)
+
+
+@pytest.fixture(scope="module")
+def reference(recordings, config, tmp_path_factory):
+    """The three sites run one after another in this process."""
+    out = tmp_path_factory.mktemp("serial")
+    result = run_dataset([recordings[0]], out, config, cluster=ClusterParams(kind="serial"), progress=False)
+    assert result.exit_code == 0, result.format()
+    return out
+
+
+def _arrays(path) -> dict[str, np.ndarray]:
+    found: dict[str, np.ndarray] = {}
+
+    def keep(name: str, obj) -> None:
+        if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "fiub":
+            found[name] = obj[()]
+
+    with h5py.File(path, "r") as f:
+        f["processing/encoding_subspace"].visititems(keep)
+    return found
+
+
+def _assert_same_results(a, b) -> None:
+    first, second = _arrays(a), _arrays(b)
+    assert first.keys() == second.keys()
+    assert any("/parameters/" in k for k in first) and any("/scores/" in k for k in first)
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name], err_msg=name)
+
+
+# --- a dataset on a local pool ------------------------------------------------------
+
+@pytest.mark.slow
+def test_pool_equals_serial_and_failures_stay_local(recordings, reference, config, tmp_path):
+    folder, broken = recordings
+    out = tmp_path / "out"
+    lines: list[SiteStatus] = []
+    pool = ClusterParams(kind="local", workers=2)
+    inputs = [str(folder / "site_a.nwb"), str(broken), str(folder / "*.nwb")]  # site_a named twice
+    result = run_dataset(inputs, out, config, cluster=pool, progress=True, on_site=lines.append)
+
+    states = {s.site: s for s in result.sites}
+    assert list(states) == ["site_a", "site_x", "site_b", "site_c"]
+    assert [states[s].status for s in SITES] == ["done"] * 3
+    failed = states["site_x"]
+    assert failed.status == "failed" and failed.error_type == "NotNWBError"
+    assert failed.exit_code == 3 and "site_x.nwb" in failed.error
+    assert result.exit_code == SitesFailedError.exit_code == 9
+    assert sorted(p.name for p in out.glob("*.results.nwb")) == [f"{s}.results.nwb" for s in SITES]
+    for name in SITES:
+        _assert_same_results(out / f"{name}.results.nwb", reference / f"{name}.results.nwb")
+        assert states[name].device == "cpu" and states[name].worker.startswith("tcp://")
+    assert {s.worker for s in result.sites if s.status == "done"} <= {s.worker for s in lines}
+    assert {(s.site, s.status) for s in lines} >= {(s, "running") for s in SITES} | {("site_x", "failed")}
+
+    record = json.loads((out / RECORD).read_text())
+    assert [s["status"] for s in record["sites"]] == ["done", "failed", "done", "done"]
+    assert record["counts"]["failed"] == 1
+    first, failed_row = record["sites"][0], record["sites"][1]
+    assert failed_row["error_type"] == "NotNWBError" and failed_row["exit_code"] == 3
+    assert first["seconds"] > 0 and first["device"] == "cpu" and first["results"].endswith(".results.nwb")
+
+    # a rerun retries only the failed site; the finished ones are skipped, unchanged
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.results.nwb")}
+    again: list[SiteStatus] = []
+    serial = ClusterParams(kind="serial")
+    rerun = run_dataset(inputs, out, config, cluster=serial, progress=False, on_site=again.append)
+    assert {s.site for s in again} == {"site_x"}
+    assert [s.status for s in rerun.sites] == ["skipped", "failed", "skipped", "skipped"]
+    assert rerun.exit_code == 9
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.results.nwb")} == mtimes
+
+    # once the input is repaired, the rerun finishes it, and everything is done
+    _simulate(broken, seed=7)
+    fixed = run_dataset(inputs, out, config, cluster=serial, progress=False)
+    assert [s.status for s in fixed.sites] == ["skipped", "done", "skipped", "skipped"]
+    assert fixed.exit_code == 0 and (out / "site_x.results.nwb").is_file()
+    assert "4 sites: 1 done, 3 skipped" in fixed.format()
+
+
+def test_every_site_failing_gives_its_own_exit_code(config, tmp_path):
+    broken = tmp_path / "broken.nwb"
+    broken.write_bytes(b"no HDF5")
+    result = run_dataset([broken], tmp_path / "out", config, cluster=ClusterParams(kind="serial"),
+                         progress=False)
+    assert [s.status for s in result.sites] == ["failed"] and result.exit_code == 3
+
+
+def test_a_lost_worker_is_a_recorded_failure():
+    from distributed.scheduler import KilledWorker
+
+    class Lost:
+        def result(self):
+            raise KilledWorker("site-a", SimpleNamespace(address="tcp://127.0.0.1:1"), 3)
+
+    status = _outcome(Lost(), SiteStatus("a", "a.nwb", status="running"))
+    assert (status.status, status.error_type, status.exit_code) == ("failed", "KilledWorker", 1)
+    assert "a: failed (KilledWorker" in status.line()
+
+
+# --- GPU workers ----------------------------------------------------------------------
+
+def test_sites_that_need_a_gpu_are_submitted_with_the_resource(recordings, reference, config, tmp_path):
+    assert site_resources(config) == {}
+    assert site_resources(config.replace(training={"device": "cuda"})) == {"GPU": 1}
+    assert site_resources(config.replace(dstrf={"device": "cuda"})) == {"GPU": 1}
+    with pytest.raises(ConfigError, match="gpus_per_worker"):
+        run_dataset([recordings[0] / "site_a.nwb"], tmp_path, config.replace(training={"device": "cuda"}),
+                    progress=False)
+
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(reference / "site_a.results.nwb", out)  # complete: the worker only checks it
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  resources={"GPU": 1}, dashboard_address=None) as pool, \
+            distributed.Client(pool) as client:
+        client.register_plugin(PinGPUs(["3"], 1))
+        assert set(client.run(lambda: os.environ.get("CUDA_VISIBLE_DEVICES")).values()) == {"3"}
+        submitted: list[dict] = []
+        submit = client.submit
+
+        def spy(*args, **kwargs):
+            submitted.append(kwargs)
+            return submit(*args, **kwargs)
+
+        client.submit = spy
+        result = run_dataset([recordings[0] / "site_a.nwb"], out, config, client=client,
+                             resources={"GPU": 1}, progress=False)
+    assert [s.status for s in result.sites] == ["skipped"], result.format()
+    assert [k["resources"] for k in submitted] == [{"GPU": 1}]
+    assert result.sites[0].device == "cpu"
+
+
+def test_gpu_pinning_gives_each_worker_its_own_devices():
+    pin = PinGPUs(["0", "1", "2", "3"], 2)
+    assert pin.devices_of(0) == "0,1" and pin.devices_of(1) == "2,3"
+    with pytest.raises(ConfigError, match="needs 2 GPU.*4 are visible"):
+        pin.devices_of(2)
+
+
+# --- SLURM and the [cluster] section ----------------------------------------------------
+
+def test_slurm_job_script():
+    pytest.importorskip("dask_jobqueue")
+    params = ClusterParams(kind="slurm", queue="gpu", account="lab", cores=4, memory="16GB",
+                           walltime="02:00:00", gpus_per_worker=1,
+                           job_extra_directives=("--constraint=a100",),
+                           job_script_prologue=("module load cuda",))
+    with slurm_cluster(params) as jobs:
+        script = jobs.job_script()
+    for expected in ("#SBATCH -p gpu", "#SBATCH -A lab", "#SBATCH --cpus-per-task=4", "#SBATCH --mem=15G",
+                     "#SBATCH -t 02:00:00", "#SBATCH --gres=gpu:1", "#SBATCH --constraint=a100",
+                     "module load cuda", "--nthreads 1", "--resources GPU=1"):
+        assert expected in script, (expected, script)
+    with pytest.raises(ConfigError, match="exceeds the 4 CPUs"):
+        slurm_cluster(params, threads=8)
+
+
+def test_cluster_section(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text('[cluster]\nkind = "slurm"\nworkers = 4\njob_extra_directives = ["--gres=gpu:1"]\n')
+    c = PipelineConfig.from_file(toml)
+    assert c.cluster.kind == "slurm" and c.cluster.job_extra_directives == ("--gres=gpu:1",)
+    assert PipelineConfig.from_dict(c.to_dict()) == c
+    assert "cluster" not in PipelineConfig().to_dict()  # provenance of earlier files unchanged
+    identity = {"path": "site.nwb", "sha256": "0" * 64}
+    base = config_fingerprint(PipelineConfig(), identity)
+    sent = _worker_config(PipelineConfig(cluster={"kind": "slurm", "cores": 8}), threads=8)
+    assert "cluster" not in sent.to_dict() and config_fingerprint(sent, identity) == base
+    for bad, match in (({"kind": "pbs"}, "kind"), ({"workers": -1}, "workers"), ({"cpus": 2}, "cpus"),
+                       ({"kind": "scheduler"}, "scheduler")):
+        with pytest.raises(ConfigError, match=match):
+            PipelineConfig.from_dict({"cluster": bad})
+
+
+# --- inputs -----------------------------------------------------------------------------
+
+def test_inputs_folders_globs_and_duplicates(recordings, tmp_path):
+    folder, broken = recordings
+    nested = tmp_path / "data"
+    (nested / "sub-2").mkdir(parents=True)
+    (nested / ".hidden").mkdir()
+    for name in ("sub-2/b.nwb", "a.nwb", ".hidden/c.nwb", "a.results.nwb", "notes.txt"):
+        (nested / name).write_bytes(b"x")
+    sites = expand_inputs([nested, str(nested / "a.nwb"), str(folder / "site_[ab].nwb")])
+    assert [s.site for s in sites] == ["a", "b", "site_a", "site_b"]
+    assert sites[0].source == str((nested / "a.nwb").resolve()) and sites[0].input == str(nested)
+    with pytest.raises(InputError, match="'missing.nwb' matches nothing"):
+        expand_inputs([folder, "missing.nwb"])
+    with pytest.raises(InputError, match="matches no NWB file"):
+        expand_inputs([str(tmp_path / "none*.nwb")])
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "a.nwb").write_bytes(b"y")
+    with pytest.raises(ConfigError, match="both site 'a'"):
+        expand_inputs([nested, tmp_path / "other"])
+    with pytest.raises(ConfigError, match="no input"):
+        expand_inputs([])
+
+
+def test_inputs_from_dandi(tmp_path, monkeypatch):
+    from ndx_encoding_subspace.testing.dandi_server import MockDandiServer
+    from ndx_encoding_subspace.testing.files import mock_site
+
+    monkeypatch.setenv("DANDI_NO_ET", "1")
+    monkeypatch.delenv("DANDI_API_KEY", raising=False)
+    files = {f"sub-{i}/sub-{i}_ses-1.nwb": mock_site(waveforms=False, seed=i).write(tmp_path / f"{i}.nwb")
+             for i in (1, 2)}
+    files["sub-1/notes.txt"] = tmp_path / "notes.txt"
+    files["sub-1/notes.txt"].write_text("notes")
+    with MockDandiServer(files) as server:
+        reader = ReaderParams(dandi_api_url=server.api_url, retries=1, retry_backoff_s=0.01)
+        every = expand_inputs(["DANDI:000123", "DANDI:000123/sub-1/sub-1_ses-1.nwb"], reader=reader)
+        assert [s.site for s in every] == ["sub-1_ses-1", "sub-2_ses-1"]  # one site named twice
+        assert [s.source for s in every] == [f"DANDI:000123@0.230101.1234/sub-{i}/sub-{i}_ses-1.nwb"
+                                             for i in (1, 2)]
+        globbed = expand_inputs(["DANDI:000123@draft/sub-2/*.nwb"], reader=reader)
+        assert [s.source for s in globbed] == ["DANDI:000123@draft/sub-2/sub-2_ses-1.nwb"]
+        with pytest.raises(RemoteError, match="no NWB asset matches"):
+            expand_inputs(["DANDI:000123/sub-9/*.nwb"], reader=reader)
+
+
+def test_the_command_runs_many_inputs_records_a_failure_and_summarises(recordings, reference, tmp_path,
+                                                                         capsys):
+    from ndx_encoding_subspace.cli import main
+
+    folder = recordings[0]
+    broken = tmp_path / "site_x.nwb"  # its own: another test repairs the shared one
+    broken.write_bytes(b"this is no HDF5 file" * 50)
+    out = tmp_path / "out"
+    config_file = tmp_path / "tiny.yaml"
+    config_file.write_text(json.dumps(TINY))  # YAML reads JSON
+    argv = ["run", str(folder), str(broken), "--out", str(out), "--config", str(config_file),
+            "--cluster.kind", "serial", "--no-progress"]
+    # the failed site is one line on stderr and in the table; the others are written
+    assert main(argv) == SitesFailedError.exit_code
+    printed = capsys.readouterr()
+    assert "site_x" in printed.err and "failed" in printed.out
+    assert sorted(p.name for p in out.glob("*.results.nwb")) == [f"{s}.results.nwb" for s in SITES]
+    assert (out / "summary" / "units.csv").is_file() and (out / "summary" / "report.html").is_file()
+    # the same parameters as the reference run: the same arrays
+    for site in SITES:
+        ref, got = _arrays(reference / f"{site}.results.nwb"), _arrays(out / f"{site}.results.nwb")
+        for name in ref:
+            if "model_parameters" in name:
+                np.testing.assert_array_equal(got[name], ref[name], err_msg=name)
+    assert main(["summarize", str(out)]) == 0
+    assert "pairs.csv" in capsys.readouterr().out
+    # one site's options do not apply to many
+    assert main([*argv, "--overwrite"]) == ConfigError.exit_code

@@ -1,0 +1,301 @@
+"""The dataset summary of a run's folder: tables, statistics and report of three sites.
+
+Three small results files are written through ``results.write_results`` (random small
+models, chosen scores, filters, asymmetry indices and unit metadata), plus one file that
+is not a results file and a site record with a failed site; the summary is built once per
+module (a few seconds).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from ndx_encoding_subspace.circuit import subspace_similarity
+from ndx_encoding_subspace.data.site import UnitInfo
+from ndx_encoding_subspace.data.spectrogram import SpectrogramParams
+from ndx_encoding_subspace.dataset import COLUMNS, DatasetParams
+from ndx_encoding_subspace.dataset.pairs import pair_indices, pair_similarities
+from ndx_encoding_subspace.dataset.statistics import site_median
+from ndx_encoding_subspace.dataset.units import nonlinearity_class
+from ndx_encoding_subspace.io import read_site
+from ndx_encoding_subspace.models import LNPopulation, PopulationCNN, SubspaceNetwork
+from ndx_encoding_subspace.results import (
+    ModelResult,
+    SiteAnalysis,
+    SiteResults,
+    UnitNonlinearity,
+    UnitSubspace,
+    write_results,
+)
+from ndx_encoding_subspace.testing.files import mock_site
+from ndx_encoding_subspace.viz.report.dataset import FIGURES, summarize
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:The linked table for DynamicTableRegion:UserWarning"),
+    pytest.mark.filterwarnings("ignore:results of site .*no subject:UserWarning"),
+]
+
+N_FREQ, N_LAGS = 6, 4
+#: Units per site (site names in file order).
+SITES = {"ferret1_a": 4, "ferret1_b": 3, "ferret2_a": 2}
+TABLE_NAMES = ("units.csv", "dimensions.csv", "pairs.csv", "sites.csv")
+
+
+def _filters(site_index: int, unit: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit 0 of every site: the first two unit vectors (identical subspaces across
+    sites); unit 1 of every site: the third unit vector; others random of k = 1..3."""
+    eye = np.eye(N_FREQ * N_LAGS).reshape(-1, N_FREQ, N_LAGS)
+    if unit == 0:
+        return eye[:2]
+    if unit == 1:
+        return eye[2:3]
+    return rng.normal(size=(1 + (unit + site_index) % 3, N_FREQ, N_LAGS))
+
+
+def _site_results(site: Any, site_index: int) -> SiteResults:
+    rng = np.random.default_rng(site_index)
+    n = site.n_units
+    every = np.arange(n)
+    r_cnn = rng.uniform(0.3, 0.8, n)
+    models = [
+        ModelResult("cnn_jk0_init0", "cnn", PopulationCNN(N_FREQ, n, mix_channels=4,
+                    fir_taps=3, hidden=(4, 4)), every,
+                    scores={"r": r_cnn, "ccnorm": r_cnn + 0.1}),
+        ModelResult("ln", "ln", LNPopulation(N_FREQ, n, channels=3, taps=3), every,
+                    scores={"r": r_cnn - 0.2, "ccnorm": r_cnn - 0.1}),
+    ]
+    subspaces, nonlin = [], []
+    for u in range(n):
+        filters = _filters(site_index, u, rng)
+        k = len(filters)
+        models.append(ModelResult(f"unit_{u}", "subspace_nonlinearity",
+                                  SubspaceNetwork(k, hidden=(3,)), [u], n_lags=N_LAGS,
+                                  scores={"r": [r_cnn[u] - 0.05], "ccnorm": [r_cnn[u]]}))
+        subspaces.append(UnitSubspace(u, filters, np.r_[np.full(k, 0.9 / k), 0.1],
+                                      np.full(k + 1, 0.01), 0.95, rng.normal(size=(N_FREQ, N_LAGS)),
+                                      k90=k, k95=k))
+        mean = np.tile(np.r_[1.0, 0.0, 0.0, 0.0, 1.0], (k, 1))  # both flanks up
+        ai = np.r_[0.9 if u % 2 else 0.1, np.zeros(k - 1)]  # dim 1: rectifying / symmetric
+        nonlin.append(UnitNonlinearity(
+            u, f"unit_{u}", np.ones(k), ai,
+            tuning={"bin_edges": np.tile(np.linspace(-1, 1, 6), (k, 1)), "mean": mean,
+                    "sem": np.zeros((k, 5)), "count": np.full((k, 5), 4)},
+            ssrf={"bin_edges": np.tile(np.linspace(-1, 1, 4), (k, 1)),
+                  "pairs": np.array([[0, j] for j in range(1, k)]).reshape(-1, 2),
+                  "mean": np.zeros((k - 1, 3, 3)), "count": np.full((k - 1, 3, 3), 4)}))
+    analysis = SiteAnalysis(filters=rng.normal(size=(2, N_FREQ, N_LAGS)),
+                            explained_variance=np.array([0.6, 0.3]),
+                            response_region_size=0.05 + 0.02 * np.arange(n),
+                            subspace_similarity=np.eye(n))
+    return SiteResults(site=site, models=models, subspaces=subspaces, nonlinearities=nonlin,
+                       site_subspace=analysis,
+                       provenance={"config": {"training": {"device": "cpu"}}})
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run's folder: three results files, a broken one, a record with a failed site."""
+    folder = tmp_path_factory.mktemp("run")
+    torch.manual_seed(0)
+    for i, (name, n) in enumerate(SITES.items()):
+        source = mock_site(n_units=n, n_sounds=3, duration=0.25, seed=i).write(folder / f"{name}.input.nwb")
+        site = read_site(source, spectrogram=SpectrogramParams(n_channels=N_FREQ))
+        units = UnitInfo.from_ids(
+            np.arange(n) + 10 * i, depth_um=100.0 * np.arange(n) + 50 * i,
+            area=np.array(["A1" if u < 3 else "PEG" for u in range(n)], dtype=object),
+            spike_width_ms=np.where(np.arange(n) % 2, 0.25, 0.6),
+            cell_type=np.array(["narrow" if u % 2 else "regular" for u in range(n)], dtype=object))
+        site = dataclasses.replace(site, units=units)
+        write_results(_site_results(site, i), folder / f"{name}.results.nwb")
+        source.unlink()
+    (folder / "broken.results.nwb").write_bytes(b"not an NWB file")
+    (folder / "summary").mkdir()
+    # the shape pipeline.dataset writes: one SiteStatus per site
+    record = {"started": "", "counts": {"done": 3, "failed": 1},
+              "sites": [{"site": name, "status": "done", "seconds": 12.5 + i, "device": "cuda:0",
+                         "error": "", "results": str(folder / f"{name}.results.nwb")}
+                        for i, name in enumerate(SITES)]
+              + [{"site": "ferret3_a", "status": "failed", "error_type": "TrainingError",
+                  "error": "CUDA out of memory", "seconds": None}]}
+    (folder / "summary" / "sites.json").write_text(json.dumps(record))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def summary(run_folder: Path) -> Any:
+    return summarize(run_folder)
+
+
+@pytest.fixture(scope="module")
+def written(summary: Any) -> Path:
+    """``OUT/summary`` after :func:`summarize`."""
+    return summary.folder
+
+
+def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    with open(path, newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle))
+    return header, rows
+
+
+def test_every_file_is_written_in_the_summary_folder(written: Path, summary: Any) -> None:
+    folder = written
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [*TABLE_NAMES, "report.html", "sites.json"])
+    assert set(summary.files) == {*TABLE_NAMES, "report.html"}
+
+
+@pytest.mark.parametrize("name", TABLE_NAMES)
+def test_tables_have_the_documented_columns(written: Path, name: str) -> None:
+    header, _ = _read(written / name)
+    assert header == list(COLUMNS[name])
+
+
+def test_units_table_holds_every_unit_of_every_site(written: Path) -> None:
+    _, rows = _read(written / "units.csv")
+    assert len(rows) == sum(SITES.values())
+    assert [r["site"] for r in rows] == [s for s, n in SITES.items() for _ in range(n)]
+    first = rows[1]  # ferret1_a, unit 1: k = 1, narrow, rectifying dimension 1
+    assert (first["unit"], first["area"], first["cell_type"]) == ("1", "A1", "narrow")
+    assert float(first["depth_um"]) == 100.0 and float(first["spike_width_ms"]) == 0.25
+    assert (first["k"], first["k90"], first["nonlinearity_class"]) == ("1", "1", "rectifying")
+    assert float(first["region_size"]) == pytest.approx(0.07)
+    r_cnn, r_ss = float(first["r_cnn"]), float(first["r_subspace"])
+    assert float(first["r_ln"]) == pytest.approx(r_cnn - 0.2)
+    assert float(first["r2_ratio"]) == pytest.approx((r_ss / r_cnn) ** 2)
+    assert rows[0]["nonlinearity_class"] == "symmetric-up"
+
+
+def test_dimensions_table_is_long_with_one_row_per_dimension(summary: Any) -> None:
+    dims, units = summary.dimensions, summary.units
+    assert len(dims) == int(units["k"].sum())
+    assert set(dims["dimension"]) == set(range(1, int(units["k"].max()) + 1))
+    first = dims["dimension"] == 1
+    np.testing.assert_allclose(dims["asymmetry"][first], units["asymmetry_1"])
+
+
+def test_pairs_cover_every_pair_within_and_between_sites(written: Path, summary: Any) -> None:
+    _, rows = _read(written / "pairs.csv")
+    n = sum(SITES.values())
+    assert len(rows) == n * (n - 1) // 2
+    within = sum(m * (m - 1) // 2 for m in SITES.values())
+    assert sum(r["same_site"] == "True" for r in rows) == within
+    assert all((r["same_site"] == "True") == (r["site_a"] == r["site_b"]) for r in rows)
+    # unit 0 of every site spans the same plane; unit 1 a line orthogonal to it
+    key = {(r["site_a"], r["unit_a"], r["site_b"], r["unit_b"]): r for r in rows}
+    same = key[("ferret1_a", "0", "ferret2_a", "20")]
+    assert same["same_site"] == "False" and float(same["similarity"]) == pytest.approx(1.0)
+    assert float(key[("ferret1_a", "0", "ferret1_a", "1")]["similarity"]) == pytest.approx(0.0)
+    assert key[("ferret1_a", "1", "ferret1_b", "11")]["cell_type_b"] == "narrow"
+
+
+def test_batched_similarity_is_the_circuit_measure() -> None:
+    rng = np.random.default_rng(5)
+    filters = [rng.normal(size=(k, 3, 4)) for k in (1, 3, 2, 3, 1)] + [None]
+    filters.insert(2, rng.normal(size=(2, 4, 3)))  # another filter shape: no similarity
+    got = pair_similarities(filters)
+    for p, (i, j) in enumerate(zip(*pair_indices(len(filters)))):
+        a, b = filters[i], filters[j]
+        if a is None or b is None or a.shape[1:] != b.shape[1:]:
+            assert np.isnan(got[p])
+        else:
+            assert got[p] == pytest.approx(subspace_similarity(a, b), abs=1e-12)
+
+
+def test_sites_table_reads_the_run_record_and_flags_unreadable_files(written: Path) -> None:
+    _, rows = _read(written / "sites.csv")
+    by_site = {r["site"]: r for r in rows}
+    assert set(by_site) == {*SITES, "ferret3_a", "broken"}
+    assert [by_site[s]["status"] for s in SITES] == ["done"] * 3
+    assert by_site["ferret1_b"]["time_s"] == "13.5" and by_site["ferret1_b"]["n_units"] == "3"
+    assert by_site["ferret3_a"]["status"] == "failed"
+    assert by_site["ferret3_a"]["error"] == "TrainingError: CUDA out of memory"
+    assert by_site["broken"]["status"] == "unreadable" and by_site["broken"]["error"]
+
+
+def test_without_a_record_every_results_file_is_a_done_site(run_folder: Path, tmp_path: Path,
+                                                           ) -> None:
+    from ndx_encoding_subspace.dataset import summarize_tables
+
+    for name in SITES:
+        (tmp_path / f"{name}.results.nwb").symlink_to(run_folder / f"{name}.results.nwb")
+    summary = summarize_tables(tmp_path)
+    assert list(summary.sites["site"]) == list(SITES)
+    assert list(summary.sites["status"]) == ["done"] * 3
+    assert list(summary.sites["device"]) == ["cpu"] * 3
+    assert not (tmp_path / "summary" / "report.html").exists()
+
+
+def test_tables_read_directly_with_pandas(written: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    units = pd.read_csv(written / "units.csv")
+    pairs = pd.read_csv(written / "pairs.csv")
+    assert units["r_cnn"].dtype.kind == "f" and units["k"].dtype.kind == "i"
+    assert pairs["same_site"].dtype == bool
+    assert len(units) == sum(SITES.values())
+
+
+def test_statistics_match_scipy_on_the_same_numbers(summary: Any) -> None:
+    u, st = summary.units, summary.statistics
+    sites = u["site"]
+    per_site = [np.median(u["r_cnn"][sites == s]) for s in SITES]
+    assert st.group("r_cnn", "all units").site_median == pytest.approx(np.median(per_site))
+    assert site_median(u["r_cnn"], sites) == (pytest.approx(np.median(per_site)), 3)
+    test = st.comparison("r: CNN against LN")
+    assert test.p_value == pytest.approx(stats.wilcoxon(u["r_cnn"], u["r_ln"]).pvalue)
+    narrow = u["region_size"][u["cell_type"] == "narrow"]
+    regular = u["region_size"][u["cell_type"] == "regular"]
+    test = st.comparison("region size: narrow against regular")
+    assert test.p_value == pytest.approx(stats.mannwhitneyu(narrow, regular).pvalue)
+    assert st.narrow_fraction == pytest.approx(np.mean(u["cell_type"] == "narrow"))
+    sim = summary.pairs["similarity"]
+    same = summary.pairs["same_site"]
+    keep = np.isfinite(sim) & (summary.pairs["area_a"] == summary.pairs["area_b"])
+    test = st.comparison("similarity all pairs: within against between sites")
+    want = stats.mannwhitneyu(sim[keep & same], sim[keep & ~same])
+    assert (test.n_a, test.n_b) == ((keep & same).sum(), (keep & ~same).sum())
+    assert test.p_value == pytest.approx(want.pvalue)
+    assert st.classes["narrow"]["rectifying"] == int(np.sum(u["cell_type"] == "narrow"))
+
+
+def test_report_names_every_figure_and_statistic(written: Path) -> None:
+    text = (written / "report.html").read_text()
+    assert text.startswith("<!DOCTYPE html>") and "<script" not in text
+    for caption in FIGURES.values():
+        assert caption.split(":")[0] in text
+    assert text.count("data:image/png;base64,") >= len(FIGURES)
+    for what in ("Mann-Whitney U", "Wilcoxon signed-rank", "median of site medians",
+                 "ferret3_a", "CUDA out of memory"):
+        assert what in text
+
+
+def test_nonlinearity_class_from_stored_values() -> None:
+    up, down = np.r_[1.0, 0, 0, 0, 1], np.r_[-1.0, 0, 0, 0, -1]
+    assert nonlinearity_class(0.1, up) == "symmetric-up"
+    assert nonlinearity_class(-0.2, down) == "symmetric-down"
+    assert nonlinearity_class(0.8, np.r_[0.0, 0, 0, 0.5, 1]) == "rectifying"
+    assert nonlinearity_class(0.0, np.zeros(5)) == "flat"
+    assert nonlinearity_class(0.3, up, symmetry_threshold=0.2) == "rectifying"
+
+
+def test_similarity_parameters_select_pairs_and_dimensions(run_folder: Path) -> None:
+    from ndx_encoding_subspace.dataset import build_summary
+
+    strict = build_summary(run_folder, DatasetParams(min_r=0.99))
+    assert strict.statistics.comparison(
+        "similarity all pairs: within against between sites").n_a == 0
+    first = build_summary(run_folder, DatasetParams(similarity_variance=0.4, same_area=False))
+    # unit 0 keeps its first filter only: the first unit vector against unit 1's third
+    assert len(first.pairs) == len(strict.pairs)
+    assert first.pairs["similarity"][0] == pytest.approx(0.0)

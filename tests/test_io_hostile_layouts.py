@@ -1,0 +1,288 @@
+"""Layout detection on hostile files, written with pynwb (small sizes): NaN onsets, tables
+of unique ids, overlapping or duplicate presentations, references into another series,
+waveforms compared by prefix, unmatched names capped, columns read in one go."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from hdmf.common import DynamicTable, VectorIndex
+from pynwb import NWBFile, TimeSeries
+from pynwb.base import TimeSeriesReference
+from pynwb.epoch import TimeIntervals
+from pynwb.testing.mock.file import mock_NWBFile
+
+from ndx_encoding_subspace.errors import InvalidDataError
+from ndx_encoding_subspace.io import ReaderParams, inspect_nwb, locate, open_nwb
+from ndx_encoding_subspace.io.inventory import SoundSeries
+from ndx_encoding_subspace.io.layouts import series, templates
+from ndx_encoding_subspace.io.names import UNMATCHED_SHOWN, NameIndex
+from ndx_encoding_subspace.io.presentations import row_refs
+from ndx_encoding_subspace.testing import write_nwb
+
+RATE = 16000.0
+
+
+def _wave(seconds: float, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(-8000, 8000, int(seconds * RATE), dtype=np.int16)
+
+
+def _file(end: float = 4.0) -> NWBFile:
+    nwb = mock_NWBFile()
+    nwb.add_unit(spike_times=np.linspace(0.01, end - 0.01, 50))
+    return nwb
+
+
+def _locate(nwb: NWBFile, tmp_path, params: ReaderParams | None = None):
+    path = write_nwb(nwb, tmp_path / "f.nwb")
+    with open_nwb(path) as opened:
+        return locate(opened.nwbfile, opened.name, params)
+
+
+def _track_with_table(rows: list[tuple[float, str]], stop: list[float] | None = None) -> NWBFile:
+    """One 3 s track in stimulus/presentation and a DynamicTable (onset, sound[, stop])."""
+    nwb = _file()
+    nwb.add_stimulus(TimeSeries(name="track", data=_wave(3.0), unit="Pa", rate=RATE))
+    table = DynamicTable(name="played", description="what played")
+    table.add_column("onset", "onset, s")
+    table.add_column("sound", "file played")
+    if stop is not None:
+        table.add_column("stop", "end, s")
+    for k, (onset, sound) in enumerate(rows):
+        table.add_row(onset=onset, sound=sound, **({"stop": stop[k]} if stop is not None else {}))
+    nwb.create_processing_module("behavior", "sounds").add(table)
+    return nwb
+
+
+# -- 1. NaN onsets -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_onset_on_a_baseline_row_is_no_segment_end(tmp_path, bad):
+    rows = [(0.5, "a.wav"), (bad, "none"), (1.0, "b.wav"), (1.5, "a.wav")]
+    layout = _locate(_track_with_table(rows), tmp_path)
+    assert layout.kind == "continuous" and layout.column == "sound"
+    spans = [(p.row, p.start, p.stop) for p in sorted(layout.presentations, key=lambda p: p.start)]
+    assert spans == [(0, 0.5, 1.0), (2, 1.0, 1.5), (3, 1.5, 3.0)]
+    assert "1 rows of processing/behavior/played play no sound" in layout.describe()
+
+
+def test_nan_onset_on_a_row_in_use_is_refused_naming_it(tmp_path):
+    rows = [(0.5, "a.wav"), (np.nan, "b.wav"), (1.5, "a.wav")]
+    with pytest.raises(InvalidDataError, match=r"f\.nwb: processing/behavior/played rows \[1\] have NaN/inf"):
+        _locate(_track_with_table(rows), tmp_path)
+
+
+# -- 2. names that match nothing ---------------------------------------------------------
+
+
+def test_name_index_is_linear_and_keeps_the_first_names():
+    index: NameIndex[int] = NameIndex([("clip0", 0)])
+    began = time.perf_counter()
+    for k in range(40_000):
+        assert index.get(f"trial_{k:05d}") is None
+    index.get("trial_00001")  # again: counted once
+    assert time.perf_counter() - began < 2.0
+    assert index.n_unmatched == 40_000 and len(index.unmatched) == UNMATCHED_SHOWN
+    assert index.unmatched[:2] == ["trial_00000", "trial_00001"] and index.get("CLIP0.wav") == 0
+
+
+def _templates_with_ids(n_rows: int, n_unknown: int = 0) -> NWBFile:
+    """Three templates and a table whose ``trial_id`` column is unique (tried first) and
+    whose ``clip`` column (not a known name) names the templates."""
+    nwb = _file(n_rows * 0.3 + 1.0)
+    for k in range(3):
+        nwb.add_stimulus_template(TimeSeries(name=f"clip{k}", data=_wave(0.1, k), unit="Pa", rate=RATE))
+    table = TimeIntervals(name="trials_table", description="d")
+    table.add_column("trial_id", "trial")
+    table.add_column("clip", "clip played")
+    table.add_column("sound", "known name column")
+    for k in range(n_rows):
+        sound = f"unknown_{k}" if k < n_unknown else f"clip{k % 3}"
+        table.add_interval(
+            start_time=0.3 * k,
+            stop_time=0.3 * k + 0.1,
+            trial_id=f"t{k:06d}",
+            clip=f"clip{k % 3}",
+            sound=sound,
+        )
+    nwb.add_time_intervals(table)
+    return nwb
+
+
+def test_a_column_of_unique_ids_is_given_up_at_its_first_name(tmp_path, monkeypatch):
+    calls: list[str] = []
+    real = templates.template_rows
+
+    def spy(info, column, sounds, name, strict=False):
+        read = real(info, column, sounds, name, strict)
+        calls.append(f"{column}:{read.n_unmatched}")
+        return read
+
+    monkeypatch.setattr(templates, "template_rows", spy)
+    params = ReaderParams(layout="templates")
+    nwb = _templates_with_ids(400, n_unknown=400)  # the known column names nothing
+    layout = _locate(nwb, tmp_path, params)
+    assert (layout.column, len(layout.presentations), layout.unmatched) == ("clip", 400, ())
+    # the known column is read whole; trial_id stops at its first name
+    assert calls == ["sound:400", "trial_id:1", "clip:0"]
+
+
+def test_unmatched_names_are_counted_and_capped(tmp_path):
+    nwb = _templates_with_ids(40, n_unknown=30)
+    path = write_nwb(nwb, tmp_path / "u.nwb")
+    with open_nwb(path) as opened:
+        layout = locate(opened.nwbfile, opened.name)
+    assert layout.column == "sound" and len(layout.presentations) == 10
+    assert len(layout.unmatched) == UNMATCHED_SHOWN and layout.unmatched_count == 30
+    assert "unknown_0, unknown_1" in layout.describe() and "and 10 more" in layout.describe()
+    source = layout.provenance()
+    assert len(source["unmatched"]) == UNMATCHED_SHOWN and source["unmatched_count"] == 30
+    assert "30 names in intervals/trials_table column 'sound' match no sound" in layout.describe()
+    use = inspect_nwb(path).use
+    assert use["unmatched_count"] == 30 and len(use["unmatched"]) == UNMATCHED_SHOWN
+
+
+# -- 3. overlapping and duplicate presentations ------------------------------------------
+
+
+def test_overlapping_template_rows_are_refused(tmp_path):
+    nwb = _file()
+    nwb.add_stimulus_template(TimeSeries(name="clip", data=_wave(1.0), unit="Pa", rate=RATE))
+    table = DynamicTable(name="played", description="d")
+    table.add_column("onset", "s")
+    table.add_column("sound", "clip")
+    for onset in (0.0, 0.5, 0.5):
+        table.add_row(onset=onset, sound="clip.wav")
+    nwb.add_acquisition(table)
+    with pytest.raises(InvalidDataError) as err:
+        _locate(nwb, tmp_path)
+    text = str(err.value)
+    assert "f.nwb: acquisition/played has 2 presentations that begin before" in text
+    assert "row 1 (0.5-1.5 s) overlaps row 0 (0-1 s)" in text and "row 2 (0.5-1.5 s) overlaps row 1" in text
+
+
+def test_touching_or_barely_overlapping_rows_are_accepted(tmp_path):
+    nwb = _file()
+    nwb.add_stimulus_template(TimeSeries(name="clip", data=_wave(0.5), unit="Pa", rate=RATE))
+    table = TimeIntervals(name="played", description="d")
+    table.add_column("sound", "clip")
+    for start, stop in ((0.0, 0.5), (0.5, 1.0005), (1.0, 1.5)):
+        table.add_interval(start_time=start, stop_time=stop, sound="clip")
+    nwb.add_time_intervals(table)
+    assert len(_locate(nwb, tmp_path).presentations) == 3
+
+
+def test_overlapping_track_rows_are_refused(tmp_path):
+    rows = [(0.5, "a.wav"), (1.0, "b.wav"), (2.0, "a.wav")]
+    nwb = _track_with_table(rows, stop=[1.5, 1.5, 2.5])
+    with pytest.raises(
+        InvalidDataError, match=r"played has 1 presentations .*row 1 \(1-1.5 s\) overlaps row 0"
+    ):
+        _locate(nwb, tmp_path)
+
+
+def test_duplicate_track_onsets_without_stop_are_refused(tmp_path):
+    rows = [(0.5, "a.wav"), (0.5, "b.wav"), (1.0, "a.wav")]
+    with pytest.raises(InvalidDataError, match=r"processing/behavior/played .*\(or at the same time\)"):
+        _locate(_track_with_table(rows), tmp_path)
+
+
+def test_overlapping_series_forced_are_refused_naming_them(tmp_path):
+    nwb = _file()
+    for name, start in (("a", 0.0), ("b", 0.05), ("c", 1.0)):
+        nwb.add_stimulus(TimeSeries(name=name, data=_wave(0.1), unit="Pa", rate=RATE, starting_time=start))
+    with pytest.raises(
+        InvalidDataError, match=r"stimulus/presentation/b \(0.05-0.15 s\) overlaps stimulus/presentation/a"
+    ):
+        _locate(nwb, tmp_path, ReaderParams(layout="series"))
+
+
+# -- 4. references into another series ---------------------------------------------------
+
+
+def test_track_rows_referencing_another_series_are_skipped(tmp_path, monkeypatch):
+    nwb = _file()
+    track = TimeSeries(name="track", data=_wave(3.0), unit="Pa", rate=RATE)
+    mic = TimeSeries(name="mic", data=_wave(3.0, 1), unit="V", rate=RATE)
+    nwb.add_stimulus(track)
+    nwb.add_acquisition(mic)
+    table = TimeIntervals(name="played", description="d")
+    for k, target in enumerate((track, mic, track, track)):
+        first = int(0.5 * k * RATE)
+        ref = TimeSeriesReference(first, int(0.25 * RATE), target)
+        table.add_row(start_time=0.5 * k, stop_time=0.5 * k + 0.25, timeseries=[ref])
+    nwb.add_time_intervals(table)
+    path = write_nwb(nwb, tmp_path / "r.nwb")
+    reads: list[int] = []
+    real = VectorIndex.__getitem__
+    monkeypatch.setattr(VectorIndex, "__getitem__", lambda self, i: reads.append(i) or real(self, i))
+    with open_nwb(path) as opened:
+        layout = locate(opened.nwbfile, opened.name)
+        refs = row_refs(opened.nwbfile.intervals["played"], "timeseries")
+    assert layout.kind == "continuous" and [p.row for p in layout.presentations] == [0, 2, 3]
+    assert "1 rows of intervals/played (rows [1]) reference another series than" in layout.describe()
+    assert [r.key for r in refs] == ["track", "mic", "track", "track"] and refs[3].idx_start == 24000
+    assert reads == []  # the reference column is read once, not row by row
+
+
+# -- 5. waveforms compared by prefix -----------------------------------------------------
+
+
+def _sound(name: str, data: np.ndarray, start: float) -> SoundSeries:
+    ts = TimeSeries(name=name, data=data, unit="Pa", rate=RATE, starting_time=start)
+    shape = data.shape
+    return SoundSeries(
+        name,
+        f"stimulus/presentation/{name}",
+        "TimeSeries",
+        "continuous",
+        RATE,
+        start,
+        shape[0],
+        shape[1] if data.ndim == 2 else 1,
+        ts,
+    )
+
+
+def test_waveforms_are_read_whole_only_when_their_prefixes_are_equal(monkeypatch):
+    monkeypatch.setattr(series, "PREFIX_SAMPLES", 100)
+    base = _wave(0.05)
+    late = base.copy()
+    late[500] += 1  # differs after the prefix only
+    early = base.copy()
+    early[5] += 1  # differs in the prefix
+    sounds = [
+        _sound("a", base, 0.0),
+        _sound("b", base.copy(), 1.0),
+        _sound("c", early, 2.0),
+        _sound("d", late, 3.0),
+        _sound("e", _wave(0.01), 4.0),
+    ]
+    calls: list[tuple[str, int | None]] = []
+    real = series.waveform_digest
+    monkeypatch.setattr(
+        series,
+        "waveform_digest",
+        lambda s, chunk=None, samples=None: calls.append((s.name, samples)) or real(s, chunk, samples),
+    )
+    owner = series.same_sounds(sounds)
+    paths = {s.name: s.path for s in sounds}
+    assert owner == {
+        paths["a"]: paths["a"],
+        paths["b"]: paths["a"],
+        paths["c"]: paths["c"],
+        paths["d"]: paths["d"],
+        paths["e"]: paths["e"],
+    }
+    assert sorted(n for n, m in calls if m is None) == ["a", "b", "d"]  # c: prefix only; e: never
+    assert sorted(n for n, m in calls if m == 100) == ["a", "b", "c", "d"]
+
+
+def test_hashing_reads_bounded_blocks():
+    wide = _sound("w", np.zeros((1000, 16)), 0.0)
+    assert series._chunk_samples(wide) * 16 * 8 <= series.CHUNK_BYTES
+    assert series.waveform_digest(wide, 7) == series.waveform_digest(wide)
+    assert series.waveform_digest(wide, samples=10) != series.waveform_digest(wide)
