@@ -9,12 +9,11 @@ results file stores (:func:`nonlinearity_class`).
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from typing import Any
 
 import numpy as np
 
-from ..nonlinearity.ssrf import SSRFParams
+from ..nonlinearity.ssrf import classify_stored_curve
 from ..results.loader import LoadedResults
 from ..results.roles import CNN, LN, SUBSPACE, find_role
 from ..subspace.pca import choose_k
@@ -63,30 +62,9 @@ def site_name(path: Any) -> str:
 
 def nonlinearity_class(asymmetry: float, tuning_mean: np.ndarray,
                        symmetry_threshold: float | None = None) -> str:
-    """Class of one dimension's nonlinearity from a results file's stored values.
-
-    The stored asymmetry index (computed on every sample, see :mod:`.nonlinearity.ssrf`)
-    separates symmetric (``|AI| < symmetry_threshold``) from ``"rectifying"`` shapes; the
-    stored tuning curve says which way a symmetric shape bends: its outer fifth of bins
-    on each side against its middle fifth, both flanks up ``"symmetric-up"``, else
-    ``"symmetric-down"``. A curve without finite modulation is ``"flat"``.
-    """
-    threshold = SSRFParams.from_keywords(symmetry_threshold=symmetry_threshold)
-    m = np.asarray(tuning_mean, dtype=np.float64).reshape(-1)
-    n = len(m)
-    if n == 0 or not np.isfinite(asymmetry):
-        return "flat"
-    w = max(1, n // 5)
-    mid = slice((n - w) // 2, (n - w) // 2 + w)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a bin band without samples
-        centre, plus, minus = np.nanmean(m[mid]), np.nanmean(m[-w:]), np.nanmean(m[:w])
-    dp, dm = plus - centre, minus - centre
-    if not np.isfinite(dp + dm) or abs(dp) + abs(dm) == 0:
-        return "flat"
-    if abs(asymmetry) < threshold.symmetry_threshold:
-        return "symmetric-up" if dp + dm > 0 else "symmetric-down"
-    return "rectifying"
+    """Class of one dimension's nonlinearity from a results file's stored asymmetry index
+    and tuning curve (see :func:`~ndx_encoding_subspace.nonlinearity.ssrf.classify_stored_curve`)."""
+    return classify_stored_curve(tuning_mean, asymmetry, symmetry_threshold)
 
 
 def _strings(values: Any, n: int) -> np.ndarray:

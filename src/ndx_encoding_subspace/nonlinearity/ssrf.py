@@ -28,6 +28,7 @@ up: phase invariance) or ``"symmetric-down"`` (both down: contrast gain control)
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 
@@ -43,6 +44,7 @@ __all__ = [
     "asymmetry_index",
     "classify_shape",
     "ssrf",
+    "classify_stored_curve",
 ]
 
 SHAPES = ("flat", "symmetric-up", "symmetric-down", "rectifying")
@@ -253,3 +255,33 @@ def ssrf(projections: np.ndarray, response: np.ndarray, params: SSRFParams | Non
         asymmetry=np.array([asymmetry_index(x[:, j], r, params.percentiles) for j in range(k)]),
         shapes=tuple(classify_shape(x[:, j], r, params) for j in range(k)),
     )
+
+
+def classify_stored_curve(tuning_mean: np.ndarray, asymmetry: float | None = None,
+                          symmetry_threshold: float | None = None) -> str:
+    """Nonlinearity class of one dimension from its stored tuning curve.
+
+    The curve's outer fifth of bins on each side is compared with its middle fifth.
+    ``asymmetry`` (the stored asymmetry index, computed on every sample) separates
+    symmetric (``|AI| < symmetry_threshold``) from ``"rectifying"`` shapes; without it, the
+    curve's own flank asymmetry is used. A symmetric shape with both flanks up is
+    ``"symmetric-up"``, else ``"symmetric-down"``; a curve without finite modulation is
+    ``"flat"``. ``symmetry_threshold``: :class:`SSRFParams`' when None.
+    """
+    threshold = SSRFParams.from_keywords(symmetry_threshold=symmetry_threshold).symmetry_threshold
+    m = np.asarray(tuning_mean, dtype=np.float64).reshape(-1)
+    n = len(m)
+    if n == 0 or (asymmetry is not None and not np.isfinite(asymmetry)):
+        return "flat"
+    w = max(1, n // 5)
+    mid = slice((n - w) // 2, (n - w) // 2 + w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a band of bins without samples
+        centre, plus, minus = np.nanmean(m[mid]), np.nanmean(m[-w:]), np.nanmean(m[:w])
+    dp, dm = plus - centre, minus - centre
+    if not np.isfinite(dp + dm) or abs(dp) + abs(dm) == 0:
+        return "flat"
+    ai = (dp - dm) / (abs(dp) + abs(dm)) if asymmetry is None else asymmetry
+    if abs(ai) < threshold:
+        return "symmetric-up" if dp + dm > 0 else "symmetric-down"
+    return "rectifying"

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..datasets.simulated.site import SimulationParams, SiteTruth, simulate_site
-from ..nonlinearity.ssrf import SSRFParams
+from ..nonlinearity.ssrf import classify_stored_curve
 from ..results.roles import CNN
 from .config import PipelineConfig
 
@@ -74,24 +74,9 @@ def _pad_lags(filters: np.ndarray, n_lags: int) -> np.ndarray:
 
 
 def classify_tuning_curve(mean: np.ndarray, symmetry_threshold: float | None = None) -> str:
-    """Nonlinearity class of a stored 1-D tuning curve (bins between the 2.5th and
-    97.5th percentiles): flanks (outer fifth of the bins on each side) against the
-    centre (middle fifth), classified as in :func:`~.nonlinearity.ssrf.classify_shape`
-    (``symmetry_threshold``: ``SSRFParams.symmetry_threshold`` when None)."""
-    symmetry_threshold = SSRFParams.from_keywords(
-        symmetry_threshold=symmetry_threshold).symmetry_threshold
-    m = np.asarray(mean, dtype=np.float64)
-    n = len(m)
-    w = max(1, n // 5)
-    mid = slice((n - w) // 2, (n - w) // 2 + w)
-    centre, plus, minus = np.nanmean(m[mid]), np.nanmean(m[-w:]), np.nanmean(m[:w])
-    dp, dm = plus - centre, minus - centre
-    if not np.isfinite(dp + dm) or abs(dp) + abs(dm) == 0:
-        return "flat"
-    ai = (dp - dm) / (abs(dp) + abs(dm))
-    if abs(ai) < symmetry_threshold:
-        return "symmetric-up" if dp + dm > 0 else "symmetric-down"
-    return "rectifying"
+    """Nonlinearity class of a stored 1-D tuning curve, from the curve alone (see
+    :func:`~ndx_encoding_subspace.nonlinearity.ssrf.classify_stored_curve`)."""
+    return classify_stored_curve(mean, symmetry_threshold=symmetry_threshold)
 
 
 def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -> dict[str, Any]:
