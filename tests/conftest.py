@@ -17,6 +17,18 @@ def _need(path: Path) -> Path:
     return path
 
 
+#: the smallest configuration that runs every stage (tests import it: ``from conftest import TINY``)
+TINY_CONFIG = {
+    "cnn": {"mix_channels": 8, "fir_taps": 5, "hidden": [8, 8]},
+    "ln": {"channels": 8, "taps": 9},
+    "training": {"max_epochs": 3, "patience": 2, "device": "cpu", "segment_length": 100},
+    "ensemble": {"n_jackknife": 2, "n_init": 1},
+    "dstrf": {"n_lags": 12, "device": "cpu"},
+    "subspace": {"n_components": 8, "noise_repeats": 2},
+    "scoring": {"n_shuffles": 10},
+}
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data, or skip."""

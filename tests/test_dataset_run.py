@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 import pytest
 
+from conftest import TINY_CONFIG
 from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, simulate_site
 from ndx_encoding_subspace.errors import ConfigError, InputError, RemoteError, SitesFailedError
 from ndx_encoding_subspace.io import ReaderParams
@@ -29,16 +30,7 @@ from ndx_encoding_subspace.pipeline.sources import expand_inputs
 
 distributed = pytest.importorskip("distributed")
 
-TINY = {
-    "cnn": {"mix_channels": 8, "fir_taps": 5, "hidden": [8, 8]},
-    "ln": {"channels": 8, "taps": 9},
-    "training": {"max_epochs": 3, "patience": 2, "device": "cpu", "segment_length": 100},
-    "ensemble": {"n_jackknife": 2, "n_init": 1},
-    "dstrf": {"n_lags": 12, "device": "cpu"},
-    "subspace": {"n_components": 8, "noise_repeats": 2},
-    "scoring": {"n_shuffles": 10},
-    "compute": {"threads": 1},  # the same thread count in this process and on the workers
-}
+TINY = {**TINY_CONFIG, "compute": {"threads": 1}}  # the same threads here and on the workers
 SITES = ("site_a", "site_b", "site_c")
 
 

@@ -4,8 +4,6 @@ waveforms compared by prefix, unmatched names capped, columns read in one go."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from hdmf.common import DynamicTable, VectorIndex
@@ -78,13 +76,11 @@ def test_nan_onset_on_a_row_in_use_is_refused_naming_it(tmp_path):
 # -- 2. names that match nothing ---------------------------------------------------------
 
 
-def test_name_index_is_linear_and_keeps_the_first_names():
+def test_name_index_counts_every_unmatched_name_and_keeps_the_first():
     index: NameIndex[int] = NameIndex([("clip0", 0)])
-    began = time.perf_counter()
     for k in range(40_000):
         assert index.get(f"trial_{k:05d}") is None
     index.get("trial_00001")  # again: counted once
-    assert time.perf_counter() - began < 2.0
     assert index.n_unmatched == 40_000 and len(index.unmatched) == UNMATCHED_SHOWN
     assert index.unmatched[:2] == ["trial_00000", "trial_00001"] and index.get("CLIP0.wav") == 0
 

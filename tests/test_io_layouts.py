@@ -18,22 +18,16 @@ import numpy as np
 import pytest
 from pynwb import NWBHDF5IO
 
+from conftest import TINY_CONFIG
 from ndx_encoding_subspace.cli import main
 from ndx_encoding_subspace.errors import InputError
 from ndx_encoding_subspace.testing.layouts import LAYOUTS, LayoutSite
 
 READABLE = [name for name in LAYOUTS if name != "tone_parameters"]
-TINY = {
-    "cnn": {"mix_channels": 8, "fir_taps": 5, "hidden": [8, 8]},
-    "ln": {"channels": 8, "taps": 9},
-    "training": {"max_epochs": 2, "patience": 1, "device": "cpu", "segment_length": 50},
-    "ensemble": {"n_jackknife": 2, "n_init": 1},
-    "dstrf": {"n_lags": 12, "device": "cpu"},
-    "subspace": {"n_components": 4, "noise_repeats": 2},
-    "scoring": {"n_shuffles": 5},
-    "spectrogram": {"n_channels": 16},
-    "compute": {"threads": 1},
-}
+TINY = {**TINY_CONFIG,  # smaller still: six layouts run end to end
+        "training": {"max_epochs": 2, "patience": 1, "device": "cpu", "segment_length": 50},
+        "subspace": {"n_components": 4, "noise_repeats": 2}, "scoring": {"n_shuffles": 5},
+        "spectrogram": {"n_channels": 16}, "compute": {"threads": 1}}
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import TINY_CONFIG
 from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, simulate_site
 from ndx_encoding_subspace.errors import ConfigError
 from ndx_encoding_subspace.pipeline.config import PipelineConfig
@@ -16,15 +17,7 @@ from ndx_encoding_subspace.pipeline.run import run_site
 from ndx_encoding_subspace.results import load_results
 from ndx_encoding_subspace.subspace.projection import project
 
-TINY = {
-    "cnn": {"mix_channels": 8, "fir_taps": 5, "hidden": [8, 8]},
-    "ln": {"channels": 8, "taps": 9},
-    "training": {"max_epochs": 3, "patience": 2, "device": "cpu", "segment_length": 100},
-    "ensemble": {"n_jackknife": 2, "n_init": 1},
-    "dstrf": {"n_lags": 12, "device": "cpu"},
-    "subspace": {"n_components": 8, "noise_repeats": 2},
-    "scoring": {"n_shuffles": 10},
-}
+TINY = TINY_CONFIG
 
 
 @pytest.fixture(scope="module")
