@@ -39,8 +39,13 @@ the same scores. Reported over the units fitted (all 73 unless ``--subspace-unit
 Reuse: :func:`fit_ns1` returns the fitted :class:`Ensemble` of one model kind;
 :func:`subspace_step` runs the subspace step on a fitted CNN ensemble.
 
+The user's path, ``--command`` (:mod:`ns1_command`): the converted files are run through
+``encoding-subspace run --population dataset`` (one CNN for all 73 units) and, for the
+sites with at least 5 valid units, ``--population site`` (one CNN each); every figure is
+read from the runs' summary tables, the per-site ones prefixed ``persite_``.
+
 Usage: ``python benchmarks/bench_ns1.py [--quick] [--seeds 3] [--threads 1]
-[--subspace-units N] [--skip-ln] [--nwb-dir DIR]``.
+[--subspace-units N] [--skip-ln] [--nwb-dir DIR] [--command [--workers 2]]``.
 """
 
 from __future__ import annotations
@@ -226,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
                          "other steps: no cap, streamed when large)")
     ap.add_argument("--nwb-dir", type=Path, default=None,
                     help="keep the converted NS1 NWB files here (default: a temporary folder)")
+    ap.add_argument("--command", action="store_true",
+                    help="run NS1 through 'encoding-subspace run' and read the summary tables")
+    ap.add_argument("--workers", type=int, default=2, help="dask worker processes with --command")
     args = ap.parse_args(argv)
     if not NS1.exists():
         print(f"NS1 archive not found at {NS1} (set NDX_ES_SHARED_DATA to the shared data folder); "
@@ -234,8 +242,27 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # bounded BLAS threads too: on a shared machine a threaded OpenBLAS waits on busy
     # cores (the subspace PCA ran 60x slower with 2 BLAS threads under load)
+    if args.command:
+        return _command(args)
     with thread_limits(args.threads):
         return _run(args)
+
+
+def _command(args: argparse.Namespace) -> int:
+    from ns1_command import run_command
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="ns1-command-") as tmp:
+        work = Path(args.nwb_dir) if args.nwb_dir is not None else Path(tmp)
+        results = run_command(NS1, work, seeds=1 if args.quick else args.seeds, quick=args.quick,
+                              workers=args.workers)
+    results["seeds"] = 1 if args.quick else args.seeds
+    results["total_s"] = time.perf_counter() - t0
+    head = ["ln_ccnorm_mean", "ln_ccnorm_median", "cnn_ccnorm_mean", "cnn_ccnorm_median",
+            "ss_cnn_r2_ratio_median", "subspace_ccnorm_mean"]
+    order = [k for k in head if k in results] + [k for k in results if k not in head]
+    print(" ".join(f"{k}={_fmt(results[k])}" for k in order))
+    return 0 if results.get("dataset_exit") == 0 and results.get("per_site_exit") == 0 else 1
 
 
 def _fmt(v: float | int) -> str:

@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--report", action="store_true", help="also write the HTML report")
     run.add_argument("--overwrite", action="store_true",
                      help="replace a results file made from another input or with other parameters")
+    run.add_argument("--population", choices=("site", "dataset"), default="site",
+                     help="site (default, the paper's): one CNN per site; dataset: one CNN fitted on "
+                     "the units of every site (they must have heard the same sounds), subspaces and "
+                     "results per site")
     where = run.add_argument_group("where sites run (shortcuts of the [cluster] parameters)")
     where.add_argument("--workers", type=int, default=None,
                        help="worker processes of the local dask cluster (0: one per core)")
@@ -178,7 +182,8 @@ def _run(args: argparse.Namespace) -> int:
     config = _run_config(args)
     out = args.out or Path("encoding-subspace-results")
     sites = expand_inputs(args.input, reader=config.reader)
-    many = len(sites) > 1 or args.workers is not None or args.scheduler or args.scheduler_file
+    many = (len(sites) > 1 or args.workers is not None or args.scheduler or args.scheduler_file
+            or args.population != "site")
     if not many:
         from .pipeline.run import run_site
 
@@ -196,7 +201,7 @@ def _run(args: argparse.Namespace) -> int:
     from .pipeline.dataset import run_dataset
     from .viz.report.dataset import summarize
 
-    done = run_dataset(sites, out, config, progress=not args.no_progress,
+    done = run_dataset(sites, out, config, progress=not args.no_progress, population=args.population,
                        on_site=lambda s: print(s.line(), file=sys.stderr, flush=True))
     print(done.format())
     summary = summarize(out)

@@ -42,10 +42,11 @@ from typing import Any
 
 import numpy as np
 
+from ..data.population import join_sites, smooth_counts
 from ..data.recording import SessionInfo, write_recording
-from ..data.site import SiteData, Sound, UnitInfo
+from ..data.site import SiteData, Sound
 from ..data.spectrogram import SpectrogramParams, bin_index, n_bins
-from ..errors import InputError, InvalidDataError, NotNWBError
+from ..errors import ConfigError, InputError, InvalidDataError, NotNWBError
 
 __all__ = ["NS1_CLIPS", "NS1_TEST_CLIPS", "NS1_BIN_S", "NS1_N_BINS", "CITATION", "ns1_sites",
            "ns1_valid", "protocol_sites", "ns1_counts", "convert_ns1", "site_file_name",
@@ -55,6 +56,8 @@ NS1_CLIPS = 20
 NS1_TEST_CLIPS = (3, 6, 9, 19)
 NS1_BIN_S = 0.005
 NS1_N_BINS = 999
+#: the protocol's smoothing of every presentation's counts (``reader.response_kernel``)
+NS1_KERNEL = (0.5, 1.0, 0.5)
 CITATION = (
     "Harper NS, Schoppe O, Willmore BDB, Cui Z, Schnupp JWH, King AJ (2016) Network receptive "
     "field modeling reveals extensive integration and multi-feature selectivity in auditory "
@@ -272,10 +275,7 @@ def _session(site: str) -> SessionInfo:
 
 def _smooth(trials: np.ndarray) -> np.ndarray:
     """[0.5, 1, 0.5] along time of [repeats, time, units], zero outside the clip."""
-    out = trials.copy()
-    out[:, 1:] += 0.5 * trials[:, :-1]
-    out[:, :-1] += 0.5 * trials[:, 1:]
-    return out
+    return smooth_counts(trials, NS1_KERNEL)
 
 
 def _read_file(path: Path, params: SpectrogramParams) -> tuple[SiteData, np.ndarray]:
@@ -339,26 +339,17 @@ def read_ns1(
 
 def _join(parts: list[SiteData], params: SpectrogramParams, name: str) -> SiteData:
     """Sites holding the same clips (checked) as one population ordered by unit id."""
-    first = parts[0]
-    for part in parts[1:]:
-        same = [a.name == b.name and np.array_equal(a.spectrogram, b.spectrogram)
-                for a, b in zip(first.sounds, part.sounds, strict=False)]
-        if len(part.sounds) != len(first.sounds) or not all(same):
-            raise InvalidDataError(f"read_ns1: {part.name} and {first.name} differ in their clips")
-    units = UnitInfo(**{f.name: np.concatenate([getattr(p.units, f.name) for p in parts])
-                        for f in dataclasses.fields(UnitInfo)})
-    order = np.argsort(units.ids, kind="stable")
-    sounds = []
-    for i, sound in enumerate(first.sounds):
-        counts = np.concatenate([p.sounds[i].counts for p in parts], axis=2)[:, :NS1_N_BINS, order]
-        sounds.append(Sound(sound.name, sound.spectrogram[:NS1_N_BINS], _smooth(counts)))
+    try:
+        joined = join_sites(parts, name)
+    except ConfigError as err:
+        raise InvalidDataError(f"read_ns1: {err}") from None
+    order = np.argsort(joined.units.ids, kind="stable")
+    sounds = tuple(Sound(s.name, s.spectrogram[:NS1_N_BINS], _smooth(s.counts[:, :NS1_N_BINS, order]))
+                   for s in joined.sounds)
     source = {
         "files": [p.source.get("path", p.name) for p in parts],
         "recording_sites": {p.name: [int(u) for u in p.units.ids] for p in parts},
         "spectrogram": params.to_dict(), "protocol": "METHOD.md section 9",
     }
-    return SiteData(
-        name=name, sounds=tuple(sounds), frequencies=first.frequencies, bin_size=NS1_BIN_S,
-        units=units.subset(order), estimation=first.estimation, validation=first.validation,
-        source=source,
-    )
+    return dataclasses.replace(joined, sounds=sounds, units=joined.units.subset(order), bin_size=NS1_BIN_S,
+                               source=source)

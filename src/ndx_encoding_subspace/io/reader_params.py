@@ -65,6 +65,12 @@ class ReaderParams(Params):
         Series sampled slower than this (Hz) are not taken for sounds.
     min_spikes : int
         Units with fewer spikes are left out (and listed in the site's provenance).
+    unit_column : str
+        Name of a true/false column of the Units table (a curation label such as
+        ``is_valid`` or ``good``): only the units where it is true are kept. Empty: all.
+    response_kernel : tuple of float
+        Kernel convolved along time with every presentation's spike counts, centred
+        (e.g. ``0.5, 1, 0.5``, the NS1 protocol's); empty: the counts as they are.
     use_waveforms : bool
         Compute spike width and cell class from the Units ``waveform_mean`` column.
     validation_sounds : tuple of str
@@ -122,6 +128,8 @@ class ReaderParams(Params):
     channel: int = _field(-1, "audio channel of multi-channel sounds (-1: mean of channels)")
     min_sample_rate: float = _field(4000.0, "slowest sample rate taken for a sound, Hz")
     min_spikes: int = _field(1, "units with fewer spikes are left out")
+    unit_column: str = _field("", "true/false Units column: keep the units where it is true (empty: all)")
+    response_kernel: tuple[float, ...] = _field((), "kernel convolved with counts along time (empty: none)")
     use_waveforms: bool = _field(True, "spike width and cell class from waveform_mean")
     validation_sounds: tuple[str, ...] = _field((), "validation sounds (empty: the repeated ones)")
     min_validation_repeats: int = _field(2, "presentations that make a sound a validation sound")
@@ -163,7 +171,14 @@ class ReaderParams(Params):
         check_range("reader.max_sound_s", self.max_sound_s, 0.0, low_open=True)
         if not math.isfinite(self.max_sound_s):
             raise ConfigError(f"reader.max_sound_s must be a finite number of s, got {self.max_sound_s!r}")
-        for name in ("units", "presentations", "sound_column", "dandi_api_url", "cache_dir"):
+        kernel = self.response_kernel
+        if not isinstance(kernel, tuple) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in kernel):
+            raise ConfigError(f"reader.response_kernel must be a list of finite numbers, got {kernel!r}")
+        if len(kernel) > 101 or (kernel and not any(kernel)):
+            raise ConfigError(f"reader.response_kernel must hold 1 to 101 numbers, not all zero, "
+                              f"got {kernel!r}")
+        for name in ("units", "presentations", "sound_column", "dandi_api_url", "cache_dir", "unit_column"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"reader.{name} must be text, got {getattr(self, name)!r}")
         for name in ("sounds", "validation_sounds"):

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..data.population import smooth_counts
 from ..data.site import SiteData, Sound
 from ..data.spectrogram import SpectrogramParams, filterbank_frequencies, minmax_scale, spectrogram
 from ..errors import ConfigError, InvalidDataError
@@ -245,7 +246,8 @@ def build_site(
         progress("reading sounds and spectrograms", len(order), len(order))
     scaled = minmax_scale(raw)
     sounds = tuple(
-        Sound(s, spec, bin_counts(spikes.times, starts[s], spec.shape[0], spec_params.bin_size))
+        Sound(s, spec, smooth_counts(bin_counts(spikes.times, starts[s], spec.shape[0], spec_params.bin_size),
+                                     reader.response_kernel))
         for s, spec in zip(order, scaled, strict=True)
     )
     estimation, validation, rule = split_sounds(order, {s: len(starts[s]) for s in order}, reader, label)

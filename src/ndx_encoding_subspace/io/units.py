@@ -24,7 +24,7 @@ from hdmf.common import VectorIndex
 
 from ..data.site import UnitInfo
 from ..data.spectrogram import bin_index
-from ..errors import InvalidDataError, NoUnitsError
+from ..errors import InputError, InvalidDataError, NoUnitsError
 from .reader_params import ReaderParams
 from .waveforms import ragged, read_waveforms, waveform_widths
 
@@ -221,6 +221,20 @@ def _spike_times(units: Any, ids: np.ndarray, name: str, path: str) -> list[np.n
     return times
 
 
+def _chosen(units: Any, n: int, name: str, path: str, column: str) -> np.ndarray:
+    """Which units the true/false column ``column`` keeps (all when it is empty)."""
+    if not column:
+        return np.ones(n, dtype=bool)
+    if column not in units.colnames:
+        raise InputError(f"{name}: {path} has no column {column!r} (reader.unit_column); "
+                         f"its columns: {', '.join(units.colnames) or 'none'}")
+    values = np.asarray(units[column].data[:])
+    if values.shape != (n,) or values.dtype.kind not in "biu":
+        raise InputError(f"{name}: column {column!r} of {path} (reader.unit_column) must hold one "
+                         f"true/false value per unit, got {values.dtype} of shape {values.shape}")
+    return values.astype(bool)
+
+
 def read_units(
     units: Any,
     name: str,
@@ -260,9 +274,12 @@ def read_units(
     times = _spike_times(units, ids, name, path)
     counts = np.array([len(t) for t in times])
     need = max(params.min_spikes, 1)
-    keep = np.flatnonzero(counts >= need)
+    chosen = _chosen(units, n, name, path, params.unit_column)
+    keep = np.flatnonzero((counts >= need) & chosen)
     if keep.size == 0:
-        raise NoUnitsError(f"{name}: none of the {n} units in {path} has spikes (at least {need} needed)")
+        which = f" with {params.unit_column} true" if params.unit_column else ""
+        raise NoUnitsError(f"{name}: none of the {int(chosen.sum())} units{which} in {path} has spikes "
+                           f"(at least {need} needed)")
     columns: dict[str, Any] = {"rows": np.arange(n, dtype=np.int64)}
     notes: list[str] = []
     waves: list[np.ndarray | None] = []
@@ -283,7 +300,9 @@ def read_units(
     if other:
         notes.append(f"columns with several values per unit not carried: {', '.join(other)}")
     info = UnitInfo.from_ids(ids, **columns).subset(keep)
-    dropped = tuple(int(i) for i in ids[counts < need])
+    dropped = tuple(int(i) for i in ids[(counts < need) & chosen])
+    if not chosen.all():
+        notes.append(f"{int((~chosen).sum())} units with {params.unit_column} false left out")
     return UnitSpikes(
         [times[i] for i in keep], info, dropped, {k: v[keep] for k, v in props.items()}, tuple(notes)
     )

@@ -23,6 +23,7 @@ from .layers import (
     ReLU,
     ShiftedReLU,
 )
+from .select import select_units
 from .subspace_net import SubspaceNetwork, SubspaceNetworks, UnitDense, UnitSplit
 
 __all__ = [
@@ -45,4 +46,5 @@ __all__ = [
     "validate_architecture",
     "load_state",
     "state_arrays",
+    "select_units",
 ]

@@ -40,6 +40,7 @@ from ..errors import ConfigError, SitesFailedError
 from .cluster import ClusterParams, local_workers, open_client, site_resources, site_threads
 from .config import PipelineConfig
 from .distributed import SiteStatus, describe_error, run_site_task
+from .population import POPULATIONS, fit_population_task
 from .run import config_fingerprint, results_path
 from .sources import SiteSource, expand_inputs
 
@@ -63,12 +64,17 @@ class DatasetResult:
         Output folder.
     record : Path
         ``OUT/summary/sites.json``: ``{"started", "updated", "counts", "sites": [...]}``
-        with every field of :class:`~.distributed.SiteStatus` per site.
+        with every field of :class:`~.distributed.SiteStatus` per site (and
+        ``"population"`` when one population served every site).
+    population : dict
+        With ``population='dataset'``: status, units, sites, seconds and the models file
+        of the population; empty otherwise.
     """
 
     sites: list[SiteStatus]
     out: Path
     record: Path
+    population: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """Sites per state."""
@@ -96,6 +102,10 @@ class DatasetResult:
         """A short text summary: counts, then one line per failed site."""
         counts = ", ".join(f"{n} {state}" for state, n in self.counts().items() if n)
         lines = [f"{len(self.sites)} sites: {counts}; record: {self.record}"]
+        pop = self.population
+        if pop.get("status") == "done":
+            how = f"fitted in {pop['seconds']:.0f} s" if pop.get("fitted") else "found fitted"
+            lines.append(f"one population: {pop['units']} units of {len(pop['sites'])} sites, {how}")
         lines += [f"  {s.line()}" for s in self.failed]
         return "\n".join(lines)
 
@@ -110,6 +120,7 @@ class _Tracker:
         self.out = out
         self.on_site = on_site
         self.started = started
+        self.population: dict[str, Any] = {}
         self.bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -141,6 +152,8 @@ class _Tracker:
         body = {"started": self.started, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "counts": DatasetResult(self.order, self.out, self.out / RECORD).counts(),
                 "sites": [s.to_dict() for s in self.order]}
+        if self.population:
+            body["population"] = self.population
         write_text(self.out / RECORD, json.dumps(body, indent=1) + "\n")
 
     def close(self) -> None:
@@ -157,19 +170,24 @@ def _previous(out: Path) -> dict[str, dict[str, Any]]:
         return {}  # no record (first run) or an unreadable one: every site runs
 
 
-def _site_key(config: PipelineConfig, item: SiteSource) -> str:
+def _source_identity(item: SiteSource) -> dict[str, Any]:
     identity: dict[str, Any] = {"source": item.source}
     if item.is_local:
         stat = os.stat(item.source)
         identity.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
-    return config_fingerprint(config, identity)
+    return identity
 
 
-def _initial(items: Sequence[SiteSource], out: Path, config: PipelineConfig) -> list[SiteStatus]:
+def _initial(items: Sequence[SiteSource], out: Path, config: PipelineConfig,
+             population: str = "site") -> list[SiteStatus]:
     before = _previous(out)
+    together = [_source_identity(i) for i in items] if population == "dataset" else None
     sites = []
     for item in items:
-        key = _site_key(config, item)
+        identity = _source_identity(item)
+        if together is not None:  # a site's results depend on every site of the population
+            identity["population"] = together
+        key = config_fingerprint(config, identity)
         status = SiteStatus(item.site, item.source, key=key)
         old = before.get(item.site, {})
         results = Path(str(old.get("results") or results_path(out, item.site)))
@@ -187,10 +205,41 @@ def _worker_config(config: PipelineConfig, threads: int) -> PipelineConfig:
     return PipelineConfig.from_dict(values)
 
 
-def _run_serial(todo: list[SiteStatus], out: Path, config: dict[str, Any], tracker: _Tracker) -> None:
+def _run_serial(todo: list[SiteStatus], out: Path, config: dict[str, Any], tracker: _Tracker,
+                population: dict[str, Any] | None = None) -> None:
     for site in todo:
         tracker.update(dataclasses.replace(site, status="running", worker="this process"))
-        tracker.update(run_site_task(site.site, site.source, str(out), config, site.key))
+        tracker.update(run_site_task(site.site, site.source, str(out), config, site.key,
+                                     population=population))
+
+
+def _population(fit: Callable[[], dict[str, Any]], todo: list[SiteStatus],
+                tracker: _Tracker) -> tuple[list[SiteStatus], dict[str, Any] | None]:
+    """Fit (or find) the dataset's population; the sites left to run and the population.
+
+    Sites that could not be read are recorded as failed; when the population cannot be
+    fitted every site fails with its error; sites that heard other sounds are refused.
+    """
+    tracker.population = {"status": "running"}
+    tracker.write()
+    result = fit()
+    error = result.get("error")
+    if error is not None:
+        tracker.population = {"status": "failed", **{k: error[k] for k in ("error_type", "error")}}
+        if error["error_type"] == ConfigError.__name__:
+            tracker.write()
+            raise ConfigError(error["error"])
+        for site in todo:
+            tracker.update(dataclasses.replace(site, status="failed", **error))
+        return [], None
+    for site in todo:
+        if site.source in result["failed"]:
+            tracker.update(dataclasses.replace(site, status="failed", **result["failed"][site.source]))
+    tracker.population = {"status": "done", "units": result["units"], "fitted": result["fitted"],
+                          "seconds": result["seconds"], "models": result["path"],
+                          "sites": sorted(e["site"] for e in result["sites"].values())}
+    tracker.write()
+    return [s for s in todo if s.source not in result["failed"]], result
 
 
 def _check_gpus(client: Any, resources: Mapping[str, float], cluster: ClusterParams) -> None:
@@ -204,13 +253,27 @@ def _check_gpus(client: Any, resources: Mapping[str, float], cluster: ClusterPar
 
 
 def _run_on_client(client: Any, todo: list[SiteStatus], out: Path, config: dict[str, Any],
-                   resources: Mapping[str, float], tracker: _Tracker) -> None:
+                   resources: Mapping[str, float], tracker: _Tracker, sources: Sequence[str] | None,
+                   population_threads: int = 0) -> None:
     from distributed import as_completed
 
+    population = None
+    if sources is not None:
+        def fit() -> dict[str, Any]:
+            alone = {**config, "compute": {**config.get("compute", {}), "threads": population_threads}}
+            future = client.submit(fit_population_task, list(sources), str(out), alone, pure=False,
+                                   key=f"population-{uuid.uuid4().hex[:8]}",
+                                   resources=dict(resources) or None)
+            try:
+                return future.result()
+            except Exception as err:  # lost worker, cancelled task
+                return {"error": describe_error(err)}
+
+        todo, population = _population(fit, todo, tracker)
     events: queue.SimpleQueue = queue.SimpleQueue()
     topic = f"ndx-encoding-subspace-{uuid.uuid4().hex[:8]}"
     client.subscribe_topic(topic, lambda event: events.put(event[1]))
-    futures = {client.submit(run_site_task, s.site, s.source, str(out), config, s.key, topic,
+    futures = {client.submit(run_site_task, s.site, s.source, str(out), config, s.key, topic, population,
                              key=f"site-{s.site}-{uuid.uuid4().hex[:8]}", pure=False,
                              resources=dict(resources) or None): s for s in todo}
     pending = as_completed(futures)
@@ -248,6 +311,7 @@ def run_dataset(
     resources: Mapping[str, float] | None = None,
     progress: bool = True,
     on_site: SiteCallback | None = None,
+    population: str = "site",
 ) -> DatasetResult:
     """Run the pipeline on every site the inputs name; failures are recorded, not raised.
 
@@ -272,6 +336,11 @@ def run_dataset(
     on_site : callable, optional
         ``on_site(status)`` at each change of a site's state (``status.line()`` is a
         line to print).
+    population : {'site', 'dataset'}
+        ``site`` (the paper's): each site's encoding models are fitted on its own units.
+        ``dataset``: one CNN (and LN) is fitted on the units of every site, which must
+        have heard the same sounds (:mod:`.population`), before the sites run; their
+        subspaces and results files stay per site.
 
     Returns
     -------
@@ -282,38 +351,51 @@ def run_dataset(
     ------
     InputError, RemoteError, ConfigError
         An input matches nothing, a DANDI listing fails, a bad ``[cluster]``, or GPUs
-        asked of a cluster without any; raised before any site runs.
+        asked of a cluster without any; raised before any site runs. With ``population
+        = 'dataset'``, also sites that heard different sounds (before any site runs).
     MissingDependencyError
         dask (or dask-jobqueue for SLURM) is not installed.
     """
     config = config or PipelineConfig()
     cluster = cluster or config.cluster
+    if population not in POPULATIONS:
+        raise ConfigError(f"population must be one of {', '.join(POPULATIONS)}, got {population!r}")
     items = [i if isinstance(i, SiteSource) else None for i in inputs]
     if None in items:
         items = expand_inputs([str(i) for i in inputs], reader=config.reader)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     resources = site_resources(config) if resources is None else dict(resources)
-    sites = _initial(items, out, _worker_config(config, config.compute.threads))  # keys: no threads
+    # keys: without threads
+    sites = _initial(items, out, _worker_config(config, config.compute.threads), population)
     todo = [s for s in sites if not s.finished]
     n_workers = local_workers(cluster, max(1, len(todo)), config.compute.threads)
     threads = config.compute.threads if client is not None else site_threads(
         cluster, config.compute.threads, n_workers)
     worker_config = _worker_config(config, threads)
     tracker = _Tracker(sites, out, on_site, progress, time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    sources = [s.source for s in sites] if population == "dataset" else None
     try:
         if todo and (client is not None or cluster.kind != "serial"):
             if client is not None:
                 _check_gpus(client, resources, cluster)
-                _run_on_client(client, todo, out, worker_config.to_dict(), resources, tracker)
+                _run_on_client(client, todo, out, worker_config.to_dict(), resources, tracker, sources,
+                               population_threads=threads)
             else:
                 if resources.get("GPU") and cluster.kind != "scheduler" and not cluster.gpus_per_worker:
                     raise ConfigError("the sites need a GPU (device 'cuda'): set [cluster] gpus_per_worker")
                 with open_client(cluster, n_sites=len(todo), threads=threads) as own:
                     _check_gpus(own, resources, cluster)
-                    _run_on_client(own, todo, out, worker_config.to_dict(), resources, tracker)
+                    # the population is fitted while the other workers wait: it takes their threads
+                    alone = threads * n_workers if cluster.kind == "local" else threads
+                    _run_on_client(own, todo, out, worker_config.to_dict(), resources, tracker, sources,
+                                   population_threads=alone)
         elif todo:
-            _run_serial(todo, out, worker_config.to_dict(), tracker)
+            fitted = None
+            if sources is not None:
+                todo, fitted = _population(
+                    lambda: fit_population_task(sources, str(out), worker_config.to_dict()), todo, tracker)
+            _run_serial(todo, out, worker_config.to_dict(), tracker, fitted)
     finally:
         tracker.close()
-    return DatasetResult(tracker.order, out, out / RECORD)
+    return DatasetResult(tracker.order, out, out / RECORD, tracker.population)

@@ -151,7 +151,7 @@ def _announce(topic: str, status: SiteStatus) -> None:
 
 
 def run_site_task(site: str, source: str, out: str, config: dict[str, Any], key: str = "",
-                  topic: str = "") -> SiteStatus:
+                  topic: str = "", population: dict[str, Any] | None = None) -> SiteStatus:
     """Run one site and report how it went; the site's own failures are not raised.
 
     Parameters
@@ -166,6 +166,8 @@ def run_site_task(site: str, source: str, out: str, config: dict[str, Any], key:
         Fingerprint kept in the record (see :class:`SiteStatus`).
     topic : str
         dask event topic on which the start of the site is announced (empty: none).
+    population : dict, optional
+        The population the site is part of (see :func:`~.run.run_site`).
 
     Returns
     -------
@@ -180,7 +182,7 @@ def run_site_task(site: str, source: str, out: str, config: dict[str, Any], key:
     try:
         parsed = PipelineConfig.from_dict(config)
         status.device = _device(parsed)
-        result = run_site(source, Path(out), parsed, progress=False)
+        result = run_site(source, Path(out), parsed, progress=False, population=population)
     except Exception as err:  # a failing site is reported, and the others go on
         status.status = "failed"
         for name, value in describe_error(err).items():

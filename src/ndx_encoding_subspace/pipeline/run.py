@@ -19,6 +19,7 @@ import json
 import re
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +170,7 @@ class _Bars:
 def run_site(
     source: Any, out: str | Path, config: PipelineConfig | None = None, *,
     progress: bool = True, cache: str | Path | None = None, overwrite: bool = False,
-    site: SiteData | None = None, keep_workdir: bool = False,
+    site: SiteData | None = None, keep_workdir: bool = False, population: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run the whole method on one site and write its results NWB file.
 
@@ -191,6 +192,10 @@ def run_site(
         The site already read from ``source`` (skips reading).
     keep_workdir : bool
         Keep the training checkpoints after a successful run.
+    population : dict, optional
+        A population fitted on several sites with this one
+        (:func:`~.population.fit_population`'s result): its models, cut to this site's
+        units, replace the site's own fits.
 
     Returns
     -------
@@ -205,12 +210,13 @@ def run_site(
     config = config or PipelineConfig()
     with thread_limits(config.compute.threads):
         return _run_site(source, out, config, progress=progress, cache=cache, overwrite=overwrite,
-                         site=site, keep_workdir=keep_workdir)
+                         site=site, keep_workdir=keep_workdir, population=population)
 
 
 def _run_site(
     source: Any, out: str | Path, config: PipelineConfig, *, progress: bool,
     cache: str | Path | None, overwrite: bool, site: SiteData | None, keep_workdir: bool,
+    population: Mapping[str, Any] | None = None,
 ) -> RunResult:
     from ..io import read_site
     from ..results import load_results, write_results
@@ -225,6 +231,13 @@ def _run_site(
         site = read_site(source, reader=config.reader, spectrogram=config.spectrogram,
                          celltype=config.celltype, progress=bars)
     identity = _identity(site)
+    ensembles = None
+    if population is not None:
+        from .population import load_population, site_ensembles
+
+        identity["population"] = population["key"]
+        models, sites = load_population(population["path"], population["key"])
+        ensembles = site_ensembles(models, sites, str(source), site)
     fingerprint = config_fingerprint(config, identity)
     path = results_path(out, site.name)
     if path.exists() and not overwrite:
@@ -243,8 +256,12 @@ def _run_site(
     workdir.mkdir(parents=True, exist_ok=True)
     write_text(workdir / "fingerprint", fingerprint)
     try:
-        results = analyse_site(site, config, workdir=workdir, progress=bars,
-                               provenance={"input": identity, "fingerprint": fingerprint})
+        provenance: dict[str, Any] = {"input": identity, "fingerprint": fingerprint}
+        if population is not None:
+            provenance["population"] = {"sites": sorted(e["site"] for e in population["sites"].values()),
+                                        "units": population["units"], "key": population["key"]}
+        results = analyse_site(site, config, workdir=workdir, progress=bars, provenance=provenance,
+                               ensembles=ensembles)
     finally:
         bars.close()
     write_results(results, path, source=source if site.source.get("path") is None else None,

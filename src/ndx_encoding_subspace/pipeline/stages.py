@@ -14,7 +14,7 @@ deterministic and fast against those, and are recomputed.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -265,6 +265,7 @@ def site_analysis(
 def analyse_site(
     site: SiteData, config: PipelineConfig | None = None, *, workdir: str | Path | None = None,
     progress: Progress = _noop, provenance: dict[str, Any] | None = None,
+    ensembles: Mapping[str, Ensemble] | None = None,
 ) -> SiteResults:
     """Run every stage of the method on one site.
 
@@ -281,6 +282,9 @@ def analyse_site(
         ``progress(stage, done, total)``, called as stages advance.
     provenance : dict, optional
         Input identity and anything else to record with the results.
+    ensembles : dict, optional
+        Encoding models fitted already (role -> :class:`~..fitting.Ensemble`, with this
+        site's units as outputs, e.g. a population's cut to the site): not fitted again.
 
     Returns
     -------
@@ -288,7 +292,9 @@ def analyse_site(
     """
     config = config or PipelineConfig()
     workdir = None if workdir is None else Path(workdir)
-    ensembles = fit_encoding_models(site, config, workdir=workdir, progress=progress)
+    if ensembles is None:
+        ensembles = fit_encoding_models(site, config, workdir=workdir, progress=progress)
+    ensembles = dict(ensembles)
     scores = {role: score_ensemble(e, site, config) for role, e in ensembles.items()}
     cnn = ensembles[CNN.name]
     subs, shared = _resumable_subspaces(cnn, site, config, workdir, progress)

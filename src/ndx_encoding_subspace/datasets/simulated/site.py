@@ -148,7 +148,8 @@ def simulate_site(params: SimulationParams | None = None) -> SimulatedSite:
     names = [f"est{i:03d}" for i in range(p.n_estimation_sounds)]
     vnames = [f"val{i:02d}" for i in range(p.n_validation_sounds)]
     durations = [p.estimation_duration] * len(names) + [p.validation_duration] * len(vnames)
-    sounds = {name: synth_sound(d, rng, p.sample_rate, p.events_per_second, p.chord_bed_level)
+    sound_rng = rng if p.sound_seed < 0 else np.random.default_rng(p.sound_seed)
+    sounds = {name: synth_sound(d, sound_rng, p.sample_rate, p.events_per_second, p.chord_bed_level)
               for name, d in zip(names + vnames, durations)}
     specs = dict(zip(sounds, minmax_scale([spectrogram(w, p.sample_rate, sp, name=n)
                                            for n, w in sounds.items()])))

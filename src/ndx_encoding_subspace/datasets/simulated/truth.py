@@ -40,7 +40,9 @@ class SimulationParams(Params):
     ``max_dim`` bound each unit's number of true filters, ``min_peak_lag`` and
     ``max_peak_lag`` the latency (bins) of their temporal peak. A filter peaking one bin
     after the sound puts a fifth of its energy in directions the sounds barely drive
-    (docs/ground-truth.md).
+    (docs/ground-truth.md). ``sound_seed`` draws the sounds from a generator of their own
+    (-1: from ``seed``, with everything else), so that sites of several seeds can hear
+    the same sounds.
     """
 
     n_units: int = 24
@@ -67,6 +69,7 @@ class SimulationParams(Params):
     max_drive_ratio: float = 6.0
     max_draws: int = 50
     seed: int = 0
+    sound_seed: int = -1
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the parameter and the bad value."""
@@ -91,6 +94,7 @@ class SimulationParams(Params):
         check_range(n + "chord_bed_level", self.chord_bed_level, -200, 20)
         check_range(n + "max_drive_ratio", self.max_drive_ratio, 1)
         check_range(n + "max_draws", self.max_draws, 1, 10000)
+        check_range(n + "sound_seed", self.sound_seed, -1)
 
     @classmethod
     def quick(cls, **changes: Any) -> SimulationParams:
