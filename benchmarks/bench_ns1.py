@@ -45,7 +45,7 @@ sites with at least 5 valid units, ``--population site`` (one CNN each); every f
 read from the runs' summary tables, the per-site ones prefixed ``persite_``.
 
 Usage: ``python benchmarks/bench_ns1.py [--quick] [--seeds 3] [--threads 1]
-[--subspace-units N] [--skip-ln] [--nwb-dir DIR] [--command [--workers 2]]``.
+[--subspace-units N] [--skip-ln] [--nwb-dir DIR] [--command [--workers 2] [--preset paper]]``.
 """
 
 from __future__ import annotations
@@ -234,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--command", action="store_true",
                     help="run NS1 through 'encoding-subspace run' and read the summary tables")
     ap.add_argument("--workers", type=int, default=2, help="dask worker processes with --command")
+    ap.add_argument("--preset", default=None,
+                    help="with --command: start from this shipped preset (e.g. 'paper')")
     args = ap.parse_args(argv)
     if not NS1.exists():
         print(f"NS1 archive not found at {NS1} (set NDX_ES_SHARED_DATA to the shared data folder); "
@@ -242,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # bounded BLAS threads too: on a shared machine a threaded OpenBLAS waits on busy
     # cores (the subspace PCA ran 60x slower with 2 BLAS threads under load)
-    if args.command:
+    if args.command or args.preset:
         return _command(args)
     with thread_limits(args.threads):
         return _run(args)
@@ -255,7 +257,7 @@ def _command(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="ns1-command-") as tmp:
         work = Path(args.nwb_dir) if args.nwb_dir is not None else Path(tmp)
         results = run_command(NS1, work, seeds=1 if args.quick else args.seeds, quick=args.quick,
-                              workers=args.workers)
+                              workers=args.workers, preset=args.preset)
     results["seeds"] = 1 if args.quick else args.seeds
     results["total_s"] = time.perf_counter() - t0
     head = ["ln_ccnorm_mean", "ln_ccnorm_median", "cnn_ccnorm_mean", "cnn_ccnorm_median",

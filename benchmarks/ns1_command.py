@@ -17,7 +17,13 @@ validation sounds (``reader.validation_sounds``), the valid units only
 ``n_init = seeds`` (the best start kept; the NS1 benchmark's single-fit protocol).
 
 Every figure is read from the runs' ``summary/units.csv`` and ``summary/pairs.csv``
-(pandas), which is what a user of the command has.
+(pandas), which is what a user of the command has. Similarity is reported twice: ours
+(medians over all pairs of the units' k filters) and the authors' statistic
+(``similarity_paper_*``: each unit's dimensions at 75% of its variance, units with CNN
+r > 0.15, pairs within one area, medians over site pairs of the pairs' mean).
+
+With ``preset`` (``--preset paper``) both runs start from that preset; the NS1 protocol
+and the single-fit ensemble of the configuration file are laid over it.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ MIN_SITE_UNITS = 5
 
 
 def command_config(seeds: int, quick: bool) -> dict[str, Any]:
+    # with --preset, this file changes the preset further: the NS1 protocol and the
+    # single-fit ensemble stay
     """The run's configuration file: the NS1 protocol as reader options, paper defaults."""
     config: dict[str, Any] = {
         "reader": {"validation_sounds": [clip_name(c) for c in NS1_TEST_CLIPS], "unit_column": "is_valid",
@@ -66,10 +74,11 @@ def command_config(seeds: int, quick: bool) -> dict[str, Any]:
     return config
 
 
-def _run(files: list[Path], out: Path, config: Path, population: str, workers: int) -> tuple[int, float]:
+def _run(files: list[Path], out: Path, config: Path, population: str, workers: int,
+         preset: str | None) -> tuple[int, float]:
     argv = [sys.executable, "-m", "ndx_encoding_subspace.cli", "run", *map(str, files), "--out", str(out),
             "--config", str(config), "--population", population, "--workers", str(workers),
-            "--no-progress"]
+            "--no-progress", *(["--preset", preset] if preset else [])]
     start = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -86,6 +95,13 @@ def _figures(out: Path, prefix: str = "") -> dict[str, float]:
     pairs = pd.read_csv(out / "summary" / "pairs.csv")
     ratio = units["r2_ratio"].dropna()
     within, between = pairs[pairs["same_site"]], pairs[~pairs["same_site"]]
+    # the authors' statistic: 75% dimensions, units with r > 0.15, one area, site-pair means
+    r = dict(zip(zip(units["site"], units["unit"]), units["r_cnn"]))
+    good = np.array([min(r[(sa, ua)], r[(sb, ub)]) > 0.15 for sa, ua, sb, ub in
+                     zip(pairs["site_a"], pairs["unit_a"], pairs["site_b"], pairs["unit_b"])], dtype=bool)
+    chosen = pairs[good & (pairs["area_a"].fillna("") == pairs["area_b"].fillna(""))].copy()
+    chosen["site_pair"] = [tuple(sorted(p)) for p in zip(chosen["site_a"], chosen["site_b"])]
+    means = chosen.groupby(["site_pair", "same_site"])["similarity_paper"].mean().reset_index()
     found = {
         "units": len(units), "sites": units["site"].nunique(),
         "cnn_ccnorm_mean": units["ccnorm_cnn"].mean(), "cnn_ccnorm_median": units["ccnorm_cnn"].median(),
@@ -97,12 +113,16 @@ def _figures(out: Path, prefix: str = "") -> dict[str, float]:
         "similarity_within_median": within["similarity"].median(),
         "similarity_between_median": between["similarity"].median(),
         "similarity_n_within": len(within), "similarity_n_between": len(between),
+        "similarity_paper_within_median": means[means["same_site"]]["similarity_paper"].median(),
+        "similarity_paper_between_median": means[~means["same_site"]]["similarity_paper"].median(),
+        "similarity_paper_n_site_pairs": len(means),
     }
     return {f"{prefix}{k}": float(v) if isinstance(v, float | np.floating) else int(v)
             for k, v in found.items()}
 
 
-def run_command(npz: Path, work: Path, *, seeds: int, quick: bool, workers: int) -> dict[str, float]:
+def run_command(npz: Path, work: Path, *, seeds: int, quick: bool, workers: int,
+                preset: str | None = None) -> dict[str, float]:
     """Convert NS1, run the command with one population and per-site populations; the figures."""
     sites = protocol_sites(npz)[:4] if quick else protocol_sites(npz)
     valid = ns1_valid(npz)
@@ -114,14 +134,14 @@ def run_command(npz: Path, work: Path, *, seeds: int, quick: bool, workers: int)
     results: dict[str, float] = {"convert_s": time.perf_counter() - start}
     config = work / "ns1.yaml"
     config.write_text(json.dumps(command_config(seeds, quick)))  # YAML reads JSON
-    code, seconds = _run(files, work / "dataset", config, "dataset", workers)
+    code, seconds = _run(files, work / "dataset", config, "dataset", workers, preset)
     results.update(dataset_exit=code, dataset_s=seconds)
     if code == 0:
         results.update(_figures(work / "dataset"))
     chosen = [f for s, f in zip(sites, files) if s in per_site]
     if not quick:
         config.write_text(json.dumps({**command_config(seeds, quick), "ln": {"enabled": False}}))
-    code, seconds = _run(chosen, work / "per_site", config, "site", workers)
+    code, seconds = _run(chosen, work / "per_site", config, "site", workers, preset)
     results.update(per_site_exit=code, per_site_s=seconds)
     if code == 0:
         per = _figures(work / "per_site", "persite_")

@@ -53,9 +53,13 @@ def _flag_value(text: str) -> Any:
 
 def _add_config_flags(parser: argparse.ArgumentParser, sections: Sequence[str] | None = None) -> None:
     """``--config`` and a ``--SECTION.NAME`` flag per parameter (of ``sections``, else all)."""
-    from .pipeline.config import PipelineConfig
+    from .pipeline.config import PRESETS, PipelineConfig
 
     parser.add_argument("--config", type=Path, help="TOML or YAML configuration file")
+    if sections is None:
+        parser.add_argument("--preset", choices=PRESETS, default=None,
+                            help="start from a shipped configuration: 'paper' has the authors' own "
+                            "settings (docs/presets.md); --config and flags change it further")
     groups: dict[str, argparse._ArgumentGroup] = {}
     defaults = PipelineConfig()
     for section, field in defaults.fields():
@@ -76,7 +80,10 @@ def _add_config_flags(parser: argparse.ArgumentParser, sections: Sequence[str] |
 def _config_from_args(args: argparse.Namespace):
     from .pipeline.config import PipelineConfig
 
-    base = PipelineConfig.from_file(args.config) if getattr(args, "config", None) else PipelineConfig()
+    preset = getattr(args, "preset", None)
+    base = PipelineConfig.from_preset(preset) if preset else PipelineConfig()
+    if getattr(args, "config", None):
+        base = base.updated_from_file(args.config) if preset else PipelineConfig.from_file(args.config)
     changes: dict[str, dict[str, Any]] = {}
     for key, value in vars(args).items():
         if key.startswith("cfg__"):

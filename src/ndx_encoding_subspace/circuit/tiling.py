@@ -5,7 +5,9 @@ The stimulus is projected on the first 3 shared dimensions, a 16^3 grid spans th
 smoothed (Gaussian, sigma 0.75 bins) and divided by its maximum; a unit's response
 region is the set of voxels above half of it. Smoothing is *normalised*: the smoothed
 sum of responses divided by the smoothed count of visited voxels, so unvisited voxels
-neither pull the map down nor count. Region size is the fraction of the grid's voxels
+neither pull the map down nor count (``TilingParams.unvisited="zero"``, the authors'
+code: unvisited voxels are zeros that the smoothing averages in, and the map is defined,
+and may exceed half its maximum, there too). Region size is the fraction of the grid's voxels
 inside the region (``TilingParams.region_size_of="visited"``: of the voxels any
 stimulus bin falls in); pairwise overlap is the Jaccard index ``|A & B| / |A | B|`` of
 two regions.
@@ -43,6 +45,9 @@ class TilingParams(Params):
     region_size_of : {"volume", "visited"}
         Region size as a fraction of every voxel of the grid (the paper's "fraction of the
         volume") or of the voxels that some stimulus bin falls in.
+    unvisited : {"excluded", "zero"}
+        Voxels no stimulus bin falls in: left out of the smoothing (normalised
+        smoothing) or taken as zero response (the authors' code).
     """
 
     n_dims: int = 3
@@ -51,6 +56,7 @@ class TilingParams(Params):
     sigma: float = 0.75
     level: float = 0.5
     region_size_of: str = "volume"
+    unvisited: str = "excluded"
 
     def validate(self) -> None:
         check_range("TilingParams.n_dims", self.n_dims, 1, 4)
@@ -58,6 +64,7 @@ class TilingParams(Params):
         check_range("TilingParams.sigma", self.sigma, 0.0)
         check_range("TilingParams.level", self.level, 0.0, 1.0, low_open=True, high_open=True)
         check_choice("TilingParams.region_size_of", self.region_size_of, ("volume", "visited"))
+        check_choice("TilingParams.unvisited", self.unvisited, ("excluded", "zero"))
         lo, hi = self.percentiles
         check_range("TilingParams.percentiles[0]", lo, 0.0, 50.0, high_open=True)
         check_range("TilingParams.percentiles[1]", hi, 50.0, 100.0, low_open=True)
@@ -123,6 +130,10 @@ def tiling(projections: np.ndarray, predictions: np.ndarray,
         total = np.bincount(flat, y[inside, u], minlength=g**params.n_dims).reshape(visited.shape)
         mean = np.divide(total, count, out=np.zeros(visited.shape), where=visited)
         smooth = ndimage.gaussian_filter(mean, params.sigma, mode="constant")
+        if params.unvisited == "zero":
+            peak = smooth.max()
+            maps[u] = smooth / peak if peak > 0 else 0.0
+            continue
         smooth = np.divide(smooth, weight, out=np.zeros(visited.shape), where=weight > 0)
         peak = smooth[visited].max()
         maps[u][visited] = smooth[visited] / peak if peak > 0 else 0.0

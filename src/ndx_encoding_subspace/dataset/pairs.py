@@ -84,14 +84,17 @@ def pair_similarities(filters: Sequence[np.ndarray | None], chunk: int = 1 << 22
     return out
 
 
-def pairs_table(units: Table, similarity: np.ndarray) -> Table:
+def pairs_table(units: Table, similarity: np.ndarray, similarity_paper: np.ndarray | None = None) -> Table:
     """Rows of ``pairs.csv`` for the rows of ``units`` (a ``units.csv`` table)."""
     a, b = pair_indices(len(units))
+    if similarity_paper is None:
+        similarity_paper = np.full(len(a), np.nan)
     columns = {
         "site_a": units["site"][a], "unit_a": units["unit"][a],
         "site_b": units["site"][b], "unit_b": units["unit"][b],
         "same_site": units["site"][a] == units["site"][b],
         "similarity": np.asarray(similarity, dtype=np.float64),
+        "similarity_paper": np.asarray(similarity_paper, dtype=np.float64),
     }
     for name in ("area", "cell_type", "depth_um"):
         columns[f"{name}_a"], columns[f"{name}_b"] = units[name][a], units[name][b]

@@ -27,6 +27,9 @@ class DatasetParams(Params):
     similarity_variance : float or None
         Each unit's dimensions for the similarity: the first components reaching this
         share of its explained variance (the authors' code: 0.75); None: its k filters.
+    paper_variance : float
+        The share of the authors' statistic (0.75), always reported beside the one above
+        (``similarity_paper`` in ``pairs.csv``; "authors' dimensions" in the statistics).
     depth_split_um : float or None
         Units above this depth are "superficial", the others "deep"; None: the median
         depth of the dataset's units (the paper aligns depth to the layer 3/4 boundary).
@@ -38,6 +41,7 @@ class DatasetParams(Params):
     min_r: float = 0.15
     same_area: bool = True
     similarity_variance: float | None = None
+    paper_variance: float = 0.75
     depth_split_um: float | None = None
     symmetry_threshold: float | None = None
 
@@ -46,5 +50,6 @@ class DatasetParams(Params):
         if self.similarity_variance is not None:
             check_range("DatasetParams.similarity_variance", self.similarity_variance, 0.0,
                         1.0, low_open=True)
+        check_range("DatasetParams.paper_variance", self.paper_variance, 0.0, 1.0, low_open=True)
         if self.symmetry_threshold is not None:
             check_range("DatasetParams.symmetry_threshold", self.symmetry_threshold, 0.0, 1.0)

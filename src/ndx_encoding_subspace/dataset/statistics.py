@@ -215,8 +215,10 @@ def _classes(units: Table) -> tuple[dict[str, dict[str, int]], Comparison]:
 
 
 def dataset_statistics(units: Table, a: np.ndarray, b: np.ndarray, similarity: np.ndarray,
-                       params: DatasetParams | None = None) -> DatasetStatistics:
-    """Every statistic of the dataset report from the tables' values."""
+                       params: DatasetParams | None = None,
+                       similarity_paper: np.ndarray | None = None) -> DatasetStatistics:
+    """Every statistic of the dataset report from the tables' values (with
+    ``similarity_paper``, the authors' statistic over all pairs beside ours)."""
     params = params or DatasetParams()
     site = units["site"]
     groups = [_group(c, "all units", units[c], site) for c in
@@ -238,6 +240,12 @@ def dataset_statistics(units: Table, a: np.ndarray, b: np.ndarray, similarity: n
     masks += [(f"({c})", sel["depths"] == c) for c in np.unique(sel["depths"]) if c]
     for label, mask in masks:
         more, test = _similarity(sel, label or "all pairs", mask)
+        groups += more
+        tests.append(test)
+    if similarity_paper is not None:
+        theirs = similarity_selection(units, a, b, similarity_paper, params)
+        label = f"(authors' dimensions, {params.paper_variance:.0%} of the variance)"
+        more, test = _similarity(theirs, label, np.ones(len(theirs["similarity"]), dtype=bool))
         groups += more
         tests.append(test)
     counts, chi = _classes(units)

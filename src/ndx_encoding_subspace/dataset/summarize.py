@@ -100,11 +100,12 @@ def build_summary(out: str | Path, params: DatasetParams | None = None) -> Datas
     units = Table.concat([s.units for s in found], list(UNIT_COLUMNS))
     dimensions = Table.concat([s.dimensions for s in found], list(DIMENSION_COLUMNS))
     similarity = pair_similarities([f for s in found for f in s.filters])
+    paper = pair_similarities([f for s in found for f in s.paper_filters])
     a, b = pair_indices(len(units))
     record = read_site_record(out / SUMMARY_FOLDER)
     sites = Table.from_rows(site_states(record, loaded), list(SITE_COLUMNS))
-    return DatasetSummary(out, units, dimensions, pairs_table(units, similarity), sites, a, b,
-                          dataset_statistics(units, a, b, similarity, params), params)
+    return DatasetSummary(out, units, dimensions, pairs_table(units, similarity, paper), sites, a, b,
+                          dataset_statistics(units, a, b, similarity, params, paper), params)
 
 
 def summarize_tables(out: str | Path, *, params: DatasetParams | None = None,

@@ -73,6 +73,9 @@ PAIR_COLUMNS: dict[str, str] = {
     "same_site": "Whether both units were recorded at one site.",
     "similarity": "Mean squared cosine of the principal angles between the units' "
                   "tuning subspaces (empty when either has none or their sizes differ).",
+    "similarity_paper": "The same over the dimensions the authors' code compares: each unit's "
+                        "first components reaching 75% of its explained variance "
+                        "(DatasetParams.paper_variance).",
     "area_a": "Area of the first unit.",
     "area_b": "Area of the second unit.",
     "cell_type_a": "Cell type of the first unit.",

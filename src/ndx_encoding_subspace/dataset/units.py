@@ -45,6 +45,8 @@ class SiteUnits:
         ``DatasetParams.similarity_variance`` says; None without a subspace.
     device : str
         Training device recorded in the file's provenance ("" when absent).
+    paper_filters : list of ndarray or None
+        The same reduced to ``DatasetParams.paper_variance`` (the authors' statistic).
     """
 
     site: str
@@ -52,6 +54,7 @@ class SiteUnits:
     dimensions: Table
     filters: list[np.ndarray | None]
     device: str = ""
+    paper_filters: list[np.ndarray | None] = dataclasses.field(default_factory=list)
 
 
 def site_name(path: Any) -> str:
@@ -145,12 +148,14 @@ def site_units(res: LoadedResults, params: DatasetParams | None = None) -> SiteU
     }
     ks = {name: np.zeros(n, dtype=np.int64) for name in ("k", "k90", "k95")}
     filters: list[np.ndarray | None] = [None] * n
+    paper: list[np.ndarray | None] = [None] * n
     for sub in res.subspaces:
         u = sub.unit_position
         ks["k"][u], ks["k90"][u], ks["k95"][u] = sub.k, sub.k90, sub.k95
         if sub.k:
-            filters[u] = _reduced(np.asarray(sub.filters, dtype=np.float64),
-                                  np.asarray(sub.explained_variance), params.similarity_variance)
+            full, variance = np.asarray(sub.filters, dtype=np.float64), np.asarray(sub.explained_variance)
+            filters[u] = _reduced(full, variance, params.similarity_variance)
+            paper[u] = _reduced(full, variance, params.paper_variance)
     dims, first = _dimensions(res, site, ids, params)
     units.update(ks)
     units["asymmetry_1"] = np.array([first.get(u, (np.nan, ""))[0] for u in range(n)])
@@ -159,4 +164,4 @@ def site_units(res: LoadedResults, params: DatasetParams | None = None) -> SiteU
     units["region_size"] = _region_sizes(res, n)
     training = res.provenance.get("config", {}).get("training", {})
     device = str(training.get("device", "")) if isinstance(training, dict) else ""
-    return SiteUnits(site, Table({c: units[c] for c in UNIT_COLUMNS}), dims, filters, device)
+    return SiteUnits(site, Table({c: units[c] for c in UNIT_COLUMNS}), dims, filters, device, paper)

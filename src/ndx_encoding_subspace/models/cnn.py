@@ -113,9 +113,10 @@ class PopulationCNN(StackedModel):
     """The paper's population CNN (defaults: the final published model, :class:`CNNParams`).
 
     Layers: Gaussian mixing ``F -> mix_channels``, depthwise causal FIR (``fir_taps``),
-    shifted ReLU; dense ``-> hidden[0]``, FIR (``fir_taps``), shifted ReLU; dense
+    shifted ReLU; dense ``-> hidden[0]``, FIR (``second_fir_taps`` when set, else
+    ``fir_taps``), shifted ReLU; dense
     ``-> hidden[1]``, shifted ReLU; dense ``-> n_units``; double exponential.
-    Receptive field ``2 (fir_taps - 1) + 1`` bins (29 with the defaults).
+    Receptive field ``(fir_taps - 1) + (second - 1) + 1`` bins (29 with the defaults).
 
     Parameters
     ----------
@@ -150,7 +151,7 @@ class PopulationCNN(StackedModel):
             DepthwiseCausalFIR(p.mix_channels, taps),
             ShiftedReLU(p.mix_channels),
             Dense(p.mix_channels, h1),
-            DepthwiseCausalFIR(h1, taps),
+            DepthwiseCausalFIR(h1, p.second_fir_taps or taps),
             ShiftedReLU(h1),
             Dense(h1, h2),
             ShiftedReLU(h2),

@@ -35,6 +35,9 @@ class CNNParams(Params):
         Outputs of the Gaussian channel mixing layer (90).
     fir_taps : int
         Taps of each depthwise causal FIR layer (15).
+    second_fir_taps : int
+        Taps of the second FIR layer when it differs from the first (the authors' code:
+        10); 0: ``fir_taps``.
     hidden : tuple of int
         Widths of the two dense hidden layers (100, 120).
     min_width : float
@@ -43,12 +46,15 @@ class CNNParams(Params):
 
     mix_channels: int = 90
     fir_taps: int = 15
+    second_fir_taps: int = 0
     hidden: tuple[int, int] = (100, 120)
     min_width: float = 0.05
 
     def validate(self) -> None:
         _positive_ints("CNNParams", mix_channels=self.mix_channels, fir_taps=self.fir_taps,
                        hidden=tuple(self.hidden))
+        if self.second_fir_taps != 0:
+            _positive_ints("CNNParams", second_fir_taps=self.second_fir_taps)
         if len(self.hidden) != 2:
             raise ConfigError(f"CNNParams.hidden must hold two widths, got {self.hidden!r}")
         check_range("CNNParams.min_width", self.min_width, 0.0, 1.0, low_open=True)

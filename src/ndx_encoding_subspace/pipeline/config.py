@@ -15,6 +15,10 @@ sites of a dataset run (:mod:`.cluster`); it does not change results either, and
 out of :meth:`PipelineConfig.to_dict` (so of provenance and fingerprints) while it holds
 its defaults. Unknown tables and unknown keys are errors. Every parameter is also a
 command-line flag ``--SECTION.NAME`` (see ``encoding-subspace run --help``).
+
+Presets are configuration files shipped with the package (:data:`PRESETS`):
+``PipelineConfig.from_preset("paper")`` has the authors' own settings (METHOD.md
+section 10; docs/presets.md). A file or flags given with a preset change it further.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from ..params import Params
 from ..subspace import SubspaceParams
 from .cluster import ClusterParams
 
-__all__ = ["SECTIONS", "PipelineConfig", "section_class"]
+__all__ = ["SECTIONS", "PRESETS", "PipelineConfig", "section_class", "preset_path", "read_tables"]
 
 #: stage name -> its parameter set, in pipeline order
 SECTIONS: dict[str, type[Params]] = {
@@ -67,6 +71,19 @@ SECTIONS: dict[str, type[Params]] = {
 #: sections left out of :meth:`PipelineConfig.to_dict` while they hold their defaults:
 #: settings of where a run happens, which results files made before them do not hold
 OMITTED_WHEN_DEFAULT = ("cluster",)
+
+
+#: the folder of the shipped presets, one ``NAME.toml`` each
+PRESET_FOLDER = Path(__file__).with_name("presets")
+#: names of the shipped presets
+PRESETS = tuple(sorted(p.stem for p in PRESET_FOLDER.glob("*.toml")))
+
+
+def preset_path(name: str) -> Path:
+    """The file of preset ``name``."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; known: {', '.join(PRESETS) or 'none'}")
+    return PRESET_FOLDER / f"{name}.toml"
 
 
 def section_class(name: str) -> type[Params]:
@@ -143,28 +160,22 @@ class PipelineConfig:
         return cls(**sections)
 
     @classmethod
+    def from_preset(cls, name: str) -> PipelineConfig:
+        """The shipped preset ``name`` (one of :data:`PRESETS`)."""
+        return cls.from_file(preset_path(name))
+
+    def updated_from_file(self, path: str | Path) -> PipelineConfig:
+        """A copy with the parameters a configuration file sets (checked alone first)."""
+        given = PipelineConfig.from_file(path)
+        values = read_tables(Path(path))
+        return self.replace(**{name: {k: getattr(given, name).to_dict()[k] for k in table}
+                               for name, table in values.items()})
+
+    @classmethod
     def from_file(cls, path: str | Path) -> PipelineConfig:
         """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) configuration file."""
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"configuration file not found: {path}")
-        text = path.read_text()
-        try:
-            if path.suffix == ".toml":
-                values = tomllib.loads(text)
-            elif path.suffix in (".yaml", ".yml"):
-                import yaml
-
-                values = yaml.safe_load(text) or {}
-            else:
-                raise ConfigError(f"{path}: configuration must be .toml, .yaml or .yml")
-        except (tomllib.TOMLDecodeError, ValueError) as err:
-            raise ConfigError(f"{path}: cannot parse configuration: {err}") from None
-        except Exception as err:  # yaml.YAMLError without importing yaml at module level
-            if type(err).__module__.startswith("yaml"):
-                raise ConfigError(f"{path}: cannot parse configuration: {err}") from None
-            raise
-        return cls.from_dict(values, where=str(path))
+        return cls.from_dict(read_tables(path), where=str(path))
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Every parameter of every stage, JSON-compatible (stored as provenance).
@@ -188,3 +199,29 @@ class PipelineConfig:
         return [
             (name, f) for name, params in self._sections.items() for f in dataclasses.fields(params)
         ]
+
+
+def read_tables(path: str | Path) -> dict[str, Any]:
+    """The tables of a TOML or YAML configuration file, as written (not yet checked)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"configuration file not found: {path}")
+    try:
+        text = path.read_text()
+        if path.suffix == ".toml":
+            values = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            values = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(f"{path}: configuration must be .toml, .yaml or .yml")
+    except (tomllib.TOMLDecodeError, ValueError) as err:  # UnicodeDecodeError is a ValueError
+        raise ConfigError(f"{path}: cannot parse configuration: {err}") from None
+    except Exception as err:  # yaml.YAMLError without importing yaml at module level
+        if type(err).__module__.startswith("yaml"):
+            raise ConfigError(f"{path}: cannot parse configuration: {err}") from None
+        raise
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: configuration must be a table of sections")
+    return values

@@ -71,11 +71,21 @@ def results_path(out: str | Path, site_name: str) -> Path:
     return Path(out) / f"{_safe(site_name)}.results.nwb"
 
 
+#: parameters added after the first release, with the value that does what releases
+#: before them did: left out of the fingerprint while they hold it, so that results
+#: made before they existed are still found complete
+ADDED_LATER: dict[tuple[str, str], Any] = {
+    ("reader", "unit_column"): "", ("reader", "response_kernel"): [],
+    ("cnn", "second_fir_taps"): 0, ("tiling", "unvisited"): "excluded",
+}
+
+
 def config_fingerprint(config: PipelineConfig, identity: dict[str, Any]) -> str:
     """Hash of every parameter that changes results, and of the input's identity.
 
     Settings that do not change results are left out (devices, download and cache
-    options, the ``[compute]`` thread count), so changing them keeps finished work.
+    options, the ``[compute]`` thread count), so changing them keeps finished work; so
+    are the parameters of :data:`ADDED_LATER` while they do what earlier releases did.
     """
     values = config.to_dict()
     values.pop("compute", None)
@@ -84,6 +94,9 @@ def config_fingerprint(config: PipelineConfig, identity: dict[str, Any]) -> str:
                      "deadline_s", "max_sound_s"):
         for section in values.values():
             section.pop(volatile, None)
+    for (section, name), before in ADDED_LATER.items():
+        if values.get(section, {}).get(name, before) == before:
+            values.get(section, {}).pop(name, None)
     text = json.dumps({"config": values, "input": identity}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
