@@ -4,19 +4,23 @@ Every output (results and recording NWB files, reports, checkpoints, cached stag
 written to a temporary file in the target's folder, flushed and fsynced, renamed over
 the target with :func:`os.replace`, and the folder is fsynced, so that neither a killed
 process nor a power cut leaves a partly written file under the target's name. The
-temporary file is removed when writing fails.
+temporary file is removed when writing fails; one left by a killed process (its name
+holds the host and process id of its writer) is removed by the next write of the same
+target on that host once that process is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_path", "write_bytes", "write_text", "fsync_path"]
+__all__ = ["atomic_path", "write_bytes", "write_text", "fsync_path", "remove_stale"]
 
 
 def fsync_path(path: str | os.PathLike, *, directory: bool = False) -> None:
@@ -34,9 +38,38 @@ def fsync_path(path: str | os.PathLike, *, directory: bool = False) -> None:
         os.close(fd)
 
 
+_HOST = re.sub(r"[^A-Za-z0-9]+", "_", socket.gethostname())[:40] or "host"
+
+
 def _temporary(path: Path) -> Path:
     # the target's suffix is kept last, so that writers keyed on it (.nwb) accept the name
-    return path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.tmp{path.suffix}")
+    return path.with_name(f".{path.stem}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of ``path`` left by killed writers on this host."""
+    path = Path(path)
+    stem, suffix = re.escape(path.stem), re.escape(path.suffix)
+    pattern = re.compile(rf"^\.{stem}\.{_HOST}-(\d+)-[0-9a-f]{{8}}\.tmp{suffix}$")
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in path.parent.iterdir():
+            found = pattern.match(entry.name)
+            if found and int(found.group(1)) != os.getpid() and not _alive(int(found.group(1))):
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+                    removed.append(entry)
+    return removed
 
 
 @contextlib.contextmanager
@@ -52,6 +85,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     ...         io.write(nwbfile)
     """
     path = Path(path)
+    remove_stale(path)
     tmp = _temporary(path)
     try:
         yield tmp

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -157,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("input", help="local NWB path, DANDI identifier or asset URL")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_config_flags(inspect, sections=("reader",))
+    _add_config_flags(inspect, sections=("reader", "spectrogram", "dstrf"))
 
     report = sub.add_parser("report", allow_abbrev=False, help="write a static HTML report of a results file")
     report.add_argument("results", type=Path, help="results NWB file written by run or demo")
@@ -234,8 +235,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "inspect":
         from .io import inspect_nwb
+        from .pipeline.checks import site_problems
 
-        found = inspect_nwb(args.input, reader=_config_from_args(args).reader)
+        config = _config_from_args(args)
+        found = inspect_nwb(args.input, reader=config.reader, check=True, spectrogram=config.spectrogram,
+                            validate=lambda site: site_problems(site, config))
         print(json.dumps(found.to_dict(), indent=2) if args.json else found.format())
         if found.problems:
             count = f"{len(found.problems)} problem{'s' if len(found.problems) > 1 else ''}"
@@ -251,6 +255,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise ConfigError("no command given; try: encoding-subspace demo")
 
 
+def _one_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+              file: Any = None, line: str | None = None) -> None:
+    """Warnings of the package as one line each, as its errors are (no source lines)."""
+    print(f"encoding-subspace: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``encoding-subspace``; returns the exit code."""
     parser = build_parser()
@@ -264,7 +274,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return _dispatch(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line
+            return _dispatch(args)
     except EncodingSubspaceError as err:
         print(f"encoding-subspace: error: {err}", file=sys.stderr)
         return err.exit_code

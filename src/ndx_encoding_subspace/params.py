@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -13,6 +14,10 @@ from .errors import ConfigError
 __all__ = ["Params", "check_range", "check_choice"]
 
 P = TypeVar("P", bound="Params")
+
+#: parameters for which +inf means "no limit" (``SubspaceParams.outlier_sd = inf`` keeps
+#: every sample); every other float parameter must be finite, and none may be NaN
+UNBOUNDED = frozenset({"SubspaceParams.outlier_sd"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +35,7 @@ class Params:
             if isinstance(value, list) and typing.get_origin(hints.get(f.name)) is tuple:
                 object.__setattr__(self, f.name, tuple(value))  # frozen: set once, here
             _check_type(f"{type(self).__name__}.{f.name}", getattr(self, f.name), hints.get(f.name))
+            _check_finite(f"{type(self).__name__}.{f.name}", getattr(self, f.name))
             if f.name == "seed" and isinstance(self.seed, int):  # numpy's seeds are >= 0
                 check_range(f"{type(self).__name__}.seed", self.seed, 0)
         self.validate()
@@ -141,6 +147,8 @@ def check_range(
     """Raise :class:`ConfigError` unless ``low <= value <= high`` (bounds optional)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value) and not (name in UNBOUNDED and value == math.inf):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
     bad = (
         (low is not None and (value <= low if low_open else value < low))
         or (high is not None and (value >= high if high_open else value > high))
@@ -149,6 +157,14 @@ def check_range(
         lo = "(" if low_open else "["
         hi = ")" if high_open else "]"
         raise ConfigError(f"{name} must lie in {lo}{low}, {high}{hi}, got {value!r}")
+
+
+def _check_finite(name: str, value: Any) -> None:
+    """Refuse NaN and infinite numbers, alone or in a tuple: no parameter takes them."""
+    values = value if isinstance(value, tuple) else (value,)
+    if any(isinstance(v, float) and not math.isfinite(v) and not (name in UNBOUNDED and v == math.inf)
+           for v in values):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
 
 
 def check_choice(name: str, value: Any, choices: typing.Iterable[Any]) -> None:

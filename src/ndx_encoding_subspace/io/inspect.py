@@ -8,10 +8,12 @@ not NWB, network failure); everything else it finds missing or wrong is listed i
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from ..data.site import SiteData
 from ..data.spectrogram import SpectrogramParams
 from ..errors import InputError
 from .locate import inventory, locate
@@ -137,6 +139,7 @@ def inspect_nwb(
     reader: ReaderParams | None = None,
     check: bool = False,
     spectrogram: SpectrogramParams | None = None,
+    validate: Callable[[SiteData], list[str]] | None = None,
 ) -> InspectionReport:
     """Describe what the reader finds in ``source`` and what it would use.
 
@@ -154,6 +157,9 @@ def inspect_nwb(
         waveform of those whose first samples are equal).
     spectrogram : SpectrogramParams, optional
         Used with ``check``.
+    validate : callable, optional
+        With ``check``: further problems of the built site (``run`` passes the checks it
+        makes before any computation, :func:`~ndx_encoding_subspace.pipeline.checks.site_problems`).
 
     Raises
     ------
@@ -174,7 +180,7 @@ def inspect_nwb(
         else:
             use = _use(layout)
             if check:
-                site, site_problems = _site_summary(opened, reader, spectrogram)
+                site, site_problems = _site_summary(opened, reader, spectrogram, validate)
                 problems.extend(site_problems)
         return InspectionReport(
             source=opened.name,
@@ -233,13 +239,15 @@ def _short(items: list[str], shown: int = 6) -> str:
 
 
 def _site_summary(opened: Any, reader: ReaderParams, spectrogram: SpectrogramParams | None,
+                  validate: Callable[[SiteData], list[str]] | None = None,
                   ) -> tuple[dict[str, Any], list[str]]:
-    """The built site's summary, or no summary and why the site could not be built."""
+    """The built site's summary and its problems, or no summary and why the site could
+    not be built."""
     try:
         data = build_site(opened, reader=reader, spectrogram_params=spectrogram)
     except InputError as err:
         return {}, [str(err)]
-    return data.summary(), []
+    return data.summary(), validate(data) if validate else []
 
 
 def _sound_summary(s: Any) -> dict[str, Any]:

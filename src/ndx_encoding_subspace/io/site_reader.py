@@ -22,6 +22,7 @@ Steps (METHOD.md sections 1 and 6):
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,6 +90,17 @@ def _site_name(opened: OpenedNWB) -> str:
     path = str(opened.provenance.get("path", ""))
     stem = Path(path.split("?", 1)[0].rstrip("/")).stem if path else ""
     return stem or str(opened.nwbfile.identifier)
+
+
+def _above_nyquist(sounds: list[str], rate: float, params: SpectrogramParams) -> str:
+    """The note for sounds sampled too slowly for the spectrogram's top channels."""
+    top = filterbank_frequencies(params)
+    empty = int(np.sum(np.asarray(top) > rate / 2))
+    which = f"sound {sounds[0]!r}" if len(sounds) == 1 else f"{len(sounds)} sounds (e.g. {sounds[0]!r})"
+    return (f"{which} sampled at {rate:g} Hz: their {empty} spectrogram channel(s) above "
+            f"{rate / 2:g} Hz (of {len(top)}, up to spectrogram.max_frequency = "
+            f"{params.max_frequency:g} Hz) hold no power; lower --spectrogram.max_frequency to "
+            f"{rate / 2:g} to use every channel")
 
 
 def _check_declared_size(pres: Presentation, name: str, max_sound_s: float) -> None:
@@ -230,7 +242,8 @@ def build_site(
             order.append(pres.sound)
             first[pres.sound] = pres
         starts.setdefault(pres.sound, []).append(pres.start)
-    raw = []
+    raw, silent, notes = [], [], []
+    slow: dict[float, list[str]] = {}
     for i, sound in enumerate(order):
         if progress is not None:
             progress("reading sounds and spectrograms", i, len(order))
@@ -241,9 +254,21 @@ def build_site(
                 "(neither rate nor regular timestamps)"
             )
         wave = read_waveform(pres, reader.channel, label, reader.max_sound_s)
+        if np.ptp(wave) == 0:
+            silent.append(sound)
+        if pres.series.rate / 2 < spec_params.max_frequency:
+            slow.setdefault(float(pres.series.rate), []).append(sound)
         raw.append(spectrogram(wave, pres.series.rate, spec_params, name=sound))
     if progress is not None:
         progress("reading sounds and spectrograms", len(order), len(order))
+    if silent and len(silent) == len(order):
+        raise InvalidDataError(f"{label}: every sound is silent (constant samples), e.g. {silent[0]!r} "
+                               f"({first[silent[0]].series.path}); nothing to encode")
+    if silent:
+        notes.append(f"silent sounds (constant samples): {', '.join(silent[:10])}")
+    notes.extend(_above_nyquist(sounds, rate, spec_params) for rate, sounds in slow.items())
+    for note in dict.fromkeys(notes):
+        warnings.warn(f"{label}: {note}", stacklevel=2)
     scaled = minmax_scale(raw)
     sounds = tuple(
         Sound(s, spec, smooth_counts(bin_counts(spikes.times, starts[s], spec.shape[0], spec_params.bin_size),
@@ -258,6 +283,7 @@ def build_site(
         "split": rule,
         "dropped_units": list(spikes.dropped),
         "units_notes": list(spikes.notes),
+        "notes": list(dict.fromkeys(notes)),
         "unit_properties": {k: [_plain(v) for v in values] for k, values in spikes.properties.items()},
         "reader": reader.to_dict(),
         "spectrogram": spec_params.to_dict(),

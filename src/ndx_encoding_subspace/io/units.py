@@ -214,7 +214,8 @@ def _spike_times(units: Any, ids: np.ndarray, name: str, path: str) -> list[np.n
         raise NoUnitsError(f"{name}: the Units table {path} has no spike_times column")
     if len(ids) == 0:
         raise NoUnitsError(f"{name}: the Units table {path} has no units")
-    times = [np.sort(np.asarray(t, dtype=np.float64)) for t in ragged(units["spike_times"], len(ids))]
+    times = [np.sort(np.asarray(t, dtype=np.float64))
+             for t in ragged(units["spike_times"], len(ids), f"{name}: {path}")]
     bad = [int(ids[i]) for i, t in enumerate(times) if not np.all(np.isfinite(t))]
     if bad:
         raise InvalidDataError(f"{name}: {path} spike_times of units {bad[:10]} hold NaN or inf")
@@ -271,6 +272,11 @@ def read_units(
     params = params or ReaderParams()
     ids = np.asarray(units.id.data[:], dtype=np.int64)
     n = len(ids)
+    values, counts_of = np.unique(ids, return_counts=True)
+    if np.any(counts_of > 1):
+        twice = values[counts_of > 1]
+        raise InvalidDataError(f"{name}: the Units table {path} repeats unit ids {twice[:10].tolist()}"
+                               f"{' ...' if len(twice) > 10 else ''}; each unit needs its own id")
     times = _spike_times(units, ids, name, path)
     counts = np.array([len(t) for t in times])
     need = max(params.min_spikes, 1)

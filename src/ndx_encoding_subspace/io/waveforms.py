@@ -22,13 +22,35 @@ if TYPE_CHECKING:
 __all__ = ["ragged", "read_waveforms", "waveform_widths"]
 
 
-def ragged(column: Any, n: int) -> list[np.ndarray]:
-    """The ``n`` per-unit entries of a column, indexed (ragged) or not."""
+def ragged(column: Any, n: int, where: str = "") -> list[np.ndarray]:
+    """The ``n`` per-unit entries of a column, indexed (ragged) or not.
+
+    Raises
+    ------
+    InvalidDataError
+        An index that is not one non-decreasing end per row, within the data and ending
+        at its last element (``where`` names the file and the table).
+    """
     if isinstance(column, VectorIndex):
         ends = np.asarray(column.data[:], dtype=np.int64)
+        n_flat = int(column.target.data.shape[0]) if hasattr(column.target.data, "shape") \
+            else len(column.target.data)
+        _check_index(ends, n_flat, n, f"{where}{' ' if where else ''}column {column.name!r}")
         flat = np.asarray(column.target.data[:])
         return np.split(flat, ends[:-1]) if n else []
     return [np.atleast_1d(np.asarray(column.data[i])) for i in range(n)]
+
+
+def _check_index(ends: np.ndarray, n_flat: int, n: int, what: str) -> None:
+    problem = ""
+    if ends.shape != (n,):
+        problem = f"{ends.size} index entries for {n} rows"
+    elif n and (ends.min() < 0 or np.any(np.diff(ends) < 0)):
+        problem = "an index that goes backwards"
+    elif n and int(ends[-1]) != n_flat:
+        problem = f"an index ending at {int(ends[-1])} for {n_flat} values"
+    if problem:
+        raise InvalidDataError(f"{what}: the data are damaged ({problem}); not read")
 
 
 def _waveform_list(units: Any, n: int) -> tuple[list[np.ndarray], bool]:

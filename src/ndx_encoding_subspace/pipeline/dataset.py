@@ -146,6 +146,13 @@ class _Tracker:
             self.on_site(status)
         self.write()
 
+    def say(self, line: str) -> None:
+        """A line on stderr about the whole run (above the bar when there is one)."""
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        elif self.on_site is not None:
+            print(line, file=sys.stderr, flush=True)
+
     def write(self) -> None:
         """Rewrite ``summary/sites.json`` atomically."""
         (self.out / RECORD.parent).mkdir(parents=True, exist_ok=True)
@@ -222,6 +229,7 @@ def _population(fit: Callable[[], dict[str, Any]], todo: list[SiteStatus],
     """
     tracker.population = {"status": "running"}
     tracker.write()
+    tracker.say(f"population: reading {len(tracker.order)} sites and fitting one model for all their units")
     result = fit()
     error = result.get("error")
     if error is not None:
@@ -239,6 +247,8 @@ def _population(fit: Callable[[], dict[str, Any]], todo: list[SiteStatus],
                           "seconds": result["seconds"], "models": result["path"],
                           "sites": sorted(e["site"] for e in result["sites"].values())}
     tracker.write()
+    tracker.say(f"population: {result['units']} units of {len(result['sites'])} sites, "
+                f"{'fitted' if result['fitted'] else 'found fitted'} in {result['seconds']:.0f} s")
     return [s for s in todo if s.source not in result["failed"]], result
 
 

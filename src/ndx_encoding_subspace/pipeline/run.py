@@ -233,6 +233,7 @@ def _run_site(
 ) -> RunResult:
     from ..io import read_site
     from ..results import load_results, write_results
+    from .checks import check_site
     from .stages import analyse_site
 
     if cache is not None:
@@ -243,6 +244,7 @@ def _run_site(
     if site is None:
         site = read_site(source, reader=config.reader, spectrogram=config.spectrogram,
                          celltype=config.celltype, progress=bars)
+    check_site(site, config)
     identity = _identity(site)
     ensembles = None
     if population is not None:

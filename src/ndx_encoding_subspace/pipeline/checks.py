@@ -1,0 +1,66 @@
+"""What a site needs before any computation: checked by ``run`` and listed by ``inspect``.
+
+The reader refuses what it cannot read (damaged indexes, NaN or silent sounds, duplicate
+unit ids, ...). Some inputs are readable and still cannot be analysed under a given
+configuration; :func:`site_problems` lists every such problem of a read site, and
+:func:`check_site` refuses the site with all of them at once, before any training, so a
+run never fails hours later on what a look at the input could tell:
+
+- no spike of any unit during the presented sounds;
+- no validation sound, or validation sounds presented fewer than twice (CCnorm needs
+  repeated presentations to estimate the signal power);
+- estimation sounds too short for two dSTRF samples (every ``dstrf.sample_step``-th bin).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data.site import SiteData
+from ..dstrf import sample_times
+from ..errors import InvalidDataError
+from .config import PipelineConfig
+
+__all__ = ["site_problems", "check_site"]
+
+
+def _where(site: SiteData) -> str:
+    path = site.source.get("path") or site.source.get("url") or site.source.get("asset_path")
+    return f"{path}" if path else f"site {site.name!r}"
+
+
+def site_problems(site: SiteData, config: PipelineConfig | None = None) -> list[str]:
+    """Every reason why ``site`` cannot be analysed with ``config``, one message each."""
+    config = config or PipelineConfig()
+    problems: list[str] = []
+    spikes = np.sum([s.counts.sum(axis=(0, 1)) for s in site.sounds], axis=0) if site.sounds else np.zeros(0)
+    if site.n_units and not np.any(spikes > 0):
+        problems.append(f"none of the {site.n_units} units fires during the {len(site.sounds)} presented "
+                        "sounds (0 spikes in every presentation)")
+    if not site.validation:
+        problems.append("no validation sound: the site's sounds cannot be split into estimation and "
+                        "validation sounds (a single sound?)")
+    once = [s.name for s in site.split("validation") if s.n_repeats < 2]
+    if once:
+        problems.append(
+            f"validation sound(s) {', '.join(map(repr, once[:5]))}{' ...' if len(once) > 5 else ''} "
+            "presented once: CCnorm needs at least 2 presentations of each validation sound "
+            "(choose repeated sounds with --reader.validation_sounds, or record repeats)")
+    lengths = [s.n_bins for s in site.split("estimation")]
+    n_samples = sum(len(t) for t in sample_times(lengths, config.dstrf)) if lengths else 0
+    if n_samples < 2:
+        problems.append(
+            f"the estimation sounds hold {sum(lengths)} bins of {site.bin_size * 1000:g} ms in all "
+            f"({', '.join(f'{s.name!r}: {s.n_bins}' for s in site.split('estimation'))[:200]}): fewer "
+            f"than 2 dSTRF samples at every {config.dstrf.sample_step}th bin (longer sounds, or a smaller "
+            "--dstrf.sample_step)")
+    return problems
+
+
+def check_site(site: SiteData, config: PipelineConfig | None = None) -> None:
+    """Refuse ``site`` (:class:`InvalidDataError`, every problem named) when it cannot be
+    analysed with ``config``."""
+    problems = site_problems(site, config)
+    if problems:
+        raise InvalidDataError(f"{_where(site)}: " + "; ".join(problems))
+
