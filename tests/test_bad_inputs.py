@@ -173,3 +173,21 @@ def test_every_inspected_problem_is_listed_with_the_counts(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "problems:" in out and "usable: yes" not in out
     assert np.sum([line.startswith("  - ") for line in out.splitlines()]) >= 1
+
+
+def test_device_indices_are_accepted_and_checked():
+    from ndx_encoding_subspace.dstrf import DSTRFParams
+    from ndx_encoding_subspace.fitting.training_params import TrainingParams, resolve_device
+
+    assert TrainingParams(device="cuda:1").device == "cuda:1" == DSTRFParams(device="cuda:1").device
+    for bad in ("gpu", "cuda:x", "cuda1"):
+        with pytest.raises(ConfigError, match="device must be"):
+            TrainingParams(device=bad)
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="'cuda:1' requested but torch sees no CUDA device"):
+            resolve_device("cuda:1")
+    else:
+        with pytest.raises(ConfigError, match="numbered from 0"):
+            resolve_device(f"cuda:{torch.cuda.device_count()}")

@@ -1,4 +1,6 @@
-"""CPU threads of one run: torch's intra-op threads and the BLAS / OpenMP thread pools.
+"""CPU threads and device memory of one run.
+
+Threads: torch's intra-op threads and the BLAS / OpenMP thread pools.
 
 On a shared machine, or with several sites per machine, threaded libraries that each
 start one thread per core wait on busy cores instead of computing. :func:`thread_limits`
@@ -10,6 +12,10 @@ exit, so nothing leaks out of a run::
 
 The BLAS and OpenMP pools are limited through ``threadpoolctl`` when it is installed;
 without it only torch is limited.
+
+Memory: :func:`items_per_batch` is the one rule for how many like-sized pieces of work
+(members of a batched fit, windows of a dSTRF chunk) are computed at once: as many as
+fit in a share of the memory free on the device (:func:`available_memory`).
 """
 
 from __future__ import annotations
@@ -17,11 +23,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 
 from .errors import ConfigError
 from .params import Params
 
-__all__ = ["ComputeParams", "full_float32", "thread_limits"]
+__all__ = ["ComputeParams", "available_memory", "full_float32", "items_per_batch", "thread_limits"]
+
+#: Share of the free memory that batched work may plan to fill: the rest is left for the
+#: allocator's slack, estimates that run short, and other processes on the machine.
+MEMORY_SHARE = {"cuda": 0.8, "cpu": 0.5}
 
 
 def _check_threads(name: str, value: object) -> None:
@@ -129,3 +140,58 @@ def full_float32(device: object = "cuda") -> Iterator[None]:
     finally:
         for (obj, name, _), value in zip(places, saved):
             setattr(obj, name, value)
+
+
+def available_memory(device: object = "cpu") -> int:
+    """Bytes free for new tensors on ``device``.
+
+    CUDA: the free memory of the device (``torch.cuda.mem_get_info``). CPU: the memory
+    the system could give without swapping (``psutil`` when installed, else
+    ``MemAvailable`` of ``/proc/meminfo``); 4 GiB when neither says.
+    """
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return int(torch.cuda.mem_get_info(dev)[0])
+    try:
+        import psutil
+    except ImportError:
+        pass
+    else:
+        return int(psutil.virtual_memory().available)
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 4 * 1024**3
+
+
+def items_per_batch(per_item_bytes: int, *, device: object = "cpu", fixed_bytes: int = 0,
+                    limit: int | None = None) -> int:
+    """How many items of ``per_item_bytes`` each to compute at once on ``device``.
+
+    Parameters
+    ----------
+    per_item_bytes : int
+        Estimated peak memory of one item (its tensors and working memory).
+    device : str or torch.device
+    fixed_bytes : int
+        Memory the work needs whatever the number of items (shared data).
+    limit : int, optional
+        At most this many (the number of items there are, or a cap asked for).
+
+    Returns
+    -------
+    int
+        ``floor((share * available_memory(device) - fixed_bytes) / per_item_bytes)``,
+        with the share of :data:`MEMORY_SHARE`; at least 1, at most ``limit``.
+    """
+    import torch
+
+    kind = torch.device(device).type
+    budget = MEMORY_SHARE.get(kind, MEMORY_SHARE["cuda"]) * available_memory(device) - fixed_bytes
+    count = max(1, int(budget // max(1, int(per_item_bytes))))
+    return count if limit is None else max(1, min(count, int(limit)))

@@ -33,7 +33,7 @@ from ..compute import full_float32
 from ..errors import ConfigError, InvalidDataError
 from .backward import _jacobian, _Plan, _to_lags
 from .layers import Workspace
-from .params import DSTRFChunk, DSTRFParams, sample_times
+from .params import DSTRFChunk, DSTRFParams, sample_times, window_bytes
 from .stages import _plan
 
 __all__ = ["dstrf", "iter_dstrf_chunks"]
@@ -136,7 +136,8 @@ def _chunks(plan: _Plan, stims: list[np.ndarray], bins: list[np.ndarray], params
     unit_index = None if units is None else torch.as_tensor(_valid_units(units, plan.n_outputs),
                                                             device=device)
     d, row, workspace = params.n_lags, 0, Workspace()
-    step = params.windows_per_chunk()
+    n_units = plan.n_outputs if units is None else len(units)
+    step = params.windows_per_chunk(window_bytes(n_units, stims[0].shape[1], max(d, plan.total)))
     for k, (stim_np, t_np) in enumerate(zip(stims, bins)):
         stim = torch.from_numpy(stim_np).to(device)
         for start in range(0, len(t_np), step):

@@ -8,16 +8,20 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..compute import items_per_batch
 from ..errors import ConfigError
 from ..params import Params, check_range
 
-__all__ = ["CPU_CHUNK", "DEVICE_CHUNK", "DSTRFParams", "DSTRFChunk", "sample_times"]
+__all__ = ["CPU_CHUNK", "DEVICE_CHUNK", "DSTRFParams", "DSTRFChunk", "sample_times", "window_bytes"]
 
 #: Default windows per chunk on the CPU: a chunk's dSTRFs stay within a few tens of MB.
 CPU_CHUNK = 256
 #: Default windows per chunk on a GPU: fewer, larger batches keep the card busy
 #: (the paper CNN's 50 units: about 0.8 GB of float32 dSTRFs per chunk and model).
 DEVICE_CHUNK = 4096
+#: Working memory of one window, in copies of its dSTRFs (the values, the cotangents of
+#: the widest layer, the pieces being reordered).
+WINDOW_COPIES = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +41,8 @@ class DSTRFParams(Params):
     chunk_size : int or None
         Windows per batch; bounds memory (about ``chunk_size * units * D * channels``
         floats for the widest stage). None: :data:`CPU_CHUNK` on the CPU,
-        :data:`DEVICE_CHUNK` on a GPU (see :meth:`windows_per_chunk`).
+        :data:`DEVICE_CHUNK` on a GPU, fewer when they would not fit in the device's
+        free memory (see :meth:`windows_per_chunk`).
     shrinkage : float
         Ensemble shrinkage strength (0: plain mean); see :func:`shrink`.
     device : str
@@ -74,11 +79,20 @@ class DSTRFParams(Params):
                 f"DSTRFParams.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}"
             )
 
-    def windows_per_chunk(self) -> int:
-        """``chunk_size``, or the default for the device when it is None."""
+    def windows_per_chunk(self, window_bytes: int | None = None) -> int:
+        """``chunk_size``, or the default for the device when it is None.
+
+        Given the memory of one window (``window_bytes``, see :func:`window_bytes`), the
+        default is lowered to what fits in the device's free memory, by the rule
+        batched training follows (:func:`~ndx_encoding_subspace.compute.items_per_batch`).
+        """
         if self.chunk_size is not None:
             return self.chunk_size
-        return CPU_CHUNK if self.torch_device().type == "cpu" else DEVICE_CHUNK
+        device = self.torch_device()
+        default = CPU_CHUNK if device.type == "cpu" else DEVICE_CHUNK
+        if window_bytes is None:
+            return default
+        return items_per_batch(window_bytes, device=device, limit=default)
 
     def torch_device(self) -> torch.device:
         """The device to compute on."""
@@ -104,6 +118,11 @@ class DSTRFChunk:
     sound: int
     times: np.ndarray
     values: np.ndarray | torch.Tensor
+
+
+def window_bytes(n_units: int, n_frequencies: int, n_lags: int) -> int:
+    """Estimated working memory of one window's dSTRFs (float32, :data:`WINDOW_COPIES`)."""
+    return 4 * WINDOW_COPIES * n_units * n_frequencies * n_lags
 
 
 def sample_times(lengths: Sequence[int], params: DSTRFParams | None = None) -> list[np.ndarray]:

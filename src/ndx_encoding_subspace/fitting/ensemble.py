@@ -13,7 +13,17 @@ Seeds: initialisation ``i`` of jackknife ``j`` uses the seed drawn from
 under a forked, seeded torch RNG) and the batch order, so a member does not depend on
 which other members were fitted before it. With ``checkpoint_dir`` every fit writes
 ``jk{j}_init{i}.pt``; a run started again skips finished fits and resumes the unfinished
-one.
+ones.
+
+Batched training (the default): every jackknife x initialisation fit trains as a member
+of one batched model through the one schedule (:class:`~.memberset.MemberSet`,
+:class:`~.schedule.Schedule`), each on its own jackknife's sounds, with its own held-out
+sounds, loss normalisation, batch order and early stopping, and ends as the fit alone
+would, up to float rounding. The estimation sounds are segmented once and shared. As
+many members train at once as fit in the device's memory
+(:func:`~.batching.member_groups`; ``EnsembleParams.batch_members`` caps them); the rest
+follow in further groups. Members keep their own checkpoint files, which a fit alone
+reads as well (and the other way round).
 """
 
 from __future__ import annotations
@@ -30,24 +40,45 @@ from torch import nn
 from ..data.site import SiteData
 from ..errors import ConfigError
 from ..params import Params, check_range
-from .schedule import FitRecord, TrainingParams, fit_model
+from .batching import member_groups
+from .checkpoint import Checkpoint
+from .memberdata import shared_data
+from .memberset import MemberSet, layout
+from .schedule import FitRecord, Schedule, TrainingParams, fit_model
+from .segments import check_data
+from .training_params import resolve_device
 
 __all__ = ["EnsembleParams", "Ensemble", "fit_ensemble", "member_seed"]
 
 
 @dataclasses.dataclass(frozen=True)
 class EnsembleParams(Params):
-    """Ensemble size (paper: 8 jackknifes x 4 initialisations, best kept per jackknife)."""
+    """Ensemble size (paper: 8 jackknifes x 4 initialisations, best kept per jackknife).
+
+    Parameters
+    ----------
+    n_jackknife, n_init : int
+        Jackknifes, and initialisations fitted per jackknife.
+    batch_members : int
+        Most fits trained at once as one batched model: 0 (default) as many as the
+        device's free memory holds; ``n >= 1`` at most ``n`` (1: one after another).
+        Does not change results (beyond float rounding).
+    """
 
     n_jackknife: int = 8
     n_init: int = 4
+    batch_members: int = dataclasses.field(
+        default=0,
+        metadata={"help": "most ensemble fits trained at once (0: as many as fit in memory); "
+                          "no effect on results"},
+    )
 
     def validate(self) -> None:
-        for name in ("n_jackknife", "n_init"):
+        for name in ("n_jackknife", "n_init", "batch_members"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{name} must be an integer, got {value!r}")
-            check_range(name, value, 1)
+            check_range(name, value, 0 if name == "batch_members" else 1)
 
 
 def member_seed(seed: int, jackknife: int, init: int) -> int:
@@ -100,6 +131,77 @@ def _jackknife_sets(names: tuple[str, ...], n: int) -> list[tuple[list[str], lis
              [s for k, s in enumerate(names) if k % n != j]) for j in range(n)]
 
 
+def _build(make_model: Callable[[], nn.Module], seed: int) -> nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return make_model()
+
+
+def _fit_one_by_one(site: SiteData, make_model: Callable[[], nn.Module], training: TrainingParams,
+                    ensemble: EnsembleParams, sets: list[tuple[list[str], list[str]]],
+                    folder: Path | None, progress: Callable[[dict[str, Any]], None] | None,
+                    ) -> tuple[list[nn.Module], list[FitRecord]]:
+    """Every fit alone with :func:`fit_model`, jackknife after jackknife."""
+    models, records = [], []
+    for j, (_, kept) in enumerate(sets):
+        sounds = [site.sound(n) for n in kept]
+        inputs = [s.spectrogram for s in sounds]
+        targets = [s.psth for s in sounds]
+        for i in range(ensemble.n_init):
+            seed = member_seed(training.seed, j, i)
+            model = _build(make_model, seed)
+            report = None
+            if progress is not None:
+                def report(d, j=j, i=i):
+                    progress({"jackknife": j, "init": i, **d})
+            ckpt = folder / f"jk{j}_init{i}.pt" if folder is not None else None
+            records.append(fit_model(model, inputs, targets, training.replace(seed=seed),
+                                     checkpoint_path=ckpt, progress=report))
+            models.append(model.to("cpu").eval())
+    return models, records
+
+
+def _fit_batched(site: SiteData, make_model: Callable[[], nn.Module], training: TrainingParams,
+                 ensemble: EnsembleParams, sets: list[tuple[list[str], list[str]]],
+                 folder: Path | None, progress: Callable[[dict[str, Any]], None] | None,
+                 ) -> tuple[list[nn.Module], list[FitRecord]]:
+    """Every fit as a member of batched models over the shared estimation segments."""
+    names = list(site.estimation)
+    where = {n: k for k, n in enumerate(names)}
+    inputs = [np.asarray(site.sound(n).spectrogram, dtype=np.float32) for n in names]
+    targets = [np.asarray(site.sound(n).psth, dtype=np.float32) for n in names]
+    who, models, subsets, checkpoints = [], [], [], []
+    for j, (_, kept) in enumerate(sets):
+        subset = [where[n] for n in kept]
+        x, y = [inputs[k] for k in subset], [targets[k] for k in subset]
+        check_data(x, y)
+        for i in range(ensemble.n_init):
+            seed = member_seed(training.seed, j, i)
+            models.append(_build(make_model, seed))
+            who.append((j, i, seed))
+            subsets.append(subset)
+            checkpoints.append(None if folder is None else Checkpoint(
+                folder / f"jk{j}_init{i}.pt", models[-1], x, y, training.replace(seed=seed)))
+    device = resolve_device(training.device)
+    context, length = layout(models[0], training)
+    data = shared_data(inputs, targets, subsets, training.early_stop_fraction, context, length, device)
+    records: list[FitRecord | None] = [None] * len(models)
+    for group in member_groups(models, training, data, checkpoints, device, ensemble.batch_members):
+        report = None
+        if progress is not None:
+            def report(d: dict[str, Any], group: list[int] = group) -> None:
+                j, i, _ = who[group[d["member"]]]
+                progress({"jackknife": j, "init": i, **{k: v for k, v in d.items() if k != "member"}})
+        members = MemberSet([models[k] for k in group], data.select(group), training,
+                            [who[k][2] for k in group], device)
+        fitted = Schedule(members, training, checkpoints=[checkpoints[k] for k in group],
+                          progress=report).run()
+        for k, rec in zip(group, fitted):
+            records[k] = rec
+            models[k].to("cpu").eval()
+    return models, records
+
+
 def fit_ensemble(
     site: SiteData,
     make_model: Callable[[], nn.Module],
@@ -108,6 +210,7 @@ def fit_ensemble(
     *,
     checkpoint_dir: str | Path | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    batched: bool = True,
 ) -> Ensemble:
     """Fit ``n_jackknife x n_init`` models on the site's estimation sounds.
 
@@ -122,42 +225,36 @@ def fit_ensemble(
         Folder of per-fit checkpoints (created); makes the ensemble resumable.
     progress : callable, optional
         Receives the epoch dict of :func:`fit_model` plus ``jackknife`` and ``init``.
+    batched : bool
+        True (default): the fits train as members of batched models (see the module
+        docstring); False: one after another through :func:`fit_model`. Both give the
+        same ensemble, up to float rounding.
     """
     training = training or TrainingParams()
     ensemble = ensemble or EnsembleParams()
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-    members, records, info, candidates = [], [], [], []
-    for j, (dropped, kept) in enumerate(_jackknife_sets(site.estimation, ensemble.n_jackknife)):
-        sounds = [site.sound(n) for n in kept]
-        inputs = [s.spectrogram for s in sounds]
-        targets = [s.psth for s in sounds]
-        best: tuple[float, nn.Module, FitRecord, int, int] | None = None
+    sets = _jackknife_sets(site.estimation, ensemble.n_jackknife)
+    fit = _fit_batched if batched else _fit_one_by_one
+    models, records = fit(site, make_model, training, ensemble, sets, folder, progress)
+    members, kept_records, info, candidates = [], [], [], []
+    for j, (dropped, kept) in enumerate(sets):
+        best = None
         for i in range(ensemble.n_init):
-            seed = member_seed(training.seed, j, i)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                model = make_model()
-            report = None
-            if progress is not None:
-                def report(d, j=j, i=i):
-                    progress({"jackknife": j, "init": i, **d})
-            ckpt = folder / f"jk{j}_init{i}.pt" if folder is not None else None
-            rec = fit_model(model, inputs, targets, training.replace(seed=seed),
-                            checkpoint_path=ckpt, progress=report)
-            model.to("cpu").eval()
-            candidates.append({"jackknife": j, "init": i, "seed": seed,
+            k = j * ensemble.n_init + i
+            rec = records[k]
+            candidates.append({"jackknife": j, "init": i, "seed": rec.seed,
                                "selection_loss": rec.selection_loss, "kept": False})
-            if best is None or rec.selection_loss < best[0]:
-                best = (rec.selection_loss, model, rec, i, len(candidates) - 1)
-        _, model, rec, i, where = best
-        candidates[where]["kept"] = True
-        members.append(model)
-        records.append(rec)
+            if best is None or rec.selection_loss < records[best].selection_loss:
+                best = k
+        rec = records[best]
+        candidates[best]["kept"] = True
+        members.append(models[best])
+        kept_records.append(rec)
         info.append({
-            "jackknife": j, "init": i, "seed": rec.seed, "dropped_sounds": dropped,
+            "jackknife": j, "init": best - j * ensemble.n_init, "seed": rec.seed, "dropped_sounds": dropped,
             "fit_sounds": [kept[k] for k in rec.fit_sounds],
             "early_stop_sounds": [kept[k] for k in rec.early_stop_sounds],
         })
-    return Ensemble(members=members, records=records, info=info, candidates=candidates)
+    return Ensemble(members=members, records=kept_records, info=info, candidates=candidates)

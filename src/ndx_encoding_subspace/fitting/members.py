@@ -25,7 +25,8 @@ import numpy as np
 from torch import nn
 
 from ..errors import ConfigError, InvalidDataError
-from .memberset import MemberSet
+from .memberdata import own_data
+from .memberset import MemberSet, layout
 from .record import FitRecord
 from .schedule import Schedule
 from .segments import check_data
@@ -97,5 +98,7 @@ def fit_members(
         check_data(x, y)
         if [a.shape[0] for a in x] != [a.shape[0] for a in ins[0]]:
             raise InvalidDataError("fit_members: every model's sounds must have the same lengths")
-    members = MemberSet(models, ins, outs, params, seeds, resolve_device(params.device))
-    return Schedule(members, params).run()
+    device = resolve_device(params.device)
+    context, length = layout(models[0], params)
+    data = own_data(ins, outs, params.early_stop_fraction, context, length, device)
+    return Schedule(MemberSet(models, data, params, seeds, device), params).run()

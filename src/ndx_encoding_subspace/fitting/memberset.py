@@ -12,6 +12,11 @@ leaves (each with its own Adam state and step count) acts element by element, so
 member follows its schedule as if fitted alone. A member that takes no part in a step
 has no gradient, and Adam skips it (no update, no step count).
 
+The data (:mod:`.memberdata`) are either each member's own sounds or one shared set of
+segments with each member's own rows. Members with fewer rows than others are padded
+(the padding masked out of their losses) and take no part in the steps after their
+last batch of an epoch, so each runs exactly its own batches.
+
 With more than one member, a forward pass must not depend on training mode (no dropout
 or batch normalisation): the members run functionally, from their stacked parameters.
 """
@@ -29,10 +34,10 @@ from torch import nn
 from torch.func import functional_call, vmap
 from torch.nn import functional as F
 
-from .segments import held_out_split, segment
+from .memberdata import MemberData
 from .training_params import TrainingParams
 
-__all__ = ["MemberSet"]
+__all__ = ["MemberSet", "layout"]
 
 _EVAL_ROWS = 64  # segments per evaluation batch
 
@@ -91,6 +96,13 @@ def _stack(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     return tensors[0][None] if len(tensors) == 1 else torch.stack(list(tensors))
 
 
+def layout(model: nn.Module, params: TrainingParams) -> tuple[int, int | None]:
+    """Context bins and segment length for ``model``: ``receptive_field - 1`` and
+    ``segment_length``, or ``(0, None)`` (whole sounds) for a model without a receptive field."""
+    rf = getattr(model, "receptive_field", None)
+    return (int(rf) - 1, params.segment_length) if isinstance(rf, int) else (0, None)
+
+
 class MemberSet:
     """Models of one architecture with their data (see the module docstring).
 
@@ -98,34 +110,20 @@ class MemberSet:
     ----------
     models : sequence of nn.Module
         Same type, parameter names and shapes, and receptive field; moved to ``device``.
-    inputs, targets : one list of float32 arrays per model
-        Checked estimation sounds; the sounds have the same lengths for every model.
+    data : MemberData
+        Segments laid out for ``layout(models[0], params)``, one member per model
+        (:func:`~.memberdata.own_data` or :func:`~.memberdata.shared_data`).
     params : TrainingParams
     seeds : sequence of int
         Seed of each member's batch order.
     device : torch.device
     """
 
-    def __init__(self, models: Sequence[nn.Module], inputs: Sequence[Sequence[np.ndarray]],
-                 targets: Sequence[Sequence[np.ndarray]], params: TrainingParams,
+    def __init__(self, models: Sequence[nn.Module], data: MemberData, params: TrainingParams,
                  seeds: Sequence[int], device: torch.device) -> None:
         self.models, self.seeds, self.device = list(models), [int(s) for s in seeds], device
-        self.fit_sounds, self.hold_sounds = held_out_split(len(inputs[0]), params.early_stop_fraction)
-        rf = getattr(self.models[0], "receptive_field", None)
-        self.context, length = (int(rf) - 1, params.segment_length) if isinstance(rf, int) else (0, None)
-        segs = [segment(x, y, self.context, length) for x, y in zip(inputs, targets)]
-        self.x = _stack([s.x for s in segs]).to(device)  # [M, S, context + L, F]
-        self.y = _stack([s.y for s in segs]).to(device)  # [M, S, L, U]
-        self.mask = segs[0].m.to(device)  # [S, L], the same for every member
-        sound = segs[0].sound
-        self.rows = {
-            "fit": torch.as_tensor(np.flatnonzero(np.isin(sound, self.fit_sounds)), device=device),
-            "hold": torch.as_tensor(np.flatnonzero(np.isin(sound, self.hold_sounds)), device=device),
-            "all": torch.arange(len(sound), device=device),
-        }
-        var = [np.concatenate(y, axis=0).var(axis=0) for y in targets]
-        var = np.stack([np.where(v > 0, v, 1.0) for v in var])
-        self.inv_var = 1.0 / torch.as_tensor(var, device=device).float()  # [M, U]
+        self.data = data
+        self.context = layout(self.models[0], params)[0]
         self.loss_kind = params.loss
         for m in self.models:
             m.to(device)
@@ -223,23 +221,29 @@ class MemberSet:
         """
         count = m.sum(dim=(1, 2)).clamp_min(1.0)
         if self.loss_kind == "nmse":
-            err = ((out - y) ** 2 * self.inv_var[list(live)][:, None, None, :]).mean(dim=-1)
+            err = ((out - y) ** 2 * self.data.inv_var[list(live)][:, None, None, :]).mean(dim=-1)
         else:
             p = F.softplus(out) if linear else out.clamp_min(1e-6)
             err = (p - y * torch.log(p)).mean(dim=-1)
         return (err * m).sum(dim=(1, 2)) / count
 
     def batch_losses(self, weights: dict[str, torch.Tensor], live: Sequence[int], sel: torch.Tensor,
-                     linear: bool) -> torch.Tensor:
-        """Loss of each member ``live[j]`` on its segments ``sel[j]`` (``[live, batch]``)."""
-        members = torch.as_tensor(list(live), device=self.device)[:, None]
-        out = self.forward(weights, live, self.x[members, sel], linear)
-        return self.losses(live, out, self.y[members, sel], self.mask[sel], linear)
+                     linear: bool, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Loss of each member ``live[j]`` on its segments ``sel[j]`` (``[live, batch]``);
+        ``valid`` (``[live, batch]``, from :meth:`~.memberdata.MemberData.valid`) masks
+        padding rows out."""
+        x, y = self.data.gather(live, sel)
+        m = self.data.mask[sel]
+        if valid is not None:
+            m = m * valid[:, :, None]
+        return self.losses(live, self.forward(weights, live, x, linear), y, m, linear)
 
-    def permutations(self, live: Sequence[int], rows: torch.Tensor) -> torch.Tensor:
-        """Each member's batch order over ``rows`` (from its own generator): ``[live, rows]``."""
-        order = [torch.randperm(len(rows), generator=self.gens[i]).to(self.device) for i in live]
-        return rows[_stack(order)]
+    def permutations(self, live: Sequence[int], which: str) -> tuple[torch.Tensor, list[int]]:
+        """Each member's batch order over its rows ``which`` (from its own generator),
+        padded: ``[live, width]`` and the number of real rows of each."""
+        rows = [len(self.data.rows[i][which]) for i in live]
+        orders = [torch.randperm(n, generator=self.gens[i]) for i, n in zip(live, rows)]
+        return self.data.padded(live, which, orders)
 
     @contextmanager
     def eval_mode(self, live: Sequence[int]) -> Iterator[None]:
@@ -254,35 +258,57 @@ class MemberSet:
             for m in modules:
                 m.train()
 
+    def _blocks(self, live: Sequence[int], which: str, linear: bool,
+                cast: bool = True) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Outputs of the members ``live`` on their rows ``which``, ``_EVAL_ROWS`` rows of
+        each at a time: ``(positions in live, output, rows, mask)`` per block, the mask
+        ``[taking, rows, L]`` zero on padding."""
+        rows, counts = self.data.padded(live, which)
+        weights = self.weights(live)
+        for b in range(0, rows.shape[1], _EVAL_ROWS):
+            take = [k for k, n in enumerate(counts) if n > b]
+            members = [live[k] for k in take]
+            sel = rows[take, b: b + _EVAL_ROWS] if len(take) < len(live) else rows[:, b: b + _EVAL_ROWS]
+            if len(take) < len(live) and len(members) > 1:
+                index = torch.as_tensor(take, device=self.device)
+                sub = {k: v[index] for k, v in weights.items()}
+            else:
+                sub = weights
+            valid = MemberData.valid([counts[k] for k in take], b, sel.shape[1], self.device)
+            m = self.data.mask[sel] if valid is None else self.data.mask[sel] * valid[:, :, None]
+            x = self.data.gather(members, sel)[0]
+            yield take, self.forward(sub, members, x, linear, cast), sel, m
+
     def evaluate(self, live: Sequence[int], which: str, linear: bool) -> np.ndarray:
-        """Mean loss of each member ``live`` on the segments ``rows[which]``: ``[live]`` float64."""
-        idx, total, count = self.rows[which], np.zeros(len(live)), 0.0
-        members = torch.as_tensor(list(live), device=self.device)[:, None]
+        """Mean loss of each member ``live`` on its segments ``which``: ``[live]`` float64."""
+        total, count = np.zeros(len(live)), np.zeros(len(live))
         with self.eval_mode(live):
-            weights = self.weights(live)
-            for b in range(0, len(idx), _EVAL_ROWS):
-                sel = idx[b: b + _EVAL_ROWS]
-                m = self.mask[sel]
-                out = self.forward(weights, live, self.x[members, sel[None, :]], linear)
-                loss = self.losses(live, out, self.y[members, sel[None, :]],
-                                   m.expand(len(live), *m.shape), linear)
-                total += loss.double().cpu().numpy() * float(m.sum())
-                count += float(m.sum())
-        return total / max(count, 1.0)
+            for take, out, sel, m in self._blocks(live, which, linear):
+                members = [live[k] for k in take]
+                loss = self.losses(members, out, self.data.gather(members, sel)[1], m, linear)
+                bins = m.sum(dim=(1, 2)).double().cpu().numpy()
+                total[take] += loss.double().cpu().numpy() * bins
+                count[take] += bins
+        return total / np.maximum(count, 1.0)
 
     def response_stats(self) -> list[Stats]:
         """Per member: mean and sd of the targets and of the core output over the fitting bins."""
-        idx, every = self.rows["fit"], list(range(len(self.models)))
+        every = list(range(len(self.models)))
+        outs: list[list[torch.Tensor]] = [[] for _ in every]
+        keeps: list[list[torch.Tensor]] = [[] for _ in every]
+        ys: list[list[torch.Tensor]] = [[] for _ in every]
         with self.eval_mode(every):
-            weights = self.weights(every)
-            outs = [self.forward(weights, every, self.x[:, idx[b: b + _EVAL_ROWS]], True, cast=False)
-                    for b in range(0, len(idx), _EVAL_ROWS)]
-        keep = self.mask[idx].reshape(-1) > 0
-        n_u = self.y.shape[-1]
+            for take, out, sel, m in self._blocks(every, "fit", True, cast=False):
+                y = self.data.gather([every[k] for k in take], sel)[1]
+                for j, k in enumerate(take):
+                    n_u = out.shape[-1]
+                    outs[k].append(out[j].reshape(-1, n_u))
+                    ys[k].append(y[j].reshape(-1, n_u))
+                    keeps[k].append(m[j].reshape(-1) > 0)
         stats = []
-        for i in every:
-            out = torch.cat([o[i].reshape(-1, n_u) for o in outs])[keep]
-            y = self.y[i, idx].reshape(-1, n_u)[keep]
+        for out, y, keep in zip(outs, ys, keeps):
+            keep = torch.cat(keep)
+            out, y = torch.cat(out)[keep], torch.cat(y)[keep]
             stats.append((y.mean(0), y.std(0, unbiased=False), out.mean(0), out.std(0, unbiased=False)))
         return stats
 

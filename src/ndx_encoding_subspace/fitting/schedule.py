@@ -42,7 +42,9 @@ Checkpoints (``checkpoint_path`` of :func:`fit_model`, see :mod:`.checkpoint`): 
 after every epoch. A fit started again with the same model initialisation, data and
 parameters resumes from it and ends with exactly the weights and losses of an
 uninterrupted run. A finished fit leaves a ``done`` checkpoint, from which a new call
-returns at once.
+returns at once. In a member set each member may have a checkpoint of its own (written
+after each epoch it takes part in); members resumed together must stand at the same
+stage.
 """
 
 from __future__ import annotations
@@ -58,8 +60,9 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, TrainingError
-from .checkpoint import Checkpoint
-from .memberset import MemberSet
+from .checkpoint import Checkpoint, load_member_adam, member_adam_state
+from .memberdata import own_data
+from .memberset import MemberSet, layout
 from .record import FitRecord, Progress
 from .segments import check_data
 from .training_params import TrainingParams, resolve_device
@@ -71,39 +74,65 @@ class Schedule:
     """One run of the schedule over ``members`` (see the module docstring)."""
 
     def __init__(self, members: MemberSet, params: TrainingParams, *,
-                 checkpoint: Checkpoint | None = None,
+                 checkpoints: Sequence[Checkpoint | None] | None = None,
                  progress: Callable[[dict[str, Any]], None] | None = None) -> None:
-        if checkpoint is not None and len(members) != 1:
-            raise ConfigError("a checkpoint holds the fit of one model, not of a member set")
-        self.ms, self.params, self.checkpoint, self.progress = members, params, checkpoint, progress
+        n = len(members)
+        self.checkpoints = list(checkpoints) if checkpoints is not None else [None] * n
+        if len(self.checkpoints) != n:
+            raise ConfigError(f"{len(self.checkpoints)} checkpoints for {n} members")
+        self.ms, self.params, self.progress = members, params, progress
         self.stage = "stage1" if members.staged else "single"
-        self.state = [Progress(lr=params.lr_stage1) for _ in range(len(members))]
-        self.best: list[dict[str, torch.Tensor] | None] = [None] * len(members)
-        saved = checkpoint.load(members.device) if checkpoint is not None else None
-        if saved is not None:
-            self.stage, self.state[0] = saved["meta"]["stage"], Progress.from_dict(saved["meta"])
-            members.load_state(0, saved["model"])
-            self.best[0] = saved["best"] or None
-            members.gens[0].set_state(saved["rng"])
+        self.state = [Progress(lr=params.lr_stage1) for _ in range(n)]
+        self.best: list[dict[str, torch.Tensor] | None] = [None] * n
+        saved = [c.load(members.device) if c is not None else None for c in self.checkpoints]
+        stages = {self.stage if blob is None else blob["meta"]["stage"] for blob in saved}
+        if len(stages) > 1:
+            raise ConfigError(f"members trained together must stand at one stage, not {sorted(stages)}")
+        self.stage = stages.pop()
+        for i, blob in enumerate(saved):
+            if blob is not None:
+                self.state[i] = Progress.from_dict(blob["meta"])
+                members.load_state(i, blob["model"])
+                self.best[i] = blob["best"] or None
+                members.gens[i].set_state(blob["rng"])
         self.opt: torch.optim.Adam | None = members.optimizer([s.lr for s in self.state])
-        if saved is not None and saved["optimizer"]:
-            self.opt.load_state_dict(saved["optimizer"])
+        for i, blob in enumerate(saved):
+            if blob is not None and blob["optimizer"]:
+                if n == 1:
+                    self.opt.load_state_dict(blob["optimizer"])
+                else:
+                    load_member_adam(self.opt, list(members.models[i].parameters()), blob["optimizer"])
 
     def run(self) -> list[FitRecord]:
         """Train until every member is done; one record per member."""
         while self.stage != "done":
             live = [i for i, s in enumerate(self.state) if not self._ended(s)]
             reports = self._epoch(live) if live else self._finish_stage()
-            if self.checkpoint is not None:
-                meta = {"stage": self.stage, **self.state[0].to_dict()}
-                self.checkpoint.save(self.ms.models[0], self.opt, self.best[0], self.ms.gens[0], meta)
+            self._save(live or range(len(self.ms)))
             if self.progress is not None:
                 for report in reports:
                     self.progress(report)
         ms = self.ms
-        return [s.record(seed=seed, fit_sounds=list(ms.fit_sounds), early_stop_sounds=list(ms.hold_sounds),
+        return [s.record(seed=seed, fit_sounds=list(fit), early_stop_sounds=list(hold),
                          device=str(ms.device), params=self.params.replace(seed=seed).to_dict())
-                for s, seed in zip(self.state, ms.seeds)]
+                for s, seed, (fit, hold) in zip(self.state, ms.seeds, ms.data.sounds)]
+
+    def _save(self, members: Sequence[int]) -> None:
+        """Write the checkpoints of ``members`` (those that changed)."""
+        ms, opt = self.ms, self.opt
+        for i in members:
+            checkpoint = self.checkpoints[i]
+            if checkpoint is None:
+                continue
+            s = self.state[i]
+            if opt is None:
+                adam = {}
+            elif len(ms) == 1:
+                adam = opt.state_dict()
+            else:
+                adam = member_adam_state(opt, list(ms.models[i].parameters()), s.lr)
+            meta = {"stage": self.stage, **s.to_dict()}
+            checkpoint.save(ms.models[i], adam, self.best[i], ms.gens[i], meta)
 
     def _fixed(self) -> bool:
         """Whether the current stage runs a fixed number of epochs (no early stopping)."""
@@ -119,7 +148,7 @@ class Schedule:
         params, ms, stage, fixed = self.params, self.ms, self.stage, self._fixed()
         linear = stage == "stage1"
         snaps = {i: ms.snapshot(i, self.opt) for i in live} if params.nan_policy == "rollback" else {}
-        train = self._train(live, ms.rows["all" if fixed else "fit"], linear)
+        train = self._train(live, "all" if fixed else "fit", linear)
         val = ms.evaluate(live, "hold", linear)
         reports = []
         for i, train_loss, val_loss in zip(live, train.tolist(), val.tolist()):
@@ -135,30 +164,39 @@ class Schedule:
                 else:
                     s.bad += 1
             s.epoch += 1
-            reports.append({"stage": stage, "epoch": s.epoch - 1, "train_loss": train_loss,
+            reports.append({"member": i, "stage": stage, "epoch": s.epoch - 1, "train_loss": train_loss,
                             "val_loss": val_loss, "best_epoch": s.best_epoch})
         return reports
 
-    def _train(self, live: list[int], rows: torch.Tensor, linear: bool) -> np.ndarray:
-        """One pass of the members ``live`` over ``rows`` in their own batch orders;
-        returns each member's mean training loss (float64)."""
+    def _train(self, live: list[int], which: str, linear: bool) -> np.ndarray:
+        """One pass of the members ``live`` over their rows ``which`` in their own batch
+        orders; returns each member's mean training loss (float64). A member with fewer
+        rows than others has fewer steps: it takes no part in the later ones."""
         params, ms = self.params, self.ms
-        perm = ms.permutations(live, rows)
+        perm, counts = ms.permutations(live, which)
         run = torch.zeros(len(live), device=ms.device)
         for b in range(0, perm.shape[1], params.batch_size):
-            sel = perm[:, b: b + params.batch_size]
-            weights = ms.weights(live)
-            losses = ms.batch_losses(weights, live, sel, linear)
+            take = [k for k, n in enumerate(counts) if n > b]
+            every = len(take) == len(live)
+            members = live if every else [live[k] for k in take]
+            sel = (perm if every else perm[take])[:, b: b + params.batch_size]
+            valid = ms.data.valid([counts[k] for k in take], b, sel.shape[1], ms.device)
+            weights = ms.weights(members)
+            losses = ms.batch_losses(weights, members, sel, linear, valid)
             total = losses.sum()
             if params.l2 > 0:
                 total = total + params.l2 * ms.l2_penalty(weights)
-            # frees every member's gradient: members not in ``live`` stay without one,
-            # and Adam leaves them untouched
+            # frees every member's gradient: members not stepping stay without one, and
+            # Adam leaves them untouched
             self.opt.zero_grad(set_to_none=True)
             total.backward()
             self.opt.step()
-            run = run + losses.detach() * sel.shape[1]
-        return run.double().cpu().numpy() / perm.shape[1]
+            rows = sel.shape[1] if valid is None else valid.sum(dim=1)
+            if every:
+                run = run + losses.detach() * rows
+            else:
+                run = run.index_add(0, torch.as_tensor(take, device=ms.device), losses.detach() * rows)
+        return run.double().cpu().numpy() / np.asarray(counts, dtype=np.float64)
 
     def _rollback(self, i: int, snap: tuple | None, train_loss: float, val_loss: float) -> None:
         """Restore member ``i`` to the start of the epoch at half its learning rate, or raise."""
@@ -246,5 +284,11 @@ def fit_model(
     checkpoint = None
     if checkpoint_path is not None:  # the fingerprint is taken before anything moves or trains
         checkpoint = Checkpoint(Path(checkpoint_path), model, inputs, targets, params)
-    members = MemberSet([model], [inputs], [targets], params, [params.seed], device)
-    return Schedule(members, params, checkpoint=checkpoint, progress=progress).run()[0]
+    context, length = layout(model, params)
+    data = own_data([inputs], [targets], params.early_stop_fraction, context, length, device)
+    members = MemberSet([model], data, params, [params.seed], device)
+    report = None
+    if progress is not None:
+        def report(info: dict[str, Any]) -> None:
+            progress({k: v for k, v in info.items() if k != "member"})
+    return Schedule(members, params, checkpoints=[checkpoint], progress=report).run()[0]

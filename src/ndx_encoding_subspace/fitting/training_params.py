@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import torch
 
@@ -50,7 +51,9 @@ class TrainingParams(Params):
         check_range("segment_length", self.segment_length, 1)
         check_range("batch_size", self.batch_size, 1)
         check_range("seed", self.seed, 0)
-        check_choice("device", self.device, ("auto", "cpu", "cuda"))
+        if not (isinstance(self.device, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device)):
+            raise ConfigError(f"TrainingParams.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', "
+                              f"got {self.device!r}")
         check_choice("nan_policy", self.nan_policy, ("raise", "rollback"))
         check_range("max_rollbacks", self.max_rollbacks, 0)
         for name in ("max_epochs", "patience", "segment_length", "batch_size", "seed", "max_rollbacks"):
@@ -62,6 +65,11 @@ def resolve_device(name: str) -> torch.device:
     """``auto`` -> cuda when available, else cpu; ``cuda`` must be available."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but torch sees no CUDA device")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} requested but torch sees no CUDA device")
+        index = torch.device(name).index
+        if index is not None and index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r} requested but torch sees {torch.cuda.device_count()} "
+                              "CUDA device(s), numbered from 0")
     return torch.device(name)

@@ -73,10 +73,15 @@ def results_path(out: str | Path, site_name: str) -> Path:
 
 #: parameters added after the first release, with the value that does what releases
 #: before them did: left out of the fingerprint while they hold it, so that results
-#: made before they existed are still found complete
+#: made before they existed are still found complete. The reliability parameters add a
+#: measurement and change no earlier result: at their defaults, files made before them
+#: stay complete (they load with the reliability unknown)
 ADDED_LATER: dict[tuple[str, str], Any] = {
     ("reader", "unit_column"): "", ("reader", "response_kernel"): [],
     ("cnn", "second_fir_taps"): 0, ("tiling", "unvisited"): "excluded",
+    ("subspace", "k_rule"): "variance", ("subspace", "reliability_rule"): "auto",
+    ("subspace", "reliability_variance"): 0.9, ("subspace", "reliability_max_samples"): 3000,
+    ("subspace", "reliability_threshold"): 0.5,
 }
 
 
@@ -91,7 +96,7 @@ def config_fingerprint(config: PipelineConfig, identity: dict[str, Any]) -> str:
     values.pop("compute", None)
     values.pop("cluster", None)
     for volatile in ("device", "cache_dir", "download", "retries", "retry_backoff_s", "timeout_s",
-                     "deadline_s", "max_sound_s"):
+                     "deadline_s", "max_sound_s", "batch_members"):
         for section in values.values():
             section.pop(volatile, None)
     for (section, name), before in ADDED_LATER.items():
