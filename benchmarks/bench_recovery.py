@@ -16,6 +16,13 @@ cosine, share of their energy inside the true subspace), per unit and per nonlin
 class. It also reports the oracle: the same subspace step on the dSTRFs of the generating model
 itself (similarity 1 when every step is consistent).
 
+Reliability: each unit's stored subspace reliability (the jackknife members' subspaces
+compared pairwise, or split halves of the samples with one fit) is set against its
+recovery: the Spearman correlation over every unit (``reliability_truth_spearman``; also
+over the units with CNN r >= 0.5), the mean similarity of the units called reliable and
+of the rest, and the k rules side by side: how often k at the variance threshold and k by
+significance (components above the noise floor) land within one of the true dimension.
+
 How recovery grows with the data: ``--estimation-sounds`` (more sound) and
 ``--rate-scale`` (more spikes per second of sound); docs/ground-truth.md has the figures.
 
@@ -24,7 +31,9 @@ Usage: ``python benchmarks/bench_recovery.py [--quick] [--out DIR] [--device cpu
 [--rate-scale X] [--min-dim N] [--max-dim N]
 [--min-peak-lag X]``. The last line holds
 ``similarity_mean=... similarity_top_k_mean=... k_within_one=... k90_within_one=...
-shape_correct=... n_scored=... oracle_similarity=... dstrf_cosine_mean=... pipeline_s=...``.
+shape_correct=... n_scored=... oracle_similarity=... dstrf_cosine_mean=... pipeline_s=...
+k_significant_within_one=... n_reliable=... similarity_reliable=... similarity_unreliable=...
+reliability_truth_spearman_scored=... reliability_truth_spearman=...``.
 """
 
 from __future__ import annotations
@@ -150,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         g = agree[row["unit"]]
         print(f"unit {row['unit']:3d} {row['kind']:15s} r_cnn={row['r_cnn']:.3f} "
               f"similarity={row['similarity']:.3f} top_k={row['similarity_top_k']:.3f} "
-              f"k={row['k']} k90={row['k90']} k_true={row['k_true']} shape={row['shape']} "
+              f"k={row['k']} k90={row['k90']} k_sig={row['k_significant']} "
+              f"k_true={row['k_true']} shape={row['shape']} "
+              f"reliability={row['reliability']:.3f} ({row['status']}) "
               f"dstrf_cosine={g['cosine']:.2f} in_true_span={g['in_span']:.2f}")
     scored = [row for row in rec["units"] if row["r_cnn"] >= 0.5] or rec["units"]
     for kind in sorted({row["kind"] for row in scored}):
@@ -160,13 +171,38 @@ def main(argv: list[str] | None = None) -> int:
               f"median dSTRF cosine with the truth {np.mean([g['cosine'] for g in mine]):.2f}, "
               f"energy in the true span {np.mean([g['in_span'] for g in mine]):.2f}")
     cosine = float(np.mean([agree[row["unit"]]["cosine"] for row in scored]))
+    rho_scored = _spearman([row["reliability"] for row in scored],
+                           [row["similarity"] for row in scored])
     print(f"simulation {t_sim:.1f} s, pipeline {t_run:.1f} s, oracle similarity {oracle:.4f}")
+    print(f"reliability against recovery: Spearman {rec['reliability_truth_spearman']:.3f} over "
+          f"{len(rec['units'])} units, {rho_scored:.3f} over the {len(scored)} with CNN r >= 0.5; "
+          f"similarity of the {rec['n_reliable']} units called reliable (threshold "
+          f"{rec['reliability_threshold']:.2f}) {rec['similarity_reliable_mean']:.3f}, of the "
+          f"{rec['n_unreliable']} others {rec['similarity_unreliable_mean']:.3f}")
+    print(f"k rules (units with CNN r >= 0.5): k at the variance threshold within one of the "
+          f"truth {rec['k_within_one']:.0%}, k by significance {rec['k_significant_within_one']:.0%}")
     print(f"similarity_mean={rec['similarity_mean']:.4f} "
           f"similarity_top_k_mean={rec['similarity_top_k_mean']:.4f} "
           f"k_within_one={rec['k_within_one']:.3f} k90_within_one={rec['k90_within_one']:.3f} "
           f"shape_correct={rec['shape_correct']:.3f} n_scored={rec['n_scored']} "
-          f"oracle_similarity={oracle:.4f} dstrf_cosine_mean={cosine:.3f} pipeline_s={t_run:.0f}")
+          f"oracle_similarity={oracle:.4f} dstrf_cosine_mean={cosine:.3f} pipeline_s={t_run:.0f} "
+          f"k_significant_within_one={rec['k_significant_within_one']:.3f} "
+          f"n_reliable={rec['n_reliable']} "
+          f"similarity_reliable={rec['similarity_reliable_mean']:.4f} "
+          f"similarity_unreliable={rec['similarity_unreliable_mean']:.4f} "
+          f"reliability_truth_spearman_scored={rho_scored:.3f} "
+          f"reliability_truth_spearman={rec['reliability_truth_spearman']:.3f}")
     return 0
+
+
+def _spearman(a: list[float], b: list[float]) -> float:
+    """Spearman correlation over the pairs where both are finite (NaN below 3)."""
+    from scipy.stats import spearmanr
+
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3 or np.ptp(np.asarray(a)[ok]) == 0:
+        return float("nan")
+    return float(spearmanr(np.asarray(a)[ok], np.asarray(b)[ok])[0])
 
 
 if __name__ == "__main__":

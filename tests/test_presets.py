@@ -61,7 +61,12 @@ def test_new_options_at_their_defaults_keep_earlier_fingerprints():
     # the fingerprint of the defaults before these options existed
     assert config_fingerprint(PipelineConfig(), identity) == "656a8b2b74010684"
     for changed in ({"cnn": {"second_fir_taps": 10}}, {"tiling": {"unvisited": "zero"}},
-                    {"reader": {"unit_column": "is_valid"}}, {"reader": {"response_kernel": [1, 1]}}):
+                    {"reader": {"unit_column": "is_valid"}}, {"reader": {"response_kernel": [1, 1]}},
+                    {"subspace": {"k_rule": "significance"}},
+                    {"subspace": {"reliability_rule": "none"}},
+                    {"subspace": {"reliability_variance": 0.8}},
+                    {"subspace": {"reliability_max_samples": 500}},
+                    {"subspace": {"reliability_threshold": 0.7}}):
         assert config_fingerprint(PipelineConfig(**changed), identity) != "656a8b2b74010684", changed
 
 

@@ -38,10 +38,14 @@ pytestmark = pytest.mark.filterwarnings(
 
 N_UNITS, N_FREQ, N_LAGS = 4, 6, 5
 HEADINGS = ("Overview", "The method for example units", "LN, CNN and subspace model scores",
-            "Subspace dimension k", "SSRF maps and tuning curves", "Site tiling",
+            "Subspace dimension k", "Subspace reliability", "SSRF maps and tuning curves",
+            "Site tiling",
             "Subspace similarity", "Cell type and depth", "Provenance")
 R_CNN = np.array([0.6, 0.2, 0.8, 0.4])
 R_SUB = np.array([0.54, 0.1, 0.72, 0.4])
+#: unit 13 (NaN) stands for a subspace whose reliability was not measured
+RELIABILITY = np.array([0.9, 0.3, 0.45, np.nan])
+RULE = ("members", "members", "members", "unknown")
 
 
 def _site() -> SiteData:
@@ -74,7 +78,9 @@ def _results() -> SiteResults:
                                   scores={"r": R_SUB[u:u + 1]}, n_lags=N_LAGS))
         subspaces.append(UnitSubspace(
             u, rng.normal(size=(k, N_FREQ, N_LAGS)), np.sort(rng.dirichlet(np.ones(6)))[::-1],
-            np.full(6, 0.1), 0.95, rng.normal(size=(N_FREQ, N_LAGS)), k90=k, k95=k))
+            np.full(6, 0.1), 0.95, rng.normal(size=(N_FREQ, N_LAGS)), k90=k, k95=k,
+            reliability=RELIABILITY[u], reliability_rule=RULE[u],
+            dimension_confidence=None if u == 3 else np.linspace(0.9, 0.0, 6)))
         pairs = np.array([[0, j] for j in range(1, k)], dtype=np.int32).reshape(-1, 2)
         count = rng.integers(0, 6, size=(len(pairs), 5, 5))
         nonlin.append(UnitNonlinearity(
@@ -92,6 +98,7 @@ def _results() -> SiteResults:
     return SiteResults(
         site=site, models=models, subspaces=subspaces, nonlinearities=nonlin,
         site_subspace=analysis, ssrf_min_count=2,
+        subspace_parameters={"variance_threshold": 0.95, "reliability_threshold": 0.4},
         provenance={"input": {"path": "/data/site-a.nwb", "sha256": "ab" * 32},
                     "config": {"training": {"seed": 3, "lr_stage1": 0.001}},
                     "package_versions": {"numpy": np.__version__}})
@@ -124,8 +131,9 @@ def test_report_has_every_section_and_its_figures(report) -> None:
     headings = re.findall(r"<h2>(.*?)</h2>", text)
     assert headings == [h.replace("&", "&amp;") for h in HEADINGS]
     images = re.findall(r'<img [^>]*src="([^"]*)"', text)
-    # 2 examples, scatter, k, 1 SSRF grid, asymmetry, tiling, similarity, cell type
-    assert len(images) == 9
+    # 2 examples, scatter, k, reliability, 1 SSRF grid, asymmetry, tiling, similarity,
+    # cell type
+    assert len(images) == 10
     for src in images:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -151,6 +159,29 @@ def test_report_numbers_and_example_order(report) -> None:
     assert ('<td>response-region size</td><td>narrow</td><td class="num">2</td>'
             '<td class="num">0.115</td>') in text
     assert "ab" * 32 in text and "training.seed" in text
+
+
+def test_report_shows_reliability_and_k_significant(report) -> None:
+    _, text = report
+    section = re.search(r'<section id="reliability">.*?</section>', text, re.S).group(0)
+    rows = re.findall(r"<tr><td>(unit \d+)</td>(.*?)</tr>", section)
+    cells = {unit: re.findall(r"<td[^>]*>([^<]*)</td>", rest) for unit, rest in rows}
+    # floor 0.1 for every component: k significant counts the leading variances above it
+    subs = _results().subspaces
+    for u, (unit, row) in enumerate(sorted(cells.items())):
+        assert unit == f"unit {10 + u}"
+        assert row[0] == f"{R_CNN[u]:.3f}" and int(row[1]) == 1 + u % 3
+        above = np.asarray(subs[u].explained_variance) > 0.1
+        assert int(row[2]) == (above.size if above.all() else int(np.argmin(above))) > 0
+        assert row[4] == RULE[u]
+    # the file's threshold (0.4) flags unit 11 (0.3) only; unit 13 was not measured
+    assert [row[5] for _, row in sorted(cells.items())] == [
+        "reliable", "unreliable", "reliable", "unknown"]
+    assert [row[3] for _, row in sorted(cells.items())] == ["0.900", "0.300", "0.450", "n/a"]
+    assert "2 reliable, 1 unreliable, 1 unknown." in section
+    # examples carry the reliability, the k section the count above the noise floor
+    assert "reliability 0.45 (members): reliable" in text
+    assert "<td>k significant</td>" in text
 
 
 def test_footer_cites_the_paper_and_ns1_only_for_ns1(results_file, report) -> None:

@@ -98,7 +98,10 @@ def make_results(site, seed: int = 0, n_members: int = 2) -> SiteResults:
             unit_position=u, filters=rng.normal(size=(k, n_freq, N_LAGS)),
             explained_variance=ev, noise_floor_variance=np.full(5, 0.2), threshold=0.95,
             mean_dstrf=rng.normal(size=(n_freq, N_LAGS)), n_samples=50 + u, n_outliers=u,
-            k90=k, k95=k + 1))
+            k90=k, k95=k + 1, k_significant=None if u == 0 else k + 2,
+            reliability=[0.8, 0.25, np.nan][u % 3],
+            reliability_rule=["members", "split_halves", "unknown"][u % 3],
+            dimension_confidence=None if u == 2 else rng.uniform(0, 1, 5)))
         pairs = np.array([[0, j] for j in range(1, k)], dtype=np.int32).reshape(-1, 2)
         count = rng.integers(0, 6, size=(len(pairs), 4, 4))
         nonlin.append(UnitNonlinearity(
@@ -206,6 +209,17 @@ def test_subspaces_nonlinearities_and_site_analysis_come_back(written, loaded) -
             np.testing.assert_allclose(getattr(got, field), getattr(ref, field), rtol=1e-6)
         assert (got.unit_position, got.k, got.k90, got.k95, got.n_samples, got.n_outliers) \
             == (ref.unit_position, ref.k, ref.k90, ref.k95, ref.n_samples, ref.n_outliers)
+        # reliability, its rule, the dimensions' confidence and k above the noise floor
+        assert got.k_significant == ref.significant_count()
+        assert got.reliability_rule == ref.reliability_rule
+        np.testing.assert_array_equal(got.reliability, ref.reliability)
+        np.testing.assert_array_equal(got.dimension_confidence, ref.confidence())
+    # not given: counted from the variances and the floor (0.2); not measured: NaN
+    first = results.subspaces[0]
+    above = first.explained_variance > 0.2
+    assert loaded.subspaces[0].k_significant == (5 if above.all() else int(np.argmin(above)))
+    assert np.isnan(loaded.subspaces[2].dimension_confidence).all()
+    assert np.isnan(loaded.subspaces[2].reliability)
     for ref, got in zip(results.nonlinearities, loaded.nonlinearities, strict=True):
         assert got.model_name == ref.model_name and got.unit_position == ref.unit_position
         np.testing.assert_array_equal(got.dimension_sign, ref.dimension_sign)
@@ -350,4 +364,19 @@ def test_unknown_layer_cannot_be_written(written, tmp_path: Path) -> None:
     results_bad = SiteResults(site=results.site, models=[bad])
     with pytest.raises(ResultsError, match="model 'mine' \\(custom\\)"):
         write_results(results_bad, tmp_path / "x.nwb")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"reliability_rule": "guess"}, "unknown reliability rule 'guess'"),
+    ({"reliability": 1.5}, "reliability 1.5 outside"),
+    ({"dimension_confidence": np.full(5, 2.0)}, "must lie in \\[0, 1\\]"),
+    ({"dimension_confidence": np.zeros(3)}, "3 dimension confidences for 5 components"),
+])
+def test_bad_reliability_cannot_be_written(written, tmp_path: Path, change, match) -> None:
+    results = written[2]
+    bad = SiteResults(site=results.site,
+                      subspaces=[dataclasses.replace(results.subspaces[0], **change)])
+    with pytest.raises(ResultsError, match=match):
+        write_results(bad, tmp_path / "x.nwb")
     assert list(tmp_path.iterdir()) == []

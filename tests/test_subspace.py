@@ -63,6 +63,23 @@ def test_recovers_known_subspace():
     assert sub.n_samples + sub.n_outliers == 2000
 
 
+def test_k_by_significance_counts_the_components_above_the_noise_floor():
+    rng = np.random.default_rng(0)
+    x, _, _ = _samples(rng, 2000, sds=(3.0, 2.0, 1.5, 1.2))
+    # variances 9, 4, 2.25, 1.44: 91% in the first three
+    common = {"n_components": 8, "noise_repeats": 3, "variance_threshold": 0.9}
+    by_variance = fit_subspace(x, SubspaceParams(**common))
+    by_floor = fit_subspace(x, SubspaceParams(**common, k_rule="significance"))
+    assert by_variance.n_significant == by_floor.n_significant == 4
+    assert by_floor.k == by_floor.k_significant == 4 and by_variance.k == 3
+    np.testing.assert_array_equal(by_floor.components, by_variance.components)
+    assert (by_floor.k90, by_floor.k95) == (by_variance.k90, by_variance.k95)
+    # no component above the floor still keeps one filter
+    flat = rng.normal(size=(500, F, D))
+    assert fit_subspace(flat, SubspaceParams(n_components=8, noise_repeats=3,
+                                             k_rule="significance")).k >= 1
+
+
 def test_outlier_filter_drops_extreme_samples_only():
     rng = np.random.default_rng(1)
     x, basis, _ = _samples(rng, 500)

@@ -10,6 +10,7 @@ report.
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,6 +73,18 @@ def test_the_writer_stores_the_roles_of_the_vocabulary(pipeline_results: Path) -
     assert loaded.ensemble(CNN.name).description == CNN.description
 
 
+def test_the_pipeline_stores_reliability_and_k_significant(pipeline_results: Path) -> None:
+    loaded = load_results(pipeline_results)
+    assert loaded.parameters["subspace"]["reliability_rule"] == "auto"
+    for sub in loaded.subspaces:
+        assert sub.reliability_rule == "members"  # two jackknife fits
+        assert 0.0 <= sub.reliability <= 1.0
+        assert sub.dimension_confidence.shape == sub.explained_variance.shape
+        assert np.all((sub.dimension_confidence >= 0) & (sub.dimension_confidence <= 1))
+        above = sub.explained_variance > sub.noise_floor_variance
+        assert sub.k_significant == (above.size if above.all() else int(np.argmin(above)))
+
+
 def test_score_comparison_labels_and_orders_the_pipeline_roles(module: Any) -> None:
     widgets = _widgets()
     from ndx_encoding_subspace.viz.widgets.scores import ScoreComparisonWidget, collect_scores
@@ -124,6 +137,16 @@ def test_every_view_draws_the_pipeline_output(module: Any) -> None:
         assert len(images) == len(table.get_filters(row)) + 1
     # the stored spectrogram gives the filters a frequency axis in kHz
     assert views["subspace"].figure.axes[0].get_ylabel() == "frequency (kHz)"
+    # each unit's reliability, its rule and k above the noise floor; the unreliable flagged
+    threshold = json.loads(table.parameters)["reliability_threshold"]
+    for row in range(len(table)):
+        views["subspace"].unit.value = row
+        value = float(table["reliability"].data[row])
+        message = views["subspace"].message.value
+        assert f"reliability {value:.2f} (members)" in message
+        assert f"k significant = {int(table['k_significant'].data[row])}" in message
+        flagged = views["subspace"].unit.label.endswith("(unreliable)")
+        assert flagged == (value < threshold) == (": unreliable" in message)
 
 
 def test_nwb2widget_shows_our_views_of_the_pipeline_output(pipeline_results: Path) -> None:
@@ -159,4 +182,13 @@ def test_the_report_names_each_model(pipeline_results: Path, tmp_path: Path) -> 
     assert "median (r_subspace / r_CNN)^2 = " in text
     assert SUBSPACE.container in text  # the overview lists the collections by name
     assert "Harper" not in text  # a simulated site names no dataset
-    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', text)) >= 5
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', text)) >= 6
+    # the reliability table: one row per unit with its value, rule and status
+    loaded = load_results(pipeline_results)
+    section = re.search(r'<section id="reliability">.*?</section>', text, re.S).group(0)
+    for sub in loaded.subspaces:
+        label = f"unit {int(loaded.units['id'][sub.unit_position])}"
+        row = re.search(rf"<tr><td>{label}</td>(.*?)</tr>", section).group(1)
+        assert f">{sub.reliability:.3f}<" in row and ">members<" in row
+        assert f">{sub.k_significant}<" in row
+        assert (">unreliable<" in row) == (sub.reliability < 0.5)

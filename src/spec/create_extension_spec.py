@@ -21,7 +21,9 @@ from pynwb.spec import (
 )
 
 NAMESPACE = "ndx-encoding-subspace"
-VERSION = "0.1.0"
+#: 0.2.0: TuningSubspaceTable gains the optional columns k_significant, reliability,
+#: reliability_rule and dimension_confidence (files of 0.1.0 remain valid and load).
+VERSION = "0.2.0"
 
 FREQ_LAG_DIMS = ["num_frequencies", "num_lags"]
 
@@ -351,6 +353,26 @@ def tuning_subspace_table() -> NWBGroupSpec:
                     "int64", required=False),
             _column("n_outliers", "Number of dSTRF samples dropped as outliers.", "int64",
                     required=False),
+            _column("k_significant",
+                    "Number of leading components whose explained-variance fraction exceeds "
+                    "the noise floor's (0 when no noise floor was computed).", "int32",
+                    required=False),
+            _column("reliability",
+                    "Stability of the unit's subspace, in [0, 1]: the mean squared cosine of "
+                    "the principal angles between the subspaces of the ensemble's members "
+                    "(or of two halves of the dSTRF samples), each of the first min(k, k_r) "
+                    "components (k_r reaching the 'reliability_variance' fraction of the "
+                    "unit's variance, see parameters), averaged over pairs; NaN when not "
+                    "measured.", "float64", required=False),
+            _column("reliability_rule",
+                    "How the reliability was measured: 'members' (the ensemble's members "
+                    "compared pairwise), 'split_halves' (the first and second half of the "
+                    "dSTRF samples) or 'unknown'.", "text", required=False),
+            _column("dimension_confidence",
+                    "Confidence of every component computed, in [0, 1]: the significance "
+                    "of its variance over the noise floor times its stability across the "
+                    "members (or halves).", "float64", required=False),
+            _index("dimension_confidence", required=False),
         ],
         links=[
             NWBLinkSpec(

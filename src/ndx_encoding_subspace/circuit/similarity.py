@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
-from ..errors import InvalidDataError
 from ..subspace import TuningSubspace
+from ..subspace.reliability import mean_squared_cosine
 
 __all__ = ["subspace_similarity", "similarity_matrix", "within_between"]
 
@@ -33,11 +33,7 @@ def subspace_similarity(a: TuningSubspace | np.ndarray, b: TuningSubspace | np.n
     ``a`` and ``b`` are :class:`TuningSubspace` (their first ``k`` components), filters
     ``[k, frequency, lag]`` or bases ``[features, k]``. Over ``min(k_a, k_b)`` angles.
     """
-    qa, qb = _basis(a), _basis(b)
-    if qa.shape[0] != qb.shape[0]:
-        raise InvalidDataError(f"subspaces of different sizes: {qa.shape[0]} and {qb.shape[0]}")
-    cosines = np.linalg.svd(qa.T @ qb, compute_uv=False)
-    return float(np.mean(np.clip(cosines, 0.0, 1.0) ** 2))
+    return mean_squared_cosine(_basis(a), _basis(b))
 
 
 def similarity_matrix(subspaces: Sequence[TuningSubspace]) -> np.ndarray:

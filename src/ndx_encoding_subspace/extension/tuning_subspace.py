@@ -1,4 +1,5 @@
-"""The per-unit tuning subspace table: filters, variance fractions, k, mean dSTRF."""
+"""The per-unit tuning subspace table: filters, variance fractions, k, mean dSTRF, and
+(extension version 0.2.0) k by significance, reliability and per-dimension confidence."""
 
 from __future__ import annotations
 
@@ -13,6 +14,14 @@ from pynwb import register_class
 from ._namespace import _KW, _TABLE_ARGS, NAMESPACE
 from .columns import _describe, _UnitRowsMixin, ragged_column
 from .models import EncodingModels
+from .reliability import (
+    DIMENSION_CONFIDENCE,
+    K_SIGNIFICANT,
+    RELIABILITY,
+    RELIABILITY_RULE,
+    RULE_UNKNOWN,
+    count_significant,
+)
 
 
 @register_class("TuningSubspaceTable", NAMESPACE)
@@ -34,6 +43,14 @@ class TuningSubspaceTable(_UnitRowsMixin, DynamicTable):
         {"name": "mean_dstrf", "description": "Mean dSTRF, frequency x lag.", "required": True},
         {"name": "n_samples", "description": "dSTRF samples used.", "required": False},
         {"name": "n_outliers", "description": "dSTRF samples dropped.", "required": False},
+        {"name": K_SIGNIFICANT, "description": "Leading components above the noise floor.",
+         "required": False},
+        {"name": RELIABILITY, "description": "Stability of the subspace across the "
+         "ensemble's members (or split halves of the samples), in [0, 1].", "required": False},
+        {"name": RELIABILITY_RULE, "description": "Rule that measured the reliability.",
+         "required": False},
+        {"name": DIMENSION_CONFIDENCE, "description": "Confidence of every component, "
+         "in [0, 1].", "required": False, "index": True},
     )
 
     @docval({"name": "name", "type": str, "doc": "Name of the table.",
@@ -64,6 +81,10 @@ class TuningSubspaceTable(_UnitRowsMixin, DynamicTable):
         mean_dstrf: np.ndarray,
         n_samples: Sequence[int] | None = None,
         n_outliers: Sequence[int] | None = None,
+        k_significant: Sequence[int] | None = None,
+        reliability: Sequence[float] | None = None,
+        reliability_rule: Sequence[str] | None = None,
+        dimension_confidence: Sequence[np.ndarray] | None = None,
         **kwargs: Any,
     ) -> TuningSubspaceTable:
         """Build the table from one entry per unit.
@@ -84,6 +105,14 @@ class TuningSubspaceTable(_UnitRowsMixin, DynamicTable):
             Mean dSTRF of each unit.
         n_samples, n_outliers : sequence of int, optional
             dSTRF samples used and dropped per unit.
+        k_significant : sequence of int, optional
+            Leading components above the noise floor, per unit.
+        reliability : sequence of float, optional
+            Reliability of each unit's subspace (NaN: not measured).
+        reliability_rule : sequence of str, optional
+            Rule that measured each reliability (see :mod:`.reliability`).
+        dimension_confidence : sequence of ndarray (n_i,), optional
+            Confidence of every component of each unit.
         **kwargs
             Passed to the constructor (name, description, parameters, source_models).
         """
@@ -92,9 +121,12 @@ class TuningSubspaceTable(_UnitRowsMixin, DynamicTable):
             DynamicTableRegion(name="units", description="The unit of each row.",
                                data=np.asarray(unit_rows, dtype=np.int64), table=units),
         ]
-        for name, arrays, dtype in (("filters", filters, np.float32),
-                                    ("explained_variance", explained_variance, np.float64),
-                                    ("noise_floor_variance", noise_floor_variance, np.float64)):
+        ragged = [("filters", filters, np.float32),
+                  ("explained_variance", explained_variance, np.float64),
+                  ("noise_floor_variance", noise_floor_variance, np.float64)]
+        if dimension_confidence is not None:
+            ragged.append((DIMENSION_CONFIDENCE, dimension_confidence, np.float64))
+        for name, arrays, dtype in ragged:
             columns.extend(ragged_column(name, _describe(cls, name), arrays, dtype))
         fixed = {"k": np.array([len(f) for f in filters], dtype=np.int32),
                  "threshold": np.asarray(threshold, dtype=np.float64),
@@ -103,6 +135,12 @@ class TuningSubspaceTable(_UnitRowsMixin, DynamicTable):
             fixed["n_samples"] = np.asarray(n_samples, dtype=np.int64)
         if n_outliers is not None:
             fixed["n_outliers"] = np.asarray(n_outliers, dtype=np.int64)
+        if k_significant is not None:
+            fixed[K_SIGNIFICANT] = np.asarray(k_significant, dtype=np.int32)
+        if reliability is not None:
+            fixed[RELIABILITY] = np.asarray(reliability, dtype=np.float64)
+        if reliability_rule is not None:
+            fixed[RELIABILITY_RULE] = [str(rule) for rule in reliability_rule]
         for name, data in fixed.items():
             if len(data) != n:
                 raise ValueError(f"{cls.__name__}: {name} has {len(data)} rows, expected {n}")
@@ -124,3 +162,30 @@ class TuningSubspaceTable(_UnitRowsMixin, DynamicTable):
     def get_mean_dstrf(self, row: int) -> np.ndarray:
         """Mean dSTRF of ``row``, shape (frequency, lag)."""
         return self._fixed("mean_dstrf", row)
+
+    def get_k_significant(self, row: int) -> int:
+        """Leading components of ``row`` above the noise floor: the stored column, else
+        (files of version 0.1.0) counted from the stored variances and floor."""
+        if K_SIGNIFICANT in self.colnames:
+            return int(self._fixed(K_SIGNIFICANT, row))
+        return count_significant(self.get_explained_variance(row),
+                                 self.get_noise_floor_variance(row))
+
+    def get_reliability(self, row: int) -> float:
+        """Reliability of ``row``'s subspace; NaN where it was not stored."""
+        if RELIABILITY not in self.colnames:
+            return float("nan")
+        return float(self._fixed(RELIABILITY, row))
+
+    def get_reliability_rule(self, row: int) -> str:
+        """Rule that measured ``row``'s reliability; ``"unknown"`` where not stored."""
+        if RELIABILITY_RULE not in self.colnames:
+            return RULE_UNKNOWN
+        value = self[RELIABILITY_RULE].data[row]
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    def get_dimension_confidence(self, row: int) -> np.ndarray:
+        """Confidence of every component of ``row``; NaN where it was not stored."""
+        if DIMENSION_CONFIDENCE not in self.colnames:
+            return np.full(len(self.get_explained_variance(row)), np.nan)
+        return self._ragged(DIMENSION_CONFIDENCE, row)

@@ -17,11 +17,12 @@ import numpy as np
 import torch
 
 from ..data.site import SiteData
+from ..errors import InvalidDataError
 from ..fitting import Ensemble, UnitScores
 from ..nonlinearity.subspace_model import SubspaceModel
 from ..results import ModelResult, SiteAnalysis, SiteResults, UnitNonlinearity, UnitSubspace
 from ..results.roles import SUBSPACE
-from ..subspace import TuningSubspace
+from ..subspace import SubspaceReliability, TuningSubspace
 from .config import PipelineConfig
 
 __all__ = ["site_results", "raw_projection_network"]
@@ -32,12 +33,18 @@ def site_results(
     scores: Mapping[str, UnitScores], subspaces: Sequence[TuningSubspace],
     fitted: Sequence[SubspaceModel], nonlinearities: list[UnitNonlinearity],
     analysis: SiteAnalysis, provenance: dict[str, Any] | None = None,
+    *, reliability: Sequence[SubspaceReliability] | None = None,
 ) -> SiteResults:
     """Everything computed for ``site``, ready for :func:`~.results.write_results`.
 
     Models are listed role by role in the order of ``ensembles``, then the subspace
-    models in unit order.
+    models in unit order. ``reliability`` (one per subspace, in the same order) gives
+    each subspace its reliability and per-dimension confidence (unknown when None).
     """
+    if reliability is None:
+        reliability = [SubspaceReliability.unknown(s) for s in subspaces]
+    if len(reliability) != len(subspaces):
+        raise InvalidDataError(f"{len(reliability)} reliabilities for {len(subspaces)} subspaces")
     models: list[ModelResult] = []
     for role, ens in ensembles.items():
         models += _ensemble_results(role, ens, site, scores[role], config)
@@ -46,7 +53,7 @@ def site_results(
         site=site,
         spectrogram_parameters=dict(site.source.get("spectrogram", config.spectrogram.to_dict())),
         models=models,
-        subspaces=[_unit_subspace(s, config) for s in subspaces],
+        subspaces=[_unit_subspace(s, config, r) for s, r in zip(subspaces, reliability)],
         nonlinearities=nonlinearities,
         site_subspace=analysis,
         provenance={"config": config.to_dict(), **(provenance or {})},
@@ -91,11 +98,17 @@ def _subspace_model_result(model: SubspaceModel, site: SiteData,
     )
 
 
-def _unit_subspace(s: TuningSubspace, config: PipelineConfig) -> UnitSubspace:
+def _unit_subspace(s: TuningSubspace, config: PipelineConfig,
+                   reliability: SubspaceReliability) -> UnitSubspace:
+    if reliability.unit != s.unit:
+        raise InvalidDataError(f"the reliability of unit {reliability.unit} given for the "
+                               f"subspace of unit {s.unit}")
     return UnitSubspace(
         unit_position=s.unit, filters=s.filters, explained_variance=s.explained_variance_ratio,
         noise_floor_variance=s.noise_floor, threshold=config.subspace.variance_threshold,
         mean_dstrf=s.mean, n_samples=s.n_samples, n_outliers=s.n_outliers, k90=s.k90, k95=s.k95,
+        k_significant=s.n_significant, reliability=reliability.reliability,
+        reliability_rule=reliability.rule, dimension_confidence=reliability.confidence,
     )
 
 

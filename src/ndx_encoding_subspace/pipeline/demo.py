@@ -9,17 +9,25 @@ compares what was recovered with the truth the simulator kept.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..datasets.simulated.site import SimulationParams, SiteTruth, simulate_site
+from ..extension.reliability import (
+    RELIABLE,
+    UNRELIABLE,
+    reliability_status,
+    reliability_threshold_of,
+)
 from ..nonlinearity.ssrf import classify_stored_curve
 from ..results.roles import CNN
 from .config import PipelineConfig
 
-__all__ = ["run_demo", "demo_config", "demo_simulation", "recovery", "DemoSummary"]
+__all__ = ["run_demo", "demo_config", "demo_simulation", "recovery", "ground_truth_line",
+           "DemoSummary"]
 
 #: CNN r above which a unit's recovered subspace is scored against the truth
 MIN_R_FOR_RECOVERY = 0.5
@@ -86,9 +94,14 @@ def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -
     recovered subspaces (``similarity``: over ``min(k, k_true)`` angles, so a larger
     recovered subspace may contain the truth; ``similarity_top_k``: the first
     ``min(k, k_true)`` recovered components only), the true and recovered k (and k at
-    90% of the variance), and whether the nonlinearity class of the first dimension
-    matches the truth. Means and fractions are over units whose CNN r is at least
-    ``min_r``.
+    90% of the variance, and ``k_significant``, the components above the noise floor),
+    whether the nonlinearity class of the first dimension matches the truth, and the
+    subspace's stored reliability and status (``reliable``, ``unreliable`` or
+    ``unknown`` against the file's ``reliability_threshold``). Means and fractions are
+    over units whose CNN r is at least ``min_r``, except ``reliable`` and ``unreliable``
+    (mean similarity and count of the units of each status, whatever their r) and
+    ``reliability_truth_spearman`` (Spearman correlation of reliability and similarity
+    over every unit with a measured reliability; NaN with fewer than 3).
     """
     from ..circuit import subspace_similarity
 
@@ -96,6 +109,7 @@ def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -
     r_cnn = np.asarray(cnn[0].scores["r"]) if cnn else np.full(len(loaded.subspaces), np.nan)
     nonlin = {n.unit_position: n for n in loaded.nonlinearities}
     ids = np.asarray(loaded.units["id"])
+    threshold = reliability_threshold_of(loaded.parameters.get("subspace"))
     rows = []
     for sub in loaded.subspaces:
         u = sub.unit_position
@@ -107,13 +121,22 @@ def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -
         shape = classify_tuning_curve(n.tuning["mean"][0]) if n is not None and sub.k else ""
         rows.append({"unit": int(ids[u]), "r_cnn": float(r_cnn[u]), "similarity": sim,
                      "similarity_top_k": top, "k_true": int(true.k), "k": int(sub.k),
-                     "k90": int(sub.k90), "kind": true.kind, "shape": shape})
+                     "k90": int(sub.k90), "k_significant": sub.significant_count(),
+                     "kind": true.kind, "shape": shape,
+                     "reliability": float(sub.reliability),
+                     "status": reliability_status(sub.reliability, threshold)})
     good = [row for row in rows if row["r_cnn"] >= min_r]
 
     def mean(values: list[float]) -> float:
         return float(np.mean(values)) if good else float("nan")
 
+    def within(key: str) -> float:
+        return float(np.mean([abs(g[key] - g["k_true"]) <= 1 for g in good])) if good else 0.0
+
     return {
+        **_by_reliability(rows),
+        "k_significant_within_one": within("k_significant"),
+        "reliability_threshold": threshold,
         "units": rows,
         "n_scored": len(good),
         "similarity_mean": mean([g["similarity"] for g in good]),
@@ -124,6 +147,42 @@ def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -
         "shape_correct": (float(np.mean([g["shape"].replace("-", "_") == g["kind"] for g in good]))
                           if good else 0.0),
     }
+
+
+def _by_reliability(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Recovery of the units called reliable and of the others, and how far the
+    reliability ranks the units as their recovery does."""
+    out: dict[str, Any] = {}
+    for status in (RELIABLE, UNRELIABLE):
+        mine = [row["similarity"] for row in rows if row["status"] == status]
+        out[f"n_{status}"] = len(mine)
+        out[f"similarity_{status}_mean"] = float(np.mean(mine)) if mine else float("nan")
+    known = [row for row in rows if np.isfinite(row["reliability"])]
+    rho = float("nan")
+    if len(known) >= 3:
+        from scipy.stats import spearmanr
+
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a constant input has no correlation (NaN)
+            rho = float(spearmanr([row["reliability"] for row in known],
+                                  [row["similarity"] for row in known])[0])
+    out["reliability_truth_spearman"] = rho
+    return out
+
+
+def ground_truth_line(rec: dict[str, Any]) -> str:
+    """The demo's ground-truth summary of :func:`recovery`'s output."""
+    line = (f"ground truth ({rec['n_scored']} units with CNN r >= {MIN_R_FOR_RECOVERY}): "
+            f"subspace similarity {rec['similarity_mean']:.3f}, k within one "
+            f"{rec['k_within_one']:.0%} (k above the noise floor "
+            f"{rec['k_significant_within_one']:.0%}), nonlinearity class right "
+            f"{rec['shape_correct']:.0%}")
+    parts = [f"{status} ({rec[f'n_{status}']}): {rec[f'similarity_{status}_mean']:.3f}"
+             for status in (RELIABLE, UNRELIABLE) if rec[f"n_{status}"]]
+    if parts:
+        line += (f"; similarity of the units called (reliability threshold "
+                 f"{rec['reliability_threshold']:.2f}) " + ", ".join(parts))
+    return line
 
 
 @dataclasses.dataclass
@@ -187,11 +246,7 @@ def run_demo(
 
         report_path = write_report(result.path, overwrite=True)
     lines = [format_summary(result.summary, title=f"results: {result.path}")]
-    lines.append(
-        f"ground truth ({rec['n_scored']} units with CNN r >= {MIN_R_FOR_RECOVERY}): "
-        f"subspace similarity {rec['similarity_mean']:.3f}, k within one {rec['k_within_one']:.0%}, "
-        f"nonlinearity class right {rec['shape_correct']:.0%}"
-    )
+    lines.append(ground_truth_line(rec))
     if report_path is not None:
         lines.append(f"report: {report_path}")
     return DemoSummary(recording, result.path, report_path, "\n".join(lines), rec)

@@ -6,7 +6,8 @@
 function of its own, so that a notebook can run, inspect or replace any one of them.
 
 Models are checkpointed under ``workdir`` (when given), and so are the tuning subspaces
-(:mod:`.stage_cache`) and each finished subspace-model fit (:mod:`~.cache`), so a run
+and their reliabilities (:mod:`.stage_cache`) and each finished subspace-model fit
+(:mod:`~.cache`), so a run
 that is killed and started again resumes where it stopped; the later stages are
 deterministic and fast against those, and are recomputed.
 """
@@ -23,6 +24,7 @@ import numpy as np
 from ..cache import stage_key
 from ..data.site import SiteData
 from ..dstrf import (
+    dstrf,
     ensemble_dstrf,
     ensemble_statistics,
     iter_ensemble_dstrf_chunks,
@@ -34,16 +36,27 @@ from ..fitting import Ensemble, UnitScores, fit_ensemble, score_predictions
 from ..nonlinearity import SubspaceModel, fit_subspace_models
 from ..results import SiteAnalysis, SiteResults, UnitNonlinearity
 from ..results.roles import CNN, LN
-from ..subspace import TuningSubspace, fit_subspaces, project, streaming_site_subspaces
+from ..subspace import (
+    SubspaceReliability,
+    TuningSubspace,
+    fit_subspaces,
+    project,
+    reliability_times,
+    resolve_rule,
+    streaming_site_subspaces,
+    unit_reliability,
+)
+from ..subspace.reliability import split_halves
 from .assemble import site_results
 from .config import PipelineConfig
-from .stage_cache import load_subspaces, save_subspaces
+from .stage_cache import load_reliability, load_subspaces, save_reliability, save_subspaces
 
 __all__ = [
     "analyse_site",
     "fit_encoding_models",
     "score_ensemble",
     "tuning_subspaces",
+    "subspace_reliability",
     "subspace_models",
     "nonlinearities",
     "site_analysis",
@@ -75,9 +88,11 @@ def fit_encoding_models(
         seen: set[tuple[int, int]] = set()
 
         def report(info: dict[str, Any], role: str = role, seen: set = seen) -> None:
+            # batched fits report every member at each epoch: the count of fits training
+            # and the epoch move, the bar fills when the ensemble is done
             seen.add((info.get("jackknife", 0), info.get("init", 0)))
-            progress(f"training {role} ({info.get('stage', '')} epoch {info.get('epoch', 0)})",
-                     len(seen) - 1, total)
+            progress(f"training {role} ({len(seen)} of {total} fits; {info.get('stage', '')} epoch "
+                     f"{info.get('epoch', 0)})", 0, total)
 
         out[role] = fit_ensemble(
             site, build, config.training, config.ensemble,
@@ -150,6 +165,17 @@ def tuning_subspaces(
                                     centre=stats.centre, rms=stats.rms)
 
 
+def _subspace_key(ensemble: Ensemble, site: SiteData, config: PipelineConfig,
+                  reliability: bool = False) -> str:
+    """Key of the kept subspaces (or, with ``reliability``, reliabilities): the models,
+    the stimuli, the parameters of the dSTRF and subspace steps (for the subspaces,
+    without the ``reliability_*`` ones, which do not change them)."""
+    subspace = {k: v for k, v in config.subspace.to_dict().items()
+                if reliability or not k.startswith("reliability_")}
+    return stage_key(ensemble.members, site.stimuli("estimation"),
+                     {"dstrf": config.dstrf.to_dict(), "subspace": subspace})
+
+
 def _resumable_subspaces(
     ensemble: Ensemble, site: SiteData, config: PipelineConfig, workdir: Path | None,
     progress: Progress,
@@ -157,8 +183,7 @@ def _resumable_subspaces(
     """:func:`tuning_subspaces`, kept in ``workdir`` for a rerun (see :mod:`.stage_cache`)."""
     if workdir is None:
         return tuning_subspaces(ensemble, site, config, progress=progress)
-    key = stage_key(ensemble.members, site.stimuli("estimation"),
-                    {"dstrf": config.dstrf.to_dict(), "subspace": config.subspace.to_dict()})
+    key = _subspace_key(ensemble, site, config)
     path = workdir / "subspaces.npz"
     kept = load_subspaces(path, key)
     if kept is None:
@@ -166,6 +191,76 @@ def _resumable_subspaces(
         save_subspaces(path, key, *kept)
     else:
         progress("dSTRFs and subspaces (kept from the interrupted run)", 1, 1)
+    return kept
+
+
+def _normalised_mean(values: Sequence[np.ndarray]) -> np.ndarray:
+    """Members' dSTRFs ``[n, units, F, D]`` each divided by its per-unit standard
+    deviation, then averaged (the ensemble dSTRF of :func:`~.dstrf.ensemble_dstrf`,
+    without shrinkage)."""
+    total = np.zeros(values[0].shape, dtype=np.float64)
+    for v in values:
+        scale = v.std(axis=(0, 2, 3), dtype=np.float64)
+        total += v / np.where(scale > 0, scale, 1.0)[None, :, None, None]
+    return (total / len(values)).astype(np.float32)
+
+
+def subspace_reliability(
+    ensemble: Ensemble, site: SiteData, config: PipelineConfig,
+    subspaces: Sequence[TuningSubspace], *, progress: Progress = _noop,
+) -> list[SubspaceReliability]:
+    """Reliability and per-dimension confidence of every unit's subspace
+    (:mod:`~.subspace.reliability`).
+
+    The rule is ``config.subspace.reliability_rule`` (``"auto"``: the ensemble's members
+    compared when it has two or more, else the two halves of the samples). dSTRFs are
+    taken at :func:`~.subspace.reliability_times` (at most
+    ``reliability_max_samples`` of the subspace step's bins), one model at a time, for
+    as many units at once as keep the models' dSTRFs within
+    :data:`IN_MEMORY_DSTRF_BYTES`: memory stays bounded whatever the site's size, and
+    large sites (whose subspaces are streamed) are measured on that bounded subsample.
+    """
+    params = config.subspace
+    members = ensemble.members
+    rule = resolve_rule(params.reliability_rule, len(members))
+    if rule == "none":
+        return [SubspaceReliability.unknown(s) for s in subspaces]
+    stimuli = site.stimuli("estimation")
+    times = reliability_times([len(s) for s in stimuli], config.dstrf,
+                              params.reliability_max_samples)
+    n = sum(len(t) for t in times)
+    per_unit = len(members) * n * site.n_frequencies * config.dstrf.n_lags * 4
+    group = int(max(1, IN_MEMORY_DSTRF_BYTES // max(per_unit, 1)))
+    stage = "subspace reliability"
+    out: list[SubspaceReliability] = []
+    progress(stage, 0, len(subspaces))
+    for start in range(0, len(subspaces), group):
+        subs = subspaces[start:start + group]
+        units = [s.unit for s in subs]
+        values = [dstrf(m, stimuli, times, config.dstrf, units=units) for m in members]
+        if rule == "split_halves" and len(values) > 1:
+            values = [_normalised_mean(values)]
+        for i, sub in enumerate(subs):
+            parts = ([v[:, i] for v in values] if rule == "members"
+                     else split_halves(values[0][:, i]))
+            out.append(unit_reliability(parts, sub, params, rule))
+        progress(stage, len(out), len(subspaces))
+    return out
+
+
+def _resumable_reliability(
+    ensemble: Ensemble, site: SiteData, config: PipelineConfig,
+    subspaces: Sequence[TuningSubspace], workdir: Path | None, progress: Progress,
+) -> list[SubspaceReliability]:
+    """:func:`subspace_reliability`, kept in ``workdir`` for a rerun."""
+    if workdir is None:
+        return subspace_reliability(ensemble, site, config, subspaces, progress=progress)
+    key = _subspace_key(ensemble, site, config, reliability=True)
+    path = workdir / "reliability.npz"
+    kept = load_reliability(path, key)
+    if kept is None or len(kept) != len(subspaces):
+        kept = subspace_reliability(ensemble, site, config, subspaces, progress=progress)
+        save_reliability(path, key, kept)
     return kept
 
 
@@ -298,9 +393,11 @@ def analyse_site(
     scores = {role: score_ensemble(e, site, config) for role, e in ensembles.items()}
     cnn = ensembles[CNN.name]
     subs, shared = _resumable_subspaces(cnn, site, config, workdir, progress)
+    reliability = _resumable_reliability(cnn, site, config, subs, workdir, progress)
     fitted = subspace_models(site, subs, config, progress=progress, workdir=workdir)
     progress("SSRFs and site analyses", 0, 1)
     nonlin = nonlinearities(site, subs, cnn, config, fitted)
     site_an = site_analysis(site, subs, shared, cnn, config)
     progress("SSRFs and site analyses", 1, 1)
-    return site_results(site, config, ensembles, scores, subs, fitted, nonlin, site_an, provenance)
+    return site_results(site, config, ensembles, scores, subs, fitted, nonlin, site_an, provenance,
+                        reliability=reliability)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..data.site import SiteData
+from ..extension.reliability import RULE_UNKNOWN, count_significant
 from .roles import ROLE_CONTAINERS, container_of_role
 
 __all__ = [
@@ -138,6 +139,18 @@ class UnitSubspace:
         dSTRF samples used and dropped as outliers.
     k90, k95 : int
         Components reaching 90% and 95% of the variance.
+    k_significant : int or None
+        Leading components above the noise floor; None: counted from
+        ``explained_variance`` and ``noise_floor_variance`` when written.
+    reliability : float
+        Stability of the subspace across the ensemble's members or the halves of the
+        samples, in [0, 1]; NaN when not measured (files of extension version 0.1.0).
+    reliability_rule : str
+        ``"members"``, ``"split_halves"`` or ``"unknown"``
+        (:mod:`~ndx_encoding_subspace.extension.reliability`).
+    dimension_confidence : ndarray (n_components,) or None
+        Confidence of every component, in [0, 1]; None (written and read back as NaN)
+        when not measured.
     """
 
     unit_position: int
@@ -150,11 +163,27 @@ class UnitSubspace:
     n_outliers: int = 0
     k90: int = 0
     k95: int = 0
+    k_significant: int | None = None
+    reliability: float = float("nan")
+    reliability_rule: str = RULE_UNKNOWN
+    dimension_confidence: np.ndarray | None = None
 
     @property
     def k(self) -> int:
         """Subspace dimension (number of filters)."""
         return int(len(self.filters))
+
+    def significant_count(self) -> int:
+        """``k_significant``, or the count from the variances and the noise floor."""
+        if self.k_significant is not None:
+            return int(self.k_significant)
+        return count_significant(self.explained_variance, self.noise_floor_variance)
+
+    def confidence(self) -> np.ndarray:
+        """``dimension_confidence``, or NaN for every component when not measured."""
+        if self.dimension_confidence is None:
+            return np.full(np.asarray(self.explained_variance).size, np.nan)
+        return np.asarray(self.dimension_confidence, dtype=np.float64)
 
 
 @dataclasses.dataclass

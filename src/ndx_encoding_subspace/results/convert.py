@@ -25,8 +25,9 @@ from ..extension import (
     TrainingLog,
     TuningSubspaceTable,
 )
+from ..extension.reliability import RULES
 from ..models.architecture import state_arrays, to_architecture, validate_architecture
-from .bundle import ModelResult, SiteResults
+from .bundle import ModelResult, SiteResults, UnitSubspace
 from .provenance import flatten, jsonable
 from .roles import CNN, ROLES, SUBSPACE
 
@@ -176,6 +177,33 @@ def _encoding_model(model: ModelResult, results: SiteResults, units: Units,
     )
 
 
+def _rule(rule: str) -> str:
+    if rule not in RULES:
+        raise ResultsError(f"tuning_subspaces: unknown reliability rule {rule!r}; known: "
+                           f"{', '.join(RULES)}")
+    return rule
+
+
+def _reliability(sub: UnitSubspace) -> float:
+    value = float(sub.reliability)
+    if not (np.isnan(value) or 0.0 <= value <= 1.0):
+        raise ResultsError(f"tuning_subspaces: unit {sub.unit_position}: reliability "
+                           f"{value} outside [0, 1]")
+    return value
+
+
+def _confidence(sub: UnitSubspace) -> np.ndarray:
+    values = sub.confidence()
+    n = np.asarray(sub.explained_variance).size
+    if values.size != n:
+        raise ResultsError(f"tuning_subspaces: unit {sub.unit_position} has {values.size} "
+                           f"dimension confidences for {n} components")
+    if np.any((values < 0) | (values > 1)):
+        raise ResultsError(f"tuning_subspaces: unit {sub.unit_position}: dimension "
+                           "confidences must lie in [0, 1]")
+    return values
+
+
 def _tuning_table(results: SiteResults, units: Units,
                   source: EncodingModels | None) -> TuningSubspaceTable:
     subs = results.subspaces
@@ -189,6 +217,10 @@ def _tuning_table(results: SiteResults, units: Units,
         mean_dstrf=np.stack([np.asarray(s.mean_dstrf) for s in subs]),
         n_samples=[int(s.n_samples) for s in subs],
         n_outliers=[int(s.n_outliers) for s in subs],
+        k_significant=[s.significant_count() for s in subs],
+        reliability=[_reliability(s) for s in subs],
+        reliability_rule=[_rule(s.reliability_rule) for s in subs],
+        dimension_confidence=[_confidence(s) for s in subs],
         parameters=_json(results.subspace_parameters),
         source_models=source,
     )

@@ -230,6 +230,9 @@ def _subspaces(table: Any) -> list[UnitSubspace]:
         n_samples=int(_column(table, "n_samples", i)),
         n_outliers=int(_column(table, "n_outliers", i)),
         k90=int(_column(table, "k90", i)), k95=int(_column(table, "k95", i)),
+        k_significant=table.get_k_significant(i), reliability=table.get_reliability(i),
+        reliability_rule=table.get_reliability_rule(i),
+        dimension_confidence=table.get_dimension_confidence(i),
     ) for i in range(len(rows))]
 
 

@@ -16,9 +16,12 @@ spread would drop most samples of phase-invariant units, whose mean dSTRF is nea
 
 Choice of k
 -----------
-``k`` is the smallest number of components whose cumulative variance reaches
-``variance_threshold`` of the variance of the first ``n_components`` components (the
-paper's "0.95 of the 25"); ``k90`` and ``k95`` use 0.90 and 0.95.
+With ``k_rule="variance"`` (the paper's), ``k`` is the smallest number of components
+whose cumulative variance reaches ``variance_threshold`` of the variance of the first
+``n_components`` components (the paper's "0.95 of the 25"); ``k90`` and ``k95`` use 0.90
+and 0.95. With ``k_rule="significance"``, ``k`` is the number of leading components
+above the noise floor (below), at least 1. Both counts are always kept:
+``n_significant`` (stored as ``k_significant``) whatever the rule.
 
 Noise floor
 -----------
@@ -46,7 +49,8 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InvalidDataError
-from ..params import Params, check_range
+from ..extension.reliability import DEFAULT_RELIABILITY_THRESHOLD, count_significant
+from ..params import Params, check_choice, check_range
 from .linalg import gram, top_eigh, top_eigvalsh
 
 __all__ = [
@@ -56,7 +60,16 @@ __all__ = [
     "fit_subspace",
     "fit_subspaces",
     "choose_k",
+    "count_significant",
+    "K_RULES",
+    "RELIABILITY_RULES",
 ]
+
+
+#: Rules that choose k (``SubspaceParams.k_rule``).
+K_RULES = ("variance", "significance")
+#: Rules that measure a subspace's reliability (``SubspaceParams.reliability_rule``).
+RELIABILITY_RULES = ("auto", "members", "split_halves", "none")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +91,24 @@ class SubspaceParams(Params):
         is computed.
     seed : int
         Seed of the shuffles and of the reservoir.
+    k_rule : {"variance", "significance"}
+        How k is chosen: the cumulative-variance threshold (paper) or the count of
+        leading components above the noise floor (needs ``noise_repeats >= 1``).
+    reliability_rule : {"auto", "members", "split_halves", "none"}
+        How each subspace's reliability is measured (:mod:`.reliability`): the
+        ensemble's members' subspaces compared pairwise, the two halves of the dSTRF
+        samples compared, or not at all; ``"auto"``: members when the ensemble has two
+        or more, else split halves.
+    reliability_variance : float
+        The subspaces are compared in their first ``min(k, k_r)`` components, ``k_r``
+        the count reaching this fraction of the unit's variance (0.90: the paper's
+        reporting dimension; :mod:`.reliability` says why not ``k`` at 0.95).
+    reliability_max_samples : int
+        dSTRF sample bins (evenly spaced among the subspace step's) on which the
+        reliability is measured; bounds its time and memory on large sites.
+    reliability_threshold : float
+        Units whose reliability is below this are flagged unreliable (widgets, report,
+        the demo's ground-truth line).
     """
 
     n_components: int = 25
@@ -86,6 +117,11 @@ class SubspaceParams(Params):
     noise_repeats: int = 10
     noise_max_samples: int = 3000
     seed: int = 0
+    k_rule: str = "variance"
+    reliability_rule: str = "auto"
+    reliability_variance: float = 0.9
+    reliability_max_samples: int = 3000
+    reliability_threshold: float = DEFAULT_RELIABILITY_THRESHOLD
 
     def validate(self) -> None:
         for name in ("n_components", "noise_max_samples"):
@@ -94,10 +130,21 @@ class SubspaceParams(Params):
         check_range("SubspaceParams.outlier_sd", self.outlier_sd, 0.0, low_open=True)
         check_range("SubspaceParams.variance_threshold", self.variance_threshold, 0.0, 1.0,
                     low_open=True)
-        for name in ("n_components", "noise_repeats", "noise_max_samples", "seed"):
+        for name in ("n_components", "noise_repeats", "noise_max_samples", "seed",
+                     "reliability_max_samples"):
             if not isinstance(getattr(self, name), int):
                 raise ConfigError(f"SubspaceParams.{name} must be an integer, "
                                   f"got {getattr(self, name)!r}")
+        check_choice("SubspaceParams.k_rule", self.k_rule, K_RULES)
+        check_choice("SubspaceParams.reliability_rule", self.reliability_rule,
+                     RELIABILITY_RULES)
+        check_range("SubspaceParams.reliability_max_samples", self.reliability_max_samples, 4)
+        check_range("SubspaceParams.reliability_threshold", self.reliability_threshold, 0.0, 1.0)
+        check_range("SubspaceParams.reliability_variance", self.reliability_variance, 0.0, 1.0,
+                    low_open=True)
+        if self.k_rule == "significance" and self.noise_repeats == 0:
+            raise ConfigError("SubspaceParams.k_rule='significance' needs the noise floor: "
+                              "noise_repeats must be at least 1, got 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,10 +163,13 @@ class TuningSubspace:
         Fraction of the total variance.
     noise_floor : ndarray [n_components]
         Explained variance ratio of shuffled samples (mean over shuffles; NaN if skipped).
-    k, k90, k95 : int
-        Subspace dimension at ``variance_threshold``, 0.90 and 0.95.
+    k : int
+        Subspace dimension by ``k_rule`` (at ``variance_threshold`` by default).
+    k90, k95 : int
+        Components reaching 0.90 and 0.95 of the variance.
     n_significant : int
-        Leading components above the noise floor.
+        Leading components above the noise floor (``k_significant`` in results files;
+        0 without a noise floor).
     mean : ndarray [frequency, lag]
         Mean dSTRF of the retained samples.
     n_samples, n_outliers : int
@@ -143,6 +193,11 @@ class TuningSubspace:
     def filters(self) -> np.ndarray:
         """The first ``k`` components, ``[k, frequency, lag]``."""
         return self.components[: self.k]
+
+    @property
+    def k_significant(self) -> int:
+        """Leading components above the noise floor (``n_significant``)."""
+        return self.n_significant
 
     def basis(self, k: int | None = None) -> np.ndarray:
         """First ``k`` (default ``self.k``) components flattened, ``[frequency*lag, k]``."""
@@ -240,15 +295,15 @@ def _finish(unit: int, shape: tuple[int, ...], mean: np.ndarray, eigval: np.ndar
     ev[:m] = np.clip(eigval[:m], 0.0, None)
     comps[:m] = _orient(eigvec[:, :m].T)
     ratio = ev / total if total > 0 else np.zeros(nc)
-    above = ratio > floor if np.all(np.isfinite(floor)) else np.zeros(nc, dtype=bool)
-    n_sig = int(np.argmin(above)) if not above.all() else nc
+    n_sig = count_significant(ratio, floor)
+    k = choose_k(ev, params.variance_threshold) if params.k_rule == "variance" else max(n_sig, 1)
     return TuningSubspace(
         unit=unit,
         components=comps.reshape(nc, *shape),
         explained_variance=ev,
         explained_variance_ratio=ratio,
         noise_floor=floor,
-        k=choose_k(ev, params.variance_threshold),
+        k=k,
         k90=choose_k(ev, 0.90),
         k95=choose_k(ev, 0.95),
         n_significant=n_sig,

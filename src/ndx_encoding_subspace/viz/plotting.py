@@ -105,10 +105,11 @@ def plot_filters(
 
 def draw_variance(
     ax: Axes, variance: np.ndarray, noise_floor: np.ndarray, k: int, threshold: float,
-    *, k90: int | None = None,
+    *, k90: int | None = None, k_significant: int | None = None,
 ) -> None:
     """Variance fraction of every component (bars; the ``k`` kept in colour), its noise
-    floor (dashed), and the cumulative variance against ``threshold`` (dotted)."""
+    floor (dashed), the cumulative variance against ``threshold`` (dotted) and, given
+    ``k_significant``, where the components above the floor end (grey line)."""
     variance = np.asarray(variance, dtype=float)
     comps = np.arange(1, variance.size + 1)
     ax.bar(comps, variance, color=["tab:blue" if c <= k else "lightgray" for c in comps],
@@ -125,6 +126,10 @@ def draw_variance(
     if comps.size <= 20:
         ax.set_xticks(comps)
     extra = f"; k90 = {k90}" if k90 is not None else ""
+    if k_significant is not None:
+        ax.axvline(k_significant + 0.5, color="tab:gray", lw=0.8, ls="-.",
+                   label="last above floor")
+        extra += f"; k significant = {k_significant}"
     ax.set_title(f"k = {k} (threshold {threshold:.2f}){extra}", fontsize=9)
     ax.legend(fontsize=7, loc="center right")
 

@@ -8,12 +8,15 @@ from the network), written atomically next to the results file by default. Secti
 2. the method for example units (best CNN r): mean dSTRF, subspace filters, variance
    against the noise floor, SSRF map and tuning curves with asymmetry index;
 3. LN, CNN and subspace model scores (scatter plots, medians, (r_subspace / r_CNN)^2);
-4. the distribution of the subspace dimension k (at the threshold and at 90%);
-5. SSRF maps and tuning curves of every unit, and the asymmetry indices;
-6. site tiling (response-region sizes and overlaps);
-7. subspace similarity within the site;
-8. cell type and depth summaries (when the units carry that metadata);
-9. provenance (input identity, key parameters, package versions).
+4. the distribution of the subspace dimension k (at the threshold, at 90% and above
+   the noise floor);
+5. the reliability of every unit's subspace, its rule, k by significance, and the units
+   flagged unreliable;
+6. SSRF maps and tuning curves of every unit, and the asymmetry indices;
+7. site tiling (response-region sizes and overlaps);
+8. subspace similarity within the site;
+9. cell type and depth summaries (when the units carry that metadata);
+10. provenance (input identity, key parameters, package versions).
 """
 
 from __future__ import annotations

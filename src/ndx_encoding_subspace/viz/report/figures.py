@@ -69,7 +69,8 @@ def example_unit(
         ax.set_ylabel("")
     bottom = grid[1, :].subgridspec(1, 3)
     draw_variance(fig.add_subplot(bottom[0, 0]), sub.explained_variance,
-                  sub.noise_floor_variance, sub.k, sub.threshold, k90=sub.k90)
+                  sub.noise_floor_variance, sub.k, sub.threshold, k90=sub.k90,
+                  k_significant=sub.significant_count())
     ax_map, ax_tune = fig.add_subplot(bottom[0, 1]), fig.add_subplot(bottom[0, 2])
     if nl is None:
         for ax in (ax_map, ax_tune):
@@ -102,12 +103,16 @@ def score_scatter(r: Mapping[str, np.ndarray]) -> Figure:
     return fig
 
 
-def k_distribution(k: Sequence[int], k90: Sequence[int], threshold: float) -> Figure:
-    """Histograms of the subspace dimension at the threshold and at 90% variance."""
-    fig = Figure(figsize=(8.0, 3.2), layout="constrained")
-    for i, (values, label) in enumerate(((k, f"k at {100 * threshold:.0f}% variance"),
-                                         (k90, "k at 90% variance"))):
-        ax = fig.add_subplot(1, 2, i + 1)
+def k_distribution(k: Sequence[int], k90: Sequence[int], threshold: float,
+                   k_significant: Sequence[int] | None = None) -> Figure:
+    """Histograms of the subspace dimension at the threshold, at 90% variance and (given)
+    by significance (components above the noise floor)."""
+    panels = [(k, f"k at {100 * threshold:.0f}% variance"), (k90, "k at 90% variance")]
+    if k_significant is not None:
+        panels.append((k_significant, "k above the noise floor"))
+    fig = Figure(figsize=(4.0 * len(panels), 3.2), layout="constrained")
+    for i, (values, label) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
         values = np.asarray(values, dtype=int)
         top = int(values.max()) if values.size else 1
         ax.hist(values, bins=np.arange(0.5, top + 1.5), color="tab:blue", rwidth=0.85)

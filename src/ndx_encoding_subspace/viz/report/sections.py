@@ -21,6 +21,7 @@ from ...results.loader import LoadedEnsemble, LoadedResults
 from ...results.roles import CNN, SUBSPACE, find_role, role_label
 from . import figures
 from .html import Section, figure_img, paragraph, table
+from .reliability import reliability_section, threshold_of, unit_reliability_text
 
 __all__ = ["ReportData", "SECTIONS", "footer_lines", "dataset_citations", "DATASET_CITATIONS"]
 
@@ -39,7 +40,9 @@ KEY_PARAMETERS = (
     ("training", "max_epochs"), ("training", "seed"), ("ensemble", "n_jackknife"),
     ("ensemble", "n_init"), ("dstrf", "n_lags"), ("dstrf", "sample_step"),
     ("dstrf", "max_samples"), ("subspace", "variance_threshold"),
-    ("subspace", "n_components"), ("subspace", "noise_repeats"), ("subspace_model", "n_init"),
+    ("subspace", "n_components"), ("subspace", "noise_repeats"), ("subspace", "k_rule"),
+    ("subspace", "reliability_rule"), ("subspace", "reliability_threshold"),
+    ("subspace_model", "n_init"),
     ("subspace_model", "combine"), ("ssrf", "n_bins_2d"),
     ("ssrf", "min_count"), ("tiling", "n_grid"), ("tiling", "sigma"),
 )
@@ -141,7 +144,9 @@ def examples_section(d: ReportData) -> Section:
         cc = d.ccnorm.get(CNN.name)
         if cc is not None and np.isfinite(cc[u]):
             scores += f", CCnorm {CNN.label} {cc[u]:.3f}"
-        s.add(f"<h3>{d.labels[u]}</h3>").add(paragraph(scores or "no scores"))
+        scores = "; ".join(filter(None, (scores, unit_reliability_text(res.subspace(u),
+                                                                       threshold_of(d)))))
+        s.add(f"<h3>{d.labels[u]}</h3>").add(paragraph(scores))
         fig = figures.example_unit(d.labels[u], res.subspace(u), nonlin.get(u), d.min_count,
                                    freqs, bin_size)
         s.add(d.fig(fig, f"{d.labels[u]}: dSTRF subspace, SSRF and tuning curves"))
@@ -179,10 +184,17 @@ def k_section(d: ReportData) -> Section:
         return _absent(s, "tuning subspaces")
     k = np.array([x.k for x in subs])
     k90 = np.array([x.k90 for x in subs])
-    s.add(d.fig(figures.k_distribution(k, k90, subs[0].threshold),
-                "Filters per unit: at the variance threshold and at 90% of the variance."))
+    k_sig = np.array([x.significant_count() for x in subs])
+    rule = d.results.parameters.get("subspace", {}).get("k_rule", "variance")
+    s.add(d.fig(figures.k_distribution(k, k90, subs[0].threshold, k_sig),
+                "Filters per unit: at the variance threshold, at 90% of the variance and "
+                "above the shuffle noise floor."))
     rows = [(f"k at {subs[0].threshold:.2f}", float(np.median(k)), int(k.min()), int(k.max())),
-            ("k at 0.90", float(np.median(k90)), int(k90.min()), int(k90.max()))]
+            ("k at 0.90", float(np.median(k90)), int(k90.min()), int(k90.max())),
+            ("k significant", float(np.median(k_sig)), int(k_sig.min()), int(k_sig.max()))]
+    s.add(paragraph(f"k is chosen by {rule}" + (" (the cumulative-variance threshold)."
+                                                 if rule == "variance" else
+                                                 " (the components above the noise floor).")))
     s.add(table(("dimension", "median", "min", "max"), rows))
     return s.add(paragraph("Paper: 2-10 filters reach 90% of the dSTRF variance.", "note"))
 
@@ -364,5 +376,6 @@ def footer_lines(results: LoadedResults, version: str) -> list[str]:
 
 
 #: Section builders in page order.
-SECTIONS = (overview_section, examples_section, scores_section, k_section, ssrf_section,
-            tiling_section, similarity_section, celltype_section, provenance_section)
+SECTIONS = (overview_section, examples_section, scores_section, k_section,
+            reliability_section, ssrf_section, tiling_section, similarity_section,
+            celltype_section, provenance_section)

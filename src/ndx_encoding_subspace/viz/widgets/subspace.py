@@ -5,12 +5,16 @@ report); :func:`plot_filters` is re-exported from there.
 
 :class:`SubspaceFiltersWidget` shows, for the unit chosen in a drop-down, its mean dSTRF
 and its k subspace filters as images (frequency up, lag to the right) titled with their
-explained variance, and the variance of every component against the noise floor.
+explained variance and confidence, and the variance of every component against the noise
+floor with the count above it (``k_significant``). The unit's reliability and its rule
+are written above the figure; units below the reliability threshold (the file's
+``SubspaceParams.reliability_threshold``) are flagged "unreliable", in the drop-down too.
 :class:`SpectrogramWidget` shows a SpectrogramSeries as a frequency x time image.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import ipywidgets as widgets
@@ -18,6 +22,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ...extension import EncodingModels, SpectrogramSeries, TuningSubspaceTable
+from ...extension.reliability import (
+    UNRELIABLE,
+    reliability_status,
+    reliability_threshold_of,
+)
 from ..plotting import draw_variance, frequency_ticks, plot_filters
 from . import CSS_CLASSES, FigureView, unit_labels
 
@@ -27,6 +36,8 @@ __all__ = [
     "find_time_frequency_axes",
     "plot_filters",
     "plot_subspace",
+    "reliability_threshold",
+    "reliability_line",
 ]
 
 
@@ -68,18 +79,41 @@ def plot_subspace(table: TuningSubspaceTable, row: int) -> Figure:
     variance = table.get_explained_variance(row)
     floor = table.get_noise_floor_variance(row)
     mean = table.get_mean_dstrf(row)
+    confidence = table.get_dimension_confidence(row)
     k = len(filters)
     frequencies, bin_size = find_time_frequency_axes(table, mean.shape[0])
     fig = Figure(figsize=(2.2 * (k + 1) + 1.0, 5.2), layout="constrained")
     grid = fig.add_gridspec(2, k + 1, height_ratios=(1.2, 1.0))
     image_axes = [fig.add_subplot(grid[0, j]) for j in range(k + 1)]
     titles = ["mean dSTRF"] + [f"filter {j + 1}: {100 * variance[j]:.1f}% var"
+                               + (f", conf {confidence[j]:.2f}"
+                                  if j < confidence.size and np.isfinite(confidence[j]) else "")
                                for j in range(k)]
     plot_filters(image_axes, np.concatenate([mean[None], filters]), titles, frequencies,
                  bin_size)
     draw_variance(fig.add_subplot(grid[1, :]), variance, floor, k,
-                  float(table["threshold"].data[row]))
+                  float(table["threshold"].data[row]), k_significant=table.get_k_significant(row))
     return fig
+
+
+def reliability_threshold(table: TuningSubspaceTable) -> float:
+    """The reliability threshold of the table's stored subspace parameters (else the
+    default, 0.5)."""
+    try:
+        parameters = json.loads(table.parameters) if table.parameters else {}
+    except (TypeError, ValueError):
+        parameters = {}
+    return reliability_threshold_of(parameters if isinstance(parameters, dict) else {})
+
+
+def reliability_line(table: TuningSubspaceTable, row: int) -> str:
+    """``reliability 0.83 (members): reliable`` for table row ``row``, flagged when below
+    the threshold, ``reliability unknown`` when not stored."""
+    value = table.get_reliability(row)
+    status = reliability_status(value, reliability_threshold(table))
+    if not np.isfinite(value):
+        return "reliability unknown"
+    return f"reliability {value:.2f} ({table.get_reliability_rule(row)}): {status}"
 
 
 class SubspaceFiltersWidget(FigureView):
@@ -97,7 +131,10 @@ class SubspaceFiltersWidget(FigureView):
     def __init__(self, table: TuningSubspaceTable, neurodata_vis_spec: dict | None = None,
                  **_kwargs: Any) -> None:
         self.table = table
-        labels = unit_labels(table["units"])
+        threshold = reliability_threshold(table)
+        labels = [label + (f" ({UNRELIABLE})" if reliability_status(
+                      table.get_reliability(i), threshold) == UNRELIABLE else "")
+                  for i, label in enumerate(unit_labels(table["units"]))]
         self.unit = widgets.Dropdown(options=[(label, i) for i, label in enumerate(labels)],
                                      value=0 if labels else None, description="unit")
         super().__init__([self.unit])
@@ -109,8 +146,12 @@ class SubspaceFiltersWidget(FigureView):
     def draw(self) -> Figure:
         row = int(self.unit.value)
         k = int(self.table["k"].data[row])
-        self.message.value = (f"<b>{self.unit.label}</b>: k = {k} filters "
-                              f"(threshold {float(self.table['threshold'].data[row]):.2f})")
+        self.message.value = (
+            f"<b>{self.unit.label}</b>: k = {k} filters "
+            f"(threshold {float(self.table['threshold'].data[row]):.2f}), "
+            f"k significant = {self.table.get_k_significant(row)}; "
+            f"{reliability_line(self.table, row)} "
+            f"(threshold {reliability_threshold(self.table):.2f})")
         return plot_subspace(self.table, row)
 
 

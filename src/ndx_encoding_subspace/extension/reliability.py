@@ -1,0 +1,109 @@
+"""The reliability vocabulary of tuning subspaces: one set of names for every reader.
+
+The per-unit reliability of a tuning subspace, the rule that measured it, the confidence
+of each dimension and ``k_significant`` (components above the shuffle noise floor) are
+columns of the ``TuningSubspaceTable`` (extension version 0.2.0 and later). The
+extension class, the results writer and loader, the nwbwidgets views and the HTML report
+all take their names, the rule names and the two small rules they share from here:
+
+- :func:`count_significant`: leading components whose explained-variance fraction
+  exceeds the noise floor's (files of version 0.1.0 store both, so the count is
+  recomputed for them);
+- :func:`reliability_status`: ``reliable``, ``unreliable`` or ``unknown`` against a
+  threshold (``SubspaceParams.reliability_threshold``, default
+  :data:`DEFAULT_RELIABILITY_THRESHOLD`).
+
+Files written before version 0.2.0 have none of the columns: their reliability reads as
+NaN, its rule as :data:`RULE_UNKNOWN` and each dimension's confidence as NaN.
+
+Only numpy is imported here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "K_SIGNIFICANT",
+    "RELIABILITY",
+    "RELIABILITY_RULE",
+    "DIMENSION_CONFIDENCE",
+    "RULE_MEMBERS",
+    "RULE_SPLIT_HALVES",
+    "RULE_UNKNOWN",
+    "RULES",
+    "RELIABLE",
+    "UNRELIABLE",
+    "UNKNOWN",
+    "DEFAULT_RELIABILITY_THRESHOLD",
+    "count_significant",
+    "reliability_status",
+    "reliability_threshold_of",
+]
+
+#: Column: number of leading components above the shuffle noise floor.
+K_SIGNIFICANT = "k_significant"
+#: Column: per-unit reliability of the subspace, in [0, 1] (NaN: not measured).
+RELIABILITY = "reliability"
+#: Column: the rule that measured the reliability (one of :data:`RULES`).
+RELIABILITY_RULE = "reliability_rule"
+#: Ragged column: confidence of every computed component, in [0, 1].
+DIMENSION_CONFIDENCE = "dimension_confidence"
+
+#: Rule: subspaces of the ensemble's members (jackknife fits) compared pairwise.
+RULE_MEMBERS = "members"
+#: Rule: subspaces of the two halves of the dSTRF samples compared (one member).
+RULE_SPLIT_HALVES = "split_halves"
+#: Rule of a subspace whose reliability was not measured (or a file of version 0.1.0).
+RULE_UNKNOWN = "unknown"
+#: Every rule a file may name.
+RULES = (RULE_MEMBERS, RULE_SPLIT_HALVES, RULE_UNKNOWN)
+
+#: Status of a unit whose reliability reaches the threshold.
+RELIABLE = "reliable"
+#: Status of a unit whose reliability is below the threshold.
+UNRELIABLE = "unreliable"
+#: Status of a unit whose reliability was not measured.
+UNKNOWN = "unknown"
+
+#: Reliability below which a unit's subspace is flagged unreliable, unless the file's
+#: subspace parameters say otherwise.
+DEFAULT_RELIABILITY_THRESHOLD = 0.5
+
+
+def count_significant(ratio: np.ndarray, floor: np.ndarray) -> int:
+    """Leading components whose explained-variance fraction exceeds the noise floor's.
+
+    Parameters
+    ----------
+    ratio, floor : ndarray (n_components,)
+        Explained-variance fraction of every component and of the shuffled samples.
+
+    Returns
+    -------
+    int
+        The count of components, from the first, before the first one at or below its
+        floor; 0 when the floor was not computed (NaN).
+    """
+    ratio = np.asarray(ratio, dtype=np.float64).reshape(-1)
+    floor = np.asarray(floor, dtype=np.float64).reshape(-1)
+    n = min(ratio.size, floor.size)
+    if n == 0 or not np.all(np.isfinite(floor[:n])):
+        return 0
+    above = ratio[:n] > floor[:n]
+    return n if above.all() else int(np.argmin(above))
+
+
+def reliability_status(reliability: float, threshold: float = DEFAULT_RELIABILITY_THRESHOLD) -> str:
+    """:data:`RELIABLE` at or above ``threshold``, :data:`UNRELIABLE` below it,
+    :data:`UNKNOWN` when the reliability is NaN."""
+    value = float(reliability)
+    if not np.isfinite(value):
+        return UNKNOWN
+    return RELIABLE if value >= threshold else UNRELIABLE
+
+
+def reliability_threshold_of(parameters: dict | None) -> float:
+    """The ``reliability_threshold`` of stored subspace parameters, else the default."""
+    value = (parameters or {}).get("reliability_threshold")
+    return DEFAULT_RELIABILITY_THRESHOLD if value is None else float(value)

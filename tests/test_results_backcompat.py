@@ -1,0 +1,94 @@
+"""Files of extension version 0.1.0 still load, view and report with the current code.
+
+``tests/data/results_v0_1_0.nwb`` was written by release 0.1.0 (its cached namespace is
+0.1.0; ``tests/data/make_results_v0_1_0.py`` wrote it). Its tuning subspaces have none of
+the columns of 0.2.0: their reliability reads as NaN, its rule as "unknown", each
+dimension's confidence as NaN, and ``k_significant`` is counted from the stored
+variances and noise floor.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from pynwb import NWBHDF5IO
+from ruamel.yaml import YAML
+
+from ndx_encoding_subspace.extension.reliability import (
+    DIMENSION_CONFIDENCE,
+    K_SIGNIFICANT,
+    RELIABILITY,
+    RELIABILITY_RULE,
+    RULE_UNKNOWN,
+)
+from ndx_encoding_subspace.results import MODULE, load_results
+from ndx_encoding_subspace.viz.report import ReportParams, write_report
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+DATA = Path(__file__).resolve().parent / "data"
+OLD = DATA / "results_v0_1_0.nwb"
+SPEC = Path(__file__).resolve().parents[1] / "spec" / "ndx-encoding-subspace.namespace.yaml"
+
+
+def _cached_versions(path: Path) -> list[str]:
+    with h5py.File(path, "r") as f:
+        return sorted(f["specifications"]["ndx-encoding-subspace"])
+
+
+def test_the_kept_file_is_small_and_of_the_previous_version() -> None:
+    assert OLD.stat().st_size < 600_000
+    assert _cached_versions(OLD) == ["0.1.0"]
+    current = YAML(typ="safe", pure=True).load(SPEC.read_text())["namespaces"][0]["version"]
+    assert current != "0.1.0"
+    with h5py.File(OLD, "r") as f:
+        columns = set(f[f"processing/{MODULE}/tuning_subspaces"])
+    assert not columns & {K_SIGNIFICANT, RELIABILITY, RELIABILITY_RULE, DIMENSION_CONFIDENCE}
+
+
+def test_load_results_reads_the_old_file_with_unknown_reliability() -> None:
+    loaded = load_results(OLD)
+    assert [s.k for s in loaded.subspaces] == [1, 2, 3]
+    for sub in loaded.subspaces:
+        assert np.isnan(sub.reliability) and sub.reliability_rule == RULE_UNKNOWN
+        assert sub.dimension_confidence.shape == sub.explained_variance.shape
+        assert np.isnan(sub.dimension_confidence).all()
+        # the writer of 0.1.0 stored the floor at component k's variance: k above it
+        assert sub.k_significant == sub.k
+    assert [m.name for m in loaded.ensemble("cnn").members] == ["cnn_jk0"]
+    stim = np.random.default_rng(0).uniform(0, 1, (30, 6)).astype(np.float32)
+    assert np.isfinite(loaded.ensemble("cnn").predict(stim)).all()
+
+
+def test_old_file_tables_answer_the_new_accessors() -> None:
+    with NWBHDF5IO(str(OLD), "r") as io:
+        table = io.read().processing[MODULE]["tuning_subspaces"]
+        assert K_SIGNIFICANT not in table.colnames
+        for row in range(len(table)):
+            assert np.isnan(table.get_reliability(row))
+            assert table.get_reliability_rule(row) == RULE_UNKNOWN
+            assert np.isnan(table.get_dimension_confidence(row)).all()
+            assert table.get_k_significant(row) == row + 1
+
+
+def test_report_of_the_old_file_says_reliability_unknown(tmp_path: Path) -> None:
+    out = write_report(OLD, tmp_path / "old.html", params=ReportParams(n_examples=1, dpi=20))
+    text = out.read_text(encoding="utf-8")
+    assert "Subspace reliability" in text and "3 unknown." in text
+    assert "reliability unknown" in text
+
+
+def test_subspace_view_of_the_old_file() -> None:
+    if importlib.util.find_spec("ipywidgets") is None:
+        pytest.skip("ipywidgets (viz extra) not installed")
+    from ndx_encoding_subspace.viz.widgets.subspace import SubspaceFiltersWidget
+
+    with NWBHDF5IO(str(OLD), "r") as io:
+        view = SubspaceFiltersWidget(io.read().processing[MODULE]["tuning_subspaces"])
+        assert [label for label, _ in view.unit.options] == ["unit 10", "unit 11", "unit 12"]
+        assert "reliability unknown" in view.message.value
+        assert "k significant = 1" in view.message.value
