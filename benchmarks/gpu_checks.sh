@@ -55,7 +55,7 @@ goals on one H100/H200-class GPU:
     (bench_every_bin: 40,000 bins, projected to 200,000)
 GOALS
 # most important first: the lease may end before the last step
-step 150 "$PY" -m pytest -q -x -p no:cacheprovider tests/test_training_ensemble_batched.py \
+step 150 "$PY" -m pytest -q -p no:cacheprovider tests/test_training_ensemble_batched.py \
   tests/test_dstrf.py tests/test_subspace.py tests/test_tuning_streamed.py \
   tests/test_models_layers.py tests/test_training.py tests/test_training_members.py
 # the paper's epochs (hundreds per fit on the simulated site) outlast the step: 20 per

@@ -161,7 +161,7 @@ def test_batched_run_resumes_after_sigkill(killer, tmp_path, cnn_reference):
     site, train, make = _site(), TrainingParams(**TRAIN), MAKERS["cnn"]
     _kill(killer, tmp_path, "cnn", "stage2", 1)
     resumed = fit_ensemble(site, make, train, SIZES, checkpoint_dir=tmp_path)
-    assert_same(resumed, cnn_reference, rtol=1e-6, atol=1e-7)
+    assert_same(resumed, cnn_reference, rtol=1e-5, atol=1e-6)
     again = fit_ensemble(site, make, train, SIZES, checkpoint_dir=tmp_path)  # every fit done
     assert_same(again, resumed, rtol=0, atol=0)
 
