@@ -82,7 +82,8 @@ def _site_results(site: Any, site_index: int) -> SiteResults:
                                   scores={"r": [r_cnn[u] - 0.05], "ccnorm": [r_cnn[u]]}))
         subspaces.append(UnitSubspace(u, filters, np.r_[np.full(k, 0.9 / k), 0.1],
                                       np.full(k + 1, 0.01), 0.95, rng.normal(size=(N_FREQ, N_LAGS)),
-                                      k90=k, k95=k))
+                                      k90=k, k95=k, k_significant=k,
+                                      reliability=0.5 + 0.1 * (u % 3), reliability_rule="members"))
         mean = np.tile(np.r_[1.0, 0.0, 0.0, 0.0, 1.0], (k, 1))  # both flanks up
         ai = np.r_[0.9 if u % 2 else 0.1, np.zeros(k - 1)]  # dim 1: rectifying / symmetric
         nonlin.append(UnitNonlinearity(
@@ -175,6 +176,8 @@ def test_units_table_holds_every_unit_of_every_site(written: Path) -> None:
     assert float(first["r_ln"]) == pytest.approx(r_cnn - 0.2)
     assert float(first["r2_ratio"]) == pytest.approx((r_ss / r_cnn) ** 2)
     assert rows[0]["nonlinearity_class"] == "symmetric-up"
+    assert (first["k_significant"], first["reliability_rule"]) == ("1", "members")
+    assert float(first["reliability"]) == pytest.approx(0.6)
 
 
 def test_dimensions_table_is_long_with_one_row_per_dimension(summary: Any) -> None:

@@ -226,6 +226,11 @@ def dataset_statistics(units: Table, a: np.ndarray, b: np.ndarray, similarity: n
                "r2_ratio")]
     k = {c: np.where(units["k"] > 0, units[c], np.nan).astype(float) for c in ("k", "k90")}
     groups += [_group(c, "units with a subspace", k[c], site) for c in ("k", "k90")]
+    for c in ("k_significant", "reliability"):
+        if c in units.columns:
+            known = np.array([np.nan if v is None or v == "" else float(v) for v in units[c]])
+            values = np.where(units["k"] > 0, known, np.nan)
+            groups.append(_group(c, "units with a subspace", values, site))
     tests = [compare_paired("r: CNN against LN", "CNN", "LN", units["r_cnn"], units["r_ln"]),
              compare_paired("r: subspace against CNN", "subspace", "CNN",
                             units["r_subspace"], units["r_cnn"])]

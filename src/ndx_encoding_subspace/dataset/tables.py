@@ -51,6 +51,11 @@ UNIT_COLUMNS: dict[str, str] = {
     "k": "Subspace dimension at the run's variance threshold.",
     "k90": "Components reaching 90% of the variance.",
     "k95": "Components reaching 95% of the variance.",
+    "k_significant": "Leading components above the shuffle noise floor (empty when the "
+                     "results file does not say).",
+    "reliability": "Stability of the unit's subspace across the ensemble's members or split "
+                   "halves, in [0, 1] (empty when not measured).",
+    "reliability_rule": "How the reliability was measured: members, split_halves or unknown.",
     "asymmetry_1": "Asymmetry index of dimension 1 (all dimensions: dimensions.csv).",
     "nonlinearity_class": "Nonlinearity class of dimension 1 (see dimensions.csv).",
     "region_size": "Response-region size: fraction of the site's tiling volume.",

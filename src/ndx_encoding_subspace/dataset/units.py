@@ -147,21 +147,28 @@ def site_units(res: LoadedResults, params: DatasetParams | None = None) -> SiteU
         **_scores(res, n),
     }
     ks = {name: np.zeros(n, dtype=np.int64) for name in ("k", "k90", "k95")}
+    k_significant = np.full(n, None, dtype=object)  # empty in the table when not stored
+    reliability = np.full(n, np.nan)
+    rule = np.full(n, "", dtype=object)
     filters: list[np.ndarray | None] = [None] * n
     paper: list[np.ndarray | None] = [None] * n
     for sub in res.subspaces:
         u = sub.unit_position
         ks["k"][u], ks["k90"][u], ks["k95"][u] = sub.k, sub.k90, sub.k95
+        if sub.k_significant is not None:
+            k_significant[u] = int(sub.k_significant)
+        reliability[u], rule[u] = sub.reliability, sub.reliability_rule
         if sub.k:
             full, variance = np.asarray(sub.filters, dtype=np.float64), np.asarray(sub.explained_variance)
             filters[u] = _reduced(full, variance, params.similarity_variance)
             paper[u] = _reduced(full, variance, params.paper_variance)
     dims, first = _dimensions(res, site, ids, params)
-    units.update(ks)
+    units.update(ks, k_significant=k_significant, reliability=reliability, reliability_rule=rule)
     units["asymmetry_1"] = np.array([first.get(u, (np.nan, ""))[0] for u in range(n)])
     units["nonlinearity_class"] = np.array([first.get(u, (np.nan, ""))[1] for u in range(n)],
                                            dtype=object)
     units["region_size"] = _region_sizes(res, n)
-    training = res.provenance.get("config", {}).get("training", {})
+    config = res.provenance.get("config", {}) if isinstance(res.provenance, dict) else {}
+    training = config.get("training", {}) if isinstance(config, dict) else {}
     device = str(training.get("device", "")) if isinstance(training, dict) else ""
     return SiteUnits(site, Table({c: units[c] for c in UNIT_COLUMNS}), dims, filters, device, paper)

@@ -9,14 +9,15 @@ A document is plain JSON (no code, no pickles)::
 
 An optional ``"members": M`` describes a :class:`~.average.MemberAverage` of ``M``
 models of that architecture (parameters named ``members.<i>.<name>``).
-:func:`from_architecture` builds the module from the document alone; weights are loaded
+:func:`from_architecture` builds the module from the document alone, once the document
+(and, when given, the stored arrays' shapes) passed the schema of :mod:`.schema`: nothing
+is allocated for a document that declares more than the file holds. Weights are loaded
 with :func:`load_state` from plain arrays (e.g. read back from NWB).
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from .layers import (
     ShiftedReLU,
 )
 from .params import CNNParams
+from .schema import FORMAT, LAYER_PARAMETERS, VERSION, Layout, check_document, check_stored
 from .subspace_net import UnitDense, UnitSplit
 
 __all__ = [
@@ -48,21 +50,20 @@ __all__ = [
     "state_arrays",
 ]
 
-FORMAT = "ndx-encoding-subspace/architecture"
-VERSION = 1
-
-# kind -> (class, {parameter: (type, required)})
+_CLASSES: dict[str, type[nn.Module]] = {
+    "gaussian_mix": GaussianChannelMix,
+    "fir": DepthwiseCausalFIR,
+    "shifted_relu": ShiftedReLU,
+    "relu": ReLU,
+    "dense": Dense,
+    "double_exponential": DoubleExponential,
+    "unit_split": UnitSplit,
+    "unit_dense": UnitDense,
+}
+# kind -> (class, {parameter: (type, required)}); bounds and checks in .schema
 LAYER_KINDS: dict[str, tuple[type[nn.Module], dict[str, tuple[type, bool]]]] = {
-    "gaussian_mix": (GaussianChannelMix, {"n_in": (int, True), "n_out": (int, True),
-                                          "min_width": (float, False)}),
-    "fir": (DepthwiseCausalFIR, {"channels": (int, True), "taps": (int, True)}),
-    "shifted_relu": (ShiftedReLU, {"channels": (int, True)}),
-    "relu": (ReLU, {}),
-    "dense": (Dense, {"n_in": (int, True), "n_out": (int, True), "bias": (bool, False)}),
-    "double_exponential": (DoubleExponential, {"n_units": (int, True)}),
-    "unit_split": (UnitSplit, {"dims": (list, True)}),
-    "unit_dense": (UnitDense, {"n_units": (int, True), "n_in": (int, True), "n_out": (int, True),
-                               "squeeze": (bool, False)}),
+    kind: (_CLASSES[kind], {k: (p.type, p.required) for k, p in params.items()})
+    for kind, params in LAYER_PARAMETERS.items()
 }
 _KIND_OF = {cls: kind for kind, (cls, _) in LAYER_KINDS.items()}
 
@@ -123,92 +124,59 @@ def to_architecture(model: nn.Module) -> dict[str, Any]:
     }
 
 
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+def validate_architecture(doc: Mapping[str, Any]) -> Layout:
+    """Check a document against the schema (:mod:`.schema`).
 
-
-def _check_layer(entry: Any, where: str) -> None:
-    if not isinstance(entry, Mapping) or set(entry) != {"kind", "params"}:
-        raise ResultsError(f"architecture {where}: expected {{'kind', 'params'}}, got {entry!r}")
-    kind, params = entry["kind"], entry["params"]
-    if kind not in LAYER_KINDS:
-        raise ResultsError(
-            f"architecture {where}: unknown layer kind {kind!r}; known: {', '.join(LAYER_KINDS)}"
-        )
-    if not isinstance(params, Mapping):
-        raise ResultsError(f"architecture {where}: params must be a mapping, got {params!r}")
-    spec = LAYER_KINDS[kind][1]
-    unknown = sorted(set(params) - set(spec))
-    if unknown:
-        raise ResultsError(f"architecture {where} ({kind}): unknown parameter(s) {unknown}")
-    missing = sorted(k for k, (_, req) in spec.items() if req and k not in params)
-    if missing:
-        raise ResultsError(f"architecture {where} ({kind}): missing parameter(s) {missing}")
-    for key, value in params.items():
-        typ = spec[key][0]
-        ok = (isinstance(value, bool) if typ is bool
-              else isinstance(value, int | float) and not isinstance(value, bool) if typ is float
-              else isinstance(value, list) and bool(value) and all(_positive_int(v) for v in value)
-              if typ is list else _positive_int(value))
-        if not ok:
-            raise ResultsError(
-                f"architecture {where} ({kind}): parameter {key} must be {typ.__name__}"
-                f"{' >= 1' if typ is int else ''}, got {value!r}"
-            )
-
-
-def validate_architecture(doc: Mapping[str, Any]) -> None:
-    """Check a document against the vocabulary.
+    Returns
+    -------
+    Layout
+        The arrays, buffers and outputs the document declares.
 
     Raises
     ------
     ResultsError
-        Wrong format or version, unknown layer kinds, unknown or missing parameters.
+        Wrong format or version, unknown keys or layer kinds, unknown, missing, mistyped
+        or out-of-bounds parameters, layers whose widths do not follow each other.
     """
-    if not isinstance(doc, Mapping):
-        raise ResultsError(f"architecture document must be a mapping, got {type(doc).__name__}")
-    expected = {"format", "version", "core", "output"}
-    if set(doc) - {"members"} != expected:
-        raise ResultsError(
-            f"architecture document keys {sorted(doc)} differ from {sorted(expected)} "
-            "(and optionally 'members')"
-        )
-    if "members" in doc and not _positive_int(doc["members"]):
-        raise ResultsError(
-            f"architecture document: 'members' must be an integer >= 1, got {doc['members']!r}")
-    if doc["format"] != FORMAT or doc["version"] != VERSION:
-        raise ResultsError(
-            f"architecture document format {doc['format']!r} version {doc['version']!r} is not "
-            f"{FORMAT!r} version {VERSION}"
-        )
-    if not isinstance(doc["core"], list) or not doc["core"]:
-        raise ResultsError("architecture document: 'core' must be a non-empty list of layers")
-    for i, entry in enumerate(doc["core"]):
-        _check_layer(entry, f"core[{i}]")
-    _check_layer(doc["output"], "output")
-    if doc["output"]["kind"] != "double_exponential":
-        raise ResultsError(
-            f"architecture output must be double_exponential, got {doc['output']['kind']!r}"
-        )
+    return check_document(doc)
 
 
-def from_architecture(doc: Mapping[str, Any]) -> StackedModel | MemberAverage:
-    """Build an (untrained) module from a validated document alone."""
-    validate_architecture(doc)
-    doc = copy.deepcopy(dict(doc))
+def from_architecture(
+    doc: Mapping[str, Any], shapes: Mapping[str, Sequence[int]] | None = None,
+    dtypes: Mapping[str, Any] | None = None,
+) -> StackedModel | MemberAverage:
+    """Build an (untrained) module from a document alone, once it has been checked.
+
+    Parameters
+    ----------
+    doc : mapping
+        The architecture document.
+    shapes, dtypes : mapping of str -> shape, dtype, optional
+        The stored arrays' shapes (and dtypes), by key: when given, the document must
+        declare exactly these arrays (:func:`.schema.check_stored`) before anything is
+        allocated.
+
+    Raises
+    ------
+    ResultsError
+        The document, or the arrays it declares, do not pass the schema.
+    """
+    layout = check_document(doc)
+    if shapes is not None:
+        check_stored(layout, shapes, dtypes)
 
     def build() -> StackedModel:
-        layers = [LAYER_KINDS[e["kind"]][0](**_with_defaults(e)) for e in doc["core"]]
+        layers = [_CLASSES[e["kind"]](**_with_defaults(e)) for e in doc["core"]]
         return StackedModel(layers, doc["output"]["params"]["n_units"])
 
-    if "members" in doc:
-        return MemberAverage([build() for _ in range(doc["members"])])
+    if layout.members is not None:
+        return MemberAverage([build() for _ in range(layout.members)])
     return build()
 
 
 def _with_defaults(entry: Mapping[str, Any]) -> dict[str, Any]:
     """A layer's parameters, an optional one left out taking the models' default."""
-    params = dict(entry["params"])
+    params = {k: list(v) if isinstance(v, list) else v for k, v in entry["params"].items()}
     if entry["kind"] == "gaussian_mix":
         params.setdefault("min_width", CNNParams().min_width)
     return params
@@ -235,6 +203,8 @@ def load_state(model: nn.Module, arrays: Mapping[str, np.ndarray]) -> nn.Module:
     tensors = {}
     for key, ref in own.items():
         value = np.asarray(arrays[key])
+        if value.dtype.kind not in "fiu" or value.dtype.itemsize > 8:
+            raise ResultsError(f"model state: array {key} holds {value.dtype}, not real numbers")
         if tuple(value.shape) != tuple(ref.shape):
             raise ResultsError(
                 f"model state: array {key} has shape {value.shape}, expected {tuple(ref.shape)}"

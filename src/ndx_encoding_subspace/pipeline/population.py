@@ -86,24 +86,35 @@ def load_population(path: str | Path, key: str | None = None) -> tuple[dict[str,
     from ..fitting import Ensemble
     from ..fitting.record import FitRecord
     from ..models import from_architecture, load_state
+    from ..results.limits import parse_json
 
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             if key is not None and str(z["key"]) != key:
                 raise ResultsError(f"{path} holds the models of another population or other parameters")
-            meta = json.loads(str(z["meta"]))
+            meta = parse_json(str(z["meta"]), f"{path}: meta", max_depth=32)
             out = {}
             for role, entry in meta["roles"].items():
                 members = []
                 for m in range(int(entry["members"])):
                     prefix = f"{role}/{m}/"
-                    model = from_architecture(entry["architecture"])
-                    load_state(model, {k[len(prefix):]: z[k] for k in z.files if k.startswith(prefix)})
+                    # the arrays first (an uncompressed archive: as large as the file), so
+                    # that the document is checked against them before anything is built
+                    state = {k[len(prefix):]: z[k] for k in z.files if k.startswith(prefix)}
+                    model = from_architecture(entry["architecture"],
+                                              {k: v.shape for k, v in state.items()},
+                                              {k: v.dtype for k, v in state.items()})
+                    load_state(model, state)
                     members.append(model.eval())
                 out[role] = Ensemble(members, [FitRecord.from_dict(r) for r in entry["records"]],
                                      entry["info"], entry["candidates"])
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as err:
+    except ResultsError as err:
+        if str(path) in str(err):
+            raise
+        raise ResultsError(f"{path}: {err}") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError,
+            zipfile.BadZipFile) as err:
         raise ResultsError(f"{path}: the population's models cannot be read ({err})") from None
     return out, meta["sites"]
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import zipfile
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +32,20 @@ _FIELDS = [f.name for f in dataclasses.fields(TuningSubspace)]
 _RELIABILITY_FIELDS = [f.name for f in dataclasses.fields(SubspaceReliability)]
 
 
-def save_subspaces(path: str | Path, key: str, units: Sequence[TuningSubspace],
-                   shared: TuningSubspace) -> None:
-    """Write ``units`` and the ``shared`` site subspace to ``path`` atomically."""
-    path = Path(path)
-    arrays: dict[str, np.ndarray] = {"key": np.array(key), "n_units": np.array(len(units))}
-    for i, s in enumerate([*units, shared]):
-        for field in _FIELDS:
-            arrays[f"{i}/{field}"] = np.asarray(getattr(s, field))
-    write_bytes(path, lambda f: np.savez(f, **arrays))
+def _save(path: str | Path, key: str, records: Sequence[Any], fields: Sequence[str],
+          n_extra: int = 0) -> None:
+    """Every field of ``records`` (units, then ``n_extra`` records more) at ``path``."""
+    arrays: dict[str, np.ndarray] = {"key": np.array(key),
+                                     "n_units": np.array(len(records) - n_extra)}
+    for i, record in enumerate(records):
+        for field in fields:
+            arrays[f"{i}/{field}"] = np.asarray(getattr(record, field))
+    write_bytes(Path(path), lambda f: np.savez(f, **arrays))
 
 
-def load_subspaces(path: str | Path, key: str) -> tuple[list[TuningSubspace], TuningSubspace] | None:
-    """The subspaces saved at ``path`` under ``key``; None when absent, unreadable or of
-    another key."""
+def _load(path: str | Path, key: str, n_extra: int, build: Callable[[Any, int], Any]) -> list | None:
+    """``build(archive, i)`` for every record of the archive at ``path`` (its ``n_units``
+    and ``n_extra`` more); None when absent, unreadable or of another key."""
     path = Path(path)
     if not path.exists():
         return None
@@ -52,11 +53,22 @@ def load_subspaces(path: str | Path, key: str) -> tuple[list[TuningSubspace], Tu
         with np.load(path, allow_pickle=False) as z:
             if str(z["key"]) != key:
                 return None
-            n = int(z["n_units"])
-            subs = [_subspace(z, i) for i in range(n + 1)]
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+            return [build(z, i) for i in range(int(z["n_units"]) + n_extra)]
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error):
         return None
-    return subs[:n], subs[n]
+
+
+def save_subspaces(path: str | Path, key: str, units: Sequence[TuningSubspace],
+                   shared: TuningSubspace) -> None:
+    """Write ``units`` and the ``shared`` site subspace to ``path`` atomically."""
+    _save(path, key, [*units, shared], _FIELDS, n_extra=1)
+
+
+def load_subspaces(path: str | Path, key: str) -> tuple[list[TuningSubspace], TuningSubspace] | None:
+    """The subspaces saved at ``path`` under ``key``; None when absent, unreadable or of
+    another key."""
+    subs = _load(path, key, 1, _subspace)
+    return None if subs is None else (subs[:-1], subs[-1])
 
 
 def _subspace(z: Any, i: int) -> TuningSubspace:
@@ -67,31 +79,20 @@ def _subspace(z: Any, i: int) -> TuningSubspace:
     })
 
 
+def _reliability(z: Any, i: int) -> SubspaceReliability:
+    values = {field: z[f"{i}/{field}"] for field in _RELIABILITY_FIELDS}
+    return SubspaceReliability(**{
+        field: str(v) if v.dtype.kind == "U" else v.item() if v.ndim == 0 else v
+        for field, v in values.items()
+    })
+
+
 def save_reliability(path: str | Path, key: str, items: Sequence[SubspaceReliability]) -> None:
     """Write the reliability of every unit's subspace to ``path`` atomically."""
-    arrays: dict[str, np.ndarray] = {"key": np.array(key), "n_units": np.array(len(items))}
-    for i, item in enumerate(items):
-        for field in _RELIABILITY_FIELDS:
-            arrays[f"{i}/{field}"] = np.asarray(getattr(item, field))
-    write_bytes(Path(path), lambda f: np.savez(f, **arrays))
+    _save(path, key, items, _RELIABILITY_FIELDS)
 
 
 def load_reliability(path: str | Path, key: str) -> list[SubspaceReliability] | None:
     """The reliabilities saved at ``path`` under ``key``; None when absent, unreadable or
     of another key."""
-    path = Path(path)
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if str(z["key"]) != key:
-                return None
-            out = []
-            for i in range(int(z["n_units"])):
-                values = {field: z[f"{i}/{field}"] for field in _RELIABILITY_FIELDS}
-                out.append(SubspaceReliability(**{
-                    field: (str(v) if v.dtype.kind == "U" else
-                            v.item() if v.ndim == 0 else v) for field, v in values.items()}))
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
-        return None
-    return out
+    return _load(path, key, 0, _reliability)

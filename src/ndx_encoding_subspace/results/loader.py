@@ -1,14 +1,21 @@
 """Loading a results file back: models as torch modules, subspaces and SSRFs as arrays.
 
-Models are rebuilt only from each ``EncodingModel``'s architecture document (validated
-against the fixed vocabulary of layer kinds) and its stored arrays: nothing is unpickled
-and no code is taken from the file. Everything is read into memory and the file closed.
+Models are rebuilt only from each ``EncodingModel``'s architecture document and its
+stored arrays: nothing is unpickled and no code is taken from the file. Everything is read
+into memory and the file closed.
+
+A results file may come from anywhere, so nothing in it is trusted before it is checked:
+the file's metadata first (:mod:`.limits`: what reading it may cost, no links to other
+files, ragged indexes), then each document (bounded size and nesting) and each model's
+document against the schema of :mod:`~ndx_encoding_subspace.models.schema` and against
+the shapes and dtypes of its stored arrays, before any module is built. Loading costs
+memory in proportion to the file's size on disk; whatever cannot be loaded raises
+:class:`~ndx_encoding_subspace.errors.ResultsError` naming the file and the object.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,11 +24,11 @@ import numpy as np
 from pynwb import NWBHDF5IO
 
 from ..errors import ResultsError
-from ..extension import EncodingModel, EncodingModels
-from ..models.architecture import from_architecture, load_state
+from ..extension import EncodingModels
 from .bundle import ModelResult, SiteAnalysis, UnitNonlinearity, UnitSubspace
 from .convert import MODULE
-from .provenance import unflatten
+from .limits import check_file, one_line
+from .rebuild import guarded, json_object, read_model, read_provenance, rows_in, strings
 from .roles import container_of_role, role_order
 
 __all__ = ["load_results", "LoadedResults", "LoadedEnsemble", "SpectrogramData"]
@@ -162,66 +169,12 @@ class LoadedResults:
         return out
 
 
-def _json(text: Any, where: str) -> Any:
-    if text is None:
-        return {}
-    try:
-        return json.loads(text)
-    except (TypeError, ValueError) as err:
-        raise ResultsError(f"{where}: not valid JSON ({err})") from None
-
-
-def _strings(values: Any) -> tuple[str, ...]:
-    if values is None:
-        return ()
-    if isinstance(values, str | bytes):
-        values = [values]
-    return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in values[:])
-
-
-def _fit_scalars(arrays: dict[str, np.ndarray], own: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Give one-element tensors stored as scalars back their shape (nothing else changes).
-
-    ``EncodingModel.state_dict`` returns every tensor with its stored shape; only files whose
-    size-1 tensors were written as 0-d datasets (e.g. exported after an earlier version of
-    this package read them as scalars) need this."""
-    out = dict(arrays)
-    for key, ref in own.items():
-        value = out.get(key)
-        if value is not None and value.ndim == 0 and ref.numel() == 1:
-            out[key] = value.reshape(tuple(ref.shape))
-    return out
-
-
-def _model(em: EncodingModel, where: str) -> ModelResult:
-    doc = _json(em.architecture, f"{where}: architecture")
-    try:
-        module = from_architecture(doc)
-        load_state(module, _fit_scalars(em.state_dict(), module.state_dict()))
-    except ResultsError as err:
-        raise ResultsError(f"{where}: {err}") from None
-    module.eval()
-    log = em.training_log.get_loss_curves() if em.training_log is not None else {}
-    scores = ({k: np.asarray(em.scores[k].data[:]) for k in em.scores.colnames}
-              if em.scores is not None else {})
-    return ModelResult(
-        name=em.name, role=em.role, module=module, unit_positions=em.unit_rows(),
-        fit_log=log, scores=scores, seed=em.seed, jackknife_index=em.jackknife_index,
-        init_index=em.init_index, estimation_sounds=_strings(em.estimation_sounds),
-        early_stopping_sounds=_strings(em.early_stopping_sounds),
-        validation_sounds=_strings(em.validation_sounds),
-        training_parameters=_json(em.training_parameters, f"{where}: training_parameters"),
-        package_versions=_json(em.package_versions, f"{where}: package_versions"),
-        description=em.description, n_lags=int(em.n_lags), architecture=doc,
-    )
-
-
 def _column(table: Any, name: str, row: int, default: Any = 0) -> Any:
     return table[name].data[row] if name in table.colnames else default
 
 
-def _subspaces(table: Any) -> list[UnitSubspace]:
-    rows = table.unit_rows()
+def _subspaces(table: Any, n_units: int) -> list[UnitSubspace]:
+    rows = rows_in(table.unit_rows(), n_units, "units")
     return [UnitSubspace(
         unit_position=int(rows[i]), filters=table.get_filters(i),
         explained_variance=table.get_explained_variance(i),
@@ -236,8 +189,8 @@ def _subspaces(table: Any) -> list[UnitSubspace]:
     ) for i in range(len(rows))]
 
 
-def _nonlinearities(table: Any) -> list[UnitNonlinearity]:
-    rows = table.unit_rows()
+def _nonlinearities(table: Any, n_units: int) -> list[UnitNonlinearity]:
+    rows = rows_in(table.unit_rows(), n_units, "units")
     out = []
     for i in range(len(rows)):
         model = table.get_model(i)
@@ -249,14 +202,14 @@ def _nonlinearities(table: Any) -> list[UnitNonlinearity]:
     return out
 
 
-def _site(obj: Any) -> SiteAnalysis:
+def _site(obj: Any, n_units: int) -> SiteAnalysis:
     arrays = {k: None if getattr(obj, k) is None else np.asarray(getattr(obj, k)[:])
               for k in ("filters", "explained_variance", "mean_dstrf", "response_region_size",
                         "region_overlap", "subspace_similarity", "response_regions",
                         "tiling_bin_edges")}
     return SiteAnalysis(**arrays, similarity_measure=obj.similarity_measure,
-                        unit_positions=obj.unit_rows(),
-                        parameters=_json(obj.parameters, f"{obj.name}: parameters"),
+                        unit_positions=rows_in(obj.unit_rows(), n_units, "units"),
+                        parameters=json_object(obj.parameters, "parameters"),
                         description=obj.description)
 
 
@@ -280,7 +233,7 @@ def _spectrogram(module: Any) -> SpectrogramData | None:
         table = module["spectrogram_sounds"]
         sounds = {c: np.asarray(table[c].data[:]) for c in table.colnames}
         for key in ("sound", "split"):
-            sounds[key] = np.array(_strings(sounds[key]), dtype=object)
+            sounds[key] = np.array(strings(sounds[key]), dtype=object)
     return SpectrogramData(np.asarray(series.data[:]), np.asarray(series.frequencies[:]),
                            float(series.bin_size), sounds)
 
@@ -288,59 +241,73 @@ def _spectrogram(module: Any) -> SpectrogramData | None:
 def load_results(path: str | Path) -> LoadedResults:
     """Read a results file written by :func:`write_results`.
 
+    Nothing is read before the file's metadata passed :func:`.limits.check_file`, and no
+    model is built before its document passed the schema and matched its stored arrays'
+    shapes and dtypes (:func:`.rebuild.read_model`): loading costs memory in proportion
+    to the file's size on disk, whatever its documents declare.
+
     Raises
     ------
     ResultsError
-        Missing file, not a results file, or an object that cannot be loaded safely (an
-        architecture document with an unknown layer kind, arrays that do not fit); the
-        message names the file and the object.
+        Missing file, not a results file, or an object that cannot be loaded safely: data
+        out of proportion to the file or kept outside it, a document too deep, too long or
+        outside the schema (unknown keys or layer kinds, sizes out of bounds, more values
+        declared than stored, shapes or dtypes that differ from the stored arrays), rows
+        outside the Units table, or any damaged object. The message, one line, names the
+        file and the object (collection/model (role), the layer).
     """
     path = Path(path)
     if not path.is_file():
         raise ResultsError(f"{path}: results file not found")
+    check_file(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             io = NWBHDF5IO(str(path), "r", load_namespaces=True)
             nwbfile = io.read()
     except Exception as err:
-        raise ResultsError(f"{path}: cannot read as NWB ({type(err).__name__}: {err})") from None
+        raise ResultsError(f"{path}: cannot read as NWB ({type(err).__name__}: {one_line(err)})") from None
     try:
-        if MODULE not in nwbfile.processing:
-            raise ResultsError(f"{path}: no processing module {MODULE!r}; not a results file")
-        module = nwbfile.processing[MODULE]
-        collections, subspaces, nonlin, site, prov = {}, [], [], None, {}
-        parameters: dict[str, dict[str, Any]] = {}
-        for name, obj in module.data_interfaces.items():
-            where = f"{path}: processing/{MODULE}/{name}"
-            if isinstance(obj, EncodingModels):
-                members = [_model(m, f"{where}/{k}") for k, m in obj.models.items()]
-                collections[name] = LoadedEnsemble(name, obj.description, members)
-            elif name == "tuning_subspaces":
-                subspaces = _subspaces(obj)
-                parameters["subspace"] = _json(obj.parameters, f"{where}: parameters")
-            elif name == "subspace_nonlinearities":
-                nonlin = _nonlinearities(obj)
-                parameters["ssrf"] = {**_json(obj.parameters, f"{where}: parameters"),
-                                      "min_count": int(obj.min_count)}
-            elif name == "site_subspace":
-                site = _site(obj)
-            elif name == "provenance":
-                rows = list(zip(_strings(obj["key"].data), _strings(obj["value"].data)))
-                try:
-                    prov = unflatten(rows)
-                except ValueError as err:
-                    raise ResultsError(f"{where}: {err}") from None
-        return LoadedResults(
-            path=path, identifier=str(nwbfile.identifier),
-            session_description=str(nwbfile.session_description),
-            units=_units(nwbfile.units) if nwbfile.units is not None else {"id": np.zeros(0)},
-            spectrogram=_spectrogram(module),
-            collections={k: collections[k] for k in sorted(collections, key=role_order)},
-            subspaces=subspaces, nonlinearities=nonlin, site_subspace=site, provenance=prov,
-            parameters=parameters,
-            related_publications=_strings(nwbfile.related_publications),
-            keywords=_strings(nwbfile.keywords),
-        )
+        return _read(path, nwbfile)
     finally:
         io.close()
+
+
+def _read(path: Path, nwbfile: Any) -> LoadedResults:
+    """Every object of an open results file, each checked (see the module's description)."""
+    if MODULE not in nwbfile.processing:
+        raise ResultsError(f"{path}: no processing module {MODULE!r}; not a results file")
+    module = nwbfile.processing[MODULE]
+    units = (guarded(f"{path}: units", _units, nwbfile.units) if nwbfile.units is not None
+             else {"id": np.zeros(0)})
+    n_units = len(units["id"])
+    collections, subspaces, nonlin, site, prov = {}, [], [], None, {}
+    parameters: dict[str, dict[str, Any]] = {}
+    for name, obj in module.data_interfaces.items():
+        where = f"{path}: processing/{MODULE}/{name}"
+        if isinstance(obj, EncodingModels):
+            members = [read_model(m, f"{where}/{k}", n_units) for k, m in obj.models.items()]
+            collections[name] = LoadedEnsemble(name, obj.description, members)
+        elif name == "tuning_subspaces":
+            subspaces = guarded(where, _subspaces, obj, n_units)
+            parameters["subspace"] = json_object(obj.parameters, f"{where}: parameters")
+        elif name == "subspace_nonlinearities":
+            nonlin = guarded(where, _nonlinearities, obj, n_units)
+            parameters["ssrf"] = {**json_object(obj.parameters, f"{where}: parameters"),
+                                  "min_count": guarded(where, int, obj.min_count)}
+        elif name == "site_subspace":
+            site = guarded(where, _site, obj, n_units)
+        elif name == "provenance":
+            prov = guarded(where, read_provenance, obj)
+    return LoadedResults(
+        path=path, identifier=str(nwbfile.identifier),
+        session_description=str(nwbfile.session_description),
+        units=units,
+        spectrogram=guarded(f"{path}: processing/{MODULE}/spectrogram", _spectrogram, module),
+        collections={k: collections[k] for k in sorted(collections, key=role_order)},
+        subspaces=subspaces, nonlinearities=nonlin, site_subspace=site, provenance=prov,
+        parameters=parameters,
+        related_publications=guarded(f"{path}: related_publications", strings,
+                                      nwbfile.related_publications),
+        keywords=guarded(f"{path}: keywords", strings, nwbfile.keywords),
+    )

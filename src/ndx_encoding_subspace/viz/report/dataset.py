@@ -102,7 +102,7 @@ def _k_section(s: DatasetSummary, fig: _Draw) -> Section:
     sec = Section("k", "Subspace dimension")
     u, st = s.units, s.statistics
     sec.add(fig(plots.dataset_k(u["k"], u["k90"], u["site"]), FIGURES["k"]))
-    sec.add(_groups([g for g in st.groups if g.what in ("k", "k90")]))
+    sec.add(_groups([g for g in st.groups if g.what in ("k", "k90", "k_significant", "reliability")]))
     return sec.add(_tests([c for c in st.comparisons if c.what.startswith("k:")]))
 
 

@@ -1,0 +1,200 @@
+"""What loading a results file may cost, checked before anything of it is read.
+
+A results file may come from anywhere, so its metadata is checked with h5py before pynwb
+reads it, in time and memory proportional to the number of its objects:
+
+- **Size.** The arrays that the file's datasets hold when read (shape x item size, 64
+  bytes per variable-length element; a dataset counted once per link to it) may not
+  exceed :data:`FLOOR_BYTES` + :data:`BYTES_PER_FILE_BYTE` x the file's size on disk.
+  Compressed or never-written chunks cannot make a small file expand into a large one.
+- **Standalone.** No external links, external raw storage or virtual datasets: a results
+  file holds its data itself (docs/results-layout.md), and reading never opens another file.
+- **Ragged columns.** Every ``VectorIndex`` is one-dimensional, of integers, never
+  decreasing and within its target, so that rows partition the data and reading every
+  row reads each value once.
+
+:func:`parse_json` parses the file's JSON documents with bounded size and nesting depth.
+Every refusal is a :class:`~ndx_encoding_subspace.errors.ResultsError` naming the file
+and the object.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from ..errors import ResultsError
+
+__all__ = ["FLOOR_BYTES", "BYTES_PER_FILE_BYTE", "MAX_JSON_CHARS", "MAX_JSON_DEPTH",
+           "check_file", "parse_json", "one_line"]
+
+#: bytes that reading any results file may take, whatever its size
+FLOOR_BYTES = 64 << 20
+#: further bytes that reading may take per byte of the file on disk
+BYTES_PER_FILE_BYTE = 32
+#: bytes counted per element of a variable-length dataset (strings, references)
+_VLEN_BYTES = 64
+#: longest JSON document, in characters
+MAX_JSON_CHARS = 16 << 20
+#: deepest nesting of a JSON document (lists and objects); the package's own are 5 deep
+MAX_JSON_DEPTH = 32
+
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def one_line(text: Any, limit: int = 200) -> str:
+    """``text`` on one line, cut to ``limit`` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _nesting(text: str) -> int:
+    """Deepest nesting of lists and objects in JSON text (strings skipped), iteratively."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_STRING.sub("", text)):
+        depth += 1 if match.group() in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(text: Any, where: str, *, max_depth: int = MAX_JSON_DEPTH, kind: type = dict) -> Any:
+    """Parse one JSON document of a results file, refusing what could not be parsed safely.
+
+    Parameters
+    ----------
+    text : str or bytes
+        The document.
+    where : str
+        The file and object, for messages.
+    max_depth : int
+        Deepest nesting of lists and objects allowed.
+    kind : type
+        What the document must be (an object by default).
+
+    Raises
+    ------
+    ResultsError
+        Not text, longer than :data:`MAX_JSON_CHARS`, nested deeper than ``max_depth``,
+        not JSON (``NaN`` and ``Infinity`` included), or not of ``kind``.
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ResultsError(f"{where}: not UTF-8 text ({err})") from None
+    if not isinstance(text, str):
+        raise ResultsError(f"{where}: expected a JSON text, got {type(text).__name__}")
+    if len(text) > MAX_JSON_CHARS:
+        raise ResultsError(f"{where}: JSON document of {len(text):,} characters, more than "
+                           f"{MAX_JSON_CHARS:,}")
+    depth = _nesting(text)
+    if depth > max_depth:
+        raise ResultsError(f"{where}: JSON document nested {depth} deep, more than {max_depth}")
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as err:
+        raise ResultsError(f"{where}: not valid JSON ({one_line(err)})") from None
+    if not isinstance(value, kind):
+        raise ResultsError(f"{where}: expected a JSON {'object' if kind is dict else kind.__name__}, "
+                           f"got {type(value).__name__}")
+    return value
+
+
+def _dataset_bytes(ds: h5py.Dataset, path: Path) -> int:
+    """Bytes that reading ``ds`` takes; refuses data kept outside the file."""
+    if ds.is_virtual or ds.external:
+        raise ResultsError(f"{path}: {ds.name.lstrip('/')}: data kept outside the file (virtual or "
+                           "external dataset); a results file holds its data itself")
+    size = int(ds.size or 0)
+    dtype = ds.dtype
+    item = _VLEN_BYTES if dtype.kind == "O" or h5py.check_vlen_dtype(dtype) is not None else dtype.itemsize
+    return size * max(int(item), 1)
+
+
+def _is_index(ds: h5py.Dataset) -> bool:
+    kind = ds.attrs.get("neurodata_type")
+    return (kind.decode() if isinstance(kind, bytes) else kind) == "VectorIndex"
+
+
+def _walk(f: h5py.File, path: Path) -> tuple[int, tuple[int, str], list[h5py.Dataset]]:
+    """Bytes of every dataset link, the largest dataset (bytes, name), the ragged indexes;
+    no object is read."""
+    total, largest, indexes, seen = 0, (0, ""), [], {f.id}
+    stack: list[h5py.Group] = [f]
+    while stack:
+        group = stack.pop()
+        for name in group:
+            link = group.get(name, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                where = f"{group.name}/{name}".strip("/")
+                raise ResultsError(f"{path}: {where}: link to another file; a results file holds its "
+                                   "data itself")
+            obj = group.get(name)
+            if isinstance(obj, h5py.Dataset):
+                size = _dataset_bytes(obj, path)
+                total += size
+                largest = max(largest, (size, obj.name.lstrip("/")))
+                if isinstance(link, h5py.HardLink) and _is_index(obj):
+                    indexes.append(obj)
+            elif isinstance(obj, h5py.Group) and isinstance(link, h5py.HardLink):
+                if obj.id in seen:
+                    raise ResultsError(f"{path}: {obj.name.lstrip('/')}: group reached by more than one path")
+                seen.add(obj.id)
+                stack.append(obj)
+    return total, largest, indexes
+
+
+def _check_index(f: h5py.File, ds: h5py.Dataset, path: Path) -> None:
+    where = f"{path}: {ds.name.lstrip('/')}"
+    if ds.ndim != 1 or ds.dtype.kind not in "iu":
+        raise ResultsError(f"{where}: a ragged index must be one-dimensional integers, got "
+                           f"{ds.dtype} of shape {ds.shape}")
+    try:
+        target = f[ds.attrs["target"]]
+    except (KeyError, ValueError, TypeError, OSError):
+        raise ResultsError(f"{where}: ragged index without a readable target") from None
+    if not isinstance(target, h5py.Dataset) or target.ndim < 1:
+        raise ResultsError(f"{where}: the target of a ragged index must be an array")
+    ends = np.asarray(ds[()], dtype=np.int64)
+    if ends.size and (ends[0] < 0 or np.any(np.diff(ends) < 0) or ends[-1] > target.shape[0]):
+        raise ResultsError(f"{where}: ragged index decreases or points past the end of its "
+                           f"{target.shape[0]} values")
+
+
+def check_file(path: Path) -> None:
+    """Check a results file's metadata before it is read (see the module's description).
+
+    Raises
+    ------
+    ResultsError
+        The file is not HDF5, would take more memory than its size allows, refers to
+        other files, or holds a damaged ragged index.
+    """
+    budget = FLOOR_BYTES + BYTES_PER_FILE_BYTE * path.stat().st_size
+    try:
+        f = h5py.File(path, "r")
+    except (OSError, ValueError) as err:
+        raise ResultsError(f"{path}: cannot read as NWB ({type(err).__name__}: {one_line(err)})") from None
+    try:
+        total, (size, name), indexes = _walk(f, path)
+        if total > budget:
+            raise ResultsError(f"{path}: its datasets hold {total:,} bytes when read ({name}: {size:,}), "
+                               f"out of proportion to the {path.stat().st_size:,} bytes of the file "
+                               f"(at most {budget:,})")
+        for ds in indexes:
+            _check_index(f, ds, path)
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as err:
+        raise ResultsError(f"{path}: damaged HDF5 structure ({type(err).__name__}: "
+                           f"{one_line(err)})") from None
+    finally:
+        f.close()
