@@ -11,22 +11,28 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
+import json
 import math
 import os
+import shutil
 import warnings
 
 import h5py
 import numpy as np
 import pytest
+import torch
 
+from conftest import TINY_CONFIG
 from ndx_encoding_subspace.atomic import write_text
 from ndx_encoding_subspace.cli import main
-from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
+from ndx_encoding_subspace.errors import ConfigError, InvalidDataError, TrainingError
 from ndx_encoding_subspace.io import read_site
 from ndx_encoding_subspace.pipeline.config import SECTIONS
 from ndx_encoding_subspace.testing.files import mock_site, write_nwb
 
 EXIT_CONFIG, EXIT_INPUT = ConfigError.exit_code, InvalidDataError.exit_code
+EXIT_TRAINING = TrainingError.exit_code
 
 
 def _sha(path) -> str:
@@ -121,6 +127,243 @@ def test_silent_sounds_are_refused_at_read_time(recording, tmp_path, capsys):
     assert _sha(recording) == before
 
 
+# --- sounds that declare more than the file holds: refused before any sample is read ------------
+
+GIB_OF_FLOAT32 = 2**28
+
+
+def _redeclare(f, path: str, shape: tuple[int, ...], *, written: int | None = None, **storage) -> None:
+    """Replace dataset ``path`` by one of ``shape`` (its attributes kept) with ``storage``
+    (h5py keywords: chunks, external...), writing its first ``written`` samples back
+    (all it had by default, none with 0)."""
+    old = f[path]
+    attrs, samples = dict(old.attrs), old[()]
+    del f[path]
+    new = f.create_dataset(path, shape=shape, dtype=samples.dtype, **storage)
+    n = len(samples) if written is None else written
+    if n:
+        new[:n] = samples[:n]
+    for key, value in attrs.items():
+        new.attrs[key] = value
+
+
+def _last_template(f) -> str:
+    """The template presented last in the mock recording (no presentation follows it)."""
+    table = f["intervals/sound_presentations"]
+    last = int(np.argmax(table["start_time"][()]))
+    return f"stimulus/templates/{table['sound'][last].decode()}/data"
+
+
+@pytest.fixture
+def track(tmp_path):
+    """A recording whose sounds are cut from one continuous track at a table's rows."""
+    return write_nwb(mock_site(layout="continuous", n_units=3, seed=6).nwbfile, tmp_path / "track.nwb")
+
+
+def test_a_track_declared_far_larger_than_its_file_reads_only_the_presented_spans(track, tmp_path, capsys):
+    expected = read_site(track)
+    before = _damage(track, lambda f: _redeclare(f, "stimulus/presentation/sound/data", (GIB_OF_FLOAT32,),
+                                                 chunks=(4096,)))
+    assert track.stat().st_size < 2e6  # a 1 GiB sound declared in a file of a few hundred kB
+    site = read_site(track)
+    assert [s.name for s in site.sounds] == [s.name for s in expected.sounds]
+    for got, want in zip(site.sounds, expected.sounds, strict=True):
+        np.testing.assert_array_equal(got.spectrogram, want.spectrogram)
+    assert main(["inspect", str(track)]) == 0 and "usable: yes" in capsys.readouterr().out
+    assert _sha(track) == before
+
+
+def test_a_presented_span_in_storage_never_written_is_refused(track, tmp_path, capsys):
+    with h5py.File(track, "r") as f:
+        n = len(f["stimulus/presentation/sound/data"])
+    before = _damage(track, lambda f: _redeclare(f, "stimulus/presentation/sound/data", (GIB_OF_FLOAT32,),
+                                                 chunks=(4096,), written=n // 2))
+    line = _refused(_run(track, tmp_path / "out"), EXIT_INPUT, capsys, "track.nwb",
+                    "stimulus/presentation/sound", "never written", "fill value 0")
+    assert "not read" in line
+    _refused(["inspect", str(track)], EXIT_INPUT, capsys, "track.nwb")
+    assert _sha(track) == before and not list((tmp_path / "out").glob("*.results.nwb"))
+
+
+def test_segments_of_a_track_beyond_its_storage_or_the_recording_are_refused_unread(tmp_path, capsys):
+    site = mock_site(layout="continuous", table="", n_units=3, seed=6)
+    path = write_nwb(site.nwbfile, tmp_path / "seg.nwb")
+    with h5py.File(path, "r") as f:
+        n = len(f["stimulus/presentation/sound/data"])
+    before = _damage(path, lambda f: _redeclare(f, "stimulus/presentation/sound/data", (n,), chunks=(4096,),
+                                                written=n // 2))
+    _refused([*_run(path, tmp_path / "out"), "--reader.segment_s", "1"], EXIT_INPUT, capsys, "seg.nwb",
+             "sound 'segment_0003' (stimulus/presentation/sound)", "never written")
+    before = _damage(path, lambda f: _redeclare(f, "stimulus/presentation/sound/data", (GIB_OF_FLOAT32,),
+                                                chunks=(4096,)))
+    _refused(_run(path, tmp_path / "out"), EXIT_INPUT, capsys, "seg.nwb",
+             "segment_0001 of stimulus/presentation/sound (10-20 s)",
+             "(1677 in all) lie outside the recording")
+    assert _sha(path) == before
+
+
+def test_one_series_per_presentation_with_samples_never_written_is_refused_before_comparing(tmp_path,
+                                                                                          capsys):
+    from ndx_encoding_subspace.testing.layouts import series_per_presentation
+
+    path = series_per_presentation(path=tmp_path / "series.nwb", n_units=2, n_once=3, n_repeated=1,
+                                   repeats=2).path
+    where = []
+
+    def half(f):
+        series = {k: float(v["starting_time"][()]) for k, v in f["stimulus/presentation"].items()}
+        where.append(f"stimulus/presentation/{max(series, key=series.get)}")
+        n = len(f[f"{where[0]}/data"])
+        _redeclare(f, f"{where[0]}/data", (n,), chunks=(1024,), written=n // 2)
+    before = _damage(path, half)
+    _refused(_run(path, tmp_path / "out"), EXIT_INPUT, capsys, "series.nwb", f"({where[0]})", "never written")
+    assert _sha(path) == before
+
+
+@pytest.mark.parametrize("declared, words", [
+    ((GIB_OF_FLOAT32,), ("declares 268435456 samples", "reader.max_sound_s")),
+    ((16000 * 30,), ("samples 4096 to 479999", "never written")),
+])
+def test_a_template_declared_far_larger_than_its_file_is_refused_unread(declared, words, recording, tmp_path,
+                                                                       capsys):
+    where = []
+
+    def grow(f):
+        where.append(_last_template(f))
+        _redeclare(f, where[0], declared, chunks=(4096,), written=4096)
+    before = _damage(recording, grow)
+    _refused(_run(recording, tmp_path / "out"), EXIT_INPUT, capsys, "rec.nwb", where[0].rsplit("/", 1)[0],
+             *words)
+    assert _sha(recording) == before
+
+
+def test_a_template_never_written_is_refused_not_read_as_silence(recording, tmp_path, capsys):
+    where = []
+
+    def empty(f):
+        where.append(_last_template(f))
+        _redeclare(f, where[0], f[where[0]].shape, written=0)  # contiguous, never allocated
+    before = _damage(recording, empty)
+    _refused(_run(recording, tmp_path / "out"), EXIT_INPUT, capsys, "rec.nwb", where[0].rsplit("/", 1)[0],
+             "never written", "fill value 0")
+    assert _sha(recording) == before
+
+
+@pytest.mark.parametrize("kept", [None, 0.5])
+def test_a_template_in_a_missing_or_short_external_file_is_refused(kept, recording, tmp_path, capsys):
+    raw = tmp_path / "samples.raw"
+    where = []
+
+    def external(f):
+        where.append(_last_template(f))
+        samples = f[where[0]][()]
+        if kept is not None:
+            samples[: int(kept * len(samples))].tofile(raw)
+        _redeclare(f, where[0], samples.shape, written=0, external=[(str(raw), 0, samples.nbytes)])
+    before = _damage(recording, external)
+    _refused(_run(recording, tmp_path / "out"), EXIT_INPUT, capsys, "rec.nwb", where[0].rsplit("/", 1)[0],
+             "samples.raw", "is missing" if kept is None else "holds", "read as zeros")
+    assert _sha(recording) == before
+
+
+def test_a_template_mapped_from_a_missing_file_is_refused(recording, tmp_path, capsys):
+    source = tmp_path / "source.h5"
+    where = []
+
+    def virtual(f):
+        where.append(_last_template(f))
+        old = f[where[0]]
+        attrs, samples = dict(old.attrs), old[()]
+        with h5py.File(source, "w") as other:
+            other["samples"] = samples
+        layout = h5py.VirtualLayout(shape=samples.shape, dtype=samples.dtype)
+        layout[:] = h5py.VirtualSource(str(source), "samples", shape=samples.shape)
+        del f[where[0]]
+        f.create_virtual_dataset(where[0], layout, fillvalue=0)
+        for key, value in attrs.items():
+            f[where[0]].attrs[key] = value
+    before = _damage(recording, virtual)
+    assert read_site(recording).n_units == 4  # its source present: read through the mapping
+    source.unlink()
+    _refused(_run(recording, tmp_path / "out"), EXIT_INPUT, capsys, "rec.nwb", where[0].rsplit("/", 1)[0],
+             "source.h5", "cannot be found")
+    assert _sha(recording) == before
+
+
+def test_sounds_needing_more_memory_than_available_are_refused_unread(recording, tmp_path, capsys,
+                                                                     monkeypatch):
+    from ndx_encoding_subspace.io import storage
+
+    before = _sha(recording)
+    monkeypatch.setattr(storage, "available_memory", lambda: 10**6)  # 1 MB: one 1 s sound needs 0.96
+    _refused(_run(recording, tmp_path / "out"), EXIT_INPUT, capsys, "rec.nwb", "stimulus/templates/sound_0",
+             "memory available", "not read")
+    monkeypatch.setattr(storage, "available_memory", lambda: 2 * 10**6)  # each sound fits, not all four
+    _refused(_run(recording, tmp_path / "out"), EXIT_INPUT, capsys, "rec.nwb", "4 presented sounds",
+             "stimulus/templates/sound_0", "memory available")
+    assert _sha(recording) == before and not list((tmp_path / "out").glob("*.results.nwb"))
+
+
+def test_spike_times_declared_far_larger_than_the_file_are_refused_unread(recording, tmp_path, capsys,
+                                                                         monkeypatch):
+    from ndx_encoding_subspace.io import storage
+
+    def grow(f):  # 2**31 spike times (17 GB), the index ending there: a consistent, empty column
+        _redeclare(f, "units/spike_times", (2**31,), chunks=(65536,))
+        ends = f["units/spike_times_index"][()].astype(np.int64)
+        ends[-1] = 2**31
+        attrs = dict(f["units/spike_times_index"].attrs)
+        del f["units/spike_times_index"]
+        index = f.create_dataset("units/spike_times_index", data=ends)
+        for key, value in attrs.items():
+            index.attrs[key] = value
+        index.attrs["target"] = f["units/spike_times"].ref
+    before = _damage(recording, grow)
+    monkeypatch.setattr(storage, "available_memory", lambda: 10**9)
+    _refused(_run(recording, tmp_path / "out"), EXIT_INPUT, capsys, "rec.nwb", "column 'spike_times'",
+             "2147483648 values (17.2 GB)", "memory available", "not read")
+    monkeypatch.setattr(storage, "available_memory", lambda: 10**12)
+    _refused(_run(recording, tmp_path / "out"), EXIT_INPUT, capsys, "rec.nwb", "column 'spike_times'",
+             "never written", "not read")
+    assert _sha(recording) == before
+
+
+# --- presentations that overlap in time ----------------------------------------------------
+
+def test_a_template_longer_than_its_row_overlapping_the_next_presentation_is_refused(recording, tmp_path,
+                                                                                     capsys):
+    def longer(f):  # the first template presented once now lasts 3 s: into the next two rows
+        table = f["intervals/sound_presentations"]
+        names = [n.decode() for n in table["sound"][()]]
+        first_once = next(n for n in names if names.count(n) == 1)
+        path = f"stimulus/templates/{first_once}/data"
+        samples = f[path][()]
+        _redeclare(f, path, (3 * len(samples),))
+        f[path][...] = np.tile(samples, 3)
+    before = _damage(recording, longer)
+    _refused(_run(recording, tmp_path / "out"), EXIT_INPUT, capsys, "rec.nwb",
+             "intervals/sound_presentations", "overlaps row", "end of its sound")
+    assert _sha(recording) == before
+
+
+def test_overlapping_tones_are_refused(tmp_path, capsys):
+    from pynwb.testing.mock.file import mock_NWBFile
+
+    from ndx_encoding_subspace.testing.files import mock_spiking_units
+
+    nwb = mock_NWBFile()
+    for column in ("frequency", "duration"):
+        nwb.add_trial_column(column, column)
+    for i, start in enumerate((1.0, 1.05, 2.0, 3.0)):  # 100 ms tones, the second 50 ms after the first
+        nwb.add_trial(start_time=start, stop_time=start + 0.04, frequency=1000.0 * (i + 1), duration=0.1)
+    mock_spiking_units(spike_times=[np.linspace(0.5, 3.5, 40)] * 2, nwbfile=nwb)
+    path = write_nwb(nwb, tmp_path / "tones.nwb")
+    before = _sha(path)
+    _refused([*_run(path, tmp_path / "out"), "--reader.synthesize_tones", "true"], EXIT_INPUT, capsys,
+             "tones.nwb", "intervals/trials", "row 1 (1.05-1.15 s) overlaps row 0 (1-1.1 s)")
+    assert _sha(path) == before
+
+
 # --- sites that cannot be analysed: refused before any computation, listed by inspect --------
 
 def test_validation_sounds_presented_once_are_refused_before_training(tmp_path, capsys):
@@ -137,7 +380,7 @@ def test_sounds_too_short_for_two_dstrf_samples_are_named(tmp_path, capsys):
     path = write_nwb(mock_site(n_units=3, n_sounds=2, duration=0.2, repeats=(1, 3), seed=3).nwbfile,
                      tmp_path / "short.nwb")
     _refused(_run(path, tmp_path / "out"), EXIT_INPUT, capsys, "short.nwb", "fewer than 2 dSTRF samples",
-             "sound_0")
+             "'sound_00': 20")
 
 
 def test_a_sample_rate_below_the_top_channel_is_said(tmp_path):
@@ -191,3 +434,134 @@ def test_device_indices_are_accepted_and_checked():
     else:
         with pytest.raises(ConfigError, match="numbered from 0"):
             resolve_device(f"cuda:{torch.cuda.device_count()}")
+
+
+# --- damaged work of an earlier run: named in a warning, redone ------------------------------
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A small simulated site, its tiny configuration file, and one finished run of it
+    with the work folder kept (its training checkpoints), as a killed run leaves it."""
+    from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, simulate_site
+    from ndx_encoding_subspace.pipeline import PipelineConfig, run_site
+
+    folder = tmp_path_factory.mktemp("trained")
+    params = SimulationParams.quick(n_units=3, n_estimation_sounds=8, n_validation_sounds=2,
+                                    validation_repeats=4, n_lags=8, max_dim=3, seed=3)
+    recording = simulate_site(params).write_nwb(folder / "site.nwb")
+    config = folder / "tiny.toml"
+    config.write_text("".join(f"[{section}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items())
+                              for section, table in TINY_CONFIG.items()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = run_site(recording, folder / "out", PipelineConfig.from_dict(TINY_CONFIG),
+                          progress=False, keep_workdir=True)
+    result.path.unlink()  # the run was killed before writing its results
+    return recording, config, folder / "out", result.format().splitlines()[1:]
+
+
+def _rerun(trained, tmp_path, damage, capsys) -> tuple[int, str, list[str]]:
+    """Copy the kept run, damage one of its files, run again: (exit code, stderr, table)."""
+    recording, config, kept, _ = trained
+    out = tmp_path / "out"
+    shutil.copytree(kept, out)
+    damage(out / ".site.work")
+    before = _sha(recording)
+    code = main([*_run(recording, out), "--config", str(config)])
+    printed = capsys.readouterr()
+    assert "Traceback" not in printed.err and _sha(recording) == before
+    return code, printed.err, printed.out.splitlines()[1:]
+
+
+def _damage_checkpoint(edit):
+    """Damage the first CNN member's checkpoint: ``edit`` takes and returns its bytes."""
+    def damage(work):
+        path = work / "cnn" / "jk0_init0.pt"
+        path.write_bytes(edit(path.read_bytes()))
+    return damage
+
+
+def _resaved(blob_edit):
+    """Bytes edit that loads the checkpoint, changes it with ``blob_edit`` and saves it."""
+    def edit(raw: bytes) -> bytes:
+        blob = torch.load(io.BytesIO(raw), weights_only=True)
+        buffer = io.BytesIO()
+        torch.save(blob_edit(blob), buffer)
+        return buffer.getvalue()
+    return edit
+
+
+def _narrowed(blob):
+    return {**blob, "model": {k: v[..., :1] for k, v in blob["model"].items()}}
+
+
+def _epoch_as_text(blob):
+    return {**blob, "meta": json.dumps({**json.loads(blob["meta"]), "epoch": "3"})}
+
+
+def _adam_of_other_shapes(blob):
+    one = {"step": torch.tensor(1.0), "exp_avg": torch.zeros(1), "exp_avg_sq": torch.zeros(1)}
+    return {**blob, "optimizer": {"state": {0: one}, "param_groups": []}}
+
+
+DAMAGES = {
+    "half": lambda raw: raw[: len(raw) // 2],
+    "head": lambda raw: raw[:100],
+    "empty": lambda raw: b"",
+    "random": lambda raw: np.random.default_rng(0).bytes(len(raw)),
+    "zeroed-tail": lambda raw: raw[:2000] + bytes(len(raw) - 2000),
+    "text": lambda raw: b"not a checkpoint",
+    "wrong-shapes": _resaved(_narrowed),
+    "bad-meta": _resaved(lambda blob: {**blob, "meta": "{"}),
+    "no-stage": _resaved(lambda blob: {**blob, "meta": json.dumps({"fingerprint": "x"})}),
+    "a-list-for-meta": _resaved(lambda blob: {**blob, "meta": "[1, 2]"}),
+    "text-epoch": _resaved(_epoch_as_text),
+    "no-rng": _resaved(lambda blob: {k: v for k, v in blob.items() if k != "rng"}),
+    "adam-shapes": _resaved(_adam_of_other_shapes),
+    "a-tensor": _resaved(lambda blob: torch.zeros(3)),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["half", "empty", "random", "wrong-shapes", "a-tensor"])
+def test_a_damaged_training_checkpoint_is_named_and_refitted(damage, trained, tmp_path, capsys):
+    code, err, table = _rerun(trained, tmp_path, _damage_checkpoint(DAMAGES[damage]), capsys)
+    assert code == 0, err
+    said = [line for line in err.splitlines() if "checkpoint" in line]
+    assert len(said) == 1 and said[0].startswith("encoding-subspace: warning:"), err
+    assert "cnn/jk0_init0.pt" in said[0] and "member jk0_init0" in said[0], said
+    assert table == trained[3]  # the member fitted again from its seed: the same results
+    assert not list((tmp_path / "out").glob(".*tmp*")) and not (tmp_path / "out" / ".site.work").exists()
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_every_kind_of_damaged_checkpoint_is_said_once_and_ignored(damage, tmp_path):
+    from ndx_encoding_subspace.fitting.checkpoint import Checkpoint
+    from ndx_encoding_subspace.fitting.schedule import TrainingParams, fit_model
+    from ndx_encoding_subspace.models import PopulationCNN
+
+    rng = np.random.default_rng(0)
+    x = [rng.random((80, 5)).astype(np.float32) for _ in range(4)]
+    y = [np.maximum(a @ rng.normal(size=(5, 2)), 0).astype(np.float32) for a in x]
+    params = TrainingParams(max_epochs=2, patience=1, segment_length=40, batch_size=4, device="cpu")
+    torch.manual_seed(0)
+    model = PopulationCNN(5, 2, mix_channels=4, fir_taps=3, hidden=(4, 4))
+    path = tmp_path / "jk3_init1.pt"
+    fit_model(model, x, y, params, checkpoint_path=path)
+    path.write_bytes(DAMAGES[damage](path.read_bytes()))
+    checkpoint = Checkpoint(path, model, x, y, params)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert checkpoint.stage() is None and checkpoint.load(torch.device("cpu")) is None
+    assert len(caught) == 1, [str(w.message) for w in caught]
+    assert str(caught[0].message).startswith(f"{path}: damaged training checkpoint of member jk3_init1")
+
+
+@pytest.mark.slow
+def test_a_checkpoint_of_another_fit_is_refused_not_overwritten(trained, tmp_path, capsys):
+    def swap(work):
+        shutil.copyfile(work / "cnn" / "jk1_init0.pt", work / "cnn" / "jk0_init0.pt")
+    code, err, _ = _rerun(trained, tmp_path, swap, capsys)
+    lines = [line for line in err.splitlines() if not line.startswith("encoding-subspace: warning:")]
+    assert code == EXIT_TRAINING and len(lines) == 1, err
+    assert "cnn/jk0_init0.pt" in lines[0] and "other data, parameters or model" in lines[0]

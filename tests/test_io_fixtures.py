@@ -93,7 +93,7 @@ def _imported_modules(path: Path) -> set[str]:
 
 def test_runtime_modules_do_not_import_the_fixtures():
     assert "ndx_encoding_subspace.errors" in _imported_modules(PACKAGE / "io" / "locate.py")
-    assert "ndx_encoding_subspace.io.dandi" in _imported_modules(PACKAGE / "io" / "__init__.py")
+    assert "ndx_encoding_subspace.data.site" in _imported_modules(PACKAGE / "data" / "__init__.py")
     offenders = []
     for path in sorted(PACKAGE.rglob("*.py")):
         if "testing" in path.relative_to(PACKAGE).parts:

@@ -55,12 +55,14 @@ def test_another_key_or_a_bad_archive_means_recompute(tmp_path):
     save_subspaces(path, "k1", units, shared)
     assert load_subspaces(path, "k2") is None
     path.write_bytes(path.read_bytes()[:200])  # truncated
-    assert load_subspaces(path, "k1") is None
-    with zipfile.ZipFile(path, "w") as z:  # a zip of something else
+    with pytest.warns(UserWarning, match=f"{path}: damaged archive in the work folder"):
+        assert load_subspaces(path, "k1") is None
+    with zipfile.ZipFile(path, "w") as z:  # a zip of something else: no key of ours
         z.writestr("key.npy", b"not an array")
     assert load_subspaces(path, "k1") is None
     np.savez(path, key=np.array([{"a": 1}], dtype=object))  # a pickle is never read
-    assert load_subspaces(path, "k1") is None
+    with pytest.warns(UserWarning, match="damaged archive"):
+        assert load_subspaces(path, "k1") is None
 
 
 def test_the_key_follows_weights_stimuli_and_parameters():
@@ -100,9 +102,11 @@ def test_fits_round_trip_exactly_without_pickles(tmp_path):
     assert load_fit(path, "k2") is None
     assert [p.name for p in tmp_path.iterdir()] == ["fit.pt"]  # no temporary left
     torch.save({"key": "k1", "state": {}, "record": object()}, path)  # a pickle is never run
-    assert load_fit(path, "k1") is None
+    with pytest.warns(UserWarning, match="damaged fit"):
+        assert load_fit(path, "k1") is None
     path.write_bytes(b"not a checkpoint")
-    assert load_fit(path, "k1") is None
+    with pytest.warns(UserWarning, match=f"{path}: damaged fit in the work folder"):
+        assert load_fit(path, "k1") is None
 
 
 def test_the_generic_store_imports_no_stage():

@@ -1,35 +1,24 @@
 """ndx-encoding-subspace: tuning subspaces of deep encoding models, stored in NWB.
 
-Importing the package loads the extension's namespace into pynwb and registers its
-classes; it imports nothing heavier than pynwb, hdmf and numpy.
+Importing the package is light: it imports neither pynwb nor hdmf, so that
+``encoding-subspace --version`` and ``--help`` answer at once. The extension's namespace is
+loaded into pynwb, and its classes are registered, on first use:
+
+* when a class is accessed (``from ndx_encoding_subspace import TuningSubspaceTable``);
+* when :mod:`ndx_encoding_subspace.extension` is imported;
+* when pynwb is imported, before or after this package (:mod:`._registration`), so that
+  ``import ndx_encoding_subspace`` followed by ``NWBHDF5IO(path).read()`` gives the
+  typed classes, as with any NWB extension, and so does every module of the package that
+  reads or writes NWB files.
+
+The subpackages load their names on first use too (:mod:`._lazy`).
 """
 
-from importlib.resources import files
-from pathlib import Path
+from __future__ import annotations
 
-from pynwb import load_namespaces
+from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
-
-# The namespace file of an installed wheel, else the repository's spec/ (editable install).
-_NAME = "ndx-encoding-subspace.namespace.yaml"
-_installed = Path(str(files(__name__))) / "spec" / _NAME
-_path = _installed if _installed.exists() else Path(__file__).resolve().parents[2] / "spec" / _NAME
-load_namespaces(str(_path))
-
-from .extension import (  # noqa: E402
-    EncodingModel,
-    EncodingModels,
-    ModelParameter,
-    ModelScoresTable,
-    SiteSubspace,
-    SpectrogramSeries,
-    SubspaceNonlinearityTable,
-    TrainingLog,
-    TuningSubspaceTable,
-    ragged_column,
-)
+__version__ = "0.2.0"
 
 __all__ = [
     "__version__",
@@ -45,8 +34,41 @@ __all__ = [
     "ragged_column",
 ]
 
+#: the extension's public names, all from :mod:`.extension`
+_EXTENSION = frozenset(__all__) - {"__version__"}
+
+if TYPE_CHECKING:
+    from .extension import (
+        EncodingModel,
+        EncodingModels,
+        ModelParameter,
+        ModelScoresTable,
+        SiteSubspace,
+        SpectrogramSeries,
+        SubspaceNonlinearityTable,
+        TrainingLog,
+        TuningSubspaceTable,
+        ragged_column,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """An extension class, loading the namespace the first time (PEP 562)."""
+    if name in _EXTENSION:
+        from . import extension
+
+        return getattr(extension, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
 from ._aliases import install as _install_aliases  # noqa: E402
+from ._registration import register_with_pynwb as _register_with_pynwb  # noqa: E402
 
 _install_aliases()
+_register_with_pynwb()
 
-del _NAME, _installed, _install_aliases, _path, files, Path, load_namespaces
+del _install_aliases, _register_with_pynwb

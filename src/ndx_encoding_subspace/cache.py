@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,12 @@ def save_fit(path: str | Path, key: str, state: dict[str, torch.Tensor],
     write_bytes(path, lambda f: torch.save(blob, f))
 
 
+def warn_damaged(path: Path, what: str, err: BaseException) -> None:
+    """One warning that the kept ``what`` at ``path`` cannot be read and is computed again."""
+    warnings.warn(f"{path}: damaged {what} in the work folder ({type(err).__name__}: "
+                  f"{str(err)[:120]}); computed again", UserWarning, stacklevel=3)
+
+
 def load_fit(path: str | Path, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
     """``(state, record)`` saved at ``path`` under ``key``; None when absent, unreadable
     or of another key."""
@@ -87,5 +94,6 @@ def load_fit(path: str | Path, key: str) -> tuple[dict[str, torch.Tensor], dict[
         if not isinstance(blob, dict) or blob.get("key") != key:
             return None
         return dict(blob["state"]), json.loads(blob["record"])
-    except Exception:  # any unreadable file is refitted, never trusted
+    except Exception as err:  # any unreadable file is refitted, never trusted
+        warn_damaged(path, "fit", err)
         return None

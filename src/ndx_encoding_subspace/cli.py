@@ -7,6 +7,11 @@ problems that keep the reader from using the file); 4 remote (DANDI / HTTP) fail
 operation (for example an output folder that cannot be created); 8 an optional package
 is missing; 9 some sites of a multi-site run failed (the others finished; a table says
 which and why); 130 interrupted.
+
+Start-up stays light: the flags are built from the parameter sets, which import neither
+torch, scipy nor pynwb, and each command imports what it runs when it runs. So
+``--version``, ``--help`` and argument errors answer at once, and ``run`` reports an input
+that names nothing before it loads the pipeline (``tests/test_cli_startup.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, EncodingSubspaceError, InputError
+from .preflight import is_remote, local_nwb, results_file, results_folder
 
 __all__ = ["main", "build_parser"]
 
@@ -189,7 +195,7 @@ def _run(args: argparse.Namespace) -> int:
 
     config = _run_config(args)
     out = args.out or Path("encoding-subspace-results")
-    sites = expand_inputs(args.input, reader=config.reader)
+    sites = expand_inputs(args.input, reader=config.reader)  # before the pipeline loads
     many = (len(sites) > 1 or args.workers is not None or args.scheduler or args.scheduler_file
             or args.population != "site")
     if not many:
@@ -228,12 +234,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return _run(args)
     if args.command == "summarize":
+        results_folder(args.out)  # before the summary's modules load
         from .viz.report.dataset import summarize
 
         summary = summarize(args.out)
         print("\n".join(f"{name}: {path}" for name, path in summary.files.items()))
         return 0
     if args.command == "inspect":
+        if not is_remote(str(args.input)):
+            local_nwb(args.input)  # before the readers load
         from .io import inspect_nwb
         from .pipeline.checks import site_problems
 
@@ -248,6 +257,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             return EXIT_UNUSABLE
         return 0
     if args.command == "report":
+        results_file(args.results)  # before the loader loads
         from .viz.report import write_report
 
         print(f"report: {write_report(args.results, args.out, overwrite=True)}")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy import ndimage
 
 from ..errors import InvalidDataError
 from ..params import Params, check_choice, check_range
@@ -100,6 +99,8 @@ def tiling(projections: np.ndarray, predictions: np.ndarray,
            params: TilingParams | None = None) -> Tiling:
     """Response regions from shared-space projections ``[time, >= n_dims]`` and predicted
     responses ``[time, units]`` (see the module docstring)."""
+    from scipy import ndimage  # here: the parameters above import without scipy
+
     params = params or TilingParams()
     x = np.asarray(projections, dtype=np.float64)
     y = np.asarray(predictions, dtype=np.float64)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from ..errors import InvalidDataError
 from ..params import Params, check_range
@@ -113,6 +112,8 @@ def spike_widths(
     ndarray of float, (units,)
         Width in ms; NaN for a flat waveform or one without a peak after its trough.
     """
+    from scipy.signal import resample_poly  # here: the parameters above import without scipy
+
     p = params or CellTypeParams()
     w = np.asarray(waveforms_mean, dtype=np.float64)
     if w.ndim not in (2, 3):

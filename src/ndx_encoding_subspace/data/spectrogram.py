@@ -44,7 +44,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.fft
 
 from ..errors import InvalidDataError
 from ..params import Params, check_choice, check_range
@@ -237,6 +236,8 @@ def channel_power(
     name : str
         Used in error messages.
     """
+    import scipy.fft  # here: the parameters above import without scipy
+
     p = params or SpectrogramParams()
     x = _check_waveform(waveform, sample_rate, name)
     fs = float(sample_rate)

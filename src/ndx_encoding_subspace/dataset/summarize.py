@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, ResultsError
+from ..errors import ResultsError
+from ..preflight import results_folder
 from ..results.loader import load_results
 from .pairs import pair_indices, pair_similarities, pairs_table
 from .params import DatasetParams
@@ -92,10 +93,8 @@ def build_summary(out: str | Path, params: DatasetParams | None = None) -> Datas
     ResultsError
         The run's site record cannot be read.
     """
-    out = Path(out)
+    out = results_folder(out)
     params = params or DatasetParams()
-    if not out.is_dir():
-        raise ConfigError(f"{out}: not a folder of results files")
     found, loaded = _load_sites(out, params)
     units = Table.concat([s.units for s in found], list(UNIT_COLUMNS))
     dimensions = Table.concat([s.dimensions for s in found], list(DIMENSION_COLUMNS))

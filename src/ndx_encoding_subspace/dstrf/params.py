@@ -1,16 +1,23 @@
-"""Parameters of the dSTRF step, its result type and the paper's sample of bins."""
+"""Parameters of the dSTRF step, its result type and the paper's sample of bins.
+
+torch is imported by the methods that need a device only: the parameters themselves are
+light (the command line builds its flags from them).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..compute import items_per_batch
 from ..errors import ConfigError
 from ..params import Params, check_range
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["CPU_CHUNK", "DEVICE_CHUNK", "DSTRFParams", "DSTRFChunk", "sample_times", "window_bytes"]
 
@@ -96,6 +103,8 @@ class DSTRFParams(Params):
 
     def torch_device(self) -> torch.device:
         """The device to compute on."""
+        import torch
+
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)

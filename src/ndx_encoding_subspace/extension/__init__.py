@@ -3,11 +3,12 @@
 Every class is written by hand rather than generated with ``get_class`` for one of two
 reasons: generated constructors accept positional arguments (ours are keyword-only), and
 each type has accessors that return numpy arrays for one unit. Only pynwb, hdmf and numpy
-are imported here, so that reading a results file stays light.
+are imported here, so that reading a results file stays light. Importing this package
+loads the namespace and registers the classes (:mod:`._namespace`).
 
 Modules, one type family each:
 
-* :mod:`._namespace`: the namespace name and the docval conventions shared by every class;
+* :mod:`._namespace`: loads the namespace; its name and the docval conventions of every class;
 * :mod:`.columns`: :func:`ragged_column` and the per-row accessors of the per-unit tables;
 * :mod:`.spectrogram`: :class:`SpectrogramSeries`, the models' input;
 * :mod:`.models`: :class:`ModelParameter`, :class:`TrainingLog`, :class:`ModelScoresTable`,
@@ -20,10 +21,9 @@ Modules, one type family each:
 from __future__ import annotations
 
 # Order matters. ``register_class`` and ``register_map`` need the namespace loaded into
-# pynwb; ``ndx_encoding_subspace/__init__.py`` loads it before it imports this package, and
-# Python runs that file before any module of this package, however it is imported. Then
-# the modules run in the order the types depend on each other: ``_namespace`` first, and
-# every type after the types its constructor accepts.
+# pynwb: ``_namespace`` loads it, so it runs first (every class module imports it too).
+# Then the modules run in the order the types depend on each other: every type after the
+# types its constructor accepts.
 # isort: off
 from ._namespace import NAMESPACE as NAMESPACE
 from .columns import ragged_column

@@ -1,15 +1,26 @@
-"""The namespace the classes are registered in, and the docval conventions they share.
+"""The namespace the classes are registered in, loaded here, and the docval conventions.
 
-``ndx_encoding_subspace/__init__.py`` loads the namespace file into pynwb before it imports
-this package (Python always runs a package's ``__init__`` before any of its submodules),
-so ``register_class`` and ``register_map`` find every type here.
+Every class module imports this one first (and :mod:`..extension` imports it before any
+class module), so the namespace file is loaded into pynwb before ``register_class`` and
+``register_map`` look for the types. The file is the installed wheel's, else the
+repository's ``spec/`` (an editable install).
 """
 
 from __future__ import annotations
 
+from importlib.resources import files
+from pathlib import Path
+
 from hdmf.utils import AllowPositional
+from pynwb import load_namespaces
 
 NAMESPACE = "ndx-encoding-subspace"
+
+_FILE = "ndx-encoding-subspace.namespace.yaml"
+_installed = Path(str(files(__name__.split(".")[0]))) / "spec" / _FILE
+load_namespaces(str(_installed if _installed.exists()
+                    else Path(__file__).resolve().parents[3] / "spec" / _FILE))
+del _installed
 
 # Constructors are keyword-only.
 _KW = {"allow_positional": AllowPositional.ERROR}

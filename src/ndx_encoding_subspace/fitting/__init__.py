@@ -1,10 +1,19 @@
-"""Fitting encoding models: the one training schedule, batched members, ensembles, scores."""
+"""Fitting encoding models: the one training schedule, batched members, ensembles, scores.
 
-from .ensemble import Ensemble, EnsembleParams, fit_ensemble, member_seed
-from .members import fit_members
-from .schedule import FitRecord, TrainingParams, fit_model, resolve_device
-from .scores import UnitScores, ccnorm, pearson_r, score_model, score_predictions
+Names load on first use (:mod:`.._lazy`): the parameters (:mod:`.training_params`) without
+torch.
+"""
+
+from .._lazy import attach
 
 __all__ = ["TrainingParams", "FitRecord", "fit_model", "fit_members", "resolve_device",
            "EnsembleParams", "Ensemble", "fit_ensemble", "member_seed",
            "UnitScores", "pearson_r", "ccnorm", "score_model", "score_predictions"]
+
+attach(__name__, {
+    "training_params": ("TrainingParams", "EnsembleParams", "resolve_device"),
+    "ensemble": ("Ensemble", "fit_ensemble", "member_seed"),
+    "members": ("fit_members",),
+    "schedule": ("FitRecord", "fit_model"),
+    "scores": ("UnitScores", "ccnorm", "pearson_r", "score_model", "score_predictions"),
+})

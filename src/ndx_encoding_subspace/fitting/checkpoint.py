@@ -5,6 +5,12 @@ current stage, the batch-order generator's state and a JSON string with the sche
 progress (:class:`~.record.Progress` fields plus ``stage`` and ``fingerprint``); it is
 read back with ``weights_only=True``, so it holds no pickled objects.
 
+A file that cannot be read back as this fit's checkpoint (truncated, overwritten with
+other bytes, empty, or holding tensors of other names or shapes) is damaged: it is named
+in a one-line warning and the member is fitted again from the start, the next save
+replacing the file. A whole, readable checkpoint of another fit (another model, data or
+parameters) is not damage: it is refused, since it may be that fit's only copy.
+
 The optimiser's state is always that of an Adam over the one model's parameters, as a
 fit alone writes it; for a member of a batched fit it is cut out of the shared
 optimiser (:func:`member_adam_state`) and put back into one (:func:`load_member_adam`),
@@ -14,8 +20,11 @@ way round.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import io
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,9 +35,39 @@ from torch import nn
 
 from ..atomic import write_bytes
 from ..errors import TrainingError
+from .record import Progress
 from .training_params import TrainingParams
 
 __all__ = ["Checkpoint", "member_adam_state", "load_member_adam"]
+
+#: the stages a checkpoint can stand at
+STAGES = ("single", "stage1", "stage2", "done")
+
+
+class _Damaged(Exception):
+    """A checkpoint file that is not a whole checkpoint of the expected shapes."""
+
+
+def _check_progress(meta: Any) -> dict[str, Any]:
+    """``meta`` when it is a progress record (:class:`~.record.Progress` fields of their
+    types, a fingerprint and a stage); else :class:`_Damaged`."""
+    if not isinstance(meta, dict) or not isinstance(meta.get("fingerprint"), str) \
+            or meta.get("stage") not in STAGES:
+        raise _Damaged("progress record without fingerprint or stage")
+    numbers = (int, float)
+    for f in dataclasses.fields(Progress):
+        value = meta.get(f.name)
+        if f.name == "history":
+            ok = isinstance(value, dict) and all(isinstance(value.get(k), list)
+                                                 for k in ("stage", "train_loss", "val_loss"))
+        elif f.name == "selection_loss":
+            ok = value is None or isinstance(value, numbers)
+        else:
+            kind = numbers if "float" in str(f.type) else int
+            ok = isinstance(value, kind) and not isinstance(value, bool)
+        if not ok:
+            raise _Damaged(f"progress record with {f.name} = {str(value)[:40]!r}")
+    return meta
 
 
 def fingerprint(model: nn.Module, inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
@@ -50,6 +89,9 @@ class Checkpoint:
                  targets: Sequence[np.ndarray], params: TrainingParams) -> None:
         self.path = path
         self.fingerprint = fingerprint(model, inputs, targets, params)
+        self.shapes = {name: tuple(v.shape) for name, v in model.state_dict().items()}
+        self.parameter_shapes = [tuple(p.shape) for p in model.parameters()]
+        self.damaged = False  # said once; the file is ignored until the next save
 
     def save(self, model: nn.Module, optimizer: dict[str, Any],
              best: dict[str, torch.Tensor] | None, gen: torch.Generator, meta: dict[str, Any]) -> None:
@@ -59,30 +101,105 @@ class Checkpoint:
                 "best": best or {}, "rng": gen.get_state(),
                 "meta": json.dumps({"fingerprint": self.fingerprint, **meta})}
         write_bytes(self.path, lambda handle: torch.save(blob, handle))
+        self.damaged = False
 
     def load(self, device: torch.device) -> dict[str, Any] | None:
-        """The saved blob (``meta`` decoded), or None when there is no file yet.
+        """The saved blob (``meta`` decoded, ``rng`` on the CPU), or None when there is
+        no file yet or the file is damaged (said in a warning, once).
 
         Raises
         ------
         TrainingError
-            The file was written by a fit with another model, data or parameters.
+            The file is a whole checkpoint written by a fit with another model, data or
+            parameters.
+        OSError
+            The file exists but cannot be read (permissions, a failing disk).
         """
-        if not self.path.exists():
+        if self.damaged or not self.path.exists():
             return None
-        blob = torch.load(self.path, map_location=device, weights_only=True)
-        blob["meta"] = json.loads(blob["meta"])
-        if blob["meta"].get("fingerprint") != self.fingerprint:
+        raw = self.path.read_bytes()
+        try:
+            blob = self._decode(raw, device)
+        except _Damaged as err:
+            self.damaged = True
+            warnings.warn(
+                f"{self.path}: damaged training checkpoint of member {self.path.stem} ({err}); "
+                "that member is fitted again from the start", stacklevel=2,
+            )
+            return None
+        return blob
+
+    def stage(self) -> str | None:
+        """The stage the saved fit stands at (``done`` when finished); None without a
+        usable file."""
+        blob = self.load(torch.device("cpu"))
+        return None if blob is None else str(blob["meta"]["stage"])
+
+    def _decode(self, raw: bytes, device: torch.device) -> dict[str, Any]:
+        """The checkpoint held in ``raw``, checked against this fit's shapes.
+
+        Raises
+        ------
+        _Damaged
+            Saying what is wrong, in a few words.
+        TrainingError
+            A progress record of another fit (tensors then unchecked: another model's).
+        """
+        if not raw:
+            raise _Damaged("empty file")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch's notes on unusual pickles
+                blob = torch.load(io.BytesIO(raw), map_location=device, weights_only=True)
+        except Exception as err:  # any unreadable content is damage; nothing of it runs
+            raise _Damaged(f"{len(raw)} bytes that are not a whole torch file: "
+                           f"{type(err).__name__}") from err
+        if not isinstance(blob, dict) or set(blob) != {"model", "optimizer", "best", "rng", "meta"}:
+            raise _Damaged("not a checkpoint's dictionary")
+        try:
+            meta = json.loads(blob["meta"])
+        except (TypeError, ValueError) as err:
+            raise _Damaged("unreadable progress record") from err
+        blob["meta"] = _check_progress(meta)
+        if meta["fingerprint"] != self.fingerprint:  # a whole checkpoint, of another fit
             raise TrainingError(
                 f"checkpoint {self.path}: written by a fit with other data, parameters or model; "
                 "delete it to start again"
             )
+        self._check_state(blob["model"], "model weights", empty=False)
+        self._check_state(blob["best"], "best weights", empty=True)
+        self._check_adam(blob["optimizer"])
+        rng = blob["rng"]
+        if (not isinstance(rng, torch.Tensor) or rng.dtype != torch.uint8
+                or rng.numel() != torch.Generator().get_state().numel()):
+            raise _Damaged("batch-order generator state of another size")
+        blob["rng"] = rng.cpu()
         return blob
 
-    def stage(self) -> str | None:
-        """The stage the saved fit stands at (``done`` when finished), None without a file."""
-        blob = self.load(torch.device("cpu"))
-        return None if blob is None else str(blob["meta"]["stage"])
+    def _check_state(self, state: Any, what: str, *, empty: bool) -> None:
+        if empty and isinstance(state, dict) and not state:
+            return
+        if not isinstance(state, dict) or set(state) != set(self.shapes):
+            raise _Damaged(f"{what} of other names")
+        for name, shape in self.shapes.items():
+            v = state[name]
+            if not isinstance(v, torch.Tensor) or tuple(v.shape) != shape:
+                raise _Damaged(f"{what}: {name} is not a tensor of shape {shape}")
+
+    def _check_adam(self, saved: Any) -> None:
+        if isinstance(saved, dict) and not saved:
+            return
+        if (not isinstance(saved, dict) or not isinstance(saved.get("state"), dict)
+                or not isinstance(saved.get("param_groups"), list)):
+            raise _Damaged("optimiser state of another form")
+        for k, values in saved["state"].items():
+            if (not isinstance(k, int) or not 0 <= k < len(self.parameter_shapes)
+                    or not isinstance(values, dict)):
+                raise _Damaged("optimiser state of other parameters")
+            for key, v in values.items():
+                shape = () if key == "step" else self.parameter_shapes[k]
+                if not isinstance(v, torch.Tensor) or tuple(v.shape) != shape:
+                    raise _Damaged(f"optimiser state {key} of parameter {k} is not of shape {shape}")
 
 
 def member_adam_state(opt: torch.optim.Adam, params: Sequence[torch.Tensor], lr: float) -> dict[str, Any]:

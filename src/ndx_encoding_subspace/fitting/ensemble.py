@@ -39,46 +39,15 @@ from torch import nn
 
 from ..data.site import SiteData
 from ..errors import ConfigError
-from ..params import Params, check_range
 from .batching import member_groups
 from .checkpoint import Checkpoint
 from .memberdata import shared_data
 from .memberset import MemberSet, layout
 from .schedule import FitRecord, Schedule, TrainingParams, fit_model
 from .segments import check_data
-from .training_params import resolve_device
+from .training_params import EnsembleParams, resolve_device
 
 __all__ = ["EnsembleParams", "Ensemble", "fit_ensemble", "member_seed"]
-
-
-@dataclasses.dataclass(frozen=True)
-class EnsembleParams(Params):
-    """Ensemble size (paper: 8 jackknifes x 4 initialisations, best kept per jackknife).
-
-    Parameters
-    ----------
-    n_jackknife, n_init : int
-        Jackknifes, and initialisations fitted per jackknife.
-    batch_members : int
-        Most fits trained at once as one batched model: 0 (default) as many as the
-        device's free memory holds; ``n >= 1`` at most ``n`` (1: one after another).
-        Does not change results (beyond float rounding).
-    """
-
-    n_jackknife: int = 8
-    n_init: int = 4
-    batch_members: int = dataclasses.field(
-        default=0,
-        metadata={"help": "most ensemble fits trained at once (0: as many as fit in memory); "
-                          "no effect on results"},
-    )
-
-    def validate(self) -> None:
-        for name in ("n_jackknife", "n_init", "batch_members"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(f"{name} must be an integer, got {value!r}")
-            check_range(name, value, 0 if name == "batch_members" else 1)
 
 
 def member_seed(seed: int, jackknife: int, init: int) -> int:

@@ -109,19 +109,21 @@ def shuffle_floor(
 def _clip_list(trials: ArrayOrList) -> list[np.ndarray]:
     clips = [trials] if isinstance(trials, np.ndarray) else list(trials)
     out = []
-    for c in clips:
+    for i, c in enumerate(clips):
         c = np.asarray(c, dtype=np.float64)
         if c.ndim == 2:
             c = c[:, :, None]
+        which = f"validation sound {i} of {len(clips)}"
         if c.ndim != 3:
-            raise InvalidDataError(f"trials: expected [repeats, time, units], got shape {c.shape}")
+            raise InvalidDataError(f"{which}: responses must be [repeats, time, units], got shape {c.shape}")
         if c.shape[0] < 2:
-            raise InvalidDataError(f"trials: signal power needs >= 2 repeats, got {c.shape[0]}")
+            raise InvalidDataError(f"{which}: presented {c.shape[0]} time(s); scoring against the "
+                                   "signal power needs at least 2 repeats of every validation sound")
         if not np.all(np.isfinite(c)):
-            raise InvalidDataError("trials: hold NaN or inf")
+            raise InvalidDataError(f"{which}: responses hold NaN or inf")
         out.append(c)
     if not out:
-        raise InvalidDataError("trials: no clips given")
+        raise InvalidDataError("no validation sounds to score on")
     return out
 
 

@@ -1,16 +1,23 @@
-"""Parameters of a fit (:class:`TrainingParams`) and the device they name."""
+"""Parameters of a fit (:class:`TrainingParams`), of an ensemble of fits
+(:class:`EnsembleParams`), and the device they name.
+
+torch is imported by :func:`resolve_device` only: the parameters themselves are light
+(the command line builds its flags from them).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import re
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..params import Params, check_choice, check_range
 
-__all__ = ["TrainingParams", "resolve_device"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["TrainingParams", "EnsembleParams", "resolve_device"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +68,42 @@ class TrainingParams(Params):
                 raise ConfigError(f"{name} must be an integer, got {getattr(self, name)!r}")
 
 
+@dataclasses.dataclass(frozen=True)
+class EnsembleParams(Params):
+    """Ensemble size (paper: 8 jackknifes x 4 initialisations, best kept per jackknife).
+
+    The ensemble itself is :func:`~ndx_encoding_subspace.fitting.ensemble.fit_ensemble`'s.
+
+    Parameters
+    ----------
+    n_jackknife, n_init : int
+        Jackknifes, and initialisations fitted per jackknife.
+    batch_members : int
+        Most fits trained at once as one batched model: 0 (default) as many as the
+        device's free memory holds; ``n >= 1`` at most ``n`` (1: one after another).
+        Does not change results (beyond float rounding).
+    """
+
+    n_jackknife: int = 8
+    n_init: int = 4
+    batch_members: int = dataclasses.field(
+        default=0,
+        metadata={"help": "most ensemble fits trained at once (0: as many as fit in memory); "
+                          "no effect on results"},
+    )
+
+    def validate(self) -> None:
+        for name in ("n_jackknife", "n_init", "batch_members"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{name} must be an integer, got {value!r}")
+            check_range(name, value, 0 if name == "batch_members" else 1)
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> cuda when available, else cpu; ``cuda`` must be available."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):

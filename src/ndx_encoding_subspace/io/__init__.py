@@ -8,18 +8,12 @@
   (tone frequency, level, duration) of sessions without waveforms, and their tones;
 * :class:`ReaderParams` -- every choice the reader makes, overridable.
 
-The layouts the reader recognises are in :mod:`.layouts` (one module each).
+The layouts the reader recognises are in :mod:`.layouts` (one module each). Names load
+on first use (:mod:`.._lazy`): :class:`ReaderParams` and the DANDI identifiers without
+pynwb or h5py.
 """
 
-from .dandi import DandiRef, RemoteAsset, is_remote, list_assets, parse_dandi_id, resolve_remote
-from .inspect import InspectionReport, inspect_nwb
-from .locate import Layout, Presentation, SoundSeries, inventory, locate
-from .open import OpenedNWB, open_nwb
-from .parameters import ParameterTable, parameter_tables
-from .reader_params import ReaderParams
-from .site_reader import build_site, read_site, split_sounds
-from .tones import synthesize_tones
-from .units import bin_counts, read_units
+from .._lazy import attach
 
 __all__ = [
     "ReaderParams",
@@ -47,3 +41,16 @@ __all__ = [
     "list_assets",
     "resolve_remote",
 ]
+
+attach(__name__, {
+    "dandi": ("DandiRef", "RemoteAsset", "is_remote", "list_assets", "parse_dandi_id",
+              "resolve_remote"),
+    "inspect": ("InspectionReport", "inspect_nwb"),
+    "locate": ("Layout", "Presentation", "SoundSeries", "inventory", "locate"),
+    "open": ("OpenedNWB", "open_nwb"),
+    "parameters": ("ParameterTable", "parameter_tables"),
+    "reader_params": ("ReaderParams",),
+    "site_reader": ("build_site", "read_site", "split_sounds"),
+    "tones": ("synthesize_tones",),
+    "units": ("bin_counts", "read_units"),
+})

@@ -8,6 +8,7 @@ not NWB, network failure); everything else it finds missing or wrong is listed i
 from __future__ import annotations
 
 import dataclasses
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -167,31 +168,34 @@ def inspect_nwb(
         When the file cannot be opened.
     """
     reader = reader or ReaderParams()
-    with open_nwb(source, reader=reader) as opened, opened.reading("the file's layout"):
-        nwbfile = opened.nwbfile
-        inv = inventory(nwbfile, reader)
-        problems: list[str] = []
-        use: dict[str, Any] = {}
-        site: dict[str, Any] = {}
-        try:
-            layout = locate(nwbfile, opened.name, reader)
-        except InputError as err:
-            problems.append(str(err))
-        else:
-            use = _use(layout)
-            if check:
-                site, site_problems = _site_summary(opened, reader, spectrogram, validate)
-                problems.extend(site_problems)
-        return InspectionReport(
-            source=opened.name,
-            metadata=_metadata(nwbfile),
-            units=[_units_summary(p, u) for p, u in inv.units],
-            sounds=[_sound_summary(s) for s in (*inv.templates, *inv.continuous)],
-            presentations=[_table_summary(t) for t in inv.tables],
-            use=use,
-            site=site,
-            problems=problems,
-        )
+    try:
+        with open_nwb(source, reader=reader) as opened, opened.reading("the file's layout"):
+            nwbfile = opened.nwbfile
+            inv = inventory(nwbfile, reader)
+            problems: list[str] = []
+            use: dict[str, Any] = {}
+            site: dict[str, Any] = {}
+            try:
+                layout = locate(nwbfile, opened.name, reader)
+            except InputError as err:
+                problems.append(str(err))
+            else:
+                use = _use(layout)
+                if check:
+                    site, site_problems = _site_summary(opened, reader, spectrogram, validate)
+                    problems.extend(site_problems)
+            return InspectionReport(
+                source=opened.name,
+                metadata=_metadata(nwbfile),
+                units=[_units_summary(p, u) for p, u in inv.units],
+                sounds=[_sound_summary(s) for s in (*inv.templates, *inv.continuous)],
+                presentations=[_table_summary(t) for t in inv.tables],
+                use=use,
+                site=site,
+                problems=problems,
+            )
+    finally:
+        gc.collect()  # as read_site does: hdmf's reference cycles freed in this thread
 
 
 def _use(layout: Any) -> dict[str, Any]:

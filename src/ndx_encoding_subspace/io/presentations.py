@@ -26,6 +26,7 @@ from hdmf.common import VectorIndex
 from ..errors import InvalidDataError
 from .inventory import Presentation, SoundSeries, TableInfo, is_ts_reference
 from .names import STIMULUS_FLAG_COLUMNS, TYPE_COLUMNS, NameIndex, display_name, is_baseline_value, name_key
+from .storage import check_whole
 
 __all__ = [
     "RowRef",
@@ -159,6 +160,9 @@ def baseline_mask(info: TableInfo, refs: list[RowRef]) -> tuple[np.ndarray, str]
 def row_times(info: TableInfo, rows: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Onset and end of every row (end NaN without a stop column); the ``rows`` used are
     checked finite with the end not before the onset."""
+    for column in (info.onset, info.stop):
+        if column:
+            check_whole(info.table[column].data, f"{name}: {info.path} column {column!r}")
     start = np.asarray(info.table[info.onset].data[:], dtype=np.float64)
     stop = (
         np.asarray(info.table[info.stop].data[:], dtype=np.float64)
@@ -192,6 +196,11 @@ def template_rows(
 ) -> RowsRead:
     """Presentations of templates named by ``column`` (names matched by :func:`~.names.name_key`).
 
+    A presentation plays its template (from a TimeSeriesReference's first sample and
+    count, when the row holds one); samples beyond the template's end are refused. It
+    lasts until the row's stop or the end of its sound, whichever is later: its spikes
+    are counted over the whole sound, so that is the span checked for overlaps.
+
     With ``strict`` every name must match a template: the first that does not ends the
     reading (no presentations), so that a column of other names (trial ids) costs little.
     """
@@ -211,22 +220,27 @@ def template_rows(
         elif strict:
             return RowsRead([], int(baseline.sum()), "", index.unmatched, index.n_unmatched)
     start, stop = row_times(info, np.array([m[0] for m in matched], dtype=int), name)
-    out = []
+    spans, beyond = [], []
     for row, series, ref in matched:
         first = ref.idx_start or 0
         count = ref.count if ref.count is not None else series.n_samples
+        if first + count > series.n_samples:
+            beyond.append((row, series))
         end = stop[row]
-        if not np.isfinite(end):
-            if not series.rate:
-                raise InvalidDataError(
-                    f"{name}: {info.path} has no stop column and {series.path} no sample rate"
-                )
-            end = start[row] + count / series.rate
-        out.append(
-            Presentation(
-                _label(series, first, count), float(start[row]), float(end), row, series, first, count
-            )
+        if not np.isfinite(end) and not series.rate:
+            raise InvalidDataError(f"{name}: {info.path} has no stop column and {series.path} no sample rate")
+        if series.rate:  # its spikes are counted over the whole sound, whatever the row's stop
+            sound_end = start[row] + count / series.rate
+            end = max(end, sound_end) if np.isfinite(end) else sound_end
+        spans.append((row, series, first, count, float(end), _label(series, first, count)))
+    if beyond:
+        row, series = beyond[0]
+        raise InvalidDataError(
+            f"{name}: {info.path} rows {format_rows([b[0] for b in beyond])} present samples beyond the "
+            f"end of their sound (row {row}: {series.path}, {series.n_samples} samples)"
         )
+    out = [Presentation(label, float(start[row]), end, row, series, first, count)
+           for row, series, first, count, end, label in spans]
     return RowsRead(out, int(baseline.sum()), "", list(index.unmatched), index.n_unmatched)
 
 

@@ -6,9 +6,12 @@ Steps (METHOD.md sections 1 and 6):
    their presentations (:mod:`~ndx_encoding_subspace.io.layouts`). Presentations of the same
    sound carry the same name: the same template, the same name in a table (path, extension
    and case ignored), or, for one series per presentation, identical samples.
-2. Every distinct sound's waveform is read once (channel ``reader.channel``, scaled by the
-   series' ``conversion`` and ``offset``), checked for NaN/inf, and turned into a
-   spectrogram; all spectrograms of the site are min-max scaled together.
+2. Every distinct sound's waveform is read once, only its presented samples, after every
+   sound has been checked (:mod:`~ndx_encoding_subspace.io.storage`: declared length,
+   memory, samples never written to the file); it is taken from channel
+   ``reader.channel``, scaled by the series' ``conversion`` and ``offset``, checked for
+   NaN/inf, and turned into a spectrogram; all spectrograms of the site are min-max
+   scaled together.
 3. Spike counts of every presentation: bin ``b`` holds the spikes with
    ``floor((t - start) / bin_size) == b`` for the number of bins of the sound's
    spectrogram.
@@ -21,6 +24,7 @@ Steps (METHOD.md sections 1 and 6):
 
 from __future__ import annotations
 
+import gc
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -35,7 +39,9 @@ from ..data.spectrogram import SpectrogramParams, filterbank_frequencies, minmax
 from ..errors import ConfigError, InvalidDataError
 from .locate import Layout, Presentation, locate
 from .open import OpenedNWB, open_nwb
+from .presentations import format_rows
 from .reader_params import ReaderParams
+from .storage import check_demand, check_span
 from .units import bin_counts, read_units, recording_span
 
 if TYPE_CHECKING:
@@ -81,9 +87,16 @@ def read_site(
         Each message names the file and the object.
     """
     reader = reader or ReaderParams()
-    with open_nwb(source, reader=reader) as opened, opened.reading("units and sounds"):
-        return build_site(opened, reader=reader, spectrogram_params=spectrogram, celltype=celltype,
-                          name=name, progress=progress)
+    try:
+        with open_nwb(source, reader=reader) as opened, opened.reading("units and sounds"):
+            return build_site(opened, reader=reader, spectrogram_params=spectrogram, celltype=celltype,
+                              name=name, progress=progress)
+    finally:
+        # hdmf's readers are held in reference cycles whose finalizers take h5py's lock:
+        # freed here, in the thread that read the file, once it is closed, rather than
+        # by a collection in whichever thread allocates next (which would wait for that
+        # lock while this thread holds it reading another file)
+        gc.collect()
 
 
 def _site_name(opened: OpenedNWB) -> str:
@@ -103,26 +116,6 @@ def _above_nyquist(sounds: list[str], rate: float, params: SpectrogramParams) ->
             f"{rate / 2:g} to use every channel")
 
 
-def _check_declared_size(pres: Presentation, name: str, max_sound_s: float) -> None:
-    """Refuse a presentation longer than ``max_sound_s`` from its declared shape, unread."""
-    series = pres.series
-    data = series.series.data
-    shape = getattr(data, "shape", None)
-    total = int(shape[0]) if shape is not None and len(shape) else series.n_samples
-    n = max(0, min(pres.n_samples, total - pres.first_sample))
-    if not series.rate or n / series.rate <= max_sound_s:
-        return
-    dtype = getattr(data, "dtype", None)
-    itemsize = np.dtype(dtype).itemsize if dtype is not None else 8
-    size = n * max(series.n_channels, 1) * itemsize
-    raise InvalidDataError(
-        f"{name}: sound {pres.sound!r} ({series.path}) declares {n} samples x {series.n_channels} "
-        f"channel(s) at {series.rate:g} Hz: {n / series.rate:g} s ({size / 1e9:.3g} GB as stored), "
-        f"longer than reader.max_sound_s = {max_sound_s:g} s; not read (check the series' shape "
-        "and rate, or raise reader.max_sound_s)"
-    )
-
-
 def read_waveform(
     pres: Presentation, channel: int, name: str, max_sound_s: float | None = None
 ) -> np.ndarray:
@@ -140,15 +133,19 @@ def read_waveform(
         ``reader.max_sound_s`` (None: its default): a longer presentation, by its declared
         shape and rate, is refused before it is read.
 
+    Only the presentation's samples are read, after :func:`~.storage.check_span` (length,
+    memory, samples never written to the file).
+
     Raises
     ------
     InvalidDataError
-        Longer than ``max_sound_s``, empty, or holding NaN or inf.
+        Longer than ``max_sound_s``, more than the memory allows, with samples that are
+        not in the file, empty, or holding NaN or inf.
     ConfigError
         ``channel`` beyond the sound's channels.
     """
     limit = ReaderParams().max_sound_s if max_sound_s is None else max_sound_s
-    _check_declared_size(pres, name, limit)
+    check_span(pres, name, limit)
     series = pres.series
     stop = pres.first_sample + pres.n_samples
     data = np.asarray(series.series.data[pres.first_sample : stop], dtype=np.float64)
@@ -199,11 +196,14 @@ def _check_in_recording(layout: Layout, span: tuple[float, float], name: str) ->
     lo, hi = span
     outside = [p for p in layout.presentations if p.start >= hi or p.stop <= lo]
     if outside:
-        what = (
-            f"{layout.table} rows {[p.row for p in outside][:10]}"
-            if layout.table
-            else f"presentations {[p.series.path for p in outside][:10]}"
-        )
+        if layout.table:
+            what = f"{layout.table} rows {format_rows([p.row for p in outside])}"
+        else:  # one series per presentation, or segments of one series
+            said = [p.series.path if p.sound == p.series.name else f"{p.sound} of {p.series.path}"
+                    for p in outside[:5]]
+            more = f", ... ({len(outside)} in all)" if len(outside) > 5 else ""
+            what = "presentations " + ", ".join(
+                f"{w} ({p.start:g}-{p.stop:g} s)" for w, p in zip(said, outside, strict=False)) + more
         raise InvalidDataError(
             f"{name}: {what} lie outside the recording ({lo:g} to {hi:g} s, from spike times and acquisition)"
         )
@@ -242,17 +242,22 @@ def build_site(
             order.append(pres.sound)
             first[pres.sound] = pres
         starts.setdefault(pres.sound, []).append(pres.start)
-    raw, silent, notes = [], [], []
-    slow: dict[float, list[str]] = {}
-    for i, sound in enumerate(order):
-        if progress is not None:
-            progress("reading sounds and spectrograms", i, len(order))
+    for sound in order:  # every sound checked before any is read
         pres = first[sound]
         if not pres.series.rate:
             raise InvalidDataError(
                 f"{label}: sound {sound!r} ({pres.series.path}) has no sample rate "
                 "(neither rate nor regular timestamps)"
             )
+        check_span(pres, label, reader.max_sound_s)
+    check_demand([first[s] for s in order], label, spec_params.bin_size, spec_params.n_channels,
+                 len(spikes.times))
+    raw, silent, notes = [], [], []
+    slow: dict[float, list[str]] = {}
+    for i, sound in enumerate(order):
+        if progress is not None:
+            progress("reading sounds and spectrograms", i, len(order))
+        pres = first[sound]
         wave = read_waveform(pres, reader.channel, label, reader.max_sound_s)
         if np.ptp(wave) == 0:
             silent.append(sound)

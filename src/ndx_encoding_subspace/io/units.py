@@ -26,6 +26,7 @@ from ..data.site import UnitInfo
 from ..data.spectrogram import bin_index
 from ..errors import InputError, InvalidDataError, NoUnitsError
 from .reader_params import ReaderParams
+from .storage import check_whole
 from .waveforms import ragged, read_waveforms, waveform_widths
 
 if TYPE_CHECKING:
@@ -270,6 +271,7 @@ def read_units(
         number (none at all: spike widths unknown, said in ``notes``).
     """
     params = params or ReaderParams()
+    check_whole(units.id.data, f"{name}: the Units table {path} ids")
     ids = np.asarray(units.id.data[:], dtype=np.int64)
     n = len(ids)
     values, counts_of = np.unique(ids, return_counts=True)

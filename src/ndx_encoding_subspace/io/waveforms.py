@@ -15,6 +15,7 @@ import numpy as np
 from hdmf.common import VectorIndex
 
 from ..errors import InvalidDataError
+from .storage import check_whole
 
 if TYPE_CHECKING:
     from ..data.celltype import CellTypeParams
@@ -29,13 +30,18 @@ def ragged(column: Any, n: int, where: str = "") -> list[np.ndarray]:
     ------
     InvalidDataError
         An index that is not one non-decreasing end per row, within the data and ending
-        at its last element (``where`` names the file and the table).
+        at its last element (``where`` names the file and the table); an index or values
+        too large for the memory available, or not all in the file
+        (:func:`~.storage.check_whole`), refused before they are read.
     """
     if isinstance(column, VectorIndex):
+        what = f"{where}{' ' if where else ''}column {column.name!r}"
+        check_whole(column.data, what)
         ends = np.asarray(column.data[:], dtype=np.int64)
         n_flat = int(column.target.data.shape[0]) if hasattr(column.target.data, "shape") \
             else len(column.target.data)
-        _check_index(ends, n_flat, n, f"{where}{' ' if where else ''}column {column.name!r}")
+        _check_index(ends, n_flat, n, what)
+        check_whole(column.target.data, f"{where}{' ' if where else ''}column {column.target.name!r}")
         flat = np.asarray(column.target.data[:])
         return np.split(flat, ends[:-1]) if n else []
     return [np.atleast_1d(np.asarray(column.data[i])) for i in range(n)]

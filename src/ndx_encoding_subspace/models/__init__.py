@@ -4,27 +4,11 @@ and :class:`MemberAverage` (several fitted models averaged as one module).
 Every model maps ``[batch, time, frequency]`` to ``[batch, time, units]`` causally; each
 single model exposes ``core(x)`` (the output before the per-unit double exponential), ``output``
 (a :class:`DoubleExponential`) and ``receptive_field`` (bins).
+
+Names load on first use (:mod:`.._lazy`): the parameter sets (:mod:`.params`) without torch.
 """
 
-from .architecture import (
-    from_architecture,
-    load_state,
-    state_arrays,
-    to_architecture,
-    validate_architecture,
-)
-from .average import MemberAverage
-from .cnn import LNPopulation, PopulationCNN, StackedModel
-from .layers import (
-    Dense,
-    DepthwiseCausalFIR,
-    DoubleExponential,
-    GaussianChannelMix,
-    ReLU,
-    ShiftedReLU,
-)
-from .select import select_units
-from .subspace_net import SubspaceNetwork, SubspaceNetworks, UnitDense, UnitSplit
+from .._lazy import attach
 
 __all__ = [
     "GaussianChannelMix",
@@ -48,3 +32,14 @@ __all__ = [
     "state_arrays",
     "select_units",
 ]
+
+attach(__name__, {
+    "architecture": ("from_architecture", "load_state", "state_arrays", "to_architecture",
+                     "validate_architecture"),
+    "average": ("MemberAverage",),
+    "cnn": ("LNPopulation", "PopulationCNN", "StackedModel"),
+    "layers": ("Dense", "DepthwiseCausalFIR", "DoubleExponential", "GaussianChannelMix", "ReLU",
+               "ShiftedReLU"),
+    "select": ("select_units",),
+    "subspace_net": ("SubspaceNetwork", "SubspaceNetworks", "UnitDense", "UnitSplit"),
+})

@@ -1,10 +1,14 @@
 """The whole method for one site, and for many: configuration, stages, resumable runs.
 
-Imported lazily: ``from ndx_encoding_subspace.pipeline import run_site`` loads only what
-that needs.
+Names load on first use (:mod:`.._lazy`): ``from ndx_encoding_subspace.pipeline import
+PipelineConfig`` imports neither torch nor pynwb; ``run_site`` loads what a run needs.
 """
 
-from .config import PipelineConfig
-from .run import RunResult, run_site
+from .._lazy import attach
 
 __all__ = ["PipelineConfig", "run_site", "RunResult"]
+
+attach(__name__, {
+    "config": ("PipelineConfig",),
+    "run": ("RunResult", "run_site"),
+})

@@ -9,7 +9,13 @@ run never fails hours later on what a look at the input could tell:
 - no spike of any unit during the presented sounds;
 - no validation sound, or validation sounds presented fewer than twice (CCnorm needs
   repeated presentations to estimate the signal power);
-- estimation sounds too short for two dSTRF samples (every ``dstrf.sample_step``-th bin).
+- estimation sounds too short for two dSTRF samples (every ``dstrf.sample_step``-th bin);
+- too few estimation sounds for ``ensemble.n_jackknife``: a jackknife fit keeps the
+  sounds its jackknife does not drop and needs at least 2 of them (sounds to fit, and
+  sounds held out for early stopping).
+
+Sounds shorter than a model's receptive field are not a problem: the bins before a
+sound's onset count as silence, as between presentations.
 """
 
 from __future__ import annotations
@@ -54,7 +60,23 @@ def site_problems(site: SiteData, config: PipelineConfig | None = None) -> list[
             f"({', '.join(f'{s.name!r}: {s.n_bins}' for s in site.split('estimation'))[:200]}): fewer "
             f"than 2 dSTRF samples at every {config.dstrf.sample_step}th bin (longer sounds, or a smaller "
             "--dstrf.sample_step)")
+    problems.extend(_jackknife_problems(site, config))
     return problems
+
+
+def _jackknife_problems(site: SiteData, config: PipelineConfig) -> list[str]:
+    """Too few estimation sounds for the jackknife fits (see the module's text).
+
+    More jackknifes than estimation sounds are refused by the ensemble's own check, at
+    the start of training.
+    """
+    n, k = len(site.estimation), config.ensemble.n_jackknife
+    kept = n if k == 1 else n - -(-n // k)  # the fewest sounds a jackknife keeps
+    if 0 < n and k <= n and kept < 2:
+        return [f"{n} estimation sound(s) for --ensemble.n_jackknife {k}: a jackknife fit keeps "
+                f"{kept} of them, and needs at least 2 (to fit, and to hold out for early stopping); "
+                "use another number of jackknifes, or more sounds presented once"]
+    return []
 
 
 def check_site(site: SiteData, config: PipelineConfig | None = None) -> None:

@@ -31,19 +31,21 @@ from typing import Any
 
 import tomllib
 
-from ..circuit import TilingParams
+# Each parameter set from its own module, none of which imports torch, scipy or pynwb:
+# the command line builds its flags from them.
+from ..circuit.tiling import TilingParams
 from ..compute import ComputeParams
-from ..data import SpectrogramParams
 from ..data.celltype import CellTypeParams
-from ..dstrf import DSTRFParams
+from ..data.spectrogram import SpectrogramParams
+from ..dstrf.params import DSTRFParams
 from ..errors import ConfigError
-from ..fitting import EnsembleParams, TrainingParams
-from ..io import ReaderParams
+from ..fitting.training_params import EnsembleParams, TrainingParams
+from ..io.reader_params import ReaderParams
 from ..models.params import CNNParams, LNParams, ScoringParams, SubspaceModelParams
-from ..nonlinearity import SSRFParams
+from ..nonlinearity.ssrf import SSRFParams
 from ..params import Params
-from ..subspace import SubspaceParams
-from .cluster import ClusterParams
+from ..subspace.params import SubspaceParams
+from .cluster_params import ClusterParams
 
 __all__ = ["SECTIONS", "PRESETS", "PipelineConfig", "section_class", "preset_path", "read_tables"]
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import write_bytes
+from ..cache import warn_damaged
 from ..subspace import SubspaceReliability, TuningSubspace
 
 __all__ = ["save_subspaces", "load_subspaces", "save_reliability", "load_reliability"]
@@ -54,7 +55,8 @@ def _load(path: str | Path, key: str, n_extra: int, build: Callable[[Any, int], 
             if str(z["key"]) != key:
                 return None
             return [build(z, i) for i in range(int(z["n_units"]) + n_extra)]
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error):
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        warn_damaged(path, "archive", err)
         return None
 
 

@@ -25,6 +25,7 @@ from pynwb import NWBHDF5IO
 
 from ..errors import ResultsError
 from ..extension import EncodingModels
+from ..preflight import results_file
 from .bundle import ModelResult, SiteAnalysis, UnitNonlinearity, UnitSubspace
 from .convert import MODULE
 from .limits import check_file, one_line
@@ -256,9 +257,7 @@ def load_results(path: str | Path) -> LoadedResults:
         outside the Units table, or any damaged object. The message, one line, names the
         file and the object (collection/model (role), the layer).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ResultsError(f"{path}: results file not found")
+    path = results_file(path)
     check_file(path)
     try:
         with warnings.catch_warnings():

@@ -12,7 +12,9 @@ by a hash of their first :data:`PREFIX_SAMPLES` samples, and only those whose pr
 equal by a hash of all their samples, read in blocks of at most :data:`CHUNK_BYTES`; a
 series whose shape no other series shares is never read here. A sound is named after the
 first series (in time) holding it. Series given to this layout (``reader.layout =
-"series"``) that overlap in time are refused, naming them.
+"series"``) that overlap in time are refused, naming them, and so are series that could
+not be read as stored (:func:`~ndx_encoding_subspace.io.storage.check_span`), before any
+is read.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 from ...errors import InvalidDataError
 from ..inventory import Presentation, SoundSeries
 from ..presentations import check_overlaps
+from ..storage import check_span
 from .base import Candidate, Context
 
 __all__ = ["KIND", "detect", "waveform_digest", "same_sounds"]
@@ -115,6 +118,8 @@ def detect(ctx: Context) -> Candidate | str:
     ]
     hint = "choose the series with reader.sounds"
     check_overlaps(spans, ctx.name, "stimulus/presentation", hint, by_series=True)
+    for span in spans:  # before any is read to compare them
+        check_span(span, ctx.name, ctx.params.max_sound_s)
     owner = same_sounds(ordered)
     names = {s.path: s.name for s in ordered}
     pres = tuple(dataclasses.replace(p, sound=names[owner[p.series.path]]) for p in spans)

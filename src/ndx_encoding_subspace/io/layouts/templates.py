@@ -7,10 +7,11 @@ acquisition or a processing module with an onset column (``start_time``,
 ``presentation_time``, ``onset``, ``timestamp``) -- whose column names the sound of each
 row: by name (``sound``, ``stimulus``, ``stim_name``, ``wav_file``... or any text column
 whose names match the templates, path, extension and case ignored) or by
-TimeSeriesReferenceVectorData. Without a stop column a presentation lasts its template.
-Rows naming the same template are repeats; names matching no template are counted (the
-first :data:`~..names.UNMATCHED_SHOWN` listed). A text column tried for its names stops at
-its first name matching no template. Presentations that overlap in time are refused.
+TimeSeriesReferenceVectorData. A presentation lasts its template, or until its row's
+stop when that is later. Rows naming the same template are repeats; names matching no
+template are counted (the first :data:`~..names.UNMATCHED_SHOWN` listed). A text column
+tried for its names stops at its first name matching no template. Presentations that
+overlap in time are refused.
 """
 
 from __future__ import annotations
@@ -65,7 +66,10 @@ def detect(ctx: Context) -> Candidate | str:
     info, column, read = found[0]
     pres = read.presentations
     check_overlaps(
-        pres, ctx.name, info.path, "choose other rows with reader.presentations and reader.sound_column"
+        pres, ctx.name, info.path,
+        "choose other rows with reader.presentations and reader.sound_column (a presentation lasts "
+        "until its row's stop or the end of its sound, whichever is later: its spikes are counted "
+        "over the whole sound)",
     )
     named = {p.series.path for p in pres}
     reason = (

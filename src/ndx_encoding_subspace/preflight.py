@@ -1,0 +1,46 @@
+"""Checks of the paths a command is given, light enough to run before anything heavy loads.
+
+The readers, the results loader and the dataset summary raise these same errors; the
+command line calls them first, so that a mistyped path is answered at once instead of
+after torch, pynwb and scipy have loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import ConfigError, NotNWBError, ResultsError
+
+__all__ = ["is_remote", "local_nwb", "results_file", "results_folder"]
+
+
+def is_remote(source: str) -> bool:
+    """Whether ``source`` names a DANDI identifier or an http(s) URL."""
+    return str(source).strip().lower().startswith(("dandi:", "http://", "https://"))
+
+
+def local_nwb(path: str | Path, label: str | None = None) -> Path:
+    """``path`` as a local file; :class:`NotNWBError` when it is missing or not a file."""
+    path = Path(path)
+    label = label or str(path)
+    if not path.exists():
+        raise NotNWBError(f"{label}: file not found")
+    if not path.is_file():
+        raise NotNWBError(f"{label}: not a file")
+    return path
+
+
+def results_file(path: str | Path) -> Path:
+    """``path`` as an existing file; :class:`ResultsError` otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(f"{path}: results file not found")
+    return path
+
+
+def results_folder(out: str | Path) -> Path:
+    """``out`` as an existing folder; :class:`ConfigError` otherwise."""
+    out = Path(out)
+    if not out.is_dir():
+        raise ConfigError(f"{out}: not a folder of results files")
+    return out

@@ -1,0 +1,152 @@
+"""A run interrupted during training (Ctrl-C, or killed) and started again finishes.
+
+The real command line runs in a child process on a small simulated site whose CNN
+ensemble's two fits train one after the other. Once the second fit has written a
+checkpoint, the run is sent SIGINT (it must end with exit code 130 and one line, no
+traceback) or SIGKILL. The same command then resumes: the first fit, finished before
+the signal, is not fitted again (its checkpoint is never rewritten), the second goes on
+from its last epoch (its checkpoint never holds fewer epochs than at the signal), the
+run writes its results, and no temporary file is left.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from ndx_encoding_subspace.atomic import _HOST
+
+pytestmark = pytest.mark.slow
+
+#: generous: the machine running the tests may be loaded
+DEADLINE_S = 120.0
+
+CONFIG = {
+    "cnn": {"mix_channels": 8, "fir_taps": 5, "hidden": [8, 8]},
+    "ln": {"enabled": False},
+    "training": {"max_epochs": 120, "patience": 120, "device": "cpu", "segment_length": 100},
+    "ensemble": {"n_jackknife": 2, "n_init": 1, "batch_members": 1},
+    "dstrf": {"n_lags": 12, "device": "cpu"},
+    "subspace": {"n_components": 8, "noise_repeats": 2},
+    "scoring": {"n_shuffles": 10},
+    "compute": {"threads": 1},
+}
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory) -> tuple[Path, Path]:
+    """A small simulated site and the configuration file of the runs."""
+    from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, simulate_site
+
+    folder = tmp_path_factory.mktemp("signals")
+    params = SimulationParams.quick(n_units=3, n_estimation_sounds=8, n_validation_sounds=2,
+                                    validation_repeats=4, n_lags=8, max_dim=3, seed=3)
+    path = simulate_site(params).write_nwb(folder / "site.nwb")
+    config = folder / "signals.toml"
+    config.write_text("".join(f"[{section}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items())
+                              for section, table in CONFIG.items()))
+    return path, config
+
+
+def _start(recording: tuple[Path, Path], out: Path) -> subprocess.Popen:
+    """The installed command (``python -m`` of its module when not installed) on the site."""
+    path, config = recording
+    script = Path(sys.executable).with_name("encoding-subspace")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "ndx_encoding_subspace.cli"]
+    return subprocess.Popen([*command, "run", str(path), "--out", str(out), "--config", str(config),
+                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _epochs(path: Path) -> int | None:
+    """Epochs a checkpoint holds (None when it cannot be read now)."""
+    try:
+        meta = json.loads(torch.load(path, weights_only=True)["meta"])
+    except Exception:  # absent, or replaced while being read: try again later
+        return None
+    return len(meta["history"]["stage"])
+
+
+def _stage(path: Path) -> str:
+    return json.loads(torch.load(path, weights_only=True)["meta"])["stage"]
+
+
+def _when_second_fit_trains(proc: subprocess.Popen, cnn: Path) -> None:
+    """Wait until the second fit has a checkpoint of at least 2 epochs."""
+    deadline = time.monotonic() + DEADLINE_S
+    while (_epochs(cnn / "jk1_init0.pt") or 0) < 2:
+        assert proc.poll() is None, f"the run ended before the signal: {proc.communicate()}"
+        assert time.monotonic() < deadline, "no checkpoint of the second fit within the deadline"
+        time.sleep(0.05)
+
+
+def _resume(recording: tuple[Path, Path], out: Path) -> tuple[int, str]:
+    """Run again and watch the checkpoints: the finished fit's is never rewritten, the
+    other's never holds fewer epochs than before. Returns the exit code and stderr."""
+    cnn = out / ".site.work" / "cnn"
+    done, partial = cnn / "jk0_init0.pt", cnn / "jk1_init0.pt"
+    assert _stage(done) == "done" and _stage(partial) != "done"
+    inode, epochs = done.stat().st_ino, _epochs(partial)
+    proc = _start(recording, out)
+    deadline, seen = time.monotonic() + DEADLINE_S, 0
+    while proc.poll() is None:
+        assert time.monotonic() < deadline, "the resumed run did not finish within the deadline"
+        try:
+            assert done.stat().st_ino == inode, "the finished fit was fitted again"
+        except FileNotFoundError:  # the run finished and removed its work folder
+            pass
+        now = _epochs(partial)
+        if now is not None:
+            seen += 1
+            assert now >= epochs, f"the second fit started again ({now} epochs, {epochs} at the signal)"
+        time.sleep(0.05)
+    _, err = proc.communicate()
+    assert seen, "the resumed run was not watched while it trained"
+    return proc.returncode, err
+
+
+def _leftovers(out: Path) -> list[str]:
+    return sorted(str(p.relative_to(out)) for p in out.rglob("*") if ".tmp" in p.name)
+
+
+def test_ctrl_c_during_training_ends_in_one_line_and_the_rerun_resumes(recording, tmp_path):
+    out = tmp_path / "out"
+    proc = _start(recording, out)
+    _when_second_fit_trains(proc, out / ".site.work" / "cnn")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=DEADLINE_S)
+    lines = [line for line in err.splitlines()
+             if line.strip() and not line.startswith("encoding-subspace: warning:")]
+    assert proc.returncode == 130, err
+    assert lines == ["encoding-subspace: interrupted"], err
+    assert not _leftovers(out) and not list(out.glob("*.results.nwb"))
+
+    code, err = _resume(recording, out)
+    assert code == 0 and "Traceback" not in err, err
+    assert (out / "site.results.nwb").exists() and not (out / ".site.work").exists()
+    assert not _leftovers(out)
+
+
+def test_a_run_killed_during_training_resumes_and_leaves_no_temporary_file(recording, tmp_path):
+    out = tmp_path / "out"
+    proc = _start(recording, out)
+    _when_second_fit_trains(proc, out / ".site.work" / "cnn")
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=DEADLINE_S)
+    assert proc.returncode == -signal.SIGKILL
+    # what a kill in the middle of writing leaves: the temporary files of that process
+    stale = [out / ".site.work" / "cnn" / f".jk1_init0.{_HOST}-{proc.pid}-0123abcd.tmp.pt",
+             out / f".site.results.{_HOST}-{proc.pid}-0123abcd.tmp.nwb"]
+    for path in stale:
+        path.write_bytes(b"partial")
+
+    code, err = _resume(recording, out)
+    assert code == 0 and "Traceback" not in err, err
+    assert (out / "site.results.nwb").exists() and not (out / ".site.work").exists()
+    assert not _leftovers(out), _leftovers(out)
