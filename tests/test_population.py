@@ -218,3 +218,16 @@ def test_a_broken_input_is_left_out_of_the_population(recordings, config, tmp_pa
     assert main([*argv[:3], str(other), *argv[4:]]) == ConfigError.exit_code
     err = capsys.readouterr().err
     assert "did not hear the same sounds" in err and "Traceback" not in err
+
+
+def test_a_site_that_cannot_be_analysed_is_left_out_of_the_population(recordings, config, tmp_path):
+    from ndx_encoding_subspace.pipeline.population import fit_population
+
+    once = tmp_path / "site_once.nwb"
+    params = SimulationParams.quick(n_units=2, n_estimation_sounds=6, n_validation_sounds=2,
+                                    validation_repeats=1, n_lags=8, max_dim=2, seed=7, sound_seed=11)
+    simulate_site(params).write_nwb(once)
+    result = fit_population([str(recordings / "site_a.nwb"), str(once)], tmp_path / "out", config)
+    assert list(result["failed"]) == [str(once)]
+    assert "presented once" in result["failed"][str(once)]["error"]
+    assert result["units"] == 2 and [e["site"] for e in result["sites"].values()] == ["site_a"]

@@ -177,13 +177,16 @@ def fit_population(sources: Sequence[str], out: str | Path, config: PipelineConf
 
 
 def _fit_population(sources: Sequence[str], out: Path, config: PipelineConfig) -> dict[str, Any]:
+    from .checks import check_site
     from .stages import fit_encoding_models
 
     start = time.perf_counter()
     read, failed = {}, {}
     for source in sources:
         try:
-            read[str(source)] = _read(str(source), config)
+            site = _read(str(source), config)
+            check_site(site, config)  # as its own run would, before it enters the fit
+            read[str(source)] = site
         except Exception as err:  # that site fails; the population is fitted on the others
             failed[str(source)] = describe_error(err)
     if not read:
