@@ -60,8 +60,15 @@ def _start(recording: tuple[Path, Path], out: Path) -> subprocess.Popen:
     path, config = recording
     script = Path(sys.executable).with_name("encoding-subspace")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "ndx_encoding_subspace.cli"]
+    # a test run started in the background (nohup, CI) inherits SIGINT ignored, and Python
+    # then installs no KeyboardInterrupt handler: the run is given the default back
     return subprocess.Popen([*command, "run", str(path), "--out", str(out), "--config", str(config),
-                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _epochs(path: Path) -> int | None:
