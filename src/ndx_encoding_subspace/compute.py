@@ -154,6 +154,12 @@ def available_memory(device: object = "cpu") -> int:
     dev = torch.device(device)
     if dev.type == "cuda":
         return int(torch.cuda.mem_get_info(dev)[0])
+    return host_memory()
+
+
+def host_memory() -> int:
+    """Bytes the system could give without swapping (``psutil`` when installed, else
+    ``MemAvailable`` of ``/proc/meminfo``); 4 GiB when neither says."""
     try:
         import psutil
     except ImportError:

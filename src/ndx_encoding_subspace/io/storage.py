@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ..compute import host_memory
 from ..errors import InvalidDataError
 from .inventory import Presentation
 
@@ -54,27 +55,11 @@ def available_memory() -> int:
     a second: a file's datasets are checked one after another."""
     now = time.monotonic()
     if now - _ASKED[0] > 1.0:
-        _ASKED[:] = [now, _ask_memory()]
+        _ASKED[:] = [now, host_memory()]
     return int(_ASKED[1])
 
 
 _ASKED: list[float] = [-math.inf, 0.0]  # when the memory available was last asked, and the answer
-
-
-def _ask_memory() -> int:
-    try:
-        import psutil
-    except ImportError:
-        pass
-    else:
-        return int(psutil.virtual_memory().available)
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 4 * 1024**3
 
 
 def _itemsize(data: Any) -> int:
