@@ -44,8 +44,13 @@ The user's path, ``--command`` (:mod:`ns1_command`): the converted files are run
 sites with at least 5 valid units, ``--population site`` (one CNN each); every figure is
 read from the runs' summary tables, the per-site ones prefixed ``persite_``.
 
-Usage: ``python benchmarks/bench_ns1.py [--quick] [--seeds 3] [--threads 1]
-[--subspace-units N] [--skip-ln] [--nwb-dir DIR] [--command [--workers 2] [--preset paper]]``.
+The paper's ensemble instead of the seeds: ``--ensemble 8x4`` fits 8 jackknifes x 4
+starts of each model as one batched fit (best start per jackknife kept), on
+``--device cuda`` when there is a GPU (training, dSTRFs and subspace models).
+
+Usage: ``python benchmarks/bench_ns1.py [--quick] [--seeds 3 | --ensemble 8x4] [--device cpu]
+[--threads 1] [--subspace-units N] [--skip-ln] [--nwb-dir DIR]
+[--command [--workers 2] [--preset paper]]``.
 """
 
 from __future__ import annotations
@@ -90,8 +95,9 @@ def ns1_site(path: Path = NS1, nwb_dir: Path | None = None, n_sites: int | None 
 
 
 def fit_ns1(kind: str, site: SiteData, seeds: tuple[int, ...] = (0, 1, 2), *, quick: bool = False,
-            training: TrainingParams | None = None) -> Ensemble:
-    """Fit ``kind`` ('ln' or 'cnn') once per seed; the members form one ensemble."""
+            training: TrainingParams | None = None, ensemble: EnsembleParams | None = None) -> Ensemble:
+    """Fit ``kind`` ('ln' or 'cnn') once per seed, the members forming one ensemble; or,
+    with ``ensemble``, the paper's ensemble (jackknifes x starts, batched) from seed 0."""
     n_f, n_u = site.n_frequencies, site.n_units
     if kind == "cnn":
         make = (lambda: PopulationCNN(n_f, n_u, mix_channels=12, hidden=(12, 12))) if quick \
@@ -101,6 +107,8 @@ def fit_ns1(kind: str, site: SiteData, seeds: tuple[int, ...] = (0, 1, 2), *, qu
     else:
         raise ValueError(f"kind must be 'ln' or 'cnn', got {kind!r}")
     training = training or TrainingParams(device="cpu", **({"max_epochs": 3} if quick else {}))
+    if ensemble is not None:
+        return fit_ensemble(site, make, training.replace(seed=seeds[0]), ensemble)
     fits = [fit_ensemble(site, make, training.replace(seed=s), EnsembleParams(n_jackknife=1, n_init=1))
             for s in seeds]
     return Ensemble(
@@ -126,13 +134,13 @@ def evaluate(kind: str, ens: Ensemble, site: SiteData) -> dict[str, float]:
     return out
 
 
-def subspace_config(quick: bool = False, sample_step: int = 47) -> PipelineConfig:
-    """The paper's defaults on the CPU (dSTRFs at every 47th bin, at most 3000; another
+def subspace_config(quick: bool = False, sample_step: int = 47, device: str = "cpu") -> PipelineConfig:
+    """The paper's defaults on ``device`` (dSTRFs at every 47th bin, at most 3000; another
     ``sample_step`` lifts the cap); ``quick``: 3 epochs and a small sample."""
-    dstrf: dict = {"device": "cpu", "sample_step": sample_step}
+    dstrf: dict = {"device": device, "sample_step": sample_step}
     if sample_step != 47:
         dstrf["max_samples"] = 10_000_000
-    sections: dict[str, dict] = {"training": {"device": "cpu"}, "dstrf": dstrf}
+    sections: dict[str, dict] = {"training": {"device": device}, "dstrf": dstrf}
     if quick:
         sections["training"]["max_epochs"] = 3
         sections["dstrf"]["max_samples"] = 60
@@ -149,13 +157,13 @@ def _site_groups(site: SiteData) -> list[list[int]]:
 
 
 def subspace_step(cnn: Ensemble, site: SiteData, *, units: np.ndarray | None = None,
-                  quick: bool = False, sample_step: int = 47) -> dict[str, float]:
+                  quick: bool = False, sample_step: int = 47, device: str = "cpu") -> dict[str, float]:
     """Tuning subspaces of every unit from the CNN ensemble, subspace models for ``units``.
 
     Prints a per-unit table and the distribution of k at 90%; returns the summary
     figures (see the module docstring).
     """
-    config = subspace_config(quick, sample_step)
+    config = subspace_config(quick, sample_step, device)
     out: dict[str, float] = {}
     start = time.perf_counter()
     subs, _shared = tuning_subspaces(cnn, site, config)
@@ -226,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--subspace-units", type=int, default=None,
                     help="subspace models for this many units, evenly spread (default: all; 3 with --quick)")
     ap.add_argument("--skip-ln", action="store_true", help="fit the CNN only")
+    ap.add_argument("--ensemble", default="",
+                    help="JxI: instead of --seeds, the paper's ensemble of J jackknifes x I starts "
+                         "(e.g. 8x4), trained batched")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda: training, dSTRFs and subspace models")
     ap.add_argument("--sample-step", type=int, default=47,
                     help="dSTRFs at every N-th estimation bin (paper: 47, at most 3000; "
                          "other steps: no cap, streamed when large)")
@@ -280,10 +292,19 @@ def _run(args: argparse.Namespace) -> int:
     print(f"NS1 read from NWB: {site.n_units} units of {len(site.source['recording_sites'])} sites, "
           f"{read_s:.0f} s", flush=True)
     seeds = (0,) if args.quick else tuple(range(args.seeds))
+    ensemble = None
+    if args.ensemble:
+        try:
+            n_jackknife, n_init = (int(v) for v in args.ensemble.lower().split("x"))
+        except ValueError:
+            print(f"--ensemble takes JxI, such as 8x4, not {args.ensemble!r}", file=sys.stderr)
+            return 2
+        ensemble = EnsembleParams(n_jackknife=n_jackknife, n_init=n_init)
+    training = TrainingParams(device=args.device, **({"max_epochs": 3} if args.quick else {}))
     results: dict[str, float] = {}
     for kind in ("cnn",) if args.skip_ln else ("ln", "cnn"):
         start = time.perf_counter()
-        ens = fit_ns1(kind, site, seeds, quick=args.quick)
+        ens = fit_ns1(kind, site, seeds, quick=args.quick, training=training, ensemble=ensemble)
         results.update(evaluate(kind, ens, site))
         results[f"{kind}_fit_s"] = time.perf_counter() - start
         print(" ".join(f"{k}={v:.4f}" for k, v in results.items() if k.startswith(kind)), flush=True)
@@ -291,7 +312,8 @@ def _run(args: argparse.Namespace) -> int:
     n_ss = min(max(n_ss, 1), site.n_units)
     units = np.unique(np.linspace(0, site.n_units - 1, n_ss).round().astype(np.int64))
     results.update(subspace_step(ens, site, units=units, quick=args.quick,
-                                 sample_step=args.sample_step))
+                                 sample_step=args.sample_step, device=args.device))
+    results["ensemble"] = args.ensemble or f"{len(seeds)} seeds"
     results["dstrf_sample_step"] = args.sample_step
     results["seeds"] = len(seeds)
     results["nwb_read_s"] = read_s

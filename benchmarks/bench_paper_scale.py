@@ -17,7 +17,7 @@ extrapolated, per epoch, to every epoch the batched fits ran. The goal on one
 H100/H200-class GPU: a paper-scale site in under 3 minutes (68 sites under 4 hours).
 
 Usage: ``python benchmarks/bench_paper_scale.py [--quick] [--scale X] [--device cpu|cuda]
-[--threads N] [--max-epochs N] [--project-epochs N] [--site-cache FILE]``. With the
+[--threads N] [--max-epochs N] [--project-epochs N] [--site-cache FILE] [--profile]``. With the
 paper's 1000 epochs at most and patience 20, the simulated site trains for hundreds of
 epochs per fit; ``--max-epochs`` caps them and projects the ensembles' time to
 ``--project-epochs`` per fit (400: about what NS1 sites take) from the measured cost per
@@ -30,10 +30,14 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
+import cProfile
 import multiprocessing
+import pstats
 import resource
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +152,22 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+@contextlib.contextmanager
+def profiled(args: argparse.Namespace, stage: str) -> Iterator[None]:
+    """With ``--profile``: the stage's 12 costliest calls (cumulative), printed after it."""
+    if not args.profile:
+        yield
+        return
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield
+    finally:
+        profile.disable()
+        print(f"profile of {stage}:")
+        pstats.Stats(profile, stream=sys.stdout).sort_stats("cumulative").print_stats(12)
+
+
 def run(args: argparse.Namespace, site) -> dict[str, float]:
     """Every stage on ``site``; seconds per stage and the training comparison."""
     import torch
@@ -190,13 +210,15 @@ def run(args: argparse.Namespace, site) -> dict[str, float]:
     kept: dict[str, Any] = {}
     for name, fn in timed:
         start = time.perf_counter()
-        kept[name] = fn()
-        _sync(args.device)
+        with profiled(args, name):
+            kept[name] = fn()
+            _sync(args.device)
         out[f"{name}_s"] = time.perf_counter() - start
         stamp(name, out[f"{name}_s"])
     subs, shared = kept["dstrf_subspaces"]
     start = time.perf_counter()
-    fitted = stages.subspace_models(site, subs, config)
+    with profiled(args, "subspace_models"):
+        fitted = stages.subspace_models(site, subs, config)
     out["subspace_models_s"] = time.perf_counter() - start
     stamp("subspace_models", out["subspace_models_s"])
     start = time.perf_counter()
@@ -225,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
                     "a site of this size, else written after simulating")
     ap.add_argument("--make-site", action="store_true",
                     help="only simulate the site into --site-cache (or find it there), then stop")
+    ap.add_argument("--profile", action="store_true",
+                    help="print each stage's costliest calls after training (cProfile)")
     ap.add_argument("--seq-members", type=int, default=2, help="fits timed one by one per model")
     ap.add_argument("--seq-epochs", type=int, default=10, help="epochs per stage of those fits")
     args = ap.parse_args(argv)

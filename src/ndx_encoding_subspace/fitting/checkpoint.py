@@ -12,10 +12,9 @@ replacing the file. A whole, readable checkpoint of another fit (another model, 
 parameters) is not damage: it is refused, since it may be that fit's only copy.
 
 The optimiser's state is always that of an Adam over the one model's parameters, as a
-fit alone writes it; for a member of a batched fit it is cut out of the shared
-optimiser (:func:`member_adam_state`) and put back into one (:func:`load_member_adam`),
-so a member's checkpoint resumes a fit alone as well as a batched one, and the other
-way round.
+fit alone writes it; for a member of a batched fit it is cut out of the members' Adam
+(:meth:`~.member_adam.MemberAdam.member_state`) and put back into one, so a member's
+checkpoint resumes a fit alone as well as a batched one, and the other way round.
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ from ..errors import TrainingError
 from .record import Progress
 from .training_params import TrainingParams
 
-__all__ = ["Checkpoint", "member_adam_state", "load_member_adam"]
+__all__ = ["Checkpoint"]
 
 #: the stages a checkpoint can stand at
 STAGES = ("single", "stage1", "stage2", "done")
@@ -93,11 +92,12 @@ class Checkpoint:
         self.parameter_shapes = [tuple(p.shape) for p in model.parameters()]
         self.damaged = False  # said once; the file is ignored until the next save
 
-    def save(self, model: nn.Module, optimizer: dict[str, Any],
+    def save(self, weights: dict[str, torch.Tensor], optimizer: dict[str, Any],
              best: dict[str, torch.Tensor] | None, gen: torch.Generator, meta: dict[str, Any]) -> None:
-        """Write the state after an epoch or a stage's end (atomically); ``optimizer`` is
-        the model's Adam state dict (empty when there is none)."""
-        blob = {"model": model.state_dict(), "optimizer": optimizer,
+        """Write the state after an epoch or a stage's end (atomically): the model's state
+        dict ``weights`` (tensors of their own storage), its Adam state dict
+        ``optimizer`` (empty when there is none)."""
+        blob = {"model": weights, "optimizer": optimizer,
                 "best": best or {}, "rng": gen.get_state(),
                 "meta": json.dumps({"fingerprint": self.fingerprint, **meta})}
         write_bytes(self.path, lambda handle: torch.save(blob, handle))
@@ -200,36 +200,3 @@ class Checkpoint:
                 shape = () if key == "step" else self.parameter_shapes[k]
                 if not isinstance(v, torch.Tensor) or tuple(v.shape) != shape:
                     raise _Damaged(f"optimiser state {key} of parameter {k} is not of shape {shape}")
-
-
-def member_adam_state(opt: torch.optim.Adam, params: Sequence[torch.Tensor], lr: float) -> dict[str, Any]:
-    """The state dict an Adam over ``params`` alone, at ``lr``, would have (from ``opt``).
-
-    Step counts are kept on the CPU, as an Adam that is neither fused nor capturable
-    keeps them.
-    """
-    state = {}
-    for k, p in enumerate(params):
-        if p in opt.state:
-            state[k] = {key: (v.detach().to("cpu", torch.float32) if key == "step" else v.detach())
-                        for key, v in opt.state[p].items()}
-    group = next(g for g in opt.param_groups if any(q is params[0] for q in g["params"]))
-    settings = {key: v for key, v in group.items() if key != "params"}
-    return {"state": state,
-            "param_groups": [{**settings, "lr": lr, "fused": None, "params": list(range(len(params)))}]}
-
-
-def load_member_adam(opt: torch.optim.Adam, params: Sequence[torch.Tensor], saved: dict[str, Any]) -> None:
-    """Put the Adam state dict ``saved`` of a fit of ``params`` into ``opt``, which also
-    holds other parameters (the learning rate comes from the schedule's progress)."""
-    group = next(g for g in opt.param_groups if any(q is params[0] for q in g["params"]))
-    on_device = bool(group.get("fused") or group.get("capturable"))
-    for k, p in enumerate(params):
-        values = saved["state"].get(k)
-        if values is None:
-            continue
-        opt.state[p] = {
-            key: (v.to(device=p.device if on_device else "cpu", dtype=torch.float32) if key == "step"
-                  else v.to(device=p.device, dtype=p.dtype))
-            for key, v in values.items()
-        }

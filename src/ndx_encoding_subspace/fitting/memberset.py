@@ -1,16 +1,15 @@
 """A set of ``M`` models of one architecture, each with its own data, trained as one.
 
 :class:`MemberSet` is what the schedule (:mod:`~ndx_encoding_subspace.fitting.schedule`)
-trains; a single fit is a set of one member. Each member keeps its own parameters as
-leaf tensors (the model's own), its own data, loss normalisation and batch-order
-generator. With one member taking part, a step is the model's own forward pass; with
-more, their parameters are stacked with :func:`torch.stack` (differentiable, so the
-gradients reach each member's leaves) and the forward passes run under
-:func:`torch.func.vmap`. The sum of the members' losses has, for each member, the
-gradient of its own loss alone, and one :class:`torch.optim.Adam` over every member's
-leaves (each with its own Adam state and step count) acts element by element, so each
-member follows its schedule as if fitted alone. A member that takes no part in a step
-has no gradient, and Adam skips it (no update, no step count).
+trains; a single fit is a set of one member. Each member has its own data, loss
+normalisation and batch-order generator. A set of one trains the model's own
+parameters with :class:`torch.optim.Adam`. In a larger set the members' parameters live
+in one stacked tensor (:class:`~.member_adam.StackedParameters`, of which each model's
+parameters are views) and the forward passes run under :func:`torch.func.vmap`. The
+sum of the members' losses has, for each member, the gradient of its own loss alone, and
+:class:`~.member_adam.MemberAdam` steps each member with its own learning rate, Adam
+state and step count, so each member follows its schedule as if fitted alone. A member
+that takes no part in a step is left untouched (no update, no step count).
 
 The data (:mod:`.memberdata`) are either each member's own sounds or one shared set of
 segments with each member's own rows. Members with fewer rows than others are padded
@@ -34,6 +33,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 from torch.nn import functional as F
 
+from .member_adam import MemberAdam, StackedParameters
 from .memberdata import MemberData
 from .training_params import TrainingParams
 
@@ -132,46 +132,78 @@ class MemberSet:
         self.given = _context_kwargs(self.models[0], self.context)
         self.l2_names = _l2_names(self.models[0])
         self.gens = [torch.Generator().manual_seed(s) for s in self.seeds]
-        # the models' own tensors: loading a state dict or initialising the output
-        # nonlinearity writes into them in place
+        # the models' own tensors (views of the stack in a larger set): loading a state
+        # dict or initialising the output nonlinearity writes into them in place
         self.leaves = [dict(m.named_parameters()) for m in self.models]
         self.buffers = [dict(m.named_buffers()) for m in self.models]
         self.fns: dict[bool, nn.Module] = {}
+        self.stack: StackedParameters | None = None
         if len(self.models) > 1:
             template = copy.deepcopy(self.models[0]).to("meta")
             self.fns = {True: _Core(template), False: _Full(template)}
+            self.stack = StackedParameters(self.models)
+            self._buffers = {k: torch.stack([b[k] for b in self.buffers]) for k in self.buffers[0]}
 
     def __len__(self) -> int:
         return len(self.models)
 
     # --- parameters and optimiser ---------------------------------------------------
+    def release(self) -> None:
+        """End of training: each model's parameters get their own storage again."""
+        if self.stack is not None:
+            self.stack.release()
+
+    def _index(self, live: Sequence[int]) -> torch.Tensor | None:
+        """Index tensor of ``live``, or None when it is every member in order."""
+        if len(live) == len(self.models) and list(live) == list(range(len(self.models))):
+            return None
+        return torch.as_tensor(list(live), device=self.device)
+
     def weights(self, live: Sequence[int]) -> dict[str, torch.Tensor]:
-        """Parameters of the members ``live``: the model's own for one, else stacked."""
-        if len(live) == 1:
+        """Parameters of the members ``live``: the model's own in a set of one, else
+        views of the stack with a leading member dimension."""
+        if self.stack is None:
             return self.leaves[live[0]]
-        return {k: torch.stack([self.leaves[i][k] for i in live]) for k in self.leaves[0]}
+        return self.stack.weights(self._index(live))
 
     def l2_penalty(self, weights: dict[str, torch.Tensor]) -> torch.Tensor:
         """Sum of squares of the penalised weights (over all members in ``weights``)."""
         return sum((weights[k].float() ** 2).sum() for k in self.l2_names)
 
-    def optimizer(self, lrs: Sequence[float], state: dict | None = None) -> torch.optim.Adam:
-        """One Adam over every member's parameters, member ``i`` at learning rate ``lrs[i]``.
-
-        Members of equal learning rate share a parameter group. ``state``: Adam state
-        (by parameter) to carry over from an earlier optimiser.
-        """
-        groups: dict[float, list[nn.Parameter]] = {}
-        for model, lr in zip(self.models, lrs):
-            groups.setdefault(lr, []).extend(model.parameters())
-        # a single fit keeps torch's default implementation; many members' small tensors
-        # are updated far faster by the fused one (equal up to float rounding)
-        fused = True if len(self.models) > 1 else None
-        opt = torch.optim.Adam([{"params": ps, "lr": lr} for lr, ps in groups.items()],
-                               lr=lrs[0], fused=fused)
-        if state:
-            opt.state.update(state)
+    def optimizer(self, lrs: Sequence[float],
+                  carry: torch.optim.Adam | MemberAdam | None = None) -> torch.optim.Adam | MemberAdam:
+        """The Adam of the set, member ``i`` at learning rate ``lrs[i]``: torch's over the
+        model's parameters for a set of one, else a :class:`~.member_adam.MemberAdam`.
+        ``carry``: an earlier optimiser whose state goes on (with the new rates)."""
+        if self.stack is not None:
+            if isinstance(carry, MemberAdam):
+                carry.set_lrs(lrs)
+                return carry
+            return MemberAdam(self.stack, lrs)
+        opt = torch.optim.Adam(self.models[0].parameters(), lr=lrs[0])
+        if carry is not None:
+            opt.state.update(carry.state)
         return opt
+
+    def step(self, opt: torch.optim.Adam | MemberAdam, members: Sequence[int]) -> None:
+        """One optimiser step of ``members`` (those that took part in the batch)."""
+        if isinstance(opt, MemberAdam):
+            opt.step(members)
+        else:
+            opt.step()
+
+    def adam_state(self, i: int, opt: torch.optim.Adam | MemberAdam | None) -> dict:
+        """Member ``i``'s Adam state dict, as an Adam of its model alone holds it."""
+        if opt is None:
+            return {}
+        return opt.member_state(i) if isinstance(opt, MemberAdam) else opt.state_dict()
+
+    def load_adam(self, i: int, opt: torch.optim.Adam | MemberAdam, saved: dict) -> None:
+        """Put member ``i``'s saved Adam state dict into ``opt``."""
+        if isinstance(opt, MemberAdam):
+            opt.load_member_state(i, saved)
+        else:
+            opt.load_state_dict(saved)
 
     def state(self, i: int) -> dict[str, torch.Tensor]:
         """A copy of member ``i``'s state dict."""
@@ -180,18 +212,20 @@ class MemberSet:
     def load_state(self, i: int, state: dict[str, torch.Tensor]) -> None:
         self.models[i].load_state_dict(state)
 
-    def snapshot(self, i: int, opt: torch.optim.Adam) -> tuple:
+    def snapshot(self, i: int, opt: torch.optim.Adam | MemberAdam) -> tuple:
         """Member ``i``'s weights, Adam state and generator state (for a rollback)."""
-        adam = {p: copy.deepcopy(opt.state[p]) for p in self.models[i].parameters() if p in opt.state}
-        return self.state(i), adam, self.gens[i].get_state()
+        return self.state(i), copy.deepcopy(self.adam_state(i, opt)), self.gens[i].get_state()
 
-    def restore(self, i: int, snap: tuple, opt: torch.optim.Adam) -> None:
+    def restore(self, i: int, snap: tuple, opt: torch.optim.Adam | MemberAdam) -> None:
         """Return member ``i`` to ``snap`` (from :meth:`snapshot`)."""
         weights, adam, gen = snap
         self.load_state(i, weights)
-        for p in self.models[i].parameters():
-            opt.state.pop(p, None)
-        opt.state.update(adam)
+        if isinstance(opt, MemberAdam):
+            opt.load_member_state(i, adam)
+        else:
+            opt.state.clear()
+            if adam:
+                opt.load_state_dict(adam)
         self.gens[i].set_state(gen)
 
     # --- forward passes and losses ----------------------------------------------------
@@ -200,14 +234,15 @@ class MemberSet:
         """Output of the members ``live`` (``core`` only when ``linear``) for ``x``
         ``[live, batch, context + L, F]``: ``[live, batch, L, U]`` float32."""
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp and cast):
-            if len(live) == 1:
+            if self.stack is None:
                 model = self.models[live[0]]
                 out = (model.core(x[0], **self.given) if linear else model(x[0], **self.given))[None]
             else:
                 fn, given = self.fns[linear], self.given
+                index = self._index(live)
                 stacked = ({f"m.{k}": v for k, v in weights.items()},
-                           {f"m.{k}": torch.stack([self.buffers[i][k] for i in live])
-                            for k in self.buffers[0]})
+                           {f"m.{k}": v if index is None else v.index_select(0, index)
+                            for k, v in self._buffers.items()})
                 out = vmap(lambda p, xi: functional_call(fn, p, (xi,), given))(stacked, x)
         return out[:, :, self.context:, :].float()
 
@@ -221,7 +256,9 @@ class MemberSet:
         """
         count = m.sum(dim=(1, 2)).clamp_min(1.0)
         if self.loss_kind == "nmse":
-            err = ((out - y) ** 2 * self.data.inv_var[list(live)][:, None, None, :]).mean(dim=-1)
+            index = self._index(live)
+            inv_var = self.data.inv_var if index is None else self.data.inv_var.index_select(0, index)
+            err = ((out - y) ** 2 * inv_var[:, None, None, :]).mean(dim=-1)
         else:
             p = F.softplus(out) if linear else out.clamp_min(1e-6)
             err = (p - y * torch.log(p)).mean(dim=-1)
@@ -269,7 +306,7 @@ class MemberSet:
             take = [k for k, n in enumerate(counts) if n > b]
             members = [live[k] for k in take]
             sel = rows[take, b: b + _EVAL_ROWS] if len(take) < len(live) else rows[:, b: b + _EVAL_ROWS]
-            if len(take) < len(live) and len(members) > 1:
+            if len(take) < len(live) and self.stack is not None:
                 index = torch.as_tensor(take, device=self.device)
                 sub = {k: v[index] for k, v in weights.items()}
             else:

@@ -60,7 +60,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, TrainingError
-from .checkpoint import Checkpoint, load_member_adam, member_adam_state
+from .checkpoint import Checkpoint
+from .member_adam import MemberAdam
 from .memberdata import own_data
 from .memberset import MemberSet, layout
 from .record import FitRecord, Progress
@@ -95,13 +96,10 @@ class Schedule:
                 members.load_state(i, blob["model"])
                 self.best[i] = blob["best"] or None
                 members.gens[i].set_state(blob["rng"])
-        self.opt: torch.optim.Adam | None = members.optimizer([s.lr for s in self.state])
+        self.opt: torch.optim.Adam | MemberAdam | None = members.optimizer([s.lr for s in self.state])
         for i, blob in enumerate(saved):
             if blob is not None and blob["optimizer"]:
-                if n == 1:
-                    self.opt.load_state_dict(blob["optimizer"])
-                else:
-                    load_member_adam(self.opt, list(members.models[i].parameters()), blob["optimizer"])
+                members.load_adam(i, self.opt, blob["optimizer"])
 
     def run(self) -> list[FitRecord]:
         """Train until every member is done; one record per member."""
@@ -113,26 +111,20 @@ class Schedule:
                 for report in reports:
                     self.progress(report)
         ms = self.ms
+        ms.release()
         return [s.record(seed=seed, fit_sounds=list(fit), early_stop_sounds=list(hold),
                          device=str(ms.device), params=self.params.replace(seed=seed).to_dict())
                 for s, seed, (fit, hold) in zip(self.state, ms.seeds, ms.data.sounds)]
 
     def _save(self, members: Sequence[int]) -> None:
         """Write the checkpoints of ``members`` (those that changed)."""
-        ms, opt = self.ms, self.opt
+        ms = self.ms
         for i in members:
             checkpoint = self.checkpoints[i]
             if checkpoint is None:
                 continue
-            s = self.state[i]
-            if opt is None:
-                adam = {}
-            elif len(ms) == 1:
-                adam = opt.state_dict()
-            else:
-                adam = member_adam_state(opt, list(ms.models[i].parameters()), s.lr)
-            meta = {"stage": self.stage, **s.to_dict()}
-            checkpoint.save(ms.models[i], adam, self.best[i], ms.gens[i], meta)
+            meta = {"stage": self.stage, **self.state[i].to_dict()}
+            checkpoint.save(ms.state(i), ms.adam_state(i, self.opt), self.best[i], ms.gens[i], meta)
 
     def _fixed(self) -> bool:
         """Whether the current stage runs a fixed number of epochs (no early stopping)."""
@@ -186,11 +178,9 @@ class Schedule:
             total = losses.sum()
             if params.l2 > 0:
                 total = total + params.l2 * ms.l2_penalty(weights)
-            # frees every member's gradient: members not stepping stay without one, and
-            # Adam leaves them untouched
-            self.opt.zero_grad(set_to_none=True)
+            self.opt.zero_grad()
             total.backward()
-            self.opt.step()
+            ms.step(self.opt, members)
             rows = sel.shape[1] if valid is None else valid.sum(dim=1)
             if every:
                 run = run + losses.detach() * rows
@@ -210,7 +200,7 @@ class Schedule:
         s.lr /= 2.0
         s.rollbacks += 1
         self.ms.restore(i, snap, self.opt)
-        self.opt = self.ms.optimizer([s.lr for s in self.state], state=self.opt.state)
+        self.opt = self.ms.optimizer([s.lr for s in self.state], carry=self.opt)
 
     def _finish_stage(self) -> list[dict[str, Any]]:
         """Close the current stage for every member: restore its best weights, move on."""

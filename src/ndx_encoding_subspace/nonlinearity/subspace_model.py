@@ -28,10 +28,11 @@ import numpy as np
 import torch
 
 from ..cache import load_fit, save_fit, stage_key
+from ..compute import items_per_batch
 from ..data.site import SiteData
 from ..errors import InvalidDataError
 from ..fitting.members import fit_members
-from ..fitting.schedule import FitRecord, TrainingParams
+from ..fitting.schedule import FitRecord, TrainingParams, resolve_device
 from ..fitting.scores import UnitScores, score_predictions
 from ..models import MemberAverage, SubspaceNetwork
 from ..models.params import COMBINE, ScoringParams, SubspaceModelParams
@@ -180,7 +181,7 @@ def fit_subspace_models(
     model_params: SubspaceModelParams | None = None,
     scoring_params: ScoringParams | None = None,
     *,
-    max_batch_bytes: int = 512 * 2**20,
+    max_batch_bytes: int | None = None,
     checkpoint_dir: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[SubspaceModel]:
@@ -202,8 +203,11 @@ def fit_subspace_models(
         Hidden widths, ``n_init`` and ``combine`` (its defaults when None).
     scoring_params : ScoringParams, optional
         Shuffle floor of the scores (:func:`~.fitting.scores.score_predictions`).
-    max_batch_bytes : int
-        Groups of members are bounded to about this much training data.
+    max_batch_bytes : int, optional
+        Groups of members are bounded to about this much training data; by default as
+        many members as the training device's free memory holds (the rule of
+        :func:`~ndx_encoding_subspace.compute.items_per_batch`, which the ensembles and
+        the dSTRF chunks follow too).
     checkpoint_dir : path, optional
         Every finished fit is kept there (:func:`~.cache.save_fit`, keyed by its data,
         filters, parameters and seed) and a later call reuses it: the fits are
@@ -231,6 +235,11 @@ def fit_subspace_models(
     members = [m for m in members if m not in fits]
     if progress is not None:
         progress(0, len(units))
+    if max_batch_bytes is None and members:
+        # twice the data: the layer outputs of an evaluation block come to about as much
+        per = _member_bytes(site, max(units[u].filters.shape[0] for u, _ in members), params)
+        max_batch_bytes = per * items_per_batch(2 * per, device=resolve_device(params.device),
+                                                limit=len(members))
     for group in _groups(members, units, site, params, max_batch_bytes):
         for (u, i), fit, seed in _fit_group(group, units, params, model_params.hidden):
             fits[u, i] = fit

@@ -116,8 +116,10 @@ def tuning_subspaces(
     """Per-unit tuning subspaces and the shared site subspace from ensemble dSTRFs.
 
     The dSTRFs are taken on the estimation stimuli at the bins chosen by
-    ``config.dstrf`` (the paper's sample by default). Held in memory when they fit in
-    :data:`IN_MEMORY_DSTRF_BYTES`, else streamed into per-unit moment accumulators: one
+    ``config.dstrf`` (the paper's sample by default). Held in host memory when they are
+    computed on the CPU and fit in :data:`IN_MEMORY_DSTRF_BYTES`; else (and always on a
+    GPU, where they then never travel to the host) streamed into per-unit moment
+    accumulators on their device: one
     pass over the models for their normalisers and the outlier filter's statistics
     (:func:`~.dstrf.ensemble_statistics`), one for the units' and the site's
     subspaces together. ``progress(stage, done, total)`` counts the dSTRF windows of
@@ -129,7 +131,7 @@ def tuning_subspaces(
     n_samples = sum(len(t) for t in sample_times([len(s) for s in stimuli], params))
     size = n_samples * site.n_units * site.n_frequencies * params.n_lags * 4
     stage = "dSTRFs and subspaces"
-    if size <= IN_MEMORY_DSTRF_BYTES:
+    if size <= IN_MEMORY_DSTRF_BYTES and params.torch_device().type == "cpu":
         progress(stage, 0, 1)
         dstrfs = ensemble_dstrf(members, stimuli, None, params)
         units = fit_subspaces(dstrfs, config.subspace)
