@@ -288,8 +288,14 @@ def _fit_group(
             net = SubspaceNetwork(int(units[u].filters.shape[0]), hidden=hidden)
         nets.append(_padded(net, k_max))
         seeds.append(seed)
-    pad = [[np.pad(a, ((0, 0), (0, k_max - a.shape[1]))) for a in units[u].inputs] for u, _ in group]
-    records = fit_members(nets, pad, [units[u].targets for u, _ in group], params, seeds)
+    padded: dict[int, list[np.ndarray]] = {}  # once per unit, shared by its initialisations
+    for u, _ in group:
+        if u not in padded:
+            k = units[u].filters.shape[0]
+            padded[u] = units[u].inputs if k == k_max else \
+                [np.pad(a, ((0, 0), (0, k_max - k))) for a in units[u].inputs]
+    records = fit_members(nets, [padded[u] for u, _ in group], [units[u].targets for u, _ in group],
+                          params, seeds)
     return [((u, i), (_trimmed(net, int(units[u].filters.shape[0])), record), seed)
             for (u, i), net, record, seed in zip(group, nets, records, seeds)]
 
