@@ -49,8 +49,8 @@ class StackedParameters:
             raise ConfigError(f"members' parameters must share one dtype, not {sorted(map(str, dtypes))}")
         self.names = list(first)
         self.shapes = [tuple(first[k].shape) for k in self.names]
-        sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int).tolist()
+        self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int).tolist()
         with torch.no_grad():
             rows = [torch.cat([p[k].detach().reshape(-1) for k in self.names]) for p in named]
             self.flat = torch.stack(rows).requires_grad_(True)
@@ -71,7 +71,11 @@ class StackedParameters:
         """Every parameter with a leading member dimension, as differentiable views of
         the stack (of its ``rows`` when given, an index tensor)."""
         base = self.flat if rows is None else self.flat.index_select(0, rows)
-        return {k: self._part(base, j) for j, k in enumerate(self.names)}
+        # split, not slices: its backward pass writes every part's gradient into one
+        # [M, P] tensor, where each slice's would fill and add a [M, P] tensor of its own
+        parts = base.split(self.sizes, dim=-1)
+        return {k: part.view(*part.shape[:-1], *shape)
+                for k, part, shape in zip(self.names, parts, self.shapes)}
 
     def member(self, i: int, state: torch.Tensor) -> list[torch.Tensor]:
         """Row ``i`` of a ``[M, P]`` tensor cut into the model's parameters, in order."""
