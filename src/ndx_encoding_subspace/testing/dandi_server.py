@@ -11,6 +11,10 @@ It is a test fixture, not part of the reader: nothing in the package imports it 
 time. It listens on the loopback interface only, on a free port, serves only the files it
 was given, and its ``api_key`` is a fixed token to exercise the client's authorisation
 path, not a security measure. Do not use it to share data.
+
+It serves from a process of its own (started with ``spawn``), so nothing the client's
+process does (holding h5py's lock while it waits for bytes, say) can stall the server;
+its counters and failure settings live in shared memory, read and set from the test.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import multiprocessing
 import re
-import threading
 import uuid
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,7 +37,7 @@ _TIME = "2024-01-01T00:00:00.000000Z"
 
 
 class MockDandiServer:
-    """A threaded HTTP server answering like DANDI for one Dandiset.
+    """A threaded HTTP server, in a process of its own, answering like DANDI for one Dandiset.
 
     Parameters
     ----------
@@ -87,30 +91,39 @@ class MockDandiServer:
                     "format": fmt,
                 }
             )
-        self.bytes_served = 0
-        self.range_requests = 0
-        self._fail_after: int | None = None
-        self._fail_count: int | None = None
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        ctx = multiprocessing.get_context("spawn")
+        # bytes served, requests, whether to fail, fail after, fail count (-1: all)
+        self._shared = ctx.Array("q", [0, 0, 0, 0, -1], lock=False)
+        self._lock = ctx.Lock()
+        self._port: int | None = None
+        self._process: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_process"}
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> MockDandiServer:
-        """Start serving on a free port of 127.0.0.1."""
-        handler = type("Handler", (_Handler,), {"owner": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+    def start(self, timeout: float = 60.0) -> MockDandiServer:
+        """Start serving on a free port of 127.0.0.1 (in a new process)."""
+        ctx = multiprocessing.get_context("spawn")
+        here, there = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(target=_serve, args=(self, there), daemon=True,
+                                    name="mock-dandi-server")
+        self._process.start()
+        there.close()
+        if not here.poll(timeout):
+            self.stop()
+            raise RuntimeError(f"the mock DANDI server did not start within {timeout} s")
+        self._port = int(here.recv())
+        here.close()
         return self
 
     def stop(self) -> None:
         """Stop serving."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        if self._process is not None:
+            self._process.terminate()
+            self._process.join(10)
+            self._process = None
+            self._port = None
 
     def __enter__(self) -> MockDandiServer:
         return self.start()
@@ -121,9 +134,8 @@ class MockDandiServer:
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:PORT``."""
-        assert self._server is not None, "server not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        assert self._port is not None, "server not started"
+        return f"http://127.0.0.1:{self._port}"
 
     @property
     def api_url(self) -> str:
@@ -142,31 +154,42 @@ class MockDandiServer:
         return next(a for a in self.assets if a["path"] == path)
 
     # ------------------------------------------------------------------ counters
+    @property
+    def bytes_served(self) -> int:
+        """Body bytes sent for file requests."""
+        return int(self._shared[0])
+
+    @property
+    def range_requests(self) -> int:
+        """File requests received (failed ones included)."""
+        return int(self._shared[1])
+
     def reset_counters(self) -> None:
         """Set the byte and request counters to zero."""
         with self._lock:
-            self.bytes_served = 0
-            self.range_requests = 0
+            self._shared[0] = self._shared[1] = 0
 
     def fail_requests(self, count: int | None = None, *, after: int = 0) -> None:
         """Drop file requests: those after the next ``after`` ones, ``count`` of them (None: all)."""
         with self._lock:
-            self._fail_after = self.range_requests + after
-            self._fail_count = count
+            self._shared[2:5] = [1, self._shared[1] + after, -1 if count is None else count]
 
     def heal(self) -> None:
         """Stop dropping requests."""
         with self._lock:
-            self._fail_after = None
+            self._shared[2] = 0
+
+    def _served(self, n: int) -> None:
+        with self._lock:
+            self._shared[0] += n
 
     def _should_fail(self) -> bool:
         with self._lock:
-            self.range_requests += 1
-            if self._fail_after is None or self.range_requests <= self._fail_after:
+            self._shared[1] += 1
+            requests, failing, after, count = self._shared[1:5]
+            if not failing or requests <= after:
                 return False
-            if self._fail_count is None:
-                return True
-            return self.range_requests <= self._fail_after + self._fail_count
+            return count < 0 or requests <= after + count
 
     # ------------------------------------------------------------------ API bodies
     def server_info(self) -> dict[str, Any]:
@@ -394,5 +417,15 @@ class _Handler(BaseHTTPRequestHandler):
                 except (BrokenPipeError, ConnectionResetError):
                     break
                 left -= len(block)
-                with owner._lock:
-                    owner.bytes_served += len(block)
+                owner._served(len(block))
+
+
+def _serve(owner: MockDandiServer, ready: Any) -> None:
+    """The server process: bind a free port of 127.0.0.1, say which, serve until killed."""
+    handler = type("Handler", (_Handler,), {"owner": owner})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    owner._port = int(server.server_address[1])
+    ready.send(owner._port)
+    ready.close()
+    server.serve_forever()
