@@ -169,7 +169,8 @@ def test_a_track_declared_far_larger_than_its_file_reads_only_the_presented_span
     assert [s.name for s in site.sounds] == [s.name for s in expected.sounds]
     for got, want in zip(site.sounds, expected.sounds, strict=True):
         np.testing.assert_array_equal(got.spectrogram, want.spectrogram)
-    assert main(["inspect", str(track)]) == 0 and "usable: yes" in capsys.readouterr().out
+    assert main(["inspect", str(track), "--ensemble.n_jackknife", "1"]) == 0  # 3 sounds to fit
+    assert "usable: yes" in capsys.readouterr().out
     assert _sha(track) == before
 
 
@@ -381,6 +382,19 @@ def test_sounds_too_short_for_two_dstrf_samples_are_named(tmp_path, capsys):
                      tmp_path / "short.nwb")
     _refused(_run(path, tmp_path / "out"), EXIT_INPUT, capsys, "short.nwb", "fewer than 2 dSTRF samples",
              "'sound_00': 20")
+
+
+def test_more_jackknifes_than_estimation_sounds_are_refused_before_training(tmp_path, capsys):
+    path = write_nwb(mock_site(n_units=3, n_sounds=5, repeats=(1, 1, 1, 3, 3), seed=5).nwbfile,
+                     tmp_path / "few.nwb")
+    before = _sha(path)
+    _refused([*_run(path, tmp_path / "out"), "--ensemble.n_jackknife", "4"], EXIT_INPUT, capsys,
+             "few.nwb", "3 estimation sound(s) for --ensemble.n_jackknife 4", "at most 3")
+    assert not list((tmp_path / "out").glob("**/*.pt"))  # nothing trained
+    assert main(["inspect", str(path), "--ensemble.n_jackknife", "4"]) == EXIT_INPUT
+    assert "at most 3" in capsys.readouterr().out
+    assert main(["inspect", str(path), "--ensemble.n_jackknife", "3"]) == 0
+    assert _sha(path) == before
 
 
 def test_a_sample_rate_below_the_top_channel_is_said(tmp_path):

@@ -10,9 +10,9 @@ run never fails hours later on what a look at the input could tell:
 - no validation sound, or validation sounds presented fewer than twice (CCnorm needs
   repeated presentations to estimate the signal power);
 - estimation sounds too short for two dSTRF samples (every ``dstrf.sample_step``-th bin);
-- too few estimation sounds for ``ensemble.n_jackknife``: a jackknife fit keeps the
-  sounds its jackknife does not drop and needs at least 2 of them (sounds to fit, and
-  sounds held out for early stopping).
+- too few estimation sounds for ``ensemble.n_jackknife``: no more jackknifes than
+  sounds, and a jackknife fit keeps the sounds its jackknife does not drop and needs at
+  least 2 of them (sounds to fit, and sounds held out for early stopping).
 
 Sounds shorter than a model's receptive field are not a problem: the bins before a
 sound's onset count as silence, as between presentations.
@@ -65,12 +65,12 @@ def site_problems(site: SiteData, config: PipelineConfig | None = None) -> list[
 
 
 def _jackknife_problems(site: SiteData, config: PipelineConfig) -> list[str]:
-    """Too few estimation sounds for the jackknife fits (see the module's text).
-
-    More jackknifes than estimation sounds are refused by the ensemble's own check, at
-    the start of training.
-    """
+    """Too few estimation sounds for the jackknife fits (see the module's text)."""
     n, k = len(site.estimation), config.ensemble.n_jackknife
+    if 0 < n < k:
+        return [f"{n} estimation sound(s) for --ensemble.n_jackknife {k}: each jackknife drops "
+                f"sounds of its own, so there can be at most {n} (use --ensemble.n_jackknife {n} "
+                "or fewer, or more sounds presented once)"]
     kept = n if k == 1 else n - -(-n // k)  # the fewest sounds a jackknife keeps
     if 0 < n and k <= n and kept < 2:
         return [f"{n} estimation sound(s) for --ensemble.n_jackknife {k}: a jackknife fit keeps "
