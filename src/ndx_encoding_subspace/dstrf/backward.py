@@ -60,7 +60,13 @@ def _jacobian(
     """Gradients of outputs at ``times`` wrt their input windows, ``[n, units, F,
     plan.total]`` in lag order (often a strided view, valid until ``workspace`` is
     used again)."""
-    x = _windows(stim, times, plan.total)
+    return _window_jacobian(plan, _windows(stim, times, plan.total), units, workspace)
+
+
+def _window_jacobian(
+    plan: _Plan, x: torch.Tensor, units: torch.Tensor | None, workspace: Workspace | None = None,
+) -> torch.Tensor:
+    """:func:`_jacobian` of windows ``x [n, plan.total, F]`` (from any stimuli)."""
     for rule, q in zip(plan.rules, plan.needed):
         x = rule.forward(x, q)
     n, n_out = x.shape[0], x.shape[2]

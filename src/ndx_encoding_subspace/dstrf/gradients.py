@@ -31,7 +31,7 @@ from torch import nn
 
 from ..compute import full_float32
 from ..errors import ConfigError, InvalidDataError
-from .backward import _jacobian, _Plan, _to_lags
+from .backward import _Plan, _to_lags, _window_jacobian, _windows
 from .layers import Workspace
 from .params import DSTRFChunk, DSTRFParams, sample_times, window_bytes
 from .stages import _plan
@@ -131,22 +131,38 @@ def _start(model: nn.Module, first: np.ndarray, params: DSTRFParams) -> _Plan:
 def _chunks(plan: _Plan, stims: list[np.ndarray], bins: list[np.ndarray], params: DSTRFParams,
             units: Sequence[int] | None, out: np.ndarray | None) -> Iterator[DSTRFChunk]:
     """Chunks of validated inputs, values as tensors on the device; written into
-    consecutive row blocks of ``out`` if given."""
+    consecutive row blocks of ``out`` if given.
+
+    A chunk holds the bins of one stimulus; the bins of several short stimuli are
+    computed together, up to ``params.windows_per_chunk()`` windows at a time (the
+    paper's sample takes a few bins of each of hundreds of sounds), and handed out
+    stimulus by stimulus as views of the values.
+    """
     device = params.torch_device()
     unit_index = None if units is None else torch.as_tensor(_valid_units(units, plan.n_outputs),
                                                             device=device)
     d, row, workspace = params.n_lags, 0, Workspace()
     n_units = plan.n_outputs if units is None else len(units)
     step = params.windows_per_chunk(window_bytes(n_units, stims[0].shape[1], max(d, plan.total)))
-    for k, (stim_np, t_np) in enumerate(zip(stims, bins)):
-        stim = torch.from_numpy(stim_np).to(device)
-        for start in range(0, len(t_np), step):
-            t_chunk = t_np[start:start + step]
-            block = None if out is None else out[row:row + len(t_chunk)]
-            row += len(t_chunk)
-            with full_float32(device):  # not across the yield: the caller's code is its own
-                values = _chunk_values(plan, stim, t_chunk, unit_index, d, block, workspace)
-            yield DSTRFChunk(k, t_chunk.copy(), values)
+    pieces = [(k, t_np[a:a + step]) for k, t_np in enumerate(bins) for a in range(0, len(t_np), step)]
+    group: list[tuple[int, np.ndarray]] = []
+    for i, piece in enumerate(pieces):
+        group.append(piece)
+        size = sum(len(t) for _, t in group)
+        if i + 1 < len(pieces) and size + len(pieces[i + 1][1]) <= step:
+            continue
+        block = None if out is None else out[row:row + size]
+        row += size
+        with full_float32(device):  # not across the yield: the caller's code is its own
+            windows = torch.cat([_windows(torch.from_numpy(stims[k]).to(device),
+                                          torch.as_tensor(t, device=device), plan.total)
+                                 for k, t in group])
+            values = _chunk_values(plan, windows, unit_index, d, block, workspace)
+        start = 0
+        for k, t in group:
+            yield DSTRFChunk(k, t.copy(), values[start:start + len(t)])
+            start += len(t)
+        group = []
 
 
 def _valid_units(units: Sequence[int], n_outputs: int) -> list[int]:
@@ -164,24 +180,23 @@ def _valid_units(units: Sequence[int], n_outputs: int) -> list[int]:
 CPU_COLUMNS = 2048
 
 
-def _chunk_values(plan: _Plan, stim: torch.Tensor, times: np.ndarray, units: torch.Tensor | None,
+def _chunk_values(plan: _Plan, windows: torch.Tensor, units: torch.Tensor | None,
                   n_lags: int, out: np.ndarray | None = None,
                   workspace: Workspace | None = None) -> torch.Tensor:
-    """dSTRFs ``[n, units, F, n_lags]`` of one chunk on the stimulus' device (copied into
-    ``out`` too if given), in cache-sized pieces on the CPU, reusing the buffers of
-    ``workspace``."""
+    """dSTRFs ``[n, units, F, n_lags]`` of the windows ``[n, plan.total, F]`` on their
+    device (copied into ``out`` too if given), in cache-sized pieces on the CPU, reusing
+    the buffers of ``workspace``."""
     n_units = plan.n_outputs if units is None else len(units)
-    shape = (len(times), n_units, stim.shape[1], n_lags)
-    on_cpu = stim.device.type == "cpu"
+    shape = (len(windows), n_units, windows.shape[2], n_lags)
+    on_cpu = windows.device.type == "cpu"
     if out is not None and on_cpu:
         values = torch.from_numpy(out)  # written in place
     else:
-        values = torch.empty(shape, dtype=torch.float32, device=stim.device)
-    step = len(times) if not on_cpu else max(1, CPU_COLUMNS // max(1, n_units))
-    for a in range(0, len(times), step):
-        piece = torch.as_tensor(times[a:a + step], device=stim.device)
+        values = torch.empty(shape, dtype=torch.float32, device=windows.device)
+    step = len(windows) if not on_cpu else max(1, CPU_COLUMNS // max(1, n_units))
+    for a in range(0, len(windows), step):
         with torch.no_grad():
-            grads = _jacobian(plan, stim, piece, units, workspace)
+            grads = _window_jacobian(plan, windows[a:a + step], units, workspace)
         _to_lags(grads, n_lags, values[a:a + step])
     if out is not None and not on_cpu:
         out[...] = values.cpu().numpy()
