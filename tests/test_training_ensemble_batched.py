@@ -129,6 +129,30 @@ def test_groups_split_by_memory_give_the_same_ensemble(monkeypatch):
     assert_same(tiny, whole)
 
 
+def test_cpu_groups_keep_a_training_batch_within_the_cache(monkeypatch):
+    site, train = _site(), TrainingParams(**TRAIN)
+    model = MAKERS["cnn"]()
+    est = site.split("estimation")
+    data = shared_data([s.spectrogram for s in est], [s.psth for s in est], [list(range(len(est)))] * 6,
+                       train.early_stop_fraction, model.receptive_field - 1, train.segment_length,
+                       torch.device("cpu"))
+    one = batching.step_bytes(model, train, data)
+    assert one > 0
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(batching, "cache_bytes", lambda: 3 * one + 1)
+    assert batching.members_per_batch(model, train, data, cpu) == 3
+    monkeypatch.setattr(batching, "cache_bytes", lambda: one // 2)
+    assert batching.members_per_batch(model, train, data, cpu) == 1  # alone, never none
+    monkeypatch.setattr(batching, "cache_bytes", lambda: 100 * one)
+    assert batching.members_per_batch(model, train, data, cpu) == 6
+    assert batching.members_per_batch(model, train, data, cpu, limit=2) == 2
+
+
+def test_cache_size_is_read_from_the_system_or_assumed():
+    size = compute.cache_bytes()
+    assert size >= 256 * 1024 and size % 1024 == 0
+
+
 def test_batch_members_is_checked():
     assert EnsembleParams().batch_members == 0
     with pytest.raises(ConfigError, match="batch_members"):

@@ -15,7 +15,9 @@ without it only torch is limited.
 
 Memory: :func:`items_per_batch` is the one rule for how many like-sized pieces of work
 (members of a batched fit, windows of a dSTRF chunk) are computed at once: as many as
-fit in a share of the memory free on the device (:func:`available_memory`).
+fit in a share of the memory free on the device (:func:`available_memory`). On the CPU,
+work whose tensors outgrow the last-level cache (:func:`cache_bytes`) runs from main
+memory and slower per item: batched training keeps a group's working set within it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from pathlib import Path
 from .errors import ConfigError
 from .params import Params
 
-__all__ = ["ComputeParams", "available_memory", "full_float32", "items_per_batch", "thread_limits"]
+__all__ = ["ComputeParams", "available_memory", "cache_bytes", "full_float32", "items_per_batch",
+           "thread_limits"]
 
 #: Share of the free memory that batched work may plan to fill: the rest is left for the
 #: allocator's slack, estimates that run short, and other processes on the machine.
@@ -155,6 +158,24 @@ def available_memory(device: object = "cpu") -> int:
     if dev.type == "cuda":
         return int(torch.cuda.mem_get_info(dev)[0])
     return host_memory()
+
+
+#: Last-level cache assumed where the system does not say (bytes).
+DEFAULT_CACHE_BYTES = 32 * 1024**2
+
+
+def cache_bytes() -> int:
+    """Bytes of the CPU's largest cache (Linux's ``/sys/devices/system/cpu/cpu0/cache``),
+    :data:`DEFAULT_CACHE_BYTES` when the system does not say."""
+    sizes = []
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3}
+    for entry in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        try:
+            text = entry.read_text().strip()
+            sizes.append(int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text))
+        except (OSError, ValueError, IndexError):
+            continue
+    return max(sizes) if sizes else DEFAULT_CACHE_BYTES
 
 
 def host_memory() -> int:

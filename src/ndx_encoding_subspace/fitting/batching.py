@@ -9,6 +9,15 @@ layer outputs per bin are counted on one forward pass of a copy of the model on 
 CPU. The segments all members share are a fixed cost.
 :func:`~ndx_encoding_subspace.compute.items_per_batch` turns these into a number of
 members (the rule the dSTRF chunks follow too).
+
+On the CPU a second bound applies: the layer outputs of a group's training batch stay
+within the last-level cache (:func:`~ndx_encoding_subspace.compute.cache_bytes`). Past
+it every layer reads and writes main memory, and a step of the group costs more per
+member than the members' steps one after another: on one thread of a 32 MiB-cache
+CPU, the paper's CNN (50 units) took 22.5 ms per member and step alone, about as much
+in groups of 2 or 4, and 32.7 ms in a group of 32; its LN 16-18 ms alone and 22-24 ms in
+a group of 32. Small networks, whose steps are mostly overhead, still batch by the
+dozen (the subspace networks: 2.0 ms alone, 0.5 ms in groups of 16).
 """
 
 from __future__ import annotations
@@ -19,13 +28,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..compute import items_per_batch
+from ..compute import cache_bytes, items_per_batch
 from .checkpoint import Checkpoint
 from .memberdata import MemberData
 from .memberset import _EVAL_ROWS, has_stages
 from .training_params import TrainingParams
 
-__all__ = ["member_bytes", "members_per_batch", "member_groups"]
+__all__ = ["member_bytes", "step_bytes", "members_per_batch", "member_groups"]
 
 _FLOAT = 4
 _PARAMETER_COPIES = 8
@@ -66,11 +75,20 @@ def member_bytes(model: nn.Module, params: TrainingParams, data: MemberData) -> 
     return int(_FLOAT * floats)
 
 
+def step_bytes(model: nn.Module, params: TrainingParams, data: MemberData) -> int:
+    """Bytes of the layer outputs of one member's training batch (one step's forward pass)."""
+    _, _, row_bins, n_in = data.x.shape
+    return int(_FLOAT * _outputs_per_bin(model, row_bins, n_in) * row_bins * params.batch_size)
+
+
 def members_per_batch(model: nn.Module, params: TrainingParams, data: MemberData,
                       device: torch.device, limit: int = 0) -> int:
     """Members to train at once on ``device``: as many as fit in its free memory beside
-    the shared segments, at most ``limit`` (0: no cap) and at most ``len(data)``."""
+    the shared segments, at most ``limit`` (0: no cap) and at most ``len(data)``; on the
+    CPU also no more than keep a training batch's layer outputs within the cache."""
     cap = len(data) if limit <= 0 else min(limit, len(data))
+    if torch.device(device).type == "cpu":
+        cap = min(cap, max(1, cache_bytes() // max(1, step_bytes(model, params, data))))
     return items_per_batch(member_bytes(model, params, data), device=device,
                            fixed_bytes=data.nbytes(), limit=cap)
 
