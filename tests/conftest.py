@@ -59,3 +59,25 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def _small_recording(folder: Path, name: str, config: dict) -> tuple[Path, Path]:
+    """A small simulated site written as NWB in ``folder``, and ``config`` as TOML next to it."""
+    import json
+
+    from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, simulate_site
+
+    params = SimulationParams.quick(n_units=3, n_estimation_sounds=8, n_validation_sounds=2,
+                                    validation_repeats=4, n_lags=8, max_dim=3, seed=3)
+    recording = simulate_site(params).write_nwb(folder / "site.nwb")
+    path = folder / f"{name}.toml"
+    path.write_text("".join(f"[{section}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items())
+                            for section, table in config.items()))
+    return recording, path
+
+
+@pytest.fixture(scope="session")
+def small_recording():
+    """``small_recording(folder, name, config)``: a small simulated site as NWB and its
+    configuration file (the command line's runs of tests that kill or damage them)."""
+    return _small_recording

@@ -453,19 +453,13 @@ def test_device_indices_are_accepted_and_checked():
 # --- damaged work of an earlier run: named in a warning, redone ------------------------------
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, small_recording):
     """A small simulated site, its tiny configuration file, and one finished run of it
     with the work folder kept (its training checkpoints), as a killed run leaves it."""
-    from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, simulate_site
     from ndx_encoding_subspace.pipeline import PipelineConfig, run_site
 
     folder = tmp_path_factory.mktemp("trained")
-    params = SimulationParams.quick(n_units=3, n_estimation_sounds=8, n_validation_sounds=2,
-                                    validation_repeats=4, n_lags=8, max_dim=3, seed=3)
-    recording = simulate_site(params).write_nwb(folder / "site.nwb")
-    config = folder / "tiny.toml"
-    config.write_text("".join(f"[{section}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items())
-                              for section, table in TINY_CONFIG.items()))
+    recording, config = small_recording(folder, "tiny", TINY_CONFIG)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = run_site(recording, folder / "out", PipelineConfig.from_dict(TINY_CONFIG),

@@ -41,18 +41,9 @@ CONFIG = {
 
 
 @pytest.fixture(scope="module")
-def recording(tmp_path_factory) -> tuple[Path, Path]:
+def recording(tmp_path_factory, small_recording) -> tuple[Path, Path]:
     """A small simulated site and the configuration file of the runs."""
-    from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, simulate_site
-
-    folder = tmp_path_factory.mktemp("signals")
-    params = SimulationParams.quick(n_units=3, n_estimation_sounds=8, n_validation_sounds=2,
-                                    validation_repeats=4, n_lags=8, max_dim=3, seed=3)
-    path = simulate_site(params).write_nwb(folder / "site.nwb")
-    config = folder / "signals.toml"
-    config.write_text("".join(f"[{section}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items())
-                              for section, table in CONFIG.items()))
-    return path, config
+    return small_recording(tmp_path_factory.mktemp("signals"), "signals", CONFIG)
 
 
 def _start(recording: tuple[Path, Path], out: Path) -> subprocess.Popen:

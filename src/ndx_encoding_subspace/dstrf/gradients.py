@@ -146,6 +146,14 @@ def _chunks(plan: _Plan, stims: list[np.ndarray], bins: list[np.ndarray], params
     step = params.windows_per_chunk(window_bytes(n_units, stims[0].shape[1], max(d, plan.total)))
     pieces = [(k, t_np[a:a + step]) for k, t_np in enumerate(bins) for a in range(0, len(t_np), step)]
     group: list[tuple[int, np.ndarray]] = []
+    on_device: dict[int, torch.Tensor] = {}  # the sounds of the group, each moved once
+
+    def stim(k: int) -> torch.Tensor:
+        if k not in on_device:
+            on_device.clear()  # a sound's pieces are consecutive: keep the last one only
+            on_device[k] = torch.from_numpy(stims[k]).to(device)
+        return on_device[k]
+
     for i, piece in enumerate(pieces):
         group.append(piece)
         size = sum(len(t) for _, t in group)
@@ -154,8 +162,7 @@ def _chunks(plan: _Plan, stims: list[np.ndarray], bins: list[np.ndarray], params
         block = None if out is None else out[row:row + size]
         row += size
         with full_float32(device):  # not across the yield: the caller's code is its own
-            windows = torch.cat([_windows(torch.from_numpy(stims[k]).to(device),
-                                          torch.as_tensor(t, device=device), plan.total)
+            windows = torch.cat([_windows(stim(k), torch.as_tensor(t, device=device), plan.total)
                                  for k, t in group])
             values = _chunk_values(plan, windows, unit_index, d, block, workspace)
         start = 0
