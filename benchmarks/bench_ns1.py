@@ -313,7 +313,8 @@ def _run(args: argparse.Namespace) -> int:
     units = np.unique(np.linspace(0, site.n_units - 1, n_ss).round().astype(np.int64))
     results.update(subspace_step(ens, site, units=units, quick=args.quick,
                                  sample_step=args.sample_step, device=args.device))
-    results["ensemble"] = args.ensemble or f"{len(seeds)} seeds"
+    if args.ensemble:
+        results["ensemble"] = args.ensemble
     results["dstrf_sample_step"] = args.sample_step
     results["seeds"] = len(seeds)
     results["nwb_read_s"] = read_s
