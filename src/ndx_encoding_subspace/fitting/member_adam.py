@@ -14,6 +14,8 @@ part in a step is left untouched (no update, no step count), as an Adam of its o
 would be. Its state cuts out, per member, as the state dict of a
 :class:`torch.optim.Adam` over that model's parameters alone, and goes back in from one
 (checkpoints are the same whether a member trained alone or with others).
+:class:`ModelAdam` is torch's Adam of one model behind the same interface, for a set of
+one member, so the schedule treats both alike.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["StackedParameters", "MemberAdam"]
+__all__ = ["StackedParameters", "MemberAdam", "ModelAdam"]
 
 
 class StackedParameters:
@@ -183,3 +185,42 @@ class MemberAdam:
                     part.zero_()
                 else:
                     part.copy_(value.to(device=part.device, dtype=part.dtype))
+
+
+class ModelAdam:
+    """:class:`torch.optim.Adam` over one model's parameters, with :class:`MemberAdam`'s
+    interface (the set of one member that a fit alone is).
+
+    Parameters
+    ----------
+    model : nn.Module
+    lr : float
+    """
+
+    def __init__(self, model: nn.Module, lr: float) -> None:
+        self.adam = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def set_lrs(self, lrs: Sequence[float]) -> None:
+        for group in self.adam.param_groups:
+            group["lr"] = float(lrs[0])
+
+    def zero_grad(self) -> None:
+        self.adam.zero_grad()
+
+    def step(self, members: Sequence[int]) -> None:
+        """One Adam step, when the member took part in the batch."""
+        if len(members):
+            self.adam.step()
+
+    def member_state(self, i: int) -> dict[str, Any]:
+        """The Adam's state dict."""
+        return self.adam.state_dict()
+
+    def load_member_state(self, i: int, saved: dict[str, Any]) -> None:
+        """Put the state dict ``saved`` into the Adam (an empty one clears its state); the
+        learning rate is the schedule's."""
+        lrs = [group["lr"] for group in self.adam.param_groups]
+        self.adam.state.clear()
+        if saved:
+            self.adam.load_state_dict(saved)
+        self.set_lrs(lrs)

@@ -2,11 +2,12 @@
 
 :class:`MemberSet` is what the schedule (:mod:`~ndx_encoding_subspace.fitting.schedule`)
 trains; a single fit is a set of one member. Each member has its own data, loss
-normalisation and batch-order generator. A set of one trains the model's own
-parameters with :class:`torch.optim.Adam`. In a larger set the members' parameters live
-in one stacked tensor (:class:`~.member_adam.StackedParameters`, of which each model's
-parameters are views) and the forward passes run under :func:`torch.func.vmap`. The
-sum of the members' losses has, for each member, the gradient of its own loss alone, and
+normalisation and batch-order generator. A set of one trains the model's own parameters
+with :class:`torch.optim.Adam` (:class:`~.member_adam.ModelAdam`). In a larger set the
+members' parameters live in one stacked tensor
+(:class:`~.member_adam.StackedParameters`, of which each model's parameters are views)
+and the forward passes run under :func:`torch.func.vmap`. The sum of the members' losses
+has, for each member, the gradient of its own loss alone, and
 :class:`~.member_adam.MemberAdam` steps each member with its own learning rate, Adam
 state and step count, so each member follows its schedule as if fitted alone. A member
 that takes no part in a step is left untouched (no update, no step count).
@@ -33,7 +34,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 from torch.nn import functional as F
 
-from .member_adam import MemberAdam, StackedParameters
+from .member_adam import MemberAdam, ModelAdam, StackedParameters
 from .memberdata import MemberData
 from .training_params import TrainingParams
 
@@ -42,6 +43,7 @@ __all__ = ["MemberSet", "layout"]
 _EVAL_ROWS = 64  # segments per evaluation batch
 
 Stats = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+Optimizer = MemberAdam | ModelAdam
 
 
 class _Core(nn.Module):
@@ -170,40 +172,19 @@ class MemberSet:
         """Sum of squares of the penalised weights (over all members in ``weights``)."""
         return sum((weights[k].float() ** 2).sum() for k in self.l2_names)
 
-    def optimizer(self, lrs: Sequence[float],
-                  carry: torch.optim.Adam | MemberAdam | None = None) -> torch.optim.Adam | MemberAdam:
+    def optimizer(self, lrs: Sequence[float], carry: Optimizer | None = None) -> Optimizer:
         """The Adam of the set, member ``i`` at learning rate ``lrs[i]``: torch's over the
-        model's parameters for a set of one, else a :class:`~.member_adam.MemberAdam`.
-        ``carry``: an earlier optimiser whose state goes on (with the new rates)."""
-        if self.stack is not None:
-            if isinstance(carry, MemberAdam):
-                carry.set_lrs(lrs)
-                return carry
-            return MemberAdam(self.stack, lrs)
-        opt = torch.optim.Adam(self.models[0].parameters(), lr=lrs[0])
+        model's parameters for a set of one (:class:`~.member_adam.ModelAdam`), else a
+        :class:`~.member_adam.MemberAdam`. ``carry``: an earlier optimiser of this set,
+        whose state goes on at the new rates."""
         if carry is not None:
-            opt.state.update(carry.state)
-        return opt
+            carry.set_lrs(lrs)
+            return carry
+        return ModelAdam(self.models[0], lrs[0]) if self.stack is None else MemberAdam(self.stack, lrs)
 
-    def step(self, opt: torch.optim.Adam | MemberAdam, members: Sequence[int]) -> None:
-        """One optimiser step of ``members`` (those that took part in the batch)."""
-        if isinstance(opt, MemberAdam):
-            opt.step(members)
-        else:
-            opt.step()
-
-    def adam_state(self, i: int, opt: torch.optim.Adam | MemberAdam | None) -> dict:
+    def adam_state(self, i: int, opt: Optimizer | None) -> dict:
         """Member ``i``'s Adam state dict, as an Adam of its model alone holds it."""
-        if opt is None:
-            return {}
-        return opt.member_state(i) if isinstance(opt, MemberAdam) else opt.state_dict()
-
-    def load_adam(self, i: int, opt: torch.optim.Adam | MemberAdam, saved: dict) -> None:
-        """Put member ``i``'s saved Adam state dict into ``opt``."""
-        if isinstance(opt, MemberAdam):
-            opt.load_member_state(i, saved)
-        else:
-            opt.load_state_dict(saved)
+        return {} if opt is None else opt.member_state(i)
 
     def state(self, i: int) -> dict[str, torch.Tensor]:
         """A copy of member ``i``'s state dict."""
@@ -212,20 +193,15 @@ class MemberSet:
     def load_state(self, i: int, state: dict[str, torch.Tensor]) -> None:
         self.models[i].load_state_dict(state)
 
-    def snapshot(self, i: int, opt: torch.optim.Adam | MemberAdam) -> tuple:
+    def snapshot(self, i: int, opt: Optimizer) -> tuple:
         """Member ``i``'s weights, Adam state and generator state (for a rollback)."""
         return self.state(i), copy.deepcopy(self.adam_state(i, opt)), self.gens[i].get_state()
 
-    def restore(self, i: int, snap: tuple, opt: torch.optim.Adam | MemberAdam) -> None:
+    def restore(self, i: int, snap: tuple, opt: Optimizer) -> None:
         """Return member ``i`` to ``snap`` (from :meth:`snapshot`)."""
         weights, adam, gen = snap
         self.load_state(i, weights)
-        if isinstance(opt, MemberAdam):
-            opt.load_member_state(i, adam)
-        else:
-            opt.state.clear()
-            if adam:
-                opt.load_state_dict(adam)
+        opt.load_member_state(i, adam)
         self.gens[i].set_state(gen)
 
     # --- forward passes and losses ----------------------------------------------------

@@ -61,9 +61,8 @@ from torch import nn
 
 from ..errors import ConfigError, TrainingError
 from .checkpoint import Checkpoint
-from .member_adam import MemberAdam
 from .memberdata import own_data
-from .memberset import MemberSet, layout
+from .memberset import MemberSet, Optimizer, layout
 from .record import FitRecord, Progress
 from .segments import check_data
 from .training_params import TrainingParams, resolve_device
@@ -96,10 +95,10 @@ class Schedule:
                 members.load_state(i, blob["model"])
                 self.best[i] = blob["best"] or None
                 members.gens[i].set_state(blob["rng"])
-        self.opt: torch.optim.Adam | MemberAdam | None = members.optimizer([s.lr for s in self.state])
+        self.opt: Optimizer | None = members.optimizer([s.lr for s in self.state])
         for i, blob in enumerate(saved):
             if blob is not None and blob["optimizer"]:
-                members.load_adam(i, self.opt, blob["optimizer"])
+                self.opt.load_member_state(i, blob["optimizer"])
 
     def run(self) -> list[FitRecord]:
         """Train until every member is done; one record per member."""
@@ -180,7 +179,7 @@ class Schedule:
                 total = total + params.l2 * ms.l2_penalty(weights)
             self.opt.zero_grad()
             total.backward()
-            ms.step(self.opt, members)
+            self.opt.step(members)
             rows = sel.shape[1] if valid is None else valid.sum(dim=1)
             if every:
                 run = run + losses.detach() * rows
