@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from ndx_encoding_subspace.fitting.member_adam import MemberAdam, StackedParameters
+from ndx_encoding_subspace.fitting.member_adam import MemberAdam, ModelAdam, StackedParameters
 
 
 def _net(seed: int) -> nn.Module:
@@ -97,3 +97,26 @@ def test_members_of_mixed_dtypes_are_refused():
     b[2].bias.data = b[2].bias.data.double()
     with pytest.raises(Exception, match="one dtype"):
         StackedParameters([a, b])
+
+
+def test_model_adam_is_torch_adam_with_the_members_interface():
+    model, ref = _net(0), _net(0)
+    opt, ref_opt = ModelAdam(model, 1e-2), torch.optim.Adam(ref.parameters(), lr=1e-2)
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
+    for take in ([0], [], [0]):  # a step the member sits out changes nothing
+        for m, o in ((model, opt), (ref, None)):
+            (ref_opt if o is None else o).zero_grad()
+            _alone(m, x).backward()
+        opt.step(take)
+        if take:
+            ref_opt.step()
+    for a, b in zip(model.parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    saved = copy.deepcopy(opt.member_state(0))
+    assert saved["state"][0]["step"] == 2
+    opt.set_lrs([5e-3])
+    opt.load_member_state(0, saved)  # the state comes back, the rate stays the schedule's
+    assert opt.adam.param_groups[0]["lr"] == 5e-3
+    torch.testing.assert_close(opt.adam.state_dict()["state"][0]["exp_avg"], saved["state"][0]["exp_avg"])
+    opt.load_member_state(0, {})  # an empty state: as a fresh Adam
+    assert not opt.adam.state and opt.adam.param_groups[0]["lr"] == 5e-3
