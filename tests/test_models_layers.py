@@ -114,6 +114,20 @@ def test_double_exponential_formula_and_init():
     assert torch.allclose(d(z), ref)
 
 
+def test_double_exponential_has_finite_gradients_far_below_its_threshold():
+    # a unit whose linear prediction barely varies is initialised with a very steep slope;
+    # far below the threshold the output is the base and the gradients are 0, not NaN
+    d = DoubleExponential(1)
+    d.init_from_response(np.array([1.0]), np.array([0.5]), pred_mean=np.array([0.0]),
+                         pred_sd=np.array([1e-6]))
+    x = torch.tensor([[[0.0], [-1e-3], [-1.0], [1e-3]]], requires_grad=True)
+    y = d(x)
+    y.sum().backward()
+    assert torch.isfinite(x.grad).all() and all(torch.isfinite(p.grad).all() for p in d.parameters())
+    assert torch.allclose(y[0, 2], d.base) and x.grad[0, 2, 0] == 0
+    assert torch.allclose(y[0, 0], torch.tensor([1.0]), atol=1e-5)
+
+
 def test_subspace_network_shape_and_validation():
     net = SubspaceNetwork(3)
     assert net(torch.randn(4, 10, 3)).shape == (4, 10, 1)

@@ -127,6 +127,9 @@ class Dense(nn.Module):
 # exp(-exp(-u)) = 1/4 at u = U_QUARTER, where the output equals the response mean
 _U_QUARTER = -math.log(math.log(4.0))
 _SLOPE_QUARTER = 0.25 * math.log(4.0)
+# below this u the output is b to float precision; exp(-u) would overflow to inf there and
+# its gradient inf * 0 be NaN (a unit whose input barely varies gets a very steep slope)
+_U_MIN = -80.0
 
 
 class DoubleExponential(nn.Module):
@@ -146,7 +149,7 @@ class DoubleExponential(nn.Module):
         self.shift = nn.Parameter(torch.zeros(self.n_units))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        u = torch.exp(self.kappa) * (x + self.shift)
+        u = (torch.exp(self.kappa) * (x + self.shift)).clamp_min(_U_MIN)
         return self.base + self.amplitude * torch.exp(-torch.exp(-u))
 
     @torch.no_grad()
