@@ -397,6 +397,19 @@ def test_more_jackknifes_than_estimation_sounds_are_refused_before_training(tmp_
     assert _sha(path) == before
 
 
+def test_more_pca_components_than_dstrf_dimensions_are_refused_before_training(tmp_path, capsys):
+    path = write_nwb(mock_site(n_units=3, n_sounds=5, repeats=(1, 1, 1, 3, 3), seed=5).nwbfile,
+                     tmp_path / "dims.nwb")
+    argv = [*_run(path, tmp_path / "out"), "--ensemble.n_jackknife", "2", "--dstrf.n_lags", "4",
+            "--subspace.n_components", "100000"]
+    line = _refused(argv, EXIT_INPUT, capsys, "dims.nwb", "--subspace.n_components 100000",
+                    "x 4 lags")
+    assert not list((tmp_path / "out").glob("**/*.pt"))  # nothing trained
+    flags = ["--dstrf.n_lags", "4", "--subspace.n_components", "100000"]
+    assert main(["inspect", str(path), *flags]) == EXIT_INPUT
+    assert "use at most" in capsys.readouterr().out and "use at most" in line
+
+
 def test_a_sample_rate_below_the_top_channel_is_said(tmp_path):
     path = write_nwb(mock_site(n_units=2, rate=16000.0, seed=4).nwbfile, tmp_path / "slow.nwb")
     with warnings.catch_warnings(record=True) as caught:

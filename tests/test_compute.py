@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from ndx_encoding_subspace import compute
 from ndx_encoding_subspace.cli import _config_from_args, build_parser
 from ndx_encoding_subspace.compute import ComputeParams, thread_limits
 from ndx_encoding_subspace.errors import ConfigError
@@ -16,6 +18,7 @@ from ndx_encoding_subspace.pipeline import run as pipeline
 from ndx_encoding_subspace.pipeline.config import SECTIONS, PipelineConfig
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
+USABLE_CPUS = compute.usable_cpus
 
 #: torch's thread count around each test; differs from every limit used below
 BEFORE = 5
@@ -60,6 +63,12 @@ def test_unknown_key_is_an_error():
 
 
 # --- thread_limits ------------------------------------------------------------------
+
+@pytest.fixture(autouse=True)
+def _eight_cpus(monkeypatch):
+    """As on a machine of 8 CPUs, whatever this one has (limits above them are cut)."""
+    monkeypatch.setattr(compute, "usable_cpus", lambda: 8)
+
 
 @pytest.mark.parametrize("n", [1, 3])
 def test_limits_inside_and_restored_after(n):
@@ -206,3 +215,16 @@ def test_run_sites_threads_per_site(monkeypatch, tmp_path):
     assert torch.get_num_threads() == BEFORE
     with pytest.raises(ConfigError, match="threads.*-1"):
         distributed.run_sites(["a.nwb"], tmp_path, threads_per_site=-1)
+
+
+def test_more_threads_than_cpus_are_cut_with_a_warning():
+    blas_before = _pools()["blas"]
+    with pytest.warns(UserWarning, match="compute.threads 100000 is more than the 8 CPU"):
+        with thread_limits(100000):
+            assert torch.get_num_threads() == 8
+            assert set(_pools()["blas"]) == {8}
+    assert torch.get_num_threads() == BEFORE and _pools()["blas"] == blas_before
+
+
+def test_usable_cpus_is_at_least_one_and_at_most_the_machine():
+    assert 1 <= USABLE_CPUS() <= (os.cpu_count() or 1)

@@ -159,13 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
         "inspect", allow_abbrev=False, help="show what the reader finds in an NWB file",
         description="Show what the reader finds in an NWB file and what it would use; the "
         "--reader.* flags (and [reader] of --config) show what an override would choose, the "
-        "--dstrf.* and --ensemble.* flags whether a run with them could analyse the site.",
+        "--dstrf.*, --ensemble.* and --subspace.* flags whether a run with them could analyse the site.",
         epilog=f"exits {EXIT_UNUSABLE}, after printing the report, when the reader cannot use "
         f"the file as it is (the report lists the problems); {EXIT_CODES}",
     )
     inspect.add_argument("input", help="local NWB path, DANDI identifier or asset URL")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_config_flags(inspect, sections=("reader", "spectrogram", "dstrf", "ensemble"))
+    _add_config_flags(inspect, sections=("reader", "spectrogram", "dstrf", "ensemble", "subspace"))
 
     report = sub.add_parser("report", allow_abbrev=False, help="write a static HTML report of a results file")
     report.add_argument("results", type=Path, help="results NWB file written by run or demo")

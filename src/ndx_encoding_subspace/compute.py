@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +33,7 @@ from .errors import ConfigError
 from .params import Params
 
 __all__ = ["ComputeParams", "available_memory", "cache_bytes", "full_float32", "items_per_batch",
-           "thread_limits"]
+           "thread_limits", "usable_cpus"]
 
 #: Share of the free memory that batched work may plan to fill: the rest is left for the
 #: allocator's slack, estimates that run short, and other processes on the machine.
@@ -43,6 +45,14 @@ def _check_threads(name: str, value: object) -> None:
         raise ConfigError(f"{name} must be a whole number of threads (0: unchanged), got {value!r}")
     if value < 0:
         raise ConfigError(f"{name} must be 0 (unchanged) or a positive number of threads, got {value!r}")
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the system has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +85,8 @@ def thread_limits(threads: int) -> Iterator[None]:
     threads : int
         0: change nothing. ``n >= 1``: ``torch.set_num_threads(n)`` and, when
         ``threadpoolctl`` is importable, ``threadpool_limits(n)`` on every BLAS and
-        OpenMP library loaded in the process.
+        OpenMP library loaded in the process. More threads than the process may use
+        CPUs (:func:`usable_cpus`) are cut to that number, with a warning.
 
     Yields
     ------
@@ -97,6 +108,11 @@ def thread_limits(threads: int) -> Iterator[None]:
     if threads == 0:
         yield
         return
+    cpus = usable_cpus()
+    if threads > cpus:  # more threads than CPUs only wait on each other (and may exhaust BLAS)
+        warnings.warn(f"compute.threads {threads} is more than the {cpus} CPU(s) this process may use; "
+                      f"using {cpus}", stacklevel=3)
+        threads = cpus
     import torch
 
     previous = torch.get_num_threads()

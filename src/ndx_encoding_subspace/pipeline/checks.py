@@ -12,7 +12,8 @@ run never fails hours later on what a look at the input could tell:
 - estimation sounds too short for two dSTRF samples (every ``dstrf.sample_step``-th bin);
 - too few estimation sounds for ``ensemble.n_jackknife``: no more jackknifes than
   sounds, and a jackknife fit keeps the sounds its jackknife does not drop and needs at
-  least 2 of them (sounds to fit, and sounds held out for early stopping).
+  least 2 of them (sounds to fit, and sounds held out for early stopping);
+- more PCA components (``subspace.n_components``) than a dSTRF has dimensions.
 
 Sounds shorter than a model's receptive field are not a problem: the bins before a
 sound's onset count as silence, as between presentations.
@@ -61,6 +62,12 @@ def site_problems(site: SiteData, config: PipelineConfig | None = None) -> list[
             f"than 2 dSTRF samples at every {config.dstrf.sample_step}th bin (longer sounds, or a smaller "
             "--dstrf.sample_step)")
     problems.extend(_jackknife_problems(site, config))
+    dims = site.n_frequencies * config.dstrf.n_lags
+    if config.subspace.n_components > dims:
+        problems.append(
+            f"--subspace.n_components {config.subspace.n_components} is more than the {dims} dimensions "
+            f"of a dSTRF here ({site.n_frequencies} spectrogram channels x {config.dstrf.n_lags} lags, "
+            f"--dstrf.n_lags): use at most {dims}")
     return problems
 
 
