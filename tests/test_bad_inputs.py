@@ -400,7 +400,7 @@ def test_more_jackknifes_than_estimation_sounds_are_refused_before_training(tmp_
 def test_more_pca_components_than_dstrf_dimensions_are_refused_before_training(tmp_path, capsys):
     path = write_nwb(mock_site(n_units=3, n_sounds=5, repeats=(1, 1, 1, 3, 3), seed=5).nwbfile,
                      tmp_path / "dims.nwb")
-    argv = [*_run(path, tmp_path / "out"), "--ensemble.n_jackknife", "2", "--dstrf.n_lags", "4",
+    argv = [*_run(path, tmp_path / "out"), "--ensemble.n_jackknife", "1", "--dstrf.n_lags", "4",
             "--subspace.n_components", "100000"]
     line = _refused(argv, EXIT_INPUT, capsys, "dims.nwb", "--subspace.n_components 100000",
                     "x 4 lags")
@@ -408,6 +408,27 @@ def test_more_pca_components_than_dstrf_dimensions_are_refused_before_training(t
     flags = ["--dstrf.n_lags", "4", "--subspace.n_components", "100000"]
     assert main(["inspect", str(path), *flags]) == EXIT_INPUT
     assert "use at most" in capsys.readouterr().out and "use at most" in line
+
+
+def test_a_table_of_object_references_is_not_taken_for_text(tmp_path, capsys):
+    from hdmf.common import DynamicTable, VectorData
+
+    nwbfile = mock_site(n_units=3, n_sounds=5, repeats=(1, 1, 1, 3, 3), seed=5).nwbfile
+    refs = [nwbfile.stimulus_template[name] for name in sorted(nwbfile.stimulus_template)]
+    catalog = DynamicTable(name="sound_catalog", description="the lab's catalogue of its sounds",
+                           columns=[VectorData(name="series", description="each sound", data=refs)])
+    nwbfile.create_processing_module("behavior", "a lab's own tables").add(catalog)
+    path = write_nwb(nwbfile, tmp_path / "catalog.nwb")
+    assert main(["inspect", str(path), "--ensemble.n_jackknife", "1"]) == 0
+    assert "usable: yes" in capsys.readouterr().out
+
+
+def test_a_results_file_given_as_a_recording_is_named_as_such(tmp_path, capsys):
+    from ndx_encoding_subspace.testing.mock import mock_results_nwbfile
+
+    path = write_nwb(mock_results_nwbfile(), tmp_path / "site.results.nwb")
+    _refused(_run(path, tmp_path / "out"), EXIT_INPUT, capsys, "site.results.nwb",
+             "a results file of this package", "the recording it was computed from")
 
 
 def test_a_sample_rate_below_the_top_channel_is_said(tmp_path):

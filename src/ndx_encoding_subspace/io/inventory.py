@@ -221,7 +221,11 @@ def _is_text(column: Any) -> bool:
         return False
     dtype = getattr(data, "dtype", None)
     if dtype is not None:
-        return dtype.kind in "OSU" and (len(data) == 0 or isinstance(data[0], str | bytes))
+        # object references read back by hdmf give a dtype that is a name ('object')
+        kind = getattr(dtype, "kind", None)
+        if kind is None:
+            return False
+        return kind in "OSU" and (len(data) == 0 or isinstance(data[0], str | bytes))
     return len(data) > 0 and isinstance(data[0], str | bytes)
 
 

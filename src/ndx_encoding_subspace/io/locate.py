@@ -174,6 +174,12 @@ def _detect(ctx: Context) -> Candidate:
             return found
         if found or chosen != "auto":
             why.append(f"{kind}: {found or 'nothing of this layout'}")
+    from ..results.convert import MODULE
+
+    if MODULE in getattr(ctx.nwbfile, "processing", {}):
+        raise NoSoundStimulusError(
+            f"{ctx.name}: a results file of this package (processing/{MODULE}), not a "
+            "recording: give the NWB file of the recording it was computed from")
     forced = "" if chosen == "auto" else f"reader.layout = {chosen!r}; "
     held = forced + ctx.inv.describe_sounds() + "".join(f"; {w}" for w in why)
     raise NoSoundStimulusError(no_waveform_message(ctx.name, parameter_tables(ctx.nwbfile), held))

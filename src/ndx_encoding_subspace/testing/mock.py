@@ -31,6 +31,7 @@ from ..extension import (
     TrainingLog,
     TuningSubspaceTable,
 )
+from ..results.convert import MODULE
 from ..results.roles import CNN, SUBSPACE
 
 __all__ = [
@@ -48,7 +49,6 @@ __all__ = [
 N_FREQ = 4
 N_LAGS = 5
 N_UNITS = 3
-MODULE = "encoding_subspace"
 #: NCBI taxonomy link of the ferret (nwbinspector wants a binomial or a taxonomy link).
 FERRET = "http://purl.obolibrary.org/obo/NCBITaxon_9669"
 
