@@ -46,6 +46,14 @@ def test_bad_values_name_the_parameter():
         PipelineConfig.from_dict({"ensemble": {"n_jackknife": 0}})
 
 
+def test_fewer_components_than_the_tiling_dimensions_are_refused():
+    with pytest.raises(ConfigError, match="n_components 2 is fewer than the tiling's 3 dimensions"):
+        PipelineConfig.from_dict({"subspace": {"n_components": 2}})
+    with pytest.raises(ConfigError, match="use at least 4"):
+        PipelineConfig().replace(tiling={"n_dims": 4}, subspace={"n_components": 3})
+    assert PipelineConfig.from_dict({"subspace": {"n_components": 2}, "tiling": {"n_dims": 2}})
+
+
 @pytest.mark.parametrize(("section", "values", "message"), [
     ("ssrf", {"n_bins_2d": 20.5}, "SSRFParams.n_bins_2d must be int, got 20.5"),
     ("tiling", {"n_dims": 2.5}, "TilingParams.n_dims must be int"),

@@ -127,6 +127,14 @@ class PipelineConfig:
             elif not isinstance(value, cls):
                 raise ConfigError(f"section {name!r} needs {cls.__name__}, got {type(value).__name__}")
             self._sections[name] = value
+        self._check_sections()
+
+    def _check_sections(self) -> None:
+        """Rules between sections (each section checks its own values)."""
+        components, dims = self.subspace.n_components, self.tiling.n_dims
+        if components < dims:
+            raise ConfigError(f"subspace.n_components {components} is fewer than the tiling's {dims} "
+                              f"dimensions of the shared subspace (tiling.n_dims): use at least {dims}")
 
     def __getattr__(self, name: str) -> Params:
         sections = self.__dict__.get("_sections", {})
