@@ -431,6 +431,27 @@ def test_a_results_file_given_as_a_recording_is_named_as_such(tmp_path, capsys):
              "a results file of this package", "the recording it was computed from")
 
 
+def test_a_file_locked_by_a_writer_is_named_locked_not_damaged(recording, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    if os.environ.get("HDF5_USE_FILE_LOCKING", "").upper() == "FALSE":
+        pytest.skip("HDF5 file locking is switched off in this environment")
+    path = tmp_path / "being_written.nwb"
+    shutil.copy(recording, path)
+    code = f"import h5py, time\nf = h5py.File({str(path)!r}, 'a')\nprint('open', flush=True)\ntime.sleep(60)"
+    env = {**os.environ, "HDF5_USE_FILE_LOCKING": "TRUE"}
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        line = _refused(["inspect", str(path)], 7, capsys, "being_written.nwb", "locked by another process",
+                        "HDF5_USE_FILE_LOCKING")
+        assert "damaged" not in line
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_a_sample_rate_below_the_top_channel_is_said(tmp_path):
     path = write_nwb(mock_site(n_units=2, rate=16000.0, seed=4).nwbfile, tmp_path / "slow.nwb")
     with warnings.catch_warnings(record=True) as caught:

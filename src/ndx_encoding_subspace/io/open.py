@@ -202,6 +202,10 @@ def open_local(path: Path, *, name: str | None = None, provenance: dict | None =
     try:
         h5 = h5py.File(path, "r")
     except OSError as err:
+        if "unable to lock file" in str(err):  # an OS refusal (exit 7), not damage
+            raise OSError(f"{label}: locked by another process (a writer that still has it open?): "
+                          "wait for it to close the file, or set HDF5_USE_FILE_LOCKING=FALSE to read it "
+                          "anyway") from None
         raise NotNWBError(_h5_open_error(label, _signature(path), path.stat().st_size, err)) from None
     return _open_h5(h5, label, prov)
 
