@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ndx_encoding_subspace.cli import _flag_value, build_parser
+from ndx_encoding_subspace.cli import _config_from_args, _flag_value, build_parser
 from ndx_encoding_subspace.errors import ConfigError
 from ndx_encoding_subspace.pipeline.config import SECTIONS, PipelineConfig
 
@@ -44,6 +44,15 @@ def test_bad_values_name_the_parameter():
         PipelineConfig.from_dict({"subspace": {"variance_threshold": 1.5}})
     with pytest.raises(ConfigError, match="n_jackknife"):
         PipelineConfig.from_dict({"ensemble": {"n_jackknife": 0}})
+
+
+def test_one_value_for_a_list_of_any_length_is_a_list_of_one():
+    config = PipelineConfig.from_dict({"reader": {"validation_sounds": "sound_05"}})
+    assert config.reader.validation_sounds == ("sound_05",)
+    args = build_parser().parse_args(["inspect", "site.nwb", "--reader.sounds", "stimulus/templates/a"])
+    assert _config_from_args(args).reader.sounds == ("stimulus/templates/a",)
+    with pytest.raises(ConfigError, match=r"percentiles must be tuple\[float, float\]"):
+        PipelineConfig.from_dict({"ssrf": {"percentiles": 5.0}})  # a fixed length takes no single value
 
 
 def test_fewer_components_than_the_tiling_dimensions_are_refused():

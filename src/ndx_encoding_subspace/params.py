@@ -93,6 +93,9 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
     origin = typing.get_origin(hint)
     if origin is tuple and isinstance(value, list | tuple):
         return tuple(value)
+    args = typing.get_args(hint)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis and _matches(value, args[0]):
+        return (value,)  # one item of a list of any length (``--reader.sounds one_name``)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint in (int, float) and isinstance(value, str):
