@@ -452,6 +452,41 @@ def test_a_file_locked_by_a_writer_is_named_locked_not_damaged(recording, tmp_pa
         holder.wait()
 
 
+def test_presentations_of_no_sound_or_before_the_recording_are_said(tmp_path):
+    site = mock_site(n_units=3, n_sounds=5, repeats=(1, 1, 1, 3, 3), seed=5)
+    table = site.nwbfile.intervals["sound_presentations"]
+    table.add_row(start_time=7.0, stop_time=7.5, sound="sound_99")
+    table.add_row(start_time=-0.3, stop_time=0.2, sound="sound_01")
+    path = write_nwb(site.nwbfile, tmp_path / "odd_rows.nwb")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_site(path)
+    said = [str(w.message) for w in caught]
+    assert any("odd_rows.nwb: 1 presentation(s) name no sound of the file and are left out: 'sound_99'" in m
+               for m in said), said
+    assert any("begin before the recording's start (0 s), e.g. 'sound_01' at -0.3 s" in m for m in said), said
+
+
+def test_units_silent_during_the_sounds_and_spike_times_in_milliseconds_are_said():
+    from ndx_encoding_subspace.data.site import Sound
+    from ndx_encoding_subspace.io.site_reader import _spike_notes
+
+    class Shown:  # what the note reads of a layout: the presentations' stops
+        presentations = [type("P", (), {"stop": 6.75})()]
+
+    counts = np.zeros((1, 10, 3))
+    counts[0, 2, 1] = 1.0  # unit 11 fires once while a sound plays; units 10 and 12 never do
+    sound = Sound("a", np.zeros((10, 4), np.float32), counts)
+    times = [np.array([500.0, 7975.7]), np.array([3.0, 900.0] + [1000.0] * 200), np.array([2000.0])]
+    notes = _spike_notes(times, [10, 11, 12], [sound], Shown())
+    assert notes[0].startswith("unit(s) 10, 12 fire no spike during the presented sounds")
+    assert "spike times reach 7975.7 s, over 100 times past the last presentation (6.75 s)" in notes[1]
+    assert "in seconds?" in notes[1]
+    ordinary = [np.array([1.0, 2.0]), np.array([3.0, 4.0]), np.array([5.0])]
+    counts[0, 2, :] = 1.0
+    assert _spike_notes(ordinary, [10, 11, 12], [Sound("a", sound.spectrogram, counts)], Shown()) == []
+
+
 def test_a_sample_rate_below_the_top_channel_is_said(tmp_path):
     path = write_nwb(mock_site(n_units=2, rate=16000.0, seed=4).nwbfile, tmp_path / "slow.nwb")
     with warnings.catch_warnings(record=True) as caught:

@@ -209,6 +209,40 @@ def _check_in_recording(layout: Layout, span: tuple[float, float], name: str) ->
         )
 
 
+def _layout_notes(layout: Layout, start: float) -> list[str]:
+    """Presentations left out for naming no sound, and presentations begun before the recording."""
+    notes = []
+    if layout.unmatched_count:
+        more = layout.unmatched_count - len(layout.unmatched)
+        notes.append(f"{layout.unmatched_count} presentation(s) name no sound of the file and are left out: "
+                     f"{', '.join(map(repr, layout.unmatched))}{f' and {more} more' if more else ''}")
+    early = [p for p in layout.presentations if p.start < start]
+    if early:
+        notes.append(f"{len(early)} presentation(s) begin before the recording's start ({start:g} s), e.g. "
+                     f"{early[0].sound!r} at {early[0].start:g} s: their first bins count no spikes")
+    return notes
+
+
+def _spike_notes(times: Sequence[np.ndarray], ids: Sequence[int], sounds: Sequence[Sound],
+                 layout: Layout) -> list[str]:
+    """Units that fire no spike while sounds play, and spike times far past the sounds."""
+    notes = []
+    during = np.sum([s.counts.sum(axis=(0, 1)) for s in sounds], axis=0) if sounds else np.zeros(len(ids))
+    quiet = [int(u) for u, n in zip(ids, during) if n == 0 and len(ids) > 1]
+    if quiet and len(quiet) < len(ids):
+        more = f" and {len(quiet) - 10} more" if len(quiet) > 10 else ""
+        notes.append(f"unit(s) {', '.join(map(str, quiet[:10]))}{more} fire no spike during the presented "
+                     "sounds: nothing to fit for them (CCnorm undefined)")
+    last_spike = max((float(t[-1]) for t in times if len(t)), default=0.0)
+    last_sound = max((p.stop for p in layout.presentations), default=0.0)
+    total = sum(len(t) for t in times)
+    if last_sound > 0 and last_spike > 100 * last_sound and total and during.sum() < 0.01 * total:
+        notes.append(f"spike times reach {last_spike:g} s, over 100 times past the last presentation "
+                     f"({last_sound:g} s), and fewer than 1% of the spikes fall during the sounds: are the "
+                     "spike times in seconds?")
+    return notes
+
+
 def _plain(value: Any) -> Any:
     """A unit property as JSON holds it: numbers and text as they are, anything else as text."""
     if isinstance(value, np.generic):
@@ -272,14 +306,16 @@ def build_site(
     if silent:
         notes.append(f"silent sounds (constant samples): {', '.join(silent[:10])}")
     notes.extend(_above_nyquist(sounds, rate, spec_params) for rate, sounds in slow.items())
-    for note in dict.fromkeys(notes):
-        warnings.warn(f"{label}: {note}", stacklevel=2)
+    notes.extend(_layout_notes(layout, recording_span(spikes.times, opened.nwbfile)[0]))
     scaled = minmax_scale(raw)
     sounds = tuple(
         Sound(s, spec, smooth_counts(bin_counts(spikes.times, starts[s], spec.shape[0], spec_params.bin_size),
                                      reader.response_kernel))
         for s, spec in zip(order, scaled, strict=True)
     )
+    notes.extend(_spike_notes(spikes.times, spikes.info.ids, sounds, layout))
+    for note in dict.fromkeys(notes):
+        warnings.warn(f"{label}: {note}", stacklevel=2)
     estimation, validation, rule = split_sounds(order, {s: len(starts[s]) for s in order}, reader, label)
     source = {
         **opened.provenance,

@@ -111,6 +111,14 @@ def _identity(site: SiteData) -> dict[str, Any]:
     return {k: site.source[k] for k in keep if k in site.source}
 
 
+def _finite(values: Any, statistic: Any) -> float:
+    """``statistic`` of the finite values, NaN when there is none (a site whose units all
+    have undefined scores) instead of numpy's warning."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(statistic(values)) if len(values) else float("nan")
+
+
 def summarise(results: Any) -> dict[str, Any]:
     """Median scores per model kind, k at the threshold, 90% and 95%, unit count.
 
@@ -127,14 +135,14 @@ def summarise(results: Any) -> dict[str, Any]:
             cc = np.array([float(m.scores["ccnorm"][0]) for m in models])
         else:  # ensemble members share the ensemble's scores
             r, cc = models[0].scores["r"], models[0].scores["ccnorm"]
-        out["scores"][role] = {"r_median": float(np.nanmedian(r)), "ccnorm_median": float(np.nanmedian(cc)),
-                               "ccnorm_mean": float(np.nanmean(cc)), "r": np.asarray(r).tolist()}
+        out["scores"][role] = {"r_median": _finite(r, np.median), "ccnorm_median": _finite(cc, np.median),
+                               "ccnorm_mean": _finite(cc, np.mean), "r": np.asarray(r).tolist()}
     if CNN.name in out["scores"] and SUBSPACE.name in out["scores"]:
         r_cnn = np.asarray(out["scores"][CNN.name]["r"])
         r_ss = np.asarray(out["scores"][SUBSPACE.name]["r"])
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = (r_ss / r_cnn) ** 2
-        out["ss_cnn_r2_ratio_median"] = float(np.nanmedian(ratio[r_cnn > 0])) if np.any(r_cnn > 0) else np.nan
+        out["ss_cnn_r2_ratio_median"] = _finite(ratio[r_cnn > 0], np.median)
     ks = np.array([s.k for s in results.subspaces])
     out["k"] = {"median": float(np.median(ks)) if len(ks) else np.nan,
                 "k90": [int(s.k90) for s in results.subspaces], "values": ks.tolist()}
