@@ -487,6 +487,23 @@ def test_units_silent_during_the_sounds_and_spike_times_in_milliseconds_are_said
     assert _spike_notes(ordinary, [10, 11, 12], [Sound("a", sound.spectrogram, counts)], Shown()) == []
 
 
+def test_units_observed_during_part_of_the_sounds_only_are_left_out_and_named(tmp_path):
+    site = mock_site(n_units=3, n_sounds=5, repeats=(1, 1, 1, 3, 3), seed=5)
+    end = 10.0
+    observed = [[[0.0, end]], [[0.0, 2.0]], [[0.0, 3.0], [3.0, end]]]  # unit 1 only until 2 s
+    intervals = [pair for unit in observed for pair in unit]
+    index = np.cumsum([len(unit) for unit in observed]).tolist()
+    site.nwbfile.units.add_column("obs_intervals", "when each unit was observed", data=intervals, index=index)
+    path = write_nwb(site.nwbfile, tmp_path / "observed.nwb")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read = read_site(path)
+    ids = read.units.ids.tolist()
+    assert 1 not in ids and len(ids) == 2  # adjoining pieces of unit 2 cover every sound
+    said = [str(w.message) for w in caught if "obs_intervals" in str(w.message)]
+    assert len(said) == 1 and "observed.nwb: unit(s) 1 left out: their obs_intervals leave" in said[0], said
+
+
 def test_a_sample_rate_below_the_top_channel_is_said(tmp_path):
     path = write_nwb(mock_site(n_units=2, rate=16000.0, seed=4).nwbfile, tmp_path / "slow.nwb")
     with warnings.catch_warnings(record=True) as caught:

@@ -266,7 +266,8 @@ def build_site(
     spec_params = spectrogram_params or SpectrogramParams()
     label = opened.name
     layout = locate(opened.nwbfile, label, reader)
-    spikes = read_units(layout.units, label, layout.units_path, reader, celltype)
+    spikes = read_units(layout.units, label, layout.units_path, reader, celltype,
+                        spans=[(p.start, p.stop) for p in layout.presentations])
     _check_in_recording(layout, recording_span(spikes.times, opened.nwbfile), label)
     order: list[str] = []
     first: dict[str, Presentation] = {}
@@ -307,6 +308,7 @@ def build_site(
         notes.append(f"silent sounds (constant samples): {', '.join(silent[:10])}")
     notes.extend(_above_nyquist(sounds, rate, spec_params) for rate, sounds in slow.items())
     notes.extend(_layout_notes(layout, recording_span(spikes.times, opened.nwbfile)[0]))
+    notes.extend(note for note in spikes.notes if "obs_intervals leave" in note)
     scaled = minmax_scale(raw)
     sounds = tuple(
         Sound(s, spec, smooth_counts(bin_counts(spikes.times, starts[s], spec.shape[0], spec_params.bin_size),

@@ -237,14 +237,44 @@ def _chosen(units: Any, n: int, name: str, path: str, column: str) -> np.ndarray
     return values.astype(bool)
 
 
+def _observed(units: Any, n: int, spans: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Per unit: whether its ``obs_intervals`` cover every span (True without the column)."""
+    if not len(spans) or "obs_intervals" not in units.colnames:
+        return np.ones(n, dtype=bool)
+    starts, stops = np.asarray(spans, dtype=np.float64).T
+    out = np.ones(n, dtype=bool)
+    column = units["obs_intervals"]
+    for i in range(n):
+        intervals = np.asarray(column[i], dtype=np.float64).reshape(-1, 2)
+        intervals = intervals[np.argsort(intervals[:, 0])]
+        merged: list[list[float]] = []
+        for lo, hi in intervals:  # adjoining pieces make one observed stretch
+            if merged and lo <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        if not merged:
+            out[i] = False
+            continue
+        lo, hi = np.asarray(merged).T
+        at = np.searchsorted(lo, starts, side="right") - 1
+        out[i] = bool(np.all((at >= 0) & (hi[np.clip(at, 0, None)] >= stops)))
+    return out
+
+
 def read_units(
     units: Any,
     name: str,
     path: str,
     params: ReaderParams | None = None,
     celltype: CellTypeParams | None = None,
+    spans: Sequence[tuple[float, float]] = (),
 ) -> UnitSpikes:
     """Spike times and metadata of every unit with at least ``params.min_spikes`` spikes.
+
+    A unit whose ``obs_intervals`` (when the table has them) leave part of a presented
+    sound (``spans``) unobserved is left out, and said in ``notes``: its silence there
+    is not a response.
 
     Parameters
     ----------
@@ -256,6 +286,8 @@ def read_units(
         ``min_spikes`` and ``use_waveforms``.
     celltype : CellTypeParams, optional
         Spike-width threshold of the narrow/regular class.
+    spans : sequence of (float, float), optional
+        Start and stop (s) of every presentation, for the ``obs_intervals`` check.
 
     Returns
     -------
@@ -283,9 +315,14 @@ def read_units(
     counts = np.array([len(t) for t in times])
     need = max(params.min_spikes, 1)
     chosen = _chosen(units, n, name, path, params.unit_column)
-    keep = np.flatnonzero((counts >= need) & chosen)
+    observed = _observed(units, n, spans)
+    unobserved = ids[chosen & ~observed & (counts >= need)]
+    keep = np.flatnonzero((counts >= need) & chosen & observed)
     if keep.size == 0:
         which = f" with {params.unit_column} true" if params.unit_column else ""
+        if unobserved.size:
+            raise NoUnitsError(f"{name}: the obs_intervals of every unit in {path} leave part of the "
+                               "presented sounds unobserved")
         raise NoUnitsError(f"{name}: none of the {int(chosen.sum())} units{which} in {path} has spikes "
                            f"(at least {need} needed)")
     columns: dict[str, Any] = {"rows": np.arange(n, dtype=np.int64)}
@@ -311,6 +348,11 @@ def read_units(
     dropped = tuple(int(i) for i in ids[(counts < need) & chosen])
     if not chosen.all():
         notes.append(f"{int((~chosen).sum())} units with {params.unit_column} false left out")
+    if unobserved.size:
+        more = f" and {unobserved.size - 10} more" if unobserved.size > 10 else ""
+        notes.append(f"unit(s) {', '.join(map(str, unobserved[:10].tolist()))}{more} left out: their "
+                     "obs_intervals leave part of the presented sounds unobserved (no spikes there is not "
+                     "silence)")
     return UnitSpikes(
         [times[i] for i in keep], info, dropped, {k: v[keep] for k, v in props.items()}, tuple(notes)
     )
