@@ -504,6 +504,12 @@ def test_units_observed_during_part_of_the_sounds_only_are_left_out_and_named(tm
     assert len(said) == 1 and "observed.nwb: unit(s) 1 left out: their obs_intervals leave" in said[0], said
 
 
+def test_a_sound_column_no_table_has_is_refused_by_name(recording, tmp_path, capsys):
+    _refused(["inspect", str(recording), "--reader.sound_column", "nope"], 2, capsys,
+             "reader.sound_column = 'nope' matches no column of a presentation table", "columns start_time")
+    _refused([*_run(recording, tmp_path / "out"), "--reader.sound_column", "nope"], 2, capsys, "'nope'")
+
+
 def test_a_sample_rate_below_the_top_channel_is_said(tmp_path):
     path = write_nwb(mock_site(n_units=2, rate=16000.0, seed=4).nwbfile, tmp_path / "slow.nwb")
     with warnings.catch_warnings(record=True) as caught:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..errors import AmbiguousInputError, NoSoundStimulusError, NoUnitsError
+from ..errors import AmbiguousInputError, ConfigError, NoSoundStimulusError, NoUnitsError
 from .inventory import (
     Inventory,
     Presentation,
@@ -162,6 +162,10 @@ def _detect(ctx: Context) -> Candidate:
     Nothing found: the error says what the file holds, why each layout did not apply,
     and which columns describe the sounds by parameters (:mod:`.parameters`).
     """
+    wanted = ctx.params.sound_column
+    if wanted and not any(wanted in info.columns for info in ctx.tables()):
+        raise ConfigError(f"{ctx.name}: reader.sound_column = {wanted!r} matches no column of a "
+                          f"presentation table ({ctx.describe_tables()})")
     chosen = ctx.params.layout
     kinds = ORDER if chosen == "auto" else (chosen, *FALLBACKS.get(chosen, ()))
     why: list[str] = []
