@@ -510,6 +510,11 @@ def test_a_sound_column_no_table_has_is_refused_by_name(recording, tmp_path, cap
     _refused([*_run(recording, tmp_path / "out"), "--reader.sound_column", "nope"], 2, capsys, "'nope'")
 
 
+def test_a_channel_beyond_a_mono_sound_is_refused_as_on_stereo(recording, tmp_path, capsys):
+    _refused([*_run(recording, tmp_path / "out"), "--reader.channel", "5"], 2, capsys,
+             "reader.channel = 5", "has 1 channel (the first is 0)")
+
+
 def test_a_sample_rate_below_the_top_channel_is_said(tmp_path):
     path = write_nwb(mock_site(n_units=2, rate=16000.0, seed=4).nwbfile, tmp_path / "slow.nwb")
     with warnings.catch_warnings(record=True) as caught:

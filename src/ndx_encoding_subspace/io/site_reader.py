@@ -149,11 +149,11 @@ def read_waveform(
     series = pres.series
     stop = pres.first_sample + pres.n_samples
     data = np.asarray(series.series.data[pres.first_sample : stop], dtype=np.float64)
+    channels = data.shape[1] if data.ndim == 2 else 1
+    if channel >= channels:
+        raise ConfigError(f"reader.channel = {channel}: {series.path} in {name} has {channels} "
+                          f"channel{'s' if channels > 1 else ''} (the first is 0)")
     if data.ndim == 2:
-        if channel >= data.shape[1]:
-            raise ConfigError(
-                f"reader.channel = {channel}: {series.path} in {name} has {data.shape[1]} channels"
-            )
         data = data.mean(axis=1) if channel < 0 else data[:, channel]
     if data.size == 0:
         raise InvalidDataError(f"{name}: sound {pres.sound!r} ({series.path}) is empty")
