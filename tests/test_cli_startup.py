@@ -69,9 +69,10 @@ def _cli(tmp_path: Path, *args: str) -> tuple[dict, str, str]:
     (["report", "missing.results.nwb"], 6, "",
      "encoding-subspace: error: missing.results.nwb: results file not found"),
     (["summarize", "missing"], 2, "", "encoding-subspace: error: missing: not a folder of results files"),
+    (["summarize", "."], 6, "", "encoding-subspace: error: .: no results files (*.results.nwb) to summarize"),
 ], ids=["version", "help", "run-help", "inspect-help", "demo-help", "unknown-flag",
         "unknown-command", "bad-value", "missing-input", "inspect-missing", "report-missing",
-        "summarize-missing"])
+        "summarize-missing", "summarize-empty"])
 def test_quick_answers_import_nothing_heavy(tmp_path: Path, args: list[str], code: int, stdout: str,
                                             stderr: str) -> None:
     found, out, err = _cli(tmp_path, *args)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, EncodingSubspaceError, InputError
+from .errors import ConfigError, EncodingSubspaceError, InputError, ResultsError
 from .preflight import is_remote, local_nwb, results_file, results_folder
 
 __all__ = ["main", "build_parser"]
@@ -236,6 +236,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run(args)
     if args.command == "summarize":
         results_folder(args.out)  # before the summary's modules load
+        if not any(Path(args.out).glob("*.results.nwb")):
+            raise ResultsError(f"{args.out}: no results files (*.results.nwb) to summarize")
         from .viz.report.dataset import summarize
 
         summary = summarize(args.out)
