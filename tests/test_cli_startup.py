@@ -61,7 +61,8 @@ def _cli(tmp_path: Path, *args: str) -> tuple[dict, str, str]:
     (["demo", "--help"], 0, "--quick", ""),
     (["run", "--bogus", "x.nwb"], 2, "", "unrecognized arguments: --bogus"),
     (["frobnicate"], 2, "", "invalid choice: 'frobnicate'"),
-    (["run", "--training.max_epochs", "0", "x.nwb"], 2, "", "max_epochs must lie in [1, None], got 0"),
+    (["run", "--training.max_epochs", "0", "x.nwb"], 2, "",
+     "max_epochs must be at least 1, got 0 (in [training])"),
     (["run", "missing.nwb"], 3, "",
      "encoding-subspace: error: input 'missing.nwb' matches nothing (give NWB files, folders, "
      "globs or DANDI identifiers)"),

@@ -68,7 +68,7 @@ def test_fewer_components_than_the_tiling_dimensions_are_refused():
     ("tiling", {"n_dims": 2.5}, "TilingParams.n_dims must be int"),
     ("ssrf", {"percentiles": [1, 50, 99]}, r"SSRFParams.percentiles must be tuple\[float, float\]"),
     ("dstrf", {"shrinkage": True}, "DSTRFParams.shrinkage must be float, got True"),
-    ("subspace", {"seed": -1}, "SubspaceParams.seed must lie in"),
+    ("subspace", {"seed": -1}, "SubspaceParams.seed must be at least 0"),
     ("subspace_model", {"hidden": []}, "SubspaceModelParams.hidden needs at least one layer"),
 ])
 def test_values_of_the_wrong_type_or_shape_are_refused_by_name(section, values, message):

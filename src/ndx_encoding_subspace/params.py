@@ -56,10 +56,14 @@ class Params:
                 f"known: {', '.join(sorted(names))}"
             )
         hints = typing.get_type_hints(cls)
-        coerced = {}
-        for key, value in values.items():
-            coerced[key] = _coerce(value, hints.get(key), f"{cls.__name__}.{key}")
-        return cls(**coerced)
+        try:
+            coerced = {key: _coerce(value, hints.get(key), f"{cls.__name__}.{key}")
+                       for key, value in values.items()}
+            return cls(**coerced)
+        except ConfigError as err:
+            if not where:
+                raise
+            raise ConfigError(f"{err} (in {where})") from None
 
     @classmethod
     def from_keywords(cls: type[P], **values: Any) -> P:
@@ -157,9 +161,15 @@ def check_range(
         or (high is not None and (value >= high if high_open else value > high))
     )
     if bad:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        raise ConfigError(f"{name} must lie in {lo}{low}, {high}{hi}, got {value!r}")
+        above = f"above {low}" if low_open else f"at least {low}"
+        below = f"below {high}" if high_open else f"at most {high}"
+        if high is None:
+            rule = above
+        elif low is None:
+            rule = below
+        else:
+            rule = f"{above} and {below}"
+        raise ConfigError(f"{name} must be {rule}, got {value!r}")
 
 
 def _check_finite(name: str, value: Any) -> None:
