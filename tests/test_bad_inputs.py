@@ -367,14 +367,32 @@ def test_overlapping_tones_are_refused(tmp_path, capsys):
 
 # --- sites that cannot be analysed: refused before any computation, listed by inspect --------
 
-def test_validation_sounds_presented_once_are_refused_before_training(tmp_path, capsys):
-    path = write_nwb(mock_site(n_units=3, n_sounds=5, repeats=(1, 1, 1, 1, 1), seed=2).nwbfile,
+def test_validation_sounds_presented_once_beside_repeated_ones_are_refused_before_training(tmp_path, capsys):
+    path = write_nwb(mock_site(n_units=3, n_sounds=5, repeats=(1, 1, 1, 3, 3), seed=2).nwbfile,
                      tmp_path / "once.nwb")
-    line = _refused(_run(path, tmp_path / "out"), EXIT_INPUT, capsys, "once.nwb", "presented once")
+    chosen = ["--reader.validation_sounds", "sound_00,sound_03", "--ensemble.n_jackknife", "1"]
+    line = _refused([*_run(path, tmp_path / "out"), *chosen], EXIT_INPUT, capsys, "once.nwb",
+                    "'sound_00'", "presented once")
     assert "CCnorm" in line
-    assert main(["inspect", str(path)]) == EXIT_INPUT
+    assert main(["inspect", str(path), *chosen]) == EXIT_INPUT
     printed = capsys.readouterr()
     assert "presented once" in printed.out and "usable: yes" not in printed.out
+
+
+def test_a_recording_that_repeats_no_sound_is_scored_by_r_with_a_warning(tmp_path):
+    from ndx_encoding_subspace.pipeline.config import PipelineConfig
+    from ndx_encoding_subspace.pipeline.run import run_site
+    from ndx_encoding_subspace.results import load_results
+
+    site = mock_site(n_units=3, n_sounds=6, repeats=(1,) * 6, seed=2)
+    path = write_nwb(site.nwbfile, tmp_path / "once.nwb")
+    config = PipelineConfig.from_dict(TINY_CONFIG).replace(ensemble={"n_jackknife": 1})
+    with pytest.warns(UserWarning, match="no sound is presented more than once, so CCnorm and the noise "
+                                         "ceiling are undefined"):
+        result = run_site(path, tmp_path / "out", config, progress=False)
+    loaded = load_results(result.path)
+    r, cc = loaded.unit_scores("r")["population_cnn"], loaded.unit_scores("ccnorm")["population_cnn"]
+    assert np.all(np.isfinite(r)) and np.all(np.isnan(cc))
 
 
 def test_sounds_too_short_for_two_dstrf_samples_are_named(tmp_path, capsys):

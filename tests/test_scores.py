@@ -93,6 +93,19 @@ def test_score_predictions_and_errors():
     np.testing.assert_allclose(s.r, s.ccraw)
     assert set(s.summary()) >= {"ccnorm_mean", "ccnorm_median", "r_floor_mean"}
     with pytest.raises(InvalidDataError):
-        ccnorm([np.zeros((3, 3))], [np.zeros((1, 3, 3))])  # one repeat
+        ccnorm([np.zeros((3, 3))], [np.zeros((0, 3, 3))])  # no presentation
+
+
+def test_single_presentations_score_r_and_leave_ccnorm_undefined():
+    _, trials, preds = _data(5)
+    once = [t[:1] for t in trials]
+    s = score_predictions(preds, once, n_shuffles=20)
+    psth = [t[0].astype(float) for t in once]
+    np.testing.assert_allclose(s.r, pearson_r(preds, psth))
+    assert np.all(np.isfinite(s.r)) and np.all(np.isnan(s.ccnorm)) and np.all(np.isnan(s.noise_ceiling))
+    summary = s.summary()
+    assert np.isnan(summary["ccnorm_median"]) and np.isfinite(summary["r_median"])
+    mixed = [trials[0], trials[1][:1]]  # one clip of one presentation: no signal power for any unit
+    assert np.all(np.isnan(ccnorm([preds[0], preds[1]], mixed)))
     with pytest.raises(InvalidDataError):
         pearson_r(np.full((5, 1), np.nan), np.zeros((5, 1)))

@@ -116,9 +116,8 @@ def _clip_list(trials: ArrayOrList) -> list[np.ndarray]:
         which = f"validation sound {i} of {len(clips)}"
         if c.ndim != 3:
             raise InvalidDataError(f"{which}: responses must be [repeats, time, units], got shape {c.shape}")
-        if c.shape[0] < 2:
-            raise InvalidDataError(f"{which}: presented {c.shape[0]} time(s); scoring against the "
-                                   "signal power needs at least 2 repeats of every validation sound")
+        if c.shape[0] < 1:
+            raise InvalidDataError(f"{which}: no presentation to score on")
         if not np.all(np.isfinite(c)):
             raise InvalidDataError(f"{which}: responses hold NaN or inf")
         out.append(c)
@@ -128,8 +127,14 @@ def _clip_list(trials: ArrayOrList) -> list[np.ndarray]:
 
 
 def signal_power(trials: ArrayOrList) -> np.ndarray:
-    """Sahani-Linden signal power per unit, length-weighted over clips, shape ``(units,)``."""
+    """Sahani-Linden signal power per unit, length-weighted over clips, shape ``(units,)``.
+
+    NaN for every unit when a clip was presented once: its signal and noise cannot be told
+    apart, so CCnorm and the noise ceiling are undefined (r still is).
+    """
     clips = _clip_list(trials)
+    if any(c.shape[0] < 2 for c in clips):
+        return np.full(clips[0].shape[2], np.nan)
     sps, weights = [], []
     for c in clips:
         n = c.shape[0]
@@ -186,9 +191,10 @@ class UnitScores:
         """Mean and median of every score over units (NaN units ignored)."""
         out = {}
         for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            out[f"{f.name}_mean"] = float(np.nanmean(v))
-            out[f"{f.name}_median"] = float(np.nanmedian(v))
+            v = np.asarray(getattr(self, f.name), dtype=np.float64)
+            v = v[np.isfinite(v)]  # none: NaN (CCnorm of single presentations), not numpy's warning
+            out[f"{f.name}_mean"] = float(np.mean(v)) if len(v) else float("nan")
+            out[f"{f.name}_median"] = float(np.median(v)) if len(v) else float("nan")
         return out
 
 

@@ -7,8 +7,9 @@ configuration; :func:`site_problems` lists every such problem of a read site, an
 run never fails hours later on what a look at the input could tell:
 
 - no spike of any unit during the presented sounds;
-- no validation sound, or validation sounds presented fewer than twice (CCnorm needs
-  repeated presentations to estimate the signal power);
+- no validation sound, or validation sounds presented fewer than twice while other sounds
+  are repeated (CCnorm needs repeated presentations to estimate the signal power; a
+  recording that repeats no sound at all is scored by r alone, with a warning);
 - estimation sounds too short for two dSTRF samples (every ``dstrf.sample_step``-th bin);
 - too few estimation sounds for ``ensemble.n_jackknife``: no more jackknifes than
   sounds, and a jackknife fit keeps the sounds its jackknife does not drop and needs at
@@ -20,6 +21,8 @@ sound's onset count as silence, as between presentations.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -48,6 +51,8 @@ def site_problems(site: SiteData, config: PipelineConfig | None = None) -> list[
         problems.append("no validation sound: the site's sounds cannot be split into estimation and "
                         "validation sounds (a single sound?)")
     once = [s.name for s in site.split("validation") if s.n_repeats < 2]
+    if once and not any(s.n_repeats >= 2 for s in site.sounds):
+        once = []  # nothing repeated at all: scored by r alone (check_site says so)
     if once:
         problems.append(
             f"validation sound(s) {', '.join(map(repr, once[:5]))}{' ...' if len(once) > 5 else ''} "
@@ -88,8 +93,12 @@ def _jackknife_problems(site: SiteData, config: PipelineConfig) -> list[str]:
 
 def check_site(site: SiteData, config: PipelineConfig | None = None) -> None:
     """Refuse ``site`` (:class:`InvalidDataError`, every problem named) when it cannot be
-    analysed with ``config``."""
+    analysed with ``config``; warn when its scores will lack CCnorm (no repeated sound)."""
     problems = site_problems(site, config)
     if problems:
         raise InvalidDataError(f"{_where(site)}: " + "; ".join(problems))
+    if site.validation and not any(s.n_repeats >= 2 for s in site.sounds):
+        warnings.warn(f"{_where(site)}: no sound is presented more than once, so CCnorm and the noise "
+                      "ceiling are undefined (NaN); the models are scored by r, the correlation with the "
+                      "single presentation of each validation sound", stacklevel=2)
 
