@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, EncodingSubspaceError, InputError, ResultsError
+from .errors import ConfigError, EncodingSubspaceError, InputError, ResultsError, one_line_warning
 from .preflight import is_remote, local_nwb, results_file, results_folder
 
 __all__ = ["main", "build_parser"]
@@ -268,12 +268,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise ConfigError("no command given; try: encoding-subspace demo")
 
 
-def _one_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-              file: Any = None, line: str | None = None) -> None:
-    """Warnings of the package as one line each, as its errors are (no source lines)."""
-    print(f"encoding-subspace: warning: {message}", file=sys.stderr)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``encoding-subspace``; returns the exit code."""
     parser = build_parser()
@@ -288,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = _one_line
+            warnings.showwarning = one_line_warning
             return _dispatch(args)
     except EncodingSubspaceError as err:
         print(f"encoding-subspace: error: {err}", file=sys.stderr)

@@ -7,6 +7,7 @@ line can print it as one line without a traceback.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "MissingDependencyError",
     "SitesFailedError",
     "import_optional",
+    "one_line_warning",
 ]
 
 
@@ -111,3 +113,10 @@ def import_optional(module: str, extra: str, purpose: str) -> Any:
                 f"pip install 'ndx-encoding-subspace[{extra}]'"
             ) from err
         raise
+
+
+def one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                     file: Any = None, line: str | None = None) -> None:
+    """A :data:`warnings.showwarning` that prints a warning as one line, as errors are
+    printed (no source file, line or code)."""
+    print(f"encoding-subspace: warning: {message}", file=sys.stderr if file is None else file)

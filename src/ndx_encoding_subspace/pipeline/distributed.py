@@ -21,13 +21,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import threading
 import time
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import EncodingSubspaceError
+from ..errors import EncodingSubspaceError, one_line_warning
 from .config import PipelineConfig
 
 __all__ = ["SiteStatus", "describe_error", "run_site_task", "run_sites"]
@@ -176,6 +178,9 @@ def run_site_task(site: str, source: str, out: str, config: dict[str, Any], key:
     """
     from .run import run_site
 
+    if threading.current_thread() is not threading.main_thread():
+        # a worker's task thread: its warnings print as the command line's do, one line each
+        warnings.showwarning = one_line_warning
     status = SiteStatus(site, source, status="running", worker=_where(), key=key)
     _announce(topic, status)
     start = time.perf_counter()
