@@ -533,6 +533,19 @@ def test_a_channel_beyond_a_mono_sound_is_refused_as_on_stereo(recording, tmp_pa
              "reader.channel = 5", "has 1 channel (the first is 0)")
 
 
+def test_a_missing_gpu_or_an_unreadable_input_leaves_no_output_folder(recording, tmp_path, capsys):
+    import torch
+
+    if not torch.cuda.is_available():
+        _refused([*_run(recording, tmp_path / "gpu"), "--training.device", "cuda"], 2, capsys,
+                 "device 'cuda' requested but torch sees no CUDA device")
+        assert not (tmp_path / "gpu").exists()
+    empty = tmp_path / "empty.nwb"
+    empty.write_bytes(b"")
+    _refused(_run(empty, tmp_path / "bad"), EXIT_INPUT, capsys, "empty.nwb")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_a_sample_rate_below_the_top_channel_is_said(tmp_path):
     path = write_nwb(mock_site(n_units=2, rate=16000.0, seed=4).nwbfile, tmp_path / "slow.nwb")
     with warnings.catch_warnings(record=True) as caught:

@@ -244,6 +244,7 @@ def _run_site(
     cache: str | Path | None, overwrite: bool, site: SiteData | None, keep_workdir: bool,
     population: Mapping[str, Any] | None = None,
 ) -> RunResult:
+    from ..fitting.training_params import resolve_device
     from ..io import read_site
     from ..results import load_results, write_results
     from .checks import check_site
@@ -251,13 +252,15 @@ def _run_site(
 
     if cache is not None:
         config = config.replace(reader={"cache_dir": str(cache)})
+    for section in (config.training, config.dstrf):  # a missing GPU is said before any reading
+        resolve_device(section.device)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     bars = _Bars(progress)
     if site is None:
         site = read_site(source, reader=config.reader, spectrogram=config.spectrogram,
                          celltype=config.celltype, progress=bars)
     check_site(site, config)
+    out.mkdir(parents=True, exist_ok=True)
     identity = _identity(site)
     ensembles = None
     if population is not None:
