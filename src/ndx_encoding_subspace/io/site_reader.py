@@ -309,6 +309,10 @@ def build_site(
     notes.extend(_above_nyquist(sounds, rate, spec_params) for rate, sounds in slow.items())
     notes.extend(_layout_notes(layout, recording_span(spikes.times, opened.nwbfile)[0]))
     notes.extend(note for note in spikes.notes if "obs_intervals leave" in note)
+    if spikes.dropped:
+        more = f" and {len(spikes.dropped) - 10} more" if len(spikes.dropped) > 10 else ""
+        notes.append(f"unit(s) {', '.join(map(str, spikes.dropped[:10]))}{more} left out: fewer than "
+                     f"{max(reader.min_spikes, 1)} spike(s) (reader.min_spikes)")
     scaled = minmax_scale(raw)
     sounds = tuple(
         Sound(s, spec, smooth_counts(bin_counts(spikes.times, starts[s], spec.shape[0], spec_params.bin_size),
