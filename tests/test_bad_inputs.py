@@ -487,7 +487,7 @@ def test_presentations_of_no_sound_or_before_the_recording_are_said(tmp_path):
 
 def test_units_silent_during_the_sounds_and_spike_times_in_milliseconds_are_said():
     from ndx_encoding_subspace.data.site import Sound
-    from ndx_encoding_subspace.io.site_reader import _spike_notes
+    from ndx_encoding_subspace.io.notes import spike_notes
 
     class Shown:  # what the note reads of a layout: the presentations' stops
         presentations = [type("P", (), {"stop": 6.75})()]
@@ -496,13 +496,13 @@ def test_units_silent_during_the_sounds_and_spike_times_in_milliseconds_are_said
     counts[0, 2, 1] = 1.0  # unit 11 fires once while a sound plays; units 10 and 12 never do
     sound = Sound("a", np.zeros((10, 4), np.float32), counts)
     times = [np.array([500.0, 7975.7]), np.array([3.0, 900.0] + [1000.0] * 200), np.array([2000.0])]
-    notes = _spike_notes(times, [10, 11, 12], [sound], Shown())
+    notes = spike_notes(times, [10, 11, 12], [sound], Shown())
     assert notes[0].startswith("unit(s) 10, 12 fire no spike during the presented sounds")
     assert "spike times reach 7975.7 s, over 100 times past the last presentation (6.75 s)" in notes[1]
     assert "in seconds?" in notes[1]
     ordinary = [np.array([1.0, 2.0]), np.array([3.0, 4.0]), np.array([5.0])]
     counts[0, 2, :] = 1.0
-    assert _spike_notes(ordinary, [10, 11, 12], [Sound("a", sound.spectrogram, counts)], Shown()) == []
+    assert spike_notes(ordinary, [10, 11, 12], [Sound("a", sound.spectrogram, counts)], Shown()) == []
 
 
 def test_units_observed_during_part_of_the_sounds_only_are_left_out_and_named(tmp_path):

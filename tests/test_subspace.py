@@ -80,16 +80,6 @@ def test_k_by_significance_counts_the_components_above_the_noise_floor():
                                              k_rule="significance")).k >= 1
 
 
-def test_more_components_than_dstrf_dimensions_are_refused():
-    x, _, _ = _samples(np.random.default_rng(0), 50)
-    params = SubspaceParams(n_components=F * D, noise_repeats=0)
-    assert fit_subspace(x, params).components.shape == (F * D, F, D)
-    with pytest.raises(ConfigError, match=f"n_components {F * D + 1} is more than the {F * D} dimensions"):
-        fit_subspace(x, params.replace(n_components=F * D + 1), unit=3)
-    with pytest.raises(ConfigError, match="of unit 0"):
-        streaming_subspaces(lambda: [x[:, None]], params.replace(n_components=F * D + 1))
-
-
 def test_outlier_filter_drops_extreme_samples_only():
     rng = np.random.default_rng(1)
     x, basis, _ = _samples(rng, 500)

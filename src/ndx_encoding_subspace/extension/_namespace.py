@@ -15,6 +15,8 @@ from hdmf.utils import AllowPositional
 from pynwb import load_namespaces
 
 NAMESPACE = "ndx-encoding-subspace"
+#: the processing module of an NWB file that holds a site's results
+MODULE = "encoding_subspace"
 
 _FILE = "ndx-encoding-subspace.namespace.yaml"
 _installed = Path(str(files(__name__.split(".")[0]))) / "spec" / _FILE

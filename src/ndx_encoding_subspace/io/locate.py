@@ -178,7 +178,7 @@ def _detect(ctx: Context) -> Candidate:
             return found
         if found or chosen != "auto":
             why.append(f"{kind}: {found or 'nothing of this layout'}")
-    from ..results.convert import MODULE
+    from ..extension._namespace import MODULE
 
     if MODULE in getattr(ctx.nwbfile, "processing", {}):
         raise NoSoundStimulusError(

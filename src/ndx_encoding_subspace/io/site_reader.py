@@ -38,6 +38,7 @@ from ..data.site import SiteData, Sound
 from ..data.spectrogram import SpectrogramParams, filterbank_frequencies, minmax_scale, spectrogram
 from ..errors import ConfigError, InvalidDataError
 from .locate import Layout, Presentation, locate
+from .notes import layout_notes, spike_notes, unit_notes
 from .open import OpenedNWB, open_nwb
 from .presentations import format_rows
 from .reader_params import ReaderParams
@@ -209,40 +210,6 @@ def _check_in_recording(layout: Layout, span: tuple[float, float], name: str) ->
         )
 
 
-def _layout_notes(layout: Layout, start: float) -> list[str]:
-    """Presentations left out for naming no sound, and presentations begun before the recording."""
-    notes = []
-    if layout.unmatched_count:
-        more = layout.unmatched_count - len(layout.unmatched)
-        notes.append(f"{layout.unmatched_count} presentation(s) name no sound of the file and are left out: "
-                     f"{', '.join(map(repr, layout.unmatched))}{f' and {more} more' if more else ''}")
-    early = [p for p in layout.presentations if p.start < start]
-    if early:
-        notes.append(f"{len(early)} presentation(s) begin before the recording's start ({start:g} s), e.g. "
-                     f"{early[0].sound!r} at {early[0].start:g} s: their first bins count no spikes")
-    return notes
-
-
-def _spike_notes(times: Sequence[np.ndarray], ids: Sequence[int], sounds: Sequence[Sound],
-                 layout: Layout) -> list[str]:
-    """Units that fire no spike while sounds play, and spike times far past the sounds."""
-    notes = []
-    during = np.sum([s.counts.sum(axis=(0, 1)) for s in sounds], axis=0) if sounds else np.zeros(len(ids))
-    quiet = [int(u) for u, n in zip(ids, during) if n == 0 and len(ids) > 1]
-    if quiet and len(quiet) < len(ids):
-        more = f" and {len(quiet) - 10} more" if len(quiet) > 10 else ""
-        notes.append(f"unit(s) {', '.join(map(str, quiet[:10]))}{more} fire no spike during the presented "
-                     "sounds: nothing to fit for them (CCnorm undefined)")
-    last_spike = max((float(t[-1]) for t in times if len(t)), default=0.0)
-    last_sound = max((p.stop for p in layout.presentations), default=0.0)
-    total = sum(len(t) for t in times)
-    if last_sound > 0 and last_spike > 100 * last_sound and total and during.sum() < 0.01 * total:
-        notes.append(f"spike times reach {last_spike:g} s, over 100 times past the last presentation "
-                     f"({last_sound:g} s), and fewer than 1% of the spikes fall during the sounds: are the "
-                     "spike times in seconds?")
-    return notes
-
-
 def _plain(value: Any) -> Any:
     """A unit property as JSON holds it: numbers and text as they are, anything else as text."""
     if isinstance(value, np.generic):
@@ -250,6 +217,21 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         value = value.decode(errors="replace")
     return value if isinstance(value, str | int | float | bool) or value is None else str(value)
+
+
+def _by_sound(presentations: Sequence[Presentation]
+              ) -> tuple[list[str], dict[str, Presentation], dict[str, list[float]]]:
+    """Sounds in order of first presentation, each one's first presentation, and every
+    presentation's start per sound."""
+    order: list[str] = []
+    first: dict[str, Presentation] = {}
+    starts: dict[str, list[float]] = {}
+    for pres in sorted(presentations, key=lambda p: (p.start, p.row)):
+        if pres.sound not in first:
+            order.append(pres.sound)
+            first[pres.sound] = pres
+        starts.setdefault(pres.sound, []).append(pres.start)
+    return order, first, starts
 
 
 def build_site(
@@ -269,14 +251,7 @@ def build_site(
     spikes = read_units(layout.units, label, layout.units_path, reader, celltype,
                         spans=[(p.start, p.stop) for p in layout.presentations])
     _check_in_recording(layout, recording_span(spikes.times, opened.nwbfile), label)
-    order: list[str] = []
-    first: dict[str, Presentation] = {}
-    starts: dict[str, list[float]] = {}
-    for pres in sorted(layout.presentations, key=lambda p: (p.start, p.row)):
-        if pres.sound not in first:
-            order.append(pres.sound)
-            first[pres.sound] = pres
-        starts.setdefault(pres.sound, []).append(pres.start)
+    order, first, starts = _by_sound(layout.presentations)
     for sound in order:  # every sound checked before any is read
         pres = first[sound]
         if not pres.series.rate:
@@ -307,19 +282,15 @@ def build_site(
     if silent:
         notes.append(f"silent sounds (constant samples): {', '.join(silent[:10])}")
     notes.extend(_above_nyquist(sounds, rate, spec_params) for rate, sounds in slow.items())
-    notes.extend(_layout_notes(layout, recording_span(spikes.times, opened.nwbfile)[0]))
-    notes.extend(note for note in spikes.notes if "obs_intervals leave" in note)
-    if spikes.dropped:
-        more = f" and {len(spikes.dropped) - 10} more" if len(spikes.dropped) > 10 else ""
-        notes.append(f"unit(s) {', '.join(map(str, spikes.dropped[:10]))}{more} left out: fewer than "
-                     f"{max(reader.min_spikes, 1)} spike(s) (reader.min_spikes)")
+    notes.extend(layout_notes(layout, recording_span(spikes.times, opened.nwbfile)[0]))
+    notes.extend(unit_notes(spikes, reader))
     scaled = minmax_scale(raw)
     sounds = tuple(
         Sound(s, spec, smooth_counts(bin_counts(spikes.times, starts[s], spec.shape[0], spec_params.bin_size),
                                      reader.response_kernel))
         for s, spec in zip(order, scaled, strict=True)
     )
-    notes.extend(_spike_notes(spikes.times, spikes.info.ids, sounds, layout))
+    notes.extend(spike_notes(spikes.times, spikes.info.ids, sounds, layout))
     for note in dict.fromkeys(notes):
         warnings.warn(f"{label}: {note}", stacklevel=2)
     estimation, validation, rule = split_sounds(order, {s: len(starts[s]) for s in order}, reader, label)

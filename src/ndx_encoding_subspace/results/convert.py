@@ -25,6 +25,7 @@ from ..extension import (
     TrainingLog,
     TuningSubspaceTable,
 )
+from ..extension._namespace import MODULE
 from ..extension.reliability import RULES
 from ..models.architecture import state_arrays, to_architecture, validate_architecture
 from .bundle import ModelResult, SiteResults, UnitSubspace
@@ -33,7 +34,6 @@ from .roles import CNN, ROLES, SUBSPACE
 
 __all__ = ["MODULE", "COLLECTION_DESCRIPTIONS", "add_results", "spectrogram_objects"]
 
-MODULE = "encoding_subspace"
 #: Description of the collection of each known role (:mod:`.roles`).
 COLLECTION_DESCRIPTIONS = {role.container: role.description for role in ROLES}
 _LOG_COLUMNS = {"epoch": np.int64, "stage": np.int64, "training_loss": np.float64,

@@ -48,7 +48,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from ..errors import ConfigError, InvalidDataError
+from ..errors import InvalidDataError
 from ..extension.reliability import count_significant
 from .linalg import gram, top_eigh, top_eigvalsh
 from .params import K_RULES, RELIABILITY_RULES, SubspaceParams
@@ -208,9 +208,6 @@ def _finish(unit: int, shape: tuple[int, ...], mean: np.ndarray, eigval: np.ndar
             params: SubspaceParams) -> TuningSubspace:
     nc = params.n_components
     p = int(np.prod(shape))
-    if nc > p:
-        raise ConfigError(f"SubspaceParams.n_components {nc} is more than the {p} dimensions of a dSTRF "
-                          f"(frequency x lag {tuple(shape)}) of unit {unit}")
     ev = np.zeros(nc)
     comps = np.zeros((nc, p))
     m = min(nc, len(eigval))

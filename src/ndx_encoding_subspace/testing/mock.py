@@ -31,7 +31,7 @@ from ..extension import (
     TrainingLog,
     TuningSubspaceTable,
 )
-from ..results.convert import MODULE
+from ..extension._namespace import MODULE
 from ..results.roles import CNN, SUBSPACE
 
 __all__ = [

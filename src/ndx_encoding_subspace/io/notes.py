@@ -1,0 +1,64 @@
+"""What a read site holds with a caveat, said in warnings by :func:`~.site_reader.read_site`.
+
+Each function returns one message per caveat (no file name: the reader puts it first):
+presentations naming no sound or beginning before the recording, units left out (too
+few spikes, or ``obs_intervals`` that leave part of the sounds unobserved), units that
+fire no spike while sounds play, and spike times that look like milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..data.site import Sound
+from .locate import Layout
+from .reader_params import ReaderParams
+from .units import UnitSpikes
+
+__all__ = ["layout_notes", "unit_notes", "spike_notes"]
+
+
+def layout_notes(layout: Layout, start: float) -> list[str]:
+    """Presentations left out for naming no sound, and presentations begun before the recording."""
+    notes = []
+    if layout.unmatched_count:
+        more = layout.unmatched_count - len(layout.unmatched)
+        notes.append(f"{layout.unmatched_count} presentation(s) name no sound of the file and are left out: "
+                     f"{', '.join(map(repr, layout.unmatched))}{f' and {more} more' if more else ''}")
+    early = [p for p in layout.presentations if p.start < start]
+    if early:
+        notes.append(f"{len(early)} presentation(s) begin before the recording's start ({start:g} s), e.g. "
+                     f"{early[0].sound!r} at {early[0].start:g} s: their first bins count no spikes")
+    return notes
+
+
+def spike_notes(times: Sequence[np.ndarray], ids: Sequence[int], sounds: Sequence[Sound],
+                 layout: Layout) -> list[str]:
+    """Units that fire no spike while sounds play, and spike times far past the sounds."""
+    notes = []
+    during = np.sum([s.counts.sum(axis=(0, 1)) for s in sounds], axis=0) if sounds else np.zeros(len(ids))
+    quiet = [int(u) for u, n in zip(ids, during) if n == 0 and len(ids) > 1]
+    if quiet and len(quiet) < len(ids):
+        more = f" and {len(quiet) - 10} more" if len(quiet) > 10 else ""
+        notes.append(f"unit(s) {', '.join(map(str, quiet[:10]))}{more} fire no spike during the presented "
+                     "sounds: nothing to fit for them (CCnorm undefined)")
+    last_spike = max((float(t[-1]) for t in times if len(t)), default=0.0)
+    last_sound = max((p.stop for p in layout.presentations), default=0.0)
+    total = sum(len(t) for t in times)
+    if last_sound > 0 and last_spike > 100 * last_sound and total and during.sum() < 0.01 * total:
+        notes.append(f"spike times reach {last_spike:g} s, over 100 times past the last presentation "
+                     f"({last_sound:g} s), and fewer than 1% of the spikes fall during the sounds: are the "
+                     "spike times in seconds?")
+    return notes
+
+
+def unit_notes(spikes: UnitSpikes, reader: ReaderParams) -> list[str]:
+    """Units the reader left out: unobserved during sounds, or with too few spikes."""
+    notes = [note for note in spikes.notes if "obs_intervals leave" in note]
+    if spikes.dropped:
+        more = f" and {len(spikes.dropped) - 10} more" if len(spikes.dropped) > 10 else ""
+        notes.append(f"unit(s) {', '.join(map(str, spikes.dropped[:10]))}{more} left out: fewer than "
+                     f"{max(reader.min_spikes, 1)} spike(s) (reader.min_spikes)")
+    return notes
