@@ -546,6 +546,20 @@ def test_a_missing_gpu_or_an_unreadable_input_leaves_no_output_folder(recording,
     assert not (tmp_path / "bad").exists()
 
 
+def test_units_left_out_for_too_few_spikes_are_named():
+    from ndx_encoding_subspace.data.site import UnitInfo
+    from ndx_encoding_subspace.io import ReaderParams
+    from ndx_encoding_subspace.io.notes import unit_notes
+    from ndx_encoding_subspace.io.units import UnitSpikes
+
+    spikes = UnitSpikes([np.array([1.0])], UnitInfo.from_ids([3]), tuple(range(20, 32)), {},
+                        ("depth unknown for 1 of 13 units",))
+    (note,) = unit_notes(spikes, ReaderParams(min_spikes=5))
+    assert note == ("unit(s) 20, 21, 22, 23, 24, 25, 26, 27, 28, 29 and 2 more left out: fewer than 5 "
+                    "spike(s) (reader.min_spikes)")
+    assert unit_notes(UnitSpikes([np.array([1.0])], UnitInfo.from_ids([3]), ()), ReaderParams()) == []
+
+
 def test_a_sample_rate_below_the_top_channel_is_said(tmp_path):
     path = write_nwb(mock_site(n_units=2, rate=16000.0, seed=4).nwbfile, tmp_path / "slow.nwb")
     with warnings.catch_warnings(record=True) as caught:
