@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from .reader_params import SOUND_COLUMNS
 
 __all__ = [
+    "listing",
     "AUDIO_EXTENSIONS",
     "NAME_COLUMNS",
     "ONSET_COLUMNS",
@@ -205,3 +206,10 @@ class NameIndex(Generic[T]):
             if len(self.unmatched) < UNMATCHED_SHOWN:
                 self.unmatched.append(text)
         return found
+
+
+def listing(items: Iterable[Any], shown: int = 10) -> str:
+    """``"a, b, c"``, or the first ``shown`` and ``"and N more"``, for messages."""
+    items = [str(item) for item in items]
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..data.site import Sound
 from .locate import Layout
+from .names import listing
 from .reader_params import ReaderParams
 from .units import UnitSpikes
 
@@ -41,8 +42,7 @@ def spike_notes(times: Sequence[np.ndarray], ids: Sequence[int], sounds: Sequenc
     during = np.sum([s.counts.sum(axis=(0, 1)) for s in sounds], axis=0) if sounds else np.zeros(len(ids))
     quiet = [int(u) for u, n in zip(ids, during) if n == 0 and len(ids) > 1]
     if quiet and len(quiet) < len(ids):
-        more = f" and {len(quiet) - 10} more" if len(quiet) > 10 else ""
-        notes.append(f"unit(s) {', '.join(map(str, quiet[:10]))}{more} fire no spike during the presented "
+        notes.append(f"unit(s) {listing(quiet)} fire no spike during the presented "
                      "sounds: nothing to fit for them (CCnorm undefined)")
     last_spike = max((float(t[-1]) for t in times if len(t)), default=0.0)
     last_sound = max((p.stop for p in layout.presentations), default=0.0)
@@ -58,7 +58,6 @@ def unit_notes(spikes: UnitSpikes, reader: ReaderParams) -> list[str]:
     """Units the reader left out: unobserved during sounds, or with too few spikes."""
     notes = [note for note in spikes.notes if "obs_intervals leave" in note]
     if spikes.dropped:
-        more = f" and {len(spikes.dropped) - 10} more" if len(spikes.dropped) > 10 else ""
-        notes.append(f"unit(s) {', '.join(map(str, spikes.dropped[:10]))}{more} left out: fewer than "
+        notes.append(f"unit(s) {listing(spikes.dropped)} left out: fewer than "
                      f"{max(reader.min_spikes, 1)} spike(s) (reader.min_spikes)")
     return notes

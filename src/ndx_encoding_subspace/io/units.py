@@ -25,6 +25,7 @@ from hdmf.common import VectorIndex
 from ..data.site import UnitInfo
 from ..data.spectrogram import bin_index
 from ..errors import InputError, InvalidDataError, NoUnitsError
+from .names import listing
 from .reader_params import ReaderParams
 from .storage import check_whole
 from .waveforms import ragged, read_waveforms, waveform_widths
@@ -349,8 +350,7 @@ def read_units(
     if not chosen.all():
         notes.append(f"{int((~chosen).sum())} units with {params.unit_column} false left out")
     if unobserved.size:
-        more = f" and {unobserved.size - 10} more" if unobserved.size > 10 else ""
-        notes.append(f"unit(s) {', '.join(map(str, unobserved[:10].tolist()))}{more} left out: their "
+        notes.append(f"unit(s) {listing(unobserved.tolist())} left out: their "
                      "obs_intervals leave part of the presented sounds unobserved (no spikes there is not "
                      "silence)")
     return UnitSpikes(
