@@ -287,8 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EncodingSubspaceError as err:
         print(f"encoding-subspace: error: {err}", file=sys.stderr)
         return err.exit_code
-    except OSError as err:
-        print(f"encoding-subspace: error: {err}", file=sys.stderr)
+    except OSError as err:  # "out/file/sub: Not a directory" rather than "[Errno 20] ..."
+        said = f"{err.filename}: {err.strerror}" if err.filename and err.strerror else str(err)
+        print(f"encoding-subspace: error: {said}", file=sys.stderr)
         return EXIT_OS_ERROR
     except KeyboardInterrupt:
         print("encoding-subspace: interrupted", file=sys.stderr)
