@@ -56,7 +56,10 @@ def spike_notes(times: Sequence[np.ndarray], ids: Sequence[int], sounds: Sequenc
 
 def unit_notes(spikes: UnitSpikes, reader: ReaderParams) -> list[str]:
     """Units the reader left out: unobserved during sounds, or with too few spikes."""
-    notes = [note for note in spikes.notes if "obs_intervals leave" in note]
+    notes = []
+    if spikes.unobserved:
+        notes.append(f"unit(s) {listing(spikes.unobserved)} left out: their obs_intervals leave part of "
+                     "the presented sounds unobserved (no spikes there is not silence)")
     if spikes.dropped:
         notes.append(f"unit(s) {listing(spikes.dropped)} left out: fewer than "
                      f"{max(reader.min_spikes, 1)} spike(s) (reader.min_spikes)")

@@ -148,12 +148,11 @@ def read_waveform(
     limit = ReaderParams().max_sound_s if max_sound_s is None else max_sound_s
     check_span(pres, name, limit)
     series = pres.series
+    if channel >= series.n_channels:  # before any sample is read
+        raise ConfigError(f"reader.channel = {channel}: {series.path} in {name} has {series.n_channels} "
+                          f"channel{'s' if series.n_channels > 1 else ''} (the first is 0)")
     stop = pres.first_sample + pres.n_samples
     data = np.asarray(series.series.data[pres.first_sample : stop], dtype=np.float64)
-    channels = data.shape[1] if data.ndim == 2 else 1
-    if channel >= channels:
-        raise ConfigError(f"reader.channel = {channel}: {series.path} in {name} has {channels} "
-                          f"channel{'s' if channels > 1 else ''} (the first is 0)")
     if data.ndim == 2:
         data = data.mean(axis=1) if channel < 0 else data[:, channel]
     if data.size == 0:
@@ -250,7 +249,8 @@ def build_site(
     layout = locate(opened.nwbfile, label, reader)
     spikes = read_units(layout.units, label, layout.units_path, reader, celltype,
                         spans=[(p.start, p.stop) for p in layout.presentations])
-    _check_in_recording(layout, recording_span(spikes.times, opened.nwbfile), label)
+    span = recording_span(spikes.times, opened.nwbfile)
+    _check_in_recording(layout, span, label)
     order, first, starts = _by_sound(layout.presentations)
     for sound in order:  # every sound checked before any is read
         pres = first[sound]
@@ -282,7 +282,7 @@ def build_site(
     if silent:
         notes.append(f"silent sounds (constant samples): {', '.join(silent[:10])}")
     notes.extend(_above_nyquist(sounds, rate, spec_params) for rate, sounds in slow.items())
-    notes.extend(layout_notes(layout, recording_span(spikes.times, opened.nwbfile)[0]))
+    notes.extend(layout_notes(layout, span[0]))
     notes.extend(unit_notes(spikes, reader))
     scaled = minmax_scale(raw)
     sounds = tuple(

@@ -25,7 +25,6 @@ from hdmf.common import VectorIndex
 from ..data.site import UnitInfo
 from ..data.spectrogram import bin_index
 from ..errors import InputError, InvalidDataError, NoUnitsError
-from .names import listing
 from .reader_params import ReaderParams
 from .storage import check_whole
 from .waveforms import ragged, read_waveforms, waveform_widths
@@ -55,6 +54,9 @@ class UnitSpikes:
         Metadata of the kept units (``rows`` index the source table).
     dropped : tuple of int
         Ids of units left out for having fewer than ``min_spikes`` spikes.
+    unobserved : tuple of int
+        Ids of units left out because their ``obs_intervals`` leave part of the presented
+        sounds unobserved.
     properties : dict of str to ndarray
         Every other column with one value per unit (text or number), for the kept units
         in order: e.g. ``unit_name``, ``quality``, ``KSLabel``, ``electrode_group`` (names).
@@ -67,6 +69,7 @@ class UnitSpikes:
     dropped: tuple[int, ...]
     properties: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    unobserved: tuple[int, ...] = ()
 
 
 def _column(units: Any, names: Sequence[str]) -> tuple[str, Any] | None:
@@ -274,7 +277,7 @@ def read_units(
     """Spike times and metadata of every unit with at least ``params.min_spikes`` spikes.
 
     A unit whose ``obs_intervals`` (when the table has them) leave part of a presented
-    sound (``spans``) unobserved is left out, and said in ``notes``: its silence there
+    sound (``spans``) unobserved is left out (``UnitSpikes.unobserved``): its silence there
     is not a response.
 
     Parameters
@@ -349,13 +352,8 @@ def read_units(
     dropped = tuple(int(i) for i in ids[(counts < need) & chosen])
     if not chosen.all():
         notes.append(f"{int((~chosen).sum())} units with {params.unit_column} false left out")
-    if unobserved.size:
-        notes.append(f"unit(s) {listing(unobserved.tolist())} left out: their "
-                     "obs_intervals leave part of the presented sounds unobserved (no spikes there is not "
-                     "silence)")
-    return UnitSpikes(
-        [times[i] for i in keep], info, dropped, {k: v[keep] for k, v in props.items()}, tuple(notes)
-    )
+    return UnitSpikes([times[i] for i in keep], info, dropped, {k: v[keep] for k, v in props.items()},
+                      tuple(notes), tuple(int(i) for i in unobserved))
 
 
 def recording_span(times: Sequence[np.ndarray], nwbfile: Any = None) -> tuple[float, float]:
