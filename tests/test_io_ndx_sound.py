@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import h5py
 import numpy as np
@@ -121,3 +122,25 @@ def test_the_reader_needs_no_ndx_sound(templates):
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["types"] == [AWS]
     np.testing.assert_array_equal(out["wave"], site.waveforms["sound_00"].astype(np.float64))
+
+
+def test_a_conversion_of_zero_is_read_as_one_and_said(tmp_path):
+    rng = np.random.default_rng(1)
+    data = rng.integers(-20000, 20000, size=4000, dtype=np.int16)
+    nwbfile = mock_NWBFile()
+    mock_AcousticWaveformSeries(name="tone", data=data, rate=16000.0, conversion=0.0, nwbfile=nwbfile)
+    mock_sound_presentations(sounds=["tone", "tone"], starts=[0.5, 1.5], duration=0.2, nwbfile=nwbfile)
+    mock_spiking_units(n_units=2, duration=3.0, nwbfile=nwbfile)
+    path = write_nwb(nwbfile, tmp_path / "zero.nwb")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        site = read_site(path)
+    said = [str(w.message) for w in caught if "conversion 0" in str(w.message)]
+    expected = ("zero.nwb: stimulus/templates/tone: conversion 0"
+                "  would make every sample 0; read with conversion 1")
+    assert len(said) == 1 and said[0].endswith(expected), said
+    assert np.ptp(site.sound("tone").spectrogram) > 0.5  # the samples as written, not silence
+    with open_nwb(path) as opened:
+        pres = locate(opened.nwbfile, opened.name).presentations[0]
+        span = slice(pres.first_sample, pres.first_sample + pres.n_samples)
+        np.testing.assert_array_equal(read_waveform(pres, 0, opened.name), data[span])

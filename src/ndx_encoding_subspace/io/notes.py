@@ -1,7 +1,8 @@
 """What a read site holds with a caveat, said in warnings by :func:`~.site_reader.read_site`.
 
 Each function returns one message per caveat (no file name: the reader puts it first):
-presentations naming no sound or beginning before the recording, units left out (too
+presentations naming no sound or beginning before the recording, sound series whose
+``conversion`` is 0, units left out (too
 few spikes, or ``obs_intervals`` that leave part of the sounds unobserved), units that
 fire no spike while sounds play, and spike times that look like milliseconds.
 """
@@ -22,8 +23,14 @@ __all__ = ["layout_notes", "unit_notes", "spike_notes"]
 
 
 def layout_notes(layout: Layout, start: float) -> list[str]:
-    """Presentations left out for naming no sound, and presentations begun before the recording."""
+    """Presentations left out for naming no sound, presentations begun before the recording,
+    and sound series whose ``conversion`` of 0 is read as 1."""
     notes = []
+    zero = sorted({p.series.path for p in layout.presentations
+                   if float(getattr(p.series.series, "conversion", 1.0)) == 0.0})
+    if zero:
+        notes.append(f"{listing(zero, shown=3)}: conversion 0 would make every sample 0; read with "
+                     "conversion 1")
     if layout.unmatched_count:
         more = layout.unmatched_count - len(layout.unmatched)
         notes.append(f"{layout.unmatched_count} presentation(s) name no sound of the file and are left out: "
