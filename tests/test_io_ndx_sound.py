@@ -137,7 +137,7 @@ def test_a_conversion_of_zero_is_read_as_one_and_said(tmp_path):
         site = read_site(path)
     said = [str(w.message) for w in caught if "conversion 0" in str(w.message)]
     expected = ("zero.nwb: stimulus/templates/tone: conversion 0"
-                "  would make every sample 0; read with conversion 1")
+                " would make every sample 0; read with conversion 1")
     assert len(said) == 1 and said[0].endswith(expected), said
     assert np.ptp(site.sound("tone").spectrogram) > 0.5  # the samples as written, not silence
     with open_nwb(path) as opened:
