@@ -127,14 +127,18 @@ def test_a_transposed_sound_is_named_not_silently_dropped(tmp_path):
     wave = np.zeros((2, 16000), dtype=np.float32)
     nwb.add_stimulus_template(TimeSeries(name="clip", data=wave, unit="Pa", rate=16000.0))
     nwb.add_stimulus_template(TimeSeries(name="image", data=np.zeros((64, 64)), unit="a.u.", rate=16000.0))
+    nwb.add_stimulus_template(TimeSeries(name="stack", data=np.zeros((20, 8000)), unit="Pa", rate=16000.0))
     mock_spiking_units(n_units=2, duration=5.0, nwbfile=nwb)
     path = write_nwb(nwb, tmp_path / "transposed.nwb")
     with NWBHDF5IO(str(path), "r") as io:
         inv = inventory(io.read())
     assert inv.templates == ()
-    (clip, image) = inv.ignored
+    (clip, image, stack) = inv.ignored
     assert clip.startswith("stimulus/templates/clip (TimeSeries of shape (2, 16000): looks transposed")
     assert "NWB stores (time, channels)" in clip and "(16000, 2)" in clip
-    assert "transposed" not in image and "not (time,) or (time, up to 16 channels)" in image
+    assert clip.endswith("or 2 sounds stacked (store each sound as a series of its own))")
+    assert stack.endswith("not (time,) or (time, up to 16 channels); 20 sounds stacked (store each sound "
+                          "as a series of its own)?)")
+    assert "transposed" not in image and image.endswith("not (time,) or (time, up to 16 channels))")
     with pytest.raises(NoSoundStimulusError, match="looks transposed"):
         read_site(path)

@@ -31,14 +31,17 @@ _MAX_CHANNELS = 16
 
 def _bad_sound_shape(path: str, kind: str, shape: tuple[int, ...]) -> str:
     """Why a series of this shape is not taken for a sound ('' when it is fine)."""
+    stacked = f"{shape[0]} sounds stacked (store each sound as a series of its own)" if shape else ""
     if len(shape) == 2 and shape[0] <= _MAX_CHANNELS < shape[1]:
         return (
             f"{path} ({kind} of shape {shape}: looks transposed, {shape[0]} channels x "
             f"{shape[1]} samples; NWB stores (time, channels), rewrite it as shape "
-            f"{(shape[1], shape[0])})"
+            f"{(shape[1], shape[0])}; or {stacked})"
         )
     if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] > _MAX_CHANNELS):
-        return f"{path} ({kind} of shape {shape}: not (time,) or (time, up to {_MAX_CHANNELS} channels))"
+        hint = f"; {stacked}?" if len(shape) == 2 and shape[1] >= 100 * shape[0] else ""
+        expected = f"not (time,) or (time, up to {_MAX_CHANNELS} channels)"
+        return f"{path} ({kind} of shape {shape}: {expected}{hint})"
     return ""
 
 
