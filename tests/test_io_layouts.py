@@ -21,6 +21,7 @@ from pynwb import NWBHDF5IO
 from conftest import TINY_CONFIG
 from ndx_encoding_subspace.cli import main
 from ndx_encoding_subspace.errors import InputError
+from ndx_encoding_subspace.io import ReaderParams
 from ndx_encoding_subspace.testing.layouts import LAYOUTS, LayoutSite
 
 READABLE = [name for name in LAYOUTS if name != "tone_parameters"]
@@ -43,10 +44,16 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, LayoutSite]:
     return written
 
 
-def _inspect_json(path: Path, capsys: pytest.CaptureFixture[str], *, usable: bool = True) -> dict:
+def _options(site: LayoutSite) -> list[str]:
+    """The command line's flags for the reader options the site needs."""
+    return [text for key, value in site.reader.items() for text in (f"--reader.{key}", value)]
+
+
+def _inspect_json(path: Path, capsys: pytest.CaptureFixture[str], *, usable: bool = True,
+                  options: list[str] | None = None) -> dict:
     capsys.readouterr()
     # the files hold fewer estimation sounds than the default 8 jackknifes: 2 of them
-    argv = ["inspect", "--json", str(path), "--ensemble.n_jackknife", "2"]
+    argv = ["inspect", "--json", str(path), "--ensemble.n_jackknife", "2", *(options or [])]
     assert main(argv) == (0 if usable else 3)  # 3: an input error
     return json.loads(capsys.readouterr().out)
 
@@ -61,6 +68,7 @@ def test_each_writer_writes_a_valid_file(sites: dict[str, LayoutSite], layout: s
     site = sites[layout]
     assert site.layout == layout
     assert (site.n_presentations, site.n_sounds, site.n_units) == (12, 8, 4)
+    assert bool(site.reader) == (layout == "trials_naming_wav_files")
     assert site.repeat_counts == (1, 1, 1, 1, 1, 1, 3, 3)
     with NWBHDF5IO(str(site.path), "r") as io:
         nwbfile = io.read()
@@ -115,7 +123,7 @@ def test_read_site_finds_every_presentation(sites: dict[str, LayoutSite], layout
     from ndx_encoding_subspace.io import read_site
 
     site = sites[layout]
-    data = read_site(site.path)
+    data = read_site(site.path, reader=ReaderParams(**site.reader))
     assert data.n_units == site.n_units
     assert len(data.sounds) == site.n_sounds
     assert tuple(sorted(s.n_repeats for s in data.sounds)) == site.repeat_counts
@@ -126,7 +134,7 @@ def test_read_site_finds_every_presentation(sites: dict[str, LayoutSite], layout
 def test_inspect_json_reports_the_layout(sites: dict[str, LayoutSite], layout: str,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     site = sites[layout]
-    report = _inspect_json(site.path, capsys, usable=site.readable)
+    report = _inspect_json(site.path, capsys, usable=site.readable, options=_options(site))
     assert report["problems"] == []
     use = report["use"]
     assert use["layout"] == site.kind
@@ -169,7 +177,8 @@ def test_run_site_writes_results(sites: dict[str, LayoutSite], layout: str, tmp_
     from ndx_encoding_subspace.pipeline import PipelineConfig, run_site
     from ndx_encoding_subspace.results import load_results
 
-    result = run_site(sites[layout].path, tmp_path / "out", PipelineConfig.from_dict(TINY), progress=False)
+    config = PipelineConfig.from_dict({**TINY, "reader": sites[layout].reader})
+    result = run_site(sites[layout].path, tmp_path / "out", config, progress=False)
     assert result.path.exists()
     assert {m.role for m in load_results(result.path).models} >= {"cnn", "ln"}
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from hdmf.common import VectorIndex
 
-from ..errors import ConfigError
+from ..errors import AmbiguousInputError, ConfigError, InvalidDataError
 from .names import NAME_COLUMNS, ONSET_COLUMNS, STOP_COLUMNS, looks_like_file
 from .reader_params import ReaderParams
 
@@ -282,9 +282,29 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
                 ignored.append(found)
             else:
                 (templates if place == "template" else continuous).append(found)
+    if params.sound_folder:
+        templates.extend(_folder_templates(params, templates))
     return Inventory(
         tuple(units), tuple(templates), tuple(continuous), tuple(ignored), tuple(tables), tuple(objects)
     )
+
+
+def _folder_templates(params: ReaderParams, templates: list[SoundSeries]) -> list[SoundSeries]:
+    """The WAV files of ``reader.sound_folder`` as templates (:mod:`.sound_files`)."""
+    from .names import name_key
+    from .sound_files import KIND, folder_sounds
+
+    in_file = {name_key(s.name): s.path for s in templates}
+    found = []
+    for path, series in folder_sounds(params.sound_folder):
+        sound = _sound(path, series, "template", params)
+        if isinstance(sound, str):
+            raise InvalidDataError(f"reader.sound_folder: {sound}")
+        if name_key(sound.name) in in_file:
+            raise AmbiguousInputError(f"{path} and {in_file[name_key(sound.name)]} of the file name the "
+                                      "same sound: give reader.sound_folder only for sounds the file lacks")
+        found.append(dataclasses.replace(sound, neurodata_type=KIND))
+    return found
 
 
 # --------------------------------------------------------------------------- choices

@@ -28,7 +28,7 @@ from .inventory import (
     pick_path,
 )
 from .layouts import DETECTORS, FALLBACKS, ORDER, Candidate, Context
-from .names import UNMATCHED_SHOWN
+from .names import UNMATCHED_SHOWN, looks_like_file
 from .parameters import no_waveform_message, parameter_tables
 from .reader_params import ReaderParams
 
@@ -186,7 +186,25 @@ def _detect(ctx: Context) -> Candidate:
             "recording: give the NWB file of the recording it was computed from")
     forced = "" if chosen == "auto" else f"reader.layout = {chosen!r}; "
     held = forced + ctx.inv.describe_sounds() + "".join(f"; {w}" for w in why)
-    raise NoSoundStimulusError(no_waveform_message(ctx.name, parameter_tables(ctx.nwbfile), held))
+    raise NoSoundStimulusError(no_waveform_message(ctx.name, parameter_tables(ctx.nwbfile), held)
+                               + _file_hint(ctx))
+
+
+def _file_hint(ctx: Context) -> str:
+    """Where a table names audio files the reader does not have: how to give them."""
+    for info in ctx.tables():
+        for column in info.sound_columns:
+            data = getattr(info.table[column], "data", ())
+            named = [v for v in data[: min(len(data), 200)]
+                     if isinstance(v, str | bytes) and looks_like_file(v)]
+            if not named:
+                continue
+            first = named[0].decode("utf-8", "replace") if isinstance(named[0], bytes) else named[0]
+            folder = ctx.params.sound_folder
+            where = (f"neither the file nor reader.sound_folder = {folder!r} holds" if folder else
+                     "the file does not hold: give the folder of these WAV files with reader.sound_folder")
+            return f"; {info.path} column {column!r} names audio files ({first!r}, ...) that {where}"
+    return ""
 
 
 def _unused(inv: Inventory, used: set[str]) -> tuple[str, ...]:

@@ -56,6 +56,12 @@ class ReaderParams(Params):
     sound_column : str
         Column of that table naming the sound of each row (text, or a
         TimeSeriesReferenceVectorData column).
+    sound_folder : str
+        Folder of WAV files (subfolders included; a local path, relative to the current
+        folder) holding the sounds that the presentation table names by file name, for
+        recordings that keep their waveforms outside the NWB file. Each file is a sound
+        template named by its file name (:mod:`~ndx_encoding_subspace.io.sound_files`).
+        Empty: the waveforms are in the NWB file.
     segment_s : float
         Continuous layout without a presentation table: the sound is cut into segments
         of this many seconds (the last one may be shorter), each presented once.
@@ -124,6 +130,7 @@ class ReaderParams(Params):
     sounds: tuple[str, ...] = _field((), "object paths of the sound series (empty: detect)")
     presentations: str = _field("", "object path of the presentation table (empty: detect)")
     sound_column: str = _field("", "column naming the sound of each presentation (empty: detect)")
+    sound_folder: str = _field("", "folder of the WAV files the presentation table names (empty: none)")
     segment_s: float = _field(10.0, "segment length when a continuous sound has no presentations, s")
     channel: int = _field(-1, "audio channel of multi-channel sounds (-1: mean of channels)")
     min_sample_rate: float = _field(4000.0, "slowest sample rate taken for a sound, Hz")
@@ -178,7 +185,8 @@ class ReaderParams(Params):
         if len(kernel) > 101 or (kernel and not any(kernel)):
             raise ConfigError(f"reader.response_kernel must hold 1 to 101 numbers, not all zero, "
                               f"got {kernel!r}")
-        for name in ("units", "presentations", "sound_column", "dandi_api_url", "cache_dir", "unit_column"):
+        for name in ("units", "presentations", "sound_column", "sound_folder", "dandi_api_url", "cache_dir",
+                     "unit_column"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"reader.{name} must be text, got {getattr(self, name)!r}")
         for name in ("sounds", "validation_sounds"):

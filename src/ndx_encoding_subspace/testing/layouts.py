@@ -17,6 +17,9 @@ practice, and returns what a reader should find there (:class:`LayoutSite`):
 * :func:`templates_file_names` -- templates ``clip01``, ``clip02``, ...; a TimeIntervals
   table whose column gives the file played (``/stimuli/Clip01.WAV``).
 * :func:`ndx_sound_templates_trials` -- ndx-sound templates, a trials column naming them.
+* :func:`trials_naming_wav_files` -- no waveform in the file: a trials column naming the
+  WAV file of each trial (``stimuli/sound_03.wav``), the WAV files (scipy) in a folder
+  beside it, read with ``reader.sound_folder``.
 * :func:`tone_parameters` -- a tuning-curve session: a trials table of tone frequency,
   level and duration, and no waveforms.
 
@@ -48,6 +51,7 @@ __all__ = [
     "continuous_with_trials",
     "templates_file_names",
     "ndx_sound_templates_trials",
+    "trials_naming_wav_files",
     "tone_parameters",
 ]
 
@@ -91,6 +95,8 @@ class LayoutSite:
         Whether a site can be read: False when the file holds no waveforms.
     columns : tuple of str
         Columns of the presentation table that describe the stimulus.
+    reader : dict
+        The ``reader`` options the file needs (``sound_folder``); empty: none.
     """
 
     path: Path
@@ -102,6 +108,7 @@ class LayoutSite:
     spikes: list[np.ndarray]
     readable: bool = True
     columns: tuple[str, ...] = ()
+    reader: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def n_presentations(self) -> int:
@@ -329,6 +336,30 @@ def ndx_sound_templates_trials(
     return _site(_finish(nwbfile, plan, path), "ndx_sound_templates_trials", "templates", plan)
 
 
+def trials_naming_wav_files(
+    *, path: str | Path, n_units: int = 4, n_once: int = 6, n_repeated: int = 2, repeats: int = 3,
+    duration: float = 0.5, seed: int = 0, wav_folder: str | Path | None = None,
+) -> LayoutSite:
+    """A trials column ``stimulus_file`` naming the WAV file of each trial
+    (``stimuli/sound_03.wav``) and no waveform in the file; the WAV files (int16, scipy)
+    in ``wav_folder/stimuli`` (default ``wav_folder``: ``<path stem>_sounds`` beside ``path``)."""
+    from scipy.io import wavfile
+
+    path = Path(path)
+    plan = _plan(n_units, n_once, n_repeated, repeats, duration, seed)
+    folder = Path(wav_folder) if wav_folder is not None else path.parent / f"{path.stem}_sounds"
+    (folder / "stimuli").mkdir(parents=True, exist_ok=True)
+    for name, data in plan.sounds.items():
+        wavfile.write(folder / "stimuli" / f"{name}.wav", int(RATE), data)
+    nwbfile = _nwbfile("trials_naming_wav_files", seed)
+    nwbfile.add_trial_column("stimulus_file", "WAV file played, relative to the sound folder")
+    for name, start in zip(plan.order, plan.starts):
+        nwbfile.add_trial(start_time=float(start), stop_time=float(start + duration),
+                          stimulus_file=f"stimuli/{name}.wav")
+    return _site(_finish(nwbfile, plan, path), "trials_naming_wav_files", "templates", plan,
+                 reader={"sound_folder": str(folder)})
+
+
 def tone_parameters(
     *, path: str | Path, n_units: int = 4, n_once: int = 6, n_repeated: int = 2, repeats: int = 3,
     duration: float = 0.1, seed: int = 0,
@@ -354,5 +385,5 @@ def tone_parameters(
 LAYOUTS = {
     f.__name__: f
     for f in (series_per_presentation, templates_dynamic_table, continuous_with_trials,
-              templates_file_names, ndx_sound_templates_trials, tone_parameters)
+              templates_file_names, ndx_sound_templates_trials, trials_naming_wav_files, tone_parameters)
 }

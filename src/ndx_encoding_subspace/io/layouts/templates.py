@@ -39,6 +39,16 @@ def _columns(info: TableInfo, ctx: Context) -> list[tuple[str, bool]]:
     return [(c, True) for c in info.sound_columns] + [(c, False) for c in info.text_columns]
 
 
+def _where(ctx: Context) -> str:
+    """Where the templates lie: in the file, in ``reader.sound_folder`` or both."""
+    from ..sound_files import KIND as FILE
+
+    files = [s.neurodata_type == FILE for s in ctx.templates]
+    if all(files):
+        return "reader.sound_folder"
+    return "stimulus_template and reader.sound_folder" if any(files) else "stimulus_template"
+
+
 def detect(ctx: Context) -> Candidate | str:
     """Templates named by one table's column (see the module's text)."""
     if not ctx.templates:
@@ -57,7 +67,7 @@ def detect(ctx: Context) -> Candidate | str:
                 break
     if not found:
         return (
-            f"sound waveforms in stimulus_template ({', '.join(s.path for s in ctx.templates)}) but no "
+            f"sound waveforms in {_where(ctx)} ({', '.join(s.path for s in ctx.templates)}) but no "
             f"presentation table naming them (set reader.presentations and reader.sound_column); "
             f"tables with times: {ctx.describe_tables()}"
         )
@@ -74,7 +84,7 @@ def detect(ctx: Context) -> Candidate | str:
     named = {p.series.path for p in pres}
     reason = (
         f"{info.path} column {column!r} names {len(named)} of the {len(ctx.templates)} sounds in "
-        "stimulus_template"
+        f"{_where(ctx)}"
     )
     notes = []
     if not info.stop:
