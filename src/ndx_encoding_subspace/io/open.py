@@ -198,7 +198,8 @@ def open_local(path: Path, *, name: str | None = None, provenance: dict | None =
         raise NotNWBError(f"{label}: file not found")
     if not path.is_file():
         raise NotNWBError(f"{label}: not a file")
-    prov = provenance or {"path": str(path.resolve()), "size": path.stat().st_size, "sha256": _sha256(path)}
+    prov = provenance or {"path": str(path.resolve()), "size": path.stat().st_size,
+                          "sha256": file_sha256(path)}
     try:
         h5 = h5py.File(path, "r")
     except OSError as err:
@@ -318,7 +319,8 @@ def _h5_open_error(name: str, head: bytes, size: int, err: Exception) -> str:
     return f"{name}: not an HDF5 file, so not an NWB file (HDF5 signature missing)"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a local file's bytes."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 22), b""):

@@ -39,9 +39,10 @@ from ..data.spectrogram import SpectrogramParams, filterbank_frequencies, minmax
 from ..errors import ConfigError, InvalidDataError
 from .locate import Layout, Presentation, locate
 from .notes import layout_notes, spike_notes, unit_notes
-from .open import OpenedNWB, open_nwb
+from .open import OpenedNWB, file_sha256, open_nwb
 from .presentations import format_rows
 from .reader_params import ReaderParams
+from .sound_files import KIND as FILE
 from .storage import check_demand, check_span
 from .units import bin_counts, read_units, recording_span
 
@@ -306,6 +307,9 @@ def build_site(
         "reader": reader.to_dict(),
         "spectrogram": spec_params.to_dict(),
     }
+    if reader.sound_folder:  # the sounds' identity, wherever the folder lies
+        source["sound_files"] = {s.name: file_sha256(s.path) for s in layout.sounds
+                                 if s.neurodata_type == FILE}
     if opened.session is not None:
         source["bytes_read"] = opened.session.bytes_received
     return SiteData(

@@ -14,15 +14,17 @@ from __future__ import annotations
 import struct
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pynwb import TimeSeries
 
 from ..errors import AmbiguousInputError, ConfigError, InvalidDataError
 from .names import AUDIO_EXTENSIONS, name_key
 
-__all__ = ["WAV_EXTENSIONS", "folder_sounds"]
+if TYPE_CHECKING:
+    from pynwb import TimeSeries
+
+__all__ = ["WAV_EXTENSIONS", "folder_sounds", "folder_identity"]
 
 #: the audio files read (PCM or float WAV, through :func:`scipy.io.wavfile.read`)
 WAV_EXTENSIONS = (".wav", ".wave")
@@ -31,6 +33,7 @@ KIND = "WAV file"
 
 
 def _wav(path: Path) -> TimeSeries:
+    from pynwb import TimeSeries
     from scipy.io import wavfile
 
     try:
@@ -80,3 +83,14 @@ def folder_sounds(folder: str | Path) -> list[tuple[str, Any]]:
             raise AmbiguousInputError(f"{twin} and {path}: two sound files of the same name in "
                                       "reader.sound_folder (folder, extension and case are ignored)")
     return [(str(path), _wav(path)) for path in files]
+
+
+def folder_identity(folder: str | Path) -> list[tuple[str, int, int]]:
+    """The WAV files under ``folder``: path relative to it, size and modification time (ns).
+
+    Cheap (no file is read): what a multi-site run compares to tell whether finished
+    sites heard the same files. Empty when the folder does not exist.
+    """
+    root = Path(folder)
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in WAV_EXTENSIONS and p.is_file())
+    return [(str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]

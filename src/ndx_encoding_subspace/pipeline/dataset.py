@@ -189,9 +189,14 @@ def _initial(items: Sequence[SiteSource], out: Path, config: PipelineConfig,
              population: str = "site") -> list[SiteStatus]:
     before = _previous(out)
     together = [_source_identity(i) for i in items] if population == "dataset" else None
+    from ..io.sound_files import folder_identity
+
+    sounds = folder_identity(config.reader.sound_folder) if config.reader.sound_folder else None
     sites = []
     for item in items:
         identity = _source_identity(item)
+        if sounds is not None:  # sites that name their sounds by file depend on those files
+            identity["sound_files"] = sounds
         if together is not None:  # a site's results depend on every site of the population
             identity["population"] = together
         key = config_fingerprint(config, identity)

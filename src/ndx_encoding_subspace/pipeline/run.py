@@ -96,7 +96,7 @@ def config_fingerprint(config: PipelineConfig, identity: dict[str, Any]) -> str:
     values.pop("compute", None)
     values.pop("cluster", None)
     for volatile in ("device", "cache_dir", "download", "retries", "retry_backoff_s", "timeout_s",
-                     "deadline_s", "max_sound_s", "batch_members"):
+                     "deadline_s", "max_sound_s", "batch_members", "sound_folder"):
         for section in values.values():
             section.pop(volatile, None)
     for (section, name), before in ADDED_LATER.items():
@@ -107,7 +107,8 @@ def config_fingerprint(config: PipelineConfig, identity: dict[str, Any]) -> str:
 
 
 def _identity(site: SiteData) -> dict[str, Any]:
-    keep = ("path", "sha256", "url", "dandiset", "version", "asset_id", "asset_path", "name")
+    keep = ("path", "sha256", "url", "dandiset", "version", "asset_id", "asset_path", "name",
+            "sound_files")
     return {k: site.source[k] for k in keep if k in site.source}
 
 
