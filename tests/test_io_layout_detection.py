@@ -162,6 +162,30 @@ def test_templates_with_a_dynamic_table(tmp_path, where, onset):
     assert set(site.validation) == {"clip04", "clip05"}
 
 
+@pytest.mark.parametrize("column", ["stimulus", "stimulus_row"])
+def test_a_region_column_names_what_its_rows_name_not_its_row_numbers(tmp_path, column):
+    # templates named "1" to "6", a table of stimuli whose row k names "k + 1", and
+    # presentations pointing at its rows: row numbers read as names would be off by one
+    nwb = mock_NWBFile()
+    for k, wave in enumerate(_waves(6)):
+        nwb.add_stimulus_template(TimeSeries(name=str(k + 1), data=wave, unit="Pa", rate=RATE))
+    stimuli = DynamicTable(name="stimuli", description="the sounds")
+    stimuli.add_column("stim_name", "template played")
+    for k in range(6):
+        stimuli.add_row(stim_name=str(k + 1))
+    nwb.create_processing_module("stimuli", "what was played").add(stimuli)
+    played = TimeIntervals(name="sound_presentations", description="sounds played")
+    played.add_column(column, "row of the stimuli table", table=stimuli)
+    for sound, start in zip(_order(), _starts(10), strict=True):
+        played.add_interval(start_time=float(start), stop_time=float(start + DUR), **{column: sound})
+    nwb.add_time_intervals(played)
+    _units(nwb, 6.0)
+    _, layout = _locate(nwb, tmp_path)
+    assert (layout.kind, layout.column, layout.unmatched) == ("templates", column, ())
+    pres = sorted(layout.presentations, key=lambda p: p.start)
+    assert [p.sound for p in pres] == [str(s + 1) for s in _order()]
+
+
 def test_unmatched_names_and_unused_objects_in_inspect(tmp_path):
     nwb = mock_NWBFile()
     for k, wave in enumerate(_waves(3)):

@@ -21,6 +21,7 @@ __all__ = [
     "Inventory",
     "inventory",
     "is_ts_reference",
+    "is_region",
     "pick_path",
 ]
 
@@ -86,7 +87,8 @@ class TableInfo:
         Columns that name sounds: known names (:data:`~.names.NAME_COLUMNS`), then
         TimeSeriesReferenceVectorData columns, then text columns holding file names.
     text_columns : tuple of str
-        The other text columns (may name templates by their names).
+        The other text columns (may name templates by their names), then
+        DynamicTableRegion columns (rows of a table of stimuli, read as what those rows name).
     """
 
     path: str
@@ -218,6 +220,11 @@ def is_ts_reference(column: Any) -> bool:
     return _ntype(target) == "TimeSeriesReferenceVectorData"
 
 
+def is_region(column: Any) -> bool:
+    """Whether a table column is a DynamicTableRegion (row numbers of another table)."""
+    return hasattr(getattr(column, "table", None), "colnames")
+
+
 def _is_text(column: Any) -> bool:
     data = column.target.data if isinstance(column, VectorIndex) else getattr(column, "data", None)
     if data is None or isinstance(column, VectorIndex):
@@ -244,6 +251,8 @@ def _table_info(path: str, table: Any) -> TableInfo:
     refs = [c for c in columns if is_ts_reference(table[c])]
     text = [c for c in columns if c not in named and c not in refs and _is_text(table[c])]
     files = [c for c in text if any(looks_like_file(v) for v in table[c].data[: min(len(table), 200)])]
+    # rows of another table (a table of stimuli): tried as text columns, each name must match
+    regions = [c for c in columns if c not in named and c not in refs and is_region(table[c])]
     kind = _ntype(table)
     timed = kind == "TimeIntervals" or "start_time" in columns
     return TableInfo(
@@ -255,7 +264,7 @@ def _table_info(path: str, table: Any) -> TableInfo:
         neurodata_type=kind,
         onset="start_time" if timed else _first(columns, ONSET_COLUMNS),
         stop=("stop_time" if "stop_time" in columns else "") if timed else _first(columns, STOP_COLUMNS),
-        text_columns=tuple(c for c in text if c not in files),
+        text_columns=tuple(c for c in text if c not in files) + tuple(regions),
     )
 
 

@@ -24,8 +24,16 @@ import numpy as np
 from hdmf.common import VectorIndex
 
 from ..errors import InvalidDataError
-from .inventory import Presentation, SoundSeries, TableInfo, is_ts_reference
-from .names import STIMULUS_FLAG_COLUMNS, TYPE_COLUMNS, NameIndex, display_name, is_baseline_value, name_key
+from .inventory import Presentation, SoundSeries, TableInfo, is_region, is_ts_reference
+from .names import (
+    NAME_COLUMNS,
+    STIMULUS_FLAG_COLUMNS,
+    TYPE_COLUMNS,
+    NameIndex,
+    display_name,
+    is_baseline_value,
+    name_key,
+)
 from .storage import check_whole
 
 __all__ = [
@@ -102,7 +110,11 @@ def _ref(value: Any) -> RowRef:
 
 
 def row_refs(table: Any, column: str) -> list[RowRef]:
-    """What each row of ``table`` names in ``column`` (each column read in one go)."""
+    """What each row of ``table`` names in ``column`` (each column read in one go).
+
+    A DynamicTableRegion column names rows of another table: each row names what that
+    row of the other table names (:func:`_region_column`), never its row number.
+    """
     col = table[column]
     n = len(table)
     if isinstance(col, VectorIndex):
@@ -112,9 +124,37 @@ def row_refs(table: Any, column: str) -> list[RowRef]:
         firsts = [values[b] if e > b else None for b, e in zip(begins, ends, strict=True)]
     else:
         firsts = list(col.data[:])
+    region = col.target if isinstance(col, VectorIndex) else col
+    if is_region(region):
+        return _region_refs(region.table, firsts[:n])
     if is_ts_reference(col):
         return [_ref(v) for v in firsts[:n]]
     return [RowRef(_text(v)) for v in firsts[:n]]
+
+
+def _region_column(target: Any) -> str:
+    """The column of a referenced table that names its sounds ('' when none does)."""
+    lower = {c.lower(): c for c in target.colnames}
+    for wanted in (*NAME_COLUMNS, "name", "label", "path"):
+        if wanted in lower:
+            return lower[wanted]
+    for c in target.colnames:
+        if is_ts_reference(target[c]):
+            return c
+    return next((c for c in target.colnames if not isinstance(target[c], VectorIndex)
+                 and getattr(getattr(target[c], "data", None), "dtype", np.dtype(float)).kind in "OSU"), "")
+
+
+def _region_refs(target: Any, rows: list[Any]) -> list[RowRef]:
+    """What each row of ``target`` given by ``rows`` names (a row number outside it names
+    ``"row N of TABLE"``, which matches no sound)."""
+    column = _region_column(target)
+    named = row_refs(target, column) if column else []
+    out = []
+    for row in rows:
+        k = int(row) if row is not None else -1
+        out.append(named[k] if 0 <= k < len(named) else RowRef(f"row {k} of {target.name}"))
+    return out
 
 
 def _flags(values: np.ndarray) -> np.ndarray | None:
