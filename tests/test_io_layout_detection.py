@@ -11,7 +11,7 @@ from pynwb import NWBFile, TimeSeries
 from pynwb.epoch import TimeIntervals
 from pynwb.testing.mock.file import mock_NWBFile
 
-from ndx_encoding_subspace.errors import AmbiguousInputError, NoSoundStimulusError
+from ndx_encoding_subspace.errors import AmbiguousInputError, InvalidDataError, NoSoundStimulusError
 from ndx_encoding_subspace.io import ReaderParams, inspect_nwb, locate, open_nwb, read_site
 from ndx_encoding_subspace.io.layouts import ORDER, series
 from ndx_encoding_subspace.io.names import NameIndex, display_name, is_baseline_value, name_key
@@ -253,6 +253,32 @@ def test_continuous_track_cut_at_trials(tmp_path, flag):
     assert all(p.n_samples == int(DUR * RATE) for p in pres)
     site = read_site(path)
     assert set(site.validation) == {"Clip04", "Clip05"} and len(site.estimation) == 4
+
+
+def _timed_track(times: np.ndarray) -> NWBFile:
+    """A speaker track sampled at ``times`` (one clip at 0.5 s and one at 7.5 s), with trials."""
+    nwb = mock_NWBFile()
+    wave = _waves(1)[0]
+    track = np.zeros(times.size, dtype=np.int16)
+    nwb.add_trial_column("stimulus", "clip played")
+    for start in (0.5, 7.5):
+        i = int(np.searchsorted(times, start))
+        track[i : i + wave.size] = wave
+        nwb.add_trial(start_time=start, stop_time=start + DUR, stimulus="clip")
+    nwb.add_stimulus(TimeSeries(name="speaker", data=track, unit="Pa", timestamps=times))
+    _units(nwb, float(times[-1]))
+    return nwb
+
+
+def test_track_timestamps_are_checked_over_the_whole_track(tmp_path):
+    n = int(8.5 * RATE)  # past the first 100,000 samples that give the rate
+    clock = RATE * (1 + 2e-4)  # a sound card's clock, slightly fast: evenly spaced all the same
+    _, layout = _locate(_timed_track(np.arange(n) / clock), tmp_path, name="even.nwb")
+    assert layout.presentations[0].series.rate == pytest.approx(clock, rel=1e-9)
+    gap = np.arange(n) / RATE
+    gap[int(7.0 * RATE):] += 0.4  # recording paused for 0.4 s at 7 s
+    with pytest.raises(InvalidDataError, match="speaker has no sample rate .* not evenly spaced"):
+        _locate(_timed_track(gap), tmp_path, name="gap.nwb")
 
 
 def test_table_naming_what_played_wins_over_fixed_segments(tmp_path):

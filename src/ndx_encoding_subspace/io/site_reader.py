@@ -258,7 +258,7 @@ def build_site(
         if not pres.series.rate:
             raise InvalidDataError(
                 f"{label}: sound {sound!r} ({pres.series.path}) has no sample rate "
-                "(neither rate nor regular timestamps)"
+                "(no rate, and timestamps not evenly spaced: a gap or dropped samples?)"
             )
         check_span(pres, label, reader.max_sound_s)
     check_demand([first[s] for s in order], label, spec_params.bin_size, spec_params.n_channels,

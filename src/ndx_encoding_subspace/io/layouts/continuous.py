@@ -42,7 +42,8 @@ def single_track(ctx: Context) -> SoundSeries | str:
     track = ctx.tracks[0]
     if not track.rate:
         raise InvalidDataError(
-            f"{ctx.name}: sound {track.path} has no sample rate (no rate, no regular timestamps)"
+            f"{ctx.name}: sound {track.path} has no sample rate (no rate, and timestamps not evenly "
+            "spaced: a gap or dropped samples?)"
         )
     return track
 

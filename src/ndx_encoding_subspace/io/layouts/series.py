@@ -109,7 +109,7 @@ def detect(ctx: Context) -> Candidate | str:
     if norate:
         raise InvalidDataError(
             f"{ctx.name}: sound series {', '.join(norate[:10])} have no sample rate "
-            "(no rate, no regular timestamps)"
+            "(no rate, and timestamps not evenly spaced)"
         )
     ordered = sorted(tracks, key=lambda s: (s.starting_time, s.path))
     spans = [
