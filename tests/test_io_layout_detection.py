@@ -11,7 +11,12 @@ from pynwb import NWBFile, TimeSeries
 from pynwb.epoch import TimeIntervals
 from pynwb.testing.mock.file import mock_NWBFile
 
-from ndx_encoding_subspace.errors import AmbiguousInputError, InvalidDataError, NoSoundStimulusError
+from ndx_encoding_subspace.errors import (
+    AmbiguousInputError,
+    ConfigError,
+    InvalidDataError,
+    NoSoundStimulusError,
+)
 from ndx_encoding_subspace.io import ReaderParams, inspect_nwb, locate, open_nwb, read_site
 from ndx_encoding_subspace.io.layouts import ORDER, series
 from ndx_encoding_subspace.io.names import NameIndex, display_name, is_baseline_value, name_key
@@ -184,6 +189,34 @@ def test_a_region_column_names_what_its_rows_name_not_its_row_numbers(tmp_path, 
     assert (layout.kind, layout.column, layout.unmatched) == ("templates", column, ())
     pres = sorted(layout.presentations, key=lambda p: p.start)
     assert [p.sound for p in pres] == [str(s + 1) for s in _order()]
+
+
+def _trials_with_onsets(onsets: np.ndarray) -> NWBFile:
+    """Trials beginning 0.2 s before their sound, whose own onset is a column of its own."""
+    nwb = mock_NWBFile()
+    for k, wave in enumerate(_waves(6)):
+        nwb.add_stimulus_template(TimeSeries(name=f"clip{k}", data=wave, unit="Pa", rate=RATE))
+    nwb.add_trial_column("stimulus", "clip played")
+    nwb.add_trial_column("stimulus_onset_time", "onset of the sound, s")
+    for sound, onset in zip(_order(), onsets, strict=True):
+        nwb.add_trial(start_time=onset - 0.2, stop_time=onset + DUR + 0.2, stimulus=f"clip{sound}",
+                      stimulus_onset_time=onset)
+    _units(nwb, 11.0)
+    return nwb
+
+
+def test_a_trial_s_sound_onset_column_gives_the_onsets(tmp_path):
+    onsets = 0.5 + np.arange(10) * 1.0
+    path, layout = _locate(_trials_with_onsets(onsets), tmp_path)
+    np.testing.assert_allclose(sorted(p.start for p in layout.presentations), onsets)
+    assert "sound onsets from intervals/trials column 'stimulus_onset_time'" in layout.describe()
+    forced = ReaderParams(onset_column="start_time")
+    rows = _locate(_trials_with_onsets(onsets), tmp_path, forced, "rows.nwb")[1]
+    np.testing.assert_allclose(sorted(p.start for p in rows.presentations), onsets - 0.2)
+    with pytest.raises(ConfigError, match="reader.onset_column = 'nope' matches no column"):
+        read_site(path, reader=ReaderParams(onset_column="nope"))
+    with pytest.raises(InvalidDataError, match="column 'stimulus' holds no times"):
+        read_site(path, reader=ReaderParams(onset_column="stimulus"))
 
 
 def test_unmatched_names_and_unused_objects_in_inspect(tmp_path):

@@ -10,7 +10,7 @@ import numpy as np
 from hdmf.common import VectorIndex
 
 from ..errors import AmbiguousInputError, ConfigError, InvalidDataError
-from .names import NAME_COLUMNS, ONSET_COLUMNS, STOP_COLUMNS, looks_like_file
+from .names import NAME_COLUMNS, ONSET_COLUMNS, SOUND_ONSET_COLUMNS, STOP_COLUMNS, looks_like_file
 from .reader_params import ReaderParams
 
 __all__ = [
@@ -100,6 +100,12 @@ class TableInfo:
     onset: str = "start_time"
     stop: str = "stop_time"
     text_columns: tuple[str, ...] = ()
+
+    def onset_note(self) -> str:
+        """Said when the onsets come from a column other than the rows' own start ('' else)."""
+        if self.onset in ONSET_COLUMNS:
+            return ""
+        return f"sound onsets from {self.path} column {self.onset!r}, not the rows' start times"
 
     def describe(self) -> str:
         """One line: path, rows, columns."""
@@ -267,7 +273,24 @@ def _first(columns: tuple[str, ...], wanted: tuple[str, ...]) -> str:
     return next((lower[w] for w in wanted if w in lower), "")
 
 
-def _table_info(path: str, table: Any) -> TableInfo:
+def _numeric(table: Any, column: str) -> bool:
+    data = getattr(table[column], "data", None)
+    kind = getattr(getattr(data, "dtype", None), "kind", None)
+    return kind in ("f", "i", "u") and not isinstance(table[column], VectorIndex)
+
+
+def _onset(table: Any, columns: tuple[str, ...], timed: bool, wanted: str) -> str:
+    """The column of each row's sound onset: ``reader.onset_column``; in timed rows (trials)
+    a sound-onset column when there is one, else ``start_time``; else the first onset column."""
+    if wanted and wanted in columns:
+        return wanted
+    if not timed:
+        return _first(columns, ONSET_COLUMNS)
+    sound = _first(columns, SOUND_ONSET_COLUMNS)
+    return sound if sound and _numeric(table, sound) else "start_time"
+
+
+def _table_info(path: str, table: Any, params: ReaderParams) -> TableInfo:
     columns = tuple(c for c in table.colnames)
     lower = {c.lower(): c for c in columns}
     named = [lower[n] for n in NAME_COLUMNS if n in lower]
@@ -285,7 +308,7 @@ def _table_info(path: str, table: Any) -> TableInfo:
         sound_columns=tuple(named + refs + files),
         table=table,
         neurodata_type=kind,
-        onset="start_time" if timed else _first(columns, ONSET_COLUMNS),
+        onset=_onset(table, columns, timed, params.onset_column),
         stop=("stop_time" if "stop_time" in columns else "") if timed else _first(columns, STOP_COLUMNS),
         text_columns=tuple(c for c in text if c not in files) + tuple(regions),
     )
@@ -306,7 +329,7 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
         if kind == "Units":
             units.append((path, obj))
         elif _is_table(obj):
-            tables.append(_table_info(path, obj))
+            tables.append(_table_info(path, obj, params))
         elif path.startswith("stimulus/"):
             place = "template" if path.startswith("stimulus/templates/") else "continuous"
             found = _sound(path, obj, place, params)

@@ -162,10 +162,11 @@ def _detect(ctx: Context) -> Candidate:
     Nothing found: the error says what the file holds, why each layout did not apply,
     and which columns describe the sounds by parameters (:mod:`.parameters`).
     """
-    wanted = ctx.params.sound_column
-    if wanted and not any(wanted in info.columns for info in ctx.tables()):
-        raise ConfigError(f"{ctx.name}: reader.sound_column = {wanted!r} matches no column of a "
-                          f"presentation table ({ctx.describe_tables()})")
+    for option in ("sound_column", "onset_column"):
+        wanted = getattr(ctx.params, option)
+        if wanted and not any(wanted in info.columns for info in ctx.tables()):
+            raise ConfigError(f"{ctx.name}: reader.{option} = {wanted!r} matches no column of a "
+                              f"presentation table ({ctx.describe_tables()})")
     chosen = ctx.params.layout
     kinds = ORDER if chosen == "auto" else (chosen, *FALLBACKS.get(chosen, ()))
     why: list[str] = []

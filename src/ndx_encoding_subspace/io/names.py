@@ -20,6 +20,7 @@ __all__ = [
     "AUDIO_EXTENSIONS",
     "NAME_COLUMNS",
     "ONSET_COLUMNS",
+    "SOUND_ONSET_COLUMNS",
     "STOP_COLUMNS",
     "BASELINE_VALUES",
     "STIMULUS_FLAG_COLUMNS",
@@ -59,6 +60,20 @@ NAME_COLUMNS = (
 
 #: Columns holding the onset of a row, in order of preference.
 ONSET_COLUMNS = ("start_time", "presentation_time", "onset", "onset_time", "timestamp", "timestamps")
+
+#: Columns of a table of timed rows (trials) holding the sound's own onset, when a row
+#: begins before its sound, in order of preference.
+SOUND_ONSET_COLUMNS = (
+    "stimulus_onset_time",
+    "stim_onset_time",
+    "sound_onset_time",
+    "stimulus_onset",
+    "stim_onset",
+    "sound_onset",
+    "stimulus_start_time",
+    "stim_start_time",
+    "sound_start_time",
+)
 
 #: Columns holding the end of a row, in order of preference.
 STOP_COLUMNS = ("stop_time", "offset_time", "end_time", "stop", "end")

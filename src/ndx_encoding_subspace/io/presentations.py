@@ -202,7 +202,10 @@ def row_times(info: TableInfo, rows: np.ndarray, name: str) -> tuple[np.ndarray,
     checked finite with the end not before the onset."""
     for column in (info.onset, info.stop):
         if column:
-            check_whole(info.table[column].data, f"{name}: {info.path} column {column!r}")
+            data = info.table[column].data
+            check_whole(data, f"{name}: {info.path} column {column!r}")
+            if getattr(getattr(data, "dtype", None), "kind", "f") not in "fiu":
+                raise InvalidDataError(f"{name}: {info.path} column {column!r} holds no times (s)")
     start = np.asarray(info.table[info.onset].data[:], dtype=np.float64)
     stop = (
         np.asarray(info.table[info.stop].data[:], dtype=np.float64)

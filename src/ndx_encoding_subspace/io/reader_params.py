@@ -56,6 +56,14 @@ class ReaderParams(Params):
     sound_column : str
         Column of that table naming the sound of each row (text, or a
         TimeSeriesReferenceVectorData column).
+    onset_column : str
+        Column of that table holding each sound's onset (s), for tables whose rows begin
+        before their sound (a trial's start, then the sound). Empty: in a table of timed
+        rows, the first of ``stimulus_onset_time``, ``stim_onset_time``,
+        ``sound_onset_time``, ``stimulus_onset``, ``stim_onset``, ``sound_onset``,
+        ``stimulus_start_time``, ``stim_start_time``, ``sound_start_time``
+        (:data:`~ndx_encoding_subspace.io.names.SOUND_ONSET_COLUMNS`) it has, else the
+        rows' ``start_time``.
     sound_folder : str
         Folder of WAV files (subfolders included; a local path, relative to the current
         folder) holding the sounds that the presentation table names by file name, for
@@ -130,6 +138,7 @@ class ReaderParams(Params):
     sounds: tuple[str, ...] = _field((), "object paths of the sound series (empty: detect)")
     presentations: str = _field("", "object path of the presentation table (empty: detect)")
     sound_column: str = _field("", "column naming the sound of each presentation (empty: detect)")
+    onset_column: str = _field("", "column of each sound's onset in the presentation table (empty: detect)")
     sound_folder: str = _field("", "folder of the WAV files the presentation table names (empty: none)")
     segment_s: float = _field(10.0, "segment length when a continuous sound has no presentations, s")
     channel: int = _field(-1, "audio channel of multi-channel sounds (-1: mean of channels)")
@@ -185,8 +194,8 @@ class ReaderParams(Params):
         if len(kernel) > 101 or (kernel and not any(kernel)):
             raise ConfigError(f"reader.response_kernel must hold 1 to 101 numbers, not all zero, "
                               f"got {kernel!r}")
-        for name in ("units", "presentations", "sound_column", "sound_folder", "dandi_api_url", "cache_dir",
-                     "unit_column"):
+        for name in ("units", "presentations", "sound_column", "onset_column", "sound_folder",
+                     "dandi_api_url", "cache_dir", "unit_column"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"reader.{name} must be text, got {getattr(self, name)!r}")
         for name in ("sounds", "validation_sounds"):

@@ -106,7 +106,7 @@ def detect(ctx: Context) -> Candidate | str:
     reason = (
         f"one sound series {track.path} cut at the intervals of {info.path}, whose {what} names what played"
     )
-    notes = []
+    notes = [info.onset_note()] if info.onset_note() else []
     if n_baseline:
         said = f", flagged by column {flag!r}" if flag else ""
         notes.append(f"{n_baseline} rows of {info.path} play no sound (baseline{said}) and are skipped")

@@ -86,7 +86,7 @@ def detect(ctx: Context) -> Candidate | str:
         f"{info.path} column {column!r} names {len(named)} of the {len(ctx.templates)} sounds in "
         f"{_where(ctx)}"
     )
-    notes = []
+    notes = [info.onset_note()] if info.onset_note() else []
     if not info.stop:
         notes.append(f"{info.path} has no stop column: each presentation lasts its sound")
     if read.n_baseline:
