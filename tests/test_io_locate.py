@@ -17,6 +17,8 @@ from ndx_encoding_subspace.errors import (
     NoUnitsError,
 )
 from ndx_encoding_subspace.io import ReaderParams, locate, open_nwb
+from ndx_encoding_subspace.io.inventory import SoundSeries
+from ndx_encoding_subspace.io.presentations import fixed_segments
 from ndx_encoding_subspace.testing.files import mock_site
 
 
@@ -79,9 +81,19 @@ def test_continuous_cut_into_segments(tmp_path):
     layout, _ = _layout(site, tmp_path, ReaderParams(segment_s=2.0))
     pres = layout.presentations
     assert [p.sound for p in pres] == [f"segment_{i:04d}" for i in range(len(pres))]
-    assert len(pres) == int(np.ceil(total / (2.0 * site.rate)))
+    assert len(pres) == int(np.floor(total / (2.0 * site.rate) + 0.5))  # a tail under 1 s joins the last
     assert pres[0].first_sample == 0 and sum(p.n_samples for p in pres) == total
     assert pres[1].start == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(("seconds", "lengths"), [(40.5, [10, 10, 10, 10.5]), (45.0, [10, 10, 10, 10, 5]),
+                                                  (4.0, [4.0])])
+def test_a_short_tail_joins_the_last_segment(seconds, lengths):
+    track = SoundSeries("t", "stimulus/presentation/t", "TimeSeries", "continuous", 1000.0, 0.0,
+                        int(seconds * 1000), 1, None)
+    pres = fixed_segments(track, 10.0)
+    assert [p.n_samples / 1000 for p in pres] == lengths
+    assert [p.stop for p in pres][-1] == pytest.approx(seconds)
 
 
 def test_continuous_trials_as_segments_by_override(tmp_path):

@@ -381,14 +381,17 @@ def check_overlaps(
 
 
 def fixed_segments(sound: SoundSeries, step: float) -> list[Presentation]:
-    """One continuous ``sound`` cut into segments of ``step`` seconds, each presented once."""
+    """One continuous ``sound`` cut into segments of ``step`` seconds, each presented once;
+    a leftover shorter than half a segment is part of the last one (a short tail, often
+    silence after the last sound, would otherwise be a sound of its own)."""
     assert sound.rate is not None and sound.duration is not None
     t0, rate, n_total = sound.starting_time, float(sound.rate), sound.n_samples
-    n_seg = max(1, math.ceil(sound.duration / step - 1e-9))
+    n_seg = max(1, math.floor(sound.duration / step + 0.5))
     out = []
     for i in range(n_seg):
         first = int(round(i * step * rate))
-        count = min(int(round((i + 1) * step * rate)), n_total) - first
+        end = n_total if i == n_seg - 1 else min(int(round((i + 1) * step * rate)), n_total)
+        count = end - first
         out.append(
             Presentation(
                 f"segment_{i:04d}", t0 + first / rate, t0 + (first + count) / rate, i, sound, first, count

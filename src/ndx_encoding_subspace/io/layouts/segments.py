@@ -1,7 +1,8 @@
 """A continuous track cut into fixed segments.
 
 The fallback for one session-long track that no table describes: the track is cut into
-segments of ``reader.segment_s`` seconds (the last may be shorter), each taken as a
+segments of ``reader.segment_s`` seconds (the last between half a segment and one and a
+half: a shorter leftover joins it), each taken as a
 different sound presented once. The layout's description says so, since a table naming
 what played (see :mod:`.continuous`) would give repeats and the true boundaries.
 """
