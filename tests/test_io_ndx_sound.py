@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 import pytest
 from ndx_sound import AcousticWaveformSeries
+from pynwb import TimeSeries
 from pynwb.testing.mock.file import mock_NWBFile
 
 from ndx_encoding_subspace.data.spectrogram import SpectrogramParams, minmax_scale, spectrogram
@@ -144,3 +145,23 @@ def test_a_conversion_of_zero_is_read_as_one_and_said(tmp_path):
         pres = locate(opened.nwbfile, opened.name).presentations[0]
         span = slice(pres.first_sample, pres.first_sample + pres.n_samples)
         np.testing.assert_array_equal(read_waveform(pres, 0, opened.name), data[span])
+
+
+def test_unsigned_8_bit_samples_without_an_offset_are_read_around_128(tmp_path):
+    rng = np.random.default_rng(2)
+    wave = rng.integers(-20000, 20000, size=8000).astype(np.int16)
+    sites = {}
+    for kind, data in (("int16", wave), ("uint8", (np.round(wave / 256.0) + 128).astype(np.uint8))):
+        nwbfile = mock_NWBFile()
+        nwbfile.add_stimulus_template(TimeSeries(name="tone", data=data, rate=16000.0, unit="n.a."))
+        mock_sound_presentations(sounds=["tone", "tone"], starts=[0.5, 1.5], duration=0.5, nwbfile=nwbfile)
+        mock_spiking_units(n_units=2, duration=3.0, nwbfile=nwbfile)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sites[kind] = read_site(write_nwb(nwbfile, tmp_path / f"{kind}.nwb"))
+        said = [str(w.message) for w in caught if "8-bit" in str(w.message)]
+        assert len(said) == (kind == "uint8"), said
+    assert said[0].endswith("uint8.nwb: stimulus/templates/tone: unsigned 8-bit samples without an offset, "
+                            "read around their midpoint 128")
+    a, b = (sites[k].sound("tone").spectrogram for k in ("int16", "uint8"))
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.98

@@ -145,7 +145,8 @@ class Inventory:
             "tables: " + ("; ".join(t.describe() for t in self.tables) or "none"),
         ]
         if self.ignored:
-            parts.append("not sounds: " + "; ".join(self.ignored))
+            more = f"; and {len(self.ignored) - 3} more" if len(self.ignored) > 3 else ""
+            parts.append("not sounds: " + "; ".join(self.ignored[:3]) + more)
         return "; ".join(parts)
 
 

@@ -2,7 +2,7 @@
 
 Each function returns one message per caveat (no file name: the reader puts it first):
 presentations naming no sound or beginning before the recording, sound series whose
-``conversion`` is 0, units left out (too
+``conversion`` is 0 or whose unsigned 8-bit samples have no offset, units left out (too
 few spikes, or ``obs_intervals`` that leave part of the sounds unobserved), units that
 fire no spike while sounds play, and spike times that look like milliseconds.
 """
@@ -24,13 +24,20 @@ __all__ = ["layout_notes", "unit_notes", "spike_notes"]
 
 def layout_notes(layout: Layout, start: float) -> list[str]:
     """Presentations left out for naming no sound, presentations begun before the recording,
-    and sound series whose ``conversion`` of 0 is read as 1."""
+    and sound series read otherwise than their ``conversion`` and ``offset`` say
+    (:func:`~.site_reader.sample_scale`)."""
     notes = []
     zero = sorted({p.series.path for p in layout.presentations
                    if float(getattr(p.series.series, "conversion", 1.0)) == 0.0})
     if zero:
         notes.append(f"{listing(zero, shown=3)}: conversion 0 would make every sample 0; read with "
                      "conversion 1")
+    unsigned = sorted({p.series.path for p in layout.presentations
+                       if getattr(p.series.series.data, "dtype", None) == np.uint8
+                       and not float(getattr(p.series.series, "offset", 0.0) or 0.0)})
+    if unsigned:
+        notes.append(f"{listing(unsigned, shown=3)}: unsigned 8-bit samples without an offset, read "
+                     "around their midpoint 128")
     if layout.unmatched_count:
         more = layout.unmatched_count - len(layout.unmatched)
         notes.append(f"{layout.unmatched_count} presentation(s) name no sound of the file and are left out: "

@@ -164,9 +164,19 @@ def read_waveform(
             f"{name}: sound {pres.sound!r} ({series.path}) holds {bad.size} NaN or inf samples "
             f"(first at sample {pres.first_sample + int(bad[0])})"
         )
-    conversion = float(getattr(series.series, "conversion", 1.0) or 1.0)
-    offset = float(getattr(series.series, "offset", 0.0) or 0.0)
+    conversion, offset = sample_scale(series.series)
     return data * conversion + offset
+
+
+def sample_scale(series: Any) -> tuple[float, float]:
+    """A sound series' ``conversion`` and ``offset``: a conversion of 0 is read as 1, and
+    unsigned 8-bit samples without an offset are centred on their midpoint, 128 (as WAV
+    files store them); :func:`~.notes.layout_notes` says both."""
+    conversion = float(getattr(series, "conversion", 1.0) or 1.0)
+    offset = float(getattr(series, "offset", 0.0) or 0.0)
+    if offset == 0.0 and getattr(series.data, "dtype", None) == np.uint8:
+        offset = -128.0 * conversion
+    return conversion, offset
 
 
 def split_sounds(
