@@ -219,6 +219,24 @@ def test_a_trial_s_sound_onset_column_gives_the_onsets(tmp_path):
         read_site(path, reader=ReaderParams(onset_column="stimulus"))
 
 
+def test_a_sound_column_naming_no_template_is_quoted_in_the_refusal(tmp_path):
+    nwb = mock_NWBFile()
+    for k, wave in enumerate(_waves(6)):
+        nwb.add_stimulus_template(TimeSeries(name=f"clip{k}", data=wave, unit="Pa", rate=RATE))
+    nwb.add_trial_column("sound_id", "index of the clip played")
+    for sound, start in zip(_order(), _starts(10), strict=True):
+        nwb.add_trial(start_time=float(start), stop_time=float(start + DUR), sound_id=sound)
+    _units(nwb, 6.0)
+    with pytest.raises(NoSoundStimulusError) as raised:
+        _locate(nwb, tmp_path)
+    said = str(raised.value)
+    assert "intervals/trials column 'sound_id' names '4', '0', '5', '1', ..., no sound's name" in said
+    assert "(stimulus/templates/clip0, stimulus/templates/clip1, stimulus/templates/clip2, " in said
+    assert said.endswith("name each presentation's sound in a column (sound, stimulus, stim_name) of its "
+                         "table, or give that column with reader.sound_column and the table with "
+                         "reader.presentations")
+
+
 def test_unmatched_names_and_unused_objects_in_inspect(tmp_path):
     nwb = mock_NWBFile()
     for k, wave in enumerate(_waves(3)):

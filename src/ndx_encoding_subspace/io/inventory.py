@@ -10,7 +10,7 @@ import numpy as np
 from hdmf.common import VectorIndex
 
 from ..errors import AmbiguousInputError, ConfigError, InvalidDataError
-from .names import NAME_COLUMNS, ONSET_COLUMNS, SOUND_ONSET_COLUMNS, STOP_COLUMNS, looks_like_file
+from .names import NAME_COLUMNS, ONSET_COLUMNS, SOUND_ONSET_COLUMNS, STOP_COLUMNS, listing, looks_like_file
 from .reader_params import ReaderParams
 
 __all__ = [
@@ -140,8 +140,8 @@ class Inventory:
     def describe_sounds(self) -> str:
         """What was found that could hold sounds, for error messages."""
         parts = [
-            "stimulus_template: " + (", ".join(s.describe() for s in self.templates) or "nothing"),
-            "stimulus: " + (", ".join(s.describe() for s in self.continuous) or "nothing"),
+            "stimulus_template: " + (listing([s.describe() for s in self.templates], 4) or "nothing"),
+            "stimulus: " + (listing([s.describe() for s in self.continuous], 4) or "nothing"),
             "tables: " + ("; ".join(t.describe() for t in self.tables) or "none"),
         ]
         if self.ignored:

@@ -187,7 +187,8 @@ def _detect(ctx: Context) -> Candidate:
             "recording: give the NWB file of the recording it was computed from")
     forced = "" if chosen == "auto" else f"reader.layout = {chosen!r}; "
     held = forced + ctx.inv.describe_sounds() + "".join(f"; {w}" for w in why)
-    raise NoSoundStimulusError(no_waveform_message(ctx.name, parameter_tables(ctx.nwbfile), held)
+    waveforms = bool(ctx.inv.templates or ctx.inv.continuous)
+    raise NoSoundStimulusError(no_waveform_message(ctx.name, parameter_tables(ctx.nwbfile), held, waveforms)
                                + _file_hint(ctx))
 
 

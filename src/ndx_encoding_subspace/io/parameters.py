@@ -215,7 +215,8 @@ def parameter_tables(nwbfile: Any) -> list[ParameterTable]:
     return out
 
 
-def no_waveform_message(name: str, tables: Sequence[ParameterTable], found: str = "") -> str:
+def no_waveform_message(name: str, tables: Sequence[ParameterTable], found: str = "",
+                        waveforms: bool = False) -> str:
     """The reader's error message when the file holds no usable sound waveform.
 
     Parameters
@@ -226,6 +227,9 @@ def no_waveform_message(name: str, tables: Sequence[ParameterTable], found: str 
         From :func:`parameter_tables`; may be empty.
     found : str, optional
         What the file holds that could have been sounds (``Inventory.describe_sounds()``).
+    waveforms : bool, optional
+        Whether the file holds sound waveforms (that no table names): the message then
+        says how to name them instead of how to store them.
 
     Returns
     -------
@@ -239,6 +243,9 @@ def no_waveform_message(name: str, tables: Sequence[ParameterTable], found: str 
         "store each sound's waveform as a TimeSeries in stimulus_template and name it in a "
         "column (sound, stimulus, stim_name) of the presentation table"
     )
+    if waveforms and not tables:
+        return (f"{head}: name each presentation's sound in a column (sound, stimulus, stim_name) of its "
+                "table, or give that column with reader.sound_column and the table with reader.presentations")
     if not tables:
         return (
             f"{head}; no presentation table has stimulus-parameter columns (frequency, level, "

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from ...errors import ConfigError
 from ..inventory import TableInfo
+from ..names import listing
 from ..presentations import check_overlaps, template_rows
 from .base import Candidate, Context, ambiguous_tables
 
@@ -53,7 +54,7 @@ def detect(ctx: Context) -> Candidate | str:
     """Templates named by one table's column (see the module's text)."""
     if not ctx.templates:
         return ""
-    found = []
+    found, missed = [], []
     for info in ctx.tables():
         if not info.onset:
             raise ConfigError(
@@ -65,11 +66,14 @@ def detect(ctx: Context) -> Candidate | str:
             if read.presentations and (loose or not read.n_unmatched):
                 found.append((info, column, read))
                 break
+            if loose and read.unmatched:
+                shown = ", ".join(map(repr, read.unmatched[:4])) + (", ..." if read.n_unmatched > 4 else "")
+                missed.append(f"{info.path} column {column!r} names {shown}, no sound's name")
     if not found:
         return (
-            f"sound waveforms in {_where(ctx)} ({', '.join(s.path for s in ctx.templates)}) but no "
+            f"sound waveforms in {_where(ctx)} ({listing([s.path for s in ctx.templates], 4)}) but no "
             f"presentation table naming them (set reader.presentations and reader.sound_column); "
-            f"tables with times: {ctx.describe_tables()}"
+            f"{''.join(m + '; ' for m in missed)}tables with times: {ctx.describe_tables()}"
         )
     if len(found) > 1:
         raise ambiguous_tables(ctx.name, "the sounds", [(f[0], f[1]) for f in found])
