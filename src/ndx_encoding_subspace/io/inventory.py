@@ -256,8 +256,9 @@ def is_region(column: Any) -> bool:
 
 
 def _is_text(column: Any) -> bool:
+    """Whether a column holds text (a ragged column of text, such as ``tags``, included)."""
     data = column.target.data if isinstance(column, VectorIndex) else getattr(column, "data", None)
-    if data is None or isinstance(column, VectorIndex):
+    if data is None:
         return False
     dtype = getattr(data, "dtype", None)
     if dtype is not None:

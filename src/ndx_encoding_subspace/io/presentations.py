@@ -121,7 +121,8 @@ def row_refs(table: Any, column: str) -> list[RowRef]:
         ends = np.asarray(col.data[:], dtype=np.int64)
         values = list(col.target.data[:]) if len(ends) and ends[-1] else []
         begins = np.concatenate(([0], ends[:-1]))
-        firsts = [values[b] if e > b else None for b, e in zip(begins, ends, strict=True)]
+        lists = [values[b:e] for b, e in zip(begins, ends, strict=True)]
+        firsts = _telling(lists)
     else:
         firsts = list(col.data[:])
     region = col.target if isinstance(col, VectorIndex) else col
@@ -130,6 +131,14 @@ def row_refs(table: Any, column: str) -> list[RowRef]:
     if is_ts_reference(col):
         return [_ref(v) for v in firsts[:n]]
     return [RowRef(_text(v)) for v in firsts[:n]]
+
+
+def _telling(lists: list[list[Any]]) -> list[Any]:
+    """One value per row of a ragged column: its first value that not every row holds
+    (tags ``["sound", "clip03"]`` give ``"clip03"``), else its first; None when empty."""
+    common = set.intersection(*(set(map(_text, values)) for values in lists)) if len(lists) > 1 else set()
+    return [next((v for v in values if _text(v) not in common), values[0]) if values else None
+            for values in lists]
 
 
 def _region_column(target: Any) -> str:
