@@ -362,6 +362,17 @@ def test_forced_layout_that_does_not_apply(tmp_path):
         assert locate(opened.nwbfile, opened.name, ReaderParams(layout="series")).kind == "series"
 
 
+def test_a_forced_layout_falling_back_says_so(tmp_path):
+    nwb = mock_NWBFile()
+    nwb.add_stimulus(TimeSeries(name="track", data=np.zeros(int(5 * RATE)), unit="Pa", rate=RATE))
+    _units(nwb, 5.0)
+    _, layout = _locate(nwb, tmp_path, ReaderParams(layout="continuous", segment_s=2.0))
+    assert layout.kind == "segments"
+    assert layout.notes[0] == ("reader.layout = 'continuous' did not apply (continuous: one sound series "
+                               "stimulus/presentation/track, but no table names what played in it): "
+                               "read as segments")
+
+
 def test_overlapping_series_stay_ambiguous():
     nwb = mock_NWBFile()
     nwb.add_unit(spike_times=[0.1])

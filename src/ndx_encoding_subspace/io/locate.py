@@ -176,6 +176,10 @@ def _detect(ctx: Context) -> Candidate:
             if not found.presentations:
                 why.append(f"{kind}: {found.table or 'the file'} lists no presentation of a sound")
                 continue
+            if chosen not in ("auto", kind):
+                said = "; ".join(why) or f"{chosen}: nothing of this layout"
+                note = f"reader.layout = {chosen!r} did not apply ({said}): read as {kind}"
+                found = dataclasses.replace(found, notes=(note, *found.notes))
             return found
         if found or chosen != "auto":
             why.append(f"{kind}: {found or 'nothing of this layout'}")
