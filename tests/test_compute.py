@@ -177,6 +177,14 @@ def test_thread_count_does_not_change_the_fingerprint():
     assert pipeline.config_fingerprint(PipelineConfig(training={"max_epochs": 7}), identity) != base
 
 
+def test_new_parameters_at_their_defaults_keep_earlier_results_complete():
+    # the fingerprint of the defaults as earlier releases computed it: a parameter added
+    # since must be left out at the value that does what they did (run.ADDED_LATER), or
+    # every results file made before it would count as made with other parameters
+    identity = {"path": "/data/site.nwb", "sha256": "0" * 64}
+    assert pipeline.config_fingerprint(PipelineConfig(), identity) == "c23f3b56c340f07d"
+
+
 # --- pipeline and dask engine -------------------------------------------------------
 
 def _record_threads(seen: list[int], fail: bool = False):

@@ -77,7 +77,7 @@ def results_path(out: str | Path, site_name: str) -> Path:
 #: measurement and change no earlier result: at their defaults, files made before them
 #: stay complete (they load with the reliability unknown)
 ADDED_LATER: dict[tuple[str, str], Any] = {
-    ("reader", "unit_column"): "", ("reader", "response_kernel"): [],
+    ("reader", "unit_column"): "", ("reader", "response_kernel"): [], ("reader", "onset_column"): "",
     ("cnn", "second_fir_taps"): 0, ("tiling", "unvisited"): "excluded",
     ("subspace", "k_rule"): "variance", ("subspace", "reliability_rule"): "auto",
     ("subspace", "reliability_variance"): 0.9, ("subspace", "reliability_max_samples"): 3000,
