@@ -134,6 +134,17 @@ def test_pool_equals_serial_and_failures_stay_local(recordings, reference, confi
     assert "4 sites: 1 done, 3 skipped" in fixed.format()
 
 
+def test_a_copied_output_folder_reruns_the_sites_whose_results_it_lacks(recordings, reference, config,
+                                                                        tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(reference, out)  # its record names the results files of the first folder
+    (out / "site_b.results.nwb").unlink()
+    result = run_dataset([recordings[0]], out, config, cluster=ClusterParams(kind="serial"), progress=False)
+    assert [s.status for s in result.sites] == ["skipped", "done", "skipped"], result.format()
+    assert {s.results for s in result.sites} == {str(out / f"{n}.results.nwb") for n in SITES}
+    _assert_same_results(out / "site_b.results.nwb", reference / "site_b.results.nwb")
+
+
 def test_every_site_failing_gives_its_own_exit_code(config, tmp_path):
     broken = tmp_path / "broken.nwb"
     broken.write_bytes(b"no HDF5")

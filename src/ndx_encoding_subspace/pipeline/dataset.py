@@ -202,7 +202,7 @@ def _initial(items: Sequence[SiteSource], out: Path, config: PipelineConfig,
         key = config_fingerprint(config, identity)
         status = SiteStatus(item.site, item.source, key=key)
         old = before.get(item.site, {})
-        results = Path(str(old.get("results") or results_path(out, item.site)))
+        results = results_path(out, item.site)  # in this folder, wherever the record was made
         if old.get("status") in ("done", "skipped") and old.get("key") == key and results.is_file():
             status = SiteStatus(item.site, item.source, status="skipped", key=key, results=str(results),
                                 device=str(old.get("device", "")), seconds=0.0)
