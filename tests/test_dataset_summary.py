@@ -240,6 +240,19 @@ def test_without_a_record_every_results_file_is_a_done_site(run_folder: Path, tm
     assert not (tmp_path / "summary" / "report.html").exists()
 
 
+def test_a_site_whose_name_its_file_cannot_hold_is_one_row(run_folder: Path, tmp_path: Path) -> None:
+    from ndx_encoding_subspace.dataset import summarize_tables
+
+    (tmp_path / "rec_1.results.nwb").symlink_to(run_folder / f"{next(iter(SITES))}.results.nwb")
+    (tmp_path / "summary").mkdir()
+    record = {"sites": [{"site": "rec 1", "status": "done", "seconds": 7.0, "results": "rec_1.results.nwb"},
+                        {"site": "rec ü", "status": "failed", "error": "no sound stimulus"}]}
+    (tmp_path / "summary" / "sites.json").write_text(json.dumps(record))
+    sites = summarize_tables(tmp_path).sites
+    assert list(sites["site"]) == ["rec_1", "rec"]
+    assert list(sites["status"]) == ["done", "failed"] and sites["time_s"][0] == 7.0
+
+
 def test_tables_read_directly_with_pandas(written: Path) -> None:
     pd = pytest.importorskip("pandas")
     units = pd.read_csv(written / "units.csv")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ResultsError
+from ..results.files import SUFFIX, file_stem
 
 __all__ = ["RECORD_NAMES", "read_site_record", "site_states"]
 
@@ -81,7 +82,7 @@ def read_site_record(summary: str | Path) -> dict[str, dict[str, Any]] | None:
         site = _pick(record, "site")
         if site is None:
             raise ResultsError(f"{path}: a site in the record has no name: {dict(record)}")
-        site = Path(str(site)).name.removesuffix(".results.nwb")
+        site = file_stem(Path(str(site)).name.removesuffix(SUFFIX))  # as its results file is named
         error = _pick(record, "error")
         if error and record.get("error_type"):
             error = f"{record['error_type']}: {error}"

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..nonlinearity.ssrf import classify_stored_curve
+from ..results.files import SUFFIX, site_name
 from ..results.loader import LoadedResults
 from ..results.roles import CNN, LN, SUBSPACE, find_role
 from ..subspace.pca import choose_k
@@ -21,9 +22,6 @@ from .params import DatasetParams
 from .tables import DIMENSION_COLUMNS, UNIT_COLUMNS, Table
 
 __all__ = ["SiteUnits", "site_units", "nonlinearity_class", "site_name", "SUFFIX"]
-
-#: Suffix of the results files of a run (``pipeline.run.results_path``).
-SUFFIX = ".results.nwb"
 
 #: Column-name label of each known model role.
 _LABELS = {LN.name: "ln", CNN.name: "cnn", SUBSPACE.name: "subspace"}
@@ -55,12 +53,6 @@ class SiteUnits:
     filters: list[np.ndarray | None]
     device: str = ""
     paper_filters: list[np.ndarray | None] = dataclasses.field(default_factory=list)
-
-
-def site_name(path: Any) -> str:
-    """Site of a results file: its name without ``.results.nwb``."""
-    name = str(getattr(path, "name", path))
-    return name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name.rsplit(".", 1)[0]
 
 
 def nonlinearity_class(asymmetry: float, tuning_mean: np.ndarray,

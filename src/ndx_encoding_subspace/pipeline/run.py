@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 import shutil
 import sys
 from collections.abc import Mapping
@@ -29,6 +28,7 @@ from ..atomic import write_text
 from ..compute import thread_limits
 from ..data.site import SiteData
 from ..errors import ConfigError
+from ..results.files import file_stem, results_path
 from ..results.roles import CNN, SUBSPACE, role_label
 from .config import PipelineConfig
 
@@ -60,15 +60,6 @@ class RunResult:
         """A short text table of the results."""
         return format_summary(self.summary, title=f"site {self.site}: {self.path}"
                               + (" (already complete)" if self.resumed else ""))
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "site"
-
-
-def results_path(out: str | Path, site_name: str) -> Path:
-    """Where the results file of site ``site_name`` goes in folder ``out``."""
-    return Path(out) / f"{_safe(site_name)}.results.nwb"
 
 
 #: parameters added after the first release, with the value that does what releases
@@ -280,7 +271,7 @@ def _run_site(
             f"{path} exists and was made from another input or with other parameters; "
             "choose another --out or pass --overwrite"
         )
-    workdir = out / f".{_safe(site.name)}.work"
+    workdir = out / f".{file_stem(site.name)}.work"
     if workdir.exists():
         stamp = workdir / "fingerprint"
         if stamp.exists() and stamp.read_text().strip() != fingerprint:

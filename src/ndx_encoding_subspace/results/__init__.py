@@ -19,6 +19,10 @@ from typing import Any
 #: public name -> submodule that defines it
 _HOMES = {
     "MODULE": "convert",
+    "SUFFIX": "files",
+    "file_stem": "files",
+    "results_path": "files",
+    "site_name": "files",
     "ROLE_CONTAINERS": "roles",
     "ROLES": "roles",
     "ModelRole": "roles",
