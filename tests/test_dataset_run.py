@@ -312,5 +312,16 @@ def test_the_command_runs_many_inputs_records_a_failure_and_summarises(recording
                 np.testing.assert_array_equal(got[name], ref[name], err_msg=name)
     assert main(["summarize", str(out)]) == 0
     assert "pairs.csv" in capsys.readouterr().out
-    # one site's options do not apply to many
-    assert main([*argv, "--overwrite"]) == ConfigError.exit_code
+    # other parameters: refused before any site runs, unless the results are to be made again
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.results.nwb")}
+    changed = [*argv, "--training.max_epochs", "2"]
+    assert main(changed) == ConfigError.exit_code
+    said = capsys.readouterr().err
+    assert "the results of site_a, site_b, site_c were made with other inputs or parameters" in said
+    assert "pass --overwrite" in said and "Traceback" not in said
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.results.nwb")} == mtimes
+    assert main([*changed, "--overwrite", "--report"]) == SitesFailedError.exit_code
+    printed = capsys.readouterr().out
+    assert all(p.stat().st_mtime_ns != mtimes[p.name] for p in out.glob("*.results.nwb"))
+    assert sorted(p.name for p in out.glob("*.results.html")) == [f"{s}.results.html" for s in SITES]
+    assert printed.count("report: ") == 3

@@ -180,10 +180,12 @@ def test_a_rerun_finds_the_population_and_the_sites_done(recordings, pooled, con
     again = run_dataset([recordings], out, config, cluster=SERIAL, progress=False, population="dataset")
     assert [s.status for s in again.sites] == ["skipped"] * 3 and again.exit_code == 0
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.results.nwb")} == mtimes
-    # per-site populations change the results: they are not taken for the pooled ones
-    mine = run_dataset([recordings / "site_a.nwb"], out, config, cluster=SERIAL, progress=False)
-    assert mine.sites[0].status == "failed"
-    assert "another input or with other parameters" in mine.sites[0].error
+    # per-site populations change the results: they are not taken for the pooled ones, and
+    # the run is refused before anything runs
+    with pytest.raises(ConfigError, match="results of site_a were made with other inputs or parameters; "
+                                          "pass --overwrite"):
+        run_dataset([recordings / "site_a.nwb"], out, config, cluster=SERIAL, progress=False)
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.results.nwb")} == mtimes
 
 
 def test_sites_that_heard_other_sounds_are_refused_before_anything_runs(recordings, config, tmp_path):
@@ -215,9 +217,14 @@ def test_a_broken_input_is_left_out_of_the_population(recordings, config, tmp_pa
     assert sorted(p.name for p in out.glob("*.results.nwb")) == ["site_a.results.nwb", "site_b.results.nwb"]
     # sites of other sounds: one line, exit 2, nothing written
     other = _simulate(tmp_path / "site_z.nwb", seed=5, sound_seed=99)
-    assert main([*argv[:3], str(other), *argv[4:]]) == ConfigError.exit_code
+    elsewhere = [*argv[:3], str(other), "--out", str(tmp_path / "other"), *argv[6:]]
+    assert main(elsewhere) == ConfigError.exit_code
     err = capsys.readouterr().err
     assert "did not hear the same sounds" in err and "Traceback" not in err
+    # another population in the same folder: refused naming the sites whose results it would replace
+    assert main([*argv[:3], str(other), *argv[4:]]) == ConfigError.exit_code
+    err = capsys.readouterr().err
+    assert "the results of site_a, site_b were made with another population of sites or other " in err
 
 
 def test_a_site_that_cannot_be_analysed_is_left_out_of_the_population(recordings, config, tmp_path):

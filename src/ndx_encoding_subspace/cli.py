@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default=None, help="torch device: auto, cpu, cuda, cuda:1")
     run.add_argument("--cache", type=Path, default=None, help="local cache folder for DANDI assets")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
-    run.add_argument("--report", action="store_true", help="also write the HTML report")
+    run.add_argument("--report", action="store_true", help="also write the HTML report of each site")
     run.add_argument("--overwrite", action="store_true",
                      help="replace a results file made from another input or with other parameters")
     run.add_argument("--population", choices=("site", "dataset"), default="site",
@@ -210,15 +210,19 @@ def _run(args: argparse.Namespace) -> int:
 
             print(f"report: {write_report(result.path, overwrite=True)}")
         return 0
-    if args.overwrite or args.report:
-        raise ConfigError("--overwrite and --report apply to a run of one site; for several, remove "
-                          "the results to redo and use 'encoding-subspace report' per file")
     from .pipeline.dataset import run_dataset
     from .viz.report.dataset import summarize
 
     done = run_dataset(sites, out, config, progress=not args.no_progress, population=args.population,
-                       on_site=lambda s: print(s.line(), file=sys.stderr, flush=True))
+                       on_site=lambda s: print(s.line(), file=sys.stderr, flush=True),
+                       overwrite=args.overwrite)
     print(done.format())
+    if args.report:
+        from .viz.report import write_report
+
+        for site in done.sites:
+            if site.status in ("done", "skipped") and site.results:
+                print(f"report: {write_report(site.results, overwrite=True)}")
     summary = summarize(out)
     print(f"summary: {summary.folder}")
     return done.exit_code

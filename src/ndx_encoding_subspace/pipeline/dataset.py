@@ -25,189 +25,22 @@ exit code of the first failed site's error when every site failed (2 configurati
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import queue
-import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_text
-from ..errors import ConfigError, SitesFailedError
+from ..errors import ConfigError
 from .cluster import ClusterParams, local_workers, open_client, site_resources, site_threads
 from .config import PipelineConfig
 from .distributed import SiteStatus, describe_error, run_site_task
 from .population import POPULATIONS, fit_population_task
-from .run import config_fingerprint, results_path
+from .record import RECORD, DatasetResult, SiteCallback, Tracker, check_stale, initial_states
 from .sources import SiteSource, expand_inputs
 
 __all__ = ["DatasetResult", "run_dataset", "RECORD"]
-
-#: the record of a run, relative to the output folder
-RECORD = Path("summary") / "sites.json"
-
-SiteCallback = Callable[[SiteStatus], None]
-
-
-@dataclasses.dataclass
-class DatasetResult:
-    """What :func:`run_dataset` did.
-
-    Attributes
-    ----------
-    sites : list of SiteStatus
-        Every site, in the order of the inputs.
-    out : Path
-        Output folder.
-    record : Path
-        ``OUT/summary/sites.json``: ``{"started", "updated", "counts", "sites": [...]}``
-        with every field of :class:`~.distributed.SiteStatus` per site (and
-        ``"population"`` when one population served every site).
-    population : dict
-        With ``population='dataset'``: status, units, sites, seconds and the models file
-        of the population; empty otherwise.
-    """
-
-    sites: list[SiteStatus]
-    out: Path
-    record: Path
-    population: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    def counts(self) -> dict[str, int]:
-        """Sites per state."""
-        out = dict.fromkeys(("done", "skipped", "failed", "running", "pending"), 0)
-        for s in self.sites:
-            out[s.status] = out.get(s.status, 0) + 1
-        return out
-
-    @property
-    def failed(self) -> list[SiteStatus]:
-        """The sites that failed."""
-        return [s for s in self.sites if s.status == "failed"]
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every site finished; else see the module notes."""
-        failed = self.failed
-        if not failed and all(s.status in ("done", "skipped") for s in self.sites):
-            return 0
-        if failed and len(failed) == len(self.sites):
-            return failed[0].exit_code or 1
-        return SitesFailedError.exit_code
-
-    def format(self) -> str:
-        """A short text summary: counts, then one line per failed site."""
-        counts = ", ".join(f"{n} {state}" for state, n in self.counts().items() if n)
-        lines = [f"{len(self.sites)} sites: {counts}; record: {self.record}"]
-        pop = self.population
-        if pop.get("status") == "done":
-            how = f"fitted in {pop['seconds']:.0f} s" if pop.get("fitted") else "found fitted"
-            lines.append(f"one population: {pop['units']} units of {len(pop['sites'])} sites, {how}")
-        lines += [f"  {s.line()}" for s in self.failed]
-        return "\n".join(lines)
-
-
-class _Tracker:
-    """The states of the sites: callback, progress bar and record at each change."""
-
-    def __init__(self, sites: list[SiteStatus], out: Path, on_site: SiteCallback | None,
-                 progress: bool, started: str) -> None:
-        self.sites = {s.site: s for s in sites}
-        self.order = sites
-        self.out = out
-        self.on_site = on_site
-        self.started = started
-        self.population: dict[str, Any] = {}
-        self.bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=len(sites), unit="site", desc="sites", file=sys.stderr,
-                            initial=sum(s.finished for s in sites))
-        self.write()
-
-    def update(self, status: SiteStatus) -> None:
-        """Replace the state of ``status.site``; tell the callback, the bar and the record."""
-        before = self.sites[status.site]
-        if before.finished and status.status == "running":
-            return  # a late start event of a finished site
-        index = self.order.index(before)
-        self.order[index] = self.sites[status.site] = status
-        if self.bar is not None:
-            if status.finished and not before.finished:
-                self.bar.update(1)
-            counts = DatasetResult(self.order, self.out, self.out / RECORD).counts()
-            self.bar.set_postfix(done=counts["done"] + counts["skipped"], failed=counts["failed"],
-                                 running=counts["running"], refresh=True)
-        if self.on_site is not None:
-            self.on_site(status)
-        self.write()
-
-    def say(self, line: str) -> None:
-        """A line on stderr about the whole run (above the bar when there is one)."""
-        if self.bar is not None:
-            self.bar.write(line, file=sys.stderr)
-        elif self.on_site is not None:
-            print(line, file=sys.stderr, flush=True)
-
-    def write(self) -> None:
-        """Rewrite ``summary/sites.json`` atomically."""
-        (self.out / RECORD.parent).mkdir(parents=True, exist_ok=True)
-        body = {"started": self.started, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "counts": DatasetResult(self.order, self.out, self.out / RECORD).counts(),
-                "sites": [s.to_dict() for s in self.order]}
-        if self.population:
-            body["population"] = self.population
-        write_text(self.out / RECORD, json.dumps(body, indent=1) + "\n")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _previous(out: Path) -> dict[str, dict[str, Any]]:
-    path = out / RECORD
-    try:
-        body = json.loads(path.read_text())
-        return {str(s["site"]): s for s in body.get("sites", [])}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}  # no record (first run) or an unreadable one: every site runs
-
-
-def _source_identity(item: SiteSource) -> dict[str, Any]:
-    identity: dict[str, Any] = {"source": item.source}
-    if item.is_local:
-        stat = os.stat(item.source)
-        identity.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
-    return identity
-
-
-def _initial(items: Sequence[SiteSource], out: Path, config: PipelineConfig,
-             population: str = "site") -> list[SiteStatus]:
-    before = _previous(out)
-    together = [_source_identity(i) for i in items] if population == "dataset" else None
-    from ..io.sound_files import folder_identity
-
-    sounds = folder_identity(config.reader.sound_folder) if config.reader.sound_folder else None
-    sites = []
-    for item in items:
-        identity = _source_identity(item)
-        if sounds is not None:  # sites that name their sounds by file depend on those files
-            identity["sound_files"] = sounds
-        if together is not None:  # a site's results depend on every site of the population
-            identity["population"] = together
-        key = config_fingerprint(config, identity)
-        status = SiteStatus(item.site, item.source, key=key)
-        old = before.get(item.site, {})
-        results = results_path(out, item.site)  # in this folder, wherever the record was made
-        if old.get("status") in ("done", "skipped") and old.get("key") == key and results.is_file():
-            status = SiteStatus(item.site, item.source, status="skipped", key=key, results=str(results),
-                                device=str(old.get("device", "")), seconds=0.0)
-        sites.append(status)
-    return sites
 
 
 def _worker_config(config: PipelineConfig, threads: int) -> PipelineConfig:
@@ -217,16 +50,16 @@ def _worker_config(config: PipelineConfig, threads: int) -> PipelineConfig:
     return PipelineConfig.from_dict(values)
 
 
-def _run_serial(todo: list[SiteStatus], out: Path, config: dict[str, Any], tracker: _Tracker,
-                population: dict[str, Any] | None = None) -> None:
+def _run_serial(todo: list[SiteStatus], out: Path, config: dict[str, Any], tracker: Tracker,
+                population: dict[str, Any] | None = None, overwrite: bool = False) -> None:
     for site in todo:
         tracker.update(dataclasses.replace(site, status="running", worker="this process"))
         tracker.update(run_site_task(site.site, site.source, str(out), config, site.key,
-                                     population=population))
+                                     population=population, overwrite=overwrite))
 
 
 def _population(fit: Callable[[], dict[str, Any]], todo: list[SiteStatus],
-                tracker: _Tracker) -> tuple[list[SiteStatus], dict[str, Any] | None]:
+                tracker: Tracker) -> tuple[list[SiteStatus], dict[str, Any] | None]:
     """Fit (or find) the dataset's population; the sites left to run and the population.
 
     Sites that could not be read are recorded as failed; when the population cannot be
@@ -268,8 +101,8 @@ def _check_gpus(client: Any, resources: Mapping[str, float], cluster: ClusterPar
 
 
 def _run_on_client(client: Any, todo: list[SiteStatus], out: Path, config: dict[str, Any],
-                   resources: Mapping[str, float], tracker: _Tracker, sources: Sequence[str] | None,
-                   population_threads: int = 0) -> None:
+                   resources: Mapping[str, float], tracker: Tracker, sources: Sequence[str] | None,
+                   population_threads: int = 0, overwrite: bool = False) -> None:
     from distributed import as_completed
 
     population = None
@@ -289,6 +122,7 @@ def _run_on_client(client: Any, todo: list[SiteStatus], out: Path, config: dict[
     topic = f"ndx-encoding-subspace-{uuid.uuid4().hex[:8]}"
     client.subscribe_topic(topic, lambda event: events.put(event[1]))
     futures = {client.submit(run_site_task, s.site, s.source, str(out), config, s.key, topic, population,
+                             overwrite,
                              key=f"site-{s.site}-{uuid.uuid4().hex[:8]}", pure=False,
                              resources=dict(resources) or None): s for s in todo}
     pending = as_completed(futures)
@@ -327,6 +161,7 @@ def run_dataset(
     progress: bool = True,
     on_site: SiteCallback | None = None,
     population: str = "site",
+    overwrite: bool = False,
 ) -> DatasetResult:
     """Run the pipeline on every site the inputs name; failures are recorded, not raised.
 
@@ -356,6 +191,10 @@ def run_dataset(
         ``dataset``: one CNN (and LN) is fitted on the units of every site, which must
         have heard the same sounds (:mod:`.population`), before the sites run; their
         subspaces and results files stay per site.
+    overwrite : bool
+        Make again the sites whose results the record says were made with other inputs
+        or parameters (or another population); without it such a run is refused before
+        any site runs (:func:`~.record.check_stale`).
 
     Returns
     -------
@@ -382,20 +221,21 @@ def run_dataset(
     out.mkdir(parents=True, exist_ok=True)
     resources = site_resources(config) if resources is None else dict(resources)
     # keys: without threads
-    sites = _initial(items, out, _worker_config(config, config.compute.threads), population)
+    sites = initial_states(items, out, _worker_config(config, config.compute.threads), population)
+    check_stale(sites, out, overwrite, population)
     todo = [s for s in sites if not s.finished]
     n_workers = local_workers(cluster, max(1, len(todo)), config.compute.threads)
     threads = config.compute.threads if client is not None else site_threads(
         cluster, config.compute.threads, n_workers)
     worker_config = _worker_config(config, threads)
-    tracker = _Tracker(sites, out, on_site, progress, time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    tracker = Tracker(sites, out, on_site, progress, time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     sources = [s.source for s in sites] if population == "dataset" else None
     try:
         if todo and (client is not None or cluster.kind != "serial"):
             if client is not None:
                 _check_gpus(client, resources, cluster)
                 _run_on_client(client, todo, out, worker_config.to_dict(), resources, tracker, sources,
-                               population_threads=threads)
+                               population_threads=threads, overwrite=overwrite)
             else:
                 if resources.get("GPU") and cluster.kind != "scheduler" and not cluster.gpus_per_worker:
                     raise ConfigError("the sites need a GPU (device 'cuda'): set [cluster] gpus_per_worker")
@@ -404,13 +244,13 @@ def run_dataset(
                     # the population is fitted while the other workers wait: it takes their threads
                     alone = threads * n_workers if cluster.kind == "local" else threads
                     _run_on_client(own, todo, out, worker_config.to_dict(), resources, tracker, sources,
-                                   population_threads=alone)
+                                   population_threads=alone, overwrite=overwrite)
         elif todo:
             fitted = None
             if sources is not None:
                 todo, fitted = _population(
                     lambda: fit_population_task(sources, str(out), worker_config.to_dict()), todo, tracker)
-            _run_serial(todo, out, worker_config.to_dict(), tracker, fitted)
+            _run_serial(todo, out, worker_config.to_dict(), tracker, fitted, overwrite)
     finally:
         tracker.close()
     return DatasetResult(tracker.order, out, out / RECORD, tracker.population)

@@ -153,7 +153,8 @@ def _announce(topic: str, status: SiteStatus) -> None:
 
 
 def run_site_task(site: str, source: str, out: str, config: dict[str, Any], key: str = "",
-                  topic: str = "", population: dict[str, Any] | None = None) -> SiteStatus:
+                  topic: str = "", population: dict[str, Any] | None = None,
+                  overwrite: bool = False) -> SiteStatus:
     """Run one site and report how it went; the site's own failures are not raised.
 
     Parameters
@@ -170,6 +171,8 @@ def run_site_task(site: str, source: str, out: str, config: dict[str, Any], key:
         dask event topic on which the start of the site is announced (empty: none).
     population : dict, optional
         The population the site is part of (see :func:`~.run.run_site`).
+    overwrite : bool
+        Replace a results file made from other inputs or parameters (see :func:`~.run.run_site`).
 
     Returns
     -------
@@ -187,7 +190,8 @@ def run_site_task(site: str, source: str, out: str, config: dict[str, Any], key:
     try:
         parsed = PipelineConfig.from_dict(config)
         status.device = _device(parsed)
-        result = run_site(source, Path(out), parsed, progress=False, population=population)
+        result = run_site(source, Path(out), parsed, progress=False, population=population,
+                          overwrite=overwrite)
     except Exception as err:  # a failing site is reported, and the others go on
         status.status = "failed"
         for name, value in describe_error(err).items():

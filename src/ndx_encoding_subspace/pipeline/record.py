@@ -1,0 +1,214 @@
+"""The record of a multi-site run: which sites are finished, and the state of every site.
+
+:func:`initial_states` reads the record an earlier run left in ``OUT/summary/sites.json``
+and marks as ``skipped`` the sites it lists as finished with the same inputs and
+parameters whose results file is in ``OUT``; :func:`check_stale` refuses, before anything
+runs, to replace results made with other parameters (or another population) unless told
+to; :class:`Tracker` keeps the record, the progress bar and the callback up to date at
+each change; :class:`DatasetResult` is what the run returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_text
+from ..errors import ConfigError, SitesFailedError
+from ..results.files import results_path
+from .config import PipelineConfig
+from .distributed import SiteStatus
+from .run import config_fingerprint
+from .sources import SiteSource
+
+__all__ = ["RECORD", "DatasetResult", "SiteCallback", "Tracker", "initial_states", "check_stale"]
+
+#: the record of a run, relative to the output folder
+RECORD = Path("summary") / "sites.json"
+
+SiteCallback = Callable[[SiteStatus], None]
+
+
+@dataclasses.dataclass
+class DatasetResult:
+    """What :func:`run_dataset` did.
+
+    Attributes
+    ----------
+    sites : list of SiteStatus
+        Every site, in the order of the inputs.
+    out : Path
+        Output folder.
+    record : Path
+        ``OUT/summary/sites.json``: ``{"started", "updated", "counts", "sites": [...]}``
+        with every field of :class:`~.distributed.SiteStatus` per site (and
+        ``"population"`` when one population served every site).
+    population : dict
+        With ``population='dataset'``: status, units, sites, seconds and the models file
+        of the population; empty otherwise.
+    """
+
+    sites: list[SiteStatus]
+    out: Path
+    record: Path
+    population: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        """Sites per state."""
+        out = dict.fromkeys(("done", "skipped", "failed", "running", "pending"), 0)
+        for s in self.sites:
+            out[s.status] = out.get(s.status, 0) + 1
+        return out
+
+    @property
+    def failed(self) -> list[SiteStatus]:
+        """The sites that failed."""
+        return [s for s in self.sites if s.status == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every site finished; else see the module notes."""
+        failed = self.failed
+        if not failed and all(s.status in ("done", "skipped") for s in self.sites):
+            return 0
+        if failed and len(failed) == len(self.sites):
+            return failed[0].exit_code or 1
+        return SitesFailedError.exit_code
+
+    def format(self) -> str:
+        """A short text summary: counts, then one line per failed site."""
+        counts = ", ".join(f"{n} {state}" for state, n in self.counts().items() if n)
+        lines = [f"{len(self.sites)} sites: {counts}; record: {self.record}"]
+        pop = self.population
+        if pop.get("status") == "done":
+            how = f"fitted in {pop['seconds']:.0f} s" if pop.get("fitted") else "found fitted"
+            lines.append(f"one population: {pop['units']} units of {len(pop['sites'])} sites, {how}")
+        lines += [f"  {s.line()}" for s in self.failed]
+        return "\n".join(lines)
+
+
+class Tracker:
+    """The states of the sites: callback, progress bar and record at each change."""
+
+    def __init__(self, sites: list[SiteStatus], out: Path, on_site: SiteCallback | None,
+                 progress: bool, started: str) -> None:
+        self.sites = {s.site: s for s in sites}
+        self.order = sites
+        self.out = out
+        self.on_site = on_site
+        self.started = started
+        self.population: dict[str, Any] = {}
+        self.bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=len(sites), unit="site", desc="sites", file=sys.stderr,
+                            initial=sum(s.finished for s in sites))
+        self.write()
+
+    def update(self, status: SiteStatus) -> None:
+        """Replace the state of ``status.site``; tell the callback, the bar and the record."""
+        before = self.sites[status.site]
+        if before.finished and status.status == "running":
+            return  # a late start event of a finished site
+        index = self.order.index(before)
+        self.order[index] = self.sites[status.site] = status
+        if self.bar is not None:
+            if status.finished and not before.finished:
+                self.bar.update(1)
+            counts = DatasetResult(self.order, self.out, self.out / RECORD).counts()
+            self.bar.set_postfix(done=counts["done"] + counts["skipped"], failed=counts["failed"],
+                                 running=counts["running"], refresh=True)
+        if self.on_site is not None:
+            self.on_site(status)
+        self.write()
+
+    def say(self, line: str) -> None:
+        """A line on stderr about the whole run (above the bar when there is one)."""
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        elif self.on_site is not None:
+            print(line, file=sys.stderr, flush=True)
+
+    def write(self) -> None:
+        """Rewrite ``summary/sites.json`` atomically."""
+        (self.out / RECORD.parent).mkdir(parents=True, exist_ok=True)
+        body = {"started": self.started, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "counts": DatasetResult(self.order, self.out, self.out / RECORD).counts(),
+                "sites": [s.to_dict() for s in self.order]}
+        if self.population:
+            body["population"] = self.population
+        write_text(self.out / RECORD, json.dumps(body, indent=1) + "\n")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _previous(out: Path) -> dict[str, dict[str, Any]]:
+    path = out / RECORD
+    try:
+        body = json.loads(path.read_text())
+        return {str(s["site"]): s for s in body.get("sites", [])}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}  # no record (first run) or an unreadable one: every site runs
+
+
+def _source_identity(item: SiteSource) -> dict[str, Any]:
+    identity: dict[str, Any] = {"source": item.source}
+    if item.is_local:
+        stat = os.stat(item.source)
+        identity.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+    return identity
+
+
+def initial_states(items: Sequence[SiteSource], out: Path, config: PipelineConfig,
+             population: str = "site") -> list[SiteStatus]:
+    before = _previous(out)
+    together = [_source_identity(i) for i in items] if population == "dataset" else None
+    from ..io.sound_files import folder_identity
+
+    sounds = folder_identity(config.reader.sound_folder) if config.reader.sound_folder else None
+    sites = []
+    for item in items:
+        identity = _source_identity(item)
+        if sounds is not None:  # sites that name their sounds by file depend on those files
+            identity["sound_files"] = sounds
+        if together is not None:  # a site's results depend on every site of the population
+            identity["population"] = together
+        key = config_fingerprint(config, identity)
+        status = SiteStatus(item.site, item.source, key=key)
+        old = before.get(item.site, {})
+        results = results_path(out, item.site)  # in this folder, wherever the record was made
+        if old.get("status") in ("done", "skipped") and old.get("key") == key and results.is_file():
+            status = SiteStatus(item.site, item.source, status="skipped", key=key, results=str(results),
+                                device=str(old.get("device", "")), seconds=0.0)
+        sites.append(status)
+    return sites
+
+
+def check_stale(sites: Sequence[SiteStatus], out: Path, overwrite: bool, population: str) -> None:
+    """Refuse to run when ``out`` holds results of these sites that the record says were
+    made with other inputs or parameters (another population with ``population =
+    'dataset'``), unless ``overwrite``: every site would otherwise fail after reading.
+
+    Raises
+    ------
+    ConfigError
+        Naming the sites and the two ways out.
+    """
+    before = _previous(out)
+    stale = [s.site for s in sites if s.status == "pending" and before.get(s.site, {}).get("key")
+             and before[s.site]["key"] != s.key and results_path(out, s.site).is_file()]
+    if stale and not overwrite:
+        what = "another population of sites or other parameters" if population == "dataset" else \
+            "other inputs or parameters"
+        shown = ", ".join(stale[:10]) + (f" and {len(stale) - 10} more" if len(stale) > 10 else "")
+        raise ConfigError(f"{out}: the results of {shown} were made with {what}; pass --overwrite to "
+                          "make them again, or choose another --out")
