@@ -240,6 +240,14 @@ def test_cluster_section(tmp_path):
             PipelineConfig.from_dict({"cluster": bad})
 
 
+def test_a_pool_never_has_more_workers_than_sites():
+    from ndx_encoding_subspace.pipeline.cluster import local_workers
+
+    assert local_workers(ClusterParams(kind="local", workers=5), n_sites=1, threads=1) == 1
+    assert local_workers(ClusterParams(kind="local", workers=2), n_sites=9, threads=1) == 2
+    assert local_workers(ClusterParams(kind="local"), n_sites=1000, threads=1) == (os.cpu_count() or 1)
+
+
 # --- inputs -----------------------------------------------------------------------------
 
 def test_inputs_folders_globs_and_duplicates(recordings, tmp_path):

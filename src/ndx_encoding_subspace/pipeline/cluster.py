@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -83,11 +84,11 @@ def site_threads(cluster: ClusterParams, threads: int, n_workers: int) -> int:
 
 
 def local_workers(cluster: ClusterParams, n_sites: int, threads: int) -> int:
-    """Worker processes of a local pool (``cluster.workers``, else one per core or site)."""
+    """Worker processes of a local pool: ``cluster.workers`` (else one per core), never
+    more than the sites to run."""
     if cluster.workers:
-        return cluster.workers
-    cores = os.cpu_count() or 1
-    return max(1, min(n_sites, cores // max(1, threads)))
+        return max(1, min(cluster.workers, n_sites))
+    return max(1, min(n_sites, (os.cpu_count() or 1) // max(1, threads)))
 
 
 class PinGPUs(_WorkerPlugin):  # type: ignore[misc,valid-type]
@@ -214,10 +215,13 @@ def open_client(cluster: ClusterParams, *, n_sites: int, threads: int = 0) -> It
         return
     if cluster.kind == "slurm":
         with slurm_cluster(cluster, threads=threads) as jobs, dd.Client(jobs) as client:
-            jobs.scale(jobs=cluster.workers or n_sites)
+            jobs.scale(jobs=max(1, min(cluster.workers or n_sites, n_sites)))
             yield client
         return
     n_workers = local_workers(cluster, n_sites, threads)
+    if n_workers > (os.cpu_count() or 1):
+        warnings.warn(f"{n_workers} worker processes on {os.cpu_count()} CPU cores: each site runs slower "
+                      "than with fewer workers", stacklevel=3)
     pin = None
     if cluster.gpus_per_worker:
         pin = PinGPUs(visible_gpus(), cluster.gpus_per_worker)
