@@ -253,6 +253,20 @@ def test_a_site_whose_name_its_file_cannot_hold_is_one_row(run_folder: Path, tmp
     assert list(sites["status"]) == ["done", "failed"] and sites["time_s"][0] == 7.0
 
 
+def test_unreadable_results_files_are_named_and_none_readable_exits_6(run_folder: Path, tmp_path: Path,
+                                                                       capsys: Any) -> None:
+    from ndx_encoding_subspace.cli import main
+
+    (tmp_path / "site.results.nwb").symlink_to(run_folder / f"{next(iter(SITES))}.results.nwb")
+    (tmp_path / "broken.results.nwb").write_bytes(b"not an NWB file")
+    assert main(["summarize", str(tmp_path)]) == 0
+    said = capsys.readouterr().err
+    assert "broken.results.nwb: " in said and "(left out of the summary)" in said
+    (tmp_path / "site.results.nwb").unlink()
+    assert main(["summarize", str(tmp_path)]) == 6
+    assert "no results file could be read (sites.csv names them)" in capsys.readouterr().err
+
+
 def test_tables_read_directly_with_pandas(written: Path) -> None:
     pd = pytest.importorskip("pandas")
     units = pd.read_csv(written / "units.csv")

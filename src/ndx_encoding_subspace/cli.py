@@ -246,6 +246,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         summary = summarize(args.out)
         print("\n".join(f"{name}: {path}" for name, path in summary.files.items()))
+        sites = summary.sites
+        if not any(name and state != "unreadable" for name, state in zip(sites["results"], sites["status"])):
+            raise ResultsError(f"{args.out}: no results file could be read (sites.csv names them)")
         return 0
     if args.command == "inspect":
         if not is_remote(str(args.input)):

@@ -75,6 +75,7 @@ def _load_sites(out: Path, params: DatasetParams) -> tuple[list[SiteUnits], dict
                 warnings.simplefilter("ignore")  # hdmf's notes on linked tables
                 units = site_units(load_results(path), params)
         except ResultsError as err:
+            warnings.warn(f"{err} (left out of the summary)", stacklevel=3)
             loaded[site] = {"results": path.name, "error": str(err), "n_units": 0}
             continue
         found.append(units)
