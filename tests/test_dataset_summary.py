@@ -267,6 +267,16 @@ def test_unreadable_results_files_are_named_and_none_readable_exits_6(run_folder
     assert "no results file could be read (sites.csv names them)" in capsys.readouterr().err
 
 
+def test_results_of_different_parameters_are_said_to_be_pooled() -> None:
+    from ndx_encoding_subspace.dataset.summarize import _differences
+
+    same = {"training": {"max_epochs": 400, "device": "cpu"}, "compute": {"threads": 1}}
+    other = {"training": {"max_epochs": 20, "device": "cuda"}, "compute": {"threads": 8}}
+    assert _differences({"a": same, "b": {**same, "compute": {"threads": 4}}}) == []
+    assert _differences({"a": same, "b": other, "c": same}) == ["training.max_epochs: 400 in a, c; 20 in b"]
+    assert _differences({"a": same, "b": {"training": {}}}) == []  # made before the parameter existed
+
+
 def test_tables_read_directly_with_pandas(written: Path) -> None:
     pd = pytest.importorskip("pandas")
     units = pd.read_csv(written / "units.csv")

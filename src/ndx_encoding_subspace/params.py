@@ -11,9 +11,16 @@ from typing import Any, TypeVar
 
 from .errors import ConfigError
 
-__all__ = ["Params", "check_range", "check_choice"]
+__all__ = ["Params", "check_range", "check_choice", "VOLATILE_SECTIONS", "VOLATILE_NAMES"]
 
 P = TypeVar("P", bound="Params")
+
+#: configuration sections, and parameter names in any section, that change where or how
+#: fast a run goes (or where its inputs are found), never its results: left out of a
+#: run's fingerprint and of comparisons of results files
+VOLATILE_SECTIONS = frozenset({"compute", "cluster"})
+VOLATILE_NAMES = frozenset({"device", "cache_dir", "download", "retries", "retry_backoff_s", "timeout_s",
+                            "deadline_s", "max_sound_s", "batch_members", "sound_folder"})
 
 #: parameters for which +inf means "no limit" (``SubspaceParams.outlier_sd = inf`` keeps
 #: every sample); every other float parameter must be finite, and none may be NaN

@@ -9,12 +9,15 @@ the HTML page with the cross-site figures is written over the same
 from __future__ import annotations
 
 import dataclasses
+import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import ResultsError
+from ..params import VOLATILE_NAMES, VOLATILE_SECTIONS
 from ..preflight import results_folder
 from ..results.loader import load_results
 from .pairs import pair_indices, pair_similarities, pairs_table
@@ -84,6 +87,28 @@ def _load_sites(out: Path, params: DatasetParams) -> tuple[list[SiteUnits], dict
     return found, loaded
 
 
+def _differences(configs: dict[str, dict[str, Any]], shown: int = 3) -> list[str]:
+    """The first ``shown`` parameters whose values differ between the sites that record
+    them, as ``name: value in sites; value in sites``."""
+    flat: dict[str, dict[str, str]] = {}
+    for site, config in configs.items():
+        for section, table in config.items():
+            if section in VOLATILE_SECTIONS or not isinstance(table, dict):
+                continue
+            for name, value in table.items():
+                if name not in VOLATILE_NAMES:
+                    flat.setdefault(f"{section}.{name}", {})[site] = json.dumps(value, sort_keys=True)
+    out = []
+    for name, values in flat.items():
+        by_value: dict[str, list[str]] = {}
+        for site, value in values.items():  # a file made before a parameter existed: not compared
+            by_value.setdefault(value, []).append(site)
+        if len(by_value) > 1:
+            out.append(f"{name}: " + "; ".join(f"{v} in {', '.join(s[:3])}{' ...' if len(s) > 3 else ''}"
+                                               for v, s in by_value.items()))
+    return out[:shown] + ([f"{len(out) - shown} more"] if len(out) > shown else [])
+
+
 def build_summary(out: str | Path, params: DatasetParams | None = None) -> DatasetSummary:
     """Tables and statistics of every results file in ``out``, in memory.
 
@@ -97,6 +122,10 @@ def build_summary(out: str | Path, params: DatasetParams | None = None) -> Datas
     out = results_folder(out)
     params = params or DatasetParams()
     found, loaded = _load_sites(out, params)
+    mixed = _differences({s.site: s.config for s in found})
+    if mixed:
+        warnings.warn(f"{out}: the results files were made with different parameters ({'; '.join(mixed)}): "
+                      "their units are pooled in the tables all the same", stacklevel=2)
     units = Table.concat([s.units for s in found], list(UNIT_COLUMNS))
     dimensions = Table.concat([s.dimensions for s in found], list(DIMENSION_COLUMNS))
     similarity = pair_similarities([f for s in found for f in s.filters])

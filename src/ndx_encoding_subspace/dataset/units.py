@@ -45,6 +45,8 @@ class SiteUnits:
         Training device recorded in the file's provenance ("" when absent).
     paper_filters : list of ndarray or None
         The same reduced to ``DatasetParams.paper_variance`` (the authors' statistic).
+    config : dict
+        The run's parameters as the file's provenance holds them (empty when absent).
     """
 
     site: str
@@ -53,6 +55,7 @@ class SiteUnits:
     filters: list[np.ndarray | None]
     device: str = ""
     paper_filters: list[np.ndarray | None] = dataclasses.field(default_factory=list)
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def nonlinearity_class(asymmetry: float, tuning_mean: np.ndarray,
@@ -163,4 +166,5 @@ def site_units(res: LoadedResults, params: DatasetParams | None = None) -> SiteU
     config = res.provenance.get("config", {}) if isinstance(res.provenance, dict) else {}
     training = config.get("training", {}) if isinstance(config, dict) else {}
     device = str(training.get("device", "")) if isinstance(training, dict) else ""
-    return SiteUnits(site, Table({c: units[c] for c in UNIT_COLUMNS}), dims, filters, device, paper)
+    return SiteUnits(site, Table({c: units[c] for c in UNIT_COLUMNS}), dims, filters, device, paper,
+                     config if isinstance(config, dict) else {})

@@ -28,6 +28,7 @@ from ..atomic import write_text
 from ..compute import thread_limits
 from ..data.site import SiteData
 from ..errors import ConfigError
+from ..params import VOLATILE_NAMES, VOLATILE_SECTIONS
 from ..results.files import file_stem, results_path
 from ..results.roles import CNN, SUBSPACE, role_label
 from .config import PipelineConfig
@@ -83,13 +84,8 @@ def config_fingerprint(config: PipelineConfig, identity: dict[str, Any]) -> str:
     options, the ``[compute]`` thread count), so changing them keeps finished work; so
     are the parameters of :data:`ADDED_LATER` while they do what earlier releases did.
     """
-    values = config.to_dict()
-    values.pop("compute", None)
-    values.pop("cluster", None)
-    for volatile in ("device", "cache_dir", "download", "retries", "retry_backoff_s", "timeout_s",
-                     "deadline_s", "max_sound_s", "batch_members", "sound_folder"):
-        for section in values.values():
-            section.pop(volatile, None)
+    values = {name: {k: v for k, v in table.items() if k not in VOLATILE_NAMES}
+              for name, table in config.to_dict().items() if name not in VOLATILE_SECTIONS}
     for (section, name), before in ADDED_LATER.items():
         if values.get(section, {}).get(name, before) == before:
             values.get(section, {}).pop(name, None)
