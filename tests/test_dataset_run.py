@@ -255,11 +255,12 @@ def test_inputs_folders_globs_and_duplicates(recordings, tmp_path):
     nested = tmp_path / "data"
     (nested / "sub-2").mkdir(parents=True)
     (nested / ".hidden").mkdir()
-    for name in ("sub-2/b.nwb", "a.nwb", ".hidden/c.nwb", "a.results.nwb", "notes.txt"):
+    for name in ("sub-2/b.nwb", "a.nwb", "C.NWB", ".hidden/c.nwb", "a.results.nwb", "d.Results.NWB",
+                 "notes.txt"):
         (nested / name).write_bytes(b"x")
     sites = expand_inputs([nested, str(nested / "a.nwb"), str(folder / "site_[ab].nwb")])
-    assert [s.site for s in sites] == ["a", "b", "site_a", "site_b"]
-    assert sites[0].source == str((nested / "a.nwb").resolve()) and sites[0].input == str(nested)
+    assert [s.site for s in sites] == ["C", "a", "b", "site_a", "site_b"]
+    assert sites[1].source == str((nested / "a.nwb").resolve()) and sites[1].input == str(nested)
     with pytest.raises(InputError, match="'missing.nwb' matches nothing"):
         expand_inputs([folder, "missing.nwb"])
     with pytest.raises(InputError, match="matches no NWB file"):

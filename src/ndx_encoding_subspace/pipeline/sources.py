@@ -3,7 +3,7 @@
 Each input is one of
 
 * an NWB file (``site.nwb``);
-* a folder: every ``*.nwb`` file inside it and its sub-folders, sorted by path (hidden
+* a folder: every ``*.nwb`` file (any case) inside it and its sub-folders, sorted by path (hidden
   files, and results files ``*.results.nwb`` this package wrote, are left out);
 * a glob pattern (``data/*/sub-*.nwb``, ``**`` for any depth), sorted;
 * a DANDI identifier naming one asset or many (``DANDI:000123``,
@@ -63,14 +63,14 @@ class SiteSource:
 
 
 def _is_results(path: Path) -> bool:
-    return path.name.endswith(".results.nwb") or path.name.startswith(".")
+    return path.name.lower().endswith(".results.nwb") or path.name.startswith(".")
 
 
 def _local_files(text: str) -> list[Path]:
     path = Path(text).expanduser()
     if path.is_dir():
-        found = (p for p in path.rglob("*.nwb")
-                 if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        found = (p for p in path.rglob("*") if p.suffix.lower() == ".nwb"  # site.NWB too
+                 and p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
         return sorted((p for p in found if not _is_results(p)), key=lambda p: p.as_posix())
     if path.is_file():
         return [path]
