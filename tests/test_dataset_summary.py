@@ -277,6 +277,17 @@ def test_results_of_different_parameters_are_said_to_be_pooled() -> None:
     assert _differences({"a": same, "b": {"training": {}}}) == []  # made before the parameter existed
 
 
+def test_a_damaged_site_record_leaves_the_results_files_tabulated(run_folder: Path, tmp_path: Path) -> None:
+    from ndx_encoding_subspace.dataset import summarize_tables
+
+    (tmp_path / "site.results.nwb").symlink_to(run_folder / f"{next(iter(SITES))}.results.nwb")
+    (tmp_path / "summary").mkdir()
+    (tmp_path / "summary" / "sites.json").write_text("{ not json")
+    with pytest.warns(UserWarning, match="cannot read the site record .*: sites.csv lists the results files"):
+        sites = summarize_tables(tmp_path).sites
+    assert list(sites["site"]) == ["site"] and list(sites["status"]) == ["done"]
+
+
 def test_tables_read_directly_with_pandas(written: Path) -> None:
     pd = pytest.importorskip("pandas")
     units = pd.read_csv(written / "units.csv")

@@ -116,8 +116,6 @@ def build_summary(out: str | Path, params: DatasetParams | None = None) -> Datas
     ------
     ConfigError
         ``out`` is not a folder.
-    ResultsError
-        The run's site record cannot be read.
     """
     out = results_folder(out)
     params = params or DatasetParams()
@@ -131,7 +129,11 @@ def build_summary(out: str | Path, params: DatasetParams | None = None) -> Datas
     similarity = pair_similarities([f for s in found for f in s.filters])
     paper = pair_similarities([f for s in found for f in s.paper_filters])
     a, b = pair_indices(len(units))
-    record = read_site_record(out / SUMMARY_FOLDER)
+    try:
+        record = read_site_record(out / SUMMARY_FOLDER)
+    except ResultsError as err:  # the results files are tabulated all the same
+        warnings.warn(f"{err}: sites.csv lists the results files only", stacklevel=2)
+        record = None
     sites = Table.from_rows(site_states(record, loaded), list(SITE_COLUMNS))
     return DatasetSummary(out, units, dimensions, pairs_table(units, similarity, paper), sites, a, b,
                           dataset_statistics(units, a, b, similarity, params, paper), params)
