@@ -145,6 +145,19 @@ def test_a_copied_output_folder_reruns_the_sites_whose_results_it_lacks(recordin
     _assert_same_results(out / "site_b.results.nwb", reference / "site_b.results.nwb")
 
 
+def test_sites_running_when_the_run_is_interrupted_are_recorded_so(recordings, config, tmp_path, monkeypatch):
+    import ndx_encoding_subspace.pipeline.dataset as dataset
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dataset, "run_site_task", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_dataset([recordings[0]], tmp_path, config, cluster=ClusterParams(kind="serial"), progress=False)
+    record = json.loads((tmp_path / RECORD).read_text())
+    assert [s["status"] for s in record["sites"]] == ["interrupted", "pending", "pending"]
+
+
 def test_every_site_failing_gives_its_own_exit_code(config, tmp_path):
     broken = tmp_path / "broken.nwb"
     broken.write_bytes(b"no HDF5")

@@ -251,6 +251,10 @@ def run_dataset(
                 todo, fitted = _population(
                     lambda: fit_population_task(sources, str(out), worker_config.to_dict()), todo, tracker)
             _run_serial(todo, out, worker_config.to_dict(), tracker, fitted, overwrite)
+    except KeyboardInterrupt:  # the record says which sites a rerun will finish
+        for site in [s for s in tracker.order if s.status == "running"]:
+            tracker.update(dataclasses.replace(site, status="interrupted"))
+        raise
     finally:
         tracker.close()
     return DatasetResult(tracker.order, out, out / RECORD, tracker.population)

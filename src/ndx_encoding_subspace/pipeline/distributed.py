@@ -50,7 +50,7 @@ class SiteStatus:
         Site name and what is read (see :class:`~.sources.SiteSource`).
     status : str
         ``pending``, ``running``, ``done``, ``skipped`` (its results file was complete
-        already) or ``failed``.
+        already), ``failed`` or ``interrupted`` (the run was stopped while it ran).
     error_type, error : str
         Exception class and message of a failure.
     exit_code : int
