@@ -346,6 +346,20 @@ def test_track_timestamps_are_checked_over_the_whole_track(tmp_path):
         _locate(_timed_track(gap), tmp_path, name="gap.nwb")
 
 
+def test_a_plain_series_in_acquisition_is_a_sound_when_named(tmp_path):
+    def microphone() -> NWBFile:  # the speaker recorded in acquisition, with trials naming the clips
+        nwb = _track_file()
+        track = nwb.stimulus.pop("session_audio")
+        nwb.add_acquisition(TimeSeries(name="microphone", data=track.data, rate=RATE, unit="V"))
+        return nwb
+
+    with pytest.raises(NoSoundStimulusError):
+        _locate(microphone(), tmp_path, name="unnamed.nwb")
+    _, layout = _locate(microphone(), tmp_path, ReaderParams(sounds=("microphone",)), name="named.nwb")
+    assert layout.kind == "continuous" and layout.sounds[0].path == "acquisition/microphone"
+    assert len(layout.presentations) == 10
+
+
 def test_table_naming_what_played_wins_over_fixed_segments(tmp_path):
     nwb = _track_file()
     _, auto = _locate(nwb, tmp_path)

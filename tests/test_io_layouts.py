@@ -143,6 +143,18 @@ def test_inspect_json_reports_the_layout(sites: dict[str, LayoutSite], layout: s
     assert use["repeated_sounds"] == sum(n >= 2 for n in site.repeat_counts)
 
 
+def test_neuroconv_audio_written_to_acquisition_is_read_as_well(tmp_path: Path) -> None:
+    from ndx_encoding_subspace.io import read_site
+
+    pytest.importorskip("neuroconv", reason="needs neuroconv[audio] (the test extra)")
+    site = LAYOUTS["series_per_presentation"](path=tmp_path / "acquired.nwb", parent_container="acquisition")
+    with h5py.File(site.path, "r") as f:
+        assert "AcousticWaveformSeries" in f["acquisition"] and not len(f["stimulus/presentation"])
+    data = read_site(site.path)
+    assert tuple(sorted(s.n_repeats for s in data.sounds)) == site.repeat_counts
+    assert data.source["layout"] == "series" and data.source["sounds"][0].startswith("acquisition/")
+
+
 def test_baseline_rows_may_name_no_file(tmp_path: Path) -> None:
     from ndx_encoding_subspace.io import read_site
 

@@ -332,7 +332,7 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
             units.append((path, obj))
         elif _is_table(obj):
             tables.append(_table_info(path, obj, params))
-        elif path.startswith("stimulus/"):
+        elif path.startswith("stimulus/") or _recorded_sound(path, kind, params):
             place = "template" if path.startswith("stimulus/templates/") else "continuous"
             found = _sound(path, obj, place, params)
             if isinstance(found, str):
@@ -344,6 +344,16 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
     return Inventory(
         tuple(units), tuple(templates), tuple(continuous), tuple(ignored), tuple(tables), tuple(objects)
     )
+
+
+def _recorded_sound(path: str, kind: str, params: ReaderParams) -> bool:
+    """A sound in acquisition: an ndx-sound AcousticWaveformSeries (neuroconv's
+    AudioInterface writes there with ``parent_container='acquisition'``), or a series
+    ``reader.sounds`` names."""
+    if not path.startswith("acquisition/"):
+        return False
+    named = {w.strip().lstrip("/") for w in params.sounds}
+    return kind == "AcousticWaveformSeries" or path in named or path.rpartition("/")[2] in named
 
 
 def _folder_templates(params: ReaderParams, templates: list[SoundSeries]) -> list[SoundSeries]:

@@ -200,6 +200,7 @@ def _sound_series(name: str, data: np.ndarray, starting_time: float = 0.0) -> Ti
 def series_per_presentation(
     *, path: str | Path, n_units: int = 4, n_once: int = 6, n_repeated: int = 2, repeats: int = 3,
     duration: float = 0.5, seed: int = 0, wav_folder: str | Path | None = None,
+    parent_container: str = "stimulus",
 ) -> LayoutSite:
     """WAV files converted by neuroconv's ``AudioInterface``, units from a spikeinterface sorting.
 
@@ -208,7 +209,8 @@ def series_per_presentation(
     and the presentation start times (``set_aligned_segment_starting_times``), and writes
     one ``AcousticWaveformSeries`` each with neuroconv's default names and descriptions.
     The units are a ``NumpySorting`` at 30 kHz written by ``add_sorting_to_nwbfile``;
-    the file is written by ``configure_and_write_nwbfile`` (HDF5).
+    the file is written by ``configure_and_write_nwbfile`` (HDF5). ``parent_container``
+    is the interface's: ``"stimulus"`` (its default) or ``"acquisition"``.
 
     Returns
     -------
@@ -237,7 +239,7 @@ def series_per_presentation(
         identifier=f"series_per_presentation-{seed}", session_start_time=_START, **_SESSION,
     )
     metadata["Subject"] = dict(_SUBJECT)
-    nwbfile = audio.create_nwbfile(metadata=metadata)
+    nwbfile = audio.create_nwbfile(metadata=metadata, parent_container=parent_container)
     samples = [np.round(t * SORTING_RATE).astype(np.int64) for t in plan.spikes]
     sorting = NumpySorting.from_samples_and_labels(
         samples_list=[np.concatenate(samples)],

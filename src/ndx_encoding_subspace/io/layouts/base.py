@@ -73,7 +73,8 @@ class Context:
     templates : tuple of SoundSeries
         Sound series in ``stimulus/templates`` (those of ``reader.sounds`` when given).
     tracks : tuple of SoundSeries
-        Sound series in ``stimulus/presentation`` (those of ``reader.sounds`` when given).
+        Sound series in ``stimulus/presentation``, and ndx-sound ones in ``acquisition``
+        (those of ``reader.sounds`` when given).
     nwbfile : NWBFile
         The open file (for layouts that read more than the inventory).
     """
@@ -96,6 +97,12 @@ class Context:
     def describe_tables(self) -> str:
         """The tables looked at, for messages."""
         return "; ".join(t.describe() for t in self.tables()) or "none"
+
+
+def folders(series: Sequence[SoundSeries]) -> str:
+    """Where ``series`` lie: ``stimulus/presentation``, ``acquisition`` or both."""
+    found = dict.fromkeys(s.path.rpartition("/")[0] for s in series)
+    return " and ".join(found) or "stimulus/presentation"
 
 
 def overlapping(series: Sequence[SoundSeries]) -> bool:

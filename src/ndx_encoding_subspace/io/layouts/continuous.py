@@ -17,7 +17,7 @@ from ...errors import AmbiguousInputError, ConfigError, InvalidDataError
 from ..inventory import SoundSeries, TableInfo, is_ts_reference
 from ..names import name_key
 from ..presentations import baseline_mask, check_overlaps, format_rows, row_refs, track_rows
-from .base import Candidate, Context, ambiguous_tables, overlapping
+from .base import Candidate, Context, ambiguous_tables, folders, overlapping
 
 __all__ = ["KIND", "detect", "single_track"]
 
@@ -38,7 +38,7 @@ def single_track(ctx: Context) -> SoundSeries | str:
                 f"{ctx.name}: several continuous sounds: {', '.join(s.path for s in ctx.tracks)}; "
                 "choose one with reader.sounds"
             )
-        return f"{len(ctx.tracks)} sound series in stimulus/presentation, one after the other: not one track"
+        return f"{len(ctx.tracks)} sound series in {folders(ctx.tracks)}, one after the other: not one track"
     track = ctx.tracks[0]
     if not track.rate:
         raise InvalidDataError(

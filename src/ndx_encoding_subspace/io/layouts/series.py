@@ -29,7 +29,7 @@ from ...errors import InvalidDataError
 from ..inventory import Presentation, SoundSeries
 from ..presentations import check_overlaps
 from ..storage import check_span
-from .base import Candidate, Context
+from .base import Candidate, Context, folders
 
 __all__ = ["KIND", "detect", "waveform_digest", "same_sounds"]
 
@@ -101,10 +101,10 @@ def same_sounds(series: list[SoundSeries]) -> dict[str, str]:
 
 
 def detect(ctx: Context) -> Candidate | str:
-    """Every series in stimulus/presentation one presentation (see the module's text)."""
+    """Every sound series outside the templates one presentation (see the module's text)."""
     tracks = ctx.tracks
     if len(tracks) < 2:
-        return "" if not tracks else f"only one sound series in stimulus/presentation ({tracks[0].path})"
+        return "" if not tracks else f"only one sound series in {folders(tracks)} ({tracks[0].path})"
     norate = [s.path for s in tracks if not s.rate]
     if norate:
         raise InvalidDataError(
@@ -117,7 +117,7 @@ def detect(ctx: Context) -> Candidate | str:
         for i, s in enumerate(ordered)
     ]
     hint = "choose the series with reader.sounds"
-    check_overlaps(spans, ctx.name, "stimulus/presentation", hint, by_series=True)
+    check_overlaps(spans, ctx.name, folders(ordered), hint, by_series=True)
     for span in spans:  # before any is read to compare them
         check_span(span, ctx.name, ctx.params.max_sound_s)
     owner = same_sounds(ordered)
@@ -125,7 +125,7 @@ def detect(ctx: Context) -> Candidate | str:
     pres = tuple(dataclasses.replace(p, sound=names[owner[p.series.path]]) for p in spans)
     n_sounds = len(set(owner.values()))
     reason = (
-        f"{len(ordered)} sound series in stimulus/presentation, one after the other, each with its "
+        f"{len(ordered)} sound series in {folders(ordered)}, one after the other, each with its "
         "own starting time and no table: each series is one presentation"
     )
     notes = (
