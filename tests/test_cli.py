@@ -153,3 +153,11 @@ def test_missing_optional_package_is_one_line_error(monkeypatch, capsys):
     with pytest.raises(ImportError):  # still an ImportError for library callers
         import_optional("ndx_es_absent_package", "viz", "viewing")
     assert import_optional("json", "viz", "viewing").dumps([1]) == "[1]"
+
+
+def test_an_output_folder_that_is_a_file_is_said_so(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["demo", "--quick", "--out", str(blocker), "--no-progress"]) == 7
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"encoding-subspace: error: {blocker}: a file where a folder is needed"]

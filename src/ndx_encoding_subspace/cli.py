@@ -296,6 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return err.exit_code
     except OSError as err:  # "out/file/sub: Not a directory" rather than "[Errno 20] ..."
         said = f"{err.filename}: {err.strerror}" if err.filename and err.strerror else str(err)
+        if isinstance(err, FileExistsError) and err.filename and Path(err.filename).is_file():
+            said = f"{err.filename}: a file where a folder is needed"
         print(f"encoding-subspace: error: {said}", file=sys.stderr)
         return EXIT_OS_ERROR
     except KeyboardInterrupt:
