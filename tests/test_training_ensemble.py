@@ -8,6 +8,7 @@ import pytest
 from ndx_encoding_subspace.data.site import SiteData, Sound, UnitInfo
 from ndx_encoding_subspace.errors import ConfigError
 from ndx_encoding_subspace.fitting.ensemble import EnsembleParams, fit_ensemble, member_seed
+from ndx_encoding_subspace.fitting.pieces import estimation_pieces, piece_arrays
 from ndx_encoding_subspace.fitting.schedule import TrainingParams
 from ndx_encoding_subspace.models import LNPopulation
 
@@ -58,6 +59,27 @@ def test_jackknife_members_and_selection(tmp_path):
                          checkpoint_dir=tmp_path)
     np.testing.assert_array_equal(again.predict(stim), ens.predict(stim))
     assert len(list(tmp_path.glob("jk*_init*.pt"))) == 6
+
+
+def test_a_long_sound_is_split_by_time_not_dropped_whole():
+    # four 120-bin sounds and one of 1200: counted as sounds, a jackknife dropping the long
+    # one would fit on a tenth of the data, and the others would stop early on it
+    site = _site(n_est=4)
+    rng = np.random.default_rng(1)
+    x = rng.random((1200, 5)).astype(np.float32)
+    long = Sound("long", x, rng.poisson(np.ones((4, 1200, 2))).astype(np.float32))
+    site = SiteData("sim", (*site.sounds, long), site.frequencies, 0.01, site.units,
+                    (*site.estimation, "long"), site.validation)
+    pieces = estimation_pieces(site)
+    assert [p.name for p in pieces[:4]] == ["s0", "s1", "s2", "s3"]  # sounds of similar length stay whole
+    assert [p.name for p in pieces[4:6]] == ["long[0:120]", "long[120:240]"] and len(pieces) == 14
+    arrays = piece_arrays(site, pieces)
+    np.testing.assert_array_equal(np.concatenate([arrays[p.name][0] for p in pieces[4:]]), x)
+    ens = fit_ensemble(site, _make, TRAIN.replace(max_epochs=1), EnsembleParams(n_jackknife=4, n_init=1))
+    for member in ens.info:
+        assert 3 <= len(member["dropped_sounds"]) <= 4  # a quarter of the time each
+        fitted = sum(arrays[n][0].shape[0] for n in member["fit_sounds"])
+        assert fitted > 0.5 * sum(a.shape[0] for a, _ in arrays.values())
 
 
 def test_seeds_and_params():

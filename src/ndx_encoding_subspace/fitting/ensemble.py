@@ -1,7 +1,8 @@
 """Jackknife x random-initialisation ensembles of one model (METHOD.md section 2).
 
 Jackknife ``j`` of ``n_jackknife`` drops the estimation sounds at positions
-``j, j + n, j + 2n, ...`` (1/n of them, spread over the list); the rest are passed to
+``j, j + n, j + 2n, ...`` (1/n of them, spread over the list; a sound much longer than
+the others counts as pieces of their length, :mod:`.pieces`); the rest are passed to
 :func:`~ndx_encoding_subspace.fitting.schedule.fit_model`, which holds out its last
 ``early_stop_fraction`` for early stopping. Each jackknife is fitted from ``n_init``
 random initialisations; the one with the lowest held-out ``selection_loss`` is kept.
@@ -43,11 +44,15 @@ from .batching import member_groups
 from .checkpoint import Checkpoint
 from .memberdata import shared_data
 from .memberset import MemberSet, layout
+from .pieces import estimation_pieces, piece_arrays
 from .schedule import FitRecord, Schedule, TrainingParams, fit_model
 from .segments import check_data
 from .training_params import EnsembleParams, resolve_device
 
 __all__ = ["EnsembleParams", "Ensemble", "fit_ensemble", "member_seed"]
+
+#: spectrogram and PSTH of each estimation piece, by name
+Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def member_seed(seed: int, jackknife: int, init: int) -> int:
@@ -106,16 +111,15 @@ def _build(make_model: Callable[[], nn.Module], seed: int) -> nn.Module:
         return make_model()
 
 
-def _fit_one_by_one(site: SiteData, make_model: Callable[[], nn.Module], training: TrainingParams,
+def _fit_one_by_one(arrays: Arrays, make_model: Callable[[], nn.Module], training: TrainingParams,
                     ensemble: EnsembleParams, sets: list[tuple[list[str], list[str]]],
                     folder: Path | None, progress: Callable[[dict[str, Any]], None] | None,
                     ) -> tuple[list[nn.Module], list[FitRecord]]:
     """Every fit alone with :func:`fit_model`, jackknife after jackknife."""
     models, records = [], []
     for j, (_, kept) in enumerate(sets):
-        sounds = [site.sound(n) for n in kept]
-        inputs = [s.spectrogram for s in sounds]
-        targets = [s.psth for s in sounds]
+        inputs = [arrays[n][0] for n in kept]
+        targets = [arrays[n][1] for n in kept]
         for i in range(ensemble.n_init):
             seed = member_seed(training.seed, j, i)
             model = _build(make_model, seed)
@@ -130,15 +134,15 @@ def _fit_one_by_one(site: SiteData, make_model: Callable[[], nn.Module], trainin
     return models, records
 
 
-def _fit_batched(site: SiteData, make_model: Callable[[], nn.Module], training: TrainingParams,
+def _fit_batched(arrays: Arrays, make_model: Callable[[], nn.Module], training: TrainingParams,
                  ensemble: EnsembleParams, sets: list[tuple[list[str], list[str]]],
                  folder: Path | None, progress: Callable[[dict[str, Any]], None] | None,
                  ) -> tuple[list[nn.Module], list[FitRecord]]:
     """Every fit as a member of batched models over the shared estimation segments."""
-    names = list(site.estimation)
+    names = list(arrays)
     where = {n: k for k, n in enumerate(names)}
-    inputs = [np.asarray(site.sound(n).spectrogram, dtype=np.float32) for n in names]
-    targets = [np.asarray(site.sound(n).psth, dtype=np.float32) for n in names]
+    inputs = [arrays[n][0] for n in names]
+    targets = [arrays[n][1] for n in names]
     who, models, subsets, checkpoints = [], [], [], []
     for j, (_, kept) in enumerate(sets):
         subset = [where[n] for n in kept]
@@ -204,9 +208,10 @@ def fit_ensemble(
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-    sets = _jackknife_sets(site.estimation, ensemble.n_jackknife)
+    pieces = estimation_pieces(site)
+    sets = _jackknife_sets(tuple(p.name for p in pieces), ensemble.n_jackknife)
     fit = _fit_batched if batched else _fit_one_by_one
-    models, records = fit(site, make_model, training, ensemble, sets, folder, progress)
+    models, records = fit(piece_arrays(site, pieces), make_model, training, ensemble, sets, folder, progress)
     members, kept_records, info, candidates = [], [], [], []
     for j, (dropped, kept) in enumerate(sets):
         best = None

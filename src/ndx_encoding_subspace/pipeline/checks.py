@@ -78,7 +78,9 @@ def site_problems(site: SiteData, config: PipelineConfig | None = None) -> list[
 
 def _jackknife_problems(site: SiteData, config: PipelineConfig) -> list[str]:
     """Too few estimation sounds for the jackknife fits (see the module's text)."""
-    n, k = len(site.estimation), config.ensemble.n_jackknife
+    from ..fitting.pieces import estimation_pieces
+
+    n, k = len(estimation_pieces(site)), config.ensemble.n_jackknife  # long sounds count as pieces
     if 0 < n < k:
         return [f"{n} estimation sound(s) for --ensemble.n_jackknife {k}: each jackknife drops "
                 f"sounds of its own, so there can be at most {n} (use --ensemble.n_jackknife {n} "
