@@ -109,3 +109,10 @@ def test_single_presentations_score_r_and_leave_ccnorm_undefined():
     assert np.all(np.isnan(ccnorm([preds[0], preds[1]], mixed)))
     with pytest.raises(InvalidDataError):
         pearson_r(np.full((5, 1), np.nan), np.zeros((5, 1)))
+
+
+def test_the_subspace_to_cnn_ratio_keeps_the_sign_and_leaves_out_cnns_that_predict_nothing():
+    from ndx_encoding_subspace.fitting.scores import r2_ratio
+
+    ratio = r2_ratio(np.array([0.5, -0.28, 0.3, np.nan, 0.2]), np.array([0.5, 0.22, -0.1, 0.4, 0.0]))
+    np.testing.assert_allclose(ratio, [1.0, -(0.28 / 0.22) ** 2, np.nan, np.nan, np.nan])

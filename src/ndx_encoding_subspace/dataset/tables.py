@@ -47,7 +47,7 @@ UNIT_COLUMNS: dict[str, str] = {
        f"{label.upper() if label != 'subspace' else 'subspace'} model on validation data "
        "(mean over the models that predict the unit)."
        for label, score in MODEL_COLUMNS},
-    "r2_ratio": "(r_subspace / r_cnn)^2; empty where r_cnn <= 0.",
+    "r2_ratio": "(r_subspace / r_cnn)^2, negative where r_subspace is; empty where r_cnn <= 0.",
     "k": "Subspace dimension at the run's variance threshold.",
     "k90": "Components reaching 90% of the variance.",
     "k95": "Components reaching 95% of the variance.",

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..fitting.scores import r2_ratio
 from ..nonlinearity.ssrf import classify_stored_curve
 from ..results.files import SUFFIX, site_name
 from ..results.loader import LoadedResults
@@ -86,9 +87,7 @@ def _scores(res: LoadedResults, n: int) -> dict[str, np.ndarray]:
             role = next((r for r in roles if r is not None), None)
             if role is not None and np.any(np.isfinite(values)):
                 out[f"{score}_{_LABELS[role.name]}"] = values
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = (out["r_subspace"] / out["r_cnn"]) ** 2
-    out["r2_ratio"] = np.where(out["r_cnn"] > 0, ratio, np.nan)
+    out["r2_ratio"] = r2_ratio(out["r_subspace"], out["r_cnn"])
     return out
 
 

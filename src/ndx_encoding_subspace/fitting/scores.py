@@ -35,6 +35,7 @@ __all__ = [
     "UnitScores",
     "score_model",
     "score_predictions",
+    "r2_ratio",
 ]
 
 ArrayOrList = np.ndarray | Sequence[np.ndarray]
@@ -248,3 +249,15 @@ def score_model(
             )
         preds.append(p)
     return score_predictions(preds, [s.counts for s in sounds], n_shuffles=n_shuffles, rng=rng)
+
+
+def r2_ratio(r_subspace: np.ndarray, r_cnn: np.ndarray) -> np.ndarray:
+    """Per unit, how much of the CNN's explained variance the subspace model keeps:
+    ``(r_subspace / r_cnn)^2`` with the sign of ``r_subspace`` (a subspace model that
+    predicts against the data counts negative), NaN where ``r_cnn <= 0`` or either r is NaN.
+    """
+    r_subspace, r_cnn = np.asarray(r_subspace, dtype=np.float64), np.asarray(r_cnn, dtype=np.float64)
+    ok = np.isfinite(r_subspace) & np.isfinite(r_cnn) & (r_cnn > 0)
+    out = np.full(np.broadcast(r_subspace, r_cnn).shape, np.nan)
+    out[ok] = np.sign(r_subspace[ok]) * (r_subspace[ok] / r_cnn[ok]) ** 2
+    return out

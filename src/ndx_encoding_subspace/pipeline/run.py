@@ -28,6 +28,7 @@ from ..atomic import write_text
 from ..compute import thread_limits
 from ..data.site import SiteData
 from ..errors import ConfigError
+from ..fitting.scores import r2_ratio
 from ..params import VOLATILE_NAMES, VOLATILE_SECTIONS
 from ..results.files import file_stem, results_path
 from ..results.roles import CNN, SUBSPACE, role_label
@@ -126,11 +127,9 @@ def summarise(results: Any) -> dict[str, Any]:
         out["scores"][role] = {"r_median": _finite(r, np.median), "ccnorm_median": _finite(cc, np.median),
                                "ccnorm_mean": _finite(cc, np.mean), "r": np.asarray(r).tolist()}
     if CNN.name in out["scores"] and SUBSPACE.name in out["scores"]:
-        r_cnn = np.asarray(out["scores"][CNN.name]["r"])
-        r_ss = np.asarray(out["scores"][SUBSPACE.name]["r"])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = (r_ss / r_cnn) ** 2
-        out["ss_cnn_r2_ratio_median"] = _finite(ratio[r_cnn > 0], np.median)
+        ratio = r2_ratio(out["scores"][SUBSPACE.name]["r"], out["scores"][CNN.name]["r"])
+        out["ss_cnn_r2_ratio_median"] = _finite(ratio, np.median)
+        out["ss_cnn_r2_ratio_n"] = int(np.isfinite(ratio).sum())
     ks = np.array([s.k for s in results.subspaces])
     out["k"] = {"median": float(np.median(ks)) if len(ks) else np.nan,
                 "k90": [int(s.k90) for s in results.subspaces], "values": ks.tolist()}
@@ -145,7 +144,9 @@ def format_summary(summary: dict[str, Any], title: str = "") -> str:
         lines.append(f"{role_label(role):<10} {s['r_median']:>9.3f} {s['ccnorm_median']:>14.3f} "
                      f"{s['ccnorm_mean']:>12.3f}")
     if "ss_cnn_r2_ratio_median" in summary:
-        lines.append(f"median (r_subspace / r_CNN)^2 = {summary['ss_cnn_r2_ratio_median']:.3f}")
+        n = summary.get("ss_cnn_r2_ratio_n")
+        over = "" if n is None else f" over {n} unit{'s' if n != 1 else ''} with r_CNN > 0"
+        lines.append(f"median (r_subspace / r_CNN)^2 = {summary['ss_cnn_r2_ratio_median']:.3f}{over}")
     k = summary.get("k", {})
     if k.get("values"):
         counts = np.bincount(k["values"])

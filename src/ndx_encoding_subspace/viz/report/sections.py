@@ -17,6 +17,7 @@ import numpy as np
 from ...circuit import summarise_by_cell_type, summarise_by_depth
 from ...data.site import UnitInfo
 from ...datasets.ns1 import CITATION as NS1
+from ...fitting.scores import r2_ratio
 from ...results.loader import LoadedEnsemble, LoadedResults
 from ...results.roles import CNN, SUBSPACE, find_role, role_label
 from . import figures
@@ -167,11 +168,11 @@ def scores_section(d: ReportData) -> Section:
                      float(np.nanmean(cc)) if np.any(np.isfinite(cc)) else np.nan))
     s.add(table(("model", "units", "median r", "median CCnorm", "mean CCnorm"), rows))
     if CNN.name in d.r and SUBSPACE.name in d.r:
-        cnn, sub = d.r[CNN.name], d.r[SUBSPACE.name]
-        ok = np.isfinite(cnn) & np.isfinite(sub) & (cnn > 0)
-        ratio = float(np.median((sub[ok] / cnn[ok]) ** 2)) if ok.any() else np.nan
+        ratios = r2_ratio(d.r[SUBSPACE.name], d.r[CNN.name])
+        ok = np.isfinite(ratios)
+        ratio = float(np.median(ratios[ok])) if ok.any() else np.nan
         s.add(paragraph(f"median (r_subspace / r_CNN)^2 = {ratio:.3f} over {int(ok.sum())} "
-                        "units with r_CNN > 0."))
+                        "units with r_CNN > 0 (negative where the subspace model's r is)."))
     return s.add(paragraph("Paper (2874 units, medians of site medians): LN r 0.415, CNN r "
                            "0.600, subspace model r 0.583, (r_subspace / r_CNN)^2 about 0.95.",
                            "note"))
