@@ -736,3 +736,25 @@ def test_a_checkpoint_of_another_fit_is_refused_not_overwritten(trained, tmp_pat
     lines = [line for line in err.splitlines() if not line.startswith("encoding-subspace: warning:")]
     assert code == EXIT_TRAINING and len(lines) == 1, err
     assert "cnn/jk0_init0.pt" in lines[0] and "other data, parameters or model" in lines[0]
+
+
+def test_units_silent_in_the_estimation_or_the_validation_sounds_are_named():
+    from ndx_encoding_subspace.data.site import SiteData, Sound, UnitInfo
+    from ndx_encoding_subspace.pipeline.checks import check_site
+    from ndx_encoding_subspace.pipeline.config import PipelineConfig
+
+    rng = np.random.default_rng(0)
+    sounds = []
+    for k, part in enumerate(["estimation"] * 3 + ["validation"]):
+        counts = np.zeros((2 if part == "validation" else 1, 200, 3), np.float32)
+        counts[..., 2] = rng.poisson(1.0, counts.shape[:2])  # unit 12: everywhere
+        counts[..., 0 if part == "validation" else 1] = rng.poisson(1.0, counts.shape[:2])
+        sounds.append(Sound(f"s{k}", rng.random((200, 8)).astype(np.float32), counts))
+    site = SiteData("split", tuple(sounds), np.arange(8.0), 0.01, UnitInfo.from_ids([10, 11, 12]),
+                    ("s0", "s1", "s2"), ("s3",))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_site(site, PipelineConfig.from_dict({**TINY_CONFIG, "ensemble": {"n_jackknife": 1}}))
+    said = " | ".join(str(w.message) for w in caught)
+    assert "unit(s) 10 fire no spike during the estimation sounds: nothing to fit" in said, said
+    assert "unit(s) 11 fire no spike during the validation sounds: their scores are undefined" in said

@@ -16,6 +16,9 @@ run never fails hours later on what a look at the input could tell:
   least 2 of them (sounds to fit, and sounds held out for early stopping);
 - more PCA components (``subspace.n_components``) than a dSTRF has dimensions.
 
+:func:`check_site` also warns of units that fire during some sounds but none of the
+estimation sounds (nothing to fit) or none of the validation sounds (no score).
+
 Sounds shorter than a model's receptive field are not a problem: the bins before a
 sound's onset count as silence, as between presentations.
 """
@@ -29,6 +32,7 @@ import numpy as np
 from ..data.site import SiteData
 from ..dstrf import sample_times
 from ..errors import InvalidDataError
+from ..io.names import listing
 from .config import PipelineConfig
 
 __all__ = ["site_problems", "check_site"]
@@ -93,12 +97,29 @@ def _jackknife_problems(site: SiteData, config: PipelineConfig) -> list[str]:
     return []
 
 
+def _silent_in_a_split(site: SiteData) -> list[str]:
+    """Units that fire during some sounds but none of the estimation or none of the
+    validation sounds (the reader names those silent during every sound)."""
+    spikes = {part: np.sum([s.counts.sum(axis=(0, 1)) for s in site.split(part)], axis=0)
+              for part in ("estimation", "validation") if site.split(part)}
+    if len(spikes) < 2:
+        return []
+    ids = site.units.ids
+    heard = (spikes["estimation"] > 0) | (spikes["validation"] > 0)
+    said = {"estimation": "nothing to fit them on: their models predict a constant",
+            "validation": "their scores are undefined (NaN)"}
+    return [f"unit(s) {listing(ids[heard & (spikes[part] == 0)])} fire no spike during the {part} sounds: "
+            + said[part] for part in ("estimation", "validation") if np.any(heard & (spikes[part] == 0))]
+
+
 def check_site(site: SiteData, config: PipelineConfig | None = None) -> None:
     """Refuse ``site`` (:class:`InvalidDataError`, every problem named) when it cannot be
     analysed with ``config``; warn when its scores will lack CCnorm (no repeated sound)."""
     problems = site_problems(site, config)
     if problems:
         raise InvalidDataError(f"{_where(site)}: " + "; ".join(problems))
+    for note in _silent_in_a_split(site):
+        warnings.warn(f"{_where(site)}: {note}", stacklevel=2)
     if site.validation and not any(s.n_repeats >= 2 for s in site.sounds):
         warnings.warn(f"{_where(site)}: no sound is presented more than once, so CCnorm and the noise "
                       "ceiling are undefined (NaN); the models are scored by r, the correlation with the "
