@@ -297,3 +297,19 @@ def test_reads_the_standard_writer_layout(tmp_path):
     for start, _, name in pres:
         rep = [p[0] for p in pres if p[2] == name].index(start)
         np.testing.assert_array_equal(site.sound(name).counts[rep], _slow_counts(spikes, start, 50, 0.01))
+
+
+def test_when_every_sound_is_repeated_the_validation_sounds_chosen_are_named(tmp_path):
+    import warnings
+
+    from ndx_encoding_subspace.testing.files import mock_site, write_nwb
+
+    path = write_nwb(mock_site(n_units=2, n_sounds=5, repeats=(3, 3, 3, 3, 3), seed=2).nwbfile,
+                     tmp_path / "repeated.nwb")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        site = read_site(path)
+    said = [str(w.message) for w in caught if "every sound is presented" in str(w.message)]
+    assert len(said) == 1 and "the last 1 in presentation order are the validation sounds" in said[0]
+    assert repr(site.validation[0]) in said[0] and "--reader.validation_sounds" in said[0]
+    assert site.summary()["validation_repeats"] == site.summary()["validation_repeats_max"] == 3

@@ -231,7 +231,8 @@ class SiteData:
         return dataclasses.replace(self, sounds=sounds, units=self.units.subset(index))
 
     def summary(self) -> dict[str, Any]:
-        """Counts a person checks first: units, sounds per split, bins, repeats."""
+        """Counts a person checks first: units, sounds per split, bins, repeats
+        (``validation_repeats``: of the validation sound presented fewest times)."""
         est, val = self.split("estimation"), self.split("validation")
         return {
             "site": self.name,
@@ -243,4 +244,5 @@ class SiteData:
             "validation_sounds": len(val),
             "validation_bins": int(sum(s.n_bins for s in val)),
             "validation_repeats": int(min((s.n_repeats for s in val), default=0)),
+            "validation_repeats_max": int(max((s.n_repeats for s in val), default=0)),
         }

@@ -38,6 +38,7 @@ from ..data.site import SiteData, Sound
 from ..data.spectrogram import SpectrogramParams, filterbank_frequencies, minmax_scale, spectrogram
 from ..errors import ConfigError, InvalidDataError
 from .locate import Layout, Presentation, locate
+from .names import listing
 from .notes import layout_notes, spike_notes, unit_notes
 from .open import OpenedNWB, file_sha256, open_nwb
 from .presentations import format_rows
@@ -203,6 +204,20 @@ def split_sounds(
     return tuple(order[:-n_val]), tuple(order[-n_val:]), "last fraction"
 
 
+def _split(order: Sequence[str], repeats: dict[str, int], reader: ReaderParams,
+           label: str) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+    """:func:`split_sounds`, with a warning naming the validation sounds when every sound is
+    repeated (no rule of the recording tells them apart)."""
+    estimation, validation, rule = split_sounds(order, repeats, reader, label)
+    if rule == "last fraction" and all(repeats[s] >= reader.min_validation_repeats for s in order):
+        warnings.warn(f"{label}: every sound is presented at least {reader.min_validation_repeats} times, so "
+                      f"the last {len(validation)} in presentation order are the validation sounds "
+                      f"(reader.validation_fraction = {reader.validation_fraction:g}): "
+                      f"{listing(map(repr, validation), 5)}; choose them with --reader.validation_sounds",
+                      stacklevel=4)
+    return estimation, validation, rule
+
+
 def _check_in_recording(layout: Layout, span: tuple[float, float], name: str) -> None:
     lo, hi = span
     outside = [p for p in layout.presentations if p.start >= hi or p.stop <= lo]
@@ -304,7 +319,7 @@ def build_site(
     notes.extend(spike_notes(spikes.times, spikes.info.ids, sounds, layout))
     for note in dict.fromkeys(notes):
         warnings.warn(f"{label}: {note}", stacklevel=2)
-    estimation, validation, rule = split_sounds(order, {s: len(starts[s]) for s in order}, reader, label)
+    estimation, validation, rule = _split(order, {s: len(starts[s]) for s in order}, reader, label)
     source = {
         **opened.provenance,
         "name": label,
