@@ -125,7 +125,9 @@ def summarise(results: Any) -> dict[str, Any]:
         else:  # ensemble members share the ensemble's scores
             r, cc = models[0].scores["r"], models[0].scores["ccnorm"]
         out["scores"][role] = {"r_median": _finite(r, np.median), "ccnorm_median": _finite(cc, np.median),
-                               "ccnorm_mean": _finite(cc, np.mean), "r": np.asarray(r).tolist()}
+                               "ccnorm_mean": _finite(cc, np.mean), "r": np.asarray(r).tolist(),
+                               "n_r": int(np.isfinite(np.asarray(r, dtype=float)).sum()),
+                               "n_ccnorm": int(np.isfinite(np.asarray(cc, dtype=float)).sum())}
     if CNN.name in out["scores"] and SUBSPACE.name in out["scores"]:
         ratio = r2_ratio(out["scores"][SUBSPACE.name]["r"], out["scores"][CNN.name]["r"])
         out["ss_cnn_r2_ratio_median"] = _finite(ratio, np.median)
@@ -139,10 +141,12 @@ def summarise(results: Any) -> dict[str, Any]:
 def format_summary(summary: dict[str, Any], title: str = "") -> str:
     """Text table of :func:`summarise` output."""
     lines = [title] if title else []
-    lines.append(f"{'model':<10} {'median r':>9} {'median CCnorm':>14} {'mean CCnorm':>12}")
+    lines.append(f"{'model':<10} {'median r':>9} {'median CCnorm':>14} {'mean CCnorm':>12} "
+                 f"{'units r/CCnorm':>15}")
     for role, s in summary["scores"].items():
+        counted = f"{s.get('n_r', '-')}/{s.get('n_ccnorm', '-')}"
         lines.append(f"{role_label(role):<10} {s['r_median']:>9.3f} {s['ccnorm_median']:>14.3f} "
-                     f"{s['ccnorm_mean']:>12.3f}")
+                     f"{s['ccnorm_mean']:>12.3f} {counted:>15}")
     if "ss_cnn_r2_ratio_median" in summary:
         n = summary.get("ss_cnn_r2_ratio_n")
         over = "" if n is None else f" over {n} unit{'s' if n != 1 else ''} with r_CNN > 0"
@@ -152,6 +156,10 @@ def format_summary(summary: dict[str, Any], title: str = "") -> str:
         counts = np.bincount(k["values"])
         dist = ", ".join(f"k={i}: {c}" for i, c in enumerate(counts) if c)
         lines.append(f"units: {summary['units']}; subspace dimension {dist}")
+    scored = [s for s in summary["scores"].values() if s.get("n_ccnorm", summary["units"]) < summary["units"]]
+    if scored:
+        lines.append("scores are medians over the units where they are defined (CCnorm needs a positive "
+                     "signal power: responses that repeat across presentations)")
     return "\n".join(lines)
 
 
