@@ -123,6 +123,7 @@ def test_pool_equals_serial_and_failures_stay_local(recordings, reference, confi
     rerun = run_dataset(inputs, out, config, cluster=serial, progress=False, on_site=again.append)
     assert {s.site for s in again} == {"site_x"}
     assert [s.status for s in rerun.sites] == ["skipped", "failed", "skipped", "skipped"]
+    assert rerun.sites[0].seconds == first["seconds"]  # how long it took, kept
     assert rerun.exit_code == 9
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.results.nwb")} == mtimes
 

@@ -168,6 +168,15 @@ def _source_identity(item: SiteSource) -> dict[str, Any]:
     return identity
 
 
+def _seconds(value: object) -> float:
+    """How long a finished site took, as its record says (0 when it does not)."""
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+    return seconds if seconds >= 0 and seconds == seconds else 0.0
+
+
 def initial_states(items: Sequence[SiteSource], out: Path, config: PipelineConfig,
              population: str = "site") -> list[SiteStatus]:
     before = _previous(out)
@@ -188,7 +197,7 @@ def initial_states(items: Sequence[SiteSource], out: Path, config: PipelineConfi
         results = results_path(out, item.site)  # in this folder, wherever the record was made
         if old.get("status") in ("done", "skipped") and old.get("key") == key and results.is_file():
             status = SiteStatus(item.site, item.source, status="skipped", key=key, results=str(results),
-                                device=str(old.get("device", "")), seconds=0.0)
+                                device=str(old.get("device", "")), seconds=_seconds(old.get("seconds")))
         sites.append(status)
     return sites
 
