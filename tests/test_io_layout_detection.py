@@ -360,6 +360,15 @@ def test_a_plain_series_in_acquisition_is_a_sound_when_named(tmp_path):
     assert len(layout.presentations) == 10
 
 
+def test_a_microphone_in_acquisition_beside_the_stimulus_is_not_a_stimulus(tmp_path):
+    nwb = _track_file()
+    mic = nwb.stimulus["session_audio"].data
+    nwb.add_acquisition(AcousticWaveformSeries(name="microphone", data=mic, rate=RATE, description="room"))
+    _, layout = _locate(nwb, tmp_path)
+    assert layout.kind == "continuous" and layout.sounds[0].path == "stimulus/presentation/session_audio"
+    assert "acquisition/microphone (AcousticWaveformSeries)" in layout.unused
+
+
 def test_table_naming_what_played_wins_over_fixed_segments(tmp_path):
     nwb = _track_file()
     _, auto = _locate(nwb, tmp_path)

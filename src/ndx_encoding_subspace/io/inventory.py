@@ -325,6 +325,7 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
     DynamicTables in stimulus, acquisition, intervals and processing modules)."""
     params = params or ReaderParams()
     units, templates, continuous, ignored, tables, objects = [], [], [], [], [], []
+    recorded: list[SoundSeries] = []
     for path, obj in _objects(nwbfile):
         kind = _ntype(obj)
         objects.append((path, kind))
@@ -338,7 +339,13 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
             if isinstance(found, str):
                 ignored.append(found)
             else:
-                (templates if place == "template" else continuous).append(found)
+                (recorded if path.startswith("acquisition/") else templates if place == "template"
+                 else continuous).append(found)
+    named = {w.strip().lstrip("/") for w in params.sounds}
+    # a microphone beside a stimulus in the file is not one: sounds of acquisition count when
+    # the stimulus groups hold none, or when reader.sounds names them
+    continuous += [s for s in recorded if not (templates or continuous) or s.path in named
+                   or s.name in named]
     if params.sound_folder:
         templates.extend(_folder_templates(params, templates))
     return Inventory(
@@ -347,9 +354,9 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
 
 
 def _recorded_sound(path: str, kind: str, params: ReaderParams) -> bool:
-    """A sound in acquisition: an ndx-sound AcousticWaveformSeries (neuroconv's
-    AudioInterface writes there with ``parent_container='acquisition'``), or a series
-    ``reader.sounds`` names."""
+    """A candidate sound in acquisition: an ndx-sound AcousticWaveformSeries (neuroconv's
+    AudioInterface writes there with ``parent_container='acquisition'``; taken when the
+    stimulus groups hold no sound), or a series ``reader.sounds`` names."""
     if not path.startswith("acquisition/"):
         return False
     named = {w.strip().lstrip("/") for w in params.sounds}
