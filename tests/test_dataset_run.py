@@ -159,6 +159,24 @@ def test_sites_running_when_the_run_is_interrupted_are_recorded_so(recordings, c
     assert [s["status"] for s in record["sites"]] == ["interrupted", "pending", "pending"]
 
 
+def test_a_touched_input_is_checked_by_content_not_refused(recordings, reference, config, tmp_path):
+    from ndx_encoding_subspace.pipeline.run import run_site
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy2(recordings[0] / "site_a.nwb", inputs)
+    out = tmp_path / "out"
+    first = run_dataset([inputs], out, config, cluster=ClusterParams(kind="serial"), progress=False)
+    assert [s.status for s in first.sites] == ["done"]
+    written = (out / "site_a.results.nwb").stat().st_mtime_ns
+    os.utime(inputs / "site_a.nwb")  # a copy without its times, a sync: the same content
+    again = run_dataset([inputs], out, config, cluster=ClusterParams(kind="serial"), progress=False)
+    assert [s.status for s in again.sites] == ["skipped"], again.format()
+    # --overwrite keeps a complete results file of the same input and parameters
+    assert run_site(inputs / "site_a.nwb", out, config, progress=False, overwrite=True).resumed
+    assert (out / "site_a.results.nwb").stat().st_mtime_ns == written
+
+
 def test_every_site_failing_gives_its_own_exit_code(config, tmp_path):
     broken = tmp_path / "broken.nwb"
     broken.write_bytes(b"no HDF5")
@@ -340,7 +358,7 @@ def test_the_command_runs_many_inputs_records_a_failure_and_summarises(recording
     changed = [*argv, "--training.max_epochs", "2"]
     assert main(changed) == ConfigError.exit_code
     said = capsys.readouterr().err
-    assert "the results of site_a, site_b, site_c were made with other inputs or parameters" in said
+    assert "the results of site_a, site_b, site_c were made with other parameters" in said
     assert "pass --overwrite" in said and "Traceback" not in said
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.results.nwb")} == mtimes
     assert main([*changed, "--overwrite", "--report"]) == SitesFailedError.exit_code

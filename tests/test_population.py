@@ -182,7 +182,7 @@ def test_a_rerun_finds_the_population_and_the_sites_done(recordings, pooled, con
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.results.nwb")} == mtimes
     # per-site populations change the results: they are not taken for the pooled ones, and
     # the run is refused before anything runs
-    with pytest.raises(ConfigError, match="results of site_a were made with other inputs or parameters; "
+    with pytest.raises(ConfigError, match="results of site_a were made with other parameters; "
                                           "pass --overwrite"):
         run_dataset([recordings / "site_a.nwb"], out, config, cluster=SERIAL, progress=False)
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.results.nwb")} == mtimes

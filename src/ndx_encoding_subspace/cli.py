@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--report", action="store_true", help="also write the HTML report of each site")
     run.add_argument("--overwrite", action="store_true",
-                     help="replace a results file made from another input or with other parameters")
+                     help="replace results files made from another input or with other parameters "
+                     "(refused otherwise; a complete one of the same input and parameters is kept)")
     run.add_argument("--population", choices=("site", "dataset"), default="site",
                      help="site (default, the paper's): one CNN per site; dataset: one CNN fitted on "
                      "the units of every site (they must have heard the same sounds), subspaces and "

@@ -67,6 +67,9 @@ class SiteStatus:
     key : str
         Fingerprint of the source and of every parameter that changes results: a rerun
         skips a finished site of the same key whose results file exists.
+    config_key : str
+        Fingerprint of the parameters alone (and of the population's sites): a rerun whose
+        parameters differ would replace the site's results (:func:`~.record.check_stale`).
     traceback : str
         Traceback of an unexpected error (empty for the package's own errors).
     """
@@ -82,6 +85,7 @@ class SiteStatus:
     worker: str = ""
     results: str = ""
     key: str = ""
+    config_key: str = ""
     traceback: str = ""
 
     @property

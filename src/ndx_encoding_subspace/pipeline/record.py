@@ -117,6 +117,8 @@ class Tracker:
         before = self.sites[status.site]
         if before.finished and status.status == "running":
             return  # a late start event of a finished site
+        if not status.config_key:  # a worker's state does not carry it
+            status = dataclasses.replace(status, config_key=before.config_key)
         index = self.order.index(before)
         self.order[index] = self.sites[status.site] = status
         if self.bar is not None:
@@ -178,12 +180,34 @@ def _seconds(value: object) -> float:
 
 
 def initial_states(items: Sequence[SiteSource], out: Path, config: PipelineConfig,
-             population: str = "site") -> list[SiteStatus]:
-    before = _previous(out)
-    together = [_source_identity(i) for i in items] if population == "dataset" else None
+                   population: str = "site") -> list[SiteStatus]:
+    """The state of every site before the run: ``skipped`` when the record of an earlier
+    run in ``out`` lists it finished with the same key and its results file is there,
+    else ``pending``; each with its :attr:`~.distributed.SiteStatus.key` and ``config_key``.
+
+    Parameters
+    ----------
+    items : sequence of SiteSource
+    out : Path
+        The output folder.
+    config : PipelineConfig
+        The parameters the sites run with (threads left out).
+    population : {'site', 'dataset'}
+        With ``dataset`` a site's keys include every site of the population.
+
+    Returns
+    -------
+    list of SiteStatus
+    """
     from ..io.sound_files import folder_identity
 
+    before = _previous(out)
+    together = [_source_identity(i) for i in items] if population == "dataset" else None
     sounds = folder_identity(config.reader.sound_folder) if config.reader.sound_folder else None
+    # the parameters alone (and which sites make the population): what makes results differ
+    # for check_stale, where a moved or touched input only makes run_site check its content
+    config_key = config_fingerprint(config, {"population": sorted(i.site for i in items)}
+                                    if population == "dataset" else {})
     sites = []
     for item in items:
         identity = _source_identity(item)
@@ -192,20 +216,22 @@ def initial_states(items: Sequence[SiteSource], out: Path, config: PipelineConfi
         if together is not None:  # a site's results depend on every site of the population
             identity["population"] = together
         key = config_fingerprint(config, identity)
-        status = SiteStatus(item.site, item.source, key=key)
+        status = SiteStatus(item.site, item.source, key=key, config_key=config_key)
         old = before.get(item.site, {})
         results = results_path(out, item.site)  # in this folder, wherever the record was made
         if old.get("status") in ("done", "skipped") and old.get("key") == key and results.is_file():
             status = SiteStatus(item.site, item.source, status="skipped", key=key, results=str(results),
-                                device=str(old.get("device", "")), seconds=_seconds(old.get("seconds")))
+                                device=str(old.get("device", "")), seconds=_seconds(old.get("seconds")),
+                                config_key=config_key)
         sites.append(status)
     return sites
 
 
 def check_stale(sites: Sequence[SiteStatus], out: Path, overwrite: bool, population: str) -> None:
     """Refuse to run when ``out`` holds results of these sites that the record says were
-    made with other inputs or parameters (another population with ``population =
-    'dataset'``), unless ``overwrite``: every site would otherwise fail after reading.
+    made with other parameters (or another population of sites with ``population =
+    'dataset'``), unless ``overwrite``: every site would otherwise fail after reading. A
+    site whose input moved or was touched is not refused: its run checks the content.
 
     Raises
     ------
@@ -213,11 +239,11 @@ def check_stale(sites: Sequence[SiteStatus], out: Path, overwrite: bool, populat
         Naming the sites and the two ways out.
     """
     before = _previous(out)
-    stale = [s.site for s in sites if s.status == "pending" and before.get(s.site, {}).get("key")
-             and before[s.site]["key"] != s.key and results_path(out, s.site).is_file()]
+    stale = [s.site for s in sites if s.status == "pending" and before.get(s.site, {}).get("config_key")
+             and before[s.site]["config_key"] != s.config_key and results_path(out, s.site).is_file()]
     if stale and not overwrite:
         what = "another population of sites or other parameters" if population == "dataset" else \
-            "other inputs or parameters"
+            "other parameters"
         shown = ", ".join(stale[:10]) + (f" and {len(stale) - 10} more" if len(stale) > 10 else "")
         raise ConfigError(f"{out}: the results of {shown} were made with {what}; pass --overwrite to "
                           "make them again, or choose another --out")

@@ -27,7 +27,7 @@ import numpy as np
 from ..atomic import write_text
 from ..compute import thread_limits
 from ..data.site import SiteData
-from ..errors import ConfigError
+from ..errors import ConfigError, ResultsError
 from ..fitting.scores import r2_ratio
 from ..params import VOLATILE_NAMES, VOLATILE_SECTIONS
 from ..results.files import file_stem, results_path
@@ -210,7 +210,9 @@ def run_site(
     cache : path, optional
         Local cache folder for remote assets.
     overwrite : bool
-        Replace an existing results file made with other inputs or parameters.
+        Replace an existing results file made with other inputs or parameters, or one that
+        cannot be read (a complete one of the same input and parameters is kept: delete it
+        to make it again).
     site : SiteData, optional
         The site already read from ``source`` (skips reading).
     keep_workdir : bool
@@ -268,14 +270,20 @@ def _run_site(
         ensembles = site_ensembles(models, sites, str(source), site)
     fingerprint = config_fingerprint(config, identity)
     path = results_path(out, site.name)
-    if path.exists() and not overwrite:
-        loaded = load_results(path)
-        if loaded.provenance.get("fingerprint") == fingerprint:
+    if path.exists():
+        try:
+            loaded = load_results(path)
+        except ResultsError:
+            if not overwrite:
+                raise
+            loaded = None  # damaged: replaced
+        if loaded is not None and loaded.provenance.get("fingerprint") == fingerprint:
             return RunResult(path, site.name, summarise(loaded), resumed=True)
-        raise ConfigError(
-            f"{path} exists and was made from another input or with other parameters; "
-            "choose another --out or pass --overwrite"
-        )
+        if not overwrite:
+            raise ConfigError(
+                f"{path} exists and was made from another input or with other parameters; "
+                "choose another --out or pass --overwrite"
+            )
     workdir = out / f".{file_stem(site.name)}.work"
     if workdir.exists():
         stamp = workdir / "fingerprint"
