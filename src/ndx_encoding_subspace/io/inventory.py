@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from hdmf.common import VectorIndex
 
-from ..errors import AmbiguousInputError, ConfigError, InvalidDataError
+from ..errors import ConfigError
 from .names import NAME_COLUMNS, ONSET_COLUMNS, SOUND_ONSET_COLUMNS, STOP_COLUMNS, listing, looks_like_file
 from .reader_params import ReaderParams
 
@@ -347,7 +347,9 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
     continuous += [s for s in recorded if not (templates or continuous) or s.path in named
                    or s.name in named]
     if params.sound_folder:
-        templates.extend(_folder_templates(params, templates))
+        from_folder, left = _folder_templates(params, templates)
+        templates += from_folder
+        ignored += left
     return Inventory(
         tuple(units), tuple(templates), tuple(continuous), tuple(ignored), tuple(tables), tuple(objects)
     )
@@ -363,22 +365,25 @@ def _recorded_sound(path: str, kind: str, params: ReaderParams) -> bool:
     return kind == "AcousticWaveformSeries" or path in named or path.rpartition("/")[2] in named
 
 
-def _folder_templates(params: ReaderParams, templates: list[SoundSeries]) -> list[SoundSeries]:
-    """The WAV files of ``reader.sound_folder`` as templates (:mod:`.sound_files`)."""
+def _folder_templates(params: ReaderParams,
+                      templates: list[SoundSeries]) -> tuple[list[SoundSeries], list[str]]:
+    """The WAV files of ``reader.sound_folder`` as templates (:mod:`.sound_files`), and why
+    the others were left out (unreadable, named twice, or a sound the file holds too)."""
     from .names import name_key
     from .sound_files import KIND, folder_sounds
 
     in_file = {name_key(s.name): s.path for s in templates}
+    series, left = folder_sounds(params.sound_folder)
     found = []
-    for path, series in folder_sounds(params.sound_folder):
-        sound = _sound(path, series, "template", params)
+    for path, wav in series:
+        sound = _sound(path, wav, "template", params)
         if isinstance(sound, str):
-            raise InvalidDataError(f"reader.sound_folder: {sound}")
-        if name_key(sound.name) in in_file:
-            raise AmbiguousInputError(f"{path} and {in_file[name_key(sound.name)]} of the file name the "
-                                      "same sound: give reader.sound_folder only for sounds the file lacks")
-        found.append(dataclasses.replace(sound, neurodata_type=KIND))
-    return found
+            left.append(sound)
+        elif name_key(sound.name) in in_file:
+            left.append(f"{path} (the file holds this sound too: {in_file[name_key(sound.name)]})")
+        else:
+            found.append(dataclasses.replace(sound, neurodata_type=KIND))
+    return found, left
 
 
 # --------------------------------------------------------------------------- choices

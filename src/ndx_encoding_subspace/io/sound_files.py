@@ -5,26 +5,27 @@ Many labs publish the presentation table with the file name of each sound
 ``reader.sound_folder`` the reader takes every WAV file under that folder (subfolders
 included) as a sound template named by its file name, so the ``templates`` layout
 matches them to the table's names as it matches templates in the file (folder,
-extension and case ignored). The files are memory-mapped, and only the presented spans
-are read, as for templates in the file.
+extension and case ignored). Samples are read as fractions of each file's full scale, only
+over the presented spans, and no file stays open between reads. A file that cannot serve
+(unreadable, or sharing its name with another) is left out and named; only a table
+naming it makes that matter.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import struct
+import uuid
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from ..errors import AmbiguousInputError, ConfigError, InvalidDataError
+from ..errors import ConfigError, InvalidDataError
 from .names import AUDIO_EXTENSIONS, name_key
 
-if TYPE_CHECKING:
-    from pynwb import TimeSeries
-
-__all__ = ["WAV_EXTENSIONS", "folder_sounds", "folder_identity"]
+__all__ = ["WAV_EXTENSIONS", "WavSeries", "WavSamples", "folder_sounds", "folder_identity"]
 
 #: the audio files read (PCM or float WAV, through :func:`scipy.io.wavfile.read`)
 WAV_EXTENSIONS = (".wav", ".wave")
@@ -32,65 +33,128 @@ WAV_EXTENSIONS = (".wav", ".wave")
 KIND = "WAV file"
 
 
-def _wav(path: Path) -> TimeSeries:
-    from pynwb import TimeSeries
+#: full scale of each WAV sample type: samples are read as fractions of it, whatever
+#: the format each file was exported in (8-bit WAV is unsigned around 128)
+_FULL_SCALE = {np.dtype(np.uint8): (1 / 128, -1.0), np.dtype(np.int16): (1 / 2**15, 0.0),
+               np.dtype(np.int32): (1 / 2**31, 0.0)}
+
+
+def _read(path: Path, mmap: bool) -> tuple[int, np.ndarray]:
+    """scipy's reading of one WAV file; a truncated one refused (other warnings, such as
+    chunks it skips, leave the samples whole)."""
     from scipy.io import wavfile
 
     try:
         with warnings.catch_warnings(record=True) as said:
             warnings.simplefilter("always")
             try:
-                rate, data = wavfile.read(path, mmap=True)
+                rate, data = wavfile.read(path, mmap=mmap)
             except ValueError:  # 24-bit samples (or a truncated file) cannot be memory-mapped
                 rate, data = wavfile.read(path)
     except (ValueError, OSError, EOFError, struct.error) as err:  # scipy's words for a damaged file
         raise InvalidDataError(f"{path}: not a readable WAV file ({err})") from None
-    # other warnings (chunks scipy skips, such as LIST metadata) leave the samples whole
     short = [str(w.message) for w in said if "EOF" in str(w.message)]
     if short:
         raise InvalidDataError(f"{path}: a truncated WAV file ({short[0]})")
+    return int(rate), data
+
+
+class WavSamples:
+    """The samples of one WAV file, read when sliced: no file stays open between reads
+    (a folder of thousands of clips would otherwise exhaust the open-file limit)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rate, head = _read(path, mmap=True)
+        self.shape, self.dtype = tuple(head.shape), head.dtype
+        self._whole = None if isinstance(head, np.memmap) else head  # 24-bit: read whole once
+        del head
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if self._whole is not None:
+            return np.array(self._whole[key])
+        _, data = _read(self.path, mmap=True)
+        try:
+            return np.array(data[key])
+        finally:
+            del data
+
+
+@dataclasses.dataclass
+class WavSeries:
+    """A WAV file as the reader takes a sound series: samples, rate and their scale."""
+
+    name: str
+    data: WavSamples
+    rate: float
+    conversion: float = 1.0
+    offset: float = 0.0
+    starting_time: float = 0.0
+    timestamps: None = None
+    neurodata_type: str = "TimeSeries"
+    object_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
+
+
+def _wav(path: Path) -> WavSeries:
+    data = WavSamples(path)
     if data.ndim not in (1, 2) or data.shape[0] == 0:
         raise InvalidDataError(f"{path}: a WAV file without samples (shape {data.shape})")
-    offset = -128.0 if data.dtype == np.uint8 else 0.0  # 8-bit WAV is unsigned around 128
-    return TimeSeries(name=path.stem, data=data, rate=float(rate), unit="n.a.", offset=offset,
-                      description=f"read from {path}")
+    conversion, offset = _FULL_SCALE.get(data.dtype, (1.0, 0.0))
+    return WavSeries(path.stem, data, float(data.rate), conversion, offset)
 
 
-def folder_sounds(folder: str | Path) -> list[tuple[str, Any]]:
-    """The WAV files under ``folder``, as ``(path, TimeSeries)`` pairs sorted by path.
+def folder_sounds(folder: str | Path) -> tuple[list[tuple[str, WavSeries]], list[str]]:
+    """The WAV files under ``folder``, as ``(path, WavSeries)`` pairs sorted by path, and
+    why each file that cannot serve was left out (unreadable, or sharing its name).
+
+    Samples are fractions of each file's full scale (:data:`_FULL_SCALE`), so that files
+    exported in different sample formats are read at the same level.
 
     Raises
     ------
     ConfigError
         The folder does not exist, or holds no WAV file.
-    AmbiguousInputError
-        Two files whose names differ only by folder, extension or case.
-    InvalidDataError
-        A WAV file that cannot be read.
     """
     root = Path(folder)
     if not root.is_dir():
         raise ConfigError(f"reader.sound_folder = {str(folder)!r}: no such folder")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in WAV_EXTENSIONS)
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in WAV_EXTENSIONS and p.is_file())
     if not files:
         others = sorted({p.suffix.lower() for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS})
         also = f" (it holds {', '.join(others)} files: convert them to WAV)" if others else ""
         raise ConfigError(f"reader.sound_folder = {str(folder)!r}: no WAV file in it{also}")
-    by_key: dict[str, Path] = {}
+    by_key: dict[str, list[Path]] = {}
     for path in files:
-        twin = by_key.setdefault(name_key(path.name), path)
-        if twin is not path:
-            raise AmbiguousInputError(f"{twin} and {path}: two sound files of the same name in "
-                                      "reader.sound_folder (folder, extension and case are ignored)")
-    return [(str(path), _wav(path)) for path in files]
+        by_key.setdefault(name_key(path.name), []).append(path)
+    found, left = [], []
+    for same in by_key.values():
+        if len(same) > 1:
+            left += [f"{p} (one of {len(same)} sound files of this name in reader.sound_folder: folder, "
+                     "extension and case are ignored)" for p in same]
+            continue
+        try:
+            found.append((str(same[0]), _wav(same[0])))
+        except InvalidDataError as err:
+            left.append(str(err))
+    return sorted(found, key=lambda item: item[0]), left
 
 
-def folder_identity(folder: str | Path) -> list[tuple[str, int, int]]:
-    """The WAV files under ``folder``: path relative to it, size and modification time (ns).
+def folder_identity(folder: str | Path) -> list[tuple[str, str]]:
+    """The WAV files under ``folder``: path relative to it and SHA-256 of the contents.
 
-    Cheap (no file is read): what a multi-site run compares to tell whether finished
-    sites heard the same files. Empty when the folder does not exist.
+    What a multi-site run compares to tell whether finished sites heard the same files
+    (a file edited in place keeps its size and can keep its time). Empty when the folder
+    does not exist.
     """
+    from .open import file_sha256
+
     root = Path(folder)
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in WAV_EXTENSIONS and p.is_file())
-    return [(str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    return [(str(p.relative_to(root)), file_sha256(p)) for p in files]
