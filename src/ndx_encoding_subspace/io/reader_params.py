@@ -66,13 +66,15 @@ class ReaderParams(Params):
         rows' ``start_time``.
     sound_folder : str
         Folder of WAV files (subfolders included; a local path, relative to the current
-        folder) holding the sounds that the presentation table names by file name, for
+        folder, made absolute for the workers of a multi-site run) holding the sounds that
+        the presentation table names by file name, for
         recordings that keep their waveforms outside the NWB file. Each file is a sound
         template named by its file name (:mod:`~ndx_encoding_subspace.io.sound_files`).
         Empty: the waveforms are in the NWB file.
     segment_s : float
         Continuous layout without a presentation table: the sound is cut into segments
-        of this many seconds (the last one may be shorter), each presented once.
+        of this many seconds (the last between half a segment and one and a half: a
+        shorter leftover joins it), each presented once.
     channel : int
         Audio channel of multi-channel sounds; -1 averages the channels.
     min_sample_rate : float

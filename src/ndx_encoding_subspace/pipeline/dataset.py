@@ -211,6 +211,8 @@ def run_dataset(
         dask (or dask-jobqueue for SLURM) is not installed.
     """
     config = config or PipelineConfig()
+    if config.reader.sound_folder:  # workers elsewhere (SLURM, a scheduler) start in other folders
+        config = config.replace(reader={"sound_folder": str(Path(config.reader.sound_folder).resolve())})
     cluster = cluster or config.cluster
     if population not in POPULATIONS:
         raise ConfigError(f"population must be one of {', '.join(POPULATIONS)}, got {population!r}")
