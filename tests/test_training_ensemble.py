@@ -73,6 +73,12 @@ def test_a_long_sound_is_split_by_time_not_dropped_whole():
     pieces = estimation_pieces(site)
     assert [p.name for p in pieces[:4]] == ["s0", "s1", "s2", "s3"]  # sounds of similar length stay whole
     assert [p.name for p in pieces[4:6]] == ["long[0:120]", "long[120:240]"] and len(pieces) == 14
+    # two sounds, one long: cut all the same (against the median of the others), in pieces
+    # no shorter than a fortieth of the estimation bins
+    two = SiteData("two", (site.sound("s0"), long, site.sound("s4")), site.frequencies, 0.01, site.units,
+                   ("s0", "long"), ("s4",))
+    cut = estimation_pieces(two)
+    assert [p.name for p in cut[:3]] == ["s0", "long[0:120]", "long[120:240]"] and len(cut) == 11
     arrays = piece_arrays(site, pieces)
     np.testing.assert_array_equal(np.concatenate([arrays[p.name][0] for p in pieces[4:]]), x)
     ens = fit_ensemble(site, _make, TRAIN.replace(max_epochs=1), EnsembleParams(n_jackknife=4, n_init=1))

@@ -3,8 +3,8 @@
 A jackknife drops 1/n of the estimation sounds, and each fit holds out its last sounds for
 early stopping (METHOD.md section 2). Both count sounds, which is a share of the data only
 when the sounds are of similar length, as the paper's clips are. A sound longer than
-twice the median estimation sound is therefore cut into pieces of about the median
-length (:func:`estimation_pieces`), so that a recording with one long sound heard once
+twice the median of the other estimation sounds is therefore cut into pieces
+(:func:`estimation_pieces`), so that a recording with one long sound heard once
 beside short clips (ten minutes of sound and a few seconds) is still split by time rather
 than by sound. Sounds of similar length are not cut: their pieces are the sounds, under
 their own names.
@@ -20,8 +20,10 @@ from ..data.site import SiteData
 
 __all__ = ["Piece", "estimation_pieces", "piece_arrays"]
 
-#: a sound longer than this many times the median estimation sound is cut into pieces
+#: a sound longer than this many times the median of the other estimation sounds is cut
 LONG_SOUND_RATIO = 2.0
+#: pieces are at least this fraction (1 / PIECES) of all the estimation bins
+PIECES = 40
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,17 +45,33 @@ class Piece:
 
 
 def estimation_pieces(site: SiteData) -> list[Piece]:
-    """The estimation sounds, long ones cut into pieces (see the module's text), in order."""
+    """The estimation sounds, long ones cut into pieces, in order.
+
+    A sound longer than :data:`LONG_SOUND_RATIO` times the median of the other estimation
+    sounds is cut into pieces of equal length, at least that median and at least
+    1/:data:`PIECES` of all the estimation bins (so that few pieces start without the
+    sound's history, which the model's first bins of a piece do not see).
+
+    Parameters
+    ----------
+    site : SiteData
+
+    Returns
+    -------
+    list of Piece
+        Whole sounds under their own names; pieces named ``sound[first:stop]``.
+    """
     lengths = {name: site.sound(name).n_bins for name in site.estimation}
-    if not lengths:
-        return []
-    typical = float(np.median(list(lengths.values())))
+    total = sum(lengths.values())
     pieces = []
     for name, n in lengths.items():
+        others = [m for other, m in lengths.items() if other != name]
+        typical = float(np.median(others)) if others else float(n)
         if n <= LONG_SOUND_RATIO * typical:
             pieces.append(Piece(name, name, 0, n))
             continue
-        bounds = np.round(np.linspace(0, n, int(round(n / typical)) + 1)).astype(int)
+        size = max(typical, total / PIECES)
+        bounds = np.round(np.linspace(0, n, max(2, int(round(n / size))) + 1)).astype(int)
         pieces += [Piece(f"{name}[{a}:{b}]", name, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
     return pieces
 
