@@ -206,14 +206,18 @@ class NameIndex(Generic[T]):
         """How many different names matched nothing."""
         return len(self._missed)
 
-    def get(self, name: Any) -> T | None:
-        """The object ``name`` designates, or None (then counted in :attr:`n_unmatched`)."""
+    def peek(self, name: Any) -> T | None:
+        """The object ``name`` designates, or None, without counting it as unmatched."""
         text = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
         found = self._exact.get(text)
         if found is None:
             found = self._exact.get(text.strip().lstrip("/"))
-        if found is None:
-            found = self._by_key.get(name_key(text))
+        return found if found is not None else self._by_key.get(name_key(text))
+
+    def get(self, name: Any) -> T | None:
+        """The object ``name`` designates, or None (then counted in :attr:`n_unmatched`)."""
+        text = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+        found = self.peek(text)
         if found is not None:
             self.n_matched += 1
         elif text not in self._missed:

@@ -62,6 +62,7 @@ class RowRef:
     object_id: str = ""
     idx_start: int | None = None
     count: int | None = None
+    others: tuple[str, ...] = ()  # the row's other values in a ragged column (tags)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +124,9 @@ def row_refs(table: Any, column: str) -> list[RowRef]:
         begins = np.concatenate(([0], ends[:-1]))
         lists = [values[b:e] for b, e in zip(begins, ends, strict=True)]
         firsts = _telling(lists)
+        if not is_region(col.target) and not is_ts_reference(col):
+            return [RowRef(_text(v), others=tuple(_text(o) for o in values if o is not v))
+                    for v, values in zip(firsts[:n], lists[:n], strict=True)]
     else:
         firsts = list(col.data[:])
     region = col.target if isinstance(col, VectorIndex) else col
@@ -136,7 +140,8 @@ def row_refs(table: Any, column: str) -> list[RowRef]:
 def _telling(lists: list[list[Any]]) -> list[Any]:
     """One value per row of a ragged column: its first value that not every row holds
     (tags ``["sound", "clip03"]`` give ``"clip03"``), else its first; None when empty."""
-    common = set.intersection(*(set(map(_text, values)) for values in lists)) if len(lists) > 1 else set()
+    held = [set(map(_text, values)) for values in lists if values]
+    common = set.intersection(*held) if len(held) > 1 else set()
     return [next((v for v in values if _text(v) not in common), values[0]) if values else None
             for values in lists]
 
@@ -243,6 +248,15 @@ def _label(series: SoundSeries, first: int, count: int) -> str:
     return series.name if (first, count) == (0, series.n_samples) else f"{series.name}@{first}+{count}"
 
 
+def _naming(ref: RowRef, index: NameIndex[SoundSeries]) -> str:
+    """The value of a row that names a sound: its key, or the one of its other values (tags)
+    that names a sound when the key does not; the key when none or several do."""
+    if not ref.others or index.peek(ref.key) is not None:
+        return ref.key
+    naming = {index.peek(v).path: v for v in ref.others if index.peek(v) is not None}  # type: ignore[union-attr]
+    return next(iter(naming.values())) if len(naming) == 1 else ref.key
+
+
 def template_rows(
     info: TableInfo, column: str, sounds: tuple[SoundSeries, ...], name: str, strict: bool = False
 ) -> RowsRead:
@@ -266,7 +280,7 @@ def template_rows(
     for row, ref in enumerate(refs):
         if baseline[row]:
             continue
-        series = by_id.get(ref.object_id) if ref.object_id else index.get(ref.key)
+        series = by_id.get(ref.object_id) if ref.object_id else index.get(_naming(ref, index))
         if series is not None:
             matched.append((row, series, ref))
         elif strict:
