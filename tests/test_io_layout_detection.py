@@ -191,15 +191,15 @@ def test_a_region_column_names_what_its_rows_name_not_its_row_numbers(tmp_path, 
     assert [p.sound for p in pres] == [str(s + 1) for s in _order()]
 
 
-def _trials_with_onsets(onsets: np.ndarray) -> NWBFile:
-    """Trials beginning 0.2 s before their sound, whose own onset is a column of its own."""
+def _trials_with_onsets(onsets: np.ndarray, lead: float = 0.2) -> NWBFile:
+    """Trials beginning ``lead`` s before their sound, whose own onset is a column of its own."""
     nwb = mock_NWBFile()
     for k, wave in enumerate(_waves(6)):
         nwb.add_stimulus_template(TimeSeries(name=f"clip{k}", data=wave, unit="Pa", rate=RATE))
     nwb.add_trial_column("stimulus", "clip played")
     nwb.add_trial_column("stimulus_onset_time", "onset of the sound, s")
     for sound, onset in zip(_order(), onsets, strict=True):
-        nwb.add_trial(start_time=onset - 0.2, stop_time=onset + DUR + 0.2, stimulus=f"clip{sound}",
+        nwb.add_trial(start_time=onset - lead, stop_time=onset + DUR + 0.2, stimulus=f"clip{sound}",
                       stimulus_onset_time=onset)
     _units(nwb, 11.0)
     return nwb
@@ -217,6 +217,9 @@ def test_a_trial_s_sound_onset_column_gives_the_onsets(tmp_path):
         read_site(path, reader=ReaderParams(onset_column="nope"))
     with pytest.raises(InvalidDataError, match="column 'stimulus' holds no times"):
         read_site(path, reader=ReaderParams(onset_column="stimulus"))
+    with pytest.raises(InvalidDataError, match=r"sound onsets \(column 'stimulus_onset_time'\) before the "
+                                               "row's start_time"):
+        _locate(_trials_with_onsets(onsets, lead=-0.1), tmp_path, name="early.nwb")
 
 
 def test_a_sound_column_naming_no_template_is_quoted_in_the_refusal(tmp_path):

@@ -147,8 +147,9 @@ def _telling(lists: list[list[Any]]) -> list[Any]:
 
 
 def _region_column(target: Any) -> str:
-    """The column of a referenced table that names its sounds ('' when none does)."""
-    lower = {c.lower(): c for c in target.colnames}
+    """The column of a referenced table that names its sounds ('' when none does); never a
+    region into a further table (which could lead back to this one)."""
+    lower = {c.lower(): c for c in target.colnames if not is_region(target[c])}
     for wanted in (*NAME_COLUMNS, "name", "label", "path"):
         if wanted in lower:
             return lower[wanted]
@@ -233,8 +234,17 @@ def row_times(info: TableInfo, rows: np.ndarray, name: str) -> tuple[np.ndarray,
         bad = np.union1d(bad, np.flatnonzero(used & ~np.isfinite(stop)))
     if bad.size:
         raise InvalidDataError(
-            f"{name}: {info.path} rows {format_rows(bad.tolist())} have NaN/inf times or stop before start"
+            f"{name}: {info.path} rows {format_rows(bad.tolist())} have NaN/inf times in column "
+            f"{info.onset!r}{f' or {info.stop!r}' if info.stop else ''}, or stop before their onset"
         )
+    if info.onset_note() and "start_time" in info.columns:  # a sound onset beside the row's start
+        begin = np.asarray(info.table["start_time"].data[:], dtype=np.float64)
+        outside = np.flatnonzero(used & (start < begin))
+        if outside.size:
+            raise InvalidDataError(
+                f"{name}: {info.path} rows {format_rows(outside.tolist())} have sound onsets (column "
+                f"{info.onset!r}) before the row's start_time: onsets relative to the row, or in ms? "
+                "(choose the onset column with reader.onset_column)")
     return start, stop
 
 
