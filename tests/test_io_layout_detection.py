@@ -359,6 +359,9 @@ def test_track_timestamps_are_checked_over_the_whole_track(tmp_path):
     clock = RATE * (1 + 2e-4)  # a sound card's clock, slightly fast: evenly spaced all the same
     _, layout = _locate(_timed_track(np.arange(n) / clock), tmp_path, name="even.nwb")
     assert layout.presentations[0].series.rate == pytest.approx(clock, rel=1e-9)
+    rounded = np.round(np.arange(n) / RATE, 6)  # stored to the microsecond: 1.6% of a step
+    _, layout = _locate(_timed_track(rounded), tmp_path, name="rounded.nwb")
+    assert layout.presentations[0].series.rate == pytest.approx(RATE, rel=1e-6)
     gap = np.arange(n) / RATE
     gap[int(7.0 * RATE):] += 0.4  # recording paused for 0.4 s at 7 s
     with pytest.raises(InvalidDataError, match="speaker has no sample rate .* not evenly spaced"):

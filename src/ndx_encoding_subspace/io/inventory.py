@@ -184,7 +184,8 @@ def _shape(data: Any) -> tuple[int, ...]:
 def _rate_and_start(series: Any) -> tuple[float | None, float]:
     """Sample rate and start of a series: its ``rate``, or its timestamps when they are
     evenly spaced over the whole series (rate None otherwise: a gap or dropped samples
-    anywhere would shift every later sample)."""
+    anywhere would shift every later sample). Timestamps rounded to the microsecond or
+    jittered by a fraction of a sample are evenly spaced."""
     if series.rate is not None:
         return float(series.rate), float(series.starting_time or 0.0)
     ts = series.timestamps
@@ -195,17 +196,15 @@ def _rate_and_start(series: Any) -> tuple[float | None, float]:
         return None, float(head[0])
     steps = np.diff(head)
     step = float(np.median(steps))
-    if not (step > 0 and np.all(np.abs(steps - step) <= 1e-3 * step)):
+    if not (step > 0 and np.all(np.abs(steps - step) <= 0.25 * step)):
         return None, float(head[0])
-    if len(ts) == len(head):
-        return 1.0 / step, float(head[0])
     return _whole_rate(ts, step), float(head[0])
 
 
 def _whole_rate(ts: Any, step: float) -> float | None:
     """The rate of timestamps evenly spaced from the first to the last, checked at points
-    along the series (None when one lies off that line by more than two samples or 1 ms,
-    or when the rate differs from that of the first samples by more than 0.1%)."""
+    along the series: None when one lies off that line by more than the larger of two
+    samples and 1 ms (a gap, or samples dropped), else the rate of the whole span."""
     n = len(ts)
     picks = np.unique(np.linspace(0, n - 1, 65).round().astype(np.int64))
     data = ts if hasattr(ts, "dtype") else np.asarray(ts)  # h5py and numpy take a list of indices
@@ -215,7 +214,7 @@ def _whole_rate(ts: Any, step: float) -> float | None:
         return None
     rate = (n - 1) / span
     off = np.abs(points - (points[0] + picks / rate))
-    if not np.all(np.isfinite(off)) or off.max() > max(2.0 * step, 1e-3) or abs(rate * step - 1.0) > 1e-3:
+    if not np.all(np.isfinite(off)) or off.max() > max(2.0 * step, 1e-3):
         return None
     return float(rate)
 
