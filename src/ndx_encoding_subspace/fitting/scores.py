@@ -252,9 +252,19 @@ def score_model(
 
 
 def r2_ratio(r_subspace: np.ndarray, r_cnn: np.ndarray) -> np.ndarray:
-    """Per unit, how much of the CNN's explained variance the subspace model keeps:
-    ``(r_subspace / r_cnn)^2`` with the sign of ``r_subspace`` (a subspace model that
-    predicts against the data counts negative), NaN where ``r_cnn <= 0`` or either r is NaN.
+    """Per unit, how much of the CNN's explained variance the subspace model keeps.
+
+    Parameters
+    ----------
+    r_subspace, r_cnn : array_like
+        Correlation of each unit's subspace model and CNN with the validation PSTH.
+
+    Returns
+    -------
+    ndarray
+        ``(r_subspace / r_cnn)^2`` with the sign of ``r_subspace`` (a subspace model that
+        predicts against the data counts negative); NaN where ``r_cnn <= 0`` or either r
+        is NaN.
     """
     r_subspace, r_cnn = np.asarray(r_subspace, dtype=np.float64), np.asarray(r_cnn, dtype=np.float64)
     ok = np.isfinite(r_subspace) & np.isfinite(r_cnn) & (r_cnn > 0)

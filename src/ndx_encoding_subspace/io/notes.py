@@ -28,7 +28,7 @@ def layout_notes(layout: Layout, start: float) -> list[str]:
     (:func:`~.site_reader.sample_scale`)."""
     notes = []
     zero = sorted({p.series.path for p in layout.presentations
-                   if float(getattr(p.series.series, "conversion", 1.0)) == 0.0})
+                   if getattr(p.series.series, "conversion", 1.0) == 0})
     if zero:
         notes.append(f"{listing(zero, shown=3)}: conversion 0 would make every sample 0; read with "
                      "conversion 1")

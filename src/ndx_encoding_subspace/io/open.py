@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import os
 import re
@@ -320,7 +321,13 @@ def _h5_open_error(name: str, head: bytes, size: int, err: Exception) -> str:
 
 
 def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a local file's bytes."""
+    """Hex SHA-256 of a local file's bytes (computed once per file, size and time)."""
+    stat = os.stat(path)
+    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 22), b""):

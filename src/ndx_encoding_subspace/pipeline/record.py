@@ -149,6 +149,7 @@ class Tracker:
         write_text(self.out / RECORD, json.dumps(body, indent=1) + "\n")
 
     def close(self) -> None:
+        """Close the progress bar."""
         if self.bar is not None:
             self.bar.close()
 
