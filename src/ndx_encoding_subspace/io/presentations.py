@@ -4,7 +4,7 @@ The layouts (:mod:`~ndx_encoding_subspace.io.layouts`) decide which table and co
 read; this module turns the rows into :class:`~ndx_encoding_subspace.io.inventory.Presentation`
 objects:
 
-* :func:`row_refs` -- what each row names (text, or a TimeSeriesReferenceVectorData entry);
+* :func:`~.rows.row_refs` -- what each row names (:mod:`.rows`);
 * :func:`baseline_mask` -- rows where no sound played: an empty, ``none``, NaN or
   ``baseline`` name, or a flag column (``is_stimulus``, ``*baseline*``, ``trial_type``...);
 * :func:`row_times` -- onset and end of each row (the end may be missing: NaN);
@@ -18,15 +18,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from hdmf.common import VectorIndex
 
 from ..errors import InvalidDataError
-from .inventory import Presentation, SoundSeries, TableInfo, is_region, is_ts_reference
+from .inventory import Presentation, SoundSeries, TableInfo, is_ts_reference
 from .names import (
-    NAME_COLUMNS,
     STIMULUS_FLAG_COLUMNS,
     TYPE_COLUMNS,
     NameIndex,
@@ -34,6 +32,7 @@ from .names import (
     is_baseline_value,
     name_key,
 )
+from .rows import RowRef, row_refs
 from .storage import check_whole
 
 __all__ = [
@@ -52,17 +51,6 @@ __all__ = [
 
 #: Presentations may overlap by this much (s) before they are refused: rounding of times.
 OVERLAP_TOLERANCE_S = 1e-3
-
-
-@dataclasses.dataclass(frozen=True)
-class RowRef:
-    """What one row names: a sound name as written, or a reference into a series."""
-
-    key: str  # sound name or object path given by the row ('' = none)
-    object_id: str = ""
-    idx_start: int | None = None
-    count: int | None = None
-    others: tuple[str, ...] = ()  # the row's other values in a ragged column (tags)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,86 +78,6 @@ class RowsRead:
     unmatched: list[str] = dataclasses.field(default_factory=list)
     n_unmatched: int = 0
     skipped: list[int] = dataclasses.field(default_factory=list)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return str(value)
-
-
-def _ref(value: Any) -> RowRef:
-    """A RowRef of one TimeSeriesReference (a namedtuple in memory, a record read from file)."""
-    if value is None:
-        return RowRef("")
-    idx_start, count, series = value[0], value[1], value[2]
-    if series is None or int(idx_start) < 0:
-        return RowRef("")
-    return RowRef(series.name, series.object_id, int(idx_start), int(count))
-
-
-def row_refs(table: Any, column: str) -> list[RowRef]:
-    """What each row of ``table`` names in ``column`` (each column read in one go).
-
-    A DynamicTableRegion column names rows of another table: each row names what that
-    row of the other table names (:func:`_region_column`), never its row number.
-    """
-    col = table[column]
-    n = len(table)
-    if isinstance(col, VectorIndex):
-        ends = np.asarray(col.data[:], dtype=np.int64)
-        values = list(col.target.data[:]) if len(ends) and ends[-1] else []
-        begins = np.concatenate(([0], ends[:-1]))
-        lists = [values[b:e] for b, e in zip(begins, ends, strict=True)]
-        firsts = _telling(lists)
-        if not is_region(col.target) and not is_ts_reference(col):
-            return [RowRef(_text(v), others=tuple(_text(o) for o in values if o is not v))
-                    for v, values in zip(firsts[:n], lists[:n], strict=True)]
-    else:
-        firsts = list(col.data[:])
-    region = col.target if isinstance(col, VectorIndex) else col
-    if is_region(region):
-        return _region_refs(region.table, firsts[:n])
-    if is_ts_reference(col):
-        return [_ref(v) for v in firsts[:n]]
-    return [RowRef(_text(v)) for v in firsts[:n]]
-
-
-def _telling(lists: list[list[Any]]) -> list[Any]:
-    """One value per row of a ragged column: its first value that not every row holds
-    (tags ``["sound", "clip03"]`` give ``"clip03"``), else its first; None when empty."""
-    held = [set(map(_text, values)) for values in lists if values]
-    common = set.intersection(*held) if len(held) > 1 else set()
-    return [next((v for v in values if _text(v) not in common), values[0]) if values else None
-            for values in lists]
-
-
-def _region_column(target: Any) -> str:
-    """The column of a referenced table that names its sounds ('' when none does); never a
-    region into a further table (which could lead back to this one)."""
-    lower = {c.lower(): c for c in target.colnames if not is_region(target[c])}
-    for wanted in (*NAME_COLUMNS, "name", "label", "path"):
-        if wanted in lower:
-            return lower[wanted]
-    for c in target.colnames:
-        if is_ts_reference(target[c]):
-            return c
-    return next((c for c in target.colnames if not isinstance(target[c], VectorIndex)
-                 and getattr(getattr(target[c], "data", None), "dtype", np.dtype(float)).kind in "OSU"), "")
-
-
-def _region_refs(target: Any, rows: list[Any]) -> list[RowRef]:
-    """What each row of ``target`` given by ``rows`` names (a row number outside it names
-    ``"row N of TABLE"``, which matches no sound)."""
-    column = _region_column(target)
-    named = row_refs(target, column) if column else []
-    out = []
-    for row in rows:
-        k = int(row) if row is not None else -1
-        out.append(named[k] if 0 <= k < len(named) else RowRef(f"row {k} of {target.name}"))
-    return out
 
 
 def _flags(values: np.ndarray) -> np.ndarray | None:

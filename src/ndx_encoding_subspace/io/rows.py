@@ -1,0 +1,115 @@
+"""What each row of a table names: a sound's name, a reference into a series, the rows of
+a table of stimuli, or one of its tags.
+
+* :class:`RowRef` -- one row's reading;
+* :func:`row_refs` -- every row of a column read in one go: text; TimeSeriesReferenceVectorData
+  entries; a DynamicTableRegion (what the rows of its table name, never their numbers);
+  ragged text such as ``tags`` (the tag that not every row holds, the others kept to match
+  against the sounds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+from hdmf.common import VectorIndex
+
+from .inventory import is_region, is_ts_reference
+from .names import NAME_COLUMNS
+
+__all__ = ["RowRef", "row_refs", "text_of"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RowRef:
+    """What one row names: a sound name as written, or a reference into a series."""
+
+    key: str  # sound name or object path given by the row ('' = none)
+    object_id: str = ""
+    idx_start: int | None = None
+    count: int | None = None
+    others: tuple[str, ...] = ()  # the row's other values in a ragged column (tags)
+
+
+def text_of(value: Any) -> str:
+    """A cell as text ('' for None and NaN)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def _ref(value: Any) -> RowRef:
+    """A RowRef of one TimeSeriesReference (a namedtuple in memory, a record read from file)."""
+    if value is None:
+        return RowRef("")
+    idx_start, count, series = value[0], value[1], value[2]
+    if series is None or int(idx_start) < 0:
+        return RowRef("")
+    return RowRef(series.name, series.object_id, int(idx_start), int(count))
+
+
+def row_refs(table: Any, column: str) -> list[RowRef]:
+    """What each row of ``table`` names in ``column`` (each column read in one go).
+
+    A DynamicTableRegion column names rows of another table: each row names what that
+    row of the other table names (:func:`_region_column`), never its row number.
+    """
+    col = table[column]
+    n = len(table)
+    if isinstance(col, VectorIndex):
+        ends = np.asarray(col.data[:], dtype=np.int64)
+        values = list(col.target.data[:]) if len(ends) and ends[-1] else []
+        begins = np.concatenate(([0], ends[:-1]))
+        lists = [values[b:e] for b, e in zip(begins, ends, strict=True)]
+        firsts = _telling(lists)
+        if not is_region(col.target) and not is_ts_reference(col):
+            return [RowRef(text_of(v), others=tuple(text_of(o) for o in values if o is not v))
+                    for v, values in zip(firsts[:n], lists[:n], strict=True)]
+    else:
+        firsts = list(col.data[:])
+    region = col.target if isinstance(col, VectorIndex) else col
+    if is_region(region):
+        return _region_refs(region.table, firsts[:n])
+    if is_ts_reference(col):
+        return [_ref(v) for v in firsts[:n]]
+    return [RowRef(text_of(v)) for v in firsts[:n]]
+
+
+def _telling(lists: list[list[Any]]) -> list[Any]:
+    """One value per row of a ragged column: its first value that not every row holds
+    (tags ``["sound", "clip03"]`` give ``"clip03"``), else its first; None when empty."""
+    held = [set(map(text_of, values)) for values in lists if values]
+    common = set.intersection(*held) if len(held) > 1 else set()
+    return [next((v for v in values if text_of(v) not in common), values[0]) if values else None
+            for values in lists]
+
+
+def _region_column(target: Any) -> str:
+    """The column of a referenced table that names its sounds ('' when none does); never a
+    region into a further table (which could lead back to this one)."""
+    lower = {c.lower(): c for c in target.colnames if not is_region(target[c])}
+    for wanted in (*NAME_COLUMNS, "name", "label", "path"):
+        if wanted in lower:
+            return lower[wanted]
+    for c in target.colnames:
+        if is_ts_reference(target[c]):
+            return c
+    return next((c for c in target.colnames if not isinstance(target[c], VectorIndex)
+                 and getattr(getattr(target[c], "data", None), "dtype", np.dtype(float)).kind in "OSU"), "")
+
+
+def _region_refs(target: Any, rows: list[Any]) -> list[RowRef]:
+    """What each row of ``target`` given by ``rows`` names (a row number outside it names
+    ``"row N of TABLE"``, which matches no sound)."""
+    column = _region_column(target)
+    named = row_refs(target, column) if column else []
+    out = []
+    for row in rows:
+        k = int(row) if row is not None else -1
+        out.append(named[k] if 0 <= k < len(named) else RowRef(f"row {k} of {target.name}"))
+    return out
