@@ -83,7 +83,8 @@ def test_names_the_folder_lacks_are_left_out_and_named(site: LayoutSite, tmp_pat
         read = read_site(site.path, reader=ReaderParams(sound_folder=str(folder)))
     assert len(read.sounds) == site.n_sounds - 1
     said = " ".join(str(w.message) for w in caught)
-    assert "name no sound of the file and are left out" in said and missing.stem in said, said
+    assert "name no sound of the file nor of reader.sound_folder and are left out" in said, said
+    assert missing.stem in said
 
 
 def test_an_8_bit_file_is_read_around_its_midpoint(site: LayoutSite, tmp_path: Path):
@@ -135,7 +136,7 @@ def test_files_that_cannot_serve_are_left_out_and_named_not_fatal(site: LayoutSi
     (twice / "README.wav").write_bytes(b"not audio")  # named by no table: harmless
     said = _left_out(site, twice, "SOUND_00.WAV (one of 2 sound files of this name",
                      "README.wav: not a readable WAV file")
-    assert "name no sound of the file and are left out: 'stimuli/sound_00.wav'" in said, said
+    assert "nor of reader.sound_folder and are left out: 'stimuli/sound_00.wav'" in said, said
     damaged = tmp_path / "damaged"
     shutil.copytree(_folder(site), damaged)
     whole = (_folder(site) / "stimuli" / "sound_02.wav").read_bytes()

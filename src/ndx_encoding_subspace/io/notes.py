@@ -17,6 +17,7 @@ from ..data.site import Sound
 from .locate import Layout
 from .names import listing
 from .reader_params import ReaderParams
+from .sound_files import KIND as FILE
 from .units import UnitSpikes
 
 __all__ = ["layout_notes", "unit_notes", "spike_notes"]
@@ -40,7 +41,9 @@ def layout_notes(layout: Layout, start: float) -> list[str]:
                      "around their midpoint 128")
     if layout.unmatched_count:
         more = layout.unmatched_count - len(layout.unmatched)
-        notes.append(f"{layout.unmatched_count} presentation(s) name no sound of the file and are left out: "
+        folder = any(s.neurodata_type == FILE for s in layout.sounds)
+        where = "the file nor of reader.sound_folder" if folder else "the file"
+        notes.append(f"{layout.unmatched_count} presentation(s) name no sound of {where} and are left out: "
                      f"{', '.join(map(repr, layout.unmatched))}{f' and {more} more' if more else ''}")
     early = [p for p in layout.presentations if p.start < start]
     if early:
