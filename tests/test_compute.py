@@ -177,12 +177,19 @@ def test_thread_count_does_not_change_the_fingerprint():
     assert pipeline.config_fingerprint(PipelineConfig(training={"max_epochs": 7}), identity) != base
 
 
-def test_new_parameters_at_their_defaults_keep_earlier_results_complete():
+def test_new_parameters_at_their_defaults_keep_earlier_results_complete(tmp_path):
     # the fingerprint of the defaults as earlier releases computed it: a parameter added
     # since must be left out at the value that does what they did (run.ADDED_LATER), or
     # every results file made before it would count as made with other parameters
     identity = {"path": "/data/site.nwb", "sha256": "0" * 64}
     assert pipeline.config_fingerprint(PipelineConfig(), identity) == "c23f3b56c340f07d"
+    # a file read as earlier releases read it brings no new field into its identity
+    from ndx_encoding_subspace.io import read_site
+    from ndx_encoding_subspace.pipeline.run import _identity
+    from ndx_encoding_subspace.testing.files import mock_site, write_nwb
+
+    site = read_site(write_nwb(mock_site(n_units=2, n_sounds=4, seed=1).nwbfile, tmp_path / "plain.nwb"))
+    assert set(_identity(site)) == {"path", "sha256", "name"}
 
 
 # --- pipeline and dask engine -------------------------------------------------------

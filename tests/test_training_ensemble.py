@@ -79,6 +79,9 @@ def test_a_long_sound_is_split_by_time_not_dropped_whole():
                    ("s0", "long"), ("s4",))
     cut = estimation_pieces(two)
     assert [p.name for p in cut[:3]] == ["s0", "long[0:120]", "long[120:240]"] and len(cut) == 11
+    from ndx_encoding_subspace.pipeline.run import _identity
+
+    assert _identity(site)["pieces"] == 10 and "pieces" not in _identity(_site(n_est=4))
     arrays = piece_arrays(site, pieces)
     np.testing.assert_array_equal(np.concatenate([arrays[p.name][0] for p in pieces[4:]]), x)
     ens = fit_ensemble(site, _make, TRAIN.replace(max_epochs=1), EnsembleParams(n_jackknife=4, n_init=1))

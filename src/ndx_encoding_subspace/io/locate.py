@@ -64,6 +64,8 @@ class Layout:
         Every object of the file the reader leaves unused, as ``path (type)``.
     notes : tuple of str
         Baseline rows skipped, repeats found by hashing, fixed segments...
+    onset : str
+        The table's column of the onsets ('' without a table).
     """
 
     kind: str
@@ -78,6 +80,7 @@ class Layout:
     unused: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     n_unmatched: int = 0
+    onset: str = ""
 
     @property
     def unmatched_count(self) -> int:
@@ -252,4 +255,5 @@ def locate(nwbfile: Any, name: str, params: ReaderParams | None = None) -> Layou
         n_unmatched=max(found.n_unmatched, len(found.unmatched)),
         unused=_unused(inv, paths),
         notes=found.notes,
+        onset=found.onset,
     )

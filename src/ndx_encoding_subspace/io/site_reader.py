@@ -38,7 +38,7 @@ from ..data.site import SiteData, Sound
 from ..data.spectrogram import SpectrogramParams, filterbank_frequencies, minmax_scale, spectrogram
 from ..errors import ConfigError, InvalidDataError
 from .locate import Layout, Presentation, locate
-from .names import listing
+from .names import ONSET_COLUMNS, listing
 from .notes import layout_notes, spike_notes, unit_notes
 from .open import OpenedNWB, file_sha256, open_nwb
 from .presentations import format_rows
@@ -50,7 +50,7 @@ from .units import bin_counts, read_units, recording_span
 if TYPE_CHECKING:
     from ..data.celltype import CellTypeParams
 
-__all__ = ["read_site", "build_site", "split_sounds", "read_waveform"]
+__all__ = ["read_site", "build_site", "split_sounds", "read_waveform", "reading_rules"]
 
 
 def read_site(
@@ -204,6 +204,22 @@ def split_sounds(
     return tuple(order[:-n_val]), tuple(order[-n_val:]), "last fraction"
 
 
+def reading_rules(layout: Layout, reader: ReaderParams) -> list[str]:
+    """The rules of reading, added since the first release, that this layout needed (none
+    for a file that earlier releases read the same way): the site's results made before
+    them are then made again."""
+    rules = []
+    if layout.onset and layout.onset not in ONSET_COLUMNS:
+        rules.append(f"onsets:{layout.onset}")
+    if any(getattr(p.series.series.data, "dtype", None) == np.uint8 for p in layout.presentations):
+        rules.append("uint8-centred")
+    if layout.kind == "segments" and layout.presentations:
+        last = layout.presentations[-1]
+        if last.series.rate and last.n_samples > reader.segment_s * last.series.rate + 1:
+            rules.append("segment-tail-joined")
+    return rules
+
+
 def _split(order: Sequence[str], repeats: dict[str, int], reader: ReaderParams,
            label: str) -> tuple[tuple[str, ...], tuple[str, ...], str]:
     """:func:`split_sounds`, with a warning naming the validation sounds when every sound is
@@ -332,6 +348,8 @@ def build_site(
         "reader": reader.to_dict(),
         "spectrogram": spec_params.to_dict(),
     }
+    if rules := reading_rules(layout, reader):  # read otherwise than earlier: part of the input's identity
+        source["rules"] = rules
     if reader.sound_folder:  # the sounds' identity, wherever the folder lies
         source["sound_files"] = {s.name: file_sha256(s.path) for s in layout.sounds
                                  if s.neurodata_type == FILE}

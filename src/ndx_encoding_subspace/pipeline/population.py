@@ -144,7 +144,7 @@ def site_ensembles(ensembles: Mapping[str, Ensemble], sites: Mapping[str, Any], 
 
 
 def _identity(site: SiteData) -> dict[str, Any]:
-    keep = ("path", "sha256", "url", "dandiset", "version", "asset_id", "asset_path", "sound_files")
+    keep = ("path", "sha256", "url", "dandiset", "version", "asset_id", "asset_path", "sound_files", "rules")
     return {k: site.source[k] for k in keep if k in site.source}
 
 

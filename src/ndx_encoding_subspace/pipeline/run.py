@@ -28,6 +28,7 @@ from ..atomic import write_text
 from ..compute import thread_limits
 from ..data.site import SiteData
 from ..errors import ConfigError, ResultsError
+from ..fitting.pieces import estimation_pieces
 from ..fitting.scores import r2_ratio
 from ..params import VOLATILE_NAMES, VOLATILE_SECTIONS
 from ..results.files import file_stem, results_path
@@ -96,8 +97,12 @@ def config_fingerprint(config: PipelineConfig, identity: dict[str, Any]) -> str:
 
 def _identity(site: SiteData) -> dict[str, Any]:
     keep = ("path", "sha256", "url", "dandiset", "version", "asset_id", "asset_path", "name",
-            "sound_files")
-    return {k: site.source[k] for k in keep if k in site.source}
+            "sound_files", "rules")
+    identity = {k: site.source[k] for k in keep if k in site.source}
+    cut = [p.name for p in estimation_pieces(site) if p.name != p.sound]
+    if cut:  # long sounds split by time (since 0.2.0): fitted otherwise than before
+        identity["pieces"] = len(cut)
+    return identity
 
 
 def _finite(values: Any, statistic: Any) -> float:

@@ -45,6 +45,8 @@ class Candidate:
         How many different names matched no sound.
     notes : tuple of str
         Anything else worth saying: baseline rows skipped, repeats found by hashing...
+    onset : str
+        The table's column of the onsets ('' without a table).
     """
 
     kind: str
@@ -56,6 +58,7 @@ class Candidate:
     unmatched: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     n_unmatched: int = 0
+    onset: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

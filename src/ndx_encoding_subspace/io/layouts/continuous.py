@@ -117,4 +117,5 @@ def detect(ctx: Context) -> Candidate | str:
         )
     if not info.stop:
         notes.append(f"{info.path} has no stop column: each segment ends at the next row's onset")
-    return Candidate(KIND, reason, (track,), info.path, column, tuple(pres), (), tuple(notes))
+    return Candidate(KIND, reason, (track,), info.path, column, tuple(pres), (), tuple(notes),
+                     onset=info.onset)

@@ -111,4 +111,5 @@ def detect(ctx: Context) -> Candidate | str:
         tuple(read.unmatched),
         tuple(notes),
         n_unmatched=read.n_unmatched,
+        onset=info.onset,
     )
