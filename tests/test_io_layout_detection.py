@@ -242,32 +242,23 @@ def test_a_sound_column_naming_no_template_is_quoted_in_the_refusal(tmp_path):
                          "reader.presentations")
 
 
-@pytest.mark.parametrize("tags", [lambda name: [name], lambda name: ["sound", name, "70 dB"],
-                                  lambda name: ["left" if name[-1] in "02" else "right", name]])
-def test_the_tags_of_epochs_name_the_sounds(tmp_path, tags):
+@pytest.mark.parametrize(("tags", "baseline"), [
+    (lambda name: [name], False),
+    (lambda name: ["sound", name, "70 dB"], False),
+    (lambda name: ["left" if name[-1] in "02" else "right", name], False),
+    (lambda name: ["stimulus", name], True),  # between baseline epochs tagged ["baseline"]
+])
+def test_the_tags_of_epochs_name_the_sounds(tmp_path, tags, baseline):
     nwb = mock_NWBFile()
     for k, wave in enumerate(_waves(6)):
         nwb.add_stimulus_template(TimeSeries(name=f"clip{k}", data=wave, unit="Pa", rate=RATE))
     for sound, start in zip(_order(), _starts(10), strict=True):
+        if baseline:
+            nwb.add_epoch(start_time=float(start) - 0.1, stop_time=float(start), tags=["baseline"])
         nwb.add_epoch(start_time=float(start), stop_time=float(start + DUR), tags=tags(f"clip{sound}"))
     _units(nwb, 6.0)
     _, layout = _locate(nwb, tmp_path)
     assert (layout.kind, layout.table, layout.column) == ("templates", "intervals/epochs", "tags")
-    played = sorted(layout.presentations, key=lambda p: p.start)
-    assert [p.sound for p in played] == [f"clip{s}" for s in _order()]
-
-
-def test_tags_of_stimulus_and_baseline_epochs_name_the_sounds(tmp_path):
-    nwb = mock_NWBFile()
-    for k, wave in enumerate(_waves(6)):
-        nwb.add_stimulus_template(TimeSeries(name=f"clip{k}", data=wave, unit="Pa", rate=RATE))
-    for sound, start in zip(_order(), _starts(10), strict=True):
-        nwb.add_epoch(start_time=float(start) - 0.1, stop_time=float(start), tags=["baseline"])
-        nwb.add_epoch(start_time=float(start), stop_time=float(start + DUR),
-                      tags=["stimulus", f"clip{sound}"])
-    _units(nwb, 6.0)
-    _, layout = _locate(nwb, tmp_path)
-    assert (layout.kind, layout.column) == ("templates", "tags")
     played = sorted(layout.presentations, key=lambda p: p.start)
     assert [p.sound for p in played] == [f"clip{s}" for s in _order()]
 
