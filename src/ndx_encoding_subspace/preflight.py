@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import ConfigError, NotNWBError, ResultsError
+from .inputs import is_zarr_store
 
 __all__ = ["is_remote", "local_nwb", "results_file", "results_folder"]
 
@@ -20,13 +21,15 @@ def is_remote(source: str) -> bool:
 
 
 def local_nwb(path: str | Path, label: str | None = None) -> Path:
-    """``path`` as a local file; :class:`NotNWBError` when it is missing or not a file."""
+    """``path`` as a local NWB file (a file, or a Zarr store); :class:`NotNWBError` when it
+    is missing or another folder."""
     path = Path(path)
     label = label or str(path)
     if not path.exists():
         raise NotNWBError(f"{label}: file not found")
-    if not path.is_file():
-        raise NotNWBError(f"{label}: not a file")
+    if not path.is_file() and not is_zarr_store(path):
+        raise NotNWBError(f"{label}: a folder, not an NWB file (an NWB file in Zarr is a folder "
+                          "holding a .zgroup file)")
     return path
 
 

@@ -31,12 +31,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..atomic import write_bytes
-from ..errors import ConfigError, RemoteError
+from ..errors import ConfigError, InputError, NotNWBError, RemoteError
 from .dandi_client import (
     API_KEY_ENV,
     api_session,
@@ -44,6 +45,7 @@ from .dandi_client import (
     dandi_client,
     dandi_logs_to_debug,
 )
+from .names import listing
 from .reader_params import ReaderParams
 
 __all__ = [
@@ -169,14 +171,22 @@ def parse_dandi_id(text: str) -> DandiRef:
     return DandiRef(match["id"], match["version"], (match["path"] or "").lstrip("/"))
 
 
+_ZARR_ADVICE = ("is stored as Zarr, which is read from a local copy: download it (dandi download "
+                "<its URL>) and give its folder")
+
+
+def _is_zarr(asset: Any) -> bool:
+    return getattr(asset, "zarr", None) is not None
+
+
 def _asset_record(asset: Any, ref_text: str) -> RemoteAsset:
     meta: dict[str, Any] = {}
     try:
         meta = asset.get_raw_metadata() or {}
     except Exception as err:
         raise RemoteError(f"{ref_text}: cannot read metadata of asset {asset.path!r}: {err}") from None
-    if getattr(asset, "zarr", None) is not None:
-        raise RemoteError(f"{ref_text}: asset {asset.path!r} is a Zarr store, not an NWB (HDF5) file")
+    if _is_zarr(asset):
+        raise NotNWBError(f"{ref_text}: asset {asset.path!r} {_ZARR_ADVICE}")
     dandiset = getattr(asset, "dandiset_id", "")
     version = getattr(asset, "version_id", "")
     name = f"DANDI:{dandiset}@{version}/{asset.path}" if dandiset else f"DANDI asset {asset.path}"
@@ -236,17 +246,23 @@ def list_assets(
                 nwb_only = False
             else:
                 found = list(dandiset.get_assets_with_path_prefix(ref.path, order="path"))
-            records = [_asset_record(a, str(ref)) for a in found]
+            zarr = [a.path for a in found if _is_zarr(a)] if nwb_only else []
+            records = [_asset_record(a, str(ref)) for a in found if not (nwb_only and _is_zarr(a))]
     except NotFoundError as err:
         raise RemoteError(f"{ref}: not found on the DANDI API: {err}") from None
-    except RemoteError:
+    except InputError:  # RemoteError, and an asset that is no NWB file
         raise
     except Exception as err:  # requests / pydantic errors of the client
         raise client_error(err, client, str(ref)) from None
     if nwb_only:
         records = [r for r in records if r.path.endswith(".nwb")]
+    stored = [p for p in zarr if p.lower().endswith(".nwb.zarr")]
+    if stored:
+        warnings.warn(f"{ref}: {listing(stored, shown=3)} left out: an NWB file that {_ZARR_ADVICE}",
+                      stacklevel=2)
     if not records:
-        raise RemoteError(f"{ref}: no NWB asset matches")
+        raise RemoteError(f"{ref}: no NWB asset matches" + (" (only NWB files stored as Zarr, left "
+                                                           "out as said)" if stored else ""))
     return sorted(records, key=lambda r: r.path)
 
 
@@ -264,7 +280,7 @@ def _asset_from_url(url: str, match: re.Match[str], reader: ReaderParams | None)
             record = _asset_record(asset, url)
     except NotFoundError as err:
         raise RemoteError(f"{url}: not found on the DANDI API: {err}") from None
-    except RemoteError:
+    except InputError:  # RemoteError, and an asset that is no NWB file
         raise
     except Exception as err:
         raise client_error(err, client, url) from None

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
-import hashlib
 import os
 import re
 import shutil
@@ -32,6 +30,8 @@ import h5py
 from pynwb import NWBHDF5IO, NWBFile
 
 from ..errors import AmbiguousInputError, EncodingSubspaceError, InvalidDataError, NotNWBError
+from ..inputs import file_sha256, input_sha256, input_stat, is_zarr_store
+from ..preflight import local_nwb
 from .dandi import API_KEY_ENV, RemoteAsset, download_asset, is_remote, resolve_remote
 from .reader_params import ReaderParams
 
@@ -45,12 +45,14 @@ __all__ = [
     "open_local",
     "open_remote",
     "HDF5_SIGNATURE",
+    "file_sha256",
 ]
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
-#: h5py's wrappers of the HDF5 library: what they raise comes from the library itself
-_HDF5_LIBRARY = re.compile(r"^h5py\.(h5[a-z]*|_errors|_objects|_proxy|_conv)$")
+#: h5py's wrappers of the HDF5 library, and Zarr's and its codecs' modules: what they
+#: raise while reading comes from the stored bytes
+_HDF5_LIBRARY = re.compile(r"^(h5py\.(h5[a-z]*|_errors|_objects|_proxy|_conv)|(zarr|numcodecs)(\..*)?)$")
 
 
 class UnexpectedReadError(RuntimeError):
@@ -195,10 +197,9 @@ def open_nwb(source: Any, *, reader: ReaderParams | None = None) -> OpenedNWB:
 def open_local(path: Path, *, name: str | None = None, provenance: dict | None = None) -> OpenedNWB:
     """Open a local NWB file (see :func:`open_nwb`)."""
     label = name or str(path)
-    if not path.exists():
-        raise NotNWBError(f"{label}: file not found")
-    if not path.is_file():
-        raise NotNWBError(f"{label}: not a file")
+    local_nwb(path, label)
+    if is_zarr_store(path):
+        return _open_zarr(path, label, provenance)
     prov = provenance or {"path": str(path.resolve()), "size": path.stat().st_size,
                           "sha256": file_sha256(path)}
     try:
@@ -210,6 +211,19 @@ def open_local(path: Path, *, name: str | None = None, provenance: dict | None =
                           "anyway") from None
         raise NotNWBError(_h5_open_error(label, _signature(path), path.stat().st_size, err)) from None
     return _open_h5(h5, label, prov)
+
+
+def _open_zarr(path: Path, label: str, provenance: dict | None) -> OpenedNWB:
+    from .zarr_store import read_zarr_nwb
+
+    io, nwbfile = read_zarr_nwb(path, label)
+    try:
+        prov = provenance or {"path": str(path.resolve()), "size": input_stat(path)[0],
+                              "sha256": input_sha256(path), "format": "zarr"}
+    except BaseException:
+        io.close()
+        raise
+    return OpenedNWB(name=label, nwbfile=nwbfile, provenance=prov, _io=io)
 
 
 def open_remote(asset: RemoteAsset, *, reader: ReaderParams | None = None) -> OpenedNWB:
@@ -318,18 +332,3 @@ def _h5_open_error(name: str, head: bytes, size: int, err: Exception) -> str:
     if size == 0:
         return f"{name}: empty file, not an NWB file"
     return f"{name}: not an HDF5 file, so not an NWB file (HDF5 signature missing)"
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a local file's bytes (computed once per file, size and time)."""
-    stat = os.stat(path)
-    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=4096)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -28,7 +28,6 @@ import gc
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,10 +36,11 @@ from ..data.population import smooth_counts
 from ..data.site import SiteData, Sound
 from ..data.spectrogram import SpectrogramParams, filterbank_frequencies, minmax_scale, spectrogram
 from ..errors import ConfigError, InvalidDataError
+from ..inputs import file_sha256, nwb_stem
 from .locate import Layout, Presentation, locate
 from .names import ONSET_COLUMNS, listing
 from .notes import layout_notes, spike_notes, unit_notes
-from .open import OpenedNWB, file_sha256, open_nwb
+from .open import OpenedNWB, open_nwb
 from .presentations import format_rows
 from .reader_params import ReaderParams
 from .sound_files import KIND as FILE
@@ -104,7 +104,7 @@ def read_site(
 
 def _site_name(opened: OpenedNWB) -> str:
     path = str(opened.provenance.get("path", ""))
-    stem = Path(path.split("?", 1)[0].rstrip("/")).stem if path else ""
+    stem = nwb_stem(path.split("?", 1)[0]) if path else ""
     return stem or str(opened.nwbfile.identifier)
 
 

@@ -153,7 +153,7 @@ def folder_identity(folder: str | Path) -> list[tuple[str, str]]:
     (a file edited in place keeps its size and can keep its time). Empty when the folder
     does not exist.
     """
-    from .open import file_sha256
+    from ..inputs import file_sha256
 
     root = Path(folder)
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in WAV_EXTENSIONS and p.is_file())

@@ -28,6 +28,7 @@ import itertools
 import math
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ import numpy as np
 from ..compute import host_memory
 from ..errors import InvalidDataError
 from .inventory import Presentation
+from .zarr_store import is_zarr_array, zarr_gap
 
 __all__ = ["MEMORY_SHARE", "available_memory", "read_bytes", "check_span", "check_demand", "check_whole",
            "unwritten"]
@@ -133,6 +135,11 @@ def check_span(pres: Presentation, name: str, max_sound_s: float, available: int
             f"and computing their spectrogram needs about {_gb(need)}, more than {MEMORY_SHARE:g} of "
             f"the {_gb(free)} of memory available; not read (check the series' shape and rate)"
         )
+    absent = zarr_gap(data, pres.first_sample, pres.first_sample + n)
+    if absent:  # Zarr lets a writer leave out chunks that hold only the fill value
+        warnings.warn(f"{_what(pres, name)}: {absent}; read so, as a writer that leaves out such "
+                      "chunks means them (if the store was copied, check that the copy is complete)",
+                      stacklevel=2)
     gap = unwritten(data, pres.first_sample, n)
     if gap:
         raise InvalidDataError(
@@ -201,12 +208,15 @@ def check_whole(data: Any, what: str, available: int | None = None) -> None:
 def unwritten(data: Any, first: int, count: int, unit: str = "samples") -> str:
     """Why ``unit`` (elements along the first axis: samples, values) ``first`` to
     ``first + count - 1`` of ``data`` would not read as stored ('' when they would, or
-    when ``data`` is not an HDF5 dataset).
+    when ``data`` is neither an HDF5 dataset nor a Zarr array; the absent chunks of a
+    Zarr array's samples, silence to Zarr, are warned of by :func:`check_span` instead).
 
     Chunks never allocated, a contiguous dataset never written, external raw files that
     are missing or end early, and virtual sources that are missing are found from the
     file's metadata, without reading the samples.
     """
+    if is_zarr_array(data):
+        return "" if unit == "samples" else zarr_gap(data, first, first + count, unit)
     try:
         import h5py
     except ImportError:  # pragma: no cover - h5py is a dependency

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from typing import Any
 
 from ..atomic import write_text
 from ..errors import ConfigError, SitesFailedError
+from ..inputs import input_stat
 from ..results.files import results_path
 from .config import PipelineConfig
 from .distributed import SiteStatus
@@ -166,8 +166,8 @@ def _previous(out: Path) -> dict[str, dict[str, Any]]:
 def _source_identity(item: SiteSource) -> dict[str, Any]:
     identity: dict[str, Any] = {"source": item.source}
     if item.is_local:
-        stat = os.stat(item.source)
-        identity.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+        size, mtime_ns = input_stat(item.source)
+        identity.update(size=size, mtime_ns=mtime_ns)
     return identity
 
 

@@ -2,9 +2,10 @@
 
 Each input is one of
 
-* an NWB file (``site.nwb``);
-* a folder: every ``*.nwb`` file (any case) inside it and its sub-folders, sorted by path (hidden
-  files, and results files ``*.results.nwb`` this package wrote, are left out);
+* an NWB file (``site.nwb``, or ``site.nwb.zarr``, a Zarr store);
+* a folder: every ``*.nwb`` file (any case) and every Zarr store of an NWB file inside it and
+  its sub-folders, sorted by path (hidden files, and results files ``*.results.nwb`` this
+  package wrote, are left out);
 * a glob pattern (``data/*/sub-*.nwb``, ``**`` for any depth), sorted;
 * a DANDI identifier naming one asset or many (``DANDI:000123``,
   ``DANDI:000123@0.230101.1234/sub-1/*.nwb``), listed through the DANDI API
@@ -13,7 +14,7 @@ Each input is one of
 * an http(s) URL of one NWB file (a DANDI asset URL is looked up as that asset).
 
 A site is named as :func:`~ndx_encoding_subspace.io.read_site` names it, after its file
-(``sub-1_ses-1`` for ``.../sub-1_ses-1.nwb``), and its results go to
+(``sub-1_ses-1`` for ``.../sub-1_ses-1.nwb`` or ``.../sub-1_ses-1.nwb.zarr``), and its results go to
 ``OUT/<site>.results.nwb``. The same file named twice (by two inputs, or an input
 twice) is one site; two different files of one name are an error, since they would
 write the same results file.
@@ -28,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import ConfigError, InputError
+from ..inputs import is_nwb_store, is_zarr_store, nwb_stem
 from ..io import ReaderParams
 from ..io.dandi import is_remote, resolve_remote
 from .run import results_path
@@ -66,17 +68,31 @@ def _is_results(path: Path) -> bool:
     return path.name.lower().endswith(".results.nwb") or path.name.startswith(".")
 
 
+def _in_folder(root: Path) -> list[Path]:
+    """The NWB files in a folder and its sub-folders: ``*.nwb`` files and Zarr stores of
+    NWB files (not searched further), hidden ones and results files left out."""
+    found = []
+    for folder, dirs, names in os.walk(root):
+        here = Path(folder)
+        stores = [d for d in dirs if not d.startswith(".") and is_nwb_store(here / d)]
+        found.extend(here / d for d in stores)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in stores
+                         and not is_zarr_store(here / d))
+        found.extend(here / n for n in names if n.lower().endswith(".nwb")  # site.NWB too
+                     and not _is_results(here / n) and (here / n).is_file())
+    return sorted(found, key=lambda p: p.as_posix())
+
+
 def _local_files(text: str) -> list[Path]:
     path = Path(text).expanduser()
-    if path.is_dir():
-        found = (p for p in path.rglob("*") if p.suffix.lower() == ".nwb"  # site.NWB too
-                 and p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
-        return sorted((p for p in found if not _is_results(p)), key=lambda p: p.as_posix())
-    if path.is_file():
+    if is_zarr_store(path) or path.is_file():
         return [path]
+    if path.is_dir():
+        return _in_folder(path)
     if any(c in text for c in _GLOB_CHARS):
         matches = (Path(m) for m in glob.glob(os.path.expanduser(text), recursive=True))
-        return sorted((p for p in matches if p.is_file() and not _is_results(p)), key=lambda p: p.as_posix())
+        return sorted((p for p in matches if (p.is_file() or is_nwb_store(p)) and not _is_results(p)),
+                      key=lambda p: p.as_posix())
     return []
 
 
@@ -98,7 +114,7 @@ def _expand_one(text: str, reader: ReaderParams) -> list[SiteSource]:
         what = "no NWB file" if Path(text).is_dir() or any(c in text for c in _GLOB_CHARS) else "nothing"
         raise InputError(f"input {text!r} matches {what} (give NWB files, folders, globs or "
                          "DANDI identifiers)")
-    return [SiteSource(site=p.stem, source=str(p.resolve()), input=text) for p in files]
+    return [SiteSource(site=nwb_stem(p), source=str(p.resolve()), input=text) for p in files]
 
 
 def _key(item: SiteSource) -> str:

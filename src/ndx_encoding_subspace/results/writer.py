@@ -270,7 +270,7 @@ def write_results(
     path = Path(path)
     if source is None:
         local = results.site.source.get("path")
-        source = local if local and Path(str(local)).is_file() else None
+        source = local if local and Path(str(local)).exists() else None
     if _same_file(path, source):
         raise ResultsError(f"{path}: refusing to write results over the input file")
     if path.exists() and not overwrite:

@@ -27,6 +27,8 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from ..inputs import input_stat
+
 __all__ = ["MockDandiServer"]
 
 _TIME = "2024-01-01T00:00:00.000000Z"
@@ -83,7 +85,8 @@ class MockDandiServer:
                     "asset_id": asset_id,
                     "path": path,
                     "local": local,
-                    "size": local.stat().st_size,
+                    "size": input_stat(local)[0],
+                    "zarr": local.is_dir(),  # a Zarr store, listed as DANDI lists one
                     "format": fmt,
                 }
             )
@@ -226,8 +229,8 @@ class MockDandiServer:
         """An asset as listings return it."""
         return {
             "asset_id": asset["asset_id"],
-            "blob": asset["asset_id"],
-            "zarr": None,
+            "blob": None if asset["zarr"] else asset["asset_id"],
+            "zarr": asset["asset_id"] if asset["zarr"] else None,
             "path": asset["path"],
             "size": asset["size"],
             "created": _TIME,

@@ -1,0 +1,234 @@
+"""NWB files stored as Zarr (``site.nwb.zarr`` folders), written by hdmf-zarr's NWBZarrIO."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ndx_encoding_subspace.errors import InvalidDataError, MissingDependencyError, NotNWBError
+from ndx_encoding_subspace.inputs import input_sha256, input_stat, is_nwb_store, nwb_stem
+from ndx_encoding_subspace.io import inspect_nwb, read_site
+from ndx_encoding_subspace.pipeline.sources import expand_inputs
+from ndx_encoding_subspace.testing.files import mock_site
+
+pytest.importorskip("hdmf_zarr")
+
+
+def _write_zarr(site, path: Path, **kwargs) -> Path:
+    from hdmf_zarr.nwb import NWBZarrIO
+
+    with NWBZarrIO(str(path), mode="w", **kwargs) as io:
+        io.write(site.nwbfile)
+    return path
+
+
+def _tree_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(path).as_posix().encode() + file.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """The same site as HDF5 and as Zarr."""
+    folder = tmp_path_factory.mktemp("zarr")
+    kwargs = dict(n_units=5, n_sounds=5, repeats=(1, 1, 1, 1, 4), duration=1.0, seed=4)
+    h5 = mock_site(**kwargs).write(folder / "site-a.nwb")
+    store = _write_zarr(mock_site(**kwargs), folder / "site-a.nwb.zarr")
+    return h5, store
+
+
+def test_a_zarr_store_reads_as_its_hdf5_twin_and_is_left_unchanged(pair):
+    h5, store = pair
+    before = _tree_digest(store)
+    a, b = read_site(h5), read_site(store)
+    assert b.name == "site-a" and a.name == "site-a"
+    assert b.source["layout"] == a.source["layout"] == "templates"
+    assert [s.name for s in b.sounds] == [s.name for s in a.sounds]
+    for x, y in zip(a.sounds, b.sounds, strict=True):
+        np.testing.assert_array_equal(x.spectrogram, y.spectrogram)
+        np.testing.assert_array_equal(x.counts, y.counts)
+    np.testing.assert_array_equal(a.units.depth_um, b.units.depth_um)
+    assert b.source["format"] == "zarr" and b.source["sha256"] == input_sha256(store)
+    report = inspect_nwb(store)
+    assert report.use["layout"] == "templates" and not report.problems
+    assert _tree_digest(store) == before
+
+
+def test_folders_find_zarr_stores_without_searching_them(pair, tmp_path):
+    h5, store = pair
+    shutil.copy(h5, tmp_path / "one.nwb")
+    shutil.copytree(store, tmp_path / "sub" / "two.nwb.zarr")
+    shutil.copytree(store, tmp_path / "renamed.zarr")  # an NWB file by its root's attributes
+    raw = tmp_path / "raw.zarr"  # a Zarr store of something else, holding a file named .nwb
+    raw.mkdir()
+    (raw / ".zgroup").write_text(json.dumps({"zarr_format": 2}))
+    (raw / "inner.nwb").write_bytes(b"")
+    sites = expand_inputs([str(tmp_path)])
+    assert [s.site for s in sites] == ["one", "renamed", "two"]
+    assert [s.site for s in expand_inputs([str(tmp_path / "sub" / "two.nwb.zarr")])] == ["two"]
+    assert [s.site for s in expand_inputs([f"{tmp_path}/**/*.nwb.zarr"])] == ["two"]
+    assert nwb_stem("x/sub-1_ses-2.nwb.zarr") == "sub-1_ses-2" and nwb_stem("a.NWB") == "a"
+    assert is_nwb_store(tmp_path / "renamed.zarr") and not is_nwb_store(raw)
+
+
+def test_identity_follows_every_file_of_the_store(pair, tmp_path):
+    store = shutil.copytree(pair[1], tmp_path / "s.nwb.zarr")
+    digest, (size, _) = input_sha256(store), input_stat(store)
+    assert size == sum(p.stat().st_size for p in store.rglob("*") if p.is_file())
+    chunk = store / "units" / "spike_times" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:-1] + b"\0")
+    assert input_sha256(store) != digest
+
+
+def test_a_missing_chunk_of_spike_times_is_refused(pair, tmp_path):
+    store = shutil.copytree(pair[1], tmp_path / "s.nwb.zarr")
+    (store / "units" / "spike_times" / "0").unlink()
+    with pytest.raises(InvalidDataError, match=r"s\.nwb\.zarr.*spike_times.*absent from the store"):
+        read_site(store)
+
+
+def test_a_missing_chunk_of_a_sound_reads_as_the_fill_value_with_a_warning(pair, tmp_path):
+    store = shutil.copytree(pair[1], tmp_path / "s.nwb.zarr")
+    sound = sorted(p for p in (store / "stimulus" / "templates").iterdir() if p.is_dir())[0]
+    (sound / "data" / "0").unlink()
+    with pytest.warns(UserWarning, match=rf"{sound.name}.*Zarr chunks holding samples 0 to .*absent"):
+        site = read_site(store)
+    assert np.all(site.sound(sound.name).spectrogram == site.sound(sound.name).spectrogram.min())
+
+
+class _Payload:
+    """Unpickled, it would create the file ``target``."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.touch, (self.target,))
+
+
+def test_pickled_arrays_are_refused_before_anything_is_read(pair, tmp_path, monkeypatch):
+    numcodecs = pytest.importorskip("numcodecs")
+    zarr = pytest.importorskip("zarr")
+    # refused even where a user has allowed unpickling for their own files
+    monkeypatch.setattr(numcodecs.pickles, "ALLOW_UNSAFE_PICKLE_DECODE", True, raising=False)
+    store = shutil.copytree(pair[1], tmp_path / "p.nwb.zarr")
+    column = store / "intervals" / "sound_presentations" / "sound"
+    attrs = (column / ".zattrs").read_text()
+    target = tmp_path / "ran"
+    values = np.empty(8, dtype=object)
+    values[:] = [_Payload(target)] * 8
+    array = zarr.open_array(str(column), mode="w", shape=(8,), dtype=object, object_codec=numcodecs.Pickle())
+    array[:] = values
+    (column / ".zattrs").write_text(attrs)
+    zarr.consolidate_metadata(str(store))
+    with pytest.raises(InvalidDataError, match=r"p\.nwb\.zarr: intervals/sound_presentations/sound: "
+                                               r"kept with Python's pickle codec, which runs code"):
+        read_site(store)
+    assert not target.exists()
+
+
+def test_consolidated_metadata_naming_a_pickle_is_refused(pair, tmp_path):
+    store = shutil.copytree(pair[1], tmp_path / "c.nwb.zarr")
+    meta = {".zarray": {}} | {"units/id/.zarray": {"compressor": None, "filters": [{"id": "pickle"}]}}
+    (store / ".zmetadata").write_text(json.dumps({"metadata": meta, "zarr_consolidated_format": 1}))
+    with pytest.raises(InvalidDataError, match=r"units/id \(consolidated\)"):
+        read_site(store)
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda p: (p / ".zgroup").write_text('{"zarr_format": 2}'), "a Zarr store but not an NWB file"),
+    (lambda p: (p / "zarr.json").write_text('{"zarr_format": 3}'), "Zarr format 3 store"),
+    (lambda p: (p / "notes.txt").write_text("x"), "a folder, not an NWB file"),
+    (lambda p: (p / ".zgroup").write_text("{not json"), r"damaged Zarr store: \.zgroup|not an NWB file"),
+])
+def test_folders_that_are_not_nwb_files(tmp_path, make, message):
+    folder = tmp_path / "x.nwb.zarr"
+    folder.mkdir()
+    make(folder)
+    with pytest.raises(NotNWBError, match=message):
+        read_site(folder)
+
+
+def test_a_damaged_store_names_the_file(pair, tmp_path):
+    store = shutil.copytree(pair[1], tmp_path / "d.nwb.zarr")
+    (store / "units" / "spike_times" / "0").write_bytes(b"garbage")
+    with pytest.raises(NotNWBError, match=r"d\.nwb\.zarr: the file is damaged"):
+        read_site(store)
+
+
+def test_without_hdmf_zarr_the_extra_is_named(pair, monkeypatch):
+    monkeypatch.setitem(sys.modules, "hdmf_zarr", None)
+    with pytest.raises(MissingDependencyError, match=r"ndx-encoding-subspace\[zarr\]"):
+        read_site(pair[1])
+
+
+def test_a_dataset_of_hdf5_and_zarr_twins_gives_the_same_results_and_reruns_nothing(tmp_path):
+    """A folder holding a site as HDF5 and its twin as Zarr runs through the whole method:
+    the two results files hold the same numbers, and a rerun finds both sites finished."""
+    import h5py
+
+    from conftest import TINY_CONFIG
+    from ndx_encoding_subspace.pipeline.cluster import ClusterParams
+    from ndx_encoding_subspace.pipeline.config import PipelineConfig
+    from ndx_encoding_subspace.pipeline.dataset import run_dataset
+
+    data = tmp_path / "data"
+    data.mkdir()
+    kwargs = dict(n_units=2, n_sounds=6, repeats=(1, 1, 1, 1, 3, 3), duration=1.5, seed=6)
+    mock_site(**kwargs).write(data / "h5site.nwb")
+    _write_zarr(mock_site(**kwargs), data / "zsite.nwb.zarr")
+    config = PipelineConfig.from_dict({**TINY_CONFIG, "compute": {"threads": 1}})
+    out, serial = tmp_path / "out", ClusterParams(kind="serial")
+    result = run_dataset([data], out, config, cluster=serial, progress=False)
+    assert result.exit_code == 0, result.format()
+
+    def arrays(path: Path) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        with h5py.File(path, "r") as f:
+            f["processing/encoding_subspace"].visititems(
+                lambda name, obj: found.__setitem__(name, obj[()])
+                if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "fiub" else None)
+        return found
+
+    a, b = arrays(out / "h5site.results.nwb"), arrays(out / "zsite.results.nwb")
+    assert a.keys() == b.keys() and len(a) > 10
+    for key in (k for k in a if not k.startswith("provenance")):  # where the input was: not the same
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    again = run_dataset([data], out, config, cluster=serial, progress=False)
+    assert again.exit_code == 0 and {s.status for s in again.sites} == {"skipped"}
+
+
+def test_dandi_zarr_assets_are_named_and_left_out_of_listings(pair, monkeypatch):
+    from ndx_encoding_subspace.io import ReaderParams, list_assets
+    from ndx_encoding_subspace.testing.dandi_server import MockDandiServer
+
+    monkeypatch.setenv("DANDI_NO_ET", "1")
+    monkeypatch.delenv("DANDI_API_KEY", raising=False)
+    h5, store = pair
+    with MockDandiServer({"sub-1/a.nwb": h5, "sub-1/b.nwb.zarr": store}) as server:
+        reader = ReaderParams(dandi_api_url=server.api_url, retries=1, deadline_s=120.0)
+        with pytest.warns(UserWarning, match=r"sub-1/b\.nwb\.zarr left out: an NWB file that is stored "
+                                             r"as Zarr, which is read from a local copy"):
+            assets = list_assets("DANDI:000123", reader=reader)
+        assert [a.path for a in assets] == ["sub-1/a.nwb"]
+        with pytest.raises(NotNWBError, match=r"DANDI:000123/sub-1/b\.nwb\.zarr: asset 'sub-1/b\.nwb\.zarr' "
+                                              r"is stored as Zarr"):
+            read_site("DANDI:000123/sub-1/b.nwb.zarr", reader=reader)
+
+
+def test_command_line_inspects_a_store_and_refuses_other_folders_in_one_line(pair, tmp_path, capsys):
+    from ndx_encoding_subspace.cli import main
+
+    assert main(["inspect", str(pair[1]), "--ensemble.n_jackknife", "4"]) == 0
+    assert "would use: templates layout" in capsys.readouterr().out
+    assert main(["inspect", str(tmp_path)]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "a folder, not an NWB file" in err and "Traceback" not in err
