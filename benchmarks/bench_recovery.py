@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         site = simulate_site(sim)
-        recording = site.write_nwb(out / "simulated_site.nwb")
+        recording = site.write_nwb(out / "simulated_site.nwb", overwrite=True)
         t_sim = time.perf_counter() - start
         oracle = _oracle(site, config.dstrf.n_lags)
         start = time.perf_counter()

@@ -97,11 +97,14 @@ def test_passes_nwbinspector(tmp_path: Path, example: dict):
 def test_replaces_existing_file_atomically(tmp_path: Path, example: dict):
     target = tmp_path / "site.nwb"
     target.write_bytes(b"old")
-    write_recording(target, **example)
+    with pytest.raises(FileExistsError, match=r"site\.nwb: file exists \(pass overwrite=True"):
+        write_recording(target, **example)
+    assert target.read_bytes() == b"old"
+    write_recording(target, **example, overwrite=True)
     assert target.read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"
     bad = dict(example, presentations=[(1.0, 2.0, "missing")])
     with pytest.raises(InvalidDataError, match="unknown sound 'missing'"):
-        write_recording(target, **bad)
+        write_recording(target, **bad, overwrite=True)
     assert target.read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"  # untouched by the failed write
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site.nwb"]
 

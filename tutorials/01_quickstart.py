@@ -49,7 +49,7 @@ if args.quick:
     sim_params = SimulationParams.quick(n_units=4, n_estimation_sounds=16, validation_repeats=6)
 else:
     sim_params = SimulationParams()
-recording = simulate_site(sim_params).write_nwb(out / "simulated_site.nwb")
+recording = simulate_site(sim_params).write_nwb(out / "simulated_site.nwb", overwrite=True)
 print(f"recording: {recording}")
 
 # %% [markdown]

@@ -61,7 +61,7 @@ if path is None:
                                 dstrf={"max_samples": 300}, subspace_model={"hidden": [6, 6]},
                                 tiling={"n_grid": 8}, scoring={"n_shuffles": 10})
         sim = SimulationParams.quick(n_units=4, n_estimation_sounds=12, validation_repeats=6)
-    recording = simulate_site(sim).write_nwb(out / "simulated_site.nwb")
+    recording = simulate_site(sim).write_nwb(out / "simulated_site.nwb", overwrite=True)
     path = run_site(recording, out, config, progress=False).path
 
 # %% [markdown]

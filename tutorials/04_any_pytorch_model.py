@@ -54,7 +54,7 @@ torch.manual_seed(0)
 # ## 1. A site: spectrograms and responses of every sound
 sim_params = (SimulationParams.quick(n_units=4, n_estimation_sounds=16, validation_repeats=6)
               if args.quick else SimulationParams.quick())
-recording = simulate_site(sim_params).write_nwb(out / "simulated_site.nwb")
+recording = simulate_site(sim_params).write_nwb(out / "simulated_site.nwb", overwrite=True)
 site = read_site(recording, spectrogram=SpectrogramParams(n_channels=16 if args.quick else 32))
 print(f"{site.n_units} units, {site.n_frequencies} channels, {len(site.estimation)} estimation "
       f"and {len(site.validation)} validation sounds")

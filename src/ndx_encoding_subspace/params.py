@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import types
 import typing
 from collections.abc import Mapping
@@ -38,9 +39,11 @@ class Params:
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
+            value = _plain(getattr(self, f.name))
             if isinstance(value, list) and typing.get_origin(hints.get(f.name)) is tuple:
-                object.__setattr__(self, f.name, tuple(value))  # frozen: set once, here
+                value = tuple(value)
+            if value is not getattr(self, f.name):
+                object.__setattr__(self, f.name, value)  # frozen: set once, here
             _check_type(f"{type(self).__name__}.{f.name}", getattr(self, f.name), hints.get(f.name))
             _check_finite(f"{type(self).__name__}.{f.name}", getattr(self, f.name))
             if f.name == "seed" and isinstance(self.seed, int):  # numpy's seeds are >= 0
@@ -73,6 +76,25 @@ class Params:
             raise ConfigError(f"{err} (in {where})") from None
 
     @classmethod
+    def of(cls: type[P], value: P | Mapping[str, Any] | None) -> P:
+        """``value`` as this class: the defaults for None, a mapping of parameters built
+        with :meth:`from_dict`, an instance as it is.
+
+        Raises
+        ------
+        ConfigError
+            Anything else, naming the class expected.
+        """
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, Mapping):
+            return cls.from_dict(value)
+        raise ConfigError(f"expected {cls.__name__} or a mapping of its parameters, got "
+                          f"{type(value).__name__}")
+
+    @classmethod
     def from_keywords(cls: type[P], **values: Any) -> P:
         """Build from keyword arguments, where ``None`` means the class's default.
 
@@ -98,6 +120,17 @@ class Params:
     def replace(self: P, **changes: Any) -> P:
         """A copy with some parameters changed (validated)."""
         return self.from_dict({**self.to_dict(), **changes})
+
+
+def _plain(value: Any) -> Any:
+    """Python numbers for numpy's integer scalars (``np.int64(5)`` from a loop over
+    ``np.arange``), alone or in a list or tuple; anything else as it is."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, int):
+        return int(value)
+    if isinstance(value, list | tuple) and any(isinstance(v, numbers.Integral) and not isinstance(v, int)
+                                               for v in value):
+        return type(value)(_plain(v) for v in value)
+    return value
 
 
 def _coerce(value: Any, hint: Any, name: str) -> Any:

@@ -7,36 +7,67 @@ between them (1 for identical, ``~k/P`` for random ones).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from ..errors import InvalidDataError
 from ..subspace import TuningSubspace
 from ..subspace.reliability import mean_squared_cosine
 
 __all__ = ["subspace_similarity", "similarity_matrix", "within_between"]
 
 
-def _basis(s: TuningSubspace | np.ndarray) -> np.ndarray:
+def _basis(s: Any, which: str) -> tuple[np.ndarray, str]:
+    """Basis ``[features, k]`` of a subspace given any way :func:`subspace_similarity`
+    takes, and how it was given (for messages)."""
     if isinstance(s, TuningSubspace):
-        return s.basis()
-    s = np.asarray(s, dtype=np.float64)
+        return s.basis(), f"a TuningSubspace of filters {s.components.shape[1:]}"
+    filters = getattr(s, "filters", None)  # a results file's UnitSubspace
+    s = np.asarray(s if filters is None else filters, dtype=np.float64)
     if s.ndim == 3:  # [k, F, D] filters
+        given = f"filters {s.shape[1:]}"
         s = s.reshape(len(s), -1).T
+    elif s.ndim == 2:
+        given = f"a basis of {s.shape[0]} features"
+        if s.shape[1] > s.shape[0]:
+            raise InvalidDataError(
+                f"subspace {which}: a basis [features, k] of shape {s.shape} has more columns than "
+                "rows; the filters go in its columns (transpose it), or pass filters [k, frequency, lag]")
+    else:
+        raise InvalidDataError(f"subspace {which}: expected filters [k, frequency, lag] or a basis "
+                               f"[features, k], got an array of shape {s.shape}")
+    if not np.all(np.isfinite(s)):
+        raise InvalidDataError(f"subspace {which}: holds NaN or infinite values")
     q, _ = np.linalg.qr(s)
-    return q
+    return q, given
 
 
-def subspace_similarity(a: TuningSubspace | np.ndarray, b: TuningSubspace | np.ndarray) -> float:
+def subspace_similarity(a: Any, b: Any) -> float:
     """Mean squared cosine of the principal angles between two subspaces.
 
-    ``a`` and ``b`` are :class:`TuningSubspace` (their first ``k`` components), filters
-    ``[k, frequency, lag]`` or bases ``[features, k]``. Over ``min(k_a, k_b)`` angles.
+    ``a`` and ``b`` are :class:`TuningSubspace` (their first ``k`` components), a results
+    file's ``UnitSubspace`` (``load_results(path).subspace(i)``),
+    filters ``[k, frequency, lag]`` or bases ``[features, k]``. Over ``min(k_a, k_b)``
+    angles.
+
+    Raises
+    ------
+    InvalidDataError
+        A basis with more columns than rows (filters in its rows), non-finite values, or
+        subspaces of different sizes (filters of other lags or frequencies).
     """
-    return mean_squared_cosine(_basis(a), _basis(b))
+    (qa, given_a), (qb, given_b) = _basis(a, "a"), _basis(b, "b")
+    if qa.shape[0] != qb.shape[0]:
+        raise InvalidDataError(
+            f"subspaces of different sizes: {given_a} against {given_b} ({qa.shape[0]} and "
+            f"{qb.shape[0]} features); compare filters of the same frequencies and lags (pad or "
+            "cut the lags of one)")
+    return mean_squared_cosine(qa, qb)
 
 
-def similarity_matrix(subspaces: Sequence[TuningSubspace]) -> np.ndarray:
+def similarity_matrix(subspaces: Sequence[Any]) -> np.ndarray:
     """Pairwise :func:`subspace_similarity`, ``[units, units]``."""
     n = len(subspaces)
     out = np.eye(n)

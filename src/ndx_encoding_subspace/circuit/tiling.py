@@ -101,7 +101,7 @@ def tiling(projections: np.ndarray, predictions: np.ndarray,
     responses ``[time, units]`` (see the module docstring)."""
     from scipy import ndimage  # here: the parameters above import without scipy
 
-    params = params or TilingParams()
+    params = TilingParams.of(params)
     x = np.asarray(projections, dtype=np.float64)
     y = np.asarray(predictions, dtype=np.float64)
     if y.ndim == 1:

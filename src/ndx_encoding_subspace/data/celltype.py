@@ -114,7 +114,7 @@ def spike_widths(
     """
     from scipy.signal import resample_poly  # here: the parameters above import without scipy
 
-    p = params or CellTypeParams()
+    p = CellTypeParams.of(params)
     w = np.asarray(waveforms_mean, dtype=np.float64)
     if w.ndim not in (2, 3):
         raise InvalidDataError(f"{where}: expected (units, samples[, channels]), got shape {w.shape}")
@@ -149,7 +149,7 @@ def spike_widths(
 
 def classify(widths_ms: np.ndarray, params: CellTypeParams | None = None) -> np.ndarray:
     """``'narrow'`` below the threshold, ``'regular'`` at or above it, ``''`` where unknown."""
-    p = params or CellTypeParams()
+    p = CellTypeParams.of(params)
     widths = np.asarray(widths_ms, dtype=float)
     out = np.full(widths.shape, "", dtype=object)
     known = np.isfinite(widths)

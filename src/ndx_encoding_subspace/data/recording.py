@@ -111,6 +111,7 @@ def write_recording(
     session: SessionInfo | None = None,
     scratch: Mapping[str, tuple[np.ndarray | str, str]] | None = None,
     compression: bool = True,
+    overwrite: bool = False,
 ) -> Path:
     """Write one recording site into a standard NWB file (atomically).
 
@@ -154,6 +155,8 @@ def write_recording(
         Extra arrays or strings stored as ``ScratchData``.
     compression : bool
         Gzip the sound, spike and waveform datasets.
+    overwrite : bool
+        Replace ``path`` when it exists (default: refuse).
 
     Returns
     -------
@@ -164,8 +167,12 @@ def write_recording(
     ------
     InvalidDataError
         Non-finite values, unknown sound names, inconsistent lengths, bad times.
+    FileExistsError
+        ``path`` exists and ``overwrite`` is False.
     """
     path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path}: file exists (pass overwrite=True to replace it)")
     unit_ids = _unit_ids(path, unit_ids, len(spike_times))
     _check_inputs(path, sounds, presentations, spike_times, depths, areas, waveforms_mean, waveform_rate,
                   obs_intervals, spike_time_resolution)

@@ -59,6 +59,8 @@ __all__ = [
     "compress",
     "spectrogram",
     "minmax_scale",
+    "channel_range",
+    "scale_channels",
 ]
 
 
@@ -118,7 +120,7 @@ class SpectrogramParams(Params):
 
 def filterbank_frequencies(params: SpectrogramParams | None = None) -> np.ndarray:
     """Centre frequency of each channel, Hz, log-spaced, shape (n_channels,)."""
-    p = params or SpectrogramParams()
+    p = SpectrogramParams.of(params)
     if p.n_channels == 1:
         return np.array([math.sqrt(p.min_frequency * p.max_frequency)])
     return np.geomspace(p.min_frequency, p.max_frequency, p.n_channels)
@@ -134,7 +136,7 @@ def filter_responses(frequencies: np.ndarray, params: SpectrogramParams | None =
 
     Untruncated; see the module docstring for the formulas.
     """
-    p = params or SpectrogramParams()
+    p = SpectrogramParams.of(params)
     f = np.asarray(frequencies, dtype=float)
     return np.stack([_response(f, c, p) for c in range(p.n_channels)])
 
@@ -238,7 +240,7 @@ def channel_power(
     """
     import scipy.fft  # here: the parameters above import without scipy
 
-    p = params or SpectrogramParams()
+    p = SpectrogramParams.of(params)
     x = _check_waveform(waveform, sample_rate, name)
     fs = float(sample_rate)
     n_out = n_bins(x.size, fs, p.bin_size)
@@ -285,7 +287,7 @@ def _bin_starts(m: int, duration: float, bin_size: float, n_out: int) -> np.ndar
 
 def compress(power: np.ndarray, params: SpectrogramParams | None = None) -> np.ndarray:
     """Step 4: ``log(log_scale * power ** compression + 1)``, float32."""
-    p = params or SpectrogramParams()
+    p = SpectrogramParams.of(params)
     c = np.power(np.maximum(power, 0.0), p.compression)
     return np.log1p(p.log_scale * c).astype(np.float32)
 
@@ -313,8 +315,42 @@ def spectrogram(
         ``log(log_scale * P ** compression + 1)`` of the mean filter power ``P`` per bin;
         bin ``i`` covers ``[i * bin_size, (i + 1) * bin_size)`` of the sound.
     """
-    p = params or SpectrogramParams()
+    p = SpectrogramParams.of(params)
     return compress(channel_power(waveform, sample_rate, p, name=name), p)
+
+
+def channel_range(spectrograms: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel minimum and maximum over every bin of every spectrogram: what
+    :func:`minmax_scale` maps to 0 and 1 (a results file keeps them, so that new sounds
+    can be put on a site's scale).
+
+    Raises
+    ------
+    InvalidDataError
+        No spectrogram with a bin, or spectrograms that are not 2-D with equal channels.
+    """
+    shapes = [np.shape(s) for s in spectrograms]
+    if any(len(shape) != 2 for shape in shapes) or len({shape[1] for shape in shapes}) > 1:
+        raise InvalidDataError(f"spectrograms must be 2-D (time, channels) with equal channels, got shapes "
+                               f"{', '.join(str(shape) for shape in shapes[:4])}")
+    full = [np.asarray(s) for s in spectrograms if np.size(s)]
+    if not full:
+        raise InvalidDataError("no spectrogram with a bin to take the channels' range from")
+    return (np.min([s.min(axis=0) for s in full], axis=0).astype(np.float64),
+            np.max([s.max(axis=0) for s in full], axis=0).astype(np.float64))
+
+
+def scale_channels(spec: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """``spec`` (time, channels) mapped per channel from ``[low, high]`` to ``[0, 1]``
+    (float32; channels where ``high == low`` become 0; values outside the range stay
+    outside it)."""
+    low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+    if np.ndim(spec) != 2 or np.shape(spec)[1] != low.shape[0] or low.shape != high.shape:
+        raise InvalidDataError(f"a spectrogram of shape {np.shape(spec)} cannot be scaled by ranges of "
+                               f"{low.shape[0]} channels")
+    span = high - low
+    factor = np.where(span > 0, 1.0 / np.where(span > 0, span, 1.0), 0.0)
+    return ((np.asarray(spec) - low) * factor).astype(np.float32)
 
 
 def minmax_scale(spectrograms: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -328,15 +364,10 @@ def minmax_scale(spectrograms: Sequence[np.ndarray]) -> list[np.ndarray]:
     Returns
     -------
     list of ndarray, float32
-        Scaled copies in the same order; constant channels become 0.
+        Scaled copies in the same order (:func:`channel_range`, :func:`scale_channels`);
+        constant channels become 0.
     """
     if len(spectrograms) == 0:
         return []
-    widths = {s.shape[1] for s in spectrograms}
-    if len(widths) != 1 or any(s.ndim != 2 for s in spectrograms):
-        raise InvalidDataError(f"minmax_scale: spectrograms must be 2-D with equal channels, got {widths}")
-    lo = np.min([s.min(axis=0) for s in spectrograms if s.size], axis=0)
-    hi = np.max([s.max(axis=0) for s in spectrograms if s.size], axis=0)
-    span = hi - lo
-    scale = np.where(span > 0, 1.0 / np.where(span > 0, span, 1.0), 0.0)
-    return [((s - lo) * scale).astype(np.float32) for s in spectrograms]
+    low, high = channel_range(spectrograms)
+    return [scale_channels(s, low, high) for s in spectrograms]

@@ -219,7 +219,7 @@ def dataset_statistics(units: Table, a: np.ndarray, b: np.ndarray, similarity: n
                        similarity_paper: np.ndarray | None = None) -> DatasetStatistics:
     """Every statistic of the dataset report from the tables' values (with
     ``similarity_paper``, the authors' statistic over all pairs beside ours)."""
-    params = params or DatasetParams()
+    params = DatasetParams.of(params)
     site = units["site"]
     groups = [_group(c, "all units", units[c], site) for c in
               ("r_ln", "r_cnn", "r_subspace", "ccnorm_ln", "ccnorm_cnn", "ccnorm_subspace",

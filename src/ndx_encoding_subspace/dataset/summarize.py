@@ -118,7 +118,7 @@ def build_summary(out: str | Path, params: DatasetParams | None = None) -> Datas
         ``out`` is not a folder.
     """
     out = results_folder(out)
-    params = params or DatasetParams()
+    params = DatasetParams.of(params)
     found, loaded = _load_sites(out, params)
     mixed = _differences({s.site: s.config for s in found})
     if mixed:

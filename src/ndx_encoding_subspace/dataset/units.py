@@ -128,7 +128,7 @@ def _dimensions(res: LoadedResults, site: str, ids: np.ndarray,
 
 def site_units(res: LoadedResults, params: DatasetParams | None = None) -> SiteUnits:
     """Rows of ``units.csv`` and ``dimensions.csv`` and the subspaces of one site."""
-    params = params or DatasetParams()
+    params = DatasetParams.of(params)
     site = site_name(res.path)
     ids = np.asarray(res.units["id"], dtype=np.int64)
     n = len(ids)

@@ -200,7 +200,7 @@ def convert_ns1(
         write_recording(
             path, sounds=sounds, presentations=pres, spike_times=_spike_times(d, units, onsets),
             unit_ids=[int(u) for u in units], depths=d["unit_depth_um"][units], areas=["A1"] * len(units),
-            spike_time_resolution=1.0 / 24414.0625, obs_intervals=[obs] * len(units),
+            spike_time_resolution=1.0 / 24414.0625, obs_intervals=[obs] * len(units), overwrite=True,
             unit_columns=_unit_columns(d, units),
             presentation_columns={
                 "clip": (clip_col, "index of the natural clip (0-19) in the NS1 archive"),

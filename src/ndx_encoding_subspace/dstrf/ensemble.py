@@ -40,7 +40,7 @@ def model_scales(
     bounded by ``params.windows_per_chunk()``, whatever the number of bins).
     ``progress(windows)`` is called with the windows done, summed over the models.
     """
-    params = params or DSTRFParams()
+    params = DSTRFParams.of(params)
     out, done = [], 0
     for m in models:
         count, mean, m2 = 0, None, None
@@ -105,7 +105,7 @@ def ensemble_statistics(
     by ``params.windows_per_chunk()``; the sums stay on the dSTRF device in float64.
     ``progress(windows)`` is called with the windows done (of every model).
     """
-    params = params or DSTRFParams()
+    params = DSTRFParams.of(params)
     if len(models) == 0:
         raise ConfigError("ensemble statistics need at least one model, got none")
     n, mean, com = 0, None, None
@@ -172,7 +172,7 @@ def iter_ensemble_dstrf_chunks(
     The averaging runs on the dSTRF device; ``as_tensor`` leaves the values there as
     torch tensors (see :func:`~.dstrf.iter_dstrf_chunks`).
     """
-    params = params or DSTRFParams()
+    params = DSTRFParams.of(params)
     if len(models) == 0:
         raise ConfigError("ensemble dSTRF needs at least one model, got none")
     if scales is None:
@@ -216,7 +216,7 @@ def ensemble_dstrf(
     are computed once: its normalisers are read off them and they are added into the
     ensemble sums before the next model's (the iterator would compute them twice).
     """
-    params = params or DSTRFParams()
+    params = DSTRFParams.of(params)
     if times is None and scales is None:
         return _ensemble_one_pass(models, stimulus, params)
     parts = [c.values for c in iter_ensemble_dstrf_chunks(models, stimulus, times, params, scales)]

@@ -111,7 +111,7 @@ def iter_dstrf_chunks(
     DSTRFChunk
         ``values`` of shape ``[n, units, frequency, n_lags]`` (last axis: lag).
     """
-    params = params or DSTRFParams()
+    params = DSTRFParams.of(params)
     stims = _as_list(stimulus)
     bins = _resolve_times(stims, times, params)
     plan = _start(model, stims[0], params)
@@ -222,7 +222,7 @@ def dstrf(
     See :func:`iter_dstrf_chunks` for the arguments; rows follow the stimuli in order,
     then the requested bins in order.
     """
-    params = params or DSTRFParams()
+    params = DSTRFParams.of(params)
     stims = _as_list(stimulus)
     bins = _resolve_times(stims, times, params)
     n = sum(len(t) for t in bins)

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..compute import items_per_batch
 from ..errors import ConfigError
+from ..fitting.training_params import check_device, resolve_device
 from ..params import Params, check_range
 
 if TYPE_CHECKING:
@@ -78,13 +79,7 @@ class DSTRFParams(Params):
                 "DSTRFParams.include_output_nonlinearity must be true or false, "
                 f"got {self.include_output_nonlinearity!r}"
             )
-        ok = self.device in ("auto", "cpu", "cuda") or (
-            isinstance(self.device, str) and self.device.startswith("cuda:")
-        )
-        if not ok:
-            raise ConfigError(
-                f"DSTRFParams.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}"
-            )
+        check_device("DSTRFParams.device", self.device)
 
     def windows_per_chunk(self, window_bytes: int | None = None) -> int:
         """``chunk_size``, or the default for the device when it is None.
@@ -102,12 +97,8 @@ class DSTRFParams(Params):
         return items_per_batch(window_bytes, device=device, limit=default)
 
     def torch_device(self) -> torch.device:
-        """The device to compute on."""
-        import torch
-
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        """The device to compute on (:class:`ConfigError` when torch does not see it)."""
+        return resolve_device(self.device)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +131,7 @@ def sample_times(lengths: Sequence[int], params: DSTRFParams | None = None) -> l
     At most ``max_samples`` bins are kept, evenly spaced over the sample. Returns one
     array of bins per stimulus (bins local to that stimulus).
     """
-    params = params or DSTRFParams()
+    params = DSTRFParams.of(params)
     lengths = [int(n) for n in lengths]
     picked = np.arange(0, sum(lengths), params.sample_step)
     if len(picked) > params.max_samples:

@@ -108,6 +108,10 @@ class ModelScoresTable(DynamicTable):
         return {name: float(self[name].data[output]) for name in self.colnames}
 
 
+#: The names of the validation scores a model may hold (the columns of ModelScoresTable)
+SCORE_NAMES = tuple(column["name"] for column in ModelScoresTable.__columns__)
+
+
 @register_class("EncodingModel", NAMESPACE)
 class EncodingModel(MultiContainerInterface):
     """A trained model stored as data: architecture JSON, tensors, input, units, record."""

@@ -203,8 +203,8 @@ def fit_ensemble(
         docstring); False: one after another through :func:`fit_model`. Both give the
         same ensemble, up to float rounding.
     """
-    training = training or TrainingParams()
-    ensemble = ensemble or EnsembleParams()
+    training = TrainingParams.of(training)
+    ensemble = EnsembleParams.of(ensemble)
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -83,7 +83,7 @@ def fit_members(
     TrainingError
         Non-finite loss of a member (see ``nan_policy``), naming the member.
     """
-    params = params or TrainingParams()
+    params = TrainingParams.of(params)
     n = len(models)
     seeds = [params.seed] * n if seeds is None else [int(s) for s in seeds]
     if len(inputs) != n or len(targets) != n or len(seeds) != n:

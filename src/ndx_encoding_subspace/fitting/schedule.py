@@ -265,7 +265,7 @@ def fit_model(
     TrainingError
         Non-finite loss (see ``nan_policy``), or a checkpoint from another fit.
     """
-    params = params or TrainingParams()
+    params = TrainingParams.of(params)
     inputs = [np.asarray(a, dtype=np.float32) for a in inputs]
     targets = [np.asarray(t, dtype=np.float32) for t in targets]
     check_data(inputs, targets)

@@ -17,7 +17,7 @@ from ..params import Params, check_choice, check_range
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["TrainingParams", "EnsembleParams", "resolve_device"]
+__all__ = ["TrainingParams", "EnsembleParams", "check_device", "resolve_device"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,26 +46,25 @@ class TrainingParams(Params):
     max_rollbacks: int = 3
 
     def validate(self) -> None:
-        check_choice("loss", self.loss, ("nmse", "poisson"))
-        check_range("lr_stage1", self.lr_stage1, 0, None, low_open=True)
-        check_range("lr_stage2", self.lr_stage2, 0, None, low_open=True)
-        check_range("l2", self.l2, 0)
-        check_range("max_epochs", self.max_epochs, 1)
-        check_range("patience", self.patience, 1)
-        check_range("min_delta", self.min_delta, 0)
-        check_range("early_stop_fraction", self.early_stop_fraction, 0, 1, low_open=True, high_open=True)
-        check_choice("stage2", self.stage2, ("all_data", "early_stop"))
-        check_range("segment_length", self.segment_length, 1)
-        check_range("batch_size", self.batch_size, 1)
-        check_range("seed", self.seed, 0)
-        if not (isinstance(self.device, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device)):
-            raise ConfigError(f"TrainingParams.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', "
-                              f"got {self.device!r}")
-        check_choice("nan_policy", self.nan_policy, ("raise", "rollback"))
-        check_range("max_rollbacks", self.max_rollbacks, 0)
+        check_choice("TrainingParams.loss", self.loss, ("nmse", "poisson"))
+        check_range("TrainingParams.lr_stage1", self.lr_stage1, 0, None, low_open=True)
+        check_range("TrainingParams.lr_stage2", self.lr_stage2, 0, None, low_open=True)
+        check_range("TrainingParams.l2", self.l2, 0)
+        check_range("TrainingParams.max_epochs", self.max_epochs, 1)
+        check_range("TrainingParams.patience", self.patience, 1)
+        check_range("TrainingParams.min_delta", self.min_delta, 0)
+        check_range("TrainingParams.early_stop_fraction", self.early_stop_fraction, 0, 1,
+                    low_open=True, high_open=True)
+        check_choice("TrainingParams.stage2", self.stage2, ("all_data", "early_stop"))
+        check_range("TrainingParams.segment_length", self.segment_length, 1)
+        check_range("TrainingParams.batch_size", self.batch_size, 1)
+        check_range("TrainingParams.seed", self.seed, 0)
+        check_device("TrainingParams.device", self.device)
+        check_choice("TrainingParams.nan_policy", self.nan_policy, ("raise", "rollback"))
+        check_range("TrainingParams.max_rollbacks", self.max_rollbacks, 0)
         for name in ("max_epochs", "patience", "segment_length", "batch_size", "seed", "max_rollbacks"):
             if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name} must be an integer, got {getattr(self, name)!r}")
+                raise ConfigError(f"TrainingParams.{name} must be an integer, got {getattr(self, name)!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,8 +95,15 @@ class EnsembleParams(Params):
         for name in ("n_jackknife", "n_init", "batch_members"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(f"{name} must be an integer, got {value!r}")
-            check_range(name, value, 0 if name == "batch_members" else 1)
+                raise ConfigError(f"EnsembleParams.{name} must be an integer, got {value!r}")
+            check_range(f"EnsembleParams.{name}", value, 0 if name == "batch_members" else 1)
+
+
+def check_device(name: str, value: object) -> None:
+    """Raise :class:`ConfigError` unless ``value`` names a device: ``auto``, ``cpu``,
+    ``cuda`` or ``cuda:N`` (whether it is there is :func:`resolve_device`'s question)."""
+    if not (isinstance(value, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", value)):
+        raise ConfigError(f"{name} must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {value!r}")
 
 
 def resolve_device(name: str) -> torch.device:

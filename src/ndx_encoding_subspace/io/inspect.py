@@ -167,7 +167,7 @@ def inspect_nwb(
     NotNWBError, RemoteError, AmbiguousInputError
         When the file cannot be opened.
     """
-    reader = reader or ReaderParams()
+    reader = ReaderParams.of(reader)
     try:
         with open_nwb(source, reader=reader) as opened, opened.reading("the file's layout"):
             nwbfile = opened.nwbfile

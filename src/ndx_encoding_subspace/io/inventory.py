@@ -322,7 +322,7 @@ def _is_table(obj: Any) -> bool:
 def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
     """List the Units tables, sound-like series and tables of ``nwbfile`` (TimeIntervals and
     DynamicTables in stimulus, acquisition, intervals and processing modules)."""
-    params = params or ReaderParams()
+    params = ReaderParams.of(params)
     units, templates, continuous, ignored, tables, objects = [], [], [], [], [], []
     recorded: list[SoundSeries] = []
     for path, obj in _objects(nwbfile):

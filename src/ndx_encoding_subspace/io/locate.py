@@ -236,7 +236,7 @@ def locate(nwbfile: Any, name: str, params: ReaderParams | None = None) -> Layou
     ------
     NoUnitsError, NoSoundStimulusError, AmbiguousInputError, InvalidDataError, ConfigError
     """
-    params = params or ReaderParams()
+    params = ReaderParams.of(params)
     inv = inventory(nwbfile, params)
     units_path, units = _choose_units(inv, name, params)
     found = _detect(_context(nwbfile, inv, name, params))

@@ -172,7 +172,7 @@ def open_nwb(source: Any, *, reader: ReaderParams | None = None) -> OpenedNWB:
     OpenedNWB
         Close it (or use it as a context manager) when done.
     """
-    params = reader or ReaderParams()
+    params = ReaderParams.of(reader)
     if isinstance(source, OpenedNWB):
         return dataclasses.replace(source, _owned=False)
     if isinstance(source, NWBFile):
@@ -232,7 +232,7 @@ def open_remote(asset: RemoteAsset, *, reader: ReaderParams | None = None) -> Op
     A download without ``reader.cache_dir`` goes to a temporary folder, removed when the
     returned file is closed.
     """
-    params = reader or ReaderParams()
+    params = ReaderParams.of(reader)
     asset.check_nwb()
     if params.download:
         return _open_downloaded(asset, params)

@@ -34,7 +34,13 @@ import numpy as np
 
 from ..data.population import smooth_counts
 from ..data.site import SiteData, Sound
-from ..data.spectrogram import SpectrogramParams, filterbank_frequencies, minmax_scale, spectrogram
+from ..data.spectrogram import (
+    SpectrogramParams,
+    channel_range,
+    filterbank_frequencies,
+    scale_channels,
+    spectrogram,
+)
 from ..errors import ConfigError, InvalidDataError
 from ..inputs import file_sha256, nwb_stem
 from .locate import Layout, Presentation, locate
@@ -89,7 +95,7 @@ def read_site(
     InvalidDataError, ConfigError
         Each message names the file and the object.
     """
-    reader = reader or ReaderParams()
+    reader = ReaderParams.of(reader)
     try:
         with open_nwb(source, reader=reader) as opened, opened.reading("units and sounds"):
             return build_site(opened, reader=reader, spectrogram_params=spectrogram, celltype=celltype,
@@ -285,8 +291,8 @@ def build_site(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> SiteData:
     """:func:`read_site` on an already open file."""
-    reader = reader or ReaderParams()
-    spec_params = spectrogram_params or SpectrogramParams()
+    reader = ReaderParams.of(reader)
+    spec_params = SpectrogramParams.of(spectrogram_params)
     label = opened.name
     layout = locate(opened.nwbfile, label, reader)
     spikes = read_units(layout.units, label, layout.units_path, reader, celltype,
@@ -326,7 +332,8 @@ def build_site(
     notes.extend(_above_nyquist(sounds, rate, spec_params) for rate, sounds in slow.items())
     notes.extend(layout_notes(layout, span[0]))
     notes.extend(unit_notes(spikes, reader))
-    scaled = minmax_scale(raw)
+    low, high = channel_range(raw)
+    scaled = [scale_channels(spec, low, high) for spec in raw]
     sounds = tuple(
         Sound(s, spec, smooth_counts(bin_counts(spikes.times, starts[s], spec.shape[0], spec_params.bin_size),
                                      reader.response_kernel))
@@ -347,6 +354,7 @@ def build_site(
         "unit_properties": {k: [_plain(v) for v in values] for k, values in spikes.properties.items()},
         "reader": reader.to_dict(),
         "spectrogram": spec_params.to_dict(),
+        "spectrogram_scale": {"min": low.tolist(), "max": high.tolist()},  # for new sounds
     }
     if rules := reading_rules(layout, reader):  # read otherwise than earlier: part of the input's identity
         source["rules"] = rules

@@ -282,7 +282,7 @@ def synthesize_tones(
     ConfigError
         A frequency at or above half ``reader.tone_sample_rate``; an unknown table.
     """
-    params = params or ReaderParams()
+    params = ReaderParams.of(params)
     table = _choose_table(list(parameter_tables(nwbfile) if tables is None else tables), name, params)
     freq, level, duration, start, window, used = _row_parameters(table, name, params)
     keep = np.isfinite(freq) & np.isfinite(level) & np.isfinite(duration)

@@ -306,7 +306,7 @@ def read_units(
         NaN/inf spike times or waveforms, a ``waveform_rate`` that is not a positive
         number (none at all: spike widths unknown, said in ``notes``).
     """
-    params = params or ReaderParams()
+    params = ReaderParams.of(params)
     check_whole(units.id.data, f"{name}: the Units table {path} ids")
     ids = np.asarray(units.id.data[:], dtype=np.int64)
     n = len(ids)

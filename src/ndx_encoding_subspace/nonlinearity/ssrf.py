@@ -135,6 +135,17 @@ def _check(x: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x, r
 
 
+def _check_1d(x: np.ndarray, r: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """One projection ``x [time]`` and the response ``r [time]``, checked."""
+    x, r = np.asarray(x, dtype=np.float64), np.asarray(r, dtype=np.float64)
+    if x.ndim != 1 or r.ndim != 1 or len(x) != len(r) or not len(x):
+        raise InvalidDataError(f"{what} needs one projection [time] and a response [time] of the same "
+                               f"length, got {x.shape} and {r.shape}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(r))):
+        raise InvalidDataError(f"{what}: the projection or the response holds NaN or inf")
+    return x, r
+
+
 def orient(x: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Flip dimensions so each correlates positively with ``r``; returns (x, signs)."""
     x, r = _check(x, r)
@@ -149,8 +160,8 @@ def tuning_curve(x: np.ndarray, r: np.ndarray, params: SSRFParams | None = None)
     Returns ``(centres, mean, sem, count)``; mean is NaN where fewer than ``min_count``
     samples, sem NaN where fewer than 2.
     """
-    params = params or SSRFParams()
-    x, r = np.asarray(x, dtype=np.float64), np.asarray(r, dtype=np.float64)
+    params = SSRFParams.of(params)
+    x, r = _check_1d(x, r, "tuning_curve")
     edges = np.linspace(*np.percentile(x, params.percentiles), params.n_bins_1d + 1)
     inside = (x >= edges[0]) & (x <= edges[-1])
     index = np.clip(np.searchsorted(edges, x[inside], side="right") - 1, 0, params.n_bins_1d - 1)
@@ -173,7 +184,7 @@ def flank_changes(x: np.ndarray, r: np.ndarray,
     ``percentiles`` bound the flanks (``SSRFParams.percentiles`` when None).
     """
     percentiles = SSRFParams.from_keywords(percentiles=percentiles).percentiles
-    x, r = np.asarray(x, dtype=np.float64), np.asarray(r, dtype=np.float64)
+    x, r = _check_1d(x, r, "flank_changes")
     c = float(np.mean(x))
     lo, hi = np.percentile(x, percentiles)
     h = min(c - lo, hi - c)
@@ -205,7 +216,7 @@ def classify_shape(x: np.ndarray, r: np.ndarray, params: SSRFParams | None = Non
     ``x`` is one (sign-oriented) projection and ``r`` the response; see the module
     docstring for the rule.
     """
-    params = params or SSRFParams()
+    params = SSRFParams.of(params)
     dp, dm = flank_changes(x, r, params.percentiles)
     sd = float(np.std(r))
     if abs(dp) + abs(dm) <= params.flat_threshold * sd or sd == 0:
@@ -227,7 +238,7 @@ def ssrf(projections: np.ndarray, response: np.ndarray, params: SSRFParams | Non
         Its response (measured PSTH or a model's prediction) in the same bins.
     params : SSRFParams
     """
-    params = params or SSRFParams()
+    params = SSRFParams.of(params)
     x, signs = orient(projections, response)
     r = np.asarray(response, dtype=np.float64)
     k, nb = x.shape[1], params.n_bins_2d

@@ -220,9 +220,9 @@ def fit_subspace_models(
     list of SubspaceModel
         One per entry of ``subspaces``, in their order.
     """
-    params = training_params or TrainingParams()
-    model_params = model_params or SubspaceModelParams()
-    scoring_params = scoring_params or ScoringParams()
+    params = TrainingParams.of(training_params)
+    model_params = SubspaceModelParams.of(model_params)
+    scoring_params = ScoringParams.of(scoring_params)
     units = [_prepare(site, *_unit_filters(s)) for s in subspaces]
     n_init = model_params.n_init
     members = [(u, i) for u in range(len(units)) for i in range(n_init)]

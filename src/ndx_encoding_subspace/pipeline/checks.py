@@ -45,7 +45,7 @@ def _where(site: SiteData) -> str:
 
 def site_problems(site: SiteData, config: PipelineConfig | None = None) -> list[str]:
     """Every reason why ``site`` cannot be analysed with ``config``, one message each."""
-    config = config or PipelineConfig()
+    config = PipelineConfig.of(config)
     problems: list[str] = []
     spikes = np.sum([s.counts.sum(axis=(0, 1)) for s in site.sounds], axis=0) if site.sounds else np.zeros(0)
     if site.n_units and not np.any(spikes > 0):

@@ -122,8 +122,11 @@ class PipelineConfig:
             value = sections.get(name)
             if value is None:
                 value = cls()
-            elif not isinstance(value, Params):
+            elif isinstance(value, Mapping):
                 value = cls.from_dict(value, where=f"[{name}]")
+            elif not isinstance(value, Params):
+                raise ConfigError(f"section {name!r} needs {cls.__name__} or a mapping of its "
+                                  f"parameters, got {type(value).__name__}")
             elif not isinstance(value, cls):
                 raise ConfigError(f"section {name!r} needs {cls.__name__}, got {type(value).__name__}")
             self._sections[name] = value
@@ -147,6 +150,18 @@ class PipelineConfig:
 
     def __repr__(self) -> str:
         return f"PipelineConfig({json.dumps(self.to_dict())})"
+
+    @classmethod
+    def of(cls, value: PipelineConfig | Mapping[str, Any] | None) -> PipelineConfig:
+        """``value`` as a configuration: the defaults for None, nested mappings built with
+        :meth:`from_dict`, a configuration as it is (:class:`ConfigError` otherwise)."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, Mapping):
+            return cls.from_dict(value)
+        raise ConfigError(f"expected PipelineConfig or a mapping of sections, got {type(value).__name__}")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], *, where: str = "") -> PipelineConfig:
@@ -195,12 +210,18 @@ class PipelineConfig:
         return {name: params.to_dict() for name, params in self._sections.items()
                 if name not in OMITTED_WHEN_DEFAULT or params != SECTIONS[name]()}
 
-    def replace(self, **sections: Mapping[str, Any]) -> PipelineConfig:
-        """A copy with some parameters of some stages changed."""
+    def replace(self, **sections: Params | Mapping[str, Any]) -> PipelineConfig:
+        """A copy with some parameters of some stages changed: a mapping changes the
+        parameters it names, a parameter object replaces its section."""
         values = self.to_dict()
         for name, changes in sections.items():
             if name not in SECTIONS:
                 raise ConfigError(f"unknown configuration section {name!r}")
+            if isinstance(changes, SECTIONS[name]):
+                changes = changes.to_dict()
+            elif not isinstance(changes, Mapping):
+                raise ConfigError(f"section {name!r} needs {SECTIONS[name].__name__} or a mapping "
+                                  f"of its parameters, got {type(changes).__name__}")
             values[name] = {**values.get(name, {}), **dict(changes)}
         return PipelineConfig.from_dict(values)
 

@@ -210,7 +210,7 @@ def run_dataset(
     MissingDependencyError
         dask (or dask-jobqueue for SLURM) is not installed.
     """
-    config = config or PipelineConfig()
+    config = PipelineConfig.of(config)
     if config.reader.sound_folder:  # workers elsewhere (SLURM, a scheduler) start in other folders
         config = config.replace(reader={"sound_folder": str(Path(config.reader.sound_folder).resolve())})
     cluster = cluster or config.cluster

@@ -256,7 +256,7 @@ def run_sites(
     ConfigError
         ``threads_per_site`` is negative or not an integer.
     """
-    config = config or PipelineConfig()
+    config = PipelineConfig.of(config)
     if threads_per_site is not None:
         config = config.replace(compute={"threads": threads_per_site})
     config_dict = config.to_dict()

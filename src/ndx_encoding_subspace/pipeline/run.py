@@ -237,7 +237,7 @@ def run_site(
     ``config.compute.threads`` (0 by default: thread counts left as they are); the
     previous counts are restored when it returns or raises.
     """
-    config = config or PipelineConfig()
+    config = PipelineConfig.of(config)
     with thread_limits(config.compute.threads):
         return _run_site(source, out, config, progress=progress, cache=cache, overwrite=overwrite,
                          site=site, keep_workdir=keep_workdir, population=population)
@@ -287,7 +287,7 @@ def _run_site(
         if not overwrite:
             raise ConfigError(
                 f"{path} exists and was made from another input or with other parameters; "
-                "choose another --out or pass --overwrite"
+                "choose another output folder, or replace it (--overwrite; overwrite=True from Python)"
             )
     workdir = out / f".{file_stem(site.name)}.work"
     if workdir.exists():

@@ -150,7 +150,7 @@ def expand_inputs(inputs: Sequence[str | Path], *, reader: ReaderParams | None =
     """
     if not inputs:
         raise ConfigError("no input given: name NWB files, folders, globs or DANDI identifiers")
-    reader = reader or ReaderParams()
+    reader = ReaderParams.of(reader)
     seen: dict[str, SiteSource] = {}
     by_results: dict[str, SiteSource] = {}
     for text in inputs:

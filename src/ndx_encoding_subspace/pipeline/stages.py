@@ -387,7 +387,7 @@ def analyse_site(
     -------
     SiteResults
     """
-    config = config or PipelineConfig()
+    config = PipelineConfig.of(config)
     workdir = None if workdir is None else Path(workdir)
     if ensembles is None:
         ensembles = fit_encoding_models(site, config, workdir=workdir, progress=progress)

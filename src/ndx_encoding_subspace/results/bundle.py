@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..data.site import SiteData
+from ..errors import InvalidDataError
 from ..extension.reliability import RULE_UNKNOWN, count_significant
 from .roles import ROLE_CONTAINERS, container_of_role
 
@@ -104,14 +105,40 @@ class ModelResult:
         """Name of the collection this model is stored in."""
         return container_of_role(self.role)
 
+    @property
+    def n_inputs(self) -> int | None:
+        """Inputs per time bin: frequencies of a CNN or LN, projections of a subspace model
+        (None when the architecture does not say)."""
+        try:
+            first = (self.architecture or {}).get("core", [])[0].get("params", {})
+            width = first.get("n_in", first.get("channels"))
+        except (AttributeError, IndexError, TypeError):
+            return None
+        return int(width) if isinstance(width, int) else None
+
     def predict(self, stim: np.ndarray) -> np.ndarray:
         """Model output for ``stim`` [time, inputs] or [batch, time, inputs] (same batching).
 
         The module is run in evaluation mode without gradients; output float32.
+
+        Raises
+        ------
+        InvalidDataError
+            ``stim`` of another shape, another number of inputs than the model takes
+            (:attr:`n_inputs`), or holding NaN or infinite values.
         """
         import torch
 
         x = np.asarray(stim, dtype=np.float32)
+        width = self.n_inputs
+        what = "projections onto its subspace" if self.role == "subspace_nonlinearity" else "frequencies"
+        if x.ndim not in (2, 3) or (width is not None and x.shape[-1] != width):
+            hint = " (transposed?)" if x.ndim in (2, 3) and x.shape[-2] == width else ""
+            raise InvalidDataError(
+                f"model {self.name!r} takes [time, inputs] or [batch, time, inputs] with "
+                f"{width if width is not None else 'its'} inputs ({what}) per bin; got shape {x.shape}{hint}")
+        if not np.all(np.isfinite(x)):
+            raise InvalidDataError(f"model {self.name!r}: the input holds NaN or infinite values")
         single = x.ndim == 2
         self.module.eval()
         with torch.no_grad():
@@ -130,9 +157,12 @@ class UnitSubspace:
     filters : ndarray (k, F, D)
         The subspace filters (first k principal components of the dSTRFs).
     explained_variance, noise_floor_variance : ndarray (n_components,)
-        Variance fraction of every computed component, and of the shuffled data.
+        Variance fraction of every computed component, and of the shuffled data, as shares
+        of the dSTRFs' whole variance (so they sum to less than 1).
     threshold : float
-        Cumulative-variance threshold that chose k.
+        Cumulative-variance threshold that chose k: k (and ``k90``, ``k95``) is the
+        smallest count whose cumulative share of ``explained_variance.sum()`` (the
+        computed components, not the whole variance) reaches it.
     mean_dstrf : ndarray (F, D)
         Mean dSTRF of the unit.
     n_samples, n_outliers : int
@@ -197,7 +227,10 @@ class UnitNonlinearity:
     model_name : str or None
         Name of the unit's ``subspace_nonlinearity`` model, if one was fit.
     dimension_sign, asymmetry_index : ndarray (k,)
-        Sign flip and asymmetry index of each dimension.
+        Sign flip and asymmetry index of each dimension. The tuning curves and SSRF maps
+        are over ``dimension_sign * project(stimulus, filters)`` (each axis oriented so that
+        the response rises along it); the unit's subspace model takes the projections
+        without the signs.
     tuning : dict of str -> ndarray
         1-D tuning curves: ``bin_edges`` (k, n+1), ``mean``, ``sem``, ``count`` (k, n).
     ssrf : dict of str -> ndarray

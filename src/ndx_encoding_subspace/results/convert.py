@@ -26,6 +26,7 @@ from ..extension import (
     TuningSubspaceTable,
 )
 from ..extension._namespace import MODULE
+from ..extension.models import SCORE_NAMES
 from ..extension.reliability import RULES
 from ..models.architecture import state_arrays, to_architecture, validate_architecture
 from .bundle import ModelResult, SiteResults, UnitSubspace
@@ -38,7 +39,6 @@ __all__ = ["MODULE", "COLLECTION_DESCRIPTIONS", "add_results", "spectrogram_obje
 COLLECTION_DESCRIPTIONS = {role.container: role.description for role in ROLES}
 _LOG_COLUMNS = {"epoch": np.int64, "stage": np.int64, "training_loss": np.float64,
                 "early_stopping_loss": np.float64, "member": np.int64}
-_SCORE_COLUMNS = ("r", "ccnorm", "noise_ceiling", "shuffle_floor")
 
 
 def _json(value: Any) -> str:
@@ -125,13 +125,13 @@ def _training_log(model: ModelResult) -> TrainingLog | None:
 def _scores(model: ModelResult) -> ModelScoresTable | None:
     if not model.scores:
         return None
-    unknown = sorted(set(model.scores) - set(_SCORE_COLUMNS))
+    unknown = sorted(set(model.scores) - set(SCORE_NAMES))
     if "r" not in model.scores or unknown:
         raise ResultsError(f"model {model.name!r}: scores need 'r' and only "
-                           f"{_SCORE_COLUMNS}; unknown {unknown}")
+                           f"{SCORE_NAMES}; unknown {unknown}")
     n = model.unit_positions.size
     columns = []
-    for key in _SCORE_COLUMNS:
+    for key in SCORE_NAMES:
         if key in model.scores:
             values = np.asarray(model.scores[key], dtype=np.float64).reshape(-1)
             if values.size != n:

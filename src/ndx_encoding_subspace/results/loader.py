@@ -25,6 +25,7 @@ from pynwb import NWBHDF5IO
 
 from ..errors import ResultsError
 from ..extension import EncodingModels
+from ..extension.models import SCORE_NAMES
 from ..preflight import results_file
 from .bundle import ModelResult, SiteAnalysis, UnitNonlinearity, UnitSubspace
 from .convert import MODULE
@@ -63,6 +64,8 @@ class SpectrogramData:
 
     def split(self, which: str) -> list[np.ndarray]:
         """Spectrograms of the ``"estimation"`` or ``"validation"`` sounds, in order."""
+        if which not in ("estimation", "validation"):
+            raise KeyError(f"no split {which!r}: 'estimation' or 'validation'")
         return [self.sound(n) for n, s in zip(self.sounds["sound"], self.sounds["split"])
                 if s == which]
 
@@ -140,6 +143,56 @@ class LoadedResults:
         """Every model of every collection."""
         return [m for c in self.collections.values() for m in c.members]
 
+    def units_frame(self) -> Any:
+        """The analysed units as a pandas DataFrame, one row per unit position: every
+        column with one value per unit (id, depth, area, cell type...), and the number of
+        spike times; ``spike_times`` and ``waveform_mean`` stay in :attr:`units`."""
+        import pandas as pd
+
+        n = len(self.units["id"])
+        columns = {name: values for name, values in self.units.items()
+                   if isinstance(values, np.ndarray) and values.shape == (n,)}
+        if "spike_times" in self.units:
+            columns["n_spikes"] = np.array([len(t) for t in self.units["spike_times"]], dtype=np.int64)
+        return pd.DataFrame(columns)
+
+    def spectrogram_of(self, waveform: np.ndarray, rate: float, name: str = "new sound") -> np.ndarray:
+        """A new sound's spectrogram as this site's models take their input: the stored
+        spectrogram parameters, then each channel scaled by the site's range (the minimum
+        and maximum over the site's sounds, which :func:`~..data.minmax_scale` mapped to 0
+        and 1; a new sound may fall outside [0, 1]).
+
+        Parameters
+        ----------
+        waveform : ndarray (samples,)
+            The sound, in the units of the recording's sounds.
+        rate : float
+            Its sample rate in Hz.
+        name : str
+            How messages name it.
+
+        Returns
+        -------
+        ndarray (time, frequency), float32
+            Input for the loaded models' ``predict`` and for
+            :func:`~..subspace.projection.project`.
+
+        Raises
+        ------
+        ResultsError
+            The file keeps no spectrogram scale (written before it did).
+        """
+        from ..data.spectrogram import SpectrogramParams, scale_channels, spectrogram
+
+        scale = self.provenance.get("spectrogram_scale")
+        stored = self.provenance.get("spectrogram_parameters")
+        if not isinstance(scale, dict) or not isinstance(stored, dict):
+            raise ResultsError(f"{self.path}: keeps no spectrogram scale of its site (written before "
+                               "results files did), so a new sound cannot be put on its models' scale")
+        params = SpectrogramParams.from_dict(stored)
+        spec = spectrogram(np.asarray(waveform), float(rate), params, name=name)
+        return scale_channels(spec, np.asarray(scale.get("min")), np.asarray(scale.get("max")))
+
     def subspace(self, unit_position: int) -> UnitSubspace:
         """Tuning subspace of the unit at ``unit_position``."""
         for s in self.subspaces:
@@ -156,7 +209,16 @@ class LoadedResults:
 
     def unit_scores(self, score: str = "r") -> dict[str, np.ndarray]:
         """Per collection, ``score`` of every unit (mean over the collection's models that
-        predict it; NaN where none does), shape (units,)."""
+        predict it; NaN where none does), shape (units,).
+
+        Raises
+        ------
+        KeyError
+            A score name neither of the format nor held by a model (the message lists them).
+        """
+        known = dict.fromkeys([*SCORE_NAMES, *(name for m in self.models for name in m.scores)])
+        if score not in known:  # a known score no model holds is NaN (CCnorm without repeats)
+            raise KeyError(f"{self.path}: no score {score!r}; scores: {', '.join(known)}")
         n = len(self.units["id"])
         out = {}
         for name, coll in self.collections.items():

@@ -202,6 +202,8 @@ def build_nwbfile(results: SiteResults, opened: OpenedNWB | None = None,
     provenance.setdefault("input", dict(site.source))
     provenance.setdefault("spectrogram_parameters", {**site.source.get("spectrogram", {}),
                                                      **results.spectrogram_parameters})
+    if "spectrogram_scale" in site.source:  # what the reader scaled each channel by: for new sounds
+        provenance.setdefault("spectrogram_scale", site.source["spectrogram_scale"])
     if opened is not None:
         provenance["input_file"] = opened.provenance
     provenance.setdefault("package_versions", versions)

@@ -241,7 +241,7 @@ def fit_subspace(samples: np.ndarray, params: SubspaceParams | None = None,
     random subset) and k, as in the module docstring. Working memory is about twice the
     samples in float64, whatever their number.
     """
-    params = params or SubspaceParams()
+    params = SubspaceParams.of(params)
     samples = np.asarray(samples)
     if samples.ndim < 2 or len(samples) < 2:
         raise InvalidDataError(f"unit {unit}: need at least 2 dSTRF samples, got {samples.shape}")

@@ -27,6 +27,9 @@ def _check(stimulus: np.ndarray, filters: np.ndarray) -> tuple[np.ndarray, np.nd
             f"projection needs stimulus [time, frequency] and filters [k, frequency, lag] "
             f"with the same frequencies, got {stimulus.shape} and {filters.shape}"
         )
+    if not (np.all(np.isfinite(stimulus)) and np.all(np.isfinite(filters))):
+        which = "stimulus" if not np.all(np.isfinite(stimulus)) else "filters"
+        raise InvalidDataError(f"projection: the {which} hold NaN or infinite values")
     return stimulus, filters
 
 
@@ -37,6 +40,8 @@ def project(stimulus: np.ndarray, filters: np.ndarray) -> np.ndarray:
     """
     stimulus, filters = _check(stimulus, filters)
     n_lags = filters.shape[2]
+    if stimulus.shape[0] == 0:
+        return np.zeros((0, filters.shape[0]))
     x = torch.from_numpy(np.ascontiguousarray(stimulus, dtype=np.float64)).T[None]
     x = torch.nn.functional.pad(x, (n_lags - 1, 0))
     # conv1d correlates: weight index j multiplies input t - (n_lags - 1 - j), i.e. lag flipped

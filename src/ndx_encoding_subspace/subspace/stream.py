@@ -263,7 +263,7 @@ def streaming_subspaces(
     centre, rms : ndarray [units, frequency * lag] and [units]
         The outlier filter's statistics for ``outliers="given"``.
     """
-    params = params or SubspaceParams()
+    params = SubspaceParams.of(params)
     centre, rms = _outlier_statistics(chunks, outliers, reference, centre, rms)
     stream, _, shape = _stream(chunks, params, centre, rms, pooled=False, names=units)
     return stream.finish(shape)
@@ -283,7 +283,7 @@ def streaming_site_subspaces(
     unit's samples pooled, with one pass over the chunks when ``outliers="given"``
     (``centre`` and ``rms`` of every unit), two with ``"two_pass"``.
     """
-    params = params or SubspaceParams()
+    params = SubspaceParams.of(params)
     if outliers == "reference":
         raise ConfigError("streaming_site_subspaces takes outliers='two_pass' or 'given'")
     centre, rms = _outlier_statistics(chunks, outliers, None, centre, rms)

@@ -103,8 +103,9 @@ class SimulatedSite:
     rates: dict[str, np.ndarray]
     truth: SiteTruth
 
-    def write_nwb(self, path: str | os.PathLike[str]) -> Path:
-        """Write the site (sounds, presentations, units, ground truth) as an NWB file."""
+    def write_nwb(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the site (sounds, presentations, units, ground truth) as an NWB file
+        (``FileExistsError`` when ``path`` exists, unless ``overwrite``)."""
         is_val = {name: name in self.validation for name in self.sounds}
         truth_json, stacked = _truth_to_json(self.truth)
         return write_recording(
@@ -134,6 +135,7 @@ class SimulatedSite:
                 "simulation_truth_shared_filters": (self.truth.shared_filters.astype(np.float32),
                                                     "shared site filters [S, F, D]"),
             },
+            overwrite=overwrite,
         )
 
 
@@ -142,7 +144,7 @@ class SimulatedSite:
 
 def simulate_site(params: SimulationParams | None = None) -> SimulatedSite:
     """Simulate one site: sounds, presentations, spikes and the ground truth."""
-    p = params or SimulationParams()
+    p = SimulationParams.of(params)
     sp = SpectrogramParams(bin_size=p.bin_size)
     rng = np.random.default_rng(p.seed)
     names = [f"est{i:03d}" for i in range(p.n_estimation_sounds)]

@@ -95,7 +95,7 @@ def write_report(
     from .html import page, write_atomic
     from .sections import SECTIONS, ReportData, footer_lines, ssrf_section
 
-    params = params or ReportParams()
+    params = ReportParams.of(params)
     target = Path(out) if out is not None else report_path(results_path)
     if target.exists() and not overwrite:
         raise ConfigError(f"{target}: report exists; pass overwrite=True to replace it")

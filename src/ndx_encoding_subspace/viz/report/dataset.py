@@ -172,7 +172,7 @@ def write_dataset_report(summary: DatasetSummary, path: str | Path | None = None
     atomically."""
     from ... import __version__
 
-    params = params or ReportParams()
+    params = ReportParams.of(params)
     target = Path(path) if path is not None else summary.folder / REPORT_NAME
 
     def fig(figure: Figure, caption: str) -> str:

@@ -1,0 +1,143 @@
+"""A results file from Python, as a notebook uses it: new sounds on the site's scale, scores by
+name, models given wrong inputs, subspaces compared, parameters given as mappings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import TINY_CONFIG
+from ndx_encoding_subspace.circuit.similarity import similarity_matrix, subspace_similarity
+from ndx_encoding_subspace.data.spectrogram import minmax_scale
+from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, simulate_site
+from ndx_encoding_subspace.dstrf import DSTRFParams
+from ndx_encoding_subspace.errors import ConfigError, InvalidDataError, ResultsError
+from ndx_encoding_subspace.nonlinearity.ssrf import asymmetry_index, tuning_curve
+from ndx_encoding_subspace.pipeline.config import PipelineConfig
+from ndx_encoding_subspace.pipeline.run import run_site
+from ndx_encoding_subspace.results import load_results
+from ndx_encoding_subspace.subspace import SubspaceParams
+from ndx_encoding_subspace.subspace.projection import project
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A simulated site, its recording and the results of a tiny run on it."""
+    folder = tmp_path_factory.mktemp("api")
+    params = SimulationParams.quick(n_units=3, n_estimation_sounds=8, n_validation_sounds=2,
+                                    validation_repeats=4, n_lags=8, max_dim=3, seed=3)
+    site = simulate_site(params)
+    recording = site.write_nwb(folder / "site.nwb")
+    result = run_site(recording, folder / "out", PipelineConfig.from_dict(TINY_CONFIG), progress=False)
+    return site, recording, folder / "out", load_results(result.path)
+
+
+def test_a_new_sound_is_put_on_the_site_scale(run):
+    site, _, _, loaded = run
+    name = loaded.spectrogram.sounds["sound"][-1]
+    stored = loaded.spectrogram.sound(name)
+    again = loaded.spectrogram_of(site.sounds[name], site.sample_rate, name=name)
+    np.testing.assert_allclose(again, stored, atol=1e-5)
+    cnn = loaded.ensemble("cnn")
+    np.testing.assert_allclose(cnn.predict(again), cnn.predict(stored), atol=1e-5)
+    louder = loaded.spectrogram_of(site.sounds[name] * 4.0, site.sample_rate)
+    assert louder.max() > 1.0  # the site's scale, not the new sound's own
+    scale = loaded.provenance["spectrogram_scale"]
+    assert len(scale["min"]) == len(scale["max"]) == stored.shape[1]
+
+
+def test_a_file_without_the_scale_says_so(run):
+    import dataclasses
+
+    loaded = run[3]
+    kept = {k: v for k, v in loaded.provenance.items() if k != "spectrogram_scale"}
+    older = dataclasses.replace(loaded, provenance=kept)
+    with pytest.raises(ResultsError, match="keeps no spectrogram scale"):
+        older.spectrogram_of(np.zeros(1000), 16000.0)
+
+
+def test_scores_and_splits_are_asked_for_by_their_names(run):
+    loaded = run[3]
+    with pytest.raises(KeyError, match=r"no score 'CCnorm'; scores: r, ccnorm, noise_ceiling"):
+        loaded.unit_scores("CCnorm")
+    assert set(loaded.unit_scores("noise_ceiling")) == set(loaded.collections)
+    with pytest.raises(KeyError, match="'estimation' or 'validation'"):
+        loaded.spectrogram.split("train")
+    frame = loaded.units_frame()
+    assert list(frame["id"]) == list(loaded.units["id"]) and "n_spikes" in frame
+    assert (frame["n_spikes"] > 0).all()
+
+
+def test_models_refuse_inputs_of_another_shape_naming_what_they_take(run):
+    loaded = run[3]
+    cnn = loaded.ensemble("cnn").members[0]
+    stim = loaded.spectrogram.split("validation")[0]
+    said = rf"{cnn.name}.*with {stim.shape[1]} inputs \(frequencies\).*transposed"
+    with pytest.raises(InvalidDataError, match=said):
+        cnn.predict(stim.T)
+    with pytest.raises(InvalidDataError, match=r"got shape \(\d+, 16\)$"):
+        cnn.predict(stim[:, :16])
+    with pytest.raises(InvalidDataError, match="NaN or infinite"):
+        cnn.predict(np.where(np.arange(stim.shape[1]) == 3, np.nan, stim))
+    sub = loaded.subspaces[0]
+    model = next(m for m in loaded.models if m.role == "subspace_nonlinearity"
+                 and int(m.unit_positions[0]) == sub.unit_position)
+    assert model.n_inputs == sub.k
+    with pytest.raises(InvalidDataError, match=rf"with {sub.k} inputs \(projections onto its subspace\)"):
+        model.predict(stim)
+    assert model.predict(project(stim, sub.filters)).shape == (len(stim), 1)
+
+
+def test_subspaces_compare_however_they_are_given(run):
+    loaded = run[3]
+    a, b = loaded.subspace(0), loaded.subspace(1)
+    value = subspace_similarity(a, b)
+    assert value == pytest.approx(subspace_similarity(a.filters, b.filters))
+    basis = a.filters.reshape(a.k, -1).T
+    assert subspace_similarity(basis, b) == pytest.approx(value)
+    matrix = similarity_matrix(loaded.subspaces)
+    assert matrix.shape == (3, 3) and matrix[0, 1] == pytest.approx(value)
+    with pytest.raises(InvalidDataError, match="more columns than rows.*transpose"):
+        subspace_similarity(basis.T, b)
+    longer = np.pad(a.filters, ((0, 0), (0, 0), (0, 4)))
+    with pytest.raises(InvalidDataError, match=rf"filters \(32, {longer.shape[2]}\) against.*pad or cut"):
+        subspace_similarity(longer, b)
+    rng = np.random.default_rng(0)  # random 3-D subspaces of 960 dimensions are nearly orthogonal
+    assert subspace_similarity(rng.standard_normal((960, 3)), rng.standard_normal((960, 3))) < 0.05
+
+
+def test_parameters_may_be_given_as_mappings_and_numpy_integers(run):
+    _, recording, out, _ = run
+    assert run_site(recording, out, TINY_CONFIG, progress=False).resumed  # a mapping, not a PipelineConfig
+    assert SubspaceParams(n_components=np.int64(5)).n_components == 5
+    assert type(SubspaceParams(n_components=np.int64(5)).n_components) is int
+    assert PipelineConfig().replace(subspace=SubspaceParams(n_components=5)).subspace.n_components == 5
+    with pytest.raises(ConfigError, match="section 'training' needs TrainingParams or a mapping"):
+        PipelineConfig(training=5)
+    with pytest.raises(ConfigError, match="expected SSRFParams or a mapping of its parameters, got int"):
+        tuning_curve(np.arange(10.0), np.arange(10.0), 3)
+    centres, *_ = tuning_curve(np.arange(100.0), np.arange(100.0), {"n_bins_1d": 5})
+    assert len(centres) == 5
+
+
+def test_arrays_of_the_wrong_shape_get_a_message_not_a_numpy_error():
+    with pytest.raises(InvalidDataError, match=r"2-D \(time, channels\)"):
+        minmax_scale([np.arange(5.0)])
+    with pytest.raises(InvalidDataError, match="tuning_curve needs one projection"):
+        tuning_curve(np.zeros((10, 2)), np.zeros(10))
+    with pytest.raises(InvalidDataError, match="flank_changes needs one projection"):
+        asymmetry_index(np.zeros(10), np.zeros(9))
+    with pytest.raises(InvalidDataError, match="stimulus hold NaN"):
+        project(np.full((10, 4), np.nan), np.ones((2, 4, 3)))
+    assert project(np.zeros((0, 4)), np.ones((2, 4, 3))).shape == (0, 2)
+
+
+def test_a_device_torch_does_not_see_is_refused_by_name():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(ConfigError, match="'cuda' requested but torch sees no CUDA device"):
+        DSTRFParams(device="cuda").torch_device()
+    with pytest.raises(ConfigError, match="DSTRFParams.device must be"):
+        DSTRFParams(device="gpu")
