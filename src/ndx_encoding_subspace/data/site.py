@@ -231,7 +231,8 @@ class SiteData:
         return dataclasses.replace(self, sounds=sounds, units=self.units.subset(index))
 
     def summary(self) -> dict[str, Any]:
-        """Counts a person checks first: units, sounds per split, bins, repeats
+        """Counts a person checks first: units, sounds per split, bins of sound per split
+        (each sound counted once, however often it was heard), repeats
         (``validation_repeats``: of the validation sound presented fewest times)."""
         est, val = self.split("estimation"), self.split("validation")
         return {
@@ -240,7 +241,7 @@ class SiteData:
             "frequencies": self.n_frequencies,
             "bin_size_s": self.bin_size,
             "estimation_sounds": len(est),
-            "estimation_bins": int(sum(s.n_bins * s.n_repeats for s in est)),
+            "estimation_bins": int(sum(s.n_bins for s in est)),
             "validation_sounds": len(val),
             "validation_bins": int(sum(s.n_bins for s in val)),
             "validation_repeats": int(min((s.n_repeats for s in val), default=0)),

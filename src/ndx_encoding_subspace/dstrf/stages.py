@@ -139,7 +139,11 @@ def _plan(model: nn.Module, stim: torch.Tensor, params: DSTRFParams) -> _Plan:
     probe_times = torch.linspace(0, stim.shape[0] - 1, min(32, stim.shape[0])).long()
     probes = _windows(stim, probe_times.to(stim.device), d + 1)
     declared = _declared_field(model)
-    found = _measured_field(whole, n_in, d, probes)  # a lower bound, so checks a declaration
+    try:
+        found = _measured_field(whole, n_in, d, probes)  # a lower bound, so checks a declaration
+    except RuntimeError as err:  # the first call of the model: inputs it does not take
+        raise InvalidDataError(f"stimulus of {n_in} channels per bin: {type(model).__name__} does not "
+                               f"take them ({str(err).splitlines()[0]})") from None
     if declared is not None and found > declared:
         raise ConfigError(
             f"{type(model).__name__}.receptive_field is {declared} bins, but its output depends "
