@@ -37,7 +37,7 @@ SITES = ("site_a", "site_b", "site_c")
 def _simulate(path, seed: int):
     params = SimulationParams.quick(n_units=2, n_estimation_sounds=6, n_validation_sounds=2,
                                     validation_repeats=3, n_lags=8, max_dim=2, seed=seed)
-    return simulate_site(params).write_nwb(path)
+    return simulate_site(params).write_nwb(path, overwrite=True)
 
 
 @pytest.fixture(scope="module")

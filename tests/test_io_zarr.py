@@ -75,17 +75,29 @@ def test_folders_find_zarr_stores_without_searching_them(pair, tmp_path):
     assert [s.site for s in sites] == ["one", "renamed", "two"]
     assert [s.site for s in expand_inputs([str(tmp_path / "sub" / "two.nwb.zarr")])] == ["two"]
     assert [s.site for s in expand_inputs([f"{tmp_path}/**/*.nwb.zarr"])] == ["two"]
+    assert [s.site for s in expand_inputs([f"{tmp_path}/**"])] == ["one", "renamed", "two"]  # no chunk
+    assert nwb_stem("rec.h5") == "rec" and nwb_stem("sess.nwb.h5") == "sess.nwb"
     assert nwb_stem("x/sub-1_ses-2.nwb.zarr") == "sub-1_ses-2" and nwb_stem("a.NWB") == "a"
     assert is_nwb_store(tmp_path / "renamed.zarr") and not is_nwb_store(raw)
 
 
 def test_identity_follows_every_file_of_the_store(pair, tmp_path):
     store = shutil.copytree(pair[1], tmp_path / "s.nwb.zarr")
-    digest, (size, _) = input_sha256(store), input_stat(store)
+    digest, (size, _, count) = input_sha256(store), input_stat(store)
     assert size == sum(p.stat().st_size for p in store.rglob("*") if p.is_file())
+    assert count == sum(1 for p in store.rglob("*") if p.is_file())
+    (store / ".DS_Store").write_bytes(b"finder")  # not part of the store
+    (store / "units" / ".spike_times.swp").write_bytes(b"editor")
+    assert input_sha256(store) == digest
     chunk = store / "units" / "spike_times" / "0"
     chunk.write_bytes(chunk.read_bytes()[:-1] + b"\0")
     assert input_sha256(store) != digest
+    moved = tmp_path / "elsewhere"  # a folder of the store kept elsewhere, linked in
+    shutil.move(store / "units" / "spike_times", moved)
+    (store / "units" / "spike_times").symlink_to(moved, target_is_directory=True)
+    linked = input_sha256(store)
+    (moved / "0").write_bytes(b"changed")
+    assert input_sha256(store) != linked
 
 
 def test_a_missing_chunk_of_spike_times_is_refused(pair, tmp_path):
@@ -99,9 +111,24 @@ def test_a_missing_chunk_of_a_sound_reads_as_the_fill_value_with_a_warning(pair,
     store = shutil.copytree(pair[1], tmp_path / "s.nwb.zarr")
     sound = sorted(p for p in (store / "stimulus" / "templates").iterdir() if p.is_dir())[0]
     (sound / "data" / "0").unlink()
-    with pytest.warns(UserWarning, match=rf"{sound.name}.*Zarr chunks holding samples 0 to .*absent"):
+    with pytest.warns(UserWarning) as caught:
         site = read_site(store)
+    said = [str(w.message) for w in caught if "absent from the store" in str(w.message)]
+    assert len(said) == 1 and f"{sound.name}" in said[0] and "Zarr chunks holding samples 0 to" in said[0]
     assert np.all(site.sound(sound.name).spectrogram == site.sound(sound.name).spectrogram.min())
+
+
+def test_a_missing_chunk_without_a_fill_value_is_refused(pair, tmp_path):
+    store = shutil.copytree(pair[1], tmp_path / "n.nwb.zarr")
+    sound = sorted(p for p in (store / "stimulus" / "templates").iterdir() if p.is_dir())[0]
+    meta = json.loads((sound / "data" / ".zarray").read_text()) | {"fill_value": None}
+    (sound / "data" / ".zarray").write_text(json.dumps(meta))
+    consolidated = json.loads((store / ".zmetadata").read_text())
+    consolidated["metadata"][f"stimulus/templates/{sound.name}/data/.zarray"] = meta
+    (store / ".zmetadata").write_text(json.dumps(consolidated))
+    (sound / "data" / "0").unlink()
+    with pytest.raises(InvalidDataError, match="declares no fill value"):
+        read_site(store)
 
 
 class _Payload:
@@ -133,6 +160,24 @@ def test_pickled_arrays_are_refused_before_anything_is_read(pair, tmp_path, monk
                                                r"kept with Python's pickle codec, which runs code"):
         read_site(store)
     assert not target.exists()
+
+
+def test_a_pickled_array_behind_a_linked_folder_is_refused(pair, tmp_path):
+    numcodecs = pytest.importorskip("numcodecs")
+    zarr = pytest.importorskip("zarr")
+    store = shutil.copytree(pair[1], tmp_path / "l.nwb.zarr")
+    (store / ".zmetadata").unlink()
+    column = store / "intervals" / "sound_presentations" / "sound"
+    attrs = (column / ".zattrs").read_text()
+    shutil.rmtree(column)
+    outside = tmp_path / "outside"
+    array = zarr.open_array(str(outside), mode="w", shape=(8,), dtype=object, object_codec=numcodecs.Pickle())
+    array[:] = np.array(["sound_00"] * 8, dtype=object)
+    (outside / ".zattrs").write_text(attrs)
+    column.symlink_to(outside, target_is_directory=True)
+    said = r"intervals/sound_presentations/sound: kept with Python's pickle"
+    with pytest.raises(InvalidDataError, match=said):
+        read_site(store)
 
 
 def test_consolidated_metadata_naming_a_pickle_is_refused(pair, tmp_path):
@@ -215,8 +260,8 @@ def test_dandi_zarr_assets_are_named_and_left_out_of_listings(pair, monkeypatch)
     h5, store = pair
     with MockDandiServer({"sub-1/a.nwb": h5, "sub-1/b.nwb.zarr": store}) as server:
         reader = ReaderParams(dandi_api_url=server.api_url, retries=1, deadline_s=120.0)
-        with pytest.warns(UserWarning, match=r"sub-1/b\.nwb\.zarr left out: an NWB file that is stored "
-                                             r"as Zarr, which is read from a local copy"):
+        said = r"1 NWB file\(s\) stored as Zarr left out \(sub-1/b\.nwb\.zarr\); such a file is read from"
+        with pytest.warns(UserWarning, match=said):
             assets = list_assets("DANDI:000123", reader=reader)
         assert [a.path for a in assets] == ["sub-1/a.nwb"]
         with pytest.raises(NotNWBError, match=r"DANDI:000123/sub-1/b\.nwb\.zarr: asset 'sub-1/b\.nwb\.zarr' "

@@ -152,10 +152,22 @@ def test_fitting_and_dstrfs_name_data_the_model_does_not_take(one_thread):
     rng = np.random.default_rng(0)
     narrow = [rng.random((60, 16), dtype=np.float32) for _ in range(3)]
     counts = [rng.random((60, 4), dtype=np.float32) for _ in range(3)]
-    with pytest.raises(InvalidDataError, match="16 channels per bin: the model does not take them"):
+    with pytest.raises(InvalidDataError, match="16 channels per bin: the model failed on a segment of it"):
         fit_model(model, narrow, counts, {"max_epochs": 1, "device": "cpu"})
     wide = [rng.random((60, 32), dtype=np.float32) for _ in range(3)]
     with pytest.raises(InvalidDataError, match="the model gives 4 outputs per bin, the targets hold 5"):
         fit_model(model, wide, [c[:, [0, 1, 2, 3, 3]] for c in counts], {"max_epochs": 1, "device": "cpu"})
     with pytest.raises(InvalidDataError, match="16 channels per bin: PopulationCNN does not take them"):
         list(dstrf(model, narrow[0], params={"n_lags": 12, "device": "cpu"}))
+
+
+def test_batched_ensembles_name_data_the_model_does_not_take(one_thread):
+    from ndx_encoding_subspace.fitting.members import fit_members
+    from ndx_encoding_subspace.models.cnn import PopulationCNN
+
+    models = [PopulationCNN(32, 4, mix_channels=4, fir_taps=3, hidden=(4, 4)) for _ in range(2)]
+    rng = np.random.default_rng(1)
+    narrow = [rng.random((60, 16), dtype=np.float32) for _ in range(3)]
+    counts = [rng.random((60, 4), dtype=np.float32) for _ in range(3)]
+    with pytest.raises(InvalidDataError, match="16 channels per bin: the model failed on a segment"):
+        fit_members(models, [narrow, narrow], [counts, counts], {"max_epochs": 1, "device": "cpu"})

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["file_sha256", "input_sha256", "input_stat", "is_nwb_store", "is_zarr_store", "nwb_stem",
@@ -42,21 +43,38 @@ def is_nwb_store(path: str | Path) -> bool:
 
 
 def nwb_stem(path: str | Path) -> str:
-    """An NWB file's name without its suffixes: ``sub-1.nwb`` and ``sub-1.nwb.zarr`` are
-    ``sub-1``."""
+    """An NWB file's name without its suffix: ``sub-1.nwb`` and ``sub-1.nwb.zarr`` are
+    ``sub-1`` (``rec.h5`` is ``rec``: only a store loses two suffixes)."""
     name = Path(str(path).rstrip("/")).name
-    for suffix in (".zarr", ".nwb"):
-        if name.lower().endswith(suffix) and len(name) > len(suffix):
-            name = name[: -len(suffix)]
-    return name
+    if name.lower().endswith(".zarr") and len(name) > len(".zarr"):
+        name = name[: -len(".zarr")]
+        return name[: -len(".nwb")] if name.lower().endswith(".nwb") and len(name) > 4 else name
+    return Path(name).stem or name
+
+
+#: Hidden files that belong to a Zarr store (others, such as ``.DS_Store``, do not)
+ZARR_METADATA = frozenset({".zarray", ".zattrs", ".zgroup", ".zmetadata"})
+
+
+def _walk(root: Path) -> Iterator[tuple[Path, list[str]]]:
+    """The folders of a store with the names of their files, following links to folders
+    (as Zarr does) but never into a folder already seen."""
+    seen: set[str] = set()
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        yield Path(folder), names
 
 
 def store_files(path: str | Path) -> list[Path]:
-    """Every file of a Zarr store, sorted by its path inside the store."""
+    """Every file of a Zarr store (its metadata and chunks; other hidden files, such as
+    ``.DS_Store``, left out), sorted by its path inside the store."""
     root = Path(path)
-    found = []
-    for folder, _, names in os.walk(root):
-        found.extend(Path(folder) / name for name in names)
+    found = [folder / name for folder, names in _walk(root) for name in names
+             if not name.startswith(".") or name in ZARR_METADATA]
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
@@ -76,26 +94,33 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
 
 
 def input_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of an NWB file, or of a Zarr store: its files' paths and digests, in order."""
+    """Hex SHA-256 of an NWB file, or of a Zarr store: its files' paths and digests, in order
+    (computed once per store, size, time and number of files)."""
     path = Path(path)
     if not path.is_dir():
         return file_sha256(path)
-    digest = hashlib.sha256()
-    for file in store_files(path):
-        digest.update(f"{file.relative_to(path).as_posix()}\0{file_sha256(file)}\n".encode())
+    return _store_sha256(str(path.resolve()), *input_stat(path))
+
+
+@functools.lru_cache(maxsize=256)
+def _store_sha256(path: str, size: int, mtime_ns: int, n_files: int) -> str:
+    root, digest = Path(path), hashlib.sha256()
+    for file in store_files(root):
+        digest.update(f"{file.relative_to(root).as_posix()}\0{file_sha256(file)}\n".encode())
     return digest.hexdigest()
 
 
-def input_stat(path: str | Path) -> tuple[int, int]:
-    """Size in bytes and latest modification (ns) of a file, or of every file of a store."""
+def input_stat(path: str | Path) -> tuple[int, int, int]:
+    """Size in bytes, latest modification (ns) and number of files of a file, or of every
+    file of a store (a folder's time counts too: it changes when a file comes or goes)."""
     path = Path(path)
     if not path.is_dir():
         stat = os.stat(path)
-        return stat.st_size, stat.st_mtime_ns
-    size, latest = 0, 0
-    for folder, _, names in os.walk(path):  # a folder's time changes when a file comes or goes
+        return stat.st_size, stat.st_mtime_ns, 1
+    size, latest, count = 0, 0, 0
+    for folder, _ in _walk(path):
         latest = max(latest, os.stat(folder).st_mtime_ns)
-        for name in names:
-            stat = os.stat(os.path.join(folder, name))
-            size, latest = size + stat.st_size, max(latest, stat.st_mtime_ns)
-    return size, latest
+    for file in store_files(path):
+        stat = os.stat(file)
+        size, latest, count = size + stat.st_size, max(latest, stat.st_mtime_ns), count + 1
+    return size, latest, count

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 import types
 import typing
 from collections.abc import Mapping
@@ -122,13 +121,16 @@ class Params:
         return self.from_dict({**self.to_dict(), **changes})
 
 
+def _is_numpy_scalar(value: Any) -> bool:
+    return type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0
+
+
 def _plain(value: Any) -> Any:
-    """Python numbers for numpy's integer scalars (``np.int64(5)`` from a loop over
-    ``np.arange``), alone or in a list or tuple; anything else as it is."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, int):
-        return int(value)
-    if isinstance(value, list | tuple) and any(isinstance(v, numbers.Integral) and not isinstance(v, int)
-                                               for v in value):
+    """Python numbers for numpy's scalars (``np.int64(5)`` from a loop over ``np.arange``,
+    ``np.float32``, ``np.bool_``), alone or in a list or tuple; anything else as it is."""
+    if _is_numpy_scalar(value):
+        return value.item()
+    if isinstance(value, list | tuple) and any(_is_numpy_scalar(v) for v in value):
         return type(value)(_plain(v) for v in value)
     return value
 

@@ -30,7 +30,7 @@ def _basis(s: Any, which: str) -> tuple[np.ndarray, str]:
         given = f"filters {s.shape[1:]}"
         s = s.reshape(len(s), -1).T
     elif s.ndim == 2:
-        given = f"a basis of {s.shape[0]} features"
+        given = f"a basis of {s.shape[0]} features (a single filter [frequency, lag] goes in as [1, F, D])"
         if s.shape[1] > s.shape[0]:
             raise InvalidDataError(
                 f"subspace {which}: a basis [features, k] of shape {s.shape} has more columns than "

@@ -90,7 +90,9 @@ class DSTRFParams(Params):
         """
         if self.chunk_size is not None:
             return self.chunk_size
-        device = self.torch_device()
+        import torch
+
+        device = self.torch_device() if self.device == "auto" else torch.device(self.device)
         default = CPU_CHUNK if device.type == "cpu" else DEVICE_CHUNK
         if window_bytes is None:
             return default

@@ -141,6 +141,8 @@ def _plan(model: nn.Module, stim: torch.Tensor, params: DSTRFParams) -> _Plan:
     declared = _declared_field(model)
     try:
         found = _measured_field(whole, n_in, d, probes)  # a lower bound, so checks a declaration
+    except torch.OutOfMemoryError:
+        raise
     except RuntimeError as err:  # the first call of the model: inputs it does not take
         raise InvalidDataError(f"stimulus of {n_in} channels per bin: {type(model).__name__} does not "
                                f"take them ({str(err).splitlines()[0]})") from None

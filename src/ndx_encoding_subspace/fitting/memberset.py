@@ -34,6 +34,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 from torch.nn import functional as F
 
+from ..errors import InvalidDataError
 from .member_adam import MemberAdam, ModelAdam, StackedParameters
 from .memberdata import MemberData
 from .training_params import TrainingParams
@@ -132,6 +133,7 @@ class MemberSet:
         self.staged = params.two_stage and has_stages(self.models[0])
         self.amp = params.mixed_precision and device.type == "cuda"
         self.given = _context_kwargs(self.models[0], self.context)
+        self._check_widths()
         self.l2_names = _l2_names(self.models[0])
         self.gens = [torch.Generator().manual_seed(s) for s in self.seeds]
         # the models' own tensors (views of the stack in a larger set): loading a state
@@ -148,6 +150,29 @@ class MemberSet:
 
     def __len__(self) -> int:
         return len(self.models)
+
+    def _check_widths(self) -> None:
+        """Refuse data whose channels the models do not take, or whose units they do not
+        give, from one forward pass of the first segment (said, instead of torch's shape
+        error in the middle of training)."""
+        model, x = self.models[0], self.data.x[0, :1]
+        n_in, n_out = int(x.shape[-1]), int(self.data.y.shape[-1])
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                y = model(x, **self.given)
+        except torch.OutOfMemoryError:
+            raise
+        except RuntimeError as err:
+            raise InvalidDataError(
+                f"training data of {n_in} channels per bin: the model failed on a segment of it "
+                f"({x.shape[1]} bins; {str(err).splitlines()[0]})") from None
+        finally:
+            model.train(was_training)
+        if y.shape[-1] != n_out:
+            raise InvalidDataError(f"training data: the model gives {y.shape[-1]} outputs per bin, the "
+                                   f"targets hold {n_out} units")
 
     # --- parameters and optimiser ---------------------------------------------------
     def release(self) -> None:

@@ -59,7 +59,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError, InvalidDataError, TrainingError
+from ..errors import ConfigError, TrainingError
 from .checkpoint import Checkpoint
 from .memberdata import own_data
 from .memberset import MemberSet, Optimizer, layout
@@ -229,30 +229,6 @@ class Schedule:
         return []
 
 
-def _check_widths(model: nn.Module, first: np.ndarray, n_outputs: int, context: int,
-                  length: int | None) -> None:
-    """Refuse data whose channels the model does not take, or whose units it does not give,
-    from one forward pass (said, instead of torch's shape error): of zeros as long as the
-    model's receptive field, or of the first sound for a model that takes whole sounds."""
-    n_inputs = first.shape[1]
-    where = next(model.parameters(), torch.empty(0))
-    x = (torch.zeros(1, context + 1, n_inputs) if length is not None else torch.as_tensor(first)[None])
-    x = x.to(dtype=where.dtype, device=where.device)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            y = model(x)
-    except RuntimeError as err:
-        raise InvalidDataError(f"training data of {n_inputs} channels per bin: the model does not take "
-                               f"them ({str(err).splitlines()[0]})") from None
-    finally:
-        model.train(was_training)
-    if y.shape[-1] != n_outputs:
-        raise InvalidDataError(f"training data: the model gives {y.shape[-1]} outputs per bin, the targets "
-                               f"hold {n_outputs} units")
-
-
 def fit_model(
     model: nn.Module,
     inputs: Sequence[np.ndarray],
@@ -298,7 +274,6 @@ def fit_model(
     if checkpoint_path is not None:  # the fingerprint is taken before anything moves or trains
         checkpoint = Checkpoint(Path(checkpoint_path), model, inputs, targets, params)
     context, length = layout(model, params)
-    _check_widths(model, inputs[0], targets[0].shape[1], context, length)
     data = own_data([inputs], [targets], params.early_stop_fraction, context, length, device)
     members = MemberSet([model], data, params, [params.seed], device)
     report = None

@@ -258,8 +258,9 @@ def list_assets(
         records = [r for r in records if r.path.endswith(".nwb")]
     stored = [p for p in zarr if p.lower().endswith(".nwb.zarr")]
     if stored:
-        warnings.warn(f"{ref}: {listing(stored, shown=3)} left out: an NWB file that {_ZARR_ADVICE}",
-                      stacklevel=2)
+        warnings.warn(f"{ref}: {len(stored)} NWB file(s) stored as Zarr left out "
+                      f"({listing(stored, shown=3)}); such a file is read from a local copy: download it "
+                      "(dandi download <its URL>) and give its folder", stacklevel=3)
     if not records:
         raise RemoteError(f"{ref}: no NWB asset matches" + (" (only NWB files stored as Zarr, left "
                                                            "out as said)" if stored else ""))

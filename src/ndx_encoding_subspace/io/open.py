@@ -52,7 +52,8 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 #: h5py's wrappers of the HDF5 library, and Zarr's and its codecs' modules: what they
 #: raise while reading comes from the stored bytes
-_HDF5_LIBRARY = re.compile(r"^(h5py\.(h5[a-z]*|_errors|_objects|_proxy|_conv)|(zarr|numcodecs)(\..*)?)$")
+_HDF5_LIBRARY = re.compile(
+    r"^(h5py\.(h5[a-z]*|_errors|_objects|_proxy|_conv)|zarr\.(core|storage|meta|_storage\..*)|numcodecs(\..*)?)$")
 
 
 class UnexpectedReadError(RuntimeError):
@@ -220,6 +221,9 @@ def _open_zarr(path: Path, label: str, provenance: dict | None) -> OpenedNWB:
     try:
         prov = provenance or {"path": str(path.resolve()), "size": input_stat(path)[0],
                               "sha256": input_sha256(path), "format": "zarr"}
+    except OSError as err:  # a file of the store that cannot be read (a dangling link...)
+        io.close()
+        raise NotNWBError(f"{label}: a file of the store cannot be read: {err}") from None
     except BaseException:
         io.close()
         raise

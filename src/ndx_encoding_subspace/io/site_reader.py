@@ -307,7 +307,7 @@ def build_site(
                 f"{label}: sound {sound!r} ({pres.series.path}) has no sample rate "
                 "(no rate, and timestamps not evenly spaced: a gap or dropped samples?)"
             )
-        check_span(pres, label, reader.max_sound_s)
+        check_span(pres, label, reader.max_sound_s, warn=False)  # all, before any is read
     check_demand([first[s] for s in order], label, spec_params.bin_size, spec_params.n_channels,
                  len(spikes.times))
     raw, silent, notes = [], [], []
@@ -333,12 +333,9 @@ def build_site(
     notes.extend(layout_notes(layout, span[0]))
     notes.extend(unit_notes(spikes, reader))
     low, high = channel_range(raw)
-    scaled = [scale_channels(spec, low, high) for spec in raw]
-    sounds = tuple(
-        Sound(s, spec, smooth_counts(bin_counts(spikes.times, starts[s], spec.shape[0], spec_params.bin_size),
-                                     reader.response_kernel))
-        for s, spec in zip(order, scaled, strict=True)
-    )
+    sounds = tuple(Sound(s, spec, smooth_counts(bin_counts(spikes.times, starts[s], spec.shape[0],
+                                                           spec_params.bin_size), reader.response_kernel))
+                   for s, spec in zip(order, (scale_channels(r, low, high) for r in raw), strict=True))
     notes.extend(spike_notes(spikes.times, spikes.info.ids, sounds, layout))
     for note in dict.fromkeys(notes):
         warnings.warn(f"{label}: {note}", stacklevel=2)

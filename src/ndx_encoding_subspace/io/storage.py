@@ -96,7 +96,8 @@ def _what(pres: Presentation, name: str) -> str:
     return f"{name}: sound {pres.sound!r} ({pres.series.path})"
 
 
-def check_span(pres: Presentation, name: str, max_sound_s: float, available: int | None = None) -> None:
+def check_span(pres: Presentation, name: str, max_sound_s: float, available: int | None = None,
+               *, warn: bool = True) -> None:
     """Refuse the span of ``pres`` before reading it (see the module's text).
 
     Parameters
@@ -109,6 +110,8 @@ def check_span(pres: Presentation, name: str, max_sound_s: float, available: int
         ``reader.max_sound_s``.
     available : int, optional
         Bytes of memory available (default: :func:`available_memory`).
+    warn : bool
+        Warn of a Zarr array's absent chunks (off for a check made again before reading).
 
     Raises
     ------
@@ -136,7 +139,10 @@ def check_span(pres: Presentation, name: str, max_sound_s: float, available: int
             f"the {_gb(free)} of memory available; not read (check the series' shape and rate)"
         )
     absent = zarr_gap(data, pres.first_sample, pres.first_sample + n)
-    if absent:  # Zarr lets a writer leave out chunks that hold only the fill value
+    if absent and getattr(data, "fill_value", None) is None:
+        raise InvalidDataError(f"{_what(pres, name)}: {absent}, and the array declares no fill value, so "
+                               "they would read as whatever memory holds; not read")
+    if absent and warn:  # Zarr lets a writer leave out chunks that hold only the fill value
         warnings.warn(f"{_what(pres, name)}: {absent}; read so, as a writer that leaves out such "
                       "chunks means them (if the store was copied, check that the copy is complete)",
                       stacklevel=2)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidDataError, NotNWBError, import_optional
+from ..inputs import store_files
 
 __all__ = ["check_codecs", "is_zarr_array", "read_zarr_nwb", "zarr_gap"]
 
@@ -56,8 +57,9 @@ def check_codecs(path: str | Path, label: str) -> None:
     """
     root = Path(path)
     arrays: dict[str, dict[str, Any]] = {}
-    for meta in sorted(root.rglob(".zarray")):
-        arrays[meta.parent.relative_to(root).as_posix()] = _json(meta, label)
+    for meta in store_files(root):  # linked folders included, as Zarr reads through them
+        if meta.name == ".zarray":
+            arrays[meta.parent.relative_to(root).as_posix()] = _json(meta, label)
     consolidated = root / ".zmetadata"
     if consolidated.is_file():
         entries = _json(consolidated, label).get("metadata", {})

@@ -166,8 +166,12 @@ def _previous(out: Path) -> dict[str, dict[str, Any]]:
 def _source_identity(item: SiteSource) -> dict[str, Any]:
     identity: dict[str, Any] = {"source": item.source}
     if item.is_local:
-        size, mtime_ns = input_stat(item.source)
-        identity.update(size=size, mtime_ns=mtime_ns)
+        try:
+            size, mtime_ns, _ = input_stat(item.source)
+        except OSError as err:  # the site fails when it is read, naming the file; others run
+            identity.update(unreadable=str(err))
+        else:
+            identity.update(size=size, mtime_ns=mtime_ns)
     return identity
 
 

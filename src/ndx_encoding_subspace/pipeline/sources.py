@@ -23,6 +23,7 @@ write the same results file.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import glob
 import os
 from collections.abc import Sequence
@@ -90,9 +91,10 @@ def _local_files(text: str) -> list[Path]:
     if path.is_dir():
         return _in_folder(path)
     if any(c in text for c in _GLOB_CHARS):
-        matches = (Path(m) for m in glob.glob(os.path.expanduser(text), recursive=True))
-        return sorted((p for p in matches if (p.is_file() or is_nwb_store(p)) and not _is_results(p)),
-                      key=lambda p: p.as_posix())
+        matches = [Path(m) for m in glob.glob(os.path.expanduser(text), recursive=True)]
+        in_store = functools.lru_cache(maxsize=None)(is_zarr_store)  # the files of a store are not sites
+        return sorted((p for p in matches if (p.is_file() or is_nwb_store(p)) and not _is_results(p)
+                       and not any(in_store(parent) for parent in p.parents)), key=lambda p: p.as_posix())
     return []
 
 
