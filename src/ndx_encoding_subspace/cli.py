@@ -58,11 +58,24 @@ def _flag_value(text: str) -> Any:
         return text
 
 
+def _text(value: str) -> str:
+    """A command-line input: never empty (an unset shell variable would mean the current folder)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("empty (an unset shell variable?)")
+    return value
+
+
+def _path(value: str) -> Path:
+    """A command-line path: never empty (``Path("")`` would be the current folder)."""
+    return Path(_text(value))
+
+
 def _add_config_flags(parser: argparse.ArgumentParser, sections: Sequence[str] | None = None) -> None:
     """``--config`` and a ``--SECTION.NAME`` flag per parameter (of ``sections``, else all)."""
     from .pipeline.config import PRESETS, PipelineConfig
 
-    parser.add_argument("--config", type=Path, help="TOML or YAML configuration file")
+    parser.add_argument("--config", type=_path, action="append",
+                        help="TOML or YAML configuration file (given more than once, applied in order)")
     if sections is None:
         parser.add_argument("--preset", choices=PRESETS, default=None,
                             help="start from a shipped configuration: 'paper' has the authors' own "
@@ -89,8 +102,8 @@ def _config_from_args(args: argparse.Namespace):
 
     preset = getattr(args, "preset", None)
     base = PipelineConfig.from_preset(preset) if preset else PipelineConfig()
-    if getattr(args, "config", None):
-        base = base.updated_from_file(args.config) if preset else PipelineConfig.from_file(args.config)
+    for i, path in enumerate(getattr(args, "config", None) or []):  # later files change earlier ones
+        base = base.updated_from_file(path) if preset or i else PipelineConfig.from_file(path)
     changes: dict[str, dict[str, Any]] = {}
     for key, value in vars(args).items():
         if key.startswith("cfg__"):
@@ -111,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo", allow_abbrev=False, help="simulate a virtual site and run the whole method on it")
-    demo.add_argument("--out", type=Path, default=Path("encoding-subspace-demo"),
+    demo.add_argument("--out", type=_path, default=Path("encoding-subspace-demo"),
                       help="output folder (default: ./encoding-subspace-demo)")
     demo.add_argument("--quick", action="store_true", help="small sizes: runs in about a minute")
     demo.add_argument("--device", default=None, help="torch device: auto, cpu, cuda, cuda:1")
@@ -127,13 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
         "([cluster] kind = 'slurm'). A site that fails is recorded and the others go on; a rerun "
         "retries only the unfinished sites; OUT/summary/ gets the dataset tables and report.",
         epilog=EXIT_CODES)
-    run.add_argument("input", nargs="+",
+    run.add_argument("input", nargs="+", type=_text,
                      help="NWB files, folders, glob patterns, DANDI:000123[@version][/path glob], "
                      "or asset URLs")
-    run.add_argument("--out", type=Path, default=None,
+    run.add_argument("--out", type=_path, default=None,
                      help="output folder (default: ./encoding-subspace-results)")
     run.add_argument("--device", default=None, help="torch device: auto, cpu, cuda, cuda:1")
-    run.add_argument("--cache", type=Path, default=None, help="local cache folder for DANDI assets")
+    run.add_argument("--cache", type=_path, default=None, help="local cache folder for DANDI assets")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--report", action="store_true", help="also write the HTML report of each site")
     run.add_argument("--overwrite", action="store_true",
@@ -154,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         "summarize", allow_abbrev=False, help="tables and report of every results file in a folder",
         description="Write OUT/summary/: units.csv, dimensions.csv, pairs.csv, sites.csv and "
         "report.html (the cross-site figures with their statistics).", epilog=EXIT_CODES)
-    summarize.add_argument("out", type=Path, help="output folder of a run")
+    summarize.add_argument("out", type=_path, help="output folder of a run")
 
     inspect = sub.add_parser(
         "inspect", allow_abbrev=False, help="show what the reader finds in an NWB file",
@@ -164,13 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"exits {EXIT_UNUSABLE}, after printing the report, when the reader cannot use "
         f"the file as it is (the report lists the problems); {EXIT_CODES}",
     )
-    inspect.add_argument("input", help="local NWB path, DANDI identifier or asset URL")
+    inspect.add_argument("input", type=_text, help="local NWB path, DANDI identifier or asset URL")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
     _add_config_flags(inspect, sections=("reader", "spectrogram", "dstrf", "ensemble", "subspace"))
 
     report = sub.add_parser("report", allow_abbrev=False, help="write a static HTML report of a results file")
-    report.add_argument("results", type=Path, help="results NWB file written by run or demo")
-    report.add_argument("--out", type=Path, default=None,
+    report.add_argument("results", type=_path, help="results NWB file written by run or demo")
+    report.add_argument("--out", type=_path, default=None,
                         help="HTML file (default: next to the results, .html)")
     return parser
 

@@ -45,8 +45,8 @@ class Params:
                 object.__setattr__(self, f.name, value)  # frozen: set once, here
             _check_type(f"{type(self).__name__}.{f.name}", getattr(self, f.name), hints.get(f.name))
             _check_finite(f"{type(self).__name__}.{f.name}", getattr(self, f.name))
-            if f.name == "seed" and isinstance(self.seed, int):  # numpy's seeds are >= 0
-                check_range(f"{type(self).__name__}.seed", self.seed, 0)
+            if f.name == "seed" and isinstance(self.seed, int):  # numpy's seeds are >= 0, torch's 64-bit
+                check_range(f"{type(self).__name__}.seed", self.seed, 0, 2**63 - 1)
         self.validate()
 
     def validate(self) -> None:  # pragma: no cover - overridden where needed

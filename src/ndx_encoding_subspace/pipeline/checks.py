@@ -71,6 +71,7 @@ def site_problems(site: SiteData, config: PipelineConfig | None = None) -> list[
             f"than 2 dSTRF samples at every {config.dstrf.sample_step}th bin (longer sounds, or a smaller "
             "--dstrf.sample_step)")
     problems.extend(_jackknife_problems(site, config))
+    problems.extend(_lag_problems(site, config))
     dims = site.n_frequencies * config.dstrf.n_lags
     if config.subspace.n_components > dims:
         problems.append(
@@ -78,6 +79,15 @@ def site_problems(site: SiteData, config: PipelineConfig | None = None) -> list[
             f"of a dSTRF here ({site.n_frequencies} spectrogram channels x {config.dstrf.n_lags} lags, "
             f"--dstrf.n_lags): use at most {dims}")
     return problems
+
+
+def _lag_problems(site: SiteData, config: PipelineConfig) -> list[str]:
+    """A dSTRF window shorter than the CNN's receptive field, said before any training."""
+    field = getattr(config.cnn.build(site.n_frequencies, 1), "receptive_field", None)
+    if isinstance(field, int) and field > config.dstrf.n_lags:
+        return [f"--dstrf.n_lags {config.dstrf.n_lags} is shorter than the CNN's receptive field ({field} "
+                f"bins, from its --cnn.* parameters): use at least {field}"]
+    return []
 
 
 def _jackknife_problems(site: SiteData, config: PipelineConfig) -> list[str]:

@@ -135,6 +135,10 @@ class PipelineConfig:
     def _check_sections(self) -> None:
         """Rules between sections (each section checks its own values)."""
         components, dims = self.subspace.n_components, self.tiling.n_dims
+        if dims != 3:
+            raise ConfigError(f"tiling.n_dims = {dims}: a results file keeps response regions on a 3-D grid, "
+                              "so a run tiles 3 shared dimensions (other counts: "
+                              "ndx_encoding_subspace.circuit.tiling.tiling from Python)")
         if components < dims:
             raise ConfigError(f"subspace.n_components {components} is fewer than the tiling's {dims} "
                               f"dimensions of the shared subspace (tiling.n_dims): use at least {dims}")

@@ -227,7 +227,7 @@ def run_demo(
     from ..results import load_results
     from .run import format_summary, run_site
 
-    out = Path(out)
+    out = Path(out).resolve()  # the input's name is part of its identity: the same however spelled
     out.mkdir(parents=True, exist_ok=True)
     sim_params = demo_simulation(quick=quick, seed=seed)
     recording = out / "simulated_site.nwb"

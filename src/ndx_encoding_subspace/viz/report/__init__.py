@@ -62,6 +62,14 @@ def report_path(results_path: str | Path) -> Path:
         path.name + ".html")
 
 
+def _is_hdf5(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == b"\x89HDF\r\n\x1a\n"
+    except OSError:
+        return False
+
+
 def write_report(
     results_path: str | Path, out: str | Path | None = None, *, overwrite: bool = False,
     params: ReportParams | None = None,
@@ -88,7 +96,8 @@ def write_report(
     ResultsError
         The results file is missing or cannot be read; the message names it.
     ConfigError
-        ``out`` exists and ``overwrite`` is False, or its folder does not exist.
+        ``out`` exists and ``overwrite`` is False, its folder does not exist, or it is a
+        folder or an NWB (HDF5) file (never written over, even with ``overwrite``).
     """
     from ... import __version__
     from ...results import load_results
@@ -97,6 +106,11 @@ def write_report(
 
     params = ReportParams.of(params)
     target = Path(out) if out is not None else report_path(results_path)
+    if target.is_dir():
+        raise ConfigError(f"{target}: a folder; give the report a file name (e.g. {target / 'report.html'})")
+    if target.suffix.lower() == ".nwb" or _is_hdf5(target):
+        raise ConfigError(f"{target}: an NWB (HDF5) file; a report is HTML and is never written over one "
+                          "(give a name ending in .html)")
     if target.exists() and not overwrite:
         raise ConfigError(f"{target}: report exists; pass overwrite=True to replace it")
     if not target.parent.is_dir():

@@ -1,0 +1,57 @@
+"""Command-line mistakes that used to lose a file, run for hours first, or do something else
+than asked: each is refused (or done as asked) before anything heavy runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from ndx_encoding_subspace.cli import main
+from ndx_encoding_subspace.errors import ConfigError
+from ndx_encoding_subspace.pipeline.config import PipelineConfig
+from ndx_encoding_subspace.testing.files import mock_site
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    return mock_site(n_units=3, n_sounds=6, repeats=(1, 1, 1, 1, 3, 3), duration=1.0, seed=2).write(
+        tmp_path_factory.mktemp("cli") / "site.nwb")
+
+
+def test_report_never_writes_over_an_nwb_file(recording, tmp_path, capsys):
+    before = recording.read_bytes()
+    assert main(["report", str(recording), "--out", str(recording)]) == 2
+    assert main(["report", str(recording), "--out", str(tmp_path)]) == 2
+    copy = tmp_path / "renamed.bin"
+    copy.write_bytes(before)
+    assert main(["report", str(recording), "--out", str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert "a report is HTML and is never written over one" in err and "a folder; give" in err
+    assert recording.read_bytes() == before and copy.read_bytes() == before
+
+
+def test_a_dstrf_window_shorter_than_the_cnn_is_refused_before_training(recording, capsys):
+    assert main(["inspect", str(recording), "--dstrf.n_lags", "5", "--ensemble.n_jackknife", "2"]) == 3
+    assert "--dstrf.n_lags 5 is shorter than the CNN's receptive field (29 bins" in capsys.readouterr().out
+
+
+def test_configuration_files_apply_in_order_and_empty_arguments_are_refused(tmp_path, capsys):
+    from ndx_encoding_subspace.cli import _config_from_args, build_parser
+
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    a.write_text("[training]\npatience = 7\nmax_epochs = 50\n")
+    b.write_text("[training]\nmax_epochs = 60\n")
+    args = build_parser().parse_args(["run", "x.nwb", "--config", str(a), "--config", str(b)])
+    config = _config_from_args(args)
+    assert (config.training.patience, config.training.max_epochs) == (7, 60)
+    for argv in (["run", ""], ["run", "x.nwb", "--out", ""], ["summarize", ""], ["inspect", " "]):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2
+    assert "empty (an unset shell variable?)" in capsys.readouterr().err
+
+
+def test_seeds_beyond_64_bits_and_other_tiling_dimensions_are_refused():
+    with pytest.raises(ConfigError, match="TrainingParams.seed must be at least 0 and at most"):
+        PipelineConfig.from_dict({"training": {"seed": 10**20}})
+    with pytest.raises(ConfigError, match="tiling.n_dims = 2"):
+        PipelineConfig.from_dict({"tiling": {"n_dims": 2}})
