@@ -55,3 +55,22 @@ def test_seeds_beyond_64_bits_and_other_tiling_dimensions_are_refused():
         PipelineConfig.from_dict({"training": {"seed": 10**20}})
     with pytest.raises(ConfigError, match="tiling.n_dims = 2"):
         PipelineConfig.from_dict({"tiling": {"n_dims": 2}})
+
+
+def test_a_missing_optional_package_is_exit_8_naming_the_extra(monkeypatch, capsys):
+    import ndx_encoding_subspace.cli as cli
+
+    def wrapped(args):
+        try:
+            raise ModuleNotFoundError("No module named 'scipy'", name="scipy")
+        except ModuleNotFoundError as err:  # as the readers wrap what they did not expect
+            raise RuntimeError("site.nwb: unexpected error while reading the file's layout") from err
+
+    monkeypatch.setattr(cli, "_dispatch", wrapped)
+    assert main(["inspect", "site.nwb"]) == 8
+    assert "needs scipy, which is not installed: pip install 'ndx-encoding-subspace[model]'" in \
+        capsys.readouterr().err
+    monkeypatch.setattr(cli, "_dispatch", lambda args: (_ for _ in ()).throw(ModuleNotFoundError(
+        "No module named 'mylab'", name="mylab")))
+    with pytest.raises(ModuleNotFoundError):  # not one of ours: a bug, with its traceback
+        main(["inspect", "site.nwb"])

@@ -24,7 +24,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, EncodingSubspaceError, InputError, ResultsError, one_line_warning
+from .errors import (
+    ConfigError,
+    EncodingSubspaceError,
+    InputError,
+    MissingDependencyError,
+    ResultsError,
+    one_line_warning,
+)
 from .preflight import is_remote, local_nwb, results_file, results_folder
 
 __all__ = ["main", "build_parser"]
@@ -308,15 +315,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EncodingSubspaceError as err:
         print(f"encoding-subspace: error: {err}", file=sys.stderr)
         return err.exit_code
-    except OSError as err:  # "out/file/sub: Not a directory" rather than "[Errno 20] ..."
-        said = f"{err.filename}: {err.strerror}" if err.filename and err.strerror else str(err)
-        if isinstance(err, FileExistsError) and err.filename and Path(err.filename).is_file():
-            said = f"{err.filename}: a file where a folder is needed"
-        print(f"encoding-subspace: error: {said}", file=sys.stderr)
-        return EXIT_OS_ERROR
+    except Exception as err:
+        extra = _missing_extra(err)
+        if extra is None:
+            if isinstance(err, OSError):
+                return _os_error(err)
+            raise
+        print(f"encoding-subspace: error: this needs {extra[0]}, which is not installed: "
+              f"pip install 'ndx-encoding-subspace[{extra[1]}]'", file=sys.stderr)
+        return MissingDependencyError.exit_code
     except KeyboardInterrupt:
         print("encoding-subspace: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+#: optional packages, by the name they import as, and the extra that installs them
+_EXTRAS = {"torch": "model", "scipy": "model", "sklearn": "model", "tqdm": "model", "yaml": "model",
+           "threadpoolctl": "model", "dandi": "dandi", "remfile": "dandi", "hdmf_zarr": "zarr",
+           "spikeinterface": "ephys", "matplotlib": "viz", "nwbwidgets": "viz", "ipywidgets": "viz",
+           "dask": "distributed", "distributed": "distributed", "dask_jobqueue": "distributed"}
+
+
+def _missing_extra(err: BaseException | None) -> tuple[str, str] | None:
+    """(package, extra) when ``err``, or what caused it, is an optional package not installed."""
+    seen = 0
+    while err is not None and seen < 8:
+        if isinstance(err, ModuleNotFoundError) and err.name:
+            top = err.name.split(".")[0]
+            return (top, _EXTRAS[top]) if top in _EXTRAS else None
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
+
+
+def _os_error(err: OSError) -> int:
+    """One line for an operating-system refusal ("out/file/sub: Not a directory")."""
+    said = f"{err.filename}: {err.strerror}" if err.filename and err.strerror else str(err)
+    if isinstance(err, FileExistsError) and err.filename and Path(err.filename).is_file():
+        said = f"{err.filename}: a file where a folder is needed"
+    print(f"encoding-subspace: error: {said}", file=sys.stderr)
+    return EXIT_OS_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover
