@@ -74,3 +74,21 @@ def test_a_missing_optional_package_is_exit_8_naming_the_extra(monkeypatch, caps
         "No module named 'mylab'", name="mylab")))
     with pytest.raises(ModuleNotFoundError):  # not one of ours: a bug, with its traceback
         main(["inspect", "site.nwb"])
+
+
+def test_scheduler_mistakes_are_one_line_each(tmp_path):
+    dask = pytest.importorskip("dask")
+    dd = pytest.importorskip("distributed")
+    from ndx_encoding_subspace.errors import RemoteError
+    from ndx_encoding_subspace.pipeline.cluster import ClusterParams, _connect
+
+    bad = tmp_path / "scheduler.json"
+    bad.write_text("not json")
+    cases = [({"scheduler": "notanaddress"}, ConfigError, "not a scheduler address"),
+             ({"scheduler_file": str(tmp_path / "no.json")}, ConfigError, "not found .*start the scheduler"),
+             ({"scheduler_file": str(bad)}, ConfigError, "not a dask scheduler file"),
+             ({"scheduler": "tcp://127.0.0.1:9"}, RemoteError, "tcp://127.0.0.1:9: no answer")]
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        for options, kind, message in cases:
+            with pytest.raises(kind, match=message):
+                _connect(dd, ClusterParams(kind="scheduler", **options))

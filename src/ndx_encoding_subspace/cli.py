@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 1 unexpected internal error; 2 bad option or configuration;
 3 unusable input data (``inspect`` too, after printing its report, when it finds
-problems that keep the reader from using the file); 4 remote (DANDI / HTTP) failure;
+problems that keep the reader from using the file); 4 remote (DANDI / HTTP / dask scheduler) failure;
 5 training failure; 6 unusable results file; 7 the operating system refused a file
 operation (for example an output folder that cannot be created); 8 an optional package
 is missing; 9 some sites of a multi-site run failed (the others finished; a table says
@@ -44,7 +44,7 @@ EXIT_UNUSABLE = InputError.exit_code
 EXIT_CODES = (
     "exit codes: 0 success; 1 unexpected internal error; 2 bad option or configuration; "
     f"{EXIT_UNUSABLE} unusable input data (inspect: the file has problems, after the report); "
-    "4 remote (DANDI / HTTP) failure; 5 training failure; 6 unusable results file; "
+    "4 remote (DANDI / HTTP / dask scheduler) failure; 5 training failure; 6 unusable results file; "
     f"{EXIT_OS_ERROR} the operating system refused a file operation; 8 an optional package "
     f"is missing; 9 some sites of a multi-site run failed; {EXIT_INTERRUPTED} interrupted"
 )

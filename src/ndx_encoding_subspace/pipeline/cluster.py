@@ -29,12 +29,14 @@ file's fingerprint and is not sent to the workers.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import warnings
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, import_optional
+from ..errors import ConfigError, RemoteError, import_optional
 from .cluster_params import ClusterParams
 
 try:  # a plain base class when dask is not installed: the plugin is then never used
@@ -209,7 +211,7 @@ def open_client(cluster: ClusterParams, *, n_sites: int, threads: int = 0) -> It
     if cluster.kind == "serial":
         raise ConfigError("cluster.kind 'serial' runs in this process, without a dask client")
     if cluster.kind == "scheduler":
-        client = dd.Client(cluster.scheduler or None, scheduler_file=cluster.scheduler_file or None)
+        client = _connect(dd, cluster)
         with client:
             yield client
         return
@@ -236,3 +238,28 @@ def open_client(cluster: ClusterParams, *, n_sites: int, threads: int = 0) -> It
         if pin is not None:
             client.register_plugin(pin)
         yield client
+
+
+def _connect(dd: Any, cluster: ClusterParams) -> Any:
+    """A client of the running scheduler ``cluster`` names, or one line saying why not:
+    a scheduler file that is missing or not one (dask would wait for it forever), an
+    address that is not one, a scheduler that does not answer."""
+    where = cluster.scheduler
+    if cluster.scheduler_file:
+        path = Path(cluster.scheduler_file)
+        if not path.is_file():
+            raise ConfigError(f"cluster.scheduler_file {path}: not found (a dask scheduler writes it when it "
+                              "starts: start the scheduler first, or give its address)")
+        try:
+            where = json.loads(path.read_text())["address"]
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+            raise ConfigError(f"cluster.scheduler_file {path}: not a dask scheduler file (JSON with an "
+                              "'address')") from None
+    try:
+        return dd.Client(where)
+    except ValueError as err:
+        raise ConfigError(f"cluster.scheduler {where!r}: not a scheduler address ({err}); e.g. "
+                          "tcp://host:8786") from None
+    except OSError as err:  # dask's connection timeouts are OSErrors
+        raise RemoteError(f"dask scheduler at {where}: no answer ({err})") from None
+
