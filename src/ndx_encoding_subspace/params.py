@@ -84,14 +84,7 @@ class Params:
         ConfigError
             Anything else, naming the class expected.
         """
-        if value is None:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, Mapping):
-            return cls.from_dict(value)
-        raise ConfigError(f"expected {cls.__name__} or a mapping of its parameters, got "
-                          f"{type(value).__name__}")
+        return coerce(cls, value, "a mapping of its parameters")
 
     @classmethod
     def from_keywords(cls: type[P], **values: Any) -> P:
@@ -119,6 +112,19 @@ class Params:
     def replace(self: P, **changes: Any) -> P:
         """A copy with some parameters changed (validated)."""
         return self.from_dict({**self.to_dict(), **changes})
+
+
+def coerce(cls: Any, value: Any, mapping: str) -> Any:
+    """``value`` as an instance of ``cls`` (a parameter set or a configuration): ``cls()``
+    for None, ``cls.from_dict`` of a mapping, an instance as it is; else a
+    :class:`ConfigError` naming ``cls`` and ``mapping`` (what a mapping holds)."""
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        return cls.from_dict(value)
+    raise ConfigError(f"expected {cls.__name__} or {mapping}, got {type(value).__name__}")
 
 
 def _is_numpy_scalar(value: Any) -> bool:

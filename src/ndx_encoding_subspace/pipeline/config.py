@@ -43,7 +43,7 @@ from ..fitting.training_params import EnsembleParams, TrainingParams
 from ..io.reader_params import ReaderParams
 from ..models.params import CNNParams, LNParams, ScoringParams, SubspaceModelParams
 from ..nonlinearity.ssrf import SSRFParams
-from ..params import Params
+from ..params import Params, coerce
 from ..subspace.params import SubspaceParams
 from .cluster_params import ClusterParams
 
@@ -159,13 +159,7 @@ class PipelineConfig:
     def of(cls, value: PipelineConfig | Mapping[str, Any] | None) -> PipelineConfig:
         """``value`` as a configuration: the defaults for None, nested mappings built with
         :meth:`from_dict`, a configuration as it is (:class:`ConfigError` otherwise)."""
-        if value is None:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, Mapping):
-            return cls.from_dict(value)
-        raise ConfigError(f"expected PipelineConfig or a mapping of sections, got {type(value).__name__}")
+        return coerce(cls, value, "a mapping of sections")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], *, where: str = "") -> PipelineConfig:
