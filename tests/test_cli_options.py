@@ -92,3 +92,35 @@ def test_scheduler_mistakes_are_one_line_each(tmp_path):
         for options, kind, message in cases:
             with pytest.raises(kind, match=message):
                 _connect(dd, ClusterParams(kind="scheduler", **options))
+
+
+def test_every_parameter_flag_is_explained_and_shows_its_default_as_typed():
+    """Each ``--SECTION.NAME`` has a description (its help, else its docstring entry) and a
+    default that, typed after the flag, gives the default back."""
+    from ndx_encoding_subspace.cli import _as_flag, _flag_value, build_parser
+
+    defaults = PipelineConfig()
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    flags = {a.option_strings[0]: a for a in run._actions if a.option_strings}
+    for section, field in defaults.fields():
+        action = flags[f"--{section}.{field.name}"]
+        text, _, shown = action.help.rpartition(" (default: ")
+        assert len(text) > 10, f"--{section}.{field.name} has no description"
+        value = getattr(getattr(defaults, section), field.name)
+        typed = _flag_value(_as_flag(value))
+        assert defaults.replace(**{section: {field.name: typed}}) == defaults, (section, field.name, shown)
+    assert "(default: 100,120)" in flags["--cnn.hidden"].help
+    assert "Most epochs per stage (1000)" in flags["--training.max_epochs"].help
+    assert "(default: [])" in flags["--reader.sounds"].help
+
+
+def test_parameter_descriptions_come_from_the_numpy_docstrings():
+    from ndx_encoding_subspace.data.celltype import CellTypeParams
+    from ndx_encoding_subspace.models.params import CNNParams
+
+    assert CNNParams.describe("hidden") == "Widths of the two dense hidden layers (100, 120)."
+    assert CNNParams.describe("no_such") == ""
+    # grouped entries share the text after them; markup is made plain
+    grouped = CellTypeParams.describe("edge_exclusion_ms")
+    assert grouped == CellTypeParams.describe("min_extremum_distance_samples")
+    assert "``" not in CellTypeParams.describe("edge_exclusion_ms")

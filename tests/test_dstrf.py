@@ -330,6 +330,8 @@ def test_sample_times_follow_the_paper():
     assert len(capped) == 300 and capped[0] == 0 and capped[-1] == 9999
     with pytest.raises(ConfigError, match="sample_step"):
         DSTRFParams(sample_step=0)
+    with pytest.raises(ConfigError, match="max_samples"):
+        DSTRFParams(max_samples=1)
     with pytest.raises(ConfigError, match="device"):
         DSTRFParams(device="gpu")
 

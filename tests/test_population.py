@@ -142,6 +142,8 @@ def test_reader_keeps_the_units_a_column_marks_and_smooths_counts(tmp_path):
         read_site(path, reader=ReaderParams(unit_column="good"))
     with pytest.raises(ConfigError, match="response_kernel"):
         ReaderParams(response_kernel=(float("nan"),))
+    with pytest.raises(ConfigError, match="negative"):
+        ReaderParams(response_kernel=(-0.5, 1.0, -0.5))
 
 
 # --- a dataset with one population ---------------------------------------------------

@@ -94,14 +94,23 @@ def _add_config_flags(parser: argparse.ArgumentParser, sections: Sequence[str] |
             continue
         group = groups.setdefault(section, parser.add_argument_group(f"[{section}] parameters"))
         default = getattr(getattr(defaults, section), field.name)
-        doc = field.metadata.get("help", "") if field.metadata else ""
+        doc = (field.metadata or {}).get("help") or type(getattr(defaults, section)).describe(field.name)
         group.add_argument(
             f"--{section}.{field.name}",
             dest=f"cfg__{section}__{field.name}",
             metavar="VALUE",
             default=argparse.SUPPRESS,
-            help=f"{doc} (default: {default!r})".strip(),
+            help=f"{doc} (default: {_as_flag(default)})".strip().replace("%", "%%"),
         )
+
+
+def _as_flag(value: Any) -> str:
+    """``value`` as it is typed after its flag (what :func:`_flag_value` reads back)."""
+    if isinstance(value, tuple | list):
+        return ",".join(_as_flag(v) for v in value) if len(value) > 1 else json.dumps(list(value))
+    if isinstance(value, str):
+        return value if value and _flag_value(value) == value else json.dumps(value)
+    return json.dumps(value)
 
 
 def _config_from_args(args: argparse.Namespace):

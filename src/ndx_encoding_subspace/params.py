@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -101,6 +103,19 @@ class Params:
         """
         return cls(**{key: value for key, value in values.items() if value is not None})
 
+    @classmethod
+    def describe(cls, name: str) -> str:
+        """The first sentence of parameter ``name``'s entry in the class docstring's
+        Parameters section, as plain text (empty when it has none).
+
+        Examples
+        --------
+        >>> from ndx_encoding_subspace.models.params import CNNParams
+        >>> CNNParams.describe("fir_taps")
+        'Taps of each depthwise causal FIR layer (15).'
+        """
+        return _parameter_docs(cls).get(name, "")
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible dictionary of every parameter."""
         out = {}
@@ -112,6 +127,59 @@ class Params:
     def replace(self: P, **changes: Any) -> P:
         """A copy with some parameters changed (validated)."""
         return self.from_dict({**self.to_dict(), **changes})
+
+
+_ROLE = re.compile(r":[a-z]+:`~?\.*([^`<]*?)(?:\s*<[^>]*>)?`")
+
+
+def _plain_text(text: str) -> str:
+    """reStructuredText markup of a docstring line as plain text."""
+    text = _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1], text)
+    return " ".join(text.replace("``", "").split())
+
+
+def _first_sentence(text: str) -> str:
+    end = re.search(r"(?<!e\.g)(?<!i\.e)\.(\s|$)(?![^(]*\))", text)  # not inside parentheses
+    return text if end is None else text[: end.start()] + "."
+
+
+@functools.cache
+def _parameter_docs(cls: type) -> dict[str, str]:
+    """Parameter name -> first sentence of its description, from the numpy docstring of
+    ``cls`` (``a, b : type`` entries describe both)."""
+    lines = (cls.__doc__ or "").expandtabs().splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines[:-1])
+                     if line.strip() == "Parameters" and set(lines[i + 1].strip()) == {"-"})
+    except StopIteration:
+        return {}
+    docs: dict[str, str] = {}
+    names: list[str] = []
+    text: list[str] = []
+    indent = None
+
+    def close() -> None:
+        for n in names:
+            docs[n] = _first_sentence(_plain_text(" ".join(text)))
+
+    for line in lines[start + 2:]:
+        if not line.strip():
+            continue
+        width = len(line) - len(line.lstrip())
+        indent = width if indent is None else indent
+        if width < indent or set(line.strip()) == {"-"}:
+            break  # the next section
+        if width == indent:
+            if names and line.strip() in ("Attributes", "Notes", "Examples", "Raises", "Returns"):
+                break
+            if text:  # entries with no text of their own share the next one's
+                close()
+                names, text = [], []
+            names += [n.strip() for n in line.split(":", 1)[0].split(",")]
+        else:
+            text.append(line.strip())
+    close()
+    return docs
 
 
 def coerce(cls: Any, value: Any, mapping: str) -> Any:

@@ -43,7 +43,7 @@ class DSTRFParams(Params):
     sample_step : int
         Every ``sample_step``-th bin of the concatenated stimuli is sampled (paper: 47).
     max_samples : int
-        At most this many sampled bins, evenly thinned (paper: 3000).
+        At most this many sampled bins, evenly thinned (paper: 3000); at least 2.
     include_output_nonlinearity : bool
         Differentiate the model's output (True, paper) or ``model.core`` (False).
     chunk_size : int or None
@@ -72,7 +72,8 @@ class DSTRFParams(Params):
                 continue
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"DSTRFParams.{name} must be an integer, got {value!r}")
-            check_range(f"DSTRFParams.{name}", value, 1)
+            # a subspace is the PCA of at least 2 dSTRFs
+            check_range(f"DSTRFParams.{name}", value, 2 if name == "max_samples" else 1)
         check_range("DSTRFParams.shrinkage", self.shrinkage, 0.0)
         if not isinstance(self.include_output_nonlinearity, bool):
             raise ConfigError(

@@ -25,6 +25,48 @@ class TrainingParams(Params):
     """Parameters of one fit (paper values as defaults where the paper gives them).
 
     The schedule they drive is described in :mod:`~ndx_encoding_subspace.fitting.schedule`.
+
+    Parameters
+    ----------
+    loss : str
+        Training loss: "nmse" (squared error over each unit's response variance, the
+        paper's) or "poisson".
+    lr_stage1 : float
+        Adam learning rate of stage 1, the core without the output nonlinearity (1e-3).
+    lr_stage2 : float
+        Adam learning rate of stage 2, the whole model (1e-4).
+    l2 : float
+        L2 penalty on the weights of the dense layers (1e-4).
+    max_epochs : int
+        Most epochs per stage (1000).
+    patience : int
+        Epochs without a better held-out loss before a stage stops (20).
+    min_delta : float
+        Least decrease of the held-out loss that counts as better (0).
+    early_stop_fraction : float
+        Share of the estimation sounds held out for early stopping, the last ones (0.2).
+    stage2 : str
+        "all_data" (the paper's: stage 2 trains on every estimation sound for as many
+        epochs as stage 1 took to its best) or "early_stop" (stage 2 stops early like
+        stage 1).
+    two_stage : bool
+        Train in two stages (core, then the whole model); false: one stage.
+    segment_length : int
+        Bins per training segment (200); each also carries the bins before it that the
+        receptive field needs.
+    batch_size : int
+        Segments per batch (8).
+    seed : int
+        Seed of the initialisations and of the batch order.
+    device : str
+        "auto" (CUDA when present), "cpu", "cuda" or "cuda:N".
+    mixed_precision : bool
+        Forward passes in bfloat16 on CUDA (no effect on the CPU).
+    nan_policy : str
+        On a non-finite loss: "raise" (stop with an error naming stage and epoch) or
+        "rollback" (restore the epoch's start, halve the learning rate, retry).
+    max_rollbacks : int
+        Rollbacks allowed in a whole fit before it fails (3).
     """
 
     loss: str = "nmse"

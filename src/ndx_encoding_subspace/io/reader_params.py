@@ -86,7 +86,8 @@ class ReaderParams(Params):
         ``is_valid`` or ``good``): only the units where it is true are kept. Empty: all.
     response_kernel : tuple of float
         Kernel convolved along time with every presentation's spike counts, centred
-        (e.g. ``0.5, 1, 0.5``, the NS1 protocol's); empty: the counts as they are.
+        (e.g. ``0.5, 1, 0.5``, the NS1 protocol's); empty: the counts as they are. Its
+        numbers must not be negative (the responses stay non-negative counts).
     use_waveforms : bool
         Compute spike width and cell class from the Units ``waveform_mean`` column.
     validation_sounds : tuple of str
@@ -196,6 +197,9 @@ class ReaderParams(Params):
         if len(kernel) > 101 or (kernel and not any(kernel)):
             raise ConfigError(f"reader.response_kernel must hold 1 to 101 numbers, not all zero, "
                               f"got {kernel!r}")
+        if any(v < 0 for v in kernel):  # smoothed counts must stay counts (Poisson loss, PSTHs)
+            raise ConfigError(f"reader.response_kernel must not hold negative numbers: smoothed spike "
+                              f"counts must stay non-negative, got {kernel!r}")
         for name in ("units", "presentations", "sound_column", "onset_column", "sound_folder",
                      "dandi_api_url", "cache_dir", "unit_column"):
             if not isinstance(getattr(self, name), str):
