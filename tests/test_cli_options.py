@@ -124,3 +124,21 @@ def test_parameter_descriptions_come_from_the_numpy_docstrings():
     grouped = CellTypeParams.describe("edge_exclusion_ms")
     assert grouped == CellTypeParams.describe("min_extremum_distance_samples")
     assert "``" not in CellTypeParams.describe("edge_exclusion_ms")
+
+
+def test_demo_takes_configuration_files_threads_and_overwrite(tmp_path, capsys):
+    from ndx_encoding_subspace.cli import _config_from_args, build_parser
+    from ndx_encoding_subspace.pipeline.demo import demo_config
+
+    changes = tmp_path / "c.toml"
+    changes.write_text("[training]\nmax_epochs = 3\n")
+    args = build_parser().parse_args(["demo", "--quick", "--config", str(changes), "--compute.threads", "1",
+                                      "--overwrite"])
+    config = _config_from_args(args, demo_config(quick=True))
+    assert config.training.max_epochs == 3 and config.compute.threads == 1 and args.overwrite
+    assert config.cnn == demo_config(quick=True).cnn  # the demo's own sizes stay
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[training]\nmax_epoch = 3\n")
+    assert main(["demo", "--quick", "--out", str(tmp_path / "d"), "--config", str(bad)]) == 2
+    assert "unknown option(s) max_epoch" in capsys.readouterr().err
+    assert not (tmp_path / "d" / "simulated_site.nwb").exists()

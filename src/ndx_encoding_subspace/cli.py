@@ -113,13 +113,17 @@ def _as_flag(value: Any) -> str:
     return json.dumps(value)
 
 
-def _config_from_args(args: argparse.Namespace):
+def _config_from_args(args: argparse.Namespace, base: Any = None):
+    """The configuration the flags ask for: ``base`` (else the preset, else the defaults)
+    changed by each ``--config`` file in order, then by the ``--SECTION.NAME`` flags."""
     from .pipeline.config import PipelineConfig
 
     preset = getattr(args, "preset", None)
-    base = PipelineConfig.from_preset(preset) if preset else PipelineConfig()
+    start = base is not None or preset
+    if base is None:
+        base = PipelineConfig.from_preset(preset) if preset else PipelineConfig()
     for i, path in enumerate(getattr(args, "config", None) or []):  # later files change earlier ones
-        base = base.updated_from_file(path) if preset or i else PipelineConfig.from_file(path)
+        base = base.updated_from_file(path) if start or i else PipelineConfig.from_file(path)
     changes: dict[str, dict[str, Any]] = {}
     for key, value in vars(args).items():
         if key.startswith("cfg__"):
@@ -147,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=None,
                       help="simulation and training seed (default: the parameters' own)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.add_argument("--overwrite", action="store_true",
+                      help="replace the demo's results file when it was made with other parameters")
+    _add_config_flags(demo, sections=("compute",))
 
     run = sub.add_parser(
         "run", allow_abbrev=False, help="run the whole method on NWB files or a DANDI dataset",
@@ -260,10 +267,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
-        from .pipeline.demo import run_demo
+        from .pipeline.demo import demo_config, run_demo
 
+        config = _config_from_args(args, demo_config(quick=args.quick, device=args.device, seed=args.seed))
         summary = run_demo(args.out, quick=args.quick, device=args.device, seed=args.seed,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, config=config, overwrite=args.overwrite)
         print(summary.format())
         return 0
     if args.command == "run":

@@ -203,6 +203,7 @@ class DemoSummary:
 def run_demo(
     out: str | Path, *, quick: bool = False, device: str | None = None, seed: int | None = None,
     progress: bool = True, report: bool = True, config: PipelineConfig | None = None,
+    overwrite: bool = False,
 ) -> DemoSummary:
     """Simulate a site, run the whole method, write results and report, score recovery.
 
@@ -223,6 +224,9 @@ def run_demo(
         Write the HTML report.
     config : PipelineConfig, optional
         Replaces :func:`demo_config`.
+    overwrite : bool
+        Replace a results file in ``out`` made with other parameters (as
+        :func:`~.run.run_site`).
     """
     from ..results import load_results
     from .run import format_summary, run_site
@@ -237,7 +241,7 @@ def run_demo(
 
     truth = load_truth(recording)
     config = config or demo_config(quick=quick, device=device, seed=seed)
-    result = run_site(recording, out, config, progress=progress)
+    result = run_site(recording, out, config, progress=progress, overwrite=overwrite)
     loaded = load_results(result.path)
     rec = recovery(truth, loaded)
     report_path = None
