@@ -97,7 +97,9 @@ def test_scheduler_mistakes_are_one_line_each(tmp_path):
 def test_every_parameter_flag_is_explained_and_shows_its_default_as_typed():
     """Each ``--SECTION.NAME`` has a description (its help, else its docstring entry) and a
     default that, typed after the flag, gives the default back."""
-    from ndx_encoding_subspace.cli import _as_flag, _flag_value, build_parser
+    import typing
+
+    from ndx_encoding_subspace.cli import _as_flag, _typed_flag_value, build_parser
 
     defaults = PipelineConfig()
     run = build_parser()._subparsers._group_actions[0].choices["run"]
@@ -107,7 +109,8 @@ def test_every_parameter_flag_is_explained_and_shows_its_default_as_typed():
         text, _, shown = action.help.rpartition(" (default: ")
         assert len(text) > 10, f"--{section}.{field.name} has no description"
         value = getattr(getattr(defaults, section), field.name)
-        typed = _flag_value(_as_flag(value))
+        hint = typing.get_type_hints(type(getattr(defaults, section)))[field.name]
+        typed = _typed_flag_value(_as_flag(value), hint)
         assert defaults.replace(**{section: {field.name: typed}}) == defaults, (section, field.name, shown)
     assert "(default: 100,120)" in flags["--cnn.hidden"].help
     assert "Most epochs per stage (1000)" in flags["--training.max_epochs"].help
@@ -142,3 +145,15 @@ def test_demo_takes_configuration_files_threads_and_overwrite(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(tmp_path / "d"), "--config", str(bad)]) == 2
     assert "unknown option(s) max_epoch" in capsys.readouterr().err
     assert not (tmp_path / "d" / "simulated_site.nwb").exists()
+
+
+def test_names_that_look_like_numbers_or_booleans_stay_names(tmp_path):
+    from ndx_encoding_subspace.cli import _config_from_args, build_parser
+
+    args = build_parser().parse_args(["run", "x.nwb", "--reader.validation_sounds", "3", "--reader.sounds",
+                                      "yes,/stimulus/templates/2", "--reader.units", "1",
+                                      "--reader.sound_column", '""', "--training.max_epochs", "4"])
+    reader = _config_from_args(args).reader
+    assert reader.validation_sounds == ("3",) and reader.sounds == ("yes", "/stimulus/templates/2")
+    assert reader.units == "1" and reader.sound_column == ""
+    assert _config_from_args(args).training.max_epochs == 4

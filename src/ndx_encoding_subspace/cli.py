@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import typing
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,6 +64,20 @@ def _flag_value(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def _typed_flag_value(text: str, hint: Any) -> Any:
+    """A flag's value for a parameter of type ``hint``: text parameters take the text as
+    typed (a sound named ``3`` or ``yes`` stays a name), lists of text split at commas;
+    anything else as :func:`_flag_value` reads it."""
+    if hint is str:
+        quoted = len(text) >= 2 and text[0] == text[-1] == '"'
+        return _flag_value(text) if quoted else text
+    if typing.get_origin(hint) is tuple and typing.get_args(hint)[:1] == (str,):
+        if text.strip().startswith("["):
+            return _flag_value(text)
+        return [part.strip() for part in text.split(",")] if text.strip() else []
+    return _flag_value(text)
 
 
 def _text(value: str) -> str:
@@ -128,7 +143,8 @@ def _config_from_args(args: argparse.Namespace, base: Any = None):
     for key, value in vars(args).items():
         if key.startswith("cfg__"):
             _, section, name = key.split("__", 2)
-            changes.setdefault(section, {})[name] = _flag_value(value)
+            hint = typing.get_type_hints(type(getattr(base, section))).get(name)
+            changes.setdefault(section, {})[name] = _typed_flag_value(value, hint)
     return base.replace(**changes) if changes else base
 
 
