@@ -182,8 +182,9 @@ def build_nwbfile(results: SiteResults, opened: OpenedNWB | None = None,
     meta.update(_overrides(metadata))
     if meta.get("subject") is None:
         warnings.warn(f"results of site {site.name!r}: no subject in the input or metadata; "
-                      "nwbinspector reports this as CRITICAL and DANDI needs one (pass "
-                      "metadata={'subject': {...}})", UserWarning, stacklevel=3)
+                      "nwbinspector reports this as CRITICAL and DANDI needs one (give the input "
+                      "file a Subject, or from Python pass write_results(..., metadata={'subject': "
+                      "{...}}))", UserWarning, stacklevel=3)
     meta.setdefault("session_description",
                     f"Site {site.name!r} (no input file given: session start is the write time).")
     meta.setdefault("session_start_time", datetime.now(timezone.utc))
