@@ -29,11 +29,14 @@ How recovery grows with the data: ``--estimation-sounds`` (more sound) and
 Usage: ``python benchmarks/bench_recovery.py [--quick] [--out DIR] [--device cpu]
 [--fits N] [--max-epochs N] [--threads N] [--sample-step N] [--estimation-sounds N]
 [--rate-scale X] [--min-dim N] [--max-dim N]
-[--min-peak-lag X]``. The last line holds
+[--min-peak-lag X] [--rescore]``. The last line holds
 ``similarity_mean=... similarity_top_k_mean=... k_within_one=... k90_within_one=...
 shape_correct=... n_scored=... oracle_similarity=... dstrf_cosine_mean=... pipeline_s=...
 k_significant_within_one=... n_reliable=... similarity_reliable=... similarity_unreliable=...
-reliability_truth_spearman_scored=... reliability_truth_spearman=...``.
+reliability_truth_spearman_scored=... reliability_truth_spearman_top_k=...
+concentration_truth_spearman=... concentration_truth_spearman_top_k=...
+reliability_truth_spearman=...``. ``--rescore`` scores the files of an earlier run in
+``--out`` again (the site simulated anew, not trained).
 """
 
 from __future__ import annotations
@@ -110,7 +113,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="earliest peak of the true filters' temporal kernels, bins")
     parser.add_argument("--sample-step", type=int, default=3,
                         help="dSTRFs at every N-th estimation bin (the paper: 47, at most 3000)")
+    parser.add_argument("--rescore", action="store_true",
+                        help="score the recording and results already in --out (an earlier run with "
+                             "the same options) again, without training")
     args = parser.parse_args(argv)
+    if args.rescore and not args.out:
+        parser.error("--rescore needs the --out folder of an earlier run")
     if args.rate_scale <= 0:
         parser.error(f"--rate-scale must be positive, got {args.rate_scale}")
 
@@ -118,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     from ndx_encoding_subspace.errors import ConfigError
     from ndx_encoding_subspace.pipeline.demo import demo_config, recovery
     from ndx_encoding_subspace.pipeline.run import run_site
-    from ndx_encoding_subspace.results import load_results
+    from ndx_encoding_subspace.results import load_results, results_path
 
     if args.quick:
         sim = SimulationParams.quick(n_units=3, n_estimation_sounds=8, n_validation_sounds=2,
@@ -145,13 +153,21 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         site = simulate_site(sim)
-        recording = site.write_nwb(out / "simulated_site.nwb", overwrite=True)
+        recording = out / "simulated_site.nwb"
+        if args.rescore:
+            if not recording.exists() or load_truth(recording).params != sim:
+                parser.error(f"--rescore: {recording} is not the recording of these options")
+        else:
+            site.write_nwb(recording, overwrite=True)
         t_sim = time.perf_counter() - start
         oracle = _oracle(site, config.dstrf.n_lags)
         start = time.perf_counter()
-        result = run_site(recording, out, config, progress=False, overwrite=True)
+        if args.rescore:
+            path = results_path(out, "simulated_site")
+        else:
+            path = run_site(recording, out, config, progress=False, overwrite=True).path
         t_run = time.perf_counter() - start
-        loaded = load_results(result.path)
+        loaded = load_results(path)
         rec = recovery(load_truth(recording), loaded)
         members = [m.module for m in loaded.ensemble("population_cnn").members]
         agree = _gradient_agreement(site, members, config.dstrf.n_lags, max(args.sample_step, 1))
@@ -179,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
           f"similarity of the {rec['n_reliable']} units called reliable (threshold "
           f"{rec['reliability_threshold']:.2f}) {rec['similarity_reliable_mean']:.3f}, of the "
           f"{rec['n_unreliable']} others {rec['similarity_unreliable_mean']:.3f}")
+    print(f"against recovery of the first k_true components: reliability "
+          f"{rec['reliability_truth_spearman_top_k']:.3f}, concentration (share of the dSTRF variance "
+          f"in 2 components) {rec['concentration_truth_spearman_top_k']:.3f}; concentration against "
+          f"similarity {rec['concentration_truth_spearman']:.3f}")
     print(f"k rules (units with CNN r >= 0.5): k at the variance threshold within one of the "
           f"truth {rec['k_within_one']:.0%}, k by significance {rec['k_significant_within_one']:.0%}")
     print(f"similarity_mean={rec['similarity_mean']:.4f} "
@@ -191,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
           f"similarity_reliable={rec['similarity_reliable_mean']:.4f} "
           f"similarity_unreliable={rec['similarity_unreliable_mean']:.4f} "
           f"reliability_truth_spearman_scored={rho_scored:.3f} "
+          f"reliability_truth_spearman_top_k={rec['reliability_truth_spearman_top_k']:.3f} "
+          f"concentration_truth_spearman={rec['concentration_truth_spearman']:.3f} "
+          f"concentration_truth_spearman_top_k={rec['concentration_truth_spearman_top_k']:.3f} "
           f"reliability_truth_spearman={rec['reliability_truth_spearman']:.3f}")
     return 0
 

@@ -52,6 +52,11 @@ def test_cnn_subspaces_recover_the_truth(scored):
     assert rec["similarity_mean"] >= 0.85, rec["units"]
     assert rec["k90_within_one"] > 0.5, rec["units"]
     assert rec["shape_correct"] > 0.5, rec["units"]
+    for row, sub in zip(rec["units"], sorted(scored[1].subspaces, key=lambda s: s.unit_position)):
+        assert row["concentration"] == pytest.approx(float(np.sum(sub.explained_variance[:2])))
+    for key in ("reliability_truth_spearman", "reliability_truth_spearman_top_k",
+                "concentration_truth_spearman", "concentration_truth_spearman_top_k"):
+        assert key in rec and (np.isnan(rec[key]) or -1 <= rec[key] <= 1)
 
 
 @pytest.mark.slow

@@ -171,3 +171,12 @@ def test_batched_ensembles_name_data_the_model_does_not_take(one_thread):
     counts = [rng.random((60, 4), dtype=np.float32) for _ in range(3)]
     with pytest.raises(InvalidDataError, match="16 channels per bin: the model failed on a segment"):
         fit_members(models, [narrow, narrow], [counts, counts], {"max_epochs": 1, "device": "cpu"})
+
+
+def test_concentration_is_the_share_of_the_first_components(run):
+    loaded = run[3]
+    for sub in loaded.subspaces:
+        ev = np.asarray(sub.explained_variance)
+        assert sub.concentration() == pytest.approx(ev[0] + ev[1])
+        assert sub.concentration(1) == pytest.approx(ev[0]) and 0 < sub.concentration(1) <= 1
+        assert sub.concentration(len(ev) + 5) == pytest.approx(ev.sum())

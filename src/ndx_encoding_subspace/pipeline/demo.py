@@ -97,11 +97,14 @@ def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -
     90% of the variance, and ``k_significant``, the components above the noise floor),
     whether the nonlinearity class of the first dimension matches the truth, and the
     subspace's stored reliability and status (``reliable``, ``unreliable`` or
-    ``unknown`` against the file's ``reliability_threshold``). Means and fractions are
-    over units whose CNN r is at least ``min_r``, except ``reliable`` and ``unreliable``
-    (mean similarity and count of the units of each status, whatever their r) and
-    ``reliability_truth_spearman`` (Spearman correlation of reliability and similarity
-    over every unit with a measured reliability; NaN with fewer than 3).
+    ``unknown`` against the file's ``reliability_threshold``) and its ``concentration``
+    (:meth:`~.results.UnitSubspace.concentration`). Means and fractions are over units
+    whose CNN r is at least ``min_r``, except ``reliable`` and ``unreliable`` (mean
+    similarity and count of the units of each status, whatever their r) and the Spearman
+    correlations over every unit where both are measured (NaN with fewer than 3):
+    ``reliability_truth_spearman`` (reliability and similarity),
+    ``reliability_truth_spearman_top_k`` (reliability and ``similarity_top_k``), and
+    ``concentration_truth_spearman`` and ``concentration_truth_spearman_top_k``.
     """
     from ..circuit import subspace_similarity
 
@@ -123,7 +126,7 @@ def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -
                      "similarity_top_k": top, "k_true": int(true.k), "k": int(sub.k),
                      "k90": int(sub.k90), "k_significant": sub.significant_count(),
                      "kind": true.kind, "shape": shape,
-                     "reliability": float(sub.reliability),
+                     "reliability": float(sub.reliability), "concentration": sub.concentration(),
                      "status": reliability_status(sub.reliability, threshold)})
     good = [row for row in rows if row["r_cnn"] >= min_r]
 
@@ -157,17 +160,23 @@ def _by_reliability(rows: list[dict[str, Any]]) -> dict[str, Any]:
         mine = [row["similarity"] for row in rows if row["status"] == status]
         out[f"n_{status}"] = len(mine)
         out[f"similarity_{status}_mean"] = float(np.mean(mine)) if mine else float("nan")
-    known = [row for row in rows if np.isfinite(row["reliability"])]
-    rho = float("nan")
-    if len(known) >= 3:
-        from scipy.stats import spearmanr
-
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a constant input has no correlation (NaN)
-            rho = float(spearmanr([row["reliability"] for row in known],
-                                  [row["similarity"] for row in known])[0])
-    out["reliability_truth_spearman"] = rho
+    for measure in ("reliability", "concentration"):
+        for target, suffix in (("similarity", ""), ("similarity_top_k", "_top_k")):
+            out[f"{measure}_truth_spearman{suffix}"] = _spearman(rows, measure, target)
     return out
+
+
+def _spearman(rows: list[dict[str, Any]], a: str, b: str) -> float:
+    """Spearman correlation of ``a`` and ``b`` over the rows where both are finite (NaN
+    with fewer than 3)."""
+    known = [row for row in rows if np.isfinite(row[a]) and np.isfinite(row[b])]
+    if len(known) < 3:
+        return float("nan")
+    from scipy.stats import spearmanr
+
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a constant input has no correlation (NaN)
+        return float(spearmanr([row[a] for row in known], [row[b] for row in known])[0])
 
 
 def ground_truth_line(rec: dict[str, Any]) -> str:

@@ -209,6 +209,18 @@ class UnitSubspace:
             return int(self.k_significant)
         return count_significant(self.explained_variance, self.noise_floor_variance)
 
+    def concentration(self, n: int = 2) -> float:
+        """Share of the unit's dSTRF variance in its first ``n`` components (from
+        ``explained_variance``; NaN when none was computed).
+
+        A CNN whose gradients for a unit spread over many directions describes that unit
+        with directions other than the neuron's more often: on the simulated site this
+        share follows recovery of the ground truth more closely than the reliability does
+        (docs/ground-truth.md).
+        """
+        ev = np.asarray(self.explained_variance, dtype=np.float64)
+        return float(ev[:n].sum()) if ev.size else float("nan")
+
     def confidence(self) -> np.ndarray:
         """``dimension_confidence``, or NaN for every component when not measured."""
         if self.dimension_confidence is None:
