@@ -144,8 +144,6 @@ def test_every_view_draws_the_pipeline_output(module: Any) -> None:
         value = float(table["reliability"].data[row])
         message = views["subspace"].message.value
         assert f"reliability {value:.2f} (members)" in message
-        shares = np.asarray(table["explained_variance"][row])
-        assert f"concentration {shares[:2].sum():.2f}" in message
         assert f"k significant = {int(table['k_significant'].data[row])}" in message
         flagged = views["subspace"].unit.label.endswith("(unreliable)")
         assert flagged == (value < threshold) == (": unreliable" in message)

@@ -56,8 +56,6 @@ UNIT_COLUMNS: dict[str, str] = {
     "reliability": "Stability of the unit's subspace across the ensemble's members or split "
                    "halves, in [0, 1] (empty when not measured).",
     "reliability_rule": "How the reliability was measured: members, split_halves or unknown.",
-    "concentration": "Share of the unit's dSTRF variance in its first two components (low: "
-                     "diffuse gradients, leading dimensions less likely the neuron's).",
     "asymmetry_1": "Asymmetry index of dimension 1 (all dimensions: dimensions.csv).",
     "nonlinearity_class": "Nonlinearity class of dimension 1 (see dimensions.csv).",
     "region_size": "Response-region size: fraction of the site's tiling volume.",

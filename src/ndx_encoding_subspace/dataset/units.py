@@ -142,7 +142,7 @@ def site_units(res: LoadedResults, params: DatasetParams | None = None) -> SiteU
     }
     ks = {name: np.zeros(n, dtype=np.int64) for name in ("k", "k90", "k95")}
     k_significant = np.full(n, None, dtype=object)  # empty in the table when not stored
-    reliability, concentration = np.full(n, np.nan), np.full(n, np.nan)
+    reliability = np.full(n, np.nan)
     rule = np.full(n, "", dtype=object)
     filters: list[np.ndarray | None] = [None] * n
     paper: list[np.ndarray | None] = [None] * n
@@ -152,14 +152,12 @@ def site_units(res: LoadedResults, params: DatasetParams | None = None) -> SiteU
         if sub.k_significant is not None:
             k_significant[u] = int(sub.k_significant)
         reliability[u], rule[u] = sub.reliability, sub.reliability_rule
-        concentration[u] = sub.concentration()
         if sub.k:
             full, variance = np.asarray(sub.filters, dtype=np.float64), np.asarray(sub.explained_variance)
             filters[u] = _reduced(full, variance, params.similarity_variance)
             paper[u] = _reduced(full, variance, params.paper_variance)
     dims, first = _dimensions(res, site, ids, params)
-    units.update(ks, k_significant=k_significant, reliability=reliability, reliability_rule=rule,
-                 concentration=concentration)
+    units.update(ks, k_significant=k_significant, reliability=reliability, reliability_rule=rule)
     units["asymmetry_1"] = np.array([first.get(u, (np.nan, ""))[0] for u in range(n)])
     units["nonlinearity_class"] = np.array([first.get(u, (np.nan, ""))[1] for u in range(n)],
                                            dtype=object)

@@ -88,18 +88,14 @@ def reliability_section(d: ReportData) -> Section:
         "with a single member, across the two halves of its dSTRF samples "
         "('split_halves'). Units below the threshold "
         f"({threshold:.2f}) are flagged unreliable; k significant counts the components "
-        "above the shuffle noise floor. Members that share a bias agree with each other: "
-        "the concentration (share of the unit's dSTRF variance in its first two components) "
-        "is the better guide to whether the leading dimensions are the neuron's (on simulated "
-        "units with a known truth, low concentration went with poor recovery)."))
+        "above the shuffle noise floor."))
     scores = None if r_cnn is None else r_cnn[positions]
     s.add(d.fig(reliability_figure(values, scores, status, threshold),
                 "Subspace reliability of every unit against its CNN prediction."))
     rows = [(d.labels[x.unit_position], np.nan if r_cnn is None else float(r_cnn[x.unit_position]),
-             x.k, x.significant_count(), float(x.reliability), x.reliability_rule, st,
-             x.concentration())
+             x.k, x.significant_count(), float(x.reliability), x.reliability_rule, st)
             for x, st in zip(subs, status)]
     s.add(table(("unit", f"r {CNN.label}", "k", "k significant", "reliability", "rule",
-                 "status", "concentration"), rows))
+                 "status"), rows))
     counts = {kind: status.count(kind) for kind in (RELIABLE, UNRELIABLE, UNKNOWN)}
     return s.add(paragraph(", ".join(f"{n} {kind}" for kind, n in counts.items() if n) + "."))

@@ -107,17 +107,13 @@ def reliability_threshold(table: TuningSubspaceTable) -> float:
 
 
 def reliability_line(table: TuningSubspaceTable, row: int) -> str:
-    """``reliability 0.83 (members): reliable; concentration 0.61`` for table row
-    ``row``: flagged when below the threshold, ``reliability unknown`` when not stored;
-    the concentration is the share of the dSTRF variance in the first two components
-    (:meth:`~ndx_encoding_subspace.results.UnitSubspace.concentration`)."""
+    """``reliability 0.83 (members): reliable`` for table row ``row``, flagged when below
+    the threshold, ``reliability unknown`` when not stored."""
     value = table.get_reliability(row)
     status = reliability_status(value, reliability_threshold(table))
-    shares = np.asarray(table.get_explained_variance(row), dtype=np.float64)
-    concentration = f"; concentration {shares[:2].sum():.2f}" if shares.size else ""
     if not np.isfinite(value):
-        return "reliability unknown" + concentration
-    return f"reliability {value:.2f} ({table.get_reliability_rule(row)}): {status}{concentration}"
+        return "reliability unknown"
+    return f"reliability {value:.2f} ({table.get_reliability_rule(row)}): {status}"
 
 
 class SubspaceFiltersWidget(FigureView):
