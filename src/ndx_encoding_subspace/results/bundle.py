@@ -213,10 +213,9 @@ class UnitSubspace:
         """Share of the unit's dSTRF variance in its first ``n`` components (from
         ``explained_variance``; NaN when none was computed).
 
-        A CNN whose gradients for a unit spread over many directions describes that unit
-        with directions other than the neuron's more often: on the simulated site this
-        share follows recovery of the ground truth more closely than the reliability does
-        (docs/ground-truth.md).
+        Low where the CNN's gradients for the unit spread over many directions;
+        docs/ground-truth.md sets it, like the reliability, against recovery of a
+        simulated site's ground truth.
         """
         ev = np.asarray(self.explained_variance, dtype=np.float64)
         return float(ev[:n].sum()) if ev.size else float("nan")
