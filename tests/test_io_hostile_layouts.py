@@ -282,3 +282,61 @@ def test_hashing_reads_bounded_blocks():
     assert series._chunk_samples(wide) * 16 * 8 <= series.CHUNK_BYTES
     assert series.waveform_digest(wide, 7) == series.waveform_digest(wide)
     assert series.waveform_digest(wide, samples=10) != series.waveform_digest(wide)
+
+
+# -- object references to the templates ----------------------------------------------------
+
+
+def _templates_by_reference(catalogue: bool) -> tuple[NWBFile, list[tuple[float, str]]]:
+    """Three 0.5 s templates and a trials table whose ``stimulus`` column holds references to
+    them (``add_trial(stimulus=series)``), or rows of a catalogue table that holds them
+    with no column of names."""
+    nwb = _file(end=6.0)
+    series = {n: TimeSeries(name=n, data=_wave(0.5, seed=k), unit="Pa", rate=RATE)
+              for k, n in enumerate(("alpha", "beta", "gamma"))}
+    for s in series.values():
+        nwb.add_stimulus_template(s)
+    played = [(0.5, "alpha"), (1.5, "beta"), (2.5, "gamma"), (3.5, "beta"), (4.5, "gamma")]
+    if catalogue:
+        from hdmf.common import DynamicTableRegion, VectorData
+
+        table = DynamicTable(name="catalogue", description="the sounds", columns=[
+            VectorData(name="series", description="template", data=list(series.values())),
+            VectorData(name="duration", description="s", data=[0.5, 0.5, 0.5])])
+        nwb.create_processing_module("stimuli", "sounds").add(table)
+        rows = {n: k for k, n in enumerate(series)}
+        nwb.add_trial_column("sound", "row of the catalogue", table=table)
+        for onset, name in played:
+            nwb.add_trial(start_time=onset, stop_time=onset + 0.5, sound=rows[name])
+        assert isinstance(nwb.trials["sound"], DynamicTableRegion)
+    else:
+        nwb.add_trial_column("stimulus", "the template played")
+        for onset, name in played:
+            nwb.add_trial(start_time=onset, stop_time=onset + 0.5, stimulus=series[name])
+    return nwb, played
+
+
+@pytest.mark.parametrize("catalogue", [False, True])
+def test_rows_naming_templates_by_object_reference_are_matched_by_their_id(tmp_path, catalogue):
+    from ndx_encoding_subspace.io import read_site
+
+    nwb, played = _templates_by_reference(catalogue)
+    path = write_nwb(nwb, tmp_path / "f.nwb")
+    with pytest.warns(UserWarning, match="hold no power"):  # 16 kHz sounds
+        site = read_site(path, reader=ReaderParams(min_validation_repeats=2))
+    assert sorted(s.name for s in site.sounds) == ["alpha", "beta", "gamma"]
+    assert {s.name: s.n_repeats for s in site.sounds} == {"alpha": 1, "beta": 2, "gamma": 2}
+
+
+def test_pynwb_session_time_references_into_templates_are_refused_with_the_remedy(tmp_path):
+    from ndx_encoding_subspace.io import read_site
+
+    nwb = _file(end=6.0)
+    series = [TimeSeries(name=n, data=_wave(0.5, seed=k), unit="Pa", rate=RATE) for k, n in enumerate("ab")]
+    for s in series:
+        nwb.add_stimulus_template(s)
+    for k, onset in enumerate((1.0, 2.0, 3.0)):  # pynwb counts idx_start from the session's start
+        nwb.add_trial(start_time=onset, stop_time=onset + 0.5, timeseries=[series[k % 2]])
+    path = write_nwb(nwb, tmp_path / "f.nwb")
+    with pytest.raises(InvalidDataError, match=r"beyond the end.*add_trial\(\.\.\., sound='name'\)"):
+        read_site(path)

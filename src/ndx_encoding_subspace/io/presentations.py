@@ -222,6 +222,10 @@ def template_rows(
         raise InvalidDataError(
             f"{name}: {info.path} rows {format_rows([b[0] for b in beyond])} present samples beyond the "
             f"end of their sound (row {row}: {series.path}, {series.n_samples} samples)"
+            + (" -- pynwb's add_trial(..., timeseries=[series]) counts such references from the "
+               "session's start, which does not suit a sound template: name the sound in a text "
+               "column instead (e.g. add_trial(..., sound='name')) or give --reader.sound_column"
+               if series.path.startswith("stimulus/templates") or "template" in series.path else "")
         )
     out = [Presentation(label, float(start[row]), end, row, series, first, count)
            for row, series, first, count, end, label in spans]

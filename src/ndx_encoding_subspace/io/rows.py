@@ -77,7 +77,30 @@ def row_refs(table: Any, column: str) -> list[RowRef]:
         return _region_refs(region.table, firsts[:n])
     if is_ts_reference(col):
         return [_ref(v) for v in firsts[:n]]
-    return [RowRef(text_of(v)) for v in firsts[:n]]
+    return [RowRef(v.name, v.object_id) if _is_object(v) else RowRef(text_of(v)) for v in firsts[:n]]
+
+
+def _is_object(value: Any) -> bool:
+    """Whether a cell is a reference to an NWB object (a column of object references, as
+    ``add_trial(stimulus=series)`` writes): matched by the object's id."""
+    return not isinstance(value, str | bytes) and isinstance(getattr(value, "object_id", None), str) \
+        and isinstance(getattr(value, "name", None), str)
+
+
+def _holds_objects(column: Any) -> bool:
+    data = getattr(column, "data", None)
+    try:
+        return data is not None and len(data) > 0 and _is_object(data[0])
+    except (TypeError, ValueError, OSError, KeyError):
+        return False
+
+
+def _holds_text(column: Any) -> bool:
+    dtype = getattr(getattr(column, "data", None), "dtype", None)
+    try:
+        return np.dtype(dtype).kind in "OSU"
+    except TypeError:  # hdmf gives some reference datasets a dtype of 'object' as text, or a list
+        return False
 
 
 def _telling(lists: list[list[Any]]) -> list[Any]:
@@ -97,10 +120,10 @@ def _region_column(target: Any) -> str:
         if wanted in lower:
             return lower[wanted]
     for c in target.colnames:
-        if is_ts_reference(target[c]):
+        if is_ts_reference(target[c]) or (not is_region(target[c]) and _holds_objects(target[c])):
             return c
     return next((c for c in target.colnames if not isinstance(target[c], VectorIndex)
-                 and getattr(getattr(target[c], "data", None), "dtype", np.dtype(float)).kind in "OSU"), "")
+                 and not is_region(target[c]) and _holds_text(target[c])), "")
 
 
 def _region_refs(target: Any, rows: list[Any]) -> list[RowRef]:
