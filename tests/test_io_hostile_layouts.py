@@ -340,3 +340,26 @@ def test_pynwb_session_time_references_into_templates_are_refused_with_the_remed
     path = write_nwb(nwb, tmp_path / "f.nwb")
     with pytest.raises(InvalidDataError, match=r"beyond the end.*add_trial\(\.\.\., sound='name'\)"):
         read_site(path)
+
+
+def test_external_links_into_a_missing_file_are_named(tmp_path, monkeypatch):
+    from pynwb import NWBHDF5IO
+
+    from ndx_encoding_subspace.io.links import dangling_links
+
+    shared = _file()
+    shared.add_stimulus_template(TimeSeries(name="a", data=_wave(0.5), unit="Pa", rate=RATE))
+    write_nwb(shared, tmp_path / "stimuli.nwb")
+    with NWBHDF5IO(str(tmp_path / "stimuli.nwb"), "r") as source:
+        session = _file()
+        session.add_stimulus_template(source.read().stimulus_template["a"])  # written as a link
+        with NWBHDF5IO(str(tmp_path / "session.nwb"), "w", manager=source.manager) as io:
+            io.write(session)
+    monkeypatch.chdir("/")  # the link is found beside the file, not only from the current folder
+    with open_nwb(tmp_path / "session.nwb") as opened:
+        assert "a" in opened.nwbfile.stimulus_template
+        assert dangling_links(opened._h5, tmp_path / "session.nwb") == {}
+    (tmp_path / "stimuli.nwb").unlink()
+    with pytest.warns(UserWarning, match=r"1 external link\(s\) point into 'stimuli.nwb', which is not there "
+                                         r"\(stimulus/templates/a\)"):
+        open_nwb(tmp_path / "session.nwb").close()

@@ -33,6 +33,7 @@ from ..errors import AmbiguousInputError, EncodingSubspaceError, InvalidDataErro
 from ..inputs import file_sha256, input_sha256, input_stat, is_zarr_store
 from ..preflight import local_nwb
 from .dandi import API_KEY_ENV, RemoteAsset, download_asset, is_remote, resolve_remote
+from .links import warn_dangling_links
 from .reader_params import ReaderParams
 
 if TYPE_CHECKING:
@@ -211,6 +212,7 @@ def open_local(path: Path, *, name: str | None = None, provenance: dict | None =
                           "wait for it to close the file, or set HDF5_USE_FILE_LOCKING=FALSE to read it "
                           "anyway") from None
         raise NotNWBError(_h5_open_error(label, _signature(path), path.stat().st_size, err)) from None
+    warn_dangling_links(h5, path, label)
     return _open_h5(h5, label, prov)
 
 
