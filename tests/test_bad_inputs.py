@@ -758,3 +758,28 @@ def test_units_silent_in_the_estimation_or_the_validation_sounds_are_named():
     said = " | ".join(str(w.message) for w in caught)
     assert "unit(s) 10 fire no spike during the estimation sounds: nothing to fit" in said, said
     assert "unit(s) 11 fire no spike during the validation sounds: their scores are undefined" in said
+
+
+def test_presentations_still_playing_when_the_acquisition_ends_are_said(tmp_path):
+    from types import SimpleNamespace
+
+    from ndx_encoding_subspace.io.notes import layout_notes
+
+    inner = SimpleNamespace(conversion=1.0, data=np.zeros(3))
+    series = SimpleNamespace(path="stimulus/templates/f", series=inner)
+    rows = [SimpleNamespace(sound="f", start=t, stop=t + 1.0, series=series) for t in (2.0, 8.0, 14.5)]
+    layout = SimpleNamespace(presentations=rows, unmatched_count=0, unmatched=[], sounds=[])
+    notes = layout_notes(layout, 0.0, 15.0)
+    said = "1 presentation(s) still play when the acquisition ends (15 s), e.g. 'f' at 14.5-15.5 s"
+    assert said in notes[-1]
+    assert layout_notes(layout, 0.0, None) == [] and layout_notes(layout, 0.0, 15.5) == []
+    # spikes recorded after the acquisition's end: it is not the recording's end, nothing said
+    site = mock_site(n_units=3, n_sounds=5, repeats=(1, 1, 1, 3, 3), seed=5)
+    from pynwb import TimeSeries
+
+    site.nwbfile.add_acquisition(TimeSeries(name="ephys", data=np.zeros(200), unit="V", rate=100.0))
+    path = write_nwb(site.nwbfile, tmp_path / "short_ephys.nwb")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_site(path)
+    assert not any("still play" in str(w.message) for w in caught)

@@ -23,10 +23,10 @@ from .units import UnitSpikes
 __all__ = ["layout_notes", "unit_notes", "spike_notes"]
 
 
-def layout_notes(layout: Layout, start: float) -> list[str]:
-    """Presentations left out for naming no sound, presentations begun before the recording,
-    and sound series read otherwise than their ``conversion`` and ``offset`` say
-    (:func:`~.site_reader.sample_scale`)."""
+def layout_notes(layout: Layout, start: float, end: float | None = None) -> list[str]:
+    """Presentations left out for naming no sound, presentations begun before the recording
+    or still playing at the end of its acquisition series (``end``), and sound series read
+    otherwise than their ``conversion`` and ``offset`` say (:func:`~.site_reader.sample_scale`)."""
     notes = []
     zero = sorted({p.series.path for p in layout.presentations
                    if getattr(p.series.series, "conversion", 1.0) == 0})
@@ -49,6 +49,11 @@ def layout_notes(layout: Layout, start: float) -> list[str]:
     if early:
         notes.append(f"{len(early)} presentation(s) begin before the recording's start ({start:g} s), e.g. "
                      f"{early[0].sound!r} at {early[0].start:g} s: their first bins count no spikes")
+    late = [p for p in layout.presentations if end is not None and p.stop > end + 1e-6]
+    if late:
+        notes.append(f"{len(late)} presentation(s) still play when the acquisition ends ({end:g} s), e.g. "
+                     f"{late[0].sound!r} at {late[0].start:g}-{late[0].stop:g} s: their last bins count no "
+                     "spikes unless the spikes were recorded beyond it")
     return notes
 
 

@@ -51,7 +51,7 @@ from .presentations import format_rows
 from .reader_params import ReaderParams
 from .sound_files import KIND as FILE
 from .storage import check_demand, check_span
-from .units import bin_counts, read_units, recording_span
+from .units import acquisition_end, bin_counts, read_units, recording_span
 
 if TYPE_CHECKING:
     from ..data.celltype import CellTypeParams
@@ -330,7 +330,9 @@ def build_site(
     if silent:
         notes.append(f"silent sounds (constant samples): {', '.join(silent[:10])}")
     notes.extend(_above_nyquist(sounds, rate, spec_params) for rate, sounds in slow.items())
-    notes.extend(layout_notes(layout, span[0]))
+    acquired = acquisition_end(opened.nwbfile)  # no spike after it: the recording's end
+    ended = acquired if acquired is not None and acquired >= span[1] else None
+    notes.extend(layout_notes(layout, span[0], ended))
     notes.extend(unit_notes(spikes, reader))
     low, high = channel_range(raw)
     sounds = tuple(Sound(s, spec, smooth_counts(bin_counts(spikes.times, starts[s], spec.shape[0],

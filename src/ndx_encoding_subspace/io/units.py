@@ -361,12 +361,14 @@ def recording_span(times: Sequence[np.ndarray], nwbfile: Any = None) -> tuple[fl
     lo = min((float(t[0]) for t in times if len(t)), default=0.0)
     hi = max((float(t[-1]) for t in times if len(t)), default=0.0)
     lo = min(lo, 0.0)
-    if nwbfile is not None:
-        for series in nwbfile.acquisition.values():
-            end = _series_end(series)
-            if end is not None:
-                hi = max(hi, end)
-    return lo, hi
+    end = acquisition_end(nwbfile) if nwbfile is not None else None
+    return lo, hi if end is None else max(hi, end)
+
+
+def acquisition_end(nwbfile: Any) -> float | None:
+    """When the last acquisition series of ``nwbfile`` ends (s); None without one."""
+    ends = [e for e in (_series_end(s) for s in nwbfile.acquisition.values()) if e is not None]
+    return max(ends) if ends else None
 
 
 def _series_end(series: Any) -> float | None:
