@@ -363,3 +363,33 @@ def test_external_links_into_a_missing_file_are_named(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match=r"1 external link\(s\) point into 'stimuli.nwb', which is not there "
                                          r"\(stimulus/templates/a\)"):
         open_nwb(tmp_path / "session.nwb").close()
+
+
+@pytest.mark.parametrize("by_reference", [False, True])
+def test_unnamed_segments_holding_the_same_samples_are_repeats(tmp_path, by_reference):
+    """A track cut at unnamed rows (or at references into it, as add_trial(timeseries=[track])
+    writes): segments of identical samples are one sound heard again, not new sounds that
+    could land in both the estimation and the validation sets."""
+    from ndx_encoding_subspace.io import read_site
+
+    clips = {n: _wave(0.25, seed=k) for k, n in enumerate("abcd")}
+    order = ["a", "b", "c", "d", "c", "d", "c", "d"]
+    track = np.zeros(int(len(order) * 0.5 * RATE), dtype=np.int16)
+    for k, name in enumerate(order):
+        track[int(k * 0.5 * RATE): int(k * 0.5 * RATE) + clips[name].size] = clips[name]
+    nwb = _file(end=5.0)
+    series = TimeSeries(name="speaker", data=track, unit="Pa", rate=RATE)
+    nwb.add_stimulus(series)
+    for k in range(len(order)):
+        kwargs = {"timeseries": [series]} if by_reference else {}
+        nwb.add_trial(start_time=k * 0.5, stop_time=k * 0.5 + 0.25, **kwargs)
+    path = write_nwb(nwb, tmp_path / "f.nwb")
+    reader = ReaderParams(presentations="intervals/trials", min_validation_repeats=3)
+    with pytest.warns(UserWarning, match="hold no power"):  # 16 kHz sounds
+        site = read_site(path, reader=reader)
+    assert sorted(s.n_repeats for s in site.sounds) == [1, 1, 3, 3]
+    assert not set(site.estimation) & set(site.validation) and len(site.validation) == 2
+    assert "same-samples-repeat" in site.source["rules"]
+    notes = _locate(nwb, tmp_path, reader).notes
+    said = "4 segment(s) of stimulus/presentation/speaker hold the same samples"
+    assert any(said in n for n in notes), notes

@@ -43,6 +43,7 @@ from ..data.spectrogram import (
 )
 from ..errors import ConfigError, InvalidDataError
 from ..inputs import file_sha256, nwb_stem
+from .layouts import continuous
 from .locate import Layout, Presentation, locate
 from .names import ONSET_COLUMNS, listing
 from .notes import layout_notes, spike_notes, unit_notes
@@ -219,6 +220,8 @@ def reading_rules(layout: Layout, reader: ReaderParams) -> list[str]:
         rules.append(f"onsets:{layout.onset}")
     if any(getattr(p.series.series.data, "dtype", None) == np.uint8 for p in layout.presentations):
         rules.append("uint8-centred")
+    if layout.kind == continuous.KIND and any(continuous.SAME_SAMPLES in note for note in layout.notes):
+        rules.append("same-samples-repeat")
     if layout.kind == "segments" and layout.presentations:
         last = layout.presentations[-1]
         if last.series.rate and last.n_samples > reader.segment_s * last.series.rate + 1:

@@ -8,20 +8,31 @@ a TimeSeriesReferenceVectorData column into the track. The track is cut at the r
 intervals (without a stop column, at the next row's onset). Baseline rows (``none``, empty,
 NaN, ``baseline``, or a flag column) are skipped, and so are rows referencing another
 series (said in a note). Rows naming the same sound (path, extension and case ignored) are
-repeats. Segments that overlap in time (or start together) are refused.
+repeats; where no column names the sounds (unnamed rows, or references into the track),
+segments holding the same samples are (:func:`same_segments`). Segments that overlap in
+time (or start together) are refused.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
 from ...errors import AmbiguousInputError, ConfigError, InvalidDataError
-from ..inventory import SoundSeries, TableInfo, is_ts_reference
+from ..inventory import Presentation, SoundSeries, TableInfo, is_ts_reference
 from ..names import name_key
 from ..presentations import baseline_mask, check_overlaps, format_rows, row_refs, track_rows
 from .base import Candidate, Context, ambiguous_tables, folders, overlapping
+from .series import PREFIX_SAMPLES, span_digest
 
 __all__ = ["KIND", "detect", "single_track"]
 
 KIND = "continuous"
+
+#: what the layout's note says of segments read as repeats of earlier ones
+SAME_SAMPLES = "hold the same samples as an earlier one"
 
 
 def single_track(ctx: Context) -> SoundSeries | str:
@@ -46,6 +57,33 @@ def single_track(ctx: Context) -> SoundSeries | str:
             "spaced: a gap or dropped samples?)"
         )
     return track
+
+
+def same_segments(pres: Sequence[Presentation]) -> tuple[list[Presentation], int]:
+    """Segments that no name tells apart, with those holding the same samples as an earlier
+    one relabelled as repeats of it, and how many were. Segments of equal length are
+    compared by a hash of their first :data:`~.series.PREFIX_SAMPLES` samples, then of all;
+    segments that begin with silence are left as they are."""
+    labels = [p.sound for p in pres]
+    by_length: dict[int, list[int]] = {}
+    for k, p in enumerate(pres):
+        by_length.setdefault(p.n_samples, []).append(k)
+    for same in (ks for ks in by_length.values() if len(ks) > 1):
+        prefix: dict[str, list[int]] = {}
+        for k in same:
+            p = pres[k]
+            head = np.asarray(p.series.series.data[p.first_sample: p.first_sample + min(p.n_samples, 4096)])
+            if head.size == 0 or np.ptp(head) == 0:
+                continue  # silence (or a placeholder track) is no sound to hear again
+            prefix.setdefault(span_digest(p.series, p.first_sample, min(p.n_samples, PREFIX_SAMPLES)),
+                              []).append(k)
+        for ks in (ks for ks in prefix.values() if len(ks) > 1):
+            first_of: dict[str, str] = {}
+            for k in ks:
+                p = pres[k]
+                labels[k] = first_of.setdefault(span_digest(p.series, p.first_sample, p.n_samples), labels[k])
+    merged = sum(a != p.sound for a, p in zip(labels, pres, strict=True))
+    return [dataclasses.replace(p, sound=a) for a, p in zip(labels, pres, strict=True)], merged
 
 
 def _distinct(info: TableInfo, column: str, track: SoundSeries) -> int:
@@ -99,6 +137,8 @@ def detect(ctx: Context) -> Candidate | str:
     info, column = found[0]
     read = track_rows(info, column, track, ctx.name)
     pres, n_baseline, flag = read.presentations, read.n_baseline, read.flag
+    named = bool(column) and not is_ts_reference(info.table[column])
+    pres, merged = (pres, 0) if named else same_segments(pres)
     check_overlaps(
         pres, ctx.name, info.path, "choose other rows with reader.presentations and reader.sound_column"
     )
@@ -107,6 +147,8 @@ def detect(ctx: Context) -> Candidate | str:
         f"one sound series {track.path} cut at the intervals of {info.path}, whose {what} names what played"
     )
     notes = [info.onset_note()] if info.onset_note() else []
+    if merged:
+        notes.append(f"{merged} segment(s) of {track.path} {SAME_SAMPLES}: read as repeats of it")
     if n_baseline:
         said = f", flagged by column {flag!r}" if flag else ""
         notes.append(f"{n_baseline} rows of {info.path} play no sound (baseline{said}) and are skipped")

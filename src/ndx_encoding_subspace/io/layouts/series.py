@@ -75,6 +75,18 @@ def waveform_digest(s: SoundSeries, chunk: int | None = None, samples: int | Non
     return digest.hexdigest()
 
 
+def span_digest(s: SoundSeries, first: int, count: int) -> str:
+    """A hash of samples ``first`` to ``first + count`` of ``s`` and its signature but length,
+    read in blocks of :data:`CHUNK_BYTES`."""
+    chunk = _chunk_samples(s)
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((_signature(s)[1:], count)).encode())
+    for a in range(first, first + count, chunk):
+        block = np.ascontiguousarray(np.asarray(s.series.data[a: min(a + chunk, first + count)]))
+        digest.update(block.tobytes())
+    return digest.hexdigest()
+
+
 def _groups(series: list[SoundSeries], key) -> list[list[SoundSeries]]:
     """The groups of at least two series with equal ``key(series)``, in the given order."""
     groups: dict[object, list[SoundSeries]] = defaultdict(list)
