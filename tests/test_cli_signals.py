@@ -113,16 +113,19 @@ def _leftovers(out: Path) -> list[str]:
     return sorted(str(p.relative_to(out)) for p in out.rglob("*") if ".tmp" in p.name)
 
 
-def test_ctrl_c_during_training_ends_in_one_line_and_the_rerun_resumes(recording, tmp_path):
+@pytest.mark.parametrize(("sent", "code", "said"), [(signal.SIGINT, 130, "interrupted"),
+                                                    (signal.SIGTERM, 143, "terminated")])
+def test_ctrl_c_or_sigterm_during_training_ends_in_one_line_and_the_rerun_resumes(recording, tmp_path,
+                                                                                   sent, code, said):
     out = tmp_path / "out"
     proc = _start(recording, out)
     _when_second_fit_trains(proc, out / ".site.work" / "cnn")
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sent)
     _, err = proc.communicate(timeout=DEADLINE_S)
     lines = [line for line in err.splitlines()
              if line.strip() and not line.startswith("encoding-subspace: warning:")]
-    assert proc.returncode == 130, err
-    assert lines == ["encoding-subspace: interrupted"], err
+    assert proc.returncode == code, err
+    assert lines == [f"encoding-subspace: {said}"], err
     assert not _leftovers(out) and not list(out.glob("*.results.nwb"))
 
     code, err = _resume(recording, out)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import h5py
@@ -366,3 +367,18 @@ def test_the_command_runs_many_inputs_records_a_failure_and_summarises(recording
     assert all(p.stat().st_mtime_ns != mtimes[p.name] for p in out.glob("*.results.nwb"))
     assert sorted(p.name for p in out.glob("*.results.html")) == [f"{s}.results.html" for s in SITES]
     assert printed.count("report: ") == 3
+
+
+def test_a_relative_output_folder_is_the_clients_for_workers_started_elsewhere(recordings, reference, config,
+                                                                                tmp_path, monkeypatch):
+    """Workers of a cluster started in another folder write into the output folder the
+    command named, not into one of the same name under their own folder."""
+    inputs = [(recordings[0] / "site_a.nwb").resolve()]
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as pool, distributed.Client(pool) as client:
+        monkeypatch.chdir(tmp_path)  # the workers stay in the folder they started in
+        out = Path(f"relative-out-{os.getpid()}")
+        out.mkdir()
+        shutil.copy(reference / "site_a.results.nwb", out)  # complete: found only where it lies
+        result = run_dataset(inputs, out, config, client=client, progress=False)
+    assert [s.status for s in result.sites] == ["skipped"], result.format()

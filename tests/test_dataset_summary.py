@@ -350,3 +350,24 @@ def test_similarity_parameters_select_pairs_and_dimensions(run_folder: Path) -> 
     # unit 0 keeps its first filter only: the first unit vector against unit 1's third
     assert len(first.pairs) == len(strict.pairs)
     assert first.pairs["similarity"][0] == pytest.approx(0.0)
+
+
+def test_a_site_made_again_after_the_record_is_done(run_folder: Path, tmp_path: Path) -> None:
+    """A site that failed in a multi-site run and was then run alone into the same folder:
+    its results file, newer than the record, makes it done; an older one does not."""
+    import os
+
+    from ndx_encoding_subspace.dataset import summarize_tables
+
+    name = next(iter(SITES))
+    copy = tmp_path / f"{name}.results.nwb"
+    copy.write_bytes((run_folder / f"{name}.results.nwb").read_bytes())
+    (tmp_path / "summary").mkdir()
+    record = tmp_path / "summary" / "sites.json"
+    record.write_text(json.dumps({"sites": [{"site": name, "status": "failed", "error": "truncated"}]}))
+    os.utime(record, (1_000_000, 1_000_000))
+    os.utime(copy, (2_000_000, 2_000_000))
+    sites = summarize_tables(tmp_path).sites
+    assert list(sites["status"]) == ["done"] and list(sites["error"]) == [""]
+    os.utime(copy, (500_000, 500_000))  # written before the failure: the record stands
+    assert list(summarize_tables(tmp_path).sites["status"]) == ["failed"]

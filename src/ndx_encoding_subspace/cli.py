@@ -6,7 +6,9 @@ problems that keep the reader from using the file); 4 remote (DANDI / HTTP / das
 5 training failure; 6 unusable results file; 7 the operating system refused a file
 operation (for example an output folder that cannot be created); 8 an optional package
 is missing; 9 some sites of a multi-site run failed (the others finished; a table says
-which and why); 130 interrupted.
+which and why); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM, as a batch system or
+``timeout`` sends it): either way a multi-site run records its running sites as
+interrupted, and a rerun finishes them.
 
 Start-up stays light: the flags are built from the parameter sets, which import neither
 torch, scipy nor pynwb, and each command imports what it runs when it runs. So
@@ -17,11 +19,14 @@ that names nothing before it loads the pipeline (``tests/test_cli_startup.py``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 import typing
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +43,7 @@ from .preflight import is_remote, local_nwb, results_file, results_folder
 __all__ = ["main", "build_parser"]
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 EXIT_OS_ERROR = 7
 #: ``inspect`` found problems: the code of the errors behind them (InputError)
 EXIT_UNUSABLE = InputError.exit_code
@@ -47,7 +53,8 @@ EXIT_CODES = (
     f"{EXIT_UNUSABLE} unusable input data (inspect: the file has problems, after the report); "
     "4 remote (DANDI / HTTP / dask scheduler) failure; 5 training failure; 6 unusable results file; "
     f"{EXIT_OS_ERROR} the operating system refused a file operation; 8 an optional package "
-    f"is missing; 9 some sites of a multi-site run failed; {EXIT_INTERRUPTED} interrupted"
+    f"is missing; 9 some sites of a multi-site run failed; {EXIT_INTERRUPTED} interrupted; "
+    f"{EXIT_TERMINATED} terminated (SIGTERM)"
 )
 
 
@@ -342,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _terminate_as_interrupt():
             warnings.showwarning = one_line_warning
             return _dispatch(args)
     except EncodingSubspaceError as err:
@@ -357,9 +364,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"encoding-subspace: error: this needs {extra[0]}, which is not installed: "
               f"pip install 'ndx-encoding-subspace[{extra[1]}]'", file=sys.stderr)
         return MissingDependencyError.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
+        if isinstance(err, _Terminated):
+            print("encoding-subspace: terminated", file=sys.stderr)
+            return EXIT_TERMINATED
         print("encoding-subspace: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, ended as Ctrl-C is: what runs records itself interrupted and cleans up."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Inside the block SIGTERM raises :class:`_Terminated` (in the main thread only; the
+    previous handler is restored on exit)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(_signum: int, _frame: object) -> None:
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 #: optional packages, by the name they import as, and the extra that installs them

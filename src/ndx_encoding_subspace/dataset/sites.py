@@ -94,22 +94,30 @@ def read_site_record(summary: str | Path) -> dict[str, dict[str, Any]] | None:
 
 
 def site_states(record: Mapping[str, Mapping[str, Any]] | None,
-                loaded: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+                loaded: Mapping[str, Mapping[str, Any]], since: float | None = None) -> list[dict[str, Any]]:
     """Rows of ``sites.csv``: every site of the record, then every other results file.
+
+    A site the record calls anything but done or skipped whose results file was written
+    after the record (``since``; a site run again alone, for example) is done.
 
     Parameters
     ----------
     record : dict or None
         :func:`read_site_record` output.
     loaded : dict
-        Site -> ``{results, n_units, device, error}`` of each results file found
-        (``error`` non-empty when the file could not be loaded).
+        Site -> ``{results, n_units, device, error, written}`` of each results file found
+        (``error`` non-empty when the file could not be loaded; ``written``, its time).
+    since : float, optional
+        When the record was written (seconds since the epoch).
     """
     rows = []
     for site in list(record or {}) + sorted(set(loaded) - set(record or {})):
         state = dict((record or {}).get(site, {}))
         found = loaded.get(site, {})
         status = state.get("status") or ("done" if found.get("results") else "missing")
+        newer = since is not None and float(found.get("written", 0.0)) > since
+        if status not in ("done", "skipped") and found.get("results") and newer:
+            status, state["error"] = "done", ""  # made again after the record
         if found.get("error"):
             status, state["error"] = "unreadable", found["error"]
         rows.append({"site": site, "status": status, "error": state.get("error", ""),

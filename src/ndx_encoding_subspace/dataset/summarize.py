@@ -22,7 +22,7 @@ from ..preflight import results_folder
 from ..results.loader import load_results
 from .pairs import pair_indices, pair_similarities, pairs_table
 from .params import DatasetParams
-from .sites import read_site_record, site_states
+from .sites import RECORD_NAMES, read_site_record, site_states
 from .statistics import DatasetStatistics, dataset_statistics
 from .tables import DIMENSION_COLUMNS, SITE_COLUMNS, UNIT_COLUMNS, Table
 from .units import SUFFIX, SiteUnits, site_name, site_units
@@ -83,7 +83,7 @@ def _load_sites(out: Path, params: DatasetParams) -> tuple[list[SiteUnits], dict
             continue
         found.append(units)
         loaded[site] = {"results": path.name, "n_units": len(units.units),
-                        "device": units.device}
+                        "device": units.device, "written": path.stat().st_mtime}
     return found, loaded
 
 
@@ -134,7 +134,9 @@ def build_summary(out: str | Path, params: DatasetParams | None = None) -> Datas
     except ResultsError as err:  # the results files are tabulated all the same
         warnings.warn(f"{err}: sites.csv lists the results files only", stacklevel=2)
         record = None
-    sites = Table.from_rows(site_states(record, loaded), list(SITE_COLUMNS))
+    records = [out / SUMMARY_FOLDER / n for n in RECORD_NAMES if (out / SUMMARY_FOLDER / n).is_file()]
+    since = records[0].stat().st_mtime if records else None
+    sites = Table.from_rows(site_states(record, loaded, since), list(SITE_COLUMNS))
     return DatasetSummary(out, units, dimensions, pairs_table(units, similarity, paper), sites, a, b,
                           dataset_statistics(units, a, b, similarity, params, paper), params)
 

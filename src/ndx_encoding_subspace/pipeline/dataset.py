@@ -236,8 +236,9 @@ def run_dataset(
         if todo and (client is not None or cluster.kind != "serial"):
             if client is not None:
                 _check_gpus(client, resources, cluster)
-                _run_on_client(client, todo, out, worker_config.to_dict(), resources, tracker, sources,
-                               population_threads=threads, overwrite=overwrite)
+                # workers of a cluster started elsewhere: they need the folder's absolute path
+                _run_on_client(client, todo, out.resolve(), worker_config.to_dict(), resources, tracker,
+                               sources, population_threads=threads, overwrite=overwrite)
             else:
                 if resources.get("GPU") and cluster.kind != "scheduler" and not cluster.gpus_per_worker:
                     raise ConfigError("the sites need a GPU (device 'cuda'): set [cluster] gpus_per_worker")
@@ -245,8 +246,8 @@ def run_dataset(
                     _check_gpus(own, resources, cluster)
                     # the population is fitted while the other workers wait: it takes their threads
                     alone = threads * n_workers if cluster.kind == "local" else threads
-                    _run_on_client(own, todo, out, worker_config.to_dict(), resources, tracker, sources,
-                                   population_threads=alone, overwrite=overwrite)
+                    _run_on_client(own, todo, out.resolve(), worker_config.to_dict(), resources, tracker,
+                                   sources, population_threads=alone, overwrite=overwrite)
         elif todo:
             fitted = None
             if sources is not None:
