@@ -157,3 +157,10 @@ def test_names_that_look_like_numbers_or_booleans_stay_names(tmp_path):
     assert reader.validation_sounds == ("3",) and reader.sounds == ("yes", "/stimulus/templates/2")
     assert reader.units == "1" and reader.sound_column == ""
     assert _config_from_args(args).training.max_epochs == 4
+
+
+def test_report_of_a_folder_points_to_summarize(tmp_path, capsys):
+    (tmp_path / "a.results.nwb").write_bytes(b"")
+    assert main(["report", str(tmp_path)]) == 6
+    err = capsys.readouterr().err
+    assert "a folder, not a results file (it holds a.results.nwb)" in err and "summarize" in err

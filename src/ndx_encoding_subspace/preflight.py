@@ -36,6 +36,11 @@ def local_nwb(path: str | Path, label: str | None = None) -> Path:
 def results_file(path: str | Path) -> Path:
     """``path`` as an existing file; :class:`ResultsError` otherwise."""
     path = Path(path)
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.results.nwb"))[:3]
+        hint = f" (it holds {', '.join(inside)}{' ...' if len(inside) == 3 else ''})" if inside else ""
+        raise ResultsError(f"{path}: a folder, not a results file{hint}; give one results file, or "
+                           "run 'encoding-subspace summarize' on the folder for the report of all its sites")
     if not path.is_file():
         raise ResultsError(f"{path}: results file not found")
     return path
