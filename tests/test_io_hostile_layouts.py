@@ -393,3 +393,24 @@ def test_unnamed_segments_holding_the_same_samples_are_repeats(tmp_path, by_refe
     notes = _locate(nwb, tmp_path, reader).notes
     said = "4 segment(s) of stimulus/presentation/speaker hold the same samples"
     assert any(said in n for n in notes), notes
+
+
+def test_integer_and_float_samples_in_one_file_are_read_on_one_scale(tmp_path):
+    """The same sound kept as float samples in [-1, 1] and as int16 without a conversion (as
+    neuroconv's AudioInterface writes WAV files) gives the same spectrogram."""
+    from ndx_encoding_subspace.io import read_site
+
+    wave = np.random.default_rng(3).uniform(-0.5, 0.5, int(0.5 * RATE))
+    nwb = _file(end=6.0)
+    nwb.add_stimulus_template(TimeSeries(name="as_float", data=wave.astype(np.float32), unit="Pa", rate=RATE))
+    as_int = np.round(wave * 32768).astype(np.int16)
+    nwb.add_stimulus_template(TimeSeries(name="as_int", data=as_int, unit="Pa", rate=RATE))
+    nwb.add_trial_column("sound", "sound played")
+    for k, name in enumerate(["as_float", "as_int", "as_float", "as_int", "as_float"]):
+        nwb.add_trial(start_time=0.5 + k, stop_time=1.0 + k, sound=name)
+    path = write_nwb(nwb, tmp_path / "f.nwb")
+    with pytest.warns(UserWarning, match="read as fractions of their full scale"):
+        site = read_site(path, reader=ReaderParams(validation_sounds=("as_float",)))
+    a, b = site.sound("as_float").spectrogram, site.sound("as_int").spectrogram
+    np.testing.assert_allclose(a, b, atol=1e-3)
+    assert "integers-full-scale" in site.source["rules"]

@@ -57,7 +57,8 @@ from .units import acquisition_end, bin_counts, read_units, recording_span
 if TYPE_CHECKING:
     from ..data.celltype import CellTypeParams
 
-__all__ = ["read_site", "build_site", "split_sounds", "read_waveform", "reading_rules"]
+__all__ = ["read_site", "build_site", "split_sounds", "read_waveform", "reading_rules",
+           "mixed_sample_formats"]
 
 
 def read_site(
@@ -127,7 +128,8 @@ def _above_nyquist(sounds: list[str], rate: float, params: SpectrogramParams) ->
 
 
 def read_waveform(
-    pres: Presentation, channel: int, name: str, max_sound_s: float | None = None
+    pres: Presentation, channel: int, name: str, max_sound_s: float | None = None, *,
+    full_scale: bool = False,
 ) -> np.ndarray:
     """The samples of one presentation's sound, mono float64, checked finite.
 
@@ -142,6 +144,9 @@ def read_waveform(
     max_sound_s : float, optional
         ``reader.max_sound_s`` (None: its default): a longer presentation, by its declared
         shape and rate, is refused before it is read.
+    full_scale : bool
+        Read integer samples without a conversion as fractions of their full scale (as
+        WAV readers do; :func:`mixed_sample_formats` says when).
 
     Only the presentation's samples are read, after :func:`~.storage.check_span` (length,
     memory, samples never written to the file).
@@ -173,7 +178,24 @@ def read_waveform(
             f"(first at sample {pres.first_sample + int(bad[0])})"
         )
     conversion, offset = sample_scale(series.series)
+    dtype = np.dtype(getattr(series.series.data, "dtype", np.float64))
+    if full_scale and dtype.kind in "iu" and float(getattr(series.series, "conversion", 1.0) or 1.0) == 1.0:
+        span = 2.0 ** (8 * dtype.itemsize - 1)
+        conversion, offset = conversion / span, offset / span
     return data * conversion + offset
+
+
+def mixed_sample_formats(layout: Layout) -> bool:
+    """Whether the presented sounds mix integer samples without a conversion (as
+    neuroconv's AudioInterface writes int16 WAV files) with floating-point ones: their
+    levels then differ by the integers' full scale (32768 for 16 bits), and the integer
+    ones are read as fractions of it."""
+    kinds = set()
+    for p in layout.presentations:
+        kind = np.dtype(getattr(p.series.series.data, "dtype", np.float64)).kind
+        plain = float(getattr(p.series.series, "conversion", 1.0) or 1.0) == 1.0
+        kinds.add("int" if kind in "iu" and plain else "float" if kind == "f" else "other")
+    return {"int", "float"} <= kinds
 
 
 def sample_scale(series: Any) -> tuple[float, float]:
@@ -220,6 +242,8 @@ def reading_rules(layout: Layout, reader: ReaderParams) -> list[str]:
         rules.append(f"onsets:{layout.onset}")
     if any(getattr(p.series.series.data, "dtype", None) == np.uint8 for p in layout.presentations):
         rules.append("uint8-centred")
+    if mixed_sample_formats(layout):
+        rules.append("integers-full-scale")
     if layout.kind == continuous.KIND and any(continuous.SAME_SAMPLES in note for note in layout.notes):
         rules.append("same-samples-repeat")
     if layout.kind == "segments" and layout.presentations:
@@ -303,6 +327,7 @@ def build_site(
     span = recording_span(spikes.times, opened.nwbfile)
     _check_in_recording(layout, span, label)
     order, first, starts = _by_sound(layout.presentations)
+    full_scale = mixed_sample_formats(layout)
     for sound in order:  # every sound checked before any is read
         pres = first[sound]
         if not pres.series.rate:
@@ -319,7 +344,7 @@ def build_site(
         if progress is not None:
             progress("reading sounds and spectrograms", i, len(order))
         pres = first[sound]
-        wave = read_waveform(pres, reader.channel, label, reader.max_sound_s)
+        wave = read_waveform(pres, reader.channel, label, reader.max_sound_s, full_scale=full_scale)
         if np.ptp(wave) == 0:
             silent.append(sound)
         if pres.series.rate / 2 < spec_params.max_frequency:
@@ -336,6 +361,10 @@ def build_site(
     acquired = acquisition_end(opened.nwbfile)  # no spike after it: the recording's end
     ended = acquired if acquired is not None and acquired >= span[1] else None
     notes.extend(layout_notes(layout, span[0], ended))
+    if full_scale:
+        notes.append("the sounds mix integer samples without a conversion and floating-point ones: the "
+                     "integer ones are read as fractions of their full scale (32768 for 16 bits), as WAV "
+                     "files mean them")
     notes.extend(unit_notes(spikes, reader))
     low, high = channel_range(raw)
     sounds = tuple(Sound(s, spec, smooth_counts(bin_counts(spikes.times, starts[s], spec.shape[0],
