@@ -19,14 +19,11 @@ that names nothing before it loads the pipeline (``tests/test_cli_startup.py``).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import signal
 import sys
-import threading
 import typing
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +33,9 @@ from .errors import (
     InputError,
     MissingDependencyError,
     ResultsError,
+    Terminated,
     one_line_warning,
+    terminate_as_interrupt,
 )
 from .preflight import is_remote, local_nwb, results_file, results_folder
 
@@ -349,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with warnings.catch_warnings(), _terminate_as_interrupt():
+        with warnings.catch_warnings(), terminate_as_interrupt():
             warnings.showwarning = one_line_warning
             return _dispatch(args)
     except EncodingSubspaceError as err:
@@ -365,33 +364,12 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"pip install 'ndx-encoding-subspace[{extra[1]}]'", file=sys.stderr)
         return MissingDependencyError.exit_code
     except KeyboardInterrupt as err:
-        if isinstance(err, _Terminated):
+        if isinstance(err, Terminated):
             print("encoding-subspace: terminated", file=sys.stderr)
             return EXIT_TERMINATED
         print("encoding-subspace: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, ended as Ctrl-C is: what runs records itself interrupted and cleans up."""
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """Inside the block SIGTERM raises :class:`_Terminated` (in the main thread only; the
-    previous handler is restored on exit)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminated(_signum: int, _frame: object) -> None:
-        raise _Terminated()
-
-    previous = signal.signal(signal.SIGTERM, terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 #: optional packages, by the name they import as, and the extra that installs them

@@ -6,8 +6,12 @@ line can print it as one line without a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = [
@@ -25,6 +29,8 @@ __all__ = [
     "MissingDependencyError",
     "SitesFailedError",
     "import_optional",
+    "Terminated",
+    "terminate_as_interrupt",
     "one_line_warning",
 ]
 
@@ -120,3 +126,25 @@ def one_line_warning(message: Warning | str, category: type[Warning], filename: 
     """A :data:`warnings.showwarning` that prints a warning as one line, as errors are
     printed (no source file, line or code)."""
     print(f"encoding-subspace: warning: {message}", file=sys.stderr if file is None else file)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, ended as Ctrl-C is: what runs records itself interrupted and cleans up."""
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Inside the block SIGTERM raises :class:`Terminated` (in the main thread only; the
+    previous handler is restored on exit)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(_signum: int, _frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

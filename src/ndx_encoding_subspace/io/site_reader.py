@@ -308,6 +308,19 @@ def _by_sound(presentations: Sequence[Presentation]
     return order, first, starts
 
 
+def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],
+                   full_scale: bool) -> list[str]:
+    """The layout's notes (:func:`~.notes.layout_notes`) and the sample-format rule's."""
+    acquired = acquisition_end(opened.nwbfile)  # no spike after it: the recording's end
+    ended = acquired if acquired is not None and acquired >= span[1] else None
+    notes = layout_notes(layout, span[0], ended)
+    if full_scale:
+        notes.append("the sounds mix integer samples without a conversion and floating-point ones: the "
+                     "integer ones are read as fractions of their full scale (32768 for 16 bits), as WAV "
+                     "files mean them")
+    return notes
+
+
 def build_site(
     opened: OpenedNWB,
     *,
@@ -358,13 +371,7 @@ def build_site(
     if silent:
         notes.append(f"silent sounds (constant samples): {', '.join(silent[:10])}")
     notes.extend(_above_nyquist(sounds, rate, spec_params) for rate, sounds in slow.items())
-    acquired = acquisition_end(opened.nwbfile)  # no spike after it: the recording's end
-    ended = acquired if acquired is not None and acquired >= span[1] else None
-    notes.extend(layout_notes(layout, span[0], ended))
-    if full_scale:
-        notes.append("the sounds mix integer samples without a conversion and floating-point ones: the "
-                     "integer ones are read as fractions of their full scale (32768 for 16 bits), as WAV "
-                     "files mean them")
+    notes.extend(_reading_notes(opened, layout, span, full_scale))
     notes.extend(unit_notes(spikes, reader))
     low, high = channel_range(raw)
     sounds = tuple(Sound(s, spec, smooth_counts(bin_counts(spikes.times, starts[s], spec.shape[0],
