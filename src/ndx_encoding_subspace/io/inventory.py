@@ -12,6 +12,7 @@ from hdmf.common import VectorIndex
 from ..errors import ConfigError
 from .names import NAME_COLUMNS, ONSET_COLUMNS, SOUND_ONSET_COLUMNS, STOP_COLUMNS, listing, looks_like_file
 from .reader_params import ReaderParams
+from .timing import rate_and_start, timing_defect
 
 __all__ = [
     "SOUND_TYPES",
@@ -21,6 +22,7 @@ __all__ = [
     "Inventory",
     "inventory",
     "is_ts_reference",
+    "cells",
     "is_region",
     "pick_path",
 ]
@@ -136,6 +138,8 @@ class Inventory:
     ignored: tuple[str, ...]
     tables: tuple[TableInfo, ...]
     objects: tuple[tuple[str, str], ...] = ()  # (path, neurodata type) of everything walked
+    #: sounds whose samples have no usable time: (series, why), e.g. a sample rate of 0
+    broken: tuple[tuple[SoundSeries, str], ...] = ()
 
     def describe_sounds(self) -> str:
         """What was found that could hold sounds, for error messages."""
@@ -181,44 +185,6 @@ def _shape(data: Any) -> tuple[int, ...]:
     return tuple(int(n) for n in (shape if shape is not None else np.shape(data)))
 
 
-def _rate_and_start(series: Any) -> tuple[float | None, float]:
-    """Sample rate and start of a series: its ``rate``, or its timestamps when they are
-    evenly spaced over the whole series (rate None otherwise: a gap or dropped samples
-    anywhere would shift every later sample). Timestamps rounded to the microsecond or
-    jittered by a fraction of a sample are evenly spaced."""
-    if series.rate is not None:
-        return float(series.rate), float(series.starting_time or 0.0)
-    ts = series.timestamps
-    if ts is None or len(ts) == 0:
-        return None, 0.0
-    head = np.asarray(ts[: min(len(ts), 100_000)], dtype=np.float64)
-    if len(head) < 2:
-        return None, float(head[0])
-    steps = np.diff(head)
-    step = float(np.median(steps))
-    if not (step > 0 and np.all(np.abs(steps - step) <= 0.25 * step)):
-        return None, float(head[0])
-    return _whole_rate(ts, step), float(head[0])
-
-
-def _whole_rate(ts: Any, step: float) -> float | None:
-    """The rate of timestamps evenly spaced from the first to the last, checked at points
-    along the series: None when one lies off that line by more than the larger of two
-    samples and 1 ms (a gap, or samples dropped), else the rate of the whole span."""
-    n = len(ts)
-    picks = np.unique(np.linspace(0, n - 1, 65).round().astype(np.int64))
-    data = ts if hasattr(ts, "dtype") else np.asarray(ts)  # h5py and numpy take a list of indices
-    points = np.asarray(data[picks], dtype=np.float64)
-    span = points[-1] - points[0]
-    if not span > 0:
-        return None
-    rate = (n - 1) / span
-    off = np.abs(points - (points[0] + picks / rate))
-    if not np.all(np.isfinite(off)) or off.max() > max(2.0 * step, 1e-3):
-        return None
-    return float(rate)
-
-
 def _sound(path: str, obj: Any, place: str, params: ReaderParams) -> SoundSeries | str:
     kind = _ntype(obj)
     if kind not in SOUND_TYPES:
@@ -227,8 +193,8 @@ def _sound(path: str, obj: Any, place: str, params: ReaderParams) -> SoundSeries
     bad = _bad_sound_shape(path, kind, shape)
     if bad:
         return bad
-    rate, start = _rate_and_start(obj)
-    if rate is not None and rate < params.min_sample_rate:
+    rate, start = rate_and_start(obj)
+    if rate is not None and np.isfinite(rate) and 0 < rate < params.min_sample_rate:
         return f"{path} ({kind} at {rate:g} Hz, below reader.min_sample_rate)"
     return SoundSeries(
         name=obj.name,
@@ -254,9 +220,22 @@ def is_region(column: Any) -> bool:
     return hasattr(getattr(column, "table", None), "colnames")
 
 
+def cells(column: Any, stop: int | None = None) -> Any:
+    """The cells of a table column (up to ``stop``): its data, or for an enumerated column
+    (hdmf ``EnumData``, whose data are positions in its ``elements``) the elements named."""
+    data = column.data[:] if stop is None else column.data[:stop]
+    elements = getattr(column, "elements", None)
+    if elements is None or not hasattr(elements, "data"):
+        return data
+    return np.asarray(elements.data[:])[np.asarray(data, dtype=np.int64)]
+
+
 def _is_text(column: Any) -> bool:
-    """Whether a column holds text (a ragged column of text, such as ``tags``, included)."""
-    data = column.target.data if isinstance(column, VectorIndex) else getattr(column, "data", None)
+    """Whether a column holds text (a ragged column of text, such as ``tags``, and an
+    enumerated column of text included)."""
+    column = column.target if isinstance(column, VectorIndex) else column
+    elements = getattr(column, "elements", None)
+    data = getattr(column if elements is None else elements, "data", None)
     if data is None:
         return False
     dtype = getattr(data, "dtype", None)
@@ -297,7 +276,7 @@ def _table_info(path: str, table: Any, params: ReaderParams) -> TableInfo:
     named = [lower[n] for n in NAME_COLUMNS if n in lower]
     refs = [c for c in columns if is_ts_reference(table[c])]
     text = [c for c in columns if c not in named and c not in refs and _is_text(table[c])]
-    files = [c for c in text if any(looks_like_file(v) for v in table[c].data[: min(len(table), 200)])]
+    files = [c for c in text if any(looks_like_file(v) for v in cells(table[c], min(len(table), 200)))]
     # rows of another table (a table of stimuli): tried as text columns, each name must match
     regions = [c for c in columns if c not in named and c not in refs and is_region(table[c])]
     kind = _ntype(table)
@@ -324,6 +303,7 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
     DynamicTables in stimulus, acquisition, intervals and processing modules)."""
     params = ReaderParams.of(params)
     units, templates, continuous, ignored, tables, objects = [], [], [], [], [], []
+    broken: list[tuple[SoundSeries, str]] = []
     recorded: list[SoundSeries] = []
     for path, obj in _objects(nwbfile):
         kind = _ntype(obj)
@@ -335,8 +315,12 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
         elif path.startswith("stimulus/") or _recorded_sound(path, kind, params):
             place = "template" if path.startswith("stimulus/templates/") else "continuous"
             found = _sound(path, obj, place, params)
+            why = "" if isinstance(found, str) else timing_defect(found)
             if isinstance(found, str):
                 ignored.append(found)
+            elif why:
+                broken.append((found, why))
+                ignored.append(f"{path} ({kind}: {why})")
             else:
                 (recorded if path.startswith("acquisition/") else templates if place == "template"
                  else continuous).append(found)
@@ -350,7 +334,8 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
         templates += from_folder
         ignored += left
     return Inventory(
-        tuple(units), tuple(templates), tuple(continuous), tuple(ignored), tuple(tables), tuple(objects)
+        tuple(units), tuple(templates), tuple(continuous), tuple(ignored), tuple(tables), tuple(objects),
+        tuple(broken),
     )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..errors import AmbiguousInputError, ConfigError, NoSoundStimulusError, NoUnitsError
+from ..errors import AmbiguousInputError, ConfigError, InvalidDataError, NoSoundStimulusError, NoUnitsError
 from .inventory import (
     Inventory,
     Presentation,
@@ -28,7 +28,7 @@ from .inventory import (
     pick_path,
 )
 from .layouts import DETECTORS, FALLBACKS, ORDER, Candidate, Context
-from .names import UNMATCHED_SHOWN, looks_like_file
+from .names import UNMATCHED_SHOWN, looks_like_file, name_key
 from .parameters import no_waveform_message, parameter_tables
 from .reader_params import ReaderParams
 
@@ -216,6 +216,25 @@ def _file_hint(ctx: Context) -> str:
     return ""
 
 
+def _refuse_untimed(inv: Inventory, name: str, params: ReaderParams, unmatched: tuple[str, ...]) -> None:
+    """Refuse sounds whose samples have no usable time (:func:`~.timing.timing_defect`)
+    that the recording needs: a track or presentation series (``unmatched`` empty: before
+    detection; unless ``reader.sounds`` leaves it out), or a template that presentations
+    name (``unmatched``: the names that matched no usable sound)."""
+    wanted = {w.strip().lstrip("/") for w in params.sounds}
+    named = {name_key(n) for n in unmatched}
+    for sound, why in inv.broken:
+        if unmatched:
+            needed = sound.place == "template" and name_key(sound.name) in named
+        else:
+            needed = sound.place != "template" and (not wanted or sound.path in wanted
+                                                    or sound.name in wanted)
+        if needed:
+            what = "presentations name it" if unmatched else "its samples place the sound in the session"
+            raise InvalidDataError(f"{name}: sound series {sound.path}: {why}; {what}, so it "
+                                   "cannot be read (fix the series' timing in the file)")
+
+
 def _unused(inv: Inventory, used: set[str]) -> tuple[str, ...]:
     return tuple(f"{path} ({kind})" for path, kind in inv.objects if path not in used)
 
@@ -239,7 +258,9 @@ def locate(nwbfile: Any, name: str, params: ReaderParams | None = None) -> Layou
     params = ReaderParams.of(params)
     inv = inventory(nwbfile, params)
     units_path, units = _choose_units(inv, name, params)
+    _refuse_untimed(inv, name, params, ())
     found = _detect(_context(nwbfile, inv, name, params))
+    _refuse_untimed(inv, name, params, found.unmatched)
     used = tuple({p.series.path: p.series for p in found.presentations}.values())
     paths = {units_path, found.table, *(s.path for s in used)}
     return Layout(

@@ -188,15 +188,21 @@ class NameIndex(Generic[T]):
         How many different names matched nothing.
     n_matched : int
         How many calls of :meth:`get` found an object.
+    ambiguous : dict of str to list of str
+        Names that matched nothing exactly and several objects by key (``clip03`` beside
+        ``clip03.wav`` and ``Clip03.flac``): the name and the names of those objects.
     """
 
     def __init__(self, items: Iterable[tuple[str, T]]) -> None:
         self._exact: dict[str, T] = {}
-        by_key: dict[str, list[T]] = {}
+        by_key: dict[str, list[tuple[str, T]]] = {}
         for name, obj in items:
             self._exact.setdefault(name, obj)
-            by_key.setdefault(name_key(name), []).append(obj)
-        self._by_key = {k: v[0] for k, v in by_key.items() if all(o is v[0] for o in v)}
+            by_key.setdefault(name_key(name), []).append((name, obj))
+        self._by_key = {k: v[0][1] for k, v in by_key.items() if all(o is v[0][1] for _, o in v)}
+        self._shared = {k: list({id(o): n for n, o in v}.values()) for k, v in by_key.items()
+                        if k not in self._by_key}
+        self.ambiguous: dict[str, list[str]] = {}
         self._missed: set[str] = set()
         self.unmatched: list[str] = []
         self.n_matched = 0
@@ -220,6 +226,8 @@ class NameIndex(Generic[T]):
         found = self.peek(text)
         if found is not None:
             self.n_matched += 1
+        elif name_key(text) in self._shared:
+            self.ambiguous.setdefault(text, self._shared[name_key(text)])
         elif text not in self._missed:
             self._missed.add(text)
             if len(self.unmatched) < UNMATCHED_SHOWN:

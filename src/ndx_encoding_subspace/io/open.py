@@ -33,6 +33,7 @@ from ..errors import AmbiguousInputError, EncodingSubspaceError, InvalidDataErro
 from ..inputs import file_sha256, input_sha256, input_stat, is_zarr_store
 from ..preflight import local_nwb
 from .dandi import API_KEY_ENV, RemoteAsset, download_asset, is_remote, resolve_remote
+from .filters import load_filter_plugins, mentions_filter, missing_filter_message
 from .links import warn_dangling_links
 from .reader_params import ReaderParams
 
@@ -138,6 +139,10 @@ class OpenedNWB:
                 self.session.check()
             where = f" while reading {what}" if what else ""
             cause = f"{type(err).__name__}: {err}"
+            missing = missing_filter_message(self._h5, self.name) \
+                if self._h5 is not None and mentions_filter(err) else ""
+            if missing:
+                raise NotNWBError(missing) from err
             if _is_damage(err):
                 raise NotNWBError(f"{self.name}: the file is damaged{where}: {cause}") from err
             raise UnexpectedReadError(f"{self.name}: unexpected error{where}: {cause}") from err
@@ -293,6 +298,7 @@ def _open_downloaded(asset: RemoteAsset, params: ReaderParams) -> OpenedNWB:
 def _open_h5(
     h5: h5py.File, name: str, provenance: dict, *, session: RetryingSession | None = None
 ) -> OpenedNWB:
+    load_filter_plugins()
     try:
         attrs = dict(h5.attrs)
         kind = attrs.get("neurodata_type")

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 from hdmf.common import VectorIndex
 
-from ..errors import InvalidDataError
-from .inventory import Presentation, SoundSeries, TableInfo, is_ts_reference
+from ..errors import AmbiguousInputError, InvalidDataError
+from .inventory import Presentation, SoundSeries, TableInfo, cells, is_ts_reference
 from .names import (
     STIMULUS_FLAG_COLUMNS,
     TYPE_COLUMNS,
@@ -109,7 +109,7 @@ def baseline_mask(info: TableInfo, refs: list[RowRef]) -> tuple[np.ndarray, str]
         target = info.table[col]
         if isinstance(target, VectorIndex) or is_ts_reference(target):
             continue
-        values = np.asarray(target.data[:])
+        values = np.asarray(cells(target))
         if low in TYPE_COLUMNS:
             if values.dtype.kind in "OSU":
                 return mask | np.array([is_baseline_value(v) for v in values]), col
@@ -201,6 +201,12 @@ def template_rows(
         series = by_id.get(ref.object_id) if ref.object_id else index.get(_naming(ref, index))
         if series is not None:
             matched.append((row, series, ref))
+        elif index.ambiguous:
+            said, names = next(iter(index.ambiguous.items()))
+            raise AmbiguousInputError(
+                f"{name}: {info.path} column {column!r} names {said!r}, which matches several "
+                f"sounds when folder, extension and case are ignored: {', '.join(names)}; "
+                "name each sound exactly, or keep one of them (reader.sounds)")
         elif strict:
             return RowsRead([], int(baseline.sum()), "", index.unmatched, index.n_unmatched)
     start, stop = row_times(info, np.array([m[0] for m in matched], dtype=int), name)

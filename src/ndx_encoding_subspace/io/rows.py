@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from hdmf.common import VectorIndex
 
-from .inventory import is_region, is_ts_reference
+from .inventory import cells, is_region, is_ts_reference
 from .names import NAME_COLUMNS
 
 __all__ = ["RowRef", "row_refs", "text_of"]
@@ -63,7 +63,7 @@ def row_refs(table: Any, column: str) -> list[RowRef]:
     n = len(table)
     if isinstance(col, VectorIndex):
         ends = np.asarray(col.data[:], dtype=np.int64)
-        values = list(col.target.data[:]) if len(ends) and ends[-1] else []
+        values = list(cells(col.target)) if len(ends) and ends[-1] else []
         begins = np.concatenate(([0], ends[:-1]))
         lists = [values[b:e] for b, e in zip(begins, ends, strict=True)]
         firsts = _telling(lists)
@@ -71,7 +71,7 @@ def row_refs(table: Any, column: str) -> list[RowRef]:
             return [RowRef(text_of(v), others=tuple(text_of(o) for o in values if o is not v))
                     for v, values in zip(firsts[:n], lists[:n], strict=True)]
     else:
-        firsts = list(col.data[:])
+        firsts = list(cells(col))
     region = col.target if isinstance(col, VectorIndex) else col
     if is_region(region):
         return _region_refs(region.table, firsts[:n])

@@ -43,12 +43,12 @@ from ..data.spectrogram import (
 )
 from ..errors import ConfigError, InvalidDataError
 from ..inputs import file_sha256, nwb_stem
+from .in_recording import check_in_recording
 from .layouts import continuous
 from .locate import Layout, Presentation, locate
 from .names import ONSET_COLUMNS, listing
 from .notes import layout_notes, spike_notes, unit_notes
 from .open import OpenedNWB, open_nwb
-from .presentations import format_rows
 from .reader_params import ReaderParams
 from .sound_files import KIND as FILE
 from .storage import check_demand, check_span
@@ -267,23 +267,6 @@ def _split(order: Sequence[str], repeats: dict[str, int], reader: ReaderParams,
     return estimation, validation, rule
 
 
-def _check_in_recording(layout: Layout, span: tuple[float, float], name: str) -> None:
-    lo, hi = span
-    outside = [p for p in layout.presentations if p.start >= hi or p.stop <= lo]
-    if outside:
-        if layout.table:
-            what = f"{layout.table} rows {format_rows([p.row for p in outside])}"
-        else:  # one series per presentation, or segments of one series
-            said = [p.series.path if p.sound == p.series.name else f"{p.sound} of {p.series.path}"
-                    for p in outside[:5]]
-            more = f", ... ({len(outside)} in all)" if len(outside) > 5 else ""
-            what = "presentations " + ", ".join(
-                f"{w} ({p.start:g}-{p.stop:g} s)" for w, p in zip(said, outside, strict=False)) + more
-        raise InvalidDataError(
-            f"{name}: {what} lie outside the recording ({lo:g} to {hi:g} s, from spike times and acquisition)"
-        )
-
-
 def _plain(value: Any) -> Any:
     """A unit property as JSON holds it: numbers and text as they are, anything else as text."""
     if isinstance(value, np.generic):
@@ -338,7 +321,7 @@ def build_site(
     spikes = read_units(layout.units, label, layout.units_path, reader, celltype,
                         spans=[(p.start, p.stop) for p in layout.presentations])
     span = recording_span(spikes.times, opened.nwbfile)
-    _check_in_recording(layout, span, label)
+    layout, trailing = check_in_recording(layout, span, label)
     order, first, starts = _by_sound(layout.presentations)
     full_scale = mixed_sample_formats(layout)
     for sound in order:  # every sound checked before any is read
@@ -351,7 +334,7 @@ def build_site(
         check_span(pres, label, reader.max_sound_s, warn=False)  # all, before any is read
     check_demand([first[s] for s in order], label, spec_params.bin_size, spec_params.n_channels,
                  len(spikes.times))
-    raw, silent, notes = [], [], []
+    raw, silent, notes = [], [], [trailing] if trailing else []
     slow: dict[float, list[str]] = {}
     for i, sound in enumerate(order):
         if progress is not None:

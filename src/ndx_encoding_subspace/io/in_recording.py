@@ -1,0 +1,55 @@
+"""Presentations against the span of the recording: those after its end are left out when
+few (the recording stopped before the sounds did), else the file is refused (the clocks of
+the presentations and of the spikes disagree)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from ..errors import InvalidDataError
+from .inventory import Presentation
+from .locate import Layout
+from .presentations import format_rows
+
+__all__ = ["TRAILING_SHARE", "TRAILING_REACH", "check_in_recording"]
+
+
+#: presentations after the end of the recording are left out (said) when they are at most
+#: this share of all and begin within :data:`TRAILING_REACH` of the recording's length
+#: after its end; others mean clocks that disagree, and the file is refused
+TRAILING_SHARE = 0.25
+TRAILING_REACH = 0.25
+
+
+def check_in_recording(layout: Layout, span: tuple[float, float], name: str) -> tuple[Layout, str]:
+    """The layout without the presentations that begin after the recording ends, and a note
+    saying so, when they are few and soon after (:data:`TRAILING_SHARE`,
+    :data:`TRAILING_REACH`: the recording stopped before the sounds did); presentations
+    outside the recording otherwise refuse the file."""
+    lo, hi = span
+    outside = [p for p in layout.presentations if p.start >= hi or p.stop <= lo]
+    if not outside:
+        return layout, ""
+    what = _presentations_named(layout, outside)
+    trailing = all(hi <= p.start <= hi + TRAILING_REACH * (hi - lo) for p in outside)
+    if trailing and len(outside) <= TRAILING_SHARE * len(layout.presentations):
+        kept = tuple(p for p in layout.presentations if p.start < hi)
+        note = (f"{what} begin after the recording ends ({hi:g} s, the last spike or acquisition sample) "
+                f"and are left out ({len(outside)} of {len(layout.presentations)} presentations)")
+        return dataclasses.replace(layout, presentations=kept), note
+    raise InvalidDataError(
+        f"{name}: {what} lie outside the recording ({lo:g} to {hi:g} s, from spike times and "
+        "acquisition): do the presentation times and the spike times share a clock and a unit?"
+    )
+
+
+def _presentations_named(layout: Layout, outside: Sequence[Presentation]) -> str:
+    if layout.table:
+        return f"{layout.table} rows {format_rows([p.row for p in outside])}"
+    # one series per presentation, or segments of one series
+    said = [p.series.path if p.sound == p.series.name else f"{p.sound} of {p.series.path}"
+            for p in outside[:5]]
+    more = f", ... ({len(outside)} in all)" if len(outside) > 5 else ""
+    return "presentations " + ", ".join(
+        f"{w} ({p.start:g}-{p.stop:g} s)" for w, p in zip(said, outside, strict=False)) + more

@@ -1,0 +1,60 @@
+"""When the samples of a sound series lie: its sample rate and start, from ``rate`` or from
+evenly spaced timestamps, and why they are unusable (a rate that is not a positive number,
+a start that is not a number)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["rate_and_start", "timing_defect"]
+
+
+def rate_and_start(series: Any) -> tuple[float | None, float]:
+    """Sample rate and start of a series: its ``rate``, or its timestamps when they are
+    evenly spaced over the whole series (rate None otherwise: a gap or dropped samples
+    anywhere would shift every later sample). Timestamps rounded to the microsecond or
+    jittered by a fraction of a sample are evenly spaced."""
+    if series.rate is not None:
+        return float(series.rate), float(series.starting_time or 0.0)
+    ts = series.timestamps
+    if ts is None or len(ts) == 0:
+        return None, 0.0
+    head = np.asarray(ts[: min(len(ts), 100_000)], dtype=np.float64)
+    if len(head) < 2:
+        return None, float(head[0])
+    steps = np.diff(head)
+    step = float(np.median(steps))
+    if not (step > 0 and np.all(np.abs(steps - step) <= 0.25 * step)):
+        return None, float(head[0])
+    return _whole_rate(ts, step), float(head[0])
+
+
+def _whole_rate(ts: Any, step: float) -> float | None:
+    """The rate of timestamps evenly spaced from the first to the last, checked at points
+    along the series: None when one lies off that line by more than the larger of two
+    samples and 1 ms (a gap, or samples dropped), else the rate of the whole span."""
+    n = len(ts)
+    picks = np.unique(np.linspace(0, n - 1, 65).round().astype(np.int64))
+    data = ts if hasattr(ts, "dtype") else np.asarray(ts)  # h5py and numpy take a list of indices
+    points = np.asarray(data[picks], dtype=np.float64)
+    span = points[-1] - points[0]
+    if not span > 0:
+        return None
+    rate = (n - 1) / span
+    off = np.abs(points - (points[0] + picks / rate))
+    if not np.all(np.isfinite(off)) or off.max() > max(2.0 * step, 1e-3):
+        return None
+    return float(rate)
+
+
+def timing_defect(sound: Any) -> str:
+    """Why the samples of ``sound`` have no usable time ('' when they have): a sample rate
+    that is not a positive number, or a start that is not a number where the start places
+    the sound in the session (a track or a presentation; a template's start is unused)."""
+    if sound.rate is not None and not (np.isfinite(sound.rate) and sound.rate > 0):
+        return f"sample rate {sound.rate:g} Hz, not a positive number"
+    if sound.place != "template" and not np.isfinite(sound.starting_time):
+        return f"starting_time {sound.starting_time:g} s, not a number"
+    return ""

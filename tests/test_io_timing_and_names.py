@@ -1,0 +1,170 @@
+"""Sounds whose timing is unusable, sound names given as an enumerated column or matching
+several sounds, compressed sounds, and presentations after the recording ends."""
+
+from __future__ import annotations
+
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+from pynwb import TimeSeries
+from pynwb.epoch import TimeIntervals
+
+from ndx_encoding_subspace.cli import main
+from ndx_encoding_subspace.errors import AmbiguousInputError, InvalidDataError
+from ndx_encoding_subspace.io import read_site
+from ndx_encoding_subspace.io.in_recording import TRAILING_SHARE
+from ndx_encoding_subspace.testing.files import mock_site, mock_sound_waveforms, write_nwb
+
+
+def _edit(path, edit):
+    with h5py.File(path, "a") as f:
+        edit(f)
+    return path
+
+
+def _rate(value):
+    def edit(f):
+        f["stimulus/templates/sound_01/starting_time"].attrs["rate"] = value
+    return edit
+
+
+@pytest.mark.parametrize(("value", "said"), [(np.nan, "sample rate nan Hz"), (0.0, "sample rate 0 Hz"),
+                                             (-16000.0, "sample rate -16000 Hz"),
+                                             (np.inf, "sample rate inf Hz")])
+def test_a_presented_template_without_a_usable_rate_is_refused_by_name(tmp_path, value, said):
+    path = _edit(mock_site(n_sounds=6).write(tmp_path / "rate.nwb"), _rate(value))
+    with pytest.raises(InvalidDataError) as err:
+        read_site(path)
+    text = str(err.value)
+    assert text.startswith(str(path)) and "stimulus/templates/sound_01" in text and said in text
+    assert "presentations name it" in text and "name no sound" not in text
+
+
+def test_a_track_whose_start_is_not_a_number_is_refused_by_name(tmp_path, capsys):
+    path = mock_site(n_sounds=6, layout="continuous").write(tmp_path / "track.nwb")
+    _edit(path, lambda f: f["stimulus/presentation/sound/starting_time"].write_direct(np.array(np.nan)))
+    with pytest.raises(InvalidDataError, match=r"stimulus/presentation/sound: starting_time nan s"):
+        read_site(path)
+    assert main(["inspect", str(path)]) == InvalidDataError.exit_code
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def _series_per_presentation(path, nan_at: int | None):
+    nwb = mock_site(n_units=3, waveforms=False, table="").nwbfile
+    waves = mock_sound_waveforms(n_sounds=6)
+    order = ["sound_00", "sound_05", "sound_01", "sound_05", "sound_02", "sound_05", "sound_03", "sound_05",
+             "sound_04", "sound_05"]
+    for k, name in enumerate(order):
+        nwb.add_stimulus(TimeSeries(name=f"AcousticWaveformSeries{k}", data=waves[name], unit="Pa",
+                                    rate=16000.0, starting_time=0.25 + 0.75 * k))
+    write_nwb(nwb, path)
+    if nan_at is not None:
+        _edit(path, lambda f: f[f"stimulus/presentation/AcousticWaveformSeries{nan_at}/starting_time"]
+              .write_direct(np.array(np.nan)))
+    return path
+
+
+def test_a_presentation_series_without_a_start_is_refused_not_read_as_silence(tmp_path):
+    site = read_site(_series_per_presentation(tmp_path / "fine.nwb", None))
+    assert site.source["layout"] == "series"
+    with pytest.raises(InvalidDataError, match=r"AcousticWaveformSeries3: starting_time nan s"):
+        read_site(_series_per_presentation(tmp_path / "nan.nwb", 3))
+
+
+def _enum_table(tmp_path, names: list[str]):
+    """Templates named ``names``; the table's sound column an hdmf enum of those names in
+    another order than the templates', so that its stored positions name other sounds."""
+    site = mock_site(n_units=3, n_sounds=6, table="")
+    nwb = site.nwbfile
+    waves = dict(site.waveforms)
+    for name in sorted(waves):
+        nwb.stimulus_template.pop(name)
+    new = dict(zip(sorted(waves), names, strict=True))
+    for old, name in new.items():
+        nwb.add_stimulus_template(TimeSeries(name=name, data=waves[old], unit="Pa", rate=16000.0,
+                                             starting_time=0.0))
+    table = TimeIntervals(name="sound_presentations", description="what played")
+    table.add_column("sound", "the sound played", enum=list(reversed(names)))
+    for old, start in site.presentations:
+        table.add_row(start_time=start, stop_time=start + 0.5, sound=new[old])
+    nwb.add_time_intervals(table)
+    return write_nwb(nwb, tmp_path / "enum.nwb"), [new[old] for old, _ in site.presentations]
+
+
+@pytest.mark.parametrize("names", [[str(k) for k in range(6)], [f"clip{k}" for k in range(6)]])
+def test_an_enumerated_sound_column_is_read_as_the_names_it_holds(tmp_path, names):
+    path, played = _enum_table(tmp_path, names)
+    site = read_site(path)
+    repeated = max(set(played), key=played.count)
+    assert site.validation == (repeated,)
+    assert sorted(site.estimation) == sorted(set(played) - {repeated})
+    assert site.sound(repeated).counts.shape[0] == played.count(repeated)
+
+
+def test_a_name_matching_two_templates_by_key_is_refused_as_ambiguous(tmp_path):
+    site = mock_site(n_sounds=6)
+    wave = site.nwbfile.stimulus_template.pop("sound_00").data
+    for name in ("sound_00.wav", "Sound_00.FLAC"):
+        site.nwbfile.add_stimulus_template(TimeSeries(name=name, data=wave, unit="Pa", rate=16000.0,
+                                                      starting_time=0.0))
+    path = site.write(tmp_path / "two.nwb")
+    with pytest.raises(AmbiguousInputError) as err:
+        read_site(path)
+    assert "'sound_00'" in str(err.value) and "sound_00.wav" in str(err.value)
+    assert "Sound_00.FLAC" in str(err.value)
+
+
+def test_a_sound_compressed_with_a_plugin_filter_is_read_or_named(tmp_path, monkeypatch):
+    hdf5plugin = pytest.importorskip("hdf5plugin")
+    plain = mock_site(n_sounds=6).write(tmp_path / "plain.nwb")
+    path = shutil.copy(plain, tmp_path / "zstd.nwb")
+
+    def compress(f):
+        group = f["stimulus/templates/sound_01"]
+        data, attrs = group["data"][:], dict(group["data"].attrs)
+        del group["data"]
+        ds = group.create_dataset("data", data=data, chunks=(4000,), **hdf5plugin.Zstd())
+        ds.attrs.update(attrs)
+
+    _edit(path, compress)
+    assert np.array_equal(read_site(path).sound("sound_01").spectrogram,
+                          read_site(plain).sound("sound_01").spectrogram)
+    # without the plugin: HDF5's error, named
+    code = hdf5plugin.Zstd().filter_id
+    available = h5py.h5z.filter_avail
+    monkeypatch.setattr(h5py.h5z, "filter_avail", lambda c: False if c == code else available(c))
+    from ndx_encoding_subspace.io import filters
+    from ndx_encoding_subspace.io import open as opened
+
+    monkeypatch.setattr(opened, "load_filter_plugins", lambda: False)
+    with h5py.File(path, "r") as f:
+        found = filters.missing_filter(f)
+        assert found is not None and found[:2] == ("/stimulus/templates/sound_01/data", code)
+        message = filters.missing_filter_message(f, "zstd.nwb")
+    assert message.startswith("zstd.nwb: dataset /stimulus/templates/sound_01/data")
+    assert "pip install hdf5plugin" in message
+
+
+def _spikes_end_early(tmp_path, n_late: int):
+    site = mock_site(n_sounds=6, repeats=(1, 1, 1, 1, 1, 5))
+    path = site.write(tmp_path / f"late{n_late}.nwb")
+    starts = sorted(t for _, t in site.presentations)
+    cut = starts[-n_late] - 0.05
+
+    def edit(f):
+        times = f["units/spike_times"][:]
+        f["units/spike_times"][:] = np.where(times > cut, times - cut, times)  # every spike before cut
+    return _edit(path, edit), len(starts)
+
+
+def test_a_few_presentations_after_the_last_spike_are_left_out_with_a_warning(tmp_path):
+    path, n = _spikes_end_early(tmp_path, 1)
+    said = r"rows \[\d+\] begin after the recording ends .* left out \(1 of 10"
+    with pytest.warns(UserWarning, match=said):
+        site = read_site(path)
+    assert sum(s.counts.shape[0] for s in site.sounds) == n - 1
+    many = int(np.ceil(TRAILING_SHARE * n)) + 1
+    with pytest.raises(InvalidDataError, match="lie outside the recording .* share a clock"):
+        read_site(_spikes_end_early(tmp_path, many)[0])
