@@ -168,3 +168,36 @@ def test_a_few_presentations_after_the_last_spike_are_left_out_with_a_warning(tm
     many = int(np.ceil(TRAILING_SHARE * n)) + 1
     with pytest.raises(InvalidDataError, match="lie outside the recording .* share a clock"):
         read_site(_spikes_end_early(tmp_path, many)[0])
+
+
+def test_a_pipe_is_named_as_one_not_as_a_folder(tmp_path, capsys):
+    import os
+
+    pipe = tmp_path / "stream.nwb"
+    os.mkfifo(pipe)
+    assert main(["inspect", str(pipe)]) != 0
+    err = capsys.readouterr().err
+    assert "not a regular file" in err and "folder" not in err and "Traceback" not in err
+
+
+def test_presentations_and_spikes_in_milliseconds_are_refused_with_the_likely_cause(tmp_path, capsys):
+    from pynwb.testing.mock.file import mock_NWBFile
+
+    from ndx_encoding_subspace.testing.files import mock_sound_presentations, mock_spiking_units
+
+    site = mock_site(n_sounds=6, n_units=3)
+    nwb = mock_NWBFile()
+    for name, wave in site.waveforms.items():
+        nwb.add_stimulus_template(TimeSeries(name=name, data=wave, unit="Pa", rate=16000.0,
+                                             starting_time=0.0))
+    names = [n for n, _ in site.presentations]
+    starts = np.array([t for _, t in site.presentations]) * 1000
+    mock_sound_presentations(sounds=names, starts=starts, duration=500.0, nwbfile=nwb)
+    spikes = [np.asarray(t) * 1000 for t in site.nwbfile.units["spike_times"][:]]
+    spikes = [t[~np.any((t[:, None] >= starts) & (t[:, None] < starts + 1.0), axis=1)] for t in spikes]
+    mock_spiking_units(spike_times=spikes, nwbfile=nwb)
+    path = write_nwb(nwb, tmp_path / "ms.nwb")
+    assert main(["inspect", str(path), "--ensemble.n_jackknife", "2"]) == InvalidDataError.exit_code
+    said = capsys.readouterr()
+    err = said.out + said.err
+    assert "none of the 3 units fires" in err and "both in seconds, on the same clock" in err

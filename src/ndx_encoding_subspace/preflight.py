@@ -28,6 +28,9 @@ def local_nwb(path: str | Path, label: str | None = None) -> Path:
     if not path.exists():
         raise NotNWBError(f"{label}: file not found")
     if not path.is_file() and not is_zarr_store(path):
+        if not path.is_dir():
+            raise NotNWBError(f"{label}: not a regular file (a pipe, socket or device); give the NWB "
+                              "file itself")
         raise NotNWBError(f"{label}: a folder, not an NWB file (an NWB file in Zarr is a folder "
                           "holding a .zgroup file)")
     return path

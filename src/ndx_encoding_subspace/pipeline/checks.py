@@ -50,7 +50,8 @@ def site_problems(site: SiteData, config: PipelineConfig | None = None) -> list[
     spikes = np.sum([s.counts.sum(axis=(0, 1)) for s in site.sounds], axis=0) if site.sounds else np.zeros(0)
     if site.n_units and not np.any(spikes > 0):
         problems.append(f"none of the {site.n_units} units fires during the {len(site.sounds)} presented "
-                        "sounds (0 spikes in every presentation)")
+                        "sounds (0 spikes in every presentation): are the spike times and the "
+                        "presentation times both in seconds, on the same clock?")
     if not site.validation:
         problems.append("no validation sound: the site's sounds cannot be split into estimation and "
                         "validation sounds (a single sound?)")
