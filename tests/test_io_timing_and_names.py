@@ -201,3 +201,22 @@ def test_presentations_and_spikes_in_milliseconds_are_refused_with_the_likely_ca
     said = capsys.readouterr()
     err = said.out + said.err
     assert "none of the 3 units fires" in err and "both in seconds, on the same clock" in err
+
+
+def test_a_reference_to_a_deleted_table_is_named(tmp_path, capsys):
+    from pynwb.testing.mock.file import mock_NWBFile
+
+    from ndx_encoding_subspace.errors import NotNWBError
+
+    site = mock_site(n_sounds=6, n_units=3)
+    nwb = mock_NWBFile()
+    device = nwb.create_device("probe")
+    group = nwb.create_electrode_group("shank0", description="shank", location="A1", device=device)
+    for i in range(3):
+        nwb.add_electrode(group=group, location="A1", x=0.0, y=20.0 * i, z=0.0)
+    for i, times in enumerate(site.nwbfile.units["spike_times"][:]):
+        nwb.add_unit(spike_times=times, electrodes=[i])
+    path = write_nwb(nwb, tmp_path / "gone.nwb")
+    _edit(path, lambda f: f.__delitem__("general/extracellular_ephys/electrodes"))
+    with pytest.raises(NotNWBError, match=r"/units/electrodes refers \(attribute 'table'\) to an object"):
+        read_site(path)

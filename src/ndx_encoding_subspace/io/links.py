@@ -1,4 +1,5 @@
-"""HDF5 external links whose file is missing (say so before the reader finds nothing)."""
+"""HDF5 external links whose file is missing (say so before the reader finds nothing), and
+object references to objects no longer in the file (say which, where pynwb cannot read it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import h5py
 
-__all__ = ["dangling_links", "warn_dangling_links"]
+__all__ = ["dangling_links", "warn_dangling_links", "unlinked_reference"]
 
 _SHOWN = 3
 
@@ -52,3 +53,25 @@ def warn_dangling_links(h5: h5py.File, path: Path, label: str) -> None:
             f"{label}: {len(links)} external link(s) point into {filename!r}, which is not there "
             f"({', '.join(links[:_SHOWN])}{more}): what they hold cannot be read; put the file "
             "beside this one", UserWarning, stacklevel=3)
+
+
+def unlinked_reference(h5: h5py.File) -> tuple[str, str] | None:
+    """The first attribute of ``h5`` holding an object reference whose target is no longer
+    linked into the file (deleted after writing, as an edit with h5py leaves it):
+    ``(object path, attribute name)``, or None when every reference resolves to a path."""
+    found: list[tuple[str, str]] = []
+
+    def visit(name: str, obj: h5py.HLObject) -> bool | None:
+        for key, value in obj.attrs.items():
+            if isinstance(value, h5py.Reference) and value:
+                try:
+                    target = h5[value]
+                except (KeyError, ValueError, OSError):
+                    target = None
+                if target is None or target.name is None:
+                    found.append((f"/{name}", key))
+                    return True
+        return None
+
+    h5.visititems(visit)
+    return found[0] if found else None

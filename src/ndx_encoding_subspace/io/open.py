@@ -34,7 +34,7 @@ from ..inputs import file_sha256, input_sha256, input_stat, is_zarr_store
 from ..preflight import local_nwb
 from .dandi import API_KEY_ENV, RemoteAsset, download_asset, is_remote, resolve_remote
 from .filters import load_filter_plugins, mentions_filter, missing_filter_message
-from .links import warn_dangling_links
+from .links import unlinked_reference, warn_dangling_links
 from .reader_params import ReaderParams
 
 if TYPE_CHECKING:
@@ -316,6 +316,7 @@ def _open_h5(
         h5.close()
         raise
     except Exception as err:
+        broken = _unlinked(h5)
         h5.close()
         if session is not None:
             session.check()
@@ -326,6 +327,10 @@ def _open_h5(
             raise InvalidDataError(
                 f"{name}: {what} has no sample rate (neither rate nor timestamps)"
             ) from None
+        if broken:
+            raise NotNWBError(f"{name}: {broken[0]} refers (attribute {broken[1]!r}) to an object that is no "
+                              "longer in the file (deleted after it was written?); pynwb cannot read "
+                              f"it: {type(err).__name__}: {text}") from None
         raise NotNWBError(f"{name}: pynwb cannot read this NWB file: {type(err).__name__}: {text}") from None
     return OpenedNWB(name=name, nwbfile=nwbfile, provenance=provenance, session=session, _io=io, _h5=h5)
 
@@ -344,3 +349,10 @@ def _h5_open_error(name: str, head: bytes, size: int, err: Exception) -> str:
     if size == 0:
         return f"{name}: empty file, not an NWB file"
     return f"{name}: not an HDF5 file, so not an NWB file (HDF5 signature missing)"
+
+
+def _unlinked(h5: h5py.File) -> tuple[str, str] | None:
+    try:
+        return unlinked_reference(h5)
+    except Exception:  # only said in a message: a file too damaged to walk is named as it is
+        return None
