@@ -220,3 +220,14 @@ def test_a_reference_to_a_deleted_table_is_named(tmp_path, capsys):
     _edit(path, lambda f: f.__delitem__("general/extracellular_ephys/electrodes"))
     with pytest.raises(NotNWBError, match=r"/units/electrodes refers \(attribute 'table'\) to an object"):
         read_site(path)
+
+
+def test_a_microphone_without_a_start_beside_the_stimulus_is_not_needed(tmp_path):
+    from ndx_sound import AcousticWaveformSeries
+
+    site = mock_site(n_sounds=6, n_units=3)
+    site.nwbfile.add_acquisition(AcousticWaveformSeries(name="microphone", data=np.zeros(16000),
+                                                        rate=16000.0, starting_time=0.0))
+    path = _edit(site.write(tmp_path / "mic.nwb"),
+                 lambda f: f["acquisition/microphone/starting_time"].write_direct(np.array(np.nan)))
+    assert read_site(path).source["layout"] == "templates"

@@ -219,16 +219,19 @@ def _file_hint(ctx: Context) -> str:
 def _refuse_untimed(inv: Inventory, name: str, params: ReaderParams, unmatched: tuple[str, ...]) -> None:
     """Refuse sounds whose samples have no usable time (:func:`~.timing.timing_defect`)
     that the recording needs: a track or presentation series (``unmatched`` empty: before
-    detection; unless ``reader.sounds`` leaves it out), or a template that presentations
-    name (``unmatched``: the names that matched no usable sound)."""
+    detection; in acquisition only where the stimulus holds no sound; unless
+    ``reader.sounds`` leaves it out), or a template that presentations name
+    (``unmatched``: the names that matched no usable sound)."""
     wanted = {w.strip().lstrip("/") for w in params.sounds}
     named = {name_key(n) for n in unmatched}
     for sound, why in inv.broken:
         if unmatched:
             needed = sound.place == "template" and name_key(sound.name) in named
-        else:
-            needed = sound.place != "template" and (not wanted or sound.path in wanted
-                                                    or sound.name in wanted)
+        elif wanted:
+            needed = sound.place != "template" and (sound.path in wanted or sound.name in wanted)
+        else:  # a recorded sound in acquisition counts only where the stimulus holds none
+            needed = sound.place != "template" and (sound.path.startswith("stimulus/")
+                                                    or not (inv.templates or inv.continuous))
         if needed:
             what = "presentations name it" if unmatched else "its samples place the sound in the session"
             raise InvalidDataError(f"{name}: sound series {sound.path}: {why}; {what}, so it "
