@@ -149,6 +149,16 @@ def test_depth_column_comes_first_and_gaps_are_filled(tmp_path):
     np.testing.assert_array_equal(spikes.info.depth_um, [900.0, 40.0, 700.0])
 
 
+def test_depth_written_as_text_with_its_unit_is_read_in_um(tmp_path):
+    nwb = mock_NWBFile()
+    _probe(nwb)
+    units = _sorter_units(nwb, [[1], [2], [3]])
+    units.add_column("depth", "depth", data=["0.35 mm", "450 um", "deep"])
+    spikes = _read(nwb, tmp_path)
+    np.testing.assert_array_equal(spikes.info.depth_um, [350.0, 450.0, 60.0])  # the last: its electrode
+    assert any("read from text" in n for n in spikes.notes)
+
+
 def test_one_dimensional_waveforms(tmp_path):
     nwb = mock_NWBFile()
     _probe(nwb)

@@ -1,0 +1,170 @@
+"""Where each unit lies: depth (um) and area, from units columns or the electrodes table.
+
+Depth: a ``depth`` column (numbers, or text such as ``"350 um"`` or ``"0.35 mm"``), else
+the electrodes' first of ``rel_y``, ``y``, ``z`` not all zero (placeholders) at the unit's
+electrodes (the channel of its largest waveform when there is one per electrode, else
+their mean), at a ``max_channel``-like column, or at its ``electrode_group`` when that
+lies at one depth.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from hdmf.common import VectorIndex
+
+from .waveforms import ragged
+
+__all__ = ["placement", "text_column"]
+
+_DEPTH_COLUMNS = ("depth", "depth_um", "unit_depth")
+_AREA_COLUMNS = ("area", "location", "brain_area", "brain_region")
+_ELECTRODE_DEPTH = ("rel_y", "y", "z")
+#: Units columns naming the electrodes-table row of a unit's largest channel.
+_CHANNEL_COLUMNS = ("max_channel", "peak_channel", "extremum_channel", "main_channel", "max_electrode", "ch")
+
+def _column(units: Any, names: Sequence[str]) -> tuple[str, Any] | None:
+    for c in units.colnames:
+        if c.lower() in names and not isinstance(units[c], VectorIndex):
+            return c, units[c]
+    return None
+
+
+def text_column(values: Any) -> np.ndarray:
+    def one(v: Any) -> str:
+        if isinstance(v, bytes):
+            return v.decode()
+        return v if isinstance(v, str) else str(getattr(v, "name", v))
+
+    return np.array([one(v) for v in values], dtype=object)
+
+
+# --------------------------------------------------------------------------- electrodes
+def _electrodes_table(units: Any) -> Any:
+    """The file's electrodes table, found through the units' region or their parents."""
+    if "electrodes" in units.colnames:
+        index = units["electrodes"]
+        return (index.target if isinstance(index, VectorIndex) else index).table
+    obj = units
+    for _ in range(4):
+        obj = getattr(obj, "parent", None)
+        if obj is None:
+            return None
+        table = getattr(obj, "electrodes", None)
+        if table is not None and hasattr(table, "colnames"):
+            return table
+    return None
+
+
+def _position(table: Any) -> tuple[str, np.ndarray] | None:
+    """The first electrode depth column that is not all zero (placeholders) or NaN."""
+    for col in _ELECTRODE_DEPTH:
+        if col in table.colnames:
+            values = np.asarray(table[col].data[:], dtype=np.float64)
+            finite = values[np.isfinite(values)]
+            if finite.size and np.any(finite != 0):
+                return col, values
+    return None
+
+
+def _unit_electrodes(units: Any, n: int, table: Any, main: list[tuple[int, int] | None]) -> tuple[list, str]:
+    """Electrode rows of each unit and how they were chosen ('' when none)."""
+    if "electrodes" in units.colnames:
+        size = len(table) if table is not None else 0
+        rows = [np.asarray(r, dtype=np.int64) for r in ragged(units["electrodes"], n)]
+        rows = [r[(r >= 0) & (r < size)] for r in rows]  # -1: no electrode
+        for i, m in enumerate(main):
+            if m is not None and len(rows[i]) == m[1] > 1:
+                rows[i] = rows[i][m[0]:m[0] + 1]
+        return rows, "the units' electrodes"
+    found = _column(units, _CHANNEL_COLUMNS)
+    if found is not None and table is not None:
+        try:
+            values = np.asarray(found[1].data[:], dtype=np.float64)
+        except (TypeError, ValueError):
+            return [np.zeros(0, np.int64)] * n, ""
+        ok = np.isfinite(values) & (values >= 0) & (values < len(table))
+        return [np.array([int(v)]) if k else np.zeros(0, np.int64) for v, k in zip(values, ok)], (
+            f"units column {found[0]!r} (rows of the electrodes table)"
+        )
+    return [np.zeros(0, np.int64)] * n, ""
+
+
+def _by_group(units: Any, n: int, table: Any, position: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Depth (where the unit's electrode group lies at one depth) and location of each group."""
+    depth, area = np.full(n, np.nan), np.full(n, "", dtype=object)
+    groups = list(units["electrode_group"].data[:])
+    names = text_column(table["group"].data[:]) if table is not None and "group" in table.colnames else None
+    for i, group in enumerate(groups):
+        area[i] = str(getattr(group, "location", "") or "")
+        if names is not None and position is not None:
+            at = np.unique(position[(names == getattr(group, "name", "")) & np.isfinite(position)])
+            depth[i] = at[0] if at.size == 1 else np.nan
+    return depth, area
+
+
+_DEPTH_TEXT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*(um|µm|μm|microns?|mm)?\s*$",
+                         re.IGNORECASE)
+
+
+def _depths_fromtext_column(values: Any, n: int) -> np.ndarray:
+    """Depths in um from text such as ``"350"``, ``"350 um"`` or ``"0.35 mm"`` (NaN where a
+    value says something else)."""
+    out = np.full(n, np.nan)
+    for i, value in enumerate(list(values)[:n]):
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        match = _DEPTH_TEXT.match(text)
+        if match:
+            scale = 1000.0 if (match.group(2) or "").lower() == "mm" else 1.0
+            out[i] = float(match.group(1)) * scale
+    return out
+
+
+def placement(
+    units: Any, n: int, main: list[tuple[int, int] | None]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Depth and area of every unit from columns or electrodes, and notes on their source."""
+    depth, area, notes = np.full(n, np.nan), np.full(n, "", dtype=object), []
+    col = _column(units, _DEPTH_COLUMNS)
+    if col is not None:
+        try:
+            depth = np.array(col[1].data[:], dtype=np.float64)  # a copy: gaps are filled below
+            notes.append(f"depth from units column {col[0]!r}")
+        except (TypeError, ValueError):
+            depth = _depths_fromtext_column(col[1].data[:], n)
+            notes.append(f"depth from units column {col[0]!r}, read from text in um or mm"
+                         if np.isfinite(depth).any() else
+                         f"units column {col[0]!r} is not numeric: not taken for depth")
+    col = _column(units, _AREA_COLUMNS)
+    if col is not None:
+        area = text_column(col[1].data[:])
+    table = _electrodes_table(units)
+    position = _position(table) if table is not None else None
+    rows, how = _unit_electrodes(units, n, table, main)
+    if how and table is not None:
+        values = position[1] if position is not None else np.full(len(table), np.nan)
+        where = text_column(table["location"].data[:]) if "location" in table.colnames else None
+        missing = ~np.isfinite(depth)
+        for i in range(n):
+            if missing[i] and len(rows[i]):
+                depth[i] = float(np.mean(values[rows[i]]))
+            if where is not None and not area[i] and len(rows[i]):
+                area[i] = where[rows[i][0]]
+        if position is not None and missing.any():
+            notes.append(f"depth from the electrodes' {position[0]!r} at {how}")
+    elif "electrode_group" in units.colnames:
+        g_depth, g_area = _by_group(units, n, table, position[1] if position is not None else None)
+        if np.isfinite(g_depth).any() and not np.isfinite(depth).all():
+            notes.append(f"depth from the electrodes' {position[0]!r} of each unit's electrode_group")
+        depth = np.where(np.isfinite(depth), depth, g_depth)
+        area = np.where(area == "", g_area, area).astype(object)
+    if not np.isfinite(depth).all():
+        lacking = "electrode positions are all 0 or absent" if position is None else "no electrode for them"
+        notes.append(f"depth unknown for {int((~np.isfinite(depth)).sum())} of {n} units ({lacking})")
+    return depth, area, notes
+
+
+# --------------------------------------------------------------------------- properties
