@@ -119,3 +119,12 @@ def test_lists_given_to_a_constructor_become_tuples():
     from ndx_encoding_subspace.nonlinearity.ssrf import SSRFParams
 
     assert SSRFParams(percentiles=[2.5, 97.5]).percentiles == (2.5, 97.5)
+
+
+def test_a_missing_configuration_file_and_a_folder_are_named(tmp_path):
+    from ndx_encoding_subspace.pipeline.config import read_tables
+
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        read_tables(tmp_path / "missing.toml")
+    with pytest.raises(ConfigError, match="a folder, not a configuration file"):
+        read_tables(tmp_path)

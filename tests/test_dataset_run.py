@@ -141,10 +141,22 @@ def test_a_copied_output_folder_reruns_the_sites_whose_results_it_lacks(recordin
     out = tmp_path / "copy"
     shutil.copytree(reference, out)  # its record names the results files of the first folder
     (out / "site_b.results.nwb").unlink()
+    (out / ".site_b.work").mkdir()
+    (out / ".site_b.work" / "fingerprint").write_bytes(b"\xff")  # not text: another run's, made anew
     result = run_dataset([recordings[0]], out, config, cluster=ClusterParams(kind="serial"), progress=False)
     assert [s.status for s in result.sites] == ["skipped", "done", "skipped"], result.format()
     assert {s.results for s in result.sites} == {str(out / f"{n}.results.nwb") for n in SITES}
     _assert_same_results(out / "site_b.results.nwb", reference / "site_b.results.nwb")
+
+
+def test_a_damaged_results_file_the_record_calls_done_is_not_skipped(recordings, reference, config, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(reference, out)
+    damaged = out / "site_b.results.nwb"
+    damaged.write_bytes(damaged.read_bytes()[:300_000])  # truncated
+    result = run_dataset([recordings[0]], out, config, cluster=ClusterParams(kind="serial"), progress=False)
+    assert [s.status for s in result.sites] == ["skipped", "failed", "skipped"], result.format()
+    assert "site_b.results.nwb" in result.sites[1].error and result.exit_code == 9
 
 
 def test_sites_running_when_the_run_is_interrupted_are_recorded_so(recordings, config, tmp_path, monkeypatch):

@@ -316,7 +316,7 @@ def _open_h5(
         h5.close()
         raise
     except Exception as err:
-        broken = _unlinked(h5)
+        broken = _unlinked(h5) if session is None else None  # a stream is not walked again
         h5.close()
         if session is not None:
             session.check()

@@ -233,6 +233,8 @@ class PipelineConfig:
 def read_tables(path: str | Path) -> dict[str, Any]:
     """The tables of a TOML or YAML configuration file, as written (not yet checked)."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: a folder, not a configuration file (give a .toml or .yaml file)")
     if not path.is_file():
         raise ConfigError(f"configuration file not found: {path}")
     try:

@@ -224,12 +224,28 @@ def initial_states(items: Sequence[SiteSource], out: Path, config: PipelineConfi
         status = SiteStatus(item.site, item.source, key=key, config_key=config_key)
         old = before.get(item.site, {})
         results = results_path(out, item.site)  # in this folder, wherever the record was made
-        if old.get("status") in ("done", "skipped") and old.get("key") == key and results.is_file():
+        if old.get("status") in ("done", "skipped") and old.get("key") == key and _whole(results):
             status = SiteStatus(item.site, item.source, status="skipped", key=key, results=str(results),
                                 device=str(old.get("device", "")), seconds=_seconds(old.get("seconds")),
                                 config_key=config_key)
         sites.append(status)
     return sites
+
+
+def _whole(results: Path) -> bool:
+    """Whether a results file the record calls done is there and opens as a results file
+    (a truncated or overwritten one is run again, and its site fails naming it)."""
+    if not results.is_file():
+        return False
+    import h5py
+
+    from ..extension._namespace import MODULE
+
+    try:
+        with h5py.File(results, "r") as f:
+            return f"processing/{MODULE}" in f
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def check_stale(sites: Sequence[SiteStatus], out: Path, overwrite: bool, population: str) -> None:

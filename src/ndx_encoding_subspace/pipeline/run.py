@@ -292,7 +292,7 @@ def _run_site(
     workdir = out / f".{file_stem(site.name)}.work"
     if workdir.exists():
         stamp = workdir / "fingerprint"
-        if stamp.exists() and stamp.read_text().strip() != fingerprint:
+        if stamp.exists() and stamp.read_text(errors="replace").strip() != fingerprint:
             shutil.rmtree(workdir)  # checkpoints of other parameters cannot be resumed
     workdir.mkdir(parents=True, exist_ok=True)
     write_text(workdir / "fingerprint", fingerprint)
