@@ -208,6 +208,12 @@ def _provenance(f: h5py.File) -> None:
 
 
 #: name -> (edit of the file, the object the message must name, what it must say)
+def _fewer_frequencies(f: h5py.File) -> None:
+    where = f"{ROOT}/tuning_subspaces/filters"
+    shape = f[where].shape
+    _replace(f, where, np.zeros((shape[0], shape[1] - 1, *shape[2:]), dtype="f4"))
+
+
 CRAFTED: dict[str, tuple[Callable[[h5py.File], None], str, str]] = {
     "huge_dense_layer": (lambda f: _document(f, LN, _wide(100_000)), "ln_baseline/ln (ln): architecture",
                          r"declares 10,0[\d,]+ values over 1 model\(s\), more than 1,073,741,824"),
@@ -261,6 +267,8 @@ CRAFTED: dict[str, tuple[Callable[[h5py.File], None], str, str]] = {
         lambda f: _text(f, f"{CNN}/training_parameters", "[1]"), "population_cnn/cnn_jk0_init0",
         "training_parameters: expected a JSON object"),
     "units_outside_the_table": (_units, "ln_baseline/ln", "rows outside the Units table of 3 units"),
+    "filters_of_another_size": (_fewer_frequencies, "tuning_subspaces row 0",
+                                "filters of shape .* do not match its mean_dstrf"),
     "ragged_index_backwards": (_index, "tuning_subspaces/filters_index", "ragged index decreases"),
     "link_to_another_file": (_external, f"{ROOT}/elsewhere", "link to another file"),
     "deep_provenance_value": (_provenance, f"{ROOT}/provenance", "nested 10000 deep"),

@@ -238,7 +238,7 @@ def _column(table: Any, name: str, row: int, default: Any = 0) -> Any:
 
 def _subspaces(table: Any, n_units: int) -> list[UnitSubspace]:
     rows = rows_in(table.unit_rows(), n_units, "units")
-    return [UnitSubspace(
+    subspaces = [UnitSubspace(
         unit_position=int(rows[i]), filters=table.get_filters(i),
         explained_variance=table.get_explained_variance(i),
         noise_floor_variance=table.get_noise_floor_variance(i),
@@ -250,6 +250,12 @@ def _subspaces(table: Any, n_units: int) -> list[UnitSubspace]:
         reliability_rule=table.get_reliability_rule(i),
         dimension_confidence=table.get_dimension_confidence(i),
     ) for i in range(len(rows))]
+    for i, sub in enumerate(subspaces):
+        filters, mean = np.asarray(sub.filters), np.asarray(sub.mean_dstrf)
+        if filters.ndim != 3 or mean.ndim != 2 or filters.shape[1:] != mean.shape:
+            raise ResultsError(f"{table.name} row {i}: filters of shape {filters.shape} do not match its "
+                               f"mean_dstrf of shape {mean.shape} (expected [k, frequency, lag])")
+    return subspaces
 
 
 def _nonlinearities(table: Any, n_units: int) -> list[UnitNonlinearity]:
