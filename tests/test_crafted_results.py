@@ -269,6 +269,8 @@ CRAFTED: dict[str, tuple[Callable[[h5py.File], None], str, str]] = {
     "units_outside_the_table": (_units, "ln_baseline/ln", "rows outside the Units table of 3 units"),
     "filters_of_another_size": (_fewer_frequencies, "tuning_subspaces row 0",
                                 "filters of shape .* do not match its mean_dstrf"),
+    "column_missing": (lambda f: f.__delitem__(f"{ROOT}/tuning_subspaces/k"), f"{ROOT}/tuning_subspaces",
+                       "column 'k' is listed by the table but absent"),
     "ragged_index_backwards": (_index, "tuning_subspaces/filters_index", "ragged index decreases"),
     "link_to_another_file": (_external, f"{ROOT}/elsewhere", "link to another file"),
     "deep_provenance_value": (_provenance, f"{ROOT}/provenance", "nested 10000 deep"),

@@ -26,6 +26,12 @@ from ndx_encoding_subspace.extension.reliability import (
     RULE_UNKNOWN,
 )
 from ndx_encoding_subspace.results import MODULE, load_results
+from ndx_encoding_subspace.results.versions import (
+    NewerResultsWarning,
+    installed_version,
+    warn_if_newer,
+    written_versions,
+)
 from ndx_encoding_subspace.viz.report import ReportParams, write_report
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -92,3 +98,32 @@ def test_subspace_view_of_the_old_file() -> None:
         assert [label for label, _ in view.unit.options] == ["unit 10", "unit 11", "unit 12"]
         assert "reliability unknown" in view.message.value
         assert "k significant = 1" in view.message.value
+
+
+def _with_cached_version(tmp_path: Path, version: str) -> Path:
+    path = tmp_path / "site.results.nwb"
+    path.write_bytes(OLD.read_bytes())
+    with h5py.File(path, "a") as f:
+        spec = f["specifications/ndx-encoding-subspace"]
+        spec.move("0.1.0", version)
+    return path
+
+
+@pytest.mark.filterwarnings("error::ndx_encoding_subspace.results.versions.NewerResultsWarning")
+def test_an_older_file_loads_without_a_version_warning() -> None:
+    assert written_versions(OLD) == ["0.1.0"]
+    assert warn_if_newer(OLD) is None
+    load_results(OLD)
+
+
+def test_a_file_of_a_newer_extension_loads_with_a_warning_naming_it(tmp_path: Path) -> None:
+    path = _with_cached_version(tmp_path, "9.1.0")
+    expected = r"site\.results\.nwb: written with version 9\.1\.0"
+    with pytest.warns(NewerResultsWarning, match=expected) as caught:
+        loaded = load_results(path)
+    assert f"reads {installed_version()}" in str(caught[0].message)
+    assert [s.k for s in loaded.subspaces] == [1, 2, 3]
+
+
+def test_an_unparsable_cached_version_is_not_taken_for_a_newer_one(tmp_path: Path) -> None:
+    assert warn_if_newer(_with_cached_version(tmp_path, "unreleased")) is None

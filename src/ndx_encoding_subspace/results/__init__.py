@@ -41,6 +41,7 @@ _HOMES = {
     "LoadedResults": "loader",
     "LoadedEnsemble": "loader",
     "SpectrogramData": "loader",
+    "NewerResultsWarning": "versions",
 }
 
 __all__ = list(_HOMES)

@@ -9,6 +9,7 @@ reads it, in time and memory proportional to the number of its objects:
   Compressed or never-written chunks cannot make a small file expand into a large one.
 - **Standalone.** No external links, external raw storage or virtual datasets: a results
   file holds its data itself (docs/results-layout.md), and reading never opens another file.
+- **Tables.** Every column a table lists is in the file.
 - **Ragged columns.** Every ``VectorIndex`` is one-dimensional, of integers, never
   decreasing and within its target, so that rows partition the data and reading every
   row reads each value once.
@@ -126,13 +127,26 @@ def _is_index(ds: h5py.Dataset) -> bool:
     return (kind.decode() if isinstance(kind, bytes) else kind) == "VectorIndex"
 
 
+def _check_columns(group: h5py.Group, path: Path) -> None:
+    """Every column a table lists (its ``colnames``) is there."""
+    names = group.attrs.get("colnames")
+    if names is None:
+        return
+    for name in np.atleast_1d(names):
+        name = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+        if name not in group:
+            raise ResultsError(f"{path}: {group.name.lstrip('/')}: column {name!r} is listed by the "
+                               "table but absent from the file (damaged table)")
+
+
 def _walk(f: h5py.File, path: Path) -> tuple[int, tuple[int, str], list[h5py.Dataset]]:
     """Bytes of every dataset link, the largest dataset (bytes, name), the ragged indexes;
-    no object is read."""
+    no object is read but the tables' column lists."""
     total, largest, indexes, seen = 0, (0, ""), [], {f.id}
     stack: list[h5py.Group] = [f]
     while stack:
         group = stack.pop()
+        _check_columns(group, path)
         for name in group:
             link = group.get(name, getlink=True)
             if isinstance(link, h5py.ExternalLink):
@@ -178,7 +192,7 @@ def check_file(path: Path) -> None:
     ------
     ResultsError
         The file is not HDF5, would take more memory than its size allows, refers to
-        other files, or holds a damaged ragged index.
+        other files, holds a damaged ragged index, or a table lacks a column it lists.
     """
     budget = FLOOR_BYTES + BYTES_PER_FILE_BYTE * path.stat().st_size
     try:

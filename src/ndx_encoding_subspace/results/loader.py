@@ -32,6 +32,7 @@ from .convert import MODULE
 from .limits import check_file, one_line
 from .rebuild import guarded, json_object, read_model, read_provenance, rows_in, strings
 from .roles import container_of_role, role_order
+from .versions import warn_if_newer
 
 __all__ = ["load_results", "LoadedResults", "LoadedEnsemble", "SpectrogramData"]
 
@@ -324,9 +325,16 @@ def load_results(path: str | Path) -> LoadedResults:
         declared than stored, shapes or dtypes that differ from the stored arrays), rows
         outside the Units table, or any damaged object. The message, one line, names the
         file and the object (collection/model (role), the layer).
+
+    Warns
+    -----
+    NewerResultsWarning
+        The file was written by a newer version of the extension: what that version added
+        is not read.
     """
     path = results_file(path)
     check_file(path)
+    warn_if_newer(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
