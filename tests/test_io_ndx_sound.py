@@ -21,6 +21,7 @@ from pynwb import TimeSeries
 from pynwb.testing.mock.file import mock_NWBFile
 
 from ndx_encoding_subspace.data.spectrogram import SpectrogramParams, minmax_scale, spectrogram
+from ndx_encoding_subspace.errors import InvalidDataError
 from ndx_encoding_subspace.io import ReaderParams, inspect_nwb, locate, open_nwb, read_site
 from ndx_encoding_subspace.io.site_reader import read_waveform
 from ndx_encoding_subspace.testing import (
@@ -165,3 +166,24 @@ def test_unsigned_8_bit_samples_without_an_offset_are_read_around_128(tmp_path):
                             "read around their midpoint 128")
     a, b = (sites[k].sound("tone").spectrogram for k in ("int16", "uint8"))
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.98
+
+
+def test_channels_in_antiphase_are_refused_when_averaged_and_read_one_by_one(tmp_path):
+    rng = np.random.default_rng(1)
+    left = rng.normal(0, 0.1, 16000)
+    nwbfile = mock_NWBFile()
+    mock_AcousticWaveformSeries(name="tone", data=np.column_stack([left, -left]), rate=16000.0,
+                                nwbfile=nwbfile)
+    mock_AcousticWaveformSeries(name="noise", data=rng.normal(0, 0.1, (16000, 2)), rate=16000.0,
+                                nwbfile=nwbfile)
+    mock_sound_presentations(sounds=["noise", "tone", "noise", "tone"], starts=[0.5, 1.5, 2.5, 3.5],
+                             duration=0.5, nwbfile=nwbfile)
+    mock_spiking_units(n_units=2, duration=5.0, nwbfile=nwbfile)
+    path = write_nwb(nwbfile, tmp_path / "antiphase.nwb")
+    with open_nwb(path) as opened:
+        noise, tone = locate(opened.nwbfile, opened.name).presentations[:2]
+        assert read_waveform(noise, -1, opened.name).std() > 0.05  # independent channels: averaged
+        with pytest.raises(InvalidDataError, match=r"antiphase\.nwb: sound 'tone' \(.*tone\): its 2 "
+                                                   r"channels cancel when averaged .*--reader\.channel"):
+            read_waveform(tone, -1, opened.name)
+        np.testing.assert_allclose(read_waveform(tone, 1, opened.name), -left)

@@ -76,7 +76,8 @@ class ReaderParams(Params):
         of this many seconds (the last between half a segment and one and a half: a
         shorter leftover joins it), each presented once.
     channel : int
-        Audio channel of multi-channel sounds; -1 averages the channels.
+        Audio channel of multi-channel sounds; -1 averages the channels (a sound whose
+        channels cancel when averaged, as in antiphase, is refused: choose one).
     min_sample_rate : float
         Series sampled slower than this (Hz) are not taken for sounds.
     min_spikes : int

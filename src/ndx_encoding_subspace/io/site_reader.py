@@ -61,6 +61,10 @@ __all__ = ["read_site", "build_site", "split_sounds", "read_waveform", "reading_
            "mixed_sample_formats"]
 
 
+#: channels whose mean holds less than this share of their power cancel (``reader.channel = -1``)
+CANCELLING_POWER = 0.1
+
+
 def read_site(
     source: Any,
     *,
@@ -168,7 +172,7 @@ def read_waveform(
     stop = pres.first_sample + pres.n_samples
     data = np.asarray(series.series.data[pres.first_sample : stop], dtype=np.float64)
     if data.ndim == 2:
-        data = data.mean(axis=1) if channel < 0 else data[:, channel]
+        data = _mixed_down(data, pres, name) if channel < 0 else data[:, channel]
     if data.size == 0:
         raise InvalidDataError(f"{name}: sound {pres.sound!r} ({series.path}) is empty")
     bad = np.flatnonzero(~np.isfinite(data))
@@ -183,6 +187,21 @@ def read_waveform(
         span = 2.0 ** (8 * dtype.itemsize - 1)
         conversion, offset = conversion / span, offset / span
     return data * conversion + offset
+
+
+def _mixed_down(data: np.ndarray, pres: Presentation, name: str) -> np.ndarray:
+    """The channels' mean, refused where they cancel (channels in antiphase): their mean
+    then holds less than :data:`CANCELLING_POWER` of the channels' power."""
+    mean = data.mean(axis=1)
+    if data.shape[1] < 2 or data.size == 0:
+        return mean
+    power = float(np.mean(data**2))  # NaN where samples are: refused after, naming them
+    if power > 0 and float(np.mean(mean**2)) < CANCELLING_POWER * power:
+        raise InvalidDataError(
+            f"{name}: sound {pres.sound!r} ({pres.series.path}): its {data.shape[1]} channels cancel when "
+            f"averaged (their mean holds less than {CANCELLING_POWER:.0%} of their power); choose one "
+            "with --reader.channel (0 is the first)")
+    return mean
 
 
 def mixed_sample_formats(layout: Layout) -> bool:
