@@ -15,7 +15,7 @@ from ndx_encoding_subspace.io.inventory import Presentation, SoundSeries, invent
 from ndx_encoding_subspace.io.layouts import ORDER
 from ndx_encoding_subspace.io.locate import locate
 from ndx_encoding_subspace.io.reader_params import LAYOUTS, ReaderParams
-from ndx_encoding_subspace.io.site_reader import read_waveform
+from ndx_encoding_subspace.io.samples import read_waveform
 from ndx_encoding_subspace.io.tones import synthesize_tones
 from ndx_encoding_subspace.testing.files import mock_site, mock_spiking_units, write_nwb
 

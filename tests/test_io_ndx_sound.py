@@ -23,7 +23,7 @@ from pynwb.testing.mock.file import mock_NWBFile
 from ndx_encoding_subspace.data.spectrogram import SpectrogramParams, minmax_scale, spectrogram
 from ndx_encoding_subspace.errors import InvalidDataError
 from ndx_encoding_subspace.io import ReaderParams, inspect_nwb, locate, open_nwb, read_site
-from ndx_encoding_subspace.io.site_reader import read_waveform
+from ndx_encoding_subspace.io.samples import read_waveform
 from ndx_encoding_subspace.testing import (
     mock_AcousticWaveformSeries,
     mock_site,
@@ -110,7 +110,7 @@ def test_the_reader_needs_no_ndx_sound(templates):
         import json, sys
         sys.modules["ndx_sound"] = None  # any import of ndx_sound now fails
         from ndx_encoding_subspace.io import locate, open_nwb
-        from ndx_encoding_subspace.io.site_reader import read_waveform
+        from ndx_encoding_subspace.io.samples import read_waveform
         with open_nwb({str(path)!r}) as opened:
             layout = locate(opened.nwbfile, opened.name)
             pres = next(p for p in layout.presentations if p.sound == "sound_00")
@@ -187,3 +187,30 @@ def test_channels_in_antiphase_are_refused_when_averaged_and_read_one_by_one(tmp
                                                    r"channels cancel when averaged .*--reader\.channel"):
             read_waveform(tone, -1, opened.name)
         np.testing.assert_allclose(read_waveform(tone, 1, opened.name), -left)
+
+
+def _sounds_with_offset(path, offset: float):
+    rng = np.random.default_rng(2)
+    nwbfile = mock_NWBFile()
+    for name in ("noise", "tone"):
+        wave = rng.normal(0, 0.1, 8000) + (offset if name == "tone" else 0.0)
+        mock_AcousticWaveformSeries(name=name, data=wave, rate=16000.0, nwbfile=nwbfile)
+    mock_sound_presentations(sounds=["noise", "tone", "noise", "tone"], starts=[0.5, 1.5, 2.5, 3.5],
+                             duration=0.5, nwbfile=nwbfile)
+    mock_spiking_units(n_units=2, duration=5.0, nwbfile=nwbfile)
+    return write_nwb(nwbfile, path)
+
+
+def test_a_dc_offset_is_said_and_removed_on_request(tmp_path):
+    clean = read_site(_sounds_with_offset(tmp_path / "clean.nwb", 0.0))
+    path = _sounds_with_offset(tmp_path / "offset.nwb", 0.3)
+    with pytest.warns(UserWarning, match=r"offset\.nwb: sounds with a DC offset .*: tone; .*remove_offset"):
+        kept = read_site(path)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*DC offset")
+        removed = read_site(path, reader=ReaderParams(remove_offset=True))
+    onset = slice(0, 3)  # the step from silence to the offset: a click in every channel
+    assert (kept.sound("tone").spectrogram[onset] > removed.sound("tone").spectrogram[onset] + 0.05).any()
+    # the scale is shared by the site's sounds (the clean noise keeps its own small mean)
+    np.testing.assert_allclose(removed.sound("tone").spectrogram, clean.sound("tone").spectrogram, atol=0.01)
+    assert removed.source["reader"]["remove_offset"] is True

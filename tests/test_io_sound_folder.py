@@ -23,7 +23,7 @@ from ndx_encoding_subspace.errors import (
 )
 from ndx_encoding_subspace.io import ReaderParams, locate, open_nwb, read_site
 from ndx_encoding_subspace.io.inventory import inventory
-from ndx_encoding_subspace.io.site_reader import read_waveform
+from ndx_encoding_subspace.io.samples import read_waveform
 from ndx_encoding_subspace.testing.layouts import (
     RATE,
     LayoutSite,

@@ -26,7 +26,7 @@ __all__ = ["layout_notes", "unit_notes", "spike_notes"]
 def layout_notes(layout: Layout, start: float, end: float | None = None) -> list[str]:
     """Presentations left out for naming no sound, presentations begun before the recording
     or still playing at the end of its acquisition series (``end``), and sound series read
-    otherwise than their ``conversion`` and ``offset`` say (:func:`~.site_reader.sample_scale`)."""
+    otherwise than their ``conversion`` and ``offset`` say (:func:`~.samples.sample_scale`)."""
     notes = []
     zero = sorted({p.series.path for p in layout.presentations
                    if getattr(p.series.series, "conversion", 1.0) == 0})

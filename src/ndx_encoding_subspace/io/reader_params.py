@@ -78,6 +78,11 @@ class ReaderParams(Params):
     channel : int
         Audio channel of multi-channel sounds; -1 averages the channels (a sound whose
         channels cancel when averaged, as in antiphase, is refused: choose one).
+    remove_offset : bool
+        Subtract from each sound with a DC offset (mean sample at least half its RMS) its
+        mean: the step from silence to the offset would otherwise make the sound's start
+        and end a click in every spectrogram channel. False keeps the samples as stored
+        and says which sounds hold an offset.
     min_sample_rate : float
         Series sampled slower than this (Hz) are not taken for sounds.
     min_spikes : int
@@ -146,6 +151,7 @@ class ReaderParams(Params):
     sound_folder: str = _field("", "folder of the WAV files the presentation table names (empty: none)")
     segment_s: float = _field(10.0, "segment length when a continuous sound has no presentations, s")
     channel: int = _field(-1, "audio channel of multi-channel sounds (-1: mean of channels)")
+    remove_offset: bool = _field(False, "subtract each sound's mean sample (a DC offset no speaker plays)")
     min_sample_rate: float = _field(4000.0, "slowest sample rate taken for a sound, Hz")
     min_spikes: int = _field(1, "units with fewer spikes are left out")
     unit_column: str = _field("", "true/false Units column: keep the units where it is true (empty: all)")
@@ -211,6 +217,6 @@ class ReaderParams(Params):
                 raise ConfigError(f"reader.{name} must be a list of text, got {value!r}")
         if isinstance(self.channel, bool) or not isinstance(self.channel, int) or self.channel < -1:
             raise ConfigError(f"reader.channel must be an integer >= -1, got {self.channel!r}")
-        for name in ("use_waveforms", "download", "synthesize_tones"):
+        for name in ("use_waveforms", "download", "synthesize_tones", "remove_offset"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"reader.{name} must be true or false, got {getattr(self, name)!r}")

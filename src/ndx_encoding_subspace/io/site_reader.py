@@ -39,7 +39,6 @@ from ..data.spectrogram import (
     channel_range,
     filterbank_frequencies,
     scale_channels,
-    spectrogram,
 )
 from ..errors import ConfigError, InvalidDataError
 from ..inputs import file_sha256, nwb_stem
@@ -50,6 +49,7 @@ from .names import ONSET_COLUMNS, listing
 from .notes import layout_notes, spike_notes, unit_notes
 from .open import OpenedNWB, open_nwb
 from .reader_params import ReaderParams
+from .samples import mixed_sample_formats, read_spectrograms
 from .sound_files import KIND as FILE
 from .storage import check_demand, check_span
 from .units import acquisition_end, bin_counts, read_units, recording_span
@@ -57,12 +57,7 @@ from .units import acquisition_end, bin_counts, read_units, recording_span
 if TYPE_CHECKING:
     from ..data.celltype import CellTypeParams
 
-__all__ = ["read_site", "build_site", "split_sounds", "read_waveform", "reading_rules",
-           "mixed_sample_formats"]
-
-
-#: channels whose mean holds less than this share of their power cancel (``reader.channel = -1``)
-CANCELLING_POWER = 0.1
+__all__ = ["read_site", "build_site", "split_sounds", "reading_rules"]
 
 
 def read_site(
@@ -118,114 +113,6 @@ def _site_name(opened: OpenedNWB) -> str:
     path = str(opened.provenance.get("path", ""))
     stem = nwb_stem(path.split("?", 1)[0]) if path else ""
     return stem or str(opened.nwbfile.identifier)
-
-
-def _above_nyquist(sounds: list[str], rate: float, params: SpectrogramParams) -> str:
-    """The note for sounds sampled too slowly for the spectrogram's top channels."""
-    top = filterbank_frequencies(params)
-    empty = int(np.sum(np.asarray(top) > rate / 2))
-    which = f"sound {sounds[0]!r}" if len(sounds) == 1 else f"{len(sounds)} sounds (e.g. {sounds[0]!r})"
-    return (f"{which} sampled at {rate:g} Hz: their {empty} spectrogram channel(s) above "
-            f"{rate / 2:g} Hz (of {len(top)}, up to spectrogram.max_frequency = "
-            f"{params.max_frequency:g} Hz) hold no power; lower --spectrogram.max_frequency to "
-            f"{rate / 2:g} to use every channel")
-
-
-def read_waveform(
-    pres: Presentation, channel: int, name: str, max_sound_s: float | None = None, *,
-    full_scale: bool = False,
-) -> np.ndarray:
-    """The samples of one presentation's sound, mono float64, checked finite.
-
-    Parameters
-    ----------
-    pres : Presentation
-        The presentation (series, first sample, number of samples).
-    channel : int
-        ``reader.channel``: a channel of a multi-channel sound, -1 their mean.
-    name : str
-        How messages name the file.
-    max_sound_s : float, optional
-        ``reader.max_sound_s`` (None: its default): a longer presentation, by its declared
-        shape and rate, is refused before it is read.
-    full_scale : bool
-        Read integer samples without a conversion as fractions of their full scale (as
-        WAV readers do; :func:`mixed_sample_formats` says when).
-
-    Only the presentation's samples are read, after :func:`~.storage.check_span` (length,
-    memory, samples never written to the file).
-
-    Raises
-    ------
-    InvalidDataError
-        Longer than ``max_sound_s``, more than the memory allows, with samples that are
-        not in the file, empty, or holding NaN or inf.
-    ConfigError
-        ``channel`` beyond the sound's channels.
-    """
-    limit = ReaderParams().max_sound_s if max_sound_s is None else max_sound_s
-    check_span(pres, name, limit)
-    series = pres.series
-    if channel >= series.n_channels:  # before any sample is read
-        raise ConfigError(f"reader.channel = {channel}: {series.path} in {name} has {series.n_channels} "
-                          f"channel{'s' if series.n_channels > 1 else ''} (the first is 0)")
-    stop = pres.first_sample + pres.n_samples
-    data = np.asarray(series.series.data[pres.first_sample : stop], dtype=np.float64)
-    if data.ndim == 2:
-        data = _mixed_down(data, pres, name) if channel < 0 else data[:, channel]
-    if data.size == 0:
-        raise InvalidDataError(f"{name}: sound {pres.sound!r} ({series.path}) is empty")
-    bad = np.flatnonzero(~np.isfinite(data))
-    if bad.size:
-        raise InvalidDataError(
-            f"{name}: sound {pres.sound!r} ({series.path}) holds {bad.size} NaN or inf samples "
-            f"(first at sample {pres.first_sample + int(bad[0])})"
-        )
-    conversion, offset = sample_scale(series.series)
-    dtype = np.dtype(getattr(series.series.data, "dtype", np.float64))
-    if full_scale and dtype.kind in "iu" and float(getattr(series.series, "conversion", 1.0) or 1.0) == 1.0:
-        span = 2.0 ** (8 * dtype.itemsize - 1)
-        conversion, offset = conversion / span, offset / span
-    return data * conversion + offset
-
-
-def _mixed_down(data: np.ndarray, pres: Presentation, name: str) -> np.ndarray:
-    """The channels' mean, refused where they cancel (channels in antiphase): their mean
-    then holds less than :data:`CANCELLING_POWER` of the channels' power."""
-    mean = data.mean(axis=1)
-    if data.shape[1] < 2 or data.size == 0:
-        return mean
-    power = float(np.mean(data**2))  # NaN where samples are: refused after, naming them
-    if power > 0 and float(np.mean(mean**2)) < CANCELLING_POWER * power:
-        raise InvalidDataError(
-            f"{name}: sound {pres.sound!r} ({pres.series.path}): its {data.shape[1]} channels cancel when "
-            f"averaged (their mean holds less than {CANCELLING_POWER:.0%} of their power); choose one "
-            "with --reader.channel (0 is the first)")
-    return mean
-
-
-def mixed_sample_formats(layout: Layout) -> bool:
-    """Whether the presented sounds mix integer samples without a conversion (as
-    neuroconv's AudioInterface writes int16 WAV files) with floating-point ones: their
-    levels then differ by the integers' full scale (32768 for 16 bits), and the integer
-    ones are read as fractions of it."""
-    kinds = set()
-    for p in layout.presentations:
-        kind = np.dtype(getattr(p.series.series.data, "dtype", np.float64)).kind
-        plain = float(getattr(p.series.series, "conversion", 1.0) or 1.0) == 1.0
-        kinds.add("int" if kind in "iu" and plain else "float" if kind == "f" else "other")
-    return {"int", "float"} <= kinds
-
-
-def sample_scale(series: Any) -> tuple[float, float]:
-    """A sound series' ``conversion`` and ``offset``: a conversion of 0 is read as 1, and
-    unsigned 8-bit samples without an offset are centred on their midpoint, 128 (as WAV
-    files store them); :func:`~.notes.layout_notes` says both."""
-    conversion = float(getattr(series, "conversion", 1.0) or 1.0)
-    offset = float(getattr(series, "offset", 0.0) or 0.0)
-    if offset == 0.0 and getattr(series.data, "dtype", None) == np.uint8:
-        offset = -128.0 * conversion
-    return conversion, offset
 
 
 def split_sounds(
@@ -353,26 +240,10 @@ def build_site(
         check_span(pres, label, reader.max_sound_s, warn=False)  # all, before any is read
     check_demand([first[s] for s in order], label, spec_params.bin_size, spec_params.n_channels,
                  len(spikes.times))
-    raw, silent, notes = [], [], [trailing] if trailing else []
-    slow: dict[float, list[str]] = {}
-    for i, sound in enumerate(order):
-        if progress is not None:
-            progress("reading sounds and spectrograms", i, len(order))
-        pres = first[sound]
-        wave = read_waveform(pres, reader.channel, label, reader.max_sound_s, full_scale=full_scale)
-        if np.ptp(wave) == 0:
-            silent.append(sound)
-        if pres.series.rate / 2 < spec_params.max_frequency:
-            slow.setdefault(float(pres.series.rate), []).append(sound)
-        raw.append(spectrogram(wave, pres.series.rate, spec_params, name=sound))
-    if progress is not None:
-        progress("reading sounds and spectrograms", len(order), len(order))
-    if silent and len(silent) == len(order):
-        raise InvalidDataError(f"{label}: every sound is silent (constant samples), e.g. {silent[0]!r} "
-                               f"({first[silent[0]].series.path}); nothing to encode")
-    if silent:
-        notes.append(f"silent sounds (constant samples): {', '.join(silent[:10])}")
-    notes.extend(_above_nyquist(sounds, rate, spec_params) for rate, sounds in slow.items())
+    raw, notes = read_spectrograms([first[s] for s in order], reader, spec_params, label,
+                                   full_scale=full_scale, progress=progress)
+    if trailing:
+        notes.insert(0, trailing)
     notes.extend(_reading_notes(opened, layout, span, full_scale))
     notes.extend(unit_notes(spikes, reader))
     low, high = channel_range(raw)

@@ -1,0 +1,200 @@
+"""The samples of the presented sounds: read, mixed down, scaled, and turned into spectrograms.
+
+:func:`read_waveform` reads one presentation's samples (channel ``reader.channel``, or the
+channels' mean where they do not cancel), scaled by the series' ``conversion`` and
+``offset``; :func:`read_spectrograms` does so for every sound of a site and says, as
+notes, what the samples hold with a caveat: silence, a sample rate below the
+spectrogram's top channels, a DC offset (removed with ``reader.remove_offset``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..data.spectrogram import SpectrogramParams, filterbank_frequencies, spectrogram
+from ..errors import ConfigError, InvalidDataError
+from .locate import Layout, Presentation
+from .reader_params import ReaderParams
+from .storage import check_span
+
+__all__ = ["CANCELLING_POWER", "OFFSET_SHARE", "read_waveform", "read_spectrograms", "mixed_sample_formats",
+           "sample_scale"]
+
+#: a sound whose mean sample is at least this share of its RMS holds a DC offset
+OFFSET_SHARE = 0.5
+
+#: channels whose mean holds less than this share of their power cancel (``reader.channel = -1``)
+CANCELLING_POWER = 0.1
+
+
+def _above_nyquist(sounds: list[str], rate: float, params: SpectrogramParams) -> str:
+    """The note for sounds sampled too slowly for the spectrogram's top channels."""
+    top = filterbank_frequencies(params)
+    empty = int(np.sum(np.asarray(top) > rate / 2))
+    which = f"sound {sounds[0]!r}" if len(sounds) == 1 else f"{len(sounds)} sounds (e.g. {sounds[0]!r})"
+    return (f"{which} sampled at {rate:g} Hz: their {empty} spectrogram channel(s) above "
+            f"{rate / 2:g} Hz (of {len(top)}, up to spectrogram.max_frequency = "
+            f"{params.max_frequency:g} Hz) hold no power; lower --spectrogram.max_frequency to "
+            f"{rate / 2:g} to use every channel")
+
+
+def read_waveform(
+    pres: Presentation, channel: int, name: str, max_sound_s: float | None = None, *,
+    full_scale: bool = False,
+) -> np.ndarray:
+    """The samples of one presentation's sound, mono float64, checked finite.
+
+    Parameters
+    ----------
+    pres : Presentation
+        The presentation (series, first sample, number of samples).
+    channel : int
+        ``reader.channel``: a channel of a multi-channel sound, -1 their mean.
+    name : str
+        How messages name the file.
+    max_sound_s : float, optional
+        ``reader.max_sound_s`` (None: its default): a longer presentation, by its declared
+        shape and rate, is refused before it is read.
+    full_scale : bool
+        Read integer samples without a conversion as fractions of their full scale (as
+        WAV readers do; :func:`mixed_sample_formats` says when).
+
+    Only the presentation's samples are read, after :func:`~.storage.check_span` (length,
+    memory, samples never written to the file).
+
+    Raises
+    ------
+    InvalidDataError
+        Longer than ``max_sound_s``, more than the memory allows, with samples that are
+        not in the file, empty, or holding NaN or inf.
+    ConfigError
+        ``channel`` beyond the sound's channels.
+    """
+    limit = ReaderParams().max_sound_s if max_sound_s is None else max_sound_s
+    check_span(pres, name, limit)
+    series = pres.series
+    if channel >= series.n_channels:  # before any sample is read
+        raise ConfigError(f"reader.channel = {channel}: {series.path} in {name} has {series.n_channels} "
+                          f"channel{'s' if series.n_channels > 1 else ''} (the first is 0)")
+    stop = pres.first_sample + pres.n_samples
+    data = np.asarray(series.series.data[pres.first_sample : stop], dtype=np.float64)
+    if data.ndim == 2:
+        data = _mixed_down(data, pres, name) if channel < 0 else data[:, channel]
+    if data.size == 0:
+        raise InvalidDataError(f"{name}: sound {pres.sound!r} ({series.path}) is empty")
+    bad = np.flatnonzero(~np.isfinite(data))
+    if bad.size:
+        raise InvalidDataError(
+            f"{name}: sound {pres.sound!r} ({series.path}) holds {bad.size} NaN or inf samples "
+            f"(first at sample {pres.first_sample + int(bad[0])})"
+        )
+    conversion, offset = sample_scale(series.series)
+    dtype = np.dtype(getattr(series.series.data, "dtype", np.float64))
+    if full_scale and dtype.kind in "iu" and float(getattr(series.series, "conversion", 1.0) or 1.0) == 1.0:
+        span = 2.0 ** (8 * dtype.itemsize - 1)
+        conversion, offset = conversion / span, offset / span
+    return data * conversion + offset
+
+
+def _mixed_down(data: np.ndarray, pres: Presentation, name: str) -> np.ndarray:
+    """The channels' mean, refused where they cancel (channels in antiphase): their mean
+    then holds less than :data:`CANCELLING_POWER` of the channels' power."""
+    mean = data.mean(axis=1)
+    if data.shape[1] < 2 or data.size == 0:
+        return mean
+    power = float(np.mean(data**2))  # NaN where samples are: refused after, naming them
+    if power > 0 and float(np.mean(mean**2)) < CANCELLING_POWER * power:
+        raise InvalidDataError(
+            f"{name}: sound {pres.sound!r} ({pres.series.path}): its {data.shape[1]} channels cancel when "
+            f"averaged (their mean holds less than {CANCELLING_POWER:.0%} of their power); choose one "
+            "with --reader.channel (0 is the first)")
+    return mean
+
+
+def mixed_sample_formats(layout: Layout) -> bool:
+    """Whether the presented sounds mix integer samples without a conversion (as
+    neuroconv's AudioInterface writes int16 WAV files) with floating-point ones: their
+    levels then differ by the integers' full scale (32768 for 16 bits), and the integer
+    ones are read as fractions of it."""
+    kinds = set()
+    for p in layout.presentations:
+        kind = np.dtype(getattr(p.series.series.data, "dtype", np.float64)).kind
+        plain = float(getattr(p.series.series, "conversion", 1.0) or 1.0) == 1.0
+        kinds.add("int" if kind in "iu" and plain else "float" if kind == "f" else "other")
+    return {"int", "float"} <= kinds
+
+
+def sample_scale(series: Any) -> tuple[float, float]:
+    """A sound series' ``conversion`` and ``offset``: a conversion of 0 is read as 1, and
+    unsigned 8-bit samples without an offset are centred on their midpoint, 128 (as WAV
+    files store them); :func:`~.notes.layout_notes` says both."""
+    conversion = float(getattr(series, "conversion", 1.0) or 1.0)
+    offset = float(getattr(series, "offset", 0.0) or 0.0)
+    if offset == 0.0 and getattr(series.data, "dtype", None) == np.uint8:
+        offset = -128.0 * conversion
+    return conversion, offset
+
+
+def _offset_note(sounds: list[str]) -> str:
+    return (f"sounds with a DC offset (mean sample at least {OFFSET_SHARE:g} of their RMS): "
+            f"{', '.join(sounds[:10])}; the step from silence to the offset makes each one's start and "
+            "end a click in every spectrogram channel; --reader.remove_offset true subtracts each "
+            "sound's mean (no speaker plays a DC offset)")
+
+
+def read_spectrograms(
+    presentations: Sequence[Presentation], reader: ReaderParams, params: SpectrogramParams, label: str, *,
+    full_scale: bool = False, progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[list[np.ndarray], list[str]]:
+    """The spectrogram of each presentation's sound (before scaling), and the notes on them.
+
+    Parameters
+    ----------
+    presentations : sequence of Presentation
+        One presentation of each sound, in the site's order.
+    reader : ReaderParams
+        ``channel``, ``max_sound_s`` and ``remove_offset`` are used.
+    params : SpectrogramParams
+    label : str
+        How messages name the file.
+    full_scale : bool
+        See :func:`read_waveform`.
+    progress : callable, optional
+        ``progress(stage, done, total)``.
+
+    Raises
+    ------
+    InvalidDataError
+        Every sound is silent, or :func:`read_waveform` refuses one.
+    """
+    raw, silent, offset, notes = [], [], [], []
+    slow: dict[float, list[str]] = {}
+    stage, total = "reading sounds and spectrograms", len(presentations)
+    for i, pres in enumerate(presentations):
+        if progress is not None:
+            progress(stage, i, total)
+        wave = read_waveform(pres, reader.channel, label, reader.max_sound_s, full_scale=full_scale)
+        if np.ptp(wave) == 0:
+            silent.append(pres.sound)
+        elif abs(mean := float(np.mean(wave))) >= OFFSET_SHARE * float(np.sqrt(np.mean(wave**2))):
+            if reader.remove_offset:
+                wave = wave - mean
+            else:
+                offset.append(pres.sound)
+        if pres.series.rate / 2 < params.max_frequency:
+            slow.setdefault(float(pres.series.rate), []).append(pres.sound)
+        raw.append(spectrogram(wave, pres.series.rate, params, name=pres.sound))
+    if progress is not None:
+        progress(stage, total, total)
+    if silent and len(silent) == total:
+        raise InvalidDataError(f"{label}: every sound is silent (constant samples), e.g. {silent[0]!r} "
+                               f"({presentations[0].series.path}); nothing to encode")
+    if silent:
+        notes.append(f"silent sounds (constant samples): {', '.join(silent[:10])}")
+    if offset:
+        notes.append(_offset_note(offset))
+    notes.extend(_above_nyquist(sounds, rate, params) for rate, sounds in slow.items())
+    return raw, notes
