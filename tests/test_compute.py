@@ -243,3 +243,41 @@ def test_more_threads_than_cpus_are_cut_with_a_warning():
 
 def test_usable_cpus_is_at_least_one_and_at_most_the_machine():
     assert 1 <= USABLE_CPUS() <= (os.cpu_count() or 1)
+
+
+def test_subnormals_are_flushed_inside_the_block_and_restored_after() -> None:
+    from ndx_encoding_subspace.compute import _flushing, flushed_subnormals
+
+    tiny = torch.tensor([1e-39])
+    assert not _flushing() and (tiny * 1.0).item() > 0
+    with flushed_subnormals():
+        assert (tiny * 1.0).item() == 0.0
+        with flushed_subnormals():
+            pass
+        assert _flushing()  # a nested block restores the outer one's setting
+    assert not _flushing() and (tiny * 1.0).item() > 0
+    with pytest.raises(RuntimeError), flushed_subnormals():
+        raise RuntimeError
+    assert not _flushing()
+
+
+class _Probe(torch.nn.Module):
+    """A linear model that records, at every forward pass, whether subnormals are flushed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 1)
+        self.seen: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(compute._flushing())
+        return self.linear(x)
+
+
+def test_training_runs_with_subnormals_flushed() -> None:
+    from ndx_encoding_subspace.fitting import TrainingParams, fit_model
+
+    model = _Probe()
+    inputs = [torch.rand(40, 2, generator=torch.Generator().manual_seed(i)).numpy() for i in range(4)]
+    fit_model(model, inputs, [x[:, :1].copy() for x in inputs], TrainingParams(max_epochs=2, device="cpu"))
+    assert model.seen and all(model.seen) and not compute._flushing()

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..compute import flushed_subnormals
 from ..data.site import SiteData
 from ..errors import ConfigError
 from .batching import member_groups
@@ -175,6 +176,7 @@ def _fit_batched(arrays: Arrays, make_model: Callable[[], nn.Module], training: 
     return models, records
 
 
+@flushed_subnormals()
 def fit_ensemble(
     site: SiteData,
     make_model: Callable[[], nn.Module],

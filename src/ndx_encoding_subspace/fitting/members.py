@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 from torch import nn
 
+from ..compute import flushed_subnormals
 from ..errors import ConfigError, InvalidDataError
 from .memberdata import own_data
 from .memberset import MemberSet, layout
@@ -51,6 +52,7 @@ def _check_models(models: Sequence[nn.Module]) -> None:
             raise ConfigError(f"fit_members: model {i} has another receptive field than model 0")
 
 
+@flushed_subnormals()
 def fit_members(
     models: Sequence[nn.Module],
     inputs: Sequence[Sequence[np.ndarray]],

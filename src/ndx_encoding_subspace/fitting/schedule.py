@@ -59,6 +59,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..compute import flushed_subnormals
 from ..errors import ConfigError, TrainingError
 from .checkpoint import Checkpoint
 from .memberdata import own_data
@@ -229,6 +230,7 @@ class Schedule:
         return []
 
 
+@flushed_subnormals()
 def fit_model(
     model: nn.Module,
     inputs: Sequence[np.ndarray],

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..atomic import write_bytes, write_text
-from ..compute import thread_limits
+from ..compute import flushed_subnormals, thread_limits
 from ..data.population import join_sites
 from ..data.site import SiteData
 from ..errors import ConfigError, InvalidDataError, ResultsError
@@ -172,7 +172,7 @@ def fit_population(sources: Sequence[str], out: str | Path, config: PipelineConf
     ConfigError
         The sites did not hear the same sounds, or none could be read.
     """
-    with thread_limits(config.compute.threads):
+    with thread_limits(config.compute.threads), flushed_subnormals():
         return _fit_population(sources, Path(out), config)
 
 

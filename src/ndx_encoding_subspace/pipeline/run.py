@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import write_text
-from ..compute import thread_limits
+from ..compute import flushed_subnormals, thread_limits
 from ..data.site import SiteData
 from ..errors import ConfigError, ResultsError
 from ..fitting.pieces import estimation_pieces
@@ -72,6 +72,7 @@ class RunResult:
 #: stay complete (they load with the reliability unknown)
 ADDED_LATER: dict[tuple[str, str], Any] = {
     ("reader", "unit_column"): "", ("reader", "response_kernel"): [], ("reader", "onset_column"): "",
+    ("reader", "remove_offset"): False,
     ("cnn", "second_fir_taps"): 0, ("tiling", "unvisited"): "excluded",
     ("subspace", "k_rule"): "variance", ("subspace", "reliability_rule"): "auto",
     ("subspace", "reliability_variance"): 0.9, ("subspace", "reliability_max_samples"): 3000,
@@ -234,11 +235,12 @@ def run_site(
     Notes
     -----
     The whole run happens inside :func:`~.compute.thread_limits` with
-    ``config.compute.threads`` (0 by default: thread counts left as they are); the
-    previous counts are restored when it returns or raises.
+    ``config.compute.threads`` (0 by default: thread counts left as they are) and
+    :func:`~.compute.flushed_subnormals`; the previous settings are restored when it
+    returns or raises.
     """
     config = PipelineConfig.of(config)
-    with thread_limits(config.compute.threads):
+    with thread_limits(config.compute.threads), flushed_subnormals():
         return _run_site(source, out, config, progress=progress, cache=cache, overwrite=overwrite,
                          site=site, keep_workdir=keep_workdir, population=population)
 
