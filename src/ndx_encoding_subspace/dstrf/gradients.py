@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..compute import full_float32
+from ..compute import flushed_subnormals, full_float32
 from ..errors import ConfigError, InvalidDataError
 from .backward import _Plan, _to_lags, _window_jacobian, _windows
 from .layers import Workspace
@@ -161,7 +161,8 @@ def _chunks(plan: _Plan, stims: list[np.ndarray], bins: list[np.ndarray], params
             continue
         block = None if out is None else out[row:row + size]
         row += size
-        with full_float32(device):  # not across the yield: the caller's code is its own
+        # not across the yield: the caller's code is its own
+        with full_float32(device), flushed_subnormals():
             windows = torch.cat([_windows(stim(k), torch.as_tensor(t, device=device), plan.total)
                                  for k, t in group])
             values = _chunk_values(plan, windows, unit_index, d, block, workspace)
