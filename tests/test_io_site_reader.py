@@ -18,7 +18,7 @@ from ndx_encoding_subspace.errors import (
     NoUnitsError,
 )
 from ndx_encoding_subspace.io import ReaderParams, bin_counts, inspect_nwb, read_site
-from ndx_encoding_subspace.io import site_reader as site_reader_module
+from ndx_encoding_subspace.io import samples as samples_module
 from ndx_encoding_subspace.testing.files import mock_site, write_nwb
 
 
@@ -69,7 +69,7 @@ def test_spectrograms_once_per_sound_and_scaled_together(written, monkeypatch):
         calls.append(name)
         return spectrogram(wave, rate, params, name=name)
 
-    monkeypatch.setattr(site_reader_module, "spectrogram", counting)
+    monkeypatch.setattr(samples_module, "spectrogram", counting)
     params = SpectrogramParams(n_channels=16)
     site = read_site(path, spectrogram=params)
     assert sorted(calls) == sorted(truth.waveforms)  # 5 sounds, 10 presentations
