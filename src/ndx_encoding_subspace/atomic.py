@@ -12,15 +12,18 @@ target on that host once that process is gone.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-__all__ = ["atomic_path", "write_bytes", "write_text", "fsync_path", "remove_stale"]
+from .errors import signals_deferred
+
+__all__ = ["atomic_path", "write_bytes", "write_text", "write_torch", "fsync_path", "remove_stale"]
 
 
 def fsync_path(path: str | os.PathLike, *, directory: bool = False) -> None:
@@ -104,6 +107,21 @@ def write_bytes(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> P
     with atomic_path(path) as tmp, open(tmp, "xb") as handle:
         write(handle)
     return path
+
+
+def write_torch(path: str | os.PathLike, blob: Any) -> Path:
+    """Write ``torch.save(blob)`` to ``path`` atomically.
+
+    The blob is serialized in memory with Ctrl-C and SIGTERM held back until it is done
+    (:func:`~ndx_encoding_subspace.errors.signals_deferred`), then written as bytes; an
+    interrupt while writing the bytes leaves no file, as for :func:`write_bytes`.
+    """
+    import torch
+
+    buffer = io.BytesIO()
+    with signals_deferred():
+        torch.save(blob, buffer)
+    return write_bytes(path, lambda handle: handle.write(buffer.getbuffer()))
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

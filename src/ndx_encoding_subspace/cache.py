@@ -7,7 +7,7 @@ or from an unreadable file, the caller recomputes it and replaces the file.
 
 :func:`save_fit` and :func:`load_fit` keep one fitted network: a ``torch.save`` of
 tensors and a JSON string, read back with ``weights_only=True`` (no pickles, so loading
-runs no code). Files are written through :func:`~.atomic.write_bytes`, so a killed run
+runs no code). Files are written through :func:`~.atomic.write_torch`, so a killed run
 leaves the old file or the new one. The subspace models' fits use this store
 (:mod:`.nonlinearity.subspace_model`), and so does the pipeline's cache of the tuning
 subspaces (:mod:`.pipeline.stage_cache`).
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .atomic import write_bytes
+from .atomic import write_torch
 
 __all__ = ["FORMAT", "stage_key", "save_fit", "load_fit"]
 
@@ -74,7 +74,7 @@ def save_fit(path: str | Path, key: str, state: dict[str, torch.Tensor],
     path = Path(path)
     blob = {"key": key, "state": {k: v.detach().cpu() for k, v in state.items()},
             "record": json.dumps(record)}
-    write_bytes(path, lambda f: torch.save(blob, f))
+    write_torch(path, blob)
 
 
 def warn_damaged(path: Path, what: str, err: BaseException) -> None:

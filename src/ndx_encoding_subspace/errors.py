@@ -148,3 +148,42 @@ def terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Inside the block SIGINT and SIGTERM are held back, and the first one that came is
+    handled as it would have been when the block ends.
+
+    For work that must not be interrupted half way, such as ``torch.save``: its C++
+    writer calls back into Python, and an exception raised there by a signal handler
+    leaves the writer unfinished, to fail later in its destructor (aborting the process)
+    or to replace the interrupt by a ``RuntimeError``. Only the main thread receives
+    signals; elsewhere the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[tuple[int, Any]] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        held.append((signum, frame))
+
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if handler is not None and handler != signal.SIG_IGN:  # None: not set from Python
+            previous[signum] = signal.signal(signum, hold)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if held:
+            signum, frame = held[0]
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, frame)
+            else:  # SIG_DFL: the process ends as the signal ends it
+                signal.raise_signal(signum)
+

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..atomic import write_bytes
+from ..atomic import write_torch
 from ..errors import TrainingError
 from .record import Progress
 from .training_params import TrainingParams
@@ -100,7 +100,7 @@ class Checkpoint:
         blob = {"model": weights, "optimizer": optimizer,
                 "best": best or {}, "rng": gen.get_state(),
                 "meta": json.dumps({"fingerprint": self.fingerprint, **meta})}
-        write_bytes(self.path, lambda handle: torch.save(blob, handle))
+        write_torch(self.path, blob)
         self.damaged = False
 
     def load(self, device: torch.device) -> dict[str, Any] | None:
