@@ -46,6 +46,22 @@ def test_a_new_sound_is_put_on_the_site_scale(run):
     assert len(scale["min"]) == len(scale["max"]) == stored.shape[1]
 
 
+def test_a_new_sound_loses_its_dc_offset_only_where_the_run_removed_offsets(run):
+    import dataclasses
+
+    site, _, _, loaded = run
+    wave = np.asarray(site.sounds[loaded.spectrogram.sounds["sound"][0]], dtype=np.float64)
+    wave = wave - wave.mean()
+    shifted = wave + 3.0 * np.sqrt(np.mean(wave**2))
+    config = dict(loaded.provenance["config"])
+    reader = {**config.get("reader", {}), "remove_offset": True}
+    provenance = {**loaded.provenance, "config": {**config, "reader": reader}}
+    removing = dataclasses.replace(loaded, provenance=provenance)
+    centred = loaded.spectrogram_of(wave, site.sample_rate)
+    np.testing.assert_allclose(removing.spectrogram_of(shifted, site.sample_rate), centred, atol=1e-4)
+    assert not np.allclose(loaded.spectrogram_of(shifted, site.sample_rate), centred, atol=1e-3)
+
+
 def test_a_file_without_the_scale_says_so(run):
     import dataclasses
 

@@ -20,14 +20,21 @@ from .locate import Layout, Presentation
 from .reader_params import ReaderParams
 from .storage import check_span
 
-__all__ = ["CANCELLING_POWER", "OFFSET_SHARE", "read_waveform", "read_spectrograms", "mixed_sample_formats",
-           "sample_scale"]
+__all__ = ["CANCELLING_POWER", "OFFSET_SHARE", "dc_offset", "read_waveform", "read_spectrograms",
+           "mixed_sample_formats", "sample_scale"]
 
 #: a sound whose mean sample is at least this share of its RMS holds a DC offset
 OFFSET_SHARE = 0.5
 
 #: channels whose mean holds less than this share of their power cancel (``reader.channel = -1``)
 CANCELLING_POWER = 0.1
+
+
+def dc_offset(wave: np.ndarray) -> float | None:
+    """The mean sample of ``wave`` when it is a DC offset (at least :data:`OFFSET_SHARE`
+    of the RMS), else None; ``reader.remove_offset`` subtracts it."""
+    mean = float(np.mean(wave))
+    return mean if mean != 0 and abs(mean) >= OFFSET_SHARE * float(np.sqrt(np.mean(wave**2))) else None
 
 
 def _above_nyquist(sounds: list[str], rate: float, params: SpectrogramParams) -> str:
@@ -179,7 +186,7 @@ def read_spectrograms(
         wave = read_waveform(pres, reader.channel, label, reader.max_sound_s, full_scale=full_scale)
         if np.ptp(wave) == 0:
             silent.append(pres.sound)
-        elif abs(mean := float(np.mean(wave))) >= OFFSET_SHARE * float(np.sqrt(np.mean(wave**2))):
+        elif (mean := dc_offset(wave)) is not None:
             if reader.remove_offset:
                 wave = wave - mean
             else:

@@ -158,8 +158,9 @@ class LoadedResults:
         return pd.DataFrame(columns)
 
     def spectrogram_of(self, waveform: np.ndarray, rate: float, name: str = "new sound") -> np.ndarray:
-        """A new sound's spectrogram as this site's models take their input: the stored
-        spectrogram parameters, then each channel scaled by the site's range (the minimum
+        """A new sound's spectrogram as this site's models take their input: its DC offset
+        removed where the run's ``reader.remove_offset`` was on, the stored spectrogram
+        parameters, then each channel scaled by the site's range (the minimum
         and maximum over the site's sounds, which :func:`~..data.minmax_scale` mapped to 0
         and 1; a new sound may fall outside [0, 1]).
 
@@ -184,6 +185,7 @@ class LoadedResults:
             The file keeps no spectrogram scale (written before it did).
         """
         from ..data.spectrogram import SpectrogramParams, scale_channels, spectrogram
+        from ..io.samples import dc_offset
 
         scale = self.provenance.get("spectrogram_scale")
         stored = self.provenance.get("spectrogram_parameters")
@@ -191,7 +193,11 @@ class LoadedResults:
             raise ResultsError(f"{self.path}: keeps no spectrogram scale of its site (written before "
                                "results files did), so a new sound cannot be put on its models' scale")
         params = SpectrogramParams.from_dict(stored)
-        spec = spectrogram(np.asarray(waveform), float(rate), params, name=name)
+        wave = np.asarray(waveform)
+        reader = (self.provenance.get("config") or {}).get("reader") or {}
+        if reader.get("remove_offset") is True and (offset := dc_offset(wave)) is not None:
+            wave = wave - offset  # as the site's sounds were read
+        spec = spectrogram(wave, float(rate), params, name=name)
         return scale_channels(spec, np.asarray(scale.get("min")), np.asarray(scale.get("max")))
 
     def subspace(self, unit_position: int) -> UnitSubspace:
