@@ -46,7 +46,9 @@ def check_in_recording(layout: Layout, span: tuple[float, float], name: str) -> 
 
 def _presentations_named(layout: Layout, outside: Sequence[Presentation]) -> str:
     if layout.table:
-        return f"{layout.table} rows {format_rows([p.row for p in outside])}"
+        tables = dict.fromkeys(p.table for p in outside)  # '' unless read from several tables
+        rows = {t: format_rows([q.row for q in outside if q.table == t]) for t in tables}
+        return " and ".join(f"{t or layout.table} rows {r}" for t, r in rows.items())
     # one series per presentation, or segments of one series
     said = [p.series.path if p.sound == p.series.name else f"{p.sound} of {p.series.path}"
             for p in outside[:5]]

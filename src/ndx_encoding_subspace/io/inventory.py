@@ -126,6 +126,8 @@ class Presentation:
     series: SoundSeries = dataclasses.field(repr=False)
     first_sample: int
     n_samples: int
+    #: the table of ``row`` where the presentations come from several tables, else ''
+    table: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

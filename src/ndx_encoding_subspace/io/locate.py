@@ -66,6 +66,8 @@ class Layout:
         Baseline rows skipped, repeats found by hashing, fixed segments...
     onset : str
         The table's column of the onsets ('' without a table).
+    tables : tuple of str
+        Every table read, where the presentations come from several; empty otherwise.
     """
 
     kind: str
@@ -81,6 +83,7 @@ class Layout:
     notes: tuple[str, ...] = ()
     n_unmatched: int = 0
     onset: str = ""
+    tables: tuple[str, ...] = ()
 
     @property
     def unmatched_count(self) -> int:
@@ -128,6 +131,7 @@ class Layout:
             "sounds": [s.path for s in self.sounds],
             "table": self.table,
             "column": self.column,
+            **({"tables": list(self.tables)} if self.tables else {}),
             "presentations": len(self.presentations),
             "unmatched": list(self.unmatched),
             "unmatched_count": self.unmatched_count,
@@ -265,7 +269,7 @@ def locate(nwbfile: Any, name: str, params: ReaderParams | None = None) -> Layou
     found = _detect(_context(nwbfile, inv, name, params))
     _refuse_untimed(inv, name, params, found.unmatched)
     used = tuple({p.series.path: p.series for p in found.presentations}.values())
-    paths = {units_path, found.table, *(s.path for s in used)}
+    paths = {units_path, *(found.tables or (found.table,)), *(s.path for s in used)}
     return Layout(
         kind=found.kind,
         units_path=units_path,
@@ -280,4 +284,5 @@ def locate(nwbfile: Any, name: str, params: ReaderParams | None = None) -> Layou
         unused=_unused(inv, paths),
         notes=found.notes,
         onset=found.onset,
+        tables=found.tables,
     )

@@ -316,7 +316,7 @@ def check_overlaps(
         return
 
     def said(p: Presentation) -> str:
-        what = p.series.path if by_series else f"row {p.row}"
+        what = p.series.path if by_series else f"{p.table + ' ' if p.table else ''}row {p.row}"
         return f"{what} ({p.start:g}-{p.stop:g} s)"
 
     pairs = []

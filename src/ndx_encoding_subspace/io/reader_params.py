@@ -53,6 +53,8 @@ class ReaderParams(Params):
         Object path of the table holding the presentations (or segments): a
         TimeIntervals table, or any DynamicTable with an onset column (``start_time``,
         ``presentation_time``, ``onset``, ``timestamp``), wherever it lies in the file.
+        Several paths separated by commas read the presentations of several tables
+        together (in the ``templates`` layout; they must not overlap in time).
     sound_column : str
         Column of that table naming the sound of each row (text, or a
         TimeSeriesReferenceVectorData column).
@@ -145,7 +147,8 @@ class ReaderParams(Params):
     units: str = _field("", "object path of the Units table (empty: detect)")
     layout: str = _field("auto", "auto, templates, continuous, series, segments or tones")
     sounds: tuple[str, ...] = _field((), "object paths of the sound series (empty: detect)")
-    presentations: str = _field("", "object path of the presentation table (empty: detect)")
+    presentations: str = _field("", "object path of the presentation table, or several separated by commas "
+                                  "(empty: detect)")
     sound_column: str = _field("", "column naming the sound of each presentation (empty: detect)")
     onset_column: str = _field("", "column of each sound's onset in the presentation table (empty: detect)")
     sound_folder: str = _field("", "folder of the WAV files the presentation table names (empty: none)")

@@ -47,6 +47,9 @@ class Candidate:
         Anything else worth saying: baseline rows skipped, repeats found by hashing...
     onset : str
         The table's column of the onsets ('' without a table).
+    tables : tuple of str
+        Every table read, where the presentations come from several (``table`` then
+        names them all, for messages); empty otherwise.
     """
 
     kind: str
@@ -59,6 +62,7 @@ class Candidate:
     notes: tuple[str, ...] = ()
     n_unmatched: int = 0
     onset: str = ""
+    tables: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,12 +94,14 @@ class Context:
     nwbfile: Any = dataclasses.field(default=None, repr=False)
 
     def tables(self) -> list[TableInfo]:
-        """Tables with times (or the one ``reader.presentations`` names, with or without)."""
+        """Tables with times (or those ``reader.presentations`` names, with or without:
+        one path, or several separated by commas)."""
         if not self.params.presentations:
             return [t for t in self.inv.tables if t.onset]
         paths = [t.path for t in self.inv.tables]
-        chosen = pick_path(self.params.presentations, paths, "reader.presentations", self.name)
-        return [t for t in self.inv.tables if t.path == chosen]
+        chosen = [pick_path(part, paths, "reader.presentations", self.name)
+                  for part in self.params.presentations.split(",") if part.strip()]
+        return [t for t in self.inv.tables if t.path in chosen]
 
     def describe_tables(self) -> str:
         """The tables looked at, for messages."""

@@ -11,15 +11,19 @@ TimeSeriesReferenceVectorData. A presentation lasts its template, or until its r
 stop when that is later. Rows naming the same template are repeats; names matching no
 template are counted (the first :data:`~..names.UNMATCHED_SHOWN` listed). A text column
 tried for its names stops at its first name matching no template. Presentations that
-overlap in time are refused.
+overlap in time are refused. Several tables naming sounds (estimation sounds in one table,
+repeated validation sounds in another) are read together when none of their
+presentations overlaps another's; tables repeating the same presentations are ambiguous.
 """
 
 from __future__ import annotations
 
-from ...errors import ConfigError
+import dataclasses
+
+from ...errors import ConfigError, InvalidDataError
 from ..inventory import TableInfo
 from ..names import listing
-from ..presentations import check_overlaps, template_rows
+from ..presentations import RowsRead, check_overlaps, template_rows
 from .base import Candidate, Context, ambiguous_tables
 
 __all__ = ["KIND", "detect"]
@@ -76,20 +80,39 @@ def detect(ctx: Context) -> Candidate | str:
             f"{''.join(m + '; ' for m in missed)}tables with times: {ctx.describe_tables()}"
         )
     if len(found) > 1:
-        raise ambiguous_tables(ctx.name, "the sounds", [(f[0], f[1]) for f in found])
+        return _together(ctx, found)
     info, column, read = found[0]
     pres = read.presentations
-    check_overlaps(
-        pres, ctx.name, info.path,
-        "choose other rows with reader.presentations and reader.sound_column (a presentation lasts "
-        "until its row's stop or the end of its sound, whichever is later: its spikes are counted "
-        "over the whole sound)",
-    )
+    check_overlaps(pres, ctx.name, info.path, _OVERLAP_HINT)
     named = {p.series.path for p in pres}
     reason = (
         f"{info.path} column {column!r} names {len(named)} of the {len(ctx.templates)} sounds in "
         f"{_where(ctx)}"
     )
+    used = tuple(s for s in ctx.templates if s.path in named)
+    return Candidate(
+        KIND,
+        reason,
+        used,
+        info.path,
+        column,
+        tuple(pres),
+        tuple(read.unmatched),
+        tuple(_notes(info, column, read)),
+        n_unmatched=read.n_unmatched,
+        onset=info.onset,
+    )
+
+
+_OVERLAP_HINT = (
+    "choose other rows with reader.presentations and reader.sound_column (a presentation lasts "
+    "until its row's stop or the end of its sound, whichever is later: its spikes are counted "
+    "over the whole sound)"
+)
+
+
+def _notes(info: TableInfo, column: str, read: RowsRead) -> list[str]:
+    """What to say about one table's rows: onsets, stops, baseline rows, unmatched names."""
     notes = [info.onset_note()] if info.onset_note() else []
     if not info.stop:
         notes.append(f"{info.path} has no stop column: each presentation lasts its sound")
@@ -100,16 +123,42 @@ def detect(ctx: Context) -> Candidate | str:
             f"{read.n_unmatched} names in {info.path} column {column!r} match no sound; "
             "their rows are left out"
         )
-    used = tuple(s for s in ctx.templates if s.path in named)
+    return notes
+
+
+def _together(ctx: Context, found: list[tuple[TableInfo, str, RowsRead]]) -> Candidate:
+    """Several tables naming sounds, read as one list of presentations when they are
+    several parts of the session (estimation sounds in one, repeated validation sounds in
+    another): none of their presentations overlap. Tables whose presentations overlap
+    describe the same presentations twice, and one must be chosen (unless the user named
+    them all, when the overlap itself is the error)."""
+    pres = [dataclasses.replace(p, table=info.path) for info, _, read in found for p in read.presentations]
+    where = " and ".join(info.path for info, _, _ in found)
+    try:
+        check_overlaps(pres, ctx.name, where, _OVERLAP_HINT)
+    except InvalidDataError:
+        if "," in ctx.params.presentations:
+            raise
+        raise ambiguous_tables(ctx.name, "the sounds (their presentations overlap in time: the same "
+                               "presentations twice?)", [(f[0], f[1]) for f in found]) from None
+    columns = {column for _, column, _ in found}
+    named = {p.series.path for p in pres}
+    said = "; ".join(f"{info.path} column {column!r} ({len(read.presentations)} rows)"
+                     for info, column, read in found)
+    reason = (f"{len(found)} tables name {len(named)} of the {len(ctx.templates)} sounds in {_where(ctx)}, "
+              f"read together (no presentation of one overlaps another's): {said}")
+    notes = [note for info, column, read in found for note in _notes(info, column, read)]
+    unmatched = tuple(dict.fromkeys(name for _, _, read in found for name in read.unmatched))
     return Candidate(
         KIND,
         reason,
-        used,
-        info.path,
-        column,
-        tuple(pres),
-        tuple(read.unmatched),
+        tuple(s for s in ctx.templates if s.path in named),
+        where if len(columns) == 1 else listing([f"{i.path} column {c!r}" for i, c, _ in found], len(found)),
+        columns.pop() if len(columns) == 1 else "",
+        tuple(sorted(pres, key=lambda p: (p.start, p.stop))),
+        unmatched,
         tuple(notes),
-        n_unmatched=read.n_unmatched,
-        onset=info.onset,
+        n_unmatched=max(sum(read.n_unmatched for _, _, read in found), len(unmatched)),
+        onset=", ".join(dict.fromkeys(info.onset for info, _, _ in found)),
+        tables=tuple(info.path for info, _, _ in found),
     )
