@@ -77,3 +77,40 @@ def test_tables_named_together_must_not_overlap(tmp_path):
     with open_nwb(path) as opened:
         with pytest.raises(InvalidDataError, match=r"intervals/validation_presentations row \d+ \("):
             locate(opened.nwbfile, opened.name, both)
+
+
+def _continuous(tmp_path, *, overlap: bool = False):
+    """A session-long track whose presentations of the repeated sound are in one table
+    and the others' in another (or every presentation in both, with ``overlap``)."""
+    site = mock_site(layout="continuous", table="", waveforms=False, repeats=(1, 1, 1, 4), seed=5)
+    repeated = max(set(n for n, _ in site.presentations), key=[n for n, _ in site.presentations].count)
+    for name, keep in (("estimation", lambda n: n != repeated), ("validation", lambda n: n == repeated)):
+        table = TimeIntervals(name=name, description=f"{name} presentations")
+        table.add_column("stim_name", "the sound played")
+        for sound, start in sorted(site.presentations, key=lambda p: p[1]):
+            if overlap or keep(sound):
+                table.add_interval(start_time=start, stop_time=start + 0.5, stim_name=sound)
+        site.nwbfile.add_time_intervals(table)
+    return site, site.write(tmp_path / "track.nwb"), repeated
+
+
+def test_a_track_cut_at_the_rows_of_two_tables_reads_every_presentation(tmp_path):
+    site, path, repeated = _continuous(tmp_path)
+    with open_nwb(path) as opened:
+        layout = locate(opened.nwbfile, opened.name)
+    assert layout.kind == "continuous" and layout.tables == ("intervals/estimation", "intervals/validation")
+    assert sorted((p.sound, round(p.start, 6)) for p in layout.presentations) == \
+        sorted((n, round(s, 6)) for n, s in site.presentations)
+    assert layout.repeats()[repeated] == 4
+    assert "2 tables read together" in layout.reason
+    read = read_site(path)
+    assert read.validation == (repeated,)
+
+
+def test_a_track_with_two_tables_of_the_same_rows_is_ambiguous(tmp_path):
+    _, path, _ = _continuous(tmp_path, overlap=True)
+    with open_nwb(path) as opened:
+        with pytest.raises(AmbiguousInputError, match="overlap in time"):
+            locate(opened.nwbfile, opened.name)
+        layout = locate(opened.nwbfile, opened.name, ReaderParams(presentations="validation"))
+        assert layout.table == "intervals/validation" and layout.tables == ()

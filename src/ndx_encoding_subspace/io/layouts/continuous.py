@@ -10,7 +10,8 @@ NaN, ``baseline``, or a flag column) are skipped, and so are rows referencing an
 series (said in a note). Rows naming the same sound (path, extension and case ignored) are
 repeats; where no column names the sounds (unnamed rows, or references into the track),
 segments holding the same samples are (:func:`same_segments`). Segments that overlap in
-time (or start together) are refused.
+time (or start together) are refused. Several tables naming what played (estimation and
+validation blocks apart) are read together when no row of one overlaps another's.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 from ...errors import AmbiguousInputError, ConfigError, InvalidDataError
 from ..inventory import Presentation, SoundSeries, TableInfo, is_ts_reference
 from ..names import name_key
-from ..presentations import baseline_mask, check_overlaps, format_rows, row_refs, track_rows
+from ..presentations import RowsRead, baseline_mask, check_overlaps, format_rows, row_refs, track_rows
 from .base import Candidate, Context, ambiguous_tables, folders, overlapping
 from .series import PREFIX_SAMPLES, span_digest
 
@@ -116,7 +117,7 @@ def _best_column(info: TableInfo, ctx: Context, track: SoundSeries) -> str | Non
 
 
 def detect(ctx: Context) -> Candidate | str:
-    """One track cut at the rows of the one table naming what played (see the module's text)."""
+    """One track cut at the rows of the tables naming what played (see the module's text)."""
     track = single_track(ctx)
     if not isinstance(track, SoundSeries):
         return track
@@ -132,26 +133,53 @@ def detect(ctx: Context) -> Candidate | str:
             found.append((info, column))
     if not found:
         return f"one sound series {track.path}, but no table names what played in it"
-    if len(found) > 1:
-        raise ambiguous_tables(ctx.name, f"segments of {track.path}", found)
-    info, column = found[0]
-    read = track_rows(info, column, track, ctx.name)
-    pres, n_baseline, flag = read.presentations, read.n_baseline, read.flag
-    named = bool(column) and not is_ts_reference(info.table[column])
-    pres, merged = (pres, 0) if named else same_segments(pres)
-    check_overlaps(
-        pres, ctx.name, info.path, "choose other rows with reader.presentations and reader.sound_column"
-    )
-    what = f"column {column!r}" if column else "rows (each row a different segment: no column names them)"
-    reason = (
-        f"one sound series {track.path} cut at the intervals of {info.path}, whose {what} names what played"
-    )
-    notes = [info.onset_note()] if info.onset_note() else []
+    several = len(found) > 1
+    pres: list[Presentation] = []
+    unnamed: list[Presentation] = []
+    notes: list[str] = []
+    for info, column in found:
+        read = track_rows(info, column, track, ctx.name)
+        tagged = [dataclasses.replace(p, table=info.path) for p in read.presentations] if several \
+            else list(read.presentations)
+        named = bool(column) and not is_ts_reference(info.table[column])
+        (pres if named else unnamed).extend(tagged)
+        notes.extend(_notes(info, track, read))
+    unnamed, merged = same_segments(unnamed)
+    pres = sorted([*pres, *unnamed], key=lambda p: (p.start, p.stop)) if several else [*pres, *unnamed]
+    where = " and ".join(info.path for info, _ in found)
+    try:
+        check_overlaps(pres, ctx.name, where,
+                       "choose other rows with reader.presentations and reader.sound_column")
+    except InvalidDataError:
+        if several and "," not in ctx.params.presentations:
+            raise ambiguous_tables(ctx.name, f"segments of {track.path} (their rows overlap in time: the "
+                                   "same presentations twice?)", found) from None
+        raise
     if merged:
-        notes.append(f"{merged} segment(s) of {track.path} {SAME_SAMPLES}: read as repeats of it")
-    if n_baseline:
-        said = f", flagged by column {flag!r}" if flag else ""
-        notes.append(f"{n_baseline} rows of {info.path} play no sound (baseline{said}) and are skipped")
+        notes.insert(0, f"{merged} segment(s) of {track.path} {SAME_SAMPLES}: read as repeats of it")
+    columns = {column for _, column in found}
+    return Candidate(KIND, _reason(track, found), (track,), where, columns.pop() if len(columns) == 1 else "",
+                     tuple(pres), (), tuple(notes),
+                     onset=", ".join(dict.fromkeys(info.onset for info, _ in found)),
+                     tables=tuple(info.path for info, _ in found) if several else ())
+
+
+def _reason(track: SoundSeries, found: list[tuple[TableInfo, str]]) -> str:
+    said = [f"{info.path}, whose " + (f"column {column!r}" if column else
+                                       "rows (each row a different segment: no column names them)")
+            + " names what played" for info, column in found]
+    if len(found) == 1:
+        return f"one sound series {track.path} cut at the intervals of {said[0]}"
+    return (f"one sound series {track.path} cut at the intervals of {len(found)} tables read together "
+            f"(no row of one overlaps another's): {'; '.join(said)}")
+
+
+def _notes(info: TableInfo, track: SoundSeries, read: RowsRead) -> list[str]:
+    """What to say about one table's rows: onsets, baseline and skipped rows, stops."""
+    notes = [info.onset_note()] if info.onset_note() else []
+    if read.n_baseline:
+        said = f", flagged by column {read.flag!r}" if read.flag else ""
+        notes.append(f"{read.n_baseline} rows of {info.path} play no sound (baseline{said}) and are skipped")
     if read.skipped:
         notes.append(
             f"{len(read.skipped)} rows of {info.path} (rows {format_rows(read.skipped)}) reference another "
@@ -159,5 +187,4 @@ def detect(ctx: Context) -> Candidate | str:
         )
     if not info.stop:
         notes.append(f"{info.path} has no stop column: each segment ends at the next row's onset")
-    return Candidate(KIND, reason, (track,), info.path, column, tuple(pres), (), tuple(notes),
-                     onset=info.onset)
+    return notes
