@@ -274,5 +274,6 @@ def _table_summary(t: Any) -> dict[str, Any]:
         "columns": list(t.columns),
         "onset": t.onset,
         "stop": t.stop,
+        "duration": t.duration,
         "sound_columns": list(t.sound_columns),
     }

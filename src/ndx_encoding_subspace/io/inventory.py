@@ -10,7 +10,16 @@ import numpy as np
 from hdmf.common import VectorIndex
 
 from ..errors import ConfigError
-from .names import NAME_COLUMNS, ONSET_COLUMNS, SOUND_ONSET_COLUMNS, STOP_COLUMNS, listing, looks_like_file
+from .cells import cells, is_region, is_text, is_ts_reference, neurodata_type
+from .names import (
+    DURATION_COLUMNS,
+    NAME_COLUMNS,
+    ONSET_COLUMNS,
+    SOUND_ONSET_COLUMNS,
+    STOP_COLUMNS,
+    listing,
+    looks_like_file,
+)
 from .reader_params import ReaderParams
 from .timing import rate_and_start, timing_defect
 
@@ -85,6 +94,9 @@ class TableInfo:
     onset, stop : str
         Columns holding each row's onset and end (``stop`` empty: none; ``onset`` empty: the
         table has no times and cannot list presentations).
+    duration : str
+        Without a stop column, a column of each row's duration in seconds (an
+        ``EventsTable``'s ``duration``), else ''.
     sound_columns : tuple of str
         Columns that name sounds: known names (:data:`~.names.NAME_COLUMNS`), then
         TimeSeriesReferenceVectorData columns, then text columns holding file names.
@@ -102,6 +114,7 @@ class TableInfo:
     onset: str = "start_time"
     stop: str = "stop_time"
     text_columns: tuple[str, ...] = ()
+    duration: str = ""
 
     def onset_note(self) -> str:
         """Said when the onsets come from a column other than the rows' own start ('' else)."""
@@ -174,12 +187,10 @@ def _objects(nwbfile: Any) -> Iterator[tuple[str, Any]]:
     for mod_name, module in nwbfile.processing.items():
         for key, obj in module.data_interfaces.items():
             yield f"processing/{mod_name}/{key}", obj
+    for key, obj in (getattr(nwbfile, "events", None) or {}).items():  # EventsTable (NWB 2.9 and later)
+        yield f"events/{key}", obj
     if nwbfile.units is not None:
         yield "units", nwbfile.units
-
-
-def _ntype(obj: Any) -> str:
-    return str(getattr(obj, "neurodata_type", None) or type(obj).__name__)
 
 
 def _shape(data: Any) -> tuple[int, ...]:
@@ -188,7 +199,7 @@ def _shape(data: Any) -> tuple[int, ...]:
 
 
 def _sound(path: str, obj: Any, place: str, params: ReaderParams) -> SoundSeries | str:
-    kind = _ntype(obj)
+    kind = neurodata_type(obj)
     if kind not in SOUND_TYPES:
         return f"{path} ({kind})"
     shape = _shape(obj.data)
@@ -209,45 +220,6 @@ def _sound(path: str, obj: Any, place: str, params: ReaderParams) -> SoundSeries
         n_channels=shape[1] if len(shape) == 2 else 1,
         series=obj,
     )
-
-
-def is_ts_reference(column: Any) -> bool:
-    """Whether a table column holds TimeSeriesReferenceVectorData (directly or indexed)."""
-    target = column.target if isinstance(column, VectorIndex) else column
-    return _ntype(target) == "TimeSeriesReferenceVectorData"
-
-
-def is_region(column: Any) -> bool:
-    """Whether a table column is a DynamicTableRegion (row numbers of another table)."""
-    return hasattr(getattr(column, "table", None), "colnames")
-
-
-def cells(column: Any, stop: int | None = None) -> Any:
-    """The cells of a table column (up to ``stop``): its data, or for an enumerated column
-    (hdmf ``EnumData``, whose data are positions in its ``elements``) the elements named."""
-    data = column.data[:] if stop is None else column.data[:stop]
-    elements = getattr(column, "elements", None)
-    if elements is None or not hasattr(elements, "data"):
-        return data
-    return np.asarray(elements.data[:])[np.asarray(data, dtype=np.int64)]
-
-
-def _is_text(column: Any) -> bool:
-    """Whether a column holds text (a ragged column of text, such as ``tags``, and an
-    enumerated column of text included)."""
-    column = column.target if isinstance(column, VectorIndex) else column
-    elements = getattr(column, "elements", None)
-    data = getattr(column if elements is None else elements, "data", None)
-    if data is None:
-        return False
-    dtype = getattr(data, "dtype", None)
-    if dtype is not None:
-        # object references read back by hdmf give a dtype that is a name ('object')
-        kind = getattr(dtype, "kind", None)
-        if kind is None:
-            return False
-        return kind in "OSU" and (len(data) == 0 or isinstance(data[0], str | bytes))
-    return len(data) > 0 and isinstance(data[0], str | bytes)
 
 
 def _first(columns: tuple[str, ...], wanted: tuple[str, ...]) -> str:
@@ -277,12 +249,14 @@ def _table_info(path: str, table: Any, params: ReaderParams) -> TableInfo:
     lower = {c.lower(): c for c in columns}
     named = [lower[n] for n in NAME_COLUMNS if n in lower]
     refs = [c for c in columns if is_ts_reference(table[c])]
-    text = [c for c in columns if c not in named and c not in refs and _is_text(table[c])]
+    text = [c for c in columns if c not in named and c not in refs and is_text(table[c])]
     files = [c for c in text if any(looks_like_file(v) for v in cells(table[c], min(len(table), 200)))]
     # rows of another table (a table of stimuli): tried as text columns, each name must match
     regions = [c for c in columns if c not in named and c not in refs and is_region(table[c])]
-    kind = _ntype(table)
+    kind = neurodata_type(table)
     timed = kind == "TimeIntervals" or "start_time" in columns
+    stop = ("stop_time" if "stop_time" in columns else "") if timed else _first(columns, STOP_COLUMNS)
+    duration = "" if stop else _first(columns, DURATION_COLUMNS)
     return TableInfo(
         path=path,
         rows=len(table),
@@ -291,8 +265,9 @@ def _table_info(path: str, table: Any, params: ReaderParams) -> TableInfo:
         table=table,
         neurodata_type=kind,
         onset=_onset(table, columns, timed, params.onset_column),
-        stop=("stop_time" if "stop_time" in columns else "") if timed else _first(columns, STOP_COLUMNS),
+        stop=stop,
         text_columns=tuple(c for c in text if c not in files) + tuple(regions),
+        duration=duration if duration and _numeric(table, duration) else "",
     )
 
 
@@ -308,7 +283,7 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
     broken: list[tuple[SoundSeries, str]] = []
     recorded: list[SoundSeries] = []
     for path, obj in _objects(nwbfile):
-        kind = _ntype(obj)
+        kind = neurodata_type(obj)
         objects.append((path, kind))
         if kind == "Units":
             units.append((path, obj))

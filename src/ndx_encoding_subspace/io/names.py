@@ -22,6 +22,7 @@ __all__ = [
     "ONSET_COLUMNS",
     "SOUND_ONSET_COLUMNS",
     "STOP_COLUMNS",
+    "DURATION_COLUMNS",
     "BASELINE_VALUES",
     "STIMULUS_FLAG_COLUMNS",
     "TYPE_COLUMNS",
@@ -77,6 +78,9 @@ SOUND_ONSET_COLUMNS = (
 
 #: Columns holding the end of a row, in order of preference.
 STOP_COLUMNS = ("stop_time", "offset_time", "end_time", "stop", "end")
+#: columns of each row's duration (s), used where a table has no stop column (an
+#: ``EventsTable``'s ``duration``)
+DURATION_COLUMNS = ("duration", "duration_s", "sound_duration")
 
 #: Cell values (after :func:`name_key`) that mark a row where no sound played.
 BASELINE_VALUES = frozenset(

@@ -123,18 +123,19 @@ def baseline_mask(info: TableInfo, refs: list[RowRef]) -> tuple[np.ndarray, str]
 def row_times(info: TableInfo, rows: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Onset and end of every row (end NaN without a stop column); the ``rows`` used are
     checked finite with the end not before the onset."""
-    for column in (info.onset, info.stop):
+    for column in (info.onset, info.stop, info.duration):
         if column:
             data = info.table[column].data
             check_whole(data, f"{name}: {info.path} column {column!r}")
             if getattr(getattr(data, "dtype", None), "kind", "f") not in "fiu":
                 raise InvalidDataError(f"{name}: {info.path} column {column!r} holds no times (s)")
     start = np.asarray(info.table[info.onset].data[:], dtype=np.float64)
-    stop = (
-        np.asarray(info.table[info.stop].data[:], dtype=np.float64)
-        if info.stop
-        else np.full(start.shape, np.nan)
-    )
+    if info.stop:
+        stop = np.asarray(info.table[info.stop].data[:], dtype=np.float64)
+    elif info.duration:  # NaN durations: rows without an end, as without a stop column
+        stop = start + np.asarray(info.table[info.duration].data[:], dtype=np.float64)
+    else:
+        stop = np.full(start.shape, np.nan)
     used = np.zeros(start.shape, dtype=bool)
     used[rows] = True
     bad = np.flatnonzero(used & (~np.isfinite(start) | (np.isfinite(stop) & (stop < start))))
@@ -143,7 +144,8 @@ def row_times(info: TableInfo, rows: np.ndarray, name: str) -> tuple[np.ndarray,
     if bad.size:
         raise InvalidDataError(
             f"{name}: {info.path} rows {format_rows(bad.tolist())} have NaN/inf times in column "
-            f"{info.onset!r}{f' or {info.stop!r}' if info.stop else ''}, or stop before their onset"
+            f"{info.onset!r}{''.join(f' or {c!r}' for c in (info.stop, info.duration) if c)}, or stop "
+            "before their onset"
         )
     if info.onset_note() and "start_time" in info.columns:  # a sound onset beside the row's start
         begin = np.asarray(info.table["start_time"].data[:], dtype=np.float64)
@@ -270,8 +272,8 @@ def track_rows(info: TableInfo, column: str, sound: SoundSeries, name: str) -> R
     rows = np.flatnonzero(~baseline & ~foreign)
     start, stop = row_times(info, rows, name)
     t0, rate, n_total = sound.starting_time, float(sound.rate), sound.n_samples
-    if not info.stop:
-        stop = _next_onsets(start, t0 + n_total / rate)
+    if not info.stop:  # each segment ends at its duration, else at the next row's onset
+        stop = np.where(np.isfinite(stop), stop, _next_onsets(start, t0 + n_total / rate))
     labels: dict[str, str] = {}
     out, outside = [], []
     for row in rows:

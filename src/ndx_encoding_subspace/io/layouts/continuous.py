@@ -185,6 +185,6 @@ def _notes(info: TableInfo, track: SoundSeries, read: RowsRead) -> list[str]:
             f"{len(read.skipped)} rows of {info.path} (rows {format_rows(read.skipped)}) reference another "
             f"series than {track.path} and are skipped"
         )
-    if not info.stop:
+    if not info.stop and not info.duration:
         notes.append(f"{info.path} has no stop column: each segment ends at the next row's onset")
     return notes

@@ -114,7 +114,7 @@ _OVERLAP_HINT = (
 def _notes(info: TableInfo, column: str, read: RowsRead) -> list[str]:
     """What to say about one table's rows: onsets, stops, baseline rows, unmatched names."""
     notes = [info.onset_note()] if info.onset_note() else []
-    if not info.stop:
+    if not info.stop and not info.duration:
         notes.append(f"{info.path} has no stop column: each presentation lasts its sound")
     if read.n_baseline:
         notes.append(f"{read.n_baseline} rows of {info.path} play no sound (baseline)")
