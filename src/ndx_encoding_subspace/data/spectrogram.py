@@ -244,18 +244,18 @@ def channel_power(
     x = _check_waveform(waveform, sample_rate, name)
     fs = float(sample_rate)
     n_out = n_bins(x.size, fs, p.bin_size)
-    n_fft = scipy.fft.next_fast_len(x.size + int(math.ceil(p.pad * fs)), real=True)
+    n_fft = scipy.fft.next_fast_len(x.size + int(math.ceil(p.pad * fs - _EPS)), real=True)
     spectrum = scipy.fft.rfft(x.astype(np.float32), n_fft)
     duration = n_fft / fs
     df = fs / n_fft
     lows, highs = _band_limits(p)
     n_pos = spectrum.size
     # Base-band sample count: enough bins for the band and >= min_samples_per_bin per bin.
-    m_min = int(math.ceil(p.min_samples_per_bin * duration / p.bin_size))
+    m_min = int(math.ceil(p.min_samples_per_bin * duration / p.bin_size - _EPS))
     out = np.zeros((n_out, p.n_channels))
     for c in range(p.n_channels):
-        k0 = max(1, int(math.floor(lows[c] / df)))
-        k1 = min(n_pos, int(math.ceil(highs[c] / df)) + 1)
+        k0 = max(1, int(math.floor(lows[c] / df + _EPS)))
+        k1 = min(n_pos, int(math.ceil(highs[c] / df - _EPS)) + 1)
         if k1 <= k0:
             continue  # band entirely above Nyquist: no power
         response = _response(np.arange(k0, k1, dtype=np.float32) * np.float32(df), c, p)
@@ -271,6 +271,10 @@ def channel_power(
         sums = np.add.reduceat(power[: starts[-1]], starts[:-1])
         out[:, c] = sums / np.diff(starts) * (2.0 * (m / n_fft) ** 2)
     return out
+
+
+#: rounding slack: a rate given as 15999.999999999998 Hz (from timestamps) rounds as 16000 Hz does
+_EPS = 1e-6
 
 
 def _bin_starts(m: int, duration: float, bin_size: float, n_out: int) -> np.ndarray:

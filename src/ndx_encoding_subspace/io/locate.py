@@ -243,7 +243,10 @@ def _refuse_untimed(inv: Inventory, name: str, params: ReaderParams, unmatched: 
 
 
 def _unused(inv: Inventory, used: set[str]) -> tuple[str, ...]:
-    return tuple(f"{path} ({kind})" for path, kind in inv.objects if path not in used)
+    """Every object not used, as ``path (type)``, or with why it is not a sound where the
+    inventory said so (``path (TimeSeries of shape (...): ...)``)."""
+    why = {entry.split(" (", 1)[0]: entry for entry in inv.ignored}
+    return tuple(why.get(path, f"{path} ({kind})") for path, kind in inv.objects if path not in used)
 
 
 def locate(nwbfile: Any, name: str, params: ReaderParams | None = None) -> Layout:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..data.site import Sound
 from .locate import Layout
-from .names import listing
+from .names import listing, name_key
 from .reader_params import ReaderParams
 from .sound_files import KIND as FILE
 from .units import UnitSpikes
@@ -44,7 +44,8 @@ def layout_notes(layout: Layout, start: float, end: float | None = None) -> list
         folder = any(s.neurodata_type == FILE for s in layout.sounds)
         where = "the file nor of reader.sound_folder" if folder else "the file"
         notes.append(f"{layout.unmatched_count} presentation(s) name no sound of {where} and are left out: "
-                     f"{', '.join(map(repr, layout.unmatched))}{f' and {more} more' if more else ''}")
+                     f"{', '.join(map(repr, layout.unmatched))}{f' and {more} more' if more else ''}"
+                     + _not_sounds(layout))
     early = [p for p in layout.presentations if p.start < start]
     if early:
         notes.append(f"{len(early)} presentation(s) begin before the recording's start ({start:g} s), e.g. "
@@ -55,6 +56,14 @@ def layout_notes(layout: Layout, start: float, end: float | None = None) -> list
                      f"{late[0].sound!r} at {late[0].start:g}-{late[0].stop:g} s: their last bins count no "
                      "spikes unless the spikes were recorded beyond it")
     return notes
+
+
+def _not_sounds(layout: Layout) -> str:
+    """Why series that unmatched names name were not taken for sounds ('' when none)."""
+    keys = {name_key(n) for n in layout.unmatched}
+    named = [u for u in layout.unused  # unused objects given with a reason: "path (type ...: why)"
+             if ": " in u and name_key(u.split(" (", 1)[0].rpartition("/")[2]) in keys]
+    return f" (not read as sounds: {'; '.join(named[:3])})" if named else ""
 
 
 def spike_notes(times: Sequence[np.ndarray], ids: Sequence[int], sounds: Sequence[Sound],

@@ -331,8 +331,17 @@ def _open_h5(
             raise NotNWBError(f"{name}: {broken[0]} refers (attribute {broken[1]!r}) to an object that is no "
                               "longer in the file (deleted after it was written?); pynwb cannot read "
                               f"it: {type(err).__name__}: {text}") from None
-        raise NotNWBError(f"{name}: pynwb cannot read this NWB file: {type(err).__name__}: {text}") from None
+        raise NotNWBError(f"{name}: pynwb cannot read this NWB file: {type(err).__name__}: "
+                          f"{_without_builders(text)}") from None
     return OpenedNWB(name=name, nwbfile=nwbfile, provenance=provenance, session=session, _io=io, _h5=h5)
+
+
+def _without_builders(text: str) -> str:
+    """hdmf's construction errors name the object and the cause after a dump of its whole
+    builder: ``(root/a/b GroupBuilder {...}, "Could not construct ...")`` becomes
+    ``root/a/b: Could not construct ...``."""
+    found = re.match(r"^\(?(root/\S*) (?:Group|Dataset)Builder \{.*\}, ['\"](.*)['\"]\)?$", text, re.S)
+    return f"{found.group(1)}: {found.group(2)}" if found else text
 
 
 def _signature(path: Path) -> bytes:

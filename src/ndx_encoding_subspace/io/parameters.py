@@ -31,6 +31,8 @@ from hdmf.common import DynamicTableRegion, VectorIndex
 from .inventory import inventory
 
 __all__ = [
+    "LEVELS_DIFFER",
+    "level_note",
     "PARAMETER_WORDS",
     "ParameterColumn",
     "ParameterTable",
@@ -185,6 +187,33 @@ def _parameter_columns(table: Any, times: tuple[str, ...]) -> tuple[ParameterCol
         unit, assumed = _unit(kind, name, str(getattr(table[name], "description", "") or ""), values)
         found.append(ParameterColumn(name, kind, unit, assumed, values))
     return tuple(found)
+
+
+#: what :func:`level_note` says (the reader warns of layout notes holding it)
+LEVELS_DIFFER = "differ in level"
+
+
+def level_note(table: Any, path: str, rows: Sequence[int], sounds: Sequence[str],
+               times: tuple[str, ...]) -> str:
+    """A note when presentations of one sound (``sounds[i]`` played at row ``rows[i]``)
+    differ in a level or attenuation column of ``table`` ('' when none do): they are read as
+    repeats of one sound, from the waveform as stored."""
+    columns = [c for c in _parameter_columns(table, times) if c.kind in ("level", "attenuation")]
+    for column in columns:
+        seen: dict[str, set[float]] = {}
+        for row, sound in zip(rows, sounds, strict=True):
+            value = float(column.values[row])
+            if np.isfinite(value):
+                seen.setdefault(sound, set()).add(round(value, 6))
+        differ = {k: sorted(v) for k, v in seen.items() if len(v) > 1}
+        if differ:
+            name, values = next(iter(differ.items()))
+            said = ", ".join(f"{v:g}" for v in values[:5])
+            return (f"presentations of {len(differ)} sound(s) {LEVELS_DIFFER} ({path} column "
+                    f"{column.name!r}; e.g. {name!r} at {said} {column.unit}) and are read as repeats "
+                    "of one sound, its waveform as stored: keep one level (reader.presentations on a "
+                    "table of those rows) if the waveforms do not already hold the levels")
+    return ""
 
 
 def parameter_tables(nwbfile: Any) -> list[ParameterTable]:

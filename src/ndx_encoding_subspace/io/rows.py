@@ -38,8 +38,10 @@ def text_of(value: Any) -> str:
     """A cell as text ('' for None and NaN)."""
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or (isinstance(value, float | np.floating) and math.isnan(value)):
         return ""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))  # ids 1.0, 2.0 as pandas writes an integer column holding NaN
     return str(value)
 
 
@@ -112,11 +114,16 @@ def _telling(lists: list[list[Any]]) -> list[Any]:
             for values in lists]
 
 
+#: the columns of a table of stimuli that may name its sounds, names before numbers (ids)
+_REGION_NAMES = (*(c for c in NAME_COLUMNS if not c.endswith("_id")), "name", "label", "path",
+                 *(c for c in NAME_COLUMNS if c.endswith("_id")), "id_name")
+
+
 def _region_column(target: Any) -> str:
     """The column of a referenced table that names its sounds ('' when none does); never a
     region into a further table (which could lead back to this one)."""
     lower = {c.lower(): c for c in target.colnames if not is_region(target[c])}
-    for wanted in (*NAME_COLUMNS, "name", "label", "path"):
+    for wanted in _REGION_NAMES:
         if wanted in lower:
             return lower[wanted]
     for c in target.colnames:
@@ -131,8 +138,17 @@ def _region_refs(target: Any, rows: list[Any]) -> list[RowRef]:
     ``"row N of TABLE"``, which matches no sound)."""
     column = _region_column(target)
     named = row_refs(target, column) if column else []
+    # the table's other name-like columns, tried where the first names no sound (an id beside a name)
+    lower = {c.lower(): c for c in target.colnames if c != column and not is_region(target[c])
+             and not isinstance(target[c], VectorIndex) and not is_ts_reference(target[c])}
+    others = [row_refs(target, lower[w]) for w in _REGION_NAMES if w in lower]
     out = []
     for row in rows:
         k = int(row) if row is not None else -1
-        out.append(named[k] if 0 <= k < len(named) else RowRef(f"row {k} of {target.name}"))
+        if not 0 <= k < len(named):
+            out.append(RowRef(f"row {k} of {target.name}"))
+            continue
+        ref = named[k]
+        more = tuple(o[k].key for o in others if o[k].key)
+        out.append(dataclasses.replace(ref, others=ref.others + more) if more and not ref.object_id else ref)
     return out

@@ -48,6 +48,7 @@ from .locate import Layout, Presentation, locate
 from .names import ONSET_COLUMNS, listing
 from .notes import layout_notes, spike_notes, unit_notes
 from .open import OpenedNWB, open_nwb
+from .parameters import LEVELS_DIFFER
 from .reader_params import ReaderParams
 from .samples import mixed_sample_formats, read_spectrograms
 from .sound_files import KIND as FILE
@@ -202,7 +203,7 @@ def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],
     """The layout's notes (:func:`~.notes.layout_notes`) and the sample-format rule's."""
     acquired = acquisition_end(opened.nwbfile)  # no spike after it: the recording's end
     ended = acquired if acquired is not None and acquired >= span[1] else None
-    notes = layout_notes(layout, span[0], ended)
+    notes = layout_notes(layout, span[0], ended) + [n for n in layout.notes if LEVELS_DIFFER in n]
     if full_scale:
         notes.append("the sounds mix integer samples without a conversion and floating-point ones: the "
                      "integer ones are read as fractions of their full scale (32768 for 16 bits), as WAV "

@@ -46,7 +46,8 @@ def _whole_rate(ts: Any, step: float) -> float | None:
     off = np.abs(points - (points[0] + picks / rate))
     if not np.all(np.isfinite(off)) or off.max() > max(2.0 * step, 1e-3):
         return None
-    return float(rate)
+    snapped = round(rate, 6)  # 15999.999999999998 Hz from timestamps k / 16000 is 16000 Hz
+    return float(snapped if abs(snapped - rate) <= 1e-9 * rate else rate)
 
 
 def timing_defect(sound: Any) -> str:

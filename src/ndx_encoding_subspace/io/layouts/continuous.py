@@ -98,8 +98,9 @@ def _distinct(info: TableInfo, column: str, track: SoundSeries) -> int:
 
 
 def _best_column(info: TableInfo, ctx: Context, track: SoundSeries) -> str | None:
-    """The column of ``info`` that names what played (the one naming most different sounds;
-    '' for the table's rows as unnamed segments; None: the table does not name segments)."""
+    """The column of ``info`` that names what played (the one naming most different sounds,
+    names before references into the track; '' for the table's rows as unnamed segments;
+    None: the table does not name segments)."""
     wanted = ctx.params.sound_column
     if wanted:
         if wanted in info.columns:
@@ -109,10 +110,13 @@ def _best_column(info: TableInfo, ctx: Context, track: SoundSeries) -> str | Non
                 f"reader.sound_column = {wanted!r}: {info.path} in {ctx.name} has no such column"
             )
         return None
+    # a column naming two sounds or more comes first: references into the track tell every
+    # segment apart, and would read a sound heard again (with noise) as a new one
     scored = [(_distinct(info, c, track), -i, c) for i, c in enumerate(info.sound_columns)]
     scored = [s for s in scored if s[0] >= 0]
-    if scored:
-        return max(scored)[2]
+    naming = [s for s in scored if s[0] >= 2 and not is_ts_reference(info.table[s[2]])]
+    if naming or scored:
+        return max(naming or scored)[2]
     return "" if ctx.params.presentations else None
 
 

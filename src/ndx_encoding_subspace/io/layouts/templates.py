@@ -23,6 +23,7 @@ import dataclasses
 from ...errors import ConfigError, InvalidDataError
 from ..inventory import TableInfo
 from ..names import listing
+from ..parameters import level_note
 from ..presentations import RowsRead, check_overlaps, template_rows
 from .base import Candidate, Context, ambiguous_tables
 
@@ -72,7 +73,10 @@ def detect(ctx: Context) -> Candidate | str:
                 break
             if loose and read.unmatched:
                 shown = ", ".join(map(repr, read.unmatched[:4])) + (", ..." if read.n_unmatched > 4 else "")
-                missed.append(f"{info.path} column {column!r} names {shown}, no sound's name")
+                numbers = all(u.lstrip("-").isdigit() for u in read.unmatched)
+                missed.append(f"{info.path} column {column!r} names {shown}, no sound's name" + (
+                    " (numbers: indexes into the templates are not read, since NWB keeps no order of them; "
+                    "name the sounds)" if numbers else ""))
     if not found:
         return (
             f"sound waveforms in {_where(ctx)} ({listing([s.path for s in ctx.templates], 4)}) but no "
@@ -112,8 +116,13 @@ _OVERLAP_HINT = (
 
 
 def _notes(info: TableInfo, column: str, read: RowsRead) -> list[str]:
-    """What to say about one table's rows: onsets, stops, baseline rows, unmatched names."""
+    """What to say about one table's rows: onsets, stops, baseline rows, unmatched names,
+    presentations of one sound at different levels."""
     notes = [info.onset_note()] if info.onset_note() else []
+    pres = read.presentations
+    levels = level_note(info.table, info.path, [p.row for p in pres], [p.sound for p in pres],
+                        (info.onset, info.stop, info.duration))
+    notes += [levels] if levels else []
     if not info.stop and not info.duration:
         notes.append(f"{info.path} has no stop column: each presentation lasts its sound")
     if read.n_baseline:
