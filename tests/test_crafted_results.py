@@ -214,7 +214,23 @@ def _fewer_frequencies(f: h5py.File) -> None:
     _replace(f, where, np.zeros((shape[0], shape[1] - 1, *shape[2:]), dtype="f4"))
 
 
+def _nan_filter(f: h5py.File) -> None:
+    f[f"{ROOT}/tuning_subspaces/filters"][0, 0, 0] = np.nan
+
+
+def _resized(where: str, shape: Callable[[tuple[int, ...]], tuple[int, ...]], value: float = 0.0):
+    def edit(f: h5py.File) -> None:
+        _replace(f, f"{ROOT}/{where}", np.full(shape(f[f"{ROOT}/{where}"].shape), value,
+                                              dtype=f[f"{ROOT}/{where}"].dtype))
+    return edit
+
+
 CRAFTED: dict[str, tuple[Callable[[h5py.File], None], str, str]] = {
+    "filter_with_nan": (_nan_filter, "tuning_subspaces row 0", "filters or mean_dstrf hold NaN or infinite"),
+    "ssrf_pairs_outside": (_resized("subspace_nonlinearities/ssrf_pairs", lambda s: s, 99),
+                           "subspace_nonlinearities row 0", "ssrf_pairs name dimensions 99 to 99"),
+    "tuning_mean_of_another_shape": (_resized("subspace_nonlinearities/tuning_mean", lambda s: (s[0], 2)),
+                                     "subspace_nonlinearities row 0", "tuning_mean of shape .* not match"),
     "huge_dense_layer": (lambda f: _document(f, LN, _wide(100_000)), "ln_baseline/ln (ln): architecture",
                          r"declares 10,0[\d,]+ values over 1 model\(s\), more than 1,073,741,824"),
     "dense_layer_beyond_the_stored_arrays": (

@@ -196,3 +196,40 @@ def test_concentration_is_the_share_of_the_first_components(run):
         assert sub.concentration() == pytest.approx(ev[0] + ev[1])
         assert sub.concentration(1) == pytest.approx(ev[0]) and 0 < sub.concentration(1) <= 1
         assert sub.concentration(len(ev) + 5) == pytest.approx(ev.sum())
+
+
+def test_a_site_similarity_that_is_not_square_is_refused(run, tmp_path):
+    import shutil
+
+    import h5py
+
+    source = run[3].path
+    path = tmp_path / "edited.results.nwb"
+    shutil.copyfile(source, path)
+    with h5py.File(path, "r+") as f:
+        where = next(k for k in _datasets(f) if k.endswith("site_subspace/subspace_similarity"))
+        n = f[where].shape[0]
+        del f[where]
+        f[where] = np.zeros((n, n + 2))
+    with pytest.raises(ResultsError, match=r"subspace_similarity of shape \(\d+, \d+\) is not square"):
+        load_results(path)
+
+
+def _datasets(f) -> list[str]:
+    found: list[str] = []
+    f.visit(found.append)
+    return found
+
+
+def test_a_site_another_run_is_writing_is_refused_before_any_fitting(run, tmp_path):
+    import os
+
+    from ndx_encoding_subspace.atomic import _HOST
+
+    _, recording, _, loaded = run
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / ".site.lock").write_text(f"{_HOST} {os.getpid()}")
+    with pytest.raises(ConfigError, match=rf"another run \(process {os.getpid()} on host"):
+        run_site(recording, out, PipelineConfig.from_dict(TINY_CONFIG), progress=False)
+    assert sorted(p.name for p in out.iterdir()) == [".site.lock"]

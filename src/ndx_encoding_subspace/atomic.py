@@ -12,6 +12,7 @@ target on that host once that process is gone.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import re
@@ -23,7 +24,7 @@ from typing import Any, BinaryIO
 
 from .errors import signals_deferred
 
-__all__ = ["atomic_path", "write_bytes", "write_text", "write_torch", "fsync_path", "remove_stale"]
+__all__ = ["atomic_path", "write_bytes", "write_text", "write_torch", "fsync_path", "remove_stale", "held"]
 
 
 def fsync_path(path: str | os.PathLike, *, directory: bool = False) -> None:
@@ -79,6 +80,9 @@ def remove_stale(path: str | os.PathLike) -> list[Path]:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces ``path`` atomically.
 
+    A symbolic link is followed (its target is replaced, the link kept); a device, FIFO
+    or socket at ``path`` is refused (OSError), never replaced.
+
     The writer inside the ``with`` block must have closed the file when the block ends.
 
     Examples
@@ -88,6 +92,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     ...         io.write(nwbfile)
     """
     path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()  # the link stays; the file it names is replaced
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise OSError(errno.EEXIST, "not a regular file (a device, FIFO or socket): nothing is written "
+                      "over it", str(path))
     remove_stale(path)
     tmp = _temporary(path)
     try:
@@ -127,3 +136,42 @@ def write_torch(path: str | os.PathLike, blob: Any) -> Path:
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     return write_bytes(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+@contextlib.contextmanager
+def held(lock: str | os.PathLike, what: str) -> Iterator[None]:
+    """Hold the file ``lock`` (naming this host and process) for the block, so that two
+    runs never write ``what`` at once; the lock of a process that died on this host is
+    taken over.
+
+    Raises
+    ------
+    ConfigError
+        Another live process (or one on another host, which cannot be checked) holds it.
+    """
+    from .errors import ConfigError
+
+    lock = Path(lock)
+    for attempt in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = lock.read_text(errors="replace").split() if lock.exists() else []
+            ours = len(holder) == 2 and holder[0] == _HOST and holder[1].isdigit()
+            dead = ours and not _alive(int(holder[1]))
+            if dead and attempt == 0:
+                with contextlib.suppress(OSError):
+                    lock.unlink()  # left by a run killed on this host
+                continue
+            said = f"process {holder[1]} on host {holder[0]}" if len(holder) == 2 else "another process"
+            raise ConfigError(f"{lock.parent}: another run ({said}) is writing {what} there; wait for it to "
+                              f"finish or choose another output folder (remove {lock} if no run is going on)"
+                              ) from None
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{_HOST} {os.getpid()}")
+        break
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()

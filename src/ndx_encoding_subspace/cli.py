@@ -25,7 +25,7 @@ import typing
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import (
     ConfigError,
@@ -154,9 +154,16 @@ def _config_from_args(args: argparse.Namespace, base: Any = None):
     return base.replace(**changes) if changes else base
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, its errors said in one line (the usage is in ``--help``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="encoding-subspace", allow_abbrev=False,
         description="Fit deep encoding models to auditory neurons recorded in NWB files and "
         "reduce them to tuning subspaces, written back into NWB.", epilog=EXIT_CODES,
@@ -357,8 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         extra = _missing_extra(err)
         if extra is None:
-            if isinstance(err, OSError):
-                return _os_error(err)
+            cause = _os_cause(err)  # an OSError, or one a library wrapped (dask's cluster start)
+            if cause is not None:
+                return _os_error(cause)
             raise
         print(f"encoding-subspace: error: this needs {extra[0]}, which is not installed: "
               f"pip install 'ndx-encoding-subspace[{extra[1]}]'", file=sys.stderr)
@@ -390,11 +398,25 @@ def _missing_extra(err: BaseException | None) -> tuple[str, str] | None:
     return None
 
 
+def _os_cause(err: BaseException | None) -> OSError | None:
+    """``err`` when it is an OSError, else the OSError that caused it (None when none did)."""
+    seen = 0
+    while err is not None and seen < 8:
+        if isinstance(err, OSError):
+            return err
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
+
+
 def _os_error(err: OSError) -> int:
     """One line for an operating-system refusal ("out/file/sub: Not a directory")."""
     said = f"{err.filename}: {err.strerror}" if err.filename and err.strerror else str(err)
     if isinstance(err, FileExistsError) and err.filename and Path(err.filename).is_file():
         said = f"{err.filename}: a file where a folder is needed"
+    if "temporary directory" in str(err):
+        said += " (set TMPDIR to a writable folder)"
+    elif err.filename and Path(str(err.filename)).name == ".cache":  # pynwb's cache, made on import
+        said += " (set XDG_CACHE_HOME to a writable folder)"
     print(f"encoding-subspace: error: {said}", file=sys.stderr)
     return EXIT_OS_ERROR
 

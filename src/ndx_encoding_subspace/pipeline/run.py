@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import write_text
+from ..atomic import held, write_text
 from ..compute import flushed_subnormals, thread_limits
 from ..data.site import SiteData
 from ..errors import ConfigError, ResultsError
@@ -252,9 +252,8 @@ def _run_site(
 ) -> RunResult:
     from ..fitting.training_params import resolve_device
     from ..io import read_site
-    from ..results import load_results, write_results
+    from ..results import load_results
     from .checks import check_site
-    from .stages import analyse_site
 
     if cache is not None:
         config = config.replace(reader={"cache_dir": str(cache)})
@@ -291,6 +290,18 @@ def _run_site(
                 f"{path} exists and was made from another input or with other parameters; "
                 "choose another output folder, or replace it (--overwrite; overwrite=True from Python)"
             )
+    with held(out / f".{file_stem(site.name)}.lock", f"the results of site {site.name!r}"):
+        return _analysed(site, config, out, path, identity, fingerprint, source, bars, population, ensembles,
+                         overwrite=overwrite, keep_workdir=keep_workdir)
+
+
+def _analysed(site: Any, config: PipelineConfig, out: Path, path: Path, identity: dict[str, Any],
+              fingerprint: str, source: Any, bars: Any, population: Any, ensembles: Any, *,
+              overwrite: bool, keep_workdir: bool) -> RunResult:
+    """The site's analysis in its work folder (resumed from it), written to ``path``."""
+    from ..results import write_results
+    from .stages import analyse_site
+
     workdir = out / f".{file_stem(site.name)}.work"
     if workdir.exists():
         stamp = workdir / "fingerprint"

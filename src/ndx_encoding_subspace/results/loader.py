@@ -29,7 +29,7 @@ from ..extension.models import SCORE_NAMES
 from ..preflight import results_file
 from .bundle import ModelResult, SiteAnalysis, UnitNonlinearity, UnitSubspace
 from .convert import MODULE
-from .limits import check_file, one_line
+from .limits import check_curves, check_file, one_line
 from .rebuild import guarded, json_object, read_model, read_provenance, rows_in, strings
 from .roles import container_of_role, role_order
 from .versions import warn_if_newer
@@ -262,6 +262,8 @@ def _subspaces(table: Any, n_units: int) -> list[UnitSubspace]:
         if filters.ndim != 3 or mean.ndim != 2 or filters.shape[1:] != mean.shape:
             raise ResultsError(f"{table.name} row {i}: filters of shape {filters.shape} do not match its "
                                f"mean_dstrf of shape {mean.shape} (expected [k, frequency, lag])")
+        if not (np.all(np.isfinite(filters)) and np.all(np.isfinite(mean))):
+            raise ResultsError(f"{table.name} row {i}: filters or mean_dstrf hold NaN or infinite values")
     return subspaces
 
 
@@ -275,6 +277,7 @@ def _nonlinearities(table: Any, n_units: int) -> list[UnitNonlinearity]:
             dimension_sign=table.get_dimension_sign(i),
             asymmetry_index=table.get_asymmetry_index(i),
             tuning=table.get_tuning_curves(i), ssrf=table.get_ssrf(i)))
+        check_curves(table.name, i, out[-1].tuning, out[-1].ssrf)
     return out
 
 
@@ -283,6 +286,9 @@ def _site(obj: Any, n_units: int) -> SiteAnalysis:
               for k in ("filters", "explained_variance", "mean_dstrf", "response_region_size",
                         "region_overlap", "subspace_similarity", "response_regions",
                         "tiling_bin_edges")}
+    similarity = arrays["subspace_similarity"]
+    if similarity is not None and (similarity.ndim != 2 or similarity.shape[0] != similarity.shape[1]):
+        raise ResultsError(f"{obj.name}: subspace_similarity of shape {similarity.shape} is not square")
     return SiteAnalysis(**arrays, similarity_measure=obj.similarity_measure,
                         unit_positions=rows_in(obj.unit_rows(), n_units, "units"),
                         parameters=json_object(obj.parameters, "parameters"),

@@ -106,6 +106,11 @@ def write_report(
 
     params = ReportParams.of(params)
     target = Path(out) if out is not None else report_path(results_path)
+    if target.is_symlink():
+        target = target.resolve()  # the file the link names is the one written
+    if target.exists() and not target.is_file() and not target.is_dir():
+        raise ConfigError(f"{target}: not a regular file (a device, FIFO or socket); a report is written "
+                          "to a file of its own")
     if target.is_dir():
         raise ConfigError(f"{target}: a folder; give the report a file name (e.g. {target / 'report.html'})")
     if target.suffix.lower() == ".nwb" or _is_hdf5(target):

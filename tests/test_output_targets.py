@@ -1,0 +1,98 @@
+"""Outputs go to regular files: a link is followed, a device or FIFO is never replaced; the
+command line says parse errors and wrapped operating-system errors in one line."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+from ndx_encoding_subspace import cli
+from ndx_encoding_subspace.atomic import write_text
+from ndx_encoding_subspace.errors import ConfigError
+
+
+def test_a_fifo_is_refused_and_left_as_it_is(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file") as err:
+        write_text(fifo, "x")
+    assert err.value.filename == str(fifo) and err.value.errno == errno.EEXIST
+    assert fifo.is_fifo() and sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+def test_a_link_is_followed_and_kept(tmp_path):
+    target, link = tmp_path / "real.html", tmp_path / "link.html"
+    target.write_text("old")
+    link.symlink_to(target)
+    write_text(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"
+
+
+def test_a_report_is_not_written_over_a_fifo(tmp_path):
+    from ndx_encoding_subspace.viz.report import write_report
+
+    fifo = tmp_path / "report.html"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        write_report(tmp_path / "absent.results.nwb", fifo, overwrite=True)  # refused before reading
+    assert fifo.is_fifo()
+
+
+def test_a_missing_option_value_is_one_line(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["run", "site.nwb", "--training.max_epochs"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["encoding-subspace run: error: argument --training.max_epochs: expected one argument "
+                   "(see encoding-subspace run --help)"]
+
+
+def test_an_os_error_wrapped_by_a_library_is_one_line_with_advice(capsys):
+    try:
+        try:
+            raise FileNotFoundError(errno.ENOENT, "No usable temporary directory found in ['/tmp']")
+        except OSError as inner:
+            raise RuntimeError(f"Cluster failed to start: {inner}") from inner
+    except RuntimeError as outer:
+        cause = cli._os_cause(outer)
+    assert isinstance(cause, FileNotFoundError)
+    assert cli._os_error(cause) == cli.EXIT_OS_ERROR
+    assert "(set TMPDIR to a writable folder)" in capsys.readouterr().err
+    readonly = OSError(errno.EROFS, "Read-only file system", "/home/user/.cache")
+    cli._os_error(readonly)
+    assert capsys.readouterr().err.strip() == ("encoding-subspace: error: /home/user/.cache: Read-only file "
+                                               "system (set XDG_CACHE_HOME to a writable folder)")
+
+
+def test_a_lock_is_held_for_the_block_and_refused_to_another_run(tmp_path):
+    from ndx_encoding_subspace.atomic import _HOST, held
+
+    lock = tmp_path / ".site.lock"
+    with held(lock, "site 'a'"):
+        assert lock.read_text() == f"{_HOST} {os.getpid()}"
+        with pytest.raises(ConfigError, match=rf"another run \(process {os.getpid()} on host {_HOST}\) is "
+                                              r"writing site 'a' there.*remove .*\.site\.lock"):
+            with held(lock, "site 'a'"):
+                pass
+    assert not lock.exists()
+
+
+def test_the_lock_of_a_dead_process_is_taken_over_and_one_of_another_host_is_not(tmp_path):
+    import subprocess
+    import sys
+
+    from ndx_encoding_subspace.atomic import _HOST, held
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    lock = tmp_path / ".site.lock"
+    lock.write_text(f"{_HOST} {gone}")
+    with held(lock, "site 'a'"):
+        assert lock.read_text().endswith(str(os.getpid()))
+    lock.write_text(f"elsewhere-{_HOST} 1")
+    with pytest.raises(ConfigError, match="on host elsewhere"):
+        with held(lock, "site 'a'"):
+            pass
+    assert lock.exists()  # another host's lock is left for its owner
