@@ -227,6 +227,8 @@ def _resized(where: str, shape: Callable[[tuple[int, ...]], tuple[int, ...]], va
 
 CRAFTED: dict[str, tuple[Callable[[h5py.File], None], str, str]] = {
     "filter_with_nan": (_nan_filter, "tuning_subspaces row 0", "filters or mean_dstrf hold NaN or infinite"),
+    "sound_bins_outside": (lambda f: f[f"{ROOT}/spectrogram_sounds/start_bin"].__setitem__(0, -50),
+                           "spectrogram_sounds row 0", "bins -50 to .* are not a span"),
     "ssrf_pairs_outside": (_resized("subspace_nonlinearities/ssrf_pairs", lambda s: s, 99),
                            "subspace_nonlinearities row 0", "ssrf_pairs name dimensions 99 to 99"),
     "tuning_mean_of_another_shape": (_resized("subspace_nonlinearities/tuning_mean", lambda s: (s[0], 2)),

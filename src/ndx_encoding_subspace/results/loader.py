@@ -316,8 +316,18 @@ def _spectrogram(module: Any) -> SpectrogramData | None:
         sounds = {c: np.asarray(table[c].data[:]) for c in table.colnames}
         for key in ("sound", "split"):
             sounds[key] = np.array(strings(sounds[key]), dtype=object)
-    return SpectrogramData(np.asarray(series.data[:]), np.asarray(series.frequencies[:]),
-                           float(series.bin_size), sounds)
+    data, frequencies = np.asarray(series.data[:]), np.asarray(series.frequencies[:])
+    if data.ndim != 2 or frequencies.shape != (data.shape[1],):
+        raise ResultsError(f"spectrogram: data of shape {data.shape} and {frequencies.size} frequencies "
+                           "are not (time, frequency) and one frequency per channel")
+    if sounds:
+        first, stop = np.asarray(sounds["start_bin"]), np.asarray(sounds["stop_bin"])
+        bad = np.flatnonzero((first < 0) | (stop > data.shape[0]) | (stop <= first))
+        if bad.size:
+            row = int(bad[0])
+            raise ResultsError(f"spectrogram_sounds row {row}: bins {int(first[row])} to {int(stop[row])} "
+                               f"are not a span of the spectrogram's {data.shape[0]} bins")
+    return SpectrogramData(data, frequencies, float(series.bin_size), sounds)
 
 
 def load_results(path: str | Path) -> LoadedResults:
