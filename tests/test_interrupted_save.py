@@ -90,13 +90,17 @@ def test_a_signal_inside_the_block_is_handled_once_when_it_ends(signum):
 
 def test_the_default_ctrl_c_raises_keyboard_interrupt_after_the_block_and_the_block_finishes():
     finished = []
-    with pytest.raises(KeyboardInterrupt):
-        with signals_deferred():
-            _raise_soon(signal.SIGINT).join()
-            time.sleep(0.05)
-            finished.append(True)
-    assert finished == [True]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever imports installed
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with signals_deferred():
+                _raise_soon(signal.SIGINT).join()
+                time.sleep(0.05)
+                finished.append(True)
+        assert finished == [True]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_handlers_are_restored_and_an_ignored_signal_stays_ignored():
@@ -112,6 +116,7 @@ def test_handlers_are_restored_and_an_ignored_signal_stays_ignored():
 
 def test_outside_the_main_thread_the_block_runs_unchanged(tmp_path):
     handlers = []
+    installed = signal.getsignal(signal.SIGINT)
 
     def work() -> None:
         with signals_deferred():
@@ -121,5 +126,18 @@ def test_outside_the_main_thread_the_block_runs_unchanged(tmp_path):
     worker = threading.Thread(target=work)
     worker.start()
     worker.join()
-    assert handlers == [signal.default_int_handler]
+    assert handlers == [installed]
     assert torch.equal(torch.load(tmp_path / "x.pt", weights_only=True)["a"], torch.ones(3))
+
+
+def test_running_on_slurm_keeps_the_ctrl_c_handler():
+    """dask-jobqueue's ``runner`` module installs a SIGINT handler calling ``sys.exit()`` when
+    imported: an interrupted cluster run would end with exit code 0."""
+    script = textwrap.dedent("""
+        import signal
+        from ndx_encoding_subspace.pipeline.cluster import _jobqueue
+        _jobqueue()
+        print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "True", done.stderr[-2000:]

@@ -31,6 +31,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -160,7 +162,7 @@ def slurm_cluster(cluster: ClusterParams, *, threads: int = 0) -> Any:
     ConfigError
         ``threads`` exceeds the job's CPUs.
     """
-    jobqueue = import_optional("dask_jobqueue", "distributed", "running sites on SLURM")
+    jobqueue = _jobqueue()
     if threads > cluster.cores:
         raise ConfigError(f"[compute] threads = {threads} exceeds the {cluster.cores} CPUs of each "
                           "SLURM job (cluster.cores)")
@@ -263,3 +265,13 @@ def _connect(dd: Any, cluster: ClusterParams) -> Any:
     except OSError as err:  # dask's connection timeouts are OSErrors
         raise RemoteError(f"dask scheduler at {where}: no answer ({err})") from None
 
+
+def _jobqueue() -> Any:
+    """dask-jobqueue, imported without the Ctrl-C handler its ``runner`` module installs
+    (``sys.exit()``: a run interrupted on a cluster would end with exit code 0)."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main else None
+    jobqueue = import_optional("dask_jobqueue", "distributed", "running sites on SLURM")
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)
+    return jobqueue
