@@ -10,7 +10,7 @@ import pytest
 
 from ndx_encoding_subspace import cli
 from ndx_encoding_subspace.atomic import write_text
-from ndx_encoding_subspace.errors import ConfigError
+from ndx_encoding_subspace.errors import ConfigError, os_cause
 
 
 def test_a_fifo_is_refused_and_left_as_it_is(tmp_path):
@@ -56,7 +56,7 @@ def test_an_os_error_wrapped_by_a_library_is_one_line_with_advice(capsys):
         except OSError as inner:
             raise RuntimeError(f"Cluster failed to start: {inner}") from inner
     except RuntimeError as outer:
-        cause = cli._os_cause(outer)
+        cause = os_cause(outer)
     assert isinstance(cause, FileNotFoundError)
     assert cli._os_error(cause) == cli.EXIT_OS_ERROR
     assert "(set TMPDIR to a writable folder)" in capsys.readouterr().err

@@ -35,6 +35,7 @@ from .errors import (
     ResultsError,
     Terminated,
     one_line_warning,
+    os_cause,
     terminate_as_interrupt,
 )
 from .preflight import is_remote, local_nwb, results_file, results_folder
@@ -364,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         extra = _missing_extra(err)
         if extra is None:
-            cause = _os_cause(err)  # an OSError, or one a library wrapped (dask's cluster start)
+            cause = os_cause(err)  # an OSError, or one a library wrapped (dask's cluster start)
             if cause is not None:
                 return _os_error(cause)
             raise
@@ -394,16 +395,6 @@ def _missing_extra(err: BaseException | None) -> tuple[str, str] | None:
         if isinstance(err, ModuleNotFoundError) and err.name:
             top = err.name.split(".")[0]
             return (top, _EXTRAS[top]) if top in _EXTRAS else None
-        err, seen = err.__cause__ or err.__context__, seen + 1
-    return None
-
-
-def _os_cause(err: BaseException | None) -> OSError | None:
-    """``err`` when it is an OSError, else the OSError that caused it (None when none did)."""
-    seen = 0
-    while err is not None and seen < 8:
-        if isinstance(err, OSError):
-            return err
         err, seen = err.__cause__ or err.__context__, seen + 1
     return None
 

@@ -29,6 +29,7 @@ __all__ = [
     "MissingDependencyError",
     "SitesFailedError",
     "import_optional",
+    "os_cause",
     "Terminated",
     "terminate_as_interrupt",
     "one_line_warning",
@@ -187,3 +188,12 @@ def signals_deferred() -> Iterator[None]:
             else:  # SIG_DFL: the process ends as the signal ends it
                 signal.raise_signal(signum)
 
+
+def os_cause(err: BaseException | None) -> OSError | None:
+    """``err`` when it is an OSError, else the OSError that caused it (None when none did)."""
+    seen = 0
+    while err is not None and seen < 8:
+        if isinstance(err, OSError):
+            return err
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
