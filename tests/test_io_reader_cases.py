@@ -195,3 +195,53 @@ def test_numbers_in_a_sound_column_are_said_to_be_no_names(tmp_path):
     with pytest.raises(NoSoundStimulusError, match=r"column 'sound' names '0', .*numbers: indexes into the "
                                                    r"templates are not read"):
         read_site(_write(nwb, tmp_path / "numbers.nwb"))
+
+
+def test_waveforms_added_with_add_stimulus_and_named_by_trials_are_templates(tmp_path):
+    """pynwb's add_stimulus puts each waveform in stimulus/presentation, all starting at 0;
+    the trials name them: they are the templates, not several session tracks."""
+    rows = _schedule()
+    nwb = _nwbfile()
+    _units(nwb, rows[-1][1] + 3)
+    for i, name in enumerate(NAMES):
+        nwb.add_stimulus(TimeSeries(name=name, data=_sound(i), unit="Pa", rate=RATE))
+    nwb.add_trial_column("sound", "what played")
+    for name, start in rows:
+        nwb.add_trial(start_time=start, stop_time=start + DUR, sound=name)
+    path = _write(nwb, tmp_path / "presentation.nwb")
+    with open_nwb(path) as opened:
+        layout = locate(opened.nwbfile, "presentation.nwb")
+    assert layout.kind == "templates" and "read as templates" in layout.reason
+    site = read_site(path)
+    assert site.validation == ("val01",) and site.sound("val01").counts.shape[0] == 4
+    assert sorted(site.estimation) == sorted(NAMES[:-1])
+
+
+def test_presentations_in_an_annotation_series_are_read(tmp_path):
+    from pynwb.misc import AnnotationSeries
+
+    rows = _schedule()
+    nwb = _nwbfile()
+    _units(nwb, rows[-1][1] + 3)
+    _templates(nwb)
+    nwb.add_stimulus(AnnotationSeries(name="sound_onsets", data=[n for n, _ in rows],
+                                      timestamps=[t for _, t in rows]))
+    site = read_site(_write(nwb, tmp_path / "annotations.nwb"))
+    assert site.validation == ("val01",) and site.sound("val01").counts.shape[0] == 4
+    assert site.source["table"] == "stimulus/presentation/sound_onsets"
+
+
+def test_durations_in_milliseconds_are_refused_as_such(tmp_path):
+    from ndx_encoding_subspace.errors import InvalidDataError
+
+    rows = _schedule()
+    nwb = _nwbfile()
+    _units(nwb, rows[-1][1] + 3)
+    _templates(nwb)
+    table = DynamicTable(name="sound_presentations", description="sounds", columns=[
+        VectorData(name="timestamp", description="onset", data=[t for _, t in rows]),
+        VectorData(name="duration", description="ms", data=[DUR * 1000] * len(rows)),
+        VectorData(name="sound", description="what played", data=[n for n, _ in rows])])
+    nwb.create_processing_module("stimulus_info", "stimuli").add(table)
+    with pytest.raises(InvalidDataError, match=r"'duration' holds durations of about 500, .*milliseconds\?"):
+        read_site(_write(nwb, tmp_path / "ms.nwb"))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from hdmf.common import VectorIndex
+from hdmf.common import DynamicTable, VectorData, VectorIndex
 
 from ..errors import ConfigError
 from .cells import cells, is_region, is_text, is_ts_reference, neurodata_type
@@ -241,7 +242,44 @@ def _onset(table: Any, columns: tuple[str, ...], timed: bool, wanted: str) -> st
     if not timed:
         return _first(columns, ONSET_COLUMNS)
     sound = _first(columns, SOUND_ONSET_COLUMNS)
-    return sound if sound and _numeric(table, sound) else "start_time"
+    if sound and _numeric(table, sound):
+        return sound
+    named = [c for c in columns if _onset_words(c) and _numeric(table, c) and _within_rows(table, c)]
+    return named[0] if len(named) == 1 else "start_time"
+
+
+_STIMULUS_WORDS = frozenset({"stim", "stimulus", "sound", "tone", "audio", "clip", "playback", "speaker"})
+_ONSET_WORDS = frozenset({"on", "onset", "onsets", "start", "starts"})
+_NOT_ONSET_WORDS = frozenset({"off", "offset", "stop", "end", "dur", "duration", "ms", "sample", "samples",
+                              "frame", "frames", "idx", "index", "id", "relative", "rel", "delay", "latency"})
+
+
+def _onset_words(column: str) -> bool:
+    """Whether a column's name says it holds the sound's onset (``stim_on_time``,
+    ``stimOn_times``, ``sound_onset_s``): a stimulus word and an onset word, and no word of
+    an end, a unit other than seconds, an index or a delay."""
+    words = set(re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", column).lower()))
+    for word in list(words):  # "stimon", "soundonset"
+        for stem in _STIMULUS_WORDS:
+            if word.startswith(stem) and word[len(stem):] in _ONSET_WORDS:
+                words |= {stem, word[len(stem):]}
+    return bool(words & _STIMULUS_WORDS and words & _ONSET_WORDS and not words & _NOT_ONSET_WORDS)
+
+
+def _within_rows(table: Any, column: str) -> bool:
+    """Whether a column's finite values lie within their rows' start and stop times (a
+    sound onset inside its trial), for most of the rows that have one."""
+    if "stop_time" not in table.colnames:
+        return False
+    try:
+        value = np.asarray(table[column].data[:], dtype=np.float64)
+        start = np.asarray(table["start_time"].data[:], dtype=np.float64)
+        stop = np.asarray(table["stop_time"].data[:], dtype=np.float64)
+    except (TypeError, ValueError, KeyError):
+        return False
+    finite = np.isfinite(value)
+    inside = finite & (value >= start - 1e-6) & (value <= stop + 1e-6)
+    return bool(finite.any() and inside.sum() >= 0.9 * finite.sum())
 
 
 def _table_info(path: str, table: Any, params: ReaderParams) -> TableInfo:
@@ -271,6 +309,16 @@ def _table_info(path: str, table: Any, params: ReaderParams) -> TableInfo:
     )
 
 
+def _annotation_table(series: Any) -> Any:
+    """An ``AnnotationSeries`` (text at timestamps: what played when) as a table of its
+    rows, with ``timestamp`` and ``sound`` columns."""
+    return DynamicTable(name=series.name, description=f"the annotations of {series.name}", columns=[
+        VectorData(name="timestamp", description="onset (s)",
+                   data=np.asarray(series.timestamps[:], dtype=np.float64)),
+        VectorData(name="sound", description="the annotation", data=[
+            v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in series.data[:]])])
+
+
 def _is_table(obj: Any) -> bool:
     return hasattr(obj, "colnames") and hasattr(obj, "id")
 
@@ -289,6 +337,8 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
             units.append((path, obj))
         elif _is_table(obj):
             tables.append(_table_info(path, obj, params))
+        elif kind == "AnnotationSeries" and obj.timestamps is not None:
+            tables.append(_table_info(path, _annotation_table(obj), params))
         elif path.startswith("stimulus/") or _recorded_sound(path, kind, params):
             place = "template" if path.startswith("stimulus/templates/") else "continuous"
             found = _sound(path, obj, place, params)

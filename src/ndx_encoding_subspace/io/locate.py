@@ -19,6 +19,7 @@ import dataclasses
 from typing import Any
 
 from ..errors import AmbiguousInputError, ConfigError, InvalidDataError, NoSoundStimulusError, NoUnitsError
+from .conditions import complete_only, condition_note, select, valid_only
 from .inventory import (
     Inventory,
     Presentation,
@@ -160,7 +161,18 @@ def _context(nwbfile: Any, inv: Inventory, name: str, params: ReaderParams) -> C
         picked = [every[pick_path(w, list(every), "reader.sounds", name)] for w in params.sounds]
         templates = tuple(s for s in picked if s.place == "template")
         tracks = tuple(s for s in picked if s.place == "continuous")
+    if not templates and _stacked(tracks):  # waveforms added with add_stimulus: templates
+        templates = tuple(dataclasses.replace(s, place="template") for s in tracks)
     return Context(inv, name, params, templates, tracks, nwbfile)
+
+
+def _stacked(tracks: tuple[SoundSeries, ...]) -> bool:
+    """Whether ``tracks`` are several series of ``stimulus/presentation`` that all begin
+    at the same time: they cannot each be the sound of the session then, and are the sounds'
+    waveforms stored where pynwb's ``add_stimulus`` puts them (tried as templates)."""
+    starts = {round(s.starting_time, 3) for s in tracks}
+    return (len(tracks) > 1 and len(starts) == 1
+            and all(s.path.startswith("stimulus/presentation/") and s.rate for s in tracks))
 
 
 def _detect(ctx: Context) -> Candidate:
@@ -271,8 +283,15 @@ def locate(nwbfile: Any, name: str, params: ReaderParams | None = None) -> Layou
     _refuse_untimed(inv, name, params, ())
     found = _detect(_context(nwbfile, inv, name, params))
     _refuse_untimed(inv, name, params, found.unmatched)
-    used = tuple({p.series.path: p.series for p in found.presentations}.values())
-    paths = {units_path, *(found.tables or (found.table,)), *(s.path for s in used)}
+    tables = {t.path: t for t in inv.tables}
+    presentations, said = select(found.presentations, tables, found.table, params.where, name)
+    presentations, invalid = valid_only(presentations, nwbfile, name)
+    presentations, short = complete_only(presentations)
+    differ = condition_note(presentations, tables, found.table)
+    notes = (*found.notes, *(n for n in (said, invalid, short, differ) if n))
+    used = tuple({p.series.path: p.series for p in presentations}.values())
+    paths = {units_path, *(found.tables or (found.table,)), *(s.path for s in used),
+             *(("intervals/invalid_times",) if invalid else ())}
     return Layout(
         kind=found.kind,
         units_path=units_path,
@@ -280,12 +299,12 @@ def locate(nwbfile: Any, name: str, params: ReaderParams | None = None) -> Layou
         sounds=used,
         table=found.table,
         column=found.column,
-        presentations=found.presentations,
+        presentations=presentations,
         reason=found.reason,
         unmatched=found.unmatched[:UNMATCHED_SHOWN],
         n_unmatched=max(found.n_unmatched, len(found.unmatched)),
         unused=_unused(inv, paths),
-        notes=found.notes,
+        notes=notes,
         onset=found.onset,
         tables=found.tables,
     )

@@ -26,6 +26,7 @@ __all__ = [
     "BASELINE_VALUES",
     "STIMULUS_FLAG_COLUMNS",
     "TYPE_COLUMNS",
+    "CONDITION_COLUMNS",
     "name_key",
     "display_name",
     "is_baseline_value",
@@ -125,6 +126,32 @@ TYPE_COLUMNS = (
     "type",
     "kind",
     "phase",
+)
+
+#: Columns saying under which experimental condition a row played (a drug, a laser, a
+#: block of a task); presentations of one sound under several are read as repeats, said in
+#: a note (:mod:`~ndx_encoding_subspace.io.conditions`).
+CONDITION_COLUMNS = (
+    "condition",
+    "phase",
+    "block_type",
+    "epoch_type",
+    "state",
+    "drug",
+    "treatment",
+    "manipulation",
+    "laser",
+    "laser_on",
+    "opto",
+    "light",
+    "light_on",
+    "context",
+    "task",
+    "behavior",
+    "behaviour",
+    "engaged",
+    "passive",
+    "active",
 )
 
 T = TypeVar("T")

@@ -66,6 +66,10 @@ def _not_sounds(layout: Layout) -> str:
     return f" (not read as sounds: {'; '.join(named[:3])})" if named else ""
 
 
+#: sounds shorter than this many bins are brief: most of a response follows them
+_BRIEF_BINS = 5
+
+
 def spike_notes(times: Sequence[np.ndarray], ids: Sequence[int], sounds: Sequence[Sound],
                  layout: Layout) -> list[str]:
     """Units that fire no spike while sounds play, and spike times far past the sounds."""
@@ -75,6 +79,11 @@ def spike_notes(times: Sequence[np.ndarray], ids: Sequence[int], sounds: Sequenc
     if quiet and len(quiet) < len(ids):
         notes.append(f"unit(s) {listing(quiet)} fire no spike during the presented "
                      "sounds: nothing to fit for them (CCnorm undefined)")
+    brief = [s for s in sounds if s.counts.shape[1] < _BRIEF_BINS]
+    if brief:
+        notes.append(f"{len(brief)} of {len(sounds)} sounds last fewer than {_BRIEF_BINS} bins (e.g. "
+                     f"{brief[0].name!r}, {brief[0].counts.shape[1]} bin(s)): spikes are counted only while "
+                     "a sound plays, so the responses after such brief sounds end are not counted")
     last_spike = max((float(t[-1]) for t in times if len(t)), default=0.0)
     last_sound = max((p.stop for p in layout.presentations), default=0.0)
     total = sum(len(t) for t in times)

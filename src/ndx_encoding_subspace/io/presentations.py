@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from hdmf.common import VectorIndex
@@ -51,6 +52,10 @@ __all__ = [
 
 #: Presentations may overlap by this much (s) before they are refused: rounding of times.
 OVERLAP_TOLERANCE_S = 1e-3
+#: words of a column name that make it a quantity, not a flag
+_QUANTITY_WORDS = frozenset({"duration", "dur", "time", "times", "start", "stop", "end", "onset", "offset",
+                             "length", "len", "s", "ms", "sec", "secs", "seconds", "rate", "count", "n",
+                             "spikes", "mean", "std", "window", "period", "level", "db"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,18 +98,42 @@ def _flags(values: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def baseline_mask(info: TableInfo, refs: list[RowRef]) -> tuple[np.ndarray, str]:
+def _flag_name(column: str) -> bool:
+    """Whether ``column``, whose name holds ``baseline``, can be a flag: not a quantity
+    (``baseline_duration``, ``baseline_start_s``, ``n_baseline_spikes``...)."""
+    words = set(re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", column).lower()))
+    return not words & _QUANTITY_WORDS
+
+
+def _typed(values: np.ndarray, refs: list[RowRef], mask: np.ndarray,
+           names_sound: Callable[[RowRef], bool] | None) -> np.ndarray:
+    """Rows a type column marks baseline, less those naming a sound that plays in other
+    rows or (``names_sound``) a stored sound: a ``phase`` or ``condition`` of ``baseline``
+    is often the control part of a session in which the sounds played."""
+    typed = np.array([is_baseline_value(v) for v in values], dtype=bool)
+    keys = [r.object_id or ("" if is_baseline_value(r.key) else name_key(r.key)) for r in refs]
+    played = {k for k, t, m in zip(keys, typed, mask, strict=True) if k and not (t or m)}
+    named = np.array([bool(k) and (k in played or (names_sound is not None and names_sound(r)))
+                      for k, r in zip(keys, refs, strict=True)], dtype=bool)
+    return typed & ~named
+
+
+def baseline_mask(info: TableInfo, refs: list[RowRef],
+                  names_sound: Callable[[RowRef], bool] | None = None) -> tuple[np.ndarray, str]:
     """Rows where no sound played, and the flag column that said so ('' when only names did).
 
     A row is baseline when what it names is empty, ``none``, NaN, ``baseline``, ``silence``
     (:data:`~.names.BASELINE_VALUES`), or when a flag column says so: true in a column whose
-    name holds ``baseline``, false in :data:`~.names.STIMULUS_FLAG_COLUMNS`, a baseline value
-    in :data:`~.names.TYPE_COLUMNS`.
+    name holds ``baseline`` (not a quantity such as ``baseline_duration``), false in
+    :data:`~.names.STIMULUS_FLAG_COLUMNS`, a baseline value in :data:`~.names.TYPE_COLUMNS`
+    for a row that names no sound played in other rows nor one for which ``names_sound``
+    is true.
     """
     mask = np.array([not r.object_id and is_baseline_value(r.key) for r in refs], dtype=bool)
     for col in info.columns:
         low = col.lower()
-        if not ("baseline" in low or low in STIMULUS_FLAG_COLUMNS or low in TYPE_COLUMNS):
+        if not (("baseline" in low and _flag_name(col)) or low in STIMULUS_FLAG_COLUMNS
+                or low in TYPE_COLUMNS):
             continue
         target = info.table[col]
         if isinstance(target, VectorIndex) or is_ts_reference(target):
@@ -112,12 +141,31 @@ def baseline_mask(info: TableInfo, refs: list[RowRef]) -> tuple[np.ndarray, str]
         values = np.asarray(cells(target))
         if low in TYPE_COLUMNS:
             if values.dtype.kind in "OSU":
-                return mask | np.array([is_baseline_value(v) for v in values]), col
+                typed = _typed(values, refs, mask, names_sound)
+                if typed.any():
+                    return mask | typed, col
             continue
         flags = _flags(values)
         if flags is not None:
             return mask | (flags if "baseline" in low else ~flags), col
     return mask, ""
+
+
+def _seconds(info: TableInfo, start: np.ndarray, duration: np.ndarray, name: str) -> np.ndarray:
+    """``duration``, refused when it looks like milliseconds: most durations longer than
+    the onsets' spacing, and a thousandth of them shorter."""
+    finite = duration[np.isfinite(duration)]
+    onsets = np.sort(start[np.isfinite(start)])
+    gaps = np.diff(onsets)
+    gaps = gaps[gaps > 0]
+    if finite.size and gaps.size:
+        typical, spacing = float(np.median(finite)), float(np.median(gaps))
+        if typical > 2 * spacing and typical / 1000 <= spacing:
+            raise InvalidDataError(
+                f"{name}: {info.path} column {info.duration!r} holds durations of about {typical:g}, "
+                f"longer than the {spacing:g} s between onsets: milliseconds? (NWB times are seconds; "
+                "give the presentations' stops in seconds)")
+    return duration
 
 
 def row_times(info: TableInfo, rows: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -133,7 +181,8 @@ def row_times(info: TableInfo, rows: np.ndarray, name: str) -> tuple[np.ndarray,
     if info.stop:
         stop = np.asarray(info.table[info.stop].data[:], dtype=np.float64)
     elif info.duration:  # NaN durations: rows without an end, as without a stop column
-        stop = start + np.asarray(info.table[info.duration].data[:], dtype=np.float64)
+        stop = start + _seconds(info, start, np.asarray(info.table[info.duration].data[:], dtype=np.float64),
+                                name)
     else:
         stop = np.full(start.shape, np.nan)
     used = np.zeros(start.shape, dtype=bool)
@@ -195,7 +244,8 @@ def template_rows(
         [*((s.path, s) for s in sounds), *((s.name, s) for s in sounds)]
     )
     by_id = {s.series.object_id: s for s in sounds}
-    baseline, _ = baseline_mask(info, refs)
+    baseline, _ = baseline_mask(info, refs, lambda ref: (by_id.get(ref.object_id) if ref.object_id else
+                                                         index.peek(_naming(ref, index))) is not None)
     matched: list[tuple[int, SoundSeries, RowRef]] = []
     for row, ref in enumerate(refs):
         if baseline[row]:

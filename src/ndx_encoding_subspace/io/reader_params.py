@@ -66,6 +66,13 @@ class ReaderParams(Params):
         ``stimulus_start_time``, ``stim_start_time``, ``sound_start_time``
         (:data:`~ndx_encoding_subspace.io.names.SOUND_ONSET_COLUMNS`) it has, else the
         rows' ``start_time``.
+    where : tuple of str
+        ``column=value`` entries choosing the rows of the presentation table to read, for
+        sessions that play the sounds under several conditions (``phase=baseline``,
+        ``laser=0``): a row is read when, for every column named, its value is one of those
+        given for that column (text compared without case; ``1`` matches ``1.0``). Empty:
+        every row, the presentations of one sound under different conditions read as its
+        repeats (a warning says so; :mod:`~ndx_encoding_subspace.io.conditions`).
     sound_folder : str
         Folder of WAV files (subfolders included; a local path, relative to the current
         folder, made absolute for the workers of a multi-site run) holding the sounds that
@@ -151,6 +158,8 @@ class ReaderParams(Params):
                                   "(empty: detect)")
     sound_column: str = _field("", "column naming the sound of each presentation (empty: detect)")
     onset_column: str = _field("", "column of each sound's onset in the presentation table (empty: detect)")
+    where: tuple[str, ...] = _field((), "column=value: read only the presentation rows with these values "
+                                    "(empty: all)")
     sound_folder: str = _field("", "folder of the WAV files the presentation table names (empty: none)")
     segment_s: float = _field(10.0, "segment length when a continuous sound has no presentations, s")
     channel: int = _field(-1, "audio channel of multi-channel sounds (-1: mean of channels)")
@@ -214,10 +223,14 @@ class ReaderParams(Params):
                      "dandi_api_url", "cache_dir", "unit_column"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"reader.{name} must be text, got {getattr(self, name)!r}")
-        for name in ("sounds", "validation_sounds"):
+        for name in ("sounds", "validation_sounds", "where"):
             value = getattr(self, name)
             if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"reader.{name} must be a list of text, got {value!r}")
+        for entry in self.where:
+            column, sep, value = entry.partition("=")
+            if not (sep and column.strip() and value.strip()):
+                raise ConfigError(f"reader.where: {entry!r} is not column=value (e.g. phase=baseline)")
         if isinstance(self.channel, bool) or not isinstance(self.channel, int) or self.channel < -1:
             raise ConfigError(f"reader.channel must be an integer >= -1, got {self.channel!r}")
         for name in ("use_waveforms", "download", "synthesize_tones", "remove_offset"):

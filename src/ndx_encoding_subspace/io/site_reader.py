@@ -42,6 +42,7 @@ from ..data.spectrogram import (
 )
 from ..errors import ConfigError, InvalidDataError
 from ..inputs import file_sha256, nwb_stem
+from .conditions import READING_RULES, WARNED
 from .in_recording import check_in_recording
 from .layouts import continuous
 from .locate import Layout, Presentation, locate
@@ -53,7 +54,7 @@ from .reader_params import ReaderParams
 from .samples import mixed_sample_formats, read_spectrograms
 from .sound_files import KIND as FILE
 from .storage import check_demand, check_span
-from .units import acquisition_end, bin_counts, read_units, recording_span
+from .units import acquisition_end, bin_counts, observed_only, read_units, recording_span
 
 if TYPE_CHECKING:
     from ..data.celltype import CellTypeParams
@@ -153,6 +154,7 @@ def reading_rules(layout: Layout, reader: ReaderParams) -> list[str]:
         rules.append("integers-full-scale")
     if layout.kind == continuous.KIND and any(continuous.SAME_SAMPLES in note for note in layout.notes):
         rules.append("same-samples-repeat")
+    rules += [rule for rule, said in READING_RULES.items() if any(said in note for note in layout.notes)]
     if layout.kind == "segments" and layout.presentations:
         last = layout.presentations[-1]
         if last.series.rate and last.n_samples > reader.segment_s * last.series.rate + 1:
@@ -171,6 +173,13 @@ def _split(order: Sequence[str], repeats: dict[str, int], reader: ReaderParams,
                       f"(reader.validation_fraction = {reader.validation_fraction:g}): "
                       f"{listing(map(repr, validation), 5)}; choose them with --reader.validation_sounds",
                       stacklevel=4)
+    most = max((repeats[s] for s in validation), default=0)
+    few = [s for s in validation if 2 * repeats[s] <= most]
+    if rule == "repeats" and few and most >= 4:
+        warnings.warn(f"{label}: validation sound(s) {listing(map(repr, few), 5)} presented only "
+                      f"{repeats[few[0]]} times, where others are presented up to {most} times (a trial "
+                      "repeated?): their PSTHs are noisier; choose the validation sounds with "
+                      "--reader.validation_sounds", stacklevel=4)
     return estimation, validation, rule
 
 
@@ -203,7 +212,8 @@ def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],
     """The layout's notes (:func:`~.notes.layout_notes`) and the sample-format rule's."""
     acquired = acquisition_end(opened.nwbfile)  # no spike after it: the recording's end
     ended = acquired if acquired is not None and acquired >= span[1] else None
-    notes = layout_notes(layout, span[0], ended) + [n for n in layout.notes if LEVELS_DIFFER in n]
+    notes = layout_notes(layout, span[0], ended) + [
+        n for n in layout.notes if any(w in n for w in (LEVELS_DIFFER, *WARNED))]
     if full_scale:
         notes.append("the sounds mix integer samples without a conversion and floating-point ones: the "
                      "integer ones are read as fractions of their full scale (32768 for 16 bits), as WAV "
@@ -225,10 +235,11 @@ def build_site(
     spec_params = SpectrogramParams.of(spectrogram_params)
     label = opened.name
     layout = locate(opened.nwbfile, label, reader)
-    spikes = read_units(layout.units, label, layout.units_path, reader, celltype,
-                        spans=[(p.start, p.stop) for p in layout.presentations])
+    spikes = read_units(layout.units, label, layout.units_path, reader, celltype)
     span = recording_span(spikes.times, opened.nwbfile)
-    layout, trailing = check_in_recording(layout, span, label)
+    layout, trailing = check_in_recording(layout, span, label)  # before obs_intervals: they end there too
+    spikes = observed_only(spikes, layout.units, [(p.start, p.stop) for p in layout.presentations],
+                           label, layout.units_path)
     order, first, starts = _by_sound(layout.presentations)
     full_scale = mixed_sample_formats(layout)
     for sound in order:  # every sound checked before any is read

@@ -30,7 +30,7 @@ from .waveforms import ragged, read_waveforms, waveform_widths
 if TYPE_CHECKING:
     from ..data.celltype import CellTypeParams
 
-__all__ = ["UnitSpikes", "read_units", "bin_counts", "recording_span"]
+__all__ = ["UnitSpikes", "read_units", "observed_only", "bin_counts", "recording_span"]
 
 _NOT_PROPERTIES = ("spike_times", "electrodes", "waveform_mean", "waveform_sd", "waveforms")
 
@@ -112,15 +112,16 @@ def _chosen(units: Any, n: int, name: str, path: str, column: str) -> np.ndarray
     return values.astype(bool)
 
 
-def _observed(units: Any, n: int, spans: Sequence[tuple[float, float]]) -> np.ndarray:
-    """Per unit: whether its ``obs_intervals`` cover every span (True without the column)."""
+def _observed(units: Any, rows: np.ndarray, spans: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Per row of ``units``: whether its ``obs_intervals`` cover every span (True without
+    the column)."""
+    out = np.ones(len(rows), dtype=bool)
     if not len(spans) or "obs_intervals" not in units.colnames:
-        return np.ones(n, dtype=bool)
+        return out
     starts, stops = np.asarray(spans, dtype=np.float64).T
-    out = np.ones(n, dtype=bool)
     column = units["obs_intervals"]
-    for i in range(n):
-        intervals = np.asarray(column[i], dtype=np.float64).reshape(-1, 2)
+    for i, row in enumerate(rows):
+        intervals = np.asarray(column[int(row)], dtype=np.float64).reshape(-1, 2)
         intervals = intervals[np.argsort(intervals[:, 0])]
         merged: list[list[float]] = []
         for lo, hi in intervals:  # adjoining pieces make one observed stretch
@@ -149,7 +150,8 @@ def read_units(
 
     A unit whose ``obs_intervals`` (when the table has them) leave part of a presented
     sound (``spans``) unobserved is left out (``UnitSpikes.unobserved``): its silence there
-    is not a response.
+    is not a response (:func:`observed_only`, which a reader that first needs the
+    recording's span calls itself, with ``spans`` left empty here).
 
     Parameters
     ----------
@@ -190,14 +192,9 @@ def read_units(
     counts = np.array([len(t) for t in times])
     need = max(params.min_spikes, 1)
     chosen = _chosen(units, n, name, path, params.unit_column)
-    observed = _observed(units, n, spans)
-    unobserved = ids[chosen & ~observed & (counts >= need)]
-    keep = np.flatnonzero((counts >= need) & chosen & observed)
+    keep = np.flatnonzero((counts >= need) & chosen)
     if keep.size == 0:
         which = f" with {params.unit_column} true" if params.unit_column else ""
-        if unobserved.size:
-            raise NoUnitsError(f"{name}: the obs_intervals of every unit in {path} leave part of the "
-                               "presented sounds unobserved")
         raise NoUnitsError(f"{name}: none of the {int(chosen.sum())} units{which} in {path} has spikes "
                            f"(at least {need} needed)")
     columns: dict[str, Any] = {"rows": np.arange(n, dtype=np.int64)}
@@ -223,8 +220,33 @@ def read_units(
     dropped = tuple(int(i) for i in ids[(counts < need) & chosen])
     if not chosen.all():
         notes.append(f"{int((~chosen).sum())} units with {params.unit_column} false left out")
-    return UnitSpikes([times[i] for i in keep], info, dropped, {k: v[keep] for k, v in props.items()},
-                      tuple(notes), tuple(int(i) for i in unobserved))
+    spikes = UnitSpikes([times[i] for i in keep], info, dropped, {k: v[keep] for k, v in props.items()},
+                        tuple(notes))
+    return observed_only(spikes, units, spans, name, path)
+
+
+def observed_only(spikes: UnitSpikes, units: Any, spans: Sequence[tuple[float, float]],
+                  name: str, path: str) -> UnitSpikes:
+    """``spikes`` without the units whose ``obs_intervals`` leave part of a presentation
+    (``spans``: start and stop, s) unobserved, their ids in ``unobserved``.
+
+    Raises
+    ------
+    NoUnitsError
+        When that leaves no unit.
+    """
+    rows = np.asarray(spikes.info.rows, dtype=np.int64)
+    observed = _observed(units, rows, spans)
+    if observed.all():
+        return spikes
+    if not observed.any():
+        raise NoUnitsError(f"{name}: the obs_intervals of every unit in {path} leave part of the "
+                           "presented sounds unobserved")
+    keep = np.flatnonzero(observed)
+    return dataclasses.replace(
+        spikes, times=[spikes.times[i] for i in keep], info=spikes.info.subset(keep),
+        properties={k: v[keep] for k, v in spikes.properties.items()},
+        unobserved=spikes.unobserved + tuple(int(i) for i in spikes.info.ids[~observed]))
 
 
 def recording_span(times: Sequence[np.ndarray], nwbfile: Any = None) -> tuple[float, float]:

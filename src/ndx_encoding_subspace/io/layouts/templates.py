@@ -50,6 +50,8 @@ def _where(ctx: Context) -> str:
     from ..sound_files import KIND as FILE
 
     files = [s.neurodata_type == FILE for s in ctx.templates]
+    if all(s.path.startswith("stimulus/presentation/") for s in ctx.templates):
+        return "stimulus/presentation (series that all begin at the same time, read as templates)"
     if all(files):
         return "reader.sound_folder"
     return "stimulus_template and reader.sound_folder" if any(files) else "stimulus_template"

@@ -1,0 +1,236 @@
+"""Presentations by experimental condition: columns saying under which condition a row played.
+
+Sessions often play the same sounds under several conditions: before and after a drug,
+with and without a laser, in the blocks of a task. The reader reads every presentation of a
+sound as a repeat of it; :func:`condition_note` says so when the presentations of a sound
+differ in a condition column (:data:`~.names.CONDITION_COLUMNS` and
+:data:`~.names.TYPE_COLUMNS`), and ``reader.where`` (:func:`select`) keeps the rows of the
+chosen conditions only. Presentations overlapping the file's ``invalid_times`` (intervals
+NWB marks for removal from analysis) are left out (:func:`valid_only`), and so are
+presentations cut short, shorter than most of their sound's others (:func:`complete_only`:
+a trial aborted, a recorded track's row stopped early).
+
+``reader.where`` holds ``column=value`` entries: a row is kept when, for every column
+named, its value is one of the values given for that column (compared as
+text, case, surrounding spaces and a whole number's ``.0`` aside).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from hdmf.common import VectorIndex
+
+from ..errors import ConfigError, InvalidDataError
+from .cells import cells, is_region, is_ts_reference
+from .inventory import Presentation, TableInfo
+from .names import CONDITION_COLUMNS, TYPE_COLUMNS, name_key
+from .rows import text_of
+
+__all__ = ["CONDITIONS_DIFFER", "WARNED", "READING_RULES", "parse_where", "select", "condition_note",
+           "valid_only", "complete_only"]
+
+#: what :func:`condition_note` says (the reader warns of layout notes holding it)
+CONDITIONS_DIFFER = "differ in condition"
+_INVALID = "overlap intervals/invalid_times"
+_SHORT = "shorter than most presentations of their sound"
+#: what the notes of this module that the reader warns of hold
+WARNED = (CONDITIONS_DIFFER, _INVALID, _SHORT)
+#: rules of reading added since the first release, by what their notes hold (results made
+#: before them are made again: ``site_reader.reading_rules``)
+READING_RULES = {"invalid-times-left-out": _INVALID, "cut-short-left-out": _SHORT}
+#: presentations shorter than this share of their sound's usual length were cut short
+_SHORT_SHARE = 0.9
+_MAX_CONDITIONS = 20  # a column with more distinct values is no condition
+_SHOWN = 5
+
+
+def parse_where(where: Sequence[str]) -> dict[str, set[str]]:
+    """``column=value`` entries as {column: keys of the values allowed}.
+
+    Raises
+    ------
+    ConfigError
+        An entry without ``=``, or with an empty column or value.
+    """
+    out: dict[str, set[str]] = {}
+    for entry in where:
+        column, sep, value = str(entry).partition("=")
+        if not sep or not column.strip() or not value.strip():
+            raise ConfigError(f"reader.where: {entry!r} is not column=value (e.g. phase=baseline)")
+        out.setdefault(column.strip(), set()).add(_key(value))
+    return out
+
+
+def _key(value: Any) -> str:
+    """A condition as compared: text, lower case, no surrounding spaces, ``1.0`` as ``1``."""
+    text = text_of(value).strip().lower()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
+
+
+def _values(table: Any, column: str) -> list[str] | None:
+    """The cells of a column with one plain value per row, as text; None for other columns."""
+    target = table[column]
+    if isinstance(target, VectorIndex) or is_ts_reference(target) or is_region(target):
+        return None
+    values = np.asarray(cells(target))
+    if values.ndim != 1 or values.dtype.kind not in "biufOSU":
+        return None
+    return [text_of(v) for v in values]
+
+
+def _table_of(p: Presentation, tables: Mapping[str, TableInfo], default: str) -> TableInfo | None:
+    return tables.get(p.table or default)
+
+
+def select(presentations: Sequence[Presentation], tables: Mapping[str, TableInfo], default: str,
+           where: Sequence[str], name: str) -> tuple[tuple[Presentation, ...], str]:
+    """The presentations whose rows satisfy ``where``, and a note of how many were kept.
+
+    Parameters
+    ----------
+    presentations : sequence of Presentation
+    tables : mapping of str to TableInfo
+        The file's tables by path.
+    default : str
+        The table of presentations that name none (read from one table).
+    where : sequence of str
+        ``reader.where``.
+    name : str
+        How messages name the file.
+
+    Raises
+    ------
+    ConfigError
+        The presentations come from no table, or a column named is not in their table.
+    InvalidDataError
+        No presentation is kept.
+    """
+    wanted = parse_where(where)
+    if not wanted or not presentations:
+        return tuple(presentations), ""
+    columns: dict[str, dict[str, list[str] | None]] = {}
+    kept = []
+    for p in presentations:
+        info = _table_of(p, tables, default)
+        if info is None:
+            raise ConfigError(f"{name}: reader.where chooses rows of a table, and these presentations come "
+                              f"from none ({p.series.path})")
+        own = columns.setdefault(info.path, {})
+        ok = True
+        for column, allowed in wanted.items():
+            if column not in own:
+                if column not in info.columns:
+                    raise ConfigError(f"{name}: reader.where names column {column!r}, which {info.path} does "
+                                      f"not have (its columns: {', '.join(info.columns)})")
+                own[column] = _values(info.table, column)
+                if own[column] is None:
+                    raise ConfigError(f"{name}: reader.where names {info.path} column {column!r}, which "
+                                      "holds no plain values (references or lists)")
+            ok = ok and _key(own[column][p.row]) in allowed  # type: ignore[index]
+        if ok:
+            kept.append(p)
+    said = ", ".join(f"{c} = {' or '.join(sorted(v))}" for c, v in wanted.items())
+    if not kept:
+        seen = {c: sorted({v for own in columns.values() for v in (own.get(c) or [])})[:_SHOWN]
+                for c in wanted}
+        raise InvalidDataError(f"{name}: no presentation has {said} (reader.where); the values there: "
+                               + "; ".join(f"{c}: {', '.join(map(repr, v))}" for c, v in seen.items()))
+    return tuple(kept), f"reader.where ({said}) keeps {len(kept)} of {len(presentations)} presentations"
+
+
+def condition_note(presentations: Sequence[Presentation], tables: Mapping[str, TableInfo],
+                   default: str) -> str:
+    """A note when the presentations of a sound differ in a condition column of their
+    table ('' when none do): they are read as repeats of one sound."""
+    by_table: dict[str, list[Presentation]] = {}
+    for p in presentations:
+        info = _table_of(p, tables, default)
+        if info is not None:
+            by_table.setdefault(info.path, []).append(p)
+    for path, pres in by_table.items():
+        info = tables[path]
+        for column in info.columns:
+            if name_key(column) not in _CONDITION_KEYS:
+                continue
+            values = _values(info.table, column)
+            if values is None or len(set(values)) > _MAX_CONDITIONS:
+                continue
+            seen: dict[str, set[str]] = {}
+            for p in pres:
+                seen.setdefault(p.sound, set()).add(values[p.row])
+            differ = [s for s, v in seen.items() if len(v) > 1]
+            if differ:
+                found = sorted({values[p.row] for p in pres})
+                said = ", ".join(repr(v) for v in found[:_SHOWN]) + (", ..." if len(found) > _SHOWN else "")
+                return (f"presentations of {len(differ)} sound(s) {CONDITIONS_DIFFER} ({path} column "
+                        f"{column!r}: {said}) and are read as repeats of each sound; keep one condition with "
+                        f"--reader.where {column}={found[0]}")
+    return ""
+
+
+def valid_only(presentations: Sequence[Presentation], nwbfile: Any, name: str
+               ) -> tuple[tuple[Presentation, ...], str]:
+    """The presentations that overlap none of ``nwbfile``'s ``invalid_times``, and a note of
+    those left out ('' when none are).
+
+    Raises
+    ------
+    InvalidDataError
+        Every presentation overlaps an invalid interval, or the intervals hold NaN.
+    """
+    table = getattr(nwbfile, "invalid_times", None)
+    if table is None or not len(table) or not presentations:
+        return tuple(presentations), ""
+    lo = np.asarray(table["start_time"].data[:], dtype=np.float64)
+    hi = np.asarray(table["stop_time"].data[:], dtype=np.float64)
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        raise InvalidDataError(f"{name}: intervals/invalid_times holds NaN or infinite times")
+    kept = tuple(p for p in presentations if not np.any((lo < p.stop) & (hi > p.start)))
+    if not kept:
+        raise InvalidDataError(f"{name}: every presentation overlaps intervals/invalid_times "
+                               f"({len(lo)} intervals marked invalid for analysis)")
+    gone = len(presentations) - len(kept)
+    return kept, (f"{gone} of {len(presentations)} presentations {_INVALID} and are left out" if gone else "")
+
+
+
+def complete_only(presentations: Sequence[Presentation]) -> tuple[tuple[Presentation, ...], str]:
+    """The presentations of every sound at its usual length, and a note of those left out.
+
+    A sound's usual length is the lower median of its presentations' lengths (of two, the
+    shorter: no presentation is read past its end then): presentations shorter than
+    :data:`_SHORT_SHARE` of it were cut short and are left out; the others are read over
+    that length (where their series holds it), so that a few milliseconds of jitter in the
+    rows' stop times do not matter.
+    """
+    by_sound: dict[str, list[int]] = {}
+    for p in presentations:
+        by_sound.setdefault(p.sound, []).append(p.n_samples)
+    usual = {s: sorted(n)[(len(n) - 1) // 2] for s, n in by_sound.items()}
+    kept, short = [], []
+    for p in presentations:
+        n = usual[p.sound]
+        if p.n_samples < _SHORT_SHARE * n:
+            short.append(p)
+        elif p.n_samples != n and p.first_sample + n <= p.series.n_samples:
+            kept.append(dataclasses.replace(p, n_samples=n))
+        else:
+            kept.append(p)
+    if not short:
+        return tuple(presentations), ""
+    p = short[0]
+    rate = p.series.rate or 0.0
+    lengths = f" ({p.n_samples / rate:g} s of {usual[p.sound] / rate:g} s)" if rate else ""
+    return tuple(kept), (f"{len(short)} presentation(s) {_SHORT} and are left out (cut short: an aborted "
+                         f"trial?), e.g. {p.sound!r} at {p.start:g} s{lengths}")
+
+
+_CONDITION_KEYS = frozenset(name_key(c) for c in (*CONDITION_COLUMNS, *TYPE_COLUMNS))

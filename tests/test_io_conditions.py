@@ -1,0 +1,260 @@
+"""Sessions that play their sounds under several conditions, columns that only look like
+baseline flags, and observation intervals that end with the recording: written with pynwb
+and read back with the counts checked."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+
+from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
+from ndx_encoding_subspace.io import locate, open_nwb, read_site
+from ndx_encoding_subspace.io.conditions import parse_where
+from ndx_encoding_subspace.io.reader_params import ReaderParams
+
+RATE, DUR = 16000.0, 0.5
+NAMES = [f"s{i}" for i in range(6)]
+#: every sound once, then s0 and s1 again: 8 presentations per block
+BLOCK = NAMES + ["s0", "s1"]
+
+
+def _nwbfile() -> NWBFile:
+    return NWBFile(session_description="conditions", identifier="conditions",
+                   session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
+
+
+def _sound(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(int(DUR * RATE)) * 0.3).astype(np.float32)
+
+
+def _session(columns: dict[str, list], blocks: int = 2, obs_end: float | None = None,
+             last_spike: float | None = None) -> NWBFile:
+    """Templates, a trials table naming them (``blocks`` blocks of :data:`BLOCK`) with
+    extra ``columns`` (one value per trial), and three units."""
+    nwb = _nwbfile()
+    for i, name in enumerate(NAMES):
+        nwb.add_stimulus_template(TimeSeries(name=name, data=_sound(i), unit="Pa", rate=RATE))
+    nwb.add_trial_column("sound", "the sound played")
+    for column in columns:
+        nwb.add_trial_column(column, "a condition")
+    start = 1.0
+    for k, name in enumerate(BLOCK * blocks):
+        nwb.add_trial(start_time=start, stop_time=start + DUR, sound=name,
+                      **{c: v[k] for c, v in columns.items()})
+        start += DUR + 0.5
+    end = start + 1.0 if last_spike is None else last_spike
+    rng = np.random.default_rng(0)
+    if obs_end is not None:
+        nwb.add_unit_column("obs_intervals", "observed", index=True)
+    for _ in range(3):
+        times = np.sort(rng.uniform(0, end, int(20 * end)))
+        extra = {"obs_intervals": [[0.0, obs_end]]} if obs_end is not None else {}
+        nwb.add_unit(spike_times=times, **extra)
+    return nwb
+
+
+def _write(nwb: NWBFile, path) -> str:
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return str(path)
+
+
+def _read(path: str, **reader) -> tuple[object, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        site = read_site(path, reader=ReaderParams(**reader))
+    return site, [str(w.message) for w in caught]
+
+
+def _presentations(site) -> int:
+    return sum(s.counts.shape[0] for s in site.sounds)
+
+
+def test_a_baseline_phase_in_which_the_sounds_played_is_read(tmp_path):
+    n = 2 * len(BLOCK)
+    phase = ["baseline"] * len(BLOCK) + ["muscimol"] * len(BLOCK)
+    path = _write(_session({"phase": phase}), tmp_path / "phase.nwb")
+    site, said = _read(path)
+    assert _presentations(site) == n  # the baseline phase's rows played their sounds too
+    note = next(w for w in said if "differ in condition" in w)
+    assert "intervals/trials column 'phase'" in note and "--reader.where phase=baseline" in note
+    for value in ("muscimol", "BASELINE"):
+        chosen, said = _read(path, where=(f"phase={value}",))
+        assert _presentations(chosen) == len(BLOCK)
+        assert not any("differ in condition" in w for w in said)
+        assert chosen.validation == ("s0", "s1") and chosen.sound("s0").counts.shape[0] == 2
+
+
+def test_a_baseline_phase_alone_names_its_sounds(tmp_path):
+    path = _write(_session({"phase": ["baseline"] * len(BLOCK)}, blocks=1), tmp_path / "pre.nwb")
+    site, _ = _read(path)
+    assert _presentations(site) == len(BLOCK)
+
+
+def test_silent_rows_marked_by_a_type_column_stay_baseline(tmp_path):
+    nwb = _session({"trial_type": ["sound"] * len(BLOCK)}, blocks=1)
+    nwb.add_trial(start_time=30.0, stop_time=30.5, sound="spont_01", trial_type="spontaneous")
+    path = _write(nwb, tmp_path / "spont.nwb")
+    with open_nwb(path) as opened:
+        layout = locate(opened.nwbfile, "spont.nwb")
+    assert len(layout.presentations) == len(BLOCK)
+    assert "1 rows of intervals/trials play no sound (baseline)" in layout.describe()
+
+
+@pytest.mark.parametrize("values", [[1.0] * len(BLOCK), [0.0, 1.0] * (len(BLOCK) // 2)])
+def test_a_baseline_duration_is_no_baseline_flag(tmp_path, values):
+    path = _write(_session({"baseline_duration": values}, blocks=1), tmp_path / "dur.nwb")
+    site, _ = _read(path)
+    assert _presentations(site) == len(BLOCK) and sorted(s.name for s in site.sounds) == NAMES
+
+
+def test_a_baseline_flag_column_still_marks_rows(tmp_path):
+    flags = [False] * len(BLOCK)
+    flags[2] = True
+    path = _write(_session({"is_baseline": flags}, blocks=1), tmp_path / "flag.nwb")
+    site, _ = _read(path)
+    assert _presentations(site) == len(BLOCK) - 1 and "s2" not in {s.name for s in site.sounds}
+
+
+def test_where_combines_columns_and_values(tmp_path):
+    n = 3 * len(BLOCK)
+    laser = [k % 2 for k in range(n)]
+    drug = ["saline"] * len(BLOCK) + ["muscimol"] * len(BLOCK) + ["washout"] * len(BLOCK)
+    path = _write(_session({"laser": laser, "drug": drug}, blocks=3), tmp_path / "two.nwb")
+    site, _ = _read(path, where=("laser=0", "drug=saline", "drug=washout"))
+    assert _presentations(site) == len(BLOCK)  # half of two blocks
+    site, _ = _read(path, where=("laser=1.0",))
+    assert _presentations(site) == n // 2
+    with pytest.raises(InvalidDataError, match=r"no presentation has laser = 2 .*laser: '0', '1'"):
+        _read(path, where=("laser=2",))
+    with pytest.raises(ConfigError, match=r"column 'state', which intervals/trials does not have"):
+        _read(path, where=("state=awake",))
+
+
+def test_where_entries_are_checked_early():
+    with pytest.raises(ConfigError, match="'phase' is not column=value"):
+        ReaderParams(where=("phase",))
+    assert parse_where(["phase = Baseline", "phase=drug", "laser=1.0"]) == {
+        "phase": {"baseline", "drug"}, "laser": {"1"}}
+
+
+def test_obs_intervals_ending_with_the_recording_leave_out_trailing_presentations(tmp_path):
+    """The last presentations start after the recording (and every unit's observation) ended:
+    they are left out as without obs_intervals, not the whole file refused."""
+    n = len(BLOCK)
+    last = 1.0 + (n - 2) * (DUR + 0.5) - 0.2  # before the onsets of the last two presentations
+    path = _write(_session({}, blocks=1, obs_end=last, last_spike=last), tmp_path / "obs.nwb")
+    site, said = _read(path)
+    assert _presentations(site) == n - 2 and len(site.units.ids) == 3
+    assert any("begin after the recording ends" in w for w in said)
+
+
+@pytest.mark.parametrize("column", ["stim_on_time", "stimOn_times", "sound_onset_s"])
+def test_a_sound_onset_column_of_another_name_is_found(tmp_path, column):
+    """Trials begin 0.4 s before their sound; the sound's onset is in a column whose name
+    says so without being one of the usual names."""
+    nwb = _nwbfile()
+    for i, name in enumerate(NAMES):
+        nwb.add_stimulus_template(TimeSeries(name=name, data=_sound(i), unit="Pa", rate=RATE))
+    nwb.add_trial_column("sound", "the sound played")
+    nwb.add_trial_column(column, "the sound's onset, s")
+    nwb.add_trial_column("stim_on_ms", "the onset in the trial, ms")  # no onset in seconds
+    start = 1.0
+    for name in BLOCK:
+        nwb.add_trial(start_time=start, stop_time=start + 1.5, sound=name, **{column: start + 0.4},
+                      stim_on_ms=400.0)
+        start += 2.0
+    for _ in range(3):
+        nwb.add_unit(spike_times=np.sort(np.random.default_rng(0).uniform(0, start, 200)))
+    path = _write(nwb, tmp_path / "onset.nwb")
+    with open_nwb(path) as opened:
+        layout = locate(opened.nwbfile, "onset.nwb")
+    assert layout.onset == column
+    assert sorted(p.start for p in layout.presentations)[:2] == pytest.approx([1.4, 3.4])
+    assert f"sound onsets from intervals/trials column {column!r}" in layout.describe()
+
+
+def test_presentations_in_invalid_times_are_left_out(tmp_path):
+    nwb = _session({}, blocks=1)
+    nwb.add_invalid_time_interval(start_time=1.2, stop_time=2.6)  # the first two presentations
+    path = _write(nwb, tmp_path / "invalid.nwb")
+    site, said = _read(path)
+    assert _presentations(site) == len(BLOCK) - 2
+    assert any("2 of 8 presentations overlap intervals/invalid_times" in w for w in said)
+    nwb = _session({}, blocks=1)
+    nwb.add_invalid_time_interval(start_time=0.0, stop_time=100.0)
+    path = _write(nwb, tmp_path / "all_invalid.nwb")
+    with pytest.raises(InvalidDataError, match="every presentation overlaps intervals/invalid_times"):
+        _read(path)
+
+
+def _track_session(stops: list[float]) -> str:
+    """A recorded speaker track with trials naming what played: s0 three times (rows ending
+    ``stops`` s after their onset), then s1 to s5 once."""
+    names = ["s0", "s1", "s0", "s2", "s0", "s3", "s4", "s5"]
+    onsets = [1.0 + 1.5 * k for k in range(len(names))]
+    track = np.zeros(int((onsets[-1] + 2.0) * RATE), dtype=np.float32)
+    nwb = _nwbfile()
+    nwb.add_trial_column("sound", "the sound played")
+    lengths = iter(stops)
+    for name, onset in zip(names, onsets, strict=True):
+        i = int(onset * RATE)
+        track[i:i + int(DUR * RATE)] = _sound(NAMES.index(name))
+        stop = next(lengths) if name == "s0" else DUR
+        nwb.add_trial(start_time=onset, stop_time=onset + stop, sound=name)
+    nwb.add_stimulus(TimeSeries(name="speaker", data=track, unit="V", rate=RATE))
+    for _ in range(3):
+        nwb.add_unit(spike_times=np.sort(np.random.default_rng(0).uniform(0, len(track) / RATE, 300)))
+    return nwb
+
+
+@pytest.mark.parametrize("stops", [[0.15, DUR, DUR], [DUR, DUR, 0.15], [DUR, DUR + 0.004, DUR - 0.003]])
+def test_a_presentation_cut_short_is_left_out_not_the_length_of_its_sound(tmp_path, stops):
+    path = _write(_track_session(stops), tmp_path / "track.nwb")
+    site, said = _read(path, validation_sounds=("s0",))
+    s0 = site.sound("s0")
+    assert s0.spectrogram.shape[0] == int(round(DUR / 0.01))  # the sound's whole length
+    short = sum(s < 0.9 * DUR for s in stops)
+    assert s0.counts.shape[0] == 3 - short
+    assert any("shorter than most presentations of their sound" in w for w in said) == bool(short)
+
+
+def test_a_validation_sound_repeated_far_less_than_the_others_is_said(tmp_path):
+    nwb = _session({}, blocks=1, last_spike=40.0)
+    for k in range(8):  # s0 ten times in all, s1 twice
+        nwb.add_trial(start_time=20.0 + k, stop_time=20.0 + k + DUR, sound="s0")
+    path = _write(nwb, tmp_path / "retried.nwb")
+    site, said = _read(path)
+    assert site.validation == ("s0", "s1")
+    assert any("validation sound(s) 's1' presented only 2 times, where others are presented up to 10" in w
+               for w in said)
+
+
+def test_new_reading_rules_are_part_of_the_input_identity(tmp_path):
+    nwb = _session({}, blocks=1)
+    nwb.add_invalid_time_interval(start_time=1.2, stop_time=1.4)
+    site, _ = _read(_write(nwb, tmp_path / "invalid.nwb"))
+    assert "invalid-times-left-out" in site.source["rules"]
+    site, _ = _read(_write(_session({}, blocks=1), tmp_path / "plain.nwb"))
+    assert "rules" not in site.source
+
+
+def test_brief_sounds_are_said_to_lose_the_responses_after_them():
+    from types import SimpleNamespace
+
+    from ndx_encoding_subspace.data.site import Sound
+    from ndx_encoding_subspace.io.notes import spike_notes
+
+    def sound(name: str, bins: int) -> Sound:
+        return Sound(name, np.zeros((bins, 4), np.float32), np.ones((1, bins, 2), np.float32))
+
+    layout = SimpleNamespace(presentations=[])
+    times = [np.array([0.5]), np.array([0.7])]
+    said = spike_notes(times, [0, 1], [sound("click", 1), sound("clip", 50)], layout)
+    assert any("1 of 2 sounds last fewer than 5 bins (e.g. 'click', 1 bin(s))" in n for n in said)
+    assert not any("fewer than 5 bins" in n for n in spike_notes(times, [0, 1], [sound("clip", 50)], layout))
