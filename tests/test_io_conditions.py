@@ -258,3 +258,25 @@ def test_brief_sounds_are_said_to_lose_the_responses_after_them():
     said = spike_notes(times, [0, 1], [sound("click", 1), sound("clip", 50)], layout)
     assert any("1 of 2 sounds last fewer than 5 bins (e.g. 'click', 1 bin(s))" in n for n in said)
     assert not any("fewer than 5 bins" in n for n in spike_notes(times, [0, 1], [sound("clip", 50)], layout))
+
+
+def test_a_response_tail_counts_spikes_after_each_sound_over_silence(tmp_path):
+    nwb = _session({}, blocks=1)
+    path = _write(nwb, tmp_path / "tail.nwb")
+    plain, _ = _read(path)
+    tailed, _ = _read(path, response_tail_s=0.3)
+    for a, b in zip(plain.sounds, tailed.sounds, strict=True):
+        assert b.spectrogram.shape[0] == a.spectrogram.shape[0] + 30
+        assert np.array_equal(b.counts[:, :a.counts.shape[1]], a.counts)
+        head, sound = b.spectrogram[:a.spectrogram.shape[0] - 3], a.spectrogram[:-3]
+        for f in range(sound.shape[1]):  # the same sound, scaled with silence as each channel's floor
+            if np.ptp(sound[:, f]) > 1e-3:
+                assert np.corrcoef(head[:, f], sound[:, f])[0, 1] > 0.99
+        assert b.spectrogram[-10:].mean() < 0.5 * a.spectrogram.mean()  # silence, decaying
+    spikes = np.concatenate([np.asarray(u) for u in nwb.units["spike_times"][:]])
+    onset = 1.0  # s0's first presentation, 0.5 s long, then 0.3 s of tail
+    expected = np.sum((spikes >= onset) & (spikes < onset + 0.8))
+    assert tailed.sound("s0").counts[0].sum() == expected
+    with pytest.raises(ConfigError, match=r"response_tail_s = 0.6 reaches into the next presentation: .*"
+                                          r"the longest tail that fits is 0.5 s"):
+        _read(path, response_tail_s=0.6)

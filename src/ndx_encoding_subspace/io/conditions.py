@@ -31,7 +31,7 @@ from .names import CONDITION_COLUMNS, TYPE_COLUMNS, name_key
 from .rows import text_of
 
 __all__ = ["CONDITIONS_DIFFER", "WARNED", "READING_RULES", "parse_where", "select", "condition_note",
-           "valid_only", "complete_only"]
+           "valid_only", "complete_only", "check_tail"]
 
 #: what :func:`condition_note` says (the reader warns of layout notes holding it)
 CONDITIONS_DIFFER = "differ in condition"
@@ -231,6 +231,29 @@ def complete_only(presentations: Sequence[Presentation]) -> tuple[tuple[Presenta
     lengths = f" ({p.n_samples / rate:g} s of {usual[p.sound] / rate:g} s)" if rate else ""
     return tuple(kept), (f"{len(short)} presentation(s) {_SHORT} and are left out (cut short: an aborted "
                          f"trial?), e.g. {p.sound!r} at {p.start:g} s{lengths}")
+
+
+
+def check_tail(presentations: Sequence[Presentation], tail: float, name: str) -> None:
+    """Refuse a response tail (``reader.response_tail_s``) that reaches into the next
+    presentation: the spikes there would count for both.
+
+    Raises
+    ------
+    ConfigError
+        Naming the first presentation whose tail does, and the longest tail that fits.
+    """
+    if tail <= 0 or len(presentations) < 2:
+        return
+    order = sorted(presentations, key=lambda p: p.start)
+    ends = [p.start + p.n_samples / p.series.rate if p.series.rate else p.stop for p in order]
+    gaps = [b.start - end for end, b in zip(ends[:-1], order[1:], strict=True)]
+    worst = int(np.argmin(gaps))
+    if gaps[worst] < tail - 1e-3:
+        p, q = order[worst], order[worst + 1]
+        raise ConfigError(f"{name}: reader.response_tail_s = {tail:g} reaches into the next presentation: "
+                          f"{p.sound!r} ends at {ends[worst]:g} s and {q.sound!r} begins at {q.start:g} s; "
+                          f"the longest tail that fits is {max(gaps[worst], 0.0):g} s")
 
 
 _CONDITION_KEYS = frozenset(name_key(c) for c in (*CONDITION_COLUMNS, *TYPE_COLUMNS))

@@ -83,7 +83,8 @@ def spike_notes(times: Sequence[np.ndarray], ids: Sequence[int], sounds: Sequenc
     if brief:
         notes.append(f"{len(brief)} of {len(sounds)} sounds last fewer than {_BRIEF_BINS} bins (e.g. "
                      f"{brief[0].name!r}, {brief[0].counts.shape[1]} bin(s)): spikes are counted only while "
-                     "a sound plays, so the responses after such brief sounds end are not counted")
+                     "a sound plays: count the responses after such brief sounds with "
+                     "--reader.response_tail_s (seconds of silence after each sound)")
     last_spike = max((float(t[-1]) for t in times if len(t)), default=0.0)
     last_sound = max((p.stop for p in layout.presentations), default=0.0)
     total = sum(len(t) for t in times)

@@ -92,6 +92,11 @@ class ReaderParams(Params):
         mean: the step from silence to the offset would otherwise make the sound's start
         and end a click in every spectrogram channel. False keeps the samples as stored
         and says which sounds hold an offset.
+    response_tail_s : float
+        Seconds after each sound's end over which its presentations' spikes are still
+        counted, with silence appended to its spectrogram: for brief sounds (clicks, tone
+        pips) whose responses outlast them. 0 counts spikes only while the sound plays. A
+        tail reaching into the next presentation is refused.
     min_sample_rate : float
         Series sampled slower than this (Hz) are not taken for sounds.
     min_spikes : int
@@ -164,6 +169,8 @@ class ReaderParams(Params):
     segment_s: float = _field(10.0, "segment length when a continuous sound has no presentations, s")
     channel: int = _field(-1, "audio channel of multi-channel sounds (-1: mean of channels)")
     remove_offset: bool = _field(False, "subtract each sound's mean sample (a DC offset no speaker plays)")
+    response_tail_s: float = _field(0.0, "seconds of silence after each sound over which spikes are still "
+                                         "counted (brief sounds)")
     min_sample_rate: float = _field(4000.0, "slowest sample rate taken for a sound, Hz")
     min_spikes: int = _field(1, "units with fewer spikes are left out")
     unit_column: str = _field("", "true/false Units column: keep the units where it is true (empty: all)")
@@ -207,6 +214,7 @@ class ReaderParams(Params):
         check_range("reader.tone_reference_db", self.tone_reference_db, -400.0, 400.0)
         check_range("reader.tone_ramp_ms", self.tone_ramp_ms, 0.0)
         check_range("reader.max_sound_s", self.max_sound_s, 0.0, low_open=True)
+        check_range("reader.response_tail_s", self.response_tail_s, 0.0, 60.0)
         if not math.isfinite(self.max_sound_s):
             raise ConfigError(f"reader.max_sound_s must be a finite number of s, got {self.max_sound_s!r}")
         kernel = self.response_kernel

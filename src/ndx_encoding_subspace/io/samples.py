@@ -163,7 +163,8 @@ def read_spectrograms(
     presentations : sequence of Presentation
         One presentation of each sound, in the site's order.
     reader : ReaderParams
-        ``channel``, ``max_sound_s`` and ``remove_offset`` are used.
+        ``channel``, ``max_sound_s``, ``remove_offset`` and ``response_tail_s`` (silence
+        appended to each sound) are used.
     params : SpectrogramParams
     label : str
         How messages name the file.
@@ -193,6 +194,8 @@ def read_spectrograms(
                 offset.append(pres.sound)
         if pres.series.rate / 2 < params.max_frequency:
             slow.setdefault(float(pres.series.rate), []).append(pres.sound)
+        if reader.response_tail_s:  # silence after the sound, its responses still counted
+            wave = np.concatenate([wave, np.zeros(int(round(reader.response_tail_s * pres.series.rate)))])
         raw.append(spectrogram(wave, pres.series.rate, params, name=pres.sound))
     if progress is not None:
         progress(stage, total, total)

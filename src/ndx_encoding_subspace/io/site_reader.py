@@ -42,7 +42,7 @@ from ..data.spectrogram import (
 )
 from ..errors import ConfigError, InvalidDataError
 from ..inputs import file_sha256, nwb_stem
-from .conditions import READING_RULES, WARNED
+from .conditions import READING_RULES, WARNED, check_tail
 from .in_recording import check_in_recording
 from .layouts import continuous
 from .locate import Layout, Presentation, locate
@@ -240,6 +240,7 @@ def build_site(
     layout, trailing = check_in_recording(layout, span, label)  # before obs_intervals: they end there too
     spikes = observed_only(spikes, layout.units, [(p.start, p.stop) for p in layout.presentations],
                            label, layout.units_path)
+    check_tail(layout.presentations, reader.response_tail_s, label)
     order, first, starts = _by_sound(layout.presentations)
     full_scale = mixed_sample_formats(layout)
     for sound in order:  # every sound checked before any is read
