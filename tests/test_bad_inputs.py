@@ -783,3 +783,38 @@ def test_presentations_still_playing_when_the_acquisition_ends_are_said(tmp_path
         warnings.simplefilter("always")
         read_site(path)
     assert not any("still play" in str(w.message) for w in caught)
+
+
+def test_training_checkpoints_outlive_a_change_of_later_parameters(trained, tmp_path):
+    """A run that stopped after training (its checkpoints kept) and is run again with other
+    parameters of the later stages resumes the training instead of repeating it."""
+    from ndx_encoding_subspace.pipeline import PipelineConfig, run_site
+
+    recording, _, kept, _ = trained
+    out = tmp_path / "out"
+    shutil.copytree(kept, out)
+    checkpoints = sorted((out / ".site.work").rglob("jk*_init*.pt"))
+    assert checkpoints
+    stamps = {p: p.stat().st_mtime_ns for p in checkpoints}
+    later = {**TINY_CONFIG, "subspace": {**TINY_CONFIG.get("subspace", {}), "variance_threshold": 0.9}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_site(recording, out, PipelineConfig.from_dict(later), progress=False, keep_workdir=True)
+    assert {p: p.stat().st_mtime_ns for p in checkpoints} == stamps  # read, not fitted again
+    trainless = {**later, "training": {**TINY_CONFIG.get("training", {}), "seed": 99}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_site(recording, out, PipelineConfig.from_dict(trainless), progress=False, keep_workdir=True,
+                 overwrite=True)
+    assert {p: p.stat().st_mtime_ns for p in checkpoints if p.exists()} != stamps  # fitted anew
+
+
+def test_a_damaged_results_file_in_the_output_folder_names_the_way_out(trained, tmp_path, capsys):
+    recording, config, _, _ = trained
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "site.results.nwb").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))  # truncated
+    code = main([*_run(recording, out), "--config", str(config)])
+    err = capsys.readouterr().err
+    assert code == 6 and "Traceback" not in err
+    assert "site.results.nwb" in err and "run again with --overwrite" in err

@@ -164,3 +164,40 @@ def test_report_of_a_folder_points_to_summarize(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 6
     err = capsys.readouterr().err
     assert "a folder, not a results file (it holds a.results.nwb)" in err and "summarize" in err
+
+
+@pytest.mark.parametrize("address", ["localhost:8787x", "not an address", ":99999", "8787"])
+def test_a_dashboard_address_that_is_none_is_refused_by_name(address, capsys, tmp_path):
+    from ndx_encoding_subspace.cli import main
+
+    code = main(["run", str(tmp_path / "absent.nwb"), "--out", str(tmp_path / "out"), "--workers", "1",
+                 "--cluster.dashboard", address])
+    err = capsys.readouterr().err
+    assert code == 2 and "cluster.dashboard" in err and "Traceback" not in err
+    from ndx_encoding_subspace.pipeline.cluster_params import ClusterParams
+
+    for fine in ("", ":8787", "localhost:8787", "[::1]:0"):
+        assert ClusterParams(dashboard=fine).dashboard == fine
+
+
+def test_demo_flags_win_over_a_configuration_file(tmp_path, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from ndx_encoding_subspace.cli import main
+    from ndx_encoding_subspace.pipeline import demo
+
+    seen = {}
+
+    def fake(out, **kwargs):
+        seen.update(kwargs)
+        return SimpleNamespace(format=lambda: "ran")
+
+    monkeypatch.setattr(demo, "run_demo", fake)
+    config = tmp_path / "f.toml"
+    config.write_text('[training]\nseed = 7\ndevice = "auto"\n[dstrf]\ndevice = "auto"\n')
+    assert main(["demo", "--quick", "--seed", "5", "--device", "cpu", "--config", str(config),
+                 "--out", str(tmp_path / "out")]) == 0
+    training = seen["config"].training
+    assert (training.seed, training.device, seen["config"].dstrf.device) == (5, "cpu", "cpu")
+    assert main(["demo", "--quick", "--config", str(config), "--out", str(tmp_path / "out")]) == 0
+    assert (seen["config"].training.seed, seen["config"].training.device) == (7, "auto")

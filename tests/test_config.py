@@ -128,3 +128,23 @@ def test_a_missing_configuration_file_and_a_folder_are_named(tmp_path):
         read_tables(tmp_path / "missing.toml")
     with pytest.raises(ConfigError, match="a folder, not a configuration file"):
         read_tables(tmp_path)
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("dup.yaml", "training:\n  max_epochs: 3\n  max_epochs: 500\n"),
+    ("dup.toml", "[training]\nmax_epochs = 3\nmax_epochs = 500\n"),
+    ("sections.yaml", "training:\n  max_epochs: 3\ntraining:\n  patience: 2\n"),
+])
+def test_a_key_given_twice_is_refused_in_yaml_as_in_toml(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=f"{name}: cannot parse configuration"):
+        PipelineConfig.from_file(path)
+
+
+def test_a_tiling_grid_too_large_for_memory_is_refused_before_anything_runs():
+    with pytest.raises(ConfigError, match=r"n_grid \*\* n_dims = 3000 \*\* 3 = 27,000,000,000 voxels"):
+        PipelineConfig.from_dict({"tiling": {"n_grid": 3000}})
+    with pytest.raises(ConfigError, match="lower tiling.n_grid or tiling.n_dims"):
+        PipelineConfig.from_dict({"tiling": {"n_grid": 40, "n_dims": 4}})
+    assert PipelineConfig.from_dict({"tiling": {"n_grid": 100}}).tiling.n_grid == 100

@@ -292,6 +292,21 @@ CRAFTED: dict[str, tuple[Callable[[h5py.File], None], str, str]] = {
     "ragged_index_backwards": (_index, "tuning_subspaces/filters_index", "ragged index decreases"),
     "link_to_another_file": (_external, f"{ROOT}/elsewhere", "link to another file"),
     "deep_provenance_value": (_provenance, f"{ROOT}/provenance", "nested 10000 deep"),
+    # numbers that cannot be
+    "reliability_above_one": (_resized("tuning_subspaces/reliability", lambda s: s, 1.7),
+                              "tuning_subspaces row 0", "reliability 1.7 is outside"),
+    "k_not_the_filters": (_resized("tuning_subspaces/k", lambda s: s, 99),
+                          "tuning_subspaces row 0", "k is 99 where the row holds"),
+    "variance_past_one": (_resized("tuning_subspaces/explained_variance", lambda s: s, 0.9),
+                          "tuning_subspaces row 0", "explained_variance holds values outside"),
+    "negative_samples": (_resized("tuning_subspaces/n_samples", lambda s: s, -5),
+                         "tuning_subspaces row 0", "counts of samples that cannot be"),
+    "dimension_sign_77": (_resized("subspace_nonlinearities/dimension_sign", lambda s: s, 77),
+                          "subspace_nonlinearities row 0", "dimension_sign holds values other than"),
+    "correlation_of_5": (_resized("population_cnn/cnn_jk0_init0/scores/r", lambda s: s, 5),
+                         r"population_cnn/cnn_jk0_init0 \(cnn\)", r"correlations outside \[-1, 1\]"),
+    "negative_repeats": (_resized("spectrogram_sounds/n_repeats", lambda s: s, -4),
+                         "spectrogram_sounds", "n_repeats holds negative"),
 }
 
 

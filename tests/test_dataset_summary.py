@@ -371,3 +371,34 @@ def test_a_site_made_again_after_the_record_is_done(run_folder: Path, tmp_path: 
     assert list(sites["status"]) == ["done"] and list(sites["error"]) == [""]
     os.utime(copy, (500_000, 500_000))  # written before the failure: the record stands
     assert list(summarize_tables(tmp_path).sites["status"]) == ["failed"]
+
+
+def test_a_site_done_whose_results_file_is_gone_is_missing(run_folder: Path, tmp_path: Path) -> None:
+    from ndx_encoding_subspace.dataset import summarize_tables
+
+    first, second = list(SITES)[:2]
+    (tmp_path / f"{first}.results.nwb").symlink_to(run_folder / f"{first}.results.nwb")
+    (tmp_path / "summary").mkdir()
+    (tmp_path / "summary" / "sites.json").write_text(json.dumps({"sites": [
+        {"site": first, "status": "done"}, {"site": second, "status": "done"}]}))
+    said = f"no results file of site\\(s\\) {second} \\(missing in sites.csv\\)"
+    with pytest.warns(UserWarning, match=said):
+        sites = summarize_tables(tmp_path).sites
+    assert list(sites["status"]) == ["done", "missing"]
+    assert "results file is not in the folder" in list(sites["error"])[1]
+
+
+def test_a_results_file_of_a_newer_version_is_said_in_the_summary(run_folder: Path, tmp_path: Path) -> None:
+    import h5py
+
+    from ndx_encoding_subspace.dataset import summarize_tables
+    from ndx_encoding_subspace.results.versions import NewerResultsWarning
+
+    name = next(iter(SITES))
+    copy = tmp_path / f"{name}.results.nwb"
+    copy.write_bytes((run_folder / f"{name}.results.nwb").read_bytes())
+    with h5py.File(copy, "r+") as f:
+        spec = f["specifications/ndx-encoding-subspace"]
+        spec.move(list(spec)[0], "9.0.0")
+    with pytest.warns(NewerResultsWarning, match="9.0.0"):
+        summarize_tables(tmp_path)

@@ -96,3 +96,17 @@ def test_the_lock_of_a_dead_process_is_taken_over_and_one_of_another_host_is_not
         with held(lock, "site 'a'"):
             pass
     assert lock.exists()  # another host's lock is left for its owner
+
+
+@pytest.mark.parametrize("name", ["my_analysis.py", "notes.html", "config.toml"])
+def test_report_is_never_written_over_a_file_that_is_no_report(tmp_path, name, capsys):
+    """``report --out`` replaces an earlier report, never a script, page or config of the user."""
+    from ndx_encoding_subspace.cli import main
+
+    target = tmp_path / name
+    target.write_text("print('my work')\n")
+    results = tmp_path / "site.results.nwb"
+    results.write_bytes(b"not read: the target is refused first")
+    assert main(["report", str(results), "--out", str(target)]) == 2
+    assert target.read_text() == "print('my work')\n"
+    assert "is not a report of this package; it is never written over" in capsys.readouterr().err

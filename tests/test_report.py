@@ -248,10 +248,11 @@ def test_missing_or_unreadable_results_raise_naming_the_file(tmp_path: Path) -> 
 def test_existing_report_needs_overwrite_and_is_replaced_whole(results_file, report,
                                                                tmp_path: Path) -> None:
     out = tmp_path / "custom.html"
-    out.write_text("old")
+    old = '<!DOCTYPE html>\n<html><head><meta name="generator" content="ndx-encoding-subspace">old'
+    out.write_text(old)
     with pytest.raises(ConfigError, match="custom.html"):
         write_report(results_file, out)
-    assert out.read_text() == "old"
+    assert out.read_text() == old
     got = write_report(results_file, out, overwrite=True,
                        params=ReportParams(n_examples=0, dpi=30))
     assert got == out and "<h2>Overview</h2>" in out.read_text()

@@ -1,14 +1,12 @@
 """The ``encoding-subspace`` command line: a thin layer over the Python API.
 
-Exit codes: 0 success; 1 unexpected internal error; 2 bad option or configuration;
-3 unusable input data (``inspect`` too, after printing its report, when it finds
-problems that keep the reader from using the file); 4 remote (DANDI / HTTP / dask scheduler) failure;
-5 training failure; 6 unusable results file; 7 the operating system refused a file
-operation (for example an output folder that cannot be created); 8 an optional package
-is missing; 9 some sites of a multi-site run failed (the others finished; a table says
-which and why); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM, as a batch system or
-``timeout`` sends it): either way a multi-site run records its running sites as
-interrupted, and a rerun finishes them.
+Exit codes: 0 success; 1 unexpected internal error; 2 bad option or configuration; 3 unusable input data
+(``inspect`` too, after printing its report, when it finds problems that keep the reader from using the
+file); 4 remote (DANDI / HTTP / dask scheduler) failure; 5 training failure; 6 unusable results file; 7
+the operating system refused a file operation (for example an output folder that cannot be created); 8 an
+optional package is missing; 9 some sites of a multi-site run failed (the others finished; a table says
+which and why); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM, as a batch system or ``timeout`` sends
+it): either way a multi-site run records its running sites as interrupted, and a rerun finishes them.
 
 Start-up stays light: the flags are built from the parameter sets, which import neither
 torch, scipy nor pynwb, and each command imports what it runs when it runs. So
@@ -241,10 +239,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _flags_win(config: Any, device: str | None, seed: int | None = None) -> Any:
+    """``config`` with the ``--device`` and ``--seed`` flags given, over a ``--config`` file."""
+    if device is not None:
+        config = config.replace(training={"device": device}, dstrf={"device": device})
+    return config if seed is None else config.replace(training={"seed": seed})
+
+
 def _run_config(args: argparse.Namespace):
-    config = _config_from_args(args)
-    if args.device is not None:
-        config = config.replace(training={"device": args.device}, dstrf={"device": args.device})
+    config = _flags_win(_config_from_args(args), args.device)
     if args.cache is not None:  # the same folder as --reader.cache_dir
         config = config.replace(reader={"cache_dir": str(args.cache)})
     cluster: dict[str, Any] = {}
@@ -300,6 +303,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .pipeline.demo import demo_config, run_demo
 
         config = _config_from_args(args, demo_config(quick=args.quick, device=args.device, seed=args.seed))
+        config = _flags_win(config, args.device, args.seed)  # over --config, as in run
         summary = run_demo(args.out, quick=args.quick, device=args.device, seed=args.seed,
                            progress=not args.no_progress, config=config, overwrite=args.overwrite)
         print(summary.format())

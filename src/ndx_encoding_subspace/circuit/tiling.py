@@ -19,10 +19,14 @@ import dataclasses
 
 import numpy as np
 
-from ..errors import InvalidDataError
+from ..errors import ConfigError, InvalidDataError
 from ..params import Params, check_choice, check_range
 
 __all__ = ["TilingParams", "Tiling", "tiling"]
+
+
+#: the most voxels of the tiling grid (``n_grid ** n_dims``): 126 per axis in 3 dimensions
+MAX_VOXELS = 2_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +64,11 @@ class TilingParams(Params):
     def validate(self) -> None:
         check_range("TilingParams.n_dims", self.n_dims, 1, 4)
         check_range("TilingParams.n_grid", self.n_grid, 2)
+        voxels = self.n_grid ** self.n_dims
+        if voxels > MAX_VOXELS:  # every unit's map holds every voxel, in float64
+            raise ConfigError(f"TilingParams.n_grid ** n_dims = {self.n_grid} ** {self.n_dims} = {voxels:,} "
+                              f"voxels, more than {MAX_VOXELS:,}: each unit's map holds every voxel; "
+                              "lower tiling.n_grid or tiling.n_dims")
         check_range("TilingParams.sigma", self.sigma, 0.0)
         check_range("TilingParams.level", self.level, 0.0, 1.0, low_open=True, high_open=True)
         check_choice("TilingParams.region_size_of", self.region_size_of, ("volume", "visited"))

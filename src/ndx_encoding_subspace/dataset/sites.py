@@ -98,7 +98,8 @@ def site_states(record: Mapping[str, Mapping[str, Any]] | None,
     """Rows of ``sites.csv``: every site of the record, then every other results file.
 
     A site the record calls anything but done or skipped whose results file was written
-    after the record (``since``; a site run again alone, for example) is done.
+    after the record (``since``; a site run again alone, for example) is done; one the
+    record calls done or skipped whose results file is gone is missing.
 
     Parameters
     ----------
@@ -120,6 +121,8 @@ def site_states(record: Mapping[str, Mapping[str, Any]] | None,
             status, state["error"] = "done", ""  # made again after the record
         if found.get("error"):
             status, state["error"] = "unreadable", found["error"]
+        elif status in ("done", "skipped") and not found.get("results"):
+            status, state["error"] = "missing", "the record says done; its results file is not in the folder"
         rows.append({"site": site, "status": status, "error": state.get("error", ""),
                      "time_s": state.get("time_s"),
                      "device": state.get("device") or found.get("device", ""),

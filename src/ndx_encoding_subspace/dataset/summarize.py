@@ -20,6 +20,7 @@ from ..errors import ResultsError
 from ..params import VOLATILE_NAMES, VOLATILE_SECTIONS
 from ..preflight import results_folder
 from ..results.loader import load_results
+from ..results.versions import NewerResultsWarning
 from .pairs import pair_indices, pair_similarities, pairs_table
 from .params import DatasetParams
 from .sites import RECORD_NAMES, read_site_record, site_states
@@ -74,9 +75,12 @@ def _load_sites(out: Path, params: DatasetParams) -> tuple[list[SiteUnits], dict
     for path in sorted(out.glob(f"*{SUFFIX}")):
         site = site_name(path)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # hdmf's notes on linked tables
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")  # hdmf's notes on linked tables are not said
                 units = site_units(load_results(path), params)
+            for said in caught:
+                if issubclass(said.category, NewerResultsWarning):
+                    warnings.warn(str(said.message), NewerResultsWarning, stacklevel=3)
         except ResultsError as err:
             warnings.warn(f"{err} (left out of the summary)", stacklevel=3)
             loaded[site] = {"results": path.name, "error": str(err), "n_units": 0}
@@ -136,7 +140,13 @@ def build_summary(out: str | Path, params: DatasetParams | None = None) -> Datas
         record = None
     records = [out / SUMMARY_FOLDER / n for n in RECORD_NAMES if (out / SUMMARY_FOLDER / n).is_file()]
     since = records[0].stat().st_mtime if records else None
-    sites = Table.from_rows(site_states(record, loaded, since), list(SITE_COLUMNS))
+    rows = site_states(record, loaded, since)
+    gone = [r["site"] for r in rows if r["status"] == "missing"]
+    if gone:
+        more = " ..." if len(gone) > 5 else ""
+        warnings.warn(f"{out}: no results file of site(s) {', '.join(gone[:5])}{more} (missing in sites.csv)",
+                      stacklevel=2)
+    sites = Table.from_rows(rows, list(SITE_COLUMNS))
     return DatasetSummary(out, units, dimensions, pairs_table(units, similarity, paper), sites, a, b,
                           dataset_statistics(units, a, b, similarity, params, paper), params)
 

@@ -7,6 +7,7 @@ parameters); the engines they choose are in :mod:`.cluster`.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from ..errors import ConfigError
@@ -19,6 +20,10 @@ KINDS = ("serial", "local", "scheduler", "slurm")
 
 def _field(default: Any, text: str) -> Any:
     return dataclasses.field(default=default, metadata={"help": text})
+
+
+#: a dashboard address: an optional host name, IPv4 or bracketed IPv6 address, and a port
+_ADDRESS = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])?:[0-9]{1,5}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,3 +92,9 @@ class ClusterParams(Params):
                               "or cluster.scheduler_file")
         if self.scheduler and self.scheduler_file:
             raise ConfigError("give cluster.scheduler or cluster.scheduler_file, not both")
+        if not isinstance(self.dashboard, str) or (self.dashboard and not _ADDRESS.fullmatch(self.dashboard)):
+            raise ConfigError(f"cluster.dashboard must be an address as host:port or :port (e.g. :8787), "
+                              f"got {self.dashboard!r}")
+        port = self.dashboard.rpartition(":")[2]
+        if self.dashboard and not 0 <= int(port) <= 65535:
+            raise ConfigError(f"cluster.dashboard: port {port} is not 0 to 65535")

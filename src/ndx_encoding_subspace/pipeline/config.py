@@ -242,9 +242,7 @@ def read_tables(path: str | Path) -> dict[str, Any]:
         if path.suffix == ".toml":
             values = tomllib.loads(text)
         elif path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            values = yaml.safe_load(text) or {}
+            values = _yaml(text)
         else:
             raise ConfigError(f"{path}: configuration must be .toml, .yaml or .yml")
     except (tomllib.TOMLDecodeError, ValueError) as err:  # UnicodeDecodeError is a ValueError
@@ -256,3 +254,22 @@ def read_tables(path: str | Path) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: configuration must be a table of sections")
     return values
+
+
+def _yaml(text: str) -> Any:
+    """YAML text read safely, a key repeated in one mapping refused (TOML refuses it too;
+    YAML loaders keep the last silently)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
+        keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
+        twice = sorted({str(k) for k in keys if keys.count(k) > 1})
+        if twice:
+            raise ValueError(f"key {twice[0]!r} given twice{node.start_mark}")
+        return loader.construct_mapping(node, deep=deep)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml.load(text, Loader=Loader) or {}  # a SafeLoader: no Python objects

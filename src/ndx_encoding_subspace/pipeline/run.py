@@ -5,10 +5,11 @@ results NWB file atomically. It keeps no global state: many sites can run at onc
 (see :mod:`.distributed`).
 
 Resuming: training checkpoints live in ``OUT/.SITE.work/``; a rerun with the same
-output folder continues from them. When the results file already exists and was made
-from the same input with the same parameters, nothing is recomputed; when it was made
-differently, the run stops with an error rather than overwrite it (pass
-``overwrite=True`` to replace it).
+output folder continues from them, and keeps them when only parameters of the later
+stages (dSTRF, subspaces, nonlinearities, site analyses, scoring) changed. When the
+results file already exists and was made from the same input with the same parameters,
+nothing is recomputed; when it was made differently, the run stops with an error rather
+than overwrite it (pass ``overwrite=True`` to replace it).
 """
 
 from __future__ import annotations
@@ -80,15 +81,24 @@ ADDED_LATER: dict[tuple[str, str], Any] = {
 }
 
 
-def config_fingerprint(config: PipelineConfig, identity: dict[str, Any]) -> str:
-    """Hash of every parameter that changes results, and of the input's identity.
+#: the sections of the configuration that the trained models depend on: the work folder's
+#: training checkpoints are kept while they stay the same (the later stages' kept results
+#: carry keys of their own parameters, :mod:`.stage_cache`)
+TRAINING_SECTIONS = ("reader", "spectrogram", "celltype", "cnn", "ln", "training", "ensemble")
+
+
+def config_fingerprint(config: PipelineConfig, identity: dict[str, Any],
+                       sections: tuple[str, ...] | None = None) -> str:
+    """Hash of every parameter that changes results (of ``sections`` only, when given),
+    and of the input's identity.
 
     Settings that do not change results are left out (devices, download and cache
     options, the ``[compute]`` thread count), so changing them keeps finished work; so
     are the parameters of :data:`ADDED_LATER` while they do what earlier releases did.
     """
     values = {name: {k: v for k, v in table.items() if k not in VOLATILE_NAMES}
-              for name, table in config.to_dict().items() if name not in VOLATILE_SECTIONS}
+              for name, table in config.to_dict().items() if name not in VOLATILE_SECTIONS
+              and (sections is None or name in sections)}
     for (section, name), before in ADDED_LATER.items():
         if values.get(section, {}).get(name, before) == before:
             values.get(section, {}).pop(name, None)
@@ -279,9 +289,10 @@ def _run_site(
     if path.exists():
         try:
             loaded = load_results(path)
-        except ResultsError:
+        except ResultsError as err:
             if not overwrite:
-                raise
+                raise ResultsError(f"{err}; the results file already in the output folder cannot be read: "
+                                   "run again with --overwrite (overwrite=True) to replace it") from None
             loaded = None  # damaged: replaced
         if loaded is not None and loaded.provenance.get("fingerprint") == fingerprint:
             return RunResult(path, site.name, summarise(loaded), resumed=True)
@@ -303,12 +314,13 @@ def _analysed(site: Any, config: PipelineConfig, out: Path, path: Path, identity
     from .stages import analyse_site
 
     workdir = out / f".{file_stem(site.name)}.work"
+    trained = config_fingerprint(config, identity, TRAINING_SECTIONS)
     if workdir.exists():
         stamp = workdir / "fingerprint"
-        if stamp.exists() and stamp.read_text(errors="replace").strip() != fingerprint:
-            shutil.rmtree(workdir)  # checkpoints of other parameters cannot be resumed
+        if stamp.exists() and stamp.read_text(errors="replace").strip() != trained:
+            shutil.rmtree(workdir)  # checkpoints of other models or data cannot be resumed
     workdir.mkdir(parents=True, exist_ok=True)
-    write_text(workdir / "fingerprint", fingerprint)
+    write_text(workdir / "fingerprint", trained)
     try:
         provenance: dict[str, Any] = {"input": identity, "fingerprint": fingerprint}
         if population is not None:

@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import ResultsError
 
 __all__ = ["FLOOR_BYTES", "BYTES_PER_FILE_BYTE", "MAX_JSON_CHARS", "MAX_JSON_DEPTH",
-           "check_curves", "check_file", "parse_json", "one_line"]
+           "check_file", "parse_json", "one_line"]
 
 #: bytes that reading any results file may take, whatever its size
 FLOOR_BYTES = 64 << 20
@@ -212,26 +212,3 @@ def check_file(path: Path) -> None:
                            f"{one_line(err)})") from None
     finally:
         f.close()
-
-
-def check_curves(name: str, row: int, tuning: dict[str, np.ndarray], ssrf: dict[str, np.ndarray]) -> None:
-    """Tuning curves and SSRF maps whose shapes agree (bins and edges, pairs of existing
-    dimensions), else a ResultsError naming the row and the column."""
-    def refuse(what: str) -> None:
-        raise ResultsError(f"{name} row {row}: {what}")
-
-    edges, mean = np.asarray(tuning.get("bin_edges")), np.asarray(tuning.get("mean"))
-    if edges.size and (edges.ndim != 2 or mean.shape != (edges.shape[0], edges.shape[1] - 1)):
-        refuse(f"tuning_mean of shape {mean.shape} does not match tuning_bin_edges of shape {edges.shape}")
-    edges, pairs = np.asarray(ssrf.get("bin_edges")), np.asarray(ssrf.get("pairs"))
-    maps = np.asarray(ssrf.get("mean"))
-    if not pairs.size:
-        return
-    if edges.ndim != 2 or pairs.ndim != 2 or pairs.shape[1] != 2:
-        refuse(f"ssrf_pairs of shape {pairs.shape} or ssrf_bin_edges of shape {edges.shape} are not "
-               "(pairs, 2) and (dimensions, bins + 1)")
-    if pairs.min() < 0 or pairs.max() >= edges.shape[0]:
-        refuse(f"ssrf_pairs name dimensions {pairs.min()} to {pairs.max()}; the row has {edges.shape[0]}")
-    m = edges.shape[1] - 1
-    if maps.shape != (pairs.shape[0], m, m):
-        refuse(f"ssrf_mean of shape {maps.shape}, expected {(pairs.shape[0], m, m)}")

@@ -29,9 +29,10 @@ from ..extension.models import SCORE_NAMES
 from ..preflight import results_file
 from .bundle import ModelResult, SiteAnalysis, UnitNonlinearity, UnitSubspace
 from .convert import MODULE
-from .limits import check_curves, check_file, one_line
+from .limits import check_file, one_line
 from .rebuild import guarded, json_object, read_model, read_provenance, rows_in, strings
 from .roles import container_of_role, role_order
+from .values import check_curves, check_nonlinearities, check_site, check_subspace, distinct
 from .versions import warn_if_newer
 
 __all__ = ["load_results", "LoadedResults", "LoadedEnsemble", "SpectrogramData"]
@@ -244,7 +245,7 @@ def _column(table: Any, name: str, row: int, default: Any = 0) -> Any:
 
 
 def _subspaces(table: Any, n_units: int) -> list[UnitSubspace]:
-    rows = rows_in(table.unit_rows(), n_units, "units")
+    rows = distinct(table.name, rows_in(table.unit_rows(), n_units, "units"))
     subspaces = [UnitSubspace(
         unit_position=int(rows[i]), filters=table.get_filters(i),
         explained_variance=table.get_explained_variance(i),
@@ -258,6 +259,7 @@ def _subspaces(table: Any, n_units: int) -> list[UnitSubspace]:
         dimension_confidence=table.get_dimension_confidence(i),
     ) for i in range(len(rows))]
     for i, sub in enumerate(subspaces):
+        check_subspace(table.name, i, sub, int(table["k"].data[i]) if "k" in table.colnames else None)
         filters, mean = np.asarray(sub.filters), np.asarray(sub.mean_dstrf)
         if filters.ndim != 3 or mean.ndim != 2 or filters.shape[1:] != mean.shape:
             raise ResultsError(f"{table.name} row {i}: filters of shape {filters.shape} do not match its "
@@ -268,7 +270,7 @@ def _subspaces(table: Any, n_units: int) -> list[UnitSubspace]:
 
 
 def _nonlinearities(table: Any, n_units: int) -> list[UnitNonlinearity]:
-    rows = rows_in(table.unit_rows(), n_units, "units")
+    rows = distinct(table.name, rows_in(table.unit_rows(), n_units, "units"))
     out = []
     for i in range(len(rows)):
         model = table.get_model(i)
@@ -289,8 +291,10 @@ def _site(obj: Any, n_units: int) -> SiteAnalysis:
     similarity = arrays["subspace_similarity"]
     if similarity is not None and (similarity.ndim != 2 or similarity.shape[0] != similarity.shape[1]):
         raise ResultsError(f"{obj.name}: subspace_similarity of shape {similarity.shape} is not square")
+    check_site(obj.name, arrays)
+    positions = distinct(obj.name, rows_in(obj.unit_rows(), n_units, "units"))
     return SiteAnalysis(**arrays, similarity_measure=obj.similarity_measure,
-                        unit_positions=rows_in(obj.unit_rows(), n_units, "units"),
+                        unit_positions=positions,
                         parameters=json_object(obj.parameters, "parameters"),
                         description=obj.description)
 
@@ -321,6 +325,9 @@ def _spectrogram(module: Any) -> SpectrogramData | None:
         raise ResultsError(f"spectrogram: data of shape {data.shape} and {frequencies.size} frequencies "
                            "are not (time, frequency) and one frequency per channel")
     if sounds:
+        repeats = np.asarray(sounds.get("n_repeats", np.zeros(0)), dtype=np.float64)
+        if repeats.size and not (np.all(np.isfinite(repeats)) and repeats.min() >= 0):
+            raise ResultsError("spectrogram_sounds: n_repeats holds negative or non-finite counts")
         first, stop = np.asarray(sounds["start_bin"]), np.asarray(sounds["stop_bin"])
         bad = np.flatnonzero((first < 0) | (stop > data.shape[0]) | (stop <= first))
         if bad.size:
@@ -396,6 +403,7 @@ def _read(path: Path, nwbfile: Any) -> LoadedResults:
             site = guarded(where, _site, obj, n_units)
         elif name == "provenance":
             prov = guarded(where, read_provenance, obj)
+    guarded(f"{path}: processing/{MODULE}", check_nonlinearities, nonlin, subspaces)
     return LoadedResults(
         path=path, identifier=str(nwbfile.identifier),
         session_description=str(nwbfile.session_description),

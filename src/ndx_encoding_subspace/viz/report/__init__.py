@@ -97,11 +97,12 @@ def write_report(
         The results file is missing or cannot be read; the message names it.
     ConfigError
         ``out`` exists and ``overwrite`` is False, its folder does not exist, or it is a
-        folder or an NWB (HDF5) file (never written over, even with ``overwrite``).
+        folder, an NWB (HDF5) file or any other file but a report of this package (never
+        written over, even with ``overwrite``).
     """
     from ... import __version__
     from ...results import load_results
-    from .html import page, write_atomic
+    from .html import is_report, page, write_atomic
     from .sections import SECTIONS, ReportData, footer_lines, ssrf_section
 
     params = ReportParams.of(params)
@@ -118,6 +119,9 @@ def write_report(
                           "(give a name ending in .html)")
     if target.exists() and not overwrite:
         raise ConfigError(f"{target}: report exists; pass overwrite=True to replace it")
+    if target.exists() and target.stat().st_size and not is_report(target):
+        raise ConfigError(f"{target}: exists and is not a report of this package; it is never written over "
+                          "(give another name, or remove it first)")
     if not target.parent.is_dir():
         raise ConfigError(f"{target}: folder {target.parent} does not exist")
     results = load_results(results_path)

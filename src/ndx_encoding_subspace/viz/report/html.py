@@ -19,7 +19,10 @@ from matplotlib.figure import Figure
 
 from ...atomic import write_text
 
-__all__ = ["Section", "figure_img", "table", "paragraph", "page", "write_atomic"]
+__all__ = ["Section", "figure_img", "table", "paragraph", "page", "write_atomic", "is_report", "GENERATOR"]
+
+#: the generator named in every page's head: an existing file naming it is a report to replace
+GENERATOR = "ndx-encoding-subspace"
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0 auto;
@@ -97,6 +100,7 @@ def page(title: str, subtitle: str, sections: Sequence[Section], footer: Sequenc
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta name="generator" content="{GENERATOR}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
@@ -110,6 +114,18 @@ def page(title: str, subtitle: str, sections: Sequence[Section], footer: Sequenc
     parts.append("<footer>" + "".join(paragraph(line) for line in footer) + "</footer>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def is_report(path: Path) -> bool:
+    """Whether ``path`` holds a report of this package (its head names :data:`GENERATOR`, or,
+    as reports before that did, it is an HTML page titled as a report)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096).decode("utf-8", "replace")
+    except OSError:
+        return False
+    return (f'<meta name="generator" content="{GENERATOR}">' in head
+            or (head.startswith("<!DOCTYPE html>") and "<title>Encoding subspace report" in head))
 
 
 def write_atomic(text: str, path: Path) -> Path:

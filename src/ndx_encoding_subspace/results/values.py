@@ -1,0 +1,153 @@
+"""The numbers a results file may hold: what no computation of the package can give is refused.
+
+:mod:`.limits` bounds what loading a file costs; this module checks what was loaded: a
+unit's ``k`` against its filters, fractions of variance within [0, 1] and summing to at
+most 1, counts within the components computed, reliabilities and confidences within
+[0, 1], dimension signs of +1 or -1, asymmetry indexes within [-1, 1], tuning curves and
+SSRF maps whose shapes agree, a site similarity symmetric and within [0, 1], tiling edges
+that increase, units not repeated. Each refusal is a ResultsError naming the row and the
+column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ResultsError
+
+__all__ = ["check_curves", "check_subspace", "check_nonlinearity", "check_nonlinearities", "check_site",
+           "distinct"]
+
+
+def check_curves(name: str, row: int, tuning: dict[str, np.ndarray], ssrf: dict[str, np.ndarray]) -> None:
+    """Tuning curves and SSRF maps whose shapes agree (bins and edges, pairs of existing
+    dimensions), else a ResultsError naming the row and the column."""
+    def refuse(what: str) -> None:
+        raise ResultsError(f"{name} row {row}: {what}")
+
+    edges, mean = np.asarray(tuning.get("bin_edges")), np.asarray(tuning.get("mean"))
+    for key, curves in (("tuning_count", tuning), ("ssrf_count", ssrf)):
+        count = np.asarray(curves.get("count", np.zeros(0)), dtype=np.float64)
+        if count.size and np.nanmin(np.append(count, 0.0)) < 0:
+            refuse(f"{key} holds negative counts")
+    if edges.size and (edges.ndim != 2 or mean.shape != (edges.shape[0], edges.shape[1] - 1)):
+        refuse(f"tuning_mean of shape {mean.shape} does not match tuning_bin_edges of shape {edges.shape}")
+    edges, pairs = np.asarray(ssrf.get("bin_edges")), np.asarray(ssrf.get("pairs"))
+    maps = np.asarray(ssrf.get("mean"))
+    if not pairs.size:
+        return
+    if edges.ndim != 2 or pairs.ndim != 2 or pairs.shape[1] != 2:
+        refuse(f"ssrf_pairs of shape {pairs.shape} or ssrf_bin_edges of shape {edges.shape} are not "
+               "(pairs, 2) and (dimensions, bins + 1)")
+    if pairs.min() < 0 or pairs.max() >= edges.shape[0]:
+        refuse(f"ssrf_pairs name dimensions {pairs.min()} to {pairs.max()}; the row has {edges.shape[0]}")
+    m = edges.shape[1] - 1
+    if maps.shape != (pairs.shape[0], m, m):
+        refuse(f"ssrf_mean of shape {maps.shape}, expected {(pairs.shape[0], m, m)}")
+
+
+_SLACK = 1e-4  # rounding of stored fractions
+
+
+def check_subspace(name: str, row: int, sub: Any, k_column: int | None) -> None:
+    """A unit's tuning subspace whose numbers are possible (fractions within [0, 1] and
+    summing to at most 1, counts within the components computed, ``k`` the filters'
+    count), else a ResultsError naming the row and the column.
+
+    ``sub`` is a :class:`~.bundle.UnitSubspace`; ``k_column`` the row's stored ``k``
+    (None where the table has none).
+    """
+    def refuse(what: str) -> None:
+        raise ResultsError(f"{name} row {row}: {what}")
+
+    k = int(np.asarray(sub.filters).shape[0])
+    ev = np.asarray(sub.explained_variance, dtype=np.float64)
+    n = ev.size
+    if k_column is not None and k_column != k:
+        refuse(f"k is {k_column} where the row holds {k} filters")
+    if k < 1 or (n and k > n):
+        refuse(f"{k} filters for {n} components computed")
+    if not np.all(np.isfinite(ev)) or (n and (ev.min() < -_SLACK or ev.sum() > 1 + 1e-3)):
+        refuse("explained_variance holds values outside [0, 1] or summing to more than 1")
+    floor = np.asarray(sub.noise_floor_variance, dtype=np.float64)
+    if floor.size and np.nanmin(np.append(floor, 0.0)) < -_SLACK:
+        refuse("noise_floor_variance holds negative values")
+    counts = {"n_samples": sub.n_samples, "n_outliers": sub.n_outliers}
+    if any(v < 0 for v in counts.values()) or sub.n_outliers > max(sub.n_samples, 0) > 0:
+        refuse(f"counts of samples that cannot be ({counts})")
+    for column, value in (("k90", sub.k90), ("k95", sub.k95), ("k_significant", sub.k_significant)):
+        if value is not None and not 0 <= int(value) <= max(n, k):
+            refuse(f"{column} is {value}, outside 0 to the {max(n, k)} components computed")
+    if not (0 < float(sub.threshold) <= 1 + _SLACK):
+        refuse(f"threshold {sub.threshold} is not a fraction of the variance")
+    reliability = float(sub.reliability)
+    if np.isfinite(reliability) and not -_SLACK <= reliability <= 1 + _SLACK:
+        refuse(f"reliability {reliability:g} is outside [0, 1]")
+    confidence = np.asarray(sub.dimension_confidence, dtype=np.float64)
+    finite = confidence[np.isfinite(confidence)]
+    if finite.size and (finite.min() < -_SLACK or finite.max() > 1 + _SLACK):
+        refuse("dimension_confidence holds values outside [0, 1]")
+
+
+def distinct(name: str, rows: np.ndarray) -> np.ndarray:
+    """``rows`` (of the units table), refused when a unit is repeated among them."""
+    if len(set(np.asarray(rows).tolist())) != len(rows):
+        raise ResultsError(f"{name}: units repeated among its rows")
+    return rows
+
+
+def check_nonlinearities(nonlinearities: Sequence[Any], subspaces: Sequence[Any]) -> None:
+    """Every unit's nonlinearity (:func:`check_nonlinearity`) against its subspace's
+    dimension (``UnitNonlinearity`` and ``UnitSubspace`` of one file)."""
+    ks = {s.unit_position: int(np.asarray(s.filters).shape[0]) for s in subspaces}
+    for i, n in enumerate(nonlinearities):
+        check_nonlinearity(i, n.dimension_sign, n.asymmetry_index, ks.get(n.unit_position))
+
+
+def check_nonlinearity(row: int, signs: np.ndarray, asymmetry: np.ndarray, k: int | None) -> None:
+    """A unit's nonlinearity whose dimension signs are +1 or -1 and whose asymmetry indexes
+    lie in [-1, 1], one per subspace dimension (``k``; None where the unit has no stored
+    subspace), else a ResultsError naming the row."""
+    signs, asymmetry = np.asarray(signs, dtype=np.float64), np.asarray(asymmetry, dtype=np.float64)
+    where = f"subspace_nonlinearities row {row}"
+    if signs.size and not np.all(np.isin(signs, (-1.0, 1.0))):
+        raise ResultsError(f"{where}: dimension_sign holds values other than +1 and -1")
+    finite = asymmetry[np.isfinite(asymmetry)]
+    if finite.size and np.abs(finite).max() > 1 + _SLACK:
+        raise ResultsError(f"{where}: asymmetry_index holds values outside [-1, 1]")
+    for column, values in (("dimension_sign", signs), ("asymmetry_index", asymmetry)):
+        if k is not None and values.size and values.size != k:
+            raise ResultsError(f"{where}: {values.size} {column} values for a subspace of {k} dimensions")
+
+
+def check_site(name: str, arrays: dict[str, np.ndarray | None]) -> None:
+    """The site analysis' numbers that are possible: similarities and overlaps within
+    [0, 1] (the similarity symmetric), region sizes not negative, variance fractions summing
+    to at most 1, tiling edges increasing; else a ResultsError naming the dataset."""
+    def values(key: str) -> np.ndarray:
+        value = arrays.get(key)
+        out = np.zeros(0) if value is None else np.asarray(value, dtype=np.float64)
+        return out[np.isfinite(out)]
+
+    for key in ("subspace_similarity", "region_overlap"):
+        found = values(key)
+        if found.size and (found.min() < -_SLACK or found.max() > 1 + _SLACK):
+            raise ResultsError(f"{name}: {key} holds values outside [0, 1]")
+    similarity = arrays.get("subspace_similarity")
+    if similarity is not None and np.size(similarity):
+        matrix = np.asarray(similarity, dtype=np.float64)
+        if not np.allclose(matrix, matrix.T, atol=1e-4, equal_nan=True):
+            raise ResultsError(f"{name}: subspace_similarity is not symmetric")
+    if values("response_region_size").size and values("response_region_size").min() < 0:
+        raise ResultsError(f"{name}: response_region_size holds negative sizes")
+    ev = values("explained_variance")
+    if ev.size and (ev.min() < -_SLACK or ev.sum() > 1 + 1e-3):
+        raise ResultsError(f"{name}: explained_variance holds values outside [0, 1] or summing past 1")
+    edges = arrays.get("tiling_bin_edges")
+    if edges is not None and np.size(edges) and np.asarray(edges).ndim == 2:
+        steps = np.diff(np.asarray(edges, dtype=np.float64), axis=1)
+        if np.any(steps[np.isfinite(steps)] <= 0):
+            raise ResultsError(f"{name}: tiling_bin_edges do not increase along each dimension")
