@@ -62,6 +62,23 @@ def test_a_new_sound_loses_its_dc_offset_only_where_the_run_removed_offsets(run)
     assert not np.allclose(loaded.spectrogram_of(shifted, site.sample_rate), centred, atol=1e-3)
 
 
+def test_a_new_sound_gets_the_silence_the_run_appended_to_its_sounds(run):
+    import dataclasses
+
+    site, _, _, loaded = run
+    wave = np.asarray(site.sounds[loaded.spectrogram.sounds["sound"][0]], dtype=np.float64)
+    config = dict(loaded.provenance["config"])
+    reader = {**config.get("reader", {}), "response_tail_s": 0.2}
+    provenance = {**loaded.provenance, "config": {**config, "reader": reader}}
+    tailed = dataclasses.replace(loaded, provenance=provenance)
+    plain = loaded.spectrogram_of(wave, site.sample_rate)
+    longer = tailed.spectrogram_of(wave, site.sample_rate)
+    bin_s = loaded.spectrogram.bin_size
+    assert longer.shape[0] == plain.shape[0] + int(round(0.2 / bin_s))
+    differ = np.abs(longer[: plain.shape[0] - 3] - plain[:-3])  # the same sound on a longer FFT grid
+    assert differ.max() < 0.05 and differ.mean() < 0.005
+
+
 def test_a_file_without_the_scale_says_so(run):
     import dataclasses
 

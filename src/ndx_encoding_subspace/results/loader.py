@@ -30,6 +30,7 @@ from ..preflight import results_file
 from .bundle import ModelResult, SiteAnalysis, UnitNonlinearity, UnitSubspace
 from .convert import MODULE
 from .limits import check_file, one_line
+from .new_sounds import site_spectrogram
 from .rebuild import guarded, json_object, read_model, read_provenance, rows_in, strings
 from .roles import container_of_role, role_order
 from .values import check_curves, check_nonlinearities, check_site, check_subspace, distinct
@@ -160,7 +161,8 @@ class LoadedResults:
 
     def spectrogram_of(self, waveform: np.ndarray, rate: float, name: str = "new sound") -> np.ndarray:
         """A new sound's spectrogram as this site's models take their input: its DC offset
-        removed where the run's ``reader.remove_offset`` was on, the stored spectrogram
+        removed where the run's ``reader.remove_offset`` was on, the silence of the run's
+        ``reader.response_tail_s`` appended, the stored spectrogram
         parameters, then each channel scaled by the site's range (the minimum
         and maximum over the site's sounds, which :func:`~..data.minmax_scale` mapped to 0
         and 1; a new sound may fall outside [0, 1]).
@@ -185,21 +187,7 @@ class LoadedResults:
         ResultsError
             The file keeps no spectrogram scale (written before it did).
         """
-        from ..data.spectrogram import SpectrogramParams, scale_channels, spectrogram
-        from ..io.samples import dc_offset
-
-        scale = self.provenance.get("spectrogram_scale")
-        stored = self.provenance.get("spectrogram_parameters")
-        if not isinstance(scale, dict) or not isinstance(stored, dict):
-            raise ResultsError(f"{self.path}: keeps no spectrogram scale of its site (written before "
-                               "results files did), so a new sound cannot be put on its models' scale")
-        params = SpectrogramParams.from_dict(stored)
-        wave = np.asarray(waveform)
-        reader = (self.provenance.get("config") or {}).get("reader") or {}
-        if reader.get("remove_offset") is True and (offset := dc_offset(wave)) is not None:
-            wave = wave - offset  # as the site's sounds were read
-        spec = spectrogram(wave, float(rate), params, name=name)
-        return scale_channels(spec, np.asarray(scale.get("min")), np.asarray(scale.get("max")))
+        return site_spectrogram(self.provenance, waveform, rate, name, self.path)
 
     def subspace(self, unit_position: int) -> UnitSubspace:
         """Tuning subspace of the unit at ``unit_position``."""
