@@ -446,3 +446,13 @@ def test_the_limits_follow_the_file_not_a_constant(genuine, crafted, monkeypatch
     assert len(load_results(genuine[0]).models) == 4
     with pytest.raises(ResultsError, match="out of proportion"):
         load_results(crafted["huge_unwritten_array"][0])
+
+
+def test_more_outliers_than_samples_kept_is_a_possible_file(genuine, tmp_path) -> None:
+    """``subspace.outlier_sd`` below 1 drops most samples: such a file loads."""
+    path = tmp_path / "outliers.results.nwb"
+    shutil.copyfile(genuine[0], path)
+    with h5py.File(path, "r+") as f:
+        kept = f[f"{ROOT}/tuning_subspaces/n_samples"][0]
+        f[f"{ROOT}/tuning_subspaces/n_outliers"][0] = 3 * kept + 1
+    assert load_results(path).subspaces[0].n_outliers == 3 * kept + 1

@@ -280,3 +280,47 @@ def test_a_response_tail_counts_spikes_after_each_sound_over_silence(tmp_path):
     with pytest.raises(ConfigError, match=r"response_tail_s = 0.6 reaches into the next presentation: .*"
                                           r"the longest tail that fits is 0.5 s"):
         _read(path, response_tail_s=0.6)
+
+
+def test_blank_trials_naming_a_sound_stay_baseline(tmp_path):
+    """Catch trials fill the sound column too: a row kind of blank is no presentation,
+    whatever it names (only ``baseline`` in a column of conditions may be one)."""
+    kinds = ["sound"] * len(BLOCK)
+    kinds[3] = kinds[5] = "blank"
+    path = _write(_session({"trial_type": kinds}, blocks=1), tmp_path / "blank.nwb")
+    site, _ = _read(path)
+    assert _presentations(site) == len(BLOCK) - 2
+
+
+def test_onsets_of_a_laser_are_no_sound_onsets(tmp_path):
+    nwb = _nwbfile()
+    for i, name in enumerate(NAMES):
+        nwb.add_stimulus_template(TimeSeries(name=name, data=_sound(i), unit="Pa", rate=RATE))
+    nwb.add_trial_column("sound", "the sound played")
+    nwb.add_trial_column("opto_stim_on_time", "the laser's onset, s")
+    start = 1.0
+    for name in BLOCK:
+        nwb.add_trial(start_time=start, stop_time=start + 1.0, sound=name, opto_stim_on_time=start + 0.2)
+        start += 1.5
+    for _ in range(3):
+        nwb.add_unit(spike_times=np.sort(np.random.default_rng(0).uniform(0, start, 200)))
+    path = _write(nwb, tmp_path / "opto.nwb")
+    with open_nwb(path) as opened:
+        layout = locate(opened.nwbfile, "opto.nwb")
+    assert layout.onset == "start_time"
+
+
+def test_an_annotation_log_mirroring_the_trials_leaves_them_the_table(tmp_path):
+    from pynwb.misc import AnnotationSeries
+
+    nwb = _session({}, blocks=1)
+    trials = nwb.trials
+    names = [str(v) for v in trials["sound"].data]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # AnnotationSeries is deprecated in pynwb, still written
+        nwb.add_acquisition(AnnotationSeries(name="events", data=names,
+                                             timestamps=list(trials["start_time"].data)))
+    path = _write(nwb, tmp_path / "mirror.nwb")
+    with open_nwb(path) as opened:
+        layout = locate(opened.nwbfile, "mirror.nwb")
+    assert layout.table == "intervals/trials" and len(layout.presentations) == len(BLOCK)

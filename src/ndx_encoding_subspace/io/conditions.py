@@ -207,9 +207,9 @@ def complete_only(presentations: Sequence[Presentation]) -> tuple[tuple[Presenta
 
     A sound's usual length is the lower median of its presentations' lengths (of two, the
     shorter: no presentation is read past its end then): presentations shorter than
-    :data:`_SHORT_SHARE` of it were cut short and are left out; the others are read over
-    that length (where their series holds it), so that a few milliseconds of jitter in the
-    rows' stop times do not matter.
+    :data:`_SHORT_SHARE` of it were cut short and are left out; longer ones are read over
+    that length, so that a few milliseconds of jitter in the rows' stop times do not
+    matter.
     """
     by_sound: dict[str, list[int]] = {}
     for p in presentations:
@@ -220,7 +220,7 @@ def complete_only(presentations: Sequence[Presentation]) -> tuple[tuple[Presenta
         n = usual[p.sound]
         if p.n_samples < _SHORT_SHARE * n:
             short.append(p)
-        elif p.n_samples != n and p.first_sample + n <= p.series.n_samples:
+        elif p.n_samples > n:  # read over the usual length; a shorter one is not stretched into the next
             kept.append(dataclasses.replace(p, n_samples=n))
         else:
             kept.append(p)

@@ -251,7 +251,11 @@ def _onset(table: Any, columns: tuple[str, ...], timed: bool, wanted: str) -> st
 _STIMULUS_WORDS = frozenset({"stim", "stimulus", "sound", "tone", "audio", "clip", "playback", "speaker"})
 _ONSET_WORDS = frozenset({"on", "onset", "onsets", "start", "starts"})
 _NOT_ONSET_WORDS = frozenset({"off", "offset", "stop", "end", "dur", "duration", "ms", "sample", "samples",
-                              "frame", "frames", "idx", "index", "id", "relative", "rel", "delay", "latency"})
+                              "frame", "frames", "idx", "index", "id", "relative", "rel", "delay", "latency",
+                              # stimuli of other kinds, in sessions that also play sounds
+                              "laser", "opto", "optogenetic", "light", "led", "electrical", "elec",
+                              "pulse", "train", "shock", "reward", "visual", "vis", "tactile", "whisker",
+                              "airpuff", "puff", "odor", "odour", "water"})
 
 
 def _onset_words(column: str) -> bool:
@@ -267,8 +271,9 @@ def _onset_words(column: str) -> bool:
 
 
 def _within_rows(table: Any, column: str) -> bool:
-    """Whether a column's finite values lie within their rows' start and stop times (a
-    sound onset inside its trial), for most of the rows that have one."""
+    """Whether a column's values lie within their rows' start and stop times (a sound
+    onset inside its trial) in at least 90% of the rows (NaN in others: rows without a
+    sound, read as baseline)."""
     if "stop_time" not in table.colnames:
         return False
     try:
@@ -277,9 +282,8 @@ def _within_rows(table: Any, column: str) -> bool:
         stop = np.asarray(table["stop_time"].data[:], dtype=np.float64)
     except (TypeError, ValueError, KeyError):
         return False
-    finite = np.isfinite(value)
-    inside = finite & (value >= start - 1e-6) & (value <= stop + 1e-6)
-    return bool(finite.any() and inside.sum() >= 0.9 * finite.sum())
+    inside = np.isfinite(value) & (value >= start - 1e-6) & (value <= stop + 1e-6)
+    return bool(value.size and inside.sum() >= 0.9 * value.size)  # the sound's onset in (almost) every row
 
 
 def _table_info(path: str, table: Any, params: ReaderParams) -> TableInfo:
@@ -307,6 +311,10 @@ def _table_info(path: str, table: Any, params: ReaderParams) -> TableInfo:
         text_columns=tuple(c for c in text if c not in files) + tuple(regions),
         duration=duration if duration and _numeric(table, duration) else "",
     )
+
+
+#: the type of the series read as tables of presentations (names at timestamps)
+ANNOTATIONS = "AnnotationSeries"
 
 
 def _annotation_table(series: Any) -> Any:
@@ -337,8 +345,9 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
             units.append((path, obj))
         elif _is_table(obj):
             tables.append(_table_info(path, obj, params))
-        elif kind == "AnnotationSeries" and obj.timestamps is not None:
-            tables.append(_table_info(path, _annotation_table(obj), params))
+        elif kind == ANNOTATIONS and obj.timestamps is not None:
+            tables.append(dataclasses.replace(_table_info(path, _annotation_table(obj), params),
+                                              neurodata_type=ANNOTATIONS))
         elif path.startswith("stimulus/") or _recorded_sound(path, kind, params):
             place = "template" if path.startswith("stimulus/templates/") else "continuous"
             found = _sound(path, obj, place, params)

@@ -26,6 +26,7 @@ from hdmf.common import VectorIndex
 from ..errors import AmbiguousInputError, InvalidDataError
 from .inventory import Presentation, SoundSeries, TableInfo, cells, is_ts_reference
 from .names import (
+    CONDITION_COLUMNS,
     STIMULUS_FLAG_COLUMNS,
     TYPE_COLUMNS,
     NameIndex,
@@ -52,6 +53,7 @@ __all__ = [
 
 #: Presentations may overlap by this much (s) before they are refused: rounding of times.
 OVERLAP_TOLERANCE_S = 1e-3
+_CONDITIONS = frozenset(name_key(c) for c in CONDITION_COLUMNS)
 #: words of a column name that make it a quantity, not a flag
 _QUANTITY_WORDS = frozenset({"duration", "dur", "time", "times", "start", "stop", "end", "onset", "offset",
                              "length", "len", "s", "ms", "sec", "secs", "seconds", "rate", "count", "n",
@@ -105,17 +107,23 @@ def _flag_name(column: str) -> bool:
     return not words & _QUANTITY_WORDS
 
 
-def _typed(values: np.ndarray, refs: list[RowRef], mask: np.ndarray,
+def _typed(column: str, values: np.ndarray, refs: list[RowRef], mask: np.ndarray,
            names_sound: Callable[[RowRef], bool] | None) -> np.ndarray:
-    """Rows a type column marks baseline, less those naming a sound that plays in other
-    rows or (``names_sound``) a stored sound: a ``phase`` or ``condition`` of ``baseline``
-    is often the control part of a session in which the sounds played."""
+    """Rows a type column marks baseline. In a column of conditions (``phase``,
+    ``condition``...: :data:`~.names.CONDITION_COLUMNS`), ``baseline`` is often the control
+    part of a session in which the sounds played: such a row that names a sound playing in
+    other rows or (``names_sound``) a stored sound is no baseline row. Other values
+    (``silence``, ``blank``, ``spontaneous``), and every value of a column of row kinds
+    (``trial_type``), mark baseline rows whatever they name (catch trials fill the name too)."""
     typed = np.array([is_baseline_value(v) for v in values], dtype=bool)
+    if name_key(column) not in _CONDITIONS:
+        return typed
     keys = [r.object_id or ("" if is_baseline_value(r.key) else name_key(r.key)) for r in refs]
     played = {k for k, t, m in zip(keys, typed, mask, strict=True) if k and not (t or m)}
+    control = np.array([name_key(v) == "baseline" for v in values], dtype=bool)
     named = np.array([bool(k) and (k in played or (names_sound is not None and names_sound(r)))
                       for k, r in zip(keys, refs, strict=True)], dtype=bool)
-    return typed & ~named
+    return typed & ~(control & named)
 
 
 def baseline_mask(info: TableInfo, refs: list[RowRef],
@@ -126,8 +134,8 @@ def baseline_mask(info: TableInfo, refs: list[RowRef],
     (:data:`~.names.BASELINE_VALUES`), or when a flag column says so: true in a column whose
     name holds ``baseline`` (not a quantity such as ``baseline_duration``), false in
     :data:`~.names.STIMULUS_FLAG_COLUMNS`, a baseline value in :data:`~.names.TYPE_COLUMNS`
-    for a row that names no sound played in other rows nor one for which ``names_sound``
-    is true.
+    (but ``baseline`` in a column of conditions for a row naming a sound played in other
+    rows or one for which ``names_sound`` is true: :func:`_typed`).
     """
     mask = np.array([not r.object_id and is_baseline_value(r.key) for r in refs], dtype=bool)
     for col in info.columns:
@@ -141,7 +149,7 @@ def baseline_mask(info: TableInfo, refs: list[RowRef],
         values = np.asarray(cells(target))
         if low in TYPE_COLUMNS:
             if values.dtype.kind in "OSU":
-                typed = _typed(values, refs, mask, names_sound)
+                typed = _typed(col, values, refs, mask, names_sound)
                 if typed.any():
                     return mask | typed, col
             continue
@@ -151,9 +159,11 @@ def baseline_mask(info: TableInfo, refs: list[RowRef],
     return mask, ""
 
 
-def _seconds(info: TableInfo, start: np.ndarray, duration: np.ndarray, name: str) -> np.ndarray:
-    """``duration``, refused when it looks like milliseconds: most durations longer than
-    the onsets' spacing, and a thousandth of them shorter."""
+def _seconds(info: TableInfo, start: np.ndarray, duration: np.ndarray, name: str,
+             every: np.ndarray) -> np.ndarray:
+    """``every`` duration, refused when those of the rows read (``start``, ``duration``)
+    look like milliseconds: most longer than the onsets' spacing, and a thousandth of them
+    shorter."""
     finite = duration[np.isfinite(duration)]
     onsets = np.sort(start[np.isfinite(start)])
     gaps = np.diff(onsets)
@@ -165,7 +175,7 @@ def _seconds(info: TableInfo, start: np.ndarray, duration: np.ndarray, name: str
                 f"{name}: {info.path} column {info.duration!r} holds durations of about {typical:g}, "
                 f"longer than the {spacing:g} s between onsets: milliseconds? (NWB times are seconds; "
                 "give the presentations' stops in seconds)")
-    return duration
+    return every
 
 
 def row_times(info: TableInfo, rows: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -181,8 +191,8 @@ def row_times(info: TableInfo, rows: np.ndarray, name: str) -> tuple[np.ndarray,
     if info.stop:
         stop = np.asarray(info.table[info.stop].data[:], dtype=np.float64)
     elif info.duration:  # NaN durations: rows without an end, as without a stop column
-        stop = start + _seconds(info, start, np.asarray(info.table[info.duration].data[:], dtype=np.float64),
-                                name)
+        duration = np.asarray(info.table[info.duration].data[:], dtype=np.float64)
+        stop = start + _seconds(info, start[rows], duration[rows], name, duration)
     else:
         stop = np.full(start.shape, np.nan)
     used = np.zeros(start.shape, dtype=bool)

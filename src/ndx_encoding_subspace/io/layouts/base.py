@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from ...errors import AmbiguousInputError
-from ..inventory import Inventory, Presentation, SoundSeries, TableInfo, pick_path
+from ..inventory import ANNOTATIONS, Inventory, Presentation, SoundSeries, TableInfo, pick_path
 from ..reader_params import ReaderParams
 
-__all__ = ["Candidate", "Context", "overlapping", "listing"]
+__all__ = ["Candidate", "Context", "overlapping", "listing", "prefer_tables"]
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +125,13 @@ def overlapping(series: Sequence[SoundSeries]) -> bool:
 def listing(found: Sequence[tuple[TableInfo, str]]) -> str:
     """``path column 'c'; ...`` of several (table, column) pairs."""
     return "; ".join(f"{info.path} column {column!r}" for info, column in found)
+
+
+def prefer_tables(found: list[T]) -> list[T]:
+    """``found`` (tuples whose first item is a TableInfo) without the AnnotationSeries read
+    as tables when real tables name the sounds too: an annotation log mirrors them."""
+    real = [f for f in found if f[0].neurodata_type != ANNOTATIONS]  # type: ignore[index]
+    return real if real and len(real) < len(found) else found
 
 
 def ambiguous_tables(name: str, what: str, found: Sequence[tuple[TableInfo, str]]) -> AmbiguousInputError:

@@ -25,7 +25,7 @@ from ...errors import AmbiguousInputError, ConfigError, InvalidDataError
 from ..inventory import Presentation, SoundSeries, TableInfo, is_ts_reference
 from ..names import name_key
 from ..presentations import RowsRead, baseline_mask, check_overlaps, format_rows, row_refs, track_rows
-from .base import Candidate, Context, ambiguous_tables, folders, overlapping
+from .base import Candidate, Context, ambiguous_tables, folders, overlapping, prefer_tables
 from .series import PREFIX_SAMPLES, span_digest
 
 __all__ = ["KIND", "detect", "single_track"]
@@ -137,6 +137,7 @@ def detect(ctx: Context) -> Candidate | str:
             found.append((info, column))
     if not found:
         return f"one sound series {track.path}, but no table names what played in it"
+    found = prefer_tables(found)
     several = len(found) > 1
     pres: list[Presentation] = []
     unnamed: list[Presentation] = []

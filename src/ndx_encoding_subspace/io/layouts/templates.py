@@ -25,7 +25,7 @@ from ..inventory import TableInfo
 from ..names import listing
 from ..parameters import level_note
 from ..presentations import RowsRead, check_overlaps, template_rows
-from .base import Candidate, Context, ambiguous_tables
+from .base import Candidate, Context, ambiguous_tables, prefer_tables
 
 __all__ = ["KIND", "detect"]
 
@@ -85,6 +85,7 @@ def detect(ctx: Context) -> Candidate | str:
             f"presentation table naming them (set reader.presentations and reader.sound_column); "
             f"{''.join(m + '; ' for m in missed)}tables with times: {ctx.describe_tables()}"
         )
+    found = prefer_tables(found)
     if len(found) > 1:
         return _together(ctx, found)
     info, column, read = found[0]
