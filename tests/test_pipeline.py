@@ -147,15 +147,19 @@ def test_fingerprint_stamp_is_written_atomically(recording, tmp_path, monkeypatc
     fsync = atomic.fsync_path
     monkeypatch.setattr(atomic, "fsync_path", lambda p, **kw: (synced.append(Path(p)), fsync(p, **kw)))
 
+    config = PipelineConfig.from_dict(TINY)
+
     def stop(*args, workdir, provenance, **kwargs):
-        stamp = workdir / "fingerprint"
-        assert stamp.read_text() == provenance["fingerprint"]
+        from ndx_encoding_subspace.pipeline.run import TRAINING_SECTIONS, config_fingerprint
+
+        stamp = workdir / "fingerprint"  # of the parameters the training checkpoints depend on
+        assert stamp.read_text() == config_fingerprint(config, provenance["input"], TRAINING_SECTIONS)
+        assert stamp.read_text() != provenance["fingerprint"]
         assert [p.name for p in workdir.iterdir()] == ["fingerprint"]  # no temporary file left
         assert any(p.parent == workdir and p.name.endswith(".tmp") for p in synced)  # fsynced
         raise KeyboardInterrupt
 
     monkeypatch.setattr(analysis, "analyse_site", stop)
-    config = PipelineConfig.from_dict(TINY)
     with pytest.raises(KeyboardInterrupt):
         run_site(recording, tmp_path / "out", config, progress=False)
     (stamp,) = (tmp_path / "out").glob(".*.work/fingerprint")
