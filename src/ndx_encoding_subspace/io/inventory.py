@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +19,7 @@ from .names import (
     STOP_COLUMNS,
     listing,
     looks_like_file,
+    says_sound_onset,
 )
 from .reader_params import ReaderParams
 from .timing import rate_and_start, timing_defect
@@ -244,30 +244,8 @@ def _onset(table: Any, columns: tuple[str, ...], timed: bool, wanted: str) -> st
     sound = _first(columns, SOUND_ONSET_COLUMNS)
     if sound and _numeric(table, sound):
         return sound
-    named = [c for c in columns if _onset_words(c) and _numeric(table, c) and _within_rows(table, c)]
+    named = [c for c in columns if says_sound_onset(c) and _numeric(table, c) and _within_rows(table, c)]
     return named[0] if len(named) == 1 else "start_time"
-
-
-_STIMULUS_WORDS = frozenset({"stim", "stimulus", "sound", "tone", "audio", "clip", "playback", "speaker"})
-_ONSET_WORDS = frozenset({"on", "onset", "onsets", "start", "starts"})
-_NOT_ONSET_WORDS = frozenset({"off", "offset", "stop", "end", "dur", "duration", "ms", "sample", "samples",
-                              "frame", "frames", "idx", "index", "id", "relative", "rel", "delay", "latency",
-                              # stimuli of other kinds, in sessions that also play sounds
-                              "laser", "opto", "optogenetic", "light", "led", "electrical", "elec",
-                              "pulse", "train", "shock", "reward", "visual", "vis", "tactile", "whisker",
-                              "airpuff", "puff", "odor", "odour", "water"})
-
-
-def _onset_words(column: str) -> bool:
-    """Whether a column's name says it holds the sound's onset (``stim_on_time``,
-    ``stimOn_times``, ``sound_onset_s``): a stimulus word and an onset word, and no word of
-    an end, a unit other than seconds, an index or a delay."""
-    words = set(re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", column).lower()))
-    for word in list(words):  # "stimon", "soundonset"
-        for stem in _STIMULUS_WORDS:
-            if word.startswith(stem) and word[len(stem):] in _ONSET_WORDS:
-                words |= {stem, word[len(stem):]}
-    return bool(words & _STIMULUS_WORDS and words & _ONSET_WORDS and not words & _NOT_ONSET_WORDS)
 
 
 def _within_rows(table: Any, column: str) -> bool:

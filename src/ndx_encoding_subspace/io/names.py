@@ -10,6 +10,7 @@ for the layout's description and ``inspect``.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
@@ -27,6 +28,7 @@ __all__ = [
     "STIMULUS_FLAG_COLUMNS",
     "TYPE_COLUMNS",
     "CONDITION_COLUMNS",
+    "says_sound_onset",
     "name_key",
     "display_name",
     "is_baseline_value",
@@ -271,3 +273,25 @@ def listing(items: Iterable[Any], shown: int = 10) -> str:
     items = [str(item) for item in items]
     more = f" and {len(items) - shown} more" if len(items) > shown else ""
     return ", ".join(items[:shown]) + more
+
+
+_STIMULUS_WORDS = frozenset({"stim", "stimulus", "sound", "tone", "audio", "clip", "playback", "speaker"})
+_ONSET_WORDS = frozenset({"on", "onset", "onsets", "start", "starts"})
+_NOT_ONSET_WORDS = frozenset({"off", "offset", "stop", "end", "dur", "duration", "ms", "sample", "samples",
+                              "frame", "frames", "idx", "index", "id", "relative", "rel", "delay", "latency",
+                              # stimuli of other kinds, in sessions that also play sounds
+                              "laser", "opto", "optogenetic", "light", "led", "electrical", "elec",
+                              "pulse", "train", "shock", "reward", "visual", "vis", "tactile", "whisker",
+                              "airpuff", "puff", "odor", "odour", "water"})
+
+
+def says_sound_onset(column: str) -> bool:
+    """Whether a column's name says it holds the sound's onset (``stim_on_time``,
+    ``stimOn_times``, ``sound_onset_s``): a stimulus word and an onset word, and no word of
+    an end, a unit other than seconds, an index or a delay."""
+    words = set(re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", column).lower()))
+    for word in list(words):  # "stimon", "soundonset"
+        for stem in _STIMULUS_WORDS:
+            if word.startswith(stem) and word[len(stem):] in _ONSET_WORDS:
+                words |= {stem, word[len(stem):]}
+    return bool(words & _STIMULUS_WORDS and words & _ONSET_WORDS and not words & _NOT_ONSET_WORDS)
