@@ -154,26 +154,32 @@ def test_obs_intervals_ending_with_the_recording_leave_out_trailing_presentation
     assert any("begin after the recording ends" in w for w in said)
 
 
-@pytest.mark.parametrize("column", ["stim_on_time", "stimOn_times", "sound_onset_s"])
-def test_a_sound_onset_column_of_another_name_is_found(tmp_path, column):
-    """Trials begin 0.4 s before their sound; the sound's onset is in a column whose name
-    says so without being one of the usual names."""
+def _onset_layout(tmp_path, column: str, lead: float) -> object:
+    """The layout of trials that begin ``lead`` s before something whose onset (s) is in
+    ``column``, beside an onset in ms (no onset in seconds)."""
     nwb = _nwbfile()
     for i, name in enumerate(NAMES):
         nwb.add_stimulus_template(TimeSeries(name=name, data=_sound(i), unit="Pa", rate=RATE))
     nwb.add_trial_column("sound", "the sound played")
-    nwb.add_trial_column(column, "the sound's onset, s")
-    nwb.add_trial_column("stim_on_ms", "the onset in the trial, ms")  # no onset in seconds
+    nwb.add_trial_column(column, "an onset, s")
+    nwb.add_trial_column("stim_on_ms", "the onset in the trial, ms")
     start = 1.0
     for name in BLOCK:
-        nwb.add_trial(start_time=start, stop_time=start + 1.5, sound=name, **{column: start + 0.4},
-                      stim_on_ms=400.0)
+        nwb.add_trial(start_time=start, stop_time=start + 1.5, sound=name, **{column: start + lead},
+                      stim_on_ms=1000 * lead)
         start += 2.0
     for _ in range(3):
         nwb.add_unit(spike_times=np.sort(np.random.default_rng(0).uniform(0, start, 200)))
     path = _write(nwb, tmp_path / "onset.nwb")
     with open_nwb(path) as opened:
-        layout = locate(opened.nwbfile, "onset.nwb")
+        return locate(opened.nwbfile, "onset.nwb")
+
+
+@pytest.mark.parametrize("column", ["stim_on_time", "stimOn_times", "sound_onset_s"])
+def test_a_sound_onset_column_of_another_name_is_found(tmp_path, column):
+    """Trials begin 0.4 s before their sound; the sound's onset is in a column whose name
+    says so without being one of the usual names."""
+    layout = _onset_layout(tmp_path, column, 0.4)
     assert layout.onset == column
     assert sorted(p.start for p in layout.presentations)[:2] == pytest.approx([1.4, 3.4])
     assert f"sound onsets from intervals/trials column {column!r}" in layout.describe()
@@ -293,21 +299,7 @@ def test_blank_trials_naming_a_sound_stay_baseline(tmp_path):
 
 
 def test_onsets_of_a_laser_are_no_sound_onsets(tmp_path):
-    nwb = _nwbfile()
-    for i, name in enumerate(NAMES):
-        nwb.add_stimulus_template(TimeSeries(name=name, data=_sound(i), unit="Pa", rate=RATE))
-    nwb.add_trial_column("sound", "the sound played")
-    nwb.add_trial_column("opto_stim_on_time", "the laser's onset, s")
-    start = 1.0
-    for name in BLOCK:
-        nwb.add_trial(start_time=start, stop_time=start + 1.0, sound=name, opto_stim_on_time=start + 0.2)
-        start += 1.5
-    for _ in range(3):
-        nwb.add_unit(spike_times=np.sort(np.random.default_rng(0).uniform(0, start, 200)))
-    path = _write(nwb, tmp_path / "opto.nwb")
-    with open_nwb(path) as opened:
-        layout = locate(opened.nwbfile, "opto.nwb")
-    assert layout.onset == "start_time"
+    assert _onset_layout(tmp_path, "opto_stim_on_time", 0.2).onset == "start_time"
 
 
 def test_an_annotation_log_mirroring_the_trials_leaves_them_the_table(tmp_path):
