@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 
-from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
+from ndx_encoding_subspace.errors import ConfigError, InvalidDataError, NoUnitsError
 from ndx_encoding_subspace.io import locate, open_nwb, read_site
 from ndx_encoding_subspace.io.conditions import parse_where
 from ndx_encoding_subspace.io.reader_params import ReaderParams
@@ -286,6 +286,29 @@ def test_a_response_tail_counts_spikes_after_each_sound_over_silence(tmp_path):
     with pytest.raises(ConfigError, match=r"response_tail_s = 0.6 reaches into the next presentation: .*"
                                           r"the longest tail that fits is 0.5 s"):
         _read(path, response_tail_s=0.6)
+
+
+def test_a_response_tail_is_checked_like_the_sound_before_it(tmp_path):
+    """The tail's spikes must have been recorded, observed and valid: past the last spike it
+    is refused, a unit whose observation ends inside it is left out, and a presentation
+    whose tail overlaps invalid_times is left out."""
+    last = 8.0  # the last presentation: 8.0 to 8.5 s
+    path = _write(_session({}, blocks=1, last_spike=last + 0.7), tmp_path / "ends.nwb")
+    _read(path, response_tail_s=0.1)
+    with pytest.raises(ConfigError, match=r"response_tail_s = 0.4 reaches past the recording's end \(8\.\d+ s.*"
+                                          r"'s1' ends at 8.5 s; the longest tail that fits is 0\.\d+ s"):
+        _read(path, response_tail_s=0.4)
+    path = _write(_session({}, blocks=1, obs_end=last + 0.7), tmp_path / "observed.nwb")
+    assert len(_read(path, response_tail_s=0.1)[0].units.ids) == 3
+    with pytest.raises(NoUnitsError, match="obs_intervals of every unit"):
+        _read(path, response_tail_s=0.4)
+    nwb = _session({}, blocks=1)
+    nwb.add_invalid_time_interval(start_time=last + 0.6, stop_time=last + 0.8)
+    path = _write(nwb, tmp_path / "invalid.nwb")
+    assert _presentations(_read(path, response_tail_s=0.05)[0]) == len(BLOCK)
+    site, said = _read(path, response_tail_s=0.2)
+    assert _presentations(site) == len(BLOCK) - 1
+    assert any("1 of 8 presentations" in n for n in said)
 
 
 def test_blank_trials_naming_a_sound_stay_baseline(tmp_path):

@@ -176,10 +176,11 @@ def condition_note(presentations: Sequence[Presentation], tables: Mapping[str, T
     return ""
 
 
-def valid_only(presentations: Sequence[Presentation], nwbfile: Any, name: str
+def valid_only(presentations: Sequence[Presentation], nwbfile: Any, name: str, tail: float = 0.0
                ) -> tuple[tuple[Presentation, ...], str]:
     """The presentations that overlap none of ``nwbfile``'s ``invalid_times``, and a note of
-    those left out ('' when none are).
+    those left out ('' when none are). A presentation spans its ``tail`` seconds of
+    response after it too (``reader.response_tail_s``).
 
     Raises
     ------
@@ -193,7 +194,7 @@ def valid_only(presentations: Sequence[Presentation], nwbfile: Any, name: str
     hi = np.asarray(table["stop_time"].data[:], dtype=np.float64)
     if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
         raise InvalidDataError(f"{name}: intervals/invalid_times holds NaN or infinite times")
-    kept = tuple(p for p in presentations if not np.any((lo < p.stop) & (hi > p.start)))
+    kept = tuple(p for p in presentations if not np.any((lo < p.stop + tail) & (hi > p.start)))
     if not kept:
         raise InvalidDataError(f"{name}: every presentation overlaps intervals/invalid_times "
                                f"({len(lo)} intervals marked invalid for analysis)")
@@ -234,26 +235,34 @@ def complete_only(presentations: Sequence[Presentation]) -> tuple[tuple[Presenta
 
 
 
-def check_tail(presentations: Sequence[Presentation], tail: float, name: str) -> None:
+def check_tail(presentations: Sequence[Presentation], tail: float, name: str,
+               recording_end: float | None = None) -> None:
     """Refuse a response tail (``reader.response_tail_s``) that reaches into the next
-    presentation: the spikes there would count for both.
+    presentation (the spikes there would count for both) or past ``recording_end`` (the
+    last spike or acquisition sample: spikes missing there would count as silence).
 
     Raises
     ------
     ConfigError
         Naming the first presentation whose tail does, and the longest tail that fits.
     """
-    if tail <= 0 or len(presentations) < 2:
+    if tail <= 0 or not presentations:
         return
     order = sorted(presentations, key=lambda p: p.start)
     ends = [p.start + p.n_samples / p.series.rate if p.series.rate else p.stop for p in order]
     gaps = [b.start - end for end, b in zip(ends[:-1], order[1:], strict=True)]
-    worst = int(np.argmin(gaps))
-    if gaps[worst] < tail - 1e-3:
+    worst = int(np.argmin(gaps)) if gaps else 0
+    if gaps and gaps[worst] < tail - 1e-3:
         p, q = order[worst], order[worst + 1]
         raise ConfigError(f"{name}: reader.response_tail_s = {tail:g} reaches into the next presentation: "
                           f"{p.sound!r} ends at {ends[worst]:g} s and {q.sound!r} begins at {q.start:g} s; "
                           f"the longest tail that fits is {max(gaps[worst], 0.0):g} s")
+    last = int(np.argmax(ends))
+    if recording_end is not None and ends[last] + tail > recording_end + 1e-3:
+        raise ConfigError(f"{name}: reader.response_tail_s = {tail:g} reaches past the recording's end "
+                          f"({recording_end:g} s, the last spike or acquisition sample): {order[last].sound!r} "
+                          f"ends at {ends[last]:g} s; the longest tail that fits is "
+                          f"{max(recording_end - ends[last], 0.0):g} s")
 
 
 _CONDITION_KEYS = frozenset(name_key(c) for c in (*CONDITION_COLUMNS, *TYPE_COLUMNS))

@@ -285,7 +285,7 @@ def locate(nwbfile: Any, name: str, params: ReaderParams | None = None) -> Layou
     _refuse_untimed(inv, name, params, found.unmatched)
     tables = {t.path: t for t in inv.tables}
     presentations, said = select(found.presentations, tables, found.table, params.where, name)
-    presentations, invalid = valid_only(presentations, nwbfile, name)
+    presentations, invalid = valid_only(presentations, nwbfile, name, params.response_tail_s)
     presentations, short = complete_only(presentations)
     differ = condition_note(presentations, tables, found.table)
     notes = (*found.notes, *(n for n in (said, invalid, short, differ) if n))

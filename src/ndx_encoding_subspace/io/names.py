@@ -29,6 +29,7 @@ __all__ = [
     "TYPE_COLUMNS",
     "CONDITION_COLUMNS",
     "says_sound_onset",
+    "name_words",
     "name_key",
     "display_name",
     "is_baseline_value",
@@ -285,11 +286,17 @@ _NOT_ONSET_WORDS = frozenset({"off", "offset", "stop", "end", "dur", "duration",
                               "airpuff", "puff", "odor", "odour", "water"})
 
 
+def name_words(column: str) -> set[str]:
+    """The lower-case words of a column's name, split at non-letters and at camelCase
+    (``stimOn_times`` -> ``{"stim", "on", "times"}``)."""
+    return set(re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", column).lower()))
+
+
 def says_sound_onset(column: str) -> bool:
     """Whether a column's name says it holds the sound's onset (``stim_on_time``,
     ``stimOn_times``, ``sound_onset_s``): a stimulus word and an onset word, and no word of
     an end, a unit other than seconds, an index or a delay."""
-    words = set(re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", column).lower()))
+    words = name_words(column)
     for word in list(words):  # "stimon", "soundonset"
         for stem in _STIMULUS_WORDS:
             if word.startswith(stem) and word[len(stem):] in _ONSET_WORDS:

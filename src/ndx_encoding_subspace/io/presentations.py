@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -33,6 +32,7 @@ from .names import (
     display_name,
     is_baseline_value,
     name_key,
+    name_words,
 )
 from .rows import RowRef, row_refs
 from .storage import check_whole
@@ -103,8 +103,7 @@ def _flags(values: np.ndarray) -> np.ndarray | None:
 def _flag_name(column: str) -> bool:
     """Whether ``column``, whose name holds ``baseline``, can be a flag: not a quantity
     (``baseline_duration``, ``baseline_start_s``, ``n_baseline_spikes``...)."""
-    words = set(re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", column).lower()))
-    return not words & _QUANTITY_WORDS
+    return not name_words(column) & _QUANTITY_WORDS
 
 
 def _typed(column: str, values: np.ndarray, refs: list[RowRef], mask: np.ndarray,

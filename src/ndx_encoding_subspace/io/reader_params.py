@@ -96,7 +96,9 @@ class ReaderParams(Params):
         Seconds after each sound's end over which its presentations' spikes are still
         counted, with silence appended to its spectrogram: for brief sounds (clicks, tone
         pips) whose responses outlast them. 0 counts spikes only while the sound plays. A
-        tail reaching into the next presentation is refused.
+        tail reaching into the next presentation or past the recording's end is refused;
+        the tail counts as part of its presentation for ``invalid_times`` and the units'
+        ``obs_intervals``.
     min_sample_rate : float
         Series sampled slower than this (Hz) are not taken for sounds.
     min_spikes : int

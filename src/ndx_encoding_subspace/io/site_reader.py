@@ -238,9 +238,10 @@ def build_site(
     spikes = read_units(layout.units, label, layout.units_path, reader, celltype)
     span = recording_span(spikes.times, opened.nwbfile)
     layout, trailing = check_in_recording(layout, span, label)  # before obs_intervals: they end there too
-    spikes = observed_only(spikes, layout.units, [(p.start, p.stop) for p in layout.presentations],
+    tail = reader.response_tail_s
+    check_tail(layout.presentations, tail, label, span[1])
+    spikes = observed_only(spikes, layout.units, [(p.start, p.stop + tail) for p in layout.presentations],
                            label, layout.units_path)
-    check_tail(layout.presentations, reader.response_tail_s, label)
     order, first, starts = _by_sound(layout.presentations)
     full_scale = mixed_sample_formats(layout)
     for sound in order:  # every sound checked before any is read
