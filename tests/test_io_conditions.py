@@ -295,8 +295,9 @@ def test_a_response_tail_is_checked_like_the_sound_before_it(tmp_path):
     last = 8.0  # the last presentation: 8.0 to 8.5 s
     path = _write(_session({}, blocks=1, last_spike=last + 0.7), tmp_path / "ends.nwb")
     _read(path, response_tail_s=0.1)
-    with pytest.raises(ConfigError, match=r"response_tail_s = 0.4 reaches past the recording's end \(8\.\d+ s.*"
-                                          r"'s1' ends at 8.5 s; the longest tail that fits is 0\.\d+ s"):
+    with pytest.raises(ConfigError, match=r"response_tail_s = 0.4 reaches past the recording's end "
+                                          r"\(8\.\d+ s.*'s1' ends at 8.5 s; "
+                                          r"the longest tail that fits is 0\.\d+ s"):
         _read(path, response_tail_s=0.4)
     path = _write(_session({}, blocks=1, obs_end=last + 0.7), tmp_path / "observed.nwb")
     assert len(_read(path, response_tail_s=0.1)[0].units.ids) == 3

@@ -260,8 +260,8 @@ def check_tail(presentations: Sequence[Presentation], tail: float, name: str,
     last = int(np.argmax(ends))
     if recording_end is not None and ends[last] + tail > recording_end + 1e-3:
         raise ConfigError(f"{name}: reader.response_tail_s = {tail:g} reaches past the recording's end "
-                          f"({recording_end:g} s, the last spike or acquisition sample): {order[last].sound!r} "
-                          f"ends at {ends[last]:g} s; the longest tail that fits is "
+                          f"({recording_end:g} s, the last spike or acquisition sample): "
+                          f"{order[last].sound!r} ends at {ends[last]:g} s; the longest tail that fits is "
                           f"{max(recording_end - ends[last], 0.0):g} s")
 
 

@@ -56,6 +56,42 @@ class GaussianChannelMix(nn.Module):
         return x @ self.weights().T
 
 
+class _DepthwiseConv(torch.autograd.Function):
+    """``conv1d(z, weight, groups=channels)`` whose weight gradient is itself a forward
+    convolution (each batch row's input correlated with its output gradient): on the CPU,
+    oneDNN's depthwise weight gradient takes 3-10 times as long as that."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(z: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return F.conv1d(z, weight, groups=weight.shape[0])
+
+    @staticmethod
+    def setup_context(ctx, inputs: tuple[torch.Tensor, torch.Tensor], output: torch.Tensor) -> None:
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        z, weight = ctx.saved_tensors
+        channels, taps = weight.shape[0], weight.shape[-1]
+        dz = F.conv_transpose1d(grad, weight, groups=channels) if ctx.needs_input_grad[0] else None
+        dw = None
+        if ctx.needs_input_grad[1]:
+            rows, _, steps = grad.shape
+            dw = F.conv1d(z.reshape(1, rows * channels, -1), grad.reshape(rows * channels, 1, steps),
+                          groups=rows * channels).reshape(rows, channels, 1, taps).sum(0)
+        return dz, dw
+
+
+def depthwise_conv(z: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``F.conv1d(z, weight, groups=weight.shape[0])`` (``z [batch, channels, time]``), with
+    the faster weight gradient of :class:`_DepthwiseConv` on the CPU."""
+    if z.device.type == "cpu" and torch.is_grad_enabled():
+        return _DepthwiseConv.apply(z, weight)
+    return F.conv1d(z, weight, groups=weight.shape[0])
+
+
 class DepthwiseCausalFIR(nn.Module):
     """One causal FIR filter per channel (depthwise 1-D convolution, left zero padding).
 
@@ -73,7 +109,7 @@ class DepthwiseCausalFIR(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = F.pad(x.transpose(1, 2), (self.taps - 1, 0))
-        return F.conv1d(z, self.weight, groups=self.channels).transpose(1, 2)
+        return depthwise_conv(z, self.weight).transpose(1, 2)
 
     def filters(self) -> torch.Tensor:
         """Filters as ``h[c, lag]`` (lag 0 first), shape ``[channels, taps]``."""
