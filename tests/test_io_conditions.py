@@ -154,9 +154,10 @@ def test_obs_intervals_ending_with_the_recording_leave_out_trailing_presentation
     assert any("begin after the recording ends" in w for w in said)
 
 
-def _onset_layout(tmp_path, column: str, lead: float) -> object:
+def _onset_layout(tmp_path, column: str, lead: float, relative: bool = False, catch: int = 0) -> object:
     """The layout of trials that begin ``lead`` s before something whose onset (s) is in
-    ``column``, beside an onset in ms (no onset in seconds)."""
+    ``column`` (``relative``: from the trial's start), beside an onset in ms (no onset in
+    seconds), and ``catch`` trials playing no sound (NaN onset) after them."""
     nwb = _nwbfile()
     for i, name in enumerate(NAMES):
         nwb.add_stimulus_template(TimeSeries(name=name, data=_sound(i), unit="Pa", rate=RATE))
@@ -165,8 +166,12 @@ def _onset_layout(tmp_path, column: str, lead: float) -> object:
     nwb.add_trial_column("stim_on_ms", "the onset in the trial, ms")
     start = 1.0
     for name in BLOCK:
-        nwb.add_trial(start_time=start, stop_time=start + 1.5, sound=name, **{column: start + lead},
-                      stim_on_ms=1000 * lead)
+        nwb.add_trial(start_time=start, stop_time=start + 1.5, sound=name,
+                      **{column: lead if relative else start + lead}, stim_on_ms=1000 * lead)
+        start += 2.0
+    for _ in range(catch):
+        nwb.add_trial(start_time=start, stop_time=start + 1.5, sound="none", **{column: np.nan},
+                      stim_on_ms=np.nan)
         start += 2.0
     for _ in range(3):
         nwb.add_unit(spike_times=np.sort(np.random.default_rng(0).uniform(0, start, 200)))
@@ -183,6 +188,20 @@ def test_a_sound_onset_column_of_another_name_is_found(tmp_path, column):
     assert layout.onset == column
     assert sorted(p.start for p in layout.presentations)[:2] == pytest.approx([1.4, 3.4])
     assert f"sound onsets from intervals/trials column {column!r}" in layout.describe()
+
+
+@pytest.mark.parametrize("column", ["stimOn_times", "sound_onset_s"])
+def test_a_sound_onset_column_is_read_beside_catch_trials_and_refused_outside_its_rows(tmp_path, column):
+    """Catch trials hold NaN onsets and do not hide the column; onsets from the trial's
+    start (or past its end) are refused, not silently replaced by the trials' starts."""
+    layout = _onset_layout(tmp_path, column, 0.4, catch=4)
+    assert layout.onset == column and len(layout.presentations) == len(BLOCK)
+    assert sorted(p.start for p in layout.presentations)[:2] == pytest.approx([1.4, 3.4])
+    with pytest.raises(InvalidDataError, match=rf"column '{column}'\) before the row's start_time: "
+                                               "onsets relative to the row"):
+        _onset_layout(tmp_path, column, 0.4, relative=True)
+    with pytest.raises(InvalidDataError, match=rf"column '{column}'\) after the row's stop_time"):
+        _onset_layout(tmp_path, column, 1.8)
 
 
 def test_presentations_in_invalid_times_are_left_out(tmp_path):

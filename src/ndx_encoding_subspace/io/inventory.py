@@ -244,24 +244,17 @@ def _onset(table: Any, columns: tuple[str, ...], timed: bool, wanted: str) -> st
     sound = _first(columns, SOUND_ONSET_COLUMNS)
     if sound and _numeric(table, sound):
         return sound
-    named = [c for c in columns if says_sound_onset(c) and _numeric(table, c) and _within_rows(table, c)]
+    named = [c for c in columns if says_sound_onset(c) and _numeric(table, c) and _has_values(table, c)]
     return named[0] if len(named) == 1 else "start_time"
 
 
-def _within_rows(table: Any, column: str) -> bool:
-    """Whether a column's values lie within their rows' start and stop times (a sound
-    onset inside its trial) in at least 90% of the rows (NaN in others: rows without a
-    sound, read as baseline)."""
-    if "stop_time" not in table.colnames:
-        return False
+def _has_values(table: Any, column: str) -> bool:
+    """Whether a column holds a finite value in some row (NaN in all: an unused column).
+    Values outside their rows are refused when the presentations are read."""
     try:
-        value = np.asarray(table[column].data[:], dtype=np.float64)
-        start = np.asarray(table["start_time"].data[:], dtype=np.float64)
-        stop = np.asarray(table["stop_time"].data[:], dtype=np.float64)
+        return bool(np.isfinite(np.asarray(table[column].data[:], dtype=np.float64)).any())
     except (TypeError, ValueError, KeyError):
         return False
-    inside = np.isfinite(value) & (value >= start - 1e-6) & (value <= stop + 1e-6)
-    return bool(value.size and inside.sum() >= 0.9 * value.size)  # the sound's onset in (almost) every row
 
 
 def _table_info(path: str, table: Any, params: ReaderParams) -> TableInfo:

@@ -196,6 +196,8 @@ def row_times(info: TableInfo, rows: np.ndarray, name: str) -> tuple[np.ndarray,
         stop = np.full(start.shape, np.nan)
     used = np.zeros(start.shape, dtype=bool)
     used[rows] = True
+    if info.onset_note() and "start_time" in info.columns:  # a sound onset beside the row's start
+        _check_inside(info, start, used, name)
     bad = np.flatnonzero(used & (~np.isfinite(start) | (np.isfinite(stop) & (stop < start))))
     if info.stop:
         bad = np.union1d(bad, np.flatnonzero(used & ~np.isfinite(stop)))
@@ -205,15 +207,22 @@ def row_times(info: TableInfo, rows: np.ndarray, name: str) -> tuple[np.ndarray,
             f"{info.onset!r}{''.join(f' or {c!r}' for c in (info.stop, info.duration) if c)}, or stop "
             "before their onset"
         )
-    if info.onset_note() and "start_time" in info.columns:  # a sound onset beside the row's start
-        begin = np.asarray(info.table["start_time"].data[:], dtype=np.float64)
-        outside = np.flatnonzero(used & (start < begin))
-        if outside.size:
-            raise InvalidDataError(
-                f"{name}: {info.path} rows {format_rows(outside.tolist())} have sound onsets (column "
-                f"{info.onset!r}) before the row's start_time: onsets relative to the row, or in ms? "
-                "(choose the onset column with reader.onset_column)")
     return start, stop
+
+
+def _check_inside(info: TableInfo, start: np.ndarray, used: np.ndarray, name: str) -> None:
+    """Refuse sound onsets (a column beside the rows' ``start_time``) before their row's
+    start or after its ``stop_time``: onsets relative to the row, or in another unit."""
+    begin = np.asarray(info.table["start_time"].data[:], dtype=np.float64)
+    end = (np.asarray(info.table["stop_time"].data[:], dtype=np.float64)
+           if "stop_time" in info.columns else np.full(begin.shape, np.inf))
+    for outside, where in ((used & (start < begin - 1e-6), "before the row's start_time"),
+                           (used & (start > end + 1e-6), "after the row's stop_time")):
+        if outside.any():
+            raise InvalidDataError(
+                f"{name}: {info.path} rows {format_rows(np.flatnonzero(outside).tolist())} have sound "
+                f"onsets (column {info.onset!r}) {where}: onsets relative to the row, or in ms? "
+                "(choose the onset column with reader.onset_column)")
 
 
 def format_rows(rows: Sequence[int], shown: int = 10) -> str:
