@@ -332,6 +332,58 @@ def test_continuous_track_cut_at_trials(tmp_path, flag):
     assert set(site.validation) == {"Clip04", "Clip05"} and len(site.estimation) == 4
 
 
+def _blocks_file() -> NWBFile:
+    """The speaker recorded in three blocks (one series each, 20 s apart) holding 4, 3 and
+    3 of the trials of :func:`_order`, which a trials table names."""
+    waves, order = _waves(6), _order()
+    nwb = mock_NWBFile()
+    nwb.add_trial_column("sound", "what played")
+    for b, (first, last) in enumerate([(0, 4), (4, 7), (7, 10)]):
+        t0 = 20.0 * b
+        track = np.zeros(int((0.5 * (last - first) + 0.5) * RATE), dtype=np.int16)
+        for k, sound in enumerate(order[first:last]):
+            i = int(round((0.5 + 0.5 * k) * RATE))
+            track[i: i + waves[sound].size] = waves[sound]
+            onset = t0 + 0.5 + 0.5 * k
+            nwb.add_trial(start_time=onset, stop_time=onset + DUR, sound=f"s{sound}")
+        nwb.add_stimulus(TimeSeries(name=f"speaker_block{b}", data=track, unit="Pa", rate=RATE,
+                                    starting_time=t0))
+    _units(nwb, 45.0)
+    return nwb
+
+
+def test_a_track_recorded_in_blocks_is_cut_at_the_trials(tmp_path):
+    """One speaker series per recording block, each holding several trials: each trial is
+    cut from its block, and a sound heard in two blocks is one sound heard again."""
+    path, layout = _locate(_blocks_file(), tmp_path)
+    assert layout.kind == "continuous" and layout.column == "sound"
+    assert "3 sound series in stimulus/presentation recorded one after the other" in layout.reason
+    pres = sorted(layout.presentations, key=lambda p: p.start)
+    assert [p.sound for p in pres] == [f"s{s}" for s in _order()]
+    assert [p.series.name[-1] for p in pres] == list("0000111222")
+    assert all(p.n_samples == int(DUR * RATE) for p in pres)
+    assert pres[4].first_sample == int(0.5 * RATE)  # the first trial of block 1, 0.5 s into it
+    site = read_site(path)
+    assert set(site.validation) == {"s4", "s5"} and site.sound("s4").n_repeats == 3
+    waves = _waves(6)
+    with open_nwb(path) as opened:  # the samples cut are the sound's
+        p = pres[4]
+        data = opened.nwbfile.stimulus[p.series.name].data
+        cut = np.asarray(data[p.first_sample: p.first_sample + p.n_samples])
+    assert np.array_equal(cut, waves[_order()[4]])
+
+
+def test_series_each_holding_one_trial_stay_one_presentation_each(tmp_path):
+    """neuroconv's one series per presentation beside a trials table naming them: each
+    series is one presentation (the table's rows are no pieces of a track)."""
+    nwb = _series_file()
+    nwb.add_trial_column("sound", "what played")
+    for sound, start in zip(_order(), _starts(10), strict=True):
+        nwb.add_trial(start_time=float(start), stop_time=float(start) + DUR, sound=f"s{sound}")
+    _, layout = _locate(nwb, tmp_path)
+    assert layout.kind == "series" and len(layout.presentations) == 10
+
+
 def _timed_track(times: np.ndarray) -> NWBFile:
     """A speaker track sampled at ``times`` (one clip at 0.5 s and one at 7.5 s), with trials."""
     nwb = mock_NWBFile()

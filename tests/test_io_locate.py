@@ -18,7 +18,7 @@ from ndx_encoding_subspace.errors import (
 )
 from ndx_encoding_subspace.io import ReaderParams, locate, open_nwb
 from ndx_encoding_subspace.io.inventory import SoundSeries
-from ndx_encoding_subspace.io.presentations import fixed_segments
+from ndx_encoding_subspace.io.tracks import fixed_segments
 from ndx_encoding_subspace.testing.files import mock_site
 
 

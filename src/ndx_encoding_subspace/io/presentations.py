@@ -8,7 +8,7 @@ objects:
 * :func:`baseline_mask` -- rows where no sound played: an empty, ``none``, NaN or
   ``baseline`` name, or a flag column (``is_stimulus``, ``*baseline*``, ``trial_type``...);
 * :func:`row_times` -- onset and end of each row (the end may be missing: NaN);
-* :func:`template_rows`, :func:`track_rows`, :func:`fixed_segments` -- the presentations;
+* :func:`template_rows` -- the presentations of templates (of tracks: :mod:`.tracks`);
 * :func:`check_overlaps` -- presentations that overlap in time are refused (the spikes
   of the overlap would count for both).
 """
@@ -16,7 +16,6 @@ objects:
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -29,7 +28,6 @@ from .names import (
     STIMULUS_FLAG_COLUMNS,
     TYPE_COLUMNS,
     NameIndex,
-    display_name,
     is_baseline_value,
     name_key,
     name_words,
@@ -44,10 +42,9 @@ __all__ = [
     "baseline_mask",
     "row_times",
     "template_rows",
-    "track_rows",
-    "fixed_segments",
     "check_overlaps",
     "format_rows",
+    "segment_label",
     "OVERLAP_TOLERANCE_S",
 ]
 
@@ -231,7 +228,8 @@ def format_rows(rows: Sequence[int], shown: int = 10) -> str:
     return text if len(rows) <= shown else f"{text[:-1]}, ...] ({len(rows)} rows)"
 
 
-def _label(series: SoundSeries, first: int, count: int) -> str:
+def segment_label(series: SoundSeries, first: int, count: int) -> str:
+    """A segment's name: the series' name, with ``@first+count`` unless it is the whole series."""
     return series.name if (first, count) == (0, series.n_samples) else f"{series.name}@{first}+{count}"
 
 
@@ -292,7 +290,7 @@ def template_rows(
         if series.rate:  # its spikes are counted over the whole sound, whatever the row's stop
             sound_end = start[row] + count / series.rate
             end = max(end, sound_end) if np.isfinite(end) else sound_end
-        spans.append((row, series, first, count, float(end), _label(series, first, count)))
+        spans.append((row, series, first, count, float(end), segment_label(series, first, count)))
     if beyond:
         row, series = beyond[0]
         raise InvalidDataError(
@@ -306,65 +304,6 @@ def template_rows(
     out = [Presentation(label, float(start[row]), end, row, series, first, count)
            for row, series, first, count, end, label in spans]
     return RowsRead(out, int(baseline.sum()), "", list(index.unmatched), index.n_unmatched)
-
-
-def _next_onsets(start: np.ndarray, end: float) -> np.ndarray:
-    """Each row's end when the table has no stop column: the next finite onset (the last:
-    ``end``); rows with a NaN/inf onset neither end a segment nor get an end (NaN)."""
-    finite = np.flatnonzero(np.isfinite(start))
-    order = finite[np.argsort(start[finite], kind="stable")]
-    stop = np.full(start.shape, np.nan)
-    stop[order[:-1]] = start[order[1:]]
-    stop[order[-1:]] = end
-    return stop
-
-
-def track_rows(info: TableInfo, column: str, sound: SoundSeries, name: str) -> RowsRead:
-    """Segments of one continuous ``sound`` cut at the rows of ``info`` naming what played.
-
-    Rows naming the same sound (by :func:`~.names.name_key`) are repeats; the label is the
-    name as first written, without folder and extension. Without a stop column a segment
-    ends at the next row's onset (the last at the end of the sound; rows with a NaN onset
-    are not onsets). Rows whose TimeSeriesReference points into another series are left
-    out (:attr:`RowsRead.skipped`); rows in use with NaN/inf times are refused.
-    """
-    assert sound.rate is not None
-    refs = (
-        row_refs(info.table, column)
-        if column
-        else [RowRef(f"{info.path.rpartition('/')[2]}_{i:04d}") for i in range(info.rows)]
-    )
-    baseline, flag = baseline_mask(info, refs)
-    own = sound.series.object_id
-    foreign = np.array([bool(r.object_id) and r.object_id != own for r in refs], dtype=bool)
-    rows = np.flatnonzero(~baseline & ~foreign)
-    start, stop = row_times(info, rows, name)
-    t0, rate, n_total = sound.starting_time, float(sound.rate), sound.n_samples
-    if not info.stop:  # each segment ends at its duration, else at the next row's onset
-        stop = np.where(np.isfinite(stop), stop, _next_onsets(start, t0 + n_total / rate))
-    labels: dict[str, str] = {}
-    out, outside = [], []
-    for row in rows:
-        ref = refs[row]
-        if ref.idx_start is not None:
-            first, count = ref.idx_start, int(ref.count or 0)
-            label = _label(sound, first, count)
-        else:
-            first = int(round((start[row] - t0) * rate))
-            count = int(round((stop[row] - start[row]) * rate))
-            label = labels.setdefault(name_key(ref.key), display_name(ref.key))
-        if first < -1 or first + count > n_total + 1:
-            outside.append(int(row))
-            continue
-        first = max(first, 0)
-        count = min(count, n_total - first)
-        out.append(Presentation(label, float(start[row]), float(stop[row]), int(row), sound, first, count))
-    if outside:
-        raise InvalidDataError(
-            f"{name}: {info.path} rows {format_rows(outside)} lie outside the sound {sound.path} "
-            f"({t0:g} to {t0 + n_total / rate:g} s)"
-        )
-    return RowsRead(out, int(baseline.sum()), flag, skipped=np.flatnonzero(foreign).tolist())
 
 
 def check_overlaps(
@@ -399,23 +338,3 @@ def check_overlaps(
         f"(or at the same time): {'; '.join(pairs)}{more}. Each presentation must end before the "
         f"next begins, else its spikes count for both: fix the times, or {hint}"
     )
-
-
-def fixed_segments(sound: SoundSeries, step: float) -> list[Presentation]:
-    """One continuous ``sound`` cut into segments of ``step`` seconds, each presented once;
-    a leftover shorter than half a segment is part of the last one (a short tail, often
-    silence after the last sound, would otherwise be a sound of its own)."""
-    assert sound.rate is not None and sound.duration is not None
-    t0, rate, n_total = sound.starting_time, float(sound.rate), sound.n_samples
-    n_seg = max(1, math.floor(sound.duration / step + 0.5))
-    out = []
-    for i in range(n_seg):
-        first = int(round(i * step * rate))
-        end = n_total if i == n_seg - 1 else min(int(round((i + 1) * step * rate)), n_total)
-        count = end - first
-        out.append(
-            Presentation(
-                f"segment_{i:04d}", t0 + first / rate, t0 + (first + count) / rate, i, sound, first, count
-            )
-        )
-    return out

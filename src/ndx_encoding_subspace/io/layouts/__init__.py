@@ -6,8 +6,9 @@ recognises the file wins:
 
 1. ``templates`` (:mod:`.templates`) -- waveforms in ``stimulus/templates`` named by a
    table anywhere in the file: the most explicit layout, and the one this package writes.
-2. ``continuous`` (:mod:`.continuous`) -- one track in ``stimulus/presentation`` cut at the
-   rows of a table naming what played (trials alternating stimulus and baseline rows...).
+2. ``continuous`` (:mod:`.continuous`) -- one track in ``stimulus/presentation`` (or its
+   blocks, one after the other) cut at the rows of a table naming what played (trials
+   alternating stimulus and baseline rows...).
 3. ``series`` (:mod:`.series`) -- several series in ``stimulus/presentation`` one after the
    other, one per presentation (neuroconv's ``AudioInterface``); identical samples are the
    same sound.

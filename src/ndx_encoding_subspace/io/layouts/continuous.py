@@ -1,17 +1,20 @@
 """A continuous track plus a table naming what played.
 
 One sound series in ``stimulus/presentation`` aligned to the session (a session-long
-track), and a table with times (e.g. a trials table alternating stimulus and baseline
-rows) whose column names what played in each row: a known column (``sound``,
-``stimulus``, ``wav_file``...), a text column of file names (``/stimuli/clip03.wav``), or
-a TimeSeriesReferenceVectorData column into the track. The track is cut at the rows'
-intervals (without a stop column, at the next row's onset). Baseline rows (``none``, empty,
-NaN, ``baseline``, or a flag column) are skipped, and so are rows referencing another
-series (said in a note). Rows naming the same sound (path, extension and case ignored) are
-repeats; where no column names the sounds (unnamed rows, or references into the track),
-segments holding the same samples are (:func:`same_segments`). Segments that overlap in
-time (or start together) are refused. Several tables naming what played (estimation and
-validation blocks apart) are read together when no row of one overlaps another's.
+track), or several recorded one after the other (blocks, e.g. one per recording epoch) of
+which one at least holds two rows (each row is cut from the block that holds it; one row
+per series is :mod:`.series`' layout), and a table with times (e.g. a trials table
+alternating stimulus and baseline rows) whose column names what played in each row: a
+known column (``sound``, ``stimulus``, ``wav_file``...), a text column of file names
+(``/stimuli/clip03.wav``), or a TimeSeriesReferenceVectorData column into the track. The
+track is cut at the rows' intervals (without a stop column, at the next row's onset).
+Baseline rows (``none``, empty, NaN, ``baseline``, or a flag column) are skipped, and so
+are rows referencing another series (said in a note). Rows naming the same sound (path,
+extension and case ignored) are repeats; where no column names the sounds (unnamed rows,
+or references into the track), segments holding the same samples are
+(:func:`same_segments`). Segments that overlap in time (or start together) are refused.
+Several tables naming what played (estimation and validation blocks apart) are read
+together when no row of one overlaps another's.
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ import numpy as np
 from ...errors import AmbiguousInputError, ConfigError, InvalidDataError
 from ..inventory import Presentation, SoundSeries, TableInfo, is_ts_reference
 from ..names import name_key
-from ..presentations import RowsRead, baseline_mask, check_overlaps, format_rows, row_refs, track_rows
+from ..presentations import RowsRead, baseline_mask, check_overlaps, format_rows, row_refs
+from ..tracks import spans_text, track_rows
 from .base import Candidate, Context, ambiguous_tables, folders, overlapping, prefer_tables
 from .series import PREFIX_SAMPLES, span_digest
 
-__all__ = ["KIND", "detect", "single_track"]
+__all__ = ["KIND", "detect", "single_track", "blocks"]
 
 KIND = "continuous"
 
@@ -60,6 +64,18 @@ def single_track(ctx: Context) -> SoundSeries | str:
     return track
 
 
+def blocks(ctx: Context) -> tuple[SoundSeries, ...] | str:
+    """The one track, or the blocks of a track recorded in pieces one after the other (in
+    time order), or why there is none ('' when there is no series at all)."""
+    track = single_track(ctx)
+    if isinstance(track, SoundSeries) or len(ctx.tracks) < 2:
+        return (track,) if isinstance(track, SoundSeries) else track
+    norate = [s.path for s in ctx.tracks if not s.rate]
+    if norate:
+        return f"sound series {', '.join(norate)} have no sample rate"
+    return tuple(sorted(ctx.tracks, key=lambda s: (s.starting_time, s.path)))
+
+
 def same_segments(pres: Sequence[Presentation]) -> tuple[list[Presentation], int]:
     """Segments that no name tells apart, with those holding the same samples as an earlier
     one relabelled as repeats of it, and how many were. Segments of equal length are
@@ -87,17 +103,18 @@ def same_segments(pres: Sequence[Presentation]) -> tuple[list[Presentation], int
     return [dataclasses.replace(p, sound=a) for a, p in zip(labels, pres, strict=True)], merged
 
 
-def _distinct(info: TableInfo, column: str, track: SoundSeries) -> int:
+def _distinct(info: TableInfo, column: str, tracks: tuple[SoundSeries, ...]) -> int:
     """How many different things the column names in rows that are not baseline (-1: it
-    references another series only)."""
+    references other series only)."""
     refs = row_refs(info.table, column)
-    if is_ts_reference(info.table[column]) and not any(r.object_id == track.series.object_id for r in refs):
+    own = {t.series.object_id for t in tracks}
+    if is_ts_reference(info.table[column]) and not any(r.object_id in own for r in refs):
         return -1
     baseline, _ = baseline_mask(info, refs)
     return len({(name_key(r.key), r.idx_start) for r, b in zip(refs, baseline, strict=True) if not b})
 
 
-def _best_column(info: TableInfo, ctx: Context, track: SoundSeries) -> str | None:
+def _best_column(info: TableInfo, ctx: Context, tracks: tuple[SoundSeries, ...]) -> str | None:
     """The column of ``info`` that names what played (the one naming most different sounds,
     names before references into the track; '' for the table's rows as unnamed segments;
     None: the table does not name segments)."""
@@ -112,7 +129,7 @@ def _best_column(info: TableInfo, ctx: Context, track: SoundSeries) -> str | Non
         return None
     # a column naming two sounds or more comes first: references into the track tell every
     # segment apart, and would read a sound heard again (with noise) as a new one
-    scored = [(_distinct(info, c, track), -i, c) for i, c in enumerate(info.sound_columns)]
+    scored = [(_distinct(info, c, tracks), -i, c) for i, c in enumerate(info.sound_columns)]
     scored = [s for s in scored if s[0] >= 0]
     naming = [s for s in scored if s[0] >= 2 and not is_ts_reference(info.table[s[2]])]
     if naming or scored:
@@ -120,11 +137,31 @@ def _best_column(info: TableInfo, ctx: Context, track: SoundSeries) -> str | Non
     return "" if ctx.params.presentations else None
 
 
+def _named(tracks: tuple[SoundSeries, ...]) -> str:
+    if len(tracks) == 1:
+        return f"one sound series {tracks[0].path}"
+    return f"{len(tracks)} sound series in {folders(tracks)} recorded one after the other"
+
+
+def _not_blocks(ctx: Context, tracks: tuple[SoundSeries, ...], pres: list[Presentation]) -> str:
+    """Why blocks are no track here ('' when they are, or when the layout was chosen): a
+    block must hold two rows or more, else each series is one presentation."""
+    if len(tracks) < 2 or ctx.params.layout == KIND:
+        return ""
+    per_series: dict[str, int] = {}
+    for p in pres:
+        per_series[p.series.path] = per_series.get(p.series.path, 0) + 1
+    if max(per_series.values(), default=0) < 2:
+        return f"{_named(tracks)}, each holding one row at most: not blocks of one track"
+    return ""
+
+
 def detect(ctx: Context) -> Candidate | str:
-    """One track cut at the rows of the tables naming what played (see the module's text)."""
-    track = single_track(ctx)
-    if not isinstance(track, SoundSeries):
-        return track
+    """One track, or its blocks, cut at the rows of the tables naming what played (see the
+    module's text)."""
+    tracks = blocks(ctx)
+    if isinstance(tracks, str):
+        return tracks
     found = []
     for info in ctx.tables():
         if not info.onset:
@@ -132,54 +169,66 @@ def detect(ctx: Context) -> Candidate | str:
                 f"reader.presentations = {ctx.params.presentations!r}: {info.path} in {ctx.name} has "
                 "no onset column (start_time, presentation_time, onset, timestamp)"
             )
-        column = _best_column(info, ctx, track)
+        column = _best_column(info, ctx, tracks)
         if column is not None:
             found.append((info, column))
     if not found:
-        return f"one sound series {track.path}, but no table names what played in it"
+        return f"{_named(tracks)}, but no table names what played in {'it' if len(tracks) == 1 else 'them'}"
     found = prefer_tables(found)
     several = len(found) > 1
     pres: list[Presentation] = []
     unnamed: list[Presentation] = []
     notes: list[str] = []
     for info, column in found:
-        read = track_rows(info, column, track, ctx.name)
+        try:
+            read = track_rows(info, column, tracks, ctx.name)
+        except InvalidDataError:
+            if len(tracks) > 1 and ctx.params.layout != KIND:
+                return f"{_named(tracks)}: rows of {info.path} lie outside them"
+            raise
         tagged = [dataclasses.replace(p, table=info.path) for p in read.presentations] if several \
             else list(read.presentations)
         named = bool(column) and not is_ts_reference(info.table[column])
         (pres if named else unnamed).extend(tagged)
-        notes.extend(_notes(info, track, read))
+        notes.extend(_notes(info, tracks, read))
+    if why := _not_blocks(ctx, tracks, [*pres, *unnamed]):
+        return why
     unnamed, merged = same_segments(unnamed)
-    pres = sorted([*pres, *unnamed], key=lambda p: (p.start, p.stop)) if several else [*pres, *unnamed]
+    pres = sorted([*pres, *unnamed], key=lambda p: (p.start, p.stop)) if several or len(tracks) > 1 \
+        else [*pres, *unnamed]
     where = " and ".join(info.path for info, _ in found)
     try:
         check_overlaps(pres, ctx.name, where,
                        "choose other rows with reader.presentations and reader.sound_column")
     except InvalidDataError:
         if several and "," not in ctx.params.presentations:
-            raise ambiguous_tables(ctx.name, f"segments of {track.path} (their rows overlap in time: the "
-                                   "same presentations twice?)", found) from None
+            raise ambiguous_tables(ctx.name, f"segments of {_named(tracks)} (their rows overlap in time: "
+                                   "the same presentations twice?)", found) from None
         raise
     if merged:
-        notes.insert(0, f"{merged} segment(s) of {track.path} {SAME_SAMPLES}: read as repeats of it")
+        of = tracks[0].path if len(tracks) == 1 else folders(tracks)
+        notes.insert(0, f"{merged} segment(s) of {of} {SAME_SAMPLES}: read as repeats of it")
     columns = {column for _, column in found}
-    return Candidate(KIND, _reason(track, found), (track,), where, columns.pop() if len(columns) == 1 else "",
-                     tuple(pres), (), tuple(notes),
+    used = tuple(t for t in tracks if any(p.series.path == t.path for p in pres))
+    return Candidate(KIND, _reason(tracks, found), used or tracks, where,
+                     columns.pop() if len(columns) == 1 else "", tuple(pres), (), tuple(notes),
                      onset=", ".join(dict.fromkeys(info.onset for info, _ in found)),
                      tables=tuple(info.path for info, _ in found) if several else ())
 
 
-def _reason(track: SoundSeries, found: list[tuple[TableInfo, str]]) -> str:
+def _reason(tracks: tuple[SoundSeries, ...], found: list[tuple[TableInfo, str]]) -> str:
     said = [f"{info.path}, whose " + (f"column {column!r}" if column else
                                        "rows (each row a different segment: no column names them)")
             + " names what played" for info, column in found]
+    cut = "" if len(tracks) == 1 else f" ({spans_text(tracks[:4])}{', ...' if len(tracks) > 4 else ''}; " \
+        "each row cut from the series that holds it)"
     if len(found) == 1:
-        return f"one sound series {track.path} cut at the intervals of {said[0]}"
-    return (f"one sound series {track.path} cut at the intervals of {len(found)} tables read together "
+        return f"{_named(tracks)}{cut} cut at the intervals of {said[0]}"
+    return (f"{_named(tracks)}{cut} cut at the intervals of {len(found)} tables read together "
             f"(no row of one overlaps another's): {'; '.join(said)}")
 
 
-def _notes(info: TableInfo, track: SoundSeries, read: RowsRead) -> list[str]:
+def _notes(info: TableInfo, tracks: tuple[SoundSeries, ...], read: RowsRead) -> list[str]:
     """What to say about one table's rows: onsets, baseline and skipped rows, stops."""
     notes = [info.onset_note()] if info.onset_note() else []
     if read.n_baseline:
@@ -188,7 +237,7 @@ def _notes(info: TableInfo, track: SoundSeries, read: RowsRead) -> list[str]:
     if read.skipped:
         notes.append(
             f"{len(read.skipped)} rows of {info.path} (rows {format_rows(read.skipped)}) reference another "
-            f"series than {track.path} and are skipped"
+            f"series than {' or '.join(t.path for t in tracks)} and are skipped"
         )
     if not info.stop and not info.duration:
         notes.append(f"{info.path} has no stop column: each segment ends at the next row's onset")

@@ -10,7 +10,7 @@ what played (see :mod:`.continuous`) would give repeats and the true boundaries.
 from __future__ import annotations
 
 from ..inventory import SoundSeries
-from ..presentations import fixed_segments
+from ..tracks import fixed_segments
 from .base import Candidate, Context
 from .continuous import single_track
 
