@@ -292,13 +292,16 @@ def test_unmatched_names_and_unused_objects_in_inspect(tmp_path):
 # -- a continuous track and a table naming what played ----------------------------------
 
 
-def _track_file(flag: str = "") -> NWBFile:
+def _track_file(flag: str = "", named: bool = True) -> NWBFile:
+    """A track of the sounds of :func:`_order`, and trials alternating baseline and sound
+    rows, named (``wav`` column) or (``named=False``) sound rows with times only."""
     waves = _waves(6)
     starts = _starts(10)
     end = float(starts[-1] + 1.0)
     track = np.zeros(int(end * RATE), dtype=np.int16)
     nwb = mock_NWBFile()
-    nwb.add_trial_column("wav", "file played")
+    if named:
+        nwb.add_trial_column("wav", "file played")
     if flag:
         nwb.add_trial_column(flag, "whether a sound played")
     previous = 0.0
@@ -309,9 +312,10 @@ def _track_file(flag: str = "") -> NWBFile:
         stim = {"wav": f"D:\\stimuli\\Clip{sound:02d}.wav"}
         if flag:
             base[flag], stim[flag] = flag != "is_stimulus", flag == "is_stimulus"
-        nwb.add_trial(start_time=previous, stop_time=float(start), **base)
+        if named:
+            nwb.add_trial(start_time=previous, stop_time=float(start), **base)
         previous = float(start + DUR)
-        nwb.add_trial(start_time=float(start), stop_time=previous, **stim)
+        nwb.add_trial(start_time=float(start), stop_time=previous, **(stim if named else {}))
     nwb.add_stimulus(AcousticWaveformSeries(name="session_audio", data=track, rate=RATE, description="d"))
     _units(nwb, end)
     return nwb
@@ -442,6 +446,18 @@ def test_table_naming_what_played_wins_over_fixed_segments(tmp_path):
     assert auto.kind == "continuous"
     _, forced = _locate(_track_file(), tmp_path, ReaderParams(layout="segments"), name="g.nwb")
     assert forced.kind == "segments" and "intervals/trials" in " ".join(forced.unused)
+    assert not any("--reader.presentations" in n for n in forced.notes)
+
+
+def test_fixed_segments_name_a_table_of_unnamed_rows_and_the_option_that_reads_it(tmp_path):
+    nwb = _track_file(named=False)
+    _, auto = _locate(nwb, tmp_path)
+    assert auto.kind == "segments"
+    assert any("intervals/trials has times but no column naming what played: --reader.presentations "
+               "intervals/trials cuts the track at its rows" in n for n in auto.notes), auto.notes
+    _, rows = _locate(_track_file(named=False), tmp_path, ReaderParams(presentations="intervals/trials"),
+                      name="g.nwb")
+    assert rows.kind == "continuous" and len(rows.presentations) == 10
 
 
 def test_forced_layout_that_does_not_apply(tmp_path):

@@ -256,9 +256,12 @@ def _refuse_untimed(inv: Inventory, name: str, params: ReaderParams, unmatched: 
 
 def _unused(inv: Inventory, used: set[str]) -> tuple[str, ...]:
     """Every object not used, as ``path (type)``, or with why it is not a sound where the
-    inventory said so (``path (TimeSeries of shape (...): ...)``)."""
+    inventory said so (``path (TimeSeries of shape (...): ...)``), and the files of
+    ``reader.sound_folder`` left out, with why."""
     why = {entry.split(" (", 1)[0]: entry for entry in inv.ignored}
-    return tuple(why.get(path, f"{path} ({kind})") for path, kind in inv.objects if path not in used)
+    in_file = {path for path, _ in inv.objects}
+    return (tuple(why.get(path, f"{path} ({kind})") for path, kind in inv.objects if path not in used)
+            + tuple(entry for path, entry in why.items() if path not in in_file))  # files of sound_folder
 
 
 def locate(nwbfile: Any, name: str, params: ReaderParams | None = None) -> Layout:

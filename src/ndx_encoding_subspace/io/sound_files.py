@@ -137,7 +137,8 @@ def folder_sounds(folder: str | Path) -> tuple[list[tuple[str, WavSeries]], list
     for same in by_key.values():
         if len(same) > 1:
             left += [f"{p} (one of {len(same)} sound files of this name in reader.sound_folder: folder, "
-                     "extension and case are ignored)" for p in same]
+                     "extension and case are ignored; rename them, or point reader.sound_folder at one "
+                     "of their folders)" for p in same]
             continue
         try:
             found.append((str(same[0]), _wav(same[0])))
