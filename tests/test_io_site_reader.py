@@ -201,19 +201,20 @@ def test_missing_sample_rate(tmp_path):
         read_site(path)
     # timestamps that are not regular give no sample rate either
     site = mock_site(waveforms=False)
-    series = site.nwbfile.stimulus_template["sound_01"]
-    stamps = np.cumsum(np.random.default_rng(0).uniform(0.5, 1.5, series.data.shape[0])) / 16000.0
-    site.nwbfile.stimulus_template.pop("sound_01")
     from pynwb import TimeSeries
 
-    site.nwbfile.add_stimulus_template(
-        TimeSeries(name="sound_01", data=series.data, unit="Pa", timestamps=stamps)
-    )
+    for name in ("sound_01", "sound_02"):
+        series = site.nwbfile.stimulus_template[name]
+        stamps = np.cumsum(np.random.default_rng(0).uniform(0.5, 1.5, series.data.shape[0])) / 16000.0
+        site.nwbfile.stimulus_template.pop(name)
+        site.nwbfile.add_stimulus_template(TimeSeries(name=name, data=series.data, unit="Pa",
+                                                      timestamps=stamps))
     path = site.write(tmp_path / "irregular.nwb")
-    with pytest.raises(InvalidDataError, match=rf"{path}: sound 'sound_01' .* has no sample rate"):
+    with pytest.raises(InvalidDataError,  # every one named, not the first alone
+                       match=rf"{path}: 2 sounds 'sound_0[12]' .*, 'sound_0[12]' .* have no sample rate"):
         read_site(path)
     report = inspect_nwb(path)
-    assert [s["rate"] for s in report.sounds if s["name"] == "sound_01"] == [None]
+    assert [s["rate"] for s in report.sounds if s["name"] in ("sound_01", "sound_02")] == [None, None]
 
 
 def test_truncated_not_hdf5_not_nwb_missing(tmp_path, written):

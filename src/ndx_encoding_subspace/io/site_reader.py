@@ -244,14 +244,15 @@ def build_site(
                            label, layout.units_path)
     order, first, starts = _by_sound(layout.presentations)
     full_scale = mixed_sample_formats(layout)
+    norate = [f"{s!r} ({first[s].series.path})" for s in order if not first[s].series.rate]
+    if norate:
+        raise InvalidDataError(
+            f"{label}: {'sound' if len(norate) == 1 else f'{len(norate)} sounds'} {listing(norate, 5)} "
+            f"{'has' if len(norate) == 1 else 'have'} no sample rate "
+            "(no rate, and timestamps not evenly spaced: a gap or dropped samples?)"
+        )
     for sound in order:  # every sound checked before any is read
-        pres = first[sound]
-        if not pres.series.rate:
-            raise InvalidDataError(
-                f"{label}: sound {sound!r} ({pres.series.path}) has no sample rate "
-                "(no rate, and timestamps not evenly spaced: a gap or dropped samples?)"
-            )
-        check_span(pres, label, reader.max_sound_s, warn=False)  # all, before any is read
+        check_span(first[sound], label, reader.max_sound_s, warn=False)
     check_demand([first[s] for s in order], label, spec_params.bin_size, spec_params.n_channels,
                  len(spikes.times))
     raw, notes = read_spectrograms([first[s] for s in order], reader, spec_params, label,
