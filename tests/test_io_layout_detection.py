@@ -486,7 +486,7 @@ def test_overlapping_series_stay_ambiguous():
         nwb.add_stimulus(
             TimeSeries(name=name, data=np.zeros(1600), unit="Pa", rate=RATE, starting_time=start)
         )
-    with pytest.raises(AmbiguousInputError, match="x.nwb: several continuous sounds"):
+    with pytest.raises(AmbiguousInputError, match="x.nwb: 2 sound series that overlap in time: .*one track"):
         locate(nwb, "x.nwb")
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from ...errors import AmbiguousInputError, ConfigError, InvalidDataError
 from ..inventory import Presentation, SoundSeries, TableInfo, is_ts_reference
-from ..names import name_key
+from ..names import listing, name_key
 from ..presentations import RowsRead, baseline_mask, check_overlaps, format_rows, row_refs
 from ..tracks import spans_text, track_rows
 from .base import Candidate, Context, ambiguous_tables, folders, overlapping, prefer_tables
@@ -51,8 +51,10 @@ def single_track(ctx: Context) -> SoundSeries | str:
     if len(ctx.tracks) > 1:
         if overlapping(ctx.tracks):
             raise AmbiguousInputError(
-                f"{ctx.name}: several continuous sounds: {', '.join(s.path for s in ctx.tracks)}; "
-                "choose one with reader.sounds"
+                f"{ctx.name}: {len(ctx.tracks)} sound series that overlap in time: "
+                f"{listing([s.path for s in ctx.tracks], 6)}; choose one track with reader.sounds (or, "
+                "where each presentation is kept as one series per speaker or channel, list the series "
+                "of one of them)"
             )
         return f"{len(ctx.tracks)} sound series in {folders(ctx.tracks)}, one after the other: not one track"
     track = ctx.tracks[0]
