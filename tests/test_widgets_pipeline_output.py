@@ -192,3 +192,73 @@ def test_the_report_names_each_model(pipeline_results: Path, tmp_path: Path) -> 
         assert f">{sub.reliability:.3f}<" in row and ">members<" in row
         assert f">{sub.k_significant}<" in row
         assert (">unreliable<" in row) == (sub.reliability < 0.5)
+
+
+def _damaged(pipeline_results: Path, folder: Path, name: str, where: str, value: Any) -> Path:
+    """A copy of the pipeline's results with ``where`` (in the results module) set to
+    ``value``: a slice assignment when ``value`` is a tuple ``(index, number)``, else a
+    replacement of the dataset."""
+    import shutil
+
+    import h5py
+
+    path = folder / f"{name}.results.nwb"
+    shutil.copyfile(pipeline_results, path)
+    with h5py.File(path, "r+") as f:
+        key = f"processing/{MODULE}/{where}"
+        if isinstance(value, tuple):
+            f[key][value[0]] = value[1]
+        else:
+            attrs = dict(f[key].attrs)
+            del f[key]
+            f.create_dataset(key, data=value)
+            f[key].attrs.update(attrs)
+    return path
+
+
+@pytest.mark.parametrize(("name", "where", "value", "says"), [
+    ("reliability_inf", "tuning_subspaces/reliability", (0, np.inf), r"reliability inf is outside \[0, 1\]"),
+    ("asymmetry_inf", "subspace_nonlinearities/asymmetry_index", (0, np.inf),
+     r"asymmetry_index holds values outside \[-1, 1\]"),
+    ("ssrf_edges_inf", "subspace_nonlinearities/ssrf_bin_edges", ((0, 0), np.inf),
+     "ssrf_bin_edges hold NaN or infinite values"),
+    ("tiling_edges_nan", "site_subspace/tiling_bin_edges", ((0, 1), np.nan),
+     "tiling_bin_edges are not finite and increasing"),
+    ("similarity_of_two_units", "site_subspace/subspace_similarity", np.eye(2),
+     r"subspace_similarity of shape \(2, 2\) for the 3 units of the site"),
+    ("region_sizes_of_one_unit", "site_subspace/response_region_size", np.ones(1),
+     r"response_region_size of shape \(1,\) for the 3 units"),
+])
+def test_impossible_values_of_a_real_file_are_refused_and_the_views_say_why(
+        pipeline_results: Path, tmp_path: Path, name: str, where: str, value: Any, says: str) -> None:
+    """Infinite values where the package writes a range, NaN edges, and per-unit arrays of
+    another length are refused by the loader (exit 6 from the command line); the views,
+    reading the file with pynwb, show why in place of the figure."""
+    from ndx_encoding_subspace.cli import main
+    from ndx_encoding_subspace.errors import ResultsError
+
+    path = _damaged(pipeline_results, tmp_path, name, where, value)
+    with pytest.raises(ResultsError, match=says):
+        load_results(path)
+    assert main(["report", str(path), "--out", str(tmp_path / "r.html")]) == 6
+    if where.startswith("site_subspace"):
+        _widgets()
+        from ndx_encoding_subspace.viz.widgets.site import SimilarityWidget, TilingWidget
+
+        with NWBHDF5IO(str(path), "r") as io:
+            site = io.read().processing[MODULE]["site_subspace"]
+            view = TilingWidget(site) if "tiling" in where or "region" in where else SimilarityWidget(site)
+            assert bytes(view.image.value).startswith(PNG)
+            assert "do not have the shapes or values" in view.message.value
+
+
+def test_a_similarity_undefined_for_every_pair_still_draws(pipeline_results: Path, tmp_path: Path) -> None:
+    path = _damaged(pipeline_results, tmp_path, "all_nan", "site_subspace/subspace_similarity",
+                    np.full((3, 3), np.nan))
+    load_results(path)  # NaN: similarities not defined, allowed
+    _widgets()
+    from ndx_encoding_subspace.viz.widgets.site import SimilarityWidget
+
+    with NWBHDF5IO(str(path), "r") as io:
+        view = SimilarityWidget(io.read().processing[MODULE]["site_subspace"])
+        assert "over 0 pairs" in view.figure.axes[1].get_title()

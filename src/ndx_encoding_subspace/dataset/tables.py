@@ -48,7 +48,8 @@ UNIT_COLUMNS: dict[str, str] = {
        "(mean over the models that predict the unit)."
        for label, score in MODEL_COLUMNS},
     "r2_ratio": "(r_subspace / r_cnn)^2, negative where r_subspace is; empty where r_cnn <= 0.",
-    "k": "Subspace dimension at the run's variance threshold.",
+    "k": "Subspace dimension at the run's variance threshold (0, with k90 and k95 0: the unit has "
+         "no tuning subspace).",
     "k90": "Components reaching 90% of the variance.",
     "k95": "Components reaching 95% of the variance.",
     "k_significant": "Leading components above the shuffle noise floor (empty when the "

@@ -279,12 +279,16 @@ def _site(obj: Any, n_units: int) -> SiteAnalysis:
     similarity = arrays["subspace_similarity"]
     if similarity is not None and (similarity.ndim != 2 or similarity.shape[0] != similarity.shape[1]):
         raise ResultsError(f"{obj.name}: subspace_similarity of shape {similarity.shape} is not square")
-    check_site(obj.name, arrays)
     positions = distinct(obj.name, rows_in(obj.unit_rows(), n_units, "units"))
+    check_site(obj.name, arrays, len(positions))
     return SiteAnalysis(**arrays, similarity_measure=obj.similarity_measure,
                         unit_positions=positions,
                         parameters=json_object(obj.parameters, "parameters"),
                         description=obj.description)
+
+
+#: columns of the results' units table that hold numbers (the writer's), checked as such
+_NUMBER_COLUMNS = ("depth_um", "spike_width_ms", "source_row")
 
 
 def _units(units: Any) -> dict[str, Any]:
@@ -295,6 +299,9 @@ def _units(units: Any) -> dict[str, Any]:
             out[name] = [np.asarray(column[i]) for i in range(len(units))]
         else:
             out[name] = np.asarray(column.data[:])
+        if name in _NUMBER_COLUMNS and (out[name].dtype.kind not in "fiu" or out[name].ndim != 1):
+            raise ResultsError(f"column {name!r} holds {out[name].dtype} of shape {out[name].shape}, "
+                               "not one number per unit")
     return out
 
 

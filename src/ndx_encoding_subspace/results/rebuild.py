@@ -102,6 +102,8 @@ def _scores(em: EncodingModel, n_out: int) -> dict[str, np.ndarray]:
         if values.shape != (n_out,) or values.dtype.kind not in "fiu":
             raise ResultsError(f"scores: column {short(key)} holds {values.dtype} of shape "
                                f"{values.shape}, not one number per each of the {n_out} outputs")
+        if values.dtype.kind == "f" and np.isinf(values).any():  # NaN: a score not defined
+            raise ResultsError(f"scores: column {short(key)} holds infinite values")
         finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
         if key in _CORRELATIONS and finite.size and np.abs(finite).max() > 1 + 1e-4:
             raise ResultsError(f"scores: column {short(key)} holds correlations outside [-1, 1]")

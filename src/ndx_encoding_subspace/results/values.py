@@ -4,9 +4,10 @@
 unit's ``k`` against its filters, fractions of variance within [0, 1] and summing to at
 most 1, counts within the components computed, reliabilities and confidences within
 [0, 1], dimension signs of +1 or -1, asymmetry indexes within [-1, 1], tuning curves and
-SSRF maps whose shapes agree, a site similarity symmetric and within [0, 1], tiling edges
-that increase, units not repeated. Each refusal is a ResultsError naming the row and the
-column.
+SSRF maps whose shapes agree with finite edges, a site's per-unit arrays of one row per
+unit, its similarity symmetric and within [0, 1], tiling edges finite and increasing, units
+not repeated; NaN only where a value is not defined, and no infinite values. Each refusal
+is a ResultsError naming the row and the column.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ def check_curves(name: str, row: int, tuning: dict[str, np.ndarray], ssrf: dict[
         raise ResultsError(f"{name} row {row}: {what}")
 
     edges, mean = np.asarray(tuning.get("bin_edges")), np.asarray(tuning.get("mean"))
+    for key, curves in (("tuning_bin_edges", tuning), ("ssrf_bin_edges", ssrf)):
+        found = np.asarray(curves.get("bin_edges", np.zeros(0)), dtype=np.float64)
+        if found.size and not np.all(np.isfinite(found)):
+            refuse(f"{key} hold NaN or infinite values")
     for key, curves in (("tuning_count", tuning), ("ssrf_count", ssrf)):
         count = np.asarray(curves.get("count", np.zeros(0)), dtype=np.float64)
         if count.size and np.nanmin(np.append(count, 0.0)) < 0:
@@ -73,8 +78,8 @@ def check_subspace(name: str, row: int, sub: Any, k_column: int | None) -> None:
     if not np.all(np.isfinite(ev)) or (n and (ev.min() < -_SLACK or ev.sum() > 1 + 1e-3)):
         refuse("explained_variance holds values outside [0, 1] or summing to more than 1")
     floor = np.asarray(sub.noise_floor_variance, dtype=np.float64)
-    if floor.size and np.nanmin(np.append(floor, 0.0)) < -_SLACK:
-        refuse("noise_floor_variance holds negative values")
+    if floor.size and (np.nanmin(np.append(floor, 0.0)) < -_SLACK or np.isinf(floor).any()):
+        refuse("noise_floor_variance holds negative or infinite values")
     counts = {"n_samples": sub.n_samples, "n_outliers": sub.n_outliers}
     if any(v < 0 for v in counts.values()):
         refuse(f"counts of samples that cannot be ({counts})")
@@ -84,11 +89,11 @@ def check_subspace(name: str, row: int, sub: Any, k_column: int | None) -> None:
     if not (0 < float(sub.threshold) <= 1 + _SLACK):
         refuse(f"threshold {sub.threshold} is not a fraction of the variance")
     reliability = float(sub.reliability)
-    if np.isfinite(reliability) and not -_SLACK <= reliability <= 1 + _SLACK:
+    if not np.isnan(reliability) and not -_SLACK <= reliability <= 1 + _SLACK:
         refuse(f"reliability {reliability:g} is outside [0, 1]")
     confidence = np.asarray(sub.dimension_confidence, dtype=np.float64)
-    finite = confidence[np.isfinite(confidence)]
-    if finite.size and (finite.min() < -_SLACK or finite.max() > 1 + _SLACK):
+    known = confidence[~np.isnan(confidence)]  # NaN: not measured; infinite values are refused
+    if known.size and (known.min() < -_SLACK or known.max() > 1 + _SLACK):
         refuse("dimension_confidence holds values outside [0, 1]")
 
 
@@ -115,23 +120,37 @@ def check_nonlinearity(row: int, signs: np.ndarray, asymmetry: np.ndarray, k: in
     where = f"subspace_nonlinearities row {row}"
     if signs.size and not np.all(np.isin(signs, (-1.0, 1.0))):
         raise ResultsError(f"{where}: dimension_sign holds values other than +1 and -1")
-    finite = asymmetry[np.isfinite(asymmetry)]
-    if finite.size and np.abs(finite).max() > 1 + _SLACK:
+    known = asymmetry[~np.isnan(asymmetry)]  # NaN: no asymmetry measured; infinite values are refused
+    if known.size and np.abs(known).max() > 1 + _SLACK:
         raise ResultsError(f"{where}: asymmetry_index holds values outside [-1, 1]")
     for column, values in (("dimension_sign", signs), ("asymmetry_index", asymmetry)):
         if k is not None and values.size and values.size != k:
             raise ResultsError(f"{where}: {values.size} {column} values for a subspace of {k} dimensions")
 
 
-def check_site(name: str, arrays: dict[str, np.ndarray | None]) -> None:
-    """The site analysis' numbers that are possible: similarities and overlaps within
-    [0, 1] (the similarity symmetric), region sizes not negative, variance fractions summing
-    to at most 1, tiling edges increasing; else a ResultsError naming the dataset."""
+def check_site(name: str, arrays: dict[str, np.ndarray | None], n_units: int | None = None) -> None:
+    """The site analysis' numbers that are possible: one row per unit (``n_units``, where
+    given) in its per-unit arrays, similarities and overlaps within [0, 1] (the similarity
+    symmetric), region sizes finite and not negative, variance fractions summing to at
+    most 1, tiling edges finite and increasing; NaN only where a value was not defined.
+    Else a ResultsError naming the dataset."""
     def values(key: str) -> np.ndarray:
         value = arrays.get(key)
         out = np.zeros(0) if value is None else np.asarray(value, dtype=np.float64)
-        return out[np.isfinite(out)]
+        return out[~np.isnan(out)]  # infinite values stay, and fail the ranges below
 
+    if n_units is not None:
+        square = (n_units, n_units)
+        for key, shape in (("subspace_similarity", square), ("region_overlap", square),
+                           ("response_region_size", (n_units,))):
+            found = arrays.get(key)
+            if found is not None and np.size(found) and np.shape(found) != shape:
+                raise ResultsError(f"{name}: {key} of shape {np.shape(found)} for the {n_units} units of "
+                                   f"the site (expected {shape})")
+        regions = arrays.get("response_regions")
+        if regions is not None and np.size(regions) and np.shape(regions)[0] != n_units:
+            raise ResultsError(f"{name}: response_regions for {np.shape(regions)[0]} units; the site has "
+                               f"{n_units}")
     for key in ("subspace_similarity", "region_overlap"):
         found = values(key)
         if found.size and (found.min() < -_SLACK or found.max() > 1 + _SLACK):
@@ -141,13 +160,14 @@ def check_site(name: str, arrays: dict[str, np.ndarray | None]) -> None:
         matrix = np.asarray(similarity, dtype=np.float64)
         if not np.allclose(matrix, matrix.T, atol=1e-4, equal_nan=True):
             raise ResultsError(f"{name}: subspace_similarity is not symmetric")
-    if values("response_region_size").size and values("response_region_size").min() < 0:
-        raise ResultsError(f"{name}: response_region_size holds negative sizes")
+    sizes = values("response_region_size")
+    if sizes.size and (sizes.min() < 0 or np.isinf(sizes).any()):
+        raise ResultsError(f"{name}: response_region_size holds negative or infinite sizes")
     ev = values("explained_variance")
     if ev.size and (ev.min() < -_SLACK or ev.sum() > 1 + 1e-3):
         raise ResultsError(f"{name}: explained_variance holds values outside [0, 1] or summing past 1")
     edges = arrays.get("tiling_bin_edges")
     if edges is not None and np.size(edges) and np.asarray(edges).ndim == 2:
-        steps = np.diff(np.asarray(edges, dtype=np.float64), axis=1)
-        if np.any(steps[np.isfinite(steps)] <= 0):
-            raise ResultsError(f"{name}: tiling_bin_edges do not increase along each dimension")
+        edges = np.asarray(edges, dtype=np.float64)
+        if not np.all(np.isfinite(edges)) or np.any(np.diff(edges, axis=1) <= 0):
+            raise ResultsError(f"{name}: tiling_bin_edges are not finite and increasing along each dimension")

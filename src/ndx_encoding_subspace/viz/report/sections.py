@@ -241,7 +241,7 @@ def tiling_section(d: ReportData) -> Section:
     rows = [("median region size", float(np.nanmedian(sizes)))]
     if site.region_overlap is not None:
         ov = np.asarray(site.region_overlap, dtype=float)
-        rows.append(("mean pairwise overlap", float(np.nanmean(ov[~np.eye(len(ov), dtype=bool)]))
+        rows.append(("mean pairwise overlap", float(np.nanmean(ov[np.triu_indices_from(ov, k=1)]))
                      if len(ov) > 1 else np.nan))
     return s.add(table(("tiling", "value"), rows))
 
@@ -255,9 +255,9 @@ def similarity_section(d: ReportData) -> Section:
     m = np.asarray(site.subspace_similarity, dtype=float)
     s.add(d.fig(figures.similarity(m, labels), f"Similarity of the units' subspaces "
                 f"({site.similarity_measure or 'measure not recorded'})."))
-    off = m[~np.eye(len(m), dtype=bool)]
+    off = m[np.triu_indices_from(m, k=1)]  # each pair of units once
     off = off[np.isfinite(off)]
-    rows = [("pairs", int(off.size)),
+    rows = [("unit pairs", int(off.size)),
             ("median within site", float(np.median(off)) if off.size else np.nan),
             ("mean within site", float(np.mean(off)) if off.size else np.nan)]
     s.add(table(("within-site similarity", "value"), rows))

@@ -86,7 +86,8 @@ def _build_figure_view() -> type:
         Subclasses set ``css`` and implement ``draw() -> Figure``; ``figure`` holds the
         last figure drawn (its axes carry the plotted arrays) and ``message`` a line of
         text under the controls. A change of value of any of ``watch`` (default: every
-        control) redraws.
+        control) redraws. Data that cannot be drawn (``draw`` raising ValueError,
+        IndexError, TypeError, KeyError or ResultsError) show a figure saying why.
         """
 
         css = "ndx-es-view"
@@ -111,8 +112,16 @@ def _build_figure_view() -> type:
             raise NotImplementedError
 
         def redraw(self) -> None:
-            """Draw the figure for the current controls and show it."""
-            self.figure = self.draw()
+            """Draw the figure for the current controls and show it; a file whose data
+            cannot be drawn (a damaged or hand-edited one) shows why instead of raising."""
+            from ...errors import ResultsError
+            from ..plotting import message_figure
+
+            try:
+                self.figure = self.draw()
+            except (ValueError, IndexError, TypeError, KeyError, ResultsError) as err:
+                self.figure = message_figure(f"this view cannot be drawn from the file: {err}"[:300])
+                self.message.value = "the data of this object do not have the shapes or values it needs"
             self.image.value = figure_png(self.figure, dpi=_DPI)
             self.image.width = str(round(self.figure.get_figwidth() * _DPI))
 

@@ -50,6 +50,8 @@ class TilingWidget(FigureView):
         if site.response_region_size is None:
             return message_figure("no tiling results in this site subspace")
         sizes = np.asarray(site.response_region_size[:], dtype=float)
+        if sizes.shape != (len(self.labels),):
+            raise ValueError(f"response_region_size of shape {sizes.shape} for {len(self.labels)} units")
         has_regions = site.response_regions is not None and self.unit.value is not None
         fig = Figure(figsize=(14 if has_regions else 10, 4.4), layout="constrained")
         axes = fig.subplots(1, 3 if has_regions else 2)
@@ -99,11 +101,14 @@ class SimilarityWidget(FigureView):
             return message_figure("no subspace similarity in this site subspace")
         matrix = np.asarray(site.subspace_similarity[:], dtype=float)
         labels = unit_labels(site.units)
+        if matrix.shape != (len(labels), len(labels)):
+            raise ValueError(f"subspace_similarity of shape {matrix.shape} for {len(labels)} units")
         fig = Figure(figsize=(10, 4.4), layout="constrained")
         ax_matrix, ax_hist = fig.subplots(1, 2)
         draw_matrix(fig, ax_matrix, matrix, labels, "subspace similarity", "similarity")
         pairs = matrix[np.triu_indices_from(matrix, k=1)]
-        ax_hist.hist(pairs, bins=min(20, max(pairs.size, 1)), color="tab:green")
+        pairs = pairs[np.isfinite(pairs)]  # NaN: pairs whose similarity is not defined
+        ax_hist.hist(pairs, bins=min(20, max(pairs.size, 1)), range=(0.0, 1.0), color="tab:green")
         ax_hist.set_xlabel("similarity of unit pairs")
         ax_hist.set_ylabel("pairs")
         median = float(np.median(pairs)) if pairs.size else float("nan")
