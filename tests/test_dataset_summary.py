@@ -267,6 +267,26 @@ def test_unreadable_results_files_are_named_and_none_readable_exits_6(run_folder
     assert "no results file could be read (sites.csv names them)" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("name", ["report.html", "units.csv"])
+def test_a_file_of_the_user_in_the_summary_folder_is_never_written_over(run_folder: Path, tmp_path: Path,
+                                                                        capsys: Any, name: str) -> None:
+    """Notes of the user's in ``summary/`` under the name of a table or of the report: the
+    command refuses (exit 2) before writing anything, and the file is left as it was."""
+    from ndx_encoding_subspace.cli import main
+
+    (tmp_path / "site.results.nwb").symlink_to(run_folder / f"{next(iter(SITES))}.results.nwb")
+    (tmp_path / "summary").mkdir()
+    mine = tmp_path / "summary" / name
+    mine.write_text("my own notes, not a table\n")
+    assert main(["summarize", str(tmp_path)]) == 2
+    assert f"{mine}: exists and is not a" in capsys.readouterr().err
+    assert mine.read_text() == "my own notes, not a table\n"
+    assert sorted(p.name for p in (tmp_path / "summary").iterdir()) == [name]
+    mine.unlink()
+    assert main(["summarize", str(tmp_path)]) == 0  # the package's own files it writes over
+    assert main(["summarize", str(tmp_path)]) == 0
+
+
 def test_results_of_different_parameters_are_said_to_be_pooled() -> None:
     from ndx_encoding_subspace.dataset.summarize import _differences
 

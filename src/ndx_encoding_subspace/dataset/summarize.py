@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ResultsError
+from ..errors import ConfigError, ResultsError
 from ..params import VOLATILE_NAMES, VOLATILE_SECTIONS
 from ..preflight import results_folder
 from ..results.loader import load_results
@@ -168,7 +168,25 @@ def summarize_tables(out: str | Path, *, params: DatasetParams | None = None,
     """
     summary = build_summary(out, params)
     summary.folder.mkdir(exist_ok=True)
-    for name, table in (("units.csv", summary.units), ("dimensions.csv", summary.dimensions),
-                        ("pairs.csv", summary.pairs), ("sites.csv", summary.sites)):
+    tables = (("units.csv", summary.units), ("dimensions.csv", summary.dimensions),
+              ("pairs.csv", summary.pairs), ("sites.csv", summary.sites))
+    for name, table in tables:  # all checked before any is written
+        _refuse_foreign(summary.folder / name, list(table.columns))
+    for name, table in tables:
         summary.files[name] = table.write_csv(summary.folder / name)
     return summary
+
+
+def _refuse_foreign(path: Path, columns: list[str]) -> None:
+    """Refuse to write a table over a file that is not one (its first line not our header's
+    first columns): a file of the user's in the summary folder is never written over."""
+    if not path.exists() or (path.is_file() and path.stat().st_size == 0):
+        return
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            head = handle.readline().rstrip("\r\n").split(",")
+    except (OSError, UnicodeDecodeError):
+        head = []
+    if head[:2] != columns[:2]:
+        raise ConfigError(f"{path}: exists and is not a table of this package (its first line is not "
+                          f"{','.join(columns[:2])},...); it is never written over (move it, or remove it)")
