@@ -305,6 +305,8 @@ CRAFTED: dict[str, tuple[Callable[[h5py.File], None], str, str]] = {
                           "subspace_nonlinearities row 0", "dimension_sign holds values other than"),
     "correlation_of_5": (_resized("population_cnn/cnn_jk0_init0/scores/r", lambda s: s, 5),
                          r"population_cnn/cnn_jk0_init0 \(cnn\)", r"correlations outside \[-1, 1\]"),
+    "attribute_of_another_type": (lambda f: f[f"{ROOT}/spectrogram"].attrs.__setitem__("bin_size", "ten ms"),
+                                  f"{ROOT}/spectrogram", "incorrect type for 'bin_size'"),
     "negative_repeats": (_resized("spectrogram_sounds/n_repeats", lambda s: s, -4),
                          "spectrogram_sounds", "n_repeats holds negative"),
 }
