@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import ResultsError
 
 __all__ = ["FLOOR_BYTES", "BYTES_PER_FILE_BYTE", "MAX_JSON_CHARS", "MAX_JSON_DEPTH",
-           "check_file", "parse_json", "one_line"]
+           "check_file", "parse_json", "one_line", "read_error"]
 
 #: bytes that reading any results file may take, whatever its size
 FLOOR_BYTES = 64 << 20
@@ -198,7 +198,7 @@ def check_file(path: Path) -> None:
     try:
         f = h5py.File(path, "r")
     except (OSError, ValueError) as err:
-        raise ResultsError(f"{path}: cannot read as NWB ({type(err).__name__}: {one_line(err)})") from None
+        raise ResultsError(f"{path}: cannot read as NWB ({read_error(err)})") from None
     try:
         total, (size, name), indexes = _walk(f, path)
         if total > budget:
@@ -212,3 +212,16 @@ def check_file(path: Path) -> None:
                            f"{one_line(err)})") from None
     finally:
         f.close()
+
+
+def read_error(err: Exception) -> str:
+    """pynwb's error in one line: for an object it could not build, the object's path and
+    the cause (not the builder's contents); a missing table, said as such."""
+    text = str(err)
+    built = re.match(r"^\('?(root/\S+|root) (?:Group|Dataset)Builder", text)
+    cause = re.search(r"due to: (?:[\w.<>]+: )?(.*?)[\"']?\)?$", text, flags=re.S)
+    if built and cause:
+        return f"{built.group(1).removeprefix('root/') or 'root'}: {one_line(cause.group(1))}"
+    if isinstance(err, TypeError) and "NoneType" in text:
+        return f"a required object is missing ({type(err).__name__}: {one_line(err)})"
+    return f"{type(err).__name__}: {one_line(err)}"

@@ -16,7 +16,6 @@ memory in proportion to the file's size on disk; whatever cannot be loaded raise
 from __future__ import annotations
 
 import dataclasses
-import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from ..extension.models import SCORE_NAMES
 from ..preflight import results_file
 from .bundle import ModelResult, SiteAnalysis, UnitNonlinearity, UnitSubspace
 from .convert import MODULE
-from .limits import check_file, one_line
+from .limits import check_file, read_error
 from .new_sounds import site_spectrogram
 from .rebuild import guarded, json_object, read_model, read_provenance, rows_in, strings
 from .roles import container_of_role, role_order
@@ -292,19 +291,6 @@ def _site(obj: Any, n_units: int) -> SiteAnalysis:
 _NUMBER_COLUMNS = ("depth_um", "spike_width_ms", "source_row")
 
 
-def _read_error(err: Exception) -> str:
-    """pynwb's error in one line: for an object it could not build, the object's path and
-    the cause (not the builder's contents); a missing table, said as such."""
-    text = str(err)
-    built = re.match(r"^\('?(root/\S+|root) (?:Group|Dataset)Builder", text)
-    cause = re.search(r"due to: (?:[\w.<>]+: )?(.*?)[\"']?\)?$", text, flags=re.S)
-    if built and cause:
-        return f"{built.group(1).removeprefix('root/') or 'root'}: {one_line(cause.group(1))}"
-    if isinstance(err, TypeError) and "NoneType" in text:
-        return f"a required object is missing ({type(err).__name__}: {one_line(err)})"
-    return f"{type(err).__name__}: {one_line(err)}"
-
-
 def _units(units: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"id": np.asarray(units.id.data[:])}
     for name in units.colnames:
@@ -379,7 +365,7 @@ def load_results(path: str | Path) -> LoadedResults:
             io = NWBHDF5IO(str(path), "r", load_namespaces=True)
             nwbfile = io.read()
     except Exception as err:
-        raise ResultsError(f"{path}: cannot read as NWB ({_read_error(err)})") from None
+        raise ResultsError(f"{path}: cannot read as NWB ({read_error(err)})") from None
     try:
         return _read(path, nwbfile)
     finally:
