@@ -20,6 +20,7 @@ together when no row of one overlaps another's.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -74,7 +75,7 @@ def blocks(ctx: Context) -> tuple[SoundSeries, ...] | str:
         return (track,) if isinstance(track, SoundSeries) else track
     norate = [s.path for s in ctx.tracks if not s.rate]
     if norate:
-        return f"sound series {', '.join(norate)} have no sample rate"
+        return f"sound series {listing(norate, 6)} have no sample rate"
     return tuple(sorted(ctx.tracks, key=lambda s: (s.starting_time, s.path)))
 
 
@@ -150,10 +151,7 @@ def _not_blocks(ctx: Context, tracks: tuple[SoundSeries, ...], pres: list[Presen
     block must hold two rows or more, else each series is one presentation."""
     if len(tracks) < 2 or ctx.params.layout == KIND:
         return ""
-    per_series: dict[str, int] = {}
-    for p in pres:
-        per_series[p.series.path] = per_series.get(p.series.path, 0) + 1
-    if max(per_series.values(), default=0) < 2:
+    if max(Counter(p.series.path for p in pres).values(), default=0) < 2:
         return f"{_named(tracks)}, each holding one row at most: not blocks of one track"
     return ""
 
@@ -239,7 +237,7 @@ def _notes(info: TableInfo, tracks: tuple[SoundSeries, ...], read: RowsRead) -> 
     if read.skipped:
         notes.append(
             f"{len(read.skipped)} rows of {info.path} (rows {format_rows(read.skipped)}) reference another "
-            f"series than {' or '.join(t.path for t in tracks)} and are skipped"
+            f"series than {listing([t.path for t in tracks], 4)} and are skipped"
         )
     if not info.stop and not info.duration:
         notes.append(f"{info.path} has no stop column: each segment ends at the next row's onset")

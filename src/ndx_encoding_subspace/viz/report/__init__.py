@@ -102,7 +102,7 @@ def write_report(
     """
     from ... import __version__
     from ...results import load_results
-    from .html import is_report, page, write_atomic
+    from .html import page, refuse_foreign, write_atomic
     from .sections import SECTIONS, ReportData, footer_lines, ssrf_section
 
     params = ReportParams.of(params)
@@ -119,9 +119,7 @@ def write_report(
                           "(give a name ending in .html)")
     if target.exists() and not overwrite:
         raise ConfigError(f"{target}: report exists; pass overwrite=True to replace it")
-    if target.exists() and target.stat().st_size and not is_report(target):
-        raise ConfigError(f"{target}: exists and is not a report of this package; it is never written over "
-                          "(give another name, or remove it first)")
+    refuse_foreign(target)
     if not target.parent.is_dir():
         raise ConfigError(f"{target}: folder {target.parent} does not exist")
     results = load_results(results_path)

@@ -27,11 +27,10 @@ from ...dataset.statistics import (
     classes_of,
     similarity_selection,
 )
-from ...errors import ConfigError
 from ...results.roles import CNN, LN, SUBSPACE
 from .. import dataset_plots as plots
 from . import ReportParams
-from .html import Section, figure_img, is_report, page, paragraph, table, write_atomic
+from .html import Section, figure_img, page, paragraph, refuse_foreign, table, write_atomic
 
 __all__ = ["summarize", "write_dataset_report", "FIGURES", "REPORT_NAME"]
 
@@ -174,7 +173,7 @@ def write_dataset_report(summary: DatasetSummary, path: str | Path | None = None
     from ... import __version__
 
     params = ReportParams.of(params)
-    target = _ours(Path(path) if path is not None else summary.folder / REPORT_NAME)
+    target = refuse_foreign(Path(path) if path is not None else summary.folder / REPORT_NAME)
 
     def fig(figure: Figure, caption: str) -> str:
         return figure_img(figure, caption, dpi=params.dpi)
@@ -216,15 +215,8 @@ def summarize(out: str | Path, *, params: DatasetParams | None = None,
         Tables, statistics and ``files``: ``units.csv``, ``dimensions.csv``,
         ``pairs.csv``, ``sites.csv`` and ``report.html``, each written atomically.
     """
-    _ours(Path(out) / "summary" / REPORT_NAME)  # before any table is written
+    refuse_foreign(Path(out) / "summary" / REPORT_NAME)  # before any table is written
     summary = summarize_tables(out, params=params)
     summary.files[REPORT_NAME] = write_dataset_report(summary, params=report)
     return summary
 
-
-def _ours(target: Path) -> Path:
-    """``target``, refused when it holds a file that is not a report of this package."""
-    if target.is_file() and target.stat().st_size and not is_report(target):
-        raise ConfigError(f"{target}: exists and is not a report of this package; it is never written over "
-                          "(move it, or remove it)")
-    return target

@@ -128,6 +128,17 @@ def is_report(path: Path) -> bool:
             or (head.startswith("<!DOCTYPE html>") and "<title>Encoding subspace report" in head))
 
 
+def refuse_foreign(target: Path) -> Path:
+    """``target``, refused (ConfigError) when it holds a file that is not a report of this
+    package: a report is never written over anything else."""
+    from ...errors import ConfigError
+
+    if target.is_file() and target.stat().st_size and not is_report(target):
+        raise ConfigError(f"{target}: exists and is not a report of this package; it is never written over "
+                          "(give another name, or remove it first)")
+    return target
+
+
 def write_atomic(text: str, path: Path) -> Path:
     """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder."""
     return write_text(path, text)
