@@ -8,12 +8,18 @@ through ``conv1d``'s own backward (oneDNN's depthwise weight gradient) instead o
 forward convolution the layers use (:func:`~ndx_encoding_subspace.models.layers.depthwise_conv`),
 in the same run: ``fir_grad_speedup_{1,2}t`` is the ratio of their throughputs.
 
+Batched members: one optimiser step of a :class:`~ndx_encoding_subspace.fitting.memberset.MemberSet`
+of ``--members`` CNNs (stacked parameters under ``vmap``, as the ensembles train) against
+the same step of a set of one, per member: ``batched_step_speedup_{1,2}t`` (above 1:
+batching saves time per member). On the CPU a member's step is bound by its own
+arithmetic and memory traffic, so batching saves only the per-operation overhead.
+
 Extrapolation to a paper-scale site: 200,000 estimation bins, 8 jackknifes x 4
 initialisations = 32 fits; each fit sees ``7/8`` of the bins per epoch, for
 ``--epochs`` epochs in all (both stages; ~400 per fit on NS1 with the defaults).
 Seconds = 32 * epochs * 200,000 * 7/8 / throughput (fits one after another).
 
-Usage: ``python benchmarks/bench_training.py [--quick] [--epochs 400]``.
+Usage: ``python benchmarks/bench_training.py [--quick] [--epochs 400] [--members 32]``.
 """
 
 from __future__ import annotations
@@ -70,12 +76,57 @@ def throughput(device: str, threads: int, *, steps: int, batch: int, segment: in
     return steps * batch * segment / (time.perf_counter() - start)
 
 
+def _member_step_seconds(ms, steps: int, batch: int) -> float:
+    """Seconds per optimiser step of every member of ``ms`` at once (after one warm-up step)."""
+    n = len(ms)
+    opt, live = ms.optimizer([1e-3] * n), list(range(n))
+
+    def step() -> None:
+        sel = ms.permutations(live, "fit")[0][:, :batch]
+        weights = ms.weights(live)
+        total = ms.batch_losses(weights, live, sel, True).sum() + 1e-4 * ms.l2_penalty(weights)
+        opt.zero_grad()
+        total.backward()
+        opt.step(live)
+
+    step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - start) / steps
+
+
+def batched_step_speedup(threads: int, members: int, *, steps: int, batch: int, segment: int) -> float:
+    """Seconds per member of one step alone over the same in a set of ``members`` (CPU)."""
+    import numpy as np
+
+    from ndx_encoding_subspace.fitting.memberdata import own_data
+    from ndx_encoding_subspace.fitting.memberset import MemberSet, layout
+    from ndx_encoding_subspace.fitting.training_params import TrainingParams
+
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    x = [rng.standard_normal((2 * segment, 32)).astype(np.float32) for _ in range(2 * batch)]
+    y = [rng.poisson(1.0, (2 * segment, 50)).astype(np.float32) for _ in range(2 * batch)]
+    params = TrainingParams(segment_length=segment, batch_size=batch)
+    per_member = []
+    for n in (1, members):
+        torch.manual_seed(0)
+        models = [PopulationCNN(32, 50) for _ in range(n)]
+        context, length = layout(models[0], params)
+        data = own_data([x] * n, [y] * n, 0.2, context, length, torch.device("cpu"))
+        ms = MemberSet(models, data, params, list(range(n)), torch.device("cpu"))
+        per_member.append(_member_step_seconds(ms, steps, batch) / n)
+    return per_member[0] / per_member[1]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--epochs", type=int, default=400, help="epochs per fit, both stages")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--segment", type=int, default=200)
+    ap.add_argument("--members", type=int, default=32, help="members of the batched step")
     args = ap.parse_args(argv)
     steps = 3 if args.quick else 30
     out: dict[str, float] = {}
@@ -85,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         with conv1d_backward():
             reference = throughput("cpu", threads, steps=steps, batch=args.batch, segment=args.segment)
         out[f"fir_grad_speedup_{threads}t"] = out[f"cpu{threads}_bins_per_s"] / reference
+        out[f"batched_step_speedup_{threads}t"] = batched_step_speedup(
+            threads, 4 if args.quick else args.members, steps=max(2, steps // 3), batch=args.batch,
+            segment=args.segment)
     if torch.cuda.is_available():
         for batch in (args.batch, 64):
             out[f"cuda_b{batch}_bins_per_s"] = throughput("cuda", 1, steps=steps * 3, batch=batch,
