@@ -249,6 +249,38 @@ def test_a_presentation_cut_short_is_left_out_not_the_length_of_its_sound(tmp_pa
     assert any("shorter than most presentations of their sound" in w for w in said) == bool(short)
 
 
+def _stopped(stops: dict[int, float], blocks: int = 2) -> NWBFile:
+    """:func:`_session` with the rows ``stops`` (row: seconds played) stopped early."""
+    nwb = _session({}, blocks=blocks)
+    for row, played in stops.items():
+        nwb.trials["stop_time"].data[row] = nwb.trials["start_time"].data[row] + played
+    return nwb
+
+
+def test_a_template_s_row_stopped_early_is_cut_short(tmp_path):
+    """A go/no-go trial whose sound was stopped at 0.15 s of 0.5 s: its spikes after the
+    stop are no response to the rest of the sound; it is left out like a track's."""
+    path = _write(_stopped({6: 0.15}), tmp_path / "aborted.nwb")  # s0, of 4 presentations
+    site, said = _read(path, validation_sounds=("s0", "s1"))
+    assert site.sound("s0").counts.shape[0] == 3 and site.sound("s1").counts.shape[0] == 4
+    assert any("1 presentation(s) shorter than most presentations of their sound" in w for w in said)
+    # half of a sound's presentations stopped early: all are read over the shorter span, said so
+    half = _write(_stopped({0: 0.15, 6: 0.15}), tmp_path / "half.nwb")
+    with open_nwb(half) as opened:
+        layout = locate(opened.nwbfile, opened.name)
+    s0 = [p for p in layout.presentations if p.sound == "s0"]
+    assert len(s0) == 4 and {p.n_samples for p in s0} == {int(0.15 * RATE)}
+    assert any("2 presentation(s) read only as long as the shorter" in n for n in layout.notes)
+
+
+def test_stops_before_most_sounds_end_are_another_time_of_the_trial(tmp_path):
+    """Every row stopping 0.15 s after its onset: a response window, not the sound's end."""
+    stopped = _stopped({row: 0.15 for row in range(2 * len(BLOCK))})
+    site, said = _read(_write(stopped, tmp_path / "window.nwb"), validation_sounds=("s0", "s1"))
+    assert site.sound("s0").counts.shape == (4, int(round(DUR / 0.01)), 3)
+    assert not any("shorter" in w or "read only as long" in w for w in said)
+
+
 def test_a_validation_sound_repeated_far_less_than_the_others_is_said(tmp_path):
     nwb = _session({}, blocks=1, last_spike=40.0)
     for k in range(8):  # s0 ten times in all, s1 twice

@@ -3,6 +3,8 @@ names as people write them, baseline rows, repeats by hashing, what is left unus
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import numpy as np
 import pytest
 from hdmf.common import DynamicTable
@@ -386,6 +388,54 @@ def test_series_each_holding_one_trial_stay_one_presentation_each(tmp_path):
         nwb.add_trial(start_time=float(start), stop_time=float(start) + DUR, sound=f"s{sound}")
     _, layout = _locate(nwb, tmp_path)
     assert layout.kind == "series" and len(layout.presentations) == 10
+
+
+def _audio_interface_once(tmp_path, shift: float = 0.0) -> NWBFile:
+    """neuroconv's AudioInterface given each WAV file once, at its first presentation, and a
+    trials table naming the series of every presentation (sounds 4 and 5 three times);
+    ``shift`` moves the last series' start away from its row."""
+    from neuroconv.datainterfaces import AudioInterface
+    from scipy.io import wavfile
+
+    waves, order, starts = _waves(6), _order(), _starts(10)
+    first = [order.index(k) for k in range(6)]
+    files = []
+    for k, wave in enumerate(waves):
+        files.append(tmp_path / f"sound_{k}.wav")
+        wavfile.write(files[-1], int(RATE), wave)
+    audio = AudioInterface(file_paths=files)
+    audio.set_aligned_segment_starting_times([float(starts[i]) + (shift if k == 5 else 0.0)
+                                              for k, i in enumerate(first)])
+    metadata = audio.get_metadata()
+    metadata["NWBFile"]["session_start_time"] = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    for k, entry in enumerate(metadata["Behavior"]["Audio"]):
+        entry["name"] = f"sound_{k}"
+    nwb = audio.create_nwbfile(metadata=metadata)
+    nwb.add_trial_column("sound", "what played")
+    for sound, start in zip(order, starts, strict=True):
+        nwb.add_trial(start_time=float(start), stop_time=float(start) + DUR, sound=f"sound_{sound}")
+    _units(nwb, float(starts[-1] + 1.0))
+    return nwb
+
+
+def test_series_written_once_and_a_table_of_every_presentation(tmp_path):
+    """Each sound's series written once (its first presentation) and a table naming the
+    series at every presentation: the table gives the repeats; the series are templates."""
+    path, layout = _locate(_audio_interface_once(tmp_path), tmp_path)
+    assert layout.kind == "templates" and layout.table == "intervals/trials"
+    assert len(layout.presentations) == 10 and layout.repeats()["sound_4"] == 3
+    assert [p.start for p in layout.presentations] == pytest.approx(_starts(10))
+    assert not any("begin where" in n for n in layout.notes)
+    assert set(read_site(path).validation) == {"sound_4", "sound_5"}
+    # named explicitly, the same table is read the same way
+    _, named = _locate(_audio_interface_once(tmp_path), tmp_path, ReaderParams(
+        presentations="intervals/trials", sound_column="sound"), name="g.nwb")
+    assert named.kind == "templates" and len(named.presentations) == 10
+    # a series beginning where no row presents it: the rows are read, and that is said
+    _, moved = _locate(_audio_interface_once(tmp_path, shift=0.1), tmp_path, name="h.nwb")
+    assert moved.kind == "templates" and len(moved.presentations) == 10
+    assert any("1 of the 6 series in stimulus/presentation begin where intervals/trials" in n
+               for n in moved.notes)
 
 
 def _timed_track(times: np.ndarray) -> NWBFile:

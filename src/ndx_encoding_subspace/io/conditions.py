@@ -8,7 +8,7 @@ differ in a condition column (:data:`~.names.CONDITION_COLUMNS` and
 chosen conditions only. Presentations overlapping the file's ``invalid_times`` (intervals
 NWB marks for removal from analysis) are left out (:func:`valid_only`), and so are
 presentations cut short, shorter than most of their sound's others (:func:`complete_only`:
-a trial aborted, a recorded track's row stopped early).
+a trial aborted, a recorded track's row or a template's row stopped early: :func:`stopped_early`).
 
 ``reader.where`` holds ``column=value`` entries: a row is kept when, for every column
 named, its value is one of the values given for that column (compared as
@@ -31,7 +31,7 @@ from .names import CONDITION_COLUMNS, TYPE_COLUMNS, name_key
 from .rows import text_of
 
 __all__ = ["CONDITIONS_DIFFER", "WARNED", "READING_RULES", "parse_where", "select", "condition_note",
-           "valid_only", "complete_only", "check_tail"]
+           "valid_only", "complete_only", "stopped_early", "check_tail"]
 
 #: what :func:`condition_note` says (the reader warns of layout notes holding it)
 CONDITIONS_DIFFER = "differ in condition"
@@ -203,6 +203,18 @@ def valid_only(presentations: Sequence[Presentation], nwbfile: Any, name: str, t
 
 
 
+def stopped_early(played: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Which rows of a table stopped before the end of their sound: those that played
+    (stop minus onset, s) more than nothing and less than :data:`_SHORT_SHARE` of their
+    sound's length (s), where such rows are at most half of those with a stop. Where most
+    rows stop early, the table's stop is another time of the trial (a response window),
+    not the end of the sound, and no row is taken as cut short."""
+    played, lengths = np.asarray(played, dtype=float), np.asarray(lengths, dtype=float)
+    timed = np.isfinite(played) & (played > 0)
+    early = timed & (played < _SHORT_SHARE * lengths)
+    return early if 2 * early.sum() <= timed.sum() else np.zeros_like(early)
+
+
 def complete_only(presentations: Sequence[Presentation]) -> tuple[tuple[Presentation, ...], str]:
     """The presentations of every sound at its usual length, and a note of those left out.
 
@@ -216,22 +228,33 @@ def complete_only(presentations: Sequence[Presentation]) -> tuple[tuple[Presenta
     for p in presentations:
         by_sound.setdefault(p.sound, []).append(p.n_samples)
     usual = {s: sorted(n)[(len(n) - 1) // 2] for s, n in by_sound.items()}
-    kept, short = [], []
+    kept, short, trimmed = [], [], []
     for p in presentations:
         n = usual[p.sound]
         if p.n_samples < _SHORT_SHARE * n:
             short.append(p)
         elif p.n_samples > n:  # read over the usual length; a shorter one is not stretched into the next
             kept.append(dataclasses.replace(p, n_samples=n))
+            trimmed += [p] if _SHORT_SHARE * p.n_samples > n else []
         else:
             kept.append(p)
-    if not short:
-        return tuple(presentations), ""
-    p = short[0]
+    notes = []
+    if short:
+        p = short[0]
+        notes.append(f"{len(short)} presentation(s) {_SHORT} and are left out (cut short: an aborted "
+                     f"trial?), e.g. {p.sound!r} at {p.start:g} s{_lengths(p.n_samples, usual[p.sound], p)}")
+    if trimmed:
+        p = trimmed[0]
+        notes.append(f"{len(trimmed)} presentation(s) read only as long as the shorter presentations of "
+                     f"their sound (half or more of them stopped early), e.g. {p.sound!r} at {p.start:g} s"
+                     f"{_lengths(usual[p.sound], p.n_samples, p)}")
+    return (tuple(kept), "; ".join(notes)) if notes else (tuple(presentations), "")
+
+
+def _lengths(part: int, whole: int, p: Presentation) -> str:
+    """`` (0.3 s of 1 s)``: ``part`` and ``whole`` samples of ``p``'s sound, in seconds."""
     rate = p.series.rate or 0.0
-    lengths = f" ({p.n_samples / rate:g} s of {usual[p.sound] / rate:g} s)" if rate else ""
-    return tuple(kept), (f"{len(short)} presentation(s) {_SHORT} and are left out (cut short: an aborted "
-                         f"trial?), e.g. {p.sound!r} at {p.start:g} s{lengths}")
+    return f" ({part / rate:g} s of {whole / rate:g} s)" if rate else ""
 
 
 

@@ -18,7 +18,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..errors import AmbiguousInputError, ConfigError, InvalidDataError, NoSoundStimulusError, NoUnitsError
+from ..errors import (
+    AmbiguousInputError,
+    ConfigError,
+    InputError,
+    InvalidDataError,
+    NoSoundStimulusError,
+    NoUnitsError,
+)
 from .conditions import complete_only, condition_note, select, valid_only
 from .inventory import (
     Inventory,
@@ -161,18 +168,43 @@ def _context(nwbfile: Any, inv: Inventory, name: str, params: ReaderParams) -> C
         picked = [every[pick_path(w, list(every), "reader.sounds", name)] for w in params.sounds]
         templates = tuple(s for s in picked if s.place == "template")
         tracks = tuple(s for s in picked if s.place == "continuous")
-    if not templates and _stacked(tracks):  # waveforms added with add_stimulus: templates
-        templates = tuple(dataclasses.replace(s, place="template") for s in tracks)
-    return Context(inv, name, params, templates, tracks, nwbfile)
+    ctx = Context(inv, name, params, templates, tracks, nwbfile)
+    if templates or not _presented(tracks):
+        return ctx
+    as_templates = dataclasses.replace(ctx, templates=tuple(dataclasses.replace(s, place="template")
+                                                            for s in tracks))
+    if _stacked(tracks) or _named_by_table(as_templates):  # waveforms added with add_stimulus
+        return as_templates
+    return ctx
+
+
+def _presented(tracks: tuple[SoundSeries, ...]) -> bool:
+    """Whether ``tracks`` are several series of ``stimulus/presentation``, all with a rate."""
+    return len(tracks) > 1 and all(s.path.startswith("stimulus/presentation/") and s.rate for s in tracks)
+
+
+def _named_by_table(ctx: Context) -> bool:
+    """Whether a table names the series of ``stimulus/presentation`` (``ctx.templates``)
+    as the sounds of its rows: the table says what played when (repeats too, where
+    neuroconv's ``AudioInterface`` writes each sound once, at its first presentation), so
+    the series are its templates. A table that cannot be read so leaves the series to the
+    other layouts, unless ``reader.presentations`` names it."""
+    from .layouts import templates
+
+    try:
+        found = templates.detect(ctx)
+    except InputError:
+        if ctx.params.presentations:
+            raise
+        return False
+    return isinstance(found, Candidate) and bool(found.presentations)
 
 
 def _stacked(tracks: tuple[SoundSeries, ...]) -> bool:
-    """Whether ``tracks`` are several series of ``stimulus/presentation`` that all begin
-    at the same time: they cannot each be the sound of the session then, and are the sounds'
-    waveforms stored where pynwb's ``add_stimulus`` puts them (tried as templates)."""
-    starts = {round(s.starting_time, 3) for s in tracks}
-    return (len(tracks) > 1 and len(starts) == 1
-            and all(s.path.startswith("stimulus/presentation/") and s.rate for s in tracks))
+    """Whether ``tracks`` (series of ``stimulus/presentation``) all begin at the same time:
+    they cannot each be the sound of the session then, and are the sounds' waveforms
+    stored where pynwb's ``add_stimulus`` puts them (tried as templates)."""
+    return len({round(s.starting_time, 3) for s in tracks}) == 1
 
 
 def _detect(ctx: Context) -> Candidate:

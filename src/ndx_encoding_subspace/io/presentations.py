@@ -22,6 +22,7 @@ import numpy as np
 from hdmf.common import VectorIndex
 
 from ..errors import AmbiguousInputError, InvalidDataError
+from .conditions import stopped_early
 from .inventory import Presentation, SoundSeries, TableInfo, cells, is_ts_reference
 from .names import (
     CONDITION_COLUMNS,
@@ -250,7 +251,8 @@ def template_rows(
     A presentation plays its template (from a TimeSeriesReference's first sample and
     count, when the row holds one); samples beyond the template's end are refused. It
     lasts until the row's stop or the end of its sound, whichever is later: its spikes
-    are counted over the whole sound, so that is the span checked for overlaps.
+    are counted over the whole sound, so that is the span checked for overlaps; a row that
+    stopped early (:func:`~.conditions.stopped_early`) lasts until its stop only.
 
     With ``strict`` every name must match a template: the first that does not ends the
     reading (no presentations), so that a column of other names (trial ids) costs little.
@@ -303,7 +305,20 @@ def template_rows(
         )
     out = [Presentation(label, float(start[row]), end, row, series, first, count)
            for row, series, first, count, end, label in spans]
-    return RowsRead(out, int(baseline.sum()), "", list(index.unmatched), index.n_unmatched)
+    return RowsRead(_cut_short(out, start, stop), int(baseline.sum()), "", list(index.unmatched),
+                    index.n_unmatched)
+
+
+def _cut_short(out: list[Presentation], start: np.ndarray, stop: np.ndarray) -> list[Presentation]:
+    """Presentations whose row stopped before the end of their template
+    (:func:`~.conditions.stopped_early`) play until that stop only, under the template's
+    name, so that :func:`~.conditions.complete_only` leaves them out as cut short."""
+    rated = [p for p in out if p.series.rate]
+    played = np.array([stop[p.row] - start[p.row] for p in rated])
+    early = stopped_early(played, np.array([p.n_samples / p.series.rate for p in rated]))
+    cut = {p.row: max(1, int(round(played[k] * p.series.rate))) for k, p in enumerate(rated) if early[k]}
+    return [dataclasses.replace(p, stop=float(stop[p.row]), n_samples=cut[p.row]) if p.row in cut else p
+            for p in out]
 
 
 def check_overlaps(

@@ -8,7 +8,8 @@ acquisition or a processing module with an onset column (``start_time``,
 row: by name (``sound``, ``stimulus``, ``stim_name``, ``wav_file``... or any text column
 whose names match the templates, path, extension and case ignored) or by
 TimeSeriesReferenceVectorData. A presentation lasts its template, or until its row's
-stop when that is later. Rows naming the same template are repeats; names matching no
+stop when that is later; a row that stops before its template ends, where most rows do
+not, played only until then (:func:`~..conditions.stopped_early`: a trial stopped early). Rows naming the same template are repeats; names matching no
 template are counted (the first :data:`~..names.UNMATCHED_SHOWN` listed). A text column
 tried for its names stops at its first name matching no template. Presentations that
 overlap in time are refused. Several tables naming sounds (estimation sounds in one table,
@@ -19,9 +20,10 @@ presentations overlaps another's; tables repeating the same presentations are am
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from ...errors import ConfigError, InvalidDataError
-from ..inventory import TableInfo
+from ..inventory import Presentation, TableInfo
 from ..names import listing
 from ..parameters import level_note
 from ..presentations import RowsRead, check_overlaps, template_rows
@@ -51,7 +53,10 @@ def _where(ctx: Context) -> str:
 
     files = [s.neurodata_type == FILE for s in ctx.templates]
     if all(s.path.startswith("stimulus/presentation/") for s in ctx.templates):
-        return "stimulus/presentation (series that all begin at the same time, read as templates)"
+        if len({round(s.starting_time, 3) for s in ctx.templates}) == 1:
+            return "stimulus/presentation (series that all begin at the same time, read as templates)"
+        return ("stimulus/presentation (series that a table names, read as templates: the table "
+                "gives every presentation)")
     if all(files):
         return "reader.sound_folder"
     return "stimulus_template and reader.sound_folder" if any(files) else "stimulus_template"
@@ -105,7 +110,7 @@ def detect(ctx: Context) -> Candidate | str:
         column,
         tuple(pres),
         tuple(read.unmatched),
-        tuple(_notes(info, column, read)),
+        (*_notes(info, column, read), *_own_times(ctx, pres, info.path)),
         n_unmatched=read.n_unmatched,
         onset=info.onset,
     )
@@ -116,6 +121,30 @@ _OVERLAP_HINT = (
     "until its row's stop or the end of its sound, whichever is later: its spikes are counted "
     "over the whole sound)"
 )
+
+
+def _own_times(ctx: Context, pres: Sequence[Presentation], where: str) -> list[str]:
+    """For series of ``stimulus/presentation`` read as templates of a table, each with its
+    own starting time: a note of those that begin where the table presents no sound of
+    theirs (the table is read; a series' time is then no presentation of it)."""
+    series = [s for s in ctx.templates if s.path.startswith("stimulus/presentation/")]
+    if len({round(s.starting_time, 3) for s in series}) < 2:
+        return []
+    onsets: dict[str, list[float]] = {}
+    for p in pres:
+        onsets.setdefault(p.series.path, []).append(p.start)
+    apart = [s for s in series if s.path in onsets
+             and min(abs(t - s.starting_time) for t in onsets[s.path]) > _SAME_TIME_S]
+    if not apart:
+        return []
+    s = apart[0]
+    return [f"{len(apart)} of the {len(onsets)} series in stimulus/presentation begin where {where} "
+            f"presents no sound of theirs (e.g. {s.path} at {s.starting_time:g} s): the table's rows "
+            "are read as the presentations"]
+
+
+#: a series beginning within this of a row's onset begins at that presentation (seconds)
+_SAME_TIME_S = 0.005
 
 
 def _notes(info: TableInfo, column: str, read: RowsRead) -> list[str]:
@@ -160,6 +189,7 @@ def _together(ctx: Context, found: list[tuple[TableInfo, str, RowsRead]]) -> Can
     reason = (f"{len(found)} tables name {len(named)} of the {len(ctx.templates)} sounds in {_where(ctx)}, "
               f"read together (no presentation of one overlaps another's): {said}")
     notes = [note for info, column, read in found for note in _notes(info, column, read)]
+    notes += _own_times(ctx, pres, where)
     unmatched = tuple(dict.fromkeys(name for _, _, read in found for name in read.unmatched))
     return Candidate(
         KIND,
