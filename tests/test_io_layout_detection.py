@@ -438,6 +438,39 @@ def test_series_written_once_and_a_table_of_every_presentation(tmp_path):
                for n in moved.notes)
 
 
+def _interval_series_file(trials: bool = False) -> NWBFile:
+    """Templates s0-s5 and NWB's own record of when each played: one IntervalSeries per
+    sound (``s<k>_times``: +1 at each onset, -1 at its stop); with ``trials``, a trials
+    table saying the same."""
+    from pynwb.misc import IntervalSeries
+
+    nwb = mock_NWBFile()
+    for k, wave in enumerate(_waves(6)):
+        nwb.add_stimulus_template(TimeSeries(name=f"s{k}", data=wave, rate=RATE, unit="a.u."))
+    order, starts = _order(), _starts(10)
+    for k in range(6):
+        onsets = [float(t) for t, sound in zip(starts, order, strict=True) if sound == k]
+        nwb.add_stimulus(IntervalSeries(name=f"s{k}_times", data=np.tile([1, -1], len(onsets)),
+                                        timestamps=np.ravel([[t, t + DUR] for t in onsets])))
+    if trials:
+        nwb.add_trial_column("sound", "what played")
+        for sound, start in zip(order, starts, strict=True):
+            nwb.add_trial(start_time=float(start), stop_time=float(start) + DUR, sound=f"s{sound}")
+    _units(nwb, float(starts[-1] + 1.0))
+    return nwb
+
+
+def test_interval_series_say_when_each_template_played(tmp_path):
+    _, layout = _locate(_interval_series_file(), tmp_path)
+    assert layout.kind == "templates" and len(layout.tables) == 6
+    assert [p.start for p in layout.presentations] == pytest.approx(_starts(10))
+    assert [p.sound for p in layout.presentations] == [f"s{k}" for k in _order()]
+    assert layout.repeats()["s4"] == 3 and not layout.unused
+    # a trials table saying the same wins over the series that mirror it
+    _, mirrored = _locate(_interval_series_file(trials=True), tmp_path, name="g.nwb")
+    assert mirrored.table == "intervals/trials" and len(mirrored.presentations) == 10
+
+
 def _timed_track(times: np.ndarray) -> NWBFile:
     """A speaker track sampled at ``times`` (one clip at 0.5 s and one at 7.5 s), with trials."""
     nwb = mock_NWBFile()

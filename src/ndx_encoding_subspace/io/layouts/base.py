@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from ...errors import AmbiguousInputError
-from ..inventory import ANNOTATIONS, Inventory, Presentation, SoundSeries, TableInfo, pick_path
+from ..inventory import LOGS, Inventory, Presentation, SoundSeries, TableInfo, pick_path
 from ..reader_params import ReaderParams
 
 __all__ = ["Candidate", "Context", "overlapping", "listing", "prefer_tables"]
@@ -128,9 +128,10 @@ def listing(found: Sequence[tuple[TableInfo, str]]) -> str:
 
 
 def prefer_tables(found: list[T]) -> list[T]:
-    """``found`` (tuples whose first item is a TableInfo) without the AnnotationSeries read
-    as tables when real tables name the sounds too: an annotation log mirrors them."""
-    real = [f for f in found if f[0].neurodata_type != ANNOTATIONS]  # type: ignore[index]
+    """``found`` (tuples whose first item is a TableInfo) without the AnnotationSeries and
+    IntervalSeries read as tables when real tables name the sounds too: such a log mirrors
+    them."""
+    real = [f for f in found if f[0].neurodata_type not in LOGS]  # type: ignore[index]
     return real if real and len(real) < len(found) else found
 
 

@@ -4,17 +4,19 @@ Sound waveforms (``TimeSeries`` or ndx-sound ``AcousticWaveformSeries``) in
 ``stimulus/templates``, and a table anywhere in the file -- a TimeIntervals table
 (``intervals/...``, ``trials``), or a DynamicTable in ``stimulus/presentation``,
 acquisition or a processing module with an onset column (``start_time``,
-``presentation_time``, ``onset``, ``timestamp``) -- whose column names the sound of each
+``presentation_time``, ``onset``, ``timestamp``), or an AnnotationSeries or IntervalSeries
+read as a table (:mod:`..inventory`) -- whose column names the sound of each
 row: by name (``sound``, ``stimulus``, ``stim_name``, ``wav_file``... or any text column
 whose names match the templates, path, extension and case ignored) or by
 TimeSeriesReferenceVectorData. A presentation lasts its template, or until its row's
 stop when that is later; a row that stops before its template ends, where most rows do
-not, played only until then (:func:`~..conditions.stopped_early`: a trial stopped early). Rows naming the same template are repeats; names matching no
-template are counted (the first :data:`~..names.UNMATCHED_SHOWN` listed). A text column
-tried for its names stops at its first name matching no template. Presentations that
-overlap in time are refused. Several tables naming sounds (estimation sounds in one table,
-repeated validation sounds in another) are read together when none of their
-presentations overlaps another's; tables repeating the same presentations are ambiguous.
+not, played only until then (:func:`~..conditions.stopped_early`: a trial stopped
+early). Rows naming the same template are repeats; names matching no template are
+counted (the first :data:`~..names.UNMATCHED_SHOWN` listed). A text column tried for
+its names stops at its first name matching no template. Presentations that overlap in
+time are refused. Several tables naming sounds (estimation sounds in one table, repeated
+validation sounds in another) are read together when none of their presentations
+overlaps another's; tables repeating the same presentations are ambiguous.
 """
 
 from __future__ import annotations
@@ -184,8 +186,8 @@ def _together(ctx: Context, found: list[tuple[TableInfo, str, RowsRead]]) -> Can
                                "presentations twice?)", [(f[0], f[1]) for f in found]) from None
     columns = {column for _, column, _ in found}
     named = {p.series.path for p in pres}
-    said = "; ".join(f"{info.path} column {column!r} ({len(read.presentations)} rows)"
-                     for info, column, read in found)
+    said = listing([f"{info.path} column {column!r} ({len(read.presentations)} rows)"
+                    for info, column, read in found], 4).replace(", ", "; ")
     reason = (f"{len(found)} tables name {len(named)} of the {len(ctx.templates)} sounds in {_where(ctx)}, "
               f"read together (no presentation of one overlaps another's): {said}")
     notes = [note for info, column, read in found for note in _notes(info, column, read)]
