@@ -85,6 +85,12 @@ def test_names_as_people_write_them():
     index = NameIndex([("clip03", 3), ("Clip04", 4)])
     assert index.get("/stimuli/Clip03.WAV") == 3 and index.get("clip04.wav") == 4
     assert index.get("clip05.wav") is None and index.unmatched == ["clip05.wav"]
+    # one name in two folders: the folders a name gives tell them apart, no folder is ambiguous
+    twice = NameIndex([("/data/stim/set1/clip00.wav", 1), ("set1/clip00", 1),
+                       ("/data/stim/set2/Clip00.WAV", 2), ("set2/Clip00", 2)])
+    assert twice.get("set1/clip00.wav") == 1 and twice.get("C:\\stim\\SET2\\clip00.wav") == 2
+    assert twice.get("clip00") is None and set(twice.ambiguous["clip00"]) == {"set1/clip00", "set2/Clip00"}
+    assert twice.get("set3/clip00.wav") is None
 
 
 # -- one series per presentation ---------------------------------------------------------

@@ -134,13 +134,13 @@ def test_files_that_cannot_serve_are_left_out_and_named_not_fatal(site: LayoutSi
     (twice / "other").mkdir()
     shutil.copy(twice / "stimuli" / "sound_00.wav", twice / "other" / "SOUND_00.WAV")
     (twice / "README.wav").write_bytes(b"not audio")  # named by no table: harmless
-    said = _left_out(site, twice, "SOUND_00.WAV (one of 2 sound files of this name",
-                     "README.wav: not a readable WAV file")
-    assert "nor of reader.sound_folder and are left out: 'stimuli/sound_00.wav'" in said, said
-    assert "(not read as sounds: " in said and "SOUND_00.WAV (one of 2 sound files" in said, said
-    with open_nwb(site.path) as opened:  # and inspect lists them among what is left unused
-        unused = locate(opened.nwbfile, "rec.nwb", ReaderParams(sound_folder=str(twice))).unused
-    assert any("SOUND_00.WAV (one of 2 sound files of this name" in u for u in unused), unused
+    said = _left_out(site, twice, "README.wav: not a readable WAV file")
+    assert "left out" not in said, said
+    with open_nwb(site.path) as opened:  # a file of one name in two folders: the table's folder says which
+        layout = locate(opened.nwbfile, "rec.nwb", ReaderParams(sound_folder=str(twice)))
+    played = {Path(p.series.path).relative_to(twice).as_posix() for p in layout.presentations}
+    assert "stimuli/sound_00.wav" in played and "other/SOUND_00.WAV" not in played
+    assert "stimuli/sound_00" in {p.sound for p in layout.presentations}
     damaged = tmp_path / "damaged"
     shutil.copytree(_folder(site), damaged)
     whole = (_folder(site) / "stimuli" / "sound_02.wav").read_bytes()

@@ -18,6 +18,7 @@ from .reader_params import SOUND_COLUMNS
 
 __all__ = [
     "listing",
+    "path_key",
     "AUDIO_EXTENSIONS",
     "NAME_COLUMNS",
     "ONSET_COLUMNS",
@@ -181,6 +182,15 @@ def name_key(text: Any) -> str:
     return lower
 
 
+def path_key(text: Any) -> str:
+    """A sound name with its folders: ``/`` separators, no audio extension, lower case,
+    no leading or trailing ``/`` (``C:\\Stim\\Set1\\Clip03.WAV`` -> ``c:/stim/set1/clip03``)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    folder, _, _ = str(text).strip().replace("\\", "/").strip("/").rpartition("/")
+    return f"{folder.lower()}/{name_key(text)}" if folder else name_key(text)
+
+
 def display_name(text: Any) -> str:
     """A sound name as shown to people: no folder, no audio extension, case kept."""
     if isinstance(text, bytes):
@@ -230,9 +240,12 @@ class NameIndex(Generic[T]):
     def __init__(self, items: Iterable[tuple[str, T]]) -> None:
         self._exact: dict[str, T] = {}
         by_key: dict[str, list[tuple[str, T]]] = {}
+        self._paths: list[tuple[str, T]] = []
         for name, obj in items:
             self._exact.setdefault(name, obj)
             by_key.setdefault(name_key(name), []).append((name, obj))
+            if "/" in path_key(name):
+                self._paths.append((path_key(name), obj))
         self._by_key = {k: v[0][1] for k, v in by_key.items() if all(o is v[0][1] for _, o in v)}
         self._shared = {k: list({id(o): n for n, o in v}.values()) for k, v in by_key.items()
                         if k not in self._by_key}
@@ -252,7 +265,20 @@ class NameIndex(Generic[T]):
         found = self._exact.get(text)
         if found is None:
             found = self._exact.get(text.strip().lstrip("/"))
-        return found if found is not None else self._by_key.get(name_key(text))
+        if found is None:
+            found = self._by_key.get(name_key(text))
+        return found if found is not None or name_key(text) not in self._shared else self._by_folder(text)
+
+    def _by_folder(self, text: str) -> T | None:
+        """Among objects sharing the name of ``text``, the one whose path and ``text``'s end
+        alike, one ending the other at a folder (``set1/clip03.wav`` names
+        ``/data/stimuli/set1/clip03.wav``, not ``set2/clip03.wav``); None unless exactly one."""
+        wanted = path_key(text)
+        if "/" not in wanted:
+            return None
+        found = {id(obj): obj for have, obj in self._paths
+                 if have == wanted or have.endswith("/" + wanted) or wanted.endswith("/" + have)}
+        return next(iter(found.values())) if len(found) == 1 else None
 
     def get(self, name: Any) -> T | None:
         """The object ``name`` designates, or None (then counted in :attr:`n_unmatched`)."""

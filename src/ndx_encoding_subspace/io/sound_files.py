@@ -5,10 +5,10 @@ Many labs publish the presentation table with the file name of each sound
 ``reader.sound_folder`` the reader takes every WAV file under that folder (subfolders
 included) as a sound template named by its file name, so the ``templates`` layout
 matches them to the table's names as it matches templates in the file (folder,
-extension and case ignored). Samples are read as fractions of each file's full scale, only
-over the presented spans, and no file stays open between reads. A file that cannot serve
-(unreadable, or sharing its name with another) is left out and named; only a table
-naming it makes that matter.
+extension and case ignored; files of one name in several folders are told apart by the
+folders the table gives). Samples are read as fractions of each file's full scale, only
+over the presented spans, and no file stays open between reads. A file that cannot be read
+is left out and named; only a table naming it makes that matter.
 """
 
 from __future__ import annotations
@@ -102,17 +102,21 @@ class WavSeries:
     object_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
 
 
-def _wav(path: Path) -> WavSeries:
+def _wav(path: Path, name: str) -> WavSeries:
     data = WavSamples(path)
     if data.ndim not in (1, 2) or data.shape[0] == 0:
         raise InvalidDataError(f"{path}: a WAV file without samples (shape {data.shape})")
     conversion, offset = _FULL_SCALE.get(data.dtype, (1.0, 0.0))
-    return WavSeries(path.stem, data, float(data.rate), conversion, offset)
+    return WavSeries(name, data, float(data.rate), conversion, offset)
 
 
 def folder_sounds(folder: str | Path) -> tuple[list[tuple[str, WavSeries]], list[str]]:
     """The WAV files under ``folder``, as ``(path, WavSeries)`` pairs sorted by path, and
-    why each file that cannot serve was left out (unreadable, or sharing its name).
+    why each file that cannot serve was left out (unreadable).
+
+    Each sound is named by its file name without extension; files sharing that name
+    (folder, extension and case ignored) are named by their path under ``folder`` instead
+    (``set1/clip03``), and a table names each by its folders (``set1/clip03.wav``).
 
     Samples are fractions of each file's full scale (:data:`_FULL_SCALE`), so that files
     exported in different sample formats are read at the same level.
@@ -135,15 +139,12 @@ def folder_sounds(folder: str | Path) -> tuple[list[tuple[str, WavSeries]], list
         by_key.setdefault(name_key(path.name), []).append(path)
     found, left = [], []
     for same in by_key.values():
-        if len(same) > 1:
-            left += [f"{p} (one of {len(same)} sound files of this name in reader.sound_folder: folder, "
-                     "extension and case are ignored; rename them, or point reader.sound_folder at one "
-                     "of their folders)" for p in same]
-            continue
-        try:
-            found.append((str(same[0]), _wav(same[0])))
-        except InvalidDataError as err:
-            left.append(str(err))
+        for path in same:
+            name = path.stem if len(same) == 1 else path.relative_to(root).with_suffix("").as_posix()
+            try:
+                found.append((str(path), _wav(path, name)))
+            except InvalidDataError as err:
+                left.append(str(err))
     return sorted(found, key=lambda item: item[0]), left
 
 
