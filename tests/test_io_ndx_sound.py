@@ -189,6 +189,38 @@ def test_channels_in_antiphase_are_refused_when_averaged_and_read_one_by_one(tmp
         np.testing.assert_allclose(read_waveform(tone, 1, opened.name), -left)
 
 
+def test_a_channel_unrelated_to_the_sound_is_said(tmp_path):
+    """A stereo recording holding the sound on the left and a sync pulse train on the
+    right (as rigs record): averaged, but said, with the option that reads one channel."""
+    rng = np.random.default_rng(3)
+    nwbfile = mock_NWBFile()
+    pulses = np.where(np.arange(8000) % 800 < 40, 0.5, 0.0)
+    for name in ("a", "b"):
+        sound = rng.normal(0, 0.1, 8000)
+        right = pulses if name == "a" else sound + rng.normal(0, 0.01, 8000)  # b: a copy, as stereo
+        mock_AcousticWaveformSeries(name=name, data=np.column_stack([sound, right]), rate=16000.0,
+                                    nwbfile=nwbfile)
+    mock_sound_presentations(sounds=["a", "b", "a", "b"], starts=[0.5, 1.5, 2.5, 3.5], duration=0.5,
+                             nwbfile=nwbfile)
+    mock_spiking_units(n_units=2, duration=5.0, nwbfile=nwbfile)
+    path = write_nwb(nwbfile, tmp_path / "sync.nwb")
+    for channel, expected in ((-1, 1), (0, 0)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            read_site(path, reader=ReaderParams(channel=channel))
+        said = [str(w.message) for w in caught if "channels are unrelated" in str(w.message)]
+        assert len(said) == expected, said
+    assert said == [] and "1 sound(s) whose channels are unrelated (correlation 0.0" in _said_once(path)
+    assert "(AcousticWaveformSeries, template, 16000 Hz, 0.500 s, 2 channels)" in inspect_nwb(path).format()
+
+
+def _said_once(path) -> str:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_site(path)
+    return " | ".join(str(w.message) for w in caught)
+
+
 def _sounds_with_offset(path, offset: float):
     rng = np.random.default_rng(2)
     nwbfile = mock_NWBFile()

@@ -88,6 +88,7 @@ class InspectionReport:
         for s in self.sounds:
             rate = f"{s['rate']:g} Hz" if s["rate"] else "no sample rate"
             dur = f", {s['duration_s']:.3f} s" if s["duration_s"] else ""
+            dur += f", {s['channels']} channels" if s["channels"] > 1 else ""
             lines.append(f"  {s['path']} ({s['type']}, {s['place']}, {rate}{dur})")
         lines.append(f"tables with times: {len(self.presentations) or 'none'}")
         for t in self.presentations:

@@ -29,6 +29,10 @@ OFFSET_SHARE = 0.5
 #: channels whose mean holds less than this share of their power cancel (``reader.channel = -1``)
 CANCELLING_POWER = 0.1
 
+#: channels whose samples correlate less than this (in absolute value) are not one sound
+#: (a sync pulse or a microphone beside the speaker signal, or a dichotic stimulus)
+UNRELATED_CORRELATION = 0.2
+
 
 def dc_offset(wave: np.ndarray) -> float | None:
     """The mean sample of ``wave`` when it is a DC offset (at least :data:`OFFSET_SHARE`
@@ -50,7 +54,7 @@ def _above_nyquist(sounds: list[str], rate: float, params: SpectrogramParams) ->
 
 def read_waveform(
     pres: Presentation, channel: int, name: str, max_sound_s: float | None = None, *,
-    full_scale: bool = False,
+    full_scale: bool = False, unrelated: list[float] | None = None,
 ) -> np.ndarray:
     """The samples of one presentation's sound, mono float64, checked finite.
 
@@ -68,6 +72,9 @@ def read_waveform(
     full_scale : bool
         Read integer samples without a conversion as fractions of their full scale (as
         WAV readers do; :func:`mixed_sample_formats` says when).
+    unrelated : list, optional
+        Where the channels are averaged and correlate less than
+        :data:`UNRELATED_CORRELATION`, their lowest correlation is appended to it.
 
     Only the presentation's samples are read, after :func:`~.storage.check_span` (length,
     memory, samples never written to the file).
@@ -89,6 +96,8 @@ def read_waveform(
     stop = pres.first_sample + pres.n_samples
     data = np.asarray(series.series.data[pres.first_sample : stop], dtype=np.float64)
     if data.ndim == 2:
+        if channel < 0 and unrelated is not None and (r := _correlation(data)) < UNRELATED_CORRELATION:
+            unrelated.append(r)
         data = _mixed_down(data, pres, name) if channel < 0 else data[:, channel]
     if data.size == 0:
         raise InvalidDataError(f"{name}: sound {pres.sound!r} ({series.path}) is empty")
@@ -119,6 +128,17 @@ def _mixed_down(data: np.ndarray, pres: Presentation, name: str) -> np.ndarray:
             f"averaged (their mean holds less than {CANCELLING_POWER:.0%} of their power); choose one "
             "with --reader.channel (0 is the first)")
     return mean
+
+
+def _correlation(data: np.ndarray) -> float:
+    """The lowest absolute correlation between two channels of ``data`` (1 for one channel,
+    or where a channel is constant: the mean is then the other channels' sound)."""
+    if data.shape[1] < 2 or not np.all(np.isfinite(data)):
+        return 1.0
+    spread = data.std(axis=0)
+    if np.any(spread == 0):
+        return 1.0
+    return float(np.min(np.abs(np.corrcoef(data.T))))
 
 
 def mixed_sample_formats(layout: Layout) -> bool:
@@ -178,13 +198,16 @@ def read_spectrograms(
     InvalidDataError
         Every sound is silent, or :func:`read_waveform` refuses one.
     """
-    raw, silent, offset, notes = [], [], [], []
+    raw, silent, offset, notes, mixed = [], [], [], [], []
     slow: dict[float, list[str]] = {}
     stage, total = "reading sounds and spectrograms", len(presentations)
     for i, pres in enumerate(presentations):
         if progress is not None:
             progress(stage, i, total)
-        wave = read_waveform(pres, reader.channel, label, reader.max_sound_s, full_scale=full_scale)
+        unrelated: list[float] = []
+        wave = read_waveform(pres, reader.channel, label, reader.max_sound_s, full_scale=full_scale,
+                             unrelated=unrelated)
+        mixed += [(pres.sound, unrelated[0])] if unrelated else []
         if np.ptp(wave) == 0:
             silent.append(pres.sound)
         elif (mean := dc_offset(wave)) is not None:
@@ -207,4 +230,9 @@ def read_spectrograms(
     if offset:
         notes.append(_offset_note(offset))
     notes.extend(_above_nyquist(sounds, rate, params) for rate, sounds in slow.items())
+    if mixed:
+        sound, r = mixed[0]
+        notes.append(f"{len(mixed)} sound(s) whose channels are unrelated (correlation {r:.2f} in {sound!r}) "
+                     "are read as the mean of their channels; if a channel holds no sound (a sync pulse, "
+                     "a microphone), choose the sound's with --reader.channel (0 is the first)")
     return raw, notes
