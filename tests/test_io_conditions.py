@@ -264,6 +264,7 @@ def test_a_template_s_row_stopped_early_is_cut_short(tmp_path):
     site, said = _read(path, validation_sounds=("s0", "s1"))
     assert site.sound("s0").counts.shape[0] == 3 and site.sound("s1").counts.shape[0] == 4
     assert any("1 presentation(s) shorter than most presentations of their sound" in w for w in said)
+    assert "cut-short-left-out" in site.source["rules"]
     # half of a sound's presentations stopped early: all are read over the shorter span, said so
     half = _write(_stopped({0: 0.15, 6: 0.15}), tmp_path / "half.nwb")
     with open_nwb(half) as opened:

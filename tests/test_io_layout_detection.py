@@ -432,7 +432,9 @@ def test_series_written_once_and_a_table_of_every_presentation(tmp_path):
     assert len(layout.presentations) == 10 and layout.repeats()["sound_4"] == 3
     assert [p.start for p in layout.presentations] == pytest.approx(_starts(10))
     assert not any("begin where" in n for n in layout.notes)
-    assert set(read_site(path).validation) == {"sound_4", "sound_5"}
+    site = read_site(path)
+    assert set(site.validation) == {"sound_4", "sound_5"}
+    assert "series-named-by-a-table" in site.source["rules"]
     # named explicitly, the same table is read the same way
     _, named = _locate(_audio_interface_once(tmp_path), tmp_path, ReaderParams(
         presentations="intervals/trials", sound_column="sound"), name="g.nwb")

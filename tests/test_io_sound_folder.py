@@ -141,6 +141,8 @@ def test_files_that_cannot_serve_are_left_out_and_named_not_fatal(site: LayoutSi
     played = {Path(p.series.path).relative_to(twice).as_posix() for p in layout.presentations}
     assert "stimuli/sound_00.wav" in played and "other/SOUND_00.WAV" not in played
     assert "stimuli/sound_00" in {p.sound for p in layout.presentations}
+    read = read_site(site.path, reader=ReaderParams(sound_folder=str(twice)))
+    assert "sound-files-by-folder" in read.source["rules"]
     damaged = tmp_path / "damaged"
     shutil.copytree(_folder(site), damaged)
     whole = (_folder(site) / "stimuli" / "sound_02.wav").read_bytes()

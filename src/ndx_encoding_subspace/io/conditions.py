@@ -37,11 +37,13 @@ __all__ = ["CONDITIONS_DIFFER", "WARNED", "READING_RULES", "parse_where", "selec
 CONDITIONS_DIFFER = "differ in condition"
 _INVALID = "overlap intervals/invalid_times"
 _SHORT = "shorter than most presentations of their sound"
+_TRIMMED = "read only as long as the shorter presentations of their sound"
 #: what the notes of this module that the reader warns of hold
 WARNED = (CONDITIONS_DIFFER, _INVALID, _SHORT)
 #: rules of reading added since the first release, by what their notes hold (results made
 #: before them are made again: ``site_reader.reading_rules``)
-READING_RULES = {"invalid-times-left-out": _INVALID, "cut-short-left-out": _SHORT}
+READING_RULES = {"invalid-times-left-out": _INVALID, "cut-short-left-out": _SHORT,
+                 "cut-short-trimmed": _TRIMMED}
 #: presentations shorter than this share of their sound's usual length were cut short
 _SHORT_SHARE = 0.9
 _MAX_CONDITIONS = 20  # a column with more distinct values is no condition
@@ -245,9 +247,8 @@ def complete_only(presentations: Sequence[Presentation]) -> tuple[tuple[Presenta
                      f"trial?), e.g. {p.sound!r} at {p.start:g} s{_lengths(p.n_samples, usual[p.sound], p)}")
     if trimmed:
         p = trimmed[0]
-        notes.append(f"{len(trimmed)} presentation(s) read only as long as the shorter presentations of "
-                     f"their sound (half or more of them stopped early), e.g. {p.sound!r} at {p.start:g} s"
-                     f"{_lengths(usual[p.sound], p.n_samples, p)}")
+        notes.append(f"{len(trimmed)} presentation(s) {_TRIMMED} (half or more of them stopped early), "
+                     f"e.g. {p.sound!r} at {p.start:g} s{_lengths(usual[p.sound], p.n_samples, p)}")
     return (tuple(kept), "; ".join(notes)) if notes else (tuple(presentations), "")
 
 

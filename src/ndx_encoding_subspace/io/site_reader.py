@@ -155,6 +155,12 @@ def reading_rules(layout: Layout, reader: ReaderParams) -> list[str]:
     if layout.kind == continuous.KIND and any(continuous.SAME_SAMPLES in note for note in layout.notes):
         rules.append("same-samples-repeat")
     rules += [rule for rule, said in READING_RULES.items() if any(said in note for note in layout.notes)]
+    series = {p.series.path: p.series for p in layout.presentations}.values()
+    if layout.kind == "templates" and len({round(s.starting_time, 3) for s in series
+                                           if s.path.startswith("stimulus/presentation/")}) > 1:
+        rules.append("series-named-by-a-table")
+    if any(s.neurodata_type == FILE and "/" in s.name for s in series):
+        rules.append("sound-files-by-folder")
     if layout.kind == "segments" and layout.presentations:
         last = layout.presentations[-1]
         if last.series.rate and last.n_samples > reader.segment_s * last.series.rate + 1:
