@@ -87,11 +87,52 @@ def test_scheduler_mistakes_are_one_line_each(tmp_path):
     cases = [({"scheduler": "notanaddress"}, ConfigError, "not a scheduler address"),
              ({"scheduler_file": str(tmp_path / "no.json")}, ConfigError, "not found .*start the scheduler"),
              ({"scheduler_file": str(bad)}, ConfigError, "not a dask scheduler file"),
-             ({"scheduler": "tcp://127.0.0.1:9"}, RemoteError, "tcp://127.0.0.1:9: no answer")]
+             ({"scheduler": "tcp://127.0.0.1:9"}, RemoteError, "tcp://127.0.0.1:9: connection refused")]
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         for options, kind, message in cases:
             with pytest.raises(kind, match=message):
                 _connect(dd, ClusterParams(kind="scheduler", **options))
+
+
+@pytest.mark.parametrize("answer", [None, b"HTTP/1.1 400 Bad Request\r\n\r\n", b"SSH-2.0-OpenSSH_9.6\r\n"])
+def test_a_server_that_is_no_dask_scheduler_is_said_not_waited_on(answer, monkeypatch):
+    """An HTTP server waits for a request and dask would wait with it; one that answers at
+    once sends text that dask reads as a message of exabytes. Both are one line, exit 4."""
+    import socket
+    import threading
+
+    dd = pytest.importorskip("distributed")
+    from ndx_encoding_subspace.errors import RemoteError
+    from ndx_encoding_subspace.pipeline import cluster
+
+    monkeypatch.setattr(cluster, "_CONNECT_S", 1.0)
+    server = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        held.append(conn)
+        if answer is not None:
+            conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    where = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    try:
+        with pytest.raises(RemoteError, match=f"{where}: not a dask scheduler"):
+            cluster._connect(dd, cluster.ClusterParams(kind="scheduler", scheduler=where))
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+
+
+def test_a_running_scheduler_is_reached():
+    dd = pytest.importorskip("distributed")
+    from ndx_encoding_subspace.pipeline.cluster import ClusterParams, _connect
+
+    with dd.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as pool:
+        with _connect(dd, ClusterParams(kind="scheduler", scheduler=pool.scheduler_address)) as client:
+            assert client.submit(sum, [1, 2]).result(timeout=30) == 3
 
 
 def test_every_parameter_flag_is_explained_and_shows_its_default_as_typed():

@@ -258,12 +258,63 @@ def _connect(dd: Any, cluster: ClusterParams) -> Any:
             raise ConfigError(f"cluster.scheduler_file {path}: not a dask scheduler file (JSON with an "
                               "'address')") from None
     try:
+        _answers_as_dask(where)
         return dd.Client(where)
     except ValueError as err:
         raise ConfigError(f"cluster.scheduler {where!r}: not a scheduler address ({err}); e.g. "
                           "tcp://host:8786") from None
     except OSError as err:  # dask's connection timeouts are OSErrors
         raise RemoteError(f"dask scheduler at {where}: no answer ({err})") from None
+
+
+#: seconds to wait for a scheduler's TCP connection, and then for its first message
+_CONNECT_S = 10.0
+#: a dask handshake is a few hundred bytes; a first frame announcing more is no dask message
+_HANDSHAKE_MAX_BYTES = 1 << 20
+
+
+def _answers_as_dask(where: str) -> None:
+    """Check that a ``tcp://`` scheduler address answers as a dask scheduler does: it
+    accepts the connection and at once sends its handshake, whose first 8 bytes give the
+    (small) length of the message. Another server (HTTP, SSH) waits for a request, or sends
+    text that dask would take for a length of exabytes; either is said in one line, not
+    waited on for ever or failed on with a MemoryError. Other protocols are left to dask.
+
+    Raises
+    ------
+    ValueError
+        Not an address (dask's own parser says why).
+    RemoteError
+        The connection is refused or not answered, or the answer is not dask's.
+    """
+    import socket
+    import struct
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    protocol, location = parse_address(where)
+    if protocol != "tcp":
+        return
+    host, port = parse_host_port(location)
+    try:
+        with socket.create_connection((host, port), timeout=_CONNECT_S) as sock:
+            first = b""
+            while len(first) < 8:
+                part = sock.recv(8 - len(first))
+                if not part:
+                    break
+                first += part
+    except ConnectionRefusedError:
+        raise RemoteError(f"dask scheduler at {where}: connection refused (is the scheduler running, "
+                          "on that port?)") from None
+    except TimeoutError:
+        first = None
+    except OSError as err:
+        raise RemoteError(f"dask scheduler at {where}: no answer ({err})") from None
+    if first is None or len(first) < 8 or struct.unpack("<Q", first)[0] > _HANDSHAKE_MAX_BYTES:
+        said = ("accepted the connection but sent nothing" if not first else
+                f"answered {first[:8]!r}, not as a dask scheduler does")
+        raise RemoteError(f"{where}: not a dask scheduler (it {said} within {_CONNECT_S:g} s)")
 
 
 def _jobqueue() -> Any:
