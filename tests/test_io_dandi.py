@@ -169,6 +169,24 @@ def test_network_failure_mid_stream(server, params):
     assert server.range_requests == 3 + 3  # 3 served, then 1 try + 2 retries
 
 
+def test_an_asset_cut_short_or_gone_is_a_network_failure(tmp_path, monkeypatch):
+    """A blob that ends before the size its listing and headers give, or that the server no
+    longer has: a RemoteError within the retries (not a damaged file, not remfile's own
+    minute of retries)."""
+    monkeypatch.setenv("DANDI_NO_ET", "1")
+    whole = mock_site(waveforms=False, seed=5).write(tmp_path / "d.nwb")
+    with MockDandiServer({"sub-9/d.nwb": whole}) as srv:
+        params = ReaderParams(dandi_api_url=srv.api_url, retries=1, retry_backoff_s=0.01, timeout_s=10.0,
+                              deadline_s=60.0)
+        data = whole.read_bytes()
+        whole.write_bytes(data[: len(data) // 2])
+        with pytest.raises(RemoteError, match=r"network failure reading .* after 2 attempts .*cut short"):
+            read_site("DANDI:000123/sub-9/d.nwb", reader=params)
+        whole.unlink()
+        with pytest.raises(RemoteError, match=r"sub-9/d.nwb: cannot read .*: HTTP 404 Not Found"):
+            read_site("DANDI:000123/sub-9/d.nwb", reader=params)
+
+
 def test_retry_backoff_doubles():
     waits = []
     session = RetryingSession("x", retries=3, backoff_s=0.5, sleep=waits.append, timeout_s=1.0)

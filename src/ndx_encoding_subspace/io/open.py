@@ -248,7 +248,7 @@ def open_remote(asset: RemoteAsset, *, reader: ReaderParams | None = None) -> Op
     if params.download:
         return _open_downloaded(asset, params)
     key = os.environ.get(API_KEY_ENV)
-    from .stream import open_stream  # streaming needs the ``dandi`` extra; local files do not
+    from .stream import check_served, open_stream  # streaming needs the ``dandi`` extra; local files do not
 
     stream, session = open_stream(
         asset.url,
@@ -266,6 +266,8 @@ def open_remote(asset: RemoteAsset, *, reader: ReaderParams | None = None) -> Op
             h5 = h5py.File(stream, "r")
         except Exception as err:  # h5py passes on whatever the file object raised
             session.check()
+            if asset.size is not None:  # the size came from a listing: is the file there?
+                check_served(session, asset.url, asset.size)
             head = b""
             with contextlib.suppress(Exception):
                 stream.seek(0)

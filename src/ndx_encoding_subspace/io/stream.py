@@ -26,7 +26,7 @@ import requests
 from ..errors import RemoteError, import_optional
 from .reader_params import ReaderParams
 
-__all__ = ["RetryingSession", "network_cause", "remote_size", "open_stream"]
+__all__ = ["RetryingSession", "network_cause", "remote_size", "check_served", "open_stream"]
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -118,7 +118,8 @@ class RetryingSession(requests.Session):
             self.n_requests += 1
             try:
                 response = super().request(method, url, *args, timeout=this_timeout, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as err:
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ContentDecodingError) as err:  # a body cut short: sent again
                 cause = network_cause(err, url, this_timeout)
                 continue
             if response.status_code in _RETRY_STATUSES:
@@ -158,6 +159,8 @@ def network_cause(err: BaseException, url: str, timeout: float) -> str:
         return f"no connection to {where} within {timeout:.3g} s"
     if isinstance(err, requests.Timeout):
         return f"no answer from {where} within {timeout:.3g} s"
+    if isinstance(err, requests.exceptions.ChunkedEncodingError):
+        return f"the answer from {where} was cut short ({str(err.args[0] if err.args else err)[:120]})"
     root: BaseException = err
     seen = {id(err)}
     link: BaseException | None = err
@@ -194,7 +197,9 @@ def _failed_response(url: str, message: str) -> requests.Response:
 def remote_size(session: RetryingSession, url: str) -> int:
     """Size in bytes of the file at ``url`` (one one-byte range request)."""
     response = session.get(url, headers={"Range": "bytes=0-0"}, stream=True)
-    response.close()  # the body is not needed (and may be the whole file)
+    if response.status_code == 206:  # one byte: read, so that every byte served is counted
+        session.bytes_received += len(response.content)
+    response.close()  # else the body is not needed (and may be the whole file)
     session.check()
     if response.status_code == 206:
         total = response.headers.get("Content-Range", "").rpartition("/")[2]
@@ -206,6 +211,16 @@ def remote_size(session: RetryingSession, url: str) -> int:
             "streamed; set reader.download = true to download it"
         )
     raise RemoteError(f"{session.name}: cannot read {url}: HTTP {response.status_code} {response.reason}")
+
+
+def check_served(session: RetryingSession, url: str, size: int) -> None:
+    """Raise :class:`RemoteError` when ``url`` cannot be read (an HTTP error such as 404)
+    or serves another size than ``size`` (a listing's): what a file that h5py cannot open
+    may owe to the server rather than to its bytes."""
+    served = remote_size(session, url)
+    if served != int(size):
+        raise RemoteError(f"{session.name}: {url} serves {served} bytes where {int(size)} were expected "
+                          "(a file cut short, or changed since it was listed)")
 
 
 def open_stream(
@@ -230,7 +245,8 @@ def open_stream(
     name : str
         How error messages name the file (e.g. the DANDI asset).
     size : int, optional
-        File size when known (saves one request).
+        File size when known (saves one request; :func:`check_served` checks it where the
+        file cannot be read).
     retries, backoff_s, timeout_s, deadline_s : int, float, float, float
         Retry policy of every request (see :class:`RetryingSession`); None: the
         :class:`~.ReaderParams` default.

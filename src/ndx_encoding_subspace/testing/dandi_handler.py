@@ -11,6 +11,7 @@ import fnmatch
 import json
 import re
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -136,7 +137,7 @@ class DandiHandler(BaseHTTPRequestHandler):
     def _blob(self, asset_id: str) -> None:
         owner = self.owner
         asset = next((a for a in owner.assets if a["asset_id"] == asset_id), None)
-        if asset is None:
+        if asset is None or not Path(asset["local"]).exists():  # listed, but the blob is gone
             self._error(404, "no such blob")
             return
         if not self._authorised():
@@ -182,3 +183,5 @@ class DandiHandler(BaseHTTPRequestHandler):
                     break
                 left -= len(block)
                 owner._served(len(block))
+        if left > 0:  # the file ended before the length announced: the connection ends too
+            self.close_connection = True
