@@ -28,6 +28,7 @@ from ndx_encoding_subspace.pipeline.dataset import RECORD, _outcome, _worker_con
 from ndx_encoding_subspace.pipeline.distributed import SiteStatus
 from ndx_encoding_subspace.pipeline.run import config_fingerprint
 from ndx_encoding_subspace.pipeline.sources import expand_inputs
+from ndx_encoding_subspace.results import results_path
 
 distributed = pytest.importorskip("distributed")
 
@@ -316,6 +317,13 @@ def test_inputs_folders_globs_and_duplicates(recordings, tmp_path):
         expand_inputs([nested, tmp_path / "other"])
     with pytest.raises(ConfigError, match="no input"):
         expand_inputs([])
+    scripts = tmp_path / "scripts"  # sites named in other scripts keep their names, and their files too
+    scripts.mkdir()
+    for name in ("Älfeld.nwb", "Ölfeld.nwb", "日本.nwb", "A\u0308rm.nwb"):
+        (scripts / name).write_bytes(b"z")
+    named = expand_inputs([scripts])
+    assert sorted(results_path(tmp_path, s.site).name for s in named) == sorted(
+        ["Älfeld.results.nwb", "Ärm.results.nwb", "Ölfeld.results.nwb", "日本.results.nwb"])
 
 
 def test_inputs_from_dandi(tmp_path, monkeypatch):

@@ -9,6 +9,7 @@ nothing beyond the standard library.
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,11 @@ SUFFIX = ".results.nwb"
 
 
 def file_stem(site: str) -> str:
-    """The name a site's files take: letters, digits, ``_``, ``.`` and ``-`` kept, every
-    other run of characters one ``_`` (``"rec 1"`` -> ``"rec_1"``); ``"site"`` when
-    nothing is left."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", site).strip("._") or "site"
+    """The name a site's files take: letters and digits of any script, ``_``, ``.`` and
+    ``-`` kept (in Unicode's composed form, as file systems compare names), every other
+    run of characters one ``_`` (``"rec 1"`` -> ``"rec_1"``, ``"Älfeld"`` stays); ``"site"``
+    when nothing is left."""
+    return re.sub(r"[^\w.-]+", "_", unicodedata.normalize("NFC", site)).strip("._") or "site"
 
 
 def results_path(out: str | Path, site: str) -> Path:
