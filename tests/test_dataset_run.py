@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -387,6 +389,45 @@ def test_the_command_runs_many_inputs_records_a_failure_and_summarises(recording
     assert all(p.stat().st_mtime_ns != mtimes[p.name] for p in out.glob("*.results.nwb"))
     assert sorted(p.name for p in out.glob("*.results.html")) == [f"{s}.results.html" for s in SITES]
     assert printed.count("report: ") == 3
+
+
+@pytest.mark.slow
+def test_a_scheduler_lost_mid_run_interrupts_the_sites_left(recordings, config, tmp_path):
+    """The cluster's scheduler killed while sites run: one RemoteError (exit 4) saying how
+    many sites are left, those sites recorded as interrupted for a rerun, none as failed."""
+    import signal
+    import socket
+    import subprocess
+
+    dask = pytest.importorskip("dask")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    where = f"tcp://127.0.0.1:{port}"
+    bin_dir = Path(sys.executable).parent
+    scheduler = subprocess.Popen([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port",
+                                  str(port), "--no-dashboard"], stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([str(bin_dir / "dask"), "worker", where, "--nthreads", "1", "--no-dashboard"],
+                              stderr=subprocess.DEVNULL)
+    slow = config.replace(training={"max_epochs": 40, "patience": 40})
+
+    def kill_after_first(status: SiteStatus) -> None:
+        if status.status == "done":
+            scheduler.send_signal(signal.SIGKILL)
+
+    try:
+        time.sleep(3)
+        with dask.config.set({"distributed.comm.timeouts.connect": "3s"}), \
+                pytest.raises(RemoteError, match=f"lost the dask scheduler at {where} with 2 site"):
+            run_dataset([recordings[0]], tmp_path, slow, progress=False, on_site=kill_after_first,
+                        cluster=ClusterParams(kind="scheduler", scheduler=where))
+    finally:
+        for process in (worker, scheduler):
+            process.kill()
+            process.wait(timeout=30)
+    record = json.loads((tmp_path / RECORD).read_text())
+    statuses = sorted(site["status"] for site in record["sites"])
+    assert statuses == ["done", "interrupted", "interrupted"], statuses
 
 
 def test_a_relative_output_folder_is_the_clients_for_workers_started_elsewhere(recordings, reference, config,

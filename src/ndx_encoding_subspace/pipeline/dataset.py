@@ -24,15 +24,17 @@ exit code of the first failed site's error when every site failed (2 configurati
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import queue
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import CancelledError
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, RemoteError
 from .cluster import ClusterParams, local_workers, open_client, site_resources, site_threads
 from .config import PipelineConfig
 from .distributed import SiteStatus, describe_error, run_site_task
@@ -134,19 +136,44 @@ def _run_on_client(client: Any, todo: list[SiteStatus], out: Path, config: dict[
                 if site is not None:
                     tracker.update(dataclasses.replace(site, status="running", worker=str(event["worker"])))
             for future in pending.next_batch(block=False):
-                tracker.update(_outcome(future, futures[future]))
+                tracker.update(_outcome(future, futures[future], client))
+            if _lost(client):
+                raise _scheduler_lost(client, tracker)
             time.sleep(0.1)
     except BaseException:
-        client.cancel(list(futures))
+        with contextlib.suppress(Exception):
+            client.cancel(list(futures))
         raise
     finally:
-        client.unsubscribe_topic(topic)
+        with contextlib.suppress(Exception):
+            client.unsubscribe_topic(topic)
 
 
-def _outcome(future: Any, site: SiteStatus) -> SiteStatus:
+def _lost(client: Any) -> bool:
+    """Whether ``client`` lost its scheduler (reconnecting, or closed under the run)."""
+    return getattr(client, "status", "running") in ("connecting", "closing", "closed")
+
+
+def _scheduler_lost(client: Any, tracker: Tracker) -> RemoteError:
+    """The sites not finished are interrupted (a rerun finishes them); the error says so."""
+    left = [s for s in tracker.order if s.status in ("pending", "running", "interrupted")]
+    for site in left:
+        if site.status != "interrupted":
+            tracker.update(dataclasses.replace(site, status="interrupted"))
+    where = getattr(getattr(client, "scheduler", None), "address", None) or "the dask scheduler"
+    return RemoteError(f"lost the dask scheduler at {where} with {len(left)} site(s) not finished; "
+                       "run the same command again to finish them")
+
+
+def _outcome(future: Any, site: SiteStatus, client: Any = None) -> SiteStatus:
     try:
         return future.result()
-    except Exception as err:  # lost worker (KilledWorker), cancelled task, ...
+    except CancelledError:  # the scheduler went away (a rerun finishes it), or the task was cancelled
+        if client is not None and _lost(client):
+            return dataclasses.replace(site, status="interrupted")
+        return dataclasses.replace(site, status="failed", **describe_error(CancelledError(
+            f"site {site.site}: its task was cancelled on the cluster")))
+    except Exception as err:  # lost worker (KilledWorker), ...
         return dataclasses.replace(site, status="failed", **describe_error(err))
 
 
