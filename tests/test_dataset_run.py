@@ -346,7 +346,7 @@ def test_inputs_from_dandi(tmp_path, monkeypatch):
                                              for i in (1, 2)]
         globbed = expand_inputs(["DANDI:000123@draft/sub-2/*.nwb"], reader=reader)
         assert [s.source for s in globbed] == ["DANDI:000123@draft/sub-2/sub-2_ses-1.nwb"]
-        with pytest.raises(RemoteError, match="no NWB asset matches"):
+        with pytest.raises(InputError, match="no NWB asset matches"):
             expand_inputs(["DANDI:000123/sub-9/*.nwb"], reader=reader)
 
 

@@ -16,6 +16,7 @@ import pytest
 from ndx_encoding_subspace.errors import (
     AmbiguousInputError,
     ConfigError,
+    InputError,
     MissingDependencyError,
     NotNWBError,
     RemoteError,
@@ -108,7 +109,7 @@ def test_list_assets_pages_versions_and_globs(server, params):
     assert [a.path for a in folder] == ["sub-2/broken.nwb", "sub-2/sub-2_ses-1.nwb"]
     with pytest.raises(RemoteError, match="DANDI:000999: not found"):
         list_assets("DANDI:000999", api_url=server.api_url)
-    with pytest.raises(RemoteError, match="no NWB asset matches"):
+    with pytest.raises(InputError, match="no NWB asset matches"):
         list_assets("DANDI:000123/sub-9/*.nwb", api_url=server.api_url)
 
 
@@ -136,7 +137,7 @@ def test_asset_urls_and_ambiguity(server, params):
 
 
 def test_assets_that_are_not_nwb(server, params):
-    with pytest.raises(RemoteError, match=r"DANDI:000123@0.230101.1234/README.txt: the asset is not an NWB"):
+    with pytest.raises(NotNWBError, match=r"DANDI:000123@0.230101.1234/README.txt: the asset is not an NWB"):
         read_site("DANDI:000123/README.txt", reader=params)
     with pytest.raises(NotNWBError, match=r"DANDI:000123@0.230101.1234/sub-2/broken.nwb: not an HDF5 file"):
         inspect_nwb("DANDI:000123/sub-2/broken.nwb", reader=params)

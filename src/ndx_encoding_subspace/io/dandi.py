@@ -139,13 +139,14 @@ class RemoteAsset:
         return out
 
     def check_nwb(self) -> None:
-        """Raise :class:`RemoteError` unless the asset looks like an NWB file."""
+        """Raise :class:`NotNWBError` (an unusable input, not a network failure) unless the
+        asset looks like an NWB file."""
         if self.encoding_format and self.encoding_format != NWB_FORMAT:
-            raise RemoteError(
+            raise NotNWBError(
                 f"{self.name}: the asset is not an NWB file (encodingFormat {self.encoding_format!r})"
             )
         if self.dandiset and not self.path.endswith(".nwb"):
-            raise RemoteError(f"{self.name}: the asset is not an NWB file (not a .nwb path)")
+            raise NotNWBError(f"{self.name}: the asset is not an NWB file (not a .nwb path)")
 
 
 def is_remote(source: str) -> bool:
@@ -262,7 +263,7 @@ def list_assets(
                       f"({listing(stored, shown=3)}); such a file is read from a local copy: download it "
                       "(dandi download <its URL>) and give its folder", stacklevel=3)
     if not records:
-        raise RemoteError(f"{ref}: no NWB asset matches" + (" (only NWB files stored as Zarr, left "
+        raise InputError(f"{ref}: no NWB asset matches" + (" (only NWB files stored as Zarr, left "
                                                            "out as said)" if stored else ""))
     return sorted(records, key=lambda r: r.path)
 
