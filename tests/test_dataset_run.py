@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY_CONFIG
+from ndx_encoding_subspace.dataset.sites import read_site_record
 from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, simulate_site
 from ndx_encoding_subspace.errors import ConfigError, InputError, RemoteError, SitesFailedError
 from ndx_encoding_subspace.io import ReaderParams
@@ -150,6 +151,24 @@ def test_a_copied_output_folder_reruns_the_sites_whose_results_it_lacks(recordin
     assert [s.status for s in result.sites] == ["skipped", "done", "skipped"], result.format()
     assert {s.results for s in result.sites} == {str(out / f"{n}.results.nwb") for n in SITES}
     _assert_same_results(out / "site_b.results.nwb", reference / "site_b.results.nwb")
+
+
+def test_a_rerun_of_some_sites_keeps_the_others_in_the_record(recordings, reference, config, tmp_path):
+    """Running one site again into a folder of three leaves the record of the other two, so
+    that a later run with other parameters still knows their results and refuses them."""
+    out = tmp_path / "copy"
+    shutil.copytree(reference, out)
+    again = run_dataset([recordings[0] / "site_a.nwb"], out, config, cluster=ClusterParams(kind="serial"),
+                        progress=False)
+    assert [s.status for s in again.sites] == ["skipped"]
+    record = json.loads((out / RECORD).read_text())
+    assert [s["site"] for s in record["sites"]] == ["site_a"]
+    assert sorted(s["site"] for s in record["earlier"]) == ["site_b", "site_c"]
+    assert set(read_site_record(out / "summary")) == set(SITES)
+    other = config.replace(training={"max_epochs": config.training.max_epochs + 1})
+    with pytest.raises(ConfigError, match="the results of site_b, site_c were made with other parameters"):
+        run_dataset([recordings[0] / "site_b.nwb", recordings[0] / "site_c.nwb"], out, other,
+                    cluster=ClusterParams(kind="serial"), progress=False)
 
 
 def test_a_damaged_results_file_the_record_calls_done_is_not_skipped(recordings, reference, config, tmp_path):

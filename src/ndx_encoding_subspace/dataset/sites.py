@@ -2,7 +2,8 @@
 
 A multi-site run leaves a record of each site's state in ``OUT/summary/sites.json``
 (``pipeline.dataset.run_dataset`` writes ``{"started", "updated", "counts", "sites":
-[...]}``, one ``SiteStatus`` per site). :func:`read_site_record` accepts the shapes such a
+[...]}``, one ``SiteStatus`` per site, and ``"earlier"``: the sites of earlier runs into
+the folder that the last run left alone). :func:`read_site_record` accepts the shapes such a
 record takes: a list of site objects, ``{"sites": [...]}``, or an object keyed by site
 name; in each site object the names below are read, the first one present winning:
 
@@ -70,7 +71,9 @@ def read_site_record(summary: str | Path) -> dict[str, dict[str, Any]] | None:
     except (OSError, ValueError) as err:
         raise ResultsError(f"{path}: cannot read the site record ({err})") from None
     if isinstance(data, Mapping) and isinstance(data.get("sites"), Sequence | Mapping):
-        data = data["sites"]
+        earlier = data.get("earlier")  # sites of earlier runs into the folder that the last left alone
+        data = [*earlier, *data["sites"]] if isinstance(earlier, list) and isinstance(data["sites"], list) \
+            else data["sites"]
     if isinstance(data, Mapping):
         data = [{"site": name, **(v if isinstance(v, Mapping) else {"status": v})}
                 for name, v in data.items()]

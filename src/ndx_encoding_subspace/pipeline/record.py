@@ -48,7 +48,8 @@ class DatasetResult:
     record : Path
         ``OUT/summary/sites.json``: ``{"started", "updated", "counts", "sites": [...]}``
         with every field of :class:`~.distributed.SiteStatus` per site (and
-        ``"population"`` when one population served every site).
+        ``"population"`` when one population served every site; ``"earlier"``: the
+        entries of sites that earlier runs into ``out`` recorded and this one left alone).
     population : dict
         With ``population='dataset'``: status, units, sites, seconds and the models file
         of the population; empty otherwise.
@@ -104,6 +105,8 @@ class Tracker:
         self.on_site = on_site
         self.started = started
         self.population: dict[str, Any] = {}
+        # sites of earlier runs into this folder that this run leaves alone: kept in the record
+        self.earlier = [entry for site, entry in _previous(out).items() if site not in self.sites]
         self.bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -146,6 +149,8 @@ class Tracker:
                 "sites": [s.to_dict() for s in self.order]}
         if self.population:
             body["population"] = self.population
+        if self.earlier:
+            body["earlier"] = self.earlier
         write_text(self.out / RECORD, json.dumps(body, indent=1) + "\n")
 
     def close(self) -> None:
@@ -158,7 +163,7 @@ def _previous(out: Path) -> dict[str, dict[str, Any]]:
     path = out / RECORD
     try:
         body = json.loads(path.read_text())
-        return {str(s["site"]): s for s in body.get("sites", [])}
+        return {str(s["site"]): s for s in [*body.get("earlier", []), *body.get("sites", [])]}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}  # no record (first run) or an unreadable one: every site runs
 
