@@ -249,7 +249,7 @@ def test_a_site_whose_name_its_file_cannot_hold_is_one_row(run_folder: Path, tmp
                         {"site": "rec ü", "status": "failed", "error": "no sound stimulus"}]}
     (tmp_path / "summary" / "sites.json").write_text(json.dumps(record))
     sites = summarize_tables(tmp_path).sites
-    assert list(sites["site"]) == ["rec_1", "rec"]
+    assert list(sites["site"]) == ["rec_1", "rec_ü"]
     assert list(sites["status"]) == ["done", "failed"] and sites["time_s"][0] == 7.0
 
 
