@@ -309,6 +309,27 @@ CRAFTED: dict[str, tuple[Callable[[h5py.File], None], str, str]] = {
                                   f"{ROOT}/spectrogram", "incorrect type for 'bin_size'"),
     "negative_repeats": (_resized("spectrogram_sounds/n_repeats", lambda s: s, -4),
                          "spectrogram_sounds", "n_repeats holds negative"),
+    "negative_tuning_sem": (_resized("subspace_nonlinearities/tuning_sem", lambda s: s, -1.0),
+                            "subspace_nonlinearities row 0", "tuning_sem holds infinite or negative"),
+    "infinite_tuning_mean": (_resized("subspace_nonlinearities/tuning_mean", lambda s: s, np.inf),
+                             "subspace_nonlinearities row 0", "tuning_mean holds infinite values"),
+    "infinite_spectrogram": (_resized("spectrogram/data", lambda s: s, np.inf),
+                             f"{ROOT}/spectrogram", "data holds infinite values"),
+    "frequencies_reversed": (lambda f: _replace(f, f"{ROOT}/spectrogram/frequencies",
+                                                f[f"{ROOT}/spectrogram/frequencies"][:][::-1].copy()),
+                             f"{ROOT}/spectrogram", "frequencies are not positive and increasing"),
+    "repeated_unit_ids": (lambda f: _replace(f, "units/id", np.zeros_like(f["units/id"][:])),
+                          "units", "ids repeated"),
+    "nonlinearity_without_subspace": (lambda f: f.__delitem__(f"{ROOT}/tuning_subspaces"), ROOT,
+                                      "unit 0 has no tuning subspace in the file"),
+    "link_to_a_missing_model": (lambda f: f.__delitem__(f"{ROOT}/population_cnn"),
+                                f"{ROOT}/tuning_subspaces/source_models",
+                                "link to /processing/encoding_subspace/population_cnn, which the file does "
+                                "not hold"),
+    "negative_min_count": (lambda f: f[f"{ROOT}/subspace_nonlinearities"].attrs.__setitem__("min_count", -5),
+                           f"{ROOT}/subspace_nonlinearities: min_count", "-5 is no count"),
+    "model_bin_size_nan": (lambda f: f[CNN].attrs.__setitem__("bin_size", np.nan),
+                           r"population_cnn/cnn_jk0_init0 \(cnn\)", "bin_size nan is not a positive"),
 }
 
 

@@ -154,6 +154,9 @@ def _walk(f: h5py.File, path: Path) -> tuple[int, tuple[int, str], list[h5py.Dat
                 raise ResultsError(f"{path}: {where}: link to another file; a results file holds its "
                                    "data itself")
             obj = group.get(name)
+            if obj is None and isinstance(link, h5py.SoftLink):  # e.g. the models a table was made from
+                where = f"{group.name}/{name}".strip("/")
+                raise ResultsError(f"{path}: {where}: link to {link.path}, which the file does not hold")
             if isinstance(obj, h5py.Dataset):
                 size = _dataset_bytes(obj, path)
                 total += size

@@ -33,7 +33,16 @@ from .limits import check_file, read_error
 from .new_sounds import site_spectrogram
 from .rebuild import guarded, json_object, read_model, read_provenance, rows_in, strings
 from .roles import container_of_role, role_order
-from .values import check_curves, check_nonlinearities, check_site, check_subspace, distinct
+from .values import (
+    check_curves,
+    check_nonlinearities,
+    check_site,
+    check_spectrogram,
+    check_subspace,
+    check_units,
+    count,
+    distinct,
+)
 from .versions import warn_if_newer
 
 __all__ = ["load_results", "LoadedResults", "LoadedEnsemble", "SpectrogramData"]
@@ -299,9 +308,7 @@ def _units(units: Any) -> dict[str, Any]:
             out[name] = [np.asarray(column[i]) for i in range(len(units))]
         else:
             out[name] = np.asarray(column.data[:])
-        if name in _NUMBER_COLUMNS and (out[name].dtype.kind not in "fiu" or out[name].ndim != 1):
-            raise ResultsError(f"column {name!r} holds {out[name].dtype} of shape {out[name].shape}, "
-                               "not one number per unit")
+    check_units(out, _NUMBER_COLUMNS)
     return out
 
 
@@ -316,9 +323,7 @@ def _spectrogram(module: Any) -> SpectrogramData | None:
         for key in ("sound", "split"):
             sounds[key] = np.array(strings(sounds[key]), dtype=object)
     data, frequencies = np.asarray(series.data[:]), np.asarray(series.frequencies[:])
-    if data.ndim != 2 or frequencies.shape != (data.shape[1],):
-        raise ResultsError(f"spectrogram: data of shape {data.shape} and {frequencies.size} frequencies "
-                           "are not (time, frequency) and one frequency per channel")
+    check_spectrogram(data, frequencies, float(series.bin_size))
     if sounds:
         repeats = np.asarray(sounds.get("n_repeats", np.zeros(0)), dtype=np.float64)
         if repeats.size and not (np.all(np.isfinite(repeats)) and repeats.min() >= 0):
@@ -393,7 +398,7 @@ def _read(path: Path, nwbfile: Any) -> LoadedResults:
         elif name == "subspace_nonlinearities":
             nonlin = guarded(where, _nonlinearities, obj, n_units)
             parameters["ssrf"] = {**json_object(obj.parameters, f"{where}: parameters"),
-                                  "min_count": guarded(where, int, obj.min_count)}
+                                  "min_count": guarded(f"{where}: min_count", count, obj.min_count)}
         elif name == "site_subspace":
             site = guarded(where, _site, obj, n_units)
         elif name == "provenance":

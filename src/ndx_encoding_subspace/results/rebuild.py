@@ -122,6 +122,10 @@ def _read_model(em: EncodingModel, n_units: int) -> ModelResult:
     rows = rows_in(em.unit_rows(), n_units, "units")
     if rows.size != layout.n_units:
         raise ResultsError(f"units: {rows.size} rows for the {layout.n_units} outputs of the architecture")
+    size = em.bin_size
+    if not (isinstance(size, float | int | np.number) and np.isfinite(size) and size > 0):
+        raise ResultsError(f"bin_size {short(size if isinstance(size, str) else float(size))} is not a "
+                           "positive number of seconds")
     n_lags = em.n_lags
     if isinstance(n_lags, bool) or not isinstance(n_lags, int | np.integer) or not 0 <= n_lags <= MAX_LAGS:
         raise ResultsError(f"n_lags must be an integer in 0..{MAX_LAGS}, got {short(n_lags)}")

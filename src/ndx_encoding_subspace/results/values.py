@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import ResultsError
 
 __all__ = ["check_curves", "check_subspace", "check_nonlinearity", "check_nonlinearities", "check_site",
-           "distinct"]
+           "check_spectrogram", "check_units", "count", "distinct"]
 
 
 def check_curves(name: str, row: int, tuning: dict[str, np.ndarray], ssrf: dict[str, np.ndarray]) -> None:
@@ -38,6 +38,11 @@ def check_curves(name: str, row: int, tuning: dict[str, np.ndarray], ssrf: dict[
         count = np.asarray(curves.get("count", np.zeros(0)), dtype=np.float64)
         if count.size and np.nanmin(np.append(count, 0.0)) < 0:
             refuse(f"{key} holds negative counts")
+    for key, curves, part in (("tuning_mean", tuning, "mean"), ("tuning_sem", tuning, "sem"),
+                              ("ssrf_mean", ssrf, "mean")):
+        found = np.asarray(curves.get(part, np.zeros(0)), dtype=np.float64)  # NaN: an empty bin
+        if np.isinf(found).any() or (part == "sem" and np.nanmin(np.append(found, 0.0)) < 0):
+            refuse(f"{key} holds infinite" + (" or negative values" if part == "sem" else " values"))
     if edges.size and (edges.ndim != 2 or mean.shape != (edges.shape[0], edges.shape[1] - 1)):
         refuse(f"tuning_mean of shape {mean.shape} does not match tuning_bin_edges of shape {edges.shape}")
     edges, pairs = np.asarray(ssrf.get("bin_edges")), np.asarray(ssrf.get("pairs"))
@@ -109,7 +114,10 @@ def check_nonlinearities(nonlinearities: Sequence[Any], subspaces: Sequence[Any]
     dimension (``UnitNonlinearity`` and ``UnitSubspace`` of one file)."""
     ks = {s.unit_position: int(np.asarray(s.filters).shape[0]) for s in subspaces}
     for i, n in enumerate(nonlinearities):
-        check_nonlinearity(i, n.dimension_sign, n.asymmetry_index, ks.get(n.unit_position))
+        if n.unit_position not in ks:  # a nonlinearity is fitted in its unit's subspace
+            raise ResultsError(f"subspace_nonlinearities row {i}: unit {n.unit_position} has no tuning "
+                               "subspace in the file (tuning_subspaces missing, or without that unit)")
+        check_nonlinearity(i, n.dimension_sign, n.asymmetry_index, ks[n.unit_position])
 
 
 def check_nonlinearity(row: int, signs: np.ndarray, asymmetry: np.ndarray, k: int | None) -> None:
@@ -171,3 +179,46 @@ def check_site(name: str, arrays: dict[str, np.ndarray | None], n_units: int | N
         edges = np.asarray(edges, dtype=np.float64)
         if not np.all(np.isfinite(edges)) or np.any(np.diff(edges, axis=1) <= 0):
             raise ResultsError(f"{name}: tiling_bin_edges are not finite and increasing along each dimension")
+
+
+def check_spectrogram(data: np.ndarray, frequencies: np.ndarray, bin_size: float) -> None:
+    """The stored spectrogram: ``(time, frequency)`` data without infinite values, one
+    positive frequency per channel, increasing, and a positive bin size; else a
+    ResultsError naming what is wrong."""
+    if data.ndim != 2 or frequencies.shape != (data.shape[1],):
+        raise ResultsError(f"spectrogram: data of shape {data.shape} and {frequencies.size} frequencies "
+                           "are not (time, frequency) and one frequency per channel")
+    freqs = np.asarray(frequencies, dtype=np.float64)
+    if not (np.all(np.isfinite(freqs)) and np.all(freqs > 0) and np.all(np.diff(freqs) > 0)):
+        raise ResultsError("spectrogram: frequencies are not positive and increasing")
+    if not (np.isfinite(bin_size) and bin_size > 0):
+        raise ResultsError(f"spectrogram: bin size {bin_size!r} is not a positive number of seconds")
+    if data.dtype.kind == "f" and np.isinf(data).any():
+        raise ResultsError("spectrogram: data holds infinite values")
+
+
+def check_units(units: dict[str, Any], numbers: Sequence[str]) -> None:
+    """The results' units: ids not repeated, the ``numbers`` columns one finite number per
+    unit (NaN: not known), spike times not NaN or infinite; else a ResultsError naming the
+    column."""
+    ids = np.asarray(units["id"])
+    if len(set(ids.tolist())) != ids.size:
+        raise ResultsError("ids repeated (each unit must have its own)")
+    for name in (n for n in numbers if n in units):
+        values = np.asarray(units[name])
+        if values.dtype.kind not in "fiu" or values.ndim != 1:
+            raise ResultsError(f"column {name!r} holds {values.dtype} of shape {values.shape}, "
+                               "not one number per unit")
+        if np.isinf(values.astype(np.float64)).any():
+            raise ResultsError(f"units column {name!r} holds infinite values")
+    for i, times in enumerate(units.get("spike_times", ())):
+        if np.asarray(times).size and not np.all(np.isfinite(np.asarray(times, dtype=np.float64))):
+            raise ResultsError(f"units row {i}: spike_times hold NaN or infinite values")
+
+
+def count(value: Any) -> int:
+    """A stored count (such as ``min_count``): an integer, not negative."""
+    number = int(value)
+    if number < 0:
+        raise ResultsError(f"{number} is no count (negative)")
+    return number
