@@ -48,6 +48,16 @@ def test_configuration_files_apply_in_order_and_empty_arguments_are_refused(tmp_
             main(argv)
         assert stop.value.code == 2
     assert "empty (an unset shell variable?)" in capsys.readouterr().err
+    upper = tmp_path / "C.TOML"
+    upper.write_text("[training]\npatience = 9\n")
+    args = build_parser().parse_args(["run", "x.nwb", "--config", str(upper)])
+    assert _config_from_args(args).training.patience == 9
+    other = tmp_path / "c.json"
+    other.write_text('{"training": {"patience": 9}}')
+    assert main(["run", "x.nwb", "--config", str(other)]) == 2
+    said = capsys.readouterr().err
+    assert "c.json: not a configuration file of a known kind (.toml, .yaml or .yml; .json given)" in said
+    assert said.count("c.json") == 1
 
 
 def test_seeds_beyond_64_bits_and_other_tiling_dimensions_are_refused():

@@ -237,14 +237,13 @@ def read_tables(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: a folder, not a configuration file (give a .toml or .yaml file)")
     if not path.is_file():
         raise ConfigError(f"configuration file not found: {path}")
+    kind = path.suffix.lower()
+    if kind not in (".toml", ".yaml", ".yml"):
+        raise ConfigError(f"{path}: not a configuration file of a known kind (.toml, .yaml or .yml; "
+                          f"{kind or 'no extension'} given)")
     try:
         text = path.read_text()
-        if path.suffix == ".toml":
-            values = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            values = _yaml(text)
-        else:
-            raise ConfigError(f"{path}: configuration must be .toml, .yaml or .yml")
+        values = tomllib.loads(text) if kind == ".toml" else _yaml(text)
     except (tomllib.TOMLDecodeError, ValueError) as err:  # UnicodeDecodeError is a ValueError
         raise ConfigError(f"{path}: cannot parse configuration: {err}") from None
     except Exception as err:  # yaml.YAMLError without importing yaml at module level
