@@ -161,3 +161,7 @@ def test_an_output_folder_that_is_a_file_is_said_so(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(blocker), "--no-progress"]) == 7
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"encoding-subspace: error: {blocker}: a file where a folder is needed"]
+    for out in (blocker, blocker / "sub"):  # run says so before it reads (a missing input is never read)
+        assert main(["run", str(tmp_path / "absent.nwb"), "--out", str(out), "--no-progress"]) == 7
+        said = capsys.readouterr().err.strip().splitlines()
+        assert said == [f"encoding-subspace: error: {blocker}: a file where a folder is needed"]

@@ -36,7 +36,7 @@ from .errors import (
     os_cause,
     terminate_as_interrupt,
 )
-from .preflight import is_remote, local_nwb, results_file, results_folder
+from .preflight import is_remote, local_nwb, output_folder, results_file, results_folder
 
 __all__ = ["main", "build_parser"]
 
@@ -265,7 +265,7 @@ def _run(args: argparse.Namespace) -> int:
     from .pipeline.sources import expand_inputs
 
     config = _run_config(args)
-    out = args.out or Path("encoding-subspace-results")
+    out = output_folder(args.out or Path("encoding-subspace-results"))
     sites = expand_inputs(args.input, reader=config.reader)  # before the pipeline loads
     many = (len(sites) > 1 or args.workers is not None or args.scheduler or args.scheduler_file
             or args.population != "site")

@@ -7,12 +7,13 @@ after torch, pynwb and scipy have loaded.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 from .errors import ConfigError, NotNWBError, ResultsError
 from .inputs import is_zarr_store
 
-__all__ = ["is_remote", "local_nwb", "results_file", "results_folder"]
+__all__ = ["is_remote", "local_nwb", "output_folder", "results_file", "results_folder"]
 
 
 def is_remote(source: str) -> bool:
@@ -54,4 +55,19 @@ def results_folder(out: str | Path) -> Path:
     out = Path(out)
     if not out.is_dir():
         raise ConfigError(f"{out}: not a folder of results files")
+    return out
+
+
+def output_folder(out: str | Path) -> Path:
+    """``out``, where results can be written: a folder, or a path that can become one (no
+    file in its place or in that of a folder above it); else :class:`FileExistsError` (a
+    file at ``out``) or :class:`NotADirectoryError`, before any input is read."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(errno.EEXIST, "a file where a folder is needed", str(out))
+    for part in out.parents:
+        if part.exists():
+            if not part.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, "a file where a folder is needed", str(part))
+            break
     return out

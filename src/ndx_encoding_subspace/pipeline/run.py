@@ -32,6 +32,7 @@ from ..errors import ConfigError, ResultsError
 from ..fitting.pieces import estimation_pieces
 from ..fitting.scores import r2_ratio
 from ..params import VOLATILE_NAMES, VOLATILE_SECTIONS
+from ..preflight import output_folder
 from ..results.files import file_stem, results_path
 from ..results.roles import CNN, SUBSPACE, role_label
 from .config import PipelineConfig
@@ -269,7 +270,7 @@ def _run_site(
         config = config.replace(reader={"cache_dir": str(cache)})
     for section in (config.training, config.dstrf):  # a missing GPU is said before any reading
         resolve_device(section.device)
-    out = Path(out)
+    out = output_folder(out)
     bars = _Bars(progress)
     if site is None:
         site = read_site(source, reader=config.reader, spectrogram=config.spectrogram,
