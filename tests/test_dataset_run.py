@@ -340,11 +340,12 @@ def test_inputs_folders_globs_and_duplicates(recordings, tmp_path):
         expand_inputs([])
     scripts = tmp_path / "scripts"  # sites named in other scripts keep their names, and their files too
     scripts.mkdir()
-    for name in ("Älfeld.nwb", "Ölfeld.nwb", "日本.nwb", "A\u0308rm.nwb"):
+    for name in ("Älfeld.nwb", "Ölfeld.nwb", "日本.nwb", "A\u0308rm.nwb", "किता.nwb", "कीता.nwb"):
         (scripts / name).write_bytes(b"z")
     named = expand_inputs([scripts])
     assert sorted(results_path(tmp_path, s.site).name for s in named) == sorted(
-        ["Älfeld.results.nwb", "Ärm.results.nwb", "Ölfeld.results.nwb", "日本.results.nwb"])
+        ["Älfeld.results.nwb", "Ärm.results.nwb", "Ölfeld.results.nwb", "日本.results.nwb",
+         "किता.results.nwb", "कीता.results.nwb"])
 
 
 def test_inputs_from_dandi(tmp_path, monkeypatch):

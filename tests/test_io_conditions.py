@@ -272,6 +272,20 @@ def test_a_template_s_row_stopped_early_is_cut_short(tmp_path):
     s0 = [p for p in layout.presentations if p.sound == "s0"]
     assert len(s0) == 4 and {p.n_samples for p in s0} == {int(0.15 * RATE)}
     assert any("2 presentation(s) read only as long as the shorter" in n for n in layout.notes)
+    # every presentation of s5 stopping early: the sound's own end (silence after it), read whole
+    padded = _write(_stopped({5: 0.15, 13: 0.15}), tmp_path / "padded.nwb")
+    site, said = _read(padded, validation_sounds=("s0", "s1"))
+    assert site.sound("s5").counts.shape == (2, int(round(DUR / 0.01)), 3)
+    assert not any("shorter" in w or "read only as long" in w for w in said)
+
+
+def test_a_nan_stop_is_a_row_without_an_end(tmp_path):
+    """Trials whose stop_time is NaN (some rows, or every row, as published files have):
+    each presentation lasts its sound."""
+    for rows in ((3, 9), tuple(range(2 * len(BLOCK)))):
+        nan = _stopped({row: float("nan") for row in rows})
+        site, _ = _read(_write(nan, tmp_path / f"nan{len(rows)}.nwb"), validation_sounds=("s0", "s1"))
+        assert site.sound("s0").counts.shape == (4, int(round(DUR / 0.01)), 3)
 
 
 def test_stops_before_most_sounds_end_are_another_time_of_the_trial(tmp_path):

@@ -364,6 +364,17 @@ def _blocks_file() -> NWBFile:
     return nwb
 
 
+def test_blocks_named_by_the_trials_stay_blocks_with_the_table_chosen(tmp_path):
+    """Blocks of a recorded track that a trials column names by block: a track cut at the
+    rows, also where reader.presentations names the table (no series read as templates)."""
+    for params in (None, ReaderParams(presentations="intervals/trials")):
+        nwb = _blocks_file()
+        nwb.add_trial_column("block", "the block series of the trial",
+                             data=[f"speaker_block{b}" for b in (0, 0, 0, 0, 1, 1, 1, 2, 2, 2)])
+        _, layout = _locate(nwb, tmp_path, params, name=f"b{params is None}.nwb")
+        assert layout.kind == "continuous" and len(layout.presentations) == 10
+
+
 def test_a_track_recorded_in_blocks_is_cut_at_the_trials(tmp_path):
     """One speaker series per recording block, each holding several trials: each trial is
     cut from its block, and a sound heard in two blocks is one sound heard again."""
@@ -394,9 +405,24 @@ def test_series_each_holding_one_trial_stay_one_presentation_each(tmp_path):
         nwb.add_trial(start_time=float(start), stop_time=float(start) + DUR, sound=f"s{sound}")
     _, layout = _locate(nwb, tmp_path)
     assert layout.kind == "series" and len(layout.presentations) == 10
+    # a table naming each series once, at its own start (by name or by reference): still the
+    # series layout, whose repeats are found by the samples
+    for by_reference in (False, True):
+        nwb = _series_file()
+        series = sorted(nwb.stimulus.values(), key=lambda s: s.starting_time)
+        if by_reference:
+            for s in series:
+                nwb.add_trial(start_time=s.starting_time, stop_time=s.starting_time + DUR, timeseries=[s])
+        else:
+            nwb.add_trial_column("sound", "what played")
+            for s in series:
+                nwb.add_trial(start_time=s.starting_time, stop_time=s.starting_time + DUR, sound=s.name)
+        _, named = _locate(nwb, tmp_path, name=f"named{by_reference}.nwb")
+        assert named.kind == "series" and sorted(named.repeats().values()) == [1, 1, 1, 1, 3, 3]
 
 
-def _audio_interface_once(tmp_path, shift: float = 0.0) -> NWBFile:
+def _audio_interface_once(tmp_path, shift: float = 0.0, parent: str = "stimulus",
+                          named: tuple[int, ...] = tuple(range(6))) -> NWBFile:
     """neuroconv's AudioInterface given each WAV file once, at its first presentation, and a
     trials table naming the series of every presentation (sounds 4 and 5 three times);
     ``shift`` moves the last series' start away from its row."""
@@ -416,10 +442,11 @@ def _audio_interface_once(tmp_path, shift: float = 0.0) -> NWBFile:
     metadata["NWBFile"]["session_start_time"] = datetime(2024, 1, 1, tzinfo=timezone.utc)
     for k, entry in enumerate(metadata["Behavior"]["Audio"]):
         entry["name"] = f"sound_{k}"
-    nwb = audio.create_nwbfile(metadata=metadata)
+    nwb = audio.create_nwbfile(metadata=metadata, parent_container=parent)
     nwb.add_trial_column("sound", "what played")
     for sound, start in zip(order, starts, strict=True):
-        nwb.add_trial(start_time=float(start), stop_time=float(start) + DUR, sound=f"sound_{sound}")
+        if sound in named:
+            nwb.add_trial(start_time=float(start), stop_time=float(start) + DUR, sound=f"sound_{sound}")
     _units(nwb, float(starts[-1] + 1.0))
     return nwb
 
@@ -444,6 +471,15 @@ def test_series_written_once_and_a_table_of_every_presentation(tmp_path):
     assert moved.kind == "templates" and len(moved.presentations) == 10
     assert any("1 of the 6 series in stimulus/presentation begin where intervals/trials" in n
                for n in moved.notes)
+    # written into acquisition (parent_container="acquisition"): the same reading
+    _, acquired = _locate(_audio_interface_once(tmp_path, parent="acquisition"), tmp_path, name="i.nwb")
+    assert acquired.kind == "templates" and len(acquired.presentations) == 10
+    # series the table does not name: left out, and said in a warning
+    path, partial = _locate(_audio_interface_once(tmp_path, named=(0, 1, 2, 4, 5)), tmp_path, name="j.nwb")
+    said = "1 series in stimulus/presentation that the table does not name are left out"
+    assert len(partial.presentations) == 9 and any(said in n for n in partial.notes)
+    with pytest.warns(UserWarning, match=said):
+        read_site(path)
 
 
 def _interval_series_file(trials: bool = False) -> NWBFile:
@@ -469,11 +505,29 @@ def _interval_series_file(trials: bool = False) -> NWBFile:
 
 
 def test_interval_series_say_when_each_template_played(tmp_path):
-    _, layout = _locate(_interval_series_file(), tmp_path)
+    from pynwb.misc import IntervalSeries
+
+    nwb = _interval_series_file()  # a laser's intervals in acquisition are no presentations
+    nwb.add_acquisition(IntervalSeries(name="laser_times", data=[1, -1], timestamps=[0.6, 0.7]))
+    _, layout = _locate(nwb, tmp_path)
+    assert "acquisition/laser_times (IntervalSeries)" in layout.unused
     assert layout.kind == "templates" and len(layout.tables) == 6
     assert [p.start for p in layout.presentations] == pytest.approx(_starts(10))
     assert [p.sound for p in layout.presentations] == [f"s{k}" for k in _order()]
-    assert layout.repeats()["s4"] == 3 and not layout.unused
+    assert layout.repeats()["s4"] == 3 and layout.unused == ("acquisition/laser_times (IntervalSeries)",)
+    # an onset without its stop lasts its sound; the series of a processing module are read too
+    from pynwb.misc import IntervalSeries
+
+    nwb = _interval_series_file()
+    first = nwb.stimulus["s4_times"]
+    nwb.stimulus.pop("s4_times")
+    nwb.add_stimulus(IntervalSeries(name="s4_times", data=np.delete(np.asarray(first.data), 1),
+                                    timestamps=np.delete(np.asarray(first.timestamps), 1)))  # first: no stop
+    moved = nwb.stimulus.pop("s5_times")
+    module = nwb.create_processing_module("behavior", "events")
+    module.add(IntervalSeries(name="s5_times", data=moved.data, timestamps=moved.timestamps))
+    _, partly = _locate(nwb, tmp_path, name="k.nwb")
+    assert len(partly.presentations) == 10 and partly.repeats()["s5"] == 3
     # a trials table saying the same wins over the series that mirror it
     _, mirrored = _locate(_interval_series_file(trials=True), tmp_path, name="g.nwb")
     assert mirrored.table == "intervals/trials" and len(mirrored.presentations) == 10

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from hdmf.common import DynamicTable, VectorData, VectorIndex
+from hdmf.common import VectorIndex
 
 from ..errors import ConfigError
 from .cells import cells, is_region, is_text, is_ts_reference, neurodata_type
+from .logs import log_table
 from .names import (
     DURATION_COLUMNS,
     NAME_COLUMNS,
@@ -284,54 +285,6 @@ def _table_info(path: str, table: Any, params: ReaderParams) -> TableInfo:
     )
 
 
-#: the type of the series read as tables of presentations (names at timestamps)
-ANNOTATIONS = "AnnotationSeries"
-
-
-def _annotation_table(series: Any) -> Any:
-    """An ``AnnotationSeries`` (text at timestamps: what played when) as a table of its
-    rows, with ``timestamp`` and ``sound`` columns."""
-    return DynamicTable(name=series.name, description=f"the annotations of {series.name}", columns=[
-        VectorData(name="timestamp", description="onset (s)",
-                   data=np.asarray(series.timestamps[:], dtype=np.float64)),
-        VectorData(name="sound", description="the annotation", data=[
-            v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in series.data[:]])])
-
-
-#: the type of the series read as tables of intervals (a positive value opens one, a
-#: negative one closes it), named by the series
-INTERVALS = "IntervalSeries"
-#: series read as tables: they mirror what a real table says, when the file has one
-LOGS = (ANNOTATIONS, INTERVALS)
-#: endings of an IntervalSeries' name that say what it holds, not which sound
-_INTERVAL_WORDS = ("_times", "_intervals", "_presentations", "_onsets")
-
-
-def _interval_table(series: Any) -> Any:
-    """An ``IntervalSeries`` (the times a stimulus played: ``+k`` at an onset, ``-k`` at
-    its stop) as a table with ``start_time``, ``stop_time`` and ``sound`` columns; the sound
-    is the series' name (less an ending such as ``_times``), with ``k`` after it where the
-    series holds several kinds of intervals."""
-    times = np.asarray(series.timestamps[:], dtype=np.float64)
-    values = np.asarray(series.data[:]).astype(np.int64).ravel()
-    order = np.argsort(times, kind="stable")
-    times, values = times[order], values[order]
-    name = series.name
-    for word in _INTERVAL_WORDS:
-        name = name[: -len(word)] if name.lower().endswith(word) and len(name) > len(word) else name
-    kinds = np.unique(values[values > 0])
-    starts, stops, sounds = [], [], []
-    for k in np.flatnonzero(values > 0):
-        after = np.flatnonzero(values[k + 1:] == -values[k])
-        starts.append(times[k])
-        stops.append(times[k + 1 + after[0]] if after.size else np.nan)
-        sounds.append(name if len(kinds) == 1 else f"{name} {values[k]}")
-    return DynamicTable(name=series.name, description=f"the intervals of {series.name}", columns=[
-        VectorData(name="start_time", description="onset (s)", data=np.asarray(starts, dtype=np.float64)),
-        VectorData(name="stop_time", description="stop (s)", data=np.asarray(stops, dtype=np.float64)),
-        VectorData(name="sound", description="what played", data=sounds)])
-
-
 def _is_table(obj: Any) -> bool:
     return hasattr(obj, "colnames") and hasattr(obj, "id")
 
@@ -350,8 +303,7 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
             units.append((path, obj))
         elif _is_table(obj):
             tables.append(_table_info(path, obj, params))
-        elif kind in LOGS and obj.timestamps is not None:
-            as_table = _annotation_table(obj) if kind == ANNOTATIONS else _interval_table(obj)
+        elif as_table := log_table(path, obj, kind):
             tables.append(dataclasses.replace(_table_info(path, as_table, params), neurodata_type=kind))
         elif path.startswith("stimulus/") or _recorded_sound(path, kind, params):
             place = "template" if path.startswith("stimulus/templates/") else "continuous"

@@ -36,6 +36,7 @@ from .inventory import (
     pick_path,
 )
 from .layouts import DETECTORS, FALLBACKS, ORDER, Candidate, Context
+from .layouts.base import from_tracks
 from .names import UNMATCHED_SHOWN, looks_like_file, name_key
 from .parameters import no_waveform_message, parameter_tables
 from .reader_params import ReaderParams
@@ -179,25 +180,35 @@ def _context(nwbfile: Any, inv: Inventory, name: str, params: ReaderParams) -> C
 
 
 def _presented(tracks: tuple[SoundSeries, ...]) -> bool:
-    """Whether ``tracks`` are several series of ``stimulus/presentation``, all with a rate."""
-    return len(tracks) > 1 and all(s.path.startswith("stimulus/presentation/") and s.rate for s in tracks)
+    """Whether ``tracks`` are several series of ``stimulus/presentation`` (or ndx-sound ones
+    of ``acquisition``), all with a rate."""
+    return len(tracks) > 1 and all(from_tracks(s) and s.rate for s in tracks)
 
 
 def _named_by_table(ctx: Context) -> bool:
     """Whether a table names the series of ``stimulus/presentation`` (``ctx.templates``)
-    as the sounds of its rows: the table says what played when (repeats too, where
-    neuroconv's ``AudioInterface`` writes each sound once, at its first presentation), so
-    the series are its templates. A table that cannot be read so leaves the series to the
-    other layouts, unless ``reader.presentations`` names it."""
+    as the sounds of rows they do not each hold alone: a series named by several rows, or
+    by a row beginning away from the series' own start (neuroconv's ``AudioInterface``
+    given each sound once, at its first presentation, beside a table of every
+    presentation). The table then says what played when, and the series are its templates.
+    A table naming each series once, at its own start, says what the series layout reads
+    (repeats found by their samples), and a table that cannot be read so leaves the series
+    to the other layouts."""
     from .layouts import templates
 
+    if ctx.params.layout not in ("auto", templates.KIND):
+        return False
     try:
         found = templates.detect(ctx)
-    except InputError:
-        if ctx.params.presentations:
-            raise
+    except (InputError, ConfigError):
         return False
-    return isinstance(found, Candidate) and bool(found.presentations)
+    if not isinstance(found, Candidate) or not found.presentations:
+        return False
+    rows: dict[str, int] = {}
+    for p in found.presentations:
+        rows[p.series.path] = rows.get(p.series.path, 0) + 1
+    return max(rows.values()) > 1 or any(abs(p.start - p.series.starting_time) > templates.SAME_TIME_S
+                                         for p in found.presentations)
 
 
 def _stacked(tracks: tuple[SoundSeries, ...]) -> bool:

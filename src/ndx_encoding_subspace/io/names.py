@@ -19,6 +19,7 @@ from .reader_params import SOUND_COLUMNS
 __all__ = [
     "listing",
     "path_key",
+    "OTHER_EVENT_WORDS",
     "AUDIO_EXTENSIONS",
     "NAME_COLUMNS",
     "ONSET_COLUMNS",
@@ -278,6 +279,8 @@ class NameIndex(Generic[T]):
             return None
         found = {id(obj): obj for have, obj in self._paths
                  if have == wanted or have.endswith("/" + wanted) or wanted.endswith("/" + have)}
+        if len(found) > 1:  # one named by exactly these folders (set1/clip03 beside old/set1/clip03)
+            found = {id(obj): obj for have, obj in self._paths if have == wanted}
         return next(iter(found.values())) if len(found) == 1 else None
 
     def get(self, name: Any) -> T | None:
@@ -304,12 +307,15 @@ def listing(items: Iterable[Any], shown: int = 10) -> str:
 
 _STIMULUS_WORDS = frozenset({"stim", "stimulus", "sound", "tone", "audio", "clip", "playback", "speaker"})
 _ONSET_WORDS = frozenset({"on", "onset", "onsets", "start", "starts"})
+#: words naming events other than sounds, in sessions that also play sounds (stimuli of
+#: other kinds, behaviour)
+OTHER_EVENT_WORDS = frozenset({"laser", "opto", "optogenetic", "light", "led", "electrical", "elec",
+                               "pulse", "train", "shock", "reward", "visual", "vis", "tactile", "whisker",
+                               "airpuff", "puff", "odor", "odour", "water", "lick", "licks", "licking",
+                               "running", "movement", "motion", "pupil", "sleep", "artifact", "artefact"})
 _NOT_ONSET_WORDS = frozenset({"off", "offset", "stop", "end", "dur", "duration", "ms", "sample", "samples",
                               "frame", "frames", "idx", "index", "id", "relative", "rel", "delay", "latency",
-                              # stimuli of other kinds, in sessions that also play sounds
-                              "laser", "opto", "optogenetic", "light", "led", "electrical", "elec",
-                              "pulse", "train", "shock", "reward", "visual", "vis", "tactile", "whisker",
-                              "airpuff", "puff", "odor", "odour", "water"})
+                              }) | OTHER_EVENT_WORDS
 
 
 def name_words(column: str) -> set[str]:

@@ -75,6 +75,8 @@ class RowsRead:
         How many different names matched no sound.
     skipped : list of int
         Rows left out for another reason (a reference into another series).
+    stopped : list of str
+        Sounds every row of which stops before the sound ends (read whole).
     """
 
     presentations: list[Presentation]
@@ -83,6 +85,7 @@ class RowsRead:
     unmatched: list[str] = dataclasses.field(default_factory=list)
     n_unmatched: int = 0
     skipped: list[int] = dataclasses.field(default_factory=list)
+    stopped: list[str] = dataclasses.field(default_factory=list)
 
 
 def _flags(values: np.ndarray) -> np.ndarray | None:
@@ -175,9 +178,11 @@ def _seconds(info: TableInfo, start: np.ndarray, duration: np.ndarray, name: str
     return every
 
 
-def row_times(info: TableInfo, rows: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+def row_times(info: TableInfo, rows: np.ndarray, name: str,
+              open_ended: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Onset and end of every row (end NaN without a stop column); the ``rows`` used are
-    checked finite with the end not before the onset."""
+    checked finite with the end not before the onset. With ``open_ended`` a NaN stop is a
+    row without an end (a template's presentation then lasts its sound), not a defect."""
     for column in (info.onset, info.stop, info.duration):
         if column:
             data = info.table[column].data
@@ -198,7 +203,7 @@ def row_times(info: TableInfo, rows: np.ndarray, name: str) -> tuple[np.ndarray,
         _check_inside(info, start, used, name)
     bad = np.flatnonzero(used & (~np.isfinite(start) | (np.isfinite(stop) & (stop < start))))
     if info.stop:
-        bad = np.union1d(bad, np.flatnonzero(used & ~np.isfinite(stop)))
+        bad = np.union1d(bad, np.flatnonzero(used & (np.isinf(stop) if open_ended else ~np.isfinite(stop))))
     if bad.size:
         raise InvalidDataError(
             f"{name}: {info.path} rows {format_rows(bad.tolist())} have NaN/inf times in column "
@@ -279,7 +284,7 @@ def template_rows(
                 "name each sound exactly, or keep one of them (reader.sounds)")
         elif strict:
             return RowsRead([], int(baseline.sum()), "", index.unmatched, index.n_unmatched)
-    start, stop = row_times(info, np.array([m[0] for m in matched], dtype=int), name)
+    start, stop = row_times(info, np.array([m[0] for m in matched], dtype=int), name, open_ended=True)
     spans, beyond = [], []
     for row, series, ref in matched:
         first = ref.idx_start or 0
@@ -305,20 +310,27 @@ def template_rows(
         )
     out = [Presentation(label, float(start[row]), end, row, series, first, count)
            for row, series, first, count, end, label in spans]
-    return RowsRead(_cut_short(out, start, stop), int(baseline.sum()), "", list(index.unmatched),
-                    index.n_unmatched)
+    kept, stopped = _cut_short(out, start, stop)
+    return RowsRead(kept, int(baseline.sum()), "", list(index.unmatched), index.n_unmatched, stopped=stopped)
 
 
-def _cut_short(out: list[Presentation], start: np.ndarray, stop: np.ndarray) -> list[Presentation]:
+def _cut_short(out: list[Presentation], start: np.ndarray,
+               stop: np.ndarray) -> tuple[list[Presentation], list[str]]:
     """Presentations whose row stopped before the end of their template
-    (:func:`~.conditions.stopped_early`) play until that stop only, under the template's
-    name, so that :func:`~.conditions.complete_only` leaves them out as cut short."""
+    (:func:`~.conditions.stopped_early`) while other presentations of the sound did not
+    play until that stop only, under the template's name, so that
+    :func:`~.conditions.complete_only` leaves them out as cut short (or reads the others
+    as long, said so). Where every presentation of a sound stops early, that is the sound's
+    own length (silence after it), not an abort: it is read whole, and named."""
     rated = [p for p in out if p.series.rate]
     played = np.array([stop[p.row] - start[p.row] for p in rated])
     early = stopped_early(played, np.array([p.n_samples / p.series.rate for p in rated]))
-    cut = {p.row: max(1, int(round(played[k] * p.series.rate))) for k, p in enumerate(rated) if early[k]}
+    whole = {p.sound for k, p in enumerate(rated) if not early[k]}  # a stop early for every one: the sound's
+    cut = {p.row: max(1, int(round(played[k] * p.series.rate))) for k, p in enumerate(rated)
+           if early[k] and p.sound in whole}
+    stopped = list(dict.fromkeys(p.sound for k, p in enumerate(rated) if early[k] and p.sound not in whole))
     return [dataclasses.replace(p, stop=float(stop[p.row]), n_samples=cut[p.row]) if p.row in cut else p
-            for p in out]
+            for p in out], stopped
 
 
 def check_overlaps(

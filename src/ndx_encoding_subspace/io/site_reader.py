@@ -45,6 +45,8 @@ from ..inputs import file_sha256, nwb_stem
 from .conditions import READING_RULES, WARNED, check_tail
 from .in_recording import check_in_recording
 from .layouts import continuous
+from .layouts.base import from_tracks
+from .layouts.templates import UNNAMED
 from .locate import Layout, Presentation, locate
 from .names import ONSET_COLUMNS, listing
 from .notes import layout_notes, spike_notes, unit_notes
@@ -156,8 +158,7 @@ def reading_rules(layout: Layout, reader: ReaderParams) -> list[str]:
         rules.append("same-samples-repeat")
     rules += [rule for rule, said in READING_RULES.items() if any(said in note for note in layout.notes)]
     series = {p.series.path: p.series for p in layout.presentations}.values()
-    if layout.kind == "templates" and len({round(s.starting_time, 3) for s in series
-                                           if s.path.startswith("stimulus/presentation/")}) > 1:
+    if layout.kind == "templates" and len({round(s.starting_time, 3) for s in series if from_tracks(s)}) > 1:
         rules.append("series-named-by-a-table")
     if any(s.neurodata_type == FILE and "/" in s.name for s in series):
         rules.append("sound-files-by-folder")
@@ -219,7 +220,7 @@ def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],
     acquired = acquisition_end(opened.nwbfile)  # no spike after it: the recording's end
     ended = acquired if acquired is not None and acquired >= span[1] else None
     notes = layout_notes(layout, span[0], ended) + [
-        n for n in layout.notes if any(w in n for w in (LEVELS_DIFFER, *WARNED))]
+        n for n in layout.notes if any(w in n for w in (LEVELS_DIFFER, UNNAMED, *WARNED))]
     if full_scale:
         notes.append("the sounds mix integer samples without a conversion and floating-point ones: the "
                      "integer ones are read as fractions of their full scale (32768 for 16 bits), as WAV "

@@ -297,20 +297,24 @@ def _answers_as_dask(where: str) -> None:
         return
     host, port = parse_host_port(location)
     try:
-        with socket.create_connection((host, port), timeout=_CONNECT_S) as sock:
-            first = b""
+        sock = socket.create_connection((host, port), timeout=_CONNECT_S)
+    except ConnectionRefusedError:
+        raise RemoteError(f"dask scheduler at {where}: connection refused (is the scheduler running, "
+                          "on that port?)") from None
+    except OSError as err:  # a timeout too: nothing answered
+        raise RemoteError(f"dask scheduler at {where}: no answer ({err or 'timed out'})") from None
+    first: bytes | None = b""
+    with sock:
+        try:
             while len(first) < 8:
                 part = sock.recv(8 - len(first))
                 if not part:
                     break
                 first += part
-    except ConnectionRefusedError:
-        raise RemoteError(f"dask scheduler at {where}: connection refused (is the scheduler running, "
-                          "on that port?)") from None
-    except TimeoutError:
-        first = None
-    except OSError as err:
-        raise RemoteError(f"dask scheduler at {where}: no answer ({err})") from None
+        except TimeoutError:
+            first = first or None
+        except OSError:
+            pass
     if first is None or len(first) < 8 or struct.unpack("<Q", first)[0] > _HANDSHAKE_MAX_BYTES:
         said = ("accepted the connection but sent nothing" if not first else
                 f"answered {first[:8]!r}, not as a dask scheduler does")

@@ -150,7 +150,9 @@ def _run_on_client(client: Any, todo: list[SiteStatus], out: Path, config: dict[
 
 
 def _lost(client: Any) -> bool:
-    """Whether ``client`` lost its scheduler (reconnecting, or closed under the run)."""
+    """Whether ``client`` lost its scheduler (reconnecting, or closed under the run): dask's
+    client cancels every task when its connection drops, even for a moment, so the run's
+    tasks are gone either way."""
     return getattr(client, "status", "running") in ("connecting", "closing", "closed")
 
 

@@ -106,7 +106,8 @@ class Tracker:
         self.started = started
         self.population: dict[str, Any] = {}
         # sites of earlier runs into this folder that this run leaves alone: kept in the record
-        self.earlier = [entry for site, entry in _previous(out).items() if site not in self.sites]
+        self.earlier = [{**entry, "status": "interrupted"} if entry.get("status") == "running" else entry
+                        for site, entry in _previous(out).items() if site not in self.sites]
         self.bar = None
         if progress:
             from tqdm.auto import tqdm

@@ -20,11 +20,13 @@ SUFFIX = ".results.nwb"
 
 
 def file_stem(site: str) -> str:
-    """The name a site's files take: letters and digits of any script, ``_``, ``.`` and
-    ``-`` kept (in Unicode's composed form, as file systems compare names), every other
+    """The name a site's files take: letters, digits and marks of any script, ``_``, ``.``
+    and ``-`` kept (in Unicode's composed form, as file systems compare names), every other
     run of characters one ``_`` (``"rec 1"`` -> ``"rec_1"``, ``"Älfeld"`` stays); ``"site"``
     when nothing is left."""
-    return re.sub(r"[^\w.-]+", "_", unicodedata.normalize("NFC", site)).strip("._") or "site"
+    kept = "".join(c if c.isalnum() or c in "_.-" or unicodedata.category(c).startswith("M") else "\0"
+                   for c in unicodedata.normalize("NFC", site))  # marks: Devanagari vowel signs...
+    return re.sub("\0+", "_", kept).strip("._") or "site"
 
 
 def results_path(out: str | Path, site: str) -> Path:

@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from ...errors import AmbiguousInputError
-from ..inventory import LOGS, Inventory, Presentation, SoundSeries, TableInfo, pick_path
+from ..inventory import Inventory, Presentation, SoundSeries, TableInfo, pick_path
+from ..logs import LOGS
 from ..reader_params import ReaderParams
 
-__all__ = ["Candidate", "Context", "overlapping", "listing", "prefer_tables"]
+__all__ = ["Candidate", "Context", "TRACK_FOLDERS", "from_tracks", "overlapping", "listing", "prefer_tables"]
 
 T = TypeVar("T")
 
@@ -108,6 +109,16 @@ class Context:
     def describe_tables(self) -> str:
         """The tables looked at, for messages."""
         return "; ".join(t.describe() for t in self.tables()) or "none"
+
+
+#: where series that play in the session (not templates) lie
+TRACK_FOLDERS = ("stimulus/presentation/", "acquisition/")
+
+
+def from_tracks(series: SoundSeries) -> bool:
+    """Whether ``series`` lies where sounds play in the session (``stimulus/presentation``,
+    ``acquisition``), even where it is read as a template."""
+    return series.path.startswith(TRACK_FOLDERS)
 
 
 def folders(series: Sequence[SoundSeries]) -> str:

@@ -5,7 +5,7 @@ Sound waveforms (``TimeSeries`` or ndx-sound ``AcousticWaveformSeries``) in
 (``intervals/...``, ``trials``), or a DynamicTable in ``stimulus/presentation``,
 acquisition or a processing module with an onset column (``start_time``,
 ``presentation_time``, ``onset``, ``timestamp``), or an AnnotationSeries or IntervalSeries
-read as a table (:mod:`..inventory`) -- whose column names the sound of each
+read as a table (:mod:`..logs`) -- whose column names the sound of each
 row: by name (``sound``, ``stimulus``, ``stim_name``, ``wav_file``... or any text column
 whose names match the templates, path, extension and case ignored) or by
 TimeSeriesReferenceVectorData. A presentation lasts its template, or until its row's
@@ -29,9 +29,9 @@ from ..inventory import Presentation, TableInfo
 from ..names import listing
 from ..parameters import level_note
 from ..presentations import RowsRead, check_overlaps, template_rows
-from .base import Candidate, Context, ambiguous_tables, prefer_tables
+from .base import Candidate, Context, ambiguous_tables, folders, from_tracks, prefer_tables
 
-__all__ = ["KIND", "detect"]
+__all__ = ["KIND", "SAME_TIME_S", "UNNAMED", "detect"]
 
 KIND = "templates"
 
@@ -54,10 +54,10 @@ def _where(ctx: Context) -> str:
     from ..sound_files import KIND as FILE
 
     files = [s.neurodata_type == FILE for s in ctx.templates]
-    if all(s.path.startswith("stimulus/presentation/") for s in ctx.templates):
+    if all(from_tracks(s) for s in ctx.templates):
         if len({round(s.starting_time, 3) for s in ctx.templates}) == 1:
-            return "stimulus/presentation (series that all begin at the same time, read as templates)"
-        return ("stimulus/presentation (series that a table names, read as templates: the table "
+            return f"{folders(ctx.templates)} (series that all begin at the same time, read as templates)"
+        return (f"{folders(ctx.templates)} (series that a table names, read as templates: the table "
                 "gives every presentation)")
     if all(files):
         return "reader.sound_folder"
@@ -126,27 +126,38 @@ _OVERLAP_HINT = (
 
 
 def _own_times(ctx: Context, pres: Sequence[Presentation], where: str) -> list[str]:
-    """For series of ``stimulus/presentation`` read as templates of a table, each with its
-    own starting time: a note of those that begin where the table presents no sound of
-    theirs (the table is read; a series' time is then no presentation of it)."""
-    series = [s for s in ctx.templates if s.path.startswith("stimulus/presentation/")]
+    """For series of ``stimulus/presentation`` (or ``acquisition``) read as templates of a
+    table, each with its own starting time: a note of those that begin where the table
+    presents no sound of theirs (the table is read; a series' time is then no presentation
+    of it), and of those the table does not name (left out)."""
+    series = [s for s in ctx.templates if from_tracks(s)]
     if len({round(s.starting_time, 3) for s in series}) < 2:
         return []
     onsets: dict[str, list[float]] = {}
     for p in pres:
         onsets.setdefault(p.series.path, []).append(p.start)
     apart = [s for s in series if s.path in onsets
-             and min(abs(t - s.starting_time) for t in onsets[s.path]) > _SAME_TIME_S]
-    if not apart:
-        return []
-    s = apart[0]
-    return [f"{len(apart)} of the {len(onsets)} series in stimulus/presentation begin where {where} "
-            f"presents no sound of theirs (e.g. {s.path} at {s.starting_time:g} s): the table's rows "
-            "are read as the presentations"]
+             and min(abs(t - s.starting_time) for t in onsets[s.path]) > SAME_TIME_S]
+    unnamed = [s for s in series if s.path not in onsets]
+    notes = []
+    if apart:
+        s = apart[0]
+        notes.append(f"{len(apart)} of the {len(onsets)} series in {folders(series)} begin where {where} "
+                     f"presents no sound of theirs (e.g. {s.path} at {s.starting_time:g} s): the table's "
+                     "rows are read as the presentations")
+    if unnamed:
+        s = unnamed[0]
+        notes.append(f"{len(unnamed)} series in {folders(series)} {UNNAMED}, though each plays at its own "
+                     f"time (e.g. {s.path} at {s.starting_time:g} s); name them in {where}, or read every "
+                     "series as one presentation with --reader.layout series")
+    return notes
 
+
+#: what the note of the series a table leaves out holds (the reader warns of it)
+UNNAMED = "that the table does not name are left out"
 
 #: a series beginning within this of a row's onset begins at that presentation (seconds)
-_SAME_TIME_S = 0.005
+SAME_TIME_S = 0.005
 
 
 def _notes(info: TableInfo, column: str, read: RowsRead) -> list[str]:
@@ -161,6 +172,10 @@ def _notes(info: TableInfo, column: str, read: RowsRead) -> list[str]:
         notes.append(f"{info.path} has no stop column: each presentation lasts its sound")
     if read.n_baseline:
         notes.append(f"{read.n_baseline} rows of {info.path} play no sound (baseline)")
+    if read.stopped:
+        said = listing(map(repr, read.stopped), 3)
+        notes.append(f"every row of {info.path} presenting {said} stops before the sound ends: read whole "
+                     "(the sound taken to end early, silence after it)")
     if read.n_unmatched:
         notes.append(
             f"{read.n_unmatched} names in {info.path} column {column!r} match no sound; "
