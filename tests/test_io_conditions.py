@@ -279,6 +279,14 @@ def test_a_template_s_row_stopped_early_is_cut_short(tmp_path):
     assert not any("shorter" in w or "read only as long" in w for w in said)
 
 
+def test_a_sound_presented_once_plays_until_its_row_stops(tmp_path):
+    stopped = _stopped({2: 0.15}, blocks=1)  # s2, presented once
+    with open_nwb(_write(stopped, tmp_path / "once.nwb")) as opened:
+        layout = locate(opened.nwbfile, opened.name)
+    s2 = [p for p in layout.presentations if p.sound == "s2"]
+    assert [p.n_samples for p in s2] == [int(0.15 * RATE)]
+
+
 def test_a_nan_stop_is_a_row_without_an_end(tmp_path):
     """Trials whose stop_time is NaN (some rows, or every row, as published files have):
     each presentation lasts its sound."""

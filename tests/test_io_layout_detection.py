@@ -403,8 +403,12 @@ def test_series_each_holding_one_trial_stay_one_presentation_each(tmp_path):
     nwb.add_trial_column("sound", "what played")
     for sound, start in zip(_order(), _starts(10), strict=True):
         nwb.add_trial(start_time=float(start), stop_time=float(start) + DUR, sound=f"s{sound}")
-    _, layout = _locate(nwb, tmp_path)
+    path, layout = _locate(nwb, tmp_path)
     assert layout.kind == "series" and len(layout.presentations) == 10
+    with open_nwb(path) as opened:  # the table named, but naming no series: said, in a warning
+        chosen = locate(opened.nwbfile, opened.name, ReaderParams(presentations="intervals/trials"))
+    assert chosen.kind == "series" and any("'intervals/trials' is not read by this layout" in n
+                                           for n in chosen.notes)
     # a table naming each series once, at its own start (by name or by reference): still the
     # series layout, whose repeats are found by the samples
     for by_reference in (False, True):
@@ -419,6 +423,13 @@ def test_series_each_holding_one_trial_stay_one_presentation_each(tmp_path):
                 nwb.add_trial(start_time=s.starting_time, stop_time=s.starting_time + DUR, sound=s.name)
         _, named = _locate(nwb, tmp_path, name=f"named{by_reference}.nwb")
         assert named.kind == "series" and sorted(named.repeats().values()) == [1, 1, 1, 1, 3, 3]
+        # the table chosen by the user, or the templates layout asked for: read as the table says
+        for k, params in enumerate((ReaderParams(presentations="intervals/trials"),
+                                    ReaderParams(layout="templates"))):
+            path = tmp_path / f"named{by_reference}.nwb"
+            with open_nwb(path) as opened:
+                chosen = locate(opened.nwbfile, opened.name, params)
+            assert chosen.kind == "templates" and len(chosen.presentations) == 10, k
 
 
 def _audio_interface_once(tmp_path, shift: float = 0.0, parent: str = "stimulus",
@@ -502,6 +513,23 @@ def _interval_series_file(trials: bool = False) -> NWBFile:
             nwb.add_trial(start_time=float(start), stop_time=float(start) + DUR, sound=f"s{sound}")
     _units(nwb, float(starts[-1] + 1.0))
     return nwb
+
+
+def test_interval_series_pair_each_onset_with_its_own_stop():
+    from types import SimpleNamespace
+
+    from ndx_encoding_subspace.io.logs import log_table
+
+    def read(data, times, name="clip00_times"):
+        series = SimpleNamespace(name=name, data=np.asarray(data), timestamps=np.asarray(times, dtype=float))
+        table = log_table("stimulus/presentation/" + name, series, "IntervalSeries")
+        return [(a, b) for a, b in zip(table["start_time"].data, table["stop_time"].data, strict=True)]
+
+    assert read([1, -1, 1, -1], [2, 4, 0, 2]) == [(0, 2), (2, 4)]  # back to back, written out of order
+    assert read([1, 1, -1, -1], [0, 2, 2, 4]) == [(0, 2), (2, 4)]
+    assert read([1.0, -1.0, 0.4, 1, -1], [0, 1, 1.5, 2, 3]) == [(0, 1), (2, 3)]  # floats; 0.4 is no event
+    gap = read([1, 1, -1], [0, 5, 6])  # the first onset has no stop of its own: it lasts its sound
+    assert gap[1] == (5, 6) and gap[0][0] == 0 and np.isnan(gap[0][1])
 
 
 def test_interval_series_say_when_each_template_played(tmp_path):

@@ -193,17 +193,20 @@ def _named_by_table(ctx: Context) -> bool:
     presentation). The table then says what played when, and the series are its templates.
     A table naming each series once, at its own start, says what the series layout reads
     (repeats found by their samples), and a table that cannot be read so leaves the series
-    to the other layouts."""
+    to the other layouts; unless ``reader.presentations`` names the table or
+    ``reader.layout`` is ``templates``."""
     from .layouts import templates
 
     if ctx.params.layout not in ("auto", templates.KIND):
         return False
     try:
         found = templates.detect(ctx)
-    except (InputError, ConfigError):
+    except (InputError, ConfigError):  # not the series' table: the other layouts say why
         return False
     if not isinstance(found, Candidate) or not found.presentations:
         return False
+    if ctx.params.presentations or ctx.params.layout == templates.KIND:  # read as the user asked
+        return True
     rows: dict[str, int] = {}
     for p in found.presentations:
         rows[p.series.path] = rows.get(p.series.path, 0) + 1

@@ -6,8 +6,8 @@ the times a stimulus played (``+k`` at an onset, ``-k`` at its stop; an onset wi
 stop before the next onset of its kind has none, and lasts its sound): a table with
 ``start_time``, ``stop_time`` and ``sound`` columns, the sound being the series' name (less
 an ending such as ``_times``), with ``k`` after it where the series holds several kinds of
-intervals. Outside the stimulus group, IntervalSeries whose name says they hold other
-events (licks, rewards, a laser) are not read. Either mirrors what a real table says
+intervals. IntervalSeries whose name says they hold other events (licks, rewards, a
+laser) do not cut a recorded track (:func:`other_events`). Either mirrors what a real table says
 when the file has one, and the real table wins (:func:`~.layouts.base.prefer_tables`).
 """
 
@@ -20,7 +20,7 @@ from hdmf.common import DynamicTable, VectorData
 
 from .names import OTHER_EVENT_WORDS, name_words
 
-__all__ = ["ANNOTATIONS", "INTERVALS", "LOGS", "log_table"]
+__all__ = ["ANNOTATIONS", "INTERVALS", "LOGS", "log_table", "other_events"]
 
 #: the type of the series read as tables of presentations (names at timestamps)
 ANNOTATIONS = "AnnotationSeries"
@@ -34,15 +34,18 @@ _INTERVAL_WORDS = ("_times", "_intervals", "_presentations", "_onsets")
 
 def log_table(path: str, series: Any, kind: str) -> Any:
     """``series`` (at ``path``, of neurodata type ``kind``) as a table of presentations, or
-    None where it is no such log (another type, no timestamps, an IntervalSeries outside
-    the stimulus group whose name says it holds other events: ``laser_times``,
-    ``licks``)."""
+    None where it is no such log (another type, no timestamps)."""
     if kind not in LOGS or getattr(series, "timestamps", None) is None:
         return None
-    if kind == ANNOTATIONS:
-        return _annotation_table(series)
-    other = name_words(str(series.name)) & OTHER_EVENT_WORDS
-    return _interval_table(series) if path.startswith("stimulus/") or not other else None
+    return _annotation_table(series) if kind == ANNOTATIONS else _interval_table(series)
+
+
+def other_events(info: Any) -> bool:
+    """Whether a table read from an IntervalSeries (``info``, a TableInfo) holds, by its
+    name, events other than sounds (``laser_times``, ``licks``): a recorded track is not
+    cut at them (:mod:`.layouts.continuous`), unless ``reader.presentations`` names them."""
+    name = str(info.path).rpartition("/")[2]
+    return info.neurodata_type == INTERVALS and bool(name_words(name) & OTHER_EVENT_WORDS)
 
 
 def _annotation_table(series: Any) -> Any:
@@ -55,8 +58,9 @@ def _annotation_table(series: Any) -> Any:
 
 def _interval_table(series: Any) -> Any:
     times = np.asarray(series.timestamps[:], dtype=np.float64)
-    values = np.asarray(series.data[:]).astype(np.int64).ravel()
-    order = np.argsort(times, kind="stable")
+    stored = np.asarray(series.data[:], dtype=np.float64).ravel()
+    values = np.where(np.isfinite(stored), np.rint(stored), 0).astype(np.int64)  # 0: no event
+    order = np.lexsort((values > 0, times))  # at one time, a stop before an onset (back to back)
     times, values = times[order], values[order]
     name = series.name
     for word in _INTERVAL_WORDS:

@@ -307,15 +307,18 @@ def listing(items: Iterable[Any], shown: int = 10) -> str:
 
 _STIMULUS_WORDS = frozenset({"stim", "stimulus", "sound", "tone", "audio", "clip", "playback", "speaker"})
 _ONSET_WORDS = frozenset({"on", "onset", "onsets", "start", "starts"})
-#: words naming events other than sounds, in sessions that also play sounds (stimuli of
-#: other kinds, behaviour)
-OTHER_EVENT_WORDS = frozenset({"laser", "opto", "optogenetic", "light", "led", "electrical", "elec",
-                               "pulse", "train", "shock", "reward", "visual", "vis", "tactile", "whisker",
-                               "airpuff", "puff", "odor", "odour", "water", "lick", "licks", "licking",
-                               "running", "movement", "motion", "pupil", "sleep", "artifact", "artefact"})
+#: words naming events other than sounds in an IntervalSeries' name (stimuli of other
+#: kinds, behaviour): such intervals do not cut a recorded track
+OTHER_EVENT_WORDS = frozenset({"laser", "opto", "optogenetic", "light", "electrical", "shock", "reward",
+                               "visual", "tactile", "whisker", "airpuff", "puff", "odor", "odour", "water",
+                               "lick", "licks", "licking", "running", "movement", "motion", "pupil", "sleep",
+                               "artifact", "artefact"})
 _NOT_ONSET_WORDS = frozenset({"off", "offset", "stop", "end", "dur", "duration", "ms", "sample", "samples",
                               "frame", "frames", "idx", "index", "id", "relative", "rel", "delay", "latency",
-                              }) | OTHER_EVENT_WORDS
+                              # stimuli of other kinds, in sessions that also play sounds
+                              "laser", "opto", "optogenetic", "light", "led", "electrical", "elec",
+                              "pulse", "train", "shock", "reward", "visual", "vis", "tactile", "whisker",
+                              "airpuff", "puff", "odor", "odour", "water"})
 
 
 def name_words(column: str) -> set[str]:

@@ -293,7 +293,8 @@ def template_rows(
             beyond.append((row, series))
         end = stop[row]
         if not np.isfinite(end) and not series.rate:
-            raise InvalidDataError(f"{name}: {info.path} has no stop column and {series.path} no sample rate")
+            raise InvalidDataError(f"{name}: {info.path} row {row} has no stop and {series.path} no sample "
+                                   "rate: the presentation has no end")
         if series.rate:  # its spikes are counted over the whole sound, whatever the row's stop
             sound_end = start[row] + count / series.rate
             end = max(end, sound_end) if np.isfinite(end) else sound_end
@@ -320,15 +321,19 @@ def _cut_short(out: list[Presentation], start: np.ndarray,
     (:func:`~.conditions.stopped_early`) while other presentations of the sound did not
     play until that stop only, under the template's name, so that
     :func:`~.conditions.complete_only` leaves them out as cut short (or reads the others
-    as long, said so). Where every presentation of a sound stops early, that is the sound's
-    own length (silence after it), not an abort: it is read whole, and named."""
+    as long, said so); a sound presented once plays until its row's stop. Where every
+    presentation of a sound presented several times stops early, that is the sound's own
+    length (silence after it), not an abort: it is read whole, and named."""
     rated = [p for p in out if p.series.rate]
     played = np.array([stop[p.row] - start[p.row] for p in rated])
     early = stopped_early(played, np.array([p.n_samples / p.series.rate for p in rated]))
     whole = {p.sound for k, p in enumerate(rated) if not early[k]}  # a stop early for every one: the sound's
+    times = {}
+    for p in rated:
+        times[p.sound] = times.get(p.sound, 0) + 1
     cut = {p.row: max(1, int(round(played[k] * p.series.rate))) for k, p in enumerate(rated)
-           if early[k] and p.sound in whole}
-    stopped = list(dict.fromkeys(p.sound for k, p in enumerate(rated) if early[k] and p.sound not in whole))
+           if early[k] and (p.sound in whole or times[p.sound] == 1)}
+    stopped = list(dict.fromkeys(p.sound for k, p in enumerate(rated) if early[k] and p.row not in cut))
     return [dataclasses.replace(p, stop=float(stop[p.row]), n_samples=cut[p.row]) if p.row in cut else p
             for p in out], stopped
 

@@ -46,7 +46,8 @@ from .conditions import READING_RULES, WARNED, check_tail
 from .in_recording import check_in_recording
 from .layouts import continuous
 from .layouts.base import from_tracks
-from .layouts.templates import UNNAMED
+from .layouts.series import IGNORED
+from .layouts.templates import STOPPED, UNNAMED
 from .locate import Layout, Presentation, locate
 from .names import ONSET_COLUMNS, listing
 from .notes import layout_notes, spike_notes, unit_notes
@@ -220,7 +221,7 @@ def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],
     acquired = acquisition_end(opened.nwbfile)  # no spike after it: the recording's end
     ended = acquired if acquired is not None and acquired >= span[1] else None
     notes = layout_notes(layout, span[0], ended) + [
-        n for n in layout.notes if any(w in n for w in (LEVELS_DIFFER, UNNAMED, *WARNED))]
+        n for n in layout.notes if any(w in n for w in (LEVELS_DIFFER, UNNAMED, STOPPED, IGNORED, *WARNED))]
     if full_scale:
         notes.append("the sounds mix integer samples without a conversion and floating-point ones: the "
                      "integer ones are read as fractions of their full scale (32768 for 16 bits), as WAV "

@@ -27,6 +27,7 @@ import numpy as np
 
 from ...errors import AmbiguousInputError, ConfigError, InvalidDataError
 from ..inventory import Presentation, SoundSeries, TableInfo, is_ts_reference
+from ..logs import other_events
 from ..names import listing, name_key
 from ..presentations import RowsRead, baseline_mask, check_overlaps, format_rows, row_refs
 from ..tracks import spans_text, track_rows
@@ -164,6 +165,8 @@ def detect(ctx: Context) -> Candidate | str:
         return tracks
     found = []
     for info in ctx.tables():
+        if other_events(info) and not ctx.params.presentations:
+            continue
         if not info.onset:
             raise ConfigError(
                 f"reader.presentations = {ctx.params.presentations!r}: {info.path} in {ctx.name} has "

@@ -31,9 +31,12 @@ from ..presentations import check_overlaps
 from ..storage import check_span
 from .base import Candidate, Context, folders
 
-__all__ = ["KIND", "detect", "waveform_digest", "same_sounds"]
+__all__ = ["KIND", "IGNORED", "detect", "waveform_digest", "same_sounds"]
 
 KIND = "series"
+
+#: what the note of a table named but not read holds (the reader warns of it)
+IGNORED = "is not read by this layout"
 
 #: Samples hashed first: series whose prefixes differ are different sounds, read no further.
 PREFIX_SAMPLES = 1 << 16
@@ -142,5 +145,7 @@ def detect(ctx: Context) -> Candidate | str:
     )
     notes = (
         f"{n_sounds} different waveforms among {len(ordered)} series (identical samples: the same sound)",
+        *((f"reader.presentations = {ctx.params.presentations!r} {IGNORED} (each series is one "
+           "presentation; the table did not read as naming them)",) if ctx.params.presentations else ()),
     )
     return Candidate(KIND, reason, tuple(ordered), "", "", pres, (), notes)

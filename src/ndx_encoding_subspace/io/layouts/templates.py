@@ -31,7 +31,7 @@ from ..parameters import level_note
 from ..presentations import RowsRead, check_overlaps, template_rows
 from .base import Candidate, Context, ambiguous_tables, folders, from_tracks, prefer_tables
 
-__all__ = ["KIND", "SAME_TIME_S", "UNNAMED", "detect"]
+__all__ = ["KIND", "SAME_TIME_S", "STOPPED", "UNNAMED", "detect"]
 
 KIND = "templates"
 
@@ -155,6 +155,8 @@ def _own_times(ctx: Context, pres: Sequence[Presentation], where: str) -> list[s
 
 #: what the note of the series a table leaves out holds (the reader warns of it)
 UNNAMED = "that the table does not name are left out"
+#: what the note of sounds whose every row stops early holds (the reader warns of it)
+STOPPED = "stops before the sound ends"
 
 #: a series beginning within this of a row's onset begins at that presentation (seconds)
 SAME_TIME_S = 0.005
@@ -174,8 +176,8 @@ def _notes(info: TableInfo, column: str, read: RowsRead) -> list[str]:
         notes.append(f"{read.n_baseline} rows of {info.path} play no sound (baseline)")
     if read.stopped:
         said = listing(map(repr, read.stopped), 3)
-        notes.append(f"every row of {info.path} presenting {said} stops before the sound ends: read whole "
-                     "(the sound taken to end early, silence after it)")
+        notes.append(f"every row of {info.path} presenting {said} {STOPPED}: read whole (the sound taken "
+                     "to end early, silence after it)")
     if read.n_unmatched:
         notes.append(
             f"{read.n_unmatched} names in {info.path} column {column!r} match no sound; "
