@@ -222,8 +222,8 @@ def test_one_series_per_presentation_with_samples_never_written_is_refused_befor
 
 
 @pytest.mark.parametrize("declared, words", [
-    ((GIB_OF_FLOAT32,), ("declares 268435456 samples", "reader.max_sound_s")),
-    ((16000 * 30,), ("samples 4096 to 479999", "never written")),
+    ((GIB_OF_FLOAT32,), ("(of the 268435456 it declares)", "never written")),  # played to its row's stop
+    ((16000 * 30,), ("(of the 480000 it declares)", "never written")),
 ])
 def test_a_template_declared_far_larger_than_its_file_is_refused_unread(declared, words, recording, tmp_path,
                                                                        capsys):
@@ -331,20 +331,41 @@ def test_spike_times_declared_far_larger_than_the_file_are_refused_unread(record
 
 # --- presentations that overlap in time ----------------------------------------------------
 
+def _longer(f, times: int) -> str:
+    """The first template presented once made ``times`` as long (its samples repeated)."""
+    table = f["intervals/sound_presentations"]
+    names = [n.decode() for n in table["sound"][()]]
+    first_once = next(n for n in names if names.count(n) == 1)
+    path = f"stimulus/templates/{first_once}/data"
+    samples = f[path][()]
+    _redeclare(f, path, (times * len(samples),))
+    f[path][...] = np.tile(samples, times)
+    return first_once
+
+
 def test_a_template_longer_than_its_row_overlapping_the_next_presentation_is_refused(recording, tmp_path,
                                                                                      capsys):
-    def longer(f):  # the first template presented once now lasts 3 s: into the next two rows
+    """A template presented once, longer than its row, plays until its row's stop (said),
+    so it does not run into the next rows; without a stop it would, and is refused."""
+    from ndx_encoding_subspace.io import read_site
+
+    named = []
+    before = _damage(recording, lambda f: named.append(_longer(f, 3)))
+    said = f"1 sound\\(s\\) presented once are read only until their row's stop \\(e.g. '{named[0]}'\\)"
+    with pytest.warns(UserWarning, match=said):
+        site = read_site(recording)
+    assert "once-read-until-stop" in site.source["rules"]
+    assert _sha(recording) == before
+
+    def unstopped(f):  # a NaN stop: a row without an end, lasting its sound
         table = f["intervals/sound_presentations"]
         names = [n.decode() for n in table["sound"][()]]
-        first_once = next(n for n in names if names.count(n) == 1)
-        path = f"stimulus/templates/{first_once}/data"
-        samples = f[path][()]
-        _redeclare(f, path, (3 * len(samples),))
-        f[path][...] = np.tile(samples, 3)
-    before = _damage(recording, longer)
+        stops = table["stop_time"][()]
+        stops[names.index(named[0])] = np.nan
+        table["stop_time"][...] = stops
+    _damage(recording, unstopped)
     _refused(_run(recording, tmp_path / "out"), EXIT_INPUT, capsys, "rec.nwb",
              "intervals/sound_presentations", "overlaps row", "end of its sound")
-    assert _sha(recording) == before
 
 
 def test_overlapping_tones_are_refused(tmp_path, capsys):

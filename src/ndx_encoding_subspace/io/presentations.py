@@ -77,6 +77,8 @@ class RowsRead:
         Rows left out for another reason (a reference into another series).
     stopped : list of str
         Sounds every row of which stops before the sound ends (read whole).
+    shortened : list of str
+        Sounds presented once whose row stops before the sound ends (read until the stop).
     """
 
     presentations: list[Presentation]
@@ -86,6 +88,7 @@ class RowsRead:
     n_unmatched: int = 0
     skipped: list[int] = dataclasses.field(default_factory=list)
     stopped: list[str] = dataclasses.field(default_factory=list)
+    shortened: list[str] = dataclasses.field(default_factory=list)
 
 
 def _flags(values: np.ndarray) -> np.ndarray | None:
@@ -312,7 +315,10 @@ def template_rows(
     out = [Presentation(label, float(start[row]), end, row, series, first, count)
            for row, series, first, count, end, label in spans]
     kept, stopped = _cut_short(out, start, stop)
-    return RowsRead(kept, int(baseline.sum()), "", list(index.unmatched), index.n_unmatched, stopped=stopped)
+    shortened = [p.sound for p, q in zip(out, kept, strict=True) if q.n_samples < p.n_samples
+                 and sum(r.sound == p.sound for r in out) == 1]
+    return RowsRead(kept, int(baseline.sum()), "", list(index.unmatched), index.n_unmatched, stopped=stopped,
+                    shortened=shortened)
 
 
 def _cut_short(out: list[Presentation], start: np.ndarray,

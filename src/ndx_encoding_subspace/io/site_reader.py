@@ -47,7 +47,7 @@ from .in_recording import check_in_recording
 from .layouts import continuous
 from .layouts.base import from_tracks
 from .layouts.series import IGNORED
-from .layouts.templates import STOPPED, UNNAMED
+from .layouts.templates import SHORTENED, STOPPED, UNNAMED
 from .locate import Layout, Presentation, locate
 from .names import ONSET_COLUMNS, listing
 from .notes import layout_notes, spike_notes, unit_notes
@@ -163,6 +163,8 @@ def reading_rules(layout: Layout, reader: ReaderParams) -> list[str]:
         rules.append("series-named-by-a-table")
     if any(s.neurodata_type == FILE and "/" in s.name for s in series):
         rules.append("sound-files-by-folder")
+    if any(SHORTENED in note for note in layout.notes):
+        rules.append("once-read-until-stop")
     if layout.kind == "segments" and layout.presentations:
         last = layout.presentations[-1]
         if last.series.rate and last.n_samples > reader.segment_s * last.series.rate + 1:
@@ -221,7 +223,8 @@ def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],
     acquired = acquisition_end(opened.nwbfile)  # no spike after it: the recording's end
     ended = acquired if acquired is not None and acquired >= span[1] else None
     notes = layout_notes(layout, span[0], ended) + [
-        n for n in layout.notes if any(w in n for w in (LEVELS_DIFFER, UNNAMED, STOPPED, IGNORED, *WARNED))]
+        n for n in layout.notes if any(w in n for w in (LEVELS_DIFFER, UNNAMED, STOPPED, SHORTENED, IGNORED,
+                                                   *WARNED))]
     if full_scale:
         notes.append("the sounds mix integer samples without a conversion and floating-point ones: the "
                      "integer ones are read as fractions of their full scale (32768 for 16 bits), as WAV "

@@ -31,7 +31,7 @@ from ..parameters import level_note
 from ..presentations import RowsRead, check_overlaps, template_rows
 from .base import Candidate, Context, ambiguous_tables, folders, from_tracks, prefer_tables
 
-__all__ = ["KIND", "SAME_TIME_S", "STOPPED", "UNNAMED", "detect"]
+__all__ = ["KIND", "SAME_TIME_S", "SHORTENED", "STOPPED", "UNNAMED", "detect"]
 
 KIND = "templates"
 
@@ -157,6 +157,8 @@ def _own_times(ctx: Context, pres: Sequence[Presentation], where: str) -> list[s
 UNNAMED = "that the table does not name are left out"
 #: what the note of sounds whose every row stops early holds (the reader warns of it)
 STOPPED = "stops before the sound ends"
+#: what the note of sounds presented once and read until their row's stop holds (warned of)
+SHORTENED = "are read only until their row's stop"
 
 #: a series beginning within this of a row's onset begins at that presentation (seconds)
 SAME_TIME_S = 0.005
@@ -174,6 +176,9 @@ def _notes(info: TableInfo, column: str, read: RowsRead) -> list[str]:
         notes.append(f"{info.path} has no stop column: each presentation lasts its sound")
     if read.n_baseline:
         notes.append(f"{read.n_baseline} rows of {info.path} play no sound (baseline)")
+    if read.shortened:
+        notes.append(f"{len(read.shortened)} sound(s) presented once {SHORTENED} (e.g. "
+                     f"{read.shortened[0]!r}): their rows stop before the sound ends")
     if read.stopped:
         said = listing(map(repr, read.stopped), 3)
         notes.append(f"every row of {info.path} presenting {said} {STOPPED}: read whole (the sound taken "
