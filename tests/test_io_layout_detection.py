@@ -329,6 +329,19 @@ def _track_file(flag: str = "", named: bool = True) -> NWBFile:
     return nwb
 
 
+def test_a_laser_s_intervals_do_not_cut_a_recorded_track(tmp_path):
+    """A speaker track, trials with times only, and a laser's IntervalSeries: the track is
+    not cut at the laser's intervals (fixed segments, as without the laser)."""
+    from pynwb.misc import IntervalSeries
+
+    nwb = _track_file(named=False)
+    nwb.add_acquisition(IntervalSeries(name="laser_times", data=[1, -1, 1, -1],
+                                       timestamps=[0.6, 0.7, 2.6, 2.7]))
+    _, layout = _locate(nwb, tmp_path)
+    assert layout.kind == "segments"
+    assert "acquisition/laser_times (IntervalSeries)" in layout.unused
+
+
 @pytest.mark.parametrize("flag", ["", "is_stimulus", "is_baseline"])
 def test_continuous_track_cut_at_trials(tmp_path, flag):
     path, layout = _locate(_track_file(flag), tmp_path)
