@@ -16,6 +16,7 @@ objects:
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -314,34 +315,32 @@ def template_rows(
         )
     out = [Presentation(label, float(start[row]), end, row, series, first, count)
            for row, series, first, count, end, label in spans]
-    kept, stopped = _cut_short(out, start, stop)
-    shortened = [p.sound for p, q in zip(out, kept, strict=True) if q.n_samples < p.n_samples
-                 and sum(r.sound == p.sound for r in out) == 1]
+    kept, stopped, shortened = _cut_short(out, start, stop)
     return RowsRead(kept, int(baseline.sum()), "", list(index.unmatched), index.n_unmatched, stopped=stopped,
                     shortened=shortened)
 
 
 def _cut_short(out: list[Presentation], start: np.ndarray,
-               stop: np.ndarray) -> tuple[list[Presentation], list[str]]:
+               stop: np.ndarray) -> tuple[list[Presentation], list[str], list[str]]:
     """Presentations whose row stopped before the end of their template
     (:func:`~.conditions.stopped_early`) while other presentations of the sound did not
     play until that stop only, under the template's name, so that
     :func:`~.conditions.complete_only` leaves them out as cut short (or reads the others
     as long, said so); a sound presented once plays until its row's stop. Where every
     presentation of a sound presented several times stops early, that is the sound's own
-    length (silence after it), not an abort: it is read whole, and named."""
+    length (silence after it), not an abort: it is read whole. Returns the presentations,
+    the sounds read whole so, and the sounds presented once read until their stop."""
     rated = [p for p in out if p.series.rate]
     played = np.array([stop[p.row] - start[p.row] for p in rated])
     early = stopped_early(played, np.array([p.n_samples / p.series.rate for p in rated]))
     whole = {p.sound for k, p in enumerate(rated) if not early[k]}  # a stop early for every one: the sound's
-    times = {}
-    for p in rated:
-        times[p.sound] = times.get(p.sound, 0) + 1
+    times = Counter(p.sound for p in rated)
     cut = {p.row: max(1, int(round(played[k] * p.series.rate))) for k, p in enumerate(rated)
            if early[k] and (p.sound in whole or times[p.sound] == 1)}
     stopped = list(dict.fromkeys(p.sound for k, p in enumerate(rated) if early[k] and p.row not in cut))
+    once = [p.sound for p in rated if p.row in cut and times[p.sound] == 1]
     return [dataclasses.replace(p, stop=float(stop[p.row]), n_samples=cut[p.row]) if p.row in cut else p
-            for p in out], stopped
+            for p in out], stopped, once
 
 
 def check_overlaps(

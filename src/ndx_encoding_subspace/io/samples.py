@@ -207,7 +207,7 @@ def read_spectrograms(
         unrelated: list[float] = []
         wave = read_waveform(pres, reader.channel, label, reader.max_sound_s, full_scale=full_scale,
                              unrelated=unrelated)
-        mixed += [(pres.sound, unrelated[0])] if unrelated and pres.sound not in dict(mixed) else []
+        mixed += [(pres.sound, unrelated[0])] if unrelated else []  # one presentation per sound
         if np.ptp(wave) == 0:
             silent.append(pres.sound)
         elif (mean := dc_offset(wave)) is not None:
