@@ -572,6 +572,24 @@ def test_interval_series_say_when_each_template_played(tmp_path):
     # a trials table saying the same wins over the series that mirror it
     _, mirrored = _locate(_interval_series_file(trials=True), tmp_path, name="g.nwb")
     assert mirrored.table == "intervals/trials" and len(mirrored.presentations) == 10
+    assert not any("disagrees" in n for n in mirrored.notes)
+
+
+def test_a_log_that_disagrees_with_the_table_read_is_said(tmp_path):
+    """The trials table lacks a presentation the IntervalSeries holds: the table is read,
+    and a warning names the log, how many of its onsets the table lacks and where."""
+    nwb = _interval_series_file(trials=True)
+    dropped = float(_starts(10)[3])
+    nwb.trials.start_time.data[3] += 0.1  # the trials say row 3 played 100 ms later
+    nwb.trials.stop_time.data[3] += 0.1
+    path, layout = _locate(nwb, tmp_path, name="l.nwb")
+    assert layout.table == "intervals/trials" and len(layout.presentations) == 10
+    said = [n for n in layout.notes if "disagrees with the table read" in n]
+    sound = f"s{_order()[3]}_times"
+    assert len(said) == 1 and f"stimulus/presentation/{sound} (IntervalSeries)" in said[0]
+    assert f"1 of its {list(_order()).count(_order()[3])} onsets (e.g. {dropped:g} s)" in said[0]
+    with pytest.warns(UserWarning, match="disagrees with the table read"):
+        read_site(path)
 
 
 def _timed_track(times: np.ndarray) -> NWBFile:

@@ -45,7 +45,7 @@ from ..inputs import file_sha256, nwb_stem
 from .conditions import READING_RULES, WARNED, check_tail
 from .in_recording import check_in_recording
 from .layouts import continuous
-from .layouts.base import from_tracks
+from .layouts.base import DISAGREES, from_tracks
 from .layouts.series import IGNORED
 from .layouts.templates import SHORTENED, STOPPED, UNNAMED
 from .locate import Layout, Presentation, locate
@@ -224,7 +224,7 @@ def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],
     ended = acquired if acquired is not None and acquired >= span[1] else None
     notes = layout_notes(layout, span[0], ended) + [
         n for n in layout.notes if any(w in n for w in (LEVELS_DIFFER, UNNAMED, STOPPED, SHORTENED, IGNORED,
-                                                   *WARNED))]
+                                                   DISAGREES, *WARNED))]
     if full_scale:
         notes.append("the sounds mix integer samples without a conversion and floating-point ones: the "
                      "integer ones are read as fractions of their full scale (32768 for 16 bits), as WAV "

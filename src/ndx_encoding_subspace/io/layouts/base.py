@@ -16,12 +16,15 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+import numpy as np
+
 from ...errors import AmbiguousInputError
 from ..inventory import Inventory, Presentation, SoundSeries, TableInfo, pick_path
 from ..logs import LOGS
 from ..reader_params import ReaderParams
 
-__all__ = ["Candidate", "Context", "TRACK_FOLDERS", "from_tracks", "overlapping", "listing", "prefer_tables"]
+__all__ = ["Candidate", "Context", "DISAGREES", "TRACK_FOLDERS", "from_tracks", "overlapping", "listing",
+           "prefer_tables", "disagreeing_logs"]
 
 T = TypeVar("T")
 
@@ -144,6 +147,41 @@ def prefer_tables(found: list[T]) -> list[T]:
     them."""
     real = [f for f in found if f[0].neurodata_type not in LOGS]  # type: ignore[index]
     return real if real and len(real) < len(found) else found
+
+
+#: said (in a warning) of a log left out for a table whose rows it does not mirror
+DISAGREES = "disagrees with the table read"
+#: onsets of a log and a table further apart than this (s) are different presentations
+_SAME_ONSET_S = 0.05
+
+
+def _onsets(info: TableInfo) -> np.ndarray:
+    values = np.asarray(info.table[info.onset].data[:], dtype=np.float64).ravel()
+    return np.sort(values[np.isfinite(values)])
+
+
+def disagreeing_logs(found: Sequence[tuple[Any, ...]], kept: Sequence[tuple[Any, ...]]) -> list[str]:
+    """A note for each log of ``found`` that :func:`prefer_tables` left out (``kept`` the
+    rest) though some of its onsets are no onset of a kept table: the tables are read, and
+    the presentations only the log holds are not."""
+    read = [f[0] for f in kept]
+    paths = {info.path for info in read}
+    onsets = np.sort(np.concatenate([_onsets(info) for info in read])) if read else np.empty(0)
+    notes = []
+    for info in (f[0] for f in found):
+        if info.path in paths or info.neurodata_type not in LOGS or not onsets.size:
+            continue
+        own = _onsets(info)
+        at = np.clip(np.searchsorted(onsets, own), 1, max(onsets.size - 1, 1))
+        gap = np.minimum(np.abs(own - onsets[at - 1]), np.abs(own - onsets[np.minimum(at, onsets.size - 1)]))
+        off = own[gap > _SAME_ONSET_S]
+        if off.size:
+            notes.append(
+                f"{info.path} ({info.neurodata_type}) {DISAGREES} ({', '.join(sorted(paths))}): "
+                f"{off.size} of its {own.size} onsets (e.g. {off[0]:g} s) are no row's onset there; the "
+                "table is read and those presentations are left out (name the log with "
+                "reader.presentations to read it instead)")
+    return notes
 
 
 def ambiguous_tables(name: str, what: str, found: Sequence[tuple[TableInfo, str]]) -> AmbiguousInputError:

@@ -31,7 +31,7 @@ from ..logs import other_events
 from ..names import listing, name_key
 from ..presentations import RowsRead, baseline_mask, check_overlaps, format_rows, row_refs
 from ..tracks import spans_text, track_rows
-from .base import Candidate, Context, ambiguous_tables, folders, overlapping, prefer_tables
+from .base import Candidate, Context, ambiguous_tables, disagreeing_logs, folders, overlapping, prefer_tables
 from .series import PREFIX_SAMPLES, span_digest
 
 __all__ = ["KIND", "detect", "single_track", "blocks"]
@@ -177,11 +177,11 @@ def detect(ctx: Context) -> Candidate | str:
             found.append((info, column))
     if not found:
         return f"{_named(tracks)}, but no table names what played in {'it' if len(tracks) == 1 else 'them'}"
-    found = prefer_tables(found)
+    found, logs = prefer_tables(found), disagreeing_logs(found, prefer_tables(found))
     several = len(found) > 1
     pres: list[Presentation] = []
     unnamed: list[Presentation] = []
-    notes: list[str] = []
+    notes: list[str] = list(logs)
     for info, column in found:
         try:
             read = track_rows(info, column, tracks, ctx.name)

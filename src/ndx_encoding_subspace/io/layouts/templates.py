@@ -29,7 +29,7 @@ from ..inventory import Presentation, TableInfo
 from ..names import listing
 from ..parameters import level_note
 from ..presentations import RowsRead, check_overlaps, template_rows
-from .base import Candidate, Context, ambiguous_tables, folders, from_tracks, prefer_tables
+from .base import Candidate, Context, ambiguous_tables, disagreeing_logs, folders, from_tracks, prefer_tables
 
 __all__ = ["KIND", "SAME_TIME_S", "SHORTENED", "STOPPED", "UNNAMED", "detect"]
 
@@ -92,7 +92,7 @@ def detect(ctx: Context) -> Candidate | str:
             f"presentation table naming them (set reader.presentations and reader.sound_column); "
             f"{''.join(m + '; ' for m in missed)}tables with times: {ctx.describe_tables()}"
         )
-    found = prefer_tables(found)
+    found, logs = prefer_tables(found), disagreeing_logs(found, prefer_tables(found))
     if len(found) > 1:
         return _together(ctx, found)
     info, column, read = found[0]
@@ -112,7 +112,7 @@ def detect(ctx: Context) -> Candidate | str:
         column,
         tuple(pres),
         tuple(read.unmatched),
-        (*_notes(info, column, read), *_own_times(ctx, pres, info.path)),
+        (*_notes(info, column, read), *_own_times(ctx, pres, info.path), *logs),
         n_unmatched=read.n_unmatched,
         onset=info.onset,
     )
