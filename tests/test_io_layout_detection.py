@@ -699,3 +699,49 @@ def test_detection_order_is_documented():
     with pytest.raises(Exception, match="reader.layout"):
         ReaderParams(layout="stereo")
     assert ReaderParams(layout="series").layout == "series"
+
+
+def _microphone_file(column: str, *, links: bool, words: list[str] | None = None) -> NWBFile:
+    """A microphone's recording of the session (each sound with its own small noise) and a
+    table whose text ``column`` (of no known name; ``tags`` of epochs) gives ``words`` per
+    presentation (default: the sound's name); with ``links``, a column of references into
+    the track too (pynwb's ``timeseries=``)."""
+    rng = np.random.default_rng(7)
+    waves, starts, order = _waves(6), _starts(10), _order()
+    track = np.zeros(int((starts[-1] + 1.0) * RATE))
+    for sound, start in zip(order, starts, strict=True):
+        first = int(round(start * RATE))
+        track[first: first + waves[sound].size] = waves[sound] / 8000.0
+    track += 0.01 * rng.standard_normal(track.size)
+    nwb = mock_NWBFile()
+    mic = TimeSeries(name="microphone", data=track, rate=RATE, unit="V")
+    nwb.add_stimulus(mic)
+    words = words or [f"clip{k}" for k in order]
+    extra = {"timeseries": [mic]} if links else {}
+    if column == "tags":
+        for start, word in zip(starts, words, strict=True):
+            nwb.add_epoch(start_time=float(start), stop_time=float(start) + DUR, tags=[word], **extra)
+    else:
+        nwb.add_trial_column(column, "what the playlist said")
+        for start, word in zip(starts, words, strict=True):
+            nwb.add_trial(start_time=float(start), stop_time=float(start) + DUR, **{column: word}, **extra)
+    _units(nwb, float(starts[-1] + 1.0))
+    return nwb
+
+
+@pytest.mark.parametrize(("column", "links"), [("tags", True), ("tags", False), ("playlist_entry", True)])
+def test_a_text_column_of_no_known_name_names_what_a_recorded_track_played(tmp_path, column, links):
+    """A microphone's noise makes every segment's samples differ: a text column whose rows of
+    one name hold the same sound names the repeats, before references into the track."""
+    _, layout = _locate(_microphone_file(column, links=links), tmp_path)
+    assert layout.kind == "continuous" and layout.column == column
+    assert len(layout.presentations) == 10 and layout.repeats() == {
+        "clip0": 1, "clip1": 1, "clip2": 1, "clip3": 1, "clip4": 3, "clip5": 3}
+
+
+def test_a_text_column_whose_rows_of_one_value_hold_different_sounds_names_no_sound(tmp_path):
+    """A go/no-go column: two values, each over several different sounds: no sound names."""
+    words = ["go" if k % 2 else "nogo" for k in range(10)]
+    _, layout = _locate(_microphone_file("trial_type", links=True, words=words), tmp_path)
+    assert layout.kind == "continuous" and layout.column == "timeseries"
+    assert len(layout.repeats()) == 10

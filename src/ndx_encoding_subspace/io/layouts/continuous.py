@@ -6,7 +6,9 @@ which one at least holds two rows (each row is cut from the block that holds it;
 per series is :mod:`.series`' layout), and a table with times (e.g. a trials table
 alternating stimulus and baseline rows) whose column names what played in each row: a
 known column (``sound``, ``stimulus``, ``wav_file``...), a text column of file names
-(``/stimuli/clip03.wav``), or a TimeSeriesReferenceVectorData column into the track. The
+(``/stimuli/clip03.wav``), another text column (epochs' ``tags``) whose rows of one name
+hold the same sound (:func:`_names_repeats`), or a TimeSeriesReferenceVectorData column
+into the track. The
 track is cut at the rows' intervals (without a stop column, at the next row's onset).
 Baseline rows (``none``, empty, NaN, ``baseline``, or a flag column) are skipped, and so
 are rows referencing another series (said in a note). Rows naming the same sound (path,
@@ -136,9 +138,48 @@ def _best_column(info: TableInfo, ctx: Context, tracks: tuple[SoundSeries, ...])
     scored = [(_distinct(info, c, tracks), -i, c) for i, c in enumerate(info.sound_columns)]
     scored = [s for s in scored if s[0] >= 0]
     naming = [s for s in scored if s[0] >= 2 and not is_ts_reference(info.table[s[2]])]
-    if naming or scored:
-        return max(naming or scored)[2]
+    if naming:
+        return max(naming)[2]
+    text = next((c for c in info.text_columns if _names_repeats(info, c, tracks, ctx.name)), None)
+    if text is not None:
+        return text
+    if scored:
+        return max(scored)[2]
     return "" if ctx.params.presentations else None
+
+
+#: segments of one name whose samples correlate at least this much are the same sound heard again
+_SAME_SOUND_R = 0.9
+#: groups of rows of one name compared, and seconds of each segment
+_GROUPS_COMPARED, _SECONDS_COMPARED = 4, 2.0
+
+
+def _names_repeats(info: TableInfo, column: str, tracks: tuple[SoundSeries, ...], name: str) -> bool:
+    """Whether a text column of no known name (epochs' ``tags``, ``playlist_entry``) names
+    what played: it names two sounds or more, one of them in several rows, and the segments
+    of one name hold the same sound (their samples correlate, a recording's noise aside)."""
+    try:
+        read = track_rows(info, column, tracks, name)
+    except (InvalidDataError, ConfigError):
+        return False
+    groups: dict[str, list[Presentation]] = {}
+    for p in read.presentations:
+        groups.setdefault(p.sound, []).append(p)
+    repeated = [g for g in groups.values() if len(g) > 1]
+    if len(groups) < 2 or not repeated:
+        return False
+    return all(_correlation(g[0], other) >= _SAME_SOUND_R
+               for g in repeated[:_GROUPS_COMPARED] for other in g[1:3])
+
+
+def _correlation(a: Presentation, b: Presentation) -> float:
+    n = min(a.n_samples, b.n_samples, int(_SECONDS_COMPARED * (a.series.rate or 0)) or a.n_samples)
+    x, y = (np.asarray(p.series.series.data[p.first_sample: p.first_sample + n], dtype=np.float64)
+            for p in (a, b))
+    x, y = x.reshape(x.shape[0], -1).mean(axis=1), y.reshape(y.shape[0], -1).mean(axis=1)
+    if x.size < 2 or x.size != y.size or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return 0.0
+    return float(np.corrcoef(x, y)[0, 1])
 
 
 def _named(tracks: tuple[SoundSeries, ...]) -> str:
