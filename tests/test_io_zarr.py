@@ -251,22 +251,82 @@ def test_a_dataset_of_hdf5_and_zarr_twins_gives_the_same_results_and_reruns_noth
     assert again.exit_code == 0 and {s.status for s in again.sites} == {"skipped"}
 
 
-def test_dandi_zarr_assets_are_named_and_left_out_of_listings(pair, monkeypatch):
-    from ndx_encoding_subspace.io import ReaderParams, list_assets
+@pytest.fixture
+def zarr_server(pair, monkeypatch):
+    """A mock DANDI API holding the pair: one asset as HDF5, one as a Zarr store."""
+    from ndx_encoding_subspace.io import ReaderParams
     from ndx_encoding_subspace.testing.dandi_server import MockDandiServer
 
     monkeypatch.setenv("DANDI_NO_ET", "1")
     monkeypatch.delenv("DANDI_API_KEY", raising=False)
     h5, store = pair
-    with MockDandiServer({"sub-1/a.nwb": h5, "sub-1/b.nwb.zarr": store}) as server:
+    with MockDandiServer({"sub-1/a.nwb": h5, "sub-1/b.nwb.zarr": store}, page_size=50) as server:
+        yield server, ReaderParams(dandi_api_url=server.api_url, retries=1, deadline_s=120.0)
+
+
+def test_a_dandi_zarr_asset_streams_as_its_local_store_reads(pair, zarr_server):
+    from ndx_encoding_subspace.io import list_assets
+
+    server, reader = zarr_server
+    assets = list_assets("DANDI:000123", reader=reader)
+    assert [a.path for a in assets] == ["sub-1/a.nwb", "sub-1/b.nwb.zarr"]
+    zarr_asset = assets[1]
+    assert zarr_asset.zarr and zarr_asset.url.startswith(f"{server.url}/zarr/")
+    local, remote = read_site(pair[1]), read_site("DANDI:000123/sub-1/b.nwb.zarr", reader=reader)
+    assert remote.source["format"] == "zarr" and remote.source["zarr"] == zarr_asset.zarr
+    assert [s.name for s in remote.sounds] == [s.name for s in local.sounds]
+    for x, y in zip(local.sounds, remote.sounds, strict=True):
+        np.testing.assert_array_equal(x.spectrogram, y.spectrogram)
+        np.testing.assert_array_equal(x.counts, y.counts)
+    np.testing.assert_array_equal(local.units.depth_um, remote.units.depth_um)
+    # only the files read were fetched, not the whole store
+    assert 0 < server.bytes_served < input_stat(pair[1])[0]
+
+
+def test_a_dandi_zarr_asset_downloads_whole_when_asked(pair, zarr_server, tmp_path):
+    server, reader = zarr_server
+    import dataclasses
+
+    asked = dataclasses.replace(reader, download=True, cache_dir=str(tmp_path))
+    site = read_site("DANDI:000123/sub-1/b.nwb.zarr", reader=asked)
+    copy = tmp_path / "downloads" / "000123" / "0.230101.1234" / "sub-1" / "b.nwb.zarr"
+    assert _tree_digest(copy) == _tree_digest(pair[1]) and site.name == "b"
+    server.reset_counters()
+    read_site("DANDI:000123/sub-1/b.nwb.zarr", reader=asked)  # the copy is complete: kept
+    assert server.bytes_served == 0
+
+
+def test_a_streamed_zarr_store_is_checked_as_a_local_one(pair, tmp_path, monkeypatch):
+    """A pickle codec is refused before anything is read, and chunks the listing lacks are
+    said, naming the asset."""
+    from ndx_encoding_subspace.io import ReaderParams
+    from ndx_encoding_subspace.testing.dandi_server import MockDandiServer
+
+    monkeypatch.setenv("DANDI_NO_ET", "1")
+    pickled = shutil.copytree(pair[1], tmp_path / "p.nwb.zarr")
+    meta = json.loads((pickled / ".zmetadata").read_text())
+    meta["metadata"]["units/id/.zarray"]["filters"] = [{"id": "pickle"}]
+    (pickled / ".zmetadata").write_text(json.dumps(meta))
+    holed = shutil.copytree(pair[1], tmp_path / "h.nwb.zarr")
+    times = holed / "units" / "spike_times"
+    for chunk in [p for p in times.iterdir() if not p.name.startswith(".")]:
+        chunk.unlink()
+    with MockDandiServer({"sub-1/p.nwb.zarr": pickled, "sub-1/h.nwb.zarr": holed}) as server:
         reader = ReaderParams(dandi_api_url=server.api_url, retries=1, deadline_s=120.0)
-        said = r"1 NWB file\(s\) stored as Zarr left out \(sub-1/b\.nwb\.zarr\); such a file is read from"
-        with pytest.warns(UserWarning, match=said):
-            assets = list_assets("DANDI:000123", reader=reader)
-        assert [a.path for a in assets] == ["sub-1/a.nwb"]
-        with pytest.raises(NotNWBError, match=r"DANDI:000123/sub-1/b\.nwb\.zarr: asset 'sub-1/b\.nwb\.zarr' "
-                                              r"is stored as Zarr"):
-            read_site("DANDI:000123/sub-1/b.nwb.zarr", reader=reader)
+        with pytest.raises(InvalidDataError, match=r"DANDI:000123@0\.230101\.1234/sub-1/p\.nwb\.zarr: "
+                                                   r"units/id \(consolidated\): kept with Python's pickle"):
+            read_site("DANDI:000123/sub-1/p.nwb.zarr", reader=reader)
+        with pytest.raises(InvalidDataError, match=r"h\.nwb\.zarr.*spike_times.*absent from the store"):
+            read_site("DANDI:000123/sub-1/h.nwb.zarr", reader=reader)
+
+
+def test_a_zarr_store_that_the_server_loses_is_a_network_failure(pair, zarr_server):
+    from ndx_encoding_subspace.errors import RemoteError
+
+    server, reader = zarr_server
+    server.fail_requests()  # every file request dropped, after the listing
+    with pytest.raises(RemoteError, match=r"sub-1/b\.nwb\.zarr: network failure reading .*/zarr/"):
+        read_site("DANDI:000123/sub-1/b.nwb.zarr", reader=reader)
 
 
 def test_command_line_inspects_a_store_and_refuses_other_folders_in_one_line(pair, tmp_path, capsys):

@@ -31,13 +31,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..atomic import write_bytes
-from ..errors import ConfigError, InputError, NotNWBError, RemoteError
+from ..errors import ConfigError, InputError, NotNWBError, RemoteError, import_optional
 from .dandi_client import (
     API_KEY_ENV,
     api_session,
@@ -45,7 +44,6 @@ from .dandi_client import (
     dandi_client,
     dandi_logs_to_debug,
 )
-from .names import listing
 from .reader_params import ReaderParams
 
 __all__ = [
@@ -57,6 +55,7 @@ __all__ = [
     "list_assets",
     "resolve_remote",
     "download_asset",
+    "zarr_files",
 ]
 
 NWB_FORMAT = "application/x-nwb"
@@ -120,6 +119,11 @@ class RemoteAsset:
         Media type from the asset metadata (empty when unknown).
     digest : dict
         Checksums from the asset metadata.
+    zarr : str
+        For an NWB file stored as Zarr, the Zarr's DANDI identifier (``url`` is then the
+        store's URL, and the store's files are listed through ``api_url``); else empty.
+    api_url : str
+        The DANDI API the asset belongs to (for a Zarr asset).
     """
 
     name: str
@@ -131,6 +135,8 @@ class RemoteAsset:
     asset_id: str = ""
     encoding_format: str = ""
     digest: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    zarr: str = ""
+    api_url: str = ""
 
     def provenance(self) -> dict[str, Any]:
         """JSON-compatible description for a site's ``source``."""
@@ -145,8 +151,9 @@ class RemoteAsset:
             raise NotNWBError(
                 f"{self.name}: the asset is not an NWB file (encodingFormat {self.encoding_format!r})"
             )
-        if self.dandiset and not self.path.endswith(".nwb"):
-            raise NotNWBError(f"{self.name}: the asset is not an NWB file (not a .nwb path)")
+        if self.dandiset and not self.path.endswith(".nwb.zarr" if self.zarr else ".nwb"):
+            raise NotNWBError(f"{self.name}: the asset is not an NWB file (not a .nwb"
+                              f"{'.zarr' if self.zarr else ''} path)")
 
 
 def is_remote(source: str) -> bool:
@@ -172,12 +179,20 @@ def parse_dandi_id(text: str) -> DandiRef:
     return DandiRef(match["id"], match["version"], (match["path"] or "").lstrip("/"))
 
 
-_ZARR_ADVICE = ("is stored as Zarr, which is read from a local copy: download it (dandi download "
-                "<its URL>) and give its folder")
+#: the end of the URL of a Zarr asset's store, among its ``contentUrl``
+_STORE_URL = re.compile(r"/zarr/[^/]+/?$")
 
 
 def _is_zarr(asset: Any) -> bool:
     return getattr(asset, "zarr", None) is not None
+
+
+def _store_url(asset: Any, meta: Mapping[str, Any], ref_text: str) -> str:
+    urls = [str(u) for u in (meta.get("contentUrl") or []) if _STORE_URL.search(str(u))]
+    if not urls:
+        raise NotNWBError(f"{ref_text}: asset {asset.path!r} is stored as Zarr, but its metadata gives "
+                          "no URL of the store (contentUrl ending in /zarr/<id>/)")
+    return urls[-1].rstrip("/") + "/"
 
 
 def _asset_record(asset: Any, ref_text: str) -> RemoteAsset:
@@ -186,14 +201,13 @@ def _asset_record(asset: Any, ref_text: str) -> RemoteAsset:
         meta = asset.get_raw_metadata() or {}
     except Exception as err:
         raise RemoteError(f"{ref_text}: cannot read metadata of asset {asset.path!r}: {err}") from None
-    if _is_zarr(asset):
-        raise NotNWBError(f"{ref_text}: asset {asset.path!r} {_ZARR_ADVICE}")
+    zarr = str(asset.zarr) if _is_zarr(asset) else ""
     dandiset = getattr(asset, "dandiset_id", "")
     version = getattr(asset, "version_id", "")
     name = f"DANDI:{dandiset}@{version}/{asset.path}" if dandiset else f"DANDI asset {asset.path}"
     return RemoteAsset(
         name=name,
-        url=asset.base_download_url,
+        url=_store_url(asset, meta, ref_text) if zarr else asset.base_download_url,
         size=int(asset.size),
         path=asset.path,
         dandiset=dandiset,
@@ -201,6 +215,8 @@ def _asset_record(asset: Any, ref_text: str) -> RemoteAsset:
         asset_id=asset.identifier,
         encoding_format=str(meta.get("encodingFormat", "")),
         digest={str(k): str(v) for k, v in (meta.get("digest") or {}).items()},
+        zarr=zarr,
+        api_url=str(asset.client.api_url) if zarr else "",
     )
 
 
@@ -247,24 +263,17 @@ def list_assets(
                 nwb_only = False
             else:
                 found = list(dandiset.get_assets_with_path_prefix(ref.path, order="path"))
-            zarr = [a.path for a in found if _is_zarr(a)] if nwb_only else []
-            records = [_asset_record(a, str(ref)) for a in found if not (nwb_only and _is_zarr(a))]
+            if nwb_only:
+                found = [a for a in found if a.path.endswith(".nwb.zarr" if _is_zarr(a) else ".nwb")]
+            records = [_asset_record(a, str(ref)) for a in found]
     except NotFoundError as err:
         raise RemoteError(f"{ref}: not found on the DANDI API: {err}") from None
     except InputError:  # RemoteError, and an asset that is no NWB file
         raise
     except Exception as err:  # requests / pydantic errors of the client
         raise client_error(err, client, str(ref)) from None
-    if nwb_only:
-        records = [r for r in records if r.path.endswith(".nwb")]
-    stored = [p for p in zarr if p.lower().endswith(".nwb.zarr")]
-    if stored:
-        warnings.warn(f"{ref}: {len(stored)} NWB file(s) stored as Zarr left out "
-                      f"({listing(stored, shown=3)}); such a file is read from a local copy: download it "
-                      "(dandi download <its URL>) and give its folder", stacklevel=3)
     if not records:
-        raise InputError(f"{ref}: no NWB asset matches" + (" (only NWB files stored as Zarr, left "
-                                                           "out as said)" if stored else ""))
+        raise InputError(f"{ref}: no NWB asset matches")
     return sorted(records, key=lambda r: r.path)
 
 
@@ -308,6 +317,31 @@ def resolve_remote(
     return [RemoteAsset(name=text, url=text, path=path)]
 
 
+def zarr_files(asset: RemoteAsset, reader: ReaderParams | None = None) -> dict[str, int]:
+    """The files of the Zarr store of ``asset`` (a Zarr asset) and their sizes, as the DANDI
+    API lists them (:meth:`dandi.dandiapi.RemoteZarrAsset.iterfiles`).
+
+    Raises
+    ------
+    RemoteError
+        When the API cannot be reached, or no longer holds the asset.
+    """
+    from dandi.exceptions import NotFoundError
+
+    from .zarr_remote import list_store
+
+    client = dandi_client(asset.api_url or None, reader=reader, name=asset.name)
+    try:
+        with client, dandi_logs_to_debug():
+            return list_store(client.get_asset(asset.asset_id), asset.name)
+    except NotFoundError as err:
+        raise RemoteError(f"{asset.name}: not found on the DANDI API: {err}") from None
+    except InputError:
+        raise
+    except Exception as err:
+        raise client_error(err, client, asset.name) from None
+
+
 def download_asset(
     asset: RemoteAsset,
     folder: str | Path,
@@ -330,6 +364,12 @@ def download_asset(
     target = (
         folder / "downloads" / (asset.dandiset or "url") / (asset.version or "") / (asset.path or "file.nwb")
     )
+    if asset.zarr:
+        import_optional("hdmf_zarr", "zarr", f"downloading {asset.name} (an NWB file stored as Zarr)")
+        from .zarr_remote import download_store
+
+        with api_session(asset.name, reader) as session:
+            return download_store(asset.url, zarr_files(asset, reader), session, asset.name, target)
     if target.is_file() and (asset.size is None or target.stat().st_size == asset.size):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, Any
 import h5py
 from pynwb import NWBHDF5IO, NWBFile
 
-from ..errors import AmbiguousInputError, EncodingSubspaceError, InvalidDataError, NotNWBError
+from ..errors import (
+    AmbiguousInputError,
+    EncodingSubspaceError,
+    InvalidDataError,
+    NotNWBError,
+    import_optional,
+)
 from ..inputs import file_sha256, input_sha256, input_stat, is_zarr_store
 from ..preflight import local_nwb
 from .dandi import API_KEY_ENV, RemoteAsset, download_asset, is_remote, resolve_remote
@@ -247,6 +253,8 @@ def open_remote(asset: RemoteAsset, *, reader: ReaderParams | None = None) -> Op
     asset.check_nwb()
     if params.download:
         return _open_downloaded(asset, params)
+    if asset.zarr:
+        return _open_remote_zarr(asset, params)
     key = os.environ.get(API_KEY_ENV)
     from .stream import check_served, open_stream  # streaming needs the ``dandi`` extra; local files do not
 
@@ -281,6 +289,25 @@ def open_remote(asset: RemoteAsset, *, reader: ReaderParams | None = None) -> Op
         raise
     opened._stream = stream
     return opened
+
+
+def _open_remote_zarr(asset: RemoteAsset, params: ReaderParams) -> OpenedNWB:
+    """An NWB file stored as Zarr on DANDI, its store's files listed and fetched when read
+    (:mod:`.zarr_remote`)."""
+    import_optional("hdmf_zarr", "zarr", f"reading {asset.name} (an NWB file stored as Zarr)")
+    from .dandi import zarr_files
+    from .stream import RetryingSession
+    from .zarr_remote import open_listed
+
+    sizes = zarr_files(asset, params)
+    session = RetryingSession.from_params(asset.name, params)
+    try:
+        io, nwbfile = open_listed(asset.url, sizes, session, asset.name)
+    except BaseException:
+        session.close()
+        raise
+    return OpenedNWB(name=asset.name, nwbfile=nwbfile, provenance={**asset.provenance(), "format": "zarr"},
+                     session=session, _io=io)
 
 
 def _open_downloaded(asset: RemoteAsset, params: ReaderParams) -> OpenedNWB:

@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidDataError, NotNWBError, import_optional
+from ..errors import InvalidDataError, NotNWBError, RemoteError, import_optional
 from ..inputs import store_files
 
 __all__ = ["check_codecs", "is_zarr_array", "read_zarr_nwb", "zarr_gap"]
@@ -44,9 +44,11 @@ def _codecs(meta: dict[str, Any]) -> list[str]:
     return [str(c.get("id", "")) for c in found if isinstance(c, dict)]
 
 
-def check_codecs(path: str | Path, label: str) -> None:
+def check_codecs(path: str | Path | Any, label: str) -> None:
     """Refuse a store any of whose arrays (as their ``.zarray`` files, or the consolidated
     ``.zmetadata``, describe them) is kept with a codec that runs code when read.
+
+    ``path``: a store's folder, or a :class:`~.zarr_remote.ListedZarrStore`.
 
     Raises
     ------
@@ -55,17 +57,7 @@ def check_codecs(path: str | Path, label: str) -> None:
     NotNWBError
         A metadata file that is not JSON.
     """
-    root = Path(path)
-    arrays: dict[str, dict[str, Any]] = {}
-    for meta in store_files(root):  # linked folders included, as Zarr reads through them
-        if meta.name == ".zarray":
-            arrays[meta.parent.relative_to(root).as_posix()] = _json(meta, label)
-    consolidated = root / ".zmetadata"
-    if consolidated.is_file():
-        entries = _json(consolidated, label).get("metadata", {})
-        for key, meta in (entries.items() if isinstance(entries, dict) else ()):
-            if key.endswith(".zarray") and isinstance(meta, dict):
-                arrays[f"{key[: -len('.zarray')].rstrip('/')} (consolidated)"] = meta
+    arrays = path.array_metadata() if hasattr(path, "array_metadata") else _arrays(Path(path), label)
     for name, meta in sorted(arrays.items()):
         unsafe = sorted(set(_codecs(meta)) & UNSAFE_CODECS)
         if unsafe:
@@ -76,8 +68,23 @@ def check_codecs(path: str | Path, label: str) -> None:
             )
 
 
-def read_zarr_nwb(path: str | Path, label: str) -> tuple[Any, Any]:
-    """Open the Zarr store ``path`` with hdmf-zarr and read its NWBFile.
+def _arrays(root: Path, label: str) -> dict[str, dict[str, Any]]:
+    arrays: dict[str, dict[str, Any]] = {}
+    for meta in store_files(root):  # linked folders included, as Zarr reads through them
+        if meta.name == ".zarray":
+            arrays[meta.parent.relative_to(root).as_posix()] = _json(meta, label)
+    consolidated = root / ".zmetadata"
+    if consolidated.is_file():
+        entries = _json(consolidated, label).get("metadata", {})
+        for key, meta in (entries.items() if isinstance(entries, dict) else ()):
+            if key.endswith(".zarray") and isinstance(meta, dict):
+                arrays[f"{key[: -len('.zarray')].rstrip('/')} (consolidated)"] = meta
+    return arrays
+
+
+def read_zarr_nwb(path: str | Path | Any, label: str) -> tuple[Any, Any]:
+    """Open the Zarr store ``path`` (a folder, or a :class:`~.zarr_remote.ListedZarrStore`)
+    with hdmf-zarr and read its NWBFile.
 
     Returns
     -------
@@ -94,29 +101,50 @@ def read_zarr_nwb(path: str | Path, label: str) -> tuple[Any, Any]:
     InvalidDataError
         An array kept with the pickle codec (:func:`check_codecs`).
     """
-    root = Path(path)
     import_optional("hdmf_zarr", "zarr", f"reading {label} (an NWB file stored as Zarr)")
-    if not (root / ".zgroup").is_file():
+    listed = path if hasattr(path, "array_metadata") else None  # a remote store, listed
+    root = Path(path) if listed is None else None
+    if not (root / ".zgroup").is_file() if root is not None else ".zgroup" not in listed:
         raise NotNWBError(f"{label}: a Zarr format 3 store; NWB files in Zarr are read in format 2, "
                           "as hdmf-zarr writes them")
-    attrs = _json(root / ".zattrs", label) if (root / ".zattrs").is_file() else {}
+    if root is not None:
+        attrs = _json(root / ".zattrs", label) if (root / ".zattrs").is_file() else {}
+        names = [p.name for p in root.iterdir()]
+    else:
+        attrs = listed.metadata(".zattrs") if ".zattrs" in listed else {}
+        names = listed.listdir()
     if attrs.get("neurodata_type") != "NWBFile" and "nwb_version" not in attrs:
-        top = ", ".join(sorted(p.name for p in root.iterdir() if not p.name.startswith("."))[:10])
+        top = ", ".join(sorted(n for n in names if not n.startswith("."))[:10])
         raise NotNWBError(f"{label}: a Zarr store but not an NWB file (no NWBFile at its root; it "
                           f"holds {top or 'nothing'})")
-    check_codecs(root, label)
+    check_codecs(path, label)
     io = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # old files warn about cached namespaces
-            io = importlib.import_module("hdmf_zarr.nwb").NWBZarrIO(str(root), mode="r", load_namespaces=True)
+            io = importlib.import_module("hdmf_zarr.nwb").NWBZarrIO(
+                str(root) if listed is None else listed, mode="r", load_namespaces=True)
             nwbfile = io.read()
     except Exception as err:
         if io is not None:
             io.close()
+        remote = _remote_cause(err)
+        if remote is not None:  # a remote store's network failure, however hdmf wrapped it
+            raise remote from None
         raise NotNWBError(f"{label}: pynwb cannot read this NWB file (Zarr): {type(err).__name__}: "
                           f"{err}") from None
     return io, nwbfile
+
+
+def _remote_cause(err: BaseException) -> RemoteError | None:
+    seen: set[int] = set()
+    link: BaseException | None = err
+    while link is not None and id(link) not in seen:
+        if isinstance(link, RemoteError):
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return None
 
 
 def is_zarr_array(data: Any) -> bool:

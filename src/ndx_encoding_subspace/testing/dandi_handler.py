@@ -8,12 +8,13 @@ HTTP range requests, counting the bytes served and dropping requests when told t
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import re
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 if TYPE_CHECKING:
     from .dandi_server import MockDandiServer
@@ -67,6 +68,10 @@ class DandiHandler(BaseHTTPRequestHandler):
         if path.startswith("/blobs/"):
             self._blob(path.rsplit("/", 1)[1])
             return
+        m = re.fullmatch(r"/zarr/([0-9a-f-]{36})/(.+)", path)
+        if m:
+            self._zarr_file(m.group(1), unquote(m.group(2)))
+            return
         if path in ("/server-info", "/api/info/", "/api/info"):
             self._json(owner.server_info())
             return
@@ -81,6 +86,10 @@ class DandiHandler(BaseHTTPRequestHandler):
         )
         if m:
             self._asset(m.group(1), m.group(2), m.group(3), m.group(4) or "")
+            return
+        m = re.fullmatch(r"/api/zarr/([0-9a-f-]{36})/files/?", path)
+        if m:
+            self._zarr_listing(m.group(1), query)
             return
         m = re.fullmatch(r"/api/dandisets/(\d{6})/(?:versions/(?:([^/]+)/(?:(info|assets)/)?)?)?", path)
         if not m or m.group(1) != owner.dandiset:
@@ -133,6 +142,41 @@ class DandiHandler(BaseHTTPRequestHandler):
             self._json({**owner.asset_record(asset), "metadata": owner.asset_metadata(asset)})
         else:
             self._json(owner.asset_metadata(asset))
+
+    def _zarr_store(self, zarr_id: str) -> Path | None:
+        asset = next((a for a in self.owner.assets if a["asset_id"] == zarr_id and a["zarr"]), None)
+        return None if asset is None else Path(asset["local"])
+
+    def _zarr_listing(self, zarr_id: str, query: dict[str, list[str]]) -> None:
+        """The files of a Zarr store, as the DANDI API lists them (``Key``, ``Size``...)."""
+        root = self._zarr_store(zarr_id)
+        if root is None:
+            self._error(404, "No Zarr matches the given query.")
+            return
+        prefix = query.get("prefix", [""])[0]
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        entries = [{"Key": p.relative_to(root).as_posix(), "LastModified": "2023-01-01T00:00:00Z",
+                    "ETag": hashlib.md5(p.read_bytes()).hexdigest(), "Size": p.stat().st_size}
+                   for p in files if p.relative_to(root).as_posix().startswith(prefix)]
+        self._json(self._page(entries, query))
+
+    def _zarr_file(self, zarr_id: str, key: str) -> None:
+        root = self._zarr_store(zarr_id)
+        path = None if root is None else root / key
+        if path is None or ".." in key.split("/") or not path.is_file():
+            self._error(404, "NoSuchKey")
+            return
+        if self.owner._should_fail():
+            self.close_connection = True
+            return
+        body = path.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+            self.owner._served(len(body))
 
     def _blob(self, asset_id: str) -> None:
         owner = self.owner

@@ -79,7 +79,8 @@ class MockDandiServer:
         for path, local in sorted(files.items()):
             local = Path(local)
             asset_id = str(uuid.UUID(hashlib.md5(path.encode()).hexdigest()))
-            fmt = formats.get(path, "application/x-nwb" if path.endswith(".nwb") else "text/plain")
+            nwb = path.endswith((".nwb", ".nwb.zarr"))
+            fmt = formats.get(path, "application/x-nwb" if nwb else "text/plain")
             self.assets.append(
                 {
                     "asset_id": asset_id,
@@ -247,10 +248,12 @@ class MockDandiServer:
             "path": asset["path"],
             "contentSize": asset["size"],
             "encodingFormat": asset["format"],
-            "digest": {"dandi:dandi-etag": hashlib.md5(asset["path"].encode()).hexdigest() + "-1"},
+            "digest": {"dandi:dandi-zarr-checksum" if asset["zarr"] else "dandi:dandi-etag":
+                       hashlib.md5(asset["path"].encode()).hexdigest() + "-1"},
             "contentUrl": [
                 f"{self.api_url}/assets/{asset['asset_id']}/download/",
-                f"{self.url}/blobs/{asset['asset_id']}",
+                f"{self.url}/{'zarr' if asset['zarr'] else 'blobs'}/{asset['asset_id']}"
+                + ("/" if asset["zarr"] else ""),
             ],
         }
 
