@@ -745,3 +745,60 @@ def test_a_text_column_whose_rows_of_one_value_hold_different_sounds_names_no_so
     _, layout = _locate(_microphone_file("trial_type", links=True, words=words), tmp_path)
     assert layout.kind == "continuous" and layout.column == "timeseries"
     assert len(layout.repeats()) == 10
+
+
+def test_logs_disagreeing_with_several_tables_are_said_and_other_records_are_not(tmp_path):
+    """Two tables read together both lack a presentation an IntervalSeries holds: said.
+    Beside a recorded track, an AnnotationSeries of an experimenter's notes names no sound
+    of the trials: not said."""
+    from pynwb.misc import AnnotationSeries
+
+    nwb = _interval_series_file()
+    estimation, validation = (TimeIntervals(name=n) for n in ("estimation", "validation"))
+    for k, (sound, start) in enumerate(zip(_order(), _starts(10), strict=True)):
+        table = estimation if k < 5 else validation
+        if k != 3:
+            if "sound" not in table.colnames:
+                table.add_column("sound", "what played")
+            table.add_row(start_time=float(start), stop_time=float(start) + DUR, sound=f"s{sound}")
+    nwb.add_time_intervals(estimation)
+    nwb.add_time_intervals(validation)
+    _, layout = _locate(nwb, tmp_path)
+    assert len(layout.tables) == 2 and len(layout.presentations) == 9
+    said = [n for n in layout.notes if "disagrees with the table read" in n]
+    assert len(said) == 1 and f"s{_order()[3]}_times (IntervalSeries)" in said[0]
+    with pytest.warns(UserWarning, match="AnnotationSeries is deprecated"):
+        notes = AnnotationSeries(name="experimenter_notes", data=["lights off", "door opened", "pause"],
+                                 timestamps=[0.1, 2.21, 4.9])
+    mic = _microphone_file("sound", links=False)
+    mic.add_acquisition(notes)
+    _, layout = _locate(mic, tmp_path, name="notes.nwb")
+    assert layout.kind == "continuous" and not any("disagrees" in n for n in layout.notes)
+
+
+@pytest.mark.parametrize("kind", ["lead-in", "sync"])
+def test_a_text_column_is_no_name_where_different_sounds_share_part_of_their_samples(tmp_path, kind):
+    """Ten different sounds and a go/no-go column: sounds sharing a lead-in of most of their
+    length, or a sync pulse on a second channel at every onset, are not read as two sounds
+    heard five times each."""
+    rng = np.random.default_rng(3)
+    seconds, starts = 1.0, 0.5 + np.arange(10) * 1.5
+    track = np.zeros((int((starts[-1] + 2.0) * RATE), 2 if kind == "sync" else 1))
+    lead = 0.3 * rng.standard_normal(int(0.95 * RATE))  # same-name segments correlate above 0.9
+    for start in starts:
+        first, distinct = int(round(start * RATE)), 0.3 * rng.standard_normal(int(seconds * RATE))
+        if kind == "lead-in":
+            track[first: first + distinct.size, 0] = np.concatenate([lead, distinct[lead.size:]])
+        else:
+            track[first: first + distinct.size, 0] = distinct
+            track[first: first + distinct.size // 2, 1] = 5.0
+    track += 0.01 * rng.standard_normal(track.shape)
+    nwb = mock_NWBFile()
+    nwb.add_stimulus(TimeSeries(name="microphone", data=track.squeeze(), rate=RATE, unit="V"))
+    nwb.add_trial_column("trial_type", "go or nogo")
+    for k, start in enumerate(starts):
+        nwb.add_trial(start_time=float(start), stop_time=float(start) + seconds,
+                      trial_type="go" if k % 2 else "nogo")
+    _units(nwb, float(starts[-1] + 2.0))
+    _, layout = _locate(nwb, tmp_path)
+    assert layout.column != "trial_type" and not {"go", "nogo"} & set(layout.repeats())

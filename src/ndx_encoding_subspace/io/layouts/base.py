@@ -156,20 +156,43 @@ _SAME_ONSET_S = 0.05
 
 
 def _onsets(info: TableInfo) -> np.ndarray:
-    values = np.asarray(info.table[info.onset].data[:], dtype=np.float64).ravel()
+    try:
+        values = np.asarray(info.table[info.onset].data[:], dtype=np.float64).ravel()
+    except (TypeError, ValueError):  # no times: the table's reading says so
+        return np.empty(0)
     return np.sort(values[np.isfinite(values)])
 
 
-def disagreeing_logs(found: Sequence[tuple[Any, ...]], kept: Sequence[tuple[Any, ...]]) -> list[str]:
+def _names(found: tuple[Any, ...]) -> set[str]:
+    """What a (table, column, ...) tuple's rows name, as :func:`~..names.name_key` keys."""
+    from ..names import name_key
+    from ..rows import row_refs
+
+    info, column = found[0], found[1] if len(found) > 1 else ""
+    if not isinstance(column, str) or not column:
+        return set()
+    try:
+        return {name_key(r.key) for r in row_refs(info.table, column) if r.key}
+    except Exception:  # a column that names nothing readable names no sound in common
+        return set()
+
+
+def disagreeing_logs(found: Sequence[tuple[Any, ...]], kept: Sequence[tuple[Any, ...]],
+                     by_name: bool = False) -> list[str]:
     """A note for each log of ``found`` that :func:`prefer_tables` left out (``kept`` the
-    rest) though some of its onsets are no onset of a kept table: the tables are read, and
-    the presentations only the log holds are not."""
+    rest) though some of its onsets are no onset of the tables read: the tables are read,
+    and the presentations only the log holds are not. With ``by_name`` (where no template
+    tells sounds from other text), only logs naming a sound the tables name too: a log of
+    other text, such as an experimenter's notes, is another record."""
     read = [f[0] for f in kept]
     paths = {info.path for info in read}
     onsets = np.sort(np.concatenate([_onsets(info) for info in read])) if read else np.empty(0)
+    named = set().union(*(_names(f) for f in kept)) if kept and by_name else set()
     notes = []
-    for info in (f[0] for f in found):
-        if info.path in paths or info.neurodata_type not in LOGS or not onsets.size:
+    for log in found:
+        info = log[0]
+        if info.path in paths or info.neurodata_type not in LOGS or not onsets.size or \
+                (by_name and not _names(log) & named):
             continue
         own = _onsets(info)
         at = np.clip(np.searchsorted(onsets, own), 1, max(onsets.size - 1, 1))

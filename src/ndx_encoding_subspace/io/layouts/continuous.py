@@ -150,14 +150,15 @@ def _best_column(info: TableInfo, ctx: Context, tracks: tuple[SoundSeries, ...])
 
 #: segments of one name whose samples correlate at least this much are the same sound heard again
 _SAME_SOUND_R = 0.9
-#: groups of rows of one name compared, and seconds of each segment
-_GROUPS_COMPARED, _SECONDS_COMPARED = 4, 2.0
+#: groups of rows of one name (and pairs of names) compared, and seconds of each segment at most
+_GROUPS_COMPARED, _SECONDS_COMPARED = 4, 30.0
 
 
 def _names_repeats(info: TableInfo, column: str, tracks: tuple[SoundSeries, ...], name: str) -> bool:
     """Whether a text column of no known name (epochs' ``tags``, ``playlist_entry``) names
-    what played: it names two sounds or more, one of them in several rows, and the segments
-    of one name hold the same sound (their samples correlate, a recording's noise aside)."""
+    what played: it names two sounds or more, one of them in several rows; the segments of
+    one name hold the same sound (their samples correlate, channel by channel, over the
+    whole segment: a recording's noise aside), and segments of different names do not."""
     try:
         read = track_rows(info, column, tracks, name)
     except (InvalidDataError, ConfigError):
@@ -168,18 +169,28 @@ def _names_repeats(info: TableInfo, column: str, tracks: tuple[SoundSeries, ...]
     repeated = [g for g in groups.values() if len(g) > 1]
     if len(groups) < 2 or not repeated:
         return False
-    return all(_correlation(g[0], other) >= _SAME_SOUND_R
+    same = all(_correlation(g[0], other) >= _SAME_SOUND_R
                for g in repeated[:_GROUPS_COMPARED] for other in g[1:3])
+    firsts = [g[0] for g in groups.values()][: _GROUPS_COMPARED + 1]
+    return same and all(_correlation(a, b) < _SAME_SOUND_R for a, b in zip(firsts, firsts[1:], strict=False))
 
 
 def _correlation(a: Presentation, b: Presentation) -> float:
+    """The lowest correlation, over channels, of two segments' samples (over their common
+    length, at most :data:`_SECONDS_COMPARED`); a channel constant in both (silent) is left
+    out, one constant in one only correlates 0."""
     n = min(a.n_samples, b.n_samples, int(_SECONDS_COMPARED * (a.series.rate or 0)) or a.n_samples)
     x, y = (np.asarray(p.series.series.data[p.first_sample: p.first_sample + n], dtype=np.float64)
             for p in (a, b))
-    x, y = x.reshape(x.shape[0], -1).mean(axis=1), y.reshape(y.shape[0], -1).mean(axis=1)
-    if x.size < 2 or x.size != y.size or np.ptp(x) == 0 or np.ptp(y) == 0:
+    x, y = x.reshape(x.shape[0], -1), y.reshape(y.shape[0], -1)
+    if x.shape[0] < 2 or x.shape != y.shape:
         return 0.0
-    return float(np.corrcoef(x, y)[0, 1])
+    found = []
+    for u, v in zip(x.T, y.T, strict=True):
+        flat_u, flat_v = np.ptp(u) == 0, np.ptp(v) == 0
+        if not (flat_u and flat_v):
+            found.append(0.0 if flat_u or flat_v else float(np.corrcoef(u, v)[0, 1]))
+    return min(found, default=0.0)
 
 
 def _named(tracks: tuple[SoundSeries, ...]) -> str:
@@ -218,7 +229,7 @@ def detect(ctx: Context) -> Candidate | str:
             found.append((info, column))
     if not found:
         return f"{_named(tracks)}, but no table names what played in {'it' if len(tracks) == 1 else 'them'}"
-    found, logs = prefer_tables(found), disagreeing_logs(found, prefer_tables(found))
+    found, logs = prefer_tables(found), disagreeing_logs(found, prefer_tables(found), by_name=True)
     several = len(found) > 1
     pres: list[Presentation] = []
     unnamed: list[Presentation] = []

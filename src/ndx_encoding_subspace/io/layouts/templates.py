@@ -94,7 +94,7 @@ def detect(ctx: Context) -> Candidate | str:
         )
     found, logs = prefer_tables(found), disagreeing_logs(found, prefer_tables(found))
     if len(found) > 1:
-        return _together(ctx, found)
+        return _together(ctx, found, logs)
     info, column, read = found[0]
     pres = read.presentations
     check_overlaps(pres, ctx.name, info.path, _OVERLAP_HINT)
@@ -191,7 +191,7 @@ def _notes(info: TableInfo, column: str, read: RowsRead) -> list[str]:
     return notes
 
 
-def _together(ctx: Context, found: list[tuple[TableInfo, str, RowsRead]]) -> Candidate:
+def _together(ctx: Context, found: list[tuple[TableInfo, str, RowsRead]], logs: list[str]) -> Candidate:
     """Several tables naming sounds, read as one list of presentations when they are
     several parts of the session (estimation sounds in one, repeated validation sounds in
     another): none of their presentations overlap. Tables whose presentations overlap
@@ -213,7 +213,7 @@ def _together(ctx: Context, found: list[tuple[TableInfo, str, RowsRead]]) -> Can
     reason = (f"{len(found)} tables name {len(named)} of the {len(ctx.templates)} sounds in {_where(ctx)}, "
               f"read together (no presentation of one overlaps another's): {said}")
     notes = [note for info, column, read in found for note in _notes(info, column, read)]
-    notes += _own_times(ctx, pres, where)
+    notes += _own_times(ctx, pres, where) + logs
     unmatched = tuple(dict.fromkeys(name for _, _, read in found for name in read.unmatched))
     return Candidate(
         KIND,
