@@ -337,3 +337,82 @@ def test_command_line_inspects_a_store_and_refuses_other_folders_in_one_line(pai
     assert main(["inspect", str(tmp_path)]) == 3
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "a folder, not an NWB file" in err and "Traceback" not in err
+
+
+def test_an_embargoed_zarr_asset_is_read_with_the_key_through_the_api(pair, monkeypatch):
+    """With DANDI_API_KEY set, each file of the store is fetched through the API's download
+    URL (which checks the key, then redirects); without the key, one line says why not."""
+    from ndx_encoding_subspace.errors import RemoteError
+    from ndx_encoding_subspace.io import ReaderParams
+    from ndx_encoding_subspace.testing.dandi_server import MockDandiServer
+
+    monkeypatch.setenv("DANDI_NO_ET", "1")
+    with MockDandiServer({"sub-1/b.nwb.zarr": pair[1]}, api_key="secret") as server:
+        reader = ReaderParams(dandi_api_url=server.api_url, retries=1, deadline_s=120.0)
+        monkeypatch.setenv("DANDI_API_KEY", "secret")
+        site = read_site("DANDI:000123/sub-1/b.nwb.zarr", reader=reader)
+        assert site.source["format"] == "zarr" and len(site.sounds) == 5
+        monkeypatch.delenv("DANDI_API_KEY")
+        with pytest.raises(RemoteError, match="DANDI:000123"):
+            read_site("DANDI:000123/sub-1/b.nwb.zarr", reader=reader)
+
+
+def test_a_streamed_store_reads_each_metadata_file_once_and_keeps_files_in_the_cache(pair, zarr_server,
+                                                                                      tmp_path):
+    """What the codec check reads is what Zarr reads (one fetch per metadata file); with
+    reader.cache_dir, a second reading fetches nothing."""
+    import dataclasses
+
+    from ndx_encoding_subspace.io import list_assets
+    from ndx_encoding_subspace.io.dandi import zarr_store
+    from ndx_encoding_subspace.io.stream import RetryingSession
+
+    server, reader = zarr_server
+    asset = list_assets("DANDI:000123/sub-1/b.nwb.zarr", reader=reader)[0]
+    with RetryingSession("t") as session:
+        store = zarr_store(asset, session, reader)
+        first = store[".zmetadata"]
+        sent = session.n_requests
+        assert store[".zmetadata"] == first and session.n_requests == sent
+    cached = dataclasses.replace(reader, cache_dir=str(tmp_path))
+    read_site("DANDI:000123/sub-1/b.nwb.zarr", reader=cached)
+    server.reset_counters()
+    read_site("DANDI:000123/sub-1/b.nwb.zarr", reader=cached)
+    assert server.bytes_served == 0
+
+
+def test_a_zarr_asset_without_a_store_url_is_refused_only_when_opened():
+    from ndx_encoding_subspace.io.dandi import RemoteAsset, _store_url
+
+    assert _store_url({"contentUrl": ["https://api.x/api/assets/1/download/"]}) == ""
+    assert _store_url({"contentUrl": ["https://api.x/a/", "https://s3.x/zarr/abc/"]}) == "https://s3.x/zarr/abc/"
+    asset = RemoteAsset(name="DANDI:000123/b.nwb.zarr", url="", path="b.nwb.zarr", dandiset="000123",
+                        zarr="abc", encoding_format="application/x-zarr")
+    with pytest.raises(NotNWBError, match=r"DANDI:000123/b\.nwb\.zarr: .*no URL of the store"):
+        asset.check_nwb()
+    other = RemoteAsset(name="n", url="u", path="b.nwb", dandiset="000123",
+                        encoding_format="application/x-zarr")
+    with pytest.raises(NotNWBError, match="not an NWB file"):
+        other.check_nwb()
+
+
+def test_a_complete_downloaded_store_is_kept_and_an_incomplete_one_replaced(pair, zarr_server, tmp_path):
+    from ndx_encoding_subspace.io import list_assets
+    from ndx_encoding_subspace.io.dandi import zarr_store
+    from ndx_encoding_subspace.io.stream import RetryingSession
+    from ndx_encoding_subspace.io.zarr_remote import download_store
+
+    server, reader = zarr_server
+    asset = list_assets("DANDI:000123/sub-1/b.nwb.zarr", reader=reader)[0]
+    target = tmp_path / "b.nwb.zarr"
+    with RetryingSession("t") as session:
+        store = zarr_store(asset, session, reader)
+        download_store(store, target)
+        assert _tree_digest(target) == _tree_digest(pair[1])
+        server.reset_counters()
+        assert download_store(store, target) == target and server.bytes_served == 0
+        (target / ".zattrs").unlink()  # an incomplete copy (a download of an older listing)
+        (target / "stale").write_text("x")
+        download_store(store, target)
+        assert _tree_digest(target) == _tree_digest(pair[1])
+    assert [p.name for p in tmp_path.iterdir()] == ["b.nwb.zarr"]  # no partial folder left

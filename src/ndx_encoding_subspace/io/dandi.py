@@ -55,10 +55,12 @@ __all__ = [
     "list_assets",
     "resolve_remote",
     "download_asset",
-    "zarr_files",
+    "zarr_store",
 ]
 
 NWB_FORMAT = "application/x-nwb"
+#: the encodingFormat DANDI gives every Zarr asset (an NWB file when its path ends in .nwb.zarr)
+ZARR_FORMAT = "application/x-zarr"
 
 _ID = re.compile(
     r"^dandi:(?P<id>\d{6})(?:@(?P<version>draft|\d+\.\d+\.\d+))?(?:/(?P<path>.*))?$",
@@ -147,11 +149,15 @@ class RemoteAsset:
     def check_nwb(self) -> None:
         """Raise :class:`NotNWBError` (an unusable input, not a network failure) unless the
         asset looks like an NWB file."""
-        if self.encoding_format and self.encoding_format != NWB_FORMAT:
+        if self.zarr and not self.url:
+            raise NotNWBError(f"{self.name}: the asset is stored as Zarr, but its metadata gives no URL of "
+                              "the store (contentUrl ending in /zarr/<id>/)")
+        formats = (NWB_FORMAT, ZARR_FORMAT) if self.zarr else (NWB_FORMAT,)
+        if self.encoding_format and self.encoding_format not in formats:
             raise NotNWBError(
                 f"{self.name}: the asset is not an NWB file (encodingFormat {self.encoding_format!r})"
             )
-        if self.dandiset and not self.path.endswith(".nwb.zarr" if self.zarr else ".nwb"):
+        if self.dandiset and not self.path.lower().endswith(".nwb.zarr" if self.zarr else ".nwb"):
             raise NotNWBError(f"{self.name}: the asset is not an NWB file (not a .nwb"
                               f"{'.zarr' if self.zarr else ''} path)")
 
@@ -187,12 +193,10 @@ def _is_zarr(asset: Any) -> bool:
     return getattr(asset, "zarr", None) is not None
 
 
-def _store_url(asset: Any, meta: Mapping[str, Any], ref_text: str) -> str:
+def _store_url(meta: Mapping[str, Any]) -> str:
+    """The store's URL among the asset's ``contentUrl`` ('' when none: said on opening)."""
     urls = [str(u) for u in (meta.get("contentUrl") or []) if _STORE_URL.search(str(u))]
-    if not urls:
-        raise NotNWBError(f"{ref_text}: asset {asset.path!r} is stored as Zarr, but its metadata gives "
-                          "no URL of the store (contentUrl ending in /zarr/<id>/)")
-    return urls[-1].rstrip("/") + "/"
+    return urls[-1].rstrip("/") + "/" if urls else ""
 
 
 def _asset_record(asset: Any, ref_text: str) -> RemoteAsset:
@@ -207,7 +211,7 @@ def _asset_record(asset: Any, ref_text: str) -> RemoteAsset:
     name = f"DANDI:{dandiset}@{version}/{asset.path}" if dandiset else f"DANDI asset {asset.path}"
     return RemoteAsset(
         name=name,
-        url=_store_url(asset, meta, ref_text) if zarr else asset.base_download_url,
+        url=_store_url(meta) if zarr else asset.base_download_url,
         size=int(asset.size),
         path=asset.path,
         dandiset=dandiset,
@@ -264,7 +268,7 @@ def list_assets(
             else:
                 found = list(dandiset.get_assets_with_path_prefix(ref.path, order="path"))
             if nwb_only:
-                found = [a for a in found if a.path.endswith(".nwb.zarr" if _is_zarr(a) else ".nwb")]
+                found = [a for a in found if a.path.lower().endswith(".nwb.zarr" if _is_zarr(a) else ".nwb")]
             records = [_asset_record(a, str(ref)) for a in found]
     except NotFoundError as err:
         raise RemoteError(f"{ref}: not found on the DANDI API: {err}") from None
@@ -317,9 +321,11 @@ def resolve_remote(
     return [RemoteAsset(name=text, url=text, path=path)]
 
 
-def zarr_files(asset: RemoteAsset, reader: ReaderParams | None = None) -> dict[str, int]:
-    """The files of the Zarr store of ``asset`` (a Zarr asset) and their sizes, as the DANDI
-    API lists them (:meth:`dandi.dandiapi.RemoteZarrAsset.iterfiles`).
+def zarr_store(asset: RemoteAsset, session: Any, reader: ReaderParams | None = None) -> Any:
+    """The Zarr store of ``asset`` (a Zarr asset), its files as the DANDI API lists them
+    (:meth:`dandi.dandiapi.RemoteZarrAsset.iterfiles`), read through ``session``: from the
+    store's URL, or with ``DANDI_API_KEY`` set, through the API's download URL of each file
+    (the key sent to the API only), kept in ``reader.cache_dir`` when set.
 
     Raises
     ------
@@ -328,18 +334,27 @@ def zarr_files(asset: RemoteAsset, reader: ReaderParams | None = None) -> dict[s
     """
     from dandi.exceptions import NotFoundError
 
-    from .zarr_remote import list_store
+    from .zarr_remote import ListedZarrStore, list_store
 
-    client = dandi_client(asset.api_url or None, reader=reader, name=asset.name)
+    params = ReaderParams.of(reader)
+    client = dandi_client(asset.api_url or None, reader=params, name=asset.name)
     try:
         with client, dandi_logs_to_debug():
-            return list_store(client.get_asset(asset.asset_id), asset.name)
+            sizes = list_store(client.get_asset(asset.asset_id), asset.name)
+            api = str(client.api_url).rstrip("/")
     except NotFoundError as err:
         raise RemoteError(f"{asset.name}: not found on the DANDI API: {err}") from None
     except InputError:
         raise
     except Exception as err:
         raise client_error(err, client, asset.name) from None
+    key = os.environ.get(API_KEY_ENV)
+    via = ""
+    if key and asset.dandiset:
+        session.headers["Authorization"] = f"token {key}"  # dropped by requests at the redirect
+        via = f"{api}/zarr/{asset.zarr}/files/?prefix={{key}}&download=true"
+    cache = Path(params.cache_dir) / "zarr" / asset.zarr if params.cache_dir else None
+    return ListedZarrStore(asset.url, sizes, session, asset.name, via=via, cache_dir=cache)
 
 
 def download_asset(
@@ -369,7 +384,8 @@ def download_asset(
         from .zarr_remote import download_store
 
         with api_session(asset.name, reader) as session:
-            return download_store(asset.url, zarr_files(asset, reader), session, asset.name, target)
+            store = zarr_store(asset, session, dataclasses.replace(ReaderParams.of(reader), cache_dir=""))
+            return download_store(store, target)
     if target.is_file() and (asset.size is None or target.stat().st_size == asset.size):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -295,14 +295,13 @@ def _open_remote_zarr(asset: RemoteAsset, params: ReaderParams) -> OpenedNWB:
     """An NWB file stored as Zarr on DANDI, its store's files listed and fetched when read
     (:mod:`.zarr_remote`)."""
     import_optional("hdmf_zarr", "zarr", f"reading {asset.name} (an NWB file stored as Zarr)")
-    from .dandi import zarr_files
+    from .dandi import zarr_store
     from .stream import RetryingSession
     from .zarr_remote import open_listed
 
-    sizes = zarr_files(asset, params)
     session = RetryingSession.from_params(asset.name, params)
     try:
-        io, nwbfile = open_listed(asset.url, sizes, session, asset.name)
+        io, nwbfile = open_listed(zarr_store(asset, session, params))
     except BaseException:
         session.close()
         raise

@@ -25,6 +25,7 @@ from urllib.parse import quote
 from zarr.errors import ReadOnlyError
 from zarr.storage import DirectoryStore
 
+from ..atomic import write_bytes
 from ..errors import NotNWBError, RemoteError
 from .stream import RetryingSession
 
@@ -47,23 +48,51 @@ class ListedZarrStore(DirectoryStore):
         Sends every request (retries, deadline; its ``failure`` names a network failure).
     name : str
         How messages name the file.
+    via : str, optional
+        A URL template (``{key}`` in it) each file is fetched from instead of ``url/<key>``:
+        the DANDI API's download URL, which answers an API key with a redirect to the file.
+    cache_dir : path, optional
+        Folder keeping each file fetched (by its key and size), so that a second read
+        costs no transfer.
+
+    Metadata files (``.zarray``, ``.zattrs``, ``.zgroup``, ``.zmetadata``) are fetched once
+    and kept: what the codec check reads is what Zarr reads.
     """
 
-    def __init__(self, url: str, sizes: Mapping[str, int], session: RetryingSession, name: str) -> None:
+    def __init__(self, url: str, sizes: Mapping[str, int], session: RetryingSession, name: str,
+                 via: str = "", cache_dir: str | Path | None = None) -> None:
         self.path = url.rstrip("/")
         self._sizes = dict(sizes)
         self._session = session
         self._name = name
+        self._via = via
+        self._cache = Path(cache_dir) if cache_dir else None
+        self._metadata: dict[str, bytes] = {}
         self._normalize_keys = False
         self._dimension_separator = None
 
     def url_of(self, key: str) -> str:
         """The URL of the file ``key``."""
-        return f"{self.path}/{quote(key)}"
+        return self._via.format(key=quote(key)) if self._via else f"{self.path}/{quote(key)}"
 
     def __getitem__(self, key: str) -> bytes:
         if key not in self._sizes:
             raise KeyError(key)  # an absent chunk: Zarr reads the fill value
+        if key in self._metadata:
+            return self._metadata[key]
+        cached = self._cache / key if self._cache is not None else None
+        if cached is not None and cached.is_file() and cached.stat().st_size == self._sizes[key]:
+            body = cached.read_bytes()
+        else:
+            body = self._fetch(key)
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                write_bytes(cached, lambda out: out.write(body))
+        if key.rpartition("/")[2].startswith(".z"):
+            self._metadata[key] = body
+        return body
+
+    def _fetch(self, key: str) -> bytes:
         url = self.url_of(key)
         response = self._session.get(url)
         self._session.check()
@@ -161,33 +190,50 @@ def list_store(asset: Any, name: str) -> dict[str, int]:
     return sizes
 
 
-def open_listed(url: str, sizes: Mapping[str, int], session: RetryingSession, name: str) -> tuple[Any, Any]:
+def open_listed(store: ListedZarrStore) -> tuple[Any, Any]:
     """Open a listed remote store as :func:`~.zarr_store.read_zarr_nwb` opens a folder."""
     from .zarr_store import read_zarr_nwb
 
-    return read_zarr_nwb(ListedZarrStore(url, sizes, session, name), name)
+    return read_zarr_nwb(store, store._name)
 
 
-def download_store(url: str, sizes: Mapping[str, int], session: RetryingSession, name: str,
-                   target: Path) -> Path:
-    """Copy every listed file of the store at ``url`` into the folder ``target`` (kept when
-    already complete): written into a folder of its own beside it, then renamed, so that a
-    killed download leaves nothing under the target's name."""
-    if target.is_dir() and all((target / k).is_file() and (target / k).stat().st_size == n
-                               for k, n in sizes.items()):
+def download_store(store: ListedZarrStore, target: Path) -> Path:
+    """Copy every listed file of ``store`` into the folder ``target`` (kept when already
+    complete): written into a folder of its own beside it, then renamed into place, so that
+    a killed download leaves nothing under the target's name, and a copy another process
+    completed meanwhile is kept (and ours dropped) rather than replaced under its reader."""
+    if _complete(target, store):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    store = ListedZarrStore(url, sizes, session, name)
     partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        for key in sizes:
+        for key in store.keys():
             path = partial / key
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(store[key])
-        if target.exists():  # an incomplete copy of an earlier run
-            shutil.rmtree(target)
-        os.replace(partial, target)
+        if _complete(target, store):
+            shutil.rmtree(partial)
+            return target
+        if target.exists():  # an incomplete copy (an older draft's): moved aside, then removed
+            stale = Path(tempfile.mkdtemp(prefix=f".{target.name}.stale.", dir=target.parent))
+            os.replace(target, stale / target.name)
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            os.replace(partial, target)
+        except OSError:
+            if not _complete(target, store):  # another process put its copy there meanwhile
+                raise
+            shutil.rmtree(partial, ignore_errors=True)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return target
+
+
+def _complete(target: Path, store: ListedZarrStore) -> bool:
+    """Whether ``target`` holds every listed file of ``store`` at its size, and no other."""
+    if not target.is_dir():
+        return False
+    sizes = {k: store.getsize(k) for k in store.keys()}
+    found = {p.relative_to(target).as_posix(): p.stat().st_size for p in target.rglob("*") if p.is_file()}
+    return found == sizes

@@ -14,7 +14,7 @@ import re
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 if TYPE_CHECKING:
     from .dandi_server import MockDandiServer
@@ -148,12 +148,19 @@ class DandiHandler(BaseHTTPRequestHandler):
         return None if asset is None else Path(asset["local"])
 
     def _zarr_listing(self, zarr_id: str, query: dict[str, list[str]]) -> None:
-        """The files of a Zarr store, as the DANDI API lists them (``Key``, ``Size``...)."""
+        """The files of a Zarr store, as the DANDI API lists them (``Key``, ``Size``...), or
+        with ``download=true``, a redirect to the file ``prefix`` names."""
         root = self._zarr_store(zarr_id)
         if root is None:
             self._error(404, "No Zarr matches the given query.")
             return
         prefix = query.get("prefix", [""])[0]
+        if query.get("download", [""])[0] == "true":
+            self.send_response(302)
+            self.send_header("Location", f"{self.owner.url}/zarr/{zarr_id}/{quote(prefix)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         files = sorted(p for p in root.rglob("*") if p.is_file())
         entries = [{"Key": p.relative_to(root).as_posix(), "LastModified": "2023-01-01T00:00:00Z",
                     "ETag": hashlib.md5(p.read_bytes()).hexdigest(), "Size": p.stat().st_size}
@@ -165,6 +172,9 @@ class DandiHandler(BaseHTTPRequestHandler):
         path = None if root is None else root / key
         if path is None or ".." in key.split("/") or not path.is_file():
             self._error(404, "NoSuchKey")
+            return
+        if not self._authorised():
+            self._error(403, "Forbidden")
             return
         if self.owner._should_fail():
             self.close_connection = True

@@ -79,8 +79,8 @@ class MockDandiServer:
         for path, local in sorted(files.items()):
             local = Path(local)
             asset_id = str(uuid.UUID(hashlib.md5(path.encode()).hexdigest()))
-            nwb = path.endswith((".nwb", ".nwb.zarr"))
-            fmt = formats.get(path, "application/x-nwb" if nwb else "text/plain")
+            kind = "application/x-zarr" if local.is_dir() else "application/x-nwb"  # as DANDI says
+            fmt = formats.get(path, kind if path.endswith((".nwb", ".nwb.zarr")) else "text/plain")
             self.assets.append(
                 {
                     "asset_id": asset_id,
