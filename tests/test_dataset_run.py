@@ -290,6 +290,51 @@ def test_slurm_job_script():
         slurm_cluster(params, threads=8)
 
 
+def _fake_sbatch(folder, answer: str, status: int) -> str:
+    """A ``sbatch`` that records its arguments and answers as told; the PATH holding it."""
+    folder.mkdir(exist_ok=True)
+    script = folder / "sbatch"
+    script.write_text(f'#!/bin/sh\necho "$@" >> "{folder}/calls"\necho "{answer}" >&2\nexit {status}\n')
+    script.chmod(0o755)
+    return f"{folder}:/usr/bin:/bin"
+
+
+def test_slurm_jobs_are_checked_before_any_is_submitted(tmp_path, monkeypatch):
+    """Where sbatch is missing, or SLURM refuses the job script, one line says so before a
+    job is submitted (dask-jobqueue would only log it and the run would wait for ever)."""
+    pytest.importorskip("dask_jobqueue")
+    from ndx_encoding_subspace.pipeline.cluster import check_submission
+
+    params = ClusterParams(kind="slurm", queue="gpu", cores=2)
+    with slurm_cluster(params) as jobs:
+        monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+        with pytest.raises(ConfigError, match="sbatch is not on the PATH"):
+            check_submission(jobs)
+        refused = "sbatch: error: invalid partition specified: gpu"
+        monkeypatch.setenv("PATH", _fake_sbatch(tmp_path / "no", refused, 1))
+        with pytest.raises(ConfigError, match=r"refuses the job script \(sbatch: error: invalid partition"):
+            check_submission(jobs)
+        monkeypatch.setenv("PATH", _fake_sbatch(tmp_path / "yes", "sbatch: Job 7 to start at now", 0))
+        check_submission(jobs)
+    calls = (tmp_path / "yes" / "calls").read_text().split()
+    assert calls[0] == "--test-only" and len(calls) == 2  # tested, never submitted
+
+
+def test_a_run_on_slurm_without_slurm_ends_at_once(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("dask_jobqueue")
+    from ndx_encoding_subspace.cli import main
+    from ndx_encoding_subspace.testing.files import mock_site
+
+    monkeypatch.setenv("PATH", _fake_sbatch(tmp_path / "bin", "sbatch: error: invalid account", 1))
+    sites = [str(tmp_path / f"s{k}.nwb") for k in range(2)]
+    for path in sites:
+        mock_site(n_units=2, n_sounds=3, duration=0.5, seed=1).write(path)
+    code = main(["run", *sites, "--out", str(tmp_path / "out"), "--cluster.kind", "slurm", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "SLURM refuses the job script (sbatch: error: invalid account)" in err
+    assert "Traceback" not in err
+
+
 def test_cluster_section(tmp_path):
     toml = tmp_path / "c.toml"
     toml.write_text('[cluster]\nkind = "slurm"\nworkers = 4\njob_extra_directives = ["--gres=gpu:1"]\n')

@@ -31,7 +31,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
+import subprocess
+import tempfile
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
@@ -177,7 +180,7 @@ def slurm_cluster(cluster: ClusterParams, *, threads: int = 0) -> Any:
         "memory": cluster.memory, "walltime": cluster.walltime,
         "job_extra_directives": directives, "job_script_prologue": list(cluster.job_script_prologue),
         "worker_extra_args": worker_args,
-        "dashboard_address": cluster.dashboard or None,
+        "scheduler_options": _no_dashboard(cluster),
     }
     for name in ("queue", "account", "local_directory"):
         if getattr(cluster, name):
@@ -218,9 +221,11 @@ def open_client(cluster: ClusterParams, *, n_sites: int, threads: int = 0) -> It
             yield client
         return
     if cluster.kind == "slurm":
-        with slurm_cluster(cluster, threads=threads) as jobs, dd.Client(jobs) as client:
-            jobs.scale(jobs=max(1, min(cluster.workers or n_sites, n_sites)))
-            yield client
+        with slurm_cluster(cluster, threads=threads) as jobs:
+            check_submission(jobs)
+            with dd.Client(jobs) as client:
+                jobs.scale(jobs=max(1, min(cluster.workers or n_sites, n_sites)))
+                yield client
         return
     n_workers = local_workers(cluster, n_sites, threads)
     if n_workers > (os.cpu_count() or 1):
@@ -231,7 +236,8 @@ def open_client(cluster: ClusterParams, *, n_sites: int, threads: int = 0) -> It
         pin = PinGPUs(visible_gpus(), cluster.gpus_per_worker)
         pin.devices_of(n_workers - 1)  # enough devices for every worker, or ConfigError
     options: dict[str, Any] = {"n_workers": n_workers, "threads_per_worker": cluster.threads_per_worker,
-                               "processes": True, "dashboard_address": cluster.dashboard or None}
+                               "processes": True, "dashboard_address": cluster.dashboard or None,
+                               "scheduler_kwargs": _no_dashboard(cluster)}
     if cluster.gpus_per_worker:
         options["resources"] = {"GPU": cluster.gpus_per_worker}
     if cluster.local_directory:
@@ -240,6 +246,50 @@ def open_client(cluster: ClusterParams, *, n_sites: int, threads: int = 0) -> It
         if pin is not None:
             client.register_plugin(pin)
         yield client
+
+
+def _no_dashboard(cluster: ClusterParams) -> dict[str, Any]:
+    """Scheduler options: the dashboard at ``cluster.dashboard``, or none, the scheduler's
+    HTTP server (health checks) on a free port rather than dask's default 8787."""
+    return {"dashboard": bool(cluster.dashboard), "dashboard_address": cluster.dashboard or ":0"}
+
+
+#: seconds ``sbatch --test-only`` may take
+_SBATCH_TEST_S = 60.0
+
+
+def check_submission(jobs: Any) -> None:
+    """Check that SLURM would accept the jobs of ``jobs`` (a SLURMCluster) before any is
+    submitted: ``sbatch`` is on the PATH and ``sbatch --test-only`` accepts the job script.
+    dask-jobqueue submits in the background and only logs a refusal, so that a run would
+    wait for workers for ever.
+
+    Raises
+    ------
+    ConfigError
+        No ``sbatch`` here, or SLURM refuses the script (its message said).
+    """
+    sbatch = shutil.which("sbatch")
+    if sbatch is None:
+        raise ConfigError("cluster.kind = 'slurm': sbatch is not on the PATH (SLURM jobs are submitted from "
+                          "a machine of the cluster, such as its login node); elsewhere use cluster.kind "
+                          "'local', or 'scheduler' with the address of a running dask scheduler")
+    with tempfile.TemporaryDirectory(prefix="encoding-subspace-") as folder:
+        script = Path(folder) / "job.sh"
+        script.write_text(jobs.job_script())
+        try:
+            done = subprocess.run([sbatch, "--test-only", str(script)], capture_output=True, text=True,
+                                  timeout=_SBATCH_TEST_S, check=False)
+        except subprocess.TimeoutExpired:
+            raise RemoteError(f"cluster.kind = 'slurm': sbatch --test-only gave no answer within "
+                              f"{_SBATCH_TEST_S:g} s (is the SLURM controller up?)") from None
+        except OSError as err:
+            raise ConfigError(f"cluster.kind = 'slurm': cannot run {sbatch}: {err}") from None
+    if done.returncode != 0:
+        said = " ".join((done.stderr or done.stdout or "").split())[:300] or f"exit status {done.returncode}"
+        raise ConfigError(f"cluster.kind = 'slurm': SLURM refuses the job script ({said}); check "
+                          "cluster.queue, cluster.account, cluster.cores, cluster.memory, cluster.walltime "
+                          "and cluster.job_extra_directives (the script: slurm_cluster(params).job_script())")
 
 
 def _connect(dd: Any, cluster: ClusterParams) -> Any:
