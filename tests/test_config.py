@@ -37,6 +37,8 @@ def test_unknown_section_and_key_are_errors():
         PipelineConfig.from_dict({"training": {"max_epoch": 3}})
     with pytest.raises(ConfigError, match="unknown configuration section"):
         PipelineConfig(nonsense={})
+    with pytest.raises(ConfigError, match="unknown configuration section.s. 1;"):  # YAML keys of any type
+        PipelineConfig.from_dict({1: {}})
 
 
 def test_bad_values_name_the_parameter():
@@ -70,6 +72,9 @@ def test_fewer_components_than_the_tiling_dimensions_are_refused():
     ("dstrf", {"shrinkage": True}, "DSTRFParams.shrinkage must be float, got True"),
     ("subspace", {"seed": -1}, "SubspaceParams.seed must be at least 0"),
     ("subspace_model", {"hidden": []}, "SubspaceModelParams.hidden needs at least one layer"),
+    ("training", {"max_epochs": "5"}, "TrainingParams.max_epochs: expected int, got the text '5'"),
+    ("training", {1: 2}, "unknown option.s. 1 in .training. for TrainingParams"),
+    ("training", {None: 2}, "unknown option.s. None in .training."),
 ])
 def test_values_of_the_wrong_type_or_shape_are_refused_by_name(section, values, message):
     with pytest.raises(ConfigError, match=message):

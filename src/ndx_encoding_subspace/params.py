@@ -59,7 +59,8 @@ class Params:
         """Build from a mapping; unknown keys are an error, listed with the known ones."""
         values = dict(values or {})
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
+        unknown = sorted(map(repr, (k for k in values if not isinstance(k, str)))) + \
+            sorted(k for k in values if isinstance(k, str) and k not in names)
         if unknown:
             place = f" in {where}" if where else ""
             raise ConfigError(
@@ -218,11 +219,9 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
         return (value,)  # one item of a list of any length (``--reader.sounds one_name``)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if hint in (int, float) and isinstance(value, str):
-        try:
-            return hint(value)
-        except ValueError:
-            raise ConfigError(f"{name}: expected {hint.__name__}, got {value!r}") from None
+    if hint in (int, float) and isinstance(value, str):  # a number in quotes, as a boolean would be
+        raise ConfigError(f"{name}: expected {hint.__name__}, got the text {value!r} (write numbers "
+                          "without quotes)")
     return value
 
 

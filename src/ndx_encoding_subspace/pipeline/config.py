@@ -166,7 +166,8 @@ class PipelineConfig:
         """Build from nested mappings; unknown sections or keys raise ConfigError."""
         if not isinstance(values, Mapping):
             raise ConfigError(f"configuration{' in ' + where if where else ''} must be a table")
-        unknown = sorted(set(values) - set(SECTIONS))
+        unknown = sorted(map(repr, (k for k in values if not isinstance(k, str)))) + \
+            sorted(k for k in values if isinstance(k, str) and k not in SECTIONS)
         if unknown:
             place = f" in {where}" if where else ""
             raise ConfigError(
