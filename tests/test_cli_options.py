@@ -34,6 +34,16 @@ def test_a_dstrf_window_shorter_than_the_cnn_is_refused_before_training(recordin
     assert "--dstrf.n_lags 5 is shorter than the CNN's receptive field (29 bins" in capsys.readouterr().out
 
 
+def test_a_dstrf_window_too_large_for_memory_is_refused_before_training(recording, tmp_path, capsys):
+    assert main(["inspect", str(recording), "--dstrf.n_lags", "5000", "--ensemble.n_jackknife", "2"]) == 3
+    assert "--dstrf.n_lags 5000: a dSTRF of" in capsys.readouterr().out
+    out = tmp_path / "out"
+    assert main(["run", str(recording), "--out", str(out), "--dstrf.n_lags", "100000000",
+                 "--ensemble.n_jackknife", "2", "--no-progress"]) == 3
+    assert "GiB for their scatter matrices" in capsys.readouterr().err
+    assert not list(out.glob("*.results.nwb"))
+
+
 def test_configuration_files_apply_in_order_and_empty_arguments_are_refused(tmp_path, capsys):
     from ndx_encoding_subspace.cli import _config_from_args, build_parser
 

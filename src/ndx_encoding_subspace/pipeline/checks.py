@@ -73,6 +73,7 @@ def site_problems(site: SiteData, config: PipelineConfig | None = None) -> list[
             "--dstrf.sample_step)")
     problems.extend(_jackknife_problems(site, config))
     problems.extend(_lag_problems(site, config))
+    problems.extend(_memory_problems(site, config))
     dims = site.n_frequencies * config.dstrf.n_lags
     if config.subspace.n_components > dims:
         problems.append(
@@ -89,6 +90,25 @@ def _lag_problems(site: SiteData, config: PipelineConfig) -> list[str]:
         return [f"--dstrf.n_lags {config.dstrf.n_lags} is shorter than the CNN's receptive field ({field} "
                 f"bins, from its --cnn.* parameters): use at least {field}"]
     return []
+
+
+def _memory_problems(site: SiteData, config: PipelineConfig) -> list[str]:
+    """A dSTRF too large for memory, said before any training: the subspaces keep, for every
+    unit, the scatter of its dSTRFs (``(frequencies x lags)^2`` float64 values)."""
+    from ..compute import available_memory
+
+    dims = site.n_frequencies * config.dstrf.n_lags
+    need = 8 * max(site.n_units, 1) * dims * dims
+    try:
+        have = available_memory(config.dstrf.torch_device())
+    except Exception:  # a device torch does not see is said by the run's own checks
+        return []
+    if need <= have:
+        return []
+    return [f"--dstrf.n_lags {config.dstrf.n_lags}: a dSTRF of {site.n_frequencies} channels x "
+            f"{config.dstrf.n_lags} lags has {dims:,} dimensions, and the subspaces of {site.n_units} units "
+            f"would need {need / 2**30:,.1f} GiB for their scatter matrices ({have / 2**30:,.1f} GiB "
+            "free): use fewer lags (30 in the paper)"]
 
 
 def _jackknife_problems(site: SiteData, config: PipelineConfig) -> list[str]:
