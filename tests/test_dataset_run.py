@@ -411,6 +411,16 @@ def test_inputs_from_dandi(tmp_path, monkeypatch):
                                              for i in (1, 2)]
         globbed = expand_inputs(["DANDI:000123@draft/sub-2/*.nwb"], reader=reader)
         assert [s.source for s in globbed] == ["DANDI:000123@draft/sub-2/sub-2_ses-1.nwb"]
+        # a draft asset replaced (a new asset id under the same path) is a new input to a rerun
+        listed = json.loads(every[0].version)
+        assert listed["asset_id"] and listed["size"] == files["sub-1/sub-1_ses-1.nwb"].stat().st_size
+        from dataclasses import replace
+
+        from ndx_encoding_subspace.pipeline.record import initial_states
+
+        replaced = replace(every[0], version=json.dumps({**listed, "asset_id": "another"}))
+        keys = [s.key for s in initial_states([every[0], replaced], tmp_path / "o", PipelineConfig())]
+        assert keys[0] != keys[1]
         with pytest.raises(InputError, match="no NWB asset matches"):
             expand_inputs(["DANDI:000123/sub-9/*.nwb"], reader=reader)
 

@@ -171,6 +171,8 @@ def _previous(out: Path) -> dict[str, dict[str, Any]]:
 
 def _source_identity(item: SiteSource) -> dict[str, Any]:
     identity: dict[str, Any] = {"source": item.source}
+    if item.version:  # a remote asset: what its listing says of its content
+        identity["version"] = item.version
     if item.is_local:
         try:
             size, mtime_ns, _ = input_stat(item.source)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import glob
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,11 +54,15 @@ class SiteSource:
         naming one asset, or a URL.
     input : str
         The input it came from (for messages).
+    version : str
+        What tells a remote asset's content apart (DANDI asset id, size and digest: a draft
+        asset replaced gets a new one); empty for local files, whose size and time do.
     """
 
     site: str
     source: str
     input: str
+    version: str = ""
 
     @property
     def is_local(self) -> bool:
@@ -103,8 +108,10 @@ def _remote(text: str, reader: ReaderParams) -> list[SiteSource]:
     found = []
     for asset in resolve_remote(text, api_url=api_url, reader=reader):
         source = asset.name if asset.dandiset else asset.url
-        stem = Path(asset.path.split("?", 1)[0].rstrip("/")).stem or asset.asset_id or asset.name
-        found.append(SiteSource(site=stem, source=source, input=text))
+        stem = nwb_stem(asset.path.split("?", 1)[0]) or asset.asset_id or asset.name
+        version = json.dumps({"asset_id": asset.asset_id, "size": asset.size, "digest": dict(asset.digest)},
+                             sort_keys=True) if asset.asset_id else ""
+        found.append(SiteSource(site=stem, source=source, input=text, version=version))
     return found
 
 
