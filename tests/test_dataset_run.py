@@ -518,3 +518,19 @@ def test_a_relative_output_folder_is_the_clients_for_workers_started_elsewhere(r
         shutil.copy(reference / "site_a.results.nwb", out)  # complete: found only where it lies
         result = run_dataset(inputs, out, config, client=client, progress=False)
     assert [s.status for s in result.sites] == ["skipped"], result.format()
+
+
+def test_a_second_dataset_run_into_one_folder_is_refused_before_any_site(tmp_path):
+    """Two runs into one folder would each find the other's sites locked and record them
+    failed; the second is refused at once, the first's lock naming its process."""
+    from ndx_encoding_subspace.atomic import _HOST
+    from ndx_encoding_subspace.pipeline.dataset import RUN_LOCK
+    from ndx_encoding_subspace.testing.files import mock_site
+
+    site = mock_site(n_units=2, n_sounds=3, duration=0.5, seed=1).write(tmp_path / "s.nwb")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / RUN_LOCK).write_text(f"{_HOST} {os.getppid()}")  # a live process of this host
+    with pytest.raises(ConfigError, match=rf"another run \(process {os.getppid()} on host"):
+        run_dataset([str(site)], out, PipelineConfig.from_dict(TINY_CONFIG), progress=False)
+    assert not (out / RECORD).exists()

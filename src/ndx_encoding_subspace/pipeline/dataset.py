@@ -34,6 +34,7 @@ from concurrent.futures import CancelledError
 from pathlib import Path
 from typing import Any
 
+from ..atomic import held
 from ..errors import ConfigError, RemoteError
 from .cluster import ClusterParams, local_workers, open_client, site_resources, site_threads
 from .config import PipelineConfig
@@ -41,6 +42,9 @@ from .distributed import SiteStatus, describe_error, run_site_task
 from .population import POPULATIONS, fit_population_task
 from .record import RECORD, DatasetResult, SiteCallback, Tracker, check_stale, initial_states
 from .sources import SiteSource, expand_inputs
+
+#: the lock file a dataset run holds in its output folder (site locks end in ``.lock``)
+RUN_LOCK = ".encoding-subspace-run"
 
 __all__ = ["DatasetResult", "run_dataset", "RECORD"]
 
@@ -250,43 +254,45 @@ def run_dataset(
         items = expand_inputs([str(i) for i in inputs], reader=config.reader)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    resources = site_resources(config) if resources is None else dict(resources)
-    # keys: without threads
-    sites = initial_states(items, out, _worker_config(config, config.compute.threads), population)
-    check_stale(sites, out, overwrite, population)
-    todo = [s for s in sites if not s.finished]
-    n_workers = local_workers(cluster, max(1, len(todo)), config.compute.threads)
-    threads = config.compute.threads if client is not None else site_threads(
-        cluster, config.compute.threads, n_workers)
-    worker_config = _worker_config(config, threads)
-    tracker = Tracker(sites, out, on_site, progress, time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    sources = [s.source for s in sites] if population == "dataset" else None
-    try:
-        if todo and (client is not None or cluster.kind != "serial"):
-            if client is not None:
-                _check_gpus(client, resources, cluster)
-                # workers of a cluster started elsewhere: they need the folder's absolute path
-                _run_on_client(client, todo, out.resolve(), worker_config.to_dict(), resources, tracker,
-                               sources, population_threads=threads, overwrite=overwrite)
-            else:
-                if resources.get("GPU") and cluster.kind != "scheduler" and not cluster.gpus_per_worker:
-                    raise ConfigError("the sites need a GPU (device 'cuda'): set [cluster] gpus_per_worker")
-                with open_client(cluster, n_sites=len(todo), threads=threads) as own:
-                    _check_gpus(own, resources, cluster)
-                    # the population is fitted while the other workers wait: it takes their threads
-                    alone = threads * n_workers if cluster.kind == "local" else threads
-                    _run_on_client(own, todo, out.resolve(), worker_config.to_dict(), resources, tracker,
-                                   sources, population_threads=alone, overwrite=overwrite)
-        elif todo:
-            fitted = None
-            if sources is not None:
-                todo, fitted = _population(
-                    lambda: fit_population_task(sources, str(out), worker_config.to_dict()), todo, tracker)
-            _run_serial(todo, out, worker_config.to_dict(), tracker, fitted, overwrite)
-    except KeyboardInterrupt:  # the record says which sites a rerun will finish
-        for site in [s for s in tracker.order if s.status == "running"]:
-            tracker.update(dataclasses.replace(site, status="interrupted"))
-        raise
-    finally:
-        tracker.close()
-    return DatasetResult(tracker.order, out, out / RECORD, tracker.population)
+    with held(out / RUN_LOCK, "a dataset run's results"):  # a second run is refused, not interleaved
+        resources = site_resources(config) if resources is None else dict(resources)
+        # keys: without threads
+        sites = initial_states(items, out, _worker_config(config, config.compute.threads), population)
+        check_stale(sites, out, overwrite, population)
+        todo = [s for s in sites if not s.finished]
+        n_workers = local_workers(cluster, max(1, len(todo)), config.compute.threads)
+        threads = config.compute.threads if client is not None else site_threads(
+            cluster, config.compute.threads, n_workers)
+        worker_config = _worker_config(config, threads)
+        tracker = Tracker(sites, out, on_site, progress, time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        sources = [s.source for s in sites] if population == "dataset" else None
+        try:
+            if todo and (client is not None or cluster.kind != "serial"):
+                if client is not None:
+                    _check_gpus(client, resources, cluster)
+                    # workers of a cluster started elsewhere: they need the folder's absolute path
+                    _run_on_client(client, todo, out.resolve(), worker_config.to_dict(), resources, tracker,
+                                   sources, population_threads=threads, overwrite=overwrite)
+                else:
+                    if resources.get("GPU") and cluster.kind != "scheduler" and not cluster.gpus_per_worker:
+                        raise ConfigError("the sites need a GPU (device 'cuda'): set [cluster] "
+                                          "gpus_per_worker")
+                    with open_client(cluster, n_sites=len(todo), threads=threads) as own:
+                        _check_gpus(own, resources, cluster)
+                        # the population is fitted while the other workers wait: it takes their threads
+                        alone = threads * n_workers if cluster.kind == "local" else threads
+                        _run_on_client(own, todo, out.resolve(), worker_config.to_dict(), resources, tracker,
+                                       sources, population_threads=alone, overwrite=overwrite)
+            elif todo:
+                fitted = None
+                if sources is not None:
+                    todo, fitted = _population(lambda: fit_population_task(
+                        sources, str(out), worker_config.to_dict()), todo, tracker)
+                _run_serial(todo, out, worker_config.to_dict(), tracker, fitted, overwrite)
+        except KeyboardInterrupt:  # the record says which sites a rerun will finish
+            for site in [s for s in tracker.order if s.status == "running"]:
+                tracker.update(dataclasses.replace(site, status="interrupted"))
+            raise
+        finally:
+            tracker.close()
+        return DatasetResult(tracker.order, out, out / RECORD, tracker.population)
