@@ -217,6 +217,15 @@ def test_a_broken_input_is_left_out_of_the_population(recordings, config, tmp_pa
     assert "site_x: failed (NotNWBError" in printed.err
     assert "one population: 5 units of 2 sites" in printed.out
     assert sorted(p.name for p in out.glob("*.results.nwb")) == ["site_a.results.nwb", "site_b.results.nwb"]
+    # the broken input mended: its population would not be theirs; refused before any fit
+    broken.unlink()
+    _simulate(broken, seed=7)
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.results.nwb")}
+    assert main(argv) == ConfigError.exit_code
+    err = capsys.readouterr().err
+    assert "the results of site_a, site_b were made with a population of 2 sites (site_a, site_b), and " \
+           "this run's population would hold 3; pass --overwrite" in err
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.results.nwb")} == mtimes
     # sites of other sounds: one line, exit 2, nothing written
     other = _simulate(tmp_path / "site_z.nwb", seed=5, sound_seed=99)
     elsewhere = [*argv[:3], str(other), "--out", str(tmp_path / "other"), *argv[6:]]

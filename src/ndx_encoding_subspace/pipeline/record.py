@@ -169,6 +169,19 @@ def _previous(out: Path) -> dict[str, dict[str, Any]]:
         return {}  # no record (first run) or an unreadable one: every site runs
 
 
+def _names(sites: Sequence[str], shown: int = 10) -> str:
+    return ", ".join(sites[:shown]) + (f" and {len(sites) - shown} more" if len(sites) > shown else "")
+
+
+def _previous_population(out: Path) -> list[str] | None:
+    """The sites of the population the record in ``out`` says was fitted (None: none)."""
+    try:
+        sites = json.loads((out / RECORD).read_text())["population"]["sites"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return [str(s) for s in sites] if isinstance(sites, list) else None
+
+
 def _source_identity(item: SiteSource) -> dict[str, Any]:
     identity: dict[str, Any] = {"source": item.source}
     if item.version:  # a remote asset: what its listing says of its content
@@ -277,3 +290,13 @@ def check_stale(sites: Sequence[SiteStatus], out: Path, overwrite: bool, populat
         raise ConfigError(f"{out}: the results of {shown} were made with {what}; pass --overwrite "
                           "(overwrite=True from Python) to make them again, or choose another output "
                           "folder")
+    made = _previous_population(out) if population == "dataset" else None
+    if made is not None and sorted(made) != sorted(s.site for s in sites) and not overwrite:
+        remade = [s.site for s in sites if s.status == "pending" and results_path(out, s.site).is_file()
+                  and before.get(s.site, {}).get("status") in ("done", "skipped")]
+        if remade:  # a population of other sites: every finished site would fail after the fit
+            raise ConfigError(
+                f"{out}: the results of {_names(remade)} were made with a population of "
+                f"{len(made)} sites ({_names(sorted(made))}), and this run's population would "
+                f"hold {len(sites)}; pass --overwrite (overwrite=True from Python) to make them all "
+                "again, or choose another output folder")
