@@ -534,3 +534,22 @@ def test_a_second_dataset_run_into_one_folder_is_refused_before_any_site(tmp_pat
     with pytest.raises(ConfigError, match=rf"another run \(process {os.getppid()} on host"):
         run_dataset([str(site)], out, PipelineConfig.from_dict(TINY_CONFIG), progress=False)
     assert not (out / RECORD).exists()
+
+
+def test_a_local_pool_serves_a_dashboard_only_when_asked(monkeypatch):
+    """cluster.dashboard empty: no dashboard, and the scheduler's health server on a free
+    port (dask's default 8787 would clash with, or warn about, another pool)."""
+    import urllib.error
+    import urllib.request
+
+    from ndx_encoding_subspace.pipeline.cluster import open_client
+
+    for dashboard, status in (("", 404), (":0", 200)):
+        with open_client(ClusterParams(kind="local", workers=1, dashboard=dashboard), n_sites=1) as client:
+            port = client.scheduler_info()["services"]["dashboard"]
+            assert port != 8787
+            try:
+                answer = urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10).status
+            except urllib.error.HTTPError as err:
+                answer = err.code
+            assert answer == status
