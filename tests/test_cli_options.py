@@ -112,6 +112,8 @@ def test_scheduler_mistakes_are_one_line_each(tmp_path):
         for options, kind, message in cases:
             with pytest.raises(kind, match=message):
                 _connect(dd, ClusterParams(kind="scheduler", **options))
+    with pytest.raises(ConfigError, match="cluster.workers = 2 starts worker processes.*of its own"):
+        ClusterParams(kind="scheduler", scheduler="tcp://127.0.0.1:8786", workers=2)
 
 
 @pytest.mark.parametrize("answer", [None, b"HTTP/1.1 400 Bad Request\r\n\r\n", b"SSH-2.0-OpenSSH_9.6\r\n"])

@@ -90,6 +90,10 @@ class ClusterParams(Params):
         if self.kind == "scheduler" and not (self.scheduler or self.scheduler_file):
             raise ConfigError("cluster.kind 'scheduler' needs cluster.scheduler (tcp://host:8786) "
                               "or cluster.scheduler_file")
+        if self.kind == "scheduler" and self.workers:
+            raise ConfigError(f"cluster.workers = {self.workers} starts worker processes or SLURM jobs; a "
+                              "running scheduler (cluster.kind 'scheduler') has workers of its own: leave "
+                              "it out")
         if self.scheduler and self.scheduler_file:
             raise ConfigError("give cluster.scheduler or cluster.scheduler_file, not both")
         if not isinstance(self.dashboard, str) or (self.dashboard and not _ADDRESS.fullmatch(self.dashboard)):
