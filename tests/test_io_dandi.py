@@ -202,7 +202,10 @@ def test_api_key_only_from_environment(files, monkeypatch, tmp_path):
     with MockDandiServer({SES1: files[0]["sub-1/sub-1_ses-2.nwb"]}, api_key="secret") as srv:
         params = ReaderParams(dandi_api_url=srv.api_url, retries=0)
         monkeypatch.delenv("DANDI_API_KEY", raising=False)
-        with pytest.raises(RemoteError, match="401"):
+        with pytest.raises(RemoteError, match=r"401.*\(set DANDI_API_KEY to an API key of the archive"):
+            read_site(f"DANDI:000123/{SES1}", reader=params)
+        monkeypatch.setenv("DANDI_API_KEY", "wrong")
+        with pytest.raises(RemoteError, match=r"\(the archive refuses the key in DANDI_API_KEY\)"):
             read_site(f"DANDI:000123/{SES1}", reader=params)
         monkeypatch.setenv("DANDI_API_KEY", "secret")
         assert read_site(f"DANDI:000123/{SES1}", reader=params).n_units == 4

@@ -176,10 +176,19 @@ def dandi_client(
             session.close()
             if session.failure is not None:
                 raise unreachable(session) from None
-            raise RemoteError(
-                f"{session.name}: DANDI API request failed: {type(err).__name__}: {err}"
-            ) from None
+            raise RemoteError(f"{session.name}: DANDI API request failed: {type(err).__name__}: "
+                              f"{err}{_key_hint(err)}") from None
     return client
+
+
+def _key_hint(err: Exception) -> str:
+    """What to do about a refusal (401, 403: embargoed data, or a key the archive does not
+    know); '' for other failures."""
+    if getattr(getattr(err, "response", None), "status_code", None) not in (401, 403):
+        return ""
+    if not os.environ.get(API_KEY_ENV):
+        return f" (set {API_KEY_ENV} to an API key of the archive that may read it)"
+    return f" (the archive refuses the key in {API_KEY_ENV})"
 
 
 def unreachable(session: RetryingSession) -> RemoteError:
@@ -192,4 +201,4 @@ def client_error(err: Exception, client: Any, where: str) -> RemoteError:
     """The error to raise for a failure of the dandi client while looking up ``where``."""
     if getattr(client.session, "failure", None) is not None:
         return unreachable(client.session)
-    return RemoteError(f"{where}: DANDI API request failed: {type(err).__name__}: {err}")
+    return RemoteError(f"{where}: DANDI API request failed: {type(err).__name__}: {err}{_key_hint(err)}")
