@@ -8,6 +8,7 @@ retries only that one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -218,6 +219,14 @@ def test_every_site_failing_gives_its_own_exit_code(config, tmp_path):
     result = run_dataset([broken], tmp_path / "out", config, cluster=ClusterParams(kind="serial"),
                          progress=False)
     assert [s.status for s in result.sites] == ["failed"] and result.exit_code == 3
+    # every site failed, for errors of different kinds: 9, whichever came first
+    from ndx_encoding_subspace.pipeline.record import DatasetResult
+
+    mixed = [SiteStatus("a", "a.nwb", status="failed", exit_code=4),
+             SiteStatus("b", "b.nwb", status="failed", exit_code=3)]
+    assert DatasetResult(mixed, tmp_path, tmp_path / "r").exit_code == 9
+    same = [dataclasses.replace(s, exit_code=4) for s in mixed]
+    assert DatasetResult(same, tmp_path, tmp_path / "r").exit_code == 4
 
 
 def test_a_lost_worker_is_a_recorded_failure():

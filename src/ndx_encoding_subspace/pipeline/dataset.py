@@ -17,9 +17,10 @@ folder skips the sites the record lists as finished with the same inputs and par
 checkpoints, and keeps a complete results file.
 
 Exit code (:attr:`DatasetResult.exit_code`): 0 when every site is done or skipped;
-:class:`~..errors.SitesFailedError`'s 9 when some sites failed and others finished; the
-exit code of the first failed site's error when every site failed (2 configuration,
-3 input, 4 remote, 5 training, 1 unexpected or lost worker, ...).
+:class:`~..errors.SitesFailedError`'s 9 when some sites failed and others finished, or
+every site failed for errors of different kinds; the exit code of their errors when every
+site failed for errors of one kind (2 configuration, 3 input, 4 remote, 5 training, 1
+unexpected or lost worker, ...).
 """
 
 from __future__ import annotations

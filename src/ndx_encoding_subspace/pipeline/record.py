@@ -74,12 +74,13 @@ class DatasetResult:
 
     @property
     def exit_code(self) -> int:
-        """0 when every site finished; else see the module notes."""
+        """0 when every site finished; else see :mod:`.dataset`'s notes."""
         failed = self.failed
         if not failed and all(s.status in ("done", "skipped") for s in self.sites):
             return 0
-        if failed and len(failed) == len(self.sites):
-            return failed[0].exit_code or 1
+        codes = {s.exit_code or 1 for s in failed}
+        if failed and len(failed) == len(self.sites) and len(codes) == 1:  # every site, for one reason
+            return codes.pop()
         return SitesFailedError.exit_code
 
     def format(self) -> str:
