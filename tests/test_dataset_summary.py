@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +239,20 @@ def test_without_a_record_every_results_file_is_a_done_site(run_folder: Path, tm
     assert list(summary.sites["status"]) == ["done"] * 3
     assert list(summary.sites["device"]) == ["cpu"] * 3
     assert not (tmp_path / "summary" / "report.html").exists()
+
+
+def test_a_copy_of_a_results_file_is_counted_once(run_folder: Path, tmp_path: Path) -> None:
+    """Two files of one results (the same identifier): the copy's units would be paired
+    with themselves as another site's; it is said and left out."""
+    from ndx_encoding_subspace.dataset import summarize_tables
+
+    first = next(iter(SITES))
+    for name in ("a", "b"):
+        shutil.copyfile(run_folder / f"{first}.results.nwb", tmp_path / f"{name}.results.nwb")
+    with pytest.warns(UserWarning, match=r"b\.results\.nwb: a copy of a\.results\.nwb \(identifier "):
+        summary = summarize_tables(tmp_path)
+    assert set(summary.units["site"]) == {"a"}
+    assert dict(zip(summary.sites["site"], summary.sites["n_units"], strict=True))["b"] == 0
 
 
 def test_a_site_whose_name_its_file_cannot_hold_is_one_row(run_folder: Path, tmp_path: Path) -> None:

@@ -72,12 +72,14 @@ class DatasetSummary:
 def _load_sites(out: Path, params: DatasetParams) -> tuple[list[SiteUnits], dict[str, dict]]:
     found: list[SiteUnits] = []
     loaded: dict[str, dict] = {}
+    seen: dict[str, str] = {}  # identifier -> file: each written file has its own
     for path in sorted(out.glob(f"*{SUFFIX}")):
         site = site_name(path)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")  # hdmf's notes on linked tables are not said
-                units = site_units(load_results(path), params)
+                res = load_results(path)
+                units = site_units(res, params)
             for said in caught:
                 if issubclass(said.category, NewerResultsWarning):
                     warnings.warn(str(said.message), NewerResultsWarning, stacklevel=3)
@@ -85,6 +87,12 @@ def _load_sites(out: Path, params: DatasetParams) -> tuple[list[SiteUnits], dict
             warnings.warn(f"{err} (left out of the summary)", stacklevel=3)
             loaded[site] = {"results": path.name, "error": str(err), "n_units": 0}
             continue
+        if res.identifier in seen:  # a copy: its units would be counted twice, and paired with themselves
+            said = f"a copy of {seen[res.identifier]} (identifier {res.identifier})"
+            warnings.warn(f"{path}: {said}; left out of the summary", stacklevel=3)
+            loaded[site] = {"results": path.name, "error": said, "n_units": 0}
+            continue
+        seen[res.identifier] = path.name
         found.append(units)
         loaded[site] = {"results": path.name, "n_units": len(units.units),
                         "device": units.device, "written": path.stat().st_mtime}
