@@ -27,6 +27,8 @@ def test_report_never_writes_over_an_nwb_file(recording, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "a report is HTML and is never written over one" in err and "a folder; give" in err
     assert recording.read_bytes() == before and copy.read_bytes() == before
+    assert main(["report", str(recording), "--out", str(copy / "x.html")]) == 2  # a file for a folder
+    assert "renamed.bin is a file, not a folder" in capsys.readouterr().err
 
 
 def test_a_dstrf_window_shorter_than_the_cnn_is_refused_before_training(recording, capsys):

@@ -279,7 +279,8 @@ def write_results(
     if path.exists() and not overwrite:
         raise ResultsError(f"{path}: output file exists (pass overwrite=True to replace it)")
     if not path.parent.is_dir():
-        raise ResultsError(f"{path}: directory {path.parent} does not exist")
+        what = "is a file, not a folder" if path.parent.exists() else "does not exist"
+        raise ResultsError(f"{path}: {path.parent} {what}")
     with atomic_path(path) as tmp, _opened(source) as opened:
         nwbfile = build_nwbfile(results, opened, metadata)
         with warnings.catch_warnings():

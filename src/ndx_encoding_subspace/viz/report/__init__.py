@@ -121,7 +121,8 @@ def write_report(
         raise ConfigError(f"{target}: report exists; pass overwrite=True to replace it")
     refuse_foreign(target)
     if not target.parent.is_dir():
-        raise ConfigError(f"{target}: folder {target.parent} does not exist")
+        what = "is a file, not a folder" if target.parent.exists() else "does not exist"
+        raise ConfigError(f"{target}: {target.parent} {what}")
     results = load_results(results_path)
     data = ReportData.build(results, params.n_examples, params.dpi)
     with warnings.catch_warnings():
