@@ -116,3 +116,32 @@ def test_the_subspace_to_cnn_ratio_keeps_the_sign_and_leaves_out_cnns_that_predi
 
     ratio = r2_ratio(np.array([0.5, -0.28, 0.3, np.nan, 0.2]), np.array([0.5, 0.22, -0.1, 0.4, 0.0]))
     np.testing.assert_allclose(ratio, [1.0, -(0.28 / 0.22) ** 2, np.nan, np.nan, np.nan])
+
+
+def test_tensors_tables_and_lists_of_numbers_are_one_clip_each():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    p, y = rng.standard_normal((50, 3)), rng.standard_normal((50, 3))
+    expected = pearson_r(p, y)
+    for given in (torch.as_tensor(p), p.tolist(), torch.as_tensor(p, dtype=torch.float64).requires_grad_()):
+        np.testing.assert_allclose(pearson_r(given, y), expected)
+    np.testing.assert_allclose(pearson_r([torch.as_tensor(p[:20]), torch.as_tensor(p[20:])], y), expected)
+
+
+def test_predictions_cut_otherwise_than_the_trials_and_impossible_settings_are_refused():
+    rng = np.random.default_rng(4)
+    trials = [rng.poisson(2.0, (4, 30, 2)).astype(float), rng.poisson(2.0, (4, 20, 2)).astype(float)]
+    preds = [rng.standard_normal((30, 2)), rng.standard_normal((20, 2))]
+    joined = score_predictions([np.concatenate(preds)], trials, n_shuffles=5)  # joined end to end: one clip
+    np.testing.assert_allclose(joined.ccnorm, score_predictions(preds, trials, n_shuffles=5).ccnorm)
+    with pytest.raises(InvalidDataError, match=r"2 clip\(s\) of \[20, 30\] bins for trials of 2 clip\(s\) "):
+        score_predictions(preds[::-1], trials)
+    with pytest.raises(InvalidDataError, match="different numbers of units"):
+        ccnorm(preds, [trials[0], trials[1][:, :, :1]])
+    with pytest.raises(InvalidDataError, match="n_shuffles must be"):
+        shuffle_floor(preds[0], preds[0], n_shuffles=0)
+    with pytest.raises(InvalidDataError, match="percentile must be 0 to 100"):
+        shuffle_floor(preds[0], preds[0], percentile=150)
+    from ndx_encoding_subspace.fitting.scores import r2_ratio
+
+    np.testing.assert_allclose(r2_ratio(np.array([0.5, -0.5]), 1.0), [0.25, -0.25])

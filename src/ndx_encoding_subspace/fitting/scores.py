@@ -41,9 +41,27 @@ __all__ = [
 ArrayOrList = np.ndarray | Sequence[np.ndarray]
 
 
+def _array(x: object) -> np.ndarray:
+    """``x`` as a numpy array (a torch tensor detached and brought to the host)."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):
+        x = x.detach().cpu().numpy()  # type: ignore[union-attr]
+    return np.asarray(x)
+
+
+def _clips(x: ArrayOrList) -> list[np.ndarray]:
+    """The clips of ``x``: a sequence of arrays (or tensors) is one clip each; an array, a
+    tensor, a table or nested lists of numbers is one clip."""
+    if isinstance(x, Sequence) and not isinstance(x, str) and len(x) and all(
+            hasattr(a, "ndim") for a in x):
+        return [_array(a) for a in x]
+    if isinstance(x, Sequence) and not isinstance(x, str) and not len(x):
+        return []
+    return [_array(x)]
+
+
 def _join(x: ArrayOrList, what: str) -> np.ndarray:
     """One clip ([time] or [time, units]) or a list of clips joined along time, as 2-D."""
-    arrays = [x] if isinstance(x, np.ndarray) else [np.asarray(a) for a in x]
+    arrays = _clips(x)
     if not arrays:
         raise InvalidDataError(f"{what}: no clips given")
     out = []
@@ -52,6 +70,8 @@ def _join(x: ArrayOrList, what: str) -> np.ndarray:
         if a.ndim != 2:
             raise InvalidDataError(f"{what}: expected [time, units] arrays, got shape {a.shape}")
         out.append(a.astype(np.float64))
+    if len({a.shape[1] for a in out}) > 1:
+        raise InvalidDataError(f"{what}: clips of different numbers of units {[a.shape[1] for a in out]}")
     joined = np.concatenate(out, axis=0)
     if not np.all(np.isfinite(joined)):
         raise InvalidDataError(f"{what}: holds NaN or inf")
@@ -96,6 +116,10 @@ def shuffle_floor(
     and ``seed``.
     """
     n_shuffles, percentile, rng = _scoring(n_shuffles, percentile, rng)
+    if isinstance(n_shuffles, bool) or not isinstance(n_shuffles, int | np.integer) or n_shuffles < 1:
+        raise InvalidDataError(f"n_shuffles must be a whole number of at least 1, got {n_shuffles!r}")
+    if not 0 <= percentile <= 100:
+        raise InvalidDataError(f"percentile must be 0 to 100, got {percentile!r}")
     p = _join(pred, "prediction")
     y = _join(psth, "psth")
     if p.shape != y.shape:
@@ -108,7 +132,7 @@ def shuffle_floor(
 
 
 def _clip_list(trials: ArrayOrList) -> list[np.ndarray]:
-    clips = [trials] if isinstance(trials, np.ndarray) else list(trials)
+    clips = _clips(trials)
     out = []
     for i, c in enumerate(clips):
         c = np.asarray(c, dtype=np.float64)
@@ -124,7 +148,21 @@ def _clip_list(trials: ArrayOrList) -> list[np.ndarray]:
         out.append(c)
     if not out:
         raise InvalidDataError("no validation sounds to score on")
+    if len({c.shape[2] for c in out}) > 1:
+        raise InvalidDataError(f"validation sounds of different numbers of units {[c.shape[2] for c in out]}")
     return out
+
+
+def _same_clips(pred: ArrayOrList, clips: Sequence[np.ndarray]) -> None:
+    """Predictions cut into the clips of the trials (one per sound, of its length), or
+    joined end to end: the signal power is estimated within each clip."""
+    preds = _clips(pred)
+    lengths = [len(p) for p in preds]
+    expected = [c.shape[1] for c in clips]
+    if lengths != expected and not (len(preds) == 1 and lengths[0] == sum(expected)):  # or joined
+        raise InvalidDataError(f"predictions of {len(preds)} clip(s) of {lengths} bins for trials of "
+                               f"{len(clips)} clip(s) of {expected} bins: give one prediction per sound, "
+                               "of its length")
 
 
 def signal_power(trials: ArrayOrList) -> np.ndarray:
@@ -158,6 +196,7 @@ def noise_ceiling(trials: ArrayOrList) -> np.ndarray:
 def ccnorm(pred: ArrayOrList, trials: ArrayOrList) -> np.ndarray:
     """Normalised correlation coefficient (Schoppe et al. 2016) per unit, shape ``(units,)``."""
     clips = _clip_list(trials)
+    _same_clips(pred, clips)
     p = _join(pred, "prediction")
     y = np.concatenate([c.mean(axis=0) for c in clips], axis=0)
     if p.shape != y.shape:
@@ -207,7 +246,10 @@ def score_predictions(
 
     ``n_shuffles``, ``rng`` and ``percentile``: the shuffle floor's (see :func:`shuffle_floor`).
     """
-    psth = [np.asarray(t, dtype=np.float64).mean(axis=0) for t in trials]
+    trials = _clip_list(trials)
+    preds = _clips(preds)
+    _same_clips(preds, trials)
+    psth = [t.mean(axis=0) for t in trials]
     r = pearson_r(list(preds), psth)
     return UnitScores(
         r=r,
@@ -266,7 +308,8 @@ def r2_ratio(r_subspace: np.ndarray, r_cnn: np.ndarray) -> np.ndarray:
         predicts against the data counts negative); NaN where ``r_cnn <= 0`` or either r
         is NaN.
     """
-    r_subspace, r_cnn = np.asarray(r_subspace, dtype=np.float64), np.asarray(r_cnn, dtype=np.float64)
+    r_subspace, r_cnn = np.broadcast_arrays(np.asarray(r_subspace, dtype=np.float64),
+                                            np.asarray(r_cnn, dtype=np.float64))
     ok = np.isfinite(r_subspace) & np.isfinite(r_cnn) & (r_cnn > 0)
     out = np.full(np.broadcast(r_subspace, r_cnn).shape, np.nan)
     out[ok] = np.sign(r_subspace[ok]) * (r_subspace[ok] / r_cnn[ok]) ** 2
