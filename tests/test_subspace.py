@@ -301,6 +301,11 @@ def test_choose_k_and_params():
         SubspaceParams(variance_threshold=1.5)
     with pytest.raises(ConfigError, match="outlier_sd"):
         SubspaceParams(outlier_sd=0)
+    with pytest.raises(ConfigError, match="outlier_sd must be at least 1"):  # most samples: outliers
+        SubspaceParams(outlier_sd=0.1)
+    spread = np.array([[[0.0, 0.0]], [[5.0, 0.0]], [[-5.0, 0.0]]])  # deviations 0, 5, 5: RMS 4.1
+    with pytest.raises(InvalidDataError, match=r"unit 0: 1 of 3 dSTRF samples left after the outlier filter"):
+        fit_subspace(spread, SubspaceParams(outlier_sd=1.0, noise_repeats=0))
     with pytest.raises(ConfigError, match="outliers"):
         streaming_subspaces(lambda: [], outliers="bogus")
 

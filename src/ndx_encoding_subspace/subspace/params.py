@@ -29,7 +29,8 @@ class SubspaceParams(Params):
     n_components : int
         Principal components kept (paper: 25).
     outlier_sd : float
-        Outlier threshold in RMS deviations (paper: 5); ``inf`` keeps every sample.
+        Outlier threshold in RMS deviations (paper: 5; at least 1); ``inf`` keeps every
+        sample.
     variance_threshold : float
         Cumulative variance fraction (of the first ``n_components``) that defines k.
     noise_repeats : int
@@ -77,7 +78,8 @@ class SubspaceParams(Params):
         for name in ("n_components", "noise_max_samples"):
             check_range(f"SubspaceParams.{name}", getattr(self, name), 1)
         check_range("SubspaceParams.noise_repeats", self.noise_repeats, 0)
-        check_range("SubspaceParams.outlier_sd", self.outlier_sd, 0.0, low_open=True)
+        # below 1 RMS deviation most samples, or all, would be outliers
+        check_range("SubspaceParams.outlier_sd", self.outlier_sd, 1.0)
         check_range("SubspaceParams.variance_threshold", self.variance_threshold, 0.0, 1.0,
                     low_open=True)
         for name in ("n_components", "noise_repeats", "noise_max_samples", "seed",

@@ -253,6 +253,9 @@ def fit_subspace(samples: np.ndarray, params: SubspaceParams | None = None,
     if not keep.all():
         x = x[keep]
     n = len(x)
+    if n < 2:
+        raise InvalidDataError(f"unit {unit}: {n} of {len(keep)} dSTRF samples left after the outlier filter "
+                               f"(outlier_sd = {params.outlier_sd:g}): a subspace needs at least 2")
     mean = x.mean(axis=0)
     x -= mean  # the shuffles' floor is the same on centred samples
     cov = gram(torch.from_numpy(x)) / (n - 1)
