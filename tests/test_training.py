@@ -147,3 +147,20 @@ def test_l2_shrinks_dense_weights_and_poisson_runs():
     assert norms[1] < 0.5 * norms[0]
     rec = fit_model(_model(), x, y, TrainingParams(**short, loss="poisson"))
     assert all(np.isfinite(rec.val_loss))
+
+
+def test_training_data_that_cannot_be_fitted_is_refused_before_training():
+    """A sound of no bins (held out, it would make early stopping void) and negative
+    targets for the poisson loss."""
+    from ndx_encoding_subspace.errors import InvalidDataError
+
+    rng = np.random.default_rng(0)
+    x = [rng.random((60, 6)).astype(np.float32) for _ in range(4)]
+    y = [rng.poisson(1, (60, 3)).astype(np.float32) for _ in range(4)]
+    params = TrainingParams(max_epochs=2, patience=1, device="cpu")
+    with pytest.raises(InvalidDataError, match="training data: sound 4 has no bins"):
+        fit_model(LNPopulation(6, 3), [*x, np.zeros((0, 6), np.float32)], [*y, np.zeros((0, 3), np.float32)],
+                  params)
+    with pytest.raises(InvalidDataError, match="sound 0 has negative targets, which the poisson loss"):
+        fit_model(LNPopulation(6, 3), x, [t - 1 for t in y], params.replace(loss="poisson"))
+    fit_model(LNPopulation(6, 3), x, [t - 1 for t in y], params)  # a baseline-subtracted PSTH: nmse fits it

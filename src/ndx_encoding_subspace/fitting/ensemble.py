@@ -148,7 +148,7 @@ def _fit_batched(arrays: Arrays, make_model: Callable[[], nn.Module], training: 
     for j, (_, kept) in enumerate(sets):
         subset = [where[n] for n in kept]
         x, y = [inputs[k] for k in subset], [targets[k] for k in subset]
-        check_data(x, y)
+        check_data(x, y, training.loss)
         for i in range(ensemble.n_init):
             seed = member_seed(training.seed, j, i)
             models.append(_build(make_model, seed))

@@ -97,7 +97,7 @@ def fit_members(
     ins = [[np.asarray(a, dtype=np.float32) for a in x] for x in inputs]
     outs = [[np.asarray(t, dtype=np.float32) for t in y] for y in targets]
     for x, y in zip(ins, outs):
-        check_data(x, y)
+        check_data(x, y, params.loss)
         if [a.shape[0] for a in x] != [a.shape[0] for a in ins[0]]:
             raise InvalidDataError("fit_members: every model's sounds must have the same lengths")
     device = resolve_device(params.device)

@@ -270,7 +270,7 @@ def fit_model(
     params = TrainingParams.of(params)
     inputs = [np.asarray(a, dtype=np.float32) for a in inputs]
     targets = [np.asarray(t, dtype=np.float32) for t in targets]
-    check_data(inputs, targets)
+    check_data(inputs, targets, params.loss)
     device = resolve_device(params.device)
     checkpoint = None
     if checkpoint_path is not None:  # the fingerprint is taken before anything moves or trains

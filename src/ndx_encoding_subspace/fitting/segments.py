@@ -47,8 +47,9 @@ def segment(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray], context
                     np.array([i for i, _ in rows], dtype=np.int64))
 
 
-def check_data(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> None:
-    """Raise :class:`InvalidDataError` unless inputs and targets fit together."""
+def check_data(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray], loss: str = "nmse") -> None:
+    """Raise :class:`InvalidDataError` unless inputs and targets fit together (and, for the
+    ``poisson`` loss, the targets are counts: not negative)."""
     if len(inputs) != len(targets) or len(inputs) < 2:
         raise InvalidDataError(
             f"training data: need >= 2 sounds with one target each, got {len(inputs)} inputs "
@@ -62,8 +63,13 @@ def check_data(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> N
             )
         if a.shape[1] != inputs[0].shape[1] or t.shape[1] != targets[0].shape[1]:
             raise InvalidDataError(f"training data: sound {i} differs in channels or units")
+        if a.shape[0] == 0:
+            raise InvalidDataError(f"training data: sound {i} has no bins")
         if not (np.all(np.isfinite(a)) and np.all(np.isfinite(t))):
             raise InvalidDataError(f"training data: sound {i} holds NaN or inf")
+        if loss == "poisson" and np.any(t < 0):
+            raise InvalidDataError(f"training data: sound {i} has negative targets, which the poisson loss "
+                                   "cannot fit (counts are not negative; use the nmse loss)")
 
 
 def held_out_split(n_sounds: int, fraction: float) -> tuple[list[int], list[int]]:
