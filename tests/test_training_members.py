@@ -36,6 +36,8 @@ def _compare(make, n_in, params, units=1, n=4):
         torch.manual_seed(100 + i)
         models.append(make())
         x, y = _data(i, n_in, units=units)
+        if params.loss == "poisson":  # counts are not negative
+            y = [np.maximum(t, 0) for t in y]
         inputs.append(x)
         targets.append(y)
     alone = [copy.deepcopy(m) for m in models]
