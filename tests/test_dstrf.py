@@ -474,3 +474,19 @@ def test_dstrf_runs_whatever_precision_settings_the_caller_chose():
             "print(dstrf(m, x, 'all', DSTRFParams(n_lags=4, device='cpu')).shape)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0 and "(20, 2, 4, 4)" in done.stdout, done.stderr[-2000:]
+
+
+def test_times_as_a_mask_are_its_bins_and_fractional_times_are_refused(stim):
+    from ndx_encoding_subspace.errors import InvalidDataError
+
+    torch.manual_seed(0)
+    model = LNPopulation(stim.shape[1], 2, taps=5)
+    params = DSTRFParams(n_lags=12)
+    mask = np.zeros(len(stim), dtype=bool)
+    mask[[3, 17, 30]] = True
+    np.testing.assert_array_equal(dstrf(model, [stim], times=mask, params=params),
+                                  dstrf(model, [stim], times=[np.array([3, 17, 30])], params=params))
+    with pytest.raises(InvalidDataError, match="bin indices .whole numbers. or a mask, got float64"):
+        dstrf(model, [stim], times=np.array([1.7, 2.2]), params=params)
+    with pytest.raises(InvalidDataError, match="a mask of"):
+        dstrf(model, [stim], times=mask[:-1], params=params)

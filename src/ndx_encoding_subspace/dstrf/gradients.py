@@ -71,11 +71,20 @@ def _resolve_times(stims: list[np.ndarray], times, params: DSTRFParams) -> list[
         return [np.arange(len(s)) for s in stims]
     if len(stims) == 1 and np.ndim(times) == 1:
         times = [times]
-    if len(times) != len(stims):
-        raise InvalidDataError(f"times: {len(times)} arrays for {len(stims)} stimuli")
+    if np.ndim(times) == 0 or len(times) != len(stims):
+        raise InvalidDataError(f"times: {np.size(times) if np.ndim(times) else 'a number, not'} arrays "
+                               f"for {len(stims)} stimuli (one array of bins per stimulus)")
     out = []
     for i, (s, t) in enumerate(zip(stims, times)):
-        t = np.asarray(t, dtype=np.int64)
+        t = np.asarray(t)
+        if t.dtype == bool:  # a mask of the stimulus's bins
+            if t.shape != (len(s),):
+                raise InvalidDataError(f"times for stimulus {i}: a mask of {t.shape} for {len(s)} bins")
+            t = np.flatnonzero(t)
+        if t.ndim != 1 or (t.size and not np.issubdtype(t.dtype, np.integer)):
+            raise InvalidDataError(f"times for stimulus {i}: bin indices (whole numbers) or a mask, got "
+                                   f"{t.dtype} of shape {t.shape}")
+        t = t.astype(np.int64)
         if t.size and (t.min() < 0 or t.max() >= len(s)):
             raise InvalidDataError(f"times for stimulus {i} fall outside 0..{len(s) - 1}")
         out.append(t)
