@@ -93,6 +93,17 @@ def test_scores_follow_the_scoring_parameters():
     np.testing.assert_allclose(a.scores.r_floor, want, rtol=1e-5)
 
 
+def test_fitting_leaves_the_global_random_state_alone():
+    rng = np.random.default_rng(0)
+    site, filters = _site(rng)
+    params = TrainingParams(max_epochs=2, patience=2, segment_length=100, device="cpu")
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    fit_subspace_models(site, [(0, filters)], params, _model(), _scoring(5))
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_filters_must_match_site():
     rng = np.random.default_rng(1)
     site, _ = _site(rng)

@@ -117,7 +117,7 @@ class _FitStore:
         if got is None:
             return None
         state, record = got
-        net = SubspaceNetwork(int(prep.filters.shape[0]), hidden=tuple(self.hidden))
+        net = _blank(int(prep.filters.shape[0]), tuple(self.hidden))
         try:
             net.load_state_dict(state)
             return net.eval(), FitRecord.from_dict(record)
@@ -143,7 +143,7 @@ def _padded(net: SubspaceNetwork, n_dims: int) -> SubspaceNetwork:
     the padded network trains exactly like ``net``.
     """
     k = net.n_inputs
-    wide = SubspaceNetwork(n_dims, hidden=_hidden(net))
+    wide = _blank(n_dims, _hidden(net))
     state = net.state_dict()
     first = "core_layers.0.linear.weight"
     w = torch.zeros(state[first].shape[0], n_dims)
@@ -155,12 +155,19 @@ def _padded(net: SubspaceNetwork, n_dims: int) -> SubspaceNetwork:
 
 def _trimmed(net: SubspaceNetwork, n_dims: int) -> SubspaceNetwork:
     """Inverse of :func:`_padded`."""
-    narrow = SubspaceNetwork(n_dims, hidden=_hidden(net))
+    narrow = _blank(n_dims, _hidden(net))
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     first = "core_layers.0.linear.weight"
     state[first] = state[first][:, :n_dims].contiguous()
     narrow.load_state_dict(state)
     return narrow.eval()
+
+
+def _blank(n_inputs: int, hidden: tuple[int, ...]) -> SubspaceNetwork:
+    """A network whose weights are loaded next: built without drawing from the global
+    random state (its initial weights are thrown away)."""
+    with torch.random.fork_rng(devices=[]):
+        return SubspaceNetwork(n_inputs, hidden=hidden)
 
 
 def _hidden(net: SubspaceNetwork) -> tuple[int, ...]:
