@@ -38,6 +38,14 @@ def test_subspace_similarity_known_angles():
     # invariant to the basis chosen inside a subspace
     mix = np.array([[0.6, 0.8], [-0.8, 0.6]])
     assert subspace_similarity(e[:, :2] @ mix, b) == pytest.approx((1 + np.cos(theta) ** 2) / 2)
+    # a filter of zeros, or one the others make, spans nothing: QR would make a direction up
+    from ndx_encoding_subspace.errors import InvalidDataError
+
+    for degenerate in (np.stack([e[:, 0], 0 * e[:, 1]], axis=1), np.stack([e[:, 0], 2 * e[:, 0]], axis=1)):
+        with pytest.raises(InvalidDataError, match="subspace a: its 2 filters span fewer dimensions"):
+            subspace_similarity(degenerate, b)
+    with pytest.raises(InvalidDataError, match="no filter"):
+        subspace_similarity(e[:, :0], b)
 
 
 def test_shared_subspace_and_within_between():

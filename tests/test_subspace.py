@@ -58,6 +58,10 @@ def test_recovers_known_subspace():
     assert (sub.k90, sub.k95, sub.k) == (2, 3, 3)
     assert sub.filters.shape == (3, F, D)
     assert sub.n_significant == 3
+    assert sub.basis(8).shape == (F * D, 8)
+    for k in (0, 9, 2.5):
+        with pytest.raises(InvalidDataError, match="k must be a whole number from 1 to the 8 components"):
+            sub.basis(k)
     assert np.all(sub.noise_floor[:3] < sub.explained_variance_ratio[:3])
     np.testing.assert_allclose(sub.mean.ravel(), mean, atol=0.2)
     assert sub.n_samples + sub.n_outliers == 2000

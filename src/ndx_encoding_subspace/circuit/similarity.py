@@ -40,7 +40,13 @@ def _basis(s: Any, which: str) -> tuple[np.ndarray, str]:
                                f"[features, k], got an array of shape {s.shape}")
     if not np.all(np.isfinite(s)):
         raise InvalidDataError(f"subspace {which}: holds NaN or infinite values")
-    q, _ = np.linalg.qr(s)
+    if s.shape[1] == 0:
+        raise InvalidDataError(f"subspace {which}: no filter (k = 0)")
+    q, r = np.linalg.qr(s)
+    scale = np.abs(np.diag(r))
+    if scale.min() <= 1e-10 * max(scale.max(), np.finfo(float).tiny):  # QR would make one up
+        raise InvalidDataError(f"subspace {which}: its {s.shape[1]} filters span fewer dimensions (a filter "
+                               "of zeros, or one a combination of the others)")
     return q, given
 
 

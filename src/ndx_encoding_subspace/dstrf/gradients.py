@@ -71,9 +71,9 @@ def _resolve_times(stims: list[np.ndarray], times, params: DSTRFParams) -> list[
         return [np.arange(len(s)) for s in stims]
     if len(stims) == 1 and np.ndim(times) == 1:
         times = [times]
-    if np.ndim(times) == 0 or len(times) != len(stims):
-        raise InvalidDataError(f"times: {np.size(times) if np.ndim(times) else 'a number, not'} arrays "
-                               f"for {len(stims)} stimuli (one array of bins per stimulus)")
+    if not hasattr(times, "__len__") or len(times) != len(stims):
+        raise InvalidDataError(f"times: {len(times) if hasattr(times, '__len__') else 'a number, not'} "
+                               f"arrays for {len(stims)} stimuli (one array of bins per stimulus)")
     out = []
     for i, (s, t) in enumerate(zip(stims, times)):
         t = np.asarray(t)

@@ -121,6 +121,9 @@ class TuningSubspace:
     def basis(self, k: int | None = None) -> np.ndarray:
         """First ``k`` (default ``self.k``) components flattened, ``[frequency*lag, k]``."""
         k = self.k if k is None else k
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= len(self.components):
+            raise InvalidDataError(f"k must be a whole number from 1 to the {len(self.components)} "
+                                   f"components, got {k!r}")
         return self.components[:k].reshape(k, -1).T
 
 
