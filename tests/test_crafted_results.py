@@ -55,6 +55,8 @@ ROOT = f"processing/{MODULE}"
 LN = f"{ROOT}/ln_baseline/ln"
 CNN = f"{ROOT}/population_cnn/cnn_jk0_init0"
 AVERAGED = f"{ROOT}/subspace_models/unit_1"
+#: the run's configuration, as the provenance records it
+CONFIG = {"training": {"seed": 3}, "dstrf": {"max_samples": 3000}}
 
 
 def _randomise(module: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -74,10 +76,12 @@ def _results() -> SiteResults:
                     UnitInfo.from_ids([10, 11, 12]), ("s0", "s1"), ("s2",),
                     source={"name": "site-a", "sha256": "ab" * 32})
     every = np.arange(N_UNITS)
+    r, ceiling = rng.uniform(0, 1, N_UNITS), rng.uniform(0.5, 1, N_UNITS)
     models = [
         ModelResult("cnn_jk0_init0", "cnn", _randomise(PopulationCNN(
             N_FREQ, N_UNITS, mix_channels=4, fir_taps=3, hidden=(4, 3)), 1), every,
-            scores={"r": rng.uniform(0, 1, N_UNITS)}, training_parameters={"lr": 1e-3}),
+            scores={"r": r, "ccnorm": r / ceiling, "noise_ceiling": ceiling, "shuffle_floor": np.full(3, .1)},
+            training_parameters={"lr": 1e-3}),
         ModelResult("ln", "ln", _randomise(LNPopulation(N_FREQ, N_UNITS, channels=3, taps=N_LAGS), 2),
                     every, scores={"r": rng.uniform(0, 1, N_UNITS)}),
         ModelResult("unit_0", "subspace_nonlinearity", _randomise(SubspaceNetwork(2, hidden=(3, 3)), 3),
@@ -85,7 +89,7 @@ def _results() -> SiteResults:
         ModelResult("unit_1", "subspace_nonlinearity", MemberAverage(
             [_randomise(SubspaceNetwork(1, hidden=(3, 3)), 4 + i) for i in range(2)]), [1], n_lags=N_LAGS),
     ]
-    subspaces = [UnitSubspace(u, rng.normal(size=(2, N_FREQ, N_LAGS)),
+    subspaces = [UnitSubspace(u, rng.normal(size=(2 - u, N_FREQ, N_LAGS)),
                               np.array([0.6, 0.3, 0.1]), np.full(3, 0.2), 0.95,
                               rng.normal(size=(N_FREQ, N_LAGS)), k90=2, k95=2) for u in (0, 1)]
     pairs = np.array([[0, 1]], dtype=np.int32)
@@ -96,7 +100,7 @@ def _results() -> SiteResults:
         ssrf={"bin_edges": np.tile(np.linspace(-1, 1, 5), (2, 1)), "pairs": pairs,
               "mean": rng.normal(size=(1, 4, 4)), "count": rng.integers(2, 6, (1, 4, 4))})]
     return SiteResults(site=site, models=models, subspaces=subspaces, nonlinearities=nonlin,
-                       ssrf_min_count=2, provenance={"config": {"training": {"seed": 3}}})
+                       ssrf_min_count=2, provenance={"config": CONFIG})
 
 
 @pytest.fixture(scope="module")
@@ -225,6 +229,23 @@ def _resized(where: str, shape: Callable[[tuple[int, ...]], tuple[int, ...]], va
     return edit
 
 
+def _attribute(where: str, key: str, value: object) -> Callable[[h5py.File], None]:
+    return lambda f: f[where].attrs.__setitem__(key, value)
+
+
+def _edited(where: str, change: Callable[[np.ndarray], object]) -> Callable[[h5py.File], None]:
+    """The dataset at ``where`` rewritten in place with ``change(its values)``."""
+    def edit(f: h5py.File) -> None:
+        f[where][...] = change(f[where][()])
+    return edit
+
+
+def _swapped_subspace_models(f: h5py.File) -> None:
+    """unit_0 (2 inputs) set to predict unit 1 (k = 1), unit_1 to predict unit 0."""
+    f[f"{ROOT}/subspace_models/unit_0/units"][0] = 1
+    f[f"{AVERAGED}/units"][0] = 0
+
+
 CRAFTED: dict[str, tuple[Callable[[h5py.File], None], str, str]] = {
     "filter_with_nan": (_nan_filter, "tuning_subspaces row 0", "filters or mean_dstrf hold NaN or infinite"),
     "sound_bins_outside": (lambda f: f[f"{ROOT}/spectrogram_sounds/start_bin"].__setitem__(0, -50),
@@ -330,6 +351,50 @@ CRAFTED: dict[str, tuple[Callable[[h5py.File], None], str, str]] = {
                            f"{ROOT}/subspace_nonlinearities: min_count", "-5 is no count"),
     "model_bin_size_nan": (lambda f: f[CNN].attrs.__setitem__("bin_size", np.nan),
                            r"population_cnn/cnn_jk0_init0 \(cnn\)", "bin_size nan is not a positive"),
+    # objects that contradict each other, and names outside their vocabulary
+    "unit_of_two_subspace_models": (_edited(f"{AVERAGED}/units", lambda a: a * 0),
+                                    r"subspace_models/unit_1 \(subspace_nonlinearity\)",
+                                    "unit 0 is predicted by subspace_models/unit_0 too"),
+    "subspace_model_inputs_not_k": (_swapped_subspace_models,
+                                    r"subspace_models/unit_0 \(subspace_nonlinearity\)",
+                                    "takes 2 inputs, where unit 1's subspace has k = 1 filters"),
+    "spectrogram_rate_0": (_attribute(f"{ROOT}/spectrogram/starting_time", "rate", 0.0),
+                           f"{ROOT}/spectrogram", "rate 0 Hz is not one bin per its bin_size 0.01 s"),
+    "spectrogram_rate_1000": (_attribute(f"{ROOT}/spectrogram/starting_time", "rate", 1000.0),
+                              f"{ROOT}/spectrogram", "rate 1000 Hz is not one bin per its bin_size 0.01 s"),
+    "spectrogram_n_channels_7": (_attribute(f"{ROOT}/spectrogram", "n_channels", 7), f"{ROOT}/spectrogram",
+                                 f"n_channels 7 differs from the {N_FREQ} channels stored"),
+    "model_bin_size_not_the_spectrogram": (_attribute(CNN, "bin_size", 0.05),
+                                           r"population_cnn/cnn_jk0_init0 \(cnn\)",
+                                           "bin_size 0.05 s differs from the 0.01 s of its input"),
+    "n_lags_below_the_receptive_field": (_attribute(LN, "n_lags", 2), r"ln_baseline/ln \(ln\)",
+                                         f"n_lags 2 is fewer than the {N_LAGS} bins of the model's"),
+    "unknown_role": (_attribute(CNN, "role", "bogus"), r"population_cnn/cnn_jk0_init0 \(bogus\)",
+                     "role 'bogus' is not the role 'cnn' of collection population_cnn"),
+    "role_of_another_collection": (_attribute(CNN, "role", "ln"), r"population_cnn/cnn_jk0_init0 \(ln\)",
+                                   "role 'ln' is not the role 'cnn' of collection population_cnn "
+                                   r"\(models of role 'ln' belong in ln_baseline\)"),
+    "negative_jackknife_index": (_attribute(CNN, "jackknife_index", -4),
+                                 r"population_cnn/cnn_jk0_init0 \(cnn\)",
+                                 "jackknife_index must be an integer of at least 0, got -4"),
+    "unknown_reliability_rule": (_edited(f"{ROOT}/tuning_subspaces/reliability_rule",
+                                         lambda a: ["bogus"] * len(a)), "tuning_subspaces row 0",
+                                 "reliability_rule 'bogus' is none of members, split_halves, unknown"),
+    "unknown_split": (_edited(f"{ROOT}/spectrogram_sounds/split", lambda a: ["bogus"] * len(a)),
+                      "spectrogram_sounds row 0", "split 'bogus' is none of estimation, validation, unused"),
+    "shuffle_floor_of_7": (_resized("population_cnn/cnn_jk0_init0/scores/shuffle_floor", lambda s: s, 7),
+                           r"population_cnn/cnn_jk0_init0 \(cnn\)", r"shuffle_floor.* correlations outside"),
+    "ccnorm_of_7": (_resized("population_cnn/cnn_jk0_init0/scores/ccnorm", lambda s: s, 7),
+                    r"population_cnn/cnn_jk0_init0 \(cnn\)",
+                    "ccnorm holds values whose product with noise_ceiling passes 1"),
+    "more_samples_than_bins": (_resized("tuning_subspaces/n_outliers", lambda s: s, 10**6),
+                               "tuning_subspaces row 0", "count more dSTRF samples than the 90 the run"),
+    "negative_source_row": (_edited("units/source_row", lambda a: a * 0 - 5), "units",
+                            "'source_row' holds negative rows"),
+    "ssrf_edges_decreasing": (_edited(f"{ROOT}/subspace_nonlinearities/ssrf_bin_edges", lambda a: a[:, ::-1]),
+                              "subspace_nonlinearities row 0", "ssrf_bin_edges decrease along a dimension"),
+    "filters_scaled_1e6": (_edited(f"{ROOT}/tuning_subspaces/filters", lambda a: a * 1e6),
+                           "tuning_subspaces row 0", r"filters of norm .*e\+06, not directions"),
 }
 
 
@@ -366,7 +431,7 @@ def test_the_genuine_file_loads_and_predicts_identically(genuine) -> None:
         stim = x if model.role != "subspace_nonlinearity" else x[..., : original.module.n_inputs]
         np.testing.assert_array_equal(model.predict(stim), original.predict(stim))
         np.testing.assert_array_equal(model.unit_positions, original.unit_positions)
-    assert loaded.provenance["config"] == {"training": {"seed": 3}}
+    assert loaded.provenance["config"] == CONFIG
 
 
 @pytest.mark.parametrize("make", [
@@ -479,3 +544,23 @@ def test_more_outliers_than_samples_kept_is_a_possible_file(genuine, tmp_path) -
         kept = f[f"{ROOT}/tuning_subspaces/n_samples"][0]
         f[f"{ROOT}/tuning_subspaces/n_outliers"][0] = 3 * kept + 1
     assert load_results(path).subspaces[0].n_outliers == 3 * kept + 1
+
+
+POSSIBLE: dict[str, Callable[[h5py.File], None]] = {
+    "role_of_release_0_1_0": _attribute(CNN, "role", "population_cnn"),
+    "ssrf_of_a_constant_projection": _edited(f"{ROOT}/subspace_nonlinearities/ssrf_bin_edges",
+                                             lambda a: np.full_like(a, 0.5)),
+    "ccnorm_past_1_by_noise": lambda f: (_edited(f"{CNN}/scores/noise_ceiling", lambda a: a * 0 + 0.5)(f),
+                                         _edited(f"{CNN}/scores/ccnorm", lambda a: a * 0 + 1.5)(f)),
+}
+
+
+@pytest.mark.parametrize("name", POSSIBLE)
+def test_possible_values_load(genuine, tmp_path, name) -> None:
+    """The 0.1.0 name of the CNN role, SSRF edges of a constant projection (all equal) and
+    a CCnorm above 1 under a low noise ceiling are values the package can write."""
+    path = tmp_path / f"{name}.results.nwb"
+    shutil.copyfile(genuine[0], path)
+    with h5py.File(path, "r+") as f:
+        POSSIBLE[name](f)
+    assert len(load_results(path).models) == 4

@@ -28,6 +28,7 @@ from ..extension import EncodingModels
 from ..extension.models import SCORE_NAMES
 from ..preflight import results_file
 from .bundle import ModelResult, SiteAnalysis, UnitNonlinearity, UnitSubspace
+from .consistency import check_agreement
 from .convert import MODULE
 from .limits import check_file, read_error
 from .new_sounds import site_spectrogram
@@ -37,6 +38,7 @@ from .values import (
     check_curves,
     check_nonlinearities,
     check_site,
+    check_sounds,
     check_spectrogram,
     check_subspace,
     check_units,
@@ -257,12 +259,6 @@ def _subspaces(table: Any, n_units: int) -> list[UnitSubspace]:
     ) for i in range(len(rows))]
     for i, sub in enumerate(subspaces):
         check_subspace(table.name, i, sub, int(table["k"].data[i]) if "k" in table.colnames else None)
-        filters, mean = np.asarray(sub.filters), np.asarray(sub.mean_dstrf)
-        if filters.ndim != 3 or mean.ndim != 2 or filters.shape[1:] != mean.shape:
-            raise ResultsError(f"{table.name} row {i}: filters of shape {filters.shape} do not match its "
-                               f"mean_dstrf of shape {mean.shape} (expected [k, frequency, lag])")
-        if not (np.all(np.isfinite(filters)) and np.all(np.isfinite(mean))):
-            raise ResultsError(f"{table.name} row {i}: filters or mean_dstrf hold NaN or infinite values")
     return subspaces
 
 
@@ -323,17 +319,9 @@ def _spectrogram(module: Any) -> SpectrogramData | None:
         for key in ("sound", "split"):
             sounds[key] = np.array(strings(sounds[key]), dtype=object)
     data, frequencies = np.asarray(series.data[:]), np.asarray(series.frequencies[:])
-    check_spectrogram(data, frequencies, float(series.bin_size))
+    check_spectrogram(data, frequencies, float(series.bin_size), series.rate, series.n_channels)
     if sounds:
-        repeats = np.asarray(sounds.get("n_repeats", np.zeros(0)), dtype=np.float64)
-        if repeats.size and not (np.all(np.isfinite(repeats)) and repeats.min() >= 0):
-            raise ResultsError("spectrogram_sounds: n_repeats holds negative or non-finite counts")
-        first, stop = np.asarray(sounds["start_bin"]), np.asarray(sounds["stop_bin"])
-        bad = np.flatnonzero((first < 0) | (stop > data.shape[0]) | (stop <= first))
-        if bad.size:
-            row = int(bad[0])
-            raise ResultsError(f"spectrogram_sounds row {row}: bins {int(first[row])} to {int(stop[row])} "
-                               f"are not a span of the spectrogram's {data.shape[0]} bins")
+        check_sounds(sounds, data.shape[0])
     return SpectrogramData(data, frequencies, float(series.bin_size), sounds)
 
 
@@ -352,7 +340,8 @@ def load_results(path: str | Path) -> LoadedResults:
         out of proportion to the file or kept outside it, a document too deep, too long or
         outside the schema (unknown keys or layer kinds, sizes out of bounds, more values
         declared than stored, shapes or dtypes that differ from the stored arrays), rows
-        outside the Units table, or any damaged object. The message, one line, names the
+        outside the Units table, values no computation gives, objects that contradict
+        each other (:mod:`.consistency`), or any damaged object. The message, one line, names the
         file and the object (collection/model (role), the layer).
 
     Warns
@@ -404,7 +393,7 @@ def _read(path: Path, nwbfile: Any) -> LoadedResults:
         elif name == "provenance":
             prov = guarded(where, read_provenance, obj)
     guarded(f"{path}: processing/{MODULE}", check_nonlinearities, nonlin, subspaces)
-    return LoadedResults(
+    loaded = LoadedResults(
         path=path, identifier=str(nwbfile.identifier),
         session_description=str(nwbfile.session_description),
         units=units,
@@ -416,3 +405,5 @@ def _read(path: Path, nwbfile: Any) -> LoadedResults:
                                       nwbfile.related_publications),
         keywords=guarded(f"{path}: keywords", strings, nwbfile.keywords),
     )
+    guarded(str(path), check_agreement, loaded)
+    return loaded

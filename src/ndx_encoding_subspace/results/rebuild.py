@@ -3,11 +3,12 @@
 For every ``EncodingModel``: its architecture document is parsed with bounded size and
 nesting (:func:`.limits.parse_json`) and checked against the schema
 (:mod:`~ndx_encoding_subspace.models.schema`); its units, outputs and ``n_lags`` against
-the file; the shapes and dtypes of its stored arrays (metadata only) against what the
-document declares. Only then is the module built and its arrays read, so a model costs
-memory in proportion to the arrays the file holds. Helpers shared with the loader turn
-the errors of damaged objects into :class:`~ndx_encoding_subspace.errors.ResultsError`
-naming the file and the object.
+the file (``n_lags`` at least the receptive field, the bin size its spectrogram's, fold
+and initialisation indexes not negative); the shapes and dtypes of its stored arrays
+(metadata only) against what the document declares. Only then is the module built and
+its arrays read, so a model costs memory in proportion to the arrays the file holds.
+Helpers shared with the loader turn the errors of damaged objects into
+:class:`~ndx_encoding_subspace.errors.ResultsError` naming the file and the object.
 """
 
 from __future__ import annotations
@@ -107,11 +108,38 @@ def _scores(em: EncodingModel, n_out: int) -> dict[str, np.ndarray]:
         finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
         if key in _CORRELATIONS and finite.size and np.abs(finite).max() > 1 + 1e-4:
             raise ResultsError(f"scores: column {short(key)} holds correlations outside [-1, 1]")
+    if "ccnorm" in scores and "noise_ceiling" in scores:
+        # CCnorm is the raw correlation over the noise ceiling, so |CCnorm| x ceiling <= 1;
+        # CCnorm alone has no bound (it passes 1 by noise, and grows as the ceiling shrinks)
+        raw = np.abs(scores["ccnorm"] * scores["noise_ceiling"].astype(np.float64))
+        if np.nanmax(np.append(raw, 0.0)) > 1 + 1e-4:
+            raise ResultsError("scores: column ccnorm holds values whose product with noise_ceiling "
+                               "passes 1 (a correlation over 1)")
     return scores
 
 
-#: score columns that are correlation coefficients (CCnorm may pass 1 by noise)
-_CORRELATIONS = ("r", "r_floor", "ccraw", "noise_ceiling")
+#: score columns that are correlation coefficients (CCnorm may pass 1 by noise);
+#: the shuffle floor is a percentile of correlations
+_CORRELATIONS = ("r", "r_floor", "shuffle_floor", "ccraw", "noise_ceiling")
+
+
+def _check_record(em: EncodingModel, receptive_field: int) -> None:
+    """The model's ``n_lags`` (the input bins it sees) no fewer than its receptive field,
+    its bin size its input spectrogram's (where linked), its jackknife fold and
+    initialisation (where stored) not negative."""
+    theirs = getattr(em.spectrogram, "bin_size", None)
+    if (isinstance(theirs, float | np.floating) and np.isfinite(theirs) and theirs > 0
+            and not np.isclose(float(em.bin_size), float(theirs), rtol=1e-6, atol=0)):
+        raise ResultsError(f"bin_size {float(em.bin_size):g} s differs from the {float(theirs):g} s of "
+                           "its input spectrogram")
+    if em.n_lags < receptive_field:
+        raise ResultsError(f"n_lags {em.n_lags} is fewer than the {receptive_field} bins of the "
+                           "model's receptive field")
+    for name in ("jackknife_index", "init_index"):
+        value = getattr(em, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | np.integer)
+                                  or value < 0):
+            raise ResultsError(f"{name} must be an integer of at least 0, got {short(value)}")
 
 
 def _read_model(em: EncodingModel, n_units: int) -> ModelResult:
@@ -130,6 +158,7 @@ def _read_model(em: EncodingModel, n_units: int) -> ModelResult:
     if isinstance(n_lags, bool) or not isinstance(n_lags, int | np.integer) or not 0 <= n_lags <= MAX_LAGS:
         raise ResultsError(f"n_lags must be an integer in 0..{MAX_LAGS}, got {short(n_lags)}")
     module = from_architecture(doc)
+    _check_record(em, int(getattr(module, "receptive_field", 1)))
     load_state(module, _fit_scalars(em.state_dict(), module.state_dict()))
     module.eval()
     log = em.training_log.get_loss_curves() if em.training_log is not None else {}

@@ -1,13 +1,15 @@
 """The numbers a results file may hold: what no computation of the package can give is refused.
 
 :mod:`.limits` bounds what loading a file costs; this module checks what was loaded: a
-unit's ``k`` against its filters, fractions of variance within [0, 1] and summing to at
-most 1, counts within the components computed, reliabilities and confidences within
-[0, 1], dimension signs of +1 or -1, asymmetry indexes within [-1, 1], tuning curves and
-SSRF maps whose shapes agree with finite edges, a site's per-unit arrays of one row per
-unit, its similarity symmetric and within [0, 1], tiling edges finite and increasing, units
-not repeated; NaN only where a value is not defined, and no infinite values. Each refusal
-is a ResultsError naming the row and the column.
+unit's ``k`` against its filters, filters of norm near 1, fractions of variance within
+[0, 1] and summing to at most 1, counts within the components computed, reliabilities and
+confidences within [0, 1], reliability rules and sound splits of their vocabulary,
+dimension signs of +1 or -1, asymmetry indexes within [-1, 1], tuning curves and SSRF maps
+whose shapes agree with finite edges that do not decrease, a site's per-unit arrays of one
+row per unit, its similarity symmetric and within [0, 1], tiling edges finite and
+increasing, units not repeated, a spectrogram whose rate and channel count agree with its
+data; NaN only where a value is not defined, and no infinite values. Each refusal is a
+ResultsError naming the row and the column.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ResultsError
+from ..extension.reliability import RULES
+from ..models.schema import short
 
 __all__ = ["check_curves", "check_subspace", "check_nonlinearity", "check_nonlinearities", "check_site",
-           "check_spectrogram", "check_units", "count", "distinct"]
+           "check_spectrogram", "check_sounds", "check_units", "count", "distinct", "SPLITS"]
 
 
 def check_curves(name: str, row: int, tuning: dict[str, np.ndarray], ssrf: dict[str, np.ndarray]) -> None:
@@ -34,6 +38,8 @@ def check_curves(name: str, row: int, tuning: dict[str, np.ndarray], ssrf: dict[
         found = np.asarray(curves.get("bin_edges", np.zeros(0)), dtype=np.float64)
         if found.size and not np.all(np.isfinite(found)):
             refuse(f"{key} hold NaN or infinite values")
+        if found.ndim and np.any(np.diff(found, axis=-1) < 0):  # equal edges: a constant projection
+            refuse(f"{key} decrease along a dimension")
     for key, curves in (("tuning_count", tuning), ("ssrf_count", ssrf)):
         count = np.asarray(curves.get("count", np.zeros(0)), dtype=np.float64)
         if count.size and np.nanmin(np.append(count, 0.0)) < 0:
@@ -60,12 +66,16 @@ def check_curves(name: str, row: int, tuning: dict[str, np.ndarray], ssrf: dict[
 
 
 _SLACK = 1e-4  # rounding of stored fractions
+#: a subspace's filters are PCA directions of norm 1; the writer also takes other filters
+#: (e.g. unnormalised ones), so only norms off by more than this factor are refused
+_NORM_FACTOR = 100.0
 
 
 def check_subspace(name: str, row: int, sub: Any, k_column: int | None) -> None:
-    """A unit's tuning subspace whose numbers are possible (fractions within [0, 1] and
-    summing to at most 1, counts within the components computed, ``k`` the filters'
-    count), else a ResultsError naming the row and the column.
+    """A unit's tuning subspace whose numbers are possible (finite filters of one shape
+    with the mean dSTRF and of norms near 1, fractions within [0, 1] and summing to at
+    most 1, counts within the components computed, ``k`` the filters' count, a known
+    reliability rule), else a ResultsError naming the row and the column.
 
     ``sub`` is a :class:`~.bundle.UnitSubspace`; ``k_column`` the row's stored ``k``
     (None where the table has none).
@@ -73,7 +83,13 @@ def check_subspace(name: str, row: int, sub: Any, k_column: int | None) -> None:
     def refuse(what: str) -> None:
         raise ResultsError(f"{name} row {row}: {what}")
 
-    k = int(np.asarray(sub.filters).shape[0])
+    filters, mean = np.asarray(sub.filters), np.asarray(sub.mean_dstrf)
+    if filters.ndim != 3 or mean.ndim != 2 or filters.shape[1:] != mean.shape:
+        refuse(f"filters of shape {filters.shape} do not match its mean_dstrf of shape {mean.shape} "
+               "(expected [k, frequency, lag])")
+    if not (np.all(np.isfinite(filters)) and np.all(np.isfinite(mean))):
+        refuse("filters or mean_dstrf hold NaN or infinite values")
+    k = int(filters.shape[0])
     ev = np.asarray(sub.explained_variance, dtype=np.float64)
     n = ev.size
     if k_column is not None and k_column != k:
@@ -88,6 +104,11 @@ def check_subspace(name: str, row: int, sub: Any, k_column: int | None) -> None:
     counts = {"n_samples": sub.n_samples, "n_outliers": sub.n_outliers}
     if any(v < 0 for v in counts.values()):
         refuse(f"counts of samples that cannot be ({counts})")
+    if sub.reliability_rule not in RULES:
+        refuse(f"reliability_rule {short(sub.reliability_rule)} is none of {', '.join(RULES)}")
+    norms = np.linalg.norm(filters.astype(np.float64).reshape(k, -1), axis=1)
+    if not np.all((norms >= 1 / _NORM_FACTOR) & (norms <= _NORM_FACTOR)):
+        refuse(f"filters of norm {norms.min():.3g} to {norms.max():.3g}, not directions (norm about 1)")
     for column, value in (("k90", sub.k90), ("k95", sub.k95), ("k_significant", sub.k_significant)):
         if value is not None and not 0 <= int(value) <= max(n, k):
             refuse(f"{column} is {value}, outside 0 to the {max(n, k)} components computed")
@@ -181,10 +202,12 @@ def check_site(name: str, arrays: dict[str, np.ndarray | None], n_units: int | N
             raise ResultsError(f"{name}: tiling_bin_edges are not finite and increasing along each dimension")
 
 
-def check_spectrogram(data: np.ndarray, frequencies: np.ndarray, bin_size: float) -> None:
+def check_spectrogram(data: np.ndarray, frequencies: np.ndarray, bin_size: float,
+                      rate: float | None = None, n_channels: int | None = None) -> None:
     """The stored spectrogram: ``(time, frequency)`` data without infinite values, one
-    positive frequency per channel, increasing, and a positive bin size; else a
-    ResultsError naming what is wrong."""
+    positive frequency per channel, increasing, and a positive bin size; its ``rate``
+    (Hz) one bin per ``bin_size`` and its ``n_channels`` the channels stored, where given.
+    Else a ResultsError naming what is wrong."""
     if data.ndim != 2 or frequencies.shape != (data.shape[1],):
         raise ResultsError(f"spectrogram: data of shape {data.shape} and {frequencies.size} frequencies "
                            "are not (time, frequency) and one frequency per channel")
@@ -193,14 +216,43 @@ def check_spectrogram(data: np.ndarray, frequencies: np.ndarray, bin_size: float
         raise ResultsError("spectrogram: frequencies are not positive and increasing")
     if not (np.isfinite(bin_size) and bin_size > 0):
         raise ResultsError(f"spectrogram: bin size {bin_size!r} is not a positive number of seconds")
+    if rate is not None and not np.isclose(float(rate) * bin_size, 1.0, rtol=0, atol=1e-6):
+        raise ResultsError(f"spectrogram: rate {float(rate):g} Hz is not one bin per its bin_size "
+                           f"{bin_size:g} s")
+    if n_channels is not None and int(n_channels) != data.shape[1]:
+        raise ResultsError(f"spectrogram: n_channels {int(n_channels)} differs from the {data.shape[1]} "
+                           "channels stored")
     if data.dtype.kind == "f" and np.isinf(data).any():
         raise ResultsError("spectrogram: data holds infinite values")
 
 
+#: the split of each sound of the spectrogram (the writer's names)
+SPLITS = ("estimation", "validation", "unused")
+
+
+def check_sounds(sounds: dict[str, np.ndarray], n_bins: int) -> None:
+    """The spectrogram's table of sounds: repeat counts not negative, splits named in
+    :data:`SPLITS`, each sound a span of the spectrogram's ``n_bins`` bins; else a
+    ResultsError naming the table (and the row)."""
+    repeats = np.asarray(sounds.get("n_repeats", np.zeros(0)), dtype=np.float64)
+    if repeats.size and not (np.all(np.isfinite(repeats)) and repeats.min() >= 0):
+        raise ResultsError("spectrogram_sounds: n_repeats holds negative or non-finite counts")
+    for row, split in enumerate(sounds.get("split", ())):
+        if split not in SPLITS:
+            raise ResultsError(f"spectrogram_sounds row {row}: split {short(split)} is none of "
+                               f"{', '.join(SPLITS)}")
+    first, stop = np.asarray(sounds["start_bin"]), np.asarray(sounds["stop_bin"])
+    bad = np.flatnonzero((first < 0) | (stop > n_bins) | (stop <= first))
+    if bad.size:
+        row = int(bad[0])
+        raise ResultsError(f"spectrogram_sounds row {row}: bins {int(first[row])} to {int(stop[row])} "
+                           f"are not a span of the spectrogram's {n_bins} bins")
+
+
 def check_units(units: dict[str, Any], numbers: Sequence[str]) -> None:
     """The results' units: ids not repeated, the ``numbers`` columns one finite number per
-    unit (NaN: not known), spike times not NaN or infinite; else a ResultsError naming the
-    column."""
+    unit (NaN: not known), ``source_row`` not negative, spike times not NaN or infinite;
+    else a ResultsError naming the column."""
     ids = np.asarray(units["id"])
     if len(set(ids.tolist())) != ids.size:
         raise ResultsError("ids repeated (each unit must have its own)")
@@ -211,6 +263,8 @@ def check_units(units: dict[str, Any], numbers: Sequence[str]) -> None:
                                "not one number per unit")
         if np.isinf(values.astype(np.float64)).any():
             raise ResultsError(f"units column {name!r} holds infinite values")
+        if name == "source_row" and (values.astype(np.float64) < 0).any():
+            raise ResultsError(f"units column {name!r} holds negative rows of the source's units table")
     for i, times in enumerate(units.get("spike_times", ())):
         if np.asarray(times).size and not np.all(np.isfinite(np.asarray(times, dtype=np.float64))):
             raise ResultsError(f"units row {i}: spike_times hold NaN or infinite values")
