@@ -414,3 +414,40 @@ def test_integer_and_float_samples_in_one_file_are_read_on_one_scale(tmp_path):
     a, b = site.sound("as_float").spectrogram, site.sound("as_int").spectrogram
     np.testing.assert_allclose(a, b, atol=1e-3)
     assert "integers-full-scale" in site.source["rules"]
+
+
+def test_integer_samples_without_a_conversion_are_fractions_of_full_scale(tmp_path):
+    """A file of int16 sounds alone (neuroconv's AudioInterface) reads as the same sounds
+    stored as float in [-1, 1] do; samples of impossible magnitude are refused by name."""
+    from ndx_encoding_subspace.io import read_site
+
+    wave = np.random.default_rng(5).uniform(-0.5, 0.5, int(0.5 * RATE))
+    sites = {}
+    for kind, data in (("float", wave.astype(np.float32)), ("int", np.round(wave * 32768).astype(np.int16))):
+        nwb = _file(end=6.0)
+        for name in ("a", "b"):
+            nwb.add_stimulus_template(TimeSeries(name=name, data=data if name == "a" else data[::-1].copy(),
+                                                 unit="Pa", rate=RATE))
+        nwb.add_trial_column("sound", "sound played")
+        for k, name in enumerate(["a", "b", "a", "b", "a"]):
+            nwb.add_trial(start_time=0.5 + k, stop_time=1.0 + k, sound=name)
+        with pytest.warns(UserWarning, match="hold no power"):
+            sites[kind] = read_site(write_nwb(nwb, tmp_path / f"{kind}.nwb"),
+                                    reader=ReaderParams(validation_sounds=("a",)))
+    for name in ("a", "b"):
+        as_int, as_float = sites["int"].sound(name), sites["float"].sound(name)
+        np.testing.assert_allclose(as_int.spectrogram, as_float.spectrogram, atol=1e-3)
+    assert "integers-full-scale" in sites["int"].source["rules"]
+    assert "integers-full-scale" not in sites["float"].source.get("rules", [])
+    nwb = _file(end=6.0)
+    loud = wave.copy()
+    loud[100] = 3e38
+    nwb.add_stimulus_template(TimeSeries(name="clip03", data=loud, unit="Pa", rate=RATE))
+    nwb.add_stimulus_template(TimeSeries(name="clip00", data=wave, unit="Pa", rate=RATE))
+    nwb.add_trial_column("sound", "sound played")
+    for k, name in enumerate(["clip00", "clip03", "clip00", "clip03", "clip00"]):
+        nwb.add_trial(start_time=0.5 + k, stop_time=1.0 + k, sound=name)
+    path = write_nwb(nwb, tmp_path / "loud.nwb")
+    said = r"loud\.nwb: sound 'clip03' \(stimulus/templates/clip03\) holds samples of magnitude 3e\+38 "
+    with pytest.raises(InvalidDataError, match=said + r"\(first at sample 100\)"):
+        read_site(path, reader=ReaderParams(validation_sounds=("clip00",)))

@@ -32,6 +32,8 @@ CANCELLING_POWER = 0.1
 #: channels whose samples correlate less than this (in absolute value) are not one sound
 #: (a sync pulse or a microphone beside the speaker signal, or a dichotic stimulus)
 UNRELATED_CORRELATION = 0.2
+#: samples beyond this magnitude (after conversion) are no sound: their power overflows
+MAX_SAMPLE = 1e9
 
 
 def dc_offset(wave: np.ndarray) -> float | None:
@@ -112,7 +114,15 @@ def read_waveform(
     if full_scale and dtype.kind in "iu" and float(getattr(series.series, "conversion", 1.0) or 1.0) == 1.0:
         span = 2.0 ** (8 * dtype.itemsize - 1)
         conversion, offset = conversion / span, offset / span
-    return data * conversion + offset
+    values = data * conversion + offset
+    peak = float(np.max(np.abs(values)))
+    if not peak <= MAX_SAMPLE:  # its power would overflow the spectrogram
+        at = int(np.argmax(np.abs(values)))
+        raise InvalidDataError(
+            f"{name}: sound {pres.sound!r} ({series.path}) holds samples of magnitude {peak:.3g} (first at "
+            f"sample {pres.first_sample + at}), beyond {MAX_SAMPLE:g}: damaged samples, or a conversion "
+            "that does not give the sound's level?")
+    return values
 
 
 def _mixed_down(data: np.ndarray, pres: Presentation, name: str) -> np.ndarray:
@@ -139,6 +149,14 @@ def _correlation(data: np.ndarray) -> float:
     if np.any(spread == 0):
         return 1.0
     return float(np.min(np.abs(np.corrcoef(data.T))))
+
+
+def plain_integers(series: Any) -> bool:
+    """Whether a sound series (a SoundSeries) holds integer samples without a conversion:
+    they are read as fractions of their full scale (32768 for 16 bits), as WAV files mean
+    them, so that a sound's level does not depend on how it was stored."""
+    kind = np.dtype(getattr(series.series.data, "dtype", np.float64)).kind
+    return kind in "iu" and float(getattr(series.series, "conversion", 1.0) or 1.0) == 1.0
 
 
 def mixed_sample_formats(layout: Layout) -> bool:

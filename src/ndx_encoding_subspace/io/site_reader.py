@@ -54,7 +54,7 @@ from .notes import layout_notes, spike_notes, unit_notes
 from .open import OpenedNWB, open_nwb
 from .parameters import LEVELS_DIFFER
 from .reader_params import ReaderParams
-from .samples import mixed_sample_formats, read_spectrograms
+from .samples import mixed_sample_formats, plain_integers, read_spectrograms
 from .sound_files import KIND as FILE
 from .storage import check_demand, check_span
 from .units import acquisition_end, bin_counts, observed_only, read_units, recording_span
@@ -153,7 +153,7 @@ def reading_rules(layout: Layout, reader: ReaderParams) -> list[str]:
         rules.append(f"onsets:{layout.onset}")
     if any(getattr(p.series.series.data, "dtype", None) == np.uint8 for p in layout.presentations):
         rules.append("uint8-centred")
-    if mixed_sample_formats(layout):
+    if any(plain_integers(p.series) for p in layout.presentations if p.series.neurodata_type != FILE):
         rules.append("integers-full-scale")
     if layout.kind == continuous.KIND and any(continuous.SAME_SAMPLES in note for note in layout.notes):
         rules.append("same-samples-repeat")
@@ -254,7 +254,7 @@ def build_site(
     spikes = observed_only(spikes, layout.units, [(p.start, p.stop + tail) for p in layout.presentations],
                            label, layout.units_path)
     order, first, starts = _by_sound(layout.presentations)
-    full_scale = mixed_sample_formats(layout)
+    mixed = mixed_sample_formats(layout)  # integers read as fractions of full scale, said where mixed
     norate = [f"{s!r} ({first[s].series.path})" for s in order if not first[s].series.rate]
     if norate:
         raise InvalidDataError(
@@ -267,10 +267,10 @@ def build_site(
     check_demand([first[s] for s in order], label, spec_params.bin_size, spec_params.n_channels,
                  len(spikes.times))
     raw, notes = read_spectrograms([first[s] for s in order], reader, spec_params, label,
-                                   full_scale=full_scale, progress=progress)
+                                   full_scale=True, progress=progress)
     if trailing:
         notes.insert(0, trailing)
-    notes.extend(_reading_notes(opened, layout, span, full_scale))
+    notes.extend(_reading_notes(opened, layout, span, mixed))
     notes.extend(unit_notes(spikes, reader))
     low, high = channel_range(raw)
     sounds = tuple(Sound(s, spec, smooth_counts(bin_counts(spikes.times, starts[s], spec.shape[0],
