@@ -59,16 +59,16 @@ EXIT_CODES = (
 def _flag_value(text: str) -> Any:
     """Command-line value: JSON when it parses (numbers, true/false, lists), else text."""
     lowered = text.strip().lower()
-    if lowered in ("true", "yes", "on"):
-        return True
-    if lowered in ("false", "no", "off"):
-        return False
+    if lowered in ("true", "yes", "on", "false", "no", "off"):
+        return lowered in ("true", "yes", "on")
     if "," in text and not text.strip().startswith("["):
         return [_flag_value(part) for part in text.split(",")]
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+    for parse in (json.loads, float):  # float: nan and inf, which JSON spells otherwise
+        try:
+            return parse(text)
+        except ValueError:
+            continue
+    return text
 
 
 def _typed_flag_value(text: str, hint: Any) -> Any:
