@@ -46,7 +46,8 @@ def _pools() -> dict[str, list[int]]:
 def test_params_default_and_valid_values():
     assert ComputeParams().threads == 0
     assert ComputeParams(threads=4).threads == 4
-    assert ComputeParams.from_dict({"threads": "3"}).threads == 3  # text from a file or flag
+    with pytest.raises(ConfigError, match="expected int, got the text '3'"):  # quoted in a file
+        ComputeParams.from_dict({"threads": "3"})
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, 2.0, True, None, "two"])
