@@ -451,3 +451,39 @@ def test_integer_samples_without_a_conversion_are_fractions_of_full_scale(tmp_pa
     said = r"loud\.nwb: sound 'clip03' \(stimulus/templates/clip03\) holds samples of magnitude 3e\+38 "
     with pytest.raises(InvalidDataError, match=said + r"\(first at sample 100\)"):
         read_site(path, reader=ReaderParams(validation_sounds=("clip00",)))
+
+
+def _compressed(tmp_path, name: str, spikes: list[float] | None = None):
+    """Two gzip-compressed templates presented 5 times, written to ``name``."""
+    from pynwb import H5DataIO
+
+    wave = np.random.default_rng(6).uniform(-0.5, 0.5, int(0.5 * RATE)).astype(np.float32)
+    nwb = _file(end=6.0)
+    if spikes is not None:
+        nwb.add_unit(spike_times=spikes)
+    for sound in ("a", "b"):
+        data = H5DataIO(wave, compression="gzip", chunks=(1000,))
+        nwb.add_stimulus_template(TimeSeries(name=sound, data=data, unit="Pa", rate=RATE))
+    nwb.add_trial_column("sound", "sound played")
+    for k, sound in enumerate(["a", "b", "a", "b", "a"]):
+        nwb.add_trial(start_time=0.5 + k, stop_time=1.0 + k, sound=sound)
+    return write_nwb(nwb, tmp_path / name)
+
+
+def test_damaged_spike_times_and_a_damaged_chunk_of_samples_are_named(tmp_path):
+    import h5py
+
+    from ndx_encoding_subspace.errors import NotNWBError
+    from ndx_encoding_subspace.io import read_site
+
+    path = _compressed(tmp_path, "f.nwb", spikes=[0.5, 1.0, 7.07, 2e220])
+    with pytest.raises(InvalidDataError, match=r"spike_times of units \[1\] hold times such as 2e\+220 s"):
+        read_site(path)
+    path = _compressed(tmp_path, "g.nwb")
+    with h5py.File(path, "r") as f:
+        chunk = f["stimulus/templates/b/data"].id.get_chunk_info(3)
+    with open(path, "r+b") as handle:
+        handle.seek(chunk.byte_offset + chunk.size // 3)
+        handle.write(bytes(range(64)))
+    with pytest.raises(NotNWBError, match=r"g\.nwb: sound 'b': stimulus/templates/b/data cannot be read"):
+        read_site(path, reader=ReaderParams(validation_sounds=("a",)))

@@ -802,3 +802,20 @@ def test_a_text_column_is_no_name_where_different_sounds_share_part_of_their_sam
     _units(nwb, float(starts[-1] + 2.0))
     _, layout = _locate(nwb, tmp_path)
     assert layout.column != "trial_type" and not {"go", "nogo"} & set(layout.repeats())
+
+
+def test_a_laser_s_command_beside_series_of_presentations_is_no_sound(tmp_path):
+    """neuroconv's one series per presentation, and a laser's analog command at audio rate
+    in stimulus/presentation: the series layout, the laser listed unused; patterns in
+    reader.sounds pick series too."""
+    nwb = _series_file()
+    nwb.add_stimulus(TimeSeries(name="laser_command", data=np.zeros(int(6 * RATE), dtype=np.float32),
+                                unit="V", rate=RATE))
+    _, layout = _locate(nwb, tmp_path)
+    assert layout.kind == "series" and len(layout.presentations) == 10
+    assert any(u.startswith("stimulus/presentation/laser_command") for u in layout.unused)
+    picked = ReaderParams(sounds=("stimulus/presentation/AcousticWaveformSeries*",))
+    _, chosen = _locate(_series_file(), tmp_path, picked, name="g.nwb")
+    assert chosen.kind == "series" and len(chosen.presentations) == 10
+    with pytest.raises(ConfigError, match=r"reader.sounds = 'clip\*' matches no object"):
+        _locate(_series_file(), tmp_path, ReaderParams(sounds=("clip*",)), name="h.nwb")

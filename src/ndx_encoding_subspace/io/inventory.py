@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import fnmatch
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,11 +16,13 @@ from .logs import log_table
 from .names import (
     DURATION_COLUMNS,
     NAME_COLUMNS,
+    NOT_SOUND_WORDS,
     ONSET_COLUMNS,
     SOUND_ONSET_COLUMNS,
     STOP_COLUMNS,
     listing,
     looks_like_file,
+    name_words,
     says_sound_onset,
 )
 from .reader_params import ReaderParams
@@ -36,6 +39,8 @@ __all__ = [
     "cells",
     "is_region",
     "pick_path",
+    "pick_paths",
+    "named_by",
 ]
 
 SOUND_TYPES = ("TimeSeries", "AcousticWaveformSeries")
@@ -208,6 +213,8 @@ def _sound(path: str, obj: Any, place: str, params: ReaderParams) -> SoundSeries
     bad = _bad_sound_shape(path, kind, shape)
     if bad:
         return bad
+    if place != "template" and not params.sounds and name_words(obj.name) & NOT_SOUND_WORDS:
+        return f"{path} ({kind}: named for another signal than sound; name it in reader.sounds to read it)"
     rate, start = rate_and_start(obj)
     if rate is not None and np.isfinite(rate) and 0 < rate < params.min_sample_rate:
         return f"{path} ({kind} at {rate:g} Hz, below reader.min_sample_rate)"
@@ -317,11 +324,9 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
             else:
                 (recorded if path.startswith("acquisition/") else templates if place == "template"
                  else continuous).append(found)
-    named = {w.strip().lstrip("/") for w in params.sounds}
     # a microphone beside a stimulus in the file is not one: sounds of acquisition count when
     # the stimulus groups hold none, or when reader.sounds names them
-    continuous += [s for s in recorded if not (templates or continuous) or s.path in named
-                   or s.name in named]
+    continuous += [s for s in recorded if not (templates or continuous) or named_by(params.sounds, s.path)]
     if params.sound_folder:
         from_folder, left = _folder_templates(params, templates)
         templates += from_folder
@@ -364,6 +369,26 @@ def _folder_templates(params: ReaderParams,
 
 
 # --------------------------------------------------------------------------- choices
+def named_by(wanted: Sequence[str], path: str) -> bool:
+    """Whether a path or base name of ``wanted`` (``reader.sounds``; patterns such as
+    ``stimulus/presentation/sound_*`` too) names the object at ``path``."""
+    base = path.rpartition("/")[2]
+    return any(fnmatch.fnmatchcase(path, w.strip().lstrip("/")) or fnmatch.fnmatchcase(base, w.strip())
+               for w in wanted)
+
+
+def pick_paths(wanted: str, paths: list[str], option: str, name: str) -> list[str]:
+    """The paths of ``paths`` that ``wanted`` names: :func:`pick_path`, or every path (or
+    base name) a pattern (``*``, ``?``, ``[``) matches, at least one."""
+    if not any(c in wanted for c in "*?["):
+        return [pick_path(wanted, paths, option, name)]
+    found = [p for p in paths if named_by([wanted], p)]
+    if not found:
+        raise ConfigError(f"{option} = {wanted!r} matches no object in {name}; candidates: "
+                          f"{', '.join(paths) or 'none'}")
+    return found
+
+
 def pick_path(wanted: str, paths: list[str], option: str, name: str) -> str:
     """The one path of ``paths`` that ``wanted`` names (full path or unique base name)."""
     key = wanted.strip().lstrip("/")

@@ -33,7 +33,9 @@ from .inventory import (
     SoundSeries,
     TableInfo,
     inventory,
+    named_by,
     pick_path,
+    pick_paths,
 )
 from .layouts import DETECTORS, FALLBACKS, ORDER, Candidate, Context
 from .layouts.base import from_tracks
@@ -166,7 +168,8 @@ def _context(nwbfile: Any, inv: Inventory, name: str, params: ReaderParams) -> C
     templates, tracks = inv.templates, inv.continuous
     if params.sounds:
         every = {s.path: s for s in (*inv.templates, *inv.continuous)}
-        picked = [every[pick_path(w, list(every), "reader.sounds", name)] for w in params.sounds]
+        paths = [p for w in params.sounds for p in pick_paths(w, list(every), "reader.sounds", name)]
+        picked = [every[p] for p in dict.fromkeys(paths)]
         templates = tuple(s for s in picked if s.place == "template")
         tracks = tuple(s for s in picked if s.place == "continuous")
     ctx = Context(inv, name, params, templates, tracks, nwbfile)
@@ -284,13 +287,13 @@ def _refuse_untimed(inv: Inventory, name: str, params: ReaderParams, unmatched: 
     detection; in acquisition only where the stimulus holds no sound; unless
     ``reader.sounds`` leaves it out), or a template that presentations name
     (``unmatched``: the names that matched no usable sound)."""
-    wanted = {w.strip().lstrip("/") for w in params.sounds}
+    wanted = params.sounds
     named = {name_key(n) for n in unmatched}
     for sound, why in inv.broken:
         if unmatched:
             needed = sound.place == "template" and name_key(sound.name) in named
         elif wanted:
-            needed = sound.place != "template" and (sound.path in wanted or sound.name in wanted)
+            needed = sound.place != "template" and named_by(wanted, sound.path)
         else:  # a recorded sound in acquisition counts only where the stimulus holds none
             needed = sound.place != "template" and (sound.path.startswith("stimulus/")
                                                     or not (inv.templates or inv.continuous))

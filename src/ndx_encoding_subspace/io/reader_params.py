@@ -48,7 +48,9 @@ class ReaderParams(Params):
         or ``"tones"`` (pure tones synthesized from a table of tone parameters; needs
         ``synthesize_tones = true``, and then skips the layouts with waveforms).
     sounds : tuple of str
-        Object paths of the sound series to use (templates or the continuous sound).
+        Object paths (or base names, or patterns such as ``stimulus/presentation/sound_*``)
+        of the sound series to use (templates or the continuous sound). Without it, series
+        of the session named for another signal (``laser_command``, ``sync``) are no sound.
     presentations : str
         Object path of the table holding the presentations (or segments): a
         TimeIntervals table, or any DynamicTable with an onset column (``start_time``,
@@ -160,7 +162,7 @@ class ReaderParams(Params):
 
     units: str = _field("", "object path of the Units table (empty: detect)")
     layout: str = _field("auto", "auto, templates, continuous, series, segments or tones")
-    sounds: tuple[str, ...] = _field((), "object paths of the sound series (empty: detect)")
+    sounds: tuple[str, ...] = _field((), "object paths or patterns of the sound series (empty: detect)")
     presentations: str = _field("", "object path of the presentation table, or several separated by commas "
                                   "(empty: detect)")
     sound_column: str = _field("", "column naming the sound of each presentation (empty: detect)")

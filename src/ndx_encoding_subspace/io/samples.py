@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..data.spectrogram import SpectrogramParams, filterbank_frequencies, spectrogram
-from ..errors import ConfigError, InvalidDataError
+from ..errors import ConfigError, InvalidDataError, NotNWBError
 from .locate import Layout, Presentation
 from .reader_params import ReaderParams
 from .storage import check_span
@@ -96,7 +96,11 @@ def read_waveform(
         raise ConfigError(f"reader.channel = {channel}: {series.path} in {name} has {series.n_channels} "
                           f"channel{'s' if series.n_channels > 1 else ''} (the first is 0)")
     stop = pres.first_sample + pres.n_samples
-    data = np.asarray(series.series.data[pres.first_sample : stop], dtype=np.float64)
+    try:
+        data = np.asarray(series.series.data[pres.first_sample : stop], dtype=np.float64)
+    except OSError as err:  # a chunk h5py cannot decompress
+        raise NotNWBError(f"{name}: sound {pres.sound!r}: {series.path}/data cannot be read (samples "
+                          f"{pres.first_sample} to {stop - 1}): {err}") from None
     if data.ndim == 2:
         if channel < 0 and unrelated is not None and (r := _correlation(data)) < UNRELATED_CORRELATION:
             unrelated.append(r)

@@ -85,6 +85,10 @@ def _properties(units: Any, n: int) -> tuple[dict[str, np.ndarray], list[str]]:
 
 
 # --------------------------------------------------------------------------- reader
+#: spike times beyond this magnitude (s: a year) belong to no recording
+MAX_SPIKE_TIME_S = 3.2e7
+
+
 def _spike_times(units: Any, ids: np.ndarray, name: str, path: str) -> list[np.ndarray]:
     if "spike_times" not in units.colnames:
         raise NoUnitsError(f"{name}: the Units table {path} has no spike_times column")
@@ -95,6 +99,12 @@ def _spike_times(units: Any, ids: np.ndarray, name: str, path: str) -> list[np.n
     bad = [int(ids[i]) for i, t in enumerate(times) if not np.all(np.isfinite(t))]
     if bad:
         raise InvalidDataError(f"{name}: {path} spike_times of units {bad[:10]} hold NaN or inf")
+    wild = [(int(ids[i]), float(t[np.argmax(np.abs(t))])) for i, t in enumerate(times)
+            if t.size and np.abs(t).max() > MAX_SPIKE_TIME_S]
+    if wild:
+        raise InvalidDataError(f"{name}: {path} spike_times of units {[u for u, _ in wild][:10]} hold times "
+                               f"such as {wild[0][1]:.3g} s, beyond {MAX_SPIKE_TIME_S:g} s of a recording: "
+                               "damaged spike times?")
     return times
 
 
