@@ -81,6 +81,17 @@ def test_values_of_the_wrong_type_or_shape_are_refused_by_name(section, values, 
         PipelineConfig.from_dict({section: values})
 
 
+def test_yaml_exponents_without_a_dot_are_numbers(tmp_path):
+    """YAML 1.1 reads 1e-3 as text; written without quotes it is the number people mean."""
+    path = tmp_path / "c.yaml"
+    path.write_text("training:\n  lr_stage1: 1e-3\n  l2: 5E-4\n")
+    c = PipelineConfig.from_file(path)
+    assert (c.training.lr_stage1, c.training.l2) == (1e-3, 5e-4)
+    path.write_text('training:\n  lr_stage1: "1e-3"\n')
+    with pytest.raises(ConfigError, match="expected float, got the text '1e-3'"):
+        PipelineConfig.from_file(path)
+
+
 def test_toml_and_yaml_files(tmp_path):
     toml = tmp_path / "c.toml"
     toml.write_text("[training]\nmax_epochs = 7\n[subspace]\nvariance_threshold = 0.9\n")

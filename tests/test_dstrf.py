@@ -488,5 +488,7 @@ def test_times_as_a_mask_are_its_bins_and_fractional_times_are_refused(stim):
                                   dstrf(model, [stim], times=[np.array([3, 17, 30])], params=params))
     with pytest.raises(InvalidDataError, match="bin indices .whole numbers. or a mask, got float64"):
         dstrf(model, [stim], times=np.array([1.7, 2.2]), params=params)
+    np.testing.assert_array_equal(dstrf(model, stim, times=np.array([3.0, 17.0, 30.0]), params=params),
+                                  dstrf(model, stim, times=np.flatnonzero(mask), params=params))
     with pytest.raises(InvalidDataError, match="a mask of"):
         dstrf(model, [stim], times=mask[:-1], params=params)

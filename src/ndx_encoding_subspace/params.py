@@ -8,7 +8,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, TypeVar
 
 from .errors import ConfigError
@@ -59,8 +59,7 @@ class Params:
         """Build from a mapping; unknown keys are an error, listed with the known ones."""
         values = dict(values or {})
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(map(repr, (k for k in values if not isinstance(k, str)))) + \
-            sorted(k for k in values if isinstance(k, str) and k not in names)
+        unknown = unknown_keys(values, names)
         if unknown:
             place = f" in {where}" if where else ""
             raise ConfigError(
@@ -208,6 +207,13 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple) and any(_is_numpy_scalar(v) for v in value):
         return type(value)(_plain(v) for v in value)
     return value
+
+
+def unknown_keys(values: Mapping[Any, Any], known: Collection[str]) -> list[str]:
+    """The keys of ``values`` not in ``known``, for messages: keys that are not text (YAML's
+    ``1:`` or ``null:``) first, as written."""
+    return sorted(map(repr, (k for k in values if not isinstance(k, str)))) + \
+        sorted(k for k in values if isinstance(k, str) and k not in known)
 
 
 def _coerce(value: Any, hint: Any, name: str) -> Any:

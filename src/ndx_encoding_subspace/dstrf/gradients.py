@@ -69,7 +69,7 @@ def _resolve_times(stims: list[np.ndarray], times, params: DSTRFParams) -> list[
         if times != "all":
             raise ConfigError(f"times must be None, 'all' or bin indices, got {times!r}")
         return [np.arange(len(s)) for s in stims]
-    if len(stims) == 1 and np.ndim(times) == 1:
+    if len(stims) == 1 and hasattr(times, "__iter__") and not any(hasattr(t, "__len__") for t in times):
         times = [times]
     if not hasattr(times, "__len__") or len(times) != len(stims):
         raise InvalidDataError(f"times: {len(times) if hasattr(times, '__len__') else 'a number, not'} "
@@ -81,6 +81,8 @@ def _resolve_times(stims: list[np.ndarray], times, params: DSTRFParams) -> list[
             if t.shape != (len(s),):
                 raise InvalidDataError(f"times for stimulus {i}: a mask of {t.shape} for {len(s)} bins")
             t = np.flatnonzero(t)
+        if t.size and t.dtype.kind == "f" and np.all(np.isfinite(t)) and np.all(t == np.round(t)):
+            t = t.astype(np.int64)  # whole numbers kept as floats
         if t.ndim != 1 or (t.size and not np.issubdtype(t.dtype, np.integer)):
             raise InvalidDataError(f"times for stimulus {i}: bin indices (whole numbers) or a mask, got "
                                    f"{t.dtype} of shape {t.shape}")
@@ -107,7 +109,8 @@ def iter_dstrf_chunks(
         Causal model ``[batch, time, frequency] -> [batch, time, units]``; not modified.
     stimulus : ndarray [time, frequency] or list of them
     times : None, "all", array of bins, or one array per stimulus
-        None: the paper's sample (:func:`sample_times`); "all": every bin.
+        None: the paper's sample (:func:`sample_times`); "all": every bin. An array of
+        bins may be a boolean mask of the stimulus's bins.
     params : DSTRFParams
     units : sequence of int, optional
         Output units to differentiate (default all).

@@ -28,10 +28,13 @@ request to another host) is skipped unless ``DANDI_NO_ET`` is set, even to an em
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
+import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -252,53 +255,52 @@ def list_assets(
         When the Dandiset, version or path does not exist, or the API cannot be reached
         (the message names the URL, the attempts made and the cause).
     """
-    from dandi.exceptions import NotFoundError
-
     if isinstance(ref, str):
         ref = parse_dandi_id(ref)
     client = dandi_client(api_url, reader=reader, name=str(ref))
-    try:
-        with client, dandi_logs_to_debug():
-            dandiset = client.get_dandiset(ref.dandiset, ref.version, lazy=False)
-            if ref.is_glob:
-                found = list(dandiset.get_assets_by_glob(ref.path, order="path"))
-            elif ref.path and not ref.path.endswith("/"):
-                found = [dandiset.get_asset_by_path(ref.path)]
-                nwb_only = False
-            else:
-                found = list(dandiset.get_assets_with_path_prefix(ref.path, order="path"))
-            if nwb_only:
-                found = [a for a in found if a.path.lower().endswith(".nwb.zarr" if _is_zarr(a) else ".nwb")]
-            records = [_asset_record(a, str(ref)) for a in found]
-    except NotFoundError as err:
-        raise RemoteError(f"{ref}: not found on the DANDI API: {err}") from None
-    except InputError:  # RemoteError, and an asset that is no NWB file
-        raise
-    except Exception as err:  # requests / pydantic errors of the client
-        raise client_error(err, client, str(ref)) from None
+    with _asking(client, str(ref)):
+        dandiset = client.get_dandiset(ref.dandiset, ref.version, lazy=False)
+        if ref.is_glob:
+            found = list(dandiset.get_assets_by_glob(ref.path, order="path"))
+        elif ref.path and not ref.path.endswith("/"):
+            found = [dandiset.get_asset_by_path(ref.path)]
+            nwb_only = False
+        else:
+            found = list(dandiset.get_assets_with_path_prefix(ref.path, order="path"))
+        if nwb_only:
+            found = [a for a in found if a.path.lower().endswith(".nwb.zarr" if _is_zarr(a) else ".nwb")]
+        records = [_asset_record(a, str(ref)) for a in found]
     if not records:
         raise InputError(f"{ref}: no NWB asset matches")
     return sorted(records, key=lambda r: r.path)
 
 
-def _asset_from_url(url: str, match: re.Match[str], reader: ReaderParams | None) -> RemoteAsset:
+@contextlib.contextmanager
+def _asking(client: Any, where: str) -> Iterator[None]:
+    """The client open while looking up ``where``; its failures as one RemoteError each (an
+    asset that is no NWB file, and the other input errors, as they are)."""
     from dandi.exceptions import NotFoundError
 
-    client = dandi_client(match["api"], reader=reader, name=url)
     try:
         with client, dandi_logs_to_debug():
-            if match["id"]:
-                dandiset = client.get_dandiset(match["id"], match["version"], lazy=True)
-                asset = dandiset.get_asset(match["asset"])
-            else:
-                asset = client.get_asset(match["asset"])
-            record = _asset_record(asset, url)
+            yield
     except NotFoundError as err:
-        raise RemoteError(f"{url}: not found on the DANDI API: {err}") from None
-    except InputError:  # RemoteError, and an asset that is no NWB file
+        raise RemoteError(f"{where}: not found on the DANDI API: {err}") from None
+    except InputError:
         raise
-    except Exception as err:
-        raise client_error(err, client, url) from None
+    except Exception as err:  # requests / pydantic errors of the client
+        raise client_error(err, client, where) from None
+
+
+def _asset_from_url(url: str, match: re.Match[str], reader: ReaderParams | None) -> RemoteAsset:
+    client = dandi_client(match["api"], reader=reader, name=url)
+    with _asking(client, url):
+        if match["id"]:
+            dandiset = client.get_dandiset(match["id"], match["version"], lazy=True)
+            asset = dandiset.get_asset(match["asset"])
+        else:
+            asset = client.get_asset(match["asset"])
+        record = _asset_record(asset, url)
     if not record.dandiset:
         record = dataclasses.replace(record, name=url)
     return record
@@ -332,28 +334,22 @@ def zarr_store(asset: RemoteAsset, session: Any, reader: ReaderParams | None = N
     RemoteError
         When the API cannot be reached, or no longer holds the asset.
     """
-    from dandi.exceptions import NotFoundError
-
     from .zarr_remote import ListedZarrStore, list_store
 
     params = ReaderParams.of(reader)
     client = dandi_client(asset.api_url or None, reader=params, name=asset.name)
-    try:
-        with client, dandi_logs_to_debug():
-            sizes = list_store(client.get_asset(asset.asset_id), asset.name)
-            api = str(client.api_url).rstrip("/")
-    except NotFoundError as err:
-        raise RemoteError(f"{asset.name}: not found on the DANDI API: {err}") from None
-    except InputError:
-        raise
-    except Exception as err:
-        raise client_error(err, client, asset.name) from None
+    with _asking(client, asset.name):
+        sizes = list_store(client.get_asset(asset.asset_id), asset.name)
+        api = str(client.api_url).rstrip("/")
     key = os.environ.get(API_KEY_ENV)
     via = ""
     if key and asset.dandiset:
         session.headers["Authorization"] = f"token {key}"  # dropped by requests at the redirect
         via = f"{api}/zarr/{asset.zarr}/files/?prefix={{key}}&download=true"
-    cache = Path(params.cache_dir) / "zarr" / asset.zarr if params.cache_dir else None
+    # a draft's store changes under one id: its files are kept by the store's checksum
+    tag = asset.digest.get("dandi:dandi-zarr-checksum") or hashlib.sha256(
+        json.dumps(sorted(sizes.items())).encode()).hexdigest()[:16]
+    cache = Path(params.cache_dir) / "zarr" / asset.zarr / tag if params.cache_dir else None
     return ListedZarrStore(asset.url, sizes, session, asset.name, via=via, cache_dir=cache)
 
 

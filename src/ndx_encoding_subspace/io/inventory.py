@@ -373,15 +373,16 @@ def named_by(wanted: Sequence[str], path: str) -> bool:
     """Whether a path or base name of ``wanted`` (``reader.sounds``; patterns such as
     ``stimulus/presentation/sound_*`` too) names the object at ``path``."""
     base = path.rpartition("/")[2]
-    return any(fnmatch.fnmatchcase(path, w.strip().lstrip("/")) or fnmatch.fnmatchcase(base, w.strip())
-               for w in wanted)
+    return any(w.strip().lstrip("/") in (path, base) or fnmatch.fnmatchcase(path, w.strip().lstrip("/"))
+               or fnmatch.fnmatchcase(base, w.strip()) for w in wanted)
 
 
 def pick_paths(wanted: str, paths: list[str], option: str, name: str) -> list[str]:
     """The paths of ``paths`` that ``wanted`` names: :func:`pick_path`, or every path (or
     base name) a pattern (``*``, ``?``, ``[``) matches, at least one."""
-    if not any(c in wanted for c in "*?["):
-        return [pick_path(wanted, paths, option, name)]
+    key = wanted.strip().lstrip("/")
+    if not any(c in wanted for c in "*?[") or key in paths or any(p.rpartition("/")[2] == key for p in paths):
+        return [pick_path(wanted, paths, option, name)]  # a name holding [ is that name first
     found = [p for p in paths if named_by([wanted], p)]
     if not found:
         raise ConfigError(f"{option} = {wanted!r} matches no object in {name}; candidates: "

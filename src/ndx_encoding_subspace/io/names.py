@@ -314,9 +314,8 @@ OTHER_EVENT_WORDS = frozenset({"laser", "opto", "optogenetic", "light", "electri
                                "lick", "licks", "licking", "running", "movement", "motion", "pupil", "sleep",
                                "artifact", "artefact"})
 #: words of a series' name that say it records no sound (a laser's command, a sync pulse)
-NOT_SOUND_WORDS = frozenset({"laser", "opto", "optogenetic", "optostim", "led", "shock", "electrical",
-                             "lick", "licks", "licking", "running", "movement", "motion", "pupil", "whisker",
-                             "airpuff", "puff", "ttl", "sync", "trigger", "photodiode", "camera"})
+NOT_SOUND_WORDS = frozenset({"laser", "opto", "optogenetic", "optostim", "led", "shock", "lick", "licks",
+                             "licking", "pupil", "whisker", "airpuff", "ttl", "sync", "photodiode", "camera"})
 _NOT_ONSET_WORDS = frozenset({"off", "offset", "stop", "end", "dur", "duration", "ms", "sample", "samples",
                               "frame", "frames", "idx", "index", "id", "relative", "rel", "delay", "latency",
                               # stimuli of other kinds, in sessions that also play sounds

@@ -73,7 +73,7 @@ def read_waveform(
         shape and rate, is refused before it is read.
     full_scale : bool
         Read integer samples without a conversion as fractions of their full scale (as
-        WAV readers do; :func:`mixed_sample_formats` says when).
+        WAV readers do; :func:`plain_integers` says which). The site reader always does.
     unrelated : list, optional
         Where the channels are averaged and correlate less than
         :data:`UNRELATED_CORRELATION`, their lowest correlation is appended to it.
@@ -115,7 +115,7 @@ def read_waveform(
         )
     conversion, offset = sample_scale(series.series)
     dtype = np.dtype(getattr(series.series.data, "dtype", np.float64))
-    if full_scale and dtype.kind in "iu" and float(getattr(series.series, "conversion", 1.0) or 1.0) == 1.0:
+    if full_scale and plain_integers(series):
         span = 2.0 ** (8 * dtype.itemsize - 1)
         conversion, offset = conversion / span, offset / span
     values = data * conversion + offset
@@ -156,11 +156,13 @@ def _correlation(data: np.ndarray) -> float:
 
 
 def plain_integers(series: Any) -> bool:
-    """Whether a sound series (a SoundSeries) holds integer samples without a conversion:
-    they are read as fractions of their full scale (32768 for 16 bits), as WAV files mean
-    them, so that a sound's level does not depend on how it was stored."""
-    kind = np.dtype(getattr(series.series.data, "dtype", np.float64)).kind
-    return kind in "iu" and float(getattr(series.series, "conversion", 1.0) or 1.0) == 1.0
+    """Whether a sound series (a SoundSeries) holds integer samples of a width WAV files use
+    (8, 16, 24 in 32 or 32 bits) without a conversion: they are read as fractions of their
+    full scale (32768 for 16 bits), as WAV files mean them, so that a sound's level does not
+    depend on how it was stored."""
+    dtype = np.dtype(getattr(series.series.data, "dtype", np.float64))
+    plain = float(getattr(series.series, "conversion", 1.0) or 1.0) == 1.0
+    return dtype.kind in "iu" and dtype.itemsize <= 4 and plain
 
 
 def mixed_sample_formats(layout: Layout) -> bool:
@@ -171,8 +173,7 @@ def mixed_sample_formats(layout: Layout) -> bool:
     kinds = set()
     for p in layout.presentations:
         kind = np.dtype(getattr(p.series.series.data, "dtype", np.float64)).kind
-        plain = float(getattr(p.series.series, "conversion", 1.0) or 1.0) == 1.0
-        kinds.add("int" if kind in "iu" and plain else "float" if kind == "f" else "other")
+        kinds.add("int" if plain_integers(p.series) else "float" if kind == "f" else "other")
     return {"int", "float"} <= kinds
 
 

@@ -218,14 +218,14 @@ def _by_sound(presentations: Sequence[Presentation]
 
 
 def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],
-                   full_scale: bool) -> list[str]:
+                   mixed: bool) -> list[str]:
     """The layout's notes (:func:`~.notes.layout_notes`) and the sample-format rule's."""
     acquired = acquisition_end(opened.nwbfile)  # no spike after it: the recording's end
     ended = acquired if acquired is not None and acquired >= span[1] else None
     notes = layout_notes(layout, span[0], ended) + [
         n for n in layout.notes if any(w in n for w in (LEVELS_DIFFER, UNNAMED, STOPPED, SHORTENED, IGNORED,
                                                    DISAGREES, *WARNED))]
-    if full_scale:
+    if mixed:
         notes.append("the sounds mix integer samples without a conversion and floating-point ones: the "
                      "integer ones are read as fractions of their full scale (32768 for 16 bits), as WAV "
                      "files mean them")

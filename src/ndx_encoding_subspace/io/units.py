@@ -85,8 +85,8 @@ def _properties(units: Any, n: int) -> tuple[dict[str, np.ndarray], list[str]]:
 
 
 # --------------------------------------------------------------------------- reader
-#: spike times beyond this magnitude (s: a year) belong to no recording
-MAX_SPIKE_TIME_S = 3.2e7
+#: spike times beyond this magnitude (s: 30,000 years; times since 1970 are 1.7e9) belong to no recording
+MAX_SPIKE_TIME_S = 1e12
 
 
 def _spike_times(units: Any, ids: np.ndarray, name: str, path: str) -> list[np.ndarray]:
@@ -103,7 +103,7 @@ def _spike_times(units: Any, ids: np.ndarray, name: str, path: str) -> list[np.n
             if t.size and np.abs(t).max() > MAX_SPIKE_TIME_S]
     if wild:
         raise InvalidDataError(f"{name}: {path} spike_times of units {[u for u, _ in wild][:10]} hold times "
-                               f"such as {wild[0][1]:.3g} s, beyond {MAX_SPIKE_TIME_S:g} s of a recording: "
+                               f"such as {wild[0][1]:.3g} s, beyond {MAX_SPIKE_TIME_S:g} s of any clock: "
                                "damaged spike times?")
     return times
 

@@ -92,8 +92,8 @@ class ClusterParams(Params):
                               "or cluster.scheduler_file")
         if self.kind == "scheduler" and self.workers:
             raise ConfigError(f"cluster.workers = {self.workers} starts worker processes or SLURM jobs; a "
-                              "running scheduler (cluster.kind 'scheduler') has workers of its own: leave "
-                              "it out")
+                              "running scheduler (cluster.kind 'scheduler') has workers of its own: set "
+                              "cluster.workers = 0 (--cluster.workers 0)")
         if self.scheduler and self.scheduler_file:
             raise ConfigError("give cluster.scheduler or cluster.scheduler_file, not both")
         if not isinstance(self.dashboard, str) or (self.dashboard and not _ADDRESS.fullmatch(self.dashboard)):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from ..fitting.training_params import EnsembleParams, TrainingParams
 from ..io.reader_params import ReaderParams
 from ..models.params import CNNParams, LNParams, ScoringParams, SubspaceModelParams
 from ..nonlinearity.ssrf import SSRFParams
-from ..params import Params, coerce
+from ..params import Params, coerce, unknown_keys
 from ..subspace.params import SubspaceParams
 from .cluster_params import ClusterParams
 
@@ -166,8 +167,7 @@ class PipelineConfig:
         """Build from nested mappings; unknown sections or keys raise ConfigError."""
         if not isinstance(values, Mapping):
             raise ConfigError(f"configuration{' in ' + where if where else ''} must be a table")
-        unknown = sorted(map(repr, (k for k in values if not isinstance(k, str)))) + \
-            sorted(k for k in values if isinstance(k, str) and k not in SECTIONS)
+        unknown = unknown_keys(values, SECTIONS)
         if unknown:
             place = f" in {where}" if where else ""
             raise ConfigError(
@@ -272,4 +272,7 @@ def _yaml(text: str) -> Any:
         return loader.construct_mapping(node, deep=deep)
 
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    # YAML 1.1 reads 1e-3 (an exponent without a dot) as text; it is the number people mean
+    exponent = re.compile(r"^[-+]?[0-9]+(\.[0-9]*)?[eE][-+]?[0-9]+$")
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", exponent, list("-+0123456789"))
     return yaml.load(text, Loader=Loader) or {}  # a SafeLoader: no Python objects

@@ -128,7 +128,8 @@ def _check_record(em: EncodingModel, receptive_field: int) -> None:
     its bin size its input spectrogram's (where linked), its jackknife fold and
     initialisation (where stored) not negative."""
     theirs = getattr(em.spectrogram, "bin_size", None)
-    if (isinstance(theirs, float | np.floating) and np.isfinite(theirs) and theirs > 0
+    if (isinstance(theirs, int | float | np.number) and not isinstance(theirs, bool) and np.isfinite(theirs)
+            and theirs > 0
             and not np.isclose(float(em.bin_size), float(theirs), rtol=1e-6, atol=0)):
         raise ResultsError(f"bin_size {float(em.bin_size):g} s differs from the {float(theirs):g} s of "
                            "its input spectrogram")

@@ -106,8 +106,9 @@ def check_subspace(name: str, row: int, sub: Any, k_column: int | None) -> None:
         refuse(f"counts of samples that cannot be ({counts})")
     if sub.reliability_rule not in RULES:
         refuse(f"reliability_rule {short(sub.reliability_rule)} is none of {', '.join(RULES)}")
-    norms = np.linalg.norm(filters.astype(np.float64).reshape(k, -1), axis=1)
-    if not np.all((norms >= 1 / _NORM_FACTOR) & (norms <= _NORM_FACTOR)):
+    flat = filters.astype(np.float64).reshape(filters.shape[0], int(np.prod(filters.shape[1:])))
+    norms = np.linalg.norm(flat, axis=1)
+    if norms.size and not np.all((norms >= 1 / _NORM_FACTOR) & (norms <= _NORM_FACTOR)):
         refuse(f"filters of norm {norms.min():.3g} to {norms.max():.3g}, not directions (norm about 1)")
     for column, value in (("k90", sub.k90), ("k95", sub.k95), ("k_significant", sub.k_significant)):
         if value is not None and not 0 <= int(value) <= max(n, k):
