@@ -267,8 +267,9 @@ def write_results(
     ------
     ResultsError
         The output exists (without ``overwrite``) or is the input, a model cannot be
-        described, unknown metadata fields, or parts of the results disagree; the message
-        names the file and object.
+        described, unknown metadata fields, or parts of the results disagree (the file
+        written would not load back: :func:`~.loader.load_results`); the message names the
+        file and object.
     """
     path = Path(path)
     if source is None:
@@ -287,4 +288,16 @@ def write_results(
             warnings.filterwarnings("ignore", "The linked table for DynamicTableRegion")
             with NWBHDF5IO(str(tmp), "w") as io:
                 io.write(nwbfile, cache_spec=True)
+        _loads(tmp, path)
     return path
+
+
+def _loads(tmp: Path, path: Path) -> None:
+    """Refuse (before it replaces anything) a file the loader would refuse: results whose
+    parts contradict each other are never written."""
+    from .loader import load_results
+
+    try:
+        load_results(tmp)
+    except ResultsError as err:
+        raise ResultsError(f"{path}: not written: {str(err).replace(str(tmp), 'the file')}") from None
