@@ -414,3 +414,16 @@ def test_an_annotation_log_mirroring_the_trials_leaves_them_the_table(tmp_path):
     with open_nwb(path) as opened:
         layout = locate(opened.nwbfile, "mirror.nwb")
     assert layout.table == "intervals/trials" and len(layout.presentations) == len(BLOCK)
+
+
+def test_a_manipulation_s_level_and_every_differing_column_are_said(tmp_path):
+    """A laser's power in mW (0 or 5) is a condition by its name, and every column in which
+    the presentations of a sound differ is named."""
+    power = [0.0] * len(BLOCK) + [5.0] * len(BLOCK)
+    phase = ["pre"] * len(BLOCK) + ["post"] * len(BLOCK)
+    path = _write(_session({"phase": phase, "laser_power": power}), tmp_path / "laser.nwb")
+    _, said = _read(path)
+    note = next(w for w in said if "differ in condition" in w)
+    assert "column 'phase': 'post', 'pre'; column 'laser_power': '0', '5'" in note
+    chosen, said = _read(path, where=("laser_power=0",))
+    assert _presentations(chosen) == len(BLOCK)

@@ -27,7 +27,7 @@ from hdmf.common import VectorIndex
 from ..errors import ConfigError, InvalidDataError
 from .cells import cells, is_region, is_ts_reference
 from .inventory import Presentation, TableInfo
-from .names import CONDITION_COLUMNS, TYPE_COLUMNS, name_key
+from .names import CONDITION_COLUMNS, TYPE_COLUMNS, name_key, name_words
 from .rows import text_of
 
 __all__ = ["CONDITIONS_DIFFER", "WARNED", "READING_RULES", "parse_where", "select", "condition_note",
@@ -159,8 +159,9 @@ def condition_note(presentations: Sequence[Presentation], tables: Mapping[str, T
             by_table.setdefault(info.path, []).append(p)
     for path, pres in by_table.items():
         info = tables[path]
+        found = []  # (column, its values, sounds whose presentations differ in it)
         for column in info.columns:
-            if name_key(column) not in _CONDITION_KEYS:
+            if name_key(column) not in _CONDITION_KEYS and not name_words(column) & _MANIPULATIONS:
                 continue
             values = _values(info.table, column)
             if values is None or len(set(values)) > _MAX_CONDITIONS:
@@ -170,11 +171,14 @@ def condition_note(presentations: Sequence[Presentation], tables: Mapping[str, T
                 seen.setdefault(p.sound, set()).add(values[p.row])
             differ = [s for s, v in seen.items() if len(v) > 1]
             if differ:
-                found = sorted({values[p.row] for p in pres})
-                said = ", ".join(repr(v) for v in found[:_SHOWN]) + (", ..." if len(found) > _SHOWN else "")
-                return (f"presentations of {len(differ)} sound(s) {CONDITIONS_DIFFER} ({path} column "
-                        f"{column!r}: {said}) and are read as repeats of each sound; keep one condition with "
-                        f"--reader.where {column}={found[0]}")
+                found.append((column, sorted({values[p.row] for p in pres}), differ))
+        if found:
+            column, values, differ = found[0]
+            said = "; ".join(f"column {c!r}: " + ", ".join(repr(v) for v in vs[:_SHOWN])
+                             + (", ..." if len(vs) > _SHOWN else "") for c, vs, _ in found)
+            return (f"presentations of {len(differ)} sound(s) {CONDITIONS_DIFFER} ({path} {said}) and are "
+                    f"read as repeats of each sound; keep one condition with --reader.where "
+                    f"{column}={values[0]}")
     return ""
 
 
@@ -290,3 +294,5 @@ def check_tail(presentations: Sequence[Presentation], tail: float, name: str,
 
 
 _CONDITION_KEYS = frozenset(name_key(c) for c in (*CONDITION_COLUMNS, *TYPE_COLUMNS))
+#: words of a column's name that say it sets a manipulation (``laser_power``, ``led_level``)
+_MANIPULATIONS = frozenset({"laser", "opto", "optogenetic", "light", "led", "drug", "muscimol"})
