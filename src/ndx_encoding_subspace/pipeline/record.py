@@ -287,8 +287,7 @@ def check_stale(sites: Sequence[SiteStatus], out: Path, overwrite: bool, populat
     if stale and not overwrite:
         what = "another population of sites or other parameters" if population == "dataset" else \
             "other parameters"
-        shown = ", ".join(stale[:10]) + (f" and {len(stale) - 10} more" if len(stale) > 10 else "")
-        raise ConfigError(f"{out}: the results of {shown} were made with {what}; pass --overwrite "
+        raise ConfigError(f"{out}: the results of {_names(stale)} were made with {what}; pass --overwrite "
                           "(overwrite=True from Python) to make them again, or choose another output "
                           "folder")
     made = _previous_population(out) if population == "dataset" else None
