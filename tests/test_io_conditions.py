@@ -106,6 +106,40 @@ def test_silent_rows_marked_by_a_type_column_stay_baseline(tmp_path):
     assert "1 rows of intervals/trials play no sound (baseline)" in layout.describe()
 
 
+@pytest.mark.parametrize(("column", "values"), [("condition", ("none", "laser")),
+                                                 ("trial_type", ("none", "opto")),
+                                                 ("condition", ("", "muscimol")),
+                                                 ("condition", ("silence", "noise"))])
+def test_a_control_condition_that_says_nothing_or_silence_is_no_baseline(tmp_path, column, values):
+    # the first block is the control one
+    n = 2 * len(BLOCK)
+    path = _write(_session({column: [values[k // len(BLOCK)] for k in range(n)]}), tmp_path / "control.nwb")
+    site, said = _read(path)
+    assert _presentations(site) == n
+    assert {s.name for s in site.sounds} == set(NAMES)
+    assert any("differ in condition" in w and repr(column) in w for w in said)
+    assert not any("no sound played" in w for w in said)
+    chosen, _ = _read(path, where=(f"{column}={values[1]}",))
+    assert _presentations(chosen) == len(BLOCK)
+    if values[0]:
+        chosen, _ = _read(path, where=(f"{column}={values[0]}",))
+        assert _presentations(chosen) == len(BLOCK)
+
+
+def test_rows_naming_a_sound_that_a_column_says_played_none_are_said(tmp_path):
+    n = 2 * len(BLOCK)
+    phase = ["spontaneous", "evoked"] * len(BLOCK)
+    nwb = _session({"phase": phase})
+    nwb.add_trial(start_time=60.0, stop_time=60.5, sound="quiet_period", phase="spontaneous")
+    path = _write(nwb, tmp_path / "spont.nwb")
+    site, said = _read(path)
+    assert _presentations(site) == n // 2
+    note = next(w for w in said if "no sound played" in w)
+    # the label of a silent period is no sound: only the rows naming sounds are counted
+    assert f"{n // 2} rows of intervals/trials name a sound" in note and "column 'phase'" in note
+    assert "quiet_period" not in note
+
+
 @pytest.mark.parametrize("values", [[1.0] * len(BLOCK), [0.0, 1.0] * (len(BLOCK) // 2)])
 def test_a_baseline_duration_is_no_baseline_flag(tmp_path, values):
     path = _write(_session({"baseline_duration": values}, blocks=1), tmp_path / "dur.nwb")

@@ -16,8 +16,10 @@ objects:
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from hdmf.common import VectorIndex
@@ -30,6 +32,7 @@ from .names import (
     STIMULUS_FLAG_COLUMNS,
     TYPE_COLUMNS,
     NameIndex,
+    display_name,
     is_baseline_value,
     name_key,
     name_words,
@@ -38,6 +41,8 @@ from .rows import RowRef, row_refs
 from .storage import check_whole
 
 __all__ = [
+    "SILENCED",
+    "silenced_rows",
     "RowRef",
     "RowsRead",
     "row_refs",
@@ -53,6 +58,14 @@ __all__ = [
 #: Presentations may overlap by this much (s) before they are refused: rounding of times.
 OVERLAP_TOLERANCE_S = 1e-3
 _CONDITIONS = frozenset(name_key(c) for c in CONDITION_COLUMNS)
+#: what the note of rows naming a sound that a column marks as playing none holds (warned of)
+SILENCED = "says no sound played there"
+_SILENCED_SHOWN = 3
+#: conditions under which sounds may play: the control part of a session, sounds in silence
+#: (against sounds in noise)
+_BACKGROUNDS = frozenset({"baseline", "silence", "silent", "quiet"})
+#: values of a type column that say nothing of the row (its kind or condition left unsaid)
+_UNSAID = frozenset({"", "none", "nan", "null", "n/a", "na", "-"})
 #: words of a column name that make it a quantity, not a flag
 _QUANTITY_WORDS = frozenset({"duration", "dur", "time", "times", "start", "stop", "end", "onset", "offset",
                              "length", "len", "s", "ms", "sec", "secs", "seconds", "rate", "count", "n",
@@ -80,6 +93,10 @@ class RowsRead:
         Sounds every row of which stops before the sound ends (read whole).
     shortened : list of str
         Sounds presented once whose row stops before the sound ends (read until the stop).
+    silenced : list of str
+        What the rows name that a flag or type column marks as playing no sound (the names
+        of up to three of them; ``n_silenced`` rows in all).
+    n_silenced : int
     """
 
     presentations: list[Presentation]
@@ -90,6 +107,16 @@ class RowsRead:
     skipped: list[int] = dataclasses.field(default_factory=list)
     stopped: list[str] = dataclasses.field(default_factory=list)
     shortened: list[str] = dataclasses.field(default_factory=list)
+    silenced: list[str] = dataclasses.field(default_factory=list)
+    n_silenced: int = 0
+
+    def silenced_note(self, path: str) -> str:
+        """What to say of the rows naming a sound that :attr:`flag` marks as playing none."""
+        if not self.n_silenced:
+            return ""
+        said = ", ".join(map(repr, self.silenced))
+        return (f"{self.n_silenced} rows of {path} name a sound ({said}) but column {self.flag!r} "
+                f"{SILENCED}: they are left out")
 
 
 def _flags(values: np.ndarray) -> np.ndarray | None:
@@ -105,6 +132,13 @@ def _flags(values: np.ndarray) -> np.ndarray | None:
     return None
 
 
+def _value_key(value: Any) -> str:
+    """A type column's cell as compared with :data:`_UNSAID` (None and NaN as empty)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return name_key(value)
+
+
 def _flag_name(column: str) -> bool:
     """Whether ``column``, whose name holds ``baseline``, can be a flag: not a quantity
     (``baseline_duration``, ``baseline_start_s``, ``n_baseline_spikes``...)."""
@@ -112,34 +146,59 @@ def _flag_name(column: str) -> bool:
 
 
 def _typed(column: str, values: np.ndarray, refs: list[RowRef], mask: np.ndarray,
-           names_sound: Callable[[RowRef], bool] | None) -> np.ndarray:
-    """Rows a type column marks baseline. In a column of conditions (``phase``,
-    ``condition``...: :data:`~.names.CONDITION_COLUMNS`), ``baseline`` is often the control
-    part of a session in which the sounds played: such a row that names a sound playing in
-    other rows or (``names_sound``) a stored sound is no baseline row. Other values
-    (``silence``, ``blank``, ``spontaneous``), and every value of a column of row kinds
-    (``trial_type``), mark baseline rows whatever they name (catch trials fill the name too)."""
+           names_sound: Callable[[RowRef], bool] | None, named: bool) -> np.ndarray:
+    """Rows a type column marks baseline.
+
+    A value that says nothing (empty, ``none``, NaN: :data:`_UNSAID`; ``condition = none``
+    in the control trials of an experiment with a laser) marks no row that names a sound
+    (``named``: its names are the sounds', not row labels). ``baseline`` in a column of
+    conditions (``phase``, ``condition``...: :data:`~.names.CONDITION_COLUMNS`) is often
+    the control part of a session in which the sounds played, and ``silence`` there the
+    sounds heard in silence rather than in noise (:data:`_BACKGROUNDS`): they mark no row
+    naming a sound that plays in other rows or (``names_sound``) a stored sound. Other
+    values that say no sound played (``blank``, ``spontaneous``) mark baseline rows whatever
+    they name (catch trials fill the name too), and so does every baseline value in a
+    column of row kinds (``trial_type``); :func:`silenced_rows` names such rows."""
     typed = np.array([is_baseline_value(v) for v in values], dtype=bool)
-    if name_key(column) not in _CONDITIONS:
+    unsaid = np.array([_value_key(v) in _UNSAID for v in values], dtype=bool)
+    control = unsaid | np.array([name_key(column) in _CONDITIONS and _value_key(v) in _BACKGROUNDS
+                                 for v in values], dtype=bool)
+    if not (typed & control).any():
         return typed
     keys = [r.object_id or ("" if is_baseline_value(r.key) else name_key(r.key)) for r in refs]
     played = {k for k, t, m in zip(keys, typed, mask, strict=True) if k and not (t or m)}
-    control = np.array([name_key(v) == "baseline" for v in values], dtype=bool)
-    named = np.array([bool(k) and (k in played or (names_sound is not None and names_sound(r)))
+    heard = np.array([bool(k) and (k in played or (names_sound is not None and names_sound(r)))
                       for k, r in zip(keys, refs, strict=True)], dtype=bool)
-    return typed & ~(control & named)
+    # an unsaid kind leaves the row to what it names; "baseline" needs a sound heard elsewhere
+    spoken = np.array([named and bool(k) for k in keys], dtype=bool) & unsaid
+    return typed & ~((control & heard) | spoken)
+
+
+def silenced_rows(refs: list[RowRef], baseline: np.ndarray,
+                  names_sound: Callable[[RowRef], bool] | None = None) -> tuple[list[str], int]:
+    """Names of the rows (up to three, and their count) that ``baseline`` marks (a flag or
+    type column said no sound played) while naming a sound: one that plays in other rows,
+    or (``names_sound``) a stored one."""
+    keys = ["" if r.object_id or is_baseline_value(r.key) else name_key(r.key) for r in refs]
+    played = {k for k, b in zip(keys, baseline, strict=True) if k and not b}
+    rows = [r.key for r, k, b in zip(refs, keys, baseline, strict=True)
+            if b and k and (k in played or (names_sound is not None and names_sound(r)))]
+    return list(dict.fromkeys(display_name(k) for k in rows))[:_SILENCED_SHOWN], len(rows)
 
 
 def baseline_mask(info: TableInfo, refs: list[RowRef],
-                  names_sound: Callable[[RowRef], bool] | None = None) -> tuple[np.ndarray, str]:
+                  names_sound: Callable[[RowRef], bool] | None = None,
+                  named: bool = True) -> tuple[np.ndarray, str]:
     """Rows where no sound played, and the flag column that said so ('' when only names did).
 
     A row is baseline when what it names is empty, ``none``, NaN, ``baseline``, ``silence``
     (:data:`~.names.BASELINE_VALUES`), or when a flag column says so: true in a column whose
     name holds ``baseline`` (not a quantity such as ``baseline_duration``), false in
     :data:`~.names.STIMULUS_FLAG_COLUMNS`, a baseline value in :data:`~.names.TYPE_COLUMNS`
-    (but ``baseline`` in a column of conditions for a row naming a sound played in other
-    rows or one for which ``names_sound`` is true: :func:`_typed`).
+    (but not ``none`` or empty for a row naming a sound when ``named``, the rows' names
+    being the sounds' rather than row labels, nor ``baseline`` in a column of conditions
+    for a row naming a sound played in other rows or one for which ``names_sound`` is true:
+    :func:`_typed`).
     """
     mask = np.array([not r.object_id and is_baseline_value(r.key) for r in refs], dtype=bool)
     for col in info.columns:
@@ -153,7 +212,7 @@ def baseline_mask(info: TableInfo, refs: list[RowRef],
         values = np.asarray(cells(target))
         if low in TYPE_COLUMNS:
             if values.dtype.kind in "OSU":
-                typed = _typed(col, values, refs, mask, names_sound)
+                typed = _typed(col, values, refs, mask, names_sound, named)
                 if typed.any():
                     return mask | typed, col
             continue
@@ -271,8 +330,10 @@ def template_rows(
         [*((s.path, s) for s in sounds), *((s.name, s) for s in sounds)]
     )
     by_id = {s.series.object_id: s for s in sounds}
-    baseline, _ = baseline_mask(info, refs, lambda ref: (by_id.get(ref.object_id) if ref.object_id else
-                                                         index.peek(_naming(ref, index))) is not None)
+    def stored(ref: RowRef) -> bool:
+        return (by_id.get(ref.object_id) if ref.object_id else index.peek(_naming(ref, index))) is not None
+
+    baseline, flag = baseline_mask(info, refs, stored)
     matched: list[tuple[int, SoundSeries, RowRef]] = []
     for row, ref in enumerate(refs):
         if baseline[row]:
@@ -287,7 +348,7 @@ def template_rows(
                 f"sounds when folder, extension and case are ignored: {', '.join(names)}; "
                 "name each sound exactly, or keep one of them (reader.sounds)")
         elif strict:
-            return RowsRead([], int(baseline.sum()), "", index.unmatched, index.n_unmatched)
+            return RowsRead([], int(baseline.sum()), flag, index.unmatched, index.n_unmatched)
     start, stop = row_times(info, np.array([m[0] for m in matched], dtype=int), name, open_ended=True)
     spans, beyond = [], []
     for row, series, ref in matched:
@@ -316,8 +377,9 @@ def template_rows(
     out = [Presentation(label, float(start[row]), end, row, series, first, count)
            for row, series, first, count, end, label in spans]
     kept, stopped, shortened = _cut_short(out, start, stop)
-    return RowsRead(kept, int(baseline.sum()), "", list(index.unmatched), index.n_unmatched, stopped=stopped,
-                    shortened=shortened)
+    silenced, n_silenced = silenced_rows(refs, baseline, stored) if flag else ([], 0)
+    return RowsRead(kept, int(baseline.sum()), flag, list(index.unmatched), index.n_unmatched,
+                    stopped=stopped, shortened=shortened, silenced=silenced, n_silenced=n_silenced)
 
 
 def _cut_short(out: list[Presentation], start: np.ndarray,

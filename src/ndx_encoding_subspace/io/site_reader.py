@@ -53,6 +53,7 @@ from .names import ONSET_COLUMNS, listing
 from .notes import layout_notes, spike_notes, unit_notes
 from .open import OpenedNWB, open_nwb
 from .parameters import LEVELS_DIFFER
+from .presentations import SILENCED
 from .reader_params import ReaderParams
 from .samples import mixed_sample_formats, plain_integers, read_spectrograms
 from .sound_files import KIND as FILE
@@ -224,7 +225,7 @@ def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],
     ended = acquired if acquired is not None and acquired >= span[1] else None
     notes = layout_notes(layout, span[0], ended) + [
         n for n in layout.notes if any(w in n for w in (LEVELS_DIFFER, UNNAMED, STOPPED, SHORTENED, IGNORED,
-                                                   DISAGREES, *WARNED))]
+                                                   DISAGREES, SILENCED, *WARNED))]
     if mixed:
         notes.append("the sounds mix integer samples without a conversion and floating-point ones: the "
                      "integer ones are read as fractions of their full scale (32768 for 16 bits), as WAV "

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import InvalidDataError
 from .inventory import Presentation, SoundSeries, TableInfo
 from .names import display_name, name_key
-from .presentations import RowsRead, baseline_mask, format_rows, row_times, segment_label
+from .presentations import RowsRead, baseline_mask, format_rows, row_times, segment_label, silenced_rows
 from .rows import RowRef, row_refs
 
 __all__ = ["track_rows", "fixed_segments", "track_end", "spans_text"]
@@ -83,7 +83,7 @@ def track_rows(info: TableInfo, column: str, tracks: SoundSeries | Sequence[Soun
         if column
         else [RowRef(f"{info.path.rpartition('/')[2]}_{i:04d}") for i in range(info.rows)]
     )
-    baseline, flag = baseline_mask(info, refs)
+    baseline, flag = baseline_mask(info, refs, named=bool(column))
     own = {t.series.object_id for t in tracks}
     foreign = np.array([bool(r.object_id) and r.object_id not in own for r in refs], dtype=bool)
     rows = np.flatnonzero(~baseline & ~foreign)
@@ -113,7 +113,9 @@ def track_rows(info: TableInfo, column: str, tracks: SoundSeries | Sequence[Soun
     if outside:
         what = f"the sound {spans_text(tracks)}" if len(tracks) == 1 else f"every sound: {spans_text(tracks)}"
         raise InvalidDataError(f"{name}: {info.path} rows {format_rows(outside)} lie outside {what}")
-    return RowsRead(out, int(baseline.sum()), flag, skipped=np.flatnonzero(foreign).tolist())
+    silenced, n_silenced = silenced_rows(refs, baseline) if flag and column else ([], 0)
+    return RowsRead(out, int(baseline.sum()), flag, skipped=np.flatnonzero(foreign).tolist(),
+                    silenced=silenced, n_silenced=n_silenced)
 
 
 def fixed_segments(sound: SoundSeries, step: float) -> list[Presentation]:

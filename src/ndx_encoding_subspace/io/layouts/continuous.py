@@ -289,6 +289,8 @@ def _notes(info: TableInfo, tracks: tuple[SoundSeries, ...], read: RowsRead) -> 
     if read.n_baseline:
         said = f", flagged by column {read.flag!r}" if read.flag else ""
         notes.append(f"{read.n_baseline} rows of {info.path} play no sound (baseline{said}) and are skipped")
+    if read.n_silenced:
+        notes.append(read.silenced_note(info.path))
     if read.skipped:
         notes.append(
             f"{len(read.skipped)} rows of {info.path} (rows {format_rows(read.skipped)}) reference another "

@@ -176,6 +176,7 @@ def _notes(info: TableInfo, column: str, read: RowsRead) -> list[str]:
         notes.append(f"{info.path} has no stop column: each presentation lasts its sound")
     if read.n_baseline:
         notes.append(f"{read.n_baseline} rows of {info.path} play no sound (baseline)")
+    notes += [read.silenced_note(info.path)] if read.n_silenced else []
     if read.shortened:
         notes.append(f"{len(read.shortened)} sound(s) presented once {SHORTENED} (e.g. "
                      f"{read.shortened[0]!r}): their rows stop before the sound ends")
