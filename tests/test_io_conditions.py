@@ -15,6 +15,7 @@ from ndx_encoding_subspace.errors import ConfigError, InvalidDataError, NoUnitsE
 from ndx_encoding_subspace.io import locate, open_nwb, read_site
 from ndx_encoding_subspace.io.conditions import parse_where
 from ndx_encoding_subspace.io.reader_params import ReaderParams
+from ndx_encoding_subspace.io.site_reader import reading_rules
 
 RATE, DUR = 16000.0, 0.5
 NAMES = [f"s{i}" for i in range(6)]
@@ -119,6 +120,8 @@ def test_a_control_condition_that_says_nothing_or_silence_is_no_baseline(tmp_pat
     assert {s.name for s in site.sounds} == set(NAMES)
     assert any("differ in condition" in w and repr(column) in w for w in said)
     assert not any("no sound played" in w for w in said)
+    with open_nwb(path) as opened:  # results made when such rows were left out are made again
+        assert "control-rows-read" in reading_rules(locate(opened.nwbfile, "control.nwb"), ReaderParams())
     chosen, _ = _read(path, where=(f"{column}={values[1]}",))
     assert _presentations(chosen) == len(BLOCK)
     if values[0]:
@@ -461,3 +464,29 @@ def test_a_manipulation_s_level_and_every_differing_column_are_said(tmp_path):
     assert "column 'phase': 'post', 'pre'; column 'laser_power': '0', '5'" in note
     chosen, said = _read(path, where=("laser_power=0",))
     assert _presentations(chosen) == len(BLOCK)
+
+
+def test_templates_of_other_names_holding_the_same_samples_are_one_sound(tmp_path):
+    # each repeat of the validation sound stored as its own template, named once by the trials
+    nwb = _nwbfile()
+    names = [*NAMES[:4], "v_r0", "v_r1", "v_r2", "v_r3"]
+    for name in names:
+        seed = 99 if name.startswith("v_") else NAMES.index(name)
+        nwb.add_stimulus_template(TimeSeries(name=name, data=_sound(seed), unit="Pa", rate=RATE))
+    nwb.add_trial_column("sound", "the sound played")
+    start = 1.0
+    for name in ["v_r0", *NAMES[:2], "v_r1", *NAMES[2:4], "v_r2", "v_r3"]:
+        nwb.add_trial(start_time=start, stop_time=start + DUR, sound=name)
+        start += DUR + 0.5
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        nwb.add_unit(spike_times=np.sort(rng.uniform(0, start, int(20 * start))))
+    path = _write(nwb, tmp_path / "copies.nwb")
+    site, said = _read(path)
+    assert site.validation == ("v_r0",) and site.sound("v_r0").counts.shape[0] == 4
+    assert set(site.estimation) == set(NAMES[:4])
+    note = next(w for w in said if "hold the same samples" in w)
+    assert "'v_r0' (with 'v_r1', 'v_r2', 'v_r3')" in note
+    with open_nwb(path) as opened:
+        layout = locate(opened.nwbfile, "copies.nwb")
+    assert "templates-same-samples" in reading_rules(layout, ReaderParams())

@@ -34,6 +34,7 @@ from .names import (
     NameIndex,
     display_name,
     is_baseline_value,
+    listing,
     name_key,
     name_words,
 )
@@ -42,6 +43,8 @@ from .storage import check_whole
 
 __all__ = [
     "SILENCED",
+    "CONTROL_ROWS",
+    "controls_note",
     "silenced_rows",
     "RowRef",
     "RowsRead",
@@ -58,6 +61,8 @@ __all__ = [
 #: Presentations may overlap by this much (s) before they are refused: rounding of times.
 OVERLAP_TOLERANCE_S = 1e-3
 _CONDITIONS = frozenset(name_key(c) for c in CONDITION_COLUMNS)
+#: what the note of rows read whose type column says nothing or a background holds
+CONTROL_ROWS = "are read as presentations"
 #: what the note of rows naming a sound that a column marks as playing none holds (warned of)
 SILENCED = "says no sound played there"
 _SILENCED_SHOWN = 3
@@ -184,6 +189,29 @@ def silenced_rows(refs: list[RowRef], baseline: np.ndarray,
     rows = [r.key for r, k, b in zip(refs, keys, baseline, strict=True)
             if b and k and (k in played or (names_sound is not None and names_sound(r)))]
     return list(dict.fromkeys(display_name(k) for k in rows))[:_SILENCED_SHOWN], len(rows)
+
+
+def controls_note(info: TableInfo, rows: Sequence[int]) -> str:
+    """A note of the rows read (``rows``) that a type column's value would once have left
+    out as baseline: a value saying nothing (``none``) or a background (``silence`` in a
+    column of conditions); empty when there are none. Its words (:data:`CONTROL_ROWS`)
+    make it a rule of reading."""
+    for col in info.columns:
+        if col.lower() not in TYPE_COLUMNS:
+            continue
+        target = info.table[col]
+        if isinstance(target, VectorIndex) or is_ts_reference(target):
+            continue
+        values = np.asarray(cells(target))
+        if values.ndim != 1 or values.dtype.kind not in "OSU":
+            continue
+        spoken = _UNSAID | (_BACKGROUNDS - {"baseline"} if name_key(col) in _CONDITIONS else frozenset())
+        said = [_value_key(values[r]) for r in rows if _value_key(values[r]) in spoken]
+        if said:
+            shown = listing([repr(v) for v in dict.fromkeys(said)], 3)
+            return (f"{len(said)} rows of {info.path} whose column {col!r} says {shown} name a sound "
+                    f"and {CONTROL_ROWS}")
+    return ""
 
 
 def baseline_mask(info: TableInfo, refs: list[RowRef],

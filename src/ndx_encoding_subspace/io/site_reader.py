@@ -47,13 +47,13 @@ from .in_recording import check_in_recording
 from .layouts import continuous
 from .layouts.base import DISAGREES, from_tracks
 from .layouts.series import IGNORED
-from .layouts.templates import SHORTENED, STOPPED, UNNAMED
+from .layouts.templates import SAME_SAMPLES, SHORTENED, STOPPED, UNNAMED
 from .locate import Layout, Presentation, locate
 from .names import ONSET_COLUMNS, listing
 from .notes import layout_notes, spike_notes, unit_notes
 from .open import OpenedNWB, open_nwb
 from .parameters import LEVELS_DIFFER
-from .presentations import SILENCED
+from .presentations import CONTROL_ROWS, SILENCED
 from .reader_params import ReaderParams
 from .samples import mixed_sample_formats, plain_integers, read_spectrograms
 from .sound_files import KIND as FILE
@@ -166,6 +166,10 @@ def reading_rules(layout: Layout, reader: ReaderParams) -> list[str]:
         rules.append("sound-files-by-folder")
     if any(SHORTENED in note for note in layout.notes):
         rules.append("once-read-until-stop")
+    if layout.kind == "templates" and any(SAME_SAMPLES in note for note in layout.notes):
+        rules.append("templates-same-samples")
+    if any(CONTROL_ROWS in note for note in layout.notes):
+        rules.append("control-rows-read")
     if layout.kind == "segments" and layout.presentations:
         last = layout.presentations[-1]
         if last.series.rate and last.n_samples > reader.segment_s * last.series.rate + 1:
@@ -225,7 +229,7 @@ def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],
     ended = acquired if acquired is not None and acquired >= span[1] else None
     notes = layout_notes(layout, span[0], ended) + [
         n for n in layout.notes if any(w in n for w in (LEVELS_DIFFER, UNNAMED, STOPPED, SHORTENED, IGNORED,
-                                                   DISAGREES, SILENCED, *WARNED))]
+                                                   DISAGREES, SILENCED, SAME_SAMPLES, *WARNED))]
     if mixed:
         notes.append("the sounds mix integer samples without a conversion and floating-point ones: the "
                      "integer ones are read as fractions of their full scale (32768 for 16 bits), as WAV "

@@ -31,7 +31,7 @@ from ...errors import AmbiguousInputError, ConfigError, InvalidDataError
 from ..inventory import Presentation, SoundSeries, TableInfo, is_ts_reference
 from ..logs import other_events
 from ..names import listing, name_key
-from ..presentations import RowsRead, baseline_mask, check_overlaps, format_rows, row_refs
+from ..presentations import RowsRead, baseline_mask, check_overlaps, controls_note, format_rows, row_refs
 from ..tracks import spans_text, track_rows
 from .base import Candidate, Context, ambiguous_tables, disagreeing_logs, folders, overlapping, prefer_tables
 from .series import PREFIX_SAMPLES, span_digest
@@ -291,6 +291,9 @@ def _notes(info: TableInfo, tracks: tuple[SoundSeries, ...], read: RowsRead) -> 
         notes.append(f"{read.n_baseline} rows of {info.path} play no sound (baseline{said}) and are skipped")
     if read.n_silenced:
         notes.append(read.silenced_note(info.path))
+    controls = controls_note(info, [p.row for p in read.presentations])
+    if controls:
+        notes.append(controls)
     if read.skipped:
         notes.append(
             f"{len(read.skipped)} rows of {info.path} (rows {format_rows(read.skipped)}) reference another "
