@@ -241,6 +241,16 @@ def test_a_sound_onset_column_is_read_beside_catch_trials_and_refused_outside_it
         _onset_layout(tmp_path, column, 1.8)
 
 
+@pytest.mark.parametrize("column", ["sound_delay", "stim_latency"])
+def test_a_sound_onset_in_another_form_than_seconds_from_the_start_is_said(tmp_path, column):
+    """Trials begin 0.4 s before their sound, given only relative to the row (and in ms):
+    the onsets are the trials' starts, and a warning names the columns not read."""
+    layout = _onset_layout(tmp_path, column, 0.4, relative=True)
+    assert layout.onset == "start_time"
+    note = next(n for n in layout.notes if "are not read as onsets" in n)
+    assert f"'{column}', 'stim_on_ms'" in note and "reader.onset_column" in note
+
+
 def test_presentations_in_invalid_times_are_left_out(tmp_path):
     nwb = _session({}, blocks=1)
     nwb.add_invalid_time_interval(start_time=1.2, stop_time=2.6)  # the first two presentations
@@ -490,3 +500,16 @@ def test_templates_of_other_names_holding_the_same_samples_are_one_sound(tmp_pat
     with open_nwb(path) as opened:
         layout = locate(opened.nwbfile, "copies.nwb")
     assert "templates-same-samples" in reading_rules(layout, ReaderParams())
+
+
+def test_a_track_s_sounds_of_one_file_name_in_two_folders_are_two_sounds(tmp_path):
+    nwb = _track_session([DUR, DUR, DUR])
+    files = {"s0": "set1/s0.wav", "s1": "set2/S0.wav"}  # two sounds, one file name
+    sounds = list(nwb.trials["sound"].data)
+    nwb.add_trial_column("file", "the WAV file played", data=[files.get(s, s + ".wav") for s in sounds])
+    path = _write(nwb, tmp_path / "folders.nwb")
+    site, _ = _read(path, sound_column="file")
+    assert {s.name: s.counts.shape[0] for s in site.sounds if "/" in s.name} == {"set1/s0": 3, "set2/S0": 1}
+    with open_nwb(path) as opened:
+        layout = locate(opened.nwbfile, "folders.nwb", ReaderParams(sound_column="file"))
+    assert "track-names-by-folder" in reading_rules(layout, ReaderParams(sound_column="file"))

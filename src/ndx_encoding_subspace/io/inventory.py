@@ -23,6 +23,7 @@ from .names import (
     listing,
     looks_like_file,
     name_words,
+    says_other_onset,
     says_sound_onset,
 )
 from .reader_params import ReaderParams
@@ -91,6 +92,10 @@ class SoundSeries:
         return f"{self.path} ({self.neurodata_type}, {rate}{dur}{chans})"
 
 
+#: what the note of onset columns in other forms, not read, holds (warned of)
+ONSETS_UNREAD = "are not read as onsets"
+
+
 @dataclasses.dataclass(frozen=True)
 class TableInfo:
     """A table with times (TimeIntervals, or a DynamicTable with an onset column) and the
@@ -122,6 +127,19 @@ class TableInfo:
     stop: str = "stop_time"
     text_columns: tuple[str, ...] = ()
     duration: str = ""
+    #: columns whose names say they hold the sound's onset in ms, samples or relative to
+    #: the row, not read as onsets (:func:`~.names.says_other_onset`)
+    unread_onsets: tuple[str, ...] = ()
+
+    def unread_onset_note(self) -> str:
+        """Said when the onsets are the rows' start times beside a column whose name says
+        it holds the sound's onset in another form ('' else)."""
+        if not self.unread_onsets or self.onset not in ONSET_COLUMNS:
+            return ""
+        said = ", ".join(map(repr, self.unread_onsets))
+        return (f"sound onsets from {self.path} column {self.onset!r}: column(s) {said} {ONSETS_UNREAD} "
+                "(in milliseconds, samples or relative to the row); if the sounds began after the rows' "
+                "starts, give their onsets in seconds from the session's start (reader.onset_column)")
 
     def onset_note(self) -> str:
         """Said when the onsets come from a column other than the rows' own start ('' else)."""
@@ -283,6 +301,8 @@ def _table_info(path: str, table: Any, params: ReaderParams) -> TableInfo:
         rows=len(table),
         columns=columns,
         sound_columns=tuple(named + refs + files),
+        unread_onsets=tuple(c for c in columns if says_other_onset(c) and _numeric(table, c)
+                            and _has_values(table, c)),
         table=table,
         neurodata_type=kind,
         onset=_onset(table, columns, timed, params.onset_column),

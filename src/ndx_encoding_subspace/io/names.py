@@ -330,6 +330,22 @@ def name_words(column: str) -> set[str]:
     return set(re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", column).lower()))
 
 
+_OTHER_TIMING_WORDS = frozenset({"ms", "sample", "samples", "frame", "frames", "relative", "rel", "delay",
+                                 "latency"})
+_END_WORDS = frozenset({"off", "offset", "stop", "end", "dur", "duration"})
+
+
+def says_other_onset(column: str) -> bool:
+    """Whether a column's name says it holds the sound's onset in a form the reader does
+    not take as onsets: in milliseconds, samples or frames, or relative to the row
+    (``stim_onset_ms``, ``sound_delay``, ``stim_latency``)."""
+    words = name_words(column)
+    return bool(words & _STIMULUS_WORDS and words & (_ONSET_WORDS | {"delay", "latency"})
+                and words & _OTHER_TIMING_WORDS and not words & _END_WORDS
+                and not words & (_NOT_ONSET_WORDS - _OTHER_TIMING_WORDS - _END_WORDS
+                                 - {"sample", "samples", "idx", "index", "id"}))
+
+
 def says_sound_onset(column: str) -> bool:
     """Whether a column's name says it holds the sound's onset (``stim_on_time``,
     ``stimOn_times``, ``sound_onset_s``): a stimulus word and an onset word, and no word of

@@ -44,6 +44,7 @@ from ..errors import ConfigError, InvalidDataError
 from ..inputs import file_sha256, nwb_stem
 from .conditions import READING_RULES, WARNED, check_tail
 from .in_recording import check_in_recording
+from .inventory import ONSETS_UNREAD
 from .layouts import continuous
 from .layouts.base import DISAGREES, from_tracks
 from .layouts.series import IGNORED
@@ -164,6 +165,8 @@ def reading_rules(layout: Layout, reader: ReaderParams) -> list[str]:
         rules.append("series-named-by-a-table")
     if any(s.neurodata_type == FILE and "/" in s.name for s in series):
         rules.append("sound-files-by-folder")
+    if layout.kind == continuous.KIND and any("/" in p.sound for p in layout.presentations):
+        rules.append("track-names-by-folder")
     if any(SHORTENED in note for note in layout.notes):
         rules.append("once-read-until-stop")
     if layout.kind == "templates" and any(SAME_SAMPLES in note for note in layout.notes):
@@ -229,7 +232,8 @@ def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],
     ended = acquired if acquired is not None and acquired >= span[1] else None
     notes = layout_notes(layout, span[0], ended) + [
         n for n in layout.notes if any(w in n for w in (LEVELS_DIFFER, UNNAMED, STOPPED, SHORTENED, IGNORED,
-                                                   DISAGREES, SILENCED, SAME_SAMPLES, *WARNED))]
+                                                   DISAGREES, SILENCED, SAME_SAMPLES, ONSETS_UNREAD,
+                                                   *WARNED))]
     if mixed:
         notes.append("the sounds mix integer samples without a conversion and floating-point ones: the "
                      "integer ones are read as fractions of their full scale (32768 for 16 bits), as WAV "

@@ -285,7 +285,7 @@ def _reason(tracks: tuple[SoundSeries, ...], found: list[tuple[TableInfo, str]])
 
 def _notes(info: TableInfo, tracks: tuple[SoundSeries, ...], read: RowsRead) -> list[str]:
     """What to say about one table's rows: onsets, baseline and skipped rows, stops."""
-    notes = [info.onset_note()] if info.onset_note() else []
+    notes = [n for n in (info.onset_note(), info.unread_onset_note()) if n]
     if read.n_baseline:
         said = f", flagged by column {read.flag!r}" if read.flag else ""
         notes.append(f"{read.n_baseline} rows of {info.path} play no sound (baseline{said}) and are skipped")

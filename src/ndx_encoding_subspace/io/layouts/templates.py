@@ -210,7 +210,7 @@ SAME_TIME_S = 0.005
 def _notes(info: TableInfo, column: str, read: RowsRead) -> list[str]:
     """What to say about one table's rows: onsets, stops, baseline rows, unmatched names,
     presentations of one sound at different levels."""
-    notes = [info.onset_note()] if info.onset_note() else []
+    notes = [n for n in (info.onset_note(), info.unread_onset_note()) if n]
     pres = read.presentations
     levels = level_note(info.table, info.path, [p.row for p in pres], [p.sound for p in pres],
                         (info.onset, info.stop, info.duration))
