@@ -191,6 +191,22 @@ def test_obs_intervals_ending_with_the_recording_leave_out_trailing_presentation
     assert any("begin after the recording ends" in w for w in said)
 
 
+def test_a_presentation_during_which_every_unit_s_observation_ends_is_left_out(tmp_path):
+    n = len(BLOCK)
+    last_onset = 1.0 + (n - 1) * (DUR + 0.5)
+    path = _write(_session({}, blocks=1, obs_end=last_onset + DUR / 2, last_spike=last_onset + DUR / 2),
+                  tmp_path / "obs.nwb")
+    site, said = _read(path)
+    assert _presentations(site) == n - 1 and len(site.units.ids) == 3
+    assert any(f"rows [{n - 1}] are observed whole by no unit" in w for w in said)
+
+
+def test_obs_intervals_leaving_many_presentations_unobserved_refuse_naming_the_first(tmp_path):
+    path = _write(_session({}, blocks=1, obs_end=3.0, last_spike=20.0), tmp_path / "obs.nwb")
+    with pytest.raises(NoUnitsError, match=r"unobserved \(the first: 3 to 3\.5 s, observed by 0 of 3"):
+        _read(path)
+
+
 def _onset_layout(tmp_path, column: str, lead: float, relative: bool = False, catch: int = 0) -> object:
     """The layout of trials that begin ``lead`` s before something whose onset (s) is in
     ``column`` (``relative``: from the trial's start), beside an onset in ms (no onset in
@@ -411,8 +427,8 @@ def test_a_response_tail_counts_spikes_after_each_sound_over_silence(tmp_path):
 
 def test_a_response_tail_is_checked_like_the_sound_before_it(tmp_path):
     """The tail's spikes must have been recorded, observed and valid: past the last spike it
-    is refused, a unit whose observation ends inside it is left out, and a presentation
-    whose tail overlaps invalid_times is left out."""
+    is refused, a presentation during whose tail every unit's observation ends is left out,
+    and so is a presentation whose tail overlaps invalid_times."""
     last = 8.0  # the last presentation: 8.0 to 8.5 s
     path = _write(_session({}, blocks=1, last_spike=last + 0.7), tmp_path / "ends.nwb")
     _read(path, response_tail_s=0.1)
@@ -422,8 +438,9 @@ def test_a_response_tail_is_checked_like_the_sound_before_it(tmp_path):
         _read(path, response_tail_s=0.4)
     path = _write(_session({}, blocks=1, obs_end=last + 0.7), tmp_path / "observed.nwb")
     assert len(_read(path, response_tail_s=0.1)[0].units.ids) == 3
-    with pytest.raises(NoUnitsError, match="obs_intervals of every unit"):
-        _read(path, response_tail_s=0.4)
+    site, said = _read(path, response_tail_s=0.4)
+    assert _presentations(site) == len(BLOCK) - 1 and len(site.units.ids) == 3
+    assert any("observed whole by no unit" in n for n in said)
     nwb = _session({}, blocks=1)
     nwb.add_invalid_time_interval(start_time=last + 0.6, stop_time=last + 0.8)
     path = _write(nwb, tmp_path / "invalid.nwb")

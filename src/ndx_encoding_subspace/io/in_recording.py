@@ -12,7 +12,7 @@ from .inventory import Presentation
 from .locate import Layout
 from .presentations import format_rows
 
-__all__ = ["TRAILING_SHARE", "TRAILING_REACH", "check_in_recording"]
+__all__ = ["TRAILING_SHARE", "TRAILING_REACH", "check_in_recording", "unobserved_left_out"]
 
 
 #: presentations after the end of the recording are left out (said) when they are at most
@@ -42,6 +42,21 @@ def check_in_recording(layout: Layout, span: tuple[float, float], name: str) -> 
         f"{name}: {what} lie outside the recording ({lo:g} to {hi:g} s, from spike times and "
         "acquisition): do the presentation times and the spike times share a clock and a unit?"
     )
+
+
+def unobserved_left_out(layout: Layout, unobserved: Sequence[bool]) -> tuple[Layout, str]:
+    """The layout without the presentations that no unit's ``obs_intervals`` cover whole
+    (``unobserved``, one flag per presentation: the recording or the sorting stopped during
+    them), and a note saying so, when they are at most :data:`TRAILING_SHARE` of all; else
+    the layout unchanged (the units not observing every presentation are then left out, or
+    the file refused)."""
+    gone = [p for p, u in zip(layout.presentations, unobserved, strict=True) if u]
+    if not gone or len(gone) > TRAILING_SHARE * len(layout.presentations):
+        return layout, ""
+    kept = tuple(p for p, u in zip(layout.presentations, unobserved, strict=True) if not u)
+    note = (f"{_presentations_named(layout, gone)} are observed whole by no unit (obs_intervals) and are "
+            f"left out ({len(gone)} of {len(layout.presentations)} presentations)")
+    return dataclasses.replace(layout, presentations=kept), note
 
 
 def _presentations_named(layout: Layout, outside: Sequence[Presentation]) -> str:

@@ -43,7 +43,7 @@ from ..data.spectrogram import (
 from ..errors import ConfigError, InvalidDataError
 from ..inputs import file_sha256, nwb_stem
 from .conditions import READING_RULES, WARNED, check_tail
-from .in_recording import check_in_recording
+from .in_recording import check_in_recording, unobserved_left_out
 from .inventory import ONSETS_UNREAD
 from .layouts import continuous
 from .layouts.base import DISAGREES, from_tracks
@@ -59,7 +59,7 @@ from .reader_params import ReaderParams
 from .samples import mixed_sample_formats, plain_integers, read_spectrograms
 from .sound_files import KIND as FILE
 from .storage import check_demand, check_span
-from .units import acquisition_end, bin_counts, observed_only, read_units, recording_span
+from .units import acquisition_end, bin_counts, observed_only, observed_spans, read_units, recording_span
 
 if TYPE_CHECKING:
     from ..data.celltype import CellTypeParams
@@ -260,6 +260,9 @@ def build_site(
     layout, trailing = check_in_recording(layout, span, label)  # before obs_intervals: they end there too
     tail = reader.response_tail_s
     check_tail(layout.presentations, tail, label, span[1])
+    spans = [(p.start, p.stop + tail) for p in layout.presentations]
+    layout, unseen = unobserved_left_out(
+        layout, ~observed_spans(layout.units, np.asarray(spikes.info.rows), spans).any(axis=0))
     spikes = observed_only(spikes, layout.units, [(p.start, p.stop + tail) for p in layout.presentations],
                            label, layout.units_path)
     order, first, starts = _by_sound(layout.presentations)
@@ -277,8 +280,7 @@ def build_site(
                  len(spikes.times))
     raw, notes = read_spectrograms([first[s] for s in order], reader, spec_params, label,
                                    full_scale=True, progress=progress)
-    if trailing:
-        notes.insert(0, trailing)
+    notes[:0] = [n for n in (trailing, unseen) if n]
     notes.extend(_reading_notes(opened, layout, span, mixed))
     notes.extend(unit_notes(spikes, reader))
     low, high = channel_range(raw)

@@ -30,7 +30,7 @@ from .waveforms import ragged, read_waveforms, waveform_widths
 if TYPE_CHECKING:
     from ..data.celltype import CellTypeParams
 
-__all__ = ["UnitSpikes", "read_units", "observed_only", "bin_counts", "recording_span"]
+__all__ = ["UnitSpikes", "read_units", "observed_only", "observed_spans", "bin_counts", "recording_span"]
 
 _NOT_PROPERTIES = ("spike_times", "electrodes", "waveform_mean", "waveform_sd", "waveforms")
 
@@ -122,10 +122,10 @@ def _chosen(units: Any, n: int, name: str, path: str, column: str) -> np.ndarray
     return values.astype(bool)
 
 
-def _observed(units: Any, rows: np.ndarray, spans: Sequence[tuple[float, float]]) -> np.ndarray:
-    """Per row of ``units``: whether its ``obs_intervals`` cover every span (True without
-    the column)."""
-    out = np.ones(len(rows), dtype=bool)
+def observed_spans(units: Any, rows: np.ndarray, spans: Sequence[tuple[float, float]]) -> np.ndarray:
+    """``[rows, spans]``: whether each row's ``obs_intervals`` cover each span (start and
+    stop, s); True everywhere without the column."""
+    out = np.ones((len(rows), len(spans)), dtype=bool)
     if not len(spans) or "obs_intervals" not in units.colnames:
         return out
     starts, stops = np.asarray(spans, dtype=np.float64).T
@@ -144,7 +144,7 @@ def _observed(units: Any, rows: np.ndarray, spans: Sequence[tuple[float, float]]
             continue
         lo, hi = np.asarray(merged).T
         at = np.searchsorted(lo, starts, side="right") - 1
-        out[i] = bool(np.all((at >= 0) & (hi[np.clip(at, 0, None)] >= stops)))
+        out[i] = (at >= 0) & (hi[np.clip(at, 0, None)] >= stops)
     return out
 
 
@@ -246,12 +246,16 @@ def observed_only(spikes: UnitSpikes, units: Any, spans: Sequence[tuple[float, f
         When that leaves no unit.
     """
     rows = np.asarray(spikes.info.rows, dtype=np.int64)
-    observed = _observed(units, rows, spans)
+    covered = observed_spans(units, rows, spans)
+    observed = covered.all(axis=1)
     if observed.all():
         return spikes
     if not observed.any():
+        most = int(np.argmax(covered.sum(axis=0) < len(rows)))
         raise NoUnitsError(f"{name}: the obs_intervals of every unit in {path} leave part of the "
-                           "presented sounds unobserved")
+                           f"presented sounds unobserved (the first: {spans[most][0]:g} to "
+                           f"{spans[most][1]:g} s, observed by {int(covered[:, most].sum())} of "
+                           f"{len(rows)} units)")
     keep = np.flatnonzero(observed)
     return dataclasses.replace(
         spikes, times=[spikes.times[i] for i in keep], info=spikes.info.subset(keep),
