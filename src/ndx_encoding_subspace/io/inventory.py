@@ -180,6 +180,9 @@ class Inventory:
     objects: tuple[tuple[str, str], ...] = ()  # (path, neurodata type) of everything walked
     #: sounds whose samples have no usable time: (series, why), e.g. a sample rate of 0
     broken: tuple[tuple[SoundSeries, str], ...] = ()
+    #: series of acquisition or processing modules not read, sampled fast enough to hold
+    #: sound (``path (type, rate)``): named when no sound is found
+    elsewhere: tuple[str, ...] = ()
 
     def describe_sounds(self) -> str:
         """What was found that could hold sounds, for error messages."""
@@ -191,6 +194,9 @@ class Inventory:
         if self.ignored:
             more = f"; and {len(self.ignored) - 3} more" if len(self.ignored) > 3 else ""
             parts.append("not sounds: " + "; ".join(self.ignored[:3]) + more)
+        if self.elsewhere and not (self.templates or self.continuous):
+            parts.append("series that may hold sound, read only when reader.sounds names them: "
+                         + listing(self.elsewhere, 4))
         return "; ".join(parts)
 
 
@@ -323,6 +329,7 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
     units, templates, continuous, ignored, tables, objects = [], [], [], [], [], []
     broken: list[tuple[SoundSeries, str]] = []
     recorded: list[SoundSeries] = []
+    elsewhere: list[str] = []
     for path, obj in _objects(nwbfile):
         kind = neurodata_type(obj)
         objects.append((path, kind))
@@ -332,6 +339,11 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
             tables.append(_table_info(path, obj, params))
         elif as_table := log_table(path, obj, kind):
             tables.append(dataclasses.replace(_table_info(path, as_table, params), neurodata_type=kind))
+        elif (path.startswith(("acquisition/", "processing/")) and kind in SOUND_TYPES
+              and not _recorded_sound(path, kind, params)):
+            rate = getattr(obj, "rate", None)
+            if isinstance(rate, int | float) and rate >= _AUDIO_RATE_HZ:
+                elsewhere.append(f"{path} ({kind}, {rate:g} Hz)")
         elif path.startswith("stimulus/") or _recorded_sound(path, kind, params):
             place = "template" if path.startswith("stimulus/templates/") else "continuous"
             found = _sound(path, obj, place, params)
@@ -342,29 +354,36 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
                 broken.append((found, why))
                 ignored.append(f"{path} ({kind}: {why})")
             else:
-                (recorded if path.startswith("acquisition/") else templates if place == "template"
-                 else continuous).append(found)
+                (recorded if path.startswith(("acquisition/", "processing/")) else templates
+                 if place == "template" else continuous).append(found)
     # a microphone beside a stimulus in the file is not one: sounds of acquisition count when
     # the stimulus groups hold none, or when reader.sounds names them
     continuous += [s for s in recorded if not (templates or continuous) or named_by(params.sounds, s.path)]
+    elsewhere += [f"{s.path} ({s.neurodata_type}, {s.rate:g} Hz)" for s in recorded
+                  if s not in continuous and s.rate]
     if params.sound_folder:
         from_folder, left = _folder_templates(params, templates)
         templates += from_folder
         ignored += left
     return Inventory(
         tuple(units), tuple(templates), tuple(continuous), tuple(ignored), tuple(tables), tuple(objects),
-        tuple(broken),
+        tuple(broken), tuple(elsewhere),
     )
 
 
+#: the lowest sample rate of a series outside the stimulus groups named as one that may hold sound
+_AUDIO_RATE_HZ = 8000.0
+
+
 def _recorded_sound(path: str, kind: str, params: ReaderParams) -> bool:
-    """A candidate sound in acquisition: an ndx-sound AcousticWaveformSeries (neuroconv's
-    AudioInterface writes there with ``parent_container='acquisition'``; taken when the
-    stimulus groups hold no sound), or a series ``reader.sounds`` names."""
-    if not path.startswith("acquisition/"):
+    """A candidate sound outside the stimulus groups: in acquisition, an ndx-sound
+    AcousticWaveformSeries (neuroconv's AudioInterface writes there with
+    ``parent_container='acquisition'``; taken when the stimulus groups hold no sound); in
+    acquisition or a processing module, a series ``reader.sounds`` names (patterns too)."""
+    if not path.startswith(("acquisition/", "processing/")):
         return False
-    named = {w.strip().lstrip("/") for w in params.sounds}
-    return kind == "AcousticWaveformSeries" or path in named or path.rpartition("/")[2] in named
+    neuroconv = kind == "AcousticWaveformSeries" and path.startswith("acquisition/")
+    return neuroconv or named_by(params.sounds, path)
 
 
 def _folder_templates(params: ReaderParams,

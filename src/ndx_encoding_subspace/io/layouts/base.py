@@ -115,12 +115,13 @@ class Context:
 
 
 #: where series that play in the session (not templates) lie
-TRACK_FOLDERS = ("stimulus/presentation/", "acquisition/")
+TRACK_FOLDERS = ("stimulus/presentation/", "acquisition/", "processing/")
 
 
 def from_tracks(series: SoundSeries) -> bool:
     """Whether ``series`` lies where sounds play in the session (``stimulus/presentation``,
-    ``acquisition``), even where it is read as a template."""
+    ``acquisition``, or a processing module where ``reader.sounds`` names it), even where
+    it is read as a template."""
     return series.path.startswith(TRACK_FOLDERS)
 
 
