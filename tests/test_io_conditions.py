@@ -512,11 +512,11 @@ def test_templates_of_other_names_holding_the_same_samples_are_one_sound(tmp_pat
     site, said = _read(path)
     assert site.validation == ("v_r0",) and site.sound("v_r0").counts.shape[0] == 4
     assert set(site.estimation) == set(NAMES[:4])
-    note = next(w for w in said if "hold the same samples" in w)
-    assert "'v_r0' (with 'v_r1', 'v_r2', 'v_r3')" in note
-    with open_nwb(path) as opened:
-        layout = locate(opened.nwbfile, "copies.nwb")
-    assert "templates-same-samples" in reading_rules(layout, ReaderParams())
+    note = next(w for w in said if "have the same spectrogram" in w)
+    assert "4 sounds of other names" in note and "'v_r0' (with 'v_r1', 'v_r2', 'v_r3')" in note
+    assert "same-spectrogram-one-sound" in site.source["rules"]  # results made before are made again
+    assert "same-spectrogram-one-sound" not in (_read(_write(_session({}), tmp_path / "s.nwb"))[0]
+                                                .source.get("rules", []))
 
 
 def test_a_track_s_sounds_of_one_file_name_in_two_folders_are_two_sounds(tmp_path):

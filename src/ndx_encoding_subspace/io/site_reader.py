@@ -25,6 +25,7 @@ Steps (METHOD.md sections 1 and 6):
 from __future__ import annotations
 
 import gc
+import hashlib
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -48,7 +49,7 @@ from .inventory import ONSETS_UNREAD
 from .layouts import continuous
 from .layouts.base import DISAGREES, from_tracks
 from .layouts.series import IGNORED
-from .layouts.templates import SAME_SAMPLES, SHORTENED, STOPPED, UNNAMED
+from .layouts.templates import SHORTENED, STOPPED, UNNAMED
 from .locate import Layout, Presentation, locate
 from .names import ONSET_COLUMNS, listing
 from .notes import layout_notes, spike_notes, unit_notes
@@ -64,7 +65,10 @@ from .units import acquisition_end, bin_counts, observed_only, observed_spans, r
 if TYPE_CHECKING:
     from ..data.celltype import CellTypeParams
 
-__all__ = ["read_site", "build_site", "split_sounds", "reading_rules"]
+__all__ = ["SAME_SOUNDS", "read_site", "build_site", "split_sounds", "reading_rules"]
+
+#: what the note of sounds of other names read as one holds
+SAME_SOUNDS = "have the same spectrogram (the same samples)"
 
 
 def read_site(
@@ -169,8 +173,6 @@ def reading_rules(layout: Layout, reader: ReaderParams) -> list[str]:
         rules.append("track-names-by-folder")
     if any(SHORTENED in note for note in layout.notes):
         rules.append("once-read-until-stop")
-    if layout.kind == "templates" and any(SAME_SAMPLES in note for note in layout.notes):
-        rules.append("templates-same-samples")
     if any(CONTROL_ROWS in note for note in layout.notes):
         rules.append("control-rows-read")
     if layout.kind == "segments" and layout.presentations:
@@ -225,6 +227,31 @@ def _by_sound(presentations: Sequence[Presentation]
     return order, first, starts
 
 
+def _same_spectrograms(order: list[str], raw: list[np.ndarray], starts: dict[str, list[float]],
+                       ) -> tuple[list[str], list[np.ndarray], str]:
+    """Sounds of other names with the same spectrogram (each repeat of a sound stored as its
+    own template or file) as one sound, named after the first in ``order``: its presentations
+    are those of all (``starts`` extended in place); and a note saying so ('' when none)."""
+    groups: dict[tuple, list[int]] = {}
+    for i, spec in enumerate(raw):
+        key = (spec.shape, str(spec.dtype), hashlib.blake2b(np.ascontiguousarray(spec).tobytes(),
+                                                            digest_size=16).digest())
+        groups.setdefault(key, []).append(i)
+    pooled = [g for g in groups.values() if len(g) > 1]
+    if not pooled:
+        return order, raw, ""
+    for g in pooled:
+        starts[order[g[0]]] = sorted(t for i in g for t in starts[order[i]])
+    gone = {i for g in pooled for i in g[1:]}
+    said = "; ".join(f"{order[g[0]]!r} (with {listing([repr(order[i]) for i in g[1:]], 3)})"
+                     for g in pooled[:3])
+    more = f"; and {len(pooled) - 3} more" if len(pooled) > 3 else ""
+    note = (f"{sum(len(g) for g in pooled)} sounds of other names {SAME_SOUNDS} and are read as "
+            f"{len(pooled)} sound(s), each named after the first: {said}{more}")
+    kept = [i for i in range(len(order)) if i not in gone]
+    return [order[i] for i in kept], [raw[i] for i in kept], note
+
+
 def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],
                    mixed: bool) -> list[str]:
     """The layout's notes (:func:`~.notes.layout_notes`) and the sample-format rule's."""
@@ -232,7 +259,7 @@ def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],
     ended = acquired if acquired is not None and acquired >= span[1] else None
     notes = layout_notes(layout, span[0], ended) + [
         n for n in layout.notes if any(w in n for w in (LEVELS_DIFFER, UNNAMED, STOPPED, SHORTENED, IGNORED,
-                                                   DISAGREES, SILENCED, SAME_SAMPLES, ONSETS_UNREAD,
+                                                   DISAGREES, SILENCED, ONSETS_UNREAD,
                                                    *WARNED))]
     if mixed:
         notes.append("the sounds mix integer samples without a conversion and floating-point ones: the "
@@ -280,6 +307,8 @@ def build_site(
                  len(spikes.times))
     raw, notes = read_spectrograms([first[s] for s in order], reader, spec_params, label,
                                    full_scale=True, progress=progress)
+    order, raw, pooled = _same_spectrograms(order, raw, starts)
+    notes += [pooled] if pooled else []
     notes[:0] = [n for n in (trailing, unseen) if n]
     notes.extend(_reading_notes(opened, layout, span, mixed))
     notes.extend(unit_notes(spikes, reader))
@@ -304,7 +333,8 @@ def build_site(
         "spectrogram": spec_params.to_dict(),
         "spectrogram_scale": {"min": low.tolist(), "max": high.tolist()},  # for new sounds
     }
-    if rules := reading_rules(layout, reader):  # read otherwise than earlier: part of the input's identity
+    rules = reading_rules(layout, reader) + (["same-spectrogram-one-sound"] if pooled else [])
+    if rules:  # read otherwise than earlier: part of the input's identity
         source["rules"] = rules
     if reader.sound_folder:  # the sounds' identity, wherever the folder lies
         source["sound_files"] = {s.name: file_sha256(s.path) for s in layout.sounds

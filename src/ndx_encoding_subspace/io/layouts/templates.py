@@ -14,9 +14,7 @@ not, played only until then (:func:`~..conditions.stopped_early`: a trial stoppe
 early). Rows naming the same template are repeats; names matching no template are
 counted (the first :data:`~..names.UNMATCHED_SHOWN` listed). A text column tried for
 its names stops at its first name matching no template. Presentations that overlap in
-time are refused. Templates of other names holding the same samples (each repeat of a
-sound stored as its own template) are one sound, named after the first presented
-(:func:`_pooled`, said in a warning). Several tables naming sounds (estimation sounds in one table, repeated
+time are refused. Several tables naming sounds (estimation sounds in one table, repeated
 validation sounds in another) are read together when none of their presentations
 overlaps another's; tables repeating the same presentations are ambiguous.
 """
@@ -27,14 +25,13 @@ import dataclasses
 from collections.abc import Sequence
 
 from ...errors import ConfigError, InvalidDataError
-from ..inventory import Presentation, SoundSeries, TableInfo
+from ..inventory import Presentation, TableInfo
 from ..names import listing
 from ..parameters import level_note
 from ..presentations import RowsRead, check_overlaps, controls_note, template_rows
 from .base import Candidate, Context, ambiguous_tables, disagreeing_logs, folders, from_tracks, prefer_tables
-from .series import same_sounds
 
-__all__ = ["KIND", "SAME_SAMPLES", "SAME_TIME_S", "SHORTENED", "STOPPED", "UNNAMED", "detect"]
+__all__ = ["KIND", "SAME_TIME_S", "SHORTENED", "STOPPED", "UNNAMED", "detect"]
 
 KIND = "templates"
 
@@ -99,7 +96,7 @@ def detect(ctx: Context) -> Candidate | str:
     if len(found) > 1:
         return _together(ctx, found, logs)
     info, column, read = found[0]
-    pres, pooled = _pooled(read.presentations)
+    pres = read.presentations
     check_overlaps(pres, ctx.name, info.path, _OVERLAP_HINT)
     named = {p.series.path for p in pres}
     reason = (
@@ -115,47 +112,10 @@ def detect(ctx: Context) -> Candidate | str:
         column,
         tuple(pres),
         tuple(read.unmatched),
-        (*_notes(info, column, read), *pooled, *_own_times(ctx, pres, info.path), *logs),
+        (*_notes(info, column, read), *_own_times(ctx, pres, info.path), *logs),
         n_unmatched=read.n_unmatched,
         onset=info.onset,
     )
-
-
-def _pooled(pres: Sequence[Presentation]) -> tuple[list[Presentation], list[str]]:
-    """Presentations of templates of other names that hold the same samples, as
-    presentations of one sound (named after the first presented), and a note of them.
-    Templates presented whole only are compared (:func:`~.series.same_sounds`: only those of
-    one length, rate and type are read)."""
-    from ..sound_files import KIND as FILE
-
-    in_time = sorted(pres, key=lambda p: (p.start, p.stop))
-    whole: dict[str, SoundSeries] = {}
-    parts = set()
-    for p in in_time:
-        if p.first_sample == 0 and p.n_samples == p.series.n_samples and p.series.neurodata_type != FILE:
-            whole.setdefault(p.series.path, p.series)
-        else:
-            parts.add(p.series.path)
-    series = [s for path, s in whole.items() if path not in parts]
-    if len(series) < 2:
-        return list(pres), []
-    owner = same_sounds(series)
-    if all(owner[s.path] == s.path for s in series):
-        return list(pres), []
-    name = {p.series.path: p.sound for p in reversed(in_time)}  # the first presentation's name
-    groups: dict[str, list[str]] = {}
-    for s in series:
-        groups.setdefault(owner[s.path], []).append(name[s.path])
-    pooled = [g for g in groups.values() if len(set(g)) > 1]
-    if not pooled:
-        return list(pres), []
-    out = [dataclasses.replace(p, sound=name[owner[p.series.path]]) if p.series.path in owner else p
-           for p in pres]
-    said = "; ".join(f"{g[0]!r} (with {listing(list(map(repr, dict.fromkeys(g[1:]))), 3)})"
-                     for g in (list(dict.fromkeys(g)) for g in pooled[:3]))
-    more = f"; and {len(pooled) - 3} more" if len(pooled) > 3 else ""
-    return out, [f"{sum(len(set(g)) for g in pooled)} templates of other names {SAME_SAMPLES} and are read "
-                 f"as {len(pooled)} sound(s), each named after its first presentation: {said}{more}"]
 
 
 _OVERLAP_HINT = (
@@ -200,9 +160,6 @@ STOPPED = "stops before the sound ends"
 #: what the note of sounds presented once and read until their row's stop holds (warned of)
 SHORTENED = "are read only until their row's stop"
 
-#: what the note of templates of other names holding the same samples holds (warned of)
-SAME_SAMPLES = "hold the same samples"
-
 #: a series beginning within this of a row's onset begins at that presentation (seconds)
 SAME_TIME_S = 0.005
 
@@ -243,8 +200,7 @@ def _together(ctx: Context, found: list[tuple[TableInfo, str, RowsRead]], logs: 
     another): none of their presentations overlap. Tables whose presentations overlap
     describe the same presentations twice, and one must be chosen (unless the user named
     them all, when the overlap itself is the error)."""
-    pres, pooled = _pooled([dataclasses.replace(p, table=info.path)
-                            for info, _, read in found for p in read.presentations])
+    pres = [dataclasses.replace(p, table=info.path) for info, _, read in found for p in read.presentations]
     where = " and ".join(info.path for info, _, _ in found)
     try:
         check_overlaps(pres, ctx.name, where, _OVERLAP_HINT)
@@ -260,7 +216,7 @@ def _together(ctx: Context, found: list[tuple[TableInfo, str, RowsRead]], logs: 
     reason = (f"{len(found)} tables name {len(named)} of the {len(ctx.templates)} sounds in {_where(ctx)}, "
               f"read together (no presentation of one overlaps another's): {said}")
     notes = [note for info, column, read in found for note in _notes(info, column, read)]
-    notes += pooled + _own_times(ctx, pres, where) + logs
+    notes += _own_times(ctx, pres, where) + logs
     unmatched = tuple(dict.fromkeys(name for _, _, read in found for name in read.unmatched))
     return Candidate(
         KIND,
