@@ -73,7 +73,7 @@ def test_a_lock_is_held_for_the_block_and_refused_to_another_run(tmp_path):
     with held(lock, "site 'a'"):
         assert lock.read_text() == f"{_HOST} {os.getpid()}"
         with pytest.raises(ConfigError, match=rf"another run \(process {os.getpid()} on host {_HOST}\) is "
-                                              r"writing site 'a' there.*remove .*\.site\.lock"):
+                                              r"writing site 'a' there.*leaves .*\.site\.lock.*remove it"):
             with held(lock, "site 'a'"):
                 pass
     assert not lock.exists()
@@ -92,10 +92,32 @@ def test_the_lock_of_a_dead_process_is_taken_over_and_one_of_another_host_is_not
     with held(lock, "site 'a'"):
         assert lock.read_text().endswith(str(os.getpid()))
     lock.write_text(f"elsewhere-{_HOST} 1")
-    with pytest.raises(ConfigError, match="on host elsewhere"):
+    with pytest.raises(ConfigError, match="on host elsewhere.*taken over after 10 minutes without"):
         with held(lock, "site 'a'"):
             pass
-    assert lock.exists()  # another host's lock is left for its owner
+    assert lock.exists()  # another host's live lock is left for its owner
+
+
+def test_a_lock_untouched_past_its_heartbeat_is_taken_over_and_a_held_one_is_touched(tmp_path, monkeypatch):
+    import time
+
+    from ndx_encoding_subspace import atomic
+
+    lock = tmp_path / ".site.lock"
+    lock.write_text("elsewhere 1")  # a run killed on another host: no heartbeat since
+    old = time.time() - atomic.LOCK_STALE_S - 60
+    os.utime(lock, (old, old))
+    with atomic.held(lock, "site 'a'"):
+        assert lock.read_text() == f"{atomic._HOST} {os.getpid()}"
+    assert not lock.exists() and not list(tmp_path.iterdir())  # nothing left aside
+    monkeypatch.setattr(atomic, "LOCK_HEARTBEAT_S", 0.05)
+    with atomic.held(lock, "site 'a'"):
+        os.utime(lock, (old, old))
+        deadline = time.time() + 10
+        while lock.stat().st_mtime < time.time() - 60 and time.time() < deadline:
+            time.sleep(0.05)
+        assert lock.stat().st_mtime > time.time() - 60  # the heartbeat touched it
+    assert not lock.exists()
 
 
 @pytest.mark.parametrize("name", ["my_analysis.py", "notes.html", "config.toml"])

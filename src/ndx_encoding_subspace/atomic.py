@@ -6,7 +6,9 @@ the target with :func:`os.replace`, and the folder is fsynced, so that neither a
 process nor a power cut leaves a partly written file under the target's name. The
 temporary file is removed when writing fails; one left by a killed process (its name
 holds the host and process id of its writer) is removed by the next write of the same
-target on that host once that process is gone.
+target on that host once that process is gone. Locks (:func:`held`) keep two runs from
+writing one target at once; a held lock is touched periodically, so that one left by a run
+killed on another host is known by its age.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import io
 import os
 import re
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,7 +28,8 @@ from typing import Any, BinaryIO
 
 from .errors import signals_deferred
 
-__all__ = ["atomic_path", "write_bytes", "write_text", "write_torch", "fsync_path", "remove_stale", "held"]
+__all__ = ["atomic_path", "write_bytes", "write_text", "write_torch", "fsync_path", "remove_stale", "held",
+           "LOCK_HEARTBEAT_S", "LOCK_STALE_S"]
 
 
 def fsync_path(path: str | os.PathLike, *, directory: bool = False) -> None:
@@ -138,40 +143,103 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return write_bytes(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
+#: seconds between the touches of a held lock (its heartbeat)
+LOCK_HEARTBEAT_S = 30.0
+#: a lock untouched this long (by the folder's own clock) was left by a run that died,
+#: on any host: it is taken over
+LOCK_STALE_S = 600.0
+
+
+def _folder_now(folder: Path) -> float:
+    """The time by the clock that stamps files in ``folder`` (a shared file system's
+    server may keep another time than this host)."""
+    probe = folder / f".clock.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        probe.touch()
+        return probe.stat().st_mtime
+    except OSError:
+        return time.time()
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+def _stale(lock: Path, holder: list[str]) -> bool:
+    """Whether ``lock`` was left by a run that died: a process of this host that is gone,
+    or a lock untouched for :data:`LOCK_STALE_S` (no heartbeat: a run killed on another
+    host)."""
+    if len(holder) == 2 and holder[0] == _HOST and holder[1].isdigit():
+        return not _alive(int(holder[1]))
+    try:
+        return _folder_now(lock.parent) - lock.stat().st_mtime > LOCK_STALE_S
+    except OSError:
+        return False
+
+
+def _take_over(lock: Path, holder: list[str]) -> bool:
+    """Remove the stale ``lock`` unless another process replaced it meanwhile (it is moved
+    aside first, and put back when it is no longer what was judged stale)."""
+    aside = lock.with_name(f"{lock.name}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}.stale")
+    try:
+        os.rename(lock, aside)
+    except OSError:
+        return True  # gone already: try to create it again
+    if aside.read_text(errors="replace").split() == holder and _stale(aside, holder):
+        with contextlib.suppress(OSError):
+            aside.unlink()
+        return True
+    with contextlib.suppress(OSError):  # a live run's lock: back, unless a new one is there
+        os.link(aside, lock)
+    with contextlib.suppress(OSError):
+        aside.unlink()
+    return False
+
+
+def _heartbeat(lock: Path, owner: str, stop: threading.Event) -> None:
+    while not stop.wait(LOCK_HEARTBEAT_S):
+        with contextlib.suppress(OSError):
+            if lock.read_text(errors="replace") == owner:
+                os.utime(lock)
+
+
 @contextlib.contextmanager
 def held(lock: str | os.PathLike, what: str) -> Iterator[None]:
     """Hold the file ``lock`` (naming this host and process) for the block, so that two
-    runs never write ``what`` at once; the lock of a process that died on this host is
-    taken over.
+    runs never write ``what`` at once. The lock is touched every :data:`LOCK_HEARTBEAT_S`
+    while held; the lock of a process that died on this host, or one untouched for
+    :data:`LOCK_STALE_S` (a run killed on another host), is taken over.
 
     Raises
     ------
     ConfigError
-        Another live process (or one on another host, which cannot be checked) holds it.
+        Another live process holds it.
     """
     from .errors import ConfigError
 
     lock = Path(lock)
+    owner = f"{_HOST} {os.getpid()}"
     for attempt in range(2):
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             holder = lock.read_text(errors="replace").split() if lock.exists() else []
-            ours = len(holder) == 2 and holder[0] == _HOST and holder[1].isdigit()
-            dead = ours and not _alive(int(holder[1]))
-            if dead and attempt == 0:
-                with contextlib.suppress(OSError):
-                    lock.unlink()  # left by a run killed on this host
+            if attempt == 0 and _stale(lock, holder) and _take_over(lock, holder):
                 continue
             said = f"process {holder[1]} on host {holder[0]}" if len(holder) == 2 else "another process"
             raise ConfigError(f"{lock.parent}: another run ({said}) is writing {what} there; wait for it to "
-                              f"finish or choose another output folder (remove {lock} if no run is going on)"
-                              ) from None
+                              f"finish or choose another output folder (a run that died leaves {lock}, taken "
+                              f"over after {LOCK_STALE_S / 60:g} minutes without its heartbeat; remove it "
+                              "if no run is going on)") from None
         with os.fdopen(fd, "w") as handle:
-            handle.write(f"{_HOST} {os.getpid()}")
+            handle.write(owner)
         break
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(lock, owner, stop), daemon=True, name="lock-heartbeat")
+    beat.start()
     try:
         yield
     finally:
+        stop.set()
         with contextlib.suppress(OSError):
-            lock.unlink()
+            if lock.read_text(errors="replace") == owner:
+                lock.unlink()
