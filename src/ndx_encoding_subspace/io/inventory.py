@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 from hdmf.common import VectorIndex
 
-from ..errors import ConfigError
 from .cells import cells, is_region, is_text, is_ts_reference, neurodata_type
+from .choose import named_by
 from .logs import log_table
 from .names import (
     DURATION_COLUMNS,
@@ -39,9 +38,6 @@ __all__ = [
     "is_ts_reference",
     "cells",
     "is_region",
-    "pick_path",
-    "pick_paths",
-    "named_by",
 ]
 
 SOUND_TYPES = ("TimeSeries", "AcousticWaveformSeries")
@@ -405,39 +401,3 @@ def _folder_templates(params: ReaderParams,
         else:
             found.append(dataclasses.replace(sound, neurodata_type=KIND))
     return found, left
-
-
-# --------------------------------------------------------------------------- choices
-def named_by(wanted: Sequence[str], path: str) -> bool:
-    """Whether a path or base name of ``wanted`` (``reader.sounds``; patterns such as
-    ``stimulus/presentation/sound_*`` too) names the object at ``path``."""
-    base = path.rpartition("/")[2]
-    return any(w.strip().lstrip("/") in (path, base) or fnmatch.fnmatchcase(path, w.strip().lstrip("/"))
-               or fnmatch.fnmatchcase(base, w.strip()) for w in wanted)
-
-
-def pick_paths(wanted: str, paths: list[str], option: str, name: str) -> list[str]:
-    """The paths of ``paths`` that ``wanted`` names: :func:`pick_path`, or every path (or
-    base name) a pattern (``*``, ``?``, ``[``) matches, at least one."""
-    key = wanted.strip().lstrip("/")
-    if not any(c in wanted for c in "*?[") or key in paths or any(p.rpartition("/")[2] == key for p in paths):
-        return [pick_path(wanted, paths, option, name)]  # a name holding [ is that name first
-    found = [p for p in paths if named_by([wanted], p)]
-    if not found:
-        raise ConfigError(f"{option} = {wanted!r} matches no object in {name}; candidates: "
-                          f"{', '.join(paths) or 'none'}")
-    return found
-
-
-def pick_path(wanted: str, paths: list[str], option: str, name: str) -> str:
-    """The one path of ``paths`` that ``wanted`` names (full path or unique base name)."""
-    key = wanted.strip().lstrip("/")
-    if key in paths:
-        return key
-    by_base = [p for p in paths if p.rpartition("/")[2] == key]
-    if len(by_base) == 1:
-        return by_base[0]
-    raise ConfigError(
-        f"{option} = {wanted!r} matches {'several' if by_base else 'no'} object(s) in {name}; "
-        f"candidates: {', '.join(by_base or paths) or 'none'}"
-    )

@@ -26,6 +26,7 @@ from ..errors import (
     NoSoundStimulusError,
     NoUnitsError,
 )
+from .choose import named_by, pick_path, pick_paths
 from .conditions import complete_only, condition_note, select, valid_only
 from .inventory import (
     Inventory,
@@ -33,9 +34,6 @@ from .inventory import (
     SoundSeries,
     TableInfo,
     inventory,
-    named_by,
-    pick_path,
-    pick_paths,
 )
 from .layouts import DETECTORS, FALLBACKS, ORDER, Candidate, Context
 from .layouts.base import from_tracks

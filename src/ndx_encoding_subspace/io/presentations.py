@@ -5,8 +5,8 @@ read; this module turns the rows into :class:`~ndx_encoding_subspace.io.inventor
 objects:
 
 * :func:`~.rows.row_refs` -- what each row names (:mod:`.rows`);
-* :func:`baseline_mask` -- rows where no sound played: an empty, ``none``, NaN or
-  ``baseline`` name, or a flag column (``is_stimulus``, ``*baseline*``, ``trial_type``...);
+* :func:`~.baseline.baseline_mask` -- rows where no sound played: an empty, ``none``, NaN
+  or ``baseline`` name, or a flag column (``is_stimulus``, ``*baseline*``, ``trial_type``...);
 * :func:`row_times` -- onset and end of each row (the end may be missing: NaN);
 * :func:`template_rows` -- the presentations of templates (of tracks: :mod:`.tracks`);
 * :func:`check_overlaps` -- presentations that overlap in time are refused (the spikes
@@ -16,40 +16,25 @@ objects:
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections import Counter
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
-from hdmf.common import VectorIndex
 
 from ..errors import AmbiguousInputError, InvalidDataError
+from .baseline import SILENCED, baseline_mask, silenced_rows
 from .conditions import stopped_early
-from .inventory import Presentation, SoundSeries, TableInfo, cells, is_ts_reference
+from .inventory import Presentation, SoundSeries, TableInfo
 from .names import (
-    CONDITION_COLUMNS,
-    STIMULUS_FLAG_COLUMNS,
-    TYPE_COLUMNS,
     NameIndex,
-    display_name,
-    is_baseline_value,
-    listing,
-    name_key,
-    name_words,
 )
 from .rows import RowRef, row_refs
 from .storage import check_whole
 
 __all__ = [
-    "SILENCED",
-    "CONTROL_ROWS",
-    "controls_note",
-    "silenced_rows",
     "RowRef",
     "RowsRead",
     "row_refs",
-    "baseline_mask",
     "row_times",
     "template_rows",
     "check_overlaps",
@@ -60,21 +45,6 @@ __all__ = [
 
 #: Presentations may overlap by this much (s) before they are refused: rounding of times.
 OVERLAP_TOLERANCE_S = 1e-3
-_CONDITIONS = frozenset(name_key(c) for c in CONDITION_COLUMNS)
-#: what the note of rows read whose type column says nothing or a background holds
-CONTROL_ROWS = "are read as presentations"
-#: what the note of rows naming a sound that a column marks as playing none holds (warned of)
-SILENCED = "says no sound played there"
-_SILENCED_SHOWN = 3
-#: conditions under which sounds may play: the control part of a session, sounds in silence
-#: (against sounds in noise)
-_BACKGROUNDS = frozenset({"baseline", "silence", "silent", "quiet"})
-#: values of a type column that say nothing of the row (its kind or condition left unsaid)
-_UNSAID = frozenset({"", "none", "nan", "null", "n/a", "na", "-"})
-#: words of a column name that make it a quantity, not a flag
-_QUANTITY_WORDS = frozenset({"duration", "dur", "time", "times", "start", "stop", "end", "onset", "offset",
-                             "length", "len", "s", "ms", "sec", "secs", "seconds", "rate", "count", "n",
-                             "spikes", "mean", "std", "window", "period", "level", "db"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,132 +92,6 @@ class RowsRead:
         said = ", ".join(map(repr, self.silenced))
         return (f"{self.n_silenced} rows of {path} name a sound ({said}) but column {self.flag!r} "
                 f"{SILENCED}: they are left out")
-
-
-def _flags(values: np.ndarray) -> np.ndarray | None:
-    """Values as booleans when they are true/false or 0/1, else None."""
-    if values.dtype.kind == "b":
-        return values.astype(bool)
-    if values.dtype.kind in "iuf" and np.all(np.isin(values[np.isfinite(values)], (0, 1))):
-        return np.nan_to_num(values.astype(np.float64), nan=0.0) > 0
-    if values.dtype.kind in "OSU":
-        text = [name_key(v) for v in values]
-        if set(text) <= {"true", "false", "1", "0", "yes", "no"}:
-            return np.array([t in ("true", "1", "yes") for t in text])
-    return None
-
-
-def _value_key(value: Any) -> str:
-    """A type column's cell as compared with :data:`_UNSAID` (None and NaN as empty)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return name_key(value)
-
-
-def _flag_name(column: str) -> bool:
-    """Whether ``column``, whose name holds ``baseline``, can be a flag: not a quantity
-    (``baseline_duration``, ``baseline_start_s``, ``n_baseline_spikes``...)."""
-    return not name_words(column) & _QUANTITY_WORDS
-
-
-def _typed(column: str, values: np.ndarray, refs: list[RowRef], mask: np.ndarray,
-           names_sound: Callable[[RowRef], bool] | None, named: bool) -> np.ndarray:
-    """Rows a type column marks baseline.
-
-    A value that says nothing (empty, ``none``, NaN: :data:`_UNSAID`; ``condition = none``
-    in the control trials of an experiment with a laser) marks no row that names a sound
-    (``named``: its names are the sounds', not row labels). ``baseline`` in a column of
-    conditions (``phase``, ``condition``...: :data:`~.names.CONDITION_COLUMNS`) is often
-    the control part of a session in which the sounds played, and ``silence`` there the
-    sounds heard in silence rather than in noise (:data:`_BACKGROUNDS`): they mark no row
-    naming a sound that plays in other rows or (``names_sound``) a stored sound. Other
-    values that say no sound played (``blank``, ``spontaneous``) mark baseline rows whatever
-    they name (catch trials fill the name too), and so does every baseline value in a
-    column of row kinds (``trial_type``); :func:`silenced_rows` names such rows."""
-    typed = np.array([is_baseline_value(v) for v in values], dtype=bool)
-    unsaid = np.array([_value_key(v) in _UNSAID for v in values], dtype=bool)
-    control = unsaid | np.array([name_key(column) in _CONDITIONS and _value_key(v) in _BACKGROUNDS
-                                 for v in values], dtype=bool)
-    if not (typed & control).any():
-        return typed
-    keys = [r.object_id or ("" if is_baseline_value(r.key) else name_key(r.key)) for r in refs]
-    played = {k for k, t, m in zip(keys, typed, mask, strict=True) if k and not (t or m)}
-    heard = np.array([bool(k) and (k in played or (names_sound is not None and names_sound(r)))
-                      for k, r in zip(keys, refs, strict=True)], dtype=bool)
-    # an unsaid kind leaves the row to what it names; "baseline" needs a sound heard elsewhere
-    spoken = np.array([named and bool(k) for k in keys], dtype=bool) & unsaid
-    return typed & ~((control & heard) | spoken)
-
-
-def silenced_rows(refs: list[RowRef], baseline: np.ndarray,
-                  names_sound: Callable[[RowRef], bool] | None = None) -> tuple[list[str], int]:
-    """Names of the rows (up to three, and their count) that ``baseline`` marks (a flag or
-    type column said no sound played) while naming a sound: one that plays in other rows,
-    or (``names_sound``) a stored one."""
-    keys = ["" if r.object_id or is_baseline_value(r.key) else name_key(r.key) for r in refs]
-    played = {k for k, b in zip(keys, baseline, strict=True) if k and not b}
-    rows = [r.key for r, k, b in zip(refs, keys, baseline, strict=True)
-            if b and k and (k in played or (names_sound is not None and names_sound(r)))]
-    return list(dict.fromkeys(display_name(k) for k in rows))[:_SILENCED_SHOWN], len(rows)
-
-
-def controls_note(info: TableInfo, rows: Sequence[int]) -> str:
-    """A note of the rows read (``rows``) that a type column's value would once have left
-    out as baseline: a value saying nothing (``none``) or a background (``silence`` in a
-    column of conditions); empty when there are none. Its words (:data:`CONTROL_ROWS`)
-    make it a rule of reading."""
-    for col in info.columns:
-        if col.lower() not in TYPE_COLUMNS:
-            continue
-        target = info.table[col]
-        if isinstance(target, VectorIndex) or is_ts_reference(target):
-            continue
-        values = np.asarray(cells(target))
-        if values.ndim != 1 or values.dtype.kind not in "OSU":
-            continue
-        spoken = _UNSAID | (_BACKGROUNDS - {"baseline"} if name_key(col) in _CONDITIONS else frozenset())
-        said = [_value_key(values[r]) for r in rows if _value_key(values[r]) in spoken]
-        if said:
-            shown = listing([repr(v) for v in dict.fromkeys(said)], 3)
-            return (f"{len(said)} rows of {info.path} whose column {col!r} says {shown} name a sound "
-                    f"and {CONTROL_ROWS}")
-    return ""
-
-
-def baseline_mask(info: TableInfo, refs: list[RowRef],
-                  names_sound: Callable[[RowRef], bool] | None = None,
-                  named: bool = True) -> tuple[np.ndarray, str]:
-    """Rows where no sound played, and the flag column that said so ('' when only names did).
-
-    A row is baseline when what it names is empty, ``none``, NaN, ``baseline``, ``silence``
-    (:data:`~.names.BASELINE_VALUES`), or when a flag column says so: true in a column whose
-    name holds ``baseline`` (not a quantity such as ``baseline_duration``), false in
-    :data:`~.names.STIMULUS_FLAG_COLUMNS`, a baseline value in :data:`~.names.TYPE_COLUMNS`
-    (but not ``none`` or empty for a row naming a sound when ``named``, the rows' names
-    being the sounds' rather than row labels, nor ``baseline`` in a column of conditions
-    for a row naming a sound played in other rows or one for which ``names_sound`` is true:
-    :func:`_typed`).
-    """
-    mask = np.array([not r.object_id and is_baseline_value(r.key) for r in refs], dtype=bool)
-    for col in info.columns:
-        low = col.lower()
-        if not (("baseline" in low and _flag_name(col)) or low in STIMULUS_FLAG_COLUMNS
-                or low in TYPE_COLUMNS):
-            continue
-        target = info.table[col]
-        if isinstance(target, VectorIndex) or is_ts_reference(target):
-            continue
-        values = np.asarray(cells(target))
-        if low in TYPE_COLUMNS:
-            if values.dtype.kind in "OSU":
-                typed = _typed(col, values, refs, mask, names_sound, named)
-                if typed.any():
-                    return mask | typed, col
-            continue
-        flags = _flags(values)
-        if flags is not None:
-            return mask | (flags if "baseline" in low else ~flags), col
-    return mask, ""
 
 
 def _seconds(info: TableInfo, start: np.ndarray, duration: np.ndarray, name: str,

@@ -43,6 +43,7 @@ from ..data.spectrogram import (
 )
 from ..errors import ConfigError, InvalidDataError
 from ..inputs import file_sha256, nwb_stem
+from .baseline import CONTROL_ROWS, SILENCED
 from .conditions import READING_RULES, WARNED, check_tail
 from .in_recording import check_in_recording, unobserved_left_out
 from .inventory import ONSETS_UNREAD
@@ -55,7 +56,6 @@ from .names import ONSET_COLUMNS, listing
 from .notes import layout_notes, spike_notes, unit_notes
 from .open import OpenedNWB, open_nwb
 from .parameters import LEVELS_DIFFER
-from .presentations import CONTROL_ROWS, SILENCED
 from .reader_params import ReaderParams
 from .samples import mixed_sample_formats, plain_integers, read_spectrograms
 from .sound_files import KIND as FILE

@@ -17,7 +17,8 @@ import numpy as np
 from pynwb import TimeSeries
 
 from ..errors import AmbiguousInputError, ConfigError, InvalidDataError, NoSoundStimulusError
-from .inventory import Presentation, SoundSeries, pick_path
+from .choose import pick_path
+from .inventory import Presentation, SoundSeries
 from .parameters import ParameterTable, no_waveform_message, numeric_values, parameter_tables
 from .reader_params import ReaderParams
 

@@ -15,9 +15,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..errors import InvalidDataError
+from .baseline import baseline_mask, silenced_rows
 from .inventory import Presentation, SoundSeries, TableInfo
 from .names import display_name, name_key, path_key
-from .presentations import RowsRead, baseline_mask, format_rows, row_times, segment_label, silenced_rows
+from .presentations import RowsRead, format_rows, row_times, segment_label
 from .rows import RowRef, row_refs
 
 __all__ = ["track_rows", "fixed_segments", "track_end", "spans_text"]

@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ...errors import AmbiguousInputError
-from ..inventory import Inventory, Presentation, SoundSeries, TableInfo, pick_path
+from ..choose import pick_path
+from ..inventory import Inventory, Presentation, SoundSeries, TableInfo
 from ..logs import LOGS
 from ..reader_params import ReaderParams
 

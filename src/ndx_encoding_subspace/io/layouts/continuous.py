@@ -28,10 +28,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...errors import AmbiguousInputError, ConfigError, InvalidDataError
+from ..baseline import baseline_mask, controls_note
 from ..inventory import Presentation, SoundSeries, TableInfo, is_ts_reference
 from ..logs import other_events
 from ..names import listing, name_key
-from ..presentations import RowsRead, baseline_mask, check_overlaps, controls_note, format_rows, row_refs
+from ..presentations import RowsRead, check_overlaps, format_rows, row_refs
 from ..tracks import spans_text, track_rows
 from .base import Candidate, Context, ambiguous_tables, disagreeing_logs, folders, overlapping, prefer_tables
 from .series import PREFIX_SAMPLES, span_digest

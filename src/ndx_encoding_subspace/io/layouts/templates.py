@@ -25,10 +25,11 @@ import dataclasses
 from collections.abc import Sequence
 
 from ...errors import ConfigError, InvalidDataError
+from ..baseline import controls_note
 from ..inventory import Presentation, TableInfo
 from ..names import listing
 from ..parameters import level_note
-from ..presentations import RowsRead, check_overlaps, controls_note, template_rows
+from ..presentations import RowsRead, check_overlaps, template_rows
 from .base import Candidate, Context, ambiguous_tables, disagreeing_logs, folders, from_tracks, prefer_tables
 
 __all__ = ["KIND", "SAME_TIME_S", "SHORTENED", "STOPPED", "UNNAMED", "detect"]
