@@ -46,6 +46,30 @@ def test_a_new_sound_is_put_on_the_site_scale(run):
     assert len(scale["min"]) == len(scale["max"]) == stored.shape[1]
 
 
+def test_a_new_sound_of_integer_samples_is_read_as_the_reader_reads_them(run):
+    """A WAV file's int16 samples are fractions of their full scale (32768), as the reader
+    reads the recording's integer sounds; a sound sampled too slowly is said."""
+    import warnings
+
+    site, _, _, loaded = run
+    name = loaded.spectrogram.sounds["sound"][-1]
+    wave = np.asarray(site.sounds[name], dtype=np.float64)
+    wave = wave / np.abs(wave).max() * 0.5
+    as_int = np.round(wave * 32768).astype(np.int16)
+    np.testing.assert_allclose(loaded.spectrogram_of(as_int, site.sample_rate),
+                               loaded.spectrogram_of(as_int / 32768.0, site.sample_rate), atol=1e-6)
+    centred = (np.round(wave * 128) + 128).astype(np.uint8)
+    np.testing.assert_allclose(loaded.spectrogram_of(centred, site.sample_rate),
+                               loaded.spectrogram_of((centred - 128.0) / 128.0, site.sample_rate), atol=1e-6)
+    with pytest.raises(InvalidDataError, match="samples of type complex128 are no sound"):
+        loaded.spectrogram_of(wave + 1j, site.sample_rate)
+    top = loaded.provenance["spectrogram_parameters"]["max_frequency"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded.spectrogram_of(wave[::4], top / 2)
+    assert any("hold no power" in str(w.message) for w in caught)
+
+
 def test_a_new_sound_loses_its_dc_offset_only_where_the_run_removed_offsets(run):
     import dataclasses
 

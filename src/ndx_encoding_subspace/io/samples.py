@@ -20,8 +20,8 @@ from .locate import Layout, Presentation
 from .reader_params import ReaderParams
 from .storage import check_span
 
-__all__ = ["CANCELLING_POWER", "OFFSET_SHARE", "dc_offset", "read_waveform", "read_spectrograms",
-           "mixed_sample_formats", "sample_scale"]
+__all__ = ["CANCELLING_POWER", "OFFSET_SHARE", "dc_offset", "above_nyquist_note", "read_waveform",
+           "read_spectrograms", "mixed_sample_formats", "sample_scale"]
 
 #: a sound whose mean sample is at least this share of its RMS holds a DC offset
 OFFSET_SHARE = 0.5
@@ -43,7 +43,7 @@ def dc_offset(wave: np.ndarray) -> float | None:
     return mean if mean != 0 and abs(mean) >= OFFSET_SHARE * float(np.sqrt(np.mean(wave**2))) else None
 
 
-def _above_nyquist(sounds: list[str], rate: float, params: SpectrogramParams) -> str:
+def above_nyquist_note(sounds: list[str], rate: float, params: SpectrogramParams) -> str:
     """The note for sounds sampled too slowly for the spectrogram's top channels."""
     top = filterbank_frequencies(params)
     empty = int(np.sum(np.asarray(top) > rate / 2))
@@ -252,7 +252,7 @@ def read_spectrograms(
         notes.append(f"silent sounds (constant samples): {', '.join(silent[:10])}")
     if offset:
         notes.append(_offset_note(offset))
-    notes.extend(_above_nyquist(sounds, rate, params) for rate, sounds in slow.items())
+    notes.extend(above_nyquist_note(sounds, rate, params) for rate, sounds in slow.items())
     if mixed:
         sound, r = mixed[0]
         notes.append(f"{len(mixed)} sound(s) whose channels are unrelated (correlation {r:.2f} in {sound!r}) "

@@ -181,7 +181,9 @@ class LoadedResults:
         Parameters
         ----------
         waveform : ndarray (samples,)
-            The sound, in the units of the recording's sounds.
+            The sound, in the units of the recording's sounds; integer samples (a WAV
+            file's) as fractions of their full scale, as the reader reads them. A sound
+            sampled too slowly for the top channels is said in a warning.
         rate : float
             Its sample rate in Hz.
         name : str

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import ResultsError
+from ..errors import InvalidDataError, ResultsError
 
-__all__ = ["site_spectrogram"]
+__all__ = ["site_spectrogram", "full_scale"]
+
+
+def full_scale(wave: np.ndarray, name: str) -> np.ndarray:
+    """``wave`` as the reader reads a sound's samples without a conversion: integers (8 to
+    32 bits, as WAV files hold them) as fractions of their full scale (32768 for 16 bits;
+    unsigned 8-bit samples centred on 128), floats as they are.
+
+    Raises
+    ------
+    InvalidDataError
+        Complex, boolean or text samples.
+    """
+    if wave.dtype.kind in "iu" and wave.dtype.itemsize <= 4:
+        span = 2.0 ** (8 * wave.dtype.itemsize - 1)
+        return (wave.astype(np.float64) - (128.0 if wave.dtype == np.uint8 else 0.0)) / span
+    if wave.dtype.kind not in "fiu":
+        raise InvalidDataError(f"{name}: samples of type {wave.dtype} are no sound (real numbers, or "
+                               "integers read as fractions of their full scale)")
+    return wave
 
 
 def site_spectrogram(provenance: dict[str, Any], waveform: np.ndarray, rate: float, name: str,
@@ -18,7 +38,7 @@ def site_spectrogram(provenance: dict[str, Any], waveform: np.ndarray, rate: flo
     (its spectrogram parameters and scale, and the reader's ``remove_offset`` and
     ``response_tail_s``); ``path`` names the file in messages."""
     from ..data.spectrogram import SpectrogramParams, scale_channels, spectrogram
-    from ..io.samples import dc_offset
+    from ..io.samples import above_nyquist_note, dc_offset
 
     scale = provenance.get("spectrogram_scale")
     stored = provenance.get("spectrogram_parameters")
@@ -26,7 +46,9 @@ def site_spectrogram(provenance: dict[str, Any], waveform: np.ndarray, rate: flo
         raise ResultsError(f"{path}: keeps no spectrogram scale of its site (written before "
                            "results files did), so a new sound cannot be put on its models' scale")
     params = SpectrogramParams.from_dict(stored)
-    wave = np.asarray(waveform)
+    wave = full_scale(np.asarray(waveform), name)
+    if float(rate) / 2 < params.max_frequency:
+        warnings.warn(f"{name}: {above_nyquist_note([name], float(rate), params)}", stacklevel=3)
     reader = (provenance.get("config") or {}).get("reader") or {}
     if reader.get("remove_offset") is True and (offset := dc_offset(wave)) is not None:
         wave = wave - offset  # as the site's sounds were read
