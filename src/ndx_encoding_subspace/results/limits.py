@@ -22,6 +22,7 @@ and the object.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,13 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e309: beyond a float
+        raise ValueError(f"number {text[:40]} is beyond a float's range")
+    return value
+
+
 def parse_json(text: Any, where: str, *, max_depth: int = MAX_JSON_DEPTH, kind: type = dict) -> Any:
     """Parse one JSON document of a results file, refusing what could not be parsed safely.
 
@@ -86,7 +94,8 @@ def parse_json(text: Any, where: str, *, max_depth: int = MAX_JSON_DEPTH, kind: 
     ------
     ResultsError
         Not text, longer than :data:`MAX_JSON_CHARS`, nested deeper than ``max_depth``,
-        not JSON (``NaN`` and ``Infinity`` included), or not of ``kind``.
+        not JSON (``NaN``, ``Infinity`` and numbers beyond a float's range included), or not
+        of ``kind``.
     """
     if isinstance(text, bytes):
         try:
@@ -102,7 +111,7 @@ def parse_json(text: Any, where: str, *, max_depth: int = MAX_JSON_DEPTH, kind: 
     if depth > max_depth:
         raise ResultsError(f"{where}: JSON document nested {depth} deep, more than {max_depth}")
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, RecursionError) as err:
         raise ResultsError(f"{where}: not valid JSON ({one_line(err)})") from None
     if not isinstance(value, kind):
@@ -147,6 +156,7 @@ def _walk(f: h5py.File, path: Path) -> tuple[int, tuple[int, str], list[h5py.Dat
     while stack:
         group = stack.pop()
         _check_columns(group, path)
+        _check_references(f, group, path)
         for name in group:
             link = group.get(name, getlink=True)
             if isinstance(link, h5py.ExternalLink):
@@ -158,6 +168,7 @@ def _walk(f: h5py.File, path: Path) -> tuple[int, tuple[int, str], list[h5py.Dat
                 where = f"{group.name}/{name}".strip("/")
                 raise ResultsError(f"{path}: {where}: link to {link.path}, which the file does not hold")
             if isinstance(obj, h5py.Dataset):
+                _check_references(f, obj, path)
                 size = _dataset_bytes(obj, path)
                 total += size
                 largest = max(largest, (size, obj.name.lstrip("/")))
@@ -169,6 +180,36 @@ def _walk(f: h5py.File, path: Path) -> tuple[int, tuple[int, str], list[h5py.Dat
                 seen.add(obj.id)
                 stack.append(obj)
     return total, largest, indexes
+
+
+#: a dataset of object references holds at most this many (each is followed when checked)
+MAX_REFERENCES = 100_000
+
+
+def _check_references(f: h5py.File, obj: h5py.Group | h5py.Dataset, path: Path) -> None:
+    """Refuse an attribute of ``obj``, or (a dataset) a value, that points to an object the
+    file does not hold (a table's rows into a removed Units table, a nonlinearity's models)."""
+    refs = []
+    for key in obj.attrs:
+        try:
+            value = obj.attrs[key]
+        except (OSError, TypeError, ValueError):
+            continue  # read, and named, where it is used
+        if isinstance(value, h5py.Reference) and value:
+            refs.append((f"attribute {key!r}", value))
+    if isinstance(obj, h5py.Dataset) and h5py.check_ref_dtype(obj.dtype) is h5py.Reference:
+        if obj.size > MAX_REFERENCES:
+            raise ResultsError(f"{path}: {obj.name.lstrip('/')}: {obj.size:,} references, more than "
+                               f"{MAX_REFERENCES:,}")
+        refs += [(f"row {i}", r) for i, r in enumerate(np.asarray(obj[()]).reshape(-1)) if r]
+    for said, ref in refs:
+        try:
+            name = f[ref].name
+        except (KeyError, ValueError, TypeError, OSError):
+            name = None
+        if name is None:  # gone, or left without a path in the file (its link removed)
+            raise ResultsError(f"{path}: {obj.name.lstrip('/') or 'root'}: {said} points to an object the "
+                               "file does not hold (removed?)")
 
 
 def _check_index(f: h5py.File, ds: h5py.Dataset, path: Path) -> None:

@@ -32,7 +32,7 @@ from .consistency import check_agreement
 from .convert import MODULE
 from .limits import check_file, read_error
 from .new_sounds import site_spectrogram
-from .rebuild import guarded, json_object, read_model, read_provenance, rows_in, strings
+from .rebuild import check_kind, guarded, json_object, read_model, read_provenance, rows_in, strings
 from .roles import container_of_role, role_order
 from .values import (
     check_curves,
@@ -380,6 +380,7 @@ def _read(path: Path, nwbfile: Any) -> LoadedResults:
     parameters: dict[str, dict[str, Any]] = {}
     for name, obj in module.data_interfaces.items():
         where = f"{path}: processing/{MODULE}/{name}"
+        check_kind(name, obj, where)
         if isinstance(obj, EncodingModels):
             members = [read_model(m, f"{where}/{k}", n_units) for k, m in obj.models.items()]
             collections[name] = LoadedEnsemble(name, obj.description, members)

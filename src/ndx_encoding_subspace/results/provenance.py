@@ -95,6 +95,8 @@ def unflatten(rows: list[tuple[str, str]]) -> dict[str, Any]:
         tokens = [unescape(t) for t in pointer[1:].split("/")]
         node: Any = root
         for token in tokens[:-1]:
+            if not isinstance(node, list | dict):
+                raise ValueError(f"provenance key {pointer!r} lies below a value, not inside an object")
             if isinstance(node, list):
                 index = int(token)
                 if index == len(node):
@@ -104,6 +106,8 @@ def unflatten(rows: list[tuple[str, str]]) -> dict[str, Any]:
                 node = node.setdefault(token, {})
         value = json.loads(text)
         last = tokens[-1]
+        if not isinstance(node, list | dict):
+            raise ValueError(f"provenance key {pointer!r} lies below a value, not inside an object")
         if isinstance(node, list):
             if int(last) != len(node):
                 raise ValueError(f"provenance key {pointer!r} is out of order")

@@ -25,7 +25,7 @@ from .bundle import ModelResult
 from .limits import MAX_JSON_DEPTH, one_line, parse_json
 from .provenance import unflatten
 
-__all__ = ["read_model", "read_provenance", "guarded", "rows_in", "strings", "json_object",
+__all__ = ["check_kind", "read_model", "read_provenance", "guarded", "rows_in", "strings", "json_object",
            "ARCHITECTURE_DEPTH", "MAX_LAGS"]
 
 #: deepest nesting of an architecture document (the package's own are 5 deep)
@@ -63,6 +63,18 @@ def _fit_scalars(arrays: dict[str, np.ndarray], own: dict[str, Any]) -> dict[str
         if value is not None and value.ndim == 0 and ref.numel() == 1:
             out[key] = value.reshape(tuple(ref.shape))
     return out
+
+
+def check_kind(name: str, obj: Any, where: str) -> None:
+    """Refuse an object of the results module whose fixed name (``tuning_subspaces``...)
+    holds another type than a results file's."""
+    from ..extension import SiteSubspace, SubspaceNonlinearityTable, TuningSubspaceTable
+
+    kinds = {"tuning_subspaces": TuningSubspaceTable, "subspace_nonlinearities": SubspaceNonlinearityTable,
+             "site_subspace": SiteSubspace}
+    if name in kinds and not isinstance(obj, kinds[name]):
+        raise ResultsError(f"{where}: a {type(obj).__name__}, not the {kinds[name].__name__} of a "
+                           "results file")
 
 
 def guarded(where: str, read: Any, *args: Any) -> Any:
