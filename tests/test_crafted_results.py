@@ -240,6 +240,20 @@ def _edited(where: str, change: Callable[[np.ndarray], object]) -> Callable[[h5p
     return edit
 
 
+def _overflowing(f: h5py.File) -> None:
+    """A number of the subspace parameters beyond a float's range (1e309: infinite in Python)."""
+    table = f[f"{ROOT}/tuning_subspaces"]
+    doc = json.loads(table.attrs["parameters"])
+    doc["variance_threshold"] = "OVER"
+    table.attrs["parameters"] = json.dumps(doc).replace('"OVER"', "1e309")
+
+
+def _retyped(f: h5py.File) -> None:
+    """The tuning subspace table marked as a plain DynamicTable of hdmf."""
+    table = f[f"{ROOT}/tuning_subspaces"]
+    table.attrs["neurodata_type"], table.attrs["namespace"] = "DynamicTable", "hdmf-common"
+
+
 def _swapped_subspace_models(f: h5py.File) -> None:
     """unit_0 (2 inputs) set to predict unit 1 (k = 1), unit_1 to predict unit 0."""
     f[f"{ROOT}/subspace_models/unit_0/units"][0] = 1
@@ -395,6 +409,14 @@ CRAFTED: dict[str, tuple[Callable[[h5py.File], None], str, str]] = {
                               "subspace_nonlinearities row 0", "ssrf_bin_edges decrease along a dimension"),
     "filters_scaled_1e6": (_edited(f"{ROOT}/tuning_subspaces/filters", lambda a: a * 1e6),
                            "tuning_subspaces row 0", r"filters of norm .*e\+06, not directions"),
+    "number_beyond_a_float": (_overflowing, "tuning_subspaces: parameters", "number 1e309 is beyond"),
+    "units_table_removed": (lambda f: f.__delitem__("units"), "units: attribute 'table'",
+                            "points to an object the file does not hold"),
+    "subspace_models_removed": (lambda f: f.__delitem__(f"{ROOT}/subspace_models"),
+                                "subspace_nonlinearities/model: row 0",
+                                "points to an object the file does not hold"),
+    "tuning_subspaces_of_another_type": (_retyped, "processing/encoding_subspace/tuning_subspaces",
+                                         "a DynamicTable, not the TuningSubspaceTable"),
 }
 
 
