@@ -254,6 +254,18 @@ def _retyped(f: h5py.File) -> None:
     table.attrs["neurodata_type"], table.attrs["namespace"] = "DynamicTable", "hdmf-common"
 
 
+def _k90_above_k95(f: h5py.File) -> None:
+    f[f"{ROOT}/tuning_subspaces/k95"][0] = 0
+    f[f"{ROOT}/tuning_subspaces/k90"][0] = 1
+
+
+def _increasing(f: h5py.File) -> None:
+    """Row 0's explained variance in increasing order."""
+    end = int(f[f"{ROOT}/tuning_subspaces/explained_variance_index"][0])
+    values = f[f"{ROOT}/tuning_subspaces/explained_variance"]
+    values[:end] = np.sort(values[:end])
+
+
 def _swapped_subspace_models(f: h5py.File) -> None:
     """unit_0 (2 inputs) set to predict unit 1 (k = 1), unit_1 to predict unit 0."""
     f[f"{ROOT}/subspace_models/unit_0/units"][0] = 1
@@ -417,6 +429,12 @@ CRAFTED: dict[str, tuple[Callable[[h5py.File], None], str, str]] = {
                                 "points to an object the file does not hold"),
     "tuning_subspaces_of_another_type": (_retyped, "processing/encoding_subspace/tuning_subspaces",
                                          "a DynamicTable, not the TuningSubspaceTable"),
+    "k90_above_k95": (_k90_above_k95, "tuning_subspaces row 0", "k90 1 is more than k95 0"),
+    "variance_increasing": (_increasing, "tuning_subspaces row 0", "not in decreasing order"),
+    "sounds_overlapping": (_edited(f"{ROOT}/spectrogram_sounds/start_bin", lambda a: a * 0),
+                           "spectrogram_sounds row 1", "overlap another sound's"),
+    "sound_named_twice": (_edited(f"{ROOT}/spectrogram_sounds/sound", lambda a: [a[0]] * len(a)),
+                          "spectrogram_sounds row 1", "is named twice"),
 }
 
 

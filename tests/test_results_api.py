@@ -274,3 +274,31 @@ def test_a_site_another_run_is_writing_is_refused_before_any_fitting(run, tmp_pa
     with pytest.raises(ConfigError, match=rf"another run \(process {os.getpid()} on host"):
         run_site(recording, out, PipelineConfig.from_dict(TINY_CONFIG), progress=False)
     assert sorted(p.name for p in out.iterdir()) == [".site.lock"]
+
+
+@pytest.mark.parametrize(("edit", "said"), [
+    ("site_filters_nan", r"site_subspace: filters holds NaN or infinite values"),
+    ("site_filters_fewer_frequencies", r"site_subspace: filters of shape \(\d+, \d+\) \(frequency, lag\)"),
+    ("bin_size", r"provenance: spectrogram_parameters/bin_size 0.5 s differs from the stored spectrogram's"),
+])
+def test_a_pipeline_results_file_edited_against_itself_is_refused(run, tmp_path, edit, said):
+    import shutil
+
+    import h5py
+
+    path = tmp_path / "edited.results.nwb"
+    shutil.copyfile(run[3].path, path)
+    root = "processing/encoding_subspace"
+    with h5py.File(path, "r+") as f:
+        if edit == "bin_size":
+            keys = [k.decode() if isinstance(k, bytes) else k for k in f[f"{root}/provenance/key"][()]]
+            f[f"{root}/provenance/value"][keys.index("/spectrogram_parameters/bin_size")] = "0.5"
+        else:
+            filters = f[f"{root}/site_subspace/filters"][()]
+            attrs = dict(f[f"{root}/site_subspace/filters"].attrs)
+            del f[f"{root}/site_subspace/filters"]
+            nan = edit == "site_filters_nan"
+            f[f"{root}/site_subspace/filters"] = filters * np.nan if nan else filters[:, 1:]
+            f[f"{root}/site_subspace/filters"].attrs.update(attrs)
+    with pytest.raises(ResultsError, match=said):
+        load_results(path)

@@ -22,7 +22,7 @@ from .convert import MODULE
 from .limits import one_line
 from .roles import SUBSPACE, container_of_role, find_role
 
-__all__ = ["check_agreement", "check_roles", "check_subspace_models"]
+__all__ = ["check_sizes", "check_agreement", "check_roles", "check_subspace_models"]
 
 
 def _where(collection: str, model: Any) -> str:
@@ -91,12 +91,37 @@ def check_agreement(results: Any) -> None:
     """
     check_roles(results.collections)
     check_subspace_models(results.collections, results.subspaces)
+    check_sizes(results)
     most = _most_samples(results)
     for row, sub in enumerate(results.subspaces):
         if most is not None and sub.n_samples + sub.n_outliers > most:
             raise ResultsError(f"processing/{MODULE}/tuning_subspaces row {row}: n_samples "
                                f"{sub.n_samples} and n_outliers {sub.n_outliers} count more dSTRF "
                                f"samples than the {most} the run could take")
+
+
+def check_sizes(results: Any) -> None:
+    """Every unit's filters, and the site's, over the spectrogram's channels and the units'
+    lags; the provenance's spectrogram bin size the stored spectrogram's."""
+    spec = results.spectrogram
+    shapes = {tuple(np.shape(s.filters)[1:]) for s in results.subspaces}
+    for row, sub in enumerate(results.subspaces):
+        channels = np.shape(sub.filters)[1]
+        if spec is not None and channels != spec.data.shape[1]:
+            raise ResultsError(f"processing/{MODULE}/tuning_subspaces row {row}: filters over {channels} "
+                               f"frequencies; the spectrogram has {spec.data.shape[1]}")
+    site = results.site_subspace
+    if site is not None and site.filters is not None and np.size(site.filters):
+        shape = tuple(np.shape(site.filters)[1:])
+        if (shapes and shape not in shapes) or (spec is not None and shape[0] != spec.data.shape[1]):
+            raise ResultsError(f"processing/{MODULE}/site_subspace: filters of shape {shape} (frequency, "
+                               f"lag) differ from the units' {sorted(shapes)} or the spectrogram's channels")
+    stored = results.provenance.get("spectrogram_parameters")
+    bin_size = stored.get("bin_size") if isinstance(stored, dict) else None
+    if (spec is not None and isinstance(bin_size, int | float) and not isinstance(bin_size, bool)
+            and not np.isclose(float(bin_size), spec.bin_size, rtol=1e-6, atol=0)):
+        raise ResultsError(f"processing/{MODULE}/provenance: spectrogram_parameters/bin_size {bin_size:g} s "
+                           f"differs from the stored spectrogram's {spec.bin_size:g} s")
 
 
 def _most_samples(results: Any) -> int | None:

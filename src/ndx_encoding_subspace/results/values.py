@@ -113,12 +113,18 @@ def check_subspace(name: str, row: int, sub: Any, k_column: int | None) -> None:
     for column, value in (("k90", sub.k90), ("k95", sub.k95), ("k_significant", sub.k_significant)):
         if value is not None and not 0 <= int(value) <= max(n, k):
             refuse(f"{column} is {value}, outside 0 to the {max(n, k)} components computed")
+    if sub.k90 is not None and sub.k95 is not None and int(sub.k90) > int(sub.k95):
+        refuse(f"k90 {sub.k90} is more than k95 {sub.k95}, which the same variance curve cannot give")
+    if n > 1 and np.any(np.diff(ev) > _SLACK * max(float(ev.max()), 1e-12)):
+        refuse("explained_variance is not in decreasing order, as principal components are")
     if not (0 < float(sub.threshold) <= 1 + _SLACK):
         refuse(f"threshold {sub.threshold} is not a fraction of the variance")
     reliability = float(sub.reliability)
     if not np.isnan(reliability) and not -_SLACK <= reliability <= 1 + _SLACK:
         refuse(f"reliability {reliability:g} is outside [0, 1]")
     confidence = np.asarray(sub.dimension_confidence, dtype=np.float64)
+    if confidence.size and confidence.size != n:
+        refuse(f"dimension_confidence holds {confidence.size} values for {n} components")
     known = confidence[~np.isnan(confidence)]  # NaN: not measured; infinite values are refused
     if known.size and (known.min() < -_SLACK or known.max() > 1 + _SLACK):
         refuse("dimension_confidence holds values outside [0, 1]")
@@ -181,6 +187,10 @@ def check_site(name: str, arrays: dict[str, np.ndarray | None], n_units: int | N
         if regions is not None and np.size(regions) and np.shape(regions)[0] != n_units:
             raise ResultsError(f"{name}: response_regions for {np.shape(regions)[0]} units; the site has "
                                f"{n_units}")
+    for key in ("filters", "mean_dstrf"):
+        found = arrays.get(key)
+        if found is not None and np.size(found) and not np.all(np.isfinite(np.asarray(found, np.float64))):
+            raise ResultsError(f"{name}: {key} holds NaN or infinite values")
     for key in ("subspace_similarity", "region_overlap"):
         found = values(key)
         if found.size and (found.min() < -_SLACK or found.max() > 1 + _SLACK):
@@ -248,6 +258,16 @@ def check_sounds(sounds: dict[str, np.ndarray], n_bins: int) -> None:
         row = int(bad[0])
         raise ResultsError(f"spectrogram_sounds row {row}: bins {int(first[row])} to {int(stop[row])} "
                            f"are not a span of the spectrogram's {n_bins} bins")
+    order = np.argsort(first, kind="stable")
+    overlap = np.flatnonzero(first[order][1:] < stop[order][:-1])
+    if overlap.size:
+        row = int(order[overlap[0] + 1])
+        raise ResultsError(f"spectrogram_sounds row {row}: bins {int(first[row])} to {int(stop[row])} "
+                           "overlap another sound's (each sound is its own span of the spectrogram)")
+    names = list(sounds.get("sound", ()))
+    if len(set(names)) < len(names):
+        row = next(i for i, v in enumerate(names) if names.index(v) != i)
+        raise ResultsError(f"spectrogram_sounds row {row}: sound {short(names[row])} is named twice")
 
 
 def check_units(units: dict[str, Any], numbers: Sequence[str]) -> None:
