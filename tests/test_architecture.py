@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ndx_encoding_subspace"
 
 #: the stages in the order data flows; a module may import its own stage and earlier ones
 ORDER = [
-    "base",  # errors, params, atomic, compute, cache, preflight, inputs: imported by any stage,
+    "base",  # errors, params, atomic, compute, cache, preflight, inputs, arrays: imported by any stage,
     # importing none
     "extension",
     "data",
@@ -33,7 +33,7 @@ ORDER = [
     "entry",  # cli.py, widgets.py and the package's __init__
     "testing",
 ]
-BASE = {"errors", "params", "atomic", "compute", "cache", "preflight", "inputs", "_aliases"}
+BASE = {"errors", "params", "atomic", "compute", "cache", "preflight", "inputs", "arrays", "_aliases"}
 ENTRY = {"cli", "widgets", "__init__"}
 MAX_MODULE_LINES = 420
 MAX_FUNCTION_LINES = 80

@@ -61,7 +61,7 @@ def test_a_new_sound_of_integer_samples_is_read_as_the_reader_reads_them(run):
     centred = (np.round(wave * 128) + 128).astype(np.uint8)
     np.testing.assert_allclose(loaded.spectrogram_of(centred, site.sample_rate),
                                loaded.spectrogram_of((centred - 128.0) / 128.0, site.sample_rate), atol=1e-6)
-    with pytest.raises(InvalidDataError, match="samples of type complex128 are no sound"):
+    with pytest.raises(InvalidDataError, match="complex numbers"):
         loaded.spectrogram_of(wave + 1j, site.sample_rate)
     top = loaded.provenance["spectrogram_parameters"]["max_frequency"]
     with warnings.catch_warnings(record=True) as caught:

@@ -144,6 +144,11 @@ def _plan(model: nn.Module, stim: torch.Tensor, params: DSTRFParams) -> _Plan:
     except torch.OutOfMemoryError:
         raise
     except RuntimeError as err:  # the first call of the model: inputs it does not take
+        kinds = {p.dtype for p in model.parameters() if p.is_floating_point()} - {stim.dtype}
+        if kinds:
+            said = ", ".join(sorted(map(str, kinds)))
+            raise InvalidDataError(f"{type(model).__name__} holds {said} parameters, and dSTRFs are taken "
+                                   f"in {stim.dtype}: convert the model (model.float())") from None
         raise InvalidDataError(f"stimulus of {n_in} channels per bin: {type(model).__name__} does not "
                                f"take them ({str(err).splitlines()[0]})") from None
     if declared is not None and found > declared:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ..arrays import real_array
 from ..errors import InvalidDataError
 from ..models.params import ScoringParams
 
@@ -42,10 +43,8 @@ ArrayOrList = np.ndarray | Sequence[np.ndarray]
 
 
 def _array(x: object) -> np.ndarray:
-    """``x`` as a numpy array (a torch tensor detached and brought to the host)."""
-    if hasattr(x, "detach") and hasattr(x, "cpu"):
-        x = x.detach().cpu().numpy()  # type: ignore[union-attr]
-    return np.asarray(x)
+    """``x`` as a numpy array of real numbers (:func:`~..arrays.real_array`)."""
+    return real_array(x, "scores")
 
 
 def _clips(x: ArrayOrList) -> list[np.ndarray]:

@@ -32,6 +32,7 @@ import warnings
 
 import numpy as np
 
+from ..arrays import real_array
 from ..errors import InvalidDataError
 from ..params import Params, check_range
 
@@ -123,12 +124,14 @@ class SSRF:
 
 
 def _check(x: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x, r = np.asarray(x, dtype=np.float64), np.asarray(r, dtype=np.float64)
+    x = real_array(x, "SSRF: projections").astype(np.float64)
+    r = real_array(r, "SSRF: response").astype(np.float64)
     if x.ndim == 1:
         x = x[:, None]
-    if x.ndim != 2 or r.ndim != 1 or len(x) != len(r):
+    if x.ndim != 2 or r.ndim != 1 or len(x) != len(r) or not len(x) or not x.shape[1]:
         raise InvalidDataError(
-            f"SSRF needs projections [time, k] and a response [time], got {x.shape} and {r.shape}"
+            f"SSRF needs projections [time, k] and a response [time] of the same length, at least one "
+            f"bin and one dimension, got {x.shape} and {r.shape}"
         )
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(r))):
         raise InvalidDataError("SSRF: projections or response hold NaN or inf")
@@ -137,7 +140,8 @@ def _check(x: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _check_1d(x: np.ndarray, r: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     """One projection ``x [time]`` and the response ``r [time]``, checked."""
-    x, r = np.asarray(x, dtype=np.float64), np.asarray(r, dtype=np.float64)
+    x = real_array(x, f"{what}: projection").astype(np.float64)
+    r = real_array(r, f"{what}: response").astype(np.float64)
     if x.ndim != 1 or r.ndim != 1 or len(x) != len(r) or not len(x):
         raise InvalidDataError(f"{what} needs one projection [time] and a response [time] of the same "
                                f"length, got {x.shape} and {r.shape}")

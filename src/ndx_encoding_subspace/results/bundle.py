@@ -129,7 +129,9 @@ class ModelResult:
         """
         import torch
 
-        x = np.asarray(stim, dtype=np.float32)
+        from ..arrays import real_array
+
+        x = real_array(stim, f"model {self.name!r}: input").astype(np.float32)
         width = self.n_inputs
         what = "projections onto its subspace" if self.role == "subspace_nonlinearity" else "frequencies"
         if x.ndim not in (2, 3) or (width is not None and x.shape[-1] != width):

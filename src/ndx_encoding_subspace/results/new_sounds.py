@@ -8,27 +8,18 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidDataError, ResultsError
+from ..errors import ResultsError
 
 __all__ = ["site_spectrogram", "full_scale"]
 
 
 def full_scale(wave: np.ndarray, name: str) -> np.ndarray:
-    """``wave`` as the reader reads a sound's samples without a conversion: integers (8 to
-    32 bits, as WAV files hold them) as fractions of their full scale (32768 for 16 bits;
-    unsigned 8-bit samples centred on 128), floats as they are.
-
-    Raises
-    ------
-    InvalidDataError
-        Complex, boolean or text samples.
-    """
+    """``wave`` (real numbers) as the reader reads a sound's samples without a conversion:
+    integers (8 to 32 bits, as WAV files hold them) as fractions of their full scale (32768
+    for 16 bits; unsigned 8-bit samples centred on 128), floats as they are."""
     if wave.dtype.kind in "iu" and wave.dtype.itemsize <= 4:
         span = 2.0 ** (8 * wave.dtype.itemsize - 1)
         return (wave.astype(np.float64) - (128.0 if wave.dtype == np.uint8 else 0.0)) / span
-    if wave.dtype.kind not in "fiu":
-        raise InvalidDataError(f"{name}: samples of type {wave.dtype} are no sound (real numbers, or "
-                               "integers read as fractions of their full scale)")
     return wave
 
 
@@ -45,8 +36,10 @@ def site_spectrogram(provenance: dict[str, Any], waveform: np.ndarray, rate: flo
     if not isinstance(scale, dict) or not isinstance(stored, dict):
         raise ResultsError(f"{path}: keeps no spectrogram scale of its site (written before "
                            "results files did), so a new sound cannot be put on its models' scale")
+    from ..arrays import real_array
+
     params = SpectrogramParams.from_dict(stored)
-    wave = full_scale(np.asarray(waveform), name)
+    wave = full_scale(real_array(waveform, name), name)
     if float(rate) / 2 < params.max_frequency:
         warnings.warn(f"{name}: {above_nyquist_note([name], float(rate), params)}", stacklevel=3)
     reader = (provenance.get("config") or {}).get("reader") or {}

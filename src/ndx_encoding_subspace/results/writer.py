@@ -28,6 +28,7 @@ from ..errors import ResultsError
 from ..io.open import OpenedNWB, open_nwb
 from .bundle import SiteResults
 from .convert import MODULE, add_results
+from .limits import one_line
 
 __all__ = ["write_results", "build_nwbfile", "MODULE", "package_versions"]
 
@@ -283,7 +284,10 @@ def write_results(
         what = "is a file, not a folder" if path.parent.exists() else "does not exist"
         raise ResultsError(f"{path}: {path.parent} {what}")
     with atomic_path(path) as tmp, _opened(source) as opened:
-        nwbfile = build_nwbfile(results, opened, metadata)
+        try:
+            nwbfile = build_nwbfile(results, opened, metadata)
+        except IndexError as err:  # e.g. a subspace's unit_position outside the site's units
+            raise ResultsError(f"{path}: not written: {one_line(err)}") from None
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "The linked table for DynamicTableRegion")
             with NWBHDF5IO(str(tmp), "w") as io:

@@ -48,6 +48,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from ..arrays import real_array
 from ..errors import InvalidDataError
 from ..extension.reliability import count_significant
 from .linalg import gram, top_eigh, top_eigvalsh
@@ -245,7 +246,7 @@ def fit_subspace(samples: np.ndarray, params: SubspaceParams | None = None,
     samples in float64, whatever their number.
     """
     params = SubspaceParams.of(params)
-    samples = np.asarray(samples)
+    samples = real_array(samples, f"unit {unit}: dSTRFs")
     if samples.ndim < 2 or len(samples) < 2:
         raise InvalidDataError(f"unit {unit}: need at least 2 dSTRF samples, got {samples.shape}")
     shape = samples.shape[1:]
@@ -273,6 +274,7 @@ def fit_subspace(samples: np.ndarray, params: SubspaceParams | None = None,
 
 def fit_subspaces(dstrfs: np.ndarray, params: SubspaceParams | None = None) -> list[TuningSubspace]:
     """Subspaces of every unit from dSTRFs ``[samples, units, frequency, lag]``."""
+    dstrfs = real_array(dstrfs, "dSTRFs")
     if dstrfs.ndim != 4:
         raise InvalidDataError(f"dSTRFs must be [samples, units, frequency, lag], got {dstrfs.shape}")
     return [fit_subspace(dstrfs[:, u], params, unit=u) for u in range(dstrfs.shape[1])]

@@ -12,14 +12,15 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..arrays import real_array
 from ..errors import InvalidDataError
 
 __all__ = ["project", "project_all", "project_direct"]
 
 
 def _check(stimulus: np.ndarray, filters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    stimulus = np.asarray(stimulus)
-    filters = np.asarray(filters)
+    stimulus = real_array(stimulus, "projection: stimulus")
+    filters = real_array(filters, "projection: filters")
     if filters.ndim == 2:
         filters = filters[None]
     if stimulus.ndim != 2 or filters.ndim != 3 or filters.shape[1] != stimulus.shape[1]:
@@ -27,6 +28,9 @@ def _check(stimulus: np.ndarray, filters: np.ndarray) -> tuple[np.ndarray, np.nd
             f"projection needs stimulus [time, frequency] and filters [k, frequency, lag] "
             f"with the same frequencies, got {stimulus.shape} and {filters.shape}"
         )
+    if filters.shape[0] == 0 or filters.shape[2] == 0:
+        raise InvalidDataError(f"projection: filters of shape {filters.shape} hold no direction "
+                               "(k and lags at least 1)")
     if not (np.all(np.isfinite(stimulus)) and np.all(np.isfinite(filters))):
         which = "stimulus" if not np.all(np.isfinite(stimulus)) else "filters"
         raise InvalidDataError(f"projection: the {which} hold NaN or infinite values")
