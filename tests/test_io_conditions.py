@@ -108,7 +108,6 @@ def test_silent_rows_marked_by_a_type_column_stay_baseline(tmp_path):
 
 
 @pytest.mark.parametrize(("column", "values"), [("condition", ("none", "laser")),
-                                                 ("trial_type", ("none", "opto")),
                                                  ("condition", ("", "muscimol")),
                                                  ("condition", ("silence", "noise"))])
 def test_a_control_condition_that_says_nothing_or_silence_is_no_baseline(tmp_path, column, values):
@@ -127,6 +126,17 @@ def test_a_control_condition_that_says_nothing_or_silence_is_no_baseline(tmp_pat
     if values[0]:
         chosen, _ = _read(path, where=(f"{column}={values[0]}",))
         assert _presentations(chosen) == len(BLOCK)
+
+
+def test_none_in_a_column_of_row_kinds_is_no_stimulus(tmp_path):
+    # stim_type none: catch trials that name the sound muted, and no rule of reading added
+    n = 2 * len(BLOCK)
+    kinds = ["none" if k % 4 == 3 else "sound" for k in range(n)]
+    path = _write(_session({"stim_type": kinds}), tmp_path / "catch.nwb")
+    site, said = _read(path)
+    assert _presentations(site) == n - n // 4
+    with open_nwb(path) as opened:
+        assert "control-rows-read" not in reading_rules(locate(opened.nwbfile, "catch.nwb"), ReaderParams())
 
 
 def test_rows_naming_a_sound_that_a_column_says_played_none_are_said(tmp_path):
@@ -257,7 +267,7 @@ def test_a_sound_onset_column_is_read_beside_catch_trials_and_refused_outside_it
         _onset_layout(tmp_path, column, 1.8)
 
 
-@pytest.mark.parametrize("column", ["sound_delay", "stim_latency"])
+@pytest.mark.parametrize("column", ["sound_delay", "stim_onset_rel"])
 def test_a_sound_onset_in_another_form_than_seconds_from_the_start_is_said(tmp_path, column):
     """Trials begin 0.4 s before their sound, given only relative to the row (and in ms):
     the onsets are the trials' starts, and a warning names the columns not read."""
@@ -265,6 +275,12 @@ def test_a_sound_onset_in_another_form_than_seconds_from_the_start_is_said(tmp_p
     assert layout.onset == "start_time"
     note = next(n for n in layout.notes if "are not read as onsets" in n)
     assert f"'{column}', 'stim_on_ms'" in note and "reader.onset_column" in note
+
+
+@pytest.mark.parametrize("column", ["lick_latency_from_stim_onset", "stim_latency", "speaker_delay"])
+def test_a_latency_or_a_hardware_delay_is_no_onset_to_warn_of(tmp_path, column):
+    layout = _onset_layout(tmp_path, column, 0.4, relative=True)
+    assert not any("are not read as onsets" in n and column in n for n in layout.notes)
 
 
 def test_presentations_in_invalid_times_are_left_out(tmp_path):
@@ -493,7 +509,7 @@ def test_a_manipulation_s_level_and_every_differing_column_are_said(tmp_path):
     assert _presentations(chosen) == len(BLOCK)
 
 
-def test_templates_of_other_names_holding_the_same_samples_are_one_sound(tmp_path):
+def test_templates_of_other_names_with_the_same_spectrogram_are_said(tmp_path):
     # each repeat of the validation sound stored as its own template, named once by the trials
     nwb = _nwbfile()
     names = [*NAMES[:4], "v_r0", "v_r1", "v_r2", "v_r3"]
@@ -510,23 +526,20 @@ def test_templates_of_other_names_holding_the_same_samples_are_one_sound(tmp_pat
         nwb.add_unit(spike_times=np.sort(rng.uniform(0, start, int(20 * start))))
     path = _write(nwb, tmp_path / "copies.nwb")
     site, said = _read(path)
-    assert site.validation == ("v_r0",) and site.sound("v_r0").counts.shape[0] == 4
-    assert set(site.estimation) == set(NAMES[:4])
-    note = next(w for w in said if "have the same spectrogram" in w)
-    assert "4 sounds of other names" in note and "'v_r0' (with 'v_r1', 'v_r2', 'v_r3')" in note
-    assert "same-spectrogram-one-sound" in site.source["rules"]  # results made before are made again
-    assert "same-spectrogram-one-sound" not in (_read(_write(_session({}), tmp_path / "s.nwb"))[0]
-                                                .source.get("rules", []))
+    assert len(site.sounds) == 8  # each copy its own sound: told, not merged (a level set by an
+    note = next(w for w in said if "have the same spectrogram" in w)  # attenuator looks the same)
+    assert "4 sounds of other names" in note and "'v_r0', 'v_r1', 'v_r2', 'v_r3'" in note
+    assert "reader.validation_sounds" in note
+    quiet, said = _read(_write(_session({}), tmp_path / "s.nwb"))
+    assert not any("have the same spectrogram" in w for w in said)
 
 
-def test_a_track_s_sounds_of_one_file_name_in_two_folders_are_two_sounds(tmp_path):
+def test_a_track_s_name_written_under_two_folders_is_said(tmp_path):
     nwb = _track_session([DUR, DUR, DUR])
     files = {"s0": "set1/s0.wav", "s1": "set2/S0.wav"}  # two sounds, one file name
     sounds = list(nwb.trials["sound"].data)
     nwb.add_trial_column("file", "the WAV file played", data=[files.get(s, s + ".wav") for s in sounds])
     path = _write(nwb, tmp_path / "folders.nwb")
-    site, _ = _read(path, sound_column="file")
-    assert {s.name: s.counts.shape[0] for s in site.sounds if "/" in s.name} == {"set1/s0": 3, "set2/S0": 1}
-    with open_nwb(path) as opened:
-        layout = locate(opened.nwbfile, "folders.nwb", ReaderParams(sound_column="file"))
-    assert "track-names-by-folder" in reading_rules(layout, ReaderParams(sound_column="file"))
+    site, said = _read(path, sound_column="file")
+    assert site.sound("s0").counts.shape[0] == 4  # names are compared without folders, and it is said
+    assert any("name 'set1/s0.wav', 'set2/S0.wav': read as one sound" in w for w in said)

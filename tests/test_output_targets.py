@@ -71,7 +71,7 @@ def test_a_lock_is_held_for_the_block_and_refused_to_another_run(tmp_path):
 
     lock = tmp_path / ".site.lock"
     with held(lock, "site 'a'"):
-        assert lock.read_text() == f"{_HOST} {os.getpid()}"
+        assert lock.read_text() == f"{_HOST} {os.getpid()} hb"
         with pytest.raises(ConfigError, match=rf"another run \(process {os.getpid()} on host {_HOST}\) is "
                                               r"writing site 'a' there.*leaves .*\.site\.lock.*remove it"):
             with held(lock, "site 'a'"):
@@ -90,7 +90,7 @@ def test_the_lock_of_a_dead_process_is_taken_over_and_one_of_another_host_is_not
     lock = tmp_path / ".site.lock"
     lock.write_text(f"{_HOST} {gone}")
     with held(lock, "site 'a'"):
-        assert lock.read_text().endswith(str(os.getpid()))
+        assert lock.read_text().endswith(f"{os.getpid()} hb")
     lock.write_text(f"elsewhere-{_HOST} 1")
     with pytest.raises(ConfigError, match="on host elsewhere.*taken over after 10 minutes without"):
         with held(lock, "site 'a'"):
@@ -104,12 +104,24 @@ def test_a_lock_untouched_past_its_heartbeat_is_taken_over_and_a_held_one_is_tou
     from ndx_encoding_subspace import atomic
 
     lock = tmp_path / ".site.lock"
-    lock.write_text("elsewhere 1")  # a run killed on another host: no heartbeat since
     old = time.time() - atomic.LOCK_STALE_S - 60
+    lock.write_text("elsewhere 1")  # an earlier release's lock, which beats not: kept
+    os.utime(lock, (old, old))
+    with pytest.raises(ConfigError, match="on host elsewhere"):
+        with atomic.held(lock, "site 'a'"):
+            pass
+    lock.write_text("elsewhere 1 hb")  # a run killed on another host: no heartbeat since
     os.utime(lock, (old, old))
     with atomic.held(lock, "site 'a'"):
-        assert lock.read_text() == f"{atomic._HOST} {os.getpid()}"
-    assert not lock.exists() and not list(tmp_path.iterdir())  # nothing left aside
+        assert lock.read_text() == f"{atomic._HOST} {os.getpid()} hb"
+    assert not lock.exists() and not list(tmp_path.iterdir())  # nothing left beside it
+    (tmp_path / ".site.lock.takeover").write_text("")  # another process taking it over: wait
+    lock.write_text("elsewhere 1 hb")
+    os.utime(lock, (old, old))
+    with pytest.raises(ConfigError, match="on host elsewhere"):
+        with atomic.held(lock, "site 'a'"):
+            pass
+    (tmp_path / ".site.lock.takeover").unlink()
     monkeypatch.setattr(atomic, "LOCK_HEARTBEAT_S", 0.05)
     with atomic.held(lock, "site 'a'"):
         os.utime(lock, (old, old))

@@ -148,6 +148,8 @@ LOCK_HEARTBEAT_S = 30.0
 #: a lock untouched this long (by the folder's own clock) was left by a run that died,
 #: on any host: it is taken over
 LOCK_STALE_S = 600.0
+#: the last word of a lock that is touched while held (earlier releases' locks are not)
+_BEATS = "hb"
 
 
 def _folder_now(folder: Path) -> float:
@@ -166,10 +168,12 @@ def _folder_now(folder: Path) -> float:
 
 def _stale(lock: Path, holder: list[str]) -> bool:
     """Whether ``lock`` was left by a run that died: a process of this host that is gone,
-    or a lock untouched for :data:`LOCK_STALE_S` (no heartbeat: a run killed on another
-    host)."""
-    if len(holder) == 2 and holder[0] == _HOST and holder[1].isdigit():
+    or a lock that says it beats (``host pid hb``) untouched for :data:`LOCK_STALE_S` (a run
+    killed on another host). Locks of earlier releases beat not: another host's is kept."""
+    if len(holder) >= 2 and holder[0] == _HOST and holder[1].isdigit():
         return not _alive(int(holder[1]))
+    if len(holder) != 3 or holder[2] != _BEATS:
+        return False
     try:
         return _folder_now(lock.parent) - lock.stat().st_mtime > LOCK_STALE_S
     except OSError:
@@ -177,22 +181,32 @@ def _stale(lock: Path, holder: list[str]) -> bool:
 
 
 def _take_over(lock: Path, holder: list[str]) -> bool:
-    """Remove the stale ``lock`` unless another process replaced it meanwhile (it is moved
-    aside first, and put back when it is no longer what was judged stale)."""
-    aside = lock.with_name(f"{lock.name}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}.stale")
+    """Remove the stale ``lock``, one process at a time (``<lock>.takeover``, created
+    exclusively, itself stale after a minute), when it still names ``holder`` and is still
+    stale; False when another process takes it over or it came back to life."""
+    guard = lock.with_name(f"{lock.name}.takeover")
     try:
-        os.rename(lock, aside)
-    except OSError:
-        return True  # gone already: try to create it again
-    if aside.read_text(errors="replace").split() == holder and _stale(aside, holder):
+        fd = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
         with contextlib.suppress(OSError):
-            aside.unlink()
+            if _folder_now(lock.parent) - guard.stat().st_mtime > 60.0:
+                guard.unlink()  # left by a process killed while taking over
+        return False
+    try:
+        try:
+            current = lock.read_text(errors="replace").split()
+        except FileNotFoundError:
+            return True
+        if current != holder or not _stale(lock, current):
+            return False
+        lock.unlink()
         return True
-    with contextlib.suppress(OSError):  # a live run's lock: back, unless a new one is there
-        os.link(aside, lock)
-    with contextlib.suppress(OSError):
-        aside.unlink()
-    return False
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            guard.unlink()
 
 
 def _heartbeat(lock: Path, owner: str, stop: threading.Event) -> None:
@@ -217,15 +231,20 @@ def held(lock: str | os.PathLike, what: str) -> Iterator[None]:
     from .errors import ConfigError
 
     lock = Path(lock)
-    owner = f"{_HOST} {os.getpid()}"
+    owner = f"{_HOST} {os.getpid()} {_BEATS}"
     for attempt in range(2):
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            holder = lock.read_text(errors="replace").split() if lock.exists() else []
+            try:
+                holder = lock.read_text(errors="replace").split()
+            except FileNotFoundError:  # released meanwhile
+                holder = []
+            if attempt == 0 and not holder:
+                continue
             if attempt == 0 and _stale(lock, holder) and _take_over(lock, holder):
                 continue
-            said = f"process {holder[1]} on host {holder[0]}" if len(holder) == 2 else "another process"
+            said = f"process {holder[1]} on host {holder[0]}" if len(holder) >= 2 else "another process"
             raise ConfigError(f"{lock.parent}: another run ({said}) is writing {what} there; wait for it to "
                               f"finish or choose another output folder (a run that died leaves {lock}, taken "
                               f"over after {LOCK_STALE_S / 60:g} minutes without its heartbeat; remove it "

@@ -4,13 +4,14 @@
 ``baseline``, ``silence``: :data:`~.names.BASELINE_VALUES`) or that a flag or type column
 marks so (``is_stimulus``, ``*baseline*``, ``trial_type``...), with the exceptions of
 :func:`_typed` (the control trials of a condition, sounds heard in silence);
-:func:`silenced_rows` and :func:`controls_note` say what such columns decided.
+:func:`silenced_rows` and :attr:`Baseline.controls` say what such columns decided.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ from .names import (
 )
 from .rows import RowRef
 
-__all__ = ["CONTROL_ROWS", "SILENCED", "baseline_mask", "controls_note", "silenced_rows"]
+__all__ = ["CONTROL_ROWS", "SILENCED", "Baseline", "baseline_rows", "baseline_mask", "silenced_rows"]
 
 _CONDITIONS = frozenset(name_key(c) for c in CONDITION_COLUMNS)
 #: what the note of rows read whose type column says nothing or a background holds
@@ -75,32 +76,39 @@ def _flag_name(column: str) -> bool:
 
 
 def _typed(column: str, values: np.ndarray, refs: list[RowRef], mask: np.ndarray,
-           names_sound: Callable[[RowRef], bool] | None, named: bool) -> np.ndarray:
-    """Rows a type column marks baseline.
+           names_sound: Callable[[RowRef], bool] | None, named: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Rows a type column marks baseline, and the rows its baseline values leave to what
+    they name under the rules added since the first release (:data:`CONTROL_ROWS`).
 
-    A value that says nothing (empty, ``none``, NaN: :data:`_UNSAID`; ``condition = none``
-    in the control trials of an experiment with a laser) marks no row that names a sound
-    (``named``: its names are the sounds', not row labels). ``baseline`` in a column of
-    conditions (``phase``, ``condition``...: :data:`~.names.CONDITION_COLUMNS`) is often
-    the control part of a session in which the sounds played, and ``silence`` there the
-    sounds heard in silence rather than in noise (:data:`_BACKGROUNDS`): they mark no row
-    naming a sound that plays in other rows or (``names_sound``) a stored sound. Other
-    values that say no sound played (``blank``, ``spontaneous``) mark baseline rows whatever
-    they name (catch trials fill the name too), and so does every baseline value in a
-    column of row kinds (``trial_type``); :func:`silenced_rows` names such rows."""
+    In a column of conditions (``phase``, ``condition``...:
+    :data:`~.names.CONDITION_COLUMNS`), a value that says nothing (empty, ``none``, NaN:
+    :data:`_UNSAID`; ``condition = none`` in the control trials of an experiment with a
+    laser) marks no row that names a sound (``named``: its names are the sounds', not row
+    labels); ``baseline`` there is often the control part of a session in which the sounds
+    played, and ``silence`` the sounds heard in silence rather than in noise
+    (:data:`_BACKGROUNDS`): they mark no row naming a sound that plays in other rows or
+    (``names_sound``) a stored sound. Other values that say no sound played (``blank``,
+    ``spontaneous``) mark baseline rows whatever they name (catch trials fill the name
+    too), and so does every baseline value in a column of row kinds (``trial_type``,
+    ``stim_type = none``); :func:`silenced_rows` names such rows."""
     typed = np.array([is_baseline_value(v) for v in values], dtype=bool)
-    unsaid = np.array([_value_key(v) in _UNSAID for v in values], dtype=bool)
-    control = unsaid | np.array([name_key(column) in _CONDITIONS and _value_key(v) in _BACKGROUNDS
-                                 for v in values], dtype=bool)
+    none = np.zeros(len(typed), dtype=bool)
+    if name_key(column) not in _CONDITIONS:
+        return typed, none
+    keys_of = [_value_key(v) for v in values]
+    unsaid = np.array([v in _UNSAID for v in keys_of], dtype=bool)
+    control = unsaid | np.array([v in _BACKGROUNDS for v in keys_of], dtype=bool)
     if not (typed & control).any():
-        return typed
+        return typed, none
     keys = [r.object_id or ("" if is_baseline_value(r.key) else name_key(r.key)) for r in refs]
     played = {k for k, t, m in zip(keys, typed, mask, strict=True) if k and not (t or m)}
     heard = np.array([bool(k) and (k in played or (names_sound is not None and names_sound(r)))
                       for k, r in zip(keys, refs, strict=True)], dtype=bool)
-    # an unsaid kind leaves the row to what it names; "baseline" needs a sound heard elsewhere
+    # an unsaid condition leaves the row to what it names; "baseline" needs a sound heard elsewhere
     spoken = np.array([named and bool(k) for k in keys], dtype=bool) & unsaid
-    return typed & ~((control & heard) | spoken)
+    final = typed & ~((control & heard) | spoken)
+    rescued = typed & ~final & np.array([v != "baseline" for v in keys_of], dtype=bool)  # new rules only
+    return final, rescued
 
 
 def silenced_rows(refs: list[RowRef], baseline: np.ndarray,
@@ -115,44 +123,32 @@ def silenced_rows(refs: list[RowRef], baseline: np.ndarray,
     return list(dict.fromkeys(display_name(k) for k in rows))[:_SILENCED_SHOWN], len(rows)
 
 
-def controls_note(info: TableInfo, rows: Sequence[int]) -> str:
-    """A note of the rows read (``rows``) that a type column's value would once have left
-    out as baseline: a value saying nothing (``none``) or a background (``silence`` in a
-    column of conditions); empty when there are none. Its words (:data:`CONTROL_ROWS`)
-    make it a rule of reading."""
-    for col in info.columns:
-        if col.lower() not in TYPE_COLUMNS:
-            continue
-        target = info.table[col]
-        if isinstance(target, VectorIndex) or is_ts_reference(target):
-            continue
-        values = np.asarray(cells(target))
-        if values.ndim != 1 or values.dtype.kind not in "OSU":
-            continue
-        spoken = _UNSAID | (_BACKGROUNDS - {"baseline"} if name_key(col) in _CONDITIONS else frozenset())
-        said = [_value_key(values[r]) for r in rows if _value_key(values[r]) in spoken]
-        if said:
-            shown = listing([repr(v) for v in dict.fromkeys(said)], 3)
-            return (f"{len(said)} rows of {info.path} whose column {col!r} says {shown} name a sound "
-                    f"and {CONTROL_ROWS}")
-    return ""
+@dataclasses.dataclass(frozen=True)
+class Baseline:
+    """Rows where no sound played (``mask``), the flag or type column that said so
+    (``flag``, '' when only names did), and the note of the rows that column's baseline
+    values leave to what they name under the rules added since the first release
+    (``controls``, '' when none: it holds :data:`CONTROL_ROWS`)."""
+
+    mask: np.ndarray
+    flag: str = ""
+    controls: str = ""
 
 
-def baseline_mask(info: TableInfo, refs: list[RowRef],
-                  names_sound: Callable[[RowRef], bool] | None = None,
-                  named: bool = True) -> tuple[np.ndarray, str]:
-    """Rows where no sound played, and the flag column that said so ('' when only names did).
+def baseline_rows(info: TableInfo, refs: list[RowRef],
+                  names_sound: Callable[[RowRef], bool] | None = None, named: bool = True) -> Baseline:
+    """Rows where no sound played (:class:`Baseline`).
 
     A row is baseline when what it names is empty, ``none``, NaN, ``baseline``, ``silence``
     (:data:`~.names.BASELINE_VALUES`), or when a flag column says so: true in a column whose
     name holds ``baseline`` (not a quantity such as ``baseline_duration``), false in
     :data:`~.names.STIMULUS_FLAG_COLUMNS`, a baseline value in :data:`~.names.TYPE_COLUMNS`
-    (but not ``none`` or empty for a row naming a sound when ``named``, the rows' names
-    being the sounds' rather than row labels, nor ``baseline`` in a column of conditions
-    for a row naming a sound played in other rows or one for which ``names_sound`` is true:
-    :func:`_typed`).
+    (but not, in a column of conditions, ``none`` or empty for a row naming a sound when
+    ``named``, nor ``baseline`` or ``silence`` for a row naming a sound played in other rows
+    or one for which ``names_sound`` is true: :func:`_typed`).
     """
     mask = np.array([not r.object_id and is_baseline_value(r.key) for r in refs], dtype=bool)
+    controls = ""
     for col in info.columns:
         low = col.lower()
         if not (("baseline" in low and _flag_name(col)) or low in STIMULUS_FLAG_COLUMNS
@@ -164,11 +160,23 @@ def baseline_mask(info: TableInfo, refs: list[RowRef],
         values = np.asarray(cells(target))
         if low in TYPE_COLUMNS:
             if values.dtype.kind in "OSU":
-                typed = _typed(col, values, refs, mask, names_sound, named)
+                typed, rescued = _typed(col, values, refs, mask, names_sound, named)
+                if rescued.any() and not controls:
+                    said = listing([repr(v) for v in dict.fromkeys(map(_value_key, values[rescued]))], 3)
+                    controls = (f"{int(rescued.sum())} rows of {info.path} whose column {col!r} says {said} "
+                                f"name a sound and {CONTROL_ROWS}")
                 if typed.any():
-                    return mask | typed, col
+                    return Baseline(mask | typed, col, controls)
             continue
         flags = _flags(values)
         if flags is not None:
-            return mask | (flags if "baseline" in low else ~flags), col
-    return mask, ""
+            return Baseline(mask | (flags if "baseline" in low else ~flags), col, controls)
+    return Baseline(mask, "", controls)
+
+
+def baseline_mask(info: TableInfo, refs: list[RowRef],
+                  names_sound: Callable[[RowRef], bool] | None = None,
+                  named: bool = True) -> tuple[np.ndarray, str]:
+    """:func:`baseline_rows`' mask and flag column."""
+    found = baseline_rows(info, refs, names_sound, named)
+    return found.mask, found.flag

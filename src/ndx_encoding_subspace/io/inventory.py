@@ -303,8 +303,8 @@ def _table_info(path: str, table: Any, params: ReaderParams) -> TableInfo:
         rows=len(table),
         columns=columns,
         sound_columns=tuple(named + refs + files),
-        unread_onsets=tuple(c for c in columns if says_other_onset(c) and _numeric(table, c)
-                            and _has_values(table, c)),
+        unread_onsets=() if params.onset_column else tuple(
+            c for c in columns if says_other_onset(c) and _numeric(table, c) and _has_values(table, c)),
         table=table,
         neurodata_type=kind,
         onset=_onset(table, columns, timed, params.onset_column),
@@ -338,8 +338,9 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
         elif (path.startswith(("acquisition/", "processing/")) and kind in SOUND_TYPES
               and not _recorded_sound(path, kind, params)):
             rate = getattr(obj, "rate", None)
-            if isinstance(rate, int | float) and rate >= _AUDIO_RATE_HZ:
-                elsewhere.append(f"{path} ({kind}, {rate:g} Hz)")
+            fast = isinstance(rate, int | float | np.number) and float(rate) >= _AUDIO_RATE_HZ
+            if fast and not name_words(path.rpartition("/")[2]) & NOT_SOUND_WORDS:  # not a sync pulse
+                elsewhere.append(f"{path} ({kind}, {float(rate):g} Hz)")
         elif path.startswith("stimulus/") or _recorded_sound(path, kind, params):
             place = "template" if path.startswith("stimulus/templates/") else "continuous"
             found = _sound(path, obj, place, params)

@@ -330,20 +330,26 @@ def name_words(column: str) -> set[str]:
     return set(re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", column).lower()))
 
 
-_OTHER_TIMING_WORDS = frozenset({"ms", "sample", "samples", "frame", "frames", "relative", "rel", "delay",
-                                 "latency"})
+_OTHER_TIMING_WORDS = frozenset({"ms", "sample", "samples", "frame", "frames", "relative", "rel", "delay"})
 _END_WORDS = frozenset({"off", "offset", "stop", "end", "dur", "duration"})
+#: words of a column holding another time than the sound's onset (a response's latency, a
+#: task's period, a cue) or a constant of the hardware (a speaker's delay)
+_NOT_SOUND_TIME_WORDS = frozenset({"response", "resp", "lick", "licks", "licking", "rt", "reaction",
+                                   "spike", "spikes", "first", "period", "cue", "go", "latency", "speaker",
+                                   "playback"})
 
 
 def says_other_onset(column: str) -> bool:
     """Whether a column's name says it holds the sound's onset in a form the reader does
     not take as onsets: in milliseconds, samples or frames, or relative to the row
-    (``stim_onset_ms``, ``sound_delay``, ``stim_latency``)."""
+    (``stim_onset_ms``, ``sound_delay``, ``stimOnset_samples``); not a response's latency,
+    a task's period or a speaker's delay."""
     words = name_words(column)
-    return bool(words & _STIMULUS_WORDS and words & (_ONSET_WORDS | {"delay", "latency"})
-                and words & _OTHER_TIMING_WORDS and not words & _END_WORDS
+    stimulus = words & (_STIMULUS_WORDS - {"speaker", "playback"})
+    return bool(stimulus and words & (_ONSET_WORDS | {"delay"}) and words & _OTHER_TIMING_WORDS
+                and not words & (_END_WORDS | _NOT_SOUND_TIME_WORDS)
                 and not words & (_NOT_ONSET_WORDS - _OTHER_TIMING_WORDS - _END_WORDS
-                                 - {"sample", "samples", "idx", "index", "id"}))
+                                 - {"sample", "samples", "idx", "index", "id", "latency"}))
 
 
 def says_sound_onset(column: str) -> bool:

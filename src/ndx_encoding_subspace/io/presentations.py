@@ -5,7 +5,7 @@ read; this module turns the rows into :class:`~ndx_encoding_subspace.io.inventor
 objects:
 
 * :func:`~.rows.row_refs` -- what each row names (:mod:`.rows`);
-* :func:`~.baseline.baseline_mask` -- rows where no sound played: an empty, ``none``, NaN
+* :func:`~.baseline.baseline_rows` -- rows where no sound played: an empty, ``none``, NaN
   or ``baseline`` name, or a flag column (``is_stimulus``, ``*baseline*``, ``trial_type``...);
 * :func:`row_times` -- onset and end of each row (the end may be missing: NaN);
 * :func:`template_rows` -- the presentations of templates (of tracks: :mod:`.tracks`);
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import AmbiguousInputError, InvalidDataError
-from .baseline import SILENCED, baseline_mask, silenced_rows
+from .baseline import SILENCED, baseline_rows, silenced_rows
 from .conditions import stopped_early
 from .inventory import Presentation, SoundSeries, TableInfo
 from .names import (
@@ -72,6 +72,12 @@ class RowsRead:
         What the rows name that a flag or type column marks as playing no sound (the names
         of up to three of them; ``n_silenced`` rows in all).
     n_silenced : int
+    folders : list of str
+        Names written under two folders or more, read as one sound (a recorded track's
+        rows: up to three, as written).
+    controls : str
+        The note of the rows read under the rules of control conditions added since the
+        first release (:attr:`~.baseline.Baseline.controls`), '' when none.
     """
 
     presentations: list[Presentation]
@@ -84,6 +90,8 @@ class RowsRead:
     shortened: list[str] = dataclasses.field(default_factory=list)
     silenced: list[str] = dataclasses.field(default_factory=list)
     n_silenced: int = 0
+    folders: list[str] = dataclasses.field(default_factory=list)
+    controls: str = ""
 
     def silenced_note(self, path: str) -> str:
         """What to say of the rows naming a sound that :attr:`flag` marks as playing none."""
@@ -205,7 +213,8 @@ def template_rows(
     def stored(ref: RowRef) -> bool:
         return (by_id.get(ref.object_id) if ref.object_id else index.peek(_naming(ref, index))) is not None
 
-    baseline, flag = baseline_mask(info, refs, stored)
+    found = baseline_rows(info, refs, stored)
+    baseline, flag = found.mask, found.flag
     matched: list[tuple[int, SoundSeries, RowRef]] = []
     for row, ref in enumerate(refs):
         if baseline[row]:
@@ -251,7 +260,8 @@ def template_rows(
     kept, stopped, shortened = _cut_short(out, start, stop)
     silenced, n_silenced = silenced_rows(refs, baseline, stored) if flag else ([], 0)
     return RowsRead(kept, int(baseline.sum()), flag, list(index.unmatched), index.n_unmatched,
-                    stopped=stopped, shortened=shortened, silenced=silenced, n_silenced=n_silenced)
+                    stopped=stopped, shortened=shortened, silenced=silenced, n_silenced=n_silenced,
+                    controls=found.controls)
 
 
 def _cut_short(out: list[Presentation], start: np.ndarray,

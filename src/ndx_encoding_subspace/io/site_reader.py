@@ -67,8 +67,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SAME_SOUNDS", "read_site", "build_site", "split_sounds", "reading_rules"]
 
-#: what the note of sounds of other names read as one holds
-SAME_SOUNDS = "have the same spectrogram (the same samples)"
+#: what the note of sounds of other names with the same spectrogram holds
+SAME_SOUNDS = "of other names have the same spectrogram"
 
 
 def read_site(
@@ -227,29 +227,31 @@ def _by_sound(presentations: Sequence[Presentation]
     return order, first, starts
 
 
-def _same_spectrograms(order: list[str], raw: list[np.ndarray], starts: dict[str, list[float]],
-                       ) -> tuple[list[str], list[np.ndarray], str]:
-    """Sounds of other names with the same spectrogram (each repeat of a sound stored as its
-    own template or file) as one sound, named after the first in ``order``: its presentations
-    are those of all (``starts`` extended in place); and a note saying so ('' when none)."""
-    groups: dict[tuple, list[int]] = {}
-    for i, spec in enumerate(raw):
-        key = (spec.shape, str(spec.dtype), hashlib.blake2b(np.ascontiguousarray(spec).tobytes(),
-                                                            digest_size=16).digest())
-        groups.setdefault(key, []).append(i)
-    pooled = [g for g in groups.values() if len(g) > 1]
-    if not pooled:
-        return order, raw, ""
-    for g in pooled:
-        starts[order[g[0]]] = sorted(t for i in g for t in starts[order[i]])
-    gone = {i for g in pooled for i in g[1:]}
-    said = "; ".join(f"{order[g[0]]!r} (with {listing([repr(order[i]) for i in g[1:]], 3)})"
-                     for g in pooled[:3])
-    more = f"; and {len(pooled) - 3} more" if len(pooled) > 3 else ""
-    note = (f"{sum(len(g) for g in pooled)} sounds of other names {SAME_SOUNDS} and are read as "
-            f"{len(pooled)} sound(s), each named after the first: {said}{more}")
-    kept = [i for i in range(len(order)) if i not in gone]
-    return [order[i] for i in kept], [raw[i] for i in kept], note
+def _same_spectrograms(order: list[str], raw: list[np.ndarray], layout: Layout) -> str:
+    """A note of the sounds of other names whose spectrograms are the same (the models
+    cannot tell them apart: each repeat of a sound stored as its own template, or one
+    waveform played at several levels by an attenuator), or ''. Silent sounds, and the
+    fixed segments of a track, are not compared. Each stays a sound of its own."""
+    if layout.kind == "segments":
+        return ""
+    groups: dict[tuple, list[str]] = {}
+    for sound, spec in zip(order, raw, strict=True):
+        if spec.size and np.ptp(spec) > 0:
+            key = (spec.shape, hashlib.blake2b(np.ascontiguousarray(spec).tobytes(), digest_size=16).digest())
+            groups.setdefault(key, []).append(sound)
+    same = [g for g in groups.values() if len(g) > 1]
+    if not same:
+        return ""
+    said = "; ".join(listing(map(repr, g), 4) for g in same[:3])
+    more = f"; and {len(same) - 3} more" if len(same) > 3 else ""
+    return (f"{sum(map(len, same))} sounds {SAME_SOUNDS}: {said}{more}; each is read as a sound of its own "
+            "(copies of one sound split between the estimation and the validation sets are trained on; "
+            "reader.validation_sounds can put every copy in the validation set)")
+
+
+#: what the layout's notes that the reader warns of hold
+_WARNED_NOTES = (LEVELS_DIFFER, UNNAMED, STOPPED, SHORTENED, IGNORED, DISAGREES, SILENCED, ONSETS_UNREAD,
+                 CONTROL_ROWS, continuous.FOLDERS_IGNORED, *WARNED)
 
 
 def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],
@@ -258,9 +260,7 @@ def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],
     acquired = acquisition_end(opened.nwbfile)  # no spike after it: the recording's end
     ended = acquired if acquired is not None and acquired >= span[1] else None
     notes = layout_notes(layout, span[0], ended) + [
-        n for n in layout.notes if any(w in n for w in (LEVELS_DIFFER, UNNAMED, STOPPED, SHORTENED, IGNORED,
-                                                   DISAGREES, SILENCED, ONSETS_UNREAD,
-                                                   *WARNED))]
+        n for n in layout.notes if any(w in n for w in _WARNED_NOTES)]
     if mixed:
         notes.append("the sounds mix integer samples without a conversion and floating-point ones: the "
                      "integer ones are read as fractions of their full scale (32768 for 16 bits), as WAV "
@@ -307,8 +307,8 @@ def build_site(
                  len(spikes.times))
     raw, notes = read_spectrograms([first[s] for s in order], reader, spec_params, label,
                                    full_scale=True, progress=progress)
-    order, raw, pooled = _same_spectrograms(order, raw, starts)
-    notes += [pooled] if pooled else []
+    same = _same_spectrograms(order, raw, layout)
+    notes += [same] if same else []
     notes[:0] = [n for n in (trailing, unseen) if n]
     notes.extend(_reading_notes(opened, layout, span, mixed))
     notes.extend(unit_notes(spikes, reader))
@@ -333,8 +333,7 @@ def build_site(
         "spectrogram": spec_params.to_dict(),
         "spectrogram_scale": {"min": low.tolist(), "max": high.tolist()},  # for new sounds
     }
-    rules = reading_rules(layout, reader) + (["same-spectrogram-one-sound"] if pooled else [])
-    if rules:  # read otherwise than earlier: part of the input's identity
+    if rules := reading_rules(layout, reader):  # read otherwise than earlier: part of the input's identity
         source["rules"] = rules
     if reader.sound_folder:  # the sounds' identity, wherever the folder lies
         source["sound_files"] = {s.name: file_sha256(s.path) for s in layout.sounds

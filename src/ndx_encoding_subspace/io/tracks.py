@@ -10,14 +10,15 @@ holds them.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import posixpath
+from collections.abc import Sequence
 
 import numpy as np
 
 from ..errors import InvalidDataError
-from .baseline import baseline_mask, silenced_rows
+from .baseline import baseline_rows, silenced_rows
 from .inventory import Presentation, SoundSeries, TableInfo
-from .names import display_name, name_key, path_key
+from .names import display_name, name_key
 from .presentations import RowsRead, format_rows, row_times, segment_label
 from .rows import RowRef, row_refs
 
@@ -66,32 +67,13 @@ def _blocks(refs: Sequence[RowRef], start: np.ndarray, tracks: Sequence[SoundSer
                      for r, s in zip(refs, start, strict=True)], dtype=np.int64)
 
 
-def _naming(names: Sequence[object]) -> tuple[Callable[[object], str], Callable[[object], str]]:
-    """How the rows' names are compared and shown: without folder, extension and case
-    (:func:`~.names.name_key`), unless two names of the rows differ in their folders only
-    (``set1/clip03.wav`` and ``set2/clip03.wav``, two sounds), when folders are kept."""
-    folders: dict[str, set[str]] = {}
-    for n in names:
-        folders.setdefault(name_key(n), set()).add(path_key(n))
-    if all(len(v) == 1 for v in folders.values()):
-        return name_key, display_name
-
-    def shown(n: object) -> str:
-        text = n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n)
-        folder = text.strip().replace("\\", "/").strip("/").rpartition("/")[0]
-        return f"{folder}/{display_name(n)}" if folder else display_name(n)
-
-    return path_key, shown
-
-
 def track_rows(info: TableInfo, column: str, tracks: SoundSeries | Sequence[SoundSeries],
                name: str) -> RowsRead:
     """Segments of continuous ``tracks`` (one, or blocks one after the other) cut at the
     rows of ``info`` naming what played.
 
     Rows naming the same sound (by :func:`~.names.name_key`) are repeats; the label is the
-    name as first written, without folder and extension (with its folders where names of
-    the rows differ in their folders only: :func:`_naming`). Without a stop column a segment
+    name as first written, without folder and extension. Without a stop column a segment
     ends at the next row's onset (the last of a block at the block's end; rows with a NaN
     onset are not onsets). Rows whose TimeSeriesReference points into another series are
     left out (:attr:`RowsRead.skipped`); rows in use with NaN/inf times, and rows outside
@@ -103,7 +85,8 @@ def track_rows(info: TableInfo, column: str, tracks: SoundSeries | Sequence[Soun
         if column
         else [RowRef(f"{info.path.rpartition('/')[2]}_{i:04d}") for i in range(info.rows)]
     )
-    baseline, flag = baseline_mask(info, refs, named=bool(column))
+    found = baseline_rows(info, refs, named=bool(column))
+    baseline, flag = found.mask, found.flag
     own = {t.series.object_id for t in tracks}
     foreign = np.array([bool(r.object_id) and r.object_id not in own for r in refs], dtype=bool)
     rows = np.flatnonzero(~baseline & ~foreign)
@@ -113,7 +96,6 @@ def track_rows(info: TableInfo, column: str, tracks: SoundSeries | Sequence[Soun
         ends = np.array([track_end(tracks[k]) if k >= 0 else np.nan for k in block])
         stop = np.where(np.isfinite(stop), stop, _next_onsets(start, ends))
     labels: dict[str, str] = {}
-    key, shown = _naming([refs[r].key for r in rows])
     out, outside = [], []
     for row in rows:
         ref, sound = refs[row], tracks[block[row]]
@@ -124,7 +106,7 @@ def track_rows(info: TableInfo, column: str, tracks: SoundSeries | Sequence[Soun
         else:
             first = int(round((start[row] - t0) * rate))
             count = int(round((stop[row] - start[row]) * rate))
-            label = labels.setdefault(key(ref.key), shown(ref.key))
+            label = labels.setdefault(name_key(ref.key), display_name(ref.key))
         if block[row] < 0 or first < -1 or first + count > n_total + 1:
             outside.append(int(row))
             continue
@@ -136,7 +118,20 @@ def track_rows(info: TableInfo, column: str, tracks: SoundSeries | Sequence[Soun
         raise InvalidDataError(f"{name}: {info.path} rows {format_rows(outside)} lie outside {what}")
     silenced, n_silenced = silenced_rows(refs, baseline) if flag and column else ([], 0)
     return RowsRead(out, int(baseline.sum()), flag, skipped=np.flatnonzero(foreign).tolist(),
-                    silenced=silenced, n_silenced=n_silenced)
+                    silenced=silenced, n_silenced=n_silenced, folders=_folders([refs[r].key for r in rows]),
+                    controls=found.controls)
+
+
+def _folders(names: Sequence[object]) -> list[str]:
+    """Names written under two folders or more (``set1/clip.wav``, ``set2/clip.wav``): read
+    as one sound, since names are compared without their folders (up to three, as written)."""
+    seen: dict[str, dict[str, str]] = {}
+    for n in names:
+        text = n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n)
+        folder = posixpath.normpath(text.strip().replace("\\", "/")).rpartition("/")[0].lower()
+        if folder:
+            seen.setdefault(name_key(n), {}).setdefault(folder, text.strip())
+    return [w for group in seen.values() if len(group) > 1 for w in group.values()][:3]
 
 
 def fixed_segments(sound: SoundSeries, step: float) -> list[Presentation]:

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...errors import AmbiguousInputError, ConfigError, InvalidDataError
-from ..baseline import baseline_mask, controls_note
+from ..baseline import baseline_mask
 from ..inventory import Presentation, SoundSeries, TableInfo, is_ts_reference
 from ..logs import other_events
 from ..names import listing, name_key
@@ -43,6 +43,8 @@ KIND = "continuous"
 
 #: what the layout's note says of segments read as repeats of earlier ones
 SAME_SAMPLES = "hold the same samples as an earlier one"
+#: what the note of one name written under several folders holds (warned of)
+FOLDERS_IGNORED = "read as one sound (names are compared without their folders)"
 
 
 def single_track(ctx: Context) -> SoundSeries | str:
@@ -292,9 +294,11 @@ def _notes(info: TableInfo, tracks: tuple[SoundSeries, ...], read: RowsRead) -> 
         notes.append(f"{read.n_baseline} rows of {info.path} play no sound (baseline{said}) and are skipped")
     if read.n_silenced:
         notes.append(read.silenced_note(info.path))
-    controls = controls_note(info, [p.row for p in read.presentations])
-    if controls:
-        notes.append(controls)
+    if read.folders:
+        notes.append(f"rows of {info.path} name {', '.join(map(repr, read.folders))}: {FOLDERS_IGNORED}; "
+                     "if they are different sounds, name them apart in the table")
+    if read.controls:
+        notes.append(read.controls)
     if read.skipped:
         notes.append(
             f"{len(read.skipped)} rows of {info.path} (rows {format_rows(read.skipped)}) reference another "

@@ -25,7 +25,6 @@ import dataclasses
 from collections.abc import Sequence
 
 from ...errors import ConfigError, InvalidDataError
-from ..baseline import controls_note
 from ..inventory import Presentation, TableInfo
 from ..names import listing
 from ..parameters import level_note
@@ -178,8 +177,7 @@ def _notes(info: TableInfo, column: str, read: RowsRead) -> list[str]:
     if read.n_baseline:
         notes.append(f"{read.n_baseline} rows of {info.path} play no sound (baseline)")
     notes += [read.silenced_note(info.path)] if read.n_silenced else []
-    controls = controls_note(info, [p.row for p in pres])
-    notes += [controls] if controls else []
+    notes += [read.controls] if read.controls else []
     if read.shortened:
         notes.append(f"{len(read.shortened)} sound(s) presented once {SHORTENED} (e.g. "
                      f"{read.shortened[0]!r}): their rows stop before the sound ends")
