@@ -562,3 +562,34 @@ def test_a_local_pool_serves_a_dashboard_only_when_asked(monkeypatch):
             except urllib.error.HTTPError as err:
                 answer = err.code
             assert answer == status
+
+
+def test_results_of_a_dandi_asset_copy_its_session_and_spikes_not_a_local_file(tmp_path, monkeypatch):
+    """The writer opens the asset itself (through the run's API URL), never a file that the
+    current folder holds at the asset's path."""
+    from pynwb import NWBHDF5IO
+
+    from ndx_encoding_subspace.pipeline.run import run_site
+    from ndx_encoding_subspace.testing.dandi_server import MockDandiServer
+    from ndx_encoding_subspace.testing.files import mock_site
+
+    monkeypatch.setenv("DANDI_NO_ET", "1")
+    monkeypatch.delenv("DANDI_API_KEY", raising=False)
+    params = SimulationParams.quick(n_units=3, n_estimation_sounds=8, n_validation_sounds=2,
+                                    validation_repeats=4, n_lags=8, max_dim=3, seed=3)
+    asset = simulate_site(params).write_nwb(tmp_path / "asset.nwb")
+    decoy = tmp_path / "cwd" / "sub-1" / "sub-1_ses-1.nwb"
+    decoy.parent.mkdir(parents=True)
+    mock_site(waveforms=False, seed=2, n_units=3).write(decoy)
+    monkeypatch.chdir(tmp_path / "cwd")
+    with MockDandiServer({"sub-1/sub-1_ses-1.nwb": asset}) as server:
+        reader = {"dandi_api_url": server.api_url, "retries": 1, "retry_backoff_s": 0.01}
+        config = PipelineConfig.from_dict({**TINY, "reader": reader})
+        done = run_site("DANDI:000123/sub-1/sub-1_ses-1.nwb", tmp_path / "out", config, progress=False)
+    with NWBHDF5IO(str(asset), "r") as io_in, NWBHDF5IO(str(done.path), "r", load_namespaces=True) as io_out:
+        given, written = io_in.read(), io_out.read()
+        assert written.session_start_time == given.session_start_time
+        kept = list(written.units["source_row"][:])
+        for row, source in enumerate(kept):
+            np.testing.assert_array_equal(written.units["spike_times"][row],
+                                          given.units["spike_times"][source])

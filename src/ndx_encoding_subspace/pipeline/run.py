@@ -331,8 +331,9 @@ def _analysed(site: Any, config: PipelineConfig, out: Path, path: Path, identity
                                ensembles=ensembles)
     finally:
         bars.close()
-    write_results(results, path, source=source if site.source.get("path") is None else None,
-                  overwrite=overwrite)
+    kept = site.source.get("local")  # a DANDI asset's copy in reader.cache_dir: read from it again
+    write_results(results, path, source=kept if kept and Path(kept).exists() else source,
+                  reader=config.reader, overwrite=overwrite)
     if not keep_workdir:
         shutil.rmtree(workdir, ignore_errors=True)
     return RunResult(path, site.name, summarise(results))

@@ -26,6 +26,7 @@ from pynwb.misc import Units
 from ..atomic import atomic_path
 from ..errors import ResultsError
 from ..io.open import OpenedNWB, open_nwb
+from ..io.reader_params import ReaderParams
 from .bundle import SiteResults
 from .convert import MODULE, add_results
 from .limits import one_line
@@ -219,11 +220,11 @@ def build_nwbfile(results: SiteResults, opened: OpenedNWB | None = None,
 
 
 @contextlib.contextmanager
-def _opened(source: Any) -> Iterator[OpenedNWB | None]:
+def _opened(source: Any, reader: ReaderParams | None) -> Iterator[OpenedNWB | None]:
     if source is None:
         yield None
         return
-    with open_nwb(source) as opened, opened.reading("units and session metadata"):
+    with open_nwb(source, reader=reader) as opened, opened.reading("units and session metadata"):
         yield opened
 
 
@@ -237,7 +238,7 @@ def _same_file(a: Path, b: Any) -> bool:
 
 def write_results(
     results: SiteResults, path: str | os.PathLike, *, source: Any = None,
-    overwrite: bool = False, metadata: Mapping[str, Any] | None = None,
+    overwrite: bool = False, metadata: Mapping[str, Any] | None = None, reader: ReaderParams | None = None,
 ) -> Path:
     """Write one site's results to a new standalone NWB file, atomically.
 
@@ -250,11 +251,13 @@ def write_results(
     source : str, Path, NWBFile or OpenedNWB, optional
         The input the site was read from (path, URL, ``DANDI:`` id): session metadata,
         subject and the analysed units' spike times and waveforms are copied from it. It
-        is opened read-only and never modified. Default: ``site.source["path"]`` when that
-        local file exists. Without any, the units carry the site's metadata only (no
-        spike times) and the session start is the write time.
+        is opened read-only and never modified. Default: ``site.source["path"]`` when the
+        site was read from that local file and it exists. Without any, the units carry the
+        site's metadata only (no spike times) and the session start is the write time.
     overwrite : bool
         Replace an existing output file (never the input).
+    reader : ReaderParams, optional
+        How a remote ``source`` is reached (the run's DANDI API URL, cache, retries).
     metadata : mapping, optional
         Session fields and ``subject`` (dict of Subject fields) that replace or supply
         the input's; a file without subject is written with a warning.
@@ -273,9 +276,9 @@ def write_results(
         file and object.
     """
     path = Path(path)
-    if source is None:
-        local = results.site.source.get("path")
-        source = local if local and Path(str(local)).exists() else None
+    if source is None:  # the local file the site was read from (not a DANDI asset's path)
+        local = None if results.site.source.get("url") else results.site.source.get("path")
+        source = local if local and Path(str(local)).is_absolute() and Path(str(local)).exists() else None
     if _same_file(path, source):
         raise ResultsError(f"{path}: refusing to write results over the input file")
     if path.exists() and not overwrite:
@@ -283,7 +286,7 @@ def write_results(
     if not path.parent.is_dir():
         what = "is a file, not a folder" if path.parent.exists() else "does not exist"
         raise ResultsError(f"{path}: {path.parent} {what}")
-    with atomic_path(path) as tmp, _opened(source) as opened:
+    with atomic_path(path) as tmp, _opened(source, reader) as opened:
         try:
             nwbfile = build_nwbfile(results, opened, metadata)
         except IndexError as err:  # e.g. a subspace's unit_position outside the site's units
