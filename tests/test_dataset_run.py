@@ -593,3 +593,19 @@ def test_results_of_a_dandi_asset_copy_its_session_and_spikes_not_a_local_file(t
         for row, source in enumerate(kept):
             np.testing.assert_array_equal(written.units["spike_times"][row],
                                           given.units["spike_times"][source])
+
+
+def test_a_link_names_its_site_after_the_file_it_leads_to(tmp_path):
+    """The site reader names a site after the file read; the record must name it alike (a
+    link of another name left the record waiting for results under the link's name)."""
+    from ndx_encoding_subspace.testing.files import mock_site
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "other").mkdir()
+    target = mock_site(seed=1).write(tmp_path / "other" / "site_b.nwb")
+    (tmp_path / "data" / "alias.nwb").symlink_to(target)
+    assert [s.site for s in expand_inputs([str(tmp_path / "data")])] == ["site_b"]
+    mock_site(seed=2).write(tmp_path / "data" / "site_b.nwb")  # another file of that name
+    with pytest.raises(ConfigError, match="are both site 'site_b' and would write the same results file"):
+        run_dataset([str(tmp_path / "data")], tmp_path / "out", PipelineConfig.from_dict(TINY_CONFIG),
+                    progress=False)

@@ -123,7 +123,8 @@ def _expand_one(text: str, reader: ReaderParams) -> list[SiteSource]:
         what = "no NWB file" if Path(text).is_dir() or any(c in text for c in _GLOB_CHARS) else "nothing"
         raise InputError(f"input {text!r} matches {what} (give NWB files, folders, globs or "
                          "DANDI identifiers)")
-    return [SiteSource(site=nwb_stem(p), source=str(p.resolve()), input=text) for p in files]
+    # named as the site reader names them: after the file itself, where a link leads
+    return [SiteSource(site=nwb_stem(p.resolve()), source=str(p.resolve()), input=text) for p in files]
 
 
 def _key(item: SiteSource) -> str:
