@@ -437,3 +437,21 @@ def test_a_results_file_of_a_newer_version_is_said_in_the_summary(run_folder: Pa
         spec.move(list(spec)[0], "9.0.0")
     with pytest.warns(NewerResultsWarning, match="9.0.0"):
         summarize_tables(tmp_path)
+
+
+def test_results_of_a_population_beside_one_cnn_per_site_are_said(tmp_path: Path) -> None:
+    """One CNN across the dataset's sites against one per site: their similarities between
+    sites differ in kind, and pooling them is said as for any other parameter."""
+    from ndx_encoding_subspace.dataset.summarize import build_summary
+
+    for i, pooled in enumerate((False, True)):
+        source = mock_site(n_units=3, n_sounds=3, duration=0.25, seed=i).write(tmp_path / f"{i}.input.nwb")
+        site = read_site(source, spectrogram=SpectrogramParams(n_channels=N_FREQ))
+        results = _site_results(site, i)
+        if pooled:
+            results.provenance["population"] = {"sites": ["s0", "s1"], "units": 6, "key": "k"}
+        write_results(results, tmp_path / f"s{i}.results.nwb")
+        source.unlink()
+    said = r"different parameters \(population.cnn: .site. in s0; .dataset. in s1"
+    with pytest.warns(UserWarning, match=said):
+        build_summary(tmp_path)

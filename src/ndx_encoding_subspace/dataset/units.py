@@ -165,5 +165,8 @@ def site_units(res: LoadedResults, params: DatasetParams | None = None) -> SiteU
     config = res.provenance.get("config", {}) if isinstance(res.provenance, dict) else {}
     training = config.get("training", {}) if isinstance(config, dict) else {}
     device = str(training.get("device", "")) if isinstance(training, dict) else ""
+    # one CNN per site or one across the dataset's sites: compared as a parameter of the run
+    pooled = isinstance(res.provenance, dict) and "population" in res.provenance
+    fit = {"cnn": "dataset" if pooled else "site"}
     return SiteUnits(site, Table({c: units[c] for c in UNIT_COLUMNS}), dims, filters, device, paper,
-                     config if isinstance(config, dict) else {})
+                     {**(config if isinstance(config, dict) else {}), "population": fit})
