@@ -32,7 +32,7 @@ from typing import Any
 from ..errors import EncodingSubspaceError, one_line_warning
 from .config import PipelineConfig
 
-__all__ = ["SiteStatus", "describe_error", "run_site_task", "run_sites"]
+__all__ = ["SiteStatus", "describe_error", "run_site_task", "run_sites", "task_warnings"]
 
 #: exit code of a site that failed with an operating-system error (as the command line's)
 EXIT_OS_ERROR = 7
@@ -156,6 +156,12 @@ def _announce(topic: str, status: SiteStatus) -> None:
         pass
 
 
+def task_warnings() -> None:
+    """In a worker's task thread, warnings print as the command line's do, one line each."""
+    if threading.current_thread() is not threading.main_thread():
+        warnings.showwarning = one_line_warning
+
+
 def run_site_task(site: str, source: str, out: str, config: dict[str, Any], key: str = "",
                   topic: str = "", population: dict[str, Any] | None = None,
                   overwrite: bool = False) -> SiteStatus:
@@ -185,9 +191,7 @@ def run_site_task(site: str, source: str, out: str, config: dict[str, Any], key:
     """
     from .run import run_site
 
-    if threading.current_thread() is not threading.main_thread():
-        # a worker's task thread: its warnings print as the command line's do, one line each
-        warnings.showwarning = one_line_warning
+    task_warnings()
     status = SiteStatus(site, source, status="running", worker=_where(), key=key)
     _announce(topic, status)
     start = time.perf_counter()

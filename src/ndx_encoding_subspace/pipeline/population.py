@@ -34,7 +34,7 @@ from ..data.population import join_sites
 from ..data.site import SiteData
 from ..errors import ConfigError, InvalidDataError, ResultsError
 from .config import PipelineConfig
-from .distributed import describe_error
+from .distributed import describe_error, task_warnings
 from .run import config_fingerprint
 
 if TYPE_CHECKING:
@@ -221,6 +221,7 @@ def fit_population_task(sources: Sequence[str], out: str, config: dict[str, Any]
     Returns its result, or ``{"error": ...}`` (:func:`~.distributed.describe_error`) when
     it fails as a whole.
     """
+    task_warnings()
     try:
         return fit_population(sources, out, PipelineConfig.from_dict(config))
     except Exception as err:  # reported to the client, which decides
