@@ -609,3 +609,12 @@ def test_a_link_names_its_site_after_the_file_it_leads_to(tmp_path):
     with pytest.raises(ConfigError, match="are both site 'site_b' and would write the same results file"):
         run_dataset([str(tmp_path / "data")], tmp_path / "out", PipelineConfig.from_dict(TINY_CONFIG),
                     progress=False)
+
+
+def test_a_broken_link_in_an_input_folder_is_said(tmp_path):
+    from ndx_encoding_subspace.testing.files import mock_site
+
+    mock_site(seed=1).write(tmp_path / "site_a.nwb")
+    (tmp_path / "gone.nwb").symlink_to(tmp_path / "moved" / "gone.nwb")
+    with pytest.warns(UserWarning, match=r"gone\.nwb: a link to .*moved/gone\.nwb, which does not exist"):
+        assert [s.site for s in expand_inputs([str(tmp_path)])] == ["site_a"]

@@ -27,6 +27,7 @@ import functools
 import glob
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -86,6 +87,10 @@ def _in_folder(root: Path) -> list[Path]:
                          and not is_zarr_store(here / d))
         found.extend(here / n for n in names if n.lower().endswith(".nwb")  # site.NWB too
                      and not _is_results(here / n) and (here / n).is_file())
+        for n in names:
+            if n.lower().endswith(".nwb") and (here / n).is_symlink() and not (here / n).exists():
+                warnings.warn(f"{here / n}: a link to {os.readlink(here / n)}, which does not exist: "
+                              "left out", stacklevel=2)
     return sorted(found, key=lambda p: p.as_posix())
 
 
