@@ -21,7 +21,7 @@ from .reader_params import ReaderParams
 from .storage import check_span
 
 __all__ = ["CANCELLING_POWER", "OFFSET_SHARE", "dc_offset", "above_nyquist_note", "read_waveform",
-           "read_spectrograms", "mixed_sample_formats", "sample_scale"]
+           "read_spectrograms", "mixed_sample_formats", "sample_scale", "integer_span"]
 
 #: a sound whose mean sample is at least this share of its RMS holds a DC offset
 OFFSET_SHARE = 0.5
@@ -116,7 +116,7 @@ def read_waveform(
     conversion, offset = sample_scale(series.series)
     dtype = np.dtype(getattr(series.series.data, "dtype", np.float64))
     if full_scale and plain_integers(series):
-        span = 2.0 ** (8 * dtype.itemsize - 1)
+        span = integer_span(dtype)
         conversion, offset = conversion / span, offset / span
     values = data * conversion + offset
     peak = float(np.max(np.abs(values)))
@@ -155,6 +155,13 @@ def _correlation(data: np.ndarray) -> float:
     return float(np.min(np.abs(np.corrcoef(data.T))))
 
 
+def integer_span(dtype: Any) -> float:
+    """The full scale of integer samples of a width WAV files use (8, 16, 24 in 32 or 32
+    bits): 32768 for 16 bits; 0 for any other type."""
+    dtype = np.dtype(dtype)
+    return 2.0 ** (8 * dtype.itemsize - 1) if dtype.kind in "iu" and dtype.itemsize <= 4 else 0.0
+
+
 def plain_integers(series: Any) -> bool:
     """Whether a sound series (a SoundSeries) holds integer samples of a width WAV files use
     (8, 16, 24 in 32 or 32 bits) without a conversion: they are read as fractions of their
@@ -162,7 +169,7 @@ def plain_integers(series: Any) -> bool:
     depend on how it was stored."""
     dtype = np.dtype(getattr(series.series.data, "dtype", np.float64))
     plain = float(getattr(series.series, "conversion", 1.0) or 1.0) == 1.0
-    return dtype.kind in "iu" and dtype.itemsize <= 4 and plain
+    return bool(integer_span(dtype)) and plain
 
 
 def mixed_sample_formats(layout: Layout) -> bool:

@@ -288,10 +288,12 @@ def build_site(
     tail = reader.response_tail_s
     check_tail(layout.presentations, tail, label, span[1])
     spans = [(p.start, p.stop + tail) for p in layout.presentations]
-    layout, unseen = unobserved_left_out(
-        layout, ~observed_spans(layout.units, np.asarray(spikes.info.rows), spans).any(axis=0))
-    spikes = observed_only(spikes, layout.units, [(p.start, p.stop + tail) for p in layout.presentations],
-                           label, layout.units_path)
+    covered = observed_spans(layout.units, np.asarray(spikes.info.rows), spans)
+    layout, unseen = unobserved_left_out(layout, ~covered.any(axis=0))
+    if unseen:  # those presentations left out
+        seen = covered.any(axis=0)
+        spans, covered = [s for s, c in zip(spans, seen, strict=True) if c], covered[:, seen]
+    spikes = observed_only(spikes, layout.units, spans, label, layout.units_path, covered)
     order, first, starts = _by_sound(layout.presentations)
     mixed = mixed_sample_formats(layout)  # integers read as fractions of full scale, said where mixed
     norate = [f"{s!r} ({first[s].series.path})" for s in order if not first[s].series.rate]

@@ -236,9 +236,10 @@ def read_units(
 
 
 def observed_only(spikes: UnitSpikes, units: Any, spans: Sequence[tuple[float, float]],
-                  name: str, path: str) -> UnitSpikes:
+                  name: str, path: str, covered: np.ndarray | None = None) -> UnitSpikes:
     """``spikes`` without the units whose ``obs_intervals`` leave part of a presentation
-    (``spans``: start and stop, s) unobserved, their ids in ``unobserved``.
+    (``spans``: start and stop, s) unobserved, their ids in ``unobserved``; ``covered``:
+    :func:`observed_spans` of those units and spans, where already computed.
 
     Raises
     ------
@@ -246,7 +247,7 @@ def observed_only(spikes: UnitSpikes, units: Any, spans: Sequence[tuple[float, f
         When that leaves no unit.
     """
     rows = np.asarray(spikes.info.rows, dtype=np.int64)
-    covered = observed_spans(units, rows, spans)
+    covered = observed_spans(units, rows, spans) if covered is None else covered
     observed = covered.all(axis=1)
     if observed.all():
         return spikes

@@ -17,8 +17,9 @@ def full_scale(wave: np.ndarray, name: str) -> np.ndarray:
     """``wave`` (real numbers) as the reader reads a sound's samples without a conversion:
     integers (8 to 32 bits, as WAV files hold them) as fractions of their full scale (32768
     for 16 bits; unsigned 8-bit samples centred on 128), floats as they are."""
-    if wave.dtype.kind in "iu" and wave.dtype.itemsize <= 4:
-        span = 2.0 ** (8 * wave.dtype.itemsize - 1)
+    from ..io.samples import integer_span
+
+    if span := integer_span(wave.dtype):
         return (wave.astype(np.float64) - (128.0 if wave.dtype == np.uint8 else 0.0)) / span
     return wave
 
