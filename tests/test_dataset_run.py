@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -400,6 +401,19 @@ def test_inputs_folders_globs_and_duplicates(recordings, tmp_path):
     assert sorted(results_path(tmp_path, s.site).name for s in named) == sorted(
         ["Älfeld.results.nwb", "Ärm.results.nwb", "Ölfeld.results.nwb", "日本.results.nwb",
          "किता.results.nwb", "कीता.results.nwb"])
+
+
+def test_inputs_say_one_file_under_two_names(recordings, tmp_path):
+    folder = recordings[0]
+    copy = tmp_path / "backup" / "renamed.nwb"
+    copy.parent.mkdir()
+    shutil.copyfile(folder / "site_a.nwb", copy)
+    with pytest.warns(UserWarning, match=r"site_a\.nwb and .*renamed\.nwb are one NWB file \(object_id"):
+        sites = expand_inputs([copy, folder])
+    assert [s.site for s in sites] == ["renamed", *SITES]  # both still run
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        expand_inputs([folder])  # files of other recordings: no word
 
 
 def test_inputs_from_dandi(tmp_path, monkeypatch):

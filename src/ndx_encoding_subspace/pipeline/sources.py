@@ -17,7 +17,9 @@ A site is named as :func:`~ndx_encoding_subspace.io.read_site` names it, after i
 (``sub-1_ses-1`` for ``.../sub-1_ses-1.nwb`` or ``.../sub-1_ses-1.nwb.zarr``), and its results go to
 ``OUT/<site>.results.nwb``. The same file named twice (by two inputs, or an input
 twice) is one site; two different files of one name are an error, since they would
-write the same results file.
+write the same results file. Two local files that are one NWB file (copied or renamed:
+the same ``object_id``) are said in a warning, since each runs as its own site and a
+dataset's summary would count its units twice.
 """
 
 from __future__ import annotations
@@ -132,6 +134,39 @@ def _expand_one(text: str, reader: ReaderParams) -> list[SiteSource]:
     return [SiteSource(site=nwb_stem(p.resolve()), source=str(p.resolve()), input=text) for p in files]
 
 
+def _object_id(path: Path) -> str | None:
+    """The ``object_id`` an NWB file was given when made (kept by copies and renames), or
+    None where it cannot be read here (the reader says why when the site runs)."""
+    try:
+        if path.is_dir():
+            found = json.loads((path / ".zattrs").read_text()).get("object_id")
+        else:
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                found = f.attrs.get("object_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(found, bytes):
+        found = found.decode("utf-8", "replace")
+    return found if isinstance(found, str) and found else None
+
+
+def _warn_copies(sites: Sequence[SiteSource]) -> None:
+    """Warn of local files that are one NWB file under two names."""
+    first: dict[str, SiteSource] = {}
+    for item in sites:
+        oid = _object_id(Path(item.source)) if item.is_local else None
+        if oid is None:
+            continue
+        if oid in first:
+            warnings.warn(f"{item.source} and {first[oid].source} are one NWB file (object_id {oid}), "
+                          "copied or renamed: both run as sites, and a summary counts their units twice; "
+                          "name one of them", stacklevel=3)
+        else:
+            first[oid] = item
+
+
 def _key(item: SiteSource) -> str:
     if item.is_local:
         return os.path.realpath(item.source)
@@ -181,4 +216,5 @@ def expand_inputs(inputs: Sequence[str | Path], *, reader: ReaderParams | None =
                     "run them into different output folders"
                 )
             seen[key] = by_results[results_path("", item.site).name] = item
+    _warn_copies(list(seen.values()))
     return list(seen.values())
