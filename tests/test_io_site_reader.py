@@ -134,7 +134,8 @@ def test_unit_metadata_from_columns_and_electrodes(tmp_path):
         index=True,
     )
     data = read_site(write_nwb(nwb, tmp_path / "electrodes.nwb"))
-    np.testing.assert_array_equal(data.units.depth_um, [150.0, 100.0, 50.0, 0.0])
+    # rel_y grows toward the probe's top (probeinterface): depth down from the highest contact
+    np.testing.assert_array_equal(data.units.depth_um, [0.0, 50.0, 100.0, 150.0])
     assert list(data.units.area) == ["PEG", "PEG", "A1", "A1"]
 
 

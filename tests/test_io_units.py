@@ -10,7 +10,7 @@ from pynwb import NWBHDF5IO
 from pynwb.misc import Units
 from pynwb.testing.mock.file import mock_NWBFile
 
-from ndx_encoding_subspace.errors import InvalidDataError, NoSoundStimulusError
+from ndx_encoding_subspace.errors import ConfigError, InvalidDataError, NoSoundStimulusError
 from ndx_encoding_subspace.io.reader_params import ReaderParams
 from ndx_encoding_subspace.io.units import read_units
 from ndx_encoding_subspace.testing.files import write_nwb
@@ -78,7 +78,8 @@ def test_sorter_properties_are_carried_and_depth_is_the_largest_channel(tmp_path
     assert list(spikes.properties["unit_name"]) == ["u00", "u01", "u02"]
     assert list(spikes.properties["KSLabel"]) == ["good", "mua", "good"]
     np.testing.assert_array_equal(spikes.properties["amp"], [50.0, 51.0, 52.0])
-    np.testing.assert_array_equal(spikes.info.depth_um, [20.0, 80.0, 120.0])
+    # rel_y grows toward the probe's top (probeinterface): depth down from the highest contact (140)
+    np.testing.assert_array_equal(spikes.info.depth_um, [120.0, 60.0, 20.0])
     assert list(spikes.info.area) == ["A1", "A1", "A1"]
     np.testing.assert_allclose(spikes.info.spike_width_ms, [0.25, 0.6, 0.25], atol=0.05)
     assert list(spikes.info.cell_type) == ["narrow", "regular", "narrow"]
@@ -94,7 +95,7 @@ def test_kept_units_keep_their_properties(tmp_path):
     spikes = _read(nwb, tmp_path, min_spikes=3)
     assert spikes.dropped == (1,)
     assert list(spikes.properties["unit_name"]) == ["u00", "u02"]
-    np.testing.assert_array_equal(spikes.info.depth_um, [0.0, 40.0])
+    np.testing.assert_array_equal(spikes.info.depth_um, [140.0, 100.0])
     assert any("no waveform_mean" in n for n in spikes.notes)
 
 
@@ -109,7 +110,7 @@ def test_several_electrodes_without_waveforms_give_their_mean_depth(tmp_path):
 
 def test_max_channel_column_and_placeholder_positions(tmp_path):
     nwb = mock_NWBFile()
-    _probe(nwb, column="z")
+    _probe(nwb, column="y")
     nwb.add_unit_column("max_channel", "electrode with the largest template")
     for k, times in enumerate(TIMES):
         nwb.add_unit(spike_times=times, max_channel=[7, 2, 99][k])  # 99: not an electrode
@@ -134,10 +135,29 @@ def test_depth_and_area_from_the_electrode_group(tmp_path):
     for k, times in enumerate(TIMES):
         nwb.add_unit(spike_times=times, electrode_group=groups[[0, 1, 0][k]])
     spikes = _read(nwb, tmp_path)
-    np.testing.assert_array_equal(spikes.info.depth_um, [500.0, np.nan, 500.0])
+    np.testing.assert_array_equal(spikes.info.depth_um, [0.0, np.nan, 0.0])  # down from the top contact
     assert list(spikes.info.area) == ["A1", "A2", "A1"]
     assert list(spikes.properties["electrode_group"]) == ["shank0", "shank1", "shank0"]
     assert any("of each unit's electrode_group" in n for n in spikes.notes)
+
+
+def test_depth_from_y_or_rel_y_growing_with_depth_and_never_from_z(tmp_path):
+    nwb = mock_NWBFile()
+    _probe(nwb, column="rel_y")
+    _sorter_units(nwb, [[1], [2], [3]])
+    spikes = _read(nwb, tmp_path, rel_y_direction="down")
+    np.testing.assert_array_equal(spikes.info.depth_um, [20.0, 40.0, 60.0])
+    assert any("'rel_y' at the units' electrodes (growing with depth)" in n for n in spikes.notes)
+    brain = mock_NWBFile()
+    _probe(brain, column="y")  # NWB's +y is inferior: deeper
+    _sorter_units(brain, [[1], [2], [3]])
+    np.testing.assert_array_equal(_read(brain, tmp_path).info.depth_um, [20.0, 40.0, 60.0])
+    lateral = mock_NWBFile()
+    _probe(lateral, column="z")  # left to right: no depth
+    _sorter_units(lateral, [[1], [2], [3]])
+    assert np.isnan(_read(lateral, tmp_path).info.depth_um).all()
+    with pytest.raises(ConfigError, match="reader.rel_y_direction"):
+        ReaderParams(rel_y_direction="sideways")
 
 
 def test_depth_column_comes_first_and_gaps_are_filled(tmp_path):
@@ -146,7 +166,7 @@ def test_depth_column_comes_first_and_gaps_are_filled(tmp_path):
     units = _sorter_units(nwb, [[1], [2], [3]])
     units.add_column("depth", "um", data=[900.0, np.nan, 700.0])
     spikes = _read(nwb, tmp_path)
-    np.testing.assert_array_equal(spikes.info.depth_um, [900.0, 40.0, 700.0])
+    np.testing.assert_array_equal(spikes.info.depth_um, [900.0, 100.0, 700.0])
 
 
 def test_depth_written_as_text_with_its_unit_is_read_in_um(tmp_path):
@@ -155,7 +175,7 @@ def test_depth_written_as_text_with_its_unit_is_read_in_um(tmp_path):
     units = _sorter_units(nwb, [[1], [2], [3]])
     units.add_column("depth", "depth", data=["0.35 mm", "450 um", "deep"])
     spikes = _read(nwb, tmp_path)
-    np.testing.assert_array_equal(spikes.info.depth_um, [350.0, 450.0, 60.0])  # the last: its electrode
+    np.testing.assert_array_equal(spikes.info.depth_um, [350.0, 450.0, 80.0])  # the last: its electrode
     assert any("read from text" in n for n in spikes.notes)
 
 
@@ -186,7 +206,7 @@ def test_ragged_waveforms_written_channels_first(tmp_path):
         nwb.add_unit(spike_times=times, electrodes=electrodes[k], waveform_mean=waves[k])
     spikes = _read(nwb, tmp_path)
     np.testing.assert_allclose(spikes.info.spike_width_ms, [0.25, 0.6, 0.6], atol=0.05)
-    np.testing.assert_array_equal(spikes.info.depth_um, [20.0, 80.0, 100.0])  # largest channels
+    np.testing.assert_array_equal(spikes.info.depth_um, [120.0, 60.0, 40.0])  # largest channels, down from the top (140)
 
 
 def test_in_memory_ragged_list_and_nan_padding():
@@ -258,7 +278,7 @@ def test_waveforms_without_waveform_rate_are_a_note(tmp_path):
     spikes = _read(nwb, tmp_path)
     assert np.all(np.isnan(spikes.info.spike_width_ms)) and list(spikes.info.cell_type) == ["", "", ""]
     assert any("units has waveform_mean but no waveform_rate: spike width unknown" in n for n in spikes.notes)
-    np.testing.assert_array_equal(spikes.info.depth_um, [20.0, 60.0, 140.0])  # largest channel still used
+    np.testing.assert_array_equal(spikes.info.depth_um, [120.0, 80.0, 0.0])  # largest channel still used (down from 140)
 
 
 def test_a_waveform_rate_that_is_no_rate_is_refused():

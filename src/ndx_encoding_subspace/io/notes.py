@@ -14,13 +14,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..data.site import Sound
+from ..errors import InvalidDataError
 from .locate import Layout
 from .names import listing, name_key
 from .reader_params import ReaderParams
 from .sound_files import KIND as FILE
 from .units import UnitSpikes
 
-__all__ = ["layout_notes", "unit_notes", "spike_notes"]
+__all__ = ["layout_notes", "unit_notes", "spike_notes", "check_seconds"]
 
 
 def layout_notes(layout: Layout, start: float, end: float | None = None) -> list[str]:
@@ -105,3 +106,41 @@ def unit_notes(spikes: UnitSpikes, reader: ReaderParams) -> list[str]:
         notes.append(f"unit(s) {listing(spikes.dropped)} left out: fewer than "
                      f"{max(reader.min_spikes, 1)} spike(s) (reader.min_spikes)")
     return notes
+
+
+#: presentations this far apart (median, seconds), and this many times longer apart than
+#: the sounds last, with almost no spike while they play: times in milliseconds
+_APART_S, _APART_TIMES, _DURING_SHARE = 100.0, 500.0, 0.01
+
+
+def check_seconds(times: Sequence[np.ndarray], layout: Layout, label: str) -> None:
+    """Refuse a file whose presentation times and spike times are both in milliseconds
+    (consistent with each other, so no disagreement shows): presentations a median of
+    over 100 s apart and 500 times as long apart as their sounds last, and fewer than 1%
+    of the spikes while the sounds play.
+
+    Raises
+    ------
+    InvalidDataError
+        Naming the file, the spacing and the sounds' length.
+    """
+    pres = [p for p in layout.presentations if p.series.rate]
+    onsets = np.unique([p.start for p in pres])
+    if len(onsets) < 3:
+        return
+    gap = float(np.median(np.diff(onsets)))
+    length = float(np.median([p.n_samples / float(p.series.rate) for p in pres]))
+    if gap <= _APART_S or gap <= _APART_TIMES * length:
+        return
+    total = sum(len(t) for t in times)
+    during = 0
+    for t in times:
+        t = np.sort(np.asarray(t, dtype=np.float64))
+        for p in pres:
+            during += int(np.searchsorted(t, p.start + p.n_samples / float(p.series.rate))
+                          - np.searchsorted(t, p.start))
+    if total and during < _DURING_SHARE * total:
+        raise InvalidDataError(
+            f"{label}: presentations lie a median of {gap:g} s apart while their sounds last {length:g} s, "
+            f"and {during} of {total} spikes fall while they play: are the presentation times and the spike "
+            "times in milliseconds? (NWB times are seconds)")

@@ -1,10 +1,13 @@
 """Where each unit lies: depth (um) and area, from units columns or the electrodes table.
 
 Depth: a ``depth`` column (numbers, or text such as ``"350 um"`` or ``"0.35 mm"``), else
-the electrodes' first of ``rel_y``, ``y``, ``z`` not all zero (placeholders) at the unit's
-electrodes (the channel of its largest waveform when there is one per electrode, else
-their mean), at a ``max_channel``-like column, or at its ``electrode_group`` when that
-lies at one depth.
+the electrodes' first of ``y`` (NWB's brain coordinate, +y inferior) and ``rel_y`` (the
+position along the probe) not all zero (placeholders) at the unit's electrodes (the
+channel of its largest waveform when there is one per electrode, else their mean), at a
+``max_channel``-like column, or at its ``electrode_group`` when that lies at one depth.
+``rel_y`` grows toward the probe's top as probeinterface, spikeinterface and neuroconv
+write it (``reader.rel_y_direction = "up"``): depth is then measured down from the
+highest contact. ``z`` (left to right in NWB) and ``x`` are no depth.
 """
 
 from __future__ import annotations
@@ -18,11 +21,14 @@ from hdmf.common import VectorIndex
 
 from .waveforms import ragged
 
-__all__ = ["placement", "text_column"]
+__all__ = ["FROM_TOP", "placement", "text_column"]
 
 _DEPTH_COLUMNS = ("depth", "depth_um", "unit_depth")
 _AREA_COLUMNS = ("area", "location", "brain_area", "brain_region")
-_ELECTRODE_DEPTH = ("rel_y", "y", "z")
+_ELECTRODE_DEPTH = ("y", "rel_y")
+#: what the note of depths measured down from the highest contact holds (a rule of reading
+#: added since the first release, which took ``rel_y`` itself for depth)
+FROM_TOP = "measured down from the highest contact"
 #: Units columns naming the electrodes-table row of a unit's largest channel.
 _CHANNEL_COLUMNS = ("max_channel", "peak_channel", "extremum_channel", "main_channel", "max_electrode", "ch")
 
@@ -59,14 +65,20 @@ def _electrodes_table(units: Any) -> Any:
     return None
 
 
-def _position(table: Any) -> tuple[str, np.ndarray] | None:
-    """The first electrode depth column that is not all zero (placeholders) or NaN."""
+def _position(table: Any, rel_y_direction: str) -> tuple[str, np.ndarray, str] | None:
+    """The first electrode depth column that is not all zero (placeholders) or NaN: its
+    name, the depths it gives (``rel_y`` growing upward: down from the highest contact)
+    and how they were read."""
     for col in _ELECTRODE_DEPTH:
         if col in table.colnames:
             values = np.asarray(table[col].data[:], dtype=np.float64)
             finite = values[np.isfinite(values)]
             if finite.size and np.any(finite != 0):
-                return col, values
+                if col != "rel_y" or rel_y_direction == "down":
+                    return col, values, " (+y inferior)" if col == "y" else " (growing with depth)"
+                return col, finite.max() - values, (
+                    f", {FROM_TOP} (rel_y grows toward the probe's top as probeinterface writes it; "
+                    "reader.rel_y_direction = 'down' if it grows with depth)")
     return None
 
 
@@ -124,9 +136,10 @@ def _depths_fromtext_column(values: Any, n: int) -> np.ndarray:
 
 
 def placement(
-    units: Any, n: int, main: list[tuple[int, int] | None]
+    units: Any, n: int, main: list[tuple[int, int] | None], rel_y_direction: str = "up",
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Depth and area of every unit from columns or electrodes, and notes on their source."""
+    """Depth and area of every unit from columns or electrodes, and notes on their source
+    (``rel_y_direction``: :attr:`~.reader_params.ReaderParams.rel_y_direction`)."""
     depth, area, notes = np.full(n, np.nan), np.full(n, "", dtype=object), []
     col = _column(units, _DEPTH_COLUMNS)
     if col is not None:
@@ -142,7 +155,7 @@ def placement(
     if col is not None:
         area = text_column(col[1].data[:])
     table = _electrodes_table(units)
-    position = _position(table) if table is not None else None
+    position = _position(table, rel_y_direction) if table is not None else None
     rows, how = _unit_electrodes(units, n, table, main)
     if how and table is not None:
         values = position[1] if position is not None else np.full(len(table), np.nan)
@@ -154,11 +167,12 @@ def placement(
             if where is not None and not area[i] and len(rows[i]):
                 area[i] = where[rows[i][0]]
         if position is not None and missing.any():
-            notes.append(f"depth from the electrodes' {position[0]!r} at {how}")
+            notes.append(f"depth from the electrodes' {position[0]!r} at {how}{position[2]}")
     elif "electrode_group" in units.colnames:
         g_depth, g_area = _by_group(units, n, table, position[1] if position is not None else None)
         if np.isfinite(g_depth).any() and not np.isfinite(depth).all():
-            notes.append(f"depth from the electrodes' {position[0]!r} of each unit's electrode_group")
+            notes.append(f"depth from the electrodes' {position[0]!r} of each unit's electrode_group"
+                         f"{position[2]}")
         depth = np.where(np.isfinite(depth), depth, g_depth)
         area = np.where(area == "", g_area, area).astype(object)
     if not np.isfinite(depth).all():

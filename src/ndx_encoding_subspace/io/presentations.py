@@ -78,6 +78,10 @@ class RowsRead:
     controls : str
         The note of the rows read under the rules of control conditions added since the
         first release (:attr:`~.baseline.Baseline.controls`), '' when none.
+    moved : list of int
+        Rows whose onset is the time of the samples their TimeSeriesReference points to,
+        not their start column (which differs from it by ``moved_by`` seconds at most).
+    moved_by : float
     """
 
     presentations: list[Presentation]
@@ -92,6 +96,16 @@ class RowsRead:
     n_silenced: int = 0
     folders: list[str] = dataclasses.field(default_factory=list)
     controls: str = ""
+    moved: list[int] = dataclasses.field(default_factory=list)
+    moved_by: float = 0.0
+
+    def moved_note(self, path: str, column: str) -> str:
+        """What to say of rows whose start column is not the time of the samples they reference."""
+        if not self.moved:
+            return ""
+        return (f"{len(self.moved)} rows of {path} (rows {format_rows(self.moved)}) start up to "
+                f"{self.moved_by:.3g} s away from the samples their references ({column!r}) point to: "
+                f"{REFERENCED_ONSETS}")
 
     def silenced_note(self, path: str) -> str:
         """What to say of the rows naming a sound that :attr:`flag` marks as playing none."""
@@ -100,6 +114,10 @@ class RowsRead:
         said = ", ".join(map(repr, self.silenced))
         return (f"{self.n_silenced} rows of {path} name a sound ({said}) but column {self.flag!r} "
                 f"{SILENCED}: they are left out")
+
+
+#: what the note of rows whose start column disagrees with their references says (warned of)
+REFERENCED_ONSETS = "onsets are taken from the references"
 
 
 def _seconds(info: TableInfo, start: np.ndarray, duration: np.ndarray, name: str,

@@ -105,6 +105,10 @@ class ReaderParams(Params):
         Series sampled slower than this (Hz) are not taken for sounds.
     min_spikes : int
         Units with fewer spikes are left out (and listed in the site's provenance).
+    rel_y_direction : str
+        Which way the electrodes' ``rel_y`` grows, where depth comes from it: ``"up"``
+        toward the probe's top, as probeinterface, spikeinterface and neuroconv write it
+        (depth is then measured down from the highest contact), or ``"down"`` with depth.
     unit_column : str
         Name of a true/false column of the Units table (a curation label such as
         ``is_valid`` or ``good``): only the units where it is true are kept. Empty: all.
@@ -177,6 +181,7 @@ class ReaderParams(Params):
                                          "counted (brief sounds)")
     min_sample_rate: float = _field(4000.0, "slowest sample rate taken for a sound, Hz")
     min_spikes: int = _field(1, "units with fewer spikes are left out")
+    rel_y_direction: str = _field("up", "electrodes' rel_y grows 'up' toward the probe's top or 'down'")
     unit_column: str = _field("", "true/false Units column: keep the units where it is true (empty: all)")
     response_kernel: tuple[float, ...] = _field((), "kernel convolved with counts along time (empty: none)")
     use_waveforms: bool = _field(True, "spike width and cell class from waveform_mean")
@@ -206,6 +211,7 @@ class ReaderParams(Params):
                 "tones are tried after every layout with waveforms)"
             )
         check_range("reader.segment_s", self.segment_s, 0.0, low_open=True)
+        check_choice("reader.rel_y_direction", self.rel_y_direction, ("up", "down"))
         check_range("reader.min_sample_rate", self.min_sample_rate, 0.0)
         check_range("reader.min_spikes", self.min_spikes, 0)
         check_range("reader.min_validation_repeats", self.min_validation_repeats, 2)

@@ -50,12 +50,14 @@ from .inventory import ONSETS_UNREAD
 from .layouts import continuous
 from .layouts.base import DISAGREES, from_tracks
 from .layouts.series import IGNORED
-from .layouts.templates import SHORTENED, STOPPED, UNNAMED
+from .layouts.templates import MOVED_TO_SERIES, SHORTENED, STOPPED, UNNAMED
 from .locate import Layout, Presentation, locate
 from .names import ONSET_COLUMNS, listing
-from .notes import layout_notes, spike_notes, unit_notes
+from .notes import check_seconds, layout_notes, spike_notes, unit_notes
 from .open import OpenedNWB, open_nwb
 from .parameters import LEVELS_DIFFER
+from .placement import FROM_TOP
+from .presentations import REFERENCED_ONSETS
 from .reader_params import ReaderParams
 from .samples import mixed_sample_formats, plain_integers, read_spectrograms
 from .sound_files import KIND as FILE
@@ -175,6 +177,10 @@ def reading_rules(layout: Layout, reader: ReaderParams) -> list[str]:
         rules.append("once-read-until-stop")
     if any(CONTROL_ROWS in note for note in layout.notes):
         rules.append("control-rows-read")
+    if any(REFERENCED_ONSETS in note for note in layout.notes):
+        rules.append("onsets-of-references")
+    if any(MOVED_TO_SERIES in note for note in layout.notes):
+        rules.append("onsets-of-series")
     if layout.kind == "segments" and layout.presentations:
         last = layout.presentations[-1]
         if last.series.rate and last.n_samples > reader.segment_s * last.series.rate + 1:
@@ -251,7 +257,7 @@ def _same_spectrograms(order: list[str], raw: list[np.ndarray], layout: Layout) 
 
 #: what the layout's notes that the reader warns of hold
 _WARNED_NOTES = (LEVELS_DIFFER, UNNAMED, STOPPED, SHORTENED, IGNORED, DISAGREES, SILENCED, ONSETS_UNREAD,
-                 CONTROL_ROWS, continuous.FOLDERS_IGNORED, *WARNED)
+                 CONTROL_ROWS, REFERENCED_ONSETS, MOVED_TO_SERIES, continuous.FOLDERS_IGNORED, *WARNED)
 
 
 def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],
@@ -294,6 +300,7 @@ def build_site(
         seen = covered.any(axis=0)
         spans, covered = [s for s, c in zip(spans, seen, strict=True) if c], covered[:, seen]
     spikes = observed_only(spikes, layout.units, spans, label, layout.units_path, covered)
+    check_seconds(spikes.times, layout, label)
     order, first, starts = _by_sound(layout.presentations)
     mixed = mixed_sample_formats(layout)  # integers read as fractions of full scale, said where mixed
     norate = [f"{s!r} ({first[s].series.path})" for s in order if not first[s].series.rate]
@@ -335,7 +342,9 @@ def build_site(
         "spectrogram": spec_params.to_dict(),
         "spectrogram_scale": {"min": low.tolist(), "max": high.tolist()},  # for new sounds
     }
-    if rules := reading_rules(layout, reader):  # read otherwise than earlier: part of the input's identity
+    rules = reading_rules(layout, reader) + (["depth-down-from-top"] if any(
+        FROM_TOP in n for n in spikes.notes) else [])
+    if rules:  # read otherwise than earlier: part of the input's identity
         source["rules"] = rules
     if reader.sound_folder:  # the sounds' identity, wherever the folder lies
         source["sound_files"] = {s.name: file_sha256(s.path) for s in layout.sounds

@@ -19,7 +19,7 @@ from ..errors import InvalidDataError
 from .baseline import baseline_rows, silenced_rows
 from .inventory import Presentation, SoundSeries, TableInfo
 from .names import display_name, name_key
-from .presentations import RowsRead, format_rows, row_times, segment_label
+from .presentations import OVERLAP_TOLERANCE_S, RowsRead, format_rows, row_times, segment_label
 from .rows import RowRef, row_refs
 
 __all__ = ["track_rows", "fixed_segments", "track_end", "spans_text"]
@@ -96,13 +96,21 @@ def track_rows(info: TableInfo, column: str, tracks: SoundSeries | Sequence[Soun
         ends = np.array([track_end(tracks[k]) if k >= 0 else np.nan for k in block])
         stop = np.where(np.isfinite(stop), stop, _next_onsets(start, ends))
     labels: dict[str, str] = {}
-    out, outside = [], []
+    out, outside, moved, moved_by = [], [], [], 0.0
     for row in rows:
         ref, sound = refs[row], tracks[block[row]]
         t0, rate, n_total = sound.starting_time, float(sound.rate or 0.0), sound.n_samples
         if ref.idx_start is not None:
             first, count = ref.idx_start, int(ref.count or 0)
             label = segment_label(sound, first, count)
+            # the samples referenced are what played: their time is the onset
+            at = t0 + first / rate if rate else float(start[row])
+            if abs(at - start[row]) > max(OVERLAP_TOLERANCE_S, 1.0 / rate if rate else 0.0):
+                moved.append(int(row))
+                moved_by = max(moved_by, abs(at - float(start[row])))
+                start[row] = at
+                if not stop[row] > at:
+                    stop[row] = at + count / rate
         else:
             first = int(round((start[row] - t0) * rate))
             count = int(round((stop[row] - start[row]) * rate))
@@ -119,7 +127,7 @@ def track_rows(info: TableInfo, column: str, tracks: SoundSeries | Sequence[Soun
     silenced, n_silenced = silenced_rows(refs, baseline) if flag and column else ([], 0)
     return RowsRead(out, int(baseline.sum()), flag, skipped=np.flatnonzero(foreign).tolist(),
                     silenced=silenced, n_silenced=n_silenced, folders=_folders([refs[r].key for r in rows]),
-                    controls=found.controls)
+                    controls=found.controls, moved=moved, moved_by=moved_by)
 
 
 def _folders(names: Sequence[object]) -> list[str]:

@@ -217,7 +217,7 @@ def read_units(
         notes.append(f"{path} has no waveform_mean: spike width and cell class unknown")
     else:
         waves, main = read_waveforms(units, ids, name, path)
-    columns["depth_um"], columns["area"], placed = placement(units, n, main)
+    columns["depth_um"], columns["area"], placed = placement(units, n, main, params.rel_y_direction)
     notes.extend(placed)
     if waves:
         width, kind, widths = waveform_widths(waves, units, ids, name, path, celltype)

@@ -248,7 +248,7 @@ def detect(ctx: Context) -> Candidate | str:
             else list(read.presentations)
         named = bool(column) and not is_ts_reference(info.table[column])
         (pres if named else unnamed).extend(tagged)
-        notes.extend(_notes(info, tracks, read))
+        notes.extend(_notes(info, column, tracks, read))
     if why := _not_blocks(ctx, tracks, [*pres, *unnamed]):
         return why
     unnamed, merged = same_segments(unnamed)
@@ -286,7 +286,7 @@ def _reason(tracks: tuple[SoundSeries, ...], found: list[tuple[TableInfo, str]])
             f"(no row of one overlaps another's): {'; '.join(said)}")
 
 
-def _notes(info: TableInfo, tracks: tuple[SoundSeries, ...], read: RowsRead) -> list[str]:
+def _notes(info: TableInfo, column: str, tracks: tuple[SoundSeries, ...], read: RowsRead) -> list[str]:
     """What to say about one table's rows: onsets, baseline and skipped rows, stops."""
     notes = [n for n in (info.onset_note(), info.unread_onset_note()) if n]
     if read.n_baseline:
@@ -299,6 +299,8 @@ def _notes(info: TableInfo, tracks: tuple[SoundSeries, ...], read: RowsRead) -> 
                      "if they are different sounds, name them apart in the table")
     if read.controls:
         notes.append(read.controls)
+    if read.moved:
+        notes.append(read.moved_note(info.path, column))
     if read.skipped:
         notes.append(
             f"{len(read.skipped)} rows of {info.path} (rows {format_rows(read.skipped)}) reference another "

@@ -24,6 +24,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+import numpy as np
+
 from ...errors import ConfigError, InvalidDataError
 from ..inventory import Presentation, TableInfo
 from ..names import listing
@@ -31,7 +33,7 @@ from ..parameters import level_note
 from ..presentations import RowsRead, check_overlaps, template_rows
 from .base import Candidate, Context, ambiguous_tables, disagreeing_logs, folders, from_tracks, prefer_tables
 
-__all__ = ["KIND", "SAME_TIME_S", "SHORTENED", "STOPPED", "UNNAMED", "detect"]
+__all__ = ["KIND", "MOVED_TO_SERIES", "SAME_TIME_S", "SHORTENED", "STOPPED", "UNNAMED", "detect"]
 
 KIND = "templates"
 
@@ -96,7 +98,7 @@ def detect(ctx: Context) -> Candidate | str:
     if len(found) > 1:
         return _together(ctx, found, logs)
     info, column, read = found[0]
-    pres = read.presentations
+    pres, led = _to_own_times(ctx, read.presentations, info.path)
     check_overlaps(pres, ctx.name, info.path, _OVERLAP_HINT)
     named = {p.series.path for p in pres}
     reason = (
@@ -112,7 +114,7 @@ def detect(ctx: Context) -> Candidate | str:
         column,
         tuple(pres),
         tuple(read.unmatched),
-        (*_notes(info, column, read), *_own_times(ctx, pres, info.path), *logs),
+        (*_notes(info, column, read), *led, *_own_times(ctx, pres, info.path), *logs),
         n_unmatched=read.n_unmatched,
         onset=info.onset,
     )
@@ -123,6 +125,31 @@ _OVERLAP_HINT = (
     "until its row's stop or the end of its sound, whichever is later: its spikes are counted "
     "over the whole sound)"
 )
+
+
+def _to_own_times(ctx: Context, pres: Sequence[Presentation],
+                  where: str) -> tuple[list[Presentation], list[str]]:
+    """Presentations moved to their series' own times where every series of
+    ``stimulus/presentation`` (two or more, each with its own starting time) begins the
+    same lead after the nearest row presenting it: the rows' onsets are then not the
+    sounds' (a trial's start), and the series say when each sound played. With the note
+    that says so (warned of); else the presentations as they are."""
+    series = [s for s in ctx.templates if from_tracks(s)]
+    onsets: dict[str, list[float]] = {}
+    for p in pres:
+        onsets.setdefault(p.series.path, []).append(p.start)
+    named = [s for s in series if s.path in onsets]
+    if len(named) < 2 or len(named) != len({p.series.path for p in pres}) \
+            or len({round(s.starting_time, 3) for s in named}) < 2:
+        return list(pres), []
+    leads = [s.starting_time - min(onsets[s.path], key=lambda t: abs(t - s.starting_time)) for s in named]
+    lead = float(np.median(leads))
+    if abs(lead) <= SAME_TIME_S or max(leads) - min(leads) > SAME_TIME_S:
+        return list(pres), []
+    note = (f"every series in {folders(named)} begins {lead:+.4g} s from the row of {where} that presents it "
+            f"(e.g. {named[0].path} at {named[0].starting_time:g} s): the rows' onsets are not the sounds' "
+            f"(a trial's start?), so {MOVED_TO_SERIES} (set reader.onset_column to read another column)")
+    return [dataclasses.replace(p, start=p.start + lead, stop=p.stop + lead) for p in pres], [note]
 
 
 def _own_times(ctx: Context, pres: Sequence[Presentation], where: str) -> list[str]:
@@ -160,6 +187,8 @@ STOPPED = "stops before the sound ends"
 #: what the note of sounds presented once and read until their row's stop holds (warned of)
 SHORTENED = "are read only until their row's stop"
 
+#: what the note of presentations moved to their series' own times holds (the reader warns of it)
+MOVED_TO_SERIES = "every presentation is moved by that lead"
 #: a series beginning within this of a row's onset begins at that presentation (seconds)
 SAME_TIME_S = 0.005
 
@@ -199,8 +228,9 @@ def _together(ctx: Context, found: list[tuple[TableInfo, str, RowsRead]], logs: 
     another): none of their presentations overlap. Tables whose presentations overlap
     describe the same presentations twice, and one must be chosen (unless the user named
     them all, when the overlap itself is the error)."""
-    pres = [dataclasses.replace(p, table=info.path) for info, _, read in found for p in read.presentations]
     where = " and ".join(info.path for info, _, _ in found)
+    pres, led = _to_own_times(ctx, [dataclasses.replace(p, table=info.path)
+                                    for info, _, read in found for p in read.presentations], where)
     try:
         check_overlaps(pres, ctx.name, where, _OVERLAP_HINT)
     except InvalidDataError:
@@ -215,7 +245,7 @@ def _together(ctx: Context, found: list[tuple[TableInfo, str, RowsRead]], logs: 
     reason = (f"{len(found)} tables name {len(named)} of the {len(ctx.templates)} sounds in {_where(ctx)}, "
               f"read together (no presentation of one overlaps another's): {said}")
     notes = [note for info, column, read in found for note in _notes(info, column, read)]
-    notes += _own_times(ctx, pres, where) + logs
+    notes += led + _own_times(ctx, pres, where) + logs
     unmatched = tuple(dict.fromkeys(name for _, _, read in found for name in read.unmatched))
     return Candidate(
         KIND,
