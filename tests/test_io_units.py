@@ -139,6 +139,10 @@ def test_depth_and_area_from_the_electrode_group(tmp_path):
     assert list(spikes.info.area) == ["A1", "A2", "A1"]
     assert list(spikes.properties["electrode_group"]) == ["shank0", "shank1", "shank0"]
     assert any("of each unit's electrode_group" in n for n in spikes.notes)
+    from ndx_encoding_subspace.io.notes import unit_notes
+
+    (said,) = unit_notes(spikes, ReaderParams())
+    assert said.startswith("units lie in 2 areas (A1: 2, A2: 1): the site's analyses")
 
 
 def test_depth_from_y_or_rel_y_growing_with_depth_and_never_from_z(tmp_path):
@@ -206,7 +210,7 @@ def test_ragged_waveforms_written_channels_first(tmp_path):
         nwb.add_unit(spike_times=times, electrodes=electrodes[k], waveform_mean=waves[k])
     spikes = _read(nwb, tmp_path)
     np.testing.assert_allclose(spikes.info.spike_width_ms, [0.25, 0.6, 0.6], atol=0.05)
-    np.testing.assert_array_equal(spikes.info.depth_um, [120.0, 60.0, 40.0])  # largest channels, down from the top (140)
+    np.testing.assert_array_equal(spikes.info.depth_um, [120.0, 60.0, 40.0])  # largest channels, from the top
 
 
 def test_in_memory_ragged_list_and_nan_padding():
@@ -278,7 +282,7 @@ def test_waveforms_without_waveform_rate_are_a_note(tmp_path):
     spikes = _read(nwb, tmp_path)
     assert np.all(np.isnan(spikes.info.spike_width_ms)) and list(spikes.info.cell_type) == ["", "", ""]
     assert any("units has waveform_mean but no waveform_rate: spike width unknown" in n for n in spikes.notes)
-    np.testing.assert_array_equal(spikes.info.depth_um, [120.0, 80.0, 0.0])  # largest channel still used (down from 140)
+    np.testing.assert_array_equal(spikes.info.depth_um, [120.0, 80.0, 0.0])  # largest channel still used
 
 
 def test_a_waveform_rate_that_is_no_rate_is_refused():

@@ -105,6 +105,15 @@ def unit_notes(spikes: UnitSpikes, reader: ReaderParams) -> list[str]:
     if spikes.dropped:
         notes.append(f"unit(s) {listing(spikes.dropped)} left out: fewer than "
                      f"{max(reader.min_spikes, 1)} spike(s) (reader.min_spikes)")
+    areas: dict[str, int] = {}
+    for area in spikes.info.area:
+        if str(area or "").strip():
+            areas[str(area)] = areas.get(str(area), 0) + 1
+    if len(areas) > 1:
+        said = listing([f"{a}: {n}" for a, n in areas.items()], 4)
+        notes.append(f"units lie in {len(areas)} areas ({said}): the site's analyses (its subspace, tiling, "
+                     "depth) take them as one site; keep one area's units with reader.unit_column, or "
+                     "write them to files of their own")
     return notes
 
 

@@ -50,7 +50,7 @@ from .inventory import ONSETS_UNREAD
 from .layouts import continuous
 from .layouts.base import DISAGREES, from_tracks
 from .layouts.series import IGNORED
-from .layouts.templates import MOVED_TO_SERIES, SHORTENED, STOPPED, UNNAMED
+from .layouts.templates import MOVED_TO_SERIES, REFERENCES_DISAGREE, SHORTENED, STOPPED, UNNAMED
 from .locate import Layout, Presentation, locate
 from .names import ONSET_COLUMNS, listing
 from .notes import check_seconds, layout_notes, spike_notes, unit_notes
@@ -257,7 +257,8 @@ def _same_spectrograms(order: list[str], raw: list[np.ndarray], layout: Layout) 
 
 #: what the layout's notes that the reader warns of hold
 _WARNED_NOTES = (LEVELS_DIFFER, UNNAMED, STOPPED, SHORTENED, IGNORED, DISAGREES, SILENCED, ONSETS_UNREAD,
-                 CONTROL_ROWS, REFERENCED_ONSETS, MOVED_TO_SERIES, continuous.FOLDERS_IGNORED, *WARNED)
+                 CONTROL_ROWS, REFERENCED_ONSETS, MOVED_TO_SERIES, REFERENCES_DISAGREE,
+                  continuous.FOLDERS_IGNORED, *WARNED)
 
 
 def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],

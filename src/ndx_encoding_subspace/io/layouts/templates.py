@@ -27,13 +27,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...errors import ConfigError, InvalidDataError
+from ..cells import is_ts_reference
 from ..inventory import Presentation, TableInfo
 from ..names import listing
 from ..parameters import level_note
-from ..presentations import RowsRead, check_overlaps, template_rows
+from ..presentations import RowsRead, check_overlaps, format_rows, template_rows
 from .base import Candidate, Context, ambiguous_tables, disagreeing_logs, folders, from_tracks, prefer_tables
 
-__all__ = ["KIND", "MOVED_TO_SERIES", "SAME_TIME_S", "SHORTENED", "STOPPED", "UNNAMED", "detect"]
+__all__ = ["KIND", "MOVED_TO_SERIES", "REFERENCES_DISAGREE", "SAME_TIME_S", "SHORTENED", "STOPPED", "UNNAMED",
+           "detect"]
 
 KIND = "templates"
 
@@ -99,6 +101,7 @@ def detect(ctx: Context) -> Candidate | str:
         return _together(ctx, found, logs)
     info, column, read = found[0]
     pres, led = _to_own_times(ctx, read.presentations, info.path)
+    led += _other_references(ctx, info, column, read)
     check_overlaps(pres, ctx.name, info.path, _OVERLAP_HINT)
     named = {p.series.path for p in pres}
     reason = (
@@ -152,6 +155,22 @@ def _to_own_times(ctx: Context, pres: Sequence[Presentation],
     return [dataclasses.replace(p, start=p.start + lead, stop=p.stop + lead) for p in pres], [note]
 
 
+def _other_references(ctx: Context, info: TableInfo, column: str, read: RowsRead) -> list[str]:
+    """A note (warned of) where a TimeSeriesReference column of the table points rows to
+    other templates than the column read names."""
+    said = {p.row: p.series.path for p in read.presentations}
+    for other in info.sound_columns:
+        if other == column or not is_ts_reference(info.table[other]):
+            continue
+        refs = template_rows(info, other, ctx.templates, ctx.name)
+        off = sorted(p.row for p in refs.presentations if p.row in said and said[p.row] != p.series.path)
+        if off:
+            return [f"{len(off)} rows of {info.path} (rows {format_rows(off)}) {REFERENCES_DISAGREE} "
+                    f"{other!r} (e.g. row {off[0]}: {said[off[0]]} by {column!r}); column {column!r} is read "
+                    "(set reader.sound_column to read the other)"]
+    return []
+
+
 def _own_times(ctx: Context, pres: Sequence[Presentation], where: str) -> list[str]:
     """For series of ``stimulus/presentation`` (or ``acquisition``) read as templates of a
     table, each with its own starting time: a note of those that begin where the table
@@ -187,6 +206,8 @@ STOPPED = "stops before the sound ends"
 #: what the note of sounds presented once and read until their row's stop holds (warned of)
 SHORTENED = "are read only until their row's stop"
 
+#: what the note of rows whose references name other templates holds (the reader warns of it)
+REFERENCES_DISAGREE = "name other sounds than their references in column"
 #: what the note of presentations moved to their series' own times holds (the reader warns of it)
 MOVED_TO_SERIES = "every presentation is moved by that lead"
 #: a series beginning within this of a row's onset begins at that presentation (seconds)
