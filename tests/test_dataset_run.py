@@ -487,6 +487,17 @@ def test_the_command_runs_many_inputs_records_a_failure_and_summarises(recording
     assert all(p.stat().st_mtime_ns != mtimes[p.name] for p in out.glob("*.results.nwb"))
     assert sorted(p.name for p in out.glob("*.results.html")) == [f"{s}.results.html" for s in SITES]
     assert printed.count("report: ") == 3
+    # a site's report name taken by a file of the user's: refused before any site runs
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.results.nwb")}
+    (out / "site_b.results.html").write_text("<p>my notes</p>")
+    assert main([*changed, "--overwrite", "--report"]) == ConfigError.exit_code
+    assert "site_b.results.html: exists and is not a report of this package" in capsys.readouterr().err
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.results.nwb")} == mtimes
+    # one input with a cluster of the configuration's: run there, not in this process
+    one = ["run", str(folder / "site_a.nwb"), "--out", str(tmp_path / "one"), "--config", str(config_file),
+           "--cluster.kind", "scheduler", "--cluster.scheduler", "tcp://127.0.0.1:9", "--no-progress"]
+    assert main(one) == RemoteError.exit_code
+    assert "tcp://127.0.0.1:9: connection refused" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -267,8 +267,14 @@ def _run(args: argparse.Namespace) -> int:
     config = _run_config(args)
     out = output_folder(args.out or Path("encoding-subspace-results"))
     sites = expand_inputs(args.input, reader=config.reader)  # before the pipeline loads
+    if args.report:  # a report that could not be written is refused before any site runs
+        from .pipeline.run import results_path
+        from .viz.report import check_report_target, report_path
+
+        for site in sites:
+            check_report_target(report_path(results_path(out, site.site)), overwrite=True)
     many = (len(sites) > 1 or args.workers is not None or args.scheduler or args.scheduler_file
-            or args.population != "site")
+            or args.population != "site" or config.cluster.kind in ("scheduler", "slurm"))
     if not many:
         from .pipeline.run import run_site
 
@@ -283,6 +289,7 @@ def _run(args: argparse.Namespace) -> int:
     from .pipeline.dataset import run_dataset
     from .viz.report.dataset import summarize
 
+    failed = 0
     done = run_dataset(sites, out, config, progress=not args.no_progress, population=args.population,
                        on_site=lambda s: print(s.line(), file=sys.stderr, flush=True),
                        overwrite=args.overwrite)
@@ -292,10 +299,15 @@ def _run(args: argparse.Namespace) -> int:
 
         for site in done.sites:
             if site.status in ("done", "skipped") and site.results:
-                print(f"report: {write_report(site.results, overwrite=True)}")
+                try:
+                    print(f"report: {write_report(site.results, overwrite=True)}")
+                except (ConfigError, ResultsError, OSError) as err:  # the other reports and the summary go on
+                    print(f"encoding-subspace: error: report of site {site.site!r} not written: {err}",
+                          file=sys.stderr)
+                    failed = failed or getattr(err, "exit_code", 7)  # 7: the OS refused
     summary = summarize(out)
     print(f"summary: {summary.folder}")
-    return done.exit_code
+    return done.exit_code or failed
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ from pathlib import Path
 from ...errors import ConfigError
 from ...params import Params, check_range
 
-__all__ = ["write_report", "ReportParams", "report_path"]
+__all__ = ["write_report", "check_report_target", "ReportParams", "report_path"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +70,38 @@ def _is_hdf5(path: Path) -> bool:
         return False
 
 
+def check_report_target(target: Path, overwrite: bool = False) -> Path:
+    """The file a report is written to (where a link leads), checked before anything is
+    computed for it.
+
+    Raises
+    ------
+    ConfigError
+        ``target`` exists and ``overwrite`` is False, its folder does not exist, or it is a
+        folder, an NWB (HDF5) file or any other file but a report of this package.
+    """
+    from .html import refuse_foreign
+
+    target = Path(target)
+    if target.is_symlink():
+        target = target.resolve()  # the file the link names is the one written
+    if target.exists() and not target.is_file() and not target.is_dir():
+        raise ConfigError(f"{target}: not a regular file (a device, FIFO or socket); a report is written "
+                          "to a file of its own")
+    if target.is_dir():
+        raise ConfigError(f"{target}: a folder; give the report a file name (e.g. {target / 'report.html'})")
+    if target.suffix.lower() == ".nwb" or _is_hdf5(target):
+        raise ConfigError(f"{target}: an NWB (HDF5) file; a report is HTML and is never written over one "
+                          "(give a name ending in .html)")
+    if target.exists() and not overwrite:
+        raise ConfigError(f"{target}: report exists; pass overwrite=True to replace it")
+    refuse_foreign(target)
+    if not target.parent.is_dir():
+        what = "is a file, not a folder" if target.parent.exists() else "does not exist"
+        raise ConfigError(f"{target}: {target.parent} {what}")
+    return target
+
+
 def write_report(
     results_path: str | Path, out: str | Path | None = None, *, overwrite: bool = False,
     params: ReportParams | None = None,
@@ -102,27 +134,11 @@ def write_report(
     """
     from ... import __version__
     from ...results import load_results
-    from .html import page, refuse_foreign, write_atomic
+    from .html import page, write_atomic
     from .sections import SECTIONS, ReportData, footer_lines, ssrf_section
 
     params = ReportParams.of(params)
-    target = Path(out) if out is not None else report_path(results_path)
-    if target.is_symlink():
-        target = target.resolve()  # the file the link names is the one written
-    if target.exists() and not target.is_file() and not target.is_dir():
-        raise ConfigError(f"{target}: not a regular file (a device, FIFO or socket); a report is written "
-                          "to a file of its own")
-    if target.is_dir():
-        raise ConfigError(f"{target}: a folder; give the report a file name (e.g. {target / 'report.html'})")
-    if target.suffix.lower() == ".nwb" or _is_hdf5(target):
-        raise ConfigError(f"{target}: an NWB (HDF5) file; a report is HTML and is never written over one "
-                          "(give a name ending in .html)")
-    if target.exists() and not overwrite:
-        raise ConfigError(f"{target}: report exists; pass overwrite=True to replace it")
-    refuse_foreign(target)
-    if not target.parent.is_dir():
-        what = "is a file, not a folder" if target.parent.exists() else "does not exist"
-        raise ConfigError(f"{target}: {target.parent} {what}")
+    target = check_report_target(Path(out) if out is not None else report_path(results_path), overwrite)
     results = load_results(results_path)
     data = ReportData.build(results, params.n_examples, params.dpi)
     with warnings.catch_warnings():
