@@ -266,3 +266,28 @@ def test_demo_flags_win_over_a_configuration_file(tmp_path, monkeypatch, capsys)
     assert (training.seed, training.device, seen["config"].dstrf.device) == (5, "cpu", "cpu")
     assert main(["demo", "--quick", "--config", str(config), "--out", str(tmp_path / "out")]) == 0
     assert (seen["config"].training.seed, seen["config"].training.device) == (7, "auto")
+
+
+@pytest.mark.parametrize(("flags", "said"), [
+    (["--training.l2", "-1e-3"], "TrainingParams.l2 must be at least 0, got -0.001"),
+    (["--reader.response_kernel", "-1,-1"], "response_kernel must not hold negative numbers"),
+    (["--spectrogram.truncation_db", "-1e2", "--training.l2", "-inf"], "truncation_db must be at least 10"),
+])
+def test_negative_numbers_are_values_not_options(recording, capsys, flags, said):
+    assert main(["run", str(recording), *flags]) == ConfigError.exit_code
+    err = capsys.readouterr().err
+    assert said in err and "expected one argument" not in err
+
+
+def test_an_interrupt_while_the_command_line_is_read_is_one_line(monkeypatch, capsys):
+    from ndx_encoding_subspace import cli
+
+    def interrupted() -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as err:  # as Python wraps it while it makes a class
+            raise RuntimeError("Error calling __set_name__ on 'Field' instance") from err
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert main(["run", "x.nwb"]) == 130
+    assert capsys.readouterr().err == "encoding-subspace: interrupted\n"

@@ -158,6 +158,16 @@ def test_a_key_given_twice_is_refused_in_yaml_as_in_toml(tmp_path, name, text):
         PipelineConfig.from_file(path)
 
 
+def test_a_yaml_syntax_error_is_one_line_naming_where(tmp_path):
+    path = tmp_path / "syntax.yaml"
+    path.write_text("training:\n  max_epochs: [5\n")
+    with pytest.raises(ConfigError) as said:
+        PipelineConfig.from_file(path)
+    assert "\n" not in str(said.value)
+    assert str(said.value).startswith(f"{path}: cannot parse configuration: expected ',' or ']'")
+    assert str(said.value).endswith("(line 3, column 1)")
+
+
 def test_a_tiling_grid_too_large_for_memory_is_refused_before_anything_runs():
     with pytest.raises(ConfigError, match=r"n_grid \*\* n_dims = 3000 \*\* 3 = 27,000,000,000 voxels"):
         PipelineConfig.from_dict({"tiling": {"n_grid": 3000}})

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import typing
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from .errors import (
     ConfigError,
@@ -37,6 +38,8 @@ from .errors import (
     terminate_as_interrupt,
 )
 from .preflight import is_remote, local_nwb, output_folder, results_file, results_folder
+
+E = TypeVar("E", bound=BaseException)
 
 __all__ = ["main", "build_parser"]
 
@@ -361,24 +364,27 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``encoding-subspace``; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.version:
-        from . import __version__
-
-        print(__version__)
-        return 0
-    if args.command is None:
-        parser.print_help()
-        return 2
     try:
         with warnings.catch_warnings(), terminate_as_interrupt():
             warnings.showwarning = one_line_warning
+            parser = build_parser()
+            args = parser.parse_args(_negatives_joined(sys.argv[1:] if argv is None else list(argv)))
+            if args.version:
+                from . import __version__
+
+                print(__version__)
+                return 0
+            if args.command is None:
+                parser.print_help()
+                return 2
             return _dispatch(args)
     except EncodingSubspaceError as err:
         print(f"encoding-subspace: error: {err}", file=sys.stderr)
         return err.exit_code
     except Exception as err:
+        stopped = _in_chain(err, KeyboardInterrupt)  # wrapped by Python (in a class creation)
+        if stopped is not None:
+            return _interrupted(stopped)
         extra = _missing_extra(err)
         if extra is None:
             cause = os_cause(err)  # an OSError, or one a library wrapped (dask's cluster start)
@@ -389,12 +395,43 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"pip install 'ndx-encoding-subspace[{extra[1]}]'", file=sys.stderr)
         return MissingDependencyError.exit_code
     except KeyboardInterrupt as err:
-        if isinstance(err, Terminated):
-            print("encoding-subspace: terminated", file=sys.stderr)
-            return EXIT_TERMINATED
-        print("encoding-subspace: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted(err)
 
+
+#: a value that starts with "-" but is a number or a list of them (-1e-3, -1,-1, -inf)
+_NEGATIVE = re.compile(r"^-(\d|\.\d|inf|nan)[0-9a-z.,+-]*$", re.IGNORECASE)
+
+
+def _negatives_joined(argv: list[str]) -> list[str]:
+    """``--section.name -1e-3`` as ``--section.name=-1e-3``: argparse takes a value such as
+    ``-1e-3`` for an option, and every parameter flag takes a value."""
+    out: list[str] = []
+    for token in argv:
+        previous = out[-1] if out else ""
+        if (_NEGATIVE.match(token) and previous.startswith("--") and "." in previous
+                and "=" not in previous):
+            out[-1] = f"{previous}={token}"
+        else:
+            out.append(token)
+    return out
+
+
+def _interrupted(err: KeyboardInterrupt) -> int:
+    if isinstance(err, Terminated):
+        print("encoding-subspace: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    print("encoding-subspace: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _in_chain(err: BaseException | None, kind: type[E]) -> E | None:
+    """The first exception of type ``kind`` among ``err`` and what caused it."""
+    seen = 0
+    while err is not None and seen < 8:
+        if isinstance(err, kind):
+            return err
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
 
 
 #: optional packages, by the name they import as, and the extra that installs them
@@ -406,13 +443,11 @@ _EXTRAS = {"torch": "model", "scipy": "model", "sklearn": "model", "tqdm": "mode
 
 def _missing_extra(err: BaseException | None) -> tuple[str, str] | None:
     """(package, extra) when ``err``, or what caused it, is an optional package not installed."""
-    seen = 0
-    while err is not None and seen < 8:
-        if isinstance(err, ModuleNotFoundError) and err.name:
-            top = err.name.split(".")[0]
-            return (top, _EXTRAS[top]) if top in _EXTRAS else None
-        err, seen = err.__cause__ or err.__context__, seen + 1
-    return None
+    missing = _in_chain(err, ModuleNotFoundError)
+    if missing is None or not missing.name:
+        return None
+    top = missing.name.split(".")[0]
+    return (top, _EXTRAS[top]) if top in _EXTRAS else None
 
 
 def _os_error(err: OSError) -> int:

@@ -249,7 +249,10 @@ def read_tables(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot parse configuration: {err}") from None
     except Exception as err:  # yaml.YAMLError without importing yaml at module level
         if type(err).__module__.startswith("yaml"):
-            raise ConfigError(f"{path}: cannot parse configuration: {err}") from None
+            mark = getattr(err, "problem_mark", None)  # one line: the problem and where, not the excerpt
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+            said = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise ConfigError(f"{path}: cannot parse configuration: {said}{where}") from None
         raise
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: configuration must be a table of sections")
@@ -268,7 +271,8 @@ def _yaml(text: str) -> Any:
         keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
         twice = sorted({str(k) for k in keys if keys.count(k) > 1})
         if twice:
-            raise ValueError(f"key {twice[0]!r} given twice{node.start_mark}")
+            mark = node.start_mark
+            raise ValueError(f"key {twice[0]!r} given twice (line {mark.line + 1}, column {mark.column + 1})")
         return loader.construct_mapping(node, deep=deep)
 
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
