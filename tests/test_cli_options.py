@@ -44,6 +44,11 @@ def test_a_dstrf_window_too_large_for_memory_is_refused_before_training(recordin
                  "--ensemble.n_jackknife", "2", "--no-progress"]) == 3
     assert "GiB for their scatter matrices" in capsys.readouterr().err
     assert not list(out.glob("*.results.nwb"))
+    # the parameter named is the one far from the paper's
+    assert main(["inspect", str(recording), "--spectrogram.n_channels", "1024", "--dstrf.n_lags", "60",
+                 "--ensemble.n_jackknife", "2"]) == 3
+    said = capsys.readouterr().out
+    assert "--spectrogram.n_channels 1024: a dSTRF of 1024 channels" in said and "use fewer channels" in said
 
 
 def test_configuration_files_apply_in_order_and_empty_arguments_are_refused(tmp_path, capsys):
@@ -291,3 +296,14 @@ def test_an_interrupt_while_the_command_line_is_read_is_one_line(monkeypatch, ca
     monkeypatch.setattr(cli, "build_parser", interrupted)
     assert main(["run", "x.nwb"]) == 130
     assert capsys.readouterr().err == "encoding-subspace: interrupted\n"
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="named pipes are POSIX")
+def test_a_pipe_given_as_a_file_is_said_by_every_command(tmp_path, capsys):
+    import os
+
+    pipe = tmp_path / "site.nwb"
+    os.mkfifo(pipe)
+    for command, code in (("run", 3), ("inspect", 3), ("report", 6)):
+        assert main([command, str(pipe)]) == code
+        assert "not a regular file (a pipe, socket or device)" in capsys.readouterr().err, command

@@ -45,6 +45,9 @@ def results_file(path: str | Path) -> Path:
         hint = f" (it holds {', '.join(inside)}{' ...' if len(inside) == 3 else ''})" if inside else ""
         raise ResultsError(f"{path}: a folder, not a results file{hint}; give one results file, or "
                            "run 'encoding-subspace summarize' on the folder for the report of all its sites")
+    if path.exists() and not path.is_file():
+        raise ResultsError(f"{path}: not a regular file (a pipe, socket or device); give the results file "
+                           "itself")
     if not path.is_file():
         raise ResultsError(f"{path}: results file not found")
     return path

@@ -180,9 +180,18 @@ def check_demand(spans: Sequence[Presentation], name: str, bin_size: float, n_ch
             f"{name}: its {len(spans)} presented sounds need about {_gb(need)} to read, as "
             f"spectrograms and spike counts ({_gb(kept)} kept, and the largest read, sound "
             f"{peak.sound!r} ({peak.series.path}), {_gb(read_bytes(peak))}), more than "
-            f"{MEMORY_SHARE:g} of the {_gb(free)} of memory available; not read (choose fewer "
-            "sounds with reader.sounds or reader.presentations)"
+            f"{MEMORY_SHARE:g} of the {_gb(free)} of memory available; not read "
+            f"({_fewer(kept, need, bin_size)})"
         )
+
+
+def _fewer(kept: int, need: int, bin_size: float) -> str:
+    """What to change when the sounds need too much memory: the bins, where they are far
+    finer than the paper's 5-10 ms and what is kept dominates, else the sounds."""
+    if bin_size < 1e-3 and kept > need / 2:
+        return (f"spectrogram.bin_size = {bin_size:g} s makes {0.005 / bin_size:,.0f} times as many bins "
+                "as the paper's 5 ms")
+    return "choose fewer sounds with reader.sounds or reader.presentations"
 
 
 def check_whole(data: Any, what: str, available: int | None = None) -> None:

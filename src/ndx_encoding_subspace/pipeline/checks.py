@@ -105,10 +105,14 @@ def _memory_problems(site: SiteData, config: PipelineConfig) -> list[str]:
         return []
     if need <= have:
         return []
-    return [f"--dstrf.n_lags {config.dstrf.n_lags}: a dSTRF of {site.n_frequencies} channels x "
-            f"{config.dstrf.n_lags} lags has {dims:,} dimensions, and the subspaces of {site.n_units} units "
-            f"would need {need / 2**30:,.1f} GiB for their scatter matrices ({have / 2**30:,.1f} GiB "
-            "free): use fewer lags (30 in the paper)"]
+    # the parameter to lower: whichever is further above the paper's (32 channels, 30 lags)
+    channels = site.n_frequencies / 32 >= config.dstrf.n_lags / 30
+    flag = (f"--spectrogram.n_channels {site.n_frequencies}" if channels
+            else f"--dstrf.n_lags {config.dstrf.n_lags}")
+    advice = "use fewer channels (32 in the paper)" if channels else "use fewer lags (30 in the paper)"
+    return [f"{flag}: a dSTRF of {site.n_frequencies} channels x {config.dstrf.n_lags} lags has {dims:,} "
+            f"dimensions, and the subspaces of {site.n_units} units would need {need / 2**30:,.3g} GiB for "
+            f"their scatter matrices ({have / 2**30:,.1f} GiB free): {advice}"]
 
 
 def _jackknife_problems(site: SiteData, config: PipelineConfig) -> list[str]:

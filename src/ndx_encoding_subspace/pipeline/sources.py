@@ -100,6 +100,9 @@ def _local_files(text: str) -> list[Path]:
     path = Path(text).expanduser()
     if is_zarr_store(path) or path.is_file():
         return [path]
+    if path.exists() and not path.is_dir():
+        raise InputError(f"input {text!r}: not a regular file (a pipe, socket or device); give the NWB file "
+                         "itself")
     if path.is_dir():
         return _in_folder(path)
     if any(c in text for c in _GLOB_CHARS):
