@@ -48,3 +48,35 @@ def test_plain_import_is_what_the_layer_fixes():
     if proc.returncode == 0:
         pytest.skip("nwbwidgets imports without the compatibility layer in this environment")
     assert "ndx_icephys_meta" in proc.stderr or "IntracellularRecordings" in proc.stderr
+
+
+def test_results_after_a_failed_plain_import_say_how_to_recover():
+    """nwbwidgets imported first (it fails) breaks pynwb's catalog for the session: loading
+    results and the widgets then say so in one line, not with hdmf's spec error."""
+    proc = _run(
+        """
+        import warnings
+        warnings.simplefilter("ignore")
+        try:
+            import nwbwidgets
+        except Exception:
+            pass
+        else:
+            print("plain import worked")
+            raise SystemExit(0)
+        from ndx_encoding_subspace.errors import ConfigError
+        for what in ("import ndx_encoding_subspace.widgets",
+                     "from ndx_encoding_subspace.results import load_results; load_results('x.nwb')"):
+            try:
+                exec(what)
+            except ConfigError as err:
+                print("said:", err)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    if "plain import worked" in proc.stdout:
+        pytest.skip("nwbwidgets imports without the compatibility layer in this environment")
+    said = [line for line in proc.stdout.splitlines() if line.startswith("said:")]
+    assert len(said) == 2, proc.stdout
+    assert all("left broken by a failed import of ndx-icephys-meta" in s and "restart the kernel" in s
+               for s in said)

@@ -61,5 +61,8 @@ def import_nwbwidgets() -> Any:
         When nwbwidgets (the ``viz`` extra) is not installed, with the install command
         (an :class:`ImportError`).
     """
+    from ...extension._namespace import check_catalog
+
+    check_catalog()  # broken by an import of nwbwidgets without the shim: said in one line
     install_icephys_shim()
     return import_optional("nwbwidgets", "viz", "viewing results in nwbwidgets")
