@@ -307,3 +307,16 @@ def test_a_pipe_given_as_a_file_is_said_by_every_command(tmp_path, capsys):
     for command, code in (("run", 3), ("inspect", 3), ("report", 6)):
         assert main([command, str(pipe)]) == code
         assert "not a regular file (a pipe, socket or device)" in capsys.readouterr().err, command
+
+
+def test_a_results_file_exported_to_zarr_is_said_to_be_zarr(tmp_path, capsys):
+    from ndx_encoding_subspace.errors import ResultsError
+    from ndx_encoding_subspace.results import load_results
+
+    store = tmp_path / "site.results.nwb.zarr"
+    store.mkdir()
+    (store / ".zgroup").write_text('{"zarr_format": 2}')
+    assert main(["report", str(store)]) == ResultsError.exit_code
+    assert "an NWB file stored as Zarr; results files are read as HDF5" in capsys.readouterr().err
+    with pytest.raises(ResultsError, match="stored as Zarr"):
+        load_results(store)

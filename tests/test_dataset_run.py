@@ -142,6 +142,16 @@ def test_pool_equals_serial_and_failures_stay_local(recordings, reference, confi
     assert "4 sites: 1 done, 3 skipped" in fixed.format()
 
 
+def test_results_say_the_device_the_models_trained_on(reference):
+    from ndx_encoding_subspace.dataset.units import site_units
+    from ndx_encoding_subspace.results import load_results
+
+    res = load_results(reference / "site_a.results.nwb")
+    assert res.provenance["devices"] == {"cnn": "cpu", "ln": "cpu"}
+    assert res.provenance["config"]["training"]["device"] in ("auto", "cpu")
+    assert site_units(res).device == "cpu"
+
+
 def test_a_copied_output_folder_reruns_the_sites_whose_results_it_lacks(recordings, reference, config,
                                                                         tmp_path):
     out = tmp_path / "copy"

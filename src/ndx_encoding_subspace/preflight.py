@@ -40,6 +40,9 @@ def local_nwb(path: str | Path, label: str | None = None) -> Path:
 def results_file(path: str | Path) -> Path:
     """``path`` as an existing file; :class:`ResultsError` otherwise."""
     path = Path(path)
+    if is_zarr_store(path):
+        raise ResultsError(f"{path}: an NWB file stored as Zarr; results files are read as HDF5 (export it "
+                           "with pynwb's NWBHDF5IO.export to a .nwb file)")
     if path.is_dir():
         inside = sorted(p.name for p in path.glob("*.results.nwb"))[:3]
         hint = f" (it holds {', '.join(inside)}{' ...' if len(inside) == 3 else ''})" if inside else ""

@@ -88,7 +88,8 @@ def _load_sites(out: Path, params: DatasetParams) -> tuple[list[SiteUnits], dict
             loaded[site] = {"results": path.name, "error": str(err), "n_units": 0}
             continue
         if res.identifier in seen:  # a copy: its units would be counted twice, and paired with themselves
-            said = f"a copy of {seen[res.identifier]} (identifier {res.identifier})"
+            said = (f"the same identifier as {seen[res.identifier]} ({res.identifier}): a copy of it, or a "
+                    "file exported or edited from it")
             warnings.warn(f"{path}: {said}; left out of the summary", stacklevel=3)
             loaded[site] = {"results": path.name, "error": said, "n_units": 0}
             continue

@@ -165,6 +165,9 @@ def site_units(res: LoadedResults, params: DatasetParams | None = None) -> SiteU
     config = res.provenance.get("config", {}) if isinstance(res.provenance, dict) else {}
     training = config.get("training", {}) if isinstance(config, dict) else {}
     device = str(training.get("device", "")) if isinstance(training, dict) else ""
+    used = res.provenance.get("devices", {}) if isinstance(res.provenance, dict) else {}
+    if isinstance(used, dict) and used.get("cnn"):  # what "auto" chose (files since 0.2.0)
+        device = str(used["cnn"])
     # one CNN per site or one across the dataset's sites: compared as a parameter of the run
     pooled = isinstance(res.provenance, dict) and "population" in res.provenance
     fit = {"cnn": "dataset" if pooled else "site"}

@@ -56,11 +56,18 @@ def site_results(
         subspaces=[_unit_subspace(s, config, r) for s, r in zip(subspaces, reliability)],
         nonlinearities=nonlinearities,
         site_subspace=analysis,
-        provenance={"config": config.to_dict(), **(provenance or {})},
+        provenance={"config": config.to_dict(), "devices": _devices(ensembles), **(provenance or {})},
         subspace_parameters=config.subspace.to_dict(),
         ssrf_parameters=config.ssrf.to_dict(),
         ssrf_min_count=int(config.ssrf.min_count),
     )
+
+
+def _devices(ensembles: Mapping[str, Ensemble]) -> dict[str, str]:
+    """The devices each ensemble's members were trained on (``training.device`` may say
+    ``auto``), e.g. ``{"cnn": "cuda:0"}``; several joined by commas."""
+    return {role: ",".join(sorted({str(getattr(r, "device", "")) for r in ens.records} - {""}))
+            for role, ens in ensembles.items()}
 
 
 def _ensemble_results(role: str, ensemble: Ensemble, site: SiteData, scores: UnitScores,

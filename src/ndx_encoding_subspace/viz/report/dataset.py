@@ -187,7 +187,7 @@ def write_dataset_report(summary: DatasetSummary, path: str | Path | None = None
                                                        _classes_section)]
     sections.append(_columns_section())
     footer = [f"ndx-encoding-subspace {__version__}",
-              "Parameters: " + ", ".join(f"{k}={v}" for k, v in
+              "Parameters: " + ", ".join(f"{k}={'default' if v is None else v}" for k, v in
                                          summary.params.to_dict().items())]
     title = f"Encoding subspace: dataset summary of {summary.out.name}"
     subtitle = (f"{len(summary.sites)} sites, {len(summary.units)} units. Medians of site "
