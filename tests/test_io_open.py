@@ -70,6 +70,21 @@ def test_other_failures_are_named_not_called_damage(nwb_path, bug):
     )
 
 
+def test_a_full_disk_while_the_output_is_written_is_no_damage_of_the_input(nwb_path, tmp_path):
+    from ndx_encoding_subspace.cli import _os_error
+
+    out = tmp_path / ".site.results.host-1-2.tmp.nwb"
+    said = (f"Can't synchronously write data (file write failed: time = Sun Dec  6, filename = '{out}', "
+            "file descriptor = 7, errno = 28, error message = 'No space left on device', buf = 0x1)")
+    with open_nwb(nwb_path) as opened, pytest.raises(OSError) as err:
+        with opened.reading("units and session metadata"):
+            raise RuntimeError(said)
+    assert not isinstance(err.value, NotNWBError)
+    refused = err.value
+    assert (refused.errno, refused.strerror, refused.filename) == (28, "No space left on device", str(out))
+    assert _os_error(err.value) == 7
+
+
 def test_numpy_index_errors_from_h5py_are_not_damage(nwb_path):
     with open_nwb(nwb_path) as opened, pytest.raises(UnexpectedReadError, match="IndexError"):
         with opened.reading("spikes"):

@@ -149,9 +149,28 @@ class OpenedNWB:
                 if self._h5 is not None and mentions_filter(err) else ""
             if missing:
                 raise NotNWBError(missing) from err
+            refused = _write_refused(err)
+            if refused is not None:  # writing the output while this file is read: not its damage
+                raise refused from err
             if _is_damage(err):
                 raise NotNWBError(f"{self.name}: the file is damaged{where}: {cause}") from err
             raise UnexpectedReadError(f"{self.name}: unexpected error{where}: {cause}") from err
+
+
+#: what HDF5 says of a write the operating system refused (full disk, quota, read-only)
+_REFUSED = {28: "No space left on device", 122: "Disk quota exceeded", 30: "Read-only file system"}
+_FILENAME = re.compile(r"filename = '([^']+)'")
+
+
+def _write_refused(err: Exception) -> OSError | None:
+    """The operating system's refusal behind ``err`` (HDF5 reports it in a RuntimeError of
+    its own), as an :class:`OSError` naming the file written; None for any other error."""
+    text = str(err)
+    for code, said in _REFUSED.items():
+        if said in text or f"errno = {code}," in text:
+            named = _FILENAME.search(text)
+            return OSError(code, said, named.group(1) if named else None)
+    return None
 
 
 def _is_damage(err: Exception) -> bool:
