@@ -8,6 +8,7 @@ The spikes are driven by the sounds, so counts read at the wrong onsets differ.
 
 from __future__ import annotations
 
+import warnings
 from datetime import datetime, timezone
 
 import numpy as np
@@ -152,3 +153,49 @@ def test_names_that_contradict_the_rows_references_are_said(tmp_path):
     with pytest.warns(UserWarning, match=r"1 rows of intervals/sound_presentations \(rows \[2\]\) name other "
                                          r"sounds than their references in column 'timeseries'"):
         read_site(write_nwb(nwb, tmp_path / "disagree.nwb"))
+
+
+def test_trials_naming_their_template_by_reference_and_name_are_read(tmp_path):
+    """pynwb's ``add_trial(timeseries=[template])`` counts the reference from the session's
+    start: the name column is read, and agreeing references say nothing."""
+    sounds, (order, starts) = _sounds(), _schedule()
+    nwb = _nwbfile()
+    templates = {}
+    for name, wave in sounds.items():
+        templates[name] = TimeSeries(name=name, data=wave, unit="Pa", rate=RATE)
+        nwb.add_stimulus_template(templates[name])
+    nwb.add_trial_column("sound", "the sound played")
+    for name, start in zip(order, starts, strict=True):
+        nwb.add_trial(start_time=float(start), stop_time=float(start + DURATION), sound=name,
+                      timeseries=[templates[name]])
+    trains = _spikes(order, starts)
+    for t in trains:
+        nwb.add_unit(spike_times=t)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message=".*hold no power")
+        site = read_site(write_nwb(nwb, tmp_path / "add_trial.nwb"))
+    truth = _true_counts(order, starts, trains)
+    assert {s.name: s.counts.sum(axis=(0, 1)).round().tolist() for s in site.sounds} == truth
+
+
+def test_sparse_brief_sounds_in_seconds_are_not_taken_for_milliseconds(tmp_path):
+    """0.1 s sounds every 150 s, units firing 5 spikes/s and 30 while a sound plays."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(0.1 * RATE)) / RATE
+    nwb = _nwbfile()
+    for k, name in enumerate(NAMES):
+        nwb.add_stimulus_template(TimeSeries(name=name, data=np.sin(2 * np.pi * 500 * (k + 1) * t).astype(
+            np.float32), unit="Pa", rate=RATE))
+    order, starts = [NAMES[i % 4] for i in range(12)], 10 + np.arange(12) * 150.0
+    nwb.add_trial_column("sound", "the sound played")
+    for name, start in zip(order, starts, strict=True):
+        nwb.add_trial(start_time=float(start), stop_time=float(start + 0.1), sound=name)
+    for _ in range(3):
+        spikes = [rng.uniform(0, starts[-1] + 10, int(5 * (starts[-1] + 10)))]
+        spikes += [s + rng.uniform(0, 0.1, 3) for s in starts]
+        nwb.add_unit(spike_times=np.sort(np.concatenate(spikes)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        site = read_site(write_nwb(nwb, tmp_path / "sparse.nwb"))
+    assert sorted(s.name for s in site.sounds) == sorted(NAMES)

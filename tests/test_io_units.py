@@ -143,6 +143,11 @@ def test_depth_and_area_from_the_electrode_group(tmp_path):
 
     (said,) = unit_notes(spikes, ReaderParams())
     assert said.startswith("units lie in 2 areas (A1: 2, A2: 1): the site's analyses")
+    from ndx_encoding_subspace.io.notes import _area
+
+    # layers of one area, and placeholders, are no other area
+    assert [_area(a) for a in ("AUDp4", "AUDp5", "VISp2/3", "A1 L5", "CA1", "CA3", "nan", "L4")] == [
+        "AUDp", "AUDp", "VISp", "A1", "CA1", "CA3", "", ""]
 
 
 def test_depth_from_y_or_rel_y_growing_with_depth_and_never_from_z(tmp_path):

@@ -270,7 +270,7 @@ def _run(args: argparse.Namespace) -> int:
     config = _run_config(args)
     out = output_folder(args.out or Path("encoding-subspace-results"))
     sites = expand_inputs(args.input, reader=config.reader)  # before the pipeline loads
-    if args.report:  # a report that could not be written is refused before any site runs
+    if args.report and out.is_dir():  # a report that could not be written is refused before any site runs
         from .pipeline.run import results_path
         from .viz.report import check_report_target, report_path
 
@@ -307,7 +307,7 @@ def _run(args: argparse.Namespace) -> int:
                 except (ConfigError, ResultsError, OSError) as err:  # the other reports and the summary go on
                     print(f"encoding-subspace: error: report of site {site.site!r} not written: {err}",
                           file=sys.stderr)
-                    failed = failed or getattr(err, "exit_code", 7)  # 7: the OS refused
+                    failed = failed or getattr(err, "exit_code", EXIT_OS_ERROR)
     summary = summarize(out)
     print(f"summary: {summary.folder}")
     return done.exit_code or failed

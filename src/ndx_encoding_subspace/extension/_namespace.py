@@ -53,9 +53,10 @@ def check_catalog() -> None:
             broken.append(name)
     if broken:
         raise ConfigError(
-            f"pynwb's namespaces were left broken by a failed import of {', '.join(broken)} (nwbwidgets "
-            "imported before ndx_encoding_subspace.widgets, which installs its compatibility shim): start "
-            "a new Python session (restart the kernel) and import ndx_encoding_subspace.widgets first")
+            f"pynwb's namespaces were left broken by a failed import of {', '.join(broken)} (for "
+            "ndx-icephys-meta: nwbwidgets imported before ndx_encoding_subspace.widgets, which installs its "
+            "compatibility shim): start a new Python session (restart the kernel) and import "
+            "ndx_encoding_subspace.widgets first")
 
 
 def _load(path: Path) -> None:

@@ -9,6 +9,7 @@ fire no spike while sounds play, and spike times that look like milliseconds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -96,6 +97,21 @@ def spike_notes(times: Sequence[np.ndarray], ids: Sequence[int], sounds: Sequenc
     return notes
 
 
+_PLACEHOLDERS = {"", "nan", "none", "unknown", "n/a", "na", "null", "-", "?"}
+#: a layer written after an area's name (AUDp4, VISp2/3, A1 L5): the same area
+#: (an explicit L or layer, or digits after a lowercase letter as in Allen's acronyms; A1, V1
+#: and CA1 keep theirs)
+_LAYER = re.compile(r"(?:[\s_-]*(?:[Ll]|[Ll]ayer)[\s_]*\d+(?:/\d+)?[ab]?|(?<=[a-z])\d+(?:/\d+)?[ab]?)$")
+
+
+def _area(value: object) -> str:
+    """An area's name without its layer; '' for placeholders."""
+    text = str(value if value is not None else "").strip()
+    if text.lower() in _PLACEHOLDERS:
+        return ""
+    return _LAYER.sub("", text)  # a layer alone (L4) names no area
+
+
 def unit_notes(spikes: UnitSpikes, reader: ReaderParams) -> list[str]:
     """Units the reader left out: unobserved during sounds, or with too few spikes."""
     notes = []
@@ -107,49 +123,55 @@ def unit_notes(spikes: UnitSpikes, reader: ReaderParams) -> list[str]:
                      f"{max(reader.min_spikes, 1)} spike(s) (reader.min_spikes)")
     areas: dict[str, int] = {}
     for area in spikes.info.area:
-        if str(area or "").strip():
-            areas[str(area)] = areas.get(str(area), 0) + 1
+        key = _area(area)
+        if key:
+            areas[key] = areas.get(key, 0) + 1
     if len(areas) > 1:
         said = listing([f"{a}: {n}" for a, n in areas.items()], 4)
         notes.append(f"units lie in {len(areas)} areas ({said}): the site's analyses (its subspace, tiling, "
-                     "depth) take them as one site; keep one area's units with reader.unit_column, or "
-                     "write them to files of their own")
+                     "depth) take them as one site; to keep one area's units, give them a true/false units "
+                     "column for reader.unit_column, or write each area to a file of its own")
     return notes
 
 
 #: presentations this far apart (median, seconds), and this many times longer apart than
-#: the sounds last, with almost no spike while they play: times in milliseconds
-_APART_S, _APART_TIMES, _DURING_SHARE = 100.0, 500.0, 0.01
+#: the sounds last: in milliseconds, the sounds would fill a thousandth of their spans
+_APART_S, _APART_TIMES = 100.0, 500.0
+#: units firing slower than this (median, spikes/s) fire a thousand times faster in ms
+_SLOW_HZ = 0.1
+#: spikes while the sounds play at less than this many times the mean rate: no response
+_LOCKED = 3.0
 
 
 def check_seconds(times: Sequence[np.ndarray], layout: Layout, label: str) -> None:
     """Refuse a file whose presentation times and spike times are both in milliseconds
     (consistent with each other, so no disagreement shows): presentations a median of
-    over 100 s apart and 500 times as long apart as their sounds last, and fewer than 1%
-    of the spikes while the sounds play.
+    over 100 s apart and 500 times as long apart as their sounds last, units firing a
+    median of under 0.1 spikes/s, and no more spikes while the sounds play than three
+    times the mean rate (a sparse session in seconds shows its responses there).
 
     Raises
     ------
     InvalidDataError
-        Naming the file, the spacing and the sounds' length.
+        Naming the file, the spacing, the sounds' length and the rates.
     """
     pres = [p for p in layout.presentations if p.series.rate]
-    onsets = np.unique([p.start for p in pres])
-    if len(onsets) < 3:
+    fired = [np.asarray(t, dtype=np.float64) for t in times if len(t)]
+    if len(pres) < 3 or not fired:
         return
-    gap = float(np.median(np.diff(onsets)))
+    starts = np.sort(np.array([p.start for p in pres]))
     length = float(np.median([p.n_samples / float(p.series.rate) for p in pres]))
-    if gap <= _APART_S or gap <= _APART_TIMES * length:
+    gap = float(np.median(np.diff(starts)))
+    first, last = min(float(t.min()) for t in fired), max(float(t.max()) for t in fired)
+    span = max(last - first, gap)
+    rate = float(np.median([len(t) / span for t in times]))
+    if gap <= _APART_S or gap <= _APART_TIMES * length or rate >= _SLOW_HZ:
         return
-    total = sum(len(t) for t in times)
-    during = 0
-    for t in times:
-        t = np.sort(np.asarray(t, dtype=np.float64))
-        for p in pres:
-            during += int(np.searchsorted(t, p.start + p.n_samples / float(p.series.rate))
-                          - np.searchsorted(t, p.start))
-    if total and during < _DURING_SHARE * total:
+    during = sum(int(np.sum(np.searchsorted(t, starts + length) - np.searchsorted(t, starts)))
+                 for t in (np.sort(t) for t in fired))
+    locked = during / max(len(starts) * length, 1e-12) / (sum(len(t) for t in fired) / span)
+    if locked < _LOCKED:
         raise InvalidDataError(
             f"{label}: presentations lie a median of {gap:g} s apart while their sounds last {length:g} s, "
-            f"and {during} of {total} spikes fall while they play: are the presentation times and the spike "
-            "times in milliseconds? (NWB times are seconds)")
+            f"units fire a median of {rate:.2g} spikes/s, and no more while the sounds play: are the "
+            "presentation times and the spike times in milliseconds? (NWB times are seconds)")

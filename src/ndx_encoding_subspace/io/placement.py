@@ -1,13 +1,14 @@
 """Where each unit lies: depth (um) and area, from units columns or the electrodes table.
 
 Depth: a ``depth`` column (numbers, or text such as ``"350 um"`` or ``"0.35 mm"``), else
-the electrodes' first of ``y`` (NWB's brain coordinate, +y inferior) and ``rel_y`` (the
-position along the probe) not all zero (placeholders) at the unit's electrodes (the
+the electrodes' first of ``rel_y`` (the position along the probe) and ``y`` (NWB's brain
+coordinate, +y inferior) not all zero (placeholders) at the unit's electrodes (the
 channel of its largest waveform when there is one per electrode, else their mean), at a
 ``max_channel``-like column, or at its ``electrode_group`` when that lies at one depth.
 ``rel_y`` grows toward the probe's top as probeinterface, spikeinterface and neuroconv
 write it (``reader.rel_y_direction = "up"``): depth is then measured down from the
-highest contact. ``z`` (left to right in NWB) and ``x`` are no depth.
+highest contact of the unit's electrode group (each probe or shank its own). ``z`` (left
+to right in NWB) and ``x`` are no depth.
 """
 
 from __future__ import annotations
@@ -21,13 +22,11 @@ from hdmf.common import VectorIndex
 
 from .waveforms import ragged
 
-__all__ = ["FROM_TOP", "placement", "text_column"]
+__all__ = ["placement", "text_column"]
 
 _DEPTH_COLUMNS = ("depth", "depth_um", "unit_depth")
 _AREA_COLUMNS = ("area", "location", "brain_area", "brain_region")
-_ELECTRODE_DEPTH = ("y", "rel_y")
-#: what the note of depths measured down from the highest contact holds (a rule of reading
-#: added since the first release, which took ``rel_y`` itself for depth)
+_ELECTRODE_DEPTH = ("rel_y", "y")
 FROM_TOP = "measured down from the highest contact"
 #: Units columns naming the electrodes-table row of a unit's largest channel.
 _CHANNEL_COLUMNS = ("max_channel", "peak_channel", "extremum_channel", "main_channel", "max_electrode", "ch")
@@ -76,10 +75,23 @@ def _position(table: Any, rel_y_direction: str) -> tuple[str, np.ndarray, str] |
             if finite.size and np.any(finite != 0):
                 if col != "rel_y" or rel_y_direction == "down":
                     return col, values, " (+y inferior)" if col == "y" else " (growing with depth)"
-                return col, finite.max() - values, (
+                return col, _down_from_top(table, values), (
                     f", {FROM_TOP} (rel_y grows toward the probe's top as probeinterface writes it; "
                     "reader.rel_y_direction = 'down' if it grows with depth)")
     return None
+
+
+def _down_from_top(table: Any, values: np.ndarray) -> np.ndarray:
+    """``rel_y`` as depth below the highest contact of each electrode group (of the whole
+    table without a ``group`` column)."""
+    groups = text_column(table["group"].data[:]) if "group" in table.colnames else np.zeros(len(values))
+    out = np.full(values.shape, np.nan)
+    for g in np.unique(groups):
+        rows = groups == g
+        finite = values[rows][np.isfinite(values[rows])]
+        if finite.size:
+            out[rows] = finite.max() - values[rows]
+    return out
 
 
 def _unit_electrodes(units: Any, n: int, table: Any, main: list[tuple[int, int] | None]) -> tuple[list, str]:

@@ -56,7 +56,6 @@ from .names import ONSET_COLUMNS, listing
 from .notes import check_seconds, layout_notes, spike_notes, unit_notes
 from .open import OpenedNWB, open_nwb
 from .parameters import LEVELS_DIFFER
-from .placement import FROM_TOP
 from .presentations import REFERENCED_ONSETS
 from .reader_params import ReaderParams
 from .samples import mixed_sample_formats, plain_integers, read_spectrograms
@@ -343,9 +342,7 @@ def build_site(
         "spectrogram": spec_params.to_dict(),
         "spectrogram_scale": {"min": low.tolist(), "max": high.tolist()},  # for new sounds
     }
-    rules = reading_rules(layout, reader) + (["depth-down-from-top"] if any(
-        FROM_TOP in n for n in spikes.notes) else [])
-    if rules:  # read otherwise than earlier: part of the input's identity
+    if rules := reading_rules(layout, reader):  # read otherwise than earlier: part of the input's identity
         source["rules"] = rules
     if reader.sound_folder:  # the sounds' identity, wherever the folder lies
         source["sound_files"] = {s.name: file_sha256(s.path) for s in layout.sounds

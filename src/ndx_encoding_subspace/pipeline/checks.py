@@ -107,7 +107,7 @@ def _memory_problems(site: SiteData, config: PipelineConfig) -> list[str]:
         return []
     # the parameter to lower: whichever is further above the paper's (32 channels, 30 lags)
     channels = site.n_frequencies / 32 >= config.dstrf.n_lags / 30
-    flag = (f"--spectrogram.n_channels {site.n_frequencies}" if channels
+    flag = (f"--spectrogram.n_channels {config.spectrogram.n_channels}" if channels
             else f"--dstrf.n_lags {config.dstrf.n_lags}")
     advice = "use fewer channels (32 in the paper)" if channels else "use fewer lags (30 in the paper)"
     return [f"{flag}: a dSTRF of {site.n_frequencies} channels x {config.dstrf.n_lags} lags has {dims:,} "

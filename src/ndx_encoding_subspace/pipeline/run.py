@@ -75,7 +75,7 @@ class RunResult:
 ADDED_LATER: dict[tuple[str, str], Any] = {
     ("reader", "unit_column"): "", ("reader", "response_kernel"): [], ("reader", "onset_column"): "",
     ("reader", "remove_offset"): False, ("reader", "where"): [], ("reader", "response_tail_s"): 0.0,
-    ("reader", "rel_y_direction"): "up",
+    ("reader", "rel_y_direction"): "up",  # depth alone: results made before keep theirs
     ("cnn", "second_fir_taps"): 0, ("tiling", "unvisited"): "excluded",
     ("subspace", "k_rule"): "variance", ("subspace", "reliability_rule"): "auto",
     ("subspace", "reliability_variance"): 0.9, ("subspace", "reliability_max_samples"): 3000,

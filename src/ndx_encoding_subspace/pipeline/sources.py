@@ -17,8 +17,8 @@ A site is named as :func:`~ndx_encoding_subspace.io.read_site` names it, after i
 (``sub-1_ses-1`` for ``.../sub-1_ses-1.nwb`` or ``.../sub-1_ses-1.nwb.zarr``), and its results go to
 ``OUT/<site>.results.nwb``. The same file named twice (by two inputs, or an input
 twice) is one site; two different files of one name are an error, since they would
-write the same results file. Two local files that are one NWB file (copied or renamed:
-the same ``object_id``) are said in a warning, since each runs as its own site and a
+write the same results file. Two local HDF5 files that are one NWB file (copied or
+renamed: the same ``object_id`` and size) are said in a warning, since each runs as its own site and a
 dataset's summary would count its units twice.
 """
 
@@ -138,16 +138,13 @@ def _expand_one(text: str, reader: ReaderParams) -> list[SiteSource]:
 
 
 def _object_id(path: Path) -> str | None:
-    """The ``object_id`` an NWB file was given when made (kept by copies and renames), or
-    None where it cannot be read here (the reader says why when the site runs)."""
+    """The ``object_id`` an HDF5 NWB file was given when made (kept by copies and renames),
+    or None where it cannot be read here (the reader says why when the site runs)."""
     try:
-        if path.is_dir():
-            found = json.loads((path / ".zattrs").read_text()).get("object_id")
-        else:
-            import h5py
+        import h5py
 
-            with h5py.File(path, "r") as f:
-                found = f.attrs.get("object_id")
+        with h5py.File(path, "r") as f:
+            found = f.attrs.get("object_id")
     except (OSError, ValueError, AttributeError):
         return None
     if isinstance(found, bytes):
@@ -156,14 +153,17 @@ def _object_id(path: Path) -> str | None:
 
 
 def _warn_copies(sites: Sequence[SiteSource]) -> None:
-    """Warn of local files that are one NWB file under two names."""
-    first: dict[str, SiteSource] = {}
+    """Warn of local files that are one NWB file under two names: the same ``object_id``
+    and size (files made from one template and then filled differ in size)."""
+    first: dict[tuple[str, int], SiteSource] = {}
     for item in sites:
-        oid = _object_id(Path(item.source)) if item.is_local else None
-        if oid is None:
+        path = Path(item.source)
+        found = _object_id(path) if item.is_local and path.is_file() else None
+        if found is None:
             continue
+        oid = (found, path.stat().st_size)
         if oid in first:
-            warnings.warn(f"{item.source} and {first[oid].source} are one NWB file (object_id {oid}), "
+            warnings.warn(f"{item.source} and {first[oid].source} are one NWB file (object_id {found}), "
                           "copied or renamed: both run as sites, and a summary counts their units twice; "
                           "name one of them", stacklevel=3)
         else:

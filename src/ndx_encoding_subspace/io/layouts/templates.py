@@ -31,7 +31,7 @@ from ..cells import is_ts_reference
 from ..inventory import Presentation, TableInfo
 from ..names import listing
 from ..parameters import level_note
-from ..presentations import RowsRead, check_overlaps, format_rows, template_rows
+from ..presentations import RowsRead, check_overlaps, format_rows, row_refs, template_rows
 from .base import Candidate, Context, ambiguous_tables, disagreeing_logs, folders, from_tracks, prefer_tables
 
 __all__ = ["KIND", "MOVED_TO_SERIES", "REFERENCES_DISAGREE", "SAME_TIME_S", "SHORTENED", "STOPPED", "UNNAMED",
@@ -142,10 +142,14 @@ def _to_own_times(ctx: Context, pres: Sequence[Presentation],
     for p in pres:
         onsets.setdefault(p.series.path, []).append(p.start)
     named = [s for s in series if s.path in onsets]
-    if len(named) < 2 or len(named) != len({p.series.path for p in pres}) \
+    if ctx.params.onset_column or len(named) < 2 or len(named) != len({p.series.path for p in pres}) \
             or len({round(s.starting_time, 3) for s in named}) < 2:
         return list(pres), []
-    leads = [s.starting_time - min(onsets[s.path], key=lambda t: abs(t - s.starting_time)) for s in named]
+    # each series against the last row presenting it at or before its start
+    before = [[t for t in onsets[s.path] if t <= s.starting_time + SAME_TIME_S] for s in named]
+    if not all(before):
+        return list(pres), []
+    leads = [s.starting_time - max(b) for s, b in zip(named, before, strict=True)]
     lead = float(np.median(leads))
     if abs(lead) <= SAME_TIME_S or max(leads) - min(leads) > SAME_TIME_S:
         return list(pres), []
@@ -157,13 +161,16 @@ def _to_own_times(ctx: Context, pres: Sequence[Presentation],
 
 def _other_references(ctx: Context, info: TableInfo, column: str, read: RowsRead) -> list[str]:
     """A note (warned of) where a TimeSeriesReference column of the table points rows to
-    other templates than the column read names."""
+    other templates than the column read names (the series referenced are compared, not
+    the samples: pynwb may count a reference's samples from the session's start)."""
     said = {p.row: p.series.path for p in read.presentations}
+    paths = {s.series.object_id: s.path for s in ctx.templates if getattr(s.series, "object_id", None)}
     for other in info.sound_columns:
         if other == column or not is_ts_reference(info.table[other]):
             continue
-        refs = template_rows(info, other, ctx.templates, ctx.name)
-        off = sorted(p.row for p in refs.presentations if p.row in said and said[p.row] != p.series.path)
+        named = [paths.get(r.object_id) for r in row_refs(info.table, other)]
+        off = sorted(row for row, path in said.items()
+                     if row < len(named) and named[row] is not None and named[row] != path)
         if off:
             return [f"{len(off)} rows of {info.path} (rows {format_rows(off)}) {REFERENCES_DISAGREE} "
                     f"{other!r} (e.g. row {off[0]}: {said[off[0]]} by {column!r}); column {column!r} is read "
