@@ -320,3 +320,12 @@ def test_a_results_file_exported_to_zarr_is_said_to_be_zarr(tmp_path, capsys):
     assert "an NWB file stored as Zarr; results files are read as HDF5" in capsys.readouterr().err
     with pytest.raises(ResultsError, match="stored as Zarr"):
         load_results(store)
+
+
+def test_a_report_into_an_output_folder_still_to_be_made_is_not_refused(recording, tmp_path, capsys):
+    out = tmp_path / "new" / "results"
+    # stops at the site's own problem (too few sounds for 50 jackknifes), past the report's check
+    assert main(["run", str(recording), "--out", str(out), "--report", "--ensemble.n_jackknife", "50",
+                 "--no-progress"]) == 3
+    said = capsys.readouterr().err
+    assert "does not exist" not in said and "--ensemble.n_jackknife 50" in said
