@@ -409,6 +409,19 @@ def test_a_track_recorded_in_blocks_is_cut_at_the_trials(tmp_path):
     assert np.array_equal(cut, waves[_order()[4]])
 
 
+def test_a_trial_between_the_blocks_is_left_out_and_said(tmp_path):
+    """A trials row in the gap between two recorded blocks: the track is still cut at the
+    other rows (not read as whole blocks without a table), and that row is named."""
+    nwb = _blocks_file()
+    nwb.add_trial(start_time=10.0, stop_time=10.0 + DUR, sound="s0")  # between blocks 0 and 1
+    path, layout = _locate(nwb, tmp_path, name="gap.nwb")
+    assert layout.kind == "continuous" and len(layout.presentations) == 10
+    said = r"1 rows of intervals/trials \(rows \[10\]\) lie between the recorded blocks of the sound"
+    with pytest.warns(UserWarning, match=said + r" .*: left out"):
+        site = read_site(path)
+    assert sum(s.n_repeats for s in site.sounds) == 10
+
+
 def test_series_each_holding_one_trial_stay_one_presentation_each(tmp_path):
     """neuroconv's one series per presentation beside a trials table naming them: each
     series is one presentation (the table's rows are no pieces of a track)."""

@@ -82,6 +82,8 @@ class RowsRead:
         Rows whose onset is the time of the samples their TimeSeriesReference points to,
         not their start column (which differs from it by ``moved_by`` seconds at most).
     moved_by : float
+    between : list of int
+        Rows lying between the blocks of a track recorded in pieces (left out).
     """
 
     presentations: list[Presentation]
@@ -98,6 +100,7 @@ class RowsRead:
     controls: str = ""
     moved: list[int] = dataclasses.field(default_factory=list)
     moved_by: float = 0.0
+    between: list[int] = dataclasses.field(default_factory=list)
 
     def moved_note(self, path: str, column: str) -> str:
         """What to say of rows whose start column is not the time of the samples they reference."""
@@ -116,6 +119,8 @@ class RowsRead:
                 f"{SILENCED}: they are left out")
 
 
+#: what the note of rows lying between the blocks of a track says (warned of)
+BETWEEN_BLOCKS = "lie between the recorded blocks of the sound"
 #: what the note of rows whose start column disagrees with their references says (warned of)
 REFERENCED_ONSETS = "onsets are taken from the references"
 

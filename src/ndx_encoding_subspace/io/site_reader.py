@@ -56,7 +56,7 @@ from .names import ONSET_COLUMNS, listing
 from .notes import check_seconds, layout_notes, spike_notes, unit_notes
 from .open import OpenedNWB, open_nwb
 from .parameters import LEVELS_DIFFER
-from .presentations import REFERENCED_ONSETS
+from .presentations import BETWEEN_BLOCKS, REFERENCED_ONSETS
 from .reader_params import ReaderParams
 from .samples import mixed_sample_formats, plain_integers, read_spectrograms
 from .sound_files import KIND as FILE
@@ -256,7 +256,7 @@ def _same_spectrograms(order: list[str], raw: list[np.ndarray], layout: Layout) 
 
 #: what the layout's notes that the reader warns of hold
 _WARNED_NOTES = (LEVELS_DIFFER, UNNAMED, STOPPED, SHORTENED, IGNORED, DISAGREES, SILENCED, ONSETS_UNREAD,
-                 CONTROL_ROWS, REFERENCED_ONSETS, MOVED_TO_SERIES, REFERENCES_DISAGREE,
+                 CONTROL_ROWS, REFERENCED_ONSETS, MOVED_TO_SERIES, REFERENCES_DISAGREE, BETWEEN_BLOCKS,
                   continuous.FOLDERS_IGNORED, *WARNED)
 
 

@@ -67,6 +67,11 @@ def _blocks(refs: Sequence[RowRef], start: np.ndarray, tracks: Sequence[SoundSer
                      for r, s in zip(refs, start, strict=True)], dtype=np.int64)
 
 
+#: the share of a table's rows that may lie between the blocks of a track recorded in
+#: pieces (left out, said); more, and the rows are no presentations of those blocks
+_GAP_ROWS = 0.1
+
+
 def track_rows(info: TableInfo, column: str, tracks: SoundSeries | Sequence[SoundSeries],
                name: str) -> RowsRead:
     """Segments of continuous ``tracks`` (one, or blocks one after the other) cut at the
@@ -121,13 +126,16 @@ def track_rows(info: TableInfo, column: str, tracks: SoundSeries | Sequence[Soun
         first = max(first, 0)
         count = min(count, n_total - first)
         out.append(Presentation(label, float(start[row]), float(stop[row]), int(row), sound, first, count))
+    gaps: list[int] = []
+    if outside and len(tracks) > 1 and len(outside) <= _GAP_ROWS * len(rows) and out:
+        gaps, outside = outside, []  # a few rows between the blocks: left out, said
     if outside:
         what = f"the sound {spans_text(tracks)}" if len(tracks) == 1 else f"every sound: {spans_text(tracks)}"
         raise InvalidDataError(f"{name}: {info.path} rows {format_rows(outside)} lie outside {what}")
     silenced, n_silenced = silenced_rows(refs, baseline) if flag and column else ([], 0)
     return RowsRead(out, int(baseline.sum()), flag, skipped=np.flatnonzero(foreign).tolist(),
                     silenced=silenced, n_silenced=n_silenced, folders=_folders([refs[r].key for r in rows]),
-                    controls=found.controls, moved=moved, moved_by=moved_by)
+                    controls=found.controls, moved=moved, moved_by=moved_by, between=gaps)
 
 
 def _folders(names: Sequence[object]) -> list[str]:

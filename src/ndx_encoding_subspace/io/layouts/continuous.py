@@ -32,7 +32,7 @@ from ..baseline import baseline_mask
 from ..inventory import Presentation, SoundSeries, TableInfo, is_ts_reference
 from ..logs import other_events
 from ..names import listing, name_key
-from ..presentations import RowsRead, check_overlaps, format_rows, row_refs
+from ..presentations import BETWEEN_BLOCKS, RowsRead, check_overlaps, format_rows, row_refs
 from ..tracks import spans_text, track_rows
 from .base import Candidate, Context, ambiguous_tables, disagreeing_logs, folders, overlapping, prefer_tables
 from .series import PREFIX_SAMPLES, span_digest
@@ -301,6 +301,10 @@ def _notes(info: TableInfo, column: str, tracks: tuple[SoundSeries, ...], read: 
         notes.append(read.controls)
     if read.moved:
         notes.append(read.moved_note(info.path, column))
+    if read.between:
+        notes.append(f"{len(read.between)} rows of {info.path} (rows {format_rows(read.between)}) "
+                     f"{BETWEEN_BLOCKS} ({spans_text(tracks[:4])}{', ...' if len(tracks) > 4 else ''}): "
+                     "left out")
     if read.skipped:
         notes.append(
             f"{len(read.skipped)} rows of {info.path} (rows {format_rows(read.skipped)}) reference another "
