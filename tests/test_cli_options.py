@@ -169,7 +169,8 @@ def test_every_parameter_flag_is_explained_and_shows_its_default_as_typed():
     default that, typed after the flag, gives the default back."""
     import typing
 
-    from ndx_encoding_subspace.cli import _as_flag, _typed_flag_value, build_parser
+    from ndx_encoding_subspace.cli import build_parser
+    from ndx_encoding_subspace.cli_flags import _as_flag, _typed_flag_value
 
     defaults = PipelineConfig()
     run = build_parser()._subparsers._group_actions[0].choices["run"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ndx_encoding_subspace.cli import _config_from_args, _flag_value, build_parser
+from ndx_encoding_subspace.cli import _config_from_args, build_parser
+from ndx_encoding_subspace.cli_flags import _flag_value
 from ndx_encoding_subspace.errors import ConfigError
 from ndx_encoding_subspace.pipeline.config import SECTIONS, PipelineConfig
 
