@@ -40,6 +40,7 @@ SCRIPT = textwrap.dedent("""
     signal.signal(signal.SIGTERM, stop)
     blob = {"w": torch.randn(2000, 50), "meta": "x" * 1000}
     target, trials = sys.argv[1], int(sys.argv[2])
+    write_torch(target, blob)  # a complete file first: on a slow machine every later save may be cut
     saved = 0
     for trial in range(trials):
         timer = threading.Timer(0.0003 + (trial % 37) * 0.00003, os.kill, (os.getpid(), signal.SIGTERM))
