@@ -58,6 +58,14 @@ def _true_counts(order: list[str], starts: np.ndarray, trains: list[np.ndarray])
     return out
 
 
+def _templates(nwb: NWBFile, sounds: dict[str, np.ndarray]) -> dict[str, TimeSeries]:
+    """Each sound as a template of ``nwb``, by name."""
+    made = {name: TimeSeries(name=name, data=wave, unit="Pa", rate=RATE) for name, wave in sounds.items()}
+    for series in made.values():
+        nwb.add_stimulus_template(series)
+    return made
+
+
 def _nwbfile() -> NWBFile:
     return NWBFile(session_description="onsets", identifier="onsets",
                    session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
@@ -136,10 +144,7 @@ def test_table_and_spikes_both_in_milliseconds_are_refused(tmp_path):
 def test_names_that_contradict_the_rows_references_are_said(tmp_path):
     sounds, (order, starts) = _sounds(), _schedule()
     nwb = _nwbfile()
-    templates = {}
-    for name, wave in sounds.items():
-        templates[name] = TimeSeries(name=name, data=wave, unit="Pa", rate=RATE)
-        nwb.add_stimulus_template(templates[name])
+    templates = _templates(nwb, sounds)
     table = TimeIntervals(name="sound_presentations", description="sounds")
     table.add_column("sound", "the sound played")
     for k, (name, start) in enumerate(zip(order, starts, strict=True)):
@@ -160,10 +165,7 @@ def test_trials_naming_their_template_by_reference_and_name_are_read(tmp_path):
     start: the name column is read, and agreeing references say nothing."""
     sounds, (order, starts) = _sounds(), _schedule()
     nwb = _nwbfile()
-    templates = {}
-    for name, wave in sounds.items():
-        templates[name] = TimeSeries(name=name, data=wave, unit="Pa", rate=RATE)
-        nwb.add_stimulus_template(templates[name])
+    templates = _templates(nwb, sounds)
     nwb.add_trial_column("sound", "the sound played")
     for name, start in zip(order, starts, strict=True):
         nwb.add_trial(start_time=float(start), stop_time=float(start + DURATION), sound=name,

@@ -22,7 +22,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 from .cli_flags import _add_config_flags, _config_from_args, _negatives_joined, _path, _text
 from .errors import (
@@ -32,13 +32,12 @@ from .errors import (
     MissingDependencyError,
     ResultsError,
     Terminated,
+    cause_of,
     one_line_warning,
     os_cause,
     terminate_as_interrupt,
 )
 from .preflight import is_remote, local_nwb, output_folder, results_file, results_folder
-
-E = TypeVar("E", bound=BaseException)
 
 __all__ = ["main", "build_parser"]
 
@@ -284,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"encoding-subspace: error: {err}", file=sys.stderr)
         return err.exit_code
     except Exception as err:
-        stopped = _in_chain(err, KeyboardInterrupt)  # wrapped by Python (in a class creation)
+        stopped = cause_of(err, KeyboardInterrupt)  # wrapped by Python (in a class creation)
         if stopped is not None:
             return _interrupted(stopped)
         extra = _missing_extra(err)
@@ -308,16 +307,6 @@ def _interrupted(err: KeyboardInterrupt) -> int:
     return EXIT_INTERRUPTED
 
 
-def _in_chain(err: BaseException | None, kind: type[E]) -> E | None:
-    """The first exception of type ``kind`` among ``err`` and what caused it."""
-    seen = 0
-    while err is not None and seen < 8:
-        if isinstance(err, kind):
-            return err
-        err, seen = err.__cause__ or err.__context__, seen + 1
-    return None
-
-
 #: optional packages, by the name they import as, and the extra that installs them
 _EXTRAS = {"torch": "model", "scipy": "model", "sklearn": "model", "tqdm": "model", "yaml": "model",
            "threadpoolctl": "model", "dandi": "dandi", "remfile": "dandi", "hdmf_zarr": "zarr",
@@ -327,7 +316,7 @@ _EXTRAS = {"torch": "model", "scipy": "model", "sklearn": "model", "tqdm": "mode
 
 def _missing_extra(err: BaseException | None) -> tuple[str, str] | None:
     """(package, extra) when ``err``, or what caused it, is an optional package not installed."""
-    missing = _in_chain(err, ModuleNotFoundError)
+    missing = cause_of(err, ModuleNotFoundError)
     if missing is None or not missing.name:
         return None
     top = missing.name.split(".")[0]

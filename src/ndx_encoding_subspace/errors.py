@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "EncodingSubspaceError",
@@ -30,6 +30,7 @@ __all__ = [
     "SitesFailedError",
     "import_optional",
     "os_cause",
+    "cause_of",
     "Terminated",
     "terminate_as_interrupt",
     "one_line_warning",
@@ -189,11 +190,20 @@ def signals_deferred() -> Iterator[None]:
                 signal.raise_signal(signum)
 
 
-def os_cause(err: BaseException | None) -> OSError | None:
-    """``err`` when it is an OSError, else the OSError that caused it (None when none did)."""
+E = TypeVar("E", bound=BaseException)
+
+
+def cause_of(err: BaseException | None, kind: type[E]) -> E | None:
+    """``err`` when it is of type ``kind``, else the first such exception that caused it
+    (None when none did)."""
     seen = 0
     while err is not None and seen < 8:
-        if isinstance(err, OSError):
+        if isinstance(err, kind):
             return err
         err, seen = err.__cause__ or err.__context__, seen + 1
     return None
+
+
+def os_cause(err: BaseException | None) -> OSError | None:
+    """``err`` when it is an OSError, else the OSError that caused it (None when none did)."""
+    return cause_of(err, OSError)
