@@ -328,6 +328,13 @@ def test_sample_times_follow_the_paper():
     np.testing.assert_array_equal(flat, np.arange(0, 350, 47))
     capped = sample_times([10_000], DSTRFParams(sample_step=1, max_samples=300))[0]
     assert len(capped) == 300 and capped[0] == 0 and capped[-1] == 9999
+    # the authors' code starts after its first window
+    later = sample_times(lengths, DSTRFParams(sample_step=47, sample_offset=20))
+    flat = np.concatenate([t + s for t, s in zip(later, [0, 100, 150])])
+    np.testing.assert_array_equal(flat, np.arange(20, 350, 47))
+    assert all((t >= 0).all() and (t < n).all() for t, n in zip(later, lengths))
+    with pytest.raises(ConfigError, match="sample_offset"):
+        DSTRFParams(sample_offset=-1)
     with pytest.raises(ConfigError, match="sample_step"):
         DSTRFParams(sample_step=0)
     with pytest.raises(ConfigError, match="max_samples"):

@@ -30,6 +30,7 @@ def test_the_paper_preset_has_the_authors_settings():
     assert (cfg.subspace.n_components, cfg.subspace.variance_threshold) == (15, 0.95)
     assert (cfg.subspace_model.n_init, cfg.subspace_model.ssrf_response) == (1, "cnn")
     assert cfg.tiling.unvisited == "zero"
+    assert (cfg.dstrf.sample_step, cfg.dstrf.sample_offset) == (47, 20)
     model = cfg.cnn.build(32, 5)
     assert model.receptive_field == 24 == cfg.dstrf.n_lags
     rebuilt = from_architecture(to_architecture(model))

@@ -10,6 +10,8 @@ from ndx_encoding_subspace.nonlinearity.ssrf import (
     SSRFParams,
     asymmetry_index,
     classify_shape,
+    classify_stored_curve,
+    curve_response_sd,
     orient,
     ssrf,
     tuning_curve,
@@ -46,6 +48,32 @@ def test_shapes_of_simulated_units(rng, name, fn, expected, ai_range):
         assert classify_shape(xo[:, 0], r) == expected, name
         ai = asymmetry_index(xo[:, 0], r)
         assert ai_range[0] <= ai <= ai_range[1], (name, ai)
+
+
+@pytest.mark.parametrize(("fn", "expected"), [
+    (lambda x: 0.5 + 2 * x**2, "symmetric-up"),
+    (lambda x: 6 - 2 * x**2, "symmetric-down"),
+    (lambda x: 0.5 + 3 * np.maximum(x, 0), "rectifying"),
+    (lambda x: 2 + 0 * x, "flat"),
+    (lambda x: 2 + 0.02 * x, "flat"),  # modulation far below the response's spread
+])
+def test_stored_curve_class_matches_the_samples_class(rng, fn, expected):
+    """The class a results file's tuning curve gives (dataset tables) is the samples' class,
+    "flat" included: a dimension that leaves the response as it is must not count as
+    rectifying because it was sign-flipped to correlate with noise."""
+    z = rng.normal(size=(N, 2))
+    r = _poisson(rng, fn(z[:, 0]))
+    m = ssrf(z, r)
+    assert m.shapes[0] == expected
+    stored = classify_stored_curve(m.curve_mean[0], float(m.asymmetry[0]),
+                                   tuning_sem=m.curve_sem[0], tuning_count=m.curve_count[0])
+    assert stored == expected
+    # the second dimension never drives the response
+    assert classify_stored_curve(m.curve_mean[1], float(m.asymmetry[1]),
+                                 tuning_sem=m.curve_sem[1], tuning_count=m.curve_count[1]) == "flat"
+    inside = (z[:, 0] >= np.percentile(z[:, 0], 2.5)) & (z[:, 0] <= np.percentile(z[:, 0], 97.5))
+    assert curve_response_sd(m.curve_mean[0], m.curve_sem[0], m.curve_count[0]) == pytest.approx(
+        np.std(r[inside]), rel=1e-9)
 
 
 @pytest.mark.parametrize("gamma_shape", [8.0, 2.0, 1.0])  # skewness 0.7, 1.4, 2

@@ -36,6 +36,9 @@ class DatasetParams(Params):
     symmetry_threshold : float or None
         ``|asymmetry index|`` below this is a symmetric nonlinearity; None:
         ``SSRFParams.symmetry_threshold``.
+    flat_threshold : float or None
+        A dimension whose tuning curve's flanks move the response by at most this many
+        response standard deviations is "flat"; None: ``SSRFParams.flat_threshold``.
     """
 
     min_r: float = 0.15
@@ -44,6 +47,7 @@ class DatasetParams(Params):
     paper_variance: float = 0.75
     depth_split_um: float | None = None
     symmetry_threshold: float | None = None
+    flat_threshold: float | None = None
 
     def validate(self) -> None:
         check_range("DatasetParams.min_r", self.min_r, -1.0, 1.0)
@@ -53,3 +57,5 @@ class DatasetParams(Params):
         check_range("DatasetParams.paper_variance", self.paper_variance, 0.0, 1.0, low_open=True)
         if self.symmetry_threshold is not None:
             check_range("DatasetParams.symmetry_threshold", self.symmetry_threshold, 0.0, 1.0)
+        if self.flat_threshold is not None:
+            check_range("DatasetParams.flat_threshold", self.flat_threshold, 0.0)

@@ -60,10 +60,15 @@ class SiteUnits:
 
 
 def nonlinearity_class(asymmetry: float, tuning_mean: np.ndarray,
-                       symmetry_threshold: float | None = None) -> str:
+                       symmetry_threshold: float | None = None, *,
+                       tuning_sem: np.ndarray | None = None,
+                       tuning_count: np.ndarray | None = None,
+                       flat_threshold: float | None = None) -> str:
     """Class of one dimension's nonlinearity from a results file's stored asymmetry index
     and tuning curve (see :func:`~ndx_encoding_subspace.nonlinearity.ssrf.classify_stored_curve`)."""
-    return classify_stored_curve(tuning_mean, asymmetry, symmetry_threshold)
+    return classify_stored_curve(tuning_mean, asymmetry, symmetry_threshold,
+                                 tuning_sem=tuning_sem, tuning_count=tuning_count,
+                                 flat_threshold=flat_threshold)
 
 
 def _strings(values: Any, n: int) -> np.ndarray:
@@ -107,6 +112,10 @@ def _reduced(filters: np.ndarray, variance: np.ndarray, share: float | None) -> 
     return filters[: min(len(filters), choose_k(variance, share))]
 
 
+def _row(values: Any, d: int) -> np.ndarray | None:
+    return None if values is None or d >= len(values) else np.asarray(values[d])
+
+
 def _dimensions(res: LoadedResults, site: str, ids: np.ndarray,
                 params: DatasetParams) -> tuple[Table, dict[int, tuple[float, str]]]:
     rows, first = [], {}
@@ -114,9 +123,12 @@ def _dimensions(res: LoadedResults, site: str, ids: np.ndarray,
         ai = np.asarray(nl.asymmetry_index, dtype=np.float64).reshape(-1)
         signs = np.asarray(nl.dimension_sign).reshape(-1)
         means = nl.tuning.get("mean", np.zeros((len(ai), 0)))
+        sems, counts = nl.tuning.get("sem"), nl.tuning.get("count")
         for d in range(len(ai)):
-            shape = nonlinearity_class(float(ai[d]), means[d] if d < len(means) else [],
-                                       params.symmetry_threshold)
+            shape = nonlinearity_class(
+                float(ai[d]), means[d] if d < len(means) else [], params.symmetry_threshold,
+                tuning_sem=_row(sems, d), tuning_count=_row(counts, d),
+                flat_threshold=params.flat_threshold)
             rows.append({"site": site, "unit": int(ids[nl.unit_position]), "dimension": d + 1,
                          "asymmetry": float(ai[d]),
                          "sign": int(signs[d]) if d < len(signs) else None,

@@ -44,6 +44,9 @@ class DSTRFParams(Params):
         Every ``sample_step``-th bin of the concatenated stimuli is sampled (paper: 47).
     max_samples : int
         At most this many sampled bins, evenly thinned (paper: 3000); at least 2.
+    sample_offset : int
+        First sampled bin of the concatenated stimuli (paper: 0; the authors' code starts
+        after its first window, 20 bins).
     include_output_nonlinearity : bool
         Differentiate the model's output (True, paper) or ``model.core`` (False).
     chunk_size : int or None
@@ -60,20 +63,22 @@ class DSTRFParams(Params):
     n_lags: int = 30
     sample_step: int = 47
     max_samples: int = 3000
+    sample_offset: int = 0
     include_output_nonlinearity: bool = True
     chunk_size: int | None = None
     shrinkage: float = 0.0
     device: str = "auto"
 
     def validate(self) -> None:
-        for name in ("n_lags", "sample_step", "max_samples", "chunk_size"):
+        for name in ("n_lags", "sample_step", "max_samples", "sample_offset", "chunk_size"):
             value = getattr(self, name)
             if name == "chunk_size" and value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"DSTRFParams.{name} must be an integer, got {value!r}")
             # a subspace is the PCA of at least 2 dSTRFs
-            check_range(f"DSTRFParams.{name}", value, 2 if name == "max_samples" else 1)
+            low = {"max_samples": 2, "sample_offset": 0}.get(name, 1)
+            check_range(f"DSTRFParams.{name}", value, low)
         check_range("DSTRFParams.shrinkage", self.shrinkage, 0.0)
         if not isinstance(self.include_output_nonlinearity, bool):
             raise ConfigError(
@@ -129,14 +134,15 @@ def window_bytes(n_units: int, n_frequencies: int, n_lags: int) -> int:
 
 
 def sample_times(lengths: Sequence[int], params: DSTRFParams | None = None) -> list[np.ndarray]:
-    """The paper's sample: every ``sample_step``-th bin of the concatenated stimuli.
+    """The paper's sample: every ``sample_step``-th bin of the concatenated stimuli, from
+    bin ``sample_offset`` on.
 
     At most ``max_samples`` bins are kept, evenly spaced over the sample. Returns one
     array of bins per stimulus (bins local to that stimulus).
     """
     params = DSTRFParams.of(params)
     lengths = [int(n) for n in lengths]
-    picked = np.arange(0, sum(lengths), params.sample_step)
+    picked = np.arange(params.sample_offset, sum(lengths), params.sample_step)
     if len(picked) > params.max_samples:
         keep = np.linspace(0, len(picked) - 1, params.max_samples).round().astype(int)
         picked = picked[np.unique(keep)]

@@ -46,6 +46,7 @@ __all__ = [
     "classify_shape",
     "ssrf",
     "classify_stored_curve",
+    "curve_response_sd",
 ]
 
 SHAPES = ("flat", "symmetric-up", "symmetric-down", "rectifying")
@@ -273,17 +274,24 @@ def ssrf(projections: np.ndarray, response: np.ndarray, params: SSRFParams | Non
 
 
 def classify_stored_curve(tuning_mean: np.ndarray, asymmetry: float | None = None,
-                          symmetry_threshold: float | None = None) -> str:
+                          symmetry_threshold: float | None = None, *,
+                          tuning_sem: np.ndarray | None = None,
+                          tuning_count: np.ndarray | None = None,
+                          flat_threshold: float | None = None) -> str:
     """Nonlinearity class of one dimension from its stored tuning curve.
 
     The curve's outer fifth of bins on each side is compared with its middle fifth.
     ``asymmetry`` (the stored asymmetry index, computed on every sample) separates
     symmetric (``|AI| < symmetry_threshold``) from ``"rectifying"`` shapes; without it, the
     curve's own flank asymmetry is used. A symmetric shape with both flanks up is
-    ``"symmetric-up"``, else ``"symmetric-down"``; a curve without finite modulation is
-    ``"flat"``. ``symmetry_threshold``: :class:`SSRFParams`' when None.
+    ``"symmetric-up"``, else ``"symmetric-down"``. The curve is ``"flat"`` without finite
+    modulation and, when ``tuning_sem`` and ``tuning_count`` are given, when the flanks move
+    the response by at most ``flat_threshold`` response standard deviations (as
+    :func:`classify_shape`; the standard deviation is recovered from the bins' means,
+    standard errors and counts). Thresholds: :class:`SSRFParams`' when None.
     """
-    threshold = SSRFParams.from_keywords(symmetry_threshold=symmetry_threshold).symmetry_threshold
+    params = SSRFParams.from_keywords(symmetry_threshold=symmetry_threshold,
+                                      flat_threshold=flat_threshold)
     m = np.asarray(tuning_mean, dtype=np.float64).reshape(-1)
     n = len(m)
     if n == 0 or (asymmetry is not None and not np.isfinite(asymmetry)):
@@ -296,7 +304,32 @@ def classify_stored_curve(tuning_mean: np.ndarray, asymmetry: float | None = Non
     dp, dm = plus - centre, minus - centre
     if not np.isfinite(dp + dm) or abs(dp) + abs(dm) == 0:
         return "flat"
+    if tuning_sem is not None and tuning_count is not None:
+        sd = curve_response_sd(m, tuning_sem, tuning_count)
+        if np.isfinite(sd) and abs(dp) + abs(dm) <= params.flat_threshold * sd:
+            return "flat"
     ai = (dp - dm) / (abs(dp) + abs(dm)) if asymmetry is None else asymmetry
-    if abs(ai) < threshold:
+    if abs(ai) < params.symmetry_threshold:
         return "symmetric-up" if dp + dm > 0 else "symmetric-down"
     return "rectifying"
+
+
+def curve_response_sd(mean: np.ndarray, sem: np.ndarray, count: np.ndarray) -> float:
+    """Standard deviation of the response over a tuning curve's samples.
+
+    From each bin's mean, standard error (of the unbiased variance) and count, by the law
+    of total variance; bins without a finite mean and standard error are left out. NaN
+    when fewer than two samples remain.
+    """
+    m, s, c = (np.asarray(a, dtype=np.float64).reshape(-1) for a in (mean, sem, count))
+    if not len(m) == len(s) == len(c):
+        return float("nan")
+    ok = np.isfinite(m) & np.isfinite(s) & (c >= 2)
+    m, s, c = m[ok], s[ok], c[ok]
+    total = c.sum()
+    if total < 2:
+        return float("nan")
+    grand = float((c * m).sum() / total)
+    within = (s**2 * c * (c - 1)).sum()
+    between = (c * (m - grand) ** 2).sum()
+    return float(np.sqrt((within + between) / total))
