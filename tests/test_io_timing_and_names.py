@@ -147,6 +147,45 @@ def test_a_sound_compressed_with_a_plugin_filter_is_read_or_named(tmp_path, monk
     assert "pip install hdf5plugin" in message
 
 
+def _recording_begins_late(tmp_path, n_early: int):
+    """A site whose electrical recording (an acquired ElectricalSeries, as neuroconv writes
+    it) begins after its first ``n_early`` presentations are over: no spike before it."""
+    from pynwb.ecephys import ElectricalSeries
+
+    site = mock_site(n_sounds=6, repeats=(1, 1, 1, 1, 1, 5), seed=3)
+    starts = sorted(t for _, t in site.presentations)
+    began = starts[n_early] - 0.1
+    nwb = site.nwbfile
+    group = nwb.create_electrode_group("shank0", description="shank", location="A1",
+                                       device=nwb.create_device("probe"))
+    for _ in range(2):
+        nwb.add_electrode(group=group, location="A1")
+    end = starts[-1] + 2.0
+    nwb.add_acquisition(ElectricalSeries(
+        name="ElectricalSeries", data=np.zeros((int((end - began) * 100), 2), "int16"), rate=100.0,
+        electrodes=nwb.create_electrode_table_region([0, 1], "both"), starting_time=began))
+    path = site.write(tmp_path / f"began{n_early}.nwb")
+
+    def edit(f):  # the spikes before the recording began are moved past its end
+        times = f["units/spike_times"][:]
+        f["units/spike_times"][:] = np.where(times < began, times + end, times)
+    return _edit(path, edit), starts, began
+
+
+def test_presentations_over_before_the_recording_began_are_left_out_with_a_warning(tmp_path):
+    path, starts, began = _recording_begins_late(tmp_path, 3)
+    said = rf"rows \[[\d, ]+\] end before the recording begins \({began:g} s.* left out \(3 of 10"
+    with pytest.warns(UserWarning, match=said):
+        site = read_site(path)
+    assert sum(s.counts.shape[0] for s in site.sounds) == 7
+    with h5py.File(path, "r") as f:
+        times = f["units/spike_times"][:]
+    assert sum(float(s.counts.sum()) for s in site.sounds) == sum(
+        int(((times >= t) & (times < t + 0.5)).sum()) for t in starts[3:])
+    with pytest.raises(InvalidDataError, match="lie outside the recording .* share a clock"):
+        read_site(_recording_begins_late(tmp_path, 6)[0])
+
+
 def _spikes_end_early(tmp_path, n_late: int):
     site = mock_site(n_sounds=6, repeats=(1, 1, 1, 1, 1, 5))
     path = site.write(tmp_path / f"late{n_late}.nwb")

@@ -296,3 +296,80 @@ def test_a_waveform_rate_that_is_no_rate_is_refused():
     units = _sorter_units(nwb, [[0], [1], [2]], [_spike(0.25), _spike(0.6), _spike(0.6)], rate=-30000.0)
     with pytest.raises(InvalidDataError, match=r"mem: units waveform_rate = -30000\.0 is not a positive"):
         read_units(units, "mem", "units")
+
+
+def test_units_chosen_by_a_curation_label_spikeinterface_writes(tmp_path):
+    """A sorting's text ``quality`` labels, written by neuroconv's add_sorting_to_nwbfile: the
+    reader warns that noise and multi-unit units are fitted, and ``column=value`` keeps the
+    units labelled so, with the same counts as before."""
+    from ndx_encoding_subspace.errors import InputError
+    from ndx_encoding_subspace.io import read_site
+    from ndx_encoding_subspace.testing.layouts import series_per_presentation
+
+    site = series_per_presentation(path=tmp_path / "curated.nwb", n_units=4, n_once=2, n_repeated=1,
+                                   quality=["good", "noise", "MUA", "good"])
+    with pytest.warns(UserWarning, match=r"column 'quality' labels units 1 'mua', 1 'noise'; they are "
+                                         r"fitted with the others .*unit_column quality=good"):
+        every = read_site(site.path)
+    assert len(every.units.ids) == 4
+    good = read_site(site.path, reader=ReaderParams(unit_column="quality=good"))
+    assert good.units.ids.tolist() == [int(every.units.ids[0]), int(every.units.ids[3])]
+    for a, b in zip(every.sounds, good.sounds, strict=True):
+        np.testing.assert_array_equal(b.counts, a.counts[:, :, [0, 3]])
+    notes = good.source["units_notes"]
+    assert any("2 units left out by reader.unit_column 'quality=good'" in n for n in notes)
+    both = read_site(site.path, reader=ReaderParams(unit_column=" quality = Good, mua"))
+    assert len(both.units.ids) == 3
+    with pytest.raises(InputError, match=r"curated.nwb.*column 'quality'.*true/false.*quality=good"):
+        read_site(site.path, reader=ReaderParams(unit_column="quality"))
+    with pytest.raises(InputError, match=r"curated.nwb.*a value must follow '='"):
+        read_site(site.path, reader=ReaderParams(unit_column="quality="))
+    with pytest.raises(InputError, match=r"curated.nwb: no unit of units has quality 'single' "
+                                         r"\(reader.unit_column\); its values: 'good', 'mua', 'noise'"):
+        read_site(site.path, reader=ReaderParams(unit_column="quality=single"))
+
+
+def test_single_precision_spike_times_hours_into_a_session_are_said(tmp_path):
+    """Spike times stored as float32 (as MatNWB's single() or a hand-made file stores them)
+    5.5 h into the session are rounded to 2 ms: said; early in a session they are not."""
+    import h5py
+
+    from ndx_encoding_subspace.io import read_site
+    from ndx_encoding_subspace.testing.files import mock_site
+
+    def single(path, shift):
+        with h5py.File(path, "a") as f:
+            for name in ("start_time", "stop_time"):
+                f[f"intervals/sound_presentations/{name}"][:] += shift
+            data, attrs = f["units/spike_times"][:] + shift, dict(f["units/spike_times"].attrs)
+            del f["units/spike_times"]
+            stored = f["units"].create_dataset("spike_times", data=data.astype(np.float32))
+            stored.attrs.update(attrs)
+            f["units/spike_times_index"].attrs["target"] = stored.ref
+        return path
+
+    late = single(mock_site(seed=2).write(tmp_path / "late.nwb"), 20_000.0)
+    with pytest.warns(UserWarning, match=r"late.nwb: units spike_times are stored in single precision "
+                                         r"\(float32\): at 2\d{4} s they are rounded to 2 ms"):
+        read_site(late)
+    early = single(mock_site(seed=2).write(tmp_path / "early.nwb"), 0.0)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        read_site(early)
+    assert not any("single precision" in str(w.message) for w in said)
+
+
+def test_electrodes_beyond_the_electrodes_table_are_refused(tmp_path):
+    import h5py
+
+    nwb = mock_NWBFile()
+    _probe(nwb, n=4)
+    _sorter_units(nwb, [[0], [1], [2, 3]])
+    path = write_nwb(nwb, tmp_path / "units.nwb")
+    with h5py.File(path, "a") as f:
+        f["units/electrodes"][1] = 99  # unit 1's electrode
+    with NWBHDF5IO(str(path), "r") as io:
+        read = io.read()
+        with pytest.raises(InvalidDataError, match=r"units.nwb: the electrodes of units 1 in units name rows "
+                                                   r"such as 99 that the electrodes table \(4 rows\)"):
+            read_units(read.units, "units.nwb", "units", ReaderParams())

@@ -137,7 +137,8 @@ def test_reader_keeps_the_units_a_column_marks_and_smooths_counts(tmp_path):
     assert kept.units.ids.tolist() == [int(every.units.ids[0]), int(every.units.ids[2])]
     for a, b in zip(every.sounds, kept.sounds):
         np.testing.assert_array_equal(b.counts, smooth_counts(a.counts[:, :, [0, 2]], (0.5, 1.0, 0.5)))
-    assert any("is_good false" in note for note in kept.source["units_notes"])
+    assert any("2 units left out by reader.unit_column 'is_good'" in note
+               for note in kept.source["units_notes"])
     with pytest.raises(InputError, match=r"curated.*no column 'good'.*is_good"):
         read_site(path, reader=ReaderParams(unit_column="good"))
     with pytest.raises(ConfigError, match="response_kernel"):

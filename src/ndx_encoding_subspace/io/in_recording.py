@@ -1,6 +1,7 @@
 """Presentations against the span of the recording: those after its end are left out when
-few (the recording stopped before the sounds did), else the file is refused (the clocks of
-the presentations and of the spikes disagree)."""
+few (the recording stopped before the sounds did), those over before it began when at most
+half (the sounds started first), else the file is refused (the clocks of the presentations
+and of the spikes disagree)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from .inventory import Presentation
 from .locate import Layout
 from .presentations import format_rows
 
-__all__ = ["TRAILING_SHARE", "TRAILING_REACH", "check_in_recording", "unobserved_left_out"]
+__all__ = ["TRAILING_SHARE", "TRAILING_REACH", "LEADING_SHARE", "check_in_recording",
+           "unobserved_left_out"]
 
 
 #: presentations after the end of the recording are left out (said) when they are at most
@@ -20,27 +22,37 @@ __all__ = ["TRAILING_SHARE", "TRAILING_REACH", "check_in_recording", "unobserved
 #: after its end; others mean clocks that disagree, and the file is refused
 TRAILING_SHARE = 0.25
 TRAILING_REACH = 0.25
+#: presentations over before the recording began are left out (said) when they are at most
+#: this share of all
+LEADING_SHARE = 0.5
 
 
 def check_in_recording(layout: Layout, span: tuple[float, float], name: str) -> tuple[Layout, str]:
-    """The layout without the presentations that begin after the recording ends, and a note
-    saying so, when they are few and soon after (:data:`TRAILING_SHARE`,
-    :data:`TRAILING_REACH`: the recording stopped before the sounds did); presentations
-    outside the recording otherwise refuse the file."""
+    """The layout without the presentations that begin after the recording ends or end before
+    it begins, and a note saying so, when they are few (:data:`TRAILING_SHARE` and
+    :data:`TRAILING_REACH` after the end: the recording stopped before the sounds did;
+    :data:`LEADING_SHARE` before the start: the sounds began first); presentations outside
+    the recording otherwise refuse the file."""
     lo, hi = span
-    outside = [p for p in layout.presentations if p.start >= hi or p.stop <= lo]
-    if not outside:
+    n = len(layout.presentations)
+    after = [p for p in layout.presentations if p.start >= hi]
+    before = [p for p in layout.presentations if p.stop <= lo and p.start < hi]
+    if not after and not before:
         return layout, ""
-    what = _presentations_named(layout, outside)
-    trailing = all(hi <= p.start <= hi + TRAILING_REACH * (hi - lo) for p in outside)
-    if trailing and len(outside) <= TRAILING_SHARE * len(layout.presentations):
-        kept = tuple(p for p in layout.presentations if p.start < hi)
-        note = (f"{what} begin after the recording ends ({hi:g} s, the last spike or acquisition sample) "
-                f"and are left out ({len(outside)} of {len(layout.presentations)} presentations)")
-        return dataclasses.replace(layout, presentations=kept), note
+    trailing = all(p.start <= hi + TRAILING_REACH * (hi - lo) for p in after)
+    if (trailing and len(after) <= TRAILING_SHARE * n and len(before) <= LEADING_SHARE * n
+            and len(after) + len(before) < n):
+        kept = tuple(p for p in layout.presentations if p.start < hi and p.stop > lo)
+        notes = [f"{_presentations_named(layout, gone)} {when} and are left out ({len(gone)} of {n} "
+                 "presentations)" for gone, when in (
+                     (before, f"end before the recording begins ({lo:g} s, its first sample or spike)"),
+                     (after, f"begin after the recording ends ({hi:g} s, the last spike or acquisition "
+                             "sample)")) if gone]
+        return dataclasses.replace(layout, presentations=kept), "; ".join(notes)
     raise InvalidDataError(
-        f"{name}: {what} lie outside the recording ({lo:g} to {hi:g} s, from spike times and "
-        "acquisition): do the presentation times and the spike times share a clock and a unit?"
+        f"{name}: {_presentations_named(layout, after + before)} lie outside the recording ({lo:g} to "
+        f"{hi:g} s, from spike times and acquisition): do the presentation times and the spike times "
+        "share a clock and a unit?"
     )
 
 

@@ -20,7 +20,7 @@ from .locate import Layout
 from .names import listing, name_key
 from .reader_params import ReaderParams
 from .sound_files import KIND as FILE
-from .units import UnitSpikes
+from .units import WARNED_UNIT_NOTES, UnitSpikes
 
 __all__ = ["layout_notes", "unit_notes", "spike_notes", "check_seconds"]
 
@@ -114,7 +114,7 @@ def _area(value: object) -> str:
 
 def unit_notes(spikes: UnitSpikes, reader: ReaderParams) -> list[str]:
     """Units the reader left out: unobserved during sounds, or with too few spikes."""
-    notes = []
+    notes = [n for n in spikes.notes if any(w in n for w in WARNED_UNIT_NOTES)]
     if spikes.unobserved:
         notes.append(f"unit(s) {listing(spikes.unobserved)} left out: their obs_intervals leave part of "
                      "the presented sounds unobserved (no spikes there is not silence)")

@@ -110,8 +110,11 @@ class ReaderParams(Params):
         toward the probe's top, as probeinterface, spikeinterface and neuroconv write it
         (depth is then measured down from the highest contact), or ``"down"`` with depth.
     unit_column : str
-        Name of a true/false column of the Units table (a curation label such as
-        ``is_valid`` or ``good``): only the units where it is true are kept. Empty: all.
+        Which units to keep: the name of a true/false column of the Units table (such as
+        ``is_valid``: the units where it is true), or ``column=value`` with one or more
+        values separated by commas (``quality=good``, ``KSLabel=good,mua``: the units
+        labelled so, compared without case). Empty: all; the reader then warns of units a
+        curation column (``quality``, ``KSLabel``, ...) labels noise or multi-unit.
     response_kernel : tuple of float
         Kernel convolved along time with every presentation's spike counts, centred
         (e.g. ``0.5, 1, 0.5``, the NS1 protocol's); empty: the counts as they are. Its
@@ -182,7 +185,8 @@ class ReaderParams(Params):
     min_sample_rate: float = _field(4000.0, "slowest sample rate taken for a sound, Hz")
     min_spikes: int = _field(1, "units with fewer spikes are left out")
     rel_y_direction: str = _field("up", "electrodes' rel_y grows 'up' toward the probe's top or 'down'")
-    unit_column: str = _field("", "true/false Units column: keep the units where it is true (empty: all)")
+    unit_column: str = _field("", "Units to keep: a true/false Units column, or column=value[,value] "
+                                  "(e.g. quality=good); empty: all")
     response_kernel: tuple[float, ...] = _field((), "kernel convolved with counts along time (empty: none)")
     use_waveforms: bool = _field(True, "spike width and cell class from waveform_mean")
     validation_sounds: tuple[str, ...] = _field((), "validation sounds (empty: the repeated ones)")

@@ -31,6 +31,7 @@ shuffled order, and units whose Poisson rate follows the envelope of the sound p
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -200,7 +201,7 @@ def _sound_series(name: str, data: np.ndarray, starting_time: float = 0.0) -> Ti
 def series_per_presentation(
     *, path: str | Path, n_units: int = 4, n_once: int = 6, n_repeated: int = 2, repeats: int = 3,
     duration: float = 0.5, seed: int = 0, wav_folder: str | Path | None = None,
-    parent_container: str = "stimulus",
+    parent_container: str = "stimulus", quality: Sequence[str] | None = None,
 ) -> LayoutSite:
     """WAV files converted by neuroconv's ``AudioInterface``, units from a spikeinterface sorting.
 
@@ -210,7 +211,9 @@ def series_per_presentation(
     one ``AcousticWaveformSeries`` each with neuroconv's default names and descriptions.
     The units are a ``NumpySorting`` at 30 kHz written by ``add_sorting_to_nwbfile``;
     the file is written by ``configure_and_write_nwbfile`` (HDF5). ``parent_container``
-    is the interface's: ``"stimulus"`` (its default) or ``"acquisition"``.
+    is the interface's: ``"stimulus"`` (its default) or ``"acquisition"``. ``quality``:
+    a curation label per unit (``"good"``, ``"noise"``, ``"mua"``), written as the sorting's
+    ``quality`` property.
 
     Returns
     -------
@@ -246,6 +249,8 @@ def series_per_presentation(
         labels_list=[np.repeat(np.arange(n_units), [s.size for s in samples])],
         sampling_frequency=SORTING_RATE,
     )
+    if quality is not None:
+        sorting.set_property("quality", np.asarray(quality))
     add_sorting_to_nwbfile(sorting, nwbfile=nwbfile)
     configure_and_write_nwbfile(nwbfile, nwbfile_path=path, backend="hdf5")
     return _site(path, "series_per_presentation", "series", plan, {n: files[n].name for n in plan.sounds})
