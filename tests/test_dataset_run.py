@@ -183,6 +183,29 @@ def test_a_rerun_of_some_sites_keeps_the_others_in_the_record(recordings, refere
                     cluster=ClusterParams(kind="serial"), progress=False)
 
 
+def test_a_site_run_alone_with_other_parameters_is_neither_skipped_nor_refused_by_the_record(
+        recordings, reference, config, tmp_path):
+    """The record speaks of the results file it saw finished: once a run of one site alone
+    (``run_site``, the command line with one input) replaced it with other parameters, a
+    rerun with the record's parameters does not call it skipped, and a rerun with the new
+    parameters does not refuse it as made with others."""
+    from ndx_encoding_subspace.pipeline.record import stored_fingerprint
+    from ndx_encoding_subspace.pipeline.run import run_site
+
+    out = tmp_path / "copy"
+    shutil.copytree(reference, out)
+    record = {s["site"]: s for s in json.loads((out / RECORD).read_text())["sites"]}
+    assert record["site_a"]["made"] == stored_fingerprint(out / "site_a.results.nwb") != ""
+    other = config.replace(training={"max_epochs": config.training.max_epochs + 1})
+    run_site(recordings[0] / "site_a.nwb", out, other, progress=False, overwrite=True)
+    serial = ClusterParams(kind="serial")
+    before = run_dataset([recordings[0]], out, config, cluster=serial, progress=False)
+    assert [s.status for s in before.sites] == ["failed", "skipped", "skipped"], before.format()
+    assert "other parameters" in before.sites[0].error and before.exit_code == 9
+    now = run_dataset([recordings[0] / "site_a.nwb"], out, other, cluster=serial, progress=False)
+    assert [s.status for s in now.sites] == ["skipped"], now.format()
+
+
 def test_a_damaged_results_file_the_record_calls_done_is_not_skipped(recordings, reference, config, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(reference, out)

@@ -98,6 +98,30 @@ def test_the_lock_of_a_dead_process_is_taken_over_and_one_of_another_host_is_not
     assert lock.exists()  # another host's live lock is left for its owner
 
 
+def test_hosts_sharing_a_long_prefix_are_told_apart_and_a_reused_process_id_is_no_holder(tmp_path):
+    import time
+
+    from ndx_encoding_subspace import atomic
+
+    pods = [f"analysis-cluster-default-worker-{h}.svc.cluster.local" for h in ("7f9c2", "81ab4")]
+    keys = [atomic._host_key(p) for p in pods]
+    assert keys[0] != keys[1] and all(len(k) <= 40 and k.replace("_", "").isalnum() for k in keys)
+    assert atomic._host_key("node17") == "node17"
+    assert atomic._host_key("a.b") != atomic._host_key("a_b")
+    # a lock of this host whose process id now belongs to another live process (a restarted
+    # container), untouched for an hour: taken over like any other that stopped beating
+    lock = tmp_path / ".site.lock"
+    lock.write_text(f"{atomic._HOST} {os.getppid()} hb")
+    old = time.time() - 3600
+    os.utime(lock, (old, old))
+    with atomic.held(lock, "site 'a'"):
+        assert lock.read_text() == f"{atomic._HOST} {os.getpid()} hb"
+    lock.write_text(f"{atomic._HOST} {os.getppid()} hb")  # beating: the live holder keeps it
+    with pytest.raises(ConfigError, match="another run"):
+        with atomic.held(lock, "site 'a'"):
+            pass
+
+
 def test_a_lock_untouched_past_its_heartbeat_is_taken_over_and_a_held_one_is_touched(tmp_path, monkeypatch):
     import time
 

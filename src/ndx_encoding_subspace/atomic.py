@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import io
 import os
 import re
@@ -47,7 +48,17 @@ def fsync_path(path: str | os.PathLike, *, directory: bool = False) -> None:
         os.close(fd)
 
 
-_HOST = re.sub(r"[^A-Za-z0-9]+", "_", socket.gethostname())[:40] or "host"
+def _host_key(name: str) -> str:
+    """A host name fit for file names, distinct for distinct hosts: as it is where it is
+    short and plain, else shortened and followed by a hash of the whole name (the pods of a
+    cluster share long prefixes)."""
+    plain = re.sub(r"[^A-Za-z0-9]+", "_", name)
+    if plain == name and 0 < len(name) <= 40:
+        return name
+    return f"{plain[:31] or 'host'}_{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+_HOST = _host_key(socket.gethostname())
 
 
 def _temporary(path: Path) -> Path:
@@ -169,9 +180,10 @@ def _folder_now(folder: Path) -> float:
 def _stale(lock: Path, holder: list[str]) -> bool:
     """Whether ``lock`` was left by a run that died: a process of this host that is gone,
     or a lock that says it beats (``host pid hb``) untouched for :data:`LOCK_STALE_S` (a run
-    killed on another host). Locks of earlier releases beat not: another host's is kept."""
-    if len(holder) >= 2 and holder[0] == _HOST and holder[1].isdigit():
-        return not _alive(int(holder[1]))
+    killed on another host, or on this one when its process id went to another process).
+    Locks of earlier releases beat not: another host's is kept."""
+    if len(holder) >= 2 and holder[0] == _HOST and holder[1].isdigit() and not _alive(int(holder[1])):
+        return True
     if len(holder) != 3 or holder[2] != _BEATS:
         return False
     try:

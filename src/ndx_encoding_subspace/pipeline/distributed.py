@@ -70,6 +70,12 @@ class SiteStatus:
     config_key : str
         Fingerprint of the parameters alone (and of the population's sites): a rerun whose
         parameters differ would replace the site's results (:func:`~.record.check_stale`).
+    made : str
+        The fingerprint the site's results file held when a run of the record finished it:
+        the record speaks of that file only while it holds the same (a run of the site
+        alone may replace it).
+    made_with : str
+        The ``config_key`` of the run that made that file.
     traceback : str
         Traceback of an unexpected error (empty for the package's own errors).
     """
@@ -86,6 +92,8 @@ class SiteStatus:
     results: str = ""
     key: str = ""
     config_key: str = ""
+    made: str = ""
+    made_with: str = ""
     traceback: str = ""
 
     @property
@@ -205,8 +213,11 @@ def run_site_task(site: str, source: str, out: str, config: dict[str, Any], key:
         for name, value in describe_error(err).items():
             setattr(status, name, value)
     else:
+        from .record import stored_fingerprint
+
         status.status = "skipped" if result.resumed else "done"
         status.results = str(result.path)
+        status.made = stored_fingerprint(result.path) or ""
     status.seconds = round(time.perf_counter() - start, 3)
     return status
 

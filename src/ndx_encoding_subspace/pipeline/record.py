@@ -124,6 +124,12 @@ class Tracker:
             return  # a late start event of a finished site
         if not status.config_key:  # a worker's state does not carry it
             status = dataclasses.replace(status, config_key=before.config_key)
+        if status.status in ("done", "skipped"):  # the file this run made or found
+            status = dataclasses.replace(status, made=status.made or before.made,
+                                         made_with=status.made_with or before.config_key)
+        else:  # the file left as it was
+            status = dataclasses.replace(status, made=status.made or before.made,
+                                         made_with=status.made_with or before.made_with)
         index = self.order.index(before)
         self.order[index] = self.sites[status.site] = status
         if self.bar is not None:
@@ -243,31 +249,62 @@ def initial_states(items: Sequence[SiteSource], out: Path, config: PipelineConfi
         if together is not None:  # a site's results depend on every site of the population
             identity["population"] = together
         key = config_fingerprint(config, identity)
-        status = SiteStatus(item.site, item.source, key=key, config_key=config_key)
         old = before.get(item.site, {})
         results = results_path(out, item.site)  # in this folder, wherever the record was made
-        if old.get("status") in ("done", "skipped") and old.get("key") == key and _whole(results):
-            status = SiteStatus(item.site, item.source, status="skipped", key=key, results=str(results),
-                                device=str(old.get("device", "")), seconds=_seconds(old.get("seconds")),
-                                config_key=config_key)
+        vouched, made, made_with = _vouched(old, results)
+        status = SiteStatus(item.site, item.source, key=key, config_key=config_key, made=made,
+                            made_with=made_with)
+        if old.get("status") in ("done", "skipped") and old.get("key") == key and vouched:
+            status = dataclasses.replace(status, status="skipped", results=str(results),
+                                         device=str(old.get("device", "")),
+                                         seconds=_seconds(old.get("seconds")))
         sites.append(status)
     return sites
 
 
-def _whole(results: Path) -> bool:
-    """Whether a results file the record calls done is there and opens as a results file
-    (a truncated or overwritten one is run again, and its site fails naming it)."""
+def stored_fingerprint(results: Path) -> str | None:
+    """The fingerprint in the provenance of the results file ``results`` ('' when it holds
+    none); None when there is no readable results file there (a truncated or overwritten
+    one is run again, and its site fails naming it)."""
     if not results.is_file():
-        return False
+        return None
     import h5py
 
     from ..extension._namespace import MODULE
 
+    def text(value: Any) -> str:
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
     try:
         with h5py.File(results, "r") as f:
-            return f"processing/{MODULE}" in f
-    except (OSError, ValueError, KeyError):
-        return False
+            module = f.get(f"processing/{MODULE}")
+            if not isinstance(module, h5py.Group):
+                return None
+            table = module.get("provenance")
+            if not isinstance(table, h5py.Group):
+                return ""
+            keys = [text(k) for k in table["key"][()]]
+            if "/fingerprint" not in keys:
+                return ""
+            value = json.loads(text(table["value"][keys.index("/fingerprint")]))
+            return value if isinstance(value, str) else ""
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
+def _vouched(old: dict[str, Any], results: Path) -> tuple[bool, str, str]:
+    """Whether the record's entry ``old`` speaks of the results file there (readable, and
+    holding the fingerprint the entry saw; the record of an earlier release holds none: any
+    readable results file), with the fingerprint and the parameters' key that made it."""
+    stored = stored_fingerprint(results)
+    if stored is None or not old:
+        return False, "", ""
+    if "made" not in old:  # an earlier release's record
+        finished = old.get("status") in ("done", "skipped")
+        return True, stored, str(old.get("config_key", "")) if finished else ""
+    if not old["made"] or stored != old["made"]:
+        return False, "", ""
+    return True, stored, str(old.get("made_with", ""))
 
 
 def check_stale(sites: Sequence[SiteStatus], out: Path, overwrite: bool, population: str) -> None:
@@ -282,8 +319,7 @@ def check_stale(sites: Sequence[SiteStatus], out: Path, overwrite: bool, populat
         Naming the sites and the two ways out.
     """
     before = _previous(out)
-    stale = [s.site for s in sites if s.status == "pending" and before.get(s.site, {}).get("config_key")
-             and before[s.site]["config_key"] != s.config_key and results_path(out, s.site).is_file()]
+    stale = [s.site for s in sites if s.status == "pending" and s.made_with and s.made_with != s.config_key]
     if stale and not overwrite:
         what = "another population of sites or other parameters" if population == "dataset" else \
             "other parameters"
