@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PIP_FLAGS := -c constraints.txt
 PYTEST_ARGS ?=
+# test files spread over this many processes (0: one process); a file's tests stay together
+PYTEST_WORKERS ?= 2
 
 .PHONY: install test lint demo docs spec benchmarks-quick clean
 
@@ -22,7 +24,7 @@ install: $(STAMP)
 # pytest exits 5 when no test ran; that fails the target like any other failure.
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks tutorials
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	$(PY) benchmarks/run_quick.py
 
 lint: $(STAMP)

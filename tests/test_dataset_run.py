@@ -206,6 +206,23 @@ def test_a_site_run_alone_with_other_parameters_is_neither_skipped_nor_refused_b
     assert [s.status for s in now.sites] == ["skipped"], now.format()
 
 
+def test_the_record_of_an_earlier_release_still_skips_and_refuses(recordings, reference, config, tmp_path):
+    """A record written before it kept the results files' fingerprints: any readable results
+    file it calls finished is skipped, and other parameters are refused, as they were."""
+    out = tmp_path / "copy"
+    shutil.copytree(reference, out)
+    body = json.loads((out / RECORD).read_text())
+    for entry in body["sites"]:
+        entry.pop("made"), entry.pop("made_with")
+    body["sites"][1]["status"] = "failed"  # a site that failed on a rerun keeps its results file
+    (out / RECORD).write_text(json.dumps(body))
+    other = config.replace(training={"max_epochs": config.training.max_epochs + 1})
+    with pytest.raises(ConfigError, match="the results of site_a, site_b, site_c were made with other"):
+        run_dataset([recordings[0]], out, other, cluster=ClusterParams(kind="serial"), progress=False)
+    again = run_dataset([recordings[0]], out, config, cluster=ClusterParams(kind="serial"), progress=False)
+    assert [s.status for s in again.sites] == ["skipped", "skipped", "skipped"], again.format()
+
+
 def test_a_damaged_results_file_the_record_calls_done_is_not_skipped(recordings, reference, config, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(reference, out)

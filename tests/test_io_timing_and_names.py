@@ -147,7 +147,7 @@ def test_a_sound_compressed_with_a_plugin_filter_is_read_or_named(tmp_path, monk
     assert "pip install hdf5plugin" in message
 
 
-def _recording_begins_late(tmp_path, n_early: int):
+def _recording_begins_late(tmp_path, n_early: int, spikes_before: bool = False):
     """A site whose electrical recording (an acquired ElectricalSeries, as neuroconv writes
     it) begins after its first ``n_early`` presentations are over: no spike before it."""
     from pynwb.ecephys import ElectricalSeries
@@ -164,12 +164,12 @@ def _recording_begins_late(tmp_path, n_early: int):
     nwb.add_acquisition(ElectricalSeries(
         name="ElectricalSeries", data=np.zeros((int((end - began) * 100), 2), "int16"), rate=100.0,
         electrodes=nwb.create_electrode_table_region([0, 1], "both"), starting_time=began))
-    path = site.write(tmp_path / f"began{n_early}.nwb")
+    path = site.write(tmp_path / f"began{n_early}{'_excerpt' * spikes_before}.nwb")
 
     def edit(f):  # the spikes before the recording began are moved past its end
         times = f["units/spike_times"][:]
         f["units/spike_times"][:] = np.where(times < began, times + end, times)
-    return _edit(path, edit), starts, began
+    return (path if spikes_before else _edit(path, edit)), starts, began
 
 
 def test_presentations_over_before_the_recording_began_are_left_out_with_a_warning(tmp_path):
@@ -182,8 +182,12 @@ def test_presentations_over_before_the_recording_began_are_left_out_with_a_warni
         times = f["units/spike_times"][:]
     assert sum(float(s.counts.sum()) for s in site.sounds) == sum(
         int(((times >= t) & (times < t + 0.5)).sum()) for t in starts[3:])
+    assert "began-late-left-out" in site.source["rules"]  # results of earlier releases made again
     with pytest.raises(InvalidDataError, match="lie outside the recording .* share a clock"):
         read_site(_recording_begins_late(tmp_path, 6)[0])
+    # spikes before the series began: an excerpt of the recording (or another clock), no start
+    excerpt = read_site(_recording_begins_late(tmp_path, 3, spikes_before=True)[0])
+    assert sum(s.counts.shape[0] for s in excerpt.sounds) == 10 and "rules" not in excerpt.source
 
 
 def _spikes_end_early(tmp_path, n_late: int):

@@ -322,8 +322,9 @@ def test_units_chosen_by_a_curation_label_spikeinterface_writes(tmp_path):
     assert len(both.units.ids) == 3
     with pytest.raises(InputError, match=r"curated.nwb.*column 'quality'.*true/false.*quality=good"):
         read_site(site.path, reader=ReaderParams(unit_column="quality"))
-    with pytest.raises(InputError, match=r"curated.nwb.*a value must follow '='"):
-        read_site(site.path, reader=ReaderParams(unit_column="quality="))
+    for malformed in ("quality=", "=good", "quality= , "):
+        with pytest.raises(ConfigError, match="reader.unit_column: .* is neither a column name nor"):
+            ReaderParams(unit_column=malformed)
     with pytest.raises(InputError, match=r"curated.nwb: no unit of units has quality 'single' "
                                          r"\(reader.unit_column\); its values: 'good', 'mua', 'noise'"):
         read_site(site.path, reader=ReaderParams(unit_column="quality=single"))

@@ -49,12 +49,12 @@ def fsync_path(path: str | os.PathLike, *, directory: bool = False) -> None:
 
 
 def _host_key(name: str) -> str:
-    """A host name fit for file names, distinct for distinct hosts: as it is where it is
-    short and plain, else shortened and followed by a hash of the whole name (the pods of a
-    cluster share long prefixes)."""
+    """A host name fit for file names: each run of other characters than letters and digits
+    one ``_``; a name longer than 40 characters shortened and followed by a hash of the
+    whole (the pods of a cluster share long prefixes)."""
     plain = re.sub(r"[^A-Za-z0-9]+", "_", name)
-    if plain == name and 0 < len(name) <= 40:
-        return name
+    if 0 < len(plain) <= 40:
+        return plain
     return f"{plain[:31] or 'host'}_{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
@@ -177,13 +177,32 @@ def _folder_now(folder: Path) -> float:
             probe.unlink()
 
 
+def _started(pid: int) -> float | None:
+    """When process ``pid`` of this host started (s since the epoch); None where unknown."""
+    try:
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration, AttributeError):
+        return None
+
+
 def _stale(lock: Path, holder: list[str]) -> bool:
-    """Whether ``lock`` was left by a run that died: a process of this host that is gone,
-    or a lock that says it beats (``host pid hb``) untouched for :data:`LOCK_STALE_S` (a run
-    killed on another host, or on this one when its process id went to another process).
-    Locks of earlier releases beat not: another host's is kept."""
-    if len(holder) >= 2 and holder[0] == _HOST and holder[1].isdigit() and not _alive(int(holder[1])):
-        return True
+    """Whether ``lock`` was left by a run that died: a process of this host that is gone (or
+    whose id another process took since: it started after the lock was last touched), or a
+    lock that says it beats (``host pid hb``) untouched for :data:`LOCK_STALE_S` (a run
+    killed on another host). Locks of earlier releases beat not: another host's is kept."""
+    if len(holder) >= 2 and holder[0] == _HOST and holder[1].isdigit():
+        pid = int(holder[1])
+        if not _alive(pid):
+            return True
+        started = _started(pid)
+        try:  # the lock's time by this host's clock
+            touched = lock.stat().st_mtime + time.time() - _folder_now(lock.parent)
+        except OSError:
+            return False
+        return started is not None and started > touched + 2.0
     if len(holder) != 3 or holder[2] != _BEATS:
         return False
     try:

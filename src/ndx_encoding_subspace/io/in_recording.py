@@ -13,7 +13,7 @@ from .inventory import Presentation
 from .locate import Layout
 from .presentations import format_rows
 
-__all__ = ["TRAILING_SHARE", "TRAILING_REACH", "LEADING_SHARE", "check_in_recording",
+__all__ = ["TRAILING_SHARE", "TRAILING_REACH", "LEADING_SHARE", "BEGAN_LATE", "check_in_recording",
            "unobserved_left_out"]
 
 
@@ -25,6 +25,9 @@ TRAILING_REACH = 0.25
 #: presentations over before the recording began are left out (said) when they are at most
 #: this share of all
 LEADING_SHARE = 0.5
+#: what the note of presentations over before the recording began says (a rule of reading
+#: added since the first release: ``site_reader.reading_rules``)
+BEGAN_LATE = "end before the recording begins"
 
 
 def check_in_recording(layout: Layout, span: tuple[float, float], name: str) -> tuple[Layout, str]:
@@ -45,7 +48,7 @@ def check_in_recording(layout: Layout, span: tuple[float, float], name: str) -> 
         kept = tuple(p for p in layout.presentations if p.start < hi and p.stop > lo)
         notes = [f"{_presentations_named(layout, gone)} {when} and are left out ({len(gone)} of {n} "
                  "presentations)" for gone, when in (
-                     (before, f"end before the recording begins ({lo:g} s, its first sample or spike)"),
+                     (before, f"{BEGAN_LATE} ({lo:g} s, its first sample or spike)"),
                      (after, f"begin after the recording ends ({hi:g} s, the last spike or acquisition "
                              "sample)")) if gone]
         return dataclasses.replace(layout, presentations=kept), "; ".join(notes)

@@ -20,7 +20,8 @@ from .locate import Layout
 from .names import listing, name_key
 from .reader_params import ReaderParams
 from .sound_files import KIND as FILE
-from .units import WARNED_UNIT_NOTES, UnitSpikes
+from .unit_choice import WARNED_UNIT_NOTES
+from .units import UnitSpikes
 
 __all__ = ["layout_notes", "unit_notes", "spike_notes", "check_seconds"]
 

@@ -97,7 +97,7 @@ def _down_from_top(table: Any, values: np.ndarray) -> np.ndarray:
 
 
 def _unit_electrodes(units: Any, n: int, table: Any, main: list[tuple[int, int] | None],
-                     label: str = "") -> tuple[list, str]:
+                     label: str = "", path: str = "units") -> tuple[list, str]:
     """Electrode rows of each unit and how they were chosen ('' when none).
 
     Raises
@@ -113,7 +113,7 @@ def _unit_electrodes(units: Any, n: int, table: Any, main: list[tuple[int, int] 
             ids, first = np.asarray(units.id.data[:]), rows[bad[0]]
             row = int(first[(first >= size) | (first < -1)][0])
             raise InvalidDataError(
-                f"{label}: the electrodes of units {listing([int(ids[i]) for i in bad])} in {units.name} "
+                f"{label}: the electrodes of units {listing([int(ids[i]) for i in bad])} in {path} "
                 f"name rows such as {row} that the electrodes table ({size} rows) does not have: "
                 "a damaged file?")
         rows = [r[(r >= 0) & (r < size)] for r in rows]  # -1: no electrode
@@ -166,11 +166,11 @@ def _depths_fromtext_column(values: Any, n: int) -> np.ndarray:
 
 def placement(
     units: Any, n: int, main: list[tuple[int, int] | None], rel_y_direction: str = "up",
-    label: str = "",
+    label: str = "", path: str = "units",
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Depth and area of every unit from columns or electrodes, and notes on their source
     (``rel_y_direction``: :attr:`~.reader_params.ReaderParams.rel_y_direction`; ``label``:
-    the file, for messages)."""
+    the file, and ``path``, the Units table's, for messages)."""
     depth, area, notes = np.full(n, np.nan), np.full(n, "", dtype=object), []
     col = _column(units, _DEPTH_COLUMNS)
     if col is not None:
@@ -187,7 +187,7 @@ def placement(
         area = text_column(col[1].data[:])
     table = _electrodes_table(units)
     position = _position(table, rel_y_direction) if table is not None else None
-    rows, how = _unit_electrodes(units, n, table, main, label)
+    rows, how = _unit_electrodes(units, n, table, main, label, path)
     if how and table is not None:
         values = position[1] if position is not None else np.full(len(table), np.nan)
         where = text_column(table["location"].data[:]) if "location" in table.colnames else None

@@ -253,6 +253,10 @@ class ReaderParams(Params):
             column, sep, value = entry.partition("=")
             if not (sep and column.strip() and value.strip()):
                 raise ConfigError(f"reader.where: {entry!r} is not column=value (e.g. phase=baseline)")
+        column, sep, values = self.unit_column.partition("=")
+        if sep and not (column.strip() and any(v.strip() for v in values.split(","))):
+            raise ConfigError(f"reader.unit_column: {self.unit_column!r} is neither a column name nor "
+                              "column=value (e.g. quality=good)")
         if isinstance(self.channel, bool) or not isinstance(self.channel, int) or self.channel < -1:
             raise ConfigError(f"reader.channel must be an integer >= -1, got {self.channel!r}")
         for name in ("use_waveforms", "download", "synthesize_tones", "remove_offset"):

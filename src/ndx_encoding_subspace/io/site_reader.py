@@ -45,7 +45,7 @@ from ..errors import ConfigError, InvalidDataError
 from ..inputs import file_sha256, nwb_stem
 from .baseline import CONTROL_ROWS, SILENCED
 from .conditions import READING_RULES, WARNED, check_tail
-from .in_recording import check_in_recording, unobserved_left_out
+from .in_recording import BEGAN_LATE, check_in_recording, unobserved_left_out
 from .inventory import ONSETS_UNREAD
 from .layouts import continuous
 from .layouts.base import DISAGREES, from_tracks
@@ -342,7 +342,8 @@ def build_site(
         "spectrogram": spec_params.to_dict(),
         "spectrogram_scale": {"min": low.tolist(), "max": high.tolist()},  # for new sounds
     }
-    if rules := reading_rules(layout, reader):  # read otherwise than earlier: part of the input's identity
+    rules = reading_rules(layout, reader) + (["began-late-left-out"] if BEGAN_LATE in trailing else [])
+    if rules:  # read otherwise than earlier: part of the input's identity
         source["rules"] = rules
     if reader.sound_folder:  # the sounds' identity, wherever the folder lies
         source["sound_files"] = {s.name: file_sha256(s.path) for s in layout.sounds

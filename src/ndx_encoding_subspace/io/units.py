@@ -21,11 +21,11 @@ from hdmf.common import VectorIndex
 
 from ..data.site import UnitInfo
 from ..data.spectrogram import bin_index
-from ..errors import InputError, InvalidDataError, NoUnitsError
-from .names import listing
+from ..errors import InvalidDataError, NoUnitsError
 from .placement import placement, text_column
 from .reader_params import ReaderParams
 from .storage import check_whole
+from .unit_choice import chosen_units, curation_note, precision_note
 from .waveforms import ragged, read_waveforms, waveform_widths
 
 if TYPE_CHECKING:
@@ -110,90 +110,6 @@ def _spike_times(units: Any, ids: np.ndarray, name: str, path: str) -> list[np.n
     return times
 
 
-#: columns in which spike sorters and curation tools label units (Kilosort/Phy, spikeinterface)
-CURATION_COLUMNS = ("quality", "kslabel", "ks_label", "label", "group", "curation", "classification")
-#: what :func:`curation_note` says
-CURATED = "they are fitted with the others"
-#: what the note of spike times stored in single precision says
-SINGLE = "stored in single precision"
-#: the unit notes the reader warns of hold one of these
-WARNED_UNIT_NOTES = (CURATED, SINGLE)
-#: single-precision spike times are said when rounded to more than this (s) at the last spike
-_SINGLE_ROUNDING_S = 1e-4
-#: labels of units that are no single unit
-_NOT_SINGLE = ("noise", "mua", "multi-unit", "multiunit", "artifact", "artefact")
-
-
-def _chosen(units: Any, n: int, name: str, path: str, column: str) -> np.ndarray:
-    """Which units ``reader.unit_column`` keeps: where a true/false column is true, or where a
-    column's value is one of those given (``column=value[,value...]``); all when empty."""
-    if not column:
-        return np.ones(n, dtype=bool)
-    column, sep, wanted = column.partition("=")
-    column = column.strip()
-    if column not in units.colnames:
-        raise InputError(f"{name}: {path} has no column {column!r} (reader.unit_column); "
-                         f"its columns: {', '.join(units.colnames) or 'none'}")
-    values = np.asarray(units[column].data[:])
-    if sep:
-        allowed = {_label(v) for v in wanted.split(",") if v.strip()}
-        if values.shape != (n,) or not allowed:
-            raise InputError(f"{name}: column {column!r} of {path} (reader.unit_column) must hold one "
-                             f"value per unit, and a value must follow '='; got {values.dtype} of shape "
-                             f"{values.shape} and {wanted!r}")
-        labels = [_label(v) for v in values]
-        if not allowed & set(labels):
-            said, there = (listing(map(repr, sorted(v)), 10) for v in (allowed, set(labels)))
-            raise InputError(f"{name}: no unit of {path} has {column} {said} (reader.unit_column); "
-                             f"its values: {there}")
-        return np.array([v in allowed for v in labels], dtype=bool)
-    if values.shape != (n,) or values.dtype.kind not in "biu":
-        raise InputError(f"{name}: column {column!r} of {path} (reader.unit_column) must hold one "
-                         f"true/false value per unit, got {values.dtype} of shape {values.shape}; "
-                         f"keep units by a label with column=value (e.g. {column}=good)")
-    return values.astype(bool)
-
-
-def _label(value: Any) -> str:
-    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    return text.strip().lower()
-
-
-def curation_note(units: Any, n: int, path: str, column: str) -> str:
-    """A note when no unit is chosen (``reader.unit_column`` empty) and a curation column labels
-    some units noise or multi-unit activity: they are read with the others."""
-    if column:
-        return ""
-    for name in units.colnames:
-        if name.lower() not in CURATION_COLUMNS or isinstance(units[name], VectorIndex):
-            continue
-        values = np.asarray(units[name].data[:])
-        if values.shape != (n,) or values.dtype.kind not in "OSU":
-            continue
-        labels = [_label(v) for v in values]
-        odd = sorted({v for v in labels if v in _NOT_SINGLE})
-        if odd:
-            kept = sorted(set(labels) - set(_NOT_SINGLE))
-            said = ", ".join(f"{sum(v == o for v in labels)} {o!r}" for o in odd)
-            choice = f"--reader.unit_column {name}={','.join(kept)}" if kept else "curation"
-            return f"{path} column {name!r} labels units {said}; {CURATED} (keep the others with {choice})"
-    return ""
-
-
-def precision_note(units: Any, times: Sequence[np.ndarray], path: str) -> str:
-    """A note when the spike times are single-precision floats rounded to more than 0.1 ms."""
-    column = units["spike_times"]
-    data = getattr(getattr(column, "target", column), "data", None)
-    if np.dtype(getattr(data, "dtype", np.float64)) != np.float32:
-        return ""
-    last = max((float(np.abs(t).max()) for t in times if len(t)), default=0.0)
-    step = float(np.spacing(np.float32(last)))
-    if step <= _SINGLE_ROUNDING_S:
-        return ""
-    return (f"{path} spike_times are {SINGLE} (float32): at {last:.0f} s they are rounded to "
-            f"{step * 1e3:.2g} ms, so spikes near bin edges may fall in the neighbouring bin")
-
-
 def observed_spans(units: Any, rows: np.ndarray, spans: Sequence[tuple[float, float]]) -> np.ndarray:
     """``[rows, spans]``: whether each row's ``obs_intervals`` cover each span (start and
     stop, s); True everywhere without the column."""
@@ -273,7 +189,7 @@ def read_units(
     times = _spike_times(units, ids, name, path)
     counts = np.array([len(t) for t in times])
     need = max(params.min_spikes, 1)
-    chosen = _chosen(units, n, name, path, params.unit_column)
+    chosen = chosen_units(units, n, name, path, params.unit_column)
     keep = np.flatnonzero((counts >= need) & chosen)
     if keep.size == 0:
         which = f" kept by reader.unit_column {params.unit_column!r}" if params.unit_column else ""
@@ -290,7 +206,8 @@ def read_units(
         notes.append(f"{path} has no waveform_mean: spike width and cell class unknown")
     else:
         waves, main = read_waveforms(units, ids, name, path)
-    columns["depth_um"], columns["area"], placed = placement(units, n, main, params.rel_y_direction, name)
+    columns["depth_um"], columns["area"], placed = placement(units, n, main, params.rel_y_direction,
+                                                             name, path)
     notes.extend(placed)
     if waves:
         width, kind, widths = waveform_widths(waves, units, ids, name, path, celltype)
@@ -341,24 +258,26 @@ def recording_span(times: Sequence[np.ndarray], nwbfile: Any = None) -> tuple[fl
     """Start and end (s) of the recording: spikes and acquisition series, whichever wider.
 
     The start is the first sample of the file's electrical recordings (acquired
-    ``ElectricalSeries``) where it has some, else 0 (the session's start), or the first
-    spike where earlier.
+    ``ElectricalSeries``) where they begin before every spike (a series beginning after
+    some spike is an excerpt, or keeps another clock), else 0 (the session's start), or
+    the first spike where earlier.
     """
     lo = min((float(t[0]) for t in times if len(t)), default=0.0)
     hi = max((float(t[-1]) for t in times if len(t)), default=0.0)
     began = electrical_start(nwbfile) if nwbfile is not None else None
-    lo = min(lo, 0.0 if began is None else began)
+    lo = began if began is not None and began <= lo else min(lo, 0.0)
     end = acquisition_end(nwbfile) if nwbfile is not None else None
     return lo, hi if end is None else max(hi, end)
 
 
 def electrical_start(nwbfile: Any) -> float | None:
-    """When the first acquired ``ElectricalSeries`` of ``nwbfile`` begins (s); None without one."""
-    from pynwb.ecephys import ElectricalSeries
+    """When the first acquired ``ElectricalSeries`` of ``nwbfile`` begins (s; spike
+    snippets, ``SpikeEventSeries``, aside); None without one."""
+    from pynwb.ecephys import ElectricalSeries, SpikeEventSeries
 
     starts = []
     for series in nwbfile.acquisition.values():
-        if not isinstance(series, ElectricalSeries):
+        if not isinstance(series, ElectricalSeries) or isinstance(series, SpikeEventSeries):
             continue
         try:
             if series.rate is not None:

@@ -286,9 +286,10 @@ def classify_stored_curve(tuning_mean: np.ndarray, asymmetry: float | None = Non
     curve's own flank asymmetry is used. A symmetric shape with both flanks up is
     ``"symmetric-up"``, else ``"symmetric-down"``. The curve is ``"flat"`` without finite
     modulation and, when ``tuning_sem`` and ``tuning_count`` are given, when the flanks move
-    the response by at most ``flat_threshold`` response standard deviations (as
-    :func:`classify_shape`; the standard deviation is recovered from the bins' means,
-    standard errors and counts). Thresholds: :class:`SSRFParams`' when None.
+    the response by at most ``flat_threshold`` response standard deviations (the rule of
+    :func:`classify_shape`, on the curve's bins: the standard deviation is recovered from
+    the bins' means, standard errors and counts, over the samples the curve holds).
+    Thresholds: :class:`SSRFParams`' when None.
     """
     params = SSRFParams.from_keywords(symmetry_threshold=symmetry_threshold,
                                       flat_threshold=flat_threshold)

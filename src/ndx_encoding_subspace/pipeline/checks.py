@@ -69,8 +69,9 @@ def site_problems(site: SiteData, config: PipelineConfig | None = None) -> list[
         problems.append(
             f"the estimation sounds hold {sum(lengths)} bins of {site.bin_size * 1000:g} ms in all "
             f"({', '.join(f'{s.name!r}: {s.n_bins}' for s in site.split('estimation'))[:200]}): fewer "
-            f"than 2 dSTRF samples at every {config.dstrf.sample_step}th bin (longer sounds, or a smaller "
-            "--dstrf.sample_step)")
+            f"than 2 dSTRF samples at every {config.dstrf.sample_step}th bin from bin "
+            f"{config.dstrf.sample_offset} (longer sounds, or a smaller --dstrf.sample_step or "
+            "--dstrf.sample_offset)")
     problems.extend(_jackknife_problems(site, config))
     problems.extend(_lag_problems(site, config))
     problems.extend(_memory_problems(site, config))

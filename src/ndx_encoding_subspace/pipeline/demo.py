@@ -81,10 +81,13 @@ def _pad_lags(filters: np.ndarray, n_lags: int) -> np.ndarray:
     return out
 
 
-def classify_tuning_curve(mean: np.ndarray, symmetry_threshold: float | None = None) -> str:
-    """Nonlinearity class of a stored 1-D tuning curve, from the curve alone (see
+def classify_tuning_curve(mean: np.ndarray, symmetry_threshold: float | None = None, *,
+                          sem: np.ndarray | None = None, count: np.ndarray | None = None) -> str:
+    """Nonlinearity class of a stored 1-D tuning curve, from the curve alone (with its
+    standard errors and counts, a curve moving the response too little is ``"flat"``; see
     :func:`~ndx_encoding_subspace.nonlinearity.ssrf.classify_stored_curve`)."""
-    return classify_stored_curve(mean, symmetry_threshold=symmetry_threshold)
+    return classify_stored_curve(mean, symmetry_threshold=symmetry_threshold, tuning_sem=sem,
+                                 tuning_count=count)
 
 
 def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -> dict[str, Any]:
@@ -121,7 +124,8 @@ def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -
         sim = subspace_similarity(t, sub.filters) if sub.k >= 1 else 0.0
         top = subspace_similarity(t, sub.filters[: true.k]) if sub.k >= 1 else 0.0
         n = nonlin.get(u)
-        shape = classify_tuning_curve(n.tuning["mean"][0]) if n is not None and sub.k else ""
+        shape = classify_tuning_curve(n.tuning["mean"][0], sem=n.tuning["sem"][0],
+                                      count=n.tuning["count"][0]) if n is not None and sub.k else ""
         rows.append({"unit": int(ids[u]), "r_cnn": float(r_cnn[u]), "similarity": sim,
                      "similarity_top_k": top, "k_true": int(true.k), "k": int(sub.k),
                      "k90": int(sub.k90), "k_significant": sub.significant_count(),

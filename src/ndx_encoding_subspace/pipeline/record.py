@@ -125,8 +125,7 @@ class Tracker:
         if not status.config_key:  # a worker's state does not carry it
             status = dataclasses.replace(status, config_key=before.config_key)
         if status.status in ("done", "skipped"):  # the file this run made or found
-            status = dataclasses.replace(status, made=status.made or before.made,
-                                         made_with=status.made_with or before.config_key)
+            status = dataclasses.replace(status, made_with=status.made_with or before.config_key)
         else:  # the file left as it was
             status = dataclasses.replace(status, made=status.made or before.made,
                                          made_with=status.made_with or before.made_with)
@@ -288,7 +287,7 @@ def stored_fingerprint(results: Path) -> str | None:
                 return ""
             value = json.loads(text(table["value"][keys.index("/fingerprint")]))
             return value if isinstance(value, str) else ""
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, RuntimeError):
         return None
 
 
@@ -299,9 +298,8 @@ def _vouched(old: dict[str, Any], results: Path) -> tuple[bool, str, str]:
     stored = stored_fingerprint(results)
     if stored is None or not old:
         return False, "", ""
-    if "made" not in old:  # an earlier release's record
-        finished = old.get("status") in ("done", "skipped")
-        return True, stored, str(old.get("config_key", "")) if finished else ""
+    if "made" not in old:  # an earlier release's record: its parameters taken for the file's
+        return True, stored, str(old.get("config_key", ""))
     if not old["made"] or stored != old["made"]:
         return False, "", ""
     return True, stored, str(old.get("made_with", ""))
