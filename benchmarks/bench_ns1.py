@@ -34,7 +34,8 @@ the same scores. Reported over the units fitted (all 73 unless ``--subspace-unit
 * ``similarity_within_median`` / ``similarity_between_median``: mean squared cosine of
   the principal angles between the tuning subspaces of two units recorded at the same
   NS1 site (shared ``experiment/penetration``) against two units of different sites,
-  with a Mann-Whitney ``similarity_p_value``.
+  with ``similarity_p_value``: the Wilcoxon signed-rank test over sites of each site's
+  within-site mean against the mean of its pairs with other sites.
 
 Reuse: :func:`fit_ns1` returns the fitted :class:`Ensemble` of one model kind;
 :func:`subspace_step` runs the subspace step on a fitted CNN ensemble.

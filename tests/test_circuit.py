@@ -105,6 +105,20 @@ def test_tiling_regions_and_overlap():
         tiling(x, broken)
 
 
+@pytest.mark.parametrize("unvisited", ["excluded", "zero"])
+def test_a_baseline_rate_widens_a_region_unless_subtracted(unvisited):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(40_000, 3))
+    blob = np.exp(-0.5 * (((x - [0.5, 0, 0]) ** 2).sum(1)) / 0.3)
+    rates = np.stack([blob, 0.3 + blob, 4.0 * (0.3 + blob)], axis=1)  # same tuning, baseline 0.3
+    plain = tiling(x, rates, TilingParams(unvisited=unvisited)).region_size
+    assert plain[1] > 1.5 * plain[0] and plain[2] == pytest.approx(plain[1])
+    less = tiling(x, rates, TilingParams(unvisited=unvisited, baseline="minimum")).region_size
+    assert less[0] == pytest.approx(less[1], rel=0.05) == pytest.approx(less[2], rel=0.05)
+    with pytest.raises(ConfigError, match="baseline"):
+        TilingParams(baseline="spontaneous")
+
+
 def test_summaries_by_cell_type_and_depth():
     units = UnitInfo.from_ids(range(6), cell_type=["narrow", "regular", "narrow", "regular",
                                                    "regular", ""],

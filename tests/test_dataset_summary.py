@@ -340,19 +340,25 @@ def test_statistics_match_scipy_on_the_same_numbers(summary: Any) -> None:
     assert st.group("r_cnn", "all units").site_median == pytest.approx(np.median(per_site))
     assert site_median(u["r_cnn"], sites) == (pytest.approx(np.median(per_site)), 3)
     test = st.comparison("r: CNN against LN")
-    assert test.p_value == pytest.approx(stats.wilcoxon(u["r_cnn"], u["r_ln"]).pvalue)
+    diff = [np.median(u["r_cnn"][sites == s] - u["r_ln"][sites == s]) for s in np.unique(sites)]
+    assert test.p_value == pytest.approx(stats.wilcoxon(diff).pvalue) and test.n_a == len(SITES)
     narrow = u["region_size"][u["cell_type"] == "narrow"]
     regular = u["region_size"][u["cell_type"] == "regular"]
     test = st.comparison("region size: narrow against regular")
-    assert test.p_value == pytest.approx(stats.mannwhitneyu(narrow, regular).pvalue)
+    assert test.statistic == pytest.approx(stats.mannwhitneyu(narrow, regular).statistic)
+    assert 0 < test.p_value <= 1 and "permuted within sites" in test.test
     assert st.narrow_fraction == pytest.approx(np.mean(u["cell_type"] == "narrow"))
-    sim = summary.pairs["similarity"]
-    same = summary.pairs["same_site"]
-    keep = np.isfinite(sim) & (summary.pairs["area_a"] == summary.pairs["area_b"])
+    pairs = summary.pairs
+    keep = np.isfinite(pairs["similarity"]) & (pairs["area_a"] == pairs["area_b"])
     test = st.comparison("similarity all pairs: within against between sites")
-    want = stats.mannwhitneyu(sim[keep & same], sim[keep & ~same])
-    assert (test.n_a, test.n_b) == ((keep & same).sum(), (keep & ~same).sum())
-    assert test.p_value == pytest.approx(want.pvalue)
+    means = []
+    for s in np.unique(sites):
+        mine = keep & ((pairs["site_a"] == s) | (pairs["site_b"] == s))
+        same = mine & (pairs["site_a"] == pairs["site_b"])
+        means.append((pairs["similarity"][same].mean(), pairs["similarity"][mine & ~same].mean()))
+    within, between = np.array(means).T
+    assert (test.n_a, test.n_b) == (len(SITES), len(SITES))
+    assert test.p_value == pytest.approx(stats.wilcoxon(within - between).pvalue)
     assert st.classes["narrow"]["rectifying"] == int(np.sum(u["cell_type"] == "narrow"))
 
 

@@ -86,18 +86,28 @@ def similarity_matrix(subspaces: Sequence[Any]) -> np.ndarray:
 def within_between(sites: Sequence[Sequence[TuningSubspace]]) -> dict[str, object]:
     """Similarity of unit pairs within a site against pairs from different sites.
 
-    Returns ``within`` and ``between`` (arrays of pair values), their medians, and a
-    two-sided Mann-Whitney U test ``p_value`` (NaN when either set is empty).
+    Returns ``within`` and ``between`` (arrays of pair values), their medians, and
+    ``p_value``: the Wilcoxon signed-rank test over sites of each site's mean within-site
+    similarity against the mean of its pairs with other sites (pairs share units, and
+    units share their site: sites are what is independent; NaN with fewer than 2 sites
+    holding both).
     """
     within, between = [], []
+    per_site: list[list[float]] = [[] for _ in sites]
+    across: list[list[float]] = [[] for _ in sites]
     for i, site in enumerate(sites):
         for a in range(len(site)):
-            within += [subspace_similarity(site[a], site[b]) for b in range(a + 1, len(site))]
-            for other in sites[i + 1:]:
-                between += [subspace_similarity(site[a], s) for s in other]
+            inside = [subspace_similarity(site[a], site[b]) for b in range(a + 1, len(site))]
+            within += inside
+            per_site[i] += inside
+            for j, other in enumerate(sites[i + 1:], start=i + 1):
+                values = [subspace_similarity(site[a], s) for s in other]
+                between += values
+                across[i] += values
+                across[j] += values
     within_a, between_a = np.asarray(within), np.asarray(between)
-    p = (stats.mannwhitneyu(within_a, between_a).pvalue
-         if len(within_a) and len(between_a) else np.nan)
+    diff = np.array([np.mean(w) - np.mean(b) for w, b in zip(per_site, across, strict=True) if w and b])
+    p = stats.wilcoxon(diff).pvalue if len(diff) >= 2 and np.any(diff != 0) else np.nan
     return {
         "within": within_a,
         "between": between_a,

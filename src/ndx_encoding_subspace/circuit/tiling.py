@@ -51,6 +51,10 @@ class TilingParams(Params):
     unvisited : {"excluded", "zero"}
         Voxels no stimulus bin falls in: left out of the smoothing (normalised
         smoothing) or taken as zero response (the authors' code).
+    baseline : {"none", "minimum"}
+        The voxels' mean responses as they are (METHOD.md), or less their smallest (over
+        the visited voxels) before smoothing and normalising, so that a unit's baseline
+        rate does not widen its region (see docs/statistics.md).
     """
 
     n_dims: int = 3
@@ -60,6 +64,7 @@ class TilingParams(Params):
     level: float = 0.5
     region_size_of: str = "volume"
     unvisited: str = "excluded"
+    baseline: str = "none"
 
     def validate(self) -> None:
         check_range("TilingParams.n_dims", self.n_dims, 1, 4)
@@ -73,6 +78,7 @@ class TilingParams(Params):
         check_range("TilingParams.level", self.level, 0.0, 1.0, low_open=True, high_open=True)
         check_choice("TilingParams.region_size_of", self.region_size_of, ("volume", "visited"))
         check_choice("TilingParams.unvisited", self.unvisited, ("excluded", "zero"))
+        check_choice("TilingParams.baseline", self.baseline, ("none", "minimum"))
         lo, hi = self.percentiles
         check_range("TilingParams.percentiles[0]", lo, 0.0, 50.0, high_open=True)
         check_range("TilingParams.percentiles[1]", hi, 50.0, 100.0, low_open=True)
@@ -139,6 +145,8 @@ def tiling(projections: np.ndarray, predictions: np.ndarray,
     for u in range(y.shape[1]):
         total = np.bincount(flat, y[inside, u], minlength=g**params.n_dims).reshape(visited.shape)
         mean = np.divide(total, count, out=np.zeros(visited.shape), where=visited)
+        if params.baseline == "minimum" and visited.any():
+            mean[visited] -= mean[visited].min()
         smooth = ndimage.gaussian_filter(mean, params.sigma, mode="constant")
         if params.unvisited == "zero":
             peak = smooth.max()
@@ -155,3 +163,4 @@ def tiling(projections: np.ndarray, predictions: np.ndarray,
     union = flat_regions.sum(1)[:, None] + flat_regions.sum(1)[None, :] - inter
     overlap = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
     return Tiling(maps, visited, regions, size, overlap, edges)
+

@@ -2,9 +2,19 @@
 
 Per-unit values are summarised as the median over all units and the median of the site
 medians (the paper's summary); pair similarities as the median over pairs and the median
-over site pairs of their mean (the authors' code). Two values of the same units are
-compared with the Wilcoxon signed-rank test, two groups with the two-sided Mann-Whitney U
-test, class counts with the chi-square test of independence (``scipy.stats``).
+over site pairs of their mean (the authors' code).
+
+The tests take the site as the unit of replication: units of one site share its animal,
+probe and sounds, and pairs share their units, so tests that count units or pairs as
+independent find differences between sites where there are none (in simulations without
+any effect, a Mann-Whitney test over pairs called within- and between-site similarity
+different in 72% of datasets). Two values of the same units are compared by the Wilcoxon
+signed-rank test of each site's median difference; within- against between-site
+similarity by the Wilcoxon test of each site's within-site mean against the mean of its
+pairs with other sites; narrow against regular units by the Mann-Whitney U statistic and
+class counts by the chi-square statistic, each with a p-value from
+:data:`N_PERMUTATIONS` permutations of the cell types within each site (``scipy.stats``
+for the statistics).
 """
 
 from __future__ import annotations
@@ -19,10 +29,12 @@ from .params import DatasetParams
 from .tables import Table
 
 __all__ = ["Group", "Comparison", "DatasetStatistics", "site_median", "compare_paired",
-           "compare_groups", "pair_class", "similarity_selection", "dataset_statistics",
-           "CELL_TYPES", "SHAPES"]
+           "compare_groups", "compare_within_sites", "compare_similarity", "pair_class",
+           "similarity_selection", "dataset_statistics", "CELL_TYPES", "SHAPES", "N_PERMUTATIONS"]
 
 CELL_TYPES = ("narrow", "regular")
+#: permutations of the cell types within sites behind the p-values of the narrow-regular tests
+N_PERMUTATIONS = 4000
 #: Nonlinearity classes, in display order.
 SHAPES = ("flat", "symmetric-up", "symmetric-down", "rectifying")
 
@@ -98,22 +110,39 @@ def _group(what: str, group: str, values: np.ndarray, sites: np.ndarray) -> Grou
 
 
 def compare_paired(what: str, a_label: str, b_label: str, a: np.ndarray, b: np.ndarray,
-                   ) -> Comparison:
-    """Wilcoxon signed-rank test of ``a`` against ``b`` over units where both are finite."""
+                   sites: np.ndarray | None = None) -> Comparison:
+    """Wilcoxon signed-rank test of ``a`` against ``b`` over the units where both are finite;
+    with ``sites``, of each site's median difference ``a - b`` against 0 (``n_a``, ``n_b``:
+    sites; medians: of the site medians)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     ok = np.isfinite(a) & np.isfinite(b)
-    stat = p = float("nan")
-    if ok.sum() >= 2 and np.any(a[ok] != b[ok]):
-        res = stats.wilcoxon(a[ok], b[ok])
-        stat, p = float(res.statistic), float(res.pvalue)
-    n = int(ok.sum())
-    return Comparison(what, a_label, b_label, n, n, _median(a[ok]), _median(b[ok]),
-                      "Wilcoxon signed-rank", stat, p)
+    test = "Wilcoxon signed-rank"
+    if sites is None:
+        diff, med_a, med_b = a[ok] - b[ok], _median(a[ok]), _median(b[ok])
+    else:
+        sites = np.asarray(sites)
+        per = [ok & (sites == s) for s in np.unique(sites[ok])]
+        diff = np.array([np.median(a[m] - b[m]) for m in per])
+        med_a = _median(np.array([np.median(a[m]) for m in per]))
+        med_b = _median(np.array([np.median(b[m]) for m in per]))
+        test += " over sites (median difference of each)"
+    stat, p = _wilcoxon(diff)
+    return Comparison(what, a_label, b_label, len(diff), len(diff), med_a, med_b, test, stat, p)
+
+
+def _wilcoxon(diff: np.ndarray) -> tuple[float, float]:
+    """Statistic and p-value of the Wilcoxon signed-rank test of ``diff`` against 0 (NaN
+    for fewer than 2 values or no difference)."""
+    if len(diff) < 2 or not np.any(diff != 0):
+        return float("nan"), float("nan")
+    res = stats.wilcoxon(diff)
+    return float(res.statistic), float(res.pvalue)
 
 
 def compare_groups(what: str, a_label: str, b_label: str, a: np.ndarray, b: np.ndarray,
                    ) -> Comparison:
-    """Two-sided Mann-Whitney U test of the finite values of ``a`` against ``b``."""
+    """Two-sided Mann-Whitney U test of the finite values of ``a`` against ``b`` (values
+    that are independent; see :func:`compare_within_sites` for units of several sites)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     stat = p = float("nan")
@@ -122,6 +151,63 @@ def compare_groups(what: str, a_label: str, b_label: str, a: np.ndarray, b: np.n
         stat, p = float(res.statistic), float(res.pvalue)
     return Comparison(what, a_label, b_label, a.size, b.size, _median(a), _median(b),
                       "Mann-Whitney U", stat, p)
+
+
+def _permuted_within(is_a: np.ndarray, sites: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``[n, units]``: ``is_a`` shuffled within each site, ``n`` times."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, len(is_a)), dtype=bool)
+    for s in np.unique(sites):
+        where = np.flatnonzero(sites == s)
+        order = rng.random((n, len(where))).argsort(axis=1)
+        out[:, where] = is_a[where][order]
+    return out
+
+
+def compare_within_sites(what: str, a_label: str, b_label: str, values: np.ndarray,
+                         labels: np.ndarray, sites: np.ndarray,
+                         n_permutations: int = N_PERMUTATIONS, seed: int = 0) -> Comparison:
+    """Mann-Whitney U statistic of the finite ``values`` labelled ``a_label`` against those
+    labelled ``b_label``, with a two-sided p-value from ``n_permutations`` permutations of
+    the labels within each site: differences between sites, and sites holding more of one
+    label, make no difference of the labels."""
+    values, labels, sites = np.asarray(values, dtype=np.float64), np.asarray(labels), np.asarray(sites)
+    keep = np.isfinite(values) & np.isin(labels, (a_label, b_label))
+    v, is_a, st = values[keep], labels[keep] == a_label, sites[keep]
+    n_a, n_b = int(is_a.sum()), int((~is_a).sum())
+    stat = p = float("nan")
+    if n_a and n_b:
+        ranks = stats.rankdata(v)
+        centre = n_a * n_b / 2 + n_a * (n_a + 1) / 2  # the rank sum of a when labels do not matter
+        stat = float(ranks[is_a].sum() - n_a * (n_a + 1) / 2)
+        permuted = _permuted_within(is_a, st, n_permutations, seed) @ ranks
+        far = np.abs(permuted - centre) >= abs(stat + n_a * (n_a + 1) / 2 - centre) - 1e-9
+        p = float((far.sum() + 1) / (n_permutations + 1))
+    return Comparison(what, a_label, b_label, n_a, n_b, _median(v[is_a]), _median(v[~is_a]),
+                      "Mann-Whitney U, cell types permuted within sites", stat, p)
+
+
+def compare_similarity(what: str, similarity: np.ndarray, first: np.ndarray, second: np.ndarray,
+                       ) -> Comparison:
+    """Within- against between-site similarity of unit pairs (``first``, ``second``: the
+    sites of each pair's units): the Wilcoxon signed-rank test over sites of each site's
+    mean within-site similarity against the mean of its pairs with other sites
+    (``n_a``, ``n_b``: sites with both; medians: of those means)."""
+    sim = np.asarray(similarity, dtype=np.float64)
+    first, second = np.asarray(first), np.asarray(second)
+    ok = np.isfinite(sim)
+    within, between = [], []
+    for s in np.unique(np.concatenate([first[ok], second[ok]])):
+        w = ok & (first == s) & (second == s)
+        b = ok & ((first == s) ^ (second == s))
+        if w.any() and b.any():
+            within.append(sim[w].mean())
+            between.append(sim[b].mean())
+    w_a, b_a = np.asarray(within), np.asarray(between)
+    stat, p = _wilcoxon(w_a - b_a)
+    return Comparison(what, "within", "between", len(w_a), len(b_a), _median(w_a), _median(b_a),
+                      "Wilcoxon signed-rank over sites (within-site mean against the mean of the "
+                      "site's pairs with others)", stat, p)
 
 
 def pair_class(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -167,6 +253,7 @@ def similarity_selection(units: Table, a: np.ndarray, b: np.ndarray, similarity:
         "same_site": site[a] == site[b],
         "site_pair": np.array(["|".join(sorted((str(x), str(y)))) for x, y in
                                zip(site[a], site[b])], dtype=object),
+        "site_a": site[a], "site_b": site[b],
         "cell_types": pair_class(units["cell_type"][a], units["cell_type"][b]),
         "depths": pair_class(depth[a], depth[b]),
     }
@@ -182,8 +269,8 @@ def _similarity(sel: dict[str, np.ndarray], label: str, mask: np.ndarray,
         means = [np.mean(values[where][pairs == p]) for p in np.unique(pairs)]
         groups.append(Group(f"similarity {label}", where, int(m.sum()), len(means),
                             _median(values[where]), _median(np.asarray(means))))
-    return groups, compare_groups(f"similarity {label}: within against between sites",
-                                  "within", "between", values["within"], values["between"])
+    return groups, compare_similarity(f"similarity {label}: within against between sites",
+                                      sel["similarity"][mask], sel["site_a"][mask], sel["site_b"][mask])
 
 
 def _by_cell_type(units: Table, values: np.ndarray, what: str,
@@ -191,26 +278,37 @@ def _by_cell_type(units: Table, values: np.ndarray, what: str,
     values = np.asarray(values, dtype=np.float64)
     cells, site = units["cell_type"], units["site"]
     groups = [_group(what, t, np.where(cells == t, values, np.nan), site) for t in CELL_TYPES]
-    test = compare_groups(f"{what}: narrow against regular", *CELL_TYPES,
-                          *(values[cells == t] for t in CELL_TYPES))
+    test = compare_within_sites(f"{what}: narrow against regular", *CELL_TYPES, values, cells, site)
     return groups, test
 
 
-def _classes(units: Table) -> tuple[dict[str, dict[str, int]], Comparison]:
-    shape, cells = units["nonlinearity_class"], units["cell_type"]
+def _chi_square(observed: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Chi-square statistic of tables ``[..., 2, k]`` with these row and column totals."""
+    expected = rows[:, None] * columns[None, :] / rows.sum()
+    return (((observed - expected) ** 2) / expected).sum(axis=(-2, -1))
+
+
+def _classes(units: Table, n_permutations: int = N_PERMUTATIONS, seed: int = 0,
+             ) -> tuple[dict[str, dict[str, int]], Comparison]:
+    shape, cells, site = units["nonlinearity_class"], units["cell_type"], units["site"]
     counts = {t: {s: int(np.sum((cells == t) & (shape == s))) for s in SHAPES}
               for t in CELL_TYPES}
     counts["all"] = {s: int(np.sum(shape == s)) for s in SHAPES}
-    table = np.array([[counts[t][s] for s in SHAPES] for t in CELL_TYPES])
-    table = table[:, table.sum(axis=0) > 0]
+    shown = [s for s in SHAPES if counts["all"][s] and any(counts[t][s] for t in CELL_TYPES)]
+    keep = np.isin(cells, CELL_TYPES) & np.isin(shape, shown)
+    narrow = cells[keep] == CELL_TYPES[0]
+    onehot = (shape[keep][:, None] == np.array(shown, dtype=object)[None, :]).astype(float)
+    table = np.stack([narrow @ onehot, (~narrow) @ onehot])
     stat = p = float("nan")
-    if table.shape[1] >= 2 and np.all(table.sum(axis=1) > 0):
-        res = stats.chi2_contingency(table)
-        stat, p = float(res.statistic), float(res.pvalue)
-    n = table.sum(axis=1)
+    rows, columns = table.sum(axis=1), table.sum(axis=0)
+    if len(shown) >= 2 and np.all(rows > 0):
+        stat = float(_chi_square(table, rows, columns))
+        permuted = _permuted_within(narrow, site[keep], n_permutations, seed).astype(float) @ onehot
+        tables = np.stack([permuted, columns[None, :] - permuted], axis=1)
+        p = float(((_chi_square(tables, rows, columns) >= stat - 1e-9).sum() + 1) / (n_permutations + 1))
     test = Comparison("nonlinearity class: narrow against regular", *CELL_TYPES,
-                      int(n[0]), int(n[1]), float("nan"), float("nan"),
-                      "chi-square of independence", stat, p)
+                      int(rows[0]), int(rows[1]), float("nan"), float("nan"),
+                      "chi-square, cell types permuted within sites", stat, p)
     return counts, test
 
 
@@ -231,9 +329,9 @@ def dataset_statistics(units: Table, a: np.ndarray, b: np.ndarray, similarity: n
             known = np.array([np.nan if v is None or v == "" else float(v) for v in units[c]])
             values = np.where(units["k"] > 0, known, np.nan)
             groups.append(_group(c, "units with a subspace", values, site))
-    tests = [compare_paired("r: CNN against LN", "CNN", "LN", units["r_cnn"], units["r_ln"]),
+    tests = [compare_paired("r: CNN against LN", "CNN", "LN", units["r_cnn"], units["r_ln"], site),
              compare_paired("r: subspace against CNN", "subspace", "CNN",
-                            units["r_subspace"], units["r_cnn"])]
+                            units["r_subspace"], units["r_cnn"], site)]
     for values, what in ((units["region_size"], "region size"), (k["k"], "k"),
                          (np.abs(units["asymmetry_1"]), "|asymmetry index| of dim 1")):
         more, test = _by_cell_type(units, values, what)

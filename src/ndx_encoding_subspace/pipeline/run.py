@@ -80,6 +80,7 @@ ADDED_LATER: dict[tuple[str, str], Any] = {
     ("subspace", "k_rule"): "variance", ("subspace", "reliability_rule"): "auto",
     ("subspace", "reliability_variance"): 0.9, ("subspace", "reliability_max_samples"): 3000,
     ("subspace", "reliability_threshold"): 0.5, ("dstrf", "sample_offset"): 0,
+    ("tiling", "baseline"): "none",
 }
 
 
