@@ -66,9 +66,15 @@ def _groups(groups: Sequence[Group], caption: str = "") -> str:
                                  for g in groups], caption)
 
 
+#: what the tests' tables say of their n
+_TESTS_CAPTION = ("Sites are what the tests count as independent: n is sites for the tests over "
+                  "sites (medians: of the site values), units for the tests whose p-values come from "
+                  "permutations of the cell types within sites.")
+
+
 def _tests(tests: Sequence[Comparison]) -> str:
     return table(_TEST_HEADER, [(c.what, c.a, c.b, c.n_a, c.n_b, c.median_a, c.median_b,
-                                 c.test, c.statistic, _p(c.p_value)) for c in tests])
+                                 c.test, c.statistic, _p(c.p_value)) for c in tests], _TESTS_CAPTION)
 
 
 def _p(value: float) -> str:
