@@ -216,6 +216,25 @@ def test_a_channel_unrelated_to_the_sound_is_said(tmp_path):
     assert "(AcousticWaveformSeries, template, 16000 Hz, 0.500 s, 2 channels)" in inspect_nwb(path).format()
 
 
+def test_a_silent_channel_leaves_the_level_of_the_others(tmp_path):
+    """A sound played to one ear of a stereo pair (the other channel all zeros) beside mono
+    sounds: read at the level of the channel that plays, not at half of it, and said."""
+    rng = np.random.default_rng(4)
+    nwbfile = mock_NWBFile()
+    left = rng.normal(0, 0.1, 8000)
+    mock_AcousticWaveformSeries(name="one_ear", data=np.column_stack([left, np.zeros(8000)]), rate=16000.0,
+                                nwbfile=nwbfile)
+    mock_AcousticWaveformSeries(name="mono", data=left.copy(), rate=16000.0, nwbfile=nwbfile)
+    mock_sound_presentations(sounds=["one_ear", "mono", "one_ear", "mono"], starts=[0.5, 1.5, 2.5, 3.5],
+                             duration=0.5, nwbfile=nwbfile)
+    mock_spiking_units(n_units=2, duration=5.0, nwbfile=nwbfile)
+    path = write_nwb(nwbfile, tmp_path / "one_ear.nwb")
+    said = _said_once(path)
+    assert "1 sound(s) with silent channels (1 of 2 in 'one_ear') are read as the mean of their other" in said
+    site = read_site(path)
+    np.testing.assert_allclose(site.sound("one_ear").spectrogram, site.sound("mono").spectrogram)
+
+
 def _said_once(path) -> str:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

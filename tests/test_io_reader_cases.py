@@ -144,6 +144,26 @@ def test_timestamps_of_a_regular_sound_give_its_rate_and_its_spectrogram(tmp_pat
     np.testing.assert_array_equal(spectrogram(x, 16000.0 * (1 - 1e-15), params), spectrogram(x, RATE, params))
 
 
+@pytest.mark.parametrize(("rate", "jitter"), [(96_000.0, 0.0), (192_000.0, 0.0), (384_000.0, 0.0),
+                                             (16_000.0, 0.13)])
+def test_timestamps_rounded_or_jittered_give_the_bins_of_the_rate(rate, jitter):
+    """Timestamps rounded to the microsecond (384 kHz: a third of a sample) or jittered by
+    a tenth of a sample are evenly spaced, and the sound has the bins its rate gives."""
+    from ndx_encoding_subspace.data.spectrogram import n_bins
+
+    n = int(0.3 * rate)
+    exact = np.arange(n) / rate
+    wobble = np.random.default_rng(0).uniform(-jitter, jitter, n) / rate
+    times = np.round(exact + wobble, 6)
+    series = TimeSeries(name="s", data=np.zeros(n), unit="Pa", timestamps=times)
+    found, start = rate_and_start(series)
+    assert found is not None and abs(found - rate) < 1e-4 * rate and start == times[0]
+    assert n_bins(n, found, 0.01) == n_bins(n, rate, 0.01) == 30
+    dropped = np.delete(times, n // 2)  # a sample missing: every later one a sample early
+    assert rate_and_start(TimeSeries(name="d", data=np.zeros(n - 1), unit="Pa", timestamps=dropped))[0] \
+        is None
+
+
 def test_presentations_of_a_series_that_is_no_sound_say_why(tmp_path):
     rows = _schedule()
     nwb = _nwbfile()

@@ -380,3 +380,16 @@ def test_bad_reliability_cannot_be_written(written, tmp_path: Path, change, matc
     with pytest.raises(ResultsError, match=match):
         write_results(bad, tmp_path / "x.nwb")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_training_log_epochs_count_within_their_stage():
+    from types import SimpleNamespace
+
+    from ndx_encoding_subspace.pipeline.assemble import _fit_log
+
+    record = SimpleNamespace(train_loss=[5.0, 4.0, 3.0, 2.9, 2.8], val_loss=[6.0, 5.0, 4.0, None, None],
+                             stage=["stage1"] * 3 + ["stage2"] * 2)
+    log = _fit_log(record, record)
+    np.testing.assert_array_equal(log["epoch"], [0, 1, 2, 0, 1] * 2)
+    np.testing.assert_array_equal(log["stage"], [1, 1, 1, 2, 2] * 2)
+    np.testing.assert_array_equal(log["member"], [0] * 5 + [1] * 5)

@@ -192,8 +192,12 @@ def _taper(f: np.ndarray, low: float, high: float, fraction: float = 0.25) -> np
 
 
 def n_bins(n_samples: int, sample_rate: float, bin_size: float) -> int:
-    """Number of bins of a sound: ``ceil(n_samples / (sample_rate * bin_size))``."""
-    return int(math.ceil(n_samples / (sample_rate * bin_size) - 1e-9))
+    """Number of bins of a sound: ``ceil(n_samples / (sample_rate * bin_size))``, where a
+    last bin that would hold less than half a sample is none (a rate estimated from
+    timestamps rounded to the microsecond, 95999.87 Hz for 96 kHz, puts 0.3 s of samples a
+    hair past 30 bins)."""
+    per_bin = sample_rate * bin_size
+    return int(math.ceil(n_samples / per_bin - max(1e-9, min(0.5 / per_bin, 0.5))))
 
 
 def bin_index(times: np.ndarray, bin_size: float) -> np.ndarray:

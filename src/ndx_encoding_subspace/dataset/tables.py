@@ -78,7 +78,8 @@ PAIR_COLUMNS: dict[str, str] = {
     "unit_b": "Id of the second unit.",
     "same_site": "Whether both units were recorded at one site.",
     "similarity": "Mean squared cosine of the principal angles between the units' "
-                  "tuning subspaces (empty when either has none or their sizes differ).",
+                  "tuning subspaces, over min(k) angles (empty when either has none, or their "
+                  "filters differ in frequency channels or lags).",
     "similarity_paper": "The same over the dimensions the authors' code compares: each unit's "
                         "first components reaching 75% of its explained variance "
                         "(DatasetParams.paper_variance).",

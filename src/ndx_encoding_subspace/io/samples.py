@@ -57,6 +57,7 @@ def above_nyquist_note(sounds: list[str], rate: float, params: SpectrogramParams
 def read_waveform(
     pres: Presentation, channel: int, name: str, max_sound_s: float | None = None, *,
     full_scale: bool = False, unrelated: list[float] | None = None,
+    silent_channels: list[int] | None = None,
 ) -> np.ndarray:
     """The samples of one presentation's sound, mono float64, checked finite.
 
@@ -77,6 +78,10 @@ def read_waveform(
     unrelated : list, optional
         Where the channels are averaged and correlate less than
         :data:`UNRELATED_CORRELATION`, their lowest correlation is appended to it.
+    silent_channels : list, optional
+        Where the channels are averaged and some are constant (silent) while others are
+        not, the silent ones are left out of the mean (a sound played to one ear of a
+        stereo pair keeps its level), and their number is appended to it.
 
     Only the presentation's samples are read, after :func:`~.storage.check_span` (length,
     memory, samples never written to the file).
@@ -102,6 +107,12 @@ def read_waveform(
         raise NotNWBError(f"{name}: sound {pres.sound!r}: {series.path}/data cannot be read (samples "
                           f"{pres.first_sample} to {stop - 1}): {err}") from None
     if data.ndim == 2:
+        if channel < 0 and data.shape[1] > 1 and len(data) > 1:
+            sounding = np.ptp(data, axis=0) > 0
+            if 0 < sounding.sum() < data.shape[1]:
+                data = data[:, sounding]
+                if silent_channels is not None:
+                    silent_channels.append(int((~sounding).sum()))
         if channel < 0 and unrelated is not None and (r := _correlation(data)) < UNRELATED_CORRELATION:
             unrelated.append(r)
         data = _mixed_down(data, pres, name) if channel < 0 else data[:, channel]
@@ -174,14 +185,14 @@ def plain_integers(series: Any) -> bool:
 
 def mixed_sample_formats(layout: Layout) -> bool:
     """Whether the presented sounds mix integer samples without a conversion (as
-    neuroconv's AudioInterface writes int16 WAV files) with floating-point ones: their
-    levels then differ by the integers' full scale (32768 for 16 bits), and the integer
-    ones are read as fractions of it."""
+    neuroconv's AudioInterface writes int16 WAV files) with floating-point ones or integer
+    ones with a conversion: their levels then differ by the integers' full scale (32768 for
+    16 bits), and the integer ones without a conversion are read as fractions of it."""
     kinds = set()
     for p in layout.presentations:
         kind = np.dtype(getattr(p.series.series.data, "dtype", np.float64)).kind
-        kinds.add("int" if plain_integers(p.series) else "float" if kind == "f" else "other")
-    return {"int", "float"} <= kinds
+        kinds.add("int" if plain_integers(p.series) else "float" if kind == "f" else "converted")
+    return "int" in kinds and bool(kinds & {"float", "converted"})
 
 
 def sample_scale(series: Any) -> tuple[float, float]:
@@ -228,16 +239,18 @@ def read_spectrograms(
     InvalidDataError
         Every sound is silent, or :func:`read_waveform` refuses one.
     """
-    raw, silent, offset, notes, mixed = [], [], [], [], []
+    raw, silent, offset, notes, mixed, one_sided = [], [], [], [], [], []
     slow: dict[float, list[str]] = {}
     stage, total = "reading sounds and spectrograms", len(presentations)
     for i, pres in enumerate(presentations):
         if progress is not None:
             progress(stage, i, total)
         unrelated: list[float] = []
+        quiet: list[int] = []
         wave = read_waveform(pres, reader.channel, label, reader.max_sound_s, full_scale=full_scale,
-                             unrelated=unrelated)
+                             unrelated=unrelated, silent_channels=quiet)
         mixed += [(pres.sound, unrelated[0])] if unrelated else []  # one presentation per sound
+        one_sided += [(pres.sound, quiet[0], pres.series.n_channels)] if quiet else []
         if np.ptp(wave) == 0:
             silent.append(pres.sound)
         elif (mean := dc_offset(wave)) is not None:
@@ -260,6 +273,11 @@ def read_spectrograms(
     if offset:
         notes.append(_offset_note(offset))
     notes.extend(above_nyquist_note(sounds, rate, params) for rate, sounds in slow.items())
+    if one_sided:
+        sound, n, of = one_sided[0]
+        notes.append(f"{len(one_sided)} sound(s) with silent channels ({n} of {of} in {sound!r}) are read "
+                     "as the mean of their other channels, at the level those play; choose a channel with "
+                     "--reader.channel (0 is the first)")
     if mixed:
         sound, r = mixed[0]
         notes.append(f"{len(mixed)} sound(s) whose channels are unrelated (correlation {r:.2f} in {sound!r}) "

@@ -268,9 +268,9 @@ def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],
     notes = layout_notes(layout, span[0], ended) + [
         n for n in layout.notes if any(w in n for w in _WARNED_NOTES)]
     if mixed:
-        notes.append("the sounds mix integer samples without a conversion and floating-point ones: the "
-                     "integer ones are read as fractions of their full scale (32768 for 16 bits), as WAV "
-                     "files mean them")
+        notes.append("the sounds mix integer samples without a conversion and floating-point or converted "
+                     "ones: the integer ones without a conversion are read as fractions of their full scale "
+                     "(32768 for 16 bits), as WAV files mean them, the others as their conversion says")
     return notes
 
 

@@ -26,7 +26,8 @@ def rate_and_start(series: Any) -> tuple[float | None, float]:
         return None, float(head[0])
     steps = np.diff(head)
     step = float(np.median(steps))
-    if not (step > 0 and np.all(np.abs(steps - step) <= 0.25 * step)):
+    # a sample dropped or doubled moves a step by a whole step; rounding and jitter by less
+    if not (step > 0 and np.all(np.abs(steps - step) <= 0.5 * step)):
         return None, float(head[0])
     return _whole_rate(ts, step), float(head[0])
 

@@ -137,11 +137,20 @@ def raw_projection_network(model: SubspaceModel) -> torch.nn.Module:
     return net.eval()
 
 
+def _within_stage(stage: Any) -> np.ndarray:
+    """Epoch of each entry within its stage, from 0 (the log's stages follow each other)."""
+    stage = list(stage)
+    epoch = np.zeros(len(stage), dtype=np.int64)
+    for i in range(1, len(stage)):
+        epoch[i] = epoch[i - 1] + 1 if stage[i] == stage[i - 1] else 0
+    return epoch
+
+
 def _fit_log(*records: Any) -> dict[str, np.ndarray]:
     """Training log of one fit; of several (one per member) with a ``member`` column."""
     stages = {"stage1": 1, "stage2": 2, "single": 0}
     logs = [{
-        "epoch": np.arange(len(record.train_loss)),
+        "epoch": _within_stage(record.stage),
         "stage": np.array([stages.get(s, 0) for s in record.stage], dtype=np.int64),
         "training_loss": np.asarray(record.train_loss, dtype=np.float64),
         "early_stopping_loss": np.asarray(

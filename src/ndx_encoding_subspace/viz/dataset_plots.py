@@ -63,8 +63,13 @@ def dataset_scores(r: Mapping[str, np.ndarray], ratio: np.ndarray) -> Figure:
                               f"r {x.label}", f"r {y.label}", role_colour(y.name))
     ax = fig.add_subplot(1, 3, 3)
     values = _finite(ratio)
-    ax.hist(values, bins=np.linspace(0, max(1.5, float(values.max(initial=0))), 31),
-            color=role_colour(SUBSPACE.name))
+    # negative where the subspace model predicts against the data; the far ones at the edges
+    lo = max(-1.5, min(0.0, float(values.min(initial=0))))
+    hi = min(3.0, max(1.5, float(values.max(initial=0))))
+    ax.hist(np.clip(values, lo, hi), bins=np.linspace(lo, hi, 31), color=role_colour(SUBSPACE.name))
+    beyond = int(np.sum((values < lo) | (values > hi)))
+    if beyond:
+        ax.set_title(f"{beyond} unit(s) beyond [{lo:g}, {hi:g}] drawn at its edges", fontsize=8)
     if values.size:
         ax.axvline(float(np.median(values)), color="k", ls="--", lw=0.8,
                    label=f"median {np.median(values):.2f}")

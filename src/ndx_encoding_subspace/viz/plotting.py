@@ -108,8 +108,9 @@ def draw_variance(
     *, k90: int | None = None, k_significant: int | None = None,
 ) -> None:
     """Variance fraction of every component (bars; the ``k`` kept in colour), its noise
-    floor (dashed), the cumulative variance against ``threshold`` (dotted) and, given
-    ``k_significant``, where the components above the floor end (grey line)."""
+    floor (dashed), the cumulative share of the components' variance against ``threshold``
+    (dotted; the share ``k`` is chosen by, :func:`~ndx_encoding_subspace.subspace.pca.choose_k`)
+    and, given ``k_significant``, where the components above the floor end (grey line)."""
     variance = np.asarray(variance, dtype=float)
     comps = np.arange(1, variance.size + 1)
     ax.bar(comps, variance, color=["tab:blue" if c <= k else "lightgray" for c in comps],
@@ -118,8 +119,10 @@ def draw_variance(
     if floor.size:
         ax.plot(np.arange(1, floor.size + 1), floor, "k--", marker=".", lw=0.8,
                 label="noise floor")
-    ax.plot(comps, np.cumsum(variance), color="tab:orange", marker="o", ms=2, lw=0.8,
-            label="cumulative")
+    kept = np.clip(np.nan_to_num(variance), 0.0, None)
+    share = np.cumsum(kept) / kept.sum() if kept.sum() > 0 else np.zeros_like(kept)
+    ax.plot(comps, share, color="tab:orange", marker="o", ms=2, lw=0.8,
+            label="cumulative share of the components")
     ax.axhline(threshold, color="tab:orange", lw=0.6, ls=":")
     ax.set_xlabel("component")
     ax.set_ylabel("variance fraction")
@@ -204,6 +207,8 @@ def draw_identity_scatter(
     ax.scatter(x[ok], y[ok], s=16, color=colour, alpha=0.85, edgecolors="none")
     both = np.r_[x[ok], y[ok], 0.0, 1.0]
     lo, hi = float(min(both.min(), 0.0)), float(both.max())
+    pad = 0.03 * (hi - lo) if hi > lo else 0.05  # points on the edge drawn whole
+    lo, hi = lo - pad, hi + pad
     ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.7, ls="--")
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)

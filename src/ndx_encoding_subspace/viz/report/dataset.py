@@ -41,8 +41,8 @@ REPORT_NAME = "report.html"
 FIGURES = {
     "scores": "Figure 1: r of the LN and subspace models against the CNN's, every unit of "
               "every site, and the distribution of (r_subspace / r_CNN)^2.",
-    "k": "Figure 2: distribution of the subspace dimension k over all units, and the "
-         "median k of each site.",
+    "k": "Figure 2: distribution of the subspace dimension k (at the run's threshold, and at 90% "
+         "of the variance) over all units, and the median k of each site.",
     "similarity": "Figure 3: subspace similarity of unit pairs within one site against "
                   "pairs from different sites.",
     "similarity_classes": "Figure 4: subspace similarity within and between sites by the "
@@ -197,7 +197,7 @@ def write_dataset_report(summary: DatasetSummary, path: str | Path | None = None
                                          summary.params.to_dict().items())]
     title = f"Encoding subspace: dataset summary of {summary.out.name}"
     subtitle = (f"{len(summary.sites)} sites, {len(summary.units)} units. Medians of site "
-                "medians; rank tests from scipy.stats.")
+                "medians; tests count sites as independent (docs/statistics.md).")
     return write_atomic(page(title, subtitle, sections, footer), target)
 
 

@@ -39,6 +39,8 @@ __all__ = [
 
 #: Dimensions whose tuning curves are drawn per unit.
 MAX_CURVES = 3
+#: subspace filters drawn per example unit
+MAX_FILTERS = 5
 
 
 def _curves(nl: UnitNonlinearity) -> range:
@@ -47,7 +49,7 @@ def _curves(nl: UnitNonlinearity) -> range:
 
 def example_unit(
     title: str, sub: UnitSubspace, nl: UnitNonlinearity | None, min_count: int,
-    frequencies: np.ndarray | None = None, bin_size: float | None = None, max_filters: int = 5,
+    frequencies: np.ndarray | None = None, bin_size: float | None = None, max_filters: int = MAX_FILTERS,
 ) -> Figure:
     """One unit through the method: mean dSTRF and subspace filters (top), variance
     against the noise floor, SSRF map and tuning curves (bottom)."""

@@ -132,10 +132,11 @@ def examples_section(d: ReportData) -> Section:
     res = d.results
     if not d.examples:
         return _absent(s, "tuning subspaces")
-    s.add(paragraph("Units with the best CNN prediction: the mean dSTRF and the subspace "
-                    "filters (frequency x lag, shared colour scale), the variance of each "
-                    "component against its noise floor, the SSRF of dimensions 1 and 2 and "
-                    "the tuning curve of each dimension with its asymmetry index (AI)."))
+    s.add(paragraph("Units with the best CNN prediction: the mean dSTRF and the first (up to "
+                    f"{figures.MAX_FILTERS}) subspace filters (frequency x lag, shared colour scale), "
+                    "the variance of each component against its noise floor, the SSRF of "
+                    f"dimensions 1 and 2 and the tuning curves of the first (up to {figures.MAX_CURVES}) "
+                    "dimensions with their asymmetry index (AI)."))
     spec = res.spectrogram
     freqs, bin_size = (spec.frequencies, spec.bin_size) if spec is not None else (None, None)
     nonlin = {n.unit_position: n for n in res.nonlinearities}
@@ -207,7 +208,8 @@ def ssrf_section(d: ReportData, chunk: int = 32) -> Section:
         return _absent(s, "subspace nonlinearities")
     s.add(paragraph("For every unit: the SSRF of dimension 1 (rows) against dimension 2 "
                     f"(bins with fewer than {d.min_count} samples grey) and the tuning curves "
-                    "(mean +- s.e.) with the asymmetry index of each dimension."))
+                    f"(mean +- s.e.) with the asymmetry index of the first (up to {figures.MAX_CURVES}) "
+                    "dimensions."))
     items = [(d.labels[n.unit_position], n) for n in nonlin]
     for start in range(0, len(items), chunk):
         part = items[start:start + chunk]
