@@ -235,6 +235,21 @@ def test_a_silent_channel_leaves_the_level_of_the_others(tmp_path):
     np.testing.assert_allclose(site.sound("one_ear").spectrogram, site.sound("mono").spectrogram)
 
 
+def test_sounds_in_different_units_are_said(tmp_path):
+    from pynwb import TimeSeries
+
+    rng = np.random.default_rng(5)
+    nwbfile = mock_NWBFile()
+    for name, unit in (("pa", "Pa"), ("volt", "volts"), ("plain", "n.a.")):
+        nwbfile.add_stimulus_template(TimeSeries(name=name, data=rng.normal(0, 0.1, 8000), unit=unit,
+                                                 rate=16000.0))
+    mock_sound_presentations(sounds=["pa", "volt", "plain", "pa", "volt", "plain"],
+                             starts=[0.5, 1.5, 2.5, 3.5, 4.5, 5.5], duration=0.5, nwbfile=nwbfile)
+    mock_spiking_units(n_units=2, duration=7.0, nwbfile=nwbfile)
+    said = _said_once(write_nwb(nwbfile, tmp_path / "units.nwb"))
+    assert "the sounds' series are in different units ('Pa' ('pa'), 'volts' ('volt'))" in said
+
+
 def _said_once(path) -> str:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -21,7 +21,7 @@ from .reader_params import ReaderParams
 from .storage import check_span
 
 __all__ = ["CANCELLING_POWER", "OFFSET_SHARE", "dc_offset", "above_nyquist_note", "read_waveform",
-           "read_spectrograms", "mixed_sample_formats", "sample_scale", "integer_span"]
+           "read_spectrograms", "mixed_sample_formats", "mixed_units_note", "sample_scale", "integer_span"]
 
 #: a sound whose mean sample is at least this share of its RMS holds a DC offset
 OFFSET_SHARE = 0.5
@@ -193,6 +193,25 @@ def mixed_sample_formats(layout: Layout) -> bool:
         kind = np.dtype(getattr(p.series.series.data, "dtype", np.float64)).kind
         kinds.add("int" if plain_integers(p.series) else "float" if kind == "f" else "converted")
     return "int" in kinds and bool(kinds & {"float", "converted"})
+
+
+#: ``unit`` values that say no unit
+_NO_UNIT = {"", "n.a.", "na", "n/a", "none", "unknown", "no unit", "a.u.", "au", "arbitrary", "unitless"}
+
+
+def mixed_units_note(layout: Layout) -> str:
+    """A note when the presented sounds' series name different units (``'Pa'`` beside
+    ``'volts'``): their samples are scaled together as if they shared one."""
+    units: dict[str, str] = {}
+    for p in layout.presentations:
+        unit = str(getattr(p.series.series, "unit", "") or "").strip()
+        if unit.lower() not in _NO_UNIT:
+            units.setdefault(unit, p.sound)
+    if len(units) < 2:
+        return ""
+    said = ", ".join(f"{u!r} ({s!r})" for u, s in list(units.items())[:4])
+    return (f"the sounds' series are in different units ({said}): their samples are read on one scale, "
+            "so their levels compare only if those units do")
 
 
 def sample_scale(series: Any) -> tuple[float, float]:

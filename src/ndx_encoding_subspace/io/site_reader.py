@@ -58,7 +58,7 @@ from .open import OpenedNWB, open_nwb
 from .parameters import LEVELS_DIFFER
 from .presentations import BETWEEN_BLOCKS, REFERENCED_ONSETS
 from .reader_params import ReaderParams
-from .samples import mixed_sample_formats, plain_integers, read_spectrograms
+from .samples import mixed_sample_formats, mixed_units_note, plain_integers, read_spectrograms
 from .sound_files import KIND as FILE
 from .storage import check_demand, check_span
 from .units import acquisition_end, bin_counts, observed_only, observed_spans, read_units, recording_span
@@ -271,6 +271,8 @@ def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],
         notes.append("the sounds mix integer samples without a conversion and floating-point or converted "
                      "ones: the integer ones without a conversion are read as fractions of their full scale "
                      "(32768 for 16 bits), as WAV files mean them, the others as their conversion says")
+    if units := mixed_units_note(layout):
+        notes.append(units)
     return notes
 
 
@@ -337,6 +339,7 @@ def build_site(
         "dropped_units": list(spikes.dropped),
         "units_notes": list(spikes.notes),
         "notes": list(dict.fromkeys(notes)),
+        "layout_notes": list(layout.notes),  # all the layout's, those not warned of too
         "unit_properties": {k: [_plain(v) for v in values] for k, values in spikes.properties.items()},
         "reader": reader.to_dict(),
         "spectrogram": spec_params.to_dict(),
