@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from pynwb import NWBHDF5IO
 
 from conftest import TINY_CONFIG
 from ndx_encoding_subspace.compute import flushed_subnormals
@@ -34,6 +35,14 @@ def _sha(path) -> str:
 
 
 @pytest.mark.slow
+def _tables_named(container, name: str) -> list:
+    found = []
+    for child in container.all_children():
+        if getattr(child, "name", None) == name and hasattr(child, "description"):
+            found.append(child)
+    return found
+
+
 def test_run_site_writes_loadable_results_and_resumes(recording, tmp_path):
     before = _sha(recording)
     config = PipelineConfig.from_dict(TINY)
@@ -52,6 +61,9 @@ def test_run_site_writes_loadable_results_and_resumes(recording, tmp_path):
     assert loaded.site_subspace.subspace_similarity.shape == (3, 3)
     assert loaded.provenance["config"]["training"]["max_epochs"] == 3
     assert set(result.summary["scores"]) == {"ln", "cnn", "subspace_nonlinearity"}
+    with NWBHDF5IO(str(result.path), "r") as io:  # what plain pynwb shows of a member's scores
+        said = [t.description for t in _tables_named(io.read().processing["encoding_subspace"], "scores")]
+    assert any("of the ensemble this model is a member of" in d for d in said), said
 
     # a stored subspace model predicts from the stored filters' projections alone
     stim = loaded.spectrogram.split("validation")[0]

@@ -70,6 +70,11 @@ def _devices(ensembles: Mapping[str, Ensemble]) -> dict[str, str]:
             for role, ens in ensembles.items()}
 
 
+#: what the scores of each member of an ensemble are of
+_ENSEMBLE_SCORES = ("Prediction scores on the validation data of the ensemble this model is a member of "
+                    "(the mean of its members' predictions), one row per output: the same in every member.")
+
+
 def _ensemble_results(role: str, ensemble: Ensemble, site: SiteData, scores: UnitScores,
                       config: PipelineConfig) -> list[ModelResult]:
     """One record per fitted member of an encoding-model ensemble (``role``: cnn or ln)."""
@@ -80,6 +85,7 @@ def _ensemble_results(role: str, ensemble: Ensemble, site: SiteData, scores: Uni
         out.append(ModelResult(
             name=f"{role}_jk{j}", role=role, module=member, unit_positions=positions,
             fit_log=_fit_log(record), scores=_score_dict(scores), seed=int(info.get("seed", 0)),
+            scores_description=_ENSEMBLE_SCORES,
             jackknife_index=j, init_index=i,
             estimation_sounds=tuple(info.get("fit_sounds", ())),
             early_stopping_sounds=tuple(info.get("early_stop_sounds", ())),

@@ -61,6 +61,9 @@ class ModelResult:
     scores : dict of str -> ndarray
         Per-output validation scores: ``r`` and optionally ``ccnorm``,
         ``noise_ceiling``, ``shuffle_floor`` (shape (outputs,)).
+    scores_description : str
+        What the scores are of (the scores table's description); empty: the model's own
+        predictions.
     seed, jackknife_index, init_index : int or None
         Training seed, jackknife fold and initialisation.
     estimation_sounds, early_stopping_sounds, validation_sounds : tuple of str
@@ -83,6 +86,7 @@ class ModelResult:
     unit_positions: np.ndarray
     fit_log: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     scores: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    scores_description: str = ""
     seed: int | None = None
     jackknife_index: int | None = None
     init_index: int | None = None

@@ -140,7 +140,8 @@ def _scores(model: ModelResult) -> ModelScoresTable | None:
             columns.append(_column(key, next(c["description"] for c in
                                              ModelScoresTable.__columns__
                                              if c["name"] == key), values))
-    return ModelScoresTable(columns=columns, id=np.arange(n))
+    described = {"description": model.scores_description} if model.scores_description else {}
+    return ModelScoresTable(columns=columns, id=np.arange(n), **described)
 
 
 def _encoding_model(model: ModelResult, results: SiteResults, units: Units,
