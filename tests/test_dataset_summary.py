@@ -394,6 +394,21 @@ def test_similarity_parameters_select_pairs_and_dimensions(run_folder: Path) -> 
     assert first.pairs["similarity"][0] == pytest.approx(0.0)
 
 
+def test_the_command_line_sets_the_statistics_parameters(run_folder: Path, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    from ndx_encoding_subspace.cli import main
+
+    out = tmp_path / "copy"
+    shutil.copytree(run_folder, out)
+    assert main(["summarize", str(out), "--dataset.min_r", "0.99", "--dataset.same_area", "false"]) == 0
+    text = (out / "summary" / "report.html").read_text()
+    assert "min_r=0.99" in text and "same_area=False" in text
+    capsys.readouterr()
+    assert main(["summarize", str(out), "--dataset.min_r", "2"]) == 2
+    assert "DatasetParams.min_r" in capsys.readouterr().err
+
+
 def test_a_site_made_again_after_the_record_is_done(run_folder: Path, tmp_path: Path) -> None:
     """A site that failed in a multi-site run and was then run alone into the same folder:
     its results file, newer than the record, makes it done; an older one does not."""

@@ -24,7 +24,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .cli_flags import _add_config_flags, _config_from_args, _negatives_joined, _path, _text
+from .cli_flags import (
+    _add_config_flags,
+    _add_dataset_flags,
+    _config_from_args,
+    _dataset_from_args,
+    _negatives_joined,
+    _path,
+    _text,
+)
 from .errors import (
     ConfigError,
     EncodingSubspaceError,
@@ -117,12 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--scheduler", default=None, help="address of a running dask scheduler")
     where.add_argument("--scheduler-file", default=None, help="scheduler file of a running dask cluster")
     _add_config_flags(run)
+    _add_dataset_flags(run)
 
     summarize = sub.add_parser(
         "summarize", allow_abbrev=False, help="tables and report of every results file in a folder",
         description="Write OUT/summary/: units.csv, dimensions.csv, pairs.csv, sites.csv and "
         "report.html (the cross-site figures with their statistics).", epilog=EXIT_CODES)
     summarize.add_argument("out", type=_path, help="output folder of a run")
+    _add_dataset_flags(summarize)
 
     inspect = sub.add_parser(
         "inspect", allow_abbrev=False, help="show what the reader finds in an NWB file",
@@ -169,6 +179,7 @@ def _run(args: argparse.Namespace) -> int:
     from .pipeline.sources import expand_inputs
 
     config = _run_config(args)
+    statistics = _dataset_from_args(args)  # a bad value refused before any site runs
     out = output_folder(args.out or Path("encoding-subspace-results"))
     sites = expand_inputs(args.input, reader=config.reader)  # before the pipeline loads
     if args.report and out.is_dir():  # a report that could not be written is refused before any site runs
@@ -209,7 +220,7 @@ def _run(args: argparse.Namespace) -> int:
                     print(f"encoding-subspace: error: report of site {site.site!r} not written: {err}",
                           file=sys.stderr)
                     failed = failed or getattr(err, "exit_code", EXIT_OS_ERROR)
-    summary = summarize(out)
+    summary = summarize(out, params=statistics)
     print(f"summary: {summary.folder}")
     return done.exit_code or failed
 
@@ -232,7 +243,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise ResultsError(f"{args.out}: no results files (*.results.nwb) to summarize")
         from .viz.report.dataset import summarize
 
-        summary = summarize(args.out)
+        summary = summarize(args.out, params=_dataset_from_args(args))
         print("\n".join(f"{name}: {path}" for name, path in summary.files.items()))
         sites = summary.sites
         if not any(name and state != "unreadable" for name, state in zip(sites["results"], sites["status"])):

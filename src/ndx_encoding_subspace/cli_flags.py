@@ -84,6 +84,33 @@ def _add_config_flags(parser: argparse.ArgumentParser, sections: Sequence[str] |
         )
 
 
+def _add_dataset_flags(parser: argparse.ArgumentParser) -> None:
+    """A ``--dataset.NAME`` flag per parameter of the dataset summary's statistics
+    (:class:`~ndx_encoding_subspace.dataset.params.DatasetParams`)."""
+    import dataclasses
+
+    from .dataset.params import DatasetParams
+
+    group = parser.add_argument_group("[dataset] parameters of the summary's statistics")
+    defaults = DatasetParams()
+    for field in dataclasses.fields(DatasetParams):
+        default = getattr(defaults, field.name)
+        group.add_argument(
+            f"--dataset.{field.name}", dest=f"ds__{field.name}", metavar="VALUE", default=argparse.SUPPRESS,
+            help=f"{DatasetParams.describe(field.name)} (default: "
+                 f"{'its own' if default is None else _as_flag(default)})".replace("%", "%%"))
+
+
+def _dataset_from_args(args: argparse.Namespace):
+    """The :class:`~ndx_encoding_subspace.dataset.params.DatasetParams` the flags ask for."""
+    from .dataset.params import DatasetParams
+
+    hints = typing.get_type_hints(DatasetParams)
+    values = {key[4:]: _typed_flag_value(value, hints.get(key[4:]))
+              for key, value in vars(args).items() if key.startswith("ds__")}
+    return DatasetParams.from_keywords(**values)
+
+
 def _as_flag(value: Any) -> str:
     """``value`` as it is typed after its flag (what :func:`_flag_value` reads back)."""
     if isinstance(value, tuple | list):
