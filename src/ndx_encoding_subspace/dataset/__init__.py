@@ -6,13 +6,19 @@ unit, every subspace dimension, every pair of units (within and between sites) a
 site, and the paper's cross-site statistics (METHOD.md sections 6-8). The report page
 that draws them is :mod:`ndx_encoding_subspace.viz.report.dataset`, whose ``summarize``
 writes tables and page together.
+
+Names load on first use (:mod:`.._lazy`): :class:`DatasetParams` without scipy or pynwb.
 """
 
-from .params import DatasetParams
-from .statistics import Comparison, DatasetStatistics, Group, dataset_statistics
-from .summarize import SUMMARY_FOLDER, DatasetSummary, build_summary, summarize_tables
-from .tables import COLUMNS, Table
+from .._lazy import attach
 
 __all__ = ["DatasetParams", "DatasetSummary", "DatasetStatistics", "Group", "Comparison",
            "Table", "COLUMNS", "SUMMARY_FOLDER", "build_summary", "summarize_tables",
            "dataset_statistics"]
+
+attach(__name__, {
+    "params": ("DatasetParams",),
+    "statistics": ("Comparison", "DatasetStatistics", "Group", "dataset_statistics"),
+    "summarize": ("SUMMARY_FOLDER", "DatasetSummary", "build_summary", "summarize_tables"),
+    "tables": ("COLUMNS", "Table"),
+})
