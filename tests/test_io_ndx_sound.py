@@ -250,6 +250,32 @@ def test_sounds_in_different_units_are_said(tmp_path):
     assert "the sounds' series are in different units ('Pa' ('pa'), 'volts' ('volt'))" in said
 
 
+def test_samples_linked_from_a_file_that_is_gone_are_named(tmp_path):
+    import h5py
+    from pynwb import TimeSeries
+
+    from ndx_encoding_subspace.errors import InvalidDataError
+
+    rng = np.random.default_rng(6)
+    linked = tmp_path / "waves.h5"
+    with h5py.File(linked, "w") as f:
+        for name in ("a", "b"):
+            f.create_dataset(name, data=rng.normal(0, 0.1, 8000))
+    nwbfile = mock_NWBFile()
+    with h5py.File(linked, "r") as f:
+        for name in ("a", "b"):
+            nwbfile.add_stimulus_template(TimeSeries(name=name, data=f[name], unit="Pa", rate=16000.0))
+        mock_sound_presentations(sounds=["a", "b", "a", "b"], starts=[0.5, 1.5, 2.5, 3.5], duration=0.5,
+                                 nwbfile=nwbfile)
+        mock_spiking_units(n_units=2, duration=5.0, nwbfile=nwbfile)
+        path = write_nwb(nwbfile, tmp_path / "linked.nwb")
+    assert read_site(path).sound("a").spectrogram.shape[0] == 50
+    linked.unlink()
+    said = r"linked.nwb: sound '.' \(stimulus/templates/.\) is empty: its samples are an external link to "
+    with pytest.raises(InvalidDataError, match=said + r".*waves.h5 .*not there"):
+        read_site(path)
+
+
 def _said_once(path) -> str:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -10,6 +10,7 @@ spectrogram's top channels, a DC offset (removed with ``reader.remove_offset``).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -117,7 +118,8 @@ def read_waveform(
             unrelated.append(r)
         data = _mixed_down(data, pres, name) if channel < 0 else data[:, channel]
     if data.size == 0:
-        raise InvalidDataError(f"{name}: sound {pres.sound!r} ({series.path}) is empty")
+        raise InvalidDataError(f"{name}: sound {pres.sound!r} ({series.path}) is empty"
+                               f"{_missing_link(series)}")
     bad = np.flatnonzero(~np.isfinite(data))
     if bad.size:
         raise InvalidDataError(
@@ -138,6 +140,27 @@ def read_waveform(
             f"sample {pres.first_sample + at}), beyond {MAX_SAMPLE:g}: damaged samples, or a conversion "
             "that does not give the sound's level?")
     return values
+
+
+def _missing_link(series: Any) -> str:
+    """Why a sound's samples read empty when they are an HDF5 external link to a file that
+    is not there ('' otherwise)."""
+    source = getattr(series.series, "container_source", None)
+    if not source or not str(source).endswith((".nwb", ".h5", ".hdf5")):
+        return ""
+    import h5py
+
+    try:
+        with h5py.File(source, "r") as f:
+            link = f.get(f"/{series.path}/data", getlink=True)
+    except (OSError, ValueError, KeyError):
+        return ""
+    if not isinstance(link, h5py.ExternalLink):
+        return ""
+    target = Path(link.filename)
+    target = target if target.is_absolute() else Path(source).parent / target
+    return "" if target.exists() else (f": its samples are an external link to {link.filename} "
+                                       f"({link.path}), a file that is not there")
 
 
 def _mixed_down(data: np.ndarray, pres: Presentation, name: str) -> np.ndarray:
