@@ -16,7 +16,7 @@ from ..errors import InvalidDataError
 from ..subspace import TuningSubspace
 from ..subspace.reliability import mean_squared_cosine
 
-__all__ = ["subspace_similarity", "similarity_matrix", "within_between"]
+__all__ = ["subspace_similarity", "similarity_matrix", "within_between", "site_means"]
 
 
 def _basis(s: Any, which: str) -> tuple[np.ndarray, str]:
@@ -83,31 +83,51 @@ def similarity_matrix(subspaces: Sequence[Any]) -> np.ndarray:
     return out
 
 
+def site_means(similarity: np.ndarray, first: np.ndarray, second: np.ndarray,
+               ) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Within- against between-site similarity of unit pairs, site by site.
+
+    ``first`` and ``second`` are the sites of each pair's units. Returns each site's mean
+    within-site similarity and the mean of its pairs with other sites (the sites holding
+    both), and the Wilcoxon signed-rank test of their differences (statistic, p-value;
+    NaN for fewer than 2 sites or no difference): pairs share units and units share their
+    site, so sites are what is independent.
+    """
+    sim = np.asarray(similarity, dtype=np.float64)
+    first, second = np.asarray(first), np.asarray(second)
+    ok = np.isfinite(sim)
+    within, between = [], []
+    for s in np.unique(np.concatenate([first[ok], second[ok]])):
+        w = ok & (first == s) & (second == s)
+        b = ok & ((first == s) ^ (second == s))
+        if w.any() and b.any():
+            within.append(sim[w].mean())
+            between.append(sim[b].mean())
+    w_a, b_a = np.asarray(within), np.asarray(between)
+    diff = w_a - b_a
+    if len(diff) < 2 or not np.any(diff != 0):
+        return w_a, b_a, float("nan"), float("nan")
+    res = stats.wilcoxon(diff)
+    return w_a, b_a, float(res.statistic), float(res.pvalue)
+
+
 def within_between(sites: Sequence[Sequence[TuningSubspace]]) -> dict[str, object]:
     """Similarity of unit pairs within a site against pairs from different sites.
 
     Returns ``within`` and ``between`` (arrays of pair values), their medians, and
-    ``p_value``: the Wilcoxon signed-rank test over sites of each site's mean within-site
-    similarity against the mean of its pairs with other sites (pairs share units, and
-    units share their site: sites are what is independent; NaN with fewer than 2 sites
-    holding both).
+    ``p_value``: :func:`site_means`' test over sites.
     """
-    within, between = [], []
-    per_site: list[list[float]] = [[] for _ in sites]
-    across: list[list[float]] = [[] for _ in sites]
-    for i, site in enumerate(sites):
-        for a in range(len(site)):
-            inside = [subspace_similarity(site[a], site[b]) for b in range(a + 1, len(site))]
-            within += inside
-            per_site[i] += inside
-            for j, other in enumerate(sites[i + 1:], start=i + 1):
-                values = [subspace_similarity(site[a], s) for s in other]
-                between += values
-                across[i] += values
-                across[j] += values
-    within_a, between_a = np.asarray(within), np.asarray(between)
-    diff = np.array([np.mean(w) - np.mean(b) for w, b in zip(per_site, across, strict=True) if w and b])
-    p = stats.wilcoxon(diff).pvalue if len(diff) >= 2 and np.any(diff != 0) else np.nan
+    values, first, second = [], [], []
+    flat = [(i, unit) for i, site in enumerate(sites) for unit in site]
+    for a in range(len(flat)):
+        for b in range(a + 1, len(flat)):
+            values.append(subspace_similarity(flat[a][1], flat[b][1]))
+            first.append(flat[a][0])
+            second.append(flat[b][0])
+    sim, first_a, second_a = np.asarray(values, dtype=np.float64), np.asarray(first), np.asarray(second)
+    same = first_a == second_a
+    within_a, between_a = sim[same], sim[~same]
+    p = site_means(sim, first_a, second_a)[3] if len(sim) else float("nan")
     return {
         "within": within_a,
         "between": between_a,

@@ -193,18 +193,9 @@ def compare_similarity(what: str, similarity: np.ndarray, first: np.ndarray, sec
     sites of each pair's units): the Wilcoxon signed-rank test over sites of each site's
     mean within-site similarity against the mean of its pairs with other sites
     (``n_a``, ``n_b``: sites with both; medians: of those means)."""
-    sim = np.asarray(similarity, dtype=np.float64)
-    first, second = np.asarray(first), np.asarray(second)
-    ok = np.isfinite(sim)
-    within, between = [], []
-    for s in np.unique(np.concatenate([first[ok], second[ok]])):
-        w = ok & (first == s) & (second == s)
-        b = ok & ((first == s) ^ (second == s))
-        if w.any() and b.any():
-            within.append(sim[w].mean())
-            between.append(sim[b].mean())
-    w_a, b_a = np.asarray(within), np.asarray(between)
-    stat, p = _wilcoxon(w_a - b_a)
+    from ..circuit.similarity import site_means
+
+    w_a, b_a, stat, p = site_means(similarity, first, second)
     return Comparison(what, "within", "between", len(w_a), len(b_a), _median(w_a), _median(b_a),
                       "Wilcoxon signed-rank over sites (within-site mean against the mean of the "
                       "site's pairs with others)", stat, p)
@@ -294,7 +285,7 @@ def _classes(units: Table, n_permutations: int = N_PERMUTATIONS, seed: int = 0,
     counts = {t: {s: int(np.sum((cells == t) & (shape == s))) for s in SHAPES}
               for t in CELL_TYPES}
     counts["all"] = {s: int(np.sum(shape == s)) for s in SHAPES}
-    shown = [s for s in SHAPES if counts["all"][s] and any(counts[t][s] for t in CELL_TYPES)]
+    shown = [s for s in SHAPES if any(counts[t][s] for t in CELL_TYPES)]
     keep = np.isin(cells, CELL_TYPES) & np.isin(shape, shown)
     narrow = cells[keep] == CELL_TYPES[0]
     onehot = (shape[keep][:, None] == np.array(shown, dtype=object)[None, :]).astype(float)
