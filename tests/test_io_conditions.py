@@ -358,6 +358,18 @@ def test_a_template_s_row_stopped_early_is_cut_short(tmp_path):
     assert not any("shorter" in w or "read only as long" in w for w in said)
 
 
+def test_most_rows_stopping_before_their_sound_ends_are_read_whole_and_said(tmp_path):
+    """Every row stopping at 0.2 s of its 0.5 s sound: the stop is another time of the trial
+    (a response window), each sound read whole, in a warning."""
+    rows = len(_stopped({}).trials)
+    path = _write(_stopped({row: 0.2 for row in range(rows)}), tmp_path / "window.nwb")
+    site, said = _read(path, validation_sounds=("s0", "s1"))
+    assert site.sound("s0").counts.shape == (4, int(round(DUR / 0.01)), 3)
+    assert any(f"{rows} of the {rows} rows of intervals/trials stop before their sound ends" in w for w in said)
+    site, said = _read(_write(_stopped({}), tmp_path / "whole.nwb"), validation_sounds=("s0", "s1"))
+    assert not any("stop before their sound ends" in w for w in said)
+
+
 def test_a_sound_presented_once_plays_until_its_row_stops(tmp_path):
     stopped = _stopped({2: 0.15}, blocks=1)  # s2, presented once
     with open_nwb(_write(stopped, tmp_path / "once.nwb")) as opened:

@@ -171,6 +171,28 @@ def test_touching_or_barely_overlapping_rows_are_accepted(tmp_path):
     assert len(_locate(nwb, tmp_path).presentations) == 3
 
 
+def test_rows_stopping_after_the_next_onset_overlap_only_by_their_sounds(tmp_path):
+    """Trials whose stop runs 20 ms into the next trial while their 0.5 s sounds do not:
+    spikes are counted over the sound, so nothing overlaps; a sound that does is refused."""
+    nwb = _file()
+    nwb.add_stimulus_template(TimeSeries(name="clip", data=_wave(0.5), unit="Pa", rate=RATE))
+    table = TimeIntervals(name="played", description="d")
+    table.add_column("sound", "clip")
+    for start in (0.0, 0.6, 1.2):
+        table.add_interval(start_time=start, stop_time=start + 0.62, sound="clip")
+    nwb.add_time_intervals(table)
+    assert len(_locate(nwb, tmp_path).presentations) == 3
+    nwb = _file()
+    nwb.add_stimulus_template(TimeSeries(name="clip", data=_wave(0.5), unit="Pa", rate=RATE))
+    table = TimeIntervals(name="played", description="d")
+    table.add_column("sound", "clip")
+    for start in (0.0, 0.4):
+        table.add_interval(start_time=start, stop_time=start + 0.3, sound="clip")
+    nwb.add_time_intervals(table)
+    with pytest.raises(InvalidDataError, match=r"row 1 \(0.4-0.9 s\) overlaps row 0 \(0-0.5 s\)"):
+        _locate(nwb, tmp_path)
+
+
 def test_overlapping_track_rows_are_refused(tmp_path):
     rows = [(0.5, "a.wav"), (1.0, "b.wav"), (2.0, "a.wav")]
     nwb = _track_with_table(rows, stop=[1.5, 1.5, 2.5])
@@ -393,6 +415,38 @@ def test_unnamed_segments_holding_the_same_samples_are_repeats(tmp_path, by_refe
     notes = _locate(nwb, tmp_path, reader).notes
     said = "4 segment(s) of stimulus/presentation/speaker hold the same samples"
     assert any(said in n for n in notes), notes
+
+
+@pytest.mark.parametrize("kind", ["noise", "shifted"])
+def test_unnamed_segments_of_a_recorded_track_holding_one_sound_are_repeats(tmp_path, kind):
+    """A recorded speaker track (its noise makes no repeat identical), or references whose
+    first sample pynwb rounded down (a repeat one sample early): segments holding the same
+    sound are repeats; the same clip 6 dB quieter is another sound."""
+    from ndx_encoding_subspace.io import read_site
+
+    rng = np.random.default_rng(7)
+    clips = {n: _wave(0.25, seed=k).astype(np.float32) / 8000 for k, n in enumerate("abcd")}
+    clips["e"] = clips["a"] / 2
+    order = ["a", "b", "c", "d", "e", "c", "d", "c", "d"]
+    track = np.zeros(int(len(order) * 0.5 * RATE), dtype=np.float32)
+    for k, name in enumerate(order):
+        first = int(k * 0.5 * RATE) + (1 if kind == "shifted" and k >= 5 else 0)
+        track[first: first + clips[name].size] = clips[name]
+    if kind == "noise":
+        track += 0.01 * rng.standard_normal(track.size).astype(np.float32)
+    nwb = _file(end=5.0)
+    series = TimeSeries(name="speaker", data=track, unit="Pa", rate=RATE)
+    nwb.add_stimulus(series)
+    for k in range(len(order)):
+        nwb.add_trial(start_time=k * 0.5, stop_time=k * 0.5 + 0.25, timeseries=[series])
+    path = write_nwb(nwb, tmp_path / "f.nwb")
+    reader = ReaderParams(presentations="intervals/trials", min_validation_repeats=3)
+    with pytest.warns(UserWarning, match="4 segment.s. of stimulus/presentation that no column names are near "
+                                         "copies of an earlier segment"):
+        site = read_site(path, reader=reader)
+    assert sorted(s.n_repeats for s in site.sounds) == [1, 1, 1, 3, 3]
+    assert not set(site.estimation) & set(site.validation) and len(site.validation) == 2
+    assert "near-copies-repeat" in site.source["rules"]
 
 
 def test_integer_and_float_samples_in_one_file_are_read_on_one_scale(tmp_path):

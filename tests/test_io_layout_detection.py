@@ -459,10 +459,11 @@ def test_series_each_holding_one_trial_stay_one_presentation_each(tmp_path):
 
 
 def _audio_interface_once(tmp_path, shift: float = 0.0, parent: str = "stimulus",
-                          named: tuple[int, ...] = tuple(range(6))) -> NWBFile:
+                          named: tuple[int, ...] = tuple(range(6)), by_file: bool = False) -> NWBFile:
     """neuroconv's AudioInterface given each WAV file once, at its first presentation, and a
     trials table naming the series of every presentation (sounds 4 and 5 three times);
-    ``shift`` moves the last series' start away from its row."""
+    ``shift`` moves the last series' start away from its row. ``by_file``: the series keep
+    neuroconv's names (``AcousticWaveformSeries``, ``...1``) and the table names the files."""
     from neuroconv.datainterfaces import AudioInterface
     from scipy.io import wavfile
 
@@ -478,12 +479,13 @@ def _audio_interface_once(tmp_path, shift: float = 0.0, parent: str = "stimulus"
     metadata = audio.get_metadata()
     metadata["NWBFile"]["session_start_time"] = datetime(2024, 1, 1, tzinfo=timezone.utc)
     for k, entry in enumerate(metadata["Behavior"]["Audio"]):
-        entry["name"] = f"sound_{k}"
+        entry["name"] = entry["name"] if by_file else f"sound_{k}"
     nwb = audio.create_nwbfile(metadata=metadata, parent_container=parent)
     nwb.add_trial_column("sound", "what played")
     for sound, start in zip(order, starts, strict=True):
         if sound in named:
-            nwb.add_trial(start_time=float(start), stop_time=float(start) + DUR, sound=f"sound_{sound}")
+            nwb.add_trial(start_time=float(start), stop_time=float(start) + DUR,
+                          sound=f"C:\\stimuli\\sound_{sound}.wav" if by_file else f"sound_{sound}")
     _units(nwb, float(starts[-1] + 1.0))
     return nwb
 
@@ -516,6 +518,26 @@ def test_series_written_once_and_a_table_of_every_presentation(tmp_path):
     said = "1 series in stimulus/presentation that the table does not name are left out"
     assert len(partial.presentations) == 9 and any(said in n for n in partial.notes)
     with pytest.warns(UserWarning, match=said):
+        read_site(path)
+
+
+def test_series_of_neuroconv_named_by_the_files_a_table_names_at_their_starts(tmp_path):
+    """neuroconv's own series names (``AcousticWaveformSeries``, ``...1``: the file's name is not
+    kept) and a trials table naming the files: the rows beginning at each series' start name
+    it, and every row is a presentation (the repeats are not lost)."""
+    path, layout = _locate(_audio_interface_once(tmp_path, by_file=True), tmp_path)
+    assert layout.kind == "templates" and len(layout.presentations) == 10
+    by_sound = {p.sound: p.series.path for p in layout.presentations}
+    assert by_sound["sound_4"] == "stimulus/presentation/AcousticWaveformSeries4"
+    assert sorted(layout.repeats().values()) == [1, 1, 1, 1, 3, 3]
+    assert any("named by the rows beginning at their starting times in intervals/trials" in n
+               for n in layout.notes)
+    site = read_site(path)
+    assert len(site.validation) == 2 and "series-named-by-a-table" in site.source["rules"]
+    # a series whose start no row shares: no naming, each series one presentation, the table said unread
+    path, apart = _locate(_audio_interface_once(tmp_path, shift=0.1, by_file=True), tmp_path, name="k.nwb")
+    assert apart.kind == "series" and len(apart.presentations) == 6
+    with pytest.warns(UserWarning, match="intervals/trials .with columns naming sounds. is not read"):
         read_site(path)
 
 
@@ -753,11 +775,15 @@ def test_a_text_column_of_no_known_name_names_what_a_recorded_track_played(tmp_p
 
 
 def test_a_text_column_whose_rows_of_one_value_hold_different_sounds_names_no_sound(tmp_path):
-    """A go/no-go column: two values, each over several different sounds: no sound names."""
+    """A go/no-go column: two values, each over several different sounds: no sound names.
+    The references into the microphone's track are read, and the segments holding the same
+    sound (with the recording's noise) are its repeats."""
     words = ["go" if k % 2 else "nogo" for k in range(10)]
     _, layout = _locate(_microphone_file("trial_type", links=True, words=words), tmp_path)
     assert layout.kind == "continuous" and layout.column == "timeseries"
-    assert len(layout.repeats()) == 10
+    assert sorted(layout.repeats().values()) == [1, 1, 1, 1, 3, 3]
+    assert any("4 segment(s) of stimulus/presentation that no column names are near copies" in n
+               for n in layout.notes)
 
 
 def test_logs_disagreeing_with_several_tables_are_said_and_other_records_are_not(tmp_path):

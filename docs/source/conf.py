@@ -6,8 +6,12 @@ import sys
 project = "ndx-encoding-subspace"
 copyright = "2026, ndx-encoding-subspace developers"
 author = "ndx-encoding-subspace developers"
-version = "0.1.0"
-release = "0.1.0"
+# the namespace's version, from the spec the documentation describes
+_NAMESPACE = os.path.join(os.path.dirname(__file__), "..", "..", "spec",
+                          "ndx-encoding-subspace.namespace.yaml")
+with open(_NAMESPACE) as f:
+    version = release = next(line.split(":", 1)[1].strip().strip("'\"") for line in f
+                             if line.strip().startswith("version:"))
 
 extensions = ["sphinx.ext.ifconfig", "sphinx.ext.intersphinx"]
 # The core types (TimeSeries, DynamicTable, ...) link to the NWB and hdmf-common schema docs;

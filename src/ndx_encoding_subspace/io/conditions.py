@@ -31,7 +31,7 @@ from .names import CONDITION_COLUMNS, TYPE_COLUMNS, name_key, name_words
 from .rows import text_of
 
 __all__ = ["CONDITIONS_DIFFER", "WARNED", "READING_RULES", "parse_where", "select", "condition_note",
-           "valid_only", "complete_only", "stopped_early", "check_tail"]
+           "valid_only", "complete_only", "stopped_early", "stops_inside_sounds", "check_tail"]
 
 #: what :func:`condition_note` says (the reader warns of layout notes holding it)
 CONDITIONS_DIFFER = "differ in condition"
@@ -219,6 +219,16 @@ def stopped_early(played: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     timed = np.isfinite(played) & (played > 0)
     early = timed & (played < _SHORT_SHARE * lengths)
     return early if 2 * early.sum() <= timed.sum() else np.zeros_like(early)
+
+
+def stops_inside_sounds(played: np.ndarray, lengths: np.ndarray) -> int:
+    """How many rows stop before the end of their sound where most rows do (0 otherwise):
+    :func:`stopped_early` then takes the stop for another time of the trial and reads each
+    sound whole, which the reader says."""
+    played, lengths = np.asarray(played, dtype=float), np.asarray(lengths, dtype=float)
+    timed = np.isfinite(played) & (played > 0)
+    early = timed & (played < _SHORT_SHARE * lengths)
+    return int(early.sum()) if 2 * early.sum() > timed.sum() else 0
 
 
 def complete_only(presentations: Sequence[Presentation]) -> tuple[tuple[Presentation, ...], str]:

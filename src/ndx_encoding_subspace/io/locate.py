@@ -37,7 +37,9 @@ from .inventory import (
 )
 from .layouts import DETECTORS, FALLBACKS, ORDER, Candidate, Context
 from .layouts.base import from_tracks
+from .layouts.templates import KIND as TEMPLATES
 from .names import UNMATCHED_SHOWN, looks_like_file, name_key
+from .onset_names import named_at_onsets
 from .parameters import no_waveform_message, parameter_tables
 from .reader_params import ReaderParams
 
@@ -177,6 +179,11 @@ def _context(nwbfile: Any, inv: Inventory, name: str, params: ReaderParams) -> C
                                                             for s in tracks))
     if _stacked(tracks) or _named_by_table(as_templates):  # waveforms added with add_stimulus
         return as_templates
+    renamed = named_at_onsets(as_templates.templates, ctx.tables(), params.sound_column)
+    if renamed is not None:  # neuroconv's AudioInterface beside a table naming the files
+        named = dataclasses.replace(as_templates, templates=renamed[0], notes=(renamed[1],))
+        if _named_by_table(named):
+            return named
     return ctx
 
 
@@ -242,6 +249,8 @@ def _detect(ctx: Context) -> Candidate:
             if not found.presentations:
                 why.append(f"{kind}: {found.table or 'the file'} lists no presentation of a sound")
                 continue
+            if ctx.notes and kind == TEMPLATES:
+                found = dataclasses.replace(found, notes=(*ctx.notes, *found.notes))
             if chosen not in ("auto", kind):
                 said = "; ".join(why) or f"{chosen}: nothing of this layout"
                 note = f"reader.layout = {chosen!r} did not apply ({said}): read as {kind}"

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import AmbiguousInputError, InvalidDataError
 from .baseline import SILENCED, baseline_rows, silenced_rows
-from .conditions import stopped_early
+from .conditions import stopped_early, stops_inside_sounds
 from .inventory import Presentation, SoundSeries, TableInfo
 from .names import (
     NameIndex,
@@ -84,6 +84,8 @@ class RowsRead:
     moved_by : float
     between : list of int
         Rows lying between the blocks of a track recorded in pieces (left out).
+    stops_inside : int
+        Rows stopping before their sound ends where most rows do (each sound read whole).
     """
 
     presentations: list[Presentation]
@@ -101,6 +103,7 @@ class RowsRead:
     moved: list[int] = dataclasses.field(default_factory=list)
     moved_by: float = 0.0
     between: list[int] = dataclasses.field(default_factory=list)
+    stops_inside: int = 0
 
     def moved_note(self, path: str, column: str) -> str:
         """What to say of rows whose start column is not the time of the samples they reference."""
@@ -282,9 +285,12 @@ def template_rows(
            for row, series, first, count, end, label in spans]
     kept, stopped, shortened = _cut_short(out, start, stop)
     silenced, n_silenced = silenced_rows(refs, baseline, stored) if flag else ([], 0)
+    rated = [p for p in out if p.series.rate]
+    inside = stops_inside_sounds([stop[p.row] - start[p.row] for p in rated],
+                                 [p.n_samples / p.series.rate for p in rated])
     return RowsRead(kept, int(baseline.sum()), flag, list(index.unmatched), index.n_unmatched,
                     stopped=stopped, shortened=shortened, silenced=silenced, n_silenced=n_silenced,
-                    controls=found.controls)
+                    controls=found.controls, stops_inside=inside)
 
 
 def _cut_short(out: list[Presentation], start: np.ndarray,
@@ -310,17 +316,23 @@ def _cut_short(out: list[Presentation], start: np.ndarray,
             for p in out], stopped, once
 
 
+def read_end(p: Presentation) -> float:
+    """When the part of a presentation that is read ends: its samples' end (a row's later
+    stop adds nothing: spikes are counted over the sound), or its stop without a rate."""
+    return p.start + p.n_samples / p.series.rate if p.series.rate else p.stop
+
+
 def check_overlaps(
     pres: Sequence[Presentation], name: str, where: str, hint: str, by_series: bool = False
 ) -> None:
-    """Refuse presentations that begin before an earlier one ends (by more than
+    """Refuse presentations that begin before the read part of an earlier one ends (by more than
     :data:`OVERLAP_TOLERANCE_S`), or at the same time: the spikes of the overlap would be
     counted for each. ``where`` names the table (or the series); ``hint`` says how to
     choose other presentations. Messages name the rows (the series with ``by_series``)."""
     if len(pres) < 2:
         return
     start = np.array([p.start for p in pres])
-    stop = np.array([p.stop for p in pres])
+    stop = np.array([read_end(p) for p in pres])
     order = np.lexsort((stop, start))
     s, e = start[order], stop[order]
     reach = np.maximum.accumulate(e)
@@ -330,7 +342,7 @@ def check_overlaps(
 
     def said(p: Presentation) -> str:
         what = p.series.path if by_series else f"{p.table + ' ' if p.table else ''}row {p.row}"
-        return f"{what} ({p.start:g}-{p.stop:g} s)"
+        return f"{what} ({p.start:g}-{read_end(p):g} s)"
 
     pairs = []
     for i in hit[:5]:

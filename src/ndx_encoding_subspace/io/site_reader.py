@@ -49,8 +49,9 @@ from .in_recording import BEGAN_LATE, check_in_recording, unobserved_left_out
 from .inventory import ONSETS_UNREAD
 from .layouts import continuous
 from .layouts.base import DISAGREES, from_tracks
+from .layouts.near_copies import NEAR_COPIES
 from .layouts.series import IGNORED
-from .layouts.templates import MOVED_TO_SERIES, REFERENCES_DISAGREE, SHORTENED, STOPPED, UNNAMED
+from .layouts.templates import MOVED_TO_SERIES, REFERENCES_DISAGREE, SHORTENED, STOPPED, STOPS_INSIDE, UNNAMED
 from .locate import Layout, Presentation, locate
 from .names import ONSET_COLUMNS, listing
 from .notes import check_seconds, layout_notes, spike_notes, unit_notes
@@ -164,6 +165,8 @@ def reading_rules(layout: Layout, reader: ReaderParams) -> list[str]:
         rules.append("integers-full-scale")
     if layout.kind == continuous.KIND and any(continuous.SAME_SAMPLES in note for note in layout.notes):
         rules.append("same-samples-repeat")
+    if layout.kind == continuous.KIND and any(NEAR_COPIES in note for note in layout.notes):
+        rules.append("near-copies-repeat")
     rules += [rule for rule, said in READING_RULES.items() if any(said in note for note in layout.notes)]
     series = {p.series.path: p.series for p in layout.presentations}.values()
     if layout.kind == "templates" and len({round(s.starting_time, 3) for s in series if from_tracks(s)}) > 1:
@@ -255,9 +258,9 @@ def _same_spectrograms(order: list[str], raw: list[np.ndarray], layout: Layout) 
 
 
 #: what the layout's notes that the reader warns of hold
-_WARNED_NOTES = (LEVELS_DIFFER, UNNAMED, STOPPED, SHORTENED, IGNORED, DISAGREES, SILENCED, ONSETS_UNREAD,
-                 CONTROL_ROWS, REFERENCED_ONSETS, MOVED_TO_SERIES, REFERENCES_DISAGREE, BETWEEN_BLOCKS,
-                  continuous.FOLDERS_IGNORED, *WARNED)
+_WARNED_NOTES = (LEVELS_DIFFER, UNNAMED, STOPPED, STOPS_INSIDE, SHORTENED, IGNORED, DISAGREES, SILENCED,
+                 ONSETS_UNREAD, CONTROL_ROWS, REFERENCED_ONSETS, MOVED_TO_SERIES, REFERENCES_DISAGREE,
+                 BETWEEN_BLOCKS, continuous.FOLDERS_IGNORED, NEAR_COPIES, *WARNED)
 
 
 def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],

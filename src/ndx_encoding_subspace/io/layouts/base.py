@@ -91,6 +91,8 @@ class Context:
         (those of ``reader.sounds`` when given).
     nwbfile : NWBFile
         The open file (for layouts that read more than the inventory).
+    notes : tuple of str
+        How the sounds were found before any layout (added to the layout's notes).
     """
 
     inv: Inventory
@@ -99,6 +101,7 @@ class Context:
     templates: tuple[SoundSeries, ...]
     tracks: tuple[SoundSeries, ...]
     nwbfile: Any = dataclasses.field(default=None, repr=False)
+    notes: tuple[str, ...] = ()
 
     def tables(self) -> list[TableInfo]:
         """Tables with times (or those ``reader.presentations`` names, with or without:

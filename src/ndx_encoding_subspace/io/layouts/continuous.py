@@ -35,6 +35,7 @@ from ..names import listing, name_key
 from ..presentations import BETWEEN_BLOCKS, RowsRead, check_overlaps, format_rows, row_refs
 from ..tracks import spans_text, track_rows
 from .base import Candidate, Context, ambiguous_tables, disagreeing_logs, folders, overlapping, prefer_tables
+from .near_copies import MAX_SHIFT_S, NEAR_COPIES, SAME_SOUND_R, near_copies
 from .series import PREFIX_SAMPLES, span_digest
 
 __all__ = ["KIND", "detect", "single_track", "blocks"]
@@ -151,8 +152,6 @@ def _best_column(info: TableInfo, ctx: Context, tracks: tuple[SoundSeries, ...])
     return "" if ctx.params.presentations else None
 
 
-#: segments of one name whose samples correlate at least this much are the same sound heard again
-_SAME_SOUND_R = 0.9
 #: groups of rows of one name (and pairs of names) compared, and seconds of each segment at most
 _GROUPS_COMPARED, _SECONDS_COMPARED = 4, 30.0
 
@@ -172,10 +171,10 @@ def _names_repeats(info: TableInfo, column: str, tracks: tuple[SoundSeries, ...]
     repeated = [g for g in groups.values() if len(g) > 1]
     if len(groups) < 2 or not repeated:
         return False
-    same = all(_correlation(g[0], other) >= _SAME_SOUND_R
+    same = all(_correlation(g[0], other) >= SAME_SOUND_R
                for g in repeated[:_GROUPS_COMPARED] for other in g[1:3])
     firsts = [g[0] for g in groups.values()][: _GROUPS_COMPARED + 1]
-    return same and all(_correlation(a, b) < _SAME_SOUND_R for a, b in zip(firsts, firsts[1:], strict=False))
+    return same and all(_correlation(a, b) < SAME_SOUND_R for a, b in zip(firsts, firsts[1:], strict=False))
 
 
 def _correlation(a: Presentation, b: Presentation) -> float:
@@ -252,6 +251,7 @@ def detect(ctx: Context) -> Candidate | str:
     if why := _not_blocks(ctx, tracks, [*pres, *unnamed]):
         return why
     unnamed, merged = same_segments(unnamed)
+    unnamed, near = near_copies(unnamed)
     pres = sorted([*pres, *unnamed], key=lambda p: (p.start, p.stop)) if several or len(tracks) > 1 \
         else [*pres, *unnamed]
     where = " and ".join(info.path for info, _ in found)
@@ -266,6 +266,10 @@ def detect(ctx: Context) -> Candidate | str:
     if merged:
         of = tracks[0].path if len(tracks) == 1 else folders(tracks)
         notes.insert(0, f"{merged} segment(s) of {of} {SAME_SAMPLES}: read as repeats of it")
+    if near:
+        notes.insert(0, f"{near} segment(s) of {folders(tracks)} that no column names {NEAR_COPIES} (samples "
+                     f"correlating at least {SAME_SOUND_R:g}, shifted by {MAX_SHIFT_S * 1e3:g} ms at most): "
+                     "read as repeats of it (name the sounds in a column to read them otherwise)")
     columns = {column for _, column in found}
     used = tuple(t for t in tracks if any(p.series.path == t.path for p in pres))
     return Candidate(KIND, _reason(tracks, found), used or tracks, where,

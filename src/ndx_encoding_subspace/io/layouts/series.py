@@ -27,6 +27,7 @@ import numpy as np
 
 from ...errors import InvalidDataError
 from ..inventory import Presentation, SoundSeries
+from ..names import listing
 from ..presentations import check_overlaps
 from ..storage import check_span
 from .base import Candidate, Context, folders
@@ -139,6 +140,7 @@ def detect(ctx: Context) -> Candidate | str:
     names = {s.path: s.name for s in ordered}
     pres = tuple(dataclasses.replace(p, sound=names[owner[p.series.path]]) for p in spans)
     n_sounds = len(set(owner.values()))
+    named = [t.path for t in ctx.tables() if t.sound_columns]
     reason = (
         f"{len(ordered)} sound series in {folders(ordered)}, one after the other, each with its "
         "own starting time and no table: each series is one presentation"
@@ -147,5 +149,8 @@ def detect(ctx: Context) -> Candidate | str:
         f"{n_sounds} different waveforms among {len(ordered)} series (identical samples: the same sound)",
         *((f"reader.presentations = {ctx.params.presentations!r} {IGNORED} (each series is one "
            "presentation; the table did not read as naming them)",) if ctx.params.presentations else ()),
+        *((f"{listing(named, 3)} (with columns naming sounds) {IGNORED}: its names match no series, and "
+           "each series is read as one presentation (set reader.presentations and reader.sound_column "
+           "to read the table)",) if named and not ctx.params.presentations else ()),
     )
     return Candidate(KIND, reason, tuple(ordered), "", "", pres, (), notes)

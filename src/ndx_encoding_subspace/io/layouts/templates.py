@@ -34,8 +34,8 @@ from ..parameters import level_note
 from ..presentations import RowsRead, check_overlaps, format_rows, row_refs, template_rows
 from .base import Candidate, Context, ambiguous_tables, disagreeing_logs, folders, from_tracks, prefer_tables
 
-__all__ = ["KIND", "MOVED_TO_SERIES", "REFERENCES_DISAGREE", "SAME_TIME_S", "SHORTENED", "STOPPED", "UNNAMED",
-           "detect"]
+__all__ = ["KIND", "MOVED_TO_SERIES", "REFERENCES_DISAGREE", "SAME_TIME_S", "SHORTENED", "STOPPED",
+           "STOPS_INSIDE", "UNNAMED", "detect"]
 
 KIND = "templates"
 
@@ -125,8 +125,8 @@ def detect(ctx: Context) -> Candidate | str:
 
 _OVERLAP_HINT = (
     "choose other rows with reader.presentations and reader.sound_column (a presentation lasts "
-    "until its row's stop or the end of its sound, whichever is later: its spikes are counted "
-    "over the whole sound)"
+    "its sound, or until its row's stop for a sound presented once that stops early: its spikes "
+    "are counted over the whole of that)"
 )
 
 
@@ -212,6 +212,8 @@ UNNAMED = "that the table does not name are left out"
 STOPPED = "stops before the sound ends"
 #: what the note of sounds presented once and read until their row's stop holds (warned of)
 SHORTENED = "are read only until their row's stop"
+#: what the note of a table whose rows mostly stop before their sounds end holds (warned of)
+STOPS_INSIDE = "stop before their sound ends"
 
 #: what the note of rows whose references name other templates holds (the reader warns of it)
 REFERENCES_DISAGREE = "name other sounds than their references in column"
@@ -242,6 +244,10 @@ def _notes(info: TableInfo, column: str, read: RowsRead) -> list[str]:
         said = listing(map(repr, read.stopped), 3)
         notes.append(f"every row of {info.path} presenting {said} {STOPPED}: read whole (the sound taken "
                      "to end early, silence after it)")
+    if read.stops_inside:
+        notes.append(f"{read.stops_inside} of the {len(pres)} rows of {info.path} {STOPS_INSIDE} (most rows "
+                     f"do: the stop column is read as another time of the trial, a response window, not when "
+                     "the sound ended): each sound is read whole")
     if read.n_unmatched:
         notes.append(
             f"{read.n_unmatched} names in {info.path} column {column!r} match no sound; "
