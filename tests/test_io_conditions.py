@@ -365,7 +365,8 @@ def test_most_rows_stopping_before_their_sound_ends_are_read_whole_and_said(tmp_
     path = _write(_stopped({row: 0.2 for row in range(rows)}), tmp_path / "window.nwb")
     site, said = _read(path, validation_sounds=("s0", "s1"))
     assert site.sound("s0").counts.shape == (4, int(round(DUR / 0.01)), 3)
-    assert any(f"{rows} of the {rows} rows of intervals/trials stop before their sound ends" in w for w in said)
+    said_so = f"{rows} of the {rows} rows of intervals/trials stop before their sound ends"
+    assert any(said_so in w for w in said)
     site, said = _read(_write(_stopped({}), tmp_path / "whole.nwb"), validation_sounds=("s0", "s1"))
     assert not any("stop before their sound ends" in w for w in said)
 

@@ -441,8 +441,8 @@ def test_unnamed_segments_of_a_recorded_track_holding_one_sound_are_repeats(tmp_
         nwb.add_trial(start_time=k * 0.5, stop_time=k * 0.5 + 0.25, timeseries=[series])
     path = write_nwb(nwb, tmp_path / "f.nwb")
     reader = ReaderParams(presentations="intervals/trials", min_validation_repeats=3)
-    with pytest.warns(UserWarning, match="4 segment.s. of stimulus/presentation that no column names are near "
-                                         "copies of an earlier segment"):
+    near = "4 segment.s. of stimulus/presentation that no column names are near copies of an earlier segment"
+    with pytest.warns(UserWarning, match=near):
         site = read_site(path, reader=reader)
     assert sorted(s.n_repeats for s in site.sounds) == [1, 1, 1, 3, 3]
     assert not set(site.estimation) & set(site.validation) and len(site.validation) == 2
