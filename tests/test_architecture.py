@@ -30,11 +30,11 @@ ORDER = [
     "dataset",  # cross-site tables and statistics of a run's results files
     "viz",
     "pipeline",  # runs every stage, and writes the report
-    "entry",  # cli.py, cli_flags.py, widgets.py and the package's __init__
+    "entry",  # cli.py, cli_flags.py, widgets.py, the package's __init__ and __main__
     "testing",
 ]
 BASE = {"errors", "params", "atomic", "compute", "cache", "preflight", "inputs", "arrays", "_aliases"}
-ENTRY = {"cli", "cli_flags", "widgets", "__init__"}
+ENTRY = {"cli", "cli_flags", "widgets", "__init__", "__main__"}
 MAX_MODULE_LINES = 420
 MAX_FUNCTION_LINES = 80
 

@@ -251,6 +251,22 @@ def test_a_dashboard_address_that_is_none_is_refused_by_name(address, capsys, tm
         assert ClusterParams(dashboard=fine).dashboard == fine
 
 
+@pytest.mark.parametrize("flag, value", [("memory", "lots"), ("memory", "0GB"), ("walltime", "forever"),
+                                         ("walltime", "1:2:3:4")])
+def test_slurm_memory_and_time_limits_that_are_none_are_refused_before_any_reading(flag, value, capsys,
+                                                                                    tmp_path):
+    """As dask-jobqueue would refuse them only once the cluster starts (a traceback)."""
+    from ndx_encoding_subspace.cli import main
+    from ndx_encoding_subspace.pipeline.cluster_params import ClusterParams
+
+    code = main(["run", str(tmp_path / "absent.nwb"), "--out", str(tmp_path / "out"),
+                 "--cluster.kind", "slurm", f"--cluster.{flag}", value])
+    err = capsys.readouterr().err
+    assert code == 2 and f"cluster.{flag}" in err and "Traceback" not in err
+    for memory, walltime in (("16GB", "2-00:00:00"), ("4000 MB", "90"), ("1.5GiB", "1-12")):
+        assert ClusterParams(memory=memory, walltime=walltime).walltime == walltime
+
+
 def test_demo_flags_win_over_a_configuration_file(tmp_path, monkeypatch, capsys):
     from types import SimpleNamespace
 

@@ -176,3 +176,27 @@ def test_report_is_never_written_over_a_file_that_is_no_report(tmp_path, name, c
     assert main(["report", str(results), "--out", str(target)]) == 2
     assert target.read_text() == "print('my work')\n"
     assert "is not a report of this package; it is never written over" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("what", ["folder", "fifo"])
+def test_a_folder_or_fifo_where_the_results_go_is_said_before_any_training(tmp_path, small_recording,
+                                                                            monkeypatch, capsys, what):
+    """Even with --overwrite (nothing can be written over it): refused once the site's name is
+    known, naming the path, before a model is trained."""
+    from ndx_encoding_subspace.pipeline import stages
+
+    recording, config = small_recording(tmp_path, "tiny", {"ensemble": {"n_jackknife": 2, "n_init": 1}})
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "site.results.nwb"
+    target.mkdir() if what == "folder" else os.mkfifo(target)
+
+    def never(*args, **kwargs):
+        raise AssertionError("the analysis started")
+
+    monkeypatch.setattr(stages, "analyse_site", never)
+    code = cli.main(["run", str(recording), "--out", str(out), "--config", str(config), "--overwrite",
+                     "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 7 and str(target) in err and "nothing is written over it" in err and "Traceback" not in err
+    assert target.is_dir() if what == "folder" else target.is_fifo()

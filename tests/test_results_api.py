@@ -68,6 +68,11 @@ def test_a_new_sound_of_integer_samples_is_read_as_the_reader_reads_them(run):
         warnings.simplefilter("always")
         loaded.spectrogram_of(wave[::4], top / 2)
     assert any("hold no power" in str(w.message) for w in caught)
+    for rate in (0, -16000.0, float("nan"), "16000"):  # refused, before any other word of it
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(ConfigError, match="new sound: the sample rate must be a positive number"):
+                loaded.spectrogram_of(wave, rate)
 
 
 def test_a_new_sound_loses_its_dc_offset_only_where_the_run_removed_offsets(run):
@@ -302,3 +307,16 @@ def test_a_pipeline_results_file_edited_against_itself_is_refused(run, tmp_path,
             f[f"{root}/site_subspace/filters"].attrs.update(attrs)
     with pytest.raises(ResultsError, match=said):
         load_results(path)
+
+
+def test_reprs_of_loaded_results_fit_a_notebook_cell(run):
+    """Arrays, spike times and logs are described by shape and length, not printed."""
+    _, _, _, loaded = run
+    for obj in (loaded, loaded.subspaces[0], loaded.models[0], loaded.site_subspace, loaded.nonlinearities[0]):
+        text = repr(obj)
+        assert len(text) < 2000 and text.startswith(type(obj).__name__ + "("), text[:200]
+    assert "filters=<ndarray " in repr(loaded.subspaces[0]) and f"k90={loaded.subspaces[0].k90}" in repr(
+        loaded.subspaces[0])
+    config = PipelineConfig.from_dict(TINY_CONFIG)
+    assert repr(PipelineConfig()) == "PipelineConfig(the defaults)"
+    assert "training.max_epochs=" in repr(config) and len(repr(config)) < 600

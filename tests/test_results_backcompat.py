@@ -127,3 +127,20 @@ def test_a_file_of_a_newer_extension_loads_with_a_warning_naming_it(tmp_path: Pa
 
 def test_an_unparsable_cached_version_is_not_taken_for_a_newer_one(tmp_path: Path) -> None:
     assert warn_if_newer(_with_cached_version(tmp_path, "unreleased")) is None
+
+
+def test_a_file_without_k90_and_k95_counts_them_from_its_variances(tmp_path: Path) -> None:
+    """Both columns are optional in the spec: a file without them (written by other code)
+    gives the counts that its stored explained variances give, not 0."""
+    from ndx_encoding_subspace.extension.reliability import choose_k
+
+    copy = tmp_path / "no_k90.nwb"
+    copy.write_bytes(OLD.read_bytes())
+    with h5py.File(copy, "r+") as f:
+        table = f[f"processing/{MODULE}/tuning_subspaces"]
+        for name in ("k90", "k95"):
+            del table[name]
+        table.attrs["colnames"] = [c for c in table.attrs["colnames"] if c not in ("k90", "k95")]
+    for sub in load_results(copy).subspaces:
+        assert sub.k90 == choose_k(sub.explained_variance, 0.90) >= 1
+        assert sub.k95 == choose_k(sub.explained_variance, 0.95) >= sub.k90

@@ -105,3 +105,31 @@ def test_checkpoint_is_plain_and_guarded(helper, tmp_path):
         fit_model(make(), x, [v * 2 for v in y], TrainingParams(**{**PARAMS, "max_epochs": 2}),
                   checkpoint_path=ckpt)
     assert np.isfinite(blob["rng"].numpy()).all()
+
+
+def test_checkpoints_of_other_training_parameters_are_removed_with_a_warning(tmp_path, small_recording,
+                                                                            monkeypatch):
+    """An unfinished run's work folder made with other training parameters cannot be resumed:
+    it is removed, and that is said (hours of training may be in it)."""
+    from ndx_encoding_subspace.pipeline import stages
+    from ndx_encoding_subspace.pipeline.config import PipelineConfig
+    from ndx_encoding_subspace.pipeline.run import run_site
+
+    recording, _ = small_recording(tmp_path, "tiny", {})
+    out = tmp_path / "out"
+    work = out / ".site.work"
+    (work / "cnn").mkdir(parents=True)
+    (work / "fingerprint").write_text("made with other parameters")
+    (work / "cnn" / "jk0_init0.pt").write_bytes(b"old")
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        assert not (work / "cnn").exists()
+        raise Stop
+
+    monkeypatch.setattr(stages, "analyse_site", stop)
+    with pytest.warns(UserWarning, match="checkpoints of an unfinished run with other training parameters"):
+        with pytest.raises(Stop):
+            run_site(recording, out, PipelineConfig(), progress=False)

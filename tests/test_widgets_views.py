@@ -104,9 +104,10 @@ def test_subspace_view_shows_mean_and_filters_of_the_chosen_unit(module):
         assert len(shown) == len(filters) + 1
         np.testing.assert_allclose(shown[0], table.get_mean_dstrf(row), rtol=1e-6)
         np.testing.assert_allclose(np.stack(shown[1:]), filters, rtol=1e-6)
-        variance = table.get_explained_variance(row)
+        variance, confidence = table.get_explained_variance(row), table.get_dimension_confidence(row)
         titles = [ax.get_title() for ax in view.figure.axes if ax.images][1:]
         assert titles == [f"filter {j + 1}: {100 * variance[j]:.1f}% var"
+                          + (f", conf {confidence[j]:.2f}" if np.isfinite(confidence[j]) else "")
                           for j in range(len(filters))]
         assert f"k = {len(filters)} filters" in view.message.value
     # frequencies found through the source models' spectrogram (kHz tick labels)

@@ -1,15 +1,20 @@
 """Arrays given to the Python API: numpy arrays, torch tensors, tables or nested lists of
-numbers, taken as real numbers, or refused naming what they were given for."""
+numbers, taken as real numbers, or refused naming what they were given for; and short
+descriptions of objects holding arrays (:func:`summary_repr`), for notebooks."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
 from .errors import InvalidDataError
 
-__all__ = ["real_array"]
+__all__ = ["real_array", "summary_repr", "short"]
+
+#: longest text shown whole in a summary
+_TEXT = 60
 
 
 def real_array(x: Any, what: str) -> np.ndarray:
@@ -35,3 +40,37 @@ def real_array(x: Any, what: str) -> np.ndarray:
     if out.dtype.kind not in "biuf":
         raise InvalidDataError(f"{what}: values of type {out.dtype}, not numbers")
     return out
+
+
+def short(value: Any) -> str:
+    """``value`` in a few words: arrays and tensors by shape and type, long lists and
+    mappings by their length (and a mapping's first keys), long text cut."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and hasattr(value, "dtype") and not np.isscalar(value):
+        if int(np.prod(shape)) <= 4:
+            return repr(np.asarray(value).tolist())
+        return f"<{type(value).__name__} {'x'.join(map(str, shape))} {value.dtype}>"
+    if isinstance(value, dict):
+        text = repr(value)
+        if len(text) <= _TEXT:
+            return text
+        keys = ", ".join(map(str, list(value)[:4])) + (", ..." if len(value) > 4 else "")
+        return f"<dict of {len(value)}: {keys}>"
+    if isinstance(value, list | tuple):
+        text = repr(value)
+        if len(text) <= _TEXT:
+            return text
+        kinds = {type(v).__name__ for v in value}
+        return f"<{type(value).__name__} of {len(value)}: {kinds.pop() if len(kinds) == 1 else 'mixed'}>"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return f"<{type(value).__name__}>"
+    text = repr(value)
+    return text if len(text) <= _TEXT else f"{text[: _TEXT - 4]}...{text[-1]}" if isinstance(value, str) \
+        else f"<{type(value).__name__}>"
+
+
+def summary_repr(obj: Any) -> str:
+    """``Name(field=..., ...)`` of a dataclass, each field in a few words (:func:`short`):
+    a repr that fits a notebook's cell however large the arrays it holds."""
+    fields = (f for f in dataclasses.fields(obj) if f.repr)
+    return f"{type(obj).__name__}({', '.join(f'{f.name}={short(getattr(obj, f.name))}' for f in fields)})"

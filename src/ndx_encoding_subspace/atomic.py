@@ -29,8 +29,8 @@ from typing import Any, BinaryIO
 
 from .errors import signals_deferred
 
-__all__ = ["atomic_path", "write_bytes", "write_text", "write_torch", "fsync_path", "remove_stale", "held",
-           "LOCK_HEARTBEAT_S", "LOCK_STALE_S"]
+__all__ = ["atomic_path", "writable_target", "write_bytes", "write_text", "write_torch", "fsync_path",
+           "remove_stale", "held", "LOCK_HEARTBEAT_S", "LOCK_STALE_S"]
 
 
 def fsync_path(path: str | os.PathLike, *, directory: bool = False) -> None:
@@ -92,12 +92,29 @@ def remove_stale(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def writable_target(path: str | os.PathLike) -> Path:
+    """Where a file at ``path`` is written (the file a symbolic link names): nothing there
+    yet, or a regular file, replaced. A folder, device, FIFO or socket there is refused
+    (OSError naming it), before anything is computed to write there.
+    """
+    path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()  # the link stays; the file it names is replaced
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "a folder where the file goes: nothing is written over it "
+                                "(move it away, or choose another output folder)", str(path))
+    if path.exists() and not path.is_file():
+        raise OSError(errno.EEXIST, "not a regular file (a device, FIFO or socket): nothing is written "
+                      "over it", str(path))
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces ``path`` atomically.
 
-    A symbolic link is followed (its target is replaced, the link kept); a device, FIFO
-    or socket at ``path`` is refused (OSError), never replaced.
+    A symbolic link is followed (its target is replaced, the link kept); a folder, device,
+    FIFO or socket at ``path`` is refused (OSError, :func:`writable_target`), never replaced.
 
     The writer inside the ``with`` block must have closed the file when the block ends.
 
@@ -107,12 +124,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     ...     with NWBHDF5IO(str(tmp), "w") as io:
     ...         io.write(nwbfile)
     """
-    path = Path(path)
-    if path.is_symlink():
-        path = path.resolve()  # the link stays; the file it names is replaced
-    if path.exists() and not path.is_file() and not path.is_dir():
-        raise OSError(errno.EEXIST, "not a regular file (a device, FIFO or socket): nothing is written "
-                      "over it", str(path))
+    path = writable_target(path)
     remove_stale(path)
     tmp = _temporary(path)
     try:

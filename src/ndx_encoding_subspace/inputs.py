@@ -88,8 +88,11 @@ def file_sha256(path: str | Path) -> str:
 def _sha256(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
+        try:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                digest.update(block)
+        except OSError as err:  # a read error names no file: this one
+            raise type(err)(err.errno, f"{err.strerror or err} while reading", path) from err
     return digest.hexdigest()
 
 

@@ -21,7 +21,8 @@ from pynwb.spec import (
 )
 
 NAMESPACE = "ndx-encoding-subspace"
-#: 0.2.0: TuningSubspaceTable gains the optional columns k_significant, reliability,
+#: 0.2.0: TuningSubspaceTable gains the optional columns k90, k95 (written since 0.1.0 but
+#: not declared), k_significant, reliability,
 #: reliability_rule and dimension_confidence (files of 0.1.0 remain valid and load).
 VERSION = "0.2.0"
 
@@ -347,6 +348,10 @@ def tuning_subspace_table() -> NWBGroupSpec:
             _column("k", "Subspace dimension: number of filters kept.", "int32"),
             _column("threshold", "Cumulative explained-variance threshold that chose k.",
                     "float64"),
+            _column("k90", "Components reaching 90% of the variance of the components computed.",
+                    "int32", required=False),
+            _column("k95", "Components reaching 95% of the variance of the components computed.",
+                    "int32", required=False),
             _column("mean_dstrf", "Mean dynamic STRF, frequency x lag.", "float32",
                     ["num_units", *FREQ_LAG_DIMS], [None, None, None]),
             _column("n_samples", "Number of dSTRF samples used after outlier removal.",

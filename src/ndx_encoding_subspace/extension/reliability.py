@@ -36,6 +36,7 @@ __all__ = [
     "UNRELIABLE",
     "UNKNOWN",
     "DEFAULT_RELIABILITY_THRESHOLD",
+    "choose_k",
     "count_significant",
     "reliability_status",
     "reliability_threshold_of",
@@ -92,6 +93,17 @@ def count_significant(ratio: np.ndarray, floor: np.ndarray) -> int:
         return 0
     above = ratio[:n] > floor[:n]
     return n if above.all() else int(np.argmin(above))
+
+
+def choose_k(variance: np.ndarray, threshold: float) -> int:
+    """Smallest count whose cumulative share of ``variance.sum()`` reaches ``threshold``
+    (k at a share of the variance, and ``k90``/``k95``, from the components computed)."""
+    variance = np.clip(np.asarray(variance, dtype=np.float64), 0.0, None)
+    total = variance.sum()
+    if total <= 0:
+        return 1
+    cum = np.cumsum(variance) / total
+    return int(min(np.searchsorted(cum, threshold - 1e-12) + 1, len(variance)))
 
 
 def reliability_status(reliability: float, threshold: float = DEFAULT_RELIABILITY_THRESHOLD) -> str:

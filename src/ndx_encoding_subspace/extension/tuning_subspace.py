@@ -20,6 +20,7 @@ from .reliability import (
     RELIABILITY,
     RELIABILITY_RULE,
     RULE_UNKNOWN,
+    choose_k,
     count_significant,
 )
 
@@ -40,6 +41,8 @@ class TuningSubspaceTable(_UnitRowsMixin, DynamicTable):
          "required": True, "index": True},
         {"name": "k", "description": "Subspace dimension.", "required": True},
         {"name": "threshold", "description": "Threshold that chose k.", "required": True},
+        {"name": "k90", "description": "Components reaching 90% of the variance.", "required": False},
+        {"name": "k95", "description": "Components reaching 95% of the variance.", "required": False},
         {"name": "mean_dstrf", "description": "Mean dSTRF, frequency x lag.", "required": True},
         {"name": "n_samples", "description": "dSTRF samples used.", "required": False},
         {"name": "n_outliers", "description": "dSTRF samples dropped.", "required": False},
@@ -81,6 +84,8 @@ class TuningSubspaceTable(_UnitRowsMixin, DynamicTable):
         mean_dstrf: np.ndarray,
         n_samples: Sequence[int] | None = None,
         n_outliers: Sequence[int] | None = None,
+        k90: Sequence[int] | None = None,
+        k95: Sequence[int] | None = None,
         k_significant: Sequence[int] | None = None,
         reliability: Sequence[float] | None = None,
         reliability_rule: Sequence[str] | None = None,
@@ -105,6 +110,8 @@ class TuningSubspaceTable(_UnitRowsMixin, DynamicTable):
             Mean dSTRF of each unit.
         n_samples, n_outliers : sequence of int, optional
             dSTRF samples used and dropped per unit.
+        k90, k95 : sequence of int, optional
+            Components reaching 90% and 95% of each unit's variance.
         k_significant : sequence of int, optional
             Leading components above the noise floor, per unit.
         reliability : sequence of float, optional
@@ -135,8 +142,9 @@ class TuningSubspaceTable(_UnitRowsMixin, DynamicTable):
             fixed["n_samples"] = np.asarray(n_samples, dtype=np.int64)
         if n_outliers is not None:
             fixed["n_outliers"] = np.asarray(n_outliers, dtype=np.int64)
-        if k_significant is not None:
-            fixed[K_SIGNIFICANT] = np.asarray(k_significant, dtype=np.int32)
+        for name, counts in (("k90", k90), ("k95", k95), (K_SIGNIFICANT, k_significant)):
+            if counts is not None:
+                fixed[name] = np.asarray(counts, dtype=np.int32)
         if reliability is not None:
             fixed[RELIABILITY] = np.asarray(reliability, dtype=np.float64)
         if reliability_rule is not None:
@@ -170,6 +178,16 @@ class TuningSubspaceTable(_UnitRowsMixin, DynamicTable):
             return int(self._fixed(K_SIGNIFICANT, row))
         return count_significant(self.get_explained_variance(row),
                                  self.get_noise_floor_variance(row))
+
+    def get_k_at(self, row: int, share: float) -> int:
+        """Components of ``row`` reaching ``share`` of its variance: the stored ``k90`` or
+        ``k95`` column for 0.9 and 0.95, else (a file without it) counted from the stored
+        variances; 0 where none was stored."""
+        name = {0.9: "k90", 0.95: "k95"}.get(round(float(share), 6))
+        if name in self.colnames:
+            return int(self._fixed(name, row))
+        variance = self.get_explained_variance(row)
+        return choose_k(variance, share) if np.size(variance) else 0
 
     def get_reliability(self, row: int) -> float:
         """Reliability of ``row``'s subspace; NaN where it was not stored."""

@@ -63,8 +63,9 @@ def check_codecs(path: str | Path | Any, label: str) -> None:
         if unsafe:
             raise InvalidDataError(
                 f"{label}: {name}: kept with Python's {unsafe[0]} codec, which runs code from the "
-                "file when it is read; not read (hdmf-zarr stores text with its JSON codec: "
-                "convert the file again)"
+                "file when it is read; not read (hdmf-zarr keeps object references so by "
+                "default: convert the file again with hdmf_zarr.backend.ZarrIO(..., "
+                "object_codec_class=numcodecs.JSON))"
             )
 
 

@@ -24,6 +24,10 @@ def _field(default: Any, text: str) -> Any:
 
 #: a dashboard address: an optional host name, IPv4 or bracketed IPv6 address, and a port
 _ADDRESS = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])?:[0-9]{1,5}")
+#: an amount of memory as dask reads it: a number and a unit (16GB, 4000 MB, 1.5GiB, 8G)
+_MEMORY = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgtp]i?b?|b)?\s*", re.IGNORECASE)
+#: a SLURM time limit: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS
+_WALLTIME = re.compile(r"\d+(?::\d{1,2}){0,2}|\d+-\d{1,2}(?::\d{1,2}){0,2}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +103,13 @@ class ClusterParams(Params):
         if not isinstance(self.dashboard, str) or (self.dashboard and not _ADDRESS.fullmatch(self.dashboard)):
             raise ConfigError(f"cluster.dashboard must be an address as host:port or :port (e.g. :8787), "
                               f"got {self.dashboard!r}")
+        memory = _MEMORY.fullmatch(self.memory) if isinstance(self.memory, str) else None
+        if memory is None or float(memory.group(1)) <= 0:
+            raise ConfigError(f"cluster.memory must be an amount of memory as 16GB, 4000MB or 1.5GiB, "
+                              f"got {self.memory!r}")
+        if not isinstance(self.walltime, str) or not _WALLTIME.fullmatch(self.walltime.strip()):
+            raise ConfigError(f"cluster.walltime must be a SLURM time limit as HH:MM:SS, D-HH:MM:SS or "
+                              f"minutes, got {self.walltime!r}")
         port = self.dashboard.rpartition(":")[2]
         if self.dashboard and not 0 <= int(port) <= 65535:
             raise ConfigError(f"cluster.dashboard: port {port} is not 0 to 65535")

@@ -24,7 +24,6 @@ section 10; docs/presets.md). A file or flags given with a preset change it furt
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -154,7 +153,11 @@ class PipelineConfig:
         return isinstance(other, PipelineConfig) and self.to_dict() == other.to_dict()
 
     def __repr__(self) -> str:
-        return f"PipelineConfig({json.dumps(self.to_dict())})"
+        """The parameters that differ from the defaults (``to_dict()`` has them all)."""
+        default = PipelineConfig().to_dict()
+        changed = [f"{section}.{key}={value!r}" for section, values in self.to_dict().items()
+                   for key, value in values.items() if default.get(section, {}).get(key, object()) != value]
+        return f"PipelineConfig({', '.join(changed) or 'the defaults'})"
 
     @classmethod
     def of(cls, value: PipelineConfig | Mapping[str, Any] | None) -> PipelineConfig:

@@ -19,13 +19,14 @@ import hashlib
 import json
 import shutil
 import sys
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..atomic import held, write_text
+from ..atomic import held, writable_target, write_text
 from ..compute import flushed_subnormals, thread_limits
 from ..data.site import SiteData
 from ..errors import ConfigError, ResultsError
@@ -289,6 +290,7 @@ def _run_site(
         ensembles = site_ensembles(models, sites, str(source), site)
     fingerprint = config_fingerprint(config, identity)
     path = results_path(out, site.name)
+    writable_target(path)  # a folder or FIFO in its place: said before hours of work
     if path.exists():
         try:
             loaded = load_results(path)
@@ -321,6 +323,8 @@ def _analysed(site: Any, config: PipelineConfig, out: Path, path: Path, identity
     if workdir.exists():
         stamp = workdir / "fingerprint"
         if stamp.exists() and stamp.read_text(errors="replace").strip() != trained:
+            warnings.warn(f"{workdir}: the checkpoints of an unfinished run with other training parameters "
+                          "or data are removed; training starts again", stacklevel=2)
             shutil.rmtree(workdir)  # checkpoints of other models or data cannot be resumed
     workdir.mkdir(parents=True, exist_ok=True)
     write_text(workdir / "fingerprint", trained)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays import summary_repr
 from ..data.site import SiteData
 from ..errors import InvalidDataError
 from ..extension.reliability import RULE_UNKNOWN, count_significant
@@ -79,6 +80,8 @@ class ModelResult:
     architecture : dict or None
         Architecture document; default ``to_architecture(module)``.
     """
+
+    __repr__ = summary_repr
 
     name: str
     role: str
@@ -189,6 +192,8 @@ class UnitSubspace:
         when not measured.
     """
 
+    __repr__ = summary_repr
+
     unit_position: int
     filters: np.ndarray
     explained_variance: np.ndarray
@@ -254,6 +259,8 @@ class UnitNonlinearity:
         2-D maps: ``bin_edges`` (k, m+1), ``pairs`` (p, 2), ``mean``, ``count`` (p, m, m).
     """
 
+    __repr__ = summary_repr
+
     unit_position: int
     model_name: str | None
     dimension_sign: np.ndarray
@@ -278,6 +285,8 @@ class SiteAnalysis:
 
     Per-unit arrays follow ``unit_positions`` (default: every unit of the site).
     """
+
+    __repr__ = summary_repr
 
     filters: np.ndarray
     explained_variance: np.ndarray
@@ -316,6 +325,8 @@ class SiteResults:
     ssrf_min_count : int
         Bins with fewer samples are masked in the SSRF and tuning means.
     """
+
+    __repr__ = summary_repr
 
     site: SiteData
     spectrogram_parameters: dict[str, Any] = dataclasses.field(default_factory=dict)

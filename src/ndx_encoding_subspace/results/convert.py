@@ -37,8 +37,8 @@ __all__ = ["MODULE", "COLLECTION_DESCRIPTIONS", "add_results", "spectrogram_obje
 
 #: Description of the collection of each known role (:mod:`.roles`).
 COLLECTION_DESCRIPTIONS = {role.container: role.description for role in ROLES}
-_LOG_COLUMNS = {"epoch": np.int64, "stage": np.int64, "training_loss": np.float64,
-                "early_stopping_loss": np.float64, "member": np.int64}
+_LOG_COLUMNS = {"epoch": np.int32, "stage": np.int32, "training_loss": np.float64,
+                "early_stopping_loss": np.float64, "member": np.int32}
 
 
 def _json(value: Any) -> str:
@@ -218,6 +218,7 @@ def _tuning_table(results: SiteResults, units: Units,
         mean_dstrf=np.stack([np.asarray(s.mean_dstrf) for s in subs]),
         n_samples=[int(s.n_samples) for s in subs],
         n_outliers=[int(s.n_outliers) for s in subs],
+        k90=[int(s.k90) for s in subs], k95=[int(s.k95) for s in subs],
         k_significant=[s.significant_count() for s in subs],
         reliability=[_reliability(s) for s in subs],
         reliability_rule=[_rule(s.reliability_rule) for s in subs],
@@ -225,10 +226,6 @@ def _tuning_table(results: SiteResults, units: Units,
         parameters=_json(results.subspace_parameters),
         source_models=source,
     )
-    for key, text in (("k90", "Components reaching 90% of the variance."),
-                      ("k95", "Components reaching 95% of the variance.")):
-        table.add_column(name=key, description=text,
-                         data=np.array([getattr(s, key) for s in subs], dtype=np.int32))
     return table
 
 
@@ -262,8 +259,10 @@ def _site_subspace(results: SiteResults, units: Units) -> SiteSubspace:
     assert a is not None
     positions = np.arange(len(units)) if a.unit_positions is None else a.unit_positions
     arrays = {k: np.asarray(getattr(a, k)) for k in
-              ("mean_dstrf", "response_region_size", "region_overlap", "subspace_similarity",
+              ("response_region_size", "region_overlap", "subspace_similarity",
                "response_regions", "tiling_bin_edges") if getattr(a, k) is not None}
+    if a.mean_dstrf is not None:
+        arrays["mean_dstrf"] = np.asarray(a.mean_dstrf, dtype=np.float32)
     return SiteSubspace(
         description=a.description,
         units=_region(units, positions, "Units of the site, in the order of the arrays."),

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from pynwb import NWBHDF5IO
 
+from ..arrays import summary_repr
 from ..errors import ResultsError
 from ..extension import EncodingModels
 from ..extension.models import SCORE_NAMES
@@ -63,6 +64,8 @@ class SpectrogramData:
         Columns ``sound``, ``split``, ``start_bin``, ``stop_bin``, ``n_repeats``.
     """
 
+    __repr__ = summary_repr
+
     data: np.ndarray
     frequencies: np.ndarray
     bin_size: float
@@ -87,6 +90,8 @@ class SpectrogramData:
 @dataclasses.dataclass
 class LoadedEnsemble:
     """One collection of models (e.g. ``population_cnn``): its members, in stored order."""
+
+    __repr__ = summary_repr
 
     name: str
     description: str
@@ -128,6 +133,8 @@ class LoadedResults:
     any others by name. ``related_publications`` and ``keywords`` are the file's own
     session metadata (copied from the input recording by the writer).
     """
+
+    __repr__ = summary_repr
 
     path: Path
     identifier: str
@@ -254,7 +261,7 @@ def _subspaces(table: Any, n_units: int) -> list[UnitSubspace]:
         threshold=float(table["threshold"].data[i]), mean_dstrf=table.get_mean_dstrf(i),
         n_samples=int(_column(table, "n_samples", i)),
         n_outliers=int(_column(table, "n_outliers", i)),
-        k90=int(_column(table, "k90", i)), k95=int(_column(table, "k95", i)),
+        k90=table.get_k_at(i, 0.90), k95=table.get_k_at(i, 0.95),
         k_significant=table.get_k_significant(i), reliability=table.get_reliability(i),
         reliability_rule=table.get_reliability_rule(i),
         dimension_confidence=table.get_dimension_confidence(i),

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ResultsError
+from ..errors import ConfigError, ResultsError
 
 __all__ = ["site_spectrogram", "full_scale"]
 
@@ -41,6 +41,9 @@ def site_spectrogram(provenance: dict[str, Any], waveform: np.ndarray, rate: flo
 
     params = SpectrogramParams.from_dict(stored)
     wave = full_scale(real_array(waveform, name), name)
+    if isinstance(rate, bool) or not isinstance(rate, int | float | np.number) or not (
+            np.isfinite(rate) and rate > 0):
+        raise ConfigError(f"{name}: the sample rate must be a positive number of Hz, got {rate!r}")
     if float(rate) / 2 < params.max_frequency:
         warnings.warn(f"{name}: {above_nyquist_note([name], float(rate), params)}", stacklevel=3)
     reader = (provenance.get("config") or {}).get("reader") or {}

@@ -50,7 +50,7 @@ import torch
 
 from ..arrays import real_array
 from ..errors import InvalidDataError
-from ..extension.reliability import count_significant
+from ..extension.reliability import choose_k, count_significant
 from .linalg import gram, top_eigh, top_eigvalsh
 from .params import K_RULES, RELIABILITY_RULES, SubspaceParams
 
@@ -126,16 +126,6 @@ class TuningSubspace:
             raise InvalidDataError(f"k must be a whole number from 1 to the {len(self.components)} "
                                    f"components, got {k!r}")
         return self.components[:k].reshape(k, -1).T
-
-
-def choose_k(variance: np.ndarray, threshold: float) -> int:
-    """Smallest count whose cumulative share of ``variance.sum()`` reaches ``threshold``."""
-    variance = np.clip(np.asarray(variance, dtype=np.float64), 0.0, None)
-    total = variance.sum()
-    if total <= 0:
-        return 1
-    cum = np.cumsum(variance) / total
-    return int(min(np.searchsorted(cum, threshold - 1e-12) + 1, len(variance)))
 
 
 def outlier_keep(x: np.ndarray, outlier_sd: float, mean: np.ndarray | None = None,

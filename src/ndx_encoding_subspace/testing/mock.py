@@ -10,9 +10,12 @@ an NWBFile holding one object of every type.
 
 from __future__ import annotations
 
+import functools
 import json
+import warnings
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from hdmf.common import DynamicTableRegion
@@ -32,6 +35,7 @@ from ..extension import (
     TuningSubspaceTable,
 )
 from ..extension._namespace import MODULE
+from ..extension.reliability import RULE_MEMBERS, RULE_UNKNOWN, choose_k, count_significant
 from ..results.roles import CNN, SUBSPACE
 
 __all__ = [
@@ -73,6 +77,20 @@ def _units(units: Units | None, nwbfile: NWBFile | None) -> Units:
     return mock_units(nwbfile=nwbfile)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _quiet(factory: F) -> F:
+    """``factory`` without hdmf's warning that a region's Units table shares no ancestor
+    with it: true until the object is added to the file, as the results writer says."""
+    @functools.wraps(factory)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The linked table for DynamicTableRegion")
+            return factory(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
+
+
 def _add(obj: Any, nwbfile: NWBFile | None) -> Any:
     if nwbfile is not None:
         module = nwbfile.processing.get(MODULE) or nwbfile.create_processing_module(
@@ -111,6 +129,7 @@ def mock_spectrogram_series(
     ), nwbfile)
 
 
+@_quiet
 def mock_encoding_model(
     *,
     units: Units | None = None,
@@ -171,6 +190,7 @@ def mock_encoding_model(
     )
 
 
+@_quiet
 def mock_encoding_models(
     *, units: Units | None = None, name: str = CNN.container, n_models: int = 2,
     spectrogram: SpectrogramSeries | None = None, nwbfile: NWBFile | None = None,
@@ -184,6 +204,7 @@ def mock_encoding_models(
     return _add(EncodingModels(name=name, description="Example jackknife ensemble.", models=models), nwbfile)
 
 
+@_quiet
 def mock_tuning_subspace_table(
     *, units: Units | None = None, source_models: EncodingModels | None = None, seed: int = 0,
     nwbfile: NWBFile | None = None,
@@ -204,11 +225,18 @@ def mock_tuning_subspace_table(
         mean_dstrf=rng.normal(size=(len(rows), N_FREQ, N_LAGS)),
         n_samples=[100] * len(rows),
         n_outliers=[2] * len(rows),
+        k90=[choose_k(v, 0.90) for v in variances],
+        k95=[choose_k(v, 0.95) for v in variances],
+        k_significant=[count_significant(v, np.full(n_comp, 1.0 / n_comp)) for v in variances],
+        reliability=[0.9, 0.4, float("nan")][: len(rows)],
+        reliability_rule=[RULE_MEMBERS, RULE_MEMBERS, RULE_UNKNOWN][: len(rows)],
+        dimension_confidence=[np.linspace(0.9, 0.1, n_comp) for _ in rows],
         parameters=json.dumps({"n_components": n_comp, "threshold": 0.95}),
         source_models=source_models,
     ), nwbfile)
 
 
+@_quiet
 def mock_subspace_nonlinearity_table(
     *, units: Units | None = None, models: list[EncodingModel] | None = None, seed: int = 0,
     nwbfile: NWBFile | None = None,
@@ -245,6 +273,7 @@ def mock_subspace_nonlinearity_table(
     ), nwbfile)
 
 
+@_quiet
 def mock_site_subspace(
     *, units: Units | None = None, seed: int = 0, nwbfile: NWBFile | None = None,
 ) -> SiteSubspace:
@@ -273,6 +302,7 @@ def mock_site_subspace(
     ), nwbfile)
 
 
+@_quiet
 def mock_results_nwbfile(*, seed: int = 0) -> NWBFile:
     """An NWBFile with Units and one object of every type in processing/encoding_subspace."""
     nwbfile = mock_NWBFile(
@@ -290,6 +320,7 @@ def mock_results_nwbfile(*, seed: int = 0) -> NWBFile:
     return nwbfile
 
 
+@_quiet
 def add_mock_results(nwbfile: NWBFile, *, seed: int = 0) -> ProcessingModule:
     """Add a Units table and one object of every type (module ``encoding_subspace``).
 
