@@ -312,7 +312,8 @@ def test_a_pipeline_results_file_edited_against_itself_is_refused(run, tmp_path,
 def test_reprs_of_loaded_results_fit_a_notebook_cell(run):
     """Arrays, spike times and logs are described by shape and length, not printed."""
     _, _, _, loaded = run
-    for obj in (loaded, loaded.subspaces[0], loaded.models[0], loaded.site_subspace, loaded.nonlinearities[0]):
+    shown = (loaded, loaded.subspaces[0], loaded.models[0], loaded.site_subspace, loaded.nonlinearities[0])
+    for obj in shown:
         text = repr(obj)
         assert len(text) < 2000 and text.startswith(type(obj).__name__ + "("), text[:200]
     assert "filters=<ndarray " in repr(loaded.subspaces[0]) and f"k90={loaded.subspaces[0].k90}" in repr(
