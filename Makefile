@@ -27,6 +27,10 @@ test: $(STAMP)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	$(PY) benchmarks/run_quick.py
 
+# the benchmarks at their smallest sizes (as make test runs them)
+benchmarks-quick: $(STAMP)
+	$(PY) benchmarks/run_quick.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks tutorials
 

@@ -165,3 +165,30 @@ def test_an_output_folder_that_is_a_file_is_said_so(tmp_path, capsys):
         assert main(["run", str(tmp_path / "absent.nwb"), "--out", str(out), "--no-progress"]) == 7
         said = capsys.readouterr().err.strip().splitlines()
         assert said == [f"encoding-subspace: error: {blocker}: a file where a folder is needed"]
+
+
+def test_a_misspelt_flag_is_said_by_its_command_with_the_closest_one(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "x.nwb", "--training.max_epoch", "3"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and err == (
+        "encoding-subspace run: error: unrecognized arguments: --training.max_epoch 3 "
+        "(did you mean --training.max_epochs?) (see encoding-subspace run --help)")
+    assert main(["run", "x.nwb", "--training.max_epochs", "abc"]) == 2
+    err = capsys.readouterr().err
+    assert "got the text 'abc'" in err and "without quotes" not in err
+
+
+def test_inspect_takes_the_preset_a_run_would_use():
+    """Whether a run with the authors' settings could analyse the site (20-bin dSTRFs, 8
+    jackknifes), as inspect checks it."""
+    from ndx_encoding_subspace.cli import build_parser
+    from ndx_encoding_subspace.cli_flags import _config_from_args
+    from ndx_encoding_subspace.pipeline.config import PipelineConfig
+
+    args = build_parser().parse_args(["inspect", "x.nwb", "--preset", "paper", "--ensemble.n_jackknife", "4"])
+    config = _config_from_args(args)
+    paper = PipelineConfig.from_preset("paper")
+    assert config.dstrf == paper.dstrf and config.ensemble.n_jackknife == 4
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo", "--preset", "paper"])  # the demo has its own sizes

@@ -407,6 +407,19 @@ def test_the_command_line_sets_the_statistics_parameters(run_folder: Path, tmp_p
     capsys.readouterr()
     assert main(["summarize", str(out), "--dataset.min_r", "2"]) == 2
     assert "DatasetParams.min_r" in capsys.readouterr().err
+    # a configuration file's [dataset] table (beside the pipeline's tables), then the flags
+    config = tmp_path / "run.toml"
+    config.write_text("[training]\nmax_epochs = 3\n\n[dataset]\nmin_r = 0.5\nsame_area = false\n")
+    assert main(["summarize", str(out), "--config", str(config), "--dataset.min_r", "0.7"]) == 0
+    text = (out / "summary" / "report.html").read_text()
+    assert "min_r=0.7" in text and "same_area=False" in text
+    from ndx_encoding_subspace.pipeline.config import PipelineConfig
+
+    assert PipelineConfig.from_file(config).training.max_epochs == 3  # the run reads the same file
+    config.write_text("[dataset]\nmin_rr = 0.5\n")
+    capsys.readouterr()
+    assert main(["summarize", str(out), "--config", str(config)]) == 2
+    assert "unknown option(s) min_rr in [dataset] of" in capsys.readouterr().err
 
 
 def test_a_site_made_again_after_the_record_is_done(run_folder: Path, tmp_path: Path) -> None:

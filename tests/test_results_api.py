@@ -321,3 +321,16 @@ def test_reprs_of_loaded_results_fit_a_notebook_cell(run):
     config = PipelineConfig.from_dict(TINY_CONFIG)
     assert repr(PipelineConfig()) == "PipelineConfig(the defaults)"
     assert "training.max_epochs=" in repr(config) and len(repr(config)) < 600
+
+
+def test_a_summary_says_when_the_cnn_predicts_too_little_to_read_its_subspaces():
+    from ndx_encoding_subspace.pipeline.run import WEAK_CNN_R, format_summary
+
+    def summary(r_cnn: float) -> dict:
+        scores = {"r_median": r_cnn, "ccnorm_median": r_cnn, "ccnorm_mean": r_cnn, "n_r": 4, "n_ccnorm": 4}
+        return {"units": 4, "scores": {"cnn": scores, "subspace_nonlinearity": dict(scores)},
+                "ss_cnn_r2_ratio_median": 7.4, "ss_cnn_r2_ratio_n": 4, "k": {"values": [1, 2, 2, 3]}}
+
+    weak, fine = format_summary(summary(0.006)), format_summary(summary(0.6))
+    assert f"the CNN predicts little here (median r 0.006 < {WEAK_CNN_R:g})" in weak
+    assert "predicts little" not in fine and "over the 4 units with r_CNN > 0" in fine

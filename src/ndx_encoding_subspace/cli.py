@@ -86,14 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", allow_abbrev=False, help="simulate a virtual site and run the whole method on it")
     demo.add_argument("--out", type=_path, default=Path("encoding-subspace-demo"),
                       help="output folder (default: ./encoding-subspace-demo)")
-    demo.add_argument("--quick", action="store_true", help="small sizes: runs in about a minute")
+    demo.add_argument("--quick", action="store_true", help="small sizes to try the steps (about a minute; "
+                      "the models are barely trained: no results to read)")
     demo.add_argument("--device", default=None, help="torch device: auto, cpu, cuda, cuda:1")
     demo.add_argument("--seed", type=int, default=None,
                       help="simulation and training seed (default: the parameters' own)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.add_argument("--overwrite", action="store_true",
                       help="replace the demo's results file when it was made with other parameters")
-    _add_config_flags(demo, sections=("compute",))
+    _add_config_flags(demo, sections=("compute",), preset=False)
 
     run = sub.add_parser(
         "run", allow_abbrev=False, help="run the whole method on NWB files or a DANDI dataset",
@@ -132,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write OUT/summary/: units.csv, dimensions.csv, pairs.csv, sites.csv and "
         "report.html (the cross-site figures with their statistics).", epilog=EXIT_CODES)
     summarize.add_argument("out", type=_path, help="output folder of a run")
+    summarize.add_argument("--config", type=_path, action="append",
+                           help="TOML or YAML file whose [dataset] table sets the statistics' parameters "
+                                "(repeatable; the flags below change them further)")
     _add_dataset_flags(summarize)
 
     inspect = sub.add_parser(
@@ -150,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results", type=_path, help="results NWB file written by run or demo")
     report.add_argument("--out", type=_path, default=None,
                         help="HTML file (default: next to the results, .html)")
+    parser.commands = dict(sub.choices)  # type: ignore[attr-defined]
     return parser
 
 
@@ -274,13 +279,28 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise ConfigError("no command given; try: encoding-subspace demo")
 
 
+def _unknown(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> NoReturn:
+    """Arguments no parser knows, said by the subcommand's parser with the closest flag."""
+    import difflib
+
+    command = parser.commands.get(getattr(args, "command", None) or "", parser)  # type: ignore[attr-defined]
+    flags = [o for action in command._actions for o in action.option_strings]
+    close = difflib.get_close_matches(extra[0].split("=")[0], flags, n=1, cutoff=0.75) \
+        if extra[0].startswith("--") else []
+    command.error(f"unrecognized arguments: {' '.join(extra)}"
+                  + (f" (did you mean {close[0]}?)" if close else ""))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``encoding-subspace``; returns the exit code."""
     try:
         with warnings.catch_warnings(), terminate_as_interrupt():
             warnings.showwarning = one_line_warning
             parser = build_parser()
-            args = parser.parse_args(_negatives_joined(sys.argv[1:] if argv is None else list(argv)))
+            given = _negatives_joined(sys.argv[1:] if argv is None else list(argv))
+            args, extra = parser.parse_known_args(given)
+            if extra:
+                _unknown(parser, args, extra)
             if args.version:
                 from . import __version__
 

@@ -57,13 +57,15 @@ def _path(value: str) -> Path:
     return Path(_text(value))
 
 
-def _add_config_flags(parser: argparse.ArgumentParser, sections: Sequence[str] | None = None) -> None:
-    """``--config`` and a ``--SECTION.NAME`` flag per parameter (of ``sections``, else all)."""
+def _add_config_flags(parser: argparse.ArgumentParser, sections: Sequence[str] | None = None,
+                      preset: bool = True) -> None:
+    """``--config``, ``--preset`` (with ``preset``) and a ``--SECTION.NAME`` flag per parameter
+    (of ``sections``, else all)."""
     from .pipeline.config import PRESETS, PipelineConfig
 
     parser.add_argument("--config", type=_path, action="append",
                         help="TOML or YAML configuration file (given more than once, applied in order)")
-    if sections is None:
+    if preset:
         parser.add_argument("--preset", choices=PRESETS, default=None,
                             help="start from a shipped configuration: 'paper' has the authors' own "
                             "settings (docs/presets.md); --config and flags change it further")
@@ -102,13 +104,23 @@ def _add_dataset_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _dataset_from_args(args: argparse.Namespace):
-    """The :class:`~ndx_encoding_subspace.dataset.params.DatasetParams` the flags ask for."""
+    """The :class:`~ndx_encoding_subspace.dataset.params.DatasetParams` the ``[dataset]``
+    tables of the ``--config`` files (in order), then the flags, ask for."""
     from .dataset.params import DatasetParams
+    from .errors import ConfigError
+    from .pipeline.config import read_tables
 
+    params = DatasetParams()
+    for path in getattr(args, "config", None) or []:
+        table = read_tables(path).get("dataset")
+        if table is not None:
+            if not isinstance(table, dict):
+                raise ConfigError(f"section [dataset] in {path} must be a table")
+            params = DatasetParams.from_dict({**params.to_dict(), **table}, where=f"[dataset] of {path}")
     hints = typing.get_type_hints(DatasetParams)
     values = {key[4:]: _typed_flag_value(value, hints.get(key[4:]))
               for key, value in vars(args).items() if key.startswith("ds__")}
-    return DatasetParams.from_keywords(**values)
+    return DatasetParams.from_dict({**params.to_dict(), **values}) if values else params
 
 
 def _as_flag(value: Any) -> str:

@@ -226,8 +226,12 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint in (int, float) and isinstance(value, str):  # a number in quotes, as a boolean would be
-        raise ConfigError(f"{name}: expected {hint.__name__}, got the text {value!r} (write numbers "
-                          "without quotes)")
+        try:
+            float(value)
+            advice = " (write numbers without quotes)"
+        except ValueError:
+            advice = ""
+        raise ConfigError(f"{name}: expected {hint.__name__}, got the text {value!r}{advice}")
     return value
 
 

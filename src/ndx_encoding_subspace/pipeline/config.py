@@ -47,7 +47,8 @@ from ..params import Params, coerce, unknown_keys
 from ..subspace.params import SubspaceParams
 from .cluster_params import ClusterParams
 
-__all__ = ["SECTIONS", "PRESETS", "PipelineConfig", "section_class", "preset_path", "read_tables"]
+__all__ = ["SECTIONS", "OTHER_TABLES", "PRESETS", "PipelineConfig", "section_class", "preset_path",
+           "read_tables"]
 
 #: stage name -> its parameter set, in pipeline order
 SECTIONS: dict[str, type[Params]] = {
@@ -69,6 +70,16 @@ SECTIONS: dict[str, type[Params]] = {
     # not a stage: where the sites of a dataset run (no effect on results)
     "cluster": ClusterParams,
 }
+
+#: tables of a configuration file that are no section of the pipeline's: ``[dataset]``, the
+#: statistics of the dataset summary (:class:`~..dataset.params.DatasetParams`), which
+#: ``run`` and ``summarize`` read from the same files
+OTHER_TABLES = ("dataset",)
+
+
+def _stage_tables(tables: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: table for name, table in tables.items() if name not in OTHER_TABLES}
+
 
 #: sections left out of :meth:`PipelineConfig.to_dict` while they hold their defaults:
 #: settings of where a run happens, which results files made before them do not hold
@@ -194,15 +205,16 @@ class PipelineConfig:
     def updated_from_file(self, path: str | Path) -> PipelineConfig:
         """A copy with the parameters a configuration file sets (checked alone first)."""
         given = PipelineConfig.from_file(path)
-        values = read_tables(Path(path))
+        values = _stage_tables(read_tables(Path(path)))
         return self.replace(**{name: {k: getattr(given, name).to_dict()[k] for k in table}
                                for name, table in values.items()})
 
     @classmethod
     def from_file(cls, path: str | Path) -> PipelineConfig:
-        """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) configuration file."""
+        """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) configuration file (its
+        tables of :data:`OTHER_TABLES`, read by other steps, left out)."""
         path = Path(path)
-        return cls.from_dict(read_tables(path), where=str(path))
+        return cls.from_dict(_stage_tables(read_tables(path)), where=str(path))
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Every parameter of every stage, JSON-compatible (stored as provenance).

@@ -128,6 +128,10 @@ def _finite(values: Any, statistic: Any) -> float:
     return float(statistic(values)) if len(values) else float("nan")
 
 
+#: a median CNN r below this is said in the summary (units above it: the authors' r > 0.15)
+WEAK_CNN_R = 0.15
+
+
 def summarise(results: Any) -> dict[str, Any]:
     """Median scores per model kind, k at the threshold, 90% and 95%, unit count.
 
@@ -169,8 +173,14 @@ def format_summary(summary: dict[str, Any], title: str = "") -> str:
                      f"{s['ccnorm_mean']:>12.3f} {counted:>15}")
     if "ss_cnn_r2_ratio_median" in summary:
         n = summary.get("ss_cnn_r2_ratio_n")
-        over = "" if n is None else f" over {n} unit{'s' if n != 1 else ''} with r_CNN > 0"
+        over = "" if n is None else f" over the {n} unit{'s' if n != 1 else ''} with r_CNN > 0"
         lines.append(f"median (r_subspace / r_CNN)^2 = {summary['ss_cnn_r2_ratio_median']:.3f}{over}")
+    cnn = summary["scores"].get(CNN.name)
+    if cnn and np.isfinite(cnn["r_median"]) and cnn["r_median"] < WEAK_CNN_R:
+        lines.append(f"the CNN predicts little here (median r {cnn['r_median']:.3f} < {WEAK_CNN_R:g}): its "
+                     "dSTRFs, the subspaces and the ratio above say little; more sound, more spikes or "
+                     "longer training are needed (a quick run's sizes are for trying the steps, not for "
+                     "results)")
     k = summary.get("k", {})
     if k.get("values"):
         counts = np.bincount(k["values"])
