@@ -309,10 +309,10 @@ def test_hashing_reads_bounded_blocks():
 # -- object references to the templates ----------------------------------------------------
 
 
-def _templates_by_reference(catalogue: bool) -> tuple[NWBFile, list[tuple[float, str]]]:
+def _templates_by_reference(catalogue: bool, ids: bool = False) -> tuple[NWBFile, list[tuple[float, str]]]:
     """Three 0.5 s templates and a trials table whose ``stimulus`` column holds references to
     them (``add_trial(stimulus=series)``), or rows of a catalogue table that holds them
-    with no column of names."""
+    with no column of names (with ``ids``, beside a ``stim_id`` column of the lab's numbers)."""
     nwb = _file(end=6.0)
     series = {n: TimeSeries(name=n, data=_wave(0.5, seed=k), unit="Pa", rate=RATE)
               for k, n in enumerate(("alpha", "beta", "gamma"))}
@@ -323,6 +323,7 @@ def _templates_by_reference(catalogue: bool) -> tuple[NWBFile, list[tuple[float,
         from hdmf.common import DynamicTableRegion, VectorData
 
         table = DynamicTable(name="catalogue", description="the sounds", columns=[
+            *([VectorData(name="stim_id", description="lab number", data=[101, 102, 103])] if ids else []),
             VectorData(name="series", description="template", data=list(series.values())),
             VectorData(name="duration", description="s", data=[0.5, 0.5, 0.5])])
         nwb.create_processing_module("stimuli", "sounds").add(table)
@@ -338,11 +339,12 @@ def _templates_by_reference(catalogue: bool) -> tuple[NWBFile, list[tuple[float,
     return nwb, played
 
 
-@pytest.mark.parametrize("catalogue", [False, True])
-def test_rows_naming_templates_by_object_reference_are_matched_by_their_id(tmp_path, catalogue):
+@pytest.mark.parametrize("catalogue, ids", [(False, False), (True, False), (True, True)])
+def test_rows_naming_templates_by_object_reference_are_matched_by_their_id(tmp_path, catalogue, ids):
+    """A catalogue's references to the templates are read before its lab numbers."""
     from ndx_encoding_subspace.io import read_site
 
-    nwb, played = _templates_by_reference(catalogue)
+    nwb, played = _templates_by_reference(catalogue, ids)
     path = write_nwb(nwb, tmp_path / "f.nwb")
     with pytest.warns(UserWarning, match="hold no power"):  # 16 kHz sounds
         site = read_site(path, reader=ReaderParams(min_validation_repeats=2))

@@ -102,6 +102,21 @@ def test_split_when_every_sound_is_repeated(tmp_path):
     assert site.source["split"] == "last fraction"
 
 
+def test_every_sound_repeated_the_most_repeated_are_the_validation_sounds(tmp_path):
+    """Estimation sounds heard twice, two sounds eight times: those two are the validation
+    sounds (said), whatever their place in the session."""
+    path = mock_site(n_sounds=6, repeats=(8, 2, 2, 8, 2, 2), waveforms=False).write(tmp_path / "most.nwb")
+    with pytest.warns(UserWarning, match="the 2 presented at least 2 times as often .'sound_00', 'sound_03'. "
+                                         "are the validation sounds"):
+        site = read_site(path)
+    assert site.validation == ("sound_00", "sound_03") and site.source["split"] == "most repeats"
+    assert "validation-most-repeated" in site.source["rules"]  # results made before: made again
+    assert len(site.estimation) == 4
+    # three times against twice: no sound stands out, the last fraction as before
+    path = mock_site(n_sounds=5, repeats=(3, 2, 2, 2, 2), waveforms=False).write(tmp_path / "near.nwb")
+    assert read_site(path).source["split"] == "last fraction"
+
+
 def test_unit_metadata_from_columns_and_electrodes(tmp_path):
     site = mock_site(waveforms=False)
     path = site.write(tmp_path / "depth.nwb")

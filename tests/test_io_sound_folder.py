@@ -83,7 +83,7 @@ def test_names_the_folder_lacks_are_left_out_and_named(site: LayoutSite, tmp_pat
         read = read_site(site.path, reader=ReaderParams(sound_folder=str(folder)))
     assert len(read.sounds) == site.n_sounds - 1
     said = " ".join(str(w.message) for w in caught)
-    assert "name no sound of the file nor of reader.sound_folder and are left out" in said, said
+    assert "no sound of the file nor of reader.sound_folder; those presentations are left out" in said, said
     assert missing.stem in said
 
 

@@ -72,6 +72,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _add_summarize(sub: Any) -> None:
+    summarize = sub.add_parser(
+        "summarize", allow_abbrev=False, help="tables and report of every results file in a folder",
+        description="Write OUT/summary/: units.csv, dimensions.csv, pairs.csv, sites.csv and "
+        "report.html (the cross-site figures with their statistics).", epilog=EXIT_CODES)
+    summarize.add_argument("out", type=_path, help="output folder of a run")
+    summarize.add_argument("--config", type=_path, action="append",
+                           help="TOML or YAML file whose [dataset] table sets the statistics' parameters "
+                                "(repeatable; the flags below change them further)")
+    _add_dataset_flags(summarize)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = _Parser(
@@ -128,15 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(run)
     _add_dataset_flags(run)
 
-    summarize = sub.add_parser(
-        "summarize", allow_abbrev=False, help="tables and report of every results file in a folder",
-        description="Write OUT/summary/: units.csv, dimensions.csv, pairs.csv, sites.csv and "
-        "report.html (the cross-site figures with their statistics).", epilog=EXIT_CODES)
-    summarize.add_argument("out", type=_path, help="output folder of a run")
-    summarize.add_argument("--config", type=_path, action="append",
-                           help="TOML or YAML file whose [dataset] table sets the statistics' parameters "
-                                "(repeatable; the flags below change them further)")
-    _add_dataset_flags(summarize)
+    _add_summarize(sub)
 
     inspect = sub.add_parser(
         "inspect", allow_abbrev=False, help="show what the reader finds in an NWB file",

@@ -46,7 +46,8 @@ def layout_notes(layout: Layout, start: float, end: float | None = None) -> list
         more = layout.unmatched_count - len(layout.unmatched)
         folder = any(s.neurodata_type == FILE for s in layout.sounds)
         where = "the file nor of reader.sound_folder" if folder else "the file"
-        notes.append(f"{layout.unmatched_count} presentation(s) name no sound of {where} and are left out: "
+        notes.append(f"{layout.unmatched_count} name(s) given to presentations match no sound of {where}; "
+                     "those presentations are left out: "
                      f"{', '.join(map(repr, layout.unmatched))}{f' and {more} more' if more else ''}"
                      + _not_sounds(layout))
     early = [p for p in layout.presentations if p.start < start]

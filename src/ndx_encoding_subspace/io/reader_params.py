@@ -127,8 +127,10 @@ class ReaderParams(Params):
     min_validation_repeats : int
         Presentations needed for a sound to count as a validation sound.
     validation_fraction : float
-        When no sound or every sound is repeated, the last sounds (in order of first
-        presentation) up to this fraction form the validation set.
+        When no sound or every sound is repeated as often (every sound repeated, those
+        presented at least twice as often as the least presented are the validation set,
+        said in a warning), the last sounds (in order of first presentation) up to this
+        fraction form the validation set.
     dandi_api_url : str
         DANDI API base URL; empty: the ``DANDI_API_URL`` environment variable, else the
         public archive.

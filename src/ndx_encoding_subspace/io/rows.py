@@ -114,14 +114,16 @@ def _telling(lists: list[list[Any]]) -> list[Any]:
             for values in lists]
 
 
-#: the columns of a table of stimuli that may name its sounds, names before numbers (ids)
-_REGION_NAMES = (*(c for c in NAME_COLUMNS if not c.endswith("_id")), "name", "label", "path",
-                 *(c for c in NAME_COLUMNS if c.endswith("_id")), "id_name")
+#: the columns of a table of stimuli that may name its sounds: names, then numbers (ids),
+#: which come after a column of references to the sounds themselves
+_REGION_NAMES = (*(c for c in NAME_COLUMNS if not c.endswith("_id")), "name", "label", "path")
+_REGION_IDS = (*(c for c in NAME_COLUMNS if c.endswith("_id")), "id_name")
 
 
 def _region_column(target: Any) -> str:
-    """The column of a referenced table that names its sounds ('' when none does); never a
-    region into a further table (which could lead back to this one)."""
+    """The column of a referenced table that names its sounds ('' when none does): a name,
+    else references to the sounds, else an id; never a region into a further table (which
+    could lead back to this one)."""
     lower = {c.lower(): c for c in target.colnames if not is_region(target[c])}
     for wanted in _REGION_NAMES:
         if wanted in lower:
@@ -129,6 +131,9 @@ def _region_column(target: Any) -> str:
     for c in target.colnames:
         if is_ts_reference(target[c]) or (not is_region(target[c]) and _holds_objects(target[c])):
             return c
+    for wanted in _REGION_IDS:
+        if wanted in lower:
+            return lower[wanted]
     return next((c for c in target.colnames if not isinstance(target[c], VectorIndex)
                  and not is_region(target[c]) and _holds_text(target[c])), "")
 
@@ -141,7 +146,7 @@ def _region_refs(target: Any, rows: list[Any]) -> list[RowRef]:
     # the table's other name-like columns, tried where the first names no sound (an id beside a name)
     lower = {c.lower(): c for c in target.colnames if c != column and not is_region(target[c])
              and not isinstance(target[c], VectorIndex) and not is_ts_reference(target[c])}
-    others = [row_refs(target, lower[w]) for w in _REGION_NAMES if w in lower]
+    others = [row_refs(target, lower[w]) for w in (*_REGION_NAMES, *_REGION_IDS) if w in lower]
     out = []
     for row in rows:
         k = int(row) if row is not None else -1

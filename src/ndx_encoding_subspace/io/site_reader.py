@@ -128,6 +128,12 @@ def _site_name(opened: OpenedNWB) -> str:
     return stem or str(opened.nwbfile.identifier)
 
 
+#: every sound repeated: those presented at least this many times as often as the least
+#: presented one are the validation sounds (the split rule :data:`MOST_REPEATS`)
+MOST_REPEATED = 2
+MOST_REPEATS = "most repeats"
+
+
 def split_sounds(
     order: Sequence[str], repeats: dict[str, int], reader: ReaderParams, name: str
 ) -> tuple[tuple[str, ...], tuple[str, ...], str]:
@@ -145,6 +151,10 @@ def split_sounds(
     if 0 < len(repeated) < len(order):
         once = tuple(s for s in order if repeats[s] < reader.min_validation_repeats)
         return once, tuple(repeated), "repeats"
+    least = min((repeats[s] for s in order), default=0)
+    often = [s for s in order if repeats[s] >= max(MOST_REPEATED * least, reader.min_validation_repeats)]
+    if 0 < len(often) < len(order):  # every sound repeated, some far more often: those
+        return tuple(s for s in order if s not in often), tuple(often), MOST_REPEATS
     if len(order) < 2:
         return tuple(order), (), "single sound"
     n_val = max(1, math.ceil(reader.validation_fraction * len(order) - 1e-9))
@@ -201,6 +211,11 @@ def _split(order: Sequence[str], repeats: dict[str, int], reader: ReaderParams,
                       f"(reader.validation_fraction = {reader.validation_fraction:g}): "
                       f"{listing(map(repr, validation), 5)}; choose them with --reader.validation_sounds",
                       stacklevel=4)
+    if rule == MOST_REPEATS:
+        warnings.warn(f"{label}: every sound is presented at least {min(repeats.values())} times; the "
+                      f"{len(validation)} presented at least {MOST_REPEATED} times as often "
+                      f"({listing(map(repr, validation), 5)}) are the validation sounds; choose them with "
+                      "--reader.validation_sounds", stacklevel=4)
     most = max((repeats[s] for s in validation), default=0)
     few = [s for s in validation if 2 * repeats[s] <= most]
     if rule == "repeats" and few and most >= 4:
@@ -348,7 +363,8 @@ def build_site(
         "spectrogram": spec_params.to_dict(),
         "spectrogram_scale": {"min": low.tolist(), "max": high.tolist()},  # for new sounds
     }
-    rules = reading_rules(layout, reader) + (["began-late-left-out"] if BEGAN_LATE in trailing else [])
+    rules = reading_rules(layout, reader) + (["began-late-left-out"] if BEGAN_LATE in trailing else []) \
+        + (["validation-most-repeated"] if rule == MOST_REPEATS else [])
     if rules:  # read otherwise than earlier: part of the input's identity
         source["rules"] = rules
     if reader.sound_folder:  # the sounds' identity, wherever the folder lies

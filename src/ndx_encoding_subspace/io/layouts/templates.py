@@ -125,8 +125,8 @@ def detect(ctx: Context) -> Candidate | str:
 
 _OVERLAP_HINT = (
     "choose other rows with reader.presentations and reader.sound_column (a presentation lasts "
-    "its sound, or until its row's stop for a sound presented once that stops early: its spikes "
-    "are counted over the whole of that)"
+    "until the end of its sound, or until its row's stop for a sound presented once that stops "
+    "early: its spikes are counted over all of it)"
 )
 
 
