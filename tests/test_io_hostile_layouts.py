@@ -451,6 +451,28 @@ def test_unnamed_segments_of_a_recorded_track_holding_one_sound_are_repeats(tmp_
     assert "near-copies-repeat" in site.source["rules"]
 
 
+def test_a_track_in_acquisition_that_the_trials_reference_is_the_sound(tmp_path):
+    """A speaker's signal recorded into acquisition (a plain TimeSeries, which is no sound
+    unless named) that the trials point to with add_trial(timeseries=[track]): read as the
+    session's track; a sync pulse beside it is not."""
+    clips = {n: _wave(0.25, seed=k) for k, n in enumerate("abc")}
+    order = ["a", "b", "c", "a", "b", "c"]
+    track = np.zeros(int(len(order) * 0.5 * RATE), dtype=np.int16)
+    for k, name in enumerate(order):
+        track[int(k * 0.5 * RATE): int(k * 0.5 * RATE) + clips[name].size] = clips[name]
+    nwb = _file(end=4.0)
+    speaker = TimeSeries(name="speaker", data=track, unit="V", rate=RATE)
+    nwb.add_acquisition(speaker)
+    pulses = np.zeros(track.size, dtype=np.int16)
+    nwb.add_acquisition(TimeSeries(name="sync", data=pulses, unit="V", rate=RATE))
+    nwb.add_trial_column("sound", "what played")
+    for k, name in enumerate(order):
+        nwb.add_trial(start_time=k * 0.5, stop_time=k * 0.5 + 0.25, timeseries=[speaker], sound=name)
+    layout = _locate(nwb, tmp_path)
+    assert layout.kind == "continuous" and [s.path for s in layout.sounds] == ["acquisition/speaker"]
+    assert sorted(layout.repeats().values()) == [2, 2, 2]
+
+
 def test_integer_and_float_samples_in_one_file_are_read_on_one_scale(tmp_path):
     """The same sound kept as float samples in [-1, 1] and as int16 without a conversion (as
     neuroconv's AudioInterface writes WAV files) gives the same spectrogram."""

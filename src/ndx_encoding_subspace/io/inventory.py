@@ -26,6 +26,7 @@ from .names import (
     says_sound_onset,
 )
 from .reader_params import ReaderParams
+from .referenced import referenced_ids
 from .timing import rate_and_start, timing_defect
 
 __all__ = [
@@ -326,6 +327,7 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
     broken: list[tuple[SoundSeries, str]] = []
     recorded: list[SoundSeries] = []
     elsewhere: list[str] = []
+    maybe: list[tuple[str, Any]] = []
     for path, obj in _objects(nwbfile):
         kind = neurodata_type(obj)
         objects.append((path, kind))
@@ -341,6 +343,7 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
             fast = isinstance(rate, int | float | np.number) and float(rate) >= _AUDIO_RATE_HZ
             if fast and not name_words(path.rpartition("/")[2]) & NOT_SOUND_WORDS:  # not a sync pulse
                 elsewhere.append(f"{path} ({kind}, {float(rate):g} Hz)")
+                maybe.append((path, obj))
         elif path.startswith("stimulus/") or _recorded_sound(path, kind, params):
             place = "template" if path.startswith("stimulus/templates/") else "continuous"
             found = _sound(path, obj, place, params)
@@ -356,6 +359,13 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
     # a microphone beside a stimulus in the file is not one: sounds of acquisition count when
     # the stimulus groups hold none, or when reader.sounds names them
     continuous += [s for s in recorded if not (templates or continuous) or named_by(params.sounds, s.path)]
+    if not (templates or continuous) and maybe:  # a table's references point to the sound
+        ids = referenced_ids(tables)
+        for path, obj in maybe:
+            found = _sound(path, obj, "continuous", params) if obj.object_id in ids else ""
+            if not isinstance(found, str) and not timing_defect(found):
+                continuous.append(found)
+                elsewhere = [e for e in elsewhere if not e.startswith(f"{path} (")]
     elsewhere += [f"{s.path} ({s.neurodata_type}, {s.rate:g} Hz)" for s in recorded
                   if s not in continuous and s.rate]
     if params.sound_folder:
