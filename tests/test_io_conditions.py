@@ -328,6 +328,24 @@ def test_a_presentation_cut_short_is_left_out_not_the_length_of_its_sound(tmp_pa
     assert any("shorter than most presentations of their sound" in w for w in said) == bool(short)
 
 
+def test_trials_of_varying_length_holding_the_whole_sound_are_all_kept(tmp_path):
+    """A track cut at trials that last the sound and a response window of varying length:
+    each holds the whole sound (silence after it), so none is cut short; all are read over
+    the shortest. A trial stopped inside the sound still is."""
+    path = _write(_track_session([1.2, 1.45, 1.4]), tmp_path / "windows.nwb")
+    site, said = _read(path, validation_sounds=("s0",))
+    assert site.sound("s0").counts.shape[:2] == (3, int(round(1.2 / 0.01)))
+    assert not any("shorter than most" in w for w in said)
+    assert "whole-in-shortest" in site.source["rules"]  # results made before (2 of 3 kept): made again
+    with open_nwb(path) as opened:
+        notes = locate(opened.nwbfile, opened.name).notes
+    said_so = "1 sound(s) whose presentations differ in length but all hold the whole sound"
+    assert any(said_so in n for n in notes)
+    path = _write(_track_session([1.4, 0.3, 1.45]), tmp_path / "aborted.nwb")
+    site, said = _read(path, validation_sounds=("s0",))
+    assert site.sound("s0").counts.shape[0] == 2 and any("shorter than most" in w for w in said)
+
+
 def _stopped(stops: dict[int, float], blocks: int = 2) -> NWBFile:
     """:func:`_session` with the rows ``stops`` (row: seconds played) stopped early."""
     nwb = _session({}, blocks=blocks)

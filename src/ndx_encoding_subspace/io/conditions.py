@@ -27,7 +27,7 @@ from hdmf.common import VectorIndex
 from ..errors import ConfigError, InvalidDataError
 from .cells import cells, is_region, is_ts_reference
 from .inventory import Presentation, TableInfo
-from .names import CONDITION_COLUMNS, TYPE_COLUMNS, name_key, name_words
+from .names import CONDITION_COLUMNS, TYPE_COLUMNS, listing, name_key, name_words
 from .rows import text_of
 
 __all__ = ["CONDITIONS_DIFFER", "WARNED", "READING_RULES", "parse_where", "select", "condition_note",
@@ -38,12 +38,15 @@ CONDITIONS_DIFFER = "differ in condition"
 _INVALID = "overlap intervals/invalid_times"
 _SHORT = "shorter than most presentations of their sound"
 _TRIMMED = "read only as long as the shorter presentations of their sound"
+_WHOLE = "are read over their shortest presentation"
+#: a block this share of a presentation's loudest or quieter is silence (-40 dB)
+_SILENT_SHARE = 0.01
 #: what the notes of this module that the reader warns of hold
 WARNED = (CONDITIONS_DIFFER, _INVALID, _SHORT)
 #: rules of reading added since the first release, by what their notes hold (results made
 #: before them are made again: ``site_reader.reading_rules``)
 READING_RULES = {"invalid-times-left-out": _INVALID, "cut-short-left-out": _SHORT,
-                 "cut-short-trimmed": _TRIMMED}
+                 "cut-short-trimmed": _TRIMMED, "whole-in-shortest": _WHOLE}
 #: presentations shorter than this share of their sound's usual length were cut short
 _SHORT_SHARE = 0.9
 _MAX_CONDITIONS = 20  # a column with more distinct values is no condition
@@ -244,6 +247,8 @@ def complete_only(presentations: Sequence[Presentation]) -> tuple[tuple[Presenta
     for p in presentations:
         by_sound.setdefault(p.sound, []).append(p.n_samples)
     usual = {s: sorted(n)[(len(n) - 1) // 2] for s, n in by_sound.items()}
+    whole = _whole_in_shortest(presentations, by_sound, usual)
+    usual.update({s: min(by_sound[s]) for s in whole})
     kept, short, trimmed = [], [], []
     for p in presentations:
         n = usual[p.sound]
@@ -255,6 +260,9 @@ def complete_only(presentations: Sequence[Presentation]) -> tuple[tuple[Presenta
         else:
             kept.append(p)
     notes = []
+    if whole:
+        notes.append(f"{len(whole)} sound(s) whose presentations differ in length but all hold the whole "
+                     f"sound (silence after it) {_WHOLE}, e.g. {listing(map(repr, whole), 3)}")
     if short:
         p = short[0]
         notes.append(f"{len(short)} presentation(s) {_SHORT} and are left out (cut short: an aborted "
@@ -264,6 +272,40 @@ def complete_only(presentations: Sequence[Presentation]) -> tuple[tuple[Presenta
         notes.append(f"{len(trimmed)} presentation(s) {_TRIMMED} (half or more of them stopped early), "
                      f"e.g. {p.sound!r} at {p.start:g} s{_lengths(usual[p.sound], p.n_samples, p)}")
     return (tuple(kept), "; ".join(notes)) if notes else (tuple(presentations), "")
+
+
+def _whole_in_shortest(presentations: Sequence[Presentation], by_sound: dict[str, list[int]],
+                       usual: dict[str, int]) -> list[str]:
+    """Sounds some presentations of which are shorter than :data:`_SHORT_SHARE` of the usual
+    length though even the shortest holds all that is heard of the longest (segments of a
+    recorded track cut at trials of varying length, the sound followed by silence): read
+    over the shortest, none left out."""
+    out = []
+    for sound, lengths in by_sound.items():
+        if min(lengths) >= _SHORT_SHARE * usual[sound]:
+            continue
+        longest = max((p for p in presentations if p.sound == sound), key=lambda p: p.n_samples)
+        if 0 < _audible(longest) <= min(lengths):
+            out.append(sound)
+    return out
+
+
+def _audible(p: Presentation) -> int:
+    """Samples of ``p`` up to the end of the last 10 ms block louder than
+    :data:`_SILENT_SHARE` of its loudest (-40 dB); 0 where it cannot be read or is silent."""
+    rate = p.series.rate or 0.0
+    block = max(1, int(0.01 * rate))
+    try:
+        x = np.asarray(p.series.series.data[p.first_sample: p.first_sample + p.n_samples], dtype=np.float64)
+    except (TypeError, ValueError, AttributeError, OSError):
+        return 0
+    x = np.abs(x.reshape(x.shape[0], -1)).max(axis=1) if x.size else x
+    n = len(x) // block
+    if not rate or n == 0:
+        return 0
+    loud = x[: n * block].reshape(n, block).max(axis=1)
+    above = np.flatnonzero(loud > _SILENT_SHARE * loud.max()) if loud.max() > 0 else []
+    return int((above[-1] + 1) * block) if len(above) else 0
 
 
 def _lengths(part: int, whole: int, p: Presentation) -> str:
