@@ -73,6 +73,28 @@ def test_nan_onset_on_a_row_in_use_is_refused_naming_it(tmp_path):
         _locate(_track_with_table(rows), tmp_path)
 
 
+def test_a_template_row_without_an_onset_is_left_out_when_few_are(tmp_path):
+    """A trial aborted before its sound (NaN in its onset column, its sound still named):
+    left out, said; most rows so is a table that cannot be read, refused naming them."""
+    def file(onsets):
+        nwb = _file(end=6.0)
+        nwb.add_stimulus_template(TimeSeries(name="clip", data=_wave(0.25), unit="Pa", rate=RATE))
+        table = DynamicTable(name="played", description="d")
+        table.add_column("onset", "s")
+        table.add_column("sound", "clip")
+        for onset in onsets:
+            table.add_row(onset=onset, sound="clip")
+        nwb.add_acquisition(table)
+        return nwb
+
+    layout = _locate(file([0.5, 1.0, np.nan, 2.0, 2.5]), tmp_path)
+    assert [p.row for p in layout.presentations] == [0, 1, 3, 4]
+    assert any("1 rows of acquisition/played (rows [2]) name a sound but have no onset (NaN)" in n
+               for n in layout.notes)
+    with pytest.raises(InvalidDataError, match=r"acquisition/played rows \[1, 2\] have NaN/inf"):
+        _locate(file([0.5, np.nan, np.nan]), tmp_path)
+
+
 # -- 2. names that match nothing ---------------------------------------------------------
 
 

@@ -86,6 +86,8 @@ class RowsRead:
         Rows lying between the blocks of a track recorded in pieces (left out).
     stops_inside : int
         Rows stopping before their sound ends where most rows do (each sound read whole).
+    no_onset : list of int
+        Rows naming a sound with no onset (NaN), fewer than half of them: left out.
     """
 
     presentations: list[Presentation]
@@ -104,6 +106,7 @@ class RowsRead:
     moved_by: float = 0.0
     between: list[int] = dataclasses.field(default_factory=list)
     stops_inside: int = 0
+    no_onset: list[int] = dataclasses.field(default_factory=list)
 
     def moved_note(self, path: str, column: str) -> str:
         """What to say of rows whose start column is not the time of the samples they reference."""
@@ -256,6 +259,7 @@ def template_rows(
                 "name each sound exactly, or keep one of them (reader.sounds)")
         elif strict:
             return RowsRead([], int(baseline.sum()), flag, index.unmatched, index.n_unmatched)
+    matched, unset = _with_onsets(info, matched)
     start, stop = row_times(info, np.array([m[0] for m in matched], dtype=int), name, open_ended=True)
     spans, beyond = [], []
     for row, series, ref in matched:
@@ -290,7 +294,18 @@ def template_rows(
                                  [p.n_samples / p.series.rate for p in rated])
     return RowsRead(kept, int(baseline.sum()), flag, list(index.unmatched), index.n_unmatched,
                     stopped=stopped, shortened=shortened, silenced=silenced, n_silenced=n_silenced,
-                    controls=found.controls, stops_inside=inside)
+                    controls=found.controls, stops_inside=inside, no_onset=unset)
+
+
+def _with_onsets(info: TableInfo, matched: list[tuple]) -> tuple[list[tuple], list[int]]:
+    """The rows of ``matched`` with an onset, and those naming a sound without one (NaN in
+    the onset column: a trial aborted before its sound), left out where they are fewer than
+    half of the rows (else all are kept, and refused by :func:`row_times`)."""
+    onsets = np.asarray(info.table[info.onset].data[:], dtype=np.float64) if matched else np.zeros(0)
+    unset = [m[0] for m in matched if np.isnan(onsets[m[0]])]
+    if not unset or 2 * len(unset) >= len(matched):
+        return matched, []
+    return [m for m in matched if not np.isnan(onsets[m[0]])], unset
 
 
 def _cut_short(out: list[Presentation], start: np.ndarray,

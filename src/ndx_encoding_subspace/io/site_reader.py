@@ -51,7 +51,15 @@ from .layouts import continuous
 from .layouts.base import DISAGREES, from_tracks
 from .layouts.near_copies import NEAR_COPIES
 from .layouts.series import IGNORED
-from .layouts.templates import MOVED_TO_SERIES, REFERENCES_DISAGREE, SHORTENED, STOPPED, STOPS_INSIDE, UNNAMED
+from .layouts.templates import (
+    MOVED_TO_SERIES,
+    NO_ONSET,
+    REFERENCES_DISAGREE,
+    SHORTENED,
+    STOPPED,
+    STOPS_INSIDE,
+    UNNAMED,
+)
 from .locate import Layout, Presentation, locate
 from .names import ONSET_COLUMNS, listing
 from .notes import check_seconds, layout_notes, spike_notes, unit_notes
@@ -273,9 +281,9 @@ def _same_spectrograms(order: list[str], raw: list[np.ndarray], layout: Layout) 
 
 
 #: what the layout's notes that the reader warns of hold
-_WARNED_NOTES = (LEVELS_DIFFER, UNNAMED, STOPPED, STOPS_INSIDE, SHORTENED, IGNORED, DISAGREES, SILENCED,
-                 ONSETS_UNREAD, CONTROL_ROWS, REFERENCED_ONSETS, MOVED_TO_SERIES, REFERENCES_DISAGREE,
-                 BETWEEN_BLOCKS, continuous.FOLDERS_IGNORED, NEAR_COPIES, *WARNED)
+_WARNED_NOTES = (LEVELS_DIFFER, UNNAMED, STOPPED, STOPS_INSIDE, NO_ONSET, SHORTENED, IGNORED, DISAGREES,
+                 SILENCED, ONSETS_UNREAD, CONTROL_ROWS, REFERENCED_ONSETS, MOVED_TO_SERIES,
+                 REFERENCES_DISAGREE, BETWEEN_BLOCKS, continuous.FOLDERS_IGNORED, NEAR_COPIES, *WARNED)
 
 
 def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],

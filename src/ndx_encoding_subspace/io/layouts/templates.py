@@ -35,7 +35,7 @@ from ..presentations import RowsRead, check_overlaps, format_rows, row_refs, tem
 from .base import Candidate, Context, ambiguous_tables, disagreeing_logs, folders, from_tracks, prefer_tables
 
 __all__ = ["KIND", "MOVED_TO_SERIES", "REFERENCES_DISAGREE", "SAME_TIME_S", "SHORTENED", "STOPPED",
-           "STOPS_INSIDE", "UNNAMED", "detect"]
+           "STOPS_INSIDE", "NO_ONSET", "UNNAMED", "detect"]
 
 KIND = "templates"
 
@@ -212,6 +212,8 @@ UNNAMED = "that the table does not name are left out"
 STOPPED = "stops before the sound ends"
 #: what the note of sounds presented once and read until their row's stop holds (warned of)
 SHORTENED = "are read only until their row's stop"
+#: what the note of rows naming a sound without an onset holds (warned of)
+NO_ONSET = "have no onset (NaN)"
 #: what the note of a table whose rows mostly stop before their sounds end holds (warned of)
 STOPS_INSIDE = "stop before their sound ends"
 
@@ -244,6 +246,10 @@ def _notes(info: TableInfo, column: str, read: RowsRead) -> list[str]:
         said = listing(map(repr, read.stopped), 3)
         notes.append(f"every row of {info.path} presenting {said} {STOPPED}: read whole (the sound taken "
                      "to end early, silence after it)")
+    if read.no_onset:
+        notes.append(f"{len(read.no_onset)} rows of {info.path} (rows {format_rows(read.no_onset)}) name a "
+                     f"sound but {NO_ONSET} in column {info.onset!r} (a trial aborted before its sound?): "
+                     "left out")
     if read.stops_inside:
         notes.append(f"{read.stops_inside} of the {len(pres)} rows of {info.path} {STOPS_INSIDE} (most rows "
                      f"do: the stop column is read as another time of the trial, a response window, not when "
