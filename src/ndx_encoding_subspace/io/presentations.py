@@ -301,7 +301,12 @@ def _with_onsets(info: TableInfo, matched: list[tuple]) -> tuple[list[tuple], li
     """The rows of ``matched`` with an onset, and those naming a sound without one (NaN in
     the onset column: a trial aborted before its sound), left out where they are fewer than
     half of the rows (else all are kept, and refused by :func:`row_times`)."""
-    onsets = np.asarray(info.table[info.onset].data[:], dtype=np.float64) if matched else np.zeros(0)
+    if not matched:
+        return matched, []
+    try:
+        onsets = np.asarray(info.table[info.onset].data[:], dtype=np.float64)
+    except (TypeError, ValueError):  # no times at all: refused by row_times, naming the column
+        return matched, []
     unset = [m[0] for m in matched if np.isnan(onsets[m[0]])]
     if not unset or 2 * len(unset) >= len(matched):
         return matched, []
