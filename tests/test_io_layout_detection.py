@@ -232,6 +232,27 @@ def test_a_trial_s_sound_onset_column_gives_the_onsets(tmp_path):
         _locate(_trials_with_onsets(onsets, lead=-0.1), tmp_path, name="early.nwb")
 
 
+def test_a_column_of_another_name_naming_sounds_but_one_is_offered_in_the_refusal(tmp_path):
+    """A column the reader knows no name of ('vocalization') names the templates, but a catch
+    trial names a sound not stored: the column is not read, and the refusal says so."""
+    def file() -> NWBFile:
+        nwb = mock_NWBFile()
+        for k, wave in enumerate(_waves(6)):
+            nwb.add_stimulus_template(TimeSeries(name=f"call{k}", data=wave, unit="Pa", rate=RATE))
+        nwb.add_trial_column("vocalization", "what played")
+        for sound, start in zip(_order(), _starts(10), strict=True):
+            nwb.add_trial(start_time=float(start), stop_time=float(start + DUR), vocalization=f"call{sound}")
+        nwb.add_trial(start_time=30.0, stop_time=30.0 + DUR, vocalization="catch_noise")
+        _units(nwb, 31.0)
+        return nwb
+
+    said = "intervals/trials column 'vocalization' names sounds in its first 10 rows, then 'catch_noise'"
+    with pytest.raises(NoSoundStimulusError, match=said):
+        _locate(file(), tmp_path)
+    _, layout = _locate(file(), tmp_path, ReaderParams(sound_column="vocalization"), "named.nwb")
+    assert len(layout.presentations) == 10 and layout.unmatched == ("catch_noise",)
+
+
 def test_a_sound_column_naming_no_template_is_quoted_in_the_refusal(tmp_path):
     nwb = mock_NWBFile()
     for k, wave in enumerate(_waves(6)):

@@ -88,6 +88,9 @@ class RowsRead:
         Rows stopping before their sound ends where most rows do (each sound read whole).
     no_onset : list of int
         Rows naming a sound with no onset (NaN), fewer than half of them: left out.
+    named_before : int
+        A column read only if every name matches: the rows naming a sound before the first
+        that does not (it is then not read).
     """
 
     presentations: list[Presentation]
@@ -107,6 +110,7 @@ class RowsRead:
     between: list[int] = dataclasses.field(default_factory=list)
     stops_inside: int = 0
     no_onset: list[int] = dataclasses.field(default_factory=list)
+    named_before: int = 0
 
     def moved_note(self, path: str, column: str) -> str:
         """What to say of rows whose start column is not the time of the samples they reference."""
@@ -258,7 +262,8 @@ def template_rows(
                 f"sounds when folder, extension and case are ignored: {', '.join(names)}; "
                 "name each sound exactly, or keep one of them (reader.sounds)")
         elif strict:
-            return RowsRead([], int(baseline.sum()), flag, index.unmatched, index.n_unmatched)
+            return RowsRead([], int(baseline.sum()), flag, index.unmatched, index.n_unmatched,
+                            named_before=len(matched))
     matched, unset = _with_onsets(info, matched)
     start, stop = row_times(info, np.array([m[0] for m in matched], dtype=int), name, open_ended=True)
     spans, beyond = [], []

@@ -84,6 +84,11 @@ def detect(ctx: Context) -> Candidate | str:
             if read.presentations and (loose or not read.n_unmatched):
                 found.append((info, column, read))
                 break
+            if not loose and read.unmatched and read.named_before >= 2:
+                missed.append(f"{info.path} column {column!r} names sounds in its first {read.named_before} "
+                              f"rows, then {read.unmatched[0]!r}, no sound's name (read it with "
+                              f"reader.sound_column = {column!r}: its rows naming no sound are then left "
+                              "out, said)")
             if loose and read.unmatched:
                 shown = ", ".join(map(repr, read.unmatched[:4])) + (", ..." if read.n_unmatched > 4 else "")
                 numbers = all(u.lstrip("-").isdigit() for u in read.unmatched)
