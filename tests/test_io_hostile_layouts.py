@@ -12,7 +12,7 @@ from pynwb.base import TimeSeriesReference
 from pynwb.epoch import TimeIntervals
 from pynwb.testing.mock.file import mock_NWBFile
 
-from ndx_encoding_subspace.errors import InvalidDataError
+from ndx_encoding_subspace.errors import InvalidDataError, NoSoundStimulusError
 from ndx_encoding_subspace.io import ReaderParams, inspect_nwb, locate, open_nwb
 from ndx_encoding_subspace.io.inventory import SoundSeries
 from ndx_encoding_subspace.io.layouts import series, templates
@@ -493,6 +493,17 @@ def test_a_track_in_acquisition_that_the_trials_reference_is_the_sound(tmp_path)
     layout = _locate(nwb, tmp_path)
     assert layout.kind == "continuous" and [s.path for s in layout.sounds] == ["acquisition/speaker"]
     assert sorted(layout.repeats().values()) == [2, 2, 2]
+    # the trials pointing to the raw voltage (a name saying no sound): still no sound found
+    nwb = _file(end=4.0)
+    raw = TimeSeries(name="raw_voltage", data=track, unit="V", rate=RATE)
+    nwb.add_acquisition(raw)
+    nwb.add_trial_column("sound", "what played")
+    for k, name in enumerate(order):
+        nwb.add_trial(start_time=k * 0.5, stop_time=k * 0.5 + 0.25, timeseries=[raw], sound=name)
+    with pytest.raises(NoSoundStimulusError, match="acquisition/raw_voltage"):
+        write_nwb(nwb, tmp_path / "raw.nwb")
+        with open_nwb(tmp_path / "raw.nwb") as opened:
+            locate(opened.nwbfile, opened.name)
 
 
 def test_integer_and_float_samples_in_one_file_are_read_on_one_scale(tmp_path):

@@ -18,6 +18,7 @@ from .names import (
     NOT_SOUND_WORDS,
     ONSET_COLUMNS,
     SOUND_ONSET_COLUMNS,
+    SOUND_WORDS,
     STOP_COLUMNS,
     listing,
     looks_like_file,
@@ -362,7 +363,9 @@ def inventory(nwbfile: Any, params: ReaderParams | None = None) -> Inventory:
     if not (templates or continuous) and maybe:  # a table's references point to the sound
         ids = referenced_ids(tables)
         for path, obj in maybe:
-            found = _sound(path, obj, "continuous", params) if obj.object_id in ids else ""
+            said = name_words(path.rpartition("/")[2]) | name_words(getattr(obj, "description", "") or "")
+            sound = obj.object_id in ids and bool(said & SOUND_WORDS)  # not the raw voltage a trial points to
+            found = _sound(path, obj, "continuous", params) if sound else ""
             if not isinstance(found, str) and not timing_defect(found):
                 continuous.append(found)
                 elsewhere = [e for e in elsewhere if not e.startswith(f"{path} (")]

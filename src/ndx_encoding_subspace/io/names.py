@@ -314,6 +314,10 @@ OTHER_EVENT_WORDS = frozenset({"laser", "opto", "optogenetic", "light", "electri
                                "lick", "licks", "licking", "running", "movement", "motion", "pupil", "sleep",
                                "artifact", "artefact"})
 #: words of a series' name that say it records no sound (a laser's command, a sync pulse)
+#: words in a series' name or description that say it holds sound (a speaker's signal)
+SOUND_WORDS = frozenset({"sound", "sounds", "audio", "speaker", "speakers", "loudspeaker", "microphone",
+                         "mic", "acoustic", "stimulus", "stim", "wav", "waveform", "playback", "earphone",
+                         "headphone", "vocalization", "vocalizations"})
 NOT_SOUND_WORDS = frozenset({"laser", "opto", "optogenetic", "optostim", "led", "shock", "lick", "licks",
                              "licking", "pupil", "whisker", "airpuff", "ttl", "sync", "photodiode", "camera"})
 _NOT_ONSET_WORDS = frozenset({"off", "offset", "stop", "end", "dur", "duration", "ms", "sample", "samples",
