@@ -470,6 +470,7 @@ def test_series_each_holding_one_trial_stay_one_presentation_each(tmp_path):
                 nwb.add_trial(start_time=s.starting_time, stop_time=s.starting_time + DUR, sound=s.name)
         _, named = _locate(nwb, tmp_path, name=f"named{by_reference}.nwb")
         assert named.kind == "series" and sorted(named.repeats().values()) == [1, 1, 1, 1, 3, 3]
+        assert not any("is not read" in n for n in named.notes)  # the table says what is read
         # the table chosen by the user, or the templates layout asked for: read as the table says
         for k, params in enumerate((ReaderParams(presentations="intervals/trials"),
                                     ReaderParams(layout="templates"))):
@@ -555,6 +556,15 @@ def test_series_of_neuroconv_named_by_the_files_a_table_names_at_their_starts(tm
                for n in layout.notes)
     site = read_site(path)
     assert len(site.validation) == 2 and "series-named-by-a-table" in site.source["rules"]
+    # an epochs table whose text column names blocks beginning at each series' start: the
+    # trials' column of sound names is tried first, and read
+    nwb = _audio_interface_once(tmp_path, by_file=True)
+    nwb.add_epoch_column("block", "the block of trials")
+    for k, series in enumerate(sorted(nwb.stimulus.values(), key=lambda s: s.starting_time)):
+        start = series.starting_time
+        nwb.add_epoch(start_time=start, stop_time=start + 0.5, block=f"adapt_{k}")
+    _, blocks = _locate(nwb, tmp_path, name="blocks.nwb")
+    assert blocks.table == "intervals/trials" and len(blocks.presentations) == 10
     # a series whose start no row shares: no naming, each series one presentation, the table said unread
     path, apart = _locate(_audio_interface_once(tmp_path, shift=0.1, by_file=True), tmp_path, name="k.nwb")
     assert apart.kind == "series" and len(apart.presentations) == 6

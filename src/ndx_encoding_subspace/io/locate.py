@@ -179,10 +179,9 @@ def _context(nwbfile: Any, inv: Inventory, name: str, params: ReaderParams) -> C
                                                             for s in tracks))
     if _stacked(tracks) or _named_by_table(as_templates):  # waveforms added with add_stimulus
         return as_templates
-    renamed = named_at_onsets(as_templates.templates, ctx.tables(), params.sound_column)
-    if renamed is not None:  # neuroconv's AudioInterface beside a table naming the files
-        named = dataclasses.replace(as_templates, templates=renamed[0], notes=(renamed[1],))
-        if _named_by_table(named):
+    for renamed, note in named_at_onsets(as_templates.templates, ctx.tables(), params.sound_column):
+        named = dataclasses.replace(as_templates, templates=renamed, notes=(note,))
+        if _named_by_table(named):  # neuroconv's AudioInterface beside a table naming the files
             return named
     return ctx
 

@@ -11,6 +11,7 @@ rows is a presentation (repeats included), as for templates named by a table.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -48,23 +49,23 @@ def _names(info: TableInfo, column: str, series: tuple[SoundSeries, ...]) -> dic
 
 
 def named_at_onsets(series: tuple[SoundSeries, ...], tables: list[TableInfo],
-                    sound_column: str | None = None) -> tuple[tuple[SoundSeries, ...], str] | None:
-    """``series`` renamed after the rows of a table beginning at their starting times, with
-    the note that says so; None where no column of ``tables`` names them all so (see the
-    module's text). ``sound_column`` restricts the columns tried."""
+                    sound_column: str | None = None) -> Iterator[tuple[tuple[SoundSeries, ...], str]]:
+    """Each way of naming ``series`` after the rows of a table beginning at their starting
+    times, with the note that says so: the columns known to name sounds of every table
+    first, then their other text columns (see the module's text). ``sound_column``
+    restricts the columns tried."""
     if len(series) < 2 or len({round(s.starting_time, 3) for s in series}) < len(series):
-        return None
-    for info in tables:
-        if not info.onset:
+        return
+    timed = [info for info in tables if info.onset]
+    rounds = ([[(info, sound_column) for info in timed]] if sound_column else
+              [[(info, c) for info in timed for c in info.sound_columns],
+               [(info, c) for info in timed for c in info.text_columns]])
+    for info, column in (pair for pairs in rounds for pair in pairs):
+        names = _names(info, column, series) if column in info.columns else None
+        if names is None:
             continue
-        columns = [sound_column] if sound_column else [*info.sound_columns, *info.text_columns]
-        for column in (c for c in columns if c in info.columns):
-            names = _names(info, column, series)
-            if names is None:
-                continue
-            s = series[0]
-            note = (f"the {len(series)} sound series (named as no sound is) are {NAMED_AT_ONSETS} "
-                    f"in {info.path} column {column!r} (e.g. {s.path} at {s.starting_time:g} s: "
-                    f"{names[s.path]!r})")
-            return tuple(dataclasses.replace(x, name=display_name(names[x.path])) for x in series), note
-    return None
+        s = series[0]
+        note = (f"the {len(series)} sound series (named as no sound is) are {NAMED_AT_ONSETS} "
+                f"in {info.path} column {column!r} (e.g. {s.path} at {s.starting_time:g} s: "
+                f"{names[s.path]!r})")
+        yield tuple(dataclasses.replace(x, name=display_name(names[x.path])) for x in series), note

@@ -26,9 +26,10 @@ from collections import defaultdict
 import numpy as np
 
 from ...errors import InvalidDataError
-from ..inventory import Presentation, SoundSeries
-from ..names import listing
+from ..inventory import Presentation, SoundSeries, TableInfo
+from ..names import listing, name_key
 from ..presentations import check_overlaps
+from ..rows import row_refs
 from ..storage import check_span
 from .base import Candidate, Context, folders
 
@@ -116,6 +117,14 @@ def same_sounds(series: list[SoundSeries]) -> dict[str, str]:
     return owner
 
 
+def _names_any(info: TableInfo, series: list[SoundSeries]) -> bool:
+    """Whether a sound column of ``info`` names (or references) one of ``series`` at least:
+    a table naming each series at its own start says what this layout reads."""
+    keys = {name_key(s.name) for s in series} | {s.series.object_id for s in series}
+    return any((ref.object_id or name_key(ref.key)) in keys
+               for column in info.sound_columns for ref in row_refs(info.table, column))
+
+
 def detect(ctx: Context) -> Candidate | str:
     """Every sound series outside the templates one presentation (see the module's text)."""
     tracks = ctx.tracks
@@ -140,7 +149,7 @@ def detect(ctx: Context) -> Candidate | str:
     names = {s.path: s.name for s in ordered}
     pres = tuple(dataclasses.replace(p, sound=names[owner[p.series.path]]) for p in spans)
     n_sounds = len(set(owner.values()))
-    named = [t.path for t in ctx.tables() if t.sound_columns]
+    named = [t.path for t in ctx.tables() if t.sound_columns and not _names_any(t, ordered)]
     reason = (
         f"{len(ordered)} sound series in {folders(ordered)}, one after the other, each with its "
         "own starting time and no table: each series is one presentation"
