@@ -560,8 +560,8 @@ def test_series_of_neuroconv_named_by_the_files_a_table_names_at_their_starts(tm
     # trials' column of sound names is tried first, and read
     nwb = _audio_interface_once(tmp_path, by_file=True)
     nwb.add_epoch_column("block", "the block of trials")
-    for k, series in enumerate(sorted(nwb.stimulus.values(), key=lambda s: s.starting_time)):
-        start = series.starting_time
+    for k, played in enumerate(sorted(nwb.stimulus.values(), key=lambda s: s.starting_time)):
+        start = played.starting_time
         nwb.add_epoch(start_time=start, stop_time=start + 0.5, block=f"adapt_{k}")
     _, blocks = _locate(nwb, tmp_path, name="blocks.nwb")
     assert blocks.table == "intervals/trials" and len(blocks.presentations) == 10
