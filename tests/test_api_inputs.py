@@ -61,3 +61,18 @@ def test_a_model_of_another_precision_is_named_as_such():
     stim = [np.random.default_rng(2).random((20, 4))]
     with pytest.raises(InvalidDataError, match=r"Double holds torch.float64 parameters.*model.float\(\)"):
         dstrf(Double().double(), stim, params=DSTRFParams(n_lags=4, device="cpu"))
+
+
+def test_a_short_description_of_any_value():
+    """What the reprs of results objects show: small tensors (with gradients too) as lists,
+    large ones by shape, paths whole, long mappings by their keys."""
+    from pathlib import Path
+
+    from ndx_encoding_subspace.arrays import short
+
+    assert short(torch.ones(2, requires_grad=True)) == "[1.0, 1.0]"
+    assert short(torch.zeros(3, 40)) == "<Tensor 3x40 torch.float32>"
+    assert short(np.float64(0.5)) == "0.5" and short(np.array(2.0)) == "2.0" and short(None) == "None"
+    long = Path("/data") / ("x" * 80) / "site.results.nwb"
+    assert short(long) == repr(str(long))
+    assert short({f"k{i}": i for i in range(9)}).startswith("<dict of 9: k0, k1, k2, k3, ...")

@@ -115,6 +115,9 @@ def test_every_sound_repeated_the_most_repeated_are_the_validation_sounds(tmp_pa
     # three times against twice: no sound stands out, the last fraction as before
     path = mock_site(n_sounds=5, repeats=(3, 2, 2, 2, 2), waveforms=False).write(tmp_path / "near.nwb")
     assert read_site(path).source["split"] == "last fraction"
+    # most sounds the more repeated ones: no few stand out, the last fraction as before
+    path = mock_site(n_sounds=4, repeats=(4, 4, 4, 2), waveforms=False).write(tmp_path / "many.nwb")
+    assert read_site(path).source["split"] == "last fraction"
 
 
 def test_unit_metadata_from_columns_and_electrodes(tmp_path):

@@ -5,6 +5,7 @@ descriptions of objects holding arrays (:func:`summary_repr`), for notebooks."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 import numpy as np
@@ -45,10 +46,13 @@ def real_array(x: Any, what: str) -> np.ndarray:
 def short(value: Any) -> str:
     """``value`` in a few words: arrays and tensors by shape and type, long lists and
     mappings by their length (and a mapping's first keys), long text cut."""
+    if isinstance(value, np.generic):
+        value = value.item()  # 0.5, not np.float64(0.5)
     shape = getattr(value, "shape", None)
     if shape is not None and hasattr(value, "dtype") and not np.isscalar(value):
         if int(np.prod(shape)) <= 4:
-            return repr(np.asarray(value).tolist())
+            small = value.detach().cpu() if hasattr(value, "detach") else value  # a tensor anywhere
+            return repr(np.asarray(small).tolist())
         return f"<{type(value).__name__} {'x'.join(map(str, shape))} {value.dtype}>"
     if isinstance(value, dict):
         text = repr(value)
@@ -64,6 +68,8 @@ def short(value: Any) -> str:
         return f"<{type(value).__name__} of {len(value)}: {kinds.pop() if len(kinds) == 1 else 'mixed'}>"
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return f"<{type(value).__name__}>"
+    if isinstance(value, os.PathLike):
+        return repr(os.fspath(value))  # a file's path, however long
     text = repr(value)
     return text if len(text) <= _TEXT else f"{text[: _TEXT - 4]}...{text[-1]}" if isinstance(value, str) \
         else f"<{type(value).__name__}>"

@@ -283,11 +283,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise ConfigError("no command given; try: encoding-subspace demo")
 
 
-def _unknown(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> NoReturn:
-    """Arguments no parser knows, said by the subcommand's parser with the closest flag."""
+def _unknown(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str],
+             given: list[str]) -> NoReturn:
+    """Arguments no parser knows, said by the parser of the subcommand they follow (else the
+    main one) with the closest flag."""
     import difflib
 
-    command = parser.commands.get(getattr(args, "command", None) or "", parser)  # type: ignore[attr-defined]
+    name = getattr(args, "command", None) or ""
+    before = name in given and extra[0] in given and given.index(extra[0]) < given.index(name)
+    command = parser if before else parser.commands.get(name, parser)  # type: ignore[attr-defined]
     flags = [o for action in command._actions for o in action.option_strings]
     close = difflib.get_close_matches(extra[0].split("=")[0], flags, n=1, cutoff=0.75) \
         if extra[0].startswith("--") else []
@@ -304,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             given = _negatives_joined(sys.argv[1:] if argv is None else list(argv))
             args, extra = parser.parse_known_args(given)
             if extra:
-                _unknown(parser, args, extra)
+                _unknown(parser, args, extra, given)
             if args.version:
                 from . import __version__
 

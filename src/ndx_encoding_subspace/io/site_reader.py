@@ -63,6 +63,7 @@ from .layouts.templates import (
 from .locate import Layout, Presentation, locate
 from .names import ONSET_COLUMNS, listing
 from .notes import check_seconds, layout_notes, spike_notes, unit_notes
+from .onset_names import NAMED_AT_ONSETS
 from .open import OpenedNWB, open_nwb
 from .parameters import LEVELS_DIFFER
 from .presentations import BETWEEN_BLOCKS, REFERENCED_ONSETS
@@ -137,7 +138,8 @@ def _site_name(opened: OpenedNWB) -> str:
 
 
 #: every sound repeated: those presented at least this many times as often as the least
-#: presented one are the validation sounds (the split rule :data:`MOST_REPEATS`)
+#: presented one, when they are half of the sounds or fewer, are the validation sounds (the
+#: split rule :data:`MOST_REPEATS`)
 MOST_REPEATED = 2
 MOST_REPEATS = "most repeats"
 
@@ -161,7 +163,7 @@ def split_sounds(
         return once, tuple(repeated), "repeats"
     least = min((repeats[s] for s in order), default=0)
     often = [s for s in order if repeats[s] >= max(MOST_REPEATED * least, reader.min_validation_repeats)]
-    if 0 < len(often) < len(order):  # every sound repeated, some far more often: those
+    if 0 < len(often) <= len(order) // 2:  # every sound repeated, a few far more often: those
         return tuple(s for s in order if s not in often), tuple(often), MOST_REPEATS
     if len(order) < 2:
         return tuple(order), (), "single sound"
@@ -283,7 +285,8 @@ def _same_spectrograms(order: list[str], raw: list[np.ndarray], layout: Layout) 
 #: what the layout's notes that the reader warns of hold
 _WARNED_NOTES = (LEVELS_DIFFER, UNNAMED, STOPPED, STOPS_INSIDE, NO_ONSET, SHORTENED, IGNORED, DISAGREES,
                  SILENCED, ONSETS_UNREAD, CONTROL_ROWS, REFERENCED_ONSETS, MOVED_TO_SERIES,
-                 REFERENCES_DISAGREE, BETWEEN_BLOCKS, continuous.FOLDERS_IGNORED, NEAR_COPIES, *WARNED)
+                 REFERENCES_DISAGREE, BETWEEN_BLOCKS, continuous.FOLDERS_IGNORED, NEAR_COPIES,
+                 NAMED_AT_ONSETS, *WARNED)
 
 
 def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],

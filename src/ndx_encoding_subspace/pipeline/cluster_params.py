@@ -25,9 +25,9 @@ def _field(default: Any, text: str) -> Any:
 #: a dashboard address: an optional host name, IPv4 or bracketed IPv6 address, and a port
 _ADDRESS = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])?:[0-9]{1,5}")
 #: an amount of memory as dask reads it: a number and a unit (16GB, 4000 MB, 1.5GiB, 8G)
-_MEMORY = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgtp]i?b?|b)?\s*", re.IGNORECASE)
-#: a SLURM time limit: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS
-_WALLTIME = re.compile(r"\d+(?::\d{1,2}){0,2}|\d+-\d{1,2}(?::\d{1,2}){0,2}")
+_MEMORY = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgtp]i?b?|b)\s*", re.IGNORECASE)
+#: a SLURM time limit: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, UNLIMITED or INFINITE
+_WALLTIME = re.compile(r"\d+(?::\d{1,2}){0,2}|\d+-\d{1,2}(?::\d{1,2}){0,2}|unlimited|infinite", re.IGNORECASE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,8 +105,8 @@ class ClusterParams(Params):
                               f"got {self.dashboard!r}")
         memory = _MEMORY.fullmatch(self.memory) if isinstance(self.memory, str) else None
         if memory is None or float(memory.group(1)) <= 0:
-            raise ConfigError(f"cluster.memory must be an amount of memory as 16GB, 4000MB or 1.5GiB, "
-                              f"got {self.memory!r}")
+            raise ConfigError(f"cluster.memory must be an amount of memory with its unit, as 16GB, 4000MB or "
+                              f"1.5GiB, got {self.memory!r}")
         if not isinstance(self.walltime, str) or not _WALLTIME.fullmatch(self.walltime.strip()):
             raise ConfigError(f"cluster.walltime must be a SLURM time limit as HH:MM:SS, D-HH:MM:SS or "
                               f"minutes, got {self.walltime!r}")

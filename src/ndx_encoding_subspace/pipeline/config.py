@@ -165,9 +165,9 @@ class PipelineConfig:
 
     def __repr__(self) -> str:
         """The parameters that differ from the defaults (``to_dict()`` has them all)."""
-        default = PipelineConfig().to_dict()
+        default = {name: cls().to_dict() for name, cls in SECTIONS.items()}
         changed = [f"{section}.{key}={value!r}" for section, values in self.to_dict().items()
-                   for key, value in values.items() if default.get(section, {}).get(key, object()) != value]
+                   for key, value in values.items() if default[section].get(key, object()) != value]
         return f"PipelineConfig({', '.join(changed) or 'the defaults'})"
 
     @classmethod
