@@ -821,8 +821,11 @@ def test_training_checkpoints_outlive_a_change_of_later_parameters(trained, tmp_
     later = {**TINY_CONFIG, "subspace": {**TINY_CONFIG.get("subspace", {}), "variance_threshold": 0.9}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run_site(recording, out, PipelineConfig.from_dict(later), progress=False, keep_workdir=True)
+        went_on = run_site(recording, out, PipelineConfig.from_dict(later), progress=False,
+                           keep_workdir=True)
     assert {p: p.stat().st_mtime_ns for p in checkpoints} == stamps  # read, not fitted again
+    assert went_on.checkpoints >= len(checkpoints)
+    assert "checkpoint(s) of an unfinished run" in went_on.format()
     trainless = {**later, "training": {**TINY_CONFIG.get("training", {}), "seed": 99}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

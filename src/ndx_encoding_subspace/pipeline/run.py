@@ -55,17 +55,22 @@ class RunResult:
         Per-model median scores, k distribution, unit count (:func:`summarise`).
     resumed : bool
         True when the results file existed already and nothing was recomputed.
+    checkpoints : int
+        Checkpoints of an unfinished run of the same site and parameters that this run
+        went on from (0: it started afresh).
     """
 
     path: Path
     site: str
     summary: dict[str, Any]
     resumed: bool = False
+    checkpoints: int = 0
 
     def format(self) -> str:
         """A short text table of the results."""
-        return format_summary(self.summary, title=f"site {self.site}: {self.path}"
-                              + (" (already complete)" if self.resumed else ""))
+        went_on = f" (went on from {self.checkpoints} checkpoint(s) of an unfinished run)"
+        said = " (already complete)" if self.resumed else went_on if self.checkpoints else ""
+        return format_summary(self.summary, title=f"site {self.site}: {self.path}{said}")
 
 
 #: parameters added after the first release, with the value that does what releases
@@ -337,6 +342,7 @@ def _analysed(site: Any, config: PipelineConfig, out: Path, path: Path, identity
                           "or data are removed; training starts again", stacklevel=2)
             shutil.rmtree(workdir)  # checkpoints of other models or data cannot be resumed
     workdir.mkdir(parents=True, exist_ok=True)
+    found = sum(1 for _ in workdir.rglob("*.pt"))  # an unfinished run's, went on from
     write_text(workdir / "fingerprint", trained)
     try:
         provenance: dict[str, Any] = {"input": identity, "fingerprint": fingerprint}
@@ -352,4 +358,4 @@ def _analysed(site: Any, config: PipelineConfig, out: Path, path: Path, identity
                   reader=config.reader, overwrite=overwrite)
     if not keep_workdir:
         shutil.rmtree(workdir, ignore_errors=True)
-    return RunResult(path, site.name, summarise(results))
+    return RunResult(path, site.name, summarise(results), checkpoints=found)
