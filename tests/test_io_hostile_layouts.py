@@ -411,6 +411,15 @@ def test_external_links_into_a_missing_file_are_named(tmp_path, monkeypatch):
         open_nwb(tmp_path / "session.nwb").close()
 
 
+def _clip_track(order: list[str]) -> np.ndarray:
+    """An int16 track playing the 0.25 s clip of each letter of ``order`` every 0.5 s."""
+    clips = {n: _wave(0.25, seed=k) for k, n in enumerate(sorted(set(order)))}
+    track = np.zeros(int(len(order) * 0.5 * RATE), dtype=np.int16)
+    for k, name in enumerate(order):
+        track[int(k * 0.5 * RATE): int(k * 0.5 * RATE) + clips[name].size] = clips[name]
+    return track
+
+
 @pytest.mark.parametrize("by_reference", [False, True])
 def test_unnamed_segments_holding_the_same_samples_are_repeats(tmp_path, by_reference):
     """A track cut at unnamed rows (or at references into it, as add_trial(timeseries=[track])
@@ -418,11 +427,8 @@ def test_unnamed_segments_holding_the_same_samples_are_repeats(tmp_path, by_refe
     could land in both the estimation and the validation sets."""
     from ndx_encoding_subspace.io import read_site
 
-    clips = {n: _wave(0.25, seed=k) for k, n in enumerate("abcd")}
     order = ["a", "b", "c", "d", "c", "d", "c", "d"]
-    track = np.zeros(int(len(order) * 0.5 * RATE), dtype=np.int16)
-    for k, name in enumerate(order):
-        track[int(k * 0.5 * RATE): int(k * 0.5 * RATE) + clips[name].size] = clips[name]
+    track = _clip_track(order)
     nwb = _file(end=5.0)
     series = TimeSeries(name="speaker", data=track, unit="Pa", rate=RATE)
     nwb.add_stimulus(series)
@@ -477,11 +483,8 @@ def test_a_track_in_acquisition_that_the_trials_reference_is_the_sound(tmp_path)
     """A speaker's signal recorded into acquisition (a plain TimeSeries, which is no sound
     unless named) that the trials point to with add_trial(timeseries=[track]): read as the
     session's track; a sync pulse beside it is not."""
-    clips = {n: _wave(0.25, seed=k) for k, n in enumerate("abc")}
     order = ["a", "b", "c", "a", "b", "c"]
-    track = np.zeros(int(len(order) * 0.5 * RATE), dtype=np.int16)
-    for k, name in enumerate(order):
-        track[int(k * 0.5 * RATE): int(k * 0.5 * RATE) + clips[name].size] = clips[name]
+    track = _clip_track(order)
     nwb = _file(end=4.0)
     speaker = TimeSeries(name="speaker", data=track, unit="V", rate=RATE)
     nwb.add_acquisition(speaker)

@@ -212,26 +212,29 @@ def valid_only(presentations: Sequence[Presentation], nwbfile: Any, name: str, t
 
 
 
-def stopped_early(played: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Which rows of a table stopped before the end of their sound: those that played
-    (stop minus onset, s) more than nothing and less than :data:`_SHORT_SHARE` of their
-    sound's length (s), where such rows are at most half of those with a stop. Where most
-    rows stop early, the table's stop is another time of the trial (a response window),
-    not the end of the sound, and no row is taken as cut short."""
+def _early(played: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, int]:
+    """Rows that played (stop minus onset, s) more than nothing and less than
+    :data:`_SHORT_SHARE` of their sound's length (s), and how many rows have a stop."""
     played, lengths = np.asarray(played, dtype=float), np.asarray(lengths, dtype=float)
     timed = np.isfinite(played) & (played > 0)
-    early = timed & (played < _SHORT_SHARE * lengths)
-    return early if 2 * early.sum() <= timed.sum() else np.zeros_like(early)
+    return timed & (played < _SHORT_SHARE * lengths), int(timed.sum())
+
+
+def stopped_early(played: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Which rows of a table stopped before the end of their sound (:func:`_early`), where
+    such rows are at most half of those with a stop. Where most rows stop early, the
+    table's stop is another time of the trial (a response window), not the end of the
+    sound, and no row is taken as cut short."""
+    early, timed = _early(played, lengths)
+    return early if 2 * early.sum() <= timed else np.zeros_like(early)
 
 
 def stops_inside_sounds(played: np.ndarray, lengths: np.ndarray) -> int:
     """How many rows stop before the end of their sound where most rows do (0 otherwise):
     :func:`stopped_early` then takes the stop for another time of the trial and reads each
     sound whole, which the reader says."""
-    played, lengths = np.asarray(played, dtype=float), np.asarray(lengths, dtype=float)
-    timed = np.isfinite(played) & (played > 0)
-    early = timed & (played < _SHORT_SHARE * lengths)
-    return int(early.sum()) if 2 * early.sum() > timed.sum() else 0
+    early, timed = _early(played, lengths)
+    return int(early.sum()) if 2 * early.sum() > timed else 0
 
 
 def complete_only(presentations: Sequence[Presentation]) -> tuple[tuple[Presentation, ...], str]:

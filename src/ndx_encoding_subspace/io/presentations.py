@@ -292,11 +292,8 @@ def template_rows(
         )
     out = [Presentation(label, float(start[row]), end, row, series, first, count)
            for row, series, first, count, end, label in spans]
-    kept, stopped, shortened = _cut_short(out, start, stop)
+    kept, stopped, shortened, inside = _cut_short(out, start, stop)
     silenced, n_silenced = silenced_rows(refs, baseline, stored) if flag else ([], 0)
-    rated = [p for p in out if p.series.rate]
-    inside = stops_inside_sounds([stop[p.row] - start[p.row] for p in rated],
-                                 [p.n_samples / p.series.rate for p in rated])
     return RowsRead(kept, int(baseline.sum()), flag, list(index.unmatched), index.n_unmatched,
                     stopped=stopped, shortened=shortened, silenced=silenced, n_silenced=n_silenced,
                     controls=found.controls, stops_inside=inside, no_onset=unset)
@@ -319,7 +316,7 @@ def _with_onsets(info: TableInfo, matched: list[tuple]) -> tuple[list[tuple], li
 
 
 def _cut_short(out: list[Presentation], start: np.ndarray,
-               stop: np.ndarray) -> tuple[list[Presentation], list[str], list[str]]:
+               stop: np.ndarray) -> tuple[list[Presentation], list[str], list[str], int]:
     """Presentations whose row stopped before the end of their template
     (:func:`~.conditions.stopped_early`) while other presentations of the sound did not
     play until that stop only, under the template's name, so that
@@ -327,10 +324,12 @@ def _cut_short(out: list[Presentation], start: np.ndarray,
     as long, said so); a sound presented once plays until its row's stop. Where every
     presentation of a sound presented several times stops early, that is the sound's own
     length (silence after it), not an abort: it is read whole. Returns the presentations,
-    the sounds read whole so, and the sounds presented once read until their stop."""
+    the sounds read whole so, the sounds presented once read until their stop, and the
+    rows stopping inside their sound where most do (:func:`~.conditions.stops_inside_sounds`)."""
     rated = [p for p in out if p.series.rate]
     played = np.array([stop[p.row] - start[p.row] for p in rated])
-    early = stopped_early(played, np.array([p.n_samples / p.series.rate for p in rated]))
+    lengths = np.array([p.n_samples / p.series.rate for p in rated])
+    early = stopped_early(played, lengths)
     whole = {p.sound for k, p in enumerate(rated) if not early[k]}  # a stop early for every one: the sound's
     times = Counter(p.sound for p in rated)
     cut = {p.row: max(1, int(round(played[k] * p.series.rate))) for k, p in enumerate(rated)
@@ -338,7 +337,7 @@ def _cut_short(out: list[Presentation], start: np.ndarray,
     stopped = list(dict.fromkeys(p.sound for k, p in enumerate(rated) if early[k] and p.row not in cut))
     once = [p.sound for p in rated if p.row in cut and times[p.sound] == 1]
     return [dataclasses.replace(p, stop=float(stop[p.row]), n_samples=cut[p.row]) if p.row in cut else p
-            for p in out], stopped, once
+            for p in out], stopped, once, stops_inside_sounds(played, lengths)
 
 
 def read_end(p: Presentation) -> float:
