@@ -34,9 +34,9 @@ def _sound(seed: int) -> np.ndarray:
 
 
 def _session(columns: dict[str, list], blocks: int = 2, obs_end: float | None = None,
-             last_spike: float | None = None) -> NWBFile:
-    """Templates, a trials table naming them (``blocks`` blocks of :data:`BLOCK`) with
-    extra ``columns`` (one value per trial), and three units."""
+             last_spike: float | None = None, row_after: float = 0.0) -> NWBFile:
+    """Templates, a trials table naming them (``blocks`` blocks of :data:`BLOCK`; each row stops
+    ``row_after`` s after its sound) with extra ``columns`` (one value per trial), and three units."""
     nwb = _nwbfile()
     for i, name in enumerate(NAMES):
         nwb.add_stimulus_template(TimeSeries(name=name, data=_sound(i), unit="Pa", rate=RATE))
@@ -45,7 +45,7 @@ def _session(columns: dict[str, list], blocks: int = 2, obs_end: float | None = 
         nwb.add_trial_column(column, "a condition")
     start = 1.0
     for k, name in enumerate(BLOCK * blocks):
-        nwb.add_trial(start_time=start, stop_time=start + DUR, sound=name,
+        nwb.add_trial(start_time=start, stop_time=start + DUR + row_after, sound=name,
                       **{c: v[k] for c, v in columns.items()})
         start += DUR + 0.5
     end = start + 1.0 if last_spike is None else last_spike
@@ -209,6 +209,29 @@ def test_a_presentation_during_which_every_unit_s_observation_ends_is_left_out(t
     site, said = _read(path)
     assert _presentations(site) == n - 1 and len(site.units.ids) == 3
     assert any(f"rows [{n - 1}] are observed whole by no unit" in w for w in said)
+
+
+def test_units_observed_through_the_sounds_are_kept_though_rows_stop_later(tmp_path):
+    """Spikes are counted over the sound, not to the row's stop: observation ending after the
+    last sound but before its row stops leaves every unit and presentation in."""
+    n = len(BLOCK)
+    last_sound_end = 1.0 + (n - 1) * (DUR + 0.5) + DUR
+    path = _write(_session({}, blocks=1, obs_end=last_sound_end + 0.1, last_spike=last_sound_end + 0.1,
+                           row_after=0.4), tmp_path / "obs.nwb")
+    site, said = _read(path)
+    assert _presentations(site) == n and len(site.units.ids) == 3
+    assert not any("obs_intervals" in w or "observed whole" in w for w in said)
+
+
+def test_units_observed_to_the_end_but_silent_there_keep_the_last_presentations(tmp_path):
+    """The recording lasts as long as the units are observed, not only to the last spike."""
+    n = len(BLOCK)
+    quiet_from = 1.0 + (n - 3) * (DUR + 0.5) - 0.2  # no spike during the last three sounds
+    path = _write(_session({}, blocks=1, obs_end=1.0 + n * (DUR + 0.5) + 1.0, last_spike=quiet_from),
+                  tmp_path / "obs.nwb")
+    site, said = _read(path)
+    assert _presentations(site) == n and len(site.units.ids) == 3
+    assert not any("recording ends" in w for w in said)
 
 
 def test_obs_intervals_leaving_many_presentations_unobserved_refuse_naming_the_first(tmp_path):

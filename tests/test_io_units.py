@@ -374,3 +374,98 @@ def test_electrodes_beyond_the_electrodes_table_are_refused(tmp_path):
         with pytest.raises(InvalidDataError, match=r"units.nwb: the electrodes of units 1 in units name rows "
                                                    r"such as 99 that the electrodes table \(4 rows\)"):
             read_units(read.units, "units.nwb", "units", ReaderParams())
+
+
+def test_true_false_columns_stored_as_text_or_floats_choose_units():
+    """A flag written as the text "True"/"False" (from pandas or a text file), or as 0/1
+    floats with NaN for unknown (an integer column holding NaN) chooses units as a boolean
+    column does; 1.0 is the value 1; a column of other values is refused naming its values."""
+    from ndx_encoding_subspace.errors import InputError
+    from ndx_encoding_subspace.io.unit_choice import chosen_units
+
+    nwb = mock_NWBFile()
+    for column in ("is_good", "is_valid", "amplitude"):
+        nwb.add_unit_column(column, "a unit's curation")
+    for good, valid, amp in zip(["True", "False", " yes", "no"], [1.0, 0.0, 1.0, np.nan], [12.5, 3.0, 7.0, 9.0],
+                                strict=True):
+        nwb.add_unit(spike_times=[0.5, 1.0], is_good=good, is_valid=valid, amplitude=amp)
+    units = nwb.units
+    assert chosen_units(units, 4, "f.nwb", "units", "is_good").tolist() == [True, False, True, False]
+    assert chosen_units(units, 4, "f.nwb", "units", "is_valid").tolist() == [True, False, True, False]
+    assert chosen_units(units, 4, "f.nwb", "units", "is_valid=1").tolist() == [True, False, True, False]
+    assert chosen_units(units, 4, "f.nwb", "units", "is_valid=1.0").tolist() == [True, False, True, False]
+    with pytest.raises(InputError, match=r"f.nwb: column 'amplitude' of units .*e\.g\. amplitude=12\.5, "
+                                         r"amplitude=3, amplitude=7"):
+        chosen_units(units, 4, "f.nwb", "units", "amplitude")
+
+
+def test_a_units_table_of_labels_only_beside_the_sorting_is_passed_over(tmp_path):
+    """A second Units table without spike times (curation labels only) cannot be the one read;
+    a second one with spikes makes the choice the user's."""
+    from ndx_encoding_subspace.errors import AmbiguousInputError
+    from ndx_encoding_subspace.io import read_site
+    from ndx_encoding_subspace.testing.layouts import series_per_presentation
+
+    path = series_per_presentation(path=tmp_path / "two.nwb", n_units=3, n_once=2, n_repeated=1).path
+    with NWBHDF5IO(str(path), "a") as io:
+        nwb = io.read()
+        labels = Units(name="unit_labels", description="curation only")
+        labels.add_column("quality", "label")
+        for q in ("good", "mua", "good"):
+            labels.add_row(quality=q)
+        nwb.create_processing_module("ecephys", "sorting").add(labels)
+        io.write(nwb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        site = read_site(path)
+        assert len(site.units.ids) == 3 and site.source["units"] == "units"
+        with NWBHDF5IO(str(path), "a") as io:
+            nwb = io.read()
+            other = Units(name="other_sorting", description="another sorter")
+            other.add_unit(spike_times=[1.0, 2.0])
+            nwb.processing["ecephys"].add(other)
+            io.write(nwb)
+        with pytest.raises(AmbiguousInputError, match=r"several Units tables: .*other_sorting.*reader.units"):
+            read_site(path)
+
+
+def _kilosort_folder(folder, ypos: np.ndarray, best: list[int]) -> None:
+    """A Kilosort/Phy output folder whose cluster ``c`` lies on channel ``best[c]``; Phy's
+    ``depth`` of a cluster is the y of its channel, growing from the probe's tip up."""
+    fs, rng = 30000.0, np.random.default_rng(0)
+    folder.mkdir()
+    np.save(folder / "channel_positions.npy", np.stack([np.zeros(len(ypos)), ypos], 1))
+    np.save(folder / "channel_map.npy", np.arange(len(ypos)))
+    trains = [np.sort(rng.integers(0, int(10 * fs), 50)) for _ in best]
+    times = np.concatenate(trains)
+    ids = np.concatenate([np.full(len(t), c) for c, t in enumerate(trains)])
+    order = np.argsort(times, kind="stable")
+    np.save(folder / "spike_times.npy", times[order].astype(np.uint64))
+    np.save(folder / "spike_clusters.npy", ids[order].astype(np.int32))
+    (folder / "params.py").write_text(f"dat_path='x.bin'\nn_channels_dat={len(ypos)}\ndtype='int16'\n"
+                                      f"offset=0\nsample_rate={fs}\nhp_filtered=True\n")
+    (folder / "cluster_info.tsv").write_text("cluster_id\tch\tdepth\tKSLabel\n" + "".join(
+        f"{c}\t{b}\t{ypos[b]}\tgood\n" for c, b in enumerate(best)))
+
+
+@pytest.mark.parametrize("direction", ["up", "down"])
+def test_kilosort_depth_as_neuroconv_writes_it_is_measured_down_from_the_top(tmp_path, direction):
+    """neuroconv's KiloSortSortingInterface copies Phy's cluster ``depth`` (the position along the
+    probe from its tip) into a units ``depth`` column: read as depth below the highest contact (the
+    electrodes' rel_y where the file has them, else the highest unit), as rel_y is read."""
+    from neuroconv.datainterfaces import KiloSortSortingInterface
+
+    ypos = 25.0 * np.arange(8)  # channel 0 at the tip
+    _kilosort_folder(tmp_path / "ks", ypos, best=[0, 3, 6])
+    interface = KiloSortSortingInterface(folder_path=str(tmp_path / "ks"))
+    nwb = mock_NWBFile()
+    interface.add_to_nwbfile(nwb, metadata=interface.get_metadata())
+    spikes = read_units(nwb.units, "ks.nwb", "units", ReaderParams(rel_y_direction=direction))
+    want = [150.0, 75.0, 0.0] if direction == "up" else [0.0, 75.0, 150.0]
+    np.testing.assert_allclose(spikes.info.depth_um, want)
+    if direction == "up":
+        assert any("growing toward its top" in n and "highest unit" in n for n in spikes.notes)
+        _probe(nwb)  # contacts with rel_y: the highest contact is the top
+        top = float(np.max(nwb.electrodes["rel_y"].data[:]))
+        spikes = read_units(nwb.units, "ks.nwb", "units")
+        np.testing.assert_allclose(spikes.info.depth_um, top - ypos[[0, 3, 6]])

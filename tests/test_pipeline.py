@@ -60,6 +60,9 @@ def test_run_site_writes_loadable_results_and_resumes(recording, tmp_path):
     assert loaded.site_subspace is not None
     assert loaded.site_subspace.subspace_similarity.shape == (3, 3)
     assert loaded.provenance["config"]["training"]["max_epochs"] == 3
+    read = loaded.provenance["input"]  # what was read, beside the identity the fingerprint hashes
+    assert read["units"] == "units" and read["layout"] and read["split"] and "unit_properties" in read
+    assert set(loaded.provenance["identity"]) <= set(read) and "units" not in loaded.provenance["identity"]
     assert set(result.summary["scores"]) == {"ln", "cnn", "subspace_nonlinearity"}
     with NWBHDF5IO(str(result.path), "r") as io:  # what plain pynwb shows of a member's scores
         said = [t.description for t in _tables_named(io.read().processing["encoding_subspace"], "scores")]
@@ -165,7 +168,7 @@ def test_fingerprint_stamp_is_written_atomically(recording, tmp_path, monkeypatc
         from ndx_encoding_subspace.pipeline.run import TRAINING_SECTIONS, config_fingerprint
 
         stamp = workdir / "fingerprint"  # of the parameters the training checkpoints depend on
-        assert stamp.read_text() == config_fingerprint(config, provenance["input"], TRAINING_SECTIONS)
+        assert stamp.read_text() == config_fingerprint(config, provenance["identity"], TRAINING_SECTIONS)
         assert stamp.read_text() != provenance["fingerprint"]
         assert [p.name for p in workdir.iterdir()] == ["fingerprint"]  # no temporary file left
         assert any(p.parent == workdir and p.name.endswith(".tmp") for p in synced)  # fsynced

@@ -31,7 +31,8 @@ from .names import CONDITION_COLUMNS, TYPE_COLUMNS, listing, name_key, name_word
 from .rows import text_of
 
 __all__ = ["CONDITIONS_DIFFER", "WARNED", "READING_RULES", "parse_where", "select", "condition_note",
-           "valid_only", "complete_only", "stopped_early", "stops_inside_sounds", "check_tail"]
+           "valid_only", "complete_only", "stopped_early", "stops_inside_sounds", "check_tail",
+           "read_end"]
 
 #: what :func:`condition_note` says (the reader warns of layout notes holding it)
 CONDITIONS_DIFFER = "differ in condition"
@@ -317,12 +318,17 @@ def _lengths(part: int, whole: int, p: Presentation) -> str:
     return f" ({part / rate:g} s of {whole / rate:g} s)" if rate else ""
 
 
+def read_end(p: Presentation) -> float:
+    """When the part of a presentation that is read ends: its samples' end (a row's later
+    stop adds nothing: spikes are counted over the sound), or its stop without a rate."""
+    return p.start + p.n_samples / p.series.rate if p.series.rate else p.stop
+
 
 def check_tail(presentations: Sequence[Presentation], tail: float, name: str,
                recording_end: float | None = None) -> None:
     """Refuse a response tail (``reader.response_tail_s``) that reaches into the next
     presentation (the spikes there would count for both) or past ``recording_end`` (the
-    last spike or acquisition sample: spikes missing there would count as silence).
+    last spike, acquisition sample or observed time: spikes missing there would count as silence).
 
     Raises
     ------
@@ -332,7 +338,7 @@ def check_tail(presentations: Sequence[Presentation], tail: float, name: str,
     if tail <= 0 or not presentations:
         return
     order = sorted(presentations, key=lambda p: p.start)
-    ends = [p.start + p.n_samples / p.series.rate if p.series.rate else p.stop for p in order]
+    ends = [read_end(p) for p in order]
     gaps = [b.start - end for end, b in zip(ends[:-1], order[1:], strict=True)]
     worst = int(np.argmin(gaps)) if gaps else 0
     if gaps and gaps[worst] < tail - 1e-3:
@@ -343,7 +349,7 @@ def check_tail(presentations: Sequence[Presentation], tail: float, name: str,
     last = int(np.argmax(ends))
     if recording_end is not None and ends[last] + tail > recording_end + 1e-3:
         raise ConfigError(f"{name}: reader.response_tail_s = {tail:g} reaches past the recording's end "
-                          f"({recording_end:g} s, the last spike or acquisition sample): "
+                          f"({recording_end:g} s, the last spike, acquisition sample or observed time): "
                           f"{order[last].sound!r} ends at {ends[last]:g} s; the longest tail that fits is "
                           f"{max(recording_end - ends[last], 0.0):g} s")
 

@@ -49,13 +49,13 @@ def check_in_recording(layout: Layout, span: tuple[float, float], name: str) -> 
         notes = [f"{_presentations_named(layout, gone)} {when} and are left out ({len(gone)} of {n} "
                  "presentations)" for gone, when in (
                      (before, f"{BEGAN_LATE} ({lo:g} s, its first sample or spike)"),
-                     (after, f"begin after the recording ends ({hi:g} s, the last spike or acquisition "
-                             "sample)")) if gone]
+                     (after, f"begin after the recording ends ({hi:g} s, the last spike, acquisition "
+                             "sample or time the units are observed)")) if gone]
         return dataclasses.replace(layout, presentations=kept), "; ".join(notes)
     raise InvalidDataError(
         f"{name}: {_presentations_named(layout, after + before)} lie outside the recording ({lo:g} to "
-        f"{hi:g} s, from spike times and acquisition): do the presentation times and the spike times "
-        "share a clock and a unit?"
+        f"{hi:g} s, from spike times, acquisition and the units' obs_intervals): do the presentation times "
+        "and the spike times share a clock and a unit?"
     )
 
 

@@ -157,6 +157,9 @@ def _choose_units(inv: Inventory, name: str, params: ReaderParams) -> tuple[str,
         return chosen, dict(inv.units)[chosen]
     if not inv.units:
         raise NoUnitsError(f"{name}: no Units table (looked in /units and every processing module)")
+    spiking = [(p, u) for p, u in inv.units if "spike_times" in u.colnames]
+    if len(inv.units) > 1 and len(spiking) == 1:  # the others label units (curation) or hold no spikes
+        return spiking[0]
     if len(inv.units) > 1:
         raise AmbiguousInputError(
             f"{name}: several Units tables: {', '.join(paths)}; choose one with reader.units"

@@ -30,6 +30,11 @@ _DEPTH_COLUMNS = ("depth", "depth_um", "unit_depth")
 _AREA_COLUMNS = ("area", "location", "brain_area", "brain_region")
 _ELECTRODE_DEPTH = ("rel_y", "y")
 FROM_TOP = "measured down from the highest contact"
+#: how neuroconv's Phy and Kilosort interfaces describe the ``depth`` they copy from the
+#: sorting's cluster table: the y of the probe's channel positions, growing from the tip up
+ALONG_PROBE = "Estimated depth of each unit in micrometers."
+#: what the note of such a column says (a rule of reading: results made before are made again)
+PHY_DEPTH = "Phy's and Kilosort's position along the probe"
 #: Units columns naming the electrodes-table row of a unit's largest channel.
 _CHANNEL_COLUMNS = ("max_channel", "peak_channel", "extremum_channel", "main_channel", "max_electrode", "ch")
 
@@ -94,6 +99,20 @@ def _down_from_top(table: Any, values: np.ndarray) -> np.ndarray:
         if finite.size:
             out[rows] = finite.max() - values[rows]
     return out
+
+
+def _below_top(position: np.ndarray, table: Any) -> tuple[np.ndarray, bool]:
+    """Positions along the probe (growing toward its top) as depths below its highest contact
+    (the electrodes' ``rel_y``), or below the highest position where the file has none; and
+    whether the contacts gave the top."""
+    contacts = np.asarray(table["rel_y"].data[:], dtype=np.float64) if table is not None and \
+        "rel_y" in table.colnames else np.zeros(0)
+    contacts = contacts[np.isfinite(contacts)]
+    known = position[np.isfinite(position)]
+    top = contacts.max() if contacts.size and np.any(contacts != 0) else None
+    if top is None and not known.size:
+        return position, False
+    return (top if top is not None else known.max()) - position, top is not None
 
 
 def _unit_electrodes(units: Any, n: int, table: Any, main: list[tuple[int, int] | None],
@@ -182,10 +201,15 @@ def placement(
             notes.append(f"depth from units column {col[0]!r}, read from text in um or mm"
                          if np.isfinite(depth).any() else
                          f"units column {col[0]!r} is not numeric: not taken for depth")
+    table = _electrodes_table(units)
+    if col is not None and getattr(col[1], "description", "") == ALONG_PROBE and rel_y_direction == "up":
+        depth, top = _below_top(depth, table)
+        below = FROM_TOP if top else "measured down from the highest unit"
+        notes[-1] += (f" ({PHY_DEPTH}, growing toward its top, as neuroconv writes it): {below} "
+                      "(reader.rel_y_direction = 'down' if it grows with depth)")
     col = _column(units, _AREA_COLUMNS)
     if col is not None:
         area = text_column(col[1].data[:])
-    table = _electrodes_table(units)
     position = _position(table, rel_y_direction) if table is not None else None
     rows, how = _unit_electrodes(units, n, table, main, label, path)
     if how and table is not None:

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import AmbiguousInputError, InvalidDataError
 from .baseline import SILENCED, baseline_rows, silenced_rows
-from .conditions import stopped_early, stops_inside_sounds
+from .conditions import read_end, stopped_early, stops_inside_sounds
 from .inventory import Presentation, SoundSeries, TableInfo
 from .names import (
     NameIndex,
@@ -338,12 +338,6 @@ def _cut_short(out: list[Presentation], start: np.ndarray,
     once = [p.sound for p in rated if p.row in cut and times[p.sound] == 1]
     return [dataclasses.replace(p, stop=float(stop[p.row]), n_samples=cut[p.row]) if p.row in cut else p
             for p in out], stopped, once, stops_inside_sounds(played, lengths)
-
-
-def read_end(p: Presentation) -> float:
-    """When the part of a presentation that is read ends: its samples' end (a row's later
-    stop adds nothing: spikes are counted over the sound), or its stop without a rate."""
-    return p.start + p.n_samples / p.series.rate if p.series.rate else p.stop
 
 
 def check_overlaps(

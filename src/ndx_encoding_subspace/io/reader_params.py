@@ -109,6 +109,8 @@ class ReaderParams(Params):
         Which way the electrodes' ``rel_y`` grows, where depth comes from it: ``"up"``
         toward the probe's top, as probeinterface, spikeinterface and neuroconv write it
         (depth is then measured down from the highest contact), or ``"down"`` with depth.
+        So does the units ``depth`` that neuroconv's Phy and Kilosort interfaces copy from
+        the sorting (the y of the probe's channel positions, from its tip up).
     unit_column : str
         Which units to keep: the name of a true/false column of the Units table (such as
         ``is_valid``: the units where it is true), or ``column=value`` with one or more

@@ -44,7 +44,7 @@ from ..data.spectrogram import (
 from ..errors import ConfigError, InvalidDataError
 from ..inputs import file_sha256, nwb_stem
 from .baseline import CONTROL_ROWS, SILENCED
-from .conditions import READING_RULES, WARNED, check_tail
+from .conditions import READING_RULES, WARNED, check_tail, read_end
 from .in_recording import BEGAN_LATE, check_in_recording, unobserved_left_out
 from .inventory import ONSETS_UNREAD
 from .layouts import continuous
@@ -66,6 +66,7 @@ from .notes import check_seconds, layout_notes, spike_notes, unit_notes
 from .onset_names import NAMED_AT_ONSETS
 from .open import OpenedNWB, open_nwb
 from .parameters import LEVELS_DIFFER
+from .placement import PHY_DEPTH
 from .presentations import BETWEEN_BLOCKS, REFERENCED_ONSETS
 from .reader_params import ReaderParams
 from .samples import mixed_sample_formats, mixed_units_note, plain_integers, read_spectrograms
@@ -320,11 +321,11 @@ def build_site(
     label = opened.name
     layout = locate(opened.nwbfile, label, reader)
     spikes = read_units(layout.units, label, layout.units_path, reader, celltype)
-    span = recording_span(spikes.times, opened.nwbfile)
+    span = recording_span(spikes.times, opened.nwbfile, (layout.units, spikes.info.rows))
     layout, trailing = check_in_recording(layout, span, label)  # before obs_intervals: they end there too
     tail = reader.response_tail_s
     check_tail(layout.presentations, tail, label, span[1])
-    spans = [(p.start, p.stop + tail) for p in layout.presentations]
+    spans = [(p.start, read_end(p) + tail) for p in layout.presentations]
     covered = observed_spans(layout.units, np.asarray(spikes.info.rows), spans)
     layout, unseen = unobserved_left_out(layout, ~covered.any(axis=0))
     if unseen:  # those presentations left out
@@ -375,7 +376,9 @@ def build_site(
         "spectrogram_scale": {"min": low.tolist(), "max": high.tolist()},  # for new sounds
     }
     rules = reading_rules(layout, reader) + (["began-late-left-out"] if BEGAN_LATE in trailing else []) \
-        + (["validation-most-repeated"] if rule == MOST_REPEATS else [])
+        + (["validation-most-repeated"] if rule == MOST_REPEATS else []) \
+        + (["observed-over-sounds"] if "obs_intervals" in layout.units.colnames else []) \
+        + (["phy-depth-from-top"] if any(PHY_DEPTH in n for n in spikes.notes) else [])
     if rules:  # read otherwise than earlier: part of the input's identity
         source["rules"] = rules
     if reader.sound_folder:  # the sounds' identity, wherever the folder lies

@@ -55,16 +55,42 @@ def chosen_units(units: Any, n: int, name: str, path: str, column: str) -> np.nd
             raise InputError(f"{name}: no unit of {path} has {column} {said} (reader.unit_column); "
                              f"its values: {there}")
         return np.array([v in allowed for v in labels], dtype=bool)
-    if values.shape != (n,) or values.dtype.kind not in "biu":
+    flags = _flags(values) if values.shape == (n,) else None
+    if flags is None:
+        some = listing([f"{column}={v}" for v in dict.fromkeys(_label(v) for v in values.ravel()[:1000])], 3)
         raise InputError(f"{name}: column {column!r} of {path} (reader.unit_column) must hold one "
                          f"true/false value per unit, got {values.dtype} of shape {values.shape}; "
-                         f"keep units by a label with column=value (e.g. {column}=good)")
-    return values.astype(bool)
+                         f"keep units by a label with column=value (e.g. {some or f'{column}=good'})")
+    return flags
+
+
+#: text that says true or false, as tables written from pandas or text files hold it
+_TRUE, _FALSE = ("true", "t", "yes", "y", "1"), ("false", "f", "no", "n", "0", "")
+
+
+def _flags(values: np.ndarray) -> np.ndarray | None:
+    """A true/false column as booleans: booleans, integers, 0/1 floats (NaN, unknown, is false)
+    or text saying true and false; None for any other column."""
+    if values.dtype.kind in "biu":
+        return values.astype(bool)
+    if values.dtype.kind == "f":
+        finite = values[np.isfinite(values)]
+        return np.nan_to_num(values, nan=0.0).astype(bool) if np.isin(finite, (0.0, 1.0)).all() else None
+    labels = [_label(v) for v in values]
+    if values.dtype.kind in "OSU" and all(v in _TRUE + _FALSE for v in labels):
+        return np.array([v in _TRUE for v in labels], dtype=bool)
+    return None
 
 
 def _label(value: Any) -> str:
+    """A value as compared: text, lower case, no surrounding spaces, ``1.0`` as ``1``."""
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    return text.strip().lower()
+    text = text.strip().lower()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
 
 
 def curation_note(units: Any, n: int, path: str, column: str) -> str:

@@ -254,8 +254,11 @@ def observed_only(spikes: UnitSpikes, units: Any, spans: Sequence[tuple[float, f
         unobserved=spikes.unobserved + tuple(int(i) for i in spikes.info.ids[~observed]))
 
 
-def recording_span(times: Sequence[np.ndarray], nwbfile: Any = None) -> tuple[float, float]:
-    """Start and end (s) of the recording: spikes and acquisition series, whichever wider.
+def recording_span(times: Sequence[np.ndarray], nwbfile: Any = None,
+                   observed: tuple[Any, Sequence[int]] | None = None) -> tuple[float, float]:
+    """Start and end (s) of the recording: spikes, acquisition series and the time the units
+    are observed (the ``obs_intervals`` of ``observed``, a Units table and the rows read: a
+    unit silent until their end was listening), whichever widest.
 
     The start is the first sample of the file's electrical recordings (acquired
     ``ElectricalSeries``) where they begin before every spike (a series beginning after
@@ -266,8 +269,21 @@ def recording_span(times: Sequence[np.ndarray], nwbfile: Any = None) -> tuple[fl
     hi = max((float(t[-1]) for t in times if len(t)), default=0.0)
     began = electrical_start(nwbfile) if nwbfile is not None else None
     lo = began if began is not None and began <= lo else min(lo, 0.0)
-    end = acquisition_end(nwbfile) if nwbfile is not None else None
-    return lo, hi if end is None else max(hi, end)
+    acquired = acquisition_end(nwbfile) if nwbfile is not None else None
+    listened = _observed_until(*observed) if observed is not None else None
+    return lo, max(e for e in (hi, acquired, listened) if e is not None)
+
+
+def _observed_until(units: Any, rows: Sequence[int]) -> float | None:
+    """The latest end of the ``obs_intervals`` of ``rows`` of ``units`` (s); None without the
+    column or an interval."""
+    if "obs_intervals" not in units.colnames or not len(rows):
+        return None
+    column = units["obs_intervals"]
+    ends = [float(np.max(np.asarray(column[int(r)], dtype=np.float64).reshape(-1, 2)[:, 1], initial=-np.inf))
+            for r in rows]
+    end = max(ends)
+    return end if np.isfinite(end) else None
 
 
 def electrical_start(nwbfile: Any) -> float | None:

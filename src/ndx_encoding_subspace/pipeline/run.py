@@ -345,7 +345,9 @@ def _analysed(site: Any, config: PipelineConfig, out: Path, path: Path, identity
     found = sum(1 for _ in workdir.rglob("*.pt"))  # an unfinished run's, went on from
     write_text(workdir / "fingerprint", trained)
     try:
-        provenance: dict[str, Any] = {"input": identity, "fingerprint": fingerprint}
+        # what was read (units table, series, presentations, split, notes) beside the identity
+        provenance: dict[str, Any] = {"input": {**site.source, **identity}, "identity": identity,
+                                      "fingerprint": fingerprint}
         if population is not None:
             provenance["population"] = {"sites": sorted(e["site"] for e in population["sites"].values()),
                                         "units": population["units"], "key": population["key"]}
