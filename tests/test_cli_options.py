@@ -114,7 +114,9 @@ def test_scheduler_mistakes_are_one_line_each(tmp_path):
     cases = [({"scheduler": "notanaddress"}, ConfigError, "not a scheduler address"),
              ({"scheduler_file": str(tmp_path / "no.json")}, ConfigError, "not found .*start the scheduler"),
              ({"scheduler_file": str(bad)}, ConfigError, "not a dask scheduler file"),
-             ({"scheduler": "tcp://127.0.0.1:9"}, RemoteError, "tcp://127.0.0.1:9: connection refused")]
+             ({"scheduler": "tcp://127.0.0.1:9"}, RemoteError, "tcp://127.0.0.1:9: connection refused"),
+             ({"scheduler": "tls://127.0.0.1:9"}, ConfigError, "certificates in dask's configuration"),
+             ({"scheduler": "ucx://127.0.0.1:9"}, ConfigError, "cannot connect to it from here")]
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         for options, kind, message in cases:
             with pytest.raises(kind, match=message):

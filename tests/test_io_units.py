@@ -386,8 +386,8 @@ def test_true_false_columns_stored_as_text_or_floats_choose_units():
     nwb = mock_NWBFile()
     for column in ("is_good", "is_valid", "amplitude"):
         nwb.add_unit_column(column, "a unit's curation")
-    for good, valid, amp in zip(["True", "False", " yes", "no"], [1.0, 0.0, 1.0, np.nan], [12.5, 3.0, 7.0, 9.0],
-                                strict=True):
+    flags = (["True", "False", " yes", "no"], [1.0, 0.0, 1.0, np.nan], [12.5, 3.0, 7.0, 9.0])
+    for good, valid, amp in zip(*flags, strict=True):
         nwb.add_unit(spike_times=[0.5, 1.0], is_good=good, is_valid=valid, amplitude=amp)
     units = nwb.units
     assert chosen_units(units, 4, "f.nwb", "units", "is_good").tolist() == [True, False, True, False]

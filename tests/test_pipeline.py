@@ -79,9 +79,28 @@ def test_run_site_writes_loadable_results_and_resumes(recording, tmp_path):
     mtime = result.path.stat().st_mtime_ns
     again = run_site(recording, out, config, progress=False)
     assert again.resumed and again.path.stat().st_mtime_ns == mtime
+    moved = tmp_path / "moved" / recording.name  # the same content elsewhere: the same input
+    moved.parent.mkdir()
+    moved.write_bytes(recording.read_bytes())
+    assert run_site(moved, out, config, progress=False).resumed
 
     with pytest.raises(ConfigError, match="other parameters"):
         run_site(recording, out, config.replace(training={"max_epochs": 4}), progress=False)
+
+
+def test_results_of_a_release_that_kept_the_input_path_are_still_found(recording, tmp_path, monkeypatch):
+    """Releases before 0.2.0 hashed the input's path and name with its content: their results
+    are still found complete, not refused as made from another input."""
+    from ndx_encoding_subspace.pipeline import run as run_module
+
+    identity = run_module._identity
+    monkeypatch.setattr(run_module, "_identity", lambda site: {
+        **identity(site), "path": site.source["path"], "name": site.source["name"]})
+    config = PipelineConfig.from_dict(TINY)
+    first = run_site(recording, tmp_path, config, progress=False)
+    assert "path" in load_results(first.path).provenance["identity"]
+    monkeypatch.undo()
+    assert run_site(recording, tmp_path, config, progress=False).resumed
 
 
 @pytest.mark.slow

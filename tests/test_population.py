@@ -198,6 +198,13 @@ def test_sites_that_heard_other_sounds_are_refused_before_anything_runs(recordin
         run_dataset([recordings / "site_a.nwb", other], out, config, cluster=SERIAL, progress=False,
                     population="dataset")
     assert not list(out.glob("*.results.nwb"))
+    assert not (out / "summary" / "sites.json").exists()  # no site left listed as pending
+    record = out / "summary" / "sites.json"
+    record.write_text('{"sites": []}\n')  # an earlier run's record is put back as it was
+    with pytest.raises(ConfigError, match=r"did not hear the same sounds"):
+        run_dataset([recordings / "site_a.nwb", other], out, config, cluster=SERIAL, progress=False,
+                    population="dataset")
+    assert record.read_text() == '{"sites": []}\n'
     with pytest.raises(ConfigError, match="population must be one of site, dataset"):
         run_dataset([other], out, config, cluster=SERIAL, progress=False, population="all")
 

@@ -155,6 +155,12 @@ def build_summary(out: str | Path, params: DatasetParams | None = None) -> Datas
         more = " ..." if len(gone) > 5 else ""
         warnings.warn(f"{out}: no results file of site(s) {', '.join(gone[:5])}{more} (missing in sites.csv)",
                       stacklevel=2)
+    older = [r["site"] for r in rows if r["status"] == "failed" and loaded.get(r["site"], {}).get("n_units")]
+    if older:
+        more = " ..." if len(older) > 5 else ""
+        warnings.warn(f"{out}: the last run of site(s) {', '.join(older[:5])}{more} failed; their results "
+                      "files, made by an earlier run (of the input and parameters of then), are pooled all "
+                      "the same: run them again, or move those files out of the folder", stacklevel=2)
     sites = Table.from_rows(rows, list(SITE_COLUMNS))
     return DatasetSummary(out, units, dimensions, pairs_table(units, similarity, paper), sites, a, b,
                           dataset_statistics(units, a, b, similarity, params, paper), params)

@@ -315,6 +315,10 @@ def _connect(dd: Any, cluster: ClusterParams) -> Any:
                           "tcp://host:8786") from None
     except OSError as err:  # dask's connection timeouts are OSErrors
         raise RemoteError(f"dask scheduler at {where}: no answer ({err})") from None
+    except (TypeError, NotImplementedError, ImportError) as err:  # tls:// without certificates, ucx://
+        raise ConfigError(f"cluster.scheduler {where!r}: dask cannot connect to it from here ({err}); a "
+                          "tls:// scheduler needs the certificates in dask's configuration "
+                          "(distributed.comm.tls), ucx:// the UCX package of distributed") from None
 
 
 #: seconds to wait for a scheduler's TCP connection, and then for its first message

@@ -294,6 +294,10 @@ def run_dataset(
             for site in [s for s in tracker.order if s.status == "running"]:
                 tracker.update(dataclasses.replace(site, status="interrupted"))
             raise
+        except Exception:
+            if not tracker.ran:  # refused before any site ran: no site to list as pending
+                tracker.undo()
+            raise
         finally:
             tracker.close()
         return DatasetResult(tracker.order, out, out / RECORD, tracker.population)

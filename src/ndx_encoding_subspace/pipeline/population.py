@@ -35,7 +35,7 @@ from ..data.site import SiteData
 from ..errors import ConfigError, InvalidDataError, ResultsError
 from .config import PipelineConfig
 from .distributed import describe_error, task_warnings
-from .run import config_fingerprint
+from .run import config_fingerprint, input_identity
 
 if TYPE_CHECKING:
     from ..fitting import Ensemble
@@ -143,11 +143,6 @@ def site_ensembles(ensembles: Mapping[str, Ensemble], sites: Mapping[str, Any], 
             for role, ens in ensembles.items()}
 
 
-def _identity(site: SiteData) -> dict[str, Any]:
-    keep = ("path", "sha256", "url", "dandiset", "version", "asset_id", "asset_path", "sound_files", "rules")
-    return {k: site.source[k] for k in keep if k in site.source}
-
-
 def fit_population(sources: Sequence[str], out: str | Path, config: PipelineConfig) -> dict[str, Any]:
     """Read the sites, join them and fit the population's ensembles (or find them fitted).
 
@@ -195,14 +190,16 @@ def _fit_population(sources: Sequence[str], out: Path, config: PipelineConfig) -
     joined = join_sites(list(read.values()), name="population")
     sites = {source: {"site": site.name, **entry}
              for (source, site), entry in zip(read.items(), joined.source["population"])}
-    key = config_fingerprint(config, {"population": [_identity(s) for s in read.values()]})
+    key, before = (config_fingerprint(config, {"population": [
+        input_identity(s.source, legacy=legacy) for s in read.values()]}) for legacy in (False, True))
     path = out / MODELS
     result = {"path": str(path), "key": key, "sites": sites, "units": joined.n_units, "failed": failed}
-    try:
-        load_population(path, key)
-        return {**result, "fitted": False, "seconds": round(time.perf_counter() - start, 3)}
-    except ResultsError:
-        pass
+    for found in dict.fromkeys((key, before)):  # fitted by a release that kept the inputs' paths: kept
+        try:
+            load_population(path, found)
+            return {**result, "key": found, "fitted": False, "seconds": round(time.perf_counter() - start, 3)}
+        except ResultsError:
+            pass
     workdir = out / ".population.work"
     stamp = workdir / "key"
     if workdir.exists() and (not stamp.exists() or stamp.read_text().strip() != key):

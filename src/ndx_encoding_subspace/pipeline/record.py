@@ -109,6 +109,11 @@ class Tracker:
         # sites of earlier runs into this folder that this run leaves alone: kept in the record
         self.earlier = [{**entry, "status": "interrupted"} if entry.get("status") == "running" else entry
                         for site, entry in _previous(out).items() if site not in self.sites]
+        self.ran = False  # whether any site changed state: a run refused before holds none
+        try:
+            self.before: str | None = (out / RECORD).read_text()
+        except (OSError, UnicodeDecodeError):
+            self.before = None
         self.bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -131,6 +136,7 @@ class Tracker:
                                          made_with=status.made_with or before.made_with)
         index = self.order.index(before)
         self.order[index] = self.sites[status.site] = status
+        self.ran = True
         if self.bar is not None:
             if status.finished and not before.finished:
                 self.bar.update(1)
@@ -159,6 +165,14 @@ class Tracker:
         if self.earlier:
             body["earlier"] = self.earlier
         write_text(self.out / RECORD, json.dumps(body, indent=1) + "\n")
+
+    def undo(self) -> None:
+        """Put back the record as it was before this run (none, when there was none): for a run
+        refused before any site ran, whose sites would otherwise stay listed as pending."""
+        if self.before is not None:
+            write_text(self.out / RECORD, self.before)
+        else:
+            (self.out / RECORD).unlink(missing_ok=True)
 
     def close(self) -> None:
         """Close the progress bar."""

@@ -38,7 +38,7 @@ from ..results.files import file_stem, results_path
 from ..results.roles import CNN, SUBSPACE, role_label
 from .config import PipelineConfig
 
-__all__ = ["run_site", "RunResult", "results_path", "config_fingerprint"]
+__all__ = ["run_site", "RunResult", "results_path", "config_fingerprint", "input_identity"]
 
 
 @dataclasses.dataclass
@@ -115,10 +115,23 @@ def config_fingerprint(config: PipelineConfig, identity: dict[str, Any],
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+#: what of a site's ``source`` identifies its input (:func:`input_identity`)
+_IDENTITY = ("path", "sha256", "url", "dandiset", "version", "asset_id", "asset_path", "sound_files", "rules")
+
+
+def input_identity(source: Mapping[str, Any], *, legacy: bool = False) -> dict[str, Any]:
+    """What of a site's ``source`` makes its results: a local file's content (its checksum;
+    not where it lies, so that a moved or renamed folder holds the same input), a remote
+    asset's DANDI identity or URL, the sound files and the rules of reading. ``legacy``: with
+    the local path too, as releases before 0.2.0 kept it (their results are still found)."""
+    identity = {k: source[k] for k in _IDENTITY if k in source}
+    if "sha256" in identity and not legacy:
+        identity.pop("path", None)
+    return identity
+
+
 def _identity(site: SiteData) -> dict[str, Any]:
-    keep = ("path", "sha256", "url", "dandiset", "version", "asset_id", "asset_path", "name",
-            "sound_files", "rules")
-    identity = {k: site.source[k] for k in keep if k in site.source}
+    identity = input_identity(site.source)
     cut = [p.name for p in estimation_pieces(site) if p.name != p.sound]
     if cut:  # long sounds split by time (since 0.2.0): fitted otherwise than before
         identity["pieces"] = len(cut)
@@ -304,6 +317,9 @@ def _run_site(
         models, sites = load_population(population["path"], population["key"])
         ensembles = site_ensembles(models, sites, str(source), site)
     fingerprint = config_fingerprint(config, identity)
+    # releases before 0.2.0 kept the input's path and name (as given): their results are still found
+    legacy = {**identity, **{k: site.source[k] for k in ("path", "name") if k in site.source}}
+    made_before = config_fingerprint(config, legacy)
     path = results_path(out, site.name)
     writable_target(path)  # a folder or FIFO in its place: said before hours of work
     if path.exists():
@@ -314,7 +330,7 @@ def _run_site(
                 raise ResultsError(f"{err}; the results file already in the output folder cannot be read: "
                                    "run again with --overwrite (overwrite=True) to replace it") from None
             loaded = None  # damaged: replaced
-        if loaded is not None and loaded.provenance.get("fingerprint") == fingerprint:
+        if loaded is not None and loaded.provenance.get("fingerprint") in (fingerprint, made_before):
             return RunResult(path, site.name, summarise(loaded), resumed=True)
         if not overwrite:
             raise ConfigError(
