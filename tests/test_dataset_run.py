@@ -395,6 +395,34 @@ def test_a_run_on_slurm_without_slurm_ends_at_once(tmp_path, monkeypatch, capsys
     assert "Traceback" not in err
 
 
+def test_a_run_whose_jobs_slurm_refuses_ends_instead_of_waiting(tmp_path, monkeypatch, capsys):
+    """sbatch --test-only accepts the script but every submission is refused (a QOS limit):
+    dask-jobqueue only logs it; the run ends in one line, its sites interrupted for a rerun."""
+    pytest.importorskip("dask_jobqueue")
+    from ndx_encoding_subspace.cli import main
+    from ndx_encoding_subspace.pipeline import dataset
+    from ndx_encoding_subspace.testing.files import mock_site
+
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    sbatch = folder / "sbatch"
+    sbatch.write_text('#!/bin/sh\nif [ "$1" = "--test-only" ]; then echo "Job 1 to start" >&2; exit 0; fi\n'
+                      'echo "sbatch: error: QOSMaxSubmitJobPerUserLimit" >&2\nexit 1\n')
+    sbatch.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:/usr/bin:/bin")
+    monkeypatch.setattr(dataset, "NO_WORKER_S", 1.0)
+    sites = [str(tmp_path / f"s{k}.nwb") for k in range(2)]
+    for path in sites:
+        mock_site(n_units=2, n_sounds=3, duration=0.5, seed=1).write(path)
+    out = tmp_path / "out"
+    code = main(["run", *sites, "--out", str(out), "--cluster.kind", "slurm", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 4 and "no dask worker is left and the cluster refuses new jobs" in err
+    assert "QOSMaxSubmitJobPerUserLimit" in err and "2 site(s) not finished" in err
+    record = json.loads((out / "summary" / "sites.json").read_text())
+    assert [s["status"] for s in record["sites"]] == ["interrupted", "interrupted"]
+
+
 def test_cluster_section(tmp_path):
     toml = tmp_path / "c.toml"
     toml.write_text('[cluster]\nkind = "slurm"\nworkers = 4\njob_extra_directives = ["--gres=gpu:1"]\n')
@@ -577,7 +605,7 @@ def test_a_scheduler_lost_mid_run_interrupts_the_sites_left(recordings, config, 
     try:
         time.sleep(3)
         with dask.config.set({"distributed.comm.timeouts.connect": "3s"}), \
-                pytest.raises(RemoteError, match=f"lost the dask scheduler at {where} with 2 site"):
+                pytest.raises(RemoteError, match=f"lost the dask scheduler at {where}, with 2 site"):
             run_dataset([recordings[0]], tmp_path, slow, progress=False, on_site=kill_after_first,
                         cluster=ClusterParams(kind="scheduler", scheduler=where))
     finally:

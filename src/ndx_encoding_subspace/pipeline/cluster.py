@@ -36,6 +36,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -185,7 +186,25 @@ def slurm_cluster(cluster: ClusterParams, *, threads: int = 0) -> Any:
     for name in ("queue", "account", "local_directory"):
         if getattr(cluster, name):
             options[name] = getattr(cluster, name)
-    return jobqueue.SLURMCluster(**options)
+    refusals: list[tuple[float, str]] = []
+    jobs = jobqueue.SLURMCluster(job_cls=_noted_job(jobqueue.SLURMCluster.job_cls, refusals), **options)
+    jobs.refusals = refusals  # (time, why) of each job sbatch refused: a run with no worker left ends
+    return jobs
+
+
+def _noted_job(job_cls: type, refusals: list[tuple[float, str]]) -> type:
+    """``job_cls`` whose refused submissions are noted in ``refusals``: dask-jobqueue only
+    logs them, and a run would wait for workers that never come."""
+
+    class NotedJob(job_cls):  # type: ignore[misc,valid-type]
+        async def start(self) -> None:
+            try:
+                await super().start()
+            except Exception as err:
+                refusals.append((time.monotonic(), " ".join(str(err).split())[:300]))
+                raise
+
+    return NotedJob
 
 
 @contextlib.contextmanager
@@ -221,11 +240,18 @@ def open_client(cluster: ClusterParams, *, n_sites: int, threads: int = 0) -> It
             yield client
         return
     if cluster.kind == "slurm":
-        with slurm_cluster(cluster, threads=threads) as jobs:
+        jobs = slurm_cluster(cluster, threads=threads)
+        try:
             check_submission(jobs)
             with dd.Client(jobs) as client:
-                jobs.scale(jobs=max(1, min(cluster.workers or n_sites, n_sites)))
+                n_jobs = max(1, min(cluster.workers or n_sites, n_sites))
+                # adaptive at a fixed size: a job ended by its walltime, preemption or a node's failure is
+                # submitted again (scale() would leave it gone, and the run without workers)
+                jobs.adapt(minimum_jobs=n_jobs, maximum_jobs=n_jobs)
                 yield client
+        finally:
+            with contextlib.suppress(AssertionError):  # distributed asserts on closing jobs SLURM refused
+                jobs.close()
         return
     n_workers = local_workers(cluster, n_sites, threads)
     if n_workers > (os.cpu_count() or 1):

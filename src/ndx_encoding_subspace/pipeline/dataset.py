@@ -133,6 +133,7 @@ def _run_on_client(client: Any, todo: list[SiteStatus], out: Path, config: dict[
                              key=f"site-{s.site}-{uuid.uuid4().hex[:8]}", pure=False,
                              resources=dict(resources) or None): s for s in todo}
     pending = as_completed(futures)
+    seen = time.monotonic()  # when a worker was last there
     try:
         while not pending.is_empty():
             while not events.empty():
@@ -144,6 +145,11 @@ def _run_on_client(client: Any, todo: list[SiteStatus], out: Path, config: dict[
                 tracker.update(_outcome(future, futures[future], client))
             if _lost(client):
                 raise _scheduler_lost(client, tracker)
+            seen = time.monotonic() if client.scheduler_info().get("workers") else seen
+            refused = _refused(client, seen)
+            if refused:
+                raise _scheduler_lost(client, tracker, f"no dask worker is left and the cluster refuses new "
+                                                       f"jobs ({refused})")
             time.sleep(0.1)
     except BaseException:
         with contextlib.suppress(Exception):
@@ -161,15 +167,27 @@ def _lost(client: Any) -> bool:
     return getattr(client, "status", "running") in ("connecting", "closing", "closed")
 
 
-def _scheduler_lost(client: Any, tracker: Tracker) -> RemoteError:
+#: seconds without a worker, after a job was refused, before a run ends
+NO_WORKER_S = 30.0
+
+
+def _refused(client: Any, seen: float) -> str:
+    """Why the cluster refused the last job it was asked for, where that was after the last
+    worker left (``seen``) and no worker came for :data:`NO_WORKER_S`; else ''."""
+    refusals = getattr(getattr(client, "cluster", None), "refusals", None) or []
+    late = [why for when, why in refusals if when >= seen]
+    return late[-1] if late and time.monotonic() - seen > NO_WORKER_S else ""
+
+
+def _scheduler_lost(client: Any, tracker: Tracker, why: str = "") -> RemoteError:
     """The sites not finished are interrupted (a rerun finishes them); the error says so."""
     left = [s for s in tracker.order if s.status in ("pending", "running", "interrupted")]
     for site in left:
         if site.status != "interrupted":
             tracker.update(dataclasses.replace(site, status="interrupted"))
     where = getattr(getattr(client, "scheduler", None), "address", None) or "the dask scheduler"
-    return RemoteError(f"lost the dask scheduler at {where} with {len(left)} site(s) not finished; "
-                       "run the same command again to finish them")
+    return RemoteError(f"{why or f'lost the dask scheduler at {where}'}, with {len(left)} site(s) not "
+                       "finished; run the same command again to finish them")
 
 
 def _outcome(future: Any, site: SiteStatus, client: Any = None) -> SiteStatus:
