@@ -329,6 +329,51 @@ def test_spike_times_declared_far_larger_than_the_file_are_refused_unread(record
     assert _sha(recording) == before
 
 
+def _grown_waveforms(f) -> None:
+    shape = f["units/waveform_mean"].shape
+    _redeclare(f, "units/waveform_mean", (shape[0], 10**11), written=0, chunks=(1, 65536))
+
+
+def _grown_presentations(f) -> None:
+    for column in ("id", "sound", "start_time", "stop_time"):
+        _redeclare(f, f"intervals/sound_presentations/{column}", (10**11,), chunks=(65536,))
+
+
+def _text_not_utf8(f) -> None:
+    table = f["intervals/sound_presentations"]
+    names, attrs = list(table["sound"][()]), dict(table["sound"].attrs)
+    names[1] = b"sound_\xff\xfe"
+    del table["sound"]
+    table.create_dataset("sound", data=np.array(names, dtype=object), dtype=h5py.string_dtype("utf-8"))
+    table["sound"].attrs.update(attrs)
+
+
+def _sound_of(dtype: str, f) -> None:
+    path = "stimulus/templates/sound_00/data"
+    samples, attrs = f[path][()], dict(f[path].attrs)
+    del f[path]
+    values = samples.astype(np.complex64) * (1 + 1j) if dtype == "complex" else np.array(["a"] * len(samples),
+                                                                                            dtype=object)
+    f.create_dataset(path, data=values, dtype=h5py.string_dtype() if dtype == "text" else None)
+    f[path].attrs.update(attrs)
+
+
+@pytest.mark.parametrize(("damage", "words"), [
+    (_grown_waveforms, ("units column 'waveform_mean' declares 4 x 100000000000 values", "not read")),
+    (_grown_presentations, ("of sound_presentations declares 100000000000 values", "not read")),
+    (_text_not_utf8, ("column 'sound' of sound_presentations: text that is not UTF-8",)),
+    (lambda f: _sound_of("complex", f), ("stimulus/templates/sound_00/data holds complex values",)),
+    (lambda f: _sound_of("text", f), ("stimulus/templates/sound_00/data holds values of type object",)),
+])
+def test_columns_and_sounds_no_reader_could_hold_are_refused_unread(damage, words, recording, tmp_path,
+                                                                     capsys):
+    """Waveforms or presentation columns declaring terabytes that were never written, text
+    that is not UTF-8, sound samples that are complex numbers or text: one line, exit 3."""
+    before = _damage(recording, damage)
+    _refused(_run(recording, tmp_path / "out"), EXIT_INPUT, capsys, "rec.nwb", *words)
+    assert _sha(recording) == before
+
+
 # --- presentations that overlap in time ----------------------------------------------------
 
 def _longer(f, times: int) -> str:
@@ -843,3 +888,16 @@ def test_a_damaged_results_file_in_the_output_folder_names_the_way_out(trained, 
     err = capsys.readouterr().err
     assert code == 6 and "Traceback" not in err
     assert "site.results.nwb" in err and "run again with --overwrite" in err
+
+
+def test_a_cnn_too_large_or_ssrf_maps_too_fine_are_refused_before_training(recording, tmp_path, capsys,
+                                                                           monkeypatch):
+    """The CNN is sized on torch's meta device (no memory) before any training; SSRF bins are
+    bounded when the parameters are made."""
+    from ndx_encoding_subspace import compute
+
+    monkeypatch.setattr(compute, "available_memory", lambda device="cpu": 8 * 2**30)
+    _refused([*_run(recording, tmp_path / "out"), "--cnn.hidden", "60000,60000"], EXIT_INPUT, capsys,
+             "a CNN of 3,6", "GiB to train", "--cnn.hidden [60000, 60000]")
+    _refused([*_run(recording, tmp_path / "out"), "--ssrf.n_bins_2d", "100000"], EXIT_CONFIG, capsys,
+             "SSRFParams.n_bins_2d must be at least 2 and at most 500, got 100000")

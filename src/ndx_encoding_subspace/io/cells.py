@@ -32,8 +32,27 @@ def cells(column: Any, stop: int | None = None) -> Any:
     """The cells of a table column (up to ``stop``): its data; for an enumerated column
     (hdmf ``EnumData``, whose data are positions in its ``elements``) the elements named;
     for a column with a ``MeaningsTable`` (``<column>_meanings``, as NWB 2.9 EventsTables
-    code values) the meaning of each value (a value without one stays as it is)."""
-    data = column.data[:] if stop is None else column.data[:stop]
+    code values) the meaning of each value (a value without one stays as it is).
+
+    Raises
+    ------
+    InvalidDataError
+        A column read whole that would not fit in memory or is not all in the file
+        (:func:`~.storage.check_whole`), or text that is not UTF-8.
+    """
+    from ..errors import InvalidDataError
+    from .storage import check_whole
+
+    table = getattr(column, "parent", None)
+    where = (f"{getattr(column, 'container_source', None) or 'the file'}: column {column.name!r} of "
+             f"{getattr(table, 'name', 'a table')}")
+    if stop is None:
+        check_whole(column.data, where)
+    try:
+        data = column.data[:] if stop is None else column.data[:stop]
+    except UnicodeDecodeError as err:  # hdmf decodes text as UTF-8 when it reads it
+        raise InvalidDataError(f"{where}: text that is not UTF-8 ({err.reason} at byte {err.start} of "
+                               f"{bytes(err.object[:40])!r}); a damaged file?") from None
     elements = getattr(column, "elements", None)
     if elements is not None and hasattr(elements, "data"):
         return np.asarray(elements.data[:])[np.asarray(data, dtype=np.int64)]

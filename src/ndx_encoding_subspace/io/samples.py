@@ -102,6 +102,12 @@ def read_waveform(
         raise ConfigError(f"reader.channel = {channel}: {series.path} in {name} has {series.n_channels} "
                           f"channel{'s' if series.n_channels > 1 else ''} (the first is 0)")
     stop = pres.first_sample + pres.n_samples
+    dtype = getattr(series.series.data, "dtype", None)
+    if dtype is not None and np.dtype(dtype).kind not in "biuf":  # text, complex, records
+        what = "complex values (a spectrum, or an analytic signal?)" if np.dtype(dtype).kind == "c" else \
+            f"values of type {np.dtype(dtype)}"
+        raise InvalidDataError(f"{name}: sound {pres.sound!r}: {series.path}/data holds {what}, not the real "
+                               "samples of a waveform")
     try:
         data = np.asarray(series.series.data[pres.first_sample : stop], dtype=np.float64)
     except OSError as err:  # a chunk h5py cannot decompress

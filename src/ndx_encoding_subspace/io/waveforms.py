@@ -59,12 +59,13 @@ def _check_index(ends: np.ndarray, n_flat: int, n: int, what: str) -> None:
         raise InvalidDataError(f"{what}: the data are damaged ({problem}); not read")
 
 
-def _waveform_list(units: Any, n: int) -> tuple[list[np.ndarray], bool]:
+def _waveform_list(units: Any, n: int, where: str) -> tuple[list[np.ndarray], bool]:
     """Each unit's waveform_mean as stored, and whether its rows are channels (an indexed
     column); a list of arrays of different shapes (in memory) keeps NWB's (time, channels)."""
     column = units["waveform_mean"]
     if isinstance(column, VectorIndex):
-        return [np.asarray(w, dtype=np.float64) for w in ragged(column, n)], True
+        return [np.asarray(w, dtype=np.float64) for w in ragged(column, n, where)], True
+    check_whole(column.data, f"{where} column 'waveform_mean'")
     try:
         dense = np.asarray(column.data[:], dtype=np.float64)
         return list(dense), False
@@ -112,7 +113,7 @@ def read_waveforms(
         NaN or inf inside a channel's waveform; an entry that is neither 1-D nor 2-D.
     """
     n = len(ids)
-    waves, channels_first = _waveform_list(units, n)
+    waves, channels_first = _waveform_list(units, n, f"{name}: {path}")
     counts = [len(r) for r in ragged(units["electrodes"], n)] if "electrodes" in units.colnames else [0] * n
     out: list[np.ndarray | None] = []
     main: list[tuple[int, int] | None] = []

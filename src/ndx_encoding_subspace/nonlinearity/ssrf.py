@@ -52,6 +52,10 @@ __all__ = [
 SHAPES = ("flat", "symmetric-up", "symmetric-down", "rectifying")
 
 
+#: the most bins per axis of the SSRF maps, and of the tuning curves
+MAX_BINS_2D, MAX_BINS_1D = 500, 10_000
+
+
 @dataclasses.dataclass(frozen=True)
 class SSRFParams(Params):
     """Parameters of SSRF maps, tuning curves and the shape classification.
@@ -80,8 +84,9 @@ class SSRFParams(Params):
     flat_threshold: float = 0.1
 
     def validate(self) -> None:
-        for name in ("n_bins_2d", "n_bins_1d"):
-            check_range(f"SSRFParams.{name}", getattr(self, name), 2)
+        # every map holds n_bins_2d ** 2 bins per unit and dimension, in memory and in the results file
+        check_range("SSRFParams.n_bins_2d", self.n_bins_2d, 2, MAX_BINS_2D)
+        check_range("SSRFParams.n_bins_1d", self.n_bins_1d, 2, MAX_BINS_1D)
         check_range("SSRFParams.min_count", self.min_count, 1)
         lo, hi = self.percentiles
         check_range("SSRFParams.percentiles[0]", lo, 0.0, 50.0, high_open=True)

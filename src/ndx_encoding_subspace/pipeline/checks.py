@@ -85,12 +85,31 @@ def site_problems(site: SiteData, config: PipelineConfig | None = None) -> list[
 
 
 def _lag_problems(site: SiteData, config: PipelineConfig) -> list[str]:
-    """A dSTRF window shorter than the CNN's receptive field, said before any training."""
-    field = getattr(config.cnn.build(site.n_frequencies, 1), "receptive_field", None)
+    """A dSTRF window shorter than the CNN's receptive field, or a CNN too large for memory,
+    said before any training (the CNN is built on torch's meta device: shapes, no memory)."""
+    import torch
+
+    from ..compute import available_memory
+    from ..fitting.training_params import resolve_device
+
+    with torch.device("meta"):
+        model = config.cnn.build(site.n_frequencies, max(site.n_units, 1))
+    problems = []
+    field = getattr(model, "receptive_field", None)
     if isinstance(field, int) and field > config.dstrf.n_lags:
-        return [f"--dstrf.n_lags {config.dstrf.n_lags} is shorter than the CNN's receptive field ({field} "
-                f"bins, from its --cnn.* parameters): use at least {field}"]
-    return []
+        problems.append(f"--dstrf.n_lags {config.dstrf.n_lags} is shorter than the CNN's receptive field "
+                        f"({field} bins, from its --cnn.* parameters): use at least {field}")
+    weights = sum(p.numel() for p in model.parameters())
+    need = 16 * weights  # float32 weights, their gradients and Adam's two moments, for one member
+    try:
+        have = available_memory(resolve_device(config.training.device))
+    except Exception:  # a device torch does not see is said by the run's own checks
+        return problems
+    if need > have:
+        problems.append(f"--cnn.*: a CNN of {weights:,} weights needs {need / 2**30:,.3g} GiB to train "
+                        f"({have / 2**30:,.1f} GiB free): use fewer channels (--cnn.mix_channels "
+                        f"{config.cnn.mix_channels}, --cnn.hidden {list(config.cnn.hidden)})")
+    return problems
 
 
 def _memory_problems(site: SiteData, config: PipelineConfig) -> list[str]:
