@@ -118,4 +118,7 @@ def reliability_status(reliability: float, threshold: float = DEFAULT_RELIABILIT
 def reliability_threshold_of(parameters: dict | None) -> float:
     """The ``reliability_threshold`` of stored subspace parameters, else the default."""
     value = (parameters or {}).get("reliability_threshold")
-    return DEFAULT_RELIABILITY_THRESHOLD if value is None else float(value)
+    try:
+        return DEFAULT_RELIABILITY_THRESHOLD if value is None else float(value)
+    except (TypeError, ValueError):  # a damaged document (the loader refuses it; viewers show the default)
+        return DEFAULT_RELIABILITY_THRESHOLD

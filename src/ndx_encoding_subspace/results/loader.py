@@ -393,10 +393,10 @@ def _read(path: Path, nwbfile: Any) -> LoadedResults:
             collections[name] = LoadedEnsemble(name, obj.description, members)
         elif name == "tuning_subspaces":
             subspaces = guarded(where, _subspaces, obj, n_units)
-            parameters["subspace"] = json_object(obj.parameters, f"{where}: parameters")
+            parameters["subspace"] = json_object(obj.parameters, f"{where}: parameters", "subspace")
         elif name == "subspace_nonlinearities":
             nonlin = guarded(where, _nonlinearities, obj, n_units)
-            parameters["ssrf"] = {**json_object(obj.parameters, f"{where}: parameters"),
+            parameters["ssrf"] = {**json_object(obj.parameters, f"{where}: parameters", "ssrf"),
                                   "min_count": guarded(f"{where}: min_count", count, obj.min_count)}
         elif name == "site_subspace":
             site = guarded(where, _site, obj, n_units)

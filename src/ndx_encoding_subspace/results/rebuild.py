@@ -13,11 +13,12 @@ Helpers shared with the loader turn the errors of damaged objects into
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
-from ..errors import ResultsError
+from ..errors import ConfigError, ResultsError
 from ..extension import EncodingModel
 from ..models.architecture import from_architecture, load_state, validate_architecture
 from ..models.schema import check_stored, short
@@ -37,9 +38,22 @@ _DATA_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError, OSE
                 OverflowError)
 
 
-def json_object(text: Any, where: str) -> dict[str, Any]:
-    """A JSON object of the file ({} when absent)."""
-    return {} if text is None else parse_json(text, where)
+def json_object(text: Any, where: str, stage: str = "") -> dict[str, Any]:
+    """A JSON object of the file ({} when absent); with ``stage`` (``subspace``, ``ssrf``) the
+    parameters of that stage, whose values this release knows checked for type and range as
+    when they are made (keys of other releases are kept as they are)."""
+    document = {} if text is None else parse_json(text, where)
+    if stage:
+        from ..nonlinearity.ssrf import SSRFParams
+        from ..subspace.params import SubspaceParams
+
+        kind = {"subspace": SubspaceParams, "ssrf": SSRFParams}[stage]
+        known = {f.name for f in dataclasses.fields(kind)}
+        try:
+            kind.from_dict({k: v for k, v in document.items() if k in known})
+        except ConfigError as err:
+            raise ResultsError(f"{where}: {err}") from None
+    return document
 
 
 def strings(values: Any) -> tuple[str, ...]:
