@@ -13,6 +13,7 @@ looking up an asset and reading it follow one policy, bounded by ``reader.deadli
 
 from __future__ import annotations
 
+import hashlib
 import io
 import socket
 import time
@@ -22,11 +23,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
+from ..atomic import write_bytes
 from ..errors import RemoteError, import_optional
 from .reader_params import ReaderParams
 
-__all__ = ["RetryingSession", "network_cause", "remote_size", "check_served", "open_stream"]
+__all__ = ["RetryingSession", "RangeCache", "network_cause", "remote_size", "check_served", "open_stream"]
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -79,6 +82,7 @@ class RetryingSession(requests.Session):
         self.deadline_s = defaults.deadline_s if deadline_s is None else deadline_s
         self._sleep = sleep
         self.failure: str | None = None
+        self.tag = ""  # the ETag (or Last-Modified) of the file, when an answer gave it
         self.n_requests = 0
         self.bytes_received = 0
 
@@ -97,10 +101,18 @@ class RetryingSession(requests.Session):
         )
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        """Send a request, retrying transient failures; never raises for network errors."""
+        """Send a request, retrying transient failures; never raises for network errors.
+
+        Unless ``stream`` is asked, the body is read here, within the deadline (a server
+        trickling its answer is stopped by it, not by each part's timeout). A range request
+        answered with the whole file (200) or another range fails at once, unread: the bytes
+        would be taken for the range asked.
+        """
         timeout = kwargs.pop("timeout", None) or self.timeout_s
         if isinstance(timeout, tuple):
             timeout = max(t for t in timeout if t is not None)
+        streamed = kwargs.pop("stream", False)
+        byte_range = (kwargs.get("headers") or {}).get("Range", "")
         start = time.monotonic()
         cause = ""
         attempts = 0
@@ -117,7 +129,7 @@ class RetryingSession(requests.Session):
             attempts += 1
             self.n_requests += 1
             try:
-                response = super().request(method, url, *args, timeout=this_timeout, **kwargs)
+                response = super().request(method, url, *args, timeout=this_timeout, stream=True, **kwargs)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                     requests.exceptions.ContentDecodingError) as err:  # a body cut short: sent again
                 cause = network_cause(err, url, this_timeout)
@@ -126,10 +138,24 @@ class RetryingSession(requests.Session):
                 cause = f"HTTP {response.status_code} {response.reason}"
                 response.close()
                 continue
-            if not kwargs.get("stream"):
-                self.bytes_received += len(response.content)
+            wrong = _wrong_range(response, byte_range)
+            if wrong:  # the server's way, not a passing failure: not asked again
+                response.close()
+                self.failure = f"{self.name}: {url} {wrong}"
+                return _failed_response(url, self.failure)
+            if streamed:
+                return response
+            try:
+                body = _body_within(response, start + self.deadline_s)
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+                response.close()
+                cause = str(err) if isinstance(err, TimeoutError) else network_cause(err, url, this_timeout)
+                continue
+            self.bytes_received += len(body)
+            if response.status_code == 206 and len(body) < _range_length(byte_range, response):
+                cause = f"the answer from {urlsplit(url).hostname} was cut short ({len(body)} bytes)"
+                continue
             return response
-        byte_range = (kwargs.get("headers") or {}).get("Range", "")
         what = f" ({byte_range.replace('=', ' ')})" if byte_range else ""
         elapsed = time.monotonic() - start
         tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
@@ -159,7 +185,7 @@ def network_cause(err: BaseException, url: str, timeout: float) -> str:
         return f"no connection to {where} within {timeout:.3g} s"
     if isinstance(err, requests.Timeout):
         return f"no answer from {where} within {timeout:.3g} s"
-    if isinstance(err, requests.exceptions.ChunkedEncodingError):
+    if isinstance(err, requests.exceptions.ChunkedEncodingError | urllib3.exceptions.ProtocolError):
         return f"the answer from {where} was cut short ({str(err.args[0] if err.args else err)[:120]})"
     root: BaseException = err
     seen = {id(err)}
@@ -183,6 +209,53 @@ def network_cause(err: BaseException, url: str, timeout: float) -> str:
     return f"{type(err).__name__}: {err}"
 
 
+def _asked(byte_range: str) -> tuple[int, int] | None:
+    """First and last byte of a ``Range: bytes=a-b`` header; None for any other."""
+    first, sep, last = byte_range.removeprefix("bytes=").partition("-")
+    return (int(first), int(last)) if sep and first.isdigit() and last.isdigit() else None
+
+
+def _range_length(byte_range: str, response: requests.Response) -> int:
+    """Bytes a range answer should hold (its Content-Range, cut at the file's end)."""
+    served = response.headers.get("Content-Range", "").removeprefix("bytes ").partition("/")[0]
+    first, _, last = served.partition("-")
+    if first.isdigit() and last.isdigit():
+        return int(last) - int(first) + 1
+    asked = _asked(byte_range)
+    return asked[1] - asked[0] + 1 if asked else 0
+
+
+def _wrong_range(response: requests.Response, byte_range: str) -> str:
+    """Why an answer to a range request does not hold the range asked ('' when it does)."""
+    asked = _asked(byte_range)
+    if asked is None or response.status_code not in (200, 206):
+        return ""
+    if response.status_code == 200:
+        return ("does not answer HTTP range requests (it sent the whole file), so it cannot be streamed; "
+                "set reader.download = true to download it")
+    served = response.headers.get("Content-Range", "")
+    first, _, last = served.removeprefix("bytes ").partition("/")[0].partition("-")
+    total = served.rpartition("/")[2]
+    end = min(asked[1], int(total) - 1) if total.isdigit() else asked[1]
+    if not (first.isdigit() and last.isdigit()) or (int(first), int(last)) != (asked[0], end):
+        return f"answered {served or 'no Content-Range'} to a request for {byte_range}: not the bytes asked"
+    return ""
+
+
+def _body_within(response: requests.Response, deadline: float) -> bytes:
+    """The body of ``response``, read before ``deadline`` (time.monotonic()); kept on it."""
+    parts = []
+    while part := response.raw.read1(1 << 16, decode_content=True):  # as soon as bytes come, not 64 kB
+        parts.append(part)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the answer from {urlsplit(response.url).hostname} came too slowly to be "
+                               "read within reader.deadline_s")
+    body = b"".join(parts)
+    response._content = body
+    response._content_consumed = True
+    return body
+
+
 def _failed_response(url: str, message: str) -> requests.Response:
     response = requests.Response()
     response.status_code = 408
@@ -202,6 +275,7 @@ def remote_size(session: RetryingSession, url: str) -> int:
     response.close()  # else the body is not needed (and may be the whole file)
     session.check()
     if response.status_code == 206:
+        session.tag = response.headers.get("ETag") or response.headers.get("Last-Modified") or ""
         total = response.headers.get("Content-Range", "").rpartition("/")[2]
         if total.isdigit():
             return int(total)
@@ -221,6 +295,52 @@ def check_served(session: RetryingSession, url: str, size: int) -> None:
     if served != int(size):
         raise RemoteError(f"{session.name}: {url} serves {served} bytes where {int(size)} were expected "
                           "(a file cut short, or changed since it was listed)")
+
+
+class RangeCache:
+    """remfile's disk cache of byte ranges, made safe to share: an entry is written whole or
+    not at all (atomically), read back only when it holds the bytes its range should (a
+    range cut short by a kill, or by another run writing it, is fetched again), and keyed
+    by the file's size and ETag as well as its URL (a file changed at the same URL is not
+    read from the old one's ranges).
+
+    Parameters
+    ----------
+    folder : Path
+        Where the ranges are kept.
+    size : int
+        The file's size in bytes.
+    tag : str
+        What the server says of the file's version (ETag or Last-Modified; '' when unknown).
+    """
+
+    def __init__(self, folder: Path, size: int, tag: str = "") -> None:
+        self.folder, self.size, self.tag = Path(folder), int(size), tag
+
+    def _path(self, key: str) -> Path:
+        digest = hashlib.sha1(f"{self.size}|{self.tag}|{key}".encode()).hexdigest()
+        return self.folder / digest[:2] / digest[2:4] / digest
+
+    def _length(self, key: str) -> int:
+        """Bytes of the range ``key`` names (``url|chunk size|chunk index``, remfile's key)."""
+        _, chunk, index = key.rsplit("|", 2)
+        return max(0, min(int(chunk), self.size - int(index) * int(chunk)))
+
+    def get(self, key: str) -> bytes | None:
+        """The range of ``key`` when kept whole, else None."""
+        try:
+            value = self._path(key).read_bytes()
+        except OSError:
+            return None
+        return value if len(value) == self._length(key) else None
+
+    def set(self, key: str, value: bytes) -> None:
+        """Keep the range of ``key`` (only whole)."""
+        if len(value) != self._length(key):
+            return
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes(path, lambda handle: handle.write(value))
 
 
 def open_stream(
@@ -277,9 +397,7 @@ def open_stream(
             size = remote_size(session, url)
         cache = None
         if cache_dir:
-            folder = Path(cache_dir) / "ranges"
-            folder.mkdir(parents=True, exist_ok=True)
-            cache = remfile.DiskCache(str(folder))
+            cache = RangeCache(Path(cache_dir) / "ranges", int(size), session.tag)
         stream = remfile.File(url, disk_cache=cache, _size=int(size))
         stream.session = session
     except BaseException:

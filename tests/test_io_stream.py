@@ -1,0 +1,102 @@
+"""What a streamed file's server may answer, checked against servers started here: a range
+request answered with the whole file or another range fails at once, unread; a trickling
+answer is stopped by the deadline; ranges kept on disk are read back only whole and only
+for the same file."""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from ndx_encoding_subspace.io.stream import RangeCache, RetryingSession
+
+DATA = bytes(range(256)) * 64  # 16 kB
+
+
+class _Server(BaseHTTPRequestHandler):
+    mode = "good"
+    served = 0
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        first, last = (int(v) for v in self.headers["Range"].removeprefix("bytes=").split("-"))
+        type(self).served += 1
+        if self.mode == "whole":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(DATA)))
+            self.end_headers()
+            self.wfile.write(DATA)
+            return
+        shift = 16 if self.mode == "shifted" else 0
+        body = DATA[first + shift: last + shift + 1]
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {first + shift}-{last + shift}/{len(DATA)}")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.mode == "trickle":
+            for k in range(0, len(body), 64):
+                self.wfile.write(body[k: k + 64])
+                self.wfile.flush()
+                time.sleep(0.05)
+        else:
+            self.wfile.write(body)
+
+
+@pytest.fixture
+def server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Server)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    _Server.served = 0
+    yield f"http://127.0.0.1:{srv.server_address[1]}/blob"
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.mark.parametrize(("mode", "said"), [
+    ("whole", "does not answer HTTP range requests (it sent the whole file)"),
+    ("shifted", "answered bytes 116-215/16384 to a request for bytes=100-199: not the bytes asked"),
+])
+def test_a_range_answered_with_other_bytes_fails_at_once(server, mode, said):
+    _Server.mode = mode
+    session = RetryingSession("probe", retries=3, backoff_s=0.01)
+    response = session.get(server, headers={"Range": "bytes=100-199"})
+    assert response.status_code == 408 and said in session.failure and _Server.served == 1
+
+
+def test_a_trickling_answer_is_stopped_by_the_deadline(server):
+    _Server.mode = "trickle"  # 64 bytes every 50 ms: 8 kB in 6.4 s, each part well within its timeout
+    session = RetryingSession("probe", retries=1, backoff_s=0.01, timeout_s=1.0, deadline_s=1.0)
+    start = time.monotonic()
+    response = session.get(server, headers={"Range": "bytes=0-8191"})
+    assert time.monotonic() - start < 2.0 and response.status_code == 408
+    assert "came too slowly to be read within reader.deadline_s" in session.failure
+
+
+def test_a_good_range_is_read_whole(server):
+    _Server.mode = "good"
+    session = RetryingSession("probe", retries=0)
+    assert session.get(server, headers={"Range": "bytes=100-199"}).content == DATA[100:200]
+    assert session.failure is None and session.bytes_received == 100
+
+
+def test_kept_ranges_are_read_only_whole_and_only_for_the_same_file(tmp_path):
+    cache = RangeCache(tmp_path, size=250, tag='"v1"')
+    key = "http://h/f.nwb|100|1"
+    cache.set(key, DATA[100:200])
+    assert cache.get(key) == DATA[100:200]
+    assert cache.get("http://h/f.nwb|100|2") is None
+    cache.set("http://h/f.nwb|100|2", DATA[200:250])  # the last range: up to the file's end
+    assert cache.get("http://h/f.nwb|100|2") == DATA[200:250]
+    assert RangeCache(tmp_path, size=250, tag='"v2"').get(key) is None  # changed at the same URL
+    assert RangeCache(tmp_path, size=260, tag='"v1"').get(key) is None
+    kept = next(p for p in tmp_path.rglob("*") if p.is_file() and p.read_bytes() == DATA[100:200])
+    kept.write_bytes(DATA[100:150])  # cut short by a kill, or by another run writing it
+    assert cache.get(key) is None
+    cache.set(key, DATA[100:150])  # never kept short
+    assert cache.get(key) is None
