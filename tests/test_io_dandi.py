@@ -277,3 +277,29 @@ def test_download_of_the_wrong_size_leaves_nothing(server, params, tmp_path):
     with pytest.raises(RemoteError, match=rf"gave {asset.size} bytes, not the asset's {asset.size + 10}"):
         download_asset(wrong, tmp_path, reader=params)
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_downloads_are_kept_per_content_not_per_name(tmp_path, monkeypatch):
+    """A file changed at the same draft path (same size: DANDI gives it another checksum), or
+    two URLs ending in the same name, are two downloads, never one taken for the other."""
+    import h5py
+
+    monkeypatch.setenv("DANDI_NO_ET", "1")
+    old = mock_site(waveforms=False, seed=2).write(tmp_path / "old.nwb")
+    new = tmp_path / "new.nwb"
+    new.write_bytes(old.read_bytes())
+    with h5py.File(new, "r+") as f:
+        f["units/spike_times"][:] = f["units/spike_times"][:] + 0.5
+    cache = tmp_path / "cache"
+    kept = []
+    for local in (old, new):
+        with MockDandiServer({"sub-1/s.nwb": local}) as srv:
+            params = ReaderParams(dandi_api_url=srv.api_url, retries=0)
+            (asset,) = list_assets("DANDI:000123@draft/sub-1/s.nwb", reader=params)
+            kept.append(download_asset(asset, cache, reader=params))
+            plain = [download_asset(dataclasses.replace(asset, dandiset="", version="", asset_id="",
+                                                        digest={}, url=f"{asset.url}?copy={k}"), cache,
+                                    reader=params) for k in range(2)]
+            assert plain[0] != plain[1]  # two URLs, one name: two files
+    assert kept[0] != kept[1] and kept[1].read_bytes() == new.read_bytes()
+    assert kept[0].read_bytes() == old.read_bytes()

@@ -44,6 +44,7 @@ from .dandi_client import (
     API_KEY_ENV,
     api_session,
     client_error,
+    content_folder,
     dandi_client,
     dandi_logs_to_debug,
 )
@@ -372,9 +373,9 @@ def download_asset(
     import requests
 
     folder = Path(folder)
-    target = (
-        folder / "downloads" / (asset.dandiset or "url") / (asset.version or "") / (asset.path or "file.nwb")
-    )
+    kept = content_folder(asset, reader)  # a folder per content: a changed file is not taken for the old
+    target = folder / "downloads" / (asset.dandiset or "url") / (asset.version or "") / kept / (
+        asset.path or "file.nwb")
     if asset.zarr:
         import_optional("hdmf_zarr", "zarr", f"downloading {asset.name} (an NWB file stored as Zarr)")
         from .zarr_remote import download_store

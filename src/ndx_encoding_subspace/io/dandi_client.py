@@ -15,6 +15,7 @@ another host) is skipped unless ``DANDI_NO_ET`` is set, even to an empty value.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import threading
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from .stream import RetryingSession
 
 __all__ = ["API_URL_ENV", "API_KEY_ENV", "dandi_client", "dandi_logs_to_debug", "api_session",
-           "unreachable", "client_error"]
+           "content_folder", "unreachable", "client_error"]
 
 API_URL_ENV = "DANDI_API_URL"
 API_KEY_ENV = "DANDI_API_KEY"
@@ -73,6 +74,18 @@ def dandi_logs_to_debug() -> Iterator[None]:
             _route_users -= 1
             if not _route_users:
                 logger.removeFilter(_ROUTE)
+
+
+def content_folder(asset: Any, reader: ReaderParams | None) -> str:
+    """A folder per content: a DANDI asset's id (a changed draft file is another asset), or for
+    a plain URL a hash of it and of its size and ETag (another URL, or a file changed there)."""
+    if asset.asset_id:  # and its checksum, where the listing gives one
+        digest = asset.digest.get("dandi:dandi-etag") or asset.digest.get("dandi:sha2-256") or ""
+        return f"{asset.asset_id}-{digest[:16]}" if digest else asset.asset_id
+    with api_session(asset.name, reader) as session:
+        said = session.head(asset.url, allow_redirects=True).headers
+    tag = [asset.url, said.get("Content-Length", ""), said.get("ETag") or said.get("Last-Modified", "")]
+    return hashlib.sha1("|".join(tag).encode()).hexdigest()[:16]
 
 
 def api_session(name: str, reader: ReaderParams | None) -> RetryingSession:

@@ -89,6 +89,9 @@ class MockDandiServer:
                     "size": input_stat(local)[0],
                     "zarr": local.is_dir(),  # a Zarr store, listed as DANDI lists one
                     "format": fmt,
+                    # of the content, as DANDI's (a file changed at one path gets another)
+                    "etag": hashlib.md5(path.encode() if local.is_dir() else
+                                        local.read_bytes()).hexdigest() + "-1",
                 }
             )
         ctx = multiprocessing.get_context("spawn")
@@ -248,8 +251,7 @@ class MockDandiServer:
             "path": asset["path"],
             "contentSize": asset["size"],
             "encodingFormat": asset["format"],
-            "digest": {"dandi:dandi-zarr-checksum" if asset["zarr"] else "dandi:dandi-etag":
-                       hashlib.md5(asset["path"].encode()).hexdigest() + "-1"},
+            "digest": {"dandi:dandi-zarr-checksum" if asset["zarr"] else "dandi:dandi-etag": asset["etag"]},
             "contentUrl": [
                 f"{self.api_url}/assets/{asset['asset_id']}/download/",
                 f"{self.url}/{'zarr' if asset['zarr'] else 'blobs'}/{asset['asset_id']}"
