@@ -303,3 +303,19 @@ def test_downloads_are_kept_per_content_not_per_name(tmp_path, monkeypatch):
             assert plain[0] != plain[1]  # two URLs, one name: two files
     assert kept[0] != kept[1] and kept[1].read_bytes() == new.read_bytes()
     assert kept[0].read_bytes() == old.read_bytes()
+
+
+def test_the_api_key_goes_to_the_configured_archive_only(files, monkeypatch):
+    """An asset URL of the configured archive (embargoed: it needs the key) is read with
+    DANDI_API_KEY; one of another host never receives the key, and is refused by it."""
+    monkeypatch.setenv("DANDI_NO_ET", "1")
+    monkeypatch.setenv("DANDI_API_KEY", "secret")
+    nwb = files[0]["sub-1/sub-1_ses-2.nwb"]
+    with MockDandiServer({SES1: nwb}, api_key="secret") as home, \
+            MockDandiServer({SES1: nwb}, api_key="secret") as other:
+        params = ReaderParams(dandi_api_url=home.api_url, retries=0)
+        url = f"{home.api_url}/assets/{home.assets[0]['asset_id']}/download/"
+        assert read_site(url, reader=params).n_units == 4
+        elsewhere = f"{other.api_url}/assets/{other.assets[0]['asset_id']}/download/"
+        with pytest.raises(RemoteError, match="401"):
+            read_site(elsewhere, reader=params)

@@ -32,7 +32,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -41,7 +40,7 @@ from typing import Any, BinaryIO
 from ..atomic import write_bytes
 from ..errors import ConfigError, InputError, NotNWBError, RemoteError, import_optional
 from .dandi_client import (
-    API_KEY_ENV,
+    api_key_for,
     api_session,
     client_error,
     content_folder,
@@ -342,9 +341,9 @@ def zarr_store(asset: RemoteAsset, session: Any, reader: ReaderParams | None = N
     with _asking(client, asset.name):
         sizes = list_store(client.get_asset(asset.asset_id), asset.name)
         api = str(client.api_url).rstrip("/")
-    key = os.environ.get(API_KEY_ENV)
+    key = api_key_for(api, params)
     via = ""
-    if key and asset.dandiset:
+    if key:
         session.headers["Authorization"] = f"token {key}"  # dropped by requests at the redirect
         via = f"{api}/zarr/{asset.zarr}/files/?prefix={{key}}&download=true"
     # a draft's store changes under one id: its files are kept by the store's checksum
@@ -387,8 +386,8 @@ def download_asset(
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     headers = {}
-    key = os.environ.get(API_KEY_ENV)
-    if key and asset.dandiset:
+    key = api_key_for(asset.url, ReaderParams.of(reader))
+    if key:  # the configured DANDI API's host only (requests drops it at a redirect elsewhere)
         headers["Authorization"] = f"token {key}"
     session = api_session(asset.name, reader)
     try:

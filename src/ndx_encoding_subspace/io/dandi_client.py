@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .stream import RetryingSession
 
 __all__ = ["API_URL_ENV", "API_KEY_ENV", "dandi_client", "dandi_logs_to_debug", "api_session",
-           "content_folder", "unreachable", "client_error"]
+           "content_folder", "api_key_for", "unreachable", "client_error"]
 
 API_URL_ENV = "DANDI_API_URL"
 API_KEY_ENV = "DANDI_API_KEY"
@@ -147,6 +147,21 @@ def _dandi_instance(api_url: str | None, session: RetryingSession) -> Any:
     )
 
 
+#: the public archive's API, where no other is configured
+PUBLIC_API = "https://api.dandiarchive.org/api"
+
+
+def api_key_for(url: str | None, reader: ReaderParams | None) -> str | None:
+    """``DANDI_API_KEY`` where ``url`` lies on the host of the configured DANDI API
+    (``reader.dandi_api_url``, ``$DANDI_API_URL``, or the public archive); None elsewhere, so
+    that a URL naming another host never receives the key."""
+    from urllib.parse import urlsplit
+
+    key = os.environ.get(API_KEY_ENV) or None
+    home = _api_url(reader.dandi_api_url if reader is not None else None) or PUBLIC_API
+    return key if url is None or urlsplit(url).netloc == urlsplit(home).netloc else None
+
+
 def dandi_client(
     api_url: str | None = None, *, reader: ReaderParams | None = None, name: str = ""
 ) -> Any:
@@ -171,7 +186,7 @@ def dandi_client(
     from dandi.dandiapi import DandiAPIClient
 
     url = _api_url(api_url or (reader.dandi_api_url if reader is not None else None))
-    token = os.environ.get(API_KEY_ENV) or None
+    token = api_key_for(url, reader)
     os.environ.setdefault("DANDI_NO_ET", "1")
     session = api_session(name or f"DANDI API {url or 'of the public archive'}", reader)
     with dandi_logs_to_debug():

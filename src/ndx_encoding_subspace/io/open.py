@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import re
 import shutil
 import tempfile
@@ -38,7 +37,8 @@ from ..errors import (
 )
 from ..inputs import file_sha256, input_sha256, input_stat, is_zarr_store
 from ..preflight import local_nwb
-from .dandi import API_KEY_ENV, RemoteAsset, download_asset, is_remote, resolve_remote
+from .dandi import RemoteAsset, download_asset, is_remote, resolve_remote
+from .dandi_client import api_key_for
 from .filters import load_filter_plugins, mentions_filter, missing_filter_message
 from .links import unlinked_reference, warn_dangling_links
 from .reader_params import ReaderParams
@@ -274,7 +274,7 @@ def open_remote(asset: RemoteAsset, *, reader: ReaderParams | None = None) -> Op
         return _open_downloaded(asset, params)
     if asset.zarr:
         return _open_remote_zarr(asset, params)
-    key = os.environ.get(API_KEY_ENV)
+    key = api_key_for(asset.url, params)  # sent to the configured DANDI API's host only
     from .stream import check_served, open_stream  # streaming needs the ``dandi`` extra; local files do not
 
     stream, session = open_stream(
@@ -286,7 +286,7 @@ def open_remote(asset: RemoteAsset, *, reader: ReaderParams | None = None) -> Op
         timeout_s=params.timeout_s,
         deadline_s=params.deadline_s,
         cache_dir=params.cache_dir or None,
-        headers={"Authorization": f"token {key}"} if key and asset.dandiset else None,
+        headers={"Authorization": f"token {key}"} if key else None,
     )
     try:
         try:
