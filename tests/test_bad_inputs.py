@@ -805,26 +805,45 @@ def test_a_checkpoint_of_another_fit_is_refused_not_overwritten(trained, tmp_pat
     assert "cnn/jk0_init0.pt" in lines[0] and "other data, parameters or model" in lines[0]
 
 
-def test_units_silent_in_the_estimation_or_the_validation_sounds_are_named():
+def _split_site(estimation_units: tuple[int, ...], validation_units: tuple[int, ...]):
+    """3 estimation sounds and a repeated validation sound; units 10, 11, 12 firing during
+    the sounds of the split(s) that name their position."""
     from ndx_encoding_subspace.data.site import SiteData, Sound, UnitInfo
-    from ndx_encoding_subspace.pipeline.checks import check_site
-    from ndx_encoding_subspace.pipeline.config import PipelineConfig
 
     rng = np.random.default_rng(0)
     sounds = []
     for k, part in enumerate(["estimation"] * 3 + ["validation"]):
         counts = np.zeros((2 if part == "validation" else 1, 200, 3), np.float32)
-        counts[..., 2] = rng.poisson(1.0, counts.shape[:2])  # unit 12: everywhere
-        counts[..., 0 if part == "validation" else 1] = rng.poisson(1.0, counts.shape[:2])
+        for unit in (validation_units if part == "validation" else estimation_units):
+            counts[..., unit] = rng.poisson(1.0, counts.shape[:2])
         sounds.append(Sound(f"s{k}", rng.random((200, 8)).astype(np.float32), counts))
-    site = SiteData("split", tuple(sounds), np.arange(8.0), 0.01, UnitInfo.from_ids([10, 11, 12]),
+    return SiteData("split", tuple(sounds), np.arange(8.0), 0.01, UnitInfo.from_ids([10, 11, 12]),
                     ("s0", "s1", "s2"), ("s3",))
+
+
+def test_units_silent_in_the_estimation_sounds_are_left_out_and_in_the_validation_named():
+    from ndx_encoding_subspace.pipeline.checks import check_site
+    from ndx_encoding_subspace.pipeline.config import PipelineConfig
+
+    site = _split_site(estimation_units=(1, 2), validation_units=(0, 2))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        check_site(site, PipelineConfig.from_dict({**TINY_CONFIG, "ensemble": {"n_jackknife": 1}}))
+        checked = check_site(site, PipelineConfig.from_dict({**TINY_CONFIG, "ensemble": {"n_jackknife": 1}}))
     said = " | ".join(str(w.message) for w in caught)
-    assert "unit(s) 10 fire no spike during the estimation sounds: nothing to fit" in said, said
+    assert "unit(s) 10 left out: they fire no spike during the estimation sounds (nothing to fit" in said, said
     assert "unit(s) 11 fire no spike during the validation sounds: their scores are undefined" in said
+    assert list(checked.units.ids) == [11, 12] and site.n_units == 3  # the site given is left as it was
+    assert all(s.counts.shape[2] == 2 for s in checked.sounds)
+    np.testing.assert_array_equal(checked.sound("s3").counts, site.sound("s3").counts[..., 1:])
+
+
+def test_a_site_whose_units_all_fire_only_during_the_validation_sounds_is_refused():
+    from ndx_encoding_subspace.pipeline.checks import check_site
+    from ndx_encoding_subspace.pipeline.config import PipelineConfig
+
+    site = _split_site(estimation_units=(), validation_units=(0, 1, 2))
+    with pytest.raises(InvalidDataError, match="none of the 3 units fires during the 3 estimation sounds"):
+        check_site(site, PipelineConfig.from_dict({**TINY_CONFIG, "ensemble": {"n_jackknife": 1}}))
 
 
 def test_presentations_still_playing_when_the_acquisition_ends_are_said(tmp_path):

@@ -138,6 +138,32 @@ def test_double_exponential_formula_and_init():
     assert torch.allclose(d(z), ref)
 
 
+@pytest.mark.parametrize("base_sd, amplitude_sd", [(0.5, 4.0), (2.0, 3.0), (1.0, 10.0)])
+def test_double_exponential_init_at_other_base_and_amplitude(base_sd, amplitude_sd):
+    d = DoubleExponential(2)
+    mean, sd = np.array([2.0, 0.5]), np.array([1.0, 0.2])
+    d.init_from_response(mean, sd, pred_mean=np.array([0.3, -1.0]), pred_sd=np.array([2.0, 0.1]),
+                         base_sd=base_sd, amplitude_sd=amplitude_sd)
+    assert torch.allclose(d.base, torch.tensor(mean - base_sd * sd, dtype=torch.float32))
+    assert torch.allclose(d.amplitude, torch.tensor(amplitude_sd * sd, dtype=torch.float32))
+    x = torch.tensor([[[0.3, -1.0]]], requires_grad=True)
+    y = d(x)
+    assert torch.allclose(y, torch.tensor([[[2.0, 0.5]]]), atol=1e-5)  # mean at pred mean
+    y.sum().backward()
+    assert torch.allclose(x.grad, torch.tensor([[[0.5, 2.0]]]), atol=1e-4)  # slope sd / pred_sd
+
+
+def test_output_init_parameters_are_validated_early():
+    from ndx_encoding_subspace.errors import ConfigError
+    from ndx_encoding_subspace.fitting.training_params import TrainingParams
+
+    assert (TrainingParams().init_base_sd, TrainingParams().init_amplitude_sd) == (1.0, 4.0)
+    with pytest.raises(ConfigError, match="init_base_sd .* must be below"):
+        TrainingParams(init_base_sd=4.0)
+    with pytest.raises(ConfigError, match="init_amplitude_sd"):
+        TrainingParams(init_amplitude_sd=0.0)
+
+
 def test_double_exponential_has_finite_gradients_far_below_its_threshold():
     # a unit whose linear prediction barely varies is initialised with a very steep slope;
     # far below the threshold the output is the base and the gradients are 0, not NaN

@@ -84,6 +84,17 @@ def test_k_by_significance_counts_the_components_above_the_noise_floor():
                                              k_rule="significance")).k >= 1
 
 
+def test_components_past_the_samples_rank_are_never_significant():
+    # fewer samples than components: the ratios past the rank are float rounding (1e-17),
+    # as are the floor's; none of them counts, whatever its sign
+    for n in (2, 3, 4, 5, 8, 12, 20):
+        for seed in range(10):
+            x = np.random.default_rng(seed).standard_normal((n, 4, 5))
+            sub = fit_subspace(x, SubspaceParams(n_components=20, noise_repeats=3, k_rule="significance"))
+            assert sub.n_significant <= n - 1, (n, seed, sub.n_significant)
+            assert sub.k <= max(n - 1, 1)
+
+
 def test_outlier_filter_drops_extreme_samples_only():
     rng = np.random.default_rng(1)
     x, basis, _ = _samples(rng, 500)

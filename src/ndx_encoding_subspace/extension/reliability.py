@@ -72,6 +72,10 @@ UNKNOWN = "unknown"
 DEFAULT_RELIABILITY_THRESHOLD = 0.5
 
 
+#: a share of the variance this small is float rounding (components past the samples' rank)
+NEGLIGIBLE_SHARE = 1e-9
+
+
 def count_significant(ratio: np.ndarray, floor: np.ndarray) -> int:
     """Leading components whose explained-variance fraction exceeds the noise floor's.
 
@@ -84,14 +88,15 @@ def count_significant(ratio: np.ndarray, floor: np.ndarray) -> int:
     -------
     int
         The count of components, from the first, before the first one at or below its
-        floor; 0 when the floor was not computed (NaN).
+        floor (or at a share of the variance of float rounding, :data:`NEGLIGIBLE_SHARE`:
+        past the samples' rank); 0 when the floor was not computed (NaN).
     """
     ratio = np.asarray(ratio, dtype=np.float64).reshape(-1)
     floor = np.asarray(floor, dtype=np.float64).reshape(-1)
     n = min(ratio.size, floor.size)
     if n == 0 or not np.all(np.isfinite(floor[:n])):
         return 0
-    above = ratio[:n] > floor[:n]
+    above = (ratio[:n] > floor[:n]) & (ratio[:n] > NEGLIGIBLE_SHARE)
     return n if above.all() else int(np.argmin(above))
 
 

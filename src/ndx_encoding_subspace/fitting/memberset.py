@@ -128,6 +128,7 @@ class MemberSet:
         self.data = data
         self.context = layout(self.models[0], params)[0]
         self.loss_kind = params.loss
+        self.init_sd = {"base_sd": params.init_base_sd, "amplitude_sd": params.init_amplitude_sd}
         for m in self.models:
             m.to(device)
         self.staged = params.two_stage and has_stages(self.models[0])
@@ -353,4 +354,4 @@ class MemberSet:
     def init_outputs(self) -> None:
         """Initialise each member's output nonlinearity from its response statistics."""
         for model, stats in zip(self.models, self.response_stats()):
-            model.output.init_from_response(*stats)
+            model.output.init_from_response(*stats, **self.init_sd)

@@ -6,7 +6,8 @@ Schedule (METHOD.md section 2) for a model exposing ``core`` and ``output``:
    the *fitting* sounds (the first 80% of the estimation sounds); early stopping on the
    *held-out* sounds (the last ``early_stop_fraction``); the best weights are kept.
 2. The double exponential is initialised from the response statistics of the fitting
-   sounds (base = mean - sd, amplitude = 4 sd; see ``DoubleExponential.init_from_response``).
+   sounds (base = mean - sd, amplitude = 4 sd: ``init_base_sd``, ``init_amplitude_sd``; see
+   ``DoubleExponential.init_from_response``).
 3. **stage2** - the whole model at ``lr_stage2``. With ``stage2="all_data"`` (the paper's
    choice, default) it trains on *all* estimation sounds for as many epochs as stage 1
    needed to reach its best held-out loss (the held-out loss is still logged, but it is no

@@ -67,6 +67,13 @@ class TrainingParams(Params):
         "rollback" (restore the epoch's start, halve the learning rate, retry).
     max_rollbacks : int
         Rollbacks allowed in a whole fit before it fails (3).
+    init_base_sd : float
+        Between the stages, the output double exponential's base starts this many
+        standard deviations of each unit's response below its mean (1: base = mean - sd).
+    init_amplitude_sd : float
+        Its amplitude starts at this many standard deviations of the response (4); with
+        ``init_base_sd``, the output equals the response mean where the first stage's
+        prediction has its mean (so ``init_base_sd`` must be below ``init_amplitude_sd``).
     """
 
     loss: str = "nmse"
@@ -86,6 +93,8 @@ class TrainingParams(Params):
     mixed_precision: bool = False
     nan_policy: str = "raise"
     max_rollbacks: int = 3
+    init_base_sd: float = 1.0
+    init_amplitude_sd: float = 4.0
 
     def validate(self) -> None:
         check_choice("TrainingParams.loss", self.loss, ("nmse", "poisson"))
@@ -104,6 +113,13 @@ class TrainingParams(Params):
         check_device("TrainingParams.device", self.device)
         check_choice("TrainingParams.nan_policy", self.nan_policy, ("raise", "rollback"))
         check_range("TrainingParams.max_rollbacks", self.max_rollbacks, 0)
+        check_range("TrainingParams.init_base_sd", self.init_base_sd, 0, None, low_open=True)
+        check_range("TrainingParams.init_amplitude_sd", self.init_amplitude_sd, 0, None, low_open=True)
+        if self.init_base_sd >= self.init_amplitude_sd:
+            raise ConfigError(f"TrainingParams.init_base_sd ({self.init_base_sd:g}) must be below "
+                              f"TrainingParams.init_amplitude_sd ({self.init_amplitude_sd:g}): the output "
+                              "starts at the response mean, init_base_sd / init_amplitude_sd of the way up "
+                              "its range")
         for name in ("max_epochs", "patience", "segment_length", "batch_size", "seed", "max_rollbacks"):
             if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
                 raise ConfigError(f"TrainingParams.{name} must be an integer, got {getattr(self, name)!r}")

@@ -160,9 +160,6 @@ class Dense(nn.Module):
         return self.linear.weight
 
 
-# exp(-exp(-u)) = 1/4 at u = U_QUARTER, where the output equals the response mean
-_U_QUARTER = -math.log(math.log(4.0))
-_SLOPE_QUARTER = 0.25 * math.log(4.0)
 # below this u the output is b to float precision; exp(-u) would overflow to inf there and
 # its gradient inf * 0 be NaN (a unit whose input barely varies gets a very steep slope)
 _U_MIN = -80.0
@@ -195,6 +192,8 @@ class DoubleExponential(nn.Module):
         sd: np.ndarray | torch.Tensor,
         pred_mean: np.ndarray | torch.Tensor | None = None,
         pred_sd: np.ndarray | torch.Tensor | None = None,
+        base_sd: float = 1.0,
+        amplitude_sd: float = 4.0,
     ) -> None:
         """Initialise from response statistics (paper: base = mean - sd, amplitude = 4 sd).
 
@@ -210,6 +209,10 @@ class DoubleExponential(nn.Module):
             Mean and standard deviation of each unit's response.
         pred_mean, pred_sd : array, shape (units,), optional
             Mean and standard deviation of the input to this layer.
+        base_sd, amplitude_sd : float
+            The base starts ``base_sd`` response sds below the mean, the amplitude at
+            ``amplitude_sd`` sds (``TrainingParams.init_base_sd``, ``init_amplitude_sd``);
+            ``base_sd < amplitude_sd``.
         """
         dev = self.base.device
 
@@ -220,9 +223,13 @@ class DoubleExponential(nn.Module):
         mean_t, sd_t = as_t(mean), as_t(sd).clamp_min(1e-6)
         pm = mean_t if pred_mean is None else as_t(pred_mean)
         ps = sd_t if pred_sd is None else as_t(pred_sd).clamp_min(1e-6)
-        self.base.copy_(mean_t - sd_t)
-        self.amplitude.copy_(4.0 * sd_t)
-        # slope at u0 is a e^k * _SLOPE_QUARTER; set it to sd / pred_sd
-        gain = 1.0 / (4.0 * _SLOPE_QUARTER * ps)
+        if not 0.0 < base_sd < amplitude_sd:
+            raise ValueError(f"base_sd {base_sd!r} must lie between 0 and amplitude_sd {amplitude_sd!r}")
+        self.base.copy_(mean_t - base_sd * sd_t)
+        self.amplitude.copy_(amplitude_sd * sd_t)
+        # the output is the mean where exp(-exp(-u)) = q, at u0 = -log(-log q), with slope
+        # a e^k q (-log q) there; set it to sd / pred_sd
+        q = base_sd / amplitude_sd
+        gain = 1.0 / (amplitude_sd * q * -math.log(q) * ps)
         self.kappa.copy_(torch.log(gain))
-        self.shift.copy_(_U_QUARTER / gain - pm)
+        self.shift.copy_(-math.log(-math.log(q)) / gain - pm)

@@ -16,8 +16,10 @@ run never fails hours later on what a look at the input could tell:
   least 2 of them (sounds to fit, and sounds held out for early stopping);
 - more PCA components (``subspace.n_components``) than a dSTRF has dimensions.
 
-:func:`check_site` also warns of units that fire during some sounds but none of the
-estimation sounds (nothing to fit) or none of the validation sounds (no score).
+:func:`check_site` also leaves out units that fire during none of the
+estimation sounds (nothing to fit them on: scoring, dSTRFs and subspaces of a constant
+prediction would describe float rounding), and warns of those, and of units that fire
+during none of the validation sounds (no score).
 
 Sounds shorter than a model's receptive field are not a problem: the bins before a
 sound's onset count as silence, as between presentations.
@@ -152,31 +154,63 @@ def _jackknife_problems(site: SiteData, config: PipelineConfig) -> list[str]:
     return []
 
 
+def _spikes_per_split(site: SiteData) -> dict[str, np.ndarray]:
+    """Spikes of each unit during the estimation and during the validation sounds."""
+    return {part: np.sum([s.counts.sum(axis=(0, 1)) for s in site.split(part)], axis=0)
+            for part in ("estimation", "validation") if site.split(part)}
+
+
 def _silent_in_a_split(site: SiteData) -> list[str]:
-    """Units that fire during some sounds but none of the estimation or none of the
-    validation sounds (the reader names those silent during every sound)."""
-    spikes = {part: np.sum([s.counts.sum(axis=(0, 1)) for s in site.split(part)], axis=0)
-              for part in ("estimation", "validation") if site.split(part)}
+    """Units that fire during some sounds but none of the validation sounds (the reader
+    names those silent during every sound; :func:`check_site` leaves out those silent
+    during every estimation sound)."""
+    spikes = _spikes_per_split(site)
     if len(spikes) < 2:
         return []
-    ids = site.units.ids
-    heard = (spikes["estimation"] > 0) | (spikes["validation"] > 0)
-    said = {"estimation": "nothing to fit them on: their models predict a constant",
-            "validation": "their scores are undefined (NaN)"}
-    return [f"unit(s) {listing(ids[heard & (spikes[part] == 0)])} fire no spike during the {part} sounds: "
-            + said[part] for part in ("estimation", "validation") if np.any(heard & (spikes[part] == 0))]
+    silent = (spikes["validation"] == 0) & (spikes["estimation"] > 0)
+    if not np.any(silent):
+        return []
+    return [f"unit(s) {listing(site.units.ids[silent])} fire no spike during the validation sounds: "
+            "their scores are undefined (NaN)"]
 
 
-def check_site(site: SiteData, config: PipelineConfig | None = None) -> None:
+def _fitted_units(site: SiteData) -> SiteData:
+    """``site`` without the units that fire during no estimation sound (said; those silent
+    during every sound as well), refused when that leaves none."""
+    spikes = _spikes_per_split(site)
+    if "estimation" not in spikes or "validation" not in spikes:
+        return site
+    silent = spikes["estimation"] == 0
+    if not np.any(silent):
+        return site
+    if np.all(silent):
+        raise InvalidDataError(f"{_where(site)}: none of the {site.n_units} units fires during the "
+                               f"{len(site.split('estimation'))} estimation sounds (only during the "
+                               "validation sounds): nothing to fit the models on")
+    warnings.warn(f"{_where(site)}: unit(s) {listing(site.units.ids[silent])} left out: they fire no spike "
+                  "during the estimation sounds (nothing to fit them on)", stacklevel=3)
+    return site.select_units(np.flatnonzero(~silent))
+
+
+def check_site(site: SiteData, config: PipelineConfig | None = None) -> SiteData:
     """Refuse ``site`` (:class:`InvalidDataError`, every problem named) when it cannot be
-    analysed with ``config``; warn when its scores will lack CCnorm (no repeated sound)."""
+    analysed with ``config``; warn when its scores will lack CCnorm (no repeated sound).
+
+    Returns
+    -------
+    SiteData
+        The site to analyse: ``site`` itself, or ``site`` without the units that fire
+        during none of its estimation sounds (a warning names them).
+    """
     problems = site_problems(site, config)
     if problems:
         raise InvalidDataError(f"{_where(site)}: " + "; ".join(problems))
+    site = _fitted_units(site)
     for note in _silent_in_a_split(site):
         warnings.warn(f"{_where(site)}: {note}", stacklevel=2)
     if site.validation and not any(s.n_repeats >= 2 for s in site.sounds):
         warnings.warn(f"{_where(site)}: no sound is presented more than once, so CCnorm and the noise "
                       "ceiling are undefined (NaN); the models are scored by r, the correlation with the "
                       "single presentation of each validation sound", stacklevel=2)
+    return site
 

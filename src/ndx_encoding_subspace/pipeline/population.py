@@ -180,8 +180,7 @@ def _fit_population(sources: Sequence[str], out: Path, config: PipelineConfig) -
     for source in sources:
         try:
             site = _read(str(source), config)
-            check_site(site, config)  # as its own run would, before it enters the fit
-            read[str(source)] = site
+            read[str(source)] = check_site(site, config)  # as its own run would, before it enters the fit
         except Exception as err:  # that site fails; the population is fitted on the others
             failed[str(source)] = describe_error(err)
     if not read:

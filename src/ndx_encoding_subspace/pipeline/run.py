@@ -86,7 +86,7 @@ ADDED_LATER: dict[tuple[str, str], Any] = {
     ("subspace", "k_rule"): "variance", ("subspace", "reliability_rule"): "auto",
     ("subspace", "reliability_variance"): 0.9, ("subspace", "reliability_max_samples"): 3000,
     ("subspace", "reliability_threshold"): 0.5, ("dstrf", "sample_offset"): 0,
-    ("tiling", "baseline"): "none",
+    ("tiling", "baseline"): "none", ("training", "init_base_sd"): 1.0, ("training", "init_amplitude_sd"): 4.0,
 }
 
 
@@ -306,9 +306,12 @@ def _run_site(
     if site is None:
         site = read_site(source, reader=config.reader, spectrogram=config.spectrogram,
                          celltype=config.celltype, progress=bars)
-    check_site(site, config)
+    read_units = site.n_units
+    site = check_site(site, config)
     out.mkdir(parents=True, exist_ok=True)
     identity = _identity(site)
+    if site.n_units < read_units:  # units silent during the estimation sounds left out (since 0.2.0)
+        identity["silent_left_out"] = read_units - site.n_units
     ensembles = None
     if population is not None:
         from .population import load_population, site_ensembles
