@@ -481,11 +481,13 @@ def test_series_each_holding_one_trial_stay_one_presentation_each(tmp_path):
 
 
 def _audio_interface_once(tmp_path, shift: float = 0.0, parent: str = "stimulus",
-                          named: tuple[int, ...] = tuple(range(6)), by_file: bool = False) -> NWBFile:
+                          named: tuple[int, ...] = tuple(range(6)), by_file: bool = False,
+                          lead: float = 0.0) -> NWBFile:
     """neuroconv's AudioInterface given each WAV file once, at its first presentation, and a
     trials table naming the series of every presentation (sounds 4 and 5 three times);
     ``shift`` moves the last series' start away from its row. ``by_file``: the series keep
-    neuroconv's names (``AcousticWaveformSeries``, ``...1``) and the table names the files."""
+    neuroconv's names (``AcousticWaveformSeries``, ``...1``) and the table names the files.
+    ``lead``: each trial begins that long before its sound."""
     from neuroconv.datainterfaces import AudioInterface
     from scipy.io import wavfile
 
@@ -506,7 +508,7 @@ def _audio_interface_once(tmp_path, shift: float = 0.0, parent: str = "stimulus"
     nwb.add_trial_column("sound", "what played")
     for sound, start in zip(order, starts, strict=True):
         if sound in named:
-            nwb.add_trial(start_time=float(start), stop_time=float(start) + DUR,
+            nwb.add_trial(start_time=float(start) - lead, stop_time=float(start) + DUR,
                           sound=f"C:\\stimuli\\sound_{sound}.wav" if by_file else f"sound_{sound}")
     _units(nwb, float(starts[-1] + 1.0))
     return nwb
@@ -541,6 +543,19 @@ def test_series_written_once_and_a_table_of_every_presentation(tmp_path):
     assert len(partial.presentations) == 9 and any(said in n for n in partial.notes)
     with pytest.warns(UserWarning, match=said):
         read_site(path)
+
+
+def test_series_of_neuroconv_named_by_trials_beginning_a_lead_before_them(tmp_path):
+    """neuroconv's series, each at its sound's first presentation, and trials naming the files
+    that begin 0.2 s before each sound: the table names the series all the same (every
+    repeat kept), and the presentations are moved to the sounds' times."""
+    path, layout = _locate(_audio_interface_once(tmp_path, by_file=True, lead=0.2), tmp_path)
+    assert layout.kind == "templates" and len(layout.presentations) == 10
+    assert sorted(layout.repeats().values()) == [1, 1, 1, 1, 3, 3]
+    assert [p.start for p in layout.presentations] == pytest.approx(_starts(10))
+    assert any("begins +0.2 s from the row of intervals/trials" in n for n in layout.notes)
+    site = read_site(path)
+    assert len(site.validation) == 2
 
 
 def test_series_of_neuroconv_named_by_the_files_a_table_names_at_their_starts(tmp_path):

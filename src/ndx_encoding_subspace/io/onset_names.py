@@ -4,7 +4,8 @@ neuroconv's ``AudioInterface`` writes each sound file once, as ``AcousticWavefor
 ``AcousticWaveformSeries1``, ... (the file's name is not kept), beginning at the sound's
 first presentation; a trials table beside it names every presentation by its file. Where
 every series begins at the onset of rows that all name one sound, a different one for
-each series, that name is the series': the table then names the series, and each of its
+each series (or the same lead after them: rows beginning with a trial, before the sound),
+that name is the series': the table then names the series, and each of its
 rows is a presentation (repeats included), as for templates named by a table.
 """
 
@@ -30,15 +31,30 @@ SAME_TIME_S = 0.005
 
 
 def _names(info: TableInfo, column: str, series: tuple[SoundSeries, ...]) -> dict[str, str] | None:
-    """Each series' path -> the one name the rows of ``column`` beginning at its start give
-    (None unless every series has one, and no two the same)."""
+    """Each series' path -> the one name the rows of ``column`` beginning at its start give,
+    or beginning the same lead before every series' start, each row still running when its
+    series begins (a trial's start: the templates layout then moves the presentations to
+    the series' times). None unless every series has one, and no two the same."""
     if is_ts_reference(info.table[column]):
         return None
-    onsets = np.asarray(info.table[info.onset].data[:], dtype=np.float64)
     refs = row_refs(info.table, column)
+    onsets = np.asarray(info.table[info.onset].data[:], dtype=np.float64)[: len(refs)]
+    stops = (np.asarray(info.table[info.stop].data[: len(refs)], dtype=np.float64) if info.stop
+             else np.full(len(refs), np.inf))
+    leads = []
+    for s in series:  # the last row beginning at or before the series
+        before = onsets[onsets <= s.starting_time + SAME_TIME_S]
+        if not len(before):
+            return None
+        leads.append(s.starting_time - before.max())
+    lead = float(np.median(leads))
+    if max(leads) - min(leads) > SAME_TIME_S:
+        return None
     names: dict[str, str] = {}
     for s in series:
-        rows = np.flatnonzero(np.abs(onsets[: len(refs)] - s.starting_time) <= SAME_TIME_S)
+        rows = np.flatnonzero(np.abs(onsets + lead - s.starting_time) <= SAME_TIME_S)
+        if lead > SAME_TIME_S and not np.all(stops[rows] >= s.starting_time):
+            return None  # rows over before their series begins: not the series' rows
         said = {refs[r].key for r in rows if refs[r].key}
         if len(said) != 1:
             return None
