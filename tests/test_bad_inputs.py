@@ -830,7 +830,7 @@ def test_units_silent_in_the_estimation_sounds_are_left_out_and_in_the_validatio
         warnings.simplefilter("always")
         checked = check_site(site, PipelineConfig.from_dict({**TINY_CONFIG, "ensemble": {"n_jackknife": 1}}))
     said = " | ".join(str(w.message) for w in caught)
-    assert "unit(s) 10 left out: they fire no spike during the estimation sounds (nothing to fit" in said, said
+    assert "unit(s) 10 left out: they fire no spike during the estimation sounds (nothing" in said, said
     assert "unit(s) 11 fire no spike during the validation sounds: their scores are undefined" in said
     assert list(checked.units.ids) == [11, 12] and site.n_units == 3  # the site given is left as it was
     assert all(s.counts.shape[2] == 2 for s in checked.sounds)

@@ -412,6 +412,27 @@ def test_most_rows_stopping_before_their_sound_ends_are_read_whole_and_said(tmp_
     assert not any("stop before their sound ends" in w for w in said)
 
 
+def test_sounds_stored_with_silence_after_them_are_read_until_their_rows_stop(tmp_path):
+    """Every template padded to 1.5 s with silence after its 0.5 s of sound, presented every
+    1 s, each row stopping with its sound: read whole, each would run into the next
+    presentation (which the rows do not): each is read until its row's stop, said so."""
+    nwb = _session({})
+    for name in NAMES:
+        template = nwb.stimulus_template[name]
+        del nwb.stimulus_template[name]
+        padded = np.concatenate([np.asarray(template.data), np.zeros(int(RATE), np.float32)])
+        nwb.add_stimulus_template(TimeSeries(name=name, data=padded, unit="Pa", rate=RATE))
+    path = _write(nwb, tmp_path / "padded.nwb")
+    site, said = _read(path, validation_sounds=("s0", "s1"))
+    assert site.sound("s0").counts.shape == (4, int(round(DUR / 0.01)), 3)
+    assert site.sound("s2").counts.shape == (2, int(round(DUR / 0.01)), 3)
+    assert any("16 of the 16 rows of intervals/trials stop before their sound ends, and read whole their "
+               "sounds would run into the next presentation" in w for w in said), said
+    # rows that end with the padding are read whole, as before
+    site, said = _read(_write(_stopped({}), tmp_path / "whole.nwb"), validation_sounds=("s0", "s1"))
+    assert not any("run into the next" in w for w in said)
+
+
 def test_a_sound_presented_once_plays_until_its_row_stops(tmp_path):
     stopped = _stopped({2: 0.15}, blocks=1)  # s2, presented once
     with open_nwb(_write(stopped, tmp_path / "once.nwb")) as opened:

@@ -775,6 +775,33 @@ def test_overlapping_series_stay_ambiguous():
         locate(nwb, "x.nwb")
 
 
+def test_one_pair_of_overlapping_series_among_series_one_after_another_is_named():
+    """Series one per presentation, one of them beginning before the one before ends: the
+    pair is named (not "every series overlaps: choose one track")."""
+    nwb = mock_NWBFile()
+    nwb.add_unit(spike_times=[0.1])
+    for k, start in enumerate((0.0, 0.2, 0.25, 0.6)):  # 0.1 s each: the third begins inside the second
+        nwb.add_stimulus(TimeSeries(name=f"p{k}", data=np.random.default_rng(k).standard_normal(1600),
+                                    unit="Pa", rate=RATE, starting_time=start))
+    with pytest.raises(InvalidDataError, match=r"presentation/p2 \(0.25-0.35 s\) overlaps "
+                                               r"stimulus/presentation/p1 \(0.2-0.3 s\)") as caught:
+        locate(nwb, "x.nwb")
+    assert "one track" not in str(caught.value)
+
+
+def test_overlapping_series_a_table_names_after_files_say_how_to_name_them():
+    nwb = mock_NWBFile()
+    nwb.add_unit(spike_times=[0.1])
+    for name in ("AcousticWaveformSeries", "AcousticWaveformSeries1"):
+        nwb.add_stimulus(TimeSeries(name=name, data=np.zeros(1600), unit="Pa", rate=RATE, starting_time=0.0))
+    nwb.add_trial_column("stimulus", "wav file")
+    for k, name in enumerate(("dog.wav", "bell.wav", "dog.wav")):
+        nwb.add_trial(start_time=1.0 + k, stop_time=1.5 + k, stimulus=name)
+    with pytest.raises(AmbiguousInputError, match="column 'stimulus' names sounds \\(e.g. 'dog.wav'\\) after "
+                                                  "none of the series: .*name each series after its file"):
+        locate(nwb, "x.nwb")
+
+
 def test_detection_order_is_documented():
     assert ORDER == ("templates", "continuous", "series", "segments", "tones")
     with pytest.raises(Exception, match="reader.layout"):

@@ -230,6 +230,11 @@ def stopped_early(played: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return early if 2 * early.sum() <= timed else np.zeros_like(early)
 
 
+def ends_early(played: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Which rows stop before the end of their sound (:func:`_early`), however many do."""
+    return _early(played, lengths)[0]
+
+
 def stops_inside_sounds(played: np.ndarray, lengths: np.ndarray) -> int:
     """How many rows stop before the end of their sound where most rows do (0 otherwise):
     :func:`stopped_early` then takes the stop for another time of the trial and reads each

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import AmbiguousInputError, InvalidDataError
 from .baseline import SILENCED, baseline_rows, silenced_rows
-from .conditions import read_end, stopped_early, stops_inside_sounds
+from .conditions import ends_early, read_end, stopped_early, stops_inside_sounds
 from .inventory import Presentation, SoundSeries, TableInfo
 from .names import (
     NameIndex,
@@ -85,7 +85,11 @@ class RowsRead:
     between : list of int
         Rows lying between the blocks of a track recorded in pieces (left out).
     stops_inside : int
-        Rows stopping before their sound ends where most rows do (each sound read whole).
+        Rows stopping before their sound ends where most rows do (each sound read whole,
+        unless ``padded``).
+    padded : bool
+        Those rows are read until their stop: read whole, their sounds would overlap the
+        next presentation where the rows do not (sounds stored with silence after them).
     no_onset : list of int
         Rows naming a sound with no onset (NaN), fewer than half of them: left out.
     named_before : int
@@ -109,6 +113,7 @@ class RowsRead:
     moved_by: float = 0.0
     between: list[int] = dataclasses.field(default_factory=list)
     stops_inside: int = 0
+    padded: bool = False
     no_onset: list[int] = dataclasses.field(default_factory=list)
     named_before: int = 0
 
@@ -292,11 +297,11 @@ def template_rows(
         )
     out = [Presentation(label, float(start[row]), end, row, series, first, count)
            for row, series, first, count, end, label in spans]
-    kept, stopped, shortened, inside = _cut_short(out, start, stop)
+    kept, stopped, shortened, inside, padded = _cut_short(out, start, stop)
     silenced, n_silenced = silenced_rows(refs, baseline, stored) if flag else ([], 0)
     return RowsRead(kept, int(baseline.sum()), flag, list(index.unmatched), index.n_unmatched,
                     stopped=stopped, shortened=shortened, silenced=silenced, n_silenced=n_silenced,
-                    controls=found.controls, stops_inside=inside, no_onset=unset)
+                    controls=found.controls, stops_inside=inside, padded=padded, no_onset=unset)
 
 
 def _with_onsets(info: TableInfo, matched: list[tuple]) -> tuple[list[tuple], list[int]]:
@@ -316,7 +321,7 @@ def _with_onsets(info: TableInfo, matched: list[tuple]) -> tuple[list[tuple], li
 
 
 def _cut_short(out: list[Presentation], start: np.ndarray,
-               stop: np.ndarray) -> tuple[list[Presentation], list[str], list[str], int]:
+               stop: np.ndarray) -> tuple[list[Presentation], list[str], list[str], int, bool]:
     """Presentations whose row stopped before the end of their template
     (:func:`~.conditions.stopped_early`) while other presentations of the sound did not
     play until that stop only, under the template's name, so that
@@ -324,20 +329,61 @@ def _cut_short(out: list[Presentation], start: np.ndarray,
     as long, said so); a sound presented once plays until its row's stop. Where every
     presentation of a sound presented several times stops early, that is the sound's own
     length (silence after it), not an abort: it is read whole. Returns the presentations,
-    the sounds read whole so, the sounds presented once read until their stop, and the
-    rows stopping inside their sound where most do (:func:`~.conditions.stops_inside_sounds`)."""
+    the sounds read whole so, the sounds presented once read until their stop, the rows
+    stopping inside their sound where most do (:func:`~.conditions.stops_inside_sounds`),
+    and whether those were read until their stop (:func:`_padded`: where the sounds are
+    silent after the stops, :func:`_silent_after`)."""
     rated = [p for p in out if p.series.rate]
     played = np.array([stop[p.row] - start[p.row] for p in rated])
     lengths = np.array([p.n_samples / p.series.rate for p in rated])
+    inside = stops_inside_sounds(played, lengths)
     early = stopped_early(played, lengths)
+    padded = bool(inside) and _padded(rated, stop)
+    if padded:
+        early = ends_early(played, lengths)
+        cut = {p.row: max(1, int(round(played[k] * p.series.rate))) for k, p in enumerate(rated) if early[k]}
+        padded = _silent_after(rated, cut)
+        early = early if padded else stopped_early(played, lengths)
     whole = {p.sound for k, p in enumerate(rated) if not early[k]}  # a stop early for every one: the sound's
     times = Counter(p.sound for p in rated)
     cut = {p.row: max(1, int(round(played[k] * p.series.rate))) for k, p in enumerate(rated)
-           if early[k] and (p.sound in whole or times[p.sound] == 1)}
+           if early[k] and (padded or p.sound in whole or times[p.sound] == 1)}
     stopped = list(dict.fromkeys(p.sound for k, p in enumerate(rated) if early[k] and p.row not in cut))
-    once = [p.sound for p in rated if p.row in cut and times[p.sound] == 1]
+    once = [p.sound for p in rated if p.row in cut and times[p.sound] == 1 and not padded]
     return [dataclasses.replace(p, stop=float(stop[p.row]), n_samples=cut[p.row]) if p.row in cut else p
-            for p in out], stopped, once, stops_inside_sounds(played, lengths)
+            for p in out], stopped, once, inside, padded
+
+
+#: samples after a row's stop this far below the sound's loudest (-60 dB) are its padding
+_PADDING_SHARE = 1e-3
+
+
+def _silent_after(rated: list[Presentation], cut: dict[int, int]) -> bool:
+    """Whether every sound whose rows stop early (``cut``: row -> samples played) is silent
+    after the earliest of those stops (:data:`_PADDING_SHARE`): reading until the stops
+    then loses nothing of it."""
+    shortest: dict[tuple[str, int, int], tuple[int, Presentation]] = {}
+    for p in rated:
+        if p.row in cut:
+            key = (p.series.path, p.first_sample, p.n_samples)
+            shortest[key] = min(shortest.get(key, (cut[p.row], p)), (cut[p.row], p), key=lambda c: c[0])
+    for (_, first, count), (n, p) in shortest.items():
+        try:
+            samples = np.abs(np.asarray(p.series.series.data[first: first + count], dtype=np.float64))
+        except (TypeError, ValueError, OSError):  # unreadable here: said when the samples are read
+            return False
+        head, tail = samples[:n], samples[n:]
+        if tail.size and (not head.size or not np.all(tail <= _PADDING_SHARE * head.max())):
+            return False
+    return True
+
+
+def _padded(rated: list[Presentation], stop: np.ndarray) -> bool:
+    """Whether some sound read whole would run into the next presentation while its row
+    stops before that presentation begins (sounds stored with silence after them)."""
+    ordered = sorted(rated, key=lambda p: p.start)
+    return any(a.stop > b.start + OVERLAP_TOLERANCE_S and stop[a.row] <= b.start + OVERLAP_TOLERANCE_S
+               for a, b in zip(ordered, ordered[1:]))
 
 
 def check_overlaps(

@@ -135,10 +135,11 @@ def folders(series: Sequence[SoundSeries]) -> str:
     return " and ".join(found) or "stimulus/presentation"
 
 
-def overlapping(series: Sequence[SoundSeries]) -> bool:
-    """Whether any two series (with a sample rate) overlap in time."""
+def overlapping(series: Sequence[SoundSeries]) -> int:
+    """How many series (with a sample rate), in time order, begin before the one before
+    them ends (0: none overlaps another)."""
     spans = sorted((s.starting_time, s.starting_time + (s.duration or 0.0)) for s in series)
-    return any(b[0] < a[1] - 1e-9 for a, b in zip(spans, spans[1:], strict=False))
+    return sum(b[0] < a[1] - 1e-9 for a, b in zip(spans, spans[1:], strict=False))
 
 
 def listing(found: Sequence[tuple[TableInfo, str]]) -> str:

@@ -51,18 +51,19 @@ FOLDERS_IGNORED = "read as one sound (names are compared without their folders)"
 def single_track(ctx: Context) -> SoundSeries | str:
     """The one session-long track, or why there is none ('' when there is no series at all).
 
-    Several series that overlap in time are ambiguous; several that do not are one series
-    per presentation (:mod:`.series`), not a track.
+    Several series that overlap in time are ambiguous; several that do not, or do where
+    most follow one another (:mod:`.series` names the series that overlap), are one series
+    per presentation, not a track.
     """
     if not ctx.tracks:
         return ""
     if len(ctx.tracks) > 1:
-        if overlapping(ctx.tracks):
+        if overlapping(ctx.tracks) == len(ctx.tracks) - 1:
             raise AmbiguousInputError(
                 f"{ctx.name}: {len(ctx.tracks)} sound series that overlap in time: "
                 f"{listing([s.path for s in ctx.tracks], 6)}; choose one track with reader.sounds (or, "
                 "where each presentation is kept as one series per speaker or channel, list the series "
-                "of one of them)"
+                f"of one of them){_unnamed_hint(ctx)}"
             )
         return f"{len(ctx.tracks)} sound series in {folders(ctx.tracks)}, one after the other: not one track"
     track = ctx.tracks[0]
@@ -72,6 +73,21 @@ def single_track(ctx: Context) -> SoundSeries | str:
             "spaced: a gap or dropped samples?)"
         )
     return track
+
+
+def _unnamed_hint(ctx: Context) -> str:
+    """Where a table names sounds after none of the series: that the series may be those
+    sounds under other names (neuroconv's ``AudioInterface`` keeps no file name)."""
+    keys = {name_key(s.name) for s in ctx.tracks}
+    for info in ctx.tables():
+        for column in info.sound_columns:
+            said = [ref.key for ref in row_refs(info.table, column) if ref.key]
+            if said and not any(name_key(key) in keys for key in said):
+                return (f"; {info.path} column {column!r} names sounds (e.g. {said[0]!r}) after none of the "
+                        "series: if the series are those sounds (neuroconv's AudioInterface names them "
+                        "AcousticWaveformSeries, AcousticWaveformSeries1, ... and keeps no file name), name "
+                        "each series after its file, or write them as stimulus templates")
+    return ""
 
 
 def blocks(ctx: Context) -> tuple[SoundSeries, ...] | str:

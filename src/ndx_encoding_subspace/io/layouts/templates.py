@@ -221,6 +221,8 @@ SHORTENED = "are read only until their row's stop"
 NO_ONSET = "have no onset (NaN)"
 #: what the note of a table whose rows mostly stop before their sounds end holds (warned of)
 STOPS_INSIDE = "stop before their sound ends"
+#: what the note of those rows read until their stop holds (warned of)
+PADDED = "read until its row's stop"
 
 #: what the note of rows whose references name other templates holds (the reader warns of it)
 REFERENCES_DISAGREE = "name other sounds than their references in column"
@@ -255,7 +257,11 @@ def _notes(info: TableInfo, column: str, read: RowsRead) -> list[str]:
         notes.append(f"{len(read.no_onset)} rows of {info.path} (rows {format_rows(read.no_onset)}) name a "
                      f"sound but {NO_ONSET} in column {info.onset!r} (a trial aborted before its sound?): "
                      "left out")
-    if read.stops_inside:
+    if read.stops_inside and read.padded:
+        notes.append(f"{read.stops_inside} of the {len(pres)} rows of {info.path} {STOPS_INSIDE}, and read "
+                     "whole their sounds would run into the next presentation: the sounds are stored with "
+                     f"silence after them, and each is {PADDED}")
+    elif read.stops_inside:
         notes.append(f"{read.stops_inside} of the {len(pres)} rows of {info.path} {STOPS_INSIDE} (most rows "
                      f"do: the stop column is read as another time of the trial, a response window, not when "
                      "the sound ended): each sound is read whole")
