@@ -69,8 +69,17 @@ def test_nan_onset_on_a_baseline_row_is_no_segment_end(tmp_path, bad):
 
 def test_nan_onset_on_a_row_in_use_is_refused_naming_it(tmp_path):
     rows = [(0.5, "a.wav"), (np.nan, "b.wav"), (1.5, "a.wav")]
-    with pytest.raises(InvalidDataError, match=r"f\.nwb: processing/behavior/played rows \[1\] have NaN/inf"):
+    with pytest.raises(InvalidDataError, match=r"f\.nwb: processing/behavior/played rows \[1\] have no onset "
+                                                 r"\(NaN/inf in column"):
         _locate(_track_with_table(rows), tmp_path)
+
+
+def test_track_rows_without_a_stop_are_refused_saying_why_a_track_needs_one(tmp_path):
+    rows = [(0.5, "a.wav"), (1.0, "b.wav"), (2.0, "a.wav")]
+    with pytest.raises(InvalidDataError, match=r"played rows \[0, 1, 2\] have no stop \(NaN in column "
+                                                 r"'stop', in every row read\): a presentation cut from a "
+                                                 "recorded track ends at its row's stop"):
+        _locate(_track_with_table(rows, stop=[np.nan] * 3), tmp_path)
 
 
 def test_a_template_row_without_an_onset_is_left_out_when_few_are(tmp_path):
@@ -91,7 +100,7 @@ def test_a_template_row_without_an_onset_is_left_out_when_few_are(tmp_path):
     assert [p.row for p in layout.presentations] == [0, 1, 3, 4]
     assert any("1 rows of acquisition/played (rows [2]) name a sound but have no onset (NaN)" in n
                for n in layout.notes)
-    with pytest.raises(InvalidDataError, match=r"acquisition/played rows \[1, 2\] have NaN/inf"):
+    with pytest.raises(InvalidDataError, match=r"acquisition/played rows \[1, 2\] have no onset \(NaN/inf"):
         _locate(file([0.5, np.nan, np.nan]), tmp_path)
 
 

@@ -186,12 +186,25 @@ def row_times(info: TableInfo, rows: np.ndarray, name: str,
     if info.stop:
         bad = np.union1d(bad, np.flatnonzero(used & (np.isinf(stop) if open_ended else ~np.isfinite(stop))))
     if bad.size:
-        raise InvalidDataError(
-            f"{name}: {info.path} rows {format_rows(bad.tolist())} have NaN/inf times in column "
-            f"{info.onset!r}{''.join(f' or {c!r}' for c in (info.stop, info.duration) if c)}, or stop "
-            "before their onset"
-        )
+        raise InvalidDataError(f"{name}: {info.path} rows {format_rows(bad.tolist())} " + _bad_times(
+            info, start[bad], stop[bad], open_ended))
     return start, stop
+
+
+def _bad_times(info: TableInfo, start: np.ndarray, stop: np.ndarray, open_ended: bool) -> str:
+    """What is wrong with the times of rows refused by :func:`row_times`."""
+    faults = []
+    if not np.all(np.isfinite(start)):
+        faults.append(f"have no onset (NaN/inf in column {info.onset!r})")
+    if np.any(np.isnan(stop)) and info.stop and not open_ended:
+        every = ", in every row read" if np.all(np.isnan(stop)) and len(stop) > 1 else ""
+        faults.append(f"have no stop (NaN in column {info.stop!r}{every}): a presentation cut from a recorded "
+                      "track ends at its row's stop, so each row needs one")
+    if np.any(np.isinf(stop)):
+        faults.append(f"stop at infinity (column {info.stop or info.duration!r})")
+    if np.any(np.isfinite(stop) & np.isfinite(start) & (stop < start)):
+        faults.append(f"stop before their onset (columns {info.onset!r}, {info.stop or info.duration!r})")
+    return "; ".join(faults) or "have unusable times"
 
 
 def _check_inside(info: TableInfo, start: np.ndarray, used: np.ndarray, name: str) -> None:
