@@ -107,6 +107,17 @@ def test_silent_rows_marked_by_a_type_column_stay_baseline(tmp_path):
     assert "1 rows of intervals/trials play no sound (baseline)" in layout.describe()
 
 
+@pytest.mark.parametrize("column", ["stim_present", "photostim_power"])
+def test_a_photostimulation_column_is_a_condition(tmp_path, column):
+    """The Svoboda lab's trials tables flag photostimulation in ``stim_present`` (0/1):
+    presentations with and without it are read as repeats only with a warning naming it."""
+    n = 2 * len(BLOCK)
+    path = _write(_session({column: [float(k % 3 == 0) for k in range(n)]}), tmp_path / "photo.nwb")
+    site, said = _read(path)
+    assert _presentations(site) == n
+    assert any("differ in condition" in w and repr(column) in w for w in said), said
+
+
 @pytest.mark.parametrize(("column", "values"), [("condition", ("none", "laser")),
                                                  ("condition", ("", "muscimol")),
                                                  ("condition", ("silence", "noise"))])

@@ -361,4 +361,5 @@ def check_tail(presentations: Sequence[Presentation], tail: float, name: str,
 
 _CONDITION_KEYS = frozenset(name_key(c) for c in (*CONDITION_COLUMNS, *TYPE_COLUMNS))
 #: words of a column's name that say it sets a manipulation (``laser_power``, ``led_level``)
-_MANIPULATIONS = frozenset({"laser", "opto", "optogenetic", "light", "led", "drug", "muscimol"})
+_MANIPULATIONS = frozenset({"laser", "opto", "optogenetic", "light", "led", "drug", "muscimol", "photostim",
+                            "photostimulation", "optostim"})

@@ -147,6 +147,9 @@ CONDITION_COLUMNS = (
     "manipulation",
     "laser",
     "laser_on",
+    "stim_present",  # the photostimulation of the Svoboda lab's trials tables
+    "photostim",
+    "photostim_on",
     "opto",
     "light",
     "light_on",
