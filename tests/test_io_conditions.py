@@ -629,3 +629,27 @@ def test_a_track_s_name_written_under_two_folders_is_said(tmp_path):
     site, said = _read(path, sound_column="file")
     assert site.sound("s0").counts.shape[0] == 4  # names are compared without folders, and it is said
     assert any("name 'set1/s0.wav', 'set2/S0.wav': read as one sound" in w for w in said)
+
+
+def test_sounds_before_every_unit_s_first_spike_are_said(tmp_path):
+    """Units firing 20 spikes/s each from 4.5 s on, no electrical series nor obs_intervals:
+    the sounds before are read as silence, in a warning naming them (a late start?); where
+    the units fire too slowly for silence to stand out, nothing is said."""
+    def file(rate: float) -> str:
+        nwb = _nwbfile()
+        for i, name in enumerate(NAMES):
+            nwb.add_stimulus_template(TimeSeries(name=name, data=_sound(i), unit="Pa", rate=RATE))
+        nwb.add_trial_column("sound", "the sound played")
+        for k, name in enumerate(BLOCK * 2):
+            nwb.add_trial(start_time=1.0 + k, stop_time=1.0 + k + DUR, sound=name)
+        rng = np.random.default_rng(0)
+        for _ in range(3):
+            nwb.add_unit(spike_times=np.sort(rng.uniform(4.5, 18.0, int(rate * 13.5))))
+        return _write(nwb, tmp_path / f"late{rate:g}.nwb")
+
+    site, said = _read(file(20.0), validation_sounds=("s0", "s1"))
+    assert _presentations(site) == 16
+    note = next(w for w in said if "end before any unit's first spike" in w)
+    assert "intervals/trials rows [0, 1, 2, 3]" in note and "obs_intervals" in note
+    _, said = _read(file(0.3), validation_sounds=("s0", "s1"))
+    assert not any("first spike" in w for w in said)

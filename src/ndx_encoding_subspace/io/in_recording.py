@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 
 from ..errors import InvalidDataError
 from .inventory import Presentation
@@ -14,7 +17,7 @@ from .locate import Layout
 from .presentations import format_rows
 
 __all__ = ["TRAILING_SHARE", "TRAILING_REACH", "LEADING_SHARE", "BEGAN_LATE", "check_in_recording",
-           "unobserved_left_out"]
+           "unobserved_left_out", "silent_start"]
 
 
 #: presentations after the end of the recording are left out (said) when they are at most
@@ -85,3 +88,32 @@ def _presentations_named(layout: Layout, outside: Sequence[Presentation]) -> str
     more = f", ... ({len(outside)} in all)" if len(outside) > 5 else ""
     return "presentations " + ", ".join(
         f"{w} ({p.start:g}-{p.stop:g} s)" for w, p in zip(said, outside, strict=False)) + more
+
+
+#: presentations over before every unit's first spike are said where the units' rate after
+#: it would have given them this many spikes in all
+SILENT_START_SPIKES = 20.0
+
+
+def silent_start(layout: Layout, times: Sequence[np.ndarray], nwbfile: Any) -> str:
+    """A note (warned of) of the presentations over before any unit's first spike, read as
+    silence, where the units' rate after it would have given them many spikes
+    (:data:`SILENT_START_SPIKES`) and nothing in the file says when the recording began (no
+    acquired ``ElectricalSeries``, no ``obs_intervals``): a recording started late?"""
+    from .units import electrical_start
+
+    spiking = [t for t in times if len(t)]
+    if not spiking or "obs_intervals" in layout.units.colnames or electrical_start(nwbfile) is not None:
+        return ""
+    first, last = min(float(t[0]) for t in spiking), max(float(t[-1]) for t in spiking)
+    early = [p for p in layout.presentations if p.stop <= first]
+    if not early or last <= first:
+        return ""
+    rate = sum(len(t) for t in spiking) / (last - first)
+    expected = rate * sum(p.stop - p.start for p in early)
+    if expected < SILENT_START_SPIKES:
+        return ""
+    return (f"{_presentations_named(layout, early)} end before any unit's first spike ({first:g} s), though "
+            f"the units together fire {rate:.3g} spikes/s after it ({expected:.0f} spikes expected there): "
+            "they are read as silence; if the recording began later, leave them out (reader.where) or give "
+            "the units obs_intervals")

@@ -198,8 +198,8 @@ def _bad_times(info: TableInfo, start: np.ndarray, stop: np.ndarray, open_ended:
         faults.append(f"have no onset (NaN/inf in column {info.onset!r})")
     if np.any(np.isnan(stop)) and info.stop and not open_ended:
         every = ", in every row read" if np.all(np.isnan(stop)) and len(stop) > 1 else ""
-        faults.append(f"have no stop (NaN in column {info.stop!r}{every}): a presentation cut from a recorded "
-                      "track ends at its row's stop, so each row needs one")
+        faults.append(f"have no stop (NaN in column {info.stop!r}{every}): a presentation cut from a "
+                      "recorded track ends at its row's stop, so each row needs one")
     if np.any(np.isinf(stop)):
         faults.append(f"stop at infinity (column {info.stop or info.duration!r})")
     if np.any(np.isfinite(stop) & np.isfinite(start) & (stop < start)):

@@ -45,7 +45,7 @@ from ..errors import ConfigError, InvalidDataError
 from ..inputs import file_sha256, nwb_stem
 from .baseline import CONTROL_ROWS, SILENCED
 from .conditions import READING_RULES, WARNED, check_tail, read_end
-from .in_recording import BEGAN_LATE, check_in_recording, unobserved_left_out
+from .in_recording import BEGAN_LATE, check_in_recording, silent_start, unobserved_left_out
 from .inventory import ONSETS_UNREAD
 from .layouts import continuous
 from .layouts.base import DISAGREES, from_tracks
@@ -350,7 +350,7 @@ def build_site(
                                    full_scale=True, progress=progress)
     same = _same_spectrograms(order, raw, layout)
     notes += [same] if same else []
-    notes[:0] = [n for n in (trailing, unseen) if n]
+    notes[:0] = [n for n in (trailing, unseen, silent_start(layout, spikes.times, opened.nwbfile)) if n]
     notes.extend(_reading_notes(opened, layout, span, mixed))
     notes.extend(unit_notes(spikes, reader))
     low, high = channel_range(raw)
