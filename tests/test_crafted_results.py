@@ -211,6 +211,24 @@ def _provenance(f: h5py.File) -> None:
     f[f"{ROOT}/provenance/value"][0] = "[" * 10_000 + "]" * 10_000
 
 
+def _key_twice(f: h5py.File) -> None:
+    """A provenance key given twice (readers keeping the first or the last differ)."""
+    keys = f[f"{ROOT}/provenance/key"]
+    names = [k.decode() if isinstance(k, bytes) else k for k in keys[:]]
+    keys[names.index("/input/name")] = "/site"
+
+
+def _model_of_another_unit(f: h5py.File) -> None:
+    models = f[f"{ROOT}/subspace_nonlinearities/model"]
+    mine = f[models[0]].name.rsplit("/", 1)[1]
+    other = "unit_0" if mine != "unit_0" else "unit_1"
+    models[0] = f[f"{ROOT}/subspace_models/{other}"].ref
+
+
+def _model_not_a_model(f: h5py.File) -> None:
+    f[f"{ROOT}/subspace_nonlinearities/model"][0] = f[f"{ROOT}/spectrogram"].ref
+
+
 #: name -> (edit of the file, the object the message must name, what it must say)
 def _fewer_frequencies(f: h5py.File) -> None:
     where = f"{ROOT}/tuning_subspaces/filters"
@@ -237,6 +255,15 @@ def _edited(where: str, change: Callable[[np.ndarray], object]) -> Callable[[h5p
     """The dataset at ``where`` rewritten in place with ``change(its values)``."""
     def edit(f: h5py.File) -> None:
         f[where][...] = change(f[where][()])
+    return edit
+
+
+def _restored(where: str, change: Callable[[np.ndarray], object]) -> Callable[[h5py.File], None]:
+    """The dataset at ``where`` stored again as ``change(its values)``, of whatever type that has."""
+    def edit(f: h5py.File) -> None:
+        values = change(f[where][()])
+        text = isinstance(values, list) and values and isinstance(values[0], str)
+        _replace(f, where, values, **({"dtype": h5py.string_dtype()} if text else {}))
     return edit
 
 
@@ -270,6 +297,9 @@ def _swapped_subspace_models(f: h5py.File) -> None:
     """unit_0 (2 inputs) set to predict unit 1 (k = 1), unit_1 to predict unit 0."""
     f[f"{ROOT}/subspace_models/unit_0/units"][0] = 1
     f[f"{AVERAGED}/units"][0] = 0
+    models, units = f[f"{ROOT}/subspace_nonlinearities/model"], f[f"{ROOT}/subspace_nonlinearities/units"]
+    for row, unit in enumerate(units[:]):  # each nonlinearity's model, the one predicting its unit now
+        models[row] = f[f"{ROOT}/subspace_models/unit_{1 - int(unit)}"].ref
 
 
 CRAFTED: dict[str, tuple[Callable[[h5py.File], None], str, str]] = {
@@ -433,6 +463,22 @@ CRAFTED: dict[str, tuple[Callable[[h5py.File], None], str, str]] = {
     "variance_increasing": (_increasing, "tuning_subspaces row 0", "not in decreasing order"),
     "sounds_overlapping": (_edited(f"{ROOT}/spectrogram_sounds/start_bin", lambda a: a * 0),
                            "spectrogram_sounds row 1", "overlap another sound's"),
+    # the specification's types: a count as floating point or a number as text is not converted
+    "k_as_float": (_restored(f"{ROOT}/tuning_subspaces/k", lambda a: a + 0.7), "tuning_subspaces/k",
+                   "stored as float64, where a TuningSubspaceTable's 'k' holds int32"),
+    "threshold_as_text": (_restored(f"{ROOT}/tuning_subspaces/threshold", lambda a: [str(v) for v in a]),
+                          "tuning_subspaces/threshold", "stored as text, where a TuningSubspaceTable's"),
+    "unit_ids_as_text": (_restored("units/id", lambda a: [str(v) for v in a]), "units/id",
+                         "stored as text, where a Units's 'id' holds int"),
+    "provenance_key_twice": (_key_twice, f"{ROOT}/provenance", "provenance key '/site' is given twice"),
+    "json_key_twice": (_attribute(f"{ROOT}/tuning_subspaces", "parameters",
+                                  '{"reliability_threshold": 0.5, "reliability_threshold": 0.99}'),
+                       "tuning_subspaces: parameters", "key 'reliability_threshold' given twice"),
+    "nonlinearity_of_another_unit_s_model": (_model_of_another_unit, "subspace_nonlinearities row 0",
+                                             "its model 'unit_1' predicts units table row.s. .1., not the "
+                                             "row's unit .0."),
+    "nonlinearity_model_no_model": (_model_not_a_model, "subspace_nonlinearities row 0",
+                                    "its model 'spectrogram' is no subspace model"),
     "sound_named_twice": (_edited(f"{ROOT}/spectrogram_sounds/sound", lambda a: [a[0]] * len(a)),
                           "spectrogram_sounds row 1", "is named twice"),
 }

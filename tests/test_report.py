@@ -278,3 +278,15 @@ def test_failure_while_writing_leaves_no_partial_file(results_file, tmp_path: Pa
 def test_report_params_are_validated(field: str, value: int) -> None:
     with pytest.raises(ConfigError, match=field):
         ReportParams(**{field: value})
+
+
+@pytest.mark.parametrize("config", ["lab defaults", {"training": "seedless run"}, 5,
+                                    {"training": {"seed": 2}}])
+def test_the_provenance_section_takes_a_configuration_of_any_shape(config):
+    from types import SimpleNamespace
+
+    from ndx_encoding_subspace.viz.report.sections import provenance_section
+
+    section = provenance_section(SimpleNamespace(results=SimpleNamespace(provenance={"config": config})))
+    html = "".join(section.body)
+    assert ("training.seed" in html) == (config == {"training": {"seed": 2}})

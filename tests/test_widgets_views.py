@@ -327,6 +327,32 @@ def test_nwb2widget_uses_our_views_instead_of_generic_ones(written):
         from_path.opened.close()
 
 
+def test_a_file_linking_to_another_is_refused_from_a_path_as_the_loader_does(written, tmp_path):
+    import shutil
+
+    import h5py
+
+    from ndx_encoding_subspace.errors import ResultsError
+
+    linked = tmp_path / "linked.results.nwb"
+    shutil.copyfile(written, linked)
+    with h5py.File(linked, "r+") as f:
+        f["processing/encoding_subspace/elsewhere"] = h5py.ExternalLink("/etc/hostname", "/")
+    with pytest.raises(ResultsError, match="elsewhere: link to another file"):
+        results_widget(linked)
+
+
+def test_a_stored_reliability_threshold_outside_0_1_shows_the_default():
+    from ndx_encoding_subspace.extension.reliability import (
+        DEFAULT_RELIABILITY_THRESHOLD,
+        reliability_threshold_of,
+    )
+
+    for bad in (float("nan"), -0.5, 7.0, "x", None):
+        assert reliability_threshold_of({"reliability_threshold": bad}) == DEFAULT_RELIABILITY_THRESHOLD
+    assert reliability_threshold_of({"reliability_threshold": 0.8}) == 0.8
+
+
 def test_importing_the_package_stays_light():
     code = ("import sys, ndx_encoding_subspace, ndx_encoding_subspace.results.roles, "
             "ndx_encoding_subspace.viz.widgets as w; "

@@ -124,6 +124,7 @@ def reliability_threshold_of(parameters: dict | None) -> float:
     """The ``reliability_threshold`` of stored subspace parameters, else the default."""
     value = (parameters or {}).get("reliability_threshold")
     try:
-        return DEFAULT_RELIABILITY_THRESHOLD if value is None else float(value)
+        threshold = DEFAULT_RELIABILITY_THRESHOLD if value is None else float(value)
     except (TypeError, ValueError):  # a damaged document (the loader refuses it; viewers show the default)
         return DEFAULT_RELIABILITY_THRESHOLD
+    return threshold if 0.0 <= threshold <= 1.0 else DEFAULT_RELIABILITY_THRESHOLD  # NaN included

@@ -31,6 +31,7 @@ import h5py
 import numpy as np
 
 from ..errors import ResultsError
+from .dtypes import check_dtypes
 
 __all__ = ["FLOOR_BYTES", "BYTES_PER_FILE_BYTE", "MAX_JSON_CHARS", "MAX_JSON_DEPTH",
            "check_file", "parse_json", "one_line", "read_error"]
@@ -94,8 +95,8 @@ def parse_json(text: Any, where: str, *, max_depth: int = MAX_JSON_DEPTH, kind: 
     ------
     ResultsError
         Not text, longer than :data:`MAX_JSON_CHARS`, nested deeper than ``max_depth``,
-        not JSON (``NaN``, ``Infinity`` and numbers beyond a float's range included), or not
-        of ``kind``.
+        not JSON (``NaN``, ``Infinity``, numbers beyond a float's range and a key given twice
+        in one object included), or not of ``kind``.
     """
     if isinstance(text, bytes):
         try:
@@ -111,13 +112,24 @@ def parse_json(text: Any, where: str, *, max_depth: int = MAX_JSON_DEPTH, kind: 
     if depth > max_depth:
         raise ResultsError(f"{where}: JSON document nested {depth} deep, more than {max_depth}")
     try:
-        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite,
+                           object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError) as err:
         raise ResultsError(f"{where}: not valid JSON ({one_line(err)})") from None
     if not isinstance(value, kind):
         raise ResultsError(f"{where}: expected a JSON {'object' if kind is dict else kind.__name__}, "
                            f"got {type(value).__name__}")
     return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object of ``pairs``, refused (ValueError) where a key is given twice: readers that
+    keep the first and the last would read other values."""
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        twice = next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
+        raise ValueError(f"key {twice!r} given twice in one object")
+    return found
 
 
 def _dataset_bytes(ds: h5py.Dataset, path: Path) -> int:
@@ -156,6 +168,7 @@ def _walk(f: h5py.File, path: Path) -> tuple[int, tuple[int, str], list[h5py.Dat
     while stack:
         group = stack.pop()
         _check_columns(group, path)
+        check_dtypes(group, path)
         _check_references(f, group, path)
         for name in group:
             link = group.get(name, getlink=True)

@@ -6,12 +6,11 @@ into memory and the file closed.
 
 A results file may come from anywhere, so nothing in it is trusted before it is checked:
 the file's metadata first (:mod:`.limits`: what reading it may cost, no links to other
-files, ragged indexes), then each document (bounded size and nesting) and each model's
-document against the schema of :mod:`~ndx_encoding_subspace.models.schema` and against
-the shapes and dtypes of its stored arrays, before any module is built. Loading costs
-memory in proportion to the file's size on disk; whatever cannot be loaded raises
-:class:`~ndx_encoding_subspace.errors.ResultsError` naming the file and the object.
-"""
+files, ragged indexes, the specification's types), then each document (bounded size and
+nesting) and each model's document against :mod:`~ndx_encoding_subspace.models.schema` and
+the shapes and dtypes of its stored arrays, before any module is built. Loading costs memory
+in proportion to the file's size on disk; whatever cannot be loaded raises ResultsError
+naming the file and the object."""
 
 from __future__ import annotations
 
@@ -37,6 +36,7 @@ from .rebuild import check_kind, guarded, json_object, read_model, read_provenan
 from .roles import container_of_role, role_order
 from .values import (
     check_curves,
+    check_model_of,
     check_nonlinearities,
     check_site,
     check_sounds,
@@ -276,6 +276,7 @@ def _nonlinearities(table: Any, n_units: int) -> list[UnitNonlinearity]:
     out = []
     for i in range(len(rows)):
         model = table.get_model(i)
+        check_model_of(table.name, i, model, int(rows[i]))
         out.append(UnitNonlinearity(
             unit_position=int(rows[i]), model_name=None if model is None else model.name,
             dimension_sign=table.get_dimension_sign(i),

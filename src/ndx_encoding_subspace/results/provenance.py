@@ -86,12 +86,17 @@ def unflatten(rows: list[tuple[str, str]]) -> dict[str, Any]:
     Raises
     ------
     ValueError
-        A key that is not a JSON Pointer, a value that is not JSON, or rows out of order.
+        A key that is not a JSON Pointer, a key given twice, a value that is not JSON, or
+        rows out of order.
     """
     root: dict[str, Any] = {}
+    seen: set[str] = set()
     for pointer, text in rows:
         if not pointer.startswith("/"):
             raise ValueError(f"provenance key {pointer!r} is not a JSON Pointer")
+        if pointer in seen:  # readers keeping the first and the last would read other values
+            raise ValueError(f"provenance key {pointer!r} is given twice")
+        seen.add(pointer)
         tokens = [unescape(t) for t in pointer[1:].split("/")]
         node: Any = root
         for token in tokens[:-1]:

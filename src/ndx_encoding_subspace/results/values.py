@@ -24,7 +24,8 @@ from ..extension.reliability import RULES
 from ..models.schema import short
 
 __all__ = ["check_curves", "check_subspace", "check_nonlinearity", "check_nonlinearities", "check_site",
-           "check_spectrogram", "check_sounds", "check_units", "count", "distinct", "SPLITS"]
+           "check_model_of", "check_spectrogram", "check_sounds", "check_units", "count", "distinct",
+           "SPLITS"]
 
 
 def check_curves(name: str, row: int, tuning: dict[str, np.ndarray], ssrf: dict[str, np.ndarray]) -> None:
@@ -146,6 +147,22 @@ def check_nonlinearities(nonlinearities: Sequence[Any], subspaces: Sequence[Any]
             raise ResultsError(f"subspace_nonlinearities row {i}: unit {n.unit_position} has no tuning "
                                "subspace in the file (tuning_subspaces missing, or without that unit)")
         check_nonlinearity(i, n.dimension_sign, n.asymmetry_index, ks[n.unit_position])
+
+
+def check_model_of(name: str, row: int, model: Any, unit: int) -> None:
+    """A nonlinearity's model is a subspace model predicting that row's unit alone (a
+    reference re-pointed at another unit's model, or at another object, is refused)."""
+    from .roles import SUBSPACE
+
+    if model is None:
+        return
+    if getattr(model, "role", None) != SUBSPACE.name or not hasattr(model, "unit_rows"):
+        raise ResultsError(f"{name} row {row}: its model {getattr(model, 'name', model)!r} is no subspace "
+                           f"model (an EncodingModel of role {SUBSPACE.name!r})")
+    predicted = model.unit_rows().tolist()
+    if predicted != [unit]:
+        raise ResultsError(f"{name} row {row}: its model {model.name!r} predicts units table row(s) "
+                           f"{predicted}, not the row's unit ({unit})")
 
 
 def check_nonlinearity(row: int, signs: np.ndarray, asymmetry: np.ndarray, k: int | None) -> None:

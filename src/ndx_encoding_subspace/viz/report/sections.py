@@ -339,9 +339,9 @@ def provenance_section(d: ReportData) -> Section:
     for key in ("site", "fingerprint"):
         if key in prov:
             s.add(paragraph(f"{key}: {prov[key]}"))
-    config = prov.get("config") or {}
-    rows = [(f"{sec}.{key}", json.dumps(config[sec][key]))
-            for sec, key in KEY_PARAMETERS if key in config.get(sec, {})]
+    config = prov.get("config") if isinstance(prov.get("config"), dict) else {}
+    rows = [(f"{sec}.{key}", json.dumps(config[sec][key])) for sec, key in KEY_PARAMETERS
+            if isinstance(config.get(sec), dict) and key in config[sec]]
     if rows:
         s.add("<h3>Key parameters</h3>").add(table(("parameter", "value"), rows))
     versions = prov.get("package_versions") or {}

@@ -239,6 +239,21 @@ def neurodata_vis_spec(base: dict | None = None) -> dict:
     return register_widgets(spec)
 
 
+def _check_local(source: Any) -> None:
+    """A local HDF5 file passes the checks the loader makes before reading
+    (:func:`~ndx_encoding_subspace.results.limits.check_file`: no links to other files, no
+    sizes out of proportion, the specification's types) before it is shown."""
+    from pathlib import Path
+
+    import h5py
+
+    from ...results.limits import check_file
+
+    path = Path(str(source))
+    if path.is_file() and h5py.is_hdf5(path):
+        check_file(path)
+
+
 def results_widget(nwbfile_or_path: Any, vis_spec: dict | None = None) -> ipywidgets.Widget:
     """``nwb2widget`` of a results file with our views.
 
@@ -267,6 +282,7 @@ def results_widget(nwbfile_or_path: Any, vis_spec: dict | None = None) -> ipywid
     else:
         from ...io.open import open_nwb
 
+        _check_local(nwbfile_or_path)
         opened = open_nwb(nwbfile_or_path)
         nwbfile = opened.nwbfile
     widget = nwbwidgets.nwb2widget(nwbfile, neurodata_vis_spec=spec)
