@@ -31,9 +31,19 @@ def test_report_never_writes_over_an_nwb_file(recording, tmp_path, capsys):
     assert "renamed.bin is a file, not a folder" in capsys.readouterr().err
 
 
-def test_a_dstrf_window_shorter_than_the_cnn_is_refused_before_training(recording, capsys):
-    assert main(["inspect", str(recording), "--dstrf.n_lags", "5", "--ensemble.n_jackknife", "2"]) == 3
-    assert "--dstrf.n_lags 5 is shorter than the CNN's receptive field (29 bins" in capsys.readouterr().out
+def test_a_dstrf_window_shorter_than_the_cnn_is_a_configuration_error_before_any_reading(recording, tmp_path,
+                                                                                        capsys):
+    said = "--dstrf.n_lags 5 is shorter than the CNN's receptive field (29 bins, from --cnn.fir_taps 15"
+    missing = tmp_path / "absent.nwb"  # never read: the configuration is refused first
+    assert main(["inspect", str(recording), "--dstrf.n_lags", "5", "--ensemble.n_jackknife", "2"]) == 2
+    assert said in capsys.readouterr().err
+    assert main(["run", str(recording), str(missing), "--out", str(tmp_path / "out"), "--dstrf.n_lags", "5",
+                 "--no-progress"]) == 2
+    assert said in capsys.readouterr().err and not (tmp_path / "out").exists()
+    # the authors' FIRs of 15 and 10 taps: 24 bins
+    assert main(["run", str(recording), "--out", str(tmp_path / "out"), "--dstrf.n_lags", "20",
+                 "--cnn.second_fir_taps", "10", "--no-progress"]) == 2
+    assert "(24 bins" in capsys.readouterr().err
 
 
 def test_a_dstrf_window_too_large_for_memory_is_refused_before_training(recording, tmp_path, capsys):
@@ -348,3 +358,61 @@ def test_a_report_into_an_output_folder_still_to_be_made_is_not_refused(recordin
                  "--no-progress"]) == 3
     said = capsys.readouterr().err
     assert "does not exist" not in said and "--ensemble.n_jackknife 50" in said
+
+
+def _run_args(*argv: str):
+    from ndx_encoding_subspace.cli import build_parser
+
+    return build_parser().parse_args(["run", "site.nwb", *argv])
+
+
+def test_workers_scale_a_slurm_configuration_and_are_refused_beside_a_configured_scheduler(tmp_path):
+    from ndx_encoding_subspace.cli import _run_config
+
+    slurm = tmp_path / "cluster.toml"
+    slurm.write_text('[cluster]\nkind = "slurm"\nworkers = 8\nqueue = "gpu"\n')
+    config = _run_config(_run_args("--config", str(slurm), "--workers", "16"))
+    assert (config.cluster.kind, config.cluster.workers, config.cluster.queue) == ("slurm", 16, "gpu")
+    assert _run_config(_run_args("--workers", "3")).cluster.kind == "local"
+    scheduler = tmp_path / "scheduler.toml"
+    scheduler.write_text('[cluster]\nkind = "scheduler"\nscheduler = "tcp://127.0.0.1:8786"\n')
+    with pytest.raises(ConfigError, match="--workers 4: the configuration's .cluster. connects to a dask"):
+        _run_config(_run_args("--config", str(scheduler), "--workers", "4"))
+
+
+def test_a_config_that_is_no_regular_file_is_said_so(tmp_path, capsys):
+    import os
+
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    assert main(["run", "x.nwb", "--out", str(tmp_path / "out"), "--config", str(fifo)]) == 2
+    assert "configuration file not a regular file (a folder, FIFO or device)" in capsys.readouterr().err
+    assert main(["run", "x.nwb", "--out", str(tmp_path / "o"), "--config", str(tmp_path / "no.toml")]) == 2
+    assert "configuration file not found" in capsys.readouterr().err
+
+
+def test_none_spelled_as_in_python_sets_an_optional_parameter(capsys):
+    from ndx_encoding_subspace.cli import _dataset_from_args
+
+    for spelled in ("None", "none", "null"):
+        args = _run_args("--dataset.depth_split_um", spelled)
+        assert _dataset_from_args(args).depth_split_um is None
+
+
+def test_every_command_lists_the_exit_codes():
+    from ndx_encoding_subspace.cli import build_parser
+
+    for name, parser in build_parser().commands.items():
+        assert "exit codes" in (parser.epilog or ""), name
+
+
+def test_models_take_numpy_integers_as_sizes():
+    import numpy as np
+
+    from ndx_encoding_subspace.models import PopulationCNN, SubspaceNetwork
+
+    cnn = PopulationCNN(np.int64(6), np.int32(3), mix_channels=4, fir_taps=3, hidden=(4, 4))
+    assert cnn.n_units == 3 and isinstance(cnn.n_units, int)
+    assert SubspaceNetwork(np.int64(2)).core_layers[0].n_in == 2
+    with pytest.raises(ConfigError, match="must be a positive integer"):
+        PopulationCNN(np.float64(6.0), 3)

@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = sub.add_parser(
-        "demo", allow_abbrev=False, help="simulate a virtual site and run the whole method on it")
+        "demo", allow_abbrev=False, help="simulate a virtual site and run the whole method on it",
+        epilog=EXIT_CODES)
     demo.add_argument("--out", type=_path, default=Path("encoding-subspace-demo"),
                       help="output folder (default: ./encoding-subspace-demo)")
     demo.add_argument("--quick", action="store_true", help="small sizes to try the steps (about a minute; "
@@ -154,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
     _add_config_flags(inspect, sections=("reader", "spectrogram", "dstrf", "ensemble", "subspace"))
 
-    report = sub.add_parser("report", allow_abbrev=False, help="write a static HTML report of a results file")
+    report = sub.add_parser("report", allow_abbrev=False, help="write a static HTML report of a results file",
+                            epilog=EXIT_CODES)
     report.add_argument("results", type=_path, help="results NWB file written by run or demo")
     report.add_argument("--out", type=_path, default=None,
                         help="HTML file (default: next to the results, .html)")
@@ -175,7 +177,12 @@ def _run_config(args: argparse.Namespace):
         config = config.replace(reader={"cache_dir": str(args.cache)})
     cluster: dict[str, Any] = {}
     if args.workers is not None:
-        cluster.update(kind="local", workers=args.workers)
+        kind = config.cluster.kind
+        if kind == "scheduler" and args.scheduler is None and args.scheduler_file is None:
+            raise ConfigError(f"--workers {args.workers}: the configuration's [cluster] connects to a dask "
+                              "scheduler, whose workers are its own; leave out --workers, or set "
+                              "--cluster.kind local")
+        cluster.update(kind="slurm" if kind == "slurm" else "local", workers=args.workers)
     if args.scheduler is not None:
         cluster.update(kind="scheduler", scheduler=args.scheduler)
     if args.scheduler_file is not None:
@@ -185,9 +192,11 @@ def _run_config(args: argparse.Namespace):
 
 def _run(args: argparse.Namespace) -> int:
     """One site in this process; several on dask, with a failure table and the summary."""
+    from .pipeline.checks import check_config
     from .pipeline.sources import expand_inputs
 
     config = _run_config(args)
+    check_config(config)  # before any input is read
     statistics = _dataset_from_args(args)  # a bad value refused before any site runs
     out = output_folder(args.out or Path("encoding-subspace-results"))
     sites = expand_inputs(args.input, reader=config.reader)  # before the pipeline loads
@@ -262,9 +271,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         if not is_remote(str(args.input)):
             local_nwb(args.input)  # before the readers load
         from .io import inspect_nwb
-        from .pipeline.checks import site_problems
+        from .pipeline.checks import check_config, site_problems
 
         config = _config_from_args(args)
+        check_config(config)
         found = inspect_nwb(args.input, reader=config.reader, check=True, spectrogram=config.spectrogram,
                             validate=lambda site: site_problems(site, config))
         print(json.dumps(found.to_dict(), indent=2) if args.json else found.format())

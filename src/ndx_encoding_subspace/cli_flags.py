@@ -35,6 +35,8 @@ def _typed_flag_value(text: str, hint: Any) -> Any:
     """A flag's value for a parameter of type ``hint``: text parameters take the text as
     typed (a sound named ``3`` or ``yes`` stays a name), lists of text split at commas;
     anything else as :func:`_flag_value` reads it."""
+    if text.strip().lower() in ("none", "null") and type(None) in typing.get_args(hint):
+        return None
     if hint is str:
         quoted = len(text) >= 2 and text[0] == text[-1] == '"'
         return _flag_value(text) if quoted else text

@@ -8,6 +8,7 @@ by, :class:`~.params.CNNParams` and :class:`~.params.LNParams`.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -95,9 +96,9 @@ class StackedModel(nn.Module):
 def _check_positive(name: str, value: int) -> int:
     """A site size (frequencies, units) is a positive integer; parameters are checked by
     their :class:`~ndx_encoding_subspace.params.Params` class."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return value
+    return int(value)
 
 
 def _with(params: Params | None, cls: type[P], **given: Any) -> P:

@@ -59,6 +59,11 @@ class CNNParams(Params):
             raise ConfigError(f"CNNParams.hidden must hold two widths, got {self.hidden!r}")
         check_range("CNNParams.min_width", self.min_width, 0.0, 1.0, low_open=True)
 
+    @property
+    def receptive_field(self) -> int:
+        """Bins (the current one included) that influence one output bin: the two FIRs."""
+        return self.fir_taps + (self.second_fir_taps or self.fir_taps) - 1
+
     def build(self, n_frequencies: int, n_units: int):
         """A freshly initialised :class:`~.models.PopulationCNN`."""
         from .cnn import PopulationCNN

@@ -46,8 +46,9 @@ class SubspaceNetwork(StackedModel):
     """
 
     def __init__(self, n_dims: int, hidden: tuple[int, ...] | None = None) -> None:
-        if isinstance(n_dims, bool) or not isinstance(n_dims, int) or n_dims < 1:
+        if isinstance(n_dims, bool) or not isinstance(n_dims, numbers.Integral) or n_dims < 1:
             raise ConfigError(f"n_dims must be a positive integer, got {n_dims!r}")
+        n_dims = int(n_dims)
         widths = [n_dims, *_hidden(hidden)]
         layers = []
         for a, b in zip(widths[:-1], widths[1:]):

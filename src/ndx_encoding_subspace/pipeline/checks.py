@@ -33,11 +33,21 @@ import numpy as np
 
 from ..data.site import SiteData
 from ..dstrf import sample_times
-from ..errors import InvalidDataError
+from ..errors import ConfigError, InvalidDataError
 from ..io.names import listing
 from .config import PipelineConfig
 
-__all__ = ["site_problems", "check_site"]
+__all__ = ["site_problems", "check_site", "check_config"]
+
+
+def check_config(config: PipelineConfig) -> None:
+    """Refuse (:class:`ConfigError`) a configuration whose dSTRF window is shorter than the
+    receptive field of the CNN it describes, before any input is read."""
+    field, lags = config.cnn.receptive_field, config.dstrf.n_lags
+    if lags < field:
+        raise ConfigError(f"--dstrf.n_lags {lags} is shorter than the CNN's receptive field ({field} bins, "
+                          f"from --cnn.fir_taps {config.cnn.fir_taps} and --cnn.second_fir_taps "
+                          f"{config.cnn.second_fir_taps}): use at least {field}")
 
 
 def _where(site: SiteData) -> str:

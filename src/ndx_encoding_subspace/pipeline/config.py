@@ -252,7 +252,8 @@ def read_tables(path: str | Path) -> dict[str, Any]:
     if path.is_dir():
         raise ConfigError(f"{path}: a folder, not a configuration file (give a .toml or .yaml file)")
     if not path.is_file():
-        raise ConfigError(f"configuration file not found: {path}")
+        what = "not found" if not path.exists() else "not a regular file (a folder, FIFO or device)"
+        raise ConfigError(f"configuration file {what}: {path}")
     kind = path.suffix.lower()
     if kind not in (".toml", ".yaml", ".yml"):
         raise ConfigError(f"{path}: not a configuration file of a known kind (.toml, .yaml or .yml; "

@@ -295,12 +295,13 @@ def _run_site(
     from ..fitting.training_params import resolve_device
     from ..io import read_site
     from ..results import load_results
-    from .checks import check_site
+    from .checks import check_config, check_site
 
     if cache is not None:
         config = config.replace(reader={"cache_dir": str(cache)})
     for section in (config.training, config.dstrf):  # a missing GPU is said before any reading
         resolve_device(section.device)
+    check_config(config)
     out = output_folder(out)
     bars = _Bars(progress)
     if site is None:
