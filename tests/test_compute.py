@@ -178,6 +178,25 @@ def test_thread_count_does_not_change_the_fingerprint():
     assert pipeline.config_fingerprint(PipelineConfig(training={"max_epochs": 7}), identity) != base
 
 
+def test_memory_settings_and_cell_types_keep_what_they_do_not_change():
+    """The dSTRF chunk size (memory) changes no result: finished results stay complete and
+    kept subspaces are reused; cell-type settings change no trained model: the training
+    checkpoints are kept (the results, which hold the cell types, are made again)."""
+    from ndx_encoding_subspace.pipeline.run import TRAINING_SECTIONS
+
+    identity = {"sha256": "0" * 64}
+    base = PipelineConfig()
+    chunked = PipelineConfig(dstrf={"chunk_size": 7})
+    assert pipeline.config_fingerprint(chunked, identity) == pipeline.config_fingerprint(base, identity)
+    for cells in (PipelineConfig(celltype={"narrow_threshold_ms": 0.3}),
+                  PipelineConfig(reader={"use_waveforms": False})):
+        assert pipeline.config_fingerprint(cells, identity) != pipeline.config_fingerprint(base, identity)
+        assert (pipeline.config_fingerprint(cells, identity, TRAINING_SECTIONS)
+                == pipeline.config_fingerprint(base, identity, TRAINING_SECTIONS))
+    assert (pipeline.config_fingerprint(PipelineConfig(cnn={"fir_taps": 9}), identity, TRAINING_SECTIONS)
+            != pipeline.config_fingerprint(base, identity, TRAINING_SECTIONS))
+
+
 def test_new_parameters_at_their_defaults_keep_earlier_results_complete(tmp_path):
     # the fingerprint of the defaults as earlier releases computed it: a parameter added
     # since must be left out at the value that does what they did (run.ADDED_LATER), or

@@ -92,3 +92,15 @@ def test_streamed_progress_counts_the_windows_of_every_pass(monkeypatch, shrinka
     assert done == sorted(done) and done[-1] == passes * n
     labels = [stage for stage, _, _ in calls]
     assert [f"pass {i} of {passes}" in " ".join(labels) for i in range(1, passes + 1)] == [True] * passes
+
+
+def test_the_kept_subspaces_key_ignores_where_and_in_how_many_windows():
+    from ndx_encoding_subspace.pipeline.stages import _subspace_key
+
+    torch.manual_seed(0)
+    members = [PopulationCNN(F, U, mix_channels=5, fir_taps=4, hidden=(5, 4)).eval() for _ in range(2)]
+    ensemble, site = Ensemble(members, [], [], []), _site()
+    base = PipelineConfig.from_dict({"dstrf": {"n_lags": 10}})
+    key = _subspace_key(ensemble, site, base)
+    assert _subspace_key(ensemble, site, base.replace(dstrf={"chunk_size": 7, "device": "cpu"})) == key
+    assert _subspace_key(ensemble, site, base.replace(dstrf={"sample_step": 5})) != key

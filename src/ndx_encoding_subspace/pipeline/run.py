@@ -28,6 +28,7 @@ import numpy as np
 
 from ..atomic import held, writable_target, write_text
 from ..compute import flushed_subnormals, thread_limits
+from ..data.celltype import CellTypeParams
 from ..data.site import SiteData
 from ..errors import ConfigError, ResultsError
 from ..fitting.pieces import estimation_pieces
@@ -90,6 +91,16 @@ ADDED_LATER: dict[tuple[str, str], Any] = {
 }
 
 
+#: parameters that change memory or time, not results: hashed at their defaults (earlier
+#: releases hashed their values, so results made with the defaults keep their fingerprints)
+AT_DEFAULT: dict[tuple[str, str], Any] = {("dstrf", "chunk_size"): None}
+#: parameters no trained model depends on (a unit's cell type from its waveform), hashed at
+#: their defaults in the training fingerprint: changing them keeps the checkpoints
+NOT_TRAINED: dict[tuple[str, str], Any] = {
+    ("celltype", name): value for name, value in CellTypeParams().to_dict().items()} | {
+    ("reader", "use_waveforms"): True}
+
+
 #: the sections of the configuration that the trained models depend on: the work folder's
 #: training checkpoints are kept while they stay the same (the later stages' kept results
 #: carry keys of their own parameters, :mod:`.stage_cache`)
@@ -103,7 +114,9 @@ def config_fingerprint(config: PipelineConfig, identity: dict[str, Any],
 
     Settings that do not change results are left out (devices, download and cache
     options, the ``[compute]`` thread count), so changing them keeps finished work; so
-    are the parameters of :data:`ADDED_LATER` while they do what earlier releases did.
+    are the parameters of :data:`ADDED_LATER` while they do what earlier releases did, and
+    those of :data:`AT_DEFAULT` (and, for the training sections, :data:`NOT_TRAINED`) are
+    hashed at their defaults.
     """
     values = {name: {k: v for k, v in table.items() if k not in VOLATILE_NAMES}
               for name, table in config.to_dict().items() if name not in VOLATILE_SECTIONS
@@ -111,6 +124,10 @@ def config_fingerprint(config: PipelineConfig, identity: dict[str, Any],
     for (section, name), before in ADDED_LATER.items():
         if values.get(section, {}).get(name, before) == before:
             values.get(section, {}).pop(name, None)
+    fixed = {**AT_DEFAULT, **(NOT_TRAINED if sections == TRAINING_SECTIONS else {})}
+    for (section, name), default in fixed.items():
+        if name in values.get(section, {}):
+            values[section][name] = default
     text = json.dumps({"config": values, "input": identity}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

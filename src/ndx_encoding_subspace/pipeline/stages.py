@@ -174,8 +174,9 @@ def _subspace_key(ensemble: Ensemble, site: SiteData, config: PipelineConfig,
     without the ``reliability_*`` ones, which do not change them)."""
     subspace = {k: v for k, v in config.subspace.to_dict().items()
                 if reliability or not k.startswith("reliability_")}
-    return stage_key(ensemble.members, site.stimuli("estimation"),
-                     {"dstrf": config.dstrf.to_dict(), "subspace": subspace})
+    defaults = type(config.dstrf)()  # where and in how many windows: not what is computed
+    dstrf = {**config.dstrf.to_dict(), "chunk_size": defaults.chunk_size, "device": defaults.device}
+    return stage_key(ensemble.members, site.stimuli("estimation"), {"dstrf": dstrf, "subspace": subspace})
 
 
 def _resumable_subspaces(
