@@ -9,6 +9,7 @@ docs/results-layout.md; the objects themselves are built by :mod:`.convert`.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import uuid
 import warnings
@@ -18,6 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 from pynwb import NWBHDF5IO, NWBFile
 from pynwb.file import Subject
@@ -286,17 +288,31 @@ def write_results(
     if not path.parent.is_dir():
         what = "is a file, not a folder" if path.parent.exists() else "does not exist"
         raise ResultsError(f"{path}: {path.parent} {what}")
-    with atomic_path(path) as tmp, _opened(source, reader) as opened:
+    with atomic_path(path) as tmp:
+        with _opened(source, reader) as opened:
+            try:
+                nwbfile = build_nwbfile(results, opened, metadata)
+            except IndexError as err:  # e.g. a subspace's unit_position outside the site's units
+                raise ResultsError(f"{path}: not written: {one_line(err)}") from None
+            image = _image(nwbfile)
         try:
-            nwbfile = build_nwbfile(results, opened, metadata)
-        except IndexError as err:  # e.g. a subspace's unit_position outside the site's units
-            raise ResultsError(f"{path}: not written: {one_line(err)}") from None
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "The linked table for DynamicTableRegion")
-            with NWBHDF5IO(str(tmp), "w") as io:
-                io.write(nwbfile, cache_spec=True)
+            with open(tmp, "xb") as handle:  # a full disk is one OSError here, nothing left open
+                handle.write(image)
+        except OSError as err:
+            raise OSError(err.errno, f"{err.strerror} (writing {len(image):,} bytes)", str(path)) from None
         _loads(tmp, path)
     return path
+
+
+def _image(nwbfile: NWBFile) -> bytes:
+    """The bytes of ``nwbfile`` written as HDF5, built in memory: HDF5 failing to write to a
+    full disk would leave its objects open, to fail again (and crash) at exit."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The linked table for DynamicTableRegion")
+        with h5py.File(buffer, "w") as f, NWBHDF5IO(file=f, mode="w") as writer:
+            writer.write(nwbfile, cache_spec=True)
+    return buffer.getvalue()
 
 
 def _loads(tmp: Path, path: Path) -> None:
