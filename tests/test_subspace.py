@@ -388,3 +388,9 @@ def test_gram_products_equal_the_matrix_product(dtype):
     np.testing.assert_allclose(gram(a[0].T), a[0] @ a[0].T, **tol)  # a transposed view
     strided = a[:, ::2, ::2]
     np.testing.assert_allclose(gram(strided[1]), strided[1].T @ strided[1], **tol)
+
+
+def test_a_subspace_prints_in_a_few_lines_however_large():
+    x = np.random.default_rng(0).standard_normal((400, 32, 30))
+    text = repr(fit_subspace(x, SubspaceParams(n_components=25, noise_repeats=1)))
+    assert text.startswith("TuningSubspace(") and len(text) < 1500, len(text)

@@ -48,7 +48,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from ..arrays import real_array
+from ..arrays import real_array, summary_repr
 from ..errors import InvalidDataError
 from ..extension.reliability import choose_k, count_significant
 from .linalg import gram, top_eigh, top_eigvalsh
@@ -95,6 +95,8 @@ class TuningSubspace:
     n_samples, n_outliers : int
         Samples used and samples dropped.
     """
+
+    __repr__ = summary_repr
 
     unit: int
     components: np.ndarray
