@@ -290,3 +290,15 @@ def test_the_provenance_section_takes_a_configuration_of_any_shape(config):
     section = provenance_section(SimpleNamespace(results=SimpleNamespace(provenance={"config": config})))
     html = "".join(section.body)
     assert ("training.seed" in html) == (config == {"training": {"seed": 2}})
+
+
+def test_scores_that_are_all_undefined_are_said_so_not_absent():
+    from types import SimpleNamespace
+
+    from ndx_encoding_subspace.viz.report.sections import scores_section
+
+    undefined = SimpleNamespace(unit_scores=lambda score: {"population_cnn": np.array([np.nan, np.nan])})
+    html = "".join(scores_section(SimpleNamespace(r={}, results=undefined)).body)
+    assert "Every model score of this results file is undefined (NaN)" in html
+    nothing = SimpleNamespace(unit_scores=lambda score: {})
+    assert "holds no model scores" in "".join(scores_section(SimpleNamespace(r={}, results=nothing)).body)

@@ -157,6 +157,9 @@ def examples_section(d: ReportData) -> Section:
 
 def scores_section(d: ReportData) -> Section:
     s = Section("scores", "LN, CNN and subspace model scores")
+    if not d.r and any(len(v) for v in d.results.unit_scores("r").values()):
+        return s.add(paragraph("Every model score of this results file is undefined (NaN): its units fire "
+                               "during no validation sound, or too little to correlate.", "note"))
     if not d.r:
         return _absent(s, "model scores")
     s.add(d.fig(figures.score_scatter(d.r), "Prediction correlation on validation data, "
