@@ -416,3 +416,16 @@ def test_models_take_numpy_integers_as_sizes():
     assert SubspaceNetwork(np.int64(2)).core_layers[0].n_in == 2
     with pytest.raises(ConfigError, match="must be a positive integer"):
         PopulationCNN(np.float64(6.0), 3)
+
+
+def test_an_unknown_key_of_any_section_is_refused_by_every_command(recording, tmp_path, capsys):
+    dataset_typo = tmp_path / "dataset.toml"
+    dataset_typo.write_text("[dataset]\nmin_rr = 0.2\n")
+    training_typo = tmp_path / "training.toml"
+    training_typo.write_text("[training]\nmax_epoch = 3\n")
+    assert main(["inspect", str(recording), "--config", str(dataset_typo)]) == 2
+    assert "min_rr" in capsys.readouterr().err
+    folder = tmp_path / "results"
+    folder.mkdir()
+    assert main(["summarize", str(folder), "--config", str(training_typo)]) == 2
+    assert "max_epoch" in capsys.readouterr().err

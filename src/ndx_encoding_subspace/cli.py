@@ -257,6 +257,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run(args)
     if args.command == "summarize":
         results_folder(args.out)  # before the summary's modules load
+        _config_from_args(args)  # every section of the --config files checked, as run checks them
         if not any(Path(args.out).glob("*.results.nwb")):
             raise ResultsError(f"{args.out}: no results files (*.results.nwb) to summarize")
         from .viz.report.dataset import summarize

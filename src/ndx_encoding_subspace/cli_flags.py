@@ -151,6 +151,7 @@ def _config_from_args(args: argparse.Namespace, base: Any = None):
             _, section, name = key.split("__", 2)
             hint = typing.get_type_hints(type(getattr(base, section))).get(name)
             changes.setdefault(section, {})[name] = _typed_flag_value(value, hint)
+    _dataset_from_args(args)  # the files' [dataset] tables too: an unknown key is an error everywhere
     return base.replace(**changes) if changes else base
 
 
