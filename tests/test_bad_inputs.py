@@ -484,12 +484,12 @@ def test_more_jackknifes_than_estimation_sounds_are_refused_before_training(tmp_
 def test_more_pca_components_than_dstrf_dimensions_are_refused_before_training(tmp_path, capsys):
     path = write_nwb(mock_site(n_units=3, n_sounds=5, repeats=(1, 1, 1, 3, 3), seed=5).nwbfile,
                      tmp_path / "dims.nwb")
-    argv = [*_run(path, tmp_path / "out"), "--ensemble.n_jackknife", "1", "--dstrf.n_lags", "4",
+    argv = [*_run(path, tmp_path / "out"), "--ensemble.n_jackknife", "1", "--dstrf.n_lags", "30",
             "--subspace.n_components", "100000"]
     line = _refused(argv, EXIT_INPUT, capsys, "dims.nwb", "--subspace.n_components 100000",
-                    "x 4 lags")
+                    "x 30 lags")
     assert not list((tmp_path / "out").glob("**/*.pt"))  # nothing trained
-    flags = ["--dstrf.n_lags", "4", "--subspace.n_components", "100000"]
+    flags = ["--dstrf.n_lags", "30", "--subspace.n_components", "100000"]
     assert main(["inspect", str(path), *flags]) == EXIT_INPUT
     assert "use at most" in capsys.readouterr().out and "use at most" in line
 

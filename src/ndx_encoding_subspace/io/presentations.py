@@ -28,6 +28,7 @@ from .inventory import Presentation, SoundSeries, TableInfo
 from .names import (
     NameIndex,
 )
+from .padding import runs_into_next, silent_after
 from .rows import RowRef, row_refs
 from .storage import check_whole
 
@@ -344,18 +345,19 @@ def _cut_short(out: list[Presentation], start: np.ndarray,
     length (silence after it), not an abort: it is read whole. Returns the presentations,
     the sounds read whole so, the sounds presented once read until their stop, the rows
     stopping inside their sound where most do (:func:`~.conditions.stops_inside_sounds`),
-    and whether those were read until their stop (:func:`_padded`: where the sounds are
-    silent after the stops, :func:`_silent_after`)."""
+    and whether those were read until their stop (where the sounds would run into the next
+    presentation, :func:`~.padding.runs_into_next`, and are silent after the stops,
+    :func:`~.padding.silent_after`)."""
     rated = [p for p in out if p.series.rate]
     played = np.array([stop[p.row] - start[p.row] for p in rated])
     lengths = np.array([p.n_samples / p.series.rate for p in rated])
     inside = stops_inside_sounds(played, lengths)
     early = stopped_early(played, lengths)
-    padded = bool(inside) and _padded(rated, stop)
+    padded = bool(inside) and runs_into_next(rated, stop)
     if padded:
         early = ends_early(played, lengths)
         cut = {p.row: max(1, int(round(played[k] * p.series.rate))) for k, p in enumerate(rated) if early[k]}
-        padded = _silent_after(rated, cut)
+        padded = silent_after(rated, cut)
         early = early if padded else stopped_early(played, lengths)
     whole = {p.sound for k, p in enumerate(rated) if not early[k]}  # a stop early for every one: the sound's
     times = Counter(p.sound for p in rated)
@@ -365,38 +367,6 @@ def _cut_short(out: list[Presentation], start: np.ndarray,
     once = [p.sound for p in rated if p.row in cut and times[p.sound] == 1 and not padded]
     return [dataclasses.replace(p, stop=float(stop[p.row]), n_samples=cut[p.row]) if p.row in cut else p
             for p in out], stopped, once, inside, padded
-
-
-#: samples after a row's stop this far below the sound's loudest (-60 dB) are its padding
-_PADDING_SHARE = 1e-3
-
-
-def _silent_after(rated: list[Presentation], cut: dict[int, int]) -> bool:
-    """Whether every sound whose rows stop early (``cut``: row -> samples played) is silent
-    after the earliest of those stops (:data:`_PADDING_SHARE`): reading until the stops
-    then loses nothing of it."""
-    shortest: dict[tuple[str, int, int], tuple[int, Presentation]] = {}
-    for p in rated:
-        if p.row in cut:
-            key = (p.series.path, p.first_sample, p.n_samples)
-            shortest[key] = min(shortest.get(key, (cut[p.row], p)), (cut[p.row], p), key=lambda c: c[0])
-    for (_, first, count), (n, p) in shortest.items():
-        try:
-            samples = np.abs(np.asarray(p.series.series.data[first: first + count], dtype=np.float64))
-        except (TypeError, ValueError, OSError):  # unreadable here: said when the samples are read
-            return False
-        head, tail = samples[:n], samples[n:]
-        if tail.size and (not head.size or not np.all(tail <= _PADDING_SHARE * head.max())):
-            return False
-    return True
-
-
-def _padded(rated: list[Presentation], stop: np.ndarray) -> bool:
-    """Whether some sound read whole would run into the next presentation while its row
-    stops before that presentation begins (sounds stored with silence after them)."""
-    ordered = sorted(rated, key=lambda p: p.start)
-    return any(a.stop > b.start + OVERLAP_TOLERANCE_S and stop[a.row] <= b.start + OVERLAP_TOLERANCE_S
-               for a, b in zip(ordered, ordered[1:]))
 
 
 def check_overlaps(
