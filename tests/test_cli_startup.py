@@ -69,7 +69,7 @@ def _cli(tmp_path: Path, *args: str) -> tuple[dict, str, str]:
     (["inspect", "missing.nwb"], 3, "", "encoding-subspace: error: missing.nwb: file not found"),
     (["report", "missing.results.nwb"], 6, "",
      "encoding-subspace: error: missing.results.nwb: results file not found"),
-    (["summarize", "missing"], 2, "", "encoding-subspace: error: missing: not a folder of results files"),
+    (["summarize", "missing"], 6, "", "encoding-subspace: error: missing: not a folder of results files"),
     (["summarize", "."], 6, "", "encoding-subspace: error: .: no results files (*.results.nwb) to summarize"),
 ], ids=["version", "help", "run-help", "inspect-help", "demo-help", "unknown-flag",
         "unknown-command", "bad-value", "missing-input", "inspect-missing", "report-missing",

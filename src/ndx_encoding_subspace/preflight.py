@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
-from .errors import ConfigError, NotNWBError, ResultsError
+from .errors import NotNWBError, ResultsError
 from .inputs import is_zarr_store
 
 __all__ = ["is_remote", "local_nwb", "output_folder", "results_file", "results_folder"]
@@ -57,10 +57,11 @@ def results_file(path: str | Path) -> Path:
 
 
 def results_folder(out: str | Path) -> Path:
-    """``out`` as an existing folder; :class:`ConfigError` otherwise."""
+    """``out`` as an existing folder; :class:`ResultsError` otherwise (as a missing results file)."""
     out = Path(out)
     if not out.is_dir():
-        raise ConfigError(f"{out}: not a folder of results files")
+        what = "a file, not a folder of results files" if out.exists() else "not a folder of results files"
+        raise ResultsError(f"{out}: {what}")
     return out
 
 

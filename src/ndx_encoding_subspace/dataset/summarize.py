@@ -127,7 +127,7 @@ def build_summary(out: str | Path, params: DatasetParams | None = None) -> Datas
 
     Raises
     ------
-    ConfigError
+    ResultsError
         ``out`` is not a folder.
     """
     out = results_folder(out)
