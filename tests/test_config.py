@@ -175,3 +175,29 @@ def test_a_tiling_grid_too_large_for_memory_is_refused_before_anything_runs():
     with pytest.raises(ConfigError, match="lower tiling.n_grid or tiling.n_dims"):
         PipelineConfig.from_dict({"tiling": {"n_grid": 40, "n_dims": 4}})
     assert PipelineConfig.from_dict({"tiling": {"n_grid": 100}}).tiling.n_grid == 100
+
+
+def test_whole_numbers_for_float_parameters_are_the_same_parameters():
+    from ndx_encoding_subspace.pipeline.run import config_fingerprint
+
+    given = PipelineConfig(tiling={"percentiles": [1, 99]}, reader={"response_kernel": [1, 2, 1]})
+    written = PipelineConfig(tiling={"percentiles": [1.0, 99.0]}, reader={"response_kernel": [1.0, 2.0, 1.0]})
+    assert given.tiling.percentiles == (1.0, 99.0) and isinstance(given.tiling.percentiles[0], float)
+    assert config_fingerprint(given, {}) == config_fingerprint(written, {})
+    assert config_fingerprint(PipelineConfig(tiling={"percentiles": (1, 99)}), {}) == \
+        config_fingerprint(PipelineConfig(), {})
+
+
+def test_a_later_configuration_file_is_checked_with_what_it_changes(tmp_path):
+    (tmp_path / "lab.toml").write_text("[spectrogram]\nmin_frequency = 50\nmax_frequency = 150\n")
+    (tmp_path / "tweak.toml").write_text("[spectrogram]\nmax_frequency = 100\n")
+    (tmp_path / "bad.toml").write_text("[spectrogram]\nmax_frequency = 30\n")
+    lab = PipelineConfig.from_file(tmp_path / "lab.toml")
+    tweaked = lab.updated_from_file(tmp_path / "tweak.toml")
+    assert (tweaked.spectrogram.min_frequency, tweaked.spectrogram.max_frequency) == (50.0, 100.0)
+    with pytest.raises(ConfigError, match=r"max_frequency must be above 50.0, got 30.0 \(in \[spectrogram\] "
+                                          r"of .*bad.toml\)"):
+        lab.updated_from_file(tmp_path / "bad.toml")
+    args = build_parser().parse_args(["run", "x.nwb", "--config", str(tmp_path / "lab.toml"),
+                                      "--config", str(tmp_path / "tweak.toml")])
+    assert _config_from_args(args).spectrogram.max_frequency == 100.0

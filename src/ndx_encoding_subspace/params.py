@@ -43,6 +43,7 @@ class Params:
             value = _plain(getattr(self, f.name))
             if isinstance(value, list) and typing.get_origin(hints.get(f.name)) is tuple:
                 value = tuple(value)
+            value = _as_float(value, hints.get(f.name))
             if value is not getattr(self, f.name):
                 object.__setattr__(self, f.name, value)  # frozen: set once, here
             _check_type(f"{type(self).__name__}.{f.name}", getattr(self, f.name), hints.get(f.name))
@@ -206,6 +207,27 @@ def _plain(value: Any) -> Any:
         return value.item()
     if isinstance(value, list | tuple) and any(_is_numpy_scalar(v) for v in value):
         return type(value)(_plain(v) for v in value)
+    return value
+
+
+def _as_float(value: Any, hint: Any) -> Any:
+    """``value`` with every int that ``hint`` types as a float (alone, in a tuple, in an
+    optional float) made a float, so that ``[1, 99]`` and ``[1.0, 99.0]`` are one
+    parameter value, with one fingerprint; anything else as it is."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        floats = hint is float or (typing.get_origin(hint) in (typing.Union, types.UnionType)
+                                   and float in typing.get_args(hint) and int not in typing.get_args(hint))
+        return float(value) if floats else value
+    if isinstance(value, tuple) and typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            args = (args[0],) * len(value)
+        if len(args) == len(value):
+            new = tuple(_as_float(v, h) for v, h in zip(value, args))
+            if any(a is not b for a, b in zip(new, value)):
+                return new
     return value
 
 

@@ -203,11 +203,14 @@ class PipelineConfig:
         return cls.from_file(preset_path(name))
 
     def updated_from_file(self, path: str | Path) -> PipelineConfig:
-        """A copy with the parameters a configuration file sets (checked alone first)."""
-        given = PipelineConfig.from_file(path)
-        values = _stage_tables(read_tables(Path(path)))
-        return self.replace(**{name: {k: getattr(given, name).to_dict()[k] for k in table}
-                               for name, table in values.items()})
+        """A copy with the parameters a configuration file sets, checked together with the
+        ones it keeps (a file may move one bound of a pair that the configuration set);
+        a refusal names the file."""
+        values = self.to_dict()
+        for name, table in _stage_tables(read_tables(Path(path))).items():
+            known = isinstance(name, str) and name in SECTIONS and isinstance(table, Mapping)
+            values[name] = {**values.get(name, {}), **table} if known else table
+        return PipelineConfig.from_dict(values, where=str(path))
 
     @classmethod
     def from_file(cls, path: str | Path) -> PipelineConfig:
