@@ -90,6 +90,10 @@ def test_split_by_repeats_and_override(written):
     assert chosen.validation == ("sound_00",) and "sound_03" in chosen.estimation
     strict = read_site(path, reader=ReaderParams(min_validation_repeats=4))
     assert strict.validation == ("sound_03",)
+    most = max(repeats.values())
+    with pytest.raises(ConfigError, match=rf"reader.min_validation_repeats = {most + 1}, but no sound of "
+                                          rf".*is presented that often \(at most {most} times\)"):
+        read_site(path, reader=ReaderParams(min_validation_repeats=most + 1))
     with pytest.raises(ConfigError, match="sound_99"):
         read_site(path, reader=ReaderParams(validation_sounds=("sound_99",)))
 

@@ -159,6 +159,11 @@ def split_sounds(
         wanted = set(reader.validation_sounds)
         return (tuple(s for s in order if s not in wanted), tuple(s for s in order if s in wanted), "listed")
     repeated = [s for s in order if repeats[s] >= reader.min_validation_repeats]
+    most = max((repeats[s] for s in order), default=0)
+    if 2 <= most < reader.min_validation_repeats:  # repeats there are, but fewer than asked
+        raise ConfigError(f"reader.min_validation_repeats = {reader.min_validation_repeats}, but no sound of "
+                          f"{name} is presented that often (at most {most} times): lower it, or list the "
+                          "validation sounds with --reader.validation_sounds")
     if 0 < len(repeated) < len(order):
         once = tuple(s for s in order if repeats[s] < reader.min_validation_repeats)
         return once, tuple(repeated), "repeats"
