@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import importlib.util
 import re
 import subprocess
 import sys
@@ -302,3 +303,32 @@ def test_scores_that_are_all_undefined_are_said_so_not_absent():
     assert "Every model score of this results file is undefined (NaN)" in html
     nothing = SimpleNamespace(unit_scores=lambda score: {})
     assert "holds no model scores" in "".join(scores_section(SimpleNamespace(r={}, results=nothing)).body)
+
+
+def test_k_by_significance_is_not_shown_as_k_at_the_threshold(tmp_path: Path) -> None:
+    from ndx_encoding_subspace.extension.reliability import choose_k
+
+    results = _results()
+    subs = [dataclasses.replace(s, k95=choose_k(s.explained_variance, 0.95)) for s in results.subspaces]
+    results = dataclasses.replace(results, subspaces=subs, subspace_parameters={
+        **results.subspace_parameters, "k_rule": "significance"})
+    path = write_results(results, tmp_path / "significance.results.nwb")
+    text = write_report(path, params=ReportParams(n_examples=1, dpi=30)).read_text(encoding="utf-8")
+    at = np.array([choose_k(s.explained_variance, 0.95) for s in results.subspaces])
+    assert not np.array_equal(at, [s.k for s in results.subspaces])  # the test has something to tell apart
+    row = re.search(r"<tr><td>k at 0.95</td>(.*?)</tr>", text).group(1)
+    assert re.findall(r">([^<]+)<", row) == [f"{np.median(at):.3f}", str(at.min()), str(at.max())]
+    assert "k is chosen by significance" in text
+    if importlib.util.find_spec("nwbwidgets") is None:
+        return
+    from pynwb import NWBHDF5IO
+
+    from ndx_encoding_subspace.viz.widgets.subspace import SubspaceFiltersWidget
+
+    with NWBHDF5IO(str(path), "r") as io:
+        view = SubspaceFiltersWidget(io.read().processing["encoding_subspace"]["tuning_subspaces"])
+        for row, sub in enumerate(results.subspaces):
+            view.unit.value = row
+            assert (f"k = {sub.k} filters (above the noise floor; {at[row]} at 0.95 of the variance)"
+                    in view.message.value)
+            assert "threshold 0.95" not in view.figure.axes[-1].get_title()

@@ -104,6 +104,11 @@ def test_subspace_view_shows_mean_and_filters_of_the_chosen_unit(module):
         assert len(shown) == len(filters) + 1
         np.testing.assert_allclose(shown[0], table.get_mean_dstrf(row), rtol=1e-6)
         np.testing.assert_allclose(np.stack(shown[1:]), filters, rtol=1e-6)
+        # the mean dSTRF on its own colour scale, the filters on theirs (else they draw blank)
+        limits = [ax.images[0].get_clim() for ax in view.figure.axes if ax.images]
+        np.testing.assert_allclose(limits[0], np.array([-1, 1]) * np.abs(shown[0]).max(), rtol=1e-6)
+        for clim in limits[1:]:
+            np.testing.assert_allclose(clim, np.array([-1, 1]) * np.abs(filters).max(), rtol=1e-6)
         variance, confidence = table.get_explained_variance(row), table.get_dimension_confidence(row)
         titles = [ax.get_title() for ax in view.figure.axes if ax.images][1:]
         assert titles == [f"filter {j + 1}: {100 * variance[j]:.1f}% var"

@@ -105,12 +105,13 @@ def plot_filters(
 
 def draw_variance(
     ax: Axes, variance: np.ndarray, noise_floor: np.ndarray, k: int, threshold: float,
-    *, k90: int | None = None, k_significant: int | None = None,
+    *, k90: int | None = None, k_significant: int | None = None, k_rule: str = "variance",
 ) -> None:
     """Variance fraction of every component (bars; the ``k`` kept in colour), its noise
     floor (dashed), the cumulative share of the components' variance against ``threshold``
-    (dotted; the share ``k`` is chosen by, :func:`~ndx_encoding_subspace.subspace.pca.choose_k`)
-    and, given ``k_significant``, where the components above the floor end (grey line)."""
+    (dotted; the share ``k`` is chosen by with ``k_rule = "variance"``,
+    :func:`~ndx_encoding_subspace.subspace.pca.choose_k`) and, given ``k_significant``,
+    where the components above the floor end (grey line)."""
     variance = np.asarray(variance, dtype=float)
     comps = np.arange(1, variance.size + 1)
     ax.bar(comps, variance, color=["tab:blue" if c <= k else "lightgray" for c in comps],
@@ -133,7 +134,8 @@ def draw_variance(
         ax.axvline(k_significant + 0.5, color="tab:gray", lw=0.8, ls="-.",
                    label="last above floor")
         extra += f"; k significant = {k_significant}"
-    ax.set_title(f"k = {k} (threshold {threshold:.2f}){extra}", fontsize=9)
+    how = "above the noise floor" if k_rule == "significance" else f"threshold {threshold:.2f}"
+    ax.set_title(f"k = {k} ({how}){extra}", fontsize=9)
     ax.legend(fontsize=7, loc="center right")
 
 

@@ -50,6 +50,7 @@ def _curves(nl: UnitNonlinearity) -> range:
 def example_unit(
     title: str, sub: UnitSubspace, nl: UnitNonlinearity | None, min_count: int,
     frequencies: np.ndarray | None = None, bin_size: float | None = None, max_filters: int = MAX_FILTERS,
+    k_rule: str = "variance",
 ) -> Figure:
     """One unit through the method: mean dSTRF and subspace filters (top), variance
     against the noise floor, SSRF map and tuning curves (bottom)."""
@@ -72,7 +73,7 @@ def example_unit(
     bottom = grid[1, :].subgridspec(1, 3)
     draw_variance(fig.add_subplot(bottom[0, 0]), sub.explained_variance,
                   sub.noise_floor_variance, sub.k, sub.threshold, k90=sub.k90,
-                  k_significant=sub.significant_count())
+                  k_significant=sub.significant_count(), k_rule=k_rule)
     ax_map, ax_tune = fig.add_subplot(bottom[0, 1]), fig.add_subplot(bottom[0, 2])
     if nl is None:
         for ax in (ax_map, ax_tune):

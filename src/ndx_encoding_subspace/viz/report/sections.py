@@ -17,6 +17,7 @@ import numpy as np
 from ...circuit import summarise_by_cell_type, summarise_by_depth
 from ...data.site import UnitInfo
 from ...datasets.ns1 import CITATION as NS1
+from ...extension.reliability import choose_k
 from ...fitting.scores import r2_ratio
 from ...results.loader import LoadedEnsemble, LoadedResults
 from ...results.roles import CNN, SUBSPACE, find_role, role_label
@@ -150,7 +151,8 @@ def examples_section(d: ReportData) -> Section:
                                                                        threshold_of(d)))))
         s.add(f"<h3>{d.labels[u]}</h3>").add(paragraph(scores))
         fig = figures.example_unit(d.labels[u], res.subspace(u), nonlin.get(u), d.min_count,
-                                   freqs, bin_size)
+                                   freqs, bin_size, k_rule=d.results.parameters.get("subspace", {}).get(
+                                       "k_rule", "variance"))
         s.add(d.fig(fig, f"{d.labels[u]}: dSTRF subspace, SSRF and tuning curves"))
     return s
 
@@ -187,14 +189,17 @@ def k_section(d: ReportData) -> Section:
     subs = d.results.subspaces
     if not subs:
         return _absent(s, "tuning subspaces")
-    k = np.array([x.k for x in subs])
+    threshold = subs[0].threshold
+    rule = d.results.parameters.get("subspace", {}).get("k_rule", "variance")
+    # with k_rule "significance", k is not k at the threshold: that one from the stored variances
+    k = np.array([choose_k(x.explained_variance, threshold)
+                  if rule != "variance" and np.size(x.explained_variance) else x.k for x in subs])
     k90 = np.array([x.k90 for x in subs])
     k_sig = np.array([x.significant_count() for x in subs])
-    rule = d.results.parameters.get("subspace", {}).get("k_rule", "variance")
-    s.add(d.fig(figures.k_distribution(k, k90, subs[0].threshold, k_sig),
+    s.add(d.fig(figures.k_distribution(k, k90, threshold, k_sig),
                 "Filters per unit: at the variance threshold, at 90% of the variance and "
                 "above the shuffle noise floor."))
-    rows = [(f"k at {subs[0].threshold:.2f}", float(np.median(k)), int(k.min()), int(k.max())),
+    rows = [(f"k at {threshold:.2f}", float(np.median(k)), int(k.min()), int(k.max())),
             ("k at 0.90", float(np.median(k90)), int(k90.min()), int(k90.max())),
             ("k significant", float(np.median(k_sig)), int(k_sig.min()), int(k_sig.max()))]
     s.add(paragraph(f"k is chosen by {rule}" + (" (the cumulative-variance threshold)."

@@ -89,21 +89,41 @@ def plot_subspace(table: TuningSubspaceTable, row: int) -> Figure:
                                + (f", conf {confidence[j]:.2f}"
                                   if j < confidence.size and np.isfinite(confidence[j]) else "")
                                for j in range(k)]
-    plot_filters(image_axes, np.concatenate([mean[None], filters]), titles, frequencies,
-                 bin_size)
+    # the mean dSTRF has its own colour scale; the unit-norm filters share one
+    plot_filters(image_axes[:1], mean[None], titles[:1], frequencies, bin_size)
+    if k:
+        plot_filters(image_axes[1:], filters, titles[1:], None, bin_size)
+        image_axes[1].set_yticks([])
+        image_axes[1].set_ylabel("")
     draw_variance(fig.add_subplot(grid[1, :]), variance, floor, k,
-                  float(table["threshold"].data[row]), k_significant=table.get_k_significant(row))
+                  float(table["threshold"].data[row]), k_significant=table.get_k_significant(row),
+                  k_rule=str(_parameters(table).get("k_rule", "variance")))
     return fig
+
+
+def _parameters(table: TuningSubspaceTable) -> dict:
+    """The table's stored subspace parameters ({} when absent or damaged)."""
+    try:
+        parameters = json.loads(table.parameters) if table.parameters else {}
+    except (TypeError, ValueError):
+        parameters = {}
+    return parameters if isinstance(parameters, dict) else {}
 
 
 def reliability_threshold(table: TuningSubspaceTable) -> float:
     """The reliability threshold of the table's stored subspace parameters (else the
     default, 0.5)."""
-    try:
-        parameters = json.loads(table.parameters) if table.parameters else {}
-    except (TypeError, ValueError):
-        parameters = {}
-    return reliability_threshold_of(parameters if isinstance(parameters, dict) else {})
+    return reliability_threshold_of(_parameters(table))
+
+
+def k_line(table: TuningSubspaceTable, row: int) -> str:
+    """How table row ``row``'s k was chosen: ``k = 3 filters (threshold 0.95)``, or with
+    ``k_rule = "significance"``, ``k = 3 filters (above the noise floor; 4 at 0.95)``."""
+    k, threshold = int(table["k"].data[row]), float(table["threshold"].data[row])
+    if _parameters(table).get("k_rule") == "significance":
+        return (f"k = {k} filters (above the noise floor; {table.get_k_at(row, threshold)} at "
+                f"{threshold:.2f} of the variance)")
+    return f"k = {k} filters (threshold {threshold:.2f})"
 
 
 def reliability_line(table: TuningSubspaceTable, row: int) -> str:
@@ -145,10 +165,8 @@ class SubspaceFiltersWidget(FigureView):
 
     def draw(self) -> Figure:
         row = int(self.unit.value)
-        k = int(self.table["k"].data[row])
         self.message.value = (
-            f"<b>{self.unit.label}</b>: k = {k} filters "
-            f"(threshold {float(self.table['threshold'].data[row]):.2f}), "
+            f"<b>{self.unit.label}</b>: {k_line(self.table, row)}, "
             f"k significant = {self.table.get_k_significant(row)}; "
             f"{reliability_line(self.table, row)} "
             f"(threshold {reliability_threshold(self.table):.2f})")
