@@ -337,3 +337,20 @@ def test_when_every_sound_is_repeated_the_validation_sounds_chosen_are_named(tmp
     assert len(said) == 1 and "the last 1 in presentation order are the validation sounds" in said[0]
     assert repr(site.validation[0]) in said[0] and "--reader.validation_sounds" in said[0]
     assert site.summary()["validation_repeats"] == site.summary()["validation_repeats_max"] == 3
+
+
+def test_channels_above_the_sounds_nyquist_are_silent_after_scaling(tmp_path):
+    """16 kHz sounds: every channel centred above 8 kHz is 0 in the scaled spectrogram (not
+    the top band's skirt stretched to [0, 1]); a band wholly above Nyquist is refused."""
+    from ndx_encoding_subspace.data.spectrogram import filterbank_frequencies
+
+    path = mock_site(n_sounds=4, repeats=(1, 1, 1, 3), rate=16000.0).write(tmp_path / "slow.nwb")
+    with pytest.warns(UserWarning, match="sampled at 16000 Hz: their 7 spectrogram channel.s. above 8000 Hz"):
+        site = read_site(path)
+    above = filterbank_frequencies() > 8000
+    every = np.concatenate([s.spectrogram for s in site.sounds])
+    assert np.all(every[:, above] == 0) and np.all(every[:, ~above].max(axis=0) == 1)
+    assert "above-nyquist-silent" in site.source["rules"]
+    with pytest.raises(InvalidDataError, match=r"slow.nwb: sound '.*' \(.*\) is sampled at 16000 Hz: every "
+                                               r"spectrogram channel \(from 9000 Hz"):
+        read_site(path, spectrogram=SpectrogramParams(min_frequency=9000.0))

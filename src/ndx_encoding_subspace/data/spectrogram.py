@@ -25,7 +25,9 @@ What is computed, exactly
    fall in bin ``i`` gives ``P[i, c]``. Bin ``i`` covers ``[i * bin_size, (i + 1) * bin_size)``
    of the sound, exactly as spikes are binned (:func:`bin_index`); the number of bins is
    ``ceil(n_samples / (sample_rate * bin_size))`` (the last bin may be partial). Channels
-   whose band lies above the Nyquist frequency get zero power.
+   whose centre frequency lies above the Nyquist frequency get zero power (their filters'
+   lower skirts would otherwise hold a faint copy of the highest band the sound has, which
+   the site-wide scaling of step 5 stretches to the full range).
 4. Compression: ``C = P ** compression`` (``compression = 0.25`` by default, i.e. the
    magnitude is raised to ``2 * compression``), then ``S = log(log_scale * C + 1)``
    (``log_scale = 10``). Power is in squared waveform units, so the result depends on the
@@ -253,6 +255,7 @@ def channel_power(
     duration = n_fft / fs
     df = fs / n_fft
     lows, highs = _band_limits(p)
+    centres = filterbank_frequencies(p)
     n_pos = spectrum.size
     # Base-band sample count: enough bins for the band and >= min_samples_per_bin per bin.
     m_min = int(math.ceil(p.min_samples_per_bin * duration / p.bin_size - _EPS))
@@ -260,8 +263,8 @@ def channel_power(
     for c in range(p.n_channels):
         k0 = max(1, int(math.floor(lows[c] / df + _EPS)))
         k1 = min(n_pos, int(math.ceil(highs[c] / df - _EPS)) + 1)
-        if k1 <= k0:
-            continue  # band entirely above Nyquist: no power
+        if k1 <= k0 or centres[c] > fs / 2:
+            continue  # a channel above Nyquist: no power
         response = _response(np.arange(k0, k1, dtype=np.float32) * np.float32(df), c, p)
         if p.filterbank == "gammatone":
             response *= _taper(np.arange(k0, k1, dtype=np.float32) * np.float32(df), lows[c], highs[c])

@@ -21,8 +21,9 @@ from .locate import Layout, Presentation
 from .reader_params import ReaderParams
 from .storage import check_span
 
-__all__ = ["CANCELLING_POWER", "OFFSET_SHARE", "dc_offset", "above_nyquist_note", "read_waveform",
-           "read_spectrograms", "mixed_sample_formats", "mixed_units_note", "sample_scale", "integer_span"]
+__all__ = ["ABOVE_NYQUIST", "CANCELLING_POWER", "OFFSET_SHARE", "dc_offset", "above_nyquist_note",
+           "read_waveform", "read_spectrograms", "mixed_sample_formats", "mixed_units_note", "sample_scale",
+           "integer_span"]
 
 #: a sound whose mean sample is at least this share of its RMS holds a DC offset
 OFFSET_SHARE = 0.5
@@ -44,6 +45,10 @@ def dc_offset(wave: np.ndarray) -> float | None:
     return mean if mean != 0 and abs(mean) >= OFFSET_SHARE * float(np.sqrt(np.mean(wave**2))) else None
 
 
+#: what :func:`above_nyquist_note` says of the channels above a sound's Nyquist frequency
+ABOVE_NYQUIST = "hold no power"
+
+
 def above_nyquist_note(sounds: list[str], rate: float, params: SpectrogramParams) -> str:
     """The note for sounds sampled too slowly for the spectrogram's top channels."""
     top = filterbank_frequencies(params)
@@ -51,7 +56,7 @@ def above_nyquist_note(sounds: list[str], rate: float, params: SpectrogramParams
     which = f"sound {sounds[0]!r}" if len(sounds) == 1 else f"{len(sounds)} sounds (e.g. {sounds[0]!r})"
     return (f"{which} sampled at {rate:g} Hz: their {empty} spectrogram channel(s) above "
             f"{rate / 2:g} Hz (of {len(top)}, up to spectrogram.max_frequency = "
-            f"{params.max_frequency:g} Hz) hold no power; lower --spectrogram.max_frequency to "
+            f"{params.max_frequency:g} Hz) {ABOVE_NYQUIST}; lower --spectrogram.max_frequency to "
             f"{rate / 2:g} to use every channel")
 
 
@@ -285,14 +290,22 @@ def read_spectrograms(
     Raises
     ------
     InvalidDataError
-        Every sound is silent, or :func:`read_waveform` refuses one.
+        Every sound is silent, a sound is sampled too slowly for every spectrogram channel,
+        or :func:`read_waveform` refuses one.
     """
     raw, silent, offset, notes, mixed, one_sided = [], [], [], [], [], []
     slow: dict[float, list[str]] = {}
     stage, total = "reading sounds and spectrograms", len(presentations)
+    lowest = float(np.min(filterbank_frequencies(params)))
     for i, pres in enumerate(presentations):
         if progress is not None:
             progress(stage, i, total)
+        if pres.series.rate / 2 < lowest:
+            raise InvalidDataError(
+                f"{label}: sound {pres.sound!r} ({pres.series.path}) is sampled at {pres.series.rate:g} Hz: "
+                f"every spectrogram channel (from {lowest:g} Hz, spectrogram.min_frequency) lies above its "
+                f"Nyquist frequency ({pres.series.rate / 2:g} Hz), so its spectrogram would be empty; give "
+                f"--spectrogram.min_frequency and --spectrogram.max_frequency below {pres.series.rate / 2:g}")
         unrelated: list[float] = []
         quiet: list[int] = []
         wave = read_waveform(pres, reader.channel, label, reader.max_sound_s, full_scale=full_scale,

@@ -69,7 +69,13 @@ from .parameters import LEVELS_DIFFER
 from .placement import PHY_DEPTH
 from .presentations import BETWEEN_BLOCKS, REFERENCED_ONSETS
 from .reader_params import ReaderParams
-from .samples import mixed_sample_formats, mixed_units_note, plain_integers, read_spectrograms
+from .samples import (
+    ABOVE_NYQUIST,
+    mixed_sample_formats,
+    mixed_units_note,
+    plain_integers,
+    read_spectrograms,
+)
 from .sound_files import KIND as FILE
 from .storage import check_demand, check_span
 from .units import acquisition_end, bin_counts, observed_only, observed_spans, read_units, recording_span
@@ -383,7 +389,8 @@ def build_site(
     rules = reading_rules(layout, reader) + (["began-late-left-out"] if BEGAN_LATE in trailing else []) \
         + (["validation-most-repeated"] if rule == MOST_REPEATS else []) \
         + (["observed-over-sounds"] if "obs_intervals" in layout.units.colnames else []) \
-        + (["phy-depth-from-top"] if any(PHY_DEPTH in n for n in spikes.notes) else [])
+        + (["phy-depth-from-top"] if any(PHY_DEPTH in n for n in spikes.notes) else []) \
+        + (["above-nyquist-silent"] if any(ABOVE_NYQUIST in n for n in notes) else [])
     if rules:  # read otherwise than earlier: part of the input's identity
         source["rules"] = rules
     if reader.sound_folder:  # the sounds' identity, wherever the folder lies
