@@ -493,3 +493,29 @@ def test_results_of_a_population_beside_one_cnn_per_site_are_said(tmp_path: Path
     said = r"different parameters \(population.cnn: .site. in s0; .dataset. in s1"
     with pytest.warns(UserWarning, match=said):
         build_summary(tmp_path)
+
+
+def test_subspaces_of_sites_with_other_spectrograms_are_not_compared(tmp_path: Path) -> None:
+    """Two sites whose filters have the same shape over other axes (20 ms bins against
+    10 ms): their units' pairs have no similarity, and the report says why; the sites'
+    units are still paired within each site. A site made again is counted with results."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for i, (name, bin_size) in enumerate((("tens", 0.01), ("twenties", 0.02))):
+        source = mock_site(n_units=3, n_sounds=3, duration=0.5, seed=i).write(tmp_path / f"{name}.nwb")
+        site = read_site(source, spectrogram=SpectrogramParams(n_channels=N_FREQ, bin_size=bin_size))
+        results = dataclasses.replace(_site_results(site, i), provenance={"config": {
+            "training": {"device": "cpu"}, "spectrogram": {"bin_size": bin_size}}})
+        write_results(results, folder / f"{name}.results.nwb")
+    with pytest.warns(UserWarning, match="the results files were made with different parameters"):
+        summary = summarize(folder)
+    same = summary.units["site"][summary.pair_a] == summary.units["site"][summary.pair_b]
+    similarity = np.asarray(summary.pairs["similarity"], dtype=float)
+    assert np.all(np.isnan(similarity[~same])) and np.all(np.isfinite(similarity[same]))
+    assert np.all(np.isnan(np.asarray(summary.pairs["similarity_paper"], dtype=float)[~same]))
+    text = (summary.folder / "report.html").read_text()
+    assert "subspaces of sites whose spectrograms differ are not compared" in text
+    assert "spectrogram.bin_size: 0.01 in tens; 0.02 in twenties" in text
+    assert "2 sites, 2 with results" in text
+    flat = pair_similarities([np.eye(4)[:1].reshape(1, 2, 2)] * 3, axes=["a", "b", "a"])
+    assert np.isnan(flat[0]) and flat[1] == 1.0 and np.isnan(flat[2])

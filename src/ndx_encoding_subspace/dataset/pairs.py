@@ -10,7 +10,7 @@ groups' bases (in chunks) and the singular values of all its small blocks at onc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 
@@ -38,7 +38,7 @@ def _position(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
 
 
 def pair_similarities(filters: Sequence[np.ndarray | None], chunk: int = 1 << 22,
-                      ) -> np.ndarray:
+                      axes: Sequence[Hashable] | None = None) -> np.ndarray:
     """Similarity of every pair of :func:`pair_indices` (``len(filters)`` units).
 
     Parameters
@@ -47,11 +47,15 @@ def pair_similarities(filters: Sequence[np.ndarray | None], chunk: int = 1 << 22
         Each unit's subspace filters; None (or k = 0) for a unit without a subspace.
     chunk : int
         Entries of the products held at once (memory bound: ``8 * chunk`` bytes, twice).
+    axes : sequence, optional
+        Each unit's filter axes (its site's spectrogram bin size and channel frequencies,
+        :attr:`~.units.SiteUnits.axes`): units whose axes differ are not compared, even where
+        their filters have the same shape.
 
     Returns
     -------
     ndarray (pairs,)
-        NaN for a pair where either unit has no subspace or the two filter shapes
+        NaN for a pair where either unit has no subspace or the two filter shapes or axes
         differ (sites analysed with different spectrograms or lags).
     """
     n = len(filters)
@@ -59,7 +63,8 @@ def pair_similarities(filters: Sequence[np.ndarray | None], chunk: int = 1 << 22
     groups: dict[tuple, list[int]] = {}
     for u, f in enumerate(filters):
         if f is not None and len(f):
-            groups.setdefault((tuple(np.shape(f)[1:]), len(f)), []).append(u)
+            where = (tuple(np.shape(f)[1:]), None if axes is None else axes[u])
+            groups.setdefault((where, len(f)), []).append(u)
     # units of one filter shape and one k: their bases side by side, [features, units, k]
     stacked = {key: (np.asarray(m), np.stack([_basis(filters[u]) for u in m], axis=1))
                for key, m in groups.items()}

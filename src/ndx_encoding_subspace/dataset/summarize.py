@@ -50,6 +50,9 @@ class DatasetSummary:
     params : DatasetParams
     files : dict of str -> Path
         Every file written, by name (``units.csv``, ..., ``report.html``).
+    notes : list of str
+        What the report says of the pooling: results made with different parameters, sites
+        whose spectrograms differ.
     """
 
     out: Path
@@ -62,6 +65,7 @@ class DatasetSummary:
     statistics: DatasetStatistics
     params: DatasetParams
     files: dict[str, Path] = dataclasses.field(default_factory=dict)
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def folder(self) -> Path:
@@ -134,13 +138,19 @@ def build_summary(out: str | Path, params: DatasetParams | None = None) -> Datas
     params = DatasetParams.of(params)
     found, loaded = _load_sites(out, params)
     mixed = _differences({s.site: s.config for s in found})
+    notes = []
     if mixed:
-        warnings.warn(f"{out}: the results files were made with different parameters ({'; '.join(mixed)}): "
-                      "their units are pooled in the tables all the same", stacklevel=2)
+        notes.append(f"the results files were made with different parameters ({'; '.join(mixed)}): "
+                     "their units are pooled in the tables all the same")
+        warnings.warn(f"{out}: {notes[-1]}", stacklevel=2)
     units = Table.concat([s.units for s in found], list(UNIT_COLUMNS))
     dimensions = Table.concat([s.dimensions for s in found], list(DIMENSION_COLUMNS))
-    similarity = pair_similarities([f for s in found for f in s.filters])
-    paper = pair_similarities([f for s in found for f in s.paper_filters])
+    axes = [s.axes or None for s in found for _ in s.filters]
+    similarity = pair_similarities([f for s in found for f in s.filters], axes=axes)
+    paper = pair_similarities([f for s in found for f in s.paper_filters], axes=axes)
+    if len({a for a in axes if a is not None}) > 1:
+        notes.append("the sites' spectrograms differ (bin size or channel frequencies): subspaces of sites "
+                     "whose spectrograms differ are not compared (their pairs' similarity is empty)")
     a, b = pair_indices(len(units))
     try:
         record = read_site_record(out / SUMMARY_FOLDER)
@@ -163,7 +173,7 @@ def build_summary(out: str | Path, params: DatasetParams | None = None) -> Datas
                       "the same: run them again, or move those files out of the folder", stacklevel=2)
     sites = Table.from_rows(rows, list(SITE_COLUMNS))
     return DatasetSummary(out, units, dimensions, pairs_table(units, similarity, paper), sites, a, b,
-                          dataset_statistics(units, a, b, similarity, params, paper), params)
+                          dataset_statistics(units, a, b, similarity, params, paper), params, notes=notes)
 
 
 def summarize_tables(out: str | Path, *, params: DatasetParams | None = None,

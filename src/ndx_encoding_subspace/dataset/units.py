@@ -48,6 +48,10 @@ class SiteUnits:
         The same reduced to ``DatasetParams.paper_variance`` (the authors' statistic).
     config : dict
         The run's parameters as the file's provenance holds them (empty when absent).
+    axes : tuple
+        The stored spectrogram's bin size and channel frequencies (empty when the file has
+        none): the axes of the filters' lags and channels, which must agree for two units'
+        subspaces to be compared.
     """
 
     site: str
@@ -57,6 +61,7 @@ class SiteUnits:
     device: str = ""
     paper_filters: list[np.ndarray | None] = dataclasses.field(default_factory=list)
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    axes: tuple = ()
 
 
 def nonlinearity_class(asymmetry: float, tuning_mean: np.ndarray,
@@ -183,5 +188,7 @@ def site_units(res: LoadedResults, params: DatasetParams | None = None) -> SiteU
     # one CNN per site or one across the dataset's sites: compared as a parameter of the run
     pooled = isinstance(res.provenance, dict) and "population" in res.provenance
     fit = {"cnn": "dataset" if pooled else "site"}
+    spec = res.spectrogram
+    axes = () if spec is None else (round(spec.bin_size, 9), tuple(np.round(spec.frequencies, 3).tolist()))
     return SiteUnits(site, Table({c: units[c] for c in UNIT_COLUMNS}), dims, filters, device, paper,
-                     {**(config if isinstance(config, dict) else {}), "population": fit})
+                     {**(config if isinstance(config, dict) else {}), "population": fit}, axes)

@@ -84,9 +84,11 @@ def _p(value: float) -> str:
 def _sites_section(s: DatasetSummary) -> Section:
     sec = Section("sites", "Sites of the run")
     st = s.sites
-    done = int(np.sum(st["status"] == "done"))
-    sec.add(paragraph(f"{len(st)} sites, {done} done; {len(s.units)} units; "
+    done = int(np.sum(np.isin(st["status"], ("done", "skipped"))))  # skipped: done by an earlier run
+    sec.add(paragraph(f"{len(st)} sites, {done} with results; {len(s.units)} units; "
                       f"{len(s.pairs)} unit pairs. Folder: {s.out}"))
+    for note in s.notes:
+        sec.add(paragraph(f"Note: {note}.", "note"))
     rows = [tuple(st[c][i] for c in ("site", "status", "n_units", "time_s", "device", "error"))
             for i in range(len(st))]
     return sec.add(table(("site", "status", "units", "time (s)", "device", "error"), rows))
