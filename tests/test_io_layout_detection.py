@@ -219,7 +219,8 @@ def test_a_trial_s_sound_onset_column_gives_the_onsets(tmp_path):
     np.testing.assert_allclose(sorted(p.start for p in layout.presentations), onsets)
     assert "sound onsets from intervals/trials column 'stimulus_onset_time'" in layout.describe()
     # read otherwise than before this rule: part of the input's identity (results made again)
-    assert read_site(path).source["rules"] == ["onsets:stimulus_onset_time", "integers-full-scale"]
+    assert read_site(path).source["rules"] == ["onsets:stimulus_onset_time", "integers-full-scale",
+                                               "above-nyquist-silent"]  # 16 kHz sounds
     forced = ReaderParams(onset_column="start_time")
     rows = _locate(_trials_with_onsets(onsets), tmp_path, forced, "rows.nwb")[1]
     np.testing.assert_allclose(sorted(p.start for p in rows.presentations), onsets - 0.2)
