@@ -75,3 +75,31 @@ def test_similarity_of_pairs_is_compared_site_by_site():
     raised = sim + np.where(sa == sb, 0.1, 0.0)
     assert compare_similarity("v", raised, sa, sb).p_value < 0.05
     assert np.isfinite(pooled)
+
+
+def test_pair_labels_and_site_means_equal_their_direct_rules() -> None:
+    """Labels and means over millions of pairs are computed from the few distinct labels;
+    on random pairs they equal the rules written pair by pair and site by site."""
+    from ndx_encoding_subspace.circuit.similarity import site_means
+    from ndx_encoding_subspace.dataset.statistics import _pair_labels, _site_pairs, pair_class
+
+    rng = np.random.default_rng(5)
+    n = 60
+    site = np.array([f"s{rng.integers(7)}" for _ in range(n)], dtype=object)
+    cell = rng.choice(np.array(["narrow", "regular", "", None], dtype=object), n)
+    a, b = np.triu_indices(n, 1)
+    expected = ["-".join(sorted((str(x), str(y)))) if x and y else "" for x, y in zip(cell[a], cell[b])]
+    assert list(pair_class(cell[a], cell[b])) == expected == list(_pair_labels(cell, a, b))
+    assert list(_site_pairs(site, a, b)) == ["|".join(sorted((x, y))) for x, y in zip(site[a], site[b])]
+    sim = rng.uniform(0, 1, a.size)
+    sim[rng.uniform(size=a.size) < 0.1] = np.nan
+    within, between = [], []
+    for s in sorted(set(site)):
+        w = np.isfinite(sim) & (site[a] == s) & (site[b] == s)
+        x = np.isfinite(sim) & ((site[a] == s) ^ (site[b] == s))
+        if w.any() and x.any():
+            within.append(sim[w].mean())
+            between.append(sim[x].mean())
+    got = site_means(sim, site[a], site[b])
+    np.testing.assert_allclose(got[0], within, rtol=1e-12)
+    np.testing.assert_allclose(got[1], between, rtol=1e-12)

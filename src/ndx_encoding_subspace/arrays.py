@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import InvalidDataError
 
-__all__ = ["real_array", "summary_repr", "short"]
+__all__ = ["real_array", "summary_repr", "short", "label_codes"]
 
 #: longest text shown whole in a summary
 _TEXT = 60
@@ -41,6 +41,16 @@ def real_array(x: Any, what: str) -> np.ndarray:
     if out.dtype.kind not in "biuf":
         raise InvalidDataError(f"{what}: values of type {out.dtype}, not numbers")
     return out
+
+
+def label_codes(values: np.ndarray) -> np.ndarray:
+    """Each value's rank among the distinct values (``np.unique``'s inverse), found by
+    hashing rather than sorting every value: millions of pairs' labels of a few sites or
+    classes."""
+    import pandas as pd  # hdmf's dependency, loaded only here
+
+    codes, _ = pd.factorize(np.asarray(values, dtype=object), sort=True, use_na_sentinel=False)
+    return np.asarray(codes, dtype=np.int64)
 
 
 def short(value: Any) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from ..arrays import label_codes
 from ..errors import InvalidDataError
 from ..subspace import TuningSubspace
 from ..subspace.reliability import mean_squared_cosine
@@ -96,14 +97,18 @@ def site_means(similarity: np.ndarray, first: np.ndarray, second: np.ndarray,
     sim = np.asarray(similarity, dtype=np.float64)
     first, second = np.asarray(first), np.asarray(second)
     ok = np.isfinite(sim)
-    within, between = [], []
-    for s in np.unique(np.concatenate([first[ok], second[ok]])):
-        w = ok & (first == s) & (second == s)
-        b = ok & ((first == s) ^ (second == s))
-        if w.any() and b.any():
-            within.append(sim[w].mean())
-            between.append(sim[b].mean())
-    w_a, b_a = np.asarray(within), np.asarray(between)
+    sim, n = sim[ok], int(ok.sum())
+    code = label_codes(np.concatenate([first[ok], second[ok]]))
+    one, two = code[:n], code[n:]
+    same, sites = one == two, int(code.max()) + 1 if code.size else 0
+    # sums and counts by site (millions of pairs: no loop over the sites)
+    w_sum = np.bincount(one[same], sim[same], sites)
+    w_n = np.bincount(one[same], minlength=sites)
+    across = np.concatenate([one[~same], two[~same]])
+    b_sum = np.bincount(across, np.tile(sim[~same], 2), sites)
+    b_n = np.bincount(across, minlength=sites)
+    both = (w_n > 0) & (b_n > 0)
+    w_a, b_a = w_sum[both] / w_n[both], b_sum[both] / b_n[both]
     diff = w_a - b_a
     if len(diff) < 2 or not np.any(diff != 0):
         return w_a, b_a, float("nan"), float("nan")

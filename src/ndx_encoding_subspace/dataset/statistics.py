@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
+from ..arrays import label_codes
 from .params import DatasetParams
 from .tables import Table
 
@@ -204,11 +205,20 @@ def compare_similarity(what: str, similarity: np.ndarray, first: np.ndarray, sec
 def pair_class(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Class of each pair from the two units' labels, sorted: ``"narrow-regular"``;
     empty when either label is."""
-    out = np.full(len(first), "", dtype=object)
-    for i, (x, y) in enumerate(zip(first, second)):
-        if x and y:
-            out[i] = "-".join(sorted((str(x), str(y))))
-    return out
+    n = len(first)
+    return _pair_labels(np.concatenate([np.asarray(first, dtype=object), np.asarray(second, dtype=object)]),
+                        np.arange(n), np.arange(n, 2 * n))
+
+
+def _pair_labels(labels: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`pair_class` of the pairs ``(labels[a], labels[b])``, from the few distinct
+    labels (millions of pairs: no loop over them)."""
+    text = np.array([str(x) if x else "" for x in labels], dtype=str) if len(labels) else np.zeros(0, str)
+    names, code = np.unique(text, return_inverse=True)
+    lo, hi = np.minimum(code[a], code[b]), np.maximum(code[a], code[b])
+    table = np.array([["-".join((x, y)) if x and y else "" for y in names] for x in names] or [[""]],
+                     dtype=object)
+    return table[lo, hi] if len(lo) else np.zeros(0, dtype=object)
 
 
 def depth_class(depth: np.ndarray, split: float) -> np.ndarray:
@@ -242,12 +252,19 @@ def similarity_selection(units: Table, a: np.ndarray, b: np.ndarray, similarity:
     return {
         "similarity": np.asarray(similarity)[keep],
         "same_site": site[a] == site[b],
-        "site_pair": np.array(["|".join(sorted((str(x), str(y)))) for x, y in
-                               zip(site[a], site[b])], dtype=object),
+        "site_pair": _site_pairs(site, a, b),
         "site_a": site[a], "site_b": site[b],
-        "cell_types": pair_class(units["cell_type"][a], units["cell_type"][b]),
-        "depths": pair_class(depth[a], depth[b]),
+        "cell_types": _pair_labels(units["cell_type"], a, b),
+        "depths": _pair_labels(depth, a, b),
     }
+
+
+def _site_pairs(site: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``"s|t"`` (sorted) of each pair's sites ``site[a]``, ``site[b]``."""
+    names, code = np.unique(np.array([str(x) for x in site], dtype=str), return_inverse=True)
+    lo, hi = np.minimum(code[a], code[b]), np.maximum(code[a], code[b])
+    table = np.array([[f"{x}|{y}" for y in names] for x in names] or [[""]], dtype=object)
+    return table[lo, hi] if len(lo) else np.zeros(0, dtype=object)
 
 
 def _similarity(sel: dict[str, np.ndarray], label: str, mask: np.ndarray,
@@ -256,8 +273,8 @@ def _similarity(sel: dict[str, np.ndarray], label: str, mask: np.ndarray,
     for where, which in (("within", sel["same_site"]), ("between", ~sel["same_site"])):
         m = mask & which
         values[where] = sel["similarity"][m]
-        pairs = sel["site_pair"][m]
-        means = [np.mean(values[where][pairs == p]) for p in np.unique(pairs)]
+        pairs = label_codes(sel["site_pair"][m])
+        means = np.bincount(pairs, values[where]) / np.bincount(pairs) if pairs.size else np.zeros(0)
         groups.append(Group(f"similarity {label}", where, int(m.sum()), len(means),
                             _median(values[where]), _median(np.asarray(means))))
     return groups, compare_similarity(f"similarity {label}: within against between sites",
