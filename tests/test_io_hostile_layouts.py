@@ -4,6 +4,8 @@ waveforms compared by prefix, unmatched names capped, columns read in one go."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hdmf.common import DynamicTable, VectorIndex
@@ -537,6 +539,28 @@ def test_integer_and_float_samples_in_one_file_are_read_on_one_scale(tmp_path):
     a, b = site.sound("as_float").spectrogram, site.sound("as_int").spectrogram
     np.testing.assert_allclose(a, b, atol=1e-3)
     assert "integers-full-scale" in site.source["rules"]
+
+
+def test_64_bit_integer_samples_without_a_conversion_are_said(tmp_path):
+    """16-bit samples stored as int64 (``astype(int)``) beside int16 ones: no full scale to
+    read them against, so their level is said, naming the series, not called converted."""
+    from ndx_encoding_subspace.io import read_site
+
+    wave = np.round(np.random.default_rng(3).uniform(-0.5, 0.5, int(0.5 * RATE)) * 32768)
+    nwb = _file(end=6.0)
+    nwb.add_stimulus_template(TimeSeries(name="short", data=wave.astype(np.int16), unit="Pa", rate=RATE))
+    nwb.add_stimulus_template(TimeSeries(name="long", data=wave[::-1].astype(np.int64), unit="Pa", rate=RATE))
+    nwb.add_trial_column("sound", "sound played")
+    for k, name in enumerate(["short", "long", "short", "long", "short"]):
+        nwb.add_trial(start_time=0.5 + k, stop_time=1.0 + k, sound=name)
+    path = write_nwb(nwb, tmp_path / "f.nwb")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_site(path, reader=ReaderParams(validation_sounds=("short",)))
+    said = [str(w.message) for w in caught]
+    assert any("1 sound series hold 64-bit integer samples without a conversion (e.g. "
+               "stimulus/templates/long, sound 'long'): they are read as their raw values" in m for m in said)
+    assert not any("floating-point or converted" in m for m in said), said
 
 
 def test_integer_samples_without_a_conversion_are_fractions_of_full_scale(tmp_path):

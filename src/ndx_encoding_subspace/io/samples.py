@@ -23,7 +23,7 @@ from .storage import check_span
 
 __all__ = ["ABOVE_NYQUIST", "CANCELLING_POWER", "OFFSET_SHARE", "dc_offset", "above_nyquist_note",
            "read_waveform", "read_spectrograms", "mixed_sample_formats", "mixed_units_note", "sample_scale",
-           "integer_span"]
+           "integer_span", "wide_integers_note"]
 
 #: a sound whose mean sample is at least this share of its RMS holds a DC offset
 OFFSET_SHARE = 0.5
@@ -225,8 +225,31 @@ def mixed_sample_formats(layout: Layout) -> bool:
     kinds = set()
     for p in layout.presentations:
         kind = np.dtype(getattr(p.series.series.data, "dtype", np.float64)).kind
-        kinds.add("int" if plain_integers(p.series) else "float" if kind == "f" else "converted")
+        kinds.add("int" if plain_integers(p.series) else "wide" if _wide_integers(p.series)
+                  else "float" if kind == "f" else "converted")
     return "int" in kinds and bool(kinds & {"float", "converted"})
+
+
+def _wide_integers(series: Any) -> bool:
+    """64-bit integer samples without a conversion (a width no WAV file has)."""
+    dtype = np.dtype(getattr(series.series.data, "dtype", np.float64))
+    plain = float(getattr(series.series, "conversion", 1.0) or 1.0) == 1.0
+    return dtype.kind in "iu" and dtype.itemsize > 4 and plain
+
+
+def wide_integers_note(layout: Layout) -> str:
+    """A note when sounds hold 64-bit integer samples without a conversion (``astype(int)``
+    of 16-bit PCM): read as their raw values, there being no full scale to read them
+    against, where the same sound stored as int16 is read as a fraction of 32768."""
+    wide = {p.series.path: p.sound for p in layout.presentations if _wide_integers(p.series)}
+    if not wide:
+        return ""
+    path, sound = next(iter(wide.items()))
+    return (f"{len(wide)} sound series hold 64-bit integer samples without a conversion (e.g. {path}, sound "
+            f"{sound!r}): they are read as their raw values, since no WAV file has 64-bit samples to give "
+            "them a full scale, so 16-bit samples stored so play 32768 times louder than the same samples "
+            "stored as int16; give the series a conversion (1/32768 for 16-bit samples) or store them as "
+            "int16 or int32")
 
 
 #: ``unit`` values that say no unit

@@ -75,6 +75,7 @@ from .samples import (
     mixed_units_note,
     plain_integers,
     read_spectrograms,
+    wide_integers_note,
 )
 from .sound_files import KIND as FILE
 from .storage import check_demand, check_span
@@ -312,8 +313,7 @@ def _reading_notes(opened: OpenedNWB, layout: Layout, span: tuple[float, float],
         notes.append("the sounds mix integer samples without a conversion and floating-point or converted "
                      "ones: the integer ones without a conversion are read as fractions of their full scale "
                      "(32768 for 16 bits), as WAV files mean them, the others as their conversion says")
-    if units := mixed_units_note(layout):
-        notes.append(units)
+    notes += [note for note in (mixed_units_note(layout), wide_integers_note(layout)) if note]
     return notes
 
 
