@@ -634,3 +634,20 @@ def test_damaged_spike_times_and_a_damaged_chunk_of_samples_are_named(tmp_path):
         handle.write(bytes(range(64)))
     with pytest.raises(NotNWBError, match=r"g\.nwb: sound 'b': stimulus/templates/b/data cannot be read"):
         read_site(path, reader=ReaderParams(validation_sounds=("a",)))
+
+
+def test_a_template_sampled_too_slowly_is_named_with_its_rate_where_its_presentations_are_left_out(tmp_path):
+    from ndx_encoding_subspace.io import read_site
+
+    nwb = _file(end=8.0)
+    for k, name in enumerate("abc"):
+        nwb.add_stimulus_template(TimeSeries(name=name, data=_wave(0.5, seed=k), unit="Pa", rate=RATE))
+    nwb.add_stimulus_template(TimeSeries(name="slow", data=np.random.default_rng(1).uniform(-1, 1, 1500),
+                                         unit="Pa", rate=3000.0))
+    nwb.add_trial_column("sound", "sound played")
+    for k, name in enumerate(["a", "b", "slow", "c", "a", "slow", "a"]):
+        nwb.add_trial(start_time=0.5 + k, stop_time=1.0 + k, sound=name)
+    said = r"not read as sounds: stimulus/templates/slow \(TimeSeries: sampled at 3000 Hz, below reader.min_sample_rate"
+    with pytest.warns(UserWarning, match=said):
+        site = read_site(write_nwb(nwb, tmp_path / "f.nwb"), reader=ReaderParams(validation_sounds=("a",)))
+    assert sorted(s.name for s in site.sounds) == ["a", "b", "c"]

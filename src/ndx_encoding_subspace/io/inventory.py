@@ -239,7 +239,8 @@ def _sound(path: str, obj: Any, place: str, params: ReaderParams) -> SoundSeries
         return f"{path} ({kind}: named for another signal than sound; name it in reader.sounds to read it)"
     rate, start = rate_and_start(obj)
     if rate is not None and np.isfinite(rate) and 0 < rate < params.min_sample_rate:
-        return f"{path} ({kind} at {rate:g} Hz, below reader.min_sample_rate)"
+        return f"{path} ({kind}: sampled at {rate:g} Hz, below reader.min_sample_rate = " \
+               f"{params.min_sample_rate:g})"
     return SoundSeries(
         name=obj.name,
         path=path,
