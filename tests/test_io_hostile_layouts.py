@@ -647,7 +647,8 @@ def test_a_template_sampled_too_slowly_is_named_with_its_rate_where_its_presenta
     nwb.add_trial_column("sound", "sound played")
     for k, name in enumerate(["a", "b", "slow", "c", "a", "slow", "a"]):
         nwb.add_trial(start_time=0.5 + k, stop_time=1.0 + k, sound=name)
-    said = r"not read as sounds: stimulus/templates/slow \(TimeSeries: sampled at 3000 Hz, below reader.min_sample_rate"
+    said = (r"not read as sounds: stimulus/templates/slow \(TimeSeries: sampled at 3000 Hz, below "
+            r"reader.min_sample_rate")
     with pytest.warns(UserWarning, match=said):
         site = read_site(write_nwb(nwb, tmp_path / "f.nwb"), reader=ReaderParams(validation_sounds=("a",)))
     assert sorted(s.name for s in site.sounds) == ["a", "b", "c"]
