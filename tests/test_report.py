@@ -332,3 +332,18 @@ def test_k_by_significance_is_not_shown_as_k_at_the_threshold(tmp_path: Path) ->
             assert (f"k = {sub.k} filters (above the noise floor; {at[row]} at 0.95 of the variance)"
                     in view.message.value)
             assert "threshold 0.95" not in view.figure.axes[-1].get_title()
+
+
+def test_a_folder_that_cannot_be_written_is_said_before_the_report(tmp_path: Path, monkeypatch) -> None:
+    """A read-only folder (a mounted archive): refused naming it and the way out, before any
+    figure is drawn (root writes into any folder of a writable file system, so the file
+    system's answer is what the test sets)."""
+    from ndx_encoding_subspace.viz import report as report_module
+    from ndx_encoding_subspace.viz.report import check_report_target
+
+    target = tmp_path / "site.results.html"
+    assert check_report_target(target) == target
+    monkeypatch.setattr(report_module.os, "access", lambda path, mode: Path(path) != tmp_path)
+    with pytest.raises(PermissionError, match="write the report elsewhere") as caught:
+        check_report_target(target)
+    assert caught.value.filename == str(tmp_path)

@@ -151,3 +151,20 @@ def test_a_full_disk_is_one_error_naming_the_results_file(tmp_path: Path,
         writer.write_results(results, target, source=source)
     assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.nwb"]
+
+
+def test_a_name_near_the_file_systems_limit_is_written_and_its_leftovers_found(tmp_path: Path) -> None:
+    """A target of 240 bytes: its temporary file's name stays within 255 bytes (the target's
+    stem shortened with a hash), and a killed writer's leftover of it is removed."""
+    from ndx_encoding_subspace import atomic
+
+    target = tmp_path / ("é" * 110 + "a" * 9 + ".results.nwb")
+    assert len(target.name.encode()) == 241
+    atomic.write_text(target, "whole")
+    assert target.read_text() == "whole"
+    temporary = atomic._temporary(target)
+    assert len(temporary.name.encode()) <= 255 and temporary.name.endswith(".tmp.nwb")
+    left = temporary.with_name(temporary.name.replace(f"-{os.getpid()}-", "-4194303-"))
+    left.write_bytes(b"part")
+    assert atomic.remove_stale(target) == [left] and not left.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]

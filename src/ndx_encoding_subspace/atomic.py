@@ -61,9 +61,24 @@ def _host_key(name: str) -> str:
 _HOST = _host_key(socket.gethostname())
 
 
+#: the longest file name most file systems take, bytes
+_NAME_MAX = 255
+
+
+def _temporary_stem(path: Path) -> str:
+    """The target's stem as its temporary files' names hold it: where a long name would pass
+    the file systems' limit with what they add, shortened and followed by a hash of the whole."""
+    room = _NAME_MAX - len(f"..{_HOST}-{2**22}-{'0' * 8}.tmp{path.suffix}".encode())  # pids up to 7 digits
+    if len(path.stem.encode()) <= room:
+        return path.stem
+    cut = path.stem.encode()[:max(room - 9, 1)].decode(errors="ignore")
+    return f"{cut}~{hashlib.sha256(path.stem.encode()).hexdigest()[:8]}"
+
+
 def _temporary(path: Path) -> Path:
     # the target's suffix is kept last, so that writers keyed on it (.nwb) accept the name
-    return path.with_name(f".{path.stem}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    return path.with_name(f".{_temporary_stem(path)}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+                          f"{path.suffix}")
 
 
 def _alive(pid: int) -> bool:
@@ -79,7 +94,7 @@ def _alive(pid: int) -> bool:
 def remove_stale(path: str | os.PathLike) -> list[Path]:
     """Remove the temporary files of ``path`` left by killed writers on this host."""
     path = Path(path)
-    stem, suffix = re.escape(path.stem), re.escape(path.suffix)
+    stem, suffix = re.escape(_temporary_stem(path)), re.escape(path.suffix)
     pattern = re.compile(rf"^\.{stem}\.{_HOST}-(\d+)-[0-9a-f]{{8}}\.tmp{suffix}$")
     removed = []
     with contextlib.suppress(OSError):

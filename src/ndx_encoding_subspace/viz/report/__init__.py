@@ -22,6 +22,8 @@ from the network), written atomically next to the results file by default. Secti
 from __future__ import annotations
 
 import dataclasses
+import errno
+import os
 import warnings
 from pathlib import Path
 
@@ -79,6 +81,8 @@ def check_report_target(target: Path, overwrite: bool = False) -> Path:
     ConfigError
         ``target`` exists and ``overwrite`` is False, its folder does not exist, or it is a
         folder, an NWB (HDF5) file or any other file but a report of this package.
+    PermissionError
+        Its folder cannot be written in.
     """
     from .html import refuse_foreign
 
@@ -99,6 +103,9 @@ def check_report_target(target: Path, overwrite: bool = False) -> Path:
     if not target.parent.is_dir():
         what = "is a file, not a folder" if target.parent.exists() else "does not exist"
         raise ConfigError(f"{target}: {target.parent} {what}")
+    if not os.access(target.parent, os.W_OK):  # said before the report is made, not after
+        raise PermissionError(errno.EACCES, "a folder this process cannot write in (a read-only folder or "
+                              "file system): write the report elsewhere (--out)", str(target.parent))
     return target
 
 
