@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import html
 import importlib.util
 import re
 import subprocess
@@ -347,3 +348,22 @@ def test_a_folder_that_cannot_be_written_is_said_before_the_report(tmp_path: Pat
     with pytest.raises(PermissionError, match="write the report elsewhere") as caught:
         check_report_target(target)
     assert caught.value.filename == str(tmp_path)
+
+
+def test_a_reliability_near_the_threshold_is_shown_on_its_side_and_split_halves_are_qualified(
+        tmp_path: Path) -> None:
+    from ndx_encoding_subspace.extension.reliability import SPLIT_HALVES_CAVEAT, shown_reliability
+
+    assert [shown_reliability(v, 0.5) for v in (0.4996, 0.5, 0.83, 0.49999999)] == [
+        "0.4996", "0.50", "0.83", "0.49999999"]
+    assert shown_reliability(float("nan"), 0.5) == "n/a"
+    results = _results()
+    subs = [dataclasses.replace(s, reliability=v, reliability_rule=rule) for s, v, rule in zip(
+        results.subspaces, (0.3996, 0.9, 0.8, 0.7), ("members", "split_halves", "split_halves", "members"))]
+    path = write_results(dataclasses.replace(results, subspaces=subs), tmp_path / "near.results.nwb")
+    text = write_report(path, params=ReportParams(n_examples=4, dpi=30)).read_text(encoding="utf-8")
+    section = re.search(r'<section id="reliability">.*?</section>', text, re.S).group(0)
+    assert "<td>0.3996</td>" in section.replace(' class="num"', "")  # threshold 0.4: not "0.400"
+    plain = html.unescape(section)
+    assert f"2 of 4 units' reliabilities ('split_halves'): {SPLIT_HALVES_CAVEAT}" in plain
+    assert f"reliability 0.90 (split_halves): reliable ({SPLIT_HALVES_CAVEAT})" in html.unescape(text)

@@ -40,6 +40,8 @@ __all__ = [
     "count_significant",
     "reliability_status",
     "reliability_threshold_of",
+    "shown_reliability",
+    "SPLIT_HALVES_CAVEAT",
 ]
 
 #: Column: number of leading components above the shuffle noise floor.
@@ -118,6 +120,25 @@ def reliability_status(reliability: float, threshold: float = DEFAULT_RELIABILIT
     if not np.isfinite(value):
         return UNKNOWN
     return RELIABLE if value >= threshold else UNRELIABLE
+
+
+#: what viewers say beside a reliability of the rule :data:`RULE_SPLIT_HALVES`
+SPLIT_HALVES_CAVEAT = ("one fit, compared over the two halves of its samples: says how well the samples "
+                       "determine that fit's subspace, not whether other fits agree, and rarely flags a unit")
+
+
+def shown_reliability(value: float, threshold: float, digits: int = 2) -> str:
+    """``value`` with ``digits`` decimals, or as many more as it takes for the text to lie
+    on the same side of ``threshold`` as the value (0.4996 against 0.5: ``0.4996``, not
+    ``0.50``, beside the word "unreliable")."""
+    value = float(value)
+    if not np.isfinite(value):
+        return "n/a"
+    for d in range(digits, 10):
+        text = f"{value:.{d}f}"
+        if (float(text) >= threshold) == (value >= threshold):
+            return text
+    return repr(value)
 
 
 def reliability_threshold_of(parameters: dict | None) -> float:

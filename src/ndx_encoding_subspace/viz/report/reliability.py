@@ -16,10 +16,13 @@ from matplotlib.figure import Figure
 
 from ...extension.reliability import (
     RELIABLE,
+    RULE_SPLIT_HALVES,
+    SPLIT_HALVES_CAVEAT,
     UNKNOWN,
     UNRELIABLE,
     reliability_status,
     reliability_threshold_of,
+    shown_reliability,
 )
 from ...results.bundle import UnitSubspace
 from ...results.roles import CNN
@@ -41,8 +44,9 @@ def threshold_of(d: ReportData) -> float:
 def unit_reliability_text(sub: UnitSubspace, threshold: float) -> str:
     """``k significant 3, reliability 0.82 (members): reliable`` for one unit."""
     status = reliability_status(sub.reliability, threshold)
-    value = (f"reliability {sub.reliability:.2f} ({sub.reliability_rule}): {status}"
-             if status != UNKNOWN else "reliability unknown")
+    caveat = f" ({SPLIT_HALVES_CAVEAT})" if sub.reliability_rule == RULE_SPLIT_HALVES else ""
+    value = (f"reliability {shown_reliability(sub.reliability, threshold)} ({sub.reliability_rule}): "
+             f"{status}{caveat}" if status != UNKNOWN else "reliability unknown")
     return f"k significant {sub.significant_count()}, {value}"
 
 
@@ -93,9 +97,14 @@ def reliability_section(d: ReportData) -> Section:
     s.add(d.fig(reliability_figure(values, scores, status, threshold),
                 "Subspace reliability of every unit against its CNN prediction."))
     rows = [(d.labels[x.unit_position], np.nan if r_cnn is None else float(r_cnn[x.unit_position]),
-             x.k, x.significant_count(), float(x.reliability), x.reliability_rule, st)
-            for x, st in zip(subs, status)]
+             x.k, x.significant_count(), shown_reliability(x.reliability, threshold, 3), x.reliability_rule,
+             st) for x, st in zip(subs, status)]
     s.add(table(("unit", f"r {CNN.label}", "k", "k significant", "reliability", "rule",
                  "status"), rows))
+    halves = sum(x.reliability_rule == RULE_SPLIT_HALVES for x in subs)
+    if halves:
+        s.add(paragraph(f"{halves} of {len(subs)} units' reliabilities ('split_halves'): "
+                        f"{SPLIT_HALVES_CAVEAT}; fit two ensemble members or more (--ensemble.n_jackknife) "
+                        "for the rule 'members'.", "note"))
     counts = {kind: status.count(kind) for kind in (RELIABLE, UNRELIABLE, UNKNOWN)}
     return s.add(paragraph(", ".join(f"{n} {kind}" for kind, n in counts.items() if n) + "."))

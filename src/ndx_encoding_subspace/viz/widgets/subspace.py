@@ -23,9 +23,12 @@ from matplotlib.figure import Figure
 
 from ...extension import EncodingModels, SpectrogramSeries, TuningSubspaceTable
 from ...extension.reliability import (
+    RULE_SPLIT_HALVES,
+    SPLIT_HALVES_CAVEAT,
     UNRELIABLE,
     reliability_status,
     reliability_threshold_of,
+    shown_reliability,
 )
 from ..plotting import draw_variance, frequency_ticks, plot_filters
 from . import CSS_CLASSES, FigureView, unit_labels
@@ -133,7 +136,9 @@ def reliability_line(table: TuningSubspaceTable, row: int) -> str:
     status = reliability_status(value, reliability_threshold(table))
     if not np.isfinite(value):
         return "reliability unknown"
-    return f"reliability {value:.2f} ({table.get_reliability_rule(row)}): {status}"
+    rule, threshold = table.get_reliability_rule(row), reliability_threshold(table)
+    caveat = f" ({SPLIT_HALVES_CAVEAT})" if rule == RULE_SPLIT_HALVES else ""
+    return f"reliability {shown_reliability(value, threshold)} ({rule}): {status}{caveat}"
 
 
 class SubspaceFiltersWidget(FigureView):
