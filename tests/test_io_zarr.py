@@ -13,7 +13,7 @@ import pytest
 
 from ndx_encoding_subspace.errors import InvalidDataError, MissingDependencyError, NotNWBError
 from ndx_encoding_subspace.inputs import input_sha256, input_stat, is_nwb_store, nwb_stem
-from ndx_encoding_subspace.io import inspect_nwb, read_site
+from ndx_encoding_subspace.io import ReaderParams, inspect_nwb, read_site
 from ndx_encoding_subspace.pipeline.sources import expand_inputs
 from ndx_encoding_subspace.testing.files import mock_site
 
@@ -416,3 +416,29 @@ def test_a_complete_downloaded_store_is_kept_and_an_incomplete_one_replaced(pair
         download_store(store, target)
         assert _tree_digest(target) == _tree_digest(pair[1])
     assert [p.name for p in tmp_path.iterdir()] == ["b.nwb.zarr"]  # no partial folder left
+
+
+def test_timeseries_references_of_a_json_coded_store_are_named_not_called_damage(tmp_path):
+    """A presentation table whose rows reference their sound (``add_trial(timeseries=...)``)
+    exported to Zarr with the JSON codec, as the README advises against pickles: hdmf-zarr
+    cannot read that column back; the reader names the column and the way out."""
+    import numcodecs
+    import pynwb
+    from hdmf_zarr.backend import ZarrIO
+
+    site = mock_site(n_units=3, n_sounds=3, repeats=(1, 1, 3), duration=0.5, seed=2)
+    nwb = site.nwbfile
+    templates = list(nwb.stimulus_template.values())
+    nwb.add_trial_column("sound", "what played")
+    for k, series in enumerate(templates):
+        nwb.add_trial(start_time=0.5 + k, stop_time=0.9 + k, timeseries=[series], sound=series.name)
+    h5 = tmp_path / "refs.nwb"
+    with pynwb.NWBHDF5IO(str(h5), "w") as io:
+        io.write(nwb)
+    store = tmp_path / "refs.nwb.zarr"
+    with pynwb.NWBHDF5IO(str(h5), "r") as source, \
+            ZarrIO(str(store), "w", manager=pynwb.get_manager(), object_codec_class=numcodecs.JSON) as out:
+        out.export(src_io=source, write_args={"link_data": False})
+    said = r"column 'timeseries' of trials: hdmf-zarr cannot read this column back .*keep such a file as HDF5"
+    with pytest.raises(InvalidDataError, match=said):
+        read_site(store, reader=ReaderParams(presentations="intervals/trials"))

@@ -53,6 +53,15 @@ def cells(column: Any, stop: int | None = None) -> Any:
     except UnicodeDecodeError as err:  # hdmf decodes text as UTF-8 when it reads it
         raise InvalidDataError(f"{where}: text that is not UTF-8 ({err.reason} at byte {err.start} of "
                                f"{bytes(err.object[:40])!r}); a damaged file?") from None
+    except ValueError as err:
+        if "zarr" not in type(column.data).__module__:
+            raise
+        # numcodecs' JSON codec keeps compound cells (a TimeSeries reference: start, count,
+        # series) as lists that it cannot give back as one array
+        raise InvalidDataError(
+            f"{where}: hdmf-zarr cannot read this column back from the Zarr store ({err}); a column of "
+            "TimeSeries references (as add_trial(timeseries=...) writes) kept with the JSON codec is "
+            "not readable: keep such a file as HDF5 (pynwb's NWBHDF5IO.export)") from None
     elements = getattr(column, "elements", None)
     if elements is not None and hasattr(elements, "data"):
         return np.asarray(elements.data[:])[np.asarray(data, dtype=np.int64)]
