@@ -78,3 +78,17 @@ def test_recovered_subspaces_are_specific_to_their_unit(scored):
         other.append(max((subspace_similarity(_pad_lags(u.filters, mine.shape[2]), mine)
                           for u in others), default=0.0))
     assert own and all(a > b + 0.2 for a, b in zip(own, other)), (own, other)
+
+
+@pytest.mark.parametrize("rule", ["members", "split_halves"])
+def test_the_ground_truth_line_says_when_reliabilities_come_from_one_fit(rule: str) -> None:
+    from ndx_encoding_subspace.pipeline.demo import ground_truth_line
+
+    rec = {"n_scored": 2, "similarity_mean": 0.5, "k_within_one": 0.5, "k_significant_within_one": 0.5,
+           "shape_correct": 1.0, "reliability_threshold": 0.5, "n_reliable": 2,
+           "similarity_reliable_mean": 0.04, "n_unreliable": 0, "similarity_unreliable_mean": float("nan"),
+           "units": [{"rule": rule}, {"rule": rule}]}
+    line = ground_truth_line(rec)
+    assert "reliable (2): 0.040" in line
+    assert ("a single fit: its reliabilities compare the two halves of its samples" in line) == \
+        (rule == "split_halves")

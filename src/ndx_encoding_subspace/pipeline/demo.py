@@ -18,6 +18,7 @@ import numpy as np
 from ..datasets.simulated.site import SimulationParams, SiteTruth, simulate_site
 from ..extension.reliability import (
     RELIABLE,
+    RULE_SPLIT_HALVES,
     UNRELIABLE,
     reliability_status,
     reliability_threshold_of,
@@ -131,7 +132,8 @@ def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -
                      "k90": int(sub.k90), "k_significant": sub.significant_count(),
                      "kind": true.kind, "shape": shape,
                      "reliability": float(sub.reliability), "concentration": sub.concentration(),
-                     "status": reliability_status(sub.reliability, threshold)})
+                     "status": reliability_status(sub.reliability, threshold),
+                     "rule": sub.reliability_rule})
     good = [row for row in rows if row["r_cnn"] >= min_r]
 
     def mean(values: list[float]) -> float:
@@ -195,6 +197,8 @@ def ground_truth_line(rec: dict[str, Any]) -> str:
     if parts:
         line += (f"; similarity of the units called (reliability threshold "
                  f"{rec['reliability_threshold']:.2f}) " + ", ".join(parts))
+        if any(row.get("rule") == RULE_SPLIT_HALVES for row in rec.get("units", [])):
+            line += " (a single fit: its reliabilities compare the two halves of its samples)"
     return line
 
 
