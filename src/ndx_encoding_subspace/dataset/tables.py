@@ -79,7 +79,8 @@ PAIR_COLUMNS: dict[str, str] = {
     "same_site": "Whether both units were recorded at one site.",
     "similarity": "Mean squared cosine of the principal angles between the units' "
                   "tuning subspaces, over min(k) angles (empty when either has none, or their "
-                  "filters differ in frequency channels or lags).",
+                  "filters differ in frequency channels or lags: other channel frequencies, bin "
+                  "size or number of lags).",
     "similarity_paper": "The same over the dimensions the authors' code compares: each unit's "
                         "first components reaching 75% of its explained variance "
                         "(DatasetParams.paper_variance).",
