@@ -35,7 +35,7 @@ from ..data.site import SiteData
 from ..errors import ConfigError, InvalidDataError, ResultsError
 from .config import PipelineConfig
 from .distributed import describe_error, task_warnings
-from .run import config_fingerprint, input_identity
+from .run import accepted_fingerprints, input_identity
 
 if TYPE_CHECKING:
     from ..fitting import Ensemble
@@ -189,11 +189,11 @@ def _fit_population(sources: Sequence[str], out: Path, config: PipelineConfig) -
     joined = join_sites(list(read.values()), name="population")
     sites = {source: {"site": site.name, **entry}
              for (source, site), entry in zip(read.items(), joined.source["population"])}
-    key, before = (config_fingerprint(config, {"population": [
+    (key, *ints), before = (accepted_fingerprints(config, {"population": [
         input_identity(s.source, legacy=legacy) for s in read.values()]}) for legacy in (False, True))
     path = out / MODELS
     result = {"path": str(path), "key": key, "sites": sites, "units": joined.n_units, "failed": failed}
-    for found in dict.fromkeys((key, before)):  # fitted by a release that kept the inputs' paths: kept
+    for found in dict.fromkeys((key, *ints, *before)):  # fitted by earlier releases (paths kept): kept
         try:
             load_population(path, found)
             return {**result, "key": found, "fitted": False, "seconds": round(time.perf_counter() - start, 3)}

@@ -24,7 +24,7 @@ from ..inputs import input_stat
 from ..results.files import results_path
 from .config import PipelineConfig
 from .distributed import SiteStatus
-from .run import config_fingerprint
+from .run import accepted_fingerprints
 from .sources import SiteSource
 
 __all__ = ["RECORD", "DatasetResult", "SiteCallback", "Tracker", "initial_states", "check_stale"]
@@ -252,8 +252,8 @@ def initial_states(items: Sequence[SiteSource], out: Path, config: PipelineConfi
     sounds = folder_identity(config.reader.sound_folder) if config.reader.sound_folder else None
     # the parameters alone (and which sites make the population): what makes results differ
     # for check_stale, where a moved or touched input only makes run_site check its content
-    config_key = config_fingerprint(config, {"population": sorted(i.site for i in items)}
-                                    if population == "dataset" else {})
+    config_key, *earlier_keys = accepted_fingerprints(config, {"population": sorted(i.site for i in items)}
+                                                      if population == "dataset" else {})
     sites = []
     for item in items:
         identity = _source_identity(item)
@@ -261,13 +261,14 @@ def initial_states(items: Sequence[SiteSource], out: Path, config: PipelineConfi
             identity["sound_files"] = sounds
         if together is not None:  # a site's results depend on every site of the population
             identity["population"] = together
-        key = config_fingerprint(config, identity)
+        key, *earlier = accepted_fingerprints(config, identity)
         old = before.get(item.site, {})
         results = results_path(out, item.site)  # in this folder, wherever the record was made
         vouched, made, made_with = _vouched(old, results)
+        made_with = config_key if made_with in earlier_keys else made_with  # the same parameters
         status = SiteStatus(item.site, item.source, key=key, config_key=config_key, made=made,
                             made_with=made_with)
-        if old.get("status") in ("done", "skipped") and old.get("key") == key and vouched:
+        if old.get("status") in ("done", "skipped") and old.get("key") in (key, *earlier) and vouched:
             status = dataclasses.replace(status, status="skipped", results=str(results),
                                          device=str(old.get("device", "")),
                                          seconds=_seconds(old.get("seconds")))

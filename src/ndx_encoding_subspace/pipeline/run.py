@@ -108,7 +108,7 @@ TRAINING_SECTIONS = ("reader", "spectrogram", "celltype", "cnn", "ln", "training
 
 
 def config_fingerprint(config: PipelineConfig, identity: dict[str, Any],
-                       sections: tuple[str, ...] | None = None) -> str:
+                       sections: tuple[str, ...] | None = None, *, whole_as_int: bool = False) -> str:
     """Hash of every parameter that changes results (of ``sections`` only, when given),
     and of the input's identity.
 
@@ -116,7 +116,9 @@ def config_fingerprint(config: PipelineConfig, identity: dict[str, Any],
     options, the ``[compute]`` thread count), so changing them keeps finished work; so
     are the parameters of :data:`ADDED_LATER` while they do what earlier releases did, and
     those of :data:`AT_DEFAULT` (and, for the training sections, :data:`NOT_TRAINED`) are
-    hashed at their defaults.
+    hashed at their defaults. With ``whole_as_int``, whole numbers in lists of floats are
+    hashed as ints, as releases before 0.3.0 hashed ``[1, 99]`` written so
+    (:func:`accepted_fingerprints`).
     """
     values = {name: {k: v for k, v in table.items() if k not in VOLATILE_NAMES}
               for name, table in config.to_dict().items() if name not in VOLATILE_SECTIONS
@@ -128,8 +130,21 @@ def config_fingerprint(config: PipelineConfig, identity: dict[str, Any],
     for (section, name), default in fixed.items():
         if name in values.get(section, {}):
             values[section][name] = default
+    if whole_as_int:
+        values = {name: {k: [int(x) if isinstance(x, float) and x.is_integer() else x for x in v]
+                         if isinstance(v, list | tuple) else v for k, v in table.items()}
+                  for name, table in values.items()}
     text = json.dumps({"config": values, "input": identity}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def accepted_fingerprints(config: PipelineConfig, identity: dict[str, Any],
+                          sections: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """:func:`config_fingerprint`, then the fingerprints earlier releases gave the same
+    parameters (whole numbers of a list of floats, ``percentiles = [1, 99]``, were hashed
+    as written): results and checkpoints holding any of them were made with ``config``."""
+    return tuple(dict.fromkeys(config_fingerprint(config, identity, sections, whole_as_int=w)
+                               for w in (False, True)))
 
 
 #: what of a site's ``source`` identifies its input (:func:`input_identity`)
@@ -340,7 +355,7 @@ def _run_site(
     fingerprint = config_fingerprint(config, identity)
     # releases before 0.2.0 kept the input's path and name (as given): their results are still found
     legacy = {**identity, **{k: site.source[k] for k in ("path", "name") if k in site.source}}
-    made_before = config_fingerprint(config, legacy)
+    made_before = {*accepted_fingerprints(config, identity), *accepted_fingerprints(config, legacy)}
     path = results_path(out, site.name)
     writable_target(path)  # a folder or FIFO in its place: said before hours of work
     if path.exists():
@@ -351,7 +366,7 @@ def _run_site(
                 raise ResultsError(f"{err}; the results file already in the output folder cannot be read: "
                                    "run again with --overwrite (overwrite=True) to replace it") from None
             loaded = None  # damaged: replaced
-        if loaded is not None and loaded.provenance.get("fingerprint") in (fingerprint, made_before):
+        if loaded is not None and loaded.provenance.get("fingerprint") in made_before:
             return RunResult(path, site.name, summarise(loaded), resumed=True)
         if not overwrite:
             raise ConfigError(
@@ -371,10 +386,10 @@ def _analysed(site: Any, config: PipelineConfig, out: Path, path: Path, identity
     from .stages import analyse_site
 
     workdir = out / f".{file_stem(site.name)}.work"
-    trained = config_fingerprint(config, identity, TRAINING_SECTIONS)
+    trained, *earlier = accepted_fingerprints(config, identity, TRAINING_SECTIONS)
     if workdir.exists():
         stamp = workdir / "fingerprint"
-        if stamp.exists() and stamp.read_text(errors="replace").strip() != trained:
+        if stamp.exists() and stamp.read_text(errors="replace").strip() not in (trained, *earlier):
             warnings.warn(f"{workdir}: the checkpoints of an unfinished run with other training parameters "
                           "or data are removed; training starts again", stacklevel=2)
             shutil.rmtree(workdir)  # checkpoints of other models or data cannot be resumed
