@@ -334,3 +334,35 @@ def test_a_summary_says_when_the_cnn_predicts_too_little_to_read_its_subspaces()
     weak, fine = format_summary(summary(0.006)), format_summary(summary(0.6))
     assert f"the CNN predicts little here (median r 0.006 < {WEAK_CNN_R:g})" in weak
     assert "predicts little" not in fine and "over the 4 units with r_CNN > 0" in fine
+
+
+def test_a_slow_new_sound_is_made_by_the_rule_its_file_was_made_by(run):
+    """Channels above a new sound's Nyquist frequency are silent, as the reader now makes a
+    site's own; a file made before (no ``spectrogram_rule`` in its provenance) keeps the
+    filters' skirts there, as its models were trained on."""
+    import warnings
+
+    from ndx_encoding_subspace.data.spectrogram import (
+        SpectrogramParams,
+        filterbank_frequencies,
+        scale_channels,
+    )
+    from ndx_encoding_subspace.results.new_sounds import site_spectrogram
+
+    site, _, _, loaded = run
+    assert loaded.provenance["spectrogram_rule"] == "above-nyquist-silent"
+    params = SpectrogramParams.from_dict(loaded.provenance["spectrogram_parameters"])
+    rate = params.max_frequency  # Nyquist at half the top channel
+    wave = np.random.default_rng(0).uniform(-0.5, 0.5, int(rate))
+    above = filterbank_frequencies(params) > rate / 2
+    scale = loaded.provenance["spectrogram_scale"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        now = loaded.spectrogram_of(wave, rate)
+        before = site_spectrogram({k: v for k, v in loaded.provenance.items() if k != "spectrogram_rule"},
+                                  wave, rate, "new sound", loaded.path)
+    silent = scale_channels(np.zeros((1, above.size), np.float32), np.asarray(scale["min"]),
+                            np.asarray(scale["max"]))
+    np.testing.assert_allclose(now[:, above], np.broadcast_to(silent[:, above], now[:, above].shape))
+    assert not np.allclose(before[:, above], now[:, above])
+    np.testing.assert_allclose(before[:, ~above], now[:, ~above])

@@ -229,7 +229,7 @@ def _check_waveform(waveform: np.ndarray, sample_rate: float, name: str) -> np.n
 
 def channel_power(
     waveform: np.ndarray, sample_rate: float, params: SpectrogramParams | None = None,
-    *, name: str = "sound",
+    *, name: str = "sound", silent_above_nyquist: bool = True,
 ) -> np.ndarray:
     """Mean power of each filter's output in each bin (step 3), shape (time, channels), float64.
 
@@ -243,6 +243,10 @@ def channel_power(
         Defaults to the paper's values.
     name : str
         Used in error messages.
+    silent_above_nyquist : bool
+        Channels centred above the Nyquist frequency get zero power (step 3); False: only
+        those whose whole band lies above it, as results files of releases before 0.3.0
+        were made (:data:`NYQUIST_RULE`).
     """
     import scipy.fft  # here: the parameters above import without scipy
 
@@ -263,7 +267,7 @@ def channel_power(
     for c in range(p.n_channels):
         k0 = max(1, int(math.floor(lows[c] / df + _EPS)))
         k1 = min(n_pos, int(math.ceil(highs[c] / df - _EPS)) + 1)
-        if k1 <= k0 or centres[c] > fs / 2:
+        if k1 <= k0 or (silent_above_nyquist and centres[c] > fs / 2):
             continue  # a channel above Nyquist: no power
         response = _response(np.arange(k0, k1, dtype=np.float32) * np.float32(df), c, p)
         if p.filterbank == "gammatone":
@@ -279,6 +283,11 @@ def channel_power(
         out[:, c] = sums / np.diff(starts) * (2.0 * (m / n_fft) ** 2)
     return out
 
+
+#: what a site's ``source`` holds (``spectrogram_rule``) when its channels above a sound's
+#: Nyquist frequency were made silent (:func:`channel_power`); results files without it kept
+#: the skirts of the filters there
+NYQUIST_RULE = "above-nyquist-silent"
 
 #: rounding slack: a rate given as 15999.999999999998 Hz (from timestamps) rounds as 16000 Hz does
 _EPS = 1e-6
@@ -305,7 +314,7 @@ def compress(power: np.ndarray, params: SpectrogramParams | None = None) -> np.n
 
 def spectrogram(
     waveform: np.ndarray, sample_rate: float, params: SpectrogramParams | None = None,
-    *, name: str = "sound",
+    *, name: str = "sound", silent_above_nyquist: bool = True,
 ) -> np.ndarray:
     """Compressed spectrogram of one sound, before the site-wide min-max scaling.
 
@@ -319,6 +328,8 @@ def spectrogram(
         Defaults to the paper's values.
     name : str
         Used in error messages.
+    silent_above_nyquist : bool
+        See :func:`channel_power`.
 
     Returns
     -------
@@ -327,7 +338,8 @@ def spectrogram(
         bin ``i`` covers ``[i * bin_size, (i + 1) * bin_size)`` of the sound.
     """
     p = SpectrogramParams.of(params)
-    return compress(channel_power(waveform, sample_rate, p, name=name), p)
+    power = channel_power(waveform, sample_rate, p, name=name, silent_above_nyquist=silent_above_nyquist)
+    return compress(power, p)
 
 
 def channel_range(spectrograms: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -36,6 +36,7 @@ import numpy as np
 from ..data.population import smooth_counts
 from ..data.site import SiteData, Sound
 from ..data.spectrogram import (
+    NYQUIST_RULE,
     SpectrogramParams,
     channel_range,
     filterbank_frequencies,
@@ -390,7 +391,7 @@ def build_site(
         + (["validation-most-repeated"] if rule == MOST_REPEATS else []) \
         + (["observed-over-sounds"] if "obs_intervals" in layout.units.colnames else []) \
         + (["phy-depth-from-top"] if any(PHY_DEPTH in n for n in spikes.notes) else []) \
-        + (["above-nyquist-silent"] if any(ABOVE_NYQUIST in n for n in notes) else [])
+        + ([NYQUIST_RULE] if any(ABOVE_NYQUIST in n for n in notes) else [])
     if rules:  # read otherwise than earlier: part of the input's identity
         source["rules"] = rules
     if reader.sound_folder:  # the sounds' identity, wherever the folder lies

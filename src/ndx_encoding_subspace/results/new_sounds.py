@@ -29,7 +29,7 @@ def site_spectrogram(provenance: dict[str, Any], waveform: np.ndarray, rate: flo
     """:meth:`~.loader.LoadedResults.spectrogram_of` from the results file's ``provenance``
     (its spectrogram parameters and scale, and the reader's ``remove_offset`` and
     ``response_tail_s``); ``path`` names the file in messages."""
-    from ..data.spectrogram import SpectrogramParams, scale_channels, spectrogram
+    from ..data.spectrogram import NYQUIST_RULE, SpectrogramParams, scale_channels, spectrogram
     from ..io.samples import above_nyquist_note, dc_offset
 
     scale = provenance.get("spectrogram_scale")
@@ -52,5 +52,7 @@ def site_spectrogram(provenance: dict[str, Any], waveform: np.ndarray, rate: flo
     tail = reader.get("response_tail_s")
     if isinstance(tail, int | float) and not isinstance(tail, bool) and tail > 0:  # their silence after
         wave = np.concatenate([wave, np.zeros(int(round(tail * float(rate))), dtype=wave.dtype)])
-    spec = spectrogram(wave, float(rate), params, name=name)
+    # files of releases before 0.3.0 kept the filters' skirts above a sound's Nyquist frequency
+    silent = provenance.get("spectrogram_rule") == NYQUIST_RULE
+    spec = spectrogram(wave, float(rate), params, name=name, silent_above_nyquist=silent)
     return scale_channels(spec, np.asarray(scale.get("min")), np.asarray(scale.get("max")))

@@ -26,6 +26,7 @@ from pynwb.file import Subject
 from pynwb.misc import Units
 
 from ..atomic import atomic_path
+from ..data.spectrogram import NYQUIST_RULE
 from ..errors import ResultsError
 from ..io.open import OpenedNWB, open_nwb
 from ..io.reader_params import ReaderParams
@@ -209,6 +210,7 @@ def build_nwbfile(results: SiteResults, opened: OpenedNWB | None = None,
                                                      **results.spectrogram_parameters})
     if "spectrogram_scale" in site.source:  # what the reader scaled each channel by: for new sounds
         provenance.setdefault("spectrogram_scale", site.source["spectrogram_scale"])
+    provenance.setdefault("spectrogram_rule", NYQUIST_RULE)  # and how a new sound's channels are made
     if opened is not None:
         provenance["input_file"] = opened.provenance
     provenance.setdefault("package_versions", versions)
