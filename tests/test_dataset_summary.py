@@ -519,3 +519,5 @@ def test_subspaces_of_sites_with_other_spectrograms_are_not_compared(tmp_path: P
     assert "2 sites, 2 with results" in text
     flat = pair_similarities([np.eye(4)[:1].reshape(1, 2, 2)] * 3, axes=["a", "b", "a"])
     assert np.isnan(flat[0]) and flat[1] == 1.0 and np.isnan(flat[2])
+    unknown = pair_similarities([np.eye(4)[:1].reshape(1, 2, 2)] * 3, axes=["a", None, "b"])
+    assert unknown[0] == 1.0 and np.isnan(unknown[1]) and unknown[2] == 1.0  # a file without axes: compared

@@ -49,8 +49,8 @@ def pair_similarities(filters: Sequence[np.ndarray | None], chunk: int = 1 << 22
         Entries of the products held at once (memory bound: ``8 * chunk`` bytes, twice).
     axes : sequence, optional
         Each unit's filter axes (its site's spectrogram bin size and channel frequencies,
-        :attr:`~.units.SiteUnits.axes`): units whose axes differ are not compared, even where
-        their filters have the same shape.
+        :attr:`~.units.SiteUnits.axes`; None where not known): units whose axes differ are not
+        compared, even where their filters have the same shape.
 
     Returns
     -------
@@ -72,7 +72,8 @@ def pair_similarities(filters: Sequence[np.ndarray | None], chunk: int = 1 << 22
     for x, key1 in enumerate(keys):
         units1, b1 = stacked[key1]
         for key2 in keys[x:]:
-            if key2[0] != key1[0]:
+            (shape1, axes1), (shape2, axes2) = key1[0], key2[0]
+            if shape1 != shape2 or (axes1 != axes2 and None not in (axes1, axes2)):  # None: not known
                 continue
             units2, b2 = stacked[key2]
             flat2 = b2.reshape(len(b2), -1)
