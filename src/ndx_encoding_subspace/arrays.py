@@ -44,9 +44,9 @@ def real_array(x: Any, what: str) -> np.ndarray:
 
 
 def label_codes(values: np.ndarray) -> np.ndarray:
-    """Each value's rank among the distinct values (``np.unique``'s inverse), found by
-    hashing rather than sorting every value: millions of pairs' labels of a few sites or
-    classes."""
+    """Each value's rank among the distinct values (as ``np.unique``'s inverse for text and
+    numbers; None and NaN are one value, ranked last), found by hashing rather than sorting
+    every value: millions of pairs' labels of a few sites or classes."""
     import pandas as pd  # hdmf's dependency, loaded only here
 
     codes, _ = pd.factorize(np.asarray(values, dtype=object), sort=True, use_na_sentinel=False)

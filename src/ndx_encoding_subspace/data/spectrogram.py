@@ -245,7 +245,7 @@ def channel_power(
         Used in error messages.
     silent_above_nyquist : bool
         Channels centred above the Nyquist frequency get zero power (step 3); False: only
-        those whose whole band lies above it, as results files of releases before 0.3.0
+        those whose whole band lies above it, as results files written before this rule
         were made (:data:`NYQUIST_RULE`).
     """
     import scipy.fft  # here: the parameters above import without scipy

@@ -117,7 +117,7 @@ def config_fingerprint(config: PipelineConfig, identity: dict[str, Any],
     are the parameters of :data:`ADDED_LATER` while they do what earlier releases did, and
     those of :data:`AT_DEFAULT` (and, for the training sections, :data:`NOT_TRAINED`) are
     hashed at their defaults. With ``whole_as_int``, whole numbers in lists of floats are
-    hashed as ints, as releases before 0.3.0 hashed ``[1, 99]`` written so
+    hashed as ints, as earlier releases hashed ``[1, 99]`` written so
     (:func:`accepted_fingerprints`).
     """
     values = {name: {k: v for k, v in table.items() if k not in VOLATILE_NAMES}

@@ -52,7 +52,7 @@ def site_spectrogram(provenance: dict[str, Any], waveform: np.ndarray, rate: flo
     tail = reader.get("response_tail_s")
     if isinstance(tail, int | float) and not isinstance(tail, bool) and tail > 0:  # their silence after
         wave = np.concatenate([wave, np.zeros(int(round(tail * float(rate))), dtype=wave.dtype)])
-    # files of releases before 0.3.0 kept the filters' skirts above a sound's Nyquist frequency
+    # files written before this rule kept the filters' skirts above a sound's Nyquist frequency
     silent = provenance.get("spectrogram_rule") == NYQUIST_RULE
     spec = spectrogram(wave, float(rate), params, name=name, silent_above_nyquist=silent)
     return scale_channels(spec, np.asarray(scale.get("min")), np.asarray(scale.get("max")))
