@@ -1,6 +1,6 @@
 """The report's section on the reliability of each unit's subspace, and k by significance.
 
-One row per unit: CNN r, k at the variance threshold, ``k_significant`` (components above
+One row per unit: CNN r, k (by the file's ``k_rule``), ``k_significant`` (components above
 the shuffle noise floor), the reliability, the rule that measured it and the status
 (``reliable`` / ``unreliable`` against the file's ``reliability_threshold``, ``unknown``
 for files written before reliability was stored); and a figure of reliability against
