@@ -164,7 +164,7 @@ def test_no_sound_lists_what_was_found():
         locate(nwb, "x.nwb")
     text = str(err.value)
     assert text.startswith("x.nwb: no sound stimulus")
-    assert "stimulus/templates/slow (TimeSeries at 30 Hz" in text and "intervals/trials" in text
+    assert "stimulus/templates/slow (TimeSeries: sampled at 30 Hz" in text and "intervals/trials" in text
 
 
 def test_sounds_without_presentations():

@@ -21,7 +21,7 @@ from ndx_encoding_subspace.errors import ConfigError, InvalidDataError
 
 SMALL = SimulationParams(
     n_units=9, n_estimation_sounds=8, estimation_duration=0.6, n_validation_sounds=2,
-    validation_duration=0.5, validation_repeats=6, sample_rate=32000.0, seed=3,
+    validation_duration=0.5, validation_repeats=6, sample_rate=44100.0, seed=3,
 )
 
 

@@ -387,13 +387,12 @@ def build_site(
         "spectrogram": spec_params.to_dict(),
         "spectrogram_scale": {"min": low.tolist(), "max": high.tolist()},  # for new sounds
     }
-    rules = reading_rules(layout, reader) + (["began-late-left-out"] if BEGAN_LATE in trailing else []) \
-        + (["validation-most-repeated"] if rule == MOST_REPEATS else []) \
-        + (["observed-over-sounds"] if "obs_intervals" in layout.units.colnames else []) \
-        + (["phy-depth-from-top"] if any(PHY_DEPTH in n for n in spikes.notes) else []) \
-        + ([NYQUIST_RULE] if any(ABOVE_NYQUIST in n for n in notes) else [])
-    if rules:  # read otherwise than earlier: part of the input's identity
-        source["rules"] = rules
+    said = {"began-late-left-out": BEGAN_LATE in trailing, "validation-most-repeated": rule == MOST_REPEATS,
+            "observed-over-sounds": "obs_intervals" in layout.units.colnames,
+            "phy-depth-from-top": any(PHY_DEPTH in n for n in spikes.notes),
+            NYQUIST_RULE: any(ABOVE_NYQUIST in n for n in notes)}
+    rules = reading_rules(layout, reader) + [name for name, held in said.items() if held]
+    source.update({"rules": rules} if rules else {})  # read otherwise than earlier: part of the identity
     if reader.sound_folder:  # the sounds' identity, wherever the folder lies
         source["sound_files"] = {s.name: file_sha256(s.path) for s in layout.sounds
                                  if s.neurodata_type == FILE}
