@@ -168,12 +168,25 @@ def test_a_server_that_is_no_dask_scheduler_is_said_not_waited_on(answer, monkey
 
 
 def test_a_running_scheduler_is_reached():
-    dd = pytest.importorskip("distributed")
-    from ndx_encoding_subspace.pipeline.cluster import ClusterParams, _connect
+    """A running scheduler with one worker, reached by its address; in a process of its own,
+    so that no event loop or thread that earlier tests left in this one is shared."""
+    import subprocess
+    import sys
+    import textwrap
 
-    with dd.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as pool:
-        with _connect(dd, ClusterParams(kind="scheduler", scheduler=pool.scheduler_address)) as client:
-            assert client.submit(sum, [1, 2]).result(timeout=30) == 3
+    pytest.importorskip("distributed")
+    code = textwrap.dedent("""
+        import distributed as dd
+        from ndx_encoding_subspace.pipeline.cluster import ClusterParams, _connect
+
+        with dd.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                             dashboard_address=None) as pool:
+            with _connect(dd, ClusterParams(kind="scheduler", scheduler=pool.scheduler_address)) as client:
+                print("sum", client.submit(sum, [1, 2]).result(timeout=30))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "sum 3" in done.stdout
 
 
 def test_every_parameter_flag_is_explained_and_shows_its_default_as_typed():
