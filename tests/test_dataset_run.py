@@ -617,6 +617,45 @@ def test_a_scheduler_lost_mid_run_interrupts_the_sites_left(recordings, config, 
     assert statuses == ["done", "interrupted", "interrupted"], statuses
 
 
+def test_a_scheduler_lost_before_the_run_looks_is_still_named(tmp_path):
+    """A client that gave up reconnecting holds no scheduler any more (dask drops it on
+    closing): the error names the address the run began with, and the sites left are
+    interrupted."""
+    import signal
+    import subprocess
+
+    from ndx_encoding_subspace.pipeline.dataset import _address, _scheduler_lost
+    from ndx_encoding_subspace.pipeline.record import Tracker
+
+    dask = pytest.importorskip("dask")
+    scheduler = subprocess.Popen([str(Path(sys.executable).parent / "dask"), "scheduler", "--host",
+                                  "127.0.0.1", "--port", "0", "--no-dashboard",
+                                  "--scheduler-file", str(tmp_path / "scheduler.json")],
+                                 stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "scheduler.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # the file is whole once the scheduler listens
+        with dask.config.set({"distributed.comm.timeouts.connect": "3s"}):
+            client = distributed.Client(scheduler_file=str(tmp_path / "scheduler.json"))
+            where = _address(client)
+            scheduler.send_signal(signal.SIGKILL)
+            deadline = time.monotonic() + 60
+            while client.status != "closed" and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert client.status == "closed" and _address(client) is None
+            sites = [SiteStatus(site=name, source=f"{name}.nwb", status="pending") for name in ("a", "b")]
+            tracker = Tracker(sites, tmp_path / "out", None, progress=False, started="now")
+            error = _scheduler_lost(client, tracker, where=where)
+            client.close()
+    finally:
+        scheduler.kill()
+        scheduler.wait(timeout=30)
+    assert f"lost the dask scheduler at {where}, with 2 site(s)" in str(error)
+    assert [s.status for s in tracker.order] == ["interrupted", "interrupted"]
+
+
 def test_a_relative_output_folder_is_the_clients_for_workers_started_elsewhere(recordings, reference, config,
                                                                                 tmp_path, monkeypatch):
     """Workers of a cluster started in another folder write into the output folder the

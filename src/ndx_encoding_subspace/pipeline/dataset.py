@@ -133,6 +133,7 @@ def _run_on_client(client: Any, todo: list[SiteStatus], out: Path, config: dict[
                              key=f"site-{s.site}-{uuid.uuid4().hex[:8]}", pure=False,
                              resources=dict(resources) or None): s for s in todo}
     pending = as_completed(futures)
+    where = _address(client)  # read now: a client that lost its scheduler may no longer hold it
     seen = time.monotonic()  # when a worker was last there
     try:
         while not pending.is_empty():
@@ -144,12 +145,12 @@ def _run_on_client(client: Any, todo: list[SiteStatus], out: Path, config: dict[
             for future in pending.next_batch(block=False):
                 tracker.update(_outcome(future, futures[future], client))
             if _lost(client):
-                raise _scheduler_lost(client, tracker)
+                raise _scheduler_lost(client, tracker, where=where)
             seen = time.monotonic() if client.scheduler_info().get("workers") else seen
             refused = _refused(client, seen)
             if refused:
                 raise _scheduler_lost(client, tracker, f"no dask worker is left and the cluster refuses new "
-                                                       f"jobs ({refused})")
+                                                       f"jobs ({refused})", where=where)
             time.sleep(0.1)
     except BaseException:
         with contextlib.suppress(Exception):
@@ -179,13 +180,18 @@ def _refused(client: Any, seen: float) -> str:
     return late[-1] if late and time.monotonic() - seen > NO_WORKER_S else ""
 
 
-def _scheduler_lost(client: Any, tracker: Tracker, why: str = "") -> RemoteError:
-    """The sites not finished are interrupted (a rerun finishes them); the error says so."""
+def _address(client: Any) -> str | None:
+    return getattr(getattr(client, "scheduler", None), "address", None)
+
+
+def _scheduler_lost(client: Any, tracker: Tracker, why: str = "", where: str | None = None) -> RemoteError:
+    """The sites not finished are interrupted (a rerun finishes them); the error says so,
+    naming the scheduler at ``where`` (its address when the run began)."""
     left = [s for s in tracker.order if s.status in ("pending", "running", "interrupted")]
     for site in left:
         if site.status != "interrupted":
             tracker.update(dataclasses.replace(site, status="interrupted"))
-    where = getattr(getattr(client, "scheduler", None), "address", None) or "the dask scheduler"
+    where = where or _address(client) or "the dask scheduler"
     return RemoteError(f"{why or f'lost the dask scheduler at {where}'}, with {len(left)} site(s) not "
                        "finished; run the same command again to finish them")
 
