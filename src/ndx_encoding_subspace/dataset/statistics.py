@@ -20,7 +20,7 @@ for the statistics).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import stats
@@ -211,13 +211,19 @@ def pair_class(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 
 def _pair_labels(labels: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """:func:`pair_class` of the pairs ``(labels[a], labels[b])``, from the few distinct
-    labels (millions of pairs: no loop over them)."""
-    text = np.array([str(x) if x else "" for x in labels], dtype=str) if len(labels) else np.zeros(0, str)
-    names, code = np.unique(text, return_inverse=True)
+    """:func:`pair_class` of the pairs ``(labels[a], labels[b])``."""
+    text = [str(x) if x else "" for x in labels]
+    return _pair_table(text, a, b, lambda x, y: f"{x}-{y}" if x and y else "")
+
+
+def _pair_table(labels: Sequence[str], a: np.ndarray, b: np.ndarray,
+                join: Callable[[str, str], str]) -> np.ndarray:
+    """``join`` of the sorted labels of each pair ``(labels[a], labels[b])``, from a table of
+    the few distinct labels (millions of pairs: no loop over them)."""
+    names, code = np.unique(np.array(labels, dtype=str) if len(labels) else np.zeros(0, str),
+                            return_inverse=True)
     lo, hi = np.minimum(code[a], code[b]), np.maximum(code[a], code[b])
-    table = np.array([["-".join((x, y)) if x and y else "" for y in names] for x in names] or [[""]],
-                     dtype=object)
+    table = np.array([[join(x, y) for y in names] for x in names] or [[""]], dtype=object)
     return table[lo, hi] if len(lo) else np.zeros(0, dtype=object)
 
 
@@ -261,10 +267,7 @@ def similarity_selection(units: Table, a: np.ndarray, b: np.ndarray, similarity:
 
 def _site_pairs(site: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``"s|t"`` (sorted) of each pair's sites ``site[a]``, ``site[b]``."""
-    names, code = np.unique(np.array([str(x) for x in site], dtype=str), return_inverse=True)
-    lo, hi = np.minimum(code[a], code[b]), np.maximum(code[a], code[b])
-    table = np.array([[f"{x}|{y}" for y in names] for x in names] or [[""]], dtype=object)
-    return table[lo, hi] if len(lo) else np.zeros(0, dtype=object)
+    return _pair_table([str(x) for x in site], a, b, lambda x, y: f"{x}|{y}")
 
 
 def _similarity(sel: dict[str, np.ndarray], label: str, mask: np.ndarray,
