@@ -68,6 +68,11 @@ def test_a_new_sound_of_integer_samples_is_read_as_the_reader_reads_them(run):
         warnings.simplefilter("always")
         loaded.spectrogram_of(wave[::4], top / 2)
     assert any("hold no power" in str(w.message) for w in caught)
+    lowest = loaded.provenance["spectrogram_parameters"]["min_frequency"]
+    with warnings.catch_warnings():  # refused, as the run refuses such sounds of its own
+        warnings.simplefilter("error")
+        with pytest.raises(ConfigError, match=r"slow: sampled at .* below twice every channel .* empty"):
+            loaded.spectrogram_of(wave[::8], lowest, name="slow")
     for rate in (0, -16000.0, float("nan"), "16000"):  # refused, before any other word of it
         with warnings.catch_warnings():
             warnings.simplefilter("error")

@@ -4,13 +4,12 @@ Models are rebuilt only from each ``EncodingModel``'s architecture document and 
 stored arrays: nothing is unpickled and no code is taken from the file. Everything is read
 into memory and the file closed.
 
-A results file may come from anywhere, so nothing in it is trusted before it is checked:
-the file's metadata first (:mod:`.limits`: what reading it may cost, no links to other
-files, ragged indexes, the specification's types), then each document (bounded size and
-nesting) and each model's document against :mod:`~ndx_encoding_subspace.models.schema` and
-the shapes and dtypes of its stored arrays, before any module is built. Loading costs memory
-in proportion to the file's size on disk; whatever cannot be loaded raises ResultsError
-naming the file and the object."""
+A results file may come from anywhere, so nothing in it is trusted before it is checked: the
+file's metadata first (:mod:`.limits`: what reading it may cost, no links to other files, ragged
+indexes, the specification's types), then each document (bounded size and nesting) and each
+model's document against :mod:`~ndx_encoding_subspace.models.schema` and the shapes and dtypes of
+its stored arrays, before any module is built. Loading costs memory in proportion to the file's
+size on disk; whatever cannot be loaded raises ResultsError naming the file and the object."""
 
 from __future__ import annotations
 
@@ -180,17 +179,15 @@ class LoadedResults:
     def spectrogram_of(self, waveform: np.ndarray, rate: float, name: str = "new sound") -> np.ndarray:
         """A new sound's spectrogram as this site's models take their input: its DC offset
         removed where the run's ``reader.remove_offset`` was on, the silence of the run's
-        ``reader.response_tail_s`` appended, the stored spectrogram
-        parameters, then each channel scaled by the site's range (the minimum
-        and maximum over the site's sounds, which :func:`~..data.minmax_scale` mapped to 0
-        and 1; a new sound may fall outside [0, 1]).
+        ``reader.response_tail_s`` appended, the stored spectrogram parameters, then each
+        channel scaled by the site's range (the minimum and maximum over the site's sounds,
+        which :func:`~..data.minmax_scale` mapped to 0 and 1; a new sound may leave [0, 1]).
 
         Parameters
         ----------
         waveform : ndarray (samples,)
-            The sound, in the units of the recording's sounds; integer samples (a WAV
-            file's) as fractions of their full scale, as the reader reads them. A sound
-            sampled too slowly for the top channels is said in a warning.
+            The sound, in the units of the recording's sounds; integer samples (a WAV file's)
+            as fractions of their full scale, as the reader reads them.
         rate : float
             Its sample rate in Hz.
         name : str
@@ -206,6 +203,9 @@ class LoadedResults:
         ------
         ResultsError
             The file keeps no spectrogram scale (written before it did).
+        ConfigError
+            ``rate`` is not a positive number, or is below twice every channel's frequency
+            (a rate too slow for the top channels only is said in a warning).
         """
         return site_spectrogram(self.provenance, waveform, rate, name, self.path)
 

@@ -29,7 +29,13 @@ def site_spectrogram(provenance: dict[str, Any], waveform: np.ndarray, rate: flo
     """:meth:`~.loader.LoadedResults.spectrogram_of` from the results file's ``provenance``
     (its spectrogram parameters and scale, and the reader's ``remove_offset`` and
     ``response_tail_s``); ``path`` names the file in messages."""
-    from ..data.spectrogram import NYQUIST_RULE, SpectrogramParams, scale_channels, spectrogram
+    from ..data.spectrogram import (
+        NYQUIST_RULE,
+        SpectrogramParams,
+        filterbank_frequencies,
+        scale_channels,
+        spectrogram,
+    )
     from ..io.samples import above_nyquist_note, dc_offset
 
     scale = provenance.get("spectrogram_scale")
@@ -44,6 +50,12 @@ def site_spectrogram(provenance: dict[str, Any], waveform: np.ndarray, rate: flo
     if isinstance(rate, bool) or not isinstance(rate, int | float | np.number) or not (
             np.isfinite(rate) and rate > 0):
         raise ConfigError(f"{name}: the sample rate must be a positive number of Hz, got {rate!r}")
+    # files written before this rule kept the filters' skirts above a sound's Nyquist frequency
+    silent = provenance.get("spectrogram_rule") == NYQUIST_RULE
+    if silent and float(rate) / 2 < (lowest := float(np.min(filterbank_frequencies(params)))):
+        raise ConfigError(f"{name}: sampled at {float(rate):g} Hz, below twice every channel of {path}'s "
+                          f"spectrogram (from {lowest:g} Hz): its spectrogram would be empty, as the run "
+                          "refuses such sounds of its own")
     if float(rate) / 2 < params.max_frequency:
         warnings.warn(f"{name}: {above_nyquist_note([name], float(rate), params)}", stacklevel=3)
     reader = (provenance.get("config") or {}).get("reader") or {}
@@ -52,7 +64,5 @@ def site_spectrogram(provenance: dict[str, Any], waveform: np.ndarray, rate: flo
     tail = reader.get("response_tail_s")
     if isinstance(tail, int | float) and not isinstance(tail, bool) and tail > 0:  # their silence after
         wave = np.concatenate([wave, np.zeros(int(round(tail * float(rate))), dtype=wave.dtype)])
-    # files written before this rule kept the filters' skirts above a sound's Nyquist frequency
-    silent = provenance.get("spectrogram_rule") == NYQUIST_RULE
     spec = spectrogram(wave, float(rate), params, name=name, silent_above_nyquist=silent)
     return scale_channels(spec, np.asarray(scale.get("min")), np.asarray(scale.get("max")))
