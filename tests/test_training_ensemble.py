@@ -79,6 +79,15 @@ def test_a_long_sound_is_split_by_time_not_dropped_whole():
                    ("s0", "long"), ("s4",))
     cut = estimation_pieces(two)
     assert [p.name for p in cut[:3]] == ["s0", "long[0:120]", "long[120:240]"] and len(cut) == 11
+    # a sole estimation sound (one story heard once) is split by time, so jackknifes can drop parts of it
+    alone = SiteData("alone", (long, site.sound("s4")), site.frequencies, 0.01, site.units, ("long",),
+                     ("s4",))
+    parts = estimation_pieces(alone)
+    assert len(parts) == 40 and parts[0].name == "long[0:30]" and parts[-1].stop == 1200
+    from ndx_encoding_subspace.pipeline.checks import site_problems
+    from ndx_encoding_subspace.pipeline.config import PipelineConfig
+
+    assert not [p for p in site_problems(alone, PipelineConfig()) if "jackknife" in p]
     from ndx_encoding_subspace.pipeline.run import _identity
 
     assert _identity(site)["pieces"] == 10 and "pieces" not in _identity(_site(n_est=4))

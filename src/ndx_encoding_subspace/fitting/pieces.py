@@ -6,8 +6,8 @@ when the sounds are of similar length, as the paper's clips are. A sound longer 
 twice the median of the other estimation sounds is therefore cut into pieces
 (:func:`estimation_pieces`), so that a recording with one long sound heard once
 beside short clips (ten minutes of sound and a few seconds) is still split by time rather
-than by sound. Sounds of similar length are not cut: their pieces are the sounds, under
-their own names.
+than by sound. A sole estimation sound (one story, one stream) is always cut. Sounds of
+similar length are not cut: their pieces are the sounds, under their own names.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def estimation_pieces(site: SiteData) -> list[Piece]:
     A sound longer than :data:`LONG_SOUND_RATIO` times the median of the other estimation
     sounds is cut into pieces of equal length, at least that median and at least
     1/:data:`PIECES` of all the estimation bins (so that few pieces start without the
-    sound's history, which the model's first bins of a piece do not see).
+    sound's history, which the model's first bins of a piece do not see). A sole
+    estimation sound is cut into :data:`PIECES` pieces.
 
     Parameters
     ----------
@@ -66,7 +67,7 @@ def estimation_pieces(site: SiteData) -> list[Piece]:
     pieces = []
     for name, n in lengths.items():
         others = [m for other, m in lengths.items() if other != name]
-        typical = float(np.median(others)) if others else float(n)
+        typical = float(np.median(others)) if others else 0.0
         if n <= LONG_SOUND_RATIO * typical:
             pieces.append(Piece(name, name, 0, n))
             continue
