@@ -69,7 +69,7 @@ import numpy as np
 from ndx_encoding_subspace.circuit import within_between
 from ndx_encoding_subspace.compute import thread_limits
 from ndx_encoding_subspace.data.site import SiteData
-from ndx_encoding_subspace.datasets.ns1 import convert_ns1, protocol_sites, read_ns1
+from ndx_encoding_subspace.datasets.ns1 import NS1_SIGNAL_POWER, convert_ns1, protocol_sites, read_ns1
 from ndx_encoding_subspace.fitting.ensemble import Ensemble, EnsembleParams, fit_ensemble
 from ndx_encoding_subspace.fitting.schedule import TrainingParams
 from ndx_encoding_subspace.fitting.scores import score_model
@@ -123,8 +123,9 @@ def evaluate(kind: str, ens: Ensemble, site: SiteData) -> dict[str, float]:
     per_seed = []
     for m in ens.members:
         single = Ensemble([m], [], [], [])
-        per_seed.append(score_model(single.predict, site, n_shuffles=20).summary())
-    joint = score_model(ens.predict, site, n_shuffles=20).summary()
+        per_seed.append(score_model(single.predict, site, n_shuffles=20,
+                                    signal_power_rule=NS1_SIGNAL_POWER).summary())
+    joint = score_model(ens.predict, site, n_shuffles=20, signal_power_rule=NS1_SIGNAL_POWER).summary()
     out = {}
     for key in ("ccnorm_mean", "ccnorm_median", "ccraw_mean", "ccraw_median"):
         vals = [s[key] for s in per_seed]
@@ -141,7 +142,8 @@ def subspace_config(quick: bool = False, sample_step: int = 47, device: str = "c
     dstrf: dict = {"device": device, "sample_step": sample_step}
     if sample_step != 47:
         dstrf["max_samples"] = 10_000_000
-    sections: dict[str, dict] = {"training": {"device": device}, "dstrf": dstrf}
+    sections: dict[str, dict] = {"training": {"device": device}, "dstrf": dstrf,
+                                 "scoring": {"signal_power": NS1_SIGNAL_POWER}}
     if quick:
         sections["training"]["max_epochs"] = 3
         sections["dstrf"]["max_samples"] = 60

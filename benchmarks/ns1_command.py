@@ -40,6 +40,7 @@ import numpy as np
 from ndx_encoding_subspace.datasets.ns1 import (
     NS1_BIN_S,
     NS1_KERNEL,
+    NS1_SIGNAL_POWER,
     NS1_TEST_CLIPS,
     clip_name,
     convert_ns1,
@@ -64,6 +65,7 @@ def command_config(seeds: int, quick: bool) -> dict[str, Any]:
         "ensemble": {"n_jackknife": 1, "n_init": seeds},
         "dstrf": {"device": "cpu", "sample_step": 47},
         "compute": {"threads": 1},
+        "scoring": {"signal_power": NS1_SIGNAL_POWER},
     }
     if quick:
         config["training"]["max_epochs"] = 3

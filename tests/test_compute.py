@@ -202,7 +202,11 @@ def test_new_parameters_at_their_defaults_keep_earlier_results_complete(tmp_path
     # since must be left out at the value that does what they did (run.ADDED_LATER), or
     # every results file made before it would count as made with other parameters
     identity = {"path": "/data/site.nwb", "sha256": "0" * 64}
-    assert pipeline.config_fingerprint(PipelineConfig(), identity) == "c23f3b56c340f07d"
+    # but for CCnorm's signal power, whose earlier rule scored high where the sounds' mean
+    # rates differ: its new default makes results of other parameters, on purpose
+    earlier = PipelineConfig(scoring={"signal_power": "within_clips"})
+    assert pipeline.config_fingerprint(earlier, identity) == "c23f3b56c340f07d"
+    assert pipeline.config_fingerprint(PipelineConfig(), identity) != "c23f3b56c340f07d"
     # a file read as earlier releases read it brings no new field into its identity
     from ndx_encoding_subspace.io import read_site
     from ndx_encoding_subspace.pipeline.run import _identity

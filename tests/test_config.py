@@ -206,12 +206,16 @@ def test_a_later_configuration_file_is_checked_with_what_it_changes(tmp_path):
 def test_results_made_with_whole_numbers_for_lists_of_floats_keep_their_fingerprint(tmp_path):
     """``percentiles = [2, 98]`` was hashed as written before such values became floats: the
     fingerprint that release gave (measured with it) is still accepted, and the defaults'
-    fingerprint is unchanged."""
+    fingerprint is unchanged. That release scored within clips (``scoring.signal_power``,
+    added since at another default): so do these configurations, as its users keep theirs."""
     from ndx_encoding_subspace.pipeline.run import accepted_fingerprints, config_fingerprint
 
     path = tmp_path / "ints.toml"
-    path.write_text("[tiling]\npercentiles = [2, 98]\n[reader]\nresponse_kernel = [1, 2, 1]\n")
+    within = '[scoring]\nsignal_power = "within_clips"\n'
+    path.write_text(f"[tiling]\npercentiles = [2, 98]\n[reader]\nresponse_kernel = [1, 2, 1]\n{within}")
     given = PipelineConfig.from_file(path)
     assert accepted_fingerprints(given, {"sha256": "x"}) == ("9ad0d54fe02e2cf6", "a8aa6f1f878b9d67")
     assert accepted_fingerprints(given, {"sha256": "x"})[0] == config_fingerprint(given, {"sha256": "x"})
-    assert config_fingerprint(PipelineConfig(), {"sha256": "x"}) == "931419a64bba957f"
+    before = PipelineConfig(scoring={"signal_power": "within_clips"})
+    assert config_fingerprint(before, {"sha256": "x"}) == "931419a64bba957f"
+    assert config_fingerprint(PipelineConfig(), {"sha256": "x"}) != "931419a64bba957f"  # scored otherwise

@@ -59,8 +59,10 @@ def test_a_file_and_flags_change_the_preset_further(tmp_path):
 
 def test_new_options_at_their_defaults_keep_earlier_fingerprints():
     identity = {"path": "site.nwb", "sha256": "ab"}
-    # the fingerprint of the defaults before these options existed
-    assert config_fingerprint(PipelineConfig(), identity) == "656a8b2b74010684"
+    # the fingerprint of the defaults before these options existed (CCnorm's signal power
+    # within clips, as it was then: its default changed on purpose)
+    earlier = PipelineConfig(scoring={"signal_power": "within_clips"})
+    assert config_fingerprint(earlier, identity) == "656a8b2b74010684"
     for changed in ({"cnn": {"second_fir_taps": 10}}, {"tiling": {"unvisited": "zero"}},
                     {"reader": {"unit_column": "is_valid"}}, {"reader": {"response_kernel": [1, 1]}},
                     {"subspace": {"k_rule": "significance"}},
@@ -68,7 +70,7 @@ def test_new_options_at_their_defaults_keep_earlier_fingerprints():
                     {"subspace": {"reliability_variance": 0.8}},
                     {"subspace": {"reliability_max_samples": 500}},
                     {"subspace": {"reliability_threshold": 0.7}}):
-        assert config_fingerprint(PipelineConfig(**changed), identity) != "656a8b2b74010684", changed
+        assert config_fingerprint(earlier.replace(**changed), identity) != "656a8b2b74010684", changed
 
 
 def test_tiling_with_unvisited_voxels_as_zero_follows_the_authors_rule():

@@ -49,11 +49,53 @@ def _data(seed=0, lengths=(40, 25), n_rep=6, units=3, noise=1.0):
     return signals, trials, preds
 
 
+def _slow_between(trial_clips, unit):
+    """The variance of the clips' mean rates beyond their noise, with loops, one unit."""
+    lens = [c.shape[1] for c in trial_clips]
+    w = [t / sum(lens) for t in lens]
+    means, noise = [], []
+    for c in trial_clips:
+        n, t_len = c.shape[0], c.shape[1]
+        each = [sum(c[r, :, unit]) / t_len for r in range(n)]
+        means.append(sum(each) / n)
+        noise.append(sum((e - means[-1]) ** 2 for e in each) / (n - 1) / n)
+    grand = sum(wi * m for wi, m in zip(w, means))
+    return (sum(wi * (m - grand) ** 2 for wi, m in zip(w, means))
+            - sum(wi * (1 - wi) * v for wi, v in zip(w, noise)))
+
+
 def test_ccnorm_matches_slow_formula_over_clips():
-    _, trials, preds = _data()
-    got = ccnorm(preds, trials)
+    _, trials, preds = _data(lengths=(40, 25, 31))
+    trials[1] += 2.0  # clips of different mean rates
+    within = ccnorm(preds, trials, "within_clips")
+    joined = ccnorm(preds, trials)  # the default
     for u in range(3):
-        assert got[u] == pytest.approx(_slow_ccnorm(preds, trials, u), rel=1e-10)
+        slow = _slow_ccnorm(preds, trials, u)
+        assert within[u] == pytest.approx(slow, rel=1e-10)
+        sp_within = signal_power(trials, "within_clips")[u]
+        expected = slow * math.sqrt(sp_within / (sp_within + _slow_between(trials, u)))
+        assert joined[u] == pytest.approx(expected, rel=1e-10)
+    one = [trials[0]]  # one clip: nothing between clips
+    np.testing.assert_array_equal(signal_power(one), signal_power(one, "within_clips"))
+    with pytest.raises(InvalidDataError, match="signal power's rule .* got 'pooled'"):
+        signal_power(trials, "pooled")
+
+
+def test_the_true_rate_scores_one_when_the_sounds_differ_in_mean_rate():
+    """A prediction of the true rate has CCnorm 1 on average under the default rule, with
+    sounds of different mean rates and repeats (2 to 20); within clips only, the signal
+    power leaves out the spread of the means that the PSTH keeps, and CCnorm passes 1."""
+    rng = np.random.default_rng(7)
+    units, repeats = 300, (2, 5, 20, 8)
+    rates = [np.exp(rng.normal(size=(t, units)) * 0.5 + level)
+             for t, level in zip((120, 80, 150, 60), (-0.5, 0.5, 0.0, 1.0))]
+    trials = [rng.poisson(np.broadcast_to(r, (n, *r.shape))).astype(float) for r, n in zip(rates, repeats)]
+    joined, within = ccnorm(rates, trials), ccnorm(rates, trials, "within_clips")
+    assert np.nanmean(joined) == pytest.approx(1.0, abs=0.03)
+    assert np.nanmean(within) > 1.15
+    sp = signal_power(trials)
+    truth = np.concatenate(rates).var(axis=0)
+    assert np.mean(sp) == pytest.approx(np.mean(truth), rel=0.05)
 
 
 def test_ccnorm_is_ccraw_over_noise_ceiling():

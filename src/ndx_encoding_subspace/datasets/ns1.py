@@ -48,8 +48,8 @@ from ..data.site import SiteData, Sound
 from ..data.spectrogram import SpectrogramParams, bin_index, n_bins
 from ..errors import ConfigError, InputError, InvalidDataError, NotNWBError
 
-__all__ = ["NS1_CLIPS", "NS1_TEST_CLIPS", "NS1_BIN_S", "NS1_N_BINS", "CITATION", "ns1_sites",
-           "ns1_valid", "protocol_sites", "ns1_counts", "convert_ns1", "site_file_name",
+__all__ = ["NS1_CLIPS", "NS1_TEST_CLIPS", "NS1_BIN_S", "NS1_N_BINS", "NS1_SIGNAL_POWER", "CITATION",
+           "ns1_sites", "ns1_valid", "protocol_sites", "ns1_counts", "convert_ns1", "site_file_name",
            "clip_name", "read_ns1"]
 
 NS1_CLIPS = 20
@@ -58,6 +58,8 @@ NS1_BIN_S = 0.005
 NS1_N_BINS = 999
 #: the protocol's smoothing of every presentation's counts (``reader.response_kernel``)
 NS1_KERNEL = (0.5, 1.0, 0.5)
+#: the protocol's CCnorm: signal power within each test clip (``scoring.signal_power``)
+NS1_SIGNAL_POWER = "within_clips"
 CITATION = (
     "Harper NS, Schoppe O, Willmore BDB, Cui Z, Schnupp JWH, King AJ (2016) Network receptive "
     "field modeling reveals extensive integration and multi-feature selectivity in auditory "

@@ -12,7 +12,12 @@ CCnorm follows Schoppe et al. (2016, Front Comput Neurosci 10:10)::
     CCmax   = sqrt(SP / Var(psth))          (noise ceiling; CCnorm = CCraw / CCmax)
 
 With several clips the covariance and variances are taken over the clips joined end to
-end and SP is estimated within each clip, then averaged weighted by clip length.
+end. SP is estimated within each clip and averaged weighted by clip length; under the rule
+``"joined"`` (the default, :class:`~..models.params.ScoringParams`) the variance of the
+clips' mean rates is added, less what their noise contributes (estimated from each
+presentation's mean rate), so that SP is the signal power of the joined clips whose
+covariance CCnorm takes. Under ``"within_clips"`` (the NS1 protocol, METHOD.md section 9)
+it is not, and CCnorm comes out high when the clips' mean rates differ.
 CCnorm is not clipped: it may exceed 1 when the signal power is underestimated.
 """
 
@@ -25,7 +30,7 @@ import numpy as np
 
 from ..arrays import real_array
 from ..errors import InvalidDataError
-from ..models.params import ScoringParams
+from ..models.params import SIGNAL_POWER_RULES, ScoringParams
 
 __all__ = [
     "pearson_r",
@@ -164,12 +169,23 @@ def _same_clips(pred: ArrayOrList, clips: Sequence[np.ndarray]) -> None:
                                "of its length")
 
 
-def signal_power(trials: ArrayOrList) -> np.ndarray:
+def _rule(rule: str | None) -> str:
+    rule = ScoringParams().signal_power if rule is None else rule
+    if rule not in SIGNAL_POWER_RULES:
+        raise InvalidDataError(f"the signal power's rule must be one of {list(SIGNAL_POWER_RULES)}, "
+                               f"got {rule!r}")
+    return rule
+
+
+def signal_power(trials: ArrayOrList, rule: str | None = None) -> np.ndarray:
     """Sahani-Linden signal power per unit, length-weighted over clips, shape ``(units,)``.
 
-    NaN for every unit when a clip was presented once: its signal and noise cannot be told
-    apart, so CCnorm and the noise ceiling are undefined (r still is).
+    ``rule`` (default :attr:`ScoringParams.signal_power`): ``"joined"`` adds the variance
+    of the clips' mean rates beyond their noise, ``"within_clips"`` does not (module
+    docstring). NaN for every unit when a clip was presented once: its signal and noise
+    cannot be told apart, so CCnorm and the noise ceiling are undefined (r still is).
     """
+    rule = _rule(rule)
     clips = _clip_list(trials)
     if any(c.shape[0] < 2 for c in clips):
         return np.full(clips[0].shape[2], np.nan)
@@ -180,27 +196,43 @@ def signal_power(trials: ArrayOrList) -> np.ndarray:
         each = c.var(axis=1).sum(axis=0)
         sps.append((total - each) / (n * (n - 1)))
         weights.append(c.shape[1])
-    return np.average(np.stack(sps), axis=0, weights=np.asarray(weights, dtype=float))
+    w = np.asarray(weights, dtype=float) / sum(weights)
+    within = np.average(np.stack(sps), axis=0, weights=w)
+    if rule == "within_clips" or len(clips) == 1:
+        return within
+    return within + _between_clips(clips, w)
 
 
-def noise_ceiling(trials: ArrayOrList) -> np.ndarray:
-    """CCmax = sqrt(SP / Var(PSTH)) per unit (PSTH of the joined clips)."""
+def _between_clips(clips: list[np.ndarray], w: np.ndarray) -> np.ndarray:
+    """The length-weighted variance of the clips' true mean rates: that of their measured
+    means, less the noise of each (the variance of its presentations' means over their
+    number), as ``E[sum w (m - m_bar)^2] = var_w(mu) + sum w (1 - w) noise``."""
+    means = np.stack([c.mean(axis=(0, 1)) for c in clips])  # [clips, units]
+    noise = np.stack([c.mean(axis=1).var(axis=0, ddof=1) / c.shape[0] for c in clips])
+    spread = (w[:, None] * (means - (w[:, None] * means).sum(axis=0)) ** 2).sum(axis=0)
+    return spread - ((w * (1 - w))[:, None] * noise).sum(axis=0)
+
+
+def noise_ceiling(trials: ArrayOrList, rule: str | None = None) -> np.ndarray:
+    """CCmax = sqrt(SP / Var(PSTH)) per unit (PSTH of the joined clips; ``rule``: that of
+    :func:`signal_power`)."""
     clips = _clip_list(trials)
-    sp = signal_power(clips)
+    sp = signal_power(clips, rule)
     var_y = np.concatenate([c.mean(axis=0) for c in clips], axis=0).var(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where((sp > 0) & (var_y > 0), np.sqrt(np.clip(sp, 0, None) / var_y), np.nan)
 
 
-def ccnorm(pred: ArrayOrList, trials: ArrayOrList) -> np.ndarray:
-    """Normalised correlation coefficient (Schoppe et al. 2016) per unit, shape ``(units,)``."""
+def ccnorm(pred: ArrayOrList, trials: ArrayOrList, rule: str | None = None) -> np.ndarray:
+    """Normalised correlation coefficient (Schoppe et al. 2016) per unit, shape ``(units,)``
+    (``rule``: that of :func:`signal_power`)."""
     clips = _clip_list(trials)
     _same_clips(pred, clips)
     p = _join(pred, "prediction")
     y = np.concatenate([c.mean(axis=0) for c in clips], axis=0)
     if p.shape != y.shape:
         raise InvalidDataError(f"prediction shape {p.shape} differs from trial-mean shape {y.shape}")
-    sp = signal_power(clips)
+    sp = signal_power(clips, rule)
     cov = ((p - p.mean(axis=0)) * (y - y.mean(axis=0))).mean(axis=0)
     den = p.var(axis=0) * sp
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -240,10 +272,12 @@ class UnitScores:
 def score_predictions(
     preds: Sequence[np.ndarray], trials: Sequence[np.ndarray], *, n_shuffles: int | None = None,
     rng: np.random.Generator | int | None = None, percentile: float | None = None,
+    signal_power_rule: str | None = None,
 ) -> UnitScores:
     """Scores from predictions ``[time, units]`` and trials ``[repeats, time, units]`` per clip.
 
-    ``n_shuffles``, ``rng`` and ``percentile``: the shuffle floor's (see :func:`shuffle_floor`).
+    ``n_shuffles``, ``rng`` and ``percentile``: the shuffle floor's (see :func:`shuffle_floor`);
+    ``signal_power_rule``: that of CCnorm and the noise ceiling (see :func:`signal_power`).
     """
     trials = _clip_list(trials)
     preds = _clips(preds)
@@ -254,15 +288,15 @@ def score_predictions(
         r=r,
         r_floor=shuffle_floor(list(preds), psth, n_shuffles=n_shuffles, percentile=percentile,
                               rng=rng),
-        ccnorm=ccnorm(list(preds), list(trials)),
+        ccnorm=ccnorm(list(preds), list(trials), signal_power_rule),
         ccraw=r.copy(),
-        noise_ceiling=noise_ceiling(list(trials)),
+        noise_ceiling=noise_ceiling(list(trials), signal_power_rule),
     )
 
 
 def score_model(
     predict_fn: Callable[[np.ndarray], np.ndarray], site, *, n_shuffles: int | None = None,
-    rng: np.random.Generator | int | None = None,
+    rng: np.random.Generator | int | None = None, signal_power_rule: str | None = None,
 ) -> UnitScores:
     """Score any model on a site's validation sounds.
 
@@ -274,6 +308,8 @@ def score_model(
         Its validation sounds and their trials are used.
     n_shuffles, rng
         Of the shuffle floor (see :func:`shuffle_floor`).
+    signal_power_rule : str, optional
+        Of CCnorm and the noise ceiling (see :func:`signal_power`).
     """
     sounds = site.split("validation")
     if not sounds:
@@ -289,7 +325,8 @@ def score_model(
                 f"expected {(s.n_bins, site.n_units)}"
             )
         preds.append(p)
-    return score_predictions(preds, [s.counts for s in sounds], n_shuffles=n_shuffles, rng=rng)
+    return score_predictions(preds, [s.counts for s in sounds], n_shuffles=n_shuffles, rng=rng,
+                             signal_power_rule=signal_power_rule)
 
 
 def r2_ratio(r_subspace: np.ndarray, r_cnn: np.ndarray) -> np.ndarray:

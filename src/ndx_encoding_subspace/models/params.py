@@ -11,10 +11,12 @@ import dataclasses
 from ..errors import ConfigError
 from ..params import Params, check_choice, check_range
 
-__all__ = ["CNNParams", "LNParams", "SubspaceModelParams", "ScoringParams", "COMBINE"]
+__all__ = ["CNNParams", "LNParams", "SubspaceModelParams", "ScoringParams", "COMBINE", "SIGNAL_POWER_RULES"]
 
 #: ways a subspace model combines its fits (:attr:`SubspaceModelParams.combine`)
 COMBINE = ("mean", "best")
+#: how CCnorm's signal power is estimated (:class:`ScoringParams`)
+SIGNAL_POWER_RULES = ("joined", "within_clips")
 
 
 def _positive_ints(owner: str, **values: int | tuple[int, ...]) -> None:
@@ -151,12 +153,22 @@ class ScoringParams(Params):
         Percentile of the shuffled correlations that is the floor (paper: 95).
     seed : int
         Seed of the shuffles.
+    signal_power : str
+        How the signal power of CCnorm and the noise ceiling is estimated from the
+        validation sounds' repeats. ``"joined"``: that of the sounds joined end to end, as
+        the prediction is scored (within each sound, plus how the sounds' mean rates
+        differ beyond their noise), so a prediction of the true rate scores 1;
+        ``"within_clips"``: within each sound only, averaged weighted by length (the NS1
+        protocol of METHOD.md section 9, as its peers score; it leaves out the sounds'
+        different mean rates, which the PSTH's variance keeps, so CCnorm comes out high).
     """
 
     n_shuffles: int = 100
     floor_percentile: float = 95.0
     seed: int = 0
+    signal_power: str = "joined"
 
     def validate(self) -> None:
         _positive_ints("ScoringParams", n_shuffles=self.n_shuffles)
         check_range("ScoringParams.floor_percentile", self.floor_percentile, 0.0, 100.0)
+        check_choice("ScoringParams.signal_power", self.signal_power, SIGNAL_POWER_RULES)

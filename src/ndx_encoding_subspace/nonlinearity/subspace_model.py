@@ -348,6 +348,7 @@ def _finish(site: SiteData, prep: _Prepared, fits: list[tuple[SubspaceNetwork, F
     model.scores = score_predictions(
         [p[:, None] for p in model.predictions], [s.counts[:, :, [prep.unit]] for s in val],
         n_shuffles=scoring.n_shuffles, rng=scoring.seed, percentile=scoring.floor_percentile,
+        signal_power_rule=scoring.signal_power,
     )
     return model
 

@@ -107,7 +107,8 @@ def score_ensemble(ensemble: Ensemble, site: SiteData, config: PipelineConfig) -
     val = site.split("validation")
     preds = [ensemble.predict(s.spectrogram) for s in val]
     return score_predictions(preds, [s.counts for s in val], n_shuffles=config.scoring.n_shuffles,
-                             rng=config.scoring.seed, percentile=config.scoring.floor_percentile)
+                             rng=config.scoring.seed, percentile=config.scoring.floor_percentile,
+                             signal_power_rule=config.scoring.signal_power)
 
 
 def tuning_subspaces(
