@@ -59,6 +59,16 @@ def test_jackknife_members_and_selection(tmp_path):
                          checkpoint_dir=tmp_path)
     np.testing.assert_array_equal(again.predict(stim), ens.predict(stim))
     assert len(list(tmp_path.glob("jk*_init*.pt"))) == 6
+    # the authors' rule: the start of lowest final error (the same fits, read back)
+    final = fit_ensemble(site, _make, TRAIN, EnsembleParams(n_jackknife=3, n_init=2, select_by="final"),
+                         checkpoint_dir=tmp_path)
+    assert [c["final_loss"] for c in final.candidates] == [c["final_loss"] for c in ens.candidates]
+    for j in range(3):
+        cands = [c for c in final.candidates if c["jackknife"] == j]
+        kept = [c for c in cands if c["kept"]]
+        assert len(kept) == 1 and kept[0]["final_loss"] == min(c["final_loss"] for c in cands)
+    with pytest.raises(ConfigError, match="select_by"):
+        EnsembleParams(select_by="best")
 
 
 def test_a_long_sound_is_split_by_time_not_dropped_whole():

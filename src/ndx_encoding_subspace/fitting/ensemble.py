@@ -5,7 +5,8 @@ Jackknife ``j`` of ``n_jackknife`` drops the estimation sounds at positions
 the others counts as pieces of their length, :mod:`.pieces`); the rest are passed to
 :func:`~ndx_encoding_subspace.fitting.schedule.fit_model`, which holds out its last
 ``early_stop_fraction`` for early stopping. Each jackknife is fitted from ``n_init``
-random initialisations; the one with the lowest held-out ``selection_loss`` is kept.
+random initialisations; the one with the lowest held-out ``selection_loss`` is kept (or,
+with ``EnsembleParams.select_by = "final"``, the lowest training loss of its last epoch).
 Every kept model (one per jackknife) is a member: predictions average over members, and
 the dSTRF step averages over them too. With ``n_jackknife = 1`` nothing is dropped.
 
@@ -215,14 +216,16 @@ def fit_ensemble(
     fit = _fit_batched if batched else _fit_one_by_one
     models, records = fit(piece_arrays(site, pieces), make_model, training, ensemble, sets, folder, progress)
     members, kept_records, info, candidates = [], [], [], []
+    loss = (lambda r: r.train_loss[-1]) if ensemble.select_by == "final" else (lambda r: r.selection_loss)
     for j, (dropped, kept) in enumerate(sets):
         best = None
         for i in range(ensemble.n_init):
             k = j * ensemble.n_init + i
             rec = records[k]
             candidates.append({"jackknife": j, "init": i, "seed": rec.seed,
-                               "selection_loss": rec.selection_loss, "kept": False})
-            if best is None or rec.selection_loss < records[best].selection_loss:
+                               "selection_loss": rec.selection_loss, "final_loss": rec.train_loss[-1],
+                               "kept": False})
+            if best is None or loss(rec) < loss(records[best]):
                 best = k
         rec = records[best]
         candidates[best]["kept"] = True

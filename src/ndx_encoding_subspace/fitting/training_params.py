@@ -139,10 +139,16 @@ class EnsembleParams(Params):
         Most fits trained at once as one batched model: 0 (default) as many as the
         device's free memory holds; ``n >= 1`` at most ``n`` (1: one after another).
         Does not change results (beyond float rounding).
+    select_by : str
+        Which initialisation of a jackknife is kept: ``"held_out"`` (default) the lowest
+        loss on the fit's held-out early-stopping sounds (stage 1's, where stage 2 trains
+        on them too); ``"final"`` the lowest training loss over the fit's last epoch, as
+        the authors' code keeps the start of lowest final error (METHOD.md section 10).
     """
 
     n_jackknife: int = 8
     n_init: int = 4
+    select_by: str = "held_out"
     batch_members: int = dataclasses.field(
         default=0,
         metadata={"help": "most ensemble fits trained at once (0: as many as fit in memory); "
@@ -155,6 +161,7 @@ class EnsembleParams(Params):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"EnsembleParams.{name} must be an integer, got {value!r}")
             check_range(f"EnsembleParams.{name}", value, 0 if name == "batch_members" else 1)
+        check_choice("EnsembleParams.select_by", self.select_by, ("held_out", "final"))
 
 
 def check_device(name: str, value: object) -> None:

@@ -88,7 +88,7 @@ ADDED_LATER: dict[tuple[str, str], Any] = {
     ("subspace", "reliability_variance"): 0.9, ("subspace", "reliability_max_samples"): 3000,
     ("subspace", "reliability_threshold"): 0.5, ("dstrf", "sample_offset"): 0,
     ("tiling", "baseline"): "none", ("training", "init_base_sd"): 1.0, ("training", "init_amplitude_sd"): 4.0,
-    ("scoring", "signal_power"): "within_clips",
+    ("scoring", "signal_power"): "within_clips", ("ensemble", "select_by"): "held_out",
 }
 
 
