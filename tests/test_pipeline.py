@@ -75,6 +75,11 @@ def test_run_site_writes_loadable_results_and_resumes(recording, tmp_path):
                  and int(m.unit_positions[0]) == sub.unit_position)
     y = model.predict(project(stim, sub.filters).astype(np.float32))
     assert y.shape == (len(stim), 1) and np.all(np.isfinite(y))
+    # it says which sounds it was fitted on and which stopped it, as the ensembles' members do
+    table = loaded.spectrogram.sounds
+    estimation = [str(n) for n, split in zip(table["sound"], table["split"]) if split == "estimation"]
+    fitted, stopped = list(model.estimation_sounds), list(model.early_stopping_sounds)
+    assert fitted and stopped and fitted + stopped == estimation, (fitted, stopped)
 
     mtime = result.path.stat().st_mtime_ns
     again = run_site(recording, out, config, progress=False)

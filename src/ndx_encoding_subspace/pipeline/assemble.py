@@ -98,13 +98,19 @@ def _ensemble_results(role: str, ensemble: Ensemble, site: SiteData, scores: Uni
 
 def _subspace_model_result(model: SubspaceModel, site: SiteData,
                            config: PipelineConfig) -> ModelResult:
-    """The record of one unit's subspace model, stored as a network on raw projections."""
+    """The record of one unit's subspace model, stored as a network on raw projections: the
+    sounds its networks were fitted on and stopped early on (the same for each), and the
+    seed of its network (of several, the training seed each network's is drawn from)."""
+    names = [s.name for s in site.split("estimation")]  # the fits' inputs, in order
+    first = model.records[0]
     return ModelResult(
         name=f"unit_{int(site.units.ids[model.unit])}", role=SUBSPACE.name,
         module=raw_projection_network(model), unit_positions=np.array([model.unit]),
         fit_log=_fit_log(*model.records), scores=_score_dict(model.scores),
-        seed=config.training.seed,
-        estimation_sounds=tuple(site.estimation), validation_sounds=tuple(site.validation),
+        seed=int(first.seed) if len(model.records) == 1 else config.training.seed,
+        estimation_sounds=tuple(names[k] for k in first.fit_sounds),
+        early_stopping_sounds=tuple(names[k] for k in first.early_stop_sounds),
+        validation_sounds=tuple(site.validation),
         training_parameters=config.training.to_dict(),
         package_versions=dict(getattr(model.record, "versions", {}) or {}),
         n_lags=int(model.filters.shape[2]),
