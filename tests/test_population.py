@@ -251,9 +251,10 @@ def test_a_site_that_cannot_be_analysed_is_left_out_of_the_population(recordings
 
     once = tmp_path / "site_once.nwb"
     params = SimulationParams.quick(n_units=2, n_estimation_sounds=1, n_validation_sounds=2,
-                                    validation_repeats=3, n_lags=8, max_dim=2, seed=7, sound_seed=11)
+                                    estimation_duration=0.05, validation_repeats=3, n_lags=8, max_dim=2,
+                                    seed=7, sound_seed=11)
     simulate_site(params).write_nwb(once)
     result = fit_population([str(recordings / "site_a.nwb"), str(once)], tmp_path / "out", config)
     assert list(result["failed"]) == [str(once)]
-    assert "1 estimation sound(s) for --ensemble.n_jackknife 2" in result["failed"][str(once)]["error"]
+    assert "fewer than 2 dSTRF samples" in result["failed"][str(once)]["error"]
     assert result["units"] == 2 and [e["site"] for e in result["sites"].values()] == ["site_a"]

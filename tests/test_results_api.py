@@ -328,6 +328,55 @@ def test_reprs_of_loaded_results_fit_a_notebook_cell(run):
     assert "training.max_epochs=" in repr(config) and len(repr(config)) < 600
 
 
+def test_a_site_and_an_ensemble_print_in_a_line_and_loading_draws_no_random_number(run, tmp_path):
+    """A notebook's seeded analysis stays reproducible across a load; a site or an ensemble
+    shown in a cell is a summary, not every array and every epoch."""
+    import torch
+
+    from ndx_encoding_subspace.fitting.ensemble import EnsembleParams, fit_ensemble
+    from ndx_encoding_subspace.fitting.schedule import TrainingParams
+    from ndx_encoding_subspace.io import read_site
+    from ndx_encoding_subspace.models import LNPopulation
+
+    _, recording, _, loaded = run
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    load_results(loaded.path)
+    assert torch.equal(torch.rand(3), expected)
+    site = read_site(recording)
+    ens = fit_ensemble(site, lambda: LNPopulation(site.n_frequencies, site.n_units, channels=2, taps=3),
+                       TrainingParams(max_epochs=1, device="cpu"), EnsembleParams(n_jackknife=2, n_init=1))
+    for obj in (site, site.sounds[0], ens):
+        text = repr(obj)
+        assert len(text) < 600 and "\n" not in text and text.startswith(type(obj).__name__ + "("), text[:300]
+
+
+def test_a_site_built_by_hand_is_checked_when_it_is_built(run):
+    """Arrays given as lists are taken; a bin size, an empty sound or NaN counts are refused
+    naming the site or the sound, before any fitting."""
+    from ndx_encoding_subspace.data.site import SiteData, Sound
+    from ndx_encoding_subspace.io import read_site
+
+    _, recording, _, _ = run
+    site = read_site(recording)
+    first = site.sounds[0]
+    listed = Sound(first.name, first.spectrogram.tolist(), first.counts.tolist())
+    np.testing.assert_array_equal(listed.counts, first.counts)
+    for size in (0, -0.01, float("nan"), "0.01", True):
+        with pytest.raises(InvalidDataError, match=f"site {site.name!r}: bin_size must be a positive number"):
+            SiteData(site.name, site.sounds, site.frequencies, size, site.units, site.estimation,
+                     site.validation)
+    with pytest.raises(InvalidDataError, match="sound 'x': no presentation"):
+        Sound("x", first.spectrogram, first.counts[:0])
+    with pytest.raises(InvalidDataError, match="sound 'x': no time bin"):
+        Sound("x", first.spectrogram[:0], first.counts[:, :0])
+    bad = first.counts.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(InvalidDataError, match="sound 'x': counts hold NaN"):
+        Sound("x", first.spectrogram, bad)
+
+
 def test_a_summary_says_when_the_cnn_predicts_too_little_to_read_its_subspaces():
     from ndx_encoding_subspace.pipeline.run import WEAK_CNN_R, format_summary
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays import real_array, summary_repr
 from ..errors import InvalidDataError
 
 __all__ = ["Sound", "UnitInfo", "SiteData"]
@@ -37,7 +38,12 @@ class Sound:
     spectrogram: np.ndarray
     counts: np.ndarray
 
+    __repr__ = summary_repr
+
     def __post_init__(self) -> None:
+        for field in ("spectrogram", "counts"):  # nested lists of numbers, as a notebook gives them
+            if not isinstance(value := getattr(self, field), np.ndarray):
+                object.__setattr__(self, field, real_array(value, f"sound {self.name!r}: {field}"))
         spec, counts = self.spectrogram, self.counts
         if spec.ndim != 2:
             raise InvalidDataError(f"sound {self.name!r}: spectrogram must be 2-D [time, frequency]")
@@ -46,8 +52,13 @@ class Sound:
                 f"sound {self.name!r}: counts must be [repeats, time, units] with time = "
                 f"{spec.shape[0]}, got shape {counts.shape}"
             )
+        if spec.shape[0] == 0 or counts.shape[0] == 0:
+            empty = "no time bin" if spec.shape[0] == 0 else "no presentation"
+            raise InvalidDataError(f"sound {self.name!r}: {empty}")
         if not np.all(np.isfinite(spec)):
             raise InvalidDataError(f"sound {self.name!r}: spectrogram holds NaN or inf")
+        if not np.all(np.isfinite(counts)):
+            raise InvalidDataError(f"sound {self.name!r}: counts hold NaN or inf")
 
     @property
     def n_bins(self) -> int:
@@ -160,7 +171,14 @@ class SiteData:
     validation: tuple[str, ...]
     source: dict = dataclasses.field(default_factory=dict)
 
+    __repr__ = summary_repr
+
     def __post_init__(self) -> None:
+        size = self.bin_size
+        if isinstance(size, bool) or not isinstance(size, int | float | np.number) or not (
+                np.isfinite(size) and size > 0):
+            raise InvalidDataError(f"site {self.name!r}: bin_size must be a positive number of seconds, "
+                                   f"got {size!r}")
         names = [s.name for s in self.sounds]
         if len(set(names)) != len(names):
             raise InvalidDataError(f"site {self.name!r}: sound names are not unique")

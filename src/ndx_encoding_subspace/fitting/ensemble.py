@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..arrays import summary_repr
 from ..compute import flushed_subnormals
 from ..data.site import SiteData
 from ..errors import ConfigError
@@ -75,13 +76,15 @@ class Ensemble:
     info : list of dict
         Per member: jackknife, init, seed, dropped / fit / early-stop sound names.
     candidates : list of dict
-        Every fit tried (jackknife, init, seed, selection_loss, kept).
+        Every fit tried (jackknife, init, seed, selection_loss, final_loss, kept).
     """
 
     members: list[nn.Module]
     records: list[FitRecord]
     info: list[dict[str, Any]]
     candidates: list[dict[str, Any]]
+
+    __repr__ = summary_repr
 
     def predict_members(self, stim: np.ndarray) -> np.ndarray:
         """Each member's prediction for one spectrogram ``[time, frequency]``: ``[members, time, units]``."""

@@ -145,7 +145,8 @@ def from_architecture(
     doc: Mapping[str, Any], shapes: Mapping[str, Sequence[int]] | None = None,
     dtypes: Mapping[str, Any] | None = None,
 ) -> StackedModel | MemberAverage:
-    """Build an (untrained) module from a document alone, once it has been checked.
+    """Build an (untrained) module from a document alone, once it has been checked, without
+    drawing from torch's global random state.
 
     Parameters
     ----------
@@ -169,9 +170,10 @@ def from_architecture(
         layers = [_CLASSES[e["kind"]](**_with_defaults(e)) for e in doc["core"]]
         return StackedModel(layers, doc["output"]["params"]["n_units"])
 
-    if layout.members is not None:
-        return MemberAverage([build() for _ in range(layout.members)])
-    return build()
+    with torch.random.fork_rng(devices=[]):  # its initial weights are overwritten: leave the user's RNG
+        if layout.members is not None:
+            return MemberAverage([build() for _ in range(layout.members)])
+        return build()
 
 
 def _with_defaults(entry: Mapping[str, Any]) -> dict[str, Any]:
