@@ -352,6 +352,24 @@ def test_a_site_and_an_ensemble_print_in_a_line_and_loading_draws_no_random_numb
         assert len(text) < 600 and "\n" not in text and text.startswith(type(obj).__name__ + "("), text[:300]
 
 
+def test_a_site_read_from_an_open_nwbfile_knows_the_file_it_came_from(run):
+    """A notebook opens the file itself: the site has the same name and identity as when
+    read from the path, so results written from it copy the input's units and session."""
+    from pynwb import NWBHDF5IO
+
+    from ndx_encoding_subspace.io import read_site
+    from ndx_encoding_subspace.pipeline.run import input_identity
+
+    _, recording, _, _ = run
+    by_path = read_site(recording)
+    with NWBHDF5IO(str(recording), "r") as io:
+        nwbfile = io.read()
+        opened = read_site(nwbfile)
+    assert opened.name == by_path.name
+    assert input_identity(opened.source) == input_identity(by_path.source)
+    assert opened.source["path"] == by_path.source["path"] and opened.source["nwbfile"] == nwbfile.identifier
+
+
 def test_a_site_built_by_hand_is_checked_when_it_is_built(run):
     """Arrays given as lists are taken; a bin size, an empty sound or NaN counts are refused
     naming the site or the sound, before any fitting."""

@@ -332,7 +332,8 @@ def test_without_source_units_carry_metadata_only(written) -> None:
     site = dataclasses.replace(results.site, source={
         k: v for k, v in results.site.source.items() if k != "path"})
     results = dataclasses.replace(results, site=site)
-    with pytest.warns(UserWarning, match="no subject"):
+    with pytest.warns(UserWarning, match="no subject"), \
+            pytest.warns(UserWarning, match="no input file to copy the units' spike times.*source="):
         write_results(results, out)
     out.unlink()
     ferret = "http://purl.obolibrary.org/obo/NCBITaxon_9669"

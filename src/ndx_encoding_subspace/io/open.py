@@ -1,11 +1,11 @@
 """Opening an NWB file from a local path, a URL, a DANDI asset or an NWBFile object.
 
-:func:`open_nwb` returns an :class:`OpenedNWB`, a context manager holding the NWBFile,
-the objects that keep it readable (h5py file, NWBHDF5IO, remote stream) and a ``name``
-that every error message uses. Failures to open become :class:`NotNWBError` (missing,
-truncated, not HDF5, HDF5 but not NWB, unreadable by pynwb), :class:`RemoteError`
-(network, DANDI API) or :class:`AmbiguousInputError` (an identifier naming several
-assets). Whatever was opened is closed again when opening fails part way.
+:func:`open_nwb` returns an :class:`OpenedNWB`, a context manager holding the NWBFile, the
+objects that keep it readable (h5py file, NWBHDF5IO, remote stream) and a ``name`` that
+every error message uses. Failures to open become :class:`NotNWBError` (missing, truncated,
+not HDF5, HDF5 but not NWB, unreadable by pynwb), :class:`RemoteError` (network, DANDI
+API) or :class:`AmbiguousInputError` (an identifier naming several assets). Whatever was
+opened is closed again when opening fails part way.
 
 Inside :meth:`OpenedNWB.reading`, HDF5 read failures become :class:`NotNWBError` (a
 damaged file), this package's own errors pass unchanged, and any other exception (most
@@ -65,9 +65,8 @@ _HDF5_LIBRARY = re.compile(
 
 
 class UnexpectedReadError(RuntimeError):
-    """Reading an open file failed in a way that means neither a damaged file nor a known
-    user error (most likely a bug); the message names the file, what was being read and the
-    original error, which is chained as ``__cause__``."""
+    """Reading an open file failed otherwise than a damaged file or a known user error would
+    (a bug?); it names the file, what was read and the original error (``__cause__``)."""
 
 
 @dataclasses.dataclass
@@ -81,7 +80,8 @@ class OpenedNWB:
     nwbfile : NWBFile
         The file's contents (read lazily).
     provenance : dict
-        JSON-compatible description of the source (path and checksum, or asset).
+        JSON-compatible description of the source (path and checksum, or asset; for an
+        NWBFile passed in, its identifier and the local file it was read from).
     session : RetryingSession or None
         HTTP session of a streamed file (its ``failure`` explains network errors).
     """
@@ -123,13 +123,11 @@ class OpenedNWB:
 
     @contextlib.contextmanager
     def reading(self, what: str = "") -> Iterator[None]:
-        """Turn low-level read failures into errors naming the file.
-
-        A network failure recorded by the session becomes :class:`RemoteError`; HDF5 and
-        OS read errors, and hdmf failing to build an object, become :class:`NotNWBError`
-        (a damaged file); this package's own errors pass unchanged; anything else becomes
-        :class:`UnexpectedReadError` naming the file, ``what`` and the original error.
-        """
+        """Turn low-level read failures into errors naming the file: a network failure the
+        session recorded into :class:`RemoteError`; HDF5 and OS read errors, and hdmf failing
+        to build an object, into :class:`NotNWBError` (a damaged file); this package's own
+        errors pass unchanged; anything else becomes :class:`UnexpectedReadError` naming the
+        file, ``what`` and the original error."""
         try:
             yield
         except EncodingSubspaceError:
@@ -209,9 +207,7 @@ def open_nwb(source: Any, *, reader: ReaderParams | None = None) -> OpenedNWB:
         return dataclasses.replace(source, _owned=False)
     if isinstance(source, NWBFile):
         name = source.container_source or f"NWBFile {source.identifier!r}"
-        return OpenedNWB(
-            name=str(name), nwbfile=source, provenance={"nwbfile": source.identifier}, _owned=False
-        )
+        return OpenedNWB(name=str(name), nwbfile=source, provenance=_read_from(source), _owned=False)
     text = str(source)
     if is_remote(text):
         assets = resolve_remote(text, api_url=params.dandi_api_url or None, reader=params)
@@ -224,6 +220,16 @@ def open_nwb(source: Any, *, reader: ReaderParams | None = None) -> OpenedNWB:
             )
         return open_remote(assets[0], reader=params)
     return open_local(Path(text))
+
+
+def _read_from(nwbfile: NWBFile) -> dict:
+    """An NWBFile's provenance: the local file it was read from, as :func:`open_local` has it."""
+    prov, where = {"nwbfile": nwbfile.identifier}, nwbfile.container_source
+    if isinstance(where, str) and not is_remote(where) and (path := Path(where)).exists():
+        with contextlib.suppress(OSError):  # results then copy its units and session
+            prov.update(path=str(path.resolve()), size=input_stat(path)[0], sha256=input_sha256(path),
+                        **({"format": "zarr"} if is_zarr_store(path) else {}))
+    return prov
 
 
 def open_local(path: Path, *, name: str | None = None, provenance: dict | None = None) -> OpenedNWB:

@@ -185,6 +185,10 @@ def build_nwbfile(results: SiteResults, opened: OpenedNWB | None = None,
         meta = _session_metadata(opened.nwbfile)
         input_name = opened.name
     meta.update(_overrides(metadata))
+    if opened is None:
+        warnings.warn(f"results of site {site.name!r}: no input file to copy the units' spike times, the "
+                      "subject and the session from (the site was not read from a local file: from "
+                      "Python pass write_results(..., source=the input))", UserWarning, stacklevel=3)
     if meta.get("subject") is None:
         warnings.warn(f"results of site {site.name!r}: no subject in the input or metadata; "
                       "nwbinspector reports this as CRITICAL and DANDI needs one (give the input "
