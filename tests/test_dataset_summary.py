@@ -392,6 +392,12 @@ def test_similarity_parameters_select_pairs_and_dimensions(run_folder: Path) -> 
     # unit 0 keeps its first filter only: the first unit vector against unit 1's third
     assert len(first.pairs) == len(strict.pairs)
     assert first.pairs["similarity"][0] == pytest.approx(0.0)
+    # the authors' share asks for more filters than the files keep (their k holds 90%): said
+    assert not [n for n in first.notes if "fewer filters" in n]
+    wide = build_summary(run_folder, DatasetParams(paper_variance=0.95))
+    said = [n for n in wide.notes if "fewer filters" in n]
+    assert len(said) == 1 and said[0].startswith(f"{len(wide.units)} unit(s) keep fewer filters (their k) "
+                                                 "than 95% of their variance needs"), wide.notes
 
 
 def test_the_command_line_sets_the_statistics_parameters(run_folder: Path, tmp_path: Path, capsys) -> None:

@@ -52,6 +52,10 @@ def test_cnn_subspaces_recover_the_truth(scored):
     assert rec["similarity_mean"] >= 0.85, rec["units"]
     assert rec["k90_within_one"] > 0.5, rec["units"]
     assert rec["shape_correct"] > 0.5, rec["units"]
+    from ndx_encoding_subspace.dataset.units import site_units
+
+    table = site_units(scored[1]).units  # the class is scored as units.csv gives it
+    assert [row["shape"] for row in rec["units"]] == [str(c) for c in table["nonlinearity_class"]]
     for row, sub in zip(rec["units"], sorted(scored[1].subspaces, key=lambda s: s.unit_position)):
         assert row["concentration"] == pytest.approx(float(np.sum(sub.explained_variance[:2])))
     for key in ("reliability_truth_spearman", "reliability_truth_spearman_top_k",

@@ -151,6 +151,10 @@ def build_summary(out: str | Path, params: DatasetParams | None = None) -> Datas
     if len({a for a in axes if a is not None}) > 1:
         notes.append("the sites' spectrograms differ (bin size or channel frequencies): subspaces of sites "
                      "whose spectrograms differ are not compared (their pairs' similarity is empty)")
+    if short := sum(s.short for s in found):
+        notes.append(f"{short} unit(s) keep fewer filters (their k) than {params.paper_variance:.0%} of "
+                     "their variance needs (subspace.variance_threshold below it, or k by significance): the "
+                     "authors' statistic takes the filters they have")
     a, b = pair_indices(len(units))
     try:
         record = read_site_record(out / SUMMARY_FOLDER)

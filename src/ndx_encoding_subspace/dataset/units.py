@@ -52,6 +52,9 @@ class SiteUnits:
         The stored spectrogram's bin size and channel frequencies (empty when the file has
         none): the axes of the filters' lags and channels, which must agree for two units'
         subspaces to be compared.
+    short : int
+        Units whose stored filters (their k) are fewer than ``paper_variance`` of their
+        variance needs: their ``paper_filters`` are all they have.
     """
 
     site: str
@@ -62,6 +65,7 @@ class SiteUnits:
     paper_filters: list[np.ndarray | None] = dataclasses.field(default_factory=list)
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
     axes: tuple = ()
+    short: int = 0
 
 
 def nonlinearity_class(asymmetry: float, tuning_mean: np.ndarray,
@@ -163,6 +167,7 @@ def site_units(res: LoadedResults, params: DatasetParams | None = None) -> SiteU
     rule = np.full(n, "", dtype=object)
     filters: list[np.ndarray | None] = [None] * n
     paper: list[np.ndarray | None] = [None] * n
+    short = 0  # units whose stored filters fall short of the authors' share of the variance
     for sub in res.subspaces:
         u = sub.unit_position
         ks["k"][u], ks["k90"][u], ks["k95"][u] = sub.k, sub.k90, sub.k95
@@ -173,6 +178,8 @@ def site_units(res: LoadedResults, params: DatasetParams | None = None) -> SiteU
             full, variance = np.asarray(sub.filters, dtype=np.float64), np.asarray(sub.explained_variance)
             filters[u] = _reduced(full, variance, params.similarity_variance)
             paper[u] = _reduced(full, variance, params.paper_variance)
+            share = params.paper_variance
+            short += share is not None and choose_k(variance, share) > len(full)
     dims, first = _dimensions(res, site, ids, params)
     units.update(ks, k_significant=k_significant, reliability=reliability, reliability_rule=rule)
     units["asymmetry_1"] = np.array([first.get(u, (np.nan, ""))[0] for u in range(n)])
@@ -191,4 +198,4 @@ def site_units(res: LoadedResults, params: DatasetParams | None = None) -> SiteU
     spec = res.spectrogram
     axes = () if spec is None else (round(spec.bin_size, 9), tuple(np.round(spec.frequencies, 3).tolist()))
     return SiteUnits(site, Table({c: units[c] for c in UNIT_COLUMNS}), dims, filters, device, paper,
-                     {**(config if isinstance(config, dict) else {}), "population": fit}, axes)
+                     {**(config if isinstance(config, dict) else {}), "population": fit}, axes, short)

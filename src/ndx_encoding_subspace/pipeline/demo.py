@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..dataset.units import nonlinearity_class
 from ..datasets.simulated.site import SimulationParams, SiteTruth, simulate_site
 from ..extension.reliability import (
     RELIABLE,
@@ -99,7 +100,8 @@ def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -
     recovered subspace may contain the truth; ``similarity_top_k``: the first
     ``min(k, k_true)`` recovered components only), the true and recovered k (and k at
     90% of the variance, and ``k_significant``, the components above the noise floor),
-    whether the nonlinearity class of the first dimension matches the truth, and the
+    whether the nonlinearity class of the first dimension (as ``units.csv`` and the report
+    give it, from the stored asymmetry index and tuning curve) matches the truth, and the
     subspace's stored reliability and status (``reliable``, ``unreliable`` or
     ``unknown`` against the file's ``reliability_threshold``) and its ``concentration``
     (:meth:`~.results.UnitSubspace.concentration`). Means and fractions are over units
@@ -125,8 +127,9 @@ def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -
         sim = subspace_similarity(t, sub.filters) if sub.k >= 1 else 0.0
         top = subspace_similarity(t, sub.filters[: true.k]) if sub.k >= 1 else 0.0
         n = nonlin.get(u)
-        shape = classify_tuning_curve(n.tuning["mean"][0], sem=n.tuning["sem"][0],
-                                      count=n.tuning["count"][0]) if n is not None and sub.k else ""
+        shape = "" if n is None or not sub.k else nonlinearity_class(  # as units.csv and the report say
+            float(np.asarray(n.asymmetry_index, dtype=np.float64).reshape(-1)[0]), n.tuning["mean"][0],
+            tuning_sem=n.tuning["sem"][0], tuning_count=n.tuning["count"][0])
         rows.append({"unit": int(ids[u]), "r_cnn": float(r_cnn[u]), "similarity": sim,
                      "similarity_top_k": top, "k_true": int(true.k), "k": int(sub.k),
                      "k90": int(sub.k90), "k_significant": sub.significant_count(),
