@@ -370,6 +370,34 @@ def test_a_site_read_from_an_open_nwbfile_knows_the_file_it_came_from(run):
     assert opened.source["path"] == by_path.source["path"] and opened.source["nwbfile"] == nwbfile.identifier
 
 
+def test_the_site_analysis_keeps_every_axis_it_tiled_on(run):
+    """A site subspace of k = 1 still tiles 3 dimensions: the stored shared filters define
+    every axis of the stored response regions."""
+    from ndx_encoding_subspace.fitting.ensemble import EnsembleParams, fit_ensemble
+    from ndx_encoding_subspace.fitting.schedule import TrainingParams
+    from ndx_encoding_subspace.io import read_site
+    from ndx_encoding_subspace.models import LNPopulation
+    from ndx_encoding_subspace.pipeline.stages import site_analysis
+    from ndx_encoding_subspace.subspace.pca import TuningSubspace
+
+    _, recording, _, _ = run
+    site = read_site(recording)
+    ens = fit_ensemble(site, lambda: LNPopulation(site.n_frequencies, site.n_units, channels=2, taps=3),
+                       TrainingParams(max_epochs=1, device="cpu"), EnsembleParams(n_jackknife=1, n_init=1))
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(site.n_frequencies * 6, 5)))[0].T.reshape(5, site.n_frequencies, 6)
+
+    def subspace(unit: int) -> TuningSubspace:
+        variance = np.arange(5.0, 0, -1)
+        return TuningSubspace(unit, basis, variance, variance / 15, np.zeros(5), 1, 1, 1, 1, basis[0], 100, 0)
+
+    config = PipelineConfig.from_dict(TINY_CONFIG)
+    analysis = site_analysis(site, [subspace(u) for u in range(site.n_units)], subspace(-1), ens, config)
+    dims = config.tiling.n_dims
+    assert analysis.response_regions.ndim == 1 + dims and len(analysis.tiling_bin_edges) == dims
+    np.testing.assert_array_equal(analysis.filters, basis[:dims])
+
+
 def test_a_site_built_by_hand_is_checked_when_it_is_built(run):
     """Arrays given as lists are taken; a bin size, an empty sound or NaN counts are refused
     naming the site or the sound, before any fitting."""

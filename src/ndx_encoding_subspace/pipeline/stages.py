@@ -347,8 +347,8 @@ def site_analysis(
         raise InvalidDataError(f"site {site.name}, unit {int(site.units.ids[int(np.argmax(bad))])}: "
                                "the CNN's predictions hold NaN or inf")
     tiles = tiling(x, preds, config.tiling)
-    return SiteAnalysis(
-        filters=shared.filters,
+    return SiteAnalysis(  # the site's k filters, and at least the tiling's axes
+        filters=shared.components[:max(shared.k, n_dims)],
         explained_variance=shared.explained_variance_ratio,
         mean_dstrf=shared.mean,
         response_region_size=tiles.region_size,
