@@ -66,8 +66,10 @@ def _load(helper: Path):
     return namespace["data"], namespace["model"]
 
 
-@pytest.mark.parametrize("kill_stage,kill_epoch", [("stage1", 2), ("stage2", 1)])
-def test_resume_after_sigkill_equals_uninterrupted(helper, tmp_path, kill_stage, kill_epoch):
+@pytest.mark.parametrize("kill_stage,kill_epoch,device", [("stage1", 2, "cpu"), ("stage2", 1, "auto")])
+def test_resume_after_sigkill_equals_uninterrupted(helper, tmp_path, kill_stage, kill_epoch, device):
+    """Also when the device is named otherwise on resuming (``auto`` for the CPU it ran on):
+    the device is not part of what a checkpoint is tied to."""
     data, make = _load(helper)
     x, y = data()
     reference = make()
@@ -81,15 +83,24 @@ def test_resume_after_sigkill_equals_uninterrupted(helper, tmp_path, kill_stage,
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert ckpt.exists()
 
+    if device == "cpu":  # a checkpoint of a release that hashed the device with the rest is resumed too
+        from ndx_encoding_subspace.fitting.checkpoint import fingerprint
+
+        blob = torch.load(ckpt, weights_only=True)
+        meta = json.loads(blob["meta"])
+        meta["fingerprint"] = fingerprint(make(), x, y, TrainingParams(**PARAMS), with_device=True)
+        blob["meta"] = json.dumps(meta)
+        torch.save(blob, ckpt)
     resumed = make()
-    got = fit_model(resumed, x, y, TrainingParams(**PARAMS), checkpoint_path=ckpt)
+    params = TrainingParams(**{**PARAMS, "device": device})
+    got = fit_model(resumed, x, y, params, checkpoint_path=ckpt)
     assert got.train_loss == ref.train_loss and got.val_loss == ref.val_loss and got.stage == ref.stage
     for key, value in reference.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
 
     # a finished checkpoint returns at once with the same result
     again = make()
-    assert fit_model(again, x, y, TrainingParams(**PARAMS), checkpoint_path=ckpt) == got
+    assert fit_model(again, x, y, params, checkpoint_path=ckpt) == got
     for key, value in reference.state_dict().items():
         assert torch.equal(value, again.state_dict()[key])
 

@@ -34,6 +34,7 @@ from torch import nn
 
 from ..atomic import write_torch
 from ..errors import TrainingError
+from ..params import VOLATILE_NAMES
 from .record import Progress
 from .training_params import TrainingParams
 
@@ -70,9 +71,12 @@ def _check_progress(meta: Any) -> dict[str, Any]:
 
 
 def fingerprint(model: nn.Module, inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
-                params: TrainingParams) -> str:
-    """Hash of the parameters, the model's parameter names and shapes, and the data."""
-    h = hashlib.sha256(json.dumps(params.to_dict(), sort_keys=True).encode())
+                params: TrainingParams, *, with_device: bool = False) -> str:
+    """Hash of the parameters that change the fit (not the device: a fit stopped on one
+    goes on on another; ``with_device``: as releases before 0.2.0 hashed them), the
+    model's parameter names and shapes, and the data."""
+    values = {k: v for k, v in params.to_dict().items() if with_device or k not in VOLATILE_NAMES}
+    h = hashlib.sha256(json.dumps(values, sort_keys=True).encode())
     for name, v in model.state_dict().items():
         h.update(name.encode())
         h.update(str(tuple(v.shape)).encode())
@@ -88,6 +92,7 @@ class Checkpoint:
                  targets: Sequence[np.ndarray], params: TrainingParams) -> None:
         self.path = path
         self.fingerprint = fingerprint(model, inputs, targets, params)
+        self.earlier = fingerprint(model, inputs, targets, params, with_device=True)
         self.shapes = {name: tuple(v.shape) for name, v in model.state_dict().items()}
         self.parameter_shapes = [tuple(p.shape) for p in model.parameters()]
         self.damaged = False  # said once; the file is ignored until the next save
@@ -161,7 +166,7 @@ class Checkpoint:
         except (TypeError, ValueError) as err:
             raise _Damaged("unreadable progress record") from err
         blob["meta"] = _check_progress(meta)
-        if meta["fingerprint"] != self.fingerprint:  # a whole checkpoint, of another fit
+        if meta["fingerprint"] not in (self.fingerprint, self.earlier):  # a whole checkpoint, of another fit
             raise TrainingError(
                 f"checkpoint {self.path}: written by a fit with other data, parameters or model; "
                 "delete it to start again"

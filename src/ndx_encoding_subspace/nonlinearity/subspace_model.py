@@ -36,6 +36,7 @@ from ..fitting.schedule import FitRecord, TrainingParams, resolve_device
 from ..fitting.scores import UnitScores, score_predictions
 from ..models import MemberAverage, SubspaceNetwork
 from ..models.params import COMBINE, ScoringParams, SubspaceModelParams
+from ..params import VOLATILE_NAMES
 from ..subspace import TuningSubspace, project
 
 __all__ = ["SubspaceModel", "fit_subspace_model", "fit_subspace_models", "COMBINE"]
@@ -99,7 +100,9 @@ class _FitStore:
     def __init__(self, folder: str | Path | None, params: TrainingParams,
                  hidden: tuple[int, ...]) -> None:
         self.folder = None if folder is None else Path(folder)
-        self.params, self.hidden = params.to_dict(), [int(h) for h in hidden]
+        # not the device: fits made on one are kept when a run goes on on another
+        self.params = {k: v for k, v in params.to_dict().items() if k not in VOLATILE_NAMES}
+        self.hidden = [int(h) for h in hidden]
         self.digests: dict[int, str] = {}  # per unit: its data hashed once
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
