@@ -84,6 +84,21 @@ def test_run_site_writes_loadable_results_and_resumes(recording, tmp_path):
     mtime = result.path.stat().st_mtime_ns
     again = run_site(recording, out, config, progress=False)
     assert again.resumed and again.path.stat().st_mtime_ns == mtime
+    # a run killed after its results file was in place left its work folder and lock: the next removes them
+    import subprocess
+    import sys
+
+    from ndx_encoding_subspace.atomic import _HOST
+    from ndx_encoding_subspace.pipeline.workdir import work_folder
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    work, lock = work_folder(out, again.site), work_folder(out, again.site).with_suffix(".lock")
+    (work / "cnn").mkdir(parents=True)
+    (work / "cnn" / "jk0_init0.pt").write_bytes(b"left")
+    lock.write_text(f"{_HOST} {dead.pid} hb")
+    assert run_site(recording, out, config, progress=False).resumed
+    assert not work.exists() and not lock.exists() and result.path.stat().st_mtime_ns == mtime
     moved = tmp_path / "moved" / recording.name  # the same content elsewhere: the same input
     moved.parent.mkdir()
     moved.write_bytes(recording.read_bytes())

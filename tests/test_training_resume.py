@@ -130,7 +130,7 @@ def test_checkpoints_of_other_training_parameters_are_removed_with_a_warning(tmp
     out = tmp_path / "out"
     work = out / ".site.work"
     (work / "cnn").mkdir(parents=True)
-    (work / "fingerprint").write_text("made with other parameters")
+    (work / "fingerprint").write_text("0123456789abcdef")  # another run's
     (work / "cnn" / "jk0_init0.pt").write_bytes(b"old")
 
     class Stop(Exception):
@@ -142,5 +142,20 @@ def test_checkpoints_of_other_training_parameters_are_removed_with_a_warning(tmp
 
     monkeypatch.setattr(stages, "analyse_site", stop)
     with pytest.warns(UserWarning, match="checkpoints of an unfinished run with other training parameters"):
+        with pytest.raises(Stop):
+            run_site(recording, out, PipelineConfig(), progress=False)
+    # a damaged stamp is no other run's: written again, the checkpoints kept (each has its own fingerprint)
+    (work / "cnn").mkdir(parents=True)
+    (work / "cnn" / "jk0_init0.pt").write_bytes(b"kept")
+    (work / "fingerprint").write_bytes(b"\x00\x17garbage")
+
+    def kept(*args, **kwargs):
+        assert (work / "cnn" / "jk0_init0.pt").read_bytes() == b"kept"
+        assert len((work / "fingerprint").read_text()) == 16
+        raise Stop
+
+    monkeypatch.setattr(stages, "analyse_site", kept)
+    with pytest.warns(UserWarning, match="fingerprint: damaged .not a fingerprint.; written again, and the "
+                                         "checkpoints kept"):
         with pytest.raises(Stop):
             run_site(recording, out, PipelineConfig(), progress=False)

@@ -19,14 +19,13 @@ import hashlib
 import json
 import shutil
 import sys
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..atomic import held, writable_target, write_text
+from ..atomic import writable_target
 from ..compute import flushed_subnormals, thread_limits
 from ..data.celltype import CellTypeParams
 from ..data.site import SiteData
@@ -35,9 +34,10 @@ from ..fitting.pieces import estimation_pieces
 from ..fitting.scores import r2_ratio
 from ..params import VOLATILE_NAMES, VOLATILE_SECTIONS
 from ..preflight import output_folder
-from ..results.files import file_stem, results_path
+from ..results.files import results_path
 from ..results.roles import CNN, SUBSPACE, role_label
 from .config import PipelineConfig
+from .workdir import prepared, site_lock, tidied, work_folder
 
 __all__ = ["run_site", "RunResult", "results_path", "config_fingerprint", "input_identity"]
 
@@ -368,13 +368,15 @@ def _run_site(
                                    "run again with --overwrite (overwrite=True) to replace it") from None
             loaded = None  # damaged: replaced
         if loaded is not None and loaded.provenance.get("fingerprint") in made_before:
+            if not keep_workdir:
+                tidied(out, site.name)  # what a run killed after writing the file left
             return RunResult(path, site.name, summarise(loaded), resumed=True)
         if not overwrite:
             raise ConfigError(
                 f"{path} exists and was made from another input or with other parameters; "
                 "choose another output folder, or replace it (--overwrite; overwrite=True from Python)"
             )
-    with held(out / f".{file_stem(site.name)}.lock", f"the results of site {site.name!r}"):
+    with site_lock(out, site.name):
         return _analysed(site, config, out, path, identity, fingerprint, source, bars, population, ensembles,
                          overwrite=overwrite, keep_workdir=keep_workdir)
 
@@ -386,17 +388,9 @@ def _analysed(site: Any, config: PipelineConfig, out: Path, path: Path, identity
     from ..results import write_results
     from .stages import analyse_site
 
-    workdir = out / f".{file_stem(site.name)}.work"
+    workdir = work_folder(out, site.name)
     trained, *earlier = accepted_fingerprints(config, identity, TRAINING_SECTIONS)
-    if workdir.exists():
-        stamp = workdir / "fingerprint"
-        if stamp.exists() and stamp.read_text(errors="replace").strip() not in (trained, *earlier):
-            warnings.warn(f"{workdir}: the checkpoints of an unfinished run with other training parameters "
-                          "or data are removed; training starts again", stacklevel=2)
-            shutil.rmtree(workdir)  # checkpoints of other models or data cannot be resumed
-    workdir.mkdir(parents=True, exist_ok=True)
-    found = sum(1 for _ in workdir.rglob("*.pt"))  # an unfinished run's, went on from
-    write_text(workdir / "fingerprint", trained)
+    found = prepared(workdir, trained, earlier)  # checkpoints of an unfinished run, gone on from
     try:
         # what was read (units table, series, presentations, split, notes) beside the identity
         provenance: dict[str, Any] = {"input": {**site.source, **identity}, "identity": identity,
