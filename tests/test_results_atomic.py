@@ -153,6 +153,29 @@ def test_a_full_disk_is_one_error_naming_the_results_file(tmp_path: Path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.nwb"]
 
 
+def test_a_checkpoint_that_cannot_be_written_is_named(tmp_path: Path) -> None:
+    """A file-size limit (as a quota or a full disk) met while writing a checkpoint: the
+    error names the file (the OS says only "File too large"), and no temporary is left."""
+    import errno
+    import resource
+
+    from ndx_encoding_subspace.atomic import write_bytes
+
+    target = tmp_path / "ckpt" / "jk0_init0.pt"
+    target.parent.mkdir()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+        with pytest.raises(OSError) as caught:
+            write_bytes(target, lambda handle: handle.write(b"x" * 100_000))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert caught.value.errno == errno.EFBIG and caught.value.filename == str(target)
+    assert str(target) in str(caught.value) and not list(target.parent.iterdir())
+
+
 def test_a_name_near_the_file_systems_limit_is_written_and_its_leftovers_found(tmp_path: Path) -> None:
     """A target of 240 bytes: its temporary file's name stays within 255 bytes (the target's
     stem shortened with a hash), and a killed writer's leftover of it is removed."""

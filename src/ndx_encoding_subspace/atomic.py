@@ -154,10 +154,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_bytes(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
-    """Write ``path`` atomically through ``write(handle)`` on a binary handle."""
+    """Write ``path`` atomically through ``write(handle)`` on a binary handle; a failure
+    to write (a full disk, a quota) names ``path``."""
     path = Path(path)
-    with atomic_path(path) as tmp, open(tmp, "xb") as handle:
-        write(handle)
+    try:
+        with atomic_path(path) as tmp, open(tmp, "xb") as handle:
+            write(handle)
+    except OSError as err:
+        if err.filename is not None or err.errno is None:
+            raise
+        raise OSError(err.errno, err.strerror, str(path)) from err
     return path
 
 
