@@ -218,3 +218,17 @@ def test_fingerprint_stamp_is_written_atomically(recording, tmp_path, monkeypatc
         run_site(recording, tmp_path / "out", config, progress=False)
     (stamp,) = (tmp_path / "out").glob(".*.work/fingerprint")
     assert len(stamp.read_text()) > 0
+
+
+def test_one_story_heard_once_beside_repeated_clips_is_analysed_to_the_end(tmp_path):
+    """A sole estimation sound is cut by time for every fit: the ensembles' jackknifes and
+    early stopping, and the subspace models (which say which pieces they fitted on)."""
+    params = SimulationParams.quick(n_units=3, n_estimation_sounds=1, estimation_duration=8.0,
+                                    n_validation_sounds=2, validation_repeats=4, n_lags=8, max_dim=2, seed=5)
+    recording = simulate_site(params).write_nwb(tmp_path / "story.nwb")
+    result = run_site(recording, tmp_path / "out", PipelineConfig.from_dict(TINY), progress=False)
+    loaded = load_results(result.path)
+    model = next(m for m in loaded.models if m.role == "subspace_nonlinearity")
+    fitted, stopped = list(model.estimation_sounds), list(model.early_stopping_sounds)
+    assert fitted and stopped and all("[" in name for name in fitted + stopped), (fitted, stopped)
+    assert np.all(np.isfinite(model.scores["r"]))

@@ -32,6 +32,7 @@ from ..compute import items_per_batch
 from ..data.site import SiteData
 from ..errors import InvalidDataError
 from ..fitting.members import fit_members
+from ..fitting.pieces import estimation_pieces
 from ..fitting.schedule import FitRecord, TrainingParams, resolve_device
 from ..fitting.scores import UnitScores, score_predictions
 from ..models import MemberAverage, SubspaceNetwork
@@ -179,8 +180,7 @@ def _hidden(net: SubspaceNetwork) -> tuple[int, ...]:
 
 
 def _member_bytes(site: SiteData, n_dims: int, params: TrainingParams) -> int:
-    est = site.split("estimation")
-    n_seg = sum(-(-s.n_bins // params.segment_length) for s in est)
+    n_seg = sum(-(-(p.stop - p.first) // params.segment_length) for p in estimation_pieces(site))
     return n_seg * params.segment_length * (n_dims + 2) * 4
 
 
@@ -328,13 +328,15 @@ def _prepare(site: SiteData, unit: int, filters: np.ndarray) -> _Prepared:
         )
     if not 0 <= unit < site.n_units:
         raise InvalidDataError(f"site {site.name!r} has no unit at position {unit}")
-    est = site.split("estimation")
-    raw = [project(s.spectrogram, filters) for s in est]
+    # the pieces the ensembles fit on (a long sound cut by time), each projected with its history
+    pieces = estimation_pieces(site)
+    whole = {name: project(site.sound(name).spectrogram, filters) for name in {p.sound for p in pieces}}
+    raw = [whole[p.sound][p.first:p.stop] for p in pieces]
     joined = np.concatenate(raw)
     offset = joined.mean(axis=0)
     scale = np.where(joined.std(axis=0) > 0, joined.std(axis=0), 1.0)
     inputs = [((p - offset) / scale).astype(np.float32) for p in raw]
-    targets = [s.psth[:, [unit]].astype(np.float32) for s in est]
+    targets = [site.sound(p.sound).psth[p.first:p.stop, [unit]].astype(np.float32) for p in pieces]
     return _Prepared(unit, np.array(filters), offset, scale, inputs, targets)
 
 

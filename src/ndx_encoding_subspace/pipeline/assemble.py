@@ -19,6 +19,7 @@ import torch
 from ..data.site import SiteData
 from ..errors import InvalidDataError
 from ..fitting import Ensemble, UnitScores
+from ..fitting.pieces import estimation_pieces
 from ..nonlinearity.subspace_model import SubspaceModel
 from ..results import ModelResult, SiteAnalysis, SiteResults, UnitNonlinearity, UnitSubspace
 from ..results.roles import SUBSPACE
@@ -101,7 +102,7 @@ def _subspace_model_result(model: SubspaceModel, site: SiteData,
     """The record of one unit's subspace model, stored as a network on raw projections: the
     sounds its networks were fitted on and stopped early on (the same for each), and the
     seed of its network (of several, the training seed each network's is drawn from)."""
-    names = [s.name for s in site.split("estimation")]  # the fits' inputs, in order
+    names = [p.name for p in estimation_pieces(site)]  # the fits' inputs, in order
     first = model.records[0]
     return ModelResult(
         name=f"unit_{int(site.units.ids[model.unit])}", role=SUBSPACE.name,
