@@ -91,14 +91,21 @@ def test_run_site_writes_loadable_results_and_resumes(recording, tmp_path):
     from ndx_encoding_subspace.atomic import _HOST
     from ndx_encoding_subspace.pipeline.workdir import work_folder
 
+    kept = run_site(recording, tmp_path / "kept", config, progress=False, keep_workdir=True)
+    work = work_folder(kept.path.parent, kept.site)
+    lock = work.with_suffix(".lock")
+    assert run_site(recording, tmp_path / "kept", config, progress=False).resumed
+    assert list(work.rglob("*.pt"))  # kept on purpose (no lock): left alone
+    stamp = (work / "fingerprint").read_text()
+    (work / "fingerprint").write_text("0123456789abcdef")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    work, lock = work_folder(out, again.site), work_folder(out, again.site).with_suffix(".lock")
-    (work / "cnn").mkdir(parents=True)
-    (work / "cnn" / "jk0_init0.pt").write_bytes(b"left")
-    lock.write_text(f"{_HOST} {dead.pid} hb")
-    assert run_site(recording, out, config, progress=False).resumed
-    assert not work.exists() and not lock.exists() and result.path.stat().st_mtime_ns == mtime
+    lock.write_text(f"{_HOST} {dead.pid} hb")  # a run that died
+    assert run_site(recording, tmp_path / "kept", config, progress=False).resumed
+    assert list(work.rglob("*.pt"))  # another run's checkpoints (another stamp): left alone
+    (work / "fingerprint").write_text(stamp)  # this results file's run, killed after writing it
+    assert run_site(recording, tmp_path / "kept", config, progress=False).resumed
+    assert not work.exists() and not lock.exists()
     moved = tmp_path / "moved" / recording.name  # the same content elsewhere: the same input
     moved.parent.mkdir()
     moved.write_bytes(recording.read_bytes())

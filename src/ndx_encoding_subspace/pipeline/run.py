@@ -368,8 +368,8 @@ def _run_site(
                                    "run again with --overwrite (overwrite=True) to replace it") from None
             loaded = None  # damaged: replaced
         if loaded is not None and loaded.provenance.get("fingerprint") in made_before:
-            if not keep_workdir:
-                tidied(out, site.name)  # what a run killed after writing the file left
+            if not keep_workdir:  # what a run killed after writing the file left
+                tidied(out, site.name, accepted_fingerprints(config, identity, TRAINING_SECTIONS))
             return RunResult(path, site.name, summarise(loaded), resumed=True)
         if not overwrite:
             raise ConfigError(

@@ -58,12 +58,17 @@ def prepared(workdir: Path, trained: str, accepted: Sequence[str]) -> int:
     return found
 
 
-def tidied(out: Path, site: str) -> None:
-    """Remove the work folder and lock a run left beside ``site``'s finished results file
-    (killed after the file was in place): nothing in them is needed any more. A live run
-    holding the lock keeps both."""
-    workdir = work_folder(out, site)
-    if not workdir.exists() and not (out / f".{file_stem(site)}.lock").exists():
+def tidied(out: Path, site: str, accepted: Sequence[str]) -> None:
+    """Remove the work folder and lock that a run killed after writing ``site``'s finished
+    results file left: a lock of a run that is gone, beside a work folder stamped with the
+    results' own training fingerprint (one of ``accepted``). A folder kept on purpose (no
+    lock) or of another run (another stamp), and a live run's, are left alone."""
+    workdir, lock = work_folder(out, site), out / f".{file_stem(site)}.lock"
+    stamp = workdir / "fingerprint"
+    try:
+        ours = lock.exists() and stamp.read_text(errors="replace").strip() in accepted
+    except OSError:
         return
-    with contextlib.suppress(ConfigError), site_lock(out, site):
-        shutil.rmtree(workdir, ignore_errors=True)
+    if ours:
+        with contextlib.suppress(ConfigError), site_lock(out, site):
+            shutil.rmtree(workdir, ignore_errors=True)
