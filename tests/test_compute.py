@@ -189,7 +189,8 @@ def test_memory_settings_and_cell_types_keep_what_they_do_not_change():
     chunked = PipelineConfig(dstrf={"chunk_size": 7})
     assert pipeline.config_fingerprint(chunked, identity) == pipeline.config_fingerprint(base, identity)
     for cells in (PipelineConfig(celltype={"narrow_threshold_ms": 0.3}),
-                  PipelineConfig(reader={"use_waveforms": False})):
+                  PipelineConfig(reader={"use_waveforms": False}),
+                  PipelineConfig(ensemble={"select_by": "final"})):  # which fit is kept, not the fits
         assert pipeline.config_fingerprint(cells, identity) != pipeline.config_fingerprint(base, identity)
         assert (pipeline.config_fingerprint(cells, identity, TRAINING_SECTIONS)
                 == pipeline.config_fingerprint(base, identity, TRAINING_SECTIONS))

@@ -99,7 +99,7 @@ AT_DEFAULT: dict[tuple[str, str], Any] = {("dstrf", "chunk_size"): None}
 #: their defaults in the training fingerprint: changing them keeps the checkpoints
 NOT_TRAINED: dict[tuple[str, str], Any] = {
     ("celltype", name): value for name, value in CellTypeParams().to_dict().items()} | {
-    ("reader", "use_waveforms"): True}
+    ("reader", "use_waveforms"): True, ("ensemble", "select_by"): "held_out"}  # which fit is kept
 
 
 #: the sections of the configuration that the trained models depend on: the work folder's
