@@ -124,13 +124,13 @@ def config_fingerprint(config: PipelineConfig, identity: dict[str, Any],
     values = {name: {k: v for k, v in table.items() if k not in VOLATILE_NAMES}
               for name, table in config.to_dict().items() if name not in VOLATILE_SECTIONS
               and (sections is None or name in sections)}
-    for (section, name), before in ADDED_LATER.items():
-        if values.get(section, {}).get(name, before) == before:
-            values.get(section, {}).pop(name, None)
     fixed = {**AT_DEFAULT, **(NOT_TRAINED if sections == TRAINING_SECTIONS else {})}
     for (section, name), default in fixed.items():
         if name in values.get(section, {}):
             values[section][name] = default
+    for (section, name), before in ADDED_LATER.items():
+        if values.get(section, {}).get(name, before) == before:
+            values.get(section, {}).pop(name, None)
     if whole_as_int:
         values = {name: {k: [int(x) if isinstance(x, float) and x.is_integer() else x for x in v]
                          if isinstance(v, list | tuple) else v for k, v in table.items()}
