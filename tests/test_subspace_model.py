@@ -203,6 +203,10 @@ def test_finished_fits_are_kept_and_reused(tmp_path, monkeypatch):
         for ra, rb in zip(a.records, b.records):  # the refitted one ran alone: same to rounding
             np.testing.assert_allclose(rb.val_loss, ra.val_loss, rtol=1e-4)
     assert again[0].records[0].to_dict() == first[0].records[0].to_dict()  # kept: exact
+    fitted.clear()  # another device's name: the fits are kept
+    fit_subspace_models(site, pairs, params.replace(device="auto"), _model(2), _scoring(5),
+                        checkpoint_dir=folder)
+    assert fitted == []
 
     # other training parameters or a damaged file: fitted again, never trusted
     (folder / "unit0_init0.pt").write_bytes(b"not a checkpoint")

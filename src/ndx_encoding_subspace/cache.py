@@ -83,15 +83,16 @@ def warn_damaged(path: Path, what: str, err: BaseException) -> None:
                   f"{str(err)[:120]}); computed again", UserWarning, stacklevel=3)
 
 
-def load_fit(path: str | Path, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-    """``(state, record)`` saved at ``path`` under ``key``; None when absent, unreadable
-    or of another key."""
+def load_fit(path: str | Path, key: str,
+             *earlier: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """``(state, record)`` saved at ``path`` under ``key`` (or one of the ``earlier``
+    keys); None when absent, unreadable or of another key."""
     path = Path(path)
     if not path.exists():
         return None
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(blob, dict) or blob.get("key") != key:
+        if not isinstance(blob, dict) or blob.get("key") not in (key, *earlier):
             return None
         return dict(blob["state"]), json.loads(blob["record"])
     except Exception as err:  # any unreadable file is refitted, never trusted

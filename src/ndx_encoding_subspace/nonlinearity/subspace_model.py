@@ -101,23 +101,26 @@ class _FitStore:
     def __init__(self, folder: str | Path | None, params: TrainingParams,
                  hidden: tuple[int, ...]) -> None:
         self.folder = None if folder is None else Path(folder)
-        # not the device: fits made on one are kept when a run goes on on another
+        # not the device: fits made on one are kept when a run goes on on another (those of
+        # releases that keyed them with the device too are still found)
         self.params = {k: v for k, v in params.to_dict().items() if k not in VOLATILE_NAMES}
+        self.earlier = params.to_dict()
         self.hidden = [int(h) for h in hidden]
-        self.digests: dict[int, str] = {}  # per unit: its data hashed once
+        self.digests: dict[tuple[int, bool], str] = {}  # per unit: its data hashed once
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
 
-    def _where(self, prep: _Prepared, init: int, seed: int) -> tuple[Path, str]:
-        if prep.unit not in self.digests:
-            self.digests[prep.unit] = stage_key([], [prep.filters, *prep.inputs, *prep.targets],
-                                                {"training": self.params, "hidden": self.hidden})
-        return self.folder / f"unit{prep.unit}_init{init}.pt", f"{self.digests[prep.unit]}:{seed}"
+    def _where(self, prep: _Prepared, init: int, seed: int, earlier: bool = False) -> tuple[Path, str]:
+        if (prep.unit, earlier) not in self.digests:
+            training = self.earlier if earlier else self.params
+            self.digests[prep.unit, earlier] = stage_key([], [prep.filters, *prep.inputs, *prep.targets],
+                                                         {"training": training, "hidden": self.hidden})
+        return self.folder / f"unit{prep.unit}_init{init}.pt", f"{self.digests[prep.unit, earlier]}:{seed}"
 
     def load(self, prep: _Prepared, init: int, seed: int) -> tuple[SubspaceNetwork, FitRecord] | None:
         if self.folder is None:
             return None
-        got = load_fit(*self._where(prep, init, seed))
+        got = load_fit(*self._where(prep, init, seed), self._where(prep, init, seed, True)[1])
         if got is None:
             return None
         state, record = got
