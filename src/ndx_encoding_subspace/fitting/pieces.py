@@ -72,7 +72,7 @@ def estimation_pieces(site: SiteData) -> list[Piece]:
             pieces.append(Piece(name, name, 0, n))
             continue
         size = max(typical, total / PIECES)
-        count = max(2, min(n, int(round(n / size))))  # pieces of one bin at least
+        count = min(n, max(2, int(round(n / size))))  # pieces of one bin at least
         bounds = np.round(np.linspace(0, n, count + 1)).astype(int)
         pieces += [Piece(f"{name}[{a}:{b}]", name, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
     return pieces

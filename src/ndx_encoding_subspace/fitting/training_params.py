@@ -143,7 +143,9 @@ class EnsembleParams(Params):
         Which initialisation of a jackknife is kept: ``"held_out"`` (default) the lowest
         loss on the fit's held-out early-stopping sounds (stage 1's, where stage 2 trains
         on them too); ``"final"`` the lowest training loss over the fit's last epoch, as
-        the authors' code keeps the start of lowest final error (METHOD.md section 10).
+        the authors' code keeps the start of lowest final error (METHOD.md section 10;
+        with ``training.stage2 = "early_stop"`` that epoch's weights may not be the ones
+        kept, which are the best held-out epoch's).
     """
 
     n_jackknife: int = 8
