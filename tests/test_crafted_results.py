@@ -650,3 +650,26 @@ def test_possible_values_load(genuine, tmp_path, name) -> None:
     with h5py.File(path, "r+") as f:
         POSSIBLE[name](f)
     assert len(load_results(path).models) == 4
+
+
+def test_a_file_pynwb_cannot_build_is_closed_before_the_error(tmp_path: Path) -> None:
+    """A results file whose objects pynwb cannot build is refused and closed at once, so the
+    same process can write a file over it (the error's traceback would keep it open)."""
+    import warnings
+
+    from pynwb import NWBHDF5IO
+
+    from ndx_encoding_subspace.testing.mock import mock_results_nwbfile
+
+    path = tmp_path / "bad.results.nwb"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with NWBHDF5IO(str(path), "w") as io:
+            io.write(mock_results_nwbfile())
+    with h5py.File(path, "a") as f:  # a model's description stored as a number
+        models = f["processing/encoding_subspace/population_cnn"]
+        models[sorted(models)[0]].attrs["description"] = np.int64(3)
+    with pytest.raises(ResultsError, match="cannot read as NWB"):
+        load_results(path)
+    with h5py.File(path, "a"):  # no collection needed first
+        pass

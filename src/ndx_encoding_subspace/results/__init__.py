@@ -40,7 +40,7 @@ _HOMES = {
     "load_results": "loader",
     "LoadedResults": "loader",
     "LoadedEnsemble": "loader",
-    "SpectrogramData": "loader",
+    "SpectrogramData": "spectrogram_data",
     "NewerResultsWarning": "versions",
 }
 

@@ -33,6 +33,7 @@ from .limits import check_file, read_error
 from .new_sounds import site_spectrogram
 from .rebuild import check_kind, guarded, json_object, read_model, read_provenance, rows_in, strings
 from .roles import container_of_role, role_order
+from .spectrogram_data import SpectrogramData
 from .values import (
     check_curves,
     check_model_of,
@@ -48,42 +49,6 @@ from .values import (
 from .versions import warn_if_newer
 
 __all__ = ["load_results", "LoadedResults", "LoadedEnsemble", "SpectrogramData"]
-
-
-@dataclasses.dataclass
-class SpectrogramData:
-    """The stored spectrogram: every sound end to end, and where each sound lies.
-
-    Attributes
-    ----------
-    data : ndarray (time, frequency)
-    frequencies : ndarray (frequency,)
-    bin_size : float
-    sounds : dict of str -> ndarray
-        Columns ``sound``, ``split``, ``start_bin``, ``stop_bin``, ``n_repeats``.
-    """
-
-    __repr__ = summary_repr
-
-    data: np.ndarray
-    frequencies: np.ndarray
-    bin_size: float
-    sounds: dict[str, np.ndarray]
-
-    def sound(self, name: str) -> np.ndarray:
-        """Spectrogram of one sound, shape (time, frequency)."""
-        hits = np.flatnonzero(self.sounds["sound"] == name)
-        if hits.size == 0:
-            raise KeyError(f"no sound {name!r} in the spectrogram")
-        i = int(hits[0])
-        return self.data[int(self.sounds["start_bin"][i]):int(self.sounds["stop_bin"][i])]
-
-    def split(self, which: str) -> list[np.ndarray]:
-        """Spectrograms of the ``"estimation"`` or ``"validation"`` sounds, in order."""
-        if which not in ("estimation", "validation"):
-            raise KeyError(f"no split {which!r}: 'estimation' or 'validation'")
-        return [self.sound(n) for n, s in zip(self.sounds["sound"], self.sounds["split"])
-                if s == which]
 
 
 @dataclasses.dataclass
@@ -363,12 +328,15 @@ def load_results(path: str | Path) -> LoadedResults:
     path = results_file(path)
     check_file(path)
     warn_if_newer(path)
+    io = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             io = NWBHDF5IO(str(path), "r", load_namespaces=True)
             nwbfile = io.read()
     except Exception as err:
+        if io is not None:  # closed now (the traceback would hold it open): the file may be rewritten
+            io.close()
         raise ResultsError(f"{path}: cannot read as NWB ({read_error(err)})") from None
     try:
         return _read(path, nwbfile)
