@@ -673,3 +673,30 @@ def test_a_file_pynwb_cannot_build_is_closed_before_the_error(tmp_path: Path) ->
         load_results(path)
     with h5py.File(path, "a"):  # no collection needed first
         pass
+
+
+def test_a_model_tensor_stored_as_opaque_bytes_is_named(tmp_path: Path) -> None:
+    """A tensor replaced by opaque bytes (a pickle, say) is refused naming it; nothing of it is
+    read, let alone unpickled."""
+    import warnings
+
+    from pynwb import NWBHDF5IO
+
+    from ndx_encoding_subspace.testing.mock import mock_results_nwbfile
+
+    path = tmp_path / "opaque.results.nwb"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with NWBHDF5IO(str(path), "w") as io:
+            io.write(mock_results_nwbfile())
+    with h5py.File(path, "a") as f:
+        models = f["processing/encoding_subspace/population_cnn"]
+        group = models[sorted(models)[0]]["parameters"]
+        name = sorted(group)[-1]
+        attrs = dict(group[name].attrs)
+        del group[name]
+        ds = group.create_dataset(name, data=np.void(b"\x80\x04opaque"))
+        for key, value in attrs.items():
+            ds.attrs[key] = value
+    with pytest.raises(ResultsError, match=rf"parameters/{re.escape(name)}: a model tensor stored as \|V\d+"):
+        load_results(path)

@@ -57,6 +57,11 @@ def check_dtypes(group: h5py.Group, path: Path) -> None:
     ResultsError
         Naming the file, the dataset, the type stored and the type specified.
     """
+    for ds in group.values():  # a model's tensors (their type declares no dtype): numbers only
+        if isinstance(ds, h5py.Dataset) and _text(ds.attrs.get("neurodata_type", "")) == "ModelParameter" \
+                and ds.dtype.kind not in "fiub":
+            raise ResultsError(f"{path}: {ds.name.lstrip('/')}: a model tensor stored as {ds.dtype}, "
+                               "not as real numbers")
     namespace, kind = group.attrs.get("namespace"), group.attrs.get("neurodata_type")
     if namespace is None or kind is None or _text(namespace) not in CHECKED_NAMESPACES:
         return
