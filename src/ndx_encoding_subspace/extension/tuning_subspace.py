@@ -40,7 +40,8 @@ class TuningSubspaceTable(_UnitRowsMixin, DynamicTable):
         {"name": "noise_floor_variance", "description": "Shuffled variance fractions.",
          "required": True, "index": True},
         {"name": "k", "description": "Subspace dimension.", "required": True},
-        {"name": "threshold", "description": "Threshold that chose k.", "required": True},
+        {"name": "threshold", "description": "Cumulative explained-variance threshold (k by it where the "
+         "parameters' subspace.k_rule is variance; else k_significant is k).", "required": True},
         {"name": "k90", "description": "Components reaching 90% of the variance.", "required": False},
         {"name": "k95", "description": "Components reaching 95% of the variance.", "required": False},
         {"name": "mean_dstrf", "description": "Mean dSTRF, frequency x lag.", "required": True},
