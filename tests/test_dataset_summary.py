@@ -311,6 +311,11 @@ def test_results_of_different_parameters_are_said_to_be_pooled() -> None:
     assert _differences({"a": same, "b": {**same, "compute": {"threads": 4}}}) == []
     assert _differences({"a": same, "b": other, "c": same}) == ["training.max_epochs: 400 in a, c; 20 in b"]
     assert _differences({"a": same, "b": {"training": {}}}) == []  # made before the parameter existed
+    # ... and made as it was then: CCnorm scored within clips, beside files scored on the sounds joined
+    before, now = {"scoring": {"n_shuffles": 100}}, {"scoring": {"n_shuffles": 100, "signal_power": "joined"}}
+    said = ['scoring.signal_power: "within_clips" in a; "joined" in b']
+    assert _differences({"a": before, "b": now}) == said
+    assert _differences({"a": before, "b": {"scoring": {"signal_power": "within_clips"}}}) == []
 
 
 def test_a_damaged_site_record_leaves_the_results_files_tabulated(run_folder: Path, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from .errors import ConfigError
 
-__all__ = ["Params", "check_range", "check_choice", "VOLATILE_SECTIONS", "VOLATILE_NAMES"]
+__all__ = ["Params", "check_range", "check_choice", "VOLATILE_SECTIONS", "VOLATILE_NAMES", "ADDED_LATER"]
 
 P = TypeVar("P", bound="Params")
 
@@ -23,6 +23,24 @@ P = TypeVar("P", bound="Params")
 VOLATILE_SECTIONS = frozenset({"compute", "cluster"})
 VOLATILE_NAMES = frozenset({"device", "cache_dir", "download", "retries", "retry_backoff_s", "timeout_s",
                             "deadline_s", "max_sound_s", "batch_members", "sound_folder"})
+
+#: parameters added after the first release, with the value that does what releases
+#: before them did (what a results file made before them was made with): left out of a
+#: run's fingerprint while they hold it, so that results
+#: made before they existed are still found complete. The reliability parameters add a
+#: measurement and change no earlier result: at their defaults, files made before them
+#: stay complete (they load with the reliability unknown)
+ADDED_LATER: dict[tuple[str, str], Any] = {
+    ("reader", "unit_column"): "", ("reader", "response_kernel"): [], ("reader", "onset_column"): "",
+    ("reader", "remove_offset"): False, ("reader", "where"): [], ("reader", "response_tail_s"): 0.0,
+    ("reader", "rel_y_direction"): "up",  # depth alone: results made before keep theirs
+    ("cnn", "second_fir_taps"): 0, ("tiling", "unvisited"): "excluded",
+    ("subspace", "k_rule"): "variance", ("subspace", "reliability_rule"): "auto",
+    ("subspace", "reliability_variance"): 0.9, ("subspace", "reliability_max_samples"): 3000,
+    ("subspace", "reliability_threshold"): 0.5, ("dstrf", "sample_offset"): 0,
+    ("tiling", "baseline"): "none", ("training", "init_base_sd"): 1.0, ("training", "init_amplitude_sd"): 4.0,
+    ("scoring", "signal_power"): "within_clips", ("ensemble", "select_by"): "held_out",
+}
 
 #: parameters for which +inf means "no limit" (``SubspaceParams.outlier_sd = inf`` keeps
 #: every sample); every other float parameter must be finite, and none may be NaN

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, ResultsError
-from ..params import VOLATILE_NAMES, VOLATILE_SECTIONS
+from ..params import ADDED_LATER, VOLATILE_NAMES, VOLATILE_SECTIONS
 from ..preflight import results_folder
 from ..results.loader import load_results
 from ..results.versions import NewerResultsWarning
@@ -106,19 +106,21 @@ def _load_sites(out: Path, params: DatasetParams) -> tuple[list[SiteUnits], dict
 
 def _differences(configs: dict[str, dict[str, Any]], shown: int = 3) -> list[str]:
     """The first ``shown`` parameters whose values differ between the sites that record
-    them, as ``name: value in sites; value in sites``."""
+    them, as ``name: value in sites; value in sites``; a file made before a parameter
+    existed records what it did (:data:`~..params.ADDED_LATER`)."""
     flat: dict[str, dict[str, str]] = {}
     for site, config in configs.items():
         for section, table in config.items():
             if section in VOLATILE_SECTIONS or not isinstance(table, dict):
                 continue
-            for name, value in table.items():
+            earlier = {name: value for (part, name), value in ADDED_LATER.items() if part == section}
+            for name, value in {**earlier, **table}.items():  # a file made before: as it was made
                 if name not in VOLATILE_NAMES:
                     flat.setdefault(f"{section}.{name}", {})[site] = json.dumps(value, sort_keys=True)
     out = []
     for name, values in flat.items():
         by_value: dict[str, list[str]] = {}
-        for site, value in values.items():  # a file made before a parameter existed: not compared
+        for site, value in values.items():
             by_value.setdefault(value, []).append(site)
         if len(by_value) > 1:
             out.append(f"{name}: " + "; ".join(f"{v} in {', '.join(s[:3])}{' ...' if len(s) > 3 else ''}"

@@ -32,7 +32,7 @@ from ..data.site import SiteData
 from ..errors import ConfigError, ResultsError
 from ..fitting.pieces import estimation_pieces
 from ..fitting.scores import r2_ratio
-from ..params import VOLATILE_NAMES, VOLATILE_SECTIONS
+from ..params import ADDED_LATER, VOLATILE_NAMES, VOLATILE_SECTIONS
 from ..preflight import output_folder
 from ..results.files import results_path
 from ..results.roles import CNN, SUBSPACE, role_label
@@ -72,24 +72,6 @@ class RunResult:
         went_on = f" (went on from {self.checkpoints} checkpoint(s) of an unfinished run)"
         said = " (already complete)" if self.resumed else went_on if self.checkpoints else ""
         return format_summary(self.summary, title=f"site {self.site}: {self.path}{said}")
-
-
-#: parameters added after the first release, with the value that does what releases
-#: before them did: left out of the fingerprint while they hold it, so that results
-#: made before they existed are still found complete. The reliability parameters add a
-#: measurement and change no earlier result: at their defaults, files made before them
-#: stay complete (they load with the reliability unknown)
-ADDED_LATER: dict[tuple[str, str], Any] = {
-    ("reader", "unit_column"): "", ("reader", "response_kernel"): [], ("reader", "onset_column"): "",
-    ("reader", "remove_offset"): False, ("reader", "where"): [], ("reader", "response_tail_s"): 0.0,
-    ("reader", "rel_y_direction"): "up",  # depth alone: results made before keep theirs
-    ("cnn", "second_fir_taps"): 0, ("tiling", "unvisited"): "excluded",
-    ("subspace", "k_rule"): "variance", ("subspace", "reliability_rule"): "auto",
-    ("subspace", "reliability_variance"): 0.9, ("subspace", "reliability_max_samples"): 3000,
-    ("subspace", "reliability_threshold"): 0.5, ("dstrf", "sample_offset"): 0,
-    ("tiling", "baseline"): "none", ("training", "init_base_sd"): 1.0, ("training", "init_amplitude_sd"): 4.0,
-    ("scoring", "signal_power"): "within_clips", ("ensemble", "select_by"): "held_out",
-}
 
 
 #: parameters that change memory or time, not results: hashed at their defaults (earlier
