@@ -92,7 +92,8 @@ class Checkpoint:
                  targets: Sequence[np.ndarray], params: TrainingParams) -> None:
         self.path = path
         self.fingerprint = fingerprint(model, inputs, targets, params)
-        self.earlier = fingerprint(model, inputs, targets, params, with_device=True)
+        # that of releases that hashed the device too: computed only for a file that differs
+        self._earlier = lambda: fingerprint(model, inputs, targets, params, with_device=True)
         self.shapes = {name: tuple(v.shape) for name, v in model.state_dict().items()}
         self.parameter_shapes = [tuple(p.shape) for p in model.parameters()]
         self.damaged = False  # said once; the file is ignored until the next save
@@ -166,7 +167,7 @@ class Checkpoint:
         except (TypeError, ValueError) as err:
             raise _Damaged("unreadable progress record") from err
         blob["meta"] = _check_progress(meta)
-        if meta["fingerprint"] not in (self.fingerprint, self.earlier):  # a whole checkpoint, of another fit
+        if meta["fingerprint"] != self.fingerprint and meta["fingerprint"] != self._earlier():  # another fit
             raise TrainingError(
                 f"checkpoint {self.path}: written by a fit with other data, parameters or model; "
                 "delete it to start again"

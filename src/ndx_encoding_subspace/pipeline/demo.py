@@ -24,7 +24,6 @@ from ..extension.reliability import (
     reliability_status,
     reliability_threshold_of,
 )
-from ..nonlinearity.ssrf import classify_stored_curve
 from ..results.roles import CNN
 from .config import PipelineConfig
 
@@ -81,15 +80,6 @@ def _pad_lags(filters: np.ndarray, n_lags: int) -> np.ndarray:
     d = min(n_lags, filters.shape[2])
     out[..., :d] = filters[..., :d]
     return out
-
-
-def classify_tuning_curve(mean: np.ndarray, symmetry_threshold: float | None = None, *,
-                          sem: np.ndarray | None = None, count: np.ndarray | None = None) -> str:
-    """Nonlinearity class of a stored 1-D tuning curve, from the curve alone (with its
-    standard errors and counts, a curve moving the response too little is ``"flat"``; see
-    :func:`~ndx_encoding_subspace.nonlinearity.ssrf.classify_stored_curve`)."""
-    return classify_stored_curve(mean, symmetry_threshold=symmetry_threshold, tuning_sem=sem,
-                                 tuning_count=count)
 
 
 def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -> dict[str, Any]:
