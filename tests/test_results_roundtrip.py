@@ -55,8 +55,9 @@ def _fit_log(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
             "training_loss": loss, "early_stopping_loss": stop}
 
 
-def make_results(site, seed: int = 0, n_members: int = 2) -> SiteResults:
-    """SiteResults of small random models and arrays for ``site``."""
+def make_results(site, seed: int = 0, n_members: int = 2, max_k: int = 3) -> SiteResults:
+    """SiteResults of small random models and arrays for ``site`` (unit ``u`` of
+    ``1 + u % max_k`` dimensions)."""
     rng = np.random.default_rng(seed)
     n_units, n_freq = site.n_units, site.n_frequencies
     every = np.arange(n_units)
@@ -80,7 +81,7 @@ def make_results(site, seed: int = 0, n_members: int = 2) -> SiteResults:
         unit_positions=every, scores={"r": rng.uniform(0, 1, n_units)}, seed=7, **common))
     subspaces, nonlin = [], []
     for u in range(n_units):
-        k = 1 + u % 3
+        k = 1 + u % max_k
         name = f"unit_{u}"
         if u % 2:  # the average of two fits, with a training log per member
             module = MemberAverage([_randomise(SubspaceNetwork(k, hidden=(3, 3)), seed + 20 + u + i)
@@ -319,6 +320,26 @@ def _inspect(path: Path) -> list[str]:
             for m in inspect_nwbfile(nwbfile_path=str(path))
             if m.importance in (Importance.CRITICAL, Importance.BEST_PRACTICE_VIOLATION,
                                 Importance.ERROR)]
+
+
+def test_a_site_of_one_dimension_everywhere_has_no_maps_and_inspects_clean(written) -> None:
+    """Where no unit has two dimensions there is no SSRF map: the map columns are left out
+    (empty ones stop nwbinspector's checks, and with them ``dandi validate``) and every
+    unit reads back with no map."""
+    results = make_results(written[2].site, max_k=1)
+    out = written[3].parent / "one_dimension.nwb"
+    write_results(results, out)
+    with h5py.File(out, "r") as f:
+        table = f[f"processing/{MODULE}/subspace_nonlinearities"]
+        assert "ssrf_pairs" not in table and "ssrf_bin_edges" in table
+    from pynwb import validate
+
+    errors = validate(path=str(out))
+    assert errors == [] or errors == ([], 0), errors
+    assert _inspect(out) == []
+    for got in load_results(out).nonlinearities:
+        assert got.ssrf["pairs"].shape == (0, 2) and got.ssrf["mean"].shape == (0, 4, 4)
+        assert got.ssrf["count"].shape == (0, 4, 4) and got.ssrf["bin_edges"].shape == (1, 5)
 
 
 def test_without_source_units_carry_metadata_only(written) -> None:

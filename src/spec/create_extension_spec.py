@@ -435,15 +435,18 @@ def subspace_nonlinearity_table() -> NWBGroupSpec:
             _column("ssrf_bin_edges", "Bin edges of the SSRF maps along each dimension.",
                     "float64", ["num_dimensions", "num_edges"], [None, None]),
             _index("ssrf_bin_edges"),
-            _column("ssrf_pairs", "Dimensions (0-based) of each SSRF map: rows, columns.",
-                    "int32", ["num_maps", "pair"], [None, 2]),
-            _index("ssrf_pairs"),
+            # the maps are absent where no unit has two dimensions (a map is a pair of them)
+            _column("ssrf_pairs", "Dimensions (0-based) of each SSRF map: rows, columns. Absent "
+                    "when no row has a map (every unit of one dimension).",
+                    "int32", ["num_maps", "pair"], [None, 2], required=False),
+            _index("ssrf_pairs", required=False),
             _column("ssrf_mean", "Mean response per 2-D bin of each map; NaN where masked.",
-                    "float64", ["num_maps", "num_bins_a", "num_bins_b"], [None, None, None]),
-            _index("ssrf_mean"),
+                    "float64", ["num_maps", "num_bins_a", "num_bins_b"], [None, None, None],
+                    required=False),
+            _index("ssrf_mean", required=False),
             _column("ssrf_count", "Number of samples per 2-D bin of each map.", "int64",
-                    ["num_maps", "num_bins_a", "num_bins_b"], [None, None, None]),
-            _index("ssrf_count"),
+                    ["num_maps", "num_bins_a", "num_bins_b"], [None, None, None], required=False),
+            _index("ssrf_count", required=False),
         ],
     )
 

@@ -14,6 +14,10 @@ from ._namespace import _KW, _TABLE_ARGS, NAMESPACE
 from .columns import _describe, _UnitRowsMixin, ragged_column
 from .models import EncodingModel
 
+#: Columns of the 2-D maps, left out of a table none of whose units has two dimensions
+#: (empty columns of shape (0, 2) or (0, m, m) trip readers such as nwbinspector's checks).
+_MAP_COLUMNS = ("ssrf_pairs", "ssrf_mean", "ssrf_count")
+
 
 @register_class("SubspaceNonlinearityTable", NAMESPACE)
 class SubspaceNonlinearityTable(_UnitRowsMixin, DynamicTable):
@@ -40,11 +44,11 @@ class SubspaceNonlinearityTable(_UnitRowsMixin, DynamicTable):
         {"name": "ssrf_bin_edges", "description": "SSRF bin edges per dimension.",
          "required": True, "index": True},
         {"name": "ssrf_pairs", "description": "Dimensions of each SSRF map.",
-         "required": True, "index": True},
+         "required": False, "index": True},
         {"name": "ssrf_mean", "description": "SSRF mean response per bin.",
-         "required": True, "index": True},
+         "required": False, "index": True},
         {"name": "ssrf_count", "description": "SSRF samples per bin.",
-         "required": True, "index": True},
+         "required": False, "index": True},
     )
 
     @docval({"name": "name", "type": str, "doc": "Name of the table.",
@@ -125,10 +129,13 @@ class SubspaceNonlinearityTable(_UnitRowsMixin, DynamicTable):
         n_bins = next((np.shape(e)[1] - 1 for e in ssrf_bin_edges if np.size(e)), 0)
         shapes = {"ssrf_pairs": (2,), "ssrf_mean": (n_bins, n_bins),
                   "ssrf_count": (n_bins, n_bins)}
+        no_maps = all(np.size(p) == 0 for p in ssrf_pairs)
         for name, arrays, dtype in ragged:
             if len(arrays) != len(unit_rows):
                 raise ValueError(f"{cls.__name__}: {name} has {len(arrays)} rows, "
                                  f"expected {len(unit_rows)}")
+            if no_maps and name in _MAP_COLUMNS:
+                continue
             columns.extend(ragged_column(name, _describe(cls, name), arrays, dtype,
                                          shapes.get(name)))
         return cls(columns=columns, min_count=min_count, **kwargs)
@@ -153,6 +160,13 @@ class SubspaceNonlinearityTable(_UnitRowsMixin, DynamicTable):
                 for key in ("bin_edges", "mean", "sem", "count")}
 
     def get_ssrf(self, row: int) -> dict[str, np.ndarray]:
-        """SSRF maps: bin_edges (k_i, m+1), pairs (p_i, 2), mean and count (p_i, m, m)."""
-        return {key: self._ragged(f"ssrf_{key}", row)
-                for key in ("bin_edges", "pairs", "mean", "count")}
+        """SSRF maps: bin_edges (k_i, m+1), pairs (p_i, 2), mean and count (p_i, m, m);
+        no map (``p_i = 0``) in a table written without the map columns."""
+        edges = self._ragged("ssrf_bin_edges", row)
+        if "ssrf_pairs" in self.colnames:
+            maps = {key: self._ragged(f"ssrf_{key}", row) for key in ("pairs", "mean", "count")}
+        else:
+            m = max(np.shape(edges)[-1] - 1, 0) if np.ndim(edges) == 2 else 0
+            maps = {"pairs": np.zeros((0, 2), np.int32), "mean": np.zeros((0, m, m)),
+                    "count": np.zeros((0, m, m), np.int64)}
+        return {"bin_edges": edges, **maps}
