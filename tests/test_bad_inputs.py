@@ -842,8 +842,29 @@ def test_a_site_whose_units_all_fire_only_during_the_validation_sounds_is_refuse
     from ndx_encoding_subspace.pipeline.config import PipelineConfig
 
     site = _split_site(estimation_units=(), validation_units=(0, 1, 2))
-    with pytest.raises(InvalidDataError, match="none of the 3 units fires during the 3 estimation sounds"):
+    with pytest.raises(InvalidDataError, match="none of the 3 units varies during the 3 estimation sounds "
+                                               r"\(no spike"):
         check_site(site, PipelineConfig.from_dict({**TINY_CONFIG, "ensemble": {"n_jackknife": 1}}))
+
+
+def test_a_unit_with_the_same_count_in_every_estimation_bin_is_left_out_and_named():
+    """A saturated or clipped unit: its constant prediction's dSTRFs are float rounding,
+    which PCA would normalise into a subspace (and the tiling into the site's largest
+    region)."""
+    from ndx_encoding_subspace.pipeline.checks import check_site
+    from ndx_encoding_subspace.pipeline.config import PipelineConfig
+
+    site = _split_site(estimation_units=(1, 2), validation_units=(0, 1, 2))
+    for sound in site.sounds:
+        if sound.name in site.estimation:
+            sound.counts[..., 0] = 3.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        checked = check_site(site, PipelineConfig.from_dict({**TINY_CONFIG, "ensemble": {"n_jackknife": 1}}))
+    said = " | ".join(str(w.message) for w in caught)
+    assert "unit(s) 10 left out: the same count in every bin of the 3 estimation sounds" in said, said
+    assert "fire no spike" not in said
+    assert list(checked.units.ids) == [11, 12]
 
 
 def test_presentations_still_playing_when_the_acquisition_ends_are_said(tmp_path):

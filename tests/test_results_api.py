@@ -466,3 +466,29 @@ def test_a_slow_new_sound_is_made_by_the_rule_its_file_was_made_by(run):
     np.testing.assert_allclose(now[:, above], np.broadcast_to(silent[:, above], now[:, above].shape))
     assert not np.allclose(before[:, above], now[:, above])
     np.testing.assert_allclose(before[:, ~above], now[:, ~above])
+
+
+def test_a_site_built_by_hand_at_its_own_bin_size_is_written(run, tmp_path):
+    """``run_site(site=...)`` with a site binned otherwise than the configuration's
+    spectrogram (50 ms against 10 ms): the results record the site's own bins and channels,
+    instead of the whole fit being refused at writing."""
+    import dataclasses
+
+    from ndx_encoding_subspace.data.site import SiteData, Sound
+    from ndx_encoding_subspace.io import read_site
+
+    _, recording, _, _ = run
+    site = read_site(recording)
+    coarse = [Sound(s.name, s.spectrogram[: len(s.spectrogram) // 5 * 5:5],
+                    s.counts[:, : s.counts.shape[1] // 5 * 5].reshape(len(s.counts), -1, 5, s.counts.shape[2])
+                    .sum(axis=2)) for s in site.sounds]
+    source = {k: v for k, v in site.source.items() if k != "spectrogram"}
+    coarse_site = SiteData(site.name, tuple(coarse), site.frequencies, 0.05, site.units, site.estimation,
+                           site.validation, source=source)
+    result = run_site(recording, tmp_path, PipelineConfig.from_dict(TINY_CONFIG), progress=False,
+                      site=coarse_site)
+    loaded = load_results(result.path)
+    assert loaded.spectrogram.bin_size == pytest.approx(0.05)
+    assert loaded.provenance["spectrogram_parameters"]["bin_size"] == pytest.approx(0.05)
+    assert loaded.provenance["spectrogram_parameters"]["n_channels"] == site.n_frequencies
+    assert dataclasses.is_dataclass(loaded.subspaces[0])

@@ -52,7 +52,7 @@ def site_results(
     models += [_subspace_model_result(m, site, config) for m in fitted]
     return SiteResults(
         site=site,
-        spectrogram_parameters=dict(site.source.get("spectrogram", config.spectrogram.to_dict())),
+        spectrogram_parameters=_spectrogram_parameters(site, config),
         models=models,
         subspaces=[_unit_subspace(s, config, r) for s, r in zip(subspaces, reliability)],
         nonlinearities=nonlinearities,
@@ -62,6 +62,15 @@ def site_results(
         ssrf_parameters=config.ssrf.to_dict(),
         ssrf_min_count=int(config.ssrf.min_count),
     )
+
+
+def _spectrogram_parameters(site: SiteData, config: PipelineConfig) -> dict:
+    """What made the site's spectrograms: the reader's record, or for a site built
+    otherwise (from Python) the configuration's, with the site's own bins and channels."""
+    if "spectrogram" in site.source:
+        return dict(site.source["spectrogram"])
+    return {**config.spectrogram.to_dict(), "bin_size": float(site.bin_size),
+            "n_channels": int(site.n_frequencies)}
 
 
 def _devices(ensembles: Mapping[str, Ensemble]) -> dict[str, str]:

@@ -184,22 +184,41 @@ def _silent_in_a_split(site: SiteData) -> list[str]:
             "their scores are undefined (NaN)"]
 
 
+def _unvarying_in_estimation(site: SiteData) -> np.ndarray:
+    """Per unit: whether its response is the same in every bin of every estimation sound
+    (every presentation)."""
+    sounds = site.split("estimation")
+    low = np.min([s.counts.min(axis=(0, 1)) for s in sounds], axis=0)
+    high = np.max([s.counts.max(axis=(0, 1)) for s in sounds], axis=0)
+    return low == high
+
+
 def _fitted_units(site: SiteData) -> SiteData:
-    """``site`` without the units that fire during no estimation sound (said; those silent
-    during every sound as well), refused when that leaves none."""
+    """``site`` without the units whose response does not vary during the estimation
+    sounds (said): those that fire no spike there (those silent during every sound as
+    well) and those with the same count in every bin (a saturated or clipped unit), whose
+    constant prediction has gradients of float rounding. Refused when that leaves none."""
     spikes = _spikes_per_split(site)
     if "estimation" not in spikes or "validation" not in spikes:
         return site
     silent = spikes["estimation"] == 0
-    if not np.any(silent):
+    flat = _unvarying_in_estimation(site) & ~silent
+    left_out = silent | flat
+    if not np.any(left_out):
         return site
-    if np.all(silent):
-        raise InvalidDataError(f"{_where(site)}: none of the {site.n_units} units fires during the "
-                               f"{len(site.split('estimation'))} estimation sounds (only during the "
-                               "validation sounds): nothing to fit the models on")
-    warnings.warn(f"{_where(site)}: unit(s) {listing(site.units.ids[silent])} left out: they fire no spike "
-                  "during the estimation sounds (nothing to fit them on)", stacklevel=3)
-    return site.select_units(np.flatnonzero(~silent))
+    n_est = len(site.split("estimation"))
+    if np.all(left_out):
+        raise InvalidDataError(f"{_where(site)}: the response of none of the {site.n_units} units varies "
+                               f"during the {n_est} estimation sounds (no spike, or the same count in "
+                               "every bin): nothing to fit the models on")
+    if np.any(silent):
+        warnings.warn(f"{_where(site)}: unit(s) {listing(site.units.ids[silent])} left out: they fire no "
+                      "spike during the estimation sounds (nothing to fit them on)", stacklevel=3)
+    if np.any(flat):
+        warnings.warn(f"{_where(site)}: unit(s) {listing(site.units.ids[flat])} left out: the same count "
+                      f"in every bin of the {n_est} estimation sounds (a saturated or clipped response; "
+                      "nothing varies to fit them on)", stacklevel=3)
+    return site.select_units(np.flatnonzero(~left_out))
 
 
 def check_site(site: SiteData, config: PipelineConfig | None = None) -> SiteData:
