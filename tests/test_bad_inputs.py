@@ -941,3 +941,55 @@ def test_a_cnn_too_large_or_ssrf_maps_too_fine_are_refused_before_training(recor
              "a CNN of 3,6", "GiB to train", "--cnn.hidden [60000, 60000]")
     _refused([*_run(recording, tmp_path / "out"), "--ssrf.n_bins_2d", "100000"], EXIT_CONFIG, capsys,
              "SSRFParams.n_bins_2d must be at least 2 and at most 500, got 100000")
+
+
+def test_spectrograms_of_one_value_are_refused_or_said():
+    """A site built in Python whose estimation spectrograms are all one value is refused
+    before any fit; a silent validation sound is said (a constant prediction there)."""
+    import dataclasses
+
+    from ndx_encoding_subspace.data.site import Sound
+    from ndx_encoding_subspace.pipeline.checks import check_site
+    from ndx_encoding_subspace.pipeline.config import PipelineConfig
+
+    site = _split_site(estimation_units=(0, 1, 2), validation_units=(0, 1, 2))
+    config = PipelineConfig.from_dict({**TINY_CONFIG, "ensemble": {"n_jackknife": 1}})
+
+    def silenced(which):
+        return dataclasses.replace(site, sounds=tuple(
+            Sound(s.name, np.zeros_like(s.spectrogram) if s.name in which else s.spectrogram, s.counts)
+            for s in site.sounds))
+
+    with pytest.raises(InvalidDataError, match=r"every estimation sound's spectrogram is the same value .*"
+                                               r"\(s0, s1, s2\)"):
+        check_site(silenced(site.estimation), config)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_site(silenced(site.validation), config)
+    said = " | ".join(str(w.message) for w in caught)
+    assert "validation sound(s) s3 have a spectrogram of one value" in said and "undefined (NaN)" in said
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_site(silenced(("s0",)), config)
+    assert not [w for w in caught if "one value" in str(w.message)]
+
+
+def test_a_stimulus_silent_in_most_bins_still_gets_increasing_edges():
+    """Projections equal in more than 98% of the bins (a sparse stimulus with digital
+    silence) made the tiling's and the SSRFs' percentile edges coincide, and the results
+    were refused at writing after the whole fit."""
+    from ndx_encoding_subspace.circuit.tiling import tiling
+    from ndx_encoding_subspace.nonlinearity.ssrf import ssrf, tuning_curve
+
+    rng = np.random.default_rng(0)
+    x = np.zeros((2000, 3))
+    x[:10] = rng.normal(size=(10, 3))
+    y = rng.random((2000, 2))
+    for edges in (tiling(x, y).edges, ssrf(x, y[:, 0]).edges):
+        assert np.all(np.diff(edges, axis=1) > 0), edges
+    edges = tiling(x, y).edges  # between the extremes where the percentiles coincide
+    np.testing.assert_allclose(edges[:, [0, -1]], np.stack([x.min(0), x.max(0)], axis=1))
+    still = ssrf(np.zeros((500, 2)), y[:500, 0])
+    assert np.all(np.diff(still.edges, axis=1) > 0)
+    centres, mean, _, count = tuning_curve(np.full(300, 2.0), y[:300, 0])
+    assert count.sum() == 300 and np.isfinite(mean).any() and np.all(np.diff(centres) > 0)

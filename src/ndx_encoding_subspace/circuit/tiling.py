@@ -20,6 +20,7 @@ import dataclasses
 import numpy as np
 
 from ..errors import ConfigError, InvalidDataError
+from ..nonlinearity.ssrf import axis_edges
 from ..params import Params, check_choice, check_range
 
 __all__ = ["TilingParams", "Tiling", "tiling"]
@@ -132,8 +133,7 @@ def tiling(projections: np.ndarray, predictions: np.ndarray,
         what = f"predictions of column {int(np.argmax(bad))}" if bad.any() else "projections"
         raise InvalidDataError(f"tiling: the {what} hold NaN or inf")
     g = params.n_grid
-    edges = np.stack([np.linspace(*np.percentile(x[:, j], params.percentiles), g + 1)
-                      for j in range(params.n_dims)])
+    edges = np.stack([axis_edges(x[:, j], params.percentiles, g) for j in range(params.n_dims)])
     inside = np.all((x >= edges[:, 0]) & (x <= edges[:, -1]), axis=1)
     index = np.stack([np.clip(np.searchsorted(edges[j], x[inside, j], side="right") - 1, 0, g - 1)
                       for j in range(params.n_dims)])

@@ -47,6 +47,7 @@ __all__ = [
     "ssrf",
     "classify_stored_curve",
     "curve_response_sd",
+    "axis_edges",
 ]
 
 SHAPES = ("flat", "symmetric-up", "symmetric-down", "rectifying")
@@ -164,6 +165,19 @@ def orient(x: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x * signs, signs
 
 
+def axis_edges(x: np.ndarray, percentiles: tuple[float, float], n_bins: int) -> np.ndarray:
+    """``n_bins + 1`` equally spaced edges between the percentiles of ``x``; between its
+    minimum and maximum where those percentiles coincide (a stimulus silent most of the
+    time projects to one value in most bins), and one unit wide around the value where
+    ``x`` never varies. Always increasing."""
+    lo, hi = np.percentile(x, percentiles)
+    if not hi > lo:
+        lo, hi = float(np.min(x)), float(np.max(x))
+    if not hi > lo:
+        lo, hi = lo - 0.5, lo + 0.5
+    return np.linspace(lo, hi, n_bins + 1)
+
+
 def tuning_curve(x: np.ndarray, r: np.ndarray, params: SSRFParams | None = None):
     """Mean response in ``n_bins_1d`` bins of ``x`` between the percentiles.
 
@@ -172,7 +186,7 @@ def tuning_curve(x: np.ndarray, r: np.ndarray, params: SSRFParams | None = None)
     """
     params = SSRFParams.of(params)
     x, r = _check_1d(x, r, "tuning_curve")
-    edges = np.linspace(*np.percentile(x, params.percentiles), params.n_bins_1d + 1)
+    edges = axis_edges(x, params.percentiles, params.n_bins_1d)
     inside = (x >= edges[0]) & (x <= edges[-1])
     index = np.clip(np.searchsorted(edges, x[inside], side="right") - 1, 0, params.n_bins_1d - 1)
     count = np.bincount(index, minlength=params.n_bins_1d).astype(float)
@@ -252,8 +266,7 @@ def ssrf(projections: np.ndarray, response: np.ndarray, params: SSRFParams | Non
     x, signs = orient(projections, response)
     r = np.asarray(response, dtype=np.float64)
     k, nb = x.shape[1], params.n_bins_2d
-    edges = np.stack([np.linspace(*np.percentile(x[:, j], params.percentiles), nb + 1)
-                      for j in range(k)])
+    edges = np.stack([axis_edges(x[:, j], params.percentiles, nb) for j in range(k)])
     maps = np.full((max(k - 1, 0), nb, nb), np.nan)
     counts = np.zeros((max(k - 1, 0), nb, nb))
     for j in range(1, k):

@@ -14,12 +14,16 @@ run never fails hours later on what a look at the input could tell:
 - too few estimation sounds for ``ensemble.n_jackknife``: no more jackknifes than
   sounds, and a jackknife fit keeps the sounds its jackknife does not drop and needs at
   least 2 of them (sounds to fit, and sounds held out for early stopping);
-- more PCA components (``subspace.n_components``) than a dSTRF has dimensions.
+- more PCA components (``subspace.n_components``) than a dSTRF has dimensions;
+- estimation sounds whose spectrograms are all one value (nothing to fit on; the reader
+  refuses silent sounds, a site built in Python is checked here).
 
 :func:`check_site` also leaves out units that fire during none of the
-estimation sounds (nothing to fit them on: scoring, dSTRFs and subspaces of a constant
-prediction would describe float rounding), and warns of those, and of units that fire
-during none of the validation sounds (no score).
+estimation sounds or fire the same count in every estimation bin (nothing to fit them
+on: scoring, dSTRFs and subspaces of a constant prediction would describe float
+rounding), and warns of those, of units that fire during none of the validation sounds
+(no score), and of validation sounds whose spectrogram is one value (a constant
+prediction there).
 
 Sounds shorter than a model's receptive field are not a problem: the bins before a
 sound's onset count as silence, as between presentations.
@@ -84,6 +88,10 @@ def site_problems(site: SiteData, config: PipelineConfig | None = None) -> list[
             f"than 2 dSTRF samples at every {config.dstrf.sample_step}th bin from bin "
             f"{config.dstrf.sample_offset} (longer sounds, or a smaller --dstrf.sample_step or "
             "--dstrf.sample_offset)")
+    flat = [s.name for s in site.split("estimation") if _constant(s.spectrogram)]
+    if flat and len(flat) == len(site.split("estimation")):
+        problems.append(f"every estimation sound's spectrogram is the same value in every bin and channel "
+                        f"({listing(flat)}): nothing in the stimulus to fit the models on")
     problems.extend(_jackknife_problems(site, config))
     problems.extend(_lag_problems(site, config))
     problems.extend(_memory_problems(site, config))
@@ -94,6 +102,10 @@ def site_problems(site: SiteData, config: PipelineConfig | None = None) -> list[
             f"of a dSTRF here ({site.n_frequencies} spectrogram channels x {config.dstrf.n_lags} lags, "
             f"--dstrf.n_lags): use at most {dims}")
     return problems
+
+
+def _constant(values: np.ndarray) -> bool:
+    return bool(values.size) and float(np.max(values)) == float(np.min(values))
 
 
 def _lag_problems(site: SiteData, config: PipelineConfig) -> list[str]:
@@ -237,6 +249,12 @@ def check_site(site: SiteData, config: PipelineConfig | None = None) -> SiteData
     site = _fitted_units(site)
     for note in _silent_in_a_split(site):
         warnings.warn(f"{_where(site)}: {note}", stacklevel=2)
+    flat = [s.name for s in site.split("validation") if _constant(s.spectrogram)]
+    if flat:
+        warnings.warn(f"{_where(site)}: validation sound(s) {listing(flat)} have a spectrogram of one value "
+                      "in every bin and channel: the models predict a constant there"
+                      + (", so every score is undefined (NaN)" if len(flat) == len(site.validation) else ""),
+                      stacklevel=2)
     if site.validation and not any(s.n_repeats >= 2 for s in site.sounds):
         warnings.warn(f"{_where(site)}: no sound is presented more than once, so CCnorm and the noise "
                       "ceiling are undefined (NaN); the models are scored by r, the correlation with the "
