@@ -652,3 +652,19 @@ def test_a_template_sampled_too_slowly_is_named_with_its_rate_where_its_presenta
     with pytest.warns(UserWarning, match=said):
         site = read_site(write_nwb(nwb, tmp_path / "f.nwb"), reader=ReaderParams(validation_sounds=("a",)))
     assert sorted(s.name for s in site.sounds) == ["a", "b", "c"]
+
+
+def test_sounds_below_twice_max_frequency_are_said_only_when_a_channel_lies_above(tmp_path):
+    """16 kHz sounds: said with the default channels (up to 20 kHz); not with one channel
+    at 2 kHz, which they hold."""
+    from ndx_encoding_subspace.data.spectrogram import SpectrogramParams
+    from ndx_encoding_subspace.io import read_site
+
+    nwb, _ = _templates_by_reference(True, False)
+    path = write_nwb(nwb, tmp_path / "f.nwb")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        site = read_site(path, reader=ReaderParams(min_validation_repeats=2),
+                         spectrogram=SpectrogramParams(n_channels=1))
+    assert site.n_frequencies == 1
+    assert not [w for w in caught if "hold no power" in str(w.message)], [str(w.message) for w in caught]

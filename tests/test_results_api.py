@@ -492,3 +492,17 @@ def test_a_site_built_by_hand_at_its_own_bin_size_is_written(run, tmp_path):
     assert loaded.provenance["spectrogram_parameters"]["bin_size"] == pytest.approx(0.05)
     assert loaded.provenance["spectrogram_parameters"]["n_channels"] == site.n_frequencies
     assert dataclasses.is_dataclass(loaded.subspaces[0])
+
+
+def test_the_above_nyquist_note_counts_channels_not_the_top_frequency():
+    """One channel centred at 2 kHz and a sound sampled at 16 kHz: no channel lies above
+    8 kHz, so nothing is said, though ``max_frequency`` (20 kHz) does."""
+    from ndx_encoding_subspace.data.spectrogram import SpectrogramParams
+    from ndx_encoding_subspace.io.samples import above_nyquist_note, channels_above_nyquist
+
+    one = SpectrogramParams(n_channels=1)
+    assert channels_above_nyquist(16000.0, one) == 0
+    assert channels_above_nyquist(1000.0, one) == 1
+    full = SpectrogramParams()
+    assert 0 < channels_above_nyquist(16000.0, full) < full.n_channels
+    assert "their 0 spectrogram" not in above_nyquist_note(["s"], 16000.0, full)

@@ -49,10 +49,16 @@ def dc_offset(wave: np.ndarray) -> float | None:
 ABOVE_NYQUIST = "hold no power"
 
 
+def channels_above_nyquist(rate: float, params: SpectrogramParams) -> int:
+    """How many of the spectrogram's channels are centred above ``rate / 2`` (silent in a
+    sound sampled at ``rate``)."""
+    return int(np.sum(np.asarray(filterbank_frequencies(params)) > rate / 2))
+
+
 def above_nyquist_note(sounds: list[str], rate: float, params: SpectrogramParams) -> str:
     """The note for sounds sampled too slowly for the spectrogram's top channels."""
     top = filterbank_frequencies(params)
-    empty = int(np.sum(np.asarray(top) > rate / 2))
+    empty = channels_above_nyquist(rate, params)
     which = f"sound {sounds[0]!r}" if len(sounds) == 1 else f"{len(sounds)} sounds (e.g. {sounds[0]!r})"
     return (f"{which} sampled at {rate:g} Hz: their {empty} spectrogram channel(s) above "
             f"{rate / 2:g} Hz (of {len(top)}, up to spectrogram.max_frequency = "
@@ -342,7 +348,7 @@ def read_spectrograms(
                 wave = wave - mean
             else:
                 offset.append(pres.sound)
-        if pres.series.rate / 2 < params.max_frequency:
+        if channels_above_nyquist(pres.series.rate, params):
             slow.setdefault(float(pres.series.rate), []).append(pres.sound)
         if reader.response_tail_s:  # silence after the sound, its responses still counted
             wave = np.concatenate([wave, np.zeros(int(round(reader.response_tail_s * pres.series.rate)))])

@@ -36,7 +36,7 @@ def site_spectrogram(provenance: dict[str, Any], waveform: np.ndarray, rate: flo
         scale_channels,
         spectrogram,
     )
-    from ..io.samples import above_nyquist_note, dc_offset
+    from ..io.samples import above_nyquist_note, channels_above_nyquist, dc_offset
 
     scale = provenance.get("spectrogram_scale")
     stored = provenance.get("spectrogram_parameters")
@@ -56,7 +56,7 @@ def site_spectrogram(provenance: dict[str, Any], waveform: np.ndarray, rate: flo
         raise ConfigError(f"{name}: sampled at {float(rate):g} Hz, below twice every channel of {path}'s "
                           f"spectrogram (from {lowest:g} Hz): its spectrogram would be empty, as the run "
                           "refuses such sounds of its own")
-    if float(rate) / 2 < params.max_frequency:
+    if channels_above_nyquist(float(rate), params):
         warnings.warn(f"{name}: {above_nyquist_note([name], float(rate), params)}", stacklevel=3)
     reader = (provenance.get("config") or {}).get("reader") or {}
     if reader.get("remove_offset") is True and (offset := dc_offset(wave)) is not None:
