@@ -993,3 +993,28 @@ def test_a_stimulus_silent_in_most_bins_still_gets_increasing_edges():
     assert np.all(np.diff(still.edges, axis=1) > 0)
     centres, mean, _, count = tuning_curve(np.full(300, 2.0), y[:300, 0])
     assert count.sum() == 300 and np.isfinite(mean).any() and np.all(np.diff(centres) > 0)
+
+
+def test_a_validation_sound_also_heard_as_an_estimation_sound_is_said():
+    """The same sound under two names, one in each split, leaks the validation sound into
+    the fits."""
+    import dataclasses
+
+    from ndx_encoding_subspace.data.site import Sound
+    from ndx_encoding_subspace.pipeline.checks import check_site
+    from ndx_encoding_subspace.pipeline.config import PipelineConfig
+
+    site = _split_site(estimation_units=(0, 1, 2), validation_units=(0, 1, 2))
+    copy = site.sound("s3").spectrogram.copy()
+    leaked = dataclasses.replace(site, sounds=tuple(
+        Sound(s.name, copy if s.name == "s1" else s.spectrogram, s.counts) for s in site.sounds))
+    config = PipelineConfig.from_dict({**TINY_CONFIG, "ensemble": {"n_jackknife": 1}})
+    said = {}
+    for key, given in (("leaked", leaked), ("clean", site)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            check_site(given, config)
+        said[key] = [str(w.message) for w in caught if "under other names" in str(w.message)]
+    assert said["clean"] == []
+    assert len(said["leaked"]) == 1
+    assert "validation sound(s) 's3' (as 's1') are also estimation sounds" in said["leaked"][0]

@@ -31,6 +31,7 @@ sound's onset count as silence, as between presentations.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 
 import numpy as np
@@ -102,6 +103,21 @@ def site_problems(site: SiteData, config: PipelineConfig | None = None) -> list[
             f"of a dSTRF here ({site.n_frequencies} spectrogram channels x {config.dstrf.n_lags} lags, "
             f"--dstrf.n_lags): use at most {dims}")
     return problems
+
+
+def _validation_heard_in_estimation(site: SiteData) -> list[str]:
+    """Validation sounds whose spectrogram is also an estimation sound's (a sound listed
+    twice under two names): their scores are not held out."""
+    seen: dict[bytes, str] = {}
+    for s in site.split("estimation"):
+        seen.setdefault(hashlib.sha256(np.ascontiguousarray(s.spectrogram).tobytes()).digest(), s.name)
+    pairs = [(s.name, seen[key]) for s in site.split("validation")
+             if (key := hashlib.sha256(np.ascontiguousarray(s.spectrogram).tobytes()).digest()) in seen]
+    if not pairs:
+        return []
+    return [f"validation sound(s) {listing(f'{v!r} (as {e!r})' for v, e in pairs)} are also estimation "
+            "sounds under other names (the same spectrogram): their scores are not of held-out sound; "
+            "name each sound once, or choose other validation sounds (--reader.validation_sounds)"]
 
 
 def _constant(values: np.ndarray) -> bool:
@@ -248,6 +264,8 @@ def check_site(site: SiteData, config: PipelineConfig | None = None) -> SiteData
         raise InvalidDataError(f"{_where(site)}: " + "; ".join(problems))
     site = _fitted_units(site)
     for note in _silent_in_a_split(site):
+        warnings.warn(f"{_where(site)}: {note}", stacklevel=2)
+    for note in _validation_heard_in_estimation(site):
         warnings.warn(f"{_where(site)}: {note}", stacklevel=2)
     flat = [s.name for s in site.split("validation") if _constant(s.spectrogram)]
     if flat:
