@@ -442,3 +442,22 @@ def test_an_unknown_key_of_any_section_is_refused_by_every_command(recording, tm
     folder.mkdir()
     assert main(["summarize", str(folder), "--config", str(training_typo)]) == 2
     assert "max_epoch" in capsys.readouterr().err
+
+
+def test_the_demo_recording_of_other_simulation_parameters_is_refused_or_made_again(tmp_path):
+    """A quick demo's recording, then a demo of another seed (or the full size) in the same
+    folder: refused naming what differs (its results would be the quick site's), or, with
+    overwrite, simulated again."""
+    from ndx_encoding_subspace.datasets.simulated.site import load_truth
+    from ndx_encoding_subspace.pipeline.demo import _recording, demo_simulation
+
+    path = tmp_path / "simulated_site.nwb"
+    quick = demo_simulation(quick=True)
+    assert _recording(path, quick, overwrite=False) == path and load_truth(path).params == quick
+    stamp = path.stat().st_mtime_ns
+    assert _recording(path, quick, overwrite=False) == path and path.stat().st_mtime_ns == stamp  # kept
+    other = demo_simulation(quick=True, seed=7)
+    said = r"simulated with other parameters \(seed 0 \(asked: 7\)\).*--overwrite"
+    with pytest.raises(ConfigError, match=said):
+        _recording(path, other, overwrite=False)
+    assert load_truth(_recording(path, other, overwrite=True)).params == other

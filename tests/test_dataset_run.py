@@ -395,7 +395,7 @@ def test_a_run_on_slurm_without_slurm_ends_at_once(tmp_path, monkeypatch, capsys
     assert "Traceback" not in err
 
 
-def test_a_run_whose_jobs_slurm_refuses_ends_instead_of_waiting(tmp_path, monkeypatch, capsys):
+def test_a_run_whose_jobs_slurm_refuses_ends_instead_of_waiting(tmp_path, monkeypatch, capsys, caplog):
     """sbatch --test-only accepts the script but every submission is refused (a QOS limit):
     dask-jobqueue only logs it; the run ends in one line, its sites interrupted for a rerun."""
     pytest.importorskip("dask_jobqueue")
@@ -419,6 +419,8 @@ def test_a_run_whose_jobs_slurm_refuses_ends_instead_of_waiting(tmp_path, monkey
     err = capsys.readouterr().err
     assert code == 4 and "no dask worker is left and the cluster refuses new jobs" in err
     assert "QOSMaxSubmitJobPerUserLimit" in err and "2 site(s) not finished" in err
+    assert "Traceback" not in err and "Exception in callback" not in err, err  # the refusal said once
+    assert not [r for r in caplog.records if r.name == "tornado.application"]  # its log and traceback
     record = json.loads((out / "summary" / "sites.json").read_text())
     assert [s["status"] for s in record["sites"]] == ["interrupted", "interrupted"]
 
@@ -760,3 +762,22 @@ def test_a_broken_link_in_an_input_folder_is_said(tmp_path):
     (tmp_path / "gone.nwb").symlink_to(tmp_path / "moved" / "gone.nwb")
     with pytest.warns(UserWarning, match=r"gone\.nwb: a link to .*moved/gone\.nwb, which does not exist"):
         assert [s.site for s in expand_inputs([str(tmp_path)])] == ["site_a"]
+
+
+def test_workers_elsewhere_read_from_the_archive_the_sites_were_listed_from(monkeypatch, tmp_path):
+    """$DANDI_API_URL of the run is given to its workers, whose environment may lack it (they
+    would read a DANDI identifier from the public archive); a given reader.dandi_api_url
+    stays; neither changes the fingerprint."""
+    from ndx_encoding_subspace.pipeline.dataset import pinned
+
+    identity = {"sha256": "0" * 64}
+    monkeypatch.setenv("DANDI_API_URL", "http://127.0.0.1:9/api")
+    sent = pinned(PipelineConfig(reader={"sound_folder": "sounds"}))
+    assert sent.reader.dandi_api_url == "http://127.0.0.1:9/api"
+    assert Path(sent.reader.sound_folder).is_absolute()
+    assert config_fingerprint(sent, identity) == config_fingerprint(
+        PipelineConfig(reader={"sound_folder": "sounds"}), identity)
+    given = pinned(PipelineConfig(reader={"dandi_api_url": "http://elsewhere/api"}))
+    assert given.reader.dandi_api_url == "http://elsewhere/api"
+    monkeypatch.delenv("DANDI_API_URL")
+    assert pinned(PipelineConfig()).reader.dandi_api_url == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from ndx_encoding_subspace.io import (
     parse_dandi_id,
     read_site,
 )
-from ndx_encoding_subspace.io.dandi import download_asset
+from ndx_encoding_subspace.io.download import download_asset
 from ndx_encoding_subspace.io.stream import RetryingSession
 from ndx_encoding_subspace.testing.dandi_server import MockDandiServer
 from ndx_encoding_subspace.testing.files import mock_site, write_nwb
@@ -257,11 +258,11 @@ def test_download_is_atomic_and_safe_for_two_workers(server, params, files, tmp_
     synced = []
     fsync = atomic.fsync_path
     monkeypatch.setattr(atomic, "fsync_path", lambda p, **kw: (synced.append((Path(p), kw)), fsync(p, **kw)))
-    from ndx_encoding_subspace.io import dandi
+    from ndx_encoding_subspace.io import download
 
     both = threading.Barrier(2, timeout=30)
-    copy = dandi._copy_body
-    monkeypatch.setattr(dandi, "_copy_body", lambda *a: (both.wait(), copy(*a)))
+    copy = download._copy_body
+    monkeypatch.setattr(download, "_copy_body", lambda *a: (both.wait(), copy(*a)))
     (asset,) = list_assets("DANDI:000123/sub-1/sub-1_ses-2.nwb", reader=params)
     with ThreadPoolExecutor(2) as pool:  # two workers writing the same asset at the same time
         done = list(pool.map(lambda _: download_asset(asset, tmp_path, reader=params), range(2)))
@@ -319,3 +320,59 @@ def test_the_api_key_goes_to_the_configured_archive_only(files, monkeypatch):
         elsewhere = f"{other.api_url}/assets/{other.assets[0]['asset_id']}/download/"
         with pytest.raises(RemoteError, match="401"):
             read_site(elsewhere, reader=params)
+
+
+def test_inputs_are_known_by_their_content(server, params, tmp_path):
+    """The same DANDI asset in the draft and in a published version is one input (a rerun
+    after a new publication finds its results); a file changed behind a plain URL is
+    another (its server's ETag), and a signed URL keeps no signature in what is stored."""
+    import os
+
+    from ndx_encoding_subspace.pipeline.run import input_identity
+
+    path = "sub-1/sub-1_ses-2.nwb"
+    draft, published = (read_site(f"DANDI:000123@{v}/{path}", reader=params)
+                        for v in ("draft", server.version))
+    assert draft.source["version"] != published.source["version"]
+    assert input_identity(draft.source) == input_identity(published.source)
+    assert "digest" in input_identity(draft.source) and "version" not in input_identity(draft.source)
+    assert input_identity(draft.source, earlier=True) != input_identity(published.source, earlier=True)
+
+    local = write_nwb(mock_site(waveforms=False, seed=5).nwbfile, tmp_path / "x.nwb")
+    with MockDandiServer({"x.nwb": local}) as srv:
+        url = srv.blob_url("x.nwb") + "?X-Amz-Signature=secret&X-Amz-Credential=me&part=1"
+        before = read_site(url, reader=params)
+        os.utime(local, ns=(local.stat().st_atime_ns, local.stat().st_mtime_ns + 10**9))  # re-exported
+        after = read_site(url, reader=params)
+    first, second = input_identity(before.source), input_identity(after.source)
+    assert first["served_bytes"] == local.stat().st_size and first["validator"] != second["validator"]
+    assert first != second and {k: v for k, v in first.items() if k != "validator"} == {
+        k: v for k, v in second.items() if k != "validator"}
+    assert "secret" not in json.dumps(before.source) and "Credential" not in json.dumps(before.source)
+    assert before.source["url"].endswith("?part=1")
+
+
+def test_a_dataset_record_knows_remote_sites_by_their_content(server, params, tmp_path):
+    """A finished site is skipped on a rerun by what its record says: the same DANDI asset
+    listed through another version is the same site; a plain URL whose file changed at its
+    server (another ETag) is not."""
+    import os
+
+    from ndx_encoding_subspace.pipeline.record import _source_identity
+    from ndx_encoding_subspace.pipeline.sources import expand_inputs
+
+    path = "sub-1/sub-1_ses-2.nwb"
+    (draft,), (published,) = (expand_inputs([f"DANDI:000123@{v}/{path}"], reader=params)
+                              for v in ("draft", server.version))
+    assert draft.source != published.source
+    assert _source_identity(draft) == _source_identity(published)
+    local = write_nwb(mock_site(waveforms=False, seed=5).nwbfile, tmp_path / "x.nwb")
+    with MockDandiServer({"x.nwb": local}) as srv:
+        url = srv.blob_url("x.nwb")
+        (before,) = expand_inputs([url], reader=params)
+        os.utime(local, ns=(local.stat().st_atime_ns, local.stat().st_mtime_ns + 10**9))
+        (after,) = expand_inputs([url], reader=params)
+    assert json.loads(before.version)["served_bytes"] == local.stat().st_size
+    assert _source_identity(before) != _source_identity(after)
+    (gone,) = expand_inputs([url], reader=dataclasses.replace(params, retries=0))  # never skipped
+    assert "unanswered" in gone.version

@@ -24,8 +24,21 @@ class _Server(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        first, last = (int(v) for v in self.headers["Range"].removeprefix("bytes=").split("-"))
+        asked = self.headers.get("Range") or f"bytes=0-{len(DATA) - 1}"
+        first, _, last = asked.removeprefix("bytes=").partition("-")
+        first, last = int(first), int(last) if last else len(DATA) - 1
         type(self).served += 1
+        cuts = {"cut_once": 1, "cut_twice": 2}.get(self.mode, 0)
+        if type(self).served <= cuts:
+            body = DATA[first: last + 1]  # headers, half the body, and the connection closed
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {first}-{last}/{len(DATA)}")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: max(len(body) // 2, 0)])
+            self.wfile.flush()
+            self.close_connection = True
+            return
         if self.mode == "whole":
             self.send_response(200)
             self.send_header("Content-Length", str(len(DATA)))
@@ -100,3 +113,44 @@ def test_kept_ranges_are_read_only_whole_and_only_for_the_same_file(tmp_path):
     assert cache.get(key) is None
     cache.set(key, DATA[100:150])  # never kept short
     assert cache.get(key) is None
+
+
+def test_a_first_answer_cut_mid_body_is_asked_again(server):
+    """The size of a plain URL is asked with a one-byte range; an answer whose body is cut
+    is retried as any other request (it failed at once, exit 7)."""
+    from ndx_encoding_subspace.io.stream import remote_size
+
+    _Server.mode = "cut_once"
+    session = RetryingSession("probe", retries=2, backoff_s=0.01)
+    assert remote_size(session, server) == len(DATA) and _Server.served == 2
+    assert session.failure is None
+
+
+@pytest.mark.parametrize("mode", ["cut_once", "cut_twice"])
+def test_a_download_cut_mid_body_goes_on_from_where_it_was(server, tmp_path, mode):
+    from ndx_encoding_subspace.io.dandi import RemoteAsset
+    from ndx_encoding_subspace.io.download import download_asset
+    from ndx_encoding_subspace.io.reader_params import ReaderParams
+
+    _Server.mode = mode
+    asset = RemoteAsset(name=server, url=server, path="blob.nwb")
+    local = download_asset(asset, tmp_path, reader=ReaderParams(retries=2, retry_backoff_s=0.01))
+    assert local.read_bytes() == DATA
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [local]
+
+
+def test_a_trickling_download_is_stopped_and_leaves_nothing(server, tmp_path):
+    """64 bytes every 50 ms (1.3 kB/s) is below the floor of 16 kB/s over reader.timeout_s:
+    stopped, asked again (reader.retries), then refused, within seconds, not days."""
+    from ndx_encoding_subspace.errors import RemoteError
+    from ndx_encoding_subspace.io.dandi import RemoteAsset
+    from ndx_encoding_subspace.io.download import download_asset
+    from ndx_encoding_subspace.io.reader_params import ReaderParams
+
+    _Server.mode = "trickle"
+    asset = RemoteAsset(name=server, url=server, path="blob.nwb")
+    start = time.monotonic()
+    with pytest.raises(RemoteError, match=r"failed after 2 attempts \(reader.retries = 1\).*stalled"):
+        download_asset(asset, tmp_path, reader=ReaderParams(retries=1, retry_backoff_s=0.01, timeout_s=1.0))
+    assert time.monotonic() - start < 8.0
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]

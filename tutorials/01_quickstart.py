@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, load_truth, simulate_site
-from ndx_encoding_subspace.pipeline.demo import demo_config
+from ndx_encoding_subspace.pipeline.demo import demo_config, demo_simulation
 from ndx_encoding_subspace.pipeline.run import run_site
 from ndx_encoding_subspace.results import load_results
 from ndx_encoding_subspace.viz.report import write_report
@@ -43,12 +43,13 @@ out.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
 # ## 1. Simulate a site and write it as NWB
-# ``SimulationParams`` sets its size; ``quick()`` gives 8 units and 30 s of sound. The file
-# is an ordinary NWB recording: the same reader handles your own files and DANDI assets.
+# ``SimulationParams`` sets its size; ``quick()`` gives 8 units and 30 s of sound, and
+# ``demo_simulation()`` the demo's site (16 units, 120 s). The file is an ordinary NWB
+# recording: the same reader handles your own files and DANDI assets.
 if args.quick:
     sim_params = SimulationParams.quick(n_units=4, n_estimation_sounds=16, validation_repeats=6)
 else:
-    sim_params = SimulationParams()
+    sim_params = demo_simulation()
 recording = simulate_site(sim_params).write_nwb(out / "simulated_site.nwb", overwrite=True)
 print(f"recording: {recording}")
 

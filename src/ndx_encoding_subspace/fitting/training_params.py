@@ -133,8 +133,10 @@ class EnsembleParams(Params):
 
     Parameters
     ----------
-    n_jackknife, n_init : int
-        Jackknifes, and initialisations fitted per jackknife.
+    n_jackknife : int
+        Jackknifes: fits each leaving out another share of the estimation sounds.
+    n_init : int
+        Random initialisations (starts) fitted per jackknife; one is kept per jackknife.
     batch_members : int
         Most fits trained at once as one batched model: 0 (default) as many as the
         device's free memory holds; ``n >= 1`` at most ``n`` (1: one after another).

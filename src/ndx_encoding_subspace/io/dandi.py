@@ -35,17 +35,16 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from ..atomic import write_bytes
-from ..errors import ConfigError, InputError, NotNWBError, RemoteError, import_optional
+from ..errors import ConfigError, InputError, NotNWBError, RemoteError
+from ..inputs import file_sha256
 from .dandi_client import (
     api_key_for,
-    api_session,
     client_error,
-    content_folder,
     dandi_client,
     dandi_logs_to_debug,
+    shareable_url,
 )
 from .reader_params import ReaderParams
 
@@ -57,7 +56,6 @@ __all__ = [
     "dandi_client",
     "list_assets",
     "resolve_remote",
-    "download_asset",
     "zarr_store",
 ]
 
@@ -143,10 +141,27 @@ class RemoteAsset:
     zarr: str = ""
     api_url: str = ""
 
-    def provenance(self) -> dict[str, Any]:
-        """JSON-compatible description for a site's ``source``."""
+    def provenance(self, *, served: Any = None, downloaded: Path | None = None,
+                   kept: bool = False) -> dict[str, Any]:
+        """JSON-compatible description for a site's ``source`` (a plain URL without the
+        query parameters that sign it: results files are shared).
+
+        A plain URL is known by its content: the size and validator (ETag or
+        Last-Modified) its server gave the stream ``served`` (from
+        :func:`~.stream.open_stream`), or the checksum of the file ``downloaded`` from it.
+        ``kept``: the download stays (in ``reader.cache_dir``), and is read from again.
+        """
         out = {k: v for k, v in dataclasses.asdict(self).items() if v not in ("", None, {})}
         out["digest"] = dict(self.digest)
+        if not self.asset_id:
+            out["url"], out["name"] = shareable_url(self.url), shareable_url(self.name)
+            if served is not None:
+                tag = served.session.tag
+                out.update(served_bytes=int(served.length), **({"validator": tag} if tag else {}))
+            if downloaded is not None:
+                out.update(size=downloaded.stat().st_size, sha256=file_sha256(downloaded))
+        if downloaded is not None and kept:
+            out["local"] = str(downloaded)
         return out
 
     def check_nwb(self) -> None:
@@ -351,64 +366,3 @@ def zarr_store(asset: RemoteAsset, session: Any, reader: ReaderParams | None = N
         json.dumps(sorted(sizes.items())).encode()).hexdigest()[:16]
     cache = Path(params.cache_dir) / "zarr" / asset.zarr / tag if params.cache_dir else None
     return ListedZarrStore(asset.url, sizes, session, asset.name, via=via, cache_dir=cache)
-
-
-def download_asset(
-    asset: RemoteAsset,
-    folder: str | Path,
-    *,
-    api_url: str | None = None,
-    reader: ReaderParams | None = None,
-) -> Path:
-    """Download ``asset`` whole into ``folder`` (kept when already there); its local path.
-
-    The file is written atomically (:func:`~ndx_encoding_subspace.atomic.write_bytes`):
-    a temporary file of its own, fsynced, then renamed, so that a killed download leaves
-    nothing under the target's name and two processes downloading the same asset do not
-    write into each other's file. A download shorter or longer than the asset's size is
-    refused. ``reader`` gives the network parameters of the request (retries, timeouts,
-    deadline).
-    """
-    import requests
-
-    folder = Path(folder)
-    kept = content_folder(asset, reader)  # a folder per content: a changed file is not taken for the old
-    target = folder / "downloads" / (asset.dandiset or "url") / (asset.version or "") / kept / (
-        asset.path or "file.nwb")
-    if asset.zarr:
-        import_optional("hdmf_zarr", "zarr", f"downloading {asset.name} (an NWB file stored as Zarr)")
-        from .zarr_remote import download_store
-
-        with api_session(asset.name, reader) as session:
-            store = zarr_store(asset, session, dataclasses.replace(ReaderParams.of(reader), cache_dir=""))
-            return download_store(store, target)
-    if target.is_file() and (asset.size is None or target.stat().st_size == asset.size):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    headers = {}
-    key = api_key_for(asset.url, ReaderParams.of(reader))
-    if key:  # the configured DANDI API's host only (requests drops it at a redirect elsewhere)
-        headers["Authorization"] = f"token {key}"
-    session = api_session(asset.name, reader)
-    try:
-        with session, session.get(asset.url, stream=True, headers=headers) as response:
-            session.check()
-            response.raise_for_status()
-            write_bytes(target, lambda out: _copy_body(response, out, asset))
-    except RemoteError:
-        raise
-    except (requests.RequestException, OSError) as err:
-        raise RemoteError(f"{asset.name}: download from {asset.url} failed: {err}") from None
-    return target
-
-
-def _copy_body(response: Any, out: BinaryIO, asset: RemoteAsset) -> None:
-    written = 0
-    for chunk in response.iter_content(1 << 20):
-        out.write(chunk)
-        written += len(chunk)
-    if asset.size is not None and written != asset.size:
-        raise RemoteError(
-            f"{asset.name}: download from {asset.url} gave {written} bytes, not the asset's "
-            f"{asset.size}"
-        )

@@ -18,9 +18,11 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import ConfigError, RemoteError
 from .reader_params import ReaderParams
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from .stream import RetryingSession
 
 __all__ = ["API_URL_ENV", "API_KEY_ENV", "dandi_client", "dandi_logs_to_debug", "api_session",
-           "content_folder", "api_key_for", "unreachable", "client_error"]
+           "content_folder", "api_key_for", "unreachable", "client_error", "shareable_url"]
 
 API_URL_ENV = "DANDI_API_URL"
 API_KEY_ENV = "DANDI_API_KEY"
@@ -230,3 +232,20 @@ def client_error(err: Exception, client: Any, where: str) -> RemoteError:
     if getattr(client.session, "failure", None) is not None:
         return unreachable(client.session)
     return RemoteError(f"{where}: DANDI API request failed: {type(err).__name__}: {err}{_key_hint(err)}")
+
+
+#: query parameters that sign or authorise a URL (S3, Google Cloud Storage, Azure SAS,
+#: CloudFront, OAuth): left out of what results files keep
+_SIGNING = re.compile(r"^(x-amz-.*|x-goog-.*|signature|sig|expires|awsaccesskeyid|key-pair-id|policy|"
+                      r"se|sp|sv|sr|st|spr|skoid|sktid|skt|ske|sks|skv|token|access_token|api_key|apikey|key)$",
+                      re.IGNORECASE)
+
+
+def shareable_url(url: str) -> str:
+    """``url`` without the query parameters that sign or authorise it (a presigned URL's
+    signature is a credential); the others kept, since they may name the file."""
+    parts = urlsplit(str(url))
+    if not parts.query:
+        return str(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _SIGNING.match(k)]
+    return urlunsplit(parts._replace(query=urlencode(kept)))

@@ -37,8 +37,9 @@ from ..errors import (
 )
 from ..inputs import file_sha256, input_sha256, input_stat, is_zarr_store
 from ..preflight import local_nwb
-from .dandi import RemoteAsset, download_asset, is_remote, resolve_remote
+from .dandi import RemoteAsset, is_remote, resolve_remote
 from .dandi_client import api_key_for
+from .download import download_asset
 from .filters import load_filter_plugins, mentions_filter, missing_filter_message
 from .links import unlinked_reference, warn_dangling_links
 from .reader_params import ReaderParams
@@ -269,11 +270,8 @@ def _open_zarr(path: Path, label: str, provenance: dict | None) -> OpenedNWB:
 
 
 def open_remote(asset: RemoteAsset, *, reader: ReaderParams | None = None) -> OpenedNWB:
-    """Open a remote NWB file by streaming it, or by downloading it when asked.
-
-    A download without ``reader.cache_dir`` goes to a temporary folder, removed when the
-    returned file is closed.
-    """
+    """Open a remote NWB file by streaming it, or by downloading it when asked (without
+    ``reader.cache_dir``, to a temporary folder removed when the file is closed)."""
     params = ReaderParams.of(reader)
     asset.check_nwb()
     if params.download:
@@ -306,7 +304,7 @@ def open_remote(asset: RemoteAsset, *, reader: ReaderParams | None = None) -> Op
                 stream.seek(0)
                 head = stream.read(min(8, stream.length))
             raise NotNWBError(_h5_open_error(asset.name, head, stream.length, err)) from None
-        opened = _open_h5(h5, asset.name, asset.provenance(), session=session)
+        opened = _open_h5(h5, asset.name, asset.provenance(served=stream), session=session)
     except BaseException:
         with contextlib.suppress(Exception):
             stream.close()
@@ -338,8 +336,8 @@ def _open_downloaded(asset: RemoteAsset, params: ReaderParams) -> OpenedNWB:
     temporary = None if params.cache_dir else Path(tempfile.mkdtemp(prefix="encoding-subspace-"))
     try:
         local = download_asset(asset, params.cache_dir or temporary, reader=params)
-        where = {} if temporary else {"local": str(local)}  # a temporary path would not last
-        opened = open_local(local, name=asset.name, provenance={**asset.provenance(), **where})
+        prov = asset.provenance(downloaded=local, kept=temporary is None)  # a temporary copy would not last
+        opened = open_local(local, name=asset.name, provenance=prov)
     except BaseException:
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)

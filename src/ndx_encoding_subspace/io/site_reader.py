@@ -375,7 +375,7 @@ def build_site(
     estimation, validation, rule = _split(order, {s: len(starts[s]) for s in order}, reader, label)
     source = {
         **opened.provenance,
-        "name": label,
+        "name": opened.provenance.get("name", label),  # a plain URL's without its signature
         **layout.provenance(),
         "split": rule,
         "dropped_units": list(spikes.dropped),

@@ -17,6 +17,7 @@ import hashlib
 import io
 import socket
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -269,10 +270,8 @@ def _failed_response(url: str, message: str) -> requests.Response:
 
 def remote_size(session: RetryingSession, url: str) -> int:
     """Size in bytes of the file at ``url`` (one one-byte range request)."""
-    response = session.get(url, headers={"Range": "bytes=0-0"}, stream=True)
-    if response.status_code == 206:  # one byte: read, so that every byte served is counted
-        session.bytes_received += len(response.content)
-    response.close()  # else the body is not needed (and may be the whole file)
+    # read within the session's retries (a server answering the whole file is refused unread)
+    response = session.get(url, headers={"Range": "bytes=0-0"})
     session.check()
     if response.status_code == 206:
         session.tag = response.headers.get("ETag") or response.headers.get("Last-Modified") or ""
@@ -393,10 +392,15 @@ def open_stream(
     )
     try:  # the session is closed on every failure: nobody else holds it yet
         session.headers.update(headers or {})
+        measured = size is None  # a plain URL: its size, and what its server says of the content, asked
         if size is None:
             size = remote_size(session, url)
         cache = None
-        if cache_dir:
+        if cache_dir and measured and not session.tag:
+            warnings.warn(f"{name}: {url} gives no ETag or Last-Modified, so a file changed there could "
+                          "not be told from the one read before: its ranges are not kept in "
+                          "reader.cache_dir", stacklevel=3)
+        elif cache_dir:
             cache = RangeCache(Path(cache_dir) / "ranges", int(size), session.tag)
         stream = remfile.File(url, disk_cache=cache, _size=int(size))
         stream.session = session

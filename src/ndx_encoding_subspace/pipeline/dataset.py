@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import queue
 import time
 import uuid
@@ -37,6 +38,7 @@ from typing import Any
 
 from ..atomic import held
 from ..errors import ConfigError, RemoteError
+from ..io.dandi_client import API_URL_ENV
 from .cluster import ClusterParams, local_workers, open_client, site_resources, site_threads
 from .config import PipelineConfig
 from .distributed import SiteStatus, describe_error, run_site_task
@@ -208,6 +210,17 @@ def _outcome(future: Any, site: SiteStatus, client: Any = None) -> SiteStatus:
         return dataclasses.replace(site, status="failed", **describe_error(err))
 
 
+def pinned(config: PipelineConfig) -> PipelineConfig:
+    """``config`` as workers elsewhere (SLURM, a scheduler) must have it: they start in other
+    folders (``reader.sound_folder`` made absolute) and other environments (the DANDI API
+    that ``$DANDI_API_URL`` names here, where the sites were listed)."""
+    if config.reader.sound_folder:
+        config = config.replace(reader={"sound_folder": str(Path(config.reader.sound_folder).resolve())})
+    if not config.reader.dandi_api_url and os.environ.get(API_URL_ENV):
+        config = config.replace(reader={"dandi_api_url": os.environ[API_URL_ENV]})
+    return config
+
+
 def run_dataset(
     inputs: Sequence[str | Path | SiteSource],
     out: str | Path,
@@ -268,9 +281,7 @@ def run_dataset(
     MissingDependencyError
         dask (or dask-jobqueue for SLURM) is not installed.
     """
-    config = PipelineConfig.of(config)
-    if config.reader.sound_folder:  # workers elsewhere (SLURM, a scheduler) start in other folders
-        config = config.replace(reader={"sound_folder": str(Path(config.reader.sound_folder).resolve())})
+    config = pinned(PipelineConfig.of(config))
     cluster = cluster or config.cluster
     if population not in POPULATIONS:
         raise ConfigError(f"population must be one of {', '.join(POPULATIONS)}, got {population!r}")

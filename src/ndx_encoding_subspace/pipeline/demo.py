@@ -9,6 +9,7 @@ compares what was recovered with the truth the simulator kept.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 
 from ..dataset.units import nonlinearity_class
 from ..datasets.simulated.site import SimulationParams, SiteTruth, simulate_site
+from ..errors import ConfigError
 from ..extension.reliability import (
     RELIABLE,
     RULE_SPLIT_HALVES,
@@ -210,6 +212,25 @@ class DemoSummary:
         return self.text
 
 
+def _recording(path: Path, params: SimulationParams, overwrite: bool) -> Path:
+    """The demo's simulated recording at ``path``: made when absent; one simulated with
+    other parameters (``--quick``, ``--seed``) is made again with ``overwrite``, else refused
+    naming what differs (its results would be taken for the ones asked)."""
+    from ..datasets.simulated.site import load_truth
+
+    if path.exists():
+        made = load_truth(path).params
+        if made == params:
+            return path
+        differ = [f"{f.name} {getattr(made, f.name)!r} (asked: {getattr(params, f.name)!r})"
+                  for f in dataclasses.fields(params) if getattr(made, f.name) != getattr(params, f.name)]
+        if not overwrite:
+            raise ConfigError(f"{path} was simulated with other parameters ({'; '.join(differ[:4])}): use "
+                              "another --out, or --overwrite to simulate it again")
+    simulate_site(params).write_nwb(path, overwrite=True)
+    return path
+
+
 def run_demo(
     out: str | Path, *, quick: bool = False, device: str | None = None, seed: int | None = None,
     progress: bool = True, report: bool = True, config: PipelineConfig | None = None,
@@ -244,13 +265,16 @@ def run_demo(
     out = Path(out).resolve()  # the input's name is part of its identity: the same however spelled
     out.mkdir(parents=True, exist_ok=True)
     sim_params = demo_simulation(quick=quick, seed=seed)
-    recording = out / "simulated_site.nwb"
-    if not recording.exists():
-        simulate_site(sim_params).write_nwb(recording)
+    recording = _recording(out / "simulated_site.nwb", sim_params, overwrite)
     from ..datasets.simulated.site import load_truth
 
     truth = load_truth(recording)
     config = config or demo_config(quick=quick, device=device, seed=seed)
+    if report and importlib.util.find_spec("matplotlib") is None:
+        warnings.warn("the demo's report needs matplotlib, which is not installed: the results and scores "
+                      "are made and printed, the report left out (pip install 'ndx-encoding-subspace[viz]')",
+                      stacklevel=2)
+        report = False
     result = run_site(recording, out, config, progress=progress, overwrite=overwrite)
     loaded = load_results(result.path)
     rec = recovery(truth, loaded)

@@ -35,7 +35,7 @@ from ..data.site import SiteData
 from ..errors import ConfigError, InvalidDataError, ResultsError
 from .config import PipelineConfig
 from .distributed import describe_error, task_warnings
-from .run import accepted_fingerprints, input_identity
+from .fingerprint import accepted_fingerprints, input_identity
 
 if TYPE_CHECKING:
     from ..fitting import Ensemble

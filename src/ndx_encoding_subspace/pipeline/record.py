@@ -24,7 +24,7 @@ from ..inputs import input_stat
 from ..results.files import results_path
 from .config import PipelineConfig
 from .distributed import SiteStatus
-from .run import accepted_fingerprints
+from .fingerprint import accepted_fingerprints
 from .sources import SiteSource
 
 __all__ = ["RECORD", "DatasetResult", "SiteCallback", "Tracker", "initial_states", "check_stale"]
@@ -203,8 +203,10 @@ def _previous_population(out: Path) -> list[str] | None:
 
 
 def _source_identity(item: SiteSource) -> dict[str, Any]:
+    if item.version and '"asset_id"' in item.version:  # a DANDI asset: its content, in any version
+        return {"version": item.version}
     identity: dict[str, Any] = {"source": item.source}
-    if item.version:  # a remote asset: what its listing says of its content
+    if item.version:  # a plain URL: what its server says of its content
         identity["version"] = item.version
     if item.is_local:
         try:

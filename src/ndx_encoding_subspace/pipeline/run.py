@@ -15,8 +15,6 @@ than overwrite it (pass ``overwrite=True`` to replace it).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import shutil
 import sys
 from collections.abc import Mapping
@@ -27,16 +25,15 @@ import numpy as np
 
 from ..atomic import writable_target
 from ..compute import flushed_subnormals, thread_limits
-from ..data.celltype import CellTypeParams
 from ..data.site import SiteData
 from ..errors import ConfigError, ResultsError
 from ..fitting.pieces import estimation_pieces
 from ..fitting.scores import r2_ratio
-from ..params import ADDED_LATER, VOLATILE_NAMES, VOLATILE_SECTIONS
 from ..preflight import output_folder
 from ..results.files import results_path
 from ..results.roles import CNN, SUBSPACE, role_label
 from .config import PipelineConfig
+from .fingerprint import TRAINING_SECTIONS, accepted_fingerprints, config_fingerprint, input_identity
 from .workdir import prepared, site_lock, tidied, work_folder
 
 __all__ = ["run_site", "RunResult", "results_path", "config_fingerprint", "input_identity"]
@@ -74,79 +71,8 @@ class RunResult:
         return format_summary(self.summary, title=f"site {self.site}: {self.path}{said}")
 
 
-#: parameters that change memory or time, not results: hashed at their defaults (earlier
-#: releases hashed their values, so results made with the defaults keep their fingerprints)
-AT_DEFAULT: dict[tuple[str, str], Any] = {("dstrf", "chunk_size"): None}
-#: parameters no trained model depends on (a unit's cell type from its waveform), hashed at
-#: their defaults in the training fingerprint: changing them keeps the checkpoints
-NOT_TRAINED: dict[tuple[str, str], Any] = {
-    ("celltype", name): value for name, value in CellTypeParams().to_dict().items()} | {
-    ("reader", "use_waveforms"): True, ("ensemble", "select_by"): "held_out"}  # which fit is kept
-
-
-#: the sections of the configuration that the trained models depend on: the work folder's
-#: training checkpoints are kept while they stay the same (the later stages' kept results
-#: carry keys of their own parameters, :mod:`.stage_cache`)
-TRAINING_SECTIONS = ("reader", "spectrogram", "celltype", "cnn", "ln", "training", "ensemble")
-
-
-def config_fingerprint(config: PipelineConfig, identity: dict[str, Any],
-                       sections: tuple[str, ...] | None = None, *, whole_as_int: bool = False) -> str:
-    """Hash of every parameter that changes results (of ``sections`` only, when given),
-    and of the input's identity.
-
-    Settings that do not change results are left out (devices, download and cache
-    options, the ``[compute]`` thread count), so changing them keeps finished work; so
-    are the parameters of :data:`ADDED_LATER` while they do what earlier releases did, and
-    those of :data:`AT_DEFAULT` (and, for the training sections, :data:`NOT_TRAINED`) are
-    hashed at their defaults. With ``whole_as_int``, whole numbers in lists of floats are
-    hashed as ints, as earlier releases hashed ``[1, 99]`` written so
-    (:func:`accepted_fingerprints`).
-    """
-    values = {name: {k: v for k, v in table.items() if k not in VOLATILE_NAMES}
-              for name, table in config.to_dict().items() if name not in VOLATILE_SECTIONS
-              and (sections is None or name in sections)}
-    fixed = {**AT_DEFAULT, **(NOT_TRAINED if sections == TRAINING_SECTIONS else {})}
-    for (section, name), default in fixed.items():
-        if name in values.get(section, {}):
-            values[section][name] = default
-    for (section, name), before in ADDED_LATER.items():
-        if values.get(section, {}).get(name, before) == before:
-            values.get(section, {}).pop(name, None)
-    if whole_as_int:
-        values = {name: {k: [int(x) if isinstance(x, float) and x.is_integer() else x for x in v]
-                         if isinstance(v, list | tuple) else v for k, v in table.items()}
-                  for name, table in values.items()}
-    text = json.dumps({"config": values, "input": identity}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def accepted_fingerprints(config: PipelineConfig, identity: dict[str, Any],
-                          sections: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    """:func:`config_fingerprint`, then the fingerprints earlier releases gave the same
-    parameters (whole numbers of a list of floats, ``percentiles = [1, 99]``, were hashed
-    as written): results and checkpoints holding any of them were made with ``config``."""
-    return tuple(dict.fromkeys(config_fingerprint(config, identity, sections, whole_as_int=w)
-                               for w in (False, True)))
-
-
-#: what of a site's ``source`` identifies its input (:func:`input_identity`)
-_IDENTITY = ("path", "sha256", "url", "dandiset", "version", "asset_id", "asset_path", "sound_files", "rules")
-
-
-def input_identity(source: Mapping[str, Any], *, legacy: bool = False) -> dict[str, Any]:
-    """What of a site's ``source`` makes its results: a local file's content (its checksum;
-    not where it lies, so that a moved or renamed folder holds the same input), a remote
-    asset's DANDI identity or URL, the sound files and the rules of reading. ``legacy``: with
-    the local path too, as releases before 0.2.0 kept it (their results are still found)."""
-    identity = {k: source[k] for k in _IDENTITY if k in source}
-    if "sha256" in identity and not legacy:
-        identity.pop("path", None)
-    return identity
-
-
-def _identity(site: SiteData) -> dict[str, Any]:
-    identity = input_identity(site.source)
+def _identity(site: SiteData, *, earlier: bool = False) -> dict[str, Any]:
+    identity = input_identity(site.source, earlier=earlier)
     cut = [p.name for p in estimation_pieces(site) if p.name != p.sound]
     if cut:  # long sounds split by time (since 0.2.0): fitted otherwise than before
         identity["pieces"] = len(cut)
@@ -207,7 +133,8 @@ def format_summary(summary: dict[str, Any], title: str = "") -> str:
     if "ss_cnn_r2_ratio_median" in summary:
         n = summary.get("ss_cnn_r2_ratio_n")
         over = "" if n is None else f" over the {n} unit{'s' if n != 1 else ''} with r_CNN > 0"
-        lines.append(f"median (r_subspace / r_CNN)^2 = {summary['ss_cnn_r2_ratio_median']:.3f}{over}")
+        lines.append(f"median (r_subspace / r_CNN)^2 = {summary['ss_cnn_r2_ratio_median']:.3f}{over} "
+                     "(signed: negative where the subspace model's r is)")
     cnn = summary["scores"].get(CNN.name)
     if cnn and np.isfinite(cnn["r_median"]) and cnn["r_median"] < WEAK_CNN_R:
         lines.append(f"the CNN predicts little here (median r {cnn['r_median']:.3f} < {WEAK_CNN_R:g}): its "
@@ -325,20 +252,24 @@ def _run_site(
     read_units = site.n_units
     site = check_site(site, config)
     out.mkdir(parents=True, exist_ok=True)
-    identity = _identity(site)
+    extra: dict[str, Any] = {}
     if site.n_units < read_units:  # units silent during the estimation sounds left out (since 0.2.0)
-        identity["silent_left_out"] = read_units - site.n_units
+        extra["silent_left_out"] = read_units - site.n_units
     ensembles = None
     if population is not None:
         from .population import load_population, site_ensembles
 
-        identity["population"] = population["key"]
+        extra["population"] = population["key"]
         models, sites = load_population(population["path"], population["key"])
         ensembles = site_ensembles(models, sites, str(source), site)
+    identity, before = ({**_identity(site, earlier=e), **extra} for e in (False, True))
     fingerprint = config_fingerprint(config, identity)
     # releases before 0.2.0 kept the input's path and name (as given): their results are still found
-    legacy = {**identity, **{k: site.source[k] for k in ("path", "name") if k in site.source}}
-    made_before = {*accepted_fingerprints(config, identity), *accepted_fingerprints(config, legacy)}
+    legacy = {**before, **{k: site.source[k] for k in ("path", "name") if k in site.source}}
+    made_before = {*accepted_fingerprints(config, identity), *accepted_fingerprints(config, before),
+                   *accepted_fingerprints(config, legacy)}
+    training = tuple(dict.fromkeys(f for i in (identity, before)
+                                   for f in accepted_fingerprints(config, i, TRAINING_SECTIONS)))
     path = results_path(out, site.name)
     writable_target(path)  # a folder or FIFO in its place: said before hours of work
     if path.exists():
@@ -351,7 +282,7 @@ def _run_site(
             loaded = None  # damaged: replaced
         if loaded is not None and loaded.provenance.get("fingerprint") in made_before:
             if not keep_workdir:  # what a run killed after writing the file left
-                tidied(out, site.name, accepted_fingerprints(config, identity, TRAINING_SECTIONS))
+                tidied(out, site.name, training)
             return RunResult(path, site.name, summarise(loaded), resumed=True)
         if not overwrite:
             raise ConfigError(
@@ -359,19 +290,20 @@ def _run_site(
                 "choose another output folder, or replace it (--overwrite; overwrite=True from Python)"
             )
     with site_lock(out, site.name):
-        return _analysed(site, config, out, path, identity, fingerprint, source, bars, population, ensembles,
-                         overwrite=overwrite, keep_workdir=keep_workdir)
+        return _analysed(site, config, out, path, identity, (fingerprint, training), source, bars, population,
+                         ensembles, overwrite=overwrite, keep_workdir=keep_workdir)
 
 
 def _analysed(site: Any, config: PipelineConfig, out: Path, path: Path, identity: dict[str, Any],
-              fingerprint: str, source: Any, bars: Any, population: Any, ensembles: Any, *,
-              overwrite: bool, keep_workdir: bool) -> RunResult:
-    """The site's analysis in its work folder (resumed from it), written to ``path``."""
+              fingerprints: tuple[str, tuple[str, ...]], source: Any, bars: Any, population: Any,
+              ensembles: Any, *, overwrite: bool, keep_workdir: bool) -> RunResult:
+    """The site's analysis in its work folder (resumed from it), written to ``path``;
+    ``fingerprints``: the results' and those its checkpoints may hold (the current first)."""
     from ..results import write_results
     from .stages import analyse_site
 
     workdir = work_folder(out, site.name)
-    trained, *earlier = accepted_fingerprints(config, identity, TRAINING_SECTIONS)
+    fingerprint, (trained, *earlier) = fingerprints
     found = prepared(workdir, trained, earlier)  # checkpoints of an unfinished run, gone on from
     try:
         # what was read (units table, series, presentations, split, notes) beside the identity

@@ -29,6 +29,7 @@ import functools
 import glob
 import json
 import os
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -120,9 +121,23 @@ def _remote(text: str, reader: ReaderParams) -> list[SiteSource]:
         source = asset.name if asset.dandiset else asset.url
         stem = nwb_stem(asset.path.split("?", 1)[0]) or asset.asset_id or asset.name
         version = json.dumps({"asset_id": asset.asset_id, "size": asset.size, "digest": dict(asset.digest)},
-                             sort_keys=True) if asset.asset_id else ""
+                             sort_keys=True) if asset.asset_id else _served(asset.url, reader)
         found.append(SiteSource(site=stem, source=source, input=text, version=version))
     return found
+
+
+def _served(url: str, reader: ReaderParams) -> str:
+    """What the server of a plain URL says of its file (size and validator, from a one-byte
+    range request), so that a file changed there is run again; one that cannot be asked now
+    is never taken for the finished one (its site then fails, naming the cause)."""
+    from ..io.stream import RetryingSession, remote_size
+
+    try:
+        with RetryingSession.from_params(url, reader) as session:
+            size = remote_size(session, url)
+    except Exception:  # said when the site is read
+        return json.dumps({"unanswered": time.time_ns()})
+    return json.dumps({"served_bytes": size, "validator": session.tag}, sort_keys=True)
 
 
 def _expand_one(text: str, reader: ReaderParams) -> list[SiteSource]:

@@ -215,8 +215,10 @@ class DandiHandler(BaseHTTPRequestHandler):
             end = min(int(m.group(2)) if m.group(2) else size - 1, size - 1)
             status = 206
         length = end - start + 1
+        stat = Path(asset["local"]).stat()
         self.send_response(status)
         self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"')  # as nginx makes it
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(length))
         if status == 206:
