@@ -154,3 +154,23 @@ def test_a_trickling_download_is_stopped_and_leaves_nothing(server, tmp_path):
         download_asset(asset, tmp_path, reader=ReaderParams(retries=1, retry_backoff_s=0.01, timeout_s=1.0))
     assert time.monotonic() - start < 8.0
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_a_download_kept_without_etag_is_not_taken_for_the_file_now_served(server, tmp_path, monkeypatch):
+    """A server without ETag or Last-Modified: a file changed there at the same size could
+    not be told from the copy kept in reader.cache_dir, so it is downloaded again."""
+    import sys
+
+    from ndx_encoding_subspace.io.dandi import RemoteAsset
+    from ndx_encoding_subspace.io.download import download_asset
+    from ndx_encoding_subspace.io.reader_params import ReaderParams
+
+    _Server.mode = "good"
+    asset = RemoteAsset(name=server, url=server, path="blob.nwb")
+    params = ReaderParams(retries=0)
+    first = download_asset(asset, tmp_path, reader=params)
+    assert first.read_bytes() == DATA
+    changed = bytes(reversed(DATA))
+    monkeypatch.setattr(sys.modules[__name__], "DATA", changed)
+    again = download_asset(asset, tmp_path, reader=params)
+    assert again == first and again.read_bytes() == changed

@@ -78,16 +78,19 @@ def dandi_logs_to_debug() -> Iterator[None]:
                 logger.removeFilter(_ROUTE)
 
 
-def content_folder(asset: Any, reader: ReaderParams | None) -> str:
+def content_folder(asset: Any, reader: ReaderParams | None) -> tuple[str, bool]:
     """A folder per content: a DANDI asset's id (a changed draft file is another asset), or for
-    a plain URL a hash of it and of its size and ETag (another URL, or a file changed there)."""
+    a plain URL a hash of it and of its size and ETag (another URL, or a file changed there);
+    and whether a copy found there may be taken (not for a URL whose server gives no ETag or
+    Last-Modified: a file changed there at the same size could not be told apart)."""
     if asset.asset_id:  # and its checksum, where the listing gives one
         digest = asset.digest.get("dandi:dandi-etag") or asset.digest.get("dandi:sha2-256") or ""
-        return f"{asset.asset_id}-{digest[:16]}" if digest else asset.asset_id
+        return (f"{asset.asset_id}-{digest[:16]}" if digest else asset.asset_id), True
     with api_session(asset.name, reader) as session:
         said = session.head(asset.url, allow_redirects=True).headers
-    tag = [asset.url, said.get("Content-Length", ""), said.get("ETag") or said.get("Last-Modified", "")]
-    return hashlib.sha1("|".join(tag).encode()).hexdigest()[:16]
+    validator = said.get("ETag") or said.get("Last-Modified", "")
+    tag = [asset.url, said.get("Content-Length", ""), validator]
+    return hashlib.sha1("|".join(tag).encode()).hexdigest()[:16], bool(validator)
 
 
 def api_session(name: str, reader: ReaderParams | None) -> RetryingSession:

@@ -36,7 +36,8 @@ def download_asset(
     api_url: str | None = None,
     reader: ReaderParams | None = None,
 ) -> Path:
-    """Download ``asset`` whole into ``folder`` (kept when already there); its local path.
+    """Download ``asset`` whole into ``folder`` (kept when already there, unless its server
+    gives no ETag or Last-Modified to tell a changed file by); its local path.
 
     The file is written atomically: a temporary file of its own, fsynced, then renamed, so
     that a killed download leaves nothing under the target's name and two processes
@@ -45,7 +46,7 @@ def download_asset(
     (retries, timeouts; see the module docstring for cuts and stalls).
     """
     folder = Path(folder)
-    kept = content_folder(asset, reader)  # a folder per content: a changed file is not taken for the old
+    kept, reusable = content_folder(asset, reader)  # per content: a changed file is not taken for the old
     target = folder / "downloads" / (asset.dandiset or "url") / (asset.version or "") / kept / (
         asset.path or "file.nwb")
     if asset.zarr:
@@ -55,7 +56,7 @@ def download_asset(
         with api_session(asset.name, reader) as session:
             store = zarr_store(asset, session, dataclasses.replace(ReaderParams.of(reader), cache_dir=""))
             return download_store(store, target)
-    if target.is_file() and (asset.size is None or target.stat().st_size == asset.size):
+    if reusable and target.is_file() and (asset.size is None or target.stat().st_size == asset.size):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     params = ReaderParams.of(reader)
