@@ -80,3 +80,23 @@ def test_results_after_a_failed_plain_import_say_how_to_recover():
     assert len(said) == 2, proc.stdout
     assert all("left broken by a failed import of ndx-icephys-meta" in s and "restart the kernel" in s
                for s in said)
+
+
+def test_zarr_3_beside_nwbwidgets_is_said_in_one_line():
+    """nwbwidgets 0.11.3 names zarr 2's ``zarr.core.Array``: with zarr 3 (what the viz extra
+    alone installed before it held zarr below 3) the widgets fail to import."""
+    proc = _run(
+        """
+        import zarr.core
+        if hasattr(zarr.core, "Array"):
+            del zarr.core.Array  # as zarr 3 has it
+        from ndx_encoding_subspace.errors import MissingDependencyError
+        from ndx_encoding_subspace.viz.widgets.compat import import_nwbwidgets
+        try:
+            import_nwbwidgets()
+        except MissingDependencyError as err:
+            print("said:", err)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "said: nwbwidgets needs zarr 2" in proc.stdout and "pip install 'zarr<3'" in proc.stdout

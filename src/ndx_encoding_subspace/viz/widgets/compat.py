@@ -17,7 +17,7 @@ import sys
 import types
 from typing import Any
 
-from ...errors import import_optional
+from ...errors import MissingDependencyError, import_optional
 
 __all__ = ["import_nwbwidgets", "install_icephys_shim"]
 
@@ -65,4 +65,13 @@ def import_nwbwidgets() -> Any:
 
     check_catalog()  # broken by an import of nwbwidgets without the shim: said in one line
     install_icephys_shim()
-    return import_optional("nwbwidgets", "viz", "viewing results in nwbwidgets")
+    try:
+        return import_optional("nwbwidgets", "viz", "viewing results in nwbwidgets")
+    except AttributeError as err:  # nwbwidgets 0.11.3 names zarr 2's zarr.core.Array
+        if "zarr" not in str(err):
+            raise
+        import zarr
+
+        raise MissingDependencyError(
+            f"nwbwidgets needs zarr 2, and zarr {zarr.__version__} is installed ({err}): "
+            "pip install 'zarr<3' (the viz extra holds it)") from None
