@@ -461,3 +461,7 @@ def test_the_demo_recording_of_other_simulation_parameters_is_refused_or_made_ag
     with pytest.raises(ConfigError, match=said):
         _recording(path, other, overwrite=False)
     assert load_truth(_recording(path, other, overwrite=True)).params == other
+    path.write_bytes(b"not an HDF5 file")  # damaged: refused naming it, or simulated again
+    with pytest.raises(ConfigError, match=r"simulated_site.nwb: not a recording the demo simulated"):
+        _recording(path, other, overwrite=False)
+    assert load_truth(_recording(path, other, overwrite=True)).params == other

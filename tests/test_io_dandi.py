@@ -376,3 +376,45 @@ def test_a_dataset_record_knows_remote_sites_by_their_content(server, params, tm
     assert _source_identity(before) != _source_identity(after)
     (gone,) = expand_inputs([url], reader=dataclasses.replace(params, retries=0))  # never skipped
     assert "unanswered" in gone.version
+
+
+def test_a_dandi_asset_is_known_by_one_checksum_and_a_url_alike_streamed_or_downloaded(server, params,
+                                                                                      tmp_path):
+    """The archive adds an asset's SHA-256 after its upload: its identity keeps the etag it
+    had. A plain URL downloaded is the same input as streamed (``reader.download`` changes
+    where bytes go, not results)."""
+    from ndx_encoding_subspace.pipeline.fingerprint import content_digest, input_identity
+
+    etag = {"dandi:dandi-etag": "abc-1"}
+    later = {**etag, "dandi:sha2-256": "f" * 64}
+    source = {"asset_id": "a1", "dandiset": "000123", "url": "https://x/a1"}
+    assert input_identity({**source, "digest": etag}) == input_identity({**source, "digest": later})
+    assert content_digest({"dandi:sha2-256": "f" * 64}) == {"dandi:sha2-256": "f" * 64}
+    local = write_nwb(mock_site(waveforms=False, seed=5).nwbfile, tmp_path / "x.nwb")
+    with MockDandiServer({"x.nwb": local}) as srv:
+        url = srv.blob_url("x.nwb")
+        streamed = read_site(url, reader=params)
+        downloaded = read_site(url, reader=dataclasses.replace(params, download=True))
+        cached = dataclasses.replace(params, download=True, cache_dir=str(tmp_path / "c"))
+        kept = read_site(url, reader=cached)
+    assert input_identity(streamed.source) == input_identity(downloaded.source) == input_identity(kept.source)
+    assert "sha256" not in input_identity(downloaded.source) and "local" in kept.source
+
+
+def test_no_signature_of_a_signed_url_reaches_the_results_file(params, tmp_path):
+    """A presigned URL's signature is a credential: the results file (notes, provenance,
+    input) holds the URL without it."""
+    from conftest import TINY_CONFIG
+
+    from ndx_encoding_subspace.pipeline.config import PipelineConfig
+    from ndx_encoding_subspace.pipeline.run import run_site
+
+    local = write_nwb(mock_site(n_units=2, n_sounds=3, duration=0.5, seed=1).nwbfile, tmp_path / "x.nwb")
+    config = PipelineConfig.from_dict({**TINY_CONFIG, "ensemble": {"n_jackknife": 1, "n_init": 1}})
+    config = config.replace(reader={"dandi_api_url": params.dandi_api_url, "retries": 2})
+    with MockDandiServer({"x.nwb": local}) as srv:
+        url = srv.blob_url("x.nwb") + "?X-Amz-Signature=s3cr3tsig&X-Amz-Credential=AKIAME&part=1"
+        result = run_site(url, tmp_path / "out", config, progress=False)
+    written = result.path.read_bytes()
+    assert b"s3cr3tsig" not in written and b"AKIAME" not in written
+    assert b"part=1" in written  # the URL itself is kept

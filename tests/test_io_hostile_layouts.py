@@ -668,3 +668,5 @@ def test_sounds_below_twice_max_frequency_are_said_only_when_a_channel_lies_abov
                          spectrogram=SpectrogramParams(n_channels=1))
     assert site.n_frequencies == 1
     assert not [w for w in caught if "hold no power" in str(w.message)], [str(w.message) for w in caught]
+    # read as before (its identity, and the results made from it, unchanged)
+    assert "above-nyquist-silent" in site.source["rules"]

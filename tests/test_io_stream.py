@@ -28,10 +28,21 @@ class _Server(BaseHTTPRequestHandler):
         first, _, last = asked.removeprefix("bytes=").partition("-")
         first, last = int(first), int(last) if last else len(DATA) - 1
         type(self).served += 1
-        cuts = {"cut_once": 1, "cut_twice": 2}.get(self.mode, 0)
+        cuts = {"cut_once": 1, "cut_twice": 2, "changed": 1, "from_start": 1}.get(self.mode, 0)
+        if type(self).served > cuts and self.mode in ("changed", "from_start") and first:
+            first = 0  # the file changed (If-Range: the whole of it), or a server that ignores the offset
+            body = DATA
+            self.send_response(200 if self.mode == "changed" else 206)
+            if self.mode == "from_start":
+                self.send_header("Content-Range", f"bytes 0-{len(DATA) - 1}/{len(DATA)}")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if type(self).served <= cuts:
             body = DATA[first: last + 1]  # headers, half the body, and the connection closed
             self.send_response(206)
+            self.send_header("ETag", '"v1"')
             self.send_header("Content-Range", f"bytes {first}-{last}/{len(DATA)}")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -174,3 +185,22 @@ def test_a_download_kept_without_etag_is_not_taken_for_the_file_now_served(serve
     monkeypatch.setattr(sys.modules[__name__], "DATA", changed)
     again = download_asset(asset, tmp_path, reader=params)
     assert again == first and again.read_bytes() == changed
+
+
+@pytest.mark.parametrize(("mode", "said"), [
+    ("changed", "the file changed at the server since"),
+    ("from_start", "the server answered bytes 0-16383/16384 for the bytes from 8192"),
+])
+def test_a_download_goes_on_only_with_the_rest_of_the_same_file(server, tmp_path, mode, said):
+    """After a cut, the rest is asked with If-Range: a file changed since (the whole new
+    file sent), or an answer from another offset, is refused, never spliced."""
+    from ndx_encoding_subspace.errors import RemoteError
+    from ndx_encoding_subspace.io.dandi import RemoteAsset
+    from ndx_encoding_subspace.io.download import download_asset
+    from ndx_encoding_subspace.io.reader_params import ReaderParams
+
+    _Server.mode = mode
+    asset = RemoteAsset(name=server, url=server, path="blob.nwb")
+    with pytest.raises(RemoteError, match=f"was cut after 8192 bytes and {said}"):
+        download_asset(asset, tmp_path, reader=ReaderParams(retries=2, retry_backoff_s=0.01))
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]

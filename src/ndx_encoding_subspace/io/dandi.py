@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, InputError, NotNWBError, RemoteError
-from ..inputs import file_sha256
 from .dandi_client import (
     api_key_for,
     client_error,
@@ -141,27 +140,23 @@ class RemoteAsset:
     zarr: str = ""
     api_url: str = ""
 
-    def provenance(self, *, served: Any = None, downloaded: Path | None = None,
-                   kept: bool = False) -> dict[str, Any]:
+    def provenance(self, *, served: tuple[int, str] | None = None,
+                   local: Path | None = None) -> dict[str, Any]:
         """JSON-compatible description for a site's ``source`` (a plain URL without the
         query parameters that sign it: results files are shared).
 
-        A plain URL is known by its content: the size and validator (ETag or
-        Last-Modified) its server gave the stream ``served`` (from
-        :func:`~.stream.open_stream`), or the checksum of the file ``downloaded`` from it.
-        ``kept``: the download stays (in ``reader.cache_dir``), and is read from again.
+        ``served``: the size and validator (ETag or Last-Modified, '' when none) a plain
+        URL's server gave, by which it is known (streamed or downloaded alike); ``local``:
+        a downloaded copy that stays (in ``reader.cache_dir``) and is read from again.
         """
         out = {k: v for k, v in dataclasses.asdict(self).items() if v not in ("", None, {})}
         out["digest"] = dict(self.digest)
         if not self.asset_id:
             out["url"], out["name"] = shareable_url(self.url), shareable_url(self.name)
             if served is not None:
-                tag = served.session.tag
-                out.update(served_bytes=int(served.length), **({"validator": tag} if tag else {}))
-            if downloaded is not None:
-                out.update(size=downloaded.stat().st_size, sha256=file_sha256(downloaded))
-        if downloaded is not None and kept:
-            out["local"] = str(downloaded)
+                out.update(served_bytes=int(served[0]), **({"validator": served[1]} if served[1] else {}))
+        if local is not None:
+            out["local"] = str(local)
         return out
 
     def check_nwb(self) -> None:
@@ -335,7 +330,7 @@ def resolve_remote(
     if match is not None:
         return [_asset_from_url(text, match, reader)]
     path = text.split("?", 1)[0].rstrip("/").rpartition("/")[2]
-    return [RemoteAsset(name=text, url=text, path=path)]
+    return [RemoteAsset(name=shareable_url(text), url=text, path=path)]  # named without its signature
 
 
 def zarr_store(asset: RemoteAsset, session: Any, reader: ReaderParams | None = None) -> Any:

@@ -22,7 +22,7 @@ import re
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from ..errors import ConfigError, RemoteError
 from .reader_params import ReaderParams
@@ -78,19 +78,20 @@ def dandi_logs_to_debug() -> Iterator[None]:
                 logger.removeFilter(_ROUTE)
 
 
-def content_folder(asset: Any, reader: ReaderParams | None) -> tuple[str, bool]:
+def content_folder(asset: Any, reader: ReaderParams | None) -> tuple[str, str]:
     """A folder per content: a DANDI asset's id (a changed draft file is another asset), or for
     a plain URL a hash of it and of its size and ETag (another URL, or a file changed there);
-    and whether a copy found there may be taken (not for a URL whose server gives no ETag or
-    Last-Modified: a file changed there at the same size could not be told apart)."""
+    and what tells that content (a DANDI checksum or asset id, a URL's ETag or Last-Modified):
+    '' for a URL whose server gives neither, whose copy found there is not taken (a file
+    changed there at the same size could not be told apart)."""
     if asset.asset_id:  # and its checksum, where the listing gives one
         digest = asset.digest.get("dandi:dandi-etag") or asset.digest.get("dandi:sha2-256") or ""
-        return (f"{asset.asset_id}-{digest[:16]}" if digest else asset.asset_id), True
+        return (f"{asset.asset_id}-{digest[:16]}" if digest else asset.asset_id), digest or asset.asset_id
     with api_session(asset.name, reader) as session:
         said = session.head(asset.url, allow_redirects=True).headers
     validator = said.get("ETag") or said.get("Last-Modified", "")
     tag = [asset.url, said.get("Content-Length", ""), validator]
-    return hashlib.sha1("|".join(tag).encode()).hexdigest()[:16], bool(validator)
+    return hashlib.sha1("|".join(tag).encode()).hexdigest()[:16], validator
 
 
 def api_session(name: str, reader: ReaderParams | None) -> RetryingSession:
@@ -240,15 +241,20 @@ def client_error(err: Exception, client: Any, where: str) -> RemoteError:
 #: query parameters that sign or authorise a URL (S3, Google Cloud Storage, Azure SAS,
 #: CloudFront, OAuth): left out of what results files keep
 _SIGNING = re.compile(r"^(x-amz-.*|x-goog-.*|signature|sig|expires|awsaccesskeyid|key-pair-id|policy|"
-                      r"se|sp|sv|sr|st|spr|skoid|sktid|skt|ske|sks|skv|token|access_token|api_key|apikey|key)$",
-                      re.IGNORECASE)
+                      r"se|sp|sv|sr|st|spr|skoid|sktid|skt|ske|sks|skv|token|access_token|api_key|apikey|"
+                      r"access_key|auth|password|passwd|secret|jwt|credential)$", re.IGNORECASE)
 
 
 def shareable_url(url: str) -> str:
-    """``url`` without the query parameters that sign or authorise it (a presigned URL's
-    signature is a credential); the others kept, since they may name the file."""
-    parts = urlsplit(str(url))
-    if not parts.query:
-        return str(url)
-    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _SIGNING.match(k)]
-    return urlunsplit(parts._replace(query=urlencode(kept)))
+    """``url`` without what signs or authorises it (a presigned URL's signature is a
+    credential): the query parameters named so, a user and password before the host, and a
+    fragment. The rest is kept as written (the other parameters may name the file); a URL
+    without any of them is returned unchanged."""
+    text = str(url)
+    parts = urlsplit(text)
+    netloc = parts.netloc.rpartition("@")[2]
+    segments = parts.query.split("&") if parts.query else []
+    kept = [seg for seg in segments if not _SIGNING.match(unquote_plus(seg.partition("=")[0]))]
+    if netloc == parts.netloc and len(kept) == len(segments) and not parts.fragment:
+        return text
+    return urlunsplit(parts._replace(netloc=netloc, query="&".join(kept), fragment=""))

@@ -23,7 +23,7 @@ from .dandi import RemoteAsset, zarr_store
 from .dandi_client import api_key_for, api_session, content_folder
 from .reader_params import ReaderParams
 
-__all__ = ["download_asset", "MIN_BYTES_PER_S"]
+__all__ = ["download_asset", "download", "MIN_BYTES_PER_S"]
 
 #: an answer bringing fewer bytes a second than this over ``reader.timeout_s`` has stalled
 MIN_BYTES_PER_S = 16 * 1024
@@ -45,8 +45,15 @@ def download_asset(
     longer than the asset's size is refused. ``reader`` gives the network parameters
     (retries, timeouts; see the module docstring for cuts and stalls).
     """
+    return download(asset, folder, reader=reader)[0]
+
+
+def download(asset: RemoteAsset, folder: str | Path, *,
+             reader: ReaderParams | None = None) -> tuple[Path, str]:
+    """:func:`download_asset`, and what its server said of the content (a plain URL's ETag
+    or Last-Modified, '' when none; a DANDI asset's checksum or id)."""
     folder = Path(folder)
-    kept, reusable = content_folder(asset, reader)  # per content: a changed file is not taken for the old
+    kept, validator = content_folder(asset, reader)  # per content: a changed file is not taken for the old
     target = folder / "downloads" / (asset.dandiset or "url") / (asset.version or "") / kept / (
         asset.path or "file.nwb")
     if asset.zarr:
@@ -55,9 +62,9 @@ def download_asset(
 
         with api_session(asset.name, reader) as session:
             store = zarr_store(asset, session, dataclasses.replace(ReaderParams.of(reader), cache_dir=""))
-            return download_store(store, target)
-    if reusable and target.is_file() and (asset.size is None or target.stat().st_size == asset.size):
-        return target
+            return download_store(store, target), validator
+    if validator and target.is_file() and (asset.size is None or target.stat().st_size == asset.size):
+        return target, validator
     target.parent.mkdir(parents=True, exist_ok=True)
     params = ReaderParams.of(reader)
     headers = {}
@@ -66,32 +73,43 @@ def download_asset(
         headers["Authorization"] = f"token {key}"
     with api_session(asset.name, reader) as session:
         write_bytes(target, lambda out: _copy_body(session, asset, out, headers, params))
-    return target
+    return target, validator
 
 
 def _copy_body(session: Any, asset: RemoteAsset, out: BinaryIO, headers: dict[str, str],
                params: ReaderParams) -> None:
-    """Every byte of ``asset`` into ``out``, asked again from where it was cut."""
-    written, causes = 0, []
+    """Every byte of ``asset`` into ``out``, asked again from where it was cut: only of the
+    same file (``If-Range`` with the first answer's ETag or Last-Modified, and the same
+    total), unencoded (a range counts bytes as sent), from the first byte lacking."""
+    written, causes, first = 0, [], None
+    headers = {**headers, "Accept-Encoding": "identity"}
     for attempt in range(params.retries + 1):
         if attempt:
             time.sleep(params.retry_backoff_s * 2 ** (attempt - 1))
-        rest = {"Range": f"bytes={written}-"} if written else {}
+        rest = {}
+        if written:  # the rest of the same file only
+            rest = {"Range": f"bytes={written}-", **({"If-Range": first[0]} if first[0] else {})}
         with session.get(asset.url, stream=True, headers={**headers, **rest}) as response:
             session.check()
             if response.status_code >= 400:
                 raise RemoteError(f"{asset.name}: download from {asset.url} failed: HTTP "
                                   f"{response.status_code} {response.reason}")
-            if written and response.status_code != 206:
+            if first is None:
+                first = (response.headers.get("ETag") or response.headers.get("Last-Modified") or "",
+                         response.headers.get("Content-Length", ""), response.headers.get("Content-Encoding"))
+            elif why := _not_the_rest(response, written, first):
                 raise RemoteError(f"{asset.name}: download from {asset.url} was cut after {written} bytes "
-                                  f"and the server cannot send the rest (HTTP {response.status_code} to a "
-                                  f"range request); try again later ({'; '.join(causes)})")
+                                  f"and {why}; try again later ({'; '.join(causes)})")
             try:
                 written += _read_answer(response, out, params.timeout_s)
                 break
-            except (OSError, ValueError) as err:  # requests' and urllib3's read errors among them
-                written += getattr(err, "written", 0)
+            except _Cut as err:
+                written += err.written
                 causes.append(str(err)[:160])
+                if first[2] not in (None, "identity"):
+                    raise RemoteError(f"{asset.name}: download from {asset.url} was cut ({err}), and its "
+                                      f"answer is encoded ({first[2]}): it cannot be taken up where it "
+                                      "was; try again later") from None
     else:
         raise RemoteError(f"{asset.name}: download from {asset.url} failed after {params.retries + 1} "
                           f"attempts (reader.retries = {params.retries}), {written} bytes written: "
@@ -101,6 +119,20 @@ def _copy_body(session: Any, asset: RemoteAsset, out: BinaryIO, headers: dict[st
             f"{asset.name}: download from {asset.url} gave {written} bytes, not the asset's "
             f"{asset.size}"
         )
+
+
+def _not_the_rest(response: Any, written: int, first: tuple[str, str, str | None]) -> str:
+    """Why the answer to a resumed download is not the rest of the file first served
+    ('' when it is)."""
+    if response.status_code != 206:
+        changed = first[0] and response.status_code == 200
+        return ("the file changed at the server since (If-Range)" if changed else
+                f"the server cannot send the rest (HTTP {response.status_code} to a range request)")
+    served = response.headers.get("Content-Range", "")
+    start, total = served.removeprefix("bytes ").partition("-")[0], served.rpartition("/")[2]
+    if start != str(written) or (first[1].isdigit() and total.isdigit() and int(total) != int(first[1])):
+        return f"the server answered {served or 'no Content-Range'} for the bytes from {written}"
+    return ""
 
 
 class _Cut(OSError):
@@ -113,22 +145,24 @@ class _Cut(OSError):
 
 def _read_answer(response: Any, out: BinaryIO, window_s: float) -> int:
     """The bytes of ``response`` into ``out``: how many. Raises :class:`_Cut` (with the
-    bytes kept) when the connection fails or the answer stalls (module docstring)."""
+    bytes kept) when the connection fails or the answer stalls (module docstring); an
+    error writing ``out`` (a full disk) is raised as it is."""
     written, mark, since = 0, 0, time.monotonic()
-    try:
-        while part := response.raw.read1(1 << 20, decode_content=True):
-            out.write(part)
-            written += len(part)
-            now = time.monotonic()
-            if now - since >= window_s:
-                if written - mark < MIN_BYTES_PER_S * (now - since):
-                    raise _Cut(f"the answer stalled ({written - mark} bytes in {now - since:.0f} s)", written)
-                mark, since = written, now
-    except _Cut:
-        raise
-    except Exception as err:  # the connection dropped or timed out mid-answer
-        raise _Cut(f"{type(err).__name__}: {err}", written) from None
+    while True:
+        try:
+            part = response.raw.read1(1 << 20, decode_content=True)
+        except Exception as err:  # the connection dropped or timed out mid-answer
+            raise _Cut(f"{type(err).__name__}: {err}", written) from None
+        if not part:
+            break
+        out.write(part)
+        written += len(part)
+        now = time.monotonic()
+        if now - since >= window_s:
+            if written - mark < MIN_BYTES_PER_S * (now - since):
+                raise _Cut(f"the answer stalled ({written - mark} bytes in {now - since:.0f} s)", written)
+            mark, since = written, now
     expected = response.headers.get("Content-Length", "")
-    if expected.isdigit() and written < int(expected):
+    if expected.isdigit() and written < int(expected) and not response.headers.get("Content-Encoding"):
         raise _Cut(f"the answer was cut short ({written} of {expected} bytes)", written)
     return written

@@ -39,7 +39,7 @@ from ..inputs import file_sha256, input_sha256, input_stat, is_zarr_store
 from ..preflight import local_nwb
 from .dandi import RemoteAsset, is_remote, resolve_remote
 from .dandi_client import api_key_for
-from .download import download_asset
+from .download import download
 from .filters import load_filter_plugins, mentions_filter, missing_filter_message
 from .links import unlinked_reference, warn_dangling_links
 from .reader_params import ReaderParams
@@ -304,7 +304,8 @@ def open_remote(asset: RemoteAsset, *, reader: ReaderParams | None = None) -> Op
                 stream.seek(0)
                 head = stream.read(min(8, stream.length))
             raise NotNWBError(_h5_open_error(asset.name, head, stream.length, err)) from None
-        opened = _open_h5(h5, asset.name, asset.provenance(served=stream), session=session)
+        served = (stream.length, session.tag)
+        opened = _open_h5(h5, asset.name, asset.provenance(served=served), session=session)
     except BaseException:
         with contextlib.suppress(Exception):
             stream.close()
@@ -335,9 +336,10 @@ def _open_remote_zarr(asset: RemoteAsset, params: ReaderParams) -> OpenedNWB:
 def _open_downloaded(asset: RemoteAsset, params: ReaderParams) -> OpenedNWB:
     temporary = None if params.cache_dir else Path(tempfile.mkdtemp(prefix="encoding-subspace-"))
     try:
-        local = download_asset(asset, params.cache_dir or temporary, reader=params)
-        prov = asset.provenance(downloaded=local, kept=temporary is None)  # a temporary copy would not last
-        opened = open_local(local, name=asset.name, provenance=prov)
+        local, validator = download(asset, params.cache_dir or temporary, reader=params)
+        served = (local.stat().st_size, validator)  # a temporary copy would not last: not named
+        opened = open_local(local, name=asset.name, provenance=asset.provenance(
+            served=served, local=None if temporary else local))
     except BaseException:
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)

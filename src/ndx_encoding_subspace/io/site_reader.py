@@ -71,7 +71,6 @@ from .placement import PHY_DEPTH
 from .presentations import BETWEEN_BLOCKS, REFERENCED_ONSETS
 from .reader_params import ReaderParams
 from .samples import (
-    ABOVE_NYQUIST,
     mixed_sample_formats,
     mixed_units_note,
     plain_integers,
@@ -390,7 +389,7 @@ def build_site(
     said = {"began-late-left-out": BEGAN_LATE in trailing, "validation-most-repeated": rule == MOST_REPEATS,
             "observed-over-sounds": "obs_intervals" in layout.units.colnames,
             "phy-depth-from-top": any(PHY_DEPTH in n for n in spikes.notes),
-            NYQUIST_RULE: any(ABOVE_NYQUIST in n for n in notes)}
+            NYQUIST_RULE: any(0 < (first[s].series.rate or 0) < 2 * spec_params.max_frequency for s in order)}
     rules = reading_rules(layout, reader) + [name for name, held in said.items() if held]
     source.update({"rules": rules} if rules else {})  # read otherwise than earlier: part of the identity
     if reader.sound_folder:  # the sounds' identity, wherever the folder lies

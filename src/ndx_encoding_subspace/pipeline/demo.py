@@ -219,12 +219,19 @@ def _recording(path: Path, params: SimulationParams, overwrite: bool) -> Path:
     from ..datasets.simulated.site import load_truth
 
     if path.exists():
-        made = load_truth(path).params
+        try:
+            made = load_truth(path).params
+        except Exception as err:  # a damaged or foreign file where the demo keeps its recording
+            if not overwrite:
+                raise ConfigError(f"{path}: not a recording the demo simulated ({type(err).__name__}: "
+                                  f"{str(err)[:200]}): use another --out, or --overwrite to simulate it "
+                                  "again") from None
+            made = None
         if made == params:
             return path
-        differ = [f"{f.name} {getattr(made, f.name)!r} (asked: {getattr(params, f.name)!r})"
-                  for f in dataclasses.fields(params) if getattr(made, f.name) != getattr(params, f.name)]
-        if not overwrite:
+        if made is not None and not overwrite:
+            differ = [f"{f.name} {getattr(made, f.name)!r} (asked: {getattr(params, f.name)!r})"
+                      for f in dataclasses.fields(params) if getattr(made, f.name) != getattr(params, f.name)]
             raise ConfigError(f"{path} was simulated with other parameters ({'; '.join(differ[:4])}): use "
                               "another --out, or --overwrite to simulate it again")
     simulate_site(params).write_nwb(path, overwrite=True)

@@ -18,8 +18,8 @@ from ..data.celltype import CellTypeParams
 from ..params import ADDED_LATER, VOLATILE_NAMES, VOLATILE_SECTIONS
 from .config import PipelineConfig
 
-__all__ = ["config_fingerprint", "accepted_fingerprints", "input_identity", "AT_DEFAULT", "NOT_TRAINED",
-           "TRAINING_SECTIONS"]
+__all__ = ["config_fingerprint", "accepted_fingerprints", "input_identity", "content_digest", "AT_DEFAULT",
+           "NOT_TRAINED", "TRAINING_SECTIONS"]
 
 
 #: parameters that change memory or time, not results: hashed at their defaults (earlier
@@ -91,6 +91,17 @@ _SERVED = ("served_bytes", "validator")
 _READING = ("sound_files", "rules")
 
 
+#: a DANDI asset's checksums, the first it has of them naming its content (the archive adds
+#: the SHA-256 of a new asset later: its identity must not change then)
+_DIGESTS = ("dandi:dandi-etag", "dandi:dandi-zarr-checksum", "dandi:sha2-256")
+
+
+def content_digest(digest: Mapping[str, Any]) -> dict[str, str]:
+    """The one checksum of a DANDI asset that its identity holds (``{}`` when none)."""
+    name = next((d for d in _DIGESTS if digest.get(d)), None)
+    return {name: str(digest[name])} if name else {}
+
+
 def input_identity(source: Mapping[str, Any], *, legacy: bool = False,
                    earlier: bool = False) -> dict[str, Any]:
     """What of a site's ``source`` makes its results: its content and the rules of reading.
@@ -113,8 +124,8 @@ def input_identity(source: Mapping[str, Any], *, legacy: bool = False,
     reading = {k: source[k] for k in _READING if k in source}
     if "sha256" in source:
         return {"sha256": source["sha256"], **reading}
-    if source.get("asset_id") and source.get("digest"):
-        return {"digest": dict(source["digest"]), **reading}
+    if source.get("asset_id") and (digest := content_digest(source.get("digest") or {})):
+        return {"digest": digest, **reading}
     if "url" in source and not source.get("asset_id"):
         return {"url": source["url"], **{k: source[k] for k in _SERVED if k in source}, **reading}
     return input_identity(source, earlier=True)

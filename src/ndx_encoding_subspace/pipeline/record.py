@@ -24,7 +24,7 @@ from ..inputs import input_stat
 from ..results.files import results_path
 from .config import PipelineConfig
 from .distributed import SiteStatus
-from .fingerprint import accepted_fingerprints
+from .fingerprint import accepted_fingerprints, content_digest
 from .sources import SiteSource
 
 __all__ = ["RECORD", "DatasetResult", "SiteCallback", "Tracker", "initial_states", "check_stale"]
@@ -202,11 +202,18 @@ def _previous_population(out: Path) -> list[str] | None:
     return [str(s) for s in sites] if isinstance(sites, list) else None
 
 
-def _source_identity(item: SiteSource) -> dict[str, Any]:
-    if item.version and '"asset_id"' in item.version:  # a DANDI asset: its content, in any version
-        return {"version": item.version}
+def _source_identity(item: SiteSource, *, earlier: bool = False) -> dict[str, Any]:
+    """What of a site's input its record key holds: a DANDI asset's content (its checksum,
+    in any version of its Dandiset), a plain URL with what its server says of its content,
+    a local file's size and time. ``earlier``: as records kept it before remote inputs were
+    known by their content (the source as named, and a DANDI listing's whole record)."""
+    dandi = '"asset_id"' in item.version
+    if dandi and not earlier:
+        listed = json.loads(item.version)
+        return {"asset": content_digest(listed.get("digest") or {}) or listed.get("asset_id"),
+                "size": listed.get("size")}
     identity: dict[str, Any] = {"source": item.source}
-    if item.version:  # a plain URL: what its server says of its content
+    if item.version and (dandi or not earlier):
         identity["version"] = item.version
     if item.is_local:
         try:
@@ -250,7 +257,8 @@ def initial_states(items: Sequence[SiteSource], out: Path, config: PipelineConfi
     from ..io.sound_files import folder_identity
 
     before = _previous(out)
-    together = [_source_identity(i) for i in items] if population == "dataset" else None
+    together = {e: [_source_identity(i, earlier=e) for i in items] for e in (False, True)} \
+        if population == "dataset" else None
     sounds = folder_identity(config.reader.sound_folder) if config.reader.sound_folder else None
     # the parameters alone (and which sites make the population): what makes results differ
     # for check_stale, where a moved or touched input only makes run_site check its content
@@ -258,12 +266,15 @@ def initial_states(items: Sequence[SiteSource], out: Path, config: PipelineConfi
                                                       if population == "dataset" else {})
     sites = []
     for item in items:
-        identity = _source_identity(item)
-        if sounds is not None:  # sites that name their sounds by file depend on those files
-            identity["sound_files"] = sounds
-        if together is not None:  # a site's results depend on every site of the population
-            identity["population"] = together
-        key, *earlier = accepted_fingerprints(config, identity)
+        keys = []
+        for was in (False, True):  # the record's key, then as earlier releases kept it
+            identity = _source_identity(item, earlier=was)
+            if sounds is not None:  # sites that name their sounds by file depend on those files
+                identity["sound_files"] = sounds
+            if together is not None:  # a site's results depend on every site of the population
+                identity["population"] = together[was]
+            keys += accepted_fingerprints(config, identity)
+        key, *earlier = dict.fromkeys(keys)
         old = before.get(item.site, {})
         results = results_path(out, item.site)  # in this folder, wherever the record was made
         vouched, made, made_with = _vouched(old, results)

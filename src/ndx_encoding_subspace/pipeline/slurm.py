@@ -84,18 +84,14 @@ def _noted_job(job_cls: type, refusals: list[tuple[float, str]]) -> type:
                 await super().start()
             except Exception as err:
                 refusals.append((time.monotonic(), " ".join(str(err).split())[:300]))
-                _REFUSED_LOG.errors.add(id(err))
+                err.noted_refusal = True  # its log left out (the run says it in one line)
                 raise
 
     return NotedJob
 
 
 class _RefusedLog(logging.Filter):
-    """Drops the log records of the job submissions noted as refused (by the error's id)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.errors: set[int] = set()
+    """Drops the log records of the job submissions noted as refused."""
 
     def install(self) -> None:
         logger = logging.getLogger("tornado.application")
@@ -104,7 +100,7 @@ class _RefusedLog(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         err = record.exc_info[1] if record.exc_info else None
-        return err is None or id(err) not in self.errors
+        return not getattr(err, "noted_refusal", False)
 
 
 _REFUSED_LOG = _RefusedLog()

@@ -134,10 +134,17 @@ def _served(url: str, reader: ReaderParams) -> str:
 
     try:
         with RetryingSession.from_params(url, reader) as session:
-            size = remote_size(session, url)
-    except Exception:  # said when the site is read
-        return json.dumps({"unanswered": time.time_ns()})
-    return json.dumps({"served_bytes": size, "validator": session.tag}, sort_keys=True)
+            size, tag = remote_size(session, url), session.tag
+    except Exception:  # a server without range requests (downloaded): its HEAD answer
+        try:
+            with RetryingSession.from_params(url, reader) as session:
+                said = session.head(url, allow_redirects=True)
+                session.check()
+            size, tag = int(said.headers["Content-Length"]), said.headers.get("ETag") or said.headers.get(
+                "Last-Modified", "")
+        except Exception:  # said when the site is read
+            return json.dumps({"unanswered": time.time_ns()})
+    return json.dumps({"served_bytes": size, "validator": tag}, sort_keys=True)
 
 
 def _expand_one(text: str, reader: ReaderParams) -> list[SiteSource]:

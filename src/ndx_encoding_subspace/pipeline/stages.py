@@ -15,6 +15,7 @@ deterministic and fast against those, and are recomputed.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -233,6 +234,10 @@ def subspace_reliability(
     times = reliability_times([len(s) for s in stimuli], config.dstrf,
                               params.reliability_max_samples)
     n = sum(len(t) for t in times)
+    if n < 4:  # two halves of two samples each at least
+        warnings.warn(f"site {site.name!r}: {n} dSTRF sample(s), too few to measure the subspaces' "
+                      "reliability: left unknown (NaN)", stacklevel=2)
+        return [SubspaceReliability.unknown(s) for s in subspaces]
     per_unit = len(members) * n * site.n_frequencies * config.dstrf.n_lags * 4
     group = int(max(1, IN_MEMORY_DSTRF_BYTES // max(per_unit, 1)))
     stage = "subspace reliability"
