@@ -136,7 +136,7 @@ def test_running_on_slurm_keeps_the_ctrl_c_handler():
     imported: an interrupted cluster run would end with exit code 0."""
     script = textwrap.dedent("""
         import signal
-        from ndx_encoding_subspace.pipeline.cluster import _jobqueue
+        from ndx_encoding_subspace.pipeline.slurm import _jobqueue
         _jobqueue()
         print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)
     """)

@@ -405,7 +405,6 @@ def test_no_signature_of_a_signed_url_reaches_the_results_file(params, tmp_path)
     """A presigned URL's signature is a credential: the results file (notes, provenance,
     input) holds the URL without it."""
     from conftest import TINY_CONFIG
-
     from ndx_encoding_subspace.pipeline.config import PipelineConfig
     from ndx_encoding_subspace.pipeline.run import run_site
 

@@ -121,8 +121,8 @@ def test_results_of_a_release_that_kept_the_input_path_are_still_found(recording
     from ndx_encoding_subspace.pipeline import run as run_module
 
     identity = run_module._identity
-    monkeypatch.setattr(run_module, "_identity", lambda site: {
-        **identity(site), "path": site.source["path"], "name": site.source["name"]})
+    monkeypatch.setattr(run_module, "_identity", lambda site, **kw: {
+        **identity(site, **kw), "path": site.source["path"], "name": site.source["name"]})
     config = PipelineConfig.from_dict(TINY)
     first = run_site(recording, tmp_path, config, progress=False)
     assert "path" in load_results(first.path).provenance["identity"]
