@@ -521,9 +521,15 @@ def test_inputs_from_dandi(tmp_path, monkeypatch):
 
         from ndx_encoding_subspace.pipeline.record import initial_states
 
-        replaced = replace(every[0], version=json.dumps({**listed, "asset_id": "another"}))
-        keys = [s.key for s in initial_states([every[0], replaced], tmp_path / "o", PipelineConfig())]
-        assert keys[0] != keys[1]
+        # (its content is another: another checksum); the same content under another asset id
+        # (the asset in another version of the Dandiset) is the same input
+        etag = {"dandi:dandi-etag": "aaa-1"}
+        same = [replace(every[0], version=json.dumps({**listed, "asset_id": a, "digest": etag}))
+                for a in ("one", "another")]
+        replaced = replace(every[0], version=json.dumps({**listed, "asset_id": "another",
+                                                         "digest": {"dandi:dandi-etag": "bbb-1"}}))
+        keys = [s.key for s in initial_states([*same, replaced], tmp_path / "o", PipelineConfig())]
+        assert keys[0] == keys[1] != keys[2]
         with pytest.raises(InputError, match="no NWB asset matches"):
             expand_inputs(["DANDI:000123/sub-9/*.nwb"], reader=reader)
 
