@@ -107,8 +107,9 @@ def input_identity(source: Mapping[str, Any], *, legacy: bool = False,
     """What of a site's ``source`` makes its results: its content and the rules of reading.
 
     A local file is its checksum (not where it lies, so that a moved or renamed folder holds
-    the same input); a DANDI asset is its checksums (the same asset in another version of
-    its Dandiset is the same input); a plain URL is the URL with the size and validator
+    the same input); a DANDI asset is one of its checksums (:func:`content_digest`: the same
+    asset in another version of its Dandiset is the same input); a plain URL is the URL,
+    without what signs it, with the size and validator
     (ETag or Last-Modified) its server gave, so that a file changed there is another input.
     The sound files and the rules of reading count too.
 
