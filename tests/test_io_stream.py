@@ -19,6 +19,7 @@ DATA = bytes(range(256)) * 64  # 16 kB
 class _Server(BaseHTTPRequestHandler):
     mode = "good"
     served = 0
+    ranges: list = []
 
     def log_message(self, *args) -> None:  # quiet
         pass
@@ -28,7 +29,8 @@ class _Server(BaseHTTPRequestHandler):
         first, _, last = asked.removeprefix("bytes=").partition("-")
         first, last = int(first), int(last) if last else len(DATA) - 1
         type(self).served += 1
-        cuts = {"cut_once": 1, "cut_twice": 2, "changed": 1, "from_start": 1}.get(self.mode, 0)
+        cuts = {"cut_once": 1, "cut_twice": 2, "changed": 1, "from_start": 1, "untagged": 1}.get(self.mode, 0)
+        type(self).ranges.append(self.headers.get("Range"))
         if type(self).served > cuts and self.mode in ("changed", "from_start") and first:
             first = 0  # the file changed (If-Range: the whole of it), or a server that ignores the offset
             body = DATA
@@ -42,7 +44,8 @@ class _Server(BaseHTTPRequestHandler):
         if type(self).served <= cuts:
             body = DATA[first: last + 1]  # headers, half the body, and the connection closed
             self.send_response(206)
-            self.send_header("ETag", '"v1"')
+            if self.mode != "untagged":
+                self.send_header("ETag", '"v1"')
             self.send_header("Content-Range", f"bytes {first}-{last}/{len(DATA)}")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -77,6 +80,7 @@ def server():
     srv.daemon_threads = True
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     _Server.served = 0
+    _Server.ranges = []
     yield f"http://127.0.0.1:{srv.server_address[1]}/blob"
     srv.shutdown()
     srv.server_close()
@@ -204,3 +208,16 @@ def test_a_download_goes_on_only_with_the_rest_of_the_same_file(server, tmp_path
     with pytest.raises(RemoteError, match=f"was cut after 8192 bytes and {said}"):
         download_asset(asset, tmp_path, reader=ReaderParams(retries=2, retry_backoff_s=0.01))
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_a_download_cut_without_etag_is_asked_again_whole(server, tmp_path):
+    """Nothing tells that the rest would be of the same file: the whole file is asked again,
+    never spliced."""
+    from ndx_encoding_subspace.io.dandi import RemoteAsset
+    from ndx_encoding_subspace.io.download import download_asset
+    from ndx_encoding_subspace.io.reader_params import ReaderParams
+
+    _Server.mode = "untagged"
+    asset = RemoteAsset(name=server, url=server, path="blob.nwb")
+    local = download_asset(asset, tmp_path, reader=ReaderParams(retries=2, retry_backoff_s=0.01))
+    assert local.read_bytes() == DATA and _Server.ranges == [None, None]

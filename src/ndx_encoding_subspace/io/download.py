@@ -80,15 +80,20 @@ def _copy_body(session: Any, asset: RemoteAsset, out: BinaryIO, headers: dict[st
                params: ReaderParams) -> None:
     """Every byte of ``asset`` into ``out``, asked again from where it was cut: only of the
     same file (``If-Range`` with the first answer's ETag or Last-Modified, and the same
-    total), unencoded (a range counts bytes as sent), from the first byte lacking."""
+    total), unencoded (a range counts bytes as sent), from the first byte lacking; from the
+    start when the first answer gave neither ETag nor Last-Modified."""
     written, causes, first = 0, [], None
     headers = {**headers, "Accept-Encoding": "identity"}
     for attempt in range(params.retries + 1):
         if attempt:
             time.sleep(params.retry_backoff_s * 2 ** (attempt - 1))
         rest = {}
+        if written and not first[0]:  # nothing tells the same file: the whole of it again
+            out.seek(0)
+            out.truncate()
+            written = 0
         if written:  # the rest of the same file only
-            rest = {"Range": f"bytes={written}-", **({"If-Range": first[0]} if first[0] else {})}
+            rest = {"Range": f"bytes={written}-", "If-Range": first[0]}
         with session.get(asset.url, stream=True, headers={**headers, **rest}) as response:
             session.check()
             if response.status_code >= 400:
