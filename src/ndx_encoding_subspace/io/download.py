@@ -102,7 +102,7 @@ def _copy_body(session: Any, asset: RemoteAsset, out: BinaryIO, headers: dict[st
             if first is None:
                 first = (response.headers.get("ETag") or response.headers.get("Last-Modified") or "",
                          response.headers.get("Content-Length", ""), response.headers.get("Content-Encoding"))
-            elif why := _not_the_rest(response, written, first):
+            elif written and (why := _not_the_rest(response, written, first)):  # a range was asked
                 raise RemoteError(f"{asset.name}: download from {asset.url} was cut after {written} bytes "
                                   f"and {why}; try again later ({'; '.join(causes)})")
             try:
