@@ -132,6 +132,26 @@ def test_waveform_digest_in_chunks_equals_whole(tmp_path):
         assert series.waveform_digest(sounds[0]) != series.waveform_digest(sounds[1])
 
 
+def test_series_of_one_sound_in_two_byte_orders_are_one_sound(tmp_path):
+    import h5py
+
+    path = write_nwb(_series_file(), tmp_path / "s.nwb")
+    with h5py.File(path, "r+") as f:  # the same samples, stored big-endian in every other series
+        for name in sorted(f["stimulus/presentation"])[::2]:
+            group = f[f"stimulus/presentation/{name}"]
+            data, attrs = group["data"][()], dict(group["data"].attrs)
+            del group["data"]
+            new = group.create_dataset("data", data=data.astype(data.dtype.newbyteorder(">")))
+            new.attrs.update(attrs)
+    _, layout = _locate_path(path)
+    assert sorted(layout.repeats().values()) == [1, 1, 1, 1, 3, 3]
+
+
+def _locate_path(path):
+    with open_nwb(path) as opened:
+        return path, locate(opened.nwbfile, opened.name)
+
+
 def test_one_track_is_not_series_per_presentation(tmp_path):
     nwb = mock_NWBFile()
     nwb.add_stimulus(TimeSeries(name="track", data=np.zeros(int(5 * RATE)), unit="Pa", rate=RATE))

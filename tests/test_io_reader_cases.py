@@ -164,6 +164,53 @@ def test_timestamps_rounded_or_jittered_give_the_bins_of_the_rate(rate, jitter):
         is None
 
 
+@pytest.mark.parametrize("offset", [1.7e9, 5000.0])
+def test_timestamps_in_unix_time_give_the_round_rate_and_the_same_spectrogram(offset):
+    """float64 timestamps in Unix time (steps of 0.24 us) leave the rate uncertain by
+    1e-6: the round rate, not one a hair off, whose bins would fall a sample apart."""
+    x = _sound(0)
+    times = offset + np.arange(x.size) / RATE
+    rate, start = rate_and_start(TimeSeries(name="s", data=x, unit="Pa", timestamps=times))
+    assert rate == RATE and start == times[0]
+    assert rate_and_start(TimeSeries(name="s", data=x, unit="Pa", timestamps=offset + np.arange(x.size)
+                                     / 24414.0625))[0] == pytest.approx(24414.0625, rel=2e-7)
+
+
+def test_a_rate_a_hair_off_a_round_one_bins_as_the_round_one():
+    params = SpectrogramParams(max_frequency=7000.0)
+    x = _sound(1)
+    np.testing.assert_array_equal(spectrogram(x, RATE * (1 + 1e-11), params), spectrogram(x, RATE, params))
+
+
+def _site_timed(path, times_of):
+    rows = _schedule()
+    nwb = _nwbfile()
+    _units(nwb, rows[-1][1] + 3)
+    for i, name in enumerate(NAMES):
+        x = _sound(i)
+        nwb.add_stimulus_template(TimeSeries(name=name, data=x, unit="Pa", **times_of(x.size)))
+    table = TimeIntervals(name="sound_presentations", description="sounds")
+    table.add_column("sound", "what played")
+    for name, start in rows:
+        table.add_row(start_time=start, stop_time=start + DUR, sound=name)
+    nwb.add_time_intervals(table)
+    return _write(nwb, path)
+
+
+def test_float32_timestamps_an_hour_in_are_read_with_a_warning(tmp_path):
+    """At 1000 s a float32 step is 61 us, coarser than half a 62.5-us sample: the sounds
+    are evenly sampled all the same, their rate taken from the whole span."""
+    coarse = _site_timed(tmp_path / "f32.nwb", lambda n: {
+        "timestamps": (1000.0 + np.arange(n) / RATE).astype(np.float32)})
+    said = r"timestamps stored to 61 us \(float32\), coarser than half a sample"
+    with pytest.warns(UserWarning, match=said):
+        site = read_site(coarse)
+    plain = read_site(_site_timed(tmp_path / "rate.nwb", lambda n: {"rate": RATE}))
+    for a, b in zip(site.sounds, plain.sounds, strict=True):
+        np.testing.assert_array_equal(a.spectrogram, b.spectrogram)
+        np.testing.assert_array_equal(a.counts, b.counts)
+
+
 def test_presentations_of_a_series_that_is_no_sound_say_why(tmp_path):
     rows = _schedule()
     nwb = _nwbfile()

@@ -109,6 +109,17 @@ def test_load_state_is_strict():
         load_state(model, wrong)
 
 
+def test_load_state_takes_big_endian_arrays():
+    # a results file stored big-endian is valid HDF5; torch refuses non-native byte order
+    torch.manual_seed(0)
+    model = from_architecture(_doc())
+    arrays = state_arrays(model)
+    swapped = {k: v.astype(v.dtype.newbyteorder(">")) for k, v in arrays.items()}
+    rebuilt = load_state(from_architecture(_doc()), swapped)
+    for key, value in rebuilt.state_dict().items():
+        assert np.array_equal(value.numpy(), arrays[key])
+
+
 def test_user_module_has_no_document():
     with pytest.raises(ConfigError):
         to_architecture(torch.nn.Linear(3, 2))

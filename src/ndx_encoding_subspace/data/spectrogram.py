@@ -299,7 +299,8 @@ def _bin_starts(m: int, duration: float, bin_size: float, n_out: int) -> np.ndar
     Sample j lies at time ``j * duration / m`` and belongs to bin ``floor(time / bin_size)``.
     """
     edges = np.arange(n_out + 1) * (bin_size * m / duration)
-    starts = np.ceil(edges - 1e-9).astype(np.int64)
+    # relative slack: a rate a hair off a round one (from timestamps) bins as the round one
+    starts = np.ceil(edges - 1e-9 * np.maximum(1.0, edges)).astype(np.int64)
     if np.any(np.diff(starts) <= 0):  # pragma: no cover - m_min guarantees samples in every bin
         raise InvalidDataError("spectrogram: a bin received no samples; raise min_samples_per_bin")
     return starts

@@ -2,7 +2,8 @@
 
 Each function returns one message per caveat (no file name: the reader puts it first):
 presentations naming no sound or beginning before the recording, sound series whose
-``conversion`` is 0 or whose unsigned 8-bit samples have no offset, units left out (too
+``conversion`` is 0, whose unsigned 8-bit samples have no offset or whose timestamps are
+coarser than half a sample, units left out (too
 few spikes, or ``obs_intervals`` that leave part of the sounds unobserved), units that
 fire no spike while sounds play, and spike times that look like milliseconds.
 """
@@ -20,6 +21,7 @@ from .locate import Layout
 from .names import listing, name_key
 from .reader_params import ReaderParams
 from .sound_files import KIND as FILE
+from .timing import coarse_timestamps
 from .unit_choice import WARNED_UNIT_NOTES
 from .units import UnitSpikes
 
@@ -42,6 +44,13 @@ def layout_notes(layout: Layout, start: float, end: float | None = None) -> list
     if unsigned:
         notes.append(f"{listing(unsigned, shown=3)}: unsigned 8-bit samples without an offset, read "
                      "around their midpoint 128")
+    series = {p.series.path: p.series.series for p in layout.presentations}
+    coarse = {path: q for path, obj in sorted(series.items()) if (q := coarse_timestamps(obj))}
+    if coarse:
+        step = max(coarse.values()) * 1e6
+        notes.append(f"{listing(list(coarse), shown=3)}: timestamps stored to {step:.3g} us (float32), "
+                     "coarser than half a sample: the sample rate is taken from their whole span; store "
+                     "them as float64, or give a rate")
     if layout.unmatched_count:
         more = layout.unmatched_count - len(layout.unmatched)
         folder = any(s.neurodata_type == FILE for s in layout.sounds)

@@ -8,28 +8,59 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["rate_and_start", "timing_defect"]
+__all__ = ["rate_and_start", "timing_defect", "coarse_timestamps"]
+
+#: timestamps read to judge a series' spacing
+_HEAD = 100_000
 
 
 def rate_and_start(series: Any) -> tuple[float | None, float]:
     """Sample rate and start of a series: its ``rate``, or its timestamps when they are
     evenly spaced over the whole series (rate None otherwise: a gap or dropped samples
-    anywhere would shift every later sample). Timestamps rounded to the microsecond or
-    jittered by a fraction of a sample are evenly spaced."""
+    anywhere would shift every later sample). Timestamps rounded to the microsecond,
+    stored as float32 (coarser than a sample an hour into a session) or jittered by a
+    fraction of a sample are evenly spaced. A rate that explains the timestamps as well
+    as their own span does, within their resolution, is taken at its fewest decimals
+    (16000 Hz from timestamps in Unix time, whose float64 steps are 0.24 us)."""
     if series.rate is not None:
         return float(series.rate), float(series.starting_time or 0.0)
     ts = series.timestamps
     if ts is None or len(ts) == 0:
         return None, 0.0
-    head = np.asarray(ts[: min(len(ts), 100_000)], dtype=np.float64)
+    head = np.asarray(ts[: min(len(ts), _HEAD)], dtype=np.float64)
     if len(head) < 2:
         return None, float(head[0])
     steps = np.diff(head)
-    step = float(np.median(steps))
+    step = float(head[-1] - head[0]) / (len(head) - 1)  # several samples share a coarse timestamp
     # a sample dropped or doubled moves a step by a whole step; rounding and jitter by less
-    if not (step > 0 and np.all(np.abs(steps - step) <= 0.5 * step)):
+    if not (step > 0 and np.all(np.abs(steps - step) <= max(0.5 * step, 2.0 * _quantum(head)))):
         return None, float(head[0])
     return _whole_rate(ts, step), float(head[0])
+
+
+def _quantum(values: np.ndarray) -> float:
+    """The resolution of stored times: one float32 step at their largest value when every
+    value is a float32 number, else one float64 step."""
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return 0.0
+    top = float(np.abs(finite).max())
+    if np.array_equal(finite.astype(np.float32).astype(np.float64), finite):
+        return float(np.spacing(np.float32(top)))
+    return float(np.spacing(top))
+
+
+def coarse_timestamps(series: Any) -> float:
+    """The resolution of a series' timestamps where it is coarser than half a sample
+    (float32 times far into a session), else 0: its samples' times are then known from
+    the whole span only."""
+    ts = getattr(series, "timestamps", None)
+    if getattr(series, "rate", None) is not None or ts is None or len(ts) < 2:
+        return 0.0
+    head = np.asarray(ts[: min(len(ts), _HEAD)], dtype=np.float64)
+    step = float(head[-1] - head[0]) / (len(head) - 1)
+    quantum = _quantum(head)
+    return quantum if step > 0 and quantum > 0.5 * step else 0.0
 
 
 def _whole_rate(ts: Any, step: float) -> float | None:
@@ -47,8 +78,14 @@ def _whole_rate(ts: Any, step: float) -> float | None:
     off = np.abs(points - (points[0] + picks / rate))
     if not np.all(np.isfinite(off)) or off.max() > max(2.0 * step, 1e-3):
         return None
-    snapped = round(rate, 6)  # 15999.999999999998 Hz from timestamps k / 16000 is 16000 Hz
-    return float(snapped if abs(snapped - rate) <= 1e-9 * rate else rate)
+    # 15999.999999999998 Hz from timestamps k / 16000 is 16000 Hz: the roundest rate within
+    # what the timestamps' resolution (their own spread about the line) leaves uncertain
+    resolution = max(float(off.max()), _quantum(points))
+    for decimals in range(7):
+        candidate = round(rate, decimals)
+        if candidate > 0 and abs(candidate - rate) <= rate * resolution / span:
+            return float(candidate)
+    return float(rate)
 
 
 def timing_defect(sound: Any) -> str:

@@ -213,6 +213,8 @@ def load_state(model: nn.Module, arrays: Mapping[str, np.ndarray]) -> nn.Module:
             )
         if not np.all(np.isfinite(value)):
             raise ResultsError(f"model state: array {key} holds NaN or inf")
-        tensors[key] = torch.as_tensor(value, dtype=ref.dtype)
+        # torch takes native byte order only (a file written big-endian stays valid HDF5)
+        native = value.astype(value.dtype.newbyteorder("="), copy=False)
+        tensors[key] = torch.as_tensor(native, dtype=ref.dtype)
     model.load_state_dict(tensors, strict=True)
     return model

@@ -49,7 +49,8 @@ CHUNK_BYTES = 1 << 23
 
 def _signature(s: SoundSeries) -> tuple:
     series = s.series
-    dtype = str(getattr(series.data, "dtype", ""))
+    dtype = getattr(series.data, "dtype", None)
+    dtype = "" if dtype is None else np.dtype(dtype).newbyteorder("=").name  # '>i2' is int16
     return (
         s.n_samples,
         s.n_channels,
@@ -65,6 +66,13 @@ def _chunk_samples(s: SoundSeries) -> int:
     return max(1, CHUNK_BYTES // (itemsize * max(1, s.n_channels)))
 
 
+def _native(block: object) -> np.ndarray:
+    """Samples in native byte order, contiguous: the same samples stored big- or
+    little-endian hash alike."""
+    block = np.asarray(block)
+    return np.ascontiguousarray(block, dtype=block.dtype.newbyteorder("="))
+
+
 def waveform_digest(s: SoundSeries, chunk: int | None = None, samples: int | None = None) -> str:
     """A hash of the first ``samples`` samples of ``s`` (all by default) and its signature
     (length, channels, rate, type...), read ``chunk`` samples at a time (default: blocks of
@@ -75,8 +83,7 @@ def waveform_digest(s: SoundSeries, chunk: int | None = None, samples: int | Non
     digest.update(repr((_signature(s), end)).encode())
     data = s.series.data
     for first in range(0, end, chunk):
-        block = np.ascontiguousarray(np.asarray(data[first : min(first + chunk, end)]))
-        digest.update(block.tobytes())
+        digest.update(_native(data[first : min(first + chunk, end)]).tobytes())
     return digest.hexdigest()
 
 
@@ -87,8 +94,7 @@ def span_digest(s: SoundSeries, first: int, count: int) -> str:
     digest = hashlib.blake2b(digest_size=16)
     digest.update(repr((_signature(s)[1:], count)).encode())
     for a in range(first, first + count, chunk):
-        block = np.ascontiguousarray(np.asarray(s.series.data[a: min(a + chunk, first + count)]))
-        digest.update(block.tobytes())
+        digest.update(_native(s.series.data[a: min(a + chunk, first + count)]).tobytes())
     return digest.hexdigest()
 
 
