@@ -36,6 +36,11 @@ def summarise_by_depth(values: np.ndarray, units: UnitInfo, bin_um: float = 200.
     Returns an empty dictionary when fewer than 3 units have a known depth.
     """
     values = np.asarray(values, dtype=np.float64)
+    if values.shape != (len(units),):
+        raise InvalidDataError(f"{values.size} values for {len(units)} units")
+    number = isinstance(bin_um, int | float) and not isinstance(bin_um, bool)
+    if not (number and np.isfinite(bin_um) and bin_um > 0):
+        raise InvalidDataError(f"bin_um must be a positive number of micrometres, got {bin_um!r}")
     depth = np.asarray(units.depth_um, dtype=np.float64)
     ok = np.isfinite(depth) & np.isfinite(values)
     if ok.sum() < 3:

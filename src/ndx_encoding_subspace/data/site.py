@@ -42,8 +42,15 @@ class Sound:
 
     def __post_init__(self) -> None:
         for field in ("spectrogram", "counts"):  # nested lists of numbers, as a notebook gives them
-            if not isinstance(value := getattr(self, field), np.ndarray):
-                object.__setattr__(self, field, real_array(value, f"sound {self.name!r}: {field}"))
+            value = getattr(self, field)
+            if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):
+                raise InvalidDataError(f"sound {self.name!r}: {field} is a masked array with masked values; "
+                                       "fill or drop the masked bins (the mask would be ignored)")
+            # real numbers only (complex, text, dates refused), in one memory layout: a view with
+            # negative strides or in Fortran order gives the same results as a plain array
+            array = np.ascontiguousarray(real_array(value, f"sound {self.name!r}: {field}"))
+            if array is not value:
+                object.__setattr__(self, field, array)
         spec, counts = self.spectrogram, self.counts
         if spec.ndim != 2:
             raise InvalidDataError(f"sound {self.name!r}: spectrogram must be 2-D [time, frequency]")
@@ -179,6 +186,19 @@ class SiteData:
                 np.isfinite(size) and size > 0):
             raise InvalidDataError(f"site {self.name!r}: bin_size must be a positive number of seconds, "
                                    f"got {size!r}")
+        if not isinstance(self.units, UnitInfo):
+            raise InvalidDataError(f"site {self.name!r}: units must be a UnitInfo "
+                                   f"(UnitInfo.from_ids(ids, ...)), got {type(self.units).__name__}")
+        lengths = {f.name: len(getattr(self.units, f.name)) for f in dataclasses.fields(UnitInfo)}
+        if len(set(lengths.values())) > 1:
+            raise InvalidDataError(f"site {self.name!r}: the units' columns differ in length: {lengths}")
+        ids = np.asarray(self.units.ids)
+        if len(np.unique(ids)) != len(ids):
+            twice = sorted({int(i) for i in ids if np.sum(ids == i) > 1})
+            raise InvalidDataError(f"site {self.name!r}: unit ids given more than once: {twice[:10]}")
+        wrong = [type(s).__name__ for s in self.sounds if not isinstance(s, Sound)]
+        if wrong:
+            raise InvalidDataError(f"site {self.name!r}: sounds must be Sound objects, got {wrong[0]}")
         names = [s.name for s in self.sounds]
         if len(set(names)) != len(names):
             raise InvalidDataError(f"site {self.name!r}: sound names are not unique")

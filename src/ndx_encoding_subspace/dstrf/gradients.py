@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..arrays import real_array
 from ..compute import flushed_subnormals, full_float32
 from ..errors import ConfigError, InvalidDataError
 from .backward import _Plan, _to_lags, _window_jacobian, _windows
@@ -49,11 +50,12 @@ def _prepare(model: nn.Module, params: DSTRFParams) -> nn.Module:
 
 
 def _as_list(stimulus: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
-    if isinstance(stimulus, np.ndarray | torch.Tensor):
-        stimulus = [stimulus]
+    if isinstance(stimulus, np.ndarray | torch.Tensor) or getattr(stimulus, "ndim", None) == 2:
+        stimulus = [stimulus]  # one stimulus (a pandas DataFrame too), not a list of them
     out = []
     for i, s in enumerate(stimulus):
-        arr = np.asarray(s, dtype=np.float32)
+        # real numbers in C order: a tensor needing gradients, a reversed view, complex values
+        arr = np.ascontiguousarray(real_array(s, f"stimulus {i}"), dtype=np.float32)
         if arr.ndim != 2:
             raise InvalidDataError(f"stimulus {i}: expected [time, frequency], got {arr.shape}")
         if not np.all(np.isfinite(arr)):

@@ -88,7 +88,7 @@ class Ensemble:
 
     def predict_members(self, stim: np.ndarray) -> np.ndarray:
         """Each member's prediction for one spectrogram ``[time, frequency]``: ``[members, time, units]``."""
-        x = torch.as_tensor(np.asarray(stim, dtype=np.float32))[None]
+        x = torch.as_tensor(np.ascontiguousarray(stim, dtype=np.float32))[None]  # a reversed view too
         outs = []
         with torch.no_grad():
             for m in self.members:

@@ -269,8 +269,10 @@ def fit_model(
         Non-finite loss (see ``nan_policy``), or a checkpoint from another fit.
     """
     params = TrainingParams.of(params)
-    inputs = [np.asarray(a, dtype=np.float32) for a in inputs]
-    targets = [np.asarray(t, dtype=np.float32) for t in targets]
+    # C order: the response variances that weigh the loss sum in the order numpy takes, which
+    # follows the memory layout (a transposed or Fortran-order target would round otherwise)
+    inputs = [np.ascontiguousarray(a, dtype=np.float32) for a in inputs]
+    targets = [np.ascontiguousarray(t, dtype=np.float32) for t in targets]
     check_data(inputs, targets, params.loss)
     device = resolve_device(params.device)
     checkpoint = None

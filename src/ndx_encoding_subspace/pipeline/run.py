@@ -15,6 +15,7 @@ than overwrite it (pass ``overwrite=True`` to replace it).
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import sys
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ from ..data.site import SiteData
 from ..errors import ConfigError, ResultsError
 from ..fitting.pieces import estimation_pieces
 from ..fitting.scores import r2_ratio
-from ..preflight import output_folder
+from ..preflight import is_remote, local_nwb, output_folder
 from ..results.files import results_path
 from ..results.roles import CNN, SUBSPACE, role_label
 from .config import PipelineConfig
@@ -249,6 +250,8 @@ def _run_site(
     if site is None:
         site = read_site(source, reader=config.reader, spectrogram=config.spectrogram,
                          celltype=config.celltype, progress=bars)
+    elif isinstance(source, str | os.PathLike) and not is_remote(str(source)):
+        local_nwb(source)  # the writer copies its units and session: a wrong path said before the work
     read_units = site.n_units
     site = check_site(site, config)
     out.mkdir(parents=True, exist_ok=True)

@@ -394,6 +394,9 @@ def analyse_site(
     -------
     SiteResults
     """
+    if not isinstance(site, SiteData):
+        raise TypeError(f"analyse_site: site must be a SiteData (read_site(path) reads one; run_site takes "
+                        f"a path), got {type(site).__name__}")
     config = PipelineConfig.of(config)
     workdir = None if workdir is None else Path(workdir)
     if ensembles is None:
