@@ -506,3 +506,20 @@ def test_the_above_nyquist_note_counts_channels_not_the_top_frequency():
     full = SpectrogramParams()
     assert 0 < channels_above_nyquist(16000.0, full) < full.n_channels
     assert "their 0 spectrogram" not in above_nyquist_note(["s"], 16000.0, full)
+
+
+def test_a_unit_is_asked_by_its_position_and_a_share_of_variance_is_a_fraction(run):
+    _, _, _, loaded = run
+    assert loaded.subspace(np.int64(0)).unit_position == 0
+    with pytest.raises(TypeError, match="by its position at the site \\(an integer\\), got '0'"):
+        loaded.subspace("0")
+    with pytest.raises(TypeError, match="an integer"):
+        loaded.nonlinearity(0.0)
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(loaded.path), "r") as io:
+        table = io.read().processing["encoding_subspace"]["tuning_subspaces"]
+        assert table.get_k_at(0, 1.0) >= table.get_k_at(0, 0.9) >= 1
+        for share in (1.5, 0.0, -0.2):
+            with pytest.raises(ValueError, match="share must be a fraction of the variance in \\(0, 1\\]"):
+                table.get_k_at(0, share)

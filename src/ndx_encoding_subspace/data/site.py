@@ -262,6 +262,10 @@ class SiteData:
     def select_units(self, index: Sequence[int] | np.ndarray) -> SiteData:
         """A site restricted to the units at positions ``index``."""
         index = np.asarray(index)
+        if index.ndim != 1 or not index.size or not np.issubdtype(index.dtype, np.integer) or \
+                index.min() < -self.n_units or index.max() >= self.n_units:
+            raise InvalidDataError(f"site {self.name!r}: select_units takes unit positions in "
+                                   f"0..{self.n_units - 1} (at least one), got {index.tolist()[:10]!r}")
         sounds = tuple(
             Sound(s.name, s.spectrogram, np.ascontiguousarray(s.counts[:, :, index]))
             for s in self.sounds

@@ -184,6 +184,9 @@ class TuningSubspaceTable(_UnitRowsMixin, DynamicTable):
         """Components of ``row`` reaching ``share`` of its variance: the stored ``k90`` or
         ``k95`` column for 0.9 and 0.95, else (a file without it) counted from the stored
         variances; 0 where none was stored."""
+        if not 0.0 < float(share) <= 1.0:
+            raise ValueError(f"{self.name}: share must be a fraction of the variance in (0, 1], "
+                             f"got {share!r}")
         name = {0.9: "k90", 0.95: "k95"}.get(round(float(share), 6))
         if name in self.colnames:
             return int(self._fixed(name, row))

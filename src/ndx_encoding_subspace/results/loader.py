@@ -14,6 +14,7 @@ size on disk; whatever cannot be loaded raises ResultsError naming the file and 
 from __future__ import annotations
 
 import dataclasses
+import operator
 import warnings
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,7 @@ class LoadedResults:
 
     def subspace(self, unit_position: int) -> UnitSubspace:
         """Tuning subspace of the unit at ``unit_position``."""
+        unit_position = _position(unit_position, self.path)
         for s in self.subspaces:
             if s.unit_position == unit_position:
                 return s
@@ -183,6 +185,7 @@ class LoadedResults:
 
     def nonlinearity(self, unit_position: int) -> UnitNonlinearity:
         """Subspace nonlinearity (tuning curves, SSRFs) of the unit at ``unit_position``."""
+        unit_position = _position(unit_position, self.path)
         for s in self.nonlinearities:
             if s.unit_position == unit_position:
                 return s
@@ -386,3 +389,12 @@ def _read(path: Path, nwbfile: Any) -> LoadedResults:
     )
     guarded(str(path), check_agreement, loaded)
     return loaded
+
+
+def _position(unit_position: object, path: object) -> int:
+    """A unit's position at the site, an integer (not its id as text)."""
+    try:
+        return operator.index(unit_position)
+    except TypeError:
+        raise TypeError(f"{path}: a unit is asked by its position at the site (an integer), got "
+                        f"{unit_position!r}") from None
