@@ -393,3 +393,60 @@ print("registered")
                           timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert "registered" in proc.stdout
+
+
+def _tampered(written: Path, tmp_path: Path, change) -> Path:
+    import shutil
+
+    import h5py
+
+    path = tmp_path / "tampered.results.nwb"
+    shutil.copyfile(written, path)
+    with h5py.File(path, "r+") as f:
+        change(f["processing/encoding_subspace"])
+    return path
+
+
+def _set(where: str, row: int, value: float):
+    def change(module) -> None:
+        module[where][row] = value
+    return change
+
+
+def _wide_reliability(module) -> None:
+    table = module["tuning_subspaces"]
+    values, attrs = np.asarray(table["reliability"][:]), dict(table["reliability"].attrs)
+    del table["reliability"]
+    table.create_dataset("reliability", data=np.stack([values, values], axis=1)).attrs.update(attrs)
+
+
+@pytest.mark.parametrize(("change", "said"), [
+    (_set("tuning_subspaces/k", 0, 50), "k is 50 where the row holds 1 filters"),
+    (_set("tuning_subspaces/k_significant", 0, -3), "k_significant is -3"),
+    (_set("tuning_subspaces/reliability", 0, np.inf), "reliability inf is outside"),
+    (_wide_reliability, "column 'reliability' of shape"),
+])
+def test_a_subspace_the_loader_refuses_is_refused_in_its_view_too(written, tmp_path, change, said):
+    from ndx_encoding_subspace.errors import ResultsError
+    from ndx_encoding_subspace.results import load_results
+
+    path = _tampered(written, tmp_path, change)
+    with pytest.raises(ResultsError, match=said):
+        load_results(path)
+    with NWBHDF5IO(str(path), "r") as io:
+        view = SubspaceFiltersWidget(io.read().processing["encoding_subspace"]["tuning_subspaces"])
+        assert "cannot be drawn" in view.figure.texts[0].get_text() and said.split(" of")[0] in \
+            view.figure.texts[0].get_text()
+
+
+def test_site_and_ssrf_views_refuse_what_the_loader_refuses(written, tmp_path):
+    path = _tampered(written, tmp_path, _set("site_subspace/subspace_similarity", (0, 1), 7.0))
+    with NWBHDF5IO(str(path), "r") as io:
+        view = SimilarityWidget(io.read().processing["encoding_subspace"]["site_subspace"])
+        assert "cannot be drawn" in view.figure.texts[0].get_text()
+    path = _tampered(written, tmp_path, _set("subspace_nonlinearities/tuning_count", 0, -1))
+    with NWBHDF5IO(str(path), "r") as io:
+        view = SSRFWidget(io.read().processing["encoding_subspace"]["subspace_nonlinearities"])
+        view.unit.value = 0
+        view.redraw()
+        assert "cannot be drawn" in view.figure.texts[0].get_text()

@@ -32,20 +32,16 @@ from .consistency import check_agreement
 from .convert import MODULE
 from .limits import check_file, read_error
 from .new_sounds import site_spectrogram
-from .rebuild import check_kind, guarded, json_object, read_model, read_provenance, rows_in, strings
+from .rebuild import check_kind, guarded, json_object, read_model, read_provenance, strings
 from .roles import container_of_role, role_order
+from .rows import nonlinearity_rows, site_analysis, subspace_rows
 from .spectrogram_data import SpectrogramData
 from .values import (
-    check_curves,
-    check_model_of,
     check_nonlinearities,
-    check_site,
     check_sounds,
     check_spectrogram,
-    check_subspace,
     check_units,
     count,
-    distinct,
 )
 from .versions import warn_if_newer
 
@@ -216,60 +212,6 @@ class LoadedResults:
         return out
 
 
-def _column(table: Any, name: str, row: int, default: Any = 0) -> Any:
-    return table[name].data[row] if name in table.colnames else default
-
-
-def _subspaces(table: Any, n_units: int) -> list[UnitSubspace]:
-    rows = distinct(table.name, rows_in(table.unit_rows(), n_units, "units"))
-    subspaces = [UnitSubspace(
-        unit_position=int(rows[i]), filters=table.get_filters(i),
-        explained_variance=table.get_explained_variance(i),
-        noise_floor_variance=table.get_noise_floor_variance(i),
-        threshold=float(table["threshold"].data[i]), mean_dstrf=table.get_mean_dstrf(i),
-        n_samples=int(_column(table, "n_samples", i)),
-        n_outliers=int(_column(table, "n_outliers", i)),
-        k90=table.get_k_at(i, 0.90), k95=table.get_k_at(i, 0.95),
-        k_significant=table.get_k_significant(i), reliability=table.get_reliability(i),
-        reliability_rule=table.get_reliability_rule(i),
-        dimension_confidence=table.get_dimension_confidence(i),
-    ) for i in range(len(rows))]
-    for i, sub in enumerate(subspaces):
-        check_subspace(table.name, i, sub, int(table["k"].data[i]) if "k" in table.colnames else None)
-    return subspaces
-
-
-def _nonlinearities(table: Any, n_units: int) -> list[UnitNonlinearity]:
-    rows = distinct(table.name, rows_in(table.unit_rows(), n_units, "units"))
-    out = []
-    for i in range(len(rows)):
-        model = table.get_model(i)
-        check_model_of(table.name, i, model, int(rows[i]))
-        out.append(UnitNonlinearity(
-            unit_position=int(rows[i]), model_name=None if model is None else model.name,
-            dimension_sign=table.get_dimension_sign(i),
-            asymmetry_index=table.get_asymmetry_index(i),
-            tuning=table.get_tuning_curves(i), ssrf=table.get_ssrf(i)))
-        check_curves(table.name, i, out[-1].tuning, out[-1].ssrf)
-    return out
-
-
-def _site(obj: Any, n_units: int) -> SiteAnalysis:
-    arrays = {k: None if getattr(obj, k) is None else np.asarray(getattr(obj, k)[:])
-              for k in ("filters", "explained_variance", "mean_dstrf", "response_region_size",
-                        "region_overlap", "subspace_similarity", "response_regions",
-                        "tiling_bin_edges")}
-    similarity = arrays["subspace_similarity"]
-    if similarity is not None and (similarity.ndim != 2 or similarity.shape[0] != similarity.shape[1]):
-        raise ResultsError(f"{obj.name}: subspace_similarity of shape {similarity.shape} is not square")
-    positions = distinct(obj.name, rows_in(obj.unit_rows(), n_units, "units"))
-    check_site(obj.name, arrays, len(positions))
-    return SiteAnalysis(**arrays, similarity_measure=obj.similarity_measure,
-                        unit_positions=positions,
-                        parameters=json_object(obj.parameters, "parameters"),
-                        description=obj.description)
-
-
 #: columns of the results' units table that hold numbers (the writer's), checked as such
 _NUMBER_COLUMNS = ("depth_um", "spike_width_ms", "source_row")
 
@@ -364,14 +306,14 @@ def _read(path: Path, nwbfile: Any) -> LoadedResults:
             members = [read_model(m, f"{where}/{k}", n_units) for k, m in obj.models.items()]
             collections[name] = LoadedEnsemble(name, obj.description, members)
         elif name == "tuning_subspaces":
-            subspaces = guarded(where, _subspaces, obj, n_units)
+            subspaces = guarded(where, subspace_rows, obj, n_units)
             parameters["subspace"] = json_object(obj.parameters, f"{where}: parameters", "subspace")
         elif name == "subspace_nonlinearities":
-            nonlin = guarded(where, _nonlinearities, obj, n_units)
+            nonlin = guarded(where, nonlinearity_rows, obj, n_units)
             parameters["ssrf"] = {**json_object(obj.parameters, f"{where}: parameters", "ssrf"),
                                   "min_count": guarded(f"{where}: min_count", count, obj.min_count)}
         elif name == "site_subspace":
-            site = guarded(where, _site, obj, n_units)
+            site = guarded(where, site_analysis, obj, n_units)
         elif name == "provenance":
             prov = guarded(where, read_provenance, obj)
     guarded(f"{path}: processing/{MODULE}", check_nonlinearities, nonlin, subspaces)

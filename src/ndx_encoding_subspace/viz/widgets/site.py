@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ...extension import SiteSubspace
+from ...results.rows import site_analysis
 from ..plotting import draw_matrix, message_figure, plot_filters
 from . import CSS_CLASSES, FigureView, unit_labels
 from .subspace import find_time_frequency_axes
@@ -46,6 +47,7 @@ class TilingWidget(FigureView):
         self.redraw()
 
     def draw(self) -> Figure:
+        site_analysis(self.site)  # the loader's checks
         site = self.site
         if site.response_region_size is None:
             return message_figure("no tiling results in this site subspace")
@@ -96,6 +98,7 @@ class SimilarityWidget(FigureView):
         self.redraw()
 
     def draw(self) -> Figure:
+        site_analysis(self.site)  # the loader's checks
         site = self.site
         if site.subspace_similarity is None:
             return message_figure("no subspace similarity in this site subspace")
@@ -129,6 +132,7 @@ class SiteFiltersWidget(FigureView):
         self.redraw()
 
     def draw(self) -> Figure:
+        site_analysis(self.site)  # the loader's checks
         filters = self.site.get_filters()
         variance = np.asarray(self.site.explained_variance[:], dtype=float)
         n = len(filters)

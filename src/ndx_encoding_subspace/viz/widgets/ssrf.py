@@ -14,6 +14,7 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from ...extension import SubspaceNonlinearityTable
+from ...results.rows import nonlinearity_row
 from ..plotting import draw_ssrf_map, draw_tuning
 from . import CSS_CLASSES, FigureView, unit_labels
 
@@ -87,7 +88,10 @@ class SSRFWidget(FigureView):
         self.table = table
         labels = unit_labels(table["units"])
         # start on the first unit that has an SSRF map (k >= 2)
-        first = next((i for i in range(len(labels)) if len(table.get_ssrf(i)["pairs"])), 0)
+        try:
+            first = next((i for i in range(len(labels)) if len(table.get_ssrf(i)["pairs"])), 0)
+        except (ValueError, TypeError, IndexError, KeyError):  # said when the unit is drawn
+            first = 0
         self.unit = widgets.Dropdown(options=[(label, i) for i, label in enumerate(labels)],
                                      value=first if labels else None, description="unit")
         self.pair = widgets.Dropdown(options=[("none", _NO_MAP)], description="map")
@@ -102,7 +106,10 @@ class SSRFWidget(FigureView):
     def _pair_options(self) -> None:
         if self.unit.value is None:
             return
-        pairs = self.table.get_ssrf(int(self.unit.value))["pairs"]
+        try:
+            pairs = self.table.get_ssrf(int(self.unit.value))["pairs"]
+        except (ValueError, TypeError, IndexError, KeyError):  # said when the unit is drawn
+            pairs = []
         options = [(f"dim {a + 1} x dim {b + 1}", i) for i, (a, b) in enumerate(pairs)]
         self.pair.options = options or [("none (k = 1)", _NO_MAP)]
         self.pair.value = options[0][1] if options else _NO_MAP
@@ -115,6 +122,7 @@ class SSRFWidget(FigureView):
 
     def draw(self) -> Figure:
         row = int(self.unit.value)
+        nonlinearity_row(self.table, row, int(self.table.unit_rows()[row]))  # the loader's checks
         asymmetry = self.table.get_asymmetry_index(row)
         listing = ", ".join(f"dim {d + 1}: {v:+.2f}" for d, v in enumerate(asymmetry))
         self.message.value = f"<b>{self.unit.label}</b>: asymmetry index {listing}"

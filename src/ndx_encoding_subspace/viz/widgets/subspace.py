@@ -21,6 +21,7 @@ import ipywidgets as widgets
 import numpy as np
 from matplotlib.figure import Figure
 
+from ...errors import ResultsError
 from ...extension import EncodingModels, SpectrogramSeries, TuningSubspaceTable
 from ...extension.reliability import (
     RULE_SPLIT_HALVES,
@@ -30,6 +31,7 @@ from ...extension.reliability import (
     reliability_threshold_of,
     shown_reliability,
 )
+from ...results.rows import check_row_columns, subspace_row
 from ..plotting import draw_variance, frequency_ticks, plot_filters
 from . import CSS_CLASSES, FigureView, unit_labels
 
@@ -156,10 +158,15 @@ class SubspaceFiltersWidget(FigureView):
     def __init__(self, table: TuningSubspaceTable, neurodata_vis_spec: dict | None = None,
                  **_kwargs: Any) -> None:
         self.table = table
-        threshold = reliability_threshold(table)
-        labels = [label + (f" ({UNRELIABLE})" if reliability_status(
-                      table.get_reliability(i), threshold) == UNRELIABLE else "")
-                  for i, label in enumerate(unit_labels(table["units"]))]
+        labels = unit_labels(table["units"])
+        try:  # a damaged column is said when a unit is drawn
+            check_row_columns(table)
+            threshold = reliability_threshold(table)
+            labels = [label + (f" ({UNRELIABLE})" if reliability_status(
+                          table.get_reliability(i), threshold) == UNRELIABLE else "")
+                      for i, label in enumerate(labels)]
+        except (ValueError, TypeError, IndexError, ResultsError):
+            pass
         self.unit = widgets.Dropdown(options=[(label, i) for i, label in enumerate(labels)],
                                      value=0 if labels else None, description="unit")
         super().__init__([self.unit])
@@ -170,6 +177,8 @@ class SubspaceFiltersWidget(FigureView):
 
     def draw(self) -> Figure:
         row = int(self.unit.value)
+        check_row_columns(self.table)
+        subspace_row(self.table, row, int(self.table.unit_rows()[row]))  # the loader's checks
         self.message.value = (
             f"<b>{self.unit.label}</b>: {k_line(self.table, row)}, "
             f"k significant = {self.table.get_k_significant(row)}; "
