@@ -465,3 +465,16 @@ def test_the_demo_recording_of_other_simulation_parameters_is_refused_or_made_ag
     with pytest.raises(ConfigError, match=r"simulated_site.nwb: not a recording the demo simulated"):
         _recording(path, other, overwrite=False)
     assert load_truth(_recording(path, other, overwrite=True)).params == other
+
+
+def test_a_home_folder_written_as_a_tilde_is_expanded_in_every_path_option(tmp_path, monkeypatch):
+    """``--out=~/results``: the shell leaves the tilde in; a folder named '~' would be made."""
+    from ndx_encoding_subspace.cli import build_parser
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    args = build_parser().parse_args(["run", "x.nwb", "--out=~/results", "--cache=~/cache",
+                                      "--config=~/a.toml"])
+    assert args.out == tmp_path / "results" and args.cache == tmp_path / "cache"
+    assert args.config == [tmp_path / "a.toml"]
+    report = build_parser().parse_args(["report", "~/r.results.nwb", "--out=~/r.html"])
+    assert report.results == tmp_path / "r.results.nwb" and report.out == tmp_path / "r.html"

@@ -85,6 +85,22 @@ def test_a_full_disk_while_the_output_is_written_is_no_damage_of_the_input(nwb_p
     assert _os_error(err.value) == 7
 
 
+@pytest.mark.parametrize("machine", [
+    FileNotFoundError(2, "No usable temporary directory found in ['/tmp', '/var/tmp']"),
+    OSError(28, "No space left on device"), OSError(27, "File too large"),
+])
+def test_a_machine_without_room_or_a_temporary_folder_is_no_damage_of_the_input(nwb_path, machine):
+    """A library imported while the file is read finds no usable temporary folder, or a
+    cache write meets a full disk: said as it is (exit 7 and its advice), not as damage."""
+    from ndx_encoding_subspace.cli import _os_error
+
+    with open_nwb(nwb_path) as opened, pytest.raises(OSError) as err:
+        with opened.reading("units and sounds"):
+            raise machine
+    assert err.value.errno == machine.errno and not isinstance(err.value, NotNWBError)
+    assert _os_error(err.value) == 7
+
+
 def test_numpy_index_errors_from_h5py_are_not_damage(nwb_path):
     with open_nwb(nwb_path) as opened, pytest.raises(UnexpectedReadError, match="IndexError"):
         with opened.reading("spikes"):

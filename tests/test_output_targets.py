@@ -200,3 +200,33 @@ def test_a_folder_or_fifo_where_the_results_go_is_said_before_any_training(tmp_p
     err = capsys.readouterr().err
     assert code == 7 and str(target) in err and "nothing is written over it" in err and "Traceback" not in err
     assert target.is_dir() if what == "folder" else target.is_fifo()
+
+
+def test_a_lock_that_cannot_be_written_is_not_left_empty_and_an_old_empty_one_is_taken_over(tmp_path):
+    """A full disk while the lock is written (here a file-size limit of 0) leaves no empty
+    lock behind, and says which file; an empty lock left by a crash is taken over once old."""
+    import subprocess
+    import sys
+    import time
+
+    from ndx_encoding_subspace import atomic
+
+    lock = tmp_path / ".site.lock"
+    code = ("import resource, signal, sys\n"
+            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+            "from ndx_encoding_subspace.atomic import held\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))\n"
+            "try:\n"
+            f"    with held({str(lock)!r}, 'x'):\n"
+            "        pass\n"
+            "except OSError as err:\n"
+            "    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)\n"
+            "    print(err.filename)\n")
+    said = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert said.stdout.strip() == str(lock) and not lock.exists()
+    lock.write_text("")  # a writer that died between creating and writing it (or a power cut)
+    old = time.time() - atomic._EMPTY_STALE_S - 60
+    os.utime(lock, (old, old))
+    with atomic.held(lock, "site 'a'"):
+        assert lock.read_text() == f"{atomic._HOST} {os.getpid()} hb"
+    assert not lock.exists()

@@ -192,6 +192,8 @@ LOCK_HEARTBEAT_S = 30.0
 #: a lock untouched this long (by the folder's own clock) was left by a run that died,
 #: on any host: it is taken over
 LOCK_STALE_S = 600.0
+#: an empty lock untouched this long was left by a writer that died before writing it
+_EMPTY_STALE_S = 60.0
 #: the last word of a lock that is touched while held (earlier releases' locks are not)
 _BEATS = "hb"
 
@@ -236,6 +238,11 @@ def _stale(lock: Path, holder: list[str]) -> bool:
         except OSError:
             return False
         return started is not None and started > touched + 2.0
+    if not holder:  # empty: its writer died (or the disk was full) between creating and writing it
+        try:
+            return _folder_now(lock.parent) - lock.stat().st_mtime > _EMPTY_STALE_S
+        except OSError:
+            return False
     if len(holder) != 3 or holder[2] != _BEATS:
         return False
     try:
@@ -304,7 +311,8 @@ def held(lock: str | os.PathLike, what: str) -> Iterator[None]:
                 holder = lock.read_text(errors="replace").split()
             except FileNotFoundError:  # released meanwhile
                 holder = []
-            if attempt == 0 and not holder:
+            if attempt == 0 and not holder and not _stale(lock, holder):
+                time.sleep(0.2)  # being written by its holder
                 continue
             if attempt == 0 and _stale(lock, holder) and _take_over(lock, holder):
                 continue
@@ -313,8 +321,15 @@ def held(lock: str | os.PathLike, what: str) -> Iterator[None]:
                               f"finish or choose another output folder (a run that died leaves {lock}, taken "
                               f"over after {LOCK_STALE_S / 60:g} minutes without its heartbeat; remove it "
                               "if no run is going on)") from None
-        with os.fdopen(fd, "w") as handle:
-            handle.write(owner)
+        try:
+            os.write(fd, owner.encode())
+            os.fsync(fd)
+        except OSError as err:  # a full disk, a quota: no empty lock left to refuse every later run
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                lock.unlink()
+            raise OSError(err.errno, err.strerror, str(lock)) from err
+        os.close(fd)
         break
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(lock, owner, stop), daemon=True, name="lock-heartbeat")

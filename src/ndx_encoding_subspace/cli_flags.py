@@ -55,8 +55,9 @@ def _text(value: str) -> str:
 
 
 def _path(value: str) -> Path:
-    """A command-line path: never empty (``Path("")`` would be the current folder)."""
-    return Path(_text(value))
+    """A command-line path: never empty (``Path("")`` would be the current folder), with
+    ``~`` expanded (the shell leaves it in ``--out=~/results``; inputs expand it too)."""
+    return Path(_text(value)).expanduser()
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, sections: Sequence[str] | None = None,

@@ -42,6 +42,7 @@ from .dandi_client import api_key_for
 from .download import download
 from .filters import load_filter_plugins, mentions_filter, missing_filter_message
 from .links import unlinked_reference, warn_dangling_links
+from .read_errors import is_damage, of_this_machine, write_refused
 from .reader_params import ReaderParams
 
 if TYPE_CHECKING:
@@ -58,12 +59,6 @@ __all__ = [
 ]
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-#: h5py's wrappers of the HDF5 library, and Zarr's and its codecs' modules: what they
-#: raise while reading comes from the stored bytes
-_HDF5_LIBRARY = re.compile(
-    r"^(h5py\.(h5[a-z]*|_errors|_objects|_proxy|_conv)|zarr\.(core|storage|meta|_storage\..*)|numcodecs(\..*)?)$")
-
 
 class UnexpectedReadError(RuntimeError):
     """Reading an open file failed otherwise than a damaged file or a known user error would
@@ -148,43 +143,14 @@ class OpenedNWB:
                 if self._h5 is not None and mentions_filter(err) else ""
             if missing:
                 raise NotNWBError(missing) from err
-            refused = _write_refused(err)
+            refused = write_refused(err)
             if refused is not None:  # writing the output while this file is read: not its damage
                 raise refused from err
-            if _is_damage(err):
+            if of_this_machine(err):
+                raise
+            if is_damage(err):
                 raise NotNWBError(f"{self.name}: the file is damaged{where}: {cause}") from err
             raise UnexpectedReadError(f"{self.name}: unexpected error{where}: {cause}") from err
-
-
-#: what HDF5 says of a write the operating system refused (full disk, quota, read-only)
-_REFUSED = {28: "No space left on device", 122: "Disk quota exceeded", 30: "Read-only file system"}
-_FILENAME = re.compile(r"filename = '([^']+)'")
-
-
-def _write_refused(err: Exception) -> OSError | None:
-    """The operating system's refusal behind ``err`` (HDF5 reports it in a RuntimeError of
-    its own), as an :class:`OSError` naming the file written; None for any other error."""
-    text = str(err)
-    for code, said in _REFUSED.items():
-        if said in text or f"errno = {code}," in text:
-            named = _FILENAME.search(text)
-            return OSError(code, said, named.group(1) if named else None)
-    return None
-
-
-def _is_damage(err: Exception) -> bool:
-    """Whether ``err`` means a damaged file rather than a bug of the code reading it."""
-    if isinstance(err, OSError):  # h5py reports failed reads (and the OS its own) so
-        return True
-    from hdmf.build.errors import ConstructError
-
-    if isinstance(err, ConstructError):  # hdmf could not build an object from the file
-        return True
-    tb = err.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    module = tb.tb_frame.f_globals.get("__name__", "") if tb is not None else ""
-    return bool(_HDF5_LIBRARY.match(module))
 
 
 def open_nwb(source: Any, *, reader: ReaderParams | None = None) -> OpenedNWB:
