@@ -269,15 +269,17 @@ def test_a_site_whose_name_its_file_cannot_hold_is_one_row(run_folder: Path, tmp
     assert list(sites["status"]) == ["done", "failed"] and sites["time_s"][0] == 7.0
 
 
-def test_unreadable_results_files_are_named_and_none_readable_exits_6(run_folder: Path, tmp_path: Path,
-                                                                       capsys: Any) -> None:
+def test_unreadable_results_files_are_named_and_exit_9_or_6_when_none_is_readable(
+        run_folder: Path, tmp_path: Path, capsys: Any) -> None:
     from ndx_encoding_subspace.cli import main
 
     (tmp_path / "site.results.nwb").symlink_to(run_folder / f"{next(iter(SITES))}.results.nwb")
     (tmp_path / "broken.results.nwb").write_bytes(b"not an NWB file")
-    assert main(["summarize", str(tmp_path)]) == 0
+    assert main(["summarize", str(tmp_path)]) == 9  # a partial summary is not taken for a whole one
     said = capsys.readouterr().err
     assert "broken.results.nwb: " in said and "(left out of the summary)" in said
+    assert "1 results file(s) could not be read and are left out of the summary: broken.results.nwb" in said
+    assert (tmp_path / "summary" / "units.csv").is_file()
     (tmp_path / "site.results.nwb").unlink()
     assert main(["summarize", str(tmp_path)]) == 6
     assert "no results file could be read (sites.csv names them)" in capsys.readouterr().err
@@ -412,7 +414,8 @@ def test_the_command_line_sets_the_statistics_parameters(run_folder: Path, tmp_p
 
     out = tmp_path / "copy"
     shutil.copytree(run_folder, out)
-    assert main(["summarize", str(out), "--dataset.min_r", "0.99", "--dataset.same_area", "false"]) == 0
+    # 9: the run folder holds a broken file (left out, said), as a partial summary exits
+    assert main(["summarize", str(out), "--dataset.min_r", "0.99", "--dataset.same_area", "false"]) == 9
     text = (out / "summary" / "report.html").read_text()
     assert "min_r=0.99" in text and "same_area=False" in text
     capsys.readouterr()
@@ -421,7 +424,7 @@ def test_the_command_line_sets_the_statistics_parameters(run_folder: Path, tmp_p
     # a configuration file's [dataset] table (beside the pipeline's tables), then the flags
     config = tmp_path / "run.toml"
     config.write_text("[training]\nmax_epochs = 3\n\n[dataset]\nmin_r = 0.5\nsame_area = false\n")
-    assert main(["summarize", str(out), "--config", str(config), "--dataset.min_r", "0.7"]) == 0
+    assert main(["summarize", str(out), "--config", str(config), "--dataset.min_r", "0.7"]) == 9
     text = (out / "summary" / "report.html").read_text()
     assert "min_r=0.7" in text and "same_area=False" in text
     from ndx_encoding_subspace.pipeline.config import PipelineConfig
@@ -532,3 +535,27 @@ def test_subspaces_of_sites_with_other_spectrograms_are_not_compared(tmp_path: P
     assert np.isnan(flat[0]) and flat[1] == 1.0 and np.isnan(flat[2])
     unknown = pair_similarities([np.eye(4)[:1].reshape(1, 2, 2)] * 3, axes=["a", None, "b"])
     assert unknown[0] == 1.0 and np.isnan(unknown[1]) and unknown[2] == 1.0  # a file without axes: compared
+
+
+def test_a_summary_goes_elsewhere_and_an_unwritable_folder_is_said_before_any_file_is_read(
+        run_folder: Path, tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    """A read-only OUT (an archive's mount, a shared folder): ``--out DIR`` takes the
+    summary elsewhere; without it, the folder is named before the results are loaded."""
+    import os
+
+    from ndx_encoding_subspace.cli import main
+    from ndx_encoding_subspace.dataset import summarize as module
+
+    (tmp_path / "site.results.nwb").symlink_to(run_folder / f"{next(iter(SITES))}.results.nwb")
+    elsewhere = tmp_path / "elsewhere"
+    assert main(["summarize", str(tmp_path), "--out", str(elsewhere)]) == 0
+    assert {p.name for p in elsewhere.iterdir()} >= {"units.csv", "sites.csv", "report.html"}
+    assert not (tmp_path / "summary").exists()
+    capsys.readouterr()
+    read = []
+    monkeypatch.setattr(module, "build_summary", lambda *a, **k: read.append(a))
+    writable = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path and writable(path, mode))
+    assert main(["summarize", str(tmp_path)]) == 7 and not read
+    err = capsys.readouterr().err
+    assert f"{tmp_path}: a folder this process cannot write in" in err and "(--out)" in err

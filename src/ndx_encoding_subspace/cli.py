@@ -39,6 +39,7 @@ from .errors import (
     InputError,
     MissingDependencyError,
     ResultsError,
+    SitesFailedError,
     Terminated,
     cause_of,
     one_line_warning,
@@ -60,7 +61,8 @@ EXIT_CODES = (
     f"{EXIT_UNUSABLE} unusable input data (inspect: the file has problems, after the report); "
     "4 remote (DANDI / HTTP / dask scheduler) failure; 5 training failure; 6 unusable results file; "
     f"{EXIT_OS_ERROR} the operating system refused a file operation; 8 an optional package "
-    f"is missing; 9 some sites of a multi-site run failed; {EXIT_INTERRUPTED} interrupted; "
+    f"is missing; 9 some sites of a multi-site run failed (summarize: some results files could not be "
+    f"read); {EXIT_INTERRUPTED} interrupted; "
     f"{EXIT_TERMINATED} terminated (SIGTERM)"
 )
 
@@ -78,6 +80,9 @@ def _add_summarize(sub: Any) -> None:
         description="Write OUT/summary/: units.csv, dimensions.csv, pairs.csv, sites.csv and "
         "report.html (the cross-site figures with their statistics).", epilog=EXIT_CODES)
     summarize.add_argument("out", type=_path, help="output folder of a run")
+    summarize.add_argument("--out", dest="summary_folder", metavar="DIR", type=_path, default=None,
+                           help="folder of the tables and report (default OUT/summary; elsewhere for a "
+                                "read-only OUT)")
     summarize.add_argument("--config", type=_path, action="append",
                            help="TOML or YAML file whose [dataset] table sets the statistics' parameters "
                                 "(repeatable; the flags below change them further)")
@@ -243,6 +248,27 @@ def _run(args: argparse.Namespace) -> int:
     return done.exit_code or failed
 
 
+def _summarize(args: argparse.Namespace) -> int:
+    """``summarize OUT``: the tables and report; 9 when some results files could not be read."""
+    results_folder(args.out)  # before the summary's modules load
+    _config_from_args(args)  # every section of the --config files checked, as run checks them
+    if not any(Path(args.out).glob("*.results.nwb")):
+        raise ResultsError(f"{args.out}: no results files (*.results.nwb) to summarize")
+    from .viz.report.dataset import summarize
+
+    summary = summarize(args.out, params=_dataset_from_args(args), folder=args.summary_folder)
+    print("\n".join(f"{name}: {path}" for name, path in summary.files.items()))
+    sites = summary.sites
+    if not any(name and state != "unreadable" for name, state in zip(sites["results"], sites["status"])):
+        raise ResultsError(f"{args.out}: no results file could be read (sites.csv names them)")
+    if summary.unreadable:  # a partial summary is not taken for a whole one
+        print(f"encoding-subspace: error: {len(summary.unreadable)} results file(s) could not be read "
+              f"and are left out of the summary: {', '.join(summary.unreadable[:5])} (sites.csv names "
+              "them)", file=sys.stderr)
+        return SitesFailedError.exit_code
+    return 0
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from .pipeline.demo import demo_config, run_demo
@@ -256,18 +282,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return _run(args)
     if args.command == "summarize":
-        results_folder(args.out)  # before the summary's modules load
-        _config_from_args(args)  # every section of the --config files checked, as run checks them
-        if not any(Path(args.out).glob("*.results.nwb")):
-            raise ResultsError(f"{args.out}: no results files (*.results.nwb) to summarize")
-        from .viz.report.dataset import summarize
-
-        summary = summarize(args.out, params=_dataset_from_args(args))
-        print("\n".join(f"{name}: {path}" for name, path in summary.files.items()))
-        sites = summary.sites
-        if not any(name and state != "unreadable" for name, state in zip(sites["results"], sites["status"])):
-            raise ResultsError(f"{args.out}: no results file could be read (sites.csv names them)")
-        return 0
+        return _summarize(args)
     if args.command == "inspect":
         if not is_remote(str(args.input)):
             local_nwb(args.input)  # before the readers load

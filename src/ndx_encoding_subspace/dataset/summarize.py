@@ -9,7 +9,9 @@ the HTML page with the cross-site figures is written over the same
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from .statistics import DatasetStatistics, dataset_statistics
 from .tables import DIMENSION_COLUMNS, SITE_COLUMNS, UNIT_COLUMNS, Table
 from .units import SUFFIX, SiteUnits, site_name, site_units
 
-__all__ = ["DatasetSummary", "summarize_tables", "build_summary", "SUMMARY_FOLDER"]
+__all__ = ["DatasetSummary", "summarize_tables", "build_summary", "check_summary_folder", "SUMMARY_FOLDER"]
 
 #: Folder of the summary inside a run's output folder.
 SUMMARY_FOLDER = "summary"
@@ -53,6 +55,8 @@ class DatasetSummary:
     notes : list of str
         What the report says of the pooling: results made with different parameters, sites
         whose spectrograms differ.
+    summary_folder : Path, optional
+        Where the tables and the report go (default ``OUT/summary``).
     """
 
     out: Path
@@ -66,11 +70,41 @@ class DatasetSummary:
     params: DatasetParams
     files: dict[str, Path] = dataclasses.field(default_factory=dict)
     notes: list[str] = dataclasses.field(default_factory=list)
+    summary_folder: Path | None = None
 
     @property
     def folder(self) -> Path:
-        """``OUT/summary``."""
-        return self.out / SUMMARY_FOLDER
+        """Where the tables and the report go: ``summary_folder``, else ``OUT/summary``."""
+        return self.summary_folder if self.summary_folder is not None else self.out / SUMMARY_FOLDER
+
+    @property
+    def unreadable(self) -> list[str]:
+        """The results files that could not be read (named in ``sites.csv``)."""
+        return [str(name) for name, state in zip(self.sites["results"], self.sites["status"])
+                if name and state == "unreadable"]
+
+
+def check_summary_folder(folder: str | Path) -> Path:
+    """The folder a summary is written to, checked before any results file is read: a
+    folder (or one to make in an existing folder) that this process can write in.
+
+    Raises
+    ------
+    ConfigError
+        It is a file, or its parent folder does not exist.
+    PermissionError
+        It cannot be written in (a read-only folder or file system, an archive's mount).
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder}: a file, not a folder; the summary's tables and report go in a folder")
+    where = folder if folder.is_dir() else folder.parent
+    if not where.is_dir():
+        raise ConfigError(f"{folder}: {where} does not exist")
+    if not os.access(where, os.W_OK):
+        raise PermissionError(errno.EACCES, "a folder this process cannot write in (a read-only folder or "
+                              "file system): write the summary elsewhere (--out)", str(where))
+    return folder
 
 
 def _load_sites(out: Path, params: DatasetParams) -> tuple[list[SiteUnits], dict[str, dict]]:
@@ -183,7 +217,7 @@ def build_summary(out: str | Path, params: DatasetParams | None = None) -> Datas
 
 
 def summarize_tables(out: str | Path, *, params: DatasetParams | None = None,
-                     ) -> DatasetSummary:
+                     folder: str | Path | None = None) -> DatasetSummary:
     """Write ``OUT/summary/{units,dimensions,pairs,sites}.csv`` from ``OUT/*.results.nwb``.
 
     Parameters
@@ -191,13 +225,17 @@ def summarize_tables(out: str | Path, *, params: DatasetParams | None = None,
     out : str or Path
         A run's output folder.
     params : DatasetParams, optional
+    folder : str or Path, optional
+        Where the tables go (default ``OUT/summary``; elsewhere for a read-only ``OUT``).
 
     Returns
     -------
     DatasetSummary
         The tables, statistics and the paths written (``files``).
     """
+    target = check_summary_folder(Path(out) / SUMMARY_FOLDER if folder is None else folder)
     summary = build_summary(out, params)
+    summary.summary_folder = target
     summary.folder.mkdir(exist_ok=True)
     tables = (("units.csv", summary.units), ("dimensions.csv", summary.dimensions),
               ("pairs.csv", summary.pairs), ("sites.csv", summary.sites))

@@ -27,6 +27,7 @@ from ...dataset.statistics import (
     classes_of,
     similarity_selection,
 )
+from ...dataset.summarize import SUMMARY_FOLDER, check_summary_folder
 from ...results.roles import CNN, LN, SUBSPACE
 from .. import dataset_plots as plots
 from . import ReportParams
@@ -204,7 +205,7 @@ def write_dataset_report(summary: DatasetSummary, path: str | Path | None = None
 
 
 def summarize(out: str | Path, *, params: DatasetParams | None = None,
-              report: ReportParams | None = None) -> DatasetSummary:
+              report: ReportParams | None = None, folder: str | Path | None = None) -> DatasetSummary:
     """Summarise a run's folder: the tables and the report in ``OUT/summary/``.
 
     Parameters
@@ -216,6 +217,9 @@ def summarize(out: str | Path, *, params: DatasetParams | None = None,
         Which units and pairs enter the statistics.
     report : ReportParams, optional
         Resolution of the figures.
+    folder : str or Path, optional
+        Where the tables and the report go (default ``OUT/summary``; elsewhere for a
+        read-only ``OUT``).
 
     Returns
     -------
@@ -223,8 +227,9 @@ def summarize(out: str | Path, *, params: DatasetParams | None = None,
         Tables, statistics and ``files``: ``units.csv``, ``dimensions.csv``,
         ``pairs.csv``, ``sites.csv`` and ``report.html``, each written atomically.
     """
-    refuse_foreign(Path(out) / "summary" / REPORT_NAME)  # before any table is written
-    summary = summarize_tables(out, params=params)
+    target = check_summary_folder(Path(out) / SUMMARY_FOLDER if folder is None else folder)
+    refuse_foreign(target / REPORT_NAME)  # before any table is written
+    summary = summarize_tables(out, params=params, folder=target)
     summary.files[REPORT_NAME] = write_dataset_report(summary, params=report)
     return summary
 
