@@ -123,6 +123,25 @@ def test_a_file_of_a_newer_extension_loads_with_a_warning_naming_it(tmp_path: Pa
         loaded = load_results(path)
     assert f"reads {installed_version()}" in str(caught[0].message)
     assert [s.k for s in loaded.subspaces] == [1, 2, 3]
+    assert loaded.newer_version == "9.1.0" and load_results(OLD).newer_version is None
+
+
+def test_the_report_and_the_viewer_say_a_file_is_of_a_newer_extension(tmp_path: Path) -> None:
+    """The report is what people share: it carries the note that the warning gives."""
+    pytest.importorskip("matplotlib")
+    from ndx_encoding_subspace.viz.report import write_report
+
+    path = _with_cached_version(tmp_path, "9.1.0")
+    with pytest.warns(NewerResultsWarning):
+        html = write_report(path, tmp_path / "r.html").read_text()
+    assert "written with version 9.1.0 of the extension, newer than the one that made this report" in html
+    if importlib.util.find_spec("nwbwidgets") is None:
+        pytest.skip("nwbwidgets is not installed (the viz extra)")
+    from ndx_encoding_subspace.viz.widgets import results_widget  # nwbwidgets through its shim
+
+    with pytest.warns(NewerResultsWarning, match="written with version 9\\.1\\.0"):
+        widget = results_widget(path)
+    widget.opened.close()
 
 
 def test_an_unparsable_cached_version_is_not_taken_for_a_newer_one(tmp_path: Path) -> None:

@@ -92,7 +92,9 @@ class LoadedResults:
     Unit positions are rows of ``units`` (the analysed units, in the site's order).
     ``collections`` are in the order of :data:`.roles.ROLES` (LN, CNN, subspace), then
     any others by name. ``related_publications`` and ``keywords`` are the file's own
-    session metadata (copied from the input recording by the writer).
+    session metadata (copied from the input recording by the writer). ``newer_version``
+    is the extension version that wrote the file where it is newer than the one installed
+    (what it added is not read; :func:`~.versions.warn_if_newer`), else None.
     """
 
     __repr__ = summary_repr
@@ -110,6 +112,7 @@ class LoadedResults:
     parameters: dict[str, dict[str, Any]]
     related_publications: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    newer_version: str | None = None
 
     def ensemble(self, name: str) -> LoadedEnsemble:
         """Collection ``name`` (``population_cnn``, ``ln_baseline``, ``subspace_models``)
@@ -272,7 +275,7 @@ def load_results(path: str | Path) -> LoadedResults:
     """
     path = results_file(path)
     check_file(path)
-    warn_if_newer(path)
+    newer = warn_if_newer(path)
     io = None
     try:
         with warnings.catch_warnings():
@@ -284,7 +287,7 @@ def load_results(path: str | Path) -> LoadedResults:
             io.close()
         raise ResultsError(f"{path}: cannot read as NWB ({read_error(err)})") from None
     try:
-        return _read(path, nwbfile)
+        return dataclasses.replace(_read(path, nwbfile), newer_version=newer)
     finally:
         io.close()
 

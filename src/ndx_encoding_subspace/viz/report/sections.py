@@ -125,6 +125,10 @@ def overview_section(d: ReportData) -> Section:
             ("tuning subspaces", len(res.subspaces)),
             ("subspace nonlinearities", len(res.nonlinearities)),
             ("site analysis", "yes" if res.site_subspace is not None else "no")]
+    if res.newer_version is not None:
+        s.add(paragraph(f"This file was written with version {res.newer_version} of the extension, newer "
+                        "than the one that made this report: what was added since is not read, and is "
+                        "not shown here."))
     return s.add(table(("", "value"), rows))
 
 

@@ -242,16 +242,19 @@ def neurodata_vis_spec(base: dict | None = None) -> dict:
 def _check_local(source: Any) -> None:
     """A local HDF5 file passes the checks the loader makes before reading
     (:func:`~ndx_encoding_subspace.results.limits.check_file`: no links to other files, no
-    sizes out of proportion, the specification's types) before it is shown."""
+    sizes out of proportion, the specification's types) before it is shown; a file of a
+    newer extension version is said (:func:`~ndx_encoding_subspace.results.versions.warn_if_newer`)."""
     from pathlib import Path
 
     import h5py
 
     from ...results.limits import check_file
+    from ...results.versions import warn_if_newer
 
     path = Path(str(source))
     if path.is_file() and h5py.is_hdf5(path):
         check_file(path)
+        warn_if_newer(path)
 
 
 def results_widget(nwbfile_or_path: Any, vis_spec: dict | None = None) -> ipywidgets.Widget:
