@@ -392,6 +392,8 @@ CRAFTED: dict[str, tuple[Callable[[h5py.File], None], str, str]] = {
                              "subspace_nonlinearities row 0", "tuning_mean holds infinite values"),
     "infinite_spectrogram": (_resized("spectrogram/data", lambda s: s, np.inf),
                              f"{ROOT}/spectrogram", "data holds infinite values"),
+    "nan_in_spectrogram": (_edited(f"{ROOT}/spectrogram/data", lambda d: np.where(d == d.flat[3], np.nan, d)),
+                           f"{ROOT}/spectrogram", "data holds NaN values"),
     "frequencies_reversed": (lambda f: _replace(f, f"{ROOT}/spectrogram/frequencies",
                                                 f[f"{ROOT}/spectrogram/frequencies"][:][::-1].copy()),
                              f"{ROOT}/spectrogram", "frequencies are not positive and increasing"),

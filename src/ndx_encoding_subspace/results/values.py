@@ -232,7 +232,7 @@ def check_site(name: str, arrays: dict[str, np.ndarray | None], n_units: int | N
 
 def check_spectrogram(data: np.ndarray, frequencies: np.ndarray, bin_size: float,
                       rate: float | None = None, n_channels: int | None = None) -> None:
-    """The stored spectrogram: ``(time, frequency)`` data without infinite values, one
+    """The stored spectrogram: ``(time, frequency)`` data of finite values, one
     positive frequency per channel, increasing, and a positive bin size; its ``rate``
     (Hz) one bin per ``bin_size`` and its ``n_channels`` the channels stored, where given.
     Else a ResultsError naming what is wrong."""
@@ -250,8 +250,8 @@ def check_spectrogram(data: np.ndarray, frequencies: np.ndarray, bin_size: float
     if n_channels is not None and int(n_channels) != data.shape[1]:
         raise ResultsError(f"spectrogram: n_channels {int(n_channels)} differs from the {data.shape[1]} "
                            "channels stored")
-    if data.dtype.kind == "f" and np.isinf(data).any():
-        raise ResultsError("spectrogram: data holds infinite values")
+    if data.dtype.kind == "f" and not np.all(np.isfinite(data)):  # the writer takes finite ones only
+        raise ResultsError(f"spectrogram: data holds {'NaN' if np.isnan(data).any() else 'infinite'} values")
 
 
 #: the split of each sound of the spectrogram (the writer's names)
