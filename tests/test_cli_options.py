@@ -478,3 +478,25 @@ def test_a_home_folder_written_as_a_tilde_is_expanded_in_every_path_option(tmp_p
     assert args.config == [tmp_path / "a.toml"]
     report = build_parser().parse_args(["report", "~/r.results.nwb", "--out=~/r.html"])
     assert report.results == tmp_path / "r.results.nwb" and report.out == tmp_path / "r.html"
+
+
+def test_a_demo_running_in_the_folder_keeps_its_recording_from_a_second_demo(tmp_path):
+    """A second demo in a folder where one is running is refused before it touches the
+    recording the first one reads (it once simulated it again under the first's feet)."""
+    import subprocess
+    import sys
+
+    from ndx_encoding_subspace import atomic
+    from ndx_encoding_subspace.pipeline.demo import run_demo
+
+    recording = tmp_path / "simulated_site.nwb"
+    recording.write_bytes(b"the first demo's recording, being read")
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / ".simulated_site.lock").write_text(f"{atomic._HOST} {holder.pid} hb")
+        with pytest.raises(ConfigError, match="another run .* is writing the results of site 'simul"):
+            run_demo(tmp_path, quick=True, progress=False, report=False, overwrite=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert recording.read_bytes() == b"the first demo's recording, being read"

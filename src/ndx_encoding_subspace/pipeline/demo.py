@@ -28,6 +28,7 @@ from ..extension.reliability import (
 )
 from ..results.roles import CNN
 from .config import PipelineConfig
+from .workdir import site_lock
 
 __all__ = ["run_demo", "demo_config", "demo_simulation", "recovery", "ground_truth_line",
            "DemoSummary"]
@@ -212,6 +213,10 @@ class DemoSummary:
         return self.text
 
 
+#: the demo's site: its recording is ``<_SITE>.nwb``, its results ``<_SITE>.results.nwb``
+_SITE = "simulated_site"
+
+
 def _recording(path: Path, params: SimulationParams, overwrite: bool) -> Path:
     """The demo's simulated recording at ``path``: made when absent; one simulated with
     other parameters (``--quick``, ``--seed``) is made again with ``overwrite``, else refused
@@ -272,7 +277,8 @@ def run_demo(
     out = Path(out).resolve()  # the input's name is part of its identity: the same however spelled
     out.mkdir(parents=True, exist_ok=True)
     sim_params = demo_simulation(quick=quick, seed=seed)
-    recording = _recording(out / "simulated_site.nwb", sim_params, overwrite)
+    with site_lock(out, _SITE):  # a demo running in this folder reads its recording: left alone
+        recording = _recording(out / f"{_SITE}.nwb", sim_params, overwrite)
     from ..datasets.simulated.site import load_truth
 
     truth = load_truth(recording)
