@@ -787,3 +787,53 @@ def test_workers_elsewhere_read_from_the_archive_the_sites_were_listed_from(monk
     assert given.reader.dandi_api_url == "http://elsewhere/api"
     monkeypatch.delenv("DANDI_API_URL")
     assert pinned(PipelineConfig()).reader.dandi_api_url == ""
+
+
+def test_an_interrupted_run_stops_the_sites_running_on_a_cluster_it_did_not_start(recordings, config,
+                                                                                   tmp_path):
+    """Ctrl-C with --scheduler: cancelling a task does not stop it in a worker's thread, so
+    the run asks its sites to stop (a dask Event) and waits for their locks; the worker
+    writes no results after the run has said 'interrupted', and a rerun is not refused."""
+    import socket
+    import subprocess
+
+    from ndx_encoding_subspace.pipeline.workdir import lock_path
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    where = f"tcp://127.0.0.1:{port}"
+    bin_dir = Path(sys.executable).parent
+    scheduler = subprocess.Popen([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port",
+                                  str(port), "--no-dashboard"], stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([str(bin_dir / "dask"), "worker", where, "--nthreads", "1", "--no-dashboard"],
+                              stderr=subprocess.DEVNULL)
+    slow = config.replace(training={"max_epochs": 2000, "patience": 2000})
+    started = []
+
+    def interrupt_once_training(status: SiteStatus) -> None:
+        if status.status == "running" and not started:
+            started.append(status.site)
+            end = time.monotonic() + 120
+            while not (tmp_path / f".{status.site}.work").exists() and time.monotonic() < end:
+                time.sleep(0.2)  # the site read, its lock taken: training
+            time.sleep(2)
+            raise KeyboardInterrupt
+
+    cluster = ClusterParams(kind="scheduler", scheduler=where)
+    try:
+        time.sleep(3)
+        with pytest.raises(KeyboardInterrupt):
+            run_dataset([recordings[0]], tmp_path, slow, progress=False, on_site=interrupt_once_training,
+                        cluster=cluster)
+        site = started[0]
+        assert (tmp_path / f".{site}.work").exists()  # its checkpoints kept for the rerun
+        assert not lock_path(tmp_path, site).exists()  # the site stopped and let its lock go
+        time.sleep(5)
+        assert not results_path(tmp_path, site).exists()  # nothing finished behind the user's back
+        record = json.loads((tmp_path / RECORD).read_text())
+        assert {s["site"]: s["status"] for s in record["sites"]}[site] == "interrupted"
+    finally:
+        for process in (worker, scheduler):
+            process.kill()
+            process.wait(timeout=30)

@@ -134,6 +134,11 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, ended as Ctrl-C is: what runs records itself interrupted and cleans up."""
 
 
+class Stopped(KeyboardInterrupt):
+    """A run asked to stop from elsewhere (a multi-site run interrupted while its site ran
+    on a cluster's worker), ended as Ctrl-C is: its checkpoints kept, its lock released."""
+
+
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
     """Inside the block SIGTERM raises :class:`Terminated` (in the main thread only; the

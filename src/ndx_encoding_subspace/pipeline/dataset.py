@@ -45,6 +45,7 @@ from .distributed import SiteStatus, describe_error, run_site_task
 from .population import POPULATIONS, fit_population_task
 from .record import RECORD, DatasetResult, SiteCallback, Tracker, check_stale, initial_states
 from .sources import SiteSource, expand_inputs
+from .workdir import lock_path
 
 #: the lock file a dataset run holds in its output folder (site locks end in ``.lock``)
 RUN_LOCK = ".encoding-subspace-run"
@@ -130,8 +131,9 @@ def _run_on_client(client: Any, todo: list[SiteStatus], out: Path, config: dict[
     events: queue.SimpleQueue = queue.SimpleQueue()
     topic = f"ndx-encoding-subspace-{uuid.uuid4().hex[:8]}"
     client.subscribe_topic(topic, lambda event: events.put(event[1]))
+    stop = f"{topic}-stop"  # set when this run is interrupted: the running sites stop
     futures = {client.submit(run_site_task, s.site, s.source, str(out), config, s.key, topic, population,
-                             overwrite,
+                             overwrite, stop,
                              key=f"site-{s.site}-{uuid.uuid4().hex[:8]}", pure=False,
                              resources=dict(resources) or None): s for s in todo}
     pending = as_completed(futures)
@@ -154,13 +156,35 @@ def _run_on_client(client: Any, todo: list[SiteStatus], out: Path, config: dict[
                 raise _scheduler_lost(client, tracker, f"no dask worker is left and the cluster refuses new "
                                                        f"jobs ({refused})", where=where)
             time.sleep(0.1)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(Exception):
-            client.cancel(list(futures))
+            client.cancel(list(futures))  # a task already running in a worker's thread goes on: asked below
+        if isinstance(err, KeyboardInterrupt):
+            running = [lock_path(out, s.site) for s in tracker.order if s.status == "running"]
+            _stop_running(client, stop, running)
         raise
     finally:
         with contextlib.suppress(Exception):
             client.unsubscribe_topic(topic)
+
+
+#: how long an interrupted run waits for its running sites to stop (a stop is asked every
+#: STOP_POLL_S seconds and comes at the next epoch or batch of dSTRFs)
+STOP_WAIT_S = 60.0
+
+
+def _stop_running(client: Any, name: str, locks: list[Path]) -> None:
+    """Ask the sites running on the cluster's workers to stop (the dask Event ``name``) and
+    wait, at most :data:`STOP_WAIT_S`, until they release their ``locks``: a task running
+    in a worker's thread is not stopped by cancelling it, and would go on writing its
+    results and hold its site's lock against the rerun."""
+    from distributed import Event
+
+    with contextlib.suppress(BaseException):  # a second Ctrl-C ends the wait
+        Event(name, client=client).set()
+        end = time.monotonic() + STOP_WAIT_S
+        while any(lock.exists() for lock in locks) and time.monotonic() < end:
+            time.sleep(0.2)
 
 
 def _lost(client: Any) -> bool:

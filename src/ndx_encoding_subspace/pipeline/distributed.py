@@ -18,6 +18,7 @@ once on a machine of ``C`` cores, start ``W`` worker processes with one thread e
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import socket
@@ -25,11 +26,11 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import EncodingSubspaceError, one_line_warning
+from ..errors import EncodingSubspaceError, Stopped, one_line_warning
 from .config import PipelineConfig
 
 __all__ = ["SiteStatus", "describe_error", "run_site_task", "run_sites", "task_warnings"]
@@ -170,9 +171,33 @@ def task_warnings() -> None:
         warnings.showwarning = one_line_warning
 
 
+#: how often (seconds) a site on a worker asks whether its run was interrupted
+STOP_POLL_S = 2.0
+
+
+def stop_check(name: str) -> Callable[[], bool] | None:
+    """Whether the dask Event ``name`` is set (the client that submitted the site was
+    interrupted), asked of the scheduler at most every :data:`STOP_POLL_S` seconds; None
+    without a name. A scheduler that does not answer is not taken for a stop."""
+    if not name:
+        return None
+    from distributed import Event
+
+    event, asked, said = Event(name), [float("-inf")], [False]
+
+    def stop() -> bool:
+        if not said[0] and time.monotonic() - asked[0] >= STOP_POLL_S:
+            asked[0] = time.monotonic()
+            with contextlib.suppress(Exception):
+                said[0] = bool(event.is_set())
+        return said[0]
+
+    return stop
+
+
 def run_site_task(site: str, source: str, out: str, config: dict[str, Any], key: str = "",
                   topic: str = "", population: dict[str, Any] | None = None,
-                  overwrite: bool = False) -> SiteStatus:
+                  overwrite: bool = False, stop_event: str = "") -> SiteStatus:
     """Run one site and report how it went; the site's own failures are not raised.
 
     Parameters
@@ -191,11 +216,15 @@ def run_site_task(site: str, source: str, out: str, config: dict[str, Any], key:
         The population the site is part of (see :func:`~.run.run_site`).
     overwrite : bool
         Replace a results file made from other inputs or parameters (see :func:`~.run.run_site`).
+    stop_event : str
+        Name of the dask Event that the client sets when it is interrupted: the site then
+        stops as Ctrl-C stops a run (:func:`stop_check`; empty: not asked).
 
     Returns
     -------
     SiteStatus
-        ``done``, ``skipped`` (the results file was complete already) or ``failed``.
+        ``done``, ``skipped`` (the results file was complete already), ``failed``, or
+        ``interrupted`` (asked to stop: a rerun finishes it from its checkpoints).
     """
     from .run import run_site
 
@@ -207,7 +236,9 @@ def run_site_task(site: str, source: str, out: str, config: dict[str, Any], key:
         parsed = PipelineConfig.from_dict(config)
         status.device = _device(parsed)
         result = run_site(source, Path(out), parsed, progress=False, population=population,
-                          overwrite=overwrite)
+                          overwrite=overwrite, stop=stop_check(stop_event))
+    except Stopped:
+        status.status = "interrupted"
     except Exception as err:  # a failing site is reported, and the others go on
         status.status = "failed"
         for name, value in describe_error(err).items():

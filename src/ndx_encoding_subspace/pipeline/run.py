@@ -18,7 +18,7 @@ import dataclasses
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import numpy as np
 from ..atomic import writable_target
 from ..compute import flushed_subnormals, thread_limits
 from ..data.site import SiteData
-from ..errors import ConfigError, ResultsError
+from ..errors import ConfigError, ResultsError, Stopped
 from ..fitting.pieces import estimation_pieces
 from ..fitting.scores import r2_ratio
 from ..preflight import is_remote, local_nwb, output_folder
@@ -155,13 +155,17 @@ def format_summary(summary: dict[str, Any], title: str = "") -> str:
 
 
 class _Bars:
-    """tqdm progress bars, one per stage; silent when disabled or tqdm is missing."""
+    """tqdm progress bars, one per stage; silent when disabled or tqdm is missing. As the
+    stages advance, ``stop()`` (when given) is asked whether to stop: :class:`Stopped`."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, stop: Callable[[], bool] | None = None) -> None:
         self.enabled = enabled
+        self.stop = stop
         self.bars: dict[str, Any] = {}
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.stop is not None and self.stop():
+            raise Stopped(f"asked to stop while {stage.split(' (')[0]} ran")
         if not self.enabled:
             return
         from tqdm.auto import tqdm
@@ -185,6 +189,7 @@ def run_site(
     source: Any, out: str | Path, config: PipelineConfig | None = None, *,
     progress: bool = True, cache: str | Path | None = None, overwrite: bool = False,
     site: SiteData | None = None, keep_workdir: bool = False, population: Mapping[str, Any] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> RunResult:
     """Run the whole method on one site and write its results NWB file.
 
@@ -212,6 +217,10 @@ def run_site(
         A population fitted on several sites with this one
         (:func:`~.population.fit_population`'s result): its models, cut to this site's
         units, replace the site's own fits.
+    stop : callable, optional
+        Asked as the stages advance (each epoch, each batch of dSTRFs) whether to stop; when
+        it returns True the run ends as Ctrl-C ends it (:class:`~..errors.Stopped`, a
+        KeyboardInterrupt: checkpoints kept for a rerun, lock released).
 
     Returns
     -------
@@ -227,13 +236,13 @@ def run_site(
     config = PipelineConfig.of(config)
     with thread_limits(config.compute.threads), flushed_subnormals():
         return _run_site(source, out, config, progress=progress, cache=cache, overwrite=overwrite,
-                         site=site, keep_workdir=keep_workdir, population=population)
+                         site=site, keep_workdir=keep_workdir, population=population, stop=stop)
 
 
 def _run_site(
     source: Any, out: str | Path, config: PipelineConfig, *, progress: bool,
     cache: str | Path | None, overwrite: bool, site: SiteData | None, keep_workdir: bool,
-    population: Mapping[str, Any] | None = None,
+    population: Mapping[str, Any] | None = None, stop: Callable[[], bool] | None = None,
 ) -> RunResult:
     from ..fitting.training_params import resolve_device
     from ..io import read_site
@@ -246,7 +255,7 @@ def _run_site(
         resolve_device(section.device)
     check_config(config)
     out = output_folder(out)
-    bars = _Bars(progress)
+    bars = _Bars(progress, stop)
     if site is None:
         site = read_site(source, reader=config.reader, spectrogram=config.spectrogram,
                          celltype=config.celltype, progress=bars)

@@ -30,10 +30,15 @@ def work_folder(out: Path, site: str) -> Path:
     return out / f".{file_stem(site)}.work"
 
 
+def lock_path(out: Path, site: str) -> Path:
+    """The lock file on ``site``'s results in the output folder ``out``."""
+    return out / f".{file_stem(site)}.lock"
+
+
 @contextlib.contextmanager
 def site_lock(out: Path, site: str) -> Iterator[None]:
     """Hold the lock on ``site``'s results in ``out`` (:func:`~..atomic.held`)."""
-    with held(out / f".{file_stem(site)}.lock", f"the results of site {site!r}"):
+    with held(lock_path(out, site), f"the results of site {site!r}"):
         yield
 
 
