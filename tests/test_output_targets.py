@@ -230,3 +230,25 @@ def test_a_lock_that_cannot_be_written_is_not_left_empty_and_an_old_empty_one_is
     with atomic.held(lock, "site 'a'"):
         assert lock.read_text() == f"{atomic._HOST} {os.getpid()} hb"
     assert not lock.exists()
+
+
+def test_an_output_folder_that_cannot_be_written_in_is_said_before_the_input_is_read(tmp_path, monkeypatch,
+                                                                                     capsys):
+    """A read-only output folder (or file system) was named only after the input was read
+    (minutes on a DANDI stream): now before, exit 7."""
+    import ndx_encoding_subspace.io as io
+    from ndx_encoding_subspace.preflight import output_folder
+
+    out = tmp_path / "out"
+    out.mkdir()
+    writable = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: str(path) != str(out) and writable(path, mode))
+    with pytest.raises(PermissionError) as err:
+        output_folder(out / "deeper")
+    assert err.value.filename == str(out) and "cannot write in" in err.value.strerror
+    read = []
+    monkeypatch.setattr(io, "read_site", lambda *a, **k: read.append(a))
+    (tmp_path / "in.nwb").write_bytes(b"\x89HDF\r\n\x1a\n")
+    assert cli.main(["run", str(tmp_path / "in.nwb"), "--out", str(out), "--no-progress"]) == 7 and not read
+    said = capsys.readouterr().err
+    assert f"{out}: a folder this process cannot write in" in said and "Traceback" not in said

@@ -8,6 +8,7 @@ after torch, pynwb and scipy have loaded.
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 from .errors import NotNWBError, ResultsError
@@ -67,14 +68,18 @@ def results_folder(out: str | Path) -> Path:
 
 def output_folder(out: str | Path) -> Path:
     """``out``, where results can be written: a folder, or a path that can become one (no
-    file in its place or in that of a folder above it); else :class:`FileExistsError` (a
-    file at ``out``) or :class:`NotADirectoryError`, before any input is read."""
+    file in its place or in that of a folder above it), that this process can write in;
+    else :class:`FileExistsError` (a file at ``out``), :class:`NotADirectoryError` or
+    :class:`PermissionError` (a read-only folder or file system), before any input is read."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise FileExistsError(errno.EEXIST, "a file where a folder is needed", str(out))
-    for part in out.parents:
+    for part in (out, *out.parents):
         if part.exists():
             if not part.is_dir():
                 raise NotADirectoryError(errno.ENOTDIR, "a file where a folder is needed", str(part))
+            if not os.access(part, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, "a folder this process cannot write in (a read-only "
+                                      "folder or file system): choose another output folder", str(part))
             break
     return out
