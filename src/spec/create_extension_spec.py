@@ -106,7 +106,8 @@ def spectrogram_series() -> NWBGroupSpec:
             _attr("window_size", "Analysis window length, in seconds.", "float64", required=False),
             _attr(
                 "compression",
-                "Exponent applied to the filterbank magnitude (e.g. 0.25); 1 when none.",
+                "Exponent applied to the mean filterbank power of each bin (e.g. 0.25: power ** 0.25, "
+                "the magnitude to the 0.5); 1 when none.",
                 "float64",
                 required=False,
             ),
