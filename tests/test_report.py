@@ -335,6 +335,28 @@ def test_k_by_significance_is_not_shown_as_k_at_the_threshold(tmp_path: Path) ->
             assert "threshold 0.95" not in view.figure.axes[-1].get_title()
 
 
+def test_without_a_noise_floor_k_significant_is_said_not_computed_not_zero(tmp_path: Path) -> None:
+    """``subspace.noise_repeats = 0``: every floor NaN, the stored k_significant 0 is no
+    result; the report and the view say it was not computed."""
+    results = _results()
+    subs = [dataclasses.replace(s, noise_floor_variance=np.full(6, np.nan), dimension_confidence=None,
+                                k_significant=0) for s in results.subspaces]
+    path = write_results(dataclasses.replace(results, subspaces=subs), tmp_path / "no_floor.results.nwb")
+    text = write_report(path, params=ReportParams(n_examples=1, dpi=30)).read_text(encoding="utf-8")
+    assert "k significant not computed (no noise floor: subspace.noise_repeats = 0)" in text
+    assert "<td>k significant</td>" not in text and "k significant 0" not in text
+    assert "(no noise floor was computed)" in text
+    if importlib.util.find_spec("nwbwidgets") is None:
+        return
+    from pynwb import NWBHDF5IO
+
+    from ndx_encoding_subspace.viz.widgets.subspace import SubspaceFiltersWidget
+
+    with NWBHDF5IO(str(path), "r") as io:
+        view = SubspaceFiltersWidget(io.read().processing["encoding_subspace"]["tuning_subspaces"])
+        assert "k significant = not computed (no noise floor" in view.message.value
+
+
 def test_a_folder_that_cannot_be_written_is_said_before_the_report(tmp_path: Path, monkeypatch) -> None:
     """A read-only folder (a mounted archive): refused naming it and the way out, before any
     figure is drawn (root writes into any folder of a writable file system, so the file

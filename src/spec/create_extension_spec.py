@@ -347,7 +347,9 @@ def tuning_subspace_table() -> NWBGroupSpec:
                     "float64"),
             _index("noise_floor_variance"),
             _column("k", "Subspace dimension: number of filters kept.", "int32"),
-            _column("threshold", "Cumulative explained-variance threshold that chose k.",
+            _column("threshold", "Cumulative explained-variance threshold: k reaches it where the "
+                    "parameters' k_rule is 'variance'; with 'significance', k counts the components "
+                    "above the noise floor and this threshold only that rule's alternative.",
                     "float64"),
             _column("k90", "Components reaching 90% of the variance of the components computed.",
                     "int32", required=False),

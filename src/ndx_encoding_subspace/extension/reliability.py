@@ -41,6 +41,7 @@ __all__ = [
     "reliability_status",
     "reliability_threshold_of",
     "shown_reliability",
+    "shown_significant",
     "SPLIT_HALVES_CAVEAT",
 ]
 
@@ -100,6 +101,16 @@ def count_significant(ratio: np.ndarray, floor: np.ndarray) -> int:
         return 0
     above = (ratio[:n] > floor[:n]) & (ratio[:n] > NEGLIGIBLE_SHARE)
     return n if above.all() else int(np.argmin(above))
+
+
+def shown_significant(count: int, floor: np.ndarray) -> str:
+    """``k_significant`` as the viewers show it: the count, or, where no noise floor was
+    computed (``SubspaceParams.noise_repeats = 0``: every floor NaN), that it was not (its
+    stored 0 is no result)."""
+    floor = np.asarray(floor, dtype=np.float64).reshape(-1)
+    if not (floor.size and np.isfinite(floor).any()):
+        return "not computed (no noise floor: subspace.noise_repeats = 0)"
+    return str(int(count))
 
 
 def choose_k(variance: np.ndarray, threshold: float) -> int:

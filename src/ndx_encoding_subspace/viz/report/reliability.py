@@ -23,6 +23,7 @@ from ...extension.reliability import (
     reliability_status,
     reliability_threshold_of,
     shown_reliability,
+    shown_significant,
 )
 from ...results.bundle import UnitSubspace
 from ...results.roles import CNN
@@ -47,7 +48,8 @@ def unit_reliability_text(sub: UnitSubspace, threshold: float) -> str:
     caveat = f" ({SPLIT_HALVES_CAVEAT})" if sub.reliability_rule == RULE_SPLIT_HALVES else ""
     value = (f"reliability {shown_reliability(sub.reliability, threshold)} ({sub.reliability_rule}): "
              f"{status}{caveat}" if status != UNKNOWN else "reliability unknown")
-    return f"k significant {sub.significant_count()}, {value}"
+    significant = shown_significant(sub.significant_count(), sub.noise_floor_variance)
+    return f"k significant {significant}, {value}"
 
 
 def reliability_figure(reliability: np.ndarray, r_cnn: np.ndarray | None, status: list[str],
@@ -97,7 +99,8 @@ def reliability_section(d: ReportData) -> Section:
     s.add(d.fig(reliability_figure(values, scores, status, threshold),
                 "Subspace reliability of every unit against its CNN prediction."))
     rows = [(d.labels[x.unit_position], np.nan if r_cnn is None else float(r_cnn[x.unit_position]),
-             x.k, x.significant_count(), shown_reliability(x.reliability, threshold, 3), x.reliability_rule,
+             x.k, shown_significant(x.significant_count(), x.noise_floor_variance),
+             shown_reliability(x.reliability, threshold, 3), x.reliability_rule,
              st) for x, st in zip(subs, status)]
     s.add(table(("unit", f"r {CNN.label}", "k", "k significant", "reliability", "rule",
                  "status"), rows))

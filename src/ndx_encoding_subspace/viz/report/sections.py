@@ -199,13 +199,15 @@ def k_section(d: ReportData) -> Section:
     k = np.array([choose_k(x.explained_variance, threshold)
                   if rule != "variance" and np.size(x.explained_variance) else x.k for x in subs])
     k90 = np.array([x.k90 for x in subs])
-    k_sig = np.array([x.significant_count() for x in subs])
+    floors = any(np.isfinite(np.asarray(x.noise_floor_variance, dtype=float)).any() for x in subs)
+    k_sig = np.array([x.significant_count() for x in subs]) if floors else None  # none computed: no 0s
     s.add(d.fig(figures.k_distribution(k, k90, threshold, k_sig),
-                "Filters per unit: at the variance threshold, at 90% of the variance and "
-                "above the shuffle noise floor."))
+                "Filters per unit: at the variance threshold, at 90% of the variance" +
+                (" and above the shuffle noise floor." if floors else " (no noise floor was computed).")))
     rows = [(f"k at {threshold:.2f}", float(np.median(k)), int(k.min()), int(k.max())),
-            ("k at 0.90", float(np.median(k90)), int(k90.min()), int(k90.max())),
-            ("k significant", float(np.median(k_sig)), int(k_sig.min()), int(k_sig.max()))]
+            ("k at 0.90", float(np.median(k90)), int(k90.min()), int(k90.max()))]
+    if k_sig is not None:
+        rows.append(("k significant", float(np.median(k_sig)), int(k_sig.min()), int(k_sig.max())))
     s.add(paragraph(f"k is chosen by {rule}" + (" (the cumulative-variance threshold)."
                                                  if rule == "variance" else
                                                  " (the components above the noise floor).")))

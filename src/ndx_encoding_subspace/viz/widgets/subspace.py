@@ -30,6 +30,7 @@ from ...extension.reliability import (
     reliability_status,
     reliability_threshold_of,
     shown_reliability,
+    shown_significant,
 )
 from ...results.rows import check_row_columns, subspace_row
 from ..plotting import draw_variance, frequency_ticks, plot_filters
@@ -179,9 +180,10 @@ class SubspaceFiltersWidget(FigureView):
         row = int(self.unit.value)
         check_row_columns(self.table)
         subspace_row(self.table, row, int(self.table.unit_rows()[row]))  # the loader's checks
+        floor = self.table.get_noise_floor_variance(row)
         self.message.value = (
             f"<b>{self.unit.label}</b>: {k_line(self.table, row)}, "
-            f"k significant = {self.table.get_k_significant(row)}; "
+            f"k significant = {shown_significant(self.table.get_k_significant(row), floor)}; "
             f"{reliability_line(self.table, row)} "
             f"(threshold {reliability_threshold(self.table):.2f})")
         return plot_subspace(self.table, row)
