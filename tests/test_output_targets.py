@@ -252,3 +252,19 @@ def test_an_output_folder_that_cannot_be_written_in_is_said_before_the_input_is_
     assert cli.main(["run", str(tmp_path / "in.nwb"), "--out", str(out), "--no-progress"]) == 7 and not read
     said = capsys.readouterr().err
     assert f"{out}: a folder this process cannot write in" in said and "Traceback" not in said
+
+
+def test_a_lock_is_let_go_when_absent_or_left_by_a_dead_process_not_while_held(tmp_path):
+    import subprocess
+    import sys
+
+    from ndx_encoding_subspace import atomic
+
+    lock = tmp_path / ".site.lock"
+    assert atomic.lock_let_go(lock)
+    with atomic.held(lock, "site 'a'"):
+        assert not atomic.lock_let_go(lock)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    lock.write_text(f"{atomic._HOST} {gone.pid} hb")  # a worker killed with the interrupt
+    assert atomic.lock_let_go(lock)

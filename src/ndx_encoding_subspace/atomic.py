@@ -251,6 +251,19 @@ def _stale(lock: Path, holder: list[str]) -> bool:
         return False
 
 
+def lock_let_go(lock: str | os.PathLike) -> bool:
+    """Whether ``lock`` is free: absent, or left by a run that died (what :func:`held`
+    takes over)."""
+    lock = Path(lock)
+    try:
+        holder = lock.read_text(errors="replace").split()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return bool(holder) and _stale(lock, holder)
+
+
 def _take_over(lock: Path, holder: list[str]) -> bool:
     """Remove the stale ``lock``, one process at a time (``<lock>.takeover``, created
     exclusively, itself stale after a minute), when it still names ``holder`` and is still

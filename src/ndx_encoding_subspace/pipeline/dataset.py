@@ -36,7 +36,7 @@ from concurrent.futures import CancelledError
 from pathlib import Path
 from typing import Any
 
-from ..atomic import held
+from ..atomic import held, lock_let_go
 from ..errors import ConfigError, RemoteError
 from ..io.dandi_client import API_URL_ENV
 from .cluster import ClusterParams, local_workers, open_client, site_resources, site_threads
@@ -126,6 +126,10 @@ def _run_on_client(client: Any, todo: list[SiteStatus], out: Path, config: dict[
                 return future.result()
             except Exception as err:  # lost worker, cancelled task
                 return {"error": describe_error(err)}
+            except BaseException:  # Ctrl-C: not left queued on the cluster
+                with contextlib.suppress(Exception):
+                    future.cancel()
+                raise
 
         todo, population = _population(fit, todo, tracker)
     events: queue.SimpleQueue = queue.SimpleQueue()
@@ -159,9 +163,9 @@ def _run_on_client(client: Any, todo: list[SiteStatus], out: Path, config: dict[
     except BaseException as err:
         with contextlib.suppress(Exception):
             client.cancel(list(futures))  # a task already running in a worker's thread goes on: asked below
-        if isinstance(err, KeyboardInterrupt):
-            running = [lock_path(out, s.site) for s in tracker.order if s.status == "running"]
-            _stop_running(client, stop, running)
+        if isinstance(err, KeyboardInterrupt):  # every site not finished: a start may not be said yet
+            unfinished = [s.site for s in todo if not tracker.sites[s.site].finished]
+            _stop_running(client, stop, [lock_path(out, site) for site in unfinished], tracker)
         raise
     finally:
         with contextlib.suppress(Exception):
@@ -173,18 +177,24 @@ def _run_on_client(client: Any, todo: list[SiteStatus], out: Path, config: dict[
 STOP_WAIT_S = 60.0
 
 
-def _stop_running(client: Any, name: str, locks: list[Path]) -> None:
+def _stop_running(client: Any, name: str, locks: list[Path], tracker: Tracker) -> None:
     """Ask the sites running on the cluster's workers to stop (the dask Event ``name``) and
-    wait, at most :data:`STOP_WAIT_S`, until they release their ``locks``: a task running
-    in a worker's thread is not stopped by cancelling it, and would go on writing its
-    results and hold its site's lock against the rerun."""
+    wait, at most :data:`STOP_WAIT_S`, until their ``locks`` are let go (released, or left
+    by a worker that died with the interrupt): a task running in a worker's thread is not
+    stopped by cancelling it, and would go on writing its results and hold its site's lock
+    against the rerun."""
     from distributed import Event
 
     with contextlib.suppress(BaseException):  # a second Ctrl-C ends the wait
         Event(name, client=client).set()
+        held = [lock for lock in locks if not lock_let_go(lock)]
+        if held:
+            tracker.say(f"waiting up to {STOP_WAIT_S:g} s for {len(held)} running site(s) to stop "
+                        "(Ctrl-C again to stop waiting)")
         end = time.monotonic() + STOP_WAIT_S
-        while any(lock.exists() for lock in locks) and time.monotonic() < end:
+        while held and time.monotonic() < end:
             time.sleep(0.2)
+            held = [lock for lock in held if not lock_let_go(lock)]
 
 
 def _lost(client: Any) -> bool:
