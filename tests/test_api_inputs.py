@@ -118,6 +118,7 @@ def test_a_sound_keeps_real_numbers_in_one_layout_and_a_site_refuses_malformed_u
         SiteData(units=np.arange(2), **site)
     whole = SiteData(units=UnitInfo.from_ids([4, 5]), **site)
     assert whole.select_units([1]).units.ids.tolist() == [5]
+    assert whole.select_units(np.array([False, True])).units.ids.tolist() == [5]  # a mask of the units
     for index in ([], [2], [0.0]):
         with pytest.raises(InvalidDataError, match="select_units takes unit positions in 0..1"):
             whole.select_units(index)

@@ -476,6 +476,14 @@ def test_a_home_folder_written_as_a_tilde_is_expanded_in_every_path_option(tmp_p
                                       "--config=~/a.toml"])
     assert args.out == tmp_path / "results" and args.cache == tmp_path / "cache"
     assert args.config == [tmp_path / "a.toml"]
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["run", "x.nwb", "--out=~nosuchuserzz/results"])
+    assert exit_.value.code == 2
+    from ndx_encoding_subspace.errors import InputError
+    from ndx_encoding_subspace.pipeline.sources import expand_inputs
+
+    with pytest.raises(InputError, match="no home folder of that user"):  # an input's ~name too
+        expand_inputs(["~nosuchuserzz/x.nwb"])
     report = build_parser().parse_args(["report", "~/r.results.nwb", "--out=~/r.html"])
     assert report.results == tmp_path / "r.results.nwb" and report.out == tmp_path / "r.html"
 

@@ -559,3 +559,18 @@ def test_a_summary_goes_elsewhere_and_an_unwritable_folder_is_said_before_any_fi
     assert main(["summarize", str(tmp_path)]) == 7 and not read
     err = capsys.readouterr().err
     assert f"{tmp_path}: a folder this process cannot write in" in err and "(--out)" in err
+
+
+def test_k_significant_is_empty_in_units_csv_where_no_noise_floor_was_computed(run_folder: Path) -> None:
+    """``noise_repeats = 0``: the stored 0 is no count, and would enter the dataset's
+    k_significant statistics as one."""
+    from ndx_encoding_subspace.dataset.units import site_units
+    from ndx_encoding_subspace.results import load_results
+
+    res = load_results(run_folder / f"{next(iter(SITES))}.results.nwb")
+    counted = site_units(res).units["k_significant"]
+    assert all(v is not None for v in counted[[s.unit_position for s in res.subspaces]])
+    no_floor = [dataclasses.replace(s, noise_floor_variance=np.full_like(s.noise_floor_variance, np.nan),
+                                    k_significant=0) for s in res.subspaces]
+    table = site_units(dataclasses.replace(res, subspaces=no_floor)).units
+    assert all(v is None for v in table["k_significant"])

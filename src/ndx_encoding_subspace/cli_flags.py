@@ -57,7 +57,10 @@ def _text(value: str) -> str:
 def _path(value: str) -> Path:
     """A command-line path: never empty (``Path("")`` would be the current folder), with
     ``~`` expanded (the shell leaves it in ``--out=~/results``; inputs expand it too)."""
-    return Path(_text(value)).expanduser()
+    try:
+        return Path(_text(value)).expanduser()
+    except RuntimeError:  # ~name of no user on this machine
+        raise argparse.ArgumentTypeError(f"{value}: no home folder of that user on this machine") from None
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, sections: Sequence[str] | None = None,

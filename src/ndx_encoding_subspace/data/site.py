@@ -261,8 +261,11 @@ class SiteData:
         return [s.counts for s in self.split(which)]
 
     def select_units(self, index: Sequence[int] | np.ndarray) -> SiteData:
-        """A site restricted to the units at positions ``index``."""
+        """A site restricted to the units at positions ``index`` (or where a boolean mask of
+        one value per unit is true)."""
         index = np.asarray(index)
+        if index.dtype == bool and index.shape == (self.n_units,):
+            index = np.flatnonzero(index)
         if index.ndim != 1 or not index.size or not np.issubdtype(index.dtype, np.integer) or \
                 index.min() < -self.n_units or index.max() >= self.n_units:
             raise InvalidDataError(f"site {self.name!r}: select_units takes unit positions in "

@@ -171,7 +171,8 @@ def site_units(res: LoadedResults, params: DatasetParams | None = None) -> SiteU
     for sub in res.subspaces:
         u = sub.unit_position
         ks["k"][u], ks["k90"][u], ks["k95"][u] = sub.k, sub.k90, sub.k95
-        if sub.k_significant is not None:
+        floor = np.asarray(sub.noise_floor_variance, dtype=np.float64)
+        if sub.k_significant is not None and np.isfinite(floor).any():  # without a floor its 0 is no count
             k_significant[u] = int(sub.k_significant)
         reliability[u], rule[u] = sub.reliability, sub.reliability_rule
         if sub.k:

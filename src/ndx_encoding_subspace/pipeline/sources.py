@@ -98,7 +98,10 @@ def _in_folder(root: Path) -> list[Path]:
 
 
 def _local_files(text: str) -> list[Path]:
-    path = Path(text).expanduser()
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError:  # ~name of no user on this machine
+        raise InputError(f"input {text!r}: no home folder of that user on this machine") from None
     if is_zarr_store(path) or path.is_file():
         return [path]
     if path.exists() and not path.is_dir():
