@@ -211,6 +211,19 @@ def test_float32_timestamps_an_hour_in_are_read_with_a_warning(tmp_path):
         np.testing.assert_array_equal(a.counts, b.counts)
 
 
+def test_float64_timestamps_on_the_float32_grid_are_not_taken_for_float32_ones():
+    """32768 Hz from 300 s: every time is a float32 number, yet exact; no coarse warning,
+    and a dropped sample is still seen."""
+    from ndx_encoding_subspace.io.timing import coarse_timestamps
+
+    times = 300.0 + np.arange(16384) / 32768.0
+    series = TimeSeries(name="s", data=np.zeros(times.size), unit="Pa", timestamps=times)
+    assert rate_and_start(series) == (32768.0, 300.0) and coarse_timestamps(series) == 0.0
+    dropped = np.delete(times, 5000)
+    assert rate_and_start(TimeSeries(name="d", data=np.zeros(dropped.size), unit="Pa",
+                                     timestamps=dropped))[0] is None
+
+
 def test_presentations_of_a_series_that_is_no_sound_say_why(tmp_path):
     rows = _schedule()
     nwb = _nwbfile()

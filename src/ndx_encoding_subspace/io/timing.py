@@ -33,20 +33,29 @@ def rate_and_start(series: Any) -> tuple[float | None, float]:
     steps = np.diff(head)
     step = float(head[-1] - head[0]) / (len(head) - 1)  # several samples share a coarse timestamp
     # a sample dropped or doubled moves a step by a whole step; rounding and jitter by less
-    if not (step > 0 and np.all(np.abs(steps - step) <= max(0.5 * step, 2.0 * _quantum(head)))):
+    quantum = _quantum(head, step, getattr(ts, "dtype", None))
+    if not (step > 0 and np.all(np.abs(steps - step) <= max(0.5 * step, 2.0 * quantum))):
         return None, float(head[0])
     return _whole_rate(ts, step), float(head[0])
 
 
-def _quantum(values: np.ndarray) -> float:
-    """The resolution of stored times: one float32 step at their largest value when every
-    value is a float32 number, else one float64 step."""
+def _quantum(values: np.ndarray, step: float, dtype: Any = None) -> float:
+    """The resolution of stored times: one float32 step at their largest value where they
+    were stored as float32 (``dtype``), or are float32 numbers (written as float64 by a
+    library) whose sample ``step`` is no whole number of float32 steps (so that the grid
+    rounds them); else one float64 step. Times on the float32 grid exactly (a rate of
+    32768 Hz) keep the float64 one: a dropped sample still shows."""
     finite = values[np.isfinite(values)]
     if not finite.size:
         return 0.0
     top = float(np.abs(finite).max())
-    if np.array_equal(finite.astype(np.float32).astype(np.float64), finite):
-        return float(np.spacing(np.float32(top)))
+    single = float(np.spacing(np.float32(top)))
+    if dtype is not None and np.dtype(dtype) == np.float32:
+        return single
+    on_grid = np.array_equal(finite.astype(np.float32).astype(np.float64), finite)
+    ratio = step / single if single > 0 else 0.0
+    if on_grid and abs(ratio - round(ratio)) > 0.01 * max(ratio, 1.0):
+        return single
     return float(np.spacing(top))
 
 
@@ -59,7 +68,7 @@ def coarse_timestamps(series: Any) -> float:
         return 0.0
     head = np.asarray(ts[: min(len(ts), _HEAD)], dtype=np.float64)
     step = float(head[-1] - head[0]) / (len(head) - 1)
-    quantum = _quantum(head)
+    quantum = _quantum(head, step, getattr(ts, "dtype", None))
     return quantum if step > 0 and quantum > 0.5 * step else 0.0
 
 
@@ -80,7 +89,7 @@ def _whole_rate(ts: Any, step: float) -> float | None:
         return None
     # 15999.999999999998 Hz from timestamps k / 16000 is 16000 Hz: the roundest rate within
     # what the timestamps' resolution (their own spread about the line) leaves uncertain
-    resolution = max(float(off.max()), _quantum(points))
+    resolution = max(float(off.max()), _quantum(points, 1.0 / rate, getattr(ts, "dtype", None)))
     for decimals in range(7):
         candidate = round(rate, decimals)
         if candidate > 0 and abs(candidate - rate) <= rate * resolution / span:

@@ -277,11 +277,12 @@ def run_demo(
     out = Path(out).resolve()  # the input's name is part of its identity: the same however spelled
     out.mkdir(parents=True, exist_ok=True)
     sim_params = demo_simulation(quick=quick, seed=seed)
+    from ..datasets.simulated.site import load_truth
+    from ..inputs import file_sha256
+
     with site_lock(out, _SITE):  # a demo running in this folder reads its recording: left alone
         recording = _recording(out / f"{_SITE}.nwb", sim_params, overwrite)
-    from ..datasets.simulated.site import load_truth
-
-    truth = load_truth(recording)
+        truth, digest = load_truth(recording), file_sha256(recording)
     config = config or demo_config(quick=quick, device=device, seed=seed)
     if report and importlib.util.find_spec("matplotlib") is None:
         warnings.warn("the demo's report needs matplotlib, which is not installed: the results and scores "
@@ -290,6 +291,10 @@ def run_demo(
         report = False
     result = run_site(recording, out, config, progress=progress, overwrite=overwrite)
     loaded = load_results(result.path)
+    analysed = loaded.provenance.get("input", {}).get("sha256")
+    if analysed not in (None, digest):  # another demo simulated it again in between
+        raise ConfigError(f"{recording}: replaced by another demo while this one ran; its results are of the "
+                          "other recording: run the demo again, alone in this folder")
     rec = recovery(truth, loaded)
     report_path = None
     if report:
