@@ -547,7 +547,7 @@ def test_a_summary_goes_elsewhere_and_an_unwritable_folder_is_said_before_any_fi
     from ndx_encoding_subspace.dataset import summarize as module
 
     (tmp_path / "site.results.nwb").symlink_to(run_folder / f"{next(iter(SITES))}.results.nwb")
-    elsewhere = tmp_path / "elsewhere"
+    elsewhere = tmp_path / "elsewhere" / "deeper"  # made with its parents, as run --out is
     assert main(["summarize", str(tmp_path), "--out", str(elsewhere)]) == 0
     assert {p.name for p in elsewhere.iterdir()} >= {"units.csv", "sites.csv", "report.html"}
     assert not (tmp_path / "summary").exists()
@@ -558,7 +558,7 @@ def test_a_summary_goes_elsewhere_and_an_unwritable_folder_is_said_before_any_fi
     monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path and writable(path, mode))
     assert main(["summarize", str(tmp_path)]) == 7 and not read
     err = capsys.readouterr().err
-    assert f"{tmp_path}: a folder this process cannot write in" in err and "(--out)" in err
+    assert f"{tmp_path}: a folder this process cannot write in" in err and "another output folder" in err
 
 
 def test_k_significant_is_empty_in_units_csv_where_no_noise_floor_was_computed(run_folder: Path) -> None:

@@ -9,9 +9,7 @@ the HTML page with the cross-site figures is written over the same
 from __future__ import annotations
 
 import dataclasses
-import errno
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import numpy as np
 
 from ..errors import ConfigError, ResultsError
 from ..params import ADDED_LATER, VOLATILE_NAMES, VOLATILE_SECTIONS
-from ..preflight import results_folder
+from ..preflight import output_folder, results_folder
 from ..results.loader import load_results
 from ..results.versions import NewerResultsWarning
 from .pairs import pair_indices, pair_similarities, pairs_table
@@ -86,25 +84,17 @@ class DatasetSummary:
 
 def check_summary_folder(folder: str | Path) -> Path:
     """The folder a summary is written to, checked before any results file is read: a
-    folder (or one to make in an existing folder) that this process can write in.
+    folder, or a path that can become one (made with its parents), that this process can
+    write in (:func:`~..preflight.output_folder`).
 
     Raises
     ------
-    ConfigError
-        It is a file, or its parent folder does not exist.
+    FileExistsError, NotADirectoryError
+        A file where the folder, or one above it, should be.
     PermissionError
         It cannot be written in (a read-only folder or file system, an archive's mount).
     """
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"{folder}: a file, not a folder; the summary's tables and report go in a folder")
-    where = folder if folder.is_dir() else folder.parent
-    if not where.is_dir():
-        raise ConfigError(f"{folder}: {where} does not exist")
-    if not os.access(where, os.W_OK):
-        raise PermissionError(errno.EACCES, "a folder this process cannot write in (a read-only folder or "
-                              "file system): write the summary elsewhere (--out)", str(where))
-    return folder
+    return output_folder(folder)
 
 
 def _load_sites(out: Path, params: DatasetParams) -> tuple[list[SiteUnits], dict[str, dict]]:
@@ -236,7 +226,7 @@ def summarize_tables(out: str | Path, *, params: DatasetParams | None = None,
     target = check_summary_folder(Path(out) / SUMMARY_FOLDER if folder is None else folder)
     summary = build_summary(out, params)
     summary.summary_folder = target
-    summary.folder.mkdir(exist_ok=True)
+    summary.folder.mkdir(parents=True, exist_ok=True)
     tables = (("units.csv", summary.units), ("dimensions.csv", summary.dimensions),
               ("pairs.csv", summary.pairs), ("sites.csv", summary.sites))
     for name, table in tables:  # all checked before any is written
