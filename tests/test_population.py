@@ -258,3 +258,29 @@ def test_a_site_that_cannot_be_analysed_is_left_out_of_the_population(recordings
     assert list(result["failed"]) == [str(once)]
     assert "fewer than 2 dSTRF samples" in result["failed"][str(once)]["error"]
     assert result["units"] == 2 and [e["site"] for e in result["sites"].values()] == ["site_a"]
+
+
+def test_a_population_fit_asked_to_stop_stops_as_ctrl_c_and_says_so_as_a_task(recordings, config, tmp_path):
+    """The population's fit on a worker asks the run's stop as it trains (an interrupted
+    dataset run sets it): it stops, writes no models, and as a task says why in its error."""
+    from ndx_encoding_subspace.errors import Stopped
+    from ndx_encoding_subspace.pipeline import population as module
+
+    sources = [str(recordings / f"{name}.nwb") for name in SITES]
+    asked = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 2  # the first epochs train, then the run is interrupted
+
+    with pytest.raises(Stopped, match="asked to stop while training"):
+        module.fit_population(sources, tmp_path / "out", config, stop=stop)
+    assert not (tmp_path / "out" / module.MODELS).exists()
+    assert (tmp_path / "out" / ".population.work").is_dir()  # its checkpoints, for the rerun
+    distributed = pytest.importorskip("distributed")
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1,
+                            dashboard_address=None) as client:
+        distributed.Event("stop-now", client=client).set()
+        said = client.submit(module.fit_population_task, sources, str(tmp_path / "again"), config.to_dict(),
+                             "stop-now", pure=False).result()
+    assert said["error"]["error_type"] == "Stopped"

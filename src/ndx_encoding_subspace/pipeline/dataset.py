@@ -116,26 +116,27 @@ def _run_on_client(client: Any, todo: list[SiteStatus], out: Path, config: dict[
     from distributed import as_completed
 
     population = None
+    topic = f"ndx-encoding-subspace-{uuid.uuid4().hex[:8]}"
+    stop = f"{topic}-stop"  # set when this run is interrupted: the running fits stop
     if sources is not None:
         def fit() -> dict[str, Any]:
             alone = {**config, "compute": {**config.get("compute", {}), "threads": population_threads}}
-            future = client.submit(fit_population_task, list(sources), str(out), alone, pure=False,
+            future = client.submit(fit_population_task, list(sources), str(out), alone, stop, pure=False,
                                    key=f"population-{uuid.uuid4().hex[:8]}",
                                    resources=dict(resources) or None)
             try:
                 return future.result()
             except Exception as err:  # lost worker, cancelled task
                 return {"error": describe_error(err)}
-            except BaseException:  # Ctrl-C: not left queued on the cluster
+            except BaseException:  # Ctrl-C: the fit stops on its worker, or leaves the queue
                 with contextlib.suppress(Exception):
                     future.cancel()
+                _stop_running(client, stop, [], tracker)
                 raise
 
         todo, population = _population(fit, todo, tracker)
     events: queue.SimpleQueue = queue.SimpleQueue()
-    topic = f"ndx-encoding-subspace-{uuid.uuid4().hex[:8]}"
     client.subscribe_topic(topic, lambda event: events.put(event[1]))
-    stop = f"{topic}-stop"  # set when this run is interrupted: the running sites stop
     futures = {client.submit(run_site_task, s.site, s.source, str(out), config, s.key, topic, population,
                              overwrite, stop,
                              key=f"site-{s.site}-{uuid.uuid4().hex[:8]}", pure=False,

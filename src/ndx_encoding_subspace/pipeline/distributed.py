@@ -195,6 +195,16 @@ def stop_check(name: str) -> Callable[[], bool] | None:
     return stop
 
 
+def stop_progress(stop: Callable[[], bool] | None) -> Callable[[str, int, int], None]:
+    """A ``progress(stage, done, total)`` that raises :class:`~..errors.Stopped` once
+    ``stop()`` says so (nothing else: no bars)."""
+    def progress(stage: str, done: int, total: int) -> None:
+        if stop is not None and stop():
+            raise Stopped(f"asked to stop while {stage.split(' (')[0]} ran")
+
+    return progress
+
+
 def run_site_task(site: str, source: str, out: str, config: dict[str, Any], key: str = "",
                   topic: str = "", population: dict[str, Any] | None = None,
                   overwrite: bool = False, stop_event: str = "") -> SiteStatus:

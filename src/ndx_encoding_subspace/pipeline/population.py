@@ -22,7 +22,7 @@ import json
 import shutil
 import time
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +32,9 @@ from ..atomic import write_bytes, write_text
 from ..compute import flushed_subnormals, thread_limits
 from ..data.population import join_sites
 from ..data.site import SiteData
-from ..errors import ConfigError, InvalidDataError, ResultsError
+from ..errors import ConfigError, InvalidDataError, ResultsError, Stopped
 from .config import PipelineConfig
-from .distributed import describe_error, task_warnings
+from .distributed import describe_error, stop_check, stop_progress, task_warnings
 from .fingerprint import accepted_fingerprints, input_identity
 
 if TYPE_CHECKING:
@@ -143,7 +143,8 @@ def site_ensembles(ensembles: Mapping[str, Ensemble], sites: Mapping[str, Any], 
             for role, ens in ensembles.items()}
 
 
-def fit_population(sources: Sequence[str], out: str | Path, config: PipelineConfig) -> dict[str, Any]:
+def fit_population(sources: Sequence[str], out: str | Path, config: PipelineConfig, *,
+                   stop: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Read the sites, join them and fit the population's ensembles (or find them fitted).
 
     Parameters
@@ -153,6 +154,9 @@ def fit_population(sources: Sequence[str], out: str | Path, config: PipelineConf
     out : str or Path
         Output folder: the models go to ``OUT/.population/models.npz``.
     config : PipelineConfig
+    stop : callable, optional
+        Asked each epoch whether to stop (as :func:`~.run.run_site`'s ``stop``): the fit
+        then ends as Ctrl-C ends it, its checkpoints kept.
 
     Returns
     -------
@@ -168,10 +172,11 @@ def fit_population(sources: Sequence[str], out: str | Path, config: PipelineConf
         The sites did not hear the same sounds, or none could be read.
     """
     with thread_limits(config.compute.threads), flushed_subnormals():
-        return _fit_population(sources, Path(out), config)
+        return _fit_population(sources, Path(out), config, stop)
 
 
-def _fit_population(sources: Sequence[str], out: Path, config: PipelineConfig) -> dict[str, Any]:
+def _fit_population(sources: Sequence[str], out: Path, config: PipelineConfig,
+                    stop: Callable[[], bool] | None = None) -> dict[str, Any]:
     from .checks import check_site
     from .stages import fit_encoding_models
 
@@ -205,20 +210,21 @@ def _fit_population(sources: Sequence[str], out: Path, config: PipelineConfig) -
         shutil.rmtree(workdir)  # checkpoints of another population cannot be resumed
     workdir.mkdir(parents=True, exist_ok=True)
     write_text(stamp, key)
-    ensembles = fit_encoding_models(joined, config, workdir=workdir)
+    ensembles = fit_encoding_models(joined, config, workdir=workdir, progress=stop_progress(stop))
     save_population(path, key, ensembles, sites)
     shutil.rmtree(workdir, ignore_errors=True)
     return {**result, "fitted": True, "seconds": round(time.perf_counter() - start, 3)}
 
 
-def fit_population_task(sources: Sequence[str], out: str, config: dict[str, Any]) -> dict[str, Any]:
+def fit_population_task(sources: Sequence[str], out: str, config: dict[str, Any],
+                        stop_event: str = "") -> dict[str, Any]:
     """:func:`fit_population` as a task: plain data in and out, errors as data.
 
     Returns its result, or ``{"error": ...}`` (:func:`~.distributed.describe_error`) when
-    it fails as a whole.
+    it fails as a whole or was asked to stop (the dask Event ``stop_event``).
     """
     task_warnings()
     try:
-        return fit_population(sources, out, PipelineConfig.from_dict(config))
-    except Exception as err:  # reported to the client, which decides
+        return fit_population(sources, out, PipelineConfig.from_dict(config), stop=stop_check(stop_event))
+    except (Exception, Stopped) as err:  # reported to the client, which decides
         return {"error": describe_error(err)}

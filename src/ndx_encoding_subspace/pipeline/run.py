@@ -27,13 +27,14 @@ import numpy as np
 from ..atomic import writable_target
 from ..compute import flushed_subnormals, thread_limits
 from ..data.site import SiteData
-from ..errors import ConfigError, ResultsError, Stopped
+from ..errors import ConfigError, ResultsError
 from ..fitting.pieces import estimation_pieces
 from ..fitting.scores import r2_ratio
 from ..preflight import is_remote, local_nwb, output_folder
 from ..results.files import results_path
 from ..results.roles import CNN, SUBSPACE, role_label
 from .config import PipelineConfig
+from .distributed import stop_progress
 from .fingerprint import TRAINING_SECTIONS, accepted_fingerprints, config_fingerprint, input_identity
 from .workdir import prepared, site_lock, tidied, work_folder
 
@@ -160,12 +161,11 @@ class _Bars:
 
     def __init__(self, enabled: bool, stop: Callable[[], bool] | None = None) -> None:
         self.enabled = enabled
-        self.stop = stop
+        self.stopping = stop_progress(stop)
         self.bars: dict[str, Any] = {}
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        if self.stop is not None and self.stop():
-            raise Stopped(f"asked to stop while {stage.split(' (')[0]} ran")
+        self.stopping(stage, done, total)
         if not self.enabled:
             return
         from tqdm.auto import tqdm
