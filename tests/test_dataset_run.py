@@ -587,14 +587,12 @@ def test_the_command_runs_many_inputs_records_a_failure_and_summarises(recording
 
 
 @pytest.mark.slow
-def test_a_scheduler_lost_mid_run_interrupts_the_sites_left(recordings, config, tmp_path):
-    """The cluster's scheduler killed while sites run: one RemoteError (exit 4) saying how
-    many sites are left, those sites recorded as interrupted for a rerun, none as failed."""
-    import signal
+def _external_cluster():
+    """A dask scheduler and one worker of one thread, started as their own processes (a
+    cluster the run did not start): its address and the two processes."""
     import socket
     import subprocess
 
-    dask = pytest.importorskip("dask")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -604,6 +602,16 @@ def test_a_scheduler_lost_mid_run_interrupts_the_sites_left(recordings, config, 
                                   str(port), "--no-dashboard"], stderr=subprocess.DEVNULL)
     worker = subprocess.Popen([str(bin_dir / "dask"), "worker", where, "--nthreads", "1", "--no-dashboard"],
                               stderr=subprocess.DEVNULL)
+    return where, scheduler, worker
+
+
+def test_a_scheduler_lost_mid_run_interrupts_the_sites_left(recordings, config, tmp_path):
+    """The cluster's scheduler killed while sites run: one RemoteError (exit 4) saying how
+    many sites are left, those sites recorded as interrupted for a rerun, none as failed."""
+    import signal
+
+    dask = pytest.importorskip("dask")
+    where, scheduler, worker = _external_cluster()
     slow = config.replace(training={"max_epochs": 40, "patience": 40})
 
     def kill_after_first(status: SiteStatus) -> None:
@@ -794,20 +802,9 @@ def test_an_interrupted_run_stops_the_sites_running_on_a_cluster_it_did_not_star
     """Ctrl-C with --scheduler: cancelling a task does not stop it in a worker's thread, so
     the run asks its sites to stop (a dask Event) and waits for their locks; the worker
     writes no results after the run has said 'interrupted', and a rerun is not refused."""
-    import socket
-    import subprocess
-
     from ndx_encoding_subspace.pipeline.workdir import lock_path
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    where = f"tcp://127.0.0.1:{port}"
-    bin_dir = Path(sys.executable).parent
-    scheduler = subprocess.Popen([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port",
-                                  str(port), "--no-dashboard"], stderr=subprocess.DEVNULL)
-    worker = subprocess.Popen([str(bin_dir / "dask"), "worker", where, "--nthreads", "1", "--no-dashboard"],
-                              stderr=subprocess.DEVNULL)
+    where, scheduler, worker = _external_cluster()
     slow = config.replace(training={"max_epochs": 2000, "patience": 2000})
     started = []
 
