@@ -192,11 +192,6 @@ class SiteData:
         lengths = {f.name: len(getattr(self.units, f.name)) for f in dataclasses.fields(UnitInfo)}
         if len(set(lengths.values())) > 1:
             raise InvalidDataError(f"site {self.name!r}: the units' columns differ in length: {lengths}")
-        ids = np.asarray(self.units.ids)
-        # a population joined from several sites (join_sites) repeats ids: each site numbers its own
-        if len(np.unique(ids)) != len(ids) and "population" not in self.source:
-            twice = sorted({int(i) for i in ids if np.sum(ids == i) > 1})
-            raise InvalidDataError(f"site {self.name!r}: unit ids given more than once: {twice[:10]}")
         wrong = [type(s).__name__ for s in self.sounds if not isinstance(s, Sound)]
         if wrong:
             raise InvalidDataError(f"site {self.name!r}: sounds must be Sound objects, got {wrong[0]}")

@@ -64,6 +64,9 @@ def site_problems(site: SiteData, config: PipelineConfig | None = None) -> list[
     """Every reason why ``site`` cannot be analysed with ``config``, one message each."""
     config = PipelineConfig.of(config)
     problems: list[str] = []
+    ids, counts = np.unique(np.asarray(site.units.ids), return_counts=True)
+    if np.any(counts > 1):  # each unit's results are named by its id (a joined population repeats them)
+        problems.append(f"unit ids given more than once: {ids[counts > 1].tolist()[:10]}")
     spikes = np.sum([s.counts.sum(axis=(0, 1)) for s in site.sounds], axis=0) if site.sounds else np.zeros(0)
     if site.n_units and not np.any(spikes > 0):
         problems.append(f"none of the {site.n_units} units fires during the {len(site.sounds)} presented "
