@@ -171,7 +171,9 @@ def _chromium(binary: str, url: str, profile: Path, log: Path) -> Iterator[webso
             "--remote-debugging-port=0", "--remote-allow-origins=*",
             "--window-size=1400,2000", url]
     with open(log, "w") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        # its temporary folders go under the test's own, not left in the machine's /tmp
+        env = {**os.environ, "TMPDIR": str(profile.parent)}
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
         try:
             port_file = profile / "DevToolsActivePort"
             deadline = time.monotonic() + 30
