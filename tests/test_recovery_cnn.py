@@ -96,3 +96,23 @@ def test_the_ground_truth_line_says_when_reliabilities_come_from_one_fit(rule: s
     assert "reliable (2): 0.040" in line
     assert ("a single fit: its reliabilities compare the two halves of its samples" in line) == \
         (rule == "split_halves")
+
+
+def test_no_unit_scored_is_said_as_nothing_not_as_zero_percent() -> None:
+    """A quick demo whose CNN reaches r 0.5 for no unit scored nothing: its shares are
+    unknown (as its mean similarity is), not 0% of the units right."""
+    from types import SimpleNamespace
+
+    from ndx_encoding_subspace.pipeline.demo import ground_truth_line
+
+    loaded = SimpleNamespace(models=[], subspaces=[], nonlinearities=[], units={"id": np.array([])},
+                             parameters={})
+    rec = recovery(SimpleNamespace(unit=None), loaded)
+    assert rec["n_scored"] == 0
+    for key in ("similarity_mean", "k_within_one", "k90_within_one", "k_significant_within_one",
+                "shape_correct"):
+        assert np.isnan(rec[key]), key
+    line = ground_truth_line(rec)
+    assert "0%" not in line and "nan" not in line
+    assert "subspace similarity n/a, k within one n/a (k above the noise floor n/a), " \
+           "nonlinearity class right n/a" in line

@@ -135,8 +135,8 @@ def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -
     def mean(values: list[float]) -> float:
         return float(np.mean(values)) if good else float("nan")
 
-    def within(key: str) -> float:
-        return float(np.mean([abs(g[key] - g["k_true"]) <= 1 for g in good])) if good else 0.0
+    def within(key: str) -> float:  # NaN, as the means, where no unit is scored
+        return float(np.mean([abs(g[key] - g["k_true"]) <= 1 for g in good])) if good else float("nan")
 
     return {
         **_by_reliability(rows),
@@ -146,11 +146,9 @@ def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -
         "n_scored": len(good),
         "similarity_mean": mean([g["similarity"] for g in good]),
         "similarity_top_k_mean": mean([g["similarity_top_k"] for g in good]),
-        "k_within_one": float(np.mean([abs(g["k"] - g["k_true"]) <= 1 for g in good])) if good else 0.0,
-        "k90_within_one": (float(np.mean([abs(g["k90"] - g["k_true"]) <= 1 for g in good]))
-                           if good else 0.0),
-        "shape_correct": (float(np.mean([g["shape"].replace("-", "_") == g["kind"] for g in good]))
-                          if good else 0.0),
+        "k_within_one": within("k"),
+        "k90_within_one": within("k90"),
+        "shape_correct": mean([g["shape"].replace("-", "_") == g["kind"] for g in good]),
     }
 
 
@@ -183,11 +181,14 @@ def _spearman(rows: list[dict[str, Any]], a: str, b: str) -> float:
 
 def ground_truth_line(rec: dict[str, Any]) -> str:
     """The demo's ground-truth summary of :func:`recovery`'s output."""
+    def said(value: float, form: str) -> str:  # no unit scored: nothing to say, not 0%
+        return "n/a" if not np.isfinite(value) else format(value, form)
+
     line = (f"ground truth ({rec['n_scored']} units with CNN r >= {MIN_R_FOR_RECOVERY}): "
-            f"subspace similarity {rec['similarity_mean']:.3f}, k within one "
-            f"{rec['k_within_one']:.0%} (k above the noise floor "
-            f"{rec['k_significant_within_one']:.0%}), nonlinearity class right "
-            f"{rec['shape_correct']:.0%}")
+            f"subspace similarity {said(rec['similarity_mean'], '.3f')}, k within one "
+            f"{said(rec['k_within_one'], '.0%')} (k above the noise floor "
+            f"{said(rec['k_significant_within_one'], '.0%')}), nonlinearity class right "
+            f"{said(rec['shape_correct'], '.0%')}")
     parts = [f"{status} ({rec[f'n_{status}']}): {rec[f'similarity_{status}_mean']:.3f}"
              for status in (RELIABLE, UNRELIABLE) if rec[f"n_{status}"]]
     if parts:
