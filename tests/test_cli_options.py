@@ -508,3 +508,21 @@ def test_a_demo_running_in_the_folder_keeps_its_recording_from_a_second_demo(tmp
         holder.kill()
         holder.wait()
     assert recording.read_bytes() == b"the first demo's recording, being read"
+
+
+def test_a_demo_whose_device_or_window_cannot_run_is_refused_before_it_simulates(tmp_path, capsys):
+    """A bad option of the demo is exit 2 before its site is simulated and written (as run
+    refuses one before reading its input), not after."""
+    import torch
+
+    if not torch.cuda.is_available():
+        gpu = ["demo", "--quick", "--no-progress", "--device", "cuda", "--out", str(tmp_path / "gpu")]
+        assert main(gpu) == 2
+        assert "no CUDA device" in capsys.readouterr().err
+        assert not (tmp_path / "gpu").exists()
+    short = tmp_path / "short.toml"
+    short.write_text("[dstrf]\nn_lags = 5\n")
+    window = ["demo", "--quick", "--no-progress", "--config", str(short), "--out", str(tmp_path / "w")]
+    assert main(window) == 2
+    assert "receptive field" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()

@@ -272,9 +272,15 @@ def run_demo(
         Replace a results file in ``out`` made with other parameters (as
         :func:`~.run.run_site`).
     """
+    from ..fitting.training_params import resolve_device
     from ..results import load_results
+    from .checks import check_config
     from .run import format_summary, run_site
 
+    config = config or demo_config(quick=quick, device=device, seed=seed)
+    for section in (config.training, config.dstrf):  # a missing GPU said before the site is simulated
+        resolve_device(section.device)
+    check_config(config)
     out = Path(out).resolve()  # the input's name is part of its identity: the same however spelled
     out.mkdir(parents=True, exist_ok=True)
     sim_params = demo_simulation(quick=quick, seed=seed)
@@ -284,7 +290,6 @@ def run_demo(
     with site_lock(out, _SITE):  # a demo running in this folder reads its recording: left alone
         recording = _recording(out / f"{_SITE}.nwb", sim_params, overwrite)
         truth, digest = load_truth(recording), file_sha256(recording)
-    config = config or demo_config(quick=quick, device=device, seed=seed)
     if report and importlib.util.find_spec("matplotlib") is None:
         warnings.warn("the demo's report needs matplotlib, which is not installed: the results and scores "
                       "are made and printed, the report left out (pip install 'ndx-encoding-subspace[viz]')",
