@@ -269,8 +269,9 @@ def run_demo(
     config : PipelineConfig, optional
         Replaces :func:`demo_config`.
     overwrite : bool
-        Replace a results file in ``out`` made with other parameters (as
-        :func:`~.run.run_site`).
+        Simulate the recording in ``out`` again when it was simulated with other
+        parameters (``quick``, ``seed``), and replace a results file made with other
+        parameters (as :func:`~.run.run_site`); without it either is refused.
     """
     from ..fitting.training_params import resolve_device
     from ..results import load_results
