@@ -175,3 +175,22 @@ def test_package_import_stays_light() -> None:
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_ragged_column_refuses_rows_whose_elements_disagree_naming_the_column_and_row() -> None:
+    """Its docstring: the axes after the first must agree (with ``element_shape`` when
+    given); a row that disagrees was stored as it was (element_shape ignored) or failed in
+    numpy without naming the column."""
+    import numpy as np
+    import pytest
+
+    from ndx_encoding_subspace import ragged_column
+
+    with pytest.raises(ValueError, match=r"'filters': row 0 has elements of shape \(3,\), not \(4,\)"):
+        ragged_column("filters", "d", [np.zeros((2, 3))], np.float32, element_shape=(4,))
+    with pytest.raises(ValueError, match=r"'filters': row 1 has elements of shape \(4,\), not \(3,\)"):
+        ragged_column("filters", "d", [np.zeros((2, 3)), np.zeros((1, 4))], np.float32)
+    index, data = ragged_column("filters", "d", [np.zeros((2, 3)), np.zeros(0), np.ones((1, 3))], np.float32)
+    assert np.asarray(data.data).shape == (3, 3) and list(np.asarray(index.data)) == [2, 2, 3]
+    index, data = ragged_column("values", "d", [[1, 2], [], [3]], np.int64)
+    assert list(np.asarray(data.data)) == [1, 2, 3]

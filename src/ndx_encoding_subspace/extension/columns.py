@@ -37,6 +37,12 @@ def ragged_column(
     parts = [np.asarray(a, dtype=dtype) for a in arrays]
     if element_shape is None:
         element_shape = next((p.shape[1:] for p in parts if p.size), ())
+    element_shape = tuple(element_shape)
+    for row, p in enumerate(parts):
+        if p.size and (p.ndim == 0 or p.shape[1:] != element_shape):
+            raise ValueError(f"ragged column {name!r}: row {row} has elements of shape "
+                             f"{p.shape[1:] if p.ndim else 'of a scalar'}, not {element_shape} "
+                             "(every row's axes after the first must agree)")
     parts = [p.reshape((0, *element_shape)) if p.size == 0 else p for p in parts]
     ends = np.cumsum([len(p) for p in parts], dtype=np.uint64)
     data = (np.concatenate(parts, axis=0) if parts
