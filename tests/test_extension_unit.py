@@ -194,3 +194,28 @@ def test_ragged_column_refuses_rows_whose_elements_disagree_naming_the_column_an
     assert np.asarray(data.data).shape == (3, 3) and list(np.asarray(index.data)) == [2, 2, 3]
     index, data = ragged_column("values", "d", [[1, 2], [], [3]], np.int64)
     assert list(np.asarray(data.data)) == [1, 2, 3]
+
+
+def test_every_row_accessor_refuses_a_row_out_of_range_or_not_an_integer_naming_the_object() -> None:
+    from ndx_encoding_subspace.testing.mock import mock_results_nwbfile
+
+    results = mock_results_nwbfile().processing["encoding_subspace"]
+    site, tuning = results["site_subspace"], results["tuning_subspaces"]
+    nonlinearities = results["subspace_nonlinearities"]
+    scores = next(iter(results["population_cnn"].models.values())).scores
+    for accessor, name in ((site.get_unit_similarity, "site_subspace"),
+                           (site.get_response_region, "site_subspace"),
+                           (tuning.get_mean_dstrf, "tuning_subspaces"),
+                           (tuning.get_reliability, "tuning_subspaces"),
+                           (tuning.get_filters, "tuning_subspaces"),
+                           (nonlinearities.get_model, "subspace_nonlinearities"),
+                           (scores.get_unit_scores, "scores")):
+        with pytest.raises(IndexError, match=rf"row -9 out of range for .*{name}.* \(\d+ rows\)"):
+            accessor(-9)
+        with pytest.raises(IndexError, match=name):
+            accessor(99)
+        with pytest.raises(TypeError, match=rf"{name}.*integer position, not 1.0"):
+            accessor(1.0)
+    # the last row counted from the end, as a sequence's
+    np.testing.assert_array_equal(tuning.get_mean_dstrf(-1), tuning.get_mean_dstrf(len(tuning) - 1))
+    np.testing.assert_array_equal(site.get_unit_similarity(np.int64(-1)), site.get_unit_similarity(2))

@@ -51,12 +51,19 @@ def ragged_column(
     return VectorIndex(name=f"{name}_index", data=ends, target=column), column
 
 
-def _row_slice(index: VectorIndex, row: int) -> slice:
-    ends = index.data
-    n_rows = len(ends)
+def checked_row(row: Any, n_rows: int, where: str) -> int:
+    """``row`` as a position in ``range(n_rows)`` (negative counts from the end), or a
+    TypeError or IndexError naming ``where``."""
+    if isinstance(row, bool) or not isinstance(row, (int, np.integer)):
+        raise TypeError(f"{where}: a row is an integer position, not {row!r}")
     if not -n_rows <= row < n_rows:
-        raise IndexError(f"row {row} out of range for {index.target.name!r} ({n_rows} rows)")
-    row %= n_rows
+        raise IndexError(f"row {row} out of range for {where} ({n_rows} rows)")
+    return int(row) % n_rows
+
+
+def _row_slice(index: VectorIndex, row: int, where: str | None = None) -> slice:
+    ends = index.data
+    row = checked_row(row, len(ends), where or repr(index.target.name))
     start = int(ends[row - 1]) if row > 0 else 0
     return slice(start, int(ends[row]))
 
@@ -70,10 +77,11 @@ class _UnitRowsMixin:
 
     def _ragged(self, column: str, row: int) -> np.ndarray:
         index = self[f"{column}_index"]
-        return np.asarray(index.target.data[_row_slice(index, row)])
+        return np.asarray(index.target.data[_row_slice(index, row, f"{self.name!r}.{column}")])
 
     def _fixed(self, column: str, row: int) -> np.ndarray:
-        return np.asarray(self[column].data[row])
+        data = self[column].data
+        return np.asarray(data[checked_row(row, len(data), f"{self.name!r}.{column}")])
 
     def unit_rows(self) -> np.ndarray:
         """Row of each table row's unit in the Units table, shape (rows,)."""

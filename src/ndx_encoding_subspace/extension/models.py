@@ -15,6 +15,7 @@ from pynwb.core import MultiContainerInterface, NWBData
 from pynwb.io.core import NWBContainerMapper, NWBDataMap
 
 from ._namespace import _KW, _TABLE_ARGS, NAMESPACE
+from .columns import checked_row
 from .spectrogram import SpectrogramSeries
 
 
@@ -105,6 +106,7 @@ class ModelScoresTable(DynamicTable):
 
     def get_unit_scores(self, output: int) -> dict[str, float]:
         """Every score of one output (row) as a float."""
+        output = checked_row(output, len(self), f"scores table {self.name!r}")
         return {name: float(self[name].data[output]) for name in self.colnames}
 
 

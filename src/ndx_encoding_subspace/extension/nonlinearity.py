@@ -11,7 +11,7 @@ from hdmf.utils import docval, get_docval, popargs_to_dict
 from pynwb import register_class
 
 from ._namespace import _KW, _TABLE_ARGS, NAMESPACE
-from .columns import _describe, _UnitRowsMixin, ragged_column
+from .columns import _describe, _UnitRowsMixin, checked_row, ragged_column
 from .models import EncodingModel
 
 #: Columns of the 2-D maps, left out of a table none of whose units has two dimensions
@@ -144,7 +144,7 @@ class SubspaceNonlinearityTable(_UnitRowsMixin, DynamicTable):
         """The subspace nonlinearity model of ``row``, or None without a model column."""
         if "model" not in self.colnames:
             return None
-        return self["model"][row]
+        return self["model"][checked_row(row, len(self), f"table {self.name!r}")]
 
     def get_dimension_sign(self, row: int) -> np.ndarray:
         """Sign (+1/-1) of each subspace dimension, shape (k_i,)."""

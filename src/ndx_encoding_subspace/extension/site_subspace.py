@@ -11,6 +11,7 @@ from pynwb import register_class
 from pynwb.core import NWBDataInterface
 
 from ._namespace import _KW, NAMESPACE
+from .columns import checked_row
 
 
 @register_class("SiteSubspace", NAMESPACE)
@@ -65,7 +66,9 @@ class SiteSubspace(NWBDataInterface):
         value = getattr(self, field)
         if value is None:
             raise AttributeError(f"site subspace {self.name!r} has no {field!r}")
-        return np.asarray(value[:] if row is None else value[row])
+        if row is None:
+            return np.asarray(value[:])
+        return np.asarray(value[checked_row(row, len(value), f"site subspace {self.name!r}.{field}")])
 
     def get_filters(self) -> np.ndarray:
         """Shared site filters, shape (n, frequency, lag)."""
