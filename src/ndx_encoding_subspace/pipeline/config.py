@@ -25,11 +25,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10, which requires-python admits: tomllib's backport
+    import tomli as tomllib
 
 # Each parameter set from its own module, none of which imports torch, scipy or pynwb:
 # the command line builds its flags from them.
