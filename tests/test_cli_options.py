@@ -526,3 +526,17 @@ def test_a_demo_whose_device_or_window_cannot_run_is_refused_before_it_simulates
     assert main(window) == 2
     assert "receptive field" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("package", ["requests", "urllib3"])
+def test_streaming_without_the_dandi_extra_is_exit_8_naming_it(monkeypatch, capsys, package):
+    """A URL given without the dandi extra installed: requests and urllib3, which io.stream
+    imports, come with that extra only; one line naming it, not a traceback."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, package, None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "ndx_encoding_subspace.io.stream", raising=False)
+    assert main(["inspect", "https://example.org/site.nwb"]) == 8
+    said = capsys.readouterr().err
+    assert f"needs {package}, which is not installed: pip install 'ndx-encoding-subspace[dandi]'" in said
+    assert "Traceback" not in said

@@ -23,12 +23,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-import urllib3
-
 from ..atomic import write_bytes
-from ..errors import RemoteError, import_optional
+from ..errors import MissingDependencyError, RemoteError, import_optional
 from .reader_params import ReaderParams
+
+try:  # both come with the dandi extra (dandi and remfile need them), not with the base install
+    import requests
+    import urllib3
+except ModuleNotFoundError as _missing:
+    if _missing.name not in ("requests", "urllib3"):
+        raise
+    raise MissingDependencyError(
+        f"streaming a remote file needs {_missing.name}, which is not installed: "
+        "pip install 'ndx-encoding-subspace[dandi]'") from _missing
 
 __all__ = ["RetryingSession", "RangeCache", "network_cause", "remote_size", "check_served", "open_stream"]
 
