@@ -523,3 +523,13 @@ def test_a_unit_is_asked_by_its_position_and_a_share_of_variance_is_a_fraction(r
         for share in (1.5, 0.0, -0.2):
             with pytest.raises(ValueError, match="share must be a fraction of the variance in \\(0, 1\\]"):
                 table.get_k_at(0, share)
+
+
+def test_the_package_version_recorded_is_that_of_the_code_that_ran(monkeypatch):
+    """Not the environment's metadata: an editable install keeps the version it was
+    installed at, and a source tree on PYTHONPATH may sit beside another installed one."""
+    import ndx_encoding_subspace
+    from ndx_encoding_subspace.results import package_versions
+
+    monkeypatch.setattr(ndx_encoding_subspace, "__version__", "9.9.9")
+    assert package_versions()["ndx-encoding-subspace"] == "9.9.9"

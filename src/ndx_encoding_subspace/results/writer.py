@@ -45,11 +45,16 @@ _SUBJECT_FIELDS = ("age", "description", "genotype", "sex", "species", "subject_
 
 
 def package_versions() -> dict[str, str]:
-    """Installed version of each package the results depend on."""
+    """Installed version of each package the results depend on; this package's own is the
+    version of the code that runs (``__version__``), not of whatever distribution of it the
+    environment's metadata names (an editable install keeps the version it was installed at;
+    a source tree on ``PYTHONPATH`` may have none, or another one installed beside it)."""
+    from .. import __version__
+
     out = {}
     for name in _PACKAGES:
         with contextlib.suppress(PackageNotFoundError):
-            out[name] = version(name)
+            out[name] = __version__ if name == "ndx-encoding-subspace" else version(name)
     return out
 
 
