@@ -374,7 +374,7 @@ def _interrupted(err: KeyboardInterrupt) -> int:
 
 
 #: optional packages, by the name they import as, and the extra that installs them
-_EXTRAS = {"torch": "model", "scipy": "model", "sklearn": "model", "tqdm": "model", "yaml": "model",
+_EXTRAS = {"torch": "model", "scipy": "model", "tqdm": "model", "yaml": "model",
            "threadpoolctl": "model", "dandi": "dandi", "remfile": "dandi", "requests": "dandi",
            "urllib3": "dandi", "hdmf_zarr": "zarr",
            "spikeinterface": "ephys", "matplotlib": "viz", "nwbwidgets": "viz", "ipywidgets": "viz",
