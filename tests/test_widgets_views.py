@@ -450,3 +450,37 @@ def test_site_and_ssrf_views_refuse_what_the_loader_refuses(written, tmp_path):
         view.unit.value = 0
         view.redraw()
         assert "cannot be drawn" in view.figure.texts[0].get_text()
+
+
+def test_the_viz_extra_alone_shows_a_results_file_without_torch(written):
+    """docs/viewing.md: the viz extra is what viewing needs; torch (the model extra) is not
+    part of it, so neither importing the views nor drawing them may import torch."""
+    code = """
+import importlib.abc
+import sys
+
+class NoTorch(importlib.abc.MetaPathFinder):  # as if not installed
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "torch":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, NoTorch())
+import ndx_encoding_subspace.widgets  # noqa: F401
+from nwbwidgets import nwb2widget
+from pynwb import NWBHDF5IO
+from ndx_encoding_subspace.viz.widgets import neurodata_vis_spec
+with NWBHDF5IO(sys.argv[1], "r") as io:
+    nwbfile = io.read()
+    nwb2widget(nwbfile)
+    spec = neurodata_vis_spec()
+    for obj in nwbfile.processing["encoding_subspace"].data_interfaces.values():
+        views = spec.get(type(obj))
+        for view in (views.values() if isinstance(views, dict) else [views] if views else []):
+            view(obj)
+print("shown")
+"""
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    done = subprocess.run([sys.executable, "-c", code, str(written)], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("shown")

@@ -20,7 +20,6 @@ import numpy as np
 
 from ..errors import ConfigError, ResultsError
 from ..extension import EncodingModel
-from ..models.architecture import from_architecture, load_state, validate_architecture
 from ..models.schema import check_stored, short
 from .bundle import ModelResult
 from .limits import MAX_JSON_DEPTH, one_line, parse_json
@@ -171,6 +170,9 @@ def _check_record(em: EncodingModel, receptive_field: int) -> None:
 
 def _read_model(em: EncodingModel, n_units: int) -> ModelResult:
     """One model, checked before anything is allocated (messages without the location)."""
+    # here, not at the top: the viewers read rows through this module, with the viz extra alone
+    from ..models.architecture import from_architecture, load_state, validate_architecture
+
     doc = parse_json(em.architecture, "architecture", max_depth=ARCHITECTURE_DEPTH)
     layout = validate_architecture(doc)
     check_stored(layout, *_metadata(em))
