@@ -198,8 +198,10 @@ def test_sites_that_heard_other_sounds_are_refused_before_anything_runs(recordin
         run_dataset([recordings / "site_a.nwb", other], out, config, cluster=SERIAL, progress=False,
                     population="dataset")
     assert not list(out.glob("*.results.nwb"))
-    assert not (out / "summary" / "sites.json").exists()  # no site left listed as pending
+    # no site left listed as pending, and no summary folder left empty
+    assert not (out / "summary").exists() and sorted(p.name for p in out.iterdir()) == []
     record = out / "summary" / "sites.json"
+    record.parent.mkdir()
     record.write_text('{"sites": []}\n')  # an earlier run's record is put back as it was
     with pytest.raises(ConfigError, match=r"did not hear the same sounds"):
         run_dataset([recordings / "site_a.nwb", other], out, config, cluster=SERIAL, progress=False,

@@ -10,6 +10,7 @@ each change; :class:`DatasetResult` is what the run returns.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -114,6 +115,7 @@ class Tracker:
             self.before: str | None = (out / RECORD).read_text()
         except (OSError, UnicodeDecodeError):
             self.before = None
+        self.made_folder = not (out / RECORD.parent).exists()
         self.bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -173,6 +175,9 @@ class Tracker:
             write_text(self.out / RECORD, self.before)
         else:
             (self.out / RECORD).unlink(missing_ok=True)
+            if self.made_folder:  # the summary folder this run made, left empty: removed
+                with contextlib.suppress(OSError):
+                    (self.out / RECORD.parent).rmdir()
 
     def close(self) -> None:
         """Close the progress bar."""
