@@ -586,32 +586,54 @@ def test_the_command_runs_many_inputs_records_a_failure_and_summarises(recording
     assert "tcp://127.0.0.1:9: connection refused" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def _external_cluster():
+def _scheduler_address(file: Path, scheduler, within: float = 120.0) -> str:
+    """The address in the scheduler file that ``scheduler`` (a process) writes once it
+    listens; waited for (a loaded machine may take many seconds to start dask)."""
+    deadline = time.monotonic() + within
+    while True:
+        assert scheduler.poll() is None, f"the dask scheduler ended at once (exit {scheduler.returncode})"
+        try:
+            return json.loads(file.read_text())["address"]
+        except (OSError, ValueError, KeyError):  # not written yet, or being written
+            assert time.monotonic() < deadline, f"no dask scheduler file {file} within {within:g} s"
+            time.sleep(0.1)
+
+
+def _external_cluster(folder: Path):
     """A dask scheduler and one worker of one thread, started as their own processes (a
-    cluster the run did not start): its address and the two processes."""
-    import socket
+    cluster the run did not start): its address and the two processes, returned once the
+    scheduler listens and the worker has joined it. The scheduler picks its own port (no
+    port probed free and then raced for) and says it in a scheduler file in ``folder``."""
     import subprocess
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    where = f"tcp://127.0.0.1:{port}"
+    file = folder / "scheduler.json"
     bin_dir = Path(sys.executable).parent
-    scheduler = subprocess.Popen([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port",
-                                  str(port), "--no-dashboard"], stderr=subprocess.DEVNULL)
-    worker = subprocess.Popen([str(bin_dir / "dask"), "worker", where, "--nthreads", "1", "--no-dashboard"],
-                              stderr=subprocess.DEVNULL)
+    scheduler = subprocess.Popen([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                                  "--no-dashboard", "--scheduler-file", str(file)], stderr=subprocess.DEVNULL)
+    worker = None
+    try:
+        where = _scheduler_address(file, scheduler)
+        worker = subprocess.Popen([str(bin_dir / "dask"), "worker", where, "--nthreads", "1",
+                                   "--no-dashboard"], stderr=subprocess.DEVNULL)
+        with distributed.Client(where, timeout="60s") as client:
+            client.wait_for_workers(1, timeout=120)
+    except BaseException:
+        for process in (worker, scheduler):
+            if process is not None:
+                process.kill()
+                process.wait(timeout=30)
+        raise
     return where, scheduler, worker
 
 
-def test_a_scheduler_lost_mid_run_interrupts_the_sites_left(recordings, config, tmp_path):
+def test_a_scheduler_lost_mid_run_interrupts_the_sites_left(recordings, config, tmp_path,
+                                                            tmp_path_factory):
     """The cluster's scheduler killed while sites run: one RemoteError (exit 4) saying how
     many sites are left, those sites recorded as interrupted for a rerun, none as failed."""
     import signal
 
     dask = pytest.importorskip("dask")
-    where, scheduler, worker = _external_cluster()
+    where, scheduler, worker = _external_cluster(tmp_path_factory.mktemp("cluster"))
     slow = config.replace(training={"max_epochs": 40, "patience": 40})
 
     def kill_after_first(status: SiteStatus) -> None:
@@ -619,7 +641,6 @@ def test_a_scheduler_lost_mid_run_interrupts_the_sites_left(recordings, config, 
             scheduler.send_signal(signal.SIGKILL)
 
     try:
-        time.sleep(3)
         with dask.config.set({"distributed.comm.timeouts.connect": "3s"}), \
                 pytest.raises(RemoteError, match=f"lost the dask scheduler at {where}, with 2 site"):
             run_dataset([recordings[0]], tmp_path, slow, progress=False, on_site=kill_after_first,
@@ -649,12 +670,9 @@ def test_a_scheduler_lost_before_the_run_looks_is_still_named(tmp_path):
                                   "--scheduler-file", str(tmp_path / "scheduler.json")],
                                  stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "scheduler.json").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.5)  # the file is whole once the scheduler listens
+        address = _scheduler_address(tmp_path / "scheduler.json", scheduler)  # written once it listens
         with dask.config.set({"distributed.comm.timeouts.connect": "3s"}):
-            client = distributed.Client(scheduler_file=str(tmp_path / "scheduler.json"))
+            client = distributed.Client(address)
             where = _address(client)
             scheduler.send_signal(signal.SIGKILL)
             deadline = time.monotonic() + 60
@@ -797,14 +815,14 @@ def test_workers_elsewhere_read_from_the_archive_the_sites_were_listed_from(monk
     assert pinned(PipelineConfig()).reader.dandi_api_url == ""
 
 
-def test_an_interrupted_run_stops_the_sites_running_on_a_cluster_it_did_not_start(recordings, config,
-                                                                                   tmp_path):
+def test_an_interrupted_run_stops_the_sites_running_on_a_cluster_it_did_not_start(
+        recordings, config, tmp_path, tmp_path_factory):
     """Ctrl-C with --scheduler: cancelling a task does not stop it in a worker's thread, so
     the run asks its sites to stop (a dask Event) and waits for their locks; the worker
     writes no results after the run has said 'interrupted', and a rerun is not refused."""
     from ndx_encoding_subspace.pipeline.workdir import lock_path
 
-    where, scheduler, worker = _external_cluster()
+    where, scheduler, worker = _external_cluster(tmp_path_factory.mktemp("cluster"))
     slow = config.replace(training={"max_epochs": 2000, "patience": 2000})
     started = []
 
@@ -819,7 +837,6 @@ def test_an_interrupted_run_stops_the_sites_running_on_a_cluster_it_did_not_star
 
     cluster = ClusterParams(kind="scheduler", scheduler=where)
     try:
-        time.sleep(3)
         with pytest.raises(KeyboardInterrupt):
             run_dataset([recordings[0]], tmp_path, slow, progress=False, on_site=interrupt_once_training,
                         cluster=cluster)
