@@ -62,10 +62,12 @@ def hanging() -> Iterator[HangingServer]:
 
 
 @pytest.fixture
-def refused_port() -> int:
-    """A local port where nothing listens."""
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return probe.getsockname()[1]
+def refused_port() -> Iterator[int]:
+    """A local port where nothing listens: bound, never listening, and held for the test (a
+    port closed again could be taken meanwhile by a server of another test process)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)

@@ -175,10 +175,11 @@ def test_failed_stream_opens_close_the_session(odd_server, sessions, name, match
 
 
 def test_failed_size_request_closes_the_session(sessions):
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        port = probe.getsockname()[1]  # nothing listens there afterwards
-    with pytest.raises(RemoteError, match="connection refused"):
-        stream_module.open_stream(f"http://127.0.0.1:{port}/x.nwb", name="x.nwb", retries=0)
+    with socket.socket() as held:  # bound, never listening: refused, and no other server can take it
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        with pytest.raises(RemoteError, match="connection refused"):
+            stream_module.open_stream(f"http://127.0.0.1:{port}/x.nwb", name="x.nwb", retries=0)
     assert _all_closed(sessions)
 
 
