@@ -126,8 +126,18 @@ def test_deadline_cuts_timeouts_and_retries(hanging):
     assert len(hanging.connections) == 1  # the deadline left no time for the 5 retries
 
 
-def test_session_stops_retrying_at_the_deadline(refused_port):
-    session = RetryingSession("x", retries=10, backoff_s=0.2, timeout_s=1.0, deadline_s=1.0)
+def test_session_stops_retrying_at_the_deadline(refused_port, monkeypatch):
+    from types import SimpleNamespace
+
+    from ndx_encoding_subspace.io import stream
+
+    # the session's clock advances by its waits only: a loaded machine's lag between the
+    # refused attempts (0.4 s would leave no time for the third) does not count
+    now = [0.0]
+    clock = SimpleNamespace(monotonic=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    monkeypatch.setattr(stream, "time", clock)
+    session = RetryingSession("x", retries=10, backoff_s=0.2, timeout_s=1.0, deadline_s=1.0,
+                              sleep=clock.sleep)
     response = session.get(f"http://127.0.0.1:{refused_port}/x.nwb")
     assert response.status_code == 408
     assert session.n_requests == 3  # waits 0.2 and 0.4; a third wait of 0.8 would pass 1 s
