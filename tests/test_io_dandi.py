@@ -201,7 +201,7 @@ def test_retry_backoff_doubles():
 def test_api_key_only_from_environment(files, monkeypatch, tmp_path):
     monkeypatch.setenv("DANDI_NO_ET", "1")
     with MockDandiServer({SES1: files[0]["sub-1/sub-1_ses-2.nwb"]}, api_key="secret") as srv:
-        params = ReaderParams(dandi_api_url=srv.api_url, retries=0)
+        params = ReaderParams(dandi_api_url=srv.api_url, retries=0, deadline_s=120.0)
         monkeypatch.delenv("DANDI_API_KEY", raising=False)
         with pytest.raises(RemoteError, match=r"401.*\(set DANDI_API_KEY to an API key of the archive"):
             read_site(f"DANDI:000123/{SES1}", reader=params)
@@ -218,7 +218,7 @@ def test_client_logs_are_routed_to_debug(files, monkeypatch, caplog):
     monkeypatch.setenv("DANDI_NO_ET", "1")
     monkeypatch.delenv("DANDI_API_KEY", raising=False)
     with MockDandiServer({SES1: files[0]["sub-1/sub-1_ses-2.nwb"]}, api_key="secret") as srv:
-        params = ReaderParams(dandi_api_url=srv.api_url, retries=0)
+        params = ReaderParams(dandi_api_url=srv.api_url, retries=0, deadline_s=120.0)
         with caplog.at_level(logging.DEBUG), pytest.raises(RemoteError, match="Error 401") as err:
             list_assets(f"DANDI:000123/{SES1}", reader=params)
     assert "\n" not in str(err.value)
@@ -295,7 +295,7 @@ def test_downloads_are_kept_per_content_not_per_name(tmp_path, monkeypatch):
     kept = []
     for local in (old, new):
         with MockDandiServer({"sub-1/s.nwb": local}) as srv:
-            params = ReaderParams(dandi_api_url=srv.api_url, retries=0)
+            params = ReaderParams(dandi_api_url=srv.api_url, retries=0, deadline_s=120.0)
             (asset,) = list_assets("DANDI:000123@draft/sub-1/s.nwb", reader=params)
             kept.append(download_asset(asset, cache, reader=params))
             plain = [download_asset(dataclasses.replace(asset, dandiset="", version="", asset_id="",
@@ -314,7 +314,7 @@ def test_the_api_key_goes_to_the_configured_archive_only(files, monkeypatch):
     nwb = files[0]["sub-1/sub-1_ses-2.nwb"]
     with MockDandiServer({SES1: nwb}, api_key="secret") as home, \
             MockDandiServer({SES1: nwb}, api_key="secret") as other:
-        params = ReaderParams(dandi_api_url=home.api_url, retries=0)
+        params = ReaderParams(dandi_api_url=home.api_url, retries=0, deadline_s=120.0)
         url = f"{home.api_url}/assets/{home.assets[0]['asset_id']}/download/"
         assert read_site(url, reader=params).n_units == 4
         elsewhere = f"{other.api_url}/assets/{other.assets[0]['asset_id']}/download/"

@@ -369,7 +369,7 @@ def test_a_streamed_store_reads_each_metadata_file_once_and_keeps_files_in_the_c
 
     server, reader = zarr_server
     asset = list_assets("DANDI:000123/sub-1/b.nwb.zarr", reader=reader)[0]
-    with RetryingSession("t") as session:
+    with RetryingSession("t", deadline_s=120.0) as session:
         store = zarr_store(asset, session, reader)
         first = store[".zmetadata"]
         sent = session.n_requests
@@ -405,7 +405,7 @@ def test_a_complete_downloaded_store_is_kept_and_an_incomplete_one_replaced(pair
     server, reader = zarr_server
     asset = list_assets("DANDI:000123/sub-1/b.nwb.zarr", reader=reader)[0]
     target = tmp_path / "b.nwb.zarr"
-    with RetryingSession("t") as session:
+    with RetryingSession("t", deadline_s=120.0) as session:
         store = zarr_store(asset, session, reader)
         download_store(store, target)
         assert _tree_digest(target) == _tree_digest(pair[1])
