@@ -540,3 +540,30 @@ def test_streaming_without_the_dandi_extra_is_exit_8_naming_it(monkeypatch, caps
     said = capsys.readouterr().err
     assert f"needs {package}, which is not installed: pip install 'ndx-encoding-subspace[dandi]'" in said
     assert "Traceback" not in said
+
+
+def test_inspect_without_the_model_extra_checks_the_file_and_the_window(tmp_path, small_recording):
+    """inspect reads and checks a local file with no torch installed (nothing is trained);
+    the dSTRF window is still judged against the CNN's receptive field."""
+    from ndx_encoding_subspace.testing.absent import run_without
+
+    recording, _ = small_recording(tmp_path, "unused", {})
+    code = """
+import sys
+from ndx_encoding_subspace.cli import main
+print("rc", main(["inspect", sys.argv[1]]), main(["inspect", sys.argv[1], "--dstrf.n_lags", "5"]))
+print("torch" in sys.modules)
+"""
+    done = run_without(["torch"], code, str(recording))
+    assert done.stdout.splitlines()[-2:] == ["rc 0 2", "False"], done.stdout + done.stderr[-3000:]
+    assert "usable: yes" in done.stdout
+    assert "--dstrf.n_lags 5 is shorter than the CNN's receptive field" in done.stderr
+    # and through the API, whose checks say it too
+    code = """
+import sys
+from ndx_encoding_subspace.io import inspect_nwb
+found = inspect_nwb(sys.argv[1], check=True)
+print(found.usable)
+"""
+    done = run_without(["torch"], code, str(recording))
+    assert done.returncode == 0 and done.stdout.split()[-1] == "True", done.stderr[-3000:]

@@ -455,16 +455,10 @@ def test_site_and_ssrf_views_refuse_what_the_loader_refuses(written, tmp_path):
 def test_the_viz_extra_alone_shows_a_results_file_without_torch(written):
     """docs/viewing.md: the viz extra is what viewing needs; torch (the model extra) is not
     part of it, so neither importing the views nor drawing them may import torch."""
+    from ndx_encoding_subspace.testing.absent import run_without
+
     code = """
-import importlib.abc
 import sys
-
-class NoTorch(importlib.abc.MetaPathFinder):  # as if not installed
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "torch":
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-
-sys.meta_path.insert(0, NoTorch())
 import ndx_encoding_subspace.widgets  # noqa: F401
 from nwbwidgets import nwb2widget
 from pynwb import NWBHDF5IO
@@ -479,8 +473,6 @@ with NWBHDF5IO(sys.argv[1], "r") as io:
             view(obj)
 print("shown")
 """
-    env = {**os.environ, "MPLBACKEND": "Agg"}
-    done = subprocess.run([sys.executable, "-c", code, str(written)], capture_output=True, text=True,
-                          timeout=300, env=env)
+    done = run_without(["torch"], code, str(written))
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("shown")

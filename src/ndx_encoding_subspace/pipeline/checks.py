@@ -129,8 +129,16 @@ def _constant(values: np.ndarray) -> bool:
 
 def _lag_problems(site: SiteData, config: PipelineConfig) -> list[str]:
     """A dSTRF window shorter than the CNN's receptive field, or a CNN too large for memory,
-    said before any training (the CNN is built on torch's meta device: shapes, no memory)."""
-    import torch
+    said before any training (the CNN is built on torch's meta device: shapes, no memory).
+    Without torch (``inspect`` of an install without the model extra) the window is judged on
+    the parameters' receptive field, and the memory not at all: nothing is trained there."""
+    try:
+        import torch
+    except ModuleNotFoundError:
+        field = config.cnn.receptive_field
+        return ([f"--dstrf.n_lags {config.dstrf.n_lags} is shorter than the CNN's receptive field ({field} "
+                 f"bins, from its --cnn.* parameters): use at least {field}"]
+                if field > config.dstrf.n_lags else [])
 
     from ..compute import available_memory
     from ..fitting.training_params import resolve_device

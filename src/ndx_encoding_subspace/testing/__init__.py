@@ -11,7 +11,9 @@ conventions (``mock_X(*, ..., nwbfile=None)``).
 * :mod:`.layouts` -- the same kind of site in each layout published auditory datasets use,
   written by the software that writes it (neuroconv, pynwb, ndx-sound): :data:`LAYOUTS`;
 * :mod:`.dandi_server` -- :class:`MockDandiServer`, a test server on 127.0.0.1 answering
-  like the DANDI API (needs nothing beyond the standard library).
+  like the DANDI API (needs nothing beyond the standard library);
+* :mod:`.absent` -- :func:`~.absent.run_without`, Python run as if packages (an extra's)
+  were not installed.
 """
 
 from .dandi_server import MockDandiServer
