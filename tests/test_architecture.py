@@ -14,8 +14,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ndx_encoding_subspace"
 
 #: the stages in the order data flows; a module may import its own stage and earlier ones
 ORDER = [
-    "base",  # errors, params, atomic, compute, cache, preflight, inputs, arrays: imported by any stage,
-    # importing none
+    "base",  # errors, params, atomic, compute, cache, preflight, inputs, arrays, _lazy: imported by
+    # any stage, importing none
     "extension",
     "data",
     "io",
@@ -33,7 +33,8 @@ ORDER = [
     "entry",  # cli.py, cli_flags.py, widgets.py, the package's __init__ and __main__
     "testing",
 ]
-BASE = {"errors", "params", "atomic", "compute", "cache", "preflight", "inputs", "arrays", "_aliases"}
+BASE = {"errors", "params", "atomic", "compute", "cache", "preflight", "inputs", "arrays", "_aliases",
+        "_lazy"}
 ENTRY = {"cli", "cli_flags", "widgets", "__init__", "__main__"}
 MAX_MODULE_LINES = 420
 MAX_FUNCTION_LINES = 80

@@ -567,3 +567,40 @@ print(found.usable)
 """
     done = run_without(["torch"], code, str(recording))
     assert done.returncode == 0 and done.stdout.split()[-1] == "True", done.stderr[-3000:]
+
+
+def test_the_api_without_the_model_extra_names_the_extra_where_a_name_needs_it(tmp_path):
+    """A public name whose module needs torch, asked without torch installed: one
+    MissingDependencyError naming the name and the extra (an ImportError still), not a bare
+    ModuleNotFoundError from deep inside; the command line says the same and exits 8."""
+    from ndx_encoding_subspace.testing.absent import run_without
+
+    code = """
+import sys
+from ndx_encoding_subspace.errors import MissingDependencyError
+for package, name in (("results", "load_results"), ("fitting", "fit_model")):
+    try:
+        exec(f"from ndx_encoding_subspace.{package} import {name}")
+    except MissingDependencyError as err:
+        assert isinstance(err, ImportError)
+        print(err)
+import ndx_encoding_subspace.extension  # what needs no torch still loads
+from ndx_encoding_subspace.cli import main
+print("rc", main(["report", sys.argv[1]]))
+"""
+    from pynwb import NWBHDF5IO
+
+    from ndx_encoding_subspace.testing.mock import mock_results_nwbfile
+
+    results = tmp_path / "site.results.nwb"
+    with NWBHDF5IO(str(results), "w") as io:
+        io.write(mock_results_nwbfile())
+    done = run_without(["torch"], code, str(results))
+    lines = done.stdout.splitlines()
+    assert lines[:2] == [
+        "ndx_encoding_subspace.results.load_results needs torch, which is not installed: "
+        "pip install 'ndx-encoding-subspace[model]'",
+        "ndx_encoding_subspace.fitting.fit_model needs torch, which is not installed: "
+        "pip install 'ndx-encoding-subspace[model]'"], done.stdout + done.stderr[-3000:]
+    assert lines[-1] == "rc 8"
+    assert "load_results needs torch, which is not installed" in done.stderr

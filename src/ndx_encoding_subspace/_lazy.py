@@ -16,7 +16,6 @@ instead, as an eager ``from .locate import inventory`` in the ``__init__`` did.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Iterable, Mapping
 from types import ModuleType
@@ -34,7 +33,9 @@ class _LazyPackage(ModuleType):
         module = self.__dict__.get("_lazy_names", {}).get(name)
         if module is None:
             raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{self.__name__}.{module}"), name)
+        from .errors import import_public
+
+        value = import_public(self.__name__, module, name)
         ModuleType.__setattr__(self, name, value)  # later look-ups skip this method
         return value
 

@@ -42,6 +42,7 @@ from .errors import (
     SitesFailedError,
     Terminated,
     cause_of,
+    missing_extra,
     one_line_warning,
     os_cause,
     terminate_as_interrupt,
@@ -352,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stopped = cause_of(err, KeyboardInterrupt)  # wrapped by Python (in a class creation)
         if stopped is not None:
             return _interrupted(stopped)
-        extra = _missing_extra(err)
+        extra = missing_extra(err)
         if extra is None:
             cause = os_cause(err)  # an OSError, or one a library wrapped (dask's cluster start)
             if cause is not None:
@@ -371,23 +372,6 @@ def _interrupted(err: KeyboardInterrupt) -> int:
         return EXIT_TERMINATED
     print("encoding-subspace: interrupted", file=sys.stderr)
     return EXIT_INTERRUPTED
-
-
-#: optional packages, by the name they import as, and the extra that installs them
-_EXTRAS = {"torch": "model", "scipy": "model", "tqdm": "model", "yaml": "model",
-           "threadpoolctl": "model", "dandi": "dandi", "remfile": "dandi", "requests": "dandi",
-           "urllib3": "dandi", "hdmf_zarr": "zarr",
-           "spikeinterface": "ephys", "matplotlib": "viz", "nwbwidgets": "viz", "ipywidgets": "viz",
-           "dask": "distributed", "distributed": "distributed", "dask_jobqueue": "distributed"}
-
-
-def _missing_extra(err: BaseException | None) -> tuple[str, str] | None:
-    """(package, extra) when ``err``, or what caused it, is an optional package not installed."""
-    missing = cause_of(err, ModuleNotFoundError)
-    if missing is None or not missing.name:
-        return None
-    top = missing.name.split(".")[0]
-    return (top, _EXTRAS[top]) if top in _EXTRAS else None
 
 
 def _os_error(err: OSError) -> int:

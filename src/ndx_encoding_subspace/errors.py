@@ -212,3 +212,34 @@ def cause_of(err: BaseException | None, kind: type[E]) -> E | None:
 def os_cause(err: BaseException | None) -> OSError | None:
     """``err`` when it is an OSError, else the OSError that caused it (None when none did)."""
     return cause_of(err, OSError)
+
+
+#: optional packages, by the name they import as, and the extra that installs them
+EXTRAS = {"torch": "model", "scipy": "model", "tqdm": "model", "yaml": "model",
+          "threadpoolctl": "model", "dandi": "dandi", "remfile": "dandi", "requests": "dandi",
+          "urllib3": "dandi", "hdmf_zarr": "zarr",
+          "spikeinterface": "ephys", "matplotlib": "viz", "nwbwidgets": "viz", "ipywidgets": "viz",
+          "dask": "distributed", "distributed": "distributed", "dask_jobqueue": "distributed"}
+
+
+def missing_extra(err: BaseException | None) -> tuple[str, str] | None:
+    """(package, extra) when ``err``, or what caused it, is an optional package not installed."""
+    missing = cause_of(err, ModuleNotFoundError)
+    if missing is None or not missing.name:
+        return None
+    top = missing.name.split(".")[0]
+    return (top, EXTRAS[top]) if top in EXTRAS else None
+
+
+def import_public(package: str, module: str, name: str) -> Any:
+    """``name`` from ``package.module``, imported on first use by a lazy package; an optional
+    package missing on the way is a :class:`MissingDependencyError` naming its extra."""
+    try:
+        return getattr(importlib.import_module(f"{package}.{module}"), name)
+    except ModuleNotFoundError as err:
+        extra = missing_extra(err)
+        if extra is None:
+            raise
+        raise MissingDependencyError(f"{package}.{name} needs {extra[0]}, which is not installed: "
+                                     f"pip install 'ndx-encoding-subspace[{extra[1]}]'") from err
+

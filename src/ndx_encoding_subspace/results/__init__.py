@@ -13,8 +13,9 @@ viewers use) does not load the writer, the loader or torch.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from ..errors import import_public
 
 #: public name -> submodule that defines it
 _HOMES = {
@@ -51,7 +52,7 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    value = import_public(__name__, home, name)
     globals()[name] = value
     return value
 
