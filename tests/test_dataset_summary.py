@@ -574,3 +574,25 @@ def test_k_significant_is_empty_in_units_csv_where_no_noise_floor_was_computed(r
                                     k_significant=0) for s in res.subspaces]
     table = site_units(dataclasses.replace(res, subspaces=no_floor)).units
     assert all(v is None for v in table["k_significant"])
+
+
+def test_summarize_without_the_viz_extra_writes_the_tables_and_says_the_report_is_left_out(
+        run_folder: Path, tmp_path: Path) -> None:
+    """No matplotlib: the tables are what a cluster without the viz extra needs; they are
+    written, and one warning says the report is left out (it was exit 8 and no table)."""
+    from ndx_encoding_subspace.testing.absent import run_without
+
+    for name in SITES:
+        (tmp_path / f"{name}.results.nwb").symlink_to(run_folder / f"{name}.results.nwb")
+    code = """
+import sys
+from ndx_encoding_subspace.cli import main
+print("rc", main(["summarize", sys.argv[1]]))
+print("matplotlib" in sys.modules)
+"""
+    done = run_without(["matplotlib"], code, str(tmp_path))
+    assert done.stdout.splitlines()[-2:] == ["rc 0", "False"], done.stdout + done.stderr[-3000:]
+    assert "the dataset's report needs matplotlib, which is not installed: the tables are written" \
+        in done.stderr
+    assert sorted(p.name for p in (tmp_path / "summary").iterdir()) == [
+        "dimensions.csv", "pairs.csv", "sites.csv", "units.csv"]

@@ -226,8 +226,7 @@ def _run(args: argparse.Namespace) -> int:
 
             print(f"report: {write_report(result.path, overwrite=True)}")
         return 0
-    from .pipeline.dataset import run_dataset
-    from .viz.report.dataset import summarize
+    from .pipeline.dataset import run_dataset, summarize_run
 
     failed = 0
     done = run_dataset(sites, out, config, progress=not args.no_progress, population=args.population,
@@ -245,7 +244,7 @@ def _run(args: argparse.Namespace) -> int:
                     print(f"encoding-subspace: error: report of site {site.site!r} not written: {err}",
                           file=sys.stderr)
                     failed = failed or getattr(err, "exit_code", EXIT_OS_ERROR)
-    summary = summarize(out, params=statistics)
+    summary = summarize_run(out, params=statistics)
     print(f"summary: {summary.folder}")
     return done.exit_code or failed
 
@@ -256,9 +255,9 @@ def _summarize(args: argparse.Namespace) -> int:
     _config_from_args(args)  # every section of the --config files checked, as run checks them
     if not any(Path(args.out).glob("*.results.nwb")):
         raise ResultsError(f"{args.out}: no results files (*.results.nwb) to summarize")
-    from .viz.report.dataset import summarize
+    from .pipeline.dataset import summarize_run
 
-    summary = summarize(args.out, params=_dataset_from_args(args), folder=args.summary_folder)
+    summary = summarize_run(args.out, params=_dataset_from_args(args), folder=args.summary_folder)
     print("\n".join(f"{name}: {path}" for name, path in summary.files.items()))
     sites = summary.sites
     if not any(name and state != "unreadable" for name, state in zip(sites["results"], sites["status"])):

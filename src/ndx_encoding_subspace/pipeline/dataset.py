@@ -31,6 +31,7 @@ import os
 import queue
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import CancelledError
 from pathlib import Path
@@ -50,7 +51,7 @@ from .workdir import lock_path
 #: the lock file a dataset run holds in its output folder (site locks end in ``.lock``)
 RUN_LOCK = ".encoding-subspace-run"
 
-__all__ = ["DatasetResult", "run_dataset", "RECORD"]
+__all__ = ["DatasetResult", "run_dataset", "summarize_run", "RECORD"]
 
 
 def _worker_config(config: PipelineConfig, threads: int) -> PipelineConfig:
@@ -371,3 +372,35 @@ def run_dataset(
         finally:
             tracker.close()
         return DatasetResult(tracker.order, out, out / RECORD, tracker.population)
+
+
+def summarize_run(out: str | Path, *, params: Any = None, folder: str | Path | None = None) -> Any:
+    """The summary of a run's folder: its tables, and its report where matplotlib (the
+    ``viz`` extra) is installed; without it the tables are written and a warning says that the
+    report is left out.
+
+    Parameters
+    ----------
+    out : str or Path
+        A run's output folder.
+    params : DatasetParams, optional
+        Which units and pairs enter the statistics.
+    folder : str or Path, optional
+        Where the summary goes (default ``OUT/summary``).
+
+    Returns
+    -------
+    DatasetSummary
+    """
+    try:
+        from ..viz.report.dataset import summarize
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] != "matplotlib":
+            raise
+        from ..dataset import summarize_tables
+
+        warnings.warn("the dataset's report needs matplotlib, which is not installed: the tables are "
+                      "written, the report left out (pip install 'ndx-encoding-subspace[viz]')", stacklevel=2)
+        return summarize_tables(out, params=params, folder=folder)
+    return summarize(out, params=params, folder=folder)
+
