@@ -207,6 +207,7 @@ def test_every_row_accessor_refuses_a_row_out_of_range_or_not_an_integer_naming_
                            (site.get_response_region, "site_subspace"),
                            (tuning.get_mean_dstrf, "tuning_subspaces"),
                            (tuning.get_reliability, "tuning_subspaces"),
+                           (tuning.get_reliability_rule, "tuning_subspaces"),
                            (tuning.get_filters, "tuning_subspaces"),
                            (nonlinearities.get_model, "subspace_nonlinearities"),
                            (scores.get_unit_scores, "scores")):
@@ -219,3 +220,29 @@ def test_every_row_accessor_refuses_a_row_out_of_range_or_not_an_integer_naming_
     # the last row counted from the end, as a sequence's
     np.testing.assert_array_equal(tuning.get_mean_dstrf(-1), tuning.get_mean_dstrf(len(tuning) - 1))
     np.testing.assert_array_equal(site.get_unit_similarity(np.int64(-1)), site.get_unit_similarity(2))
+
+
+def test_a_row_out_of_range_is_refused_where_the_file_lacks_the_column_too() -> None:
+    """A file of release 0.1.0 has no reliability columns, and a table may have no model
+    column: the accessors' defaults (NaN, 'unknown', None) are for rows that are there."""
+    from pathlib import Path
+
+    import pytest
+    from pynwb import NWBHDF5IO
+
+    from ndx_encoding_subspace.testing.mock import mock_subspace_nonlinearity_table
+
+    old = Path(__file__).resolve().parent / "data" / "results_v0_1_0.nwb"
+    with NWBHDF5IO(str(old), "r") as io:
+        tuning = io.read().processing["encoding_subspace"]["tuning_subspaces"]
+        assert "reliability" not in tuning.colnames
+        assert tuning.get_reliability_rule(0) == "unknown"
+        for accessor in (tuning.get_reliability, tuning.get_reliability_rule):
+            with pytest.raises(IndexError, match=r"row 99 out of range for 'tuning_subspaces'"):
+                accessor(99)
+            with pytest.raises(TypeError, match=r"'tuning_subspaces'.*integer position, not 1.0"):
+                accessor(1.0)
+    table = mock_subspace_nonlinearity_table()
+    assert "model" not in table.colnames and table.get_model(0) is None
+    with pytest.raises(IndexError, match=r"row 9 out of range for table 'subspace_nonlinearities'"):
+        table.get_model(9)

@@ -529,7 +529,10 @@ def test_the_package_version_recorded_is_that_of_the_code_that_ran(monkeypatch):
     """Not the environment's metadata: an editable install keeps the version it was
     installed at, and a source tree on PYTHONPATH may sit beside another installed one."""
     import ndx_encoding_subspace
+    from ndx_encoding_subspace.fitting.record import versions
     from ndx_encoding_subspace.results import package_versions
 
     monkeypatch.setattr(ndx_encoding_subspace, "__version__", "9.9.9")
     assert package_versions()["ndx-encoding-subspace"] == "9.9.9"
+    # and each model's training record (EncodingModel.package_versions) says the same
+    assert versions()["ndx-encoding-subspace"] == "9.9.9"

@@ -142,9 +142,10 @@ class SubspaceNonlinearityTable(_UnitRowsMixin, DynamicTable):
 
     def get_model(self, row: int) -> EncodingModel | None:
         """The subspace nonlinearity model of ``row``, or None without a model column."""
+        row = checked_row(row, len(self), f"table {self.name!r}")  # refused with or without models
         if "model" not in self.colnames:
             return None
-        return self["model"][checked_row(row, len(self), f"table {self.name!r}")]
+        return self["model"][row]
 
     def get_dimension_sign(self, row: int) -> np.ndarray:
         """Sign (+1/-1) of each subspace dimension, shape (k_i,)."""

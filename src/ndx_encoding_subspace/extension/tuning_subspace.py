@@ -12,7 +12,7 @@ from hdmf.utils import docval, get_docval, popargs_to_dict
 from pynwb import register_class
 
 from ._namespace import _KW, _TABLE_ARGS, NAMESPACE
-from .columns import _describe, _UnitRowsMixin, ragged_column
+from .columns import _describe, _UnitRowsMixin, checked_row, ragged_column
 from .models import EncodingModels
 from .reliability import (
     DIMENSION_CONFIDENCE,
@@ -195,12 +195,14 @@ class TuningSubspaceTable(_UnitRowsMixin, DynamicTable):
 
     def get_reliability(self, row: int) -> float:
         """Reliability of ``row``'s subspace; NaN where it was not stored."""
-        if RELIABILITY not in self.colnames:
+        if RELIABILITY not in self.colnames:  # a row that is not there is refused all the same
+            checked_row(row, len(self), f"{self.name!r}.{RELIABILITY}")
             return float("nan")
         return float(self._fixed(RELIABILITY, row))
 
     def get_reliability_rule(self, row: int) -> str:
         """Rule that measured ``row``'s reliability; ``"unknown"`` where not stored."""
+        row = checked_row(row, len(self), f"{self.name!r}.{RELIABILITY_RULE}")
         if RELIABILITY_RULE not in self.colnames:
             return RULE_UNKNOWN
         value = self[RELIABILITY_RULE].data[row]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from importlib import metadata
 from typing import Any
 
 import numpy as np
@@ -50,12 +49,9 @@ class FitRecord:
 
 def versions() -> dict[str, str]:
     """Versions of the packages that shape a fit's numbers."""
-    out = {"torch": torch.__version__, "numpy": np.__version__}
-    try:
-        out["ndx-encoding-subspace"] = metadata.version("ndx-encoding-subspace")
-    except metadata.PackageNotFoundError:
-        out["ndx-encoding-subspace"] = "unknown"
-    return out
+    from .. import __version__  # the code that runs, as results/writer.package_versions says it
+
+    return {"torch": torch.__version__, "numpy": np.__version__, "ndx-encoding-subspace": __version__}
 
 
 @dataclasses.dataclass
