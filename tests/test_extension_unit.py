@@ -194,6 +194,11 @@ def test_ragged_column_refuses_rows_whose_elements_disagree_naming_the_column_an
     assert np.asarray(data.data).shape == (3, 3) and list(np.asarray(index.data)) == [2, 2, 3]
     index, data = ragged_column("values", "d", [[1, 2], [], [3]], np.int64)
     assert list(np.asarray(data.data)) == [1, 2, 3]
+    # a row of four empty elements is no empty row: its length would be lost
+    with pytest.raises(ValueError, match=r"'filters': row 1 has elements of shape \(0,\), not \(3,\)"):
+        ragged_column("filters", "d", [np.zeros((2, 3)), np.zeros((4, 0))], np.float32)
+    with pytest.raises(ValueError, match=r"'values': row 0 is a scalar"):
+        ragged_column("values", "d", [np.float32(1.0)], np.float32)
 
 
 def test_every_row_accessor_refuses_a_row_out_of_range_or_not_an_integer_naming_the_object() -> None:

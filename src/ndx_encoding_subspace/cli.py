@@ -112,8 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="simulation and training seed (default: the parameters' own)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.add_argument("--overwrite", action="store_true",
-                      help="simulate the demo's recording again and replace its results file when "
-                      "they were made with other parameters (another --seed, --quick or --config)")
+                      help="simulate the demo's recording again when it was simulated with other "
+                      "parameters (another --seed or --quick), and replace its results file when it was "
+                      "made with other parameters (another --seed, --quick or --config)")
     _add_config_flags(demo, sections=("compute",), preset=False)
 
     run = sub.add_parser(

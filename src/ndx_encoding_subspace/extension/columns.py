@@ -39,10 +39,12 @@ def ragged_column(
         element_shape = next((p.shape[1:] for p in parts if p.size), ())
     element_shape = tuple(element_shape)
     for row, p in enumerate(parts):
-        if p.size and (p.ndim == 0 or p.shape[1:] != element_shape):
-            raise ValueError(f"ragged column {name!r}: row {row} has elements of shape "
-                             f"{p.shape[1:] if p.ndim else 'of a scalar'}, not {element_shape} "
-                             "(every row's axes after the first must agree)")
+        if p.ndim == 0:
+            raise ValueError(f"ragged column {name!r}: row {row} is a scalar, not a sequence of elements "
+                             f"of shape {element_shape}")
+        if len(p) and p.shape[1:] != element_shape:  # a row of empty elements too: none is dropped
+            raise ValueError(f"ragged column {name!r}: row {row} has elements of shape {p.shape[1:]}, "
+                             f"not {element_shape} (every row's axes after the first must agree)")
     parts = [p.reshape((0, *element_shape)) if p.size == 0 else p for p in parts]
     ends = np.cumsum([len(p) for p in parts], dtype=np.uint64)
     data = (np.concatenate(parts, axis=0) if parts

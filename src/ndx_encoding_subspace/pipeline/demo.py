@@ -100,7 +100,9 @@ def recovery(truth: SiteTruth, loaded: Any, min_r: float = MIN_R_FOR_RECOVERY) -
     (:meth:`~.results.UnitSubspace.concentration`). Means and fractions are over units
     whose CNN r is at least ``min_r``, except ``reliable`` and ``unreliable`` (mean
     similarity and count of the units of each status, whatever their r) and the Spearman
-    correlations over every unit where both are measured (NaN with fewer than 3):
+    correlations over every unit where both are measured (NaN with fewer than 3). Where
+    no unit reaches ``min_r``, every mean and fraction is NaN (nothing was scored), and
+    :func:`ground_truth_line` says "n/a". The correlations:
     ``reliability_truth_spearman`` (reliability and similarity),
     ``reliability_truth_spearman_top_k`` (reliability and ``similarity_top_k``), and
     ``concentration_truth_spearman`` and ``concentration_truth_spearman_top_k``.
