@@ -536,3 +536,16 @@ def test_the_package_version_recorded_is_that_of_the_code_that_ran(monkeypatch):
     assert package_versions()["ndx-encoding-subspace"] == "9.9.9"
     # and each model's training record (EncodingModel.package_versions) says the same
     assert versions()["ndx-encoding-subspace"] == "9.9.9"
+
+
+def test_the_above_nyquist_note_of_a_fitted_site_says_what_it_costs():
+    """Of sounds a site's models are fitted on, the note says that the silent channels'
+    weights are fitted to nothing and still enter the dSTRFs; of a new sound it does not."""
+    from ndx_encoding_subspace.data.spectrogram import SpectrogramParams
+    from ndx_encoding_subspace.io.samples import above_nyquist_note
+
+    params = SpectrogramParams()
+    fitted = above_nyquist_note(["s"], 16000.0, params, fitted=True)
+    assert "fitted to no data, yet its dSTRFs and subspaces take them in; lower " \
+           "--spectrogram.max_frequency to 8000" in fitted
+    assert "fitted to no data" not in above_nyquist_note(["s"], 16000.0, params)

@@ -55,15 +55,19 @@ def channels_above_nyquist(rate: float, params: SpectrogramParams) -> int:
     return int(np.sum(np.asarray(filterbank_frequencies(params)) > rate / 2))
 
 
-def above_nyquist_note(sounds: list[str], rate: float, params: SpectrogramParams) -> str:
-    """The note for sounds sampled too slowly for the spectrogram's top channels."""
+def above_nyquist_note(sounds: list[str], rate: float, params: SpectrogramParams, *,
+                       fitted: bool = False) -> str:
+    """The note for sounds sampled too slowly for the spectrogram's top channels; with
+    ``fitted``, of sounds the models are fitted on, which then learn nothing there."""
     top = filterbank_frequencies(params)
     empty = channels_above_nyquist(rate, params)
     which = f"sound {sounds[0]!r}" if len(sounds) == 1 else f"{len(sounds)} sounds (e.g. {sounds[0]!r})"
     return (f"{which} sampled at {rate:g} Hz: their {empty} spectrogram channel(s) above "
             f"{rate / 2:g} Hz (of {len(top)}, up to spectrogram.max_frequency = "
-            f"{params.max_frequency:g} Hz) {ABOVE_NYQUIST}; lower --spectrogram.max_frequency to "
-            f"{rate / 2:g} to use every channel")
+            f"{params.max_frequency:g} Hz) {ABOVE_NYQUIST}"
+            + (": a model's weights there are fitted to no data, yet its dSTRFs and subspaces take "
+               "them in" if fitted else "")
+            + f"; lower --spectrogram.max_frequency to {rate / 2:g} to use every channel")
 
 
 def read_waveform(
@@ -362,7 +366,7 @@ def read_spectrograms(
         notes.append(f"silent sounds (constant samples): {', '.join(silent[:10])}")
     if offset:
         notes.append(_offset_note(offset))
-    notes.extend(above_nyquist_note(sounds, rate, params) for rate, sounds in slow.items())
+    notes.extend(above_nyquist_note(sounds, rate, params, fitted=True) for rate, sounds in slow.items())
     if one_sided:
         sound, n, of = one_sided[0]
         notes.append(f"{len(one_sided)} sound(s) with silent channels ({n} of {of} in {sound!r}) are read "
