@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -171,8 +172,10 @@ def _chromium(binary: str, url: str, profile: Path, log: Path) -> Iterator[webso
             "--remote-debugging-port=0", "--remote-allow-origins=*",
             "--window-size=1400,2000", url]
     with open(log, "w") as out:
-        # its temporary folders go under the test's own, not left in the machine's /tmp
-        env = {**os.environ, "TMPDIR": str(profile.parent)}
+        # its temporary folders (a socket's among them: a short path) are removed afterwards,
+        # not left in the machine's /tmp
+        scratch = tempfile.mkdtemp(prefix="ndx-es-chromium-")
+        env = {**os.environ, "TMPDIR": scratch}
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
         try:
             port_file = profile / "DevToolsActivePort"
@@ -199,6 +202,7 @@ def _chromium(binary: str, url: str, profile: Path, log: Path) -> Iterator[webso
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 class _DevTools:
