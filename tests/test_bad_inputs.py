@@ -1018,3 +1018,28 @@ def test_a_validation_sound_also_heard_as_an_estimation_sound_is_said():
     assert said["clean"] == []
     assert len(said["leaked"]) == 1
     assert "validation sound(s) 's3' (as 's1') are also estimation sounds" in said["leaked"][0]
+
+
+def test_a_site_of_fewer_dstrf_samples_than_components_says_that_k_is_limited_by_them(tmp_path):
+    """Sounds so short that each unit has fewer dSTRF samples than subspace.n_components:
+    k cannot exceed the samples' rank, and the run says so before it trains."""
+    from ndx_encoding_subspace.data.site import SiteData
+    from ndx_encoding_subspace.datasets.simulated.site import SimulationParams, simulate_site
+    from ndx_encoding_subspace.pipeline.checks import check_site
+    from ndx_encoding_subspace.pipeline.config import PipelineConfig
+
+    params = SimulationParams.quick(n_units=3, n_estimation_sounds=20, estimation_duration=0.06,
+                                    n_validation_sounds=2, validation_duration=0.5, validation_repeats=2,
+                                    n_lags=8, max_dim=3, seed=3)
+    site = read_site(simulate_site(params).write_nwb(tmp_path / "short.nwb"))
+    assert isinstance(site, SiteData)
+    config = PipelineConfig.from_dict({"dstrf": {"n_lags": 30}})
+    said = r"\d+ dSTRF sample\(s\) per unit, fewer than --subspace.n_components 25 \+ 1: k is at most \d+"
+    with pytest.warns(UserWarning, match=said + ", limited by the samples"):
+        check_site(site, config)
+    roomy = read_site(simulate_site(dataclasses.replace(params, estimation_duration=4.0))
+                      .write_nwb(tmp_path / "roomy.nwb"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_site(roomy, config)
+    assert not [w for w in caught if "limited by the samples" in str(w.message)]

@@ -284,6 +284,13 @@ def check_site(site: SiteData, config: PipelineConfig | None = None) -> SiteData
                       "in every bin and channel: the models predict a constant there"
                       + (", so every score is undefined (NaN)" if len(flat) == len(site.validation) else ""),
                       stacklevel=2)
+    config = PipelineConfig.of(config)
+    n = sum(len(t) for t in sample_times([len(s) for s in site.stimuli("estimation")], config.dstrf))
+    if n <= config.subspace.n_components:  # n centred samples span n - 1 directions at most
+        warnings.warn(f"{_where(site)}: {n} dSTRF sample(s) per unit, fewer than --subspace.n_components "
+                      f"{config.subspace.n_components} + 1: k is at most {max(n - 1, 0)}, limited by the "
+                      "samples, not by the units' tuning; use longer or more estimation sounds, or a "
+                      "smaller --dstrf.sample_step", stacklevel=2)
     if site.validation and not any(s.n_repeats >= 2 for s in site.sounds):
         warnings.warn(f"{_where(site)}: no sound is presented more than once, so CCnorm and the noise "
                       "ceiling are undefined (NaN); the models are scored by r, the correlation with the "
