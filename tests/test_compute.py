@@ -18,6 +18,7 @@ from ndx_encoding_subspace.pipeline import run as pipeline
 from ndx_encoding_subspace.pipeline.config import SECTIONS, PipelineConfig
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
+compute._load_pools()  # the pools a limit loads, loaded before the counts below are compared
 USABLE_CPUS = compute.usable_cpus
 
 #: torch's thread count around each test; differs from every limit used below
@@ -310,3 +311,20 @@ def test_training_runs_with_subnormals_flushed() -> None:
     inputs = [torch.rand(40, 2, generator=torch.Generator().manual_seed(i)).numpy() for i in range(4)]
     fit_model(model, inputs, [x[:, :1].copy() for x in inputs], TrainingParams(max_epochs=2, device="cpu"))
     assert model.seen and all(model.seen) and not compute._flushing()
+
+
+def test_limits_cover_scipys_blas_loaded_inside_the_block():
+    """scipy's own OpenBLAS, loaded only when the pipeline imports scipy.linalg (inside a
+    run's limit), runs with the limit too: else a run of 1 thread uses every core there and
+    its numbers depend on the machine."""
+    import subprocess
+
+    code = ("from threadpoolctl import threadpool_info\n"
+            "from ndx_encoding_subspace.compute import thread_limits\n"
+            "with thread_limits(1):\n"
+            "    import scipy.linalg\n"
+            "    print(sorted({i['num_threads'] for i in threadpool_info()}))\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "3", "OPENBLAS_NUM_THREADS": "3"}
+    env.pop("PYTHONSTARTUP", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[1]", out.stdout + out.stderr

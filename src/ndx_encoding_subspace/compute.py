@@ -132,8 +132,17 @@ def thread_limits(threads: int) -> Iterator[None]:
         except ImportError:  # torch only
             pass
         else:
+            _load_pools()  # a pool loaded inside the block would keep its own count
             stack.enter_context(threadpool_limits(limits=threads))
         yield
+
+
+def _load_pools() -> None:
+    """Load the thread pools a run uses, so that a limit set now covers them:
+    threadpoolctl limits the libraries loaded when it is called, and scipy brings its own
+    OpenBLAS, loaded with ``scipy.linalg`` (which the pipeline imports only as it runs)."""
+    with contextlib.suppress(ImportError):
+        import scipy.linalg  # noqa: F401
 
 
 def _flushing() -> bool:
