@@ -219,3 +219,23 @@ def test_results_made_with_whole_numbers_for_lists_of_floats_keep_their_fingerpr
     before = PipelineConfig(scoring={"signal_power": "within_clips"})
     assert config_fingerprint(before, {"sha256": "x"}) == "931419a64bba957f"
     assert config_fingerprint(PipelineConfig(), {"sha256": "x"}) != "931419a64bba957f"  # scored otherwise
+
+
+def test_from_provenance_gives_parameters_added_later_the_value_that_ran():
+    """A results file written before a parameter existed lacks it: rebuilt from its
+    provenance, the parameter does what that release did, not today's default."""
+    from ndx_encoding_subspace.params import ADDED_LATER
+
+    old = PipelineConfig().to_dict()
+    for section, name in ADDED_LATER:
+        old[section].pop(name)
+    del old["scoring"]  # a whole section the release did not write
+    rebuilt = PipelineConfig.from_provenance(old)
+    assert rebuilt.scoring.signal_power == ADDED_LATER[("scoring", "signal_power")] == "within_clips"
+    assert PipelineConfig().scoring.signal_power != "within_clips"  # what from_dict would give
+    for (section, name), before in ADDED_LATER.items():
+        value = getattr(getattr(rebuilt, section), name)
+        assert (list(value) if isinstance(value, tuple) else value) == before
+    # a current file's configuration comes back as it is
+    current = PipelineConfig(scoring={"signal_power": "joined"}, training={"max_epochs": 3})
+    assert PipelineConfig.from_provenance(current.to_dict()) == current

@@ -47,7 +47,7 @@ from ..fitting.training_params import EnsembleParams, TrainingParams
 from ..io.reader_params import ReaderParams
 from ..models.params import CNNParams, LNParams, ScoringParams, SubspaceModelParams
 from ..nonlinearity.ssrf import SSRFParams
-from ..params import Params, coerce, unknown_keys
+from ..params import ADDED_LATER, Params, coerce, unknown_keys
 from ..subspace.params import SubspaceParams
 from .cluster_params import ClusterParams
 
@@ -200,6 +200,24 @@ class PipelineConfig:
                 table, where=f"[{name}] of {where}" if where else f"[{name}]"
             )
         return cls(**sections)
+
+    @classmethod
+    def from_provenance(cls, values: Mapping[str, Any], *, where: str = "") -> PipelineConfig:
+        """The configuration a results file was made with, from its provenance's
+        ``config`` (``load_results(path).provenance["config"]``).
+
+        A parameter added after the file was written is absent from it; it takes the value
+        that does what the release that wrote the file did (:data:`~..params.ADDED_LATER`),
+        not today's default, which may differ (``scoring.signal_power``).
+        """
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"configuration{' in ' + where if where else ''} must be a table")
+        filled = {name: dict(table) if isinstance(table, Mapping) else table for name, table in values.items()}
+        for (section, name), before in ADDED_LATER.items():
+            table = filled.setdefault(section, {})
+            if isinstance(table, dict):
+                table.setdefault(name, before)
+        return cls.from_dict(filled, where=where)
 
     @classmethod
     def from_preset(cls, name: str) -> PipelineConfig:
