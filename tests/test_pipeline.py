@@ -111,8 +111,27 @@ def test_run_site_writes_loadable_results_and_resumes(recording, tmp_path):
     moved.write_bytes(recording.read_bytes())
     assert run_site(moved, out, config, progress=False).resumed
 
-    with pytest.raises(ConfigError, match="other parameters"):
+    with pytest.raises(ConfigError, match=r"other parameters \(training\.max_epochs 3 \(asked: 4\)\)"):
         run_site(recording, out, config.replace(training={"max_epochs": 4}), progress=False)
+
+
+def test_the_refusal_of_a_results_file_made_otherwise_says_what_differs():
+    """From the file's provenance: the input's checksum and the parameters that change
+    results (not threads, devices, nor parameters added since, at the value that ran)."""
+    from types import SimpleNamespace
+
+    from ndx_encoding_subspace.pipeline.run import _what_differs
+
+    made = PipelineConfig(subspace={"variance_threshold": 0.95}, compute={"threads": 1}).to_dict()
+    del made["scoring"]["signal_power"]  # written before it existed: "within_clips" ran
+    loaded = SimpleNamespace(provenance={"config": made, "identity": {"sha256": "a" * 64}})
+    asked = PipelineConfig(subspace={"variance_threshold": 0.9}, compute={"threads": 2},
+                           training={"device": "cpu"}, scoring={"signal_power": "within_clips"})
+    said = _what_differs(loaded, asked, {"sha256": "b" * 64})
+    assert said == " (input sha256 aaaaaaaaaaaa... (this input: bbbbbbbbbbbb...); " \
+                   "subspace.variance_threshold 0.95 (asked: 0.9))"
+    assert _what_differs(SimpleNamespace(provenance={}), asked, {}) == ""
+    assert _what_differs(SimpleNamespace(provenance={"config": {"bogus": {}}}), asked, {}) == ""
 
 
 def test_results_of_a_release_that_kept_the_input_path_are_still_found(recording, tmp_path, monkeypatch):

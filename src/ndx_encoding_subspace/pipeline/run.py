@@ -298,12 +298,47 @@ def _run_site(
             return RunResult(path, site.name, summarise(loaded), resumed=True)
         if not overwrite:
             raise ConfigError(
-                f"{path} exists and was made from another input or with other parameters; "
+                f"{path} exists and was made from another input or with other parameters"
+                f"{_what_differs(loaded, config, identity)}; "
                 "choose another output folder, or replace it (--overwrite; overwrite=True from Python)"
             )
     with site_lock(out, site.name):
         return _analysed(site, config, out, path, identity, (fingerprint, training), source, bars, population,
                          ensembles, overwrite=overwrite, keep_workdir=keep_workdir)
+
+
+def _what_differs(loaded: Any, config: PipelineConfig, identity: dict[str, Any]) -> str:
+    """`` (...)``: what the results file in the way was made with that this run asks
+    otherwise (the input, and up to 4 parameters that change results), from its provenance;
+    empty where it says nothing comparable."""
+    from ..params import VOLATILE_NAMES, VOLATILE_SECTIONS
+
+    if loaded is None:
+        return ""
+    provenance = loaded.provenance if isinstance(loaded.provenance, dict) else {}
+    said = []
+    made = provenance.get("identity")
+    if isinstance(made, dict) and made.get("sha256") and identity.get("sha256") \
+            and made["sha256"] != identity["sha256"]:
+        said.append(f"input sha256 {str(made['sha256'])[:12]}... (this input: {str(identity['sha256'])[:12]}...)")
+    stored = provenance.get("config")
+    if isinstance(stored, dict):
+        try:
+            before = PipelineConfig.from_provenance(stored).to_dict()
+        except Exception:  # a configuration this release does not read: nothing to compare
+            before = None
+        if before is not None:
+            for section, values in config.to_dict().items():
+                if section in VOLATILE_SECTIONS:
+                    continue
+                for name, value in values.items():
+                    old = before.get(section, {}).get(name, value)
+                    if name not in VOLATILE_NAMES and old != value:
+                        said.append(f"{section}.{name} {old!r} (asked: {value!r})")
+    if not said:
+        return ""
+    more = f"; and {len(said) - 4} more" if len(said) > 4 else ""
+    return f" ({'; '.join(said[:4])}{more})"
 
 
 def _analysed(site: Any, config: PipelineConfig, out: Path, path: Path, identity: dict[str, Any],
