@@ -310,7 +310,8 @@ def run_demo(
         from ..viz.report import write_report
 
         report_path = write_report(result.path, overwrite=True)
-    lines = [format_summary(result.summary, title=f"results: {result.path}")]
+    kept = " (already complete: kept, nothing computed)" if result.resumed else ""
+    lines = [format_summary(result.summary, title=f"results: {result.path}{kept}")]
     lines.append(ground_truth_line(rec))
     if report_path is not None:
         lines.append(f"report: {report_path}")
