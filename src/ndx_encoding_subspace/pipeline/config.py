@@ -212,7 +212,8 @@ class PipelineConfig:
         """
         if not isinstance(values, Mapping):
             raise ConfigError(f"configuration{' in ' + where if where else ''} must be a table")
-        filled = {name: dict(table) if isinstance(table, Mapping) else table for name, table in values.items()}
+        filled = {name: dict(table) if isinstance(table, Mapping) else table
+                  for name, table in values.items()}
         for (section, name), before in ADDED_LATER.items():
             table = filled.setdefault(section, {})
             if isinstance(table, dict):

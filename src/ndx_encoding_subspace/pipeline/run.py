@@ -320,7 +320,8 @@ def _what_differs(loaded: Any, config: PipelineConfig, identity: dict[str, Any])
     made = provenance.get("identity")
     if isinstance(made, dict) and made.get("sha256") and identity.get("sha256") \
             and made["sha256"] != identity["sha256"]:
-        said.append(f"input sha256 {str(made['sha256'])[:12]}... (this input: {str(identity['sha256'])[:12]}...)")
+        said.append(f"input sha256 {str(made['sha256'])[:12]}... "
+                    f"(this input: {str(identity['sha256'])[:12]}...)")
     stored = provenance.get("config")
     if isinstance(stored, dict):
         try:
