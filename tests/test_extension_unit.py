@@ -251,3 +251,15 @@ def test_a_row_out_of_range_is_refused_where_the_file_lacks_the_column_too() -> 
     assert "model" not in table.colnames and table.get_model(0) is None
     with pytest.raises(IndexError, match=r"row 9 out of range for table 'subspace_nonlinearities'"):
         table.get_model(9)
+
+
+def test_ragged_column_keeps_the_length_of_a_row_of_empty_elements_whatever_their_shape():
+    """Rows whose elements are empty ((3, 0): three elements of shape (0,)) keep their
+    length, given the element shape or taken from them."""
+    from ndx_encoding_subspace.extension.columns import ragged_column
+
+    rows = [np.zeros((3, 0)), np.zeros((2, 0)), np.zeros((0,))]
+    for shape in ((0,), None):
+        index, column = ragged_column("x", "d", rows, np.float64, shape)
+        assert [int(e) for e in index.data] == [3, 5, 5]
+        assert np.shape(column.data) == (5, 0)

@@ -258,3 +258,16 @@ def test_one_story_heard_once_beside_repeated_clips_is_analysed_to_the_end(tmp_p
     fitted, stopped = list(model.estimation_sounds), list(model.early_stopping_sounds)
     assert fitted and stopped and all("[" in name for name in fitted + stopped), (fitted, stopped)
     assert np.all(np.isfinite(model.scores["r"]))
+
+
+def test_the_refusal_names_no_parameter_that_changes_memory_only():
+    """dstrf.chunk_size (hashed at its default: memory, not results) is never what differs."""
+    from types import SimpleNamespace
+
+    from ndx_encoding_subspace.pipeline.run import _what_differs
+
+    made = PipelineConfig(scoring={"n_shuffles": 20}).to_dict()
+    asked = PipelineConfig(scoring={"n_shuffles": 21}, dstrf={"chunk_size": 64},
+                           reader={"dandi_api_url": "https://api.example.org/api"})
+    assert _what_differs(SimpleNamespace(provenance={"config": made}), asked, {}) == \
+        " (scoring.n_shuffles 20 (asked: 21))"

@@ -549,3 +549,30 @@ def test_the_above_nyquist_note_of_a_fitted_site_says_what_it_costs():
     assert "fitted to no data, yet its dSTRFs and subspaces take them in; lower " \
            "--spectrogram.max_frequency to 8000" in fitted
     assert "fitted to no data" not in above_nyquist_note(["s"], 16000.0, params)
+
+
+def test_the_above_nyquist_note_says_fitted_to_no_data_only_where_no_sound_fills_the_channels():
+    """One slow sound among full-band ones: the others' samples fit the top channels."""
+    from pynwb.testing.mock.base import mock_TimeSeries
+
+    from ndx_encoding_subspace.data.spectrogram import SpectrogramParams
+    from ndx_encoding_subspace.io.inventory import Presentation, SoundSeries
+    from ndx_encoding_subspace.io.reader_params import ReaderParams
+    from ndx_encoding_subspace.io.samples import read_spectrograms
+
+    def notes(rates):
+        rng, out = np.random.default_rng(0), []
+        for i, rate in enumerate(rates):
+            n = int(rate * 0.3)
+            data = mock_TimeSeries(name=f"s{i}", data=rng.normal(size=n), rate=rate, unit="Pa")
+            series = SoundSeries(f"s{i}", f"/stimulus/templates/s{i}", "TimeSeries", "template", rate, 0.0,
+                                 n, 1, series=data)
+            out.append(Presentation(f"s{i}", 0.0, 0.3, i, series, 0, n))
+        return " ".join(read_spectrograms(out, ReaderParams(), SpectrogramParams(), "site.nwb")[1])
+
+    some = notes([48000.0, 48000.0, 16000.0])
+    assert "above 8000 Hz" in some and "fitted to no data" not in some
+    every = notes([20000.0, 16000.0, 16000.0])  # 8-10 kHz filled by the 20 kHz sound
+    assert "sampled at 20000 Hz" in every and every.count("fitted to no data") == 1
+    assert "above 10000 Hz (of 32, up to spectrogram.max_frequency = 20000 Hz) hold no power: a model's" \
+        in every

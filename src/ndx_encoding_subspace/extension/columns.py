@@ -36,7 +36,7 @@ def ragged_column(
     """
     parts = [np.asarray(a, dtype=dtype) for a in arrays]
     if element_shape is None:
-        element_shape = next((p.shape[1:] for p in parts if p.size), ())
+        element_shape = next((p.shape[1:] for p in parts if p.ndim and len(p)), ())
     element_shape = tuple(element_shape)
     for row, p in enumerate(parts):
         if p.ndim == 0:
@@ -45,7 +45,7 @@ def ragged_column(
         if len(p) and p.shape[1:] != element_shape:  # a row of empty elements too: none is dropped
             raise ValueError(f"ragged column {name!r}: row {row} has elements of shape {p.shape[1:]}, "
                              f"not {element_shape} (every row's axes after the first must agree)")
-    parts = [p.reshape((0, *element_shape)) if p.size == 0 else p for p in parts]
+    parts = [p.reshape((0, *element_shape)) if len(p) == 0 else p for p in parts]  # no element: none lost
     ends = np.cumsum([len(p) for p in parts], dtype=np.uint64)
     data = (np.concatenate(parts, axis=0) if parts
             else np.zeros((0, *element_shape), dtype=dtype))

@@ -366,7 +366,11 @@ def read_spectrograms(
         notes.append(f"silent sounds (constant samples): {', '.join(silent[:10])}")
     if offset:
         notes.append(_offset_note(offset))
-    notes.extend(above_nyquist_note(sounds, rate, params, fitted=True) for rate, sounds in slow.items())
+    # fitted to no data only where no sound fills the channels: above the fastest slow rate's
+    # Nyquist frequency, when every sound is slow (else the others' samples fit them)
+    everywhere = sum(map(len, slow.values())) == total
+    notes.extend(above_nyquist_note(sounds, rate, params, fitted=everywhere and rate == max(slow))
+                 for rate, sounds in slow.items())
     if one_sided:
         sound, n, of = one_sided[0]
         notes.append(f"{len(one_sided)} sound(s) with silent channels ({n} of {of} in {sound!r}) are read "

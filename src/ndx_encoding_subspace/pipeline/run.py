@@ -312,6 +312,7 @@ def _what_differs(loaded: Any, config: PipelineConfig, identity: dict[str, Any])
     otherwise (the input, and up to 4 parameters that change results), from its provenance;
     empty where it says nothing comparable."""
     from ..params import VOLATILE_NAMES, VOLATILE_SECTIONS
+    from .fingerprint import AT_DEFAULT  # memory, or where: never what differs in results
 
     if loaded is None:
         return ""
@@ -334,7 +335,7 @@ def _what_differs(loaded: Any, config: PipelineConfig, identity: dict[str, Any])
                     continue
                 for name, value in values.items():
                     old = before.get(section, {}).get(name, value)
-                    if name not in VOLATILE_NAMES and old != value:
+                    if name not in VOLATILE_NAMES and (section, name) not in AT_DEFAULT and old != value:
                         said.append(f"{section}.{name} {old!r} (asked: {value!r})")
     if not said:
         return ""
