@@ -48,11 +48,19 @@ __all__ = ["site_problems", "check_site", "check_config"]
 def check_config(config: PipelineConfig) -> None:
     """Refuse (:class:`ConfigError`) a configuration whose dSTRF window is shorter than the
     receptive field of the CNN it describes, before any input is read."""
+    problem = _window_problem(config)
+    if problem:
+        raise ConfigError(problem)
+
+
+def _window_problem(config: PipelineConfig) -> str | None:
+    """Why the dSTRF window is shorter than the receptive field the CNN's parameters give."""
     field, lags = config.cnn.receptive_field, config.dstrf.n_lags
-    if lags < field:
-        raise ConfigError(f"--dstrf.n_lags {lags} is shorter than the CNN's receptive field ({field} bins, "
-                          f"from --cnn.fir_taps {config.cnn.fir_taps} and --cnn.second_fir_taps "
-                          f"{config.cnn.second_fir_taps}): use at least {field}")
+    if lags >= field:
+        return None
+    return (f"--dstrf.n_lags {lags} is shorter than the CNN's receptive field ({field} bins, from "
+            f"--cnn.fir_taps {config.cnn.fir_taps} and --cnn.second_fir_taps {config.cnn.second_fir_taps}): "
+            f"use at least {field}")
 
 
 def _where(site: SiteData) -> str:
@@ -135,10 +143,7 @@ def _lag_problems(site: SiteData, config: PipelineConfig) -> list[str]:
     try:
         import torch
     except ModuleNotFoundError:
-        field = config.cnn.receptive_field
-        return ([f"--dstrf.n_lags {config.dstrf.n_lags} is shorter than the CNN's receptive field ({field} "
-                 f"bins, from its --cnn.* parameters): use at least {field}"]
-                if field > config.dstrf.n_lags else [])
+        return [problem] if (problem := _window_problem(config)) else []
 
     from ..compute import available_memory
     from ..fitting.training_params import resolve_device
